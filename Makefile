@@ -1,0 +1,50 @@
+# Coalition — every task a fresh machine needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install lint fmt typecheck boundaries test test-slow ci demo bench clean
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24" "setuptools>=77" wheel
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]" --config-settings editable_mode=strict
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Coalition with its dev tools (pinned by constraints.txt)
+	@# strict editable installs link each module: re-link so a module added since the last install is importable
+	@$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict 2>/dev/null
+
+lint: install ## ruff, ruff format --check, mypy --strict, import boundaries
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p coalition
+	$(BIN)/lint-imports
+
+fmt: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install ## the test suite (unit, contract, integration, e2e; not the slow marker)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install ## the larger fault runs
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
+
+ci: lint test ## what .ci/run runs: lint then the test suite
+
+demo: install ## run the helios-launch scenario with no key and no server to set up
+	$(BIN)/coalition demo
+
+bench: install ## benchmarks, written to docs/benchmarks.md
+	$(BIN)/python -m benchmarks
+
+clean: ## remove the virtual environment, caches and run data
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .coalition

@@ -1,0 +1,87 @@
+"""The Bus port. Backends: memory.py (in-process) and redis_streams.py (Redis Streams consumer groups).
+
+Delivery is at-least-once: an entry read by a consumer stays pending until acked; an entry pending longer
+than `min_idle_ms` can be reclaimed by another consumer of the group; after `max_deliveries` a consumer
+dead-letters it. Effects become exactly-once through `IdempotencyStore` (dedupe on the envelope id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from coalition.bus.envelope import Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One entry handed to one consumer. `broker_id` is the backend's entry id (NOT an identity)."""
+
+    topic: str
+    broker_id: str
+    deliveries: int
+    envelope: Envelope | None
+    raw: bytes
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.envelope is not None
+
+
+@runtime_checkable
+class Bus(Protocol):
+    """Publish typed envelopes to topics; consume them through consumer groups with explicit acks."""
+
+    def publish(self, topic: str, envelope: Envelope) -> str:
+        """Append one envelope; returns the broker id."""
+        ...
+
+    def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> list[str]:
+        """Append several envelopes in one round trip, in order."""
+        ...
+
+    def publish_raw(self, topic: str, data: bytes) -> str:
+        """Append bytes as they are (tests and bridges only: lets a malformed message onto the wire)."""
+        ...
+
+    def ensure_group(self, topic: str, group: str, *, from_start: bool = True) -> None:
+        """Create the consumer group if it does not exist (idempotent)."""
+        ...
+
+    def read(
+        self, topics: Sequence[str], group: str, consumer: str, *, count: int = 100, block_ms: int = 0
+    ) -> list[Delivery]:
+        """New entries for this consumer (never delivered to the group before). Undecodable entries come
+        back as a Delivery with envelope=None and error set, so the caller can dead-letter them."""
+        ...
+
+    def reclaim_stale(
+        self, topics: Sequence[str], group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[Delivery]:
+        """Take over entries pending on other (dead or slow) consumers for at least min_idle_ms."""
+        ...
+
+    def ack(self, group: str, deliveries: Sequence[Delivery]) -> int:
+        """Acknowledge processed entries; returns how many were pending."""
+        ...
+
+    def pending_count(self, topic: str, group: str) -> int: ...
+
+    def length(self, topic: str) -> int: ...
+
+    def range(self, topic: str, *, start: str = "-", end: str = "+", count: int | None = None) -> list[Delivery]:
+        """Read a topic's entries without a group (inspection, dead-letter listing, tests)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class IdempotencyStore(Protocol):
+    """Where a consumer records that it applied a message, in the same transaction as the effect."""
+
+    def apply_once(self, consumer: str, message_id: str, effect: Callable[[], None]) -> bool:
+        """Run `effect` and record (consumer, message_id) atomically; return False (and do nothing) if that
+        pair was already recorded. If `effect` raises, nothing is recorded and the exception propagates."""
+        ...

@@ -1,0 +1,52 @@
+"""The base of every typed message and the registry that maps a wire type name to its model."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from coalition.bus.errors import UnknownMessageType
+
+
+class Message(BaseModel):
+    """A frozen, strictly-shaped message payload. Subclasses set TYPE (the wire name) and are registered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    TYPE: ClassVar[str] = ""
+
+
+M = TypeVar("M", bound=type[Message])
+
+_REGISTRY: dict[str, type[Message]] = {}
+
+
+def register(cls: M) -> M:
+    """Class decorator: make a message type known to the codec under its TYPE."""
+    name = cls.TYPE
+    if not name:
+        raise ValueError(f"{cls.__name__} has no TYPE")
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing is not cls:
+        raise ValueError(f"message type {name!r} is registered twice ({existing.__name__}, {cls.__name__})")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def message_class(type_name: str) -> type[Message]:
+    try:
+        return _REGISTRY[type_name]
+    except KeyError:
+        raise UnknownMessageType(type_name) from None
+
+
+def registered_types() -> dict[str, type[Message]]:
+    return dict(_REGISTRY)
+
+
+def parse_payload(type_name: str, payload: Any) -> Message:
+    cls = message_class(type_name)
+    if isinstance(payload, cls):
+        return payload
+    return cls.model_validate(payload)

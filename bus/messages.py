@@ -1,0 +1,234 @@
+"""The typed messages of the enterprise loop. Each docstring says who emits it and who consumes it.
+
+Events are facts that already happened (many consumers); commands ask for something (one handler).
+Human acts (approve, reject) are commands; agent outputs are events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from coalition.bus.canonical import content_hash
+from coalition.bus.message import Message, register
+
+AgentName = Literal["research", "finance", "marketing", "legal", "ops"]
+AGENTS: tuple[str, ...] = ("research", "finance", "marketing", "legal", "ops")
+Outcome = Literal["allow", "deny", "escalate"]
+
+
+class ModelTrace(Message):
+    """What a language model contributed to a message: which model, and hashes of what it saw and said."""
+
+    TYPE = "model.trace"
+    model_id: str
+    prompt_hash: str
+    response_hash: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: str = "0"
+
+
+@register
+class RunStarted(Message):
+    """Emitted by the runner when a run begins; consumed by the recorder (ledger) and the console."""
+
+    TYPE = "run.started"
+    scenario: str
+    scenario_hash: str
+    seed: int
+    policy_version: str
+    start: datetime
+    days: int
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+@register
+class RunFinished(Message):
+    """Emitted by the runner when a run ends; consumed by the recorder and the console."""
+
+    TYPE = "run.finished"
+    status: Literal["completed", "failed", "interrupted"]
+    summary: dict[str, Any] = Field(default_factory=dict)
+    expectations: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@register
+class Observation(Message):
+    """Emitted by the world (scenario events, state snapshots); consumed by the agents listed in `to`.
+
+    `text` is untrusted free text from outside (news, customer messages): it travels as data and is never
+    concatenated into instructions. `evidence_id` is the content hash agents cite.
+    """
+
+    TYPE = "observation"
+    kind: str = Field(min_length=1)
+    subject: str = ""
+    to: list[str] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+    text: str | None = None
+    evidence_id: str = ""
+
+
+@register
+class AgentMessage(Message):
+    """Emitted by an agent for other agents (shortlist, price guardrails, claims review…); consumed by `to`."""
+
+    TYPE = "agent.message"
+    sender: str
+    to: list[str] = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    summary: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    evidence: list[str] = Field(default_factory=list)
+
+
+@register
+class ActionProposed(Message):
+    """Emitted by an agent that wants something done; consumed by governance (and the recorder).
+
+    The proposal hash binds verdicts, approvals and authorizations to this exact content.
+    """
+
+    TYPE = "action.proposed"
+    proposal_id: str
+    agent: str
+    action: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+    rationale: str = Field(min_length=1)
+    evidence: list[str] = Field(default_factory=list)
+    model: ModelTrace | None = None
+    supersedes: str | None = None
+
+    @property
+    def proposal_hash(self) -> str:
+        return proposal_hash(self)
+
+
+def proposal_hash(p: ActionProposed) -> str:
+    """Hash of what is being asked (agent, action, args, rationale, evidence): any edit changes it."""
+    return content_hash(
+        {
+            "proposal_id": p.proposal_id,
+            "agent": p.agent,
+            "action": p.action,
+            "args": p.args,
+            "rationale": p.rationale,
+            "evidence": p.evidence,
+            "supersedes": p.supersedes,
+        }
+    )
+
+
+@register
+class VerdictIssued(Message):
+    """Emitted by governance for each proposal; consumed by the proposing agent, the approvals inbox, the recorder."""
+
+    TYPE = "verdict.issued"
+    proposal_id: str
+    proposal_hash: str
+    agent: str
+    action: str
+    outcome: Outcome
+    reasons: list[str] = Field(min_length=1)
+    rule_ids: list[str] = Field(default_factory=list)
+    gate: str | None = None
+    approver_roles: list[str] = Field(default_factory=list)
+    approvals_required: int = 0
+    expires_at: datetime | None = None
+    policy_version: str
+
+
+@register
+class ApprovalGranted(Message):
+    """Command from a human approver (CLI, console, or the scenario's scripted board); handled by governance."""
+
+    TYPE = "approval.granted"
+    proposal_id: str
+    proposal_hash: str
+    approver: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    method: str = "cli"
+
+
+@register
+class ApprovalRejected(Message):
+    """Command from a human approver rejecting an escalation; handled by governance."""
+
+    TYPE = "approval.rejected"
+    proposal_id: str
+    proposal_hash: str
+    approver: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    method: str = "cli"
+
+
+@register
+class EscalationResolved(Message):
+    """Emitted by governance when an escalation ends (approved, rejected, expired); consumed by the agent and recorder."""
+
+    TYPE = "escalation.resolved"
+    proposal_id: str
+    proposal_hash: str
+    outcome: Literal["approved", "rejected", "expired"]
+    approvers: list[str] = Field(default_factory=list)
+    reason: str = Field(min_length=1)
+
+
+@register
+class ActionAuthorized(Message):
+    """Emitted by governance only; consumed by the executor. Hash-bound to the proposal it authorizes."""
+
+    TYPE = "action.authorized"
+    authorization_id: str
+    proposal_id: str
+    proposal_hash: str
+    agent: str
+    action: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str
+    basis: Literal["policy", "approval"]
+    rule_ids: list[str] = Field(default_factory=list)
+
+
+@register
+class ActionExecuted(Message):
+    """Emitted by the executor after applying (or refusing to apply) an authorization; consumed by agents and recorder."""
+
+    TYPE = "action.executed"
+    authorization_id: str
+    proposal_id: str
+    agent: str
+    action: str
+    idempotency_key: str
+    status: Literal["applied", "duplicate", "failed"]
+    changes: dict[str, Any] = Field(default_factory=dict)
+    detail: str = Field(min_length=1)
+
+
+@register
+class StepDone(Message):
+    """Emitted by every participant at the end of its share of a superstep; consumed by the runner."""
+
+    TYPE = "step.done"
+    actor: str
+    produced: int = Field(ge=0)
+
+
+@register
+class DeadLettered(Message):
+    """Emitted by a consumer that gave up on a message (undecodable, or failed N deliveries); consumed by the recorder."""
+
+    TYPE = "dead.lettered"
+    topic: str
+    group: str
+    broker_id: str
+    envelope_id: str | None = None
+    deliveries: int = Field(ge=0)
+    reason: str = Field(min_length=1)
+    raw_sha256: str
+    raw_preview: str = ""

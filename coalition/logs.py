@@ -1,0 +1,38 @@
+"""structlog, configured once: JSON lines when not on a TTY, a readable console otherwise."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Literal
+
+import structlog
+
+_configured = False
+
+
+def configure_logging(level: str = "warning", fmt: Literal["auto", "json", "console"] = "auto") -> None:
+    global _configured
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+def bind_context(*, run_id: str | None = None, agent: str | None = None, superstep: int | None = None) -> None:
+    """Bind run_id / agent / superstep to every log line of this context."""
+    values = {k: v for k, v in {"run_id": run_id, "agent": agent, "superstep": superstep}.items() if v is not None}
+    structlog.contextvars.bind_contextvars(**values)

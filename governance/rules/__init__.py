@@ -1,0 +1,1 @@
+"""Governance rules: small pure callables run as a pipeline by evaluate()."""

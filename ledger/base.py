@@ -1,0 +1,82 @@
+"""The Ledger port: append, query, verify — no update, no delete. Backends: sqlite.py (PostgreSQL later)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from coalition.ledger.entry import EntryDraft, LedgerEntry
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerQuery:
+    """Filters for `Ledger.query`; every filter is optional and they combine with AND."""
+
+    run_id: str | None = None
+    agent: str | None = None  # matches actor "agent:<name>" and the payload's proposing agent
+    actor: str | None = None
+    kind: str | None = None
+    gate: str | None = None
+    outcome: str | None = None
+    subject: str | None = None
+    correlation_id: str | None = None
+    message_id: str | None = None
+    search: str | None = None  # full-text search over rationale (and subject)
+    after_seq: int | None = None
+    before_seq: int | None = None
+    limit: int | None = None
+    newest_first: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """OK with the count of entries checked, or the first bad sequence and why."""
+
+    ok: bool
+    entries: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+    head_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    run_id: str
+    first_seq: int
+    last_seq: int
+    entries: int
+    scenario: str | None = None
+    status: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """Append-only, hash-chained record of every decision with its rationale."""
+
+    def append(self, drafts: Sequence[EntryDraft]) -> list[LedgerEntry]:
+        """Append drafts in order, in one transaction; all or nothing."""
+        ...
+
+    def append_once(self, consumer: str, message_id: str, drafts: Sequence[EntryDraft]) -> list[LedgerEntry] | None:
+        """Append together with a dedupe row (consumer, message_id) in one transaction; None if already done."""
+        ...
+
+    def get(self, seq: int) -> LedgerEntry | None: ...
+
+    def query(self, q: LedgerQuery) -> list[LedgerEntry]: ...
+
+    def iter_entries(self, *, run_id: str | None = None, batch: int = 5000) -> Iterator[LedgerEntry]: ...
+
+    def count(self, q: LedgerQuery | None = None) -> int: ...
+
+    def runs(self) -> list[RunInfo]: ...
+
+    def head(self) -> tuple[int, str]:
+        """(last sequence, last hash); (0, GENESIS_HASH) when empty."""
+        ...
+
+    def verify(self) -> VerifyResult: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,27 @@
+"""Errors of the ledger package."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every ledger error."""
+
+
+class LedgerUnavailable(LedgerError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"ledger at {path} cannot be opened: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ChainBroken(LedgerError):
+    """The hash chain does not verify; `seq` is the first bad sequence."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"ledger chain broken at seq {seq}: {reason}")
+        self.seq = seq
+        self.reason = reason
+
+
+class AppendOnlyViolation(LedgerError):
+    """Someone tried to update or delete a ledger row."""
