@@ -39,7 +39,7 @@ class Envelope(BaseModel):
 
     @model_validator(mode="after")
     def _type_matches_payload(self) -> Envelope:
-        if self.payload.TYPE != self.type:
+        if self.type != self.payload.TYPE:
             raise ValueError(f"envelope type {self.type!r} does not match payload type {self.payload.TYPE!r}")
         if self.sim_time.tzinfo is None:
             raise ValueError("sim_time must be timezone-aware")

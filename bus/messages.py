@@ -169,7 +169,7 @@ class ApprovalRejected(Message):
 
 @register
 class EscalationResolved(Message):
-    """Emitted by governance when an escalation ends (approved, rejected, expired); consumed by the agent and recorder."""
+    """Emitted by governance when an escalation ends (approved, rejected, expired); consumed by agent, recorder."""
 
     TYPE = "escalation.resolved"
     proposal_id: str
@@ -197,7 +197,7 @@ class ActionAuthorized(Message):
 
 @register
 class ActionExecuted(Message):
-    """Emitted by the executor after applying (or refusing to apply) an authorization; consumed by agents and recorder."""
+    """Emitted by the executor after applying (or refusing) an authorization; consumed by agents and recorder."""
 
     TYPE = "action.executed"
     authorization_id: str
@@ -221,7 +221,7 @@ class StepDone(Message):
 
 @register
 class DeadLettered(Message):
-    """Emitted by a consumer that gave up on a message (undecodable, or failed N deliveries); consumed by the recorder."""
+    """Emitted by a consumer that gave up on a message (undecodable, or N failed deliveries); read by the recorder."""
 
     TYPE = "dead.lettered"
     topic: str

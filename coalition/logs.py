@@ -8,11 +8,8 @@ from typing import Literal
 
 import structlog
 
-_configured = False
-
 
 def configure_logging(level: str = "warning", fmt: Literal["auto", "json", "console"] = "auto") -> None:
-    global _configured
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
@@ -29,7 +26,6 @@ def configure_logging(level: str = "warning", fmt: Literal["auto", "json", "cons
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    _configured = True
 
 
 def bind_context(*, run_id: str | None = None, agent: str | None = None, superstep: int | None = None) -> None:

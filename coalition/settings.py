@@ -15,7 +15,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COALITION_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(default=Path(".coalition"), description="COALITION_DATA_DIR: ledgers, runs, embedded Redis")
-    redis_url: str | None = Field(
+    redis_url: str | None = Field(  # type: ignore[pydantic-alias]  # REDIS_URL is the conventional name
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "COALITION_REDIS_URL"),
         description="REDIS_URL: use this Redis server; unset = start a private embedded redis-server",
@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     @field_validator("llm")
     @classmethod
     def _llm_choice(cls, value: str) -> str:
-        if value == "offline" or value.split(":", 1)[0] in {"openai", "anthropic"} and ":" in value:
+        if value == "offline" or (value.split(":", 1)[0] in {"openai", "anthropic"} and ":" in value):
             return value
         raise ValueError("must be 'offline', 'openai:<model>' or 'anthropic:<model>'")
 
