@@ -177,6 +177,7 @@ class EscalationResolved(Message):
     outcome: Literal["approved", "rejected", "expired"]
     approvers: list[str] = Field(default_factory=list)
     reason: str = Field(min_length=1)
+    budget_increase_usd: str | None = None  # approving a budget overrun raises the budget by this much
 
 
 @register

@@ -1,0 +1,221 @@
+"""Bus throughput and latency: raw redis-py vs RedisStreamsBus on the same server, and the MemoryBus.
+
+Every figure moves 1 KB envelopes through publish → group read (COUNT 100) → ack. The bus figures include
+the codec (encode on publish, decode + validation on read); "redis-py raw + codec" shows how much of the gap
+to raw redis-py is the codec rather than the bus.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from benchmarks.harness import Measurement, percentile, repeat
+from coalition.bus.base import Bus
+from coalition.bus.codec import decode, encode
+from coalition.bus.embedded import EmbeddedRedis
+from coalition.bus.envelope import Envelope
+from coalition.bus.memory import MemoryBus
+from coalition.bus.redis_streams import FIELD, RedisStreamsBus
+from coalition.bus.testing import sample_envelope
+
+SECTION = "bus"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+BATCH = 100
+TOPIC = "observations"
+
+
+def kilobyte_envelopes(n: int) -> list[Envelope]:
+    """n distinct envelopes of about 1 KB on the wire."""
+    filler = "x" * 850
+    return [sample_envelope(i, data={"i": i, "blob": filler}) for i in range(n)]
+
+
+@contextmanager
+def redis_server() -> Iterator[tuple[str, str]]:
+    """(url, where) of the local redis-server if it answers, else of a private one for the run."""
+    client = redis.Redis.from_url(LOCAL_REDIS, protocol=2, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        local = bool(client.ping())
+    except redis.RedisError:
+        local = False
+    finally:
+        client.close()
+    if local:
+        yield LOCAL_REDIS, "redis-server at 127.0.0.1:6379"
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="coalition-bench-") as tmp,
+        EmbeddedRedis(Path(tmp), appendonly=False) as server,
+    ):
+        yield server.url, "embedded redis-server (unix socket, AOF off)"
+
+
+def raw_redis_rate(url: str, payloads: list[bytes], *, with_codec: list[Envelope] | None = None) -> float:
+    """events/s of pipelined XADD, then XREADGROUP COUNT 100 + XACK, with plain redis-py (optionally + codec)."""
+    client = redis.Redis.from_url(url, protocol=2)
+    key = f"bench-{uuid.uuid4().hex[:8]}:{TOPIC}"
+    client.xgroup_create(key, "g", id="0", mkstream=True)
+    n = len(payloads)
+    try:
+        started = time.perf_counter()
+        for start in range(0, n, BATCH):
+            pipe = client.pipeline(transaction=False)
+            if with_codec is not None:
+                for envelope in with_codec[start : start + BATCH]:
+                    pipe.xadd(key, {FIELD: encode(envelope)}, maxlen=1_000_000, approximate=True)
+            else:
+                for data in payloads[start : start + BATCH]:
+                    pipe.xadd(key, {FIELD: data}, maxlen=1_000_000, approximate=True)
+            pipe.execute()
+        got = 0
+        while got < n:
+            reply = client.xreadgroup("g", "c", {key: ">"}, count=BATCH)
+            entries = reply[0][1]
+            if with_codec is not None:
+                for _, fields in entries:
+                    decode(fields[FIELD])
+            client.xack(key, "g", *[entry_id for entry_id, _ in entries])
+            got += len(entries)
+        return n / (time.perf_counter() - started)
+    finally:
+        client.delete(key)
+        client.close()
+
+
+def bus_rate(bus: Bus, envelopes: list[Envelope]) -> float:
+    """events/s of publish_many (batches of 100), then read COUNT 100 + ack, through the Bus port."""
+    n = len(envelopes)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    topic = f"{TOPIC}-{uuid.uuid4().hex[:8]}"
+    bus.ensure_group(topic, group)
+    started = time.perf_counter()
+    for start in range(0, n, BATCH):
+        bus.publish_many([(topic, envelope) for envelope in envelopes[start : start + BATCH]])
+    got = 0
+    while got < n:
+        deliveries = bus.read([topic], group, "c", count=BATCH)
+        bus.ack(group, deliveries)
+        got += len(deliveries)
+    return n / (time.perf_counter() - started)
+
+
+def one_at_a_time_latency(bus: Bus, envelopes: list[Envelope]) -> list[float]:
+    """µs from publish to ack for one message at a time (publish, read it back, ack)."""
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    topic = f"{TOPIC}-{uuid.uuid4().hex[:8]}"
+    bus.ensure_group(topic, group)
+    samples = []
+    for envelope in envelopes:
+        started = time.perf_counter()
+        bus.publish(topic, envelope)
+        deliveries = bus.read([topic], group, "c", count=1)
+        bus.ack(group, deliveries)
+        samples.append((time.perf_counter() - started) * 1e6)
+    return samples
+
+
+def run(quick: bool) -> list[Measurement]:
+    """The bus figures; quick=True keeps the whole run under ~20 s."""
+    n = 5_000 if quick else 50_000
+    repeats = 3 if quick else 5
+    latency_samples = 500 if quick else 5_000
+    envelopes = kilobyte_envelopes(n)
+    payloads = [encode(envelope) for envelope in envelopes]
+    size = sum(len(p) for p in payloads) // n
+    results: list[Measurement] = []
+
+    with redis_server() as (url, where):
+        redis_bus = RedisStreamsBus(url, namespace=f"bench-{uuid.uuid4().hex[:8]}")
+        try:
+            # interleaved, so that load from elsewhere on a shared machine hits the three alike
+            rounds = [
+                (
+                    raw_redis_rate(url, payloads),
+                    raw_redis_rate(url, payloads, with_codec=envelopes),
+                    bus_rate(redis_bus, envelopes),
+                )
+                for _ in range(repeats)
+            ]
+            redis_latency = one_at_a_time_latency(redis_bus, envelopes[:latency_samples])
+        finally:
+            redis_bus.delete_namespace()
+            redis_bus.close()
+    raw, raw_codec, streams = (_spread([r[i] for r in rounds]) for i in range(3))
+    memory = repeat(lambda: bus_rate(MemoryBus(), envelopes), repeats)
+    memory_latency = one_at_a_time_latency(MemoryBus(), envelopes[:latency_samples])
+
+    common = {"section": SECTION, "repeats": repeats}
+    note = f"{n} envelopes of {size} B, batches of {BATCH}; {where}"
+    results.append(Measurement(name="redis-py raw", unit="events/s", **_mlh(raw), notes=note, **common))  # type: ignore[arg-type]
+    results.append(
+        Measurement(
+            name="redis-py raw + codec",
+            unit="events/s",
+            **_mlh(raw_codec),
+            baseline="redis-py raw",
+            notes="the same calls plus codec.encode / codec.decode: the part of the gap that is serialisation",
+            **common,  # type: ignore[arg-type]
+        )
+    )
+    results.append(
+        Measurement(
+            name="RedisStreamsBus",
+            unit="events/s",
+            **_mlh(streams),
+            baseline="redis-py raw",
+            target="≥ 70% of raw redis-py",
+            target_ratio=0.7,
+            notes="publish_many → read → ack, codec included (encode + pydantic validation on read)",
+            **common,  # type: ignore[arg-type]
+        )
+    )
+    results.append(
+        Measurement(
+            name="MemoryBus",
+            unit="events/s",
+            **_mlh(memory),
+            target="≥ 100k events/s",
+            target_absolute=100_000,
+            notes="publish_many → read → ack in one process (envelopes shared, not re-encoded)",
+            **common,  # type: ignore[arg-type]
+        )
+    )
+    for backend, samples in (("RedisStreamsBus", redis_latency), ("MemoryBus", memory_latency)):
+        for pct in (50, 99):
+            value = percentile(samples, pct)
+            results.append(
+                Measurement(
+                    section=SECTION,
+                    name=f"{backend} publish→ack latency p{pct}",
+                    unit="µs",
+                    median=value,
+                    low=value,
+                    high=value,
+                    repeats=1,
+                    higher_is_better=False,
+                    notes=f"{len(samples)} messages one at a time (publish, read, ack)",
+                )
+            )
+    return results
+
+
+def _spread(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def _mlh(figures: tuple[float, float, float]) -> dict[str, float]:
+    median, low, high = figures
+    return {"median": median, "low": low, "high": high}
+
+
+if __name__ == "__main__":
+    for m in run(quick=True):
+        print(f"{m.name:40} {m.median:>12,.0f} {m.unit:9} [{m.low:,.0f}–{m.high:,.0f}]  {m.notes}")

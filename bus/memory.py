@@ -1,0 +1,279 @@
+"""In-process twin of the Redis Streams bus: same consumer-group semantics, no server, for single-process speed.
+
+Typed envelopes are stored as the (frozen) objects that were published, so they are not re-encoded or
+re-validated on the way through; `Delivery.raw` is then empty unless `wire=True` (which encodes on publish
+and decodes on read, exactly like the Redis backend). Bytes published with `publish_raw` are always decoded
+on read, so a malformed message behaves as it does on Redis.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from coalition.bus.base import Delivery
+from coalition.bus.codec import decode, encode
+from coalition.bus.envelope import Envelope
+from coalition.bus.errors import BusError, MessageRejected
+
+
+@dataclass(slots=True)
+class _Entry:
+    seq: int
+    broker_id: str
+    envelope: Envelope | None
+    raw: bytes
+
+
+@dataclass(slots=True)
+class _Pending:
+    consumer: str
+    deliveries: int
+    delivered_at: float
+
+
+@dataclass(slots=True)
+class _Group:
+    last_delivered: int
+    pending: dict[int, _Pending] = field(default_factory=dict)  # seq -> state, kept in seq order
+
+
+@dataclass(slots=True)
+class _Stream:
+    entries: dict[int, _Entry] = field(default_factory=dict)  # seq -> entry, insertion (= seq) order
+    last_seq: int = 0
+    groups: dict[str, _Group] = field(default_factory=dict)
+
+
+def _seq_of(broker_id: str, *, default: int) -> int:
+    """Parse '<n>-0' (or '-' / '+') into the sequence number used internally."""
+    if broker_id == "-":
+        return 0
+    if broker_id == "+":
+        return default
+    head, _, _tail = broker_id.partition("-")
+    try:
+        return int(head)
+    except ValueError:
+        raise BusError(f"bad stream id {broker_id!r}: expected '<n>-0', '-' or '+'") from None
+
+
+class MemoryBus:
+    """A `Bus` held in a dict of append-only logs, with groups, pending entries lists and reclaim."""
+
+    def __init__(
+        self,
+        namespace: str = "coalition",
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        maxlen: int | None = None,
+        wire: bool = False,
+    ) -> None:
+        self.namespace = namespace
+        self._clock = clock
+        self._maxlen = maxlen
+        self._wire = wire
+        self._streams: dict[str, _Stream] = {}
+        self._lock = threading.Condition(threading.Lock())
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"MemoryBus(namespace={self.namespace!r})"
+
+    # -- producing ---------------------------------------------------------------------------------------
+
+    def publish(self, topic: str, envelope: Envelope) -> str:
+        return self.publish_many([(topic, envelope)])[0]
+
+    def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> list[str]:
+        prepared: list[tuple[str, Envelope | None, bytes]]
+        if self._wire:
+            prepared = [(topic, None, encode(envelope)) for topic, envelope in items]
+        else:
+            prepared = [(topic, envelope, b"") for topic, envelope in items]
+        return self._append(prepared)
+
+    def publish_raw(self, topic: str, data: bytes) -> str:
+        return self._append([(topic, None, bytes(data))])[0]
+
+    def _append(self, prepared: Sequence[tuple[str, Envelope | None, bytes]]) -> list[str]:
+        ids: list[str] = []
+        with self._lock:
+            self._check_open()
+            for topic, envelope, raw in prepared:
+                stream = self._stream(topic)
+                stream.last_seq += 1
+                seq = stream.last_seq
+                broker_id = f"{seq}-0"
+                stream.entries[seq] = _Entry(seq, broker_id, envelope, raw)
+                if self._maxlen is not None and len(stream.entries) > self._maxlen:
+                    self._trim(stream, self._maxlen)
+                ids.append(broker_id)
+            self._lock.notify_all()
+        return ids
+
+    @staticmethod
+    def _trim(stream: _Stream, maxlen: int) -> None:
+        excess = len(stream.entries) - maxlen
+        for seq in list(stream.entries)[:excess]:
+            del stream.entries[seq]
+
+    # -- groups and consuming ----------------------------------------------------------------------------
+
+    def ensure_group(self, topic: str, group: str, *, from_start: bool = True) -> None:
+        with self._lock:
+            self._check_open()
+            self._group(topic, group, from_start=from_start)
+
+    def read(
+        self, topics: Sequence[str], group: str, consumer: str, *, count: int = 100, block_ms: int = 0
+    ) -> list[Delivery]:
+        if count <= 0:
+            raise ValueError(f"count must be positive, got {count}")
+        deadline = time.monotonic() + block_ms / 1000
+        with self._lock:
+            while True:
+                self._check_open()
+                found = self._take_new(topics, group, consumer, count)
+                remaining = deadline - time.monotonic()
+                if found or block_ms <= 0 or remaining <= 0:
+                    break
+                self._lock.wait(remaining)
+        return [self._delivery(topic, entry, deliveries) for topic, entry, deliveries in found]
+
+    def _take_new(self, topics: Sequence[str], group: str, consumer: str, count: int) -> list[tuple[str, _Entry, int]]:
+        now = self._clock()
+        found: list[tuple[str, _Entry, int]] = []
+        for topic in topics:
+            stream = self._stream(topic)
+            state = self._group(topic, group, from_start=True)
+            if state.last_delivered >= stream.last_seq:
+                continue
+            taken = 0
+            for seq in range(state.last_delivered + 1, stream.last_seq + 1):
+                entry = stream.entries.get(seq)
+                state.last_delivered = seq
+                if entry is None:  # trimmed before anyone read it
+                    continue
+                state.pending[seq] = _Pending(consumer, 1, now)
+                found.append((topic, entry, 1))
+                taken += 1
+                if taken >= count:
+                    break
+        return found
+
+    def reclaim_stale(
+        self, topics: Sequence[str], group: str, consumer: str, *, min_idle_ms: int, count: int = 100
+    ) -> list[Delivery]:
+        found: list[tuple[str, _Entry, int]] = []
+        with self._lock:
+            self._check_open()
+            now = self._clock()
+            min_idle = min_idle_ms / 1000
+            for topic in topics:
+                stream = self._stream(topic)
+                state = self._group(topic, group, from_start=True)
+                taken = 0
+                for seq, pending in list(state.pending.items()):
+                    if taken >= count:
+                        break
+                    if now - pending.delivered_at < min_idle:
+                        continue
+                    entry = stream.entries.get(seq)
+                    if entry is None:  # trimmed while pending: XAUTOCLAIM drops it from the PEL
+                        del state.pending[seq]
+                        continue
+                    pending.consumer = consumer
+                    pending.deliveries += 1
+                    pending.delivered_at = now
+                    found.append((topic, entry, pending.deliveries))
+                    taken += 1
+        return [self._delivery(topic, entry, deliveries) for topic, entry, deliveries in found]
+
+    def ack(self, group: str, deliveries: Sequence[Delivery]) -> int:
+        acked = 0
+        with self._lock:
+            self._check_open()
+            for delivery in deliveries:
+                stream = self._streams.get(delivery.topic)
+                state = stream.groups.get(group) if stream is not None else None
+                if state is None:
+                    continue
+                seq = _seq_of(delivery.broker_id, default=0)
+                if state.pending.pop(seq, None) is not None:
+                    acked += 1
+        return acked
+
+    # -- inspection --------------------------------------------------------------------------------------
+
+    def pending_count(self, topic: str, group: str) -> int:
+        with self._lock:
+            stream = self._streams.get(topic)
+            state = stream.groups.get(group) if stream is not None else None
+            return 0 if state is None else len(state.pending)
+
+    def pending_consumers(self, topic: str, group: str) -> dict[str, int]:
+        """How many entries each consumer of the group holds unacknowledged (XPENDING summary)."""
+        with self._lock:
+            stream = self._streams.get(topic)
+            state = stream.groups.get(group) if stream is not None else None
+            counts: dict[str, int] = {}
+            for pending in state.pending.values() if state is not None else ():
+                counts[pending.consumer] = counts.get(pending.consumer, 0) + 1
+            return counts
+
+    def length(self, topic: str) -> int:
+        with self._lock:
+            stream = self._streams.get(topic)
+            return 0 if stream is None else len(stream.entries)
+
+    def range(self, topic: str, *, start: str = "-", end: str = "+", count: int | None = None) -> list[Delivery]:
+        with self._lock:
+            stream = self._streams.get(topic)
+            if stream is None:
+                return []
+            low = _seq_of(start, default=stream.last_seq)
+            high = _seq_of(end, default=stream.last_seq)
+            selected = [entry for seq, entry in stream.entries.items() if low <= seq <= high]
+        if count is not None:
+            selected = selected[:count]
+        return [self._delivery(topic, entry, 0) for entry in selected]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BusError(f"{self!r} is closed")
+
+    def _stream(self, topic: str) -> _Stream:
+        stream = self._streams.get(topic)
+        if stream is None:
+            stream = self._streams[topic] = _Stream()
+        return stream
+
+    def _group(self, topic: str, group: str, *, from_start: bool) -> _Group:
+        stream = self._stream(topic)
+        state = stream.groups.get(group)
+        if state is None:
+            state = stream.groups[group] = _Group(last_delivered=0 if from_start else stream.last_seq)
+        return state
+
+    @staticmethod
+    def _delivery(topic: str, entry: _Entry, deliveries: int) -> Delivery:
+        if entry.envelope is not None:
+            return Delivery(topic, entry.broker_id, deliveries, entry.envelope, entry.raw)
+        try:
+            envelope = decode(entry.raw)
+        except MessageRejected as exc:
+            return Delivery(topic, entry.broker_id, deliveries, None, entry.raw, exc.reason)
+        except Exception as exc:  # read must never raise for one bad entry: the consumer dead-letters it
+            reason = f"undecodable: {type(exc).__name__}: {exc}"
+            return Delivery(topic, entry.broker_id, deliveries, None, entry.raw, reason)
+        return Delivery(topic, entry.broker_id, deliveries, envelope, entry.raw)
