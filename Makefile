@@ -32,7 +32,7 @@ typecheck: install ## mypy --strict over the installed package layout (coalition
 	cd build/__editable__.coalition-*-py3-none-any && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p coalition
 
 boundaries: install ## import-linter contracts (which package may import which)
-	$(BIN)/lint-imports
+	cd build/__editable__.coalition-*-py3-none-any && ../../$(BIN)/lint-imports --config ../../pyproject.toml
 
 fmt: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

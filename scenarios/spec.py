@@ -1,0 +1,574 @@
+"""The scenario file format (YAML) as frozen pydantic models, and the loader that turns any mistake in a file
+into one line naming the file, the path inside the document and the problem."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from coalition.bus.canonical import content_hash
+from coalition.bus.messages import AGENTS
+from coalition.governance.documents import load_document
+from coalition.governance.policy import Policy, default_policy, load_policy
+from coalition.ledger.entry import EntryKind
+from coalition.scenarios.errors import ScenarioError
+from coalition.scenarios.executor import ACTIONS
+from coalition.scenarios.world import WorldSpec
+
+ALL_AGENTS: tuple[str, ...] = tuple(AGENTS)
+# Observation kinds (docs/design.md) → the agents they go to unless an event names its own `to`.
+OBSERVATION_KINDS: dict[str, tuple[str, ...]] = {
+    "market.snapshot": ALL_AGENTS,
+    "policy.brief": ALL_AGENTS,
+    "market.signals": ("research",),
+    "news": ("research",),
+    "supply.shock": ("finance", "ops"),
+    "meter.outage": ("ops",),
+    "meter.restored": ("ops",),
+    "settlement.mismatch": ("finance", "ops"),
+    "regulatory.change": ("legal",),
+    "capital.need": ("finance",),
+    "growth.goal": ("marketing",),
+    "suspicious.trades": ("ops",),
+    "budget.pressure": ("research",),
+    "dispute": ("ops",),
+    "customer.complaints": ("marketing",),
+}
+# Emitted by the world and the runner themselves: a scenario cannot schedule them.
+GENERATED_KINDS: frozenset[str] = frozenset({"market.snapshot", "policy.brief"})
+# The data keys each scheduled kind must carry (meter.outage's `customers` is filled in by the world).
+REQUIRED_DATA: dict[str, tuple[str, ...]] = {
+    "market.signals": ("regions",),
+    "news": ("source",),
+    "supply.shock": ("region", "supply_change_pct", "demand_change_pct", "cause"),
+    "meter.outage": ("region", "incident_hint", "meters_down", "hours"),
+    "meter.restored": ("region",),
+    "settlement.mismatch": ("region", "gap_usd", "inflow_usd", "outflow_usd"),
+    "regulatory.change": ("region", "status", "obligations", "effective", "material"),
+    "capital.need": ("amount_usd", "purpose"),
+    "growth.goal": ("region", "budget_usd", "channel", "discount_pct", "draft_copy", "claims"),
+    "suspicious.trades": ("accounts", "pattern", "value_usd", "severity_hint"),
+    "budget.pressure": ("topic", "cost_usd"),
+    "dispute": ("case_id", "customer_id", "channel", "kind", "amount_usd", "facts"),
+    "customer.complaints": ("region", "count", "topic"),
+}
+LIBRARY_PACKAGE = "coalition.scenarios"
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Problem(ValueError):
+    """A validation problem that knows where it is, relative to the model that raised it."""
+
+    def __init__(self, reason: str, at: Sequence[str | int] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.at = tuple(at)
+
+
+def _agent(name: str) -> str:
+    if name not in ALL_AGENTS:
+        raise Problem(f"unknown agent {name!r} (agents: {', '.join(ALL_AGENTS)})")
+    return name
+
+
+def _action(name: str) -> str:
+    if name not in ACTIONS:
+        raise Problem(f"unknown action {name!r} (see the action table of docs/design.md)")
+    return name
+
+
+def _json_safe(value: Any, at: tuple[str | int, ...] = ()) -> Any:
+    """YAML data as JSON: dates become ISO strings; anything JSON cannot carry is a problem."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise Problem(f"key {key!r} must be a string", at)
+            out[key] = _json_safe(item, (*at, key))
+        return out
+    if isinstance(value, list):
+        return [_json_safe(item, (*at, i)) for i, item in enumerate(value)]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise Problem(f"{type(value).__name__} values cannot travel in a message", at)
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class ScheduledEvent(_Spec):
+    """Something that happens to Helios on a given day; becomes an observation for the agents in `to`."""
+
+    day: int = Field(ge=0)
+    kind: str
+    subject: str = ""
+    to: list[str] | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    text: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind in GENERATED_KINDS:
+            raise Problem(f"{kind!r} is emitted by the world itself and cannot be scheduled")
+        if kind not in OBSERVATION_KINDS:
+            known = ", ".join(k for k in OBSERVATION_KINDS if k not in GENERATED_KINDS)
+            raise Problem(f"unknown observation kind {kind!r} (kinds: {known})")
+        return kind
+
+    @field_validator("to")
+    @classmethod
+    def _known_agents(cls, to: list[str] | None) -> list[str] | None:
+        for i, name in enumerate(to or []):
+            try:
+                _agent(name)
+            except Problem as exc:
+                raise Problem(exc.reason, (i,)) from None
+        return to
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _plain_data(cls, data: Any) -> Any:
+        return _json_safe(data) if isinstance(data, Mapping) else data
+
+    @model_validator(mode="after")
+    def _required_data(self) -> ScheduledEvent:
+        missing = [k for k in REQUIRED_DATA.get(self.kind, ()) if k not in self.data]
+        if missing:
+            raise Problem(f"{self.kind} needs {', '.join(missing)}", ("data",))
+        return self
+
+    @property
+    def recipients(self) -> list[str]:
+        return list(self.to) if self.to is not None else list(OBSERVATION_KINDS[self.kind])
+
+
+class Approver(_Spec):
+    """A person from the policy's approver directory, acting in one of their roles."""
+
+    name: Text
+    role: Text
+
+
+class BoardMatch(_Spec):
+    """Which pending escalation a scripted decision is for; every given field must match, args as a subset."""
+
+    gate: str | None = None
+    agent: str | None = None
+    action: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("agent")
+    @classmethod
+    def _agent_known(cls, name: str | None) -> str | None:
+        return None if name is None else _agent(name)
+
+    @field_validator("action")
+    @classmethod
+    def _action_known(cls, name: str | None) -> str | None:
+        return None if name is None else _action(name)
+
+
+class BoardDecision(_Spec):
+    """A scripted human decision: approve or reject the first pending escalation that matches."""
+
+    match: BoardMatch
+    decision: Literal["approve", "reject"]
+    approvers: list[Approver] = Field(min_length=1)
+    reason: Text
+    on_day: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _distinct_approvers(self) -> BoardDecision:
+        names = [a.name for a in self.approvers]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise Problem(f"{name!r} is listed twice (four-eyes needs distinct people)", ("approvers", i, "name"))
+        return self
+
+
+class BoardSpec(_Spec):
+    """The scripted board: decisions in priority order; anything left unanswered expires (deny)."""
+
+    default_on_timeout: Literal["deny"] = "deny"
+    decisions: list[BoardDecision] = Field(default_factory=list)
+
+
+class EntryMatch(_Spec):
+    """Which ledger entries an expectation counts; every given field must match (payload/args as subsets)."""
+
+    kind: EntryKind | None = None
+    actor: str | None = None
+    agent: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    gate: str | None = None
+    subject: str | None = None
+    message_type: str | None = None
+    rule_ids: list[str] = Field(default_factory=list)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("agent")
+    @classmethod
+    def _agent_known(cls, name: str | None) -> str | None:
+        return None if name is None else _agent(name)
+
+    @field_validator("action")
+    @classmethod
+    def _action_known(cls, name: str | None) -> str | None:
+        return None if name is None else _action(name)
+
+
+class CountCheck(_Spec):
+    """How many entries match: at least `min`, at most `max`, exactly `equals`."""
+
+    match: EntryMatch
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+    equals: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> CountCheck:
+        if self.min is None and self.max is None and self.equals is None:
+            raise Problem("give min, max or equals")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise Problem(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class OrderCheck(_Spec):
+    """The first entry matching `first` comes before the first entry matching `then`."""
+
+    first: EntryMatch
+    then: EntryMatch
+
+
+WorldOp = Literal["<=", ">=", "<", ">", "==", "!=", "in"]
+
+
+class WorldCheck(_Spec):
+    """A value in the final world (dotted path into World.snapshot(), plus `kpis.`; `*` = every child)."""
+
+    path: Text
+    op: WorldOp
+    value: Any
+
+    @model_validator(mode="after")
+    def _in_needs_list(self) -> WorldCheck:
+        if self.op == "in" and not isinstance(self.value, list):
+            raise Problem("'in' needs a list of values", ("value",))
+        return self
+
+
+class Expectation(_Spec):
+    """One thing the run must show, checked at the end against the ledger and the final world."""
+
+    id: Slug
+    description: Text
+    count: CountCheck | None = None
+    order: OrderCheck | None = None
+    world: WorldCheck | None = None
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Expectation:
+        given = [k for k in ("count", "order", "world") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise Problem(f"give exactly one of count, order, world (got {', '.join(given) or 'none'})")
+        return self
+
+
+class AgentSettings(_Spec):
+    """Per-agent settings; `model` is "offline" (the deterministic narrator) or "openai:…"/"anthropic:…"."""
+
+    model: str = "offline"
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        if model != "offline" and not model.startswith(("openai:", "anthropic:")):
+            raise Problem(f"unknown model {model!r} (use offline, openai:<model> or anthropic:<model>)")
+        return model
+
+
+class Scenario(_Spec):
+    """A whole scenario: who Helios is on day 0, what happens on which day, how the board answers, what to expect."""
+
+    name: Slug
+    description: Text
+    seed: int = Field(ge=0)
+    start: date
+    days: int = Field(ge=1, le=3650)
+    policy: str | None = None
+    world: WorldSpec
+    events: list[ScheduledEvent] = Field(default_factory=list)
+    board: BoardSpec = BoardSpec()
+    expectations: list[Expectation] = Field(default_factory=list)
+    agents: dict[str, AgentSettings] = Field(default_factory=dict)
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("description")
+    @classmethod
+    def _one_paragraph(cls, text: str) -> str:
+        if "\n\n" in text.strip():
+            raise Problem("must be one paragraph (no blank lines)")
+        return text
+
+    @field_validator("agents")
+    @classmethod
+    def _known_agent_names(cls, agents: dict[str, AgentSettings]) -> dict[str, AgentSettings]:
+        for name in agents:
+            try:
+                _agent(name)
+            except Problem as exc:
+                raise Problem(exc.reason, (name,)) from None
+        return agents
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        last = self.days - 1
+        regions = {r.code for r in self.world.regions}
+        for i, event in enumerate(self.events):
+            if event.day > last:
+                raise Problem(f"{event.day} is after the last day ({last})", ("events", i, "day"))
+            region = event.data.get("region")
+            if region is not None and region not in regions:
+                raise Problem(_unknown_region(region, regions), ("events", i, "data", "region"))
+        for i, decision in enumerate(self.board.decisions):
+            if decision.on_day is not None and decision.on_day > last:
+                raise Problem(f"{decision.on_day} is after the last day ({last})", ("board", "decisions", i, "on_day"))
+        seen: set[str] = set()
+        for i, expectation in enumerate(self.expectations):
+            if expectation.id in seen:
+                raise Problem(f"{expectation.id!r} is used twice", ("expectations", i, "id"))
+            seen.add(expectation.id)
+        return self
+
+    @property
+    def last_day(self) -> int:
+        return self.days - 1
+
+    @property
+    def source(self) -> Path | None:
+        """The file the scenario was read from (None when built in code)."""
+        return self._source
+
+    @property
+    def policy_path(self) -> Path | None:
+        """The policy file to govern with; None = the shipped Helios policy (`default_policy()`)."""
+        if self.policy is None:
+            return None
+        path = Path(self.policy)
+        return path if path.is_absolute() or self._source is None else self._source.parent / path
+
+    def load_policy(self) -> Policy:
+        path = self.policy_path
+        return default_policy() if path is None else load_policy(path)
+
+    def date_of(self, day: int) -> datetime:
+        """Midnight UTC of a scenario day (the simulated clock's time for that day)."""
+        return datetime.combine(self.start, time(0, tzinfo=UTC)) + timedelta(days=day)
+
+    def events_on(self, day: int) -> list[ScheduledEvent]:
+        """Today's events, in file order."""
+        return [e for e in self.events if e.day == day]
+
+
+def _unknown_region(region: Any, regions: set[str]) -> str:
+    return f"unknown region {region!r} (the world has {', '.join(sorted(regions))})"
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """Content hash of the parsed scenario (comments, key order and formatting do not change it)."""
+    return content_hash(scenario.model_dump(mode="json"))
+
+
+def list_library() -> list[str]:
+    """Names of the scenarios shipped in scenarios/library/."""
+    library = resources.files(LIBRARY_PACKAGE).joinpath("library")
+    return sorted(p.name.removesuffix(".yaml") for p in library.iterdir() if p.name.endswith(".yaml"))
+
+
+def _resolve(path_or_name: str | Path) -> Path:
+    text = str(path_or_name)
+    if isinstance(path_or_name, Path) or "/" in text or text.endswith((".yaml", ".yml")):
+        path = Path(path_or_name)
+        if not path.is_file():
+            raise ScenarioError(path.name, "", f"file not found ({path})")
+        return path
+    ref = resources.files(LIBRARY_PACKAGE).joinpath("library", f"{text}.yaml")
+    if not ref.is_file():
+        available = ", ".join(list_library())
+        raise ScenarioError(f"{text}.yaml", "", f"no such scenario in the library (available: {available})")
+    return Path(str(ref))
+
+
+def load_scenario(path_or_name: str | Path) -> Scenario:
+    """Read a scenario file, or a library scenario by bare name ("helios-launch"); ScenarioError on any problem."""
+    path = _resolve(path_or_name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(path.name, "", f"cannot be read: {exc}") from None
+    return parse_scenario(text, file=path.name, source=path)
+
+
+def parse_scenario(text: str, *, file: str = "<scenario>", source: Path | None = None) -> Scenario:
+    """Validate scenario YAML text; `source` (the file's path) anchors a relative policy path."""
+    try:
+        data = load_document(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(yaml)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(file, where, f"invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(file, "(top)", f"expected a mapping of scenario keys, got {type(data).__name__}")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        path, reason = explain(exc, Scenario)
+        raise ScenarioError(file, path, reason) from None
+    scenario._source = source
+    _check_against_policy(scenario, file)
+    return scenario
+
+
+def _check_against_policy(scenario: Scenario, file: str) -> None:
+    """Board decisions must name gates and approvers the policy knows, in roles they hold."""
+    path = scenario.policy_path
+    if path is not None and not path.is_file():
+        raise ScenarioError(file, "policy", f"{scenario.policy!r} not found (looked for {path})")
+    policy = scenario.load_policy()
+    gates = policy.all_gates()
+    for i, decision in enumerate(scenario.board.decisions):
+        where = f"board.decisions[{i}]"
+        gate = decision.match.gate
+        if gate is not None and gate not in gates:
+            raise ScenarioError(file, f"{where}.match.gate", f"unknown gate {gate!r} (gates: {', '.join(gates)})")
+        for j, approver in enumerate(decision.approvers):
+            roles = policy.roles_of(approver.name)
+            if not roles:
+                known = ", ".join(sorted(policy.approvers))
+                reason = f"{approver.name!r} is not in the policy's approver directory ({known})"
+                raise ScenarioError(file, f"{where}.approvers[{j}].name", reason)
+            if approver.role not in roles:
+                reason = f"{approver.name!r} does not hold the role {approver.role!r} (holds {', '.join(roles)})"
+                raise ScenarioError(file, f"{where}.approvers[{j}].role", reason)
+
+
+def _format_path(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "model-")) or part == "[key]":
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or "(top)"
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model that holds the last key of `loc` (to list the keys it allows)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return None
+        current = _inner_model(current.model_fields[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    """list[X], dict[str, X], X | None → X (the model inside a container)."""
+    while get_origin(annotation) in (list, dict, Union) or type(annotation).__name__ == "UnionType":
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[-1] if args else None
+    return annotation
+
+
+def explain(exc: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
+    """The first validation error as (path in the document, one-line reason)."""
+    first = exc.errors(include_url=False)[0]
+    loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-", "model-")))]
+    kind = first["type"]
+    cause = first.get("ctx", {}).get("error")
+    value = first.get("input")
+    if isinstance(cause, Problem):
+        return _format_path([*loc, *cause.at]), cause.reason
+    if kind == "extra_forbidden":
+        holder = _model_at(model, loc[:-1])
+        allowed = f" (allowed: {', '.join(holder.model_fields)})" if holder is not None else ""
+        return _format_path(loc), f"unknown key{allowed}"
+    if kind == "missing":
+        return _format_path(loc), "is required"
+    if kind.startswith(("date_", "datetime_")):
+        return _format_path(loc), f"{value!r} is not a valid date (use YYYY-MM-DD)"
+    if kind == "literal_error":
+        return _format_path(loc), f"{value!r} is not one of {first['ctx']['expected']}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        return _format_path(loc), message
+    shown = _short(value)
+    return _format_path(loc), f"{message[:1].lower()}{message[1:]}" + (f" (got {shown})" if shown else "")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return type(value).__name__
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def numbers_equal(a: Any, b: Any) -> bool | None:
+    """Compare two numbers (or numeric strings, as money is in snapshots) exactly; None if either is not one."""
+    da, db = as_decimal(a), as_decimal(b)
+    if da is None or db is None:
+        return None
+    return da == db
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | float | str):
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+def subset_matches(expected: Any, observed: Any) -> bool:
+    """`expected` is found in `observed`: mappings as subsets (recursively), numbers by value, the rest equal."""
+    if isinstance(expected, Mapping):
+        return isinstance(observed, Mapping) and all(
+            key in observed and subset_matches(value, observed[key]) for key, value in expected.items()
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(observed, list)
+            and len(expected) == len(observed)
+            and all(subset_matches(e, o) for e, o in zip(expected, observed, strict=True))
+        )
+    same_number = numbers_equal(expected, observed) if not isinstance(expected, str) else None
+    return bool(same_number) if same_number is not None else bool(expected == observed)

@@ -1,0 +1,334 @@
+"""The scenario file format: the shipped library loads, and every kind of mistake is one exact line."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from coalition.scenarios import ScenarioError, list_library, load_scenario, parse_scenario, scenario_hash
+
+pytestmark = pytest.mark.unit
+
+BASE: dict[str, Any] = {
+    "name": "tiny",
+    "description": "A small scenario for tests.",
+    "seed": 7,
+    "start": date(2025, 3, 3),
+    "days": 10,
+    "world": {
+        "cash_usd": 100000,
+        "pricing_policy": {"floor": 20, "ceiling": 250, "surge_cap_pct": 25},
+        "regions": [
+            {"code": "TX", "name": "Texas", "active": True, "base_price": 58, "supply_mw": 10, "demand_mw": 12},
+            {"code": "CA", "name": "California", "base_price": 72, "supply_mw": 10, "demand_mw": 12},
+        ],
+    },
+    "events": [
+        {
+            "day": 1,
+            "kind": "supply.shock",
+            "data": {"region": "TX", "supply_change_pct": -40, "demand_change_pct": 5, "cause": "heat"},
+        },
+        {"day": 2, "kind": "capital.need", "data": {"amount_usd": 750000, "purpose": "storage"}},
+    ],
+    "board": {
+        "decisions": [
+            {
+                "match": {
+                    "gate": "market_entry",
+                    "agent": "finance",
+                    "action": "enter_market",
+                    "args": {"region": "CA"},
+                },
+                "decision": "approve",
+                "approvers": [{"name": "carol", "role": "board"}],
+                "reason": "go",
+            }
+        ]
+    },
+    "expectations": [
+        {
+            "id": "entry",
+            "description": "escalated",
+            "count": {"match": {"kind": "verdict", "gate": "market_entry"}, "min": 1},
+        }
+    ],
+}
+
+
+def write(tmp_path: Path, doc: Any, name: str = "bad.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def error_of(tmp_path: Path, doc: Any) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(write(tmp_path, doc))
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def edited(path: str, value: Any) -> dict[str, Any]:
+    """BASE with the value at a dotted path (list indexes as numbers) replaced."""
+    doc = copy.deepcopy(BASE)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node: Any = doc
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return doc
+
+
+class TestLibrary:
+    """The shipped scenarios load by bare name and hash stably."""
+
+    def test_helios_launch_loads_by_name(self) -> None:
+        """A bare name resolves in scenarios/library/."""
+        scenario = load_scenario("helios-launch")
+        assert scenario.name == "helios-launch"
+        assert scenario.days == 90
+        assert scenario.last_day == 89
+        assert scenario.policy_path is None
+        assert scenario.load_policy().name == "helios"
+        assert "helios-launch" in list_library()
+
+    def test_helios_launch_covers_the_issue(self) -> None:
+        """Every observation kind the issue asks for is scheduled, and every gate has a scripted answer but one."""
+        scenario = load_scenario("helios-launch")
+        kinds = {e.kind for e in scenario.events}
+        assert kinds >= {
+            "market.signals",
+            "supply.shock",
+            "growth.goal",
+            "meter.outage",
+            "customer.complaints",
+            "meter.restored",
+            "capital.need",
+            "budget.pressure",
+            "settlement.mismatch",
+            "regulatory.change",
+        }
+        gates = {d.match.gate for d in scenario.board.decisions}
+        assert "settlement_policy_change" not in gates
+        assert {d.decision for d in scenario.board.decisions} == {"approve", "reject"}
+        assert any(len(d.approvers) >= 2 for d in scenario.board.decisions)
+
+    def test_hash_ignores_formatting_but_not_content(self, tmp_path: Path) -> None:
+        """Same parsed content → same hash; one changed value → another hash."""
+        a = load_scenario(write(tmp_path, BASE, "a.yaml"))
+        b = parse_scenario(yaml.safe_dump(BASE, sort_keys=True, default_flow_style=True))
+        c = load_scenario(write(tmp_path, edited("seed", 8), "c.yaml"))
+        assert scenario_hash(a) == scenario_hash(b)
+        assert scenario_hash(a) != scenario_hash(c)
+
+    def test_relative_policy_resolves_next_to_the_file(self, tmp_path: Path) -> None:
+        """policy: is a path relative to the scenario file."""
+        shipped = resources.files("coalition.governance").joinpath("policies/helios.yaml")
+        (tmp_path / "policies").mkdir()
+        shutil.copyfile(str(shipped), tmp_path / "policies" / "mine.yaml")
+        scenario = load_scenario(write(tmp_path, {**BASE, "policy": "policies/mine.yaml"}, "ok.yaml"))
+        assert scenario.policy_path == tmp_path / "policies" / "mine.yaml"
+        assert scenario.load_policy().name == "helios"
+
+    def test_helpers(self) -> None:
+        """date_of gives midnight UTC; events_on keeps file order; recipients default from the kind."""
+        scenario = parse_scenario(yaml.safe_dump(BASE))
+        assert scenario.date_of(2) == datetime(2025, 3, 5, tzinfo=UTC)
+        assert [e.kind for e in scenario.events_on(1)] == ["supply.shock"]
+        assert scenario.events[0].recipients == ["finance", "ops"]
+
+
+class TestErrors:
+    """Each kind of mistake gives one line: file, path in the document, problem."""
+
+    def test_yaml_syntax_error_names_the_line(self, tmp_path: Path) -> None:
+        """A broken YAML document points at the line and column."""
+        message = error_of(tmp_path, "name: tiny\nseed: [1, 2\ndays: 3\n")
+        assert message == "bad.yaml: line 3, column 5: invalid YAML: expected ',' or ']', but got ':'"
+
+    def test_top_level_must_be_a_mapping(self, tmp_path: Path) -> None:
+        """A list at the top is not a scenario."""
+        assert error_of(tmp_path, "- 1\n- 2\n") == "bad.yaml: (top): expected a mapping of scenario keys, got list"
+
+    def test_unknown_top_level_key(self, tmp_path: Path) -> None:
+        """Typos are not ignored; the allowed keys are listed."""
+        assert error_of(tmp_path, {**BASE, "colour": "blue"}) == (
+            "bad.yaml: colour: unknown key (allowed: name, description, seed, start, days, policy, world, events, "
+            "board, expectations, agents)"
+        )
+
+    def test_unknown_nested_key(self, tmp_path: Path) -> None:
+        """An unknown key inside an event names the event."""
+        doc = edited("events.1.colour", "blue")
+        assert error_of(tmp_path, doc) == (
+            "bad.yaml: events[1].colour: unknown key (allowed: day, kind, subject, to, data, text)"
+        )
+
+    def test_missing_key(self, tmp_path: Path) -> None:
+        """A required key that is absent."""
+        doc = copy.deepcopy(BASE)
+        del doc["seed"]
+        assert error_of(tmp_path, doc) == "bad.yaml: seed: is required"
+
+    def test_bad_date(self, tmp_path: Path) -> None:
+        """A date that does not exist."""
+        assert error_of(tmp_path, edited("start", "2025-13-01")) == (
+            "bad.yaml: start: '2025-13-01' is not a valid date (use YYYY-MM-DD)"
+        )
+
+    def test_event_day_after_the_last_day(self, tmp_path: Path) -> None:
+        """Days run 0..days-1."""
+        assert (
+            error_of(tmp_path, edited("events.1.day", 120)) == "bad.yaml: events[1].day: 120 is after the last day (9)"
+        )
+
+    def test_negative_day(self, tmp_path: Path) -> None:
+        """Days start at 0."""
+        assert error_of(tmp_path, edited("events.0.day", -1)) == (
+            "bad.yaml: events[0].day: input should be greater than or equal to 0 (got -1)"
+        )
+
+    def test_days_out_of_range(self, tmp_path: Path) -> None:
+        """A scenario has at least one day."""
+        assert (
+            error_of(tmp_path, edited("days", 0))
+            == "bad.yaml: days: input should be greater than or equal to 1 (got 0)"
+        )
+
+    def test_unknown_observation_kind(self, tmp_path: Path) -> None:
+        """Kinds come from docs/design.md."""
+        message = error_of(tmp_path, edited("events.0.kind", "alien.invasion"))
+        assert message.startswith("bad.yaml: events[0].kind: unknown observation kind 'alien.invasion' (kinds: ")
+
+    def test_generated_kind_cannot_be_scheduled(self, tmp_path: Path) -> None:
+        """market.snapshot comes from the world every day."""
+        assert error_of(tmp_path, edited("events.0.kind", "market.snapshot")) == (
+            "bad.yaml: events[0].kind: 'market.snapshot' is emitted by the world itself and cannot be scheduled"
+        )
+
+    def test_missing_event_data(self, tmp_path: Path) -> None:
+        """Each kind carries the data of its row in docs/design.md."""
+        assert error_of(tmp_path, edited("events.1.data", {"purpose": "storage"})) == (
+            "bad.yaml: events[1].data: capital.need needs amount_usd"
+        )
+
+    def test_unknown_region_in_event(self, tmp_path: Path) -> None:
+        """Event regions must be in the world."""
+        assert error_of(tmp_path, edited("events.0.data.region", "ZZ")) == (
+            "bad.yaml: events[0].data.region: unknown region 'ZZ' (the world has CA, TX)"
+        )
+
+    def test_unknown_agent_in_to(self, tmp_path: Path) -> None:
+        """Recipients are the five agents."""
+        assert error_of(tmp_path, edited("events.0.to", ["finance", "sales"])) == (
+            "bad.yaml: events[0].to[1]: unknown agent 'sales' (agents: research, finance, marketing, legal, ops)"
+        )
+
+    def test_unknown_agent_in_settings(self, tmp_path: Path) -> None:
+        """Per-agent settings name real agents."""
+        assert error_of(tmp_path, {**BASE, "agents": {"hr": {"model": "offline"}}}) == (
+            "bad.yaml: agents.hr: unknown agent 'hr' (agents: research, finance, marketing, legal, ops)"
+        )
+
+    def test_unknown_model(self, tmp_path: Path) -> None:
+        """Models are offline or provider-qualified."""
+        assert error_of(tmp_path, {**BASE, "agents": {"finance": {"model": "gpt"}}}) == (
+            "bad.yaml: agents.finance.model: unknown model 'gpt' (use offline, openai:<model> or anthropic:<model>)"
+        )
+
+    def test_unknown_action_in_board(self, tmp_path: Path) -> None:
+        """Board matches use the executor's action names."""
+        assert error_of(tmp_path, edited("board.decisions.0.match.action", "buy_bitcoin")) == (
+            "bad.yaml: board.decisions[0].match.action: unknown action 'buy_bitcoin' "
+            "(see the action table of docs/design.md)"
+        )
+
+    def test_unknown_action_in_expectation(self, tmp_path: Path) -> None:
+        """Expectation matches use the executor's action names."""
+        doc = edited("expectations.0.count.match.action", "set_prices")
+        assert error_of(tmp_path, doc) == (
+            "bad.yaml: expectations[0].count.match.action: unknown action 'set_prices' "
+            "(see the action table of docs/design.md)"
+        )
+
+    def test_bad_decision(self, tmp_path: Path) -> None:
+        """approve or reject, nothing else."""
+        assert error_of(tmp_path, edited("board.decisions.0.decision", "maybe")) == (
+            "bad.yaml: board.decisions[0].decision: 'maybe' is not one of 'approve' or 'reject'"
+        )
+
+    def test_unknown_gate(self, tmp_path: Path) -> None:
+        """Gates come from the policy."""
+        message = error_of(tmp_path, edited("board.decisions.0.match.gate", "vibes"))
+        assert message.startswith("bad.yaml: board.decisions[0].match.gate: unknown gate 'vibes' (gates: market_entry,")
+
+    def test_unknown_approver(self, tmp_path: Path) -> None:
+        """Approvers come from the policy's directory."""
+        assert error_of(tmp_path, edited("board.decisions.0.approvers.0.name", "zoe")) == (
+            "bad.yaml: board.decisions[0].approvers[0].name: 'zoe' is not in the policy's approver directory "
+            "(alice, bob, carol, dave, erin, frank)"
+        )
+
+    def test_approver_without_the_role(self, tmp_path: Path) -> None:
+        """An approver acts only in a role they hold."""
+        assert error_of(tmp_path, edited("board.decisions.0.approvers.0.role", "cfo")) == (
+            "bad.yaml: board.decisions[0].approvers[0].role: 'carol' does not hold the role 'cfo' (holds board)"
+        )
+
+    def test_same_approver_twice(self, tmp_path: Path) -> None:
+        """Four-eyes needs two people, not one person twice."""
+        doc = edited("board.decisions.0.approvers", [{"name": "carol", "role": "board"}] * 2)
+        assert error_of(tmp_path, doc) == (
+            "bad.yaml: board.decisions[0].approvers[1].name: 'carol' is listed twice (four-eyes needs distinct people)"
+        )
+
+    def test_expectation_needs_exactly_one_check(self, tmp_path: Path) -> None:
+        """count, order or world: one of them."""
+        doc = edited("expectations.0.world", {"path": "cash_usd", "op": ">=", "value": 0})
+        assert (
+            error_of(tmp_path, doc)
+            == "bad.yaml: expectations[0]: give exactly one of count, order, world (got count, world)"
+        )
+
+    def test_duplicate_expectation_id(self, tmp_path: Path) -> None:
+        """Ids identify results."""
+        doc = copy.deepcopy(BASE)
+        doc["expectations"].append(copy.deepcopy(doc["expectations"][0]))
+        assert error_of(tmp_path, doc) == "bad.yaml: expectations[1].id: 'entry' is used twice"
+
+    def test_description_is_one_paragraph(self, tmp_path: Path) -> None:
+        """A blank line inside the description."""
+        assert error_of(tmp_path, edited("description", "One.\n\nTwo.")) == (
+            "bad.yaml: description: must be one paragraph (no blank lines)"
+        )
+
+    def test_policy_not_found(self, tmp_path: Path) -> None:
+        """A policy path that does not exist."""
+        message = error_of(tmp_path, {**BASE, "policy": "nope.yaml"})
+        assert message == f"bad.yaml: policy: 'nope.yaml' not found (looked for {tmp_path / 'nope.yaml'})"
+
+    def test_file_not_found(self, tmp_path: Path) -> None:
+        """A path to nothing."""
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(tmp_path / "missing.yaml")
+        assert str(info.value) == f"missing.yaml: file not found ({tmp_path / 'missing.yaml'})"
+
+    def test_unknown_library_name(self) -> None:
+        """A bare name that is not in the library lists what is."""
+        with pytest.raises(ScenarioError) as info:
+            load_scenario("helios-lunch")
+        assert str(info.value).startswith("helios-lunch.yaml: no such scenario in the library (available: ")
+
+    def test_bad_world_value(self, tmp_path: Path) -> None:
+        """World values are checked too (a price band upside down)."""
+        doc = edited("world.pricing_policy", {"floor": 300, "ceiling": 250, "surge_cap_pct": 25})
+        assert error_of(tmp_path, doc) == "bad.yaml: world.pricing_policy: floor 300.00 is above ceiling 250.00"
