@@ -98,8 +98,9 @@ class LedgerEntry(EntryDraft):
         return self.model_dump(mode="json", exclude={"hash"})
 
     def deterministic_fields(self) -> dict[str, Any]:
-        """What a replay must reproduce: everything except ledger position and wall-clock time."""
-        return self.model_dump(mode="json", exclude={"hash", "prev_hash", "seq", "wall_time"})
+        """What a replay must reproduce: everything except ledger position, wall-clock time and the run's name
+        (a replay or a second run of the same scenario and seed is another run id with the same content)."""
+        return self.model_dump(mode="json", exclude={"hash", "prev_hash", "seq", "wall_time", "run_id"})
 
 
 def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:

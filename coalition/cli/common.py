@@ -1,0 +1,65 @@
+"""What every command shares: settings, one-line failures (exit 2), opening the ledger, picking a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from coalition.ledger.errors import LedgerError
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.settings import Settings
+
+LedgerPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--ledger",
+        help="Ledger database. Default: ledger.db under COALITION_DATA_DIR (./.coalition/).",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+RunOption = Annotated[str | None, typer.Option("--run", help="Run id. Default: the most recent run.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table or tree.")]
+
+
+def fail(message: str) -> NoReturn:
+    """A user mistake or an unusable input: one line on stderr, exit status 2, no traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"bad setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
+def open_ledger(path: Path | None, *, create: bool = False) -> SqliteLedger:
+    """The ledger at `path` (default: the data directory's); must exist unless `create`."""
+    path = path or settings().ledger_path
+    if not create and not path.exists():
+        fail(f"no ledger at {path} (run a scenario first, or pass --ledger PATH)")
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteLedger(path, create=create)
+    except (LedgerError, OSError) as exc:
+        fail(str(exc))
+
+
+def run_or_latest(ledger: SqliteLedger, run: str | None) -> str:
+    """The given run id (which must exist in the ledger) or the most recent run."""
+    runs = ledger.runs()
+    if run is None:
+        if not runs:
+            fail(f"the ledger at {ledger.path} holds no run yet")
+        return max(runs, key=lambda info: info.first_seq).run_id
+    if not any(info.run_id == run for info in runs):
+        known = ", ".join(info.run_id for info in runs[-5:]) or "none"
+        fail(f"no run {run!r} in {ledger.path} (recent runs: {known})")
+    return run

@@ -1,0 +1,102 @@
+"""`coalition doctor`: what this installation would use, and whether it works — before a run finds out."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from coalition.bootstrap import BusChoice, open_bus
+from coalition.bus.errors import BusError
+from coalition.cli.common import JsonFlag, LedgerPath, fail, settings
+from coalition.ledger.errors import LedgerError
+from coalition.ledger.sqlite import SqliteLedger
+
+PACKAGES = ("coalition", "langgraph", "langchain-core", "redis", "pydantic", "openai", "anthropic")
+
+
+def _llm_choice(value: str) -> tuple[str, str]:
+    if value == "offline":
+        return "offline", "COALITION_LLM is unset or 'offline': the deterministic offline model (no key, no network)"
+    provider = value.split(":", 1)[0]
+    return value, f"COALITION_LLM={value} selects the {provider} provider explicitly"
+
+
+def _check_bus(choice: BusChoice, data_dir: Path) -> tuple[bool, str]:
+    try:
+        with tempfile.TemporaryDirectory(prefix="coalition-doctor-") as scratch:
+            where = data_dir if choice.url else Path(scratch)
+            with open_bus(choice, namespace=f"doctor-{secrets.token_hex(3)}", data_dir=where) as bus:
+                bus.ensure_group("doctor", "doctor")
+                return True, f"{choice.describe()}: reachable (consumer group created)"
+    except (BusError, OSError) as exc:
+        return False, f"{choice.describe()}: {exc}"
+
+
+def _check_ledger(path: Path) -> tuple[bool, str]:
+    if not path.exists():
+        return True, f"{path}: not created yet (the first run creates it)"
+    try:
+        ledger = SqliteLedger(path, create=False)
+    except LedgerError as exc:
+        return False, str(exc)
+    try:
+        result = ledger.verify()
+    finally:
+        ledger.close()
+    if result.ok:
+        return True, f"{path}: intact, {result.entries} entries"
+    return False, f"{path}: TAMPERED at seq {result.first_bad_seq}: {result.reason}"
+
+
+def doctor(
+    bus: Annotated[str | None, typer.Option("--bus", help="Check this bus instead of the configured one.")] = None,
+    ledger_path: LedgerPath = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Versions, which LLM provider and why, bus reachability, ledger path and integrity. Exit 1 if a check fails.
+
+    Example: coalition doctor --bus memory
+    """
+    cfg = settings()
+    try:
+        choice = BusChoice.parse(bus, cfg)
+    except ValueError as exc:
+        fail(str(exc))
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    llm, why = _llm_choice(cfg.llm)
+    bus_ok, bus_detail = _check_bus(choice, cfg.data_dir)
+    ledger_ok, ledger_detail = _check_ledger(ledger_path or cfg.ledger_path)
+    report = {
+        "versions": versions,
+        "llm": {"choice": llm, "why": why},
+        "bus": {"ok": bus_ok, "detail": bus_detail},
+        "ledger": {"ok": ledger_ok, "detail": ledger_detail},
+        "data_dir": str(cfg.data_dir),
+    }
+    if as_json:
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        table = Table(title="coalition doctor", show_header=False, title_justify="left")
+        table.add_column("check")
+        table.add_column("result", overflow="fold")
+        table.add_row("versions", ", ".join(f"{k} {v}" for k, v in versions.items()))
+        table.add_row("LLM", f"{llm} — {why}")
+        table.add_row("bus", ("[green]ok[/] " if bus_ok else "[red]FAIL[/] ") + bus_detail)
+        table.add_row("ledger", ("[green]ok[/] " if ledger_ok else "[red]FAIL[/] ") + ledger_detail)
+        table.add_row("data dir", str(cfg.data_dir))
+        Console().print(table)
+    raise typer.Exit(0 if bus_ok and ledger_ok else 1)

@@ -1,0 +1,268 @@
+"""`coalition run` and `coalition demo`: run a scenario end to end under governance and show what happened."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from coalition.bootstrap import BusChoice, open_bus
+from coalition.bus.errors import BusError
+from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
+from coalition.cli.summary import escalations, render_summary
+from coalition.governance.approvals import run_started
+from coalition.governance.errors import PolicyError
+from coalition.governance.policy import Policy, load_policy
+from coalition.ledger.base import LedgerQuery
+from coalition.ledger.digest import run_digest
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.logs import bind_context, configure_logging
+from coalition.scenarios.errors import ScenarioError, ScenariosError
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult
+from coalition.scenarios.spec import Scenario, load_scenario
+
+BusOption = Annotated[
+    str | None,
+    typer.Option("--bus", help="memory, redis (embedded, or REDIS_URL when set) or a redis:// / unix:// URL."),
+]
+
+
+def _new_run_id(scenario: Scenario) -> str:
+    return f"{scenario.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def _load(scenario_ref: str, policy_path: Path | None) -> tuple[Scenario, Policy]:
+    try:
+        scenario = load_scenario(scenario_ref)
+        policy = load_policy(policy_path) if policy_path is not None else scenario.load_policy()
+    except (ScenarioError, PolicyError) as exc:
+        fail(str(exc))
+    return scenario, policy
+
+
+def _check_run_id(ledger: SqliteLedger, run_id: str, *, resume: bool) -> None:
+    finished = ledger.count(LedgerQuery(run_id=run_id, kind="run", outcome="completed"))
+    exists = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
+    if resume and not exists:
+        fail(f"no run {run_id!r} in {ledger.path} to resume")
+    if resume and finished:
+        fail(f"run {run_id!r} already completed; nothing to resume")
+    if not resume and exists:
+        fail(f"run id {run_id!r} is already in {ledger.path}; pick another --run-id (or --resume it)")
+
+
+def execute(
+    scenario: Scenario,
+    policy: Policy,
+    *,
+    bus_choice: BusChoice,
+    ledger: SqliteLedger,
+    run_id: str,
+    seed: int | None,
+    interactive: bool,
+    approval_wait: float,
+    console: Console,
+    quiet: bool = False,
+) -> RunResult:
+    """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`."""
+    data_dir = settings().data_dir
+    namespace = f"run-{run_id.replace(':', '_')}-{secrets.token_hex(3)}"  # fresh streams per attempt
+    bind_context(run_id=run_id)
+    with (
+        open_bus(bus_choice, namespace=namespace, data_dir=data_dir) as bus,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet,
+            transient=False,
+        ) as progress,
+    ):
+        task = progress.add_task(f"{scenario.name} (simulated days)", total=scenario.days, status="")
+
+        def on_day(p: DayProgress) -> None:
+            if p.waiting_for_human:
+                status = (
+                    f"[yellow]waiting for a human: {p.pending_escalations} escalation(s) — "
+                    f"coalition approvals list --run {run_id}[/]"
+                )
+                progress.update(task, status=status)
+                return
+            status = f"{p.sim_time:%Y-%m-%d}  step {p.superstep}  pending {p.pending_escalations}"
+            progress.update(task, completed=p.day + 1, status=status)
+
+        runner = Runner(
+            scenario,
+            bus=bus,
+            ledger=ledger,
+            run_id=run_id,
+            seed=seed,
+            policy=policy,
+            options=RunnerOptions(interactive=interactive, approval_wait_seconds=approval_wait, on_day=on_day),
+        )
+        return runner.run()
+
+
+def _print_result(console: Console, ledger: SqliteLedger, result: RunResult, *, as_json: bool) -> None:
+    entries = list(ledger.iter_entries(run_id=result.run_id))
+    if as_json:
+        doc = {
+            "run_id": result.run_id,
+            "status": result.status,
+            "digest": run_digest(ledger, result.run_id),
+            "entries": len(entries),
+            "supersteps": result.supersteps,
+            "wall_seconds": round(result.wall_seconds, 3),
+            "summary": result.summary,
+            "escalations": escalations(entries),
+            "expectations": [r.model_dump(mode="json") for r in result.expectations],
+            "ledger": ledger.path,
+        }
+        typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return
+    render_summary(console, entries, result.summary["kpis"], result.expectations)
+    passed = sum(r.passed for r in result.expectations)
+    verdict = "[green]all held[/]" if result.expectations_passed else "[red]some FAILED[/]"
+    console.print(
+        f"\nRun [b]{result.run_id}[/b]: {len(entries)} ledger entries, {result.supersteps} supersteps, "
+        f"{result.wall_seconds:.1f} s; expectations {passed}/{len(result.expectations)} {verdict}."
+    )
+
+
+def run(
+    scenario_ref: Annotated[str, typer.Argument(metavar="SCENARIO", help="A library name (helios-launch) or a file.")],
+    bus: BusOption = None,
+    ledger_path: LedgerPath = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: generated).")] = None,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", help="Escalations wait for a human (coalition approvals …).")
+    ] = False,
+    approval_wait: Annotated[
+        float,
+        typer.Option(
+            "--approval-wait",
+            min=0.0,
+            help="Interactive: seconds to wait for humans before the clock moves on (pending ones then expire "
+            "as deny at their policy deadline).",
+        ),
+    ] = 600.0,
+    policy_path: Annotated[
+        Path | None, typer.Option("--policy", help="Govern with this policy file instead of the scenario's.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the interrupted run given by --run-id (replays, then goes on).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a scenario under governance; prints the run id, a progress bar and a summary.
+
+    Exit 0 when the run completed and its expectations held, 1 when an expectation failed, 2 for bad input.
+
+    Example: coalition run helios-launch --bus memory --seed 7
+    """
+    cfg = settings()
+    configure_logging(cfg.log_level, cfg.log_format)
+    try:
+        choice = BusChoice.parse(bus, cfg)
+    except ValueError as exc:
+        fail(str(exc))
+    if resume and run_id is None:
+        fail("--resume needs the --run-id of the run to continue")
+    ledger = open_ledger(ledger_path, create=True)
+    if resume:
+        assert run_id is not None
+        started = run_started(ledger, run_id)
+        if started is None:
+            fail(f"no run {run_id!r} in {ledger.path} to resume")
+        scenario_ref = str(started.settings.get("scenario_path") or started.scenario)
+        seed = started.seed
+        policy_file = started.settings.get("policy_path")
+        policy_path = Path(str(policy_file)) if policy_file else policy_path
+    scenario, policy = _load(scenario_ref, policy_path)
+    run_id = run_id or _new_run_id(scenario)
+    _check_run_id(ledger, run_id, resume=resume)
+    console = Console(stderr=as_json)
+    console.print(f"run id: [b]{run_id}[/b]   bus: {choice.describe()}   ledger: {ledger.path}")
+    try:
+        result = execute(
+            scenario,
+            policy,
+            bus_choice=choice,
+            ledger=ledger,
+            run_id=run_id,
+            seed=seed,
+            interactive=interactive,
+            approval_wait=approval_wait,
+            console=console,
+            quiet=as_json,
+        )
+    except KeyboardInterrupt:
+        console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
+        raise typer.Exit(130) from None
+    except (BusError, ScenariosError) as exc:
+        fail(str(exc))
+    _print_result(console, ledger, result, as_json=as_json)
+    raise typer.Exit(0 if result.expectations_passed else 1)
+
+
+def demo(
+    bus: BusOption = None,
+    ledger_path: LedgerPath = None,
+) -> None:
+    """Run the helios-launch scenario with no key and no server to set up, then show what governance did.
+
+    Example: coalition demo
+    """
+    cfg = settings()
+    configure_logging(cfg.log_level, cfg.log_format)
+    try:
+        choice = BusChoice.parse(bus, cfg)
+    except ValueError as exc:
+        fail(str(exc))
+    scenario, policy = _load("helios-launch", None)
+    ledger = open_ledger(ledger_path, create=True)
+    run_id = _new_run_id(scenario)
+    console = Console()
+    console.print(
+        f"[b]Coalition demo[/b]: {scenario.description}\n\nrun id: [b]{run_id}[/b]   bus: {choice.describe()}   "
+        f"ledger: {ledger.path}   policy: {policy.name} ({policy.short_version})\n"
+    )
+    try:
+        result = execute(
+            scenario,
+            policy,
+            bus_choice=choice,
+            ledger=ledger,
+            run_id=run_id,
+            seed=None,
+            interactive=False,
+            approval_wait=0,
+            console=console,
+        )
+    except KeyboardInterrupt:
+        console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
+        raise typer.Exit(130) from None
+    except (BusError, ScenariosError) as exc:
+        fail(str(exc))
+    _print_result(console, ledger, result, as_json=False)
+    lp = f" --ledger {ledger_path}" if ledger_path else ""
+    first_escalation = next(iter(escalations(list(ledger.iter_entries(run_id=run_id)))), None)
+    explain_seq = first_escalation["seq"] if first_escalation else 1
+    console.print(
+        "\n[b]Next[/b]\n"
+        f"  coalition ledger list --run {run_id} --kind verdict{lp}\n"
+        f"  coalition ledger explain {explain_seq}{lp}        # why? the causal chain of a decision\n"
+        f"  coalition ledger verify{lp}                     # tamper evidence\n"
+        f"  coalition run helios-launch --interactive{lp}   # you approve the escalations\n"
+    )
+    raise typer.Exit(0 if result.expectations_passed else 1)

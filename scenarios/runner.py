@@ -1,0 +1,392 @@
+"""The runner: drives a scenario through supersteps so that the ledger is the same however agents are scheduled.
+
+Per day: the world opens the day (snapshot + scheduled events), then supersteps run until quiescence — agents
+(phase A), governance (B), executor (C), recorder (D) — then pending escalations are answered by the scripted
+board (or a human, interactively, with the simulated clock paused) and the loop runs again until nothing moves.
+
+Resuming an interrupted run is a deterministic re-execution: every id is derived from the scenario and seed,
+and the recorder deduplicates on envelope ids, so what was already recorded is not recorded twice and the run
+carries on from where it stopped (as Temporal replays a workflow's history).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from langchain_core.language_models import BaseChatModel
+
+from coalition.agents.registry import build_agents
+from coalition.agents.runtime import AgentRuntime
+from coalition.bus import topics
+from coalition.bus.base import Bus, Delivery
+from coalition.bus.clock import IdFactory, SimulatedClock
+from coalition.bus.envelope import Envelope
+from coalition.bus.message import Message
+from coalition.bus.messages import Observation, RunFinished, RunStarted, StepDone
+from coalition.governance.approvals import record_decision
+from coalition.governance.escalation import Escalation
+from coalition.governance.policy import Policy
+from coalition.governance.service import GovernanceService
+from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.recorder import Recorder
+from coalition.scenarios.board import Board, PendingEscalation
+from coalition.scenarios.errors import RunnerError
+from coalition.scenarios.events import make_observation, open_day
+from coalition.scenarios.executor import Executor
+from coalition.scenarios.expectations import ExpectationResult, check_expectations
+from coalition.scenarios.spec import Scenario, scenario_hash
+from coalition.scenarios.world import World
+
+log = structlog.get_logger("coalition.runner")
+
+EXECUTOR_GROUP = "executor"
+MAX_SUPERSTEPS_PER_DAY = 200
+
+
+@dataclass(frozen=True)
+class DayProgress:
+    """What the runner reports after each simulated day (for progress bars and the live console)."""
+
+    day: int
+    days: int
+    sim_time: datetime
+    superstep: int
+    pending_escalations: int
+    waiting_for_human: bool = False
+
+
+@dataclass
+class RunResult:
+    """How a run ended: status, expectation results and the summary the CLI prints."""
+
+    run_id: str
+    status: str
+    expectations: list[ExpectationResult]
+    summary: dict[str, Any]
+    supersteps: int
+    days: int
+    wall_seconds: float
+
+    @property
+    def expectations_passed(self) -> bool:
+        return all(r.passed for r in self.expectations)
+
+
+@dataclass
+class RunnerOptions:
+    """Knobs of one run that are not part of the scenario."""
+
+    interactive: bool = False
+    approval_wait_seconds: float = 600.0  # interactive: how long to wait for humans before the clock moves on
+    poll_seconds: float = 0.5
+    model: BaseChatModel | None = None
+    board: Board | None = None  # who answers escalations when not interactive (default: the scenario's board)
+    on_day: Callable[[DayProgress], None] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def policy_brief(policy: Policy) -> Observation:
+    """The rules every agent must know, as data (informative: governance enforces them whatever agents believe)."""
+    limits = policy.limits
+    data = {
+        "approved_claims": list(limits.claims.approved),
+        "banned_claims": list(limits.claims.banned),
+        "pricing": {
+            "floor": str(limits.pricing.floor),
+            "ceiling": str(limits.pricing.ceiling),
+            "surge_cap_pct": str(limits.pricing.surge_cap_pct),
+        },
+        "max_discount_pct": str(limits.max_discount_pct),
+        "max_credit_usd": str(limits.max_credit_usd),
+        "allowed_jurisdictions": list(limits.jurisdictions.allowed),
+        "credit_tiers": {tier: str(amount) for tier, amount in limits.credit_tiers.items()},
+        "incident_severity_bound": policy.gates.incident_severity.severity_bound,
+    }
+    return make_observation("policy.brief", subject=policy.name, to=None, data=data)
+
+
+def pending_view(escalation: Escalation) -> PendingEscalation:
+    proposal = escalation.proposal
+    return PendingEscalation(
+        proposal_id=proposal.proposal_id,
+        agent=proposal.agent,
+        action=proposal.action,
+        gate=escalation.gate,
+        args=dict(proposal.args),
+        proposal_hash=escalation.proposal_hash,
+        approver_roles=tuple(escalation.approver_roles),
+        approvals_required=escalation.approvals_required,
+    )
+
+
+class Runner:
+    """One run of one scenario over one bus and one ledger."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        bus: Bus,
+        ledger: Ledger,
+        run_id: str,
+        seed: int | None = None,
+        policy: Policy | None = None,
+        options: RunnerOptions | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.bus = bus
+        self.ledger = ledger
+        self.run_id = run_id
+        self.seed = scenario.seed if seed is None else seed
+        self.policy = policy or scenario.load_policy()
+        self.options = options or RunnerOptions()
+        # Ids depend on what is simulated (scenario content + seed), never on the run id or the bus, so the same
+        # scenario and seed give the same ledger content on any bus, and a resumed run re-mints the same ids.
+        self.ids = IdFactory(f"{scenario_hash(scenario)}:{self.seed}")
+        self._runner_ids = self.ids.child("runner")
+        self._world_ids = self.ids.child("world")
+        self._executor_ids = self.ids.child("executor")
+        self.clock = SimulatedClock(scenario.date_of(0))
+        self.world = World.from_spec(scenario.world, self.seed)
+        self.executor = Executor(self.world)
+        self.governance = GovernanceService(bus, ledger, self.policy, ids=self.ids, clock=self.clock, run_id=run_id)
+        agents = build_agents(self.options.model, self.seed)
+        self.runtimes = [AgentRuntime(agents[name], bus, run_id=run_id, ids=self.ids) for name in sorted(agents)]
+        self.recorder = Recorder(bus, ledger, dedupe_consumer=f"recorder:{run_id}")
+        self.board = self.options.board or Board(scenario.board)
+        bus.ensure_group(topics.AUTHORIZATIONS, EXECUTOR_GROUP)
+        self.superstep = 0
+        self._counts: Counter[str] = Counter()
+
+    # ----- public ------------------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        log.info("run.start", run_id=self.run_id, scenario=self.scenario.name, seed=self.seed)
+        self._publish(topics.CONTROL, self._run_started(), source="runner")
+        self.recorder.flush()
+        for day in range(self.scenario.days):
+            self._run_day(day)
+        return self._finish(time.perf_counter() - started)
+
+    # ----- one day -----------------------------------------------------------------------------------------
+
+    def _run_day(self, day: int) -> None:
+        now = self.clock.set(self.scenario.date_of(day))
+        self.governance.tick(now)
+        observations = open_day(self.world, self.scenario, day, self._budget_limits())
+        if day == 0:
+            observations.insert(0, policy_brief(self.policy))
+        self._publish_many([(topics.OBSERVATIONS, o) for o in observations], source="world")
+        self.recorder.flush()
+        self._until_quiescent(day)
+        while self.governance.pending():
+            if self.options.interactive:
+                if not self._wait_for_humans(day):
+                    break
+            elif not self._board_answers(day):
+                break  # nothing scripted for what is left: it expires as deny at its deadline
+            self._until_quiescent(day)
+        self._report(day)
+
+    def _until_quiescent(self, day: int) -> None:
+        for _ in range(MAX_SUPERSTEPS_PER_DAY):
+            self.superstep += 1
+            now = self.clock.now()
+            produced = sum(runtime.step(self.superstep, now) for runtime in self.runtimes)
+            produced += self.governance.step(self.superstep)
+            produced += self._execute(now)
+            self.recorder.flush()
+            if produced == 0:
+                return
+        raise RunnerError(f"day {day} did not settle after {MAX_SUPERSTEPS_PER_DAY} supersteps (agents keep talking)")
+
+    def _execute(self, now: datetime) -> int:
+        """Phase C: apply this step's authorizations in canonical order; the executor is the only world writer."""
+        deliveries: list[Delivery] = []
+        while batch := self.bus.read([topics.AUTHORIZATIONS], EXECUTOR_GROUP, "executor-1", count=500):
+            deliveries.extend(batch)
+        ordered = sorted(
+            (d for d in deliveries if d.envelope is not None),
+            key=lambda d: (d.envelope.superstep, d.envelope.source) if d.envelope else (0, ""),
+        )
+        out: list[tuple[str, Envelope]] = []
+        for delivery in ordered:
+            assert delivery.envelope is not None
+            executed = self.executor.apply(delivery.envelope)
+            out.append((topics.EXECUTIONS, self._wrap(executed, "executor", now, cause=delivery.envelope)))
+        for delivery in deliveries:
+            if delivery.envelope is None:
+                log.warning("executor.undecodable", broker_id=delivery.broker_id, error=delivery.error)
+        if out:
+            self.bus.publish_many(out)
+        if deliveries:
+            self.bus.ack(EXECUTOR_GROUP, deliveries)
+        done = StepDone(actor="executor", produced=len(out))
+        self.bus.publish(topics.CONTROL, self._wrap(done, "executor", now))
+        return len(out)
+
+    # ----- escalations -------------------------------------------------------------------------------------
+
+    def _board_answers(self, day: int) -> bool:
+        """Record the scripted board's decisions for pending escalations; False when it had nothing new to say."""
+        recorded = 0
+        for escalation, decision in self.board.decide_all([pending_view(e) for e in self.governance.pending()], day):
+            already = {d.approver for d in self._escalation(escalation.proposal_id).approvals}
+            for approver in decision.approvers:
+                if approver.name in already:
+                    continue
+                result = record_decision(
+                    self.ledger,
+                    run_id=self.run_id,
+                    proposal_id=escalation.proposal_id,
+                    approver=approver.name,
+                    decision="approve" if decision.decision == "approve" else "reject",
+                    reason=decision.reason,
+                    proposal_hash=escalation.proposal_hash,
+                    method="scenario-board",
+                    sim_time=self.clock.now(),
+                    policy=self.policy,
+                )
+                if result.accepted:
+                    recorded += 1
+                else:
+                    log.warning("board.refused", proposal_id=escalation.proposal_id, reason=result.reason)
+                if result.status != "pending":
+                    break  # decided (quorum reached, or one rejection): later approvers are not needed
+        return recorded > 0
+
+    def _escalation(self, proposal_id: str) -> Escalation:
+        for escalation in self.governance.pending():
+            if escalation.proposal_id == proposal_id:
+                return escalation
+        raise RunnerError(f"escalation {proposal_id} is not pending")
+
+    def _wait_for_humans(self, day: int) -> bool:
+        """Interactive: the simulated clock stays where it is while humans decide from another process.
+
+        Returns False when the wait ran out (the clock then moves on and the escalations expire as deny at
+        their deadlines, unless someone decides before that)."""
+        deadline = time.monotonic() + self.options.approval_wait_seconds
+        seen = self._decisions_recorded()
+        self._report(day, waiting=True)
+        while time.monotonic() < deadline:
+            time.sleep(self.options.poll_seconds)
+            now_seen = self._decisions_recorded()
+            if now_seen != seen:
+                return True
+        log.warning("interactive.wait_expired", pending=len(self.governance.pending()))
+        return False
+
+    def _decisions_recorded(self) -> int:
+        return sum(self.ledger.count(LedgerQuery(run_id=self.run_id, kind=kind)) for kind in ("approval", "rejection"))
+
+    # ----- the end -----------------------------------------------------------------------------------------
+
+    def _finish(self, wall_seconds: float) -> RunResult:
+        entries = list(self.ledger.iter_entries(run_id=self.run_id))
+        results = check_expectations(self.scenario.expectations, entries, self.world)
+        summary = self._summary(entries)
+        finished = RunFinished(
+            status="completed",
+            summary=summary,
+            expectations=[r.model_dump(mode="json") for r in results],
+        )
+        self._publish(topics.CONTROL, finished, source="runner")
+        self.recorder.flush()
+        log.info("run.finished", run_id=self.run_id, supersteps=self.superstep)
+        return RunResult(
+            run_id=self.run_id,
+            status="completed",
+            expectations=results,
+            summary=summary,
+            supersteps=self.superstep,
+            days=self.scenario.days,
+            wall_seconds=wall_seconds,
+        )
+
+    def _summary(self, entries: Sequence[Any]) -> dict[str, Any]:
+        verdicts: Counter[str] = Counter()
+        executed: Counter[str] = Counter()
+        resolutions: Counter[str] = Counter()
+        for entry in entries:
+            if entry.kind == "verdict":
+                verdicts[f"{entry.payload.get('agent')}:{entry.outcome}"] += 1
+            elif entry.kind == "execution":
+                executed[str(entry.outcome)] += 1
+            elif entry.kind == "resolution":
+                resolutions[str(entry.outcome)] += 1
+        return {
+            "verdicts": dict(sorted(verdicts.items())),
+            "executions": dict(sorted(executed.items())),
+            "resolutions": dict(sorted(resolutions.items())),
+            "kpis": self.world.kpis(),
+            "supersteps": self.superstep,
+            "policy_version": self.policy.version,
+        }
+
+    # ----- plumbing ----------------------------------------------------------------------------------------
+
+    def _run_started(self) -> RunStarted:
+        policy_path = self.scenario.policy_path
+        return RunStarted(
+            scenario=self.scenario.name,
+            scenario_hash=scenario_hash(self.scenario),
+            seed=self.seed,
+            policy_version=self.policy.version,
+            start=self.scenario.date_of(0),
+            days=self.scenario.days,
+            settings={
+                "policy_path": str(policy_path.resolve()) if policy_path is not None else None,
+                "scenario_path": str(self.scenario.source) if self.scenario.source is not None else None,
+                "interactive": self.options.interactive,
+                # the documents themselves, so that a run can be replayed from its ledger alone
+                "scenario_document": self.scenario.model_dump(mode="json"),
+                "policy_document": self.policy.model_dump(mode="json"),
+                **self.options.settings,
+            },
+        )
+
+    def _budget_limits(self) -> dict[str, Decimal]:
+        return {agent: budget.money_usd for agent, budget in self.policy.budgets.agents.items()}
+
+    def _report(self, day: int, *, waiting: bool = False) -> None:
+        if self.options.on_day is not None:
+            self.options.on_day(
+                DayProgress(
+                    day=day,
+                    days=self.scenario.days,
+                    sim_time=self.clock.now(),
+                    superstep=self.superstep,
+                    pending_escalations=len(self.governance.pending()),
+                    waiting_for_human=waiting,
+                )
+            )
+
+    def _wrap(self, message: Message, source: str, now: datetime, *, cause: Envelope | None = None) -> Envelope:
+        ids = {"runner": self._runner_ids, "world": self._world_ids, "executor": self._executor_ids}[source]
+        new_id = ids.new()
+        return Envelope.wrap(
+            message,
+            id=new_id,
+            source=source,
+            run_id=self.run_id,
+            superstep=self.superstep,
+            sim_time=now,
+            correlation_id=cause.correlation_id if cause is not None else new_id,
+            causation_id=cause.id if cause is not None else None,
+        )
+
+    def _publish(self, topic: str, message: Message, *, source: str) -> None:
+        self.bus.publish(topic, self._wrap(message, source, self.clock.now()))
+
+    def _publish_many(self, items: Sequence[tuple[str, Message]], *, source: str) -> None:
+        now = self.clock.now()
+        self.bus.publish_many([(topic, self._wrap(m, source, now)) for topic, m in items])
