@@ -1,0 +1,35 @@
+"""Errors of the agents package: a clear one-line message naming what is wrong and where."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every agents error."""
+
+
+class UnusableInput(AgentError):
+    """An observation or agent message an agent cannot use (bad or missing data); it is dead-lettered."""
+
+    def __init__(self, agent: str, kind: str, envelope_id: str, reason: str) -> None:
+        super().__init__(f"agent:{agent} cannot use {kind} {envelope_id}: {reason}")
+        self.agent = agent
+        self.kind = kind
+        self.envelope_id = envelope_id
+        self.reason = reason
+
+
+class ScriptExhausted(AgentError):
+    """A ScriptedModel was called more times than it has scripted responses."""
+
+    def __init__(self, calls: int, scripted: int) -> None:
+        super().__init__(f"ScriptedModel call {calls} has no scripted response (only {scripted} scripted)")
+        self.calls = calls
+        self.scripted = scripted
+
+
+class UnknownAgent(AgentError):
+    """A name that is not one of the five function agents."""
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(f"unknown agent {name!r}; expected one of {', '.join(known)}")
+        self.name = name

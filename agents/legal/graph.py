@@ -1,0 +1,87 @@
+"""The legal agent: claims linting for marketing, no-go regions, jurisdiction packs and obligations."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from coalition.agents.errors import UnusableInput
+from coalition.agents.legal import engine
+from coalition.agents.memory import AgentMemory
+from coalition.agents.narrator import Narrator
+from coalition.agents.payloads import ClaimsReviewRequest, IncidentNotice, NoGoRegion, NoGoRegions, RegulatoryChange
+from coalition.agents.screening import screen
+from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
+from coalition.bus.envelope import Envelope
+from coalition.bus.messages import AgentMessage, Observation
+
+
+class LegalMemory(AgentMemory):
+    """Legal remembers where not to operate, each campaign's review outcome, and incidents (for reports)."""
+
+    no_go: dict[str, NoGoRegion] = Field(default_factory=dict)
+    reviews: dict[str, bool] = Field(default_factory=dict)
+    incidents: list[IncidentNotice] = Field(default_factory=list)
+
+
+class LegalAgent(FunctionAgent[LegalMemory]):
+    """Chief Compliance Agent: regulatory monitoring, claims linting, jurisdiction packs."""
+
+    NAME = "legal"
+
+    def __init__(self, narrator: Narrator) -> None:
+        super().__init__(narrator, LegalMemory())
+
+    def react(self, envelope: Envelope, plan: Plan) -> None:
+        payload = envelope.payload
+        if isinstance(payload, AgentMessage):
+            if payload.kind == "claims.review_request":
+                self._review(envelope, plan)
+            elif payload.kind == "no_go.regions":
+                for region in self.data(envelope, NoGoRegions).regions:
+                    self.memory.no_go[region.region] = region
+            elif payload.kind == "incident.notice":
+                self.memory.incidents.append(self.data(envelope, IncidentNotice))
+        elif isinstance(payload, Observation) and payload.kind == "regulatory.change":
+            self._regulatory_change(envelope, payload, plan)
+
+    def _review(self, envelope: Envelope, plan: Plan) -> None:
+        request = self.data(envelope, ClaimsReviewRequest)
+        if self.memory.brief is None:
+            raise UnusableInput(self.NAME, "claims.review_request", envelope.id, "no policy.brief received yet")
+        review, facts = engine.lint(request, self.memory.brief)
+        self.memory.reviews[review.campaign_id] = review.approved
+        plan.tell(
+            MessageDraft(
+                to=("marketing",),
+                kind="claims.review",
+                data=review.model_dump(mode="json"),
+                facts=facts,
+                evidence=(evidence_of(envelope),),
+                trigger=envelope,
+            )
+        )
+
+    def _regulatory_change(self, envelope: Envelope, payload: Observation, plan: Plan) -> None:
+        pack = engine.jurisdiction_pack(self.data(envelope, RegulatoryChange), screen(payload.text))
+        evidence = (evidence_of(envelope),)
+        change = pack.change
+        plan.propose(
+            ProposalDraft(
+                action="publish_jurisdiction_pack",
+                args=pack.args(),
+                facts=pack.facts,
+                evidence=evidence,
+                trigger=envelope,
+                key=f"publish_jurisdiction_pack:{change.region}:{change.status}:{change.effective.isoformat()}",
+            )
+        )
+        plan.tell(
+            MessageDraft(
+                to=("ops", "marketing"),
+                kind="obligations",
+                data=pack.notice.model_dump(mode="json"),
+                facts=pack.notice_facts,
+                evidence=evidence,
+                trigger=envelope,
+            )
+        )

@@ -1,0 +1,142 @@
+"""The marketing agent: campaigns within guardrails, the claims-review loop with legal, complaint comms."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+
+from coalition.agents.marketing import engine
+from coalition.agents.memory import AgentMemory
+from coalition.agents.narrator import Narrator
+from coalition.agents.payloads import (
+    ClaimsReview,
+    CustomerComplaints,
+    GrowthGoal,
+    IncidentNotice,
+    ObligationsNotice,
+    PriceGuardrails,
+)
+from coalition.agents.workflow import CopyRequest, FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
+from coalition.bus.envelope import Envelope
+from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
+
+
+class MarketingMemory(AgentMemory):
+    """Marketing remembers finance's guardrails, legal's obligations, incidents, and pending claims reviews."""
+
+    guardrails: PriceGuardrails | None = None
+    obligations: list[ObligationsNotice] = Field(default_factory=list)
+    incidents: list[IncidentNotice] = Field(default_factory=list)
+    reviews_requested: dict[str, str] = Field(default_factory=dict)  # campaign id -> denied proposal id
+
+
+class MarketingAgent(FunctionAgent[MarketingMemory]):
+    """Chief Growth Agent: a controlled language system mapped to compliance-approved claims."""
+
+    NAME = "marketing"
+
+    def __init__(self, narrator: Narrator) -> None:
+        super().__init__(narrator, MarketingMemory())
+
+    def react(self, envelope: Envelope, plan: Plan) -> None:
+        payload = envelope.payload
+        if isinstance(payload, VerdictIssued):
+            self._after_verdict(envelope, payload, plan)
+        elif isinstance(payload, AgentMessage):
+            if payload.kind == "price.guardrails":
+                self.memory.guardrails = self.data(envelope, PriceGuardrails)
+            elif payload.kind == "claims.review":
+                self._revise_after_review(envelope, plan)
+            elif payload.kind == "obligations":
+                self.memory.obligations.append(self.data(envelope, ObligationsNotice))
+            elif payload.kind == "incident.notice":
+                self.memory.incidents.append(self.data(envelope, IncidentNotice))
+        elif isinstance(payload, Observation):
+            if payload.kind == "growth.goal":
+                decision = engine.campaign(self.data(envelope, GrowthGoal), evidence_of(envelope), self._cap())
+                self._launch(envelope, decision, plan, supersedes=None)
+            elif payload.kind == "customer.complaints":
+                self._complaints(envelope, payload, plan)
+
+    def _cap(self) -> Decimal | None:
+        brief = self.memory.brief
+        return engine.max_discount(self.memory.guardrails, brief.max_discount_pct if brief is not None else None)
+
+    def _launch(
+        self, trigger: Envelope, decision: engine.CampaignDecision, plan: Plan, *, supersedes: str | None
+    ) -> None:
+        plan.propose(
+            ProposalDraft(
+                action="launch_campaign",
+                args=decision.args,
+                facts=decision.facts,
+                evidence=(evidence_of(trigger),),
+                trigger=trigger,
+                key=engine.campaign_key(decision.args),
+                supersedes=supersedes,
+            )
+        )
+
+    def _after_verdict(self, envelope: Envelope, verdict: VerdictIssued, plan: Plan) -> None:
+        record = self.memory.proposals.get(verdict.proposal_id)
+        if verdict.outcome != "deny" or record is None or record.action != "launch_campaign":
+            return
+        if not self.memory.may_revise(record.proposal_id):
+            return
+        reason = engine.why_denied(verdict)
+        campaign_id = str(record.args["campaign_id"])
+        if reason == "claims" and campaign_id not in self.memory.reviews_requested:
+            request, facts = engine.review_request(record.args, verdict)
+            self.memory.reviews_requested[campaign_id] = record.proposal_id
+            plan.tell(
+                MessageDraft(
+                    to=("legal",),
+                    kind="claims.review_request",
+                    data=request.model_dump(mode="json"),
+                    facts=facts,
+                    evidence=(evidence_of(envelope),),
+                    trigger=envelope,
+                )
+            )
+        elif reason == "discount":
+            decision = engine.capped_discount(record.args, self._cap())
+            if decision is not None:
+                self._launch(envelope, decision, plan, supersedes=record.proposal_id)
+
+    def _revise_after_review(self, envelope: Envelope, plan: Plan) -> None:
+        review = self.data(envelope, ClaimsReview)
+        denied = self.memory.reviews_requested.get(review.campaign_id)
+        if denied is None or not self.memory.may_revise(denied):
+            return
+        record = self.memory.proposals[denied]
+        self._launch(envelope, engine.revised_campaign(record.args, review), plan, supersedes=denied)
+
+    def _complaints(self, envelope: Envelope, payload: Observation, plan: Plan) -> None:
+        response = engine.complaints_response(self.data(envelope, CustomerComplaints), evidence_of(envelope))
+        if response is None:
+            return
+        evidence = (evidence_of(envelope),)
+        plan.propose(
+            ProposalDraft(
+                action="pause_settlement",
+                args=response.pause_args,
+                facts=response.pause_facts,
+                evidence=evidence,
+                trigger=envelope,
+                key=f"pause_settlement:{response.pause_args['region']}:{response.incident_id}",
+            )
+        )
+        plan.propose(
+            ProposalDraft(
+                action="notify_customers",
+                args=response.notify_args,
+                facts=response.notify_facts,
+                evidence=evidence,
+                trigger=envelope,
+                key=f"notify_customers:{response.incident_id}",
+                copy=CopyRequest(
+                    arg="message", audience=response.audience, facts=response.copy_facts, untrusted=payload.text
+                ),
+            )
+        )

@@ -1,0 +1,67 @@
+"""What an agent remembers across supersteps: its proposals and their fate, and the rules it was told."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from coalition.agents.payloads import MarketSnapshot, PolicyBrief
+
+ProposalStatus = Literal[
+    "pending", "allowed", "denied", "escalated", "approved", "rejected", "expired", "applied", "failed"
+]
+# A proposal in one of these states is over without effect: the same thing may be proposed again.
+CLOSED_WITHOUT_EFFECT: frozenset[str] = frozenset({"denied", "rejected", "expired", "failed"})
+_VERDICT_STATUS: dict[str, ProposalStatus] = {"allow": "allowed", "deny": "denied", "escalate": "escalated"}
+
+
+class ProposalRecord(BaseModel):
+    """One proposal this agent made: its dedupe key, its status, and whether it was already revised."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    proposal_id: str
+    action: str
+    args: dict[str, Any]
+    key: str  # what makes two proposals "the same thing", e.g. "enter_market:TX"
+    status: ProposalStatus = "pending"
+    revision_of: str | None = None  # the proposal this one revises (a revision is never revised again)
+    revised: bool = False  # a revision was already made after a denial of this proposal
+
+
+class AgentMemory(BaseModel):
+    """Serialisable agent memory; each agent extends it with what its domain needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brief: PolicyBrief | None = None
+    market: MarketSnapshot | None = None
+    proposals: dict[str, ProposalRecord] = Field(default_factory=dict)
+
+    def is_live(self, key: str) -> bool:
+        """True when a proposal with this key is pending, escalated, authorized or applied (do not repeat it)."""
+        return any(r.key == key and r.status not in CLOSED_WITHOUT_EFFECT for r in self.proposals.values())
+
+    def remember(self, record: ProposalRecord) -> None:
+        self.proposals[record.proposal_id] = record
+
+    def set_status(self, proposal_id: str, status: ProposalStatus) -> ProposalRecord | None:
+        record = self.proposals.get(proposal_id)
+        if record is None:
+            return None
+        updated = record.model_copy(update={"status": status})
+        self.proposals[proposal_id] = updated
+        return updated
+
+    def on_verdict(self, proposal_id: str, outcome: str) -> ProposalRecord | None:
+        return self.set_status(proposal_id, _VERDICT_STATUS[outcome])
+
+    def mark_revised(self, proposal_id: str) -> None:
+        record = self.proposals[proposal_id]
+        self.proposals[proposal_id] = record.model_copy(update={"revised": True})
+
+    def may_revise(self, proposal_id: str) -> bool:
+        """At most one revision per denial, and never a revision of a revision: no loop can form."""
+        record = self.proposals.get(proposal_id)
+        return record is not None and not record.revised and record.revision_of is None

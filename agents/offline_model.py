@@ -1,0 +1,220 @@
+"""A deterministic, seeded chat model that needs no network and no key: the default language step.
+
+It words the structured facts it is given (the human message carries a JSON object with a "facts" block)
+and answers tool calls — so `with_structured_output` works — from those facts and the tool's schema.
+The seed and the sha256 of the messages pick among phrasings; nothing else varies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from coalition.bus.canonical import canonical_json
+
+MODEL_ID = "offline:helios-narrator-v1"
+
+_OPENERS: dict[str, tuple[str, ...]] = {
+    "propose": ("I propose to {d}", "Proposal: {d}", "Recommended action: {d}"),
+    "inform": ("For your information: {d}", "Update: {d}", "Sharing that we {d}"),
+    "request": ("Requesting that you {d}", "Please {d}", "Request: {d}"),
+    "review": ("Review result: {d}", "After review, we {d}", "Finding: {d}"),
+    "notify": ("We {d}", "Please note that we {d}", "An update from Helios: we {d}"),
+}
+_BECAUSE = (", because ", " since ", " — the reason: ")
+_JOINERS = ("; ", ", and ", "; moreover, ")
+_RULES = (" Policy context: {r}.", " Rules in play: {r}.", " This stays within: {r}.")
+_FIGURES = (" Key figures: {f}.", " Figures used: {f}.", " Inputs: {f}.")
+_GREETINGS = ("Dear {a},", "Hello {a},", "To {a}:")
+_CLOSINGS = (
+    " We apologise for the inconvenience and will keep you informed.",
+    " Thank you for your patience; we will update you as things change.",
+    " We are sorry for the disruption and will follow up shortly.",
+)
+_TEXT_FIELDS = frozenset({"text", "rationale", "summary", "message", "copy", "explanation", "answer", "content"})
+
+
+def estimate_tokens(text: str) -> int:
+    """A deterministic token estimate: one token per four characters, at least one."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _content_text(message: BaseMessage) -> str:
+    return message.content if isinstance(message.content, str) else json.dumps(message.content, sort_keys=True)
+
+
+def _request(messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    """The structured request in the last human message (an empty one when it is not JSON)."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            try:
+                parsed = json.loads(_content_text(message))
+            except ValueError:
+                return {"text": _content_text(message)}
+            return parsed if isinstance(parsed, dict) else {"text": _content_text(message)}
+    return {}
+
+
+class _Picker:
+    """Deterministic choices from a digest: the n-th choice reads the n-th byte."""
+
+    def __init__(self, digest: bytes) -> None:
+        self._digest = digest
+        self._n = 0
+
+    def __call__(self, options: Sequence[str]) -> str:
+        choice = options[self._digest[self._n % len(self._digest)] % len(options)]
+        self._n += 1
+        return choice
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def compose(request: dict[str, Any], pick: Callable[[Sequence[str]], str]) -> str:
+    """Word a request's facts: an opener with the decision, the reasons, the rules and the figures."""
+    facts = request.get("facts")
+    if not isinstance(facts, dict):
+        words = len(str(request.get("text", "")).split())
+        return f"Noted a request of {words} words; no structured facts were given, so no decision is described."
+    decision = str(facts.get("decision", "take no action")).strip()
+    reasons = [str(r) for r in facts.get("reasons", []) if str(r).strip()]
+    rules = [str(r) for r in facts.get("rules", []) if str(r).strip()]
+    figures = facts.get("figures", {})
+    intent = str(facts.get("intent", "inform"))
+    if request.get("task") == "copy":
+        audience = str(request.get("audience", "customers"))
+        body = _sentence(pick(_OPENERS["notify"]).format(d=decision))
+        if reasons:
+            body += " " + _sentence(reasons[0][:1].upper() + reasons[0][1:])
+        return f"{pick(_GREETINGS).format(a=audience)} {body}{pick(_CLOSINGS)}"
+    text = pick(_OPENERS.get(intent, _OPENERS["inform"])).format(d=decision)
+    if reasons:
+        text += pick(_BECAUSE) + pick(_JOINERS).join(reasons)
+    text = _sentence(text)
+    if rules:
+        text += pick(_RULES).format(r="; ".join(rules))
+    if isinstance(figures, dict) and figures:
+        text += pick(_FIGURES).format(f=", ".join(f"{k} {v}" for k, v in sorted(figures.items())))
+    return text
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        resolved = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
+        return resolved if isinstance(resolved, dict) else {}
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if isinstance(s, dict) and s.get("type") != "null"]
+        return _resolve(options[0], root) if options else {}
+    return schema
+
+
+def _fill(schema: dict[str, Any], root: dict[str, Any], name: str, known: dict[str, Any], text: str) -> Any:
+    """A value for one schema field: a known fact of that name, the composed text, or the type's empty value."""
+    schema = _resolve(schema, root)
+    kind = schema.get("type")
+    if "enum" in schema:
+        value = known.get(name)
+        return value if value in schema["enum"] else schema["enum"][0]
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties", {})
+        return {key: _fill(sub, root, key, known, text) for key, sub in props.items()}
+    value = known.get(name)
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        return text if name in _TEXT_FIELDS else (str(value) if value is not None else "")
+    if kind in ("number", "integer"):
+        try:
+            number = float(str(value)) if value is not None else 0.0
+        except ValueError:
+            number = 0.0
+        return int(number) if kind == "integer" else number
+    if kind == "boolean":
+        return bool(value) if isinstance(value, bool) else False
+    if kind == "array":
+        return list(value) if isinstance(value, list) else []
+    return value if value is not None else (text if name in _TEXT_FIELDS else None)
+
+
+class OfflineChatModel(BaseChatModel):
+    """Deterministic seeded narrator: same seed and messages ⇒ same answer, byte for byte."""
+
+    seed: int = 0
+    model_id: str = MODEL_ID
+
+    @property
+    def _llm_type(self) -> str:
+        return "offline"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "seed": self.seed}
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        transcript = [{"role": m.type, "content": _content_text(m)} for m in messages]
+        digest = hashlib.sha256(canonical_json({"seed": self.seed, "messages": transcript})).digest()
+        request = _request(messages)
+        text = compose(request, _Picker(digest))
+        tools = kwargs.get("tools") or []
+        if tools:
+            message = self._tool_answer(tools, kwargs.get("tool_choice"), request, text, digest)
+            spoken = json.dumps([c["args"] for c in message.tool_calls], sort_keys=True)
+        else:
+            message = AIMessage(content=text)
+            spoken = text
+        prompt = sum(estimate_tokens(t["content"]) for t in transcript)
+        answer = estimate_tokens(spoken)
+        message.usage_metadata = UsageMetadata(input_tokens=prompt, output_tokens=answer, total_tokens=prompt + answer)
+        message.response_metadata = {"model_name": self.model_id, "seed": self.seed}
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    @staticmethod
+    def _tool_answer(
+        tools: list[dict[str, Any]], tool_choice: Any, request: dict[str, Any], text: str, digest: bytes
+    ) -> AIMessage:
+        chosen = tools[0]
+        if isinstance(tool_choice, str) and tool_choice not in ("any", "auto", "required"):
+            chosen = next((t for t in tools if t["function"]["name"] == tool_choice), chosen)
+        elif isinstance(tool_choice, dict):
+            wanted = tool_choice.get("function", {}).get("name")
+            chosen = next((t for t in tools if t["function"]["name"] == wanted), chosen)
+        function = chosen["function"]
+        parameters: dict[str, Any] = function.get("parameters", {})
+        facts = request.get("facts") if isinstance(request.get("facts"), dict) else {}
+        assert isinstance(facts, dict)
+        known: dict[str, Any] = {**request, **facts, **(facts.get("figures") or {})}
+        args = {key: _fill(sub, parameters, key, known, text) for key, sub in parameters.get("properties", {}).items()}
+        call_id = "call_" + digest.hex()[:24]
+        return AIMessage(content="", tool_calls=[{"name": function["name"], "args": args, "id": call_id}])

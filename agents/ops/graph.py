@@ -1,0 +1,183 @@
+"""The ops agent: the outage runbook (incident, pause, credits, comms), restoration, fraud containment and
+billing disputes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field
+
+from coalition.agents.facts import Facts
+from coalition.agents.memory import AgentMemory
+from coalition.agents.narrator import Narrator
+from coalition.agents.ops import engine
+from coalition.agents.payloads import MeterOutage, MeterRestored, ObligationsNotice, SuspiciousTrades
+from coalition.agents.workflow import CopyRequest, FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
+from coalition.bus.envelope import Envelope
+from coalition.bus.messages import AgentMessage, Observation
+
+
+class OpsMemory(AgentMemory):
+    """Ops remembers which region it paused for which incident, and legal's obligations (its runbooks)."""
+
+    paused: dict[str, str] = Field(default_factory=dict)  # region -> incident id
+    obligations: list[ObligationsNotice] = Field(default_factory=list)
+
+
+class OpsAgent(FunctionAgent[OpsMemory]):
+    """Chief Operations Agent: diagnose → propose action → execute within permissions → log."""
+
+    NAME = "ops"
+
+    def __init__(self, narrator: Narrator) -> None:
+        super().__init__(narrator, OpsMemory())
+
+    def react(self, envelope: Envelope, plan: Plan) -> None:
+        payload = envelope.payload
+        if isinstance(payload, AgentMessage) and payload.kind == "obligations":
+            self.memory.obligations.append(self.data(envelope, ObligationsNotice))
+        elif isinstance(payload, Observation):
+            if payload.kind == "meter.outage":
+                self._outage(envelope, plan)
+            elif payload.kind == "meter.restored":
+                self._restored(envelope, plan)
+            elif payload.kind == "suspicious.trades":
+                self._fraud(envelope, plan)
+            elif payload.kind == "dispute":
+                self._dispute(envelope, plan)
+
+    def _outage(self, envelope: Envelope, plan: Plan) -> None:
+        brief = self.memory.brief
+        tiers: dict[str, Decimal] = dict(brief.credit_tiers) if brief is not None else {}
+        response = engine.outage_response(
+            self.data(envelope, MeterOutage),
+            evidence_of(envelope),
+            tiers,
+            brief.max_credit_usd if brief is not None else None,
+            brief.incident_severity_bound if brief is not None else None,
+        )
+        evidence = (evidence_of(envelope),)
+        incident = response.incident_id
+
+        def propose(action: str, args: dict[str, object], facts: Facts, key: str) -> None:
+            plan.propose(ProposalDraft(action, args, facts, evidence, envelope, key))
+
+        propose("open_incident", response.incident_args, response.incident_facts, f"open_incident:{incident}")
+        if response.region not in self.memory.paused:
+            propose("pause_settlement", response.pause_args, response.pause_facts, f"pause_settlement:{incident}")
+            self.memory.paused[response.region] = incident
+        for credit in response.credits:
+            propose(
+                "issue_credit",
+                response.credit_args(credit),
+                credit.facts,
+                f"issue_credit:{incident}:{credit.customer_id}",
+            )
+        plan.propose(
+            ProposalDraft(
+                "notify_customers",
+                response.notify_args,
+                response.notify_facts,
+                evidence,
+                envelope,
+                f"notify_customers:{incident}",
+                copy=CopyRequest(arg="message", audience=response.audience, facts=response.copy_facts),
+            )
+        )
+        plan.tell(
+            MessageDraft(
+                to=("finance", "marketing", "legal"),
+                kind="incident.notice",
+                data=response.notice.model_dump(mode="json"),
+                facts=response.notice_facts,
+                evidence=evidence,
+                trigger=envelope,
+            )
+        )
+
+    def _restored(self, envelope: Envelope, plan: Plan) -> None:
+        region = self.data(envelope, MeterRestored).region
+        incident = self.memory.paused.pop(region, None)
+        if incident is None:
+            return
+        plan.propose(
+            ProposalDraft(
+                "resume_settlement",
+                {"region": region, "incident_id": incident},
+                engine.resume_facts(region, incident),
+                (evidence_of(envelope),),
+                envelope,
+                f"resume_settlement:{incident}",
+            )
+        )
+
+    def _fraud(self, envelope: Envelope, plan: Plan) -> None:
+        response = engine.fraud_response(self.data(envelope, SuspiciousTrades), evidence_of(envelope))
+        evidence = (evidence_of(envelope),)
+        incident = response.incident_id
+        plan.propose(
+            ProposalDraft(
+                "open_incident",
+                response.incident_args,
+                response.incident_facts,
+                evidence,
+                envelope,
+                f"open_incident:{incident}",
+            )
+        )
+        for account, facts in response.freezes:
+            plan.propose(
+                ProposalDraft(
+                    "freeze_account",
+                    {"account_id": account, "incident_id": incident, "reason": response.reason},
+                    facts,
+                    evidence,
+                    envelope,
+                    f"freeze_account:{account}",
+                )
+            )
+        plan.tell(
+            MessageDraft(
+                to=("finance", "legal"),
+                kind="incident.notice",
+                data=response.notice.model_dump(mode="json"),
+                facts=response.notice_facts,
+                evidence=evidence,
+                trigger=envelope,
+            )
+        )
+
+    def _dispute(self, envelope: Envelope, plan: Plan) -> None:
+        """Decide by the fixed rules, credit when eligible, and tell the customer (the wording may vary)."""
+        brief = self.memory.brief
+        tiers: dict[str, Decimal] = dict(brief.credit_tiers) if brief is not None else {}
+        case = self.data(envelope, engine.DisputeCase)
+        decision = engine.dispute_decision(case, tiers, brief.max_credit_usd if brief is not None else None)
+        evidence = (evidence_of(envelope),)
+        if decision.eligible:
+            plan.propose(
+                ProposalDraft(
+                    "issue_credit",
+                    decision.credit_args(),
+                    decision.facts,
+                    evidence,
+                    envelope,
+                    f"issue_credit:{case.case_id}:{case.customer_id}",
+                )
+            )
+        audience = f"customer {case.customer_id}"
+        plan.propose(
+            ProposalDraft(
+                "notify_customers",
+                {"incident_id": case.case_id, "audience": audience},
+                Facts(
+                    intent="propose",
+                    decision=f"answer dispute {case.case_id} for {audience}",
+                    reasons=[decision.facts.decision],
+                ),
+                evidence,
+                envelope,
+                f"notify_customers:{case.case_id}",
+                copy=CopyRequest(arg="message", audience=audience, facts=decision.facts, untrusted=None),
+            )
+        )

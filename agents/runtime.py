@@ -1,0 +1,154 @@
+"""The agent runtime: bus ↔ graph. Reads an agent's deliveries, runs its graph once, publishes what it said.
+
+Each step reads everything new on the agent's four topics, keeps what concerns the agent and was published
+in an earlier superstep (later ones are held for the next step, unacked), sorts it canonically, runs the
+graph, publishes the outputs in one batch, acks, and reports `step.done`. Inputs the bus could not decode,
+and inputs the agent could not use, are dead-lettered with the reason — never dropped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from coalition.agents.base import Agent, AgentOutput, AgentStepContext
+from coalition.agents.inbox import AGENT_TOPICS, canonical_order, concerns
+from coalition.bus import topics
+from coalition.bus.base import Bus, Delivery
+from coalition.bus.clock import IdFactory
+from coalition.bus.codec import encode
+from coalition.bus.envelope import Envelope
+from coalition.bus.message import Message
+from coalition.bus.messages import DeadLettered, StepDone
+
+READ_BATCH = 100
+RECLAIM_LIMIT = 10_000
+
+
+class AgentRuntime:
+    """Drives one agent over a bus, one superstep at a time."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        bus: Bus,
+        *,
+        run_id: str,
+        ids: IdFactory,
+        group: str | None = None,
+        consumer: str | None = None,
+    ) -> None:
+        self.agent = agent
+        self.bus = bus
+        self.run_id = run_id
+        self.source = f"agent:{agent.name}"
+        self.group = group or self.source
+        self.consumer = consumer or self.source
+        self._ids = ids.child(self.source)
+        self._held: list[Delivery] = []
+        self._recovered = False
+        for topic in AGENT_TOPICS:
+            bus.ensure_group(topic, self.group, from_start=True)
+
+    def step(self, superstep: int, sim_time: datetime) -> int:
+        """Run one superstep for the agent; returns how many proposals and agent messages it published."""
+        deliveries = self._held + self._recover() + self._drain()
+        undecodable = [d for d in deliveries if d.envelope is None]
+        ready: list[Delivery] = []
+        self._held = []
+        for delivery in deliveries:
+            if delivery.envelope is None:
+                continue
+            (ready if delivery.envelope.superstep < superstep else self._held).append(delivery)
+        mine = canonical_order(
+            [d for d in ready if d.envelope is not None and concerns(self.agent.name, self.agent.owns, d.envelope)]
+        )
+        ctx = AgentStepContext(self.agent.name, superstep, sim_time, self._ids)
+        output = self.agent.run([d.envelope for d in mine if d.envelope is not None], ctx)
+        batch = self._wrap(output, superstep, sim_time)
+        batch += self._dead_letters(undecodable, output, mine, superstep, sim_time)
+        if batch:
+            self.bus.publish_many(batch)
+        self.bus.ack(self.group, undecodable + ready)
+        produced = len(output.messages)
+        done = StepDone(actor=self.source, produced=produced)
+        self.bus.publish(topics.CONTROL, self._envelope(done, superstep, sim_time, None, None))
+        return produced
+
+    def _recover(self) -> list[Delivery]:
+        """On the first step, take back what a previous incarnation of this agent read but never acked.
+
+        One runtime serves an agent's group at a time, so everything pending in the group is ours to redo.
+        """
+        if self._recovered:
+            return []
+        self._recovered = True
+        # One call: the protocol has no cursor, and a second pass would re-count the same entries.
+        return self.bus.reclaim_stale(AGENT_TOPICS, self.group, self.consumer, min_idle_ms=0, count=RECLAIM_LIMIT)
+
+    def _drain(self) -> list[Delivery]:
+        found: list[Delivery] = []
+        while True:
+            batch = self.bus.read(AGENT_TOPICS, self.group, self.consumer, count=READ_BATCH)
+            if not batch:
+                return found
+            found.extend(batch)
+
+    def _envelope(
+        self, message: Message, superstep: int, sim_time: datetime, causation: str | None, correlation: str | None
+    ) -> Envelope:
+        new_id = self._ids.new()
+        return Envelope.wrap(
+            message,
+            id=new_id,
+            source=self.source,
+            run_id=self.run_id,
+            superstep=superstep,
+            sim_time=sim_time,
+            correlation_id=correlation or new_id,
+            causation_id=causation,
+        )
+
+    def _wrap(self, output: AgentOutput, superstep: int, sim_time: datetime) -> list[tuple[str, Envelope]]:
+        """A reaction to an observation starts a new story; a reaction to anything else continues its story."""
+        batch: list[tuple[str, Envelope]] = []
+        for item in output.messages:
+            trigger = item.trigger
+            follow_up = trigger is not None and trigger.type != "observation"
+            envelope = self._envelope(
+                item.message,
+                superstep,
+                sim_time,
+                trigger.id if trigger is not None else None,
+                trigger.correlation_id if follow_up and trigger is not None else None,
+            )
+            batch.append((item.topic, envelope))
+        return batch
+
+    def _dead_letters(
+        self,
+        undecodable: list[Delivery],
+        output: AgentOutput,
+        mine: list[Delivery],
+        superstep: int,
+        sim_time: datetime,
+    ) -> list[tuple[str, Envelope]]:
+        by_id = {d.envelope.id: d for d in mine if d.envelope is not None}
+        items: list[tuple[Delivery, str]] = [(d, d.error or "undecodable message") for d in undecodable]
+        items += [(by_id[r.envelope.id], r.reason) for r in output.rejected if r.envelope.id in by_id]
+        batch: list[tuple[str, Envelope]] = []
+        for delivery, reason in items:
+            raw = delivery.raw or (encode(delivery.envelope) if delivery.envelope is not None else b"")
+            letter = DeadLettered(
+                topic=delivery.topic,
+                group=self.group,
+                broker_id=delivery.broker_id,
+                envelope_id=delivery.envelope.id if delivery.envelope is not None else None,
+                deliveries=delivery.deliveries,
+                reason=reason,
+                raw_sha256=hashlib.sha256(raw).hexdigest(),
+                raw_preview=raw[:200].decode("utf-8", errors="replace"),
+            )
+            cause = delivery.envelope.id if delivery.envelope is not None else None
+            batch.append((topics.DEAD_LETTERS, self._envelope(letter, superstep, sim_time, cause, None)))
+        return batch

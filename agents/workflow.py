@@ -1,0 +1,309 @@
+"""The graph every function agent runs each superstep — observe → analyze → draft → propose — and its parts.
+
+Each agent subclasses FunctionAgent with its own memory type and its `react` (which calls its engine);
+the shared nodes keep memory of proposals and verdicts, word the decisions through the Narrator and
+turn them into bus messages. The graph is compiled once per agent and run without a checkpointer.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar
+
+from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, ValidationError
+
+from coalition.agents.base import AgentOutput, AgentStepContext, Outgoing, Rejected
+from coalition.agents.errors import UnusableInput
+from coalition.agents.facts import Facts
+from coalition.agents.memory import AgentMemory, ProposalRecord
+from coalition.agents.narrator import NarratedText, Narrator
+from coalition.agents.payloads import MarketSnapshot, PolicyBrief
+from coalition.bus import topics
+from coalition.bus.canonical import content_hash
+from coalition.bus.envelope import Envelope
+from coalition.bus.messages import (
+    ActionExecuted,
+    ActionProposed,
+    AgentMessage,
+    EscalationResolved,
+    ModelTrace,
+    Observation,
+    VerdictIssued,
+)
+
+MemoryT = TypeVar("MemoryT", bound=AgentMemory)
+DataT = TypeVar("DataT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class CopyRequest:
+    """Ask the narrator for customer-facing text and put it in one argument of the proposal."""
+
+    arg: str
+    audience: str
+    facts: Facts
+    untrusted: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalDraft:
+    """An action an engine decided to propose, before it is worded and given an id."""
+
+    action: str
+    args: dict[str, Any]
+    facts: Facts
+    evidence: tuple[str, ...]
+    trigger: Envelope
+    key: str
+    supersedes: str | None = None
+    copy: CopyRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDraft:
+    """Information an engine decided to send to other agents, before it is worded."""
+
+    to: tuple[str, ...]
+    kind: str
+    data: dict[str, Any]
+    facts: Facts
+    evidence: tuple[str, ...]
+    trigger: Envelope
+
+
+Draft = ProposalDraft | MessageDraft
+
+
+@dataclass(frozen=True, slots=True)
+class Worded:
+    draft: Draft
+    rationale: NarratedText
+    copy: NarratedText | None = None
+
+
+class StepState(TypedDict):
+    inbox: list[Envelope]
+    ctx: AgentStepContext
+    drafts: list[Draft]
+    worded: list[Worded]
+    outgoing: list[Outgoing]
+    rejected: list[Rejected]
+
+
+@dataclass
+class Plan:
+    """What one step has decided so far; refuses a proposal whose key is already live (no repeats)."""
+
+    memory: AgentMemory
+    drafts: list[Draft] = field(default_factory=list)
+    _keys: set[str] = field(default_factory=set)
+
+    def propose(self, draft: ProposalDraft) -> bool:
+        if draft.key in self._keys or self.memory.is_live(draft.key):
+            return False
+        self._keys.add(draft.key)
+        self.drafts.append(draft)
+        return True
+
+    def tell(self, draft: MessageDraft) -> None:
+        self.drafts.append(draft)
+
+
+def evidence_of(envelope: Envelope) -> str:
+    """The evidence id an agent cites for an input: the observation's evidence_id, else a content hash."""
+    payload = envelope.payload
+    if isinstance(payload, Observation):
+        return payload.evidence_id or content_hash(
+            {"kind": payload.kind, "subject": payload.subject, "data": payload.data, "text": payload.text}
+        )
+    return content_hash(payload.model_dump(mode="json"))
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(root)"
+    return f"data.{where}: {first['msg']}"
+
+
+def _combined(first: NarratedText, second: NarratedText | None) -> ModelTrace:
+    if second is None:
+        return first.trace()
+    return ModelTrace(
+        model_id=first.model_id,
+        prompt_hash=content_hash([first.prompt_hash, second.prompt_hash]),
+        response_hash=content_hash([first.response_hash, second.response_hash]),
+        input_tokens=first.input_tokens + second.input_tokens,
+        output_tokens=first.output_tokens + second.output_tokens,
+    )
+
+
+class FunctionAgent(ABC, Generic[MemoryT]):
+    """One of the five agents: its memory, its compiled graph, and the domain reaction it plugs in."""
+
+    NAME: ClassVar[str]
+
+    def __init__(self, narrator: Narrator, memory: MemoryT) -> None:
+        self._narrator = narrator
+        self.memory: MemoryT = memory
+        self._graph = self._build()
+
+    # -- the Agent protocol ------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.NAME
+
+    def run(self, inbox: Sequence[Envelope], ctx: AgentStepContext) -> AgentOutput:
+        state: StepState = {
+            "inbox": list(inbox),
+            "ctx": ctx,
+            "drafts": [],
+            "worded": [],
+            "outgoing": [],
+            "rejected": [],
+        }
+        result = self._graph.invoke(state)
+        return AgentOutput(messages=tuple(result["outgoing"]), rejected=tuple(result["rejected"]))
+
+    def owns(self, proposal_id: str) -> bool:
+        return proposal_id in self.memory.proposals
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.memory.model_dump(mode="json")
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self.memory = type(self.memory).model_validate(dict(data))
+
+    # -- what each agent provides ------------------------------------------------------------------------
+
+    @abstractmethod
+    def react(self, envelope: Envelope, plan: Plan) -> None:
+        """Decide (through the engine) what this input calls for, adding drafts to the plan."""
+
+    def prepare(self, inbox: Sequence[Envelope]) -> None:
+        """Look at the whole inbox before reacting to each input (e.g. screen all news first); optional."""
+
+    # -- helpers for react -------------------------------------------------------------------------------
+
+    def data(self, envelope: Envelope, model: type[DataT]) -> DataT:
+        """The typed data of an observation or agent message; UnusableInput names the bad field."""
+        payload = envelope.payload
+        raw = payload.data if isinstance(payload, Observation | AgentMessage) else {}
+        kind = payload.kind if isinstance(payload, Observation | AgentMessage) else envelope.type
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            raise UnusableInput(self.NAME, kind, envelope.id, _one_line(exc)) from None
+
+    # -- the graph ---------------------------------------------------------------------------------------
+
+    def _build(self) -> Any:
+        graph = StateGraph(StepState)
+        graph.add_node("observe", self._observe)
+        graph.add_node("analyze", self._analyze)
+        graph.add_node("draft", self._draft)
+        graph.add_node("propose", self._propose)
+        graph.add_edge(START, "observe")
+        graph.add_edge("observe", "analyze")
+        graph.add_edge("analyze", "draft")
+        graph.add_edge("draft", "propose")
+        graph.add_edge("propose", END)
+        return graph.compile()
+
+    def _observe(self, state: StepState) -> dict[str, Any]:
+        """Fold what every agent tracks into memory: the rules, the market, and the fate of its proposals."""
+        rejected: list[Rejected] = []
+        for envelope in state["inbox"]:
+            payload = envelope.payload
+            try:
+                if isinstance(payload, Observation) and payload.kind == "policy.brief":
+                    self.memory.brief = self.data(envelope, PolicyBrief)
+                elif isinstance(payload, Observation) and payload.kind == "market.snapshot":
+                    self.memory.market = self.data(envelope, MarketSnapshot)
+            except UnusableInput as exc:
+                rejected.append(Rejected(envelope, str(exc)))
+            if isinstance(payload, VerdictIssued):
+                self.memory.on_verdict(payload.proposal_id, payload.outcome)
+            elif isinstance(payload, EscalationResolved):
+                self.memory.set_status(payload.proposal_id, payload.outcome)
+            elif isinstance(payload, ActionExecuted):
+                self.memory.set_status(payload.proposal_id, "failed" if payload.status == "failed" else "applied")
+        return {"rejected": rejected} if rejected else {}
+
+    def _analyze(self, state: StepState) -> dict[str, Any]:
+        plan = Plan(self.memory)
+        rejected = list(state["rejected"])
+        already = {r.envelope.id for r in rejected}
+        self.prepare(state["inbox"])
+        for envelope in state["inbox"]:
+            if envelope.id in already:
+                continue
+            try:
+                self.react(envelope, plan)
+            except UnusableInput as exc:
+                rejected.append(Rejected(envelope, str(exc)))
+        update: dict[str, Any] = {"drafts": plan.drafts} if plan.drafts else {}
+        if len(rejected) > len(state["rejected"]):
+            update["rejected"] = rejected
+        return update
+
+    def _draft(self, state: StepState) -> dict[str, Any]:
+        worded: list[Worded] = []
+        for draft in state["drafts"]:
+            rationale = self._narrator.rationale(self.NAME, draft.facts)
+            copy = None
+            if isinstance(draft, ProposalDraft) and draft.copy is not None:
+                request = draft.copy
+                copy = self._narrator.copy(
+                    self.NAME, request.facts, audience=request.audience, untrusted=request.untrusted
+                )
+            worded.append(Worded(draft, rationale, copy))
+        return {"worded": worded} if worded else {}
+
+    def _propose(self, state: StepState) -> dict[str, Any]:
+        ctx = state["ctx"]
+        outgoing: list[Outgoing] = []
+        for n, item in enumerate(state["worded"], start=1):
+            draft = item.draft
+            evidence = sorted(set(draft.evidence))
+            if isinstance(draft, MessageDraft):
+                message = AgentMessage(
+                    sender=self.NAME,
+                    to=list(draft.to),
+                    kind=draft.kind,
+                    summary=item.rationale.text,
+                    data=draft.data,
+                    evidence=evidence,
+                )
+                outgoing.append(Outgoing(topics.AGENT_MESSAGES, message, draft.trigger))
+                continue
+            args = dict(draft.args)
+            if draft.copy is not None and item.copy is not None:
+                args[draft.copy.arg] = item.copy.text
+            proposal_id = ctx.proposal_id(n)
+            proposal = ActionProposed(
+                proposal_id=proposal_id,
+                agent=self.NAME,
+                action=draft.action,
+                args=args,
+                rationale=item.rationale.text,
+                evidence=evidence,
+                model=_combined(item.rationale, item.copy),
+                supersedes=draft.supersedes,
+            )
+            self.memory.remember(
+                ProposalRecord(
+                    proposal_id=proposal_id,
+                    action=draft.action,
+                    args=args,
+                    key=draft.key,
+                    revision_of=draft.supersedes,
+                )
+            )
+            if draft.supersedes is not None and draft.supersedes in self.memory.proposals:
+                self.memory.mark_revised(draft.supersedes)
+            outgoing.append(Outgoing(topics.PROPOSALS, proposal, draft.trigger))
+        return {"outgoing": outgoing} if outgoing else {}
