@@ -21,6 +21,7 @@ class LedgerQuery:
     outcome: str | None = None
     subject: str | None = None
     correlation_id: str | None = None
+    causation_id: str | None = None
     message_id: str | None = None
     search: str | None = None  # full-text search over rationale (and subject)
     after_seq: int | None = None
@@ -61,6 +62,10 @@ class Ledger(Protocol):
 
     def append_once(self, consumer: str, message_id: str, drafts: Sequence[EntryDraft]) -> list[LedgerEntry] | None:
         """Append together with a dedupe row (consumer, message_id) in one transaction; None if already done."""
+        ...
+
+    def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
+        """append_once for many (message_id, drafts) in ONE transaction; ids already recorded are skipped."""
         ...
 
     def get(self, seq: int) -> LedgerEntry | None: ...

@@ -25,3 +25,11 @@ class ChainBroken(LedgerError):
 
 class AppendOnlyViolation(LedgerError):
     """Someone tried to update or delete a ledger row."""
+
+
+class EntryNotFound(LedgerError):
+    """No entry has the sequence number asked for."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(f"no ledger entry with seq {seq}")
+        self.seq = seq

@@ -88,10 +88,11 @@ def _count(check: CountCheck, entries: Sequence[LedgerEntry], proposals: _Propos
 
 
 def _order(check: OrderCheck, entries: Sequence[LedgerEntry], proposals: _Proposals) -> tuple[bool, Any, str]:
-    first = next((e.seq for e in entries if entry_matches(check.first, e, proposals)), None)
-    then = next((e.seq for e in entries if entry_matches(check.then, e, proposals)), None)
-    observed = {"first_seq": first, "then_seq": then}
-    return first is not None and then is not None and first < then, observed, "first_seq < then_seq"
+    # positions within the run (1-based), not ledger sequence numbers: those depend on what else the ledger holds
+    first = next((i for i, e in enumerate(entries, 1) if entry_matches(check.first, e, proposals)), None)
+    then = next((i for i, e in enumerate(entries, 1) if entry_matches(check.then, e, proposals)), None)
+    observed = {"first_at": first, "then_at": then}
+    return first is not None and then is not None and first < then, observed, "first_at < then_at (entry of the run)"
 
 
 def resolve_path(data: Any, path: str) -> list[tuple[str, Any]]:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from coalition.cli.approvals_cmd import approvals_app
+from coalition.cli.doctor_cmd import doctor
+from coalition.cli.ledger_cmd import ledger_app
+from coalition.cli.run_cmd import demo, run
+from coalition.cli.serve_cmd import serve
+from coalition.cli.users_cmd import users_app
+
 app = typer.Typer(
     name="coalition",
     help="Coalition: run a governed autonomous enterprise, approve what its gates escalate, audit its ledger.",
@@ -11,6 +18,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(approvals_app, name="approvals")
+app.command("run")(run)
+app.command("demo")(demo)
+app.command("doctor")(doctor)
+app.command("serve")(serve)
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:

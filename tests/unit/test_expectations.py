@@ -142,13 +142,13 @@ class TestOrder:
     """The first A comes before the first B."""
 
     def test_denial_before_revision(self, world: World) -> None:
-        """The denied campaign (seq 6) precedes the allowed revision (seq 10)."""
+        """The denied campaign (6th entry) precedes the allowed revision (10th)."""
         spec = {
             "first": {"kind": "verdict", "action": "launch_campaign", "outcome": "deny"},
             "then": {"kind": "verdict", "action": "launch_campaign", "outcome": "allow"},
         }
         result = check(world, order=spec)
-        assert (result.passed, result.observed) == (True, {"first_seq": 6, "then_seq": 10})
+        assert (result.passed, result.observed) == (True, {"first_at": 6, "then_at": 10})
 
     def test_reversed_order_fails(self, world: World) -> None:
         """The allow does not come before the deny."""
@@ -162,7 +162,7 @@ class TestOrder:
         """Nothing to order: failed, with None observed."""
         spec = {"first": {"kind": "verdict", "outcome": "deny"}, "then": {"kind": "execution"}}
         result = check(world, order=spec)
-        assert (result.passed, result.observed) == (False, {"first_seq": 6, "then_seq": None})
+        assert (result.passed, result.observed) == (False, {"first_at": 6, "then_at": None})
 
 
 class TestWorld:

@@ -1,0 +1,231 @@
+"""Ledger throughput: SqliteLedger appends vs bare sqlite3 inserts of the same bytes, verify vs a bare hash pass.
+
+The bare baselines use the same file, schema (generated filter columns, indexes, FTS5) and pragmas, and the
+exact rows the ledger wrote (taken from a ledger built with the same drafts), so the ratio is the cost of
+the ledger's own work: validating, sealing, hashing, canonical JSON. Entries are about 1 KB of JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from statistics import median
+from typing import Any, Literal
+
+from benchmarks.harness import Measurement
+from coalition.ledger import GENESIS_HASH, EntryDraft, SqliteLedger
+
+SECTION = "ledger"
+BATCH = 100
+Sync = Literal["FULL", "NORMAL"]
+
+
+def drafts(n: int) -> list[EntryDraft]:
+    """n distinct proposal-like drafts, about 1 KB each once sealed."""
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    return [
+        EntryDraft(
+            run_id="bench-run",
+            sim_time=start + timedelta(minutes=i),
+            actor="agent:finance",
+            actor_kind="agent",
+            kind="proposal",
+            subject=f"proposal-{i:07d}",
+            payload={
+                "proposal_id": f"proposal-{i:07d}",
+                "agent": "finance",
+                "action": "set_price",
+                "args": {"region": "TX", "price": "41.50"},
+                "rationale": "supply fell 12% in TX after the heat wave; price follows within the surge cap",
+                "evidence": [hashlib.sha256(f"ev-{i}".encode()).hexdigest()],
+            },
+            rationale="supply fell 12% in TX after the heat wave; the price follows within the surge cap of 25%",
+            evidence=[hashlib.sha256(f"ev-{i}".encode()).hexdigest()],
+            message_id=f"msg-{i:07d}",
+            message_type="action.proposed",
+            correlation_id=f"corr-{i // 10:06d}",
+            causation_id=f"msg-{i - 1:07d}",
+            superstep=i // 50,
+        )
+        for i in range(n)
+    ]
+
+
+def stored_rows(items: list[EntryDraft], folder: Path) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
+    """The (seq, hash, body) and FTS rows the ledger writes for these drafts."""
+    with SqliteLedger(folder / "source.db", synchronous="NORMAL") as ledger:
+        for start in range(0, len(items), 1000):
+            ledger.append(items[start : start + 1000])
+        with sqlite3.connect(folder / "source.db") as conn:
+            rows = conn.execute("SELECT seq, hash, body FROM entries ORDER BY seq").fetchall()
+    fts = [(seq, d.rationale, d.subject) for (seq, _, _), d in zip(rows, items, strict=True)]
+    return rows, fts
+
+
+def _fresh(folder: Path, name: str, sync: Sync) -> Path:
+    path = folder / f"{name}-{time.perf_counter_ns()}.db"
+    SqliteLedger(path, synchronous=sync).close()  # the same schema for the ledger and for the bare inserts
+    return path
+
+
+def ledger_appends(items: list[EntryDraft], folder: Path, sync: Sync, batch: int) -> float:
+    path = _fresh(folder, "ledger", sync)
+    with SqliteLedger(path, synchronous=sync) as ledger:
+        start = time.perf_counter()
+        for first in range(0, len(items), batch):
+            ledger.append(items[first : first + batch])
+        elapsed = time.perf_counter() - start
+    return len(items) / elapsed
+
+
+def bare_inserts(
+    rows: list[tuple[int, str, str]], fts: list[tuple[int, str, str]], folder: Path, sync: Sync, batch: int
+) -> float:
+    path = _fresh(folder, "bare", sync)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA synchronous = {sync}")
+    start = time.perf_counter()
+    for first in range(0, len(rows), batch):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
+        conn.executemany("INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)", rows[first : first + batch])
+        conn.executemany(
+            "INSERT INTO entries_fts (rowid, rationale, subject) VALUES (?, ?, ?)", fts[first : first + batch]
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return len(rows) / elapsed
+
+
+def bare_hash_pass(path: Path) -> float:
+    """Seconds to read every (body, hash) in seq order and check sha256(prev ‖ body) == hash, linking as it goes."""
+    conn = sqlite3.connect(path)
+    start = time.perf_counter()
+    cursor = conn.execute("SELECT CAST(body AS BLOB), hash FROM entries ORDER BY seq")
+    previous = GENESIS_HASH.encode()
+    while rows := cursor.fetchmany(10_000):
+        for body, stored in rows:
+            digest = hashlib.sha256(previous)
+            digest.update(body)
+            if digest.hexdigest() != stored:
+                raise AssertionError("the bare pass found a broken chain")
+            previous = stored.encode()
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def ledger_verify(path: Path, expected: int) -> float:
+    with SqliteLedger(path, create=False) as ledger:
+        start = time.perf_counter()
+        result = ledger.verify()
+        elapsed = time.perf_counter() - start
+    if not result.ok or result.entries != expected:
+        raise AssertionError(f"verify failed on the benchmark ledger: {result}")
+    return elapsed
+
+
+def build(path: Path, n: int) -> None:
+    with SqliteLedger(path, synchronous="NORMAL") as ledger:
+        for start in range(0, n, 5000):
+            ledger.append(drafts(min(5000, n - start)))
+
+
+def interleaved(
+    baseline: Callable[[], float], subject: Callable[[], float], repeats: int
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Run baseline and subject alternately, so that both see the same load on a shared machine."""
+    pairs = [(baseline(), subject()) for _ in range(repeats)]
+    base, mine = [a for a, _ in pairs], [b for _, b in pairs]
+    return (median(base), min(base), max(base)), (median(mine), min(mine), max(mine))
+
+
+def _rate(name: str, figures: tuple[float, float, float], repeats: int, **extra: Any) -> Measurement:
+    median, low, high = figures
+    return Measurement(SECTION, name, "entries/s", median, low, high, repeats, **extra)
+
+
+def run(quick: bool) -> list[Measurement]:
+    repeats = 5
+    one_n, batched_n = (300, 10_000) if quick else (2_000, 50_000)
+    verify_sizes = [100_000] if quick else [100_000, 1_000_000]
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
+        folder = Path(tmp)
+        items = drafts(batched_n)
+        rows, fts = stored_rows(items, folder)
+        ledger_appends(items[:2000], folder, "FULL", BATCH)  # warm-up: page cache, imports, first fsyncs
+        bare_inserts(rows[:2000], fts[:2000], folder, "FULL", BATCH)
+        syncs: tuple[Sync, ...] = ("FULL", "NORMAL")
+        for sync in syncs:
+            bare_one = f"bare sqlite3 insert, 1/txn, synchronous={sync}"
+            bare_batched = f"bare sqlite3 insert, {BATCH}/txn, synchronous={sync}"
+            bare, figures = interleaved(
+                partial(bare_inserts, rows[:one_n], fts[:one_n], folder, sync, 1),
+                partial(ledger_appends, items[:one_n], folder, sync, 1),
+                repeats,
+            )
+            results.append(_rate(bare_one, bare, repeats))
+            results.append(
+                _rate(
+                    f"SqliteLedger.append, 1/txn, synchronous={sync}",
+                    figures,
+                    repeats,
+                    baseline=bare_one,
+                    notes="the commit (an fsync with FULL) dominates",
+                )
+            )
+            bare, figures = interleaved(
+                partial(bare_inserts, rows, fts, folder, sync, BATCH),
+                partial(ledger_appends, items, folder, sync, BATCH),
+                repeats,
+            )
+            results.append(_rate(bare_batched, bare, repeats))
+            results.append(
+                _rate(
+                    f"SqliteLedger.append, {BATCH}/txn, synchronous={sync}",
+                    figures,
+                    repeats,
+                    baseline=bare_batched,
+                    target="≥ 60% of bare inserts",
+                    target_ratio=0.6,
+                )
+            )
+        for size in verify_sizes:
+            path = folder / f"verify-{size}.db"
+            build(path, size)
+            bare_name = f"bare sha256 hash-and-link pass, {size:,} entries"
+            bare, (mid, low, high) = interleaved(
+                partial(bare_hash_pass, path), partial(ledger_verify, path, size), repeats
+            )
+            results.append(Measurement(SECTION, bare_name, "s", *bare, repeats, higher_is_better=False))
+            results.append(
+                Measurement(
+                    SECTION,
+                    f"SqliteLedger.verify, {size:,} entries",
+                    "s",
+                    mid,
+                    low,
+                    high,
+                    repeats,
+                    higher_is_better=False,
+                    baseline=bare_name,
+                    target="≤ 2× the bare pass",
+                    target_ratio=0.5,
+                    notes="seq continuity, prev_hash links, sha256 of the stored bytes, schema check",
+                )
+            )
+            path.unlink()
+    return results
+
+
+if __name__ == "__main__":
+    for m in run(quick=True):
+        print(f"{m.name:60s} {m.median:12,.1f} {m.unit}")

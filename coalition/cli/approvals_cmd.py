@@ -1,0 +1,304 @@
+"""`coalition approvals …`: the human side of the gates — list what waits, show one, approve or reject it.
+
+A decision goes through the approvals service (coalition.governance.approvals.record_decision), which checks
+separation of duties, roles, four-eyes, the proposal hash and expiry, and appends it to the ledger; the
+governance service picks it up from there. A refused decision prints why and exits 1; bad input exits 2.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer._click.core import Command, Context  # typer ≥ 0.25 vendors click: parsing raises these classes
+from typer._click.exceptions import UsageError
+from typer.core import TyperCommand, TyperGroup
+
+from coalition.cli.common import JsonFlag, LedgerPath, RunOption, fail, open_ledger, run_or_latest
+from coalition.governance.approvals import DecisionResult, load_escalations, policy_for_run, record_decision
+from coalition.governance.errors import PolicyError
+from coalition.governance.escalation import DecisionKind, Escalation
+from coalition.governance.policy import Policy
+from coalition.ledger.sqlite import SqliteLedger
+
+
+def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    fail(" ".join(exc.format_message().split()) + where)
+
+
+class _OneLineCommand(TyperCommand):
+    """Usage errors (a missing --as, an unknown option) are one line and exit 2."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
+    ) -> Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            _usage_error(exc, exc.ctx or parent)
+
+
+class _OneLineGroup(TyperGroup):
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            _usage_error(exc, ctx)
+
+
+approvals_app = typer.Typer(
+    help="Decide what the governance gates escalated: list pending escalations, show one, approve or reject it.",
+    no_args_is_help=True,
+    cls=_OneLineGroup,
+)
+
+ProposalId = Annotated[str, typer.Argument(help="Proposal id of the escalation (a unique prefix is enough).")]
+Approver = Annotated[str, typer.Option("--as", help="Your name in the policy's approver directory.")]
+Reason = Annotated[str, typer.Option("--reason", help="Why you decide so (recorded in the ledger).")]
+HashOption = Annotated[
+    str | None,
+    typer.Option("--hash", help="Bind the decision to this proposal hash (default: the escalated proposal's)."),
+]
+
+
+def _context(ledger_path: Any, run: str | None) -> tuple[SqliteLedger, str, Policy]:
+    ledger = open_ledger(ledger_path)
+    run_id = run_or_latest(ledger, run)
+    try:
+        policy = policy_for_run(ledger, run_id)
+    except PolicyError as exc:
+        ledger.close()
+        fail(str(exc))
+    return ledger, run_id, policy
+
+
+def _find(escalations: list[Escalation], wanted: str, run_id: str) -> Escalation:
+    exact = [e for e in escalations if e.proposal_id == wanted]
+    matches = exact or [e for e in escalations if e.proposal_id.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        fail(f"{wanted!r} matches {len(matches)} escalations in run {run_id}; give more of the id")
+    pending = ", ".join(e.proposal_id for e in escalations if e.is_open)[:200] or "none"
+    fail(f"no escalation {wanted!r} in run {run_id} (pending: {pending})")
+
+
+def _as_json(e: Escalation) -> dict[str, Any]:
+    p = e.proposal
+    return {
+        "proposal_id": e.proposal_id,
+        "proposal_hash": e.proposal_hash,
+        "agent": p.agent,
+        "action": p.action,
+        "args": p.args,
+        "rationale": p.rationale,
+        "evidence": p.evidence,
+        "gate": e.gate,
+        "rule_ids": list(e.rule_ids),
+        "reasons": list(e.reasons),
+        "approver_roles": list(e.approver_roles),
+        "approvals_required": e.approvals_required,
+        "approvals": [{"approver": d.approver, "role": d.role, "reason": d.reason} for d in e.approvals],
+        "rejections": [{"approver": d.approver, "role": d.role, "reason": d.reason} for d in e.rejections],
+        "status": e.status,
+        "resolved": e.resolved,
+        "expires_at": e.expires_at.isoformat() if e.expires_at else None,
+        "if_approved": e.if_approved(),
+    }
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+def _approvals_text(e: Escalation) -> str:
+    names = ", ".join(f"{d.approver} ({d.role})" for d in e.approvals)
+    return f"{len(e.approvals)}/{e.approvals_required}" + (f": {names}" if names else "")
+
+
+@approvals_app.command("list", cls=_OneLineCommand)
+def list_pending(ledger: LedgerPath = None, run: RunOption = None, as_json: JsonFlag = False) -> None:
+    """List the escalations of a run that wait for a human decision.
+
+    Example: coalition approvals list --run helios-launch-1
+    """
+    led, run_id, policy = _context(ledger, run)
+    with led:
+        pending = [e for e in load_escalations(led, run_id=run_id, policy=policy) if e.is_open]
+    if as_json:
+        _print_json([_as_json(e) for e in pending])
+        return
+    console = Console()
+    if not pending:
+        console.print(f"No escalation waits for a decision in run {escape(run_id)}.")
+        return
+    console.print(f"[bold]{len(pending)} pending escalation(s) — run {escape(run_id)}[/bold]", soft_wrap=True)
+    for e in pending:
+        evidence = ", ".join(e.proposal.evidence) or "none cited"
+        expires = e.expires_at.isoformat() if e.expires_at else "never"
+        console.print(
+            f"\n[bold]{escape(e.proposal_id)}[/bold]  {escape(e.agent)}: {escape(e.proposal.action)}  "
+            f"gate [bold]{escape(e.gate)}[/bold]  approvals {escape(_approvals_text(e))} "
+            f"(roles: {escape(', '.join(e.approver_roles))})  expires {escape(expires)}",
+            soft_wrap=True,
+        )
+        for label, value in (
+            ("rule", ", ".join(e.rule_ids)),
+            ("why", " | ".join(e.reasons)),
+            ("rationale", e.proposal.rationale),
+            ("evidence", evidence),
+            ("if approved", e.if_approved()),
+        ):
+            console.print(f"  {label:>11}: {escape(value)}", soft_wrap=True)
+
+
+@approvals_app.command("show", cls=_OneLineCommand)
+def show(proposal_id: ProposalId, ledger: LedgerPath = None, run: RunOption = None, as_json: JsonFlag = False) -> None:
+    """Show one escalation: the proposal, why it escalated, who may decide, decisions so far.
+
+    Example: coalition approvals show 3f2a --run helios-launch-1
+    """
+    led, run_id, policy = _context(ledger, run)
+    with led:
+        escalation = _find(load_escalations(led, run_id=run_id, policy=policy), proposal_id, run_id)
+    data = _as_json(escalation)
+    if as_json:
+        _print_json(data)
+        return
+    console = Console()
+    rows = [
+        ("proposal", f"{data['proposal_id']}  (hash {data['proposal_hash'][:16]}…)"),
+        ("asked", f"{data['agent']}: {data['action']} {orjson.dumps(data['args']).decode()}"),
+        ("rationale", data["rationale"]),
+        ("evidence", ", ".join(data["evidence"]) or "none cited"),
+        ("gate", f"{data['gate']} — rules {', '.join(data['rule_ids'])}"),
+        ("why", " | ".join(data["reasons"])),
+        ("who may decide", f"one of: {', '.join(data['approver_roles'])}"),
+        ("approvals", _approvals_text(escalation)),
+        ("status", data["status"] + (" (resolved)" if data["resolved"] else "")),
+        ("expires", data["expires_at"] or "never"),
+        ("if approved", data["if_approved"]),
+    ]
+    for label, value in rows:
+        console.print(f"[bold]{label:>15}[/bold]  {escape(str(value))}", soft_wrap=True)
+
+
+def _decide(
+    decision: DecisionKind,
+    *,
+    proposal_id: str,
+    approver: str,
+    reason: str,
+    proposal_hash: str | None,
+    ledger: Any,
+    run: str | None,
+    as_json: bool,
+) -> None:
+    if not approver.strip():
+        fail("--as needs your name")
+    if not reason.strip():
+        fail("--reason must say why")
+    led, run_id, policy = _context(ledger, run)
+    with led:
+        escalation = _find(load_escalations(led, run_id=run_id, policy=policy), proposal_id, run_id)
+        result = record_decision(
+            led,
+            run_id=run_id,
+            proposal_id=escalation.proposal_id,
+            approver=approver,
+            decision=decision,
+            reason=reason,
+            proposal_hash=proposal_hash,
+            method="cli",
+            policy=policy,
+        )
+    _report(result, as_json)
+
+
+def _report(result: DecisionResult, as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {
+                "accepted": result.accepted,
+                "reason": result.reason,
+                "proposal_id": result.proposal_id,
+                "decision": result.decision,
+                "approver": result.approver,
+                "role": result.role,
+                "status": result.status,
+                "approvals": result.approvals,
+                "approvals_required": result.approvals_required,
+                "ledger_seq": result.entry.seq if result.entry else None,
+            }
+        )
+    elif result.accepted:
+        if result.status == "pending":
+            tail = f"{result.approvals} of {result.approvals_required} approvals; another approver is needed"
+        else:
+            tail = f"escalation {result.status}; governance resolves it at its next step"
+        seq = result.entry.seq if result.entry else "?"
+        typer.echo(f"{result.reason} {result.proposal_id} (ledger #{seq}) — {tail}")
+    else:
+        typer.echo(f"refused: {result.reason}", err=True)
+    if not result.accepted:
+        raise typer.Exit(1)
+
+
+@approvals_app.command("approve", cls=_OneLineCommand)
+def approve(
+    proposal_id: ProposalId,
+    *,
+    approver: Approver,
+    reason: Reason,
+    proposal_hash: HashOption = None,
+    ledger: LedgerPath = None,
+    run: RunOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve an escalation (you must hold one of its gate's roles, and not be the proposer).
+
+    Example: coalition approvals approve 3f2a --as carol --reason "CA has a legal path and demand"
+    """
+    _decide(
+        "approve",
+        proposal_id=proposal_id,
+        approver=approver,
+        reason=reason,
+        proposal_hash=proposal_hash,
+        ledger=ledger,
+        run=run,
+        as_json=as_json,
+    )
+
+
+@approvals_app.command("reject", cls=_OneLineCommand)
+def reject(
+    proposal_id: ProposalId,
+    *,
+    approver: Approver,
+    reason: Reason,
+    proposal_hash: HashOption = None,
+    ledger: LedgerPath = None,
+    run: RunOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Reject an escalation: one authorized rejection denies it.
+
+    Example: coalition approvals reject 3f2a --as dave --reason "wait for the Q2 numbers"
+    """
+    _decide(
+        "reject",
+        proposal_id=proposal_id,
+        approver=approver,
+        reason=reason,
+        proposal_hash=proposal_hash,
+        ledger=ledger,
+        run=run,
+        as_json=as_json,
+    )

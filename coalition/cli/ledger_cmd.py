@@ -1,0 +1,332 @@
+"""`coalition ledger …`: list, show, verify, digest, explain and runs — auditing the ledger from a terminal."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, NoReturn, get_args
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+from typer._click.core import Command, Context  # typer ≥ 0.25 vendors click: parsing raises these classes
+from typer._click.exceptions import UsageError
+from typer.core import TyperCommand, TyperGroup
+
+from coalition.cli.common import JsonFlag, LedgerPath, RunOption, fail, open_ledger, run_or_latest
+from coalition.ledger.base import LedgerQuery
+from coalition.ledger.digest import run_digest
+from coalition.ledger.entry import EntryKind, LedgerEntry
+from coalition.ledger.errors import EntryNotFound
+from coalition.ledger.explain import ChainLink, Decision, Explanation, explain, summary_line
+
+
+def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
+    """A bad option or argument: one line on stderr naming the mistake, exit status 2 (not click's box)."""
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    message = " ".join(exc.format_message().split())
+    typer.echo(f"error: {message}{where}", err=True)
+    raise typer.Exit(2)
+
+
+class _LedgerCommand(TyperCommand):
+    """A command whose usage errors are one line (NoArgsIsHelpError still shows the help)."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
+    ) -> Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            _usage_error(exc, exc.ctx or parent)
+
+
+class _LedgerGroup(TyperGroup):
+    """The `ledger` group: an unknown sub-command is a one-line error too."""
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as exc:
+            _usage_error(exc, ctx)
+
+
+ledger_app = typer.Typer(
+    help="Audit the decision ledger: list entries, show one, verify the hash chain, digest a run, explain a decision.",
+    no_args_is_help=True,
+    cls=_LedgerGroup,
+)
+
+KINDS: tuple[str, ...] = get_args(EntryKind)
+CSV_COLUMNS = (
+    "seq",
+    "run_id",
+    "sim_time",
+    "wall_time",
+    "actor",
+    "kind",
+    "subject",
+    "outcome",
+    "gate",
+    "rule_ids",
+    "rationale",
+    "message_id",
+    "correlation_id",
+    "causation_id",
+    "hash",
+)
+
+
+def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
+    return entry.model_dump(mode="json")
+
+
+def _dumps(value: Any, *, indent: bool = False) -> str:
+    option = orjson.OPT_UTC_Z | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(value, option=option).decode()
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+@ledger_app.command("list", cls=_LedgerCommand)
+def list_entries(
+    *,
+    ledger_path: LedgerPath = None,
+    run: RunOption = None,
+    agent: Annotated[str | None, typer.Option(help="Entries by or about this agent (finance, ops, …).")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"Entry kind: {', '.join(KINDS)}.")] = None,
+    gate: Annotated[str | None, typer.Option(help="Decision gate, e.g. market_entry.")] = None,
+    outcome: Annotated[str | None, typer.Option(help="Outcome: allow, deny, escalate, approved, applied, …")] = None,
+    search: Annotated[str | None, typer.Option(help="Words that must all appear in the rationale or subject.")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many (the most recent); 0 = all.")] = 100,
+    table: Annotated[bool, typer.Option("--table", help="A table (the default).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array of full entries.")] = False,
+    nl: Annotated[bool, typer.Option("--nl", help="Newline-delimited JSON, one entry per line.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
+) -> None:
+    """List ledger entries of a run, filtered, oldest first.
+
+    Example: coalition ledger list --agent finance --kind verdict --outcome escalate --json
+    """
+    if sum((table, as_json, nl, as_csv)) > 1:
+        fail("choose one output format: --table, --json, --nl or --csv")
+    if kind is not None and kind not in KINDS:
+        fail(f"unknown kind {kind!r} (expected one of: {', '.join(KINDS)})")
+    ledger = open_ledger(ledger_path)
+    try:
+        run_id = run_or_latest(ledger, run)
+        query = LedgerQuery(
+            run_id=run_id,
+            agent=agent,
+            kind=kind,
+            gate=gate,
+            outcome=outcome,
+            search=search,
+            limit=limit or None,
+            newest_first=True,
+        )
+        entries = list(reversed(ledger.query(query)))
+    finally:
+        ledger.close()
+    if as_json:
+        typer.echo(_dumps([_entry_json(e) for e in entries], indent=True))
+    elif nl:
+        for entry in entries:
+            typer.echo(_dumps(_entry_json(entry)))
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for entry in entries:
+            data = _entry_json(entry)
+            data["rule_ids"] = ";".join(entry.rule_ids)
+            writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+        typer.echo(buffer.getvalue(), nl=False)
+    else:
+        _console().print(_entries_table(entries, run_id))
+
+
+def _entries_table(entries: list[LedgerEntry], run_id: str) -> Table:
+    grid = Table(title=f"run {run_id}: {len(entries)} entries", title_justify="left")
+    for name, justify in (("seq", "right"), ("sim time", "left"), ("actor", "left"), ("kind", "left")):
+        grid.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    grid.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=24)
+    grid.add_column("outcome", no_wrap=True)
+    grid.add_column("gate", no_wrap=True)
+    grid.add_column("rationale", no_wrap=True, overflow="ellipsis", min_width=24, ratio=1)
+    for e in entries:
+        grid.add_row(
+            str(e.seq),
+            e.sim_time.strftime("%Y-%m-%d %H:%M"),
+            escape(e.actor),
+            e.kind,
+            escape(e.subject),
+            escape(e.outcome or ""),
+            escape(e.gate or ""),
+            escape(e.rationale),
+        )
+    return grid
+
+
+@ledger_app.command("show", cls=_LedgerCommand)
+def show(
+    seq: Annotated[int, typer.Argument(min=1, help="The entry's sequence number.")],
+    ledger_path: LedgerPath = None,
+) -> None:
+    """Print one entry, every field, as JSON.
+
+    Example: coalition ledger show 42
+    """
+    ledger = open_ledger(ledger_path)
+    try:
+        entry = ledger.get(seq)
+    finally:
+        ledger.close()
+    if entry is None:
+        fail(f"no ledger entry with seq {seq}")
+    typer.echo(_dumps(_entry_json(entry), indent=True))
+
+
+@ledger_app.command("verify", cls=_LedgerCommand)
+def verify(ledger_path: LedgerPath = None) -> None:
+    """Recompute the hash chain; exit 0 if intact, 1 with the first bad sequence if not.
+
+    Example: coalition ledger verify --ledger .coalition/ledger.db
+    """
+    ledger = open_ledger(ledger_path)
+    try:
+        result = ledger.verify()
+    finally:
+        ledger.close()
+    if result.ok:
+        typer.echo(f"OK: {result.entries} entries, head {result.head_hash}")
+        return
+    typer.echo(f"TAMPERED at seq {result.first_bad_seq}: {result.reason}")
+    raise typer.Exit(1)
+
+
+@ledger_app.command("digest", cls=_LedgerCommand)
+def digest(ledger_path: LedgerPath = None, run: RunOption = None) -> None:
+    """Print the run's digest: equal digests mean the same decisions, whatever the bus or the wall clock.
+
+    Example: coalition ledger digest --run run-2f1c
+    """
+    ledger = open_ledger(ledger_path)
+    try:
+        run_id = run_or_latest(ledger, run)
+        typer.echo(run_digest(ledger, run_id))
+    finally:
+        ledger.close()
+
+
+@ledger_app.command("explain", cls=_LedgerCommand)
+def explain_cmd(
+    seq: Annotated[int, typer.Argument(min=1, help="Any entry of the chain: observation, proposal, verdict, …")],
+    ledger_path: LedgerPath = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show why a decision happened: its causes, proposal, verdict, approvals, authorization and execution.
+
+    Example: coalition ledger explain 42 --json
+    """
+    ledger = open_ledger(ledger_path)
+    try:
+        explanation = explain(ledger, seq)
+    except EntryNotFound as exc:
+        fail(str(exc))
+    finally:
+        ledger.close()
+    if as_json:
+        typer.echo(explanation.to_json().decode())
+    else:
+        _console().print(explanation_tree(explanation))
+
+
+def _label(link: ChainLink, *, detail: bool = True) -> str:
+    text = f"[bold]{escape(summary_line(link))}[/bold]"
+    extras: list[str] = []
+    if link.rule_ids:
+        extras.append(f"rules {', '.join(link.rule_ids)}")
+    if link.policy_version:
+        extras.append(f"policy {link.policy_version[:12]}")
+    if extras:
+        text += f" [dim]({escape('; '.join(extras))})[/dim]"
+    if detail:
+        text += f"\n[italic]{escape(link.rationale)}[/italic]"
+    return text
+
+
+def _decision_tree(node: Tree, decision: Decision) -> None:
+    branch = node.add(f"decision on proposal [cyan]{escape(decision.proposal_id)}[/cyan]")
+    if decision.causes:
+        causes = branch.add("because of")
+        for link in decision.causes:
+            causes.add(_label(link))
+    if decision.proposal is not None:
+        branch.add(_label(decision.proposal))
+    steps = [*decision.verdicts, *decision.human, *decision.resolutions, *decision.authorizations, *decision.executions]
+    for link in sorted(steps, key=lambda item: item.seq):
+        branch.add(_label(link))
+    if not steps:
+        branch.add("[dim]no verdict recorded yet[/dim]")
+
+
+def explanation_tree(explanation: Explanation) -> Tree:
+    """The explanation as a rich tree: the focus entry at the root, each decision as a branch in time order."""
+    root = Tree(f"why #{explanation.seq}? {_label(explanation.focus)}")
+    if explanation.causes:
+        causes = root.add("caused by")
+        for link in explanation.causes:
+            causes.add(_label(link))
+    for decision in explanation.decisions:
+        _decision_tree(root, decision)
+    if not explanation.decisions:
+        root.add("[dim]no proposal followed from this entry[/dim]")
+    return root
+
+
+@ledger_app.command("runs", cls=_LedgerCommand)
+def runs(ledger_path: LedgerPath = None, as_json: JsonFlag = False) -> None:
+    """List the runs in the ledger with their scenario, status and entry range.
+
+    Example: coalition ledger runs --json
+    """
+    ledger = open_ledger(ledger_path)
+    try:
+        infos = ledger.runs()
+    finally:
+        ledger.close()
+    if as_json:
+        rows = [
+            {
+                "run_id": i.run_id,
+                "scenario": i.scenario,
+                "status": i.status,
+                "first_seq": i.first_seq,
+                "last_seq": i.last_seq,
+                "entries": i.entries,
+                **i.extra,
+            }
+            for i in infos
+        ]
+        typer.echo(_dumps(rows, indent=True))
+        return
+    grid = Table(title=f"{len(infos)} runs", title_justify="left")
+    for name in ("run", "scenario", "status", "entries", "seq range"):
+        grid.add_column(name, no_wrap=name != "run", overflow="fold")
+    for i in infos:
+        grid.add_row(
+            escape(i.run_id),
+            escape(i.scenario or ""),
+            escape(i.status or ""),
+            str(i.entries),
+            f"{i.first_seq}–{i.last_seq}",
+        )
+    _console().print(grid)

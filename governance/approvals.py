@@ -1,0 +1,204 @@
+"""The approvals service: how a human decision (CLI, web console, a scenario's scripted board) gets recorded.
+
+It folds the escalation of one proposal from the ledger, checks the decision against the state machine
+(`coalition.governance.escalation`) and, if accepted, appends one `approval` / `rejection` entry. The
+governance service reads those entries back and resolves the escalation. A refusal is a returned value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from coalition.bus.canonical import content_hash
+from coalition.bus.message import parse_payload
+from coalition.bus.messages import ApprovalGranted, ApprovalRejected, RunStarted
+from coalition.governance.errors import PolicyError
+from coalition.governance.escalation import Decision, DecisionKind, Escalation, check_decision
+from coalition.governance.policy import Policy, default_policy, load_policy
+from coalition.governance.state import GovernanceState, fold_ledger
+from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.entry import EntryDraft, LedgerEntry
+
+APPROVALS_CONSUMER = "approvals"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    """What happened to one decision: recorded (with the ledger entry) or refused (with the reason)."""
+
+    accepted: bool
+    reason: str
+    proposal_id: str
+    decision: DecisionKind
+    approver: str
+    role: str | None = None
+    status: Literal["pending", "approved", "rejected", "expired", "unknown"] = "unknown"
+    approvals: int = 0
+    approvals_required: int = 0
+    entry: LedgerEntry | None = None
+
+
+def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
+    """The run.started message of a run, if the ledger has it."""
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)):
+        if entry.message_type == RunStarted.TYPE:
+            message = parse_payload(RunStarted.TYPE, entry.payload)
+            assert isinstance(message, RunStarted)
+            return message
+    return None
+
+
+def policy_for_run(ledger: Ledger, run_id: str) -> Policy:
+    """The policy a run was started with: run.started.settings["policy_path"], else the shipped Helios policy.
+
+    If the file's version no longer matches the run's recorded policy_version, that is an error: decisions
+    must be checked against the policy the run was governed by.
+    """
+    started = run_started(ledger, run_id)
+    path = started.settings.get("policy_path") if started is not None else None
+    policy = load_policy(Path(str(path))) if path else default_policy()
+    recorded = started.policy_version if started is not None else None
+    if recorded and recorded not in (policy.version, policy.short_version):
+        where = str(path) if path else "helios.yaml"
+        raise PolicyError(
+            where,
+            "(version)",
+            f"policy version {policy.short_version} is not the run's {recorded[:16]} (file changed?)",
+        )
+    return policy
+
+
+def latest_sim_time(ledger: Ledger, run_id: str) -> datetime | None:
+    """The simulated time of the run's newest entry: 'now' for a human deciding while the run waits."""
+    newest = ledger.query(LedgerQuery(run_id=run_id, newest_first=True, limit=1))
+    return newest[0].sim_time if newest else None
+
+
+def escalation_state(ledger: Ledger, *, run_id: str, proposal_id: str, policy: Policy) -> GovernanceState:
+    """The governance state of one proposal's story (proposal, verdict, decisions, resolution), from the ledger."""
+    return fold_ledger(ledger.query(LedgerQuery(run_id=run_id, subject=proposal_id)), policy=policy)
+
+
+def load_escalation(ledger: Ledger, *, run_id: str, proposal_id: str, policy: Policy) -> Escalation | None:
+    return escalation_state(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy).escalations.get(proposal_id)
+
+
+def load_escalations(ledger: Ledger, *, run_id: str, policy: Policy) -> list[Escalation]:
+    """Every escalation of a run (open and decided), in the order they were opened."""
+    return list(fold_ledger(ledger.iter_entries(run_id=run_id), policy=policy).escalations.values())
+
+
+def record_decision(
+    ledger: Ledger,
+    *,
+    run_id: str,
+    proposal_id: str,
+    approver: str,
+    decision: DecisionKind,
+    reason: str,
+    proposal_hash: str | None = None,
+    method: str = "cli",
+    sim_time: datetime | None = None,
+    policy: Policy | None = None,
+) -> DecisionResult:
+    """Validate one human decision and append it to the ledger; a refusal comes back with its reason.
+
+    `proposal_hash` binds the decision to the exact proposal (None = the escalated proposal as it is now);
+    `sim_time` defaults to the run's latest simulated time; `policy` to the run's (see policy_for_run).
+    """
+    approver = approver.strip()
+    policy = policy or policy_for_run(ledger, run_id)
+
+    def refused(why: str, escalation: Escalation | None = None) -> DecisionResult:
+        return DecisionResult(
+            False,
+            why,
+            proposal_id,
+            decision,
+            approver,
+            status=escalation.status if escalation is not None else "unknown",
+            approvals=len(escalation.approvals) if escalation is not None else 0,
+            approvals_required=escalation.approvals_required if escalation is not None else 0,
+        )
+
+    if not approver:
+        return refused("a decision needs the approver's name")
+    if not reason.strip():
+        return refused("a decision needs a reason")
+    escalation = load_escalation(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy)
+    if escalation is None:
+        return refused(f"no escalation for proposal {proposal_id} in run {run_id}")
+    now = sim_time or latest_sim_time(ledger, run_id)
+    directory = {name: tuple(roles) for name, roles in policy.approvers.items()}
+    check = check_decision(
+        escalation, approver=approver, decision=decision, proposal_hash=proposal_hash, now=now, directory=directory
+    )
+    if not check.accepted:
+        return refused(check.reason, escalation)
+    role = check.role or ""
+    bound_hash = proposal_hash or escalation.proposal_hash
+    message: ApprovalGranted | ApprovalRejected
+    if decision == "approve":
+        message = ApprovalGranted(
+            proposal_id=proposal_id,
+            proposal_hash=bound_hash,
+            approver=approver,
+            role=role,
+            reason=reason,
+            method=method,
+        )
+    else:
+        message = ApprovalRejected(
+            proposal_id=proposal_id,
+            proposal_hash=bound_hash,
+            approver=approver,
+            role=role,
+            reason=reason,
+            method=method,
+        )
+    # The entry's id depends on what is decided, not on the run's name (replays give the same ledger content);
+    # the dedupe key adds the run, so one approver decides a proposal once per run, even under a race.
+    message_id = "decision-" + content_hash([proposal_id, bound_hash, approver])[:32]
+    dedupe_key = f"{run_id}:{message_id}"
+    when = now or escalation.opened_at
+    if when is None:
+        return refused("the run has no simulated time yet", escalation)
+    draft = EntryDraft(
+        run_id=run_id,
+        sim_time=when,
+        actor=f"human:{approver}",
+        actor_kind="human",
+        kind="approval" if decision == "approve" else "rejection",
+        subject=proposal_id,
+        payload=message.model_dump(mode="json"),
+        rationale=reason,
+        evidence=[bound_hash],
+        policy_version=escalation.policy_version or policy.version,
+        rule_ids=list(escalation.rule_ids),
+        gate=escalation.gate,
+        outcome="approved" if decision == "approve" else "rejected",
+        approver=approver,
+        message_id=message_id,
+        message_type=message.TYPE,
+        correlation_id=escalation.correlation_id,
+        causation_id=escalation.verdict_message_id,
+    )
+    entries = ledger.append_once(APPROVALS_CONSUMER, dedupe_key, [draft])
+    if entries is None:
+        return refused(f"{approver} already decided this escalation", escalation)
+    after = escalation.with_decision(Decision(approver, role, decision, reason, bound_hash, method, when))
+    return DecisionResult(
+        True,
+        f"recorded: {approver} ({role}) {'approved' if decision == 'approve' else 'rejected'}",
+        proposal_id,
+        decision,
+        approver,
+        role=role,
+        status=after.status,
+        approvals=len(after.approvals),
+        approvals_required=after.approvals_required,
+        entry=entries[0],
+    )

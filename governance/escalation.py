@@ -1,0 +1,165 @@
+"""An escalation and its state machine (pending → approved | rejected | expired), as pure values.
+
+Separation of duties lives here: the proposer never decides its own proposal, the approver must hold one of
+the gate's roles, distinct approvers make the quorum, a decision binds to the proposal hash, expiry is a deny
+and a decided escalation stays decided. A refusal is a value (`DecisionCheck(accepted=False, …)`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from coalition.bus.messages import ActionProposed
+
+EscalationStatus = Literal["pending", "approved", "rejected", "expired"]
+DecisionKind = Literal["approve", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One human decision on one escalation, as recorded in the ledger."""
+
+    approver: str
+    role: str
+    decision: DecisionKind
+    reason: str
+    proposal_hash: str
+    method: str = "cli"
+    sim_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionCheck:
+    """Whether a decision may be recorded, and why (a refusal names what is wrong)."""
+
+    accepted: bool
+    reason: str
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """A proposal that waits for humans: what was asked, the gate that fired, and the decisions so far."""
+
+    proposal: ActionProposed
+    proposal_hash: str
+    gate: str
+    approver_roles: tuple[str, ...]
+    approvals_required: int
+    expires_at: datetime | None
+    reasons: tuple[str, ...] = ()
+    rule_ids: tuple[str, ...] = ()
+    opened_at: datetime | None = None
+    correlation_id: str | None = None
+    verdict_message_id: str | None = None
+    policy_version: str | None = None
+    approvals: tuple[Decision, ...] = ()
+    rejections: tuple[Decision, ...] = ()
+    status: EscalationStatus = "pending"
+    resolved: bool = False  # governance published escalation.resolved
+    resolution_reason: str | None = None
+    budget_increase_usd: str | None = None
+
+    @property
+    def proposal_id(self) -> str:
+        return self.proposal.proposal_id
+
+    @property
+    def agent(self) -> str:
+        return self.proposal.agent
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        return tuple(d.approver for d in self.approvals)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "pending"
+
+    def if_approved(self) -> str:
+        """What approving sets in motion, in words, for the approvals inbox."""
+        p = self.proposal
+        args = ", ".join(f"{k}={v!r}" for k, v in sorted(p.args.items()))
+        effect = f"governance authorizes the {p.agent} agent's {p.action}({args}) and the executor applies it once"
+        if self.gate == "budget_overrun" or "budget.money" in self.rule_ids:
+            effect += f"; the {p.agent} agent's budget for the period is raised by the overrun"
+        if self.approvals_required > 1:
+            effect += f" (after {self.approvals_required} distinct approvers)"
+        return effect
+
+    def is_overdue(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def with_decision(self, decision: Decision) -> Escalation:
+        """The escalation after a decision that `check_decision` accepted (a repeat approver counts once)."""
+        if self.status != "pending":
+            return self
+        if decision.decision == "reject":
+            return dataclasses.replace(self, rejections=(*self.rejections, decision), status="rejected")
+        if decision.approver in self.approvers:
+            return self
+        approvals = (*self.approvals, decision)
+        status: EscalationStatus = "approved" if len(approvals) >= self.approvals_required else "pending"
+        return dataclasses.replace(self, approvals=approvals, status=status)
+
+    def resolve(self, outcome: EscalationStatus, reason: str, *, budget_increase_usd: str | None = None) -> Escalation:
+        return dataclasses.replace(
+            self, status=outcome, resolved=True, resolution_reason=reason, budget_increase_usd=budget_increase_usd
+        )
+
+
+def is_proposer(approver: str, agent: str) -> bool:
+    """An approver named like the proposing agent ("finance", "agent:finance") is the proposer."""
+    name = approver.strip().casefold()
+    return name in {agent.casefold(), f"agent:{agent.casefold()}"}
+
+
+def check_decision(
+    escalation: Escalation | None,
+    *,
+    approver: str,
+    decision: DecisionKind,
+    proposal_hash: str | None,
+    now: datetime | None,
+    directory: Mapping[str, tuple[str, ...] | list[str]],
+) -> DecisionCheck:
+    """May `approver` record `decision` on this escalation now? Pure; the first failed check is the reason."""
+    if escalation is None:
+        return DecisionCheck(False, "no escalation for this proposal")
+    gate = escalation.gate
+    if escalation.status != "pending" or escalation.resolved:
+        return DecisionCheck(False, f"the escalation is already {escalation.status}; a decision cannot be changed")
+    if now is not None and escalation.is_overdue(now):
+        return DecisionCheck(
+            False, f"the escalation expired at {_iso(escalation.expires_at)} and resolves as denied; too late to decide"
+        )
+    if proposal_hash is not None and proposal_hash != escalation.proposal_hash:
+        return DecisionCheck(
+            False,
+            f"the decision names proposal hash {proposal_hash[:12]}… but the escalated proposal is "
+            f"{escalation.proposal_hash[:12]}… (a decision binds to the exact proposal)",
+        )
+    if is_proposer(approver, escalation.agent) or approver.strip().casefold().startswith("agent:"):
+        return DecisionCheck(False, f"{approver} proposed this action (or is an agent) and cannot decide it")
+    roles = tuple(directory.get(approver, ()))
+    if not roles:
+        return DecisionCheck(False, f"{approver} is not in the policy's approver directory")
+    matching = [r for r in escalation.approver_roles if r in roles]
+    if not matching:
+        return DecisionCheck(
+            False,
+            f"{approver} holds {', '.join(roles)}; gate {gate} needs one of {', '.join(escalation.approver_roles)}",
+        )
+    if decision == "approve" and approver in escalation.approvers:
+        return DecisionCheck(
+            False, f"{approver} already approved; the same approver counts once (four-eyes needs another person)"
+        )
+    return DecisionCheck(True, "accepted", role=matching[0])
+
+
+def _iso(when: datetime | None) -> str:
+    return when.isoformat() if when is not None else "?"

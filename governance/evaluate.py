@@ -1,0 +1,140 @@
+"""evaluate(proposal, state, policy) -> Verdict: the pure, deterministic decision on one proposal.
+
+Rules run as a pipeline (structlog's processor model): the first deny wins; otherwise any escalation
+escalates (the first one names the gate); otherwise the proposal is allowed. The rule objects are built once
+per policy version and cached, so the hot path does no pydantic work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from coalition.bus.messages import ActionProposed
+from coalition.governance.policy import ACTIONS, Policy
+from coalition.governance.rules.arguments import ArgumentShapes
+from coalition.governance.rules.base import Rule
+from coalition.governance.rules.budgets import MoneyBudget
+from coalition.governance.rules.gates import (
+    AlwaysGate,
+    CapitalCommitment,
+    HighImpactToolGate,
+    IncidentSeverity,
+    MaterialCompliance,
+)
+from coalition.governance.rules.limits import Claims, CreditLimit, Discount, Jurisdiction, PriceBand
+from coalition.governance.rules.permissions import Permissions
+from coalition.governance.state import GovernanceState
+from coalition.governance.verdict import Finding, Verdict
+
+
+def build_rules(policy: Policy) -> list[Rule]:
+    """The pipeline in order: permissions, argument shapes, hard limits, gates and tools, budgets."""
+    limits, gates = policy.limits, policy.gates
+    rules: list[Rule] = [
+        Permissions(policy.permissions),
+        ArgumentShapes(),
+        PriceBand(limits.pricing),
+        Claims(limits.claims),
+        Discount(limits.max_discount_pct),
+        Jurisdiction(limits.jurisdictions),
+        CreditLimit(limits.max_credit_usd),
+        AlwaysGate("market_entry", gates.market_entry, "enter_market", "market entry", "investment_usd"),
+        AlwaysGate(
+            "pricing_policy_change", gates.pricing_policy_change, "change_pricing_policy", "a pricing policy change"
+        ),
+        AlwaysGate(
+            "settlement_policy_change",
+            gates.settlement_policy_change,
+            "set_settlement_policy",
+            "a settlement policy change",
+        ),
+        MaterialCompliance(gates.compliance_change),
+        CapitalCommitment(gates.capital_commitment),
+        IncidentSeverity(gates.incident_severity),
+    ]
+    rules.extend(HighImpactToolGate(tool, spec) for tool, spec in policy.high_impact_tools.items())
+    rules.append(MoneyBudget(policy.budgets.agents, gates.budget_overrun))
+    return rules
+
+
+@dataclass(slots=True)
+class Pipeline:
+    """The rules of one policy, pre-selected per action, plus the allow verdicts already built."""
+
+    policy_version: str
+    by_action: dict[str, tuple[Rule, ...]]
+    fallback: tuple[Rule, ...]
+    allowed: dict[tuple[str, str], Verdict] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, policy: Policy) -> Pipeline:
+        rules = build_rules(policy)
+        by_action = {a: tuple(r for r in rules if r.actions is None or a in r.actions) for a in ACTIONS}
+        fallback = tuple(r for r in rules if r.actions is None)
+        return cls(policy.version, by_action, fallback)
+
+    def allow(self, proposal: ActionProposed, rules: Sequence[Rule]) -> Verdict:
+        key = (proposal.agent, proposal.action)
+        verdict = self.allowed.get(key)
+        if verdict is None:
+            reason = (
+                f"{proposal.agent} may {proposal.action}; no hard limit, gate or budget objected "
+                f"({len(rules)} rules checked)"
+            )
+            verdict = Verdict(
+                "allow",
+                (reason,),
+                tuple(dict.fromkeys(r.rule_id for r in rules)),
+                None,
+                (),
+                0,
+                None,
+                self.policy_version,
+            )
+            self.allowed[key] = verdict
+        return verdict
+
+
+_PIPELINES: dict[str, Pipeline] = {}
+
+
+def pipeline_for(policy: Policy) -> Pipeline:
+    """The cached pipeline of a policy (keyed by its content hash)."""
+    pipeline = _PIPELINES.get(policy.version)
+    if pipeline is None:
+        if len(_PIPELINES) > 64:
+            _PIPELINES.clear()
+        pipeline = _PIPELINES[policy.version] = Pipeline.build(policy)
+    return pipeline
+
+
+def evaluate(proposal: ActionProposed, state: GovernanceState, policy: Policy) -> Verdict:
+    """Decide one proposal. Pure: same (proposal, state, policy) → equal verdict; the state is never changed."""
+    pipeline = pipeline_for(policy)
+    rules = pipeline.by_action.get(proposal.action, pipeline.fallback)
+    escalations: list[Finding] = []
+    for rule in rules:
+        try:
+            finding = rule(proposal, state)
+        except Exception as exc:  # a rule bug must not let an action through: fail closed
+            reason = f"rule {rule.rule_id} failed ({type(exc).__name__}: {exc}); denied, fail closed"
+            return Verdict("deny", (reason,), ("governance.rule_error",), policy_version=pipeline.policy_version)
+        if finding is None:
+            continue
+        if finding.outcome == "deny":
+            return Verdict("deny", (finding.reason,), (finding.rule_id,), policy_version=pipeline.policy_version)
+        escalations.append(finding)
+    if not escalations:
+        return pipeline.allow(proposal, rules)
+    first = escalations[0]
+    return Verdict(
+        "escalate",
+        tuple(f.reason for f in escalations),
+        tuple(f.rule_id for f in escalations),
+        gate=first.gate,
+        approver_roles=first.approver_roles,
+        approvals_required=max(f.approvals_required for f in escalations if f.gate == first.gate),
+        expires_after=first.expires_after,
+        policy_version=pipeline.policy_version,
+    )

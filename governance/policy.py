@@ -1,0 +1,355 @@
+"""The governance policy as data: a YAML file validated by pydantic and versioned by the hash of its content."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from coalition.bus.canonical import canonical_json
+from coalition.bus.messages import AGENTS
+from coalition.governance.documents import load_document
+from coalition.governance.errors import PolicyError
+
+# The executor's vocabulary (docs/design.md "Actions"): a permission or tool naming anything else is a typo.
+ACTIONS: tuple[str, ...] = (
+    "commission_research",
+    "set_price",
+    "change_pricing_policy",
+    "enter_market",
+    "set_settlement_policy",
+    "commit_capital",
+    "launch_campaign",
+    "run_experiment",
+    "stop_experiment",
+    "publish_jurisdiction_pack",
+    "pause_settlement",
+    "resume_settlement",
+    "open_incident",
+    "issue_credit",
+    "notify_customers",
+    "freeze_account",
+    "rotate_credentials",
+    "transfer_funds",
+)
+
+# The argument a budget is charged from, per action (the `*` of docs/design.md "Actions").
+CHARGED_ARGS: dict[str, str] = {
+    "commission_research": "cost_usd",
+    "enter_market": "investment_usd",
+    "launch_campaign": "budget_usd",
+    "run_experiment": "budget_usd",
+}
+
+# The five decision gates of the seed plus the ones Coalition adds (docs/design.md).
+GATES: tuple[str, ...] = (
+    "market_entry",
+    "pricing_policy_change",
+    "compliance_change",
+    "capital_commitment",
+    "incident_severity",
+    "settlement_policy_change",
+    "budget_overrun",
+)
+
+Money = Decimal
+BudgetPeriod = Literal["run", "day", "week", "month"]
+
+
+class _FieldProblem(ValueError):
+    """A cross-field problem that knows which field (below the validated model) it is about."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(reason)
+        self.where = where
+        self.reason = reason
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AgentBudget(_Frozen):
+    """What one agent may spend per period: money now; LLM tokens and cost are enforced from issue 5 on."""
+
+    money_usd: Money = Field(ge=0)
+    llm_tokens: int | None = Field(default=None, ge=0)
+    llm_cost_usd: Money | None = Field(default=None, ge=0)
+
+
+class Budgets(_Frozen):
+    """Budgets per agent; a period is a window of simulated time after which spend starts again from zero."""
+
+    period: BudgetPeriod = "month"
+    agents: dict[str, AgentBudget] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_agents(self) -> Budgets:
+        _check_agents(self.agents, "agents")
+        return self
+
+
+class PricingLimits(_Frozen):
+    """The price band (USD/MWh) and how far above the region's base price a price may surge."""
+
+    floor: Money = Field(gt=0)
+    ceiling: Money = Field(gt=0)
+    surge_cap_pct: Money = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _band(self) -> PricingLimits:
+        if self.floor >= self.ceiling:
+            raise ValueError(f"floor {self.floor} must be below ceiling {self.ceiling}")
+        return self
+
+
+class ClaimsLimits(_Frozen):
+    """The compliance-approved claims library and the phrases no copy may contain."""
+
+    approved: list[str] = Field(default_factory=list)
+    banned: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ClaimsLimits:
+        for claim in self.approved:
+            for phrase in self.banned:
+                if phrase.casefold() in claim.casefold():
+                    raise ValueError(f"approved claim {claim!r} contains the banned phrase {phrase!r}")
+        return self
+
+
+class Jurisdictions(_Frozen):
+    """Where the business may operate before any jurisdiction pack is published."""
+
+    allowed: list[str] = Field(default_factory=list)
+    restricted: list[str] = Field(default_factory=list)
+    prohibited: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _each_once(self) -> Jurisdictions:
+        seen: dict[str, str] = {}
+        for status in ("allowed", "restricted", "prohibited"):
+            for region in getattr(self, status):
+                if region in seen:
+                    raise ValueError(f"region {region!r} is both {seen[region]} and {status}")
+                seen[region] = status
+        return self
+
+    def statuses(self) -> dict[str, str]:
+        return {r: s for s in ("allowed", "restricted", "prohibited") for r in getattr(self, s)}
+
+
+class HardLimits(_Frozen):
+    """Limits no proposal may cross whoever asks: breaking one is a deny, never an escalation."""
+
+    pricing: PricingLimits
+    claims: ClaimsLimits
+    jurisdictions: Jurisdictions
+    max_credit_usd: Money = Field(ge=0)
+    credit_tiers: dict[str, Money] = Field(default_factory=dict)
+    max_discount_pct: Money = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _tiers_within_max(self) -> HardLimits:
+        for tier, amount in self.credit_tiers.items():
+            if amount > self.max_credit_usd:
+                raise ValueError(f"credit tier {tier!r} ({amount}) exceeds max_credit_usd {self.max_credit_usd}")
+        return self
+
+
+class Gate(_Frozen):
+    """Who must approve an escalation, how many distinct approvers, and when it lapses (simulated hours)."""
+
+    approver_roles: list[str] = Field(min_length=1)
+    approvals_required: int = Field(default=1, ge=1)
+    four_eyes_above_usd: Money | None = Field(default=None, ge=0)
+    expires_after_hours: float = Field(gt=0)
+
+    def required_for(self, amount: Decimal | None) -> int:
+        """Approvals needed: two distinct approvers when the amount at stake is above the four-eyes threshold."""
+        if self.four_eyes_above_usd is not None and amount is not None and amount > self.four_eyes_above_usd:
+            return max(self.approvals_required, 2)
+        return self.approvals_required
+
+
+class CapitalGate(Gate):
+    """Large capital commitments: escalate when the amount reaches the threshold."""
+
+    threshold_usd: Money = Field(ge=0)
+
+
+class IncidentGate(Gate):
+    """Incidents: escalate when the severity (1..5) is above the bound."""
+
+    severity_bound: int = Field(ge=1, le=5)
+
+
+class Gates(_Frozen):
+    """The decision gates: each names what triggers it (in the rules) and who approves (here)."""
+
+    market_entry: Gate
+    pricing_policy_change: Gate
+    compliance_change: Gate
+    capital_commitment: CapitalGate
+    incident_severity: IncidentGate
+    settlement_policy_change: Gate
+    budget_overrun: Gate
+
+    def get(self, name: str) -> Gate:
+        gate: Gate = getattr(self, name)
+        return gate
+
+
+class HighImpactTool(Gate):
+    """A tool that always needs a human (money movement, credential change), whoever proposes it."""
+
+    actions: list[str] = Field(min_length=1)
+
+
+class Policy(_Frozen):
+    """Everything governance enforces. `version` is the sha256 of the canonical JSON of the parsed model."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    budgets: Budgets
+    limits: HardLimits
+    permissions: dict[str, list[str]]
+    gates: Gates
+    high_impact_tools: dict[str, HighImpactTool] = Field(default_factory=dict)
+    approvers: dict[str, list[str]]
+
+    _version: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        _check_agents(self.permissions, "permissions")
+        for agent, actions in self.permissions.items():
+            for action in actions:
+                if action not in ACTIONS:
+                    raise _FieldProblem(f"permissions.{agent}", f"unknown action {action!r}")
+        for name in self.approvers:
+            if name in AGENTS or name.startswith("agent:"):
+                raise _FieldProblem(f"approvers.{name}", "an agent cannot be an approver")
+        tool_of: dict[str, str] = {}
+        for tool, spec in self.high_impact_tools.items():
+            where = f"high_impact_tools.{tool}"
+            if tool in GATES:
+                raise _FieldProblem(where, "the name is already a decision gate")
+            for action in spec.actions:
+                if action not in ACTIONS:
+                    raise _FieldProblem(f"{where}.actions", f"unknown action {action!r}")
+                if action in tool_of:
+                    raise _FieldProblem(f"{where}.actions", f"{action!r} is already under {tool_of[action]}")
+                tool_of[action] = tool
+        for gate_name, gate in self.all_gates().items():
+            holders = {n for n, roles in self.approvers.items() if set(roles) & set(gate.approver_roles)}
+            needed = gate.required_for(Decimal("Infinity"))
+            if len(holders) < needed:
+                where = f"gates.{gate_name}" if gate_name in GATES else f"high_impact_tools.{gate_name}"
+                raise _FieldProblem(
+                    where,
+                    f"needs {needed} distinct approvers holding one of "
+                    f"{gate.approver_roles}, but the approver directory has {len(holders)}",
+                )
+        return self
+
+    def model_post_init(self, context: Any, /) -> None:
+        object.__setattr__(self, "_version", hashlib.sha256(canonical_json(self.model_dump(mode="json"))).hexdigest())
+
+    @property
+    def version(self) -> str:
+        """The full content hash (64 hex): the same parsed policy always has the same version."""
+        return self._version
+
+    @property
+    def short_version(self) -> str:
+        return self._version[:16]
+
+    def all_gates(self) -> dict[str, Gate]:
+        """Decision gates and high-impact tools by name."""
+        gates: dict[str, Gate] = {name: self.gates.get(name) for name in GATES}
+        gates.update(self.high_impact_tools)
+        return gates
+
+    def roles_of(self, approver: str) -> list[str]:
+        return list(self.approvers.get(approver, []))
+
+
+def _check_agents(by_agent: Mapping[str, object], section: str) -> None:
+    for agent in by_agent:
+        if agent not in AGENTS:
+            raise _FieldProblem(f"{section}.{agent}", f"unknown agent (agents are {', '.join(AGENTS)})")
+
+
+def parse_policy(data: object, *, source: str) -> Policy:
+    """Validate already-parsed YAML/JSON data; any problem is one PolicyError naming the field."""
+    if not isinstance(data, dict):
+        raise PolicyError(source, "(root)", f"expected a mapping of policy sections, got {type(data).__name__}")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        where = _field_path(first["loc"])
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, _FieldProblem):
+            where = cause.where if where == "(root)" else f"{where}.{cause.where}"
+        raise PolicyError(source, where, _reason(first) + more) from None
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; a missing, unreadable or malformed file raises one-line PolicyError."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(source, "(file)", exc.strerror or str(exc)) from None
+    return _from_text(text, source)
+
+
+def default_policy() -> Policy:
+    """The shipped Helios Renewables Exchange policy (governance/policies/helios.yaml)."""
+    ref = resources.files("coalition.governance").joinpath("policies/helios.yaml")
+    return _from_text(ref.read_text(encoding="utf-8"), "helios.yaml")
+
+
+def _from_text(text: str, source: str) -> Policy:
+    try:
+        data = load_document(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(yaml)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PolicyError(source, where, f"invalid YAML: {problem}") from None
+    return parse_policy(data, source=source)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "model-")):  # pydantic's internal validator steps
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or "(root)"
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        return msg
+    return f"{msg[:1].lower()}{msg[1:]} (got {error.get('input')!r})"

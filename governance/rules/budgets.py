@@ -1,0 +1,52 @@
+"""Money budgets per agent and period: reserve before spend; an overrun asks for more instead of failing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from coalition.bus.messages import ActionProposed
+from coalition.governance.money import usd
+from coalition.governance.policy import CHARGED_ARGS, AgentBudget, Gate
+from coalition.governance.rules.arguments import number
+from coalition.governance.rules.gates import escalation
+from coalition.governance.state import GovernanceState
+from coalition.governance.verdict import Finding
+
+ZERO = Decimal(0)
+
+
+def overrun(state: GovernanceState, agent: str, limit: Decimal, amount: Decimal) -> Decimal:
+    """How far committing `amount` would take the agent past its budget (limit + increases); 0 if it fits."""
+    over = state.committed(agent) + amount - (limit + state.increase(agent))
+    return over if over > ZERO else ZERO
+
+
+class MoneyBudget:
+    """Escalate (gate budget_overrun) a charged action that would take spend + reservations over budget."""
+
+    rule_id = "budget.money"
+
+    def __init__(self, budgets: Mapping[str, AgentBudget], gate: Gate) -> None:
+        self.actions: frozenset[str] | None = frozenset(CHARGED_ARGS)
+        self._limits = {agent: budget.money_usd for agent, budget in budgets.items()}
+        self._gate = gate
+
+    def limit(self, agent: str) -> Decimal:
+        """An agent without a budget has none to spend (deny by default, expressed as a zero budget)."""
+        return self._limits.get(agent, ZERO)
+
+    def __call__(self, proposal: ActionProposed, state: GovernanceState) -> Finding | None:
+        agent = proposal.agent
+        amount = number(proposal, CHARGED_ARGS[proposal.action])
+        limit = self.limit(agent)
+        over = overrun(state, agent, limit, amount)
+        if not over:
+            return None
+        period = state.period_key()
+        budget = limit + state.increase(agent)
+        reason = (
+            f"budget: {agent} would commit {usd(state.committed(agent) + amount)} of its {usd(budget)} budget "
+            f"for {period} (committed {usd(state.committed(agent))}, asks {usd(amount)}): overrun {usd(over)}"
+        )
+        return escalation(self.rule_id, "budget_overrun", self._gate, reason, over)

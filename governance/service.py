@@ -1,0 +1,347 @@
+"""The governance service on the bus: proposals in; verdicts, authorizations and resolutions out.
+
+Each superstep it folds what the ledger learned since the last step (observations, executions, human
+decisions), resolves escalations that reached their quorum, were rejected or expired, then evaluates the
+step's proposals in canonical order (agent name, then stream order). Its own outputs are folded into its
+state as it publishes them, so a later proposal of the same step sees an earlier one's budget reservation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import structlog
+
+from coalition.bus.base import Bus, Delivery
+from coalition.bus.canonical import canonical_json
+from coalition.bus.clock import Clock, IdFactory
+from coalition.bus.envelope import Envelope
+from coalition.bus.message import Message
+from coalition.bus.messages import (
+    ActionAuthorized,
+    ActionProposed,
+    DeadLettered,
+    EscalationResolved,
+    StepDone,
+    VerdictIssued,
+)
+from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, PROPOSALS, VERDICTS
+from coalition.governance.escalation import Escalation
+from coalition.governance.evaluate import evaluate
+from coalition.governance.money import usd
+from coalition.governance.policy import CHARGED_ARGS, Policy
+from coalition.governance.rules.budgets import MoneyBudget, overrun
+from coalition.governance.state import GovernanceState, charged_amount
+from coalition.ledger.base import Ledger, LedgerQuery
+
+GROUP = "governance"
+SOURCE = "governance"
+
+log = structlog.get_logger(__name__)
+
+
+def idempotency_key(authorization_id: str, action: str, args: dict[str, object]) -> str:
+    """sha256(authorization_id ‖ action ‖ canonical args): the executor applies each key at most once."""
+    digest = hashlib.sha256(authorization_id.encode())
+    digest.update(b"\x1f" + action.encode() + b"\x1f")
+    digest.update(canonical_json(args))
+    return digest.hexdigest()
+
+
+class GovernanceService:
+    """Governance as a participant of the superstep loop (phase B)."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        ledger: Ledger,
+        policy: Policy,
+        *,
+        ids: IdFactory,
+        clock: Clock,
+        run_id: str,
+        consumer: str = "governance-1",
+        state: GovernanceState | None = None,
+    ) -> None:
+        self._bus = bus
+        self._ledger = ledger
+        self._policy = policy
+        self._ids = ids.child("governance")
+        self._clock = clock
+        self._run_id = run_id
+        self._consumer = consumer
+        self._state = state or GovernanceState.initial(policy, run_id=run_id)
+        self._ledger_seq = 0
+        self._applied: set[str] = set()  # envelope ids already folded (own outputs, proposals read)
+        self._decided: set[str] = set()  # proposal ids with a verdict: a redelivered proposal is not re-decided
+        self._superstep = 0
+        self._budget = MoneyBudget(policy.budgets.agents, policy.gates.budget_overrun)
+        bus.ensure_group(PROPOSALS, GROUP)
+
+    @property
+    def state(self) -> GovernanceState:
+        return self._state
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    def pending(self) -> list[Escalation]:
+        """Open escalations (waiting for humans), oldest first."""
+        return self._state.open_escalations()
+
+    # ----- the superstep ---------------------------------------------------------------------------------
+
+    def step(self, superstep: int) -> int:
+        """Handle one superstep; returns how many messages were published (step.done not counted)."""
+        self._superstep = superstep
+        now = self._clock.now()
+        self.sync()
+        self._state = self._state.at(now)
+        out: list[tuple[str, Envelope]] = []
+        out.extend(self._resolve_decided(now))
+        out.extend(self._expire(now))
+        deliveries = self._drain()
+        proposals: list[tuple[int, Envelope, ActionProposed]] = []
+        for index, delivery in enumerate(deliveries):
+            envelope = delivery.envelope
+            if envelope is None or not isinstance(envelope.payload, ActionProposed):
+                out.append(self._dead_letter(delivery, now))
+                continue
+            proposals.append((index, envelope, envelope.payload))
+        proposals.sort(key=lambda item: (item[2].agent, item[0]))
+        for _, envelope, proposal in proposals:
+            out.extend(self._decide(envelope, proposal, now))
+        if out:
+            self._bus.publish_many(out)
+        if deliveries:
+            self._bus.ack(GROUP, deliveries)
+        done = StepDone(actor=SOURCE, produced=len(out))
+        self._bus.publish(CONTROL, self._wrap(done, now, correlation_id=None, causation_id=None))
+        return len(out)
+
+    def tick(self, now: datetime | None = None) -> int:
+        """Expire overdue escalations now (expired = deny); returns how many resolutions were published."""
+        when = now or self._clock.now()
+        self.sync()  # a decision recorded in time (but not yet folded) must not be expired
+        self._state = self._state.at(when)
+        out = self._expire(when)
+        if out:
+            self._bus.publish_many(out)
+        return len(out)
+
+    def sync(self) -> int:
+        """Fold the ledger entries of this run appended since the last sync (skipping what was already folded)."""
+        folded = 0
+        for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, after_seq=self._ledger_seq)):
+            self._ledger_seq = entry.seq
+            if entry.message_type == VerdictIssued.TYPE:
+                self._decided.add(entry.subject)
+            if entry.message_id is not None and entry.message_id in self._applied:
+                continue
+            if entry.message_id is not None:
+                self._applied.add(entry.message_id)
+            self._state = self._state.apply_entry(entry)
+            folded += 1
+        return folded
+
+    # ----- decisions ---------------------------------------------------------------------------------------
+
+    def _decide(self, envelope: Envelope, proposal: ActionProposed, now: datetime) -> list[tuple[str, Envelope]]:
+        if proposal.proposal_id in self._decided:
+            return []
+        self._decided.add(proposal.proposal_id)
+        self._fold(proposal, envelope.id, envelope.correlation_id)
+        verdict = evaluate(proposal, self._state, self._policy)
+        expires_at = now + verdict.expires_after if verdict.expires_after is not None else None
+        p_hash = proposal.proposal_hash
+        issued = VerdictIssued(
+            proposal_id=proposal.proposal_id,
+            proposal_hash=p_hash,
+            agent=proposal.agent,
+            action=proposal.action,
+            outcome=verdict.outcome,
+            reasons=list(verdict.reasons),
+            rule_ids=list(verdict.rule_ids),
+            gate=verdict.gate,
+            approver_roles=list(verdict.approver_roles),
+            approvals_required=verdict.approvals_required,
+            expires_at=expires_at,
+            policy_version=verdict.policy_version,
+        )
+        log.info(
+            "governance.verdict", proposal_id=proposal.proposal_id, outcome=verdict.outcome, rules=verdict.rule_ids
+        )
+        out = [self._emit(VERDICTS, issued, now, envelope.correlation_id, envelope.id)]
+        if verdict.outcome == "allow":
+            out.append(
+                self._authorize(
+                    proposal,
+                    p_hash,
+                    basis="policy",
+                    rule_ids=list(verdict.rule_ids),
+                    now=now,
+                    correlation_id=envelope.correlation_id,
+                )
+            )
+        return out
+
+    def _resolve_decided(self, now: datetime) -> list[tuple[str, Envelope]]:
+        out: list[tuple[str, Envelope]] = []
+        for escalation in list(self._state.escalations.values()):
+            if escalation.resolved or escalation.status not in ("approved", "rejected"):
+                continue
+            correlation = escalation.correlation_id or escalation.proposal_id
+            who = ", ".join(f"{d.approver} ({d.role})" for d in (*escalation.approvals, *escalation.rejections))
+            why = "; ".join(d.reason for d in (*escalation.approvals, *escalation.rejections))
+            if escalation.status == "rejected":
+                message = EscalationResolved(
+                    proposal_id=escalation.proposal_id,
+                    proposal_hash=escalation.proposal_hash,
+                    outcome="rejected",
+                    approvers=[d.approver for d in escalation.rejections],
+                    reason=f"rejected by {who}: {why}",
+                )
+                out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
+                continue
+            # An approval never overrides a hard limit: re-check the proposal against today's state.
+            recheck = evaluate(escalation.proposal, self._state, self._policy)
+            if recheck.outcome == "deny":
+                message = EscalationResolved(
+                    proposal_id=escalation.proposal_id,
+                    proposal_hash=escalation.proposal_hash,
+                    outcome="rejected",
+                    approvers=list(escalation.approvers),
+                    reason=f"approved by {who}, but now denied: {recheck.reasons[0]}",
+                )
+                out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
+                continue
+            increase = self._budget_increase(escalation)
+            message = EscalationResolved(
+                proposal_id=escalation.proposal_id,
+                proposal_hash=escalation.proposal_hash,
+                outcome="approved",
+                approvers=list(escalation.approvers),
+                reason=f"approved by {who}: {why}",
+                budget_increase_usd=increase,
+            )
+            out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
+            out.append(
+                self._authorize(
+                    escalation.proposal,
+                    escalation.proposal_hash,
+                    basis="approval",
+                    rule_ids=list(escalation.rule_ids),
+                    now=now,
+                    correlation_id=correlation,
+                )
+            )
+        return out
+
+    def _budget_increase(self, escalation: Escalation) -> str | None:
+        """Approving a proposal that overruns its budget raises the budget by the overrun (measured now)."""
+        proposal = escalation.proposal
+        if proposal.action not in CHARGED_ARGS:
+            return None
+        amount = charged_amount(proposal.action, proposal.args)
+        if amount is None:
+            return None
+        over = overrun(self._state, proposal.agent, self._budget.limit(proposal.agent), amount)
+        return usd(over) if over else None
+
+    def _expire(self, now: datetime) -> list[tuple[str, Envelope]]:
+        out: list[tuple[str, Envelope]] = []
+        for escalation in self._state.open_escalations():
+            if not escalation.is_overdue(now):
+                continue
+            expires = escalation.expires_at.isoformat() if escalation.expires_at else "?"
+            got = f"{len(escalation.approvals)} of {escalation.approvals_required} approvals"
+            message = EscalationResolved(
+                proposal_id=escalation.proposal_id,
+                proposal_hash=escalation.proposal_hash,
+                outcome="expired",
+                approvers=list(escalation.approvers),
+                reason=f"no decision by {expires} ({got}); an expired escalation is denied",
+            )
+            correlation = escalation.correlation_id or escalation.proposal_id
+            out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
+        return out
+
+    def _authorize(
+        self,
+        proposal: ActionProposed,
+        p_hash: str,
+        *,
+        basis: str,
+        rule_ids: list[str],
+        now: datetime,
+        correlation_id: str,
+    ) -> tuple[str, Envelope]:
+        authorization_id = self._ids.derive("authorization", proposal.proposal_id)
+        message = ActionAuthorized(
+            authorization_id=authorization_id,
+            proposal_id=proposal.proposal_id,
+            proposal_hash=p_hash,
+            agent=proposal.agent,
+            action=proposal.action,
+            args=dict(proposal.args),
+            idempotency_key=idempotency_key(authorization_id, proposal.action, proposal.args),
+            basis="approval" if basis == "approval" else "policy",
+            rule_ids=rule_ids,
+        )
+        return self._emit(AUTHORIZATIONS, message, now, correlation_id, None)
+
+    # ----- plumbing ----------------------------------------------------------------------------------------
+
+    def _drain(self) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        while True:
+            batch = self._bus.read([PROPOSALS], GROUP, self._consumer, count=500)
+            if not batch:
+                return deliveries
+            deliveries.extend(batch)
+
+    def _fold(self, message: Message, message_id: str, correlation_id: str | None) -> None:
+        self._applied.add(message_id)
+        self._state = self._state.apply(message, message_id=message_id, correlation_id=correlation_id)
+
+    def _wrap(
+        self, message: Message, now: datetime, *, correlation_id: str | None, causation_id: str | None
+    ) -> Envelope:
+        return Envelope.wrap(
+            message,
+            id=self._ids.new(),
+            source=SOURCE,
+            run_id=self._run_id,
+            superstep=self._superstep,
+            sim_time=now,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
+
+    def _emit(
+        self, topic: str, message: Message, now: datetime, correlation_id: str | None, causation_id: str | None
+    ) -> tuple[str, Envelope]:
+        envelope = self._wrap(message, now, correlation_id=correlation_id, causation_id=causation_id)
+        self._fold(message, envelope.id, envelope.correlation_id)
+        return topic, envelope
+
+    def _dead_letter(self, delivery: Delivery, now: datetime) -> tuple[str, Envelope]:
+        raw = delivery.raw
+        envelope = delivery.envelope
+        reason = delivery.error or (
+            f"{envelope.type} is not a proposal" if envelope is not None else "undecodable message"
+        )
+        message = DeadLettered(
+            topic=delivery.topic,
+            group=GROUP,
+            broker_id=delivery.broker_id,
+            envelope_id=envelope.id if envelope is not None else None,
+            deliveries=delivery.deliveries,
+            reason=reason,
+            raw_sha256=hashlib.sha256(raw).hexdigest(),
+            raw_preview=raw[:200].decode("utf-8", errors="replace"),
+        )
+        log.warning("governance.dead_letter", broker_id=delivery.broker_id, reason=reason)
+        return DEAD_LETTERS, self._wrap(message, now, correlation_id=None, causation_id=None)

@@ -1,0 +1,390 @@
+"""What governance knows about the business, folded from messages (live) or ledger entries (rebuild).
+
+The state is an immutable value: `apply` returns a new state and never changes the old one, so evaluate()
+stays a pure function of (proposal, state, policy). Budgets are reserved when governance authorizes an
+action and become spend when the executor reports it applied (released if it failed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from coalition.bus.errors import MessageRejected
+from coalition.bus.message import Message, parse_payload
+from coalition.bus.messages import (
+    ActionAuthorized,
+    ActionExecuted,
+    ActionProposed,
+    ApprovalGranted,
+    ApprovalRejected,
+    EscalationResolved,
+    Observation,
+    RunStarted,
+    VerdictIssued,
+)
+from coalition.governance.escalation import Decision, Escalation, check_decision
+from coalition.governance.money import to_decimal
+from coalition.governance.policy import CHARGED_ARGS, BudgetPeriod, Policy
+from coalition.ledger.entry import LedgerEntry
+
+ZERO = Decimal(0)
+BudgetKey = tuple[str, str]  # (agent, period key)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionPrice:
+    """The current price of a region and the base price the surge cap is measured from (USD/MWh)."""
+
+    price: Decimal | None = None
+    base_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PricingBand:
+    """The pricing policy in force (a change_pricing_policy execution replaces the policy file's)."""
+
+    floor: Decimal
+    ceiling: Decimal
+    surge_cap_pct: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementState:
+    """Settlement as last observed or changed: window, reserve ratio and paused regions."""
+
+    window: str | None = None
+    reserve_ratio: Decimal | None = None
+    paused: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """An authorized action not yet executed: what it reserved, against whose budget and which period."""
+
+    proposal_id: str
+    agent: str
+    action: str
+    args: Mapping[str, Any]
+    period: str
+    amount: Decimal  # charged to the budget (0 when the action is not charged)
+    credit_customer: str | None = None
+    credit_usd: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceState:
+    """Spend and reservations per agent and period, prices, pricing and jurisdictions in force, settlement,
+    proposals awaiting a verdict and escalations (open and decided)."""
+
+    budget_period: BudgetPeriod = "month"
+    directory: Mapping[str, tuple[str, ...]] | None = None  # None: trust the roles recorded in the ledger
+    now: datetime | None = None
+    run_id: str | None = None
+    policy_version: str | None = None
+    spent: Mapping[BudgetKey, Decimal] = field(default_factory=dict)
+    reserved: Mapping[BudgetKey, Decimal] = field(default_factory=dict)
+    increases: Mapping[BudgetKey, Decimal] = field(default_factory=dict)
+    charges: Mapping[str, Charge] = field(default_factory=dict)
+    credits: Mapping[str, Decimal] = field(default_factory=dict)
+    prices: Mapping[str, RegionPrice] = field(default_factory=dict)
+    pricing: PricingBand | None = None  # None: the policy's band
+    jurisdictions: Mapping[str, str] = field(default_factory=dict)  # published packs; others: the policy's
+    settlement: SettlementState = SettlementState()
+    proposals: Mapping[str, ActionProposed] = field(default_factory=dict)  # awaiting a verdict
+    escalations: Mapping[str, Escalation] = field(default_factory=dict)
+
+    @classmethod
+    def initial(cls, policy: Policy, *, run_id: str | None = None) -> GovernanceState:
+        """The state before anything happened under this policy."""
+        directory = {name: tuple(roles) for name, roles in policy.approvers.items()}
+        return cls(budget_period=policy.budgets.period, directory=directory, run_id=run_id)
+
+    # ----- reading -------------------------------------------------------------------------------------
+
+    def period_key(self, when: datetime | None = None) -> str:
+        """The budget period a moment falls in ("2025-03" for month, "2025-03-04" for day, …)."""
+        moment = when or self.now
+        if self.budget_period == "run" or moment is None:
+            return "run"
+        if self.budget_period == "day":
+            return moment.date().isoformat()
+        if self.budget_period == "week":
+            year, week, _ = moment.isocalendar()
+            return f"{year}-W{week:02d}"
+        return f"{moment.year:04d}-{moment.month:02d}"
+
+    def committed(self, agent: str, period: str | None = None) -> Decimal:
+        """Spend plus reservations of an agent in a period (the current one by default)."""
+        key = (agent, period or self.period_key())
+        return self.spent.get(key, ZERO) + self.reserved.get(key, ZERO)
+
+    def increase(self, agent: str, period: str | None = None) -> Decimal:
+        return self.increases.get((agent, period or self.period_key()), ZERO)
+
+    def open_escalations(self) -> list[Escalation]:
+        """Pending escalations, oldest proposal first (stable order)."""
+        return [e for e in self.escalations.values() if e.status == "pending"]
+
+    def credited(self, customer: str) -> Decimal:
+        return self.credits.get(customer, ZERO)
+
+    # ----- folding -------------------------------------------------------------------------------------
+
+    def at(self, when: datetime) -> GovernanceState:
+        """The same state, seen at simulated time `when` (it selects the budget period)."""
+        return self if when == self.now else dataclasses.replace(self, now=when)
+
+    def apply(
+        self,
+        message: Message,
+        *,
+        sim_time: datetime | None = None,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> GovernanceState:
+        """The state after one message (messages governance does not track leave it unchanged)."""
+        state = self.at(sim_time) if sim_time is not None else self
+        handler = _HANDLERS.get(type(message))
+        if handler is None:
+            return state
+        return handler(state, message, message_id, correlation_id)
+
+    def apply_entry(self, entry: LedgerEntry) -> GovernanceState:
+        """Fold one ledger entry (entries without a known message type are skipped)."""
+        if not entry.message_type:
+            return self
+        try:
+            message = parse_payload(entry.message_type, entry.payload)
+        except (MessageRejected, ValueError):
+            return self
+        return self.apply(
+            message, sim_time=entry.sim_time, message_id=entry.message_id, correlation_id=entry.correlation_id
+        )
+
+
+def fold_ledger(entries: Iterable[LedgerEntry], *, policy: Policy | None = None) -> GovernanceState:
+    """Rebuild the governance state from ledger entries, in ledger order."""
+    state = GovernanceState.initial(policy) if policy is not None else GovernanceState()
+    for entry in entries:
+        state = state.apply_entry(entry)
+    return state
+
+
+# ----- handlers (one per message type) ----------------------------------------------------------------------
+
+
+def _with(mapping: Mapping[Any, Any], key: Any, value: Any) -> dict[Any, Any]:
+    out = dict(mapping)
+    out[key] = value
+    return out
+
+
+def _without(mapping: Mapping[Any, Any], key: Any) -> dict[Any, Any]:
+    out = dict(mapping)
+    out.pop(key, None)
+    return out
+
+
+def _add(mapping: Mapping[BudgetKey, Decimal], key: BudgetKey, amount: Decimal) -> dict[BudgetKey, Decimal]:
+    return _with(mapping, key, mapping.get(key, ZERO) + amount)
+
+
+def _on_run_started(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
+    assert isinstance(m, RunStarted)
+    return dataclasses.replace(s, policy_version=m.policy_version)
+
+
+def _on_observation(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
+    assert isinstance(m, Observation)
+    if m.kind != "market.snapshot":
+        return s
+    prices = dict(s.prices)
+    raw_prices = m.data.get("prices")
+    if isinstance(raw_prices, dict):
+        for region, quote in raw_prices.items():
+            if isinstance(quote, dict):
+                prices[str(region)] = RegionPrice(_maybe(quote.get("price")), _maybe(quote.get("base_price")))
+    settlement = s.settlement
+    raw = m.data.get("settlement")
+    if isinstance(raw, dict):
+        paused = raw.get("paused")
+        settlement = SettlementState(
+            window=str(raw["window"]) if raw.get("window") is not None else settlement.window,
+            reserve_ratio=_first(_maybe(raw.get("reserve_ratio")), settlement.reserve_ratio),
+            paused=frozenset(str(r) for r in paused) if isinstance(paused, list) else settlement.paused,
+        )
+    return dataclasses.replace(s, prices=prices, settlement=settlement)
+
+
+def _on_proposed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
+    assert isinstance(m, ActionProposed)
+    return dataclasses.replace(s, proposals=_with(s.proposals, m.proposal_id, m))
+
+
+def _on_verdict(s: GovernanceState, m: Message, mid: str | None, cid: str | None) -> GovernanceState:
+    assert isinstance(m, VerdictIssued)
+    proposal = s.proposals.get(m.proposal_id)
+    state = dataclasses.replace(s, proposals=_without(s.proposals, m.proposal_id)) if proposal is not None else s
+    if m.outcome != "escalate" or proposal is None or m.proposal_id in s.escalations:
+        return state
+    escalation = Escalation(
+        proposal=proposal,
+        proposal_hash=m.proposal_hash,
+        gate=m.gate or "unknown",
+        approver_roles=tuple(m.approver_roles),
+        approvals_required=max(m.approvals_required, 1),
+        expires_at=m.expires_at,
+        reasons=tuple(m.reasons),
+        rule_ids=tuple(m.rule_ids),
+        opened_at=s.now,
+        correlation_id=cid,
+        verdict_message_id=mid,
+        policy_version=m.policy_version,
+    )
+    return dataclasses.replace(state, escalations=_with(s.escalations, m.proposal_id, escalation))
+
+
+def _on_decision(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
+    assert isinstance(m, (ApprovalGranted, ApprovalRejected))
+    escalation = s.escalations.get(m.proposal_id)
+    if escalation is None:
+        return s
+    kind: Any = "approve" if isinstance(m, ApprovalGranted) else "reject"
+    directory = s.directory if s.directory is not None else {m.approver: (m.role,)}
+    check = check_decision(
+        escalation, approver=m.approver, decision=kind, proposal_hash=m.proposal_hash, now=s.now, directory=directory
+    )
+    if not check.accepted:
+        return s  # the approvals service refuses these on write; a forged or late entry never counts
+    decision = Decision(m.approver, check.role or m.role, kind, m.reason, m.proposal_hash, m.method, s.now)
+    return dataclasses.replace(s, escalations=_with(s.escalations, m.proposal_id, escalation.with_decision(decision)))
+
+
+def _on_resolved(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
+    assert isinstance(m, EscalationResolved)
+    escalation = s.escalations.get(m.proposal_id)
+    state = s
+    if escalation is not None:
+        resolved = escalation.resolve(m.outcome, m.reason, budget_increase_usd=m.budget_increase_usd)
+        state = dataclasses.replace(s, escalations=_with(s.escalations, m.proposal_id, resolved))
+    if m.outcome == "approved" and m.budget_increase_usd and escalation is not None:
+        key = (escalation.agent, s.period_key())
+        state = dataclasses.replace(state, increases=_add(s.increases, key, to_decimal(m.budget_increase_usd)))
+    return state
+
+
+def _on_authorized(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
+    assert isinstance(m, ActionAuthorized)
+    if m.proposal_id in s.charges:
+        return s
+    period = s.period_key()
+    amount = charged_amount(m.action, m.args) or ZERO
+    customer: str | None = None
+    credit = ZERO
+    if m.action == "issue_credit":
+        customer = str(m.args.get("customer_id", ""))
+        credit = _maybe(m.args.get("amount_usd")) or ZERO
+    charge = Charge(m.proposal_id, m.agent, m.action, dict(m.args), period, amount, customer, credit)
+    changes: dict[str, Any] = {"charges": _with(s.charges, m.proposal_id, charge)}
+    if amount:
+        changes["reserved"] = _add(s.reserved, (m.agent, period), amount)
+    if customer is not None and credit:
+        changes["credits"] = _with(s.credits, customer, s.credits.get(customer, ZERO) + credit)
+    return dataclasses.replace(s, **changes)
+
+
+def _on_executed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
+    assert isinstance(m, ActionExecuted)
+    charge = s.charges.get(m.proposal_id)
+    if charge is None or m.status == "duplicate":
+        return s
+    key = (charge.agent, charge.period)
+    changes: dict[str, Any] = {"charges": _without(s.charges, m.proposal_id)}
+    if charge.amount:
+        changes["reserved"] = _add(s.reserved, key, -charge.amount)
+        if m.status == "applied":
+            changes["spent"] = _add(s.spent, key, charge.amount)
+    if m.status == "failed":
+        if charge.credit_customer is not None and charge.credit_usd:
+            customer = charge.credit_customer
+            changes["credits"] = _with(s.credits, customer, s.credits.get(customer, ZERO) - charge.credit_usd)
+        return dataclasses.replace(s, **changes)
+    changes.update(_world_effects(s, charge))
+    return dataclasses.replace(s, **changes)
+
+
+def _world_effects(s: GovernanceState, charge: Charge) -> dict[str, Any]:
+    """What an applied action changed that governance must know (prices, pricing, jurisdictions, settlement)."""
+    args = charge.args
+    if charge.action == "set_price":
+        region = str(args.get("region", ""))
+        old = s.prices.get(region, RegionPrice())
+        return {"prices": _with(s.prices, region, RegionPrice(_maybe(args.get("price")), old.base_price))}
+    if charge.action == "change_pricing_policy":
+        floor, ceiling, cap = (_maybe(args.get(k)) for k in ("floor", "ceiling", "surge_cap_pct"))
+        if floor is not None and ceiling is not None and cap is not None:
+            return {"pricing": PricingBand(floor, ceiling, cap)}
+        return {}
+    if charge.action == "publish_jurisdiction_pack":
+        return {"jurisdictions": _with(s.jurisdictions, str(args.get("region", "")), str(args.get("status", "")))}
+    if charge.action == "set_settlement_policy":
+        window = args.get("window")
+        return {
+            "settlement": dataclasses.replace(
+                s.settlement,
+                window=str(window) if window is not None else s.settlement.window,
+                reserve_ratio=_first(_maybe(args.get("reserve_ratio")), s.settlement.reserve_ratio),
+            )
+        }
+    if charge.action in ("pause_settlement", "resume_settlement"):
+        region = str(args.get("region", ""))
+        paused = set(s.settlement.paused)
+        if charge.action == "pause_settlement":
+            paused.add(region)
+        elif region == "*":
+            paused.clear()
+        else:
+            paused.discard(region)
+        return {"settlement": dataclasses.replace(s.settlement, paused=frozenset(paused))}
+    return {}
+
+
+def charged_amount(action: str, args: Mapping[str, Any]) -> Decimal | None:
+    """The amount an action charges to its agent's budget; None for actions that are not charged."""
+    name = CHARGED_ARGS.get(action)
+    if name is None:
+        return None
+    return _maybe(args.get(name))
+
+
+def _first(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:
+    """`value` unless it is absent (a ratio of 0 is a value, not an absence)."""
+    return fallback if value is None else value
+
+
+def _maybe(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return to_decimal(value)
+    except ValueError:
+        return None
+
+
+_Handler = Callable[[GovernanceState, Message, str | None, str | None], GovernanceState]
+_HANDLERS: dict[type[Message], _Handler] = {
+    RunStarted: _on_run_started,
+    Observation: _on_observation,
+    ActionProposed: _on_proposed,
+    VerdictIssued: _on_verdict,
+    ApprovalGranted: _on_decision,
+    ApprovalRejected: _on_decision,
+    EscalationResolved: _on_resolved,
+    ActionAuthorized: _on_authorized,
+    ActionExecuted: _on_executed,
+}

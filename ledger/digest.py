@@ -1,0 +1,21 @@
+"""A run's fingerprint: what a replay must reproduce, independent of ledger position, wall time and bus."""
+
+from __future__ import annotations
+
+import hashlib
+
+from coalition.bus.canonical import canonical_json
+from coalition.ledger.base import Ledger
+
+
+def run_digest(ledger: Ledger, run_id: str) -> str:
+    """sha256 over the canonical JSON of each of the run's entries' deterministic fields, in seq order.
+
+    Each entry's JSON is followed by a newline (canonical JSON never contains one), so the digested bytes
+    are exactly the run as JSON lines. Same scenario + seed + policy must give the same digest on any bus.
+    """
+    digest = hashlib.sha256()
+    for entry in ledger.iter_entries(run_id=run_id):
+        digest.update(canonical_json(entry.deterministic_fields()))
+        digest.update(b"\n")
+    return digest.hexdigest()

@@ -1,0 +1,577 @@
+"""The SQLite ledger: one file any process can append to (WAL, BEGIN IMMEDIATE), guarded by append-only triggers.
+
+Each row stores the canonical JSON of the entry (every field but `hash`, exactly the bytes that were hashed);
+the columns the CLI and console filter on are generated from that JSON by SQLite. `verify` hashes the stored
+bytes directly, without parsing them.
+
+Durability: `synchronous=FULL` by default. The ledger is the only copy of human approvals and the recorder
+acks the bus after commit, so a committed entry must survive a power cut, not just a process crash; FULL
+costs one fsync per transaction, which the recorder amortises by writing a whole superstep per transaction.
+`synchronous="NORMAL"` (safe against process crashes, not power loss) is there for benchmarks and tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Generator, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import orjson
+from pydantic import TypeAdapter
+
+from coalition.bus.canonical import canonical_json
+from coalition.bus.clock import Clock, WallClock
+from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
+from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
+from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+# The indexed columns are STORED generated columns computed by SQLite from the entry's JSON, so they cannot
+# disagree with it (an UPDATE of the body recomputes them; they cannot be written directly). `verify` checks
+# that the table still has exactly this definition, then checks the chain row by row over the stored bytes.
+INDEXED_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "actor",
+    "agent",
+    "kind",
+    "gate",
+    "outcome",
+    "subject",
+    "correlation_id",
+    "causation_id",
+    "message_id",
+    "sim_time",
+    "wall_time",
+)
+
+_ENTRIES_TABLE = """CREATE TABLE entries (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL,
+    body TEXT NOT NULL,
+    body_seq INTEGER GENERATED ALWAYS AS (json_extract(body, '$.seq')) STORED,
+    prev_hash TEXT GENERATED ALWAYS AS (json_extract(body, '$.prev_hash')) STORED,
+    run_id TEXT GENERATED ALWAYS AS (json_extract(body, '$.run_id')) STORED,
+    actor TEXT GENERATED ALWAYS AS (json_extract(body, '$.actor')) STORED,
+    agent TEXT GENERATED ALWAYS AS (CASE
+        WHEN json_extract(body, '$.actor') LIKE 'agent:%' THEN substr(json_extract(body, '$.actor'), 7)
+        WHEN json_type(body, '$.payload.agent') = 'text' THEN json_extract(body, '$.payload.agent')
+    END) STORED,
+    kind TEXT GENERATED ALWAYS AS (json_extract(body, '$.kind')) STORED,
+    gate TEXT GENERATED ALWAYS AS (json_extract(body, '$.gate')) STORED,
+    outcome TEXT GENERATED ALWAYS AS (json_extract(body, '$.outcome')) STORED,
+    subject TEXT GENERATED ALWAYS AS (json_extract(body, '$.subject')) STORED,
+    correlation_id TEXT GENERATED ALWAYS AS (json_extract(body, '$.correlation_id')) STORED,
+    causation_id TEXT GENERATED ALWAYS AS (json_extract(body, '$.causation_id')) STORED,
+    message_id TEXT GENERATED ALWAYS AS (json_extract(body, '$.message_id')) STORED,
+    sim_time TEXT GENERATED ALWAYS AS (json_extract(body, '$.sim_time')) STORED,
+    wall_time TEXT GENERATED ALWAYS AS (json_extract(body, '$.wall_time')) STORED
+)"""
+
+_SCHEMA = (
+    _ENTRIES_TABLE.replace("CREATE TABLE entries", "CREATE TABLE IF NOT EXISTS entries")
+    + """;
+CREATE INDEX IF NOT EXISTS entries_run ON entries (run_id, seq);
+CREATE INDEX IF NOT EXISTS entries_agent ON entries (agent, seq);
+CREATE INDEX IF NOT EXISTS entries_kind ON entries (kind, seq);
+CREATE INDEX IF NOT EXISTS entries_gate ON entries (gate, seq) WHERE gate IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_outcome ON entries (outcome, seq) WHERE outcome IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject, seq);
+CREATE INDEX IF NOT EXISTS entries_correlation ON entries (correlation_id, seq) WHERE correlation_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_causation ON entries (causation_id) WHERE causation_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_message ON entries (message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_sim_time ON entries (sim_time, seq);
+CREATE TABLE IF NOT EXISTS dedupe (
+    consumer TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    first_seq INTEGER,
+    PRIMARY KEY (consumer, message_id)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
+BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: DELETE is not allowed'); END;
+CREATE TRIGGER IF NOT EXISTS dedupe_no_update BEFORE UPDATE ON dedupe
+BEGIN SELECT RAISE(ABORT, 'ledger dedupe rows are append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER IF NOT EXISTS dedupe_no_delete BEFORE DELETE ON dedupe
+BEGIN SELECT RAISE(ABORT, 'ledger dedupe rows are append-only: DELETE is not allowed'); END;
+"""
+)
+
+_FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(rationale, subject, content='')"
+
+_INSERT = "INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)"
+_INSERT_FTS = "INSERT INTO entries_fts (rowid, rationale, subject) VALUES (?, ?, ?)"
+
+_EQUALITY_FILTERS: tuple[str, ...] = (
+    "run_id",
+    "agent",
+    "actor",
+    "kind",
+    "gate",
+    "outcome",
+    "subject",
+    "correlation_id",
+    "causation_id",
+    "message_id",
+)
+
+Row = tuple[Any, ...]
+
+
+_DATETIME = TypeAdapter(datetime)
+
+
+def seal_with_body(draft: EntryDraft, *, seq: int, wall_time: datetime, prev_hash: str) -> tuple[LedgerEntry, bytes]:
+    """`entry.seal` without its second validation round: the same hash, plus the canonical bytes that were hashed.
+
+    The draft was validated when it was built; only what model_construct could have skipped is re-checked.
+    """
+    if not isinstance(draft, EntryDraft):
+        raise TypeError(f"expected an EntryDraft, got {type(draft).__name__}")
+    if not isinstance(draft.rationale, str) or not draft.rationale.strip():
+        raise ValueError(f"ledger entry {seq}: rationale is required and must not be blank")
+    if not isinstance(draft.sim_time, datetime) or draft.sim_time.tzinfo is None:
+        raise ValueError(f"ledger entry {seq}: sim_time must be a timezone-aware datetime")
+    if wall_time.tzinfo is None:
+        raise ValueError("wall_time must be timezone-aware")
+    fields = draft.model_dump(mode="json")
+    fields["seq"] = seq
+    fields["wall_time"] = _DATETIME.dump_python(wall_time, mode="json")
+    fields["prev_hash"] = prev_hash
+    body = canonical_json(fields)
+    digest = hashlib.sha256(prev_hash.encode("ascii"))
+    digest.update(body)
+    entry = _construct_entry(
+        draft, payload=fields["payload"], seq=seq, wall_time=wall_time, prev_hash=prev_hash, hash_=digest.hexdigest()
+    )
+    return entry, body
+
+
+_ENTRY_FIELDS = frozenset(LedgerEntry.model_fields)
+
+
+def _construct_entry(
+    draft: EntryDraft, *, payload: dict[str, Any], seq: int, wall_time: datetime, prev_hash: str, hash_: str
+) -> LedgerEntry:
+    """Build a LedgerEntry from an already-validated draft without validating again.
+
+    This is what `model_construct` does, minus its per-field alias handling (a third of an append's Python
+    time); tests compare the result with `entry.seal` field for field.
+    """
+    values = dict(draft.__dict__)
+    values.update(payload=payload, seq=seq, wall_time=wall_time, prev_hash=prev_hash, hash=hash_)
+    entry = LedgerEntry.__new__(LedgerEntry)
+    object.__setattr__(entry, "__dict__", values)
+    object.__setattr__(entry, "__pydantic_fields_set__", set(_ENTRY_FIELDS))
+    object.__setattr__(entry, "__pydantic_extra__", None)
+    object.__setattr__(entry, "__pydantic_private__", None)
+    return entry
+
+
+def _entry_from_row(body: str | bytes, hash_: str) -> LedgerEntry:
+    fields = orjson.loads(body)
+    fields["hash"] = hash_
+    return LedgerEntry.model_validate(fields)
+
+
+def _fts_phrases(text: str) -> str:
+    """Each word of a free-text search as a quoted FTS5 phrase (implicit AND), so no input is a syntax error."""
+    words = text.split()
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _like_pattern(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SqliteLedger:
+    """The `Ledger` port over one SQLite file (or ":memory:"); safe for several processes appending at once.
+
+    `create=False` refuses to create a missing ledger (read-only tools); `fts=False` makes `search` use LIKE
+    even where FTS5 exists (the fallback for SQLite builds without it).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        wall_clock: Clock | None = None,
+        create: bool = True,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        fts: bool = True,
+    ) -> None:
+        self._path = str(path)
+        self._wall_clock: Clock = wall_clock or WallClock()
+        self._lock = threading.RLock()
+        memory = self._path == ":memory:"
+        if not memory:
+            file = Path(self._path)
+            if not create and not file.is_file():
+                raise LedgerUnavailable(self._path, "no such file")
+            if create:
+                try:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise LedgerUnavailable(self._path, str(exc)) from None
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        except sqlite3.Error as exc:
+            raise LedgerUnavailable(self._path, str(exc)) from None
+        self._conn = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not memory:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise LedgerUnavailable(self._path, f"cannot switch to WAL journal mode (got {mode})")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self._fts_index = self._prepare_schema(create=create)  # maintained on every append when present
+            self._use_fts = self._fts_index and fts
+        except sqlite3.Error as exc:
+            conn.close()
+            raise LedgerUnavailable(self._path, str(exc)) from None
+        except LedgerError:
+            conn.close()
+            raise
+
+    # -- schema ---------------------------------------------------------------------------------------------
+
+    def _prepare_schema(self, *, create: bool) -> bool:
+        """Create the tables if needed; decide once whether full-text search uses FTS5 or falls back to LIKE."""
+        conn = self._conn
+        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchone()
+        if not exists:
+            if not create:
+                raise LedgerUnavailable(self._path, "not a Coalition ledger (no entries table)")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(_SCHEMA):
+                    conn.execute(statement)
+                if _fts5_available(conn):
+                    conn.execute(_FTS_SCHEMA)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        has_fts = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'entries_fts'").fetchone() is not None
+        return has_fts and _fts5_available(conn)
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def uses_fts(self) -> bool:
+        """True when `search` uses the FTS5 index, False when it falls back to LIKE."""
+        return self._use_fts
+
+    # -- writing ----------------------------------------------------------------------------------------------
+
+    def append(self, drafts: Sequence[EntryDraft]) -> list[LedgerEntry]:
+        """Append drafts in order, in one transaction; all or nothing."""
+        with self._lock:
+            self._begin()
+            try:
+                entries = self._write(drafts)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return entries
+
+    def append_once(self, consumer: str, message_id: str, drafts: Sequence[EntryDraft]) -> list[LedgerEntry] | None:
+        """Append together with a dedupe row (consumer, message_id) in one transaction; None if already done."""
+        with self._lock:
+            self._begin()
+            try:
+                if self._seen_in_txn(consumer, message_id):
+                    self._conn.execute("ROLLBACK")
+                    return None
+                entries = self._write(drafts)
+                self._remember(consumer, message_id, entries)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return entries
+
+    def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
+        """Like append_once for many messages in ONE transaction; message ids already recorded are skipped."""
+        with self._lock:
+            self._begin()
+            try:
+                written: list[LedgerEntry] = []
+                for message_id, drafts in items:
+                    if self._seen_in_txn(consumer, message_id):
+                        continue
+                    entries = self._write(drafts)
+                    self._remember(consumer, message_id, entries)
+                    written.extend(entries)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return written
+
+    def seen(self, consumer: str, message_id: str) -> bool:
+        """Whether (consumer, message_id) has been recorded by append_once / append_batch_once."""
+        with self._lock:
+            return self._seen_in_txn(consumer, message_id)
+
+    def _begin(self) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise LedgerUnavailable(self._path, f"cannot start a write transaction: {exc}") from None
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _seen_in_txn(self, consumer: str, message_id: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM dedupe WHERE consumer = ? AND message_id = ?", (consumer, message_id)
+        ).fetchone()
+        return row is not None
+
+    def _remember(self, consumer: str, message_id: str, entries: list[LedgerEntry]) -> None:
+        first_seq = entries[0].seq if entries else None
+        self._conn.execute(
+            "INSERT INTO dedupe (consumer, message_id, first_seq) VALUES (?, ?, ?)", (consumer, message_id, first_seq)
+        )
+
+    def _write(self, drafts: Sequence[EntryDraft]) -> list[LedgerEntry]:
+        """Seal and insert drafts after the current head; the caller holds the write transaction."""
+        if not drafts:
+            return []
+        seq, prev = self._head_in_txn()
+        wall_time = self._wall_clock.now()
+        entries: list[LedgerEntry] = []
+        rows: list[Row] = []
+        fts_rows: list[tuple[int, str, str]] = []
+        for draft in drafts:
+            seq += 1
+            entry, body = seal_with_body(draft, seq=seq, wall_time=wall_time, prev_hash=prev)
+            rows.append((seq, entry.hash, body.decode()))
+            fts_rows.append((seq, entry.rationale, entry.subject))
+            entries.append(entry)
+            prev = entry.hash
+        try:
+            self._conn.executemany(_INSERT, rows)
+            if self._fts_index:
+                self._conn.executemany(_INSERT_FTS, fts_rows)
+        except sqlite3.IntegrityError as exc:
+            raise AppendOnlyViolation(f"ledger at {self._path} refused the append: {exc}") from None
+        return entries
+
+    def _head_in_txn(self) -> tuple[int, str]:
+        row = self._conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
+        if row is None:
+            return 0, GENESIS_HASH
+        return int(row[0]), str(row[1])
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """(last sequence, last hash); (0, GENESIS_HASH) when empty."""
+        with self._lock:
+            return self._head_in_txn()
+
+    def get(self, seq: int) -> LedgerEntry | None:
+        with self._lock:
+            row = self._conn.execute("SELECT body, hash FROM entries WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else _entry_from_row(row[0], row[1])
+
+    def _where(self, q: LedgerQuery) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name in _EQUALITY_FILTERS:
+            value = getattr(q, name)
+            if value is not None:
+                clauses.append(f"{name} = ?")
+                params.append(value)
+        if q.after_seq is not None:
+            clauses.append("seq > ?")
+            params.append(q.after_seq)
+        if q.before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(q.before_seq)
+        if q.search is not None and q.search.strip():
+            if self._use_fts:
+                clauses.append("seq IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?)")
+                params.append(_fts_phrases(q.search))
+            else:
+                for word in q.search.split():
+                    clauses.append(
+                        "(json_extract(body, '$.rationale') LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\')"
+                    )
+                    params.extend((_like_pattern(word), _like_pattern(word)))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return where, params
+
+    def query(self, q: LedgerQuery) -> list[LedgerEntry]:
+        where, params = self._where(q)
+        sql = f"SELECT body, hash FROM entries{where} ORDER BY seq {'DESC' if q.newest_first else 'ASC'}"  # noqa: S608
+        if q.limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(q.limit, 0))
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return [_entry_from_row(body, hash_) for body, hash_ in rows]
+
+    def count(self, q: LedgerQuery | None = None) -> int:
+        where, params = self._where(q or LedgerQuery())
+        with self._lock:
+            row = self._conn.execute(f"SELECT count(*) FROM entries{where}", params).fetchone()  # noqa: S608
+        return int(row[0])
+
+    def iter_entries(self, *, run_id: str | None = None, batch: int = 5000) -> Iterator[LedgerEntry]:
+        after = 0
+        while True:
+            page = self.query(LedgerQuery(run_id=run_id, after_seq=after, limit=batch))
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].seq
+
+    def runs(self) -> list[RunInfo]:
+        """Every run in order of its first entry, with scenario and status taken from its `run` entries."""
+        with self._lock:
+            spans = self._conn.execute(
+                "SELECT run_id, min(seq), max(seq), count(*) FROM entries GROUP BY run_id ORDER BY min(seq)"
+            ).fetchall()
+            run_rows = self._conn.execute(
+                "SELECT run_id, subject, outcome, body FROM entries WHERE kind = 'run' ORDER BY seq"
+            ).fetchall()
+        scenario: dict[str, str] = {}
+        status: dict[str, str] = {}
+        extra: dict[str, dict[str, object]] = {}
+        for run_id, subject, outcome, body in run_rows:
+            if subject and run_id not in scenario:
+                scenario[run_id] = subject
+            if outcome:
+                status[run_id] = outcome
+            fields = orjson.loads(body)
+            if fields.get("message_type") == "run.started":
+                payload = fields.get("payload") or {}
+                extra[run_id] = {k: payload[k] for k in ("seed", "policy_version", "days", "start") if k in payload}
+        return [
+            RunInfo(
+                run_id=run_id,
+                first_seq=first,
+                last_seq=last,
+                entries=n,
+                scenario=scenario.get(run_id),
+                status=status.get(run_id),
+                extra=extra.get(run_id, {}),
+            )
+            for run_id, first, last, n in spans
+        ]
+
+    # -- verification -----------------------------------------------------------------------------------------
+
+    def iter_raw(self, *, batch: int = 10_000) -> Generator[Row, None, None]:
+        """Rows as stored, in seq order: (seq, body's own seq, body's prev_hash, hash, body bytes)."""
+        with self._lock:
+            # One read transaction: verify sees one consistent snapshot even while other processes append.
+            self._conn.execute("BEGIN")
+            try:
+                cur = self._conn.execute(
+                    "SELECT seq, body_seq, prev_hash, hash, CAST(body AS BLOB) FROM entries ORDER BY seq"
+                )
+                while rows := cur.fetchmany(batch):
+                    yield from rows
+            finally:
+                self._conn.execute("COMMIT")
+
+    def schema_problem(self) -> str | None:
+        """Why the entries table is not the one this code creates (its columns derive from the JSON), or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'"
+            ).fetchone()
+        if row is None:
+            return "the entries table is missing"
+        if " ".join(str(row[0]).split()) != " ".join(_ENTRIES_TABLE.split()):
+            return "the entries table definition was altered (indexed columns may no longer derive from the entries)"
+        return None
+
+    def verify(self) -> VerifyResult:
+        """Recompute the chain from the stored bytes: seq 1..n without gaps, prev_hash links, hashes."""
+        problem = self.schema_problem()
+        if problem is not None:
+            return VerifyResult(ok=False, entries=0, first_bad_seq=1, reason=problem)
+        rows = self.iter_raw()
+        try:
+            return verify_rows(rows)
+        finally:
+            rows.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SqliteLedger:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def verify_rows(rows: Iterator[Row]) -> VerifyResult:
+    """The chain check over raw rows (seq, body's seq, body's prev_hash, hash, body bytes); no parsing per row."""
+    sha256 = hashlib.sha256
+    expected = 1
+    last_hash = GENESIS_HASH
+    last_hash_bytes = last_hash.encode("ascii")
+    for seq, body_seq, prev_hash, hash_, body in rows:
+        if seq != expected:
+            return _bad(expected, f"seq {expected} is missing (the next stored seq is {seq})")
+        if prev_hash != last_hash:
+            return _bad(seq, f"prev_hash does not link to the hash of seq {seq - 1}")
+        h = sha256(last_hash_bytes)
+        h.update(body)
+        if h.hexdigest() != hash_:
+            return _bad(seq, "hash does not match the entry's content (altered)")
+        if body_seq != seq:
+            return _bad(seq, f"the entry says it is seq {body_seq} (moved)")
+        last_hash = hash_
+        last_hash_bytes = hash_.encode("ascii")
+        expected += 1
+    return VerifyResult(ok=True, entries=expected - 1, head_hash=last_hash)
+
+
+def _bad(seq: int, reason: str) -> VerifyResult:
+    return VerifyResult(ok=False, entries=seq - 1, first_bad_seq=seq, reason=reason)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split the schema script into statements (triggers contain ';' inside BEGIN … END)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.strip().splitlines():
+        buffer += line + "\n"
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return statements
+
+
+def _fts5_available(conn: sqlite3.Connection) -> bool:
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.coalition_fts5_probe USING fts5(x)")
+        conn.execute("DROP TABLE temp.coalition_fts5_probe")
+    except sqlite3.OperationalError:
+        return False
+    return True

@@ -1,0 +1,292 @@
+"""`coalition approvals` end to end: a real SQLite ledger written by the governance service and the recorder,
+decisions taken through the CLI, and the service resolving them at its next step."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from coalition.bus import topics
+from coalition.bus.clock import IdFactory, SimulatedClock
+from coalition.bus.envelope import Envelope
+from coalition.bus.memory import MemoryBus
+from coalition.bus.message import Message
+from coalition.bus.messages import ActionAuthorized, ActionProposed, EscalationResolved, Observation, RunStarted
+from coalition.cli import app
+from coalition.governance import GovernanceService, Policy, default_policy, load_policy
+from coalition.ledger.recorder import Recorder
+from coalition.ledger.sqlite import SqliteLedger
+
+pytestmark = pytest.mark.e2e
+
+START = datetime(2025, 3, 10, 9, tzinfo=UTC)
+RUN = "run-cli"
+runner = CliRunner()
+
+
+@dataclass
+class World:
+    """A run with three open escalations, and the live pieces to continue it."""
+
+    path: Path
+    bus: MemoryBus
+    ledger: SqliteLedger
+    service: GovernanceService
+    recorder: Recorder
+    clock: SimulatedClock
+
+    def step(self, superstep: int) -> None:
+        self.service.step(superstep)
+        self.recorder.flush()
+
+
+def build(tmp_path: Path, policy: Policy | None = None, settings: dict[str, Any] | None = None) -> World:
+    policy = policy or default_policy()
+    path = tmp_path / "ledger.db"
+    bus, ledger, clock, ids = MemoryBus(), SqliteLedger(path), SimulatedClock(START), IdFactory("cli")
+    recorder = Recorder(bus, ledger)
+    service = GovernanceService(bus, ledger, policy, ids=ids, clock=clock, run_id=RUN)
+    outside = ids.child("test")
+
+    def emit(topic: str, source: str, message: Message) -> None:
+        bus.publish(
+            topic, Envelope.wrap(message, id=outside.new(), source=source, run_id=RUN, superstep=0, sim_time=START)
+        )
+
+    emit(
+        topics.CONTROL,
+        "runner",
+        RunStarted(
+            scenario="cli",
+            scenario_hash="h",
+            seed=1,
+            policy_version=policy.version,
+            start=START,
+            days=2,
+            settings=settings or {},
+        ),
+    )
+    emit(
+        topics.OBSERVATIONS,
+        "world",
+        Observation(kind="market.snapshot", data={"prices": {"CA": {"price": 60, "base_price": 60}}}),
+    )
+    proposals = [
+        ActionProposed(
+            proposal_id="entry-ca-0001",
+            agent="finance",
+            action="enter_market",
+            args={"region": "CA", "sequence": 1, "investment_usd": 300000},
+            rationale="CA first: a legal path exists and demand is price-sensitive",
+            evidence=["ev-aaaaaaaaaaaaaaaa"],
+        ),
+        ActionProposed(
+            proposal_id="study-0002",
+            agent="research",
+            action="commission_research",
+            args={"topic": "grid", "cost_usd": 25000},
+            rationale="need the grid study",
+        ),
+        ActionProposed(
+            proposal_id="rotate-0003",
+            agent="ops",
+            action="rotate_credentials",
+            args={"system": "settlement-db", "reason": "leak"},
+            rationale="a key leaked",
+        ),
+    ]
+    for p in proposals:
+        emit(topics.PROPOSALS, f"agent:{p.agent}", p)
+    world = World(path, bus, ledger, service, recorder, clock)
+    recorder.flush()
+    world.step(1)
+    return world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Any:
+    w = build(tmp_path)
+    yield w
+    w.ledger.close()
+
+
+def cli(*args: str) -> Any:
+    return runner.invoke(app, ["approvals", *args])
+
+
+class TestListAndShow:
+    """What waits, with rationale, evidence, the rule that fired, approvals so far and the consequence."""
+
+    def test_list_json(self, world: World) -> None:
+        """Three pending escalations with everything a human needs."""
+        result = cli("list", "--ledger", str(world.path), "--json")
+        assert result.exit_code == 0, result.output
+        rows = json.loads(result.stdout)
+        assert [r["proposal_id"] for r in rows] == ["entry-ca-0001", "rotate-0003", "study-0002"]
+        entry = rows[0]
+        assert entry["gate"] == "market_entry"
+        assert entry["rule_ids"] == ["gate.market_entry"]
+        assert (entry["approvals_required"], entry["approvals"]) == (2, [])
+        assert entry["rationale"].startswith("CA first")
+        assert entry["evidence"] == ["ev-aaaaaaaaaaaaaaaa"]
+        assert entry["expires_at"] == "2025-03-13T09:00:00+00:00"
+        assert "executor applies it once" in entry["if_approved"]
+        assert "budget for the period is raised" in rows[2]["if_approved"]
+
+    def test_list_table(self, world: World) -> None:
+        """The table names each escalation, its gate and its approvals so far."""
+        result = cli("list", "--ledger", str(world.path))
+        assert result.exit_code == 0, result.output
+        for text in ("entry-ca-0001", "market_entry", "budget_overrun", "credential_change", "0/2"):
+            assert text in result.stdout
+
+    def test_show_by_prefix(self, world: World) -> None:
+        """A unique prefix finds the escalation; --json gives the same fields as list."""
+        result = cli("show", "entry-ca", "--ledger", str(world.path), "--run", RUN)
+        assert result.exit_code == 0, result.output
+        assert "who may decide" in result.stdout
+        assert "one of: board" in result.stdout
+        shown = json.loads(cli("show", "study", "--ledger", str(world.path), "--json").stdout)
+        assert shown["gate"] == "budget_overrun"
+
+
+class TestDecisions:
+    """Approve and reject through the CLI; refusals exit 1 with the reason."""
+
+    def test_four_eyes_via_cli_then_governance_authorizes(self, world: World) -> None:
+        """carol, carol again (refused), dave; the service's next step resolves and authorizes."""
+        path = str(world.path)
+        first = cli("approve", "entry-ca-0001", "--as", "carol", "--reason", "legal path confirmed", "--ledger", path)
+        assert first.exit_code == 0, first.output
+        assert "recorded: carol (board) approved entry-ca-0001" in first.stdout
+        assert "1 of 2 approvals" in first.stdout
+        again = cli("approve", "entry-ca-0001", "--as", "carol", "--reason", "really", "--ledger", path)
+        assert again.exit_code == 1
+        assert "counts once" in again.stderr
+        second = cli("approve", "entry-ca", "--as", "dave", "--reason", "agreed", "--ledger", path, "--json")
+        assert second.exit_code == 0, second.output
+        assert json.loads(second.stdout)["status"] == "approved"
+        world.step(2)
+        resolved = [
+            d.envelope.payload
+            for d in world.bus.range(topics.VERDICTS)
+            if d.envelope and isinstance(d.envelope.payload, EscalationResolved)
+        ]
+        assert [(r.proposal_id, r.outcome, r.approvers) for r in resolved] == [
+            ("entry-ca-0001", "approved", ["carol", "dave"])
+        ]
+        auths = [
+            d.envelope.payload
+            for d in world.bus.range(topics.AUTHORIZATIONS)
+            if d.envelope and isinstance(d.envelope.payload, ActionAuthorized)
+        ]
+        assert [(a.proposal_id, a.basis) for a in auths] == [("entry-ca-0001", "approval")]
+        listed = json.loads(cli("list", "--ledger", path, "--json").stdout)
+        assert "entry-ca-0001" not in [r["proposal_id"] for r in listed]
+
+    @pytest.mark.parametrize(
+        ("who", "says"),
+        [
+            pytest.param("finance", "cannot decide it", id="proposer"),
+            pytest.param("agent:finance", "cannot decide it", id="agent-prefix"),
+            pytest.param("bob", "bob holds cfo; gate market_entry needs one of board", id="wrong-role"),
+            pytest.param("mallory", "not in the policy's approver directory", id="unknown-approver"),
+        ],
+    )
+    def test_refused_approvals_exit_1(self, world: World, who: str, says: str) -> None:
+        """Separation of duties and roles are enforced; nothing is written."""
+        before = world.ledger.count()
+        result = cli("approve", "entry-ca-0001", "--as", who, "--reason", "x", "--ledger", str(world.path))
+        assert result.exit_code == 1
+        assert result.stderr.startswith("refused: ")
+        assert says in result.stderr
+        assert world.ledger.count() == before
+
+    def test_hash_mismatch_is_refused(self, world: World) -> None:
+        """--hash of another proposal does not bind."""
+        result = cli(
+            "approve",
+            "entry-ca-0001",
+            "--as",
+            "carol",
+            "--reason",
+            "x",
+            "--hash",
+            "ab" * 32,
+            "--ledger",
+            str(world.path),
+        )
+        assert result.exit_code == 1
+        assert "binds to the exact proposal" in result.stderr
+
+    def test_reject_then_approve_is_refused(self, world: World) -> None:
+        """alice rejects the credential change; frank can no longer approve it; governance denies it."""
+        path = str(world.path)
+        rejected = cli("reject", "rotate-0003", "--as", "alice", "--reason", "rotate after the audit", "--ledger", path)
+        assert rejected.exit_code == 0, rejected.output
+        assert "escalation rejected" in rejected.stdout
+        late = cli("approve", "rotate-0003", "--as", "frank", "--reason", "x", "--ledger", path)
+        assert late.exit_code == 1
+        assert "already rejected" in late.stderr
+        world.step(2)
+        resolved = [
+            d.envelope.payload
+            for d in world.bus.range(topics.VERDICTS)
+            if d.envelope and isinstance(d.envelope.payload, EscalationResolved)
+        ]
+        assert [(r.proposal_id, r.outcome) for r in resolved] == [("rotate-0003", "rejected")]
+
+    def test_the_runs_policy_file_is_used(self, tmp_path: Path) -> None:
+        """run.started.settings['policy_path'] names the policy: its approver directory decides."""
+        data = yaml.safe_load((Path(__file__).parents[2] / "governance/policies/helios.yaml").read_text())
+        data["approvers"]["zoe"] = ["board"]
+        policy_path = tmp_path / "custom.yaml"
+        policy_path.write_text(yaml.safe_dump(data))
+        w = build(tmp_path, load_policy(policy_path), {"policy_path": str(policy_path)})
+        try:
+            result = cli("approve", "entry-ca-0001", "--as", "zoe", "--reason", "ok", "--ledger", str(w.path))
+            assert result.exit_code == 0, result.output
+        finally:
+            w.ledger.close()
+
+
+class TestBadInput:
+    """Bad input: one line on stderr, exit 2."""
+
+    @pytest.mark.parametrize(
+        ("args", "says"),
+        [
+            pytest.param(["show", "nope"], "no escalation 'nope' in run run-cli (pending: ", id="unknown-id"),
+            pytest.param(["approve", "entry-ca-0001", "--reason", "x"], "Missing option '--as'", id="missing-as"),
+            pytest.param(
+                ["approve", "entry-ca-0001", "--as", "carol", "--reason", " "],
+                "--reason must say why",
+                id="blank-reason",
+            ),
+            pytest.param(["list", "--run", "other"], "no run 'other'", id="unknown-run"),
+            pytest.param(["list", "--bogus"], "No such option", id="unknown-option"),
+            pytest.param(["show", "e"], "matches 1", id="ambiguous-prefix-is-fine-when-unique"),
+        ],
+    )
+    def test_one_line_exit_2(self, world: World, args: list[str], says: str) -> None:
+        """Each mistake is named on a single line."""
+        result = cli(*args, "--ledger", str(world.path))
+        if says == "matches 1":  # 'e' prefixes exactly one id: not an error
+            assert result.exit_code == 0, result.output
+            return
+        assert result.exit_code == 2, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert says in result.stderr
+
+    def test_no_ledger(self, tmp_path: Path) -> None:
+        """A missing ledger file is a one-line error."""
+        result = cli("list", "--ledger", str(tmp_path / "missing.db"))
+        assert result.exit_code == 2
+        assert result.stderr.startswith("error: no ledger at ")

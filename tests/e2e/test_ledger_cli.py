@@ -1,0 +1,247 @@
+"""`coalition ledger …` end to end: CliRunner over a real ledger file, and one real subprocess."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from coalition.bus.envelope import Envelope
+from coalition.bus.message import Message
+from coalition.bus.messages import ActionProposed, Observation, RunFinished, RunStarted, VerdictIssued
+from coalition.cli import app
+from coalition.cli.ledger_cmd import ledger_app
+from coalition.ledger import SqliteLedger, run_digest
+from coalition.ledger.mapping import draft_from_envelope
+
+pytestmark = pytest.mark.e2e
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+runner = CliRunner()
+
+
+def envelope(message: Message, name: str, run_id: str, cause: str | None = None) -> Envelope:
+    return Envelope.wrap(message, id=name, source="x", run_id=run_id, superstep=1, sim_time=T0, causation_id=cause)
+
+
+def record_run(ledger: SqliteLedger, run_id: str, scenario: str) -> None:
+    started = RunStarted(scenario=scenario, scenario_hash="sh", seed=7, policy_version="pv1", start=T0, days=1)
+    obs = Observation(kind="supply.shock", subject="TX", evidence_id=f"{run_id}-ev")
+    prop = ActionProposed(
+        proposal_id=f"{run_id}-p1",
+        agent="finance",
+        action="enter_market",
+        args={"region": "TX"},
+        rationale="Texas demand, legal path clear",
+        evidence=[f"{run_id}-ev"],
+    )
+    verdict = VerdictIssued(
+        proposal_id=f"{run_id}-p1",
+        proposal_hash="h",
+        agent="finance",
+        action="enter_market",
+        outcome="escalate",
+        reasons=["market entry needs the board"],
+        rule_ids=["gate.market_entry"],
+        gate="market_entry",
+        policy_version="pv1",
+    )
+    envelopes = [
+        envelope(started, f"{run_id}-1", run_id),
+        envelope(obs, f"{run_id}-2", run_id),
+        envelope(prop, f"{run_id}-3", run_id, f"{run_id}-2"),
+        envelope(verdict, f"{run_id}-4", run_id, f"{run_id}-3"),
+        envelope(RunFinished(status="completed"), f"{run_id}-5", run_id),
+    ]
+    drafts = [draft_from_envelope(e) for e in envelopes]
+    ledger.append([d for d in drafts if d is not None])
+
+
+@pytest.fixture
+def ledger_file(tmp_path: Path) -> Path:
+    """A ledger holding two runs of five entries each: run-old (seq 1-5) and run-new (seq 6-10)."""
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        record_run(ledger, "run-old", "helios-launch")
+        record_run(ledger, "run-new", "settlement-incident")
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["ledger", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+class TestList:
+    """list filters a run's entries and prints a table, JSON, JSON lines or CSV."""
+
+    def test_table_defaults_to_the_most_recent_run(self, ledger_file: Path) -> None:
+        """Without --run the newest run is listed, as a table."""
+        code, out, _ = invoke("list", "--ledger", str(ledger_file))
+        assert code == 0
+        assert "run run-new: 5 entries" in out
+        assert "run-old" not in out
+
+    def test_json_with_filters(self, ledger_file: Path) -> None:
+        """--json prints full entries; --agent/--kind/--outcome/--gate narrow them."""
+        code, out, _ = invoke(
+            "list",
+            "--ledger",
+            str(ledger_file),
+            "--run",
+            "run-old",
+            "--agent",
+            "finance",
+            "--kind",
+            "verdict",
+            "--outcome",
+            "escalate",
+            "--gate",
+            "market_entry",
+            "--json",
+        )
+        assert code == 0
+        entries = orjson.loads(out)
+        assert [(e["seq"], e["kind"], e["gate"]) for e in entries] == [(4, "verdict", "market_entry")]
+        assert entries[0]["hash"]
+
+    def test_search_limit_and_json_lines(self, ledger_file: Path) -> None:
+        """--search finds words of the rationale; --nl prints one JSON entry per line; --limit keeps the newest."""
+        code, out, _ = invoke("list", "--ledger", str(ledger_file), "--search", "texas demand", "--nl")
+        assert code == 0
+        assert [orjson.loads(line)["seq"] for line in out.splitlines()] == [8]
+        code, out, _ = invoke("list", "--ledger", str(ledger_file), "--limit", "2", "--nl")
+        assert [orjson.loads(line)["seq"] for line in out.splitlines()] == [9, 10]
+
+    def test_csv(self, ledger_file: Path) -> None:
+        """--csv prints a header and one row per entry, rule ids joined with ';'."""
+        code, out, _ = invoke("list", "--ledger", str(ledger_file), "--run", "run-old", "--csv")
+        assert code == 0
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert [r["seq"] for r in rows] == ["1", "2", "3", "4", "5"]
+        assert rows[3]["rule_ids"] == "gate.market_entry"
+        assert rows[3]["rationale"] == "market entry needs the board"
+
+
+class TestOtherCommands:
+    """show, verify, digest, explain and runs."""
+
+    def test_show(self, ledger_file: Path) -> None:
+        """show prints every field of one entry as JSON."""
+        code, out, _ = invoke("show", "3", "--ledger", str(ledger_file))
+        assert code == 0
+        entry = orjson.loads(out)
+        assert (entry["seq"], entry["kind"], entry["rationale"]) == (3, "proposal", "Texas demand, legal path clear")
+
+    def test_verify_intact(self, ledger_file: Path) -> None:
+        """An intact ledger: exit 0 and 'OK: N entries, head <hash>'."""
+        with SqliteLedger(ledger_file) as ledger:
+            head = ledger.head()[1]
+        code, out, _ = invoke("verify", "--ledger", str(ledger_file))
+        assert (code, out.strip()) == (0, f"OK: 10 entries, head {head}")
+
+    def test_verify_tampered(self, ledger_file: Path) -> None:
+        """A rationale edited behind the ledger's back: exit 1 and 'TAMPERED at seq 3: …'."""
+        with sqlite3.connect(ledger_file) as conn:
+            conn.execute("DROP TRIGGER entries_no_update")
+            conn.execute(
+                "UPDATE entries SET body = replace(body, 'legal path clear', 'legal path CLEAR') WHERE seq = 3"
+            )
+        code, out, _ = invoke("verify", "--ledger", str(ledger_file))
+        assert code == 1
+        assert out.startswith("TAMPERED at seq 3: ")
+
+    def test_digest(self, ledger_file: Path) -> None:
+        """digest prints the most recent run's digest by default, or the digest of the run named by --run."""
+        with SqliteLedger(ledger_file) as ledger:
+            expected = run_digest(ledger, "run-new")
+        assert invoke("digest", "--ledger", str(ledger_file)) == (0, expected + "\n", "")
+        code, out, _ = invoke("digest", "--ledger", str(ledger_file), "--run", "run-old")
+        assert code == 0
+        assert len(out.strip()) == 64
+
+    def test_explain_tree_and_json(self, ledger_file: Path) -> None:
+        """explain shows the chain as a tree, or as JSON with --json."""
+        code, out, _ = invoke("explain", "4", "--ledger", str(ledger_file))
+        assert code == 0
+        assert "decision on proposal run-old-p1" in out
+        assert "gate market_entry" in out
+        assert "observation" in out
+        code, out, _ = invoke("explain", "2", "--ledger", str(ledger_file), "--json")
+        assert code == 0
+        assert [d["proposal_id"] for d in orjson.loads(out)["decisions"]] == ["run-old-p1"]
+
+    def test_runs(self, ledger_file: Path) -> None:
+        """runs lists every run with scenario and status."""
+        code, out, _ = invoke("runs", "--ledger", str(ledger_file), "--json")
+        assert code == 0
+        runs = orjson.loads(out)
+        assert [(r["run_id"], r["scenario"], r["status"], r["entries"]) for r in runs] == [
+            ("run-old", "helios-launch", "completed", 5),
+            ("run-new", "settlement-incident", "completed", 5),
+        ]
+        code, out, _ = invoke("runs", "--ledger", str(ledger_file))
+        assert code == 0
+        assert "helios-launch" in out
+
+
+class TestBadInput:
+    """Every user mistake is one line on stderr and exit status 2, never a traceback."""
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["verify", "--ledger", "{missing}"], "error: no ledger at"),
+            (["show", "99", "--ledger", "{db}"], "error: no ledger entry with seq 99"),
+            (["explain", "99", "--ledger", "{db}"], "error: no ledger entry with seq 99"),
+            (["show", "abc", "--ledger", "{db}"], "error: Invalid value for 'seq'"),
+            (["list", "--bogus", "--ledger", "{db}"], "error: No such option: --bogus"),
+            (["list", "--kind", "nope", "--ledger", "{db}"], "error: unknown kind 'nope'"),
+            (["list", "--json", "--csv", "--ledger", "{db}"], "error: choose one output format"),
+            (["digest", "--run", "nope", "--ledger", "{db}"], "error: no run 'nope'"),
+            (["nonsense"], "error: No such command 'nonsense'"),
+        ],
+    )
+    def test_one_line_and_exit_2(self, ledger_file: Path, tmp_path: Path, args: list[str], message: str) -> None:
+        """The message names what is wrong; stdout stays empty."""
+        filled = [a.format(db=ledger_file, missing=tmp_path / "missing.db") for a in args]
+        code, out, err = invoke(*filled)
+        assert code == 2
+        assert out == ""
+        assert err.startswith(message)
+        assert len(err.strip().splitlines()) == 1
+
+    def test_every_command_has_an_example(self) -> None:
+        """Each command's help has an 'Example:' line."""
+        for command in ledger_app.registered_commands:
+            assert command.callback is not None
+            assert "Example: coalition ledger" in (command.callback.__doc__ or ""), command.name
+        code, out, _ = invoke("verify", "--help")
+        assert code == 0
+        assert "Example:" in out
+
+
+class TestSubprocess:
+    """The installed console script, in a real process."""
+
+    def test_verify_via_console_script(self, ledger_file: Path) -> None:
+        """`.venv/bin/coalition ledger verify` exits 0 on an intact ledger and 1 once it is tampered with."""
+        script = Path(sys.executable).with_name("coalition")
+        command = [str(script), "ledger", "verify", "--ledger", str(ledger_file)]
+        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout.startswith("OK: 10 entries, head ")
+        with sqlite3.connect(ledger_file) as conn:
+            conn.execute("DROP TRIGGER entries_no_delete")
+            conn.execute("DELETE FROM entries WHERE seq = 6")
+        done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1
+        assert done.stdout.startswith("TAMPERED at seq 6: seq 6 is missing")

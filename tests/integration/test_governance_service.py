@@ -1,0 +1,371 @@
+"""The governance service in the superstep loop, on the memory bus and on a real Redis, with a real SQLite
+ledger and the real recorder: verdicts, authorizations, approvals from the ledger, expiry, restart, replay."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coalition.bus import topics
+from coalition.bus.base import Bus
+from coalition.bus.canonical import canonical_json
+from coalition.bus.clock import IdFactory, SimulatedClock
+from coalition.bus.envelope import Envelope
+from coalition.bus.message import Message
+from coalition.bus.messages import (
+    ActionAuthorized,
+    ActionExecuted,
+    ActionProposed,
+    EscalationResolved,
+    Observation,
+    RunStarted,
+    StepDone,
+    VerdictIssued,
+)
+from coalition.governance import GovernanceService, default_policy, fold_ledger, record_decision
+from coalition.ledger.recorder import Recorder
+from coalition.ledger.sqlite import SqliteLedger
+
+pytestmark = pytest.mark.integration
+
+POLICY = default_policy()
+START = datetime(2025, 3, 10, 9, tzinfo=UTC)
+RUN = "run-gov"
+
+
+class Loop:
+    """A minimal superstep loop around the real service: agents and executor are played by the test."""
+
+    def __init__(self, bus: Bus, ledger_path: Path) -> None:
+        self.bus = bus
+        self.ledger = SqliteLedger(ledger_path)
+        self.clock = SimulatedClock(START)
+        self.ids = IdFactory("seed-1")
+        self.world_ids = self.ids.child("world")
+        self.recorder = Recorder(bus, self.ledger)
+        self.service = GovernanceService(bus, self.ledger, POLICY, ids=self.ids, clock=self.clock, run_id=RUN)
+        self.superstep = 0
+        self.seen: dict[str, int] = {}
+        self.emit(
+            "runner",
+            RunStarted(scenario="t", scenario_hash="h", seed=1, policy_version=POLICY.version, start=START, days=3),
+            topics.CONTROL,
+        )
+        snapshot = Observation(
+            kind="market.snapshot",
+            data={"prices": {"CA": {"price": 60, "base_price": 60}, "TX": {"price": 50, "base_price": 50}}},
+        )
+        self.emit("world", snapshot, topics.OBSERVATIONS)
+        self.recorder.flush()
+
+    def emit(self, source: str, message: Message, topic: str) -> Envelope:
+        envelope = Envelope.wrap(
+            message,
+            id=self.world_ids.new(),
+            source=source,
+            run_id=RUN,
+            superstep=self.superstep,
+            sim_time=self.clock.now(),
+        )
+        self.bus.publish(topic, envelope)
+        return envelope
+
+    def propose(self, pid: str, agent: str, action: str, **args: Any) -> ActionProposed:
+        p = ActionProposed(proposal_id=pid, agent=agent, action=action, args=args, rationale=f"{agent} wants {action}")
+        self.emit(f"agent:{agent}", p, topics.PROPOSALS)
+        return p
+
+    def step(self) -> int:
+        self.superstep += 1
+        produced = self.service.step(self.superstep)
+        self.recorder.flush()
+        return produced
+
+    def new(self, topic: str, kind: type[Message]) -> list[Any]:
+        """Messages of a type published on a topic since the last call (for this topic and type)."""
+        found = [
+            d.envelope.payload
+            for d in self.bus.range(topic)
+            if d.envelope is not None and isinstance(d.envelope.payload, kind)
+        ]
+        key = f"{topic}:{kind.TYPE}"
+        start = self.seen.get(key, 0)
+        self.seen[key] = len(found)
+        return found[start:]
+
+    def execute(self, auth: ActionAuthorized, status: str = "applied") -> None:
+        done = ActionExecuted(
+            authorization_id=auth.authorization_id,
+            proposal_id=auth.proposal_id,
+            agent=auth.agent,
+            action=auth.action,
+            idempotency_key=auth.idempotency_key,
+            status=status,  # type: ignore[arg-type]
+            detail="executed by the test",
+        )
+        self.emit("executor", done, topics.EXECUTIONS)
+        self.recorder.flush()
+
+    def decide(self, approver: str, pid: str, decision: str = "approve") -> Any:
+        return record_decision(
+            self.ledger,
+            run_id=RUN,
+            proposal_id=pid,
+            approver=approver,
+            decision=decision,
+            reason=f"{approver} says so",
+            policy=POLICY,  # type: ignore[arg-type]
+        )
+
+
+@pytest.fixture
+def loop(bus: Bus, tmp_path: Path) -> Iterator[Loop]:
+    lp = Loop(bus, tmp_path / "ledger.db")
+    yield lp
+    lp.ledger.close()
+
+
+def by_id(messages: list[Any]) -> dict[str, Any]:
+    return {m.proposal_id: m for m in messages}
+
+
+class TestVerdicts:
+    """One superstep of proposals: verdicts in canonical order, authorizations for allows, step.done."""
+
+    def test_mixed_proposals(self, loop: Loop) -> None:
+        """allow, deny, escalate; the second research proposal sees the first one's reservation."""
+        loop.propose("r1", "research", "commission_research", topic="TX", cost_usd=15000)
+        loop.propose("r2", "research", "commission_research", topic="AZ", cost_usd=6000)
+        loop.propose("m1", "marketing", "pause_settlement", region="CA", incident_id="i", reason="x")
+        loop.propose("f1", "finance", "set_price", region="CA", price=70)
+        loop.propose("f2", "finance", "set_price", region="CA", price=98)
+        loop.propose("f3", "finance", "enter_market", region="CA", sequence=1, investment_usd=300000)
+        produced = loop.step()
+        verdicts = loop.new(topics.VERDICTS, VerdictIssued)
+        assert [v.proposal_id for v in verdicts] == ["f1", "f2", "f3", "m1", "r1", "r2"]  # agent, then stream order
+        outcome = {v.proposal_id: v.outcome for v in verdicts}
+        assert outcome == {"f1": "allow", "f2": "deny", "f3": "escalate", "m1": "deny", "r1": "allow", "r2": "escalate"}
+        f3 = by_id(verdicts)["f3"]
+        assert (f3.gate, f3.approvals_required, f3.approver_roles) == ("market_entry", 2, ["board"])
+        assert f3.expires_at == START + timedelta(hours=72)
+        assert by_id(verdicts)["f2"].reasons == ["price 98.00 exceeds surge cap: base 60.00 × 1.25 = 75.00"]
+        auths = loop.new(topics.AUTHORIZATIONS, ActionAuthorized)
+        assert [a.proposal_id for a in auths] == ["f1", "r1"]
+        assert all(a.basis == "policy" for a in auths)
+        assert produced == len(verdicts) + len(auths)
+        done = [
+            d.envelope.payload
+            for d in loop.bus.range(topics.CONTROL)
+            if d.envelope and isinstance(d.envelope.payload, StepDone)
+        ]
+        assert done[-1] == StepDone(actor="governance", produced=produced)
+        assert [p.proposal_id for p in loop.service.pending()] == ["f3", "r2"]
+
+    def test_idempotency_key_binds_authorization_action_and_args(self, loop: Loop) -> None:
+        """sha256(authorization_id ‖ action ‖ canonical args)."""
+        loop.propose("f1", "finance", "set_price", region="CA", price=70)
+        loop.step()
+        (auth,) = loop.new(topics.AUTHORIZATIONS, ActionAuthorized)
+        expected = hashlib.sha256(
+            auth.authorization_id.encode() + b"\x1fset_price\x1f" + canonical_json(auth.args)
+        ).hexdigest()
+        assert auth.idempotency_key == expected
+
+    def test_a_redelivered_proposal_is_decided_once(self, loop: Loop) -> None:
+        """The same envelope published twice gets one verdict."""
+        p = ActionProposed(
+            proposal_id="f1", agent="finance", action="set_price", args={"region": "CA", "price": 70}, rationale="r"
+        )
+        envelope = Envelope.wrap(p, id="dup-1", source="agent:finance", run_id=RUN, superstep=0, sim_time=START)
+        loop.bus.publish(topics.PROPOSALS, envelope)
+        loop.bus.publish(topics.PROPOSALS, envelope)
+        loop.step()
+        assert len(loop.new(topics.VERDICTS, VerdictIssued)) == 1
+
+    def test_garbage_on_the_proposals_topic_is_dead_lettered(self, loop: Loop) -> None:
+        """Undecodable bytes do not stop the step; they go to dead-letters."""
+        loop.bus.publish_raw(topics.PROPOSALS, b"{not json")
+        loop.propose("f1", "finance", "set_price", region="CA", price=70)
+        loop.step()
+        assert len(loop.new(topics.VERDICTS, VerdictIssued)) == 1
+        assert loop.bus.length(topics.DEAD_LETTERS) == 1
+
+
+class TestEscalations:
+    """Approvals are read from the ledger; quorum authorizes, rejection and expiry deny."""
+
+    def test_four_eyes_quorum_then_authorization(self, loop: Loop) -> None:
+        """One board approval is not enough; the second one resolves and authorizes (basis approval)."""
+        loop.propose("f3", "finance", "enter_market", region="CA", sequence=1, investment_usd=300000)
+        loop.step()
+        assert loop.decide("carol", "f3").accepted
+        loop.step()
+        assert loop.new(topics.VERDICTS, EscalationResolved) == []
+        assert loop.decide("dave", "f3").status == "approved"
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert (resolved.outcome, resolved.approvers) == ("approved", ["carol", "dave"])
+        (auth,) = loop.new(topics.AUTHORIZATIONS, ActionAuthorized)
+        assert (auth.proposal_id, auth.basis, auth.rule_ids) == ("f3", "approval", ["gate.market_entry"])
+        assert loop.service.pending() == []
+        kinds = [
+            e.kind
+            for e in loop.ledger.query(
+                __import__("coalition.ledger", fromlist=["LedgerQuery"]).LedgerQuery(subject="f3")
+            )
+        ]
+        assert kinds == ["proposal", "verdict", "approval", "approval", "resolution", "authorization"]
+
+    def test_an_approved_overrun_raises_the_budget_by_the_overrun(self, loop: Loop) -> None:
+        """research asks 25,000 of 20,000: bob approves; the budget grows by 5,000.00 and the spend follows."""
+        loop.propose("r1", "research", "commission_research", topic="grid study", cost_usd=25000)
+        loop.step()
+        assert [v.outcome for v in loop.new(topics.VERDICTS, VerdictIssued)] == ["escalate"]
+        assert loop.decide("bob", "r1").accepted
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert resolved.budget_increase_usd == "5000.00"
+        (auth,) = loop.new(topics.AUTHORIZATIONS, ActionAuthorized)
+        loop.execute(auth)
+        loop.step()
+        state = loop.service.state
+        assert state.increase("research") == 5000
+        assert state.spent[("research", "2025-03")] == 25000
+        assert state.reserved[("research", "2025-03")] == 0
+        loop.propose("r2", "research", "commission_research", topic="more", cost_usd=1)
+        loop.step()
+        assert [v.outcome for v in loop.new(topics.VERDICTS, VerdictIssued)] == ["escalate"]
+
+    def test_rejection_denies(self, loop: Loop) -> None:
+        """frank rejects a severity-5 incident: resolved rejected, nothing authorized."""
+        loop.propose(
+            "o1",
+            "ops",
+            "open_incident",
+            incident_id="i",
+            kind="outage",
+            severity=5,
+            regions=["CA"],
+            affected_customers=10,
+            summary="s",
+        )
+        loop.step()
+        assert loop.decide("frank", "o1", "reject").accepted
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert resolved.outcome == "rejected"
+        assert resolved.reason.startswith("rejected by frank (ops_lead)")
+        assert loop.new(topics.AUTHORIZATIONS, ActionAuthorized) == []
+
+    def test_expiry_is_a_deny(self, loop: Loop) -> None:
+        """No decision within 8 simulated hours: the credential change expires; late approvals are refused."""
+        loop.propose("o2", "ops", "rotate_credentials", system="db", reason="leak")
+        loop.step()
+        loop.clock.advance(timedelta(hours=8))
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert resolved.outcome == "expired"
+        assert "an expired escalation is denied" in resolved.reason
+        assert not loop.decide("alice", "o2").accepted
+        assert loop.new(topics.AUTHORIZATIONS, ActionAuthorized) == []
+
+    def test_tick_does_not_expire_an_escalation_approved_in_time(self, loop: Loop) -> None:
+        """Approved before the deadline, ticked after it: the approval wins and the next step authorizes."""
+        loop.propose("o2", "ops", "rotate_credentials", system="db", reason="leak")
+        loop.step()
+        assert loop.decide("alice", "o2").accepted
+        assert loop.decide("frank", "o2").accepted
+        loop.clock.advance(timedelta(hours=9))
+        assert loop.service.tick(loop.clock.now()) == 0
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert resolved.outcome == "approved"
+
+    def test_an_approval_does_not_override_a_hard_limit_that_appeared_meanwhile(self, loop: Loop) -> None:
+        """CA becomes prohibited before the board decides: the approved entry is resolved as rejected."""
+        loop.propose("f3", "finance", "enter_market", region="CA", sequence=1, investment_usd=1000)
+        loop.propose(
+            "l1",
+            "legal",
+            "publish_jurisdiction_pack",
+            region="CA",
+            status="prohibited",
+            obligations=[],
+            effective="2025-03-11",
+            material=False,
+        )
+        loop.step()
+        (auth,) = loop.new(topics.AUTHORIZATIONS, ActionAuthorized)
+        loop.execute(auth)
+        assert loop.decide("carol", "f3").accepted
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert resolved.outcome == "rejected"
+        assert "now denied: region CA is prohibited by a published jurisdiction pack" in resolved.reason
+
+
+class TestStateFromTheLedger:
+    """Executions and observations reach governance through the ledger; a restarted service rebuilds its state."""
+
+    def test_an_executed_price_and_a_restart(self, loop: Loop) -> None:
+        """set_price executed → current price; a new service folded from the ledger agrees with the old one."""
+        loop.propose("f1", "finance", "set_price", region="CA", price=70)
+        loop.propose("r1", "research", "commission_research", topic="x", cost_usd=25000)
+        loop.step()
+        (auth,) = loop.new(topics.AUTHORIZATIONS, ActionAuthorized)
+        loop.execute(auth)
+        loop.step()
+        assert loop.service.state.prices["CA"].price == 70
+        restarted = GovernanceService(
+            loop.bus,
+            loop.ledger,
+            POLICY,
+            ids=IdFactory("seed-1"),
+            clock=loop.clock,
+            run_id=RUN,
+            consumer="governance-2",
+        )
+        restarted.sync()
+        old, new = loop.service.state, restarted.state
+        assert new.prices == old.prices
+        assert new.spent == old.spent
+        assert new.reserved == old.reserved
+        assert [e.proposal_id for e in restarted.pending()] == ["r1"]
+        assert (
+            fold_ledger(loop.ledger.iter_entries(run_id=RUN), policy=POLICY).escalations.keys()
+            == old.escalations.keys()
+        )
+
+
+def script(bus: Bus, path: Path) -> list[dict[str, Any]]:
+    """A fixed little story; returns the deterministic fields of every ledger entry."""
+    loop = Loop(bus, path)
+    loop.propose("f1", "finance", "set_price", region="CA", price=70)
+    loop.propose("f3", "finance", "enter_market", region="CA", sequence=1, investment_usd=300000)
+    loop.propose("r1", "research", "commission_research", topic="x", cost_usd=25000)
+    loop.step()
+    loop.decide("carol", "f3")
+    loop.decide("dave", "f3")
+    loop.decide("bob", "r1")
+    loop.step()
+    rows = [e.deterministic_fields() for e in loop.ledger.iter_entries()]
+    loop.ledger.close()
+    return rows
+
+
+class TestDeterminism:
+    """Same inputs, same ledger content (ids, verdicts, reasons), run after run."""
+
+    def test_two_runs_give_identical_ledgers(self, tmp_path: Path) -> None:
+        """Two fresh memory buses and ledgers: identical deterministic fields."""
+        from coalition.bus.memory import MemoryBus
+
+        first = script(MemoryBus(), tmp_path / "a.db")
+        second = script(MemoryBus(), tmp_path / "b.db")
+        assert len(first) > 10
+        assert first == second

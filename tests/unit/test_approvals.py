@@ -1,0 +1,367 @@
+"""Approvals: the escalation state machine (separation of duties, four-eyes, hash binding, expiry) and the
+approvals service that records decisions in a real SQLite ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from coalition.bus.messages import ActionProposed, RunStarted, VerdictIssued
+from coalition.governance import (
+    Escalation,
+    GovernanceState,
+    PolicyError,
+    check_decision,
+    default_policy,
+    fold_ledger,
+    policy_for_run,
+    record_decision,
+)
+from coalition.governance.escalation import Decision
+from coalition.ledger import EntryDraft
+from coalition.ledger.sqlite import SqliteLedger
+
+pytestmark = pytest.mark.unit
+
+POLICY = default_policy()
+DIRECTORY = {name: tuple(roles) for name, roles in POLICY.approvers.items()}
+OPENED = datetime(2025, 3, 10, 9, tzinfo=UTC)
+RUN = "run-1"
+
+
+def market_entry(pid: str = "p-entry", investment: int = 300000) -> ActionProposed:
+    return ActionProposed(
+        proposal_id=pid,
+        agent="finance",
+        action="enter_market",
+        args={"region": "CA", "sequence": 1, "investment_usd": investment},
+        rationale="CA first: legal path and demand",
+    )
+
+
+def escalation(required: int = 2, roles: tuple[str, ...] = ("board",)) -> Escalation:
+    p = market_entry()
+    return Escalation(
+        proposal=p,
+        proposal_hash=p.proposal_hash,
+        gate="market_entry",
+        approver_roles=roles,
+        approvals_required=required,
+        expires_at=OPENED + timedelta(hours=72),
+        opened_at=OPENED,
+    )
+
+
+def check(
+    esc: Escalation,
+    approver: str,
+    *,
+    decision: str = "approve",
+    proposal_hash: str | None = None,
+    at: datetime | None = None,
+):  # type: ignore[no-untyped-def]
+    return check_decision(
+        esc,
+        approver=approver,
+        decision=decision,  # type: ignore[arg-type]
+        proposal_hash=proposal_hash,
+        now=at or OPENED + timedelta(hours=1),
+        directory=DIRECTORY,
+    )
+
+
+def approved_by(esc: Escalation, approver: str) -> Escalation:
+    result = check(esc, approver)
+    assert result.accepted, result.reason
+    return esc.with_decision(Decision(approver, result.role or "", "approve", "ok", esc.proposal_hash))
+
+
+class TestStateMachine:
+    """pending → approved | rejected | expired, with every refusal returned as a value."""
+
+    @pytest.mark.parametrize("name", ["finance", "agent:finance", " Finance ", "agent:ops"])
+    def test_the_proposer_or_an_agent_never_approves(self, name: str) -> None:
+        """An approver named like the proposing agent (or any agent) is refused."""
+        result = check(escalation(), name)
+        assert not result.accepted
+        assert "cannot decide it" in result.reason
+
+    def test_approver_must_hold_a_gate_role(self) -> None:
+        """bob is cfo; a market entry needs the board."""
+        result = check(escalation(), "bob")
+        assert not result.accepted
+        assert result.reason == "bob holds cfo; gate market_entry needs one of board"
+
+    def test_unknown_approver_is_refused(self) -> None:
+        """Only names in the policy's approver directory decide."""
+        assert check(escalation(), "mallory").reason == "mallory is not in the policy's approver directory"
+
+    def test_same_approver_twice_counts_once(self) -> None:
+        """carol's second approval is refused and the count stays at one."""
+        esc = approved_by(escalation(), "carol")
+        again = check(esc, "carol")
+        assert not again.accepted
+        assert "counts once" in again.reason
+        forced = esc.with_decision(Decision("carol", "board", "approve", "again", esc.proposal_hash))
+        assert forced.approvers == ("carol",)
+        assert forced.status == "pending"
+
+    def test_four_eyes_needs_two_distinct_approvers(self) -> None:
+        """One board member: still pending; a second one: approved."""
+        esc = approved_by(escalation(required=2), "carol")
+        assert esc.status == "pending"
+        esc = approved_by(esc, "dave")
+        assert esc.status == "approved"
+        assert esc.approvers == ("carol", "dave")
+
+    def test_hash_mismatch_is_refused(self) -> None:
+        """A decision naming another proposal hash does not bind to this proposal."""
+        edited = market_entry(investment=310000)
+        result = check(escalation(), "carol", proposal_hash=edited.proposal_hash)
+        assert not result.accepted
+        assert "binds to the exact proposal" in result.reason
+
+    def test_matching_hash_is_accepted(self) -> None:
+        """The exact hash binds."""
+        esc = escalation()
+        assert check(esc, "carol", proposal_hash=esc.proposal_hash).accepted
+
+    def test_after_expiry_every_decision_is_refused(self) -> None:
+        """At or after expires_at nothing can be decided: expiry is a deny."""
+        esc = escalation()
+        for decision in ("approve", "reject"):
+            result = check(esc, "carol", decision=decision, at=OPENED + timedelta(hours=72))
+            assert not result.accepted
+            assert "resolves as denied" in result.reason
+
+    def test_a_decided_escalation_cannot_be_decided_again(self) -> None:
+        """After a rejection (or a quorum) the next decision is refused."""
+        esc = escalation(required=1)
+        rejected = esc.with_decision(Decision("carol", "board", "reject", "no", esc.proposal_hash))
+        assert rejected.status == "rejected"
+        assert check(rejected, "dave").reason.startswith("the escalation is already rejected")
+        approved = approved_by(esc, "dave")
+        assert approved.status == "approved"
+        assert not check(approved, "carol", decision="reject").accepted
+
+    def test_one_rejection_rejects(self) -> None:
+        """A single authorized rejection ends a four-eyes escalation."""
+        esc = approved_by(escalation(required=2), "carol")
+        result = check(esc, "dave", decision="reject")
+        assert result.accepted
+        assert esc.with_decision(Decision("dave", "board", "reject", "no", esc.proposal_hash)).status == "rejected"
+
+
+# ----- the approvals service over a real SQLite ledger ----------------------------------------------------------
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
+    led = SqliteLedger(tmp_path / "ledger.db")
+    yield led
+    led.close()
+
+
+def start_run(ledger: SqliteLedger, settings: dict[str, object] | None = None, version: str | None = None) -> None:
+    started = RunStarted(
+        scenario="s",
+        scenario_hash="h",
+        seed=1,
+        policy_version=version or POLICY.version,
+        start=OPENED,
+        days=3,
+        settings=settings or {},
+    )
+    ledger.append([draft("run", "runner", "runner", "s", started, "run started")])
+
+
+def draft(
+    kind: str, actor: str, actor_kind: str, subject: str, message: object, rationale: str, **extra: object
+) -> EntryDraft:
+    from coalition.bus.message import Message
+
+    assert isinstance(message, Message)
+    return EntryDraft(
+        run_id=RUN,
+        sim_time=OPENED,
+        actor=actor,
+        actor_kind=actor_kind,  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
+        subject=subject,
+        payload=message.model_dump(mode="json"),
+        rationale=rationale,
+        message_id=f"m-{kind}-{subject}",
+        message_type=message.TYPE,
+        correlation_id=f"corr-{subject}",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def escalate(ledger: SqliteLedger, p: ActionProposed, *, required: int = 2, gate: str = "market_entry") -> None:
+    """What the recorder writes for a proposal that governance escalated."""
+    verdict = VerdictIssued(
+        proposal_id=p.proposal_id,
+        proposal_hash=p.proposal_hash,
+        agent=p.agent,
+        action=p.action,
+        outcome="escalate",
+        reasons=["market entry needs human approval"],
+        rule_ids=["gate.market_entry"],
+        gate=gate,
+        approver_roles=["board"],
+        approvals_required=required,
+        expires_at=OPENED + timedelta(hours=72),
+        policy_version=POLICY.version,
+    )
+    ledger.append(
+        [
+            draft("proposal", f"agent:{p.agent}", "agent", p.proposal_id, p, p.rationale),
+            draft("verdict", "governance", "governance", p.proposal_id, verdict, verdict.reasons[0], gate=gate),
+        ]
+    )
+
+
+def decide(ledger: SqliteLedger, approver: str, decision: str = "approve", **kw: object):  # type: ignore[no-untyped-def]
+    args: dict[str, object] = {"run_id": RUN, "proposal_id": "p-entry", "reason": "sound plan", "policy": POLICY}
+    args.update(kw)
+    return record_decision(ledger, approver=approver, decision=decision, **args)  # type: ignore[arg-type]
+
+
+class TestRecordDecision:
+    """record_decision folds the escalation from the ledger, validates, and appends one entry."""
+
+    def test_an_approval_is_recorded_with_its_provenance(self, ledger: SqliteLedger) -> None:
+        """actor human:<name>, approver, message type, subject, gate, correlation id and the hash as evidence."""
+        p = market_entry()
+        escalate(ledger, p)
+        result = decide(ledger, "carol", proposal_hash=p.proposal_hash, method="web")
+        assert result.accepted, result.reason
+        assert (result.status, result.approvals, result.approvals_required, result.role) == ("pending", 1, 2, "board")
+        entry = result.entry
+        assert entry is not None
+        assert entry.kind == "approval"
+        assert entry.actor == "human:carol"
+        assert entry.actor_kind == "human"
+        assert entry.approver == "carol"
+        assert entry.message_type == "approval.granted"
+        assert entry.subject == "p-entry"
+        assert entry.gate == "market_entry"
+        assert entry.outcome == "approved"
+        assert entry.correlation_id == "corr-p-entry"
+        assert entry.causation_id == "m-verdict-p-entry"
+        assert entry.evidence == [p.proposal_hash]
+        assert entry.rationale == "sound plan"
+        assert entry.payload["method"] == "web"
+        assert ledger.verify().ok
+
+    def test_four_eyes_through_the_ledger(self, ledger: SqliteLedger) -> None:
+        """carol then dave: the folded escalation is approved with both names."""
+        escalate(ledger, market_entry())
+        assert decide(ledger, "carol").status == "pending"
+        assert decide(ledger, "dave").status == "approved"
+        state = fold_ledger(ledger.iter_entries(run_id=RUN), policy=POLICY)
+        assert state.escalations["p-entry"].approvers == ("carol", "dave")
+
+    def test_refusals_write_nothing(self, ledger: SqliteLedger) -> None:
+        """Self-approval, wrong role, wrong hash, repeat approver: refused, the ledger unchanged."""
+        escalate(ledger, market_entry())
+        assert decide(ledger, "carol").accepted
+        before = ledger.count()
+        refusals = [
+            decide(ledger, "finance"),
+            decide(ledger, "agent:finance"),
+            decide(ledger, "bob"),
+            decide(ledger, "dave", proposal_hash="0" * 64),
+            decide(ledger, "carol"),
+            decide(ledger, "dave", reason="  "),
+        ]
+        assert [r.accepted for r in refusals] == [False] * 6
+        assert all(r.entry is None and r.reason for r in refusals)
+        assert ledger.count() == before
+
+    def test_a_rejection_decides_and_nothing_follows(self, ledger: SqliteLedger) -> None:
+        """dave rejects: recorded as a rejection; carol can no longer approve."""
+        escalate(ledger, market_entry())
+        rejected = decide(ledger, "dave", "reject", reason="too early")
+        assert rejected.accepted
+        assert rejected.entry is not None
+        assert (rejected.entry.kind, rejected.entry.message_type) == ("rejection", "approval.rejected")
+        later = decide(ledger, "carol")
+        assert not later.accepted
+        assert "already rejected" in later.reason
+
+    def test_expired_escalation_refuses_every_decision(self, ledger: SqliteLedger) -> None:
+        """Deciding at the expiry time is too late."""
+        escalate(ledger, market_entry())
+        result = decide(ledger, "carol", sim_time=OPENED + timedelta(hours=72))
+        assert not result.accepted
+        assert "expired" in result.reason
+
+    def test_unknown_proposal(self, ledger: SqliteLedger) -> None:
+        """No escalation, no decision."""
+        result = decide(ledger, "carol", proposal_id="p-nothing")
+        assert not result.accepted
+        assert result.reason == "no escalation for proposal p-nothing in run run-1"
+
+    def test_two_runs_of_one_scenario_in_one_ledger(self, ledger: SqliteLedger) -> None:
+        """The same proposal in two runs: each run takes carol's approval; the entry ids match (replayable)."""
+        escalate(ledger, market_entry())
+        copies = [e.model_dump() for e in ledger.iter_entries(run_id=RUN)]
+        ledger.append([EntryDraft.model_validate({**_draft_fields(c), "run_id": "run-2"}) for c in copies])
+        first = decide(ledger, "carol")
+        second = decide(ledger, "carol", run_id="run-2")
+        assert first.accepted
+        assert second.accepted, second.reason
+        assert first.entry is not None
+        assert second.entry is not None
+        assert first.entry.message_id == second.entry.message_id
+        assert not decide(ledger, "carol", run_id="run-2").accepted
+
+    def test_a_forged_approval_in_the_ledger_does_not_count(self, ledger: SqliteLedger) -> None:
+        """An approval entry written around the service by the proposer itself is ignored when folding."""
+        from coalition.bus.messages import ApprovalGranted
+
+        p = market_entry()
+        escalate(ledger, p, required=1)
+        forged = ApprovalGranted(
+            proposal_id=p.proposal_id, proposal_hash=p.proposal_hash, approver="finance", role="board", reason="me"
+        )
+        ledger.append([draft("approval", "human:finance", "human", p.proposal_id, forged, "me")])
+        state = fold_ledger(ledger.iter_entries(run_id=RUN), policy=POLICY)
+        assert state.escalations[p.proposal_id].status == "pending"
+        assert isinstance(state, GovernanceState)
+
+
+class TestPolicyForRun:
+    """The policy in force is the run's: run.started.settings['policy_path'], else the shipped one."""
+
+    def test_default_when_no_path(self, ledger: SqliteLedger) -> None:
+        """No policy_path: the Helios policy."""
+        start_run(ledger)
+        assert policy_for_run(ledger, RUN).version == POLICY.version
+
+    def test_the_runs_policy_file(self, ledger: SqliteLedger, tmp_path: Path) -> None:
+        """A custom policy file named by the run is used."""
+        data = yaml.safe_load((Path(__file__).parents[2] / "governance/policies/helios.yaml").read_text())
+        data["approvers"]["zoe"] = ["board"]
+        path = tmp_path / "custom.yaml"
+        path.write_text(yaml.safe_dump(data))
+        from coalition.governance import load_policy
+
+        custom = load_policy(path)
+        start_run(ledger, {"policy_path": str(path)}, version=custom.version)
+        assert "zoe" in policy_for_run(ledger, RUN).approvers
+
+    def test_a_changed_policy_file_is_an_error(self, ledger: SqliteLedger) -> None:
+        """The run's recorded version must match the file found."""
+        start_run(ledger, version="f" * 64)
+        with pytest.raises(PolicyError, match="is not the run's ffffffffffffffff"):
+            policy_for_run(ledger, RUN)
+
+
+def _draft_fields(entry: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in entry.items() if k in EntryDraft.model_fields}
