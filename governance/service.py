@@ -1,9 +1,13 @@
 """The governance service on the bus: proposals in; verdicts, authorizations and resolutions out.
 
-Each superstep it folds what the ledger learned since the last step (observations, executions, human
-decisions), resolves escalations that reached their quorum, were rejected or expired, then evaluates the
+Each superstep it folds the world's facts published on the bus in earlier steps (observations, executions,
+the run's start), resolves escalations that reached their quorum, were rejected or expired, then evaluates the
 step's proposals in canonical order (agent name, then stream order). Its own outputs are folded into its
 state as it publishes them, so a later proposal of the same step sees an earlier one's budget reservation.
+
+Human decisions live in the ledger (any process may append them). They are taken in only at decision points
+that the runner chooses — after a day has settled — and only once the simulated clock has reached the time
+they were recorded at, so that a resumed or replayed run takes each decision at the same point of the story.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from coalition.bus.messages import (
     StepDone,
     VerdictIssued,
 )
-from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, PROPOSALS, VERDICTS
+from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, EXECUTIONS, OBSERVATIONS, PROPOSALS, VERDICTS
 from coalition.governance.escalation import Escalation
 from coalition.governance.evaluate import evaluate
 from coalition.governance.money import usd
@@ -37,6 +41,8 @@ from coalition.ledger.base import Ledger, LedgerQuery
 
 GROUP = "governance"
 SOURCE = "governance"
+FACT_TOPICS = (CONTROL, OBSERVATIONS, EXECUTIONS)  # what governance learns about the world, in this order
+HUMAN_DECISIONS = ("approval", "rejection")
 
 log = structlog.get_logger(__name__)
 
@@ -75,9 +81,12 @@ class GovernanceService:
         self._ledger_seq = 0
         self._applied: set[str] = set()  # envelope ids already folded (own outputs, proposals read)
         self._decided: set[str] = set()  # proposal ids with a verdict: a redelivered proposal is not re-decided
+        self._taken: set[int] = set()  # ledger seqs of human decisions already folded
+        self._held_facts: list[Delivery] = []  # facts published in the current step, for the next one
         self._superstep = 0
         self._budget = MoneyBudget(policy.budgets.agents, policy.gates.budget_overrun)
-        bus.ensure_group(PROPOSALS, GROUP)
+        for topic in (PROPOSALS, *FACT_TOPICS):
+            bus.ensure_group(topic, GROUP)
 
     @property
     def state(self) -> GovernanceState:
@@ -97,12 +106,12 @@ class GovernanceService:
         """Handle one superstep; returns how many messages were published (step.done not counted)."""
         self._superstep = superstep
         now = self._clock.now()
-        self.sync()
+        self._learn_facts(superstep)
         self._state = self._state.at(now)
         out: list[tuple[str, Envelope]] = []
         out.extend(self._resolve_decided(now))
         out.extend(self._expire(now))
-        deliveries = self._drain()
+        deliveries = self._drain([PROPOSALS])
         proposals: list[tuple[int, Envelope, ActionProposed]] = []
         for index, delivery in enumerate(deliveries):
             envelope = delivery.envelope
@@ -124,15 +133,57 @@ class GovernanceService:
     def tick(self, now: datetime | None = None) -> int:
         """Expire overdue escalations now (expired = deny); returns how many resolutions were published."""
         when = now or self._clock.now()
-        self.sync()  # a decision recorded in time (but not yet folded) must not be expired
+        self.accept_decisions(when)  # a decision recorded in time (but not yet folded) must not be expired
         self._state = self._state.at(when)
         out = self._expire(when)
         if out:
             self._bus.publish_many(out)
         return len(out)
 
+    def accept_decisions(self, now: datetime | None = None) -> int:
+        """A decision point: fold the human decisions recorded in the ledger for escalations that are open now,
+        recorded at or before `now` (simulated). Returns how many were taken; the next step resolves them."""
+        when = now or self._clock.now()
+        taken = 0
+        open_ids = {e.proposal_id for e in self._state.open_escalations()}
+        for kind in HUMAN_DECISIONS:
+            for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, kind=kind)):
+                if entry.seq in self._taken or entry.subject not in open_ids or entry.sim_time > when:
+                    continue
+                self._taken.add(entry.seq)
+                self._state = self._state.apply_entry(entry)
+                taken += 1
+        return taken
+
+    def _learn_facts(self, superstep: int) -> None:
+        """Fold what the world published before this step (run start, observations, executions), canonically:
+        topic order, then superstep, then stream order. Facts of this very step wait for the next one."""
+        deliveries = self._held_facts + self._drain(FACT_TOPICS)
+        ready = [d for d in deliveries if d.envelope is None or d.envelope.superstep < superstep]
+        self._held_facts = [d for d in deliveries if d.envelope is not None and d.envelope.superstep >= superstep]
+        rank = {topic: i for i, topic in enumerate(FACT_TOPICS)}
+        ordered = sorted(
+            (d for d in ready if d.envelope is not None),
+            key=lambda d: (rank[d.topic], d.envelope.superstep if d.envelope is not None else 0),
+        )  # sorted() is stable: stream order is kept within a topic and superstep
+        for delivery in ordered:
+            envelope = delivery.envelope
+            assert envelope is not None
+            if envelope.id in self._applied:
+                continue
+            self._applied.add(envelope.id)
+            self._state = self._state.apply(
+                envelope.payload,
+                sim_time=envelope.sim_time,
+                message_id=envelope.id,
+                correlation_id=envelope.correlation_id,
+            )
+        if ready:
+            self._bus.ack(GROUP, ready)
+
     def sync(self) -> int:
-        """Fold the ledger entries of this run appended since the last sync (skipping what was already folded)."""
+        """Rebuild from the ledger: fold this run's entries appended since the last sync (a governance worker
+        restarted mid-run catches up this way; a running service learns facts from the bus instead)."""
         folded = 0
         for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, after_seq=self._ledger_seq)):
             self._ledger_seq = entry.seq
@@ -294,10 +345,10 @@ class GovernanceService:
 
     # ----- plumbing ----------------------------------------------------------------------------------------
 
-    def _drain(self) -> list[Delivery]:
+    def _drain(self, topics: tuple[str, ...] | list[str]) -> list[Delivery]:
         deliveries: list[Delivery] = []
         while True:
-            batch = self._bus.read([PROPOSALS], GROUP, self._consumer, count=500)
+            batch = self._bus.read(topics, GROUP, self._consumer, count=500)
             if not batch:
                 return deliveries
             deliveries.extend(batch)

@@ -187,12 +187,18 @@ class Runner:
         self._publish_many([(topics.OBSERVATIONS, o) for o in observations], source="world")
         self.recorder.flush()
         self._until_quiescent(day)
+        # The day's decision points: humans (or the scripted board) answer what waits; governance takes the
+        # decisions in only here, so a resumed or replayed run takes each one at the same point of the story.
         while self.governance.pending():
-            if self.options.interactive:
-                if not self._wait_for_humans(day):
-                    break
-            elif not self._board_answers(day):
-                break  # nothing scripted for what is left: it expires as deny at its deadline
+            taken = self.governance.accept_decisions()  # already in the ledger: a resumed run, a quick human
+            if not taken:
+                if self.options.interactive:
+                    self._wait_for_humans(day)
+                else:
+                    self._board_answers(day)
+                taken = self.governance.accept_decisions()
+            if not taken:
+                break  # nobody answered what is left: it expires as deny at its deadline
             self._until_quiescent(day)
         self._report(day)
 
@@ -235,8 +241,8 @@ class Runner:
 
     # ----- escalations -------------------------------------------------------------------------------------
 
-    def _board_answers(self, day: int) -> bool:
-        """Record the scripted board's decisions for pending escalations; False when it had nothing new to say."""
+    def _board_answers(self, day: int) -> int:
+        """Record the scripted board's decisions for pending escalations; returns how many were recorded."""
         recorded = 0
         for escalation, decision in self.board.decide_all([pending_view(e) for e in self.governance.pending()], day):
             already = {d.approver for d in self._escalation(escalation.proposal_id).approvals}
@@ -261,7 +267,7 @@ class Runner:
                     log.warning("board.refused", proposal_id=escalation.proposal_id, reason=result.reason)
                 if result.status != "pending":
                     break  # decided (quorum reached, or one rejection): later approvers are not needed
-        return recorded > 0
+        return recorded
 
     def _escalation(self, proposal_id: str) -> Escalation:
         for escalation in self.governance.pending():

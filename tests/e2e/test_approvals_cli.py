@@ -43,6 +43,7 @@ class World:
     clock: SimulatedClock
 
     def step(self, superstep: int) -> None:
+        self.service.accept_decisions()  # the decision point the runner makes after a day settles
         self.service.step(superstep)
         self.recorder.flush()
 

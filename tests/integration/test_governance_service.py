@@ -82,6 +82,7 @@ class Loop:
 
     def step(self) -> int:
         self.superstep += 1
+        self.service.accept_decisions()  # a decision point, as the runner makes one after a day settles
         produced = self.service.step(self.superstep)
         self.recorder.flush()
         return produced
@@ -310,7 +311,7 @@ class TestEscalations:
 
 
 class TestStateFromTheLedger:
-    """Executions and observations reach governance through the ledger; a restarted service rebuilds its state."""
+    """Executions and observations reach governance on the bus; a restarted service rebuilds its state from the ledger."""
 
     def test_an_executed_price_and_a_restart(self, loop: Loop) -> None:
         """set_price executed → current price; a new service folded from the ledger agrees with the old one."""
