@@ -311,7 +311,7 @@ class TestEscalations:
 
 
 class TestStateFromTheLedger:
-    """Executions and observations reach governance on the bus; a restarted service rebuilds its state from the ledger."""
+    """Executions and observations reach governance on the bus; a restarted service rebuilds from the ledger."""
 
     def test_an_executed_price_and_a_restart(self, loop: Loop) -> None:
         """set_price executed → current price; a new service folded from the ledger agrees with the old one."""
