@@ -7,55 +7,32 @@ governance service picks it up from there. A refused decision prints why and exi
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer._click.core import Command, Context  # typer ≥ 0.25 vendors click: parsing raises these classes
-from typer._click.exceptions import UsageError
-from typer.core import TyperCommand, TyperGroup
 
-from coalition.cli.common import JsonFlag, LedgerPath, RunOption, fail, open_ledger, run_or_latest
+from coalition.cli.common import (
+    JsonFlag,
+    LedgerPath,
+    OneLineGroup,
+    RunOption,
+    fail,
+    open_ledger,
+    run_or_latest,
+)
 from coalition.governance.approvals import DecisionResult, load_escalations, policy_for_run, record_decision
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import DecisionKind, Escalation
 from coalition.governance.policy import Policy
 from coalition.ledger.sqlite import SqliteLedger
 
-
-def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
-    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    fail(" ".join(exc.format_message().split()) + where)
-
-
-class _OneLineCommand(TyperCommand):
-    """Usage errors (a missing --as, an unknown option) are one line and exit 2."""
-
-    def make_context(
-        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
-    ) -> Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":
-                raise
-            _usage_error(exc, exc.ctx or parent)
-
-
-class _OneLineGroup(TyperGroup):
-    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except UsageError as exc:
-            _usage_error(exc, ctx)
-
-
 approvals_app = typer.Typer(
     help="Decide what the governance gates escalated: list pending escalations, show one, approve or reject it.",
     no_args_is_help=True,
-    cls=_OneLineGroup,
+    cls=OneLineGroup,
 )
 
 ProposalId = Annotated[str, typer.Argument(help="Proposal id of the escalation (a unique prefix is enough).")]
@@ -122,7 +99,7 @@ def _approvals_text(e: Escalation) -> str:
     return f"{len(e.approvals)}/{e.approvals_required}" + (f": {names}" if names else "")
 
 
-@approvals_app.command("list", cls=_OneLineCommand)
+@approvals_app.command("list")
 def list_pending(ledger: LedgerPath = None, run: RunOption = None, as_json: JsonFlag = False) -> None:
     """List the escalations of a run that wait for a human decision.
 
@@ -158,7 +135,7 @@ def list_pending(ledger: LedgerPath = None, run: RunOption = None, as_json: Json
             console.print(f"  {label:>11}: {escape(value)}", soft_wrap=True)
 
 
-@approvals_app.command("show", cls=_OneLineCommand)
+@approvals_app.command("show")
 def show(proposal_id: ProposalId, ledger: LedgerPath = None, run: RunOption = None, as_json: JsonFlag = False) -> None:
     """Show one escalation: the proposal, why it escalated, who may decide, decisions so far.
 
@@ -250,7 +227,7 @@ def _report(result: DecisionResult, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
-@approvals_app.command("approve", cls=_OneLineCommand)
+@approvals_app.command("approve")
 def approve(
     proposal_id: ProposalId,
     *,
@@ -277,7 +254,7 @@ def approve(
     )
 
 
-@approvals_app.command("reject", cls=_OneLineCommand)
+@approvals_app.command("reject")
 def reject(
     proposal_id: ProposalId,
     *,

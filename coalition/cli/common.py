@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
+from typer._click.core import Context  # typer ≥ 0.25 vendors click: parsing raises these classes
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup
 
 from coalition.ledger.errors import LedgerError
 from coalition.ledger.sqlite import SqliteLedger
@@ -29,6 +32,24 @@ def fail(message: str) -> NoReturn:
     """A user mistake or an unusable input: one line on stderr, exit status 2, no traceback."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
+
+
+def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    fail(" ".join(exc.format_message().split()) + where)
+
+
+class OneLineGroup(TyperGroup):
+    """The command groups: any usage error below them (an unknown command or option, a missing or bad value)
+    is one line on stderr and exit 2, not click's box; asking for help with no arguments still shows help."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            _usage_error(exc, exc.ctx or ctx)
 
 
 def settings() -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any, NoReturn, get_args
+from typing import Annotated, Any, get_args
 
 import orjson
 import typer
@@ -12,54 +12,26 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
-from typer._click.core import Command, Context  # typer ≥ 0.25 vendors click: parsing raises these classes
-from typer._click.exceptions import UsageError
-from typer.core import TyperCommand, TyperGroup
 
-from coalition.cli.common import JsonFlag, LedgerPath, RunOption, fail, open_ledger, run_or_latest
+from coalition.cli.common import (
+    JsonFlag,
+    LedgerPath,
+    OneLineGroup,
+    RunOption,
+    fail,
+    open_ledger,
+    run_or_latest,
+)
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 from coalition.ledger.explain import ChainLink, Decision, Explanation, explain, summary_line
 
-
-def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
-    """A bad option or argument: one line on stderr naming the mistake, exit status 2 (not click's box)."""
-    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    message = " ".join(exc.format_message().split())
-    typer.echo(f"error: {message}{where}", err=True)
-    raise typer.Exit(2)
-
-
-class _LedgerCommand(TyperCommand):
-    """A command whose usage errors are one line (NoArgsIsHelpError still shows the help)."""
-
-    def make_context(
-        self, info_name: str | None, args: list[str], parent: Context | None = None, **extra: Any
-    ) -> Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":
-                raise
-            _usage_error(exc, exc.ctx or parent)
-
-
-class _LedgerGroup(TyperGroup):
-    """The `ledger` group: an unknown sub-command is a one-line error too."""
-
-    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except UsageError as exc:
-            _usage_error(exc, ctx)
-
-
 ledger_app = typer.Typer(
     help="Audit the decision ledger: list entries, show one, verify the hash chain, digest a run, explain a decision.",
     no_args_is_help=True,
-    cls=_LedgerGroup,
+    cls=OneLineGroup,
 )
 
 KINDS: tuple[str, ...] = get_args(EntryKind)
@@ -95,7 +67,7 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
-@ledger_app.command("list", cls=_LedgerCommand)
+@ledger_app.command("list")
 def list_entries(
     *,
     ledger_path: LedgerPath = None,
@@ -175,7 +147,7 @@ def _entries_table(entries: list[LedgerEntry], run_id: str) -> Table:
     return grid
 
 
-@ledger_app.command("show", cls=_LedgerCommand)
+@ledger_app.command("show")
 def show(
     seq: Annotated[int, typer.Argument(min=1, help="The entry's sequence number.")],
     ledger_path: LedgerPath = None,
@@ -194,7 +166,7 @@ def show(
     typer.echo(_dumps(_entry_json(entry), indent=True))
 
 
-@ledger_app.command("verify", cls=_LedgerCommand)
+@ledger_app.command("verify")
 def verify(ledger_path: LedgerPath = None) -> None:
     """Recompute the hash chain; exit 0 if intact, 1 with the first bad sequence if not.
 
@@ -212,7 +184,7 @@ def verify(ledger_path: LedgerPath = None) -> None:
     raise typer.Exit(1)
 
 
-@ledger_app.command("digest", cls=_LedgerCommand)
+@ledger_app.command("digest")
 def digest(ledger_path: LedgerPath = None, run: RunOption = None) -> None:
     """Print the run's digest: equal digests mean the same decisions, whatever the bus or the wall clock.
 
@@ -226,7 +198,7 @@ def digest(ledger_path: LedgerPath = None, run: RunOption = None) -> None:
         ledger.close()
 
 
-@ledger_app.command("explain", cls=_LedgerCommand)
+@ledger_app.command("explain")
 def explain_cmd(
     seq: Annotated[int, typer.Argument(min=1, help="Any entry of the chain: observation, proposal, verdict, …")],
     ledger_path: LedgerPath = None,
@@ -292,7 +264,7 @@ def explanation_tree(explanation: Explanation) -> Tree:
     return root
 
 
-@ledger_app.command("runs", cls=_LedgerCommand)
+@ledger_app.command("runs")
 def runs(ledger_path: LedgerPath = None, as_json: JsonFlag = False) -> None:
     """List the runs in the ledger with their scenario, status and entry range.
 
