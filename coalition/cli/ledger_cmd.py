@@ -64,7 +64,11 @@ def _dumps(value: Any, *, indent: bool = False) -> str:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """A console that stays readable when piped: tables get room instead of 80 squeezed columns."""
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=False, width=max(console.width, 180))
+    return console
 
 
 @ledger_app.command("list")
@@ -127,16 +131,18 @@ def list_entries(
 
 def _entries_table(entries: list[LedgerEntry], run_id: str) -> Table:
     grid = Table(title=f"run {run_id}: {len(entries)} entries", title_justify="left")
-    for name, justify in (("seq", "right"), ("sim time", "left"), ("actor", "left"), ("kind", "left")):
-        grid.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    grid.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=24)
-    grid.add_column("outcome", no_wrap=True)
+    grid.add_column("seq", justify="right", no_wrap=True, min_width=3)
+    grid.add_column("sim date", no_wrap=True, min_width=10)
+    grid.add_column("actor", no_wrap=True, min_width=13)
+    grid.add_column("kind", no_wrap=True, min_width=11)
+    grid.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=14)
+    grid.add_column("outcome", no_wrap=True, min_width=8)
     grid.add_column("gate", no_wrap=True)
-    grid.add_column("rationale", no_wrap=True, overflow="ellipsis", min_width=24, ratio=1)
+    grid.add_column("rationale", no_wrap=True, overflow="ellipsis", min_width=24, max_width=100)
     for e in entries:
         grid.add_row(
             str(e.seq),
-            e.sim_time.strftime("%Y-%m-%d %H:%M"),
+            e.sim_time.strftime("%Y-%m-%d"),
             escape(e.actor),
             e.kind,
             escape(e.subject),
