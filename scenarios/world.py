@@ -92,7 +92,7 @@ class WorldSpec(_Spec):
     """The world section of a scenario file: Helios on day 0."""
 
     cash_usd: Money
-    reserves_usd: Money = Decimal("0")
+    reserves_usd: Money = Decimal("0.00")  # as validated, so scenario_hash survives a round trip
     fee_pct: Decimal = Field(default=Decimal("2.5"), ge=0, le=100)
     capacity_factor: Decimal = Field(default=Decimal("0.25"), gt=0, le=1)
     daily_opex_usd: Money = Field(default=Decimal("0"), ge=0)

@@ -145,3 +145,23 @@ class TestGuardrailsSettlementCapital:
         """Amount and purpose as asked, in cents."""
         decision = engine.capital(CapitalNeed(amount_usd=Decimal("2500000.004"), purpose="grid batteries"))
         assert decision.args() == {"amount_usd": 2500000.0, "purpose": "grid batteries"}
+
+
+class TestPricingPolicyChange:
+    """The second surge denial in a region asks for the surge cap that would have covered it."""
+
+    BAND = PricingBand(floor=Decimal(20), ceiling=Decimal(250), surge_cap_pct=Decimal(25))
+
+    def test_first_denial_asks_nothing(self) -> None:
+        """One spike is not a reason to change the policy."""
+        assert engine.pricing_policy_change("TX", 1, Decimal("114.55"), Decimal(58), self.BAND) is None
+
+    def test_second_denial_proposes_cap_in_five_percent_steps(self) -> None:
+        """101.50 on a base of 58 needs 75% (74.99… rounded up to a 5% step); floor and ceiling unchanged."""
+        change = engine.pricing_policy_change("TX", 2, Decimal("101.50"), Decimal(58), self.BAND)
+        assert change is not None
+        assert change.args() == {"floor": 20.0, "ceiling": 250.0, "surge_cap_pct": 75.0}
+
+    def test_above_ceiling_is_not_a_cap_question(self) -> None:
+        """A price above the ceiling would still be denied: no change is proposed."""
+        assert engine.pricing_policy_change("TX", 2, Decimal(300), Decimal(58), self.BAND) is None

@@ -121,3 +121,46 @@ class TestRunbooks:
         response = engine.fraud_response(trades, "abcdef0123")
         assert [account for account, _ in response.freezes] == ["a", "b"]
         assert response.incident_id == "fraud-abcdef01"
+
+
+DISPUTE_TIERS = {"minor": Decimal(25), "moderate": Decimal(75), "major": Decimal(150), "severe": Decimal(250)}
+
+
+class TestDisputes:
+    """Fixed eligibility rules: the channel never changes the decision; credits are capped."""
+
+    def _case(self, kind: str, amount: str, facts: dict[str, object], channel: str = "phone") -> engine.DisputeCase:
+        return engine.DisputeCase(
+            case_id="c1", customer_id="TX-B0001", channel=channel, kind=kind, amount_usd=Decimal(amount), facts=facts
+        )
+
+    def test_same_case_any_channel_same_decision(self) -> None:
+        """phone, chat, email and app give one decision and amount."""
+        decisions = {
+            (d.eligible, d.credit_usd, d.rule)
+            for d in (
+                engine.dispute_decision(
+                    self._case("late_fee", "35", {"days_late": 4, "waivers_last_12_months": 0}, ch), DISPUTE_TIERS, None
+                )
+                for ch in ("phone", "chat", "email", "app")
+            )
+        }
+        assert decisions == {(True, Decimal("35.00"), "late_fee_waiver")}
+
+    @pytest.mark.parametrize(
+        ("kind", "amount", "facts", "eligible", "credit", "rule"),
+        [
+            ("late_fee", "35", {"days_late": 30, "waivers_last_12_months": 0}, False, "0.00", "late_fee_not_waivable"),
+            ("late_fee", "35", {"days_late": 2, "waivers_last_12_months": 1}, False, "0.00", "late_fee_not_waivable"),
+            ("settlement_fee", "120", {"settlement_error": True}, True, "100.00", "settlement_error_refund"),
+            ("settlement_fee", "120", {}, False, "0.00", "verification_missing"),
+            ("outage_credit", "400", {"lost_kwh": 1500}, True, "100.00", "outage_tier_severe"),
+            ("refund_everything", "10", {}, False, "0.00", "unknown_kind"),
+        ],
+    )
+    def test_rules(
+        self, kind: str, amount: str, facts: dict[str, object], eligible: bool, credit: str, rule: str
+    ) -> None:
+        """Each rule path, with the maximum credit (100) capping the severe tier."""
+        decision = engine.dispute_decision(self._case(kind, amount, facts), DISPUTE_TIERS, Decimal(100))
+        assert (decision.eligible, decision.credit_usd, decision.rule) == (eligible, Decimal(credit), rule)

@@ -1,0 +1,152 @@
+"""`coalition replay`, `coalition whatif` and `coalition consistency`: rehearse decisions again, under another
+policy, or across channels and seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, run_or_latest, settings
+from coalition.governance.errors import PolicyError
+from coalition.governance.policy import load_policy
+from coalition.logs import configure_logging
+from coalition.scenarios.consistency import consistency as run_consistency
+from coalition.scenarios.errors import ScenarioError, ScenariosError
+from coalition.scenarios.replay import replay as run_replay
+from coalition.scenarios.spec import load_scenario
+from coalition.scenarios.whatif import whatif as run_whatif
+
+RunArg = Annotated[str | None, typer.Argument(metavar="RUN", help="Run id (default: the most recent run).")]
+
+
+def _quiet_logs() -> None:
+    cfg = settings()
+    configure_logging("warning" if cfg.log_level in ("debug", "info") else cfg.log_level, cfg.log_format)
+
+
+def _echo_json(doc: Any) -> None:
+    typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+
+
+def replay(run: RunArg = None, ledger_path: LedgerPath = None, as_json: JsonFlag = False) -> None:
+    """Re-execute a recorded run from its ledger alone (scenario, policy, seed, human decisions) into a scratch
+    ledger and compare entry by entry: IDENTICAL, or the first divergent entry with both versions.
+
+    Exit 0 identical, 1 divergent, 2 bad input.
+
+    Example: coalition replay helios-launch-20250303-101500-ab12 --ledger .coalition/ledger.db
+    """
+    _quiet_logs()
+    ledger = open_ledger(ledger_path)
+    run_id = run_or_latest(ledger, run)
+    try:
+        result = run_replay(ledger, run_id)
+    except ScenariosError as exc:
+        fail(str(exc))
+    if as_json:
+        _echo_json(result.to_json())
+    elif result.identical:
+        typer.echo(f"IDENTICAL: {result.entries} entries, digest {result.digest} ({result.replay_seconds:.2f} s)")
+    else:
+        div = result.divergence
+        assert div is not None
+        console = Console()
+        console.print(f"[red]DIVERGENT[/] at entry {div.index + 1} of run {run_id}: fields {', '.join(div.fields)}")
+        table = Table("field", "recorded", "replayed")
+        for key in div.fields:
+            table.add_row(key, str((div.original or {}).get(key))[:200], str((div.replayed or {}).get(key))[:200])
+        console.print(table)
+    raise typer.Exit(0 if result.identical else 1)
+
+
+def whatif(
+    run: RunArg = None,
+    policy_path: Annotated[
+        Path | None, typer.Option("--policy", help="The policy file to re-run under.", dir_okay=False)
+    ] = None,
+    ledger_path: LedgerPath = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-run a recorded run's scenario, seed and human decisions under another policy; list the decisions that
+    change (allowed / denied / escalated) with the rules responsible on each side, and the KPI deltas.
+
+    Example: coalition whatif helios-launch-20250303-101500-ab12 --policy my-policy.yaml
+    """
+    _quiet_logs()
+    if policy_path is None:
+        fail("--policy OTHER.yaml is required")
+    try:
+        policy = load_policy(policy_path)
+    except PolicyError as exc:
+        fail(str(exc))
+    ledger = open_ledger(ledger_path)
+    run_id = run_or_latest(ledger, run)
+    try:
+        result = run_whatif(ledger, run_id, policy)
+    except ScenariosError as exc:
+        fail(str(exc))
+    if as_json:
+        _echo_json(result.to_json())
+        return
+    console = Console()
+    console.print(
+        f"What-if for [b]{run_id}[/b]: policy {result.policy_before[:16]} → {result.policy_after[:16]}; "
+        f"{len(result.changes)} decision(s) change."
+    )
+    table = Table("agent", "action", "args", "before", "rules before", "after", "rules after")
+    for c in result.changes:
+        b, a = c.before, c.after
+
+        def side(d: Any) -> str:
+            return "not proposed" if d is None else d.outcome + (f" → {d.resolution}" if d.resolution else "")
+
+        table.add_row(
+            c.agent,
+            c.action,
+            orjson.dumps(c.args).decode()[:60],
+            side(b),
+            ", ".join(b.rule_ids) if b else "",
+            side(a),
+            ", ".join(a.rule_ids) if a else "",
+        )
+    console.print(table)
+    kpis = Table("KPI", "recorded", "what-if", "delta")
+    for key, delta in result.kpi_deltas.items():
+        kpis.add_row(key, f"{result.kpis_before[key]:,.2f}", f"{result.kpis_after[key]:,.2f}", f"{delta:+,.2f}")
+    console.print(kpis)
+
+
+def consistency(
+    scenario_ref: Annotated[str, typer.Argument(metavar="SCENARIO", help="A library name or a scenario file.")],
+    runs: Annotated[int, typer.Option("--runs", min=2, max=50, help="How many variants to run (K).")] = 4,
+    target: Annotated[float, typer.Option("--target", min=0.0, max=1.0, help="pass^k needed for exit 0.")] = 1.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run K variants of a scenario (other seeds; disputes through other channels and days) and report pass^k:
+    the share of cases whose decision (outcome and amounts, not wording) was identical in every run.
+
+    Exit 0 at or above the target (100% by default), 1 below, 2 bad input.
+
+    Example: coalition consistency billing-disputes --runs 5
+    """
+    _quiet_logs()
+    try:
+        scenario = load_scenario(scenario_ref)
+        result = run_consistency(scenario, runs)
+    except (ScenarioError, ScenariosError) as exc:
+        fail(str(exc))
+    if as_json:
+        _echo_json(result.to_json())
+    else:
+        typer.echo(
+            f"pass^{result.runs} = {result.pass_k:.0%} ({result.consistent}/{result.cases} cases identical in every "
+            f"run of {scenario.name})"
+        )
+        for case in result.differing:
+            typer.echo(f"  differs: {case}")
+    raise typer.Exit(0 if result.pass_k >= target else 1)

@@ -1,0 +1,91 @@
+"""`coalition report` and `coalition audit`: a run as a report people read, or a package an auditor takes away."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from coalition.cli.common import LedgerPath, fail, open_ledger, run_or_latest
+from coalition.scenarios.audit import write_audit
+from coalition.scenarios.errors import ScenariosError
+from coalition.scenarios.report_render import FORMATS, render
+from coalition.scenarios.reports import run_report
+
+RunArg = Annotated[str | None, typer.Argument(metavar="RUN", help="Run id (default: the most recent run).")]
+
+
+def report(
+    run: RunArg = None,
+    fmt: Annotated[str, typer.Option("--format", help="html (self-contained, offline), md, json or csv.")] = "html",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here (default: stdout; html: report-RUN.html).")
+    ] = None,
+    ledger_path: LedgerPath = None,
+) -> None:
+    """Report a run: KPIs, charts over simulated time with decision markers, decisions, escalations, expectations.
+
+    Example: coalition report helios-launch-20250303-101500-ab12 --format html --out report.html
+    """
+    if fmt not in FORMATS:
+        fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    ledger = open_ledger(ledger_path)
+    run_id = run_or_latest(ledger, run)
+    try:
+        text = render(run_report(ledger, run_id), fmt)
+    except ScenariosError as exc:
+        fail(str(exc))
+    if out is None and fmt == "html":
+        out = Path(f"report-{run_id}.html")
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    typer.echo(f"wrote {out} ({fmt}, {len(text.encode()):,} bytes)")
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not a date or time (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def audit(
+    run: RunArg = None,
+    start: Annotated[str | None, typer.Option("--from", help="Simulated time from (YYYY-MM-DD[THH:MM]).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Simulated time to (inclusive).")] = None,
+    incident: Annotated[str | None, typer.Option("--incident", help="Only what concerns this incident id.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="A directory, or a file ending in .zip.")] = None,
+    ledger_path: LedgerPath = None,
+) -> None:
+    """Write an audit package: the ledger slice as JSONL, the verification result, the policy in force, the
+    approvals and a readable summary — by time range or by incident.
+
+    Example: coalition audit helios-launch-20250303-101500-ab12 --incident tx-meter-firmware --out audit.zip
+    """
+    if incident is not None and (start is not None or end is not None):
+        fail("give either --from/--to or --incident, not both")
+    begin, finish = _when(start, "--from"), _when(end, "--to")
+    if end is not None and finish is not None and len(end) == 10:
+        finish = finish.replace(hour=23, minute=59, second=59)
+    ledger = open_ledger(ledger_path)
+    run_id = run_or_latest(ledger, run)
+    target = out or Path(f"audit-{run_id}")
+    try:
+        package = write_audit(ledger, run_id, target, start=begin, end=finish, incident=incident)
+    except ScenariosError as exc:
+        fail(str(exc))
+    state = "verified" if package.verified else "VERIFICATION FAILED"
+    typer.echo(f"wrote {package.path}: {package.entries} entries, ledger {state}")
+    if not package.verified:
+        raise typer.Exit(1)

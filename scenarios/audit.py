@@ -1,0 +1,149 @@
+"""The audit package: a run's ledger slice (by time range or incident) as JSONL, the chain verification, the
+policy in force, the human approvals and a readable summary — a directory or a zip an auditor can take away."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from coalition.ledger.base import Ledger
+from coalition.ledger.entry import LedgerEntry
+from coalition.scenarios.errors import ScenariosError
+
+FILES = ("ledger.jsonl", "verification.json", "policy.json", "approvals.json", "summary.md", "manifest.json")
+
+
+class AuditError(ScenariosError):
+    """Bad audit request: unknown run, empty slice, unusable destination."""
+
+
+@dataclass(frozen=True)
+class AuditPackage:
+    """What was written and where."""
+
+    path: Path
+    entries: int
+    files: tuple[str, ...]
+    verified: bool
+
+
+def _incident_slice(entries: list[LedgerEntry], incident: str) -> list[LedgerEntry]:
+    """Entries about an incident: whose args/payload name it, plus every entry sharing their correlation ids."""
+    needle = orjson.dumps(incident).decode()
+    correlations = {
+        e.correlation_id
+        for e in entries
+        if e.correlation_id and (e.subject == incident or needle in orjson.dumps(e.payload).decode())
+    }
+    proposals = {e.subject for e in entries if e.kind == "proposal" and e.correlation_id in correlations}
+    return [e for e in entries if e.correlation_id in correlations or e.subject in proposals or e.subject == incident]
+
+
+def audit_slice(
+    ledger: Ledger,
+    run_id: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    incident: str | None = None,
+) -> list[LedgerEntry]:
+    """The run's entries in [start, end] (simulated time) or about one incident, in ledger order."""
+    entries = list(ledger.iter_entries(run_id=run_id))
+    if not entries:
+        raise AuditError(f"no run {run_id!r} in the ledger")
+    if incident is not None:
+        chosen = _incident_slice(entries, incident)
+        if not chosen:
+            raise AuditError(f"no entry of run {run_id!r} mentions incident {incident!r}")
+        return chosen
+    return [e for e in entries if (start is None or e.sim_time >= start) and (end is None or e.sim_time <= end)]
+
+
+def _summary(run_id: str, chosen: list[LedgerEntry], scope: str, verified: dict[str, Any], policy: str) -> str:
+    kinds: dict[str, int] = {}
+    for e in chosen:
+        kinds[e.kind] = kinds.get(e.kind, 0) + 1
+    lines = [
+        f"# Audit package — run {run_id}",
+        "",
+        f"Scope: {scope}. {len(chosen)} ledger entries"
+        + (
+            f", simulated time {chosen[0].sim_time.isoformat()} → {chosen[-1].sim_time.isoformat()}." if chosen else "."
+        ),
+        f"Ledger verification: {'OK' if verified['ok'] else 'FAILED at seq ' + str(verified['first_bad_seq'])}"
+        f" ({verified['entries']} entries checked, head {verified['head_hash']}).",
+        f"Policy in force: {policy}.",
+        "",
+        "## Entries by kind",
+        "",
+        *[f"- {k}: {n}" for k, n in sorted(kinds.items())],
+        "",
+        "## Timeline of decisions",
+        "",
+    ]
+    for e in chosen:
+        if e.kind in ("verdict", "approval", "rejection", "resolution", "execution"):
+            what = f"{e.payload.get('agent', '')} {e.payload.get('action', '')}".strip()
+            lines.append(f"- `{e.seq}` {e.sim_time:%Y-%m-%d %H:%M} {e.kind} {e.outcome or ''} {what} — {e.rationale}")
+    lines += ["", "Files: " + ", ".join(FILES) + ". Each JSONL line is one entry with its hash and prev_hash.", ""]
+    return "\n".join(lines)
+
+
+def write_audit(
+    ledger: Ledger,
+    run_id: str,
+    out: Path,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    incident: str | None = None,
+) -> AuditPackage:
+    """Write the package to `out` (a directory, or a .zip file)."""
+    chosen = audit_slice(ledger, run_id, start=start, end=end, incident=incident)
+    verification = ledger.verify()
+    verified = {
+        "ok": verification.ok,
+        "entries": verification.entries,
+        "first_bad_seq": verification.first_bad_seq,
+        "reason": verification.reason,
+        "head_hash": verification.head_hash,
+    }
+    started = next((e for e in ledger.iter_entries(run_id=run_id) if e.kind == "run"), None)
+    settings = (started.payload.get("settings") or {}) if started is not None else {}
+    policy = {
+        "policy_version": started.payload.get("policy_version") if started is not None else None,
+        "policy_document": settings.get("policy_document"),
+    }
+    approvals = [e.model_dump(mode="json") for e in chosen if e.kind in ("approval", "rejection")]
+    scope = f"incident {incident}" if incident else f"simulated time {start or 'start'} → {end or 'end'}"
+    version = str(policy["policy_version"] or "unknown")
+    contents = {
+        "ledger.jsonl": b"".join(
+            orjson.dumps(e.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS) + b"\n" for e in chosen
+        ),
+        "verification.json": orjson.dumps(verified, option=orjson.OPT_INDENT_2),
+        "policy.json": orjson.dumps(policy, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
+        "approvals.json": orjson.dumps(approvals, option=orjson.OPT_INDENT_2),
+        "summary.md": _summary(run_id, chosen, scope, verified, version).encode(),
+        "manifest.json": orjson.dumps(
+            {"run_id": run_id, "scope": scope, "entries": len(chosen), "files": list(FILES)}, option=orjson.OPT_INDENT_2
+        ),
+    }
+    try:
+        if out.suffix == ".zip":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+                for name, data in contents.items():
+                    zf.writestr(name, data)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            for name, data in contents.items():
+                (out / name).write_bytes(data)
+    except OSError as exc:
+        raise AuditError(f"cannot write the audit package to {out}: {exc.strerror or exc}") from None
+    return AuditPackage(out, len(chosen), FILES, verification.ok)

@@ -1,0 +1,120 @@
+"""The consistency check (pass^k): run K variants of a scenario (other seeds; disputes through other channels and
+on other days) and report the share of cases whose decision — outcome and amounts, not wording — was identical in
+every run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from coalition.bus.canonical import canonical_json
+from coalition.bus.memory import MemoryBus
+from coalition.ledger.base import Ledger
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.runner import Runner
+from coalition.scenarios.spec import Scenario, ScheduledEvent
+
+CHANNELS = ("phone", "chat", "email", "app")
+# Free-text arguments: wording may vary between runs, decisions may not.
+WORDING_ARGS = frozenset({"message", "copy", "summary", "reason", "hypothesis"})
+GENERATED = frozenset({"market.snapshot", "policy.brief"})
+
+
+@dataclass(frozen=True)
+class ConsistencyResult:
+    """pass^k over the cases of a scenario, with the cases that differed."""
+
+    scenario: str
+    runs: int
+    cases: int
+    consistent: int
+    differing: dict[str, list[Any]]
+
+    @property
+    def pass_k(self) -> float:
+        return self.consistent / self.cases if self.cases else 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "runs": self.runs,
+            "cases": self.cases,
+            "consistent": self.consistent,
+            "pass_k": round(self.pass_k, 4),
+            "differing": self.differing,
+        }
+
+
+def variant(scenario: Scenario, index: int) -> Scenario:
+    """Variant `index` (0 = the scenario itself): seed + index; each dispute through another channel, up to two
+    days later (never past the last day)."""
+    if index == 0:
+        return scenario
+    events: list[ScheduledEvent] = []
+    for n, event in enumerate(scenario.events):
+        if event.kind == "dispute":
+            channel = (
+                CHANNELS[(CHANNELS.index(event.data["channel"]) + index + n) % len(CHANNELS)]
+                if str(event.data.get("channel")) in CHANNELS
+                else CHANNELS[(index + n) % len(CHANNELS)]
+            )
+            day = min(scenario.last_day, event.day + (index + n) % 3)
+            events.append(event.model_copy(update={"day": day, "data": {**event.data, "channel": channel}}))
+        else:
+            events.append(event)
+    events.sort(key=lambda e: e.day)  # stable: same-day events keep file order
+    return scenario.model_copy(update={"seed": scenario.seed + index, "events": events})
+
+
+def case_decisions(ledger: Ledger, run_id: str) -> dict[str, list[str]]:
+    """Each scheduled event's case (dispute case id, else subject) → the decisions it caused, wording removed:
+    (agent, action, args without free text, verdict outcome, resolution), sorted."""
+    case_of: dict[str, str] = {}
+    proposals: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    case_of_proposal: dict[str, str] = {}
+    verdicts: dict[str, str] = {}
+    resolutions: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for e in ledger.iter_entries(run_id=run_id):
+        if e.kind == "observation" and e.payload.get("kind") not in GENERATED and e.message_id:
+            data = e.payload.get("data") or {}
+            base = str(data.get("case_id") or e.payload.get("subject") or e.payload.get("kind"))
+            counts[base] = counts.get(base, 0) + 1
+            case_of[e.message_id] = base if counts[base] == 1 else f"{base}#{counts[base]}"
+            continue
+        case = case_of.get(e.causation_id or "") or case_of_proposal.get(e.subject)
+        if case is None:
+            continue
+        if e.message_id:
+            case_of[e.message_id] = case
+        if e.kind == "proposal":
+            args = {k: v for k, v in (e.payload.get("args") or {}).items() if k not in WORDING_ARGS}
+            proposals[e.subject] = (str(e.payload.get("agent")), str(e.payload.get("action")), args)
+            case_of_proposal[e.subject] = case
+        elif e.kind == "verdict":
+            verdicts[e.subject] = str(e.outcome)
+        elif e.kind == "resolution":
+            resolutions[e.subject] = str(e.outcome)
+    out: dict[str, list[str]] = {case: [] for case in dict.fromkeys(case_of.values())}
+    for pid, (agent, action, args) in proposals.items():
+        item = [agent, action, args, verdicts.get(pid), resolutions.get(pid)]
+        out[case_of_proposal[pid]].append(canonical_json(item).decode())
+    return {case: sorted(items) for case, items in out.items()}
+
+
+def consistency(scenario: Scenario, runs: int) -> ConsistencyResult:
+    """Run `runs` variants on the memory bus and compare every case's decisions across them."""
+    per_run: list[dict[str, list[str]]] = []
+    for index in range(runs):
+        ledger = SqliteLedger(":memory:")
+        run_id = f"consistency-{scenario.name}-{index}"
+        Runner(variant(scenario, index), bus=MemoryBus(namespace=run_id), ledger=ledger, run_id=run_id).run()
+        per_run.append(case_decisions(ledger, run_id))
+        ledger.close()
+    cases = sorted(set().union(*per_run)) if per_run else []
+    differing: dict[str, list[Any]] = {}
+    for case in cases:
+        seen = [run.get(case) for run in per_run]
+        if any(s != seen[0] for s in seen[1:]):
+            differing[case] = seen
+    return ConsistencyResult(scenario.name, runs, len(cases), len(cases) - len(differing), differing)

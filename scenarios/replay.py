@@ -1,0 +1,324 @@
+"""Replay: re-execute a recorded run from its ledger alone (recorded scenario, policy, seed and human decisions)
+into a scratch ledger, and compare the two entry by entry on the fields a replay must reproduce."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from coalition.bus.memory import MemoryBus
+from coalition.bus.message import parse_payload
+from coalition.bus.messages import RunStarted
+from coalition.governance.approvals import record_decision, run_started
+from coalition.governance.errors import PolicyError
+from coalition.governance.policy import Policy, parse_policy
+from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.digest import run_digest
+from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.board import Board
+from coalition.scenarios.errors import ScenarioError, ScenariosError
+from coalition.scenarios.runner import Runner, RunnerOptions, RunResult, pending_view
+from coalition.scenarios.spec import Scenario, scenario_hash
+
+
+class ReplayError(ScenariosError):
+    """A run cannot be replayed from this ledger (missing run, missing documents, altered documents)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDecision:
+    """One human decision as the ledger holds it, with the proposal it was about."""
+
+    proposal_id: str
+    approver: str
+    decision: str  # "approve" | "reject"
+    reason: str
+    method: str
+    sim_time: datetime
+    agent: str = ""
+    action: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """Everything a re-execution needs, read back from the ledger."""
+
+    run_id: str
+    started: RunStarted
+    scenario: Scenario
+    policy: Policy
+    decisions: list[RecordedDecision]
+
+    @property
+    def seed(self) -> int:
+        return self.started.seed
+
+
+def recorded_run(ledger: Ledger, run_id: str) -> RecordedRun:
+    """Read a run's inputs back from its ledger; ReplayError names what is missing or altered."""
+    started = run_started(ledger, run_id)
+    if started is None:
+        raise ReplayError(f"no run {run_id!r} in the ledger")
+    scenario_doc = started.settings.get("scenario_document")
+    policy_doc = started.settings.get("policy_document")
+    if not isinstance(scenario_doc, dict) or not isinstance(policy_doc, dict):
+        raise ReplayError(f"run {run_id!r} did not record its scenario and policy documents; it cannot be replayed")
+    try:
+        scenario = Scenario.model_validate(scenario_doc)
+        policy = parse_policy(policy_doc, source=f"run {run_id}")
+    except (ValueError, PolicyError, ScenarioError) as exc:
+        raise ReplayError(f"run {run_id!r}: recorded documents do not validate: {str(exc).splitlines()[0]}") from None
+    if scenario_hash(scenario) != started.scenario_hash:
+        raise ReplayError(f"run {run_id!r}: the recorded scenario does not match its hash (altered ledger?)")
+    if policy.version != started.policy_version:
+        raise ReplayError(f"run {run_id!r}: the recorded policy does not match its version (altered ledger?)")
+    return RecordedRun(run_id, started, scenario, policy, recorded_decisions(ledger, run_id))
+
+
+def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
+    """The run's approvals and rejections in ledger order, each with its proposal's agent, action and args."""
+    proposals = {e.subject: e.payload for e in ledger.query(LedgerQuery(run_id=run_id, kind="proposal"))}
+    out: list[RecordedDecision] = []
+    for entry in ledger.iter_entries(run_id=run_id):
+        if entry.kind not in ("approval", "rejection"):
+            continue
+        proposal = proposals.get(entry.subject, {})
+        out.append(
+            RecordedDecision(
+                proposal_id=entry.subject,
+                approver=str(entry.payload.get("approver") or entry.approver or ""),
+                decision="approve" if entry.kind == "approval" else "reject",
+                reason=str(entry.payload.get("reason") or entry.rationale),
+                method=str(entry.payload.get("method") or "cli"),
+                sim_time=entry.sim_time,
+                agent=str(proposal.get("agent", "")),
+                action=str(proposal.get("action", "")),
+                args=dict(proposal.get("args", {})),
+            )
+        )
+    return out
+
+
+class RecordedBoard:
+    """Answers escalations with the recorded human decisions: by proposal id, else (what-if) by agent + action +
+    args of a not yet used decision, else (what-if, optional) the scenario's scripted board."""
+
+    def __init__(self, decisions: list[RecordedDecision], *, by_content: bool, fallback: Board | None) -> None:
+        self._by_id: dict[str, list[RecordedDecision]] = {}
+        for d in decisions:
+            self._by_id.setdefault(d.proposal_id, []).append(d)
+        self._by_content = by_content
+        self._fallback = fallback
+        self._used: set[str] = set()
+        self._mapped: dict[str, str] = {}  # new proposal id -> recorded proposal id
+        self.answered_by: dict[str, str] = {}  # proposal id -> "recorded" | "recorded-by-content" | "scenario-board"
+
+    def for_proposal(self, proposal_id: str, agent: str, action: str, args: dict[str, Any]) -> list[RecordedDecision]:
+        if proposal_id in self._by_id and (proposal_id not in self._used or proposal_id in self._mapped):
+            self._used.add(proposal_id)
+            self._mapped[proposal_id] = proposal_id
+            self.answered_by[proposal_id] = "recorded"
+            return self._by_id[proposal_id]
+        if proposal_id in self._mapped:
+            return self._by_id[self._mapped[proposal_id]]
+        if not self._by_content:
+            return []
+        for recorded_id, decisions in self._by_id.items():
+            first = decisions[0]
+            if recorded_id in self._used or (first.agent, first.action, first.args) != (agent, action, args):
+                continue
+            self._used.add(recorded_id)
+            self._mapped[proposal_id] = recorded_id
+            self.answered_by[proposal_id] = "recorded-by-content"
+            return decisions
+        return []
+
+    @property
+    def fallback(self) -> Board | None:
+        return self._fallback
+
+
+class ReplayRunner(Runner):
+    """A Runner whose escalations are answered by recorded decisions, recorded exactly as they were
+    (approver, reason, method, simulated time); `started` replaces run.started when replaying verbatim."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        recorded: RecordedBoard,
+        started: RunStarted | None,
+        bus: MemoryBus,
+        ledger: Ledger,
+        run_id: str,
+        seed: int,
+        policy: Policy,
+        options: RunnerOptions | None = None,
+    ) -> None:
+        super().__init__(scenario, bus=bus, ledger=ledger, run_id=run_id, seed=seed, policy=policy, options=options)
+        self.recorded = recorded
+        self._started = started
+
+    def _run_started(self) -> RunStarted:
+        return self._started if self._started is not None else super()._run_started()
+
+    def _board_answers(self, day: int) -> bool:
+        recorded = 0
+        for escalation in self.governance.pending():
+            proposal = escalation.proposal
+            decisions = self.recorded.for_proposal(
+                proposal.proposal_id, proposal.agent, proposal.action, dict(proposal.args)
+            )
+            if decisions:
+                already = {d.approver for d in escalation.approvals}
+                for d in decisions:
+                    if d.approver in already:
+                        continue
+                    result = record_decision(
+                        self.ledger,
+                        run_id=self.run_id,
+                        proposal_id=escalation.proposal_id,
+                        approver=d.approver,
+                        decision="approve" if d.decision == "approve" else "reject",
+                        reason=d.reason,
+                        proposal_hash=escalation.proposal_hash,
+                        method=d.method,
+                        sim_time=max(d.sim_time, self.clock.now()),
+                        policy=self.policy,
+                    )
+                    recorded += int(result.accepted)
+                    if result.status != "pending":
+                        break
+                continue
+            fallback = self.recorded.fallback
+            decision = fallback.decide(pending_view(escalation), day) if fallback is not None else None
+            if decision is None:
+                continue
+            self.recorded.answered_by[escalation.proposal_id] = "scenario-board"
+            already = {d.approver for d in escalation.approvals}
+            for approver in decision.approvers:
+                if approver.name in already:
+                    continue
+                result = record_decision(
+                    self.ledger,
+                    run_id=self.run_id,
+                    proposal_id=escalation.proposal_id,
+                    approver=approver.name,
+                    decision="approve" if decision.decision == "approve" else "reject",
+                    reason=decision.reason,
+                    proposal_hash=escalation.proposal_hash,
+                    method="scenario-board",
+                    sim_time=self.clock.now(),
+                    policy=self.policy,
+                )
+                recorded += int(result.accepted)
+                if result.status != "pending":
+                    break
+        return recorded > 0
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first entry where the replay differs: its position in the run and both versions."""
+
+    index: int  # 0-based position within the run
+    fields: list[str]
+    original: dict[str, Any] | None
+    replayed: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Identical (same deterministic fields, entry by entry) or the first divergence."""
+
+    run_id: str
+    replay_run_id: str
+    identical: bool
+    entries: int
+    replayed_entries: int
+    digest: str
+    replay_digest: str
+    divergence: Divergence | None
+    original_seconds: float | None
+    replay_seconds: float
+    result: RunResult
+
+    def to_json(self) -> dict[str, Any]:
+        div = self.divergence
+        return {
+            "run_id": self.run_id,
+            "identical": self.identical,
+            "entries": self.entries,
+            "replayed_entries": self.replayed_entries,
+            "digest": self.digest,
+            "replay_digest": self.replay_digest,
+            "replay_seconds": round(self.replay_seconds, 3),
+            "divergence": None
+            if div is None
+            else {"index": div.index, "fields": div.fields, "original": div.original, "replayed": div.replayed},
+        }
+
+
+def first_divergence(original: Iterator[LedgerEntry], replayed: Iterator[LedgerEntry]) -> Divergence | None:
+    """Compare two runs entry by entry on LedgerEntry.deterministic_fields(); None when they are the same."""
+    index = 0
+    while True:
+        a, b = next(original, None), next(replayed, None)
+        if a is None and b is None:
+            return None
+        fa = a.deterministic_fields() if a is not None else None
+        fb = b.deterministic_fields() if b is not None else None
+        if fa != fb:
+            keys = sorted(set(fa or {}) | set(fb or {}))
+            fields = [k for k in keys if (fa or {}).get(k) != (fb or {}).get(k)] if fa and fb else ["(missing)"]
+            return Divergence(index, fields, fa, fb)
+        index += 1
+
+
+def _wall_seconds(ledger: Ledger, run_id: str) -> float | None:
+    runs = ledger.query(LedgerQuery(run_id=run_id, kind="run"))
+    if len(runs) < 2:
+        return None
+    return (runs[-1].wall_time - runs[0].wall_time).total_seconds()
+
+
+def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) -> ReplayResult:
+    """Re-execute `run_id` from its ledger into a scratch ledger (in memory unless given) and compare."""
+    recorded = recorded_run(ledger, run_id)
+    target = scratch or SqliteLedger(":memory:")
+    replay_id = f"replay-of-{run_id}"
+    board = RecordedBoard(recorded.decisions, by_content=False, fallback=None)
+    started = parse_payload(RunStarted.TYPE, recorded.started.model_dump(mode="json"))
+    assert isinstance(started, RunStarted)
+    began = time.perf_counter()
+    runner = ReplayRunner(
+        recorded.scenario,
+        recorded=board,
+        started=started,
+        bus=MemoryBus(namespace=replay_id),
+        ledger=target,
+        run_id=replay_id,
+        seed=recorded.seed,
+        policy=recorded.policy,
+    )
+    result = runner.run()
+    seconds = time.perf_counter() - began
+    divergence = first_divergence(ledger.iter_entries(run_id=run_id), target.iter_entries(run_id=replay_id))
+    return ReplayResult(
+        run_id=run_id,
+        replay_run_id=replay_id,
+        identical=divergence is None,
+        entries=ledger.count(LedgerQuery(run_id=run_id)),
+        replayed_entries=target.count(LedgerQuery(run_id=replay_id)),
+        digest=run_digest(ledger, run_id),
+        replay_digest=run_digest(target, replay_id),
+        divergence=divergence,
+        original_seconds=_wall_seconds(ledger, run_id),
+        replay_seconds=seconds,
+        result=result,
+    )

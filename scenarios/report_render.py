@@ -1,0 +1,316 @@
+"""Rendering a RunReport: plotly figures (reusable by the web console) and self-contained HTML, Markdown, JSON and
+CSV documents. The HTML embeds plotly's own offline bundle, so it opens with no network at all."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from typing import Any
+
+import orjson
+import plotly.graph_objects as go  # type: ignore[import-untyped]
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
+
+from coalition.scenarios.reports import RunReport
+
+OUTCOME_COLOURS = {"allow": "#2e9e5b", "deny": "#d64545", "escalate": "#e8a33d", "none": "#888888"}
+FORMATS = ("html", "md", "json", "csv")
+_LAYOUT: dict[str, Any] = {
+    "template": "plotly_white",
+    "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
+    "height": 360,
+    "legend": {"orientation": "h", "y": -0.18},
+    "font": {"family": "Inter, system-ui, sans-serif", "size": 12},
+}
+
+
+def _decision_markers(fig: go.Figure, report: RunReport, y: float) -> None:
+    """Denials and escalations as markers along the time axis, with the rule that fired on hover."""
+    for outcome in ("deny", "escalate"):
+        rows = [d for d in report.decisions if d.outcome == outcome]
+        if not rows:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[d.sim_time for d in rows],
+                y=[y] * len(rows),
+                mode="markers",
+                name=f"{outcome} ({len(rows)})",
+                marker={"color": OUTCOME_COLOURS[outcome], "size": 11, "symbol": "triangle-down"},
+                text=[f"{d.agent}: {d.action} — {', '.join(d.rule_ids) or d.gate or ''}" for d in rows],
+                hoverinfo="text+x",
+            )
+        )
+
+
+def figures(report: RunReport) -> dict[str, go.Figure]:
+    """The report's charts over simulated time, by name: money, prices, decisions, outcomes, budgets."""
+    xs = [p.sim_time for p in report.series]
+    money = go.Figure()
+    for name, values in (
+        ("cash", [p.cash_usd for p in report.series]),
+        ("reserves", [p.reserves_usd for p in report.series]),
+        ("settlement backlog", [p.backlog_usd for p in report.series]),
+    ):
+        money.add_trace(go.Scatter(x=xs, y=values, mode="lines", name=name))
+    top = max([p.cash_usd for p in report.series] or [0])
+    _decision_markers(money, report, top * 1.03)
+    money.update_layout(title="Cash, reserves and settlement backlog (USD)", **_LAYOUT)
+
+    prices = go.Figure()
+    regions = sorted({r for p in report.series for r in p.prices})
+    for region in regions:
+        prices.add_trace(go.Scatter(x=xs, y=[p.prices.get(region) for p in report.series], mode="lines", name=region))
+        caps = [
+            p.base_prices[region] * (1 + (p.surge_cap_pct or 0) / 100) if region in p.base_prices else None
+            for p in report.series
+        ]
+        prices.add_trace(
+            go.Scatter(x=xs, y=caps, mode="lines", name=f"{region} surge cap", line={"dash": "dot", "width": 1})
+        )
+    ceilings = [p.ceiling for p in report.series]
+    floors = [p.floor for p in report.series]
+    prices.add_trace(go.Scatter(x=xs, y=ceilings, mode="lines", name="ceiling", line={"dash": "dash", "color": "#999"}))
+    prices.add_trace(go.Scatter(x=xs, y=floors, mode="lines", name="floor", line={"dash": "dash", "color": "#bbb"}))
+    price_rows = [d for d in report.decisions if d.action == "set_price"]
+    if price_rows:
+        prices.add_trace(
+            go.Scatter(
+                x=[d.sim_time for d in price_rows],
+                y=[float(d.args.get("price", 0)) for d in price_rows],
+                mode="markers",
+                name="proposed prices",
+                marker={"color": [OUTCOME_COLOURS.get(d.outcome, "#888") for d in price_rows], "size": 10},
+                text=[f"{d.args.get('region')}: {d.outcome} ({', '.join(d.rule_ids)})" for d in price_rows],
+                hoverinfo="text+y",
+            )
+        )
+    prices.update_layout(title="Prices against the band (USD/MWh)", **_LAYOUT)
+
+    timeline = go.Figure()
+    for outcome in ("allow", "deny", "escalate"):
+        rows = [d for d in report.decisions if d.outcome == outcome]
+        if rows:
+            timeline.add_trace(
+                go.Scatter(
+                    x=[d.sim_time for d in rows],
+                    y=[d.agent for d in rows],
+                    mode="markers",
+                    name=outcome,
+                    marker={"color": OUTCOME_COLOURS[outcome], "size": 10, "opacity": 0.85},
+                    text=[f"{d.action}: {d.rationale[:140]}" for d in rows],
+                    hoverinfo="text+x",
+                )
+            )
+    timeline.update_layout(title="Decision timeline by agent", **_LAYOUT)
+
+    by_agent = report.decisions_by_agent
+    outcomes = go.Figure()
+    for outcome in ("allow", "deny", "escalate"):
+        outcomes.add_trace(
+            go.Bar(
+                x=list(by_agent),
+                y=[by_agent[a].get(outcome, 0) for a in by_agent],
+                name=outcome,
+                marker_color=OUTCOME_COLOURS[outcome],
+            )
+        )
+    outcomes.update_layout(title="Decisions by agent and outcome", barmode="stack", **_LAYOUT)
+
+    budgets = go.Figure()
+    agents = sorted(report.budgets)
+    budgets.add_trace(go.Bar(x=agents, y=[report.budgets[a].get("budget_usd", 0) for a in agents], name="budget"))
+    budgets.add_trace(go.Bar(x=agents, y=[report.budgets[a].get("spent_usd", 0) for a in agents], name="spent"))
+    budgets.update_layout(title="Budget use per agent (USD, this period)", barmode="group", **_LAYOUT)
+    return {"money": money, "prices": prices, "timeline": timeline, "outcomes": outcomes, "budgets": budgets}
+
+
+def render_json(report: RunReport) -> str:
+    return orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+
+
+def render_csv(report: RunReport) -> str:
+    """The decisions as CSV (one row per verdict), the table people open in a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["seq", "sim_time", "day", "agent", "action", "outcome", "gate", "rule_ids", "proposal_id", "args"])
+    for d in report.decisions:
+        args = orjson.dumps(d.args, option=orjson.OPT_SORT_KEYS).decode()
+        writer.writerow(
+            [
+                d.seq,
+                d.sim_time,
+                d.day,
+                d.agent,
+                d.action,
+                d.outcome,
+                d.gate or "",
+                " ".join(d.rule_ids),
+                d.proposal_id,
+                args,
+            ]
+        )
+    return out.getvalue()
+
+
+def _kpi_pairs(report: RunReport) -> list[tuple[str, str]]:
+    k = report.kpis
+    incidents = k.get("incidents") or {}
+    passed, total = report.expectations_passed
+    esc_hours = [e.hours_to_decision for e in report.escalations if e.hours_to_decision is not None]
+    return [
+        ("Revenue", f"{_f(k.get('revenue_usd')):,.0f} USD"),
+        ("Margin", f"{_f(k.get('margin_pct')):.1f} %"),
+        ("Cash", f"{_f(k.get('cash_usd')):,.0f} USD"),
+        ("Reserves", f"{_f(k.get('reserves_usd')):,.0f} USD"),
+        ("Settlement backlog", f"{_f(k.get('backlog_usd')):,.0f} USD"),
+        ("Prices in band", "yes" if k.get("prices_in_band") else "no"),
+        ("Incidents (open / resolved)", f"{incidents.get('open', 0)} / {incidents.get('resolved', 0)}"),
+        ("Decisions", str(len(report.decisions))),
+        ("Blocked violations", str(len(report.blocked))),
+        ("Escalations", str(len(report.escalations))),
+        ("Mean time to decision", f"{sum(esc_hours) / len(esc_hours):.1f} h" if esc_hours else "—"),
+        ("Expectations passed", f"{passed} / {total}"),
+    ]
+
+
+def _f(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def render_md(report: RunReport) -> str:
+    lines = [
+        f"# Run report: {report.run_id}",
+        "",
+        f"Scenario **{report.scenario}**, seed {report.seed}, {report.days} days from {report.start}; policy "
+        f"`{(report.policy_version or '')[:16]}`; status {report.status}; {report.entries} ledger entries; "
+        f"digest `{report.digest}`.",
+        "",
+        report.description,
+        "",
+        "## KPIs",
+        "",
+        "| KPI | value |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in _kpi_pairs(report)],
+        "",
+        "## Decisions by agent",
+        "",
+        "| agent | allow | deny | escalate |",
+        "|---|---|---|---|",
+        *[
+            f"| {a} | {c.get('allow', 0)} | {c.get('deny', 0)} | {c.get('escalate', 0)} |"
+            for a, c in report.decisions_by_agent.items()
+        ],
+        "",
+        "## Escalations",
+        "",
+        "| day | agent | action | gate | outcome | decided by | hours |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {e.opened[:10]} | {e.agent} | {e.action} | {e.gate} | {e.outcome} | {', '.join(e.decided_by) or '—'} "
+            f"| {e.hours_to_decision if e.hours_to_decision is not None else '—'} |"
+            for e in report.escalations
+        ],
+        "",
+        "## Blocked violations",
+        "",
+        *[f"- day {d.day}: {d.agent} {d.action} — {d.rationale}" for d in report.blocked],
+        "",
+        "## Expectations",
+        "",
+        *[
+            f"- {'✅' if e.get('passed') else '❌'} `{e.get('id')}`: {e.get('description')}"
+            for e in report.expectations
+        ],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+CSS = """
+body{font-family:Inter,system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
+header{background:#14324a;color:#fff;padding:24px 40px}header h1{margin:0 0 6px;font-size:22px}
+header p{margin:4px 0;opacity:.85;font-size:13px;max-width:1100px}main{padding:24px 40px;max-width:1300px}
+.kpis{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:12px;margin-bottom:24px}
+.kpi{background:#fff;border-radius:8px;padding:12px 14px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+.kpi .k{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:#66707c}.kpi .v{font-size:20px;
+font-weight:600;margin-top:4px}section{background:#fff;border-radius:8px;padding:16px 20px;margin-bottom:20px;
+box-shadow:0 1px 2px rgba(0,0,0,.08)}h2{font-size:16px;margin:0 0 12px}table{border-collapse:collapse;width:100%;
+font-size:13px}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #eceef1;vertical-align:top}
+th{background:#f0f2f5;font-weight:600}.pill{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;
+font-size:12px}.allow,.approved,.pass{background:#2e9e5b}.deny,.rejected,.fail{background:#d64545}
+.escalate,.expired,.pending{background:#e8a33d}.grid{display:grid;grid-template-columns:1fr 1fr;gap:20px}
+code{font-size:12px;color:#445}
+"""
+
+
+def _pill(text: str) -> str:
+    return f'<span class="pill {html.escape(text)}">{html.escape(text)}</span>'
+
+
+def render_html(report: RunReport) -> str:
+    """A self-contained page: plotly's JS inlined once, then each figure as a div; no CDN, no network."""
+    e = html.escape
+    figs = figures(report)
+    charts = {
+        name: fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{name}") for name, fig in figs.items()
+    }
+    kpis = "".join(
+        f'<div class="kpi"><div class="k">{e(k)}</div><div class="v">{e(v)}</div></div>' for k, v in _kpi_pairs(report)
+    )
+    esc_rows = "".join(
+        f"<tr><td>{e(x.opened[:10])}</td><td>{e(x.agent)}</td><td>{e(x.action)}</td><td>{e(str(x.gate))}</td>"
+        f"<td>{_pill(x.outcome)}</td><td>{e(', '.join(x.decided_by) or '—')}</td>"
+        f"<td>{x.hours_to_decision if x.hours_to_decision is not None else '—'}</td>"
+        f"<td>{e(' / '.join(x.reasons))}</td></tr>"
+        for x in report.escalations
+    )
+    blocked = "".join(
+        f"<tr><td>{d.day}</td><td>{e(d.agent)}</td><td>{e(d.action)}</td>"
+        f"<td><code>{e(', '.join(d.rule_ids))}</code></td><td>{e(d.rationale)}</td></tr>"
+        for d in report.blocked
+    )
+    expectations = "".join(
+        f"<tr><td>{_pill('pass' if x.get('passed') else 'fail')}</td><td><code>{e(str(x.get('id')))}</code></td>"
+        f"<td>{e(str(x.get('description')))}</td><td>{e(str(x.get('observed')))}</td></tr>"
+        for x in report.expectations
+    )
+    timeline = "".join(
+        f"<tr><td>{d.day}</td><td>{e(d.agent)}</td><td>{e(d.action)}</td><td>{_pill(d.outcome)}</td>"
+        f"<td>{e(d.rationale[:220])}</td></tr>"
+        for d in sorted(report.decisions, key=lambda d: (d.agent, d.seq))
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Run report {e(report.run_id)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{CSS}</style><script type="text/javascript">{get_plotlyjs()}</script></head>
+<body><header><h1>{e(report.scenario)} — run {e(report.run_id)}</h1>
+<p>{e(report.description)}</p>
+<p>seed {report.seed} · {report.days} simulated days from {e(str(report.start))} · policy
+<code style="color:#cfe">{e((report.policy_version or "")[:16])}</code> · {report.entries} ledger entries · status
+{e(report.status)} · digest <code style="color:#cfe">{e(report.digest[:16])}…</code></p></header>
+<main><div class="kpis">{kpis}</div>
+<section>{charts["money"]}</section><section>{charts["prices"]}</section>
+<section>{charts["timeline"]}</section>
+<div class="grid"><section>{charts["outcomes"]}</section><section>{charts["budgets"]}</section></div>
+<section><h2>Escalations and how they were decided</h2><table><tr><th>opened</th><th>agent</th><th>action</th>
+<th>gate</th><th>outcome</th><th>decided by</th><th>hours</th><th>reason</th></tr>{esc_rows}</table></section>
+<section><h2>Blocked violations</h2><table><tr><th>day</th><th>agent</th><th>action</th><th>rules</th>
+<th>why</th></tr>{blocked}</table></section>
+<section><h2>Expectations</h2><table><tr><th></th><th>id</th><th>description</th><th>observed</th></tr>
+{expectations}</table></section>
+<section><h2>Decisions by agent</h2><table><tr><th>day</th><th>agent</th><th>action</th><th>outcome</th>
+<th>rationale</th></tr>{timeline}</table></section>
+</main></body></html>
+"""
+
+
+def render(report: RunReport, fmt: str) -> str:
+    """The report in one of FORMATS."""
+    renderers = {"html": render_html, "md": render_md, "json": render_json, "csv": render_csv}
+    return renderers[fmt](report)

@@ -1,0 +1,215 @@
+"""What-if: re-run a recorded run's scenario, seed and human decisions under another policy, and list the
+decisions that change (allowed / denied / escalated) with the rules responsible, and the KPI deltas."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from coalition.bus.canonical import canonical_json
+from coalition.bus.memory import MemoryBus
+from coalition.governance.policy import Policy
+from coalition.ledger.base import Ledger
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.board import Board
+from coalition.scenarios.replay import RecordedBoard, ReplayRunner, recorded_run
+
+KPI_KEYS = ("revenue_usd", "margin_pct", "cash_usd", "reserves_usd", "incidents", "escalations")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One proposal and what governance (and then humans) made of it."""
+
+    proposal_id: str
+    agent: str
+    action: str
+    args: dict[str, Any]
+    outcome: str  # allow / deny / escalate
+    rule_ids: tuple[str, ...]
+    gate: str | None
+    resolution: str | None  # approved / rejected / expired (escalations)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "proposal_id": self.proposal_id,
+            "outcome": self.outcome,
+            "resolution": self.resolution,
+            "rule_ids": list(self.rule_ids),
+            "gate": self.gate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionChange:
+    """A proposal whose decision differs between the recorded run and the what-if (None = not proposed there)."""
+
+    agent: str
+    action: str
+    args: dict[str, Any]
+    before: Decision | None
+    after: Decision | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "action": self.action,
+            "args": self.args,
+            "before": self.before.to_json() if self.before else None,
+            "after": self.after.to_json() if self.after else None,
+        }
+
+
+@dataclass(frozen=True)
+class WhatIfResult:
+    run_id: str
+    policy_before: str
+    policy_after: str
+    changes: list[DecisionChange]
+    kpis_before: dict[str, float]
+    kpis_after: dict[str, float]
+    answered_by: dict[str, str]
+
+    @property
+    def kpi_deltas(self) -> dict[str, float]:
+        return {k: round(self.kpis_after[k] - self.kpis_before[k], 2) for k in self.kpis_before}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "policy_before": self.policy_before,
+            "policy_after": self.policy_after,
+            "changes": [c.to_json() for c in self.changes],
+            "kpis_before": self.kpis_before,
+            "kpis_after": self.kpis_after,
+            "kpi_deltas": self.kpi_deltas,
+        }
+
+
+def decisions(ledger: Ledger, run_id: str) -> list[Decision]:
+    """Every proposal of a run with its verdict and, for escalations, how it was resolved, in ledger order."""
+    proposals: dict[str, dict[str, Any]] = {}
+    verdicts: dict[str, tuple[str, tuple[str, ...], str | None]] = {}
+    resolutions: dict[str, str] = {}
+    for entry in ledger.iter_entries(run_id=run_id):
+        if entry.kind == "proposal":
+            proposals[entry.subject] = entry.payload
+        elif entry.kind == "verdict":
+            verdicts[entry.subject] = (str(entry.outcome), tuple(entry.rule_ids), entry.gate)
+        elif entry.kind == "resolution":
+            resolutions[entry.subject] = str(entry.outcome)
+    out = []
+    for pid, payload in proposals.items():
+        outcome, rules, gate = verdicts.get(pid, ("none", (), None))
+        out.append(
+            Decision(
+                pid,
+                str(payload.get("agent")),
+                str(payload.get("action")),
+                dict(payload.get("args", {})),
+                outcome,
+                rules,
+                gate,
+                resolutions.get(pid),
+            )
+        )
+    return out
+
+
+def _key(d: Decision) -> tuple[str, str, bytes]:
+    return d.agent, d.action, canonical_json(d.args)
+
+
+def pair_decisions(before: list[Decision], after: list[Decision]) -> list[tuple[Decision | None, Decision | None]]:
+    """Match proposals by agent + action + args (in order), then the rest by agent + action (in order)."""
+    pairs: list[tuple[Decision | None, Decision | None]] = []
+    left_after = list(after)
+    unmatched: list[Decision] = []
+    for b in before:
+        match = next((a for a in left_after if _key(a) == _key(b)), None)
+        if match is None:
+            unmatched.append(b)
+            continue
+        left_after.remove(match)
+        pairs.append((b, match))
+    for b in unmatched:
+        match = next((a for a in left_after if (a.agent, a.action) == (b.agent, b.action)), None)
+        if match is not None:
+            left_after.remove(match)
+        pairs.append((b, match))
+    pairs.extend((None, a) for a in left_after)
+    return pairs
+
+
+def _changed(b: Decision | None, a: Decision | None) -> bool:
+    if b is None or a is None:
+        return True
+    return (b.outcome, b.resolution, b.args) != (a.outcome, a.resolution, a.args)
+
+
+def run_kpis(ledger: Ledger, run_id: str) -> dict[str, float]:
+    """Revenue, margin, cash, reserves, incidents and escalations at the end of a run (from run.finished)."""
+    kpis: dict[str, Any] = {}
+    escalations = 0
+    for entry in ledger.iter_entries(run_id=run_id):
+        if entry.kind == "run" and entry.outcome == "completed":
+            kpis = dict(entry.payload.get("summary", {}).get("kpis", {}))
+        elif entry.kind == "verdict" and entry.outcome == "escalate":
+            escalations += 1
+    incidents = kpis.get("incidents", {})
+    total_incidents = sum(int(v) for v in incidents.values()) if isinstance(incidents, dict) else 0
+    return {
+        "revenue_usd": float(Decimal(str(kpis.get("revenue_usd", 0)))),
+        "margin_pct": float(Decimal(str(kpis.get("margin_pct", 0)))),
+        "cash_usd": float(Decimal(str(kpis.get("cash_usd", 0)))),
+        "reserves_usd": float(Decimal(str(kpis.get("reserves_usd", 0)))),
+        "incidents": float(total_incidents),
+        "escalations": float(escalations),
+    }
+
+
+def whatif(
+    ledger: Ledger, run_id: str, policy: Policy, *, scratch: SqliteLedger | None = None, scenario_board: bool = True
+) -> WhatIfResult:
+    """Re-run `run_id` under `policy` (recorded human decisions; escalations new to the what-if are answered by
+    the scenario's scripted board when `scenario_board`) into a scratch ledger, and diff the decisions."""
+    recorded = recorded_run(ledger, run_id)
+    target = scratch or SqliteLedger(":memory:")
+    new_id = f"whatif-of-{run_id}"
+    board = RecordedBoard(
+        recorded.decisions,
+        by_content=True,
+        fallback=Board(recorded.scenario.board) if scenario_board else None,
+    )
+    ReplayRunner(
+        recorded.scenario,
+        recorded=board,
+        started=None,
+        bus=MemoryBus(namespace=new_id),
+        ledger=target,
+        run_id=new_id,
+        seed=recorded.seed,
+        policy=policy,
+    ).run()
+    pairs = pair_decisions(decisions(ledger, run_id), decisions(target, new_id))
+    changes = []
+    for b, a in pairs:
+        if not _changed(b, a):
+            continue
+        ref = b or a
+        assert ref is not None
+        changes.append(DecisionChange(ref.agent, ref.action, ref.args, b, a))
+    grouped: dict[str, list[DecisionChange]] = defaultdict(list)
+    for change in changes:
+        grouped[change.agent].append(change)
+    return WhatIfResult(
+        run_id=run_id,
+        policy_before=recorded.policy.version,
+        policy_after=policy.version,
+        changes=[c for agent in sorted(grouped) for c in grouped[agent]],
+        kpis_before=run_kpis(ledger, run_id),
+        kpis_after=run_kpis(target, new_id),
+        answered_by=dict(board.answered_by),
+    )
