@@ -13,7 +13,7 @@ from pathlib import Path
 from benchmarks.harness import Measurement
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("bus", "ledger", "governance", "agents", "loop")
+MODULES = ("bus", "ledger", "governance", "agents", "loop", "web")
 
 
 def _fmt(value: float) -> str:

@@ -1,0 +1,115 @@
+"""Console latency: p50/p99 of the ledger explorer's list and search pages over a 1M-entry ledger (quick: 100k).
+
+The ledger is built with SqliteLedger.append in batches (varied runs, agents, kinds, outcomes and rationales);
+requests go through FastAPI's TestClient with a logged-in session, so each figure is the whole request:
+routing, auth lookup, the keyset query, and Jinja rendering of 50 rows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from benchmarks.harness import Measurement, percentile
+from coalition.ledger import EntryDraft, SqliteLedger
+from coalition.ledger.entry import EntryKind
+from coalition.web.app import create_app
+
+SECTION = "web"
+BATCH = 5000
+AGENTS = ("finance", "legal", "marketing", "ops", "research")
+KINDS: tuple[EntryKind, ...] = ("proposal", "verdict", "observation", "execution", "message")
+OUTCOMES = ("allow", "deny", "escalate")
+WORDS = ("heatwave", "settlement", "campaign", "outage", "jurisdiction", "credit", "surge", "reserve")
+
+
+def _draft(i: int, start: datetime) -> EntryDraft:
+    kind = KINDS[i % len(KINDS)]
+    agent = AGENTS[(i // 5) % len(AGENTS)]
+    return EntryDraft(
+        run_id=f"bench-run-{i // 100_000:02d}",
+        sim_time=start + timedelta(minutes=i),
+        actor=f"agent:{agent}" if kind in ("proposal", "message") else "governance",
+        actor_kind="agent" if kind in ("proposal", "message") else "governance",
+        kind=kind,
+        subject=f"p-{i:07d}",
+        payload={"agent": agent, "action": "set_price", "args": {"region": "TX", "price": "41.50"}},
+        rationale=f"entry {i}: {WORDS[i % len(WORDS)]} in TX moved prices {WORDS[(i // 7) % len(WORDS)]} #{i % 997}",
+        outcome=OUTCOMES[i % len(OUTCOMES)] if kind == "verdict" else None,
+        gate="market_entry" if kind == "verdict" and i % 3 == 2 else None,
+    )
+
+
+def build(path: Path, n: int) -> None:
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    with SqliteLedger(path, synchronous="NORMAL") as ledger:
+        for lo in range(0, n, BATCH):
+            ledger.append([_draft(i, start) for i in range(lo, min(n, lo + BATCH))])
+
+
+def _latencies(client: TestClient, urls: list[str]) -> list[float]:
+    out = []
+    for url in urls:
+        t0 = time.perf_counter()
+        response = client.get(url)
+        out.append((time.perf_counter() - t0) * 1000)
+        if response.status_code != 200:
+            raise RuntimeError(f"{url}: HTTP {response.status_code}")
+    return out
+
+
+def run(quick: bool) -> list[Measurement]:
+    n = 100_000 if quick else 1_000_000
+    requests = 60 if quick else 150
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="coalition-bench-web-") as folder:
+        path = Path(folder) / "ledger.db"
+        t0 = time.perf_counter()
+        build(path, n)
+        build_s = time.perf_counter() - t0
+        app = create_app(path, Path(folder) / "users.db")
+        state = app.state.console
+        user = state.users.add("bench", ["auditor"], "unused", now=datetime.now(UTC))
+        token, _ = state.users.open_session(user, now=datetime.now(UTC), ttl=timedelta(hours=2))
+        client = TestClient(app, base_url="http://127.0.0.1")
+        client.cookies.set("coalition_session", token)
+        step = max(1, n // requests)
+        pages = {
+            "list, newest page": ["/ledger"] * requests,
+            "list, deep keyset pages": [f"/ledger?before={n - k * step}" for k in range(requests)],
+            "list, facets (agent+kind+outcome)": [
+                f"/ledger?agent={AGENTS[k % 5]}&kind=verdict&outcome={OUTCOMES[k % 3]}" for k in range(requests)
+            ],
+            "search, one word": [f"/ledger?q={WORDS[k % len(WORDS)]}" for k in range(requests)],
+            "search, two words + run": [
+                f"/ledger?q={WORDS[k % len(WORDS)]}+TX&run=bench-run-{k % max(1, n // 100_000):02d}"
+                for k in range(requests)
+            ],
+        }
+        _latencies(client, ["/ledger", "/ledger?q=surge"])  # warm the page cache and templates
+        for label, urls in pages.items():
+            samples = _latencies(client, urls)
+            for pct in (50, 99):
+                value = percentile(samples, pct)
+                results.append(
+                    Measurement(
+                        section=SECTION,
+                        name=f"{label} p{pct} ({n:,} entries)",
+                        unit="ms",
+                        median=value,
+                        low=min(samples),
+                        high=max(samples),
+                        repeats=len(samples),
+                        higher_is_better=False,
+                        target="p99 ≤ 250 ms" if pct == 99 else None,
+                        target_absolute=250.0 if pct == 99 else None,
+                        notes=f"built in {build_s:.0f} s; TestClient, 50 rows/page, FTS5={state.ledger.uses_fts}",
+                    )
+                )
+        client.close()
+        state.close()
+    return results

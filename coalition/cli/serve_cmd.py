@@ -1,0 +1,49 @@
+"""`coalition serve`: the web console (runs, approvals inbox, ledger explorer) on 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from coalition.cli.common import LedgerPath, fail, settings
+from coalition.cli.users_cmd import UsersPath, users_path
+from coalition.ledger.errors import LedgerError
+from coalition.web.errors import WebError
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", help="Interface to bind (another than 127.0.0.1 exposes it).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    ledger: LedgerPath = None,
+    users: UsersPath = None,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark cookies Secure (behind an https proxy).")
+    ] = False,
+) -> None:
+    """Start the web console and print its URL; stop with Ctrl-C.
+
+    Example: coalition serve --port 8000 --ledger .coalition/ledger.db
+    """
+    import uvicorn
+
+    from coalition.web.app import create_app
+
+    ledger_path: Path = ledger or settings().ledger_path
+    try:
+        app = create_app(ledger_path, users_path(users), secure_cookies=secure_cookies)
+    except (LedgerError, WebError, OSError) as exc:
+        fail(str(exc))
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"Coalition console at http://{shown}:{port}/ (ledger {ledger_path}, users {users_path(users)})")
+    if not app.state.console.users.list():
+        typer.echo("No user yet: add one with  coalition users add NAME --role approver")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc}")
+    finally:
+        app.state.console.close()

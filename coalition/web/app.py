@@ -1,0 +1,165 @@
+"""The console's composition: `create_app(ledger_path, users_path)` wires the ledger, users, routes and safety."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from coalition.bus.clock import Clock, WallClock
+from coalition.ledger.base import RunInfo, VerifyResult
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.web.auth import LoginRequired
+from coalition.web.errors import Refused
+from coalition.web.live_runs import LiveRuns
+from coalition.web.users_store import UserStore
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass
+class ConsoleState:
+    """Everything a request handler needs, held on `app.state.console`."""
+
+    ledger: SqliteLedger
+    users: UserStore
+    clock: Clock
+    session_ttl: timedelta
+    secure_cookies: bool
+    live: LiveRuns
+    templates: Jinja2Templates
+    last_verify: tuple[datetime, VerifyResult] | None = None
+    _runs_cache: tuple[int, list[RunInfo]] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def close(self) -> None:
+        """Close the ledger and users connections (the app may serve several test clients, so not on shutdown)."""
+        self.ledger.close()
+        self.users.close()
+
+    def runs(self) -> list[RunInfo]:
+        """ledger.runs(), recomputed only when the ledger's head moved (it scans the run index)."""
+        head = self.ledger.head()[0]
+        with self._lock:
+            if self._runs_cache is not None and self._runs_cache[0] == head:
+                return self._runs_cache[1]
+        runs = self.ledger.runs()
+        with self._lock:
+            self._runs_cache = (head, runs)
+        return runs
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _error_page(request: Request, status: int, message: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    state: ConsoleState = request.app.state.console
+    return state.templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message, "principal": None}, status_code=status
+    )
+
+
+def create_app(
+    ledger_path: Path,
+    users_path: Path,
+    *,
+    clock: Clock | None = None,
+    session_ttl: timedelta = timedelta(hours=8),
+    secure_cookies: bool = False,
+) -> FastAPI:
+    """The console app over one ledger file and one users file (created if missing)."""
+    from coalition.web import routes_api, routes_approvals, routes_auth, routes_ledger, routes_runs
+
+    package = resources.files("coalition.web")
+    templates = Jinja2Templates(directory=str(package.joinpath("templates")))
+    templates.env.globals["fmt_money"] = lambda v: f"${float(v):,.2f}" if v is not None else "—"
+    state = ConsoleState(
+        ledger=SqliteLedger(ledger_path),
+        users=UserStore(users_path),
+        clock=clock or WallClock(),
+        session_ttl=session_ttl,
+        secure_cookies=secure_cookies,
+        live=LiveRuns(ledger_path),
+        templates=templates,
+    )
+
+    app = FastAPI(
+        title="Coalition console",
+        version="1",
+        description="Runs, approvals inbox and ledger explorer. JSON endpoints live under /api.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.console = state
+    app.mount("/static", StaticFiles(directory=str(package.joinpath("static")), follow_symlink=True), name="static")
+    for module in (routes_auth, routes_runs, routes_approvals, routes_ledger, routes_api):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "log in first (no live session)"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/"
+        return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> Response:
+        return _error_page(request, exc.status, exc.reason)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body"))
+        message = f"bad request: {where + ': ' if where else ''}{first.get('msg', 'invalid')}"
+        if _wants_json(request):
+            return JSONResponse({"detail": message, "errors": _jsonable(errors)}, status_code=422)
+        return _error_page(request, 400, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error_page(request, exc.status_code, str(exc.detail))
+
+    return app
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="/")
+
+
+def _jsonable(errors: Any) -> list[dict[str, Any]]:
+    return [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors]

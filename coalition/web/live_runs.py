@@ -1,0 +1,92 @@
+"""Runs the console started: each in a background thread with the Runner, its DayProgress kept for the live page."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from coalition.bus.memory import MemoryBus
+from coalition.governance.errors import PolicyError
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.errors import ScenarioError, ScenariosError
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+from coalition.scenarios.spec import list_library, load_scenario
+from coalition.web.errors import Refused
+
+log = structlog.get_logger("coalition.web")
+
+
+@dataclass
+class LiveRun:
+    """One console-started run: its latest progress, and how it ended (status or error)."""
+
+    run_id: str
+    scenario: str
+    interactive: bool
+    progress: DayProgress | None = None
+    status: str = "running"
+    error: str | None = None
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+
+class LiveRuns:
+    """Starts runs on the in-memory bus against the console's ledger file; thread-safe progress lookups."""
+
+    def __init__(self, ledger_path: Path) -> None:
+        self._ledger_path = ledger_path
+        self._runs: dict[str, LiveRun] = {}
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> LiveRun | None:
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def running(self) -> list[LiveRun]:
+        with self._lock:
+            return [r for r in self._runs.values() if r.status == "running"]
+
+    def start(self, scenario_ref: str, *, interactive: bool, approval_wait_seconds: float = 600.0) -> LiveRun:
+        if scenario_ref not in list_library():  # the console runs library scenarios only, never arbitrary paths
+            raise Refused(400, f"no scenario {scenario_ref!r} in the library ({', '.join(list_library())})")
+        try:
+            scenario = load_scenario(scenario_ref)
+            policy = scenario.load_policy()
+        except (ScenarioError, ScenariosError, PolicyError) as exc:
+            raise Refused(400, str(exc)) from None
+        run_id = f"{scenario.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        live = LiveRun(run_id, scenario.name, interactive)
+
+        def on_day(progress: DayProgress) -> None:
+            live.progress = progress
+
+        def target() -> None:
+            try:
+                with SqliteLedger(self._ledger_path) as ledger:
+                    bus = MemoryBus(namespace=f"web-{run_id}")
+                    try:
+                        options = RunnerOptions(
+                            interactive=interactive,
+                            approval_wait_seconds=approval_wait_seconds,
+                            on_day=on_day,
+                            settings={"started_from": "web"},
+                        )
+                        result = Runner(
+                            scenario, bus=bus, ledger=ledger, run_id=run_id, policy=policy, options=options
+                        ).run()
+                        live.status = result.status
+                    finally:
+                        bus.close()
+            except Exception as exc:  # a background run must report its failure, not die silently
+                log.exception("web.run_failed", run_id=run_id)
+                live.status, live.error = "failed", f"{type(exc).__name__}: {exc}"
+
+        live.thread = threading.Thread(target=target, name=f"run-{run_id}", daemon=True)
+        with self._lock:
+            self._runs[run_id] = live
+        live.thread.start()
+        return live

@@ -1,0 +1,157 @@
+"""The ledger explorer: filtered pages, one entry with its "why" chain, CSV/JSON export, and verify."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from coalition.ledger.base import Ledger
+from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.errors import EntryNotFound
+from coalition.ledger.explain import explain
+from coalition.web.auth import AUDIT, READERS, Principal, allow
+from coalition.web.errors import Refused
+from coalition.web.ledger_filter import LedgerFilter, ledger_filter, page
+from coalition.web.pages import render, state_of
+from coalition.web.views import AGENTS, ENTRY_KINDS, GATE_RISK, OUTCOMES
+
+router = APIRouter()
+
+CSV_COLUMNS = (
+    "seq", "run_id", "sim_time", "wall_time", "actor", "kind", "subject", "outcome", "gate", "rule_ids",
+    "approver", "rationale", "evidence", "policy_version", "message_type", "message_id", "prev_hash", "hash",
+)  # fmt: skip
+_EXPORT_BATCH = 2000
+
+
+@router.get("/ledger", include_in_schema=False)
+def ledger_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(READERS))],
+    f: Annotated[LedgerFilter, Depends(ledger_filter)],
+) -> Response:
+    """Entries newest first, filtered by facets and full-text search, one keyset page at a time."""
+    state = state_of(request)
+    result = page(state.ledger, f)
+    context: dict[str, Any] = {
+        "f": f,
+        "page": result,
+        "runs": [r.run_id for r in state.runs()][-200:],
+        "agents": AGENTS,
+        "kinds": ENTRY_KINDS,
+        "outcomes": OUTCOMES,
+        "gates": sorted(GATE_RISK),
+        "can_audit": principal.can(AUDIT),
+        "head": state.ledger.head()[0],
+    }
+    template = (
+        "ledger_rows.html"
+        if request.headers.get("hx-request") and request.headers.get("hx-target") == "rows"
+        else "ledger.html"
+    )
+    return render(request, template, principal, **context)
+
+
+@router.get("/ledger/entries/{seq}", include_in_schema=False)
+def entry_page(request: Request, principal: Annotated[Principal, Depends(allow(READERS))], seq: int) -> Response:
+    """One entry: every field, its place in the hash chain, and the same "why" chain as `coalition ledger explain`."""
+    ledger = state_of(request).ledger
+    entry = ledger.get(seq)
+    if entry is None:
+        raise Refused(404, f"no ledger entry #{seq} (the ledger has {ledger.head()[0]} entries)")
+    try:
+        why = explain(ledger, seq)
+    except EntryNotFound:
+        why = None
+    head = ledger.head()[0]
+    payload = orjson.dumps(entry.payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    return render(request, "entry.html", principal, entry=entry, why=why, head=head, payload=payload)
+
+
+def _csv_rows(ledger: Ledger, f: LedgerFilter) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for entry in _all(ledger, f):
+        writer.writerow([_cell(entry, column) for column in CSV_COLUMNS])
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _cell(entry: LedgerEntry, column: str) -> str:
+    value = getattr(entry, column)
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text  # no formula injection in spreadsheets
+
+
+def _json_rows(ledger: Ledger, f: LedgerFilter) -> Iterator[bytes]:
+    yield b"["
+    first = True
+    for entry in _all(ledger, f):
+        yield (b"" if first else b",\n") + orjson.dumps(entry.model_dump(mode="json"))
+        first = False
+    yield b"]\n"
+
+
+def _all(ledger: Ledger, f: LedgerFilter) -> Iterator[LedgerEntry]:
+    """Every entry of the filtered view (ignoring the page), oldest first, read in keyset batches."""
+    after = f.after or 0
+    while True:
+        batch = ledger.query(
+            LedgerFilter(f.run, f.agent, f.kind, f.outcome, f.gate, f.q, f.before, after).query(
+                limit=_EXPORT_BATCH, newest_first=False
+            )
+        )
+        yield from batch
+        if len(batch) < _EXPORT_BATCH:
+            return
+        after = batch[-1].seq
+
+
+@router.get("/ledger/export", include_in_schema=False)
+def export(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(AUDIT))],
+    f: Annotated[LedgerFilter, Depends(ledger_filter)],
+    format: Annotated[Literal["csv", "json"], Query()] = "csv",
+) -> Response:
+    """The whole filtered view (not just the page) as CSV or a JSON array, streamed."""
+    ledger = state_of(request).ledger
+    name = "ledger-" + "-".join(v for v in f.facets_only.values())[:80].replace("/", "_") if f.facets_only else "ledger"
+    if format == "json":
+        return StreamingResponse(
+            _json_rows(ledger, f),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{_safe(name)}.json"'},
+        )
+    return StreamingResponse(
+        _csv_rows(ledger, f),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_safe(name)}.csv"'},
+    )
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "ledger"
+
+
+@router.get("/ledger/verify", include_in_schema=False)
+def verify_page(request: Request, principal: Annotated[Principal, Depends(allow(AUDIT))]) -> Response:
+    """Recompute the whole hash chain now and show the result (read-only: nothing changes)."""
+    state = state_of(request)
+    result = state.ledger.verify()
+    state.last_verify = (state.clock.now(), result)
+    return render(request, "verify.html", principal, result=result, checked_at=state.last_verify[0])

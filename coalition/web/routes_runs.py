@@ -1,0 +1,128 @@
+"""Overview and runs: health at a glance, the runs list with KPIs, one run's charts and timeline, live progress."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from coalition.ledger.base import LedgerQuery
+from coalition.scenarios.spec import list_library
+from coalition.web.auth import OPERATORS, READERS, Principal, allow
+from coalition.web.charts import line_chart
+from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
+from coalition.web.errors import Refused
+from coalition.web.pages import render, state_of
+from coalition.web.sse import progress_of, progress_stream
+from coalition.web.views import decision_timeline, inbox, latest_budgets, run_finished, run_row, run_series
+
+router = APIRouter()
+
+
+@router.get("/", include_in_schema=False)
+def overview(request: Request, principal: Annotated[Principal, Depends(allow(READERS))]) -> Response:
+    """Recent runs, pending approvals (age, risk), budget use per agent, blocked violations, integrity."""
+    state = state_of(request)
+    ledger = state.ledger
+    runs = list(reversed(state.runs()))[:8]
+    live = {r.run_id for r in state.live.running()}
+    rows = [run_row(ledger, info, live=info.run_id in live) for info in runs]
+    latest = runs[0].run_id if runs else None
+    blocked = ledger.query(LedgerQuery(kind="verdict", outcome="deny", newest_first=True, limit=10))
+    return render(
+        request,
+        "overview.html",
+        principal,
+        runs=rows,
+        inbox=inbox(ledger, limit=100),
+        budgets=latest_budgets(ledger, latest) if latest else {},
+        budgets_run=latest,
+        blocked=blocked,
+        blocked_total=ledger.count(LedgerQuery(kind="verdict", outcome="deny")),
+        verified=state.last_verify,
+        head=ledger.head(),
+        now=state.clock.now(),
+    )
+
+
+@router.get("/runs", include_in_schema=False)
+def runs_page(request: Request, principal: Annotated[Principal, Depends(allow(READERS))]) -> Response:
+    state = state_of(request)
+    live = {r.run_id for r in state.live.running()}
+    rows = [run_row(state.ledger, info, live=info.run_id in live) for info in reversed(state.runs())]
+    return render(
+        request, "runs.html", principal, runs=rows, scenarios=list_library(), can_start=principal.can(OPERATORS)
+    )
+
+
+@router.post("/runs", include_in_schema=False)
+def start_run(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(READERS))],
+    scenario: Annotated[str, Form(min_length=1, max_length=100)],
+    interactive: Annotated[bool, Form()] = False,
+    csrf_token: Annotated[str | None, Form(alias=CSRF_FIELD)] = None,
+) -> Response:
+    """Start a library scenario in a background thread (policy-admin); its page streams the progress."""
+    check_fetch_site(request)
+    check_token(principal.session.csrf_token, submitted_token(request, csrf_token))
+    if not principal.can(OPERATORS):
+        raise Refused(403, f"{principal.name} may not start runs (needs policy-admin)")
+    live = state_of(request).live.start(scenario, interactive=interactive)
+    return RedirectResponse(f"/runs/{live.run_id}", status_code=303)
+
+
+@router.get("/runs/{run_id}", include_in_schema=False)
+def run_page(request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str) -> Response:
+    """Charts over simulated time with decision markers, the decision timeline by agent, expectations."""
+    state = state_of(request)
+    ledger = state.ledger
+    info = next((r for r in state.runs() if r.run_id == run_id), None)
+    live = state.live.get(run_id)
+    if info is None and live is None:
+        raise Refused(404, f"no run {run_id!r} in the ledger")
+    series = run_series(ledger, run_id)
+    markers = series.markers
+    charts = [
+        line_chart("Cash (USD)", [("cash", list(zip(series.days, series.cash, strict=True)))], markers=markers),
+        line_chart(
+            "Prices vs allowed band (USD/MWh)",
+            [(region, points) for region, points in sorted(series.prices.items())],
+            markers=markers,
+            band=(
+                list(zip(series.days, series.floor, strict=True)),
+                list(zip(series.days, series.ceiling, strict=True)),
+            ),
+        ),
+        line_chart(
+            "Settlement backlog (USD)",
+            [("backlog", list(zip(series.days, series.backlog, strict=True)))],
+            markers=markers,
+        ),
+    ]
+    finished = run_finished(ledger, run_id)
+    expectations = finished.payload.get("expectations", []) if finished is not None else []
+    return render(
+        request,
+        "run.html",
+        principal,
+        run_id=run_id,
+        row=run_row(ledger, info, live=live is not None and live.status == "running") if info else None,
+        progress=progress_of(state, run_id),
+        charts=charts,
+        timeline=decision_timeline(ledger, run_id),
+        escalations=inbox(ledger, run_id=run_id),
+        expectations=expectations,
+        budgets=series.budgets,
+    )
+
+
+@router.get("/runs/{run_id}/events", include_in_schema=False)
+def run_events(request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str) -> Response:
+    """Server-sent events: `progress` while the run moves, then `done`."""
+    return StreamingResponse(
+        progress_stream(state_of(request), run_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,259 @@
+"""What each console page shows, read from the ledger: the inbox ranked by risk, runs with KPIs, chart series.
+
+Pure reads over the `Ledger` port; the routes render these values and never compute business facts.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from coalition.governance.approvals import latest_sim_time, load_escalation, policy_for_run
+from coalition.governance.errors import PolicyError
+from coalition.governance.escalation import Escalation
+from coalition.governance.policy import Policy
+from coalition.ledger.base import Ledger, LedgerQuery, RunInfo
+from coalition.ledger.entry import EntryKind, LedgerEntry
+
+ENTRY_KINDS: tuple[str, ...] = typing.get_args(EntryKind)
+AGENTS: tuple[str, ...] = ("finance", "legal", "marketing", "ops", "research")
+OUTCOMES: tuple[str, ...] = ("allow", "deny", "escalate", "approved", "rejected", "expired", "applied", "completed")
+
+# How much harm a wrong "yes" at each gate can do (money moved, credentials, capital > policy changes > budget).
+GATE_RISK: dict[str, int] = {
+    "money_movement": 5,
+    "credential_change": 5,
+    "capital_commitment": 4,
+    "market_entry": 4,
+    "incident_severity": 4,
+    "pricing_policy_change": 3,
+    "settlement_policy_change": 3,
+    "compliance_change": 3,
+    "budget_overrun": 2,
+}
+_AMOUNT_ARGS = ("amount_usd", "investment_usd", "budget_usd", "cost_usd")
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One escalation as the inbox shows it: the escalation, its risk, and how long it has waited."""
+
+    run_id: str
+    escalation: Escalation
+    risk: int
+    risk_label: str
+    amount_usd: Decimal | None
+    opened_wall: datetime
+    now_sim: datetime | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.run_id}/{self.escalation.proposal_id}"
+
+
+def amount_at_stake(escalation: Escalation) -> Decimal | None:
+    for name in _AMOUNT_ARGS:
+        value = escalation.proposal.args.get(name)
+        if value is not None:
+            try:
+                return Decimal(str(value))
+            except InvalidOperation:
+                return None
+    return None
+
+
+def risk_of(escalation: Escalation) -> tuple[int, str]:
+    """A 1–8 score from the gate, the money at stake and four-eyes; with a label for the badge."""
+    score = GATE_RISK.get(escalation.gate, 2)
+    amount = amount_at_stake(escalation)
+    if amount is not None:
+        score += 2 if amount >= 1_000_000 else 1 if amount >= 100_000 else 0
+    if escalation.approvals_required > 1:
+        score += 1
+    return score, "high" if score >= 6 else "medium" if score >= 4 else "low"
+
+
+@dataclass
+class Inbox:
+    """Pending escalations (highest risk first) and decided ones (newest first); runs whose policy is unusable."""
+
+    pending: list[InboxItem] = field(default_factory=list)
+    decided: list[InboxItem] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def policies_for(ledger: Ledger, run_ids: list[str], problems: list[str]) -> dict[str, Policy]:
+    found: dict[str, Policy] = {}
+    for run_id in dict.fromkeys(run_ids):
+        try:
+            found[run_id] = policy_for_run(ledger, run_id)
+        except PolicyError as exc:
+            problems.append(f"run {run_id}: {exc}")
+    return found
+
+
+def inbox(ledger: Ledger, *, run_id: str | None = None, limit: int = 300) -> Inbox:
+    """Every escalation the ledger holds (the newest `limit` escalate verdicts), folded from the ledger."""
+    verdicts = ledger.query(
+        LedgerQuery(run_id=run_id, kind="verdict", outcome="escalate", newest_first=True, limit=limit)
+    )
+    result = Inbox()
+    policies = policies_for(ledger, [v.run_id for v in verdicts], result.problems)
+    now_by_run = {r: latest_sim_time(ledger, r) for r in policies}
+    for verdict in verdicts:
+        policy = policies.get(verdict.run_id)
+        if policy is None:
+            continue
+        escalation = load_escalation(ledger, run_id=verdict.run_id, proposal_id=verdict.subject, policy=policy)
+        if escalation is None:
+            continue
+        risk, label = risk_of(escalation)
+        item = InboxItem(
+            verdict.run_id,
+            escalation,
+            risk,
+            label,
+            amount_at_stake(escalation),
+            verdict.wall_time,
+            now_by_run[verdict.run_id],
+        )
+        (result.pending if escalation.is_open else result.decided).append(item)
+    result.pending.sort(key=lambda i: (-i.risk, i.escalation.expires_at or i.opened_wall, i.key))
+    return result
+
+
+def find_escalation(ledger: Ledger, run_id: str, proposal_id: str) -> tuple[Escalation | None, Policy | None, str]:
+    """The escalation and the run's policy, or None with a one-line reason."""
+    try:
+        policy = policy_for_run(ledger, run_id)
+    except PolicyError as exc:
+        return None, None, str(exc)
+    escalation = load_escalation(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy)
+    if escalation is None:
+        return None, policy, f"no escalation for proposal {proposal_id} in run {run_id}"
+    return escalation, policy, ""
+
+
+# ----- runs ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """One run in the runs list: its span in the ledger, status and the headline KPIs of run.finished."""
+
+    info: RunInfo
+    status: str
+    kpis: dict[str, Any]
+    expectations_passed: int
+    expectations_total: int
+
+
+def run_finished(ledger: Ledger, run_id: str) -> LedgerEntry | None:
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run", newest_first=True, limit=5)):
+        if entry.message_type == "run.finished":
+            return entry
+    return None
+
+
+def run_row(ledger: Ledger, info: RunInfo, *, live: bool = False) -> RunRow:
+    finished = run_finished(ledger, info.run_id)
+    kpis: dict[str, Any] = {}
+    passed = total = 0
+    if finished is not None:
+        summary = finished.payload.get("summary") or {}
+        kpis = dict(summary.get("kpis") or {}) if isinstance(summary, dict) else {}
+        expectations = finished.payload.get("expectations") or []
+        total = len(expectations)
+        passed = sum(1 for e in expectations if isinstance(e, dict) and e.get("passed"))
+    status = str(finished.outcome) if finished is not None else ("running" if live else "incomplete")
+    return RunRow(info, status, kpis, passed, total)
+
+
+@dataclass
+class Series:
+    """Daily values of one run, from its market.snapshot observations, plus decision markers by day."""
+
+    days: list[int] = field(default_factory=list)
+    cash: list[float] = field(default_factory=list)
+    backlog: list[float] = field(default_factory=list)
+    prices: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    floor: list[float] = field(default_factory=list)
+    ceiling: list[float] = field(default_factory=list)
+    budgets: dict[str, dict[str, float]] = field(default_factory=dict)
+    markers: list[tuple[int, str, str]] = field(default_factory=list)  # (day, outcome, label)
+
+
+def _day_of(entry: LedgerEntry, start: datetime | None) -> int:
+    return (entry.sim_time - start).days if start is not None else 0
+
+
+def run_series(ledger: Ledger, run_id: str) -> Series:
+    series = Series()
+    start: datetime | None = None
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="observation")):
+        payload = entry.payload
+        if payload.get("kind") != "market.snapshot":
+            continue
+        data = payload.get("data") or {}
+        day = int(data.get("day", len(series.days)))
+        if start is None:
+            start = entry.sim_time
+        series.days.append(day)
+        series.cash.append(float(data.get("cash_usd") or 0))
+        series.backlog.append(float((data.get("settlement") or {}).get("backlog_usd") or 0))
+        band = data.get("pricing_policy") or {}
+        series.floor.append(float(band.get("floor") or 0))
+        series.ceiling.append(float(band.get("ceiling") or 0))
+        active = set(data.get("active_markets") or [])
+        for region, quote in sorted((data.get("prices") or {}).items()):
+            if region in active:
+                series.prices[region].append((day, float(quote.get("price") or 0)))
+        series.budgets = {a: {k: float(v) for k, v in b.items()} for a, b in (data.get("budgets") or {}).items()}
+    for verdict in ledger.query(LedgerQuery(run_id=run_id, kind="verdict")):
+        if verdict.outcome in ("deny", "escalate"):
+            label = f"{verdict.payload.get('agent', '?')}: {verdict.payload.get('action', '?')} → {verdict.outcome}"
+            series.markers.append((_day_of(verdict, start), str(verdict.outcome), label))
+    return series
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    """One verdict in the decision timeline: day, action, outcome (the colour) and its ledger entry."""
+
+    day: int
+    seq: int
+    action: str
+    outcome: str
+    rationale: str
+
+
+def decision_timeline(ledger: Ledger, run_id: str) -> dict[str, list[TimelineItem]]:
+    """Verdicts of a run grouped by the proposing agent (then resolutions folded in as their own outcome)."""
+    started = ledger.query(LedgerQuery(run_id=run_id, limit=1))
+    start = started[0].sim_time if started else None
+    grouped: dict[str, list[TimelineItem]] = defaultdict(list)
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="verdict")):
+        agent = str(entry.payload.get("agent") or "?")
+        grouped[agent].append(
+            TimelineItem(
+                _day_of(entry, start),
+                entry.seq,
+                str(entry.payload.get("action") or entry.subject),
+                str(entry.outcome),
+                entry.rationale,
+            )
+        )
+    return dict(sorted(grouped.items()))
+
+
+def latest_budgets(ledger: Ledger, run_id: str) -> dict[str, dict[str, float]]:
+    """Budget use per agent from the run's newest market snapshot (empty if it has none yet)."""
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="observation", newest_first=True, limit=200)):
+        if entry.payload.get("kind") == "market.snapshot":
+            budgets = (entry.payload.get("data") or {}).get("budgets") or {}
+            return {a: {k: float(v) for k, v in b.items()} for a, b in sorted(budgets.items())}
+    return {}

@@ -1,0 +1,463 @@
+"""The web console through FastAPI's TestClient over a real SQLite ledger holding a real (short) interactive run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from coalition.bus.clock import SimulatedClock
+from coalition.bus.memory import MemoryBus
+from coalition.governance.approvals import load_escalations, policy_for_run
+from coalition.ledger.base import LedgerQuery
+from coalition.ledger.entry import EntryDraft
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.spec import load_scenario
+from coalition.web.app import create_app
+from coalition.web.passwords import hash_password
+
+pytestmark = pytest.mark.e2e
+
+RUN = "web-test"
+PASSWORD = "correct horse battery"
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+PASSWORD_HASH = hash_password(PASSWORD)
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope="module")
+def template_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two simulated days of helios-launch, interactive with no wait: two market entries stay pending (four-eyes)."""
+    path = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    scenario = load_scenario("helios-launch").model_copy(update={"days": 2})
+    with SqliteLedger(path) as ledger:
+        bus = MemoryBus(namespace="web-test")
+        options = RunnerOptions(interactive=True, approval_wait_seconds=0, poll_seconds=0.01)
+        Runner(scenario, bus=bus, ledger=ledger, run_id=RUN, options=options).run()
+        bus.close()
+        ledger.append(
+            [
+                EntryDraft(
+                    run_id=RUN,
+                    sim_time=datetime(2025, 3, 4, tzinfo=UTC),
+                    actor="system",
+                    actor_kind="system",
+                    kind="system",
+                    subject="xss-probe",
+                    rationale=f"note {XSS}",
+                )
+            ]
+        )
+    return path
+
+
+class Console:
+    """A TestClient plus the clock and helpers to log in as a given user."""
+
+    def __init__(self, client: TestClient, clock: SimulatedClock, ledger_path: Path) -> None:
+        self.client = client
+        self.clock = clock
+        self.ledger_path = ledger_path
+
+    def login(self, name: str) -> str:
+        """Log in (fresh cookies) and return the session's CSRF token."""
+        self.client.cookies.clear()
+        form = self.client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        response = self.client.post(
+            "/login", data={"name": name, "password": PASSWORD, "csrf_token": token.group(1), "next": "/approvals"}
+        )
+        assert response.status_code == 200, response.text
+        csrf = re.search(r'"X-CSRF-Token": "([^"]+)"', response.text)
+        assert csrf is not None
+        return csrf.group(1)
+
+    def pending(self) -> list[str]:
+        with SqliteLedger(self.ledger_path, create=False) as ledger:
+            policy = policy_for_run(ledger, RUN)
+            return [e.proposal_id for e in load_escalations(ledger, run_id=RUN, policy=policy) if e.is_open]
+
+    def decide(self, csrf: str | None, proposal_id: str, decision: str = "approve", reason: str = "ok", **extra: str):  # type: ignore[no-untyped-def]
+        data = {"run_id": RUN, "proposal_id": proposal_id, "decision": decision, "reason": reason, **extra}
+        if csrf is not None:
+            data["csrf_token"] = csrf
+        return self.client.post("/approvals/decide", data=data, follow_redirects=False)
+
+    def approvals(self, kind: str = "approval") -> list[tuple[str | None, str | None, str]]:
+        with SqliteLedger(self.ledger_path, create=False) as ledger:
+            entries = ledger.query(LedgerQuery(run_id=RUN, kind=kind))
+        return [(e.approver, e.subject, e.payload.get("method", "")) for e in entries]
+
+
+@pytest.fixture
+def console(template_ledger: Path, tmp_path: Path) -> Iterator[Console]:
+    ledger_path = tmp_path / "ledger.db"
+    shutil.copy(template_ledger, ledger_path)
+    clock = SimulatedClock(T0)
+    app = create_app(ledger_path, tmp_path / "users.db", clock=clock, session_ttl=timedelta(minutes=30))
+    users = app.state.console.users
+    for name, roles in {
+        "carol": ["approver"],
+        "dave": ["approver"],
+        "alice": ["approver"],
+        "finance": ["approver"],
+        "vera": ["viewer"],
+        "audrey": ["auditor"],
+        "pam": ["policy-admin"],
+    }.items():
+        users.add(name, roles, PASSWORD_HASH, now=T0)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield Console(client, clock, ledger_path)
+
+
+class TestAccess:
+    """Deny by default, sessions, cookies."""
+
+    @pytest.mark.parametrize("path", ["/", "/runs", f"/runs/{RUN}", "/approvals", "/ledger", "/ledger/entries/1"])
+    def test_pages_send_anonymous_users_to_log_in(self, console: Console, path: str) -> None:
+        """Every page redirects to /login without a session."""
+        response = console.client.get(path, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login?next=")
+
+    def test_api_without_session_is_401(self, console: Console) -> None:
+        """JSON endpoints answer 401 with a reason instead of redirecting."""
+        response = console.client.get("/api/runs")
+        assert response.status_code == 401
+        assert "log in" in response.json()["detail"]
+
+    def test_session_cookie_flags(self, console: Console) -> None:
+        """The session cookie is HttpOnly and SameSite=Strict."""
+        console.login("carol")
+        form = console.client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        response = console.client.post(
+            "/login",
+            data={"name": "carol", "password": PASSWORD, "csrf_token": token.group(1)},
+            follow_redirects=False,
+        )
+        cookie = response.headers["set-cookie"].lower()
+        assert "coalition_session=" in cookie
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+
+    def test_wrong_password_is_refused(self, console: Console) -> None:
+        """A wrong password shows the login form again with 401 and no session."""
+        form = console.client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        response = console.client.post(
+            "/login", data={"name": "carol", "password": "nope", "csrf_token": token.group(1)}
+        )
+        assert response.status_code == 401
+        assert "wrong password" in response.text
+        assert "coalition_session" not in console.client.cookies
+
+    def test_login_without_csrf_is_refused(self, console: Console) -> None:
+        """The login form needs its double-submit token too."""
+        response = console.client.post("/login", data={"name": "carol", "password": PASSWORD})
+        assert response.status_code == 403
+
+    def test_expired_session_is_sent_to_log_in(self, console: Console) -> None:
+        """After the session's expiry the same cookie leads to /login."""
+        console.login("vera")
+        assert console.client.get("/", follow_redirects=False).status_code == 200
+        console.clock.advance(timedelta(minutes=31))
+        response = console.client.get("/approvals", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/login?next=/approvals"
+
+    def test_logout_closes_the_session(self, console: Console) -> None:
+        """After logging out, the old cookie no longer works."""
+        csrf = console.login("vera")
+        cookie = console.client.cookies.get("coalition_session")
+        assert console.client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+        console.client.cookies.set("coalition_session", str(cookie))
+        assert console.client.get("/", follow_redirects=False).status_code == 303
+
+    def test_open_redirect_is_not_followed(self, console: Console) -> None:
+        """`next` must be a local path."""
+        form = console.client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        response = console.client.post(
+            "/login",
+            data={"name": "vera", "password": PASSWORD, "csrf_token": token.group(1), "next": "//evil.example/"},
+            follow_redirects=False,
+        )
+        assert response.headers["location"] == "/"
+
+    def test_security_headers(self, console: Console) -> None:
+        """Pages carry a strict CSP (no CDN, no inline script) and no-store."""
+        response = console.client.get("/login")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert response.headers["cache-control"] == "no-store"
+        assert "/static/htmx.min.js" in response.text
+        assert "https://" not in response.text
+
+
+class TestApprovals:
+    """The inbox decides through record_decision with the same rules as the CLI."""
+
+    def test_inbox_shows_everything_needed_to_decide(self, console: Console) -> None:
+        """Pending escalations show proposal, rationale, rule, effect, roles and a reason field."""
+        console.login("carol")
+        page = console.client.get("/approvals").text
+        for text in ("enter_market", "gate.market_entry", "If approved", "governance authorizes", "0/2 approvals"):
+            assert text in page
+        assert page.count('name="reason" required') == 2
+
+    def test_four_eyes_approval_is_recorded_with_user_hash_and_method(self, console: Console) -> None:
+        """Two board members approve; both entries name the user, the proposal hash and method web."""
+        target = console.pending()[0]
+        csrf = console.login("carol")
+        response = console.decide(csrf, target, reason="CA has a legal path")
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/approvals?done=")
+        assert target in console.pending()  # 1 of 2
+        csrf = console.login("dave")
+        assert console.decide(csrf, target, reason="agreed").status_code == 303
+        assert target not in console.pending()
+        assert console.approvals() == [("carol", target, "web"), ("dave", target, "web")]
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            entry = ledger.query(LedgerQuery(run_id=RUN, kind="approval", limit=1))[0]
+        assert entry.payload["proposal_hash"]
+        assert entry.rationale == "CA has a legal path"
+        page = console.client.get("/approvals").text
+        assert "by <b>carol</b> (board, via web)" in page
+
+    def test_same_approver_twice_counts_once(self, console: Console) -> None:
+        """A second approval by the same person is refused (409) and not recorded."""
+        target = console.pending()[0]
+        csrf = console.login("carol")
+        assert console.decide(csrf, target).status_code == 303
+        again = console.decide(csrf, target)
+        assert again.status_code == 409
+        assert "counts once" in again.text
+        assert console.approvals() == [("carol", target, "web")]
+        assert target in console.pending()
+
+    def test_self_approval_refused(self, console: Console) -> None:
+        """A console user named like the proposing agent cannot decide its proposal (403)."""
+        csrf = console.login("finance")
+        response = console.decide(csrf, console.pending()[0])
+        assert response.status_code == 403
+        assert "cannot decide it" in response.text
+        assert console.approvals() == []
+
+    def test_approver_without_the_gate_role_refused(self, console: Console) -> None:
+        """alice is a risk officer: the board gate refuses her (the policy decides, not the console role)."""
+        csrf = console.login("alice")
+        response = console.decide(csrf, console.pending()[0])
+        assert response.status_code == 403
+        assert "needs one of board" in response.text
+
+    def test_viewer_and_auditor_cannot_approve(self, console: Console) -> None:
+        """Viewers and auditors get 403 even with a valid CSRF token; nothing is recorded."""
+        for name in ("vera", "audrey"):
+            csrf = console.login(name)
+            response = console.decide(csrf, console.pending()[0])
+            assert response.status_code == 403, name
+        assert console.approvals() == []
+
+    @pytest.mark.parametrize("token", [None, "", "forged-token"])
+    def test_missing_or_bad_csrf_refused(self, console: Console, token: str | None) -> None:
+        """Without the session's CSRF token the decision is refused with 403."""
+        console.login("carol")
+        response = console.decide(token, console.pending()[0])
+        assert response.status_code == 403
+        assert "CSRF" in response.text
+        assert console.approvals() == []
+
+    def test_cross_site_fetch_refused(self, console: Console) -> None:
+        """Sec-Fetch-Site: cross-site is refused even with the right token."""
+        csrf = console.login("carol")
+        response = console.client.post(
+            "/approvals/decide",
+            data={
+                "run_id": RUN,
+                "proposal_id": console.pending()[0],
+                "decision": "approve",
+                "reason": "x",
+                "csrf_token": csrf,
+            },
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
+        assert response.status_code == 403
+        assert "cross-site" in response.text
+
+    def test_reason_is_required(self, console: Console) -> None:
+        """A blank reason is a 400 with a clear message."""
+        csrf = console.login("carol")
+        response = console.decide(csrf, console.pending()[0], reason="   ")
+        assert response.status_code == 400
+        assert "needs a reason" in response.text
+
+    def test_stale_proposal_hash_refused(self, console: Console) -> None:
+        """A decision bound to another proposal hash is refused (approval bound to the exact proposal)."""
+        csrf = console.login("carol")
+        response = console.decide(csrf, console.pending()[0], proposal_hash="0" * 64)
+        assert response.status_code == 409
+        assert "binds to the exact proposal" in response.text
+
+    def test_reject_decides_and_shows_who_and_why(self, console: Console) -> None:
+        """One board rejection decides; the inbox shows who, how and why."""
+        target = console.pending()[1]
+        csrf = console.login("dave")
+        assert console.decide(csrf, target, decision="reject", reason="wait for Q2").status_code == 303
+        assert target not in console.pending()
+        assert console.approvals("rejection") == [("dave", target, "web")]
+        assert "wait for Q2" in console.client.get("/approvals").text
+
+    def test_no_state_change_on_get(self, console: Console) -> None:
+        """GET on the decision URL is not allowed."""
+        console.login("carol")
+        assert console.client.get("/approvals/decide").status_code == 405
+
+    def test_unknown_escalation_is_404(self, console: Console) -> None:
+        """Deciding a proposal that is not escalated says so."""
+        csrf = console.login("carol")
+        response = console.decide(csrf, "no-such-proposal")
+        assert response.status_code == 404
+        assert "no escalation" in response.text
+
+
+class TestPages:
+    """Overview, runs and the ledger explorer render real data and escape it."""
+
+    def test_overview(self, console: Console) -> None:
+        """Recent runs, pending approvals with risk, budgets and integrity status are on the overview."""
+        console.login("vera")
+        page = console.client.get("/").text
+        for text in (RUN, "Pending approvals (2)", "high", "Budget use per agent", "research", "Verify now"):
+            assert text in page
+
+    def test_run_detail(self, console: Console) -> None:
+        """A run page has the three charts, decision markers and the timeline by agent."""
+        console.login("vera")
+        page = console.client.get(f"/runs/{RUN}").text
+        assert page.count("<svg") == 3
+        assert 'class="marker"' in page
+        assert "Decision timeline by agent" in page
+        assert "outcome-escalate" in page
+
+    def test_unknown_run_is_404(self, console: Console) -> None:
+        """A run that does not exist is a clear 404."""
+        console.login("vera")
+        response = console.client.get("/runs/nope")
+        assert response.status_code == 404
+        assert "no run &#39;nope&#39;" in response.text
+
+    def test_html_in_a_rationale_is_escaped(self, console: Console) -> None:
+        """A rationale holding markup shows as text in the explorer and on the entry page."""
+        console.login("vera")
+        for path in ("/ledger?kind=system", "/ledger?q=note"):
+            page = console.client.get(path).text
+            assert "xss-probe" in page
+            assert XSS not in page
+            assert "&lt;script&gt;" in page
+        seq = re.search(
+            r'href="/ledger/entries/(\d+)">\d+</a></td><td>[^<]*</td><td>[^<]*</td>\s*<td>system',
+            console.client.get("/ledger?kind=system").text,
+        )
+        assert seq is not None
+        entry = console.client.get(f"/ledger/entries/{seq.group(1)}").text
+        assert XSS not in entry
+        assert "&lt;img src=x" in entry
+
+    def test_facets_search_and_keyset_pages(self, console: Console) -> None:
+        """Facets filter, search finds rationales, and older/newer links walk the whole view once."""
+        console.login("vera")
+        page = console.client.get("/ledger?kind=verdict&outcome=escalate").text
+        assert page.count("market entry") >= 2
+        seen: list[str] = []
+        url: str | None = f"/ledger?run={RUN}&limit=7"
+        while url:
+            text = console.client.get(url).text
+            seen += re.findall(r'<tr class="outcome-[^"]*"><td><a href="/ledger/entries/(\d+)"', text)
+            older = re.search(r'rel="next" href="([^"]+)"', text)
+            url = older.group(1).replace("&amp;", "&") if older else None
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            total = ledger.count(LedgerQuery(run_id=RUN))
+        assert len(seen) == len(set(seen)) == total
+        assert [int(s) for s in seen] == sorted((int(s) for s in seen), reverse=True)
+
+    def test_bad_query_parameter_is_400_not_500(self, console: Console) -> None:
+        """A malformed page parameter is a clear 4xx."""
+        console.login("vera")
+        response = console.client.get("/ledger?before=abc")
+        assert response.status_code == 400
+        assert "before" in response.text
+        assert console.client.get("/api/ledger?limit=0").status_code == 422
+
+    def test_entry_page_has_why_chain_and_chain_position(self, console: Console) -> None:
+        """A verdict's page shows the proposal behind it, and prev/next hash-chain links."""
+        console.login("vera")
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            verdict = ledger.query(LedgerQuery(run_id=RUN, kind="verdict", outcome="escalate", limit=1))[0]
+        page = console.client.get(f"/ledger/entries/{verdict.seq}").text
+        assert "Why?" in page
+        assert "proposal" in page
+        assert verdict.prev_hash in page
+        assert f"/ledger/entries/{verdict.seq - 1}" in page
+
+    def test_export_csv_and_json_of_a_filtered_view(self, console: Console) -> None:
+        """Auditors export the whole filtered view; viewers cannot export."""
+        console.login("audrey")
+        csv_text = console.client.get("/ledger/export?kind=verdict&format=csv").text
+        rows = csv_text.strip().splitlines()
+        assert rows[0].startswith("seq,run_id")
+        assert len(rows) == 1 + sum(1 for r in rows[1:] if ",verdict," in r)
+        data = console.client.get("/ledger/export?kind=verdict&format=json").json()
+        assert len(data) == len(rows) - 1
+        assert {e["kind"] for e in data} == {"verdict"}
+        console.login("vera")
+        assert console.client.get("/ledger/export?format=csv").status_code == 403
+
+    def test_verify_button(self, console: Console) -> None:
+        """Verify recomputes the chain and shows OK with the count."""
+        console.login("audrey")
+        page = console.client.get("/ledger/verify").text
+        assert "OK —" in page
+        assert "Chain verified" in console.client.get("/").text
+
+    def test_live_progress_events(self, console: Console) -> None:
+        """The SSE stream of a finished run sends its progress, then done."""
+        console.login("vera")
+        with console.client.stream("GET", f"/runs/{RUN}/events") as response:
+            body = "".join(response.iter_text())
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert "event: progress" in body
+        assert "event: done" in body
+        assert '"status":"completed"' in body
+
+    def test_api_endpoints(self, console: Console) -> None:
+        """The JSON API lists runs, pages the ledger, explains an entry and lists pending escalations."""
+        console.login("vera")
+        runs = console.client.get("/api/runs").json()
+        assert runs[0]["run_id"] == RUN
+        assert runs[0]["status"] == "completed"
+        page = console.client.get("/api/ledger?limit=3").json()
+        assert len(page["entries"]) == 3
+        assert page["older"] == page["entries"][-1]["seq"]
+        pending = console.client.get("/api/approvals").json()
+        assert len(pending) == 2
+        assert pending[0]["risk"] >= pending[1]["risk"]
+        assert console.client.get("/api/ledger/999999").status_code == 404
+
+    def test_policy_admin_starts_a_run_viewer_cannot(self, console: Console) -> None:
+        """Only policy-admin may start a run; an unknown scenario is a 400."""
+        csrf = console.login("vera")
+        assert console.client.post("/runs", data={"scenario": "helios-launch", "csrf_token": csrf}).status_code == 403
+        csrf = console.login("pam")
+        bad = console.client.post("/runs", data={"scenario": "../etc/passwd", "csrf_token": csrf})
+        assert bad.status_code == 400
+        assert "no scenario" in bad.text
