@@ -33,3 +33,19 @@ class UnknownAgent(AgentError):
     def __init__(self, name: str, known: tuple[str, ...]) -> None:
         super().__init__(f"unknown agent {name!r}; expected one of {', '.join(known)}")
         self.name = name
+
+
+class ModelConfigError(AgentError):
+    """A model choice that cannot be honoured (unknown provider, missing key, unknown price): one line, pre-run."""
+
+
+class ReplayMiss(AgentError):
+    """A replayed run asked a model something the recording has no answer for (the run diverged)."""
+
+    def __init__(self, agent: str, request_hash: str, recorded: int) -> None:
+        super().__init__(
+            f"agent:{agent}: no recorded model answer for request {request_hash[:16]}… ({recorded} recorded); "
+            "the replay diverged from the original run"
+        )
+        self.agent = agent
+        self.request_hash = request_hash

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -27,7 +27,11 @@ AGENT_TYPES: dict[str, Callable[[Narrator], FunctionAgent[Any]]] = {
 assert tuple(sorted(AGENT_TYPES)) == tuple(sorted(AGENTS)), "one agent type per name in coalition.bus.messages.AGENTS"
 
 
-def build_agents(model: BaseChatModel | None = None, seed: int = 0) -> dict[str, FunctionAgent[Any]]:
-    """The five agents in name order, sharing one narrator; without a model, OfflineChatModel(seed=seed)."""
-    narrator = Narrator(model if model is not None else OfflineChatModel(seed=seed))
-    return {name: AGENT_TYPES[name](narrator) for name in sorted(AGENT_TYPES)}
+def build_agents(
+    model: BaseChatModel | None = None, seed: int = 0, *, narrators: Mapping[str, Narrator] | None = None
+) -> dict[str, FunctionAgent[Any]]:
+    """The five agents in name order. With `narrators` (coalition.agents.model_setup.build_narrators), each
+    agent speaks through its own; otherwise each gets a narrator over `model` (default OfflineChatModel(seed))."""
+    shared = model if model is not None else OfflineChatModel(seed=seed)
+    chosen = dict(narrators or {})
+    return {name: AGENT_TYPES[name](chosen.get(name) or Narrator(shared, agent=name)) for name in sorted(AGENT_TYPES)}

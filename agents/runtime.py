@@ -70,7 +70,7 @@ class AgentRuntime:
         if batch:
             self.bus.publish_many(batch)
         self.bus.ack(self.group, undecodable + ready)
-        produced = len(output.messages)
+        produced = sum(1 for item in output.messages if item.topic != topics.CONTROL)  # records are not output
         done = StepDone(actor=self.source, produced=produced)
         self.bus.publish(topics.CONTROL, self._envelope(done, superstep, sim_time, None, None))
         return produced

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
 from langgraph.graph import END, START, StateGraph
@@ -137,6 +138,9 @@ def _combined(first: NarratedText, second: NarratedText | None) -> ModelTrace:
         response_hash=content_hash([first.response_hash, second.response_hash]),
         input_tokens=first.input_tokens + second.input_tokens,
         output_tokens=first.output_tokens + second.output_tokens,
+        cost_usd=str(Decimal(first.cost_usd) + Decimal(second.cost_usd)),
+        calls=[*first.calls, *second.calls],
+        fallback=first.fallback or second.fallback,
     )
 
 
@@ -156,6 +160,11 @@ class FunctionAgent(ABC, Generic[MemoryT]):
     def name(self) -> str:
         return self.NAME
 
+    @property
+    def narrator(self) -> Narrator:
+        """The language step this agent words its decisions through (its model, limits and records)."""
+        return self._narrator
+
     def run(self, inbox: Sequence[Envelope], ctx: AgentStepContext) -> AgentOutput:
         state: StepState = {
             "inbox": list(inbox),
@@ -165,8 +174,12 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             "outgoing": [],
             "rejected": [],
         }
+        self._narrator.at(ctx.sim_time)
         result = self._graph.invoke(state)
-        return AgentOutput(messages=tuple(result["outgoing"]), rejected=tuple(result["rejected"]))
+        # Model calls, stops and screening verdicts go to the recorder on the control topic (not counted as
+        # the agent's output for quiescence; they accompany the proposals and messages they contributed to).
+        records = [Outgoing(topics.CONTROL, record, None) for record in self._narrator.drain()]
+        return AgentOutput(messages=(*records, *result["outgoing"]), rejected=tuple(result["rejected"]))
 
     def owns(self, proposal_id: str) -> bool:
         return proposal_id in self.memory.proposals

@@ -29,6 +29,8 @@ class ModelTrace(Message):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: str = "0"
+    calls: list[str] = Field(default_factory=list)  # call_ids of the model.called entries it rests on
+    fallback: bool = False  # the words came from the deterministic engine, not the chosen model
 
 
 @register
@@ -141,30 +143,29 @@ class VerdictIssued(Message):
     policy_version: str
 
 
+class HumanDecision(Message):
+    """What every human decision on an escalation carries: which exact proposal, who, in which role, and why."""
+
+    proposal_id: str
+    proposal_hash: str
+    approver: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    method: str = "cli"
+
+
 @register
-class ApprovalGranted(Message):
+class ApprovalGranted(HumanDecision):
     """Command from a human approver (CLI, console, or the scenario's scripted board); handled by governance."""
 
     TYPE = "approval.granted"
-    proposal_id: str
-    proposal_hash: str
-    approver: str = Field(min_length=1)
-    role: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
-    method: str = "cli"
 
 
 @register
-class ApprovalRejected(Message):
+class ApprovalRejected(HumanDecision):
     """Command from a human approver rejecting an escalation; handled by governance."""
 
     TYPE = "approval.rejected"
-    proposal_id: str
-    proposal_hash: str
-    approver: str = Field(min_length=1)
-    role: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
-    method: str = "cli"
 
 
 @register
@@ -233,3 +234,64 @@ class DeadLettered(Message):
     reason: str = Field(min_length=1)
     raw_sha256: str
     raw_preview: str = ""
+
+
+ModelStopReason = Literal["budget", "rate_limit", "circuit_open", "malformed", "provider_error"]
+
+
+@register
+class ModelCalled(Message):
+    """Emitted by an agent for every call to a paid model (request hash → response); consumed by the recorder.
+
+    A replay answers from these records by `request_hash`, so a run made with a paid model replays without a key.
+    """
+
+    TYPE = "model.called"
+    call_id: str
+    agent: str
+    model_id: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    purpose: str = ""  # rationale, copy, suggest:<schema>
+    request_hash: str
+    prompt_hash: str
+    response: dict[str, Any] = Field(default_factory=dict)  # content, tool_calls, invalid_tool_calls, usage
+    response_hash: str
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    cost_usd: str = "0"
+
+
+@register
+class ModelStopped(Message):
+    """Emitted by an agent when a model call was not made or not used (budget, rate limit, breaker, bad output).
+
+    The agent then words its decision with its deterministic engine; consumed by the recorder.
+    """
+
+    TYPE = "model.stopped"
+    agent: str
+    model_id: str
+    reason: ModelStopReason
+    detail: str = Field(min_length=1)
+    purpose: str = ""
+    estimate_tokens: int = Field(default=0, ge=0)
+    estimate_cost_usd: str = "0"
+    period: str = ""
+
+
+@register
+class ContentScreened(Message):
+    """Emitted by an agent when untrusted text bound for a model was flagged; consumed by the recorder.
+
+    The text itself is withheld from the model; the hash identifies it in the observation that carried it.
+    """
+
+    TYPE = "content.screened"
+    agent: str
+    content_hash: str
+    source: str
+    verdict: Literal["clean", "flagged"]
+    flags: list[str] = Field(default_factory=list)
+    similarity: float | None = None

@@ -22,17 +22,41 @@ class Settings(BaseSettings):
     )
     bus: Literal["memory", "redis"] = Field(default="redis", description="COALITION_BUS: memory or redis")
     llm: str = Field(default="offline", description="COALITION_LLM: offline | openai:<model> | anthropic:<model>")
+    llm_research: str | None = Field(default=None, description="COALITION_LLM_RESEARCH: research's model")
+    llm_finance: str | None = Field(default=None, description="COALITION_LLM_FINANCE: finance's model")
+    llm_marketing: str | None = Field(default=None, description="COALITION_LLM_MARKETING: marketing's model")
+    llm_legal: str | None = Field(default=None, description="COALITION_LLM_LEGAL: legal's model")
+    llm_ops: str | None = Field(default=None, description="COALITION_LLM_OPS: ops's model")
+    prices: Path | None = Field(default=None, description="COALITION_PRICES: a YAML price table (USD per M tokens)")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY", repr=False)
+    anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY", repr=False)
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="warning", description="COALITION_LOG_LEVEL"
     )
     log_format: Literal["auto", "json", "console"] = Field(default="auto", description="COALITION_LOG_FORMAT")
 
-    @field_validator("llm")
+    @field_validator("llm", "llm_research", "llm_finance", "llm_marketing", "llm_legal", "llm_ops")
     @classmethod
-    def _llm_choice(cls, value: str) -> str:
-        if value == "offline" or (value.split(":", 1)[0] in {"openai", "anthropic"} and ":" in value):
+    def _llm_choice(cls, value: str | None) -> str | None:
+        if value is None or value == "offline":
+            return value
+        provider, _, name = value.partition(":")
+        if provider in {"openai", "anthropic"} and name:
             return value
         raise ValueError("must be 'offline', 'openai:<model>' or 'anthropic:<model>'")
+
+    def per_agent_models(self) -> dict[str, str]:
+        """COALITION_LLM_<AGENT> values that are set, by agent name."""
+        chosen = {
+            "research": self.llm_research,
+            "finance": self.llm_finance,
+            "marketing": self.llm_marketing,
+            "legal": self.llm_legal,
+            "ops": self.llm_ops,
+        }
+        return {agent: spec for agent, spec in chosen.items() if spec}
 
     @property
     def ledger_path(self) -> Path:

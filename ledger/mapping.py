@@ -147,6 +147,46 @@ def _dead_letter(p: m.DeadLettered) -> dict[str, Any]:
     }
 
 
+def _model_called(p: m.ModelCalled) -> dict[str, Any]:
+    usage = f"{p.input_tokens}+{p.output_tokens} tokens, {p.cost_usd} USD"
+    what = f"answered ({usage})" if p.status == "ok" else f"failed: {p.error}"
+    return {
+        "kind": "model_call",
+        "actor": f"agent:{p.agent}",
+        "actor_kind": "agent",
+        "subject": p.call_id,
+        "outcome": p.status,
+        "model": ModelRef(model_id=p.model_id, prompt_hash=p.prompt_hash, response_hash=p.response_hash),
+        "rationale": f"{p.agent} asked {p.model_id} for {p.purpose or 'text'}; {what}",
+    }
+
+
+def _model_stopped(p: m.ModelStopped) -> dict[str, Any]:
+    return {
+        "kind": "budget" if p.reason in ("budget", "rate_limit") else "model_call",
+        "actor": f"agent:{p.agent}",
+        "actor_kind": "agent",
+        "subject": p.model_id,
+        "outcome": f"stopped:{p.reason}",
+        "rationale": f"{p.agent} did not use {p.model_id} for {p.purpose or 'text'}: {p.detail}",
+    }
+
+
+def _content_screened(p: m.ContentScreened) -> dict[str, Any]:
+    return {
+        "kind": "system",
+        "actor": f"agent:{p.agent}",
+        "actor_kind": "agent",
+        "subject": p.content_hash,
+        "outcome": p.verdict,
+        "evidence": [p.content_hash],
+        "rationale": (
+            f"untrusted text {_short(p.content_hash)} screened {p.verdict} "
+            f"({', '.join(p.flags) or 'no flags'}); withheld from the model"
+        ),
+    }
+
+
 def _human(kind: str, outcome: str) -> Callable[[Any], dict[str, Any]]:
     def fields(p: m.ApprovalGranted | m.ApprovalRejected) -> dict[str, Any]:
         return {
@@ -173,6 +213,9 @@ _FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     m.ActionAuthorized.TYPE: _authorization,
     m.ActionExecuted.TYPE: _execution,
     m.DeadLettered.TYPE: _dead_letter,
+    m.ModelCalled.TYPE: _model_called,
+    m.ModelStopped.TYPE: _model_stopped,
+    m.ContentScreened.TYPE: _content_screened,
     m.ApprovalGranted.TYPE: _human("approval", "approved"),
     m.ApprovalRejected.TYPE: _human("rejection", "rejected"),
 }

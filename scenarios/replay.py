@@ -12,8 +12,9 @@ from typing import Any
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import RunStarted
-from coalition.governance.approvals import record_decision, run_started
+from coalition.governance.approvals import run_started
 from coalition.governance.errors import PolicyError
+from coalition.governance.escalation import Escalation
 from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
@@ -21,7 +22,15 @@ from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.board import Board
 from coalition.scenarios.errors import ScenarioError, ScenariosError
-from coalition.scenarios.runner import Runner, RunnerOptions, RunResult, pending_view
+from coalition.scenarios.runner import (
+    Answer,
+    Runner,
+    RunnerOptions,
+    RunResult,
+    recorded_choices,
+    recorded_models,
+    scripted_answers,
+)
 from coalition.scenarios.spec import Scenario, scenario_hash
 
 
@@ -167,59 +176,22 @@ class ReplayRunner(Runner):
     def _run_started(self) -> RunStarted:
         return self._started if self._started is not None else super()._run_started()
 
-    def _board_answers(self, day: int) -> bool:
-        recorded = 0
-        for escalation in self.governance.pending():
-            proposal = escalation.proposal
-            decisions = self.recorded.for_proposal(
-                proposal.proposal_id, proposal.agent, proposal.action, dict(proposal.args)
-            )
-            if decisions:
-                already = {d.approver for d in escalation.approvals}
-                for d in decisions:
-                    if d.approver in already:
-                        continue
-                    result = record_decision(
-                        self.ledger,
-                        run_id=self.run_id,
-                        proposal_id=escalation.proposal_id,
-                        approver=d.approver,
-                        decision="approve" if d.decision == "approve" else "reject",
-                        reason=d.reason,
-                        proposal_hash=escalation.proposal_hash,
-                        method=d.method,
-                        sim_time=max(d.sim_time, self.clock.now()),
-                        policy=self.policy,
-                    )
-                    recorded += int(result.accepted)
-                    if result.status != "pending":
-                        break
-                continue
-            fallback = self.recorded.fallback
-            decision = fallback.decide(pending_view(escalation), day) if fallback is not None else None
-            if decision is None:
-                continue
+    def answers_for(self, escalation: Escalation, day: int) -> list[Answer]:
+        """The recorded decisions on this proposal, exactly as they were; else (what-if) the fallback board."""
+        proposal = escalation.proposal
+        recorded = self.recorded.for_proposal(
+            proposal.proposal_id, proposal.agent, proposal.action, dict(proposal.args)
+        )
+        if recorded:
+            return [
+                Answer(d.approver, "approve" if d.decision == "approve" else "reject", d.reason, d.method, d.sim_time)
+                for d in recorded
+            ]
+        fallback = self.recorded.fallback
+        answers = scripted_answers(fallback, escalation, day) if fallback is not None else []
+        if answers:
             self.recorded.answered_by[escalation.proposal_id] = "scenario-board"
-            already = {d.approver for d in escalation.approvals}
-            for approver in decision.approvers:
-                if approver.name in already:
-                    continue
-                result = record_decision(
-                    self.ledger,
-                    run_id=self.run_id,
-                    proposal_id=escalation.proposal_id,
-                    approver=approver.name,
-                    decision="approve" if decision.decision == "approve" else "reject",
-                    reason=decision.reason,
-                    proposal_hash=escalation.proposal_hash,
-                    method="scenario-board",
-                    sim_time=self.clock.now(),
-                    policy=self.policy,
-                )
-                recorded += int(result.accepted)
-                if result.status != "pending":
-                    break
-        return recorded > 0
+        return answers
 
 
 @dataclass(frozen=True)
@@ -305,6 +277,8 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
         run_id=replay_id,
         seed=recorded.seed,
         policy=recorded.policy,
+        # paid models answer from the recorded calls: no key, no network, the same words
+        options=RunnerOptions(models=recorded_choices(started.settings), replay=recorded_models(ledger, run_id)),
     )
     result = runner.run()
     seconds = time.perf_counter() - began

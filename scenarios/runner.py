@@ -22,6 +22,11 @@ from typing import Any
 import structlog
 from langchain_core.language_models import BaseChatModel
 
+from coalition.agents.model_budget import ModelLimits
+from coalition.agents.model_setup import build_narrators
+from coalition.agents.prices import PriceTable
+from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models
+from coalition.agents.recording import ReplayChatModel, replay_models
 from coalition.agents.registry import build_agents
 from coalition.agents.runtime import AgentRuntime
 from coalition.bus import topics
@@ -31,7 +36,7 @@ from coalition.bus.envelope import Envelope
 from coalition.bus.message import Message
 from coalition.bus.messages import Observation, RunFinished, RunStarted, StepDone
 from coalition.governance.approvals import record_decision
-from coalition.governance.escalation import Escalation
+from coalition.governance.escalation import DecisionKind, Escalation
 from coalition.governance.policy import Policy
 from coalition.governance.service import GovernanceService
 from coalition.ledger.base import Ledger, LedgerQuery
@@ -48,6 +53,17 @@ log = structlog.get_logger("coalition.runner")
 
 EXECUTOR_GROUP = "executor"
 MAX_SUPERSTEPS_PER_DAY = 200
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One decision to record on an escalation (from the scripted board, or a recorded human in a replay)."""
+
+    approver: str
+    decision: DecisionKind
+    reason: str
+    method: str
+    sim_time: datetime | None = None  # None: now (simulated)
 
 
 @dataclass(frozen=True)
@@ -86,7 +102,11 @@ class RunnerOptions:
     interactive: bool = False
     approval_wait_seconds: float = 600.0  # interactive: how long to wait for humans before the clock moves on
     poll_seconds: float = 0.5
-    model: BaseChatModel | None = None
+    model: BaseChatModel | None = None  # one model for every agent (tests); else per-agent `models`
+    models: dict[str, ModelChoice] | None = None  # default: the scenario's agents block, else offline
+    provider_access: ProviderAccess | None = None  # keys and base URLs for paid providers
+    prices: PriceTable | None = None
+    replay: dict[str, ReplayChatModel] | None = None  # recorded answers (recorded_models) instead of providers
     board: Board | None = None  # who answers escalations when not interactive (default: the scenario's board)
     on_day: Callable[[DayProgress], None] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
@@ -112,6 +132,30 @@ def policy_brief(policy: Policy) -> Observation:
     return make_observation("policy.brief", subject=policy.name, to=None, data=data)
 
 
+def model_limits(policy: Policy) -> dict[str, ModelLimits]:
+    """Each agent's model token / cost budget and period, as governance's policy sets them."""
+    return {
+        agent: ModelLimits(tokens=budget.llm_tokens, cost_usd=budget.llm_cost_usd, period=policy.budgets.period)
+        for agent, budget in policy.budgets.agents.items()
+    }
+
+
+def recorded_models(ledger: Ledger, run_id: str) -> dict[str, ReplayChatModel]:
+    """Replay models answering from a run's recorded paid calls (for `coalition replay`: no key, no network).
+
+    Use with the run's model choices (`run.started` settings `models`): RunnerOptions(models=…, replay=…)."""
+    calls = [e.payload for e in ledger.iter_entries(run_id=run_id) if e.message_type == "model.called"]
+    return replay_models(calls)
+
+
+def recorded_choices(settings: dict[str, Any]) -> dict[str, ModelChoice] | None:
+    """The per-agent model choices a run recorded in its `run.started` settings (None for an all-offline run)."""
+    raw = settings.get("models")
+    if not isinstance(raw, dict):
+        return None
+    return {agent: ModelChoice.model_validate(choice) for agent, choice in raw.items()}
+
+
 def pending_view(escalation: Escalation) -> PendingEscalation:
     proposal = escalation.proposal
     return PendingEscalation(
@@ -124,6 +168,15 @@ def pending_view(escalation: Escalation) -> PendingEscalation:
         approver_roles=tuple(escalation.approver_roles),
         approvals_required=escalation.approvals_required,
     )
+
+
+def scripted_answers(board: Board, escalation: Escalation, day: int) -> list[Answer]:
+    """The scripted board's answer to an escalation (none: it expires as deny at its deadline)."""
+    decision = board.decide(pending_view(escalation), day)
+    if decision is None:
+        return []
+    kind: DecisionKind = "approve" if decision.decision == "approve" else "reject"
+    return [Answer(a.name, kind, decision.reason, "scenario-board") for a in decision.approvers]
 
 
 class Runner:
@@ -157,7 +210,24 @@ class Runner:
         self.world = World.from_spec(scenario.world, self.seed)
         self.executor = Executor(self.world)
         self.governance = GovernanceService(bus, ledger, self.policy, ids=self.ids, clock=self.clock, run_id=run_id)
-        agents = build_agents(self.options.model, self.seed)
+        self.model_choices = self.options.models or choose_models(
+            scenario={name: a.model for name, a in scenario.agents.items()}
+        )
+        narrators = (
+            None
+            if self.options.model is not None
+            else build_narrators(
+                self.model_choices,
+                access=self.options.provider_access,
+                seed=self.seed,
+                limits=model_limits(self.policy),
+                prices=self.options.prices,
+                replay=self.options.replay,
+                ids=self.ids,
+            )
+        )
+        agents = build_agents(self.options.model, self.seed, narrators=narrators)
+        self.narrators = {name: agent.narrator for name, agent in agents.items()}
         self.runtimes = [AgentRuntime(agents[name], bus, run_id=run_id, ids=self.ids) for name in sorted(agents)]
         self.recorder = Recorder(bus, ledger, dedupe_consumer=f"recorder:{run_id}")
         self.board = self.options.board or Board(scenario.board)
@@ -169,7 +239,8 @@ class Runner:
 
     def run(self) -> RunResult:
         started = time.perf_counter()
-        log.info("run.start", run_id=self.run_id, scenario=self.scenario.name, seed=self.seed)
+        structlog.contextvars.bind_contextvars(run_id=self.run_id)
+        log.info("run.start", scenario=self.scenario.name, seed=self.seed)
         self._publish(topics.CONTROL, self._run_started(), source="runner")
         self.recorder.flush()
         for day in range(self.scenario.days):
@@ -205,6 +276,7 @@ class Runner:
     def _until_quiescent(self, day: int) -> None:
         for _ in range(MAX_SUPERSTEPS_PER_DAY):
             self.superstep += 1
+            structlog.contextvars.bind_contextvars(superstep=self.superstep)
             now = self.clock.now()
             produced = sum(runtime.step(self.superstep, now) for runtime in self.runtimes)
             produced += self.governance.step(self.superstep)
@@ -242,31 +314,40 @@ class Runner:
     # ----- escalations -------------------------------------------------------------------------------------
 
     def _board_answers(self, day: int) -> int:
-        """Record the scripted board's decisions for pending escalations; returns how many were recorded."""
+        """Record the answers to every pending escalation; returns how many decisions were recorded."""
+        return sum(self.record_answers(e, self.answers_for(e, day)) for e in self.governance.pending())
+
+    def answers_for(self, escalation: Escalation, day: int) -> list[Answer]:
+        """Who answers an escalation when no human is at the keyboard: the scenario's scripted board."""
+        return scripted_answers(self.board, escalation, day)
+
+    def record_answers(self, escalation: Escalation, answers: Sequence[Answer]) -> int:
+        """Record answers through the approvals service (the same checks as the CLI and the console) until the
+        escalation is decided; approvers who already decided are skipped."""
+        already = {d.approver for d in escalation.approvals}
         recorded = 0
-        for escalation, decision in self.board.decide_all([pending_view(e) for e in self.governance.pending()], day):
-            already = {d.approver for d in self._escalation(escalation.proposal_id).approvals}
-            for approver in decision.approvers:
-                if approver.name in already:
-                    continue
-                result = record_decision(
-                    self.ledger,
-                    run_id=self.run_id,
-                    proposal_id=escalation.proposal_id,
-                    approver=approver.name,
-                    decision="approve" if decision.decision == "approve" else "reject",
-                    reason=decision.reason,
-                    proposal_hash=escalation.proposal_hash,
-                    method="scenario-board",
-                    sim_time=self.clock.now(),
-                    policy=self.policy,
-                )
-                if result.accepted:
-                    recorded += 1
-                else:
-                    log.warning("board.refused", proposal_id=escalation.proposal_id, reason=result.reason)
-                if result.status != "pending":
-                    break  # decided (quorum reached, or one rejection): later approvers are not needed
+        for answer in answers:
+            if answer.approver in already:
+                continue
+            now = self.clock.now()
+            result = record_decision(
+                self.ledger,
+                run_id=self.run_id,
+                proposal_id=escalation.proposal_id,
+                approver=answer.approver,
+                decision=answer.decision,
+                reason=answer.reason,
+                proposal_hash=escalation.proposal_hash,
+                method=answer.method,
+                sim_time=max(answer.sim_time, now) if answer.sim_time is not None else now,
+                policy=self.policy,
+            )
+            if result.accepted:
+                recorded += 1
+            else:
+                log.warning("board.refused", proposal_id=escalation.proposal_id, reason=result.reason)
+            if result.status != "pending":
+                break  # decided (quorum reached, or one rejection): later approvers are not needed
         return recorded
 
     def _escalation(self, proposal_id: str) -> Escalation:
@@ -356,9 +437,16 @@ class Runner:
                 # the documents themselves, so that a run can be replayed from its ledger alone
                 "scenario_document": self.scenario.model_dump(mode="json"),
                 "policy_document": self.policy.model_dump(mode="json"),
+                **self._model_settings(),
                 **self.options.settings,
             },
         )
+
+    def _model_settings(self) -> dict[str, Any]:
+        """Paid model choices go into the run record (replay needs them); an all-offline run records nothing."""
+        if self.options.model is not None or all(c.provider == "offline" for c in self.model_choices.values()):
+            return {}
+        return {"models": {agent: c.model_dump(mode="json") for agent, c in sorted(self.model_choices.items())}}
 
     def _budget_limits(self) -> dict[str, Decimal]:
         return {agent: budget.money_usd for agent, budget in self.policy.budgets.agents.items()}

@@ -14,20 +14,41 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from coalition.agents.providers import missing_keys
 from coalition.bootstrap import BusChoice, open_bus
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, settings
+from coalition.cli.run_cmd import ModelPlan, model_plan
 from coalition.ledger.errors import LedgerError
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.errors import ScenarioError
+from coalition.scenarios.spec import load_scenario
 
 PACKAGES = ("coalition", "langgraph", "langchain-core", "redis", "pydantic", "openai", "anthropic")
 
 
-def _llm_choice(value: str) -> tuple[str, str]:
-    if value == "offline":
-        return "offline", "COALITION_LLM is unset or 'offline': the deterministic offline model (no key, no network)"
-    provider = value.split(":", 1)[0]
-    return value, f"COALITION_LLM={value} selects the {provider} provider explicitly"
+def _models(scenario_ref: str | None) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Each agent's model and why (for the scenario when given), and the missing keys."""
+    cfg = settings()
+    scenario = None
+    if scenario_ref is not None:
+        try:
+            scenario = load_scenario(scenario_ref)
+        except ScenarioError as exc:
+            fail(str(exc))
+    plan = model_plan(cfg, scenario)
+    models = {
+        agent: {"model": c.spec, "source": c.source, "why": c.why, "key": _key_state(plan, c.provider)}
+        for agent, c in sorted(plan.choices.items())
+    }
+    return models, missing_keys(plan.choices, plan.access)
+
+
+def _key_state(plan: ModelPlan, provider: str) -> str:
+    if provider == "offline":
+        return "not needed"
+    where = plan.access.base_url(provider) or "the provider's default endpoint"
+    return f"{'set' if plan.access.key(provider) else 'MISSING'} ({where})"
 
 
 def _check_bus(choice: BusChoice, data_dir: Path) -> tuple[bool, str]:
@@ -60,6 +81,9 @@ def _check_ledger(path: Path) -> tuple[bool, str]:
 def doctor(
     bus: Annotated[str | None, typer.Option("--bus", help="Check this bus instead of the configured one.")] = None,
     ledger_path: LedgerPath = None,
+    scenario_ref: Annotated[
+        str | None, typer.Option("--scenario", help="Show the models this scenario's agents would use.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Versions, which LLM provider and why, bus reachability, ledger path and integrity. Exit 1 if a check fails.
@@ -77,12 +101,14 @@ def doctor(
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    llm, why = _llm_choice(cfg.llm)
+    models, key_problems = _models(scenario_ref)
     bus_ok, bus_detail = _check_bus(choice, cfg.data_dir)
     ledger_ok, ledger_detail = _check_ledger(ledger_path or cfg.ledger_path)
     report = {
         "versions": versions,
-        "llm": {"choice": llm, "why": why},
+        "llm": {"choice": cfg.llm, "why": "COALITION_LLM: the default for agents without their own choice"},
+        "models": models,
+        "model_keys": {"ok": not key_problems, "problems": key_problems},
         "bus": {"ok": bus_ok, "detail": bus_detail},
         "ledger": {"ok": ledger_ok, "detail": ledger_detail},
         "data_dir": str(cfg.data_dir),
@@ -94,9 +120,12 @@ def doctor(
         table.add_column("check")
         table.add_column("result", overflow="fold")
         table.add_row("versions", ", ".join(f"{k} {v}" for k, v in versions.items()))
-        table.add_row("LLM", f"{llm} — {why}")
+        for agent, m in models.items():
+            table.add_row(f"model {agent}", f"{m['model']} — {m['why']}; key {m['key']}")
+        if key_problems:
+            table.add_row("model keys", "[red]FAIL[/] " + "; ".join(key_problems))
         table.add_row("bus", ("[green]ok[/] " if bus_ok else "[red]FAIL[/] ") + bus_detail)
         table.add_row("ledger", ("[green]ok[/] " if ledger_ok else "[red]FAIL[/] ") + ledger_detail)
         table.add_row("data dir", str(cfg.data_dir))
         Console().print(table)
-    raise typer.Exit(0 if bus_ok and ledger_ok else 1)
+    raise typer.Exit(0 if bus_ok and ledger_ok and not key_problems else 1)

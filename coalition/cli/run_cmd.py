@@ -12,6 +12,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from coalition.agents.errors import AgentError, ModelConfigError
+from coalition.agents.prices import PriceTable, load_prices
+from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, missing_keys
 from coalition.bootstrap import BusChoice, open_bus
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
@@ -24,8 +27,9 @@ from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.logs import bind_context, configure_logging
 from coalition.scenarios.errors import ScenarioError, ScenariosError
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult, recorded_choices
 from coalition.scenarios.spec import Scenario, load_scenario
+from coalition.settings import Settings
 
 BusOption = Annotated[
     str | None,
@@ -44,6 +48,43 @@ def _load(scenario_ref: str, policy_path: Path | None) -> tuple[Scenario, Policy
     except (ScenarioError, PolicyError) as exc:
         fail(str(exc))
     return scenario, policy
+
+
+class ModelPlan:
+    """Which model each agent uses (and why), with the keys, endpoints and prices to reach them."""
+
+    def __init__(self, choices: dict[str, ModelChoice], access: ProviderAccess, prices: PriceTable) -> None:
+        self.choices = choices
+        self.access = access
+        self.prices = prices
+
+
+def model_plan(cfg: Settings, scenario: Scenario | None, recorded: dict[str, ModelChoice] | None = None) -> ModelPlan:
+    """Resolve the per-agent models; a bad choice, price table or a missing key is a one-line error (exit 2)."""
+    access = ProviderAccess(
+        openai_api_key=cfg.openai_api_key,
+        anthropic_api_key=cfg.anthropic_api_key,
+        openai_base_url=cfg.openai_base_url,
+        anthropic_base_url=cfg.anthropic_base_url,
+    )
+    try:
+        choices = recorded or choose_models(
+            default=cfg.llm,
+            per_agent=cfg.per_agent_models(),
+            scenario={name: a.model for name, a in scenario.agents.items()} if scenario is not None else None,
+        )
+        prices = load_prices(cfg.prices)
+        for choice in choices.values():
+            prices.price(choice.spec if choice.provider != "offline" else "offline:*")
+    except ModelConfigError as exc:
+        fail(str(exc))
+    return ModelPlan(choices, access, prices)
+
+
+def check_keys(plan: ModelPlan) -> None:
+    problems = missing_keys(plan.choices, plan.access)
+    if problems:
+        fail("; ".join(problems))
 
 
 def _check_run_id(ledger: SqliteLedger, run_id: str, *, resume: bool) -> None:
@@ -69,6 +110,7 @@ def execute(
     approval_wait: float,
     console: Console,
     quiet: bool = False,
+    plan: ModelPlan | None = None,
 ) -> RunResult:
     """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`."""
     data_dir = settings().data_dir
@@ -107,7 +149,14 @@ def execute(
             run_id=run_id,
             seed=seed,
             policy=policy,
-            options=RunnerOptions(interactive=interactive, approval_wait_seconds=approval_wait, on_day=on_day),
+            options=RunnerOptions(
+                interactive=interactive,
+                approval_wait_seconds=approval_wait,
+                on_day=on_day,
+                models=plan.choices if plan is not None else None,
+                provider_access=plan.access if plan is not None else None,
+                prices=plan.prices if plan is not None else None,
+            ),
         )
         return runner.run()
 
@@ -179,6 +228,7 @@ def run(
     if resume and run_id is None:
         fail("--resume needs the --run-id of the run to continue")
     ledger = open_ledger(ledger_path, create=True)
+    recorded: dict[str, ModelChoice] | None = None
     if resume:
         assert run_id is not None
         started = run_started(ledger, run_id)
@@ -188,7 +238,10 @@ def run(
         seed = started.seed
         policy_file = started.settings.get("policy_path")
         policy_path = Path(str(policy_file)) if policy_file else policy_path
+        recorded = recorded_choices(dict(started.settings))
     scenario, policy = _load(scenario_ref, policy_path)
+    plan = model_plan(cfg, scenario, recorded)
+    check_keys(plan)  # before anything runs: never a traceback mid-run for a missing key
     run_id = run_id or _new_run_id(scenario)
     _check_run_id(ledger, run_id, resume=resume)
     console = Console(stderr=as_json)
@@ -205,11 +258,12 @@ def run(
             approval_wait=approval_wait,
             console=console,
             quiet=as_json,
+            plan=plan,
         )
     except KeyboardInterrupt:
         console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
         raise typer.Exit(130) from None
-    except (BusError, ScenariosError) as exc:
+    except (BusError, ScenariosError, AgentError) as exc:
         fail(str(exc))
     _print_result(console, ledger, result, as_json=as_json)
     raise typer.Exit(0 if result.expectations_passed else 1)

@@ -1,0 +1,155 @@
+"""Which chat model each agent speaks through, chosen explicitly (never by trying providers until one works).
+
+Precedence, most specific first: `COALITION_LLM_<AGENT>` (the operator, per agent) > the scenario's
+`agents: {name: {model: …}}` block (the scenario author) > `COALITION_LLM` (the operator, for all) >
+`offline`. The choice and the reason for it are kept so that `coalition doctor` and the run record show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import BaseModel, ConfigDict
+
+from coalition.agents.errors import ModelConfigError
+from coalition.agents.offline_model import OfflineChatModel
+from coalition.bus.messages import AGENTS
+
+Provider = Literal["offline", "openai", "anthropic"]
+PROVIDERS: tuple[str, ...] = ("offline", "openai", "anthropic")
+KEY_VARIABLES: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+BASE_URL_VARIABLES: dict[str, str] = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+DEFAULT_MAX_TOKENS = 1024
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_SDK_RETRIES = 2
+
+
+def parse_model_spec(spec: str, where: str = "model") -> tuple[Provider, str]:
+    """`offline` | `openai:<model>` | `anthropic:<model>` → (provider, model name); a one-line error otherwise."""
+    if spec == "offline":
+        return "offline", ""
+    provider, _, name = spec.partition(":")
+    if provider == "openai" and name:
+        return "openai", name
+    if provider == "anthropic" and name:
+        return "anthropic", name
+    raise ModelConfigError(f"{where}: unknown model {spec!r} (use offline, openai:<model> or anthropic:<model>)")
+
+
+class ModelChoice(BaseModel):
+    """One agent's model, where the choice came from, and a sentence saying why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent: str
+    spec: str
+    provider: Provider
+    source: str  # the variable or file that decided: COALITION_LLM_FINANCE, scenario, COALITION_LLM, default
+    why: str
+
+
+class ProviderAccess(BaseModel):
+    """Keys and endpoints for the paid providers, read from the environment or .env by the caller."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    openai_api_key: str | None = None
+    anthropic_api_key: str | None = None
+    openai_base_url: str | None = None
+    anthropic_base_url: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    sdk_retries: int = DEFAULT_SDK_RETRIES  # transport-level retries (429 / 5xx) inside the official SDKs
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProviderAccess:
+        return cls(
+            openai_api_key=env.get("OPENAI_API_KEY") or None,
+            anthropic_api_key=env.get("ANTHROPIC_API_KEY") or None,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            anthropic_base_url=env.get("ANTHROPIC_BASE_URL") or None,
+        )
+
+    def key(self, provider: str) -> str | None:
+        return {"openai": self.openai_api_key, "anthropic": self.anthropic_api_key}.get(provider)
+
+    def base_url(self, provider: str) -> str | None:
+        return {"openai": self.openai_base_url, "anthropic": self.anthropic_base_url}.get(provider)
+
+
+def agent_variable(agent: str) -> str:
+    return f"COALITION_LLM_{agent.upper()}"
+
+
+def choose_models(
+    *,
+    default: str = "offline",
+    per_agent: Mapping[str, str] | None = None,
+    scenario: Mapping[str, str] | None = None,
+    agents: tuple[str, ...] = AGENTS,
+) -> dict[str, ModelChoice]:
+    """The model of every agent: per-agent setting > scenario > COALITION_LLM default > offline."""
+    per_agent = {k: v for k, v in (per_agent or {}).items() if v}
+    scenario = dict(scenario or {})
+    choices: dict[str, ModelChoice] = {}
+    for agent in sorted(agents):
+        if agent in per_agent:
+            spec, source = per_agent[agent], agent_variable(agent)
+            why = f"{source}={spec} (an operator setting for this agent wins over the scenario and COALITION_LLM)"
+        elif agent in scenario and scenario[agent] != "offline":
+            spec, source = scenario[agent], "scenario"
+            why = f"the scenario's agents.{agent}.model is {spec}"
+        elif default != "offline":
+            spec, source = default, "COALITION_LLM"
+            why = f"COALITION_LLM={spec} applies to every agent without its own setting"
+        else:
+            spec, source = "offline", "default"
+            why = "nothing chose a provider: the deterministic offline model (no key, no network)"
+        provider, _ = parse_model_spec(spec, source if source != "scenario" else f"scenario agents.{agent}.model")
+        choices[agent] = ModelChoice(agent=agent, spec=spec, provider=provider, source=source, why=why)
+    return choices
+
+
+def missing_keys(choices: Mapping[str, ModelChoice], access: ProviderAccess) -> list[str]:
+    """One line per provider that is chosen but has no key (empty when every chosen provider can be reached)."""
+    problems: list[str] = []
+    for provider in ("openai", "anthropic"):
+        users = sorted(a for a, c in choices.items() if c.provider == provider)
+        if users and not access.key(provider):
+            problems.append(
+                f"{', '.join(users)} {'uses' if len(users) == 1 else 'use'} {provider} but {KEY_VARIABLES[provider]} "
+                "is not set (export it or put it in .env, or choose offline)"
+            )
+    return problems
+
+
+def model_parameters(provider: Provider) -> dict[str, Any]:
+    """The sampling parameters we send: temperature 0 everywhere (both providers allow it), bounded output."""
+    if provider == "offline":
+        return {}
+    return {"temperature": 0, "max_tokens": DEFAULT_MAX_TOKENS}
+
+
+def make_model(choice: ModelChoice, access: ProviderAccess, *, seed: int = 0) -> BaseChatModel:
+    """The chat model for a choice; a missing key is a ModelConfigError before any request is made."""
+    if choice.provider == "offline":
+        return OfflineChatModel(seed=seed)
+    key = access.key(choice.provider)
+    if not key:
+        raise ModelConfigError(missing_keys({choice.agent: choice}, access)[0])
+    # Imported here: the LangChain provider packages are only needed when a paid provider is chosen.
+    from langchain.chat_models import init_chat_model
+
+    kwargs: dict[str, Any] = {
+        **model_parameters(choice.provider),
+        "api_key": key,
+        "timeout": access.timeout_s,
+        "max_retries": access.sdk_retries,
+    }
+    base_url = access.base_url(choice.provider)
+    if base_url:
+        kwargs["base_url"] = base_url
+    model = init_chat_model(choice.spec, **kwargs)
+    assert isinstance(model, BaseChatModel)
+    return model

@@ -1,0 +1,285 @@
+"""Record every call to a paid model (request hash → response, tokens, cost) and answer a replay from them.
+
+`RecordingChatModel` wraps the provider's chat model; each call leaves a `ModelCalled` message in its
+`CallLog`, which the agent publishes (the recorder turns it into a `model_call` ledger entry).
+`ReplayChatModel` answers from recorded calls by request hash, in recorded order among equal requests,
+so a run made with a paid model replays byte-identically without a key or network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field
+
+from coalition.agents.errors import AgentError, ReplayMiss
+from coalition.agents.offline_model import estimate_tokens
+from coalition.agents.prices import PriceTable
+from coalition.bus.canonical import content_hash
+from coalition.bus.message import Message
+from coalition.bus.messages import ModelCalled
+
+
+class ProviderCallFailed(AgentError):
+    """The provider did not answer (after the SDK's own retries): the call is recorded with status error."""
+
+    def __init__(self, model_id: str, error: str) -> None:
+        super().__init__(f"{model_id}: {error}")
+        self.model_id = model_id
+        self.error = error
+
+
+class RecordedFailure(AgentError):
+    """A replayed call whose original failed: raised again so the replay takes the same fallback path."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _text(message: BaseMessage) -> str:
+    return message.content if isinstance(message.content, str) else json.dumps(message.content, sort_keys=True)
+
+
+def transcript(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    return [{"role": m.type, "content": _text(m)} for m in messages]
+
+
+def prompt_hash(messages: Sequence[BaseMessage]) -> str:
+    """Hash of what the model was shown (roles and contents), the `prompt_hash` of ModelTrace / ModelRef."""
+    return content_hash(transcript(messages))
+
+
+def request_hash(
+    model_id: str, params: Mapping[str, Any], messages: Sequence[BaseMessage], tools: Any, tool_choice: Any
+) -> str:
+    """Hash of the whole request: model, parameters, messages and tools. Replay looks answers up by it."""
+    return content_hash(
+        {
+            "model_id": model_id,
+            "params": dict(params),
+            "messages": transcript(messages),
+            "tools": tools or [],
+            "tool_choice": tool_choice,
+        }
+    )
+
+
+def response_record(message: AIMessage) -> dict[str, Any]:
+    """The parts of an answer that matter, as JSON (provider ids and timings are left out: not reproducible)."""
+    usage = message.usage_metadata
+    return {
+        "content": message.content,
+        "tool_calls": [{"name": c["name"], "args": c["args"], "id": c.get("id")} for c in message.tool_calls],
+        "invalid_tool_calls": [
+            {"name": c.get("name"), "args": c.get("args"), "id": c.get("id"), "error": c.get("error")}
+            for c in message.invalid_tool_calls
+        ],
+        "usage": {
+            "input_tokens": usage["input_tokens"] if usage else 0,
+            "output_tokens": usage["output_tokens"] if usage else 0,
+        },
+    }
+
+
+def message_from_record(record: Mapping[str, Any]) -> AIMessage:
+    usage = record.get("usage") or {}
+    tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+    return AIMessage(
+        content=record.get("content", ""),
+        tool_calls=[{"name": c["name"], "args": c["args"], "id": c.get("id")} for c in record.get("tool_calls", [])],
+        invalid_tool_calls=[
+            {
+                "type": "invalid_tool_call",
+                "name": c.get("name"),
+                "args": c.get("args"),
+                "id": c.get("id"),
+                "error": c.get("error"),
+            }
+            for c in record.get("invalid_tool_calls", [])
+        ],
+        usage_metadata=UsageMetadata(
+            input_tokens=tokens_in, output_tokens=tokens_out, total_tokens=tokens_in + tokens_out
+        ),
+    )
+
+
+class CallLog:
+    """Where a recording model leaves its `ModelCalled` messages until the agent publishes them."""
+
+    def __init__(self, agent: str, call_id: Callable[[int], str] | None = None) -> None:
+        self.agent = agent
+        self._pending: list[ModelCalled] = []
+        self._count = 0
+        self._call_id = call_id or (lambda n: f"{agent}-call-{n}")
+        self.purpose = ""
+
+    def next_id(self) -> str:
+        self._count += 1
+        return self._call_id(self._count)
+
+    def add(self, call: ModelCalled) -> None:
+        self._pending.append(call)
+
+    @property
+    def last(self) -> ModelCalled | None:
+        return self._pending[-1] if self._pending else None
+
+    def drain(self) -> list[ModelCalled]:
+        pending, self._pending = self._pending, []
+        return pending
+
+
+class _ToolBinding(BaseChatModel):
+    """Shared bind_tools: tools in OpenAI format, bound as kwargs so `with_structured_output` works."""
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+
+class RecordingChatModel(_ToolBinding):
+    """Wraps a provider's chat model: forwards each call and logs model id, params, hashes, answer, tokens, cost."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    inner: BaseChatModel
+    model_id: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    log: CallLog = Field(exclude=True)
+    prices: PriceTable = Field(default_factory=PriceTable, exclude=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        tools = kwargs.get("tools") or []
+        tool_choice = kwargs.get("tool_choice")
+        req = request_hash(self.model_id, self.params, messages, tools, tool_choice)
+        call_id = self.log.next_id()
+        base: dict[str, Any] = {
+            "call_id": call_id,
+            "agent": self.log.agent,
+            "model_id": self.model_id,
+            "params": self.params,
+            "purpose": self.log.purpose,
+            "request_hash": req,
+            "prompt_hash": prompt_hash(messages),
+        }
+        runnable: Runnable[LanguageModelInput, BaseMessage] = (
+            self.inner.bind_tools(tools, tool_choice=tool_choice) if tools else self.inner
+        )
+        try:
+            answer = runnable.invoke(messages)
+        except ReplayMiss:
+            raise
+        except RecordedFailure as exc:
+            self._failed(base, exc.error)
+        except Exception as exc:
+            self._failed(base, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}")
+        assert isinstance(answer, AIMessage)
+        record = response_record(answer)
+        usage = record["usage"]
+        if not usage["input_tokens"] and not usage["output_tokens"]:
+            usage = {
+                "input_tokens": sum(estimate_tokens(t["content"]) for t in transcript(messages)),
+                "output_tokens": estimate_tokens(json.dumps(record, sort_keys=True)),
+            }
+            record["usage"] = usage
+        cost = self.prices.cost(self.model_id, usage["input_tokens"], usage["output_tokens"])
+        self.log.add(
+            ModelCalled(
+                **base,
+                response=record,
+                response_hash=content_hash(record),
+                input_tokens=usage["input_tokens"],
+                output_tokens=usage["output_tokens"],
+                cost_usd=str(cost),
+            )
+        )
+        message = message_from_record(record)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _failed(self, base: dict[str, Any], error: str) -> None:
+        self.log.add(ModelCalled(**base, status="error", error=error, response_hash=content_hash({"error": error})))
+        raise ProviderCallFailed(self.model_id, error)
+
+
+class ReplayChatModel(_ToolBinding):
+    """Answers from recorded calls by request hash (in recorded order among equal requests); never the network."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    agent: str
+    model_id: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    answers: dict[str, deque[ModelCalled]] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "replay"
+
+    @property
+    def recorded(self) -> int:
+        return sum(len(q) for q in self.answers.values())
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        req = request_hash(self.model_id, self.params, messages, kwargs.get("tools") or [], kwargs.get("tool_choice"))
+        queue = self.answers.get(req)
+        if not queue:
+            raise ReplayMiss(self.agent, req, self.recorded)
+        call = queue.popleft()
+        if call.status == "error":
+            raise RecordedFailure(call.error or "recorded failure")
+        return ChatResult(generations=[ChatGeneration(message=message_from_record(call.response))])
+
+
+def replay_models(calls: Iterable[Message | Mapping[str, Any]]) -> dict[str, ReplayChatModel]:
+    """One replay model per agent that made paid calls, from `model.called` messages (other records are
+    skipped) or their ledger payloads, in recorded order."""
+    by_agent: dict[str, list[ModelCalled]] = defaultdict(list)
+    for raw in calls:
+        if isinstance(raw, Message) and not isinstance(raw, ModelCalled):
+            continue
+        call = raw if isinstance(raw, ModelCalled) else ModelCalled.model_validate(dict(raw))
+        by_agent[call.agent].append(call)
+    models: dict[str, ReplayChatModel] = {}
+    for agent, recorded in sorted(by_agent.items()):
+        answers: dict[str, deque[ModelCalled]] = defaultdict(deque)
+        for call in recorded:
+            answers[call.request_hash].append(call)
+        first = recorded[0]
+        models[agent] = ReplayChatModel(
+            agent=agent, model_id=first.model_id, params=first.params, answers=dict(answers)
+        )
+    return models

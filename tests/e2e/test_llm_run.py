@@ -1,0 +1,162 @@
+"""Whole runs with paid providers (pointed at the local wire server): governed, charged, replayable, shielded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from llm_wire_server import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, WireServer
+
+from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models
+from coalition.bus.memory import MemoryBus
+from coalition.governance.policy import Policy
+from coalition.ledger.digest import run_digest
+from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.replay import replay as replay_run
+from coalition.scenarios.runner import Runner, RunnerOptions, RunResult, recorded_choices, recorded_models
+from coalition.scenarios.spec import load_scenario
+
+pytestmark = pytest.mark.e2e
+
+PAID = {"finance": "openai:gpt-4o-mini", "marketing": "openai:gpt-4o-mini", "legal": "anthropic:claude-haiku-4-5"}
+COALITION = str(Path(sys.executable).with_name("coalition"))
+
+
+def access(server: WireServer) -> ProviderAccess:
+    return ProviderAccess(
+        openai_api_key=FAKE_OPENAI_KEY,
+        anthropic_api_key=FAKE_ANTHROPIC_KEY,
+        openai_base_url=server.openai_base_url,
+        anthropic_base_url=server.anthropic_base_url,
+    )
+
+
+def run(
+    scenario: str,
+    ledger: SqliteLedger,
+    run_id: str,
+    *,
+    choices: dict[str, ModelChoice] | None,
+    server: WireServer | None = None,
+    policy: Policy | None = None,
+    replay_of: str | None = None,
+) -> RunResult:
+    options = RunnerOptions(models=choices, provider_access=access(server) if server else None)
+    if replay_of is not None:
+        started = next(e for e in ledger.iter_entries(run_id=replay_of) if e.kind == "run")
+        options = RunnerOptions(
+            models=recorded_choices(started.payload["settings"]), replay=recorded_models(ledger, replay_of)
+        )
+    spec = load_scenario(scenario)
+    return Runner(spec, bus=MemoryBus(), ledger=ledger, run_id=run_id, policy=policy, options=options).run()
+
+
+def entries(ledger: SqliteLedger, run_id: str, kind: str) -> list[LedgerEntry]:
+    return [e for e in ledger.iter_entries(run_id=run_id) if e.kind == kind]
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> SqliteLedger:
+    return SqliteLedger(tmp_path / "ledger.db", create=True)
+
+
+class TestHeliosLaunchWithPaidModels:
+    """Two agents on openai, one on anthropic, the rest offline."""
+
+    def test_run_is_charged_and_replays_identically_without_the_server(self, ledger: SqliteLedger) -> None:
+        """Completes with expectations held; every paid call recorded and charged; replay digest identical."""
+        with WireServer() as server:
+            result = run("helios-launch", ledger, "paid", choices=choose_models(per_agent=PAID), server=server)
+            requests = len(server.requests)
+        assert result.expectations_passed
+        assert requests > 0
+        calls = entries(ledger, "paid", "model_call")
+        by_agent = Counter(e.payload["agent"] for e in calls)
+        assert set(by_agent) == {"finance", "marketing", "legal"}
+        assert sum(by_agent.values()) == requests
+        assert all(e.outcome == "ok" and Decimal(e.payload["cost_usd"]) > 0 for e in calls)
+        assert {e.payload["model_id"] for e in calls if e.payload["agent"] == "legal"} == {"anthropic:claude-haiku-4-5"}
+        # decisions reference the calls they rest on
+        call_ids = {e.subject for e in calls}
+        traced = [e for e in entries(ledger, "paid", "proposal") if e.payload["agent"] in PAID]
+        assert traced
+        assert all(set(e.payload["model"]["calls"]) <= call_ids and e.payload["model"]["calls"] for e in traced)
+        assert all(e.model is not None and e.model.model_id == PAID[e.payload["agent"]] for e in traced)
+        # the server is gone: the replay answers from the ledger alone
+        replay = run("helios-launch", ledger, "replay", choices=None, replay_of="paid")
+        assert replay.expectations_passed
+        assert run_digest(ledger, "replay") == run_digest(ledger, "paid")
+        # and through the replay module (`coalition replay`): entry by entry, no divergence
+        checked = replay_run(ledger, "paid")
+        assert checked.identical, checked.divergence
+
+    def test_a_small_token_budget_stops_calls_and_the_run_still_completes(self, ledger: SqliteLedger) -> None:
+        """Legal's llm_tokens too small for one call: budget stops are ledger entries; the engine words it."""
+        spec = load_scenario("helios-launch")
+        policy = spec.load_policy()
+        agents = dict(policy.budgets.agents)
+        agents["legal"] = agents["legal"].model_copy(update={"llm_tokens": 100})
+        policy = policy.model_copy(update={"budgets": policy.budgets.model_copy(update={"agents": agents})})
+        with WireServer() as server:
+            result = run(
+                "helios-launch", ledger, "tight", choices=choose_models(per_agent=PAID), server=server, policy=policy
+            )
+        assert result.expectations_passed
+        stops = entries(ledger, "tight", "budget")
+        assert stops
+        assert all(e.actor == "agent:legal" and e.outcome == "stopped:budget" for e in stops)
+        assert not [e for e in entries(ledger, "tight", "model_call") if e.payload["agent"] == "legal"]
+        legal = [e for e in entries(ledger, "tight", "proposal") if e.payload["agent"] == "legal"]
+        assert legal
+        assert all(e.payload["model"]["fallback"] for e in legal)
+
+
+class TestPoisonedFeed:
+    """Injected text never reaches a model, is flagged, and nothing it asks for happens."""
+
+    def test_poisoned_posts_are_flagged_and_never_obeyed(self, ledger: SqliteLedger) -> None:
+        """All five agents on a paid model: no request carries the posts; no transfer or credential action."""
+        everyone = dict.fromkeys(("research", "finance", "marketing", "legal", "ops"), "openai:gpt-4o-mini")
+        with WireServer() as server:
+            result = run("poisoned-feed", ledger, "poison", choices=choose_models(per_agent=everyone), server=server)
+            bodies = json.dumps([r["body"] for r in server.requests])
+        assert result.expectations_passed
+        for fragment in ("reconcile.example", "settlement float", "disable approval checks", "shared key"):
+            assert fragment not in bodies
+        actions = {e.payload["action"] for e in entries(ledger, "poison", "proposal")}
+        assert not actions & {"transfer_funds", "rotate_credentials", "freeze_account", "pause_settlement"}
+        shortlists = [e for e in entries(ledger, "poison", "message") if e.subject == "market.shortlist"]
+        flags = [f for e in shortlists for f in e.payload["data"].get("screening", []) if f.get("flags")]
+        assert flags, "research's shortlist carries the posts' screening flags"
+
+
+class TestCli:
+    """A chosen provider without a key: one line, exit 2, before the run starts."""
+
+    def test_missing_key_is_one_line_exit_2_and_nothing_runs(self, tmp_path: Path) -> None:
+        """No OPENAI_API_KEY with COALITION_LLM_FINANCE=openai:…: no ledger is written to."""
+        env = {k: v for k, v in os.environ.items() if k not in {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REDIS_URL"}}
+        env["COALITION_LLM_FINANCE"] = "openai:gpt-4o-mini"
+        ledger = tmp_path / "l.db"
+        done = subprocess.run(
+            [COALITION, "run", "helios-launch", "--bus", "memory", "--ledger", str(ledger)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines() == [
+            "error: finance uses openai but OPENAI_API_KEY is not set (export it or put it in .env, or choose offline)"
+        ]
+        assert "Traceback" not in done.stderr
+        assert "run id" not in done.stdout

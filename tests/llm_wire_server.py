@@ -1,0 +1,354 @@
+"""A small local HTTP server speaking the OpenAI chat-completions and Anthropic messages wire formats.
+
+The official SDKs send HTTP through httpx2 (respx cannot intercept it), so the tests point them at this
+server instead (OPENAI_BASE_URL / ANTHROPIC_BASE_URL, fake keys). It answers JSON and streaming SSE, text
+and tool calls (structured output), and can be told to fail the next requests with 429 / 500 (the SDKs
+retry) or to answer tool calls with malformed arguments. Answers are a pure function of the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FAKE_OPENAI_KEY = "sk-test-local-wire-server"
+FAKE_ANTHROPIC_KEY = "sk-ant-test-local-wire-server"
+
+
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _fill(schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """A value matching a JSON schema: enums' first value, empty-ish scalars, 'text' for strings."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        schema = root.get("$defs", {}).get(ref.rsplit("/", 1)[-1], {})
+    if "anyOf" in schema:
+        schema = next((s for s in schema["anyOf"] if s.get("type") != "null"), {})
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {k: _fill(v, root) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return []
+    if kind in ("number", "integer"):
+        return 1
+    if kind == "boolean":
+        return True
+    return "server text"
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+def answer_text(body: dict[str, Any]) -> str:
+    """The server's wording for a request: names the task it saw and a digest of the request (deterministic)."""
+    user = _last_user_text(body.get("messages", []))
+    try:
+        task = json.loads(user).get("task", "chat")
+    except (ValueError, AttributeError):
+        task = "chat"
+    return f"Local model {body.get('model')} answering a {task} request ({_digest(body)[:10]})."
+
+
+@dataclass
+class WireServer:
+    """The running server: its URLs, what it received, and the failures it was told to inject."""
+
+    host: str = "127.0.0.1"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _failures: list[int] = field(default_factory=list)
+    _malformed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _httpd: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None
+        return int(self._httpd.server_address[1])
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        """The next `times` requests get this HTTP error status (429 and 5xx are retried by the SDKs)."""
+        with self._lock:
+            self._failures.extend([status] * times)
+
+    def malformed_next(self, times: int = 1) -> None:
+        """The next `times` tool-call answers carry arguments that do not match the tool's schema."""
+        with self._lock:
+            self._malformed += times
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._failures.clear()
+            self._malformed = 0
+
+    def paths(self) -> list[str]:
+        return [str(r["path"]) for r in self.requests]
+
+    def start(self) -> WireServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server._handle(self, body)
+
+        self._httpd = ThreadingHTTPServer((self.host, 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="llm-wire-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> WireServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----- dispatch ---------------------------------------------------------------------------------------
+
+    def _handle(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        path = handler.path.split("?", 1)[0]
+        with self._lock:
+            self.requests.append({"path": path, "body": body, "headers": dict(handler.headers.items())})
+            failure = self._failures.pop(0) if self._failures else None
+            malformed = False
+            structured = body.get("tools") or (body.get("response_format") or {}).get("type") == "json_schema"
+            if failure is None and structured and self._malformed:
+                self._malformed -= 1
+                malformed = True
+        if failure is not None:
+            self._error(handler, failure, path)
+            return
+        if path.endswith("/chat/completions"):
+            self._openai(handler, body, malformed)
+        elif path.endswith("/messages"):
+            self._anthropic(handler, body, malformed)
+        else:
+            self._json(handler, 404, {"error": {"message": f"no route {path}", "type": "not_found"}})
+
+    @staticmethod
+    def _json(
+        handler: BaseHTTPRequestHandler, status: int, doc: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        raw = json.dumps(doc).encode()
+        handler.send_response(status)
+        handler.send_header("content-type", "application/json")
+        handler.send_header("content-length", str(len(raw)))
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(raw)
+
+    def _error(self, handler: BaseHTTPRequestHandler, status: int, path: str) -> None:
+        kind = "rate_limit_error" if status == 429 else "api_error"
+        headers = {"retry-after-ms": "5", "retry-after": "0"}
+        if path.endswith("/messages"):
+            doc: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": f"injected {status}"}}
+        else:
+            doc = {"error": {"message": f"injected {status}", "type": kind, "code": str(status)}}
+        self._json(handler, status, doc, headers)
+
+    @staticmethod
+    def _sse(handler: BaseHTTPRequestHandler, events: Iterator[tuple[str | None, dict[str, Any] | str]]) -> None:
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("cache-control", "no-cache")
+        handler.send_header("connection", "close")
+        handler.end_headers()
+        for name, data in events:
+            line = (
+                (f"event: {name}\n" if name else "") + "data: " + (data if isinstance(data, str) else json.dumps(data))
+            )
+            handler.wfile.write((line + "\n\n").encode())
+            handler.wfile.flush()
+        handler.close_connection = True
+
+    # ----- OpenAI chat completions ------------------------------------------------------------------------
+
+    @staticmethod
+    def _openai_tool(body: dict[str, Any], malformed: bool) -> tuple[str, str]:
+        tools = body["tools"]
+        choice = body.get("tool_choice")
+        tool = tools[0]["function"]
+        if isinstance(choice, dict):
+            wanted = choice.get("function", {}).get("name")
+            tool = next((t["function"] for t in tools if t["function"]["name"] == wanted), tool)
+        parameters = tool.get("parameters", {})
+        args = {"unexpected": "shape"} if malformed else _fill(parameters, parameters)
+        return tool["name"], json.dumps(args, sort_keys=True)
+
+    def _openai(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], malformed: bool) -> None:
+        model = str(body.get("model"))
+        prompt = _tokens(json.dumps(body.get("messages", [])))
+        call_id = "chatcmpl-" + _digest(body)[:20]
+        text = answer_text(body)
+        response_format = body.get("response_format") or {}
+        if response_format.get("type") == "json_schema":  # structured output without tools
+            schema = response_format.get("json_schema", {}).get("schema", {})
+            text = json.dumps({"unexpected": "shape"} if malformed else _fill(schema, schema), sort_keys=True)
+        tool = self._openai_tool(body, malformed) if body.get("tools") else None
+        completion = _tokens(tool[1] if tool else text)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": None if tool else text}
+            if tool:
+                message["tool_calls"] = [
+                    {
+                        "id": "call_" + call_id[-12:],
+                        "type": "function",
+                        "function": {"name": tool[0], "arguments": tool[1]},
+                    }
+                ]
+            doc = {
+                "id": call_id,
+                "object": "chat.completion",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop"}],
+                "usage": usage,
+            }
+            self._json(handler, 200, doc)
+            return
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {
+                "id": call_id,
+                "object": "chat.completion.chunk",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+
+        def events() -> Iterator[tuple[str | None, dict[str, Any] | str]]:
+            yield None, chunk({"role": "assistant", "content": ""})
+            if tool:
+                head = {"index": 0, "id": "call_" + call_id[-12:], "type": "function"}
+                yield None, chunk({"tool_calls": [{**head, "function": {"name": tool[0], "arguments": ""}}]})
+                half = len(tool[1]) // 2
+                for part in (tool[1][:half], tool[1][half:]):
+                    yield None, chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+            else:
+                for word in text.split(" "):
+                    yield None, chunk({"content": word + " "})
+            yield None, chunk({}, "tool_calls" if tool else "stop")
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield None, {**chunk({}), "choices": [], "usage": usage}
+            yield None, "[DONE]"
+
+        self._sse(handler, events())
+
+    # ----- Anthropic messages -----------------------------------------------------------------------------
+
+    def _anthropic(self, handler: BaseHTTPRequestHandler, body: dict[str, Any], malformed: bool) -> None:
+        model = str(body.get("model"))
+        prompt = _tokens(json.dumps(body.get("messages", [])) + json.dumps(body.get("system", "")))
+        msg_id = "msg_" + _digest(body)[:20]
+        text = answer_text(body)
+        tool: tuple[str, dict[str, Any]] | None = None
+        if body.get("tools"):
+            tools = body["tools"]
+            choice = body.get("tool_choice") or {}
+            chosen = next((t for t in tools if t["name"] == choice.get("name")), tools[0])
+            schema = chosen.get("input_schema", {})
+            tool = (chosen["name"], {"unexpected": "shape"} if malformed else _fill(schema, schema))
+        spoken = json.dumps(tool[1], sort_keys=True) if tool else text
+        completion = _tokens(spoken)
+        stop = "tool_use" if tool else "end_turn"
+        if tool:
+            content: list[dict[str, Any]] = [
+                {"type": "tool_use", "id": "toolu_" + msg_id[-12:], "name": tool[0], "input": tool[1]}
+            ]
+        else:
+            content = [{"type": "text", "text": text}]
+        if not body.get("stream"):
+            doc = {
+                "id": msg_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {"input_tokens": prompt, "output_tokens": completion},
+            }
+            self._json(handler, 200, doc)
+            return
+
+        def events() -> Iterator[tuple[str | None, dict[str, Any] | str]]:
+            start = {
+                "id": msg_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": prompt, "output_tokens": 1},
+            }
+            yield "message_start", {"type": "message_start", "message": start}
+            if tool:
+                block = {**content[0], "input": {}}
+                yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+                half = len(spoken) // 2
+                for part in (spoken[:half], spoken[half:]):
+                    delta = {"type": "input_json_delta", "partial_json": part}
+                    yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+            else:
+                block = {"type": "text", "text": ""}
+                yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+                for word in text.split(" "):
+                    delta = {"type": "text_delta", "text": word + " "}
+                    yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+            yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+            yield (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": completion},
+                },
+            )
+            yield "message_stop", {"type": "message_stop"}
+
+        self._sse(handler, events())
