@@ -58,6 +58,13 @@ class SettlementState(WorldData):
     paused: list[str] = Field(default_factory=list)
 
 
+class AgentBudget(WorldData):
+    """One agent's money budget for the period and what the world has seen it spend."""
+
+    budget_usd: Decimal = Field(ge=0)
+    spent_usd: Decimal = Field(ge=0)
+
+
 class MarketSnapshot(WorldData):
     """`market.snapshot`: the state of the business today."""
 
@@ -67,6 +74,7 @@ class MarketSnapshot(WorldData):
     settlement: SettlementState | None = None
     pricing_policy: PricingBand | None = None
     open_incidents: list[str] = Field(default_factory=list)
+    budgets: dict[str, AgentBudget] = Field(default_factory=dict)
 
 
 class RegionSignal(WorldData):
@@ -126,6 +134,34 @@ class GrowthGoal(WorldData):
     discount_pct: Decimal = Field(default=Decimal(0), ge=0, le=100)
     draft_copy: str = Field(min_length=1)
     claims: list[str] = Field(default_factory=list)
+
+
+class ExperimentPlan(WorldData):
+    """`experiment.plan`: a growth micro-experiment to run, with its predicted lift and the rule that stops it."""
+
+    experiment_id: str = Field(min_length=1)
+    hypothesis: str = Field(min_length=1)
+    budget_usd: Decimal = Field(ge=0)
+    metric: str = Field(min_length=1)
+    predicted_lift_pct: Decimal
+    stop_threshold: Decimal
+    # "above": stop once the metric exceeds the threshold (a cost such as CAC); "below": once it falls under it.
+    stop_when: Literal["above", "below"] = "above"
+    region: str = Field(min_length=1)
+    channel: str = Field(min_length=1)
+
+
+class ExperimentResult(WorldData):
+    """`experiment.result`: one day's reading of a running experiment (`value` is the plan's metric)."""
+
+    experiment_id: str = Field(min_length=1)
+    day: int = Field(ge=0)
+    value: Decimal
+    spend_usd: Decimal = Field(ge=0)
+    conversions: int = Field(ge=0)
+    cac_usd: Decimal = Field(ge=0)
+    ltv_usd: Decimal = Field(ge=0)
+    lift_pct: Decimal
 
 
 class CustomerComplaints(WorldData):
@@ -255,3 +291,16 @@ class IncidentNotice(AgentData):
     severity: int = Field(ge=1, le=5)
     regions: list[str]
     affected_customers: int = Field(ge=0)
+
+
+class GrowthMetrics(AgentData):
+    """`growth.metrics` (marketing → finance): what acquiring a customer really costs and returns."""
+
+    experiment_id: str
+    day: int
+    cac_usd: float
+    ltv_usd: float
+    lift_pct: float
+    spend_usd: float
+    conversions: int
+    status: Literal["running", "stopped"]

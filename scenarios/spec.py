@@ -40,6 +40,8 @@ OBSERVATION_KINDS: dict[str, tuple[str, ...]] = {
     "budget.pressure": ("research",),
     "dispute": ("ops",),
     "customer.complaints": ("marketing",),
+    "experiment.plan": ("marketing",),
+    "experiment.result": ("marketing",),
 }
 # Emitted by the world and the runner themselves: a scenario cannot schedule them.
 GENERATED_KINDS: frozenset[str] = frozenset({"market.snapshot", "policy.brief"})
@@ -58,6 +60,26 @@ REQUIRED_DATA: dict[str, tuple[str, ...]] = {
     "budget.pressure": ("topic", "cost_usd"),
     "dispute": ("case_id", "customer_id", "channel", "kind", "amount_usd", "facts"),
     "customer.complaints": ("region", "count", "topic"),
+    "experiment.plan": (
+        "experiment_id",
+        "hypothesis",
+        "budget_usd",
+        "metric",
+        "predicted_lift_pct",
+        "stop_threshold",
+        "region",
+        "channel",
+    ),
+    "experiment.result": (
+        "experiment_id",
+        "day",
+        "value",
+        "spend_usd",
+        "conversions",
+        "cac_usd",
+        "ltv_usd",
+        "lift_pct",
+    ),
 }
 LIBRARY_PACKAGE = "coalition.scenarios"
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]

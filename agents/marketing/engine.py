@@ -1,25 +1,34 @@
-"""Marketing's decisions: campaigns within finance's guardrails, the claims-review loop with legal, and the
-response to customer complaints (comms; a settlement pause it may ask for but is not permitted to do)."""
+"""Marketing's decisions: campaigns within finance's guardrails, the claims-review loop with legal, growth
+micro-experiments that stop at their threshold (with CAC/LTV reported to finance), and the response to customer
+complaints (comms; a settlement pause it may ask for but is not permitted to do)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from coalition.agents.facts import Facts
+from coalition.agents.memory import CLOSED_WITHOUT_EFFECT, ProposalRecord
 from coalition.agents.money import cents, dec, fmt, number, pct
 from coalition.agents.payloads import (
+    AgentBudget,
     ClaimsReview,
     ClaimsReviewRequest,
     CustomerComplaints,
+    ExperimentPlan,
+    ExperimentResult,
     GrowthGoal,
+    GrowthMetrics,
     PriceGuardrails,
 )
 from coalition.bus.canonical import content_hash
 from coalition.bus.messages import VerdictIssued
 
 Denial = Literal["claims", "discount", "other"]
+# Where an experiment stands, as marketing's own proposals tell it.
+ExperimentState = Literal["unplanned", "not_running", "running", "stopped"]
 
 
 def campaign_key(args: dict[str, Any]) -> str:
@@ -163,3 +172,156 @@ def complaints_response(complaints: CustomerComplaints, evidence_id: str) -> Com
         ),
         audience=audience,
     )
+
+
+# -- growth experiments -------------------------------------------------------------------------------------
+
+
+def run_key(experiment_id: str) -> str:
+    """One run per experiment id: a second plan with the same id is never proposed again."""
+    return f"run_experiment:{experiment_id}"
+
+
+def stop_key(experiment_id: str) -> str:
+    """One live stop per experiment: later readings never stop it twice."""
+    return f"stop_experiment:{experiment_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentDecision:
+    """A run or stop proposal for one experiment, with the facts the narrator words."""
+
+    args: dict[str, Any]
+    facts: Facts
+    key: str
+
+
+def start_experiment(
+    plan: ExperimentPlan, budget: AgentBudget | None, allowed_regions: Sequence[str] = ()
+) -> ExperimentDecision | None:
+    """Run the planned experiment with the plan's budget; None if the brief's jurisdictions leave its region out.
+
+    A budget beyond what is left this period is still proposed (the plan says so): governance escalates it as a
+    request for more budget, and the facts say that plainly."""
+    if allowed_regions and plan.region not in allowed_regions:
+        return None
+    budget_usd = cents(plan.budget_usd)
+    threshold = plan.stop_threshold
+    reasons = [
+        f"hypothesis: {plan.hypothesis.rstrip('.')}",
+        f"predicted lift of {pct(plan.predicted_lift_pct)}% on {plan.channel} in {plan.region}",
+    ]
+    figures = {
+        "budget_usd": fmt(budget_usd),
+        "predicted_lift_pct": pct(plan.predicted_lift_pct),
+        "stop_threshold": pct(threshold),
+    }
+    if budget is not None:
+        left = cents(max(dec(budget.budget_usd) - dec(budget.spent_usd), Decimal(0)))
+        figures["budget_left_usd"] = fmt(left)
+        if budget_usd > left:
+            reasons.append(f"the budget is above the {fmt(left)} USD left this period: it needs more budget")
+    args: dict[str, Any] = {
+        "experiment_id": plan.experiment_id,
+        "hypothesis": plan.hypothesis,
+        "budget_usd": number(budget_usd),
+        "metric": plan.metric,
+        "stop_threshold": float(threshold),
+    }
+    facts = Facts(
+        intent="propose",
+        decision=f"run experiment {plan.experiment_id} with a {fmt(budget_usd)} USD budget",
+        reasons=reasons,
+        figures=figures,
+        rules=[stop_rule(plan), "stop once the budget is spent"],
+    )
+    return ExperimentDecision(args, facts, run_key(plan.experiment_id))
+
+
+def experiment_state(experiment_id: str, proposals: Mapping[str, ProposalRecord]) -> ExperimentState:
+    """From marketing's proposals: not proposed, proposed but not (yet) applied, running, or stopped/stopping."""
+    runs = [r for r in proposals.values() if r.action == "run_experiment" and r.args["experiment_id"] == experiment_id]
+    if not runs:
+        return "unplanned"
+    stops = [
+        r for r in proposals.values() if r.action == "stop_experiment" and r.args["experiment_id"] == experiment_id
+    ]
+    if any(r.status not in CLOSED_WITHOUT_EFFECT for r in stops):
+        return "stopped"
+    return "running" if any(r.status == "applied" for r in runs) else "not_running"
+
+
+def stop_rule(plan: ExperimentPlan) -> str:
+    """The plan's stop rule in words, for the narrator."""
+    return f"stop once {plan.metric} is at or {plan.stop_when} {pct(plan.stop_threshold)}"
+
+
+def crossed(plan: ExperimentPlan, value: Decimal) -> bool:
+    """Whether a reading is at or past the stop threshold, in the plan's direction."""
+    return value >= plan.stop_threshold if plan.stop_when == "above" else value <= plan.stop_threshold
+
+
+@dataclass(frozen=True, slots=True)
+class ResultDecision:
+    """What one experiment reading calls for: metrics for finance, and a stop when a limit is reached."""
+
+    metrics: GrowthMetrics
+    metrics_facts: Facts
+    stop: ExperimentDecision | None
+
+
+def after_result(
+    plan: ExperimentPlan | None, result: ExperimentResult, state: ExperimentState
+) -> ResultDecision | None:
+    """A reading of a running experiment: stop it at its threshold or when its budget is spent; report CAC/LTV.
+
+    Readings of an experiment marketing never planned, did not get running, or already stopped call for nothing."""
+    if plan is None or state != "running":
+        return None
+    eid = plan.experiment_id
+    reasons: list[str] = []
+    if crossed(plan, result.value):
+        reasons.append(
+            f"{plan.metric} reached {pct(result.value)} on day {result.day}, at or {plan.stop_when} the "
+            f"stop threshold of {pct(plan.stop_threshold)}"
+        )
+    if result.spend_usd >= plan.budget_usd:
+        reasons.append(f"{fmt(result.spend_usd)} USD spent of its {fmt(cents(plan.budget_usd))} USD budget")
+    figures = {
+        plan.metric: pct(result.value),
+        "cac_usd": fmt(result.cac_usd),
+        "ltv_usd": fmt(result.ltv_usd),
+        "lift_pct": pct(result.lift_pct),
+        "spend_usd": fmt(result.spend_usd),
+    }
+    stop = None
+    if reasons:
+        stop = ExperimentDecision(
+            {"experiment_id": eid, "reason": "; ".join(reasons)},
+            Facts(
+                intent="propose",
+                decision=f"stop experiment {eid}",
+                reasons=reasons,
+                figures=figures,
+                rules=[stop_rule(plan)],
+            ),
+            stop_key(eid),
+        )
+    metrics = GrowthMetrics(
+        experiment_id=eid,
+        day=result.day,
+        cac_usd=number(cents(result.cac_usd)),
+        ltv_usd=number(cents(result.ltv_usd)),
+        lift_pct=float(result.lift_pct),
+        spend_usd=number(cents(result.spend_usd)),
+        conversions=result.conversions,
+        status="stopped" if stop is not None else "running",
+    )
+    ratio = f"{fmt(result.ltv_usd / result.cac_usd)}x" if result.cac_usd else "n/a"
+    metrics_facts = Facts(
+        intent="inform",
+        decision=f"report experiment {eid}'s acquisition cost and customer value on day {result.day}",
+        reasons=[f"LTV/CAC is {ratio} against a predicted lift of {pct(plan.predicted_lift_pct)}%"],
+        figures={**figures, "conversions": str(result.conversions)},
+    )
+    return ResultDecision(metrics, metrics_facts, stop)

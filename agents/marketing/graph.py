@@ -1,4 +1,5 @@
-"""The marketing agent: campaigns within guardrails, the claims-review loop with legal, complaint comms."""
+"""The marketing agent: campaigns within guardrails, the claims-review loop with legal, growth experiments,
+complaint comms."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from coalition.agents.narrator import Narrator
 from coalition.agents.payloads import (
     ClaimsReview,
     CustomerComplaints,
+    ExperimentPlan,
+    ExperimentResult,
     GrowthGoal,
     IncidentNotice,
     ObligationsNotice,
@@ -23,12 +26,14 @@ from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
 
 
 class MarketingMemory(AgentMemory):
-    """Marketing remembers finance's guardrails, legal's obligations, incidents, and pending claims reviews."""
+    """Marketing remembers finance's guardrails, legal's obligations, incidents, pending claims reviews and the
+    experiments it was asked to run."""
 
     guardrails: PriceGuardrails | None = None
     obligations: list[ObligationsNotice] = Field(default_factory=list)
     incidents: list[IncidentNotice] = Field(default_factory=list)
     reviews_requested: dict[str, str] = Field(default_factory=dict)  # campaign id -> denied proposal id
+    experiments: dict[str, ExperimentPlan] = Field(default_factory=dict)  # experiment id -> its plan
 
 
 class MarketingAgent(FunctionAgent[MarketingMemory]):
@@ -58,6 +63,10 @@ class MarketingAgent(FunctionAgent[MarketingMemory]):
                 self._launch(envelope, decision, plan, supersedes=None)
             elif payload.kind == "customer.complaints":
                 self._complaints(envelope, payload, plan)
+            elif payload.kind == "experiment.plan":
+                self._start_experiment(envelope, plan)
+            elif payload.kind == "experiment.result":
+                self._experiment_result(envelope, plan)
 
     def _cap(self) -> Decimal | None:
         brief = self.memory.brief
@@ -111,6 +120,51 @@ class MarketingAgent(FunctionAgent[MarketingMemory]):
             return
         record = self.memory.proposals[denied]
         self._launch(envelope, engine.revised_campaign(record.args, review), plan, supersedes=denied)
+
+    def _start_experiment(self, envelope: Envelope, plan: Plan) -> None:
+        experiment = self.data(envelope, ExperimentPlan)
+        if experiment.experiment_id in self.memory.experiments:
+            return  # a plan is acted on once; a repeated plan is not a second experiment
+        self.memory.experiments[experiment.experiment_id] = experiment
+        market, brief = self.memory.market, self.memory.brief
+        budget = market.budgets.get(self.NAME) if market is not None else None
+        allowed = brief.allowed_jurisdictions if brief is not None else []
+        decision = engine.start_experiment(experiment, budget, allowed)
+        if decision is not None:
+            self._experiment_proposal(envelope, "run_experiment", decision, plan)
+
+    def _experiment_result(self, envelope: Envelope, plan: Plan) -> None:
+        result = self.data(envelope, ExperimentResult)
+        state = engine.experiment_state(result.experiment_id, self.memory.proposals)
+        decision = engine.after_result(self.memory.experiments.get(result.experiment_id), result, state)
+        if decision is None:
+            return
+        if decision.stop is not None:
+            self._experiment_proposal(envelope, "stop_experiment", decision.stop, plan)
+        plan.tell(
+            MessageDraft(
+                to=("finance",),
+                kind="growth.metrics",
+                data=decision.metrics.model_dump(mode="json"),
+                facts=decision.metrics_facts,
+                evidence=(evidence_of(envelope),),
+                trigger=envelope,
+            )
+        )
+
+    def _experiment_proposal(
+        self, trigger: Envelope, action: str, decision: engine.ExperimentDecision, plan: Plan
+    ) -> None:
+        plan.propose(
+            ProposalDraft(
+                action=action,
+                args=decision.args,
+                facts=decision.facts,
+                evidence=(evidence_of(trigger),),
+                trigger=trigger,
+                key=decision.key,
+            )
+        )
 
     def _complaints(self, envelope: Envelope, payload: Observation, plan: Plan) -> None:
         response = engine.complaints_response(self.data(envelope, CustomerComplaints), evidence_of(envelope))
