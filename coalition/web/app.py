@@ -89,7 +89,7 @@ def create_app(
     secure_cookies: bool = False,
 ) -> FastAPI:
     """The console app over one ledger file and one users file (created if missing)."""
-    from coalition.web import routes_api, routes_approvals, routes_auth, routes_ledger, routes_runs
+    from coalition.web import routes_api, routes_approvals, routes_assets, routes_auth, routes_ledger, routes_runs
 
     package = resources.files("coalition.web")
     templates = Jinja2Templates(directory=str(package.joinpath("templates")))
@@ -113,7 +113,7 @@ def create_app(
     )
     app.state.console = state
     app.mount("/static", StaticFiles(directory=str(package.joinpath("static")), follow_symlink=True), name="static")
-    for module in (routes_auth, routes_runs, routes_approvals, routes_ledger, routes_api):
+    for module in (routes_auth, routes_runs, routes_approvals, routes_ledger, routes_api, routes_assets):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from coalition.ledger.base import LedgerQuery
+from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.scenarios import report_render
+from coalition.scenarios.reports import ReportError, RunReport, run_report
 from coalition.scenarios.spec import list_library
 from coalition.web.auth import OPERATORS, READERS, Principal, allow
 from coalition.web.charts import line_chart
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
+from coalition.web.figures import figure_islands
 from coalition.web.pages import render, state_of
+from coalition.web.routes_assets import PLOTLY_JS_URL, plotly_bundle
 from coalition.web.sse import progress_of, progress_stream
 from coalition.web.views import decision_timeline, inbox, latest_budgets, run_finished, run_row, run_series
 
 router = APIRouter()
+
+ReportFormat = Literal["html", "md", "json", "csv"]
+_MEDIA_TYPES: dict[str, str] = {
+    "html": "text/html; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+}
 
 
 @router.get("/", include_in_schema=False)
@@ -101,6 +114,7 @@ def run_page(request: Request, principal: Annotated[Principal, Depends(allow(REA
             markers=markers,
         ),
     ]
+    report = _report_or_none(ledger, run_id)
     finished = run_finished(ledger, run_id)
     expectations = finished.payload.get("expectations", []) if finished is not None else []
     return render(
@@ -111,6 +125,11 @@ def run_page(request: Request, principal: Annotated[Principal, Depends(allow(REA
         row=run_row(ledger, info, live=live is not None and live.status == "running") if info else None,
         progress=progress_of(state, run_id),
         charts=charts,
+        figures=figure_islands(report) if report is not None else [],
+        plotly_js_url=PLOTLY_JS_URL,
+        plotly_style_ids=plotly_bundle().inline_style_ids if report is not None else (),
+        report_url=f"/runs/{run_id}/report",
+        wide_figures=("money", "prices", "timeline"),
         timeline=decision_timeline(ledger, run_id),
         escalations=inbox(ledger, run_id=run_id),
         expectations=expectations,
@@ -126,3 +145,27 @@ def run_events(request: Request, principal: Annotated[Principal, Depends(allow(R
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get("/runs/{run_id}/report.{fmt}", include_in_schema=False)
+def run_report_download(
+    request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str, fmt: ReportFormat
+) -> Response:
+    """The run's report as `coalition report --format FMT` writes it, as a download (html: self-contained, offline)."""
+    report = _report_or_none(state_of(request).ledger, run_id)
+    if report is None:
+        raise Refused(404, f"no run {run_id!r} in the ledger")
+    filename = f"report-{re.sub(r'[^A-Za-z0-9._-]', '_', run_id)}.{fmt}"
+    return Response(
+        report_render.render(report, fmt),
+        media_type=_MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _report_or_none(ledger: Ledger, run_id: str) -> RunReport | None:
+    """The run's report, or None while the run has no ledger entry yet."""
+    try:
+        return run_report(ledger, run_id)
+    except ReportError:
+        return None

@@ -1,4 +1,5 @@
-"""The console in a real browser (Playwright driving Debian's chromium): approve an interactive run's escalation."""
+"""The console in a real browser (Playwright driving Debian's chromium): approve an interactive run's escalation,
+and a finished run's page draws its plotly charts from the console's own origin only (and works without JS)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
+from coalition.bus.memory import MemoryBus
 from coalition.governance.approvals import load_escalations, policy_for_run, record_decision
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.runner import Runner
+from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
 from coalition.web.passwords import hash_password
 
@@ -36,7 +42,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 RUN = "browser-run"
+CHARTS_RUN = "browser-charts"
 PASSWORD = "browser test password"
+FIGURES = ("money", "prices", "timeline", "outcomes", "budgets")
 
 
 def _need_chromium() -> None:
@@ -50,6 +58,17 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _serve(app: FastAPI) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """The app under uvicorn on a free local port, in a daemon thread; returns its base URL."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
 
 
 class _Board(threading.Thread):
@@ -117,16 +136,11 @@ def live_console(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[b
     password_hash = hash_password(PASSWORD)
     for name in ("carol", "dave"):
         app.state.console.users.add(name, ["approver"], password_hash, now=datetime.now(UTC))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.05)
+    base, server, thread = _serve(app)
     board = _Board(ledger_path)
     board.start()
     try:
-        yield f"http://127.0.0.1:{port}", ledger_path, run, board
+        yield base, ledger_path, run, board
     finally:
         board.stop.set()
         if run.poll() is None:
@@ -176,6 +190,7 @@ class TestBrowser:
             page.click("button[type=submit]")
             page.goto(f"{base}/runs/{RUN}")
             expect(page.locator("[data-field=status]")).to_have_text("completed")
+            page.wait_for_selector("#fig-money .plot-container .main-svg", timeout=20_000)
             page.screenshot(path=str(ARTIFACTS / "run-completed.png"), full_page=True)
             page.goto(f"{base}/ledger?run={RUN}&kind=approval")
             rows = page.locator("table.entries tbody tr")
@@ -189,3 +204,130 @@ class TestBrowser:
             resolution = ledger.query(LedgerQuery(run_id=RUN, kind="resolution", subject=board.target))
         assert [(a.approver, a.payload["method"]) for a in approvals] == [("carol", "web"), ("dave", "web")]
         assert [r.outcome for r in resolution] == ["approved"]
+
+
+@pytest.fixture(scope="module")
+def finished_run_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A console over a ledger holding one finished helios-launch run; a viewer named vera."""
+    _need_chromium()
+    tmp_path = tmp_path_factory.mktemp("charts")
+    ledger_path = tmp_path / "ledger.db"
+    with SqliteLedger(ledger_path) as ledger:
+        bus = MemoryBus(namespace="browser-charts")
+        Runner(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id=CHARTS_RUN).run()
+        bus.close()
+    app = create_app(ledger_path, tmp_path / "users.db")
+    app.state.console.users.add("vera", ["viewer"], hash_password(PASSWORD), now=datetime.now(UTC))
+    base, server, thread = _serve(app)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        app.state.console.close()
+
+
+def _log_in(page: Any, base: str, name: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+class TestRunCharts:
+    """The run page's plotly figures in chromium, under the console's strict CSP."""
+
+    def test_run_page_draws_plotly_charts_from_its_own_origin(self, finished_run_console: str) -> None:
+        """Five plotly charts render; no console error (no CSP violation); every request stays on the origin."""
+        from playwright.sync_api import Request, Route, sync_playwright
+
+        base = finished_run_console
+        requests: list[str] = []
+        foreign: list[str] = []
+        errors: list[str] = []
+
+        def route(r: Route, request: Request) -> None:
+            requests.append(request.url)
+            if request.url.startswith(f"{base}/"):
+                r.continue_()
+            else:
+                foreign.append(request.url)
+                r.abort()
+
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1300, "height": 1000})
+                page.on("console", lambda m: errors.append(f"{m.text} @ {m.location}") if m.type == "error" else None)
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.route("**/*", route)
+                _log_in(page, base, "vera")
+                page.goto(f"{base}/runs/{CHARTS_RUN}")
+                page.wait_for_selector("#fig-budgets .plot-container .main-svg", timeout=30_000)
+                containers = page.locator(".plot-container").count()
+                drawn = [page.locator(f"#fig-{n} .plot-container").count() for n in FIGURES]
+                traces = page.locator(".plot-container .scatterlayer .trace, .plot-container .barlayer .trace").count()
+                plotly_rules = page.evaluate("document.getElementById('plotly.js-style-global').sheet.cssRules.length")
+                svg_position = page.evaluate("getComputedStyle(document.querySelector('.main-svg')).position")
+                fallback_visible = page.locator("svg.chart").count()
+                timeline = page.locator(".timeline .chip").count()
+                page.screenshot(path=str(ARTIFACTS / "run-charts.png"), full_page=True)
+            finally:
+                browser.close()
+        assert containers == 5
+        assert drawn == [1, 1, 1, 1, 1]
+        assert traces > 10
+        assert plotly_rules > 10  # plotly's own CSS went into the same-origin sheet through the CSSOM
+        assert svg_position == "absolute"
+        assert fallback_visible == 0  # <noscript> SVGs are not built when scripts run
+        assert timeline > 10
+        assert errors == []
+        assert foreign == []
+        assert any("/assets/plotly-" in url for url in requests)
+
+    def test_run_page_without_javascript(self, finished_run_console: str) -> None:
+        """With JavaScript off: the server-drawn SVG charts, the KPI row and the decision timeline still show."""
+        from playwright.sync_api import expect, sync_playwright
+
+        base = finished_run_console
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(java_script_enabled=False)
+                page = context.new_page()
+                _log_in(page, base, "vera")
+                page.goto(f"{base}/runs/{CHARTS_RUN}")
+                expect(page.locator("svg.chart")).to_have_count(3)
+                expect(page.locator("svg.chart").first).to_be_visible()
+                expect(page.locator("table").first).to_contain_text("helios-launch")
+                expect(page.locator(".timeline .chip").first).to_be_visible()
+                assert page.locator(".plot-container").count() == 0
+                page.screenshot(path=str(ARTIFACTS / "run-charts-nojs.png"), full_page=True)
+            finally:
+                browser.close()
+
+    def test_download_report_link(self, finished_run_console: str, tmp_path: Path) -> None:
+        """ "Download report (HTML)" saves the self-contained report, named as `coalition report` names it."""
+        from playwright.sync_api import sync_playwright
+
+        base = finished_run_console
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(accept_downloads=True)
+                _log_in(page, base, "vera")
+                page.goto(f"{base}/runs/{CHARTS_RUN}")
+                with page.expect_download() as info:
+                    page.get_by_role("link", name="Download report (HTML)").click()
+                download = info.value
+                saved = tmp_path / download.suggested_filename
+                download.save_as(saved)
+            finally:
+                browser.close()
+        assert saved.name == f"report-{CHARTS_RUN}.html"
+        text = saved.read_text(encoding="utf-8")
+        assert text.startswith("<!doctype html>")
+        assert f"run {CHARTS_RUN}" in text
+        assert "plotly.js v" in text

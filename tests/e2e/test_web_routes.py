@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from coalition.bus.clock import SimulatedClock
 from coalition.bus.memory import MemoryBus
@@ -17,12 +20,18 @@ from coalition.governance.approvals import load_escalations, policy_for_run
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.report_render import render
+from coalition.scenarios.reports import DecisionRow, run_report
 from coalition.scenarios.runner import Runner, RunnerOptions
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
+from coalition.web.figures import figure_islands
 from coalition.web.passwords import hash_password
+from coalition.web.routes_assets import PLOTLY_JS_URL
 
 pytestmark = pytest.mark.e2e
+
+FIGURES = ("money", "prices", "timeline", "outcomes", "budgets")
 
 RUN = "web-test"
 PASSWORD = "correct horse battery"
@@ -120,7 +129,9 @@ def console(template_ledger: Path, tmp_path: Path) -> Iterator[Console]:
 class TestAccess:
     """Deny by default, sessions, cookies."""
 
-    @pytest.mark.parametrize("path", ["/", "/runs", f"/runs/{RUN}", "/approvals", "/ledger", "/ledger/entries/1"])
+    @pytest.mark.parametrize(
+        "path", ["/", "/runs", f"/runs/{RUN}", f"/runs/{RUN}/report.html", "/approvals", "/ledger", "/ledger/entries/1"]
+    )
     def test_pages_send_anonymous_users_to_log_in(self, console: Console, path: str) -> None:
         """Every page redirects to /login without a session."""
         response = console.client.get(path, follow_redirects=False)
@@ -341,13 +352,101 @@ class TestPages:
             assert text in page
 
     def test_run_detail(self, console: Console) -> None:
-        """A run page has the three charts, decision markers and the timeline by agent."""
+        """The run page embeds the report's five plotly figures, the SVG fallback in <noscript>, KPIs and timeline."""
         console.login("vera")
         page = console.client.get(f"/runs/{RUN}").text
-        assert page.count("<svg") == 3
-        assert 'class="marker"' in page
+        for name in FIGURES:
+            assert f'<div id="fig-{name}" class="plotly-figure" data-plotly-figure="fig-{name}-data"' in page
+            island = re.search(rf'<script type="application/json" id="fig-{name}-data">(.*?)</script>', page, re.S)
+            assert island is not None, name
+            figure = json.loads(island.group(1))
+            assert figure["data"], name
+            assert figure["layout"]["title"]["text"], name
+        assert f'<script src="{PLOTLY_JS_URL}" defer></script>' in page
+        assert '<link id="plotly.js-style-global" rel="stylesheet" href="/static/plotly-rules.css">' in page
+        fallback = page[page.index("<noscript>\n<p") : page.index("</noscript>", page.index("<noscript>\n<p"))]
+        assert fallback.count("<svg") == page.count("<svg") == 3
+        assert 'class="marker"' in fallback
+        assert "<th>cash</th>" in page  # KPI row stays server-rendered HTML
         assert "Decision timeline by agent" in page
         assert "outcome-escalate" in page
+        assert f'href="/runs/{RUN}/report.html" download>Download report (HTML)</a>' in page
+        assert "https://" not in page
+
+    def test_run_page_has_no_inline_script(self, console: Console) -> None:
+        """Every <script> on the run page is either a same-origin file or an inert JSON block (the CSP holds)."""
+        console.login("vera")
+        response = console.client.get(f"/runs/{RUN}")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert "unsafe-inline" not in response.headers["content-security-policy"]
+        tags = re.findall(r"<script\b[^>]*>", response.text)
+        assert len(tags) == 4 + len(FIGURES)  # htmx, console.js, plotly.js, charts.js, then one island per figure
+        for tag in tags:
+            assert 'src="/' in tag or 'type="application/json"' in tag, tag
+
+    def test_figure_json_cannot_close_its_script_element(self, console: Console) -> None:
+        """Markup in a rationale (it reaches the timeline's hover text) is escaped inside the JSON island."""
+        hostile = "</script><script>alert(1)</script><!--"
+        row = DecisionRow(1, "2025-03-03T00:00:00+00:00", 0, "ops", "page_oncall", "deny", None, [], "p", {}, hostile)
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            report = dataclasses.replace(run_report(ledger, RUN), decisions=[row])
+        text = str(next(i for i in figure_islands(report) if i.name == "timeline").json)
+        assert "<" not in text
+        assert ">" not in text
+        assert "\\u003cscript\\u003ealert(1)" in text
+        assert json.loads(text)["data"][0]["text"] == [f"page_oncall: {hostile}"]
+
+    def test_plotly_js_is_served_from_the_package(self, console: Console) -> None:
+        """plotly.js comes from the installed plotly (no login, no CDN), gzipped, cached a year, with an ETag."""
+        response = console.client.get(PLOTLY_JS_URL)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/javascript")
+        assert response.headers["content-encoding"] == "gzip"
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert response.text.startswith("/**\n* plotly.js v")
+        assert response.text == get_plotlyjs()
+        plain = console.client.get(PLOTLY_JS_URL, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == get_plotlyjs().encode()
+        raw = console.client.get(PLOTLY_JS_URL, headers={"Accept-Encoding": "gzip"})
+        assert int(raw.headers["content-length"]) < len(plain.content) / 2
+        again = console.client.get(PLOTLY_JS_URL, headers={"If-None-Match": response.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+
+    def test_other_plotly_versions_are_404(self, console: Console) -> None:
+        """Only the installed plotly's URL exists (a stale cached page gets a clear 404, not another bundle)."""
+        response = console.client.get("/assets/plotly-0.0.1.min.js")
+        assert response.status_code == 404
+        assert "serves plotly" in response.text
+        assert "not &#39;0.0.1&#39;" in response.text
+
+    def test_download_report_html(self, console: Console) -> None:
+        """The download is `coalition report --format html` for the run, as an attachment named like the CLI's."""
+        console.login("vera")
+        response = console.client.get(f"/runs/{RUN}/report.html")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert response.headers["content-disposition"] == f'attachment; filename="report-{RUN}.html"'
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            expected = render(run_report(ledger, RUN), "html")
+        assert response.text == expected
+        assert 'id="fig-money"' in response.text
+
+    def test_download_report_other_formats(self, console: Console) -> None:
+        """Markdown, JSON and CSV downloads too; an unknown format or run is a clear 4xx."""
+        console.login("vera")
+        md = console.client.get(f"/runs/{RUN}/report.md")
+        assert md.headers["content-disposition"] == f'attachment; filename="report-{RUN}.md"'
+        assert md.text.startswith(f"# Run report: {RUN}")
+        assert console.client.get(f"/runs/{RUN}/report.json").json()["run_id"] == RUN
+        assert console.client.get(f"/runs/{RUN}/report.csv").text.startswith("seq,sim_time,day,agent")
+        bad = console.client.get(f"/runs/{RUN}/report.exe")
+        assert bad.status_code == 400
+        assert "fmt" in bad.text
+        missing = console.client.get("/runs/nope/report.html")
+        assert missing.status_code == 404
+        assert "no run &#39;nope&#39;" in missing.text
 
     def test_unknown_run_is_404(self, console: Console) -> None:
         """A run that does not exist is a clear 404."""
