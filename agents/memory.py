@@ -43,6 +43,10 @@ class AgentMemory(BaseModel):
         """True when a proposal with this key is pending, escalated, authorized or applied (do not repeat it)."""
         return any(r.key == key and r.status not in CLOSED_WITHOUT_EFFECT for r in self.proposals.values())
 
+    def ever_proposed(self, key: str) -> bool:
+        """True when any proposal with this key was made, whatever became of it (for things asked once)."""
+        return any(r.key == key for r in self.proposals.values())
+
     def remember(self, record: ProposalRecord) -> None:
         self.proposals[record.proposal_id] = record
 

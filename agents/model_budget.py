@@ -3,20 +3,27 @@
 Governance owns the numbers (the policy's `budgets.agents.<name>.llm_tokens / llm_cost_usd` and the period);
 the runner hands them to each agent's `ModelGuard`. Before a call an estimate is *reserved* (prompt tokens +
 the maximum answer); after it the reservation is *settled* at the real usage. A call that would take the
-period over budget is not made. Everything runs on simulated time, so the same run stops at the same call.
+period over budget is not made; what it lacked (`Shortfall`) becomes the agent's request for more
+(`budget_request`), which governance escalates. Everything runs on simulated time, so the same run stops at
+the same call.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Literal
 
+from coalition.agents.facts import Facts
 from coalition.bus.messages import ModelStopReason
 
 Period = Literal["run", "day", "week", "month"]
+REQUEST_ACTION = "request_model_budget"
+TOKEN_STEP = 1000  # a request for more tokens is the shortfall rounded up to whole thousands
+COST_STEP = Decimal(1)  # … and for more dollars, to whole US dollars
 
 
 def period_key(period: Period, now: datetime) -> str:
@@ -60,6 +67,68 @@ class Refusal:
     reason: ModelStopReason
     detail: str
     period: str
+    short_tokens: int = 0  # a budget refusal: how far over each budget the call would have gone
+    short_cost_usd: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """What a call refused for budget lacked, in its period: the basis of a request for more budget."""
+
+    period: str
+    tokens: int
+    cost_usd: Decimal
+
+
+def request_key(period: str) -> str:
+    """The dedupe key of an agent's request for more model budget: one request per budget period."""
+    return f"{REQUEST_ACTION}:{period}"
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRequest:
+    """The engine's request for more model budget (a `request_model_budget` proposal) and the facts to word it."""
+
+    period: str
+    tokens: int
+    cost_usd: Decimal
+    reason: str
+
+    def args(self) -> dict[str, object]:
+        return {"tokens": self.tokens, "cost_usd": float(self.cost_usd), "reason": self.reason}
+
+    def facts(self) -> Facts:
+        return Facts(
+            intent="request",
+            decision=f"ask for {self.tokens} more model tokens and {self.cost_usd} more USD of model spend",
+            reasons=[self.reason],
+            figures={"tokens": str(self.tokens), "cost_usd": str(self.cost_usd), "period": self.period},
+            rules=["budgets are governance's: a human decides how much more an agent may spend on models"],
+        )
+
+
+def _round_up(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
+
+
+def budget_request(agent: str, shortfalls: Sequence[Shortfall]) -> BudgetRequest | None:
+    """What to ask for after budget refusals: the largest shortfall of the first period, rounded up.
+
+    Deterministic and decided here, never by a model: tokens up to whole thousands, dollars up to whole USD.
+    """
+    if not shortfalls:
+        return None
+    period = shortfalls[0].period
+    same = [s for s in shortfalls if s.period == period]
+    tokens = int(_round_up(Decimal(max(s.tokens for s in same)), Decimal(TOKEN_STEP)))
+    cost = _round_up(max(s.cost_usd for s in same), COST_STEP)
+    short = [f"{max(s.tokens for s in same)} tokens"] if tokens else []
+    short += [f"{max(s.cost_usd for s in same)} USD"] if cost else []
+    reason = (
+        f"{agent}'s model budget for {period} is {' and '.join(short)} short of its next call; "
+        f"{len(same)} call{'s' if len(same) > 1 else ''} fell back to the engine's wording"
+    )
+    return BudgetRequest(period, tokens, cost, reason)
 
 
 @dataclass
@@ -86,7 +155,8 @@ class ModelGuard:
         return spend.tokens, spend.cost_usd
 
     def raise_limits(self, tokens: int = 0, cost_usd: Decimal = Decimal(0)) -> None:
-        """Governance granted more budget (an approved request): the limits grow by that much."""
+        """Governance granted more budget (an executed request_model_budget): the per-period limits grow by that
+        much from now on, this period and the next (an agent still short in a new period asks again)."""
         limits = self.limits
         self.limits = ModelLimits(
             tokens=None if limits.tokens is None else limits.tokens + tokens,
@@ -121,20 +191,21 @@ class ModelGuard:
             )
         spent = self._spent.get(key, _Spend())
         held = self._held.get(key, _Spend())
-        if limits.tokens is not None and spent.tokens + held.tokens + tokens > limits.tokens:
-            return Refusal(
-                "budget",
+        short_tokens = 0 if limits.tokens is None else max(0, spent.tokens + held.tokens + tokens - limits.tokens)
+        over = Decimal(0) if limits.cost_usd is None else spent.cost_usd + held.cost_usd + cost_usd - limits.cost_usd
+        short_cost = max(Decimal(0), over)
+        if short_tokens:
+            detail = (
                 f"{spent.tokens} tokens spent + {held.tokens} held + {tokens} estimated > {limits.tokens} "
-                f"token budget for {key}",
-                key,
+                f"token budget for {key}"
             )
-        if limits.cost_usd is not None and spent.cost_usd + held.cost_usd + cost_usd > limits.cost_usd:
-            return Refusal(
-                "budget",
+            return Refusal("budget", detail, key, short_tokens, short_cost)
+        if short_cost:
+            detail = (
                 f"{spent.cost_usd} USD spent + {held.cost_usd} held + {cost_usd} estimated > {limits.cost_usd} "
-                f"USD model budget for {key}",
-                key,
+                f"USD model budget for {key}"
             )
+            return Refusal("budget", detail, key, short_tokens, short_cost)
         held.tokens += tokens
         held.cost_usd += cost_usd
         self._held[key] = held

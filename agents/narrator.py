@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, ConfigDict, Field
 
 from coalition.agents.facts import Facts
-from coalition.agents.model_budget import ModelGuard, Refusal
+from coalition.agents.model_budget import ModelGuard, Refusal, Shortfall
 from coalition.agents.offline_model import OfflineChatModel, estimate_tokens
 from coalition.agents.prices import PriceTable
 from coalition.agents.recording import ProviderCallFailed, RecordingChatModel, prompt_hash
@@ -130,6 +130,7 @@ class Narrator:
         self._max_output = int(self._paid.params.get("max_tokens", max_output_tokens)) if self._paid else 0
         self._now = EPOCH
         self._records: list[Message] = []
+        self._shortfalls: list[Shortfall] = []
 
     @property
     def model_id(self) -> str:
@@ -148,6 +149,12 @@ class Narrator:
         records, self._records = self._records, []
         return records
 
+    def take_shortfalls(self) -> list[Shortfall]:
+        """What the calls refused for budget since the last take lacked (rate limit and breaker stops are not
+        shortfalls: more budget would not help them)."""
+        shortfalls, self._shortfalls = self._shortfalls, []
+        return shortfalls
+
     # ----- what agents ask for ----------------------------------------------------------------------------
 
     def rationale(self, agent: str, facts: Facts, *, untrusted: str | None = None) -> NarratedText:
@@ -155,6 +162,16 @@ class Narrator:
         request: dict[str, Any] = {"task": "rationale", "agent": agent, "facts": facts.model_dump(mode="json")}
         self._untrusted(request, agent, untrusted)
         return self._speak("rationale", RATIONALE_INSTRUCTIONS.format(agent=agent), request)
+
+    def engine_rationale(self, agent: str, facts: Facts) -> NarratedText:
+        """The rationale worded by the deterministic offline model without asking the paid one (e.g. for a request
+        for more model budget, which the exhausted budget could not pay for)."""
+        request: dict[str, Any] = {"task": "rationale", "agent": agent, "facts": facts.model_dump(mode="json")}
+        messages = self._messages(RATIONALE_INSTRUCTIONS.format(agent=agent), request)
+        answer = self._fallback.invoke(messages)
+        text = _text_of(answer).strip()
+        narrated = self._narrated(messages, text, answer, [], model_id=model_id_of(self._fallback))
+        return narrated.model_copy(update={"fallback": self._paid is not None})
 
     def copy(self, agent: str, facts: Facts, *, audience: str, untrusted: str | None = None) -> NarratedText:
         """Customer-facing text for an audience, stating the decision in the facts."""
@@ -263,6 +280,8 @@ class Narrator:
         held = self._guard.reserve(self._now, estimate, cost)
         if isinstance(held, Refusal):
             self._stop(held.reason, purpose, held.detail, tokens=estimate, cost=cost, period=held.period)
+            if held.reason == "budget":
+                self._shortfalls.append(Shortfall(held.period, held.short_tokens, held.short_cost_usd))
             return _Stopped()
         try:
             result = invoke()

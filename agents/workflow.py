@@ -20,6 +20,7 @@ from coalition.agents.base import AgentOutput, AgentStepContext, Outgoing, Rejec
 from coalition.agents.errors import UnusableInput
 from coalition.agents.facts import Facts
 from coalition.agents.memory import AgentMemory, ProposalRecord
+from coalition.agents.model_budget import REQUEST_ACTION, Shortfall, budget_request, request_key
 from coalition.agents.narrator import NarratedText, Narrator
 from coalition.agents.payloads import MarketSnapshot, PolicyBrief
 from coalition.bus import topics
@@ -57,7 +58,7 @@ class ProposalDraft:
     args: dict[str, Any]
     facts: Facts
     evidence: tuple[str, ...]
-    trigger: Envelope
+    trigger: Envelope | None  # None only when no input led to it (a request for model budget after a suggestion)
     key: str
     supersedes: str | None = None
     copy: CopyRequest | None = None
@@ -243,8 +244,19 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             elif isinstance(payload, EscalationResolved):
                 self.memory.set_status(payload.proposal_id, payload.outcome)
             elif isinstance(payload, ActionExecuted):
+                self._granted(payload)
                 self.memory.set_status(payload.proposal_id, "failed" if payload.status == "failed" else "applied")
         return {"rejected": rejected} if rejected else {}
+
+    def _granted(self, executed: ActionExecuted) -> None:
+        """The first execution of this agent's own approved request for model budget raises its guard's limits."""
+        record = self.memory.proposals.get(executed.proposal_id)
+        if record is None or record.action != REQUEST_ACTION or executed.status != "applied":
+            return
+        if record.status == "applied":
+            return  # already granted (a redelivered execution)
+        tokens, cost = int(record.args["tokens"]), Decimal(str(record.args["cost_usd"]))
+        self._narrator.guard.raise_limits(tokens=tokens, cost_usd=cost)
 
     def _analyze(self, state: StepState) -> dict[str, Any]:
         plan = Plan(self.memory)
@@ -265,6 +277,8 @@ class FunctionAgent(ABC, Generic[MemoryT]):
 
     def _draft(self, state: StepState) -> dict[str, Any]:
         worded: list[Worded] = []
+        shortfalls = self._narrator.take_shortfalls()  # e.g. a suggestion asked for while analysing
+        trigger: Envelope | None = state["drafts"][0].trigger if shortfalls and state["drafts"] else None
         for draft in state["drafts"]:
             rationale = self._narrator.rationale(self.NAME, draft.facts)
             copy = None
@@ -274,7 +288,31 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                     self.NAME, request.facts, audience=request.audience, untrusted=request.untrusted
                 )
             worded.append(Worded(draft, rationale, copy))
+            refused = self._narrator.take_shortfalls()
+            if refused and not shortfalls:
+                trigger = draft.trigger
+            shortfalls += refused
+        ask = self._ask_for_budget(shortfalls, trigger)
+        if ask is not None:
+            worded.append(ask)
         return {"worded": worded} if worded else {}
+
+    def _ask_for_budget(self, shortfalls: list[Shortfall], trigger: Envelope | None) -> Worded | None:
+        """Calls refused for budget: ask governance for more, once per period (not again while a request is
+        pending, nor after it was rejected or expired). The engine's own words: the budget is spent."""
+        request = budget_request(self.NAME, shortfalls)
+        if request is None or self.memory.ever_proposed(request_key(request.period)):
+            return None
+        facts = request.facts()
+        draft = ProposalDraft(
+            action=REQUEST_ACTION,
+            args=request.args(),
+            facts=facts,
+            evidence=(evidence_of(trigger),) if trigger is not None else (),
+            trigger=trigger,
+            key=request_key(request.period),
+        )
+        return Worded(draft, self._narrator.engine_rationale(self.NAME, facts))
 
     def _propose(self, state: StepState) -> dict[str, Any]:
         ctx = state["ctx"]

@@ -85,7 +85,9 @@ class Escalation:
         p = self.proposal
         args = ", ".join(f"{k}={v!r}" for k, v in sorted(p.args.items()))
         effect = f"governance authorizes the {p.agent} agent's {p.action}({args}) and the executor applies it once"
-        if self.gate == "budget_overrun" or "budget.money" in self.rule_ids:
+        if p.action == "request_model_budget":
+            effect += f"; the {p.agent} agent may then spend that much more on language models"
+        elif self.gate == "budget_overrun" or "budget.money" in self.rule_ids:
             effect += f"; the {p.agent} agent's budget for the period is raised by the overrun"
         if self.approvals_required > 1:
             effect += f" (after {self.approvals_required} distinct approvers)"

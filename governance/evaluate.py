@@ -21,6 +21,7 @@ from coalition.governance.rules.gates import (
     HighImpactToolGate,
     IncidentSeverity,
     MaterialCompliance,
+    ModelBudgetRequest,
 )
 from coalition.governance.rules.limits import Claims, CreditLimit, Discount, Jurisdiction, PriceBand
 from coalition.governance.rules.permissions import Permissions
@@ -54,6 +55,7 @@ def build_rules(policy: Policy) -> list[Rule]:
         IncidentSeverity(gates.incident_severity),
     ]
     rules.extend(HighImpactToolGate(tool, spec) for tool, spec in policy.high_impact_tools.items())
+    rules.append(ModelBudgetRequest(gates.budget_overrun))
     rules.append(MoneyBudget(policy.budgets.agents, gates.budget_overrun))
     return rules
 

@@ -37,6 +37,7 @@ ACTIONS: tuple[str, ...] = (
     "freeze_account",
     "rotate_credentials",
     "transfer_funds",
+    "request_model_budget",
 )
 
 # The argument a budget is charged from, per action (the `*` of docs/design.md "Actions").
@@ -261,6 +262,12 @@ class Policy(_Frozen):
 
     def model_post_init(self, context: Any, /) -> None:
         object.__setattr__(self, "_version", hashlib.sha256(canonical_json(self.model_dump(mode="json"))).hexdigest())
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
+        """A copy whose version is the hash of the copy's content (pydantic's copy would keep the old one)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.model_post_init(None)
+        return copy
 
     @property
     def version(self) -> str:

@@ -24,6 +24,7 @@ from coalition.scenarios.world import (
     Experiment,
     Incident,
     JurisdictionPack,
+    ModelBudgetGrant,
     Money,
     Record,
     Region,
@@ -162,6 +163,12 @@ class RotateCredentials(Args):
 class TransferFunds(Args):
     amount_usd: PositiveMoney
     destination: Text
+    reason: Text
+
+
+class RequestModelBudget(Args):
+    tokens: int = Field(ge=0)
+    cost_usd: NonNegativeMoney
     reason: Text
 
 
@@ -400,6 +407,15 @@ def _transfer_funds(world: World, a: TransferFunds, ctx: Context) -> Changes:
     return {"transfer": {"amount_usd": money_json(a.amount_usd), "destination": a.destination}}
 
 
+def _request_model_budget(world: World, a: RequestModelBudget, ctx: Context) -> Changes:
+    """The grant is recorded; no cash moves (model spend is paid to providers, outside the simulated books)."""
+    grant = ModelBudgetGrant(
+        agent=ctx.agent, proposal_id=ctx.proposal_id, tokens=a.tokens, cost_usd=a.cost_usd, reason=a.reason, day=ctx.day
+    )
+    world.state.model_budget_grants.append(grant)
+    return {"model_budget": {"agent": ctx.agent, "tokens": a.tokens, "cost_usd": money_json(a.cost_usd)}}
+
+
 @dataclass(frozen=True, slots=True)
 class ActionSpec:
     """An action of the executor's vocabulary: its argument model and its handler."""
@@ -427,6 +443,7 @@ ACTIONS: dict[str, ActionSpec] = {
     "freeze_account": ActionSpec(FreezeAccount, _freeze_account),
     "rotate_credentials": ActionSpec(RotateCredentials, _rotate_credentials),
     "transfer_funds": ActionSpec(TransferFunds, _transfer_funds),
+    "request_model_budget": ActionSpec(RequestModelBudget, _request_model_budget),
 }
 
 

@@ -234,6 +234,17 @@ class Record(_State):
     fields: dict[str, str] = Field(default_factory=dict)
 
 
+class ModelBudgetGrant(_State):
+    """More model budget a human granted an agent (an executed request_model_budget); it moves no cash."""
+
+    agent: str
+    proposal_id: str
+    tokens: int
+    cost_usd: Money
+    reason: str
+    day: int
+
+
 class Totals(_State):
     """Running sums since day 0, the basis of the KPIs."""
 
@@ -273,6 +284,7 @@ class WorldState(_State):
     research: list[Record] = Field(default_factory=list)
     transfers: list[Record] = Field(default_factory=list)
     credential_rotations: list[Record] = Field(default_factory=list)
+    model_budget_grants: list[ModelBudgetGrant] = Field(default_factory=list)
     spent_by_agent: dict[str, Money] = Field(default_factory=dict)
     totals: Totals = Field(default_factory=Totals)
     applied_keys: dict[str, str] = Field(default_factory=dict)  # idempotency key → proposal id

@@ -9,6 +9,7 @@ from coalition.governance.rules.gates import (
     HighImpactToolGate,
     IncidentSeverity,
     MaterialCompliance,
+    ModelBudgetRequest,
 )
 from coalition.governance.rules.limits import Claims, CreditLimit, Discount, Jurisdiction, PriceBand
 from coalition.governance.rules.permissions import Permissions
@@ -24,6 +25,7 @@ __all__ = [
     "IncidentSeverity",
     "Jurisdiction",
     "MaterialCompliance",
+    "ModelBudgetRequest",
     "MoneyBudget",
     "Permissions",
     "PriceBand",

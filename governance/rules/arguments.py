@@ -61,6 +61,7 @@ SHAPES: dict[str, dict[str, Kind]] = {
     "freeze_account": {"account_id": "str", "incident_id": "str", "reason": "str"},
     "rotate_credentials": {"system": "str", "reason": "str"},
     "transfer_funds": {"amount_usd": "number", "destination": "str", "reason": "str"},
+    "request_model_budget": {"tokens": "int", "cost_usd": "number", "reason": "str"},
 }
 
 # Closed vocabularies and ranges inside arguments.
@@ -75,7 +76,17 @@ _RANGES: dict[tuple[str, str], tuple[Decimal, Decimal]] = {
     ("change_pricing_policy", "surge_cap_pct"): (Decimal(0), Decimal(1000)),
 }
 _NON_NEGATIVE = frozenset(
-    {"cost_usd", "price", "investment_usd", "amount_usd", "budget_usd", "floor", "ceiling", "affected_customers"}
+    {
+        "cost_usd",
+        "price",
+        "investment_usd",
+        "amount_usd",
+        "budget_usd",
+        "floor",
+        "ceiling",
+        "affected_customers",
+        "tokens",
+    }
 )
 
 

@@ -110,3 +110,23 @@ class HighImpactToolGate:
         detail = f" of {usd(amount)} USD" if amount is not None else ""
         reason = f"{proposal.action}{detail} is a high-impact tool ({self._tool}); needs human confirmation"
         return escalation(self.rule_id, self._tool, self._spec, reason, amount)
+
+
+class ModelBudgetRequest:
+    """A request for more model budget always goes to humans (gate budget_overrun): they decide how much more an
+    agent may spend on language models; the agent words its decisions with its engine meanwhile."""
+
+    rule_id = "gate.model_budget"
+
+    def __init__(self, gate: Gate) -> None:
+        self.actions: frozenset[str] | None = frozenset({"request_model_budget"})
+        self._gate = gate
+
+    def __call__(self, proposal: ActionProposed, state: GovernanceState) -> Finding | None:
+        tokens = int(proposal.args["tokens"])
+        cost = number(proposal, "cost_usd")
+        reason = (
+            f"model budget: {proposal.agent} asks to raise its model budget by {tokens} tokens and {usd(cost)} USD "
+            "per period; a human decides how much more an agent may spend on models"
+        )
+        return escalation(self.rule_id, "budget_overrun", self._gate, reason, cost)

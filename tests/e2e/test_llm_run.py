@@ -15,13 +15,14 @@ from llm_wire_server import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, WireServer
 
 from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models
 from coalition.bus.memory import MemoryBus
-from coalition.governance.policy import Policy
+from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.board import Board
 from coalition.scenarios.replay import replay as replay_run
 from coalition.scenarios.runner import Runner, RunnerOptions, RunResult, recorded_choices, recorded_models
-from coalition.scenarios.spec import load_scenario
+from coalition.scenarios.spec import BoardDecision, load_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -47,8 +48,9 @@ def run(
     server: WireServer | None = None,
     policy: Policy | None = None,
     replay_of: str | None = None,
+    board: Board | None = None,
 ) -> RunResult:
-    options = RunnerOptions(models=choices, provider_access=access(server) if server else None)
+    options = RunnerOptions(models=choices, provider_access=access(server) if server else None, board=board)
     if replay_of is not None:
         started = next(e for e in ledger.iter_entries(run_id=replay_of) if e.kind == "run")
         options = RunnerOptions(
@@ -98,15 +100,11 @@ class TestHeliosLaunchWithPaidModels:
         assert checked.identical, checked.divergence
 
     def test_a_small_token_budget_stops_calls_and_the_run_still_completes(self, ledger: SqliteLedger) -> None:
-        """Legal's llm_tokens too small for one call: budget stops are ledger entries; the engine words it."""
-        spec = load_scenario("helios-launch")
-        policy = spec.load_policy()
-        agents = dict(policy.budgets.agents)
-        agents["legal"] = agents["legal"].model_copy(update={"llm_tokens": 100})
-        policy = policy.model_copy(update={"budgets": policy.budgets.model_copy(update={"agents": agents})})
+        """Legal's llm_tokens too small for one call: budget stops are ledger entries; the engine words it; each
+        period's request for more budget escalates, nobody answers, it expires and legal keeps falling back."""
         with WireServer() as server:
             result = run(
-                "helios-launch", ledger, "tight", choices=choose_models(per_agent=PAID), server=server, policy=policy
+                "helios-launch", ledger, "tight", choices=choose_models(per_agent=PAID), server=server, policy=tight()
             )
         assert result.expectations_passed
         stops = entries(ledger, "tight", "budget")
@@ -116,6 +114,78 @@ class TestHeliosLaunchWithPaidModels:
         legal = [e for e in entries(ledger, "tight", "proposal") if e.payload["agent"] == "legal"]
         assert legal
         assert all(e.payload["model"]["fallback"] for e in legal)
+        # one request per period with a stop, each escalated as budget_overrun and expired (a deny)
+        asks = [e for e in legal if e.payload["action"] == "request_model_budget"]
+        assert len(asks) == 2
+        assert "budget for 2025-03 is" in asks[0].payload["args"]["reason"]
+        assert "budget for 2025-05 is" in asks[1].payload["args"]["reason"]
+        assert {e.payload["period"] for e in stops} == {"2025-03", "2025-05"}
+        assert [(v.outcome, v.payload["gate"]) for v in decisions(ledger, "tight", "verdict", asks)] == [
+            ("escalate", "budget_overrun")
+        ] * 2
+        assert [r.outcome for r in decisions(ledger, "tight", "resolution", asks)] == ["expired", "expired"]
+        assert decisions(ledger, "tight", "execution", asks) == []
+        # the May stops come after March's request expired: legal kept falling back
+        march_expiry = decisions(ledger, "tight", "resolution", asks)[0].seq
+        assert [e for e in stops if e.payload["period"] == "2025-05" and e.seq > march_expiry]
+
+    def test_an_approved_request_raises_the_budget_and_later_calls_are_made(self, ledger: SqliteLedger) -> None:
+        """The board approves legal's request: it is executed, legal's guard grows, its later calls are made;
+        the run replays identically from the ledger."""
+        spec = load_scenario("helios-launch")
+        grant = BoardDecision.model_validate(
+            {
+                "match": {"gate": "budget_overrun", "agent": "legal", "action": "request_model_budget"},
+                "decision": "approve",
+                "approvers": [{"name": "bob", "role": "cfo"}],
+                "reason": "Legal's rationales are worth a paid model; grant the shortfall.",
+            }
+        )
+        board = Board(spec.board.model_copy(update={"decisions": [*spec.board.decisions, grant]}))
+        with WireServer() as server:
+            result = run(
+                "helios-launch",
+                ledger,
+                "granted",
+                choices=choose_models(per_agent=PAID),
+                server=server,
+                policy=tight(),
+                board=board,
+            )
+        assert result.expectations_passed
+        legal = [e for e in entries(ledger, "granted", "proposal") if e.payload["agent"] == "legal"]
+        (ask,) = [e for e in legal if e.payload["action"] == "request_model_budget"]
+        assert ask.payload["args"]["tokens"] == 2000
+        (resolution,) = decisions(ledger, "granted", "resolution", [ask])
+        assert resolution.outcome == "approved"
+        (execution,) = decisions(ledger, "granted", "execution", [ask])
+        assert execution.outcome == "applied"
+        assert execution.payload["changes"] == {"model_budget": {"agent": "legal", "cost_usd": 0.0, "tokens": 2000}}
+        calls = [e for e in entries(ledger, "granted", "model_call") if e.payload["agent"] == "legal"]
+        assert calls
+        assert all(e.outcome == "ok" and e.seq > execution.seq for e in calls)
+        stops = entries(ledger, "granted", "budget")
+        assert stops
+        assert all(e.seq < execution.seq for e in stops)  # no budget stop after the grant
+        pack = next(e for e in legal if e.payload["action"] == "publish_jurisdiction_pack")
+        assert not pack.payload["model"]["fallback"]
+        checked = replay_run(ledger, "granted")
+        assert checked.identical, checked.divergence
+
+
+def tight() -> Policy:
+    """The helios policy with legal's llm_tokens too small for any call (100 tokens a month).
+
+    Parsed again (not model_copy'd) so that its version is the hash of this content: a replay checks it."""
+    data = load_scenario("helios-launch").load_policy().model_dump(mode="json")
+    data["budgets"]["agents"]["legal"]["llm_tokens"] = 100
+    return parse_policy(data, source="helios with a tight legal token budget")
+
+
+def decisions(ledger: SqliteLedger, run_id: str, kind: str, proposals: list[LedgerEntry]) -> list[LedgerEntry]:
+    """The entries of a kind (verdict, resolution, execution) about the given proposals, in ledger order."""
+    ids = {p.subject for p in proposals}
+    return [e for e in entries(ledger, run_id, kind) if e.subject in ids]
 
 
 class TestPoisonedFeed:

@@ -163,6 +163,15 @@ CASES: list[tuple[str, str, dict[str, Any], Check]] = [
         {"amount_usd": 1000, "destination": "escrow", "reason": "deposit"},
         lambda s: s.transfers[0].amount_usd == Decimal("1000.00") and s.cash_usd == Decimal("4999000.00"),
     ),
+    (
+        "legal",
+        "request_model_budget",
+        {"tokens": 2000, "cost_usd": 1, "reason": "short of its next call"},
+        lambda s: (
+            (s.model_budget_grants[0].agent, s.model_budget_grants[0].tokens, s.model_budget_grants[0].cost_usd)
+            == ("legal", 2000, Decimal("1.00"))
+        ),
+    ),
 ]
 
 
@@ -180,6 +189,19 @@ class TestEffects:
     def test_every_documented_action_has_a_handler(self) -> None:
         """The executor's vocabulary is governance's (docs/design.md action table)."""
         assert set(ACTIONS) == set(GOVERNANCE_ACTIONS)
+
+    def test_a_model_budget_grant_is_recorded_and_moves_no_cash(self, world: World) -> None:
+        """request_model_budget: the grant is on record (agent, proposal, amounts, day); cash and spend unchanged."""
+        before = world.snapshot()
+        args = {"tokens": 2000, "cost_usd": 0.5, "reason": "1131 tokens short"}
+        result = Executor(world).apply(authorized("request_model_budget", args, agent="legal"))
+        assert result.changes == {"model_budget": {"agent": "legal", "tokens": 2000, "cost_usd": 0.5}}
+        (grant,) = world.state.model_budget_grants
+        assert (grant.proposal_id, grant.reason, grant.day) == ("prop-request_model_budget", "1131 tokens short", 0)
+        after = world.snapshot()
+        assert after["cash_usd"] == before["cash_usd"]
+        assert after["spent_by_agent"] == before["spent_by_agent"] == {}
+        assert after["totals"] == before["totals"]
 
     def test_set_price_reports_old_and_new(self, world: World) -> None:
         """changes = {"price": {"region", "old", "new"}}."""
@@ -313,6 +335,16 @@ class TestRefusals:
             ),
             ("resume_settlement", {"region": "TX", "incident_id": "i"}, "settlement is not paused in 'TX'"),
             ("stop_experiment", {"experiment_id": "e9", "reason": "r"}, "unknown experiment 'e9'"),
+            (
+                "request_model_budget",
+                {"tokens": -1, "cost_usd": 0, "reason": "r"},
+                "invalid args for request_model_budget: tokens: Input should be greater than or equal to 0",
+            ),
+            (
+                "request_model_budget",
+                {"tokens": 10, "cost_usd": 0},
+                "invalid args for request_model_budget: reason: Field required",
+            ),
         ],
     )
     def test_refusal_leaves_the_world_unchanged(

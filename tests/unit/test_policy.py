@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from coalition.governance import PolicyError, default_policy, load_policy
+from coalition.governance.policy import parse_policy
 
 pytestmark = pytest.mark.unit
 
@@ -217,3 +218,15 @@ class TestPolicyErrors:
 
         with pytest.raises(PolicyError, match=r"\(and 1 more problem\)$"):
             load_policy(write(tmp_path, mutated(two)))
+
+
+class TestVersionOfACopy:
+    """A policy changed through model_copy is versioned by its new content, never by the original's."""
+
+    def test_copy_with_an_update_gets_the_hash_of_its_content(self) -> None:
+        original = default_policy()
+        limits = original.limits.model_copy(update={"max_discount_pct": original.limits.max_discount_pct + 1})
+        changed = original.model_copy(update={"limits": limits})
+        assert changed.version != original.version
+        assert changed.version == parse_policy(changed.model_dump(mode="json"), source="copy").version
+        assert original.model_copy().version == original.version

@@ -439,6 +439,51 @@ TABLE: list[Any] = [
         "budget_overrun",
         id="experiment-over-budget",
     ),
+    pytest.param(
+        "legal",
+        "request_model_budget",
+        {"tokens": 2000, "cost_usd": 0, "reason": "1131 tokens short of its next call"},
+        "escalate",
+        "gate.model_budget",
+        "budget_overrun",
+        id="model-budget-request",
+    ),
+    pytest.param(
+        "ops",
+        "request_model_budget",
+        {"tokens": 0, "cost_usd": 3, "reason": "0.0042 USD short"},
+        "escalate",
+        "gate.model_budget",
+        "budget_overrun",
+        id="model-cost-request",
+    ),
+    pytest.param(
+        "legal",
+        "request_model_budget",
+        {"tokens": -1000, "cost_usd": 0, "reason": "r"},
+        "deny",
+        "args.invalid",
+        None,
+        id="model-budget-negative-tokens",
+    ),
+    pytest.param(
+        "legal",
+        "request_model_budget",
+        {"tokens": 1000.5, "cost_usd": 0, "reason": "r"},
+        "deny",
+        "args.invalid",
+        None,
+        id="model-budget-fractional-tokens",
+    ),
+    pytest.param(
+        "legal",
+        "request_model_budget",
+        {"tokens": 1000, "cost_usd": 0},
+        "deny",
+        "args.invalid",
+        None,
+        id="model-budget-without-reason",
+    ),
 ]
 
 
@@ -520,6 +565,14 @@ class TestGateDetails:
             pytest.param(
                 "research", "commission_research", {"topic": "x", "cost_usd": 50000.01}, 2, 24, id="overrun-above-25k"
             ),
+            pytest.param(
+                "finance",
+                "request_model_budget",
+                {"tokens": 0, "cost_usd": 25000.01, "reason": "r"},
+                2,
+                24,
+                id="model-budget-above-25k",
+            ),
         ],
     )
     def test_quorum_and_expiry(self, agent: str, action: str, args: dict[str, Any], required: int, hours: int) -> None:
@@ -528,6 +581,22 @@ class TestGateDetails:
         assert verdict.outcome == "escalate"
         assert verdict.approvals_required == required
         assert verdict.expires_after == timedelta(hours=hours)
+
+    @pytest.mark.parametrize("agent", ["research", "finance", "marketing", "legal", "ops"])
+    def test_every_agent_may_ask_for_more_model_budget_and_it_always_escalates(self, agent: str) -> None:
+        """request_model_budget is granted to all five; however small, a human decides (gate budget_overrun)."""
+        args = {"tokens": 1, "cost_usd": 0, "reason": "r"}
+        verdict = evaluate(proposal(agent, "request_model_budget", **args), base_state(), POLICY)
+        assert (verdict.outcome, verdict.gate, verdict.rule_ids) == (
+            "escalate",
+            "budget_overrun",
+            ("gate.model_budget",),
+        )
+        assert verdict.approver_roles == ("cfo", "board")
+        assert verdict.reasons == (
+            f"model budget: {agent} asks to raise its model budget by 1 tokens and 0.00 USD per period; "
+            "a human decides how much more an agent may spend on models",
+        )
 
     def test_a_gate_and_a_budget_overrun_escalate_together(self) -> None:
         """Market entry over finance's budget: the gate leads, the budget reason is kept."""
