@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+import structlog
+
 from coalition.agents.base import Agent, AgentOutput, AgentStepContext
 from coalition.agents.inbox import AGENT_TOPICS, canonical_order, concerns
 from coalition.bus import topics
@@ -52,6 +54,10 @@ class AgentRuntime:
 
     def step(self, superstep: int, sim_time: datetime) -> int:
         """Run one superstep for the agent; returns how many proposals and agent messages it published."""
+        with structlog.contextvars.bound_contextvars(agent=self.agent.name, superstep=superstep):
+            return self._step(superstep, sim_time)
+
+    def _step(self, superstep: int, sim_time: datetime) -> int:
         deliveries = self._held + self._recover() + self._drain()
         undecodable = [d for d in deliveries if d.envelope is None]
         ready: list[Delivery] = []
