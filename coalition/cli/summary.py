@@ -116,8 +116,14 @@ def expectations_table(results: Sequence[Any]) -> Table:
     for col in ("", "id", "expected", "observed"):
         table.add_column(col, overflow="fold")
     for r in results:
-        table.add_row("[green]✔[/]" if r.passed else "[red]✘[/]", r.id, str(r.expected), str(r.observed))
+        table.add_row("[green]✔[/]" if r.passed else "[red]✘[/]", r.id, _short(r.expected), _short(r.observed))
     return table
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """One cell's worth of a value: long observations (e.g. every region's price) are cut with an ellipsis."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fmt(value: Any) -> str:
