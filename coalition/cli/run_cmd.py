@@ -112,7 +112,45 @@ def execute(
     quiet: bool = False,
     plan: ModelPlan | None = None,
 ) -> RunResult:
-    """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`."""
+    """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`.
+
+    Ctrl-C stops it cleanly (exit 130, with the command that resumes it); a bus, scenario or model failure is
+    one line (exit 2)."""
+    try:
+        return _execute(
+            scenario,
+            policy,
+            bus_choice=bus_choice,
+            ledger=ledger,
+            run_id=run_id,
+            seed=seed,
+            interactive=interactive,
+            approval_wait=approval_wait,
+            console=console,
+            quiet=quiet,
+            plan=plan,
+        )
+    except KeyboardInterrupt:
+        console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
+        raise typer.Exit(130) from None
+    except (BusError, ScenariosError, AgentError) as exc:
+        fail(str(exc))
+
+
+def _execute(
+    scenario: Scenario,
+    policy: Policy,
+    *,
+    bus_choice: BusChoice,
+    ledger: SqliteLedger,
+    run_id: str,
+    seed: int | None,
+    interactive: bool,
+    approval_wait: float,
+    console: Console,
+    quiet: bool,
+    plan: ModelPlan | None,
+) -> RunResult:
     data_dir = settings().data_dir
     namespace = f"run-{run_id.replace(':', '_')}-{secrets.token_hex(3)}"  # fresh streams per attempt
     bind_context(run_id=run_id)
@@ -246,25 +284,19 @@ def run(
     _check_run_id(ledger, run_id, resume=resume)
     console = Console(stderr=as_json)
     console.print(f"run id: [b]{run_id}[/b]   bus: {choice.describe()}   ledger: {ledger.path}")
-    try:
-        result = execute(
-            scenario,
-            policy,
-            bus_choice=choice,
-            ledger=ledger,
-            run_id=run_id,
-            seed=seed,
-            interactive=interactive,
-            approval_wait=approval_wait,
-            console=console,
-            quiet=as_json,
-            plan=plan,
-        )
-    except KeyboardInterrupt:
-        console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
-        raise typer.Exit(130) from None
-    except (BusError, ScenariosError, AgentError) as exc:
-        fail(str(exc))
+    result = execute(
+        scenario,
+        policy,
+        bus_choice=choice,
+        ledger=ledger,
+        run_id=run_id,
+        seed=seed,
+        interactive=interactive,
+        approval_wait=approval_wait,
+        console=console,
+        quiet=as_json,
+        plan=plan,
+    )
     _print_result(console, ledger, result, as_json=as_json)
     raise typer.Exit(0 if result.expectations_passed else 1)
 
@@ -291,23 +323,17 @@ def demo(
         f"[b]Coalition demo[/b]: {scenario.description}\n\nrun id: [b]{run_id}[/b]   bus: {choice.describe()}   "
         f"ledger: {ledger.path}   policy: {policy.name} ({policy.short_version})\n"
     )
-    try:
-        result = execute(
-            scenario,
-            policy,
-            bus_choice=choice,
-            ledger=ledger,
-            run_id=run_id,
-            seed=None,
-            interactive=False,
-            approval_wait=0,
-            console=console,
-        )
-    except KeyboardInterrupt:
-        console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
-        raise typer.Exit(130) from None
-    except (BusError, ScenariosError) as exc:
-        fail(str(exc))
+    result = execute(
+        scenario,
+        policy,
+        bus_choice=choice,
+        ledger=ledger,
+        run_id=run_id,
+        seed=None,
+        interactive=False,
+        approval_wait=0,
+        console=console,
+    )
     _print_result(console, ledger, result, as_json=False)
     lp = f" --ledger {ledger_path}" if ledger_path else ""
     first_escalation = next(iter(escalations(list(ledger.iter_entries(run_id=run_id)))), None)
