@@ -1,4 +1,5 @@
-"""Ledger throughput: SqliteLedger appends vs bare sqlite3 inserts of the same bytes, verify vs a bare hash pass.
+"""Ledger throughput: SqliteLedger appends vs bare sqlite3 inserts of the same bytes, verify vs a bare hash pass;
+and full-text search latency combined with filters (run, agent, kind, rare facets) over a 1M-entry ledger.
 
 The bare baselines use the same file, schema (generated filter columns, indexes, FTS5) and pragmas, and the
 exact rows the ledger wrote (taken from a ledger built with the same drafts), so the ratio is the cost of
@@ -12,14 +13,16 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from statistics import median
 from typing import Any, Literal
 
-from benchmarks.harness import Measurement
-from coalition.ledger import GENESIS_HASH, EntryDraft, SqliteLedger
+from benchmarks.harness import Measurement, percentile
+from coalition.ledger import GENESIS_HASH, EntryDraft, LedgerQuery, SqliteLedger
+from coalition.ledger.entry import EntryKind
 
 SECTION = "ledger"
 BATCH = 100
@@ -138,6 +141,70 @@ def build(path: Path, n: int) -> None:
             ledger.append(drafts(min(5000, n - start)))
 
 
+WORDS = ("heatwave", "settlement", "campaign", "outage", "jurisdiction", "credit", "surge", "reserve")
+AGENTS = ("finance", "legal", "marketing", "ops", "research")
+KINDS: tuple[EntryKind, ...] = ("proposal", "verdict", "observation", "execution", "message")
+
+
+def search_draft(i: int, start: datetime) -> EntryDraft:
+    """Entry i of the search ledger: 100k-entry runs, five agents and kinds, a `run` entry every 10,007th."""
+    kind: EntryKind = "run" if i % 10_007 == 0 else KINDS[i % len(KINDS)]
+    agent = AGENTS[(i // 5) % len(AGENTS)]
+    by_agent = kind in ("proposal", "message")
+    return EntryDraft(
+        run_id=f"bench-run-{i // 100_000:02d}",
+        sim_time=start + timedelta(minutes=i),
+        actor=f"agent:{agent}" if by_agent else "governance",
+        actor_kind="agent" if by_agent else "governance",
+        kind=kind,
+        subject=f"p-{i:07d}",
+        payload={"agent": agent, "action": "set_price", "args": {"region": "TX", "price": "41.50"}},
+        rationale=f"entry {i}: {WORDS[i % 8]} in TX moved prices {WORDS[(i // 7) % 8]} #{i % 997}",
+        outcome=("allow", "deny", "escalate")[i % 3] if kind == "verdict" else None,
+    )
+
+
+def search_latencies(path: Path, n: int, requests: int) -> list[Measurement]:
+    """p50/p99 of one console page (50 rows + 1, newest first) per query shape; each shape's queries vary."""
+    runs = max(1, n // 100_000)
+    shapes: dict[str, Callable[[int], LedgerQuery]] = {
+        "one word": lambda k: LedgerQuery(search=WORDS[k % 8]),
+        "two words + run": lambda k: LedgerQuery(search=f"{WORDS[k % 8]} TX", run_id=f"bench-run-{k % runs:02d}"),
+        "word + agent + kind": lambda k: LedgerQuery(search=WORDS[k % 8], agent=AGENTS[k % 5], kind="proposal"),
+        "word + rare kind spread over the ledger": lambda k: LedgerQuery(search=WORDS[k % 8], kind="run"),
+        "word + run, deep page": lambda k: LedgerQuery(
+            search=WORDS[k % 8], run_id=f"bench-run-{k % runs:02d}", before_seq=(k % runs) * 100_000 + 20_000
+        ),
+    }
+    results: list[Measurement] = []
+    with SqliteLedger(path, create=False) as ledger:
+        ledger.query(LedgerQuery(search="surge", limit=51))  # warm the page cache
+        for label, shape in shapes.items():
+            samples = []
+            for k in range(requests):
+                page = replace(shape(k), limit=51, newest_first=True)
+                start = time.perf_counter()
+                ledger.query(page)
+                samples.append((time.perf_counter() - start) * 1000)
+            for pct in (50, 99):
+                results.append(
+                    Measurement(
+                        SECTION,
+                        f"search, {label}, p{pct} ({n:,} entries)",
+                        "ms",
+                        percentile(samples, pct),
+                        min(samples),
+                        max(samples),
+                        len(samples),
+                        higher_is_better=False,
+                        target="p99 ≤ 250 ms" if pct == 99 else None,
+                        target_absolute=250.0 if pct == 99 else None,
+                        notes=f"SqliteLedger.query, 51 rows newest first, FTS5={ledger.uses_fts}",
+                    )
+                )
+    return results
+
+
 def interleaved(
     baseline: Callable[[], float], subject: Callable[[], float], repeats: int
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
@@ -223,6 +290,13 @@ def run(quick: bool) -> list[Measurement]:
                 )
             )
             path.unlink()
+        size = 100_000 if quick else 1_000_000
+        path = folder / "search.db"
+        start = datetime(2025, 3, 1, tzinfo=UTC)
+        with SqliteLedger(path, synchronous="NORMAL") as ledger:
+            for first in range(0, size, 5000):
+                ledger.append([search_draft(i, start) for i in range(first, min(size, first + 5000))])
+        results.extend(search_latencies(path, size, 40 if quick else 100))
     return results
 
 

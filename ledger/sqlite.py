@@ -16,6 +16,7 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -121,6 +122,27 @@ _EQUALITY_FILTERS: tuple[str, ...] = (
     "causation_id",
     "message_id",
 )
+
+# The index of each equality filter; each ends in seq (the rowid), so a filter's first and last seq, and its
+# rows within a seq span, cost one index seek. `actor` has no index.
+_FILTER_INDEXES: dict[str, str] = {
+    "run_id": "entries_run",
+    "agent": "entries_agent",
+    "kind": "entries_kind",
+    "gate": "entries_gate",
+    "outcome": "entries_outcome",
+    "subject": "entries_subject",
+    "correlation_id": "entries_correlation",
+    "causation_id": "entries_causation",
+    "message_id": "entries_message",
+}
+_MIN_SEQ, _MAX_SEQ = -(2**63), 2**63 - 1
+
+# Searching with FTS5 has two plans (see `_search_sql`). Checking one rowid against the FTS5 index costs
+# about as much as walking this many matches in rowid order and looking each up by seq (measured at 1M
+# entries: ~37 µs against ~1.4 µs); below `_PROBE_ROWS_MAX` filter rows the probing plan is considered.
+_PROBE_COST_IN_MATCHES = 25
+_PROBE_ROWS_MAX = 2000
 
 Row = tuple[Any, ...]
 
@@ -392,6 +414,7 @@ class SqliteLedger:
         return None if row is None else _entry_from_row(row[0], row[1])
 
     def _where(self, q: LedgerQuery) -> tuple[str, list[Any]]:
+        """WHERE for the filters, with search as LIKE per word (FTS5 searches go through `_search_sql`)."""
         clauses: list[str] = []
         params: list[Any] = []
         for name in _EQUALITY_FILTERS:
@@ -406,32 +429,148 @@ class SqliteLedger:
             clauses.append("seq < ?")
             params.append(q.before_seq)
         if q.search is not None and q.search.strip():
-            if self._use_fts:
-                clauses.append("seq IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?)")
-                params.append(_fts_phrases(q.search))
-            else:
-                for word in q.search.split():
-                    clauses.append(
-                        "(json_extract(body, '$.rationale') LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\')"
-                    )
-                    params.extend((_like_pattern(word), _like_pattern(word)))
+            for word in q.search.split():
+                clauses.append("(json_extract(body, '$.rationale') LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\')")
+                params.extend((_like_pattern(word), _like_pattern(word)))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return where, params
 
-    def query(self, q: LedgerQuery) -> list[LedgerEntry]:
-        where, params = self._where(q)
-        sql = f"SELECT body, hash FROM entries{where} ORDER BY seq {'DESC' if q.newest_first else 'ASC'}"  # noqa: S608
-        if q.limit is not None:
+    def _fts_search(self, q: LedgerQuery) -> bool:
+        return self._use_fts and q.search is not None and bool(q.search.strip())
+
+    def _search_sql(self, q: LedgerQuery, columns: str) -> tuple[str, list[Any]] | None:
+        """SELECT `columns` of the entries matching q (with an FTS5 search) in q's order; None when none can match.
+
+        Each indexed filter bounds the seq span (its first and last seq), so a run's search only reads the
+        FTS5 matches inside that run. Then one of two plans, whichever should read fewer rows:
+        walk the FTS5 matches in seq order (FTS5 reads its doclists in rowid order, so ORDER BY + LIMIT stop
+        early) and keep those passing the filters; or, when a filter is rare in the span, walk that filter's
+        index and probe FTS5 for each of its rows. Both return exactly the same rows in the same order.
+        The caller holds one read transaction, so the bounds and the query see the same snapshot.
+        """
+        search = q.search or ""
+        filters = [(name, getattr(q, name)) for name in _EQUALITY_FILTERS if getattr(q, name) is not None]
+        span = self._seq_span(q, filters)
+        if span is None:
+            return None
+        lo, hi = span
+        match = _fts_phrases(search)
+        order = "DESC" if q.newest_first else "ASC"
+        counting = columns == "count(*)"
+        limit = None if q.limit is None or counting else max(q.limit, 0)
+        filter_sql = "".join(f" AND e.{name} = ?" for name, _ in filters)
+        filter_params = [value for _, value in filters]
+        rarest = self._rarest_filter(filters, lo, hi)
+        if rarest is not None and rarest[1] == 0:
+            return None
+        if rarest is not None and self._probing_is_cheaper(match, lo, hi, rarest[1], limit):
+            sql = (
+                f"SELECT {columns} FROM entries AS e INDEXED BY {_FILTER_INDEXES[rarest[0]]}"  # noqa: S608
+                f" WHERE e.seq BETWEEN ? AND ?{filter_sql}"
+                " AND EXISTS (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? AND rowid = e.seq)"
+                f" ORDER BY e.seq {order}"
+            )
+            params: list[Any] = [lo, hi, *filter_params, match]
+        elif not filters and counting:
+            sql = "SELECT count(*) FROM entries_fts AS f WHERE f.entries_fts MATCH ? AND f.rowid BETWEEN ? AND ?"
+            params = [match, lo, hi]
+        else:
+            # CROSS JOIN keeps FTS5 as the outer loop: it yields matches in rowid order, each looked up by seq.
+            sql = (
+                f"SELECT {columns} FROM entries_fts AS f CROSS JOIN entries AS e ON e.seq = f.rowid"  # noqa: S608
+                f" WHERE f.entries_fts MATCH ? AND f.rowid BETWEEN ? AND ?{filter_sql} ORDER BY f.rowid {order}"
+            )
+            params = [match, lo, hi, *filter_params]
+        if limit is not None:
             sql += " LIMIT ?"
-            params.append(max(q.limit, 0))
+            params.append(limit)
+        return sql, params
+
+    def _seq_span(self, q: LedgerQuery, filters: list[tuple[str, Any]]) -> tuple[int, int] | None:
+        """The narrowest [lo, hi] of seq that can hold a match: after/before and each indexed filter's first/last."""
+        lo = _MIN_SEQ if q.after_seq is None else max(_MIN_SEQ, q.after_seq + 1)
+        hi = _MAX_SEQ if q.before_seq is None else min(_MAX_SEQ, q.before_seq - 1)
+        for name, value in filters:
+            index = _FILTER_INDEXES.get(name)
+            if index is None:
+                continue
+            first, last = self._conn.execute(
+                f"SELECT (SELECT seq FROM entries INDEXED BY {index} WHERE {name} = ?1 ORDER BY seq LIMIT 1),"  # noqa: S608
+                f" (SELECT seq FROM entries INDEXED BY {index} WHERE {name} = ?1 ORDER BY seq DESC LIMIT 1)",
+                (value,),
+            ).fetchone()
+            if first is None:
+                return None
+            lo, hi = max(lo, int(first)), min(hi, int(last))
+        return (lo, hi) if lo <= hi else None
+
+    def _rarest_filter(self, filters: list[tuple[str, Any]], lo: int, hi: int) -> tuple[str, int] | None:
+        """The indexed filter with the fewest rows within [lo, hi] and that count, if under _PROBE_ROWS_MAX."""
+        rarest: tuple[str, int] | None = None
+        for name, value in filters:
+            index = _FILTER_INDEXES.get(name)
+            if index is None:
+                continue
+            cap = _PROBE_ROWS_MAX if rarest is None else rarest[1]
+            (rows,) = self._conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM entries INDEXED BY {index}"  # noqa: S608
+                f" WHERE {name} = ? AND seq BETWEEN ? AND ? LIMIT ?)",
+                (value, lo, hi, cap),
+            ).fetchone()
+            if rows < cap:
+                rarest = (name, int(rows))
+        return rarest
+
+    def _probing_is_cheaper(self, match: str, lo: int, hi: int, rows: int, limit: int | None) -> bool:
+        """Whether probing FTS5 for each of `rows` filter rows beats walking the FTS5 matches in [lo, hi]."""
+        budget = rows * _PROBE_COST_IN_MATCHES
+        if limit is not None and limit * (hi - lo + 1) <= budget * rows:
+            return False  # if the filter's rows are spread evenly, `limit` results come within `budget` matches
+        (matches,) = self._conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM entries_fts WHERE entries_fts MATCH ? AND rowid BETWEEN ? AND ?"
+            " LIMIT ?)",
+            (match, lo, hi, budget),
+        ).fetchone()
+        return int(matches) >= budget
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction (under the lock) for statements that must agree with each other."""
         with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+            if self._conn.in_transaction:  # already inside one (e.g. while iter_raw is being consumed)
+                yield
+                return
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def query(self, q: LedgerQuery) -> list[LedgerEntry]:
+        if self._fts_search(q):
+            with self._snapshot():
+                planned = self._search_sql(q, "e.body, e.hash")
+                rows = [] if planned is None else self._conn.execute(*planned).fetchall()
+        else:
+            where, params = self._where(q)
+            sql = f"SELECT body, hash FROM entries{where} ORDER BY seq {'DESC' if q.newest_first else 'ASC'}"  # noqa: S608
+            if q.limit is not None:
+                sql += " LIMIT ?"
+                params.append(max(q.limit, 0))
+            with self._lock:
+                rows = self._conn.execute(sql, params).fetchall()
         return [_entry_from_row(body, hash_) for body, hash_ in rows]
 
     def count(self, q: LedgerQuery | None = None) -> int:
-        where, params = self._where(q or LedgerQuery())
-        with self._lock:
-            row = self._conn.execute(f"SELECT count(*) FROM entries{where}", params).fetchone()  # noqa: S608
+        q = q or LedgerQuery()
+        if self._fts_search(q):
+            with self._snapshot():
+                planned = self._search_sql(q, "count(*)")
+                row = (0,) if planned is None else self._conn.execute(*planned).fetchone()
+        else:
+            where, params = self._where(q)
+            with self._lock:
+                row = self._conn.execute(f"SELECT count(*) FROM entries{where}", params).fetchone()  # noqa: S608
         return int(row[0])
 
     def iter_entries(self, *, run_id: str | None = None, batch: int = 5000) -> Iterator[LedgerEntry]:

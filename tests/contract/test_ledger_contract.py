@@ -324,6 +324,101 @@ class TestSearch:
         assert ledger.query(LedgerQuery(search=text)) == []
 
 
+SEARCH_WORDS = ("heatwave", "settlement", "campaign", "outage", "jurisdiction", "credit", "surge", "reserve")
+SEARCH_AGENTS = ("finance", "legal", "marketing", "ops", "research")
+SEARCH_KINDS = ("proposal", "verdict", "observation", "execution", "message")
+
+
+def _search_draft(i: int) -> EntryDraft:
+    """Entry i of a ledger where runs interleave, one run is compact and some facets are rare but spread out."""
+    kind = "run" if i % 97 == 0 else SEARCH_KINDS[i % len(SEARCH_KINDS)]
+    agent = SEARCH_AGENTS[(i // 5) % len(SEARCH_AGENTS)]
+    by_agent = kind in ("proposal", "message")
+    return draft(
+        i,
+        run_id="run-solo" if 1200 <= i < 1300 else f"run-{(i // 250) % 4}",
+        actor=f"agent:{agent}" if by_agent else "governance",
+        actor_kind="agent" if by_agent else "governance",
+        kind=kind,
+        subject=f"p-{i:07d}",
+        payload={"agent": agent},
+        rationale=f"entry {i}: {SEARCH_WORDS[i % 8]} in TX moved prices {SEARCH_WORDS[(i // 7) % 8]} #{i % 97}",
+        outcome=("allow", "deny", "escalate")[i % 3] if kind == "verdict" else None,
+        gate="rare_gate" if i % 613 == 1 else ("market_entry" if kind == "verdict" and i % 3 == 2 else None),
+        correlation_id=f"c-{i % 41}",
+    )
+
+
+class TestSearchWithFilters:
+    """FTS5 search combined with filters returns exactly what the LIKE fallback returns, in the same order."""
+
+    N = 3000
+    SEARCHES = ("surge", "surge TX", "Heatwave reserve", "credit campaign", "p-0001234", "absent-word")
+    FILTERS: tuple[dict[str, str], ...] = (
+        {},
+        {"run_id": "run-2"},
+        {"run_id": "run-solo"},
+        {"run_id": "run-1", "kind": "verdict"},
+        {"agent": "ops"},
+        {"agent": "finance", "kind": "verdict", "outcome": "escalate"},
+        {"kind": "run"},
+        {"gate": "rare_gate"},
+        {"gate": "market_entry", "run_id": "run-3"},
+        {"subject": "p-0001234"},
+        {"actor": "governance", "correlation_id": "c-5"},
+        {"run_id": "no-such-run"},
+    )
+    PAGES: tuple[dict[str, Any], ...] = (
+        {},
+        {"limit": 7, "newest_first": True},
+        {"limit": 7, "after_seq": 1000},
+        {"limit": 3, "newest_first": True, "before_seq": 2500},
+        {"after_seq": 400, "before_seq": 1800},
+        {"limit": 0},
+    )
+
+    @pytest.fixture
+    def pair(self, backend: Backend) -> Iterator[tuple[SqliteLedger, SqliteLedger]]:
+        drafts = [_search_draft(i) for i in range(1, self.N + 1)]
+        if backend.path is None:
+            fts, like = SqliteLedger(":memory:", wall_clock=StepClock()), SqliteLedger(":memory:", fts=False)
+            like.append(drafts)
+        else:
+            fts, like = backend.ledger, SqliteLedger(backend.path, fts=False)
+        for start in range(0, len(drafts), 500):
+            fts.append(drafts[start : start + 500])
+        assert (fts.uses_fts, like.uses_fts) == (True, False)
+        yield fts, like
+        like.close()
+        if backend.path is None:
+            fts.close()
+
+    def _queries(self) -> Iterator[LedgerQuery]:
+        for search, filters, page in itertools.product(self.SEARCHES, self.FILTERS, self.PAGES):
+            yield LedgerQuery(search=search, **filters, **page)
+
+    def test_same_rows_same_order_as_like(self, pair: tuple[SqliteLedger, SqliteLedger]) -> None:
+        """Every search × filter × page combination gives the same seqs (and count) with FTS5 as with LIKE."""
+        fts, like = pair
+        non_empty = 0
+        for query in self._queries():
+            expected = [e.seq for e in like.query(query)]
+            assert [e.seq for e in fts.query(query)] == expected, query
+            assert fts.count(query) == like.count(query), query
+            non_empty += bool(expected)
+        assert non_empty > 100  # of 432 combinations: the comparison is not mostly empty lists
+
+    def test_both_plans_are_exercised(self, pair: tuple[SqliteLedger, SqliteLedger]) -> None:
+        """Rare spread-out filters probe FTS5 per row; the rest walk FTS5 matches in seq order (and stop early)."""
+        fts, _ = pair
+        plans = {query: fts._search_sql(query, "e.seq") for query in self._queries() if query.run_id != "no-such-run"}
+        probing = [q for q, plan in plans.items() if plan is not None and "EXISTS" in plan[0]]
+        walking = [q for q, plan in plans.items() if plan is not None and "CROSS JOIN" in plan[0]]
+        assert LedgerQuery(search="surge", gate="rare_gate") in probing
+        assert LedgerQuery(search="surge", run_id="run-2", limit=7, newest_first=True) in walking
+        assert fts._search_sql(LedgerQuery(search="surge", run_id="no-such-run"), "e.seq") is None  # no SQL needed
+
+
 class TestVerify:
     """verify accepts an intact chain (tampering is covered in tests/unit/test_ledger_tamper.py)."""
 
