@@ -203,10 +203,15 @@ def _entry_from_row(body: str | bytes, hash_: str) -> LedgerEntry:
     return LedgerEntry.model_validate(fields)
 
 
+def search_words(text: str) -> list[str]:
+    """The words of a free-text search, without control characters (a NUL would end FTS5's string early)."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    return cleaned.split()
+
+
 def _fts_phrases(text: str) -> str:
     """Each word of a free-text search as a quoted FTS5 phrase (implicit AND), so no input is a syntax error."""
-    words = text.split()
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    return " ".join('"' + word.replace('"', '""') + '"' for word in search_words(text))
 
 
 def _like_pattern(word: str) -> str:
@@ -429,14 +434,14 @@ class SqliteLedger:
             clauses.append("seq < ?")
             params.append(q.before_seq)
         if q.search is not None and q.search.strip():
-            for word in q.search.split():
+            for word in search_words(q.search):
                 clauses.append("(json_extract(body, '$.rationale') LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\')")
                 params.extend((_like_pattern(word), _like_pattern(word)))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         return where, params
 
     def _fts_search(self, q: LedgerQuery) -> bool:
-        return self._use_fts and q.search is not None and bool(q.search.strip())
+        return self._use_fts and q.search is not None and bool(search_words(q.search))
 
     def _search_sql(self, q: LedgerQuery, columns: str) -> tuple[str, list[Any]] | None:
         """SELECT `columns` of the entries matching q (with an FTS5 search) in q's order; None when none can match.

@@ -323,6 +323,13 @@ class TestSearch:
         """Quotes, operators and wildcards are searched for as text, never a syntax error."""
         assert ledger.query(LedgerQuery(search=text)) == []
 
+    def test_control_characters_separate_words(self, ledger: SqliteLedger) -> None:
+        """A NUL or an escape sequence is not searchable text (a NUL once ended FTS5's string: a 500 in the console)."""
+        everything = [e.seq for e in ledger.query(LedgerQuery())]
+        assert [e.seq for e in ledger.query(LedgerQuery(search="\x00"))] == everything
+        assert ledger.count(LedgerQuery(search="\x00\x1b")) == len(everything)
+        assert ledger.query(LedgerQuery(search="texas\x00outage")) == ledger.query(LedgerQuery(search="texas outage"))
+
 
 SEARCH_WORDS = ("heatwave", "settlement", "campaign", "outage", "jurisdiction", "credit", "surge", "reserve")
 SEARCH_AGENTS = ("finance", "legal", "marketing", "ops", "research")
