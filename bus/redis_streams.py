@@ -3,12 +3,18 @@
 Redis entry ids are not identities: a producer retry after an ambiguous timeout can append the same
 envelope twice, so consumers deduplicate on the envelope id (see `IdempotencyStore`). The client speaks
 RESP2; `_stream_entries` is the one place that also accepts the RESP3 reply shape of a caller's client.
+
+The hot path pays per batch what it can: `publish_many` appends a chunk of envelopes with one script call
+(the same XADDs, in order, as one command; queuing, packing and parsing one pipelined command per entry
+cost redis-py more than the codec spends encoding the envelope), `read` turns a reply into Deliveries in
+one loop (`_deliveries`; the codec still validates every entry), and an ack of one topic is one XACK.
+A script runs alone on the server, so each chunk is appended atomically (a pipeline did not promise it);
+the client needs EVALSHA and SCRIPT LOAD, which redis-py uses to (re)load the script after NOSCRIPT.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import redis
@@ -21,8 +27,24 @@ from coalition.bus.envelope import Envelope
 from coalition.bus.errors import BusError, BusUnavailable, MessageRejected
 
 FIELD = b"m"  # the one field of every entry: the codec's bytes
-_PIPELINE_CHUNK = 1000
 _RECLAIM_ROUNDS = 10  # XAUTOCLAIM scans at most 10×COUNT pending entries per call; bound the follow-ups
+_TRIMMED_SCAN = 1000  # pending ids of one consumer checked for trimmed entries in one go
+_PUBLISH_CHUNK = 1000  # envelopes per script call (≈ 1 MB of 1 KB envelopes): bounds how long Redis is busy
+# KEYS: the streams; ARGV: MAXLEN ("" for none), then (1-based index into KEYS, data) for each entry, in order.
+# One XADD per entry exactly as `publish_raw` sends it; returns the new entry ids in the same order.
+_PUBLISH_SCRIPT = f"""
+local maxlen = ARGV[1]
+local ids = {{}}
+for i = 2, #ARGV, 2 do
+  local key = KEYS[tonumber(ARGV[i])]
+  if maxlen == '' then
+    ids[#ids + 1] = redis.call('XADD', key, '*', '{FIELD.decode()}', ARGV[i + 1])
+  else
+    ids[#ids + 1] = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', '{FIELD.decode()}', ARGV[i + 1])
+  end
+end
+return ids
+"""
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
@@ -40,9 +62,49 @@ def _stream_entries(reply: Any) -> list[tuple[bytes, list[Entry]]]:
         for key, value in reply.items():
             # RESP3 wraps each stream's entries in one more list: {key: [[(id, fields), …]]}
             entries = value[0] if value and isinstance(value[0], list) else value
-            pairs.append((key, list(entries)))
+            pairs.append((key, entries))
         return pairs
-    return [(key, list(entries)) for key, entries in reply]
+    return [(key, entries) for key, entries in reply]
+
+
+def _deliveries(
+    topic: str, entries: Iterable[Entry], times: int, counts: dict[str, int] | None = None
+) -> list[Delivery]:
+    """The Deliveries of one topic's entries; a bad entry becomes a Delivery with its error, never an exception.
+
+    `times` is the delivery count of every entry unless `counts` (by entry id) says otherwise.
+    """
+    deliveries: list[Delivery] = []
+    append = deliveries.append
+    for broker_id, fields in entries:
+        entry_id = _text(broker_id)
+        n = counts.get(entry_id, times) if counts else times
+        data = fields.get(FIELD) if fields else None
+        if data is None:
+            shown = sorted(_text(name) for name in (fields or {}))
+            append(Delivery(topic, entry_id, n, None, b"", f"entry has no {FIELD.decode()!r} field: {shown}"))
+            continue
+        try:
+            envelope = decode(data)
+        except MessageRejected as exc:
+            append(Delivery(topic, entry_id, n, None, data, exc.reason))
+        except Exception as exc:  # read must never raise for one bad entry: the consumer dead-letters it
+            append(Delivery(topic, entry_id, n, None, data, f"undecodable: {type(exc).__name__}: {exc}"))
+        else:
+            append(Delivery(topic, entry_id, n, envelope, data))
+    return deliveries
+
+
+def _failure(url: str, what: str, exc: redis.RedisError) -> BusError:
+    """The bus error for a failed Redis call: BusUnavailable when the broker could not be reached."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return BusUnavailable(url, f"{what}: {exc}")
+    return BusError(f"{what} on {url} failed: {exc}")
+
+
+def _nogroup(exc: redis.RedisError) -> bool:
+    """True for the reply Redis gives when a stream or its group is missing (deleted, or the broker lost data)."""
+    return isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc)
 
 
 def _describe(client: redis.Redis) -> str:
@@ -68,6 +130,8 @@ class RedisStreamsBus:
     ) -> None:
         if not namespace or ":" in namespace:
             raise ValueError(f"namespace must be non-empty and contain no ':', got {namespace!r}")
+        if maxlen is not None and (isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 0):
+            raise ValueError(f"maxlen must be a non-negative integer or None, got {maxlen!r}")
         if isinstance(client_or_url, str):
             retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries)
             self._redis = redis.Redis.from_url(
@@ -87,6 +151,11 @@ class RedisStreamsBus:
         self.namespace = namespace
         self.url = _describe(self._redis)
         self._maxlen = maxlen
+        # XADD's arguments between the key and the field, as redis-py's `xadd(maxlen=…, approximate=True)` sends them
+        self._xadd_head: tuple[bytes | str, ...] = (
+            (b"MAXLEN", b"~", str(maxlen), b"*") if maxlen is not None else (b"*",)
+        )
+        self._publish_script = self._redis.register_script(_PUBLISH_SCRIPT)
         self._socket_timeout = self._redis.connection_pool.connection_kwargs.get("socket_timeout")
         self._groups: set[tuple[str, str]] = set()
         self._r = cast(Any, self._redis)  # redis-py annotates replies as `Awaitable | Any`; we use it synchronously
@@ -98,48 +167,47 @@ class RedisStreamsBus:
         """The Redis key of a topic's stream."""
         return f"{self.namespace}:{topic}"
 
-    @contextmanager
-    def _guard(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise BusUnavailable(self.url, f"{what}: {exc}") from exc
-        except redis.RedisError as exc:
-            raise BusError(f"{what} on {self.url} failed: {exc}") from exc
-
     # -- producing ---------------------------------------------------------------------------------------
-
-    def _xadd_args(self) -> dict[str, Any]:
-        return {"maxlen": self._maxlen, "approximate": True} if self._maxlen is not None else {}
 
     def publish(self, topic: str, envelope: Envelope) -> str:
         return self.publish_raw(topic, encode(envelope))
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> list[str]:
-        encoded = [(self.key(topic), encode(envelope)) for topic, envelope in items]
+        # encode everything first: an envelope that cannot be encoded fails the call before anything is sent
+        encoded = [(topic, encode(envelope)) for topic, envelope in items]
+        maxlen = "" if self._maxlen is None else str(self._maxlen)
         ids: list[str] = []
-        args = self._xadd_args()
-        with self._guard(f"publishing {len(encoded)} messages"):
-            for start in range(0, len(encoded), _PIPELINE_CHUNK):
-                pipe = self._r.pipeline(transaction=False)
-                for key, data in encoded[start : start + _PIPELINE_CHUNK]:
-                    pipe.xadd(key, {FIELD: data}, **args)
-                ids.extend(_text(broker_id) for broker_id in pipe.execute())
+        try:
+            for start in range(0, len(encoded), _PUBLISH_CHUNK):
+                keys: dict[str, int] = {}  # topic → the 1-based index of its stream in KEYS
+                args: list[str | bytes | int] = [maxlen]
+                for topic, data in encoded[start : start + _PUBLISH_CHUNK]:
+                    index = keys.get(topic)
+                    if index is None:
+                        index = keys[topic] = len(keys) + 1
+                    args += (index, data)
+                reply = self._publish_script(keys=[self.key(topic) for topic in keys], args=args)
+                ids += [_text(broker_id) for broker_id in reply]
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"publishing {len(encoded)} messages", exc) from exc
         return ids
 
     def publish_raw(self, topic: str, data: bytes) -> str:
-        with self._guard(f"publishing to {topic!r}"):
-            return _text(self._r.xadd(self.key(topic), {FIELD: data}, **self._xadd_args()))
+        try:
+            return _text(self._r.execute_command("XADD", self.key(topic), *self._xadd_head, FIELD, data))
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"publishing to {topic!r}", exc) from exc
 
     # -- groups and consuming ----------------------------------------------------------------------------
 
     def ensure_group(self, topic: str, group: str, *, from_start: bool = True) -> None:
-        with self._guard(f"creating group {group!r} on {topic!r}"):
-            try:
-                self._r.xgroup_create(self.key(topic), group, id="0" if from_start else "$", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+        try:
+            self._r.xgroup_create(self.key(topic), group, id="0" if from_start else "$", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise _failure(self.url, f"creating group {group!r} on {topic!r}", exc) from exc
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"creating group {group!r} on {topic!r}", exc) from exc
         self._groups.add((topic, group))
 
     def _ensure_groups(self, topics: Sequence[str], group: str) -> None:
@@ -147,17 +215,10 @@ class RedisStreamsBus:
             if (topic, group) not in self._groups:
                 self.ensure_group(topic, group)
 
-    @contextmanager
-    def _regrouping(self, topics: Sequence[str], group: str) -> Iterator[None]:
-        """Create missing groups first; a NOGROUP reply (stream deleted, broker lost its data) forgets them."""
-        self._ensure_groups(topics, group)
-        try:
-            yield
-        except BusError as exc:
-            if "NOGROUP" in str(exc):
-                for topic in topics:
-                    self._groups.discard((topic, group))
-            raise
+    def _forget_groups(self, topics: Sequence[str], group: str) -> None:
+        """After a NOGROUP reply (stream deleted, broker lost its data): create the groups again next time."""
+        for topic in topics:
+            self._groups.discard((topic, group))
 
     def read(
         self, topics: Sequence[str], group: str, consumer: str, *, count: int = 100, block_ms: int = 0
@@ -167,36 +228,39 @@ class RedisStreamsBus:
         if block_ms > 0 and self._socket_timeout is not None and block_ms >= self._socket_timeout * 1000:
             raise ValueError(f"block_ms={block_ms} must be shorter than the socket timeout ({self._socket_timeout}s)")
         keys = {self.key(topic): topic for topic in topics}
+        streams = dict.fromkeys(keys, ">")
+        block = block_ms if block_ms > 0 else None
         for attempt in (1, 2):
+            self._ensure_groups(topics, group)
             try:
-                with self._regrouping(topics, group), self._guard(f"reading {list(topics)} as {group}/{consumer}"):
-                    reply = self._r.xreadgroup(
-                        group, consumer, dict.fromkeys(keys, ">"), count=count, block=block_ms if block_ms > 0 else None
-                    )
+                reply = self._r.xreadgroup(group, consumer, streams, count=count, block=block)
                 break
-            except BusError as exc:
-                if attempt == 2 or "NOGROUP" not in str(exc):
-                    raise
+            except redis.RedisError as exc:
+                if _nogroup(exc):
+                    self._forget_groups(topics, group)
+                    if attempt == 1:
+                        continue
+                raise _failure(self.url, f"reading {list(topics)} as {group}/{consumer}", exc) from exc
         deliveries: list[Delivery] = []
         for key, entries in _stream_entries(reply):
-            topic = keys[_text(key)]
-            deliveries.extend(self._delivery(topic, broker_id, fields, 1) for broker_id, fields in entries)
+            deliveries += _deliveries(keys[_text(key)], entries, 1)
         return deliveries
 
     def reclaim_stale(
         self, topics: Sequence[str], group: str, consumer: str, *, min_idle_ms: int, count: int = 100
     ) -> list[Delivery]:
         deliveries: list[Delivery] = []
-        with self._regrouping(topics, group), self._guard(f"reclaiming for {group}/{consumer}"):
+        self._ensure_groups(topics, group)
+        try:
             for topic in topics:
                 claimed = self._autoclaim(self.key(topic), group, consumer, min_idle_ms, count)
-                if not claimed:
-                    continue
-                counts = self._delivery_counts(self.key(topic), group, [broker_id for broker_id, _ in claimed])
-                deliveries.extend(
-                    self._delivery(topic, broker_id, fields, counts.get(_text(broker_id), 1))
-                    for broker_id, fields in claimed
-                )
+                if claimed:
+                    counts = self._delivery_counts(self.key(topic), group, [broker_id for broker_id, _ in claimed])
+                    deliveries += _deliveries(topic, claimed, 1, counts)
+        except redis.RedisError as exc:
+            if _nogroup(exc):
+                self._forget_groups(topics, group)
+            raise _failure(self.url, f"reclaiming for {group}/{consumer}", exc) from exc
         return deliveries
 
     def _autoclaim(self, key: str, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
@@ -205,13 +269,24 @@ class RedisStreamsBus:
         for _ in range(_RECLAIM_ROUNDS):
             reply = self._r.xautoclaim(key, group, consumer, min_idle_ms, start_id=cursor, count=count - len(claimed))
             cursor = reply[0]
-            vanished = [broker_id for broker_id, fields in reply[1] if fields is None]
-            if vanished:  # Redis 6.2 returns trimmed entries as nil and keeps them pending: drop them
-                self._r.xack(key, group, *vanished)
-            claimed.extend((broker_id, fields) for broker_id, fields in reply[1] if fields is not None)
+            # Redis 7 drops pending entries that were trimmed away and lists them apart; Redis 6.2 hands each back
+            # as a nil entry (no id, no fields) and keeps it pending, now owned by this consumer: drop those.
+            if any(not fields for _, fields in reply[1]):
+                self._drop_trimmed(key, group, consumer)
+            claimed.extend((broker_id, fields) for broker_id, fields in reply[1] if fields)
             if _text(cursor) == "0-0" or len(claimed) >= count:
                 break
         return claimed
+
+    def _drop_trimmed(self, key: str, group: str, consumer: str) -> None:
+        """Ack this consumer's pending ids whose entries no longer exist in the stream (trimmed or deleted)."""
+        rows = self._r.xpending_range(key, group, min="-", max="+", count=_TRIMMED_SCAN, consumername=consumer)
+        pipe = self._r.pipeline(transaction=False)
+        for row in rows:
+            pipe.xrange(key, min=row["message_id"], max=row["message_id"], count=1)
+        gone = [row["message_id"] for row, found in zip(rows, pipe.execute(), strict=True) if not found]
+        if gone:
+            self._r.xack(key, group, *gone)
 
     def _delivery_counts(self, key: str, group: str, broker_ids: list[bytes]) -> dict[str, int]:
         """XAUTOCLAIM bumps delivery counts but does not return them: ask XPENDING, one id per range."""
@@ -225,64 +300,58 @@ class RedisStreamsBus:
         return counts
 
     def ack(self, group: str, deliveries: Sequence[Delivery]) -> int:
-        by_key: dict[str, list[str]] = {}
-        for delivery in deliveries:
-            by_key.setdefault(self.key(delivery.topic), []).append(delivery.broker_id)
-        if not by_key:
+        if not deliveries:
             return 0
-        with self._guard(f"acknowledging {len(deliveries)} entries for {group}"):
+        topic = deliveries[0].topic
+        ids = [delivery.broker_id for delivery in deliveries if delivery.topic == topic]
+        try:
+            if len(ids) == len(deliveries):  # the usual case: one topic, one XACK
+                return int(self._r.xack(self.key(topic), group, *ids))
+            by_topic: dict[str, list[str]] = {topic: ids}
+            for delivery in deliveries:
+                if delivery.topic != topic:
+                    by_topic.setdefault(delivery.topic, []).append(delivery.broker_id)
             pipe = self._r.pipeline(transaction=False)
-            for key, ids in by_key.items():
-                pipe.xack(key, group, *ids)
+            for each, each_ids in by_topic.items():
+                pipe.xack(self.key(each), group, *each_ids)
             return sum(int(n) for n in pipe.execute())
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"acknowledging {len(deliveries)} entries for {group}", exc) from exc
 
     # -- inspection --------------------------------------------------------------------------------------
 
     def pending_count(self, topic: str, group: str) -> int:
-        with self._guard(f"counting pending entries of {group} on {topic!r}"):
-            try:
-                summary = self._r.xpending(self.key(topic), group)
-            except redis.ResponseError as exc:
-                if "NOGROUP" in str(exc):
-                    return 0
-                raise
+        try:
+            summary = self._r.xpending(self.key(topic), group)
+        except redis.RedisError as exc:
+            if _nogroup(exc):
+                return 0
+            raise _failure(self.url, f"counting pending entries of {group} on {topic!r}", exc) from exc
         return int(summary["pending"])
 
     def length(self, topic: str) -> int:
-        with self._guard(f"measuring {topic!r}"):
+        try:
             return int(self._r.xlen(self.key(topic)))
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"measuring {topic!r}", exc) from exc
 
     def range(self, topic: str, *, start: str = "-", end: str = "+", count: int | None = None) -> list[Delivery]:
-        with self._guard(f"reading the range of {topic!r}"):
+        try:
             entries = self._r.xrange(self.key(topic), min=start, max=end, count=count)
-        return [self._delivery(topic, broker_id, fields, 0) for broker_id, fields in entries]
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"reading the range of {topic!r}", exc) from exc
+        return _deliveries(topic, entries, 0)
 
     def delete_namespace(self) -> int:
         """Delete every stream of this namespace (tests, resets); returns how many keys went."""
-        with self._guard(f"deleting namespace {self.namespace!r}"):
+        try:
             keys = list(self._r.scan_iter(match=f"{self.namespace}:*", count=1000))
             deleted = int(self._r.delete(*keys)) if keys else 0
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"deleting namespace {self.namespace!r}", exc) from exc
         self._groups.clear()
         return deleted
 
     def close(self) -> None:
         if self._owns_client:
             self._redis.close()
-
-    # -- decoding ----------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _delivery(topic: str, broker_id: bytes | str, fields: dict[bytes, bytes] | None, deliveries: int) -> Delivery:
-        entry_id = _text(broker_id)
-        raw = (fields or {}).get(FIELD)
-        if raw is None:
-            shown = sorted(_text(name) for name in (fields or {}))
-            return Delivery(topic, entry_id, deliveries, None, b"", f"entry has no {FIELD.decode()!r} field: {shown}")
-        data = raw
-        try:
-            envelope = decode(data)
-        except MessageRejected as exc:
-            return Delivery(topic, entry_id, deliveries, None, data, exc.reason)
-        except Exception as exc:  # read must never raise for one bad entry: the consumer dead-letters it
-            return Delivery(topic, entry_id, deliveries, None, data, f"undecodable: {type(exc).__name__}: {exc}")
-        return Delivery(topic, entry_id, deliveries, envelope, data)

