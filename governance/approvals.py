@@ -17,7 +17,7 @@ from coalition.bus.message import parse_payload
 from coalition.bus.messages import ApprovalGranted, ApprovalRejected, RunStarted
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Decision, DecisionKind, Escalation, check_decision
-from coalition.governance.policy import Policy, default_policy, load_policy
+from coalition.governance.policy import Policy, default_policy, load_policy, parse_policy
 from coalition.governance.state import GovernanceState, fold_ledger
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import EntryDraft, LedgerEntry
@@ -52,21 +52,29 @@ def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
 
 
 def policy_for_run(ledger: Ledger, run_id: str) -> Policy:
-    """The policy a run was started with: run.started.settings["policy_path"], else the shipped Helios policy.
+    """The policy a run was governed by: the policy document recorded in its run.started (whatever file it came
+    from, a --policy override included); runs recorded without one fall back to the file at
+    settings["policy_path"], else the shipped Helios policy.
 
-    If the file's version no longer matches the run's recorded policy_version, that is an error: decisions
-    must be checked against the policy the run was governed by.
+    The result must have the run's recorded policy_version: decisions are checked against the policy the run
+    was governed by, never against a file that changed since.
     """
     started = run_started(ledger, run_id)
-    path = started.settings.get("policy_path") if started is not None else None
-    policy = load_policy(Path(str(path))) if path else default_policy()
+    settings = started.settings if started is not None else {}
+    document = settings.get("policy_document")
+    path = settings.get("policy_path")
+    if isinstance(document, dict):
+        where = f"run {run_id} (recorded policy)"
+        policy = parse_policy(document, source=where)
+    else:
+        where = str(path) if path else "helios.yaml"
+        policy = load_policy(Path(str(path))) if path else default_policy()
     recorded = started.policy_version if started is not None else None
     if recorded and recorded not in (policy.version, policy.short_version):
-        where = str(path) if path else "helios.yaml"
         raise PolicyError(
             where,
             "(version)",
-            f"policy version {policy.short_version} is not the run's {recorded[:16]} (file changed?)",
+            f"policy version {policy.short_version} is not the run's {recorded[:16]} (altered ledger or file?)",
         )
     return policy
 

@@ -19,7 +19,6 @@ from coalition.bootstrap import BusChoice, open_bus
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
 from coalition.cli.summary import escalations, render_summary
-from coalition.governance.approvals import run_started
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, load_policy
 from coalition.ledger.base import LedgerQuery
@@ -27,6 +26,7 @@ from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.logs import bind_context, configure_logging
 from coalition.scenarios.errors import ScenarioError, ScenariosError
+from coalition.scenarios.replay import ReplayError, recorded_run
 from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult, recorded_choices
 from coalition.scenarios.spec import Scenario, load_scenario
 from coalition.settings import Settings
@@ -111,6 +111,7 @@ def execute(
     console: Console,
     quiet: bool = False,
     plan: ModelPlan | None = None,
+    run_settings: dict[str, object] | None = None,
 ) -> RunResult:
     """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`.
 
@@ -129,6 +130,7 @@ def execute(
             console=console,
             quiet=quiet,
             plan=plan,
+            run_settings=run_settings or {},
         )
     except KeyboardInterrupt:
         console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
@@ -150,6 +152,7 @@ def _execute(
     console: Console,
     quiet: bool,
     plan: ModelPlan | None,
+    run_settings: dict[str, object],
 ) -> RunResult:
     data_dir = settings().data_dir
     namespace = f"run-{run_id.replace(':', '_')}-{secrets.token_hex(3)}"  # fresh streams per attempt
@@ -194,6 +197,7 @@ def _execute(
                 models=plan.choices if plan is not None else None,
                 provider_access=plan.access if plan is not None else None,
                 prices=plan.prices if plan is not None else None,
+                settings=dict(run_settings),
             ),
         )
         return runner.run()
@@ -226,7 +230,12 @@ def _print_result(console: Console, ledger: SqliteLedger, result: RunResult, *, 
 
 
 def run(
-    scenario_ref: Annotated[str, typer.Argument(metavar="SCENARIO", help="A library name (helios-launch) or a file.")],
+    scenario_ref: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="SCENARIO", help="A library name (helios-launch) or a file; with --resume, taken from the ledger."
+        ),
+    ] = None,
     bus: BusOption = None,
     ledger_path: LedgerPath = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
@@ -267,17 +276,23 @@ def run(
         fail("--resume needs the --run-id of the run to continue")
     ledger = open_ledger(ledger_path, create=True)
     recorded: dict[str, ModelChoice] | None = None
+    run_settings: dict[str, object] = {}
     if resume:
         assert run_id is not None
-        started = run_started(ledger, run_id)
-        if started is None:
-            fail(f"no run {run_id!r} in {ledger.path} to resume")
-        scenario_ref = str(started.settings.get("scenario_path") or started.scenario)
-        seed = started.seed
-        policy_file = started.settings.get("policy_path")
-        policy_path = Path(str(policy_file)) if policy_file else policy_path
-        recorded = recorded_choices(dict(started.settings))
-    scenario, policy = _load(scenario_ref, policy_path)
+        try:  # the scenario, policy and seed the run was started with, as its ledger recorded them
+            original = recorded_run(ledger, run_id)
+        except ReplayError as exc:
+            fail(str(exc))
+        scenario, policy, seed = original.scenario, original.policy, original.seed
+        recorded = recorded_choices(dict(original.started.settings))
+    elif scenario_ref is None:
+        fail(
+            "SCENARIO is required (a library name such as helios-launch, or a file); --resume reads it from the ledger"
+        )
+    else:
+        scenario, policy = _load(scenario_ref, policy_path)
+        if policy_path is not None:
+            run_settings["policy_path"] = str(policy_path.resolve())
     plan = model_plan(cfg, scenario, recorded)
     check_keys(plan)  # before anything runs: never a traceback mid-run for a missing key
     run_id = run_id or _new_run_id(scenario)
@@ -296,6 +311,7 @@ def run(
         console=console,
         quiet=as_json,
         plan=plan,
+        run_settings=run_settings,
     )
     _print_result(console, ledger, result, as_json=as_json)
     raise typer.Exit(0 if result.expectations_passed else 1)

@@ -117,3 +117,53 @@ class TestHelp:
         result = CliRunner().invoke(app, [*path, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output
+
+
+class _Stop(Exception):
+    """Raised from the progress callback to cut a run short, as Ctrl-C would."""
+
+
+class TestResume:
+    """`coalition run --resume --run-id X` continues an interrupted run from what its ledger recorded."""
+
+    def test_resume_completes_an_interrupted_run_with_the_same_content(self, tmp_path: Path) -> None:
+        from coalition.bus.memory import MemoryBus
+        from coalition.ledger.sqlite import SqliteLedger
+        from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+        from coalition.scenarios.spec import load_scenario
+
+        def stop(progress: DayProgress) -> None:
+            if progress.day == 30:
+                raise _Stop
+
+        ledger_path = tmp_path / "l.db"
+        with SqliteLedger(ledger_path) as ledger:
+            runner = Runner(
+                load_scenario("helios-launch"),
+                bus=MemoryBus(namespace="cut"),
+                ledger=ledger,
+                run_id="cut",
+                options=RunnerOptions(on_day=stop),
+            )
+            with pytest.raises(_Stop):
+                runner.run()
+        assert (
+            cli("run", "helios-launch", "--bus", "memory", "--ledger", str(ledger_path), "--run-id", "whole").returncode
+            == 0
+        )
+        resumed = cli("run", "--resume", "--run-id", "cut", "--bus", "memory", "--ledger", str(ledger_path), "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        digest = {
+            r: cli("ledger", "digest", "--run", r, "--ledger", str(ledger_path)).stdout.split()[-1]
+            for r in ("cut", "whole")
+        }
+        assert digest["cut"] == digest["whole"]
+        again = cli("run", "--resume", "--run-id", "cut", "--bus", "memory", "--ledger", str(ledger_path))
+        assert again.returncode == 2
+        assert "already completed" in again.stderr
+
+    def test_resume_needs_a_run_id_and_a_scenario_is_needed_otherwise(self, tmp_path: Path) -> None:
+        assert "--run-id" in cli("run", "--resume", "--ledger", str(tmp_path / "l.db")).stderr
+        missing = cli("run", "--bus", "memory", "--ledger", str(tmp_path / "l.db"))
+        assert missing.returncode == 2
+        assert "SCENARIO is required" in missing.stderr
