@@ -135,8 +135,17 @@ def evaluate(proposal: ActionProposed, state: GovernanceState, policy: Policy) -
         tuple(f.reason for f in escalations),
         tuple(f.rule_id for f in escalations),
         gate=first.gate,
-        approver_roles=first.approver_roles,
-        approvals_required=max(f.approvals_required for f in escalations if f.gate == first.gate),
-        expires_after=first.expires_after,
+        approver_roles=_roles_for_all(escalations),
+        # when several gates fire, the strictest of them sets the bar: most approvers, soonest expiry
+        approvals_required=max(f.approvals_required for f in escalations),
+        expires_after=min((f.expires_after for f in escalations if f.expires_after is not None), default=None),
         policy_version=pipeline.policy_version,
     )
+
+
+def _roles_for_all(escalations: list[Finding]) -> tuple[str, ...]:
+    """Roles that may answer every gate that fired (in the first gate's order); if no role can, the first gate's
+    roles (the gate named on the verdict) decide."""
+    first = escalations[0].approver_roles
+    common = [role for role in first if all(role in f.approver_roles for f in escalations[1:])]
+    return tuple(common) if common else first

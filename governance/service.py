@@ -146,13 +146,18 @@ class GovernanceService:
         when = now or self._clock.now()
         taken = 0
         open_ids = {e.proposal_id for e in self._state.open_escalations()}
-        for kind in HUMAN_DECISIONS:
-            for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, kind=kind)):
-                if entry.seq in self._taken or entry.subject not in open_ids or entry.sim_time > when:
-                    continue
-                self._taken.add(entry.seq)
-                self._state = self._state.apply_entry(entry)
-                taken += 1
+        decisions = [
+            entry
+            for kind in HUMAN_DECISIONS
+            for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, kind=kind))
+        ]
+        # in ledger order, as the approvals inbox folds them: a rejection recorded before an approval wins
+        for entry in sorted(decisions, key=lambda e: e.seq):
+            if entry.seq in self._taken or entry.subject not in open_ids or entry.sim_time > when:
+                continue
+            self._taken.add(entry.seq)
+            self._state = self._state.apply_entry(entry)
+            taken += 1
         return taken
 
     def _learn_facts(self, superstep: int) -> None:

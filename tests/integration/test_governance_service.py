@@ -21,6 +21,7 @@ from coalition.bus.messages import (
     ActionAuthorized,
     ActionExecuted,
     ActionProposed,
+    ApprovalGranted,
     EscalationResolved,
     Observation,
     RunStarted,
@@ -28,6 +29,7 @@ from coalition.bus.messages import (
     VerdictIssued,
 )
 from coalition.governance import GovernanceService, default_policy, fold_ledger, record_decision
+from coalition.ledger.entry import EntryDraft
 from coalition.ledger.recorder import Recorder
 from coalition.ledger.sqlite import SqliteLedger
 
@@ -308,6 +310,38 @@ class TestEscalations:
         (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
         assert resolved.outcome == "rejected"
         assert "now denied: region CA is prohibited by a published jurisdiction pack" in resolved.reason
+
+
+class TestConcurrentDecisions:
+    """Two humans deciding at the same moment: governance and the inbox read the ledger in the same order."""
+
+    def test_a_rejection_recorded_before_a_racing_approval_wins(self, loop: Loop) -> None:
+        """carol rejects, dave's approval lands just after (as a race between two processes can leave it)."""
+        loop.propose("f4", "finance", "enter_market", region="CA", sequence=1, investment_usd=200000)
+        loop.step()
+        rejected = loop.decide("carol", "f4", "reject")
+        assert rejected.accepted
+        entry = rejected.entry
+        racing = ApprovalGranted(**{**entry.payload, "approver": "dave", "reason": "dave says so"})
+        draft = EntryDraft.model_validate(
+            {
+                **entry.model_dump(exclude={"seq", "wall_time", "prev_hash", "hash"}),
+                "actor": "human:dave",
+                "kind": "approval",
+                "outcome": "approved",
+                "approver": "dave",
+                "payload": racing.model_dump(mode="json"),
+                "message_type": racing.TYPE,
+                "message_id": "decision-racing-dave",
+            }
+        )
+        loop.ledger.append([draft])
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert resolved.outcome == "rejected"
+        assert loop.new(topics.AUTHORIZATIONS, ActionAuthorized) == []
+        inbox = fold_ledger(loop.ledger.iter_entries(run_id=RUN), policy=POLICY)
+        assert inbox.escalations["f4"].status == "rejected"
 
 
 class TestStateFromTheLedger:

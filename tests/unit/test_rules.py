@@ -607,6 +607,18 @@ class TestGateDetails:
         assert len(verdict.reasons) == 2
 
 
+    def test_the_strictest_of_two_gates_sets_the_bar(self) -> None:
+        """A 200k entry needs one board member, but its 100k overrun of finance's budget needs four eyes: two."""
+        state = executed(base_state(), "finance", "enter_market", "f0", **entry("TX", 400000))
+        verdict = evaluate(proposal("finance", "enter_market", **entry("CA", 200000)), state, POLICY)
+        assert verdict.rule_ids == ("gate.market_entry", "budget.money")
+        assert verdict.approvals_required == 2
+        assert verdict.approver_roles == ("board",)  # the only role that may answer both gates
+        assert verdict.expires_after == min(
+            POLICY.gates.market_entry.expires_after_hours, POLICY.gates.budget_overrun.expires_after_hours
+        ) * timedelta(hours=1)
+
+
 class TestStateDependentRules:
     """Limits and budgets read the state folded from what already happened."""
 
