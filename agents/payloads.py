@@ -75,6 +75,10 @@ class MarketSnapshot(WorldData):
     pricing_policy: PricingBand | None = None
     open_incidents: list[str] = Field(default_factory=list)
     budgets: dict[str, AgentBudget] = Field(default_factory=dict)
+    # Running totals since day 0 (None from a world that does not report them): fees earned, costs, margin.
+    revenue_usd: Decimal | None = Field(default=None, ge=0)
+    costs_usd: Decimal | None = Field(default=None, ge=0)
+    margin_pct: Decimal | None = None
 
 
 class RegionSignal(WorldData):

@@ -12,10 +12,11 @@ import orjson
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
-from coalition.scenarios.reports import RunReport
+from coalition.scenarios.reports import BudgetUse, RunReport
 
 OUTCOME_COLOURS = {"allow": "#2e9e5b", "deny": "#d64545", "escalate": "#e8a33d", "none": "#888888"}
 FORMATS = ("html", "md", "json", "csv")
+_MARGIN_AXIS_FLOOR = -100.0
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
     "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
@@ -44,8 +45,76 @@ def _decision_markers(fig: go.Figure, report: RunReport, y: float) -> None:
         )
 
 
+def _revenue_figure(report: RunReport) -> go.Figure:
+    """Cumulative revenue and costs (USD, left axis) and the running margin (%, right axis), day by day."""
+    xs = [p.sim_time for p in report.series]
+    fig = go.Figure()
+    for name, values in (
+        ("revenue (cumulative)", [p.revenue_usd for p in report.series]),
+        ("costs (cumulative)", [p.costs_usd for p in report.series]),
+    ):
+        fig.add_trace(go.Scatter(x=xs, y=values, mode="lines", name=name))
+    # A margin is undefined before the first revenue: a gap, not the 0 the snapshot reports by convention.
+    margins = [p.margin_pct if p.revenue_usd else None for p in report.series]
+    fig.add_trace(
+        go.Scatter(x=xs, y=margins, mode="lines", name="margin (%)", yaxis="y2", line={"dash": "dot", "width": 2})
+    )
+    top = max([v for p in report.series for v in (p.revenue_usd, p.costs_usd) if v is not None] or [0])
+    _decision_markers(fig, report, top * 1.03)
+    # A big early spend against little revenue gives margins of -5000 %; past -100 % the axis stops, so the
+    # shape of the rest stays readable (hover still shows the real value).
+    known = [m for m in margins if m is not None]
+    margin_axis: dict[str, Any] = {"title": {"text": "margin %"}, "overlaying": "y", "side": "right"}
+    margin_axis.update(showgrid=False, tickmode="auto", zeroline=True, zerolinecolor="#cfd6de")
+    if known and min(known) < _MARGIN_AXIS_FLOOR:
+        high = max(*known, 0.0)
+        margin_axis["range"] = [_MARGIN_AXIS_FLOOR - 5, high + 5]
+        margin_axis["title"] = {"text": f"margin % (axis cut at {_MARGIN_AXIS_FLOOR:.0f})"}
+    fig.update_layout(title="Revenue, costs and margin over time", **_LAYOUT)
+    fig.update_layout(margin={**_LAYOUT["margin"], "r": 60}, yaxis={"title": {"text": "USD"}}, yaxis2=margin_axis)
+    return fig
+
+
+def _budget_figure(report: RunReport) -> go.Figure:
+    """Share of each agent's budget (policy limit + approved increases) spent, one bar per budget period."""
+    fig = go.Figure()
+    agents = sorted({b.agent for b in report.budgets})
+    periods = sorted({b.period for b in report.budgets})
+    for period in periods:
+        rows = {b.agent: b for b in report.budgets if b.period == period}
+        fig.add_trace(
+            go.Bar(
+                x=agents,
+                y=[_share(rows[a].spent_usd, rows[a].budget_usd) if a in rows else None for a in agents],
+                name=period,
+                text=[_budget_hover(rows[a]) if a in rows else "" for a in agents],
+                hoverinfo="text",
+                textposition="none",
+            )
+        )
+    fig.add_hline(y=100, line={"dash": "dash", "color": "#d64545", "width": 1})
+    period = f"per {report.budget_period}" if report.budget_period else "per period"
+    fig.update_layout(title=f"Budget used per agent, {period} (% spent)", barmode="group")
+    fig.update_layout(**_LAYOUT)
+    fig.update_layout(yaxis={"title": {"text": "% of budget"}, "rangemode": "tozero"})
+    return fig
+
+
+def _share(amount: float, budget: float) -> float | None:
+    return round(100 * amount / budget, 1) if budget else None
+
+
+def _budget_hover(b: BudgetUse) -> str:
+    text = f"{b.agent}, {b.period}: spent {b.spent_usd:,.0f} of {b.budget_usd:,.0f} USD"
+    if b.increase_usd:
+        text += f" (limit {b.limit_usd:,.0f} + approved increases {b.increase_usd:,.0f})"
+    if b.reserved_usd:
+        text += f"; {b.reserved_usd:,.0f} reserved, not yet executed"
+    return text
+
+
 def figures(report: RunReport) -> dict[str, go.Figure]:
-    """The report's charts over simulated time, by name: money, prices, decisions, outcomes, budgets."""
+    """The report's charts over simulated time, by name: money, revenue, prices, timeline, outcomes, budgets."""
     xs = [p.sim_time for p in report.series]
     money = go.Figure()
     for name, values in (
@@ -118,12 +187,14 @@ def figures(report: RunReport) -> dict[str, go.Figure]:
         )
     outcomes.update_layout(title="Decisions by agent and outcome", barmode="stack", **_LAYOUT)
 
-    budgets = go.Figure()
-    agents = sorted(report.budgets)
-    budgets.add_trace(go.Bar(x=agents, y=[report.budgets[a].get("budget_usd", 0) for a in agents], name="budget"))
-    budgets.add_trace(go.Bar(x=agents, y=[report.budgets[a].get("spent_usd", 0) for a in agents], name="spent"))
-    budgets.update_layout(title="Budget use per agent (USD, this period)", barmode="group", **_LAYOUT)
-    return {"money": money, "prices": prices, "timeline": timeline, "outcomes": outcomes, "budgets": budgets}
+    return {
+        "money": money,
+        "revenue": _revenue_figure(report),
+        "prices": prices,
+        "timeline": timeline,
+        "outcomes": outcomes,
+        "budgets": _budget_figure(report),
+    }
 
 
 def render_json(report: RunReport) -> str:
@@ -164,6 +235,7 @@ def _kpi_pairs(report: RunReport) -> list[tuple[str, str]]:
         ("Margin", f"{_f(k.get('margin_pct')):.1f} %"),
         ("Cash", f"{_f(k.get('cash_usd')):,.0f} USD"),
         ("Reserves", f"{_f(k.get('reserves_usd')):,.0f} USD"),
+        ("Agent spend (charged)", f"{sum(b.spent_usd for b in report.budgets):,.0f} USD"),
         ("Settlement backlog", f"{_f(k.get('backlog_usd')):,.0f} USD"),
         ("Prices in band", "yes" if k.get("prices_in_band") else "no"),
         ("Incidents (open / resolved)", f"{incidents.get('open', 0)} / {incidents.get('resolved', 0)}"),
@@ -180,6 +252,10 @@ def _f(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return 0.0
+
+
+def _used(amount: float, budget: float) -> str:
+    return f"{100 * amount / budget:.0f} %" if budget else "—"
 
 
 def render_md(report: RunReport) -> str:
@@ -205,6 +281,16 @@ def render_md(report: RunReport) -> str:
         *[
             f"| {a} | {c.get('allow', 0)} | {c.get('deny', 0)} | {c.get('escalate', 0)} |"
             for a, c in report.decisions_by_agent.items()
+        ],
+        "",
+        "## Budget use per agent and period",
+        "",
+        "| period | agent | budget | of which increases | spent | reserved | used |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {b.period} | {b.agent} | {b.budget_usd:,.0f} | {b.increase_usd:,.0f} | {b.spent_usd:,.0f} "
+            f"| {b.reserved_usd:,.0f} | {_used(b.spent_usd + b.reserved_usd, b.budget_usd)} |"
+            for b in report.budgets
         ],
         "",
         "## Escalations",
@@ -295,7 +381,7 @@ def render_html(report: RunReport) -> str:
 <code style="color:#cfe">{e((report.policy_version or "")[:16])}</code> · {report.entries} ledger entries · status
 {e(report.status)} · digest <code style="color:#cfe">{e(report.digest[:16])}…</code></p></header>
 <main><div class="kpis">{kpis}</div>
-<section>{charts["money"]}</section><section>{charts["prices"]}</section>
+<section>{charts["money"]}</section><section>{charts["revenue"]}</section><section>{charts["prices"]}</section>
 <section>{charts["timeline"]}</section>
 <div class="grid"><section>{charts["outcomes"]}</section><section>{charts["budgets"]}</section></div>
 <section><h2>Escalations and how they were decided</h2><table><tr><th>opened</th><th>agent</th><th>action</th>

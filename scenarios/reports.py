@@ -1,15 +1,20 @@
 """The report read model: everything a run report shows, read from the ledger alone (reusable by the CLI and the
-web console): KPIs, daily series from `market.snapshot`, decisions, escalations, budgets, expectations."""
+web console): KPIs, daily series from `market.snapshot`, decisions, escalations, budget use, expectations."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from coalition.governance.errors import PolicyError
+from coalition.governance.policy import Policy, parse_policy
+from coalition.governance.state import GovernanceState
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
+from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.errors import ScenariosError
 
 
@@ -33,6 +38,10 @@ class DayPoint:
     surge_cap_pct: float | None
     open_incidents: int
     paused: list[str]
+    # Running totals since day 0; None when the run's snapshots did not carry them (runs recorded before they did).
+    revenue_usd: float | None = None
+    costs_usd: float | None = None
+    margin_pct: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,19 @@ class DecisionRow:
     proposal_id: str
     args: dict[str, Any]
     rationale: str
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetUse:
+    """One agent's money budget in one budget period, counted as governance counts it (from the ledger)."""
+
+    period: str  # "2025-03" (month), "2025-W10" (week), "2025-03-04" (day) or "run"
+    agent: str
+    limit_usd: float  # the policy's money budget for the period
+    increase_usd: float  # approved budget_overrun increases in the period
+    budget_usd: float  # limit + increases: what governance measured spend against
+    spent_usd: float  # charged amounts authorized in the period and applied by the executor
+    reserved_usd: float  # authorized in the period, not (yet) executed
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +108,10 @@ class RunReport:
     series: list[DayPoint]
     decisions: list[DecisionRow]
     escalations: list[EscalationRow]
-    budgets: dict[str, dict[str, float]]
+    budgets: list[BudgetUse]
     expectations: list[dict[str, Any]]
     executions: dict[str, int] = field(default_factory=dict)
+    budget_period: str | None = None  # the policy's budget period (run / day / week / month)
 
     @property
     def decisions_by_agent(self) -> dict[str, dict[str, int]]:
@@ -122,8 +145,81 @@ def _f(value: Any) -> float:
         return 0.0
 
 
+def _optional(value: Any) -> float | None:
+    return None if value is None else _f(value)
+
+
 def _day(sim_time: datetime, start: datetime | None) -> int:
     return (sim_time - start).days if start is not None else 0
+
+
+def _usd(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+
+
+# The entries governance folds its budget counts from: proposals and verdicts open escalations, resolutions carry
+# approved budget increases, authorizations reserve the charged argument, executions turn reservations into spend.
+_BUDGET_KINDS = frozenset({"run", "proposal", "verdict", "resolution", "authorization", "execution"})
+
+
+class _BudgetBook:
+    """Budget use per agent and period, folded from the ledger with governance's own state (same periods, same
+    charged arguments, same increases), against the policy the run recorded in run.started."""
+
+    def __init__(self) -> None:
+        self.policy: Policy | None = None
+        self.state = GovernanceState()
+        self.periods: set[str] = set()
+        self.snapshot_limits: dict[str, Decimal] = {}
+
+    def start(self, entry: LedgerEntry) -> None:
+        document = (entry.payload.get("settings") or {}).get("policy_document")
+        if isinstance(document, dict):
+            try:
+                self.policy = parse_policy(document, source=f"run {entry.run_id}")
+            except PolicyError:
+                self.policy = None  # an unreadable recorded policy: fall back to the snapshots' limits
+        self.state = GovernanceState.initial(self.policy, run_id=entry.run_id) if self.policy else GovernanceState()
+        self.apply(entry)
+
+    def apply(self, entry: LedgerEntry) -> None:
+        self.state = self.state.apply_entry(entry)
+
+    def saw_day(self, sim_time: datetime, budgets: dict[str, Any]) -> None:
+        """A simulated day of the run: its period is reported even if nothing was spent in it."""
+        self.periods.add(self.state.period_key(sim_time))
+        for agent, budget in budgets.items():
+            limit = budget.get("budget_usd") if isinstance(budget, dict) else None
+            if limit is not None:
+                self.snapshot_limits[str(agent)] = Decimal(str(_f(limit)))
+
+    def rows(self) -> list[BudgetUse]:
+        if self.policy is not None:
+            limits = {agent: b.money_usd for agent, b in self.policy.budgets.agents.items()}
+        else:
+            limits = dict(self.snapshot_limits)
+        s = self.state
+        keys = set(s.spent) | set(s.reserved) | set(s.increases)
+        periods = self.periods | {period for _, period in keys}
+        agents = set(limits) | {agent for agent, _ in keys}
+        zero = Decimal(0)
+        rows = []
+        for period in sorted(periods):
+            for agent in sorted(agents):
+                limit = limits.get(agent, zero)
+                increase = s.increases.get((agent, period), zero)
+                rows.append(
+                    BudgetUse(
+                        period=period,
+                        agent=agent,
+                        limit_usd=_usd(limit),
+                        increase_usd=_usd(increase),
+                        budget_usd=_usd(limit + increase),
+                        spent_usd=_usd(s.spent.get((agent, period), zero)),
+                        reserved_usd=_usd(s.reserved.get((agent, period), zero)),
+                    )
+                )
+        return rows
 
 
 def run_report(ledger: Ledger, run_id: str) -> RunReport:
@@ -138,20 +234,24 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
     decisions: list[DecisionRow] = []
     escalations: dict[str, dict[str, Any]] = {}
     executions: Counter[str] = Counter()
-    budgets: dict[str, dict[str, float]] = {}
+    book = _BudgetBook()
     entries = 0
     for e in ledger.iter_entries(run_id=run_id):
         entries += 1
         if e.kind == "run" and e.outcome == "started":
             started, start = e.payload, e.sim_time
-        elif e.kind == "run":
+            book.start(e)
+            continue
+        if e.kind in _BUDGET_KINDS:
+            book.apply(e)
+        if e.kind == "run":
             finished = e.payload
         elif e.kind == "observation" and e.payload.get("kind") == "market.snapshot":
             data = e.payload.get("data", {})
             band = data.get("pricing_policy") or {}
             settlement = data.get("settlement") or {}
             prices = data.get("prices") or {}
-            budgets = {a: {k: _f(v) for k, v in b.items()} for a, b in (data.get("budgets") or {}).items()}
+            book.saw_day(e.sim_time, data.get("budgets") or {})
             series.append(
                 DayPoint(
                     day=int(data.get("day", _day(e.sim_time, start))),
@@ -166,6 +266,9 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
                     surge_cap_pct=_f(band["surge_cap_pct"]) if "surge_cap_pct" in band else None,
                     open_incidents=len(data.get("open_incidents") or []),
                     paused=list(settlement.get("paused") or []),
+                    revenue_usd=_optional(data.get("revenue_usd")),
+                    costs_usd=_optional(data.get("costs_usd")),
+                    margin_pct=_optional(data.get("margin_pct")),
                 )
             )
         elif e.kind == "proposal":
@@ -230,7 +333,8 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
         series=series,
         decisions=decisions,
         escalations=rows,
-        budgets=budgets,
+        budgets=book.rows(),
         expectations=list(finished.get("expectations") or []),
         executions=dict(sorted(executions.items())),
+        budget_period=book.state.budget_period if book.policy is not None else None,
     )

@@ -502,6 +502,7 @@ class World:
             "active_markets": sorted(code for code, r in s.regions.items() if r.active),
             "cash_usd": money_json(s.cash_usd),
             "reserves_usd": money_json(s.reserves_usd),
+            **self._earnings(),
             "settlement": {
                 "window": s.settlement.window,
                 "reserve_ratio": float(s.settlement.reserve_ratio),
@@ -523,12 +524,22 @@ class World:
             },
         }
 
+    def _earnings(self) -> dict[str, float]:
+        """Running revenue (fees), costs (opex, agent spend, credits) and margin since day 0: one formula for the
+        daily snapshot and the run's KPIs, so the report's series ends where its summary does."""
+        t = self._state.totals
+        costs = t.opex_usd + t.spend_usd + t.credits_usd
+        margin = (t.revenue_usd - costs) / t.revenue_usd * 100 if t.revenue_usd else Decimal("0")
+        return {
+            "revenue_usd": money_json(t.revenue_usd),
+            "costs_usd": money_json(costs),
+            "margin_pct": float(margin.quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)),
+        }
+
     def kpis(self) -> dict[str, Any]:
         """The numbers a run summary reports: revenue, margin, cash, reserves, backlog, incidents, prices vs band."""
         s = self._state
         t = s.totals
-        costs = t.opex_usd + t.spend_usd + t.credits_usd
-        margin = (t.revenue_usd - costs) / t.revenue_usd * 100 if t.revenue_usd else Decimal("0")
         policy = s.pricing_policy
         prices = {}
         for code, r in sorted(s.regions.items()):
@@ -537,13 +548,14 @@ class World:
             cap = cents(r.base_price * (1 + policy.surge_cap_pct / 100))
             in_band = policy.floor <= r.price <= policy.ceiling and r.price <= cap
             prices[code] = {"price": money_json(r.price), "base_price": money_json(r.base_price), "in_band": in_band}
+        earnings = self._earnings()
         return {
             "day": s.day,
-            "revenue_usd": money_json(t.revenue_usd),
+            "revenue_usd": earnings["revenue_usd"],
             "gross_volume_usd": money_json(t.gross_usd),
             "volume_mwh": float(t.volume_mwh),
-            "costs_usd": money_json(costs),
-            "margin_pct": float(margin.quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)),
+            "costs_usd": earnings["costs_usd"],
+            "margin_pct": earnings["margin_pct"],
             "cash_usd": money_json(s.cash_usd),
             "reserves_usd": money_json(s.reserves_usd),
             "backlog_usd": money_json(s.settlement.backlog_usd),

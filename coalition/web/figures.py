@@ -14,6 +14,10 @@ from markupsafe import Markup
 from coalition.scenarios.report_render import figures
 from coalition.scenarios.reports import RunReport
 
+# The figures by name, in page order (div ids are "fig-NAME"); the time series read best at full width.
+FIGURE_NAMES: tuple[str, ...] = ("money", "revenue", "prices", "timeline", "outcomes", "budgets")
+WIDE_FIGURES: tuple[str, ...] = ("money", "revenue", "prices", "timeline")
+
 # JSON inside <script> must not be able to close the element or open a comment: escape <, > and & (as tojson does).
 _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
@@ -33,7 +37,7 @@ class FigureIsland:
 
 
 def figure_islands(report: RunReport) -> list[FigureIsland]:
-    """The report's figures (money, prices, timeline, outcomes, budgets) ready to embed, in that order."""
+    """The report's figures (FIGURE_NAMES) ready to embed, in that order."""
     islands = []
     for name, fig in figures(report).items():
         text = str(pio.to_json(fig, validate=False, pretty=False))

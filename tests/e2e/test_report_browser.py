@@ -40,7 +40,7 @@ class TestReportInBrowser:
     """Offline rendering of the self-contained report."""
 
     def test_charts_render_offline(self, tmp_path: Path) -> None:
-        """Five plotly charts draw SVG, no request leaves file://, no console error; a screenshot is kept."""
+        """Six plotly charts draw SVG, no request leaves file://, no console error; a screenshot is kept."""
         _need_chromium()
         from playwright.sync_api import Request, Route, sync_playwright
 
@@ -74,7 +74,7 @@ class TestReportInBrowser:
                 page.screenshot(path=str(ARTIFACTS / "report-chaos-week.png"), full_page=True)
             finally:
                 browser.close()
-        assert containers == 5
+        assert containers == 6
         assert traces > 5
         assert blocked == []
         assert errors == []

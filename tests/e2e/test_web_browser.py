@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
 RUN = "browser-run"
 CHARTS_RUN = "browser-charts"
 PASSWORD = "browser test password"
-FIGURES = ("money", "prices", "timeline", "outcomes", "budgets")
+FIGURES = ("money", "revenue", "prices", "timeline", "outcomes", "budgets")
 
 
 def _need_chromium() -> None:
@@ -239,7 +239,7 @@ class TestRunCharts:
     """The run page's plotly figures in chromium, under the console's strict CSP."""
 
     def test_run_page_draws_plotly_charts_from_its_own_origin(self, finished_run_console: str) -> None:
-        """Five plotly charts render; no console error (no CSP violation); every request stays on the origin."""
+        """Six plotly charts render; no console error (no CSP violation); every request stays on the origin."""
         from playwright.sync_api import Request, Route, sync_playwright
 
         base = finished_run_console
@@ -276,8 +276,8 @@ class TestRunCharts:
                 page.screenshot(path=str(ARTIFACTS / "run-charts.png"), full_page=True)
             finally:
                 browser.close()
-        assert containers == 5
-        assert drawn == [1, 1, 1, 1, 1]
+        assert containers == len(FIGURES)
+        assert drawn == [1] * len(FIGURES)
         assert traces > 10
         assert plotly_rules > 10  # plotly's own CSS went into the same-origin sheet through the CSSOM
         assert svg_position == "absolute"

@@ -1,4 +1,4 @@
-"""The report read model and its renderings, over a real chaos-week run in a temporary SQLite ledger."""
+"""The report read model and its renderings, over real chaos-week and helios-launch runs in temporary SQLite ledgers."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import csv
 import io
 import zipfile
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
 
 from coalition.bus.memory import MemoryBus
+from coalition.governance.policy import CHARGED_ARGS
+from coalition.ledger.entry import EntryDraft, LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.audit import AuditError, write_audit
 from coalition.scenarios.report_render import figures, render
@@ -28,6 +31,35 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLedg
     Runner(load_scenario("chaos-week"), bus=MemoryBus(namespace="c"), ledger=ledger, run_id="chaos-1").run()
     yield ledger, run_report(ledger, "chaos-1")
     ledger.close()
+
+
+@pytest.fixture(scope="module")
+def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLedger, RunReport]]:
+    """Ninety days of helios-launch: finance enters a market, marketing launches a campaign, research commissions
+    a study over its budget (approved as a budget increase)."""
+    ledger = SqliteLedger(tmp_path_factory.mktemp("h") / "ledger.db")
+    Runner(load_scenario("helios-launch"), bus=MemoryBus(namespace="h"), ledger=ledger, run_id="launch-1").run()
+    yield ledger, run_report(ledger, "launch-1")
+    ledger.close()
+
+
+def copy_run(
+    entries: list[LedgerEntry], path: Path, run_id: str, *, before_seq: int | None = None, drop_policy: bool = False
+) -> SqliteLedger:
+    """A new ledger holding a copy of a run's entries under another run id (cut short, or without its policy)."""
+    ledger = SqliteLedger(path)
+    drafts = []
+    for e in entries:
+        if before_seq is not None and e.seq >= before_seq:
+            break
+        fields = {name: getattr(e, name) for name in EntryDraft.model_fields}
+        fields["run_id"] = run_id
+        if drop_policy and e.kind == "run":
+            settings = {k: v for k, v in e.payload.get("settings", {}).items() if k != "policy_document"}
+            fields["payload"] = {**e.payload, "settings": settings}
+        drafts.append(EntryDraft(**fields))
+    ledger.append(drafts)
+    return ledger
 
 
 class TestReadModel:
@@ -52,6 +84,84 @@ class TestReadModel:
         assert report.expectations_passed == (12, 12)
         assert {d.action for d in report.blocked} >= {"set_price", "pause_settlement"}
 
+    def test_series_carries_revenue_costs_and_margin(self, launch: tuple[SqliteLedger, RunReport]) -> None:
+        """Cumulative revenue never falls, starts at 0 and ends at the run's KPI; margin is the KPI formula."""
+        report = launch[1]
+        revenue = [p.revenue_usd for p in report.series]
+        assert None not in revenue
+        assert revenue[0] == 0
+        assert revenue == sorted(revenue)  # type: ignore[type-var]
+        last = report.series[-1]
+        assert last.revenue_usd == report.kpis["revenue_usd"]
+        assert last.costs_usd == report.kpis["costs_usd"]
+        assert last.margin_pct == report.kpis["margin_pct"]
+        for p in report.series[1:]:
+            assert p.revenue_usd
+            assert p.costs_usd is not None
+            assert p.margin_pct is not None
+            expected = (Decimal(str(p.revenue_usd)) - Decimal(str(p.costs_usd))) / Decimal(str(p.revenue_usd)) * 100
+            assert p.margin_pct == float(expected.quantize(Decimal("0.1")))
+
+    def test_budget_use_per_agent_and_period(self, launch: tuple[SqliteLedger, RunReport]) -> None:
+        """Spend lands in the month governance charged it; research's approved overrun raises its April budget."""
+        report = launch[1]
+        assert report.budget_period == "month"
+        use = {(b.period, b.agent): b for b in report.budgets}
+        assert sorted({b.period for b in report.budgets}) == ["2025-03", "2025-04", "2025-05"]
+        assert {b.agent for b in report.budgets} == {"finance", "legal", "marketing", "ops", "research"}
+        assert use["2025-03", "finance"].spent_usd == 292500
+        assert use["2025-03", "marketing"].spent_usd == 40000
+        research = use["2025-04", "research"]
+        assert (research.limit_usd, research.increase_usd, research.budget_usd) == (20000, 15000, 35000)
+        assert research.spent_usd == 35000
+        assert use["2025-03", "research"].spent_usd == use["2025-05", "research"].spent_usd == 0
+        assert use["2025-05", "research"].budget_usd == 20000  # the increase was for April only
+        assert all(b.reserved_usd == 0 for b in report.budgets)  # every authorization was executed
+
+    def test_budget_spend_matches_the_applied_charged_actions(self, launch: tuple[SqliteLedger, RunReport]) -> None:
+        """Per agent, reported spend is the sum of the charged argument of every applied authorized action."""
+        ledger, report = launch
+        entries = list(ledger.iter_entries(run_id="launch-1"))
+        applied = {e.subject for e in entries if e.kind == "execution" and e.outcome == "applied"}
+        expected: dict[str, float] = {}
+        for e in entries:
+            action = e.payload.get("action")
+            if e.kind == "authorization" and action in CHARGED_ARGS and e.subject in applied:
+                agent = e.payload["agent"]
+                expected[agent] = expected.get(agent, 0) + float(e.payload["args"][CHARGED_ARGS[action]])
+        reported: dict[str, float] = {}
+        for b in report.budgets:
+            if b.spent_usd:
+                reported[b.agent] = reported.get(b.agent, 0) + b.spent_usd
+        assert reported == expected
+        assert set(expected) == {"finance", "marketing", "research"}
+
+    def test_authorized_not_executed_is_reserved(self, launch: tuple[SqliteLedger, RunReport], tmp_path: Path) -> None:
+        """A run cut between research's authorization and its execution shows the amount reserved, not spent."""
+        entries = list(launch[0].iter_entries(run_id="launch-1"))
+        execution = next(
+            e for e in entries if e.kind == "execution" and e.payload.get("action") == "commission_research"
+        )
+        cut = copy_run(entries, tmp_path / "cut.db", "cut-1", before_seq=execution.seq)
+        use = {(b.period, b.agent): b for b in run_report(cut, "cut-1").budgets}
+        cut.close()
+        assert (use["2025-04", "research"].spent_usd, use["2025-04", "research"].reserved_usd) == (0, 35000)
+        assert use["2025-03", "finance"].spent_usd == 292500
+
+    def test_without_a_recorded_policy_the_snapshot_limits_count(
+        self, launch: tuple[SqliteLedger, RunReport], tmp_path: Path
+    ) -> None:
+        """A run.started without policy_document: limits come from the snapshots, spend still from the ledger."""
+        entries = list(launch[0].iter_entries(run_id="launch-1"))
+        ledger = copy_run(entries, tmp_path / "nopolicy.db", "np-1", drop_policy=True)
+        report = run_report(ledger, "np-1")
+        ledger.close()
+        use = {(b.period, b.agent): b for b in report.budgets}
+        assert report.budget_period is None
+        assert use["2025-03", "marketing"].budget_usd == 60000
+        assert use["2025-03", "marketing"].spent_usd == 40000
+        assert use["2025-04", "research"].budget_usd == 35000  # the increase is in the ledger, not the policy
+
     def test_unknown_run(self, chaos: tuple[SqliteLedger, RunReport]) -> None:
         """A run that is not there is a ReportError naming it."""
         with pytest.raises(ReportError, match="no run 'x'"):
@@ -62,11 +172,38 @@ class TestRenderings:
     """html / md / json / csv, and the figures the web console embeds."""
 
     def test_figures_have_data(self, chaos: tuple[SqliteLedger, RunReport]) -> None:
-        """Five figures, each with at least one trace; denials are marked on the money chart."""
+        """Six figures, each with at least one trace; denials are marked on the money chart."""
         figs = figures(chaos[1])
-        assert set(figs) == {"money", "prices", "timeline", "outcomes", "budgets"}
+        assert list(figs) == ["money", "revenue", "prices", "timeline", "outcomes", "budgets"]
         assert all(len(f.data) > 0 for f in figs.values())
         assert any(str(t.name).startswith("deny") for t in figs["money"].data)
+
+    def test_revenue_figure(self, launch: tuple[SqliteLedger, RunReport]) -> None:
+        """Revenue and costs per day on the USD axis, margin on its own axis with no point before any revenue."""
+        report = launch[1]
+        traces = {str(t.name): t for t in figures(report)["revenue"].data}
+        assert list(traces["revenue (cumulative)"].y) == [p.revenue_usd for p in report.series]
+        assert list(traces["costs (cumulative)"].y) == [p.costs_usd for p in report.series]
+        margin = traces["margin (%)"]
+        assert margin.yaxis == "y2"
+        assert margin.y[0] is None  # day 0: no revenue yet, so no margin
+        assert margin.y[-1] == report.kpis["margin_pct"]
+
+    def test_budget_figure_shows_share_spent(self, launch: tuple[SqliteLedger, RunReport]) -> None:
+        """One bar trace per month, % of budget spent per agent: research spent all of its raised April budget."""
+        fig = figures(launch[1])["budgets"]
+        bars = {str(t.name): dict(zip(t.x, t.y, strict=True)) for t in fig.data}
+        assert list(bars) == ["2025-03", "2025-04", "2025-05"]
+        assert bars["2025-03"]["finance"] == 58.5
+        assert bars["2025-03"]["marketing"] == pytest.approx(66.7)
+        assert bars["2025-04"]["research"] == 100
+        assert bars["2025-05"] == dict.fromkeys(("finance", "legal", "marketing", "ops", "research"), 0)
+
+    def test_md_has_budget_table_and_spend_kpi(self, launch: tuple[SqliteLedger, RunReport]) -> None:
+        """Markdown lists budget use per period and agent; the KPIs add up the agents' charged spend."""
+        md = render(launch[1], "md")
+        assert "| 2025-04 | research | 35,000 | 15,000 | 35,000 | 0 | 100 % |" in md
+        assert "| Agent spend (charged) | 367,500 USD |" in md
 
     def test_html_is_self_contained(self, chaos: tuple[SqliteLedger, RunReport]) -> None:
         """plotly.js is inlined and nothing is fetched from a CDN."""
@@ -75,6 +212,7 @@ class TestRenderings:
         assert '<script src="http' not in page
         assert "Plotly.newPlot" in page
         assert 'id="fig-prices"' in page
+        assert 'id="fig-revenue"' in page
 
     def test_csv_has_one_row_per_decision(self, chaos: tuple[SqliteLedger, RunReport]) -> None:
         """Header plus one row per verdict."""

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from coalition.agents.payloads import MarketSnapshot
 from coalition.bus.canonical import content_hash
 from coalition.scenarios import Scenario, World, WorldError, load_scenario, open_day
 
@@ -123,6 +124,9 @@ class TestSnapshots:
             "active_markets",
             "cash_usd",
             "reserves_usd",
+            "revenue_usd",
+            "costs_usd",
+            "margin_pct",
             "settlement",
             "pricing_policy",
             "open_incidents",
@@ -133,6 +137,28 @@ class TestSnapshots:
         assert data["settlement"] == {"window": "T+1", "reserve_ratio": 0.1, "paused": [], "backlog_usd": 0.0}
         assert data["pricing_policy"] == {"floor": 20.0, "ceiling": 250.0, "surge_cap_pct": 25.0}
         assert data["budgets"] == {"research": {"budget_usd": 20000.0, "spent_usd": 0.0}}
+        assert (data["revenue_usd"], data["costs_usd"], data["margin_pct"]) == (0.0, 0.0, 0.0)
+
+    def test_market_snapshot_carries_the_running_kpis(self, world: World) -> None:
+        """After some trading days the snapshot's revenue, costs and margin are exactly what kpis() reports."""
+        world.advance_day(5)
+        data = world.market_snapshot_data()
+        kpis = world.kpis()
+        assert data["revenue_usd"] > 0
+        assert data["costs_usd"] > 0
+        assert {k: data[k] for k in ("revenue_usd", "costs_usd", "margin_pct")} == {
+            k: kpis[k] for k in ("revenue_usd", "costs_usd", "margin_pct")
+        }
+
+    def test_agents_read_the_snapshot_kpis(self, world: World) -> None:
+        """The agents' MarketSnapshot payload model keeps the three new fields (as exact decimals)."""
+        world.advance_day(5)
+        data = world.market_snapshot_data({"research": Decimal("20000")})
+        snapshot = MarketSnapshot.model_validate(json.loads(json.dumps(data)))
+        assert snapshot.revenue_usd == Decimal(str(data["revenue_usd"]))
+        assert snapshot.costs_usd == Decimal(str(data["costs_usd"]))
+        assert snapshot.margin_pct == Decimal(str(data["margin_pct"]))
+        assert MarketSnapshot.model_validate({"day": 0}).revenue_usd is None
 
     def test_kpis_flag_a_price_above_the_surge_cap(self, world: World) -> None:
         """TX base 58 with a 25 % cap allows at most 72.50."""
