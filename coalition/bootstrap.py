@@ -1,6 +1,6 @@
-"""The composition root: the one place that chooses backends (bus, ledger, model) and wires a run together.
-
-Tests inject their own backends by calling the constructors they need; nothing else picks an implementation.
+"""The composition root: the one place that chooses the bus backend for a run (memory, a Redis URL, or a private
+embedded redis-server) and owns its lifetime. The ledger is opened by the CLI (coalition/cli/common.py) and the
+per-agent models are resolved by `coalition run` (coalition/cli/run_cmd.py); tests build what they need directly.
 """
 
 from __future__ import annotations
@@ -9,9 +9,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
 
 from coalition.bus.base import Bus
+from coalition.bus.errors import BusError
 from coalition.settings import Settings
+
+if TYPE_CHECKING:
+    from coalition.bus.redis_streams import RedisStreamsBus
+
+log = structlog.get_logger("coalition.bootstrap")
 
 
 @dataclass(frozen=True)
@@ -33,9 +43,21 @@ class BusChoice:
         raise ValueError(f"--bus must be memory, redis or a redis:// / unix:// URL, not {raw!r}")
 
     def describe(self) -> str:
+        """Where the bus is, for people to read: never with a password."""
         if self.kind == "memory":
             return "memory (in-process)"
-        return f"redis at {self.url}" if self.url else "redis (embedded private redis-server)"
+        return f"redis at {without_credentials(self.url)}" if self.url else "redis (embedded private redis-server)"
+
+
+def without_credentials(url: str) -> str:
+    """The URL with any user and password removed (redis://:secret@host:6379/0 → redis://host:6379/0)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @contextmanager
@@ -53,19 +75,30 @@ def open_bus(choice: BusChoice, *, namespace: str, data_dir: Path) -> Iterator[B
 
     from coalition.bus.redis_streams import RedisStreamsBus
 
+    # A run's streams live exactly as long as the run: everything of value is in the ledger by then, and a resumed
+    # run starts on fresh streams. Deleting them keeps a shared Redis (and the embedded one's AOF) from growing.
     if choice.url:
         bus = RedisStreamsBus(choice.url, namespace=namespace)
         try:
             yield bus
         finally:
-            bus.close()
+            _discard(bus)
         return
 
     from coalition.bus.embedded import EmbeddedRedis
 
-    with EmbeddedRedis(data_dir / "redis") as server:
+    with EmbeddedRedis(data_dir) as server:  # it keeps its socket, AOF and log under data_dir/redis/
         bus = RedisStreamsBus(server.url, namespace=namespace)
         try:
             yield bus
         finally:
-            bus.close()
+            _discard(bus)
+
+
+def _discard(bus: RedisStreamsBus) -> None:
+    try:
+        bus.delete_namespace()
+    except BusError as exc:  # the server went away: nothing left to delete there, and the ledger is intact
+        log.warning("bus.cleanup_failed", reason=str(exc))
+    finally:
+        bus.close()

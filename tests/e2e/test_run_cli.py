@@ -68,6 +68,21 @@ class TestRun:
         assert "already" in again.stderr
 
 
+class TestStreamsLifetime:
+    """A run's streams are deleted when it ends: a shared Redis does not fill up with old runs."""
+
+    def test_a_run_on_a_redis_url_leaves_no_streams(self, tmp_path: Path, redis_url: str) -> None:
+        import redis
+
+        done = cli("run", "helios-launch", "--bus", redis_url, "--ledger", str(tmp_path / "l.db"), "--run-id", "gone")
+        assert done.returncode == 0, done.stderr
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert list(client.scan_iter(match="run-gone-*")) == []
+        finally:
+            client.close()
+
+
 class TestDemo:
     """`coalition demo` needs no server: it starts a private redis-server and stops it again."""
 
@@ -78,6 +93,8 @@ class TestDemo:
         assert "Escalations" in done.stdout
         assert "coalition ledger explain" in done.stdout
         assert (tmp_path / "data" / "ledger.db").exists()
+        assert (tmp_path / "data" / "redis" / "appendonly.aof").exists() or (tmp_path / "data" / "redis").is_dir()
+        assert not (tmp_path / "data" / "redis" / "redis").exists()
         leftover = subprocess.run(["pgrep", "-f", str(tmp_path / "data")], capture_output=True, check=False)
         assert leftover.stdout == b"", "the embedded redis-server must be stopped when the demo ends"
 
