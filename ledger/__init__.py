@@ -23,6 +23,7 @@ __all__ = [
     "LedgerError",
     "LedgerQuery",
     "LedgerUnavailable",
+    "MalformedEntry",
     "ModelRef",
     "Recorder",
     "RunInfo",

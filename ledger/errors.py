@@ -33,3 +33,14 @@ class EntryNotFound(LedgerError):
     def __init__(self, seq: int) -> None:
         super().__init__(f"no ledger entry with seq {seq}")
         self.seq = seq
+
+
+class MalformedEntry(LedgerError):
+    """A stored entry no longer parses: the file was edited outside the ledger (run `coalition ledger verify`)."""
+
+    def __init__(self, seq: object, reason: str) -> None:
+        super().__init__(
+            f"ledger entry {seq} is malformed ({reason}); the file was altered: run coalition ledger verify"
+        )
+        self.seq = seq
+        self.reason = reason

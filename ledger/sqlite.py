@@ -23,13 +23,13 @@ from types import TracebackType
 from typing import Any, Literal
 
 import orjson
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
-from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable
+from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable, MalformedEntry
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -198,9 +198,20 @@ def _construct_entry(
 
 
 def _entry_from_row(body: str | bytes, hash_: str) -> LedgerEntry:
-    fields = orjson.loads(body)
+    """A stored row as an entry; a row that no longer parses (someone edited the file) is a MalformedEntry."""
+    try:
+        fields = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedEntry("?", f"not JSON: {exc}") from None
+    if not isinstance(fields, dict):
+        raise MalformedEntry("?", "not a JSON object")
     fields["hash"] = hash_
-    return LedgerEntry.model_validate(fields)
+    try:
+        return LedgerEntry.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise MalformedEntry(fields.get("seq", "?"), f"{where}: {first['msg']}") from None
 
 
 def search_words(text: str) -> list[str]:

@@ -41,7 +41,8 @@ def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
 
 class OneLineGroup(TyperGroup):
     """The command groups: any usage error below them (an unknown command or option, a missing or bad value)
-    is one line on stderr and exit 2, not click's box; asking for help with no arguments still shows help."""
+    is one line on stderr and exit 2, not click's box; asking for help with no arguments still shows help.
+    A ledger that cannot be used (locked, altered, unreadable) is one line and exit 2 too, never a traceback."""
 
     def invoke(self, ctx: Context) -> Any:
         try:
@@ -50,6 +51,8 @@ class OneLineGroup(TyperGroup):
             if type(exc).__name__ == "NoArgsIsHelpError":
                 raise
             _usage_error(exc, exc.ctx or ctx)
+        except LedgerError as exc:
+            fail(str(exc))
 
 
 def settings() -> Settings:

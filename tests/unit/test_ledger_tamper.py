@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from coalition.bus.canonical import canonical_json
-from coalition.ledger import EntryDraft, SqliteLedger, entry_hash
+from coalition.ledger import EntryDraft, MalformedEntry, SqliteLedger, entry_hash
 
 pytestmark = pytest.mark.unit
 
@@ -162,3 +162,27 @@ class TestTamperMatrix:
     def test_untouched_ledger_still_verifies(self, path: Path) -> None:
         """Dropping the triggers alone changes no entry: the chain verifies."""
         assert verify(path)[0]
+
+
+class TestReadingAnAlteredRow:
+    """An altered row that no longer parses is reported as such — one line in the CLI, never a traceback."""
+
+    def test_reading_it_raises_malformed_entry_naming_the_row(self, path: Path, raw: sqlite3.Connection) -> None:
+        _, body = row(raw, 4)
+        raw.execute("UPDATE entries SET body = ? WHERE seq = 4", (body.replace('"kind":"', '"kind":"bogus-', 1),))
+        with SqliteLedger(path, create=False) as ledger:
+            with pytest.raises(MalformedEntry, match="ledger entry 4 is malformed"):
+                ledger.get(4)
+            assert ledger.get(3) is not None
+
+    def test_the_cli_says_so_in_one_line(self, path: Path, raw: sqlite3.Connection) -> None:
+        from typer.testing import CliRunner
+
+        from coalition.cli import app
+
+        _, body = row(raw, 4)
+        raw.execute("UPDATE entries SET body = ? WHERE seq = 4", (body.replace('"kind":"', '"kind":"bogus-', 1),))
+        result = CliRunner().invoke(app, ["ledger", "show", "4", "--ledger", str(path)])
+        assert result.exit_code == 2
+        assert "ledger entry 4 is malformed" in result.output
+        assert "Traceback" not in result.output
