@@ -3,7 +3,14 @@
 from coalition.ledger.base import Ledger, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, ModelRef, entry_hash, seal
-from coalition.ledger.errors import AppendOnlyViolation, ChainBroken, EntryNotFound, LedgerError, LedgerUnavailable
+from coalition.ledger.errors import (
+    AppendOnlyViolation,
+    ChainBroken,
+    EntryNotFound,
+    LedgerError,
+    LedgerUnavailable,
+    MalformedEntry,
+)
 from coalition.ledger.explain import ChainLink, Decision, Explanation, explain
 from coalition.ledger.mapping import draft_from_envelope
 from coalition.ledger.recorder import Recorder
