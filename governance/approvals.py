@@ -16,7 +16,7 @@ from coalition.bus.canonical import content_hash
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import ApprovalGranted, ApprovalRejected, RunStarted
 from coalition.governance.errors import PolicyError
-from coalition.governance.escalation import Decision, DecisionKind, Escalation, check_decision
+from coalition.governance.escalation import Decision, DecisionKind, Escalation, RefusalCode, check_decision
 from coalition.governance.policy import Policy, default_policy, load_policy, parse_policy
 from coalition.governance.state import GovernanceState, fold_ledger
 from coalition.ledger.base import Ledger, LedgerQuery
@@ -27,7 +27,7 @@ APPROVALS_CONSUMER = "approvals"
 
 @dataclass(frozen=True, slots=True)
 class DecisionResult:
-    """What happened to one decision: recorded (with the ledger entry) or refused (with the reason)."""
+    """What happened to one decision: recorded (with the ledger entry) or refused (with the reason and its code)."""
 
     accepted: bool
     reason: str
@@ -39,6 +39,7 @@ class DecisionResult:
     approvals: int = 0
     approvals_required: int = 0
     entry: LedgerEntry | None = None
+    code: RefusalCode | None = None  # why it was refused, for machines (None when accepted)
 
 
 def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
@@ -120,7 +121,7 @@ def record_decision(
     approver = approver.strip()
     policy = policy or policy_for_run(ledger, run_id)
 
-    def refused(why: str, escalation: Escalation | None = None) -> DecisionResult:
+    def refused(why: str, code: RefusalCode, escalation: Escalation | None = None) -> DecisionResult:
         return DecisionResult(
             False,
             why,
@@ -130,22 +131,24 @@ def record_decision(
             status=escalation.status if escalation is not None else "unknown",
             approvals=len(escalation.approvals) if escalation is not None else 0,
             approvals_required=escalation.approvals_required if escalation is not None else 0,
+            code=code,
         )
 
     if not approver:
-        return refused("a decision needs the approver's name")
+        return refused("a decision needs the approver's name", "missing_approver")
     if not reason.strip():
-        return refused("a decision needs a reason")
+        return refused("a decision needs a reason", "missing_reason")
     escalation = load_escalation(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy)
     if escalation is None:
-        return refused(f"no escalation for proposal {proposal_id} in run {run_id}")
+        return refused(f"no escalation for proposal {proposal_id} in run {run_id}", "unknown_escalation")
     now = sim_time or latest_sim_time(ledger, run_id)
     directory = {name: tuple(roles) for name, roles in policy.approvers.items()}
     check = check_decision(
         escalation, approver=approver, decision=decision, proposal_hash=proposal_hash, now=now, directory=directory
     )
     if not check.accepted:
-        return refused(check.reason, escalation)
+        assert check.code is not None, "check_decision names a code on every refusal"
+        return refused(check.reason, check.code, escalation)
     role = check.role or ""
     bound_hash = proposal_hash or escalation.proposal_hash
     message: ApprovalGranted | ApprovalRejected
@@ -173,7 +176,7 @@ def record_decision(
     dedupe_key = f"{run_id}:{message_id}"
     when = now or escalation.opened_at
     if when is None:
-        return refused("the run has no simulated time yet", escalation)
+        return refused("the run has no simulated time yet", "no_sim_time", escalation)
     draft = EntryDraft(
         run_id=run_id,
         sim_time=when,
@@ -196,7 +199,7 @@ def record_decision(
     )
     entries = ledger.append_once(APPROVALS_CONSUMER, dedupe_key, [draft])
     if entries is None:
-        return refused(f"{approver} already decided this escalation", escalation)
+        return refused(f"{approver} already decided this escalation", "same_approver", escalation)
     after = escalation.with_decision(Decision(approver, role, decision, reason, bound_hash, method, when))
     return DecisionResult(
         True,

@@ -17,6 +17,22 @@ from coalition.bus.messages import ActionProposed
 
 EscalationStatus = Literal["pending", "approved", "rejected", "expired"]
 DecisionKind = Literal["approve", "reject"]
+# Why a decision was refused, for machines (the reason says it for people). Who decides: not_an_approver,
+# wrong_role, self_approval; the escalation's state: unknown_escalation, already_decided, same_approver,
+# expired, stale_hash; the input: missing_approver, missing_reason, no_sim_time.
+RefusalCode = Literal[
+    "not_an_approver",
+    "wrong_role",
+    "self_approval",
+    "unknown_escalation",
+    "already_decided",
+    "same_approver",
+    "expired",
+    "stale_hash",
+    "missing_approver",
+    "missing_reason",
+    "no_sim_time",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +55,7 @@ class DecisionCheck:
     accepted: bool
     reason: str
     role: str | None = None
+    code: RefusalCode | None = None  # set on every refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,34 +148,46 @@ def check_decision(
 ) -> DecisionCheck:
     """May `approver` record `decision` on this escalation now? Pure; the first failed check is the reason."""
     if escalation is None:
-        return DecisionCheck(False, "no escalation for this proposal")
+        return DecisionCheck(False, "no escalation for this proposal", code="unknown_escalation")
     gate = escalation.gate
     if escalation.status != "pending" or escalation.resolved:
-        return DecisionCheck(False, f"the escalation is already {escalation.status}; a decision cannot be changed")
+        return DecisionCheck(
+            False,
+            f"the escalation is already {escalation.status}; a decision cannot be changed",
+            code="already_decided",
+        )
     if now is not None and escalation.is_overdue(now):
         return DecisionCheck(
-            False, f"the escalation expired at {_iso(escalation.expires_at)} and resolves as denied; too late to decide"
+            False,
+            f"the escalation expired at {_iso(escalation.expires_at)} and resolves as denied; too late to decide",
+            code="expired",
         )
     if proposal_hash is not None and proposal_hash != escalation.proposal_hash:
         return DecisionCheck(
             False,
             f"the decision names proposal hash {proposal_hash[:12]}… but the escalated proposal is "
             f"{escalation.proposal_hash[:12]}… (a decision binds to the exact proposal)",
+            code="stale_hash",
         )
     if is_proposer(approver, escalation.agent) or approver.strip().casefold().startswith("agent:"):
-        return DecisionCheck(False, f"{approver} proposed this action (or is an agent) and cannot decide it")
+        return DecisionCheck(
+            False, f"{approver} proposed this action (or is an agent) and cannot decide it", code="self_approval"
+        )
     roles = tuple(directory.get(approver, ()))
     if not roles:
-        return DecisionCheck(False, f"{approver} is not in the policy's approver directory")
+        return DecisionCheck(False, f"{approver} is not in the policy's approver directory", code="not_an_approver")
     matching = [r for r in escalation.approver_roles if r in roles]
     if not matching:
         return DecisionCheck(
             False,
             f"{approver} holds {', '.join(roles)}; gate {gate} needs one of {', '.join(escalation.approver_roles)}",
+            code="wrong_role",
         )
     if decision == "approve" and approver in escalation.approvers:
         return DecisionCheck(
-            False, f"{approver} already approved; the same approver counts once (four-eyes needs another person)"
+            False,
+            f"{approver} already approved; the same approver counts once (four-eyes needs another person)",
+            code="same_approver",
         )
     return DecisionCheck(True, "accepted", role=matching[0])
 

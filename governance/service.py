@@ -37,6 +37,7 @@ from coalition.governance.money import usd
 from coalition.governance.policy import CHARGED_ARGS, Policy
 from coalition.governance.rules.budgets import MoneyBudget, overrun
 from coalition.governance.state import GovernanceState, charged_amount
+from coalition.governance.verdict import Verdict
 from coalition.ledger.base import Ledger, LedgerQuery
 
 GROUP = "governance"
@@ -209,7 +210,12 @@ class GovernanceService:
             return []
         self._decided.add(proposal.proposal_id)
         self._fold(proposal, envelope.id, envelope.correlation_id)
-        verdict = evaluate(proposal, self._state, self._policy)
+        sender = envelope.source
+        if sender != f"agent:{proposal.agent}":  # an agent may only speak for itself (defence in depth)
+            reason = f"the proposal says it comes from the {proposal.agent} agent but {sender} sent it; denied"
+            verdict = Verdict("deny", (reason,), ("identity.sender",), policy_version=self._policy.version)
+        else:
+            verdict = evaluate(proposal, self._state, self._policy)
         expires_at = now + verdict.expires_after if verdict.expires_after is not None else None
         p_hash = proposal.proposal_hash
         issued = VerdictIssued(

@@ -130,6 +130,14 @@ def check_args(action: str, args: Mapping[str, Any]) -> None:
     if len(args) > len(shape):
         unknown = sorted(set(args) - set(shape))
         raise ArgumentError(action, unknown[0], f"is not an argument of {action} (expected {', '.join(shape)})")
+    if action == "change_pricing_policy":  # a band that cannot exist is not a question for humans
+        floor, ceiling = to_decimal(args["floor"]), to_decimal(args["ceiling"])
+        if floor <= 0:
+            raise ArgumentError(action, "floor", f"must be above 0, got {args['floor']!r}")
+        if floor >= ceiling:
+            raise ArgumentError(
+                action, "ceiling", f"must be above the floor ({args['floor']!r}), got {args['ceiling']!r}"
+            )
 
 
 class ArgumentShapes:

@@ -312,6 +312,21 @@ class TestEscalations:
         assert "now denied: region CA is prohibited by a published jurisdiction pack" in resolved.reason
 
 
+class TestIdentity:
+    """An agent speaks only for itself: a proposal naming another agent than its sender is denied."""
+
+    def test_a_proposal_sent_on_behalf_of_another_agent_is_denied(self, loop: Loop) -> None:
+        p = ActionProposed(
+            proposal_id="spoof", agent="ops", action="pause_settlement", args={"region": "TX", "incident_id": "i",
+            "reason": "marketing wants it"}, rationale="marketing pretends to be ops",
+        )  # fmt: skip
+        loop.emit("agent:marketing", p, topics.PROPOSALS)
+        loop.step()
+        (verdict,) = loop.new(topics.VERDICTS, VerdictIssued)
+        assert (verdict.outcome, verdict.rule_ids) == ("deny", ["identity.sender"])
+        assert loop.new(topics.AUTHORIZATIONS, ActionAuthorized) == []
+
+
 class TestConcurrentDecisions:
     """Two humans deciding at the same moment: governance and the inbox read the ledger in the same order."""
 

@@ -226,6 +226,24 @@ TABLE: list[Any] = [
     pytest.param("ops", "open_incident", incident(7), "deny", "args.invalid", None, id="severity-out-of-range"),
     pytest.param(
         "finance",
+        "change_pricing_policy",
+        {"floor": 300, "ceiling": 10, "surge_cap_pct": 40},
+        "deny",
+        "args.invalid",
+        None,
+        id="pricing-band-upside-down",
+    ),
+    pytest.param(
+        "finance",
+        "change_pricing_policy",
+        {"floor": 0, "ceiling": 300, "surge_cap_pct": 40},
+        "deny",
+        "args.invalid",
+        None,
+        id="pricing-floor-zero",
+    ),
+    pytest.param(
+        "finance",
         "set_settlement_policy",
         {"window": "T+2", "reserve_ratio": 0.1},
         "deny",
@@ -605,7 +623,6 @@ class TestGateDetails:
         assert verdict.rule_ids == ("gate.market_entry", "budget.money")
         assert verdict.approver_roles == ("board",)
         assert len(verdict.reasons) == 2
-
 
     def test_the_strictest_of_two_gates_sets_the_bar(self) -> None:
         """A 200k entry needs one board member, but its 100k overrun of finance's budget needs four eyes: two."""
