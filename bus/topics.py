@@ -1,4 +1,5 @@
-"""Topic names of the loop: one stream per kind of traffic."""
+"""Topic names of the loop: one stream per kind of traffic. Human decisions are not among them: they are
+appended to the ledger by the approvals service (docs/design.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ OBSERVATIONS = "observations"
 AGENT_MESSAGES = "agent-messages"
 PROPOSALS = "proposals"
 VERDICTS = "verdicts"
-APPROVALS = "approvals"
 AUTHORIZATIONS = "authorizations"
 EXECUTIONS = "executions"
 CONTROL = "control"
@@ -17,7 +17,6 @@ ALL: tuple[str, ...] = (
     AGENT_MESSAGES,
     PROPOSALS,
     VERDICTS,
-    APPROVALS,
     AUTHORIZATIONS,
     EXECUTIONS,
     CONTROL,
