@@ -1,4 +1,4 @@
-"""The consumer loop that turns at-least-once delivery into exactly-once effects (docs: reliability.md).
+"""The consumer loop that turns at-least-once delivery into exactly-once effects (README: "What Coalition promises").
 
 Each poll reclaims entries left pending by dead or slow consumers, then reads new ones. A message is
 applied through an `IdempotencyStore` (effect + dedupe record in one transaction) and acknowledged only

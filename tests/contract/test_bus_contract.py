@@ -208,11 +208,11 @@ class TestReclaim:
         bus.publish_many([(TOPIC, sample_envelope(n)) for n in range(10)])
         assert len(bus.read([TOPIC], "g", "c1", count=6)) == 6  # c1 dies holding 6
         effects, store = Effects(), MemoryIdempotencyStore()
-        survivor = consumer(bus, effects, store, name="c2")
-        first = survivor.poll()
+        patient = consumer(bus, effects, store, name="c2", min_idle_ms=60_000)  # a loaded CI machine stays < 60 s
+        first = patient.poll()
         assert first.processed == 4  # only the never-delivered ones: c1's are not idle yet
         wait_idle()
-        second = survivor.poll()
+        second = consumer(bus, effects, store, name="c2").poll()  # now past IDLE_MS: c1's entries are reclaimed
         assert second.processed == 6
         assert sorted(effects.applied) == sorted(f"env-{n}" for n in range(10))
         assert bus.pending_count(TOPIC, "g") == 0

@@ -1,4 +1,4 @@
-"""Fault injection on real redis-server processes (reliability.md F1, F2, F3, F7, F8): bounded, seeded, self-stopping.
+"""Fault injection on real redis-server processes (faults F1-F3, F7, F8): bounded, seeded, self-stopping.
 
 Consumers run as subprocesses that apply each message through an `IdempotencyStore` kept in a SQLite file
 (effect row + dedupe row in one transaction). The oracle reads that file: every key applied exactly once.
