@@ -55,6 +55,14 @@ class ConsoleState:
         self.ledger.close()
         self.users.close()
 
+    def verify_ledger(self) -> tuple[datetime, VerifyResult]:
+        """Recompute the hash chain now and keep the result as `last_verify` (the overview shows it)."""
+        result = self.ledger.verify()
+        checked = (self.clock.now(), result)
+        with self._lock:
+            self.last_verify = checked
+        return checked
+
     def runs(self) -> list[RunInfo]:
         """ledger.runs(), recomputed only when the ledger's head moved (it scans the run index)."""
         head = self.ledger.head()[0]
@@ -94,6 +102,7 @@ def create_app(
     package = resources.files("coalition.web")
     templates = Jinja2Templates(directory=str(package.joinpath("templates")))
     templates.env.globals["fmt_money"] = lambda v: f"${float(v):,.2f}" if v is not None else "—"
+    templates.env.filters["segment"] = path_segment
     state = ConsoleState(
         ledger=SqliteLedger(ledger_path),
         users=UserStore(users_path),
@@ -153,6 +162,13 @@ def create_app(
         return _error_page(request, exc.status_code, str(exc.detail))
 
     return app
+
+
+def path_segment(value: object) -> str:
+    """One URL path segment: every reserved character encoded (a run id may hold `/`, `?`, `#` or spaces)."""
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
 
 
 def _quote(value: str) -> str:

@@ -33,6 +33,11 @@ class LiveRun:
     error: str | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
 
+    @property
+    def alive(self) -> bool:
+        """Whether its thread still runs (a "running" status with a dead thread means it died unreported)."""
+        return self.thread is not None and self.thread.is_alive()
+
 
 class LiveRuns:
     """Starts runs on the in-memory bus against the console's ledger file; thread-safe progress lookups."""
@@ -48,7 +53,7 @@ class LiveRuns:
 
     def running(self) -> list[LiveRun]:
         with self._lock:
-            return [r for r in self._runs.values() if r.status == "running"]
+            return [r for r in self._runs.values() if r.status == "running" and r.alive]
 
     def start(self, scenario_ref: str, *, interactive: bool, approval_wait_seconds: float = 600.0) -> LiveRun:
         if scenario_ref not in list_library():  # the console runs library scenarios only, never arbitrary paths
@@ -86,7 +91,7 @@ class LiveRuns:
                 live.status, live.error = "failed", f"{type(exc).__name__}: {exc}"
 
         live.thread = threading.Thread(target=target, name=f"run-{run_id}", daemon=True)
+        live.thread.start()  # before it is listed, so a listed "running" run always has a started thread
         with self._lock:
             self._runs[run_id] = live
-        live.thread.start()
         return live

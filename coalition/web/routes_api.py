@@ -104,9 +104,10 @@ def _escalation(item: InboxItem) -> EscalationOut:
 def api_runs(request: Request, principal: Reader) -> list[RunOut]:
     """Every run in the ledger, newest first."""
     state = state_of(request)
+    live, now = {r.run_id for r in state.live.running()}, state.clock.now()
     out = []
     for info in reversed(state.runs()):
-        row = run_row(state.ledger, info)
+        row = run_row(state.ledger, info, live=info.run_id in live, now=now)
         out.append(
             RunOut(
                 run_id=info.run_id,

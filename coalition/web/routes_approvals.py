@@ -8,11 +8,13 @@ separation of duties, roles, four-eyes, the proposal hash and expiry, exactly as
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from coalition.governance.approvals import DecisionResult, record_decision
+from coalition.governance.escalation import RefusalCode
 from coalition.web.auth import DECIDERS, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
@@ -21,23 +23,33 @@ from coalition.web.views import find_escalation, inbox
 
 router = APIRouter()
 
-_STATE_REFUSALS = ("already", "expired", "hash", "no escalation", "no simulated time")
+# 403: who you are may not decide this; 409: the escalation's state forbids it now; 400/404: the request itself.
+REFUSAL_STATUS: dict[RefusalCode, int] = {
+    "not_an_approver": 403,
+    "wrong_role": 403,
+    "self_approval": 403,
+    "already_decided": 409,
+    "same_approver": 409,
+    "expired": 409,
+    "stale_hash": 409,
+    "no_sim_time": 409,
+    "unknown_escalation": 404,
+    "missing_approver": 400,
+    "missing_reason": 400,
+}
 
 
 def refusal_status(result: DecisionResult) -> int:
-    """409 when the escalation's state forbids it (decided, expired, stale hash), else 403 (who you are)."""
-    text = result.reason.lower()
-    if "already approved" in text:
-        return 409  # the same approver twice counts once
-    return 409 if any(marker in text for marker in _STATE_REFUSALS) else 403
+    """The HTTP status of a refused decision, from its code (403 if a future code is not mapped yet)."""
+    return REFUSAL_STATUS.get(result.code, 403) if result.code is not None else 403
 
 
 @router.get("/approvals", include_in_schema=False)
 def approvals_page(
     request: Request,
     principal: Annotated[Principal, Depends(allow(READERS))],
-    run: str | None = None,
-    done: str | None = None,
+    run: Annotated[str | None, Query(max_length=200)] = None,
+    done: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Response:
     """Pending escalations (highest risk first) with everything needed to decide; decided ones below."""
     box = inbox(state_of(request).ledger, run_id=run or None)
@@ -64,8 +76,9 @@ def decide(
     reason: Annotated[str, Form(max_length=2000)] = "",
     proposal_hash: Annotated[str | None, Form(max_length=128)] = None,
     csrf_token: Annotated[str | None, Form(alias=CSRF_FIELD)] = None,
+    inbox_run: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Record one decision as the logged-in user; a refusal re-renders the inbox with the reason."""
+    """Record one decision as the logged-in user; a refusal re-renders the inbox (same run filter) with the reason."""
     check_fetch_site(request)
     check_token(principal.session.csrf_token, submitted_token(request, csrf_token))
     if not principal.can(DECIDERS):
@@ -89,15 +102,16 @@ def decide(
     )
     if result.accepted:
         seq = result.entry.seq if result.entry else 0
-        return RedirectResponse(f"/approvals?done={seq}", status_code=303)
-    box = inbox(ledger)
+        query = urlencode({"done": seq, **({"run": inbox_run} if inbox_run else {})})
+        return RedirectResponse(f"/approvals?{query}", status_code=303)
+    box = inbox(ledger, run_id=inbox_run or None)
     return render(
         request,
         "approvals.html",
         principal,
         refusal_status(result),
         inbox=box,
-        run="",
+        run=inbox_run,
         done=None,
         error=f"refused: {result.reason}",
         can_decide=True,

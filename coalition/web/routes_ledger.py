@@ -1,4 +1,4 @@
-"""The ledger explorer: filtered pages, one entry with its "why" chain, CSV/JSON export, and verify."""
+"""The ledger explorer: filtered pages, one entry with its "why" chain, CSV/JSON export, and verify (a POST)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 from coalition.ledger.explain import explain
 from coalition.web.auth import AUDIT, READERS, Principal, allow
+from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
 from coalition.web.ledger_filter import LedgerFilter, ledger_filter, page
 from coalition.web.pages import render, state_of
@@ -59,7 +60,11 @@ def ledger_page(
 
 
 @router.get("/ledger/entries/{seq}", include_in_schema=False)
-def entry_page(request: Request, principal: Annotated[Principal, Depends(allow(READERS))], seq: int) -> Response:
+def entry_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(READERS))],
+    seq: Annotated[int, Path(ge=1, le=2**62)],
+) -> Response:
     """One entry: every field, its place in the hash chain, and the same "why" chain as `coalition ledger explain`."""
     ledger = state_of(request).ledger
     entry = ledger.get(seq)
@@ -149,9 +154,26 @@ def _safe(name: str) -> str:
 
 
 @router.get("/ledger/verify", include_in_schema=False)
-def verify_page(request: Request, principal: Annotated[Principal, Depends(allow(AUDIT))]) -> Response:
-    """Recompute the whole hash chain now and show the result (read-only: nothing changes)."""
-    state = state_of(request)
-    result = state.ledger.verify()
-    state.last_verify = (state.clock.now(), result)
-    return render(request, "verify.html", principal, result=result, checked_at=state.last_verify[0])
+def verify_page(request: Request, principal: Annotated[Principal, Depends(allow(READERS))]) -> Response:
+    """The last verification's result (if any) and a button to run one; reading changes nothing."""
+    last = state_of(request).last_verify
+    return render(
+        request,
+        "verify.html",
+        principal,
+        result=last[1] if last else None,
+        checked_at=last[0] if last else None,
+    )
+
+
+@router.post("/ledger/verify", include_in_schema=False)
+def run_verify(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(READERS))],
+    csrf_token: Annotated[str | None, Form(alias=CSRF_FIELD)] = None,
+) -> Response:
+    """Recompute the whole hash chain now, keep the result for the overview and the verify page, show it."""
+    check_fetch_site(request)
+    check_token(principal.session.csrf_token, submitted_token(request, csrf_token))
+    state_of(request).verify_ledger()
+    return RedirectResponse("/ledger/verify", status_code=303)

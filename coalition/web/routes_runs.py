@@ -12,11 +12,12 @@ from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.scenarios import report_render
 from coalition.scenarios.reports import ReportError, RunReport, run_report
 from coalition.scenarios.spec import list_library
+from coalition.web.app import path_segment
 from coalition.web.auth import OPERATORS, READERS, Principal, allow
 from coalition.web.charts import line_chart
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
-from coalition.web.figures import figure_islands
+from coalition.web.figures import WIDE_FIGURES, figure_islands
 from coalition.web.pages import render, state_of
 from coalition.web.routes_assets import PLOTLY_JS_URL, plotly_bundle
 from coalition.web.sse import progress_of, progress_stream
@@ -40,7 +41,8 @@ def overview(request: Request, principal: Annotated[Principal, Depends(allow(REA
     ledger = state.ledger
     runs = list(reversed(state.runs()))[:8]
     live = {r.run_id for r in state.live.running()}
-    rows = [run_row(ledger, info, live=info.run_id in live) for info in runs]
+    now = state.clock.now()
+    rows = [run_row(ledger, info, live=info.run_id in live, now=now) for info in runs]
     latest = runs[0].run_id if runs else None
     blocked = ledger.query(LedgerQuery(kind="verdict", outcome="deny", newest_first=True, limit=10))
     return render(
@@ -55,7 +57,7 @@ def overview(request: Request, principal: Annotated[Principal, Depends(allow(REA
         blocked_total=ledger.count(LedgerQuery(kind="verdict", outcome="deny")),
         verified=state.last_verify,
         head=ledger.head(),
-        now=state.clock.now(),
+        now=now,
     )
 
 
@@ -63,7 +65,8 @@ def overview(request: Request, principal: Annotated[Principal, Depends(allow(REA
 def runs_page(request: Request, principal: Annotated[Principal, Depends(allow(READERS))]) -> Response:
     state = state_of(request)
     live = {r.run_id for r in state.live.running()}
-    rows = [run_row(state.ledger, info, live=info.run_id in live) for info in reversed(state.runs())]
+    now = state.clock.now()
+    rows = [run_row(state.ledger, info, live=info.run_id in live, now=now) for info in reversed(state.runs())]
     return render(
         request, "runs.html", principal, runs=rows, scenarios=list_library(), can_start=principal.can(OPERATORS)
     )
@@ -83,10 +86,37 @@ def start_run(
     if not principal.can(OPERATORS):
         raise Refused(403, f"{principal.name} may not start runs (needs policy-admin)")
     live = state_of(request).live.start(scenario, interactive=interactive)
-    return RedirectResponse(f"/runs/{live.run_id}", status_code=303)
+    return RedirectResponse(f"/runs/{path_segment(live.run_id)}", status_code=303)
 
 
-@router.get("/runs/{run_id}", include_in_schema=False)
+@router.get("/runs/{run_id:path}/events", include_in_schema=False)
+def run_events(request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str) -> Response:
+    """Server-sent events: `progress` while the run moves, then `done`."""
+    return StreamingResponse(
+        progress_stream(state_of(request), run_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/runs/{run_id:path}/report.{fmt}", include_in_schema=False)
+def run_report_download(
+    request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str, fmt: ReportFormat
+) -> Response:
+    """The run's report as `coalition report --format FMT` writes it, as a download (html: self-contained, offline)."""
+    report = _report_or_none(state_of(request).ledger, run_id)
+    if report is None:
+        raise Refused(404, f"no run {run_id!r} in the ledger")
+    filename = f"report-{re.sub(r'[^A-Za-z0-9._-]', '_', run_id)}.{fmt}"
+    return Response(
+        report_render.render(report, fmt),
+        media_type=_MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# After the events and report routes: "{run_id:path}" (a run id may hold "/") would match their URLs too.
+@router.get("/runs/{run_id:path}", include_in_schema=False)
 def run_page(request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str) -> Response:
     """Charts over simulated time with decision markers, the decision timeline by agent, expectations."""
     state = state_of(request)
@@ -122,44 +152,18 @@ def run_page(request: Request, principal: Annotated[Principal, Depends(allow(REA
         "run.html",
         principal,
         run_id=run_id,
-        row=run_row(ledger, info, live=live is not None and live.status == "running") if info else None,
+        row=run_row(ledger, info, live=live is not None and live.alive, now=state.clock.now()) if info else None,
         progress=progress_of(state, run_id),
         charts=charts,
         figures=figure_islands(report) if report is not None else [],
         plotly_js_url=PLOTLY_JS_URL,
         plotly_style_ids=plotly_bundle().inline_style_ids if report is not None else (),
-        report_url=f"/runs/{run_id}/report",
-        wide_figures=("money", "prices", "timeline"),
+        report_url=f"/runs/{path_segment(run_id)}/report",
+        wide_figures=WIDE_FIGURES,
         timeline=decision_timeline(ledger, run_id),
         escalations=inbox(ledger, run_id=run_id),
         expectations=expectations,
         budgets=series.budgets,
-    )
-
-
-@router.get("/runs/{run_id}/events", include_in_schema=False)
-def run_events(request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str) -> Response:
-    """Server-sent events: `progress` while the run moves, then `done`."""
-    return StreamingResponse(
-        progress_stream(state_of(request), run_id),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
-
-
-@router.get("/runs/{run_id}/report.{fmt}", include_in_schema=False)
-def run_report_download(
-    request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str, fmt: ReportFormat
-) -> Response:
-    """The run's report as `coalition report --format FMT` writes it, as a download (html: self-contained, offline)."""
-    report = _report_or_none(state_of(request).ledger, run_id)
-    if report is None:
-        raise Refused(404, f"no run {run_id!r} in the ledger")
-    filename = f"report-{re.sub(r'[^A-Za-z0-9._-]', '_', run_id)}.{fmt}"
-    return Response(
-        report_render.render(report, fmt),
-        media_type=_MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

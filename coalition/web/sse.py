@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from coalition.ledger.base import LedgerQuery
 from coalition.web.app import ConsoleState
-from coalition.web.views import run_finished
+from coalition.web.views import run_finished, unfinished_status
 
 
 def progress_of(state: ConsoleState, run_id: str) -> dict[str, Any]:
@@ -20,12 +20,18 @@ def progress_of(state: ConsoleState, run_id: str) -> dict[str, Any]:
     newest = ledger.query(LedgerQuery(run_id=run_id, newest_first=True, limit=1))
     finished = run_finished(ledger, run_id)
     live = state.live.get(run_id)
+    if finished is not None:
+        status = str(finished.outcome)
+    elif live is not None:  # this console runs it: its thread says how it ended
+        status = live.status if live.status != "running" or live.alive else "incomplete"
+    else:
+        status = unfinished_status(ledger, run_id, now=state.clock.now())
     data: dict[str, Any] = {
         "run_id": run_id,
         "entries": ledger.count(LedgerQuery(run_id=run_id)),
         "last_seq": newest[0].seq if newest else None,
         "sim_time": newest[0].sim_time.isoformat() if newest else None,
-        "status": str(finished.outcome) if finished is not None else (live.status if live else "running"),
+        "status": status,
         "pending_approvals": ledger.count(LedgerQuery(run_id=run_id, kind="verdict", outcome="escalate"))
         - ledger.count(LedgerQuery(run_id=run_id, kind="resolution")),
     }
@@ -47,7 +53,10 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
 async def progress_stream(
     state: ConsoleState, run_id: str, *, poll_seconds: float = 0.5, max_seconds: float = 3600.0
 ) -> AsyncIterator[bytes]:
-    """`progress` events while the run moves, then one `done` event (status completed / failed / unknown)."""
+    """`progress` events while the run moves, then one `done` event (completed / failed / incomplete / unknown).
+
+    A run nobody finishes (interrupted, crashed, console restarted) turns "incomplete" after QUIET_LIMIT without a
+    ledger write, which ends the stream; `max_seconds` bounds it anyway."""
     last: dict[str, Any] | None = None
     waited = 0.0
     yield b"retry: 2000\n\n"

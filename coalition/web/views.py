@@ -8,7 +8,7 @@ from __future__ import annotations
 import typing
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -159,7 +159,23 @@ def run_finished(ledger: Ledger, run_id: str) -> LedgerEntry | None:
     return None
 
 
-def run_row(ledger: Ledger, info: RunInfo, *, live: bool = False) -> RunRow:
+# A run with no run.finished that no console thread runs (a CLI run, another machine) counts as running while it
+# wrote to the ledger this recently; after that it is "incomplete" (interrupted, crashed, or the console restarted).
+# An interactive run waiting for humans writes nothing for up to --approval-wait (600 s by default).
+QUIET_LIMIT = timedelta(minutes=15)
+
+
+def unfinished_status(ledger: Ledger, run_id: str, *, now: datetime | None) -> str:
+    """ "running" if the run's newest entry is younger than QUIET_LIMIT at `now`, else "incomplete" (also when
+    `now` is None: the caller cannot tell)."""
+    if now is None:
+        return "incomplete"
+    newest = ledger.query(LedgerQuery(run_id=run_id, newest_first=True, limit=1))
+    return "running" if newest and now - newest[0].wall_time < QUIET_LIMIT else "incomplete"
+
+
+def run_row(ledger: Ledger, info: RunInfo, *, live: bool = False, now: datetime | None = None) -> RunRow:
+    """The runs-list row; `live`: a console thread runs it; `now`: judge other unfinished runs by their last write."""
     finished = run_finished(ledger, info.run_id)
     kpis: dict[str, Any] = {}
     passed = total = 0
@@ -169,7 +185,10 @@ def run_row(ledger: Ledger, info: RunInfo, *, live: bool = False) -> RunRow:
         expectations = finished.payload.get("expectations") or []
         total = len(expectations)
         passed = sum(1 for e in expectations if isinstance(e, dict) and e.get("passed"))
-    status = str(finished.outcome) if finished is not None else ("running" if live else "incomplete")
+    if finished is not None:
+        status = str(finished.outcome)
+    else:
+        status = "running" if live else unfinished_status(ledger, info.run_id, now=now)
     return RunRow(info, status, kpis, passed, total)
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 from coalition.bus.clock import SimulatedClock
 from coalition.bus.memory import MemoryBus
 from coalition.governance.approvals import load_escalations, policy_for_run
+from coalition.governance.escalation import RefusalCode
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.sqlite import SqliteLedger
@@ -25,13 +27,15 @@ from coalition.scenarios.reports import DecisionRow, run_report
 from coalition.scenarios.runner import Runner, RunnerOptions
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
-from coalition.web.figures import figure_islands
+from coalition.web.figures import FIGURE_NAMES, figure_islands
 from coalition.web.passwords import hash_password
+from coalition.web.routes_approvals import REFUSAL_STATUS
 from coalition.web.routes_assets import PLOTLY_JS_URL
+from coalition.web.views import QUIET_LIMIT
 
 pytestmark = pytest.mark.e2e
 
-FIGURES = ("money", "prices", "timeline", "outcomes", "budgets")
+FIGURES = ("money", "revenue", "prices", "timeline", "outcomes", "budgets")
 
 RUN = "web-test"
 PASSWORD = "correct horse battery"
@@ -352,7 +356,8 @@ class TestPages:
             assert text in page
 
     def test_run_detail(self, console: Console) -> None:
-        """The run page embeds the report's five plotly figures, the SVG fallback in <noscript>, KPIs and timeline."""
+        """The run page embeds the report's six plotly figures, the SVG fallback in <noscript>, KPIs and timeline."""
+        assert FIGURE_NAMES == FIGURES
         console.login("vera")
         page = console.client.get(f"/runs/{RUN}").text
         for name in FIGURES:
@@ -521,12 +526,36 @@ class TestPages:
         console.login("vera")
         assert console.client.get("/ledger/export?format=csv").status_code == 403
 
-    def test_verify_button(self, console: Console) -> None:
-        """Verify recomputes the chain and shows OK with the count."""
-        console.login("audrey")
+    def test_verify_is_a_post_and_get_shows_the_last_result(self, console: Console) -> None:
+        """GET shows the last result (none yet) and changes nothing; the POST verifies, then GET and / show it."""
+        state = console.client.app.state.console  # type: ignore[attr-defined]
+        csrf = console.login("vera")  # any reader may verify
+        before = console.client.get("/ledger/verify")
+        assert before.status_code == 200
+        assert "Not verified since the console started" in before.text
+        assert 'method="post" action="/ledger/verify"' in before.text
+        assert state.last_verify is None
+        response = console.client.post("/ledger/verify", data={"csrf_token": csrf}, follow_redirects=False)
+        assert (response.status_code, response.headers["location"]) == (303, "/ledger/verify")
+        assert state.last_verify is not None
+        checked = state.last_verify
         page = console.client.get("/ledger/verify").text
         assert "OK —" in page
+        assert f"Checked {T0.isoformat(timespec='seconds')}" in page
+        assert state.last_verify is checked  # reading it did not verify again
         assert "Chain verified" in console.client.get("/").text
+
+    @pytest.mark.parametrize("token", [None, "forged-token"])
+    def test_verify_needs_the_csrf_token(self, console: Console, token: str | None) -> None:
+        """A POST without the session's token (or from another site) is refused and verifies nothing."""
+        csrf = console.login("audrey")
+        data = {"csrf_token": token} if token else {}
+        assert console.client.post("/ledger/verify", data=data).status_code == 403
+        cross = console.client.post(
+            "/ledger/verify", data={"csrf_token": csrf}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert cross.status_code == 403
+        assert console.client.app.state.console.last_verify is None  # type: ignore[attr-defined]
 
     def test_live_progress_events(self, console: Console) -> None:
         """The SSE stream of a finished run sends its progress, then done."""
@@ -560,3 +589,174 @@ class TestPages:
         bad = console.client.post("/runs", data={"scenario": "../etc/passwd", "csrf_token": csrf})
         assert bad.status_code == 400
         assert "no scenario" in bad.text
+
+
+# Page routes with odd parameters: every one is a clear 4xx (or a page), never a 5xx.
+HUGE = "99999999999999999999999"
+ODD_VALUES = [HUGE, "-1", "0", "abc", "1.5", "%00", "a%00b", "%2F..%2F", "%3Cscript%3E"]
+INT_ROUTES = [
+    "/ledger/entries/{v}",
+    "/ledger?before={v}",
+    "/ledger?after={v}",
+    "/ledger?limit={v}",
+    "/ledger/export?before={v}&format=csv",
+    "/approvals?done={v}",
+]
+TEXT_ROUTES = [
+    "/runs/{v}",
+    "/runs/{v}/events",
+    "/runs/{v}/report.html",
+    "/ledger?run={v}",
+    "/ledger?q={v}",
+    "/ledger?kind={v}&agent={v}&outcome={v}&gate={v}",
+    "/approvals?run={v}",
+    "/login?next={v}",
+]
+
+
+class TestOddParameters:
+    """Huge, negative, non-numeric and NUL-containing values in page routes: 4xx pages, never 5xx."""
+
+    @pytest.mark.parametrize("value", ODD_VALUES)
+    @pytest.mark.parametrize("route", INT_ROUTES)
+    def test_integer_parameters(self, console: Console, route: str, value: str) -> None:
+        """An integer parameter out of range or not a number is a 400 page naming it; in range, a page or a 404."""
+        console.login("audrey")
+        response = console.client.get(route.format(v=value))
+        assert response.status_code < 500, response.text[:300]
+        in_range = (value.isdigit() and 1 <= int(value) <= 2**62) or (value == "0" and "after=" in route)
+        if not in_range:
+            # /ledger/entries/a/b: no such page
+            slash_in_path = "%2F" in value and "{v}" in route.partition("?")[0]
+            assert response.status_code == (404 if slash_in_path else 400), (route, value, response.status_code)
+            assert "<!doctype html>" in response.text  # a page, not a JSON body or a traceback
+            assert slash_in_path or "bad request" in response.text
+
+    @pytest.mark.parametrize("value", ODD_VALUES)
+    @pytest.mark.parametrize("route", TEXT_ROUTES)
+    def test_text_parameters(self, console: Console, route: str, value: str) -> None:
+        """Text parameters (run ids, facets, search, next) with odd values never give a 5xx."""
+        console.login("audrey")
+        response = console.client.get(route.format(v=value))
+        assert response.status_code < 500, (route, value, response.text[:300])
+
+    def test_huge_entry_number_is_400_not_500(self, console: Console) -> None:
+        """The review's case: /ledger/entries/<23 digits> used to overflow SQLite (500)."""
+        console.login("vera")
+        response = console.client.get(f"/ledger/entries/{HUGE}")
+        assert response.status_code == 400
+        assert "seq" in response.text
+        assert console.client.get(f"/ledger/entries/{2**62}").status_code == 404
+
+
+ODD_RUN = "odd/run?x=1&y=2#frag %"
+ODD_RUN_URL = "/runs/odd%2Frun%3Fx%3D1%26y%3D2%23frag%20%25"
+
+
+def _append_run(ledger_path: Path, run_id: str, wall: datetime, *, days: int = 1) -> None:
+    """A run that started and wrote an observation but never finished (no run.finished), written at `wall`."""
+    with SqliteLedger(ledger_path, wall_clock=SimulatedClock(wall), create=False) as ledger:
+        ledger.append(
+            [
+                EntryDraft(
+                    run_id=run_id,
+                    sim_time=datetime(2025, 3, day + 1, tzinfo=UTC),
+                    actor="system",
+                    actor_kind="system",
+                    kind="system",
+                    subject=f"day-{day}",
+                    rationale=f"day {day} done",
+                )
+                for day in range(days)
+            ]
+        )
+
+
+class TestRunIdsInUrls:
+    """A run id holding "/", "?", "#", "&", "%" or a space is encoded as one path segment everywhere."""
+
+    def test_links_and_sse_url_are_encoded(self, console: Console) -> None:
+        """The runs list links to the encoded URL; the run page, its SSE stream and the inbox filter work there."""
+        _append_run(console.ledger_path, ODD_RUN, T0)
+        console.login("vera")
+        runs = console.client.get("/runs").text
+        assert f'href="{ODD_RUN_URL}"' in runs
+        page = console.client.get(ODD_RUN_URL)
+        assert page.status_code == 200, page.text[:300]
+        assert "Run odd/run?x=1&amp;y=2#frag %" in page.text
+        assert f'data-sse="{ODD_RUN_URL}/events"' in page.text
+        assert 'href="/approvals?run=odd/run%3Fx%3D1%26y%3D2%23frag%20%25"' in page.text
+        console.clock.advance(timedelta(minutes=20))  # quiet long enough: the stream ends at once
+        with console.client.stream("GET", f"{ODD_RUN_URL}/events") as response:
+            body = "".join(response.iter_text())
+        assert response.status_code == 200
+        assert f'"run_id":{json.dumps(ODD_RUN)}' in body
+        assert "event: done" in body
+
+    def test_other_pages_link_the_encoded_url(self, console: Console) -> None:
+        """The entry page and the overview link to the run by its encoded URL."""
+        _append_run(console.ledger_path, ODD_RUN, T0)
+        console.login("vera")
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            seq = ledger.query(LedgerQuery(run_id=ODD_RUN, limit=1))[0].seq
+        assert f'href="{ODD_RUN_URL}"' in console.client.get(f"/ledger/entries/{seq}").text
+        assert f'href="{ODD_RUN_URL}"' in console.client.get("/").text
+
+
+class TestUnfinishedRuns:
+    """A run without run.finished and no console thread is "running" while it writes, then "incomplete"."""
+
+    def test_a_quiet_unfinished_run_is_incomplete_and_its_stream_ends(self, console: Console) -> None:
+        """Written at T0: running at T0 (a CLI run may be working); 20 quiet minutes later, incomplete everywhere."""
+        _append_run(console.ledger_path, "interrupted", T0, days=2)
+        console.login("vera")
+        assert console.client.get("/api/runs/interrupted/progress").json()["status"] == "running"
+        console.clock.advance(QUIET_LIMIT + timedelta(minutes=5))
+        assert console.client.get("/api/runs/interrupted/progress").json()["status"] == "incomplete"
+        with console.client.stream("GET", "/runs/interrupted/events") as response:
+            body = "".join(response.iter_text())
+        assert "event: done" in body
+        assert '"status":"incomplete"' in body
+        page = console.client.get("/runs/interrupted").text
+        assert 'data-field="status">incomplete<' in page
+        runs = {r["run_id"]: r["status"] for r in console.client.get("/api/runs").json()}
+        assert runs["interrupted"] == "incomplete"
+        assert runs[RUN] == "completed"
+        assert "status-incomplete" in console.client.get("/runs").text
+
+    def test_a_recent_unfinished_run_counts_as_running(self, console: Console) -> None:
+        """Within QUIET_LIMIT of its last write the runs list and the API say running."""
+        _append_run(console.ledger_path, "busy", T0)
+        console.clock.advance(QUIET_LIMIT - timedelta(minutes=1))
+        console.login("vera")
+        runs = {r["run_id"]: r["status"] for r in console.client.get("/api/runs").json()}
+        assert runs["busy"] == "running"
+
+
+class TestRefusals:
+    """A refused decision gets its status from the service's code and keeps the inbox's run filter."""
+
+    def test_every_refusal_code_has_a_status(self) -> None:
+        """The console maps each RefusalCode: 403 for who decides, 409 for the escalation's state."""
+        assert set(REFUSAL_STATUS) == set(typing.get_args(RefusalCode))
+        assert {REFUSAL_STATUS[c] for c in ("not_an_approver", "wrong_role", "self_approval")} == {403}
+        assert {REFUSAL_STATUS[c] for c in ("already_decided", "same_approver", "expired", "stale_hash")} == {409}
+
+    def test_a_refusal_keeps_the_run_filter(self, console: Console) -> None:
+        """Refused from the inbox filtered to one run: the re-rendered inbox is still that run's."""
+        _append_run(console.ledger_path, "other-run", T0)
+        csrf = console.login("carol")
+        filtered = console.client.get(f"/approvals?run={RUN}").text
+        assert f'name="inbox_run" value="{RUN}"' in filtered
+        response = console.decide(csrf, console.pending()[0], proposal_hash="0" * 64, inbox_run=RUN)
+        assert response.status_code == 409
+        assert f'Run <a href="/runs/{RUN}">{RUN}</a> only' in response.text
+        assert f'name="inbox_run" value="{RUN}"' in response.text
+
+    def test_an_accepted_decision_keeps_the_run_filter(self, console: Console) -> None:
+        """The redirect after a recorded decision goes back to the filtered inbox."""
+        csrf = console.login("carol")
+        response = console.decide(csrf, console.pending()[0], inbox_run=RUN)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/approvals?done=")
+        assert response.headers["location"].endswith(f"&run={RUN}")

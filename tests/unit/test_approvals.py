@@ -336,6 +336,62 @@ class TestRecordDecision:
         assert isinstance(state, GovernanceState)
 
 
+class TestRefusalCodes:
+    """Every refusal carries a machine-readable code (the console maps it to a status; people read the reason)."""
+
+    @pytest.mark.parametrize(
+        ("approver", "kw", "code"),
+        [
+            ("finance", {}, "self_approval"),
+            ("agent:ops", {}, "self_approval"),
+            ("mallory", {}, "not_an_approver"),
+            ("bob", {}, "wrong_role"),
+            ("dave", {"proposal_hash": "0" * 64}, "stale_hash"),
+            ("dave", {"sim_time": OPENED + timedelta(hours=72)}, "expired"),
+            ("dave", {"proposal_id": "p-nothing"}, "unknown_escalation"),
+            ("dave", {"reason": "  "}, "missing_reason"),
+            ("  ", {}, "missing_approver"),
+            ("carol", {}, "same_approver"),
+        ],
+    )
+    def test_each_refusal_names_its_code(
+        self, ledger: SqliteLedger, approver: str, kw: dict[str, object], code: str
+    ) -> None:
+        """After carol's approval (1 of 2), each kind of refusal comes back with its own code."""
+        escalate(ledger, market_entry())
+        assert decide(ledger, "carol").accepted
+        result = decide(ledger, approver, **kw)
+        assert not result.accepted
+        assert result.code == code, result.reason
+
+    def test_an_accepted_decision_has_no_code(self, ledger: SqliteLedger) -> None:
+        """Codes belong to refusals only."""
+        escalate(ledger, market_entry())
+        assert decide(ledger, "carol").code is None
+
+    def test_a_decided_escalation_is_already_decided(self, ledger: SqliteLedger) -> None:
+        """After a rejection any further decision is refused as already_decided."""
+        escalate(ledger, market_entry())
+        assert decide(ledger, "dave", "reject").accepted
+        assert decide(ledger, "carol").code == "already_decided"
+
+    def test_a_second_decision_by_the_same_person_is_same_approver(self, ledger: SqliteLedger) -> None:
+        """carol approves then tries to reject: the ledger's once-per-approver key refuses it as same_approver."""
+        escalate(ledger, market_entry())
+        assert decide(ledger, "carol").accepted
+        again = decide(ledger, "carol", "reject")
+        assert (again.accepted, again.code) == (False, "same_approver")
+        assert again.reason == "carol already decided this escalation"
+
+    def test_the_state_machine_names_the_code(self) -> None:
+        """check_decision itself sets the code on every refusal and none on acceptance."""
+        esc = escalation()
+        assert check(esc, "carol").code is None
+        assert check(esc, "bob").code == "wrong_role"
+        assert check(approved_by(esc, "carol"), "carol").code == "same_approver"
+        assert check(esc, "carol", at=OPENED + timedelta(hours=72)).code == "expired"
+
+
 class TestPolicyForRun:
     """The policy in force is the run's: run.started.settings['policy_path'], else the shipped one."""
 
