@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from coalition.bus.clock import IdFactory
 from coalition.bus.envelope import Envelope
@@ -53,7 +53,9 @@ class AgentOutput:
 
 @runtime_checkable
 class Agent(Protocol):
-    """A function agent: a compiled graph plus serialisable memory, driven one superstep at a time."""
+    """A function agent: a compiled graph plus its memory, driven one superstep at a time.
+
+    Memory is never persisted: a resumed run rebuilds it by re-executing the run deterministically."""
 
     @property
     def name(self) -> str: ...
@@ -64,12 +66,4 @@ class Agent(Protocol):
 
     def owns(self, proposal_id: str) -> bool:
         """Whether this agent made the proposal (so its verdicts, resolutions and executions concern it)."""
-        ...
-
-    def snapshot(self) -> dict[str, Any]:
-        """The agent's memory as JSON-ready data (the runner persists it at day boundaries)."""
-        ...
-
-    def restore(self, data: Mapping[str, Any]) -> None:
-        """Replace the agent's memory with a snapshot taken earlier."""
         ...

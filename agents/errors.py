@@ -36,7 +36,13 @@ class UnknownAgent(AgentError):
 
 
 class ModelConfigError(AgentError):
-    """A model choice that cannot be honoured (unknown provider, missing key, unknown price): one line, pre-run."""
+    """A model choice that cannot be honoured (unknown provider, missing key, unknown price): one line, pre-run.
+
+    `reason` is the problem without the leading "where" (for callers that say where themselves)."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class ReplayMiss(AgentError):

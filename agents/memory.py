@@ -13,6 +13,8 @@ ProposalStatus = Literal[
 ]
 # A proposal in one of these states is over without effect: the same thing may be proposed again.
 CLOSED_WITHOUT_EFFECT: frozenset[str] = frozenset({"denied", "rejected", "expired", "failed"})
+# A proposal in one of these states may still take effect (it waits for a verdict, humans or the executor).
+UNDECIDED: frozenset[str] = frozenset({"pending", "allowed", "escalated", "approved"})
 _VERDICT_STATUS: dict[str, ProposalStatus] = {"allow": "allowed", "deny": "denied", "escalate": "escalated"}
 
 

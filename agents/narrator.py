@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
+from coalition.agents.chat import message_text
 from coalition.agents.facts import Facts
 from coalition.agents.model_budget import ModelGuard, Refusal, Shortfall
 from coalition.agents.offline_model import OfflineChatModel, estimate_tokens
@@ -97,10 +98,6 @@ def model_id_of(model: BaseChatModel) -> str:
     return model._llm_type
 
 
-def _text_of(answer: BaseMessage) -> str:
-    return answer.content if isinstance(answer.content, str) else json.dumps(answer.content, sort_keys=True)
-
-
 class Narrator:
     """Asks a chat model to word rationales and customer copy from engine facts, and traces every call.
 
@@ -169,7 +166,7 @@ class Narrator:
         request: dict[str, Any] = {"task": "rationale", "agent": agent, "facts": facts.model_dump(mode="json")}
         messages = self._messages(RATIONALE_INSTRUCTIONS.format(agent=agent), request)
         answer = self._fallback.invoke(messages)
-        text = _text_of(answer).strip()
+        text = message_text(answer).strip()
         narrated = self._narrated(messages, text, answer, [], model_id=model_id_of(self._fallback))
         return narrated.model_copy(update={"fallback": self._paid is not None})
 
@@ -259,13 +256,13 @@ class Narrator:
             answer, call_id = outcome
             calls += [call_id] if call_id else []
             assert isinstance(answer, BaseMessage)
-            text = _text_of(answer).strip()
+            text = message_text(answer).strip()
             if text or self._paid is None:
                 return self._narrated(messages, text or "(the model returned no text)", answer, calls)
             self._stop("malformed", purpose, "the model returned no text")
         answer = self._fallback.invoke(messages)
         narrated = self._narrated(
-            messages, _text_of(answer).strip(), answer, calls, model_id=model_id_of(self._fallback)
+            messages, message_text(answer).strip(), answer, calls, model_id=model_id_of(self._fallback)
         )
         return narrated.model_copy(update={"fallback": True})
 
@@ -274,7 +271,7 @@ class Narrator:
         if self._paid is None:
             return invoke(), None
         self._paid.log.purpose = purpose
-        prompt = sum(estimate_tokens(_text_of(m)) for m in messages)
+        prompt = sum(estimate_tokens(message_text(m)) for m in messages)
         estimate = prompt + self._max_output
         cost = self._prices.cost(self._paid.model_id, prompt, self._max_output)
         held = self._guard.reserve(self._now, estimate, cost)

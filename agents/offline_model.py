@@ -14,14 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from coalition.agents.chat import ToolBindingChatModel, message_text
 from coalition.bus.canonical import canonical_json
 
 MODEL_ID = "offline:helios-narrator-v1"
@@ -51,19 +48,15 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def _content_text(message: BaseMessage) -> str:
-    return message.content if isinstance(message.content, str) else json.dumps(message.content, sort_keys=True)
-
-
 def _request(messages: Sequence[BaseMessage]) -> dict[str, Any]:
     """The structured request in the last human message (an empty one when it is not JSON)."""
     for message in reversed(messages):
         if isinstance(message, HumanMessage):
             try:
-                parsed = json.loads(_content_text(message))
+                parsed = json.loads(message_text(message))
             except ValueError:
-                return {"text": _content_text(message)}
-            return parsed if isinstance(parsed, dict) else {"text": _content_text(message)}
+                return {"text": message_text(message)}
+            return parsed if isinstance(parsed, dict) else {"text": message_text(message)}
     return {}
 
 
@@ -152,7 +145,7 @@ def _fill(schema: dict[str, Any], root: dict[str, Any], name: str, known: dict[s
     return value if value is not None else (text if name in _TEXT_FIELDS else None)
 
 
-class OfflineChatModel(BaseChatModel):
+class OfflineChatModel(ToolBindingChatModel):
     """Deterministic seeded narrator: same seed and messages ⇒ same answer, byte for byte."""
 
     seed: int = 0
@@ -166,16 +159,6 @@ class OfflineChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "seed": self.seed}
 
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: str | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
-        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
-
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -183,7 +166,7 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        transcript = [{"role": m.type, "content": _content_text(m)} for m in messages]
+        transcript = [{"role": m.type, "content": message_text(m)} for m in messages]
         digest = hashlib.sha256(canonical_json({"seed": self.seed, "messages": transcript})).digest()
         request = _request(messages)
         text = compose(request, _Picker(digest))

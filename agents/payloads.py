@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -114,8 +114,8 @@ class BudgetPressure(WorldData):
 
 class SupplyShock(WorldData):
     region: str = Field(min_length=1)
-    supply_change_pct: Decimal
-    demand_change_pct: Decimal = Decimal(0)
+    supply_change_pct: Decimal = Field(ge=-100)  # below -100 % there is nothing left to lose
+    demand_change_pct: Decimal = Field(default=Decimal(0), ge=-100)
     cause: str = ""
 
 
@@ -205,6 +205,29 @@ class SuspiciousTrades(WorldData):
     pattern: str = Field(min_length=1)
     value_usd: Decimal = Field(ge=0)
     severity_hint: int = Field(default=3, ge=1, le=5)
+
+
+class DisputeFacts(WorldData):
+    """The verification facts the dispute rules read, typed (a case may carry other facts; nobody reads them)."""
+
+    days_late: int | None = Field(default=None, ge=0)
+    waivers_last_12_months: int | None = Field(default=None, ge=0)
+    settlement_error: bool | None = None
+    lost_kwh: Decimal | None = Field(default=None, ge=0)
+
+
+class DisputeCase(WorldData):
+    """`dispute`: a customer's billing dispute, whatever channel it came through.
+
+    `facts` stays raw: ops reads each fact it needs through DisputeFacts, and an unreadable one counts as a
+    verification step not done (the case is still answered), never as an unusable case."""
+
+    case_id: str = Field(min_length=1)
+    customer_id: str = Field(min_length=1)
+    channel: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    amount_usd: Decimal = Field(ge=0)
+    facts: dict[str, Any] = Field(default_factory=dict)
 
 
 # -- agent messages -------------------------------------------------------------------------------------

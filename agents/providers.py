@@ -35,7 +35,8 @@ def parse_model_spec(spec: str, where: str = "model") -> tuple[Provider, str]:
         return "openai", name
     if provider == "anthropic" and name:
         return "anthropic", name
-    raise ModelConfigError(f"{where}: unknown model {spec!r} (use offline, openai:<model> or anthropic:<model>)")
+    reason = f"unknown model {spec!r} (use offline, openai:<model> or anthropic:<model>)"
+    raise ModelConfigError(f"{where}: {reason}", reason=reason)
 
 
 class ModelChoice(BaseModel):
@@ -86,19 +87,21 @@ def choose_models(
     *,
     default: str = "offline",
     per_agent: Mapping[str, str] | None = None,
-    scenario: Mapping[str, str] | None = None,
+    scenario: Mapping[str, str | None] | None = None,
     agents: tuple[str, ...] = AGENTS,
 ) -> dict[str, ModelChoice]:
-    """The model of every agent: per-agent setting > scenario > COALITION_LLM default > offline."""
+    """The model of every agent: per-agent setting > scenario > COALITION_LLM default > offline.
+
+    A scenario entry of None means "not set" (COALITION_LLM applies); an explicit "offline" is a choice and wins."""
     per_agent = {k: v for k, v in (per_agent or {}).items() if v}
-    scenario = dict(scenario or {})
+    chosen = {k: v for k, v in (scenario or {}).items() if v is not None}
     choices: dict[str, ModelChoice] = {}
     for agent in sorted(agents):
         if agent in per_agent:
             spec, source = per_agent[agent], agent_variable(agent)
             why = f"{source}={spec} (an operator setting for this agent wins over the scenario and COALITION_LLM)"
-        elif agent in scenario and scenario[agent] != "offline":
-            spec, source = scenario[agent], "scenario"
+        elif agent in chosen:
+            spec, source = chosen[agent], "scenario"
             why = f"the scenario's agents.{agent}.model is {spec}"
         elif default != "offline":
             spec, source = default, "COALITION_LLM"

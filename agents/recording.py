@@ -3,7 +3,9 @@
 `RecordingChatModel` wraps the provider's chat model; each call leaves a `ModelCalled` message in its
 `CallLog`, which the agent publishes (the recorder turns it into a `model_call` ledger entry).
 `ReplayChatModel` answers from recorded calls by request hash, in recorded order among equal requests,
-so a run made with a paid model replays byte-identically without a key or network.
+so a run made with a paid model replays byte-identically without a key or network. Given a `live` model
+(resuming an interrupted run), a request the recording has no answer for falls through to it instead of
+failing: what was already paid for is answered from the ledger, only the rest reaches the provider.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
+from coalition.agents.chat import ToolBindingChatModel, message_text
 from coalition.agents.errors import AgentError, ReplayMiss
 from coalition.agents.offline_model import estimate_tokens
 from coalition.agents.prices import PriceTable
@@ -48,12 +49,8 @@ class RecordedFailure(AgentError):
         self.error = error
 
 
-def _text(message: BaseMessage) -> str:
-    return message.content if isinstance(message.content, str) else json.dumps(message.content, sort_keys=True)
-
-
 def transcript(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
-    return [{"role": m.type, "content": _text(m)} for m in messages]
+    return [{"role": m.type, "content": message_text(m)} for m in messages]
 
 
 def prompt_hash(messages: Sequence[BaseMessage]) -> str:
@@ -141,21 +138,7 @@ class CallLog:
         return pending
 
 
-class _ToolBinding(BaseChatModel):
-    """Shared bind_tools: tools in OpenAI format, bound as kwargs so `with_structured_output` works."""
-
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: str | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
-        return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
-
-
-class RecordingChatModel(_ToolBinding):
+class RecordingChatModel(ToolBindingChatModel):
     """Wraps a provider's chat model: forwards each call and logs model id, params, hashes, answer, tokens, cost."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -229,8 +212,9 @@ class RecordingChatModel(_ToolBinding):
         raise ProviderCallFailed(self.model_id, error)
 
 
-class ReplayChatModel(_ToolBinding):
-    """Answers from recorded calls by request hash (in recorded order among equal requests); never the network."""
+class ReplayChatModel(ToolBindingChatModel):
+    """Answers from recorded calls by request hash (in recorded order among equal requests); a request with no
+    recorded answer raises ReplayMiss, or is sent to `live` when one is given (a resumed run)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -238,6 +222,7 @@ class ReplayChatModel(_ToolBinding):
     model_id: str
     params: dict[str, Any] = Field(default_factory=dict)
     answers: dict[str, deque[ModelCalled]] = Field(default_factory=dict, exclude=True)
+    live: BaseChatModel | None = Field(default=None, exclude=True)  # fall-through for unrecorded requests
 
     @property
     def _llm_type(self) -> str:
@@ -254,8 +239,17 @@ class ReplayChatModel(_ToolBinding):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        req = request_hash(self.model_id, self.params, messages, kwargs.get("tools") or [], kwargs.get("tool_choice"))
+        tools = kwargs.get("tools") or []
+        tool_choice = kwargs.get("tool_choice")
+        req = request_hash(self.model_id, self.params, messages, tools, tool_choice)
         queue = self.answers.get(req)
+        if not queue and self.live is not None:
+            runnable: Runnable[LanguageModelInput, BaseMessage] = (
+                self.live.bind_tools(tools, tool_choice=tool_choice) if tools else self.live
+            )
+            answer = runnable.invoke(messages)
+            assert isinstance(answer, AIMessage)
+            return ChatResult(generations=[ChatGeneration(message=answer)])
         if not queue:
             raise ReplayMiss(self.agent, req, self.recorded)
         call = queue.popleft()

@@ -4,6 +4,10 @@ Each step reads everything new on the agent's four topics, keeps what concerns t
 in an earlier superstep (later ones are held for the next step, unacked), sorts it canonically, runs the
 graph, publishes the outputs in one batch, acks, and reports `step.done`. Inputs the bus could not decode,
 and inputs the agent could not use, are dead-lettered with the reason — never dropped silently.
+
+A runtime lives as long as its run. An interrupted run is resumed by re-executing it deterministically on fresh
+streams (scenarios/runner.py), never by a new runtime taking over a half-read group: the new one would mint
+envelope ids from the start of its namespace again, and the recorder would drop its messages as duplicates.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from coalition.bus.message import Message
 from coalition.bus.messages import DeadLettered, StepDone
 
 READ_BATCH = 100
-RECLAIM_LIMIT = 10_000
 
 
 class AgentRuntime:
@@ -48,7 +51,6 @@ class AgentRuntime:
         self.consumer = consumer or self.source
         self._ids = ids.child(self.source)
         self._held: list[Delivery] = []
-        self._recovered = False
         for topic in AGENT_TOPICS:
             bus.ensure_group(topic, self.group, from_start=True)
 
@@ -58,7 +60,7 @@ class AgentRuntime:
             return self._step(superstep, sim_time)
 
     def _step(self, superstep: int, sim_time: datetime) -> int:
-        deliveries = self._held + self._recover() + self._drain()
+        deliveries = self._held + self._drain()
         undecodable = [d for d in deliveries if d.envelope is None]
         ready: list[Delivery] = []
         self._held = []
@@ -80,17 +82,6 @@ class AgentRuntime:
         done = StepDone(actor=self.source, produced=produced)
         self.bus.publish(topics.CONTROL, self._envelope(done, superstep, sim_time, None, None))
         return produced
-
-    def _recover(self) -> list[Delivery]:
-        """On the first step, take back what a previous incarnation of this agent read but never acked.
-
-        One runtime serves an agent's group at a time, so everything pending in the group is ours to redo.
-        """
-        if self._recovered:
-            return []
-        self._recovered = True
-        # One call: the protocol has no cursor, and a second pass would re-count the same entries.
-        return self.bus.reclaim_stale(AGENT_TOPICS, self.group, self.consumer, min_idle_ms=0, count=RECLAIM_LIMIT)
 
     def _drain(self) -> list[Delivery]:
         found: list[Delivery] = []

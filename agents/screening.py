@@ -55,10 +55,14 @@ MAX_MODEL_CHARS: Final = 4000
 
 
 def screen(text: str | None) -> list[str]:
-    """The names of the suspicious patterns the text matches, in a fixed order (empty when clean)."""
+    """The names of the suspicious patterns the text matches, in a fixed order (empty when clean).
+
+    The text is screened normalised (so zero-width characters, HTML entities or full-width letters cannot hide
+    a phrase) and as given (so a URL inside a tag attribute, which normalising strips, is still seen)."""
     if not text:
         return []
-    return [name for name, pattern in _PATTERNS if pattern.search(text)]
+    variants = (normalise(text), text)
+    return [name for name, pattern in _PATTERNS if any(pattern.search(v) for v in variants)]
 
 
 def normalise(text: str) -> str:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
+from coalition.agents.chat import ToolBindingChatModel
 from coalition.agents.errors import ScriptExhausted
 from coalition.agents.offline_model import estimate_tokens
 from coalition.bus.canonical import content_hash
@@ -32,7 +29,7 @@ from coalition.bus.messages import (
 )
 
 
-class ScriptedModel(BaseChatModel):
+class ScriptedModel(ToolBindingChatModel):
     """Returns its scripted responses one per call, in order; records every prompt it was sent.
 
     A response is a string (the answer's text) or a ready AIMessage (e.g. one with tool_calls, to script
@@ -55,15 +52,6 @@ class ScriptedModel(BaseChatModel):
     def calls(self) -> list[list[BaseMessage]]:
         """The messages of every call so far, oldest first."""
         return list(self._calls)
-
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: str | None = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], tool_choice=tool_choice, **kwargs)
 
     def _generate(
         self,

@@ -8,7 +8,7 @@ turn them into bus messages. The graph is compiled once per agent and run withou
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
@@ -185,12 +185,6 @@ class FunctionAgent(ABC, Generic[MemoryT]):
     def owns(self, proposal_id: str) -> bool:
         return proposal_id in self.memory.proposals
 
-    def snapshot(self) -> dict[str, Any]:
-        return self.memory.model_dump(mode="json")
-
-    def restore(self, data: Mapping[str, Any]) -> None:
-        self.memory = type(self.memory).model_validate(dict(data))
-
     # -- what each agent provides ------------------------------------------------------------------------
 
     @abstractmethod
@@ -199,6 +193,12 @@ class FunctionAgent(ABC, Generic[MemoryT]):
 
     def prepare(self, inbox: Sequence[Envelope]) -> None:
         """Look at the whole inbox before reacting to each input (e.g. screen all news first); optional."""
+
+    def executed(self, record: ProposalRecord) -> None:
+        """One of this agent's proposals was executed (`record.status`: applied or failed); optional.
+
+        Facts about the world an agent acts on belong here, not at proposal time: a proposal may be denied,
+        rejected or fail. A redelivered execution calls this again with the same record."""
 
     # -- helpers for react -------------------------------------------------------------------------------
 
@@ -245,7 +245,11 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                 self.memory.set_status(payload.proposal_id, payload.outcome)
             elif isinstance(payload, ActionExecuted):
                 self._granted(payload)
-                self.memory.set_status(payload.proposal_id, "failed" if payload.status == "failed" else "applied")
+                record = self.memory.set_status(
+                    payload.proposal_id, "failed" if payload.status == "failed" else "applied"
+                )
+                if record is not None:
+                    self.executed(record)
         return {"rejected": rejected} if rejected else {}
 
     def _granted(self, executed: ActionExecuted) -> None:

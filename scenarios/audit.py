@@ -52,7 +52,8 @@ def audit_slice(
     end: datetime | None = None,
     incident: str | None = None,
 ) -> list[LedgerEntry]:
-    """The run's entries in [start, end] (simulated time) or about one incident, in ledger order."""
+    """The run's entries in [start, end] (simulated time) or about one incident, in ledger order; an empty slice
+    is an AuditError (an auditor is never handed an empty package)."""
     entries = list(ledger.iter_entries(run_id=run_id))
     if not entries:
         raise AuditError(f"no run {run_id!r} in the ledger")
@@ -61,7 +62,18 @@ def audit_slice(
         if not chosen:
             raise AuditError(f"no entry of run {run_id!r} mentions incident {incident!r}")
         return chosen
-    return [e for e in entries if (start is None or e.sim_time >= start) and (end is None or e.sim_time <= end)]
+    chosen = [e for e in entries if (start is None or e.sim_time >= start) and (end is None or e.sim_time <= end)]
+    if not chosen:
+        first, last = min(e.sim_time for e in entries), max(e.sim_time for e in entries)
+        raise AuditError(
+            f"no entry of run {run_id!r} falls between {_at(start, 'its start')} and {_at(end, 'its end')} "
+            f"(simulated time; the run spans {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M})"
+        )
+    return chosen
+
+
+def _at(moment: datetime | None, default: str) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else default
 
 
 def _summary(run_id: str, chosen: list[LedgerEntry], scope: str, verified: dict[str, Any], policy: str) -> str:

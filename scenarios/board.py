@@ -3,7 +3,6 @@ which pending escalation. The runner records the answer through the governance a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,14 +45,3 @@ class Board:
             if (decision.on_day is None or day >= decision.on_day) and matches(decision.match, escalation):
                 return decision
         return None
-
-    def decide_all(
-        self, escalations: Sequence[PendingEscalation], day: int
-    ) -> list[tuple[PendingEscalation, BoardDecision]]:
-        """Decisions for every pending escalation that has one, in the order given."""
-        answers = []
-        for escalation in escalations:
-            decision = self.decide(escalation, day)
-            if decision is not None:
-                answers.append((escalation, decision))
-        return answers

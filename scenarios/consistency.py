@@ -1,23 +1,39 @@
 """The consistency check (pass^k): run K variants of a scenario (other seeds; disputes through other channels and
 on other days) and report the share of cases whose decision — outcome and amounts, not wording — was identical in
-every run."""
+every run.
+
+Models never decide (they only word what the engines decided), so every variant is narrated by the offline model,
+whatever the scenario's agents block or the environment chooses: no key, no network, no cost."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+from coalition.agents.providers import choose_models
 from coalition.bus.canonical import canonical_json
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.base import Ledger
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.runner import Runner, RunnerOptions
 from coalition.scenarios.spec import Scenario, ScheduledEvent
 
 CHANNELS = ("phone", "chat", "email", "app")
 # Free-text arguments: wording may vary between runs, decisions may not.
 WORDING_ARGS = frozenset({"message", "copy", "summary", "reason", "hypothesis"})
 GENERATED = frozenset({"market.snapshot", "policy.brief"})
+
+
+def decision_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """A proposal's arguments without the free-text ones: what a decision is about, not how it was worded."""
+    return {k: v for k, v in args.items() if k not in WORDING_ARGS}
+
+
+def offline_options() -> RunnerOptions:
+    """Runner options narrating every agent with the offline model (models word decisions, they never take them)."""
+    return RunnerOptions(models=choose_models())
 
 
 @dataclass(frozen=True)
@@ -38,6 +54,7 @@ class ConsistencyResult:
         return {
             "scenario": self.scenario,
             "runs": self.runs,
+            "narrated_by": "offline",
             "cases": self.cases,
             "consistent": self.consistent,
             "pass_k": round(self.pass_k, 4),
@@ -88,7 +105,7 @@ def case_decisions(ledger: Ledger, run_id: str) -> dict[str, list[str]]:
         if e.message_id:
             case_of[e.message_id] = case
         if e.kind == "proposal":
-            args = {k: v for k, v in (e.payload.get("args") or {}).items() if k not in WORDING_ARGS}
+            args = decision_args(e.payload.get("args") or {})
             proposals[e.subject] = (str(e.payload.get("agent")), str(e.payload.get("action")), args)
             case_of_proposal[e.subject] = case
         elif e.kind == "verdict":
@@ -103,14 +120,13 @@ def case_decisions(ledger: Ledger, run_id: str) -> dict[str, list[str]]:
 
 
 def consistency(scenario: Scenario, runs: int) -> ConsistencyResult:
-    """Run `runs` variants on the memory bus and compare every case's decisions across them."""
+    """Run `runs` variants on the memory bus (narrated offline) and compare every case's decisions across them."""
     per_run: list[dict[str, list[str]]] = []
     for index in range(runs):
-        ledger = SqliteLedger(":memory:")
         run_id = f"consistency-{scenario.name}-{index}"
-        Runner(variant(scenario, index), bus=MemoryBus(namespace=run_id), ledger=ledger, run_id=run_id).run()
-        per_run.append(case_decisions(ledger, run_id))
-        ledger.close()
+        with SqliteLedger(":memory:") as ledger, closing(MemoryBus(namespace=run_id)) as bus:
+            Runner(variant(scenario, index), bus=bus, ledger=ledger, run_id=run_id, options=offline_options()).run()
+            per_run.append(case_decisions(ledger, run_id))
     cases = sorted(set().union(*per_run)) if per_run else []
     differing: dict[str, list[Any]] = {}
     for case in cases:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from coalition.agents.payloads import MeterOutage
 from coalition.bus.canonical import content_hash
 from coalition.bus.messages import Observation
 from coalition.scenarios.errors import WorldError
@@ -34,7 +35,8 @@ def event_observation(world: World, event: ScheduledEvent) -> Observation:
     """A scheduled event as an observation; a meter outage without a customer list gets the world's."""
     data = dict(event.data)
     if event.kind == "meter.outage" and "customers" not in data:
-        data["customers"] = world.outage_customers(str(data["region"]), int(data["meters_down"]), data["hours"])
+        outage = MeterOutage.model_validate(data)  # validated at load time: the agents' reading of it
+        data["customers"] = world.outage_customers(outage.region, outage.meters_down, outage.hours)
     return make_observation(event.kind, subject=event.subject, to=event.recipients, data=data, text=event.text)
 
 

@@ -4,11 +4,14 @@ into a scratch ledger, and compare the two entry by entry on the fields a replay
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, make_model, model_parameters
+from coalition.agents.recording import ReplayChatModel
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import RunStarted
@@ -21,6 +24,7 @@ from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.board import Board
+from coalition.scenarios.consistency import decision_args
 from coalition.scenarios.errors import ScenarioError, ScenariosError
 from coalition.scenarios.runner import (
     Answer,
@@ -115,7 +119,7 @@ def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
 
 class RecordedBoard:
     """Answers escalations with the recorded human decisions: by proposal id, else (what-if) by agent + action +
-    args of a not yet used decision, else (what-if, optional) the scenario's scripted board."""
+    args (free text aside) of a not yet used decision, else (what-if, optional) the scenario's scripted board."""
 
     def __init__(self, decisions: list[RecordedDecision], *, by_content: bool, fallback: Board | None) -> None:
         self._by_id: dict[str, list[RecordedDecision]] = {}
@@ -137,9 +141,10 @@ class RecordedBoard:
             return self._by_id[self._mapped[proposal_id]]
         if not self._by_content:
             return []
+        wanted = (agent, action, decision_args(args))
         for recorded_id, decisions in self._by_id.items():
             first = decisions[0]
-            if recorded_id in self._used or (first.agent, first.action, first.args) != (agent, action, args):
+            if recorded_id in self._used or (first.agent, first.action, decision_args(first.args)) != wanted:
                 continue
             self._used.add(recorded_id)
             self._mapped[proposal_id] = recorded_id
@@ -262,37 +267,64 @@ def _wall_seconds(ledger: Ledger, run_id: str) -> float | None:
 def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) -> ReplayResult:
     """Re-execute `run_id` from its ledger into a scratch ledger (in memory unless given) and compare."""
     recorded = recorded_run(ledger, run_id)
-    target = scratch or SqliteLedger(":memory:")
     replay_id = f"replay-of-{run_id}"
     board = RecordedBoard(recorded.decisions, by_content=False, fallback=None)
     started = parse_payload(RunStarted.TYPE, recorded.started.model_dump(mode="json"))
     assert isinstance(started, RunStarted)
-    began = time.perf_counter()
-    runner = ReplayRunner(
-        recorded.scenario,
-        recorded=board,
-        started=started,
-        bus=MemoryBus(namespace=replay_id),
-        ledger=target,
-        run_id=replay_id,
-        seed=recorded.seed,
-        policy=recorded.policy,
-        # paid models answer from the recorded calls: no key, no network, the same words
-        options=RunnerOptions(models=recorded_choices(started.settings), replay=recorded_models(ledger, run_id)),
-    )
-    result = runner.run()
-    seconds = time.perf_counter() - began
-    divergence = first_divergence(ledger.iter_entries(run_id=run_id), target.iter_entries(run_id=replay_id))
-    return ReplayResult(
-        run_id=run_id,
-        replay_run_id=replay_id,
-        identical=divergence is None,
-        entries=ledger.count(LedgerQuery(run_id=run_id)),
-        replayed_entries=target.count(LedgerQuery(run_id=replay_id)),
-        digest=run_digest(ledger, run_id),
-        replay_digest=run_digest(target, replay_id),
-        divergence=divergence,
-        original_seconds=_wall_seconds(ledger, run_id),
-        replay_seconds=seconds,
-        result=result,
-    )
+    with ExitStack() as stack:
+        target = scratch if scratch is not None else stack.enter_context(SqliteLedger(":memory:"))
+        bus = stack.enter_context(closing(MemoryBus(namespace=replay_id)))
+        began = time.perf_counter()
+        runner = ReplayRunner(
+            recorded.scenario,
+            recorded=board,
+            started=started,
+            bus=bus,
+            ledger=target,
+            run_id=replay_id,
+            seed=recorded.seed,
+            policy=recorded.policy,
+            # paid models answer from the recorded calls: no key, no network, the same words; a run that
+            # recorded no model choices was narrated offline throughout
+            options=RunnerOptions(
+                models=recorded_choices(started.settings) or choose_models(), replay=recorded_models(ledger, run_id)
+            ),
+        )
+        result = runner.run()
+        seconds = time.perf_counter() - began
+        divergence = first_divergence(ledger.iter_entries(run_id=run_id), target.iter_entries(run_id=replay_id))
+        return ReplayResult(
+            run_id=run_id,
+            replay_run_id=replay_id,
+            identical=divergence is None,
+            entries=ledger.count(LedgerQuery(run_id=run_id)),
+            replayed_entries=target.count(LedgerQuery(run_id=replay_id)),
+            digest=run_digest(ledger, run_id),
+            replay_digest=run_digest(target, replay_id),
+            divergence=divergence,
+            original_seconds=_wall_seconds(ledger, run_id),
+            replay_seconds=seconds,
+            result=result,
+        )
+
+
+def resume_models(
+    ledger: Ledger, run_id: str, choices: Mapping[str, ModelChoice], access: ProviderAccess, *, seed: int
+) -> dict[str, ReplayChatModel]:
+    """For resuming `run_id`: each paid agent answers from the run's recorded calls, and asks its provider only
+    what was not recorded — nothing already paid for is paid again, the budget guards count what was spent, and
+    the replayed part has the recorded words. A missing key is a ModelConfigError before any request."""
+    recorded = recorded_models(ledger, run_id)
+    models: dict[str, ReplayChatModel] = {}
+    for agent, choice in sorted(choices.items()):
+        if choice.provider == "offline":
+            continue
+        answers = recorded[agent].answers if agent in recorded else {}
+        models[agent] = ReplayChatModel(
+            agent=agent,
+            model_id=choice.spec,
+            params=model_parameters(choice.provider),
+            answers=answers,
+            live=make_model(choice, access, seed=seed),
+        )
+    return models

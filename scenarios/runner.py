@@ -207,7 +207,8 @@ class Runner:
         self._world_ids = self.ids.child("world")
         self._executor_ids = self.ids.child("executor")
         self.clock = SimulatedClock(scenario.date_of(0))
-        self.world = World.from_spec(scenario.world, self.seed)
+        # The world's price band starts as the governing policy's (a --policy override included): one band.
+        self.world = World.from_spec(scenario.world, self.seed, self.policy.limits.pricing)
         self.executor = Executor(self.world)
         self.governance = GovernanceService(bus, ledger, self.policy, ids=self.ids, clock=self.clock, run_id=run_id)
         self.model_choices = self.options.models or choose_models(
@@ -349,12 +350,6 @@ class Runner:
             if result.status != "pending":
                 break  # decided (quorum reached, or one rejection): later approvers are not needed
         return recorded
-
-    def _escalation(self, proposal_id: str) -> Escalation:
-        for escalation in self.governance.pending():
-            if escalation.proposal_id == proposal_id:
-                return escalation
-        raise RunnerError(f"escalation {proposal_id} is not pending")
 
     def _wait_for_humans(self, day: int) -> bool:
         """Interactive: the simulated clock stays where it is while humans decide from another process.

@@ -19,7 +19,6 @@ days: 10
 world:
   cash_usd: 3000000
   daily_opex_usd: 800
-  pricing_policy: {{floor: 20, ceiling: 250, surge_cap_pct: 25}}
   settlement: {{window: T+1, reserve_ratio: 0.1}}
   regions:
     - {{code: TX, name: Texas, status: allowed, active: true, base_price: 58, supply_mw: 180, demand_mw: 200,

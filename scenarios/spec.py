@@ -13,6 +13,27 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from coalition.agents.errors import ModelConfigError
+from coalition.agents.payloads import (
+    BudgetPressure,
+    CapitalNeed,
+    CustomerComplaints,
+    DisputeCase,
+    DisputeFacts,
+    ExperimentPlan,
+    ExperimentResult,
+    GrowthGoal,
+    MarketSignals,
+    MeterOutage,
+    MeterRestored,
+    NewsItem,
+    RegulatoryChange,
+    SettlementMismatch,
+    SupplyShock,
+    SuspiciousTrades,
+    WorldData,
+)
+from coalition.agents.providers import parse_model_spec
 from coalition.bus.canonical import content_hash
 from coalition.bus.messages import AGENTS
 from coalition.governance.documents import load_document
@@ -45,42 +66,29 @@ OBSERVATION_KINDS: dict[str, tuple[str, ...]] = {
 }
 # Emitted by the world and the runner themselves: a scenario cannot schedule them.
 GENERATED_KINDS: frozenset[str] = frozenset({"market.snapshot", "policy.brief"})
-# The data keys each scheduled kind must carry (meter.outage's `customers` is filled in by the world).
-REQUIRED_DATA: dict[str, tuple[str, ...]] = {
-    "market.signals": ("regions",),
-    "news": ("source",),
-    "supply.shock": ("region", "supply_change_pct", "demand_change_pct", "cause"),
-    "meter.outage": ("region", "incident_hint", "meters_down", "hours"),
-    "meter.restored": ("region",),
-    "settlement.mismatch": ("region", "gap_usd", "inflow_usd", "outflow_usd"),
-    "regulatory.change": ("region", "status", "obligations", "effective", "material"),
-    "capital.need": ("amount_usd", "purpose"),
-    "growth.goal": ("region", "budget_usd", "channel", "discount_pct", "draft_copy", "claims"),
-    "suspicious.trades": ("accounts", "pattern", "value_usd", "severity_hint"),
-    "budget.pressure": ("topic", "cost_usd"),
-    "dispute": ("case_id", "customer_id", "channel", "kind", "amount_usd", "facts"),
-    "customer.complaints": ("region", "count", "topic"),
-    "experiment.plan": (
-        "experiment_id",
-        "hypothesis",
-        "budget_usd",
-        "metric",
-        "predicted_lift_pct",
-        "stop_threshold",
-        "region",
-        "channel",
-    ),
-    "experiment.result": (
-        "experiment_id",
-        "day",
-        "value",
-        "spend_usd",
-        "conversions",
-        "cac_usd",
-        "ltv_usd",
-        "lift_pct",
-    ),
+# The agents' own model of each schedulable kind's data: a file is checked against what its readers accept, so
+# a bad value is one line at load time instead of an error mid-run (meter.outage's `customers` may be left to
+# the world).
+DATA_MODELS: dict[str, type[WorldData]] = {
+    "market.signals": MarketSignals,
+    "news": NewsItem,
+    "supply.shock": SupplyShock,
+    "meter.outage": MeterOutage,
+    "meter.restored": MeterRestored,
+    "settlement.mismatch": SettlementMismatch,
+    "regulatory.change": RegulatoryChange,
+    "capital.need": CapitalNeed,
+    "growth.goal": GrowthGoal,
+    "suspicious.trades": SuspiciousTrades,
+    "budget.pressure": BudgetPressure,
+    "dispute": DisputeCase,
+    "customer.complaints": CustomerComplaints,
+    "experiment.plan": ExperimentPlan,
+    "experiment.result": ExperimentResult,
 }
+# Parts an agent reads leniently at run time (an unreadable dispute fact is a missing verification, not a
+# crash) that a scenario author must still get right: (key inside the data, its model).
+LENIENT_PARTS: dict[str, tuple[str, type[WorldData]]] = {"dispute": ("facts", DisputeFacts)}
 LIBRARY_PACKAGE = "coalition.scenarios"
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
 Text = Annotated[str, Field(min_length=1)]
@@ -167,10 +175,18 @@ class ScheduledEvent(_Spec):
         return _json_safe(data) if isinstance(data, Mapping) else data
 
     @model_validator(mode="after")
-    def _required_data(self) -> ScheduledEvent:
-        missing = [k for k in REQUIRED_DATA.get(self.kind, ()) if k not in self.data]
-        if missing:
-            raise Problem(f"{self.kind} needs {', '.join(missing)}", ("data",))
+    def _readable_data(self) -> ScheduledEvent:
+        """The data must be what the receiving agents can read (bad values name their field)."""
+        checks: list[tuple[tuple[str, ...], type[WorldData], Any]] = [((), DATA_MODELS[self.kind], self.data)]
+        if self.kind in LENIENT_PARTS:
+            key, model = LENIENT_PARTS[self.kind]
+            checks.append(((key,), model, self.data.get(key, {})))
+        for at, model, value in checks:
+            try:
+                model.model_validate(value)
+            except ValidationError as exc:
+                loc, reason = first_problem(exc, model)
+                raise Problem(reason, ("data", *at, *loc)) from None
         return self
 
     @property
@@ -314,15 +330,19 @@ class Expectation(_Spec):
 
 
 class AgentSettings(_Spec):
-    """Per-agent settings; `model` is "offline" (the deterministic narrator) or "openai:…"/"anthropic:…"."""
+    """Per-agent settings; `model` is "offline" (the deterministic narrator) or "openai:…"/"anthropic:…", and
+    None when the file does not set it (so COALITION_LLM applies, while an explicit offline wins over it)."""
 
-    model: str = "offline"
+    model: str | None = None
 
     @field_validator("model")
     @classmethod
-    def _known_model(cls, model: str) -> str:
-        if model != "offline" and not model.startswith(("openai:", "anthropic:")):
-            raise Problem(f"unknown model {model!r} (use offline, openai:<model> or anthropic:<model>)")
+    def _known_model(cls, model: str | None) -> str | None:
+        if model is not None:
+            try:
+                parse_model_spec(model)
+            except ModelConfigError as exc:
+                raise Problem(exc.reason) from None
         return model
 
 
@@ -349,6 +369,17 @@ class Scenario(_Spec):
         if "\n\n" in text.strip():
             raise Problem("must be one paragraph (no blank lines)")
         return text
+
+    @field_validator("world", mode="before")
+    @classmethod
+    def _one_price_band(cls, world: Any) -> Any:
+        if isinstance(world, Mapping) and "pricing_policy" in world:
+            reason = (
+                "the price band is the policy's limits.pricing (one band for governance, agents and KPIs): "
+                "remove this key, or point `policy:` at a policy file with another band"
+            )
+            raise Problem(reason, ("pricing_policy",))
+        return world
 
     @field_validator("agents")
     @classmethod
@@ -527,28 +558,34 @@ def _inner_model(annotation: Any) -> Any:
 
 def explain(exc: ValidationError, model: type[BaseModel]) -> tuple[str, str]:
     """The first validation error as (path in the document, one-line reason)."""
+    loc, reason = first_problem(exc, model)
+    return _format_path(loc), reason
+
+
+def first_problem(exc: ValidationError, model: type[BaseModel]) -> tuple[list[str | int], str]:
+    """The first validation error as (location inside `model`'s input, one-line reason)."""
     first = exc.errors(include_url=False)[0]
     loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith(("function-", "model-")))]
     kind = first["type"]
     cause = first.get("ctx", {}).get("error")
     value = first.get("input")
     if isinstance(cause, Problem):
-        return _format_path([*loc, *cause.at]), cause.reason
+        return [*loc, *cause.at], cause.reason
     if kind == "extra_forbidden":
         holder = _model_at(model, loc[:-1])
         allowed = f" (allowed: {', '.join(holder.model_fields)})" if holder is not None else ""
-        return _format_path(loc), f"unknown key{allowed}"
+        return loc, f"unknown key{allowed}"
     if kind == "missing":
-        return _format_path(loc), "is required"
+        return loc, "is required"
     if kind.startswith(("date_", "datetime_")):
-        return _format_path(loc), f"{value!r} is not a valid date (use YYYY-MM-DD)"
+        return loc, f"{value!r} is not a valid date (use YYYY-MM-DD)"
     if kind == "literal_error":
-        return _format_path(loc), f"{value!r} is not one of {first['ctx']['expected']}"
+        return loc, f"{value!r} is not one of {first['ctx']['expected']}"
     message = str(first["msg"]).removeprefix("Value error, ")
     if kind == "value_error":
-        return _format_path(loc), message
+        return loc, message
     shown = _short(value)
-    return _format_path(loc), f"{message[:1].lower()}{message[1:]}" + (f" (got {shown})" if shown else "")
+    return loc, f"{message[:1].lower()}{message[1:]}" + (f" (got {shown})" if shown else "")
 
 
 def _short(value: Any) -> str:

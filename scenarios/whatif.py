@@ -1,9 +1,14 @@
 """What-if: re-run a recorded run's scenario, seed and human decisions under another policy, and list the
-decisions that change (allowed / denied / escalated) with the rules responsible, and the KPI deltas."""
+decisions that change (allowed / denied / escalated) with the rules responsible, and the KPI deltas.
+
+The what-if is narrated by the offline model whatever the recorded run used: models only word what the engines
+decided, so no key or network is needed, and decisions are compared without their free-text arguments (a model's
+words are never a "changed decision")."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -14,9 +19,18 @@ from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.board import Board
+from coalition.scenarios.consistency import decision_args, offline_options
 from coalition.scenarios.replay import RecordedBoard, ReplayRunner, recorded_run
+from coalition.scenarios.world import cents
 
-KPI_KEYS = ("revenue_usd", "margin_pct", "cash_usd", "reserves_usd", "incidents", "escalations")
+MONEY_KPIS = ("revenue_usd", "margin_pct", "cash_usd", "reserves_usd")  # rounded half-even to cents
+COUNT_KPIS = ("incidents", "escalations")
+KPI_KEYS = MONEY_KPIS + COUNT_KPIS
+
+
+def kpi_json(key: str, value: Decimal) -> float | int:
+    """A KPI at the JSON edge: money a number with at most two decimals, counts an integer."""
+    return float(cents(value)) if key in MONEY_KPIS else int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +82,26 @@ class WhatIfResult:
     policy_before: str
     policy_after: str
     changes: list[DecisionChange]
-    kpis_before: dict[str, float]
-    kpis_after: dict[str, float]
+    kpis_before: dict[str, Decimal]
+    kpis_after: dict[str, Decimal]
     answered_by: dict[str, str]
 
     @property
-    def kpi_deltas(self) -> dict[str, float]:
-        return {k: round(self.kpis_after[k] - self.kpis_before[k], 2) for k in self.kpis_before}
+    def kpi_deltas(self) -> dict[str, Decimal]:
+        """after − before, in Decimal (money rounded half-even to cents)."""
+        deltas = {k: self.kpis_after[k] - self.kpis_before[k] for k in self.kpis_before}
+        return {k: cents(v) if k in MONEY_KPIS else v for k, v in deltas.items()}
 
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "policy_before": self.policy_before,
             "policy_after": self.policy_after,
+            "narrated_by": "offline",
             "changes": [c.to_json() for c in self.changes],
-            "kpis_before": self.kpis_before,
-            "kpis_after": self.kpis_after,
-            "kpi_deltas": self.kpi_deltas,
+            "kpis_before": {k: kpi_json(k, v) for k, v in self.kpis_before.items()},
+            "kpis_after": {k: kpi_json(k, v) for k, v in self.kpis_after.items()},
+            "kpi_deltas": {k: kpi_json(k, v) for k, v in self.kpi_deltas.items()},
         }
 
 
@@ -119,11 +136,11 @@ def decisions(ledger: Ledger, run_id: str) -> list[Decision]:
 
 
 def _key(d: Decision) -> tuple[str, str, bytes]:
-    return d.agent, d.action, canonical_json(d.args)
+    return d.agent, d.action, canonical_json(decision_args(d.args))
 
 
 def pair_decisions(before: list[Decision], after: list[Decision]) -> list[tuple[Decision | None, Decision | None]]:
-    """Match proposals by agent + action + args (in order), then the rest by agent + action (in order)."""
+    """Match proposals by agent + action + args without wording (in order), then the rest by agent + action."""
     pairs: list[tuple[Decision | None, Decision | None]] = []
     left_after = list(after)
     unmatched: list[Decision] = []
@@ -146,11 +163,12 @@ def pair_decisions(before: list[Decision], after: list[Decision]) -> list[tuple[
 def _changed(b: Decision | None, a: Decision | None) -> bool:
     if b is None or a is None:
         return True
-    return (b.outcome, b.resolution, b.args) != (a.outcome, a.resolution, a.args)
+    return (b.outcome, b.resolution, decision_args(b.args)) != (a.outcome, a.resolution, decision_args(a.args))
 
 
-def run_kpis(ledger: Ledger, run_id: str) -> dict[str, float]:
-    """Revenue, margin, cash, reserves, incidents and escalations at the end of a run (from run.finished)."""
+def run_kpis(ledger: Ledger, run_id: str) -> dict[str, Decimal]:
+    """Revenue, margin, cash, reserves (to the cent), incidents and escalations at the end of a run (from
+    run.finished)."""
     kpis: dict[str, Any] = {}
     escalations = 0
     for entry in ledger.iter_entries(run_id=run_id):
@@ -160,40 +178,41 @@ def run_kpis(ledger: Ledger, run_id: str) -> dict[str, float]:
             escalations += 1
     incidents = kpis.get("incidents", {})
     total_incidents = sum(int(v) for v in incidents.values()) if isinstance(incidents, dict) else 0
-    return {
-        "revenue_usd": float(Decimal(str(kpis.get("revenue_usd", 0)))),
-        "margin_pct": float(Decimal(str(kpis.get("margin_pct", 0)))),
-        "cash_usd": float(Decimal(str(kpis.get("cash_usd", 0)))),
-        "reserves_usd": float(Decimal(str(kpis.get("reserves_usd", 0)))),
-        "incidents": float(total_incidents),
-        "escalations": float(escalations),
-    }
+    money = {key: cents(str(kpis.get(key, 0))) for key in MONEY_KPIS}
+    return {**money, "incidents": Decimal(total_incidents), "escalations": Decimal(escalations)}
 
 
 def whatif(
     ledger: Ledger, run_id: str, policy: Policy, *, scratch: SqliteLedger | None = None, scenario_board: bool = True
 ) -> WhatIfResult:
     """Re-run `run_id` under `policy` (recorded human decisions; escalations new to the what-if are answered by
-    the scenario's scripted board when `scenario_board`) into a scratch ledger, and diff the decisions."""
+    the scenario's scripted board when `scenario_board`) into a scratch ledger, and diff the decisions.
+
+    Every agent is narrated by the offline model (no key, no network), whatever models the recorded run used."""
     recorded = recorded_run(ledger, run_id)
-    target = scratch or SqliteLedger(":memory:")
     new_id = f"whatif-of-{run_id}"
     board = RecordedBoard(
         recorded.decisions,
         by_content=True,
         fallback=Board(recorded.scenario.board) if scenario_board else None,
     )
-    ReplayRunner(
-        recorded.scenario,
-        recorded=board,
-        started=None,
-        bus=MemoryBus(namespace=new_id),
-        ledger=target,
-        run_id=new_id,
-        seed=recorded.seed,
-        policy=policy,
-    ).run()
-    pairs = pair_decisions(decisions(ledger, run_id), decisions(target, new_id))
+    with ExitStack() as stack:
+        target = scratch if scratch is not None else stack.enter_context(SqliteLedger(":memory:"))
+        bus = stack.enter_context(closing(MemoryBus(namespace=new_id)))
+        ReplayRunner(
+            recorded.scenario,
+            recorded=board,
+            started=None,
+            bus=bus,
+            ledger=target,
+            run_id=new_id,
+            seed=recorded.seed,
+            policy=policy,
+            options=offline_options(),
+        ).run()
+        after = decisions(target, new_id)
+        kpis_after = run_kpis(target, new_id)
+    pairs = pair_decisions(decisions(ledger, run_id), after)
     changes = []
     for b, a in pairs:
         if not _changed(b, a):
@@ -210,6 +229,6 @@ def whatif(
         policy_after=policy.version,
         changes=[c for agent in sorted(grouped) for c in grouped[agent]],
         kpis_before=run_kpis(ledger, run_id),
-        kpis_after=run_kpis(target, new_id),
+        kpis_after=kpis_after,
         answered_by=dict(board.answered_by),
     )

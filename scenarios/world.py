@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from coalition.agents import money
+from coalition.governance.policy import PricingLimits
 from coalition.scenarios.errors import WorldError
 
-CENT = Decimal("0.01")
 RegulatoryStatus = Literal["allowed", "restricted", "prohibited"]
 SettlementWindow = Literal["T+1", "T+3"]
 WINDOW_DAYS: dict[str, int] = {"T+1": 1, "T+3": 3}
@@ -31,9 +32,8 @@ SEGMENT_KW: dict[str, Decimal] = {
 
 
 def cents(value: Decimal | int | str | float) -> Decimal:
-    """Round money half-even to cents (floats go through str, never straight into Decimal)."""
-    number = value if isinstance(value, Decimal) else Decimal(str(value))
-    return number.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    """Round money half-even to cents, from any JSON number or decimal string (the agents' rounding exactly)."""
+    return money.cents(money.dec(value))
 
 
 def money_json(value: Decimal) -> float:
@@ -67,20 +67,6 @@ class RegionSpec(_Spec):
     buyers: int | None = Field(default=None, ge=0, le=10_000)
 
 
-class PricingPolicySpec(_Spec):
-    """The price band: floor ≤ price ≤ ceiling, and at most surge_cap_pct above the base price."""
-
-    floor: Money = Field(ge=0)
-    ceiling: Money = Field(gt=0)
-    surge_cap_pct: Decimal = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _band(self) -> PricingPolicySpec:
-        if self.floor > self.ceiling:
-            raise ValueError(f"floor {self.floor} is above ceiling {self.ceiling}")
-        return self
-
-
 class SettlementSpec(_Spec):
     """How long producers wait for their money, and the share of that backlog held in reserve."""
 
@@ -99,7 +85,6 @@ class WorldSpec(_Spec):
     cost_per_reach_usd: Money = Field(default=Decimal("2.50"), gt=0)
     producers_per_region: int = Field(default=20, ge=0, le=10_000)
     buyers_per_region: int = Field(default=30, ge=0, le=10_000)
-    pricing_policy: PricingPolicySpec
     settlement: SettlementSpec = SettlementSpec()
     regions: list[RegionSpec] = Field(min_length=1)
 
@@ -148,6 +133,9 @@ class Customer(_State):
 
 
 class PricingPolicy(_State):
+    """The price band in force: the policy's `limits.pricing` on day 0, then whatever an executed
+    change_pricing_policy set (the one band the KPIs judge prices against)."""
+
     floor: Money
     ceiling: Money
     surge_cap_pct: Decimal
@@ -314,7 +302,8 @@ class World:
         self._state = state
 
     @classmethod
-    def from_spec(cls, spec: WorldSpec, seed: int) -> World:
+    def from_spec(cls, spec: WorldSpec, seed: int, pricing: PricingLimits) -> World:
+        """Helios on day 0 as the scenario describes it, priced within the governing policy's band."""
         regions = {
             r.code: Region(
                 code=r.code,
@@ -339,7 +328,9 @@ class World:
             capacity_factor=spec.capacity_factor,
             daily_opex_usd=spec.daily_opex_usd,
             cost_per_reach_usd=spec.cost_per_reach_usd,
-            pricing_policy=PricingPolicy(**spec.pricing_policy.model_dump()),
+            pricing_policy=PricingPolicy(
+                floor=pricing.floor, ceiling=pricing.ceiling, surge_cap_pct=pricing.surge_cap_pct
+            ),
             settlement=Settlement(window=spec.settlement.window, reserve_ratio=spec.settlement.reserve_ratio),
             regions=regions,
             customers=_customers(seed, spec),
@@ -464,7 +455,7 @@ class World:
             return {"mismatch_usd": money_json(s.settlement.mismatch_usd)}
         return {}
 
-    def outage_customers(self, region: str, count: int, hours: int | float) -> list[dict[str, Any]]:
+    def outage_customers(self, region: str, count: int, hours: Decimal | int | float) -> list[dict[str, Any]]:
         """The customers behind `count` dark meters in a region, with the energy each lost (deterministic)."""
         pool = sorted(self.customers_in(self.region(region).code), key=lambda c: c.id)
         rng = random.Random(f"{self._state.seed}:{region}:outage:{self._state.day}")  # noqa: S311 - simulation

@@ -13,7 +13,6 @@ from coalition.agents.money import dec
 from coalition.agents.narrator import Narrator
 from coalition.agents.payloads import (
     CapitalNeed,
-    IncidentNotice,
     PolicyBrief,
     PricingBand,
     SettlementMismatch,
@@ -26,9 +25,8 @@ from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
 
 
 class FinanceMemory(AgentMemory):
-    """Finance remembers the incidents ops told it about (leakage and downtime risk)."""
+    """Finance remembers how often each region's surge price was denied (to ask for a wider cap, once)."""
 
-    incidents: list[IncidentNotice] = Field(default_factory=list)
     surge_denials: dict[str, int] = Field(default_factory=dict)  # region -> set_price denials above the band
 
 
@@ -41,7 +39,8 @@ class FinanceAgent(FunctionAgent[FinanceMemory]):
         super().__init__(narrator, FinanceMemory())
 
     def _band(self) -> PricingBand | None:
-        """The pricing band in force: today's snapshot if it states one, else the policy brief's."""
+        """The pricing band in force: today's snapshot if it states one (the world's band starts as the policy's
+        and follows executed changes), else the policy brief's."""
         if self.memory.market is not None and self.memory.market.pricing_policy is not None:
             return self.memory.market.pricing_policy
         return self.memory.brief.pricing if self.memory.brief is not None else None
@@ -59,8 +58,6 @@ class FinanceAgent(FunctionAgent[FinanceMemory]):
         elif isinstance(payload, AgentMessage):
             if payload.kind == "market.shortlist":
                 self._enter_markets(envelope, plan)
-            elif payload.kind == "incident.notice":
-                self.memory.incidents.append(self.data(envelope, IncidentNotice))
         elif isinstance(payload, Observation):
             self._observation(envelope, payload, plan)
 

@@ -11,6 +11,7 @@ from coalition.agents.payloads import (
     ClaimsReview,
     ClaimsReviewRequest,
     Finding,
+    NoGoRegion,
     ObligationsNotice,
     PolicyBrief,
     RegulatoryChange,
@@ -116,12 +117,26 @@ class JurisdictionPack:
         }
 
 
-def jurisdiction_pack(change: RegulatoryChange, untrusted_flags: list[str]) -> JurisdictionPack:
-    """Publish the region's new status and obligations; materiality comes from the observation, not from prose."""
+def jurisdiction_pack(
+    change: RegulatoryChange, untrusted_flags: list[str], no_go: NoGoRegion | None = None
+) -> JurisdictionPack:
+    """Publish the region's new status and obligations; materiality comes from the observation, not from prose.
+
+    The regulator's change is the newer evidence, so it is published as it is; where research had marked the
+    region no-go, the pack says so: an opening is then material whatever the observation claims (a human
+    confirms it), and a closing is confirmed by research's reading."""
     reasons = [
         f"{change.region} is now {change.status} from {change.effective.isoformat()}",
         f"{len(change.obligations)} obligation(s) apply: {', '.join(change.obligations) or 'none'}",
     ]
+    if no_go is not None and change.status == "allowed":
+        change = change.model_copy(update={"material": True})
+        reasons.append(
+            f"research had marked {change.region} no-go ({no_go.reason}): opening it is a material change "
+            "for humans to confirm"
+        )
+    elif no_go is not None:
+        reasons.append(f"research had also marked {change.region} no-go ({no_go.reason})")
     if untrusted_flags:
         reasons.append(f"the regulator's text was flagged ({', '.join(untrusted_flags)}) and only its data was used")
     facts = Facts(

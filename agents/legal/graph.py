@@ -8,7 +8,7 @@ from coalition.agents.errors import UnusableInput
 from coalition.agents.legal import engine
 from coalition.agents.memory import AgentMemory
 from coalition.agents.narrator import Narrator
-from coalition.agents.payloads import ClaimsReviewRequest, IncidentNotice, NoGoRegion, NoGoRegions, RegulatoryChange
+from coalition.agents.payloads import ClaimsReviewRequest, NoGoRegion, NoGoRegions, RegulatoryChange
 from coalition.agents.screening import screen
 from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
@@ -16,11 +16,9 @@ from coalition.bus.messages import AgentMessage, Observation
 
 
 class LegalMemory(AgentMemory):
-    """Legal remembers where not to operate, each campaign's review outcome, and incidents (for reports)."""
+    """Legal remembers the regions research found no legal path in, to weigh a jurisdiction pack against them."""
 
     no_go: dict[str, NoGoRegion] = Field(default_factory=dict)
-    reviews: dict[str, bool] = Field(default_factory=dict)
-    incidents: list[IncidentNotice] = Field(default_factory=list)
 
 
 class LegalAgent(FunctionAgent[LegalMemory]):
@@ -39,8 +37,6 @@ class LegalAgent(FunctionAgent[LegalMemory]):
             elif payload.kind == "no_go.regions":
                 for region in self.data(envelope, NoGoRegions).regions:
                     self.memory.no_go[region.region] = region
-            elif payload.kind == "incident.notice":
-                self.memory.incidents.append(self.data(envelope, IncidentNotice))
         elif isinstance(payload, Observation) and payload.kind == "regulatory.change":
             self._regulatory_change(envelope, payload, plan)
 
@@ -49,7 +45,6 @@ class LegalAgent(FunctionAgent[LegalMemory]):
         if self.memory.brief is None:
             raise UnusableInput(self.NAME, "claims.review_request", envelope.id, "no policy.brief received yet")
         review, facts = engine.lint(request, self.memory.brief)
-        self.memory.reviews[review.campaign_id] = review.approved
         plan.tell(
             MessageDraft(
                 to=("marketing",),
@@ -62,9 +57,9 @@ class LegalAgent(FunctionAgent[LegalMemory]):
         )
 
     def _regulatory_change(self, envelope: Envelope, payload: Observation, plan: Plan) -> None:
-        pack = engine.jurisdiction_pack(self.data(envelope, RegulatoryChange), screen(payload.text))
+        change = self.data(envelope, RegulatoryChange)
+        pack = engine.jurisdiction_pack(change, screen(payload.text), self.memory.no_go.get(change.region))
         evidence = (evidence_of(envelope),)
-        change = pack.change
         plan.propose(
             ProposalDraft(
                 action="publish_jurisdiction_pack",

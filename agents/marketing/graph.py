@@ -16,8 +16,6 @@ from coalition.agents.payloads import (
     ExperimentPlan,
     ExperimentResult,
     GrowthGoal,
-    IncidentNotice,
-    ObligationsNotice,
     PriceGuardrails,
 )
 from coalition.agents.workflow import CopyRequest, FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
@@ -26,12 +24,9 @@ from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
 
 
 class MarketingMemory(AgentMemory):
-    """Marketing remembers finance's guardrails, legal's obligations, incidents, pending claims reviews and the
-    experiments it was asked to run."""
+    """Marketing remembers finance's guardrails, pending claims reviews and the experiments it was asked to run."""
 
     guardrails: PriceGuardrails | None = None
-    obligations: list[ObligationsNotice] = Field(default_factory=list)
-    incidents: list[IncidentNotice] = Field(default_factory=list)
     reviews_requested: dict[str, str] = Field(default_factory=dict)  # campaign id -> denied proposal id
     experiments: dict[str, ExperimentPlan] = Field(default_factory=dict)  # experiment id -> its plan
 
@@ -53,10 +48,6 @@ class MarketingAgent(FunctionAgent[MarketingMemory]):
                 self.memory.guardrails = self.data(envelope, PriceGuardrails)
             elif payload.kind == "claims.review":
                 self._revise_after_review(envelope, plan)
-            elif payload.kind == "obligations":
-                self.memory.obligations.append(self.data(envelope, ObligationsNotice))
-            elif payload.kind == "incident.notice":
-                self.memory.incidents.append(self.data(envelope, IncidentNotice))
         elif isinstance(payload, Observation):
             if payload.kind == "growth.goal":
                 decision = engine.campaign(self.data(envelope, GrowthGoal), evidence_of(envelope), self._cap())

@@ -7,11 +7,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field
+from pydantic import ValidationError
 
 from coalition.agents.facts import Facts
 from coalition.agents.money import cents, fmt, number
-from coalition.agents.payloads import AffectedCustomer, IncidentNotice, MeterOutage, SuspiciousTrades, WorldData
+from coalition.agents.payloads import (
+    AffectedCustomer,
+    DisputeCase,
+    DisputeFacts,
+    IncidentNotice,
+    MeterOutage,
+    SuspiciousTrades,
+)
 
 # Severity points per dimension: (threshold, points) checked from the top; the sum maps to 1..5.
 CUSTOMER_POINTS = ((100, 2), (10, 1))
@@ -253,17 +260,6 @@ DISPUTE_REQUIRED_FACTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class DisputeCase(WorldData):
-    """`dispute`: a customer's billing dispute, whatever channel it came through."""
-
-    case_id: str = Field(min_length=1)
-    customer_id: str = Field(min_length=1)
-    channel: str = Field(min_length=1)
-    kind: str = Field(min_length=1)
-    amount_usd: Decimal = Field(ge=0)
-    facts: dict[str, Any] = Field(default_factory=dict)
-
-
 @dataclass(frozen=True, slots=True)
 class DisputeDecision:
     """The fixed decision for one case: credit or not, how much at most, and the rule path that decided it."""
@@ -284,38 +280,44 @@ class DisputeDecision:
         }
 
 
-def _fact_int(facts: dict[str, Any], key: str) -> int | None:
-    value = facts.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return int(Decimal(str(value)))
-    except ArithmeticError:
-        return None
+def read_facts(case: DisputeCase) -> tuple[DisputeFacts, list[str]]:
+    """The facts the rules of the case's kind need, typed; and the needed ones that are absent or unreadable."""
+    needed = DISPUTE_REQUIRED_FACTS.get(case.kind, ())
+    readable: dict[str, Any] = {}
+    missing: list[str] = []
+    for key in needed:
+        try:
+            value = getattr(DisputeFacts.model_validate({key: case.facts.get(key)}), key)
+        except ValidationError:
+            value = None
+        if value is None:
+            missing.append(key if key not in case.facts else f"{key} (unreadable: {case.facts[key]!r:.40})")
+        else:
+            readable[key] = value
+    return DisputeFacts.model_validate(readable), missing
 
 
 def dispute_decision(case: DisputeCase, tiers: dict[str, Decimal], max_credit: Decimal | None) -> DisputeDecision:
     """Decide a dispute from its kind, amount and facts only (never the channel or the day): C1/C2/C6."""
-    missing = [k for k in DISPUTE_REQUIRED_FACTS.get(case.kind, ()) if k not in case.facts]
+    facts, missing = read_facts(case)
     eligible, amount, rule, reasons = False, Decimal(0), "", []
     if case.kind not in DISPUTE_KINDS:
         rule, reasons = "unknown_kind", [f"'{case.kind}' is not a dispute kind the rules cover"]
     elif missing:
         rule, reasons = "verification_missing", [f"verification facts missing: {', '.join(missing)}"]
     elif case.kind == "late_fee":
-        days = _fact_int(case.facts, "days_late")
-        waivers = _fact_int(case.facts, "waivers_last_12_months")
-        eligible = days is not None and waivers is not None and days <= LATE_FEE_GRACE_DAYS and waivers == 0
+        days, waivers = facts.days_late or 0, facts.waivers_last_12_months or 0
+        eligible = days <= LATE_FEE_GRACE_DAYS and waivers == 0
         rule = "late_fee_waiver" if eligible else "late_fee_not_waivable"
         reasons = [f"{days} day(s) late, {waivers} waiver(s) in the last 12 months"]
         amount = case.amount_usd if eligible else Decimal(0)
     elif case.kind == "settlement_fee":
-        eligible = case.facts.get("settlement_error") is True
+        eligible = facts.settlement_error is True
         rule = "settlement_error_refund" if eligible else "settlement_fee_correct"
         reasons = ["the settlement record shows an error" if eligible else "the settlement record shows no error"]
         amount = case.amount_usd if eligible else Decimal(0)
     else:
-        lost = Decimal(str(case.facts["lost_kwh"]))
+        lost = facts.lost_kwh or Decimal(0)
         table = sorted((tiers or DEFAULT_TIERS).items(), key=lambda item: (item[1], item[0]))
         level = min(sum(1 for t in IMPACT_LEVELS_KWH if lost >= t), len(table) - 1)
         eligible, rule = True, f"outage_tier_{table[level][0]}"

@@ -8,20 +8,19 @@ from decimal import Decimal
 from pydantic import Field
 
 from coalition.agents.facts import Facts
-from coalition.agents.memory import AgentMemory
+from coalition.agents.memory import UNDECIDED, AgentMemory, ProposalRecord
 from coalition.agents.narrator import Narrator
 from coalition.agents.ops import engine
-from coalition.agents.payloads import MeterOutage, MeterRestored, ObligationsNotice, SuspiciousTrades
+from coalition.agents.payloads import DisputeCase, MeterOutage, MeterRestored, SuspiciousTrades
 from coalition.agents.workflow import CopyRequest, FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
-from coalition.bus.messages import AgentMessage, Observation
+from coalition.bus.messages import Observation
 
 
 class OpsMemory(AgentMemory):
-    """Ops remembers which region it paused for which incident, and legal's obligations (its runbooks)."""
+    """Ops remembers which region its executed pauses hold, for which incident (a proposed pause may never apply)."""
 
-    paused: dict[str, str] = Field(default_factory=dict)  # region -> incident id
-    obligations: list[ObligationsNotice] = Field(default_factory=list)
+    paused: dict[str, str] = Field(default_factory=dict)  # region -> incident id, from applied executions only
 
 
 class OpsAgent(FunctionAgent[OpsMemory]):
@@ -34,9 +33,7 @@ class OpsAgent(FunctionAgent[OpsMemory]):
 
     def react(self, envelope: Envelope, plan: Plan) -> None:
         payload = envelope.payload
-        if isinstance(payload, AgentMessage) and payload.kind == "obligations":
-            self.memory.obligations.append(self.data(envelope, ObligationsNotice))
-        elif isinstance(payload, Observation):
+        if isinstance(payload, Observation):
             if payload.kind == "meter.outage":
                 self._outage(envelope, plan)
             elif payload.kind == "meter.restored":
@@ -63,9 +60,8 @@ class OpsAgent(FunctionAgent[OpsMemory]):
             plan.propose(ProposalDraft(action, args, facts, evidence, envelope, key))
 
         propose("open_incident", response.incident_args, response.incident_facts, f"open_incident:{incident}")
-        if response.region not in self.memory.paused:
+        if self._pause_of(response.region, plan) is None:
             propose("pause_settlement", response.pause_args, response.pause_facts, f"pause_settlement:{incident}")
-            self.memory.paused[response.region] = incident
         for credit in response.credits:
             propose(
                 "issue_credit",
@@ -95,9 +91,36 @@ class OpsAgent(FunctionAgent[OpsMemory]):
             )
         )
 
+    def executed(self, record: ProposalRecord) -> None:
+        """A region is paused once ops' pause is applied, and no longer once its resume is."""
+        if record.status != "applied" or record.action not in ("pause_settlement", "resume_settlement"):
+            return
+        region, incident = str(record.args["region"]), str(record.args["incident_id"])
+        if record.action == "pause_settlement":
+            self.memory.paused[region] = incident
+        elif record.action == "resume_settlement" and self.memory.paused.get(region) == incident:
+            del self.memory.paused[region]
+
+    def _pause_of(self, region: str, plan: Plan) -> str | None:
+        """The incident whose pause holds the region, or is on its way (proposed now or awaiting its verdict,
+        approval or execution); None when nothing pauses it — a denied, rejected or failed pause does not."""
+        if region in self.memory.paused:
+            return self.memory.paused[region]
+        on_the_way = [
+            (draft.args["region"], draft.args["incident_id"])
+            for draft in plan.drafts
+            if isinstance(draft, ProposalDraft) and draft.action == "pause_settlement"
+        ]
+        on_the_way += [
+            (record.args.get("region"), record.args.get("incident_id"))
+            for record in self.memory.proposals.values()
+            if record.action == "pause_settlement" and record.status in UNDECIDED
+        ]
+        return next((str(incident) for where, incident in on_the_way if where == region), None)
+
     def _restored(self, envelope: Envelope, plan: Plan) -> None:
         region = self.data(envelope, MeterRestored).region
-        incident = self.memory.paused.pop(region, None)
+        incident = self._pause_of(region, plan)
         if incident is None:
             return
         plan.propose(
@@ -151,7 +174,7 @@ class OpsAgent(FunctionAgent[OpsMemory]):
         """Decide by the fixed rules, credit when eligible, and tell the customer (the wording may vary)."""
         brief = self.memory.brief
         tiers: dict[str, Decimal] = dict(brief.credit_tiers) if brief is not None else {}
-        case = self.data(envelope, engine.DisputeCase)
+        case = self.data(envelope, DisputeCase)
         decision = engine.dispute_decision(case, tiers, brief.max_credit_usd if brief is not None else None)
         evidence = (evidence_of(envelope),)
         if decision.eligible:

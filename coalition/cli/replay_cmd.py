@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from coalition.agents.errors import AgentError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, run_or_latest, settings
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import load_policy
@@ -46,7 +47,7 @@ def replay(run: RunArg = None, ledger_path: LedgerPath = None, as_json: JsonFlag
     run_id = run_or_latest(ledger, run)
     try:
         result = run_replay(ledger, run_id)
-    except ScenariosError as exc:
+    except (ScenariosError, AgentError) as exc:
         fail(str(exc))
     if as_json:
         _echo_json(result.to_json())
@@ -75,6 +76,9 @@ def whatif(
     """Re-run a recorded run's scenario, seed and human decisions under another policy; list the decisions that
     change (allowed / denied / escalated) with the rules responsible on each side, and the KPI deltas.
 
+    Models only word decisions, so the what-if is narrated by the offline model (no key, no network) and
+    free-text arguments (messages, copy, reasons) are not compared.
+
     Example: coalition whatif helios-launch-20250303-101500-ab12 --policy my-policy.yaml
     """
     _quiet_logs()
@@ -88,7 +92,7 @@ def whatif(
     run_id = run_or_latest(ledger, run)
     try:
         result = run_whatif(ledger, run_id, policy)
-    except ScenariosError as exc:
+    except (ScenariosError, AgentError) as exc:
         fail(str(exc))
     if as_json:
         _echo_json(result.to_json())
@@ -96,7 +100,7 @@ def whatif(
     console = Console()
     console.print(
         f"What-if for [b]{run_id}[/b]: policy {result.policy_before[:16]} → {result.policy_after[:16]}; "
-        f"{len(result.changes)} decision(s) change."
+        f"{len(result.changes)} decision(s) change (narrated offline; wording is not compared)."
     )
     table = Table("agent", "action", "args", "before", "rules before", "after", "rules after")
     for c in result.changes:
@@ -128,7 +132,8 @@ def consistency(
     as_json: JsonFlag = False,
 ) -> None:
     """Run K variants of a scenario (other seeds; disputes through other channels and days) and report pass^k:
-    the share of cases whose decision (outcome and amounts, not wording) was identical in every run.
+    the share of cases whose decision (outcome and amounts, not wording) was identical in every run. Every
+    variant is narrated by the offline model (no key, no network).
 
     Exit 0 at or above the target (100% by default), 1 below, 2 bad input.
 
@@ -138,14 +143,14 @@ def consistency(
     try:
         scenario = load_scenario(scenario_ref)
         result = run_consistency(scenario, runs)
-    except (ScenarioError, ScenariosError) as exc:
+    except (ScenarioError, ScenariosError, AgentError) as exc:
         fail(str(exc))
     if as_json:
         _echo_json(result.to_json())
     else:
         typer.echo(
             f"pass^{result.runs} = {result.pass_k:.0%} ({result.consistent}/{result.cases} cases identical in every "
-            f"run of {scenario.name})"
+            f"run of {scenario.name}; narrated offline)"
         )
         for case in result.differing:
             typer.echo(f"  differs: {case}")

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from coalition.agents.errors import AgentError, ModelConfigError
 from coalition.agents.prices import PriceTable, load_prices
 from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, missing_keys
+from coalition.agents.recording import ReplayChatModel
 from coalition.bootstrap import BusChoice, open_bus
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
@@ -26,7 +27,7 @@ from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.logs import bind_context, configure_logging
 from coalition.scenarios.errors import ScenarioError, ScenariosError
-from coalition.scenarios.replay import ReplayError, recorded_run
+from coalition.scenarios.replay import ReplayError, recorded_run, resume_models
 from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult, recorded_choices
 from coalition.scenarios.spec import Scenario, load_scenario
 from coalition.settings import Settings
@@ -57,6 +58,7 @@ class ModelPlan:
         self.choices = choices
         self.access = access
         self.prices = prices
+        self.replay: dict[str, ReplayChatModel] | None = None  # a resumed run: recorded answers first
 
 
 def model_plan(cfg: Settings, scenario: Scenario | None, recorded: dict[str, ModelChoice] | None = None) -> ModelPlan:
@@ -197,6 +199,7 @@ def _execute(
                 models=plan.choices if plan is not None else None,
                 provider_access=plan.access if plan is not None else None,
                 prices=plan.prices if plan is not None else None,
+                replay=plan.replay if plan is not None else None,
                 settings=dict(run_settings),
             ),
         )
@@ -284,7 +287,8 @@ def run(
         except ReplayError as exc:
             fail(str(exc))
         scenario, policy, seed = original.scenario, original.policy, original.seed
-        recorded = recorded_choices(dict(original.started.settings))
+        # an all-offline run records no model choices: it resumes offline, whatever the environment says now
+        recorded = recorded_choices(dict(original.started.settings)) or choose_models()
     elif scenario_ref is None:
         fail(
             "SCENARIO is required (a library name such as helios-launch, or a file); --resume reads it from the ledger"
@@ -295,6 +299,13 @@ def run(
             run_settings["policy_path"] = str(policy_path.resolve())
     plan = model_plan(cfg, scenario, recorded)
     check_keys(plan)  # before anything runs: never a traceback mid-run for a missing key
+    if resume:
+        assert run_id is not None
+        assert seed is not None
+        try:  # what the run already asked its models is answered from the ledger: never paid for twice
+            plan.replay = resume_models(ledger, run_id, plan.choices, plan.access, seed=seed)
+        except ModelConfigError as exc:
+            fail(str(exc))
     run_id = run_id or _new_run_id(scenario)
     _check_run_id(ledger, run_id, resume=resume)
     console = Console(stderr=as_json)

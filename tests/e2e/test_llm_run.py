@@ -15,14 +15,24 @@ from llm_wire_server import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, WireServer
 
 from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models
 from coalition.bus.memory import MemoryBus
+from coalition.bus.messages import AGENTS
 from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.board import Board
+from coalition.scenarios.replay import recorded_run
 from coalition.scenarios.replay import replay as replay_run
-from coalition.scenarios.runner import Runner, RunnerOptions, RunResult, recorded_choices, recorded_models
-from coalition.scenarios.spec import BoardDecision, load_scenario
+from coalition.scenarios.runner import (
+    DayProgress,
+    Runner,
+    RunnerOptions,
+    RunResult,
+    recorded_choices,
+    recorded_models,
+)
+from coalition.scenarios.spec import AgentSettings, BoardDecision, load_scenario
+from coalition.scenarios.whatif import whatif
 
 pytestmark = pytest.mark.e2e
 
@@ -205,6 +215,107 @@ class TestPoisonedFeed:
         shortlists = [e for e in entries(ledger, "poison", "message") if e.subject == "market.shortlist"]
         flags = [f for e in shortlists for f in e.payload["data"].get("screening", []) if f.get("flags")]
         assert flags, "research's shortlist carries the posts' screening flags"
+
+
+class _Stop(Exception):
+    """Raised from the progress callback to cut a run short, as Ctrl-C would."""
+
+
+def no_keys_env() -> dict[str, str]:
+    drop = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "REDIS_URL"}
+    return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("COALITION_LLM")}
+
+
+def bodies(server: WireServer) -> Counter[str]:
+    """What the provider was asked, as a multiset of (path, body) in canonical JSON."""
+    return Counter(json.dumps([r["path"], r["body"]], sort_keys=True) for r in server.requests)
+
+
+class TestWhatIfOverAPaidRun:
+    """A what-if of a run made with paid models needs no key and no server, and wording is never a change."""
+
+    def test_whatif_runs_offline_and_finds_no_change_under_the_same_policy(self, tmp_path: Path) -> None:
+        """The scenario itself names paid models; the what-if (library and CLI) runs with no key, lists nothing."""
+        path = tmp_path / "ledger.db"
+        spec = load_scenario("helios-launch")
+        paid = spec.model_copy(update={"agents": {a: AgentSettings(model=PAID.get(a, "offline")) for a in AGENTS}})
+        with SqliteLedger(path, create=True) as ledger, WireServer() as server:
+            options = RunnerOptions(provider_access=access(server))
+            Runner(paid, bus=MemoryBus(), ledger=ledger, run_id="paid", options=options).run()
+            assert server.requests
+        with SqliteLedger(path) as ledger:
+            messages = [e for e in entries(ledger, "paid", "proposal") if e.payload["action"] == "notify_customers"]
+            assert any("Local model" in e.payload["args"]["message"] for e in messages)  # the model's words
+            same = parse_policy(recorded_run(ledger, "paid").policy.model_dump(mode="json"), source="same")
+            result = whatif(ledger, "paid", same)
+        assert result.changes == []
+        assert set(result.kpi_deltas.values()) == {0}
+        policy = Path(__file__).resolve().parents[2] / "governance" / "policies" / "helios.yaml"
+        done = subprocess.run(
+            [COALITION, "whatif", "paid", "--policy", str(policy), "--ledger", str(path), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=no_keys_env(),
+            cwd=tmp_path,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        doc = json.loads(done.stdout)
+        assert doc["narrated_by"] == "offline"
+        assert doc["changes"] == []
+        assert set(doc["kpi_deltas"].values()) == {0}
+
+
+class TestResumeOfAPaidRun:
+    """`coalition run --resume` answers what the run already asked from its ledger and pays only for the rest."""
+
+    def test_resume_asks_the_provider_only_what_was_not_recorded(self, tmp_path: Path) -> None:
+        """Cut at day 40, resumed through the CLI with the server up: cut + resumed requests are exactly an
+        uninterrupted run's (none repeated) and the digests are equal."""
+        path = tmp_path / "ledger.db"
+        choices = choose_models(per_agent=PAID)
+
+        def stop_on_day_40(progress: DayProgress) -> None:
+            if progress.day == 40 and not progress.waiting_for_human:
+                raise _Stop
+
+        with WireServer() as server:
+            with SqliteLedger(path, create=True) as ledger:
+                run("helios-launch", ledger, "whole", choices=choices, server=server)
+                whole = bodies(server)
+                server.reset()
+                options = RunnerOptions(models=choices, provider_access=access(server), on_day=stop_on_day_40)
+                spec = load_scenario("helios-launch")
+                with pytest.raises(_Stop):
+                    Runner(spec, bus=MemoryBus(), ledger=ledger, run_id="cut", options=options).run()
+                cut = bodies(server)
+                server.reset()
+            env = {
+                **no_keys_env(),
+                "OPENAI_API_KEY": FAKE_OPENAI_KEY,
+                "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY,
+                "OPENAI_BASE_URL": server.openai_base_url,
+                "ANTHROPIC_BASE_URL": server.anthropic_base_url,
+                "COALITION_DATA_DIR": str(tmp_path / ".coalition"),
+            }
+            done = subprocess.run(
+                [COALITION, "run", "--resume", "--run-id", "cut", "--bus", "memory", "--ledger", str(path), "--json"],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env=env,
+                cwd=tmp_path,
+                check=False,
+            )
+            resumed = bodies(server)
+        assert done.returncode == 0, done.stderr
+        assert cut
+        assert resumed
+        assert cut + resumed == whole  # nothing asked twice, nothing left out
+        with SqliteLedger(path) as ledger:
+            assert run_digest(ledger, "cut") == run_digest(ledger, "whole")
+            assert ledger.verify().ok
 
 
 class TestCli:

@@ -9,6 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from coalition.agents.providers import choose_models
+from coalition.bus.memory import MemoryBus
+from coalition.bus.messages import AGENTS
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.spec import load_scenario
+
 pytestmark = pytest.mark.e2e
 COMMANDS = (["replay"], ["whatif"], ["consistency"], ["report"], ["audit"], ["scenario", "new"], ["scenario", "list"])
 
@@ -78,6 +85,8 @@ class TestCommands:
             (("report", "nope"), "no run 'nope'"),
             (("whatif", "fr-1"), "--policy"),
             (("audit", "fr-1", "--from", "yesterday"), "--from 'yesterday'"),
+            (("audit", "fr-1", "--from", "2030-01-01"), "no entry of run 'fr-1' falls between 2030-01-01 00:00"),
+            (("audit", "fr-1", "--incident", "nope"), "no entry of run 'fr-1' mentions incident 'nope'"),
             (("consistency", "no-such-scenario"), "no such scenario"),
             (("scenario", "new", "Bad Name"), "must be a slug"),
         ],
@@ -87,6 +96,28 @@ class TestCommands:
         done = cli(*args, cwd=run_dir)
         assert done.returncode == 2
         assert message in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in done.stderr
+
+    @pytest.mark.parametrize("scope", [("--from", "2020-01-01", "--to", "2020-01-02"), ("--incident", "nope")])
+    def test_an_empty_audit_slice_writes_no_package(self, run_dir: Path, scope: tuple[str, ...]) -> None:
+        """Exit 2 and neither the directory nor the zip exists afterwards."""
+        for out in ("empty-dir", "empty.zip"):
+            done = cli("audit", "fr-1", *scope, "--out", out, cwd=run_dir)
+            assert done.returncode == 2
+            assert not (run_dir / out).exists()
+
+    def test_a_replay_the_recording_cannot_answer_is_one_line_exit_2(self, tmp_path: Path) -> None:
+        """A run that claims paid models but recorded no calls: the replay misses; one line, exit 2."""
+        claimed = choose_models(per_agent=dict.fromkeys(AGENTS, "openai:gpt-4o-mini"))
+        settings = {"models": {agent: c.model_dump(mode="json") for agent, c in claimed.items()}}
+        with SqliteLedger(tmp_path / "l.db", create=True) as ledger:
+            options = RunnerOptions(models=choose_models(), settings=settings)  # offline, but says otherwise
+            Runner(load_scenario("fraud-ring"), bus=MemoryBus(), ledger=ledger, run_id="claims", options=options).run()
+        done = cli("replay", "claims", "--ledger", str(tmp_path / "l.db"), cwd=tmp_path)
+        assert done.returncode == 2
+        (line,) = done.stderr.strip().splitlines()
+        assert "no recorded model answer" in line
         assert "Traceback" not in done.stderr
 
     def test_scenario_new_runs(self, tmp_path: Path) -> None:

@@ -1,22 +1,26 @@
 """Replay reproduces a recorded run exactly; what-if lists exactly the decisions a policy change flips;
-consistency finds the same decision for every dispute across channels and days."""
+consistency finds the same decision for every dispute across channels and days; an audit slice is never empty."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
 
 from coalition.bus.memory import MemoryBus
+from coalition.bus.messages import AGENTS
 from coalition.governance.policy import load_policy, parse_policy
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.audit import AuditError, audit_slice, write_audit
 from coalition.scenarios.consistency import consistency, variant
 from coalition.scenarios.replay import ReplayError, recorded_run, replay
 from coalition.scenarios.runner import Runner
-from coalition.scenarios.spec import load_scenario
+from coalition.scenarios.spec import AgentSettings, load_scenario
 from coalition.scenarios.whatif import whatif
 
 pytestmark = pytest.mark.integration
@@ -137,6 +141,24 @@ class TestWhatIf:
         assert result.changes == []
         assert set(result.kpi_deltas.values()) == {0}
 
+    def test_kpis_and_deltas_are_decimal_money_to_the_cent(
+        self, recorded: tuple[SqliteLedger, str], tmp_path: Path
+    ) -> None:
+        """Money KPIs and their deltas are Decimals quantized to cents; counts are whole; JSON has numbers."""
+        ledger, run_id = recorded
+        result = whatif(ledger, run_id, load_policy(_policy(tmp_path, {"limits.pricing.surge_cap_pct": 100})))
+        for kpis in (result.kpis_before, result.kpis_after, result.kpi_deltas):
+            assert all(isinstance(v, Decimal) for v in kpis.values())
+            assert all(kpis[k].as_tuple().exponent == -2 for k in ("revenue_usd", "cash_usd", "reserves_usd"))
+            assert all(kpis[k] == int(kpis[k]) for k in ("incidents", "escalations"))
+        revenue = result.kpi_deltas["revenue_usd"]
+        assert revenue == result.kpis_after["revenue_usd"] - result.kpis_before["revenue_usd"]
+        doc = result.to_json()
+        assert doc["kpi_deltas"]["revenue_usd"] == float(revenue)
+        assert doc["kpi_deltas"]["escalations"] == -1
+        assert isinstance(doc["kpi_deltas"]["escalations"], int)
+        assert doc["narrated_by"] == "offline"
+
 
 class TestConsistency:
     """pass^k over dispute cases arriving on other channels and days."""
@@ -151,9 +173,54 @@ class TestConsistency:
         assert before != after
         assert moved.seed == scenario.seed + 1
 
+    def test_a_scenario_naming_paid_models_is_narrated_offline(self) -> None:
+        """Every agent on openai in the scenario file, no key anywhere: the variants run offline, pass^2 = 100%."""
+        scenario = load_scenario("billing-disputes")
+        paid = scenario.model_copy(
+            update={"agents": {agent: AgentSettings(model="openai:gpt-4o-mini") for agent in AGENTS}}
+        )
+        result = consistency(paid, 2)
+        assert result.cases == 12
+        assert result.pass_k == 1.0
+        assert result.to_json()["narrated_by"] == "offline"
+
     def test_billing_disputes_are_fully_consistent(self) -> None:
         """Every case gets the same decision and amount in all runs: pass^3 = 100%."""
         result = consistency(load_scenario("billing-disputes"), 3)
         assert result.cases == 12
         assert result.pass_k == 1.0
         assert result.differing == {}
+
+
+class TestAudit:
+    """An audit package is never empty: an empty time range and an unknown incident are both AuditErrors."""
+
+    def test_an_empty_time_range_is_an_error_and_nothing_is_written(
+        self, recorded: tuple[SqliteLedger, str], tmp_path: Path
+    ) -> None:
+        """A range after the run: AuditError naming the run, the range and the run's span; no package written."""
+        ledger, run_id = recorded
+        later = datetime(2030, 1, 1, tzinfo=UTC)
+        with pytest.raises(AuditError, match=r"no entry of run 'spike-1' falls between 2030-01-01 00:00 and its end"):
+            audit_slice(ledger, run_id, start=later)
+        out = tmp_path / "package"
+        with pytest.raises(AuditError, match="the run spans"):
+            write_audit(ledger, run_id, out, start=later, end=later)
+        assert not out.exists()
+
+    def test_an_unknown_incident_is_an_error_and_nothing_is_written(
+        self, recorded: tuple[SqliteLedger, str], tmp_path: Path
+    ) -> None:
+        """An incident no entry mentions: AuditError naming it; no package written."""
+        ledger, run_id = recorded
+        out = tmp_path / "package.zip"
+        with pytest.raises(AuditError, match="no entry of run 'spike-1' mentions incident 'nope'"):
+            write_audit(ledger, run_id, out, incident="nope")
+        assert not out.exists()
+
+    def test_a_range_inside_the_run_is_written(self, recorded: tuple[SqliteLedger, str], tmp_path: Path) -> None:
+        """The whole run's range: every entry of the run is in the package."""
+        ledger, run_id = recorded
+        package = write_audit(ledger, run_id, tmp_path / "all")
+        assert package.entries == len(list(ledger.iter_entries(run_id=run_id))) > 0
+        assert package.verified

@@ -127,19 +127,6 @@ class TestStep:
         assert runtime.step(1, env.sim_time) == 250
         assert bus.pending_count(topics.OBSERVATIONS, "agent:research") == 0
 
-    def test_a_restarted_runtime_redoes_what_was_read_but_not_acked(self, bus: MemoryBus) -> None:
-        """Held (unacked) input survives a crash: the next runtime of the agent reclaims and processes it."""
-        env = Envelopes()
-        crashed = _runtime(bus)
-        bus.publish(topics.OBSERVATIONS, env.observation("market.snapshot", SNAPSHOT, ["finance"]))
-        bus.publish(topics.OBSERVATIONS, env.observation("supply.shock", SHOCK, ["finance"], superstep=1))
-        assert crashed.step(1, env.sim_time) == 0
-        assert bus.pending_count(topics.OBSERVATIONS, "agent:finance") == 1
-        restarted = AgentRuntime(build_agents(seed=1)["finance"], bus, run_id="run-1", ids=IdFactory("seed-1"))
-        restarted.agent.restore(crashed.agent.snapshot())
-        assert restarted.step(2, env.sim_time) == 1
-        assert bus.pending_count(topics.OBSERVATIONS, "agent:finance") == 0
-
 
 class TestDeadLetters:
     """Nothing is dropped silently."""

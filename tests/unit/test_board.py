@@ -71,12 +71,6 @@ class TestMatching:
         assert b.decide(entry("CA"), day=4) is None
         assert b.decide(entry("CA"), day=5) is not None
 
-    def test_decide_all_keeps_only_the_answered(self) -> None:
-        """Unanswered escalations are left out (they expire)."""
-        b = board({"match": {"args": {"region": "CA"}}, "decision": "approve"})
-        answers = b.decide_all([entry("AZ"), entry("CA")], day=3)
-        assert [e.proposal_id for e, _ in answers] == ["p-CA"]
-
 
 class TestHeliosLaunchBoard:
     """The shipped scenario's board answers its escalations as the issue describes."""

@@ -24,7 +24,7 @@ WHEN = datetime(2025, 3, 3, tzinfo=UTC)
 @pytest.fixture
 def world() -> World:
     scenario = load_scenario("helios-launch")
-    return World.from_spec(scenario.world, scenario.seed)
+    return World.from_spec(scenario.world, scenario.seed, scenario.load_policy().limits.pricing)
 
 
 def authorized(

@@ -82,7 +82,7 @@ def expectation(**check: Any) -> Expectation:
 @pytest.fixture(scope="module")
 def world() -> World:
     scenario = load_scenario("helios-launch")
-    return World.from_spec(scenario.world, scenario.seed)
+    return World.from_spec(scenario.world, scenario.seed, scenario.load_policy().limits.pricing)
 
 
 def check(final: World, **spec: Any) -> ExpectationResult:

@@ -164,3 +164,26 @@ class TestDisputes:
         """Each rule path, with the maximum credit (100) capping the severe tier."""
         decision = engine.dispute_decision(self._case(kind, amount, facts), DISPUTE_TIERS, Decimal(100))
         assert (decision.eligible, decision.credit_usd, decision.rule) == (eligible, Decimal(credit), rule)
+
+    @pytest.mark.parametrize(
+        ("kind", "facts", "named"),
+        [
+            ("outage_credit", {"lost_kwh": "lots"}, "lost_kwh (unreadable: 'lots')"),
+            ("outage_credit", {"lost_kwh": float("nan")}, "lost_kwh (unreadable: nan)"),
+            ("outage_credit", {"lost_kwh": -3}, "lost_kwh (unreadable: -3)"),
+            ("late_fee", {"days_late": "a week", "waivers_last_12_months": 0}, "days_late (unreadable: 'a week')"),
+            ("late_fee", {"days_late": None, "waivers_last_12_months": 0}, "days_late (unreadable: None)"),
+            ("settlement_fee", {"settlement_error": "perhaps"}, "settlement_error (unreadable: 'perhaps')"),
+        ],
+    )
+    def test_an_unreadable_fact_is_a_missing_verification(
+        self, kind: str, facts: dict[str, object], named: str
+    ) -> None:
+        """A fact the rules cannot read takes the verification_missing path (no credit), never an exception."""
+        decision = engine.dispute_decision(self._case(kind, "40", facts), DISPUTE_TIERS, Decimal(100))
+        assert (decision.eligible, decision.credit_usd, decision.rule) == (
+            False,
+            Decimal("0.00"),
+            "verification_missing",
+        )
+        assert decision.facts.reasons == [f"verification facts missing: {named}"]

@@ -19,6 +19,7 @@ from coalition.agents.providers import (
     missing_keys,
     parse_model_spec,
 )
+from coalition.scenarios import load_scenario, parse_scenario
 
 pytestmark = pytest.mark.unit
 
@@ -47,6 +48,19 @@ class TestChoice:
         assert (choices["legal"].spec, choices["legal"].source) == ("anthropic:claude-haiku-4-5", "scenario")
         assert (choices["ops"].spec, choices["ops"].source) == ("openai:gpt-4o-mini", "COALITION_LLM")
         assert "COALITION_LLM_FINANCE" in choices["finance"].why
+
+    def test_an_explicit_offline_in_the_scenario_beats_coalition_llm(self) -> None:
+        """docs/models.md: the scenario's choice wins over the global default, offline included; unset does not."""
+        source = load_scenario("helios-launch").source
+        assert source is not None
+        text = source.read_text(encoding="utf-8") + "agents: {legal: {model: offline}, ops: {}}\n"
+        scenario = parse_scenario(text, source=source)
+        choices = choose_models(
+            default="openai:gpt-4o-mini", scenario={name: a.model for name, a in scenario.agents.items()}
+        )
+        assert (choices["legal"].spec, choices["legal"].source) == ("offline", "scenario")
+        assert (choices["ops"].spec, choices["ops"].source) == ("openai:gpt-4o-mini", "COALITION_LLM")
+        assert (choices["finance"].spec, choices["finance"].source) == ("openai:gpt-4o-mini", "COALITION_LLM")
 
     def test_an_unknown_provider_is_one_line_naming_where(self) -> None:
         """A typo in a per-agent setting names the variable and the accepted forms."""

@@ -17,9 +17,11 @@ from coalition.agents.recording import (
     CallLog,
     ProviderCallFailed,
     RecordingChatModel,
+    ReplayChatModel,
     replay_models,
 )
 from coalition.agents.testing import ScriptedModel
+from coalition.bus.message import Message
 from coalition.bus.messages import ModelCalled, ModelStopped
 
 pytestmark = pytest.mark.unit
@@ -127,6 +129,53 @@ class TestReplay:
         replayed = narrator(replay_models(records)["finance"])
         assert replayed.rationale("finance", FACTS) == first
         assert replayed.drain() == records
+
+
+class TestFallThrough:
+    """Resuming a run: recorded requests are answered from the records, only the others reach the live model."""
+
+    @staticmethod
+    def resumed(records: list[Message], live: ScriptedModel) -> Narrator:
+        recorded = replay_models(records).get("finance")
+        answers = recorded.answers if recorded is not None else {}
+        return narrator(ReplayChatModel(agent="finance", model_id=MODEL, params=PARAMS, answers=answers, live=live))
+
+    def test_recorded_requests_skip_the_live_model_and_new_ones_reach_it(self) -> None:
+        """The recorded rationale comes back without a live call; an unrecorded one is the live model's answer."""
+        original = narrator(ScriptedModel(responses=["Because demand rose."]))
+        first = original.rationale("finance", FACTS)
+        records = original.drain()
+        live = ScriptedModel(responses=["Because the reserve is thin."])
+        speaker = self.resumed(records, live)
+        assert speaker.rationale("finance", FACTS) == first
+        assert live.calls == []
+        other = Facts(intent="propose", decision="set the TX price to 99 USD/MWh")
+        assert speaker.rationale("finance", other).text == "Because the reserve is thin."
+        assert len(live.calls) == 1
+        replayed, new = speaker.drain()
+        assert replayed == records[0]
+        assert isinstance(new, ModelCalled)
+        assert new.response["content"] == "Because the reserve is thin."
+
+    def test_a_structured_request_falls_through_with_its_tools(self) -> None:
+        """with_structured_output on a miss: the live model is bound to the same tool and its answer parsed."""
+        tool = AIMessage(
+            content="", tool_calls=[{"name": "Copy", "args": {"message": "Hi", "urgent": True}, "id": "c1"}]
+        )
+        live = ScriptedModel(responses=[tool])
+        suggestion = self.resumed([], live).suggest("finance", Copy, FACTS)
+        assert suggestion.value == Copy(message="Hi", urgent=True)
+        assert len(live.calls) == 1
+
+    def test_a_live_failure_on_a_miss_is_recorded_like_any_provider_failure(self) -> None:
+        """The live model fails: an error record and the engine's wording, as in an uninterrupted run."""
+        speaker = self.resumed([], ScriptedModel(responses=[]))
+        text = speaker.rationale("finance", FACTS)
+        assert text.fallback
+        call = next(r for r in speaker.drain() if isinstance(r, ModelCalled))
+        assert call.status == "error"
+        assert call.error is not None
+        assert call.error.startswith("ScriptExhausted:")
 
 
 class TestMalformed:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from coalition.scenarios import ScenarioError, list_library, load_scenario, parse_scenario, scenario_hash
+from coalition.scenarios.spec import DATA_MODELS, GENERATED_KINDS, OBSERVATION_KINDS
 
 pytestmark = pytest.mark.unit
 
@@ -24,7 +25,6 @@ BASE: dict[str, Any] = {
     "days": 10,
     "world": {
         "cash_usd": 100000,
-        "pricing_policy": {"floor": 20, "ceiling": 250, "surge_cap_pct": 25},
         "regions": [
             {"code": "TX", "name": "Texas", "active": True, "base_price": 58, "supply_mw": 10, "demand_mw": 12},
             {"code": "CA", "name": "California", "base_price": 72, "supply_mw": 10, "demand_mw": 12},
@@ -218,7 +218,7 @@ class TestErrors:
     def test_missing_event_data(self, tmp_path: Path) -> None:
         """Each kind carries the data of its row in docs/design.md."""
         assert error_of(tmp_path, edited("events.1.data", {"purpose": "storage"})) == (
-            "bad.yaml: events[1].data: capital.need needs amount_usd"
+            "bad.yaml: events[1].data.amount_usd: is required"
         )
 
     def test_unknown_region_in_event(self, tmp_path: Path) -> None:
@@ -329,6 +329,125 @@ class TestErrors:
         assert str(info.value).startswith("helios-lunch.yaml: no such scenario in the library (available: ")
 
     def test_bad_world_value(self, tmp_path: Path) -> None:
-        """World values are checked too (a price band upside down)."""
-        doc = edited("world.pricing_policy", {"floor": 300, "ceiling": 250, "surge_cap_pct": 25})
-        assert error_of(tmp_path, doc) == "bad.yaml: world.pricing_policy: floor 300.00 is above ceiling 250.00"
+        """World values are checked too (a reserve ratio above one)."""
+        doc = edited("world.settlement", {"window": "T+1", "reserve_ratio": 1.5})
+        assert error_of(tmp_path, doc) == (
+            "bad.yaml: world.settlement.reserve_ratio: input should be less than or equal to 1 (got 1.5)"
+        )
+
+    def test_the_world_has_no_price_band_of_its_own(self, tmp_path: Path) -> None:
+        """The band is the policy's limits.pricing; a second copy in the world is refused, saying where to go."""
+        doc = edited("world.pricing_policy", {"floor": 20, "ceiling": 250, "surge_cap_pct": 25})
+        assert error_of(tmp_path, doc) == (
+            "bad.yaml: world.pricing_policy: the price band is the policy's limits.pricing (one band for "
+            "governance, agents and KPIs): remove this key, or point `policy:` at a policy file with another band"
+        )
+
+
+def event_error(tmp_path: Path, kind: str, data: dict[str, Any]) -> str:
+    """The load error of BASE with its first event replaced by one of `kind` with `data`."""
+    return error_of(tmp_path, edited("events.0", {"day": 1, "kind": kind, "data": data}))
+
+
+SHOCK: dict[str, Any] = {"region": "TX", "supply_change_pct": -40}
+DISPUTE: dict[str, Any] = {
+    "case_id": "case-1",
+    "customer_id": "TX-B0001",
+    "channel": "phone",
+    "kind": "outage_credit",
+    "amount_usd": 40,
+    "facts": {"lost_kwh": 1500},
+}
+
+
+class TestEventData:
+    """Event data is checked against the agents' own payload models at load time: one line, never a crash mid-run."""
+
+    def test_not_a_number(self, tmp_path: Path) -> None:
+        """A word where a number belongs."""
+        assert event_error(tmp_path, "supply.shock", {**SHOCK, "supply_change_pct": "steep"}) == (
+            "bad.yaml: events[0].data.supply_change_pct: input should be a valid decimal (got 'steep')"
+        )
+
+    @pytest.mark.parametrize(("value", "shown"), [(float("nan"), "nan"), (float("inf"), "inf")])
+    def test_not_a_finite_number(self, tmp_path: Path, value: float, shown: str) -> None:
+        """YAML's .nan and .inf are numbers no money or percentage can be."""
+        assert event_error(tmp_path, "supply.shock", {**SHOCK, "demand_change_pct": value}) == (
+            f"bad.yaml: events[0].data.demand_change_pct: input should be a finite number (got {shown})"
+        )
+
+    def test_number_out_of_range(self, tmp_path: Path) -> None:
+        """Supply cannot fall by more than all of it."""
+        assert event_error(tmp_path, "supply.shock", {**SHOCK, "supply_change_pct": -150}) == (
+            "bad.yaml: events[0].data.supply_change_pct: input should be greater than or equal to -100 (got -150)"
+        )
+
+    def test_wrong_container(self, tmp_path: Path) -> None:
+        """A single account where a list is expected."""
+        trades = {"accounts": "acct-1", "pattern": "wash trading", "value_usd": 900}
+        assert event_error(tmp_path, "suspicious.trades", trades) == (
+            "bad.yaml: events[0].data.accounts: input should be a valid list (got 'acct-1')"
+        )
+
+    def test_not_one_of_the_allowed_words(self, tmp_path: Path) -> None:
+        """A regulatory status outside allowed / restricted / prohibited."""
+        change = {"region": "CA", "status": "maybe", "effective": "2025-03-10"}
+        assert event_error(tmp_path, "regulatory.change", change) == (
+            "bad.yaml: events[0].data.status: 'maybe' is not one of 'allowed', 'restricted' or 'prohibited'"
+        )
+
+    def test_not_a_date(self, tmp_path: Path) -> None:
+        """An effective date that is not a date."""
+        change = {"region": "CA", "status": "allowed", "effective": "soon"}
+        assert event_error(tmp_path, "regulatory.change", change) == (
+            "bad.yaml: events[0].data.effective: 'soon' is not a valid date (use YYYY-MM-DD)"
+        )
+
+    def test_bad_value_inside_a_list(self, tmp_path: Path) -> None:
+        """A customer of an outage with negative energy lost; the path names the list item."""
+        outage = {"region": "TX", "hours": 4, "customers": [{"id": "TX-B0001", "lost_kwh": -5}]}
+        assert event_error(tmp_path, "meter.outage", outage) == (
+            "bad.yaml: events[0].data.customers[0].lost_kwh: input should be greater than or equal to 0 (got -5)"
+        )
+
+    def test_unreadable_dispute_fact(self, tmp_path: Path) -> None:
+        """Dispute facts are raw for ops (unreadable = verification missing) but must be right in a scenario."""
+        assert event_error(tmp_path, "dispute", {**DISPUTE, "facts": {"lost_kwh": "lots"}}) == (
+            "bad.yaml: events[0].data.facts.lost_kwh: input should be a valid decimal (got 'lots')"
+        )
+
+    def test_fractional_dispute_fact(self, tmp_path: Path) -> None:
+        """Days late are whole days."""
+        facts = {"days_late": 4.5, "waivers_last_12_months": 0}
+        assert event_error(tmp_path, "dispute", {**DISPUTE, "kind": "late_fee", "facts": facts}) == (
+            "bad.yaml: events[0].data.facts.days_late: input should be a valid integer, got a number with a "
+            "fractional part (got 4.5)"
+        )
+
+    def test_nan_from_yaml_text(self, tmp_path: Path) -> None:
+        """The review's case as written by hand: `.nan` in the file itself."""
+        text = yaml.safe_dump(edited("events.0", {"day": 1, "kind": "supply.shock", "data": SHOCK}), sort_keys=False)
+        text = text.replace("supply_change_pct: -40", "supply_change_pct: .nan")
+        assert ".nan" in text
+        assert error_of(tmp_path, text) == (
+            "bad.yaml: events[0].data.supply_change_pct: input should be a finite number (got nan)"
+        )
+
+    def test_every_schedulable_kind_has_a_model(self) -> None:
+        """No kind a scenario may schedule goes unchecked."""
+        assert set(DATA_MODELS) == set(OBSERVATION_KINDS) - GENERATED_KINDS
+
+    def test_the_library_values_stay_as_written(self) -> None:
+        """Checking does not rewrite the data (the observation and its evidence id are what the file says)."""
+        scenario = load_scenario("billing-disputes")
+        assert scenario.events[0].data["amount_usd"] == 35
+        assert isinstance(scenario.events[0].data["amount_usd"], int)
+
+
+class TestAgentSettings:
+    """A model left out is "not set"; an explicit one is a choice."""
+
+    def test_model_left_out_is_none(self) -> None:
+        """So that COALITION_LLM, not a silent "offline", applies to the agent."""
+        scenario = parse_scenario(yaml.safe_dump({**BASE, "agents": {"finance": {}, "ops": {"model": "offline"}}}))
+        assert (scenario.agents["finance"].model, scenario.agents["ops"].model) == (None, "offline")

@@ -21,7 +21,7 @@ def scenario() -> Scenario:
 
 @pytest.fixture
 def world(scenario: Scenario) -> World:
-    return World.from_spec(scenario.world, scenario.seed)
+    return World.from_spec(scenario.world, scenario.seed, scenario.load_policy().limits.pricing)
 
 
 class TestCustomers:
@@ -37,14 +37,14 @@ class TestCustomers:
 
     def test_same_seed_same_world(self, scenario: Scenario) -> None:
         """Two worlds from the same spec and seed are byte-identical."""
-        a = World.from_spec(scenario.world, scenario.seed).snapshot()
-        b = World.from_spec(scenario.world, scenario.seed).snapshot()
+        a = World.from_spec(scenario.world, scenario.seed, scenario.load_policy().limits.pricing).snapshot()
+        b = World.from_spec(scenario.world, scenario.seed, scenario.load_policy().limits.pricing).snapshot()
         assert content_hash(a) == content_hash(b)
 
     def test_another_seed_changes_segments(self, scenario: Scenario) -> None:
         """The seed drives the segments (ids stay the same)."""
-        a = World.from_spec(scenario.world, 1).state.customers
-        b = World.from_spec(scenario.world, 2).state.customers
+        a = World.from_spec(scenario.world, 1, scenario.load_policy().limits.pricing).state.customers
+        b = World.from_spec(scenario.world, 2, scenario.load_policy().limits.pricing).state.customers
         assert a.keys() == b.keys()
         assert [c.segment for c in a.values()] != [c.segment for c in b.values()]
 
@@ -77,7 +77,7 @@ class TestEconomics:
 
     def test_a_price_above_base_sells_less(self, world: World, scenario: Scenario) -> None:
         """Price sensitivity: a surge price lowers the energy matched."""
-        other = World.from_spec(scenario.world, scenario.seed)
+        other = World.from_spec(scenario.world, scenario.seed, scenario.load_policy().limits.pricing)
         other.state.regions["TX"].demand_mw = Decimal("150")
         world.state.regions["TX"].demand_mw = Decimal("150")
         other.state.regions["TX"].price = Decimal("87.00")
@@ -95,7 +95,7 @@ class TestEconomics:
         """Two full runs of the scheduled events give the same final state."""
         hashes = []
         for _ in range(2):
-            w = World.from_spec(scenario.world, scenario.seed)
+            w = World.from_spec(scenario.world, scenario.seed, scenario.load_policy().limits.pricing)
             for day in range(scenario.days):
                 open_day(w, scenario, day)
             hashes.append(content_hash(w.snapshot()))
