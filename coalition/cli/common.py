@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 from typer._click.core import Context  # typer ≥ 0.25 vendors click: parsing raises these classes
 from typer._click.exceptions import UsageError
+from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
 from coalition.ledger.errors import LedgerError
@@ -64,16 +65,21 @@ def settings() -> Settings:
 
 
 def open_ledger(path: Path | None, *, create: bool = False) -> SqliteLedger:
-    """The ledger at `path` (default: the data directory's); must exist unless `create`."""
+    """The ledger at `path` (default: the data directory's); must exist unless `create`. Inside a command it is
+    closed when the command ends."""
     path = path or settings().ledger_path
     if not create and not path.exists():
         fail(f"no ledger at {path} (run a scenario first, or pass --ledger PATH)")
     try:
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteLedger(path, create=create)
+        ledger = SqliteLedger(path, create=create)
     except (LedgerError, OSError) as exc:
         fail(str(exc))
+    ctx = get_current_context(silent=True)
+    if ctx is not None:  # closed when the command ends, whichever way it ends
+        ctx.call_on_close(ledger.close)
+    return ledger
 
 
 def run_or_latest(ledger: SqliteLedger, run: str | None) -> str:

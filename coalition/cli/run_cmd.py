@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -100,6 +102,19 @@ def _check_run_id(ledger: SqliteLedger, run_id: str, *, resume: bool) -> None:
         fail(f"run id {run_id!r} is already in {ledger.path}; pick another --run-id (or --resume it)")
 
 
+@contextmanager
+def _stops_cleanly(console: Console, run_id: str) -> Iterator[None]:
+    """Ctrl-C stops a run cleanly (exit 130, with the command that resumes it); a bus, scenario or model failure
+    is one line (exit 2)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
+        raise typer.Exit(130) from None
+    except (BusError, ScenariosError, AgentError) as exc:
+        fail(str(exc))
+
+
 def execute(
     scenario: Scenario,
     policy: Policy,
@@ -115,95 +130,56 @@ def execute(
     plan: ModelPlan | None = None,
     run_settings: dict[str, object] | None = None,
 ) -> RunResult:
-    """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`.
+    """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`."""
+    with _stops_cleanly(console, run_id):
+        data_dir = settings().data_dir
+        namespace = f"run-{run_id.replace(':', '_')}-{secrets.token_hex(3)}"  # fresh streams per attempt
+        bind_context(run_id=run_id)
+        with (
+            open_bus(bus_choice, namespace=namespace, data_dir=data_dir) as bus,
+            Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=quiet,
+                transient=False,
+            ) as progress,
+        ):
+            task = progress.add_task(f"{scenario.name} (simulated days)", total=scenario.days, status="")
 
-    Ctrl-C stops it cleanly (exit 130, with the command that resumes it); a bus, scenario or model failure is
-    one line (exit 2)."""
-    try:
-        return _execute(
-            scenario,
-            policy,
-            bus_choice=bus_choice,
-            ledger=ledger,
-            run_id=run_id,
-            seed=seed,
-            interactive=interactive,
-            approval_wait=approval_wait,
-            console=console,
-            quiet=quiet,
-            plan=plan,
-            run_settings=run_settings or {},
-        )
-    except KeyboardInterrupt:
-        console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
-        raise typer.Exit(130) from None
-    except (BusError, ScenariosError, AgentError) as exc:
-        fail(str(exc))
+            def on_day(p: DayProgress) -> None:
+                if p.waiting_for_human:
+                    status = (
+                        f"[yellow]waiting for a human: {p.pending_escalations} escalation(s) — "
+                        f"coalition approvals list --run {run_id}[/]"
+                    )
+                    progress.update(task, status=status)
+                    return
+                status = f"{p.sim_time:%Y-%m-%d}  step {p.superstep}  pending {p.pending_escalations}"
+                progress.update(task, completed=p.day + 1, status=status)
 
-
-def _execute(
-    scenario: Scenario,
-    policy: Policy,
-    *,
-    bus_choice: BusChoice,
-    ledger: SqliteLedger,
-    run_id: str,
-    seed: int | None,
-    interactive: bool,
-    approval_wait: float,
-    console: Console,
-    quiet: bool,
-    plan: ModelPlan | None,
-    run_settings: dict[str, object],
-) -> RunResult:
-    data_dir = settings().data_dir
-    namespace = f"run-{run_id.replace(':', '_')}-{secrets.token_hex(3)}"  # fresh streams per attempt
-    bind_context(run_id=run_id)
-    with (
-        open_bus(bus_choice, namespace=namespace, data_dir=data_dir) as bus,
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=quiet,
-            transient=False,
-        ) as progress,
-    ):
-        task = progress.add_task(f"{scenario.name} (simulated days)", total=scenario.days, status="")
-
-        def on_day(p: DayProgress) -> None:
-            if p.waiting_for_human:
-                status = (
-                    f"[yellow]waiting for a human: {p.pending_escalations} escalation(s) — "
-                    f"coalition approvals list --run {run_id}[/]"
-                )
-                progress.update(task, status=status)
-                return
-            status = f"{p.sim_time:%Y-%m-%d}  step {p.superstep}  pending {p.pending_escalations}"
-            progress.update(task, completed=p.day + 1, status=status)
-
-        runner = Runner(
-            scenario,
-            bus=bus,
-            ledger=ledger,
-            run_id=run_id,
-            seed=seed,
-            policy=policy,
-            options=RunnerOptions(
-                interactive=interactive,
-                approval_wait_seconds=approval_wait,
-                on_day=on_day,
-                models=plan.choices if plan is not None else None,
-                provider_access=plan.access if plan is not None else None,
-                prices=plan.prices if plan is not None else None,
-                replay=plan.replay if plan is not None else None,
-                settings=dict(run_settings),
-            ),
-        )
-        return runner.run()
+            runner = Runner(
+                scenario,
+                bus=bus,
+                ledger=ledger,
+                run_id=run_id,
+                seed=seed,
+                policy=policy,
+                options=RunnerOptions(
+                    interactive=interactive,
+                    approval_wait_seconds=approval_wait,
+                    on_day=on_day,
+                    models=plan.choices if plan is not None else None,
+                    provider_access=plan.access if plan is not None else None,
+                    prices=plan.prices if plan is not None else None,
+                    replay=plan.replay if plan is not None else None,
+                    settings=dict(run_settings or {}),
+                ),
+            )
+            return runner.run()
 
 
 def _print_result(console: Console, ledger: SqliteLedger, result: RunResult, *, as_json: bool) -> None:
