@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.harness import Measurement
+from coalition.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ("bus", "ledger", "governance", "agents", "loop", "web")
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - set(MODULES))
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    configure_logging("warning", "json")  # library code logs through structlog: no debug lines in a measurement
     started = time.perf_counter()
     results: list[Measurement] = []
     for section in wanted:
