@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from coalition.agents.errors import ModelConfigError
 from coalition.agents.payloads import (
@@ -115,6 +124,10 @@ def _action(name: str) -> str:
     return name
 
 
+KnownAgent = Annotated[str, AfterValidator(_agent)]  # one of the five agents, or a one-line Problem
+KnownAction = Annotated[str, AfterValidator(_action)]  # an action the executor knows, or a one-line Problem
+
+
 def _json_safe(value: Any, at: tuple[str | int, ...] = ()) -> Any:
     """YAML data as JSON: dates become ISO strings; anything JSON cannot carry is a problem."""
     if isinstance(value, datetime):
@@ -205,19 +218,9 @@ class BoardMatch(_Spec):
     """Which pending escalation a scripted decision is for; every given field must match, args as a subset."""
 
     gate: str | None = None
-    agent: str | None = None
-    action: str | None = None
+    agent: KnownAgent | None = None
+    action: KnownAction | None = None
     args: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("agent")
-    @classmethod
-    def _agent_known(cls, name: str | None) -> str | None:
-        return None if name is None else _agent(name)
-
-    @field_validator("action")
-    @classmethod
-    def _action_known(cls, name: str | None) -> str | None:
-        return None if name is None else _action(name)
 
 
 class BoardDecision(_Spec):
@@ -250,8 +253,8 @@ class EntryMatch(_Spec):
 
     kind: EntryKind | None = None
     actor: str | None = None
-    agent: str | None = None
-    action: str | None = None
+    agent: KnownAgent | None = None
+    action: KnownAction | None = None
     outcome: str | None = None
     gate: str | None = None
     subject: str | None = None
@@ -259,16 +262,6 @@ class EntryMatch(_Spec):
     rule_ids: list[str] = Field(default_factory=list)
     payload: dict[str, Any] = Field(default_factory=dict)
     args: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("agent")
-    @classmethod
-    def _agent_known(cls, name: str | None) -> str | None:
-        return None if name is None else _agent(name)
-
-    @field_validator("action")
-    @classmethod
-    def _action_known(cls, name: str | None) -> str | None:
-        return None if name is None else _action(name)
 
 
 class CountCheck(_Spec):
