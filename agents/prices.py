@@ -69,12 +69,6 @@ class PriceTable:
     def with_overrides(self, overrides: Mapping[str, Price]) -> PriceTable:
         return PriceTable({**self._prices, **overrides})
 
-    def as_dict(self) -> dict[str, dict[str, str]]:
-        return {
-            k: {"input_per_mtok": str(v.input_per_mtok), "output_per_mtok": str(v.output_per_mtok)}
-            for k, v in sorted(self._prices.items())
-        }
-
 
 def load_prices(path: Path | None) -> PriceTable:
     """The built-in table, with the rows of a YAML file `{<provider>:<model>: {input_per_mtok, output_per_mtok}}`."""

@@ -18,9 +18,7 @@ from coalition.agents.offline_model import OfflineChatModel
 from coalition.bus.messages import AGENTS
 
 Provider = Literal["offline", "openai", "anthropic"]
-PROVIDERS: tuple[str, ...] = ("offline", "openai", "anthropic")
 KEY_VARIABLES: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-BASE_URL_VARIABLES: dict[str, str] = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
 DEFAULT_MAX_TOKENS = 1024
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_SDK_RETRIES = 2

@@ -14,7 +14,6 @@ from pydantic import Field
 from coalition.bus.canonical import content_hash
 from coalition.bus.message import Message, register
 
-AgentName = Literal["research", "finance", "marketing", "legal", "ops"]
 AGENTS: tuple[str, ...] = ("research", "finance", "marketing", "legal", "ops")
 Outcome = Literal["allow", "deny", "escalate"]
 
@@ -294,4 +293,3 @@ class ContentScreened(Message):
     source: str
     verdict: Literal["clean", "flagged"]
     flags: list[str] = Field(default_factory=list)
-    similarity: float | None = None
