@@ -14,8 +14,8 @@ help: ## list the tasks
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -d $(VENV) || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade "pip>=24" "setuptools>=77" wheel
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]" --config-settings editable_mode=strict
+	$(BIN)/python -m pip install -qq --upgrade "pip>=24" "setuptools>=77" wheel
+	$(BIN)/python -m pip install -qq -c constraints.txt -e ".[dev]" --config-settings editable_mode=strict
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install Coalition with its dev tools (pinned by constraints.txt)

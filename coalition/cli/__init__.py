@@ -1,19 +1,11 @@
-"""The `coalition` command line: verb-first sub-commands, each with help and an example."""
+"""The `coalition` command line: verb-first sub-commands, each with help and an example. A command's module is
+imported only when that command runs (coalition.cli.lazy), so every command starts at once."""
 
 from __future__ import annotations
 
 import typer
 
-from coalition.cli.approvals_cmd import approvals_app
-from coalition.cli.common import OneLineGroup
-from coalition.cli.doctor_cmd import doctor
-from coalition.cli.ledger_cmd import ledger_app
-from coalition.cli.replay_cmd import consistency, replay, whatif
-from coalition.cli.report_cmd import audit, report
-from coalition.cli.run_cmd import demo, run
-from coalition.cli.scenario_cmd import scenario_app
-from coalition.cli.serve_cmd import serve
-from coalition.cli.users_cmd import users_app
+from coalition.cli.lazy import LazyGroup
 
 app = typer.Typer(
     name="coalition",
@@ -21,21 +13,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    cls=OneLineGroup,
+    cls=LazyGroup,
 )
-app.add_typer(ledger_app, name="ledger")
-app.add_typer(approvals_app, name="approvals")
-app.command("run")(run)
-app.command("demo")(demo)
-app.command("doctor")(doctor)
-app.command("serve")(serve)
-app.add_typer(users_app, name="users")
-app.command("replay")(replay)
-app.command("whatif")(whatif)
-app.command("consistency")(consistency)
-app.command("report")(report)
-app.command("audit")(audit)
-app.add_typer(scenario_app, name="scenario")
+
+
+@app.callback()
+def _root() -> None:
+    """Coalition: run a governed autonomous enterprise, approve what its gates escalate, audit its ledger."""
 
 
 def main() -> None:

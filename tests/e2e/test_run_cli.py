@@ -14,6 +14,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from coalition.cli import app
+from coalition.cli.lazy import load
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +119,8 @@ def _commands(group: typer.Typer) -> list[list[str]]:
         sub = getattr(cmd, "commands", None)
         if sub:
             for name, child in sub.items():
-                walk(child, [*prefix, name])
+                entry = getattr(child, "entry", None)  # a command not loaded yet (coalition.cli.lazy)
+                walk(load(entry) if entry is not None else child, [*prefix, name])
         else:
             paths.append(prefix)
 
