@@ -146,9 +146,18 @@ def _combined(first: NarratedText, second: NarratedText | None) -> ModelTrace:
 
 
 class FunctionAgent(ABC, Generic[MemoryT]):
-    """One of the five agents: its memory, its compiled graph, and the domain reaction it plugs in."""
+    """One of the five agents: its memory, its compiled graph, and the domain reaction it plugs in.
+
+    The graph runs only in a step whose inbox holds something the agent reacts to (`REACTS_TO`: observation and
+    agent-message kinds, and verdicts when `REACTS_TO_VERDICTS`). Any other step — the day's market snapshot, the
+    fate of its proposals — is folded into memory by the graph's first node alone: the rest of the graph would
+    find nothing to react to, so the outputs are the same and the ledger is unchanged."""
 
     NAME: ClassVar[str]
+    REACTS_TO: ClassVar[frozenset[str]]
+    REACTS_TO_VERDICTS: ClassVar[bool] = False
+    # False runs the graph on every step, as before this rule: the equivalence tests compare the two
+    SKIP_IDLE_STEPS: ClassVar[bool] = True
 
     def __init__(self, narrator: Narrator, memory: MemoryT) -> None:
         self._narrator = narrator
@@ -176,7 +185,10 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             "rejected": [],
         }
         self._narrator.at(ctx.sim_time)
-        result = self._graph.invoke(state)
+        if self.SKIP_IDLE_STEPS and not any(self.reacts_to(envelope) for envelope in inbox):
+            result: StepState = {**state, **self._observe(state)}  # type: ignore[typeddict-item]
+        else:
+            result = self._graph.invoke(state)
         # Model calls, stops and screening verdicts go to the recorder on the control topic (not counted as
         # the agent's output for quiescence; they accompany the proposals and messages they contributed to).
         records = [Outgoing(topics.CONTROL, record, None) for record in self._narrator.drain()]
@@ -184,6 +196,13 @@ class FunctionAgent(ABC, Generic[MemoryT]):
 
     def owns(self, proposal_id: str) -> bool:
         return proposal_id in self.memory.proposals
+
+    def reacts_to(self, envelope: Envelope) -> bool:
+        """Whether `react` may do anything with this input (else observing it is all there is to do)."""
+        payload = envelope.payload
+        if isinstance(payload, Observation | AgentMessage):
+            return payload.kind in self.REACTS_TO
+        return isinstance(payload, VerdictIssued) and self.REACTS_TO_VERDICTS
 
     # -- what each agent provides ------------------------------------------------------------------------
 

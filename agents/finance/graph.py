@@ -34,6 +34,8 @@ class FinanceAgent(FunctionAgent[FinanceMemory]):
     """Chief Financial Agent: pricing engine, treasury and capital allocation."""
 
     NAME = "finance"
+    REACTS_TO = frozenset({"market.shortlist", "policy.brief", "supply.shock", "settlement.mismatch", "capital.need"})
+    REACTS_TO_VERDICTS = True
 
     def __init__(self, narrator: Narrator) -> None:
         super().__init__(narrator, FinanceMemory())

@@ -25,6 +25,7 @@ class LegalAgent(FunctionAgent[LegalMemory]):
     """Chief Compliance Agent: regulatory monitoring, claims linting, jurisdiction packs."""
 
     NAME = "legal"
+    REACTS_TO = frozenset({"claims.review_request", "no_go.regions", "regulatory.change"})
 
     def __init__(self, narrator: Narrator) -> None:
         super().__init__(narrator, LegalMemory())

@@ -35,6 +35,17 @@ class MarketingAgent(FunctionAgent[MarketingMemory]):
     """Chief Growth Agent: a controlled language system mapped to compliance-approved claims."""
 
     NAME = "marketing"
+    REACTS_TO = frozenset(
+        {
+            "price.guardrails",
+            "claims.review",
+            "growth.goal",
+            "customer.complaints",
+            "experiment.plan",
+            "experiment.result",
+        }
+    )
+    REACTS_TO_VERDICTS = True
 
     def __init__(self, narrator: Narrator) -> None:
         super().__init__(narrator, MarketingMemory())

@@ -27,6 +27,7 @@ class OpsAgent(FunctionAgent[OpsMemory]):
     """Chief Operations Agent: diagnose → propose action → execute within permissions → log."""
 
     NAME = "ops"
+    REACTS_TO = frozenset({"meter.outage", "meter.restored", "suspicious.trades", "dispute"})
 
     def __init__(self, narrator: Narrator) -> None:
         super().__init__(narrator, OpsMemory())

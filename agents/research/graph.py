@@ -25,6 +25,7 @@ class ResearchAgent(FunctionAgent[ResearchMemory]):
     """Chief Intelligence Officer: evidence pipeline and market scoring."""
 
     NAME = "research"
+    REACTS_TO = frozenset({"news", "market.signals", "budget.pressure"})
 
     def __init__(self, narrator: Narrator) -> None:
         super().__init__(narrator, ResearchMemory())

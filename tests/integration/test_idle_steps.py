@@ -1,0 +1,69 @@
+"""An agent's graph runs only in steps that hold something it reacts to; the ledger is the same as when every
+agent's graph ran on every step (issue 16: 585 graph runs a helios-launch run, most of them on the snapshot)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coalition.agents.workflow import FunctionAgent
+from coalition.bus.memory import MemoryBus
+from coalition.ledger.digest import run_digest
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.runner import Runner
+from coalition.scenarios.spec import list_library, load_scenario
+
+pytestmark = pytest.mark.integration
+
+
+def _run(name: str, path: Path) -> str:
+    ledger = SqliteLedger(path)
+    try:
+        Runner(load_scenario(name), bus=MemoryBus(namespace=path.stem), ledger=ledger, run_id=name).run()
+        return run_digest(ledger, name)
+    finally:
+        ledger.close()
+
+
+class TestIdleStepsSkipTheGraph:
+    """Skipping the graph on idle steps changes nothing a ledger can show."""
+
+    @pytest.mark.parametrize("name", sorted(list_library()))
+    def test_every_library_scenario_keeps_its_digest(
+        self, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        skipping = _run(name, tmp_path / "skip.db")
+        monkeypatch.setattr(FunctionAgent, "SKIP_IDLE_STEPS", False)
+        every_step = _run(name, tmp_path / "every.db")
+        assert skipping == every_step
+
+    def test_graphs_run_only_when_there_is_work(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """helios-launch: most agent steps hold only the day's snapshot, and those invoke no graph."""
+        invocations: Counter[str] = Counter()
+        steps: Counter[str] = Counter()
+        build, run = FunctionAgent._build, FunctionAgent.run
+
+        class CountingGraph:
+            def __init__(self, name: str, graph: Any) -> None:
+                self.name, self.graph = name, graph
+
+            def invoke(self, state: Any) -> Any:
+                invocations[self.name] += 1
+                return self.graph.invoke(state)
+
+        def counting_build(agent: FunctionAgent[Any]) -> Any:
+            return CountingGraph(agent.NAME, build(agent))
+
+        def counting_run(agent: FunctionAgent[Any], inbox: Any, ctx: Any) -> Any:
+            steps[agent.NAME] += 1
+            return run(agent, inbox, ctx)
+
+        monkeypatch.setattr(FunctionAgent, "_build", counting_build)
+        monkeypatch.setattr(FunctionAgent, "run", counting_run)
+        _run("helios-launch", tmp_path / "count.db")
+        assert sum(steps.values()) >= 5 * 90
+        assert sum(invocations.values()) < sum(steps.values()) / 4
+        assert all(invocations[name] >= 1 for name in ("research", "finance", "marketing", "legal", "ops"))
