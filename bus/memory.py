@@ -4,6 +4,10 @@ Typed envelopes are stored as the (frozen) objects that were published, so they 
 re-validated on the way through; `Delivery.raw` is then empty unless `wire=True` (which encodes on publish
 and decodes on read, exactly like the Redis backend). Bytes published with `publish_raw` are always decoded
 on read, so a malformed message behaves as it does on Redis.
+
+A long run publishes thousands of messages a day; with `keep_acknowledged=False` (what a run uses) an entry is
+dropped as soon as every group of its stream has read and acknowledged it, so resident memory stays flat. The
+default keeps every entry, as a Redis stream does until it is trimmed.
 """
 
 from __future__ import annotations
@@ -70,11 +74,13 @@ class MemoryBus:
         clock: Callable[[], float] = time.monotonic,
         maxlen: int | None = None,
         wire: bool = False,
+        keep_acknowledged: bool = True,
     ) -> None:
         self.namespace = namespace
         self._clock = clock
         self._maxlen = maxlen
         self._wire = wire
+        self._keep_acknowledged = keep_acknowledged
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Condition(threading.Lock())
         self._closed = False
@@ -204,7 +210,17 @@ class MemoryBus:
                 seq = _seq_of(delivery.broker_id, default=0)
                 if state.pending.pop(seq, None) is not None:
                     acked += 1
+                    if not self._keep_acknowledged and stream is not None:
+                        self._drop_if_done(stream, seq)
         return acked
+
+    @staticmethod
+    def _drop_if_done(stream: _Stream, seq: int) -> None:
+        """Forget an entry once every group has read it and none holds it pending."""
+        for state in stream.groups.values():
+            if state.last_delivered < seq or seq in state.pending:
+                return
+        stream.entries.pop(seq, None)
 
     # -- inspection --------------------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ def open_bus(choice: BusChoice, *, namespace: str, data_dir: Path) -> Iterator[B
     if choice.kind == "memory":
         from coalition.bus.memory import MemoryBus
 
-        bus: Bus = MemoryBus(namespace=namespace)
+        bus: Bus = MemoryBus(namespace=namespace, keep_acknowledged=False)
         try:
             yield bus
         finally:

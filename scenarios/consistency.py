@@ -124,7 +124,7 @@ def consistency(scenario: Scenario, runs: int) -> ConsistencyResult:
     per_run: list[dict[str, list[str]]] = []
     for index in range(runs):
         run_id = f"consistency-{scenario.name}-{index}"
-        with SqliteLedger(":memory:") as ledger, closing(MemoryBus(namespace=run_id)) as bus:
+        with SqliteLedger(":memory:") as ledger, closing(MemoryBus(namespace=run_id, keep_acknowledged=False)) as bus:
             Runner(variant(scenario, index), bus=bus, ledger=ledger, run_id=run_id, options=offline_options()).run()
             per_run.append(case_decisions(ledger, run_id))
     cases = sorted(set().union(*per_run)) if per_run else []

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from coalition.agents.workflow import FunctionAgent
+from coalition.bus import topics
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
 from coalition.scenarios.spec import list_library, load_scenario
 
 pytestmark = pytest.mark.integration
@@ -67,3 +68,27 @@ class TestIdleStepsSkipTheGraph:
         assert sum(steps.values()) >= 5 * 90
         assert sum(invocations.values()) < sum(steps.values()) / 4
         assert all(invocations[name] >= 1 for name in ("research", "finance", "marketing", "legal", "ops"))
+
+
+class TestFlatMemory:
+    """A long run on the memory bus holds only what is not yet acknowledged everywhere (issue 16)."""
+
+    def test_bus_entries_do_not_grow_with_simulated_days(self, tmp_path: Path) -> None:
+        bus = MemoryBus(namespace="long", keep_acknowledged=False)
+        held: dict[int, int] = {}
+
+        def entries() -> int:
+            return sum(bus.length(topic) for topic in topics.ALL)
+
+        def on_day(progress: DayProgress) -> None:
+            held[progress.day] = entries()
+
+        scenario = load_scenario("helios-launch").model_copy(update={"days": 240})
+        ledger = SqliteLedger(tmp_path / "long.db")
+        try:
+            Runner(scenario, bus=bus, ledger=ledger, run_id="long", options=RunnerOptions(on_day=on_day)).run()
+        finally:
+            ledger.close()
+        early, late = max(v for d, v in held.items() if d < 120), max(v for d, v in held.items() if d >= 120)
+        assert late <= early
+        assert max(held.values()) < 100  # a day's traffic at most, never the run's history

@@ -246,3 +246,53 @@ class TestCapture:
         envelope = sample_envelope(4, kind="market.snapshot", run_id="r")
         assert isinstance(envelope, Envelope)
         assert (envelope.id, envelope.run_id, envelope.payload.TYPE) == ("env-4", "r", "observation")
+
+
+class TestKeepAcknowledged:
+    """keep_acknowledged=False (what a run uses): an entry lives until every group has acknowledged it."""
+
+    def test_an_entry_goes_when_every_group_has_acked_it(self) -> None:
+        bus = MemoryBus(keep_acknowledged=False)
+        bus.ensure_group(TOPIC, "a")
+        bus.ensure_group(TOPIC, "b")
+        bus.publish_many([(TOPIC, sample_envelope(n)) for n in range(3)])
+        bus.ack("a", bus.read([TOPIC], "a", "a1"))
+        assert bus.length(TOPIC) == 3  # group b has not read them yet
+        taken = bus.read([TOPIC], "b", "b1")
+        bus.ack("b", taken[:2])
+        assert bus.length(TOPIC) == 1  # the third is still pending for b
+        bus.ack("b", taken[2:])
+        assert bus.length(TOPIC) == 0
+
+    def test_a_pending_entry_can_still_be_reclaimed_by_another_consumer(self) -> None:
+        """Trimming never loses what a dead consumer held: reclaim and redelivery still find it."""
+        clock = FakeMonotonic()
+        bus = MemoryBus(clock=clock, keep_acknowledged=False)
+        bus.ensure_group(TOPIC, "g")
+        bus.publish_many([(TOPIC, sample_envelope(n)) for n in range(2)])
+        first, second = bus.read([TOPIC], "g", "dies")
+        bus.ack("g", [first])
+        clock.now += 60
+        (again,) = bus.reclaim_stale([TOPIC], "g", "heir", min_idle_ms=1000)
+        assert again.envelope == second.envelope
+        assert again.deliveries == 2
+        bus.ack("g", [again])
+        assert bus.length(TOPIC) == 0
+
+    def test_a_duplicate_ack_and_a_topic_without_groups_change_nothing(self) -> None:
+        bus = MemoryBus(keep_acknowledged=False)
+        bus.ensure_group(TOPIC, "g")
+        bus.publish(TOPIC, sample_envelope(1))
+        bus.publish("nobody-reads", sample_envelope(2))
+        (taken,) = bus.read([TOPIC], "g", "c")
+        assert bus.ack("g", [taken]) == 1
+        assert bus.ack("g", [taken]) == 0
+        assert bus.length(TOPIC) == 0
+        assert bus.length("nobody-reads") == 1
+
+    def test_the_default_keeps_every_entry_as_redis_does(self) -> None:
+        bus = MemoryBus()
+        bus.ensure_group(TOPIC, "g")
+        bus.publish(TOPIC, sample_envelope(1))
+        bus.ack("g", bus.read([TOPIC], "g", "c"))
+        assert bus.length(TOPIC) == 1
