@@ -31,7 +31,7 @@ from coalition.bus.messages import (
     VerdictIssued,
 )
 from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, EXECUTIONS, OBSERVATIONS, PROPOSALS, VERDICTS
-from coalition.governance.escalation import Escalation
+from coalition.governance.escalation import Decision, Escalation
 from coalition.governance.evaluate import evaluate
 from coalition.governance.money import usd
 from coalition.governance.policy import CHARGED_ARGS, Policy
@@ -46,6 +46,21 @@ FACT_TOPICS = (CONTROL, OBSERVATIONS, EXECUTIONS)  # what governance learns abou
 HUMAN_DECISIONS = ("approval", "rejection")
 
 log = structlog.get_logger(__name__)
+
+
+def _named(decisions: tuple[Decision, ...]) -> tuple[str, str]:
+    """'name (role), …' and their reasons joined, for the decisions of one kind."""
+    return ", ".join(f"{d.approver} ({d.role})" for d in decisions), "; ".join(d.reason for d in decisions)
+
+
+def resolution_text(escalation: Escalation) -> str:
+    """A rejection's resolution names who rejected and, separately, who had approved before (four-eyes)."""
+    rejected_by, rejected_why = _named(escalation.rejections)
+    text = f"rejected by {rejected_by}: {rejected_why}"
+    if escalation.approvals:
+        approved_by, approved_why = _named(escalation.approvals)
+        text += f"; approved before that by {approved_by}: {approved_why}"
+    return text
 
 
 def idempotency_key(authorization_id: str, action: str, args: dict[str, object]) -> str:
@@ -255,15 +270,14 @@ class GovernanceService:
             if escalation.resolved or escalation.status not in ("approved", "rejected"):
                 continue
             correlation = escalation.correlation_id or escalation.proposal_id
-            who = ", ".join(f"{d.approver} ({d.role})" for d in (*escalation.approvals, *escalation.rejections))
-            why = "; ".join(d.reason for d in (*escalation.approvals, *escalation.rejections))
+            who, why = _named(escalation.approvals)
             if escalation.status == "rejected":
                 message = EscalationResolved(
                     proposal_id=escalation.proposal_id,
                     proposal_hash=escalation.proposal_hash,
                     outcome="rejected",
                     approvers=[d.approver for d in escalation.rejections],
-                    reason=f"rejected by {who}: {why}",
+                    reason=resolution_text(escalation),
                 )
                 out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
                 continue

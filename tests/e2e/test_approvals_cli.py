@@ -244,6 +244,32 @@ class TestDecisions:
         ]
         assert [(r.proposal_id, r.outcome) for r in resolved] == [("rotate-0003", "rejected")]
 
+    def test_approve_then_reject_names_each_side(self, world: World) -> None:
+        """carol approves (1 of 2), dave rejects: the resolution says dave rejected and carol had approved —
+        never "rejected by carol" — in the ledger, its search and its CSV (on main: "rejected by carol (board),
+        dave (board)")."""
+        path = str(world.path)
+        ok = cli("approve", "entry-ca-0001", "--as", "carol", "--reason", "legal path confirmed", "--ledger", path)
+        assert ok.exit_code == 0, ok.output
+        no = cli("reject", "entry-ca-0001", "--as", "dave", "--reason", "too costly now", "--ledger", path)
+        assert no.exit_code == 0, no.output
+        world.step(2)
+        (resolved,) = [
+            d.envelope.payload
+            for d in world.bus.range(topics.VERDICTS)
+            if d.envelope and isinstance(d.envelope.payload, EscalationResolved)
+        ]
+        assert resolved.approvers == ["dave"]
+        assert resolved.reason == (
+            "rejected by dave (board): too costly now; approved before that by carol (board): legal path confirmed"
+        )
+        ledger = runner.invoke(app, ["ledger", "list", "--ledger", path, "--kind", "resolution", "--csv"])
+        assert ledger.exit_code == 0, ledger.output
+        assert "rejected by dave (board): too costly now; approved before that by carol" in ledger.stdout
+        assert "rejected by carol" not in ledger.stdout
+        found = runner.invoke(app, ["ledger", "list", "--ledger", path, "--search", "rejected dave", "--json"])
+        assert [e["subject"] for e in json.loads(found.stdout)] == ["entry-ca-0001"]
+
     def test_the_runs_policy_file_is_used(self, tmp_path: Path) -> None:
         """run.started.settings['policy_path'] names the policy: its approver directory decides."""
         data = yaml.safe_load((Path(__file__).parents[2] / "governance/policies/helios.yaml").read_text())
