@@ -30,6 +30,7 @@ from coalition.agents.prices import PriceTable
 from coalition.bus.canonical import content_hash
 from coalition.bus.message import Message
 from coalition.bus.messages import ModelCalled
+from coalition.bus.redaction import redact
 
 
 class ProviderCallFailed(AgentError):
@@ -208,6 +209,7 @@ class RecordingChatModel(ToolBindingChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _failed(self, base: dict[str, Any], error: str) -> None:
+        error = redact(error)  # a provider's error body may echo the key: it never travels or is recorded
         self.log.add(ModelCalled(**base, status="error", error=error, response_hash=content_hash({"error": error})))
         raise ProviderCallFailed(self.model_id, error)
 

@@ -7,6 +7,23 @@ import sys
 from typing import Literal
 
 import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from coalition.bus.redaction import redactor
+
+
+def redact_secrets(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """structlog processor: no configured secret or URL password reaches a log line (exception text included)."""
+    secrets = redactor()
+    out: EventDict = {}
+    for key, value in event.items():
+        if isinstance(value, str | dict | list | tuple):
+            out[key] = secrets.value(value)
+        elif value is None or isinstance(value, bool | int | float):
+            out[key] = value
+        else:  # anything else is rendered through its text: redact that text
+            out[key] = secrets.text(str(value))
+    return out
 
 
 def configure_logging(level: str = "warning", fmt: Literal["auto", "json", "console"] = "auto") -> None:
@@ -20,6 +37,7 @@ def configure_logging(level: str = "warning", fmt: Literal["auto", "json", "cons
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),

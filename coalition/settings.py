@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coalition.bus.redaction import secrets_in
+
 
 class Settings(BaseSettings):
     """Everything a run can be configured with; each field documents its variable."""
@@ -57,6 +59,19 @@ class Settings(BaseSettings):
             "ops": self.llm_ops,
         }
         return {agent: spec for agent, spec in chosen.items() if spec}
+
+    def secrets(self) -> dict[str, str]:
+        """The secrets these settings hold (from the environment or .env), by variable: the API keys and the
+        password of any URL — what every writer redacts (coalition.bus.redaction)."""
+        return secrets_in(
+            {
+                "OPENAI_API_KEY": self.openai_api_key,
+                "ANTHROPIC_API_KEY": self.anthropic_api_key,
+                "REDIS_URL": self.redis_url,
+                "OPENAI_BASE_URL": self.openai_base_url,
+                "ANTHROPIC_BASE_URL": self.anthropic_base_url,
+            }
+        )
 
     @property
     def ledger_path(self) -> Path:

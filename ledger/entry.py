@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from coalition.bus.canonical import canonical_json
+from coalition.bus.redaction import redactor
 
 GENESIS_HASH = "0" * 64
 
@@ -111,8 +112,11 @@ def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
 
 
 def seal(draft: EntryDraft, *, seq: int, wall_time: datetime, prev_hash: str) -> LedgerEntry:
-    """Turn a draft into a chained entry."""
+    """Turn a draft into a chained entry (any configured secret in it redacted first)."""
     body = draft.model_dump(mode="json")
+    secrets = redactor()
+    if secrets.needed(canonical_json(body)):
+        body = secrets.value(body)
     body.update(seq=seq, wall_time=wall_time, prev_hash=prev_hash, hash=GENESIS_HASH)
     provisional = LedgerEntry.model_validate(body)
     return provisional.model_copy(update={"hash": entry_hash(prev_hash, provisional.hashed_fields())})

@@ -27,6 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.clock import Clock, WallClock
+from coalition.bus.redaction import redactor
 from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable, MalformedEntry
@@ -168,6 +169,13 @@ def seal_with_body(draft: EntryDraft, *, seq: int, wall_time: datetime, prev_has
     fields["wall_time"] = _DATETIME.dump_python(wall_time, mode="json")
     fields["prev_hash"] = prev_hash
     body = canonical_json(fields)
+    secrets = redactor()
+    if secrets.needed(body):  # a secret never reaches the record: the entry is sealed with it redacted
+        fields = secrets.value(fields)
+        body = canonical_json(fields)
+        digest = hashlib.sha256(prev_hash.encode("ascii"))
+        digest.update(body)
+        return LedgerEntry.model_validate({**fields, "hash": digest.hexdigest()}), body
     digest = hashlib.sha256(prev_hash.encode("ascii"))
     digest.update(body)
     entry = _construct_entry(

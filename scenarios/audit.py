@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from coalition.bus.redaction import redactor
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.errors import ScenariosError
@@ -145,6 +146,10 @@ def write_audit(
         "manifest.json": orjson.dumps(
             {"run_id": run_id, "scope": scope, "entries": len(chosen), "files": list(FILES)}, option=orjson.OPT_INDENT_2
         ),
+    }
+    secrets = redactor()  # a secret never leaves in a package (an entry that held one no longer matches its hash)
+    contents = {
+        name: secrets.text(data.decode()).encode() if secrets.needed(data) else data for name, data in contents.items()
     }
     try:
         if out.suffix == ".zip":

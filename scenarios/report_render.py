@@ -12,6 +12,7 @@ import orjson
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
+from coalition.bus.redaction import redact
 from coalition.scenarios.reports import BudgetUse, RunReport
 
 OUTCOME_COLOURS = {"allow": "#2e9e5b", "deny": "#d64545", "escalate": "#e8a33d", "none": "#888888"}
@@ -397,6 +398,6 @@ def render_html(report: RunReport) -> str:
 
 
 def render(report: RunReport, fmt: str) -> str:
-    """The report in one of FORMATS."""
+    """The report in one of FORMATS, with any configured secret redacted (coalition.bus.redaction)."""
     renderers = {"html": render_html, "md": render_md, "json": render_json, "csv": render_csv}
-    return renderers[fmt](report)
+    return redact(renderers[fmt](report))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -77,6 +77,8 @@ class WireServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     _failures: list[int] = field(default_factory=list)
     _malformed: int = 0
+    # A hostile or scripted model: the text it answers for a request body (None: the default wording).
+    speaker: Callable[[dict[str, Any]], str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -158,7 +160,7 @@ class WireServer:
                 self._malformed -= 1
                 malformed = True
         if failure is not None:
-            self._error(handler, failure, path)
+            self._error(handler, failure, path, dict(handler.headers.items()))
             return
         if path.endswith("/chat/completions"):
             self._openai(handler, body, malformed)
@@ -180,14 +182,22 @@ class WireServer:
         handler.end_headers()
         handler.wfile.write(raw)
 
-    def _error(self, handler: BaseHTTPRequestHandler, status: int, path: str) -> None:
+    def _error(self, handler: BaseHTTPRequestHandler, status: int, path: str, sent: dict[str, str]) -> None:
         kind = "rate_limit_error" if status == 429 else "api_error"
         headers = {"retry-after-ms": "5", "retry-after": "0"}
+        message = f"injected {status}"
+        if status == 401:  # like providers that quote the credential they refuse: the key comes back in the body
+            key = sent.get("x-api-key") or sent.get("authorization", "").removeprefix("Bearer ")
+            kind, message = "authentication_error", f"Incorrect API key provided: {key}. Check the key and retry."
         if path.endswith("/messages"):
-            doc: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": f"injected {status}"}}
+            doc: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
         else:
-            doc = {"error": {"message": f"injected {status}", "type": kind, "code": str(status)}}
+            doc = {"error": {"message": message, "type": kind, "code": str(status)}}
         self._json(handler, status, doc, headers)
+
+    def _spoken(self, body: dict[str, Any]) -> str:
+        scripted = self.speaker(body) if self.speaker is not None else None
+        return scripted if scripted is not None else answer_text(body)
 
     @staticmethod
     def _sse(handler: BaseHTTPRequestHandler, events: Iterator[tuple[str | None, dict[str, Any] | str]]) -> None:
@@ -222,7 +232,7 @@ class WireServer:
         model = str(body.get("model"))
         prompt = _tokens(json.dumps(body.get("messages", [])))
         call_id = "chatcmpl-" + _digest(body)[:20]
-        text = answer_text(body)
+        text = self._spoken(body)
         response_format = body.get("response_format") or {}
         if response_format.get("type") == "json_schema":  # structured output without tools
             schema = response_format.get("json_schema", {}).get("schema", {})
@@ -284,7 +294,7 @@ class WireServer:
         model = str(body.get("model"))
         prompt = _tokens(json.dumps(body.get("messages", [])) + json.dumps(body.get("system", "")))
         msg_id = "msg_" + _digest(body)[:20]
-        text = answer_text(body)
+        text = self._spoken(body)
         tool: tuple[str, dict[str, Any]] | None = None
         if body.get("tools"):
             tools = body["tools"]

@@ -12,6 +12,7 @@ from typer._click.exceptions import UsageError
 from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
+from coalition.bus.redaction import install
 from coalition.ledger.errors import LedgerError
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.settings import Settings
@@ -46,6 +47,7 @@ class OneLineGroup(TyperGroup):
     A ledger that cannot be used (locked, altered, unreadable) is one line and exit 2 too, never a traceback."""
 
     def invoke(self, ctx: Context) -> Any:
+        _install_secrets()
         try:
             return super().invoke(ctx)
         except UsageError as exc:
@@ -58,10 +60,21 @@ class OneLineGroup(TyperGroup):
 
 def settings() -> Settings:
     try:
-        return Settings()
+        cfg = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"bad setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+    install(cfg.secrets())
+    return cfg
+
+
+def _install_secrets() -> None:
+    """Before any command: the settings' secrets (.env included) join the environment's in the one redactor that
+    every writer applies; a bad setting is reported by the command that needs it, not here."""
+    try:
+        install(Settings().secrets())
+    except ValidationError:
+        install({})
 
 
 def open_ledger(path: Path | None, *, create: bool = False) -> SqliteLedger:

@@ -17,6 +17,7 @@ from rich.table import Table
 from coalition.agents.providers import missing_keys
 from coalition.bootstrap import BusChoice, open_bus
 from coalition.bus.errors import BusError
+from coalition.bus.redaction import redactor
 from coalition.cli.common import JsonFlag, LedgerPath, fail, settings
 from coalition.cli.run_cmd import ModelPlan, model_plan
 from coalition.ledger.errors import LedgerError
@@ -113,6 +114,9 @@ def doctor(
         "ledger": {"ok": ledger_ok, "detail": ledger_detail},
         "data_dir": str(cfg.data_dir),
     }
+    report = redactor().value(report)  # a password in a base URL or an echoed key is never printed
+    models, key_problems = report["models"], report["model_keys"]["problems"]
+    bus_detail, ledger_detail = report["bus"]["detail"], report["ledger"]["detail"]
     if as_json:
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:

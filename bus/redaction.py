@@ -1,0 +1,112 @@
+"""Secrets never reach the record: the one redaction every writer applies (ledger, logs, reports, audit, doctor).
+
+A secret is a configured value — an API key, a token, a password, the password inside a URL (REDIS_URL,
+OPENAI_BASE_URL, …) — wherever it turns up: in a provider's error body that echoes the key, in a URL a
+message quotes, in a setting a report prints. It is replaced by `[redacted:<NAME>]` (the variable it came
+from, never the value), and any `scheme://user:password@` in any text loses its password, configured or not.
+
+The process has one redactor: built from the environment at first use, replaced by the command line once it
+has read the settings (`.env` included) with `install`. Redacting never fails and never changes text that
+holds no secret, so the ledger of a run without secrets is byte-identical with or without it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+# Variable names whose value is a secret as a whole.
+SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)$", re.IGNORECASE)
+# The password part of any URL's user information: scheme://user:PASSWORD@host.
+URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:\"'<>]*:)(?P<password>[^\s/@\"'<>]+)(?=@)")
+URL_PASSWORD_BYTES = re.compile(URL_PASSWORD.pattern.encode())
+# A shorter value would redact ordinary words (a password "admin" would blank every "admin"); such secrets are
+# still caught inside URLs by URL_PASSWORD, and a startup check could refuse them.
+MIN_SECRET_LENGTH = 8
+MASK = "[redacted:{name}]"
+URL_MASK = "[redacted]"
+
+
+def secrets_in(environ: Mapping[str, str | None]) -> dict[str, str]:
+    """The secret values a set of variables holds, by variable name: secret-named variables as a whole, and the
+    password of any URL-valued variable (REDIS_URL=redis://:pw@host → pw, and its URL-decoded form)."""
+    found: dict[str, str] = {}
+    for name, value in environ.items():
+        if not value:
+            continue
+        if SECRET_NAME.search(name):
+            found[name] = value
+        if "://" in value and "@" in value:
+            try:
+                password = urlsplit(value.strip()).password
+            except ValueError:
+                password = None
+            if password:
+                found[f"{name}:password"] = password
+                decoded = unquote(password)
+                if decoded != password:
+                    found[f"{name}:password-decoded"] = decoded
+    return found
+
+
+class Redactor:
+    """Replaces every configured secret (longest first) and every URL password in text, bytes or JSON values."""
+
+    def __init__(self, secrets: Mapping[str, str]) -> None:
+        usable = {name: value for name, value in secrets.items() if len(value) >= MIN_SECRET_LENGTH}
+        ordered = sorted(usable.items(), key=lambda item: (-len(item[1]), item[0]))
+        self._secrets: tuple[tuple[str, str], ...] = tuple((value, MASK.format(name=name)) for name, value in ordered)
+        self._encoded = tuple(value.encode() for value, _ in self._secrets)
+        self.names: tuple[str, ...] = tuple(sorted(usable))
+
+    def text(self, text: str) -> str:
+        for value, mask in self._secrets:
+            if value in text:
+                text = text.replace(value, mask)
+        if "://" in text and "@" in text:
+            text = URL_PASSWORD.sub(lambda m: m["head"] + URL_MASK, text)
+        return text
+
+    def needed(self, data: bytes) -> bool:
+        """Whether `data` (e.g. an entry's canonical bytes) holds anything to redact: the fast path of writers."""
+        if any(value in data for value in self._encoded):
+            return True
+        return b"://" in data and b"@" in data and URL_PASSWORD_BYTES.search(data) is not None
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with every string (keys included) redacted; other values unchanged."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.value(k): self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+    def lines(self, lines: Iterable[str]) -> list[str]:
+        return [self.text(line) for line in lines]
+
+
+_process: dict[str, Redactor] = {}  # the one redactor of this process, under "current"
+
+
+def install(secrets: Mapping[str, str]) -> Redactor:
+    """Make these secrets (with the environment's) the process's redactor; returns it."""
+    _process["current"] = Redactor({**secrets_in(os.environ), **secrets})
+    return _process["current"]
+
+
+def redactor() -> Redactor:
+    """The process's redactor (the environment's secrets until `install` adds the settings')."""
+    current = _process.get("current")
+    if current is None:
+        current = _process["current"] = Redactor(secrets_in(os.environ))
+    return current
+
+
+def redact(text: str) -> str:
+    """`text` with every known secret and URL password replaced."""
+    return redactor().text(text)

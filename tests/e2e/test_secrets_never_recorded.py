@@ -1,0 +1,95 @@
+"""A configured secret never reaches the record: a provider that echoes the API key in its 401 body, a password
+in the LLM base URL and in REDIS_URL — the canaries are found 0 times in the ledger file, the logs, every
+report format, the audit package and `coalition doctor`, all driven through the CLI as an operator would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from llm_wire_server import WireServer
+
+pytestmark = pytest.mark.e2e
+
+COALITION = str(Path(sys.executable).with_name("coalition"))
+KEY_CANARY = "sk-canary-7f3a9c1e5b2d4e6f8a0b"
+URL_CANARY = "pw-canary-31d7c0ffee"
+REDIS_CANARY = "redis-canary-8e2f11aa"
+
+
+def _env(tmp_path: Path, server: WireServer) -> dict[str, str]:
+    drop = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "REDIS_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("COALITION_")}
+    env.update(
+        OPENAI_API_KEY=KEY_CANARY,
+        OPENAI_BASE_URL=server.openai_base_url,
+        COALITION_LLM="openai:gpt-4o-mini",
+        COALITION_DATA_DIR=str(tmp_path / "data"),
+        COALITION_LOG_LEVEL="debug",
+        COALITION_LOG_FORMAT="json",
+    )
+    return env
+
+
+def _cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([COALITION, *args], capture_output=True, timeout=300, env=env, cwd=cwd, check=False)
+
+
+def _every_byte_under(root: Path) -> bytes:
+    """The files' raw bytes, and for a zip also each member's uncompressed bytes."""
+    out = b""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        out += data
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                out += b"".join(zf.read(name) for name in zf.namelist())
+    return out
+
+
+def test_echoed_key_and_url_passwords_are_found_nowhere(tmp_path: Path) -> None:
+    """Every model call gets a 401 whose body quotes the key; the run still completes on the engine's wording
+    (the failures are recorded, redacted); then reports, audit and doctor (with passwords in URLs)."""
+    with WireServer() as server:
+        server.fail_next(401, times=100_000)
+        env = _env(tmp_path, server)
+        ledger = tmp_path / "data" / "ledger.db"
+        ran = _cli(env, tmp_path, "run", "meter-outage", "--bus", "memory", "--ledger", str(ledger))
+        assert ran.returncode == 0, ran.stderr.decode()[-2000:]
+        echoed = [r for r in server.requests if KEY_CANARY in str(r["headers"])]
+        assert echoed, "the provider was asked (and refused the key) at least once"
+        outputs = [ran]
+        out = tmp_path / "out"
+        out.mkdir()
+        for fmt in ("html", "md", "json", "csv"):
+            done = _cli(env, tmp_path, "report", "--format", fmt, "--out", str(out / f"report.{fmt}"))
+            assert done.returncode == 0, done.stderr.decode()
+            outputs.append(done)
+        packaged = _cli(env, tmp_path, "audit", "--out", str(out / "audit.zip"))
+        assert packaged.returncode == 0, packaged.stderr.decode()
+        outputs.append(packaged)
+        listed = _cli(env, tmp_path, "ledger", "list", "--kind", "model_call", "--json", "--limit", "0")
+        assert listed.returncode == 0
+        assert b"authentication_error" in listed.stdout or b"AuthenticationError" in listed.stdout
+        assert b"[redacted:OPENAI_API_KEY]" in listed.stdout  # recorded, and recorded without the key
+        outputs.append(listed)
+        doctor_env = {
+            **env,
+            "OPENAI_BASE_URL": server.openai_base_url.replace("http://", f"http://proxy:{URL_CANARY}@"),
+            "REDIS_URL": f"redis://:{REDIS_CANARY}@127.0.0.1:1/0",
+        }
+        for flags in ((), ("--json",)):
+            doctor = _cli(doctor_env, tmp_path, "doctor", "--bus", "redis", *flags)
+            assert doctor.returncode in (0, 1), doctor.stderr.decode()
+            outputs.append(doctor)
+        assert b"proxy:[redacted]@127.0.0.1" in doctor.stdout  # where the URL points, without its password
+    assert b"model_call" in ledger.read_bytes() or ledger.stat().st_size > 0
+    record = _every_byte_under(tmp_path / "data") + _every_byte_under(out)
+    printed = b"".join(o.stdout + o.stderr for o in outputs)
+    for canary in (KEY_CANARY, URL_CANARY, REDIS_CANARY):
+        assert record.count(canary.encode()) == 0, canary
+        assert printed.count(canary.encode()) == 0, canary

@@ -1,0 +1,128 @@
+"""The one redaction every writer applies: configured secrets and URL passwords never reach the record, and text
+without a secret is left byte for byte as it was (so ledgers without secrets keep their content and digests)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coalition.bus.redaction import Redactor, install, redactor, secrets_in
+from coalition.ledger.entry import EntryDraft, seal
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.logs import redact_secrets
+
+CANARY = "sk-canary-0123456789abcdef"
+SECRETS = {"OPENAI_API_KEY": CANARY}
+
+
+@pytest.fixture
+def installed() -> Iterator[Redactor]:
+    yield install(SECRETS)
+    install({})
+
+
+def _draft(text: str) -> EntryDraft:
+    return EntryDraft(
+        run_id="r",
+        sim_time=datetime(2025, 1, 1, tzinfo=UTC),
+        actor="agent:ops",
+        actor_kind="agent",
+        kind="model_call",
+        subject="call-1",
+        payload={"error": f"AuthenticationError: Incorrect API key provided: {text}", "nested": [{"k": text}]},
+        rationale=f"the provider refused {text}",
+    )
+
+
+class TestRedactor:
+    """What counts as a secret, and what the mask looks like."""
+
+    def test_secret_named_variables_and_url_passwords(self) -> None:
+        """API keys, tokens and passwords by name; the password (and its decoded form) of any URL value."""
+        found = secrets_in(
+            {
+                "OPENAI_API_KEY": "sk-1",
+                "GITHUB_TOKEN": "ghp",
+                "REDIS_URL": "redis://:p%40ss-word-1@h:6379/0",
+                "OPENAI_BASE_URL": "https://u:topsecret9@proxy/v1",
+                "HOME": "/home/x",
+                "EMPTY_API_KEY": "",
+            }
+        )
+        assert found == {
+            "OPENAI_API_KEY": "sk-1",
+            "GITHUB_TOKEN": "ghp",
+            "REDIS_URL:password": "p%40ss-word-1",
+            "REDIS_URL:password-decoded": "p@ss-word-1",
+            "OPENAI_BASE_URL:password": "topsecret9",
+        }
+
+    def test_masks_name_the_variable_never_the_value(self) -> None:
+        r = Redactor({"OPENAI_API_KEY": CANARY, "SHORT_TOKEN": "abc"})
+        assert r.text(f"key {CANARY}!") == "key [redacted:OPENAI_API_KEY]!"
+        assert r.text("abc stays: too short to redact as a word") == "abc stays: too short to redact as a word"
+        assert r.names == ("OPENAI_API_KEY",)
+
+    def test_any_url_password_is_masked_configured_or_not(self) -> None:
+        r = Redactor({})
+        assert r.text("dial redis://:hunter2@10.0.0.1:6379/0 now") == "dial redis://:[redacted]@10.0.0.1:6379/0 now"
+        assert r.text("https://bob:pw@x/y and mailto:bob@x") == "https://bob:[redacted]@x/y and mailto:bob@x"
+        assert r.needed(b'{"u": "postgres://a:b@h/db"}')
+        assert not r.needed(b'{"u": "https://example.org/a@b"}')
+
+    @given(st.text(max_size=200))
+    def test_text_without_secrets_is_unchanged(self, text: str) -> None:
+        r = Redactor(SECRETS)
+        if CANARY not in text and "://" not in text:
+            assert r.text(text) == text
+
+    @given(st.text(max_size=50), st.text(max_size=50))
+    def test_a_secret_never_survives_whatever_surrounds_it(self, before: str, after: str) -> None:
+        assert CANARY not in Redactor(SECRETS).text(before + CANARY + after)
+
+
+class TestWriters:
+    """The ledger's append path and the log processor apply it; so does the reference `seal`."""
+
+    def test_ledger_seals_the_redacted_entry_and_still_verifies(self, tmp_path: Path, installed: Redactor) -> None:
+        with SqliteLedger(tmp_path / "l.db", create=True) as ledger:
+            (entry,) = ledger.append([_draft(CANARY)])
+            assert CANARY not in entry.rationale
+            assert entry.payload["nested"] == [{"k": "[redacted:OPENAI_API_KEY]"}]
+            assert ledger.verify().ok
+            assert ledger.get(1) == entry
+        raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+        assert CANARY.encode() not in raw
+
+    def test_reference_seal_agrees_with_the_ledger(self, tmp_path: Path, installed: Redactor) -> None:
+        sealed = seal(_draft(CANARY), seq=1, wall_time=datetime(2025, 1, 1, tzinfo=UTC), prev_hash="0" * 64)
+        assert CANARY not in json.dumps(sealed.model_dump(mode="json"))
+
+    def test_an_entry_without_secrets_hashes_as_before(self, tmp_path: Path, installed: Redactor) -> None:
+        """Redaction changes nothing where there is nothing to redact: same hash as with no secret configured."""
+        draft = _draft("a key that is not the canary")
+        when = datetime(2025, 1, 1, tzinfo=UTC)
+        with_secret = seal(draft, seq=1, wall_time=when, prev_hash="0" * 64)
+        install({})
+        assert seal(draft, seq=1, wall_time=when, prev_hash="0" * 64).hash == with_secret.hash
+
+    def test_log_lines_and_exception_text(self, installed: Redactor) -> None:
+        event = redact_secrets(
+            None, "error", {"event": f"call failed {CANARY}", "exc": ValueError(CANARY), "n": 3, "url": "x"}
+        )
+        assert event == {
+            "event": "call failed [redacted:OPENAI_API_KEY]",
+            "exc": "[redacted:OPENAI_API_KEY]",
+            "n": 3,
+            "url": "x",
+        }
+        assert redactor() is installed
+        rendered = structlog.processors.JSONRenderer()(None, "error", event)
+        assert CANARY not in str(rendered)
