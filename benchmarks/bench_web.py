@@ -74,7 +74,7 @@ def run(quick: bool) -> list[Measurement]:
         app = create_app(path, Path(folder) / "users.db")
         state = app.state.console
         user = state.users.add("bench", ["auditor"], "unused", now=datetime.now(UTC))
-        token, _ = state.users.open_session(user, now=datetime.now(UTC), ttl=timedelta(hours=2))
+        token, _ = state.users.open_session(user, now=datetime.now(UTC), ttl=timedelta(hours=2), instance="127.0.0.1")
         client = TestClient(app, base_url="http://127.0.0.1")
         client.cookies.set("coalition_session", token)
         step = max(1, n // requests)

@@ -31,6 +31,7 @@ from coalition.bus.redaction import redactor
 from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable, MalformedEntry
+from coalition.ledger.private_files import create_private
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -265,6 +266,7 @@ class SqliteLedger:
             if create:
                 try:
                     file.parent.mkdir(parents=True, exist_ok=True)
+                    create_private(file)  # before SQLite creates it 0644; its WAL and SHM take the same mode
                 except OSError as exc:
                     raise LedgerUnavailable(self._path, str(exc)) from None
         try:

@@ -23,6 +23,14 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark cookies Secure (behind an https proxy).")
     ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Another Host header name to answer (NAME or NAME:PORT; repeatable). Loopback names with the "
+            "port are always answered; any other Host is refused (DNS rebinding).",
+        ),
+    ] = None,
 ) -> None:
     """Start the web console and print its URL; stop with Ctrl-C.
 
@@ -34,11 +42,18 @@ def serve(
 
     ledger_path: Path = ledger or settings().ledger_path
     try:
-        app = create_app(ledger_path, users_path(users), secure_cookies=secure_cookies)
+        names = tuple(allow_host or ())
+        if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):  # noqa: S104 - names, not a bind
+            names += (f"[{host}]" if ":" in host else host,)
+        app = create_app(
+            ledger_path, users_path(users), secure_cookies=secure_cookies, port=port or None, allowed_hosts=names
+        )
     except (LedgerError, WebError, OSError) as exc:
         fail(str(exc))
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"Coalition console at http://{shown}:{port}/ (ledger {ledger_path}, users {users_path(users)})")
+    if app.state.console.access.path is not None:
+        typer.echo(f"Logins and failed logins are logged to {app.state.console.access.path}")
     if not app.state.console.users.list():
         typer.echo("No user yet: add one with  coalition users add NAME --role approver")
     try:

@@ -14,6 +14,7 @@ import typer
 
 from coalition.cli.common import OneLineGroup, fail, settings
 from coalition.web.errors import UserError
+from coalition.web.login_throttle import user_key
 from coalition.web.passwords import hash_password
 from coalition.web.users_store import ROLES, UserStore
 
@@ -138,3 +139,17 @@ def remove(name: Annotated[str, typer.Argument(help="User name.")], users: Users
     finally:
         store.close()
     typer.echo(f"removed {name}")
+
+
+@users_app.command("unlock")
+def unlock(name: Annotated[str, typer.Argument(help="User name.")], users: UsersPath = None) -> None:
+    """Clear a user's failed logins (the console's delay and lockout after wrong passwords).
+
+    Example: coalition users unlock carol
+    """
+    store = _store(users)
+    try:
+        cleared = store.clear_failures(user_key(name.strip()))
+    finally:
+        store.close()
+    typer.echo(f"unlocked {name}" if cleared else f"{name} had no failed logins on record")

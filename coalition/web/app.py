@@ -19,9 +19,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import RunInfo, VerifyResult
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.web.auth import LoginRequired
-from coalition.web.errors import Refused
+from coalition.web.access_log import AccessLog
+from coalition.web.auth import LoginRequired, current_principal
+from coalition.web.errors import Refused, WebError
+from coalition.web.hosts import HostAllowlist
 from coalition.web.live_runs import LiveRuns
+from coalition.web.login_throttle import ThrottlePolicy
 from coalition.web.users_store import UserStore
 
 _SECURITY_HEADERS = {
@@ -46,6 +49,10 @@ class ConsoleState:
     secure_cookies: bool
     live: LiveRuns
     templates: Jinja2Templates
+    hosts: HostAllowlist
+    access: AccessLog
+    throttle: ThrottlePolicy
+    login_lock: threading.Lock = field(default_factory=threading.Lock)
     last_verify: tuple[datetime, VerifyResult] | None = None
     _runs_cache: tuple[int, list[RunInfo]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,13 +86,19 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
 
 
-def _error_page(request: Request, status: int, message: str) -> Response:
+def _error_page(request: Request, status: int, message: str, *, navigation: bool = True) -> Response:
+    """The error as JSON (API) or as a page that keeps the navigation for a logged-in user."""
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
     state: ConsoleState = request.app.state.console
-    return state.templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message, "principal": None}, status_code=status
-    )
+    principal = current_principal(request) if navigation else None
+    context = {
+        "status": status,
+        "message": message,
+        "principal": principal,
+        "csrf": principal.session.csrf_token if principal else "",
+    }
+    return state.templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def create_app(
@@ -95,14 +108,28 @@ def create_app(
     clock: Clock | None = None,
     session_ttl: timedelta = timedelta(hours=8),
     secure_cookies: bool = False,
+    port: int | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+    access_log: Path | None = None,
+    throttle: ThrottlePolicy | None = None,
 ) -> FastAPI:
-    """The console app over one ledger file and one users file (created if missing)."""
+    """The console app over one ledger file and one users file (created if missing, 0600).
+
+    `port`: the port it serves on (the `Host` allowlist then requires it); `allowed_hosts`: more names than the
+    loopback ones; `access_log`: default `console-access.log` beside the users file.
+    """
     from coalition.web import routes_api, routes_approvals, routes_assets, routes_auth, routes_ledger, routes_runs
 
     package = resources.files("coalition.web")
     templates = Jinja2Templates(directory=str(package.joinpath("templates")))
     templates.env.globals["fmt_money"] = lambda v: f"${float(v):,.2f}" if v is not None else "—"
     templates.env.filters["segment"] = path_segment
+    try:
+        hosts = HostAllowlist.of(port, allowed_hosts)
+    except ValueError as exc:
+        raise WebError(str(exc)) from None
+    if access_log is None and str(users_path) != ":memory:":
+        access_log = Path(users_path).parent / "console-access.log"
     state = ConsoleState(
         ledger=SqliteLedger(ledger_path),
         users=UserStore(users_path),
@@ -111,6 +138,9 @@ def create_app(
         secure_cookies=secure_cookies,
         live=LiveRuns(ledger_path),
         templates=templates,
+        hosts=hosts,
+        access=AccessLog(access_log),
+        throttle=throttle or ThrottlePolicy(),
     )
 
     app = FastAPI(
@@ -127,7 +157,19 @@ def create_app(
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
+        host = request.headers.get("host")
+        if not state.hosts.allows(host):
+            client = request.client.host if request.client is not None else "unknown"
+            state.access.record("host_refused", at=state.clock.now(), client=client, host=(host or "")[:200])
+            response: Response = _error_page(
+                request,
+                400,
+                f"Host header {(host or '')[:100]!r} is not one this console answers to "
+                f"(allowed: {state.hosts.describe()}; add names with coalition serve --allow-host)",
+                navigation=False,
+            )
+        else:
+            response = await call_next(request)
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if not request.url.path.startswith("/static/"):

@@ -12,12 +12,21 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from coalition.web.errors import Refused
+from coalition.web.hosts import cookie_suffix, instance_of
 from coalition.web.passwords import hash_password, password_matches
 from coalition.web.users_store import Session
 
-__all__ = ["Principal", "allow", "current_principal", "hash_password", "password_matches"]
+__all__ = [
+    "Principal",
+    "allow",
+    "current_principal",
+    "hash_password",
+    "password_matches",
+    "request_instance",
+    "session_cookie",
+]
 
-SESSION_COOKIE = "coalition_session"
+SESSION_COOKIE = "coalition_session"  # + "_PORT": browsers send a host's cookies to every port of it
 
 # What each console role is for. The policy's approver directory still decides who may approve which gate.
 READERS: frozenset[str] = frozenset({"viewer", "approver", "policy-admin", "auditor"})
@@ -68,10 +77,20 @@ def allow(*groups: frozenset[str]) -> Callable[[Request], Principal]:
     return dependency
 
 
+def session_cookie(request: Request) -> str:
+    """The session cookie's name on the console instance this request reached (e.g. coalition_session_8000)."""
+    return SESSION_COOKIE + cookie_suffix(request.headers.get("host"))
+
+
+def request_instance(request: Request) -> str:
+    """The console instance (host:port) the request reached; a session opened on another one is not valid here."""
+    return instance_of(request.headers.get("host"))
+
+
 def current_principal(request: Request) -> Principal | None:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(session_cookie(request))
     if not token:
         return None
     state = request.app.state.console
-    session = state.users.session(token, now=state.clock.now())
+    session = state.users.session(token, now=state.clock.now(), instance=request_instance(request))
     return None if session is None else Principal(session, token)

@@ -12,11 +12,16 @@ import hmac
 from fastapi import Request
 
 from coalition.web.errors import Refused
+from coalition.web.hosts import cookie_suffix
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-LOGIN_CSRF_COOKIE = "coalition_login_csrf"
+LOGIN_CSRF_COOKIE = "coalition_login_csrf"  # + "_PORT", like the session cookie
 _ALLOWED_SITES = frozenset({"same-origin", "none"})
+
+
+def login_csrf_cookie(request: Request) -> str:
+    return LOGIN_CSRF_COOKIE + cookie_suffix(request.headers.get("host"))
 
 
 def check_fetch_site(request: Request) -> None:

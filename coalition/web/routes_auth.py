@@ -1,15 +1,19 @@
-"""Logging in and out: argon2-checked passwords, a server-side session, a `HttpOnly; SameSite=Strict` cookie."""
+"""Logging in and out: argon2-checked passwords behind a throttle, a server-side session bound to this console
+instance, a per-instance `HttpOnly; SameSite=Strict` cookie, and an access-log line for every attempt."""
 
 from __future__ import annotations
 
+import math
 import secrets
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from coalition.web.auth import READERS, SESSION_COOKIE, Principal, allow, password_matches
-from coalition.web.csrf import CSRF_FIELD, LOGIN_CSRF_COOKIE, check_fetch_site, check_token, submitted_token
+from coalition.web.auth import READERS, Principal, allow, password_matches, request_instance, session_cookie
+from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, login_csrf_cookie, submitted_token
+from coalition.web.login_throttle import client_key, user_key
 from coalition.web.pages import render, state_of
 
 router = APIRouter()
@@ -26,13 +30,22 @@ def _secure(request: Request) -> bool:
     return state_of(request).secure_cookies or request.url.scheme == "https"
 
 
-def _login_page(request: Request, *, next_url: str, error: str = "", status: int = 200) -> Response:
+def client_of(request: Request) -> str:
+    """The client's address as the socket saw it (forwarding headers are not trusted)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _login_page(request: Request, *, next_url: str, error: str = "", status: int = 200, name: str = "") -> Response:
     token = secrets.token_urlsafe(32)
-    response = render(request, "login.html", None, status, next_url=next_url, login_csrf=token, error=error)
+    response = render(request, "login.html", None, status, next_url=next_url, login_csrf=token, error=error, name=name)
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), path="/login"
+        login_csrf_cookie(request), token, httponly=True, samesite="strict", secure=_secure(request), path="/login"
     )
     return response
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
 
 
 @router.get("/login", include_in_schema=False)
@@ -50,16 +63,49 @@ def login(
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     check_fetch_site(request)
-    check_token(request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(16), csrf_token)
+    check_token(request.cookies.get(login_csrf_cookie(request)) or secrets.token_urlsafe(16), csrf_token)
     state = state_of(request)
-    user = state.users.get(name.strip())
-    if not password_matches(user, password):
-        return _login_page(request, next_url=_local(next), error="Unknown user or wrong password.", status=401)
-    assert user is not None
-    token, _ = state.users.open_session(user, now=state.clock.now(), ttl=state.session_ttl)
+    name = name.strip()
+    client = client_of(request)
+    keys = (user_key(name), client_key(client))
+    # One password check at a time: argon2 is the costly part, and the throttle must see each failure before
+    # the next attempt is judged (parallel guessers queue here, then meet the delay without any hashing).
+    with state.login_lock:
+        now = state.clock.now()
+        waits = [state.throttle.wait(state.users.failures(key), now) for key in keys]
+        if max(waits) > timedelta(0):
+            wait = max(waits)
+            state.access.record("login_refused", at=now, client=client, user=name, retry_after_s=_seconds(wait))
+            response = _login_page(
+                request,
+                next_url=_local(next),
+                error=f"Too many failed logins: try again in {_seconds(wait)} s.",
+                status=429,
+                name=name,
+            )
+            response.headers["Retry-After"] = str(_seconds(wait))
+            return response
+        user = state.users.get(name)
+        if not password_matches(user, password):
+            for key in keys:
+                record = state.throttle.after_failure(state.users.failures(key), key, now)
+                state.users.save_failures(record)
+                if record.locked_until is not None and record.failures == state.throttle.lockout_after(key):
+                    state.access.record(
+                        "lockout", at=now, client=client, user=name, key=key, until=record.locked_until.isoformat()
+                    )
+            state.access.record("login_failed", at=now, client=client, user=name)
+            return _login_page(
+                request, next_url=_local(next), error="Unknown user or wrong password.", status=401, name=name
+            )
+        assert user is not None
+        state.users.clear_failures(user_key(name))
+        instance = request_instance(request)
+        token, _ = state.users.open_session(user, now=now, ttl=state.session_ttl, instance=instance)
+        state.access.record("login", at=now, client=client, user=name, instance=instance)
     response = RedirectResponse(_local(next), status_code=303)
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(request),
         token,
         httponly=True,
         samesite="strict",
@@ -67,7 +113,7 @@ def login(
         max_age=int(state.session_ttl.total_seconds()),
         path="/",
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login", httponly=True, samesite="strict")
+    response.delete_cookie(login_csrf_cookie(request), path="/login", httponly=True, samesite="strict")
     return response
 
 
@@ -79,7 +125,9 @@ def logout(
 ) -> Response:
     check_fetch_site(request)
     check_token(principal.session.csrf_token, submitted_token(request, csrf_token))
-    state_of(request).users.close_session(principal.token)
+    state = state_of(request)
+    state.users.close_session(principal.token)
+    state.access.record("logout", at=state.clock.now(), client=client_of(request), user=principal.name)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(session_cookie(request), path="/")
     return response

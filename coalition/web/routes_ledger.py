@@ -98,8 +98,20 @@ def _cell(entry: LedgerEntry, column: str) -> str:
         return " ".join(str(v) for v in value)
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text  # no formula injection in spreadsheets
+    return formula_safe("" if value is None else str(value))
+
+
+# Spreadsheets read a cell as a formula when it starts with one of these, also after leading blanks (Excel and
+# LibreOffice skip spaces; a tab or CR at the start is itself a trigger in some importers).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_LEADING_BLANKS = " \t\r\n\u00a0\u3000"
+
+
+def formula_safe(text: str) -> str:
+    """The cell with a leading `'` when a spreadsheet could run it as a formula (OWASP CSV injection)."""
+    if text[:1] in _FORMULA_STARTS or text.lstrip(_LEADING_BLANKS)[:1] in _FORMULA_STARTS:
+        return "'" + text
+    return text
 
 
 def _json_rows(ledger: Ledger, f: LedgerFilter) -> Iterator[bytes]:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from coalition.ledger.private_files import create_private
 from coalition.web.errors import UserError
+from coalition.web.login_throttle import FailureRecord
 
 ROLES: tuple[str, ...] = ("viewer", "approver", "policy-admin", "auditor")
 
@@ -29,6 +31,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_name);
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure TEXT NOT NULL,
+    locked_until TEXT
+);
 """
 
 
@@ -48,6 +56,7 @@ class Session:
     user: User
     csrf_token: str
     expires_at: datetime
+    instance: str = ""
 
 
 def _token_hash(token: str) -> str:
@@ -77,14 +86,18 @@ class UserStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                create_private(self.path)  # password and session hashes: owner only
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
             self._conn.execute("PRAGMA busy_timeout = 30000")
             self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(sessions)")}
+            if "instance" not in columns:  # a users file from before sessions were bound to a console instance
+                self._conn.execute("ALTER TABLE sessions ADD COLUMN instance TEXT NOT NULL DEFAULT ''")
+        except (sqlite3.Error, OSError) as exc:
             raise UserError(f"cannot open the users file {self.path}: {exc}") from None
 
     # -- users --------------------------------------------------------------------------------------------
@@ -126,38 +139,70 @@ class UserStore:
 
     # -- sessions -----------------------------------------------------------------------------------------
 
-    def open_session(self, user: User, *, now: datetime, ttl: timedelta) -> tuple[str, Session]:
-        """A new session for `user`; returns the cookie token (shown once) and the session."""
+    def open_session(self, user: User, *, now: datetime, ttl: timedelta, instance: str = "") -> tuple[str, Session]:
+        """A new session for `user` on one console `instance` (its host:port); returns the cookie token and session."""
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         expires = now + ttl
         with self._lock:
             self._conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now.isoformat(),))
             self._conn.execute(
-                "INSERT INTO sessions (token_hash, user_name, csrf_token, created_at, expires_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (_token_hash(token), user.name, csrf, now.isoformat(), expires.isoformat()),
+                "INSERT INTO sessions (token_hash, user_name, csrf_token, created_at, expires_at, instance) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (_token_hash(token), user.name, csrf, now.isoformat(), expires.isoformat(), instance),
             )
-        return token, Session(user, csrf, expires)
+        return token, Session(user, csrf, expires, instance)
 
-    def session(self, token: str, *, now: datetime) -> Session | None:
-        """The live session for a cookie token, or None (unknown, expired, or its user was removed)."""
+    def session(self, token: str, *, now: datetime, instance: str = "") -> Session | None:
+        """The live session for a cookie token on this console `instance`, or None (unknown, expired, opened on
+        another instance — a cookie replayed from another port — or its user was removed)."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT u.name, u.roles, u.password_hash, s.csrf_token, s.expires_at "
+                "SELECT u.name, u.roles, u.password_hash, s.csrf_token, s.expires_at, s.instance "
                 "FROM sessions s JOIN users u ON u.name = s.user_name WHERE s.token_hash = ?",
                 (_token_hash(token),),
             ).fetchone()
         if row is None:
             return None
         expires = datetime.fromisoformat(row[4])
-        if expires <= now:
+        if expires <= now or row[5] != instance:
             return None
-        return Session(User(row[0], tuple(row[1].split(",")), row[2]), row[3], expires)
+        return Session(User(row[0], tuple(row[1].split(",")), row[2]), row[3], expires, row[5])
 
     def close_session(self, token: str) -> None:
         with self._lock:
             self._conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
+
+    # -- failed logins (see login_throttle) ------------------------------------------------------------------
+
+    def failures(self, key: str) -> FailureRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT failures, last_failure, locked_until FROM login_failures WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        locked = datetime.fromisoformat(row[2]) if row[2] else None
+        return FailureRecord(key, int(row[0]), datetime.fromisoformat(row[1]), locked)
+
+    def save_failures(self, record: FailureRecord) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO login_failures (key, failures, last_failure, locked_until) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, "
+                "last_failure = excluded.last_failure, locked_until = excluded.locked_until",
+                (
+                    record.key,
+                    record.failures,
+                    record.last_failure.isoformat(),
+                    record.locked_until.isoformat() if record.locked_until else None,
+                ),
+            )
+
+    def clear_failures(self, key: str) -> bool:
+        """Forget a key's failed logins (a successful login, or `coalition users unlock`); True if there were any."""
+        with self._lock:
+            return self._conn.execute("DELETE FROM login_failures WHERE key = ?", (key,)).rowcount > 0
 
     def close(self) -> None:
         with self._lock:

@@ -30,9 +30,11 @@ with SqliteLedger(_LEDGER) as _ledger:
         options=_opts,
     ).run()
     _bus.close()
-APP = create_app(_LEDGER, _DIR / "users.db")
+APP = create_app(_LEDGER, _DIR / "users.db", allowed_hosts=("testserver",))  # schemathesis's ASGI client
 _USER = APP.state.console.users.add("vera", ["viewer"], "unused-hash", now=datetime.now(UTC))
-TOKEN, _ = APP.state.console.users.open_session(_USER, now=datetime.now(UTC), ttl=timedelta(hours=1))
+TOKEN, _ = APP.state.console.users.open_session(
+    _USER, now=datetime.now(UTC), ttl=timedelta(hours=1), instance="testserver"
+)
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
