@@ -9,8 +9,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.messages import AGENTS
@@ -214,7 +223,9 @@ class HighImpactTool(Gate):
 
 
 class Policy(_Frozen):
-    """Everything governance enforces. `version` is the sha256 of the canonical JSON of the parsed model."""
+    """Everything governance enforces. `version` is the sha256 of the canonical JSON of the document it was
+    validated from (the YAML as written, never re-serialised through today's model: adding an optional field
+    or a default to the model changes no recorded version); a policy built in code hashes its model dump."""
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -226,6 +237,23 @@ class Policy(_Frozen):
     approvers: dict[str, list[str]]
 
     _version: str = PrivateAttr(default="")
+    _document: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_document(cls, data: Any, handler: ModelWrapValidatorHandler[Policy]) -> Policy:
+        policy = handler(data)
+        if isinstance(data, Mapping) and policy is not data:
+            policy._adopt_document(data)
+        return policy
+
+    def _adopt_document(self, data: Mapping[str, Any]) -> None:
+        try:
+            document = orjson.loads(canonical_json(dict(data)))  # plain JSON: what a ledger records and reads back
+        except TypeError:
+            return  # not plain data (built in code): the model dump stands for the document
+        object.__setattr__(self, "_document", document)
+        object.__setattr__(self, "_version", hashlib.sha256(canonical_json(document)).hexdigest())
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
@@ -261,13 +289,20 @@ class Policy(_Frozen):
         return self
 
     def model_post_init(self, context: Any, /) -> None:
+        object.__setattr__(self, "_document", None)
         object.__setattr__(self, "_version", hashlib.sha256(canonical_json(self.model_dump(mode="json"))).hexdigest())
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
         """A copy whose version is the hash of the copy's content (pydantic's copy would keep the old one)."""
         copy = super().model_copy(update=update, deep=deep)
-        copy.model_post_init(None)
+        if update:
+            copy.model_post_init(None)
         return copy
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The document this policy was validated from (what a run records and a replay reads back)."""
+        return self._document if self._document is not None else self.model_dump(mode="json")
 
     @property
     def version(self) -> str:

@@ -417,7 +417,6 @@ class Runner:
     # ----- plumbing ----------------------------------------------------------------------------------------
 
     def _run_started(self) -> RunStarted:
-        policy_path = self.scenario.policy_path
         return RunStarted(
             scenario=self.scenario.name,
             scenario_hash=scenario_hash(self.scenario),
@@ -425,13 +424,14 @@ class Runner:
             policy_version=self.policy.version,
             start=self.scenario.date_of(0),
             days=self.scenario.days,
+            # No file path is recorded: a run is made by the documents' content, never by where they were read
+            # from (the same scenario by any path or checkout gives the same ledger content).
             settings={
-                "policy_path": str(policy_path.resolve()) if policy_path is not None else None,
-                "scenario_path": str(self.scenario.source) if self.scenario.source is not None else None,
                 "interactive": self.options.interactive,
-                # the documents themselves, so that a run can be replayed from its ledger alone
-                "scenario_document": self.scenario.model_dump(mode="json"),
-                "policy_document": self.policy.model_dump(mode="json"),
+                # the documents as they were read (never re-serialised through today's models), so that a run
+                # can be replayed from its ledger alone, by this version of Coalition or a later one
+                "scenario_document": self.scenario.document,
+                "policy_document": self.policy.document,
                 **self._model_settings(),
                 **self.options.settings,
             },

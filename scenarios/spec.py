@@ -10,12 +10,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import orjson
 import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
     ValidationError,
     field_validator,
@@ -43,7 +45,7 @@ from coalition.agents.payloads import (
     WorldData,
 )
 from coalition.agents.providers import parse_model_spec
-from coalition.bus.canonical import content_hash
+from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.messages import AGENTS
 from coalition.governance.documents import load_document
 from coalition.governance.policy import Policy, default_policy, load_policy
@@ -355,6 +357,30 @@ class Scenario(_Spec):
     agents: dict[str, AgentSettings] = Field(default_factory=dict)
 
     _source: Path | None = PrivateAttr(default=None)
+    _document: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_document(cls, data: Any, handler: ModelWrapValidatorHandler[Scenario]) -> Scenario:
+        scenario = handler(data)
+        if isinstance(data, Mapping) and scenario is not data:
+            try:  # plain JSON: what a run records and a replay reads back, never re-serialised by today's model
+                scenario._document = orjson.loads(canonical_json(dict(data)))
+            except TypeError:
+                scenario._document = None  # built in code: the model dump stands for the document
+        return scenario
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Scenario:
+        """A copy; a copy with changes is no longer the document it was read from (its hash follows the copy)."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._document = None
+        return copy
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The document this scenario was validated from (what a run records and a replay reads back)."""
+        return self._document if self._document is not None else self.model_dump(mode="json")
 
     @field_validator("description")
     @classmethod
@@ -439,8 +465,9 @@ def _unknown_region(region: Any, regions: set[str]) -> str:
 
 
 def scenario_hash(scenario: Scenario) -> str:
-    """Content hash of the parsed scenario (comments, key order and formatting do not change it)."""
-    return content_hash(scenario.model_dump(mode="json"))
+    """Content hash of the scenario's document (comments, key order, formatting, the file's path and today's
+    model defaults do not change it)."""
+    return content_hash(scenario.document)
 
 
 def list_library() -> list[str]:

@@ -21,6 +21,7 @@ from coalition.agents.recording import ReplayChatModel
 from coalition.bootstrap import BusChoice, open_bus
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
+from coalition.cli.resume import resume_command
 from coalition.cli.summary import escalations, render_summary
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, load_policy
@@ -103,13 +104,13 @@ def _check_run_id(ledger: SqliteLedger, run_id: str, *, resume: bool) -> None:
 
 
 @contextmanager
-def _stops_cleanly(console: Console, run_id: str) -> Iterator[None]:
+def _stops_cleanly(console: Console, resume: str) -> Iterator[None]:
     """Ctrl-C stops a run cleanly (exit 130, with the command that resumes it); a bus, scenario or model failure
     is one line (exit 2)."""
     try:
         yield
     except KeyboardInterrupt:
-        console.print(f"\ninterrupted; continue with: coalition run --resume --run-id {run_id}")
+        console.print(f"\ninterrupted; continue with: {resume}", soft_wrap=True, markup=False, highlight=False)
         raise typer.Exit(130) from None
     except (BusError, ScenariosError, AgentError) as exc:
         fail(str(exc))
@@ -129,9 +130,18 @@ def execute(
     quiet: bool = False,
     plan: ModelPlan | None = None,
     run_settings: dict[str, object] | None = None,
+    bus_option: str | None = None,
 ) -> RunResult:
     """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`."""
-    with _stops_cleanly(console, run_id):
+    resume = resume_command(
+        run_id,
+        ledger_path=ledger.path,
+        bus=bus_choice,
+        bus_option=bus_option,
+        interactive=interactive,
+        approval_wait=approval_wait,
+    )
+    with _stops_cleanly(console, resume):
         data_dir = settings().data_dir
         namespace = f"run-{run_id.replace(':', '_')}-{secrets.token_hex(3)}"  # fresh streams per attempt
         bind_context(run_id=run_id)
@@ -220,8 +230,12 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: generated).")] = None,
     interactive: Annotated[
-        bool, typer.Option("--interactive", help="Escalations wait for a human (coalition approvals …).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--interactive/--no-interactive",
+            help="Escalations wait for a human (coalition approvals …); with --resume, as the run was started.",
+        ),
+    ] = None,
     approval_wait: Annotated[
         float,
         typer.Option(
@@ -263,6 +277,8 @@ def run(
         except ReplayError as exc:
             fail(str(exc))
         scenario, policy, seed = original.scenario, original.policy, original.seed
+        if interactive is None:  # a human in the loop stays in the loop
+            interactive = original.started.settings.get("interactive") is True
         # an all-offline run records no model choices: it resumes offline, whatever the environment says now
         recorded = recorded_choices(dict(original.started.settings)) or choose_models()
     elif scenario_ref is None:
@@ -271,8 +287,6 @@ def run(
         )
     else:
         scenario, policy = _load(scenario_ref, policy_path)
-        if policy_path is not None:
-            run_settings["policy_path"] = str(policy_path.resolve())
     plan = model_plan(cfg, scenario, recorded)
     check_keys(plan)  # before anything runs: never a traceback mid-run for a missing key
     if resume:
@@ -293,12 +307,13 @@ def run(
         ledger=ledger,
         run_id=run_id,
         seed=seed,
-        interactive=interactive,
+        interactive=bool(interactive),
         approval_wait=approval_wait,
         console=console,
         quiet=as_json,
         plan=plan,
         run_settings=run_settings,
+        bus_option=bus,
     )
     _print_result(console, ledger, result, as_json=as_json)
     raise typer.Exit(0 if result.expectations_passed else 1)
@@ -336,6 +351,7 @@ def demo(
         interactive=False,
         approval_wait=0,
         console=console,
+        bus_option=bus,
     )
     _print_result(console, ledger, result, as_json=False)
     lp = f" --ledger {ledger_path}" if ledger_path else ""
