@@ -15,6 +15,7 @@ from coalition.bus.redaction import redactor
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.errors import ScenariosError
+from coalition.scenarios.incidents import find_incident, incidents
 
 FILES = ("ledger.jsonl", "verification.json", "policy.json", "approvals.json", "summary.md", "manifest.json")
 
@@ -34,7 +35,12 @@ class AuditPackage:
 
 
 def _incident_slice(entries: list[LedgerEntry], incident: str) -> list[LedgerEntry]:
-    """Entries about an incident: whose args/payload name it, plus every entry sharing their correlation ids."""
+    """Entries about an incident, named by its id or by the event that announced it (scenarios/incidents.py);
+    for any other id, the entries whose args/payload name it plus every entry sharing their correlation ids."""
+    known = find_incident(incidents(entries), incident)
+    if known is not None:
+        wanted = set(known.seqs)
+        return [e for e in entries if e.seq in wanted]
     needle = orjson.dumps(incident).decode()
     correlations = {
         e.correlation_id

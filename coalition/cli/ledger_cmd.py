@@ -27,6 +27,9 @@ from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 from coalition.ledger.explain import ChainLink, Decision, Explanation, explain, summary_line
+from coalition.ledger.numbering import RunNumbering
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.incidents import incidents
 
 ledger_app = typer.Typer(
     help="Audit the decision ledger: list entries, show one, verify the hash chain, digest a run, explain a decision.",
@@ -109,6 +112,10 @@ def list_entries(
             newest_first=True,
         )
         entries = list(reversed(ledger.query(query)))
+        tabled = not (as_json or nl or as_csv)
+        numbering = RunNumbering(ledger, run_id)
+        numbers = [numbering.number(e.seq) for e in entries] if tabled else []
+        actions = entry_actions(ledger, run_id, entries) if tabled else []
     finally:
         ledger.close()
     if as_json:
@@ -126,25 +133,59 @@ def list_entries(
             writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
         typer.echo(buffer.getvalue(), nl=False)
     else:
-        _console().print(_entries_table(entries, run_id))
+        _console().print(_entries_table(entries, run_id, numbers, actions))
 
 
-def _entries_table(entries: list[LedgerEntry], run_id: str) -> Table:
-    grid = Table(title=f"run {run_id}: {len(entries)} entries", title_justify="left")
-    grid.add_column("seq", justify="right", no_wrap=True, min_width=3)
+def entry_actions(ledger: SqliteLedger, run_id: str, entries: list[LedgerEntry]) -> list[str]:
+    """The action each entry concerns: its own payload's, else its proposal's (approvals, resolutions name only
+    the proposal id); empty for observations, messages and run entries."""
+    wanted = {
+        e.subject
+        for e in entries
+        if e.kind in PROPOSAL_SUBJECT_KINDS and not isinstance(e.payload.get("action"), str) and e.subject
+    }
+    by_proposal: dict[str, str] = {}
+    for subject in sorted(wanted):
+        found = ledger.query(LedgerQuery(run_id=run_id, subject=subject, kind="proposal", limit=1))
+        if found and isinstance(found[0].payload.get("action"), str):
+            by_proposal[subject] = found[0].payload["action"]
+    out = []
+    for e in entries:
+        action = e.payload.get("action")
+        if isinstance(action, str) and e.kind in PROPOSAL_SUBJECT_KINDS:
+            out.append(action)
+        else:
+            out.append(by_proposal.get(e.subject, "") if e.kind in PROPOSAL_SUBJECT_KINDS else "")
+    return out
+
+
+PROPOSAL_SUBJECT_KINDS = frozenset(
+    {"proposal", "verdict", "approval", "rejection", "resolution", "authorization", "execution"}
+)
+
+
+def _entries_table(entries: list[LedgerEntry], run_id: str, numbers: list[int], actions: list[str]) -> Table:
+    grid = Table(
+        title=f"run {run_id}: {len(entries)} entries (# = entry of the run; seq = ledger-wide)", title_justify="left"
+    )
+    grid.add_column("#", justify="right", no_wrap=True, min_width=3)
+    grid.add_column("seq", justify="right", no_wrap=True, min_width=3, style="dim")
     grid.add_column("sim date", no_wrap=True, min_width=10)
     grid.add_column("actor", no_wrap=True, min_width=13)
     grid.add_column("kind", no_wrap=True, min_width=11)
+    grid.add_column("action", no_wrap=True, min_width=10)
     grid.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=14)
     grid.add_column("outcome", no_wrap=True, min_width=8)
     grid.add_column("gate", no_wrap=True)
     grid.add_column("rationale", no_wrap=True, overflow="ellipsis", min_width=24, max_width=100)
-    for e in entries:
+    for e, number, action in zip(entries, numbers, actions, strict=True):
         grid.add_row(
+            str(number),
             str(e.seq),
             e.sim_time.strftime("%Y-%m-%d"),
             escape(e.actor),
             e.kind,
+            escape(action),
             escape(e.subject),
             escape(e.outcome or ""),
             escape(e.gate or ""),
@@ -153,22 +194,52 @@ def _entries_table(entries: list[LedgerEntry], run_id: str) -> Table:
     return grid
 
 
+SeqFlag = Annotated[
+    bool,
+    typer.Option(
+        "--seq",
+        help="NUMBER is the ledger-wide sequence number (as in verify, the console's links and --json) instead of "
+        "the entry's number within the run.",
+    ),
+]
+
+
+def resolve_entry(ledger: SqliteLedger, number: int, run: str | None, *, global_seq: bool) -> tuple[LedgerEntry, int]:
+    """The entry NUMBER names (the run's NUMBER-th entry, or ledger seq NUMBER with --seq) and its run number."""
+    if global_seq:
+        if run is not None:
+            fail("give either --run (NUMBER within that run) or --seq (NUMBER ledger-wide), not both")
+        entry = ledger.get(number)
+        if entry is None:
+            fail(f"no ledger entry with seq {number}")
+        return entry, RunNumbering(ledger, entry.run_id).number(entry.seq)
+    run_id = run_or_latest(ledger, run)
+    numbering = RunNumbering(ledger, run_id)
+    found = numbering.entry(number)
+    if found is None:
+        fail(
+            f"no entry #{number} in run {run_id} (it has {numbering.entries()} entries; "
+            "--seq N looks up a ledger-wide sequence number)"
+        )
+    return found, number
+
+
 @ledger_app.command("show")
 def show(
-    seq: Annotated[int, typer.Argument(min=1, help="The entry's sequence number.")],
+    seq: Annotated[int, typer.Argument(min=1, metavar="NUMBER", help="The entry's number within the run.")],
     ledger_path: LedgerPath = None,
+    run: RunOption = None,
+    global_seq: SeqFlag = False,
 ) -> None:
-    """Print one entry, every field, as JSON.
+    """Print one entry, every field, as JSON ("seq" in it is the ledger-wide sequence number).
 
-    Example: coalition ledger show 42
+    Example: coalition ledger show 42 --run helios-launch-20250303-101500-ab12
     """
     ledger = open_ledger(ledger_path)
     try:
-        entry = ledger.get(seq)
+        entry, _ = resolve_entry(ledger, seq, run, global_seq=global_seq)
     finally:
         ledger.close()
-    if entry is None:
-        fail(f"no ledger entry with seq {seq}")
     typer.echo(_dumps(_entry_json(entry), indent=True))
 
 
@@ -206,29 +277,61 @@ def digest(ledger_path: LedgerPath = None, run: RunOption = None) -> None:
 
 @ledger_app.command("explain")
 def explain_cmd(
-    seq: Annotated[int, typer.Argument(min=1, help="Any entry of the chain: observation, proposal, verdict, …")],
+    seq: Annotated[
+        int,
+        typer.Argument(
+            min=1,
+            metavar="NUMBER",
+            help="Any entry of the chain (observation, proposal, verdict, …), by its number within the run.",
+        ),
+    ],
     ledger_path: LedgerPath = None,
+    run: RunOption = None,
+    global_seq: SeqFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Show why a decision happened: its causes, proposal, verdict, approvals, authorization and execution.
 
-    Example: coalition ledger explain 42 --json
+    NUMBER is the entry's number within the run (--run, default the most recent run), as run summaries and
+    `ledger list` show it; --seq takes a ledger-wide sequence number instead. In the tree, #N is the run's
+    numbering and "seq" the ledger's.
+
+    Example: coalition ledger explain 42 --run helios-launch-20250303-101500-ab12 --json
     """
     ledger = open_ledger(ledger_path)
     try:
-        explanation = explain(ledger, seq)
+        focus, number = resolve_entry(ledger, seq, run, global_seq=global_seq)
+        explanation = explain(ledger, focus.seq)
+        numbering = RunNumbering(ledger, focus.run_id)
+        numbers = {seq: numbering.number(seq) for seq in _link_seqs(explanation)}
     except EntryNotFound as exc:
         fail(str(exc))
     finally:
         ledger.close()
     if as_json:
-        typer.echo(explanation.to_json().decode())
+        doc = explanation.model_dump(mode="json")
+        doc["number"] = number
+        doc["numbers"] = {str(k): v for k, v in sorted(numbers.items())}
+        typer.echo(_dumps(doc, indent=True))
     else:
-        _console().print(explanation_tree(explanation))
+        _console().print(explanation_tree(explanation, numbers))
 
 
-def _label(link: ChainLink, *, detail: bool = True) -> str:
-    text = f"[bold]{escape(summary_line(link))}[/bold]"
+def _link_seqs(explanation: Explanation) -> set[int]:
+    seqs = {explanation.focus.seq, *(c.seq for c in explanation.causes)}
+    for d in explanation.decisions:
+        links = [*d.causes, *d.verdicts, *d.human, *d.resolutions, *d.authorizations, *d.executions]
+        seqs.update(link.seq for link in links)
+        if d.proposal is not None:
+            seqs.add(d.proposal.seq)
+    return seqs
+
+
+def _label(link: ChainLink, *, detail: bool = True, numbers: dict[int, int] | None = None) -> str:
+    line = summary_line(link)
+    if numbers is not None and link.seq in numbers:
+        line = line.replace(f"#{link.seq}", f"#{numbers[link.seq]} (seq {link.seq})", 1)
+    text = f"[bold]{escape(line)}[/bold]"
     extras: list[str] = []
     if link.rule_ids:
         extras.append(f"rules {', '.join(link.rule_ids)}")
@@ -241,30 +344,33 @@ def _label(link: ChainLink, *, detail: bool = True) -> str:
     return text
 
 
-def _decision_tree(node: Tree, decision: Decision) -> None:
+def _decision_tree(node: Tree, decision: Decision, numbers: dict[int, int] | None) -> None:
     branch = node.add(f"decision on proposal [cyan]{escape(decision.proposal_id)}[/cyan]")
     if decision.causes:
         causes = branch.add("because of")
         for link in decision.causes:
-            causes.add(_label(link))
+            causes.add(_label(link, numbers=numbers))
     if decision.proposal is not None:
-        branch.add(_label(decision.proposal))
+        branch.add(_label(decision.proposal, numbers=numbers))
     steps = [*decision.verdicts, *decision.human, *decision.resolutions, *decision.authorizations, *decision.executions]
     for link in sorted(steps, key=lambda item: item.seq):
-        branch.add(_label(link))
+        branch.add(_label(link, numbers=numbers))
     if not steps:
         branch.add("[dim]no verdict recorded yet[/dim]")
 
 
-def explanation_tree(explanation: Explanation) -> Tree:
-    """The explanation as a rich tree: the focus entry at the root, each decision as a branch in time order."""
-    root = Tree(f"why #{explanation.seq}? {_label(explanation.focus)}")
+def explanation_tree(explanation: Explanation, numbers: dict[int, int] | None = None) -> Tree:
+    """The explanation as a rich tree: the focus entry at the root, each decision as a branch in time order;
+    with `numbers` (ledger seq → the run's entry number), entries are named by their number in the run."""
+    focus = explanation.seq
+    title = f"#{numbers[focus]} of run {explanation.run_id}" if numbers and focus in numbers else f"#{focus}"
+    root = Tree(f"why {escape(title)}? {_label(explanation.focus, numbers=numbers)}")
     if explanation.causes:
         causes = root.add("caused by")
         for link in explanation.causes:
-            causes.add(_label(link))
+            causes.add(_label(link, numbers=numbers))
     for decision in explanation.decisions:
-        _decision_tree(root, decision)
+        _decision_tree(root, decision, numbers)
     if not explanation.decisions:
         root.add("[dim]no proposal followed from this entry[/dim]")
     return root
@@ -306,5 +412,44 @@ def runs(ledger_path: LedgerPath = None, as_json: JsonFlag = False) -> None:
             escape(i.status or ""),
             str(i.entries),
             f"{i.first_seq}–{i.last_seq}",
+        )
+    _console().print(grid)
+
+
+@ledger_app.command("incidents")
+def incidents_cmd(ledger_path: LedgerPath = None, run: RunOption = None, as_json: JsonFlag = False) -> None:
+    """List a run's incidents: id, the event that announced it, severity, status, age and how many entries concern
+    it (`coalition audit --incident ID` packages exactly those; either name works).
+
+    Example: coalition ledger incidents --run helios-launch-20250303-101500-ab12
+    """
+    ledger = open_ledger(ledger_path)
+    try:
+        run_id = run_or_latest(ledger, run)
+        entries = list(ledger.iter_entries(run_id=run_id))
+    finally:
+        ledger.close()
+    records = incidents(entries)
+    if as_json:
+        typer.echo(_dumps([r.to_json() for r in records], indent=True))
+        return
+    if not records:
+        typer.echo(f"No incident in run {run_id}.")
+        return
+    now = entries[-1].sim_time
+    grid = Table(title=f"run {run_id}: {len(records)} incident(s)", title_justify="left")
+    for name in ("incident", "also called", "kind", "sev", "regions", "status", "age (sim h)", "entries"):
+        grid.add_column(name, overflow="fold")
+    for r in records:
+        age = r.age_hours(now)
+        grid.add_row(
+            escape(r.incident_id),
+            escape(", ".join(r.aliases) or "—"),
+            escape(r.kind or "—"),
+            str(r.severity) if r.severity is not None else "—",
+            escape(", ".join(r.regions) or "—"),
+            escape(r.status),
+            f"{age:,.0f}" if age is not None else "—",
+            str(len(r.seqs)),
         )
     _console().print(grid)

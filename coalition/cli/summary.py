@@ -10,6 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.numbering import numbers_of
 
 OUTCOME_STYLE = {"allow": "green", "deny": "red", "escalate": "yellow"}
 
@@ -33,7 +34,9 @@ def decisions_table(entries: Sequence[LedgerEntry]) -> Table:
 
 
 def escalations(entries: Sequence[LedgerEntry]) -> list[dict[str, Any]]:
-    """Every escalation of the run with how it ended and who decided."""
+    """Every escalation of the run with how it ended and who decided ("number": the verdict's number within the
+    run, as `ledger explain NUMBER` takes it; "seq": its ledger-wide sequence number)."""
+    numbers = numbers_of(list(entries))
     proposals = {e.subject: e for e in entries if e.kind == "proposal"}
     resolutions = {e.subject: e for e in entries if e.kind == "resolution"}
     deciders: dict[str, list[str]] = defaultdict(list)
@@ -49,6 +52,7 @@ def escalations(entries: Sequence[LedgerEntry]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "proposal_id": e.subject,
+                "number": numbers[e.seq],
                 "seq": e.seq,
                 "agent": e.payload.get("agent"),
                 "action": e.payload.get("action"),
@@ -63,13 +67,13 @@ def escalations(entries: Sequence[LedgerEntry]) -> list[dict[str, Any]]:
 
 def escalations_table(entries: Sequence[LedgerEntry]) -> Table:
     table = Table(title="Escalations and how they were decided", title_justify="left")
-    for col in ("seq", "agent", "action", "gate", "outcome", "decided by"):
+    for col in ("#", "agent", "action", "gate", "outcome", "decided by"):
         table.add_column(col)
     style = {"approved": "green", "rejected": "red", "expired": "magenta", "pending": "yellow"}
     for row in escalations(entries):
         outcome = str(row["outcome"])
         table.add_row(
-            str(row["seq"]),
+            str(row["number"]),
             str(row["agent"]),
             str(row["action"]),
             str(row["gate"]),
@@ -81,13 +85,14 @@ def escalations_table(entries: Sequence[LedgerEntry]) -> Table:
 
 def blocked_table(entries: Sequence[LedgerEntry]) -> Table:
     table = Table(title="Blocked violations (denied by governance)", title_justify="left")
-    for col in ("seq", "agent", "action", "rule", "why"):
+    for col in ("#", "agent", "action", "rule", "why"):
         table.add_column(col, overflow="fold")
+    numbers = numbers_of(list(entries))
     for e in entries:
         if e.kind == "verdict" and e.outcome == "deny":
             reasons = e.payload.get("reasons") or [e.rationale]
             table.add_row(
-                str(e.seq),
+                str(numbers[e.seq]),
                 str(e.payload.get("agent")),
                 str(e.payload.get("action")),
                 ", ".join(e.rule_ids),
@@ -111,12 +116,18 @@ def state_table(kpis: dict[str, Any]) -> Table:
     return table
 
 
-def expectations_table(results: Sequence[Any]) -> Table:
+def expectations_table(
+    results: Sequence[Any], board: set[str] | None = None, humans_differ: set[str] | None = None
+) -> Table:
+    """✔ held, ✘ failed, ≠ failed only because people decided otherwise than the scripted board; an id marked
+    "(scripted board)" is an expectation written for the board's answers."""
     table = Table(title="Expectations", title_justify="left")
     for col in ("", "id", "expected", "observed"):
         table.add_column(col, overflow="fold")
     for r in results:
-        table.add_row("[green]✔[/]" if r.passed else "[red]✘[/]", r.id, _short(r.expected), _short(r.observed))
+        mark = "[green]✔[/]" if r.passed else "[yellow]≠[/]" if r.id in (humans_differ or set()) else "[red]✘[/]"
+        name = r.id + (" [dim](scripted board)[/dim]" if r.id in (board or set()) else "")
+        table.add_row(mark, name, _short(r.expected), _short(r.observed))
     return table
 
 
@@ -135,7 +146,12 @@ def _fmt(value: Any) -> str:
 
 
 def render_summary(
-    console: Console, entries: Sequence[LedgerEntry], kpis: dict[str, Any], results: Sequence[Any]
+    console: Console,
+    entries: Sequence[LedgerEntry],
+    kpis: dict[str, Any],
+    results: Sequence[Any],
+    board: set[str] | None = None,
+    humans_differ: set[str] | None = None,
 ) -> None:
     console.print(
         Group(
@@ -143,6 +159,6 @@ def render_summary(
             escalations_table(entries),
             blocked_table(entries),
             state_table(kpis),
-            expectations_table(results),
+            expectations_table(results, board, humans_differ),
         )
     )

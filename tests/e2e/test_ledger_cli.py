@@ -135,11 +135,22 @@ class TestOtherCommands:
     """show, verify, digest, explain and runs."""
 
     def test_show(self, ledger_file: Path) -> None:
-        """show prints every field of one entry as JSON."""
+        """show prints every field of one entry as JSON: NUMBER within the most recent run, or --run's, or the
+        ledger-wide sequence number with --seq."""
         code, out, _ = invoke("show", "3", "--ledger", str(ledger_file))
         assert code == 0
         entry = orjson.loads(out)
-        assert (entry["seq"], entry["kind"], entry["rationale"]) == (3, "proposal", "Texas demand, legal path clear")
+        assert (entry["seq"], entry["run_id"], entry["kind"]) == (8, "run-new", "proposal")
+        code, out, _ = invoke("show", "3", "--run", "run-old", "--ledger", str(ledger_file))
+        assert (code, orjson.loads(out)["seq"]) == (0, 3)
+        code, out, _ = invoke("show", "3", "--seq", "--ledger", str(ledger_file))
+        entry = orjson.loads(out)
+        assert (code, entry["seq"], entry["run_id"], entry["rationale"]) == (
+            0,
+            3,
+            "run-old",
+            "Texas demand, legal path clear",
+        )
 
     def test_verify_intact(self, ledger_file: Path) -> None:
         """An intact ledger: exit 0 and 'OK: N entries, head <hash>'."""
@@ -170,12 +181,12 @@ class TestOtherCommands:
 
     def test_explain_tree_and_json(self, ledger_file: Path) -> None:
         """explain shows the chain as a tree, or as JSON with --json."""
-        code, out, _ = invoke("explain", "4", "--ledger", str(ledger_file))
+        code, out, _ = invoke("explain", "4", "--run", "run-old", "--ledger", str(ledger_file))
         assert code == 0
         assert "decision on proposal run-old-p1" in out
         assert "gate market_entry" in out
         assert "observation" in out
-        code, out, _ = invoke("explain", "2", "--ledger", str(ledger_file), "--json")
+        code, out, _ = invoke("explain", "2", "--seq", "--ledger", str(ledger_file), "--json")
         assert code == 0
         assert [d["proposal_id"] for d in orjson.loads(out)["decisions"]] == ["run-old-p1"]
 
@@ -200,9 +211,13 @@ class TestBadInput:
         ("args", "message"),
         [
             (["verify", "--ledger", "{missing}"], "error: no ledger at"),
-            (["show", "99", "--ledger", "{db}"], "error: no ledger entry with seq 99"),
-            (["explain", "99", "--ledger", "{db}"], "error: no ledger entry with seq 99"),
-            (["show", "abc", "--ledger", "{db}"], "error: Invalid value for 'seq'"),
+            (["show", "99", "--ledger", "{db}"], "error: no entry #99 in run run-new (it has 5 entries"),
+            (["explain", "99", "--ledger", "{db}"], "error: no entry #99 in run run-new (it has 5 entries"),
+            (["show", "99", "--seq", "--ledger", "{db}"], "error: no ledger entry with seq 99"),
+            (["explain", "99", "--seq", "--ledger", "{db}"], "error: no ledger entry with seq 99"),
+            (["explain", "2", "--seq", "--run", "run-old", "--ledger", "{db}"], "error: give either --run"),
+            (["explain", "2", "--run", "nope", "--ledger", "{db}"], "error: no run 'nope'"),
+            (["show", "abc", "--ledger", "{db}"], "error: Invalid value for 'NUMBER'"),
             (["list", "--bogus", "--ledger", "{db}"], "error: No such option: --bogus"),
             (["list", "--kind", "nope", "--ledger", "{db}"], "error: unknown kind 'nope'"),
             (["list", "--json", "--csv", "--ledger", "{db}"], "error: choose one output format"),
