@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from coalition.cli.approvals_urgency import RunClock, expiry_warning, who_may_decide
 from coalition.cli.common import (
     JsonFlag,
     LedgerPath,
@@ -23,7 +24,12 @@ from coalition.cli.common import (
     open_ledger,
     run_or_latest,
 )
-from coalition.governance.approvals import DecisionResult, load_escalations, policy_for_run, record_decision
+from coalition.governance.approvals import (
+    DecisionResult,
+    load_escalations,
+    policy_for_run,
+    record_decision,
+)
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import DecisionKind, Escalation
 from coalition.governance.policy import Policy
@@ -108,6 +114,7 @@ def list_pending(ledger: LedgerPath = None, run: RunOption = None, as_json: Json
     led, run_id, policy = _context(ledger, run)
     with led:
         pending = [e for e in load_escalations(led, run_id=run_id, policy=policy) if e.is_open]
+        clock = RunClock.of(led, run_id)
     if as_json:
         _print_json([_as_json(e) for e in pending])
         return
@@ -125,6 +132,9 @@ def list_pending(ledger: LedgerPath = None, run: RunOption = None, as_json: Json
             f"(roles: {escape(', '.join(e.approver_roles))})  expires {escape(expires)}",
             soft_wrap=True,
         )
+        warning = expiry_warning(e, clock)
+        if warning is not None:
+            console.print(f"  [bold red]⚠ {escape(warning)}[/bold red]", soft_wrap=True)
         for label, value in (
             ("rule", ", ".join(e.rule_ids)),
             ("why", " | ".join(e.reasons)),
@@ -144,7 +154,10 @@ def show(proposal_id: ProposalId, ledger: LedgerPath = None, run: RunOption = No
     led, run_id, policy = _context(ledger, run)
     with led:
         escalation = _find(load_escalations(led, run_id=run_id, policy=policy), proposal_id, run_id)
+        clock = RunClock.of(led, run_id)
     data = _as_json(escalation)
+    people = who_may_decide(escalation, policy)
+    data["who_may_decide"] = people
     if as_json:
         _print_json(data)
         return
@@ -156,7 +169,7 @@ def show(proposal_id: ProposalId, ledger: LedgerPath = None, run: RunOption = No
         ("evidence", ", ".join(data["evidence"]) or "none cited"),
         ("gate", f"{data['gate']} — rules {', '.join(data['rule_ids'])}"),
         ("why", " | ".join(data["reasons"])),
-        ("who may decide", f"one of: {', '.join(data['approver_roles'])}"),
+        ("who may decide", _deciders_text(escalation, people)),
         ("approvals", _approvals_text(escalation)),
         ("status", data["status"] + (" (resolved)" if data["resolved"] else "")),
         ("expires", data["expires_at"] or "never"),
@@ -164,6 +177,19 @@ def show(proposal_id: ProposalId, ledger: LedgerPath = None, run: RunOption = No
     ]
     for label, value in rows:
         console.print(f"[bold]{label:>15}[/bold]  {escape(str(value))}", soft_wrap=True)
+    warning = expiry_warning(escalation, clock)
+    if warning is not None:
+        console.print(f"[bold red]{'⚠':>15}  {escape(warning)}[/bold red]", soft_wrap=True)
+
+
+def _deciders_text(escalation: Escalation, people: list[str]) -> str:
+    roles = ", ".join(escalation.approver_roles)
+    if not escalation.is_open:
+        return f"holders of {roles} (decided)"
+    if not people:
+        return f"nobody left in the approver directory holds {roles}"
+    needed = escalation.approvals_required - len(escalation.approvals)
+    return f"{', '.join(people)} — {needed} more distinct approval(s) needed (roles: {roles})"
 
 
 def _decide(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +153,76 @@ class TestListAndShow:
         result = cli("show", "entry-ca", "--ledger", str(world.path), "--run", RUN)
         assert result.exit_code == 0, result.output
         assert "who may decide" in result.stdout
-        assert "one of: board" in result.stdout
+        assert "carol (board), dave (board)" in result.stdout
+        assert "2 more distinct approval(s) needed" in result.stdout
         shown = json.loads(cli("show", "study", "--ledger", str(world.path), "--json").stdout)
         assert shown["gate"] == "budget_overrun"
+
+
+class TestWhoMayDecideAndExpiry:
+    """`approvals show` names the people who may decide; `approvals list` warns before an escalation expires."""
+
+    def test_names_shrink_as_people_approve(self, world: World) -> None:
+        """After carol approves a four-eyes entry, only dave is left to ask: carol counts once."""
+        ok = cli("approve", "entry-ca", "--as", "carol", "--reason", "sound case", "--ledger", str(world.path))
+        assert ok.exit_code == 0, ok.output
+        shown = json.loads(cli("show", "entry-ca", "--ledger", str(world.path), "--json").stdout)
+        assert shown["who_may_decide"] == ["dave (board)"]
+        text = cli("show", "entry-ca", "--ledger", str(world.path)).stdout
+        assert "dave (board) — 1 more distinct approval(s) needed" in text
+
+    def test_no_warning_three_days_out_then_a_warning_within_a_day(self, world: World) -> None:
+        """The market entry expires at +72 h: no warning for it at the start (the 8 h credential change and the
+        24 h budget request do warn); 2.5 simulated days later it warns on a line of its own, naming the deadline,
+        and the other two say they are past due."""
+        quiet = [line for line in cli("list", "--ledger", str(world.path)).stdout.splitlines() if "EXPIRES" in line]
+        assert len(quiet) == 2
+        assert "deadline 2025-03-10 17:00 simulated, 8 h of simulated time left" in quiet[0]
+        assert not any("2025-03-13" in line for line in quiet)
+        later = START + timedelta(days=2, hours=12)
+        world.clock.set(later)
+        world.bus.publish(
+            topics.OBSERVATIONS,
+            Envelope.wrap(
+                Observation(kind="market.snapshot", data={}),
+                id="late-snapshot",
+                source="world",
+                run_id=RUN,
+                superstep=2,
+                sim_time=later,
+            ),
+        )
+        world.recorder.flush()
+        loud = cli("list", "--ledger", str(world.path))
+        warned = [line for line in loud.stdout.splitlines() if "EXPIRES SOON" in line]
+        assert len(warned) == 1, loud.stdout
+        assert "2025-03-13 09:00 simulated, 12 h of simulated time left" in warned[0]
+        assert sum("EXPIRES NOW" in line for line in loud.stdout.splitlines()) == 2
+        shown = cli("show", "entry-ca", "--ledger", str(world.path))
+        assert "EXPIRES SOON" in shown.stdout
+
+    def test_interactive_run_warns_in_wall_time(self, tmp_path: Path) -> None:
+        """An interactive run that records its approval wait: the warning says when the run moves on (wall)."""
+        w = build(tmp_path, settings={"interactive": True, "approval_wait_seconds": 600})
+        try:
+            later = START + timedelta(days=2, hours=12)
+            w.bus.publish(
+                topics.OBSERVATIONS,
+                Envelope.wrap(
+                    Observation(kind="market.snapshot", data={}),
+                    id="late",
+                    source="world",
+                    run_id=RUN,
+                    superstep=2,
+                    sim_time=later,
+                ),
+            )
+            w.recorder.flush()
+            loud = cli("list", "--ledger", str(w.path)).stdout
+            assert "the run moves on at about" in loud
+            assert "UTC (wall) unless someone decides" in loud
+        finally:
+            w.ledger.close()
 
 
 class TestDecisions:
