@@ -13,7 +13,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from coalition.bus.redaction import redact
-from coalition.scenarios.reports import BudgetUse, RunReport
+from coalition.scenarios.reports import BudgetUse, EscalationRow, RunReport
 
 OUTCOME_COLOURS = {"allow": "#2e9e5b", "deny": "#d64545", "escalate": "#e8a33d", "none": "#888888"}
 FORMATS = ("html", "md", "json", "csv")
@@ -230,7 +230,6 @@ def _kpi_pairs(report: RunReport) -> list[tuple[str, str]]:
     k = report.kpis
     incidents = k.get("incidents") or {}
     passed, total = report.expectations_passed
-    esc_hours = [e.hours_to_decision for e in report.escalations if e.hours_to_decision is not None]
     return [
         ("Revenue", f"{_f(k.get('revenue_usd')):,.0f} USD"),
         ("Margin", f"{_f(k.get('margin_pct')):.1f} %"),
@@ -243,9 +242,45 @@ def _kpi_pairs(report: RunReport) -> list[tuple[str, str]]:
         ("Decisions", str(len(report.decisions))),
         ("Blocked violations", str(len(report.blocked))),
         ("Escalations", str(len(report.escalations))),
-        ("Mean time to decision", f"{sum(esc_hours) / len(esc_hours):.1f} h" if esc_hours else "—"),
+        ("Mean time to decision", mean_time_to_decision(report)),
         ("Expectations passed", f"{passed} / {total}"),
     ]
+
+
+def wall_duration(seconds: float) -> str:
+    """Seconds as people say them: 42 s, 3 min 5 s, 2 h 10 min."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def mean_time_to_decision(report: RunReport) -> str:
+    """Interactive runs: wall time (the simulated clock stood still while people decided, so simulated hours
+    would say 0.0 h); scripted runs: simulated hours."""
+    if report.interactive:
+        walls = [e.wall_seconds_to_decision for e in report.escalations if e.wall_seconds_to_decision is not None]
+        return f"{wall_duration(sum(walls) / len(walls))} (wall time)" if walls else "—"
+    hours = [e.hours_to_decision for e in report.escalations if e.hours_to_decision is not None]
+    return f"{sum(hours) / len(hours):.1f} h (simulated)" if hours else "—"
+
+
+def time_to_decision(report: RunReport, e: EscalationRow) -> str:
+    if report.interactive:
+        return wall_duration(e.wall_seconds_to_decision) if e.wall_seconds_to_decision is not None else "—"
+    return f"{e.hours_to_decision} h" if e.hours_to_decision is not None else "—"
+
+
+def expectation_mark(report: RunReport, expectation: dict[str, Any]) -> str:
+    """pass, fail, or "humans" for a failure that holds with the scripted board (people decided otherwise)."""
+    if expectation.get("passed"):
+        return "pass"
+    board = report.scripted_board or {}
+    return "humans" if expectation.get("id") in (board.get("written_for_scripted_board") or []) else "fail"
+
+
+_MARK_TEXT = {"pass": "✅", "fail": "❌", "humans": "≠ humans decided otherwise"}
 
 
 def _f(value: Any) -> float:
@@ -296,11 +331,11 @@ def render_md(report: RunReport) -> str:
         "",
         "## Escalations",
         "",
-        "| day | agent | action | gate | outcome | decided by | hours |",
+        f"| day | agent | action | gate | outcome | decided by | time to decision ({_ttd_unit(report)}) |",
         "|---|---|---|---|---|---|---|",
         *[
             f"| {e.opened[:10]} | {e.agent} | {e.action} | {e.gate} | {e.outcome} | {', '.join(e.decided_by) or '—'} "
-            f"| {e.hours_to_decision if e.hours_to_decision is not None else '—'} |"
+            f"| {time_to_decision(report, e)} |"
             for e in report.escalations
         ],
         "",
@@ -310,13 +345,30 @@ def render_md(report: RunReport) -> str:
         "",
         "## Expectations",
         "",
+        *([f"**{(report.scripted_board or {}).get('summary')}**", ""] if _board_summary(report) else []),
+        "| | id | description | expected | observed |",
+        "|---|---|---|---|---|",
         *[
-            f"- {'✅' if e.get('passed') else '❌'} `{e.get('id')}`: {e.get('description')}"
+            f"| {_MARK_TEXT[expectation_mark(report, e)]} | `{e.get('id')}` | {_md_cell(e.get('description'))} "
+            f"| {_md_cell(e.get('expected'))} | {_md_cell(e.get('observed'))} |"
             for e in report.expectations
         ],
         "",
     ]
     return "\n".join(lines)
+
+
+def _board_summary(report: RunReport) -> str | None:
+    summary = (report.scripted_board or {}).get("summary")
+    return str(summary) if summary else None
+
+
+def _ttd_unit(report: RunReport) -> str:
+    return "wall time" if report.interactive else "simulated hours"
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 CSS = """
@@ -331,7 +383,7 @@ box-shadow:0 1px 2px rgba(0,0,0,.08)}h2{font-size:16px;margin:0 0 12px}table{bor
 font-size:13px}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #eceef1;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}.pill{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;
 font-size:12px}.allow,.approved,.pass{background:#2e9e5b}.deny,.rejected,.fail{background:#d64545}
-.escalate,.expired,.pending{background:#e8a33d}.grid{display:grid;grid-template-columns:1fr 1fr;gap:20px}
+.escalate,.expired,.pending,.humans{background:#e8a33d}.grid{display:grid;grid-template-columns:1fr 1fr;gap:20px}
 code{font-size:12px;color:#445}
 """
 
@@ -353,7 +405,7 @@ def render_html(report: RunReport) -> str:
     esc_rows = "".join(
         f"<tr><td>{e(x.opened[:10])}</td><td>{e(x.agent)}</td><td>{e(x.action)}</td><td>{e(str(x.gate))}</td>"
         f"<td>{_pill(x.outcome)}</td><td>{e(', '.join(x.decided_by) or '—')}</td>"
-        f"<td>{x.hours_to_decision if x.hours_to_decision is not None else '—'}</td>"
+        f"<td>{e(time_to_decision(report, x))}</td>"
         f"<td>{e(' / '.join(x.reasons))}</td></tr>"
         for x in report.escalations
     )
@@ -363,10 +415,12 @@ def render_html(report: RunReport) -> str:
         for d in report.blocked
     )
     expectations = "".join(
-        f"<tr><td>{_pill('pass' if x.get('passed') else 'fail')}</td><td><code>{e(str(x.get('id')))}</code></td>"
-        f"<td>{e(str(x.get('description')))}</td><td>{e(str(x.get('observed')))}</td></tr>"
+        f"<tr><td>{_pill(expectation_mark(report, x))}</td><td><code>{e(str(x.get('id')))}</code></td>"
+        f"<td>{e(str(x.get('description')))}</td><td>{e(str(x.get('expected')))}</td>"
+        f"<td>{e(str(x.get('observed')))}</td></tr>"
         for x in report.expectations
     )
+    board_summary = f"<p><strong>{e(_board_summary(report) or '')}</strong></p>" if _board_summary(report) else ""
     timeline = "".join(
         f"<tr><td>{d.day}</td><td>{e(d.agent)}</td><td>{e(d.action)}</td><td>{_pill(d.outcome)}</td>"
         f"<td>{e(d.rationale[:220])}</td></tr>"
@@ -386,11 +440,12 @@ def render_html(report: RunReport) -> str:
 <section>{charts["timeline"]}</section>
 <div class="grid"><section>{charts["outcomes"]}</section><section>{charts["budgets"]}</section></div>
 <section><h2>Escalations and how they were decided</h2><table><tr><th>opened</th><th>agent</th><th>action</th>
-<th>gate</th><th>outcome</th><th>decided by</th><th>hours</th><th>reason</th></tr>{esc_rows}</table></section>
+<th>gate</th><th>outcome</th><th>decided by</th><th>time to decision ({_ttd_unit(report)})</th><th>reason</th></tr>
+{esc_rows}</table></section>
 <section><h2>Blocked violations</h2><table><tr><th>day</th><th>agent</th><th>action</th><th>rules</th>
 <th>why</th></tr>{blocked}</table></section>
-<section><h2>Expectations</h2><table><tr><th></th><th>id</th><th>description</th><th>observed</th></tr>
-{expectations}</table></section>
+<section><h2>Expectations</h2>{board_summary}<table><tr><th></th><th>id</th><th>description</th><th>expected</th>
+<th>observed</th></tr>{expectations}</table></section>
 <section><h2>Decisions by agent</h2><table><tr><th>day</th><th>agent</th><th>action</th><th>outcome</th>
 <th>rationale</th></tr>{timeline}</table></section>
 </main></body></html>

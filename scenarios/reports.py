@@ -87,7 +87,8 @@ class EscalationRow:
     outcome: str  # approved / rejected / expired / pending
     decided_by: list[str]
     reasons: list[str]
-    hours_to_decision: float | None
+    hours_to_decision: float | None  # simulated hours (0 when the clock was paused for a human)
+    wall_seconds_to_decision: float | None = None  # wall-clock seconds from the verdict to the resolution
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class RunReport:
     expectations: list[dict[str, Any]]
     executions: dict[str, int] = field(default_factory=dict)
     budget_period: str | None = None  # the policy's budget period (run / day / week / month)
+    interactive: bool = False  # humans decided at the keyboard: time to decision is wall time
+    # Filled by callers that re-check failed expectations against the scripted board (scenarios.board_divergence).
+    scripted_board: dict[str, Any] | None = None
 
     @property
     def decisions_by_agent(self) -> dict[str, dict[str, int]]:
@@ -290,19 +294,27 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
             )
             decisions.append(row)
             if e.outcome == "escalate":
-                escalations[e.subject] = {"row": row, "opened": e.sim_time, "by": [], "reasons": []}
+                escalations[e.subject] = {
+                    "row": row,
+                    "opened": e.sim_time,
+                    "opened_wall": e.wall_time,
+                    "by": [],
+                    "reasons": [],
+                }
         elif e.kind in ("approval", "rejection") and e.subject in escalations:
             escalations[e.subject]["by"].append(f"{e.approver} ({e.payload.get('role', '')})")
             escalations[e.subject]["reasons"].append(e.rationale)
         elif e.kind == "resolution" and e.subject in escalations:
             escalations[e.subject]["outcome"] = str(e.outcome)
             escalations[e.subject]["closed"] = e.sim_time
+            escalations[e.subject]["closed_wall"] = e.wall_time
         elif e.kind == "execution":
             executions[str(e.outcome)] += 1
     rows = []
     for pid, esc in escalations.items():
         row = esc["row"]
         closed = esc.get("closed")
+        closed_wall = esc.get("closed_wall")
         rows.append(
             EscalationRow(
                 proposal_id=pid,
@@ -315,6 +327,9 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
                 decided_by=list(esc["by"]),
                 reasons=list(esc["reasons"]),
                 hours_to_decision=round((closed - esc["opened"]).total_seconds() / 3600, 1) if closed else None,
+                wall_seconds_to_decision=(
+                    round((closed_wall - esc["opened_wall"]).total_seconds(), 1) if closed_wall else None
+                ),
             )
         )
     scenario_doc = (started.get("settings") or {}).get("scenario_document") or {}
@@ -337,4 +352,5 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
         expectations=list(finished.get("expectations") or []),
         executions=dict(sorted(executions.items())),
         budget_period=book.state.budget_period if book.policy is not None else None,
+        interactive=bool((started.get("settings") or {}).get("interactive")),
     )

@@ -66,11 +66,40 @@ class DecisionChange:
     before: Decision | None
     after: Decision | None
 
+    @property
+    def changed_args(self) -> dict[str, tuple[Any, Any]]:
+        """Arguments (wording aside) whose value differs: name → (recorded, what-if); a side that was not
+        proposed gives None."""
+        before = decision_args(self.before.args) if self.before else {}
+        after = decision_args(self.after.args) if self.after else {}
+        if self.before is None or self.after is None:
+            return {}
+        return {
+            k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)
+        }
+
+    @property
+    def what_changed(self) -> str:
+        """In words: the outcome, the amounts and arguments, or both."""
+        if self.before is None:
+            return "proposed only under the new policy"
+        if self.after is None:
+            return "no longer proposed"
+        parts = []
+        if (self.before.outcome, self.before.resolution) != (self.after.outcome, self.after.resolution):
+            parts.append("outcome")
+        if self.changed_args:
+            parts.append("arguments: " + ", ".join(f"{k} {b} → {a}" for k, (b, a) in self.changed_args.items()))
+        return "; ".join(parts) or "unchanged"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "agent": self.agent,
             "action": self.action,
             "args": self.args,
+            "args_after": self.after.args if self.after else None,
+            "changed_args": {k: {"recorded": b, "whatif": a} for k, (b, a) in self.changed_args.items()},
+            "what_changed": self.what_changed,
             "before": self.before.to_json() if self.before else None,
             "after": self.after.to_json() if self.after else None,
         }

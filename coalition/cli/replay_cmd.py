@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from coalition.agents.errors import AgentError
@@ -17,6 +18,7 @@ from coalition.governance.errors import PolicyError
 from coalition.governance.policy import load_policy
 from coalition.logs import configure_logging
 from coalition.scenarios.consistency import consistency as run_consistency
+from coalition.scenarios.consistency import decision_args
 from coalition.scenarios.errors import ScenarioError, ScenariosError
 from coalition.scenarios.replay import replay as run_replay
 from coalition.scenarios.spec import load_scenario
@@ -98,21 +100,31 @@ def whatif(
         _echo_json(result.to_json())
         return
     console = Console()
+    outcomes = sum(1 for c in result.changes if "outcome" in c.what_changed or c.before is None or c.after is None)
+    amounts = sum(1 for c in result.changes if c.changed_args)
     console.print(
-        f"What-if for [b]{run_id}[/b]: policy {result.policy_before[:16]} → {result.policy_after[:16]}; "
-        f"{len(result.changes)} decision(s) change (narrated offline; wording is not compared)."
+        f"What-if for [b]{escape(run_id)}[/b]: policy {result.policy_before[:16]} → {result.policy_after[:16]}; "
+        f"{len(result.changes)} decision(s) change — {outcomes} in outcome, {amounts} in amounts or arguments "
+        "(narrated offline; wording is not compared)."
     )
-    table = Table("agent", "action", "args", "before", "rules before", "after", "rules after")
+    table = Table("agent", "action", "what changed", "before", "rules before", "after", "rules after")
     for c in result.changes:
         b, a = c.before, c.after
 
         def side(d: Any) -> str:
-            return "not proposed" if d is None else d.outcome + (f" → {d.resolution}" if d.resolution else "")
+            if d is None:
+                return "not proposed"
+            return str(d.outcome) + (f" → {d.resolution}" if d.resolution else "")
 
+        shown = (
+            c.what_changed
+            if c.changed_args or b is None or a is None
+            else (f"outcome; arguments {orjson.dumps(decision_args(c.args)).decode()[:80]}")
+        )
         table.add_row(
             c.agent,
             c.action,
-            orjson.dumps(c.args).decode()[:60],
+            escape(shown),
             side(b),
             ", ".join(b.rule_ids) if b else "",
             side(a),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -9,10 +10,13 @@ from typing import Annotated
 import typer
 
 from coalition.cli.common import LedgerPath, fail, open_ledger, run_or_latest
+from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.audit import write_audit
+from coalition.scenarios.board_divergence import board_check
 from coalition.scenarios.errors import ScenariosError
+from coalition.scenarios.replay import ReplayError, recorded_run
 from coalition.scenarios.report_render import FORMATS, render
-from coalition.scenarios.reports import run_report
+from coalition.scenarios.reports import RunReport, run_report
 
 RunArg = Annotated[str | None, typer.Argument(metavar="RUN", help="Run id (default: the most recent run).")]
 
@@ -34,7 +38,8 @@ def report(
     ledger = open_ledger(ledger_path)
     run_id = run_or_latest(ledger, run)
     try:
-        text = render(run_report(ledger, run_id), fmt)
+        built = run_report(ledger, run_id)
+        text = render(with_board_check(ledger, built), fmt)
     except ScenariosError as exc:
         fail(str(exc))
     if out is None and fmt == "html":
@@ -48,6 +53,21 @@ def report(
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}")
     typer.echo(f"wrote {out} ({fmt}, {len(text.encode()):,} bytes)")
+
+
+def with_board_check(ledger: SqliteLedger, report: RunReport) -> RunReport:
+    """The report with its failed expectations re-checked against the scenario's scripted board, when people
+    decided escalations of the run (a run the ledger cannot replay keeps its failures as they are)."""
+    failed = [str(e.get("id")) for e in report.expectations if not e.get("passed")]
+    if not failed:
+        return report
+    try:
+        recorded = recorded_run(ledger, report.run_id)
+    except ReplayError:
+        return report
+    entries = list(ledger.iter_entries(run_id=report.run_id))
+    check = board_check(failed, entries, recorded.scenario, recorded.policy, recorded.seed)
+    return dataclasses.replace(report, scripted_board=check.to_json())
 
 
 def _when(value: str | None, option: str) -> datetime | None:

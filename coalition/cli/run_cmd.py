@@ -12,6 +12,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coalition.agents.errors import AgentError, ModelConfigError
@@ -29,6 +30,7 @@ from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.logs import bind_context, configure_logging
+from coalition.scenarios.board_divergence import board_check, names_human_decisions
 from coalition.scenarios.errors import ScenarioError, ScenariosError
 from coalition.scenarios.replay import ReplayError, recorded_run, resume_models
 from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult, recorded_choices
@@ -192,8 +194,22 @@ def execute(
             return runner.run()
 
 
-def _print_result(console: Console, ledger: SqliteLedger, result: RunResult, *, as_json: bool) -> None:
+def _print_result(
+    console: Console,
+    ledger: SqliteLedger,
+    result: RunResult,
+    *,
+    as_json: bool,
+    scenario: Scenario,
+    policy: Policy,
+    seed: int | None,
+) -> bool:
+    """Print the run's summary; True when it counts as a success (every expectation held, or the failed ones
+    differ only because humans decided escalations otherwise than the scenario's scripted board)."""
     entries = list(ledger.iter_entries(run_id=result.run_id))
+    failed = [r.id for r in result.expectations if not r.passed]
+    check = board_check(failed, entries, scenario, policy, scenario.seed if seed is None else seed)
+    board_ids = set(check.board_only) | {e.id for e in scenario.expectations if names_human_decisions(e)}
     if as_json:
         doc = {
             "run_id": result.run_id,
@@ -205,17 +221,28 @@ def _print_result(console: Console, ledger: SqliteLedger, result: RunResult, *, 
             "summary": result.summary,
             "escalations": escalations(entries),
             "expectations": [r.model_dump(mode="json") for r in result.expectations],
+            "scripted_board": check.to_json(),
             "ledger": ledger.path,
         }
         typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
-        return
-    render_summary(console, entries, result.summary["kpis"], result.expectations)
+        return not check.failed
+    render_summary(console, entries, result.summary["kpis"], result.expectations, board_ids, set(check.board_only))
     passed = sum(r.passed for r in result.expectations)
-    verdict = "[green]all held[/]" if result.expectations_passed else "[red]some FAILED[/]"
+    if not failed:
+        verdict = "[green]all held[/]"
+    elif not check.failed:
+        verdict = f"[yellow]{check.summary}[/]"
+    else:
+        verdict = f"[red]{len(check.failed)} FAILED[/]" + (f"; {check.summary}" if check.summary else "")
     console.print(
         f"\nRun [b]{result.run_id}[/b]: {len(entries)} ledger entries, {result.supersteps} supersteps, "
         f"{result.wall_seconds:.1f} s; expectations {passed}/{len(result.expectations)} {verdict}."
     )
+    for d in check.divergences:
+        line = f"  decided otherwise: {d.agent} {d.action} (gate {d.gate}) — the scripted board: {d.scripted}, "
+        line += f"this run: {d.decided}" + (f" by {', '.join(d.deciders)}" if d.deciders else "")
+        console.print(escape(line), soft_wrap=True)
+    return not check.failed
 
 
 def run(
@@ -255,7 +282,10 @@ def run(
 ) -> None:
     """Run a scenario under governance; prints the run id, a progress bar and a summary.
 
-    Exit 0 when the run completed and its expectations held, 1 when an expectation failed, 2 for bad input.
+    Exit 0 when the run completed and its expectations held — or the only ones that failed are written for the
+    scenario's scripted board and hold with it, because people decided escalations otherwise (the summary says
+    "expectations written for the scripted board: N differ because humans decided otherwise"); 1 when an
+    expectation failed for any other reason; 2 for bad input.
 
     Example: coalition run helios-launch --bus memory --seed 7
     """
@@ -287,6 +317,8 @@ def run(
         )
     else:
         scenario, policy = _load(scenario_ref, policy_path)
+        if interactive:  # so the approvals inbox can say when the waiting run moves on without a decision
+            run_settings["approval_wait_seconds"] = approval_wait
     plan = model_plan(cfg, scenario, recorded)
     check_keys(plan)  # before anything runs: never a traceback mid-run for a missing key
     if resume:
@@ -315,8 +347,8 @@ def run(
         run_settings=run_settings,
         bus_option=bus,
     )
-    _print_result(console, ledger, result, as_json=as_json)
-    raise typer.Exit(0 if result.expectations_passed else 1)
+    ok = _print_result(console, ledger, result, as_json=as_json, scenario=scenario, policy=policy, seed=seed)
+    raise typer.Exit(0 if ok else 1)
 
 
 def demo(
@@ -353,15 +385,15 @@ def demo(
         console=console,
         bus_option=bus,
     )
-    _print_result(console, ledger, result, as_json=False)
+    ok = _print_result(console, ledger, result, as_json=False, scenario=scenario, policy=policy, seed=None)
     lp = f" --ledger {ledger_path}" if ledger_path else ""
     first_escalation = next(iter(escalations(list(ledger.iter_entries(run_id=run_id)))), None)
-    explain_seq = first_escalation["seq"] if first_escalation else 1
+    explain_number = first_escalation["number"] if first_escalation else 1
     console.print(
         "\n[b]Next[/b]\n"
         f"  coalition ledger list --run {run_id} --kind verdict{lp}\n"
-        f"  coalition ledger explain {explain_seq}{lp}        # why? the causal chain of a decision\n"
+        f"  coalition ledger explain {explain_number} --run {run_id}{lp}   # why? the causal chain of a decision\n"
         f"  coalition ledger verify{lp}                     # tamper evidence\n"
         f"  coalition run helios-launch --interactive{lp}   # you approve the escalations\n"
     )
-    raise typer.Exit(0 if result.expectations_passed else 1)
+    raise typer.Exit(0 if ok else 1)
