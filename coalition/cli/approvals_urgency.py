@@ -1,5 +1,5 @@
 """What an approver needs beside an escalation in the terminal: the people who may decide it, by name, and a
-warning before it expires (in simulated time, and in wall time while an interactive run waits)."""
+warning before it expires (in simulated time)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from coalition.governance.escalation import Escalation, is_proposer
 from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger, LedgerQuery
-from coalition.ledger.entry import LedgerEntry
 
 # An escalation expires when the run's clock reaches its deadline; the clock moves a day at a time, so a deadline
 # within a day of the run's simulated now is hit by the next day at the latest.
@@ -30,26 +29,15 @@ def who_may_decide(escalation: Escalation, policy: Policy) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class RunClock:
-    """Where a run stands: its simulated now (latest entry) and, for an interactive run waiting for humans, the
-    wall time by which it moves on without them (approval wait after its latest entry)."""
+    """Where a run stands: its simulated now, the time of its latest entry. (The wall time at which a waiting
+    interactive run moves on is not in the ledger: the approval wait is a setting of the process, not content.)"""
 
     sim_now: datetime | None
-    wall_moves_on: datetime | None
 
     @classmethod
     def of(cls, ledger: Ledger, run_id: str) -> RunClock:
-        started = next(iter(ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=1))), None)
         newest = ledger.query(LedgerQuery(run_id=run_id, newest_first=True, limit=1))
-        last: LedgerEntry | None = newest[0] if newest else None
-        if last is None:
-            return cls(None, None)
-        settings = (started.payload.get("settings") or {}) if started is not None else {}
-        wait = settings.get("approval_wait_seconds") if settings.get("interactive") else None
-        finished = last.kind == "run" and last.outcome not in (None, "started")
-        wall = (
-            last.wall_time + timedelta(seconds=float(wait)) if isinstance(wait, int | float) and not finished else None
-        )
-        return cls(last.sim_time, wall)
+        return cls(newest[0].sim_time if newest else None)
 
 
 def expiry_warning(escalation: Escalation, clock: RunClock) -> str | None:
@@ -65,6 +53,4 @@ def expiry_warning(escalation: Escalation, clock: RunClock) -> str | None:
     else:
         hours = left.total_seconds() / 3600
         text = f"EXPIRES SOON: deadline {sim}, {hours:.0f} h of simulated time left; the run's next day reaches it"
-    if clock.wall_moves_on is not None:
-        text += f"; the run moves on at about {clock.wall_moves_on:%H:%M:%S} UTC (wall) unless someone decides"
     return text

@@ -317,8 +317,6 @@ def run(
         )
     else:
         scenario, policy = _load(scenario_ref, policy_path)
-        if interactive:  # so the approvals inbox can say when the waiting run moves on without a decision
-            run_settings["approval_wait_seconds"] = approval_wait
     plan = model_plan(cfg, scenario, recorded)
     check_keys(plan)  # before anything runs: never a traceback mid-run for a missing key
     if resume:

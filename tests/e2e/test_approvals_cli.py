@@ -201,29 +201,6 @@ class TestWhoMayDecideAndExpiry:
         shown = cli("show", "entry-ca", "--ledger", str(world.path))
         assert "EXPIRES SOON" in shown.stdout
 
-    def test_interactive_run_warns_in_wall_time(self, tmp_path: Path) -> None:
-        """An interactive run that records its approval wait: the warning says when the run moves on (wall)."""
-        w = build(tmp_path, settings={"interactive": True, "approval_wait_seconds": 600})
-        try:
-            later = START + timedelta(days=2, hours=12)
-            w.bus.publish(
-                topics.OBSERVATIONS,
-                Envelope.wrap(
-                    Observation(kind="market.snapshot", data={}),
-                    id="late",
-                    source="world",
-                    run_id=RUN,
-                    superstep=2,
-                    sim_time=later,
-                ),
-            )
-            w.recorder.flush()
-            loud = cli("list", "--ledger", str(w.path)).stdout
-            assert "the run moves on at about" in loud
-            assert "UTC (wall) unless someone decides" in loud
-        finally:
-            w.ledger.close()
-
 
 class TestDecisions:
     """Approve and reject through the CLI; refusals exit 1 with the reason."""
