@@ -49,6 +49,10 @@ class AgentMemory(BaseModel):
         """True when any proposal with this key was made, whatever became of it (for things asked once)."""
         return any(r.key == key for r in self.proposals.values())
 
+    def latest(self, key: str) -> ProposalRecord | None:
+        """The most recent proposal made under this key, whatever became of it (None if none was made)."""
+        return next((r for r in reversed(self.proposals.values()) if r.key == key), None)
+
     def remember(self, record: ProposalRecord) -> None:
         self.proposals[record.proposal_id] = record
 

@@ -10,9 +10,10 @@ engine's decision instead and the stop is recorded.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -25,6 +26,7 @@ from coalition.agents.offline_model import OfflineChatModel, estimate_tokens
 from coalition.agents.prices import PriceTable
 from coalition.agents.recording import ProviderCallFailed, RecordingChatModel, prompt_hash
 from coalition.agents.screening import screen_for_model
+from coalition.agents.words import check_words
 from coalition.bus.canonical import content_hash
 from coalition.bus.message import Message
 from coalition.bus.messages import ContentScreened, ModelStopped, ModelStopReason, ModelTrace
@@ -154,11 +156,16 @@ class Narrator:
 
     # ----- what agents ask for ----------------------------------------------------------------------------
 
-    def rationale(self, agent: str, facts: Facts, *, untrusted: str | None = None) -> NarratedText:
-        """Why the agent proposes / says what it does, worded from the facts alone."""
+    def rationale(
+        self, agent: str, facts: Facts, *, untrusted: str | None = None, banned: Sequence[str] = ()
+    ) -> NarratedText:
+        """Why the agent proposes / says what it does, worded from the facts alone (and checked against them)."""
         request: dict[str, Any] = {"task": "rationale", "agent": agent, "facts": facts.model_dump(mode="json")}
         self._untrusted(request, agent, untrusted)
-        return self._speak("rationale", RATIONALE_INSTRUCTIONS.format(agent=agent), request)
+        instructions = RATIONALE_INSTRUCTIONS.format(agent=agent)
+        spoken = self._speak("rationale", instructions, request)
+        messages = self._messages(instructions, request)
+        return self._governed("rationale", spoken, messages=messages, facts=facts, banned=banned, context=())
 
     def engine_rationale(self, agent: str, facts: Facts) -> NarratedText:
         """The rationale worded by the deterministic offline model without asking the paid one (e.g. for a request
@@ -170,7 +177,9 @@ class Narrator:
         narrated = self._narrated(messages, text, answer, [], model_id=model_id_of(self._fallback))
         return narrated.model_copy(update={"fallback": self._paid is not None})
 
-    def copy(self, agent: str, facts: Facts, *, audience: str, untrusted: str | None = None) -> NarratedText:
+    def copy(
+        self, agent: str, facts: Facts, *, audience: str, untrusted: str | None = None, banned: Sequence[str] = ()
+    ) -> NarratedText:
         """Customer-facing text for an audience, stating the decision in the facts."""
         request: dict[str, Any] = {
             "task": "copy",
@@ -179,7 +188,10 @@ class Narrator:
             "facts": facts.model_dump(mode="json"),
         }
         self._untrusted(request, agent, untrusted)
-        return self._speak("copy", COPY_INSTRUCTIONS.format(agent=agent), request)
+        instructions = COPY_INSTRUCTIONS.format(agent=agent)
+        spoken = self._speak("copy", instructions, request)
+        messages = self._messages(instructions, request)
+        return self._governed("copy", spoken, messages=messages, facts=facts, banned=banned, context=(audience,))
 
     def suggest(
         self, agent: str, schema: type[SchemaT], facts: Facts, *, untrusted: str | None = None
@@ -215,6 +227,37 @@ class Narrator:
         return Suggestion(value=None, trace=self._stopped_trace(messages, calls), calls=tuple(calls))
 
     # ----- plumbing ---------------------------------------------------------------------------------------
+
+    def _governed(
+        self,
+        purpose: Literal["rationale", "copy"],
+        spoken: NarratedText,
+        *,
+        messages: list[BaseMessage],
+        facts: Facts,
+        banned: Sequence[str],
+        context: tuple[str, ...],
+    ) -> NarratedText:
+        """The words check (agents/words.py): a text that says more than the facts is replaced by the engine's
+        own wording, and the flags are recorded with the rejected text's hash (never the text)."""
+        flags = check_words(spoken.text, facts, banned=banned, context=context, customer_facing=purpose == "copy")
+        if not flags:
+            return spoken
+        self._records.append(
+            ContentScreened(
+                agent=self._agent or "unknown",
+                content_hash=content_hash(spoken.text),
+                source=f"words:{purpose}:{spoken.model_id}",
+                verdict="flagged",
+                flags=flags,
+            )
+        )
+        answer = self._fallback.invoke(messages)
+        engine_text = message_text(answer).strip()
+        if engine_text == spoken.text:
+            return spoken  # the engine's own wording: recorded (a defect to fix), never replaced by itself
+        engine = self._narrated(messages, engine_text, answer, list(spoken.calls), model_id=model_id_of(self._fallback))
+        return engine.model_copy(update={"fallback": True, "cost_usd": spoken.cost_usd})
 
     def _untrusted(self, request: dict[str, Any], agent: str, untrusted: str | None) -> None:
         """Clean outside text travels as data; flagged text is withheld and recorded by hash and verdict."""

@@ -8,8 +8,8 @@ turn them into bus messages. The graph is compiled once per agent and run withou
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
@@ -77,6 +77,18 @@ class MessageDraft:
 
 
 Draft = ProposalDraft | MessageDraft
+# A proposal in one of these states has had all the effect it will have (none, for all but applied).
+SETTLED: frozenset[str] = frozenset({"applied", "failed", "denied", "rejected", "expired"})
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A customer notice that describes actions: proposed only once every proposal it waits for (by key) is
+    settled, and worded from what actually happened to them — never before, never more."""
+
+    draft: ProposalDraft  # its copy is made by `words` when it is released
+    after: tuple[str, ...]  # keys of the proposals it describes
+    words: Callable[[Mapping[str, ProposalRecord | None]], CopyRequest]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +113,18 @@ class Plan:
 
     memory: AgentMemory
     drafts: list[Draft] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    waiting: frozenset[str] = frozenset()  # keys of notices parked in earlier steps
     _keys: set[str] = field(default_factory=set)
+
+    def notify_after(self, notice: Notice) -> bool:
+        """Park a notice until the proposals it describes are settled (not twice for the same key)."""
+        key = notice.draft.key
+        if key in self._keys or key in self.waiting or self.memory.is_live(key):
+            return False
+        self._keys.add(key)
+        self.notices.append(notice)
+        return True
 
     def propose(self, draft: ProposalDraft) -> bool:
         if draft.key in self._keys or self.memory.is_live(draft.key):
@@ -162,6 +185,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
     def __init__(self, narrator: Narrator, memory: MemoryT) -> None:
         self._narrator = narrator
         self.memory: MemoryT = memory
+        self._notices: list[Notice] = []  # parked until what they describe is settled
         self._graph = self._build()
 
     # -- the Agent protocol ------------------------------------------------------------------------------
@@ -187,6 +211,9 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         self._narrator.at(ctx.sim_time)
         if self.SKIP_IDLE_STEPS and not any(self.reacts_to(envelope) for envelope in inbox):
             result: StepState = {**state, **self._observe(state)}  # type: ignore[typeddict-item]
+            if any(self._settled(notice) is not None for notice in self._notices):  # a parked notice is due
+                for node in (self._analyze, self._draft, self._propose):
+                    result = {**result, **node(result)}  # type: ignore[typeddict-item]
         else:
             result = self._graph.invoke(state)
         # Model calls, stops and screening verdicts go to the recorder on the control topic (not counted as
@@ -281,8 +308,25 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         tokens, cost = int(record.args["tokens"]), Decimal(str(record.args["cost_usd"]))
         self._narrator.guard.raise_limits(tokens=tokens, cost_usd=cost)
 
+    def _settled(self, notice: Notice) -> dict[str, ProposalRecord | None] | None:
+        """The latest proposal under each key the notice waits for, once every one is settled (None before).
+        A key never proposed (e.g. a pause already in place) has nothing to wait for."""
+        records = {key: self.memory.latest(key) for key in notice.after}
+        if all(record is None or record.status in SETTLED for record in records.values()):
+            return records
+        return None
+
+    def _release_notices(self, plan: Plan) -> None:
+        for notice in list(self._notices):
+            records = self._settled(notice)
+            if records is None:
+                continue
+            self._notices.remove(notice)
+            plan.propose(replace(notice.draft, copy=notice.words(records)))
+
     def _analyze(self, state: StepState) -> dict[str, Any]:
-        plan = Plan(self.memory)
+        plan = Plan(self.memory, waiting=frozenset(n.draft.key for n in self._notices))
+        self._release_notices(plan)  # notices parked in earlier steps whose actions are now settled
         rejected = list(state["rejected"])
         already = {r.envelope.id for r in rejected}
         self.prepare(state["inbox"])
@@ -293,6 +337,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                 self.react(envelope, plan)
             except UnusableInput as exc:
                 rejected.append(Rejected(envelope, str(exc)))
+        self._notices.extend(plan.notices)
         update: dict[str, Any] = {"drafts": plan.drafts} if plan.drafts else {}
         if len(rejected) > len(state["rejected"]):
             update["rejected"] = rejected
@@ -302,13 +347,14 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         worded: list[Worded] = []
         shortfalls = self._narrator.take_shortfalls()  # e.g. a suggestion asked for while analysing
         trigger: Envelope | None = state["drafts"][0].trigger if shortfalls and state["drafts"] else None
+        banned = tuple(self.memory.brief.banned_claims) if self.memory.brief is not None else ()
         for draft in state["drafts"]:
-            rationale = self._narrator.rationale(self.NAME, draft.facts)
+            rationale = self._narrator.rationale(self.NAME, draft.facts, banned=banned)
             copy = None
             if isinstance(draft, ProposalDraft) and draft.copy is not None:
                 request = draft.copy
                 copy = self._narrator.copy(
-                    self.NAME, request.facts, audience=request.audience, untrusted=request.untrusted
+                    self.NAME, request.facts, audience=request.audience, untrusted=request.untrusted, banned=banned
                 )
             worded.append(Worded(draft, rationale, copy))
             refused = self._narrator.take_shortfalls()

@@ -142,6 +142,24 @@ class VerdictIssued(Message):
     policy_version: str
 
 
+@register
+class ProposalHeld(Message):
+    """Emitted by governance for a proposal that depends on an open escalation (a shared dependency key, policy
+    `holds`): no verdict yet; the escalation's approval releases it to evaluation, its rejection or expiry
+    cancels it with a deny verdict. Consumed by the recorder."""
+
+    TYPE = "proposal.held"
+    proposal_id: str
+    proposal_hash: str
+    agent: str
+    action: str
+    held_by: str  # the escalated proposal it waits for
+    gate: str | None = None
+    dependency: str  # e.g. "incident_id=tx-outage"
+    reason: str = Field(min_length=1)
+    policy_version: str
+
+
 class HumanDecision(Message):
     """What every human decision on an escalation carries: which exact proposal, who, in which role, and why."""
 

@@ -222,6 +222,15 @@ class HighImpactTool(Gate):
     actions: list[str] = Field(min_length=1)
 
 
+class Holds(_Frozen):
+    """Gates hold what depends on them: while an escalation is open, a later proposal sharing one of its
+    dependency keys (same argument name, same value, e.g. the same incident_id) waits for the human decision —
+    approval releases it to governance, rejection or expiry cancels it — unless its action is safe_while_pending."""
+
+    dependency_keys: list[str] = Field(default_factory=list)
+    safe_while_pending: list[str] = Field(default_factory=list)
+
+
 class Policy(_Frozen):
     """Everything governance enforces. `version` is the sha256 of the canonical JSON of the document it was
     validated from (the YAML as written, never re-serialised through today's model: adding an optional field
@@ -235,6 +244,7 @@ class Policy(_Frozen):
     gates: Gates
     high_impact_tools: dict[str, HighImpactTool] = Field(default_factory=dict)
     approvers: dict[str, list[str]]
+    holds: Holds = Field(default_factory=Holds)
 
     _version: str = PrivateAttr(default="")
     _document: dict[str, Any] | None = PrivateAttr(default=None)
@@ -265,6 +275,9 @@ class Policy(_Frozen):
         for name in self.approvers:
             if name in AGENTS or name.startswith("agent:"):
                 raise _FieldProblem(f"approvers.{name}", "an agent cannot be an approver")
+        for action in self.holds.safe_while_pending:
+            if action not in ACTIONS:
+                raise _FieldProblem("holds.safe_while_pending", f"unknown action {action!r}")
         tool_of: dict[str, str] = {}
         for tool, spec in self.high_impact_tools.items():
             where = f"high_impact_tools.{tool}"

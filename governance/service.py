@@ -27,6 +27,7 @@ from coalition.bus.messages import (
     ActionProposed,
     DeadLettered,
     EscalationResolved,
+    ProposalHeld,
     StepDone,
     VerdictIssued,
 )
@@ -229,8 +230,64 @@ class GovernanceService:
         if sender != f"agent:{proposal.agent}":  # an agent may only speak for itself (defence in depth)
             reason = f"the proposal says it comes from the {proposal.agent} agent but {sender} sent it; denied"
             verdict = Verdict("deny", (reason,), ("identity.sender",), policy_version=self._policy.version)
-        else:
-            verdict = evaluate(proposal, self._state, self._policy)
+            return self._issue(proposal, verdict, now, envelope.correlation_id, envelope.id)
+        return self._judge(proposal, now, envelope.correlation_id, envelope.id)
+
+    def _judge(
+        self, proposal: ActionProposed, now: datetime, correlation_id: str | None, causation_id: str | None
+    ) -> list[tuple[str, Envelope]]:
+        """Hold the proposal if an unresolved escalation it depends on is open (policy `holds`), else evaluate it."""
+        hold = self._state.holder(proposal, self._policy.holds)
+        if hold is not None:
+            held_by, dependency = hold
+            escalation = self._state.escalations[held_by]
+            message = ProposalHeld(
+                proposal_id=proposal.proposal_id,
+                proposal_hash=proposal.proposal_hash,
+                agent=proposal.agent,
+                action=proposal.action,
+                held_by=held_by,
+                gate=escalation.gate,
+                dependency=dependency,
+                reason=(
+                    f"held: it depends on {held_by} ({dependency}), escalated at gate {escalation.gate}; approval "
+                    "releases it to governance, rejection or expiry cancels it"
+                ),
+                policy_version=self._policy.version,
+            )
+            log.info("governance.held", proposal_id=proposal.proposal_id, held_by=held_by)
+            return [self._emit(VERDICTS, message, now, correlation_id, causation_id)]
+        return self._issue(proposal, evaluate(proposal, self._state, self._policy), now, correlation_id, causation_id)
+
+    def _end_holds(self, escalation: Escalation, outcome: str, now: datetime) -> list[tuple[str, Envelope]]:
+        """After an escalation's resolution: approval releases what it held to governance (in the order held);
+        rejection, expiry or a denial at approval time cancels each held proposal with a deny verdict."""
+        out: list[tuple[str, Envelope]] = []
+        for proposal_id, hold in self._state.held_by(escalation.proposal_id):
+            proposal = self._state.proposals.get(proposal_id)
+            if proposal is None:
+                continue
+            if outcome == "approved":
+                out.extend(self._judge(proposal, now, hold.correlation_id, hold.message_id))
+                continue
+            reason = (
+                f"cancelled: it depends on {escalation.proposal_id} ({hold.dependency}), whose escalation at gate "
+                f"{escalation.gate} was {outcome}"
+            )
+            verdict = Verdict(
+                "deny", (reason,), ("gate.holds_dependents",), gate=escalation.gate, policy_version=self._policy.version
+            )
+            out.extend(self._issue(proposal, verdict, now, hold.correlation_id, hold.message_id))
+        return out
+
+    def _issue(
+        self,
+        proposal: ActionProposed,
+        verdict: Verdict,
+        now: datetime,
+        correlation_id: str | None,
+        causation_id: str | None,
+    ) -> list[tuple[str, Envelope]]:
         expires_at = now + verdict.expires_after if verdict.expires_after is not None else None
         p_hash = proposal.proposal_hash
         issued = VerdictIssued(
@@ -250,7 +307,7 @@ class GovernanceService:
         log.info(
             "governance.verdict", proposal_id=proposal.proposal_id, outcome=verdict.outcome, rules=verdict.rule_ids
         )
-        out = [self._emit(VERDICTS, issued, now, envelope.correlation_id, envelope.id)]
+        out = [self._emit(VERDICTS, issued, now, correlation_id, causation_id)]
         if verdict.outcome == "allow":
             out.append(
                 self._authorize(
@@ -259,7 +316,7 @@ class GovernanceService:
                     basis="policy",
                     rule_ids=list(verdict.rule_ids),
                     now=now,
-                    correlation_id=envelope.correlation_id,
+                    correlation_id=correlation_id or proposal.proposal_id,
                 )
             )
         return out
@@ -280,6 +337,7 @@ class GovernanceService:
                     reason=resolution_text(escalation),
                 )
                 out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
+                out.extend(self._end_holds(escalation, "rejected", now))
                 continue
             # An approval never overrides a hard limit: re-check the proposal against today's state.
             recheck = evaluate(escalation.proposal, self._state, self._policy)
@@ -292,6 +350,7 @@ class GovernanceService:
                     reason=f"approved by {who}, but now denied: {recheck.reasons[0]}",
                 )
                 out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
+                out.extend(self._end_holds(escalation, "denied when approved", now))
                 continue
             increase = self._budget_increase(escalation)
             message = EscalationResolved(
@@ -313,6 +372,7 @@ class GovernanceService:
                     correlation_id=correlation,
                 )
             )
+            out.extend(self._end_holds(escalation, "approved", now))
         return out
 
     def _budget_increase(self, escalation: Escalation) -> str | None:
@@ -342,6 +402,7 @@ class GovernanceService:
             )
             correlation = escalation.correlation_id or escalation.proposal_id
             out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
+            out.extend(self._end_holds(escalation, "expired", now))
         return out
 
     def _authorize(

@@ -24,12 +24,13 @@ from coalition.bus.messages import (
     ApprovalRejected,
     EscalationResolved,
     Observation,
+    ProposalHeld,
     RunStarted,
     VerdictIssued,
 )
 from coalition.governance.escalation import Decision, Escalation, check_decision
 from coalition.governance.money import to_decimal
-from coalition.governance.policy import CHARGED_ARGS, BudgetPeriod, Policy
+from coalition.governance.policy import CHARGED_ARGS, BudgetPeriod, Holds, Policy
 from coalition.ledger.entry import LedgerEntry
 
 ZERO = Decimal(0)
@@ -77,6 +78,16 @@ class Charge:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """A proposal waiting for the escalation it depends on (policy `holds`), and where its story continues."""
+
+    held_by: str
+    dependency: str  # "incident_id=tx-outage"
+    message_id: str | None = None  # the proposal.held envelope (the cause of the verdict that ends the hold)
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GovernanceState:
     """Spend and reservations per agent and period, prices, pricing and jurisdictions in force, settlement,
     proposals awaiting a verdict and escalations (open and decided)."""
@@ -97,6 +108,7 @@ class GovernanceState:
     settlement: SettlementState = SettlementState()
     proposals: Mapping[str, ActionProposed] = field(default_factory=dict)  # awaiting a verdict
     escalations: Mapping[str, Escalation] = field(default_factory=dict)
+    held: Mapping[str, Hold] = field(default_factory=dict)  # proposal id → the escalation it waits for
 
     @classmethod
     def initial(cls, policy: Policy, *, run_id: str | None = None) -> GovernanceState:
@@ -129,6 +141,26 @@ class GovernanceState:
     def open_escalations(self) -> list[Escalation]:
         """Pending escalations, oldest proposal first (stable order)."""
         return [e for e in self.escalations.values() if e.status == "pending"]
+
+    def holder(self, proposal: ActionProposed, holds: Holds) -> tuple[str, str] | None:
+        """The unresolved escalation this proposal depends on (a shared dependency key), and the key=value; None
+        when nothing holds it or its action is safe while an escalation is pending."""
+        if proposal.action in holds.safe_while_pending:
+            return None
+        for key in holds.dependency_keys:
+            value = proposal.args.get(key)
+            if value is None:
+                continue
+            for escalation in self.escalations.values():
+                if escalation.resolved or escalation.proposal_id == proposal.proposal_id:
+                    continue
+                if escalation.proposal.args.get(key) == value:
+                    return escalation.proposal_id, f"{key}={value}"
+        return None
+
+    def held_by(self, escalation_id: str) -> list[tuple[str, Hold]]:
+        """The proposals an escalation holds, in the order they were held."""
+        return [(pid, hold) for pid, hold in self.held.items() if hold.held_by == escalation_id]
 
     def credited(self, customer: str) -> Decimal:
         return self.credits.get(customer, ZERO)
@@ -226,10 +258,17 @@ def _on_proposed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | N
     return dataclasses.replace(s, proposals=_with(s.proposals, m.proposal_id, m))
 
 
+def _on_held(s: GovernanceState, m: Message, mid: str | None, cid: str | None) -> GovernanceState:
+    assert isinstance(m, ProposalHeld)
+    return dataclasses.replace(s, held=_with(s.held, m.proposal_id, Hold(m.held_by, m.dependency, mid, cid)))
+
+
 def _on_verdict(s: GovernanceState, m: Message, mid: str | None, cid: str | None) -> GovernanceState:
     assert isinstance(m, VerdictIssued)
     proposal = s.proposals.get(m.proposal_id)
     state = dataclasses.replace(s, proposals=_without(s.proposals, m.proposal_id)) if proposal is not None else s
+    if m.proposal_id in state.held:
+        state = dataclasses.replace(state, held=_without(state.held, m.proposal_id))
     if m.outcome != "escalate" or proposal is None or m.proposal_id in s.escalations:
         return state
     escalation = Escalation(
@@ -382,6 +421,7 @@ _HANDLERS: dict[type[Message], _Handler] = {
     Observation: _on_observation,
     ActionProposed: _on_proposed,
     VerdictIssued: _on_verdict,
+    ProposalHeld: _on_held,
     ApprovalGranted: _on_decision,
     ApprovalRejected: _on_decision,
     EscalationResolved: _on_resolved,

@@ -101,6 +101,20 @@ def _verdict(p: m.VerdictIssued) -> dict[str, Any]:
     }
 
 
+def _held(p: m.ProposalHeld) -> dict[str, Any]:
+    return {
+        "kind": "verdict",
+        "actor": "governance",
+        "actor_kind": "governance",
+        "subject": p.proposal_id,
+        "outcome": "held",
+        "gate": p.gate,
+        "rule_ids": ["gate.holds_dependents"],
+        "policy_version": p.policy_version,
+        "rationale": p.reason,
+    }
+
+
 def _resolution(p: m.EscalationResolved) -> dict[str, Any]:
     return {
         "kind": "resolution",
@@ -210,6 +224,7 @@ _FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     m.ActionProposed.TYPE: _proposal,
     m.VerdictIssued.TYPE: _verdict,
     m.EscalationResolved.TYPE: _resolution,
+    m.ProposalHeld.TYPE: _held,
     m.ActionAuthorized.TYPE: _authorization,
     m.ActionExecuted.TYPE: _execution,
     m.DeadLettered.TYPE: _dead_letter,

@@ -101,7 +101,6 @@ class OutageResponse:
     credits: list[Credit]
     notify_args: dict[str, Any]
     notify_facts: Facts
-    copy_facts: Facts
     audience: str
     notice: IncidentNotice
     notice_facts: Facts
@@ -165,11 +164,6 @@ def outage_response(
             decision=f"notify {audience} about incident {incident_id}",
             reasons=["proactive communication prevents trust erosion"],
         ),
-        copy_facts=Facts(
-            intent="notify",
-            decision=f"have paused settlement in {region} while we restore meter data",
-            reasons=["affected accounts will receive a credit according to a fixed tier table"],
-        ),
         audience=audience,
         notice=IncidentNotice(incident_id=incident_id, severity=level, regions=[region], affected_customers=affected),
         notice_facts=Facts(
@@ -177,6 +171,43 @@ def outage_response(
             decision=f"report incident {incident_id} (severity {level}) in {region}",
             reasons=[summary, "settlement is paused and credits are proposed"],
         ),
+    )
+
+
+def outage_notice_facts(
+    region: str, incident_id: str, *, paused: bool, credited: list[Decimal], not_credited: int
+) -> Facts:
+    """What an outage notice may say: only what executed — the pause if it applied, the credits that were paid
+    (count and total); credits that were denied, rejected or failed are said not to have been issued."""
+    done: list[str] = []
+    if paused:
+        done.append(f"paused settlement in {region} while we restore meter data")
+    if credited:
+        done.append(f"credited {len(credited)} affected account(s) {fmt(sum(credited, Decimal(0)))} USD in total")
+    reasons = ["credits follow a fixed tier table"] if credited else []
+    if not_credited:
+        reasons.append(f"{not_credited} proposed credit(s) were not issued")
+    decision = ("have " + " and ".join(done)) if done else f"are working on incident {incident_id} in {region}"
+    return Facts(intent="notify", decision=f"{decision} (incident {incident_id})", reasons=reasons)
+
+
+def dispute_notice_facts(decision: DisputeDecision, credit_status: str | None) -> Facts:
+    """What a dispute answer may say: a credit only once it was paid; a credit governance did not let through is
+    said not to have been issued; a declined case keeps the engine's decline."""
+    if not decision.eligible:
+        return decision.facts
+    if credit_status == "applied":
+        return Facts(
+            intent="notify",
+            decision=(
+                f"have credited {decision.customer_id} {fmt(decision.credit_usd)} USD for dispute {decision.case_id}"
+            ),
+            reasons=decision.facts.reasons,
+        )
+    return Facts(
+        intent="notify",
+        decision=f"have reviewed dispute {decision.case_id}; no credit could be issued to {decision.customer_id}",
+        reasons=["credits stay within the limits of our credit policy"],
     )
 
 

@@ -3,6 +3,7 @@ billing disputes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from pydantic import Field
@@ -12,7 +13,15 @@ from coalition.agents.memory import UNDECIDED, AgentMemory, ProposalRecord
 from coalition.agents.narrator import Narrator
 from coalition.agents.ops import engine
 from coalition.agents.payloads import DisputeCase, MeterOutage, MeterRestored, SuspiciousTrades
-from coalition.agents.workflow import CopyRequest, FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
+from coalition.agents.workflow import (
+    CopyRequest,
+    FunctionAgent,
+    MessageDraft,
+    Notice,
+    Plan,
+    ProposalDraft,
+    evidence_of,
+)
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import Observation
 
@@ -63,22 +72,36 @@ class OpsAgent(FunctionAgent[OpsMemory]):
         propose("open_incident", response.incident_args, response.incident_facts, f"open_incident:{incident}")
         if self._pause_of(response.region, plan) is None:
             propose("pause_settlement", response.pause_args, response.pause_facts, f"pause_settlement:{incident}")
-        for credit in response.credits:
-            propose(
-                "issue_credit",
-                response.credit_args(credit),
-                credit.facts,
-                f"issue_credit:{incident}:{credit.customer_id}",
+        credit_keys = [f"issue_credit:{incident}:{credit.customer_id}" for credit in response.credits]
+        for credit, key in zip(response.credits, credit_keys, strict=True):
+            propose("issue_credit", response.credit_args(credit), credit.facts, key)
+        pause_key = f"pause_settlement:{incident}"
+
+        def words(records: Mapping[str, ProposalRecord | None]) -> CopyRequest:
+            pause = records.get(pause_key)
+            credits = [records.get(key) for key in credit_keys]
+            paid = [Decimal(str(r.args["amount_usd"])) for r in credits if r is not None and r.status == "applied"]
+            facts = engine.outage_notice_facts(
+                response.region,
+                incident,
+                paused=pause is not None and pause.status == "applied",
+                credited=paid,
+                not_credited=sum(1 for r in credits if r is not None and r.status != "applied"),
             )
-        plan.propose(
-            ProposalDraft(
-                "notify_customers",
-                response.notify_args,
-                response.notify_facts,
-                evidence,
-                envelope,
-                f"notify_customers:{incident}",
-                copy=CopyRequest(arg="message", audience=response.audience, facts=response.copy_facts),
+            return CopyRequest(arg="message", audience=response.audience, facts=facts)
+
+        plan.notify_after(
+            Notice(
+                ProposalDraft(
+                    "notify_customers",
+                    response.notify_args,
+                    response.notify_facts,
+                    evidence,
+                    envelope,
+                    f"notify_customers:{incident}",
+                ),
+                after=(pause_key, *credit_keys),
+                words=words,
             )
         )
         plan.tell(
@@ -178,30 +201,33 @@ class OpsAgent(FunctionAgent[OpsMemory]):
         case = self.data(envelope, DisputeCase)
         decision = engine.dispute_decision(case, tiers, brief.max_credit_usd if brief is not None else None)
         evidence = (evidence_of(envelope),)
+        credit_key = f"issue_credit:{case.case_id}:{case.customer_id}"
         if decision.eligible:
             plan.propose(
-                ProposalDraft(
-                    "issue_credit",
-                    decision.credit_args(),
-                    decision.facts,
-                    evidence,
-                    envelope,
-                    f"issue_credit:{case.case_id}:{case.customer_id}",
-                )
+                ProposalDraft("issue_credit", decision.credit_args(), decision.facts, evidence, envelope, credit_key)
             )
         audience = f"customer {case.customer_id}"
-        plan.propose(
-            ProposalDraft(
-                "notify_customers",
-                {"incident_id": case.case_id, "audience": audience},
-                Facts(
-                    intent="propose",
-                    decision=f"answer dispute {case.case_id} for {audience}",
-                    reasons=[decision.facts.decision],
+
+        def words(records: Mapping[str, ProposalRecord | None]) -> CopyRequest:
+            credit = records.get(credit_key)
+            facts = engine.dispute_notice_facts(decision, credit.status if credit is not None else None)
+            return CopyRequest(arg="message", audience=audience, facts=facts, untrusted=None)
+
+        plan.notify_after(
+            Notice(
+                ProposalDraft(
+                    "notify_customers",
+                    {"incident_id": case.case_id, "audience": audience},
+                    Facts(
+                        intent="propose",
+                        decision=f"answer dispute {case.case_id} for {audience}",
+                        reasons=[decision.facts.decision],
+                    ),
+                    evidence,
+                    envelope,
+                    f"notify_customers:{case.case_id}",
                 ),
-                evidence,
-                envelope,
-                f"notify_customers:{case.case_id}",
-                copy=CopyRequest(arg="message", audience=audience, facts=decision.facts, untrusted=None),
+                after=(credit_key,) if decision.eligible else (),
+                words=words,
             )
         )

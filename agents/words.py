@@ -1,0 +1,94 @@
+"""Governed words: what a model wrote leaves only if it says no more than the engine decided.
+
+Every customer-facing text (a notice's message) and every rationale or message summary a model words is checked
+against the engine's facts before it leaves the agent:
+- the claims lint: no banned claim of the policy brief (case ignored);
+- the commitments check: every amount, figure or date, every account / customer / case identifier, every link,
+  and every promise or money word (credit, refund, waive, transfer, guarantee, …) must appear in the facts —
+  "no hallucinated exceptions or promises", no figure or action the engine did not decide.
+A text that fails is replaced by the engine's own wording and the flags are recorded with the rejected text's hash
+(never the text). The check is pure and deterministic: the same text and facts always give the same flags.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, InvalidOperation
+
+from coalition.agents.facts import Facts
+
+NUMBER = re.compile(r"(?<![A-Za-z0-9])\d+(?:,\d{3})*(?:\.\d+)?")
+# An identifier with a digit: TX-B0003, X-666, case-1011, inc-tx-1a2b3c4d, ACCT-42.
+IDENTIFIER = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-[A-Za-z]*\d[A-Za-z0-9]*(?:-[A-Za-z0-9]+)*\b")
+LINK = re.compile(r"(?:https?://|www\.)\S+|\b[\w.+-]+@[\w-]+\.[\w.]+\b", re.IGNORECASE)
+# Words that commit the business or move money: a text may use one only when the facts do.
+COMMITMENTS = (
+    "credit",
+    "refund",
+    "waiv",
+    "compensat",
+    "reimburs",
+    "guarant",
+    "promis",
+    "discount",
+    "free of charge",
+    "transfer",
+    "wire ",
+    "payout",
+    "pay you",
+    "account number",
+    "acct",
+    "skip",
+    "bypass",
+    "override",
+    "approved",
+)
+
+
+def _number(token: str) -> Decimal | None:
+    try:
+        return Decimal(token.replace(",", "")).normalize()
+    except InvalidOperation:
+        return None
+
+
+def _fact_text(facts: Facts, extra: Iterable[str]) -> str:
+    parts = [facts.decision, *facts.reasons, *facts.rules, *facts.figures.keys(), *facts.figures.values(), *extra]
+    return " ".join(parts)
+
+
+def check_words(
+    text: str,
+    facts: Facts,
+    *,
+    banned: Sequence[str] = (),
+    context: Iterable[str] = (),
+    customer_facing: bool = False,
+) -> list[str]:
+    """The reasons `text` may not leave as words for `facts` (empty when it may). `context` is other wording the
+    engine itself supplies (e.g. the audience a notice greets). A banned claim never reaches a customer; a
+    rationale may name one only where the facts do (legal's review quotes the phrase it removes)."""
+    flags: list[str] = []
+    lowered = text.casefold()
+    allowed = _fact_text(facts, context)
+    allowed_lower = allowed.casefold()
+    for phrase in banned:
+        needle = phrase.casefold()
+        if needle and needle in lowered and (customer_facing or needle not in allowed_lower):
+            flags.append(f"banned claim: {phrase}")
+    known_numbers = {n for n in (_number(t) for t in NUMBER.findall(allowed)) if n is not None}
+    for token in NUMBER.findall(text):
+        value = _number(token)
+        if value is not None and value not in known_numbers:
+            flags.append(f"figure not in the facts: {token}")
+    for token in IDENTIFIER.findall(text):
+        if token.casefold() not in allowed_lower:
+            flags.append(f"identifier not in the facts: {token}")
+    for token in LINK.findall(text):
+        if token.casefold() not in allowed_lower:
+            flags.append(f"link not in the facts: {token}")
+    for stem in COMMITMENTS:
+        if stem in lowered and stem not in allowed_lower:
+            flags.append(f"commitment not in the facts: {stem.strip()}")
+    return list(dict.fromkeys(flags))
