@@ -120,6 +120,8 @@ class Plan:
     def notify_after(self, notice: Notice) -> bool:
         """Park a notice until the proposals it describes are settled (not twice for the same key)."""
         key = notice.draft.key
+        if not notice.after:  # it describes no action: nothing to wait for
+            return self.propose(replace(notice.draft, copy=notice.words({})))
         if key in self._keys or key in self.waiting or self.memory.is_live(key):
             return False
         self._keys.add(key)

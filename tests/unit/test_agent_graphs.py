@@ -387,26 +387,32 @@ class TestOpsGraph:
     }
 
     def test_outage_then_restored(self) -> None:
-        """incident, pause, credits by tier, notify, notice; then resume for the same incident."""
+        """incident, pause, credits by tier, notice to agents; the customer notice only once the pause and the
+        credits are settled, saying only what executed; then resume for the same incident."""
         h = Harness("ops")
         out = h.run([h.observe("policy.brief", BRIEF), h.observe("meter.outage", self.OUTAGE)])
         actions = [p.action for p in proposals(out)]
-        assert actions == [
-            "open_incident",
-            "pause_settlement",
-            "issue_credit",
-            "issue_credit",
-            "issue_credit",
-            "notify_customers",
-        ]
-        credits = [p.args for p in proposals(out) if p.action == "issue_credit"]
-        assert [(c["customer_id"], c["tier"], c["amount_usd"]) for c in credits] == [
+        assert actions == ["open_incident", "pause_settlement", "issue_credit", "issue_credit", "issue_credit"]
+        credits = [p for p in proposals(out) if p.action == "issue_credit"]
+        assert [(c.args["customer_id"], c.args["tier"], c.args["amount_usd"]) for c in credits] == [
             ("c1", "silver", 25.0),
             ("c2", "silver", 25.0),
             ("c3", "bronze", 10.0),
         ]
         (notice,) = messages(out)
         assert (notice.kind, notice.to) == ("incident.notice", ["finance", "marketing", "legal"])
+        pause = next(p for p in proposals(out) if p.action == "pause_settlement")
+        c1, c2, c3 = credits
+        waiting = h.run([h.env.verdict(p, "allow") for p in (pause, c1, c3)] + [h.env.verdict(c2, "deny")])
+        assert proposals(waiting) == []  # authorized is not executed: nothing to tell customers yet
+        done = h.run([h.env.execution(pause, "applied"), h.env.execution(c1, "applied")])
+        assert proposals(done) == []  # c3 is not settled yet
+        (notify,) = proposals(h.run([h.env.execution(c3, "applied")]))
+        assert notify.action == "notify_customers"
+        message = notify.args["message"]
+        assert "paused settlement in TX" in message
+        assert "credited 2 affected account(s) 35.00 USD in total" in message
+        assert "60.00" not in message  # the denied credit is not counted
         (resume,) = proposals(h.run([h.observe("meter.restored", {"region": "TX"})]))
         assert (resume.action, resume.args) == ("resume_settlement", {"region": "TX", "incident_id": "INC-7"})
         assert h.run([h.observe("meter.restored", {"region": "TX"})]) == AgentOutput()
