@@ -61,16 +61,24 @@ def _normal(text: str) -> str:
 
 
 class Claims:
-    """Campaign copy and claims: a banned phrase anywhere is a deny; a claim outside the approved library too."""
+    """Campaign copy and claims: a banned phrase anywhere is a deny; a claim outside the approved library too.
+    A customer notice's message is held to the banned phrases as well (the agents' words check is the first
+    line; this one does not depend on an agent having run it)."""
 
     rule_id = "limit.claims"
 
     def __init__(self, claims: ClaimsLimits) -> None:
-        self.actions: frozenset[str] | None = frozenset({"launch_campaign"})
+        self.actions: frozenset[str] | None = frozenset({"launch_campaign", "notify_customers"})
         self._approved = frozenset(_normal(c) for c in claims.approved)
         self._banned = tuple((_normal(p), p) for p in claims.banned)
 
     def __call__(self, proposal: ActionProposed, state: GovernanceState) -> Finding | None:
+        if proposal.action == "notify_customers":
+            message = _normal(str(proposal.args.get("message", "")))
+            for phrase, shown in self._banned:
+                if phrase in message:
+                    return Finding("deny", "limit.claims.banned", f"the notice contains the banned phrase {shown!r}")
+            return None
         copy = _normal(str(proposal.args["copy"]))
         claims: list[str] = proposal.args["claims"]
         normal = [_normal(claim) for claim in claims]

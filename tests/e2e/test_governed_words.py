@@ -195,6 +195,8 @@ class TestRejectedIncidentPaysNothing:
         assert ran.returncode == 0, ran.stderr
         with SqliteLedger(ledger_path) as ledger:
             self._assert_rejected_outcome(_entries(ledger, "no"))
+        replayed = _cli("replay", "no", "--ledger", str(ledger_path))  # holds, releases and cancels replay alike
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
 
     def test_interactive_run_rejected_from_the_cli(self, tmp_path: Path) -> None:
         """An interactive run waits; frank rejects the incident from another process: 0 credits paid; the
@@ -234,6 +236,8 @@ class TestRejectedIncidentPaysNothing:
             assert decided
             with SqliteLedger(Path(ledger)) as opened:
                 entries = _entries(opened, run_id)
+            replayed = _cli("replay", run_id, "--ledger", ledger)  # the human decision replays at its point
+            assert replayed.returncode == 0, replayed.stdout + replayed.stderr
             if decision == "reject":
                 self._assert_rejected_outcome(entries)
             else:

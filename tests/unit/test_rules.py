@@ -198,6 +198,15 @@ TABLE: list[Any] = [
     ),
     pytest.param("ops", "delete_ledger", {}, "deny", "perm.unknown_action", None, id="unknown-action"),
     pytest.param(
+        "ops",
+        "notify_customers",
+        {"incident_id": "i", "audience": "CA", "message": "Dear CA: Guaranteed   SAVINGS while we fix it."},
+        "deny",
+        "limit.claims.banned",
+        None,
+        id="notice-with-banned-claim",
+    ),
+    pytest.param(
         "finance",
         "rotate_credentials",
         {"system": "db", "reason": "x"},
