@@ -19,7 +19,8 @@ from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 
 DECISION_KINDS = frozenset({"proposal", "verdict", "approval", "rejection", "resolution", "authorization", "execution"})
-CAUSE_KINDS = frozenset({"observation", "message", "proposal", "execution", "run"})
+# A verdict is a cause too: the denial an agent revised its proposal after.
+CAUSE_KINDS = frozenset({"observation", "message", "proposal", "verdict", "execution", "run"})
 MAX_CAUSES = 500  # a bound on the backwards walk, so a pathological ledger cannot make explain run away
 
 
@@ -78,6 +79,7 @@ class Decision(BaseModel):
     causes: list[ChainLink] = Field(default_factory=list)  # observations / agent messages behind the proposal
     verdicts: list[ChainLink] = Field(default_factory=list)
     human: list[ChainLink] = Field(default_factory=list)  # approvals and rejections
+    revised_by: list[ChainLink] = Field(default_factory=list)  # later proposals that supersede this one
     resolutions: list[ChainLink] = Field(default_factory=list)
     authorizations: list[ChainLink] = Field(default_factory=list)
     executions: list[ChainLink] = Field(default_factory=list)
@@ -107,6 +109,18 @@ class _RunIndex:
         self._by_message: dict[str, LedgerEntry | None] = {}
         self._by_evidence: dict[str, LedgerEntry] | None = None
         self._causes: dict[int, list[LedgerEntry]] = {}
+        self._revisions: dict[str, list[LedgerEntry]] | None = None
+
+    def revisions_of(self, proposal_id: str) -> list[LedgerEntry]:
+        """Proposals of the run whose payload says they supersede `proposal_id` (an agent's revision)."""
+        if self._revisions is None:
+            index: dict[str, list[LedgerEntry]] = {}
+            for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, kind="proposal")):
+                superseded = entry.payload.get("supersedes")
+                if isinstance(superseded, str) and superseded:
+                    index.setdefault(superseded, []).append(entry)
+            self._revisions = index
+        return self._revisions.get(proposal_id, [])
 
     def by_message_id(self, message_id: str) -> LedgerEntry | None:
         if message_id not in self._by_message:
@@ -170,6 +184,7 @@ class _RunIndex:
             causes=[ChainLink.of(c) for c in causes],
             verdicts=buckets["verdict"],
             human=sorted(buckets["approval"] + buckets["rejection"], key=lambda link: link.seq),
+            revised_by=[ChainLink.of(r) for r in self.revisions_of(proposal_id)],
             resolutions=buckets["resolution"],
             authorizations=buckets["authorization"],
             executions=buckets["execution"],
@@ -216,3 +231,8 @@ def summary_line(link: ChainLink) -> str:
         parts.append(f"[gate {link.gate}]")
     parts.append(f"by {link.actor}")
     return " ".join(str(p) for p in parts)
+
+
+def cited_entry(ledger: Ledger, run_id: str, evidence_id: str) -> LedgerEntry | None:
+    """The entry an evidence id names within a run (the observation carrying it, or the message with that id)."""
+    return _RunIndex(ledger, run_id).by_evidence_id(evidence_id)

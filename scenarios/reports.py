@@ -255,6 +255,9 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
             band = data.get("pricing_policy") or {}
             settlement = data.get("settlement") or {}
             prices = data.get("prices") or {}
+            if "active_markets" in data:  # quotes of markets the business does not operate are not its prices
+                active = set(data.get("active_markets") or ())
+                prices = {r: p for r, p in prices.items() if r in active}
             book.saw_day(e.sim_time, data.get("budgets") or {})
             series.append(
                 DayPoint(

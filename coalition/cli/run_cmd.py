@@ -188,7 +188,11 @@ def execute(
                     provider_access=plan.access if plan is not None else None,
                     prices=plan.prices if plan is not None else None,
                     replay=plan.replay if plan is not None else None,
-                    settings=dict(run_settings or {}),
+                    # the console shows an escalation's wall-clock deadline from it
+                    settings={
+                        **(run_settings or {}),
+                        **({"approval_wait_seconds": approval_wait} if interactive else {}),
+                    },
                 ),
             )
             return runner.run()

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coalition.bus.clock import Clock, WallClock
-from coalition.ledger.base import RunInfo, VerifyResult
+from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.web.access_log import AccessLog
 from coalition.web.auth import LoginRequired, current_principal
@@ -25,7 +25,9 @@ from coalition.web.errors import Refused, WebError
 from coalition.web.hosts import HostAllowlist
 from coalition.web.live_runs import LiveRuns
 from coalition.web.login_throttle import ThrottlePolicy
+from coalition.web.run_views import RunViews
 from coalition.web.users_store import UserStore
+from coalition.web.views import Inbox, inbox
 
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -52,9 +54,12 @@ class ConsoleState:
     hosts: HostAllowlist
     access: AccessLog
     throttle: ThrottlePolicy
+    run_views: RunViews = field(default_factory=RunViews)
     login_lock: threading.Lock = field(default_factory=threading.Lock)
     last_verify: tuple[datetime, VerifyResult] | None = None
     _runs_cache: tuple[int, list[RunInfo]] | None = None
+    _inbox_cache: dict[str | None, tuple[int, Inbox]] = field(default_factory=dict)
+    _count_cache: dict[LedgerQuery, tuple[int, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
@@ -69,6 +74,40 @@ class ConsoleState:
         with self._lock:
             self.last_verify = checked
         return checked
+
+    def inbox(self, run_id: str | None = None) -> Inbox:
+        """views.inbox(), folded again only when the ledger's head moved (every decision is an append)."""
+        head = self.ledger.head()[0]
+        with self._lock:
+            hit = self._inbox_cache.get(run_id)
+            if hit is not None and hit[0] == head:
+                return hit[1]
+        box = inbox(self.ledger, run_id=run_id)
+        with self._lock:
+            if len(self._inbox_cache) > 64:
+                self._inbox_cache.clear()
+            self._inbox_cache[run_id] = (head, box)
+        return box
+
+    def matches(self, query: LedgerQuery) -> int:
+        """ledger.count(query), counted again only when the ledger's head moved (the explorer's match count)."""
+        head = self.ledger.head()[0]
+        with self._lock:
+            hit = self._count_cache.get(query)
+            if hit is not None and hit[0] == head:
+                return hit[1]
+        count = self.ledger.count(query)
+        with self._lock:
+            if len(self._count_cache) > 256:
+                self._count_cache.clear()
+            self._count_cache[query] = (head, count)
+        return count
+
+    def warm_run_view(self, run_id: str) -> None:
+        """Build a run page's figures now (a run this console started has just ended)."""
+        info = next((r for r in self.runs() if r.run_id == run_id), None)
+        if info is not None:
+            self.run_views.get(self.ledger, run_id, info.last_seq)
 
     def runs(self) -> list[RunInfo]:
         """ledger.runs(), recomputed only when the ledger's head moved (it scans the run index)."""
@@ -142,6 +181,8 @@ def create_app(
         access=AccessLog(access_log),
         throttle=throttle or ThrottlePolicy(),
     )
+
+    state.live.on_finished = state.warm_run_view
 
     app = FastAPI(
         title="Coalition console",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,8 +43,9 @@ class LiveRun:
 class LiveRuns:
     """Starts runs on the in-memory bus against the console's ledger file; thread-safe progress lookups."""
 
-    def __init__(self, ledger_path: Path) -> None:
+    def __init__(self, ledger_path: Path, on_finished: Callable[[str], None] | None = None) -> None:
         self._ledger_path = ledger_path
+        self.on_finished = on_finished  # e.g. build the run page's figures once, as soon as the run ends
         self._runs: dict[str, LiveRun] = {}
         self._lock = threading.Lock()
 
@@ -78,7 +80,7 @@ class LiveRuns:
                             interactive=interactive,
                             approval_wait_seconds=approval_wait_seconds,
                             on_day=on_day,
-                            settings={"started_from": "web"},
+                            settings={"started_from": "web", "approval_wait_seconds": approval_wait_seconds},
                         )
                         result = Runner(
                             scenario, bus=bus, ledger=ledger, run_id=run_id, policy=policy, options=options
@@ -89,6 +91,12 @@ class LiveRuns:
             except Exception as exc:  # a background run must report its failure, not die silently
                 log.exception("web.run_failed", run_id=run_id)
                 live.status, live.error = "failed", f"{type(exc).__name__}: {exc}"
+                return
+            if self.on_finished is not None:
+                try:
+                    self.on_finished(run_id)
+                except Exception:  # only a cache warm-up: the page builds it on first view instead
+                    log.exception("web.run_view_warmup_failed", run_id=run_id)
 
         live.thread = threading.Thread(target=target, name=f"run-{run_id}", daemon=True)
         live.thread.start()  # before it is listed, so a listed "running" run always has a started thread

@@ -19,7 +19,7 @@ from coalition.web.auth import DECIDERS, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
 from coalition.web.pages import render, state_of
-from coalition.web.views import find_escalation, inbox
+from coalition.web.views import WARN_BEFORE, find_escalation
 
 router = APIRouter()
 
@@ -52,7 +52,7 @@ def approvals_page(
     done: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Response:
     """Pending escalations (highest risk first) with everything needed to decide; decided ones below."""
-    box = inbox(state_of(request).ledger, run_id=run or None)
+    box = state_of(request).inbox(run or None)
     return render(
         request,
         "approvals.html",
@@ -62,6 +62,9 @@ def approvals_page(
         done=done,
         error=None,
         can_decide=principal.can(DECIDERS),
+        now=state_of(request).clock.now(),
+        warn_seconds=WARN_BEFORE.total_seconds(),
+        typed_reasons={},
     )
 
 
@@ -104,7 +107,7 @@ def decide(
         seq = result.entry.seq if result.entry else 0
         query = urlencode({"done": seq, **({"run": inbox_run} if inbox_run else {})})
         return RedirectResponse(f"/approvals?{query}", status_code=303)
-    box = inbox(ledger, run_id=inbox_run or None)
+    box = state_of(request).inbox(inbox_run or None)
     return render(
         request,
         "approvals.html",
@@ -115,4 +118,7 @@ def decide(
         done=None,
         error=f"refused: {result.reason}",
         can_decide=True,
+        now=state_of(request).clock.now(),
+        warn_seconds=WARN_BEFORE.total_seconds(),
+        typed_reasons={f"{run_id}/{proposal_id}": reason},  # what the user typed stays in the form
     )

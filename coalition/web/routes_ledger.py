@@ -5,16 +5,18 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from coalition.ledger.base import Ledger
+from coalition.ledger.base import Ledger, VerifyResult
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import EntryNotFound
-from coalition.ledger.explain import explain
+from coalition.ledger.explain import cited_entry, explain
 from coalition.web.auth import AUDIT, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
@@ -50,6 +52,8 @@ def ledger_page(
         "gates": sorted(GATE_RISK),
         "can_audit": principal.can(AUDIT),
         "head": state.ledger.head()[0],
+        # the number of entries the filter matches (all pages), not the ledger's size
+        "matches": state.matches(replace(f, before=None, after=None).query()) if f.facets_only else None,
     }
     template = (
         "ledger_rows.html"
@@ -76,7 +80,46 @@ def entry_page(
         why = None
     head = ledger.head()[0]
     payload = orjson.dumps(entry.payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-    return render(request, "entry.html", principal, entry=entry, why=why, head=head, payload=payload)
+    return render(
+        request,
+        "entry.html",
+        principal,
+        entry=entry,
+        why=why,
+        head=head,
+        payload=payload,
+        integrity=integrity_of(entry.seq, state_of(request).last_verify),
+    )
+
+
+def integrity_of(seq: int, last: tuple[datetime, VerifyResult] | None) -> tuple[str, str]:
+    """(css class, sentence): whether the console's last verification covers entry `seq`, and what it found."""
+    if last is None:
+        return "muted", "Not covered by a verification: none has run since the console started (Verify the chain)."
+    at, result = last
+    when = at.isoformat(timespec="seconds")
+    if not result.ok and result.first_bad_seq is not None and seq >= result.first_bad_seq:
+        return "error", (
+            f"The verification at {when} FAILED at entry #{result.first_bad_seq} ({result.reason}): this entry is at "
+            "or after the break, so its content is not proven."
+        )
+    if seq > result.entries:
+        return "muted", f"Written after the last verification ({when}, {result.entries} entries): not covered yet."
+    return "ok", f"Covered by the verification at {when}: the hash chain up to here recomputes intact."
+
+
+@router.get("/ledger/evidence/{evidence_id}", include_in_schema=False)
+def evidence_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(allow(READERS))],
+    evidence_id: Annotated[str, Path(min_length=1, max_length=200)],
+    run: Annotated[str, Query(min_length=1, max_length=200)],
+) -> Response:
+    """Where an evidence id points: the entry that carries it in that run (a redirect to its page)."""
+    entry = cited_entry(state_of(request).ledger, run, evidence_id)
+    if entry is None:
+        raise Refused(404, f"no entry in run {run!r} carries evidence id {evidence_id!r}")
+    return RedirectResponse(f"/ledger/entries/{entry.seq}", status_code=303)
 
 
 def _csv_rows(ledger: Ledger, f: LedgerFilter) -> Iterator[str]:

@@ -8,20 +8,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.base import LedgerQuery
 from coalition.scenarios import report_render
-from coalition.scenarios.reports import ReportError, RunReport, run_report
 from coalition.scenarios.spec import list_library
 from coalition.web.app import path_segment
 from coalition.web.auth import OPERATORS, READERS, Principal, allow
-from coalition.web.charts import line_chart
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
-from coalition.web.figures import WIDE_FIGURES, figure_islands
+from coalition.web.figures import WIDE_FIGURES
 from coalition.web.pages import render, state_of
 from coalition.web.routes_assets import PLOTLY_JS_URL, plotly_bundle
 from coalition.web.sse import progress_of, progress_stream
-from coalition.web.views import decision_timeline, inbox, latest_budgets, run_finished, run_row, run_series
+from coalition.web.views import WARN_BEFORE, run_row
 
 router = APIRouter()
 
@@ -44,20 +42,22 @@ def overview(request: Request, principal: Annotated[Principal, Depends(allow(REA
     now = state.clock.now()
     rows = [run_row(ledger, info, live=info.run_id in live, now=now) for info in runs]
     latest = runs[0].run_id if runs else None
+    report = state.run_views.report(ledger, runs[0].run_id, runs[0].last_seq) if runs else None
     blocked = ledger.query(LedgerQuery(kind="verdict", outcome="deny", newest_first=True, limit=10))
     return render(
         request,
         "overview.html",
         principal,
         runs=rows,
-        inbox=inbox(ledger, limit=100),
-        budgets=latest_budgets(ledger, latest) if latest else {},
+        inbox=state.inbox(),
+        budgets=report.budgets if report is not None else [],
         budgets_run=latest,
         blocked=blocked,
         blocked_total=ledger.count(LedgerQuery(kind="verdict", outcome="deny")),
         verified=state.last_verify,
         head=ledger.head(),
         now=now,
+        warn_seconds=WARN_BEFORE.total_seconds(),
     )
 
 
@@ -104,7 +104,9 @@ def run_report_download(
     request: Request, principal: Annotated[Principal, Depends(allow(READERS))], run_id: str, fmt: ReportFormat
 ) -> Response:
     """The run's report as `coalition report --format FMT` writes it, as a download (html: self-contained, offline)."""
-    report = _report_or_none(state_of(request).ledger, run_id)
+    state = state_of(request)
+    info = next((r for r in state.runs() if r.run_id == run_id), None)
+    report = state.run_views.report(state.ledger, run_id, info.last_seq) if info is not None else None
     if report is None:
         raise Refused(404, f"no run {run_id!r} in the ledger")
     filename = f"report-{re.sub(r'[^A-Za-z0-9._-]', '_', run_id)}.{fmt}"
@@ -125,28 +127,7 @@ def run_page(request: Request, principal: Annotated[Principal, Depends(allow(REA
     live = state.live.get(run_id)
     if info is None and live is None:
         raise Refused(404, f"no run {run_id!r} in the ledger")
-    series = run_series(ledger, run_id)
-    markers = series.markers
-    charts = [
-        line_chart("Cash (USD)", [("cash", list(zip(series.days, series.cash, strict=True)))], markers=markers),
-        line_chart(
-            "Prices vs allowed band (USD/MWh)",
-            [(region, points) for region, points in sorted(series.prices.items())],
-            markers=markers,
-            band=(
-                list(zip(series.days, series.floor, strict=True)),
-                list(zip(series.days, series.ceiling, strict=True)),
-            ),
-        ),
-        line_chart(
-            "Settlement backlog (USD)",
-            [("backlog", list(zip(series.days, series.backlog, strict=True)))],
-            markers=markers,
-        ),
-    ]
-    report = _report_or_none(ledger, run_id)
-    finished = run_finished(ledger, run_id)
-    expectations = finished.payload.get("expectations", []) if finished is not None else []
+    view = state.run_views.get(ledger, run_id, info.last_seq if info is not None else 0)
     return render(
         request,
         "run.html",
@@ -154,22 +135,16 @@ def run_page(request: Request, principal: Annotated[Principal, Depends(allow(REA
         run_id=run_id,
         row=run_row(ledger, info, live=live is not None and live.alive, now=state.clock.now()) if info else None,
         progress=progress_of(state, run_id),
-        charts=charts,
-        figures=figure_islands(report) if report is not None else [],
+        charts=view.charts,
+        figures=view.figures,
         plotly_js_url=PLOTLY_JS_URL,
-        plotly_style_ids=plotly_bundle().inline_style_ids if report is not None else (),
+        plotly_style_ids=plotly_bundle().inline_style_ids if view.report is not None else (),
         report_url=f"/runs/{path_segment(run_id)}/report",
         wide_figures=WIDE_FIGURES,
-        timeline=decision_timeline(ledger, run_id),
-        escalations=inbox(ledger, run_id=run_id),
-        expectations=expectations,
-        budgets=series.budgets,
+        timeline=view.timeline,
+        escalations=view.escalations,
+        expectations=view.expectations,
+        budgets=view.budgets,
+        now=state.clock.now(),
+        warn_seconds=WARN_BEFORE.total_seconds(),
     )
-
-
-def _report_or_none(ledger: Ledger, run_id: str) -> RunReport | None:
-    """The run's report, or None while the run has no ledger entry yet."""
-    try:
-        return run_report(ledger, run_id)
-    except ReportError:
-        return None

@@ -49,10 +49,24 @@ class InboxItem:
     amount_usd: Decimal | None
     opened_wall: datetime
     now_sim: datetime | None
+    # Interactive runs: when the runner stops waiting for humans (opened + the run's approval wait, wall clock);
+    # after that the simulated clock moves on and the escalation expires at `escalation.expires_at`.
+    wall_deadline: datetime | None = None
+    wait_assumed: bool = False  # the run did not record its wait: the CLI default (600 s) is assumed
 
     @property
     def key(self) -> str:
         return f"{self.run_id}/{self.escalation.proposal_id}"
+
+    @property
+    def sim_hours_left(self) -> float | None:
+        """Simulated hours until the escalation expires, from the run's latest simulated time."""
+        if self.escalation.expires_at is None or self.now_sim is None:
+            return None
+        return (self.escalation.expires_at - self.now_sim).total_seconds() / 3600
+
+    def wall_seconds_left(self, now: datetime) -> float | None:
+        return None if self.wall_deadline is None else (self.wall_deadline - now).total_seconds()
 
 
 def amount_at_stake(escalation: Escalation) -> Decimal | None:
@@ -104,6 +118,7 @@ def inbox(ledger: Ledger, *, run_id: str | None = None, limit: int = 300) -> Inb
     result = Inbox()
     policies = policies_for(ledger, [v.run_id for v in verdicts], result.problems)
     now_by_run = {r: latest_sim_time(ledger, r) for r in policies}
+    waits = {r: approval_wait(ledger, r) for r in policies}
     for verdict in verdicts:
         policy = policies.get(verdict.run_id)
         if policy is None:
@@ -112,6 +127,7 @@ def inbox(ledger: Ledger, *, run_id: str | None = None, limit: int = 300) -> Inb
         if escalation is None:
             continue
         risk, label = risk_of(escalation)
+        wait, assumed = waits[verdict.run_id]
         item = InboxItem(
             verdict.run_id,
             escalation,
@@ -120,10 +136,28 @@ def inbox(ledger: Ledger, *, run_id: str | None = None, limit: int = 300) -> Inb
             amount_at_stake(escalation),
             verdict.wall_time,
             now_by_run[verdict.run_id],
+            verdict.wall_time + wait if wait is not None else None,
+            assumed,
         )
         (result.pending if escalation.is_open else result.decided).append(item)
     result.pending.sort(key=lambda i: (-i.risk, i.escalation.expires_at or i.opened_wall, i.key))
     return result
+
+
+DEFAULT_APPROVAL_WAIT = timedelta(seconds=600)  # `coalition run --interactive --approval-wait` default
+WARN_BEFORE = timedelta(minutes=5)  # the inbox warns when an escalation's wall deadline is this close
+
+
+def approval_wait(ledger: Ledger, run_id: str) -> tuple[timedelta | None, bool]:
+    """How long an interactive run waits for humans (None for a non-interactive run), and whether assumed."""
+    started = ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=1))
+    settings = (started[0].payload.get("settings") or {}) if started else {}
+    if not isinstance(settings, dict) or not settings.get("interactive"):
+        return None, False
+    seconds = settings.get("approval_wait_seconds")
+    if isinstance(seconds, int | float) and seconds >= 0:
+        return timedelta(seconds=float(seconds)), False
+    return DEFAULT_APPROVAL_WAIT, True
 
 
 def find_escalation(ledger: Ledger, run_id: str, proposal_id: str) -> tuple[Escalation | None, Policy | None, str]:
@@ -267,12 +301,3 @@ def decision_timeline(ledger: Ledger, run_id: str) -> dict[str, list[TimelineIte
             )
         )
     return dict(sorted(grouped.items()))
-
-
-def latest_budgets(ledger: Ledger, run_id: str) -> dict[str, dict[str, float]]:
-    """Budget use per agent from the run's newest market snapshot (empty if it has none yet)."""
-    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="observation", newest_first=True, limit=200)):
-        if entry.payload.get("kind") == "market.snapshot":
-            budgets = (entry.payload.get("data") or {}).get("budgets") or {}
-            return {a: {k: float(v) for k, v in b.items()} for a, b in sorted(budgets.items())}
-    return {}

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import sqlite3
 import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from coalition.governance.approvals import load_escalations, policy_for_run
 from coalition.governance.escalation import RefusalCode
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import EntryDraft
+from coalition.ledger.explain import cited_entry
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.report_render import render
 from coalition.scenarios.reports import DecisionRow, run_report
@@ -760,3 +762,166 @@ class TestRefusals:
         assert response.status_code == 303
         assert response.headers["location"].startswith("/approvals?done=")
         assert response.headers["location"].endswith(f"&run={RUN}")
+
+
+class TestReviewExperience:
+    """Issue 15 in the console: complete why chains, evidence links, integrity on entry pages, urgency, one budget
+    figure, match counts, navigation on errors, the typed reason kept after a refusal."""
+
+    def test_refused_decision_keeps_the_typed_reason(self, console: Console) -> None:
+        """A 409 (stale hash) re-renders the inbox with the reason the approver typed still in the form."""
+        csrf = console.login("carol")
+        typed = "the region has a legal path & demand <b>"
+        response = console.decide(csrf, console.pending()[0], reason=typed, proposal_hash="0" * 64)
+        assert response.status_code == 409
+        assert "the region has a legal path &amp; demand &lt;b&gt;</textarea>" in response.text
+
+    def test_evidence_hash_links_to_the_entry_it_names(self, console: Console) -> None:
+        console.login("vera")
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            cited, evidence = next(
+                (e, ev)
+                for e in sorted(ledger.query(LedgerQuery(run_id=RUN)), key=lambda e: e.kind == "observation")
+                for ev in e.evidence
+                if cited_entry(ledger, RUN, ev) is not None
+            )
+        page = console.client.get(f"/ledger/entries/{cited.seq}").text
+        assert f"/ledger/evidence/{evidence}?run={RUN}" in page
+        hop = console.client.get(f"/ledger/evidence/{evidence}", params={"run": RUN}, follow_redirects=False)
+        assert hop.status_code == 303
+        target = console.client.get(hop.headers["location"]).text
+        assert evidence in target
+        missing = console.client.get("/ledger/evidence/nope", params={"run": RUN})
+        assert missing.status_code == 404
+        assert "carries evidence id" in missing.text
+
+    def test_entry_page_says_whether_a_verify_covers_it(self, console: Console) -> None:
+        """Before any verify: not covered; after an OK verify: covered; a later entry: not covered yet; after a
+        tampered row is found, the entries at and after the break say their content is not proven."""
+        csrf = console.login("vera")
+        assert "Not covered by a verification" in console.client.get("/ledger/entries/5").text
+        console.client.post("/ledger/verify", data={"csrf_token": csrf})
+        assert "Covered by the verification" in console.client.get("/ledger/entries/5").text
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            new = ledger.append(
+                [
+                    EntryDraft(
+                        run_id=RUN,
+                        sim_time=T0,
+                        actor="system",
+                        actor_kind="system",
+                        kind="system",
+                        subject="late",
+                        rationale="written after the verification",
+                    )
+                ]
+            )[0]
+        assert "Written after the last verification" in console.client.get(f"/ledger/entries/{new.seq}").text
+        conn = sqlite3.connect(console.ledger_path)
+        conn.execute("DROP TRIGGER entries_no_update")
+        conn.execute("UPDATE entries SET body = replace(body, 'market', 'MARKET') WHERE seq = 7")
+        conn.commit()
+        conn.close()
+        console.client.post("/ledger/verify", data={"csrf_token": csrf})
+        assert "FAILED at entry #7" in console.client.get("/ledger/entries/9").text
+        assert "Covered by the verification" in console.client.get("/ledger/entries/6").text
+
+    def test_why_chain_includes_the_denial_and_the_revision(self, tmp_path: Path) -> None:
+        """In a full helios-launch run, a denied proposal's page names the proposal that revised it, and the
+        revision's page shows the denial among its causes."""
+        ledger_path = tmp_path / "ledger.db"
+        with SqliteLedger(ledger_path) as ledger:
+            bus = MemoryBus(namespace="why")
+            Runner(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="why").run()
+            bus.close()
+            revisions = [
+                e for e in ledger.query(LedgerQuery(run_id="why", kind="proposal")) if e.payload.get("supersedes")
+            ]
+            assert revisions, "helios-launch revises at least one denied proposal"
+            revision = next(
+                r
+                for r in revisions
+                if ledger.query(LedgerQuery(run_id="why", kind="verdict", subject=r.payload["supersedes"]))[0].outcome
+                == "deny"
+            )
+            denial = ledger.query(LedgerQuery(run_id="why", kind="verdict", subject=revision.payload["supersedes"]))[0]
+        app = create_app(ledger_path, tmp_path / "users.db")
+        state = app.state.console
+        user = state.users.add("vera", ["viewer"], PASSWORD_HASH, now=datetime.now(UTC))
+        token, _ = state.users.open_session(user, now=datetime.now(UTC), ttl=timedelta(hours=1), instance="127.0.0.1")
+        with TestClient(app, base_url="http://127.0.0.1", cookies={"coalition_session": token}) as client:
+            denied_page = client.get(f"/ledger/entries/{denial.seq}").text
+            revision_page = client.get(f"/ledger/entries/{revision.seq}").text
+        state.close()
+        assert "Revised by" in denied_page
+        assert f"/ledger/entries/{revision.seq}" in denied_page
+        assert 'class="chain-denial"' in revision_page
+        assert f"/ledger/entries/{denial.seq}" in revision_page
+
+    def test_inbox_deadlines_and_the_banner(self, console: Console) -> None:
+        """Each pending card gives its simulated deadline and the wall-clock one (the run's approval wait); the
+        banner appears when the wall deadline is 5 minutes away, on the inbox and the overview."""
+        console.login("vera")
+        page = console.client.get("/approvals").text
+        assert "simulated h left" in page
+        assert "(simulated)" in page
+        assert "assuming the default 600 s wait" in page
+        assert 'class="banner"' not in page
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            opened = min(v.wall_time for v in ledger.query(LedgerQuery(run_id=RUN, kind="verdict", outcome="escalate")))
+        console.clock.set(max(console.clock.now(), opened + timedelta(seconds=600 - 120)))
+        console.login("vera")  # the clock jumped past the session's expiry
+        for path in ("/approvals", "/"):
+            text = console.client.get(path).text
+            assert 'class="banner"' in text, path
+            assert "near" in text, path
+
+    def test_budget_figures_are_one_set(self, console: Console) -> None:
+        """The run page and the overview show base, raised, budget and spent exactly as the report counts them."""
+        console.login("vera")
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            budgets = run_report(ledger, RUN).budgets
+        run_page = console.client.get(f"/runs/{RUN}").text
+        overview = console.client.get("/").text
+        for text in (run_page, overview):
+            assert '<th class="num">base</th><th class="num">raised</th>' in text
+            for b in budgets:
+                assert f"${b.budget_usd:,.2f}" in text
+                assert f"${b.spent_usd:,.2f}" in text
+        assert " of $" not in run_page  # the old "spent of base" line that contradicted the chart
+
+    def test_prices_chart_lists_only_markets_the_run_has(self, console: Console) -> None:
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            report = run_report(ledger, RUN)
+            snapshots = [
+                e.payload["data"]
+                for e in ledger.query(LedgerQuery(run_id=RUN, kind="observation"))
+                if e.payload.get("kind") == "market.snapshot"
+            ]
+        active = {m for d in snapshots for m in d.get("active_markets") or []}
+        offered = {m for d in snapshots for m in d.get("prices") or {}}
+        assert offered - active, "the world quotes markets the business does not operate"
+        prices = next(f for f in figure_islands(report) if f.name == "prices")
+        names = {t["name"] for t in json.loads(str(prices.json))["data"]}
+        regions = {n.split()[0] for n in names if n not in ("ceiling", "floor", "proposed prices")}
+        assert regions <= active
+
+    def test_explorer_counts_matches(self, console: Console) -> None:
+        console.login("vera")
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            expected = ledger.count(LedgerQuery(kind="verdict", outcome="deny"))
+            total = ledger.head()[0]
+        page = console.client.get("/ledger?kind=verdict&outcome=deny").text
+        assert f"<b>{expected}</b> entr" in page
+        assert f"({total} in the ledger)" in page
+        rows = console.client.get(
+            "/ledger?kind=verdict&outcome=deny", headers={"HX-Request": "true", "HX-Target": "rows"}
+        )
+        assert f"<b>{expected}</b> entr" in rows.text  # the count swaps with the rows
+
+    def test_error_pages_keep_the_navigation(self, console: Console) -> None:
+        console.login("vera")
+        page = console.client.get("/runs/no-such-run")
+        assert page.status_code == 404
+        assert 'href="/approvals"' in page.text
+        assert "Log out" in page.text
