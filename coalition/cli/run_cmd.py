@@ -188,11 +188,7 @@ def execute(
                     provider_access=plan.access if plan is not None else None,
                     prices=plan.prices if plan is not None else None,
                     replay=plan.replay if plan is not None else None,
-                    # the console shows an escalation's wall-clock deadline from it
-                    settings={
-                        **(run_settings or {}),
-                        **({"approval_wait_seconds": approval_wait} if interactive else {}),
-                    },
+                    settings=dict(run_settings or {}),
                 ),
             )
             return runner.run()

@@ -80,7 +80,7 @@ class LiveRuns:
                             interactive=interactive,
                             approval_wait_seconds=approval_wait_seconds,
                             on_day=on_day,
-                            settings={"started_from": "web", "approval_wait_seconds": approval_wait_seconds},
+                            settings={"started_from": "web"},
                         )
                         result = Runner(
                             scenario, bus=bus, ledger=ledger, run_id=run_id, policy=policy, options=options

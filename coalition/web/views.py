@@ -52,7 +52,7 @@ class InboxItem:
     # Interactive runs: when the runner stops waiting for humans (opened + the run's approval wait, wall clock);
     # after that the simulated clock moves on and the escalation expires at `escalation.expires_at`.
     wall_deadline: datetime | None = None
-    wait_assumed: bool = False  # the run did not record its wait: the CLI default (600 s) is assumed
+    wait_assumed: bool = False  # the run did not record its wait (a process setting): the CLI default is assumed
 
     @property
     def key(self) -> str:
