@@ -138,19 +138,83 @@ def record_decision(
         return refused("a decision needs the approver's name", "missing_approver")
     if not reason.strip():
         return refused("a decision needs a reason", "missing_reason")
-    escalation = load_escalation(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy)
-    if escalation is None:
-        return refused(f"no escalation for proposal {proposal_id} in run {run_id}", "unknown_escalation")
-    now = sim_time or latest_sim_time(ledger, run_id)
-    directory = {name: tuple(roles) for name, roles in policy.approvers.items()}
-    check = check_decision(
-        escalation, approver=approver, decision=decision, proposal_hash=proposal_hash, now=now, directory=directory
+
+    class _Refusal(Exception):
+        def __init__(self, result: DecisionResult) -> None:
+            self.result = result
+
+    checked: list[tuple[Escalation, str, str, datetime]] = []
+
+    def prepare() -> tuple[str, list[EntryDraft]]:
+        """Runs inside the ledger's write transaction: the escalation is folded and checked as it is at the moment
+        of the append, so of two racing decisions the second sees the first (and is told what it decided)."""
+        escalation = load_escalation(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy)
+        if escalation is None:
+            raise _Refusal(refused(f"no escalation for proposal {proposal_id} in run {run_id}", "unknown_escalation"))
+        now = sim_time or latest_sim_time(ledger, run_id)
+        directory = {name: tuple(roles) for name, roles in policy.approvers.items()}
+        check = check_decision(
+            escalation, approver=approver, decision=decision, proposal_hash=proposal_hash, now=now, directory=directory
+        )
+        if not check.accepted:
+            assert check.code is not None, "check_decision names a code on every refusal"
+            raise _Refusal(refused(check.reason, check.code, escalation))
+        when = now or escalation.opened_at
+        if when is None:
+            raise _Refusal(refused("the run has no simulated time yet", "no_sim_time", escalation))
+        role = check.role or ""
+        bound_hash = proposal_hash or escalation.proposal_hash
+        checked.append((escalation, role, bound_hash, when))
+        return _decision_draft(
+            run_id=run_id,
+            escalation=escalation,
+            approver=approver,
+            role=role,
+            decision=decision,
+            reason=reason,
+            method=method,
+            bound_hash=bound_hash,
+            when=when,
+            policy=policy,
+        )
+
+    try:
+        entries = ledger.append_checked(APPROVALS_CONSUMER, prepare)
+    except _Refusal as refusal:
+        return refusal.result
+    escalation, role, bound_hash, when = checked[-1]
+    if entries is None:
+        return refused(f"{approver} already decided this escalation", "same_approver", escalation)
+    after = escalation.with_decision(Decision(approver, role, decision, reason, bound_hash, method, when))
+    return DecisionResult(
+        True,
+        f"recorded: {approver} ({role}) {'approved' if decision == 'approve' else 'rejected'}",
+        proposal_id,
+        decision,
+        approver,
+        role=role,
+        status=after.status,
+        approvals=len(after.approvals),
+        approvals_required=after.approvals_required,
+        entry=entries[0],
     )
-    if not check.accepted:
-        assert check.code is not None, "check_decision names a code on every refusal"
-        return refused(check.reason, check.code, escalation)
-    role = check.role or ""
-    bound_hash = proposal_hash or escalation.proposal_hash
+
+
+def _decision_draft(
+    *,
+    run_id: str,
+    escalation: Escalation,
+    approver: str,
+    role: str,
+    decision: DecisionKind,
+    reason: str,
+    method: str,
+    bound_hash: str,
+    when: datetime,
+    policy: Policy,
+) -> tuple[str, list[EntryDraft]]:
+    """The dedupe key and the ledger entry of one accepted decision."""
+    proposal_id = escalation.proposal_id
     message: ApprovalGranted | ApprovalRejected
     if decision == "approve":
         message = ApprovalGranted(
@@ -171,12 +235,8 @@ def record_decision(
             method=method,
         )
     # The entry's id depends on what is decided, not on the run's name (replays give the same ledger content);
-    # the dedupe key adds the run, so one approver decides a proposal once per run, even under a race.
+    # the dedupe key adds the run, so one approver decides a proposal once per run.
     message_id = "decision-" + content_hash([proposal_id, bound_hash, approver])[:32]
-    dedupe_key = f"{run_id}:{message_id}"
-    when = now or escalation.opened_at
-    if when is None:
-        return refused("the run has no simulated time yet", "no_sim_time", escalation)
     draft = EntryDraft(
         run_id=run_id,
         sim_time=when,
@@ -197,19 +257,4 @@ def record_decision(
         correlation_id=escalation.correlation_id,
         causation_id=escalation.verdict_message_id,
     )
-    entries = ledger.append_once(APPROVALS_CONSUMER, dedupe_key, [draft])
-    if entries is None:
-        return refused(f"{approver} already decided this escalation", "same_approver", escalation)
-    after = escalation.with_decision(Decision(approver, role, decision, reason, bound_hash, method, when))
-    return DecisionResult(
-        True,
-        f"recorded: {approver} ({role}) {'approved' if decision == 'approve' else 'rejected'}",
-        proposal_id,
-        decision,
-        approver,
-        role=role,
-        status=after.status,
-        approvals=len(after.approvals),
-        approvals_required=after.approvals_required,
-        entry=entries[0],
-    )
+    return f"{run_id}:{message_id}", [draft]

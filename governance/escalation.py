@@ -151,11 +151,7 @@ def check_decision(
         return DecisionCheck(False, "no escalation for this proposal", code="unknown_escalation")
     gate = escalation.gate
     if escalation.status != "pending" or escalation.resolved:
-        return DecisionCheck(
-            False,
-            f"the escalation is already {escalation.status}; a decision cannot be changed",
-            code="already_decided",
-        )
+        return DecisionCheck(False, _already(escalation), code="already_decided")
     if now is not None and escalation.is_overdue(now):
         return DecisionCheck(
             False,
@@ -190,6 +186,15 @@ def check_decision(
             code="same_approver",
         )
     return DecisionCheck(True, "accepted", role=matching[0])
+
+
+def _already(escalation: Escalation) -> str:
+    """The truth about a decided escalation, for whoever decides it too late: what it became, and by whom."""
+    deciders = escalation.rejections if escalation.status == "rejected" else escalation.approvals
+    names = ", ".join(f"{d.approver} ({d.role})" if d.role else d.approver for d in deciders)
+    by = f" by {names}" if names and escalation.status in ("approved", "rejected") else ""
+    state = "resolved" if escalation.resolved else "decided"
+    return f"the escalation is already {state}: {escalation.status}{by}; a decision cannot be changed"
 
 
 def _iso(when: datetime | None) -> str:

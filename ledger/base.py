@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -66,6 +66,14 @@ class Ledger(Protocol):
 
     def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
         """append_once for many (message_id, drafts) in ONE transaction; ids already recorded are skipped."""
+        ...
+
+    def append_checked(
+        self, consumer: str, prepare: Callable[[], tuple[str, Sequence[EntryDraft]]]
+    ) -> list[LedgerEntry] | None:
+        """In ONE write transaction (no other writer in between): call `prepare`, which may read this ledger and
+        raises to refuse, then append the drafts it returns with the dedupe row (consumer, message_id); None if
+        that id was already recorded. What `prepare` read is still true when its drafts are appended."""
         ...
 
     def get(self, seq: int) -> LedgerEntry | None: ...

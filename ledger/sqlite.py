@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -369,6 +369,26 @@ class SqliteLedger:
                 self._rollback()
                 raise
             return written
+
+    def append_checked(
+        self, consumer: str, prepare: Callable[[], tuple[str, Sequence[EntryDraft]]]
+    ) -> list[LedgerEntry] | None:
+        """prepare() and the append in ONE write transaction (BEGIN IMMEDIATE holds every other writer off), so
+        a check made by prepare() cannot be overtaken by a racing writer; prepare() raising rolls back."""
+        with self._lock:
+            self._begin()
+            try:
+                message_id, drafts = prepare()
+                if self._seen_in_txn(consumer, message_id):
+                    self._conn.execute("ROLLBACK")
+                    return None
+                entries = self._write(drafts)
+                self._remember(consumer, message_id, entries)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return entries
 
     def seen(self, consumer: str, message_id: str) -> bool:
         """Whether (consumer, message_id) has been recorded by append_once / append_batch_once."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -197,6 +198,62 @@ class TestExactlyOnce:
         """An empty draft list records the dedupe row alone."""
         assert backend.ledger.append_once("recorder", "env-9", []) == []
         assert backend.ledger.append_once("recorder", "env-9", []) is None
+
+
+class TestAppendChecked:
+    """append_checked: a check that reads the ledger and the append it allows happen in one write transaction."""
+
+    def test_prepare_reads_and_its_drafts_are_appended_once(self, backend: Backend) -> None:
+        """prepare() sees the ledger as it is; its drafts are appended with the dedupe row; a repeat is None."""
+        backend.ledger.append([draft(1)])
+
+        def prepare() -> tuple[str, list[EntryDraft]]:
+            return "decision-1", [draft(backend.ledger.count() + 1)]
+
+        written = backend.ledger.append_checked("approvals", prepare)
+        assert written is not None
+        assert [e.seq for e in written] == [2]
+        assert backend.ledger.append_checked("approvals", prepare) is None
+        assert backend.ledger.count() == 2
+
+    def test_prepare_raising_refuses_and_appends_nothing(self, backend: Backend) -> None:
+        """A refusal raised by prepare() rolls back: no entry, no dedupe row, and the ledger stays writable."""
+
+        class Refused(Exception):
+            pass
+
+        def refuse() -> tuple[str, list[EntryDraft]]:
+            raise Refused("already decided")
+
+        with pytest.raises(Refused):
+            backend.ledger.append_checked("approvals", refuse)
+        assert backend.ledger.count() == 0
+        assert not backend.ledger.seen("approvals", "decision-1")
+        assert backend.ledger.append_checked("approvals", lambda: ("decision-1", [draft(1)])) is not None
+
+    def test_a_rival_writer_waits_until_the_check_and_append_are_done(self, backend: Backend) -> None:
+        """While prepare() runs, a second connection cannot append: what prepare() read stays true."""
+        if backend.path is None:
+            pytest.skip("needs a file: a second connection to ':memory:' is another database")
+        rival = SqliteLedger(backend.path)
+        rival_written: list[int] = []
+
+        def prepare() -> tuple[str, list[EntryDraft]]:
+            seen = backend.ledger.count()
+            thread = threading.Thread(target=lambda: rival_written.extend(e.seq for e in rival.append([draft(9)])))
+            thread.start()
+            thread.join(timeout=0.5)
+            assert thread.is_alive(), "the rival appended inside the checked transaction"
+            assert backend.ledger.count() == seen
+            prepare.thread = thread  # type: ignore[attr-defined]
+            return "decision-1", [draft(seen + 1)]
+
+        written = backend.ledger.append_checked("approvals", prepare)
+        prepare.thread.join(timeout=30)  # type: ignore[attr-defined]
+        rival.close()
+        assert written is not None
+        assert [e.seq for e in written] == [1]
+        assert rival_written == [2]
 
 
 class TestQuery:

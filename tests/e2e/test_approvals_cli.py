@@ -279,7 +279,7 @@ class TestDecisions:
         assert "escalation rejected" in rejected.stdout
         late = cli("approve", "rotate-0003", "--as", "frank", "--reason", "x", "--ledger", path)
         assert late.exit_code == 1
-        assert "already rejected" in late.stderr
+        assert "already decided: rejected by alice" in late.stderr
         world.step(2)
         resolved = [
             d.envelope.payload

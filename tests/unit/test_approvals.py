@@ -143,7 +143,7 @@ class TestStateMachine:
         esc = escalation(required=1)
         rejected = esc.with_decision(Decision("carol", "board", "reject", "no", esc.proposal_hash))
         assert rejected.status == "rejected"
-        assert check(rejected, "dave").reason.startswith("the escalation is already rejected")
+        assert check(rejected, "dave").reason.startswith("the escalation is already decided: rejected by")
         approved = approved_by(esc, "dave")
         assert approved.status == "approved"
         assert not check(approved, "carol", decision="reject").accepted
@@ -292,7 +292,7 @@ class TestRecordDecision:
         assert (rejected.entry.kind, rejected.entry.message_type) == ("rejection", "approval.rejected")
         later = decide(ledger, "carol")
         assert not later.accepted
-        assert "already rejected" in later.reason
+        assert "already decided: rejected by dave" in later.reason
 
     def test_expired_escalation_refuses_every_decision(self, ledger: SqliteLedger) -> None:
         """Deciding at the expiry time is too late."""
