@@ -1,6 +1,7 @@
 """The composition root: the one place that chooses the bus backend for a run (memory, a Redis URL, or a private
-embedded redis-server) and owns its lifetime. The ledger is opened by the CLI (coalition/cli/common.py) and the
-per-agent models are resolved by `coalition run` (coalition/cli/run_cmd.py); tests build what they need directly.
+embedded redis-server) and owns its lifetime, and the ledger backend (a SQLite file, or PostgreSQL when
+COALITION_LEDGER or --ledger is a postgresql:// URL). The per-agent models are resolved by `coalition run`
+(coalition/cli/run_cmd.py); tests build what they need directly.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from coalition.bus.errors import BusError
 from coalition.settings import Settings
 
 if TYPE_CHECKING:
+    from coalition.bus.clock import Clock
     from coalition.bus.redis_streams import RedisStreamsBus
+    from coalition.ledger.postgres import PostgresLedger
+    from coalition.ledger.sqlite import SqliteLedger
+
+    OpenLedger = SqliteLedger | PostgresLedger
 
 log = structlog.get_logger("coalition.bootstrap")
 
@@ -102,3 +108,49 @@ def _discard(bus: RedisStreamsBus) -> None:
         log.warning("bus.cleanup_failed", reason=str(exc))
     finally:
         bus.close()
+
+
+# -- the ledger ---------------------------------------------------------------------------------------------------
+
+LedgerLocation = Path | str  # a SQLite file, or a postgresql:// URL (a str)
+_PG_SCHEMES = ("postgresql:", "postgres:")
+
+
+def is_postgres(location: LedgerLocation) -> bool:
+    return isinstance(location, str) and location.startswith(_PG_SCHEMES)
+
+
+def ledger_location(value: str | Path | None, settings: Settings) -> LedgerLocation:
+    """Where the ledger is: --ledger when given, else COALITION_LEDGER, else ledger.db in the data directory.
+
+    A URL given to a Path option arrives as "postgresql:/host/db" (Path folds the double slash): it is repaired.
+    """
+    raw = str(value) if value is not None else settings.ledger
+    if raw is None:
+        return settings.ledger_path
+    for scheme in _PG_SCHEMES:
+        if raw.startswith(scheme):
+            rest = raw[len(scheme) :]
+            return scheme + "//" + rest.lstrip("/") if not rest.startswith("//") else raw
+    return Path(raw)
+
+
+def describe_ledger(location: LedgerLocation) -> str:
+    """Which backend and where, for people to read: never with a password."""
+    if is_postgres(location):
+        from coalition.ledger.postgres import display_url, split_ledger_url
+
+        conninfo, schema = split_ledger_url(str(location))
+        return f"postgresql at {display_url(conninfo)} (schema {schema})"
+    return f"sqlite at {location}"
+
+
+def open_ledger(location: LedgerLocation, *, create: bool = True, wall_clock: Clock | None = None) -> OpenLedger:
+    """The ledger at `location`: PostgreSQL for a postgresql:// URL (psycopg is imported only then), else SQLite."""
+    if is_postgres(location):
+        from coalition.ledger.postgres import PostgresLedger
+
+        return PostgresLedger(str(location), create=create, wall_clock=wall_clock)
+    from coalition.ledger.sqlite import SqliteLedger
+
+    return SqliteLedger(location, create=create, wall_clock=wall_clock)

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "COALITION_REDIS_URL"),
         description="REDIS_URL: use this Redis server; unset = start a private embedded redis-server",
     )
+    ledger: str | None = Field(
+        default=None,
+        description="COALITION_LEDGER: a SQLite file, or postgresql://user@host/db?schema=NAME; unset = ledger.db"
+        " under the data directory",
+    )
     bus: Literal["memory", "redis"] = Field(default="redis", description="COALITION_BUS: memory or redis")
     llm: str = Field(default="offline", description="COALITION_LLM: offline | openai:<model> | anthropic:<model>")
     llm_research: str | None = Field(default=None, description="COALITION_LLM_RESEARCH: research's model")
@@ -75,4 +80,7 @@ class Settings(BaseSettings):
 
     @property
     def ledger_path(self) -> Path:
+        """The SQLite ledger file: COALITION_LEDGER when it is a path, else ledger.db in the data directory."""
+        if self.ledger and not self.ledger.startswith(("postgresql:", "postgres:")):
+            return Path(self.ledger)
         return self.data_dir / "ledger.db"

@@ -84,3 +84,65 @@ def _quiet_logs() -> None:
     from coalition.logs import configure_logging
 
     configure_logging("warning", "console")
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------------------
+
+LOCAL_POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class PostgresServer:
+    """A PostgreSQL server for one test session: an owner role and an app role of its own, and a fresh ledger
+    schema per `new_ledger_url()` (the app role's URL). Everything is dropped when the session ends."""
+
+    def __init__(self, admin_url: str) -> None:
+        suffix = uuid.uuid4().hex[:10]
+        self.admin_url = admin_url
+        self.owner_role = f"coalition_t{suffix}_owner"
+        self.app_role = f"coalition_t{suffix}_app"
+        self._prefix = f"coalition_t{suffix}_s"
+        self._schemas: list[str] = []
+
+    def new_ledger_url(self) -> str:
+        """A new, empty ledger schema set up by the admin; the URL connects as the app role."""
+        from coalition.ledger.postgres import setup_schema
+
+        schema = f"{self._prefix}{len(self._schemas)}"
+        self._schemas.append(schema)
+        setup_schema(self.admin_url, schema=schema, owner_role=self.owner_role, app_role=self.app_role)
+        return self.app_url(schema)
+
+    def app_url(self, schema: str) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.admin_url)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        return urlunsplit(parts._replace(netloc=f"{self.app_role}@{host}", query=f"schema={schema}"))
+
+    def cleanup(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            for schema in self._schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            for role in (self.app_role, self.owner_role):
+                if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                    conn.execute(f'DROP OWNED BY "{role}"')
+                    conn.execute(f'DROP ROLE "{role}"')
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """COALITION_TEST_POSTGRES_URL (an admin URL), else postgres@127.0.0.1:5432/test; fails under CI=true if absent."""
+    import psycopg
+
+    url = os.environ.get("COALITION_TEST_POSTGRES_URL", LOCAL_POSTGRES_ADMIN_URL)
+    try:
+        psycopg.connect(url, connect_timeout=2).close()
+    except psycopg.Error as exc:
+        service_unavailable(f"no PostgreSQL at {url}: {str(exc).strip().splitlines()[0]}")
+    server = PostgresServer(url)
+    try:
+        yield server
+    finally:
+        server.cleanup()

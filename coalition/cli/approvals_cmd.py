@@ -7,7 +7,7 @@ governance service picks it up from there. A refused decision prints why and exi
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -33,7 +33,9 @@ from coalition.governance.approvals import (
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import DecisionKind, Escalation
 from coalition.governance.policy import Policy
-from coalition.ledger.sqlite import SqliteLedger
+
+if TYPE_CHECKING:
+    from coalition.bootstrap import OpenLedger
 
 approvals_app = typer.Typer(
     help="Decide what the governance gates escalated: list pending escalations, show one, approve or reject it.",
@@ -50,7 +52,7 @@ HashOption = Annotated[
 ]
 
 
-def _context(ledger_path: Any, run: str | None) -> tuple[SqliteLedger, str, Policy]:
+def _context(ledger_path: Any, run: str | None) -> tuple[OpenLedger, str, Policy]:
     ledger = open_ledger(ledger_path)
     run_id = run_or_latest(ledger, run)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -12,16 +12,21 @@ from typer._click.exceptions import UsageError
 from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
+from coalition.bootstrap import describe_ledger, ledger_location
+from coalition.bootstrap import open_ledger as open_ledger_at
 from coalition.bus.redaction import install
 from coalition.ledger.errors import LedgerError
-from coalition.ledger.sqlite import SqliteLedger
 from coalition.settings import Settings
+
+if TYPE_CHECKING:
+    from coalition.bootstrap import OpenLedger
 
 LedgerPath = Annotated[
     Path | None,
     typer.Option(
         "--ledger",
-        help="Ledger database. Default: ledger.db under COALITION_DATA_DIR (./.coalition/).",
+        help="Ledger: a SQLite file or a postgresql:// URL. Default: COALITION_LEDGER, else ledger.db under"
+        " COALITION_DATA_DIR (./.coalition/).",
         dir_okay=False,
         show_default=False,
     ),
@@ -77,16 +82,20 @@ def _install_secrets() -> None:
         install({})
 
 
-def open_ledger(path: Path | None, *, create: bool = False) -> SqliteLedger:
-    """The ledger at `path` (default: the data directory's); must exist unless `create`. Inside a command it is
-    closed when the command ends."""
-    path = path or settings().ledger_path
-    if not create and not path.exists():
-        fail(f"no ledger at {path} (run a scenario first, or pass --ledger PATH)")
-    try:
+def open_ledger(path: Path | None, *, create: bool = False) -> OpenLedger:
+    """The ledger at `path` (default: COALITION_LEDGER, else the data directory's); a SQLite file must exist
+    unless `create`. Inside a command it is closed when the command ends."""
+    location = ledger_location(path, settings())
+    if isinstance(location, Path):
+        if not create and not location.exists():
+            fail(f"no ledger at {location} (run a scenario first, or pass --ledger PATH)")
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        ledger = SqliteLedger(path, create=create)
+            try:
+                location.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                fail(str(exc))
+    try:
+        ledger = open_ledger_at(location, create=create)
     except (LedgerError, OSError) as exc:
         fail(str(exc))
     ctx = get_current_context(silent=True)
@@ -95,7 +104,15 @@ def open_ledger(path: Path | None, *, create: bool = False) -> SqliteLedger:
     return ledger
 
 
-def run_or_latest(ledger: SqliteLedger, run: str | None) -> str:
+def ledger_description(path: Path | None) -> str:
+    """Which ledger backend a command would use, and where (no password)."""
+    try:
+        return describe_ledger(ledger_location(path, settings()))
+    except LedgerError as exc:
+        fail(str(exc))
+
+
+def run_or_latest(ledger: OpenLedger, run: str | None) -> str:
     """The given run id (which must exist in the ledger) or the most recent run."""
     runs = ledger.runs()
     if run is None:

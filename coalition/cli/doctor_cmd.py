@@ -15,13 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from coalition.agents.providers import missing_keys
-from coalition.bootstrap import BusChoice, open_bus
+from coalition.bootstrap import BusChoice, LedgerLocation, describe_ledger, ledger_location, open_bus, open_ledger
 from coalition.bus.errors import BusError
 from coalition.bus.redaction import redactor
 from coalition.cli.common import JsonFlag, LedgerPath, fail, settings
 from coalition.cli.run_cmd import ModelPlan, model_plan
 from coalition.ledger.errors import LedgerError
-from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.errors import ScenarioError
 from coalition.scenarios.spec import load_scenario
 
@@ -63,20 +62,23 @@ def _check_bus(choice: BusChoice, data_dir: Path) -> tuple[bool, str]:
         return False, f"{choice.describe()}: {exc}"
 
 
-def _check_ledger(path: Path) -> tuple[bool, str]:
-    if not path.exists():
-        return True, f"{path}: not created yet (the first run creates it)"
+def _check_ledger(location: LedgerLocation) -> tuple[bool, str]:
+    where = describe_ledger(location)
+    if isinstance(location, Path) and not location.exists():
+        return True, f"{where}: not created yet (the first run creates it)"
     try:
-        ledger = SqliteLedger(path, create=False)
+        ledger = open_ledger(location, create=False)
     except LedgerError as exc:
         return False, str(exc)
     try:
         result = ledger.verify()
+    except LedgerError as exc:
+        return False, f"{where}: {exc}"
     finally:
         ledger.close()
     if result.ok:
-        return True, f"{path}: intact, {result.entries} entries"
-    return False, f"{path}: TAMPERED at seq {result.first_bad_seq}: {result.reason}"
+        return True, f"{where}: intact, {result.entries} entries"
+    return False, f"{where}: TAMPERED at seq {result.first_bad_seq}: {result.reason}"
 
 
 def doctor(
@@ -104,7 +106,11 @@ def doctor(
             versions[name] = "not installed"
     models, key_problems = _models(scenario_ref)
     bus_ok, bus_detail = _check_bus(choice, cfg.data_dir)
-    ledger_ok, ledger_detail = _check_ledger(ledger_path or cfg.ledger_path)
+    try:
+        location = ledger_location(ledger_path, cfg)
+        ledger_ok, ledger_detail = _check_ledger(location)
+    except LedgerError as exc:
+        ledger_ok, ledger_detail = False, str(exc)
     report = {
         "versions": versions,
         "llm": {"choice": cfg.llm, "why": "COALITION_LLM: the default for agents without their own choice"},

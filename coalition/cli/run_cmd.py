@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -28,7 +28,6 @@ from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, load_policy
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
-from coalition.ledger.sqlite import SqliteLedger
 from coalition.logs import bind_context, configure_logging
 from coalition.scenarios.board_divergence import board_check, names_human_decisions
 from coalition.scenarios.errors import ScenarioError, ScenariosError
@@ -36,6 +35,9 @@ from coalition.scenarios.replay import ReplayError, recorded_run, resume_models
 from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult, recorded_choices
 from coalition.scenarios.spec import Scenario, load_scenario
 from coalition.settings import Settings
+
+if TYPE_CHECKING:
+    from coalition.bootstrap import OpenLedger
 
 BusOption = Annotated[
     str | None,
@@ -94,7 +96,7 @@ def check_keys(plan: ModelPlan) -> None:
         fail("; ".join(problems))
 
 
-def _check_run_id(ledger: SqliteLedger, run_id: str, *, resume: bool) -> None:
+def _check_run_id(ledger: OpenLedger, run_id: str, *, resume: bool) -> None:
     finished = ledger.count(LedgerQuery(run_id=run_id, kind="run", outcome="completed"))
     exists = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
     if resume and not exists:
@@ -123,7 +125,7 @@ def execute(
     policy: Policy,
     *,
     bus_choice: BusChoice,
-    ledger: SqliteLedger,
+    ledger: OpenLedger,
     run_id: str,
     seed: int | None,
     interactive: bool,
@@ -196,7 +198,7 @@ def execute(
 
 def _print_result(
     console: Console,
-    ledger: SqliteLedger,
+    ledger: OpenLedger,
     result: RunResult,
     *,
     as_json: bool,

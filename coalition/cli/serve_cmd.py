@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from coalition.bootstrap import describe_ledger, ledger_location
 from coalition.cli.common import LedgerPath, fail, settings
 from coalition.cli.users_cmd import UsersPath, users_path
 from coalition.ledger.errors import LedgerError
@@ -40,18 +40,19 @@ def serve(
 
     from coalition.web.app import create_app
 
-    ledger_path: Path = ledger or settings().ledger_path
     try:
+        location = ledger_location(ledger, settings())
+        shown_ledger = describe_ledger(location)
         names = tuple(allow_host or ())
         if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):  # noqa: S104 - names, not a bind
             names += (f"[{host}]" if ":" in host else host,)
         app = create_app(
-            ledger_path, users_path(users), secure_cookies=secure_cookies, port=port or None, allowed_hosts=names
+            location, users_path(users), secure_cookies=secure_cookies, port=port or None, allowed_hosts=names
         )
     except (LedgerError, WebError, OSError) as exc:
         fail(str(exc))
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"Coalition console at http://{shown}:{port}/ (ledger {ledger_path}, users {users_path(users)})")
+    typer.echo(f"Coalition console at http://{shown}:{port}/ (ledger: {shown_ledger}, users {users_path(users)})")
     if app.state.console.access.path is not None:
         typer.echo(f"Logins and failed logins are logged to {app.state.console.access.path}")
     if not app.state.console.users.list():

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,9 +16,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from coalition.bootstrap import LedgerLocation, open_ledger
 from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
-from coalition.ledger.sqlite import SqliteLedger
 from coalition.web.access_log import AccessLog
 from coalition.web.auth import LoginRequired, current_principal
 from coalition.web.errors import Refused, WebError
@@ -28,6 +28,9 @@ from coalition.web.login_throttle import ThrottlePolicy
 from coalition.web.run_views import RunViews
 from coalition.web.users_store import UserStore
 from coalition.web.views import Inbox, inbox
+
+if TYPE_CHECKING:
+    from coalition.bootstrap import OpenLedger
 
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -44,7 +47,7 @@ _SECURITY_HEADERS = {
 class ConsoleState:
     """Everything a request handler needs, held on `app.state.console`."""
 
-    ledger: SqliteLedger
+    ledger: OpenLedger
     users: UserStore
     clock: Clock
     session_ttl: timedelta
@@ -141,7 +144,7 @@ def _error_page(request: Request, status: int, message: str, *, navigation: bool
 
 
 def create_app(
-    ledger_path: Path,
+    ledger_path: LedgerLocation,
     users_path: Path,
     *,
     clock: Clock | None = None,
@@ -170,7 +173,7 @@ def create_app(
     if access_log is None and str(users_path) != ":memory:":
         access_log = Path(users_path).parent / "console-access.log"
     state = ConsoleState(
-        ledger=SqliteLedger(ledger_path),
+        ledger=open_ledger(ledger_path),
         users=UserStore(users_path),
         clock=clock or WallClock(),
         session_ttl=session_ttl,

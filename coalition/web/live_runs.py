@@ -7,13 +7,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import structlog
 
+from coalition.bootstrap import LedgerLocation, open_ledger
 from coalition.bus.memory import MemoryBus
 from coalition.governance.errors import PolicyError
-from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.errors import ScenarioError, ScenariosError
 from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
 from coalition.scenarios.spec import list_library, load_scenario
@@ -43,7 +42,7 @@ class LiveRun:
 class LiveRuns:
     """Starts runs on the in-memory bus against the console's ledger file; thread-safe progress lookups."""
 
-    def __init__(self, ledger_path: Path, on_finished: Callable[[str], None] | None = None) -> None:
+    def __init__(self, ledger_path: LedgerLocation, on_finished: Callable[[str], None] | None = None) -> None:
         self._ledger_path = ledger_path
         self.on_finished = on_finished  # e.g. build the run page's figures once, as soon as the run ends
         self._runs: dict[str, LiveRun] = {}
@@ -73,7 +72,7 @@ class LiveRuns:
 
         def target() -> None:
             try:
-                with SqliteLedger(self._ledger_path) as ledger:
+                with open_ledger(self._ledger_path) as ledger:
                     bus = MemoryBus(namespace=f"web-{run_id}")
                     try:
                         options = RunnerOptions(

@@ -1,4 +1,5 @@
-"""The Ledger port's contract, run against every backend (SQLite in memory and on file for now)."""
+"""The Ledger port's contract, written against the port alone and run against every backend: SQLite in memory, on
+file and with its LIKE search fallback, and PostgreSQL (a fresh schema per test, used through the app role)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PostgresServer
 from pydantic import ValidationError
 
 from coalition.bus.base import Bus
@@ -69,17 +71,55 @@ def draft(n: int, **overrides: Any) -> EntryDraft:
 
 @dataclass
 class Backend:
-    ledger: SqliteLedger
-    raw: Callable[[str], Any]  # run one SQL statement directly against the store
-    path: Path | None
+    name: str
+    ledger: Any  # a Ledger: SqliteLedger or PostgresLedger
+    reopen: Callable[..., Any]  # another connection to the same store: reopen(wall_clock=None)
+    raw_as_owner: Callable[[str], Any]  # one SQL statement with the most privilege an application could have
+    refusal: type[Exception]  # what an append-only trigger raises through raw_as_owner
 
 
-@pytest.fixture(params=["sqlite-memory", "sqlite-file"])
+def _sqlite_backend(name: str, path: Path | None, *, fts: bool = True) -> Backend:
+    ledger = SqliteLedger(path or ":memory:", wall_clock=StepClock(), fts=fts)
+
+    def reopen(wall_clock: Any = None) -> SqliteLedger:
+        assert path is not None, "an in-memory ledger cannot be reopened"
+        return SqliteLedger(path, wall_clock=wall_clock, fts=fts)
+
+    return Backend(name, ledger, reopen, ledger._conn.execute, sqlite3.IntegrityError)
+
+
+def _postgres_backend(server: PostgresServer) -> Backend:
+    import psycopg
+
+    from coalition.ledger.postgres import PostgresLedger, split_ledger_url
+
+    url = server.new_ledger_url()
+    schema = split_ledger_url(url)[1]
+
+    def raw_as_owner(statement: str) -> None:
+        with psycopg.connect(server.admin_url, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute(f'SET ROLE "{server.owner_role}"')
+            conn.execute(statement)
+
+    def reopen(wall_clock: Any = None) -> PostgresLedger:
+        return PostgresLedger(url, wall_clock=wall_clock)
+
+    return Backend(
+        "postgres", PostgresLedger(url, wall_clock=StepClock()), reopen, raw_as_owner, psycopg.errors.IntegrityError
+    )
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "sqlite-like", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    path = None if request.param == "sqlite-memory" else tmp_path / "ledger.db"
-    ledger = SqliteLedger(path or ":memory:", wall_clock=StepClock())
-    yield Backend(ledger, ledger._conn.execute, path)
-    ledger.close()
+    if request.param == "postgres":
+        made = _postgres_backend(request.getfixturevalue("postgres"))
+    elif request.param == "sqlite-memory":
+        made = _sqlite_backend(request.param, None)
+    else:
+        made = _sqlite_backend(request.param, tmp_path / "ledger.db", fts=request.param != "sqlite-like")
+    yield made
+    made.ledger.close()
 
 
 class TestAppend:
@@ -153,10 +193,10 @@ class TestAppendOnly:
         ],
     )
     def test_raw_sql_cannot_change_history(self, backend: Backend, statement: str) -> None:
-        """The append-only triggers abort every UPDATE and DELETE; the chain still verifies."""
+        """The append-only triggers abort every UPDATE and DELETE, even for the tables' owner; the chain verifies."""
         backend.ledger.append_once("recorder", "m-1", [draft(1), draft(2)])
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            backend.raw(statement)
+        with pytest.raises(backend.refusal, match="append-only"):
+            backend.raw_as_owner(statement)
         assert backend.ledger.count() == 2
         assert backend.ledger.seen("recorder", "m-1")
         assert backend.ledger.verify().ok
@@ -347,28 +387,21 @@ class TestQuery:
         assert runs["run-b"].scenario is None
 
 
-@pytest.mark.parametrize("fts", [True, False], ids=["fts5", "like"])
 class TestSearch:
-    """Full-text search over rationale and subject, with FTS5 or the LIKE fallback."""
+    """Full-text search over rationale and subject (FTS5, SQLite's LIKE fallback, PostgreSQL's tsvector)."""
 
     @pytest.fixture
-    def ledger(self, backend: Backend, fts: bool) -> SqliteLedger:
-        if backend.path is None:
-            searchable = SqliteLedger(":memory:", fts=fts)
-        else:
-            backend.ledger.close()
-            searchable = SqliteLedger(backend.path, fts=fts)
-        assert searchable.uses_fts is fts
-        searchable.append(
+    def ledger(self, backend: Backend) -> Any:
+        backend.ledger.append(
             [
                 draft(1, rationale="Surge pricing in Texas after the supply shock", subject="TX"),
                 draft(2, rationale="Enter the Ontario market", subject="ON"),
                 draft(3, rationale="Texas settlement paused: meter outage", subject="incident-7"),
             ]
         )
-        return searchable
+        return backend.ledger
 
-    def test_words_must_all_match(self, ledger: SqliteLedger) -> None:
+    def test_words_must_all_match(self, ledger: Ledger) -> None:
         """Every word must appear (case-insensitively) in the rationale or the subject."""
         assert [e.seq for e in ledger.query(LedgerQuery(search="texas"))] == [1, 3]
         assert [e.seq for e in ledger.query(LedgerQuery(search="Texas outage"))] == [3]
@@ -376,11 +409,11 @@ class TestSearch:
         assert ledger.count(LedgerQuery(search="ontario")) == 1
 
     @pytest.mark.parametrize("text", ['"', "AND (", "*", "a'b", "100%", "NEAR(x y)"])
-    def test_odd_input_is_not_an_error(self, ledger: SqliteLedger, text: str) -> None:
+    def test_odd_input_is_not_an_error(self, ledger: Ledger, text: str) -> None:
         """Quotes, operators and wildcards are searched for as text, never a syntax error."""
         assert ledger.query(LedgerQuery(search=text)) == []
 
-    def test_control_characters_separate_words(self, ledger: SqliteLedger) -> None:
+    def test_control_characters_separate_words(self, ledger: Ledger) -> None:
         """A NUL or an escape sequence is not searchable text (a NUL once ended FTS5's string: a 500 in the console)."""
         everything = [e.seq for e in ledger.query(LedgerQuery())]
         assert [e.seq for e in ledger.query(LedgerQuery(search="\x00"))] == everything
@@ -442,27 +475,22 @@ class TestSearchWithFilters:
     )
 
     @pytest.fixture
-    def pair(self, backend: Backend) -> Iterator[tuple[SqliteLedger, SqliteLedger]]:
+    def pair(self, backend: Backend) -> Iterator[tuple[Any, SqliteLedger]]:
+        """The backend under test and, as the oracle, a SQLite ledger searching with LIKE over the same entries."""
         drafts = [_search_draft(i) for i in range(1, self.N + 1)]
-        if backend.path is None:
-            fts, like = SqliteLedger(":memory:", wall_clock=StepClock()), SqliteLedger(":memory:", fts=False)
-            like.append(drafts)
-        else:
-            fts, like = backend.ledger, SqliteLedger(backend.path, fts=False)
+        like = SqliteLedger(":memory:", fts=False)
+        like.append(drafts)
         for start in range(0, len(drafts), 500):
-            fts.append(drafts[start : start + 500])
-        assert (fts.uses_fts, like.uses_fts) == (True, False)
-        yield fts, like
+            backend.ledger.append(drafts[start : start + 500])
+        yield backend.ledger, like
         like.close()
-        if backend.path is None:
-            fts.close()
 
     def _queries(self) -> Iterator[LedgerQuery]:
         for search, filters, page in itertools.product(self.SEARCHES, self.FILTERS, self.PAGES):
             yield LedgerQuery(search=search, **filters, **page)
 
-    def test_same_rows_same_order_as_like(self, pair: tuple[SqliteLedger, SqliteLedger]) -> None:
-        """Every search × filter × page combination gives the same seqs (and count) with FTS5 as with LIKE."""
+    def test_same_rows_same_order_as_like(self, pair: tuple[Any, SqliteLedger]) -> None:
+        """Every search × filter × page combination gives the same seqs (and count) as LIKE, on every backend."""
         fts, like = pair
         non_empty = 0
         for query in self._queries():
@@ -472,15 +500,24 @@ class TestSearchWithFilters:
             non_empty += bool(expected)
         assert non_empty > 100  # of 432 combinations: the comparison is not mostly empty lists
 
-    def test_both_plans_are_exercised(self, pair: tuple[SqliteLedger, SqliteLedger]) -> None:
+
+class TestSqliteSearchPlans:
+    """SQLite only: both FTS5 plans are used (the plan choice is SQLite's; the results are the contract above)."""
+
+    def test_both_plans_are_exercised(self) -> None:
         """Rare spread-out filters probe FTS5 per row; the rest walk FTS5 matches in seq order (and stop early)."""
-        fts, _ = pair
-        plans = {query: fts._search_sql(query, "e.seq") for query in self._queries() if query.run_id != "no-such-run"}
-        probing = [q for q, plan in plans.items() if plan is not None and "EXISTS" in plan[0]]
-        walking = [q for q, plan in plans.items() if plan is not None and "CROSS JOIN" in plan[0]]
-        assert LedgerQuery(search="surge", gate="rare_gate") in probing
-        assert LedgerQuery(search="surge", run_id="run-2", limit=7, newest_first=True) in walking
-        assert fts._search_sql(LedgerQuery(search="surge", run_id="no-such-run"), "e.seq") is None  # no SQL needed
+        fts = SqliteLedger(":memory:", wall_clock=StepClock())
+        try:
+            fts.append([_search_draft(i) for i in range(1, TestSearchWithFilters.N + 1)])
+            queries = TestSearchWithFilters()._queries()
+            plans = {query: fts._search_sql(query, "e.seq") for query in queries if query.run_id != "no-such-run"}
+            probing = [q for q, plan in plans.items() if plan is not None and "EXISTS" in plan[0]]
+            walking = [q for q, plan in plans.items() if plan is not None and "CROSS JOIN" in plan[0]]
+            assert LedgerQuery(search="surge", gate="rare_gate") in probing
+            assert LedgerQuery(search="surge", run_id="run-2", limit=7, newest_first=True) in walking
+            assert fts._search_sql(LedgerQuery(search="surge", run_id="no-such-run"), "e.seq") is None
+        finally:
+            fts.close()
 
 
 class TestVerify:
@@ -499,8 +536,8 @@ class TestVerify:
         assert (result.entries, result.head_hash) == (20, backend.ledger.head()[1])
 
 
-def _append_from_process(path: str, worker: str, count: int) -> None:
-    ledger = SqliteLedger(path, synchronous="NORMAL")
+def _append_from_process(reopen: Callable[..., Any], worker: str, count: int) -> None:
+    ledger = reopen()
     try:
         for n in range(count):
             ledger.append([draft(n + 1, actor=f"agent:{worker}", subject=f"{worker}-{n}")])
@@ -509,20 +546,22 @@ def _append_from_process(path: str, worker: str, count: int) -> None:
 
 
 class TestConcurrentProcesses:
-    """Two processes appending to one file (the recorder and a human's CLI) keep one valid chain."""
+    """Two processes appending to one store (the recorder and a human's CLI) keep one valid chain."""
 
-    def test_two_writers_keep_a_valid_chain(self, tmp_path: Path) -> None:
+    def test_two_writers_keep_a_valid_chain(self, backend: Backend) -> None:
         """Interleaved appends from two processes: no gap, no fork, every entry present once."""
-        path = str(tmp_path / "shared.db")
-        SqliteLedger(path).close()
+        if backend.name == "sqlite-memory":
+            pytest.skip("an in-memory SQLite ledger belongs to one process")
         context = multiprocessing.get_context("fork")
-        workers = [context.Process(target=_append_from_process, args=(path, w, 150)) for w in ("ops", "legal")]
+        workers = [
+            context.Process(target=_append_from_process, args=(backend.reopen, w, 150)) for w in ("ops", "legal")
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join(timeout=120)
             assert worker.exitcode == 0
-        ledger = SqliteLedger(path)
+        ledger = backend.reopen()
         try:
             result = ledger.verify()
             assert result.ok, result.reason
@@ -581,9 +620,9 @@ def _story(run_id: str) -> list[tuple[str, Envelope]]:
 class TestRecorderOverEveryBus:
     """The recorder gives the same ledger content, hence the same run digest, on every bus backend."""
 
-    def test_same_digest_on_every_bus(self, bus: Bus) -> None:
-        """A published story recorded from this bus has the digest of the same story recorded in memory."""
-        ledger = SqliteLedger(":memory:")
+    def test_same_digest_on_every_bus(self, bus: Bus, backend: Backend) -> None:
+        """A story recorded from this bus into this ledger has the digest of the same story recorded in memory."""
+        ledger = backend.ledger
         reference = SqliteLedger(":memory:", wall_clock=StepClock())
         try:
             story = _story("run-x")
