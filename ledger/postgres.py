@@ -19,6 +19,7 @@ trigger, so even the owner (or a superuser who does not drop them first) cannot 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -37,6 +38,9 @@ from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable
 from coalition.ledger.sqlite import Row, _entry_from_row, seal_with_body, search_words, verify_rows
+
+# The pool reports failed reconnections on this logger; the application's logging decides where they go.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
 SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = "coalition"
@@ -148,7 +152,7 @@ _EQUALITY_FILTERS: tuple[str, ...] = (
 
 def _ident(name: str, what: str) -> str:
     if not _SCHEMA_NAME.fullmatch(name):
-        raise LedgerUnavailable(name, f"{what} must be lower-case letters, digits and _ (at most 63), not {name!r}")
+        raise LedgerError(f"{what} must be lower-case letters, digits and _ (at most 63 of them), not {name!r}")
     return f'"{name}"'
 
 
@@ -176,6 +180,15 @@ def display_url(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc}"))
+
+
+def app_url(admin_url: str, *, app_role: str, schema: str) -> str:
+    """The URL the application uses: the admin URL's host and database, the app role, no password, the schema."""
+    conninfo, _ = split_ledger_url(admin_url)
+    parts = urlsplit(conninfo)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("schema", schema)])
+    return urlunsplit(parts._replace(netloc=f"{app_role}@{host}", query=query))
 
 
 def chain_lock_key(schema: str) -> int:
@@ -256,6 +269,10 @@ class PostgresLedger:
             conn.isolation_level = self._isolation
             conn.autocommit = False
 
+        try:  # one direct connection first: a wrong URL or a stopped server fails now, with libpq's reason
+            psycopg.connect(conninfo, connect_timeout=int(CONNECT_TIMEOUT_S)).close()
+        except psycopg.Error as exc:
+            raise LedgerUnavailable(self.path, _first_line(exc)) from None
         try:
             self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
                 conninfo,

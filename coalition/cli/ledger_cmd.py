@@ -22,6 +22,7 @@ from coalition.cli.common import (
     open_ledger,
     run_or_latest,
 )
+from coalition.cli.pg_setup_cmd import pg_setup
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
@@ -453,3 +454,6 @@ def incidents_cmd(ledger_path: LedgerPath = None, run: RunOption = None, as_json
             str(len(r.seqs)),
         )
     _console().print(grid)
+
+
+ledger_app.command("pg-setup")(pg_setup)

@@ -1,0 +1,352 @@
+"""The PostgreSQL ledger attacked from the side: 8 concurrent writer processes, the REPEATABLE READ negative
+control, the roles, a writer killed mid-append, tampering by a superuser, and a full run driven through the CLI
+and the console (same digest as SQLite)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from conftest import PostgresServer
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from coalition.cli import app
+from coalition.ledger import AppendOnlyViolation, EntryDraft, LedgerUnavailable
+from coalition.ledger.postgres import Isolation, PostgresLedger, split_ledger_url
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+WRITERS = 8
+DROP_BACKSTOP = "ALTER TABLE entries DROP CONSTRAINT entries_pkey, DROP CONSTRAINT entries_prev_hash_unique"
+
+
+def draft(worker: int, n: int, **overrides: Any) -> EntryDraft:
+    fields: dict[str, Any] = {
+        "run_id": f"run-{worker % 3}",
+        "sim_time": T0 + timedelta(minutes=n),
+        "actor": "agent:ops",
+        "actor_kind": "agent",
+        "kind": "proposal",
+        "subject": f"w{worker}-{n}",
+        "payload": {"worker": worker, "n": n},
+        "rationale": f"writer {worker} entry {n}",
+    }
+    fields.update(overrides)
+    return EntryDraft(**fields)
+
+
+def _writer(url: str, worker: int, appends: int, isolation: Isolation, start: Any, refused: Any) -> None:
+    """Append `appends` transactions of two entries (every third one through append_batch_once)."""
+    ledger = PostgresLedger(url, isolation=isolation, pool_size=1)
+    start.wait(timeout=60)
+    try:
+        for n in range(appends):
+            pair = [draft(worker, 2 * n), draft(worker, 2 * n + 1)]
+            try:
+                if n % 3 == 0:
+                    ledger.append_batch_once("recorder", [(f"w{worker}-m{n}", pair)])
+                else:
+                    ledger.append(pair)
+            except AppendOnlyViolation:
+                with refused.get_lock():
+                    refused.value += 1
+    finally:
+        ledger.close()
+
+
+def _run_writers(url: str, isolation: Isolation, appends: int) -> int:
+    """WRITERS processes released together; returns how many of their appends the database refused."""
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    refused = context.Value("i", 0)
+    workers = [
+        context.Process(target=_writer, args=(url, w, appends, isolation, start, refused)) for w in range(WRITERS)
+    ]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)  # every writer connected and waiting
+    start.set()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    return int(refused.value)
+
+
+def _admin(server: PostgresServer, url: str, *statements: str) -> list[Any]:
+    """Run statements as the administrator (a superuser) inside the ledger's schema; the last one's rows."""
+    schema = split_ledger_url(url)[1]
+    rows: list[Any] = []
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        for statement in statements:
+            cur = conn.execute(statement)
+            rows = cur.fetchall() if cur.description else []
+    return rows
+
+
+class TestEightWriters:
+    """8 processes appending to one chain at once: the advisory lock in READ COMMITTED, and the backstop."""
+
+    def test_read_committed_no_fork_no_gap(self, postgres: PostgresServer) -> None:
+        """8 × 40 transactions of 2 entries: 640 entries, seq 1..640, each subject once, the chain verifies."""
+        url = postgres.new_ledger_url()
+        assert _run_writers(url, "read committed", 40) == 0
+        with PostgresLedger(url) as ledger:
+            result = ledger.verify()
+            assert result.ok, result.reason
+            assert result.entries == WRITERS * 40 * 2
+            subjects = [e.subject for e in ledger.iter_entries()]
+            assert sorted(subjects) == sorted(f"w{w}-{n}" for w in range(WRITERS) for n in range(80))
+            assert ledger.count() == len(set(subjects))
+
+    def test_read_committed_needs_no_backstop(self, postgres: PostgresServer) -> None:
+        """With the UNIQUE constraints dropped, READ COMMITTED under the lock still gives one clean chain."""
+        url = postgres.new_ledger_url()
+        _admin(
+            postgres, url, "ALTER TABLE entries DROP CONSTRAINT entries_pkey, DROP CONSTRAINT entries_prev_hash_unique"
+        )
+        assert _run_writers(url, "read committed", 25) == 0
+        with PostgresLedger(url) as ledger:
+            result = ledger.verify()
+            assert result.ok, result.reason
+            assert result.entries == WRITERS * 25 * 2
+
+    def test_repeatable_read_is_stopped_by_the_backstop(self, postgres: PostgresServer) -> None:
+        """Negative control: under REPEATABLE READ a waiter reads its snapshot's old head; UNIQUE refuses the fork."""
+        url = postgres.new_ledger_url()
+        refused = _run_writers(url, "repeatable read", 25)
+        assert refused > 0  # these appends would have forked the chain
+        with PostgresLedger(url) as ledger:
+            result = ledger.verify()
+            assert result.ok, result.reason
+            assert result.entries == (WRITERS * 25 - refused) * 2
+
+    def test_repeatable_read_without_the_backstop_forks(self, postgres: PostgresServer) -> None:
+        """Negative control: REPEATABLE READ without the UNIQUE constraints forks the chain, and verify sees it."""
+        url = postgres.new_ledger_url()
+        _admin(
+            postgres, url, "ALTER TABLE entries DROP CONSTRAINT entries_pkey, DROP CONSTRAINT entries_prev_hash_unique"
+        )
+        assert _run_writers(url, "repeatable read", 25) == 0  # nothing refused: nothing stops the fork
+        forks = _admin(postgres, url, "SELECT seq FROM entries GROUP BY seq HAVING count(*) > 1")
+        assert forks, "no two entries share a seq: the negative control did not fork"
+        with PostgresLedger(url) as ledger:
+            result = ledger.verify()
+        assert not result.ok
+        assert result.first_bad_seq is not None
+        assert result.first_bad_seq <= min(row[0] for row in forks) + 1
+
+
+def _endless_writer(url: str) -> None:
+    ledger = PostgresLedger(url, pool_size=1)
+    n = 0
+    while True:
+        ledger.append([draft(9, n + i) for i in range(200)])
+        n += 200
+
+
+class TestRolesAndTampering:
+    """The app role owns nothing; the triggers hold for the owner; what a superuser changes, verify finds."""
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE {s}.entries SET hash = 'x'",
+            "DELETE FROM {s}.entries",
+            "TRUNCATE {s}.entries",
+            "DELETE FROM {s}.dedupe",
+            "DROP TABLE {s}.entries",
+            "ALTER TABLE {s}.entries DISABLE TRIGGER USER",
+            "CREATE TABLE {s}.shadow (x int)",
+            "INSERT INTO {s}.ledger_meta VALUES ('schema_version', '0')",
+        ],
+    )
+    def test_the_app_role_cannot_rewrite_or_restructure(self, postgres: PostgresServer, statement: str) -> None:
+        """Every statement that would change history or the schema is refused to the role the application uses."""
+        url = postgres.new_ledger_url()
+        conninfo, schema = split_ledger_url(url)
+        with PostgresLedger(url) as ledger:
+            ledger.append([draft(1, 1), draft(1, 2)])
+        with psycopg.connect(conninfo, autocommit=True) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement.format(s=f'"{schema}"'))
+        with PostgresLedger(url) as ledger:
+            assert ledger.verify().ok
+            assert ledger.count() == 2
+
+    def test_superuser_edit_is_found_at_its_seq(self, postgres: PostgresServer) -> None:
+        """A superuser disables the triggers and edits entry 5: verify names seq 5 (and the disabled triggers)."""
+        url = postgres.new_ledger_url()
+        with PostgresLedger(url) as ledger:
+            ledger.append([draft(1, n) for n in range(10)])
+        _admin(
+            postgres,
+            url,
+            "ALTER TABLE entries DISABLE TRIGGER entries_no_update",
+            "UPDATE entries SET body = replace(body, 'entry 4', 'entry 44') WHERE seq = 5",
+        )
+        with PostgresLedger(url) as ledger:
+            result = ledger.verify()
+        assert (result.ok, result.first_bad_seq) == (False, 5)
+
+    def test_a_disabled_trigger_fails_verify(self, postgres: PostgresServer) -> None:
+        """An intact chain whose TRUNCATE guard a superuser disabled is reported, naming the trigger."""
+        url = postgres.new_ledger_url()
+        with PostgresLedger(url) as ledger:
+            ledger.append([draft(1, n) for n in range(3)])
+        _admin(postgres, url, "ALTER TABLE entries DISABLE TRIGGER entries_no_truncate")
+        with PostgresLedger(url) as ledger:
+            result = ledger.verify()
+        assert not result.ok
+        assert "entries_no_truncate" in (result.reason or "")
+
+    def test_derived_columns_follow_the_body(self, postgres: PostgresServer) -> None:
+        """The filter columns are generated from the stored text: they cannot be written to say something else."""
+        url = postgres.new_ledger_url()
+        with PostgresLedger(url) as ledger:
+            ledger.append([draft(1, 1)])
+        with pytest.raises(psycopg.errors.GeneratedAlways):
+            _admin(
+                postgres,
+                url,
+                "ALTER TABLE entries DISABLE TRIGGER entries_no_update",
+                "UPDATE entries SET run_id = 'other-run'",
+            )
+
+    def test_writer_killed_mid_append_leaves_a_valid_chain(self, postgres: PostgresServer) -> None:
+        """SIGKILL a process appending 200-entry transactions: no half-written entry; the next append chains on."""
+        url = postgres.new_ledger_url()
+        context = multiprocessing.get_context("fork")
+        writer = context.Process(target=_endless_writer, args=(url,))
+        writer.start()
+        with PostgresLedger(url) as ledger:
+            deadline = time.monotonic() + 30
+            while ledger.count() < 600 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert writer.pid is not None
+            os.kill(writer.pid, signal.SIGKILL)
+            writer.join(timeout=30)
+            assert ledger.count() % 200 == 0  # whole transactions only
+            ledger.append([draft(1, 1)])
+            result = ledger.verify()
+            assert result.ok, result.reason
+            assert result.entries % 200 == 1
+
+    def test_unreachable_server_and_missing_schema_are_one_line(self, postgres: PostgresServer) -> None:
+        """No server, or a database without the ledger's schema: LedgerUnavailable naming the URL, no password."""
+        with pytest.raises(LedgerUnavailable, match=r"127\.0\.0\.1:1/") as caught:
+            PostgresLedger("postgresql://someone:s3cret@127.0.0.1:1/test")
+        assert "s3cret" not in str(caught.value)
+        url = postgres.app_url("no_such_schema_here")
+        with pytest.raises(LedgerUnavailable, match="no Coalition ledger in schema 'no_such_schema_here'"):
+            PostgresLedger(url)
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coalition", *args],
+        check=False,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+class TestFullRun:
+    """helios-launch on PostgreSQL through the CLI: the SQLite digest, and the CLI and console work on it."""
+
+    def test_same_digest_as_sqlite_and_the_tools_work(self, postgres: PostgresServer, tmp_path: Path) -> None:
+        url = postgres.new_ledger_url()
+        base = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
+        base["COALITION_DATA_DIR"] = str(tmp_path / "data")
+        on_pg = {**base, "COALITION_LEDGER": url}
+        run = ["run", "helios-launch", "--bus", "memory", "--seed", "7", "--json"]
+        pg_run = _cli(*run, "--run-id", "on-pg", env=on_pg, cwd=tmp_path)
+        assert pg_run.returncode == 0, pg_run.stderr
+        sq_run = CliRunner().invoke(
+            app, [*run, "--run-id", "on-sqlite"], env={"COALITION_DATA_DIR": str(tmp_path / "data")}
+        )
+        assert sq_run.exit_code == 0, sq_run.output
+        cli = CliRunner()
+        on_pg_env = {"COALITION_LEDGER": url, "COALITION_DATA_DIR": str(tmp_path / "data")}
+        on_sq_env = {"COALITION_LEDGER": str(tmp_path / "data" / "ledger.db")}
+
+        def in_process(*args: str, env: dict[str, str]) -> Any:
+            return cli.invoke(app, list(args), env=env, catch_exceptions=False)
+
+        pg_digest = in_process("ledger", "digest", "--run", "on-pg", env=on_pg_env)
+        sq_digest = in_process("ledger", "digest", "--run", "on-sqlite", env=on_sq_env)
+        assert pg_digest.stdout.strip() == sq_digest.stdout.strip() != ""
+
+        verify = in_process("ledger", "verify", env=on_pg_env)
+        assert verify.exit_code == 0, verify.stdout
+        assert verify.stdout.startswith("OK: ")
+        listed = in_process("ledger", "list", "--kind", "verdict", "--gate", "market_entry", "--json", env=on_pg_env)
+        assert listed.exit_code == 0
+        assert '"market_entry"' in listed.stdout
+        found = in_process("ledger", "list", "--search", "market entry", "--csv", "--limit", "0", env=on_pg_env)
+        assert found.exit_code == 0
+        assert found.stdout.count("\n") > 1
+        seq = re.search(r"^(\d+),", found.stdout.splitlines()[1])
+        assert seq is not None
+        explained = in_process("ledger", "explain", seq.group(1), env=on_pg_env)
+        assert explained.exit_code == 0
+        assert f"#{seq.group(1)}" in explained.stdout
+        doctor = in_process("doctor", "--bus", "memory", "--json", env=on_pg_env)
+        assert "postgresql at" in doctor.stdout
+        assert "intact" in doctor.stdout
+
+        # the console over the same PostgreSQL ledger
+        from coalition.web.app import create_app
+        from coalition.web.passwords import hash_password
+
+        console = create_app(url, tmp_path / "users.db")
+        console.state.console.users.add("audrey", ["auditor"], hash_password("pw for the test"), now=datetime.now(UTC))
+        with TestClient(console, base_url="http://127.0.0.1") as client:
+            form = client.get("/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            logged = client.post(
+                "/login", data={"name": "audrey", "password": "pw for the test", "csrf_token": token.group(1)}
+            )
+            assert logged.status_code == 200
+            page = client.get("/ledger", params={"q": "market entry", "run": "on-pg"})
+            assert page.status_code == 200
+            assert "market entry" in page.text.lower()
+            entry = client.get(f"/ledger/entries/{seq.group(1)}")
+            assert entry.status_code == 200
+            api = client.get("/api/ledger", params={"kind": "verdict", "limit": 5})
+            assert api.status_code == 200
+            assert len(api.json()["entries"]) == 5
+            assert client.get("/runs/on-pg").status_code == 200
+
+
+def test_bad_ledger_url_through_the_cli_is_one_line(tmp_path: Path) -> None:
+    """COALITION_LEDGER pointing at no server: one line on stderr naming it, exit 2, no traceback, no password."""
+    url = "postgresql://auditor:hunter2@127.0.0.1:1/test?schema=coalition"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
+    env["COALITION_LEDGER"] = url
+    results = [_cli("run", "helios-launch", "--bus", "memory", env=env, cwd=tmp_path)]
+    for args in (("ledger", "verify"), ("ledger", "list"), ("serve", "--port", "0")):
+        invoked = CliRunner().invoke(app, list(args), env={"COALITION_LEDGER": url})
+        results.append(subprocess.CompletedProcess(args, invoked.exit_code, invoked.stdout, invoked.stderr))
+    for result in results:
+        assert result.returncode == 2, (result.args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("error: "), result.stderr
+        assert "127.0.0.1:1" in lines[0], result.stderr
+        assert "hunter2" not in result.stderr + result.stdout
