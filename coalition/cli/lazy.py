@@ -61,6 +61,17 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "variant is narrated by the offline model (no key, no network).",
     ),
     LazyCommand(
+        "sweep",
+        "coalition.cli.sweep_cmd:sweep",
+        "Run a grid of scenario × seed × policy as jobs on a Redis stream; print a progress bar, then one row per run.",
+    ),
+    LazyCommand(
+        "sweep-worker",
+        "coalition.cli.sweep_cmd:sweep_worker",
+        "Take sweep jobs from a queue, run each into the ledger, report the result; on any host with the same Redis "
+        "and ledger (COALITION_LEDGER=postgresql://… for several hosts). Stop with Ctrl-C.",
+    ),
+    LazyCommand(
         "report",
         "coalition.cli.report_cmd:report",
         "Report a run: KPIs, charts over simulated time with decision markers, decisions, escalations, expectations.",

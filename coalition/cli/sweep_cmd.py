@@ -1,0 +1,349 @@
+"""`coalition sweep` and `coalition sweep-worker`: a grid of scenario × seed × policy as jobs on a Redis stream,
+run by local worker processes (`--jobs N`) or by workers on other hosts, each run recorded once in the ledger."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from coalition.bootstrap import BusChoice, LedgerLocation, describe_ledger, ledger_location, open_bus
+from coalition.bus.errors import BusError
+from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
+from coalition.ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from coalition.bus.sweep_messages import SweepJob, SweepResult
+
+QueueOption = Annotated[
+    str | None,
+    typer.Option(
+        "--queue",
+        help="Name of the job queue (a Redis namespace). Default: a new one for this sweep.",
+        show_default=False,
+    ),
+]
+BusOption = Annotated[
+    str | None,
+    typer.Option("--bus", help="redis:// or unix:// URL of the Redis that holds the queue. Default: REDIS_URL, else a "
+                 "private redis-server for this sweep.", show_default=False),
+]  # fmt: skip
+ReclaimOption = Annotated[
+    float,
+    typer.Option(
+        "--reclaim-after",
+        min=0.5,
+        help="Seconds a job may stay with a silent worker before another worker takes it over (and resumes its run).",
+    ),
+]
+MAX_RESTARTS_PER_WORKER = 5
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'7', '1,2,5' or '1-40' (or a mix: '1-3,9') as a list of seeds, in order, each once."""
+    seeds: list[int] = []
+    for raw in text.split(","):
+        part = raw.strip()
+        low, dash, high = part.partition("-")
+        try:
+            values = range(int(low), int(high) + 1) if dash else range(int(part), int(part) + 1)
+        except ValueError:
+            raise ValueError(f"--seeds: {part!r} is not a seed or a range like 1-40") from None
+        if not values or values.start < 0:
+            raise ValueError(f"--seeds: {part!r} is empty or negative")
+        if len(values) > 100_000:
+            raise ValueError(f"--seeds: {part!r} has more than 100000 seeds")
+        seeds.extend(values)
+    return list(dict.fromkeys(seeds))
+
+
+def _plan(scenario_refs: list[str], seeds: str | None, policy_paths: list[Path] | None) -> list[SweepJob]:
+    from coalition.governance.errors import PolicyError
+    from coalition.governance.policy import load_policy
+    from coalition.scenarios.errors import ScenarioError
+    from coalition.scenarios.spec import load_scenario
+    from coalition.scenarios.sweep import plan
+
+    try:
+        seed_list = parse_seeds(seeds) if seeds is not None else None
+        scenarios = [load_scenario(ref) for ref in scenario_refs]
+        policies = [load_policy(path) for path in policy_paths or []]
+    except (ValueError, ScenarioError, PolicyError) as exc:
+        fail(str(exc))
+    return plan(scenarios, seed_list, policies or None)
+
+
+def _worker_command(queue: str, name: str, reclaim_after: float) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "coalition",
+        "sweep-worker",
+        "--queue",
+        queue,
+        "--name",
+        name,
+        "--drain",
+        "--reclaim-after",
+        str(reclaim_after),
+    ]
+
+
+class LocalWorkers:
+    """`--jobs N` worker processes on this host; one that dies before the sweep ends is replaced."""
+
+    def __init__(self, count: int, *, queue: str, env: dict[str, str], log_dir: Path, reclaim_after: float) -> None:
+        self.queue = queue
+        self.env = env
+        self.log_dir = log_dir
+        self.reclaim_after = reclaim_after
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts = 0
+        self.max_restarts = MAX_RESTARTS_PER_WORKER * max(count, 1)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            self._start(f"{queue}-w{index}")
+
+    def _start(self, name: str) -> None:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        try:
+            self.processes[name] = subprocess.Popen(
+                _worker_command(self.queue, name, self.reclaim_after),
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        finally:
+            log.close()
+
+    def check(self) -> None:
+        """Replace a worker that died (killed, crashed); one that drained the queue and exited 0 stays gone."""
+        for name, process in list(self.processes.items()):
+            code = process.poll()
+            if code is None or code == 0:
+                continue
+            if self.restarts >= self.max_restarts:
+                raise RuntimeError(
+                    f"local sweep workers died {self.restarts} times (last: {name}, exit {code}); see {self.log_dir}"
+                )
+            self.restarts += 1
+            self._start(name)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _result_row(result: SweepResult) -> dict[str, Any]:
+    return result.model_dump(mode="json")
+
+
+def _print_table(console: Console, results: list[SweepResult], *, seconds: float, ledger: str) -> None:
+    table = Table(title=f"sweep: {len(results)} runs in {seconds:.1f} s (ledger: {ledger})", title_justify="left")
+    for column in ("run id", "seed", "policy", "status", "entries", "expectations", "s", "worker", "note"):
+        table.add_column(column, justify="right" if column in ("seed", "entries", "s") else "left")
+    for r in results:
+        note = "already recorded" if r.reused else ("resumed" if r.resumed else "")
+        if r.attempt > 1:
+            note = f"{note} attempt {r.attempt}".strip()
+        if r.error:
+            note = r.error
+        style = "green" if r.status == "completed" else "red"
+        table.add_row(
+            r.job_id,
+            str(r.seed),
+            r.policy_version[:12],
+            f"[{style}]{r.status}[/]",
+            str(r.entries),
+            f"{r.expectations_held}/{r.expectations_total}",
+            f"{r.seconds:.2f}",
+            r.worker,
+            note,
+        )
+    console.print(table)
+
+
+def sweep(
+    scenario_refs: Annotated[list[str], typer.Argument(help="Scenarios: library names or YAML files.")],
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Seeds: 7, 1,2,5 or 1-40. Default: each scenario's own seed.")
+    ] = None,
+    policy_paths: Annotated[
+        list[Path] | None,
+        typer.Option("--policy", help="A policy file (repeat for several). Default: each scenario's own policy."),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, max=256, help="Local worker processes (0: workers on other hosts).")
+    ] = 2,
+    queue: QueueOption = None,
+    bus: BusOption = None,
+    reclaim_after: ReclaimOption = 60.0,
+    ledger_path: LedgerPath = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a grid of scenario × seed × policy as jobs on a Redis stream; print a progress bar, then one row per run.
+
+    A job's id is the hash of (scenario, seed, policy) and is its run id: a job taken over from a dead worker
+    resumes its run, and a run already in the ledger is not run again. Runs are narrated by the offline model.
+    Exit 1 if a run failed.
+
+    Example: coalition sweep price-spike meter-outage --seeds 1-20 --jobs 2
+    """
+    cfg = settings()
+    planned = _plan(scenario_refs, seeds, policy_paths)
+    try:
+        choice = BusChoice.parse(bus, cfg)
+    except ValueError as exc:
+        fail(str(exc))
+    if choice.kind == "memory":
+        fail("a sweep needs Redis (its workers are other processes): use --bus redis://… or leave --bus unset")
+    location = ledger_location(ledger_path, cfg)
+    ledger = open_ledger(ledger_path, create=True)  # created here, once, before any worker opens it
+    queue = queue or f"sweep-{secrets.token_hex(4)}"
+    if ":" in queue or not queue.strip():
+        fail(f"--queue must be a non-empty name without ':', not {queue!r}")
+    console = Console(stderr=as_json, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=as_json, highlight=False, width=max(console.width, 180))
+    started = time.perf_counter()
+    try:
+        results = _run(planned, choice, queue, location, jobs, reclaim_after, cfg.data_dir, console, quiet=as_json)
+    except BusError as exc:
+        fail(str(exc))
+    except RuntimeError as exc:
+        fail(str(exc))
+    seconds = time.perf_counter() - started
+    ordered = sorted(results, key=lambda r: r.job_id)
+    if as_json:
+        doc = {
+            "queue": queue,
+            "ledger": describe_ledger(location),
+            "jobs": len(planned),
+            "local_workers": jobs,
+            "seconds": round(seconds, 3),
+            "failed": sum(r.status != "completed" for r in ordered),
+            "results": [_result_row(r) for r in ordered],
+        }
+        typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_table(console, ordered, seconds=seconds, ledger=ledger.path)
+    if any(r.status != "completed" for r in ordered):
+        raise typer.Exit(1)
+
+
+def _run(
+    planned: list[SweepJob],
+    choice: BusChoice,
+    queue: str,
+    location: LedgerLocation,
+    jobs: int,
+    reclaim_after: float,
+    data_dir: Path,
+    console: Console,
+    *,
+    quiet: bool,
+) -> list[SweepResult]:
+    from coalition.bus.redis_streams import RedisStreamsBus
+    from coalition.scenarios.sweep import Collector, publish_jobs
+
+    with open_bus(choice, namespace=queue, data_dir=data_dir) as queue_bus:
+        assert isinstance(queue_bus, RedisStreamsBus)
+        publish_jobs(queue_bus, planned)
+        collector = Collector.for_jobs(queue_bus, planned)
+        env = {**os.environ, "REDIS_URL": choice.url or queue_bus.url, "COALITION_LEDGER": str(location)}
+        workers = LocalWorkers(
+            jobs, queue=queue, env=env, log_dir=data_dir / "sweeps" / queue, reclaim_after=reclaim_after
+        )
+        if jobs == 0:
+            console.print(f"waiting for workers: coalition sweep-worker --queue {queue} (same REDIS_URL and ledger)")
+        try:
+            with Progress(
+                TextColumn("[bold]sweep"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=console,
+                disable=quiet,
+            ) as progress:
+                task = progress.add_task("runs", total=len(planned), status="")
+                failed = 0
+                while not collector.finished:
+                    for result in collector.poll(block_ms=500):
+                        failed += result.status != "completed"
+                        progress.update(task, advance=1, status=f"[red]{failed} failed[/]" if failed else "")
+                    workers.check()
+        except KeyboardInterrupt:
+            workers.stop()
+            console.print(
+                f"\ninterrupted; the runs recorded so far stay recorded: run the same sweep again (--queue {queue})"
+            )
+            raise typer.Exit(130) from None
+        finally:
+            workers.stop()
+    return list(collector.results.values())
+
+
+def sweep_worker(
+    queue: Annotated[str, typer.Option("--queue", help="The queue to take jobs from (printed by coalition sweep).")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="This worker's name (default: host and process id).")
+    ] = None,
+    drain: Annotated[
+        bool, typer.Option("--drain", help="Exit once the queue holds no job and none is pending anywhere.")
+    ] = False,
+    bus: BusOption = None,
+    reclaim_after: ReclaimOption = 60.0,
+    ledger_path: LedgerPath = None,
+) -> None:
+    """Take sweep jobs from a queue, run each into the ledger, report the result; on any host with the same Redis
+    and ledger (COALITION_LEDGER=postgresql://… for several hosts). Stop with Ctrl-C.
+
+    Example: coalition sweep-worker --queue sweep-1a2b3c4d --bus redis://10.0.0.5:6379/0
+    """
+    import socket
+
+    from coalition.bus.redis_streams import RedisStreamsBus
+    from coalition.scenarios.sweep import SweepWorker
+
+    cfg = settings()
+    try:
+        choice = BusChoice.parse(bus, cfg)
+    except ValueError as exc:
+        fail(str(exc))
+    url = choice.url
+    if choice.kind != "redis" or url is None:
+        fail("a sweep worker needs the queue's Redis: --bus redis://… or REDIS_URL")
+    ledger = open_ledger(ledger_path)
+    worker_name = name or f"{socket.gethostname()}-{os.getpid()}"
+    try:
+        queue_bus = RedisStreamsBus(url, namespace=queue)
+    except (BusError, ValueError) as exc:
+        fail(str(exc))
+    try:
+        worker = SweepWorker(queue_bus, ledger, name=worker_name, reclaim_after_ms=int(reclaim_after * 1000))
+        worker.run(drain=drain)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except (BusError, LedgerError) as exc:
+        fail(str(exc))
+    finally:
+        queue_bus.close()

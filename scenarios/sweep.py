@@ -1,0 +1,275 @@
+"""Sweeps: a grid of scenario × seed × policy run as jobs on a bus topic consumed by any number of sweep workers.
+
+A job's id is the hash of (scenario content, seed, policy content) and is the run's id, so a job delivered twice
+(its worker died, or was slow and the job was reclaimed) resumes the run rather than repeating it: the runner is
+deterministic and the recorder skips every message the ledger already holds, so every run is recorded once. A job
+whose run is already complete in the ledger is not run again at all. Workers narrate with the offline model (no
+key, no network on any host), as `consistency` and `whatif` do.
+
+The coordinator (`coalition sweep`) publishes the jobs and collects one result per job; workers (`coalition
+sweep-worker`, local processes or on other hosts with the same Redis and ledger URLs) take a job at a time,
+reclaiming jobs that another worker left pending for too long (XAUTOCLAIM) before reading new ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from coalition.bus.base import Bus, Delivery
+from coalition.bus.canonical import canonical_json
+from coalition.bus.envelope import Envelope
+from coalition.bus.memory import MemoryBus
+from coalition.bus.sweep_messages import JOBS, RESULTS, SweepJob, SweepResult
+from coalition.governance.errors import PolicyError
+from coalition.governance.policy import Policy, parse_policy
+from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.digest import run_digest
+from coalition.ledger.errors import LedgerError
+from coalition.scenarios.consistency import offline_options
+from coalition.scenarios.runner import Runner
+from coalition.scenarios.spec import Scenario, scenario_hash
+
+log = structlog.get_logger("coalition.sweep")
+
+WORKERS_GROUP = "sweep-workers"
+COORDINATOR_GROUP = "sweep-coordinator"
+MAX_ATTEMPTS = 3
+
+
+def job_id(scenario: Scenario, seed: int, policy: Policy) -> str:
+    """The job's (and the run's) id: readable name and seed, then the hash of what decides the run's content."""
+    digest = hashlib.sha256(canonical_json([scenario_hash(scenario), seed, policy.version])).hexdigest()
+    return f"{scenario.name}-s{seed}-{digest[:16]}"
+
+
+def make_job(scenario: Scenario, seed: int, policy: Policy) -> SweepJob:
+    return SweepJob(
+        job_id=job_id(scenario, seed, policy), scenario=scenario.document, seed=seed, policy=policy.document
+    )
+
+
+def plan(
+    scenarios: Sequence[Scenario], seeds: Sequence[int] | None = None, policies: Sequence[Policy] | None = None
+) -> list[SweepJob]:
+    """Every scenario × seed (default: the scenario's own) × policy (default: the scenario's own), each job once."""
+    jobs: dict[str, SweepJob] = {}
+    for scenario in scenarios:
+        for seed in seeds or [scenario.seed]:
+            for policy in policies or [scenario.load_policy()]:
+                job = make_job(scenario, seed, policy)
+                jobs.setdefault(job.job_id, job)
+    return list(jobs.values())
+
+
+# Jobs and results are not part of any simulated story: they carry a fixed simulated time.
+_NO_SIM_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def job_envelope(job: SweepJob) -> Envelope:
+    return Envelope.wrap(
+        job, id=f"job:{job.job_id}", source="sweep", run_id=job.job_id, superstep=0, sim_time=_NO_SIM_TIME
+    )
+
+
+def result_envelope(result: SweepResult) -> Envelope:
+    return Envelope.wrap(
+        result,
+        id=f"result:{result.job_id}:{result.worker}:{result.attempt}",
+        source=result.worker[:128],
+        run_id=result.job_id,
+        superstep=0,
+        sim_time=_NO_SIM_TIME,
+    )
+
+
+def publish_jobs(bus: Bus, jobs: Iterable[SweepJob]) -> int:
+    """Create both groups (so nothing published is missed) and put the jobs on the queue."""
+    bus.ensure_group(JOBS, WORKERS_GROUP)
+    bus.ensure_group(RESULTS, COORDINATOR_GROUP)
+    items = [(JOBS, job_envelope(job)) for job in jobs]
+    bus.publish_many(items)
+    return len(items)
+
+
+def _completed(ledger: Ledger, run_id: str) -> bool:
+    return ledger.count(LedgerQuery(run_id=run_id, kind="run", outcome="completed", limit=1)) > 0
+
+
+def _expectations(ledger: Ledger, run_id: str) -> tuple[int, int]:
+    finished = ledger.query(LedgerQuery(run_id=run_id, kind="run", outcome="completed", limit=1))
+    results = finished[0].payload.get("expectations") if finished else None
+    if not isinstance(results, list):
+        return 0, 0
+    return sum(1 for r in results if isinstance(r, dict) and r.get("passed")), len(results)
+
+
+def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> SweepResult:
+    """Run one job into the ledger (or find it there already) and say how it ended; never raises for a bad job."""
+    started = time.perf_counter()
+    base: dict[str, Any] = {
+        "job_id": job.job_id,
+        "worker": worker,
+        "seed": job.seed,
+        "attempt": attempt,
+        "scenario": str(job.scenario.get("name", "?")),
+        "policy_version": "",
+        "entries": 0,
+        "digest": "",
+        "expectations_held": 0,
+        "expectations_total": 0,
+        "reused": False,
+        "resumed": False,
+    }
+    try:
+        scenario = Scenario.model_validate(job.scenario)
+        policy = parse_policy(job.policy, source=f"sweep job {job.job_id}")
+    except (ValidationError, PolicyError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        return SweepResult(**base, status="failed", seconds=0.0, error=f"the job does not hold a valid run: {reason}")
+    base["policy_version"] = policy.version
+    expected = job_id(scenario, job.seed, policy)
+    if expected != job.job_id:  # a job must not write under another run's id
+        return SweepResult(
+            **base, status="failed", seconds=0.0, error=f"job id does not match its content ({expected})"
+        )
+    run_id = job.job_id
+    try:
+        if _completed(ledger, run_id):
+            base["reused"] = True
+        else:
+            base["resumed"] = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
+            with closing(MemoryBus(namespace=f"sweep-{run_id}", keep_acknowledged=False)) as bus:
+                Runner(
+                    scenario,
+                    bus=bus,
+                    ledger=ledger,
+                    run_id=run_id,
+                    seed=job.seed,
+                    policy=policy,
+                    options=offline_options(),
+                ).run()
+        held, total = _expectations(ledger, run_id)
+        base.update(
+            expectations_held=held,
+            expectations_total=total,
+            entries=ledger.count(LedgerQuery(run_id=run_id)),
+            digest=run_digest(ledger, run_id),
+        )
+        status = "completed" if _completed(ledger, run_id) else "failed"
+        return SweepResult(**base, status=status, seconds=round(time.perf_counter() - started, 3))
+    except LedgerError:
+        raise  # the ledger is gone: the worker stops and the job goes to another one
+    except Exception as exc:  # a run that fails is a result to report, not a worker to kill
+        log.exception("sweep.job_failed", job_id=run_id)
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        return SweepResult(**base, status="failed", seconds=round(time.perf_counter() - started, 3), error=reason)
+
+
+class SweepWorker:
+    """Takes one job at a time from the queue: first any job another worker left pending for `reclaim_after_ms`
+    (it died, or is too slow), then a new one; runs it, publishes the result, then acknowledges the job."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        ledger: Ledger,
+        *,
+        name: str,
+        reclaim_after_ms: int = 60_000,
+        max_attempts: int = MAX_ATTEMPTS,
+        on_result: Callable[[SweepResult], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.ledger = ledger
+        self.name = name
+        self.reclaim_after_ms = reclaim_after_ms
+        self.max_attempts = max_attempts
+        self.on_result = on_result
+        self.done = 0
+
+    def take(self, *, block_ms: int) -> list[Delivery]:
+        stale = self.bus.reclaim_stale([JOBS], WORKERS_GROUP, self.name, min_idle_ms=self.reclaim_after_ms, count=1)
+        return stale or self.bus.read([JOBS], WORKERS_GROUP, self.name, count=1, block_ms=block_ms)
+
+    def handle(self, delivery: Delivery) -> SweepResult | None:
+        job = delivery.envelope.payload if delivery.envelope is not None else None
+        if not isinstance(job, SweepJob):
+            log.warning("sweep.not_a_job", broker_id=delivery.broker_id, error=delivery.error)
+            self.bus.ack(WORKERS_GROUP, [delivery])
+            return None
+        if delivery.deliveries > self.max_attempts:
+            result = SweepResult(
+                job_id=job.job_id,
+                worker=self.name,
+                status="failed",
+                scenario=str(job.scenario.get("name", "?")),
+                seed=job.seed,
+                policy_version="",
+                entries=0,
+                digest="",
+                expectations_held=0,
+                expectations_total=0,
+                seconds=0.0,
+                reused=False,
+                resumed=False,
+                attempt=delivery.deliveries,
+                error=f"given up after {delivery.deliveries - 1} deliveries (each worker that took it died?)",
+            )
+        else:
+            result = run_job(job, self.ledger, worker=self.name, attempt=delivery.deliveries)
+        self.bus.publish(RESULTS, result_envelope(result))
+        self.bus.ack(WORKERS_GROUP, [delivery])
+        self.done += 1
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def run(self, *, drain: bool, should_stop: Callable[[], bool] | None = None, block_ms: int = 1000) -> int:
+        """Work until stopped; with `drain`, until the queue holds no new job and no job is pending anywhere."""
+        self.bus.ensure_group(JOBS, WORKERS_GROUP)
+        while should_stop is None or not should_stop():
+            taken = self.take(block_ms=block_ms)
+            for delivery in taken:
+                self.handle(delivery)
+            if not taken and drain and self.bus.pending_count(JOBS, WORKERS_GROUP) == 0:
+                break
+        return self.done
+
+
+@dataclass
+class Collector:
+    """The coordinator's side: one result per job id (a job done twice reports once), in arrival order."""
+
+    bus: Bus
+    job_ids: set[str]
+    results: dict[str, SweepResult]
+
+    @classmethod
+    def for_jobs(cls, bus: Bus, jobs: Sequence[SweepJob]) -> Collector:
+        return cls(bus, {job.job_id for job in jobs}, {})
+
+    @property
+    def finished(self) -> bool:
+        return self.job_ids <= self.results.keys()
+
+    def poll(self, *, block_ms: int = 500) -> list[SweepResult]:
+        """New results (each job's first only); acknowledged once taken."""
+        fresh: list[SweepResult] = []
+        deliveries = self.bus.read([RESULTS], COORDINATOR_GROUP, "coordinator", count=100, block_ms=block_ms)
+        for delivery in deliveries:
+            result = delivery.envelope.payload if delivery.envelope is not None else None
+            if isinstance(result, SweepResult) and result.job_id in self.job_ids and result.job_id not in self.results:
+                self.results[result.job_id] = result
+                fresh.append(result)
+        if deliveries:
+            self.bus.ack(COORDINATOR_GROUP, deliveries)
+        return fresh

@@ -1,0 +1,228 @@
+"""Sweeps over a real Redis: 40 jobs with a worker SIGKILLed mid-way (every run recorded exactly once), hostile
+jobs on the queue, a sweep into the PostgreSQL ledger, and bad input through the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+import pytest
+from conftest import PostgresServer
+
+from coalition.bus.redis_streams import RedisStreamsBus
+from coalition.bus.sweep_messages import JOBS, RESULTS, SweepJob
+from coalition.ledger import LedgerQuery, LedgerUnavailable, SqliteLedger, run_digest
+from coalition.scenarios.spec import load_scenario
+from coalition.scenarios.sweep import (
+    WORKERS_GROUP,
+    SweepWorker,
+    job_envelope,
+    job_id,
+    make_job,
+    plan,
+    publish_jobs,
+    run_job,
+)
+
+pytestmark = pytest.mark.integration
+
+LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
+
+
+def tiny_scenario(tmp_path: Path) -> Path:
+    """poisoned-feed cut to its first 3 days: a run of about 20 entries (the sweep machinery is under test)."""
+    text = (LIBRARY / "poisoned-feed.yaml").read_text(encoding="utf-8")
+    assert "\ndays: 8\n" in text
+    text = text.replace("\ndays: 8\n", "\ndays: 3\n")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _env(tmp_path: Path, redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_") and k != "REDIS_URL"}
+    env.update(COALITION_DATA_DIR=str(tmp_path / "data"), REDIS_URL=redis_url, **extra)
+    return env
+
+
+def _sweep(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "coalition", "sweep", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def assert_each_run_recorded_once(ledger: Any, run_ids: set[str]) -> None:
+    """One run.started and one completed run.finished per run, no message recorded twice, nothing else."""
+    assert {info.run_id for info in ledger.runs()} == run_ids
+    for run_id in run_ids:
+        entries = list(ledger.iter_entries(run_id=run_id))
+        kinds = Counter((e.message_type, e.outcome) for e in entries if e.kind == "run")
+        assert kinds == {("run.started", "started"): 1, ("run.finished", "completed"): 1}, (run_id, kinds)
+        ids = [e.message_id for e in entries if e.message_id]
+        assert len(ids) == len(set(ids)), f"{run_id}: a message recorded twice"
+    result = ledger.verify()
+    assert result.ok, result.reason
+
+
+class TestKilledWorker:
+    """40 jobs, two local workers, one SIGKILLed while it runs a job: every run recorded exactly once."""
+
+    def test_forty_jobs_with_a_worker_killed(self, redis_url: str, tmp_path: Path) -> None:
+        scenario_path = tiny_scenario(tmp_path)
+        env = _env(tmp_path, redis_url)
+        queue = f"test-sweep-{uuid.uuid4().hex[:8]}"
+        args = (str(scenario_path), "--seeds", "1-40", "--jobs", "2", "--reclaim-after", "2", "--queue", queue)
+        coordinator = _sweep(*args, "--json", env=env, cwd=tmp_path)
+        ledger_file = tmp_path / "data" / "ledger.db"
+        try:
+            killed = None
+            deadline = time.monotonic() + 120
+            while killed is None and time.monotonic() < deadline and coordinator.poll() is None:
+                time.sleep(0.2)
+                if not ledger_file.exists():
+                    continue
+                try:
+                    with SqliteLedger(ledger_file, create=False) as ledger:
+                        done = ledger.count(LedgerQuery(kind="run", outcome="completed"))
+                        started = ledger.count(LedgerQuery(kind="run", outcome="started"))
+                except LedgerUnavailable:  # the coordinator is creating it
+                    continue
+                if done >= 8 and started > done:  # a worker is inside a run right now
+                    workers = psutil.Process(coordinator.pid).children()
+                    assert len(workers) == 2
+                    os.kill(workers[0].pid, signal.SIGKILL)
+                    killed = workers[0].pid
+            assert killed is not None, "the sweep ended before a worker could be killed mid-way"
+            out, err = coordinator.communicate(timeout=240)
+        finally:
+            if coordinator.poll() is None:
+                coordinator.kill()
+                coordinator.communicate()
+        assert coordinator.returncode == 0, err
+        doc = orjson.loads(out)
+        results = doc["results"]
+        assert len(results) == 40
+        assert all(r["status"] == "completed" for r in results)
+        taken_over = [r for r in results if r["attempt"] > 1 or r["resumed"]]
+        assert taken_over, "no job was taken over from the killed worker"
+        with SqliteLedger(ledger_file, create=False) as ledger:
+            assert_each_run_recorded_once(ledger, {r["job_id"] for r in results})
+            # a run taken over mid-way has the digest of the same job run from scratch, uninterrupted
+            job = next(
+                j for j in plan([load_scenario(scenario_path)], range(1, 41)) if j.job_id == taken_over[0]["job_id"]
+            )
+            with SqliteLedger(":memory:") as fresh:
+                assert run_job(job, fresh, worker="reference").digest == run_digest(ledger, job.job_id)
+
+
+@pytest.fixture
+def queue_bus(redis_url: str) -> Any:
+    bus = RedisStreamsBus(redis_url, namespace=f"test-sweep-{uuid.uuid4().hex[:8]}")
+    yield bus
+    bus.delete_namespace()
+    bus.close()
+
+
+class TestHostileJobs:
+    """What arrives on the queue is checked: forged ids, junk and redelivered jobs write nothing twice."""
+
+    def test_forged_job_id_writes_nothing(self, queue_bus: RedisStreamsBus, tmp_path: Path) -> None:
+        """A job whose id is another run's (content changed after hashing) is refused before it runs."""
+        scenario = load_scenario(tiny_scenario(tmp_path))
+        honest = make_job(scenario, 1, scenario.load_policy())
+        other = make_job(scenario, 2, scenario.load_policy())
+        forged = SweepJob(job_id=honest.job_id, scenario=other.scenario, seed=2, policy=other.policy)
+        queue_bus.ensure_group(JOBS, WORKERS_GROUP)
+        queue_bus.publish_raw(JOBS, b"not an envelope at all")
+        queue_bus.publish(JOBS, job_envelope(forged))
+        with SqliteLedger(":memory:") as ledger:
+            results: list[Any] = []
+            SweepWorker(queue_bus, ledger, name="w", on_result=results.append).run(drain=True, block_ms=100)
+            assert [r.status for r in results] == ["failed"]
+            assert "does not match its content" in (results[0].error or "")
+            assert ledger.count() == 0
+        assert queue_bus.pending_count(JOBS, WORKERS_GROUP) == 0  # the junk entry was acknowledged, not stuck
+        assert queue_bus.length(RESULTS) == 1
+
+    def test_redelivered_and_repeated_jobs_run_once(self, queue_bus: RedisStreamsBus, tmp_path: Path) -> None:
+        """The same job published twice, and a whole plan published again: the ledger holds each run once."""
+        scenario = load_scenario(tiny_scenario(tmp_path))
+        jobs = plan([scenario], [1, 2, 3])
+        with SqliteLedger(tmp_path / "ledger.db") as ledger:
+            publish_jobs(queue_bus, [*jobs, jobs[0]])
+            publish_jobs(queue_bus, jobs)
+            results: list[Any] = []
+            SweepWorker(queue_bus, ledger, name="w", on_result=results.append).run(drain=True, block_ms=100)
+            assert len(results) == 7
+            assert sum(not r.reused for r in results) == 3
+            assert len({r.digest for r in results if r.job_id == jobs[0].job_id}) == 1
+            assert_each_run_recorded_once(ledger, {j.job_id for j in jobs})
+
+    def test_job_id_is_content_not_path(self, tmp_path: Path) -> None:
+        """The same scenario read from two paths (and another seed, another policy) gives the ids it should."""
+        first = load_scenario(tiny_scenario(tmp_path))
+        (tmp_path / "copy").mkdir()
+        second = load_scenario(tiny_scenario(tmp_path / "copy"))
+        policy = first.load_policy()
+        assert job_id(first, 1, policy) == job_id(second, 1, policy)
+        assert job_id(first, 1, policy) != job_id(first, 2, policy)
+
+
+class TestSweepOnPostgres:
+    """Sweep workers (separate processes) recording into one PostgreSQL ledger as its app role."""
+
+    def test_sweep_into_postgres(self, redis_url: str, postgres: PostgresServer, tmp_path: Path) -> None:
+        url = postgres.new_ledger_url()
+        scenario_path = tiny_scenario(tmp_path)
+        env = _env(tmp_path, redis_url, COALITION_LEDGER=url)
+        sweep = _sweep(str(scenario_path), "--seeds", "1-6", "--jobs", "2", "--json", env=env, cwd=tmp_path)
+        out, err = sweep.communicate(timeout=240)
+        assert sweep.returncode == 0, err
+        results = orjson.loads(out)["results"]
+        from coalition.ledger.postgres import PostgresLedger
+
+        with PostgresLedger(url) as ledger:
+            assert_each_run_recorded_once(ledger, {r["job_id"] for r in results})
+            assert {r["digest"] for r in results} == {run_digest(ledger, r["job_id"]) for r in results}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["price-spike", "--seeds", "5-1"], "--seeds: '5-1' is empty"),
+        (["price-spike", "--seeds", "x"], "--seeds: 'x' is not a seed"),
+        (["no-such-scenario"], "no such scenario"),
+        (["price-spike", "--bus", "memory"], "a sweep needs Redis"),
+        (["price-spike", "--queue", "a:b", "--jobs", "0"], "--queue must be"),
+        (["price-spike", "--policy", "missing.yaml"], "missing.yaml"),
+    ],
+)
+def test_bad_sweep_input_is_one_line(tmp_path: Path, redis_url: str, args: list[str], message: str) -> None:
+    """Every bad argument: one line on stderr naming it, exit 2, no traceback, no worker started."""
+    result = subprocess.run(
+        [sys.executable, "-m", "coalition", "sweep", *args],
+        env=_env(tmp_path, redis_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
