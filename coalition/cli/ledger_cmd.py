@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import orjson
 import typer
@@ -23,14 +23,16 @@ from coalition.cli.common import (
     run_or_latest,
 )
 from coalition.cli.pg_setup_cmd import pg_setup
-from coalition.ledger.base import LedgerQuery
+from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 from coalition.ledger.explain import ChainLink, Decision, Explanation, explain, summary_line
 from coalition.ledger.numbering import RunNumbering
-from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.incidents import incidents
+
+if TYPE_CHECKING:
+    from coalition.bootstrap import OpenLedger
 
 ledger_app = typer.Typer(
     help="Audit the decision ledger: list entries, show one, verify the hash chain, digest a run, explain a decision.",
@@ -137,7 +139,7 @@ def list_entries(
         _console().print(_entries_table(entries, run_id, numbers, actions))
 
 
-def entry_actions(ledger: SqliteLedger, run_id: str, entries: list[LedgerEntry]) -> list[str]:
+def entry_actions(ledger: Ledger, run_id: str, entries: list[LedgerEntry]) -> list[str]:
     """The action each entry concerns: its own payload's, else its proposal's (approvals, resolutions name only
     the proposal id); empty for observations, messages and run entries."""
     wanted = {
@@ -205,7 +207,7 @@ SeqFlag = Annotated[
 ]
 
 
-def resolve_entry(ledger: SqliteLedger, number: int, run: str | None, *, global_seq: bool) -> tuple[LedgerEntry, int]:
+def resolve_entry(ledger: OpenLedger, number: int, run: str | None, *, global_seq: bool) -> tuple[LedgerEntry, int]:
     """The entry NUMBER names (the run's NUMBER-th entry, or ledger seq NUMBER with --seq) and its run number."""
     if global_seq:
         if run is not None:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from coalition.cli.common import LedgerPath, fail, open_ledger, run_or_latest
-from coalition.ledger.sqlite import SqliteLedger
+from coalition.ledger.base import Ledger
 from coalition.scenarios.audit import write_audit
 from coalition.scenarios.board_divergence import board_check
 from coalition.scenarios.errors import ScenariosError
@@ -55,7 +55,7 @@ def report(
     typer.echo(f"wrote {out} ({fmt}, {len(text.encode()):,} bytes)")
 
 
-def with_board_check(ledger: SqliteLedger, report: RunReport) -> RunReport:
+def with_board_check(ledger: Ledger, report: RunReport) -> RunReport:
     """The report with its failed expectations re-checked against the scenario's scripted board, when people
     decided escalations of the run (a run the ledger cannot replay keeps its failures as they are)."""
     failed = [str(e.get("id")) for e in report.expectations if not e.get("passed")]
