@@ -1,5 +1,7 @@
 """Ledger throughput: SqliteLedger appends vs bare sqlite3 inserts of the same bytes, verify vs a bare hash pass;
-and full-text search latency combined with filters (run, agent, kind, rare facets) over a 1M-entry ledger.
+full-text search latency combined with filters (run, agent, kind, rare facets) over a 1M-entry ledger; and
+PostgresLedger batched appends vs bare psycopg COPY of the same rows into the same schema (when a PostgreSQL
+answers at COALITION_BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432/test).
 
 The bare baselines use the same file, schema (generated filter columns, indexes, FTS5) and pragmas, and the
 exact rows the ledger wrote (taken from a ledger built with the same drafts), so the ratio is the cost of
@@ -219,6 +221,105 @@ def _rate(name: str, figures: tuple[float, float, float], repeats: int, **extra:
     return Measurement(SECTION, name, "entries/s", median, low, high, repeats, **extra)
 
 
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class _PostgresBench:
+    """Fresh ledger schemas on a PostgreSQL server, each set up like production (owner role, app role)."""
+
+    def __init__(self, admin_url: str) -> None:
+        import psycopg
+
+        psycopg.connect(admin_url, connect_timeout=2).close()
+        self.admin_url = admin_url
+        self.tag = f"bench{time.perf_counter_ns() % 10**9}"
+        self.schemas: list[str] = []
+
+    def fresh(self) -> str:
+        from coalition.ledger.postgres import app_url, setup_schema
+
+        schema = f"{self.tag}_s{len(self.schemas)}"
+        self.schemas.append(schema)
+        owner, app = f"{self.tag}_owner", f"{self.tag}_app"
+        setup_schema(self.admin_url, schema=schema, owner_role=owner, app_role=app)
+        return app_url(self.admin_url, app_role=app, schema=schema)
+
+    def cleanup(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            for schema in self.schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            for role in (f"{self.tag}_app", f"{self.tag}_owner"):
+                if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                    conn.execute(f'DROP OWNED BY "{role}"')
+                    conn.execute(f'DROP ROLE "{role}"')
+
+
+def postgres_appends(bench: _PostgresBench, items: list[EntryDraft], batch: int) -> float:
+    from coalition.ledger.postgres import PostgresLedger
+
+    with PostgresLedger(bench.fresh()) as ledger:
+        start = time.perf_counter()
+        for first in range(0, len(items), batch):
+            ledger.append(items[first : first + batch])
+        elapsed = time.perf_counter() - start
+    return len(items) / elapsed
+
+
+def bare_psycopg_inserts(bench: _PostgresBench, rows: list[tuple[int, str, str]], batch: int) -> float:
+    """The same rows, the same schema and role, the same transaction size: read the head, COPY, commit."""
+    import psycopg
+
+    from coalition.ledger.postgres import split_ledger_url
+
+    conninfo, schema = split_ledger_url(bench.fresh())
+    with psycopg.connect(conninfo) as conn:
+        start = time.perf_counter()
+        for first in range(0, len(rows), batch):
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(f'SELECT seq, hash FROM "{schema}".entries ORDER BY seq DESC LIMIT 1')
+                cur.fetchone()
+                with cur.copy(f'COPY "{schema}".entries (seq, hash, body) FROM STDIN') as copy:
+                    for row in rows[first : first + batch]:
+                        copy.write_row(row)
+        elapsed = time.perf_counter() - start
+    return len(rows) / elapsed
+
+
+def postgres_measurements(items: list[EntryDraft], rows: list[tuple[int, str, str]], repeats: int) -> list[Measurement]:
+    import os
+
+    import psycopg
+
+    url = os.environ.get("COALITION_BENCH_POSTGRES_URL", POSTGRES_ADMIN_URL)
+    try:
+        bench = _PostgresBench(url)
+    except psycopg.Error as exc:
+        print(f"ledger: PostgreSQL skipped (no server at {url}: {str(exc).strip().splitlines()[0]})")
+        return []
+    try:
+        postgres_appends(bench, items[:2000], BATCH)  # warm-up
+        bare_name = f"bare psycopg COPY, {BATCH}/txn (same schema and rows)"
+        bare, figures = interleaved(
+            partial(bare_psycopg_inserts, bench, rows, BATCH), partial(postgres_appends, bench, items, BATCH), repeats
+        )
+        return [
+            _rate(bare_name, bare, repeats),
+            _rate(
+                f"PostgresLedger.append, {BATCH}/txn",
+                figures,
+                repeats,
+                baseline=bare_name,
+                target="≥ 60% of bare inserts",
+                target_ratio=0.6,
+                notes="READ COMMITTED, advisory lock, head read, seal + sha256 + canonical JSON in Python, COPY",
+            ),
+        ]
+    finally:
+        bench.cleanup()
+
+
 def run(quick: bool) -> list[Measurement]:
     repeats = 5
     one_n, batched_n = (300, 10_000) if quick else (2_000, 50_000)
@@ -265,6 +366,7 @@ def run(quick: bool) -> list[Measurement]:
                     target_ratio=0.6,
                 )
             )
+        results.extend(postgres_measurements(items, rows, repeats))
         for size in verify_sizes:
             path = folder / f"verify-{size}.db"
             build(path, size)

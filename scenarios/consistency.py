@@ -127,10 +127,15 @@ def consistency(scenario: Scenario, runs: int) -> ConsistencyResult:
         with SqliteLedger(":memory:") as ledger, closing(MemoryBus(namespace=run_id, keep_acknowledged=False)) as bus:
             Runner(variant(scenario, index), bus=bus, ledger=ledger, run_id=run_id, options=offline_options()).run()
             per_run.append(case_decisions(ledger, run_id))
+    return compare_runs(scenario.name, per_run)
+
+
+def compare_runs(name: str, per_run: list[dict[str, list[str]]]) -> ConsistencyResult:
+    """pass^k over runs already made (in this process, or by sweep workers): each run's case → decisions."""
     cases = sorted(set().union(*per_run)) if per_run else []
     differing: dict[str, list[Any]] = {}
     for case in cases:
         seen = [run.get(case) for run in per_run]
         if any(s != seen[0] for s in seen[1:]):
             differing[case] = seen
-    return ConsistencyResult(scenario.name, runs, len(cases), len(cases) - len(differing), differing)
+    return ConsistencyResult(name, len(per_run), len(cases), len(cases) - len(differing), differing)

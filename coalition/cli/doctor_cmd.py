@@ -15,7 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from coalition.agents.providers import missing_keys
-from coalition.bootstrap import BusChoice, LedgerLocation, describe_ledger, ledger_location, open_bus, open_ledger
+from coalition.bootstrap import (
+    BusChoice,
+    LedgerLocation,
+    describe_ledger,
+    is_postgres,
+    ledger_location,
+    open_bus,
+    open_ledger,
+)
 from coalition.bus.errors import BusError
 from coalition.bus.redaction import redactor
 from coalition.cli.common import JsonFlag, LedgerPath, fail, settings
@@ -106,8 +114,10 @@ def doctor(
             versions[name] = "not installed"
     models, key_problems = _models(scenario_ref)
     bus_ok, bus_detail = _check_bus(choice, cfg.data_dir)
+    backend = "unknown"
     try:
         location = ledger_location(ledger_path, cfg)
+        backend = "postgresql" if is_postgres(location) else "sqlite"
         ledger_ok, ledger_detail = _check_ledger(location)
     except LedgerError as exc:
         ledger_ok, ledger_detail = False, str(exc)
@@ -117,7 +127,7 @@ def doctor(
         "models": models,
         "model_keys": {"ok": not key_problems, "problems": key_problems},
         "bus": {"ok": bus_ok, "detail": bus_detail},
-        "ledger": {"ok": ledger_ok, "detail": ledger_detail},
+        "ledger": {"ok": ledger_ok, "backend": backend, "detail": ledger_detail},
         "data_dir": str(cfg.data_dir),
     }
     report = redactor().value(report)  # a password in a base URL or an echoed key is never printed

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from coalition.agents.errors import AgentError
+from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, run_or_latest, settings
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import load_policy
@@ -137,10 +138,58 @@ def whatif(
     console.print(kpis)
 
 
+def _consistency_sweep(scenario: Any, runs: int, jobs: int) -> Any:
+    """The K variants as sweep jobs on `jobs` local workers, recorded in a scratch ledger, then compared."""
+    import secrets
+    import tempfile
+
+    from coalition.bootstrap import BusChoice
+    from coalition.cli.sweep_cmd import run_sweep
+    from coalition.ledger.sqlite import SqliteLedger
+    from coalition.scenarios.consistency import case_decisions, compare_runs, variant
+    from coalition.scenarios.sweep import make_job
+
+    cfg = settings()
+    choice = BusChoice.parse(None, cfg)
+    if choice.kind == "memory":
+        fail("consistency --jobs needs Redis (its workers are other processes): unset COALITION_BUS=memory")
+    policy = scenario.load_policy()
+    planned = [make_job(v, v.seed, policy) for v in (variant(scenario, i) for i in range(runs))]
+    with tempfile.TemporaryDirectory(prefix="coalition-consistency-") as scratch:
+        location = Path(scratch) / "consistency.db"
+        SqliteLedger(location).close()
+        try:
+            results = run_sweep(
+                planned,
+                choice,
+                f"consistency-{secrets.token_hex(4)}",
+                location,
+                jobs,
+                60.0,
+                cfg.data_dir,
+                Console(stderr=True),
+                quiet=True,
+            )
+        except (BusError, RuntimeError) as exc:
+            fail(str(exc))
+        failed = [r for r in results if r.status != "completed"]
+        if failed:
+            fail(f"variant {failed[0].job_id} failed: {failed[0].error}")
+        with SqliteLedger(location, create=False) as ledger:
+            per_run = [case_decisions(ledger, job.job_id) for job in planned]
+    return compare_runs(scenario.name, per_run)
+
+
 def consistency(
     scenario_ref: Annotated[str, typer.Argument(metavar="SCENARIO", help="A library name or a scenario file.")],
     runs: Annotated[int, typer.Option("--runs", min=2, max=50, help="How many variants to run (K).")] = 4,
     target: Annotated[float, typer.Option("--target", min=0.0, max=1.0, help="pass^k needed for exit 0.")] = 1.0,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, max=256, help="Run the variants as a sweep on this many worker processes (Redis)."
+        ),
+    ] = 1,
     as_json: JsonFlag = False,
 ) -> None:
     """Run K variants of a scenario (other seeds; disputes through other channels and days) and report pass^k:
@@ -154,7 +203,7 @@ def consistency(
     _quiet_logs()
     try:
         scenario = load_scenario(scenario_ref)
-        result = run_consistency(scenario, runs)
+        result = run_consistency(scenario, runs) if jobs == 1 else _consistency_sweep(scenario, runs, jobs)
     except (ScenarioError, ScenariosError, AgentError) as exc:
         fail(str(exc))
     if as_json:

@@ -225,7 +225,7 @@ def sweep(
         console = Console(stderr=as_json, highlight=False, width=max(console.width, 180))
     started = time.perf_counter()
     try:
-        results = _run(planned, choice, queue, location, jobs, reclaim_after, cfg.data_dir, console, quiet=as_json)
+        results = run_sweep(planned, choice, queue, location, jobs, reclaim_after, cfg.data_dir, console, quiet=as_json)
     except BusError as exc:
         fail(str(exc))
     except RuntimeError as exc:
@@ -249,7 +249,7 @@ def sweep(
         raise typer.Exit(1)
 
 
-def _run(
+def run_sweep(
     planned: list[SweepJob],
     choice: BusChoice,
     queue: str,
@@ -261,6 +261,8 @@ def _run(
     *,
     quiet: bool,
 ) -> list[SweepResult]:
+    """Publish the jobs, run `jobs` local workers (replacing any that dies), show progress, return one result per
+    job. Shared by `sweep` and `consistency --jobs`."""
     from coalition.bus.redis_streams import RedisStreamsBus
     from coalition.scenarios.sweep import Collector, publish_jobs
 

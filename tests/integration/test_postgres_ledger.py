@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -267,6 +268,14 @@ def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProc
 
 class TestFullRun:
     """helios-launch on PostgreSQL through the CLI: the SQLite digest, and the CLI and console work on it."""
+
+    @pytest.fixture(autouse=True)
+    def _logs_back_on_stderr(self) -> Iterator[None]:
+        """An in-process `coalition run` points structlog at CliRunner's stream, closed afterwards: point it back."""
+        yield
+        from coalition.logs import configure_logging
+
+        configure_logging("warning", "console")
 
     def test_same_digest_as_sqlite_and_the_tools_work(self, postgres: PostgresServer, tmp_path: Path) -> None:
         url = postgres.new_ledger_url()

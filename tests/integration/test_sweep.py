@@ -226,3 +226,24 @@ def test_bad_sweep_input_is_one_line(tmp_path: Path, redis_url: str, args: list[
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
+
+
+def test_consistency_on_sweep_workers_agrees_with_one_process(tmp_path: Path, redis_url: str) -> None:
+    """`consistency --jobs 2` (variants as sweep jobs on two worker processes) reports what the in-process one does."""
+    scenario_path = str(tiny_scenario(tmp_path))
+    env = _env(tmp_path, redis_url)
+    docs = []
+    for extra in ([], ["--jobs", "2"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "coalition", "consistency", scenario_path, "--runs", "3", "--json", *extra],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        docs.append(orjson.loads(done.stdout))
+    assert docs[0] == docs[1]
+    assert docs[0]["cases"] > 0
