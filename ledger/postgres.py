@@ -264,6 +264,7 @@ class PostgresLedger:
             else psycopg.IsolationLevel.REPEATABLE_READ
         )
         self._closed = threading.Event()
+        self._writing = threading.local()  # the connection of this thread's write transaction, if any
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.isolation_level = self._isolation
@@ -318,7 +319,12 @@ class PostgresLedger:
     @contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection whose transaction commits (or rolls back) when the block ends; a lost server is
-        LedgerUnavailable, never a driver traceback."""
+        LedgerUnavailable, never a driver traceback. Inside a write transaction on this thread (append_checked's
+        prepare()), that transaction's connection: reads see what the write will build on."""
+        writing = getattr(self._writing, "conn", None)
+        if writing is not None:
+            yield writing
+            return
         try:
             with self._pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
                 yield conn
@@ -391,17 +397,39 @@ class PostgresLedger:
 
         return self._transaction(work)
 
+    def append_checked(
+        self, consumer: str, prepare: Callable[[], tuple[str, Sequence[EntryDraft]]]
+    ) -> list[LedgerEntry] | None:
+        """prepare() and the append in ONE transaction holding the chain's lock: no other writer can commit in
+        between, and prepare()'s own reads of this ledger (same thread) run inside that transaction."""
+
+        def work(cur: psycopg.Cursor[Any]) -> list[LedgerEntry] | None:
+            message_id, drafts = prepare()
+            if self._seen_in_txn(cur, consumer, message_id):
+                return None
+            entries = self._write(cur, drafts)
+            self._remember(cur, [(consumer, message_id, entries[0].seq if entries else None)])
+            return entries
+
+        return self._transaction(work)
+
     def seen(self, consumer: str, message_id: str) -> bool:
         """Whether (consumer, message_id) has been recorded by append_once / append_batch_once."""
         with self._read() as conn, conn.cursor() as cur:
             return self._seen_in_txn(cur, consumer, message_id)
 
     def _transaction(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
+        if getattr(self._writing, "conn", None) is not None:
+            raise LedgerError("a ledger write cannot start inside another write on the same thread")
         with self._read() as conn:
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
-                    return work(cur)
+                    self._writing.conn = conn
+                    try:
+                        return work(cur)
+                    finally:
+                        self._writing.conn = None
             except pg_errors.UniqueViolation as exc:
                 raise AppendOnlyViolation(f"ledger at {self.path} refused the append: {_first_line(exc)}") from None
             except pg_errors.IntegrityConstraintViolation as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from coalition.bootstrap import LedgerLocation, open_ledger
 from coalition.bus import topics
 from coalition.bus.clock import IdFactory, SimulatedClock
 from coalition.bus.envelope import Envelope
@@ -25,7 +26,6 @@ from coalition.governance.approvals import load_escalations, record_decision
 from coalition.governance.escalation import DecisionKind
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.recorder import Recorder
-from coalition.ledger.sqlite import SqliteLedger
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +35,11 @@ RUN = "race"
 PAIRS = 20
 
 
-def open_escalations(path: Path, count: int) -> list[str]:
+def open_escalations(path: LedgerLocation, count: int) -> list[str]:
     """A run with `count` open incident escalations (severity 5: one approval, ops_lead or risk_officer, decides)."""
     policy = default_policy()
     bus, clock, ids = MemoryBus(), SimulatedClock(START), IdFactory("race")
-    with SqliteLedger(path) as ledger:
+    with open_ledger(path) as ledger:
         recorder = Recorder(bus, ledger)
         service = GovernanceService(bus, ledger, policy, ids=ids, clock=clock, run_id=RUN)
         outside = ids.child("test")
@@ -77,17 +77,19 @@ def open_escalations(path: Path, count: int) -> list[str]:
     return ids_out
 
 
-def _decide_on_own_connection(path: Path, pid: str, verb: DecisionKind, who: str, barrier: threading.Barrier) -> Any:
+def _decide_on_own_connection(
+    path: LedgerLocation, pid: str, verb: DecisionKind, who: str, barrier: threading.Barrier
+) -> Any:
     """One approver on a connection of its own (as another process would have): waits for its rival, then decides."""
-    with SqliteLedger(path, create=False) as ledger:
+    with open_ledger(path, create=False) as ledger:
         barrier.wait(timeout=60)
         return record_decision(
             ledger, run_id=RUN, proposal_id=pid, approver=who, decision=verb, reason=f"{who} decides"
         )
 
 
-def ledger_outcomes(path: Path, proposals: list[str]) -> dict[str, list[str]]:
-    with SqliteLedger(path, create=False) as ledger:
+def ledger_outcomes(path: LedgerLocation, proposals: list[str]) -> dict[str, list[str]]:
+    with open_ledger(path, create=False) as ledger:
         assert ledger.verify().ok
         return {
             pid: [
@@ -102,8 +104,13 @@ def ledger_outcomes(path: Path, proposals: list[str]) -> dict[str, list[str]]:
 class TestDecisionRaces:
     """Approve and reject racing on each of 20 escalations: exactly one outcome each, the other told the truth."""
 
-    def test_twenty_racing_pairs_on_separate_connections_get_one_outcome_and_the_truth(self, tmp_path: Path) -> None:
-        path = tmp_path / "ledger.db"
+    @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+    def test_twenty_racing_pairs_on_separate_connections_get_one_outcome_and_the_truth(
+        self, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+    ) -> None:
+        path: LedgerLocation = tmp_path / "ledger.db"
+        if backend == "postgres":  # the same race on the PostgreSQL ledger, each approver on its own connection
+            path = request.getfixturevalue("postgres").new_ledger_url()
         proposals = open_escalations(path, PAIRS)
         barriers = {pid: threading.Barrier(2) for pid in proposals}
         jobs = [(pid, verb, who) for pid in proposals for verb, who in (("approve", "frank"), ("reject", "alice"))]
