@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from coalition.bus.base import Delivery
@@ -107,20 +108,44 @@ def _nogroup(exc: redis.RedisError) -> bool:
     return isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc)
 
 
-def _describe(client: redis.Redis) -> str:
+def _connection_kwargs(client: redis.Redis | RedisCluster) -> dict[str, Any]:
+    """How a client connects (host, port, timeouts, …): a cluster client keeps them in its nodes manager."""
+    if isinstance(client, RedisCluster):
+        return dict(client.nodes_manager.connection_kwargs)
+    return dict(client.connection_pool.connection_kwargs)
+
+
+def _describe(client: redis.Redis | RedisCluster) -> str:
     """A URL-like name of where a client points, for error messages (no password)."""
+    if isinstance(client, RedisCluster):
+        node = cast(Any, client).get_default_node()  # redis-py leaves it unannotated
+        where = f"{node.host}:{node.port}" if node is not None else "?"
+        return f"redis+cluster://{where}"
     kwargs = client.connection_pool.connection_kwargs
     if kwargs.get("path"):
         return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
     return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
 
+def _cluster_url(url: str) -> str | None:
+    """The plain redis:// URL of a `redis+cluster://` one (a Redis Cluster, reached through any of its nodes)."""
+    for scheme, plain in (("redis+cluster://", "redis://"), ("rediss+cluster://", "rediss://")):
+        if url.startswith(scheme):
+            return plain + url[len(scheme) :]
+    return None
+
+
 class RedisStreamsBus:
-    """A `Bus` where each topic is the stream `<namespace>:<topic>` and each entry holds one encoded envelope."""
+    """A `Bus` where each topic is the stream `{<namespace>}:<topic>` and each entry holds one encoded envelope.
+
+    The braces are a Redis Cluster hash tag: every stream of a namespace (one per run) lives in one slot, so a
+    multi-stream XREADGROUP and the publish script's multi-key call work on a cluster as on one server. A
+    `redis+cluster://host:port` URL (any node) or a `redis.cluster.RedisCluster` client selects a cluster.
+    """
 
     def __init__(
         self,
-        client_or_url: redis.Redis | str,
+        client_or_url: redis.Redis | RedisCluster | str,
         namespace: str = "coalition",
         *,
         maxlen: int | None = 1_000_000,
@@ -128,11 +153,21 @@ class RedisStreamsBus:
         connect_timeout: float = 2.0,
         retries: int = 3,
     ) -> None:
-        if not namespace or ":" in namespace:
-            raise ValueError(f"namespace must be non-empty and contain no ':', got {namespace!r}")
+        if not namespace or any(c in namespace for c in ":{}"):
+            raise ValueError(f"namespace must be non-empty and contain no ':', '{{' or '}}', got {namespace!r}")
         if maxlen is not None and (isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 0):
             raise ValueError(f"maxlen must be a non-negative integer or None, got {maxlen!r}")
-        if isinstance(client_or_url, str):
+        self._redis: redis.Redis | RedisCluster
+        if isinstance(client_or_url, str) and (cluster_url := _cluster_url(client_or_url)) is not None:
+            self._redis = RedisCluster.from_url(
+                cluster_url,
+                protocol=2,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries),
+            )
+            self._owns_client = True
+        elif isinstance(client_or_url, str):
             retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries)
             self._redis = redis.Redis.from_url(
                 client_or_url,
@@ -144,7 +179,7 @@ class RedisStreamsBus:
             )
             self._owns_client = True
         else:
-            if client_or_url.connection_pool.connection_kwargs.get("decode_responses"):
+            if _connection_kwargs(client_or_url).get("decode_responses"):
                 raise ValueError("RedisStreamsBus needs a client with decode_responses=False (entries are bytes)")
             self._redis = client_or_url
             self._owns_client = False
@@ -156,7 +191,7 @@ class RedisStreamsBus:
             (b"MAXLEN", b"~", str(maxlen), b"*") if maxlen is not None else (b"*",)
         )
         self._publish_script = self._redis.register_script(_PUBLISH_SCRIPT)
-        self._socket_timeout = self._redis.connection_pool.connection_kwargs.get("socket_timeout")
+        self._socket_timeout = _connection_kwargs(self._redis).get("socket_timeout")
         self._groups: set[tuple[str, str]] = set()
         self._r = cast(Any, self._redis)  # redis-py annotates replies as `Awaitable | Any`; we use it synchronously
 
@@ -164,8 +199,8 @@ class RedisStreamsBus:
         return f"RedisStreamsBus({self.url!r}, namespace={self.namespace!r})"
 
     def key(self, topic: str) -> str:
-        """The Redis key of a topic's stream."""
-        return f"{self.namespace}:{topic}"
+        """The Redis key of a topic's stream: the namespace is its hash tag (one cluster slot per namespace)."""
+        return f"{{{self.namespace}}}:{topic}"
 
     # -- producing ---------------------------------------------------------------------------------------
 
@@ -345,8 +380,8 @@ class RedisStreamsBus:
     def delete_namespace(self) -> int:
         """Delete every stream of this namespace (tests, resets); returns how many keys went."""
         try:
-            keys = list(self._r.scan_iter(match=f"{self.namespace}:*", count=1000))
-            deleted = int(self._r.delete(*keys)) if keys else 0
+            keys = list(self._r.scan_iter(match=f"{{{self.namespace}}}:*", count=1000))
+            deleted = sum(int(self._r.delete(key)) for key in keys)  # one key per call: any node of a cluster
         except redis.RedisError as exc:
             raise _failure(self.url, f"deleting namespace {self.namespace!r}", exc) from exc
         self._groups.clear()

@@ -35,7 +35,7 @@ class BusChoice:
     """What `--bus` asked for: the in-memory bus, the embedded/ configured Redis, or a Redis URL."""
 
     kind: str  # "memory" | "redis"
-    url: str | None = None  # explicit redis:// or unix:// URL; None = REDIS_URL or embedded
+    url: str | None = None  # explicit redis://, redis+cluster:// or unix:// URL; None = REDIS_URL or embedded
 
     @classmethod
     def parse(cls, value: str | None, settings: Settings) -> BusChoice:
@@ -44,9 +44,11 @@ class BusChoice:
             return cls("memory")
         if raw == "redis":
             return cls("redis", settings.redis_url)
-        if raw.startswith(("redis://", "rediss://", "unix://")):
+        if raw.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
             return cls("redis", raw)
-        raise ValueError(f"--bus must be memory, redis or a redis:// / unix:// URL, not {raw!r}")
+        raise ValueError(
+            f"--bus must be memory, redis or a redis:// / redis+cluster:// / unix:// URL, not {raw!r}"
+        )
 
     def describe(self) -> str:
         """Where the bus is, for people to read: never with a password."""

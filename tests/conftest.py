@@ -53,6 +53,34 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A 3-node Redis Cluster on free loopback ports, started with the machine's redis-server for the session."""
+    from redis_cluster import redis_cluster
+
+    try:
+        cluster = redis_cluster(tmp_path_factory.mktemp("cluster"))
+        url = cluster.__enter__()
+    except (EmbeddedRedisError, RuntimeError, OSError) as exc:
+        service_unavailable(f"could not start a 3-node Redis Cluster: {exc}")
+        return
+    try:
+        yield url
+    finally:
+        cluster.__exit__(None, None, None)
+
+
+@pytest.fixture
+def cluster_bus(redis_cluster_url: str) -> Iterator[RedisStreamsBus]:
+    """A RedisStreamsBus on the 3-node cluster, on a namespace (hash tag) of its own."""
+    bus = RedisStreamsBus(redis_cluster_url, namespace=f"test-{uuid.uuid4().hex[:12]}")
+    try:
+        yield bus
+    finally:
+        bus.delete_namespace()
+        bus.close()
+
+
 @pytest.fixture
 def redis_bus(redis_url: str) -> Iterator[RedisStreamsBus]:
     """A RedisStreamsBus on a namespace of its own; its streams are deleted afterwards."""
@@ -71,7 +99,7 @@ def memory_bus() -> Iterator[MemoryBus]:
     bus.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def bus(request: pytest.FixtureRequest) -> Bus:
     """Each backend in turn: the contract suites run once per backend."""
     backend: Bus = request.getfixturevalue(f"{request.param}_bus")
