@@ -46,9 +46,7 @@ class BusChoice:
             return cls("redis", settings.redis_url)
         if raw.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
             return cls("redis", raw)
-        raise ValueError(
-            f"--bus must be memory, redis or a redis:// / redis+cluster:// / unix:// URL, not {raw!r}"
-        )
+        raise ValueError(f"--bus must be memory, redis or a redis:// / redis+cluster:// / unix:// URL, not {raw!r}")
 
     def describe(self) -> str:
         """Where the bus is, for people to read: never with a password."""
