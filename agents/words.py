@@ -3,9 +3,10 @@
 Every customer-facing text (a notice's message) and every rationale or message summary a model words is checked
 against the engine's facts before it leaves the agent:
 - the claims lint: no banned claim of the policy brief (case ignored);
-- the commitments check: every amount, figure or date, every account / customer / case identifier, every link,
-  and every promise or money word (credit, refund, waive, transfer, guarantee, …) must appear in the facts —
-  "no hallucinated exceptions or promises", no figure or action the engine did not decide.
+- the commitments check: every amount, figure or date, every account / customer / case identifier, every action
+  or argument name (transfer_funds), every link, and every promise or money word (credit, refund, waive, transfer,
+  guarantee, …) must appear in the facts — "no hallucinated exceptions or promises", no figure or action the
+  engine did not decide.
 A text that fails is replaced by the engine's own wording and the flags are recorded with the rejected text's hash
 (never the text). The check is pure and deterministic: the same text and facts always give the same flags.
 """
@@ -21,6 +22,8 @@ from coalition.agents.facts import Facts
 NUMBER = re.compile(r"(?<![A-Za-z0-9])\d+(?:,\d{3})*(?:\.\d+)?")
 # An identifier with a digit: TX-B0003, X-666, case-1011, inc-tx-1a2b3c4d, ACCT-42.
 IDENTIFIER = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*-[A-Za-z]*\d[A-Za-z0-9]*(?:-[A-Za-z0-9]+)*\b")
+# An action or argument name (transfer_funds, amount_usd): a text may name one only when the facts do.
+SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 LINK = re.compile(r"(?:https?://|www\.)\S+|\b[\w.+-]+@[\w-]+\.[\w.]+\b", re.IGNORECASE)
 # Words that commit the business or move money: a text may use one only when the facts do.
 COMMITMENTS = (
@@ -40,6 +43,8 @@ COMMITMENTS = (
     "account number",
     "acct",
     "skip",
+    "rotat",
+    "freez",
     "bypass",
     "override",
     "approved",
@@ -85,6 +90,9 @@ def check_words(
     for token in IDENTIFIER.findall(text):
         if token.casefold() not in allowed_lower:
             flags.append(f"identifier not in the facts: {token}")
+    for token in SNAKE.findall(text):
+        if token not in allowed_lower:
+            flags.append(f"name not in the facts: {token}")
     for token in LINK.findall(text):
         if token.casefold() not in allowed_lower:
             flags.append(f"link not in the facts: {token}")

@@ -48,6 +48,15 @@ class TestCheck:
         assert check_words(text, review, banned=BANNED) == []
         assert check_words(text, review, banned=BANNED, customer_facing=True) == ["banned claim: guaranteed savings"]
 
+    def test_an_action_the_engine_did_not_decide_fails(self) -> None:
+        pause = Facts(intent="propose", decision="pause settlement in TX", rules=["ops may pause_settlement"])
+        assert check_words("Pause settlement in TX (pause_settlement).", pause) == []
+        assert check_words("Pause TX, then transfer_funds and rotate the keys.", pause) == [
+            "name not in the facts: transfer_funds",
+            "commitment not in the facts: transfer",
+            "commitment not in the facts: rotat",
+        ]
+
     def test_a_rationale_naming_another_price_fails(self) -> None:
         price = Facts(intent="propose", decision="set the TX price to 72.50 USD/MWh", figures={"base": "58"})
         assert check_words("Set the TX price to 72.5 USD/MWh.", price) == []
