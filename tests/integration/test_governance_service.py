@@ -24,6 +24,7 @@ from coalition.bus.messages import (
     ApprovalGranted,
     EscalationResolved,
     Observation,
+    ProposalHeld,
     RunStarted,
     StepDone,
     VerdictIssued,
@@ -419,3 +420,59 @@ class TestDeterminism:
         second = script(MemoryBus(), tmp_path / "b.db")
         assert len(first) > 10
         assert first == second
+
+
+class TestHolds:
+    """An escalated incident holds its credits (same incident_id); a pause and other incidents' credits go on."""
+
+    def _incident(self, loop: Loop) -> None:
+        loop.propose(
+            "inc",
+            "ops",
+            "open_incident",
+            incident_id="i",
+            kind="outage",
+            severity=5,
+            regions=["CA"],
+            affected_customers=2,
+            summary="s",
+        )
+        loop.propose("pause", "ops", "pause_settlement", region="CA", incident_id="i", reason="outage")
+        loop.propose("c1", "ops", "issue_credit", customer_id="C-1", incident_id="i", tier="major", amount_usd=150)
+        loop.propose("c2", "ops", "issue_credit", customer_id="C-2", incident_id="j", tier="major", amount_usd=150)
+        loop.step()
+
+    def test_held_then_released_by_the_approval(self, loop: Loop) -> None:
+        self._incident(loop)
+        outcomes = {v.proposal_id: v.outcome for v in loop.new(topics.VERDICTS, VerdictIssued)}
+        assert outcomes == {"inc": "escalate", "pause": "allow", "c2": "allow"}
+        (held,) = loop.new(topics.VERDICTS, ProposalHeld)
+        assert (held.proposal_id, held.held_by, held.dependency) == ("c1", "inc", "incident_id=i")
+        assert set(loop.service.state.held) == {"c1"}
+        rebuilt = fold_ledger(loop.ledger.iter_entries(run_id=RUN), policy=POLICY)
+        assert set(rebuilt.held) == {"c1"}  # a governance worker rebuilt from the ledger holds the same
+        assert loop.decide("frank", "inc").accepted
+        loop.step()
+        (verdict,) = loop.new(topics.VERDICTS, VerdictIssued)
+        assert (verdict.proposal_id, verdict.outcome) == ("c1", "allow")
+        assert {a.proposal_id for a in loop.new(topics.AUTHORIZATIONS, ActionAuthorized)} >= {"inc", "c1"}
+        assert loop.service.state.held == {}
+
+    @pytest.mark.parametrize("end", ["reject", "expire"])
+    def test_rejection_or_expiry_cancels_what_it_held(self, loop: Loop, end: str) -> None:
+        self._incident(loop)
+        loop.new(topics.AUTHORIZATIONS, ActionAuthorized)
+        loop.new(topics.VERDICTS, VerdictIssued)
+        if end == "reject":
+            assert loop.decide("frank", "inc", "reject").accepted
+        else:
+            loop.clock.advance(timedelta(hours=4))
+        loop.step()
+        (cancelled,) = loop.new(topics.VERDICTS, VerdictIssued)
+        assert (cancelled.proposal_id, cancelled.outcome, cancelled.rule_ids) == (
+            "c1",
+            "deny",
+            ["gate.holds_dependents"],
+        )
+        assert ("rejected" if end == "reject" else "expired") in cancelled.reasons[0]
+        assert loop.new(topics.AUTHORIZATIONS, ActionAuthorized) == []
