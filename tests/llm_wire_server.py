@@ -60,12 +60,17 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 
 def answer_text(body: dict[str, Any]) -> str:
-    """The server's wording for a request: names the task it saw and a digest of the request (deterministic)."""
+    """The server's wording for a request (deterministic): for a narration request, the decision in its facts (a
+    model that says no more than it was given passes the words check); else the task and a digest."""
     user = _last_user_text(body.get("messages", []))
     try:
-        task = json.loads(user).get("task", "chat")
+        request = json.loads(user)
+        task = request.get("task", "chat")
     except (ValueError, AttributeError):
-        task = "chat"
+        request, task = {}, "chat"
+    facts = request.get("facts") if isinstance(request, dict) else None
+    if isinstance(facts, dict) and facts.get("decision"):  # a well-behaved model words the decision it was given
+        return f"Local model answering a {task} request: {facts['decision']}."
     return f"Local model {body.get('model')} answering a {task} request ({_digest(body)[:10]})."
 
 
