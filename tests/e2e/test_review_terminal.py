@@ -29,7 +29,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Two helios-launch runs in one ledger: the second one's entries all have ledger seqs above 338."""
+    """Two helios-launch runs in one ledger: the second one's entries all have ledger seqs above the first's count."""
     ledger = str(tmp_path_factory.mktemp("two") / "ledger.db")
     docs = []
     for run_id in ("first", "second"):
@@ -63,10 +63,10 @@ class TestOneNumbering:
 
     def test_the_run_summary_table_numbers_are_the_runs(self, two_runs: tuple[str, Any, Any]) -> None:
         """Printed as a table, the second run's escalations carry numbers within the run (≤ its entry count)."""
-        _, _, second = two_runs
+        _, first, second = two_runs
         numbers = [e["number"] for e in second["escalations"]]
         assert all(1 <= n <= second["entries"] for n in numbers)
-        assert [e["seq"] - e["number"] for e in second["escalations"]] == [338] * len(numbers)
+        assert [e["seq"] - e["number"] for e in second["escalations"]] == [first["entries"]] * len(numbers)
 
     def test_ledger_list_has_number_seq_and_action(self, two_runs: tuple[str, Any, Any]) -> None:
         """Approvals name only the proposal in their payload; the action column still says what was approved."""
