@@ -73,6 +73,7 @@ class Settings(BaseSettings):
                 "OPENAI_API_KEY": self.openai_api_key,
                 "ANTHROPIC_API_KEY": self.anthropic_api_key,
                 "REDIS_URL": self.redis_url,
+                "COALITION_LEDGER": self.ledger,
                 "OPENAI_BASE_URL": self.openai_base_url,
                 "ANTHROPIC_BASE_URL": self.anthropic_base_url,
             }
