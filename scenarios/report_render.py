@@ -13,6 +13,8 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from coalition.bus.redaction import redact
+from coalition.scenarios import dashboard_render
+from coalition.scenarios.dashboards import Dashboards
 from coalition.scenarios.reports import BudgetUse, EscalationRow, RunReport
 
 OUTCOME_COLOURS = {"allow": "#2e9e5b", "deny": "#d64545", "escalate": "#e8a33d", "none": "#888888"}
@@ -198,8 +200,11 @@ def figures(report: RunReport) -> dict[str, go.Figure]:
     }
 
 
-def render_json(report: RunReport) -> str:
-    return orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+def render_json(report: RunReport, dashboards: Dashboards | None = None) -> str:
+    doc = report.to_json()
+    if dashboards is not None:
+        doc["dashboards"] = dashboards.to_json()
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
 
 
 def render_csv(report: RunReport) -> str:
@@ -384,7 +389,7 @@ font-size:13px}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #ec
 th{background:#f0f2f5;font-weight:600}.pill{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;
 font-size:12px}.allow,.approved,.pass{background:#2e9e5b}.deny,.rejected,.fail{background:#d64545}
 .escalate,.expired,.pending,.humans{background:#e8a33d}.grid{display:grid;grid-template-columns:1fr 1fr;gap:20px}
-code{font-size:12px;color:#445}
+code{font-size:12px;color:#445}.scroll{overflow-x:auto}
 """
 
 
@@ -452,7 +457,15 @@ def render_html(report: RunReport) -> str:
 """
 
 
-def render(report: RunReport, fmt: str) -> str:
-    """The report in one of FORMATS, with any configured secret redacted (coalition.bus.redaction)."""
-    renderers = {"html": render_html, "md": render_md, "json": render_json, "csv": render_csv}
-    return redact(renderers[fmt](report))
+def render(report: RunReport, fmt: str, dashboards: Dashboards | None = None) -> str:
+    """The report in one of FORMATS, with any configured secret redacted (coalition.bus.redaction); with
+    `dashboards`, html, md and json also hold the executive overview, the trust dashboard and the ops cockpit."""
+    if fmt == "json":
+        return redact(render_json(report, dashboards))
+    renderers = {"html": render_html, "md": render_md, "csv": render_csv}
+    text = renderers[fmt](report)
+    if dashboards is not None and fmt == "md":
+        text += "\n" + dashboard_render.render_md(dashboards)
+    elif dashboards is not None and fmt == "html":
+        text = text.replace("</main></body></html>", dashboard_render.render_html(dashboards) + "</main></body></html>")
+    return redact(text)

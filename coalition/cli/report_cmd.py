@@ -13,6 +13,7 @@ from coalition.cli.common import LedgerPath, fail, open_ledger, run_or_latest
 from coalition.ledger.base import Ledger
 from coalition.scenarios.audit import write_audit
 from coalition.scenarios.board_divergence import board_check
+from coalition.scenarios.dashboards import run_dashboards
 from coalition.scenarios.errors import ScenariosError
 from coalition.scenarios.replay import ReplayError, recorded_run
 from coalition.scenarios.report_render import FORMATS, render
@@ -29,7 +30,9 @@ def report(
     ] = None,
     ledger_path: LedgerPath = None,
 ) -> None:
-    """Report a run: KPIs, charts over simulated time with decision markers, decisions, escalations, expectations.
+    """Report a run: KPIs, charts over simulated time with decision markers, decisions, escalations, expectations,
+    and (html, md, json) the executive overview with the three-statement model, the trust dashboard and the ops
+    cockpit, each figure with its definition and the entries it is computed from.
 
     Example: coalition report helios-launch-20250303-101500-ab12 --format html --out report.html
     """
@@ -39,7 +42,7 @@ def report(
     run_id = run_or_latest(ledger, run)
     try:
         built = run_report(ledger, run_id)
-        text = render(with_board_check(ledger, built), fmt)
+        text = render(with_board_check(ledger, built), fmt, run_dashboards(ledger, run_id) if fmt != "csv" else None)
     except ScenariosError as exc:
         fail(str(exc))
     if out is None and fmt == "html":

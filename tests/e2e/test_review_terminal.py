@@ -81,6 +81,30 @@ class TestOneNumbering:
         assert any("commit_capital" in row for row in rows)
 
 
+class TestReportDashboards:
+    """`coalition report` carries the executive overview, the trust dashboard and the ops cockpit."""
+
+    def test_json_figures_name_entries_of_the_reported_run_only(self, two_runs: tuple[str, Any, Any]) -> None:
+        ledger, first, _ = two_runs
+        done = cli("report", "second", "--format", "json", "--ledger", ledger)
+        assert done.returncode == 0, done.stderr
+        boards = json.loads(done.stdout)["dashboards"]
+        assert [f["key"] for f in boards["kpis"]] == [
+            "completion_rate",
+            "exception_rate",
+            "time_to_resolution",
+            "cost_per_outcome",
+            "audit_pass_rate",
+        ]
+        seqs = [s for group in ("kpis", "trust", "ops") for f in boards[group] for s in f["entries"]]
+        assert seqs
+        assert min(seqs) > first["entries"]  # nothing of the first run leaks into the second's figures
+        assert len(boards["statements"]) == 90
+        md = cli("report", "second", "--format", "md", "--ledger", ledger).stdout
+        for heading in ("## Executive overview", "### Three-statement model", "## Trust dashboard", "## Ops cockpit"):
+            assert heading in md
+
+
 class TestIncidents:
     """`ledger incidents` lists what ops opened; `audit --incident` takes the id or the announcing event's name."""
 
