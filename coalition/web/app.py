@@ -160,7 +160,15 @@ def create_app(
     `port`: the port it serves on (the `Host` allowlist then requires it); `allowed_hosts`: more names than the
     loopback ones; `access_log`: default `console-access.log` beside the users file.
     """
-    from coalition.web import routes_api, routes_approvals, routes_assets, routes_auth, routes_ledger, routes_runs
+    from coalition.web import (
+        routes_api,
+        routes_approvals,
+        routes_assets,
+        routes_auth,
+        routes_dashboards,
+        routes_ledger,
+        routes_runs,
+    )
 
     package = resources.files("coalition.web")
     templates = Jinja2Templates(directory=str(package.joinpath("templates")))
@@ -196,7 +204,15 @@ def create_app(
     )
     app.state.console = state
     app.mount("/static", StaticFiles(directory=str(package.joinpath("static")), follow_symlink=True), name="static")
-    for module in (routes_auth, routes_runs, routes_approvals, routes_ledger, routes_api, routes_assets):
+    for module in (
+        routes_auth,
+        routes_runs,
+        routes_approvals,
+        routes_ledger,
+        routes_api,
+        routes_assets,
+        routes_dashboards,
+    ):
         app.include_router(module.router)
 
     @app.middleware("http")
