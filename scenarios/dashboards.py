@@ -21,6 +21,7 @@ from coalition.scenarios.reports import ReportError
 ANOMALY_KINDS = ("supply.shock", "meter.outage", "settlement.mismatch", "suspicious.trades", "customer.complaints")
 TEXT_ACTIONS = {"notify_customers": "message", "launch_campaign": "copy"}
 PLAIN_ENGLISH = 60.0  # Flesch reading ease at or above which a text reads as plain English
+DECISIONS = frozenset({"allow", "deny", "escalate"})  # a verdict entry that decides (not "held" behind a gate)
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,8 @@ class _Run:
         for e in self.entries:
             if e.kind == "proposal":
                 self.proposals.setdefault(e.subject, e)
-            elif e.kind == "verdict":
-                self.verdicts.setdefault(e.subject, e)
+            elif e.kind == "verdict" and e.outcome in DECISIONS:
+                self.verdicts[e.subject] = e  # a held proposal's decision comes after its "held" entry
             elif e.kind == "resolution":
                 self.resolutions.setdefault(e.subject, e)
             elif e.kind == "authorization":
@@ -321,7 +322,8 @@ def _kpis(run: _Run, records: list[IncidentRecord]) -> list[Figure]:
             "exception_rate",
             "Exception rate",
             _pct_text(exception),
-            "Proposals governance did not allow outright (denied or escalated to people) ÷ all verdicts.",
+            "Proposals governance did not allow outright (denied or escalated to people) ÷ proposals decided (a "
+            "proposal held behind a pending gate counts once, by the verdict it finally got).",
             tuple(sorted(v.seq for v in exceptions)),
             exception,
             "n/a" if exception is None else "ok",

@@ -30,9 +30,10 @@ def report(
     ] = None,
     ledger_path: LedgerPath = None,
 ) -> None:
-    """Report a run: KPIs, charts over simulated time with decision markers, decisions, escalations, expectations,
-    and (html, md, json) the executive overview with the three-statement model, the trust dashboard and the ops
-    cockpit, each figure with its definition and the entries it is computed from.
+    """Report a run: KPIs, charts over simulated time with decision markers, decisions, escalations, expectations.
+
+    html, md and json also hold the executive overview with the three-statement model, the trust dashboard and
+    the ops cockpit, each figure with its definition and the entries it is computed from.
 
     Example: coalition report helios-launch-20250303-101500-ab12 --format html --out report.html
     """

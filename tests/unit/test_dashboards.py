@@ -100,7 +100,8 @@ class TestFiguresAndTheirEntries:
         figure = next(f for f in d.kpis if f.key == "exception_rate")
         mine = _by_seq(entries)
         assert {mine[s].outcome for s in figure.seqs} == {"deny", "escalate"}
-        verdicts = sum(1 for e in entries if e.kind == "verdict")
+        verdicts = sum(1 for e in entries if e.kind == "verdict" and e.outcome in ("allow", "deny", "escalate"))
+        assert verdicts == len({e.subject for e in entries if e.kind == "proposal"})
         assert figure.number == round(100 * len(figure.seqs) / verdicts, 1)
 
     def test_audit_pass_rate_fails_a_chain_with_a_missing_execution(
