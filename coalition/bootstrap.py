@@ -1,7 +1,8 @@
 """The composition root: the one place that chooses the bus backend for a run (memory, a Redis URL, or a private
-embedded redis-server) and owns its lifetime, and the ledger backend (a SQLite file, or PostgreSQL when
-COALITION_LEDGER or --ledger is a postgresql:// URL). The per-agent models are resolved by `coalition run`
-(coalition/cli/run_cmd.py); tests build what they need directly.
+embedded redis-server) and owns its lifetime; the ledger backend (a SQLite file, or PostgreSQL when
+COALITION_LEDGER or --ledger is a postgresql:// URL); and what ties a ledger to its key, its witness store and
+what this client remembers of it (`ledger_trust`, `attach_notary`). The per-agent models are resolved by
+`coalition run` (coalition/cli/run_cmd.py); tests build what they need directly.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from coalition.settings import Settings
 if TYPE_CHECKING:
     from coalition.bus.clock import Clock
     from coalition.bus.redis_streams import RedisStreamsBus
+    from coalition.ledger.notary import Notary
     from coalition.ledger.postgres import PostgresLedger
+    from coalition.ledger.signed_note import Signer, Verifier
     from coalition.ledger.sqlite import SqliteLedger
+    from coalition.ledger.witness import SeenCheckpoint, WitnessDir
 
     OpenLedger = SqliteLedger | PostgresLedger
 
@@ -154,3 +158,47 @@ def open_ledger(location: LedgerLocation, *, create: bool = True, wall_clock: Cl
     from coalition.ledger.sqlite import SqliteLedger
 
     return SqliteLedger(location, create=create, wall_clock=wall_clock)
+
+
+@dataclass(frozen=True)
+class LedgerTrust:
+    """What a client checks a ledger against: the ledger key's public half, the witness store and its memory."""
+
+    verifiers: list[Verifier]
+    witness: WitnessDir
+    seen: SeenCheckpoint | None
+    keys_dir: Path
+    origin: str
+
+
+def ledger_trust(settings: Settings, ledger: SqliteLedger, *, client: str) -> LedgerTrust:
+    """The trust anchors of `ledger` for `client` ("cli", "console"): the key in the data directory's keys/, the
+    witness directory, and the client's memory of the newest checkpoint it saw (none for an in-memory ledger)."""
+    from coalition.ledger.keys import load_public_key
+    from coalition.ledger.notary import origin_of
+    from coalition.ledger.signed_note import Verifier
+    from coalition.ledger.witness import SeenCheckpoint, WitnessDir
+
+    origin = origin_of(ledger)
+    public = load_public_key(settings.keys_path)
+    verifiers = [] if public is None else [Verifier.of(origin, public)]
+    seen = None
+    if ledger.path != ":memory:":
+        seen = SeenCheckpoint(settings.state_path, client, str(Path(ledger.path).resolve()))
+    return LedgerTrust(verifiers, WitnessDir(settings.witness_path), seen, settings.keys_path, origin)
+
+
+def attach_notary(ledger: SqliteLedger, trust: LedgerTrust) -> Notary:
+    """Sign checkpoints of `ledger` as it grows (run end, every 1,000 entries, each human decision); the key is
+    created on the first checkpoint, not before (read-only commands never write to the data directory)."""
+    from coalition.bus.clock import WallClock
+    from coalition.ledger.keys import load_or_create_private_key
+    from coalition.ledger.notary import Notary
+    from coalition.ledger.signed_note import Signer
+
+    def signer() -> Signer:
+        return Signer(trust.origin, load_or_create_private_key(trust.keys_dir))
+
+    notary = Notary(ledger, signer, trust.witness, WallClock(), seen=[trust.seen] if trust.seen else [])
+    ledger.add_commit_listener(notary.after_commit)
+    return notary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,15 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY", repr=False)
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
+    witness_dir: Path | None = Field(
+        default=None,
+        description="COALITION_WITNESS_DIR: append-only store of signed ledger checkpoints (default data_dir/witness)",
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="COALITION_STATE_DIR: what this user's CLI and console remember (the newest checkpoint seen per"
+        " ledger); default $XDG_STATE_HOME/coalition or ~/.local/state/coalition",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="warning", description="COALITION_LOG_LEVEL"
     )
@@ -85,3 +95,18 @@ class Settings(BaseSettings):
         if self.ledger and not self.ledger.startswith(("postgresql:", "postgres:")):
             return Path(self.ledger)
         return self.data_dir / "ledger.db"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def witness_path(self) -> Path:
+        return self.witness_dir or self.data_dir / "witness"
+
+    @property
+    def state_path(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        xdg = os.environ.get("XDG_STATE_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "coalition"

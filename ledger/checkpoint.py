@@ -50,6 +50,7 @@ class SignedCheckpoint:
     checkpoint: Checkpoint
     note: str
     signer: str  # "<name>+<key id hex>"
+    verifier_key: str  # the full verifier key that checked it
 
     @property
     def size(self) -> int:
@@ -63,7 +64,7 @@ class SignedCheckpoint:
 def open_checkpoint(note: str, verifiers: list[Verifier]) -> SignedCheckpoint:
     """Parse and verify a signed checkpoint; NoteError says why it cannot be trusted."""
     text, verifier = open_note(note, verifiers)
-    return SignedCheckpoint(Checkpoint.parse(text), note, f"{verifier.name}+{verifier.key_id.hex()}")
+    return SignedCheckpoint(Checkpoint.parse(text), note, f"{verifier.name}+{verifier.key_id.hex()}", verifier.encode())
 
 
 def peek_size(note: str) -> int | None:

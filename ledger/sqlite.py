@@ -13,6 +13,8 @@ costs one fsync per transaction, which the recorder amortises by writing a whole
 from __future__ import annotations
 
 import hashlib
+import re
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -32,6 +34,7 @@ from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable, MalformedEntry
 from coalition.ledger.private_files import create_private
+from coalition.ledger.tree import STORED_LEVEL, StoredTree, TreeBuilder, nodes_completed
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -107,10 +110,46 @@ BEGIN SELECT RAISE(ABORT, 'ledger dedupe rows are append-only: DELETE is not all
 """
 )
 
+# The Merkle tree's stored nodes (coalition.ledger.tree), the signed checkpoints (a convenience copy: the witness
+# outside the ledger is what is trusted) and the ledger's id (the checkpoints' origin). Added to older ledgers when
+# they are opened for writing; append-only like the entries.
+_TREE_SCHEMA = """CREATE TABLE IF NOT EXISTS tree_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    PRIMARY KEY (size, note)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tree_nodes_no_update BEFORE UPDATE ON tree_nodes
+BEGIN SELECT RAISE(ABORT, 'ledger tree nodes are append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER IF NOT EXISTS tree_nodes_no_delete BEFORE DELETE ON tree_nodes
+BEGIN SELECT RAISE(ABORT, 'ledger tree nodes are append-only: DELETE is not allowed'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'ledger checkpoints are append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'ledger checkpoints are append-only: DELETE is not allowed'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_meta_no_update BEFORE UPDATE ON ledger_meta
+BEGIN SELECT RAISE(ABORT, 'ledger meta rows are append-only: UPDATE is not allowed'); END;
+CREATE TRIGGER IF NOT EXISTS ledger_meta_no_delete BEFORE DELETE ON ledger_meta
+BEGIN SELECT RAISE(ABORT, 'ledger meta rows are append-only: DELETE is not allowed'); END;
+"""
+
+# Each generated column and the expression it must equal (verify recomputes them from the stored JSON).
+GENERATED_COLUMNS: dict[str, str] = {
+    name: " ".join(expr.split())
+    for name, expr in re.findall(r"(\w+) (?:INTEGER|TEXT) GENERATED ALWAYS AS \((.*?)\) STORED", _ENTRIES_TABLE, re.S)
+}
+
 _FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(rationale, subject, content='')"
 
 _INSERT = "INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)"
 _INSERT_FTS = "INSERT INTO entries_fts (rowid, rationale, subject) VALUES (?, ?, ?)"
+_INSERT_NODE = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)"
 
 _EQUALITY_FILTERS: tuple[str, ...] = (
     "run_id",
@@ -258,6 +297,8 @@ class SqliteLedger:
         self._path = str(path)
         self._wall_clock: Clock = wall_clock or WallClock()
         self._lock = threading.RLock()
+        self._listeners: list[Callable[[list[LedgerEntry]], None]] = []
+        self._ledger_id: str | None = None
         memory = self._path == ":memory:"
         if not memory:
             file = Path(self._path)
@@ -283,6 +324,7 @@ class SqliteLedger:
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             self._fts_index = self._prepare_schema(create=create)  # maintained on every append when present
             self._use_fts = self._fts_index and fts
+            self._has_tree = self._prepare_tree(writable=create)
         except sqlite3.Error as exc:
             conn.close()
             raise LedgerUnavailable(self._path, str(exc)) from None
@@ -313,6 +355,46 @@ class SqliteLedger:
         has_fts = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'entries_fts'").fetchone() is not None
         return has_fts and _fts5_available(conn)
 
+    def _prepare_tree(self, *, writable: bool) -> bool:
+        """Give the ledger its tree tables and id, and build the stored nodes a ledger from before the tree lacks.
+
+        Opened without `create` (read-only tools) nothing is written: a missing node is then hashed from below.
+        """
+        conn = self._conn
+        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tree_nodes'").fetchone()
+        if not writable:
+            return exists is not None
+        size, _ = self._head_in_txn()
+        (stored_blocks,) = (
+            (0,)
+            if not exists
+            else conn.execute("SELECT count(*) FROM tree_nodes WHERE level = ?", (STORED_LEVEL,)).fetchone()
+        )
+        has_id = exists is not None and conn.execute("SELECT 1 FROM ledger_meta WHERE key = 'ledger_id'").fetchone()
+        if exists and has_id and stored_blocks >= size >> STORED_LEVEL:
+            return True
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split_sql(_TREE_SCHEMA):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('ledger_id', ?)", (secrets.token_hex(8),)
+            )
+            builder = TreeBuilder()
+            cursor = conn.execute("SELECT CAST(body AS BLOB) FROM entries ORDER BY seq")
+            while rows := cursor.fetchmany(10_000):
+                builder.extend(row[0] for row in rows)
+                if builder.completed:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)", builder.completed
+                    )
+                    builder.completed.clear()
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return True
+
     @property
     def path(self) -> str:
         return self._path
@@ -334,6 +416,7 @@ class SqliteLedger:
             except BaseException:
                 self._rollback()
                 raise
+            self._committed(entries)
             return entries
 
     def append_once(self, consumer: str, message_id: str, drafts: Sequence[EntryDraft]) -> list[LedgerEntry] | None:
@@ -350,6 +433,7 @@ class SqliteLedger:
             except BaseException:
                 self._rollback()
                 raise
+            self._committed(entries)
             return entries
 
     def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
@@ -368,6 +452,7 @@ class SqliteLedger:
             except BaseException:
                 self._rollback()
                 raise
+            self._committed(written)
             return written
 
     def append_checked(
@@ -388,7 +473,17 @@ class SqliteLedger:
             except BaseException:
                 self._rollback()
                 raise
+            self._committed(entries)
             return entries
+
+    def add_commit_listener(self, listener: Callable[[list[LedgerEntry]], None]) -> None:
+        """Call `listener` with the entries of every append after it commits (the notary signs checkpoints so)."""
+        self._listeners.append(listener)
+
+    def _committed(self, entries: list[LedgerEntry]) -> None:
+        if entries:
+            for listener in self._listeners:
+                listener(entries)
 
     def seen(self, consumer: str, message_id: str) -> bool:
         """Whether (consumer, message_id) has been recorded by append_once / append_batch_once."""
@@ -437,6 +532,11 @@ class SqliteLedger:
             self._conn.executemany(_INSERT, rows)
             if self._fts_index:
                 self._conn.executemany(_INSERT_FTS, fts_rows)
+            if self._has_tree:
+                size_before = rows[0][0] - 1
+                if (size_before + len(rows)) >> STORED_LEVEL != size_before >> STORED_LEVEL:
+                    new = [row[2].encode() for row in rows]
+                    self._conn.executemany(_INSERT_NODE, nodes_completed(self, size_before, new))
         except sqlite3.IntegrityError as exc:
             raise AppendOnlyViolation(f"ledger at {self._path} refused the append: {exc}") from None
         return entries
@@ -453,6 +553,125 @@ class SqliteLedger:
         """(last sequence, last hash); (0, GENESIS_HASH) when empty."""
         with self._lock:
             return self._head_in_txn()
+
+    # -- the Merkle tree and checkpoints (coalition.ledger.tree / notary / integrity) ---------------------------
+
+    @property
+    def ledger_id(self) -> str:
+        """This ledger's id (the origin of its checkpoints); a ledger from before the tree, opened read-only, has
+        none yet and is named by its head-less path-free placeholder "unassigned"."""
+        if self._ledger_id is None:
+            with self._lock:
+                row = None
+                if self._has_tree:
+                    row = self._conn.execute("SELECT value FROM ledger_meta WHERE key = 'ledger_id'").fetchone()
+            self._ledger_id = "unassigned" if row is None else str(row[0])
+        return self._ledger_id
+
+    def leaf_data(self, lo: int, hi: int) -> list[bytes]:
+        """The stored bytes of leaves lo … hi - 1 (entries seq lo + 1 … hi)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, CAST(body AS BLOB) FROM entries WHERE seq > ? AND seq <= ? ORDER BY seq", (lo, hi)
+            ).fetchall()
+        if len(rows) != hi - lo or (rows and (rows[0][0] != lo + 1 or rows[-1][0] != hi)):
+            raise LookupError(f"entries {lo + 1}..{hi} are not all in the ledger")
+        return [bytes(row[1]) for row in rows]
+
+    def tree_node(self, level: int, index: int) -> bytes | None:
+        if not self._has_tree:
+            return None
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT hash FROM tree_nodes WHERE level = ? AND idx = ?", (level, index)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def tree_node_rows(self) -> list[tuple[int, int, bytes]]:
+        """Every stored node (level, index, hash)."""
+        if not self._has_tree:
+            return []
+        with self._lock:
+            return [
+                (int(a), int(b), bytes(c)) for a, b, c in self._conn.execute("SELECT level, idx, hash FROM tree_nodes")
+            ]
+
+    @contextmanager
+    def tree(self) -> Iterator[StoredTree]:
+        """The tree at the current head, inside one read snapshot (proofs and roots agree with each other)."""
+        with self._snapshot():
+            size, _ = self._head_in_txn()
+            yield StoredTree(self, size)
+
+    def stored_checkpoints(self) -> list[str]:
+        """The signed checkpoint notes kept in the ledger (untrusted: each is verified by whoever reads it)."""
+        if not self._has_tree:
+            return []
+        with self._lock:
+            return [str(row[0]) for row in self._conn.execute("SELECT note FROM checkpoints ORDER BY size")]
+
+    def add_checkpoint(self, size: int, note: str) -> None:
+        with self._lock:
+            self._begin()
+            try:
+                self._conn.execute("INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+
+    def derived_data_problem(self) -> str | None:
+        """Whether the filter columns and the full-text index still derive from the stored JSON; None if they do.
+
+        Each generated column is compared with its expression over the stored body; the FTS5 index is rebuilt from
+        the bodies in a temporary table and compared by document (which rows, how many tokens) and by term.
+        """
+        mismatch = " OR ".join(f"{name} IS NOT ({expr})" for name, expr in GENERATED_COLUMNS.items())
+        with self._snapshot():
+            row = self._conn.execute(
+                f"SELECT seq, {', '.join(f'{name} IS NOT ({expr})' for name, expr in GENERATED_COLUMNS.items())}"  # noqa: S608
+                f" FROM entries WHERE {mismatch} ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                columns = [name for name, bad in zip(GENERATED_COLUMNS, row[1:], strict=True) if bad]
+                return f"derived data: column {', '.join(columns)} of seq {row[0]} does not match the entry's JSON"
+            if self._fts_index:
+                return self._fts_problem()
+        return None
+
+    def _fts_problem(self) -> str | None:
+        conn = self._conn
+        conn.execute("DROP TABLE IF EXISTS temp.verify_fts")
+        conn.execute("CREATE VIRTUAL TABLE temp.verify_fts USING fts5(rationale, subject, content='')")
+        try:
+            conn.execute(
+                "INSERT INTO temp.verify_fts (rowid, rationale, subject)"
+                " SELECT seq, json_extract(body, '$.rationale'), json_extract(body, '$.subject') FROM entries"
+            )
+            row = conn.execute(
+                "SELECT min(id) FROM (SELECT * FROM (SELECT id, sz FROM main.entries_fts_docsize"
+                " EXCEPT SELECT id, sz FROM temp.verify_fts_docsize) UNION ALL SELECT * FROM"
+                " (SELECT id, sz FROM temp.verify_fts_docsize EXCEPT SELECT id, sz FROM main.entries_fts_docsize))"
+            ).fetchone()
+            if row[0] is not None:
+                return f"derived data: the full-text index does not match the entries at seq {row[0]}"
+            conn.execute("CREATE VIRTUAL TABLE temp.verify_vocab_a USING fts5vocab(main, 'entries_fts', 'col')")
+            conn.execute("CREATE VIRTUAL TABLE temp.verify_vocab_b USING fts5vocab(temp, 'verify_fts', 'col')")
+            try:
+                row = conn.execute(
+                    "SELECT term FROM (SELECT * FROM (SELECT term, col, doc, cnt FROM temp.verify_vocab_a"
+                    " EXCEPT SELECT term, col, doc, cnt FROM temp.verify_vocab_b) UNION ALL SELECT * FROM"
+                    " (SELECT term, col, doc, cnt FROM temp.verify_vocab_b EXCEPT"
+                    " SELECT term, col, doc, cnt FROM temp.verify_vocab_a)) LIMIT 1"
+                ).fetchone()
+            finally:
+                conn.execute("DROP TABLE temp.verify_vocab_a")
+                conn.execute("DROP TABLE temp.verify_vocab_b")
+            if row is not None:
+                return f"derived data: the full-text index does not match the entries (the word {row[0]!r})"
+        finally:
+            conn.execute("DROP TABLE IF EXISTS temp.verify_fts")
+        return None
 
     def get(self, seq: int) -> LedgerEntry | None:
         with self._lock:

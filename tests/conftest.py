@@ -107,6 +107,13 @@ def bus(request: pytest.FixtureRequest) -> Bus:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What the CLI and console remember (the newest checkpoint seen per ledger) goes to a directory of the test
+    session, inherited by the subprocesses tests start, never to the user's ~/.local/state."""
+    os.environ.setdefault("COALITION_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _quiet_logs() -> None:
     """Library code logs through structlog; tests keep warnings and errors only."""
     from coalition.logs import configure_logging

@@ -12,7 +12,7 @@ from typer._click.exceptions import UsageError
 from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
-from coalition.bootstrap import describe_ledger, ledger_location
+from coalition.bootstrap import LedgerTrust, attach_notary, describe_ledger, ledger_location, ledger_trust
 from coalition.bootstrap import open_ledger as open_ledger_at
 from coalition.bus.redaction import install
 from coalition.ledger.errors import LedgerError
@@ -20,6 +20,8 @@ from coalition.settings import Settings
 
 if TYPE_CHECKING:
     from coalition.bootstrap import OpenLedger
+    from coalition.ledger.checkpoint import SignedCheckpoint
+    from coalition.ledger.sqlite import SqliteLedger
 
 LedgerPath = Annotated[
     Path | None,
@@ -82,9 +84,13 @@ def _install_secrets() -> None:
         install({})
 
 
-def open_ledger(path: Path | None, *, create: bool = False) -> OpenLedger:
+def open_ledger(path: Path | None, *, create: bool = False, guard: bool = True) -> OpenLedger:
     """The ledger at `path` (default: COALITION_LEDGER, else the data directory's); a SQLite file must exist
-    unless `create`. Inside a command it is closed when the command ends."""
+    unless `create`. Inside a command it is closed when the command ends.
+
+    A ledger that keeps a Merkle tree (SQLite) is refused (one line, exit 2) when it is not provably consistent with
+    the newest checkpoint this user's CLI has seen or the witness holds (`guard`; `ledger verify` makes the full
+    check itself), and it signs checkpoints as it grows (the notary)."""
     location = ledger_location(path, settings())
     if isinstance(location, Path):
         if not create and not location.exists():
@@ -101,7 +107,20 @@ def open_ledger(path: Path | None, *, create: bool = False) -> OpenLedger:
     ctx = get_current_context(silent=True)
     if ctx is not None:  # closed when the command ends, whichever way it ends
         ctx.call_on_close(ledger.close)
+    provable = proving(ledger)
+    if provable is not None:
+        trust = ledger_trust(settings(), provable, client="cli")
+        if guard:
+            refuse_if_inconsistent(provable, trust)
+        attach_notary(provable, trust)
     return ledger
+
+
+def proving(ledger: OpenLedger) -> SqliteLedger | None:
+    """The ledger if its backend keeps the Merkle tree and signed checkpoints (SQLite today), else None."""
+    from coalition.ledger.sqlite import SqliteLedger
+
+    return ledger if isinstance(ledger, SqliteLedger) else None
 
 
 def ledger_description(path: Path | None) -> str:
@@ -110,6 +129,28 @@ def ledger_description(path: Path | None) -> str:
         return describe_ledger(ledger_location(path, settings()))
     except LedgerError as exc:
         fail(str(exc))
+
+
+def refuse_if_inconsistent(ledger: SqliteLedger, trust: LedgerTrust) -> None:
+    """Fail unless the ledger extends the newest checkpoint the CLI saw and the witness's newest; remember it."""
+    from coalition.bus.clock import WallClock
+    from coalition.ledger.integrity import guard_problem
+
+    seen = trust.seen.load() if trust.seen is not None else None
+    problem, newest = guard_problem(
+        ledger, verifiers=trust.verifiers, witness=trust.witness, seen=seen, seen_name="the cli"
+    )
+    if problem is not None:
+        fail(f"refusing the ledger at {ledger.path}: {problem}; see coalition ledger verify")
+    if newest is not None and trust.seen is not None and (seen is None or newest.size > seen.size):
+        trust.seen.remember(
+            origin=trust.origin,
+            verifier_key=newest.verifier_key,
+            note=newest.note,
+            size=newest.size,
+            at=WallClock().now(),
+            witness=trust.witness.describe(),
+        )
 
 
 def run_or_latest(ledger: OpenLedger, run: str | None) -> str:
@@ -123,3 +164,26 @@ def run_or_latest(ledger: OpenLedger, run: str | None) -> str:
         known = ", ".join(info.run_id for info in runs[-5:]) or "none"
         fail(f"no run {run!r} in {ledger.path} (recent runs: {known})")
     return run
+
+
+def newest_checkpoint(ledger: SqliteLedger, trust: LedgerTrust) -> SignedCheckpoint | None:
+    """The newest checkpoint of this ledger signed by its key, from the witness or the ledger, that the ledger
+    extends (the open guard has already refused a ledger that does not extend the witness's newest)."""
+    from coalition.ledger.checkpoint import open_checkpoint
+    from coalition.ledger.signed_note import NoteError
+    from coalition.ledger.tree import StoredTree
+
+    notes = [note for _, note in trust.witness.notes(trust.origin)] + ledger.stored_checkpoints()
+    size = ledger.head()[0]
+    tree = StoredTree(ledger, size)
+    best: SignedCheckpoint | None = None
+    for note in notes:
+        try:
+            cp = open_checkpoint(note, trust.verifiers)
+        except NoteError:
+            continue
+        if cp.checkpoint.origin != trust.origin or cp.size > size or (best is not None and cp.size <= best.size):
+            continue
+        if tree.root(cp.size) == cp.root:
+            best = cp
+    return best

@@ -13,14 +13,17 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from coalition.bootstrap import ledger_trust
 from coalition.cli.common import (
     JsonFlag,
     LedgerPath,
     OneLineGroup,
     RunOption,
     fail,
+    newest_checkpoint,
     open_ledger,
     run_or_latest,
+    settings,
 )
 from coalition.cli.pg_setup_cmd import pg_setup
 from coalition.ledger.base import Ledger, LedgerQuery
@@ -247,21 +250,103 @@ def show(
 
 
 @ledger_app.command("verify")
-def verify(ledger_path: LedgerPath = None) -> None:
-    """Recompute the hash chain; exit 0 if intact, 1 with the first bad sequence if not.
+def verify(
+    ledger_path: LedgerPath = None,
+    skip_derived: Annotated[
+        bool, typer.Option("--skip-derived", help="Do not rebuild the filter columns and full-text index to compare.")
+    ] = False,
+) -> None:
+    """Check the hash chain, the Merkle tree, every checkpoint's signature and root, consistency with the witness and
+    with the newest checkpoint this CLI saw, and the derived data; exit 0 if intact, 1 with what failed if not.
 
     Example: coalition ledger verify --ledger .coalition/ledger.db
     """
+    from coalition.bus.clock import WallClock
+    from coalition.ledger.integrity import check_ledger
+
+    ledger = open_ledger(ledger_path, guard=False)
+    trust = ledger_trust(settings(), ledger, client="cli")
+    seen = trust.seen.load() if trust.seen is not None else None
+    report = check_ledger(
+        ledger,
+        verifiers=trust.verifiers,
+        witness=trust.witness,
+        seen=seen,
+        seen_name="the cli",
+        derived=not skip_derived,
+    )
+    typer.echo(report.line())
+    if not report.ok:
+        raise typer.Exit(1)
+    newest = report.newest
+    if newest is not None and trust.seen is not None:
+        trust.seen.remember(
+            origin=trust.origin,
+            verifier_key=newest.verifier_key,
+            note=newest.note,
+            size=newest.size,
+            at=WallClock().now(),
+            witness=trust.witness.describe(),
+        )
+
+
+@ledger_app.command("prove")
+def prove(
+    seq: Annotated[int, typer.Argument(min=1, help="The entry to prove.")],
+    ledger_path: LedgerPath = None,
+) -> None:
+    """Print, as JSON, an inclusion proof of entry SEQ against the newest signed checkpoint that covers it, with the
+    entry's stored bytes, the checkpoint and the ledger's public key: all an auditor needs to check it offline.
+
+    Example: coalition ledger prove 42 > proof-42.json
+    """
+    from coalition.ledger.proofs import inclusion_bundle
+
     ledger = open_ledger(ledger_path)
-    try:
-        result = ledger.verify()
-    finally:
-        ledger.close()
-    if result.ok:
-        typer.echo(f"OK: {result.entries} entries, head {result.head_hash}")
+    trust = ledger_trust(settings(), ledger, client="cli")
+    newest = newest_checkpoint(ledger, trust)
+    size = ledger.head()[0]
+    if seq > size:
+        fail(f"no ledger entry with seq {seq} (the ledger holds {size})")
+    if newest is None or newest.size < seq:
+        covered = "no checkpoint yet" if newest is None else f"the newest checkpoint covers {newest.size} entries"
+        fail(f"no signed checkpoint covers seq {seq} yet ({covered}); coalition ledger checkpoint signs one now")
+    typer.echo(_dumps(inclusion_bundle(ledger, seq, newest), indent=True))
+
+
+@ledger_app.command("checkpoint")
+def checkpoint(ledger_path: LedgerPath = None) -> None:
+    """Sign a checkpoint of the ledger as it is now (runs, human decisions and every 1,000 entries sign one anyway);
+    it is kept in the ledger, the witness store and this CLI's memory.
+
+    Example: coalition ledger checkpoint
+    """
+    from coalition.bootstrap import attach_notary
+
+    ledger = open_ledger(ledger_path)
+    signed = attach_notary(ledger, ledger_trust(settings(), ledger, client="cli")).checkpoint()
+    if signed is None:
+        fail(f"the ledger at {ledger.path} is empty: nothing to sign")
+    typer.echo(signed.note, nl=False)
+
+
+@ledger_app.command("forget")
+def forget(ledger_path: LedgerPath = None) -> None:
+    """Forget the newest checkpoint this CLI saw for the ledger file (after replacing that ledger on purpose); the
+    witness store keeps every checkpoint.
+
+    Example: coalition ledger forget --ledger old/ledger.db
+    """
+    path = ledger_path or settings().ledger_path
+    from coalition.ledger.witness import SeenCheckpoint
+
+    memory = SeenCheckpoint(settings().state_path, "cli", str(path.resolve()))
+    seen = memory.load()
+    if seen is None:
+        typer.echo(f"nothing remembered for {path}")
         return
-    typer.echo(f"TAMPERED at seq {result.first_bad_seq}: {result.reason}")
-    raise typer.Exit(1)
+    memory.file.unlink()
+    typer.echo(f"forgot {seen.origin} ({seen.size} entries, seen {seen.verified_at}) for {path}")
 
 
 @ledger_app.command("digest")

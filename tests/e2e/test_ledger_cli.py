@@ -157,7 +157,8 @@ class TestOtherCommands:
         with SqliteLedger(ledger_file) as ledger:
             head = ledger.head()[1]
         code, out, _ = invoke("verify", "--ledger", str(ledger_file))
-        assert (code, out.strip()) == (0, f"OK: 10 entries, head {head}")
+        assert code == 0
+        assert out.startswith(f"OK: 10 entries, head {head}; tree root ")
 
     def test_verify_tampered(self, ledger_file: Path) -> None:
         """A rationale edited behind the ledger's back: exit 1 and 'TAMPERED at seq 3: …'."""
