@@ -1,11 +1,11 @@
 """`ledger verify`, in full: the chain, the Merkle tree and its stored nodes, every checkpoint's signature and root,
 consistency with the witness and with what this client saw last, and the derived data — one line for what failed.
 
-The verdicts, in the order they are looked for: the chain (first bad seq) · the tree's stored nodes · derived data
-(filter columns, full-text index) · a checkpoint signed by an unknown key or not verifying · a checkpoint for
-another ledger · a ledger replaced at its path · rewritten from N (a checkpoint's root no longer matches) · forked
-after N (two checkpoints signed by the ledger key that disagree) · truncated after N (the ledger's own records
-reach further) · rolled back to N (a witness or a client saw more) · the witness store rolled back.
+The verdicts, in the order they are looked for: the chain (first bad seq) · the tree's stored nodes · a checkpoint
+signed by an unknown key or not verifying · a checkpoint for another ledger · a ledger replaced at its path ·
+rewritten from N (a checkpoint's root no longer matches) · forked after N (two checkpoints signed by the ledger key
+that disagree) · truncated after N (the ledger's own records reach further) · rolled back to N (a witness or a
+client saw more) · the witness store rolled back · derived data (filter columns, full-text index).
 """
 
 from __future__ import annotations
@@ -175,12 +175,14 @@ def check_ledger(
         level, index = max(beyond, key=lambda key: (key[1] + 1) << key[0])
         reach = (index + 1) << level
         return _fail(size, f"truncated after seq {size}: the ledger's Merkle tree records {reach} entries", size + 1)
-    if derived:
-        problem = ledger.derived_data_problem()
-        if problem is not None:
-            return _fail(size, problem)
-        report.derived_checked = True
-
+    if seen is not None and seen.origin != origin:
+        return _fail(
+            size,
+            f"replaced: {seen_name} last saw the ledger at this path as {seen.origin} with {seen.size} entries;"
+            " it is now"
+            f" {origin} (rewritten from seq 1, or a different ledger; if on purpose: coalition ledger forget)",
+            1,
+        )
     # Every checkpoint must be signed by a known key and be about this ledger.
     valid: list[tuple[Source, SignedCheckpoint]] = []
     for source, name, note in candidates:
@@ -194,14 +196,6 @@ def check_ledger(
         if cp.checkpoint.origin != origin:
             return _fail(size, f"{label} is for another ledger ({cp.checkpoint.origin}, this one is {origin})")
         valid.append((source, cp))
-    if seen is not None and seen.origin != origin:
-        return _fail(
-            size,
-            f"replaced: {seen_name} last saw the ledger at this path as {seen.origin} with {seen.size} entries;"
-            " it is now"
-            f" {origin} (rewritten from seq 1, or a different ledger; if on purpose: coalition ledger forget)",
-            1,
-        )
     report.checkpoints_checked = len(valid)
 
     matching = [(s, cp) for s, cp in valid if cp.size <= size and roots.get(cp.size) == cp.root]
@@ -245,6 +239,11 @@ def check_ledger(
                 f"the witness store was rolled back: its newest checkpoint covers {witnessed} entries but"
                 f" {seen_name} has seen one of {seen.size} ({witness.describe()})",
             )
+    if derived:
+        problem = ledger.derived_data_problem()
+        if problem is not None:
+            return _fail(size, problem)
+        report.derived_checked = True
     if matching:
         order = {"ledger": 0}
         source, newest = max(matching, key=lambda item: (item[1].size, order.get(item[0].name, 1)))

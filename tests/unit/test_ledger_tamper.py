@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coalition.bus.canonical import canonical_json
-from coalition.ledger import EntryDraft, MalformedEntry, SqliteLedger, entry_hash
+from coalition.bus.clock import WallClock
+from coalition.ledger import EntryDraft, LedgerQuery, MalformedEntry, SqliteLedger, entry_hash
+from coalition.ledger.checkpoint import Checkpoint
+from coalition.ledger.integrity import IntegrityReport, check_ledger
+from coalition.ledger.notary import Notary, origin_of
+from coalition.ledger.signed_note import Signer, Verifier
+from coalition.ledger.tree import StoredTree, TreeBuilder
+from coalition.ledger.witness import SeenCheckpoint, WitnessDir
 
 pytestmark = pytest.mark.unit
 
@@ -19,7 +31,7 @@ N = 10
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-def draft(n: int) -> EntryDraft:
+def _draft(n: int) -> EntryDraft:
     return EntryDraft(
         run_id="run-t",
         sim_time=T0 + timedelta(days=n),
@@ -32,6 +44,12 @@ def draft(n: int) -> EntryDraft:
         rationale=f"rationale text of entry {n}",
         message_id=f"m-{n}",
     )
+
+
+def draft(n: int, tag: str = "") -> EntryDraft:
+    """Entry n; with a tag, the same entry retold (another history)."""
+    base = _draft(n)
+    return base if not tag else base.model_copy(update={"rationale": f"{base.rationale} ({tag})"})
 
 
 @pytest.fixture
@@ -186,3 +204,295 @@ class TestReadingAnAlteredRow:
         assert result.exit_code == 2
         assert "ledger entry 4 is malformed" in result.output
         assert "Traceback" not in result.output
+
+
+# -- what a hash chain alone cannot see: signed checkpoints over the Merkle tree, kept outside the ledger ----------
+
+K = 600  # entries of the proven ledger: two stored tree blocks (256 leaves) and a partial one
+CHECKPOINTS_AT = (100, 300, K)
+
+
+@dataclass
+class Proven:
+    """A ledger whose notary signed checkpoints at CHECKPOINTS_AT into a witness directory and the CLI's memory."""
+
+    path: Path
+    witness: WitnessDir
+    state: Path
+    key: Ed25519PrivateKey
+
+    def memory(self) -> SeenCheckpoint:
+        return SeenCheckpoint(self.state, "cli", str(self.path.resolve()))
+
+    def notary(self, ledger: SqliteLedger, witness: WitnessDir | None = None, *, remember: bool = True) -> Notary:
+        def signer() -> Signer:
+            return Signer(origin_of(ledger), self.key)
+
+        seen = [self.memory()] if remember else []
+        notary = Notary(ledger, signer, witness or self.witness, WallClock(), seen=seen)
+        ledger.add_commit_listener(notary.after_commit)
+        return notary
+
+    def grow(
+        self, path: Path, upto: int, *, tag: str = "", witness: WitnessDir | None = None, remember: bool = True
+    ) -> None:
+        """Append entries up to `upto` (tagged, to make a different history) with a checkpoint at the end."""
+        with SqliteLedger(path, synchronous="NORMAL") as ledger:
+            notary = self.notary(ledger, witness, remember=remember)
+            size = ledger.head()[0]
+            ledger.append([draft(n, tag) for n in range(size + 1, upto + 1)])
+            notary.checkpoint()
+
+    def check(
+        self, *, witness: WitnessDir | None = None, memory: bool = True, path: Path | None = None
+    ) -> IntegrityReport:
+        with SqliteLedger(path or self.path, create=False) as ledger:
+            public = self.key.public_key()
+            return check_ledger(
+                ledger,
+                verifiers=[Verifier.of(origin_of(ledger), public)],
+                witness=witness or self.witness,
+                seen=self.memory().load() if memory else None,
+                seen_name="the cli",
+            )
+
+
+@pytest.fixture
+def proven(tmp_path: Path) -> Proven:
+    setup = Proven(
+        tmp_path / "ledger.db", WitnessDir(tmp_path / "witness"), tmp_path / "state", Ed25519PrivateKey.generate()
+    )
+    for size in CHECKPOINTS_AT:
+        setup.grow(setup.path, size)
+    report = setup.check()
+    assert report.ok, report.line()
+    assert report.newest is not None
+    assert report.newest.size == K
+    return setup
+
+
+def _attacker(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    return conn
+
+
+def _rewrite(path: Path, start: int, change: str | None) -> None:
+    """Rewrite every entry from `start` with recomputed hashes, as a thorough attacker would: the rationale of
+    `start` changed (None: nothing changed), the full-text index and the tree nodes rebuilt, the ledger's own
+    checkpoints (which the attacker cannot re-sign) deleted."""
+    conn = _attacker(path)
+    prev = conn.execute("SELECT hash FROM entries WHERE seq = ?", (start - 1,)).fetchone()
+    prev_hash = prev[0] if prev else "0" * 64
+    rows = conn.execute("SELECT seq, body FROM entries WHERE seq >= ? ORDER BY seq", (start,)).fetchall()
+    for seq, body in rows:
+        fields = orjson.loads(body)
+        fields["prev_hash"] = prev_hash
+        if seq == start and change is not None:
+            fields["rationale"] = change
+        new_body = canonical_json(fields)
+        prev_hash = hashlib.sha256(prev_hash.encode() + new_body).hexdigest()
+        conn.execute("UPDATE entries SET body = ?, hash = ? WHERE seq = ?", (new_body.decode(), prev_hash, seq))
+    conn.execute("INSERT INTO entries_fts (entries_fts) VALUES ('delete-all')")
+    conn.execute(
+        "INSERT INTO entries_fts (rowid, rationale, subject)"
+        " SELECT seq, json_extract(body, '$.rationale'), subject FROM entries"
+    )
+    conn.execute("DELETE FROM tree_nodes")
+    builder = TreeBuilder()
+    builder.extend(bytes(b) for (b,) in conn.execute("SELECT CAST(body AS BLOB) FROM entries ORDER BY seq"))
+    conn.executemany("INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)", builder.completed)
+    conn.execute("DELETE FROM checkpoints")
+    conn.close()
+
+
+class TestProvenTamperMatrix:
+    """Each attack a chain alone misses is named in one line; each has a negative control that passes."""
+
+    def test_tail_truncated(self, proven: Proven) -> None:
+        conn = _attacker(proven.path)
+        conn.execute("DELETE FROM entries WHERE seq > 550")
+        conn.close()
+        report = proven.check()
+        assert not report.ok
+        assert report.reason is not None
+        assert report.reason.startswith("truncated after seq 550:"), report.reason
+
+    def test_tail_truncated_with_its_traces_removed_is_a_rollback(self, proven: Proven) -> None:
+        """The attacker also deletes the tree nodes and checkpoints past the cut: the witness still knows."""
+        conn = _attacker(proven.path)
+        conn.execute("DELETE FROM entries WHERE seq > 200")
+        conn.execute("DELETE FROM tree_nodes")
+        conn.execute("DELETE FROM checkpoints WHERE size > 200")
+        conn.execute("INSERT INTO entries_fts (entries_fts) VALUES ('delete-all')")
+        conn.close()
+        report = proven.check()
+        assert report.reason is not None
+        assert report.reason.startswith("rolled back to seq 200: the witness directory"), report.reason
+
+    def test_negative_control_a_shorter_ledger_that_never_was_longer(self, tmp_path: Path) -> None:
+        setup = Proven(tmp_path / "l.db", WitnessDir(tmp_path / "w"), tmp_path / "s", Ed25519PrivateKey.generate())
+        setup.grow(setup.path, 550)
+        assert setup.check().ok
+
+    def test_rolled_back_to_an_older_copy(self, proven: Proven, tmp_path: Path) -> None:
+        backup = tmp_path / "backup.db"
+        shutil.copy(proven.path, backup)
+        proven.grow(proven.path, K + 150)
+        shutil.copy(backup, proven.path)
+        report = proven.check()
+        assert report.reason is not None
+        assert report.reason.startswith(f"rolled back to seq {K}: the "), report.reason
+
+    def test_negative_control_the_copy_is_current(self, proven: Proven, tmp_path: Path) -> None:
+        backup = tmp_path / "backup.db"
+        shutil.copy(proven.path, backup)
+        shutil.copy(backup, proven.path)
+        assert proven.check().ok
+
+    def test_full_rewrite_with_recomputed_hashes(self, proven: Proven) -> None:
+        """Entry 250 retold and everything after re-hashed, tree and index rebuilt: the chain alone says OK."""
+        _rewrite(proven.path, 250, "a rationale that was never given")
+        with SqliteLedger(proven.path, create=False) as ledger:
+            assert ledger.verify().ok  # what the hash chain alone says
+        report = proven.check()
+        assert report.reason is not None
+        assert report.reason.startswith("rewritten from seq 101 at the latest: the tree of its first 300"), (
+            report.reason
+        )
+        assert report.first_bad_seq == 101
+
+    def test_negative_control_a_rewrite_that_changes_nothing(self, proven: Proven) -> None:
+        _rewrite(proven.path, 250, None)
+        assert proven.check().ok
+
+    def test_fork_two_ledgers_sharing_a_prefix(self, proven: Proven, tmp_path: Path) -> None:
+        """A copy taken at 600 grows differently, signed with the same key into another witness: both look valid
+        alone; against the first one's witness the second is a fork after 600."""
+        fork = tmp_path / "fork.db"
+        shutil.copy(proven.path, fork)
+        proven.grow(proven.path, K + 100)
+        other_witness = WitnessDir(tmp_path / "other-witness")
+        proven.grow(fork, K + 120, tag="retold", witness=other_witness, remember=False)
+        assert proven.check(path=fork, witness=other_witness, memory=False).ok  # negative control: alone, valid
+        report = proven.check(path=fork, memory=False)
+        assert report.reason is not None
+        assert report.reason.startswith(f"forked after seq {K}: "), report.reason
+
+    def test_checkpoint_signed_by_another_key(self, proven: Proven) -> None:
+        with SqliteLedger(proven.path, create=False) as ledger:
+            origin = origin_of(ledger)
+            root = StoredTree(ledger, K).root()
+        forged = Checkpoint(origin, K, root).sign(Signer(origin, Ed25519PrivateKey.generate()))
+        conn = sqlite3.connect(proven.path)
+        with conn:
+            conn.execute("INSERT INTO checkpoints (size, note) VALUES (?, ?)", (K, forged))
+        conn.close()
+        report = proven.check()
+        assert report.reason is not None
+        assert "signed by an unknown key" in report.reason
+        assert report.reason.startswith(f"the checkpoint of size {K} in the ledger: "), report.reason
+
+    def test_negative_control_a_second_checkpoint_by_the_right_key(self, proven: Proven) -> None:
+        with SqliteLedger(proven.path, create=False) as ledger:
+            origin = origin_of(ledger)
+            note = Checkpoint(origin, 450, StoredTree(ledger, K).root(450)).sign(Signer(origin, proven.key))
+        proven.witness.add(origin, 450, b"\0" * 32, note)
+        assert proven.check().ok
+
+    def test_witness_store_rolled_back(self, proven: Proven) -> None:
+        with SqliteLedger(proven.path, create=False) as ledger:
+            folder = proven.witness.path / origin_of(ledger).replace("/", "_")
+        newest = sorted(folder.iterdir())[-1]
+        newest.unlink()
+        report = proven.check()
+        assert report.reason is not None
+        assert report.reason.startswith("the witness store was rolled back: its newest checkpoint covers 300"), (
+            report.reason
+        )
+
+    def test_negative_control_a_witness_that_kept_everything(self, proven: Proven) -> None:
+        assert proven.check().ok
+        assert len(proven.witness.notes(f"coalition.ledger/{_ledger_id(proven.path)}")) == len(CHECKPOINTS_AT)
+
+    def test_a_ledger_replaced_at_its_path(self, proven: Proven, tmp_path: Path) -> None:
+        other = Proven(tmp_path / "o.db", proven.witness, tmp_path / "o-state", proven.key)
+        other.grow(other.path, K)
+        shutil.copy(other.path, proven.path)
+        report = proven.check()
+        assert report.reason is not None
+        assert report.reason.startswith("replaced: the cli last saw the ledger at this path as"), report.reason
+
+    def test_a_stored_tree_node_edited(self, proven: Proven) -> None:
+        conn = _attacker(proven.path)
+        conn.execute("UPDATE tree_nodes SET hash = zeroblob(32) WHERE level = 8 AND idx = 1")
+        conn.close()
+        report = proven.check()
+        assert report.reason is not None
+        assert report.reason.startswith("the stored Merkle tree node over seq 257..512"), report.reason
+
+
+class TestDerivedData:
+    """The filter columns and the full-text index are recomputed from the stored JSON by verify."""
+
+    def test_generated_filter_column_edited(self, proven: Proven) -> None:
+        """The column made writable behind SQLite's back, edited, and the definition put back."""
+        conn = _attacker(proven.path)
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()
+        plain = re.sub(r"GENERATED ALWAYS AS \((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\) STORED", "", sql)
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'entries'", (plain,))
+        conn.close()
+        conn = sqlite3.connect(proven.path, isolation_level=None)
+        conn.execute("UPDATE entries SET kind = 'system' WHERE seq = 42")
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'entries'", (sql,))
+        conn.close()
+        with SqliteLedger(proven.path, create=False) as ledger:
+            assert ledger.count(LedgerQuery(kind="verdict")) == K - 1  # hidden from `ledger list --kind verdict`
+            assert ledger.verify().ok  # the chain alone does not see it
+        report = proven.check()
+        assert report.reason == "derived data: column kind of seq 42 does not match the entry's JSON"
+
+    def test_full_text_row_deleted(self, proven: Proven) -> None:
+        with SqliteLedger(proven.path, create=False) as ledger:
+            entry = ledger.get(77)
+            assert entry is not None
+            assert ledger.count(LedgerQuery(search="entry 77")) == 1
+        conn = _attacker(proven.path)
+        conn.execute(
+            "INSERT INTO entries_fts (entries_fts, rowid, rationale, subject) VALUES ('delete', 77, ?, ?)",
+            (entry.rationale, entry.subject),
+        )
+        conn.close()
+        with SqliteLedger(proven.path, create=False) as ledger:
+            assert ledger.count(LedgerQuery(search="entry 77")) == 0  # hidden from `ledger list --search`
+        report = proven.check()
+        assert report.reason == "derived data: the full-text index does not match the entries at seq 77"
+
+    def test_full_text_row_replaced_by_other_words(self, proven: Proven) -> None:
+        conn = _attacker(proven.path)
+        entry = orjson.loads(conn.execute("SELECT body FROM entries WHERE seq = 78").fetchone()[0])
+        conn.execute(
+            "INSERT INTO entries_fts (entries_fts, rowid, rationale, subject) VALUES ('delete', 78, ?, ?)",
+            (entry["rationale"], entry["subject"]),
+        )
+        conn.execute(
+            "INSERT INTO entries_fts (rowid, rationale, subject) VALUES (78, ?, ?)",
+            (entry["rationale"].replace("rationale", "innocent"), entry["subject"]),
+        )
+        conn.close()
+        report = proven.check()
+        assert report.reason is not None
+        assert report.reason.startswith("derived data: the full-text index does not match the entries"), report.reason
+
+    def test_negative_control_untouched_derived_data(self, proven: Proven) -> None:
+        report = proven.check()
+        assert report.derived_checked
+        assert "filter columns and full-text index match the entries" in report.line()
+
+
+def _ledger_id(path: Path) -> str:
+    with SqliteLedger(path, create=False) as ledger:
+        return ledger.ledger_id
