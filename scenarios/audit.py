@@ -14,10 +14,14 @@ import orjson
 from coalition.bus.redaction import redactor
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.proofs import Attestation
 from coalition.scenarios.errors import ScenariosError
 from coalition.scenarios.incidents import find_incident, incidents
 
 FILES = ("ledger.jsonl", "verification.json", "policy.json", "approvals.json", "summary.md", "manifest.json")
+# With an attestation: each entry's inclusion proof, the signed checkpoint, the ledger's public key, consistency
+# proofs from earlier checkpoints and the standalone verifier (python verify.py; needs only `cryptography`).
+PROOF_FILES = ("proofs.jsonl", "checkpoint.txt", "ledger-key.txt", "consistency.json", "verify.py")
 
 
 class AuditError(ScenariosError):
@@ -121,8 +125,9 @@ def write_audit(
     start: datetime | None = None,
     end: datetime | None = None,
     incident: str | None = None,
+    attestation: Attestation | None = None,
 ) -> AuditPackage:
-    """Write the package to `out` (a directory, or a .zip file)."""
+    """Write the package to `out` (a directory, or a .zip file); with an attestation, provable offline."""
     chosen = audit_slice(ledger, run_id, start=start, end=end, incident=incident)
     verification = ledger.verify()
     verified = {
@@ -153,6 +158,17 @@ def write_audit(
             {"run_id": run_id, "scope": scope, "entries": len(chosen), "files": list(FILES)}, option=orjson.OPT_INDENT_2
         ),
     }
+    files: tuple[str, ...] = FILES
+    if attestation is not None:
+        try:
+            contents.update(attestation.package_files([e.seq for e in chosen]))
+        except ValueError as exc:
+            raise AuditError(f"cannot prove the slice: {exc}") from None
+        files = FILES + PROOF_FILES
+        contents["manifest.json"] = orjson.dumps(
+            {"run_id": run_id, "scope": scope, "entries": len(chosen), "files": list(files)},
+            option=orjson.OPT_INDENT_2,
+        )
     secrets = redactor()  # a secret never leaves in a package (an entry that held one no longer matches its hash)
     contents = {
         name: secrets.text(data.decode()).encode() if secrets.needed(data) else data for name, data in contents.items()
@@ -169,4 +185,4 @@ def write_audit(
                 (out / name).write_bytes(data)
     except OSError as exc:
         raise AuditError(f"cannot write the audit package to {out}: {exc.strerror or exc}") from None
-    return AuditPackage(out, len(chosen), FILES, verification.ok)
+    return AuditPackage(out, len(chosen), files, verification.ok)

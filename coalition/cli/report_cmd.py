@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coalition.cli.common import LedgerPath, fail, open_ledger, run_or_latest
+from coalition.cli.common import LedgerPath, fail, newest_checkpoint, open_ledger, proving, run_or_latest, settings
 from coalition.ledger.base import Ledger
 from coalition.scenarios.audit import write_audit
 from coalition.scenarios.board_divergence import board_check
@@ -18,6 +18,9 @@ from coalition.scenarios.errors import ScenariosError
 from coalition.scenarios.replay import ReplayError, recorded_run
 from coalition.scenarios.report_render import FORMATS, render
 from coalition.scenarios.reports import RunReport, run_report
+
+if TYPE_CHECKING:
+    from coalition.ledger.proofs import Attestation
 
 RunArg = Annotated[str | None, typer.Argument(metavar="RUN", help="Run id (default: the most recent run).")]
 
@@ -84,6 +87,27 @@ def _when(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def attestation(opened: Ledger) -> Attestation | None:
+    """The newest signed checkpoint, signing one now if the ledger has grown past it, with the earlier ones; None
+    for a backend that keeps no Merkle tree yet (the package then carries no proofs)."""
+    ledger = proving(opened)  # type: ignore[arg-type]
+    if ledger is None:
+        return None
+    from coalition.bootstrap import attach_notary, ledger_trust
+    from coalition.ledger.checkpoint import peek_size
+    from coalition.ledger.proofs import Attestation
+
+    trust = ledger_trust(settings(), ledger, client="cli")
+    newest = newest_checkpoint(ledger, trust)
+    if newest is None or newest.size < ledger.head()[0]:
+        newest = attach_notary(ledger, trust).checkpoint()
+    if newest is None:
+        fail(f"the ledger at {ledger.path} is empty")
+    notes = [note for _, note in trust.witness.notes(trust.origin)] + ledger.stored_checkpoints()
+    earlier = tuple(sorted({size for note in notes if (size := peek_size(note)) is not None}))
+    return Attestation(ledger, newest, earlier)
+
+
 def audit(
     run: RunArg = None,
     start: Annotated[str | None, typer.Option("--from", help="Simulated time from (YYYY-MM-DD[THH:MM]).")] = None,
@@ -106,10 +130,12 @@ def audit(
     run_id = run_or_latest(ledger, run)
     target = out or Path(f"audit-{run_id}")
     try:
-        package = write_audit(ledger, run_id, target, start=begin, end=finish, incident=incident)
+        package = write_audit(
+            ledger, run_id, target, start=begin, end=finish, incident=incident, attestation=attestation(ledger)
+        )
     except ScenariosError as exc:
         fail(str(exc))
     state = "verified" if package.verified else "VERIFICATION FAILED"
-    typer.echo(f"wrote {package.path}: {package.entries} entries, ledger {state}")
+    typer.echo(f"wrote {package.path}: {package.entries} entries, ledger {state}; check it offline: python verify.py")
     if not package.verified:
         raise typer.Exit(1)
