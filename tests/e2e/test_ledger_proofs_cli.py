@@ -1,0 +1,323 @@
+"""The ledger that proves itself, from the CLI as an operator or an attacker would use it: verify names truncation,
+rollback, rewrite, a fork, a foreign key and a rolled-back witness in one line (each with a negative control);
+every command refuses a ledger inconsistent with what the CLI saw; `ledger prove` and audit packages verify offline
+with their own script in a clean virtualenv holding only `cryptography` — and fail when an entry is altered."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import venv
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from coalition.bootstrap import attach_notary, ledger_trust
+from coalition.ledger import EntryDraft, SqliteLedger, merkle
+from coalition.ledger.checkpoint import Checkpoint
+from coalition.ledger.notary import origin_of
+from coalition.ledger.signed_note import Signer
+from coalition.ledger.tree import StoredTree
+from coalition.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+COALITION = Path(sys.executable).with_name("coalition")
+CRYPTOGRAPHY_PIN = "cryptography==51.0.1"  # as in constraints.txt
+
+
+def draft(n: int, *, tag: str = "", kind: str = "verdict") -> EntryDraft:
+    return EntryDraft(
+        run_id="run-p",
+        sim_time=T0 + timedelta(hours=n),
+        actor="human:carol" if kind == "approval" else "governance",
+        actor_kind="human" if kind == "approval" else "governance",
+        kind=kind,  # type: ignore[arg-type]
+        subject=f"p-{n}",
+        outcome="approved" if kind == "approval" else "deny",
+        payload={"agent": "finance", "n": n},
+        rationale=f"rationale of entry {n}{tag}",
+        message_id=f"m-{n}{tag}",
+    )
+
+
+class Operator:
+    """One data directory (keys, witness) and one CLI memory (COALITION_STATE_DIR), used through subprocesses."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.ledger = self.data / "ledger.db"
+        self.env = {**os.environ, "COALITION_DATA_DIR": str(self.data), "COALITION_STATE_DIR": str(root / "state")}
+        self.witness_dir: Path | None = None
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(COALITION), *args], env=self.env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    def grow(self, upto: int, *, approvals: tuple[int, ...] = (), tag: str = "", path: Path | None = None) -> None:
+        """Append entries up to `upto` (the approvals among them make the notary sign), then a checkpoint, by CLI."""
+        with SqliteLedger(path or self.ledger, synchronous="NORMAL") as ledger:
+            settings = Settings(data_dir=self.data, state_dir=self.root / "state", witness_dir=self.witness_dir)
+            attach_notary(ledger, ledger_trust(settings, ledger, client="cli"))
+            size = ledger.head()[0]
+            for end in sorted(
+                {*(a for a in approvals if size < a < upto), upto}
+            ):  # a transaction ends at each approval
+                kinds = ["approval" if n in approvals else "verdict" for n in range(size + 1, end + 1)]
+                ledger.append(
+                    [draft(n, tag=tag, kind=kind) for n, kind in zip(range(size + 1, end + 1), kinds, strict=True)]
+                )
+                size = end
+        done = self.cli("ledger", "checkpoint", "--ledger", str(path or self.ledger))
+        assert done.returncode == 0, done.stderr
+
+    def verify(self, path: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return self.cli("ledger", "verify", "--ledger", str(path or self.ledger))
+
+
+@pytest.fixture
+def op(tmp_path: Path) -> Operator:
+    operator = Operator(tmp_path)
+    operator.grow(300, approvals=(120,))
+    done = operator.verify()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "consistent with the newest checkpoint (300 entries" in done.stdout
+    return operator
+
+
+def _attacker(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    return conn
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout
+    return lines[0]
+
+
+class TestVerifyFromTheCli:
+    def test_truncated_tail(self, op: Operator) -> None:
+        conn = _attacker(op.ledger)
+        conn.execute("DELETE FROM entries WHERE seq > 280")
+        conn.close()
+        done = op.verify()
+        assert done.returncode == 1
+        assert _one_line(done).startswith("TAMPERED at seq 281: truncated after seq 280")
+
+    def test_rolled_back_to_an_older_copy_and_every_command_refuses_it(self, op: Operator) -> None:
+        backup = op.root / "backup.db"
+        shutil.copy(op.ledger, backup)
+        op.grow(400)
+        shutil.copy(backup, op.ledger)
+        done = op.verify()
+        assert done.returncode == 1
+        assert _one_line(done).startswith("TAMPERED at seq 301: rolled back to seq 300: the ")
+        listed = op.cli("ledger", "list", "--ledger", str(op.ledger))
+        assert listed.returncode == 2
+        assert listed.stderr.startswith(f"error: refusing the ledger at {op.ledger}: rolled back to seq 300")
+        assert len(listed.stderr.strip().splitlines()) == 1
+
+    def test_negative_control_a_current_copy(self, op: Operator) -> None:
+        shutil.copy(op.ledger, op.root / "copy.db")
+        shutil.copy(op.root / "copy.db", op.ledger)
+        assert op.verify().returncode == 0
+        assert op.cli("ledger", "list", "--ledger", str(op.ledger)).returncode == 0
+
+    def test_full_rewrite_with_recomputed_hashes(self, op: Operator) -> None:
+        """Entry 200 retold, every later hash recomputed, index and tree rebuilt, the ledger's checkpoints gone."""
+        conn = _attacker(op.ledger)
+        prev = conn.execute("SELECT hash FROM entries WHERE seq = 199").fetchone()[0]
+        for seq, body in conn.execute("SELECT seq, body FROM entries WHERE seq >= 200 ORDER BY seq").fetchall():
+            fields = json.loads(body)
+            fields["prev_hash"] = prev
+            if seq == 200:
+                fields["rationale"] = "a decision nobody took"
+            new = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            prev = hashlib.sha256(prev.encode() + new).hexdigest()
+            conn.execute("UPDATE entries SET body = ?, hash = ? WHERE seq = ?", (new.decode(), prev, seq))
+        conn.execute("DELETE FROM tree_nodes")
+        conn.execute("DELETE FROM checkpoints")
+        conn.execute("INSERT INTO entries_fts (entries_fts) VALUES ('delete-all')")
+        conn.execute(
+            "INSERT INTO entries_fts (rowid, rationale, subject)"
+            " SELECT seq, json_extract(body, '$.rationale'), subject FROM entries"
+        )
+        conn.close()
+        done = op.verify()
+        assert done.returncode == 1
+        assert _one_line(done).startswith("TAMPERED at seq 121: rewritten from seq 121 at the latest")
+
+    def test_fork_checked_against_the_original_witness(self, op: Operator) -> None:
+        """A copy of the data directory (same key) grows another history: alone it verifies (negative control);
+        against the original operator's witness and memory it is a fork after 300."""
+        other = Operator(op.root / "other")
+        shutil.copytree(op.data, other.data)
+        op.grow(350)
+        other.grow(360, tag=" (retold)")
+        assert other.verify().returncode == 0
+        forked = other.ledger
+        done = op.cli(
+            "ledger", "verify", "--ledger", str(forked)
+        )  # the original's witness, keyed by the same origin; its memory is for another path
+        assert done.returncode == 1
+        assert _one_line(done).startswith("TAMPERED at seq 301: forked after seq 300: ")
+
+    def test_checkpoint_signed_by_another_key(self, op: Operator) -> None:
+        with SqliteLedger(op.ledger, create=False) as ledger:
+            origin = origin_of(ledger)
+            note = Checkpoint(origin, 300, StoredTree(ledger, 300).root()).sign(
+                Signer(origin, Ed25519PrivateKey.generate())
+            )
+        folder = next((op.data / "witness").iterdir())
+        (folder / "00000000000000000300-forged.checkpoint").write_text(note)
+        done = op.verify()
+        assert done.returncode == 1
+        line = _one_line(done)
+        assert line.startswith("TAMPERED: the checkpoint of size 300 in the witness directory")
+        assert "signed by an unknown key" in line
+
+    def test_witness_rolled_back(self, op: Operator) -> None:
+        folder = next((op.data / "witness").iterdir())
+        max(folder.iterdir()).unlink()
+        done = op.verify()
+        assert done.returncode == 1
+        assert _one_line(done).startswith(
+            "TAMPERED: the witness store was rolled back: its newest checkpoint covers 120"
+        )
+
+    def test_negative_control_a_witness_elsewhere_that_kept_everything(self, op: Operator) -> None:
+        op.env["COALITION_WITNESS_DIR"] = str(op.root / "remote-witness")
+        op.witness_dir = op.root / "remote-witness"
+        shutil.copytree(op.data / "witness", op.root / "remote-witness")
+        shutil.rmtree(op.data / "witness")
+        op.grow(320)
+        assert op.verify().returncode == 0
+        assert not (op.data / "witness").exists()
+
+    def test_derived_data_deleted_fts_row(self, op: Operator) -> None:
+        conn = _attacker(op.ledger)
+        conn.execute(
+            "INSERT INTO entries_fts (entries_fts, rowid, rationale, subject) VALUES ('delete', 9, ?, 'p-9')",
+            ("rationale of entry 9",),
+        )
+        conn.close()
+        done = op.verify()
+        assert done.returncode == 1
+        assert _one_line(done) == "TAMPERED: derived data: the full-text index does not match the entries at seq 9"
+
+
+def _clean_venv(root: Path) -> Path:
+    """A virtualenv with only `cryptography` (pip's cache or registry must be reachable, else skip/fail in CI)."""
+    target = root / "clean-venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(target)
+    python = target / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", CRYPTOGRAPHY_PIN],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        reason = f"cannot install {CRYPTOGRAPHY_PIN} into a clean virtualenv: {done.stderr.strip()[-300:]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    probe = subprocess.run(
+        [str(python), "-I", "-c", "import coalition"], cwd=root, capture_output=True, timeout=60, check=False
+    )
+    assert probe.returncode != 0  # clean: nothing of ours is importable there
+    return python
+
+
+def _rezip(source: Path, target: Path, name: str, edit: bytes) -> None:
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.namelist():
+            dst.writestr(item, edit if item == name else src.read(item))
+
+
+def test_audit_package_verifies_offline_in_a_clean_venv(op: Operator) -> None:
+    python = _clean_venv(op.root)
+    package = op.root / "audit.zip"
+    done = op.cli("audit", "--ledger", str(op.ledger), "--out", str(package))
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(package) as zf:
+        zf.extract("verify.py", op.root)
+        ledger_lines = zf.read("ledger.jsonl")
+        proofs = zf.read("proofs.jsonl")
+    script = str(op.root / "verify.py")
+    state = str(op.root / "auditor-state")
+
+    def auditor(pkg: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(python), "-I", script, str(pkg), "--state", state],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    ok = auditor(package)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.startswith("OK: 300 entries proven included in coalition.ledger/")
+
+    altered = op.root / "altered.zip"
+    _rezip(package, altered, "ledger.jsonl", ledger_lines.replace(b"rationale of entry 17", b"rationale of entry 71"))
+    bad = auditor(altered)
+    assert (bad.returncode, bad.stdout.strip()) == (
+        1,
+        "FAILED: ledger.jsonl entry seq 17 is not the entry proven included (altered)",
+    )
+
+    first = proofs.split(b"\n")[0]
+    item = json.loads(first)
+    item["entry"] = item["entry"].replace("rationale of entry 1", "rationale of entry X")
+    _rezip(package, altered, "proofs.jsonl", proofs.replace(first, json.dumps(item).encode()))
+    bad = auditor(altered)
+    assert bad.returncode == 1
+    assert bad.stdout.startswith("FAILED: entry seq 1: its hash does not match its content")
+
+    # the ledger grows; the auditor's next package must extend the one it saw: it does (consistency proof) …
+    op.grow(420)
+    later = op.root / "later.zip"
+    assert op.cli("audit", "--ledger", str(op.ledger), "--out", str(later)).returncode == 0
+    assert auditor(later).returncode == 0
+    # … and a package from the older ledger is refused now: the verifier remembers the newest checkpoint it saw
+    old = auditor(package)
+    assert (old.returncode, old.stdout.strip()) == (
+        1,
+        "FAILED: this package's checkpoint (300 entries) is older than the one seen before (420)",
+    )
+
+
+def test_prove_prints_a_proof_that_checks_against_the_checkpoint(op: Operator) -> None:
+    done = op.cli("ledger", "prove", "42", "--ledger", str(op.ledger))
+    assert done.returncode == 0, done.stderr
+    bundle = json.loads(done.stdout)
+    assert (bundle["seq"], bundle["tree_size"]) == (42, 300)
+    root = base64.b64decode(bundle["checkpoint"].split("\n")[2])
+    leaf = merkle.leaf_hash(bundle["entry"].encode())
+    assert base64.b64decode(bundle["leaf_hash"]) == leaf
+    proof = [base64.b64decode(p) for p in bundle["proof"]]
+    merkle.verify_inclusion(41, 300, leaf, proof, root)
+    missing = op.cli("ledger", "prove", "999", "--ledger", str(op.ledger))
+    assert (missing.returncode, missing.stderr.strip()) == (
+        2,
+        "error: no ledger entry with seq 999 (the ledger holds 300)",
+    )
