@@ -65,7 +65,7 @@ class IntegrityReport:
         if self.newest is not None:
             parts.append(
                 f"consistent with the newest checkpoint ({self.newest.size} entries, signed by {self.newest.signer},"
-                f" from the {self.newest_source}; {self.checkpoints_checked} checkpoints checked)"
+                f" from {self.newest_source}; {self.checkpoints_checked} checkpoints checked)"
             )
         else:
             parts.append("no checkpoint yet")
@@ -152,9 +152,10 @@ def check_ledger(
     memory = Source(f"{seen_name}'s memory", trusted=True)
     known = _pinned(verifiers, seen)
 
-    candidates: list[tuple[Source, str, str]] = [(Source("ledger", False), "", n) for n in ledger.stored_checkpoints()]
+    own = Source("the ledger", trusted=False)
+    candidates: list[tuple[Source, str, str]] = [(own, "", note) for note in ledger.stored_checkpoints()]
     if witness is not None:
-        candidates += [(Source(witness.describe(), True), name, n) for name, n in witness.notes(origin)]
+        candidates += [(Source(f"the {witness.describe()}", True), name, n) for name, n in witness.notes(origin)]
     if seen is not None and seen.origin == origin:
         candidates.append((memory, "", seen.note))
     wanted = {size for _, _, note in candidates if (size := peek_size(note)) is not None}
@@ -186,12 +187,12 @@ def check_ledger(
     # Every checkpoint must be signed by a known key and be about this ledger.
     valid: list[tuple[Source, SignedCheckpoint]] = []
     for source, name, note in candidates:
-        label = f"the checkpoint {name} in the {source.name}" if name else f"a checkpoint in the {source.name}"
+        label = f"the checkpoint {name} in {source.name}" if name else f"a checkpoint in {source.name}"
         try:
             cp = open_checkpoint(note, known)
         except NoteError as exc:
             size_claimed = peek_size(note)
-            what = f"the checkpoint of size {size_claimed} in the {source.name}" if size_claimed is not None else label
+            what = f"the checkpoint of size {size_claimed} in {source.name}" if size_claimed is not None else label
             return _fail(size, f"{what}: {exc}")
         if cp.checkpoint.origin != origin:
             return _fail(size, f"{label} is for another ledger ({cp.checkpoint.origin}, this one is {origin})")
@@ -210,29 +211,29 @@ def check_ledger(
         if rival is not None:
             return _fail(
                 size,
-                f"forked after seq {agreed}: the checkpoint of {first_bad.size} entries in the {source.name} and the"
-                f" one of {rival[1].size} in the {rival[0].name} are both signed by {first_bad.signer} but disagree",
+                f"forked after seq {agreed}: the checkpoint of {first_bad.size} entries in {source.name} and the"
+                f" one of {rival[1].size} in {rival[0].name} are both signed by {first_bad.signer} but disagree",
                 agreed + 1,
             )
         return _fail(
             size,
             f"rewritten from seq {agreed + 1} at the latest: the tree of its first {first_bad.size} entries no longer"
-            f" matches the checkpoint in the {source.name}",
+            f" matches the checkpoint in {source.name}",
             agreed + 1,
         )
     if beyond_cps:
         source, far = max(beyond_cps, key=lambda item: item[1].size)
-        own = [cp for s, cp in beyond_cps if not s.trusted]
-        if own:
-            reach = max(cp.size for cp in own)
+        recorded = [cp for s, cp in beyond_cps if not s.trusted]
+        if recorded:
+            reach = max(cp.size for cp in recorded)
             return _fail(
                 size, f"truncated after seq {size}: the ledger's own checkpoint covers {reach} entries", size + 1
             )
         return _fail(
-            size, f"rolled back to seq {size}: the {source.name} holds a checkpoint of {far.size} entries", size + 1
+            size, f"rolled back to seq {size}: {source.name} holds a checkpoint of {far.size} entries", size + 1
         )
     if witness is not None and seen is not None and seen.origin == origin:
-        witnessed = max((cp.size for s, cp in valid if s.name == witness.describe()), default=0)
+        witnessed = max((cp.size for s, cp in valid if s.name == f"the {witness.describe()}"), default=0)
         if seen.size > witnessed:
             return _fail(
                 size,
@@ -245,7 +246,7 @@ def check_ledger(
             return _fail(size, problem)
         report.derived_checked = True
     if matching:
-        order = {"ledger": 0}
+        order = {"the ledger": 0}
         source, newest = max(matching, key=lambda item: (item[1].size, order.get(item[0].name, 1)))
         report.newest, report.newest_source = newest, source.name
     if size % BLOCK and size > 0 and not matching:
@@ -278,7 +279,7 @@ def guard_problem(
     if witness is not None:
         notes = witness.notes(origin)
         if notes:
-            candidates.append((witness.describe(), notes[-1][1]))
+            candidates.append((f"the {witness.describe()}", notes[-1][1]))
     size, _ = ledger.head()
     tree = StoredTree(ledger, size)
     newest: SignedCheckpoint | None = None
@@ -286,12 +287,12 @@ def guard_problem(
         try:
             cp = open_checkpoint(note, known)
         except NoteError as exc:
-            return f"a checkpoint in the {source}: {exc}", None
+            return f"a checkpoint in {source}: {exc}", None
         if cp.size > size:
-            return f"rolled back to seq {size}: the {source} holds a checkpoint of {cp.size} entries", None
+            return f"rolled back to seq {size}: {source} holds a checkpoint of {cp.size} entries", None
         if tree.root(cp.size) != cp.root:
             return (
-                f"the ledger does not extend the checkpoint of {cp.size} entries in the {source} (rewritten or forked)",
+                f"the ledger does not extend the checkpoint of {cp.size} entries in {source} (rewritten or forked)",
                 None,
             )
         if newest is None or cp.size > newest.size:

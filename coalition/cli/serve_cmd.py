@@ -47,7 +47,12 @@ def serve(
         if host not in ("127.0.0.1", "::1", "localhost", "0.0.0.0", "::"):  # noqa: S104 - names, not a bind
             names += (f"[{host}]" if ":" in host else host,)
         app = create_app(
-            location, users_path(users), secure_cookies=secure_cookies, port=port or None, allowed_hosts=names
+            location,
+            users_path(users),
+            secure_cookies=secure_cookies,
+            port=port or None,
+            allowed_hosts=names,
+            settings=settings(),
         )
     except (LedgerError, WebError, OSError) as exc:
         fail(str(exc))

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from coalition.bootstrap import LedgerLocation, open_ledger
 from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
+from coalition.ledger.sqlite import SqliteLedger
 from coalition.web.access_log import AccessLog
 from coalition.web.auth import LoginRequired, current_principal
 from coalition.web.errors import Refused, WebError
@@ -30,7 +31,10 @@ from coalition.web.users_store import UserStore
 from coalition.web.views import Inbox, inbox
 
 if TYPE_CHECKING:
-    from coalition.bootstrap import OpenLedger
+    from coalition.bootstrap import LedgerTrust, OpenLedger
+    from coalition.ledger.integrity import IntegrityReport
+    from coalition.ledger.witness import Seen
+    from coalition.settings import Settings
 
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -59,7 +63,8 @@ class ConsoleState:
     throttle: ThrottlePolicy
     run_views: RunViews = field(default_factory=RunViews)
     login_lock: threading.Lock = field(default_factory=threading.Lock)
-    last_verify: tuple[datetime, VerifyResult] | None = None
+    last_verify: tuple[datetime, VerifyResult | IntegrityReport] | None = None
+    trust: LedgerTrust | None = None  # the ledger key, witness and the console's memory (None: chain only)
     _runs_cache: tuple[int, list[RunInfo]] | None = None
     _inbox_cache: dict[str | None, tuple[int, Inbox]] = field(default_factory=dict)
     _count_cache: dict[LedgerQuery, tuple[int, int]] = field(default_factory=dict)
@@ -70,13 +75,44 @@ class ConsoleState:
         self.ledger.close()
         self.users.close()
 
-    def verify_ledger(self) -> tuple[datetime, VerifyResult]:
-        """Recompute the hash chain now and keep the result as `last_verify` (the overview shows it)."""
-        result = self.ledger.verify()
+    def verify_ledger(self) -> tuple[datetime, VerifyResult | IntegrityReport]:
+        """Verify the ledger now — chain, tree, checkpoints against the witness and the console's memory, derived
+        data — and keep the result as `last_verify` (the overview shows it); an intact ledger's newest checkpoint
+        becomes the one the console remembers."""
+        result: VerifyResult | IntegrityReport
+        if self.trust is None:
+            result = self.ledger.verify()
+        else:
+            from coalition.ledger.integrity import check_ledger
+
+            memory = self.trust.seen
+            assert isinstance(self.ledger, SqliteLedger)
+            result = check_ledger(
+                self.ledger,
+                verifiers=self.trust.verifiers,
+                witness=self.trust.witness,
+                seen=memory.load() if memory is not None else None,
+                seen_name="the console",
+            )
+            if result.ok and result.newest is not None and memory is not None:
+                memory.remember(
+                    origin=self.trust.origin,
+                    verifier_key=result.newest.verifier_key,
+                    note=result.newest.note,
+                    size=result.newest.size,
+                    at=self.clock.now(),
+                    witness=self.trust.witness.describe(),
+                )
         checked = (self.clock.now(), result)
         with self._lock:
             self.last_verify = checked
         return checked
+
+    def newest_checkpoint(self) -> Seen | None:
+        """The newest checkpoint the console verified: size, when, against which witness."""
+        if self.trust is None or self.trust.seen is None:
+            return None
+        return self.trust.seen.load()
 
     def inbox(self, run_id: str | None = None) -> Inbox:
         """views.inbox(), folded again only when the ledger's head moved (every decision is an append)."""
@@ -154,11 +190,14 @@ def create_app(
     allowed_hosts: tuple[str, ...] = (),
     access_log: Path | None = None,
     throttle: ThrottlePolicy | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """The console app over one ledger file and one users file (created if missing, 0600).
 
     `port`: the port it serves on (the `Host` allowlist then requires it); `allowed_hosts`: more names than the
-    loopback ones; `access_log`: default `console-access.log` beside the users file.
+    loopback ones; `access_log`: default `console-access.log` beside the users file. With `settings`, the ledger is
+    refused unless it extends the newest checkpoint the console saw and the witness's, and it signs checkpoints
+    after each human decision taken in the console.
     """
     from coalition.web import (
         routes_api,
@@ -192,6 +231,9 @@ def create_app(
         access=AccessLog(access_log),
         throttle=throttle or ThrottlePolicy(),
     )
+
+    if settings is not None and isinstance(state.ledger, SqliteLedger):  # the backends that keep the Merkle tree
+        state.trust = _trust(state.ledger, settings)
 
     state.live.on_finished = state.warm_run_view
 
@@ -264,6 +306,23 @@ def create_app(
         return _error_page(request, exc.status_code, str(exc.detail))
 
     return app
+
+
+def _trust(ledger: SqliteLedger, settings: Settings) -> LedgerTrust:
+    from coalition.bootstrap import attach_notary, ledger_trust
+    from coalition.ledger.errors import LedgerError
+    from coalition.ledger.integrity import guard_problem
+
+    trust = ledger_trust(settings, ledger, client="console")
+    seen = trust.seen.load() if trust.seen is not None else None
+    problem, _ = guard_problem(
+        ledger, verifiers=trust.verifiers, witness=trust.witness, seen=seen, seen_name="the console"
+    )
+    if problem is not None:
+        ledger.close()
+        raise LedgerError(f"refusing the ledger at {ledger.path}: {problem}; see coalition ledger verify")
+    attach_notary(ledger, trust)
+    return trust
 
 
 def path_segment(value: object) -> str:

@@ -55,6 +55,7 @@ def overview(request: Request, principal: Annotated[Principal, Depends(allow(REA
         blocked=blocked,
         blocked_total=ledger.count(LedgerQuery(kind="verdict", outcome="deny")),
         verified=state.last_verify,
+        checkpoint=state.newest_checkpoint(),
         head=ledger.head(),
         now=now,
         warn_seconds=WARN_BEFORE.total_seconds(),
