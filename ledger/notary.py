@@ -124,13 +124,12 @@ class Notary:
     def _witness_conflict(self, tree: StoredTree, origin: str) -> str | None:
         """Why the witness must not take this tree (its newest checkpoint is not a prefix of it), or None."""
         newest: SignedCheckpoint | None = None
-        for _, note in self.witness.notes(origin):
+        for _, note in self.witness.newest(origin):
             try:
-                cp = open_checkpoint(note, [self.verifier])
+                newest = open_checkpoint(note, [self.verifier])
+                break
             except NoteError:
                 continue
-            if newest is None or cp.size > newest.size:
-                newest = cp
         if newest is None or newest.size > tree.size:
             return None
         if tree.root(newest.size) != newest.root:

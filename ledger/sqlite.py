@@ -282,7 +282,8 @@ class SqliteLedger:
     """The `Ledger` port over one SQLite file (or ":memory:"); safe for several processes appending at once.
 
     `create=False` refuses to create a missing ledger (read-only tools); `fts=False` makes `search` use LIKE
-    even where FTS5 exists (the fallback for SQLite builds without it).
+    even where FTS5 exists (the fallback for SQLite builds without it); `tree=False` appends without keeping the
+    Merkle tree's nodes (the benchmarks' "append as before the tree"; the next writer that opens it fills them in).
     """
 
     def __init__(
@@ -293,6 +294,7 @@ class SqliteLedger:
         create: bool = True,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         fts: bool = True,
+        tree: bool = True,
     ) -> None:
         self._path = str(path)
         self._wall_clock: Clock = wall_clock or WallClock()
@@ -324,7 +326,7 @@ class SqliteLedger:
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             self._fts_index = self._prepare_schema(create=create)  # maintained on every append when present
             self._use_fts = self._fts_index and fts
-            self._has_tree = self._prepare_tree(writable=create)
+            self._has_tree = self._prepare_tree(writable=create) and tree
         except sqlite3.Error as exc:
             conn.close()
             raise LedgerUnavailable(self._path, str(exc)) from None
@@ -373,7 +375,10 @@ class SqliteLedger:
         has_id = exists is not None and conn.execute("SELECT 1 FROM ledger_meta WHERE key = 'ledger_id'").fetchone()
         if exists and has_id and stored_blocks >= size >> STORED_LEVEL:
             return True
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # a read-only file: serve the tree from the entries, write nothing
+            return exists is not None
         try:
             for statement in _split_sql(_TREE_SCHEMA):
                 conn.execute(statement)
@@ -390,6 +395,11 @@ class SqliteLedger:
                     )
                     builder.completed.clear()
             conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._rollback()
+            if "readonly" not in str(exc):
+                raise
+            return exists is not None  # a read-only file: serve the tree from the entries, write nothing
         except BaseException:
             self._rollback()
             raise

@@ -2,7 +2,7 @@
 
 Leaf i is entry seq i + 1; its hash is SHA-256(0x00 ‖ the entry's stored bytes), the canonical JSON that the hash
 chain covers. The backend stores the hash of every completed perfect subtree of `BLOCK` leaves or more
-(`STORED_LEVEL` and above: about 2 rows per 256 entries); smaller subtrees are hashed from the entries on demand
+(`STORED_LEVEL` and above: about 2 rows per 64 entries); smaller subtrees are hashed from the entries on demand
 (at most `BLOCK` rows read). An append adds only the nodes it completes (`nodes_completed`), so there is no
 rebuild; a tree head or a proof reads O(log n) stored nodes and at most one block of entries.
 
@@ -19,7 +19,7 @@ from typing import Protocol
 
 from coalition.ledger import merkle
 
-STORED_LEVEL = 8
+STORED_LEVEL = 6
 BLOCK = 1 << STORED_LEVEL
 
 NodeKey = tuple[int, int]  # (level, index)

@@ -57,6 +57,18 @@ class WitnessDir:
             os.fsync(handle.fileno())
         return True
 
+    def newest(self, origin: str) -> list[tuple[str, str]]:
+        """The (file name, note) of the largest checkpoints kept for `origin`, largest first, lazily read: the
+        caller takes the first whose signature it accepts. File names start with the zero-padded size."""
+        folder = self.path / _slug(origin)
+        if not folder.is_dir():
+            return []
+        try:
+            names = sorted((f.name for f in folder.glob("*.checkpoint")), reverse=True)
+            return [(name, (folder / name).read_text(encoding="utf-8", errors="replace")) for name in names[:8]]
+        except OSError as exc:
+            raise WitnessError(f"cannot read the {self.describe()}: {exc.strerror or exc}") from None
+
     def notes(self, origin: str) -> list[tuple[str, str]]:
         """(file name, note) of every checkpoint kept for `origin`, smallest tree first."""
         folder = self.path / _slug(origin)

@@ -208,7 +208,7 @@ class TestReadingAnAlteredRow:
 
 # -- what a hash chain alone cannot see: signed checkpoints over the Merkle tree, kept outside the ledger ----------
 
-K = 600  # entries of the proven ledger: two stored tree blocks (256 leaves) and a partial one
+K = 600  # entries of the proven ledger: nine stored 64-leaf blocks and a partial one
 CHECKPOINTS_AT = (100, 300, K)
 
 
