@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
@@ -23,6 +23,9 @@ from coalition.web.errors import Refused
 from coalition.web.ledger_filter import LedgerFilter, ledger_filter, page
 from coalition.web.pages import render, state_of
 from coalition.web.views import AGENTS, ENTRY_KINDS, GATE_RISK, OUTCOMES
+
+if TYPE_CHECKING:
+    from coalition.ledger.integrity import IntegrityReport
 
 router = APIRouter()
 
@@ -92,7 +95,7 @@ def entry_page(
     )
 
 
-def integrity_of(seq: int, last: tuple[datetime, VerifyResult] | None) -> tuple[str, str]:
+def integrity_of(seq: int, last: tuple[datetime, VerifyResult | IntegrityReport] | None) -> tuple[str, str]:
     """(css class, sentence): whether the console's last verification covers entry `seq`, and what it found."""
     if last is None:
         return "muted", "Not covered by a verification: none has run since the console started (Verify the chain)."

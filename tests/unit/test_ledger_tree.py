@@ -91,3 +91,16 @@ def test_checkpoints_are_due_at_run_end_each_human_decision_and_every_thousand()
         finished = draft(1001).model_copy(update={"kind": "run", "message_type": "run.finished"})
         assert checkpoint_due(ledger.append([finished]))
         assert not checkpoint_due(ledger.append([draft(1002)]))
+
+
+def test_every_append_path_tells_the_commit_listeners() -> None:
+    """append, append_once, append_batch_once and append_checked (human decisions) all reach the notary."""
+    seen: list[int] = []
+    with SqliteLedger(":memory:") as ledger:
+        ledger.add_commit_listener(lambda entries: seen.extend(e.seq for e in entries))
+        ledger.append([draft(0)])
+        ledger.append_once("c", "m1", [draft(1)])
+        ledger.append_batch_once("c", [("m2", [draft(2)]), ("m1", [draft(3)])])
+        ledger.append_checked("c", lambda: ("m3", [draft(4)]))
+        assert ledger.append_once("c", "m1", [draft(5)]) is None
+    assert seen == [1, 2, 3, 4]
