@@ -22,6 +22,7 @@ from coalition.cli.common import (
     fail,
     newest_checkpoint,
     open_ledger,
+    proving,
     run_or_latest,
     settings,
 )
@@ -36,6 +37,7 @@ from coalition.scenarios.incidents import incidents
 
 if TYPE_CHECKING:
     from coalition.bootstrap import OpenLedger
+    from coalition.ledger.sqlite import SqliteLedger
 
 ledger_app = typer.Typer(
     help="Audit the decision ledger: list entries, show one, verify the hash chain, digest a run, explain a decision.",
@@ -264,7 +266,18 @@ def verify(
     from coalition.bus.clock import WallClock
     from coalition.ledger.integrity import check_ledger
 
-    ledger = open_ledger(ledger_path, guard=False)
+    opened = open_ledger(ledger_path, guard=False)
+    ledger = proving(opened)
+    if ledger is None:  # a backend without the Merkle tree yet (PostgreSQL): the chain only
+        result = opened.verify()
+        if result.ok:
+            typer.echo(
+                f"OK: {result.entries} entries, head {result.head_hash} (hash chain only: this backend keeps"
+                " no Merkle tree or signed checkpoints yet)"
+            )
+            return
+        typer.echo(f"TAMPERED at seq {result.first_bad_seq}: {result.reason}")
+        raise typer.Exit(1)
     trust = ledger_trust(settings(), ledger, client="cli")
     seen = trust.seen.load() if trust.seen is not None else None
     report = check_ledger(
@@ -290,6 +303,13 @@ def verify(
         )
 
 
+def _provable(opened: OpenLedger) -> SqliteLedger:
+    ledger = proving(opened)
+    if ledger is None:
+        fail("this ledger backend keeps no Merkle tree or signed checkpoints yet (SQLite does)")
+    return ledger
+
+
 @ledger_app.command("prove")
 def prove(
     seq: Annotated[int, typer.Argument(min=1, help="The entry to prove.")],
@@ -302,7 +322,7 @@ def prove(
     """
     from coalition.ledger.proofs import inclusion_bundle
 
-    ledger = open_ledger(ledger_path)
+    ledger = _provable(open_ledger(ledger_path))
     trust = ledger_trust(settings(), ledger, client="cli")
     newest = newest_checkpoint(ledger, trust)
     size = ledger.head()[0]
@@ -323,7 +343,7 @@ def checkpoint(ledger_path: LedgerPath = None) -> None:
     """
     from coalition.bootstrap import attach_notary
 
-    ledger = open_ledger(ledger_path)
+    ledger = _provable(open_ledger(ledger_path))
     signed = attach_notary(ledger, ledger_trust(settings(), ledger, client="cli")).checkpoint()
     if signed is None:
         fail(f"the ledger at {ledger.path} is empty: nothing to sign")
