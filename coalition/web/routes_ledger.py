@@ -98,7 +98,7 @@ def entry_page(
 def integrity_of(seq: int, last: tuple[datetime, VerifyResult | IntegrityReport] | None) -> tuple[str, str]:
     """(css class, sentence): whether the console's last verification covers entry `seq`, and what it found."""
     if last is None:
-        return "muted", "Not covered by a verification: none has run since the console started (Verify the chain)."
+        return "muted", "Not covered by a verification: none has run since the console started."
     at, result = last
     when = at.isoformat(timespec="seconds")
     if not result.ok and result.first_bad_seq is not None and seq >= result.first_bad_seq:

@@ -471,7 +471,7 @@ class TestPages:
             assert XSS not in page
             assert "&lt;script&gt;" in page
         seq = re.search(
-            r'href="/ledger/entries/(\d+)">\d+</a></td><td>[^<]*</td><td[^>]*>[^<]*</td>\s*<td>system',
+            r'href="/ledger/entries/(\d+)">\d+</a></td><td[^>]*>[^<]*</td><td[^>]*>[^<]*</td>\s*<td[^>]*>system',
             console.client.get("/ledger?kind=system").text,
         )
         assert seq is not None
