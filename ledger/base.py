@@ -24,6 +24,7 @@ class LedgerQuery:
     causation_id: str | None = None
     message_id: str | None = None
     search: str | None = None  # full-text search over rationale (and subject)
+    action: str | None = None  # the payload's action (proposals, verdicts, authorizations, executions); no index
     after_seq: int | None = None
     before_seq: int | None = None
     limit: int | None = None

@@ -147,6 +147,9 @@ GENERATED_COLUMNS: dict[str, str] = {
 
 _FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(rationale, subject, content='')"
 
+# The payload's action, matched without an index (an explorer facet; the other filters bound the rows read).
+_ACTION_CLAUSE = "json_extract({table}.body, '$.payload.action') = ?"
+
 _INSERT = "INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)"
 _INSERT_FTS = "INSERT INTO entries_fts (rowid, rationale, subject) VALUES (?, ?, ?)"
 _INSERT_NODE = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)"
@@ -697,6 +700,9 @@ class SqliteLedger:
             if value is not None:
                 clauses.append(f"{name} = ?")
                 params.append(value)
+        if q.action is not None:
+            clauses.append(_ACTION_CLAUSE.format(table="entries"))
+            params.append(q.action)
         if q.after_seq is not None:
             clauses.append("seq > ?")
             params.append(q.after_seq)
@@ -735,6 +741,9 @@ class SqliteLedger:
         limit = None if q.limit is None or counting else max(q.limit, 0)
         filter_sql = "".join(f" AND e.{name} = ?" for name, _ in filters)
         filter_params = [value for _, value in filters]
+        if q.action is not None:  # not indexed: checked on the rows the plan below reads
+            filter_sql += " AND " + _ACTION_CLAUSE.format(table="e")
+            filter_params.append(q.action)
         rarest = self._rarest_filter(filters, lo, hi)
         if rarest is not None and rarest[1] == 0:
             return None
@@ -746,7 +755,7 @@ class SqliteLedger:
                 f" ORDER BY e.seq {order}"
             )
             params: list[Any] = [lo, hi, *filter_params, match]
-        elif not filters and counting:
+        elif not filters and q.action is None and counting:
             sql = "SELECT count(*) FROM entries_fts AS f WHERE f.entries_fts MATCH ? AND f.rowid BETWEEN ? AND ?"
             params = [match, lo, hi]
         else:

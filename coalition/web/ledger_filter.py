@@ -23,6 +23,7 @@ class LedgerFilter:
     kind: str | None = None
     outcome: str | None = None
     gate: str | None = None
+    action: str | None = None
     q: str | None = None
     before: int | None = None
     after: int | None = None
@@ -35,6 +36,7 @@ class LedgerFilter:
             kind=self.kind or None,
             outcome=self.outcome or None,
             gate=self.gate or None,
+            action=self.action or None,
             search=self.q or None,
             before_seq=self.before,
             after_seq=self.after,
@@ -65,13 +67,14 @@ def ledger_filter(
     kind: Facet = None,
     outcome: Facet = None,
     gate: Facet = None,
+    action: Facet = None,
     q: Annotated[str | None, Query(max_length=200, description="words that must all appear in the rationale")] = None,
     before: Annotated[int | None, Query(ge=1, le=2**62, description="entries with seq below this (older page)")] = None,
     after: Annotated[int | None, Query(ge=0, le=2**62, description="entries with seq above this (newer page)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> LedgerFilter:
     """The filter from the query string (a FastAPI dependency)."""
-    return LedgerFilter(run, agent, kind, outcome, gate, q, before, after, limit)
+    return LedgerFilter(run, agent, kind, outcome, gate, action, q, before, after, limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from coalition.ledger.base import Ledger, VerifyResult
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 from coalition.ledger.explain import cited_entry, explain
+from coalition.scenarios.executor import ACTIONS
 from coalition.web.auth import AUDIT, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
@@ -53,6 +54,7 @@ def ledger_page(
         "kinds": ENTRY_KINDS,
         "outcomes": OUTCOMES,
         "gates": sorted(GATE_RISK),
+        "actions": sorted(ACTIONS),
         "can_audit": principal.can(AUDIT),
         "head": state.ledger.head()[0],
         # the number of entries the filter matches (all pages), not the ledger's size
@@ -173,11 +175,7 @@ def _all(ledger: Ledger, f: LedgerFilter) -> Iterator[LedgerEntry]:
     """Every entry of the filtered view (ignoring the page), oldest first, read in keyset batches."""
     after = f.after or 0
     while True:
-        batch = ledger.query(
-            LedgerFilter(f.run, f.agent, f.kind, f.outcome, f.gate, f.q, f.before, after).query(
-                limit=_EXPORT_BATCH, newest_first=False
-            )
-        )
+        batch = ledger.query(replace(f, after=after).query(limit=_EXPORT_BATCH, newest_first=False))
         yield from batch
         if len(batch) < _EXPORT_BATCH:
             return

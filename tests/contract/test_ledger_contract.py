@@ -438,7 +438,7 @@ def _search_draft(i: int) -> EntryDraft:
         actor_kind="agent" if by_agent else "governance",
         kind=kind,
         subject=f"p-{i:07d}",
-        payload={"agent": agent},
+        payload={"agent": agent, "action": ("set_price", "launch_campaign", "pause_settlement")[(i // 3) % 3]},
         rationale=f"entry {i}: {SEARCH_WORDS[i % 8]} in TX moved prices {SEARCH_WORDS[(i // 7) % 8]} #{i % 97}",
         outcome=("allow", "deny", "escalate")[i % 3] if kind == "verdict" else None,
         gate="rare_gate" if i % 613 == 1 else ("market_entry" if kind == "verdict" and i % 3 == 2 else None),
@@ -464,6 +464,10 @@ class TestSearchWithFilters:
         {"subject": "p-0001234"},
         {"actor": "governance", "correlation_id": "c-5"},
         {"run_id": "no-such-run"},
+        {"action": "set_price"},
+        {"action": "pause_settlement", "run_id": "run-2", "kind": "verdict"},
+        {"action": "launch_campaign", "gate": "rare_gate"},
+        {"action": "no_such_action"},
     )
     PAGES: tuple[dict[str, Any], ...] = (
         {},
@@ -498,7 +502,17 @@ class TestSearchWithFilters:
             assert [e.seq for e in fts.query(query)] == expected, query
             assert fts.count(query) == like.count(query), query
             non_empty += bool(expected)
-        assert non_empty > 100  # of 432 combinations: the comparison is not mostly empty lists
+        assert non_empty > 100  # of 576 combinations: the comparison is not mostly empty lists
+
+    def test_action_filter_matches_the_payload(self, pair: tuple[SqliteLedger, SqliteLedger]) -> None:
+        """The explorer's action facet: exactly the entries whose payload names that action, with or without search."""
+        fts, _ = pair
+        for search in (None, "surge"):
+            found = fts.query(LedgerQuery(action="pause_settlement", search=search, newest_first=True, limit=20))
+            assert found
+            assert all(e.payload["action"] == "pause_settlement" for e in found)
+            everything = [e for e in fts.query(LedgerQuery(search=search)) if e.payload.get("action") == "set_price"]
+            assert fts.count(LedgerQuery(action="set_price", search=search)) == len(everything)
 
 
 class TestSqliteSearchPlans:

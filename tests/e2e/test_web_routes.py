@@ -488,7 +488,7 @@ class TestPages:
         url: str | None = f"/ledger?run={RUN}&limit=7"
         while url:
             text = console.client.get(url).text
-            seen += re.findall(r'<tr class="outcome-[^"]*"><td><a href="/ledger/entries/(\d+)"', text)
+            seen += re.findall(r'<tr class="outcome-[^"]*"><td[^>]*><a href="/ledger/entries/(\d+)"', text)
             older = re.search(r'rel="next" href="([^"]+)"', text)
             url = older.group(1).replace("&amp;", "&") if older else None
         with SqliteLedger(console.ledger_path, create=False) as ledger:
@@ -925,3 +925,21 @@ class TestReviewExperience:
         assert page.status_code == 404
         assert 'href="/approvals"' in page.text
         assert "Log out" in page.text
+
+    def test_explorer_action_filter(self, console: Console) -> None:
+        """The action facet keeps only entries whose payload names that action, in pages, counts and exports."""
+        console.login("audrey")
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            expected = [e.seq for e in ledger.query(LedgerQuery(action="enter_market", newest_first=True))]
+            every = [
+                e.seq for e in ledger.query(LedgerQuery(newest_first=True)) if e.payload.get("action") == "enter_market"
+            ]
+        assert expected == every
+        assert expected
+        page = console.client.get("/ledger", params={"action": "enter_market", "limit": 500}).text
+        shown = [int(s) for s in re.findall(r'<td class="seq"><a href="/ledger/entries/(\d+)">', page)]
+        assert shown == expected
+        assert f"<b>{len(expected)}</b> entr" in page
+        assert "<option selected>enter_market</option>" in page
+        exported = console.client.get("/ledger/export", params={"action": "enter_market", "format": "json"}).json()
+        assert sorted(e["seq"] for e in exported) == sorted(expected)
