@@ -502,6 +502,9 @@ class PostgresLedger:
             if value is not None:
                 clauses.append(f"{name} = %s")
                 params.append(_no_nul(value))
+        if q.action is not None:  # the payload's action: no index, checked on the rows the other filters leave
+            clauses.append("(replace(body, '\\u0000', '\\ufffd')::json -> 'payload' ->> 'action') = %s")
+            params.append(_no_nul(q.action))
         if q.after_seq is not None:
             clauses.append("seq > %s")
             params.append(_clamp(q.after_seq))
