@@ -239,6 +239,19 @@ class StepDone(Message):
 
 
 @register
+class DecisionsTaken(Message):
+    """Emitted by the runner at each decision point while escalations wait (control topic; read by the recorder):
+    which human decisions governance took in there, in order — none when the clock moved on without one. A
+    resumed or replayed run takes each decision at the point recorded here, so ids, order and content repeat."""
+
+    TYPE = "decisions.taken"
+    day: int = Field(ge=0)
+    decisions: list[str] = Field(default_factory=list)  # message ids of the approval / rejection entries
+    proposals: list[str] = Field(default_factory=list)  # the escalation each decision was on (same order)
+    pending: int = Field(ge=0)  # escalations still open after taking them
+
+
+@register
 class DeadLettered(Message):
     """Emitted by a consumer that gave up on a message (undecodable, or N failed deliveries); read by the recorder."""
 

@@ -13,6 +13,7 @@ they were recorded at, so that a resumed or replayed run takes each decision at 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
@@ -40,6 +41,7 @@ from coalition.governance.rules.budgets import MoneyBudget, overrun
 from coalition.governance.state import GovernanceState, charged_amount
 from coalition.governance.verdict import Verdict
 from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.entry import LedgerEntry
 
 GROUP = "governance"
 SOURCE = "governance"
@@ -147,10 +149,13 @@ class GovernanceService:
         self._bus.publish(CONTROL, self._wrap(done, now, correlation_id=None, causation_id=None))
         return len(out)
 
-    def tick(self, now: datetime | None = None) -> int:
-        """Expire overdue escalations now (expired = deny); returns how many resolutions were published."""
+    def tick(self, now: datetime | None = None, *, take_decisions: bool = True) -> int:
+        """Expire overdue escalations now (expired = deny); returns how many resolutions were published.
+
+        `take_decisions=False`: the caller takes decisions only at its recorded decision points (the runner)."""
         when = now or self._clock.now()
-        self.accept_decisions(when)  # a decision recorded in time (but not yet folded) must not be expired
+        if take_decisions:
+            self.accept_decisions(when)  # a decision recorded in time (but not yet folded) must not be expired
         self._state = self._state.at(when)
         out = self._expire(when)
         if out:
@@ -160,21 +165,30 @@ class GovernanceService:
     def accept_decisions(self, now: datetime | None = None) -> int:
         """A decision point: fold the human decisions recorded in the ledger for escalations that are open now,
         recorded at or before `now` (simulated). Returns how many were taken; the next step resolves them."""
+        return len(self.take_decisions(now))
+
+    def take_decisions(self, now: datetime | None = None, *, only: Sequence[str] | None = None) -> list[LedgerEntry]:
+        """accept_decisions, returning the entries taken. `only`: exactly these decisions (message ids), in this
+        order — the ones an earlier attempt or the original run recorded taking at this point."""
         when = now or self._clock.now()
-        taken = 0
         open_ids = {e.proposal_id for e in self._state.open_escalations()}
         decisions = [
             entry
             for kind in HUMAN_DECISIONS
             for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, kind=kind))
         ]
-        # in ledger order, as the approvals inbox folds them: a rejection recorded before an approval wins
-        for entry in sorted(decisions, key=lambda e: e.seq):
-            if entry.seq in self._taken or entry.subject not in open_ids or entry.sim_time > when:
+        if only is not None:
+            by_id = {e.message_id: e for e in decisions}
+            chosen = [by_id[m] for m in only if m in by_id]
+        else:  # in ledger order, as the approvals inbox folds them: a rejection recorded before an approval wins
+            chosen = [e for e in sorted(decisions, key=lambda e: e.seq) if e.subject in open_ids and e.sim_time <= when]
+        taken: list[LedgerEntry] = []
+        for entry in chosen:
+            if entry.seq in self._taken:
                 continue
             self._taken.add(entry.seq)
             self._state = self._state.apply_entry(entry)
-            taken += 1
+            taken.append(entry)
         return taken
 
     def _learn_facts(self, superstep: int) -> None:

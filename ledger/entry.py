@@ -23,6 +23,7 @@ EntryKind = Literal[
     "approval",  # a human approved an escalation
     "rejection",  # a human rejected an escalation
     "resolution",  # an escalation ended (approved, rejected, expired)
+    "decision_point",  # where the run took human decisions in (resume and replay take them at the same point)
     "authorization",  # governance authorized the executor
     "execution",  # the executor changed the world (or refused to)
     "dead_letter",  # a message the loop gave up on, and why

@@ -201,6 +201,21 @@ def _content_screened(p: m.ContentScreened) -> dict[str, Any]:
     }
 
 
+def _decisions_taken(p: m.DecisionsTaken) -> dict[str, Any]:
+    if p.decisions:
+        took = f"took {len(p.decisions)} human decision(s) on {', '.join(_short(x) for x in p.proposals)}"
+    else:
+        took = "no human decision to take"
+    return {
+        "kind": "decision_point",
+        "actor": "runner",
+        "actor_kind": "runner",
+        "subject": f"day-{p.day}",
+        "outcome": "taken" if p.decisions else "moved_on",
+        "rationale": f"decision point on day {p.day}: {took}; {p.pending} escalation(s) still open",
+    }
+
+
 def _human(kind: str, outcome: str) -> Callable[[Any], dict[str, Any]]:
     def fields(p: m.ApprovalGranted | m.ApprovalRejected) -> dict[str, Any]:
         return {
@@ -231,6 +246,7 @@ _FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     m.ModelCalled.TYPE: _model_called,
     m.ModelStopped.TYPE: _model_stopped,
     m.ContentScreened.TYPE: _content_screened,
+    m.DecisionsTaken.TYPE: _decisions_taken,
     m.ApprovalGranted.TYPE: _human("approval", "approved"),
     m.ApprovalRejected.TYPE: _human("rejection", "rejected"),
 }

@@ -63,8 +63,10 @@ class Recorder:
         min_idle_ms: int = 30_000,
         batch: int = 500,
         dedupe_consumer: str = DEDUPE_CONSUMER,
+        already_recorded: frozenset[str] = frozenset(),
     ) -> None:
         self._bus = bus
+        self._already_recorded = already_recorded  # envelope ids the ledger holds already (a resumed run's)
         self._dedupe_consumer = dedupe_consumer
         self._ledger = ledger
         self._group = group
@@ -99,6 +101,8 @@ class Recorder:
                 items.append((f"undecodable:{delivery.topic}:{delivery.broker_id}", [self._dead_letter(delivery)]))
                 continue
             self._last_run_id, self._last_sim_time = envelope.run_id, envelope.sim_time
+            if envelope.id in self._already_recorded:
+                continue  # recorded by an earlier attempt: the ledger, not only the dedupe table, says so
             try:
                 draft = draft_from_envelope(envelope)
             except ValueError as exc:  # pydantic's ValidationError included: the message cannot be recorded as is

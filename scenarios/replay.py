@@ -4,27 +4,31 @@ into a scratch ledger, and compare the two entry by entry on the fields a replay
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import structlog
 
 from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, make_model, model_parameters
 from coalition.agents.recording import ReplayChatModel
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import RunStarted
-from coalition.governance.approvals import run_started
+from coalition.governance.approvals import record_decision, run_started
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Escalation
 from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.history import run_history
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.board import Board
 from coalition.scenarios.consistency import decision_args
+from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.errors import ScenarioError, ScenariosError
 from coalition.scenarios.runner import (
     Answer,
@@ -36,6 +40,8 @@ from coalition.scenarios.runner import (
     scripted_answers,
 )
 from coalition.scenarios.spec import Scenario, scenario_hash
+
+log = structlog.get_logger(__name__)
 
 
 class ReplayError(ScenariosError):
@@ -55,6 +61,7 @@ class RecordedDecision:
     agent: str = ""
     action: str = ""
     args: dict[str, Any] = field(default_factory=dict)
+    message_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,7 @@ def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
                 agent=str(proposal.get("agent", "")),
                 action=str(proposal.get("action", "")),
                 args=dict(proposal.get("args", {})),
+                message_id=entry.message_id or "",
             )
         )
     return out
@@ -152,6 +160,9 @@ class RecordedBoard:
             return decisions
         return []
 
+    def by_message_id(self) -> dict[str, RecordedDecision]:
+        return {d.message_id: d for decisions in self._by_id.values() for d in decisions if d.message_id}
+
     @property
     def fallback(self) -> Board | None:
         return self._fallback
@@ -180,6 +191,28 @@ class ReplayRunner(Runner):
 
     def _run_started(self) -> RunStarted:
         return self._started if self._started is not None else super()._run_started()
+
+    def before_recorded_point(self, decisions: Sequence[str]) -> None:
+        """The original run took these decisions here: record them into the replay's ledger exactly as they were
+        (approver, reason, method, simulated time), in order, so that the next step takes them in."""
+        by_id = self.recorded.by_message_id()
+        for message_id in decisions:
+            d = by_id.get(message_id)
+            if d is None:
+                continue  # not in the original ledger: the replay diverges, and the comparison will say where
+            result = record_decision(
+                self.ledger,
+                run_id=self.run_id,
+                proposal_id=d.proposal_id,
+                approver=d.approver,
+                decision="approve" if d.decision == "approve" else "reject",
+                reason=d.reason,
+                method=d.method,
+                sim_time=d.sim_time,
+                policy=self.policy,
+            )
+            if not result.accepted:
+                log.warning("replay.decision_refused", proposal_id=d.proposal_id, reason=result.reason)
 
     def answers_for(self, escalation: Escalation, day: int) -> list[Answer]:
         """The recorded decisions on this proposal, exactly as they were; else (what-if) the fallback board."""
@@ -287,12 +320,14 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
             # paid models answer from the recorded calls: no key, no network, the same words; a run that
             # recorded no model choices was narrated offline throughout
             options=RunnerOptions(
-                models=recorded_choices(started.settings) or choose_models(), replay=recorded_models(ledger, run_id)
+                models=recorded_choices(started.settings) or choose_models(),
+                replay=recorded_models(ledger, run_id),
+                history=DecisionHistory.read(ledger, run_id),  # each decision taken where the run took it
             ),
         )
         result = runner.run()
         seconds = time.perf_counter() - began
-        divergence = first_divergence(ledger.iter_entries(run_id=run_id), target.iter_entries(run_id=replay_id))
+        divergence = first_divergence(run_history(ledger, run_id), run_history(target, replay_id))
         return ReplayResult(
             run_id=run_id,
             replay_run_id=replay_id,

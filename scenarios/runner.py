@@ -34,14 +34,16 @@ from coalition.bus.base import Bus, Delivery
 from coalition.bus.clock import IdFactory, SimulatedClock
 from coalition.bus.envelope import Envelope
 from coalition.bus.message import Message
-from coalition.bus.messages import Observation, RunFinished, RunStarted, StepDone
+from coalition.bus.messages import DecisionsTaken, Observation, RunFinished, RunStarted, StepDone
 from coalition.governance.approvals import record_decision
 from coalition.governance.escalation import DecisionKind, Escalation
 from coalition.governance.policy import Policy
 from coalition.governance.service import GovernanceService
 from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.recorder import Recorder
 from coalition.scenarios.board import Board, PendingEscalation
+from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.errors import RunnerError
 from coalition.scenarios.events import make_observation, open_day
 from coalition.scenarios.executor import Executor
@@ -108,8 +110,24 @@ class RunnerOptions:
     prices: PriceTable | None = None
     replay: dict[str, ReplayChatModel] | None = None  # recorded answers (recorded_models) instead of providers
     board: Board | None = None  # who answers escalations when not interactive (default: the scenario's board)
+    history: DecisionHistory | None = None  # recorded decision points to follow (default: the run's own ledger)
     on_day: Callable[[DayProgress], None] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+def already_recorded(ledger: Ledger, run_id: str) -> tuple[set[str], dict[str, str]]:
+    """What an earlier attempt of a run recorded: every envelope id, and each applied idempotency key's execution."""
+    ids: set[str] = set()
+    executions: dict[str, str] = {}
+    for entry in ledger.iter_entries(run_id=run_id):
+        if entry.message_id is None:
+            continue
+        ids.add(entry.message_id)
+        if entry.kind == "execution" and entry.outcome == "applied":
+            key = entry.payload.get("idempotency_key")
+            if isinstance(key, str) and key:
+                executions.setdefault(key, entry.message_id)
+    return ids, executions
 
 
 def policy_brief(policy: Policy) -> Observation:
@@ -230,7 +248,15 @@ class Runner:
         agents = build_agents(self.options.model, self.seed, narrators=narrators)
         self.narrators = {name: agent.narrator for name, agent in agents.items()}
         self.runtimes = [AgentRuntime(agents[name], bus, run_id=run_id, ids=self.ids) for name in sorted(agents)]
-        self.recorder = Recorder(bus, ledger, dedupe_consumer=f"recorder:{run_id}")
+        # A resumed run re-executes from the start: what its ledger already holds is neither recorded again (whatever
+        # the dedupe table says) nor applied twice, and its decisions are taken where they were taken before.
+        recorded_ids, self._recorded_executions = already_recorded(ledger, run_id)
+        self.recorder = Recorder(
+            bus, ledger, dedupe_consumer=f"recorder:{run_id}", already_recorded=frozenset(recorded_ids)
+        )
+        self.history = (
+            self.options.history if self.options.history is not None else DecisionHistory.read(ledger, run_id)
+        )
         self.board = self.options.board or Board(scenario.board)
         bus.ensure_group(topics.AUTHORIZATIONS, EXECUTOR_GROUP)
         self.superstep = 0
@@ -252,7 +278,7 @@ class Runner:
 
     def _run_day(self, day: int) -> None:
         now = self.clock.set(self.scenario.date_of(day))
-        self.governance.tick(now)
+        self.governance.tick(now, take_decisions=False)  # decisions are taken at decision points only
         observations = open_day(self.world, self.scenario, day, self._budget_limits())
         if day == 0:
             observations.insert(0, policy_brief(self.policy))
@@ -262,14 +288,7 @@ class Runner:
         # The day's decision points: humans (or the scripted board) answer what waits; governance takes the
         # decisions in only here, so a resumed or replayed run takes each one at the same point of the story.
         while self.governance.pending():
-            taken = self.governance.accept_decisions()  # already in the ledger: a resumed run, a quick human
-            if not taken:
-                if self.options.interactive:
-                    self._wait_for_humans(day)
-                else:
-                    self._board_answers(day)
-                taken = self.governance.accept_decisions()
-            if not taken:
+            if not self._decision_point(day):
                 break  # nobody answered what is left: it expires as deny at its deadline
             self._until_quiescent(day)
         self._report(day)
@@ -300,7 +319,14 @@ class Runner:
         for delivery in ordered:
             assert delivery.envelope is not None
             executed = self.executor.apply(delivery.envelope)
-            out.append((topics.EXECUTIONS, self._wrap(executed, "executor", now, cause=delivery.envelope)))
+            envelope = self._wrap(executed, "executor", now, cause=delivery.envelope)
+            first = self._recorded_executions.get(executed.idempotency_key) if executed.status == "applied" else None
+            if first is not None and first != envelope.id:
+                # An earlier attempt of this run already recorded this authorization as applied: the world in this
+                # process is rebuilt, but the ledger keeps one execution per authorization (the recorder skips it).
+                log.warning("resume.execution_already_recorded", key=executed.idempotency_key, first=first)
+                envelope = envelope.model_copy(update={"id": first})
+            out.append((topics.EXECUTIONS, envelope))
         for delivery in deliveries:
             if delivery.envelope is None:
                 log.warning("executor.undecodable", broker_id=delivery.broker_id, error=delivery.error)
@@ -313,6 +339,38 @@ class Runner:
         return len(out)
 
     # ----- escalations -------------------------------------------------------------------------------------
+
+    def _decision_point(self, day: int) -> list[LedgerEntry]:
+        """Take human decisions in, and record which (none: the clock moves on). Where the run's history (an
+        earlier attempt of this run, or the run being replayed) recorded this point, exactly the decisions it
+        took are taken, in its order, without waiting; past the recorded history, the decisions already in the
+        ledger (a quick human, one who decided while the run was down), else the humans (interactive) or the
+        scripted board."""
+        recorded = self.history.at(day, self.superstep)
+        if recorded is not None:
+            self.before_recorded_point(recorded)
+            taken = self.governance.take_decisions(only=recorded)
+        else:
+            taken = self.governance.take_decisions()
+            if not taken:
+                if self.options.interactive:
+                    self._wait_for_humans(day)
+                else:
+                    self._board_answers(day)
+                taken = self.governance.take_decisions()
+        point = DecisionsTaken(
+            day=day,
+            decisions=[str(e.message_id) for e in taken],
+            proposals=[e.subject for e in taken],
+            pending=len(self.governance.pending()),
+        )
+        self._publish(topics.CONTROL, point, source="runner")
+        self.recorder.flush()
+        return taken
+
+    def before_recorded_point(self, decisions: Sequence[str]) -> None:
+        """Hook for a replay: put the recorded decisions into this run's ledger before they are taken (a resumed
+        run has them already)."""
 
     def _board_answers(self, day: int) -> int:
         """Record the answers to every pending escalation; returns how many decisions were recorded."""

@@ -1,0 +1,47 @@
+"""A run's history: its entries in the order a replay reproduces them.
+
+The ledger's sequence is arrival order: a human decision is appended whenever a person makes it (mid-day, while
+the run waits, while it is down), which no re-execution can repeat. What the run did with it is recorded too: a
+`decision_point` entry lists the decisions governance took in at that point, in order. The history is the
+sequence order with each listed decision moved to just before the point that took it; everything else (a
+decision no point took included) keeps its place. The digest and replay's comparison read runs this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.entry import LedgerEntry
+
+DECISION_POINT = "decision_point"
+HUMAN_DECISIONS = ("approval", "rejection")
+
+
+def taken_decisions(ledger: Ledger, run_id: str) -> set[str]:
+    """Message ids of the run's human decisions that a decision point took in."""
+    taken: set[str] = set()
+    for point in ledger.query(LedgerQuery(run_id=run_id, kind=DECISION_POINT)):
+        taken.update(str(x) for x in point.payload.get("decisions", []))
+    return taken
+
+
+def history_order(entries: Iterable[LedgerEntry], taken: set[str]) -> Iterator[LedgerEntry]:
+    """`entries` (one run, sequence order) with each decision in `taken` moved to the point that took it."""
+    held: dict[str, LedgerEntry] = {}
+    for entry in entries:
+        if entry.kind in HUMAN_DECISIONS and entry.message_id in taken:
+            held[entry.message_id] = entry
+            continue
+        if entry.kind == DECISION_POINT:
+            for message_id in entry.payload.get("decisions", []):
+                decision = held.pop(str(message_id), None)
+                if decision is not None:
+                    yield decision
+        yield entry
+    yield from held.values()  # listed by a point that came before them: an altered ledger; keep them visible
+
+
+def run_history(ledger: Ledger, run_id: str) -> Iterator[LedgerEntry]:
+    """The run's entries in history order (see the module docstring)."""
+    return history_order(ledger.iter_entries(run_id=run_id), taken_decisions(ledger, run_id))
