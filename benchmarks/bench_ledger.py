@@ -249,8 +249,11 @@ def search_draft(i: int, start: datetime) -> EntryDraft:
     )
 
 
-def search_latencies(path: Path, n: int, requests: int) -> list[Measurement]:
-    """p50/p99 of one console page (50 rows + 1, newest first) per query shape; each shape's queries vary."""
+def search_latencies(
+    path: Path | Callable[[], Any], n: int, requests: int, *, backend: str = "SqliteLedger"
+) -> list[Measurement]:
+    """p50/p99 of one console page (50 rows + 1, newest first) per query shape; each shape's queries vary.
+    `path` is a SQLite file, or a callable opening another backend's ledger."""
     runs = max(1, n // 100_000)
     shapes: dict[str, Callable[[int], LedgerQuery]] = {
         "one word": lambda k: LedgerQuery(search=WORDS[k % 8]),
@@ -262,7 +265,8 @@ def search_latencies(path: Path, n: int, requests: int) -> list[Measurement]:
         ),
     }
     results: list[Measurement] = []
-    with SqliteLedger(path, create=False) as ledger:
+    opened = SqliteLedger(path, create=False) if isinstance(path, Path) else path()
+    with opened as ledger:
         ledger.query(LedgerQuery(search="surge", limit=51))  # warm the page cache
         for label, shape in shapes.items():
             samples = []
@@ -275,7 +279,8 @@ def search_latencies(path: Path, n: int, requests: int) -> list[Measurement]:
                 results.append(
                     Measurement(
                         SECTION,
-                        f"search, {label}, p{pct} ({n:,} entries)",
+                        f"search, {label}, p{pct} ({n:,} entries)"
+                        + ("" if backend == "SqliteLedger" else f", {backend}"),
                         "ms",
                         percentile(samples, pct),
                         min(samples),
@@ -284,7 +289,8 @@ def search_latencies(path: Path, n: int, requests: int) -> list[Measurement]:
                         higher_is_better=False,
                         target="p99 ≤ 250 ms" if pct == 99 else None,
                         target_absolute=250.0 if pct == 99 else None,
-                        notes=f"SqliteLedger.query, 51 rows newest first, FTS5={ledger.uses_fts}",
+                        notes=f"{backend}.query, 51 rows newest first"
+                        + (f", FTS5={ledger.uses_fts}" if backend == "SqliteLedger" else ", tsvector + GIN"),
                     )
                 )
     return results
@@ -370,7 +376,9 @@ def bare_psycopg_inserts(bench: _PostgresBench, rows: list[tuple[int, str, str]]
     return len(rows) / elapsed
 
 
-def postgres_measurements(items: list[EntryDraft], rows: list[tuple[int, str, str]], repeats: int) -> list[Measurement]:
+def postgres_measurements(
+    items: list[EntryDraft], rows: list[tuple[int, str, str]], repeats: int, *, quick: bool
+) -> list[Measurement]:
     import os
 
     import psycopg
@@ -387,7 +395,17 @@ def postgres_measurements(items: list[EntryDraft], rows: list[tuple[int, str, st
         bare, figures = interleaved(
             partial(bare_psycopg_inserts, bench, rows, BATCH), partial(postgres_appends, bench, items, BATCH), repeats
         )
+        size = 20_000 if quick else 200_000
+        from coalition.ledger.postgres import PostgresLedger
+
+        url = bench.fresh()
+        start = datetime(2025, 3, 1, tzinfo=UTC)
+        with PostgresLedger(url) as ledger:
+            for first in range(0, size, 5000):
+                ledger.append([search_draft(i, start) for i in range(first, min(size, first + 5000))])
+        searches = search_latencies(partial(PostgresLedger, url), size, 20 if quick else 100, backend="PostgresLedger")
         return [
+            *searches,
             _rate(bare_name, bare, repeats),
             _rate(
                 f"PostgresLedger.append, {BATCH}/txn",
@@ -449,7 +467,7 @@ def run(quick: bool) -> list[Measurement]:
                     target_ratio=0.6,
                 )
             )
-        results.extend(postgres_measurements(items, rows, repeats))
+        results.extend(postgres_measurements(items, rows, repeats, quick=quick))
         for sync in syncs:
             without = f"SqliteLedger.append without the Merkle tree, {BATCH}/txn, synchronous={sync}"
             bare, figures = interleaved(
