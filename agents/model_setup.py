@@ -59,6 +59,10 @@ def build_narrators(
             params=model_parameters(choice.provider),
             log=CallLog(agent, _call_ids(agent_ids)),
             prices=prices,
+            timeout_s=access.timeout_s,
+            max_answer_chars=access.max_answer_chars,
+            slow_after_s=access.slow_call_s,
+            on_slow=access.on_slow_call,
         )
         guard = ModelGuard(agent, (limits or {}).get(agent))
         narrators[agent] = Narrator(

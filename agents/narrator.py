@@ -330,7 +330,7 @@ class Narrator:
             self._collect()
             opened = self._guard.failed(self._now)
             detail = exc.error + ("; the circuit breaker opened" if opened else "")
-            self._stop("provider_error", purpose, detail, tokens=estimate, cost=cost, period=held.period)
+            self._stop(exc.reason, purpose, detail, tokens=estimate, cost=cost, period=held.period)
             return _Stopped()
         call = self._paid.log.last
         self._collect()

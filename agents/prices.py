@@ -13,10 +13,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coalition.agents.errors import ModelConfigError
+from coalition.bus.documents import DocumentError, read_document
 
 MICRO_USD = Decimal("0.000001")
 PER_TOKENS = Decimal(1_000_000)
@@ -75,9 +75,9 @@ def load_prices(path: Path | None) -> PriceTable:
     if path is None:
         return PriceTable()
     try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ModelConfigError(f"{path}: cannot read the price table: {exc}".splitlines()[0]) from None
+        raw: Any = read_document(path)
+    except DocumentError as exc:
+        raise ModelConfigError(f"{path}: {exc.where}: cannot read the price table: {exc.reason}") from None
     if not isinstance(raw, dict):
         raise ModelConfigError(f"{path}: the price table must be a mapping of model id to prices")
     rows: dict[str, Price] = {}

@@ -7,11 +7,11 @@ Precedence, most specific first: `COALITION_LLM_<AGENT>` (the operator, per agen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from coalition.agents.errors import ModelConfigError
 from coalition.agents.offline_model import OfflineChatModel
@@ -20,7 +20,9 @@ from coalition.bus.messages import AGENTS
 Provider = Literal["offline", "openai", "anthropic"]
 KEY_VARIABLES: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DEFAULT_MAX_TOKENS = 1024
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_ANSWER_CHARS = 20_000  # a rationale or customer message is a paragraph; a suggestion a small object
+SLOW_CALL_S = 5.0
 DEFAULT_SDK_RETRIES = 2
 
 
@@ -58,8 +60,11 @@ class ProviderAccess(BaseModel):
     anthropic_api_key: str | None = None
     openai_base_url: str | None = None
     anthropic_base_url: str | None = None
-    timeout_s: float = DEFAULT_TIMEOUT_S
+    timeout_s: float = DEFAULT_TIMEOUT_S  # a whole call, the SDK's retries included (then a recorded stop)
     sdk_retries: int = DEFAULT_SDK_RETRIES  # transport-level retries (429 / 5xx) inside the official SDKs
+    max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS  # a longer answer is a recorded stop, never stored
+    slow_call_s: float = SLOW_CALL_S  # after this long, `on_slow_call` tells the operator a model is awaited
+    on_slow_call: Callable[[str, str, float], None] | None = Field(default=None, exclude=True)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ProviderAccess:

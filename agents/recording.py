@@ -10,7 +10,9 @@ failing: what was already paid for is answered from the ledger, only the rest re
 
 from __future__ import annotations
 
+import contextvars
 import json
+import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -29,17 +31,84 @@ from coalition.agents.offline_model import estimate_tokens
 from coalition.agents.prices import PriceTable
 from coalition.bus.canonical import content_hash
 from coalition.bus.message import Message
-from coalition.bus.messages import ModelCalled
+from coalition.bus.messages import ModelCalled, ModelStopReason
 from coalition.bus.redaction import redact
+
+# How a recorded error names the kind of stop it was (the prefix survives replay: the record holds the text only).
+_STOP_PREFIXES: dict[str, ModelStopReason] = {
+    "timeout:": "timeout",
+    "oversized:": "oversized",
+    "bad usage:": "bad_usage",
+}
+MAX_TOKENS_PER_CALL = 10_000_000  # a usage figure beyond it is not a count a provider can mean
+POLL_S = 0.25
+
+
+def _plausible_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS_PER_CALL
+
+
+def stop_reason(error: str) -> ModelStopReason:
+    """The stop reason a recorded call error stands for: timeout, oversized, bad_usage, else provider_error."""
+    return next((reason for prefix, reason in _STOP_PREFIXES.items() if error.startswith(prefix)), "provider_error")
 
 
 class ProviderCallFailed(AgentError):
-    """The provider did not answer (after the SDK's own retries): the call is recorded with status error."""
+    """The provider did not answer (after the SDK's own retries), answered too late, too much or with impossible
+    usage figures: the call is recorded with status error and `reason` says which."""
 
     def __init__(self, model_id: str, error: str) -> None:
         super().__init__(f"{model_id}: {error}")
         self.model_id = model_id
         self.error = error
+        self.reason: ModelStopReason = stop_reason(error)
+
+
+class _CallTimedOut(Exception):
+    pass
+
+
+SlowCall = Callable[[str, str, float], None]  # (agent, model id, seconds waited so far)
+
+
+def invoke_within(
+    runnable: Runnable[LanguageModelInput, BaseMessage],
+    messages: list[BaseMessage],
+    *,
+    timeout_s: float | None,
+    slow_after_s: float,
+    on_slow: Callable[[float], None] | None,
+) -> BaseMessage:
+    """`runnable.invoke(messages)`, abandoned after `timeout_s` however the provider trickles its answer (an SDK's
+    read timeout restarts with every byte). The call runs in a daemon thread, so an abandoned one never holds the
+    process open; time is counted in polls of the answer, not read from a clock."""
+    if timeout_s is None:
+        return runnable.invoke(messages)
+    box: list[BaseMessage | BaseException] = []
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def call() -> None:
+        try:
+            box.append(context.run(runnable.invoke, messages))
+        except BaseException as exc:  # handed to the caller's thread below
+            box.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=call, name="model-call", daemon=True).start()
+    waited, warned = 0.0, False
+    while not done.wait(POLL_S):
+        waited += POLL_S
+        if waited >= timeout_s:
+            raise _CallTimedOut
+        if on_slow is not None and not warned and waited >= slow_after_s:
+            warned = True
+            on_slow(waited)
+    result = box[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 class RecordedFailure(AgentError):
@@ -149,6 +218,10 @@ class RecordingChatModel(ToolBindingChatModel):
     params: dict[str, Any] = Field(default_factory=dict)
     log: CallLog = Field(exclude=True)
     prices: PriceTable = Field(default_factory=PriceTable, exclude=True)
+    timeout_s: float | None = Field(default=None, exclude=True)  # the whole call, SDK retries included
+    max_answer_chars: int | None = Field(default=None, exclude=True)
+    slow_after_s: float = Field(default=5.0, exclude=True)
+    on_slow: SlowCall | None = Field(default=None, exclude=True)
 
     @property
     def _llm_type(self) -> str:
@@ -177,15 +250,27 @@ class RecordingChatModel(ToolBindingChatModel):
         runnable: Runnable[LanguageModelInput, BaseMessage] = (
             self.inner.bind_tools(tools, tool_choice=tool_choice) if tools else self.inner
         )
+        on_slow = self.on_slow
+
+        def slow(waited: float) -> None:
+            if on_slow is not None:
+                on_slow(self.log.agent, self.model_id, waited)
+
         try:
-            answer = runnable.invoke(messages)
+            answer = invoke_within(
+                runnable, messages, timeout_s=self.timeout_s, slow_after_s=self.slow_after_s, on_slow=slow
+            )
         except ReplayMiss:
             raise
         except RecordedFailure as exc:
             self._failed(base, exc.error)
+        except _CallTimedOut:
+            self._failed(base, f"timeout: no answer within {self.timeout_s:g} s")
         except Exception as exc:
-            self._failed(base, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}")
+            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
+            self._failed(base, f"timeout: {detail}" if "Timeout" in type(exc).__name__ else detail)
         assert isinstance(answer, AIMessage)
+        self._check_answer(base, answer)
         record = response_record(answer)
         usage = record["usage"]
         if not usage["input_tokens"] and not usage["output_tokens"]:
@@ -207,6 +292,30 @@ class RecordingChatModel(ToolBindingChatModel):
         )
         message = message_from_record(record)
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _check_answer(self, base: dict[str, Any], answer: AIMessage) -> None:
+        """An answer over the size cap, or with usage figures no provider can mean, is a recorded error: its text
+        is never stored (a 6.8 MB answer once made a 392 MB ledger) and the engine's wording is used."""
+        size = len(message_text(answer)) + sum(len(json.dumps(c["args"], default=str)) for c in answer.tool_calls)
+        size += sum(len(str(c.get("args") or "")) for c in answer.invalid_tool_calls)
+        if self.max_answer_chars is not None and size > self.max_answer_chars:
+            self._failed(
+                base,
+                f"oversized: the answer has {size:,} characters, over the cap of {self.max_answer_chars:,} "
+                "(COALITION_LLM_MAX_ANSWER_CHARS)",
+            )
+        usage = answer.usage_metadata
+        if usage:
+            figures = {k: usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens")}
+            bad = {
+                k: v
+                for k, v in figures.items()
+                if v is not None
+                and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_TOKENS_PER_CALL)
+            }
+            if bad:
+                shown = ", ".join(f"{k}={str(v)[:20]}" for k, v in bad.items())
+                self._failed(base, f"bad usage: the provider reported {shown}")
 
     def _failed(self, base: dict[str, Any], error: str) -> None:
         error = redact(error)  # a provider's error body may echo the key: it never travels or is recorded

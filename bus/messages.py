@@ -266,7 +266,9 @@ class DeadLettered(Message):
     raw_preview: str = ""
 
 
-ModelStopReason = Literal["budget", "rate_limit", "circuit_open", "malformed", "provider_error"]
+ModelStopReason = Literal[
+    "budget", "rate_limit", "circuit_open", "malformed", "provider_error", "timeout", "oversized", "bad_usage"
+]
 
 
 @register

@@ -387,6 +387,19 @@ class RedisStreamsBus:
         self._groups.clear()
         return deleted
 
+    def delete_other_namespaces(self, pattern: str) -> int:
+        """Delete the streams of every namespace matching the glob `pattern` except this bus's own: what a killed
+        earlier attempt of a run left behind (its content is in the ledger, and a resume runs on fresh streams)."""
+        try:
+            keys = [
+                key
+                for key in self._r.scan_iter(match=f"{{{pattern}}}:*", count=1000)
+                if not _text(key).startswith(f"{{{self.namespace}}}:")
+            ]
+            return sum(int(self._r.delete(key)) for key in keys)  # one by one: each namespace is its own slot
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"deleting namespaces {pattern!r}", exc) from exc
+
     def close(self) -> None:
         if self._owns_client:
             self._redis.close()

@@ -71,8 +71,11 @@ def without_credentials(url: str) -> str:
 
 
 @contextmanager
-def open_bus(choice: BusChoice, *, namespace: str, data_dir: Path) -> Iterator[Bus]:
-    """Yield a ready bus; an embedded redis-server lives exactly as long as the context (Ctrl-C included)."""
+def open_bus(
+    choice: BusChoice, *, namespace: str, data_dir: Path, stale_namespaces: str | None = None
+) -> Iterator[Bus]:
+    """Yield a ready bus; an embedded redis-server lives exactly as long as the context (Ctrl-C included).
+    `stale_namespaces` (a glob) names the namespaces of earlier, killed attempts of the same run: deleted first."""
     if choice.kind == "memory":
         from coalition.bus.memory import MemoryBus
 
@@ -90,6 +93,7 @@ def open_bus(choice: BusChoice, *, namespace: str, data_dir: Path) -> Iterator[B
     if choice.url:
         bus = RedisStreamsBus(choice.url, namespace=namespace)
         try:
+            _sweep(bus, stale_namespaces)
             yield bus
         finally:
             _discard(bus)
@@ -100,16 +104,24 @@ def open_bus(choice: BusChoice, *, namespace: str, data_dir: Path) -> Iterator[B
     with EmbeddedRedis(data_dir) as server:  # it keeps its socket, AOF and log under data_dir/redis/
         bus = RedisStreamsBus(server.url, namespace=namespace)
         try:
+            _sweep(bus, stale_namespaces)
             yield bus
         finally:
             _discard(bus)
 
 
+def _sweep(bus: RedisStreamsBus, pattern: str | None) -> None:
+    if pattern is not None:
+        deleted = bus.delete_other_namespaces(pattern)
+        if deleted:
+            log.info("bus.stale_streams_deleted", pattern=pattern, streams=deleted)
+
+
 def _discard(bus: RedisStreamsBus) -> None:
     try:
         bus.delete_namespace()
-    except BusError as exc:  # the server went away: nothing left to delete there, and the ledger is intact
-        log.warning("bus.cleanup_failed", reason=str(exc))
+    except BusError as exc:  # the server failed or went away; the ledger is intact, and a resume deletes them
+        log.info("bus.cleanup_failed", reason=str(exc))  # not a second line after the one that says why a run stopped
     finally:
         bus.close()
 
@@ -149,15 +161,18 @@ def describe_ledger(location: LedgerLocation) -> str:
     return f"sqlite at {location}"
 
 
-def open_ledger(location: LedgerLocation, *, create: bool = True, wall_clock: Clock | None = None) -> OpenLedger:
-    """The ledger at `location`: PostgreSQL for a postgresql:// URL (psycopg is imported only then), else SQLite."""
+def open_ledger(
+    location: LedgerLocation, *, create: bool = True, wall_clock: Clock | None = None, read_only: bool = False
+) -> OpenLedger:
+    """The ledger at `location`: PostgreSQL for a postgresql:// URL (psycopg is imported only then), else SQLite
+    (`read_only`: opened so that the file is never written, for commands that only read)."""
     if is_postgres(location):
         from coalition.ledger.postgres import PostgresLedger
 
         return PostgresLedger(str(location), create=create, wall_clock=wall_clock)
     from coalition.ledger.sqlite import SqliteLedger
 
-    return SqliteLedger(location, create=create, wall_clock=wall_clock)
+    return SqliteLedger(location, create=create, wall_clock=wall_clock, read_only=read_only and not create)
 
 
 @dataclass(frozen=True)

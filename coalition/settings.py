@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +11,20 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coalition.bus.redaction import secrets_in
+
+AGENT_MODEL_VARIABLES = tuple(
+    f"COALITION_LLM_{agent.upper()}" for agent in ("research", "finance", "marketing", "legal", "ops")
+)
+
+
+LLM_LIMIT_VARIABLES = ("COALITION_LLM_TIMEOUT", "COALITION_LLM_MAX_ANSWER_CHARS")
+
+
+def unknown_agent_models(names: Iterable[str]) -> list[str]:
+    """Variables named like COALITION_LLM_<AGENT> for an agent that does not exist (COALITION_LLM_CFO): a typo
+    that would otherwise leave that agent on the default model without a word."""
+    known = (*AGENT_MODEL_VARIABLES, *LLM_LIMIT_VARIABLES)
+    return [n for n in names if n.upper().startswith("COALITION_LLM_") and n.upper() not in known]
 
 
 class Settings(BaseSettings):
@@ -35,6 +50,12 @@ class Settings(BaseSettings):
     llm_marketing: str | None = Field(default=None, description="COALITION_LLM_MARKETING: marketing's model")
     llm_legal: str | None = Field(default=None, description="COALITION_LLM_LEGAL: legal's model")
     llm_ops: str | None = Field(default=None, description="COALITION_LLM_OPS: ops's model")
+    llm_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="COALITION_LLM_TIMEOUT: seconds a model call may take, retries included"
+    )
+    llm_max_answer_chars: int = Field(
+        default=20_000, ge=100, le=1_000_000, description="COALITION_LLM_MAX_ANSWER_CHARS: longest answer used"
+    )
     prices: Path | None = Field(default=None, description="COALITION_PRICES: a YAML price table (USD per M tokens)")
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY", repr=False)
     anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY", repr=False)
@@ -63,6 +84,13 @@ class Settings(BaseSettings):
         if provider in {"openai", "anthropic"} and name:
             return value
         raise ValueError("must be 'offline', 'openai:<model>' or 'anthropic:<model>'")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("redis://", "rediss://", "unix://")):
+            return value
+        raise ValueError(f"must be a redis://, rediss:// or unix:// URL, not {value[:60]!r}")
 
     def per_agent_models(self) -> dict[str, str]:
         """COALITION_LLM_<AGENT> values that are set, by agent name."""

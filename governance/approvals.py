@@ -52,6 +52,14 @@ def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
     return None
 
 
+def run_finished_seq(ledger: Ledger, run_id: str) -> int | None:
+    """The sequence of the run's run.finished entry, if it has ended."""
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run")):
+        if entry.message_type == "run.finished":
+            return entry.seq
+    return None
+
+
 def policy_for_run(ledger: Ledger, run_id: str) -> Policy:
     """The policy a run was governed by: the policy document recorded in its run.started (whatever file it came
     from, a --policy override included); runs recorded without one fall back to the file at
@@ -151,6 +159,10 @@ def record_decision(
         escalation = load_escalation(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy)
         if escalation is None:
             raise _Refusal(refused(f"no escalation for proposal {proposal_id} in run {run_id}", "unknown_escalation"))
+        finished = run_finished_seq(ledger, run_id)
+        if finished is not None:  # nothing takes a decision in after the end: it would be recorded, never applied
+            why = f"run {run_id} has finished (ledger entry {finished}); its escalations take no more decisions"
+            raise _Refusal(refused(why, "run_finished", escalation))
         now = sim_time or latest_sim_time(ledger, run_id)
         directory = {name: tuple(roles) for name, roles in policy.approvers.items()}
         check = check_decision(

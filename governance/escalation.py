@@ -32,6 +32,7 @@ RefusalCode = Literal[
     "missing_approver",
     "missing_reason",
     "no_sim_time",
+    "run_finished",
 ]
 
 

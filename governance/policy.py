@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,8 +21,8 @@ from pydantic import (
 )
 
 from coalition.bus.canonical import canonical_json
+from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
 from coalition.bus.messages import AGENTS
-from coalition.governance.documents import load_document
 from coalition.governance.errors import PolicyError
 
 # The executor's vocabulary (docs/design.md "Actions"): a permission or tool naming anything else is a typo.
@@ -68,7 +67,8 @@ GATES: tuple[str, ...] = (
     "budget_overrun",
 )
 
-Money = Decimal
+MAX_POLICY_NUMBER = Decimal("1e12")  # every amount, percentage and threshold: beyond it is a typo or an attack
+Money = Annotated[Decimal, Field(le=MAX_POLICY_NUMBER, allow_inf_nan=False)]
 BudgetPeriod = Literal["run", "day", "week", "month"]
 
 
@@ -89,7 +89,7 @@ class AgentBudget(_Frozen):
     """What one agent may spend per period: money now; LLM tokens and cost are enforced from issue 5 on."""
 
     money_usd: Money = Field(ge=0)
-    llm_tokens: int | None = Field(default=None, ge=0)
+    llm_tokens: int | None = Field(default=None, ge=0, le=10**12)
     llm_cost_usd: Money | None = Field(default=None, ge=0)
 
 
@@ -177,9 +177,9 @@ class Gate(_Frozen):
     """Who must approve an escalation, how many distinct approvers, and when it lapses (simulated hours)."""
 
     approver_roles: list[str] = Field(min_length=1)
-    approvals_required: int = Field(default=1, ge=1)
+    approvals_required: int = Field(default=1, ge=1, le=10)
     four_eyes_above_usd: Money | None = Field(default=None, ge=0)
-    expires_after_hours: float = Field(gt=0)
+    expires_after_hours: float = Field(gt=0, le=24 * 365 * 10, allow_inf_nan=False)
 
     def required_for(self, amount: Decimal | None) -> int:
         """Approvals needed: two distinct approvers when the amount at stake is above the four-eyes threshold."""
@@ -360,12 +360,17 @@ def parse_policy(data: object, *, source: str) -> Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read and validate a policy file; a missing, unreadable or malformed file raises one-line PolicyError."""
+    """Read and validate a policy file; a missing, unreadable, oversized or malformed file raises one-line
+    PolicyError naming the file, and the line or field."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_DOCUMENT_BYTES + 1)
+        text = decode_document(raw)
     except OSError as exc:
         raise PolicyError(source, "(file)", exc.strerror or str(exc)) from None
+    except DocumentError as exc:
+        raise PolicyError(source, exc.where, exc.reason) from None
     return _from_text(text, source)
 
 
@@ -378,11 +383,8 @@ def default_policy() -> Policy:
 def _from_text(text: str, source: str) -> Policy:
     try:
         data = load_document(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(yaml)"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PolicyError(source, where, f"invalid YAML: {problem}") from None
+    except DocumentError as exc:
+        raise PolicyError(source, exc.where, exc.reason) from None
     return parse_policy(data, source=source)
 
 

@@ -9,6 +9,7 @@ from coalition.ledger.errors import (
     EntryNotFound,
     LedgerError,
     LedgerUnavailable,
+    LedgerWriteFailed,
     MalformedEntry,
 )
 from coalition.ledger.explain import ChainLink, Decision, Explanation, explain
@@ -30,6 +31,7 @@ __all__ = [
     "LedgerError",
     "LedgerQuery",
     "LedgerUnavailable",
+    "LedgerWriteFailed",
     "MalformedEntry",
     "ModelRef",
     "Recorder",

@@ -14,6 +14,16 @@ class LedgerUnavailable(LedgerError):
         self.reason = reason
 
 
+class LedgerWriteFailed(LedgerError):
+    """A write did not happen (disk full, read-only file or directory, the file removed while open, an I/O error):
+    the transaction was rolled back, so nothing of it is in the ledger."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"could not write to the ledger at {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 class ChainBroken(LedgerError):
     """The hash chain does not verify; `seq` is the first bad sequence."""
 

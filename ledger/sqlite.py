@@ -12,6 +12,7 @@ costs one fsync per transaction, which the recorder amortises by writing a whole
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -23,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import quote
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -32,7 +34,13 @@ from coalition.bus.clock import Clock, WallClock
 from coalition.bus.redaction import redactor
 from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
-from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable, MalformedEntry
+from coalition.ledger.errors import (
+    AppendOnlyViolation,
+    LedgerError,
+    LedgerUnavailable,
+    LedgerWriteFailed,
+    MalformedEntry,
+)
 from coalition.ledger.private_files import create_private
 from coalition.ledger.tree import STORED_LEVEL, StoredTree, TreeBuilder, nodes_completed
 
@@ -281,10 +289,32 @@ def _like_pattern(word: str) -> str:
     return f"%{escaped}%"
 
 
+def _connect(target: str) -> sqlite3.Connection:
+    return sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=30.0)
+
+
+def _connect_read_only(file: Path) -> sqlite3.Connection:
+    """Open without ever writing: an empty or foreign file stays as it is, and a ledger on a read-only disk can
+    still be listed and verified. SQLite needs the WAL index (-shm) beside a WAL database; where it is absent and
+    cannot be created (read-only media) and no WAL content is waiting, the file alone is the whole database."""
+    base = f"file:{quote(str(file.absolute()))}?mode=ro"
+    conn = sqlite3.connect(base, uri=True, isolation_level=None, check_same_thread=False, timeout=30.0)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        wal = file.with_name(file.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+    return sqlite3.connect(f"{base}&immutable=1", uri=True, isolation_level=None, check_same_thread=False, timeout=30.0)
+
+
 class SqliteLedger:
     """The `Ledger` port over one SQLite file (or ":memory:"); safe for several processes appending at once.
 
-    `create=False` refuses to create a missing ledger (read-only tools); `fts=False` makes `search` use LIKE
+    `create=False` refuses to create a missing ledger; `read_only=True` (read-only tools) never writes to the
+    file, not even to switch its journal mode; `fts=False` makes `search` use LIKE
     even where FTS5 exists (the fallback for SQLite builds without it); `tree=False` appends without keeping the
     Merkle tree's nodes (the benchmarks' "append as before the tree"; the next writer that opens it fills them in).
     """
@@ -298,6 +328,7 @@ class SqliteLedger:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         fts: bool = True,
         tree: bool = True,
+        read_only: bool = False,
     ) -> None:
         self._path = str(path)
         self._wall_clock: Clock = wall_clock or WallClock()
@@ -315,14 +346,16 @@ class SqliteLedger:
                     create_private(file)  # before SQLite creates it 0644; its WAL and SHM take the same mode
                 except OSError as exc:
                     raise LedgerUnavailable(self._path, str(exc)) from None
+        read_only = read_only and not memory
         try:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            conn = _connect_read_only(Path(self._path)) if read_only else _connect(self._path)
         except sqlite3.Error as exc:
             raise LedgerUnavailable(self._path, str(exc)) from None
         self._conn = conn
+        self._identity: tuple[int, int] | None = None
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if not memory:
+            if not memory and not read_only:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise LedgerUnavailable(self._path, f"cannot switch to WAL journal mode (got {mode})")
@@ -330,6 +363,9 @@ class SqliteLedger:
             self._fts_index = self._prepare_schema(create=create)  # maintained on every append when present
             self._use_fts = self._fts_index and fts
             self._has_tree = self._prepare_tree(writable=create) and tree
+            if not memory:
+                stat = Path(self._path).stat()
+                self._identity = (stat.st_dev, stat.st_ino)
         except sqlite3.Error as exc:
             conn.close()
             raise LedgerUnavailable(self._path, str(exc)) from None
@@ -426,6 +462,9 @@ class SqliteLedger:
             try:
                 entries = self._write(drafts)
                 self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                self._rollback()
+                raise LedgerWriteFailed(self._path, str(exc)) from None
             except BaseException:
                 self._rollback()
                 raise
@@ -443,6 +482,9 @@ class SqliteLedger:
                 entries = self._write(drafts)
                 self._remember(consumer, message_id, entries)
                 self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                self._rollback()
+                raise LedgerWriteFailed(self._path, str(exc)) from None
             except BaseException:
                 self._rollback()
                 raise
@@ -462,6 +504,9 @@ class SqliteLedger:
                     self._remember(consumer, message_id, entries)
                     written.extend(entries)
                 self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                self._rollback()
+                raise LedgerWriteFailed(self._path, str(exc)) from None
             except BaseException:
                 self._rollback()
                 raise
@@ -483,6 +528,9 @@ class SqliteLedger:
                 entries = self._write(drafts)
                 self._remember(consumer, message_id, entries)
                 self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                self._rollback()
+                raise LedgerWriteFailed(self._path, str(exc)) from None
             except BaseException:
                 self._rollback()
                 raise
@@ -504,14 +552,28 @@ class SqliteLedger:
             return self._seen_in_txn(consumer, message_id)
 
     def _begin(self) -> None:
+        self._check_file()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise LedgerUnavailable(self._path, f"cannot start a write transaction: {exc}") from None
+            raise LedgerWriteFailed(self._path, f"cannot start a write transaction: {exc}") from None
+
+    def _check_file(self) -> None:
+        """The file opened is still the file at the path: appends to a deleted or replaced ledger would go into an
+        inode nobody can read again (a lost database), so they are refused instead."""
+        if self._identity is None:
+            return
+        try:
+            stat = Path(self._path).stat()
+        except OSError as exc:
+            raise LedgerWriteFailed(self._path, f"the database file is gone ({exc.strerror or exc})") from None
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise LedgerWriteFailed(self._path, "the database file was replaced while the ledger was open")
 
     def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):  # a rollback on a failing disk must not hide the first error
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
 
     def _seen_in_txn(self, consumer: str, message_id: str) -> bool:
         row = self._conn.execute(

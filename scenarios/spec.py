@@ -3,6 +3,7 @@ into one line naming the file, the path inside the document and the problem."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -11,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import orjson
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from coalition.agents.errors import ModelConfigError
+from coalition.agents.ops.engine import DISPUTE_KINDS
 from coalition.agents.payloads import (
     BudgetPressure,
     CapitalNeed,
@@ -46,8 +47,8 @@ from coalition.agents.payloads import (
 )
 from coalition.agents.providers import parse_model_spec
 from coalition.bus.canonical import canonical_json, content_hash
+from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
 from coalition.bus.messages import AGENTS
-from coalition.governance.documents import load_document
 from coalition.governance.policy import Policy, default_policy, load_policy
 from coalition.ledger.entry import EntryKind
 from coalition.scenarios.errors import ScenarioError
@@ -101,6 +102,11 @@ DATA_MODELS: dict[str, type[WorldData]] = {
 # crash) that a scenario author must still get right: (key inside the data, its model).
 LENIENT_PARTS: dict[str, tuple[str, type[WorldData]]] = {"dispute": ("facts", DisputeFacts)}
 LIBRARY_PACKAGE = "coalition.scenarios"
+MAX_SEED = 2**64 - 1  # canonical JSON (orjson) carries integers up to 2**64 - 1
+MAX_DATA_NUMBER = Decimal("1e15")
+_NUMERIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+# ASSUMPTION: the channels a billing dispute arrives through (the seed's CX C1 names channels, not a list).
+DISPUTE_CHANNELS = ("phone", "chat", "email", "app")
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
 Text = Annotated[str, Field(min_length=1)]
 
@@ -202,6 +208,10 @@ class ScheduledEvent(_Spec):
             except ValidationError as exc:
                 loc, reason = first_problem(exc, model)
                 raise Problem(reason, ("data", *at, *loc)) from None
+        known = _data_keys(DATA_MODELS[self.kind])
+        for key in self.data:
+            if key not in known:  # the agents ignore unknown keys: a misspelt one would pass silently
+                raise Problem(f"unknown key (allowed: {', '.join(sorted(known))})", ("data", key))
         return self
 
     @property
@@ -346,7 +356,7 @@ class Scenario(_Spec):
 
     name: Slug
     description: Text
-    seed: int = Field(ge=0)
+    seed: int = Field(ge=0, le=MAX_SEED)
     start: date
     days: int = Field(ge=1, le=3650)
     policy: str | None = None
@@ -420,6 +430,12 @@ class Scenario(_Spec):
             region = event.data.get("region")
             if region is not None and region not in regions:
                 raise Problem(_unknown_region(region, regions), ("events", i, "data", "region"))
+            _bounded_numbers(event.data, ("events", i, "data"))
+            if event.kind == "dispute":
+                try:
+                    _check_dispute(event.data, self.world)
+                except Problem as exc:
+                    raise Problem(exc.reason, ("events", i, "data", *exc.at)) from None
         for i, decision in enumerate(self.board.decisions):
             if decision.on_day is not None and decision.on_day > last:
                 raise Problem(f"{decision.on_day} is after the last day ({last})", ("board", "decisions", i, "on_day"))
@@ -460,6 +476,49 @@ class Scenario(_Spec):
         return [e for e in self.events if e.day == day]
 
 
+def _data_keys(model: type[WorldData]) -> set[str]:
+    """The keys an event's data may hold: its model's fields, and `region` (checked against the world)."""
+    return {field.alias or name for name, field in model.model_fields.items()} | {"region"}
+
+
+def _bounded_numbers(value: Any, at: tuple[str | int, ...] = ()) -> None:
+    """Every number in an event's data within ±MAX_DATA_NUMBER: 1e300 is no amount of money, kWh or accounts."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _bounded_numbers(item, (*at, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _bounded_numbers(item, (*at, i))
+    elif not isinstance(value, bool) and isinstance(value, int | float | str):
+        number = as_decimal(value) if not isinstance(value, str) or _NUMERIC.fullmatch(value.strip()) else None
+        if number is not None and abs(number) > MAX_DATA_NUMBER:  # "1e300" is a number to the agents too
+            raise Problem(f"{_short(value)} is out of range (at most {MAX_DATA_NUMBER:,.0f} in size)", at)
+
+
+def _check_dispute(data: Mapping[str, Any], world: WorldSpec) -> None:
+    """A dispute names a kind the rules cover, a channel Helios answers on and a customer the world has."""
+    kind = data.get("kind")
+    if kind not in DISPUTE_KINDS:
+        raise Problem(f"unknown dispute kind {kind!r} (kinds: {', '.join(DISPUTE_KINDS)})", ("kind",))
+    channel = data.get("channel")
+    if channel not in DISPUTE_CHANNELS:
+        raise Problem(f"unknown channel {channel!r} (channels: {', '.join(DISPUTE_CHANNELS)})", ("channel",))
+    customer = str(data.get("customer_id"))
+    if customer not in world_customer_ids(world):
+        raise Problem(f"no customer {customer!r} in the world (ids look like TX-B0001 or CA-P0003)", ("customer_id",))
+
+
+def world_customer_ids(world: WorldSpec) -> set[str]:
+    """The ids of the customers the world generates (as scenarios.world._customers names them)."""
+    ids: set[str] = set()
+    for region in world.regions:
+        producers = region.producers if region.producers is not None else world.producers_per_region
+        buyers = region.buyers if region.buyers is not None else world.buyers_per_region
+        ids.update(f"{region.code}-P{n:04d}" for n in range(1, producers + 1))
+        ids.update(f"{region.code}-B{n:04d}" for n in range(1, buyers + 1))
+    return ids
+
+
 def _unknown_region(region: Any, regions: set[str]) -> str:
     return f"unknown region {region!r} (the world has {', '.join(sorted(regions))})"
 
@@ -494,9 +553,12 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
     """Read a scenario file, or a library scenario by bare name ("helios-launch"); ScenarioError on any problem."""
     path = _resolve(path_or_name)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(path.name, "", f"cannot be read: {exc}") from None
+        with path.open("rb") as handle:
+            text = decode_document(handle.read(MAX_DOCUMENT_BYTES + 1))
+    except OSError as exc:
+        raise ScenarioError(path.name, "", f"cannot be read: {exc.strerror or exc}") from None
+    except DocumentError as exc:
+        raise ScenarioError(path.name, exc.where, exc.reason) from None
     return parse_scenario(text, file=path.name, source=path)
 
 
@@ -504,11 +566,8 @@ def parse_scenario(text: str, *, file: str = "<scenario>", source: Path | None =
     """Validate scenario YAML text; `source` (the file's path) anchors a relative policy path."""
     try:
         data = load_document(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(yaml)"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(file, where, f"invalid YAML: {problem}") from None
+    except DocumentError as exc:
+        raise ScenarioError(file, exc.where, exc.reason) from None
     if not isinstance(data, dict):
         raise ScenarioError(file, "(top)", f"expected a mapping of scenario keys, got {type(data).__name__}")
     try:

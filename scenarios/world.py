@@ -42,6 +42,10 @@ def money_json(value: Decimal) -> float:
 
 
 Money = Annotated[Decimal, AfterValidator(cents)]
+MAX_SPEC_USD = Decimal("1e12")  # a scenario's amounts: a trillion dollars is beyond any Helios story
+MAX_SPEC_MW = Decimal("1e6")
+# An amount a scenario file gives: never negative, never absurd (1e300 once ended a run in a traceback).
+SpecMoney = Annotated[Decimal, Field(ge=0, le=MAX_SPEC_USD), AfterValidator(cents)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -56,10 +60,10 @@ class RegionSpec(_Spec):
     name: str = Field(min_length=1)
     status: RegulatoryStatus = "allowed"
     active: bool = False
-    base_price: Money = Field(gt=0)
-    price: Money | None = Field(default=None, gt=0)
-    supply_mw: Decimal = Field(ge=0)
-    demand_mw: Decimal = Field(ge=0)
+    base_price: SpecMoney = Field(gt=0)
+    price: SpecMoney | None = Field(default=None, gt=0)
+    supply_mw: Decimal = Field(ge=0, le=MAX_SPEC_MW)
+    demand_mw: Decimal = Field(ge=0, le=MAX_SPEC_MW)
     demand: Share = 0.5
     price_sensitivity: Share = 0.5
     regulatory_viability: Share = 0.5
@@ -77,12 +81,12 @@ class SettlementSpec(_Spec):
 class WorldSpec(_Spec):
     """The world section of a scenario file: Helios on day 0."""
 
-    cash_usd: Money
-    reserves_usd: Money = Decimal("0.00")  # as validated, so scenario_hash survives a round trip
+    cash_usd: SpecMoney
+    reserves_usd: SpecMoney = Decimal("0.00")  # as validated, so scenario_hash survives a round trip
     fee_pct: Decimal = Field(default=Decimal("2.5"), ge=0, le=100)
     capacity_factor: Decimal = Field(default=Decimal("0.25"), gt=0, le=1)
-    daily_opex_usd: Money = Field(default=Decimal("0"), ge=0)
-    cost_per_reach_usd: Money = Field(default=Decimal("2.50"), gt=0)
+    daily_opex_usd: SpecMoney = Field(default=Decimal("0"), ge=0)
+    cost_per_reach_usd: SpecMoney = Field(default=Decimal("2.50"), gt=0)
     producers_per_region: int = Field(default=20, ge=0, le=10_000)
     buyers_per_region: int = Field(default=30, ge=0, le=10_000)
     settlement: SettlementSpec = SettlementSpec()

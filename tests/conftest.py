@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -181,3 +183,28 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mount a small tmpfs (a real filesystem that fills up, or can be remounted read-only, even for root); the
+    mounts are undone afterwards. Needs root (or CAP_SYS_ADMIN): elsewhere a skip, and a failure under CI."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        where = tmp_path / f"tmpfs-{len(mounted)}"
+        where.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            service_unavailable(f"cannot mount a tmpfs for a real full or read-only disk: {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in reversed(mounted):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)

@@ -3,7 +3,8 @@
 The official SDKs send HTTP through httpx2 (respx cannot intercept it), so the tests point them at this
 server instead (OPENAI_BASE_URL / ANTHROPIC_BASE_URL, fake keys). It answers JSON and streaming SSE, text
 and tool calls (structured output), and can be told to fail the next requests with 429 / 500 (the SDKs
-retry) or to answer tool calls with malformed arguments. Answers are a pure function of the request.
+retry), to answer tool calls with malformed arguments, to hang before answering, to report impossible usage
+figures (OpenAI wire format) or to say whatever a hostile `speaker` returns. Answers are a pure function of the request.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +86,10 @@ class WireServer:
     _malformed: int = 0
     # A hostile or scripted model: the text it answers for a request body (None: the default wording).
     speaker: Callable[[dict[str, Any]], str | None] | None = None
+    # A slow model: the next `_delays` answers start after this many seconds each (a provider that hangs).
+    _delays: list[float] = field(default_factory=list)
+    # A provider that lies about usage: these figures replace the computed ones in every answer.
+    usage_override: dict[str, int] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -110,6 +116,11 @@ class WireServer:
         """The next `times` tool-call answers carry arguments that do not match the tool's schema."""
         with self._lock:
             self._malformed += times
+
+    def delay_next(self, seconds: float, times: int = 1) -> None:
+        """The next `times` requests wait `seconds` before any byte of the answer (a hung or overloaded provider)."""
+        with self._lock:
+            self._delays.extend([seconds] * times)
 
     def reset(self) -> None:
         with self._lock:
@@ -159,11 +170,14 @@ class WireServer:
         with self._lock:
             self.requests.append({"path": path, "body": body, "headers": dict(handler.headers.items())})
             failure = self._failures.pop(0) if self._failures else None
+            delay = self._delays.pop(0) if self._delays else 0.0
             malformed = False
             structured = body.get("tools") or (body.get("response_format") or {}).get("type") == "json_schema"
             if failure is None and structured and self._malformed:
                 self._malformed -= 1
                 malformed = True
+        if delay:
+            time.sleep(delay)
         if failure is not None:
             self._error(handler, failure, path, dict(handler.headers.items()))
             return
@@ -245,6 +259,8 @@ class WireServer:
         tool = self._openai_tool(body, malformed) if body.get("tools") else None
         completion = _tokens(tool[1] if tool else text)
         usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if self.usage_override is not None:
+            usage = {**usage, **self.usage_override}
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": None if tool else text}
             if tool:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from coalition.cli.approvals_urgency import RunClock, expiry_warning, who_may_decide
@@ -24,6 +23,7 @@ from coalition.cli.common import (
     open_ledger,
     run_or_latest,
 )
+from coalition.cli.terminal import TerminalConsole, clean
 from coalition.governance.approvals import (
     DecisionResult,
     load_escalations,
@@ -120,7 +120,7 @@ def list_pending(ledger: LedgerPath = None, run: RunOption = None, as_json: Json
     if as_json:
         _print_json([_as_json(e) for e in pending])
         return
-    console = Console()
+    console = TerminalConsole()
     if not pending:
         console.print(f"No escalation waits for a decision in run {escape(run_id)}.")
         return
@@ -163,7 +163,7 @@ def show(proposal_id: ProposalId, ledger: LedgerPath = None, run: RunOption = No
     if as_json:
         _print_json(data)
         return
-    console = Console()
+    console = TerminalConsole()
     rows = [
         ("proposal", f"{data['proposal_id']}  (hash {data['proposal_hash'][:16]}…)"),
         ("asked", f"{data['agent']}: {data['action']} {orjson.dumps(data['args']).decode()}"),
@@ -250,7 +250,7 @@ def _report(result: DecisionResult, as_json: bool) -> None:
         seq = result.entry.seq if result.entry else "?"
         typer.echo(f"{result.reason} {result.proposal_id} (ledger #{seq}) — {tail}")
     else:
-        typer.echo(f"refused: {result.reason}", err=True)
+        typer.echo(f"refused: {clean(result.reason)}", err=True)
     if not result.accepted:
         raise typer.Exit(1)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -16,7 +18,7 @@ from coalition.bootstrap import LedgerTrust, attach_notary, describe_ledger, led
 from coalition.bootstrap import open_ledger as open_ledger_at
 from coalition.bus.redaction import install
 from coalition.ledger.errors import LedgerError
-from coalition.settings import Settings
+from coalition.settings import AGENT_MODEL_VARIABLES, Settings, unknown_agent_models
 
 if TYPE_CHECKING:
     from coalition.bootstrap import OpenLedger
@@ -37,10 +39,18 @@ RunOption = Annotated[str | None, typer.Option("--run", help="Run id. Default: t
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table or tree.")]
 
 
-def fail(message: str) -> NoReturn:
-    """A user mistake or an unusable input: one line on stderr, exit status 2, no traceback."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+# Exit codes every command shares (the README's table; coalition/cli/stops.py for how a run stops).
+EXIT_USAGE = 2  # bad input: a file, an option, a setting
+EXIT_COULD_NOT_WRITE = 3  # disk full, a read-only data directory, the ledger lost or unwritable
+EXIT_SERVICE_FAILED = 4  # the bus (Redis) or a model provider failed mid-run
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """A user mistake or an unusable input: one line on stderr, exit status 2 (or `code`), no traceback."""
+    from coalition.cli.terminal import clean  # rich's console machinery: only when there is something to say
+
+    typer.echo(f"error: {clean(' '.join(message.split()))}", err=True)
+    raise typer.Exit(code)
 
 
 def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
@@ -66,11 +76,17 @@ class OneLineGroup(TyperGroup):
 
 
 def settings() -> Settings:
+    """The settings from the environment and ./.env; anything unusable there is one line naming it (exit 2)."""
+    unknown = sorted(unknown_agent_models(os.environ))
+    if unknown:
+        fail(f"{unknown[0]}: no such agent (COALITION_LLM_<AGENT> takes {', '.join(AGENT_MODEL_VARIABLES)})")
     try:
         cfg = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        fail(f"bad setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        fail(f"bad setting {'.'.join(str(p) for p in first['loc'])}: {first['msg'].removeprefix('Value error, ')}")
+    except UnicodeDecodeError as exc:  # pydantic-settings reads .env as UTF-8
+        fail(f".env: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})")
     install(cfg.secrets())
     return cfg
 
@@ -80,13 +96,14 @@ def _install_secrets() -> None:
     every writer applies; a bad setting is reported by the command that needs it, not here."""
     try:
         install(Settings().secrets())
-    except ValidationError:
+    except (ValidationError, UnicodeDecodeError):
         install({})
 
 
-def open_ledger(path: Path | None, *, create: bool = False, guard: bool = True) -> OpenLedger:
+def open_ledger(path: Path | None, *, create: bool = False, guard: bool = True, read_only: bool = False) -> OpenLedger:
     """The ledger at `path` (default: COALITION_LEDGER, else the data directory's); a SQLite file must exist
-    unless `create`. Inside a command it is closed when the command ends.
+    unless `create`; `read_only` for commands that only read (a SQLite file is then never written: a read-only
+    disk or a foreign file is left as it is). Inside a command it is closed when the command ends.
 
     A ledger that keeps a Merkle tree (SQLite) is refused (one line, exit 2) when it is not provably consistent with
     the newest checkpoint this user's CLI has seen or the witness holds (`guard`; `ledger verify` makes the full
@@ -96,12 +113,13 @@ def open_ledger(path: Path | None, *, create: bool = False, guard: bool = True) 
         if not create and not location.exists():
             fail(f"no ledger at {location} (run a scenario first, or pass --ledger PATH)")
         if create:
+            _check_writable(location)
             try:
                 location.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 fail(str(exc))
     try:
-        ledger = open_ledger_at(location, create=create)
+        ledger = open_ledger_at(location, create=create, read_only=read_only)
     except (LedgerError, OSError) as exc:
         fail(str(exc))
     ctx = get_current_context(silent=True)
@@ -153,6 +171,29 @@ def refuse_if_inconsistent(ledger: SqliteLedger, trust: LedgerTrust) -> None:
         )
 
 
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,119}")  # no path separator, no space, no leading dot or dash
+
+
+def check_run_id(run_id: str, *, option: str = "--run-id") -> str:
+    """A run id names streams and files (report-RUN.html, audit-RUN/): a safe character set only, or exit 2."""
+    if not RUN_ID.fullmatch(run_id):
+        fail(
+            f"{option} {run_id[:60]!r} is not a valid run id (letters, digits, '.', '_', ':', '-'; "
+            "at most 120; starting with a letter or digit)"
+        )
+    return run_id
+
+
+def _check_writable(path: Path) -> None:
+    """A ledger that will be written to must be writable, with its directory (SQLite adds -wal and -shm files
+    beside it): a read-only disk or directory is exit 3 before anything runs, not an error mid-run."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    targets = (path, path.parent) if existing == path else (existing,)
+    for target in targets:
+        if not os.access(target, os.W_OK):
+            fail(f"could not write: {target} is read-only (a ledger needs a writable directory)", EXIT_COULD_NOT_WRITE)
+
+
 def run_or_latest(ledger: OpenLedger, run: str | None) -> str:
     """The given run id (which must exist in the ledger) or the most recent run."""
     runs = ledger.runs()
@@ -160,6 +201,7 @@ def run_or_latest(ledger: OpenLedger, run: str | None) -> str:
         if not runs:
             fail(f"the ledger at {ledger.path} holds no run yet")
         return max(runs, key=lambda info: info.first_seq).run_id
+    check_run_id(run, option="--run")
     if not any(info.run_id == run for info in runs):
         known = ", ".join(info.run_id for info in runs[-5:]) or "none"
         fail(f"no run {run!r} in {ledger.path} (recent runs: {known})")

@@ -11,7 +11,6 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from coalition.agents.providers import missing_keys
@@ -28,6 +27,7 @@ from coalition.bus.errors import BusError
 from coalition.bus.redaction import redactor
 from coalition.cli.common import JsonFlag, LedgerPath, fail, settings
 from coalition.cli.run_cmd import ModelPlan, model_plan
+from coalition.cli.terminal import TerminalConsole
 from coalition.ledger.errors import LedgerError
 from coalition.scenarios.errors import ScenarioError
 from coalition.scenarios.spec import load_scenario
@@ -75,7 +75,7 @@ def _check_ledger(location: LedgerLocation) -> tuple[bool, str]:
     if isinstance(location, Path) and not location.exists():
         return True, f"{where}: not created yet (the first run creates it)"
     try:
-        ledger = open_ledger(location, create=False)
+        ledger = open_ledger(location, create=False, read_only=True)
     except LedgerError as exc:
         return False, str(exc)
     try:
@@ -147,5 +147,5 @@ def doctor(
         table.add_row("bus", ("[green]ok[/] " if bus_ok else "[red]FAIL[/] ") + bus_detail)
         table.add_row("ledger", ("[green]ok[/] " if ledger_ok else "[red]FAIL[/] ") + ledger_detail)
         table.add_row("data dir", str(cfg.data_dir))
-        Console().print(table)
+        TerminalConsole().print(table)
     raise typer.Exit(0 if bus_ok and ledger_ok and not key_problems else 1)

@@ -27,6 +27,7 @@ from coalition.cli.common import (
     settings,
 )
 from coalition.cli.pg_setup_cmd import pg_setup
+from coalition.cli.terminal import TerminalConsole
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
@@ -76,9 +77,9 @@ def _dumps(value: Any, *, indent: bool = False) -> str:
 
 def _console() -> Console:
     """A console that stays readable when piped: tables get room instead of 80 squeezed columns."""
-    console = Console(highlight=False, soft_wrap=False)
+    console = TerminalConsole(highlight=False, soft_wrap=False)
     if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=False, width=max(console.width, 180))
+        console = TerminalConsole(highlight=False, soft_wrap=False, width=max(console.width, 180))
     return console
 
 
@@ -106,7 +107,7 @@ def list_entries(
         fail("choose one output format: --table, --json, --nl or --csv")
     if kind is not None and kind not in KINDS:
         fail(f"unknown kind {kind!r} (expected one of: {', '.join(KINDS)})")
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     try:
         run_id = run_or_latest(ledger, run)
         query = LedgerQuery(
@@ -243,7 +244,7 @@ def show(
 
     Example: coalition ledger show 42 --run helios-launch-20250303-101500-ab12
     """
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     try:
         entry, _ = resolve_entry(ledger, seq, run, global_seq=global_seq)
     finally:
@@ -266,7 +267,7 @@ def verify(
     from coalition.bus.clock import WallClock
     from coalition.ledger.integrity import check_ledger
 
-    opened = open_ledger(ledger_path, guard=False)
+    opened = open_ledger(ledger_path, guard=False, read_only=True)
     ledger = proving(opened)
     if ledger is None:  # a backend without the Merkle tree yet (PostgreSQL): the chain only
         result = opened.verify()
@@ -375,7 +376,7 @@ def digest(ledger_path: LedgerPath = None, run: RunOption = None) -> None:
 
     Example: coalition ledger digest --run run-2f1c
     """
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     try:
         run_id = run_or_latest(ledger, run)
         typer.echo(run_digest(ledger, run_id))
@@ -406,7 +407,7 @@ def explain_cmd(
 
     Example: coalition ledger explain 42 --run helios-launch-20250303-101500-ab12 --json
     """
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     try:
         focus, number = resolve_entry(ledger, seq, run, global_seq=global_seq)
         explanation = explain(ledger, focus.seq)
@@ -490,7 +491,7 @@ def runs(ledger_path: LedgerPath = None, as_json: JsonFlag = False) -> None:
 
     Example: coalition ledger runs --json
     """
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     try:
         infos = ledger.runs()
     finally:

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from coalition.agents.errors import AgentError
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, run_or_latest, settings
+from coalition.cli.terminal import TerminalConsole
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import load_policy
 from coalition.logs import configure_logging
@@ -46,7 +46,7 @@ def replay(run: RunArg = None, ledger_path: LedgerPath = None, as_json: JsonFlag
     Example: coalition replay helios-launch-20250303-101500-ab12 --ledger .coalition/ledger.db
     """
     _quiet_logs()
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     run_id = run_or_latest(ledger, run)
     try:
         result = run_replay(ledger, run_id)
@@ -59,7 +59,7 @@ def replay(run: RunArg = None, ledger_path: LedgerPath = None, as_json: JsonFlag
     else:
         div = result.divergence
         assert div is not None
-        console = Console()
+        console = TerminalConsole()
         console.print(f"[red]DIVERGENT[/] at entry {div.index + 1} of run {run_id}: fields {', '.join(div.fields)}")
         table = Table("field", "recorded", "replayed")
         for key in div.fields:
@@ -91,7 +91,7 @@ def whatif(
         policy = load_policy(policy_path)
     except PolicyError as exc:
         fail(str(exc))
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     run_id = run_or_latest(ledger, run)
     try:
         result = run_whatif(ledger, run_id, policy)
@@ -100,7 +100,7 @@ def whatif(
     if as_json:
         _echo_json(result.to_json())
         return
-    console = Console()
+    console = TerminalConsole()
     outcomes = sum(1 for c in result.changes if "outcome" in c.what_changed or c.before is None or c.after is None)
     amounts = sum(1 for c in result.changes if c.changed_args)
     console.print(
@@ -167,7 +167,7 @@ def _consistency_sweep(scenario: Any, runs: int, jobs: int) -> Any:
                 jobs,
                 60.0,
                 cfg.data_dir,
-                Console(stderr=True),
+                TerminalConsole(stderr=True),
                 quiet=True,
             )
         except (BusError, RuntimeError) as exc:

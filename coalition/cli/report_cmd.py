@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coalition.cli.common import LedgerPath, fail, newest_checkpoint, open_ledger, proving, run_or_latest, settings
+from coalition.cli.common import (
+    LedgerPath,
+    check_run_id,
+    fail,
+    newest_checkpoint,
+    open_ledger,
+    proving,
+    run_or_latest,
+    settings,
+)
 from coalition.ledger.base import Ledger
 from coalition.scenarios.audit import write_audit
 from coalition.scenarios.board_divergence import board_check
@@ -42,7 +51,7 @@ def report(
     """
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     run_id = run_or_latest(ledger, run)
     try:
         built = run_report(ledger, run_id)
@@ -50,7 +59,7 @@ def report(
     except ScenariosError as exc:
         fail(str(exc))
     if out is None and fmt == "html":
-        out = Path(f"report-{run_id}.html")
+        out = Path(f"report-{check_run_id(run_id, option='run')}.html")
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -126,9 +135,9 @@ def audit(
     begin, finish = _when(start, "--from"), _when(end, "--to")
     if end is not None and finish is not None and len(end) == 10:
         finish = finish.replace(hour=23, minute=59, second=59)
-    ledger = open_ledger(ledger_path)
+    ledger = open_ledger(ledger_path, read_only=True)
     run_id = run_or_latest(ledger, run)
-    target = out or Path(f"audit-{run_id}")
+    target = out or Path(f"audit-{check_run_id(run_id, option='run')}")
     try:
         package = write_audit(
             ledger, run_id, target, start=begin, end=finish, incident=incident, attestation=attestation(ledger)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,25 +14,27 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from coalition.agents.errors import AgentError, ModelConfigError
+from coalition.agents.errors import ModelConfigError
 from coalition.agents.prices import PriceTable, load_prices
-from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, missing_keys
+from coalition.agents.providers import SLOW_CALL_S, ModelChoice, ProviderAccess, choose_models, missing_keys
 from coalition.agents.recording import ReplayChatModel
 from coalition.bootstrap import BusChoice, open_bus
-from coalition.bus.errors import BusError
-from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
+from coalition.cli.common import JsonFlag, LedgerPath, check_run_id, fail, open_ledger, settings
 from coalition.cli.resume import resume_command
+from coalition.cli.stops import stops_cleanly
 from coalition.cli.summary import escalations, render_summary
+from coalition.cli.terminal import TerminalConsole, clean
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, load_policy
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
+from coalition.ledger.errors import LedgerError
 from coalition.logs import bind_context, configure_logging
 from coalition.scenarios.board_divergence import board_check, names_human_decisions
-from coalition.scenarios.errors import ScenarioError, ScenariosError
+from coalition.scenarios.errors import ScenarioError
 from coalition.scenarios.replay import ReplayError, recorded_run, resume_models
 from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult, recorded_choices
-from coalition.scenarios.spec import Scenario, load_scenario
+from coalition.scenarios.spec import MAX_SEED, Scenario, load_scenario
 from coalition.settings import Settings
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ def model_plan(cfg: Settings, scenario: Scenario | None, recorded: dict[str, Mod
         anthropic_api_key=cfg.anthropic_api_key,
         openai_base_url=cfg.openai_base_url,
         anthropic_base_url=cfg.anthropic_base_url,
+        timeout_s=cfg.llm_timeout,
+        slow_call_s=min(SLOW_CALL_S, cfg.llm_timeout / 2),  # announced well before it is given up on
+        max_answer_chars=cfg.llm_max_answer_chars,
     )
     try:
         choices = recorded or choose_models(
@@ -107,17 +111,15 @@ def _check_run_id(ledger: OpenLedger, run_id: str, *, resume: bool) -> None:
         fail(f"run id {run_id!r} is already in {ledger.path}; pick another --run-id (or --resume it)")
 
 
-@contextmanager
-def _stops_cleanly(console: Console, resume: str) -> Iterator[None]:
-    """Ctrl-C stops a run cleanly (exit 130, with the command that resumes it); a bus, scenario or model failure
-    is one line (exit 2)."""
+def _resume_hint(ledger: OpenLedger, run_id: str, command: str) -> str:
+    """The command that continues the run, or the advice to start again when nothing of it was recorded."""
     try:
-        yield
-    except KeyboardInterrupt:
-        console.print(f"\ninterrupted; continue with: {resume}", soft_wrap=True, markup=False, highlight=False)
-        raise typer.Exit(130) from None
-    except (BusError, ScenariosError, AgentError) as exc:
-        fail(str(exc))
+        recorded = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
+    except LedgerError:  # a lost or unreadable ledger: the resume command is still the way on
+        recorded = True
+    if not recorded:
+        return "nothing was recorded yet; run the same command again"
+    return command
 
 
 def execute(
@@ -145,12 +147,14 @@ def execute(
         interactive=interactive,
         approval_wait=approval_wait,
     )
-    with _stops_cleanly(console, resume):
+    with stops_cleanly(console, lambda: _resume_hint(ledger, run_id, resume)):
         data_dir = settings().data_dir
-        namespace = f"run-{run_id.replace(':', '_')}-{secrets.token_hex(3)}"  # fresh streams per attempt
+        attempts = f"run-{run_id.replace(':', '_')}"
+        namespace = f"{attempts}-{secrets.token_hex(3)}"  # fresh streams per attempt
+        stale = re.sub(r"([][*?\\])", r"\\\1", attempts) + "-" + "[0-9a-f]" * 6  # killed attempts' streams
         bind_context(run_id=run_id)
         with (
-            open_bus(bus_choice, namespace=namespace, data_dir=data_dir) as bus,
+            open_bus(bus_choice, namespace=namespace, data_dir=data_dir, stale_namespaces=stale) as bus,
             Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -175,6 +179,14 @@ def execute(
                 status = f"{p.sim_time:%Y-%m-%d}  step {p.superstep}  pending {p.pending_escalations}"
                 progress.update(task, completed=p.day + 1, status=status)
 
+            def on_slow_call(agent: str, model_id: str, waited: float) -> None:
+                """A paid model is slow: say so (once per call) instead of a silent stall."""
+                limit = plan.access.timeout_s if plan is not None else 0
+                text = f"waiting for model {model_id} ({agent}): {waited:.0f} s so far, gives up at {limit:g} s …"
+                progress.update(task, status=f"[yellow]{text}[/]")
+                progress.console.print(clean(text), markup=False, highlight=False)
+
+            access = plan.access.model_copy(update={"on_slow_call": on_slow_call}) if plan is not None else None
             runner = Runner(
                 scenario,
                 bus=bus,
@@ -187,7 +199,7 @@ def execute(
                     approval_wait_seconds=approval_wait,
                     on_day=on_day,
                     models=plan.choices if plan is not None else None,
-                    provider_access=plan.access if plan is not None else None,
+                    provider_access=access,
                     prices=plan.prices if plan is not None else None,
                     replay=plan.replay if plan is not None else None,
                     settings=dict(run_settings or {}),
@@ -256,7 +268,9 @@ def run(
     ] = None,
     bus: BusOption = None,
     ledger_path: LedgerPath = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, max=MAX_SEED, help="Override the scenario's seed (0 … 2^64 − 1).")
+    ] = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default: generated).")] = None,
     interactive: Annotated[
         bool | None,
@@ -299,6 +313,8 @@ def run(
         fail(str(exc))
     if resume and run_id is None:
         fail("--resume needs the --run-id of the run to continue")
+    if run_id is not None:
+        check_run_id(run_id)
     ledger = open_ledger(ledger_path, create=True)
     recorded: dict[str, ModelChoice] | None = None
     run_settings: dict[str, object] = {}
@@ -330,7 +346,7 @@ def run(
             fail(str(exc))
     run_id = run_id or _new_run_id(scenario)
     _check_run_id(ledger, run_id, resume=resume)
-    console = Console(stderr=as_json)
+    console = TerminalConsole(stderr=as_json)
     console.print(f"run id: [b]{run_id}[/b]   bus: {choice.describe()}   ledger: {ledger.path}")
     result = execute(
         scenario,
@@ -368,7 +384,7 @@ def demo(
     scenario, policy = _load("helios-launch", None)
     ledger = open_ledger(ledger_path, create=True)
     run_id = _new_run_id(scenario)
-    console = Console()
+    console = TerminalConsole()
     console.print(
         f"[b]Coalition demo[/b]: {scenario.description}\n\nrun id: [b]{run_id}[/b]   bus: {choice.describe()}   "
         f"ledger: {ledger.path}   policy: {policy.name} ({policy.short_version})\n"

@@ -20,6 +20,7 @@ from rich.table import Table
 from coalition.bootstrap import BusChoice, LedgerLocation, describe_ledger, ledger_location, open_bus
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
+from coalition.cli.terminal import TerminalConsole
 from coalition.ledger.errors import LedgerError
 
 if TYPE_CHECKING:
@@ -220,9 +221,9 @@ def sweep(
     queue = queue or f"sweep-{secrets.token_hex(4)}"
     if ":" in queue or not queue.strip():
         fail(f"--queue must be a non-empty name without ':', not {queue!r}")
-    console = Console(stderr=as_json, highlight=False)
+    console = TerminalConsole(stderr=as_json, highlight=False)
     if not console.is_terminal:
-        console = Console(stderr=as_json, highlight=False, width=max(console.width, 180))
+        console = TerminalConsole(stderr=as_json, highlight=False, width=max(console.width, 180))
     started = time.perf_counter()
     try:
         results = run_sweep(planned, choice, queue, location, jobs, reclaim_after, cfg.data_dir, console, quiet=as_json)
