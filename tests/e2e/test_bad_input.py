@@ -258,8 +258,10 @@ class TestNothingIsWrittenByReading:
         assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["empty.db"]
 
     def test_list_and_verify_a_ledger_on_a_read_only_disk(self, tmp_path: Path, tmpfs: Callable[[str], Path]) -> None:
-        """A ledger on read-only media (a tmpfs remounted ro: even root cannot write) lists and verifies."""
-        _completed_run(tmp_path)
+        """A ledger on read-only media (a tmpfs remounted ro: even root cannot write) lists and verifies (run here,
+        so that the key that signed its checkpoints is in this directory's data dir)."""
+        done = cli("run", "helios-launch", *MEMORY, "--ledger", str(tmp_path / "l.db"), "--run-id", "ro", cwd=tmp_path)
+        assert done.code == 0, done.stderr
         mount = tmpfs("8m")
         (mount / "l.db").write_bytes((tmp_path / "l.db").read_bytes())
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
