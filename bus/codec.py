@@ -68,17 +68,23 @@ _ENVELOPE_VALIDATORS = frozenset({"_typed_payload", "_type_matches_payload"})
 # -- encode --------------------------------------------------------------------------------------------------
 
 
-def encode(envelope: Envelope) -> bytes:
-    """Canonical JSON bytes of an envelope (sorted keys, UTC as "Z"); the same bytes for equal envelopes."""
+def encode(envelope: Envelope, *, unsigned: bool = False) -> bytes:
+    """Canonical JSON bytes of an envelope (sorted keys, UTC as "Z"); the same bytes for equal envelopes.
+
+    An absent signature is left out (not written as null); `unsigned=True` leaves it out whatever it is: those
+    are the bytes a producer signs (coalition.bus.signing)."""
     if _ENVELOPE_PLAIN and _plain(type(envelope.payload)):
         fields = dict(envelope.__dict__)
+        if unsigned or fields["signature"] is None:
+            del fields["signature"]
         fields["payload"] = envelope.payload.__dict__
         fields["sim_time"] = to_jsonable_python(envelope.sim_time)  # every envelope has it: skip the callback
         try:
             return orjson.dumps(fields, default=_json_value, option=_FAST_WIRE)
         except orjson.JSONEncodeError:
             pass  # something pydantic converts and we do not (non-str keys, odd nested models): its path decides
-    return orjson.dumps(envelope.model_dump(mode="json"), option=_WIRE)
+    exclude = {"signature"} if unsigned or envelope.signature is None else None
+    return orjson.dumps(envelope.model_dump(mode="json", exclude=exclude), option=_WIRE)
 
 
 def _json_value(value: Any) -> Any:

@@ -28,6 +28,8 @@ class Envelope(BaseModel):
     correlation_id: str = Field(min_length=1, max_length=128)
     causation_id: str | None = Field(default=None, max_length=128)
     payload: SerializeAsAny[Message]
+    # the producer's Ed25519 signature over every other field (coalition.bus.signing); `source` names the signer
+    signature: str | None = Field(default=None, max_length=4096)
 
     @model_validator(mode="before")
     @classmethod

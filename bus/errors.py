@@ -32,3 +32,7 @@ class UnknownMessageType(MessageRejected):
 
 class EmbeddedRedisError(BusError):
     """The private redis-server could not be started or stopped."""
+
+
+class KeyStoreError(BusError):
+    """A key is missing, unreadable, malformed or has unsafe permissions."""

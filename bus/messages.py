@@ -169,6 +169,12 @@ class HumanDecision(Message):
     role: str = Field(min_length=1)
     reason: str = Field(min_length=1)
     method: str = "cli"
+    # the approver's Ed25519 signature over (proposal id and hash, approver, decision, reason, decision time) and
+    # the public key it verifies with (coalition.governance.decision_signatures); scripted = a scenario's board
+    # signed it with a declared test identity, not a human
+    signature: str | None = None
+    signer_key: str | None = None
+    scripted: bool = False
 
 
 @register

@@ -18,6 +18,8 @@ import structlog
 
 from coalition.bus.base import Bus
 from coalition.bus.errors import BusError
+from coalition.bus.keys import APPROVERS_DIR, ApproverKeys, Keyring, KeyStore, producer_identities
+from coalition.bus.messages import AGENTS
 from coalition.settings import Settings
 
 if TYPE_CHECKING:
@@ -217,3 +219,23 @@ def attach_notary(ledger: SqliteLedger, trust: LedgerTrust) -> Notary:
     notary = Notary(ledger, signer, trust.witness, WallClock(), seen=[trust.seen] if trust.seen else [])
     ledger.add_commit_listener(notary.after_commit)
     return notary
+
+
+def key_store(data_dir: Path) -> KeyStore:
+    """The producers' keys: `<data_dir>/keys/` (coalition keys init|list|rotate)."""
+    return KeyStore(data_dir / "keys")
+
+
+def approver_keys(data_dir: Path) -> ApproverKeys:
+    """The approvers' password-sealed keys: `<data_dir>/keys/approvers/` (created by coalition users add)."""
+    return ApproverKeys(data_dir / "keys" / APPROVERS_DIR)
+
+
+def run_keyring(data_dir: Path) -> Keyring:
+    """The keys this process signs a run's traffic with; missing ones are created (0600) on first use."""
+    store = key_store(data_dir)
+    identities = producer_identities(AGENTS)
+    created = store.init(identities)
+    if created:
+        log.info("keys.created", identities=created, directory=str(store.directory))
+    return store.keyring(identities)

@@ -12,9 +12,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from coalition.bus.canonical import content_hash
+from coalition.bus.keys import public_text
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import ApprovalGranted, ApprovalRejected, RunStarted
+from coalition.governance.decision_signatures import (
+    SCRIPTED_METHODS,
+    RunIdentities,
+    scripted_public,
+    sign,
+    signature_problem,
+    statement,
+)
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Decision, DecisionKind, Escalation, RefusalCode, check_decision
 from coalition.governance.policy import Policy, default_policy, load_policy, parse_policy
@@ -120,11 +131,16 @@ def record_decision(
     method: str = "cli",
     sim_time: datetime | None = None,
     policy: Policy | None = None,
+    key: Ed25519PrivateKey | None = None,
+    signature: str | None = None,
 ) -> DecisionResult:
     """Validate one human decision and append it to the ledger; a refusal comes back with its reason.
 
     `proposal_hash` binds the decision to the exact proposal (None = the escalated proposal as it is now);
     `sim_time` defaults to the run's latest simulated time; `policy` to the run's (see policy_for_run).
+    The decision must be signed (coalition.governance.decision_signatures): by `key` (the approver's, unlocked
+    by their password; a scripted board's test identity), or already, by `signature` (a recorded decision
+    replayed as it was). A signature that does not verify for `approver` in this run is refused.
     """
     approver = approver.strip()
     policy = policy or policy_for_run(ledger, run_id)
@@ -176,8 +192,24 @@ def record_decision(
             raise _Refusal(refused("the run has no simulated time yet", "no_sim_time", escalation))
         role = check.role or ""
         bound_hash = proposal_hash or escalation.proposal_hash
+        signed = _signed(
+            ledger,
+            run_id,
+            proposal_id=proposal_id,
+            approver=approver,
+            decision=decision,
+            reason=reason,
+            method=method,
+            bound_hash=bound_hash,
+            when=when,
+            key=key,
+            signature=signature,
+        )
+        if isinstance(signed, tuple):
+            raise _Refusal(refused(signed[1], signed[0], escalation))
         checked.append((escalation, role, bound_hash, when))
         return _decision_draft(
+            signed=signed,
             run_id=run_id,
             escalation=escalation,
             approver=approver,
@@ -212,8 +244,53 @@ def record_decision(
     )
 
 
+def _signed(
+    ledger: Ledger,
+    run_id: str,
+    *,
+    proposal_id: str,
+    approver: str,
+    decision: DecisionKind,
+    reason: str,
+    method: str,
+    bound_hash: str,
+    when: datetime,
+    key: Ed25519PrivateKey | None,
+    signature: str | None,
+) -> dict[str, object] | tuple[RefusalCode, str]:
+    """The decision's signature fields, or (code, why) when it is not signed by `approver` as this run expects
+    (its recorded approver directory; a scripted board's test identity in a run without a human)."""
+    started = run_started(ledger, run_id)
+    identities = RunIdentities.from_settings(started.settings if started is not None else {})
+    data = statement(
+        proposal_id=proposal_id,
+        proposal_hash=bound_hash,
+        approver=approver,
+        decision=decision,
+        reason=reason,
+        decided_at=when,
+    )
+    if signature is None and key is not None:
+        signature = sign(key, data)
+    problem = signature_problem(
+        identities=identities, approver=approver, method=method, signature=signature, signer_key=None, data=data
+    )
+    if problem is not None:
+        return ("unsigned" if signature is None else "bad_signature"), problem
+    scripted = method in SCRIPTED_METHODS
+    signer_key = (
+        public_text(key.public_key())
+        if key is not None
+        else scripted_public(approver)
+        if scripted
+        else identities.approver_keys.get(approver)
+    )
+    return {"signature": signature, "signer_key": signer_key, "scripted": scripted}
+
+
 def _decision_draft(
     *,
+    signed: dict[str, object],
     run_id: str,
     escalation: Escalation,
     approver: str,
@@ -227,25 +304,18 @@ def _decision_draft(
 ) -> tuple[str, list[EntryDraft]]:
     """The dedupe key and the ledger entry of one accepted decision."""
     proposal_id = escalation.proposal_id
-    message: ApprovalGranted | ApprovalRejected
-    if decision == "approve":
-        message = ApprovalGranted(
-            proposal_id=proposal_id,
-            proposal_hash=bound_hash,
-            approver=approver,
-            role=role,
-            reason=reason,
-            method=method,
-        )
-    else:
-        message = ApprovalRejected(
-            proposal_id=proposal_id,
-            proposal_hash=bound_hash,
-            approver=approver,
-            role=role,
-            reason=reason,
-            method=method,
-        )
+    kind = ApprovalGranted if decision == "approve" else ApprovalRejected
+    message: ApprovalGranted | ApprovalRejected = kind.model_validate(
+        {
+            "proposal_id": proposal_id,
+            "proposal_hash": bound_hash,
+            "approver": approver,
+            "role": role,
+            "reason": reason,
+            "method": method,
+            **signed,
+        }
+    )
     # The entry's id depends on what is decided, not on the run's name (replays give the same ledger content);
     # the dedupe key adds the run, so one approver decides a proposal once per run.
     message_id = "decision-" + content_hash([proposal_id, bound_hash, approver])[:32]

@@ -33,6 +33,8 @@ RefusalCode = Literal[
     "missing_reason",
     "no_sim_time",
     "run_finished",
+    "unsigned",
+    "bad_signature",
 ]
 
 

@@ -29,10 +29,12 @@ from coalition.bus.messages import (
     DeadLettered,
     EscalationResolved,
     ProposalHeld,
+    RunStarted,
     StepDone,
     VerdictIssued,
 )
 from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, EXECUTIONS, OBSERVATIONS, PROPOSALS, VERDICTS
+from coalition.governance.decision_signatures import RunIdentities, entry_problem
 from coalition.governance.escalation import Decision, Escalation
 from coalition.governance.evaluate import evaluate
 from coalition.governance.money import usd
@@ -101,6 +103,7 @@ class GovernanceService:
         self._applied: set[str] = set()  # envelope ids already folded (own outputs, proposals read)
         self._decided: set[str] = set()  # proposal ids with a verdict: a redelivered proposal is not re-decided
         self._taken: set[int] = set()  # ledger seqs of human decisions already folded
+        self._run_identities: RunIdentities | None = None
         self._held_facts: list[Delivery] = []  # facts published in the current step, for the next one
         self._superstep = 0
         self._budget = MoneyBudget(policy.budgets.agents, policy.gates.budget_overrun)
@@ -187,9 +190,22 @@ class GovernanceService:
             if entry.seq in self._taken:
                 continue
             self._taken.add(entry.seq)
+            problem = entry_problem(entry.payload, entry.kind, entry.sim_time, self._identities())
+            if problem is not None:  # written past the approvals service: it decides nothing (ledger verify shows it)
+                log.warning("governance.unsigned_decision", seq=entry.seq, reason=problem)
+                continue
             self._state = self._state.apply_entry(entry)
             taken.append(entry)
         return taken
+
+    def _identities(self) -> RunIdentities:
+        """Who may sign decisions in this run, as its run.started recorded it (read once it is in the ledger)."""
+        if self._run_identities is None:
+            for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, kind="run", limit=5)):
+                if entry.message_type == RunStarted.TYPE:
+                    settings = entry.payload.get("settings")
+                    self._run_identities = RunIdentities.from_settings(settings if isinstance(settings, dict) else {})
+        return self._run_identities or RunIdentities({}, interactive=False)
 
     def _learn_facts(self, superstep: int) -> None:
         """Fold what the world published before this step (run start, observations, executions), canonically:

@@ -64,6 +64,7 @@ class Recorder:
         batch: int = 500,
         dedupe_consumer: str = DEDUPE_CONSUMER,
         already_recorded: frozenset[str] = frozenset(),
+        run_id: str | None = None,
     ) -> None:
         self._bus = bus
         self._already_recorded = already_recorded  # envelope ids the ledger holds already (a resumed run's)
@@ -74,7 +75,8 @@ class Recorder:
         self._topics = tuple(topic_names)
         self._min_idle_ms = min_idle_ms
         self._batch = batch
-        self._last_run_id = "unknown"
+        self._run_id = run_id  # a run's recorder: its dead letters belong to it, whatever run a message claims
+        self._last_run_id = run_id or "unknown"
         self._last_sim_time = _EPOCH
         for topic in self._topics:
             bus.ensure_group(topic, group, from_start=True)
@@ -151,6 +153,8 @@ class Recorder:
 
     def _provenance(self, delivery: Delivery) -> tuple[str, datetime]:
         """The run and simulated time a dead letter belongs to: its own if readable, else the last seen."""
+        if self._run_id is not None:
+            return self._run_id, delivery.envelope.sim_time if delivery.envelope is not None else self._last_sim_time
         if delivery.envelope is not None:
             return delivery.envelope.run_id, delivery.envelope.sim_time
         run_id, sim_time = self._last_run_id, self._last_sim_time

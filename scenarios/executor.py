@@ -7,7 +7,7 @@ An idempotency key that was already applied is a duplicate: reported, never appl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from coalition.bus.envelope import Envelope
-from coalition.bus.messages import ActionAuthorized, ActionExecuted
+from coalition.bus.messages import ActionAuthorized, ActionExecuted, ActionProposed
 from coalition.scenarios.errors import ExecutionRefused
 from coalition.scenarios.world import (
     Campaign,
@@ -461,6 +461,17 @@ def validate_args(action: str, args: dict[str, Any]) -> Args:
         raise ExecutionRefused(f"invalid args for {action}: {where}: {message}") from None
 
 
+def _proposal_mismatch(auth: ActionAuthorized, proposal: ActionProposed | None) -> str | None:
+    """Why an authorization does not authorize what its proposal asked for (None: it does)."""
+    if proposal is None:
+        return f"authorization names proposal {auth.proposal_id}, which no agent proposed in this run"
+    if proposal.proposal_hash != auth.proposal_hash:
+        return f"authorization is for proposal hash {auth.proposal_hash[:12]}, not {proposal.proposal_hash[:12]}"
+    if (proposal.agent, proposal.action, proposal.args) != (auth.agent, auth.action, auth.args):
+        return f"authorization's agent, action or arguments differ from proposal {auth.proposal_id}"
+    return None
+
+
 class Executor:
     """Applies `action.authorized` envelopes from governance to the world, once per idempotency key."""
 
@@ -471,7 +482,9 @@ class Executor:
     def world(self) -> World:
         return self._world
 
-    def apply(self, envelope: Envelope) -> ActionExecuted:
+    def apply(self, envelope: Envelope, *, proposals: Mapping[str, ActionProposed] | None = None) -> ActionExecuted:
+        """Apply one authorization. With `proposals` (what the agents asked for, by proposal id), it must name a
+        proposal seen there, by that proposal's exact hash, for the same agent, action and arguments."""
         payload = envelope.payload
         if not isinstance(payload, ActionAuthorized):
             return ActionExecuted(
@@ -498,6 +511,10 @@ class Executor:
 
         if envelope.source != GOVERNANCE_SOURCE:
             return result("failed", f"refused: authorization came from {envelope.source!r}, not governance", {})
+        if proposals is not None:
+            mismatch = _proposal_mismatch(payload, proposals.get(payload.proposal_id))
+            if mismatch is not None:
+                return result("failed", f"refused: {mismatch}; nothing changed", {})
         state = self._world.state
         if payload.idempotency_key in state.applied_keys:
             first = state.applied_keys[payload.idempotency_key]

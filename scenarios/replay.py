@@ -59,6 +59,7 @@ class RecordedDecision:
     method: str
     sim_time: datetime
     agent: str = ""
+    signature: str | None = None  # the approver's signature, replayed as it was (decision_signatures)
     action: str = ""
     args: dict[str, Any] = field(default_factory=dict)
     message_id: str = ""
@@ -116,6 +117,7 @@ def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
                 reason=str(entry.payload.get("reason") or entry.rationale),
                 method=str(entry.payload.get("method") or "cli"),
                 sim_time=entry.sim_time,
+                signature=entry.payload.get("signature") if isinstance(entry.payload.get("signature"), str) else None,
                 agent=str(proposal.get("agent", "")),
                 action=str(proposal.get("action", "")),
                 args=dict(proposal.get("args", {})),
@@ -222,7 +224,14 @@ class ReplayRunner(Runner):
         )
         if recorded:
             return [
-                Answer(d.approver, "approve" if d.decision == "approve" else "reject", d.reason, d.method, d.sim_time)
+                Answer(
+                    d.approver,
+                    "approve" if d.decision == "approve" else "reject",
+                    d.reason,
+                    d.method,
+                    d.sim_time,
+                    d.signature,
+                )
                 for d in recorded
             ]
         fallback = self.recorded.fallback

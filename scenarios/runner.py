@@ -33,9 +33,20 @@ from coalition.bus import topics
 from coalition.bus.base import Bus, Delivery
 from coalition.bus.clock import IdFactory, SimulatedClock
 from coalition.bus.envelope import Envelope
+from coalition.bus.keys import Keyring, producer_identities
 from coalition.bus.message import Message
-from coalition.bus.messages import DecisionsTaken, Observation, RunFinished, RunStarted, StepDone
+from coalition.bus.messages import (
+    AGENTS,
+    ActionProposed,
+    DecisionsTaken,
+    Observation,
+    RunFinished,
+    RunStarted,
+    StepDone,
+)
+from coalition.bus.signing import SignedBus, Verifier
 from coalition.governance.approvals import record_decision
+from coalition.governance.decision_signatures import SCRIPTED_METHODS, scripted_key
 from coalition.governance.escalation import DecisionKind, Escalation
 from coalition.governance.policy import Policy
 from coalition.governance.service import GovernanceService
@@ -66,6 +77,7 @@ class Answer:
     reason: str
     method: str
     sim_time: datetime | None = None  # None: now (simulated)
+    signature: str | None = None  # a recorded decision's signature (replay); None: the board signs now
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,9 @@ class RunnerOptions:
     history: DecisionHistory | None = None  # recorded decision points to follow (default: the run's own ledger)
     on_day: Callable[[DayProgress], None] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    # the producers' signing keys (coalition keys); None: ephemeral keys for this process (the ledger's content
+    # does not depend on them: signatures authenticate the traffic and are not recorded)
+    keyring: Keyring | None = None
 
 
 def already_recorded(ledger: Ledger, run_id: str) -> tuple[set[str], dict[str, str]]:
@@ -212,12 +227,17 @@ class Runner:
         options: RunnerOptions | None = None,
     ) -> None:
         self.scenario = scenario
-        self.bus = bus
         self.ledger = ledger
         self.run_id = run_id
         self.seed = scenario.seed if seed is None else seed
         self.policy = policy or scenario.load_policy()
         self.options = options or RunnerOptions()
+        # Every producer of the run signs what it publishes and every consumer verifies what it reads: a forged,
+        # altered, unsigned or other-run envelope reaches consumers as a rejected delivery (dead-lettered).
+        keyring = self.options.keyring or Keyring.ephemeral(producer_identities(AGENTS))
+        self.raw_bus = bus
+        self.bus: Bus = SignedBus(bus, keyring, Verifier(keyring.directory(), run_id=run_id))
+        bus = self.bus
         # Ids depend on what is simulated (scenario content + seed), never on the run id or the bus, so the same
         # scenario and seed give the same ledger content on any bus, and a resumed run re-mints the same ids.
         self.ids = IdFactory(f"{scenario_hash(scenario)}:{self.seed}")
@@ -252,13 +272,19 @@ class Runner:
         # the dedupe table says) nor applied twice, and its decisions are taken where they were taken before.
         recorded_ids, self._recorded_executions = already_recorded(ledger, run_id)
         self.recorder = Recorder(
-            bus, ledger, dedupe_consumer=f"recorder:{run_id}", already_recorded=frozenset(recorded_ids)
+            bus,
+            ledger,
+            dedupe_consumer=f"recorder:{run_id}",
+            already_recorded=frozenset(recorded_ids),
+            run_id=run_id,
         )
         self.history = (
             self.options.history if self.options.history is not None else DecisionHistory.read(ledger, run_id)
         )
         self.board = self.options.board or Board(scenario.board)
+        bus.ensure_group(topics.PROPOSALS, EXECUTOR_GROUP)
         bus.ensure_group(topics.AUTHORIZATIONS, EXECUTOR_GROUP)
+        self._proposals: dict[str, ActionProposed] = {}  # what agents asked for: authorizations must match it
         self.superstep = 0
         self._counts: Counter[str] = Counter()
 
@@ -309,16 +335,21 @@ class Runner:
     def _execute(self, now: datetime) -> int:
         """Phase C: apply this step's authorizations in canonical order; the executor is the only world writer."""
         deliveries: list[Delivery] = []
-        while batch := self.bus.read([topics.AUTHORIZATIONS], EXECUTOR_GROUP, "executor-1", count=500):
+        while batch := self.bus.read(
+            [topics.PROPOSALS, topics.AUTHORIZATIONS], EXECUTOR_GROUP, "executor-1", count=500
+        ):
             deliveries.extend(batch)
+        for delivery in deliveries:
+            if delivery.envelope is not None and isinstance(delivery.envelope.payload, ActionProposed):
+                self._proposals.setdefault(delivery.envelope.payload.proposal_id, delivery.envelope.payload)
         ordered = sorted(
-            (d for d in deliveries if d.envelope is not None),
+            (d for d in deliveries if d.envelope is not None and d.topic == topics.AUTHORIZATIONS),
             key=lambda d: (d.envelope.superstep, d.envelope.source) if d.envelope else (0, ""),
         )
         out: list[tuple[str, Envelope]] = []
         for delivery in ordered:
             assert delivery.envelope is not None
-            executed = self.executor.apply(delivery.envelope)
+            executed = self.executor.apply(delivery.envelope, proposals=self._proposals)
             envelope = self._wrap(executed, "executor", now, cause=delivery.envelope)
             first = self._recorded_executions.get(executed.idempotency_key) if executed.status == "applied" else None
             if first is not None and first != envelope.id:
@@ -389,6 +420,9 @@ class Runner:
             if answer.approver in already:
                 continue
             now = self.clock.now()
+            # a scripted board signs with its declared test identities (marked scripted in the ledger); a
+            # replayed human decision carries the signature it was recorded with
+            scripted = answer.method in SCRIPTED_METHODS and answer.signature is None
             result = record_decision(
                 self.ledger,
                 run_id=self.run_id,
@@ -400,6 +434,8 @@ class Runner:
                 method=answer.method,
                 sim_time=max(answer.sim_time, now) if answer.sim_time is not None else now,
                 policy=self.policy,
+                key=scripted_key(answer.approver) if scripted else None,
+                signature=answer.signature,
             )
             if result.accepted:
                 recorded += 1

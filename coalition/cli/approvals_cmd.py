@@ -7,12 +7,16 @@ governance service picks it up from there. A refused decision prints why and exi
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.markup import escape
 
+from coalition.bootstrap import approver_keys
+from coalition.bus.errors import KeyStoreError
 from coalition.cli.approvals_urgency import RunClock, expiry_warning, who_may_decide
 from coalition.cli.common import (
     JsonFlag,
@@ -22,6 +26,7 @@ from coalition.cli.common import (
     fail,
     open_ledger,
     run_or_latest,
+    settings,
 )
 from coalition.cli.terminal import TerminalConsole, clean
 from coalition.governance.approvals import (
@@ -44,7 +49,16 @@ approvals_app = typer.Typer(
 )
 
 ProposalId = Annotated[str, typer.Argument(help="Proposal id of the escalation (a unique prefix is enough).")]
-Approver = Annotated[str, typer.Option("--as", help="Your name in the policy's approver directory.")]
+Approver = Annotated[
+    str,
+    typer.Option(
+        "--as",
+        help="Your name in the policy's approver directory; your console password opens your signing key.",
+    ),
+]
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read your password from the first line of stdin (no prompt).")
+]
 Reason = Annotated[str, typer.Option("--reason", help="Why you decide so (recorded in the ledger).")]
 HashOption = Annotated[
     str | None,
@@ -204,6 +218,7 @@ def _decide(
     ledger: Any,
     run: str | None,
     as_json: bool,
+    password_stdin: bool,
 ) -> None:
     if not approver.strip():
         fail("--as needs your name")
@@ -212,6 +227,7 @@ def _decide(
     led, run_id, policy = _context(ledger, run)
     with led:
         escalation = _find(load_escalations(led, run_id=run_id, policy=policy), proposal_id, run_id)
+        key = _unlock(approver.strip(), password_stdin)
         result = record_decision(
             led,
             run_id=run_id,
@@ -222,8 +238,38 @@ def _decide(
             proposal_hash=proposal_hash,
             method="cli",
             policy=policy,
+            key=key,
         )
     _report(result, as_json)
+
+
+def _unlock(approver: str, from_stdin: bool) -> Ed25519PrivateKey | None:
+    """The approver's signing key, opened with their password: who cannot open it cannot decide in their name.
+    Refused (exit 1, one line, nothing recorded) without the right password. A name without a key gets None:
+    the approvals service then says why it cannot decide (not an approver, the proposer …) or that it is unsigned.
+    """
+    store = approver_keys(settings().data_dir)
+    try:
+        if store.public(approver) is None:
+            return None
+    except KeyStoreError:
+        return None
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = typer.prompt(f"{approver}'s password", hide_input=True, default="", show_default=False)
+    else:
+        password = ""
+    if not password:
+        typer.echo(
+            f"refused: a decision as {approver} needs {approver}'s password (prompt or --password-stdin)", err=True
+        )
+        raise typer.Exit(1)
+    try:
+        return store.unlock(approver, password)
+    except KeyStoreError as exc:
+        typer.echo(f"refused: {exc}; nothing recorded", err=True)
+        raise typer.Exit(1) from None
 
 
 def _report(result: DecisionResult, as_json: bool) -> None:
@@ -262,13 +308,14 @@ def approve(
     approver: Approver,
     reason: Reason,
     proposal_hash: HashOption = None,
+    password_stdin: PasswordStdin = False,
     ledger: LedgerPath = None,
     run: RunOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve an escalation (you must hold one of its gate's roles, and not be the proposer).
 
-    Example: coalition approvals approve 3f2a --as carol --reason "CA has a legal path and demand"
+    Example: coalition approvals approve 3f2a --as carol --reason "CA has a legal path and demand" (password asked)
     """
     _decide(
         "approve",
@@ -279,6 +326,7 @@ def approve(
         ledger=ledger,
         run=run,
         as_json=as_json,
+        password_stdin=password_stdin,
     )
 
 
@@ -289,13 +337,14 @@ def reject(
     approver: Approver,
     reason: Reason,
     proposal_hash: HashOption = None,
+    password_stdin: PasswordStdin = False,
     ledger: LedgerPath = None,
     run: RunOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Reject an escalation: one authorized rejection denies it.
 
-    Example: coalition approvals reject 3f2a --as dave --reason "wait for the Q2 numbers"
+    Example: coalition approvals reject 3f2a --as dave --reason "wait for the Q2 numbers" --password-stdin < pw
     """
     _decide(
         "reject",
@@ -306,4 +355,5 @@ def reject(
         ledger=ledger,
         run=run,
         as_json=as_json,
+        password_stdin=password_stdin,
     )

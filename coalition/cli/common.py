@@ -198,9 +198,10 @@ def run_or_latest(ledger: OpenLedger, run: str | None) -> str:
     """The given run id (which must exist in the ledger) or the most recent run."""
     runs = ledger.runs()
     if run is None:
-        if not runs:
+        scenario_runs = [info for info in runs if info.run_id != "keys"]  # key rotations are not a run
+        if not scenario_runs:
             fail(f"the ledger at {ledger.path} holds no run yet")
-        return max(runs, key=lambda info: info.first_seq).run_id
+        return max(scenario_runs, key=lambda info: info.first_seq).run_id
     check_run_id(run, option="--run")
     if not any(info.run_id == run for info in runs):
         known = ", ".join(info.run_id for info in runs[-5:]) or "none"

@@ -98,6 +98,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Manage web-console users: add one with a role, list them, change a password, remove one.",
     ),
     LazyCommand(
+        "keys",
+        "coalition.cli.keys_cmd:keys_app",
+        "Manage the signing keys of the loop's producers: create the missing ones, list them, rotate one.",
+    ),
+    LazyCommand(
         "scenario", "coalition.cli.scenario_cmd:scenario_app", "The scenario library: list it, scaffold a new scenario."
     ),
 )

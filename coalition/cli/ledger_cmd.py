@@ -28,6 +28,7 @@ from coalition.cli.common import (
 )
 from coalition.cli.pg_setup_cmd import pg_setup
 from coalition.cli.terminal import TerminalConsole
+from coalition.governance.decision_signatures import verify_decisions
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
@@ -276,6 +277,7 @@ def verify(
                 f"OK: {result.entries} entries, head {result.head_hash} (hash chain only: this backend keeps"
                 " no Merkle tree or signed checkpoints yet)"
             )
+            _verify_decisions(opened)
             return
         typer.echo(f"TAMPERED at seq {result.first_bad_seq}: {result.reason}")
         raise typer.Exit(1)
@@ -292,6 +294,7 @@ def verify(
     typer.echo(report.line())
     if not report.ok:
         raise typer.Exit(1)
+    _verify_decisions(ledger)
     newest = report.newest
     if newest is not None and trust.seen is not None:
         trust.seen.remember(
@@ -302,6 +305,18 @@ def verify(
             at=WallClock().now(),
             witness=trust.witness.describe(),
         )
+
+
+def _verify_decisions(ledger: Ledger) -> None:
+    """Every human decision's signature against its run's recorded approver directory (exit 1 at the first bad)."""
+    decisions, problems = verify_decisions(ledger)
+    if problems:
+        first = problems[0]
+        more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
+        typer.echo(f"BAD DECISION SIGNATURE at seq {first.seq} (run {first.run_id}): {first.reason}{more}")
+        raise typer.Exit(1)
+    if decisions:
+        typer.echo(f"{decisions} decision signatures verified")
 
 
 def _provable(opened: OpenLedger) -> SqliteLedger:

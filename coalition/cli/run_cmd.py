@@ -18,12 +18,15 @@ from coalition.agents.errors import ModelConfigError
 from coalition.agents.prices import PriceTable, load_prices
 from coalition.agents.providers import SLOW_CALL_S, ModelChoice, ProviderAccess, choose_models, missing_keys
 from coalition.agents.recording import ReplayChatModel
-from coalition.bootstrap import BusChoice, open_bus
+from coalition.bootstrap import BusChoice, approver_keys, open_bus, run_keyring
+from coalition.bus.errors import KeyStoreError
+from coalition.bus.keys import Keyring
 from coalition.cli.common import JsonFlag, LedgerPath, check_run_id, fail, open_ledger, settings
 from coalition.cli.resume import resume_command
 from coalition.cli.stops import stops_cleanly
 from coalition.cli.summary import escalations, render_summary
 from coalition.cli.terminal import TerminalConsole, clean
+from coalition.governance.decision_signatures import DIRECTORY_SETTING
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, load_policy
 from coalition.ledger.base import LedgerQuery
@@ -187,6 +190,8 @@ def execute(
                 progress.console.print(clean(text), markup=False, highlight=False)
 
             access = plan.access.model_copy(update={"on_slow_call": on_slow_call}) if plan is not None else None
+
+            keys, recorded = _identities(data_dir, policy, interactive=interactive, console=console)
             runner = Runner(
                 scenario,
                 bus=bus,
@@ -202,10 +207,32 @@ def execute(
                     provider_access=access,
                     prices=plan.prices if plan is not None else None,
                     replay=plan.replay if plan is not None else None,
-                    settings=dict(run_settings or {}),
+                    settings={**(run_settings or {}), **recorded},
+                    keyring=keys,
                 ),
             )
             return runner.run()
+
+
+def _identities(
+    data_dir: Path, policy: Policy, *, interactive: bool, console: Console
+) -> tuple[Keyring, dict[str, object]]:
+    """The producers' signing keys, and (interactive runs) the approver directory the run records: the public
+    keys that human decisions must verify against. A run without a human records none (its ledger content
+    then depends on nothing of this machine: scripted boards sign with declared test identities)."""
+    try:
+        keys = run_keyring(data_dir)
+        if not interactive:
+            return keys, {}
+        directory = approver_keys(data_dir).directory_for(policy.approvers)
+    except KeyStoreError as exc:
+        fail(str(exc))
+    if not directory:
+        console.print(
+            "[yellow]no approver of the policy has a key: add one with "
+            "`coalition users add NAME --role approver` before the run (its directory is recorded at start)[/]"
+        )
+    return keys, {DIRECTORY_SETTING: directory}
 
 
 def _print_result(

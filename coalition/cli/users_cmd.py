@@ -1,6 +1,8 @@
 """`coalition users …`: the console's accounts (roles viewer / approver / policy-admin / auditor), argon2-hashed.
 
 A console user approves as themselves: their name must match the policy's approver directory for the gate.
+An approver also gets an Ed25519 signing key sealed with their password (<data_dir>/keys/approvers/): the same
+password opens it in the console and in `coalition approvals approve --as NAME`, so both sign as one identity.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from coalition.bootstrap import approver_keys
+from coalition.bus.errors import KeyStoreError
 from coalition.cli.common import OneLineGroup, fail, settings
 from coalition.web.errors import UserError
 from coalition.web.login_throttle import user_key
@@ -78,12 +82,24 @@ def add(
     try:
         if store.get(name.strip()) is not None:
             fail(f"user {name.strip()!r} already exists in {store.path}")
-        user = store.add(name, role, hash_password(_password(password_stdin)), now=datetime.now(UTC))
+        password = _password(password_stdin)
+        user = store.add(name, role, hash_password(password), now=datetime.now(UTC))
     except UserError as exc:
         fail(str(exc))
     finally:
         store.close()
     typer.echo(f"added {user.name} ({', '.join(user.roles)}) to {users_path(users)}")
+    if "approver" in user.roles:
+        _seal_key(user.name, password)
+
+
+def _seal_key(name: str, password: str) -> None:
+    """A new approver signing key, sealed with the password; runs started from now on record its public half."""
+    try:
+        public = approver_keys(settings().data_dir).create(name, password)
+    except (KeyStoreError, OSError) as exc:
+        fail(f"cannot write the approver key of {name}: {exc}")
+    typer.echo(f"signing key of {name}: {public} (runs started from now on record it)")
 
 
 @users_app.command("list")
@@ -117,12 +133,16 @@ def passwd(
     try:
         if store.get(name) is None:
             fail(f"no user {name!r} in {store.path}")
-        store.set_password(name, hash_password(_password(password_stdin)))
+        user = store.get(name)
+        password = _password(password_stdin)
+        store.set_password(name, hash_password(password))
     except UserError as exc:
         fail(str(exc))
     finally:
         store.close()
     typer.echo(f"password of {name} changed; their sessions were closed")
+    if user is not None and "approver" in user.roles:
+        _seal_key(name, password)  # a new key: runs already started keep verifying against the one they recorded
 
 
 @users_app.command("remove")
@@ -134,7 +154,8 @@ def remove(name: Annotated[str, typer.Argument(help="User name.")], users: Users
     store = _store(users)
     try:
         store.remove(name)
-    except UserError as exc:
+        approver_keys(settings().data_dir).remove(name)
+    except (UserError, KeyStoreError) as exc:
         fail(str(exc))
     finally:
         store.close()

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coalition.bootstrap import LedgerLocation, open_ledger
 from coalition.bus.clock import Clock, WallClock
+from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.web.access_log import AccessLog
@@ -27,6 +28,7 @@ from coalition.web.hosts import HostAllowlist
 from coalition.web.live_runs import LiveRuns
 from coalition.web.login_throttle import ThrottlePolicy
 from coalition.web.run_views import RunViews
+from coalition.web.signing_keys import SigningKeys
 from coalition.web.users_store import UserStore
 from coalition.web.views import Inbox, inbox
 
@@ -58,6 +60,7 @@ class ConsoleState:
     secure_cookies: bool
     live: LiveRuns
     templates: Jinja2Templates
+    signing: SigningKeys  # approvers' keys unlocked at login (coalition/web/signing_keys.py)
     hosts: HostAllowlist
     access: AccessLog
     throttle: ThrottlePolicy
@@ -230,6 +233,7 @@ def create_app(
         hosts=hosts,
         access=AccessLog(access_log),
         throttle=throttle or ThrottlePolicy(),
+        signing=SigningKeys(ApproverKeys(users_path.parent / "keys" / APPROVERS_DIR)),
     )
 
     if settings is not None and isinstance(state.ledger, SqliteLedger):  # the backends that keep the Merkle tree

@@ -1,8 +1,9 @@
 """The approvals inbox: pending escalations ranked by risk, and approve / reject through record_decision.
 
 The console adds no rule of its own: the logged-in user decides as themselves (their console name is their
-name in the policy's approver directory) and `coalition.governance.approvals.record_decision` checks
-separation of duties, roles, four-eyes, the proposal hash and expiry, exactly as for the CLI (method "web").
+name in the policy's approver directory), signing with their approver key unlocked at login, and
+`coalition.governance.approvals.record_decision` checks the signature, separation of duties, roles, four-eyes,
+the proposal hash and expiry, exactly as for the CLI (method "web").
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ REFUSAL_STATUS: dict[RefusalCode, int] = {
     "unknown_escalation": 404,
     "missing_approver": 400,
     "missing_reason": 400,
+    "unsigned": 403,
+    "bad_signature": 403,
 }
 
 
@@ -92,6 +95,9 @@ def decide(
     escalation, policy, why = find_escalation(ledger, run_id, proposal_id)
     if escalation is None or policy is None:
         raise Refused(404 if policy is not None else 409, why)
+    key = state_of(request).signing.key(principal.token)
+    if key is None:
+        raise Refused(403, f"{principal.name} has no signing key unlocked: sign out and in again to sign decisions")
     result = record_decision(
         ledger,
         run_id=run_id,
@@ -102,6 +108,7 @@ def decide(
         proposal_hash=proposal_hash or None,
         method="web",
         policy=policy,
+        key=key,  # the same identity as the CLI's: the approver's key, opened by their password at login
     )
     if result.accepted:
         seq = result.entry.seq if result.entry else 0

@@ -103,6 +103,7 @@ def login(
         instance = request_instance(request)
         token, _ = state.users.open_session(user, now=now, ttl=state.session_ttl, instance=instance)
         state.access.record("login", at=now, client=client, user=name, instance=instance)
+    state.signing.unlock(token, user.name, password)  # an approver's signing key, for this session only
     response = RedirectResponse(_local(next), status_code=303)
     response.set_cookie(
         session_cookie(request),
@@ -128,6 +129,7 @@ def logout(
     state = state_of(request)
     state.users.close_session(principal.token)
     state.access.record("logout", at=state.clock.now(), client=client_of(request), user=principal.name)
+    state.signing.forget(principal.token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(session_cookie(request), path="/")
     return response

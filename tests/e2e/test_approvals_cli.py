@@ -4,6 +4,7 @@ decisions taken through the CLI, and the service resolving them at its next step
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +17,14 @@ from typer.testing import CliRunner
 from coalition.bus import topics
 from coalition.bus.clock import IdFactory, SimulatedClock
 from coalition.bus.envelope import Envelope
+from coalition.bus.keys import ApproverKeys
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import Message
 from coalition.bus.messages import ActionAuthorized, ActionProposed, EscalationResolved, Observation, RunStarted
 from coalition.cli import app
 from coalition.governance import GovernanceService, Policy, default_policy, load_policy
+from coalition.governance.decision_signatures import scripted_key
+from coalition.ledger.entry import EntryDraft
 from coalition.ledger.recorder import Recorder
 from coalition.ledger.sqlite import SqliteLedger
 
@@ -28,7 +32,25 @@ pytestmark = pytest.mark.e2e
 
 START = datetime(2025, 3, 10, 9, tzinfo=UTC)
 RUN = "run-cli"
+PASSWORD = "correct horse battery"
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def sealed_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every approver of the policy with a signing key sealed with PASSWORD (made once: scrypt is slow on purpose)."""
+    directory = tmp_path_factory.mktemp("keys") / "approvers"
+    store = ApproverKeys(directory)
+    for name in default_policy().approvers:
+        store.create(name, PASSWORD)
+    return directory
+
+
+def install_keys(sealed: Path, data_dir: Path) -> dict[str, str]:
+    """The approvers' keys under data_dir/keys/approvers; returns the directory a run records at start."""
+    shutil.copytree(sealed, data_dir / "keys" / "approvers")
+    store = ApproverKeys(data_dir / "keys" / "approvers")
+    return store.directory_for(store.names())
 
 
 @dataclass
@@ -48,8 +70,12 @@ class World:
         self.recorder.flush()
 
 
-def build(tmp_path: Path, policy: Policy | None = None, settings: dict[str, Any] | None = None) -> World:
+def build(
+    tmp_path: Path, policy: Policy | None = None, settings: dict[str, Any] | None = None, *, sealed: Path
+) -> World:
     policy = policy or default_policy()
+    directory = install_keys(sealed, tmp_path)
+    settings = {"interactive": True, "approver_keys": directory, **(settings or {})}
     path = tmp_path / "ledger.db"
     bus, ledger, clock, ids = MemoryBus(), SqliteLedger(path), SimulatedClock(START), IdFactory("cli")
     recorder = Recorder(bus, ledger)
@@ -71,7 +97,7 @@ def build(tmp_path: Path, policy: Policy | None = None, settings: dict[str, Any]
             policy_version=policy.version,
             start=START,
             days=2,
-            settings=settings or {},
+            settings=settings,
         ),
     )
     emit(
@@ -112,14 +138,20 @@ def build(tmp_path: Path, policy: Policy | None = None, settings: dict[str, Any]
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Any:
-    w = build(tmp_path)
+def world(tmp_path: Path, sealed_keys: Path) -> Any:
+    w = build(tmp_path, sealed=sealed_keys)
     yield w
     w.ledger.close()
 
 
-def cli(*args: str) -> Any:
-    return runner.invoke(app, ["approvals", *args])
+def cli(*args: str, password: str | None = PASSWORD) -> Any:
+    """`coalition approvals …`; a decision reads the approver's password from stdin; the data directory (where
+    the approvers' keys are) is the ledger's folder."""
+    ledger = Path(args[args.index("--ledger") + 1]) if "--ledger" in args else Path(".coalition/ledger.db")
+    env = {"COALITION_DATA_DIR": str(ledger.parent)}
+    if args and args[0] in ("approve", "reject") and password is not None:
+        return runner.invoke(app, ["approvals", *args, "--password-stdin"], input=password + "\n", env=env)
+    return runner.invoke(app, ["approvals", *args], env=env)
 
 
 class TestListAndShow:
@@ -314,13 +346,15 @@ class TestDecisions:
         found = runner.invoke(app, ["ledger", "list", "--ledger", path, "--search", "rejected dave", "--json"])
         assert [e["subject"] for e in json.loads(found.stdout)] == ["entry-ca-0001"]
 
-    def test_the_runs_policy_file_is_used(self, tmp_path: Path) -> None:
+    def test_the_runs_policy_file_is_used(self, tmp_path: Path, sealed_keys: Path) -> None:
         """run.started.settings['policy_path'] names the policy: its approver directory decides."""
         data = yaml.safe_load((Path(__file__).parents[2] / "governance/policies/helios.yaml").read_text())
         data["approvers"]["zoe"] = ["board"]
         policy_path = tmp_path / "custom.yaml"
         policy_path.write_text(yaml.safe_dump(data))
-        w = build(tmp_path, load_policy(policy_path), {"policy_path": str(policy_path)})
+        zoe = tmp_path / "zoe"
+        ApproverKeys(zoe).create("zoe", PASSWORD)
+        w = build(tmp_path, load_policy(policy_path), {"policy_path": str(policy_path)}, sealed=zoe)
         try:
             result = cli("approve", "entry-ca-0001", "--as", "zoe", "--reason", "ok", "--ledger", str(w.path))
             assert result.exit_code == 0, result.output
@@ -361,3 +395,117 @@ class TestBadInput:
         result = cli("list", "--ledger", str(tmp_path / "missing.db"))
         assert result.exit_code == 2
         assert result.stderr.startswith("error: no ledger at ")
+
+
+def ledger_cli(*args: str) -> Any:
+    return runner.invoke(app, ["ledger", *args])
+
+
+def resolutions(world: World) -> list[tuple[str, str]]:
+    return [
+        (d.envelope.payload.proposal_id, d.envelope.payload.outcome)
+        for d in world.bus.range(topics.VERDICTS)
+        if d.envelope and isinstance(d.envelope.payload, EscalationResolved)
+    ]
+
+
+class TestWhoDecides:
+    """A decision proves who took it: the approver's signing key, opened by their password; governance and
+    `ledger verify` check every decision's signature against the run's recorded approver directory."""
+
+    def test_no_password_or_a_wrong_one_records_nothing(self, world: World) -> None:
+        """--as carol alone is not enough: without carol's password (empty stdin, wrong password) it is refused."""
+        path = str(world.path)
+        before = world.ledger.count()
+        for password in ("", "not carols password"):
+            result = cli(
+                "approve", "entry-ca-0001", "--as", "carol", "--reason", "x", "--ledger", path, password=password
+            )
+            assert result.exit_code == 1, result.output
+            assert result.stderr.startswith("refused: ")
+            assert "password" in result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1
+        # no stdin at all (not a terminal, no --password-stdin): refused too, never a silent decision
+        bare = cli("approve", "entry-ca-0001", "--as", "carol", "--reason", "x", "--ledger", path, password=None)
+        assert bare.exit_code == 1
+        assert world.ledger.count() == before
+        world.step(2)
+        assert resolutions(world) == []
+
+    def test_a_key_of_ones_own_named_carol_is_refused(self, world: World, tmp_path: Path) -> None:
+        """mallory seals a key of her own as 'carol' in a data directory she controls: the run's directory
+        holds carol's real public key, so the decision is refused and nothing is recorded."""
+        mallory_dir = tmp_path / "mallory"
+        ApproverKeys(mallory_dir / "keys" / "approvers").create("carol", "mallorys password")
+        before = world.ledger.count()
+        result = runner.invoke(
+            app,
+            [
+                "approvals",
+                "reject",
+                "entry-ca-0001",
+                "--as",
+                "carol",
+                "--reason",
+                "no",
+                "--password-stdin",
+                "--ledger",
+                str(world.path),
+            ],
+            input="mallorys password\n",
+            env={"COALITION_DATA_DIR": str(mallory_dir)},
+        )
+        assert result.exit_code == 1, result.output
+        assert "the signature is not carol's" in result.stderr
+        assert world.ledger.count() == before
+
+    def test_the_python_api_refuses_a_non_approver_key_and_an_unsigned_decision(self, world: World) -> None:
+        """Past the CLI, record_decision itself refuses a decision signed by any other key, or by none."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from coalition.governance.approvals import record_decision
+
+        common = {"run_id": RUN, "proposal_id": "entry-ca-0001", "approver": "carol", "decision": "approve"}
+        forged = record_decision(world.ledger, **common, reason="x", key=Ed25519PrivateKey.generate())  # type: ignore[arg-type]
+        assert (forged.accepted, forged.code) == (False, "bad_signature")
+        unsigned = record_decision(world.ledger, **common, reason="x")  # type: ignore[arg-type]
+        assert (unsigned.accepted, unsigned.code) == (False, "unsigned")
+        scripted = record_decision(
+            world.ledger, **common, reason="x", method="scenario-board", key=scripted_key("carol")
+        )  # type: ignore[arg-type]
+        assert (scripted.accepted, scripted.code) == (False, "bad_signature")  # a test identity in a human's run
+        assert "interactive run" in scripted.reason
+
+    def test_decisions_written_past_the_service_decide_nothing_and_verify_names_them(self, world: World) -> None:
+        """Two genuine CLI approvals verify; then an approval forged with the ledger API (valid hash chain, carol's
+        name, a copy of her signature over a different reason) is ignored by governance and named by verify."""
+        path = str(world.path)
+        assert (
+            cli("approve", "rotate-0003", "--as", "alice", "--reason", "leak confirmed", "--ledger", path).exit_code
+            == 0
+        )
+        ok = ledger_cli("verify", "--ledger", path)
+        assert ok.exit_code == 0, ok.output
+        assert "1 decision signatures verified" in ok.stdout
+        genuine = next(e for e in world.ledger.iter_entries(run_id=RUN) if e.kind == "approval")
+        forged_payload = {**genuine.payload, "proposal_id": "entry-ca-0001", "approver": "carol", "reason": "go"}
+        draft = EntryDraft.model_validate(
+            {
+                **genuine.model_dump(include=set(EntryDraft.model_fields)),
+                "subject": "entry-ca-0001",
+                "actor": "human:carol",
+                "approver": "carol",
+                "payload": forged_payload,
+                "message_id": "decision-forged",
+                "gate": "market_entry",
+            }
+        )
+        forged = world.ledger.append([draft])[0]
+        dave = cli("approve", "entry-ca-0001", "--as", "dave", "--reason", "agreed", "--ledger", path)
+        assert dave.exit_code == 0, dave.output  # the inbox counts 2 of 2 …
+        world.step(2)
+        # … but governance took only dave's signed approval: the market entry is still waiting for a second one
+        assert ("entry-ca-0001", "approved") not in resolutions(world)
+        bad = ledger_cli("verify", "--ledger", path)
+        assert bad.exit_code == 1
+        assert bad.stdout.startswith(f"BAD DECISION SIGNATURE at seq {forged.seq} (run {RUN})")

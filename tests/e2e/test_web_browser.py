@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
+from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.bus.memory import MemoryBus
+from coalition.governance import default_policy
 from coalition.governance.approvals import load_escalations, policy_for_run, record_decision
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.sqlite import SqliteLedger
@@ -74,9 +77,11 @@ def _serve(app: FastAPI) -> tuple[str, uvicorn.Server, threading.Thread]:
 class _Board(threading.Thread):
     """Stands in for the other humans: rejects every pending escalation except the one the browser decides."""
 
-    def __init__(self, ledger_path: Path) -> None:
+    def __init__(self, ledger_path: Path, keys: ApproverKeys) -> None:
         super().__init__(daemon=True)
         self.ledger_path = ledger_path
+        self.keys = keys
+        self.unlocked: dict[str, Ed25519PrivateKey] = {}  # each human's key, opened once with their password
         self.target: str | None = None
         self.stop = threading.Event()
         self.errors: list[str] = []
@@ -103,6 +108,8 @@ class _Board(threading.Thread):
                 if e.proposal_id == self.target:
                     continue
                 approver = next(n for n, roles in policy.approvers.items() if set(roles) & set(e.approver_roles))
+                if approver not in self.unlocked:
+                    self.unlocked[approver] = self.keys.unlock(approver, PASSWORD)
                 result = record_decision(
                     ledger,
                     run_id=RUN,
@@ -112,6 +119,7 @@ class _Board(threading.Thread):
                     reason="not in this test",
                     method="test-board",
                     policy=policy,
+                    key=self.unlocked[approver],
                 )
                 if not result.accepted:
                     self.errors.append(result.reason)
@@ -121,7 +129,11 @@ class _Board(threading.Thread):
 def live_console(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes], _Board]]:
     _need_chromium()
     ledger_path = tmp_path / "ledger.db"
-    env = {**os.environ, "COALITION_DATA_DIR": str(tmp_path / ".coalition")}
+    data_dir = tmp_path / ".coalition"
+    env = {**os.environ, "COALITION_DATA_DIR": str(data_dir)}
+    keys = ApproverKeys(data_dir / "keys" / APPROVERS_DIR)  # what `coalition users add … --role approver` makes
+    for name in default_policy().approvers:
+        keys.create(name, PASSWORD)
     cli = Path(sys.executable).with_name("coalition")
     log = (tmp_path / "run.log").open("wb")
     run = subprocess.Popen(
@@ -132,12 +144,12 @@ def live_console(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[b
     deadline = time.monotonic() + 30
     while not ledger_path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    app = create_app(ledger_path, tmp_path / "users.db")
+    app = create_app(ledger_path, data_dir / "users.db")  # beside keys/approvers, as `coalition serve` has it
     password_hash = hash_password(PASSWORD)
     for name in ("carol", "dave"):
         app.state.console.users.add(name, ["approver"], password_hash, now=datetime.now(UTC))
     base, server, thread = _serve(app)
-    board = _Board(ledger_path)
+    board = _Board(ledger_path, keys)
     board.start()
     try:
         yield base, ledger_path, run, board

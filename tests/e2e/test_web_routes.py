@@ -17,8 +17,10 @@ from fastapi.testclient import TestClient
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from coalition.bus.clock import SimulatedClock
+from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.bus.memory import MemoryBus
 from coalition.governance.approvals import load_escalations, policy_for_run
+from coalition.governance.decision_signatures import verify_decisions
 from coalition.governance.escalation import RefusalCode
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import EntryDraft
@@ -46,14 +48,23 @@ PASSWORD_HASH = hash_password(PASSWORD)
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
+APPROVERS = ("carol", "dave", "alice", "finance")
+
+
 @pytest.fixture(scope="module")
 def template_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two simulated days of helios-launch, interactive with no wait: two market entries stay pending (four-eyes)."""
+    """Two simulated days of helios-launch, interactive with no wait: two market entries stay pending (four-eyes).
+    The console's approvers have signing keys sealed with PASSWORD (keys/approvers/ beside the ledger), and the
+    run recorded their public halves at start."""
     path = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    keys = ApproverKeys(path.parent / "keys" / APPROVERS_DIR)
+    directory = {name: keys.create(name, PASSWORD) for name in APPROVERS}
     scenario = load_scenario("helios-launch").model_copy(update={"days": 2})
     with SqliteLedger(path) as ledger:
         bus = MemoryBus(namespace="web-test")
-        options = RunnerOptions(interactive=True, approval_wait_seconds=0, poll_seconds=0.01)
+        options = RunnerOptions(
+            interactive=True, approval_wait_seconds=0, poll_seconds=0.01, settings={"approver_keys": directory}
+        )
         Runner(scenario, bus=bus, ledger=ledger, run_id=RUN, options=options).run()
         bus.close()
         ledger.append(
@@ -115,6 +126,7 @@ class Console:
 def console(template_ledger: Path, tmp_path: Path) -> Iterator[Console]:
     ledger_path = tmp_path / "ledger.db"
     shutil.copy(template_ledger, ledger_path)
+    shutil.copytree(template_ledger.parent / "keys", tmp_path / "keys")
     clock = SimulatedClock(T0)
     app = create_app(ledger_path, tmp_path / "users.db", clock=clock, session_ttl=timedelta(minutes=30))
     users = app.state.console.users
@@ -943,3 +955,33 @@ class TestReviewExperience:
         assert "<option selected>enter_market</option>" in page
         exported = console.client.get("/ledger/export", params={"action": "enter_market", "format": "json"}).json()
         assert sorted(e["seq"] for e in exported) == sorted(expected)
+
+
+class TestSignedDecisions:
+    """The console signs each decision with the approver's own key, the one the CLI opens with the same password."""
+
+    def test_a_console_decision_carries_the_approvers_signature(self, console: Console) -> None:
+        """carol's web approval is signed by carol's key (the run's directory entry), not scripted, and verifies."""
+        csrf = console.login("carol")
+        pid = console.pending()[0]
+        response = console.decide(csrf, pid, reason="signed in the console")
+        assert response.status_code == 303, response.text
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            entry = next(e for e in ledger.query(LedgerQuery(run_id=RUN, kind="approval")) if e.subject == pid)
+            carol = ApproverKeys(console.ledger_path.parent / "keys" / APPROVERS_DIR).public("carol")
+            assert entry.payload["signer_key"] == carol
+            assert entry.payload["scripted"] is False
+            assert entry.payload["method"] == "web"
+            checked, problems = verify_decisions(ledger, RUN)
+        assert checked >= 1
+        assert problems == []
+
+    def test_an_approver_without_an_unlocked_key_cannot_decide(self, console: Console) -> None:
+        """A console approver whose key did not open at login (none, or another password) is refused: 403."""
+        console.client.app.state.console.users.add("zed", ["approver"], PASSWORD_HASH, now=T0)  # type: ignore[attr-defined]
+        csrf = console.login("zed")
+        before = console.approvals()
+        response = console.decide(csrf, console.pending()[0])
+        assert response.status_code == 403
+        assert "no signing key unlocked" in response.text
+        assert console.approvals() == before

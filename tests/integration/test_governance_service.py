@@ -30,6 +30,7 @@ from coalition.bus.messages import (
     VerdictIssued,
 )
 from coalition.governance import GovernanceService, default_policy, fold_ledger, record_decision
+from coalition.governance.decision_signatures import scripted_key
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.recorder import Recorder
 from coalition.ledger.sqlite import SqliteLedger
@@ -124,6 +125,8 @@ class Loop:
             decision=decision,
             reason=f"{approver} says so",
             policy=POLICY,  # type: ignore[arg-type]
+            method="scenario-board",  # a scripted decision: signed by the approver's declared test identity
+            key=scripted_key(approver),
         )
 
 

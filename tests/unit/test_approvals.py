@@ -21,6 +21,8 @@ from coalition.governance import (
     policy_for_run,
     record_decision,
 )
+from coalition.governance.approvals import run_started
+from coalition.governance.decision_signatures import scripted_key, scripted_public
 from coalition.governance.escalation import Decision
 from coalition.ledger import EntryDraft
 from coalition.ledger.sqlite import SqliteLedger
@@ -31,6 +33,8 @@ POLICY = default_policy()
 DIRECTORY = {name: tuple(roles) for name, roles in POLICY.approvers.items()}
 OPENED = datetime(2025, 3, 10, 9, tzinfo=UTC)
 RUN = "run-1"
+# the run's approver directory: each approver's declared test identity (decision_signatures.scripted_key)
+TEST_APPROVER_KEYS = {name: scripted_public(name) for name in POLICY.approvers}
 
 
 def market_entry(pid: str = "p-entry", investment: int = 300000) -> ActionProposed:
@@ -174,7 +178,7 @@ def start_run(ledger: SqliteLedger, settings: dict[str, object] | None = None, v
         policy_version=version or POLICY.version,
         start=OPENED,
         days=3,
-        settings=settings or {},
+        settings={"approver_keys": TEST_APPROVER_KEYS, **(settings or {})},
     )
     ledger.append([draft("run", "runner", "runner", "s", started, "run started")])
 
@@ -227,7 +231,10 @@ def escalate(ledger: SqliteLedger, p: ActionProposed, *, required: int = 2, gate
 
 def decide(ledger: SqliteLedger, approver: str, decision: str = "approve", **kw: object):  # type: ignore[no-untyped-def]
     args: dict[str, object] = {"run_id": RUN, "proposal_id": "p-entry", "reason": "sound plan", "policy": POLICY}
+    args["key"] = scripted_key(approver.strip() or "nobody")  # each approver's declared test key (see start_run)
     args.update(kw)
+    if run_started(ledger, RUN) is None:
+        start_run(ledger)
     return record_decision(ledger, approver=approver, decision=decision, **args)  # type: ignore[arg-type]
 
 
@@ -309,6 +316,7 @@ class TestRecordDecision:
 
     def test_two_runs_of_one_scenario_in_one_ledger(self, ledger: SqliteLedger) -> None:
         """The same proposal in two runs: each run takes carol's approval; the entry ids match (replayable)."""
+        start_run(ledger)  # each copy of the run records the same approver directory
         escalate(ledger, market_entry())
         copies = [e.model_dump() for e in ledger.iter_entries(run_id=RUN)]
         ledger.append([EntryDraft.model_validate({**_draft_fields(c), "run_id": "run-2"}) for c in copies])

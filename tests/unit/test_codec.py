@@ -171,8 +171,11 @@ PROPOSAL: dict[str, Any] = {
 
 
 def reference_encode(envelope: Envelope) -> bytes:
-    """The codec's definition of the wire: pydantic's JSON-mode dump as canonical JSON (what encode must equal)."""
-    return orjson.dumps(envelope.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z)
+    """The codec's definition of the wire: pydantic's JSON-mode dump as canonical JSON (what encode must equal),
+    an absent signature left out."""
+    exclude = {"signature"} if envelope.signature is None else None
+    wire = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
+    return orjson.dumps(envelope.model_dump(mode="json", exclude=exclude), option=wire)
 
 
 def reference_decode(data: bytes) -> Envelope:

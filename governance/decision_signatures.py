@@ -1,0 +1,175 @@
+"""Signed human decisions: who decided is proved by an Ed25519 signature, not by a name typed on a command line.
+
+The statement an approver signs is (proposal id, proposal hash, approver, decision, reason, simulated time of
+the decision), as canonical JSON after a domain line. The run id is left out on purpose: a replay records the
+same decisions in another run and they must verify there too; the proposal hash binds the decision to the
+exact proposal, and the run's approver directory binds the name to a key.
+
+Whose key: a human decision (CLI, console) verifies against the approver directory the run recorded when it
+started (`run.started` settings `approver_keys`: name → `ed25519:<base64>`, the public halves of the
+approvers' keys, coalition.bus.keys.ApproverKeys). A scripted board's decision (method `scenario-board`) is
+signed by the approver's *test identity*, a key derived from the name that anyone can compute: it is marked
+`scripted` and accepted only in runs that were not interactive — never as a human's word.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from coalition.bus.canonical import canonical_json
+from coalition.bus.errors import KeyStoreError
+from coalition.bus.keys import parse_public, public_text, test_identity, verify_signature
+from coalition.ledger.base import Ledger, LedgerQuery
+
+DOMAIN = b"coalition human decision v1\n"
+SCRIPTED_METHODS = frozenset({"scenario-board"})
+DIRECTORY_SETTING = "approver_keys"
+
+
+def statement(
+    *, proposal_id: str, proposal_hash: str, approver: str, decision: str, reason: str, decided_at: datetime
+) -> bytes:
+    """The exact bytes an approver signs."""
+    return DOMAIN + canonical_json(
+        {
+            "proposal_id": proposal_id,
+            "proposal_hash": proposal_hash,
+            "approver": approver,
+            "decision": decision,
+            "reason": reason,
+            "decided_at": decided_at,
+        }
+    )
+
+
+def sign(key: Ed25519PrivateKey, data: bytes) -> str:
+    return base64.b64encode(key.sign(data)).decode("ascii")
+
+
+def scripted_key(approver: str) -> Ed25519PrivateKey:
+    """The declared test identity a scripted board signs with (public knowledge: never a human's proof)."""
+    return test_identity(approver)
+
+
+def scripted_public(approver: str) -> str:
+    return public_text(test_identity(approver).public_key())
+
+
+@dataclass(frozen=True, slots=True)
+class RunIdentities:
+    """What a run recorded about who may sign decisions in it."""
+
+    approver_keys: dict[str, str]
+    interactive: bool
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> RunIdentities:
+        raw = settings.get(DIRECTORY_SETTING)
+        keys = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        return cls(keys, bool(settings.get("interactive")))
+
+
+def signature_problem(
+    *,
+    identities: RunIdentities,
+    approver: str,
+    method: str,
+    signature: str | None,
+    signer_key: str | None,
+    data: bytes,
+) -> str | None:
+    """Why this decision's signature does not prove its approver (None: it does)."""
+    if not signature:
+        return f"the decision of {approver} is not signed"
+    scripted = method in SCRIPTED_METHODS
+    if scripted:
+        if identities.interactive:
+            return f"a scripted decision (signed by {approver}'s test identity) in an interactive run"
+        expected_text = scripted_public(approver)
+    else:
+        found = identities.approver_keys.get(approver)
+        if found is None:
+            return f"the run's approver directory holds no key for {approver}"
+        expected_text = found
+    if signer_key is not None and signer_key != expected_text:
+        return f"the decision was signed by key {signer_key[:20]}…, not {approver}'s"
+    try:
+        expected: Ed25519PublicKey = parse_public(expected_text)
+        raw = base64.b64decode(signature, validate=True)
+    except (KeyStoreError, ValueError, binascii.Error):
+        return f"the decision of {approver} carries a malformed signature or key"
+    if not verify_signature(expected, raw, data):
+        return f"the signature is not {approver}'s over this proposal hash, decision, reason and time"
+    return None
+
+
+def entry_problem(payload: Mapping[str, Any], kind: str, sim_time: datetime, identities: RunIdentities) -> str | None:
+    """Why a recorded approval / rejection entry is not a decision its approver signed (None: it is)."""
+    approver = str(payload.get("approver", ""))
+    data = statement(
+        proposal_id=str(payload.get("proposal_id", "")),
+        proposal_hash=str(payload.get("proposal_hash", "")),
+        approver=approver,
+        decision="approve" if kind == "approval" else "reject",
+        reason=str(payload.get("reason", "")),
+        decided_at=sim_time,
+    )
+    signature = payload.get("signature")
+    signer = payload.get("signer_key")
+    scripted = bool(payload.get("scripted"))
+    method = str(payload.get("method", ""))
+    if scripted != (method in SCRIPTED_METHODS):
+        return f"the decision of {approver} is marked scripted={scripted} but its method is {method!r}"
+    return signature_problem(
+        identities=identities,
+        approver=approver,
+        method=method,
+        signature=str(signature) if isinstance(signature, str) else None,
+        signer_key=str(signer) if isinstance(signer, str) else None,
+        data=data,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionProblem:
+    """A recorded decision whose signature does not prove its approver."""
+
+    seq: int
+    run_id: str
+    approver: str
+    reason: str
+
+
+def verify_decisions(ledger: Ledger, run_id: str | None = None) -> tuple[int, list[DecisionProblem]]:
+    """Check every approval / rejection (of one run, or of all) against its run's recorded identities;
+    returns (decisions checked, problems in ledger order)."""
+    identities: dict[str, RunIdentities] = {}
+    checked = 0
+    problems: list[DecisionProblem] = []
+    entries = [
+        entry for kind in ("approval", "rejection") for entry in ledger.query(LedgerQuery(run_id=run_id, kind=kind))
+    ]
+    entries.sort(key=lambda e: e.seq)
+    for entry in entries:
+        if entry.run_id not in identities:
+            identities[entry.run_id] = _recorded_identities(ledger, entry.run_id)
+        checked += 1
+        why = entry_problem(entry.payload, entry.kind, entry.sim_time, identities[entry.run_id])
+        if why is not None:
+            problems.append(DecisionProblem(entry.seq, entry.run_id, str(entry.payload.get("approver", "")), why))
+    return checked, problems
+
+
+def _recorded_identities(ledger: Ledger, run_id: str) -> RunIdentities:
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)):
+        if entry.message_type == "run.started":
+            settings = entry.payload.get("settings")
+            return RunIdentities.from_settings(settings if isinstance(settings, dict) else {})
+    return RunIdentities({}, interactive=False)
