@@ -69,7 +69,7 @@ def fingerprint(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def test_identity(name: str) -> Ed25519PrivateKey:
+def scripted_identity(name: str) -> Ed25519PrivateKey:
     """The well-known key of a declared test identity (scripted boards): derived from the name, so NOT secret."""
     seed = hashlib.sha256(_TEST_IDENTITY_DOMAIN + name.encode("utf-8")).digest()
     return Ed25519PrivateKey.from_private_bytes(seed)

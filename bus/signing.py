@@ -22,7 +22,6 @@ a dead letter and every other consumer skips it.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 from collections.abc import Callable, Sequence
@@ -90,7 +89,7 @@ def _root(leaf: bytes, index: int, size: int, path: bytes) -> bytes | None:
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def sign_batch(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> list[Envelope]:
@@ -163,8 +162,8 @@ def _parse(stamp: str) -> _Stamp | None:
         return None
     try:
         index, size = int(parts[1]), int(parts[2])
-        path = base64.urlsafe_b64decode(parts[3].encode("ascii"))
-        signature = base64.urlsafe_b64decode(parts[4].encode("ascii"))
+        path = binascii.a2b_base64(parts[3])
+        signature = binascii.a2b_base64(parts[4])
     except (ValueError, binascii.Error):
         return None
     if len(signature) != 64 or not 0 < size <= MAX_BATCH:

@@ -25,11 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.errors import KeyStoreError
-from coalition.bus.keys import parse_public, public_text, test_identity, verify_signature
+from coalition.bus.keys import parse_public, public_text, scripted_identity, verify_signature
 from coalition.ledger.base import Ledger, LedgerQuery
 
 DOMAIN = b"coalition human decision v1\n"
-SCRIPTED_METHODS = frozenset({"scenario-board"})
+REPLAYED_METHOD = "recorded-replay"  # a recorded decision re-applied by script where its signature cannot hold
+SCRIPTED_METHODS = frozenset({"scenario-board", REPLAYED_METHOD})
 DIRECTORY_SETTING = "approver_keys"
 
 
@@ -55,11 +56,11 @@ def sign(key: Ed25519PrivateKey, data: bytes) -> str:
 
 def scripted_key(approver: str) -> Ed25519PrivateKey:
     """The declared test identity a scripted board signs with (public knowledge: never a human's proof)."""
-    return test_identity(approver)
+    return scripted_identity(approver)
 
 
 def scripted_public(approver: str) -> str:
-    return public_text(test_identity(approver).public_key())
+    return public_text(scripted_identity(approver).public_key())
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import structlog
@@ -46,7 +47,7 @@ from coalition.bus.messages import (
 )
 from coalition.bus.signing import SignedBus, Verifier
 from coalition.governance.approvals import record_decision
-from coalition.governance.decision_signatures import SCRIPTED_METHODS, scripted_key
+from coalition.governance.decision_signatures import REPLAYED_METHOD, SCRIPTED_METHODS, scripted_key
 from coalition.governance.escalation import DecisionKind, Escalation
 from coalition.governance.policy import Policy
 from coalition.governance.service import GovernanceService
@@ -423,7 +424,8 @@ class Runner:
             # a scripted board signs with its declared test identities (marked scripted in the ledger); a
             # replayed human decision carries the signature it was recorded with
             scripted = answer.method in SCRIPTED_METHODS and answer.signature is None
-            result = record_decision(
+            decide = partial(
+                record_decision,
                 self.ledger,
                 run_id=self.run_id,
                 proposal_id=escalation.proposal_id,
@@ -431,12 +433,15 @@ class Runner:
                 decision=answer.decision,
                 reason=answer.reason,
                 proposal_hash=escalation.proposal_hash,
-                method=answer.method,
                 sim_time=max(answer.sim_time, now) if answer.sim_time is not None else now,
                 policy=self.policy,
-                key=scripted_key(answer.approver) if scripted else None,
-                signature=answer.signature,
             )
+            key = scripted_key(answer.approver) if scripted else None
+            result = decide(method=answer.method, key=key, signature=answer.signature)
+            if result.code == "bad_signature" and answer.signature is not None:
+                # a recorded decision applied to another story (a what-if: another proposal hash or time) is not
+                # what its approver signed: it is replayed by script, marked so; an interactive run refuses it
+                result = decide(method=REPLAYED_METHOD, key=scripted_key(answer.approver))
             if result.accepted:
                 recorded += 1
             else:

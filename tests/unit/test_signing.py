@@ -1,0 +1,167 @@
+"""Envelope signatures: a signed batch verifies envelope by envelope; any change to any field, another run, another
+producer's key, a borrowed audit path or a producer speaking for someone else does not; the verifier's cache
+never accepts different bytes; key files are private and rotations change the key."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coalition.bus.codec import decode, encode
+from coalition.bus.envelope import Envelope
+from coalition.bus.errors import KeyStoreError
+from coalition.bus.keys import ApproverKeys, Keyring, KeyStore, producer_identities, scripted_identity
+from coalition.bus.memory import MemoryBus
+from coalition.bus.messages import ActionProposed
+from coalition.bus.signing import SignedBus, Verifier, sign_batch
+from coalition.bus.testing import sample_envelope
+
+pytestmark = pytest.mark.unit
+
+KEYS = Keyring.ephemeral(["world", "governance", "agent:finance", "agent:marketing"])
+
+
+def verifier(run_id: str | None = "run-test") -> Verifier:
+    return Verifier(KEYS.directory(), run_id=run_id)
+
+
+def signed(n: int) -> list[Envelope]:
+    return sign_batch([sample_envelope(i) for i in range(n)], KEYS.private("world"))
+
+
+class TestBatches:
+    """One signature per batch; every envelope proves itself alone with its audit path."""
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.integers(1, 70), st.data())
+    def test_every_envelope_of_any_batch_verifies_and_any_edit_breaks_it(self, n: int, data: st.DataObject) -> None:
+        envelopes = signed(n)
+        check = verifier()
+        assert [check.problem(e) for e in envelopes] == [None] * n
+        victim = envelopes[data.draw(st.integers(0, n - 1))]
+        field = data.draw(st.sampled_from(["id", "source", "run_id", "superstep", "correlation_id", "payload"]))
+        changed: dict[str, object] = {
+            "id": victim.id + "x",
+            "source": "governance",
+            "run_id": "run-test",  # same run, so that the signature (not the run check) must catch the rest
+            "superstep": victim.superstep + 1,
+            "correlation_id": "other",
+            "payload": victim.payload.model_copy(update={"subject": "tampered"}),
+        }
+        if field == "run_id":
+            altered = victim.model_copy(update={"run_id": "run-other"})
+            assert "replayed" in str(verifier().problem(altered))
+            return
+        altered = victim.model_copy(update={field: changed[field]})
+        assert verifier().problem(altered) is not None
+
+    def test_a_borrowed_audit_path_does_not_verify(self) -> None:
+        """Envelope 0 wearing envelope 1's stamp (same batch, same signature) is refused."""
+        first, second = signed(2)
+        assert first.signature is not None
+        assert second.signature is not None
+        swapped = first.model_copy(update={"signature": second.signature})
+        assert "audit path" in str(verifier().problem(swapped)) or "does not verify" in str(verifier().problem(swapped))
+
+    @pytest.mark.parametrize("stamp", ["", "v1", "v2.0.1..", "v1.0.1..AAAA", "v1.5.2.AAAA.AAAA", "v1.x.y.z.w"])
+    def test_malformed_stamps_are_refused(self, stamp: str) -> None:
+        envelope = signed(1)[0].model_copy(update={"signature": stamp or None})
+        assert verifier().problem(envelope) is not None
+
+
+class TestProducers:
+    """A valid key cannot speak for another producer."""
+
+    def test_an_agent_cannot_propose_in_anothers_name_even_with_its_own_valid_key(self) -> None:
+        proposal = ActionProposed(proposal_id="p", agent="finance", action="set_price", args={}, rationale="r")
+        envelope = Envelope.wrap(
+            proposal,
+            id="e",
+            source="agent:marketing",
+            run_id="run-test",
+            superstep=1,
+            sim_time=sample_envelope(0).sim_time,
+        )
+        (mine,) = sign_batch([envelope], KEYS.private("agent:marketing"))
+        assert "in the name of agent 'finance'" in str(verifier().problem(mine))
+
+    def test_an_unknown_producer_and_an_unsigned_envelope_are_refused(self) -> None:
+        stranger = sign_batch([sample_envelope(1)], Keyring.ephemeral(["world"]).private("world"))[0]
+        assert "does not verify against world's key" in str(verifier().problem(stranger))
+        assert "not signed" in str(verifier().problem(sample_envelope(2)))
+
+    def test_a_worker_without_the_key_cannot_publish_as_that_producer(self) -> None:
+        bus = SignedBus(MemoryBus(), KEYS.only(["agent:finance"]), verifier())
+        with pytest.raises(KeyStoreError, match="no signing key for 'world'"):
+            bus.publish("observations", sample_envelope(1))
+
+
+class TestCacheAndWire:
+    """The verifier remembers what verified, by object or by exact bytes, and nothing else."""
+
+    def test_altered_bytes_of_a_verified_envelope_are_checked_again(self) -> None:
+        check = verifier()
+        (envelope,) = signed(1)
+        raw = encode(envelope)
+        assert check.problem(decode(raw), raw) is None
+        wire = orjson.loads(raw)
+        wire["payload"]["subject"] = "tampered"
+        altered = orjson.dumps(wire, option=orjson.OPT_SORT_KEYS)
+        assert check.problem(decode(altered), altered) is not None
+        assert check.problem(envelope.model_copy(update={"superstep": 9})) is not None
+
+    def test_through_a_wire_memory_bus_forged_entries_come_out_rejected_with_the_reason(self) -> None:
+        inner = MemoryBus(wire=True)
+        bus = SignedBus(inner, KEYS, verifier())
+        bus.publish("observations", sample_envelope(1))
+        inner.publish("observations", sample_envelope(2))  # past the signer
+        got = bus.read(["observations"], "g", "c")
+        assert [d.ok for d in got] == [True, False]
+        assert got[1].error is not None
+        assert got[1].error.startswith("rejected: envelope env-2 from world is not signed")
+
+
+class TestKeyFiles:
+    """Private halves are 0600; a group- or world-readable key is refused; rotation replaces the key."""
+
+    def test_init_list_rotate(self, tmp_path: Path) -> None:
+        store = KeyStore(tmp_path / "keys")
+        identities = producer_identities(["finance"])
+        assert store.init(identities) == list(identities)
+        assert store.init(identities) == []
+        for info in store.list():
+            assert info.mode == 0o600
+        assert {i.identity for i in store.list()} == set(identities)
+        old, new = store.rotate("governance")
+        assert old != new
+        assert store.list()[[i.identity for i in store.list()].index("governance")].fingerprint == new
+
+    def test_a_readable_key_is_refused(self, tmp_path: Path) -> None:
+        store = KeyStore(tmp_path)
+        store.init(["governance"])
+        path = tmp_path / "governance.key"
+        path.chmod(path.stat().st_mode | stat.S_IRGRP)
+        with pytest.raises(KeyStoreError, match="readable by others"):
+            store.private("governance")
+
+    def test_an_approver_key_opens_only_with_its_password_and_only_as_its_name(self, tmp_path: Path) -> None:
+        keys = ApproverKeys(tmp_path)
+        public = keys.create("carol", "carols password")
+        assert keys.public("carol") == public
+        assert (tmp_path / "carol.key").stat().st_mode & 0o777 == 0o600
+        keys.unlock("carol", "carols password")
+        with pytest.raises(KeyStoreError, match="did not open"):
+            keys.unlock("carol", "guess")
+        (tmp_path / "carol.key").rename(tmp_path / "dave.key")  # a sealed key is bound to its name
+        with pytest.raises(KeyStoreError, match="did not open"):
+            keys.unlock("dave", "carols password")
+
+    def test_test_identities_are_public_knowledge(self) -> None:
+        """Anyone derives the same scripted key from the name: that is why it never counts as a human."""
+        a, b = scripted_identity("carol"), scripted_identity("carol")
+        assert a.sign(b"x") == b.sign(b"x")
