@@ -18,11 +18,13 @@ from coalition.bootstrap import LedgerLocation, open_ledger
 from coalition.bus import topics
 from coalition.bus.clock import IdFactory, SimulatedClock
 from coalition.bus.envelope import Envelope
+from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import Message
 from coalition.bus.messages import ActionProposed, Observation, RunStarted
 from coalition.governance import GovernanceService, default_policy
 from coalition.governance.approvals import load_escalations, record_decision
+from coalition.governance.decision_signatures import scripted_key, scripted_public
 from coalition.governance.escalation import DecisionKind
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.recorder import Recorder
@@ -35,8 +37,14 @@ RUN = "race"
 PAIRS = 20
 
 
-def open_escalations(path: LedgerLocation, count: int) -> list[str]:
-    """A run with `count` open incident escalations (severity 5: one approval, ops_lead or risk_officer, decides)."""
+PASSWORD = "correct horse battery"
+# the Python API race signs with the approvers' declared test keys, recorded as the run's approver directory
+TEST_KEYS = {name: scripted_public(name) for name in ("frank", "alice")}
+
+
+def open_escalations(path: LedgerLocation, count: int, approver_keys: dict[str, str] | None = None) -> list[str]:
+    """A run with `count` open incident escalations (severity 5: one approval, ops_lead or risk_officer, decides);
+    an interactive run whose approver directory is `approver_keys` (default: TEST_KEYS)."""
     policy = default_policy()
     bus, clock, ids = MemoryBus(), SimulatedClock(START), IdFactory("race")
     with open_ledger(path) as ledger:
@@ -48,8 +56,15 @@ def open_escalations(path: LedgerLocation, count: int) -> list[str]:
             envelope = Envelope.wrap(message, id=outside.new(), source=source, run_id=RUN, superstep=0, sim_time=START)
             bus.publish(topic, envelope)
 
+        settings = {"interactive": True, "approver_keys": approver_keys or TEST_KEYS}
         started = RunStarted(
-            scenario="race", scenario_hash="h", seed=1, policy_version=policy.version, start=START, days=2
+            scenario="race",
+            scenario_hash="h",
+            seed=1,
+            policy_version=policy.version,
+            start=START,
+            days=2,
+            settings=settings,
         )
         emit(topics.CONTROL, "runner", started)
         emit(topics.OBSERVATIONS, "world", Observation(kind="market.snapshot", data={}))
@@ -84,7 +99,13 @@ def _decide_on_own_connection(
     with open_ledger(path, create=False) as ledger:
         barrier.wait(timeout=60)
         return record_decision(
-            ledger, run_id=RUN, proposal_id=pid, approver=who, decision=verb, reason=f"{who} decides"
+            ledger,
+            run_id=RUN,
+            proposal_id=pid,
+            approver=who,
+            decision=verb,
+            reason=f"{who} decides",
+            key=scripted_key(who),
         )
 
 
@@ -134,12 +155,25 @@ class TestDecisionRaces:
     )
     def test_racing_cli_approve_and_reject_exit_codes_and_messages(self, tmp_path: Path, pairs: int) -> None:
         path = tmp_path / "ledger.db"
-        proposals = open_escalations(path, pairs)
+        keys = ApproverKeys(tmp_path / "keys" / APPROVERS_DIR)  # frank and alice sign with their own sealed keys
+        directory = {who: keys.create(who, PASSWORD) for who in ("frank", "alice")}
+        proposals = open_escalations(path, pairs, directory)
         env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "COALITION_BUS"}}
+        env["COALITION_DATA_DIR"] = str(tmp_path)
+        password = tmp_path / "password"
+        password.write_text(PASSWORD + "\n")
 
         def decide(verb: str, pid: str, who: str) -> subprocess.Popen[str]:
             args = [COALITION, "approvals", verb, pid, "--as", who, "--reason", f"{who} decides", "--ledger", str(path)]
-            return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            with password.open() as stdin:  # read at once: both processes of a pair reach the ledger together
+                return subprocess.Popen(
+                    [*args, "--password-stdin"],
+                    stdin=stdin,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                )
 
         # every pair starts together; all pairs at once, so the writers really do collide
         racing = {pid: (decide("approve", pid, "frank"), decide("reject", pid, "alice")) for pid in proposals}

@@ -18,6 +18,7 @@ from llm_wire_server import FAKE_OPENAI_KEY, WireServer
 
 from coalition.agents.providers import ProviderAccess, choose_models
 from coalition.bus.canonical import content_hash
+from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.bus.memory import MemoryBus
 from coalition.bus.messages import AGENTS
 from coalition.governance.policy import default_policy
@@ -50,8 +51,10 @@ def _entries(ledger: SqliteLedger, run_id: str) -> list[LedgerEntry]:
     return list(ledger.iter_entries(run_id=run_id))
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([COALITION, *args], capture_output=True, text=True, timeout=300, check=False, env=env)
+def _cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [COALITION, *args], capture_output=True, text=True, timeout=300, check=False, env=env, input=stdin
+    )
 
 
 def _variant(tmp_path: Path, name: str, change: Any) -> Path:
@@ -202,6 +205,9 @@ class TestRejectedIncidentPaysNothing:
         """An interactive run waits; frank rejects the incident from another process: 0 credits paid; the
         approval of the same pattern releases all 8 (the control)."""
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        env["COALITION_DATA_DIR"] = str(tmp_path)
+        password = "correct horse battery"
+        ApproverKeys(tmp_path / "keys" / APPROVERS_DIR).create("frank", password)  # frank signs his decision
         for decision, run_id in (("reject", "live-no"), ("approve", "live-yes")):
             ledger = str(tmp_path / f"{run_id}.db")
             run = subprocess.Popen(
@@ -216,7 +222,7 @@ class TestRejectedIncidentPaysNothing:
                     time.sleep(0.3)
                     if decided or not Path(ledger).exists():
                         continue
-                    listed = _cli("approvals", "list", "--ledger", ledger, "--run", run_id, "--json")
+                    listed = _cli("approvals", "list", "--ledger", ledger, "--run", run_id, "--json", env=env)
                     if listed.returncode != 0:
                         continue
                     for escalation in json.loads(listed.stdout):
@@ -225,7 +231,7 @@ class TestRejectedIncidentPaysNothing:
                             why = "decided in the e2e test"
                             done = _cli(
                                 "approvals", decision, pid, "--as", "frank", "--reason", why, "--ledger", ledger,
-                                "--run", run_id,
+                                "--run", run_id, "--password-stdin", env=env, stdin=password + "\n",
                             )  # fmt: skip
                             assert done.returncode == 0, done.stdout + done.stderr
                             decided = True
@@ -236,7 +242,7 @@ class TestRejectedIncidentPaysNothing:
             assert decided
             with SqliteLedger(Path(ledger)) as opened:
                 entries = _entries(opened, run_id)
-            replayed = _cli("replay", run_id, "--ledger", ledger)  # the human decision replays at its point
+            replayed = _cli("replay", run_id, "--ledger", ledger, env=env)  # the human decision replays at its point
             assert replayed.returncode == 0, replayed.stdout + replayed.stderr
             if decision == "reject":
                 self._assert_rejected_outcome(entries)
