@@ -212,6 +212,7 @@ class ReplayRunner(Runner):
                 method=d.method,
                 sim_time=d.sim_time,
                 policy=self.policy,
+                signature=d.signature,  # as the approver (or the scripted board) signed it
             )
             if not result.accepted:
                 log.warning("replay.decision_refused", proposal_id=d.proposal_id, reason=result.reason)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.governance.approvals import load_escalations
 from coalition.governance.policy import default_policy
 from coalition.ledger.base import LedgerQuery
@@ -43,8 +44,22 @@ DECIDERS: dict[str, list[tuple[str, str]]] = {
 ENV = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "COALITION_BUS"}}
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([COALITION, *args], capture_output=True, text=True, timeout=120, env=ENV, check=False)
+PASSWORD = "correct horse battery"
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [COALITION, *args], capture_output=True, text=True, timeout=120, env=ENV, check=False, input=stdin
+    )
+
+
+def approvers_with_keys(data_dir: Path) -> None:
+    """The runs and the operator share data_dir: every approver has a signing key sealed with PASSWORD there."""
+    ENV["COALITION_DATA_DIR"] = str(data_dir)
+    keys = ApproverKeys(data_dir / "keys" / APPROVERS_DIR)
+    for name in default_policy().approvers:
+        if keys.public(name) is None:
+            keys.create(name, PASSWORD)
 
 
 @dataclass
@@ -105,7 +120,7 @@ class Operator:
 
     def decide(self, verb: str, pid: str, who: str) -> None:
         done = cli("approvals", verb, pid, "--as", who, "--reason", f"{who}: reviewed", "--ledger", str(self.ledger),
-                   "--run", self.run_id)  # fmt: skip
+                   "--run", self.run_id, "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         self.made.append((pid, who))
 
@@ -117,6 +132,7 @@ def run_interactively(tmp_path: Path, run_id: str, kill_points: list[tuple[str, 
     """Run SCENARIO interactively with the operator deciding; SIGKILL the run when each kill point holds (in
     order), optionally make the next decision while it is down, then resume it. Returns the ledger's path."""
     ledger = tmp_path / f"{run_id}.db"
+    approvers_with_keys(tmp_path)
     operator = Operator(ledger, run_id)
     start = [COALITION, "run", SCENARIO, "--interactive", "--approval-wait", "120", "--bus", "memory",
              "--ledger", str(ledger), "--run-id", run_id, "--json"]  # fmt: skip
