@@ -27,7 +27,7 @@ from coalition.cli.common import (
     settings,
 )
 from coalition.cli.pg_setup_cmd import pg_setup
-from coalition.cli.terminal import TerminalConsole
+from coalition.cli.terminal import TerminalConsole, json_text
 from coalition.governance.decision_signatures import verify_decisions
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
@@ -73,7 +73,7 @@ def _entry_json(entry: LedgerEntry) -> dict[str, Any]:
 
 def _dumps(value: Any, *, indent: bool = False) -> str:
     option = orjson.OPT_UTC_Z | (orjson.OPT_INDENT_2 if indent else 0)
-    return orjson.dumps(value, option=option).decode()
+    return json_text(orjson.dumps(value, option=option).decode())  # the same JSON, safe on a terminal
 
 
 def _console() -> Console:

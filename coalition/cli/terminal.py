@@ -26,6 +26,12 @@ def clean(text: str) -> str:
     return _UNSAFE.sub(_visible, text)
 
 
+def json_text(document: str) -> str:
+    """JSON text with every control and bidi character written as its \\uXXXX escape: the same JSON value for a
+    parser, nothing a terminal acts on (such characters can only stand inside JSON strings)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+
+
 class TerminalConsole(Console):
     """A rich Console that cleans every piece of text it writes (its own styling and cursor control untouched)."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_wire_server import FAKE_OPENAI_KEY, WireServer
+from llm_wire_server import FAKE_OPENAI_KEY, WireServer, answer_text
 
 pytestmark = pytest.mark.e2e
 
@@ -107,29 +107,49 @@ class TestHostileAnswers:
         assert elapsed < 100, f"the run waited {elapsed:.0f} s: as long as the provider"
 
     def test_escape_nul_and_bidi_text_never_reaches_the_terminal(self, tmp_path: Path, wire: WireServer) -> None:
-        evil = "Price set.\x1b]0;owned\x07\x1b[2J\x00\rAPPROVED \u202egnp.exe\u2066\x9b31m"
-        wire.speaker = lambda body: evil
+        """The model's words are stored exactly (in its model_call entry); every printer shows them escaped, and the
+        JSON printers' output parses back to the exact stored text."""
+        evil = " \x1b]0;owned\x07\x1b[2J\x00\rAPPROVED \u202egnp.exe\u2066\x9b31m"
+        wire.speaker = lambda body: answer_text(body) + evil  # the decision it carries, so the words check passes
         done = run(tmp_path, wire, "evil")
         completed(done)
         ledger = str(tmp_path / "l.db")
-        listed = cli("ledger", "list", "--ledger", ledger, "--run", "evil", "--limit", "0", cwd=tmp_path)
-        assert listed.returncode == 0, listed.stderr
-        model_text = _first_spoken_seq(tmp_path / "l.db", "evil", evil)
-        explained = cli("ledger", "explain", str(model_text), "--ledger", ledger, cwd=tmp_path)
-        assert explained.returncode == 0, explained.stderr
-        for output in (done.stdout, listed.stdout, explained.stdout):
+        seq = _first_entry_holding(tmp_path / "l.db", "evil", "\x1b]0;owned")
+        outputs = [done.stdout]
+        for args in (
+            ("ledger", "list", "--run", "evil", "--limit", "0"),
+            ("ledger", "list", "--run", "evil", "--limit", "0", "--json"),
+            ("ledger", "show", str(seq)),
+            ("ledger", "explain", str(seq)),
+        ):
+            shown = cli(*args, "--ledger", ledger, cwd=tmp_path)
+            assert shown.returncode == 0, shown.stderr
+            outputs.append(shown.stdout)
+        for output in outputs:
             assert not UNSAFE.findall(output), sorted(set(UNSAFE.findall(output)))
-        assert "\\x1b" in listed.stdout + explained.stdout  # shown, visibly, rather than dropped
+        shown = list(_strings(json.loads(outputs[3])))  # the JSON printer loses nothing
+        assert any("\x1b]0;owned" in part and "\u202egnp.exe\u2066" in part for part in shown)
 
 
-def _first_spoken_seq(ledger: Path, run_id: str, text: str) -> int:
-    """The first entry whose rationale holds the model's words (the stored text is exactly what it said)."""
+def _first_entry_holding(ledger: Path, run_id: str, text: str) -> int:
+    """The first entry of the run whose stored JSON holds (part of) the model's words."""
     conn = sqlite3.connect(ledger)
     try:
         for seq, body in conn.execute("SELECT seq, body FROM entries ORDER BY seq"):
             doc: dict[str, Any] = json.loads(body)
-            if doc.get("run_id") == run_id and "\x1b]0;owned" in str(doc.get("rationale", "")):
+            if doc.get("run_id") == run_id and any(text in part for part in _strings(doc)):
                 return int(seq)
     finally:
         conn.close()
     pytest.fail(f"no entry of {run_id} holds the model's text {text!r}")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
