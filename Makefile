@@ -53,4 +53,6 @@ bench: install ## benchmarks, written to docs/benchmarks.md
 	$(BIN)/python -m benchmarks
 
 clean: ## remove the virtual environment, caches and run data
+	@# this CLI remembers the newest checkpoint of every ledger it saw: forget the one removed here, on purpose
+	@if [ -x $(BIN)/coalition ] && [ -f .coalition/ledger.db ]; then $(BIN)/coalition ledger forget --ledger .coalition/ledger.db; fi
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis .coalition
