@@ -33,6 +33,7 @@ REFUSAL_STATUS: dict[RefusalCode, int] = {
     "same_approver": 409,
     "expired": 409,
     "stale_hash": 409,
+    "run_finished": 409,
     "no_sim_time": 409,
     "unknown_escalation": 404,
     "missing_approver": 400,

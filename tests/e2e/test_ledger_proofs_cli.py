@@ -22,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coalition.bootstrap import attach_notary, ledger_trust
+from coalition.governance.decision_signatures import scripted_key, sign, statement
 from coalition.ledger import EntryDraft, SqliteLedger, merkle
 from coalition.ledger.checkpoint import Checkpoint
 from coalition.ledger.notary import origin_of
@@ -36,16 +37,24 @@ COALITION = Path(sys.executable).with_name("coalition")
 CRYPTOGRAPHY_PIN = "cryptography==51.0.1"  # as in constraints.txt
 
 
+def _scripted_decision(n: int, at: datetime) -> dict[str, object]:
+    """A scripted board's approval, signed by carol's declared test identity (ledger verify checks decisions)."""
+    fields = {"proposal_id": f"p-{n}", "proposal_hash": f"h-{n}", "approver": "carol", "reason": "entry case"}
+    data = statement(**fields, decision="approve", decided_at=at)  # type: ignore[arg-type]
+    return {**fields, "method": "scenario-board", "scripted": True, "signature": sign(scripted_key("carol"), data)}
+
+
 def draft(n: int, *, tag: str = "", kind: str = "verdict") -> EntryDraft:
+    at = T0 + timedelta(hours=n)
     return EntryDraft(
         run_id="run-p",
-        sim_time=T0 + timedelta(hours=n),
+        sim_time=at,
         actor="human:carol" if kind == "approval" else "governance",
         actor_kind="human" if kind == "approval" else "governance",
         kind=kind,  # type: ignore[arg-type]
         subject=f"p-{n}",
         outcome="approved" if kind == "approval" else "deny",
-        payload={"agent": "finance", "n": n},
+        payload={"agent": "finance", "n": n, **(_scripted_decision(n, at) if kind == "approval" else {})},
         rationale=f"rationale of entry {n}{tag}",
         message_id=f"m-{n}{tag}",
     )

@@ -28,8 +28,9 @@ from coalition.ledger.explain import cited_entry
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.report_render import render
 from coalition.scenarios.reports import DecisionRow, run_report
-from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
 from coalition.scenarios.spec import load_scenario
+from coalition.web import views
 from coalition.web.app import create_app
 from coalition.web.figures import FIGURE_NAMES, figure_islands
 from coalition.web.passwords import hash_password
@@ -51,9 +52,14 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 APPROVERS = ("carol", "dave", "alice", "finance")
 
 
+class _StopBeforeTheEnd(Exception):
+    """Raised from the day callback: the run stops as an interrupted interactive run would, still open."""
+
+
 @pytest.fixture(scope="module")
 def template_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two simulated days of helios-launch, interactive with no wait: two market entries stay pending (four-eyes).
+    """Two simulated days of helios-launch, interactive with no wait, stopped before its end (an open run, as a
+    console decides on): two market entries stay pending (four-eyes).
     The console's approvers have signing keys sealed with PASSWORD (keys/approvers/ beside the ledger), and the
     run recorded their public halves at start."""
     path = tmp_path_factory.mktemp("ledger") / "ledger.db"
@@ -62,10 +68,20 @@ def template_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scenario = load_scenario("helios-launch").model_copy(update={"days": 2})
     with SqliteLedger(path) as ledger:
         bus = MemoryBus(namespace="web-test")
+
+        def still_running(progress: DayProgress) -> None:
+            if progress.day == scenario.days - 1:  # stop before run.finished: a finished run takes no decisions
+                raise _StopBeforeTheEnd
+
         options = RunnerOptions(
-            interactive=True, approval_wait_seconds=0, poll_seconds=0.01, settings={"approver_keys": directory}
+            interactive=True,
+            approval_wait_seconds=0,
+            poll_seconds=0.01,
+            settings={"approver_keys": directory},
+            on_day=still_running,
         )
-        Runner(scenario, bus=bus, ledger=ledger, run_id=RUN, options=options).run()
+        with pytest.raises(_StopBeforeTheEnd):
+            Runner(scenario, bus=bus, ledger=ledger, run_id=RUN, options=options).run()
         bus.close()
         ledger.append(
             [
@@ -572,21 +588,24 @@ class TestPages:
         assert console.client.app.state.console.last_verify is None  # type: ignore[attr-defined]
 
     def test_live_progress_events(self, console: Console) -> None:
-        """The SSE stream of a finished run sends its progress, then done."""
+        """The SSE stream of a run nobody runs any more (it stopped before its end, and has been quiet longer than
+        the quiet limit) sends its progress, then done with status incomplete — it never hangs."""
+        console.clock.set(datetime.now(UTC) + views.QUIET_LIMIT + timedelta(minutes=1))
         console.login("vera")
         with console.client.stream("GET", f"/runs/{RUN}/events") as response:
             body = "".join(response.iter_text())
         assert response.headers["content-type"].startswith("text/event-stream")
         assert "event: progress" in body
         assert "event: done" in body
-        assert '"status":"completed"' in body
+        assert '"status":"incomplete"' in body
 
     def test_api_endpoints(self, console: Console) -> None:
         """The JSON API lists runs, pages the ledger, explains an entry and lists pending escalations."""
+        console.clock.set(datetime.now(UTC) + views.QUIET_LIMIT + timedelta(minutes=1))
         console.login("vera")
         runs = console.client.get("/api/runs").json()
         assert runs[0]["run_id"] == RUN
-        assert runs[0]["status"] == "completed"
+        assert runs[0]["status"] == "incomplete"  # stopped before its end, and quiet
         page = console.client.get("/api/ledger?limit=3").json()
         assert len(page["entries"]) == 3
         assert page["older"] == page["entries"][-1]["seq"]
@@ -735,7 +754,6 @@ class TestUnfinishedRuns:
         assert 'data-field="status">incomplete<' in page
         runs = {r["run_id"]: r["status"] for r in console.client.get("/api/runs").json()}
         assert runs["interrupted"] == "incomplete"
-        assert runs[RUN] == "completed"
         assert "status-incomplete" in console.client.get("/runs").text
 
     def test_a_recent_unfinished_run_counts_as_running(self, console: Console) -> None:
@@ -754,7 +772,9 @@ class TestRefusals:
         """The console maps each RefusalCode: 403 for who decides, 409 for the escalation's state."""
         assert set(REFUSAL_STATUS) == set(typing.get_args(RefusalCode))
         assert {REFUSAL_STATUS[c] for c in ("not_an_approver", "wrong_role", "self_approval")} == {403}
-        assert {REFUSAL_STATUS[c] for c in ("already_decided", "same_approver", "expired", "stale_hash")} == {409}
+        assert {
+            REFUSAL_STATUS[c] for c in ("already_decided", "same_approver", "expired", "stale_hash", "run_finished")
+        } == {409}
 
     def test_a_refusal_keeps_the_run_filter(self, console: Console) -> None:
         """Refused from the inbox filtered to one run: the re-rendered inbox is still that run's."""
