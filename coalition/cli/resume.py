@@ -18,10 +18,13 @@ def resume_command(
     bus_option: str | None = None,
     interactive: bool,
     approval_wait: float = DEFAULT_APPROVAL_WAIT,
+    data_dir: str | Path | None = None,
 ) -> str:
     """`coalition run --resume …` with the run's ledger (absolute, so it works from any directory), its bus and
     whether a human is in the loop: resumed as printed, nothing silently changes. A Redis URL is printed only when
-    `--bus` named it (one from REDIS_URL comes from the environment again), and never with its password."""
+    `--bus` named it (one from REDIS_URL comes from the environment again), and never with its password. The data
+    directory (absolute) leads the command as `COALITION_DATA_DIR=…`: the ledger's signing key, the witness and
+    the embedded Redis live there, so a resume from another directory must find the same ones."""
     args = ["coalition", "run", "--resume", "--run-id", run_id, "--ledger", str(Path(ledger_path).resolve())]
     if bus.kind == "memory":
         args += ["--bus", "memory"]
@@ -33,4 +36,7 @@ def resume_command(
         args.append("--interactive")
         if approval_wait != DEFAULT_APPROVAL_WAIT:
             args += ["--approval-wait", f"{approval_wait:g}"]
-    return shlex.join(args)
+    command = shlex.join(args)
+    if data_dir is not None:
+        command = f"COALITION_DATA_DIR={shlex.quote(str(Path(data_dir).resolve()))} {command}"
+    return command

@@ -149,6 +149,7 @@ def execute(
         bus_option=bus_option,
         interactive=interactive,
         approval_wait=approval_wait,
+        data_dir=settings().data_dir,
     )
     with stops_cleanly(console, lambda: _resume_hint(ledger, run_id, resume)):
         data_dir = settings().data_dir

@@ -29,8 +29,10 @@ LIBRARY = Path(scenarios_package.__file__).parent / "library"
 SCENARIO = "price-spike"  # short, with an escalation (pricing_policy_change, four eyes)
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path | None = None, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "COALITION_BUS"}}
+    if data_dir is not None:  # one deployment: the ledger's signing key and witness live in its data directory
+        env["COALITION_DATA_DIR"] = str(data_dir)
     return subprocess.run(
         [COALITION, *args], capture_output=True, text=True, timeout=300, env=env, cwd=cwd, check=False
     )
@@ -48,7 +50,10 @@ def escalated(ledger: Path) -> bool:
 
 
 def run(scenario: str, ledger: Path, run_id: str, *, cwd: Path) -> str:
-    done = cli("run", scenario, "--bus", "memory", "--ledger", str(ledger), "--run-id", run_id, "--json", cwd=cwd)
+    done = cli(
+        "run", scenario, "--bus", "memory", "--ledger", str(ledger), "--run-id", run_id, "--json",
+        cwd=cwd, data_dir=ledger.parent / "data",
+    )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
     return str(json.loads(done.stdout)["digest"])
 
@@ -78,7 +83,10 @@ class TestContentNotPath:
         }
         assert len(set(digests.values())) == 1, digests
         # the recorded run names no path of this machine: nothing in it depends on where the files were
-        started = cli("ledger", "list", "--ledger", str(ledger), "--run", "checkout-a", "--kind", "run", "--json")
+        started = cli(
+            "ledger", "list", "--ledger", str(ledger), "--run", "checkout-a", "--kind", "run", "--json",
+            data_dir=ledger.parent / "data",
+        )  # fmt: skip
         assert str(tmp_path) not in started.stdout
 
     def test_a_changed_scenario_is_another_run(self, tmp_path: Path) -> None:
@@ -102,11 +110,14 @@ class TestReplaySurvivesChange:
         lean.write_text("\n".join(lines) + "\n", encoding="utf-8")
         ledger = tmp_path / "ledger.db"
         run("lean.yaml", ledger, "lean", cwd=tmp_path)
-        replayed = cli("replay", "lean", "--ledger", str(ledger))
+        replayed = cli("replay", "lean", "--ledger", str(ledger), data_dir=ledger.parent / "data")
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
         assert "IDENTICAL" in replayed.stdout
         policy = Path(governance_package.__file__).parent / "policies" / "helios.yaml"
-        whatif = cli("whatif", "lean", "--ledger", str(ledger), "--policy", str(policy), "--json")
+        whatif = cli(
+            "whatif", "lean", "--ledger", str(ledger), "--policy", str(policy), "--json",
+            data_dir=ledger.parent / "data",
+        )  # fmt: skip
         assert whatif.returncode == 0, whatif.stdout + whatif.stderr
 
 
@@ -135,6 +146,8 @@ class TestResumeCommand:
         assert proc.returncode == 130, out
         line = next(line for line in out.splitlines() if "continue with:" in line)
         command = shlex.split(line.split("continue with:", 1)[1])
+        data_dir = command.pop(0)  # the data directory leads: the ledger key, witness and Redis live there
+        assert data_dir == f"COALITION_DATA_DIR={(work / '.coalition').resolve()}"
         assert command[:3] == ["coalition", "run", "--resume"]
         assert command[command.index("--ledger") + 1] == str((work / "rel.db").resolve())
         assert command[command.index("--bus") + 1] == "memory"
@@ -143,7 +156,8 @@ class TestResumeCommand:
         elsewhere = tmp_path / "elsewhere"
         elsewhere.mkdir()
         resumed = subprocess.run(
-            [COALITION, *command[1:], "--json"], cwd=elsewhere, env=env, capture_output=True, text=True,
+            [COALITION, *command[1:], "--json"], cwd=elsewhere, capture_output=True, text=True,
+            env={**env, "COALITION_DATA_DIR": data_dir.split("=", 1)[1]},
             timeout=300, check=False,
         )  # fmt: skip
         assert resumed.returncode in (0, 1), resumed.stderr

@@ -128,7 +128,7 @@ class TestStoppedFromOutside:
         stdout, stderr = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
         assert "Traceback" not in stderr
         if sig != signal.SIGKILL:
-            assert f"continue with: coalition run --resume --run-id {run_id}" in stdout, stdout[-500:]
+            assert f"coalition run --resume --run-id {run_id}" in stdout, stdout[-500:]
         resumed = subprocess.run(
             [COALITION, "run", "--resume", "--run-id", run_id, "--no-interactive", "--json"],
             capture_output=True, text=True, env=_env(data), cwd=tmp_path, timeout=600, check=False,

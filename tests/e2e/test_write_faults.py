@@ -64,7 +64,7 @@ class TestFullDisk:
         line = one_line(full.stderr)
         assert "disk is full" in line
         assert str(ledger) in line
-        assert "continue with: coalition run --resume --run-id full" in line
+        assert "coalition run --resume --run-id full" in line
         verify = cli("ledger", "verify", "--ledger", str(ledger), cwd=tmp_path)
         assert verify.returncode == 0, verify.stdout + verify.stderr  # nothing half-written
 
@@ -86,7 +86,7 @@ class TestFullDisk:
         done = cli("run", "helios-launch", "--run-id", "full-redis", cwd=tmp_path, data_dir=data)
         assert done.returncode in (EXIT_COULD_NOT_WRITE, 4), done.stderr[-2000:]  # ledger or redis fills it first
         line = one_line(done.stderr)
-        assert "continue with: coalition run --resume --run-id full-redis" in line
+        assert "coalition run --resume --run-id full-redis" in line
         assert redis_servers_on(data) == []
 
 
@@ -125,7 +125,7 @@ class TestLostDatabase:
         assert child.returncode == EXIT_COULD_NOT_WRITE, stderr[-2000:]
         line = one_line(stderr)
         assert "the database file is gone" in line
-        assert "continue with: coalition run --resume --run-id lost" in line
+        assert "coalition run --resume --run-id lost" in line
 
 
 def _has_escalation(ledger: Path) -> bool:
