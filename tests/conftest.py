@@ -208,3 +208,12 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     yield mount
     for where in reversed(mounted):
         subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redactor() -> None:
+    """Each test starts with the environment's secrets only: secrets an earlier test installed in this process
+    (settings, a .env, a provider key) never redact a later test's ledger content and change its digest."""
+    from coalition.bus.redaction import install
+
+    install({})
