@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "price-spike-lean.db"
 GOLDEN_RUN = "golden"
-GOLDEN_DIGEST = "4049516efa0fa1887834bbeb222b25e5014d777ead44b0d547370757e4fffe72"
+GOLDEN_DIGEST = "ecf2d6083afabc1bcd8b422b1df7e5e30c5230403d8d8424cff6a778cb66f78d"
 
 
 @pytest.fixture
