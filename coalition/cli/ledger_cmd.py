@@ -28,14 +28,12 @@ from coalition.cli.common import (
 )
 from coalition.cli.pg_setup_cmd import pg_setup
 from coalition.cli.terminal import TerminalConsole, json_text
-from coalition.governance.decision_signatures import verify_decisions
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 from coalition.ledger.explain import ChainLink, Decision, Explanation, explain, summary_line
 from coalition.ledger.numbering import RunNumbering
-from coalition.scenarios.incidents import incidents
 
 if TYPE_CHECKING:
     from coalition.bootstrap import OpenLedger
@@ -309,6 +307,8 @@ def verify(
 
 def _verify_decisions(ledger: Ledger) -> None:
     """Every human decision's signature against its run's recorded approver directory (exit 1 at the first bad)."""
+    from coalition.governance.decision_signatures import verify_decisions  # governance: only for verify
+
     decisions, problems = verify_decisions(ledger)
     if problems:
         first = problems[0]
@@ -547,6 +547,8 @@ def incidents_cmd(ledger_path: LedgerPath = None, run: RunOption = None, as_json
 
     Example: coalition ledger incidents --run helios-launch-20250303-101500-ab12
     """
+    from coalition.scenarios.incidents import incidents  # the scenarios package (and the agents) load only here
+
     ledger = open_ledger(ledger_path)
     try:
         run_id = run_or_latest(ledger, run)

@@ -43,6 +43,21 @@ class TestLazyCommands:
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == ""
 
+    @pytest.mark.parametrize("module", ["coalition.cli.ledger_cmd", "coalition.cli.approvals_cmd"])
+    def test_quick_commands_import_no_agents_or_scenarios(self, module: str) -> None:
+        """`ledger list` and `approvals list` start without LangChain, LangGraph, the agents or the scenarios (the
+        scenarios package pulls in every agent graph: a second's import on a loaded machine)."""
+        probe = (
+            "import sys, importlib\n"
+            f"importlib.import_module({module!r})\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'langchain', 'langchain_core', 'langgraph',"
+            " 'langsmith', 'fastapi', 'argon2'} or m.startswith(('coalition.agents', 'coalition.scenarios',"
+            " 'coalition.web')))\n"
+            "print(','.join(heavy))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == ""
+
     def test_every_listed_command_appears_in_help_and_runs_its_own_help(self) -> None:
         listing = CliRunner().invoke(app, ["--help"], terminal_width=200)
         assert listing.exit_code == 0
