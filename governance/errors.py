@@ -16,13 +16,3 @@ class PolicyError(GovernanceError):
         self.path = path
         self.field_path = field_path
         self.reason = reason
-
-
-class ArgumentError(GovernanceError):
-    """A proposal argument is missing or of the wrong shape; evaluate() turns it into a deny."""
-
-    def __init__(self, action: str, name: str, reason: str) -> None:
-        super().__init__(f"{action}: args.{name} {reason}")
-        self.action = action
-        self.name = name
-        self.reason = reason

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coalition.bus.messages import ActionProposed
-from coalition.governance.policy import ACTIONS, Policy
+from coalition.governance.policy import Policy, action_names
 from coalition.governance.rules.arguments import ArgumentShapes
 from coalition.governance.rules.base import Rule
 from coalition.governance.rules.budgets import MoneyBudget
@@ -72,7 +72,7 @@ class Pipeline:
     @classmethod
     def build(cls, policy: Policy) -> Pipeline:
         rules = build_rules(policy)
-        by_action = {a: tuple(r for r in rules if r.actions is None or a in r.actions) for a in ACTIONS}
+        by_action = {a: tuple(r for r in rules if r.actions is None or a in r.actions) for a in action_names()}
         fallback = tuple(r for r in rules if r.actions is None)
         return cls(policy.version, by_action, fallback)
 

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal
 
-CENT = Decimal("0.01")
+from coalition.domain.arguments import CENT, cents
+from coalition.domain.arguments import finite_decimal as to_decimal
 
-
-def to_decimal(value: object) -> Decimal:
-    """A finite Decimal from a JSON number or numeric string; ValueError otherwise (booleans are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ValueError(f"must be a number, got {type(value).__name__}")
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"must be a number, got {value!r}") from None
-    if not result.is_finite():
-        raise ValueError(f"must be a finite number, got {value!r}")
-    return result
-
-
-def cents(value: Decimal) -> Decimal:
-    """Rounded half-even to cents, as money is put in messages."""
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+__all__ = ["CENT", "cents", "to_decimal", "usd"]
 
 
 def usd(value: Decimal) -> str:

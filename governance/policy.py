@@ -23,38 +23,19 @@ from pydantic import (
 from coalition.bus.canonical import canonical_json
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
 from coalition.bus.messages import AGENTS
+from coalition.domain import catalog
 from coalition.governance.errors import PolicyError
 
-# The executor's vocabulary (docs/design.md "Actions"): a permission or tool naming anything else is a typo.
-ACTIONS: tuple[str, ...] = (
-    "commission_research",
-    "set_price",
-    "change_pricing_policy",
-    "enter_market",
-    "set_settlement_policy",
-    "commit_capital",
-    "launch_campaign",
-    "run_experiment",
-    "stop_experiment",
-    "publish_jurisdiction_pack",
-    "pause_settlement",
-    "resume_settlement",
-    "open_incident",
-    "issue_credit",
-    "notify_customers",
-    "freeze_account",
-    "rotate_credentials",
-    "transfer_funds",
-    "request_model_budget",
-)
 
-# The argument a budget is charged from, per action (the `*` of docs/design.md "Actions").
-CHARGED_ARGS: dict[str, str] = {
-    "commission_research": "cost_usd",
-    "enter_market": "investment_usd",
-    "launch_campaign": "budget_usd",
-    "run_experiment": "budget_usd",
-}
+def action_names() -> frozenset[str]:
+    """Every action the installed packs declare: a permission or tool naming anything else is a typo."""
+    return frozenset(catalog().actions)
+
+
+def charged_args() -> dict[str, str]:
+    """The argument a budget is charged from, per charged action (each pack action's `charges`)."""
+    return {name: action.charges for name, action in catalog().actions.items() if action.charges is not None}
+
 
 # The five decision gates of the seed plus the ones Coalition adds (docs/design.md).
 GATES: tuple[str, ...] = (
@@ -268,15 +249,16 @@ class Policy(_Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
         _check_agents(self.permissions, "permissions")
+        known = action_names()
         for agent, actions in self.permissions.items():
             for action in actions:
-                if action not in ACTIONS:
+                if action not in known:
                     raise _FieldProblem(f"permissions.{agent}", f"unknown action {action!r}")
         for name in self.approvers:
             if name in AGENTS or name.startswith("agent:"):
                 raise _FieldProblem(f"approvers.{name}", "an agent cannot be an approver")
         for action in self.holds.safe_while_pending:
-            if action not in ACTIONS:
+            if action not in known:
                 raise _FieldProblem("holds.safe_while_pending", f"unknown action {action!r}")
         tool_of: dict[str, str] = {}
         for tool, spec in self.high_impact_tools.items():
@@ -284,7 +266,7 @@ class Policy(_Frozen):
             if tool in GATES:
                 raise _FieldProblem(where, "the name is already a decision gate")
             for action in spec.actions:
-                if action not in ACTIONS:
+                if action not in known:
                     raise _FieldProblem(f"{where}.actions", f"unknown action {action!r}")
                 if action in tool_of:
                     raise _FieldProblem(f"{where}.actions", f"{action!r} is already under {tool_of[action]}")

@@ -38,7 +38,7 @@ from coalition.governance.decision_signatures import RunIdentities, entry_proble
 from coalition.governance.escalation import Decision, Escalation
 from coalition.governance.evaluate import evaluate
 from coalition.governance.money import usd
-from coalition.governance.policy import CHARGED_ARGS, Policy
+from coalition.governance.policy import Policy
 from coalition.governance.rules.budgets import MoneyBudget, overrun
 from coalition.governance.state import GovernanceState, charged_amount
 from coalition.governance.verdict import Verdict
@@ -408,8 +408,6 @@ class GovernanceService:
     def _budget_increase(self, escalation: Escalation) -> str | None:
         """Approving a proposal that overruns its budget raises the budget by the overrun (measured now)."""
         proposal = escalation.proposal
-        if proposal.action not in CHARGED_ARGS:
-            return None
         amount = charged_amount(proposal.action, proposal.args)
         if amount is None:
             return None

@@ -28,9 +28,10 @@ from coalition.bus.messages import (
     RunStarted,
     VerdictIssued,
 )
+from coalition.domain import catalog
 from coalition.governance.escalation import Decision, Escalation, check_decision
 from coalition.governance.money import to_decimal
-from coalition.governance.policy import CHARGED_ARGS, BudgetPeriod, Holds, Policy
+from coalition.governance.policy import BudgetPeriod, Holds, Policy
 from coalition.ledger.entry import LedgerEntry
 
 ZERO = Decimal(0)
@@ -240,14 +241,16 @@ def _on_observation(s: GovernanceState, m: Message, _mid: str | None, _cid: str 
     if isinstance(raw_prices, dict):
         for region, quote in raw_prices.items():
             if isinstance(quote, dict):
-                prices[str(region)] = RegionPrice(_maybe(quote.get("price")), _maybe(quote.get("base_price")))
+                prices[str(region)] = RegionPrice(
+                    maybe_decimal(quote.get("price")), maybe_decimal(quote.get("base_price"))
+                )
     settlement = s.settlement
     raw = m.data.get("settlement")
     if isinstance(raw, dict):
         paused = raw.get("paused")
         settlement = SettlementState(
             window=str(raw["window"]) if raw.get("window") is not None else settlement.window,
-            reserve_ratio=_first(_maybe(raw.get("reserve_ratio")), settlement.reserve_ratio),
+            reserve_ratio=_first(maybe_decimal(raw.get("reserve_ratio")), settlement.reserve_ratio),
             paused=frozenset(str(r) for r in paused) if isinstance(paused, list) else settlement.paused,
         )
     return dataclasses.replace(s, prices=prices, settlement=settlement)
@@ -327,7 +330,7 @@ def _on_authorized(s: GovernanceState, m: Message, _mid: str | None, _cid: str |
     credit = ZERO
     if m.action == "issue_credit":
         customer = str(m.args.get("customer_id", ""))
-        credit = _maybe(m.args.get("amount_usd")) or ZERO
+        credit = maybe_decimal(m.args.get("amount_usd")) or ZERO
     charge = Charge(m.proposal_id, m.agent, m.action, dict(m.args), period, amount, customer, credit)
     changes: dict[str, Any] = {"charges": _with(s.charges, m.proposal_id, charge)}
     if amount:
@@ -357,48 +360,18 @@ def _on_executed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | N
     return dataclasses.replace(s, **changes)
 
 
-def _world_effects(s: GovernanceState, charge: Charge) -> dict[str, Any]:
-    """What an applied action changed that governance must know (prices, pricing, jurisdictions, settlement)."""
-    args = charge.args
-    if charge.action == "set_price":
-        region = str(args.get("region", ""))
-        old = s.prices.get(region, RegionPrice())
-        return {"prices": _with(s.prices, region, RegionPrice(_maybe(args.get("price")), old.base_price))}
-    if charge.action == "change_pricing_policy":
-        floor, ceiling, cap = (_maybe(args.get(k)) for k in ("floor", "ceiling", "surge_cap_pct"))
-        if floor is not None and ceiling is not None and cap is not None:
-            return {"pricing": PricingBand(floor, ceiling, cap)}
+def _world_effects(s: GovernanceState, charge: Charge) -> Mapping[str, Any]:
+    """What an applied action changed that governance must know: the pack's declaration of the action says."""
+    action = catalog().actions.get(charge.action)
+    if action is None or action.learns is None:
         return {}
-    if charge.action == "publish_jurisdiction_pack":
-        return {"jurisdictions": _with(s.jurisdictions, str(args.get("region", "")), str(args.get("status", "")))}
-    if charge.action == "set_settlement_policy":
-        window = args.get("window")
-        return {
-            "settlement": dataclasses.replace(
-                s.settlement,
-                window=str(window) if window is not None else s.settlement.window,
-                reserve_ratio=_first(_maybe(args.get("reserve_ratio")), s.settlement.reserve_ratio),
-            )
-        }
-    if charge.action in ("pause_settlement", "resume_settlement"):
-        region = str(args.get("region", ""))
-        paused = set(s.settlement.paused)
-        if charge.action == "pause_settlement":
-            paused.add(region)
-        elif region == "*":
-            paused.clear()
-        else:
-            paused.discard(region)
-        return {"settlement": dataclasses.replace(s.settlement, paused=frozenset(paused))}
-    return {}
+    return action.learns(s, charge.args)
 
 
 def charged_amount(action: str, args: Mapping[str, Any]) -> Decimal | None:
     """The amount an action charges to its agent's budget; None for actions that are not charged."""
-    name = CHARGED_ARGS.get(action)
-    if name is None:
-        return None
-    return _maybe(args.get(name))
+    declared = catalog().actions.get(action)
+    return declared.charged(args) if declared is not None else None
 
 
 def _first(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:
@@ -406,7 +379,8 @@ def _first(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:
     return fallback if value is None else value
 
 
-def _maybe(value: object) -> Decimal | None:
+def maybe_decimal(value: object) -> Decimal | None:
+    """A Decimal when the value reads as a number, None otherwise (absent or unreadable)."""
     if value is None:
         return None
     try:

@@ -4,7 +4,7 @@ board decisions and the expectations a run is checked against."""
 from coalition.scenarios.board import Board, PendingEscalation
 from coalition.scenarios.errors import ExecutionRefused, RunnerError, ScenarioError, ScenariosError, WorldError
 from coalition.scenarios.events import event_observation, make_observation, open_day, snapshot_observation
-from coalition.scenarios.executor import ACTIONS, Executor, validate_args
+from coalition.scenarios.executor import Executor, validate_args
 from coalition.scenarios.expectations import ExpectationResult, check_expectations
 from coalition.scenarios.spec import (
     OBSERVATION_KINDS,
@@ -20,7 +20,6 @@ from coalition.scenarios.spec import (
 from coalition.scenarios.world import World, WorldSpec, WorldState, cents, money_json
 
 __all__ = [
-    "ACTIONS",
     "OBSERVATION_KINDS",
     "Board",
     "BoardDecision",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from coalition.domain import ActionRefused
+
 
 class ScenariosError(Exception):
     """Base of every scenarios error."""
@@ -22,12 +24,8 @@ class WorldError(ScenariosError):
     """The world was asked for something that cannot happen (time moving backwards, an unknown path)."""
 
 
-class ExecutionRefused(ScenariosError):
+class ExecutionRefused(ActionRefused, ScenariosError):
     """An authorized action cannot be applied to the world as it is; the world is left unchanged."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class RunnerError(ScenariosError):

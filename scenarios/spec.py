@@ -49,10 +49,10 @@ from coalition.agents.providers import parse_model_spec
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
 from coalition.bus.messages import AGENTS
+from coalition.domain import catalog
 from coalition.governance.policy import Policy, default_policy, load_policy
 from coalition.ledger.entry import EntryKind
 from coalition.scenarios.errors import ScenarioError
-from coalition.scenarios.executor import ACTIONS
 from coalition.scenarios.world import WorldSpec
 
 ALL_AGENTS: tuple[str, ...] = tuple(AGENTS)
@@ -127,7 +127,7 @@ def _agent(name: str) -> str:
 
 
 def _action(name: str) -> str:
-    if name not in ACTIONS:
+    if name not in catalog().actions:
         raise Problem(f"unknown action {name!r} (see the action table of docs/design.md)")
     return name
 

@@ -13,11 +13,11 @@ import orjson
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from coalition.domain import catalog
 from coalition.ledger.base import Ledger, VerifyResult
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 from coalition.ledger.explain import cited_entry, explain
-from coalition.scenarios.executor import ACTIONS
 from coalition.web.auth import AUDIT, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
@@ -54,7 +54,7 @@ def ledger_page(
         "kinds": ENTRY_KINDS,
         "outcomes": OUTCOMES,
         "gates": sorted(GATE_RISK),
-        "actions": sorted(ACTIONS),
+        "actions": sorted(catalog().actions),
         "can_audit": principal.can(AUDIT),
         "head": state.ledger.head()[0],
         # the number of entries the filter matches (all pages), not the ledger's size

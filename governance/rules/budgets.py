@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from coalition.bus.messages import ActionProposed
 from coalition.governance.money import usd
-from coalition.governance.policy import CHARGED_ARGS, AgentBudget, Gate
+from coalition.governance.policy import AgentBudget, Gate, charged_args
 from coalition.governance.rules.arguments import number
 from coalition.governance.rules.gates import escalation
 from coalition.governance.state import GovernanceState
@@ -28,7 +28,8 @@ class MoneyBudget:
     rule_id = "budget.money"
 
     def __init__(self, budgets: Mapping[str, AgentBudget], gate: Gate) -> None:
-        self.actions: frozenset[str] | None = frozenset(CHARGED_ARGS)
+        self._charges = charged_args()
+        self.actions: frozenset[str] | None = frozenset(self._charges)
         self._limits = {agent: budget.money_usd for agent, budget in budgets.items()}
         self._gate = gate
 
@@ -38,7 +39,7 @@ class MoneyBudget:
 
     def __call__(self, proposal: ActionProposed, state: GovernanceState) -> Finding | None:
         agent = proposal.agent
-        amount = number(proposal, CHARGED_ARGS[proposal.action])
+        amount = number(proposal, self._charges[proposal.action])
         limit = self.limit(agent)
         over = overrun(state, agent, limit, amount)
         if not over:

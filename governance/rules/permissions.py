@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from coalition.bus.messages import ActionProposed
-from coalition.governance.policy import ACTIONS
+from coalition.governance.policy import action_names
 from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding
 
@@ -18,7 +18,7 @@ class Permissions:
 
     def __init__(self, permissions: Mapping[str, Sequence[str]]) -> None:
         self._granted = {agent: frozenset(actions) for agent, actions in permissions.items()}
-        self._known = frozenset(ACTIONS)
+        self._known = action_names()
 
     def __call__(self, proposal: ActionProposed, state: GovernanceState) -> Finding | None:
         action = proposal.action

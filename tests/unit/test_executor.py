@@ -12,8 +12,9 @@ import pytest
 from coalition.bus.canonical import content_hash
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionAuthorized, Observation
-from coalition.governance.policy import ACTIONS as GOVERNANCE_ACTIONS
-from coalition.scenarios import ACTIONS, Executor, World, load_scenario
+from coalition.domain import catalog
+from coalition.governance.policy import action_names, default_policy
+from coalition.scenarios import Executor, World, load_scenario
 from coalition.scenarios.world import WorldState
 
 pytestmark = pytest.mark.unit
@@ -186,9 +187,15 @@ class TestEffects:
         assert result.changes
         assert check(world.state)
 
-    def test_every_documented_action_has_a_handler(self) -> None:
-        """The executor's vocabulary is governance's (docs/design.md action table)."""
-        assert set(ACTIONS) == set(GOVERNANCE_ACTIONS)
+    def test_every_declared_action_is_permitted_to_its_proposers(self) -> None:
+        """Governance's vocabulary is the packs' declarations, and the default policy lets each declared
+        proposer propose its action."""
+        assert action_names() == set(catalog().actions)
+        permissions = default_policy().permissions
+        for action in catalog().actions.values():
+            assert action.proposers, action.name
+            for agent in action.proposers:
+                assert action.name in permissions[agent], (agent, action.name)
 
     def test_a_model_budget_grant_is_recorded_and_moves_no_cash(self, world: World) -> None:
         """request_model_budget: the grant is on record (agent, proposal, amounts, day); cash and spend unchanged."""
@@ -283,16 +290,16 @@ class TestRefusals:
     @pytest.mark.parametrize(
         ("action", "args", "detail"),
         [
-            ("set_price", {"region": "TX"}, "invalid args for set_price: price: Field required"),
+            ("set_price", {"region": "TX"}, "invalid args: set_price: args.price is required"),
             (
                 "set_price",
                 {"region": "TX", "price": -3},
-                "invalid args for set_price: price: Input should be greater than 0",
+                "invalid args: set_price: args.price input should be greater than 0, got -3",
             ),
             (
                 "set_price",
                 {"region": "TX", "price": 60, "note": "x"},
-                "invalid args for set_price: note: Extra inputs are not permitted",
+                "invalid args: set_price: args.note is not an argument of set_price (expected region, price)",
             ),
             (
                 "open_incident",
@@ -304,17 +311,17 @@ class TestRefusals:
                     "affected_customers": 1,
                     "summary": "s",
                 },
-                "invalid args for open_incident: severity: Input should be less than or equal to 5",
+                "invalid args: open_incident: args.severity input should be less than or equal to 5, got 9",
             ),
             (
                 "change_pricing_policy",
                 {"floor": 90, "ceiling": 50, "surge_cap_pct": 10},
-                "invalid args for change_pricing_policy: (args): floor 90.00 is above ceiling 50.00",
+                "invalid args: change_pricing_policy: args.ceiling must be above the floor (90.00), got 50.00",
             ),
             (
                 "set_settlement_policy",
                 {"window": "T+2", "reserve_ratio": 0.1},
-                "invalid args for set_settlement_policy: window: Input should be 'T+1' or 'T+3'",
+                "invalid args: set_settlement_policy: args.window input should be 'T+1' or 'T+3', got 'T+2'",
             ),
             ("launch_rocket", {}, "unknown action 'launch_rocket'"),
             ("set_price", {"region": "ZZ", "price": 60}, "unknown region 'ZZ'"),
@@ -338,12 +345,12 @@ class TestRefusals:
             (
                 "request_model_budget",
                 {"tokens": -1, "cost_usd": 0, "reason": "r"},
-                "invalid args for request_model_budget: tokens: Input should be greater than or equal to 0",
+                "invalid args: request_model_budget: args.tokens input should be greater than or equal to 0, got -1",
             ),
             (
                 "request_model_budget",
                 {"tokens": 10, "cost_usd": 0},
-                "invalid args for request_model_budget: reason: Field required",
+                "invalid args: request_model_budget: args.reason is required",
             ),
         ],
     )

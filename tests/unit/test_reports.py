@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from coalition.bus.memory import MemoryBus
-from coalition.governance.policy import CHARGED_ARGS
+from coalition.governance.policy import charged_args
 from coalition.ledger.entry import EntryDraft, LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.audit import AuditError, write_audit
@@ -124,11 +124,12 @@ class TestReadModel:
         entries = list(ledger.iter_entries(run_id="launch-1"))
         applied = {e.subject for e in entries if e.kind == "execution" and e.outcome == "applied"}
         expected: dict[str, float] = {}
+        charged = charged_args()
         for e in entries:
             action = e.payload.get("action")
-            if e.kind == "authorization" and action in CHARGED_ARGS and e.subject in applied:
+            if e.kind == "authorization" and action in charged and e.subject in applied:
                 agent = e.payload["agent"]
-                expected[agent] = expected.get(agent, 0) + float(e.payload["args"][CHARGED_ARGS[action]])
+                expected[agent] = expected.get(agent, 0) + float(e.payload["args"][charged[action]])
         reported: dict[str, float] = {}
         for b in report.budgets:
             if b.spent_usd:

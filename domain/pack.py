@@ -1,0 +1,98 @@
+"""What a domain pack provides, as one value the core can read: its actions, agents, world, gates, default
+policy and scenario library. docs/packs.md walks through writing one.
+
+A pack is an installed Python package exposing a `Pack` through the `coalition.packs` entry point group::
+
+    [project.entry-points."coalition.packs"]
+    billing-desk = "billing_desk:PACK"
+
+The core loads packs only through that group (coalition.domain.catalog); no core module imports a pack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
+from typing import Any
+
+from coalition.domain.actions import Action
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDecl:
+    """One agent of a pack.
+
+    - `name`: the agent's name on the bus, in policies and budgets (it also names its producer key);
+    - `build`: narrator → the agent (a coalition.agents FunctionAgent: a LangGraph graph over the agent's engine);
+    - `reacts_to`: the observation and agent-message kinds that make it run in a step;
+    - `observes`: the observation kinds the scenario routes to it (in addition to the broadcast ones);
+    - `doc`: one line for the docs.
+    """
+
+    name: str
+    build: Callable[[Any], Any]
+    reacts_to: frozenset[str] = frozenset()
+    observes: tuple[str, ...] = ()
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorldDecl:
+    """The pack's world: how a scenario's world section becomes the world the executor changes.
+
+    - `build`: (the scenario's world spec, seed, the policy's limits) → the world (its `state` has `day` and
+      `applied_keys`, which the executor reads);
+    - `spec`: the pydantic model of the scenario's `world:` section (the pack's scenario fields);
+    - `observation_kinds`: every observation kind the world and its scenarios emit.
+    """
+
+    build: Callable[..., Any]
+    spec: type[Any] | None = None
+    observation_kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """A domain pack: one business's vocabulary and behaviour, declared once.
+
+    - `name`: how scenarios and `coalition pack list` name it (a scenario file's `pack:`; default helios);
+    - `title`, `description`: one line each, for `coalition pack list`;
+    - `actions`: every action, each once (see coalition.domain.actions.Action);
+    - `agents`: every agent, in a stable order;
+    - `world`: the world model (see WorldDecl);
+    - `gates`: the names of the decision gates its default policy declares;
+    - `policy`: the default policy file (a resource inside the pack);
+    - `scenarios`: the folder of its scenario library (*.yaml).
+    """
+
+    name: str
+    title: str
+    actions: tuple[Action, ...]
+    agents: tuple[AgentDecl, ...] = ()
+    world: WorldDecl | None = None
+    gates: tuple[str, ...] = ()
+    policy: Traversable | None = None
+    scenarios: Traversable | None = None
+    description: str = ""
+    _by_name: dict[str, Action] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for action in self.actions:
+            if action.name in self._by_name:
+                raise ValueError(f"pack {self.name}: action {action.name!r} is declared twice")
+            self._by_name[action.name] = action
+        names = [agent.name for agent in self.agents]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pack {self.name}: an agent is declared twice ({', '.join(names)})")
+        for action in self.actions:
+            for proposer in action.proposers:
+                if proposer not in names:
+                    raise ValueError(f"pack {self.name}: action {action.name} names unknown proposer {proposer!r}")
+
+    def action(self, name: str) -> Action | None:
+        return self._by_name.get(name)
+
+    @property
+    def agent_names(self) -> tuple[str, ...]:
+        return tuple(agent.name for agent in self.agents)
