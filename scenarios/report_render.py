@@ -13,8 +13,9 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from coalition.bus.redaction import redact
-from coalition.scenarios import dashboard_render
+from coalition.scenarios import dashboard_render, drift_render
 from coalition.scenarios.dashboards import Dashboards
+from coalition.scenarios.drift import DriftResult
 from coalition.scenarios.reports import BudgetUse, EscalationRow, RunReport
 
 OUTCOME_COLOURS = {"allow": "#2e9e5b", "deny": "#d64545", "escalate": "#e8a33d", "none": "#888888"}
@@ -457,15 +458,29 @@ def render_html(report: RunReport) -> str:
 """
 
 
-def render(report: RunReport, fmt: str, dashboards: Dashboards | None = None) -> str:
+def render(report: RunReport, fmt: str, dashboards: Dashboards | None = None, drift: DriftResult | None = None) -> str:
     """The report in one of FORMATS, with any configured secret redacted (coalition.bus.redaction); with
-    `dashboards`, html, md and json also hold the executive overview, the trust dashboard and the ops cockpit."""
+    `dashboards`, html, md and json also hold the executive overview, the trust dashboard and the ops cockpit; with
+    `drift`, they also hold the comparison of this run's decision mix with another run's (csv stays the decisions)."""
     if fmt == "json":
-        return redact(render_json(report, dashboards))
+        doc = orjson.loads(render_json(report, dashboards))
+        if drift is not None:
+            doc["drift"] = drift.to_json()
+        return redact(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
     renderers = {"html": render_html, "md": render_md, "csv": render_csv}
     text = renderers[fmt](report)
-    if dashboards is not None and fmt == "md":
-        text += "\n" + dashboard_render.render_md(dashboards)
-    elif dashboards is not None and fmt == "html":
-        text = text.replace("</main></body></html>", dashboard_render.render_html(dashboards) + "</main></body></html>")
+    if fmt == "md":
+        text += "".join(
+            "\n" + part
+            for part in (
+                dashboard_render.render_md(dashboards) if dashboards is not None else None,
+                drift_render.render_md(drift) if drift is not None else None,
+            )
+            if part is not None
+        )
+    elif fmt == "html":
+        sections = (dashboard_render.render_html(dashboards) if dashboards is not None else "") + (
+            drift_render.render_html(drift) if drift is not None else ""
+        )
+        text = text.replace("</main></body></html>", sections + "</main></body></html>")
     return redact(text)

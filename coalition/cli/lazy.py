@@ -61,6 +61,12 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "variant is narrated by the offline model (no key, no network).",
     ),
     LazyCommand(
+        "drift",
+        "coalition.cli.drift_cmd:drift",
+        "Compare two runs (two models, prompts or policies) by their decision mix: allowed / denied / escalated rates "
+        "per agent and action, and the divergence between the two action distributions.",
+    ),
+    LazyCommand(
         "sweep",
         "coalition.cli.sweep_cmd:sweep",
         "Run a grid of scenario × seed × policy as jobs on a Redis stream; print a progress bar, then one row per run.",

@@ -19,6 +19,7 @@ from coalition.cli.common import (
     run_or_latest,
     settings,
 )
+from coalition.cli.drift_cmd import drift_between
 from coalition.ledger.base import Ledger
 from coalition.scenarios.audit import write_audit
 from coalition.scenarios.board_divergence import board_check
@@ -31,6 +32,15 @@ from coalition.scenarios.reports import RunReport, run_report
 if TYPE_CHECKING:
     from coalition.ledger.proofs import Attestation
 
+DriftLedger = Annotated[
+    Path | None,
+    typer.Option(
+        "--drift-ledger",
+        help="The ledger of the --drift-against run when it is not this run's. Default: --ledger.",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
 RunArg = Annotated[str | None, typer.Argument(metavar="RUN", help="Run id (default: the most recent run).")]
 
 
@@ -41,6 +51,15 @@ def report(
         Path | None, typer.Option("--out", help="Write here (default: stdout; html: report-RUN.html).")
     ] = None,
     ledger_path: LedgerPath = None,
+    drift_against: Annotated[
+        str | None,
+        typer.Option(
+            "--drift-against",
+            metavar="RUN",
+            help="Add how this run's decision mix drifted from another run's (html, md, json).",
+        ),
+    ] = None,
+    drift_ledger: DriftLedger = None,
 ) -> None:
     """Report a run: KPIs, charts over simulated time with decision markers, decisions, escalations, expectations.
 
@@ -51,11 +70,15 @@ def report(
     """
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if drift_against is not None and fmt == "csv":
+        fail("--drift-against works with --format html, md or json (csv holds the decisions only)")
     ledger = open_ledger(ledger_path, read_only=True)
     run_id = run_or_latest(ledger, run)
+    drifted = drift_between(ledger, run_id, drift_ledger, drift_against) if drift_against is not None else None
     try:
         built = run_report(ledger, run_id)
-        text = render(with_board_check(ledger, built), fmt, run_dashboards(ledger, run_id) if fmt != "csv" else None)
+        dashboards = run_dashboards(ledger, run_id) if fmt != "csv" else None
+        text = render(with_board_check(ledger, built), fmt, dashboards, drifted)
     except ScenariosError as exc:
         fail(str(exc))
     if out is None and fmt == "html":
