@@ -7,7 +7,6 @@ from coalition.agents.errors import (
     ModelConfigError,
     ReplayMiss,
     ScriptExhausted,
-    UnknownAgent,
     UnusableInput,
 )
 from coalition.agents.facts import Facts
@@ -50,7 +49,6 @@ __all__ = [
     "ScriptExhausted",
     "ScriptedModel",
     "Suggestion",
-    "UnknownAgent",
     "UnusableInput",
     "build_agents",
     "build_narrators",

@@ -27,14 +27,6 @@ class ScriptExhausted(AgentError):
         self.scripted = scripted
 
 
-class UnknownAgent(AgentError):
-    """A name that is not one of the five function agents."""
-
-    def __init__(self, name: str, known: tuple[str, ...]) -> None:
-        super().__init__(f"unknown agent {name!r}; expected one of {', '.join(known)}")
-        self.name = name
-
-
 class ModelConfigError(AgentError):
     """A model choice that cannot be honoured (unknown provider, missing key, unknown price): one line, pre-run.
 

@@ -2,7 +2,7 @@
 
 Each step reads everything new on the agent's four topics, keeps what concerns the agent and was published
 in an earlier superstep (later ones are held for the next step, unacked), sorts it canonically, runs the
-graph, publishes the outputs in one batch, acks, and reports `step.done`. Inputs the bus could not decode,
+graph, publishes the outputs in one batch and acks. Inputs the bus could not decode,
 and inputs the agent could not use, are dead-lettered with the reason — never dropped silently.
 
 A runtime lives as long as its run. An interrupted run is resumed by re-executing it deterministically on fresh
@@ -25,7 +25,7 @@ from coalition.bus.clock import IdFactory
 from coalition.bus.codec import encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.message import Message
-from coalition.bus.messages import DeadLettered, StepDone
+from coalition.bus.messages import DeadLettered
 
 READ_BATCH = 100
 
@@ -79,8 +79,7 @@ class AgentRuntime:
             self.bus.publish_many(batch)
         self.bus.ack(self.group, undecodable + ready)
         produced = sum(1 for item in output.messages if item.topic != topics.CONTROL)  # records are not output
-        done = StepDone(actor=self.source, produced=produced)
-        self.bus.publish(topics.CONTROL, self._envelope(done, superstep, sim_time, None, None))
+        self._ids.new()  # the id a step.done report once took: ledgers recorded before its removal replay identical
         return produced
 
     def _drain(self) -> list[Delivery]:

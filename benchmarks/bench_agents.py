@@ -139,7 +139,7 @@ def run(quick: bool) -> list[Measurement]:
         (
             "AgentRuntime.step over MemoryBus (1 shock)",
             lambda: _median_us(runtime_step, reset_finance, n),
-            {"baseline": "bare 4-node LangGraph invoke", "notes": "read + filter + graph + publish + ack + step.done"},
+            {"baseline": "bare 4-node LangGraph invoke", "notes": "read + filter + graph + publish + ack"},
         ),
     ]
     results = []

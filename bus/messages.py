@@ -236,15 +236,6 @@ class ActionExecuted(Message):
 
 
 @register
-class StepDone(Message):
-    """Emitted by every participant at the end of its share of a superstep; consumed by the runner."""
-
-    TYPE = "step.done"
-    actor: str
-    produced: int = Field(ge=0)
-
-
-@register
 class DecisionsTaken(Message):
     """Emitted by the runner at each decision point while escalations wait (control topic; read by the recorder):
     which human decisions governance took in there, in order — none when the clock moved on without one. A

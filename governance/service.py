@@ -30,7 +30,6 @@ from coalition.bus.messages import (
     EscalationResolved,
     ProposalHeld,
     RunStarted,
-    StepDone,
     VerdictIssued,
 )
 from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, EXECUTIONS, OBSERVATIONS, PROPOSALS, VERDICTS
@@ -99,7 +98,6 @@ class GovernanceService:
         self._run_id = run_id
         self._consumer = consumer
         self._state = state or GovernanceState.initial(policy, run_id=run_id)
-        self._ledger_seq = 0
         self._applied: set[str] = set()  # envelope ids already folded (own outputs, proposals read)
         self._decided: set[str] = set()  # proposal ids with a verdict: a redelivered proposal is not re-decided
         self._taken: set[int] = set()  # ledger seqs of human decisions already folded
@@ -125,7 +123,7 @@ class GovernanceService:
     # ----- the superstep ---------------------------------------------------------------------------------
 
     def step(self, superstep: int) -> int:
-        """Handle one superstep; returns how many messages were published (step.done not counted)."""
+        """Handle one superstep; returns how many messages were published."""
         self._superstep = superstep
         now = self._clock.now()
         self._learn_facts(superstep)
@@ -148,8 +146,7 @@ class GovernanceService:
             self._bus.publish_many(out)
         if deliveries:
             self._bus.ack(GROUP, deliveries)
-        done = StepDone(actor=SOURCE, produced=len(out))
-        self._bus.publish(CONTROL, self._wrap(done, now, correlation_id=None, causation_id=None))
+        self._ids.new()  # the id a step.done report once took: ledgers recorded before its removal replay identical
         return len(out)
 
     def tick(self, now: datetime | None = None, *, take_decisions: bool = True) -> int:
@@ -232,24 +229,6 @@ class GovernanceService:
             )
         if ready:
             self._bus.ack(GROUP, ready)
-
-    def sync(self) -> int:
-        """Rebuild from the ledger: fold this run's entries appended since the last sync (a governance worker
-        restarted mid-run catches up this way; a running service learns facts from the bus instead)."""
-        folded = 0
-        for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, after_seq=self._ledger_seq)):
-            self._ledger_seq = entry.seq
-            if entry.message_type == VerdictIssued.TYPE:
-                self._decided.add(entry.subject)
-            if entry.message_id is not None and entry.message_id in self._applied:
-                continue
-            if entry.message_id is not None:
-                self._applied.add(entry.message_id)
-            self._state = self._state.apply_entry(entry)
-            folded += 1
-        return folded
-
-    # ----- decisions ---------------------------------------------------------------------------------------
 
     def _decide(self, envelope: Envelope, proposal: ActionProposed, now: datetime) -> list[tuple[str, Envelope]]:
         if proposal.proposal_id in self._decided:

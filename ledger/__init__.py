@@ -5,7 +5,6 @@ from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, ModelRef, entry_hash, seal
 from coalition.ledger.errors import (
     AppendOnlyViolation,
-    ChainBroken,
     EntryNotFound,
     LedgerError,
     LedgerUnavailable,
@@ -20,7 +19,6 @@ from coalition.ledger.sqlite import SqliteLedger
 __all__ = [
     "GENESIS_HASH",
     "AppendOnlyViolation",
-    "ChainBroken",
     "ChainLink",
     "Decision",
     "EntryDraft",

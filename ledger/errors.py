@@ -24,15 +24,6 @@ class LedgerWriteFailed(LedgerError):
         self.reason = reason
 
 
-class ChainBroken(LedgerError):
-    """The hash chain does not verify; `seq` is the first bad sequence."""
-
-    def __init__(self, seq: int, reason: str) -> None:
-        super().__init__(f"ledger chain broken at seq {seq}: {reason}")
-        self.seq = seq
-        self.reason = reason
-
-
 class AppendOnlyViolation(LedgerError):
     """Someone tried to update or delete a ledger row."""
 

@@ -10,8 +10,6 @@ from coalition.bus.envelope import Envelope
 from coalition.bus.message import Message
 from coalition.ledger.entry import EntryDraft, ModelRef
 
-NOT_RECORDED: frozenset[str] = frozenset({m.StepDone.TYPE})
-
 
 def _short(value: str, width: int = 12) -> str:
     return value if len(value) <= width else value[:width] + "…"
@@ -263,10 +261,8 @@ def _other(message: Message) -> dict[str, Any]:
     }
 
 
-def draft_from_envelope(env: Envelope) -> EntryDraft | None:
-    """The ledger entry recording one envelope, or None for traffic the ledger does not keep (step.done)."""
-    if env.type in NOT_RECORDED:
-        return None
+def draft_from_envelope(env: Envelope) -> EntryDraft:
+    """The ledger entry recording one envelope (every message on the bus is recorded)."""
     describe: Callable[[Any], dict[str, Any]] = _FIELDS.get(env.type, _other)
     fields = describe(env.payload)
     return EntryDraft(

@@ -110,8 +110,7 @@ class Recorder:
             except ValueError as exc:  # pydantic's ValidationError included: the message cannot be recorded as is
                 items.append((envelope.id, [self._dead_letter(delivery, f"cannot be recorded: {exc}")]))
                 continue
-            if draft is not None:
-                items.append((envelope.id, [draft]))
+            items.append((envelope.id, [draft]))
         if not items:
             return []
         return self._ledger.append_batch_once(self._dedupe_consumer, items)

@@ -25,7 +25,6 @@ from coalition.scenarios.world import cents
 
 MONEY_KPIS = ("revenue_usd", "margin_pct", "cash_usd", "reserves_usd")  # rounded half-even to cents
 COUNT_KPIS = ("incidents", "escalations")
-KPI_KEYS = MONEY_KPIS + COUNT_KPIS
 
 
 def kpi_json(key: str, value: Decimal) -> float | int:

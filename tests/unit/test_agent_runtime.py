@@ -14,7 +14,7 @@ from coalition.bus.base import Delivery
 from coalition.bus.clock import IdFactory
 from coalition.bus.envelope import Envelope
 from coalition.bus.memory import MemoryBus
-from coalition.bus.messages import ActionProposed, AgentMessage, DeadLettered, StepDone
+from coalition.bus.messages import ActionProposed, AgentMessage, DeadLettered
 
 pytestmark = pytest.mark.unit
 
@@ -36,7 +36,7 @@ def _runtime(bus: MemoryBus, name: str = "finance") -> AgentRuntime:
 
 
 class TestStep:
-    """One step: read, filter, run, publish, ack, step.done."""
+    """One step: read, filter, run, publish, ack."""
 
     def test_proposal_envelope_fields(self, bus: MemoryBus) -> None:
         """Ids from the agent's namespace, source, superstep, causation = trigger, new story = own id."""
@@ -52,9 +52,7 @@ class TestStep:
         assert (proposal.source, proposal.run_id, proposal.superstep) == ("agent:finance", "run-1", 1)
         assert proposal.causation_id == shock.id
         assert proposal.correlation_id == proposal.id
-        (done,) = _published(bus, topics.CONTROL)
-        assert done.payload == StepDone(actor="agent:finance", produced=1)
-        assert done.id == expected.new()
+        assert _published(bus, topics.CONTROL) == []  # no step report: nobody read one
         assert bus.pending_count(topics.OBSERVATIONS, "agent:finance") == 0
 
     def test_follow_up_keeps_the_story(self, bus: MemoryBus) -> None:

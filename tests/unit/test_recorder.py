@@ -25,7 +25,6 @@ from coalition.bus.messages import (
     Observation,
     RunFinished,
     RunStarted,
-    StepDone,
     VerdictIssued,
 )
 from coalition.ledger import LedgerQuery, Recorder, SqliteLedger, draft_from_envelope
@@ -71,11 +70,10 @@ class TestExactlyOnce:
     """Each envelope id becomes one entry, whatever the bus delivers twice."""
 
     def test_records_every_topic_then_acks(self, bus: MemoryBus, ledger: SqliteLedger) -> None:
-        """Observations, proposals and control traffic are recorded; step.done is not; nothing stays pending."""
+        """Observations and proposals are recorded; nothing stays pending."""
         recorder = Recorder(bus, ledger)
         bus.publish(topics.OBSERVATIONS, obs(1))
         bus.publish(topics.PROPOSALS, proposal(2))
-        bus.publish(topics.CONTROL, wrap(StepDone(actor="agent:finance", produced=1), 3))
         assert recorder.flush() == 2
         assert subjects(ledger) == ["s-1", "p-2"]
         assert all(bus.pending_count(t, "recorder") == 0 for t in topics.ALL)
@@ -305,10 +303,6 @@ class TestMapping:
         assert (draft.message_id, draft.message_type, draft.run_id) == ("e-1", message.TYPE, "run-r")
         assert (draft.correlation_id, draft.causation_id, draft.superstep, draft.sim_time) == ("e-1", "e-0", 4, T0)
         assert draft.payload == message.model_dump(mode="json")
-
-    def test_step_done_is_not_recorded(self) -> None:
-        """step.done is protocol chatter, not a decision."""
-        assert draft_from_envelope(wrap(StepDone(actor="governance", produced=0), 1)) is None
 
     def test_model_trace_is_kept(self) -> None:
         """A proposal's model trace becomes the entry's model reference."""
