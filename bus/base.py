@@ -42,6 +42,11 @@ class Bus(Protocol):
         """Append several envelopes in one round trip, in order."""
         ...
 
+    def publish_encoded(self, items: Sequence[tuple[str, Envelope, bytes]]) -> list[str]:
+        """`publish_many` for envelopes whose canonical bytes the caller already holds (`data == encode(envelope)`),
+        e.g. a signing bus that signed exactly those bytes: nothing is encoded twice."""
+        ...
+
     def publish_raw(self, topic: str, data: bytes) -> str:
         """Append bytes as they are (tests and bridges only: lets a malformed message onto the wire)."""
         ...

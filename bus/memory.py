@@ -101,6 +101,11 @@ class MemoryBus:
             prepared = [(topic, envelope, b"") for topic, envelope in items]
         return self._append(prepared)
 
+    def publish_encoded(self, items: Sequence[tuple[str, Envelope, bytes]]) -> list[str]:
+        if self._wire:
+            return self._append([(topic, None, data) for topic, _, data in items])
+        return self._append([(topic, envelope, b"") for topic, envelope, _ in items])
+
     def publish_raw(self, topic: str, data: bytes) -> str:
         return self._append([(topic, None, bytes(data))])[0]
 

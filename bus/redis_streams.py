@@ -209,7 +209,12 @@ class RedisStreamsBus:
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> list[str]:
         # encode everything first: an envelope that cannot be encoded fails the call before anything is sent
-        encoded = [(topic, encode(envelope)) for topic, envelope in items]
+        return self._publish_bytes([(topic, encode(envelope)) for topic, envelope in items])
+
+    def publish_encoded(self, items: Sequence[tuple[str, Envelope, bytes]]) -> list[str]:
+        return self._publish_bytes([(topic, data) for topic, _, data in items])
+
+    def _publish_bytes(self, encoded: Sequence[tuple[str, bytes]]) -> list[str]:
         maxlen = "" if self._maxlen is None else str(self._maxlen)
         ids: list[str] = []
         try:

@@ -70,6 +70,12 @@ class CapturingBus:
             self.published.extend(items)
         return ids
 
+    def publish_encoded(self, items: Sequence[tuple[str, Envelope, bytes]]) -> list[str]:
+        ids = self.inner.publish_encoded(items)
+        with self._lock:
+            self.published.extend((topic, envelope) for topic, envelope, _ in items)
+        return ids
+
     def publish_raw(self, topic: str, data: bytes) -> str:
         broker_id = self.inner.publish_raw(topic, data)
         with self._lock:

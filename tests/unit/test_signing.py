@@ -18,7 +18,7 @@ from coalition.bus.errors import KeyStoreError
 from coalition.bus.keys import ApproverKeys, Keyring, KeyStore, producer_identities, scripted_identity
 from coalition.bus.memory import MemoryBus
 from coalition.bus.messages import ActionProposed
-from coalition.bus.signing import SignedBus, Verifier, sign_batch
+from coalition.bus.signing import SignedBus, Verifier, sign_batch, sign_wire, unsigned_bytes, wire_bytes
 from coalition.bus.testing import sample_envelope
 
 pytestmark = pytest.mark.unit
@@ -124,6 +124,106 @@ class TestCacheAndWire:
         assert [d.ok for d in got] == [True, False]
         assert got[1].error is not None
         assert got[1].error.startswith("rejected: envelope env-2 from world is not signed")
+
+
+# text that tries to look like the members the signer splices or removes, inside the payload
+_LOOKALIKES = st.sampled_from(
+    ['","sim_time":"', ',"sim_time":', ',"signature":"v1.0.1..AAAA"', '"', "\\", '\\"', "é", "\u2028", ""]
+)
+
+
+class TestWireBytes:
+    """The signer encodes once: the wire bytes are the signed envelope's canonical bytes, and the verifier checks the
+    received bytes with the stamp taken out; bytes in any other shape are checked by what they decode to."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.tuples(_LOOKALIKES, _LOOKALIKES), min_size=1, max_size=4), st.integers(1, 9))
+    def test_wire_bytes_are_the_canonical_bytes_of_the_signed_envelope(
+        self, pieces: list[tuple[str, str]], n: int
+    ) -> None:
+        data = {f"k{i}{a}": {"sim_time": b, "signature": a + b, "x": [a, b]} for i, (a, b) in enumerate(pieces)}
+        envelopes = [sample_envelope(i, data=data) for i in range(n)]
+        check = verifier()
+        for signed_envelope, wire in sign_wire(envelopes, KEYS.private("world")):
+            assert wire == encode(signed_envelope)
+            assert signed_envelope.signature is not None
+            assert unsigned_bytes(wire, signed_envelope.signature) == encode(signed_envelope, unsigned=True)
+            assert wire_bytes(encode(signed_envelope, unsigned=True), signed_envelope.signature) == wire
+            assert decode(wire) == signed_envelope
+            assert check.problem(decode(wire), wire) is None
+
+    def test_bytes_in_another_shape_verify_by_what_they_decode_to(self) -> None:
+        """Re-ordered keys and whitespace are not the signed bytes, but the same envelope: it verifies as before."""
+        ((envelope, _),) = sign_wire([sample_envelope(1)], KEYS.private("world"))
+        reshaped = orjson.dumps(orjson.loads(encode(envelope)), option=orjson.OPT_INDENT_2)
+        assert unsigned_bytes(reshaped, str(envelope.signature)) is None
+        assert verifier().problem(decode(reshaped), reshaped) is None
+
+    def test_the_stamp_moved_into_the_payload_or_duplicated_is_refused(self) -> None:
+        ((envelope, wire),) = sign_wire([sample_envelope(1, data={"sim_time": "x"})], KEYS.private("world"))
+        stamp = str(envelope.signature)
+        member = b',"signature":"' + stamp.encode() + b'"'
+        bare = wire.replace(member, b"")
+        # into the payload's data, right before its own "sim_time": the envelope itself is then unsigned
+        nested = bare.replace(b',"sim_time":"x"', member + b',"sim_time":"x"')
+        assert decode(nested).signature is None
+        assert "not signed" in str(verifier().problem(decode(nested), nested))
+        # twice at the top level: the last one wins, the bytes are not the signed ones plus one member
+        twice = wire.replace(member, member + member)
+        assert decode(twice).signature == stamp
+        assert unsigned_bytes(twice, stamp) is not None
+        assert unsigned_bytes(twice, stamp) != encode(envelope, unsigned=True)
+        assert verifier().problem(decode(twice), twice) is None  # what it decodes to is the signed envelope
+        # the same bytes with one payload byte changed and the stamp kept
+        altered = wire.replace(b'"subject":"subject-1"', b'"subject":"subject-2"')
+        assert "does not verify" in str(verifier().problem(decode(altered), altered))
+
+    def test_a_stamp_that_is_not_plain_ascii_never_matches_the_wire(self) -> None:
+        assert unsigned_bytes(b'{"signature":"v1\\u00e9"}', "v1\u00e9") is None
+        assert unsigned_bytes(b'{"a":1,"signature":"a\\"b","sim_time":"x"}', 'a"b') is None
+
+
+class TestProvenNodes:
+    """After one envelope of a batch verifies, its siblings stop climbing at the first proven node, and the proof is
+    never lent to bytes outside the tree, to another signature or to another producer."""
+
+    def test_siblings_verify_in_any_order_and_an_altered_one_still_fails(self) -> None:
+        pairs = sign_wire([sample_envelope(i) for i in range(37)], KEYS.private("world"))
+        check = verifier()
+        for _, wire in reversed(pairs):
+            assert check.problem(decode(wire), wire) is None
+        wire = pairs[20][1]
+        altered = wire.replace(b"subject-20", b"subject-99")
+        assert "does not verify" in str(check.problem(decode(altered), altered))
+
+    def test_a_producer_cannot_borrow_another_producers_proven_tree(self) -> None:
+        """world signs a batch that also holds an envelope claiming to be governance's: once world's envelopes
+        verified, the governance one still has to verify against governance's key, and does not."""
+        world = [sample_envelope(i) for i in range(4)]
+        claim = Envelope.wrap(
+            ActionProposed(proposal_id="p", agent="finance", action="set_price", args={}, rationale="r"),
+            id="claim",
+            source="agent:finance",
+            run_id="run-test",
+            superstep=1,
+            sim_time=world[0].sim_time,
+        )
+        pairs = sign_wire([*world, claim], KEYS.private("world"))  # a compromised world signs for finance
+        check = verifier()
+        for _, wire in pairs[:4]:
+            assert check.problem(decode(wire), wire) is None
+        wire = pairs[4][1]
+        assert "does not verify against agent:finance's key" in str(check.problem(decode(wire), wire))
+
+    def test_a_proven_tree_is_not_lent_to_another_signature(self) -> None:
+        pairs = sign_wire([sample_envelope(i) for i in range(2)], KEYS.private("world"))
+        check = verifier()
+        assert check.problem(decode(pairs[0][1]), pairs[0][1]) is None
+        envelope, wire = pairs[1]
+        stamp = str(envelope.signature)
+        forged_signature = stamp[: stamp.rindex(".") + 1] + "A" * 86 + "=="
+        forged = wire.replace(stamp.encode(), forged_signature.encode())
+        assert "does not verify" in str(check.problem(decode(forged), forged))
 
 
 class TestKeyFiles:
