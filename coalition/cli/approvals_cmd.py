@@ -28,7 +28,7 @@ from coalition.cli.common import (
     run_or_latest,
     settings,
 )
-from coalition.cli.terminal import TerminalConsole, clean
+from coalition.cli.terminal import TerminalConsole, clean, json_text
 from coalition.governance.approvals import (
     DecisionResult,
     load_escalations,
@@ -113,7 +113,7 @@ def _as_json(e: Escalation) -> dict[str, Any]:
 
 
 def _print_json(value: Any) -> None:
-    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+    typer.echo(json_text(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()))
 
 
 def _approvals_text(e: Escalation) -> str:
@@ -294,7 +294,7 @@ def _report(result: DecisionResult, as_json: bool) -> None:
         else:
             tail = f"escalation {result.status}; governance resolves it at its next step"
         seq = result.entry.seq if result.entry else "?"
-        typer.echo(f"{result.reason} {result.proposal_id} (ledger #{seq}) — {tail}")
+        typer.echo(clean(f"{result.reason} {result.proposal_id} (ledger #{seq}) — {tail}"))
     else:
         typer.echo(f"refused: {clean(result.reason)}", err=True)
     if not result.accepted:

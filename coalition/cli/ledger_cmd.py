@@ -27,7 +27,7 @@ from coalition.cli.common import (
     settings,
 )
 from coalition.cli.pg_setup_cmd import pg_setup
-from coalition.cli.terminal import TerminalConsole, json_text
+from coalition.cli.terminal import TerminalConsole, clean, json_text
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
@@ -139,7 +139,7 @@ def list_entries(
             data = _entry_json(entry)
             data["rule_ids"] = ";".join(entry.rule_ids)
             writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
-        typer.echo(buffer.getvalue(), nl=False)
+        typer.echo(clean(buffer.getvalue()), nl=False)  # stored text, shown with visible escapes
     else:
         _console().print(_entries_table(entries, run_id, numbers, actions))
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from coalition.agents.errors import AgentError
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, run_or_latest, settings
-from coalition.cli.terminal import TerminalConsole
+from coalition.cli.terminal import TerminalConsole, json_text
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import load_policy
 from coalition.logs import configure_logging
@@ -34,7 +34,7 @@ def _quiet_logs() -> None:
 
 
 def _echo_json(doc: Any) -> None:
-    typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    typer.echo(json_text(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()))
 
 
 def replay(run: RunArg = None, ledger_path: LedgerPath = None, as_json: JsonFlag = False) -> None:

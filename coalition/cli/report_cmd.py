@@ -20,6 +20,7 @@ from coalition.cli.common import (
     settings,
 )
 from coalition.cli.drift_cmd import drift_between
+from coalition.cli.terminal import clean, json_text
 from coalition.ledger.base import Ledger
 from coalition.scenarios.audit import write_audit
 from coalition.scenarios.board_divergence import board_check
@@ -83,8 +84,8 @@ def report(
         fail(str(exc))
     if out is None and fmt == "html":
         out = Path(f"report-{check_run_id(run_id, option='run')}.html")
-    if out is None:
-        typer.echo(text, nl=False)
+    if out is None:  # stored text on stdout: controls and bidi marks shown as visible escapes (a file keeps them)
+        typer.echo(json_text(text) if fmt == "json" else clean(text), nl=False)
         return
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sqlite3
 import subprocess
 import sys
@@ -32,7 +33,15 @@ def envelope(message: Message, name: str, run_id: str, cause: str | None = None)
     return Envelope.wrap(message, id=name, source="x", run_id=run_id, superstep=1, sim_time=T0, causation_id=cause)
 
 
-def record_run(ledger: SqliteLedger, run_id: str, scenario: str) -> None:
+def record_run(
+    ledger: SqliteLedger,
+    run_id: str,
+    scenario: str,
+    *,
+    rationale: str = "Texas demand, legal path clear",
+    outcome: str = "escalate",
+    reason: str = "market entry needs the board",
+) -> None:
     started = RunStarted(scenario=scenario, scenario_hash="sh", seed=7, policy_version="pv1", start=T0, days=1)
     obs = Observation(kind="supply.shock", subject="TX", evidence_id=f"{run_id}-ev")
     prop = ActionProposed(
@@ -40,7 +49,7 @@ def record_run(ledger: SqliteLedger, run_id: str, scenario: str) -> None:
         agent="finance",
         action="enter_market",
         args={"region": "TX"},
-        rationale="Texas demand, legal path clear",
+        rationale=rationale,
         evidence=[f"{run_id}-ev"],
     )
     verdict = VerdictIssued(
@@ -48,8 +57,8 @@ def record_run(ledger: SqliteLedger, run_id: str, scenario: str) -> None:
         proposal_hash="h",
         agent="finance",
         action="enter_market",
-        outcome="escalate",
-        reasons=["market entry needs the board"],
+        outcome=outcome,
+        reasons=[reason],
         rule_ids=["gate.market_entry"],
         gate="market_entry",
         policy_version="pv1",
@@ -129,6 +138,60 @@ class TestList:
         assert [r["seq"] for r in rows] == ["1", "2", "3", "4", "5"]
         assert rows[3]["rule_ids"] == "gate.market_entry"
         assert rows[3]["rationale"] == "market entry needs the board"
+
+
+HOSTILE = "Texas \x1b]0;owned\x07\x1b[2J\x00\rAPPROVED \u202egnp.exe\u2066\x9b31m"
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+class TestStoredTextOnATerminal:
+    """Stored text (a rationale holding escape sequences, NUL, a carriage return, bidi overrides) printed to stdout
+    as CSV or as a report is shown with visible escapes, never acted on by the terminal; JSON keeps the exact text."""
+
+    @pytest.fixture
+    def hostile_ledger(self, tmp_path: Path) -> Path:
+        path = tmp_path / "ledger.db"
+        with SqliteLedger(path) as ledger:
+            record_run(ledger, "evil", "helios-launch", rationale=HOSTILE, outcome="deny", reason=HOSTILE)  # blocked
+        return path
+
+    def test_csv_shows_controls_as_visible_escapes(self, hostile_ledger: Path) -> None:
+        code, out, _ = invoke("list", "--ledger", str(hostile_ledger), "--run", "evil", "--csv")
+        assert code == 0
+        assert not UNSAFE.findall(out), sorted(set(UNSAFE.findall(out)))
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert (
+            rows[2]["rationale"] == "Texas \\x1b]0;owned\\x07\\x1b[2J\\x00\\x0dAPPROVED \\u202egnp.exe\\u2066\\x9b31m"
+        )
+
+    @pytest.mark.parametrize("fmt", ["md", "csv", "json"])
+    def test_a_report_on_stdout_shows_controls_as_visible_escapes(self, hostile_ledger: Path, fmt: str) -> None:
+        result = runner.invoke(app, ["report", "evil", "--format", fmt, "--ledger", str(hostile_ledger)])
+        assert result.exit_code == 0, result.stderr
+        assert not UNSAFE.findall(result.stdout), sorted(set(UNSAFE.findall(result.stdout)))
+        if fmt == "md":  # the blocked violation's rationale is there, made visible
+            assert "Texas \\x1b]0;owned\\x07" in result.stdout
+        if fmt == "json":  # the same JSON value: a parser reads back the exact stored text
+            assert HOSTILE in strings(orjson.loads(result.stdout))
+
+    def test_a_report_written_to_a_file_keeps_the_exact_text(self, hostile_ledger: Path, tmp_path: Path) -> None:
+        out = tmp_path / "r.md"
+        result = runner.invoke(
+            app, ["report", "evil", "--format", "md", "--out", str(out), "--ledger", str(hostile_ledger)]
+        )
+        assert result.exit_code == 0, result.stderr
+        assert HOSTILE in out.read_bytes().decode("utf-8")  # (read_text would turn its CR into LF)
+
+
+def strings(value: object) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return []
 
 
 class TestOtherCommands:
