@@ -15,6 +15,7 @@ from coalition.governance.policy import Policy, action_names
 from coalition.governance.rules.arguments import ArgumentShapes
 from coalition.governance.rules.base import Rule
 from coalition.governance.rules.budgets import MoneyBudget
+from coalition.governance.rules.expression import ActionRules, rules_by_action
 from coalition.governance.rules.gates import (
     AlwaysGate,
     CapitalCommitment,
@@ -28,9 +29,12 @@ from coalition.governance.rules.permissions import Permissions
 from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding, Verdict
 
+Step = Rule | ActionRules
+
 
 def build_rules(policy: Policy) -> list[Rule]:
-    """The pipeline in order: permissions, argument shapes, hard limits, gates and tools, budgets."""
+    """The pipeline in order: permissions, argument shapes, hard limits, gates and tools, budgets (the rules
+    built into the code, for a policy that writes none of its own)."""
     limits, gates = policy.limits, policy.gates
     rules: list[Rule] = [
         Permissions(policy.permissions),
@@ -65,29 +69,48 @@ class Pipeline:
     """The rules of one policy, pre-selected per action, plus the allow verdicts already built."""
 
     policy_version: str
-    by_action: dict[str, tuple[Rule, ...]]
-    fallback: tuple[Rule, ...]
+    by_action: dict[str, tuple[Step, ...]]
+    fallback: tuple[Step, ...]
     allowed: dict[tuple[str, str], Verdict] = field(default_factory=dict)
 
     @classmethod
     def build(cls, policy: Policy) -> Pipeline:
-        rules = build_rules(policy)
-        by_action = {a: tuple(r for r in rules if r.actions is None or a in r.actions) for a in action_names()}
-        fallback = tuple(r for r in rules if r.actions is None)
-        return cls(policy.version, by_action, fallback)
+        """A policy that writes rules (`rules:`) is governed by them between the generic steps (permissions and
+        argument shapes before, money budgets after); one that writes none by the rules built into the code."""
+        if not policy.rules:
+            rules = build_rules(policy)
+            by_action: dict[str, tuple[Step, ...]] = {
+                a: tuple(r for r in rules if r.actions is None or a in r.actions) for a in action_names()
+            }
+            return cls(policy.version, by_action, tuple(r for r in rules if r.actions is None))
+        before: list[Rule] = [Permissions(policy.permissions), ArgumentShapes()]
+        budget = MoneyBudget(policy.budgets.agents, policy.gates.budget_overrun)
+        written = rules_by_action(policy, sorted(action_names()))
+        by_action = {}
+        for action in sorted(action_names()):
+            steps: list[Step] = [*before]
+            if action in written:
+                steps.append(written[action])
+            if budget.actions is not None and action in budget.actions:
+                steps.append(budget)
+            by_action[action] = tuple(steps)
+        return cls(policy.version, by_action, tuple(before))
 
-    def allow(self, proposal: ActionProposed, rules: Sequence[Rule]) -> Verdict:
+    def allow(self, proposal: ActionProposed, rules: Sequence[Step]) -> Verdict:
         key = (proposal.agent, proposal.action)
         verdict = self.allowed.get(key)
         if verdict is None:
+            checked = tuple(
+                dict.fromkeys(i for r in rules for i in (r.listed if isinstance(r, ActionRules) else (r.rule_id,)))
+            )
             reason = (
                 f"{proposal.agent} may {proposal.action}; no hard limit, gate or budget objected "
-                f"({len(rules)} rules checked)"
+                f"({len(checked)} rules checked)"
             )
             verdict = Verdict(
                 "allow",
                 (reason,),
-                tuple(dict.fromkeys(r.rule_id for r in rules)),
+                checked,
                 None,
                 (),
                 0,
@@ -117,6 +140,14 @@ def evaluate(proposal: ActionProposed, state: GovernanceState, policy: Policy) -
     rules = pipeline.by_action.get(proposal.action, pipeline.fallback)
     escalations: list[Finding] = []
     for rule in rules:
+        if isinstance(rule, ActionRules):
+            for written in rule.findings(proposal, state):
+                if written.outcome == "deny":
+                    return Verdict(
+                        "deny", (written.reason,), (written.rule_id,), policy_version=pipeline.policy_version
+                    )
+                escalations.append(written)
+            continue
         try:
             finding = rule(proposal, state)
         except Exception as exc:  # a rule bug must not let an action through: fail closed

@@ -136,8 +136,17 @@ class Jurisdictions(_Frozen):
         return {r: s for s in ("allowed", "restricted", "prohibited") for r in getattr(self, s)}
 
 
+LimitScalar = Annotated[Decimal, Field(le=MAX_POLICY_NUMBER, ge=-MAX_POLICY_NUMBER, allow_inf_nan=False)] | bool | str
+LimitValue = LimitScalar | list[LimitScalar] | dict[str, LimitScalar | list[LimitScalar]]
+
+
 class HardLimits(_Frozen):
-    """Limits no proposal may cross whoever asks: breaking one is a deny, never an escalation."""
+    """Limits no proposal may cross whoever asks: breaking one is a deny, never an escalation. Besides the named
+    sections below, any other key is a named limit (a number, a string, a list, or a mapping of them) that rules'
+    expressions read as `limits.<name>`."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    __pydantic_extra__: dict[str, LimitValue] = Field(init=False)
 
     pricing: PricingLimits
     claims: ClaimsLimits
@@ -197,6 +206,32 @@ class Gates(_Frozen):
         return gate
 
 
+RULE_ID = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
+LET_NAME = r"^[a-z][a-z0-9_]*$"
+
+
+class RuleSpec(_Frozen):
+    """A rule as data (docs/policy.md): on the listed actions, when the CEL expression `when` is true (over
+    `args`, `proposer`, `action`, `state`, `limits` and `gates`), deny or escalate through `gate` with the
+    `reason` template rendered with the values that fired it. `let` names sub-expressions (expanded in place);
+    `amount` is the amount at stake a gate's four-eyes threshold is compared with; `checked_as` is the id an
+    allow verdict lists (several rules may share one)."""
+
+    id: str = Field(pattern=RULE_ID, max_length=100)
+    checked_as: str | None = Field(default=None, pattern=RULE_ID, max_length=100)
+    actions: list[str] = Field(min_length=1)
+    let: dict[Annotated[str, Field(pattern=LET_NAME, max_length=40)], str] = Field(default_factory=dict)
+    when: str
+    outcome: Literal["deny", "escalate"]
+    gate: str | None = None
+    amount: str | None = None
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @property
+    def listed_as(self) -> str:
+        return self.checked_as or self.id
+
+
 class HighImpactTool(Gate):
     """A tool that always needs a human (money movement, credential change), whoever proposes it."""
 
@@ -226,9 +261,11 @@ class Policy(_Frozen):
     high_impact_tools: dict[str, HighImpactTool] = Field(default_factory=dict)
     approvers: dict[str, list[str]]
     holds: Holds = Field(default_factory=Holds)
+    rules: list[RuleSpec] = Field(default_factory=list, max_length=500)
 
     _version: str = PrivateAttr(default="")
     _document: dict[str, Any] | None = PrivateAttr(default=None)
+    _compiled: tuple[object, tuple[Any, ...]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -281,7 +318,40 @@ class Policy(_Frozen):
                     f"needs {needed} distinct approvers holding one of "
                     f"{gate.approver_roles}, but the approver directory has {len(holders)}",
                 )
+        self._check_rules()
         return self
+
+    def _check_rules(self) -> None:
+        """Every rule names known actions and gates, and its expressions compile (once, kept for evaluate)."""
+        from coalition.governance.rules.expression import RuleProblem, compile_rules  # they import this module
+
+        gates = self.all_gates()
+        known = action_names() if self.rules else frozenset()
+        for i, rule in enumerate(self.rules):
+            where = f"rules[{i}]"
+            for action in rule.actions:
+                if action not in known:
+                    raise _FieldProblem(f"{where}.actions", f"unknown action {action!r}")
+            if rule.outcome == "escalate" and rule.gate is None:
+                raise _FieldProblem(f"{where}.gate", "an escalate rule names the gate that decides it")
+            if rule.gate is not None and rule.gate not in gates:
+                raise _FieldProblem(f"{where}.gate", f"unknown gate {rule.gate!r} (gates: {', '.join(gates)})")
+            if rule.outcome == "deny" and (rule.gate is not None or rule.amount is not None):
+                raise _FieldProblem(f"{where}.outcome", "a deny rule has no gate and no amount")
+        try:
+            compiled = compile_rules(self)
+        except RuleProblem as exc:
+            raise _FieldProblem(exc.where, exc.reason) from None
+        object.__setattr__(self, "_compiled", (self.rules, compiled))
+
+    def compiled_rules(self) -> tuple[Any, ...]:
+        """The rules' compiled expressions (compiled when the policy was validated)."""
+        if self._compiled is None or self._compiled[0] is not self.rules:
+            from coalition.governance.rules.expression import compile_rules
+
+            object.__setattr__(self, "_compiled", (self.rules, compile_rules(self)))
+        assert self._compiled is not None
+        return self._compiled[1]
 
     def model_post_init(self, context: Any, /) -> None:
         object.__setattr__(self, "_document", None)

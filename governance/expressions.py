@@ -1,0 +1,464 @@
+"""Policy expressions: CEL (the Common Expression Language, through `common-expression-language`) compiled once
+per policy load.
+
+CEL has no I/O, no loops beyond bounded comprehensions, no assignment and no access to Python: an expression can
+only read the values it is given. Before compiling, `limits.…` and `gates.…` paths are resolved against the policy
+and replaced by literals (they are constants of the policy: resolving them once keeps the per-proposal context
+small and turns a misspelt limit into a load-time error), and a rule's `let` names are expanded in place.
+
+Every number an expression sees is a CEL double (integers and decimals alike), so `args.amount_usd > 250` and
+`args.severity > gates.incident_severity.severity_bound` need no conversions. Numbers are therefore IEEE doubles:
+a comparison after arithmetic (`base * 1.25`) is exact to ~15 significant digits.
+
+A problem is one PolicyError naming the policy file, the YAML path of the expression and the column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import cel
+
+from coalition.governance.errors import PolicyError
+
+MAX_EXPRESSION_CHARS = 2000  # the Helios policy's longest is ~300; beyond it is a typo or an attack
+MAX_NESTING = 16  # brackets inside brackets
+MAX_COMPREHENSIONS = 4  # .exists/.all/.map/.filter/.exists_one per expression (each loops over a list)
+MAX_NESTED_COMPREHENSIONS = 2  # a comprehension inside a comprehension costs the product of two list sizes
+
+# What an expression may read, besides the policy's limits and gates (substituted as literals).
+VARIABLES: frozenset[str] = frozenset({"args", "proposer", "action", "state"})
+
+_COMPREHENSIONS = frozenset({"exists", "all", "map", "filter", "exists_one"})
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED = frozenset({"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for"})
+
+
+class ExpressionProblem(ValueError):
+    """What is wrong with one expression, and the 1-based column where it is (0: the whole expression)."""
+
+    def __init__(self, reason: str, column: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.column = column
+
+    def as_policy_error(self, source: str, where: str) -> PolicyError:
+        at = f" (column {self.column})" if self.column else ""
+        return PolicyError(source, where, f"{self.reason}{at}")
+
+
+# ----- functions an expression may call (pure, total on strings) -----------------------------------------------
+
+
+def normal(text: object) -> str:
+    """Case and runs of whitespace ignored: what "the same words" means for claims and phrases."""
+    return " ".join(str(text).split()).casefold()
+
+
+def quote(value: object) -> str:
+    """A value as Python shows it in a reason ('claim' with its quotes)."""
+    return repr(value)
+
+
+FUNCTIONS: dict[str, Callable[[Any], str]] = {"normal": normal, "quote": quote}
+
+
+# ----- values ----------------------------------------------------------------------------------------------------
+
+
+def cel_value(value: object) -> Any:
+    """A JSON-like value as an expression sees it: every number a double, mappings with string keys."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(k): cel_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, frozenset, set)):
+        items = sorted(value) if isinstance(value, (set, frozenset)) else value
+        return [cel_value(v) for v in items]
+    return str(value)
+
+
+def cel_literal(value: object) -> str:
+    """CEL source text of a constant (what a `limits.…` path is replaced by)."""
+    value = cel_value(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = repr(value)
+        if text in ("inf", "-inf", "nan"):
+            raise ExpressionProblem(f"the constant {text} cannot be used in an expression")
+        return text if ("." in text or "e" in text) else f"{text}.0"
+    if isinstance(value, str):
+        return _string_literal(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(cel_literal(v) for v in value) + "]"
+    assert isinstance(value, dict)
+    return "{" + ", ".join(f"{_string_literal(k)}: {cel_literal(v)}" for k, v in value.items()) + "}"
+
+
+def _string_literal(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+# ----- scanning --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    text: str
+    start: int  # 0-based offset
+    member: bool  # preceded by "." (a field, not a variable)
+
+
+def _scan(text: str) -> tuple[list[_Token], int, list[int]]:
+    """Identifiers outside string literals, the deepest bracket nesting, and the bracket depth of each
+    comprehension call (raises ExpressionProblem for an unterminated string or unbalanced brackets)."""
+    tokens: list[_Token] = []
+    depth = deepest = 0
+    comprehension_depths: list[int] = []
+    open_comprehensions: list[int] = []  # bracket depth at which each open comprehension's "(" sits
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "\"'":
+            i = _skip_string(text, i)
+            continue
+        if ch in "rRbB" and i + 1 < n and text[i + 1] in "\"'" and not _ident_before(text, i):
+            i = _skip_string(text, i + 1)
+            continue
+        if ch.isalpha() or ch == "_":
+            match = _IDENT.match(text, i)
+            assert match is not None
+            word = match.group()
+            j = i - 1
+            while j >= 0 and text[j] in " \t\r\n":
+                j -= 1
+            member = j >= 0 and text[j] == "."
+            tokens.append(_Token(word, i, member))
+            end = match.end()
+            if member and word in _COMPREHENSIONS:
+                k = end
+                while k < n and text[k] in " \t\r\n":
+                    k += 1
+                if k < n and text[k] == "(":
+                    comprehension_depths.append(len(open_comprehensions))
+                    open_comprehensions.append(depth)
+            i = end
+            continue
+        if ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                raise ExpressionProblem(f"unbalanced {ch!r}", i + 1)
+            if ch == ")" and open_comprehensions and open_comprehensions[-1] == depth:
+                open_comprehensions.pop()
+        i += 1
+    if depth > 0:
+        raise ExpressionProblem("unbalanced brackets: one is never closed", n)
+    return tokens, deepest, comprehension_depths
+
+
+def _ident_before(text: str, i: int) -> bool:
+    return i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_")
+
+
+def _skip_string(text: str, i: int) -> int:
+    """The offset just past the string literal that starts at text[i] (a quote)."""
+    quote_char = text[i]
+    triple = text[i : i + 3] == quote_char * 3
+    closing = quote_char * 3 if triple else quote_char
+    j = i + len(closing)
+    while j < len(text):
+        if text[j] == "\\":
+            j += 2
+            continue
+        if text.startswith(closing, j):
+            return j + len(closing)
+        if not triple and text[j] == "\n":
+            break
+        j += 1
+    raise ExpressionProblem("unterminated string literal", i + 1)
+
+
+# ----- compiling -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """One compiled expression: the CEL program, the source CEL ran (after substitution), and what it reads."""
+
+    source: str
+    expanded: str
+    program: cel.Program
+    state_fields: frozenset[str]
+
+
+def check_shape(text: str) -> list[_Token]:
+    """Size, nesting and comprehension limits, then CEL's own parser; the identifiers of the text."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionProblem("the expression is empty")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionProblem(f"the expression is {len(text):,} characters long; at most {MAX_EXPRESSION_CHARS:,}")
+    tokens, deepest, comprehensions = _scan(text)
+    if deepest > MAX_NESTING:
+        raise ExpressionProblem(f"brackets nest {deepest} deep; at most {MAX_NESTING}")
+    if len(comprehensions) > MAX_COMPREHENSIONS:
+        raise ExpressionProblem(f"{len(comprehensions)} comprehensions; at most {MAX_COMPREHENSIONS} per expression")
+    if comprehensions and max(comprehensions) >= MAX_NESTED_COMPREHENSIONS:
+        raise ExpressionProblem(f"comprehensions nest more than {MAX_NESTED_COMPREHENSIONS} deep")
+    _parse(text)
+    return tokens
+
+
+def _parse(text: str) -> cel.Program:
+    try:
+        return cel.compile(text)
+    except (ValueError, RuntimeError) as exc:
+        raise ExpressionProblem(*_syntax_message(str(exc))) from None
+
+
+_POSITION = re.compile(r"<input>:(\d+):(\d+):\s*(.*)")
+
+
+def _syntax_message(message: str) -> tuple[str, int]:
+    """CEL's parser message as one line and the column it names."""
+    match = _POSITION.search(message)
+    if match is None:
+        return (" ".join(message.split())[:200], 0)
+    line, column, what = int(match.group(1)), int(match.group(2)), match.group(3)
+    what = what.split("\n")[0].strip()
+    what = what.replace("Syntax error: ", "syntax error: ")
+    return (f"{what[:200]}" + (f" (line {line})" if line > 1 else ""), column)  # CEL counts from 1
+
+
+def compile_expression(
+    text: str,
+    constants: Mapping[str, Mapping[str, Any]],
+    lets: Mapping[str, Compiled] | None = None,
+    *,
+    variables: frozenset[str] = VARIABLES,
+) -> Compiled:
+    """Compile one expression: checks, `let` expansion, constant substitution, CEL compilation, and a check that
+    it reads only known variables and functions. ExpressionProblem (with the column) when it cannot be used."""
+    tokens = check_shape(text)
+    expanded, state_fields = _expand(text, tokens, constants, lets or {}, variables)
+    program = _parse(expanded)
+    return Compiled(text, expanded, program, frozenset(state_fields))
+
+
+def _expand(
+    text: str,
+    tokens: Sequence[_Token],
+    constants: Mapping[str, Mapping[str, Any]],
+    lets: Mapping[str, Compiled],
+    variables: frozenset[str],
+) -> tuple[str, set[str]]:
+    """The text with lets expanded and constant paths replaced; the state fields it reads."""
+    out: list[str] = []
+    state_fields: set[str] = set()
+    bound = _comprehension_variables(text, tokens)
+    pos = 0
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if token.member or token.text in _RESERVED or token.text in bound:
+            continue
+        if _is_call(text, token):
+            if token.text not in FUNCTIONS and token.text not in _CEL_FUNCTIONS:
+                raise ExpressionProblem(f"unknown function {token.text!r}", token.start + 1)
+            continue
+        if token.text in lets:
+            out.append(text[pos : token.start])
+            out.append(f"({lets[token.text].expanded})")
+            state_fields |= lets[token.text].state_fields
+            pos = token.start + len(token.text)
+            continue
+        if token.text in constants:
+            value: Any = constants[token.text]
+            path = token.text
+            end = token.start + len(token.text)
+            while index < len(tokens) and tokens[index].member and _only_dot_between(text, end, tokens[index].start):
+                if not isinstance(value, Mapping):
+                    break
+                key = tokens[index].text
+                if key not in value:
+                    known = ", ".join(sorted(str(k) for k in value)) or "none"
+                    raise ExpressionProblem(f"unknown name {path}.{key} (known: {known})", tokens[index].start + 1)
+                value = value[key]
+                path = f"{path}.{key}"
+                end = tokens[index].start + len(key)
+                index += 1
+            out.append(text[pos : token.start])
+            out.append(cel_literal(value))
+            pos = end
+            continue
+        if token.text not in variables:
+            names = ", ".join(sorted({*variables, *constants, *lets}))
+            raise ExpressionProblem(f"unknown variable {token.text!r} (known: {names})", token.start + 1)
+        if token.text == "state":
+            nxt = tokens[index] if index < len(tokens) else None
+            end = token.start + len(token.text)
+            if nxt is None or not nxt.member or not _only_dot_between(text, end, nxt.start):
+                raise ExpressionProblem("read one field of state (state.<field>), not state itself", token.start + 1)
+            state_fields.add(nxt.text)
+    out.append(text[pos:])
+    return "".join(out), state_fields
+
+
+def _only_dot_between(text: str, end: int, start: int) -> bool:
+    return text[end:start].strip() == "."
+
+
+def _is_call(text: str, token: _Token) -> bool:
+    k = token.start + len(token.text)
+    while k < len(text) and text[k] in " \t\r\n":
+        k += 1
+    return k < len(text) and text[k] == "("
+
+
+def _comprehension_variables(text: str, tokens: Sequence[_Token]) -> set[str]:
+    """The loop variables of comprehensions (`x` in `list.exists(x, …)`): names an expression binds itself."""
+    bound: set[str] = set()
+    for i, token in enumerate(tokens[:-1]):
+        if token.member and token.text in _COMPREHENSIONS:
+            nxt = tokens[i + 1]
+            between = text[token.start + len(token.text) : nxt.start]
+            if between.strip() == "(":
+                bound.add(nxt.text)
+    return bound
+
+
+# CEL's standard functions called as `f(x)` (methods such as `.size()` and `.contains()` are members).
+_CEL_FUNCTIONS = frozenset(
+    {"size", "int", "uint", "double", "string", "bytes", "bool", "type", "has", "dyn", "duration", "timestamp",
+     "matches", "max", "min"}
+)  # fmt: skip
+
+
+def compile_template(
+    template: str, constants: Mapping[str, Mapping[str, Any]], lets: Mapping[str, Compiled]
+) -> tuple[str | tuple[Compiled, str], ...]:
+    """A reason template: text with `{expression}` or `{expression|format}` placeholders (format: usd, int, dec,
+    or none); `{{` and `}}` are literal braces."""
+    parts: list[str | tuple[Compiled, str]] = []
+    i, n = 0, len(template)
+    text: list[str] = []
+    while i < n:
+        ch = template[i]
+        if ch in "{}" and template[i : i + 2] == ch * 2:
+            text.append(ch)
+            i += 2
+            continue
+        if ch == "}":
+            raise ExpressionProblem("a '}' without its '{' (write '}}' for a brace)", i + 1)
+        if ch != "{":
+            text.append(ch)
+            i += 1
+            continue
+        end = _placeholder_end(template, i)
+        body = template[i + 1 : end]
+        expr, _, fmt = body.rpartition("|") if _format_suffix(body) else (body, "", "")
+        fmt = fmt.strip()
+        if fmt and fmt not in FORMATS:
+            raise ExpressionProblem(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})", end)
+        try:
+            compiled = compile_expression(expr, constants, lets)
+        except ExpressionProblem as exc:
+            raise ExpressionProblem(exc.reason, i + 1 + exc.column if exc.column else i + 2) from None
+        if text:
+            parts.append("".join(text))
+            text = []
+        parts.append((compiled, fmt))
+        i = end + 1
+    if text:
+        parts.append("".join(text))
+    return tuple(parts)
+
+
+def _format_suffix(body: str) -> bool:
+    head, sep, fmt = body.rpartition("|")
+    return bool(sep) and bool(head.strip()) and fmt.strip().isidentifier() and not head.rstrip().endswith("|")
+
+
+def _placeholder_end(template: str, start: int) -> int:
+    """The offset of the '}' closing the placeholder opened at `start` (strings and nested braces skipped)."""
+    depth = 0
+    i = start
+    while i < len(template):
+        ch = template[i]
+        if ch in "\"'":
+            i = _skip_string(template, i)
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise ExpressionProblem("a '{' placeholder is never closed", start + 1)
+
+
+def _usd(value: Any) -> str:
+    return f"{_decimal(value).quantize(Decimal('0.01')):.2f}"
+
+
+def _decimal(value: Any) -> Decimal:
+    """A number as governance shows it: an argument's decimal text as given, a double by its shortest repr."""
+    if isinstance(value, str):
+        return Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _int(value: Any) -> str:
+    return str(int(_decimal(value)))
+
+
+def _dec(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a whole number of the policy or the state (a decimal argument keeps its text)
+    return str(_decimal(value))
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+FORMATS: dict[str, Callable[[Any], str]] = {"usd": _usd, "int": _int, "dec": _dec}
+
+
+def render(parts: Sequence[str | tuple[Compiled, str]], context: Mapping[str, Any]) -> str:
+    """The reason: each placeholder evaluated in the context of the rule that fired and formatted."""
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        compiled, fmt = part
+        value = compiled.program.execute(dict(context))
+        out.append(FORMATS[fmt](value) if fmt else _plain(value))
+    return "".join(out)

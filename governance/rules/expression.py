@@ -1,0 +1,289 @@
+"""Rules written in the policy (`rules:`): CEL expressions compiled once per policy, run per action.
+
+All the rules of one action are evaluated by ONE CEL program (a list of their conditions), so the context — the
+proposal's arguments and the state fields the rules read — is converted once per proposal. When that program
+fails (a missing argument, a wrong type), the rules are run one by one in order to find which one failed: a rule
+that cannot be evaluated denies, fail closed, with a reason naming it; a deny of an earlier rule still wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import cel
+
+from coalition.bus.messages import ActionProposed
+from coalition.domain import catalog
+from coalition.governance.expressions import (
+    FUNCTIONS,
+    Compiled,
+    ExpressionProblem,
+    cel_value,
+    compile_expression,
+    compile_template,
+    render,
+)
+from coalition.governance.money import to_decimal
+from coalition.governance.rules.gates import escalation
+from coalition.governance.state import GovernanceState
+from coalition.governance.verdict import Finding
+
+if TYPE_CHECKING:
+    from coalition.governance.policy import Gate, Policy
+
+RULE_ERROR = "governance.rule_error"
+
+
+def _band(state: GovernanceState) -> Any:
+    band = state.pricing
+    return None if band is None else cel_value({"floor": band.floor, "ceiling": band.ceiling,
+                                                 "surge_cap_pct": band.surge_cap_pct})  # fmt: skip
+
+
+def _spend(state: GovernanceState) -> Any:
+    period = state.period_key()
+    agents = {agent for agent, p in (*state.spent, *state.reserved) if p == period}
+    return {agent: float(state.committed(agent, period)) for agent in sorted(agents)}
+
+
+# The governance state an expression may read as `state.<field>` (docs/policy.md "Variables").
+STATE_FIELDS: dict[str, Callable[[GovernanceState], Any]] = {
+    "pricing": _band,  # the pricing band in force when an executed change replaced the policy's; else null
+    "prices": lambda s: {
+        r: {"price": cel_value(q.price), "base_price": cel_value(q.base_price)} for r, q in s.prices.items()
+    },
+    "jurisdictions": lambda s: dict(s.jurisdictions),  # statuses set by executed jurisdiction packs
+    "credits": lambda s: {c: float(v) for c, v in s.credits.items()},  # credit authorized per customer
+    "spend": _spend,  # spend + reservations per agent in the current budget period
+    "open_escalations": lambda s: float(len(s.open_escalations())),
+    "paused": lambda s: sorted(s.settlement.paused),  # regions whose settlement is paused
+}
+
+
+class RuleProblem(ValueError):
+    """A rule that cannot be compiled: where in the policy (e.g. `rules[3].when`) and what (with the column)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """One rule of the policy, compiled."""
+
+    rule_id: str
+    listed_as: str
+    actions: frozenset[str]
+    outcome: str
+    gate_name: str | None
+    gate: Gate | None
+    when: Compiled
+    amount: Compiled | None
+    reason: tuple[str | tuple[Compiled, str], ...]
+
+    @property
+    def state_fields(self) -> frozenset[str]:
+        fields = set(self.when.state_fields)
+        if self.amount is not None:
+            fields |= self.amount.state_fields
+        for part in self.reason:
+            if not isinstance(part, str):
+                fields |= part[0].state_fields
+        return frozenset(fields)
+
+    def finding(self, context: Mapping[str, Any], shown: Mapping[str, Any]) -> Finding:
+        """The deny or escalation of this rule, its reason rendered with the values that fired it (`shown`: numeric
+        arguments as their decimal text, so a reason shows 25 as 25 and 25.0 as 25.0, as given)."""
+        reason = render(self.reason, shown)
+        if self.outcome == "deny":
+            return Finding("deny", self.rule_id, reason)
+        assert self.gate is not None
+        assert self.gate_name is not None
+        amount = None
+        if self.amount is not None:
+            value = self.amount.program.execute(dict(context))
+            if value is not None:
+                amount = Decimal(repr(float(value)))
+        return escalation(self.rule_id, self.gate_name, self.gate, reason, amount)
+
+
+def constants_of(policy: Policy) -> dict[str, dict[str, Any]]:
+    """What `limits.…` and `gates.…` read: the policy's sections as written."""
+    document = policy.document
+    limits = document.get("limits")
+    gates: dict[str, Any] = {}
+    for section in ("gates", "high_impact_tools"):
+        raw = document.get(section)
+        if isinstance(raw, dict):
+            gates.update(raw)
+    return {"limits": limits if isinstance(limits, dict) else {}, "gates": gates}
+
+
+def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
+    """Compile every rule of the policy; RuleProblem names the first expression that cannot be used."""
+    constants = constants_of(policy)
+    gates = policy.all_gates()
+    out: list[CompiledRule] = []
+    for i, spec in enumerate(policy.rules):
+        where = f"rules[{i}]"
+        lets: dict[str, Compiled] = {}
+        for name, text in spec.let.items():
+            lets[name] = _compile(text, constants, lets, f"{where}.let.{name}")
+        when = _compile(spec.when, constants, lets, f"{where}.when")
+        amount = _compile(spec.amount, constants, lets, f"{where}.amount") if spec.amount is not None else None
+        try:
+            reason = compile_template(spec.reason, constants, lets)
+        except ExpressionProblem as exc:
+            raise RuleProblem(f"{where}.reason", _at(exc)) from None
+        out.append(
+            CompiledRule(
+                spec.id,
+                spec.listed_as,
+                frozenset(spec.actions),
+                spec.outcome,
+                spec.gate,
+                gates.get(spec.gate) if spec.gate is not None else None,
+                when,
+                amount,
+                reason,
+            )
+        )
+    return tuple(out)
+
+
+def _compile(text: str, constants: Mapping[str, Any], lets: Mapping[str, Compiled], where: str) -> Compiled:
+    try:
+        compiled = compile_expression(text, constants, lets)
+    except ExpressionProblem as exc:
+        raise RuleProblem(where, _at(exc)) from None
+    unknown = compiled.state_fields - STATE_FIELDS.keys()
+    if unknown:
+        name = sorted(unknown)[0]
+        column = text.find(f"state.{name}") + 7 if f"state.{name}" in text else 0
+        known = ", ".join(STATE_FIELDS)
+        at = f" (column {column})" if column > 6 else ""
+        raise RuleProblem(where, f"unknown state field state.{name} (known: {known}){at}")
+    return compiled
+
+
+def _at(exc: ExpressionProblem) -> str:
+    return f"{exc.reason} (column {exc.column})" if exc.column else exc.reason
+
+
+class ActionRules:
+    """The policy's rules for one action, evaluated together (one CEL program, one context)."""
+
+    def __init__(self, action: str, rules: Sequence[CompiledRule]) -> None:
+        self.action = action
+        self.rules = tuple(rules)
+        self.rule_id = self.rules[0].listed_as if self.rules else "rules"
+        self.listed = tuple(dict.fromkeys(r.listed_as for r in self.rules))
+        self._fields = tuple(sorted(frozenset().union(*(r.state_fields for r in self.rules))))
+        self._numbers = numeric_arguments(action)
+        source = "[" + ", ".join(f"({r.when.expanded})" for r in self.rules) + "]"
+        self._program = cel.compile(source)
+        self._functions = any(
+            name in r.when.expanded or any(name in p[0].expanded for p in r.reason if not isinstance(p, str))
+            for r in self.rules
+            for name in FUNCTIONS
+        )
+
+    def context(self, proposal: ActionProposed, state: GovernanceState) -> dict[str, Any]:
+        """What the conditions read: numeric arguments as doubles (numeric text too), the state fields used."""
+        args = dict(proposal.args)
+        for name in self._numbers:
+            value = args.get(name)
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):  # else left as text: comparing it with a number fails closed
+                    args[name] = to_decimal(value)
+        context: dict[str, Any] = {
+            "args": cel_value(args),
+            "proposer": proposal.agent,
+            "action": proposal.action,
+            "state": {name: STATE_FIELDS[name](state) for name in self._fields},
+        }
+        if self._functions:
+            context.update(FUNCTIONS)
+        return context
+
+    def findings(self, proposal: ActionProposed, state: GovernanceState) -> list[Finding]:
+        """The findings of the rules that fired, in policy order, ending at the first deny."""
+        context = self.context(proposal, state)
+        try:
+            fired = self._program.execute(context)
+            if not isinstance(fired, list) or not all(isinstance(f, bool) for f in fired):
+                raise TypeError("a rule's condition is not true or false")
+        except Exception:  # find which rule failed, one by one
+            return self._one_by_one(context, self.shown(proposal, context))
+        out: list[Finding] = []
+        for rule, hit in zip(self.rules, fired, strict=True):
+            if hit:
+                try:
+                    finding = rule.finding(context, self.shown(proposal, context))
+                except Exception as exc:  # a reason that cannot be rendered must not allow
+                    return [*out, _failed(rule, exc)]
+                out.append(finding)
+                if finding.outcome == "deny":
+                    break
+        return out
+
+    def shown(self, proposal: ActionProposed, context: dict[str, Any]) -> dict[str, Any]:
+        """The context reasons are rendered in: numeric arguments as the decimal text governance shows."""
+        args = dict(context["args"])
+        for name in self._numbers:
+            value = proposal.args.get(name)
+            if value is not None:
+                with contextlib.suppress(ValueError):
+                    args[name] = str(to_decimal(value))
+        return {**context, "args": args}
+
+    def _one_by_one(self, context: dict[str, Any], shown: dict[str, Any]) -> list[Finding]:
+        out: list[Finding] = []
+        for rule in self.rules:
+            try:
+                hit = rule.when.program.execute(context)
+                if not isinstance(hit, bool):
+                    raise TypeError(f"the condition gave {type(hit).__name__}, not true or false")
+                if not hit:
+                    continue
+                finding = rule.finding(context, shown)
+            except Exception as exc:  # fail closed
+                return [*out, _failed(rule, exc)]
+            out.append(finding)
+            if finding.outcome == "deny":
+                break
+        return out
+
+
+def numeric_arguments(action: str) -> tuple[str, ...]:
+    """The arguments the action's model declares as numbers (an agent may write them as numeric text)."""
+    declared = catalog().actions.get(action)
+    if declared is None:
+        return ()
+    fields = declared.args.model_fields
+    return tuple(f.alias or n for n, f in fields.items() if f.annotation in (Decimal, int, float))
+
+
+def _failed(rule: CompiledRule, exc: Exception) -> Finding:
+    what = " ".join(str(exc).split())[:200]
+    if isinstance(exc, KeyError):
+        what = f"no such key {what}"
+    reason = f"rule {rule.rule_id} could not be evaluated ({type(exc).__name__}: {what}); denied, fail closed"
+    return Finding("deny", RULE_ERROR, reason)
+
+
+def rules_by_action(policy: Policy, actions: Sequence[str]) -> dict[str, ActionRules]:
+    """The compiled rules of a policy grouped per action (actions without rules are left out)."""
+    compiled: tuple[CompiledRule, ...] = policy.compiled_rules()
+    out: dict[str, ActionRules] = {}
+    for action in actions:
+        mine = [r for r in compiled if action in r.actions]
+        if mine:
+            out[action] = ActionRules(action, mine)
+    return out

@@ -1,0 +1,221 @@
+"""Rules as data: a bad or hostile expression is one line naming the policy file, the YAML path and the column;
+a rule that cannot be evaluated at run time denies, fail closed, with a reason naming it."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from coalition.bus.messages import ActionProposed
+from coalition.governance import GovernanceState, Policy, default_policy, evaluate, load_policy, parse_policy
+from coalition.governance.errors import PolicyError
+
+pytestmark = pytest.mark.unit
+
+BASE: dict[str, Any] = default_policy().document
+NOW = datetime(2025, 3, 10, tzinfo=UTC)
+CREDIT = {"customer_id": "C-1", "incident_id": "i", "tier": "minor", "amount_usd": 25}
+
+
+def with_rules(*rules: dict[str, Any], **limits: Any) -> dict[str, Any]:
+    document = copy.deepcopy(BASE)
+    document["rules"] = list(rules)
+    document["limits"].update(limits)
+    return document
+
+
+def rule(when: str, **extra: Any) -> dict[str, Any]:
+    return {"id": "limit.test", "actions": ["issue_credit"], "when": when, "outcome": "deny", "reason": "no"} | extra
+
+
+def problem(document: dict[str, Any]) -> PolicyError:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(document, source="p.yaml")
+    assert "\n" not in str(caught.value)
+    return caught.value
+
+
+def decide(policy: Policy, action: str = "issue_credit", agent: str = "ops", **args: Any) -> Any:
+    proposal = ActionProposed(proposal_id="p", agent=agent, action=action, args=args or CREDIT, rationale="r")
+    return evaluate(proposal, GovernanceState.initial(policy).at(NOW), policy)
+
+
+class TestBadExpressions:
+    def test_syntax_error_names_file_path_and_column(self) -> None:
+        exc = problem(with_rules(rule("true"), rule("args.amount_usd >")))
+        assert exc.path == "p.yaml"
+        assert exc.field_path == "rules[1].when"
+        assert "(column 18)" in exc.reason
+        assert "syntax error" in exc.reason
+
+    def test_unknown_variable(self) -> None:
+        exc = problem(with_rules(rule("true && customer.disputes_90d >= 3")))
+        assert exc.field_path == "rules[0].when"
+        assert "unknown variable 'customer'" in exc.reason
+        assert "(column 9)" in exc.reason
+
+    def test_unknown_limit_names_the_known_ones(self) -> None:
+        exc = problem(with_rules(rule("args.amount_usd > limits.max_credit")))
+        assert "unknown name limits.max_credit" in exc.reason
+        assert "max_credit_usd" in exc.reason
+        assert "(column 26)" in exc.reason
+
+    def test_unknown_state_field_function_and_gate(self) -> None:
+        assert "unknown state field state.mood" in problem(with_rules(rule("state.mood > 1"))).reason
+        assert "unknown function 'open'" in problem(with_rules(rule('open("/etc/passwd") == ""'))).reason
+        exc = problem(with_rules(rule("true", outcome="escalate", gate="nope")))
+        assert exc.field_path == "rules[0].gate"
+        assert "unknown gate 'nope'" in exc.reason
+
+    def test_unknown_action_and_escalation_without_gate(self) -> None:
+        assert problem(with_rules(rule("true", actions=["fly"]))).field_path == "rules[0].actions"
+        assert problem(with_rules(rule("true", outcome="escalate"))).field_path == "rules[0].gate"
+
+    def test_bad_reason_template_and_let(self) -> None:
+        exc = problem(with_rules(rule("true", reason="over {args.amount_usd|money}")))
+        assert exc.field_path == "rules[0].reason"
+        assert "unknown format 'money'" in exc.reason
+        exc = problem(with_rules(rule("true", reason="over {args.amount_usd")))
+        assert "never closed" in exc.reason
+        exc = problem(with_rules(rule("big", let={"big": "args.amount_usd >> 2"})))
+        assert exc.field_path == "rules[0].let.big"
+
+    def test_a_named_limit_of_any_name_is_readable(self) -> None:
+        policy = parse_policy(
+            with_rules(rule("args.amount_usd > limits.max_refund", reason="{args.amount_usd|usd}"), max_refund=20),
+            source="p.yaml",
+        )
+        verdict = decide(policy)
+        assert verdict.outcome == "deny"
+        assert verdict.reasons == ("25.00",)
+        assert verdict.rule_ids == ("limit.test",)
+
+
+class TestHostileExpressions:
+    def test_huge(self) -> None:
+        exc = problem(with_rules(rule(" || ".join(["args.amount_usd > 1.0"] * 200))))
+        assert "characters long" in exc.reason
+
+    def test_deeply_nested(self) -> None:
+        exc = problem(with_rules(rule("(" * 40 + "true" + ")" * 40)))
+        assert "nest 40 deep" in exc.reason
+
+    def test_nested_comprehensions_that_multiply(self) -> None:
+        text = "[1,2].all(a, [1,2].all(b, [1,2].all(c, a + b + c > 0.0)))"
+        assert "comprehensions nest" in problem(with_rules(rule(text))).reason
+
+    @pytest.mark.parametrize(
+        "text",
+        ['__import__("os").system("id") == 0', 'open("x") == ""', 'exec("1") == 1', "args.__class__ == 1"],
+    )
+    def test_no_io_and_no_python(self, text: str) -> None:
+        """CEL has no I/O and no way into Python: a call to anything but CEL's and ours is refused at load; a
+        field named like a Python attribute is only a missing key at run time (denied, fail closed)."""
+        try:
+            policy = parse_policy(with_rules(rule(text)), source="p.yaml")
+        except PolicyError as exc:
+            reason = exc.reason
+        else:
+            reason = ""
+        if reason:
+            assert "unknown function" in reason or "syntax error" in reason
+            return
+        verdict = decide(policy)
+        assert verdict.outcome == "deny"
+        assert verdict.rule_ids == ("governance.rule_error",)
+
+    def test_unbalanced_and_unterminated(self) -> None:
+        assert "unterminated string" in problem(with_rules(rule('args.tier == "minor'))).reason
+        assert "unbalanced" in problem(with_rules(rule("args.amount_usd > 1.0)"))).reason
+
+
+class TestFailClosed:
+    def test_missing_argument_denies_naming_the_rule(self) -> None:
+        policy = parse_policy(with_rules(rule("args.refund_reason == 'fraud'", id="limit.refund")), source="p.yaml")
+        verdict = decide(policy)
+        assert verdict.outcome == "deny"
+        assert verdict.rule_ids == ("governance.rule_error",)
+        assert verdict.reasons[0].startswith("rule limit.refund could not be evaluated (KeyError: no such key")
+        assert "denied, fail closed" in verdict.reasons[0]
+
+    def test_wrong_type_denies(self) -> None:
+        policy = parse_policy(with_rules(rule("args.tier > 3.0")), source="p.yaml")
+        assert decide(policy).rule_ids == ("governance.rule_error",)
+
+    def test_a_condition_that_is_not_a_boolean_denies(self) -> None:
+        policy = parse_policy(with_rules(rule("args.amount_usd")), source="p.yaml")
+        assert decide(policy).rule_ids == ("governance.rule_error",)
+
+    def test_an_earlier_deny_still_wins_over_a_later_failure(self) -> None:
+        first = rule("args.amount_usd > 1.0", id="limit.first", reason="first {args.amount_usd|usd}")
+        policy = parse_policy(with_rules(first, rule("args.nope > 1.0")), source="p.yaml")
+        verdict = decide(policy)
+        assert verdict.rule_ids == ("limit.first",)
+        assert verdict.reasons == ("first 25.00",)
+
+    def test_a_reason_that_cannot_be_rendered_denies(self) -> None:
+        policy = parse_policy(with_rules(rule("true", reason="{args.nope}")), source="p.yaml")
+        assert decide(policy).rule_ids == ("governance.rule_error",)
+
+
+class TestEscalationRule:
+    def test_refund_style_escalation_with_four_eyes_amount(self) -> None:
+        """The issue's example: escalate when the amount is high OR the customer disputes often."""
+        written = {
+            "id": "gate.big_credit",
+            "actions": ["issue_credit"],
+            "when": "args.amount_usd > 20.0 || (args.customer_id in state.credits"
+            " && state.credits[args.customer_id] > 3.0)",
+            "outcome": "escalate",
+            "gate": "capital_commitment",
+            "amount": "args.amount_usd * 1000000.0",
+            "reason": "credit {args.amount_usd|usd} to {args.customer_id} needs a human",
+        }
+        policy = parse_policy(with_rules(written), source="p.yaml")
+        verdict = decide(policy)
+        assert verdict.outcome == "escalate"
+        assert verdict.gate == "capital_commitment"
+        assert verdict.reasons == ("credit 25.00 to C-1 needs a human",)
+        assert verdict.approvals_required == 2  # 25 M USD at stake: above the gate's four-eyes threshold
+        assert decide(policy, **{**CREDIT, "amount_usd": 5}).outcome == "allow"
+
+
+class TestThroughTheCli:
+    def test_bad_expression_is_one_line_and_exit_2(self, tmp_path: Path) -> None:
+        path = tmp_path / "policy.yaml"
+        path.write_text(yaml.safe_dump(with_rules(rule("true"), rule("args.amount_usd > > 1"))), encoding="utf-8")
+        with pytest.raises(PolicyError):
+            load_policy(path)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "coalition",
+                "run",
+                "price-spike",
+                "--policy",
+                str(path),
+                "--bus",
+                "memory",
+                "--ledger",
+                str(tmp_path / "l.db"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, done.stderr
+        assert "policy.yaml" in lines[0]
+        assert "rules[1].when" in lines[0]
+        assert "column" in lines[0]
+        assert "Traceback" not in done.stderr + done.stdout

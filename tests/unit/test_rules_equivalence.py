@@ -1,0 +1,154 @@
+"""The Helios rules written as CEL expressions in the policy decide exactly as the rules built into the code did:
+same outcome, reasons, rule ids, gate, approvers, quorum and expiry, over generated proposals and states.
+
+The built-in rules govern a policy document that writes no `rules:` (every policy recorded before rules were
+data), so the same shipped document with and without its `rules:` section is compared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coalition.bus.messages import AGENTS, ActionProposed
+from coalition.domain import catalog
+from coalition.governance import GovernanceState, Policy, default_policy, evaluate, parse_policy
+from coalition.governance.state import PricingBand, RegionPrice
+
+pytestmark = pytest.mark.unit
+
+
+def _kind(annotation: Any) -> str:
+    if annotation is Decimal:
+        return "number"
+    if annotation is int:
+        return "int"
+    if annotation is bool:
+        return "bool"
+    return "str_list" if "list" in str(annotation) else "str"
+
+
+# Each action's arguments and their kinds, from the pack's one argument model.
+SHAPES = {
+    name: {f.alias or n: _kind(f.annotation) for n, f in action.args.model_fields.items()}
+    for name, action in catalog().actions.items()
+}
+ACTIONS = sorted(SHAPES)
+WRITTEN: Policy = default_policy()
+BUILT_IN: Policy = parse_policy({k: v for k, v in WRITTEN.document.items() if k != "rules"}, source="built-in")
+NOW = datetime(2025, 3, 10, tzinfo=UTC)
+REGIONS = ["CA", "TX", "AZ", "NY", "MA", "FL", "ZZ", "NV"]
+CLAIMS = WRITTEN.limits.claims
+PHRASES = [*CLAIMS.approved, *CLAIMS.banned, "GUARANTEED   Savings", "Best rates in town", "risk-free!", ""]
+
+cents = st.decimals(min_value=Decimal(0), max_value=Decimal(600_000), places=2, allow_nan=False, allow_infinity=False)
+small = st.decimals(min_value=Decimal(0), max_value=Decimal(400), places=2, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def numbers(draw: st.DrawFn, kind: str, name: str) -> Any:
+    """A number as an agent or a model may write it: int, float or numeric text."""
+    if kind == "int" or name in ("severity",):
+        top = 5 if name == "severity" else 1_000_000
+        return draw(st.integers(min_value=1 if name == "severity" else 0, max_value=top))
+    value = draw(small if name in ("price", "discount_pct", "floor", "ceiling", "surge_cap_pct") else cents)
+    if name == "discount_pct":
+        value = min(value, Decimal(100))
+    if name == "reserve_ratio":
+        value = draw(st.sampled_from([Decimal("0.1"), Decimal("0.25"), Decimal(1)]))
+    form = draw(st.sampled_from(["int", "float", "str", "decimal-str"]))
+    if form == "int" and value == value.to_integral_value():
+        return int(value)
+    if form == "float":
+        return float(value)
+    if form == "str":
+        return str(value)
+    return f"{value:f}"
+
+
+@st.composite
+def proposals(draw: st.DrawFn) -> ActionProposed:
+    action = draw(st.sampled_from([*ACTIONS, "launch_campaign", "set_price", "issue_credit", "enter_market"]))
+    agent = draw(st.sampled_from(AGENTS))
+    if draw(st.integers(0, 9)) < 8:  # mostly an agent allowed to do it, so the limits and gates are reached
+        allowed = [a for a, actions in WRITTEN.permissions.items() if action in actions]
+        agent = draw(st.sampled_from(allowed)) if allowed else agent
+    args: dict[str, Any] = {}
+    for name, kind in SHAPES[action].items():
+        if kind in ("number", "int"):
+            args[name] = draw(numbers(kind, name))
+        elif kind == "bool":
+            args[name] = draw(st.booleans())
+        elif kind == "str_list":
+            args[name] = draw(st.lists(st.sampled_from(PHRASES[:-1]), max_size=3))
+        elif name == "region":
+            args[name] = draw(st.sampled_from(REGIONS))
+        elif name == "status":
+            args[name] = draw(st.sampled_from(["allowed", "restricted", "prohibited"]))
+        elif name == "window":
+            args[name] = draw(st.sampled_from(["T+1", "T+3"]))
+        elif name == "effective":
+            args[name] = draw(st.sampled_from(["2025-04-01", "soon"]))
+        elif name in ("copy", "message"):
+            args[name] = draw(st.sampled_from(PHRASES[:-1])) + draw(st.sampled_from(["", " today", " — risk-FREE"]))
+        elif name == "customer_id":
+            args[name] = draw(st.sampled_from(["C-1", "C-2", "C-3"]))
+        else:
+            args[name] = draw(st.sampled_from(["x", "incident-1", "Some text"]))
+    if action == "change_pricing_policy" and draw(st.booleans()):
+        args["ceiling"] = args["floor"] if draw(st.booleans()) else "1000"
+    mutation = draw(st.integers(0, 19))
+    if mutation == 0 and args:  # a missing argument
+        args.pop(draw(st.sampled_from(sorted(args))))
+    elif mutation == 1:  # an unknown argument
+        args["extra"] = 1
+    return ActionProposed(proposal_id="p", agent=agent, action=action, args=args, rationale="generated")
+
+
+@st.composite
+def states(draw: st.DrawFn) -> GovernanceState:
+    state = GovernanceState.initial(WRITTEN).at(NOW)
+    prices = {}
+    for region in draw(st.lists(st.sampled_from(REGIONS), max_size=5, unique=True)):
+        base = draw(st.one_of(st.none(), small))
+        prices[region] = RegionPrice(draw(st.one_of(st.none(), small)), base)
+    pricing = None
+    if draw(st.booleans()):
+        floor = draw(st.decimals(min_value=Decimal(1), max_value=Decimal(100), places=2))
+        pct = draw(st.sampled_from([Decimal(0), Decimal(10), Decimal(25), Decimal("12.5"), Decimal(40), Decimal(7)]))
+        pricing = PricingBand(floor, floor + draw(small) + 1, pct)
+    jurisdictions = {
+        r: draw(st.sampled_from(["allowed", "restricted", "prohibited"]))
+        for r in draw(st.lists(st.sampled_from(REGIONS), max_size=3, unique=True))
+    }
+    credits = {c: draw(small) for c in draw(st.lists(st.sampled_from(["C-1", "C-2"]), max_size=2, unique=True))}
+    return dataclasses.replace(state, prices=prices, pricing=pricing, jurisdictions=jurisdictions, credits=credits)
+
+
+def _decision(verdict: Any) -> tuple[Any, ...]:
+    return (
+        verdict.outcome,
+        verdict.reasons,
+        verdict.rule_ids,
+        verdict.gate,
+        verdict.approver_roles,
+        verdict.approvals_required,
+        verdict.expires_after,
+    )
+
+
+class TestWrittenRulesDecideAsTheBuiltInOnes:
+    def test_the_shipped_policy_writes_its_rules(self) -> None:
+        assert len(WRITTEN.rules) >= 15
+        assert not BUILT_IN.rules
+
+    @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(proposal=proposals(), state=states())
+    def test_same_verdict(self, proposal: ActionProposed, state: GovernanceState) -> None:
+        assert _decision(evaluate(proposal, state, WRITTEN)) == _decision(evaluate(proposal, state, BUILT_IN))
