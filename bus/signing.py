@@ -36,6 +36,7 @@ import binascii
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -52,8 +53,13 @@ _CACHE_LIMIT = 65_536  # verified roots / envelopes remembered; cleared when ful
 MAX_BATCH = 1024  # leaves per signed tree: bounds the audit path every envelope carries (≤ 10 hashes)
 
 
+_LEAF_PREFIX = hashlib.sha256(b"\x00")
+
+
 def _leaf(data: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + data).digest()
+    leaf = _LEAF_PREFIX.copy()  # sha256(0x00 ‖ data) without copying data into a new bytes object
+    leaf.update(data)
+    return leaf.digest()
 
 
 def _node(left: bytes, right: bytes) -> bytes:
@@ -70,14 +76,13 @@ def _levels(leaves: list[bytes]) -> list[list[bytes]]:
     return levels
 
 
-def _path(levels: list[list[bytes]], index: int) -> bytes:
-    path = []
-    for level in levels[:-1]:
-        sibling = index ^ 1
-        if sibling < len(level):
-            path.append(level[sibling])
-        index //= 2
-    return b"".join(path)
+def _paths(levels: list[list[bytes]]) -> list[bytes]:
+    """Every leaf's audit path (siblings from the bottom up), siblings sharing the part above them."""
+    above = [b""]  # the root's path
+    for level in reversed(levels[:-1]):
+        n = len(level)
+        above = [(level[i ^ 1] if i ^ 1 < n else b"") + above[i >> 1] for i in range(n)]
+    return above
 
 
 def _b64(data: bytes) -> str:
@@ -139,8 +144,8 @@ def sign_wire(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> list[tup
         levels = _levels([_leaf(data) for data in unsigned])
         signature = _b64(key.sign(_ROOT_DOMAIN + levels[-1][0]))
         size = len(chunk)
-        for index, envelope in enumerate(chunk):
-            stamp = f"{VERSION}.{index}.{size}.{_b64(_path(levels, index))}.{signature}"
+        for index, (envelope, path) in enumerate(zip(chunk, _paths(levels), strict=True)):
+            stamp = f"{VERSION}.{index}.{size}.{_b64(path)}.{signature}"
             signed.append((_with_signature(envelope, stamp), wire_bytes(unsigned[index], stamp)))
     return signed
 
@@ -217,10 +222,13 @@ class Verifier:
             return None  # these exact bytes (or this very object) verified before
         why = self._check(envelope, raw)
         if why is None:
-            if len(self._envelopes) >= _CACHE_LIMIT:
-                self._envelopes.clear()
-            self._envelopes[cache_key] = envelope  # keeps the object alive, so its id is not reused meanwhile
+            self._remember(cache_key, envelope)
         return why
+
+    def _remember(self, cache_key: object, envelope: Envelope) -> None:
+        if len(self._envelopes) >= _CACHE_LIMIT:
+            self._envelopes.clear()
+        self._envelopes[cache_key] = envelope  # keeps the object alive, so its id is not reused meanwhile
 
     def _check(self, envelope: Envelope, raw: bytes) -> str | None:
         source = envelope.source
@@ -251,22 +259,30 @@ class Verifier:
         parts = text.split(".")
         if len(parts) != 5 or parts[0] != VERSION:
             return None
+        signature = self._signature(parts[4])
         try:
-            signature = self._signatures.get(parts[4])
-            if signature is None:
-                signature = binascii.a2b_base64(parts[4])
-                if len(signature) != 64:
-                    return None
-                if len(self._signatures) >= _CACHE_LIMIT:
-                    self._signatures.clear()
-                self._signatures[parts[4]] = signature
             index, size = int(parts[1]), int(parts[2])
             path = binascii.a2b_base64(parts[3])
         except (ValueError, binascii.Error):
             return None
-        if not 0 < size <= MAX_BATCH:
+        if signature is None or not 0 < size <= MAX_BATCH:
             return None
         return _Stamp(index, size, path, signature)
+
+    def _signature(self, text: str) -> bytes | None:
+        """The 64 signature bytes written as `text` (None: not base64 of 64 bytes); a batch's envelopes share it."""
+        signature = self._signatures.get(text)
+        if signature is None:
+            try:
+                signature = binascii.a2b_base64(text)
+            except binascii.Error:
+                return None
+            if len(signature) != 64:
+                return None
+            if len(self._signatures) >= _CACHE_LIMIT:
+                self._signatures.clear()
+            self._signatures[text] = signature
+        return signature
 
     def _proof_problem(self, source: str, key: Ed25519PublicKey, data: bytes, stamp: _Stamp) -> str | None:
         """Why `data` is not a leaf of a tree whose root `source` signed with `stamp.signature` (None: it is)."""
@@ -313,10 +329,11 @@ class Verifier:
 
     def checked(self, deliveries: list[Delivery]) -> list[Delivery]:
         """The deliveries with every envelope that fails turned into a rejected Delivery carrying the reason."""
+        verified = self._whole_batches(deliveries)
         out = deliveries
         for i, delivery in enumerate(deliveries):
             envelope = delivery.envelope
-            if envelope is None:
+            if envelope is None or i in verified:
                 continue
             why = self.problem(envelope, delivery.raw)
             if why is not None:
@@ -327,6 +344,52 @@ class Verifier:
                     delivery.topic, delivery.broker_id, delivery.deliveries, None, raw, f"rejected: {why}"
                 )
         return out
+
+    def _whole_batches(self, deliveries: list[Delivery]) -> set[int]:
+        """Positions of the deliveries that verified together because they hold every envelope of a signed batch.
+
+        Their tree is rebuilt from their leaves (one hash per envelope, no audit path read) and its root's
+        signature checked once. Only envelopes that pass every other check of `_check` and arrive in the
+        canonical shape take part; anything else (a partial batch, a duplicate index, a root that does not
+        verify) is left to `problem`, envelope by envelope, which says why.
+        """
+        groups: dict[tuple[str, str, int], dict[int, tuple[int, bytes]]] = {}
+        for i, delivery in enumerate(deliveries):
+            envelope, raw = delivery.envelope, delivery.raw
+            if envelope is None or not raw or envelope.signature is None or raw in self._envelopes:
+                continue
+            if self.run_id is not None and envelope.run_id != self.run_id:
+                continue
+            if envelope.source not in self.directory or producer_problem(envelope) is not None:
+                continue
+            parts = envelope.signature.split(".")
+            if len(parts) != 5 or parts[0] != VERSION or not parts[1].isdecimal() or not parts[2].isdecimal():
+                continue
+            unsigned = unsigned_bytes(raw, envelope.signature)
+            if unsigned is None:
+                continue
+            index, size = int(parts[1]), int(parts[2])
+            group = groups.setdefault((envelope.source, parts[4], size), {})
+            if index in group or not 0 <= index < size <= MAX_BATCH:
+                group[-1] = (-1, b"")  # spoils the group: it can no longer be complete
+                continue
+            group[index] = (i, _leaf(unsigned))
+        verified: set[int] = set()
+        for (source, text, size), group in groups.items():
+            signature = self._signature(text)
+            key = self.directory.get(source)
+            if len(group) != size or -1 in group or signature is None or key is None:
+                continue
+            root = _levels([group[index][1] for index in range(size)])[-1][0]
+            proven = self._proven.get((source, signature))
+            if not (proven is not None and root in proven):
+                if not verify_signature(key, signature, _ROOT_DOMAIN + root):
+                    continue  # each envelope's own check names what is wrong
+                self._prove(source, signature, [root])
+            for i, _ in group.values():
+                verified.add(i)
+                self._remember(deliveries[i].raw, cast(Envelope, deliveries[i].envelope))
+        return verified
 
 
 class SignedBus:

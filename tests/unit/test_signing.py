@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coalition.bus import signing
+from coalition.bus.base import Delivery
 from coalition.bus.codec import decode, encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import KeyStoreError
@@ -224,6 +226,42 @@ class TestProvenNodes:
         forged_signature = stamp[: stamp.rindex(".") + 1] + "A" * 86 + "=="
         forged = wire.replace(stamp.encode(), forged_signature.encode())
         assert "does not verify" in str(check.problem(decode(forged), forged))
+
+
+def deliveries(wires: list[bytes]) -> list[Delivery]:
+    return [Delivery("observations", f"{i}-0", 1, decode(wire), wire) for i, wire in enumerate(wires)]
+
+
+class TestWholeBatches:
+    """A read holding every envelope of a batch verifies it by rebuilding the tree from its leaves; one bad envelope
+    in it sends the whole batch back to the envelope-by-envelope check, which rejects just that one."""
+
+    def test_a_whole_batch_verifies_with_one_signature_check(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        wires = [wire for _, wire in sign_wire([sample_envelope(i) for i in range(23)], KEYS.private("world"))]
+        calls: list[bytes] = []
+        real = signing.verify_signature
+        monkeypatch.setattr(signing, "verify_signature", lambda k, s, d: calls.append(d) or real(k, s, d))
+        got = verifier().checked(deliveries(list(reversed(wires))))
+        assert all(d.ok for d in got)
+        assert len(calls) == 1
+
+    @pytest.mark.parametrize("attack", ["altered", "duplicate index", "foreign stamp", "other run"])
+    def test_one_bad_envelope_in_a_whole_batch_is_the_only_one_refused(self, attack: str) -> None:
+        pairs = sign_wire([sample_envelope(i) for i in range(8)], KEYS.private("world"))
+        wires = [wire for _, wire in pairs]
+        if attack == "altered":
+            wires[3] = wires[3].replace(b"subject-3", b"subject-X")
+        elif attack == "duplicate index":  # envelope 3's bytes with envelope 2's stamp: index 2 twice
+            wires[3] = wires[3].replace(str(pairs[3][0].signature).encode(), str(pairs[2][0].signature).encode())
+        elif attack == "foreign stamp":  # a stamp of another batch signed by the same producer
+            (other, _), *_ = sign_wire([sample_envelope(i, kind="other") for i in range(8)], KEYS.private("world"))
+            wires[0] = wires[0].replace(str(pairs[0][0].signature).encode(), str(other.signature).encode())
+        else:
+            ((_, wires[5]),) = sign_wire([sample_envelope(5, run_id="run-other")], KEYS.private("world"))
+        bad = {"altered": 3, "duplicate index": 3, "foreign stamp": 0, "other run": 5}[attack]
+        got = verifier().checked(deliveries(wires))
+        assert [d.ok for d in got] == [i != bad for i in range(8)]
+        assert str(got[bad].error).startswith("rejected: envelope env-")
 
 
 class TestKeyFiles:
