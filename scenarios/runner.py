@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from langchain_core.language_models import BaseChatModel
@@ -66,6 +66,12 @@ log = structlog.get_logger("coalition.runner")
 
 EXECUTOR_GROUP = "executor"
 MAX_SUPERSTEPS_PER_DAY = 200
+
+
+class AgentStep(Protocol):
+    """Phase A of a superstep for one agent: what it published (a runtime over its graph, or a recorded replay)."""
+
+    def step(self, superstep: int, sim_time: datetime) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -252,22 +258,7 @@ class Runner:
         self.model_choices = self.options.models or choose_models(
             scenario={name: a.model for name, a in scenario.agents.items()}
         )
-        narrators = (
-            None
-            if self.options.model is not None
-            else build_narrators(
-                self.model_choices,
-                access=self.options.provider_access,
-                seed=self.seed,
-                limits=model_limits(self.policy),
-                prices=self.options.prices,
-                replay=self.options.replay,
-                ids=self.ids,
-            )
-        )
-        agents = build_agents(self.options.model, self.seed, narrators=narrators)
-        self.narrators = {name: agent.narrator for name, agent in agents.items()}
-        self.runtimes = [AgentRuntime(agents[name], bus, run_id=run_id, ids=self.ids) for name in sorted(agents)]
+        self.runtimes: list[AgentStep] = list(self._agent_runtimes())
         # A resumed run re-executes from the start: what its ledger already holds is neither recorded again (whatever
         # the dedupe table says) nor applied twice, and its decisions are taken where they were taken before.
         recorded_ids, self._recorded_executions = already_recorded(ledger, run_id)
@@ -287,6 +278,24 @@ class Runner:
         self._proposals: dict[str, ActionProposed] = {}  # what agents asked for: authorizations must match it
         self.superstep = 0
         self._counts: Counter[str] = Counter()
+
+    def _agent_runtimes(self) -> Sequence[AgentStep]:
+        """The agents of the run, each driven by its runtime, in canonical (name) order."""
+        narrators = (
+            None
+            if self.options.model is not None
+            else build_narrators(
+                self.model_choices,
+                access=self.options.provider_access,
+                seed=self.seed,
+                limits=model_limits(self.policy),
+                prices=self.options.prices,
+                replay=self.options.replay,
+                ids=self.ids,
+            )
+        )
+        agents = build_agents(self.options.model, self.seed, narrators=narrators)
+        return [AgentRuntime(agents[name], self.bus, run_id=self.run_id, ids=self.ids) for name in sorted(agents)]
 
     # ----- public ------------------------------------------------------------------------------------------
 

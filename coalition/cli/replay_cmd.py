@@ -4,7 +4,7 @@ policy, or across channels and seeds."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -14,7 +14,7 @@ from rich.table import Table
 from coalition.agents.errors import AgentError
 from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, run_or_latest, settings
-from coalition.cli.terminal import TerminalConsole, json_text
+from coalition.cli.terminal import TerminalConsole, clean, json_text
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import load_policy
 from coalition.logs import configure_logging
@@ -24,6 +24,9 @@ from coalition.scenarios.errors import ScenarioError, ScenariosError
 from coalition.scenarios.replay import replay as run_replay
 from coalition.scenarios.spec import load_scenario
 from coalition.scenarios.whatif import whatif as run_whatif
+
+if TYPE_CHECKING:
+    from coalition.bootstrap import OpenLedger
 
 RunArg = Annotated[str | None, typer.Argument(metavar="RUN", help="Run id (default: the most recent run).")]
 
@@ -37,17 +40,34 @@ def _echo_json(doc: Any) -> None:
     typer.echo(json_text(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()))
 
 
-def replay(run: RunArg = None, ledger_path: LedgerPath = None, as_json: JsonFlag = False) -> None:
+def replay(
+    run: RunArg = None,
+    ledger_path: LedgerPath = None,
+    as_json: JsonFlag = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Do not re-run the agents: re-derive every verdict, authorization and effect from the recorded"
+            " proposals, model answers and human decisions, and check them against the ledger (fast).",
+        ),
+    ] = False,
+) -> None:
     """Re-execute a recorded run from its ledger alone (scenario, policy, seed, human decisions) into a scratch
     ledger and compare entry by entry: IDENTICAL, or the first divergent entry with both versions.
 
+    With --verify, governance, the executor and the world run again but the agents do not (what they said is taken
+    from the ledger): IDENTICAL, or one line naming the first divergent entry (seq, kind, what differed).
+
     Exit 0 identical, 1 divergent, 2 bad input.
 
-    Example: coalition replay helios-launch-20250303-101500-ab12 --ledger .coalition/ledger.db
+    Example: coalition replay helios-launch-20250303-101500-ab12 --ledger .coalition/ledger.db --verify
     """
     _quiet_logs()
     ledger = open_ledger(ledger_path, read_only=True)
     run_id = run_or_latest(ledger, run)
+    if verify:
+        _verify(ledger, run_id, as_json=as_json)
     try:
         result = run_replay(ledger, run_id)
     except (ScenariosError, AgentError) as exc:
@@ -65,6 +85,20 @@ def replay(run: RunArg = None, ledger_path: LedgerPath = None, as_json: JsonFlag
         for key in div.fields:
             table.add_row(key, str((div.original or {}).get(key))[:200], str((div.replayed or {}).get(key))[:200])
         console.print(table)
+    raise typer.Exit(0 if result.identical else 1)
+
+
+def _verify(ledger: OpenLedger, run_id: str, *, as_json: bool) -> NoReturn:
+    from coalition.scenarios.replay_verify import verify_run
+
+    try:
+        result = verify_run(ledger, run_id)
+    except (ScenariosError, AgentError) as exc:
+        fail(str(exc))
+    if as_json:
+        _echo_json(result.to_json())
+    else:
+        typer.echo(clean(result.line()))
     raise typer.Exit(0 if result.identical else 1)
 
 

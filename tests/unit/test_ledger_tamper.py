@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import sqlite3
@@ -10,10 +9,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from ledger_attacks import attacker, rewrite_chain
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.clock import WallClock
@@ -22,7 +23,7 @@ from coalition.ledger.checkpoint import Checkpoint
 from coalition.ledger.integrity import IntegrityReport, check_ledger
 from coalition.ledger.notary import Notary, origin_of
 from coalition.ledger.signed_note import Signer, Verifier
-from coalition.ledger.tree import StoredTree, TreeBuilder
+from coalition.ledger.tree import StoredTree
 from coalition.ledger.witness import SeenCheckpoint, WitnessDir
 
 pytestmark = pytest.mark.unit
@@ -271,47 +272,22 @@ def proven(tmp_path: Path) -> Proven:
     return setup
 
 
-def _attacker(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
-        conn.execute(f"DROP TRIGGER {name}")
-    return conn
-
-
 def _rewrite(path: Path, start: int, change: str | None) -> None:
     """Rewrite every entry from `start` with recomputed hashes, as a thorough attacker would: the rationale of
     `start` changed (None: nothing changed), the full-text index and the tree nodes rebuilt, the ledger's own
     checkpoints (which the attacker cannot re-sign) deleted."""
-    conn = _attacker(path)
-    prev = conn.execute("SELECT hash FROM entries WHERE seq = ?", (start - 1,)).fetchone()
-    prev_hash = prev[0] if prev else "0" * 64
-    rows = conn.execute("SELECT seq, body FROM entries WHERE seq >= ? ORDER BY seq", (start,)).fetchall()
-    for seq, body in rows:
-        fields = orjson.loads(body)
-        fields["prev_hash"] = prev_hash
-        if seq == start and change is not None:
-            fields["rationale"] = change
-        new_body = canonical_json(fields)
-        prev_hash = hashlib.sha256(prev_hash.encode() + new_body).hexdigest()
-        conn.execute("UPDATE entries SET body = ?, hash = ? WHERE seq = ?", (new_body.decode(), prev_hash, seq))
-    conn.execute("INSERT INTO entries_fts (entries_fts) VALUES ('delete-all')")
-    conn.execute(
-        "INSERT INTO entries_fts (rowid, rationale, subject)"
-        " SELECT seq, json_extract(body, '$.rationale'), subject FROM entries"
-    )
-    conn.execute("DELETE FROM tree_nodes")
-    builder = TreeBuilder()
-    builder.extend(bytes(b) for (b,) in conn.execute("SELECT CAST(body AS BLOB) FROM entries ORDER BY seq"))
-    conn.executemany("INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)", builder.completed)
-    conn.execute("DELETE FROM checkpoints")
-    conn.close()
+
+    def new_rationale(fields: dict[str, Any]) -> None:
+        fields["rationale"] = change
+
+    rewrite_chain(path, start, None if change is None else new_rationale)
 
 
 class TestProvenTamperMatrix:
     """Each attack a chain alone misses is named in one line; each has a negative control that passes."""
 
     def test_tail_truncated(self, proven: Proven) -> None:
-        conn = _attacker(proven.path)
+        conn = attacker(proven.path)
         conn.execute("DELETE FROM entries WHERE seq > 550")
         conn.close()
         report = proven.check()
@@ -321,7 +297,7 @@ class TestProvenTamperMatrix:
 
     def test_tail_truncated_with_its_traces_removed_is_a_rollback(self, proven: Proven) -> None:
         """The attacker also deletes the tree nodes and checkpoints past the cut: the witness still knows."""
-        conn = _attacker(proven.path)
+        conn = attacker(proven.path)
         conn.execute("DELETE FROM entries WHERE seq > 200")
         conn.execute("DELETE FROM tree_nodes")
         conn.execute("DELETE FROM checkpoints WHERE size > 200")
@@ -425,7 +401,7 @@ class TestProvenTamperMatrix:
         assert report.reason.startswith("replaced: the cli last saw the ledger at this path as"), report.reason
 
     def test_a_stored_tree_node_edited(self, proven: Proven) -> None:
-        conn = _attacker(proven.path)
+        conn = attacker(proven.path)
         conn.execute("UPDATE tree_nodes SET hash = zeroblob(32) WHERE level = 8 AND idx = 1")
         conn.close()
         report = proven.check()
@@ -438,7 +414,7 @@ class TestDerivedData:
 
     def test_generated_filter_column_edited(self, proven: Proven) -> None:
         """The column made writable behind SQLite's back, edited, and the definition put back."""
-        conn = _attacker(proven.path)
+        conn = attacker(proven.path)
         (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()
         plain = re.sub(r"GENERATED ALWAYS AS \((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\) STORED", "", sql)
         conn.execute("PRAGMA writable_schema = ON")
@@ -460,7 +436,7 @@ class TestDerivedData:
             entry = ledger.get(77)
             assert entry is not None
             assert ledger.count(LedgerQuery(search="entry 77")) == 1
-        conn = _attacker(proven.path)
+        conn = attacker(proven.path)
         conn.execute(
             "INSERT INTO entries_fts (entries_fts, rowid, rationale, subject) VALUES ('delete', 77, ?, ?)",
             (entry.rationale, entry.subject),
@@ -472,7 +448,7 @@ class TestDerivedData:
         assert report.reason == "derived data: the full-text index does not match the entries at seq 77"
 
     def test_full_text_row_replaced_by_other_words(self, proven: Proven) -> None:
-        conn = _attacker(proven.path)
+        conn = attacker(proven.path)
         entry = orjson.loads(conn.execute("SELECT body FROM entries WHERE seq = 78").fetchone()[0])
         conn.execute(
             "INSERT INTO entries_fts (entries_fts, rowid, rationale, subject) VALUES ('delete', 78, ?, ?)",

@@ -1,0 +1,193 @@
+"""`replay --verify`: re-derive a recorded run's verdicts, authorizations and effects without re-running its agents.
+
+Governance, the executor, the world, the approvals service and the recorder run again over a scratch ledger; each
+agent is replaced by what the ledger says it published (its proposals, messages and model calls, at the superstep
+it published them), and the recorded human decisions are taken where the run took them. Every entry the run
+recorded is then compared with the re-derived one: a verdict, authorization, escalation outcome, decision point or
+execution that does not follow from the recorded proposals, model answers and human decisions is the first
+divergence. What the agents said is taken as recorded, so this checks governance and effects, not the agents'
+determinism (the full replay re-executes the agents too).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from coalition.bus import topics
+from coalition.bus.base import Bus
+from coalition.bus.envelope import Envelope
+from coalition.bus.memory import MemoryBus
+from coalition.bus.message import parse_payload
+from coalition.bus.messages import ActionProposed, AgentMessage, RunStarted
+from coalition.ledger.base import Ledger
+from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.history import run_history
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.decision_points import DecisionHistory
+from coalition.scenarios.replay import RecordedBoard, ReplayRunner, recorded_run
+from coalition.scenarios.runner import AgentStep, RunnerOptions
+
+# The topic each kind of agent output travels on (agent/workflow.py); the rest an agent publishes are records
+# (model calls, screenings), on the control topic.
+AGENT_TOPICS = {ActionProposed.TYPE: topics.PROPOSALS, AgentMessage.TYPE: topics.AGENT_MESSAGES}
+
+
+class RecordedAgent:
+    """One agent as the ledger recorded it: at each superstep it publishes exactly what it published then."""
+
+    def __init__(self, bus: Bus, outputs: dict[int, list[tuple[str, Envelope]]]) -> None:
+        self._bus = bus
+        self._outputs = outputs
+
+    def step(self, superstep: int, sim_time: datetime) -> int:
+        batch = self._outputs.pop(superstep, [])
+        if batch:
+            self._bus.publish_many(batch)
+        return sum(1 for topic, _ in batch if topic != topics.CONTROL)  # records are not output (agents/runtime.py)
+
+
+def agent_outputs(entries: list[LedgerEntry], run_id: str) -> dict[str, dict[int, list[tuple[str, Envelope]]]]:
+    """Per agent (envelope source), per superstep: the envelopes it published, rebuilt from their entries, in
+    ledger order (its stream order), under `run_id`."""
+    outputs: dict[str, dict[int, list[tuple[str, Envelope]]]] = defaultdict(lambda: defaultdict(list))
+    for entry in entries:
+        if entry.actor_kind != "agent" or entry.message_type is None or entry.message_id is None:
+            continue
+        if entry.superstep is None:
+            continue
+        envelope = Envelope(
+            id=entry.message_id,
+            type=entry.message_type,
+            source=entry.actor,
+            run_id=run_id,
+            superstep=entry.superstep,
+            sim_time=entry.sim_time,
+            correlation_id=entry.correlation_id or entry.message_id,
+            causation_id=entry.causation_id,
+            payload=parse_payload(entry.message_type, entry.payload),
+        )
+        topic = AGENT_TOPICS.get(entry.message_type, topics.CONTROL)
+        outputs[entry.actor][entry.superstep].append((topic, envelope))
+    return outputs
+
+
+class VerifyRunner(ReplayRunner):
+    """A replay whose agents publish their recorded outputs instead of running their graphs."""
+
+    def __init__(self, *args: Any, outputs: dict[str, dict[int, list[tuple[str, Envelope]]]], **kwargs: Any) -> None:
+        self._recorded_outputs = outputs  # read by _agent_runtimes, which the Runner calls while it is built
+        super().__init__(*args, **kwargs)
+
+    def _agent_runtimes(self) -> list[AgentStep]:
+        return [RecordedAgent(self.bus, self._recorded_outputs[source]) for source in sorted(self._recorded_outputs)]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """IDENTICAL, or the first recorded entry that the re-derivation does not reproduce."""
+
+    run_id: str
+    identical: bool
+    entries: int
+    seconds: float
+    seq: int | None = None  # the first divergent entry's sequence in the ledger (None: the run is missing entries)
+    kind: str | None = None
+    subject: str | None = None
+    differed: tuple[str, ...] = ()
+    recorded: dict[str, Any] | None = None
+    derived: dict[str, Any] | None = None
+
+    def line(self) -> str:
+        if self.identical:
+            return f"IDENTICAL: {self.entries} entries re-derived from the recorded proposals and decisions"
+        where = f"seq {self.seq}" if self.seq is not None else f"after the run's last entry (seq {self.entries})"
+        what = f"{self.kind or 'entry'}" + (f" on {self.subject}" if self.subject else "")
+        if self.recorded is None or self.derived is None:
+            said = "recorded but not re-derived" if self.derived is None else "re-derived but not recorded"
+            return f"DIVERGENT at {where} ({what}): {said}"
+        first = self.differed[0]
+        path, mine, theirs = _first_difference(first, self.recorded.get(first), self.derived.get(first))
+        detail = f"{path} recorded {_short(mine)}, re-derived {_short(theirs)}"
+        more = f" (also {', '.join(self.differed[1:])})" if len(self.differed) > 1 else ""
+        return f"DIVERGENT at {where} ({what}): {detail}{more}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "identical": self.identical,
+            "entries": self.entries,
+            "seconds": round(self.seconds, 3),
+            "divergence": None
+            if self.identical
+            else {
+                "seq": self.seq,
+                "kind": self.kind,
+                "subject": self.subject,
+                "fields": list(self.differed),
+                "recorded": self.recorded,
+                "derived": self.derived,
+            },
+        }
+
+
+def _first_difference(path: str, mine: Any, theirs: Any) -> tuple[str, Any, Any]:
+    """The innermost key (dotted path) where two JSON values differ, with both values there."""
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        for key in sorted(set(mine) | set(theirs), key=str):
+            if mine.get(key) != theirs.get(key):
+                return _first_difference(f"{path}.{key}", mine.get(key), theirs.get(key))
+    return path, mine, theirs
+
+
+def _short(value: Any, width: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
+    """Re-derive `run_id` from its recorded agent outputs and human decisions into an in-memory ledger; compare."""
+    began = time.perf_counter()
+    recorded = recorded_run(ledger, run_id)
+    replay_id = f"verify-of-{run_id}"
+    original = list(run_history(ledger, run_id))
+    started = parse_payload(RunStarted.TYPE, recorded.started.model_dump(mode="json"))
+    assert isinstance(started, RunStarted)
+    with ExitStack() as stack:
+        target = stack.enter_context(SqliteLedger(":memory:"))
+        bus = stack.enter_context(closing(MemoryBus(namespace=replay_id, keep_acknowledged=False)))
+        VerifyRunner(
+            recorded.scenario,
+            outputs=agent_outputs(original, replay_id),
+            recorded=RecordedBoard(recorded.decisions, by_content=False, fallback=None),
+            started=started,
+            bus=bus,
+            ledger=target,
+            run_id=replay_id,
+            seed=recorded.seed,
+            policy=recorded.policy,
+            options=RunnerOptions(history=DecisionHistory.read(ledger, run_id)),
+        ).run()
+        derived = run_history(target, replay_id)
+        for entry in original:
+            again = next(derived, None)
+            mine = entry.deterministic_fields()
+            theirs = again.deterministic_fields() if again is not None else None
+            if mine != theirs:
+                other = theirs or {}
+                differed = tuple(k for k in sorted(set(mine) | set(other)) if mine.get(k) != other.get(k))
+                return VerifyResult(
+                    run_id, False, len(original), time.perf_counter() - began, entry.seq, entry.kind,
+                    entry.subject or None, differed, mine, theirs,
+                )  # fmt: skip
+        extra = next(derived, None)
+        if extra is not None:
+            return VerifyResult(
+                run_id, False, len(original), time.perf_counter() - began, None, extra.kind, extra.subject or None,
+                ("(missing)",), None, extra.deterministic_fields(),
+            )  # fmt: skip
+    return VerifyResult(run_id, True, len(original), time.perf_counter() - began)
