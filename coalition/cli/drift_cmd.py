@@ -50,9 +50,12 @@ def drift(
     ledger_path: LedgerPath = None,
     ledger_b_path: OtherLedger = None,
 ) -> None:
-    """Compare two runs by their decision mix: per agent and action, how many proposals each made and the
-    allowed / denied / escalated rates; per agent and overall, the Jensen–Shannon divergence and total variation
-    distance between the two action distributions; and the same proposals decided otherwise.
+    """Compare two runs (two models, prompts or policies) by their decision mix: allowed / denied / escalated rates
+    per agent and action, and the divergence between the two action distributions.
+
+    Per agent and action: how many proposals each run made and the rates; per agent and overall: the
+    Jensen–Shannon divergence and total variation distance between the two action distributions; and the same
+    proposals decided otherwise.
 
     Example: coalition drift helios-launch-20250303-101500-ab12 helios-launch-20250303-111500-cd34 --format md
     """
