@@ -13,6 +13,8 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+ENGINE_TOOL = "engine_recommendation"  # the autonomous lane's read-only tool: the engine's own decision
+
 
 def message_text(message: BaseMessage) -> str:
     """The message's content as text: a string as it is, structured content as canonical-order JSON."""

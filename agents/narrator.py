@@ -226,6 +226,26 @@ class Narrator:
             self._stop("malformed", purpose, f"malformed {schema.__name__} suggestion: {detail}")
         return Suggestion(value=None, trace=self._stopped_trace(messages, calls), calls=tuple(calls))
 
+    def tool_turn(
+        self, purpose: str, messages: list[BaseMessage], tools: list[dict[str, Any]]
+    ) -> tuple[AIMessage, str | None] | None:
+        """One tool-calling turn of the model (the autonomous lane): the answer and its call id (None for the
+        offline model, whose calls are not recorded), or None when the call was stopped (already recorded)."""
+        bound = self._model.bind_tools(tools, tool_choice="any")
+        outcome = self._call(purpose, messages, lambda: bound.invoke(messages))
+        if isinstance(outcome, _Stopped):
+            return None
+        answer, call_id = outcome
+        return (answer if isinstance(answer, AIMessage) else AIMessage(content=message_text(answer))), call_id
+
+    def untrusted_field(self, request: dict[str, Any], agent: str, text: str | None) -> None:
+        """Put outside text into a request as screened data (see `_untrusted`)."""
+        self._untrusted(request, agent, text)
+
+    def refused(self, purpose: str, detail: str) -> None:
+        """Record that the model's answers were not used (refused tool calls): the engine's decision stands."""
+        self._stop("malformed", purpose, detail, then="the engine's decision is proposed instead")
+
     # ----- plumbing ---------------------------------------------------------------------------------------
 
     def _governed(
@@ -352,13 +372,14 @@ class Narrator:
         tokens: int = 0,
         cost: Decimal = Decimal(0),
         period: str = "",
+        then: str = "the engine's deterministic wording is used instead",
     ) -> None:
         self._records.append(
             ModelStopped(
                 agent=self._agent or "unknown",
                 model_id=self._model_id,
                 reason=reason,
-                detail=f"{detail}; the engine's deterministic wording is used instead",
+                detail=f"{detail}; {then}",
                 purpose=purpose,
                 estimate_tokens=tokens,
                 estimate_cost_usd=str(cost),

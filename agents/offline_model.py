@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from coalition.agents.chat import ToolBindingChatModel, message_text
+from coalition.agents.chat import ENGINE_TOOL, ToolBindingChatModel, message_text
 from coalition.bus.canonical import canonical_json
 
 MODEL_ID = "offline:helios-narrator-v1"
@@ -145,6 +145,23 @@ def _fill(schema: dict[str, Any], root: dict[str, Any], name: str, known: dict[s
     return value if value is not None else (text if name in _TEXT_FIELDS else None)
 
 
+def _adopt_engine(tools: list[dict[str, Any]], messages: Sequence[BaseMessage], digest: bytes) -> AIMessage:
+    """The autonomous lane offline: ask the engine first, then propose exactly what it recommends."""
+    call_id = "call_" + digest.hex()[:24]
+    last = messages[-1] if messages else None
+    if isinstance(last, ToolMessage):
+        try:
+            result = json.loads(message_text(last))
+        except ValueError:
+            result = {}
+        recommended = result.get("recommendation") if isinstance(result, dict) else None
+        names = {t["function"]["name"] for t in tools}
+        if isinstance(recommended, dict) and recommended.get("action") in names:
+            args = recommended.get("args") if isinstance(recommended.get("args"), dict) else {}
+            return AIMessage(content="", tool_calls=[{"name": recommended["action"], "args": args, "id": call_id}])
+    return AIMessage(content="", tool_calls=[{"name": ENGINE_TOOL, "args": {}, "id": call_id}])
+
+
 class OfflineChatModel(ToolBindingChatModel):
     """Deterministic seeded narrator: same seed and messages ⇒ same answer, byte for byte."""
 
@@ -171,7 +188,10 @@ class OfflineChatModel(ToolBindingChatModel):
         request = _request(messages)
         text = compose(request, _Picker(digest))
         tools = kwargs.get("tools") or []
-        if tools:
+        if tools and any(t["function"]["name"] == ENGINE_TOOL for t in tools):
+            message = _adopt_engine(tools, messages, digest)
+            spoken = json.dumps([c["args"] for c in message.tool_calls], sort_keys=True)
+        elif tools:
             message = self._tool_answer(tools, kwargs.get("tool_choice"), request, text, digest)
             spoken = json.dumps([c["args"] for c in message.tool_calls], sort_keys=True)
         else:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from coalition.agents.base import AgentOutput, AgentStepContext, Outgoing, Rejected
 from coalition.agents.errors import UnusableInput
 from coalition.agents.facts import Facts
+from coalition.agents.lanes import ActionChooser, EngineDecision, LaneSettings, model_key
 from coalition.agents.memory import AgentMemory, ProposalRecord
 from coalition.agents.model_budget import REQUEST_ACTION, Shortfall, budget_request, request_key
 from coalition.agents.narrator import NarratedText, Narrator
@@ -31,10 +32,12 @@ from coalition.bus.messages import (
     ActionProposed,
     AgentMessage,
     EscalationResolved,
+    LaneChoice,
     ModelTrace,
     Observation,
     VerdictIssued,
 )
+from coalition.domain import Action
 
 MemoryT = TypeVar("MemoryT", bound=AgentMemory)
 DataT = TypeVar("DataT", bound=BaseModel)
@@ -62,6 +65,7 @@ class ProposalDraft:
     key: str
     supersedes: str | None = None
     copy: CopyRequest | None = None
+    choice: LaneChoice | None = None  # who chose it, in the autonomous lane (agents/lanes.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +153,34 @@ def evidence_of(envelope: Envelope) -> str:
     return content_hash(payload.model_dump(mode="json"))
 
 
+def _situation(trigger: Envelope | None) -> tuple[dict[str, Any], str | None]:
+    """What the model in the autonomous lane is told happened (structured data), and the outside text (screened)."""
+    if trigger is None:
+        return {"input": "none"}, None
+    payload = trigger.payload
+    if isinstance(payload, Observation):
+        return {"input": payload.kind, "subject": payload.subject, "data": payload.data}, payload.text
+    if isinstance(payload, AgentMessage):
+        return {"input": payload.kind, "from": payload.sender, "data": payload.data}, payload.summary
+    if isinstance(payload, VerdictIssued):
+        return {"input": "verdict", "outcome": payload.outcome, "reasons": list(payload.reasons)}, None
+    return {"input": trigger.type}, None
+
+
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(root)"
     return f"data.{where}: {first['msg']}"
 
 
-def _combined(first: NarratedText, second: NarratedText | None) -> ModelTrace:
+def _combined(first: NarratedText, second: NarratedText | None, choice: LaneChoice | None = None) -> ModelTrace:
+    trace = _worded(first, second)
+    if choice is not None and choice.calls:  # the recorded calls that chose the action come first
+        return trace.model_copy(update={"calls": [*choice.calls, *trace.calls]})
+    return trace
+
+
+def _worded(first: NarratedText, second: NarratedText | None) -> ModelTrace:
     if second is None:
         return first.trace()
     return ModelTrace(
@@ -188,7 +213,13 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         self._narrator = narrator
         self.memory: MemoryT = memory
         self._notices: list[Notice] = []  # parked until what they describe is settled
+        self._chooser: ActionChooser | None = None  # the autonomous lane, when the policy puts the agent in it
         self._graph = self._build()
+
+    def use_lanes(self, settings: LaneSettings, actions: Mapping[str, Action]) -> None:
+        """Put (some of) this agent's actions in the autonomous lane: the model chooses them by tool calling."""
+        chooser = ActionChooser(self.NAME, self._narrator, settings, actions)
+        self._chooser = chooser if any(chooser.governs(a) for a in settings.permitted) else None
 
     # -- the Agent protocol ------------------------------------------------------------------------------
 
@@ -289,6 +320,8 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                 rejected.append(Rejected(envelope, str(exc)))
             if isinstance(payload, VerdictIssued):
                 self.memory.on_verdict(payload.proposal_id, payload.outcome)
+                if self._chooser is not None:
+                    self._chooser.verdict(payload)
             elif isinstance(payload, EscalationResolved):
                 self.memory.set_status(payload.proposal_id, payload.outcome)
             elif isinstance(payload, ActionExecuted):
@@ -350,7 +383,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         shortfalls = self._narrator.take_shortfalls()  # e.g. a suggestion asked for while analysing
         trigger: Envelope | None = state["drafts"][0].trigger if shortfalls and state["drafts"] else None
         banned = tuple(self.memory.brief.banned_claims) if self.memory.brief is not None else ()
-        for draft in state["drafts"]:
+        for draft in self._chosen(state["drafts"]):
             rationale = self._narrator.rationale(self.NAME, draft.facts, banned=banned)
             copy = None
             if isinstance(draft, ProposalDraft) and draft.copy is not None:
@@ -367,6 +400,45 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         if ask is not None:
             worded.append(ask)
         return {"worded": worded} if worded else {}
+
+    def _chosen(self, drafts: list[Draft]) -> list[Draft]:
+        """In the autonomous lane the model chooses each proposal the engine drafted (agents/lanes.py)."""
+        chooser = self._chooser
+        if chooser is None:
+            return drafts
+        keys: set[str] = set()
+
+        def live(action: str, args: Mapping[str, Any]) -> bool:
+            key = model_key(action, args)
+            return key in keys or self.memory.is_live(key)
+
+        out: list[Draft] = []
+        for draft in drafts:
+            # A customer notice (its copy worded from what actually happened) stays the engine's to draft.
+            if not isinstance(draft, ProposalDraft) or draft.copy is not None or not chooser.governs(draft.action):
+                out.append(draft)
+                continue
+            situation, untrusted = _situation(draft.trigger)
+            engine = EngineDecision(draft.action, draft.args, draft.facts)
+            chosen = chooser.choose(engine, situation=situation, untrusted=untrusted, live=live)
+            if chosen.choice.engine_args is None:  # the engine's decision (adopted by the model, or its fallback)
+                out.append(replace(draft, choice=chosen.choice))
+                continue
+            key = model_key(chosen.action, chosen.args)
+            keys.add(key)
+            copy = draft.copy if chosen.action == draft.action else None
+            out.append(
+                replace(
+                    draft,
+                    action=chosen.action,
+                    args=chosen.args,
+                    facts=chosen.facts,
+                    key=key,
+                    copy=copy,
+                    choice=chosen.choice,
+                )
+            )
+        return out
 
     def _ask_for_budget(self, shortfalls: list[Shortfall], trigger: Envelope | None) -> Worded | None:
         """Calls refused for budget: ask governance for more, once per period (not again while a request is
@@ -413,9 +485,12 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                 args=args,
                 rationale=item.rationale.text,
                 evidence=evidence,
-                model=_combined(item.rationale, item.copy),
+                model=_combined(item.rationale, item.copy, draft.choice),
                 supersedes=draft.supersedes,
+                choice=draft.choice,
             )
+            if draft.choice is not None and self._chooser is not None:
+                self._chooser.proposed(proposal_id, draft.action, args, draft.choice)
             self.memory.remember(
                 ProposalRecord(
                     proposal_id=proposal_id,

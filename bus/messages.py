@@ -86,6 +86,25 @@ class AgentMessage(Message):
     evidence: list[str] = Field(default_factory=list)
 
 
+class LaneChoice(Message):
+    """Who chose a proposal in the autonomous lane (governance/lanes.py): the model, or the engine when the model
+    could not (a stop, refused calls, no call); the engine's own decision too when the model chose otherwise."""
+
+    TYPE = "lane.choice"
+    lane: str
+    chosen_by: Literal["model", "engine"]
+    engine_action: str
+    engine_args: dict[str, Any] | None = None  # only when the model chose otherwise (action or arguments)
+    rounds: int = Field(default=0, ge=0)  # model calls the choice took
+    calls: list[str] = Field(default_factory=list)  # call ids of the recorded (paid) calls among them
+    refused: list[str] = Field(default_factory=list)  # one line per tool call refused before the choice
+    fallback: str = ""  # why the engine's decision stands (empty when the model chose)
+
+    @property
+    def disagreed(self) -> bool:
+        return self.engine_args is not None
+
+
 @register
 class ActionProposed(Message):
     """Emitted by an agent that wants something done; consumed by governance (and the recorder).
@@ -102,6 +121,15 @@ class ActionProposed(Message):
     evidence: list[str] = Field(default_factory=list)
     model: ModelTrace | None = None
     supersedes: str | None = None
+    choice: LaneChoice | None = None  # set in the autonomous lane only (absent, not null, elsewhere)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        """Without `choice` when there is none: a transactional proposal's ledger payload is what it was before
+        lanes existed (the wire may carry `"choice": null`; only this dump is ledger content)."""
+        dumped = super().model_dump(**kwargs)
+        if dumped.get("choice", 0) is None:
+            del dumped["choice"]
+        return dumped
 
     @property
     def proposal_hash(self) -> str:

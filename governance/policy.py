@@ -16,7 +16,9 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
     model_validator,
 )
 
@@ -25,6 +27,7 @@ from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_do
 from coalition.bus.messages import AGENTS
 from coalition.domain import catalog
 from coalition.governance.errors import PolicyError
+from coalition.governance.lanes import AgentLane
 
 
 def action_names() -> frozenset[str]:
@@ -262,6 +265,7 @@ class Policy(_Frozen):
     approvers: dict[str, list[str]]
     holds: Holds = Field(default_factory=Holds)
     rules: list[RuleSpec] = Field(default_factory=list, max_length=500)
+    lanes: dict[str, AgentLane] = Field(default_factory=dict)  # governance/lanes.py; unnamed = transactional
 
     _version: str = PrivateAttr(default="")
     _document: dict[str, Any] | None = PrivateAttr(default=None)
@@ -294,6 +298,11 @@ class Policy(_Frozen):
         for name in self.approvers:
             if name in AGENTS or name.startswith("agent:"):
                 raise _FieldProblem(f"approvers.{name}", "an agent cannot be an approver")
+        _check_agents(self.lanes, "lanes")
+        for agent, lane in self.lanes.items():
+            for action in lane.actions:
+                if action not in self.permissions.get(agent, []):
+                    raise _FieldProblem(f"lanes.{agent}.actions", f"{action!r} is not permitted to {agent}")
         for action in self.holds.safe_while_pending:
             if action not in known:
                 raise _FieldProblem("holds.safe_while_pending", f"unknown action {action!r}")
@@ -356,6 +365,14 @@ class Policy(_Frozen):
     def model_post_init(self, context: Any, /) -> None:
         object.__setattr__(self, "_document", None)
         object.__setattr__(self, "_version", hashlib.sha256(canonical_json(self.model_dump(mode="json"))).hexdigest())
+
+    @model_serializer(mode="wrap")
+    def _without_empty_lanes(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Without `lanes` when it names none: a policy built in code before lanes existed keeps its version."""
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("lanes", 0) == {}:
+            del dumped["lanes"]
+        return dumped
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
         """A copy whose version is the hash of the copy's content (pydantic's copy would keep the old one)."""

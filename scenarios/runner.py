@@ -53,6 +53,7 @@ from coalition.governance.service import GovernanceService
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.recorder import Recorder
+from coalition.scenarios.agent_lanes import use_lanes
 from coalition.scenarios.board import Board, PendingEscalation
 from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.errors import RunnerError
@@ -295,6 +296,7 @@ class Runner:
             )
         )
         agents = build_agents(self.options.model, self.seed, narrators=narrators)
+        use_lanes(agents, self.policy)
         return [AgentRuntime(agents[name], self.bus, run_id=self.run_id, ids=self.ids) for name in sorted(agents)]
 
     # ----- public ------------------------------------------------------------------------------------------
