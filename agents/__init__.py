@@ -17,13 +17,12 @@ from coalition.agents.offline_model import MODEL_ID, OfflineChatModel
 from coalition.agents.prices import PriceTable, load_prices
 from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, make_model, missing_keys
 from coalition.agents.recording import RecordingChatModel, ReplayChatModel, replay_models
-from coalition.agents.registry import AGENT_TYPES, build_agents
+from coalition.agents.registry import agent_types, build_agents
 from coalition.agents.runtime import AgentRuntime
 from coalition.agents.testing import ScriptedModel
 from coalition.agents.workflow import FunctionAgent
 
 __all__ = [
-    "AGENT_TYPES",
     "MODEL_ID",
     "Agent",
     "AgentError",
@@ -50,6 +49,7 @@ __all__ = [
     "ScriptedModel",
     "Suggestion",
     "UnusableInput",
+    "agent_types",
     "build_agents",
     "build_narrators",
     "choose_models",

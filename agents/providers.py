@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coalition.agents.errors import ModelConfigError
 from coalition.agents.offline_model import OfflineChatModel
-from coalition.bus.messages import AGENTS
+from coalition.domain import catalog
 
 Provider = Literal["offline", "openai", "anthropic"]
 KEY_VARIABLES: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -91,7 +91,7 @@ def choose_models(
     default: str = "offline",
     per_agent: Mapping[str, str] | None = None,
     scenario: Mapping[str, str | None] | None = None,
-    agents: tuple[str, ...] = AGENTS,
+    agents: tuple[str, ...] | None = None,
 ) -> dict[str, ModelChoice]:
     """The model of every agent: per-agent setting > scenario > COALITION_LLM default > offline.
 
@@ -99,7 +99,7 @@ def choose_models(
     per_agent = {k: v for k, v in (per_agent or {}).items() if v}
     chosen = {k: v for k, v in (scenario or {}).items() if v is not None}
     choices: dict[str, ModelChoice] = {}
-    for agent in sorted(agents):
+    for agent in sorted(agents if agents is not None else catalog().agent_names):
         if agent in per_agent:
             spec, source = per_agent[agent], agent_variable(agent)
             why = f"{source}={spec} (an operator setting for this agent wins over the scenario and COALITION_LLM)"

@@ -14,7 +14,6 @@ from pydantic import Field
 from coalition.bus.canonical import content_hash
 from coalition.bus.message import Message, register
 
-AGENTS: tuple[str, ...] = ("research", "finance", "marketing", "legal", "ops")
 Outcome = Literal["allow", "deny", "escalate"]
 
 

@@ -19,7 +19,7 @@ import structlog
 from coalition.bus.base import Bus
 from coalition.bus.errors import BusError
 from coalition.bus.keys import APPROVERS_DIR, ApproverKeys, Keyring, KeyStore, producer_identities
-from coalition.bus.messages import AGENTS
+from coalition.domain import catalog
 from coalition.settings import Settings
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def approver_keys(data_dir: Path) -> ApproverKeys:
 def run_keyring(data_dir: Path) -> Keyring:
     """The keys this process signs a run's traffic with; missing ones are created (0600) on first use."""
     store = key_store(data_dir)
-    identities = producer_identities(AGENTS)
+    identities = producer_identities(catalog().agent_names)
     created = store.init(identities)
     if created:
         log.info("keys.created", identities=created, directory=str(store.directory))

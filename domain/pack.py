@@ -11,10 +11,12 @@ The core loads packs only through that group (coalition.domain.catalog); no core
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from typing import Any
+
+from pydantic import BaseModel
 
 from coalition.domain.actions import Action
 
@@ -44,19 +46,25 @@ class WorldDecl:
     - `build`: (the scenario's world spec, seed, the policy's limits) → the world (its `state` has `day` and
       `applied_keys`, which the executor reads);
     - `spec`: the pydantic model of the scenario's `world:` section (the pack's scenario fields);
-    - `observation_kinds`: every observation kind the world and its scenarios emit.
+    - `observations`: every observation kind → the agents it goes to unless an event names its own `to`;
+    - `generated`: the kinds the world emits itself (a scenario cannot schedule them);
+    - `data_models`: per schedulable kind, the model of its data that its readers accept;
+    - `lenient_parts`: per kind, (key, model) of a part agents read leniently but an author must get right.
     """
 
     build: Callable[..., Any]
     spec: type[Any] | None = None
-    observation_kinds: tuple[str, ...] = ()
+    observations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    generated: frozenset[str] = frozenset()
+    data_models: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    lenient_parts: Mapping[str, tuple[str, type[BaseModel]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Pack:
     """A domain pack: one business's vocabulary and behaviour, declared once.
 
-    - `name`: how scenarios and `coalition pack list` name it (a scenario file's `pack:`; default helios);
+    - `name`: how scenarios and `coalition pack list` name it (a scenario file's `pack:`);
     - `title`, `description`: one line each, for `coalition pack list`;
     - `actions`: every action, each once (see coalition.domain.actions.Action);
     - `agents`: every agent, in a stable order;

@@ -24,7 +24,6 @@ from pydantic import (
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
-from coalition.bus.messages import AGENTS
 from coalition.domain import catalog
 from coalition.governance.errors import PolicyError
 from coalition.governance.lanes import AgentLane
@@ -296,7 +295,7 @@ class Policy(_Frozen):
                 if action not in known:
                     raise _FieldProblem(f"permissions.{agent}", f"unknown action {action!r}")
         for name in self.approvers:
-            if name in AGENTS or name.startswith("agent:"):
+            if name in catalog().agents or name.startswith("agent:"):
                 raise _FieldProblem(f"approvers.{name}", "an agent cannot be an approver")
         _check_agents(self.lanes, "lanes")
         for agent, lane in self.lanes.items():
@@ -407,8 +406,9 @@ class Policy(_Frozen):
 
 def _check_agents(by_agent: Mapping[str, object], section: str) -> None:
     for agent in by_agent:
-        if agent not in AGENTS:
-            raise _FieldProblem(f"{section}.{agent}", f"unknown agent (agents are {', '.join(AGENTS)})")
+        if agent not in catalog().agents:
+            names = ", ".join(catalog().agent_names)
+            raise _FieldProblem(f"{section}.{agent}", f"unknown agent (agents are {names})")
 
 
 def parse_policy(data: object, *, source: str) -> Policy:

@@ -7,20 +7,19 @@ from coalition.scenarios.events import event_observation, make_observation, open
 from coalition.scenarios.executor import Executor, validate_args
 from coalition.scenarios.expectations import ExpectationResult, check_expectations
 from coalition.scenarios.spec import (
-    OBSERVATION_KINDS,
     BoardDecision,
     Expectation,
     Scenario,
     ScheduledEvent,
     list_library,
     load_scenario,
+    observation_kinds,
     parse_scenario,
     scenario_hash,
 )
 from coalition.scenarios.world import World, WorldSpec, WorldState, cents, money_json
 
 __all__ = [
-    "OBSERVATION_KINDS",
     "Board",
     "BoardDecision",
     "ExecutionRefused",
@@ -44,6 +43,7 @@ __all__ = [
     "load_scenario",
     "make_observation",
     "money_json",
+    "observation_kinds",
     "open_day",
     "parse_scenario",
     "scenario_hash",

@@ -11,7 +11,7 @@ from coalition.agents.payloads import MeterOutage
 from coalition.bus.canonical import content_hash
 from coalition.bus.messages import Observation
 from coalition.scenarios.errors import WorldError
-from coalition.scenarios.spec import OBSERVATION_KINDS, Scenario, ScheduledEvent
+from coalition.scenarios.spec import Scenario, ScheduledEvent, observation_kinds
 from coalition.scenarios.world import World
 
 
@@ -19,7 +19,7 @@ def make_observation(
     kind: str, *, subject: str = "", to: list[str] | None = None, data: dict[str, Any], text: str | None = None
 ) -> Observation:
     """An observation with its evidence id = content_hash({kind, subject, data, text}) (docs/design.md)."""
-    recipients = list(to) if to is not None else list(OBSERVATION_KINDS[kind])
+    recipients = list(to) if to is not None else list(observation_kinds()[kind])
     evidence_id = content_hash({"kind": kind, "subject": subject, "data": data, "text": text})
     return Observation(kind=kind, subject=subject, to=recipients, data=data, text=text, evidence_id=evidence_id)
 

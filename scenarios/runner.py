@@ -37,7 +37,6 @@ from coalition.bus.envelope import Envelope
 from coalition.bus.keys import Keyring, producer_identities
 from coalition.bus.message import Message
 from coalition.bus.messages import (
-    AGENTS,
     ActionProposed,
     DecisionsTaken,
     Observation,
@@ -45,6 +44,7 @@ from coalition.bus.messages import (
     RunStarted,
 )
 from coalition.bus.signing import SignedBus, Verifier
+from coalition.domain import catalog
 from coalition.governance.approvals import record_decision
 from coalition.governance.decision_signatures import REPLAYED_METHOD, SCRIPTED_METHODS, scripted_key
 from coalition.governance.escalation import DecisionKind, Escalation
@@ -241,7 +241,7 @@ class Runner:
         self.options = options or RunnerOptions()
         # Every producer of the run signs what it publishes and every consumer verifies what it reads: a forged,
         # altered, unsigned or other-run envelope reaches consumers as a rejected delivery (dead-lettered).
-        keyring = self.options.keyring or Keyring.ephemeral(producer_identities(AGENTS))
+        keyring = self.options.keyring or Keyring.ephemeral(producer_identities(catalog().agent_names))
         self.raw_bus = bus
         self.bus: Bus = SignedBus(bus, keyring, Verifier(keyring.directory(), run_id=run_id))
         bus = self.bus

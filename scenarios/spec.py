@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -26,81 +27,46 @@ from pydantic import (
 
 from coalition.agents.errors import ModelConfigError
 from coalition.agents.ops.engine import DISPUTE_KINDS
-from coalition.agents.payloads import (
-    BudgetPressure,
-    CapitalNeed,
-    CustomerComplaints,
-    DisputeCase,
-    DisputeFacts,
-    ExperimentPlan,
-    ExperimentResult,
-    GrowthGoal,
-    MarketSignals,
-    MeterOutage,
-    MeterRestored,
-    NewsItem,
-    RegulatoryChange,
-    SettlementMismatch,
-    SupplyShock,
-    SuspiciousTrades,
-    WorldData,
-)
 from coalition.agents.providers import parse_model_spec
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
-from coalition.bus.messages import AGENTS
-from coalition.domain import catalog
+from coalition.domain import WorldDecl, catalog
 from coalition.governance.policy import Policy, default_policy, load_policy
 from coalition.ledger.entry import EntryKind
 from coalition.scenarios.errors import ScenarioError
 from coalition.scenarios.world import WorldSpec
 
-ALL_AGENTS: tuple[str, ...] = tuple(AGENTS)
-# Observation kinds (docs/design.md) → the agents they go to unless an event names its own `to`.
-OBSERVATION_KINDS: dict[str, tuple[str, ...]] = {
-    "market.snapshot": ALL_AGENTS,
-    "policy.brief": ALL_AGENTS,
-    "market.signals": ("research",),
-    "news": ("research",),
-    "supply.shock": ("finance", "ops"),
-    "meter.outage": ("ops",),
-    "meter.restored": ("ops",),
-    "settlement.mismatch": ("finance", "ops"),
-    "regulatory.change": ("legal",),
-    "capital.need": ("finance",),
-    "growth.goal": ("marketing",),
-    "suspicious.trades": ("ops",),
-    "budget.pressure": ("research",),
-    "dispute": ("ops",),
-    "customer.complaints": ("marketing",),
-    "experiment.plan": ("marketing",),
-    "experiment.result": ("marketing",),
-}
-# Emitted by the world and the runner themselves: a scenario cannot schedule them.
-GENERATED_KINDS: frozenset[str] = frozenset({"market.snapshot", "policy.brief"})
-# The agents' own model of each schedulable kind's data: a file is checked against what its readers accept, so
-# a bad value is one line at load time instead of an error mid-run (meter.outage's `customers` may be left to
-# the world).
-DATA_MODELS: dict[str, type[WorldData]] = {
-    "market.signals": MarketSignals,
-    "news": NewsItem,
-    "supply.shock": SupplyShock,
-    "meter.outage": MeterOutage,
-    "meter.restored": MeterRestored,
-    "settlement.mismatch": SettlementMismatch,
-    "regulatory.change": RegulatoryChange,
-    "capital.need": CapitalNeed,
-    "growth.goal": GrowthGoal,
-    "suspicious.trades": SuspiciousTrades,
-    "budget.pressure": BudgetPressure,
-    "dispute": DisputeCase,
-    "customer.complaints": CustomerComplaints,
-    "experiment.plan": ExperimentPlan,
-    "experiment.result": ExperimentResult,
-}
-# Parts an agent reads leniently at run time (an unreadable dispute fact is a missing verification, not a
-# crash) that a scenario author must still get right: (key inside the data, its model).
-LENIENT_PARTS: dict[str, tuple[str, type[WorldData]]] = {"dispute": ("facts", DisputeFacts)}
+
+@cache
+def observation_kinds() -> dict[str, tuple[str, ...]]:
+    """Observation kinds of every installed pack's world → the agents they go to unless an event names its own
+    `to` (docs/design.md)."""
+    return {k: v for pack in _worlds() for k, v in pack.observations.items()}
+
+
+@cache
+def generated_kinds() -> frozenset[str]:
+    """Kinds the world and the runner emit themselves: a scenario cannot schedule them."""
+    return frozenset(k for pack in _worlds() for k in pack.generated)
+
+
+@cache
+def data_models() -> dict[str, type[BaseModel]]:
+    """The agents' own model of each schedulable kind's data: a file is checked against what its readers accept,
+    so a bad value is one line at load time instead of an error mid-run."""
+    return {k: v for pack in _worlds() for k, v in pack.data_models.items()}
+
+
+@cache
+def lenient_parts() -> dict[str, tuple[str, type[BaseModel]]]:
+    """Parts an agent reads leniently at run time that a scenario author must still get right: (key, model)."""
+    return {k: v for pack in _worlds() for k, v in pack.lenient_parts.items()}
+
+
+def _worlds() -> list[WorldDecl]:
+    return [pack.world for pack in catalog().packs.values() if pack.world is not None]
+
+
 LIBRARY_PACKAGE = "coalition.scenarios"
 MAX_SEED = 2**64 - 1  # canonical JSON (orjson) carries integers up to 2**64 - 1
 MAX_DATA_NUMBER = Decimal("1e15")
@@ -121,8 +87,8 @@ class Problem(ValueError):
 
 
 def _agent(name: str) -> str:
-    if name not in ALL_AGENTS:
-        raise Problem(f"unknown agent {name!r} (agents: {', '.join(ALL_AGENTS)})")
+    if name not in catalog().agents:
+        raise Problem(f"unknown agent {name!r} (agents: {', '.join(catalog().agent_names)})")
     return name
 
 
@@ -173,10 +139,10 @@ class ScheduledEvent(_Spec):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        if kind in GENERATED_KINDS:
+        if kind in generated_kinds():
             raise Problem(f"{kind!r} is emitted by the world itself and cannot be scheduled")
-        if kind not in OBSERVATION_KINDS:
-            known = ", ".join(k for k in OBSERVATION_KINDS if k not in GENERATED_KINDS)
+        if kind not in observation_kinds():
+            known = ", ".join(k for k in observation_kinds() if k not in generated_kinds())
             raise Problem(f"unknown observation kind {kind!r} (kinds: {known})")
         return kind
 
@@ -198,9 +164,9 @@ class ScheduledEvent(_Spec):
     @model_validator(mode="after")
     def _readable_data(self) -> ScheduledEvent:
         """The data must be what the receiving agents can read (bad values name their field)."""
-        checks: list[tuple[tuple[str, ...], type[WorldData], Any]] = [((), DATA_MODELS[self.kind], self.data)]
-        if self.kind in LENIENT_PARTS:
-            key, model = LENIENT_PARTS[self.kind]
+        checks: list[tuple[tuple[str, ...], type[BaseModel], Any]] = [((), data_models()[self.kind], self.data)]
+        if self.kind in lenient_parts():
+            key, model = lenient_parts()[self.kind]
             checks.append(((key,), model, self.data.get(key, {})))
         for at, model, value in checks:
             try:
@@ -208,7 +174,7 @@ class ScheduledEvent(_Spec):
             except ValidationError as exc:
                 loc, reason = first_problem(exc, model)
                 raise Problem(reason, ("data", *at, *loc)) from None
-        known = _data_keys(DATA_MODELS[self.kind])
+        known = _data_keys(data_models()[self.kind])
         for key in self.data:
             if key not in known:  # the agents ignore unknown keys: a misspelt one would pass silently
                 raise Problem(f"unknown key (allowed: {', '.join(sorted(known))})", ("data", key))
@@ -216,7 +182,7 @@ class ScheduledEvent(_Spec):
 
     @property
     def recipients(self) -> list[str]:
-        return list(self.to) if self.to is not None else list(OBSERVATION_KINDS[self.kind])
+        return list(self.to) if self.to is not None else list(observation_kinds()[self.kind])
 
 
 class Approver(_Spec):
@@ -476,7 +442,7 @@ class Scenario(_Spec):
         return [e for e in self.events if e.day == day]
 
 
-def _data_keys(model: type[WorldData]) -> set[str]:
+def _data_keys(model: type[BaseModel]) -> set[str]:
     """The keys an event's data may hold: its model's fields, and `region` (checked against the world)."""
     return {field.alias or name for name, field in model.model_fields.items()} | {"region"}
 

@@ -15,8 +15,8 @@ from rich.table import Table
 from coalition.bootstrap import approver_keys, key_store
 from coalition.bus.errors import KeyStoreError
 from coalition.bus.keys import LEDGER_IDENTITY, fingerprint, parse_public, producer_identities
-from coalition.bus.messages import AGENTS
 from coalition.cli.common import JsonFlag, LedgerPath, OneLineGroup, fail, open_ledger, settings
+from coalition.domain import catalog
 from coalition.ledger.entry import EntryDraft
 
 KEYS_RUN = "keys"  # the ledger's stream of key administration (rotations), beside the runs
@@ -35,13 +35,14 @@ def init() -> None:
     Example: coalition keys init
     """
     store = key_store(settings().data_dir)
+    producers = producer_identities(catalog().agent_names)
     try:
-        created = store.init(producer_identities(AGENTS))
+        created = store.init(producers)
     except (KeyStoreError, OSError) as exc:
         fail(str(exc))
     for identity in created:
         typer.echo(f"created {identity}")
-    typer.echo(f"{len(created)} created, {len(producer_identities(AGENTS)) - len(created)} kept in {store.directory}")
+    typer.echo(f"{len(created)} created, {len(producers) - len(created)} kept in {store.directory}")
 
 
 @keys_app.command("list")
@@ -102,8 +103,9 @@ def rotate(
     """
     if identity == LEDGER_IDENTITY:
         fail("the ledger key signs the checkpoints witnesses hold: rotating it would orphan them (not supported)")
-    if identity not in producer_identities(AGENTS):
-        fail(f"unknown producer {identity!r} (producers: {', '.join(producer_identities(AGENTS))})")
+    producers = producer_identities(catalog().agent_names)
+    if identity not in producers:
+        fail(f"unknown producer {identity!r} (producers: {', '.join(producers)})")
     if not reason.strip():
         fail("--reason must say why")
     data_dir = settings().data_dir

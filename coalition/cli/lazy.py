@@ -111,6 +111,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "scenario", "coalition.cli.scenario_cmd:scenario_app", "The scenario library: list it, scaffold a new scenario."
     ),
+    LazyCommand(
+        "pack",
+        "coalition.cli.pack_cmd:pack_app",
+        "The installed domain packs: list them with their agents, actions and gates.",
+    ),
 )
 
 

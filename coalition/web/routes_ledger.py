@@ -23,7 +23,7 @@ from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submit
 from coalition.web.errors import Refused
 from coalition.web.ledger_filter import LedgerFilter, ledger_filter, page
 from coalition.web.pages import render, state_of
-from coalition.web.views import AGENTS, ENTRY_KINDS, GATE_RISK, OUTCOMES
+from coalition.web.views import ENTRY_KINDS, GATE_RISK, OUTCOMES
 
 if TYPE_CHECKING:
     from coalition.ledger.integrity import IntegrityReport
@@ -50,7 +50,7 @@ def ledger_page(
         "f": f,
         "page": result,
         "runs": [r.run_id for r in state.runs()][-200:],
-        "agents": AGENTS,
+        "agents": tuple(sorted(catalog().agents)),
         "kinds": ENTRY_KINDS,
         "outcomes": OUTCOMES,
         "gates": sorted(GATE_RISK),

@@ -20,7 +20,6 @@ from coalition.ledger.base import Ledger, LedgerQuery, RunInfo
 from coalition.ledger.entry import EntryKind, LedgerEntry
 
 ENTRY_KINDS: tuple[str, ...] = typing.get_args(EntryKind)
-AGENTS: tuple[str, ...] = ("finance", "legal", "marketing", "ops", "research")
 OUTCOMES: tuple[str, ...] = ("allow", "deny", "escalate", "approved", "rejected", "expired", "applied", "completed")
 
 # How much harm a wrong "yes" at each gate can do (money moved, credentials, capital > policy changes > budget).

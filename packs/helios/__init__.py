@@ -14,6 +14,7 @@ from coalition.agents.ops import OpsAgent
 from coalition.agents.research import ResearchAgent
 from coalition.domain import AgentDecl, Pack, WorldDecl
 from coalition.governance.policy import GATES
+from coalition.packs.helios import observations
 from coalition.packs.helios.actions import ACTIONS
 from coalition.scenarios.world import World, WorldSpec
 
@@ -26,7 +27,14 @@ PACK = Pack(
         AgentDecl(agent.NAME, agent, reacts_to=agent.REACTS_TO, doc=(agent.__doc__ or "").split("\n")[0])
         for agent in (ResearchAgent, FinanceAgent, MarketingAgent, LegalAgent, OpsAgent)
     ),
-    world=WorldDecl(build=World.from_spec, spec=WorldSpec),
+    world=WorldDecl(
+        build=World.from_spec,
+        spec=WorldSpec,
+        observations=observations.OBSERVATIONS,
+        generated=observations.GENERATED,
+        data_models=observations.DATA_MODELS,
+        lenient_parts=observations.LENIENT_PARTS,
+    ),
     gates=GATES,
     policy=resources.files("coalition.governance").joinpath("policies/helios.yaml"),
     scenarios=resources.files("coalition.scenarios").joinpath("library"),

@@ -20,7 +20,7 @@ from coalition.agents.providers import ProviderAccess, choose_models
 from coalition.bus.canonical import content_hash
 from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.bus.memory import MemoryBus
-from coalition.bus.messages import AGENTS
+from coalition.domain import catalog
 from coalition.governance.policy import default_policy
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
@@ -73,7 +73,7 @@ class TestHostileModel:
     def test_no_hostile_text_reaches_a_customer_or_a_rationale(self, tmp_path: Path, scenario: str) -> None:
         """0 notices, campaign copies, proposal rationales or message summaries carry it; each rejected text
         is recorded by hash with its flags; the run's decisions are the offline run's."""
-        choices = choose_models(per_agent=dict.fromkeys(AGENTS, "openai:gpt-4o-mini"))
+        choices = choose_models(per_agent=dict.fromkeys(catalog().agent_names, "openai:gpt-4o-mini"))
         with WireServer(speaker=hostile) as server, SqliteLedger(tmp_path / "l.db", create=True) as ledger:
             access = ProviderAccess(openai_api_key=FAKE_OPENAI_KEY, openai_base_url=server.openai_base_url)
             options = RunnerOptions(models=choices, provider_access=access)

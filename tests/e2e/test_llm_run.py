@@ -15,7 +15,7 @@ from llm_wire_server import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, WireServer
 
 from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models
 from coalition.bus.memory import MemoryBus
-from coalition.bus.messages import AGENTS
+from coalition.domain import catalog
 from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
@@ -238,7 +238,9 @@ class TestWhatIfOverAPaidRun:
         """The scenario itself names paid models; the what-if (library and CLI) runs with no key, lists nothing."""
         path = tmp_path / "ledger.db"
         spec = load_scenario("helios-launch")
-        paid = spec.model_copy(update={"agents": {a: AgentSettings(model=PAID.get(a, "offline")) for a in AGENTS}})
+        paid = spec.model_copy(
+            update={"agents": {a: AgentSettings(model=PAID.get(a, "offline")) for a in catalog().agent_names}}
+        )
         with SqliteLedger(path, create=True) as ledger, WireServer() as server:
             options = RunnerOptions(provider_access=access(server))
             Runner(paid, bus=MemoryBus(), ledger=ledger, run_id="paid", options=options).run()

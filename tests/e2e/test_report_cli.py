@@ -11,7 +11,7 @@ import pytest
 
 from coalition.agents.providers import choose_models
 from coalition.bus.memory import MemoryBus
-from coalition.bus.messages import AGENTS
+from coalition.domain import catalog
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.runner import Runner, RunnerOptions
 from coalition.scenarios.spec import load_scenario
@@ -109,7 +109,7 @@ class TestCommands:
 
     def test_a_replay_the_recording_cannot_answer_is_one_line_exit_2(self, tmp_path: Path) -> None:
         """A run that claims paid models but recorded no calls: the replay misses; one line, exit 2."""
-        claimed = choose_models(per_agent=dict.fromkeys(AGENTS, "openai:gpt-4o-mini"))
+        claimed = choose_models(per_agent=dict.fromkeys(catalog().agent_names, "openai:gpt-4o-mini"))
         settings = {"models": {agent: c.model_dump(mode="json") for agent, c in claimed.items()}}
         with SqliteLedger(tmp_path / "l.db", create=True) as ledger:
             options = RunnerOptions(models=choose_models(), settings=settings)  # offline, but says otherwise

@@ -18,8 +18,9 @@ from coalition.bus.codec import encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.keys import Keyring, producer_identities
 from coalition.bus.memory import MemoryBus
-from coalition.bus.messages import AGENTS, ActionAuthorized, ActionProposed
+from coalition.bus.messages import ActionAuthorized, ActionProposed
 from coalition.bus.signing import SignedBus, Verifier
+from coalition.domain import catalog
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
@@ -38,7 +39,7 @@ def scenario() -> Scenario:
 
 @pytest.fixture(scope="module")
 def keys() -> Keyring:
-    return Keyring.ephemeral(producer_identities(AGENTS))
+    return Keyring.ephemeral(producer_identities(catalog().agent_names))
 
 
 @pytest.fixture

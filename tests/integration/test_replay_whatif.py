@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from coalition.bus.memory import MemoryBus
-from coalition.bus.messages import AGENTS
+from coalition.domain import catalog
 from coalition.governance.policy import load_policy, parse_policy
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.sqlite import SqliteLedger
@@ -177,7 +177,7 @@ class TestConsistency:
         """Every agent on openai in the scenario file, no key anywhere: the variants run offline, pass^2 = 100%."""
         scenario = load_scenario("billing-disputes")
         paid = scenario.model_copy(
-            update={"agents": {agent: AgentSettings(model="openai:gpt-4o-mini") for agent in AGENTS}}
+            update={"agents": {agent: AgentSettings(model="openai:gpt-4o-mini") for agent in catalog().agent_names}}
         )
         result = consistency(paid, 2)
         assert result.cases == 12

@@ -7,7 +7,9 @@ import inspect
 
 import pytest
 
-from coalition.agents.registry import AGENT_TYPES
+from coalition.agents.registry import agent_types
+
+AGENT_TYPES = agent_types()
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from coalition.scenarios import ScenarioError, list_library, load_scenario, parse_scenario, scenario_hash
-from coalition.scenarios.spec import DATA_MODELS, GENERATED_KINDS, OBSERVATION_KINDS
+from coalition.scenarios.spec import data_models, generated_kinds, observation_kinds
 
 pytestmark = pytest.mark.unit
 
@@ -437,7 +437,7 @@ class TestEventData:
 
     def test_every_schedulable_kind_has_a_model(self) -> None:
         """No kind a scenario may schedule goes unchecked."""
-        assert set(DATA_MODELS) == set(OBSERVATION_KINDS) - GENERATED_KINDS
+        assert set(data_models()) == set(observation_kinds()) - generated_kinds()
 
     def test_the_library_values_stay_as_written(self) -> None:
         """Checking does not rewrite the data (the observation and its evidence id are what the file says)."""
