@@ -48,6 +48,8 @@ ALLOWED: dict[str, set[str]] = {
     "governance/evaluate.py": {"settlement", "market_entry", "enter_market", "jurisdiction"},
     "governance/policy.py": {"helios", "settlement", "mwh", "market_entry", "jurisdiction", "surge", "credit_tier"},
     "governance/rules/__init__.py": {"jurisdiction"},
+    "governance/expressions.py": {"helios"},
+    "governance/rules/expression.py": {"settlement", "jurisdiction", "surge"},
     "governance/rules/gates.py": {"settlement", "jurisdiction"},
     "governance/rules/limits.py": {"issue_credit", "enter_market", "set_price", "jurisdiction", "campaign", "surge"},
     "governance/rules/permissions.py": {"settlement"},
