@@ -188,9 +188,19 @@ class LedgerTrust:
     origin: str
 
 
-def ledger_trust(settings: Settings, ledger: SqliteLedger, *, client: str) -> LedgerTrust:
+def memory_key(location: LedgerLocation) -> str:
+    """What a client's memory of a ledger is filed under: the resolved file path, or the URL without a password."""
+    if is_postgres(location):
+        from coalition.ledger.postgres import display_url
+
+        return display_url(str(location))
+    return str(Path(location).resolve())
+
+
+def ledger_trust(settings: Settings, ledger: OpenLedger, *, client: str) -> LedgerTrust:
     """The trust anchors of `ledger` for `client` ("cli", "console"): the key in the data directory's keys/, the
-    witness directory, and the client's memory of the newest checkpoint it saw (none for an in-memory ledger)."""
+    witness directory, and the client's memory of the newest checkpoint it saw (none for an in-memory ledger).
+    Both backends keep the Merkle tree and signed checkpoints."""
     from coalition.ledger.keys import load_public_key
     from coalition.ledger.notary import origin_of
     from coalition.ledger.signed_note import Verifier
@@ -201,11 +211,11 @@ def ledger_trust(settings: Settings, ledger: SqliteLedger, *, client: str) -> Le
     verifiers = [] if public is None else [Verifier.of(origin, public)]
     seen = None
     if ledger.path != ":memory:":
-        seen = SeenCheckpoint(settings.state_path, client, str(Path(ledger.path).resolve()))
+        seen = SeenCheckpoint(settings.state_path, client, memory_key(ledger.path))
     return LedgerTrust(verifiers, WitnessDir(settings.witness_path), seen, settings.keys_path, origin)
 
 
-def attach_notary(ledger: SqliteLedger, trust: LedgerTrust) -> Notary:
+def attach_notary(ledger: OpenLedger, trust: LedgerTrust) -> Notary:
     """Sign checkpoints of `ledger` as it grows (run end, every 1,000 entries, each human decision); the key is
     created on the first checkpoint, not before (read-only commands never write to the data directory)."""
     from coalition.bus.clock import WallClock

@@ -1,4 +1,4 @@
-"""The Ledger port: append, query, verify — no update, no delete. Backends: sqlite.py (PostgreSQL later)."""
+"""The Ledger port: append, query, verify — no update, no delete. Backends: sqlite.py and postgres.py."""
 
 from __future__ import annotations
 
@@ -51,6 +51,22 @@ class RunInfo:
     scenario: str | None = None
     status: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+
+
+class CommitListeners:
+    """Who a backend tells of every append after it commits (the notary signs checkpoints so); a backend sets
+    `_listeners = []` and calls `_committed` after each commit."""
+
+    _listeners: list[Callable[[list[LedgerEntry]], None]]
+
+    def add_commit_listener(self, listener: Callable[[list[LedgerEntry]], None]) -> None:
+        """Call `listener` with the entries of every append after it commits."""
+        self._listeners.append(listener)
+
+    def _committed(self, entries: list[LedgerEntry]) -> None:
+        if entries:
+            for listener in self._listeners:
+                listener(entries)
 
 
 @runtime_checkable

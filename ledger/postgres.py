@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,15 +35,16 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from coalition.bus.clock import Clock, WallClock
-from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
+from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable
 from coalition.ledger.sqlite import Row, _entry_from_row, seal_with_body, search_words, verify_rows
+from coalition.ledger.tree import STORED_LEVEL, StoredTree, nodes_completed
 
 # The pool reports failed reconnections on this logger; the application's logging decides where they go.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the Merkle tree's stored nodes, the signed checkpoints and the ledger id
 DEFAULT_SCHEMA = "coalition"
 CONNECT_TIMEOUT_S = 10.0
 
@@ -107,6 +109,7 @@ CREATE TABLE {s}.dedupe (
 
 CREATE TABLE {s}.ledger_meta (key text PRIMARY KEY, value text NOT NULL);
 INSERT INTO {s}.ledger_meta (key, value) VALUES ('schema_version', '{version}');
+INSERT INTO {s}.ledger_meta (key, value) VALUES ('ledger_id', '{ledger_id}');
 
 CREATE FUNCTION {s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -130,9 +133,44 @@ CREATE TRIGGER meta_no_update BEFORE UPDATE OR DELETE ON {s}.ledger_meta
     FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change('settings');
 """
 
+# The Merkle tree's stored nodes (coalition.ledger.tree: completed perfect subtrees of 64 leaves and more), written
+# in the append transaction under the chain's lock, and the signed checkpoints (a convenience copy: the witness
+# outside the ledger is what is trusted). Append-only like the entries.
+_TREE_SQL = """
+CREATE TABLE {s}.tree_nodes (
+    level integer NOT NULL,
+    idx bigint NOT NULL,
+    hash bytea NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (level, idx)
+);
+CREATE TABLE {s}.checkpoints (
+    size bigint NOT NULL,
+    note text NOT NULL,
+    PRIMARY KEY (size, note)
+);
+CREATE TRIGGER tree_nodes_no_update BEFORE UPDATE ON {s}.tree_nodes
+    FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change('tree nodes');
+CREATE TRIGGER tree_nodes_no_delete BEFORE DELETE ON {s}.tree_nodes
+    FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change('tree nodes');
+CREATE TRIGGER tree_nodes_no_truncate BEFORE TRUNCATE ON {s}.tree_nodes
+    FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_change('tree nodes');
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON {s}.checkpoints
+    FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change('checkpoints');
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON {s}.checkpoints
+    FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change('checkpoints');
+CREATE TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON {s}.checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION {s}.refuse_change('checkpoints');
+"""
+
+_APPEND_ONLY_TRIGGERS = frozenset(
+    f"{table}_no_{op}"
+    for table in ("entries", "dedupe", "tree_nodes", "checkpoints")
+    for op in ("update", "delete", "truncate")
+)
+
 _GRANTS_SQL = """
 GRANT USAGE ON SCHEMA {s} TO {app};
-GRANT SELECT, INSERT ON {s}.entries, {s}.dedupe TO {app};
+GRANT SELECT, INSERT ON {s}.entries, {s}.dedupe, {s}.tree_nodes, {s}.checkpoints TO {app};
 GRANT SELECT ON {s}.ledger_meta TO {app};
 """
 
@@ -213,7 +251,8 @@ def setup_schema(admin_url: str, *, schema: str, owner_role: str, app_role: str)
             with conn.transaction():
                 conn.execute(f"CREATE SCHEMA {s} AUTHORIZATION {owner}")
                 conn.execute(f"SET LOCAL ROLE {owner}")
-                conn.execute(_SCHEMA_SQL.format(s=s, version=SCHEMA_VERSION))
+                conn.execute(_SCHEMA_SQL.format(s=s, version=SCHEMA_VERSION, ledger_id=secrets.token_hex(8)))
+                conn.execute(_TREE_SQL.format(s=s))
                 conn.execute(_GRANTS_SQL.format(s=s, app=app))
     except psycopg.Error as exc:
         raise LedgerUnavailable(display_url(admin_url), _first_line(exc)) from None
@@ -235,7 +274,7 @@ def _tsquery_words(text: str) -> list[str]:
     return search_words(text)
 
 
-class PostgresLedger:
+class PostgresLedger(CommitListeners):
     """The `Ledger` port over a PostgreSQL schema; any number of processes on any hosts may append at once.
 
     `url` is a postgresql:// URL; `?schema=NAME` picks the schema (default `coalition`). `isolation` exists for
@@ -265,6 +304,9 @@ class PostgresLedger:
         )
         self._closed = threading.Event()
         self._writing = threading.local()  # the connection of this thread's write transaction, if any
+        self._snapshot_conn = threading.local()  # the connection of this thread's read snapshot (`tree()`), if any
+        self._listeners: list[Callable[[list[LedgerEntry]], None]] = []
+        self._ledger_id: str | None = None
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.isolation_level = self._isolation
@@ -312,7 +354,14 @@ class PostgresLedger:
                 f"SELECT value FROM {self._s}.ledger_meta WHERE key = 'schema_version'"  # noqa: S608
             ).fetchone()
         if version is None or version[0] != str(SCHEMA_VERSION):
-            raise LedgerUnavailable(self.path, f"schema version {version and version[0]!r}, expected {SCHEMA_VERSION}")
+            hint = (
+                " (set up before the Merkle tree: an administrator sets up a new one with `coalition ledger pg-setup`)"
+            )
+            raise LedgerUnavailable(
+                self.path,
+                f"schema version {version and version[0]!r}, expected {SCHEMA_VERSION}"
+                + (hint if version is not None and version[0] == "1" else ""),
+            )
 
     # -- connections ----------------------------------------------------------------------------------------
 
@@ -321,9 +370,9 @@ class PostgresLedger:
         """A pooled connection whose transaction commits (or rolls back) when the block ends; a lost server is
         LedgerUnavailable, never a driver traceback. Inside a write transaction on this thread (append_checked's
         prepare()), that transaction's connection: reads see what the write will build on."""
-        writing = getattr(self._writing, "conn", None)
-        if writing is not None:
-            yield writing
+        pinned = getattr(self._writing, "conn", None) or getattr(self._snapshot_conn, "conn", None)
+        if pinned is not None:
+            yield pinned
             return
         try:
             with self._pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
@@ -421,15 +470,22 @@ class PostgresLedger:
     def _transaction(self, work: Callable[[psycopg.Cursor[Any]], T]) -> T:
         if getattr(self._writing, "conn", None) is not None:
             raise LedgerError("a ledger write cannot start inside another write on the same thread")
+        if getattr(self._snapshot_conn, "conn", None) is not None:
+            raise LedgerError("a ledger write cannot start inside a read snapshot on the same thread")
         with self._read() as conn:
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
                     self._writing.conn = conn
+                    self._writing.entries = []
                     try:
-                        return work(cur)
+                        result = work(cur)
                     finally:
                         self._writing.conn = None
+                written: list[LedgerEntry] = self._writing.entries
+                self._writing.entries = []
+                self._committed(written)
+                return result
             except pg_errors.UniqueViolation as exc:
                 raise AppendOnlyViolation(f"ledger at {self.path} refused the append: {_first_line(exc)}") from None
             except pg_errors.IntegrityConstraintViolation as exc:
@@ -475,7 +531,115 @@ class PostgresLedger:
         with cur.copy(f"COPY {self._s}.entries (seq, hash, body) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        size_before = rows[0][0] - 1
+        if (size_before + len(rows)) >> STORED_LEVEL != size_before >> STORED_LEVEL:
+            nodes = nodes_completed(self, size_before, [row[2].encode() for row in rows])
+            cur.executemany(
+                f"INSERT INTO {self._s}.tree_nodes (level, idx, hash) VALUES (%s, %s, %s)",  # noqa: S608
+                nodes,
+            )
+        self._writing.entries.extend(entries)
         return entries
+
+    # -- the Merkle tree and checkpoints (coalition.ledger.tree / notary / integrity) -----------------------
+
+    @property
+    def ledger_id(self) -> str:
+        """This ledger's id (the origin of its checkpoints), chosen when the schema was set up."""
+        if self._ledger_id is None:
+            with self._read() as conn:
+                row = conn.execute(
+                    f"SELECT value FROM {self._s}.ledger_meta WHERE key = 'ledger_id'"  # noqa: S608
+                ).fetchone()
+            if row is None:
+                raise LedgerUnavailable(self.path, "the ledger has no id (its schema was not set up by pg-setup)")
+            self._ledger_id = str(row[0])
+        return self._ledger_id
+
+    def leaf_data(self, lo: int, hi: int) -> list[bytes]:
+        """The stored bytes of leaves lo … hi - 1 (entries seq lo + 1 … hi)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT seq, body FROM {self._s}.entries WHERE seq > %s AND seq <= %s ORDER BY seq",  # noqa: S608
+                (lo, hi),
+            ).fetchall()
+        if len(rows) != hi - lo or (rows and (rows[0][0] != lo + 1 or rows[-1][0] != hi)):
+            raise LookupError(f"entries {lo + 1}..{hi} are not all in the ledger")
+        return [str(row[1]).encode() for row in rows]
+
+    def tree_node(self, level: int, index: int) -> bytes | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT hash FROM {self._s}.tree_nodes WHERE level = %s AND idx = %s",  # noqa: S608
+                (level, index),
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def tree_node_rows(self) -> list[tuple[int, int, bytes]]:
+        """Every stored node (level, index, hash)."""
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT level, idx, hash FROM {self._s}.tree_nodes").fetchall()  # noqa: S608
+        return [(int(a), int(b), bytes(c)) for a, b, c in rows]
+
+    @contextmanager
+    def tree(self) -> Iterator[StoredTree]:
+        """The tree at the current head, inside one REPEATABLE READ snapshot (proofs and roots agree)."""
+        if getattr(self._writing, "conn", None) is not None or getattr(self._snapshot_conn, "conn", None) is not None:
+            with self._read() as conn, conn.cursor() as cur:
+                yield StoredTree(self, self._head_in_txn(cur)[0])
+            return
+        with self._read() as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    size = self._head_in_txn(cur)[0]
+                    self._snapshot_conn.conn = conn
+                    try:
+                        yield StoredTree(self, size)
+                    finally:
+                        self._snapshot_conn.conn = None
+            finally:
+                conn.isolation_level = self._isolation
+
+    def stored_checkpoints(self) -> list[str]:
+        """The signed checkpoint notes kept in the ledger (untrusted: each is verified by whoever reads it)."""
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT note FROM {self._s}.checkpoints ORDER BY size").fetchall()  # noqa: S608
+        return [str(row[0]) for row in rows]
+
+    def add_checkpoint(self, size: int, note: str) -> None:
+        with self._read() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        f"INSERT INTO {self._s}.checkpoints (size, note) VALUES (%s, %s)"  # noqa: S608
+                        " ON CONFLICT DO NOTHING",
+                        (size, note),
+                    )
+            except pg_errors.InsufficientPrivilege as exc:
+                raise LedgerUnavailable(self.path, _first_line(exc)) from None
+
+    def derived_data_problem(self) -> str | None:
+        """Whether every generated column (filter columns, the full-text vector) still equals its expression over the
+        stored text; None if they do. PostgreSQL computed them on insert: a function redefined since would show."""
+        with self._read() as conn:
+            columns = conn.execute(
+                "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a"
+                " JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+                " WHERE a.attrelid = %s::regclass AND a.attgenerated = 's' ORDER BY a.attnum",
+                (f"{self._s}.entries",),
+            ).fetchall()
+            if not columns:
+                return None
+            tests = ", ".join(f'"{name}" IS DISTINCT FROM ({expr})' for name, expr in columns)
+            mismatch = " OR ".join(f'"{name}" IS DISTINCT FROM ({expr})' for name, expr in columns)
+            row = conn.execute(
+                f"SELECT seq, {tests} FROM {self._s}.entries WHERE {mismatch} ORDER BY seq LIMIT 1"  # noqa: S608
+            ).fetchone()
+        if row is None:
+            return None
+        bad = [name for (name, _), differs in zip(columns, row[1:], strict=True) if differs]
+        return f"derived data: column {', '.join(bad)} of seq {row[0]} does not match the entry's text"
 
     # -- reading --------------------------------------------------------------------------------------------
 
@@ -605,14 +769,7 @@ class PostgresLedger:
 
     def schema_problem(self) -> str | None:
         """Why the ledger's tables are not the ones `setup_schema` creates (a trigger dropped, say), or None."""
-        expected = {
-            "entries_no_update",
-            "entries_no_delete",
-            "entries_no_truncate",
-            "dedupe_no_update",
-            "dedupe_no_delete",
-            "dedupe_no_truncate",
-        }
+        expected = _APPEND_ONLY_TRIGGERS
         with self._read() as conn:
             rows = conn.execute(
                 "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"

@@ -32,7 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 from coalition.bus.canonical import canonical_json
 from coalition.bus.clock import Clock, WallClock
 from coalition.bus.redaction import redactor
-from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
+from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.errors import (
     AppendOnlyViolation,
@@ -310,7 +310,7 @@ def _connect_read_only(file: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{base}&immutable=1", uri=True, isolation_level=None, check_same_thread=False, timeout=30.0)
 
 
-class SqliteLedger:
+class SqliteLedger(CommitListeners):
     """The `Ledger` port over one SQLite file (or ":memory:"); safe for several processes appending at once.
 
     `create=False` refuses to create a missing ledger; `read_only=True` (read-only tools) never writes to the
@@ -536,15 +536,6 @@ class SqliteLedger:
                 raise
             self._committed(entries)
             return entries
-
-    def add_commit_listener(self, listener: Callable[[list[LedgerEntry]], None]) -> None:
-        """Call `listener` with the entries of every append after it commits (the notary signs checkpoints so)."""
-        self._listeners.append(listener)
-
-    def _committed(self, entries: list[LedgerEntry]) -> None:
-        if entries:
-            for listener in self._listeners:
-                listener(entries)
 
     def seen(self, consumer: str, message_id: str) -> bool:
         """Whether (consumer, message_id) has been recorded by append_once / append_batch_once."""

@@ -14,6 +14,7 @@ import orjson
 from coalition.bus.redaction import redactor
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.integrity import IntegrityReport
 from coalition.ledger.proofs import Attestation
 from coalition.scenarios.errors import ScenariosError
 from coalition.scenarios.incidents import find_incident, incidents
@@ -126,17 +127,12 @@ def write_audit(
     end: datetime | None = None,
     incident: str | None = None,
     attestation: Attestation | None = None,
+    integrity: IntegrityReport | None = None,
 ) -> AuditPackage:
-    """Write the package to `out` (a directory, or a .zip file); with an attestation, provable offline."""
+    """Write the package to `out` (a directory, or a .zip file); with an attestation, provable offline. With the
+    full integrity report (`ledger verify`'s), verification.json names the tree and checkpoint checks too."""
     chosen = audit_slice(ledger, run_id, start=start, end=end, incident=incident)
-    verification = ledger.verify()
-    verified = {
-        "ok": verification.ok,
-        "entries": verification.entries,
-        "first_bad_seq": verification.first_bad_seq,
-        "reason": verification.reason,
-        "head_hash": verification.head_hash,
-    }
+    verified = verification_record(ledger, integrity)
     started = next((e for e in ledger.iter_entries(run_id=run_id) if e.kind == "run"), None)
     settings = (started.payload.get("settings") or {}) if started is not None else {}
     policy = {
@@ -185,4 +181,44 @@ def write_audit(
                 (out / name).write_bytes(data)
     except OSError as exc:
         raise AuditError(f"cannot write the audit package to {out}: {exc.strerror or exc}") from None
-    return AuditPackage(out, len(chosen), files, verification.ok)
+    return AuditPackage(out, len(chosen), files, bool(verified["ok"]))
+
+
+def verification_record(ledger: Ledger, integrity: IntegrityReport | None) -> dict[str, Any]:
+    """verification.json: what was checked and how it came out (the hash chain alone without an integrity report)."""
+    if integrity is None:
+        chain = ledger.verify()
+        return {
+            "ok": chain.ok,
+            "entries": chain.entries,
+            "first_bad_seq": chain.first_bad_seq,
+            "reason": chain.reason,
+            "head_hash": chain.head_hash,
+            "checks": ["hash chain"],
+        }
+    newest = integrity.newest
+    return {
+        "ok": integrity.ok,
+        "entries": integrity.entries,
+        "first_bad_seq": integrity.first_bad_seq,
+        "reason": integrity.reason,
+        "head_hash": integrity.head_hash,
+        "checks": [
+            "hash chain",
+            "Merkle tree (every leaf, stored nodes compared)",
+            "checkpoint signatures and roots",
+            "consistency with the witness and this client's newest checkpoint",
+            *(["derived data (filter columns, full-text index)"] if integrity.derived_checked else []),
+        ],
+        "tree_root": integrity.root.hex() if integrity.root is not None else None,
+        "checkpoints_checked": integrity.checkpoints_checked,
+        "newest_checkpoint": None
+        if newest is None
+        else {
+            "size": newest.size,
+            "root": newest.root.hex(),
+            "signer": newest.signer,
+            "source": integrity.newest_source,
+        },
+        "summary": integrity.line(),
+    }

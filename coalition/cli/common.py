@@ -23,7 +23,6 @@ from coalition.settings import AGENT_MODEL_VARIABLES, Settings, unknown_agent_mo
 if TYPE_CHECKING:
     from coalition.bootstrap import OpenLedger
     from coalition.ledger.checkpoint import SignedCheckpoint
-    from coalition.ledger.sqlite import SqliteLedger
 
 LedgerPath = Annotated[
     Path | None,
@@ -105,9 +104,9 @@ def open_ledger(path: Path | None, *, create: bool = False, guard: bool = True, 
     unless `create`; `read_only` for commands that only read (a SQLite file is then never written: a read-only
     disk or a foreign file is left as it is). Inside a command it is closed when the command ends.
 
-    A ledger that keeps a Merkle tree (SQLite) is refused (one line, exit 2) when it is not provably consistent with
-    the newest checkpoint this user's CLI has seen or the witness holds (`guard`; `ledger verify` makes the full
-    check itself), and it signs checkpoints as it grows (the notary)."""
+    The ledger (either backend: both keep the Merkle tree) is refused (one line, exit 2) when it is not provably
+    consistent with the newest checkpoint this user's CLI has seen or the witness holds (`guard`; `ledger verify`
+    makes the full check itself), and it signs checkpoints as it grows (the notary)."""
     location = ledger_location(path, settings())
     if isinstance(location, Path):
         if not create and not location.exists():
@@ -125,20 +124,11 @@ def open_ledger(path: Path | None, *, create: bool = False, guard: bool = True, 
     ctx = get_current_context(silent=True)
     if ctx is not None:  # closed when the command ends, whichever way it ends
         ctx.call_on_close(ledger.close)
-    provable = proving(ledger)
-    if provable is not None:
-        trust = ledger_trust(settings(), provable, client="cli")
-        if guard:
-            refuse_if_inconsistent(provable, trust)
-        attach_notary(provable, trust)
+    trust = ledger_trust(settings(), ledger, client="cli")
+    if guard:
+        refuse_if_inconsistent(ledger, trust)
+    attach_notary(ledger, trust)
     return ledger
-
-
-def proving(ledger: OpenLedger) -> SqliteLedger | None:
-    """The ledger if its backend keeps the Merkle tree and signed checkpoints (SQLite today), else None."""
-    from coalition.ledger.sqlite import SqliteLedger
-
-    return ledger if isinstance(ledger, SqliteLedger) else None
 
 
 def ledger_description(path: Path | None) -> str:
@@ -149,7 +139,7 @@ def ledger_description(path: Path | None) -> str:
         fail(str(exc))
 
 
-def refuse_if_inconsistent(ledger: SqliteLedger, trust: LedgerTrust) -> None:
+def refuse_if_inconsistent(ledger: OpenLedger, trust: LedgerTrust) -> None:
     """Fail unless the ledger extends the newest checkpoint the CLI saw and the witness's newest; remember it."""
     from coalition.bus.clock import WallClock
     from coalition.ledger.integrity import guard_problem
@@ -209,7 +199,7 @@ def run_or_latest(ledger: OpenLedger, run: str | None) -> str:
     return run
 
 
-def newest_checkpoint(ledger: SqliteLedger, trust: LedgerTrust) -> SignedCheckpoint | None:
+def newest_checkpoint(ledger: OpenLedger, trust: LedgerTrust) -> SignedCheckpoint | None:
     """The newest checkpoint of this ledger signed by its key, from the witness or the ledger, that the ledger
     extends (the open guard has already refused a ledger that does not extend the witness's newest)."""
     from coalition.ledger.checkpoint import open_checkpoint

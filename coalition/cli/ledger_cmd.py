@@ -22,7 +22,6 @@ from coalition.cli.common import (
     fail,
     newest_checkpoint,
     open_ledger,
-    proving,
     run_or_latest,
     settings,
 )
@@ -31,13 +30,12 @@ from coalition.cli.terminal import TerminalConsole, clean, json_text
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
-from coalition.ledger.errors import EntryNotFound
+from coalition.ledger.errors import EntryNotFound, LedgerError
 from coalition.ledger.explain import ChainLink, Decision, Explanation, explain, summary_line
 from coalition.ledger.numbering import RunNumbering
 
 if TYPE_CHECKING:
     from coalition.bootstrap import OpenLedger
-    from coalition.ledger.sqlite import SqliteLedger
 
 ledger_app = typer.Typer(
     help="Audit the decision ledger: list entries, show one, verify the hash chain, digest a run, explain a decision.",
@@ -266,19 +264,7 @@ def verify(
     from coalition.bus.clock import WallClock
     from coalition.ledger.integrity import check_ledger
 
-    opened = open_ledger(ledger_path, guard=False, read_only=True)
-    ledger = proving(opened)
-    if ledger is None:  # a backend without the Merkle tree yet (PostgreSQL): the chain only
-        result = opened.verify()
-        if result.ok:
-            typer.echo(
-                f"OK: {result.entries} entries, head {result.head_hash} (hash chain only: this backend keeps"
-                " no Merkle tree or signed checkpoints yet)"
-            )
-            _verify_decisions(opened)
-            return
-        typer.echo(f"TAMPERED at seq {result.first_bad_seq}: {result.reason}")
-        raise typer.Exit(1)
+    ledger = open_ledger(ledger_path, guard=False, read_only=True)
     trust = ledger_trust(settings(), ledger, client="cli")
     seen = trust.seen.load() if trust.seen is not None else None
     report = check_ledger(
@@ -319,13 +305,6 @@ def _verify_decisions(ledger: Ledger) -> None:
         typer.echo(f"{decisions} decision signatures verified")
 
 
-def _provable(opened: OpenLedger) -> SqliteLedger:
-    ledger = proving(opened)
-    if ledger is None:
-        fail("this ledger backend keeps no Merkle tree or signed checkpoints yet (SQLite does)")
-    return ledger
-
-
 @ledger_app.command("prove")
 def prove(
     seq: Annotated[int, typer.Argument(min=1, help="The entry to prove.")],
@@ -338,7 +317,7 @@ def prove(
     """
     from coalition.ledger.proofs import inclusion_bundle
 
-    ledger = _provable(open_ledger(ledger_path))
+    ledger = open_ledger(ledger_path)
     trust = ledger_trust(settings(), ledger, client="cli")
     newest = newest_checkpoint(ledger, trust)
     size = ledger.head()[0]
@@ -359,7 +338,7 @@ def checkpoint(ledger_path: LedgerPath = None) -> None:
     """
     from coalition.bootstrap import attach_notary
 
-    ledger = _provable(open_ledger(ledger_path))
+    ledger = open_ledger(ledger_path)
     signed = attach_notary(ledger, ledger_trust(settings(), ledger, client="cli")).checkpoint()
     if signed is None:
         fail(f"the ledger at {ledger.path} is empty: nothing to sign")
@@ -373,10 +352,14 @@ def forget(ledger_path: LedgerPath = None) -> None:
 
     Example: coalition ledger forget --ledger old/ledger.db
     """
-    path = ledger_path or settings().ledger_path
+    from coalition.bootstrap import ledger_location, memory_key
     from coalition.ledger.witness import SeenCheckpoint
 
-    memory = SeenCheckpoint(settings().state_path, "cli", str(path.resolve()))
+    try:
+        path = memory_key(ledger_location(ledger_path, settings()))
+    except LedgerError as exc:
+        fail(str(exc))
+    memory = SeenCheckpoint(settings().state_path, "cli", path)
     seen = memory.load()
     if seen is None:
         typer.echo(f"nothing remembered for {path}")

@@ -15,7 +15,6 @@ from coalition.cli.common import (
     fail,
     newest_checkpoint,
     open_ledger,
-    proving,
     run_or_latest,
     settings,
 )
@@ -31,6 +30,8 @@ from coalition.scenarios.report_render import FORMATS, render
 from coalition.scenarios.reports import RunReport, run_report
 
 if TYPE_CHECKING:
+    from coalition.bootstrap import OpenLedger
+    from coalition.ledger.integrity import IntegrityReport
     from coalition.ledger.proofs import Attestation
 
 DriftLedger = Annotated[
@@ -120,12 +121,8 @@ def _when(value: str | None, option: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def attestation(opened: Ledger) -> Attestation | None:
-    """The newest signed checkpoint, signing one now if the ledger has grown past it, with the earlier ones; None
-    for a backend that keeps no Merkle tree yet (the package then carries no proofs)."""
-    ledger = proving(opened)  # type: ignore[arg-type]
-    if ledger is None:
-        return None
+def attestation(ledger: OpenLedger) -> Attestation:
+    """The newest signed checkpoint, signing one now if the ledger has grown past it, with the earlier ones."""
     from coalition.bootstrap import attach_notary, ledger_trust
     from coalition.ledger.checkpoint import peek_size
     from coalition.ledger.proofs import Attestation
@@ -139,6 +136,16 @@ def attestation(opened: Ledger) -> Attestation | None:
     notes = [note for _, note in trust.witness.notes(trust.origin)] + ledger.stored_checkpoints()
     earlier = tuple(sorted({size for note in notes if (size := peek_size(note)) is not None}))
     return Attestation(ledger, newest, earlier)
+
+
+def integrity(ledger: OpenLedger) -> IntegrityReport:
+    """`ledger verify`'s full check (chain, tree, checkpoints, witness, this CLI's memory, derived data)."""
+    from coalition.bootstrap import ledger_trust
+    from coalition.ledger.integrity import check_ledger
+
+    trust = ledger_trust(settings(), ledger, client="cli")
+    seen = trust.seen.load() if trust.seen is not None else None
+    return check_ledger(ledger, verifiers=trust.verifiers, witness=trust.witness, seen=seen, seen_name="the cli")
 
 
 def audit(
@@ -162,9 +169,17 @@ def audit(
     ledger = open_ledger(ledger_path, read_only=True)
     run_id = run_or_latest(ledger, run)
     target = out or Path(f"audit-{check_run_id(run_id, option='run')}")
+    proof = attestation(ledger)
     try:
         package = write_audit(
-            ledger, run_id, target, start=begin, end=finish, incident=incident, attestation=attestation(ledger)
+            ledger,
+            run_id,
+            target,
+            start=begin,
+            end=finish,
+            incident=incident,
+            attestation=proof,
+            integrity=integrity(ledger),
         )
     except ScenariosError as exc:
         fail(str(exc))

@@ -20,7 +20,6 @@ from coalition.bootstrap import LedgerLocation, open_ledger
 from coalition.bus.clock import Clock, WallClock
 from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.ledger.base import LedgerQuery, RunInfo, VerifyResult
-from coalition.ledger.sqlite import SqliteLedger
 from coalition.web.access_log import AccessLog
 from coalition.web.auth import LoginRequired, current_principal
 from coalition.web.errors import Refused, WebError
@@ -89,7 +88,6 @@ class ConsoleState:
             from coalition.ledger.integrity import check_ledger
 
             memory = self.trust.seen
-            assert isinstance(self.ledger, SqliteLedger)
             result = check_ledger(
                 self.ledger,
                 verifiers=self.trust.verifiers,
@@ -236,7 +234,7 @@ def create_app(
         signing=SigningKeys(ApproverKeys(users_path.parent / "keys" / APPROVERS_DIR)),
     )
 
-    if settings is not None and isinstance(state.ledger, SqliteLedger):  # the backends that keep the Merkle tree
+    if settings is not None:  # a console on either backend checks and signs checkpoints of the Merkle tree
         state.trust = _trust(state.ledger, settings)
 
     state.live.on_finished = state.warm_run_view
@@ -312,7 +310,7 @@ def create_app(
     return app
 
 
-def _trust(ledger: SqliteLedger, settings: Settings) -> LedgerTrust:
+def _trust(ledger: OpenLedger, settings: Settings) -> LedgerTrust:
     from coalition.bootstrap import attach_notary, ledger_trust
     from coalition.ledger.errors import LedgerError
     from coalition.ledger.integrity import guard_problem

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import PostgresServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from coalition.bus.base import Bus
@@ -31,9 +32,16 @@ from coalition.ledger import (
     SqliteLedger,
     VerifyResult,
     entry_hash,
+    merkle,
     run_digest,
 )
+from coalition.ledger.checkpoint import peek_size
+from coalition.ledger.integrity import check_ledger
 from coalition.ledger.mapping import draft_from_envelope
+from coalition.ledger.notary import Notary, origin_of
+from coalition.ledger.signed_note import Signer, Verifier
+from coalition.ledger.tree import TreeBuilder
+from coalition.ledger.witness import WitnessDir
 
 pytestmark = pytest.mark.contract
 
@@ -548,6 +556,103 @@ class TestVerify:
         result = backend.ledger.verify()
         assert result.ok, result.reason
         assert (result.entries, result.head_hash) == (20, backend.ledger.head()[1])
+
+
+class TestMerkleTree:
+    """Every backend keeps the RFC 6962 tree in the append transaction, proves inclusion and consistency from it,
+    keeps signed checkpoints, and passes the full integrity check (chain, tree, checkpoints, witness)."""
+
+    def _fill(self, ledger: Any, sizes: list[int]) -> None:
+        """Appends of these sizes through every append path (blocks cross the 64-leaf stored level both ways)."""
+        n = 0
+        for k, size in enumerate(sizes):
+            batch = [draft(n + i + 1) for i in range(size)]
+            if k % 3 == 0:
+                ledger.append(batch)
+            elif k % 3 == 1:
+                ledger.append_once("recorder", f"tree-{k}", batch)
+            else:
+                ledger.append_batch_once("recorder", [(f"tree-{k}", batch)])
+            n += size
+
+    def test_stored_nodes_and_proofs_match_the_tree_from_scratch(self, backend: Backend) -> None:
+        """The nodes kept incrementally equal a from-scratch build; every proof verifies against the root."""
+        ledger = backend.ledger
+        self._fill(ledger, [1, 62, 3, 130, 64, 7, 1])
+        size = ledger.head()[0]
+        builder = TreeBuilder()
+        builder.extend(ledger.leaf_data(0, size))
+        assert sorted(ledger.tree_node_rows()) == sorted(builder.completed)
+        assert len(builder.completed) >= 4
+        with ledger.tree() as tree:
+            assert tree.size == size
+            root = tree.root()
+            assert root == builder.root()
+            for index in (0, 1, 63, 64, 65, 127, 200, size - 1):
+                leaf = merkle.leaf_hash(ledger.leaf_data(index, index + 1)[0])
+                merkle.verify_inclusion(index, size, leaf, tree.inclusion_proof(index), root)
+            for size1 in (1, 64, 65, 199, size):
+                old = TreeBuilder()
+                old.extend(ledger.leaf_data(0, size1))
+                merkle.verify_consistency(size1, size, tree.consistency_proof(size1), old.root(), root)
+
+    def test_a_proof_that_was_tampered_with_fails(self, backend: Backend) -> None:
+        """Negative control: the same proof against a flipped leaf or another root does not verify."""
+        ledger = backend.ledger
+        self._fill(ledger, [100])
+        with ledger.tree() as tree:
+            proof, root = tree.inclusion_proof(70), tree.root()
+        leaf = merkle.leaf_hash(ledger.leaf_data(70, 71)[0])
+        with pytest.raises(merkle.ProofError):
+            merkle.verify_inclusion(70, 100, merkle.leaf_hash(b"x" + ledger.leaf_data(70, 71)[0]), proof, root)
+        with pytest.raises(merkle.ProofError):
+            merkle.verify_inclusion(70, 100, leaf, proof, merkle.leaf_hash(b"another root"))
+
+    def test_checkpoints_are_signed_kept_and_verified(self, backend: Backend, tmp_path: Path) -> None:
+        """The notary signs after 1,000 entries and on demand; the full check names the newest checkpoint, and a
+        checkpoint signed by another key is refused (negative control)."""
+        ledger = backend.ledger
+        key = Ed25519PrivateKey.generate()
+        origin = origin_of(ledger)
+        witness = WitnessDir(tmp_path / "witness")
+        notary = Notary(ledger, lambda: Signer(origin, key), witness, StepClock())
+        ledger.add_commit_listener(notary.after_commit)
+        for start in range(0, 1000, 250):
+            ledger.append([draft(start + i + 1) for i in range(250)])
+        assert [peek_size(note) for note in ledger.stored_checkpoints()] == [1000]
+        ledger.append([draft(1001)])
+        assert notary.checkpoint() is not None
+        assert [peek_size(note) for note in ledger.stored_checkpoints()] == [1000, 1001]
+        verifiers = [Verifier.of(origin, key.public_key())]
+        report = check_ledger(ledger, verifiers=verifiers, witness=witness)
+        assert report.ok, report.line()
+        assert report.newest is not None
+        assert report.newest.size == 1001
+        assert report.checkpoints_checked == 4  # two in the ledger, two in the witness
+        assert report.derived_checked
+        stranger = [Verifier.of(origin, Ed25519PrivateKey.generate().public_key())]
+        refused = check_ledger(ledger, verifiers=stranger, witness=witness)
+        assert not refused.ok
+        assert "checkpoint" in (refused.reason or "")
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "UPDATE tree_nodes SET idx = idx + 1",
+            "DELETE FROM tree_nodes",
+            "UPDATE checkpoints SET note = 'forged'",
+            "DELETE FROM checkpoints",
+        ],
+    )
+    def test_raw_sql_cannot_change_the_tree_or_checkpoints(self, backend: Backend, statement: str) -> None:
+        """The tree's nodes and the kept checkpoints are append-only like the entries, even for their owner."""
+        ledger = backend.ledger
+        self._fill(ledger, [130])
+        ledger.add_checkpoint(130, "a note")
+        with pytest.raises(backend.refusal, match="append-only"):
+            backend.raw_as_owner(statement)
+        assert len(ledger.tree_node_rows()) == 3
+        assert ledger.stored_checkpoints() == ["a note"]
 
 
 def _append_from_process(reopen: Callable[..., Any], worker: str, count: int) -> None:

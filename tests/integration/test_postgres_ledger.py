@@ -4,6 +4,7 @@ and the console (same digest as SQLite)."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
@@ -19,12 +20,18 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import PostgresServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from coalition.bus.clock import WallClock
 from coalition.cli import app
 from coalition.ledger import AppendOnlyViolation, EntryDraft, LedgerUnavailable
+from coalition.ledger.integrity import check_ledger
+from coalition.ledger.notary import Notary, origin_of
 from coalition.ledger.postgres import Isolation, PostgresLedger, split_ledger_url
+from coalition.ledger.signed_note import Signer, Verifier
+from coalition.ledger.witness import WitnessDir
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +155,61 @@ class TestEightWriters:
         assert not result.ok
         assert result.first_bad_seq is not None
         assert result.first_bad_seq <= min(row[0] for row in forks) + 1
+
+
+class TestMerkleTreeOnPostgres:
+    """What the hash chain alone cannot see on PostgreSQL, the tree and the signed checkpoints do."""
+
+    @pytest.mark.parametrize(
+        ("cleanup", "verdict"),
+        [
+            ((), "truncated after seq 100: the ledger's Merkle tree records 128 entries"),
+            (
+                ("DELETE FROM tree_nodes", "DELETE FROM checkpoints"),
+                "rolled back to seq 100: the witness directory",
+            ),
+        ],
+        ids=["tail-cut", "tail-cut-and-tree-and-checkpoints-wiped"],
+    )
+    def test_a_superuser_cutting_the_tail_is_found(
+        self, postgres: PostgresServer, tmp_path: Path, cleanup: tuple[str, ...], verdict: str
+    ) -> None:
+        """A superuser disables the guards and deletes the last 30 entries (and, the second time, every stored node
+        and kept checkpoint): the chain still verifies (negative control), the full check names the cut."""
+        url = postgres.new_ledger_url()
+        key = Ed25519PrivateKey.generate()
+        witness = WitnessDir(tmp_path / "witness")
+        with PostgresLedger(url) as ledger:
+            origin = origin_of(ledger)
+            ledger.add_commit_listener(Notary(ledger, lambda: Signer(origin, key), witness, WallClock()).after_commit)
+            ledger.append([draft(1, n) for n in range(130)])
+            ledger.append([draft(1, 130, kind="run", message_type="run.finished")])  # a run's end signs one
+        tables = ("entries", "tree_nodes", "checkpoints")
+        off, on = ([f"ALTER TABLE {t} {state} TRIGGER USER" for t in tables] for state in ("DISABLE", "ENABLE"))
+        _admin(postgres, url, *off, "DELETE FROM entries WHERE seq > 100", *cleanup, *on)  # and covers its tracks
+        verifiers = [Verifier.of(origin, key.public_key())]
+        with PostgresLedger(url) as ledger:
+            assert ledger.verify().ok  # the chain alone: a shorter chain is still a chain
+            report = check_ledger(ledger, verifiers=verifiers, witness=witness, derived=False)
+        assert not report.ok
+        assert verdict in (report.reason or ""), report.line()
+
+    def test_an_edited_stored_node_is_named(self, postgres: PostgresServer, tmp_path: Path) -> None:
+        """A superuser overwrites a stored tree node: the full check names the entries it covers."""
+        url = postgres.new_ledger_url()
+        with PostgresLedger(url) as ledger:
+            ledger.append([draft(1, n) for n in range(130)])
+        _admin(
+            postgres,
+            url,
+            "ALTER TABLE tree_nodes DISABLE TRIGGER tree_nodes_no_update",
+            "UPDATE tree_nodes SET hash = sha256('forged') WHERE level = 6 AND idx = 1",
+            "ALTER TABLE tree_nodes ENABLE TRIGGER tree_nodes_no_update",
+        )
+        with PostgresLedger(url) as ledger:
+            report = check_ledger(ledger, verifiers=[], derived=False)
+        assert not report.ok
+        assert "the stored Merkle tree node over seq 65..128 does not match the entries" in (report.reason or "")
 
 
 def _endless_writer(url: str) -> None:
@@ -317,6 +379,31 @@ class TestFullRun:
         doctor = in_process("doctor", "--bus", "memory", "--json", env=on_pg_env)
         assert "postgresql at" in doctor.stdout
         assert "intact" in doctor.stdout
+        assert "Merkle tree root" in doctor.stdout
+        assert "newest checkpoint" in doctor.stdout
+
+        # the tree and signed checkpoints on PostgreSQL: verify names them, prove and audit verify offline
+        assert "consistent with the newest checkpoint" in verify.stdout, verify.stdout
+        proof = in_process("ledger", "prove", "5", env=on_pg_env)
+        assert proof.exit_code == 0, proof.stdout
+        bundle = json.loads(proof.stdout)
+        assert (bundle["seq"], bundle["leaf_index"]) == (5, 4)
+        audit = in_process("audit", "on-pg", "--out", str(tmp_path / "audit-pg"), env=on_pg_env)
+        assert audit.exit_code == 0, audit.stdout
+        checked = json.loads((tmp_path / "audit-pg" / "verification.json").read_text())
+        assert checked["ok"]
+        assert "Merkle tree (every leaf, stored nodes compared)" in checked["checks"]
+        assert checked["newest_checkpoint"]["size"] == checked["entries"]
+        offline = subprocess.run(
+            [sys.executable, "verify.py"],
+            check=False,
+            cwd=tmp_path / "audit-pg",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert offline.returncode == 0, offline.stdout + offline.stderr
+        assert offline.stdout.startswith("OK: ")
 
         # the console over the same PostgreSQL ledger
         from coalition.web.app import create_app
