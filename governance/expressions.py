@@ -31,7 +31,7 @@ MAX_COMPREHENSIONS = 4  # .exists/.all/.map/.filter/.exists_one per expression (
 MAX_NESTED_COMPREHENSIONS = 2  # a comprehension inside a comprehension costs the product of two list sizes
 
 # What an expression may read, besides the policy's limits and gates (substituted as literals).
-VARIABLES: frozenset[str] = frozenset({"args", "proposer", "action", "state"})
+VARIABLES: frozenset[str] = frozenset({"args", "normalized", "proposer", "action", "state"})
 
 _COMPREHENSIONS = frozenset({"exists", "all", "map", "filter", "exists_one"})
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -308,7 +308,16 @@ def _expand(
                 path = f"{path}.{key}"
                 end = tokens[index].start + len(key)
                 index += 1
-            out.append(text[pos : token.start])
+            before = text[pos : token.start]
+            folded = re.search(r"normal\(\s*$", before)
+            after = re.match(r"\s*\)", text[end:])
+            if folded and after and not (folded.start() > 0 and before[folded.start() - 1] in "._"):
+                # normal(<constant>) is computed once, here: the policy's phrases as compared
+                out.append(before[: folded.start()])
+                out.append(cel_literal(_normalized(value)))
+                pos = end + after.end()
+                continue
+            out.append(before)
             out.append(cel_literal(value))
             pos = end
             continue
@@ -323,6 +332,16 @@ def _expand(
             state_fields.add(nxt.text)
     out.append(text[pos:])
     return "".join(out), state_fields
+
+
+def _normalized(value: Any) -> Any:
+    if isinstance(value, str):
+        return normal(value)
+    if isinstance(value, list):
+        return [_normalized(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _normalized(v) for k, v in value.items()}
+    return value
 
 
 def _only_dot_between(text: str, end: int, start: int) -> bool:

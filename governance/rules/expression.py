@@ -9,6 +9,7 @@ that cannot be evaluated denies, fail closed, with a reason naming it; a deny of
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +26,7 @@ from coalition.governance.expressions import (
     cel_value,
     compile_expression,
     compile_template,
+    normal,
     render,
 )
 from coalition.governance.money import to_decimal
@@ -44,24 +46,103 @@ def _band(state: GovernanceState) -> Any:
                                                  "surge_cap_pct": band.surge_cap_pct})  # fmt: skip
 
 
-def _spend(state: GovernanceState) -> Any:
+def _spend(state: GovernanceState) -> dict[str, Decimal]:
     period = state.period_key()
     agents = {agent for agent, p in (*state.spent, *state.reserved) if p == period}
-    return {agent: float(state.committed(agent, period)) for agent in sorted(agents)}
+    return {agent: state.committed(agent, period) for agent in sorted(agents)}
+
+
+def _price(quote: Any) -> Any:
+    return {"price": cel_value(quote.price), "base_price": cel_value(quote.base_price)}
+
+
+@dataclass(frozen=True, slots=True)
+class StateField:
+    """One field of the governance state as expressions see it. A map field (`entries`) read only as
+    `state.f[args.x]` or `args.x in state.f` is handed over with just the entries the proposal names."""
+
+    read: Callable[[GovernanceState], Any] | None = None
+    entries: Callable[[GovernanceState], Mapping[str, Any]] | None = None
+    entry: Callable[[Any], Any] = cel_value
+
+    def value(self, state: GovernanceState, keys: Sequence[object] | None) -> Any:
+        if self.entries is None:
+            assert self.read is not None
+            return self.read(state)
+        raw = self.entries(state)
+        if keys is None:
+            return {str(k): self.entry(v) for k, v in raw.items()}
+        return {k: self.entry(raw[k]) for k in keys if isinstance(k, str) and k in raw}
 
 
 # The governance state an expression may read as `state.<field>` (docs/policy.md "Variables").
-STATE_FIELDS: dict[str, Callable[[GovernanceState], Any]] = {
-    "pricing": _band,  # the pricing band in force when an executed change replaced the policy's; else null
-    "prices": lambda s: {
-        r: {"price": cel_value(q.price), "base_price": cel_value(q.base_price)} for r, q in s.prices.items()
-    },
-    "jurisdictions": lambda s: dict(s.jurisdictions),  # statuses set by executed jurisdiction packs
-    "credits": lambda s: {c: float(v) for c, v in s.credits.items()},  # credit authorized per customer
-    "spend": _spend,  # spend + reservations per agent in the current budget period
-    "open_escalations": lambda s: float(len(s.open_escalations())),
-    "paused": lambda s: sorted(s.settlement.paused),  # regions whose settlement is paused
+STATE_FIELDS: dict[str, StateField] = {
+    # the pricing band in force when an executed change replaced the policy's; else null
+    "pricing": StateField(_band),
+    "prices": StateField(entries=lambda s: s.prices, entry=_price),  # region → {price, base_price}
+    "jurisdictions": StateField(entries=lambda s: s.jurisdictions),  # statuses set by executed jurisdiction packs
+    "credits": StateField(entries=lambda s: s.credits),  # credit authorized so far per customer
+    "spend": StateField(entries=_spend),  # spend + reservations per agent in the current budget period
+    "open_escalations": StateField(lambda s: float(len(s.open_escalations()))),
+    "paused": StateField(lambda s: sorted(s.settlement.paused)),  # regions whose settlement is paused
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What the expressions of one action read: which arguments (None: all), whether proposer and action, and
+    each state field with the arguments naming its entries (None: the whole field)."""
+
+    args: frozenset[str] | None
+    normalized: frozenset[str] | None
+    proposer: bool
+    action: bool
+    state: tuple[tuple[str, tuple[str, ...] | None], ...]
+
+    @classmethod
+    def of(cls, sources: Sequence[str]) -> Needs:
+        text = "\n".join(sources)
+        state: dict[str, set[str] | None] = {}
+        for match in _STATE_USE.finditer(text):
+            name = match.group(1)
+            keys = _projection(text, match)
+            if keys is None or state.get(name, set()) is None:
+                state[name] = None
+            else:
+                state.setdefault(name, set()).add(keys)  # type: ignore[union-attr]
+        return cls(
+            _members(text, "args"),
+            _members(text, "normalized"),
+            re.search(r"\bproposer\b", text) is not None,
+            re.search(r"\baction\b", text) is not None,
+            tuple((f, tuple(sorted(k)) if k is not None else None) for f, k in sorted(state.items())),
+        )
+
+
+_STATE_USE = re.compile(r"\bstate\s*\.\s*([A-Za-z_]\w*)")
+_INDEXED = re.compile(r"\s*\[\s*args\s*\.\s*([A-Za-z_]\w*)\s*\]")
+_TESTED = re.compile(r"args\s*\.\s*([A-Za-z_]\w*)\s+in\s+$")
+
+
+def _projection(text: str, match: re.Match[str]) -> str | None:
+    """The argument whose value selects the entry read here, or None when the use needs the whole field."""
+    indexed = _INDEXED.match(text, match.end())
+    if indexed is not None:
+        return indexed.group(1)
+    tested = _TESTED.search(text[max(0, match.start() - 80) : match.start()])
+    if tested is not None and not re.match(r"\s*[\[.(]", text[match.end() :]):
+        return tested.group(1)
+    return None
+
+
+def _members(text: str, variable: str) -> frozenset[str] | None:
+    """The fields of `variable` the text reads (`args.region`), or None when it uses the variable otherwise."""
+    names: set[str] = set()
+    for match in re.finditer(rf"\b{variable}\b(\s*\.\s*([A-Za-z_]\w*))?", text):
+        if match.group(2) is None:
+            return None
+        names.add(match.group(2))
+    return frozenset(names)
 
 
 class RuleProblem(ValueError):
@@ -184,30 +265,42 @@ class ActionRules:
         self.rules = tuple(rules)
         self.rule_id = self.rules[0].listed_as if self.rules else "rules"
         self.listed = tuple(dict.fromkeys(r.listed_as for r in self.rules))
-        self._fields = tuple(sorted(frozenset().union(*(r.state_fields for r in self.rules))))
         self._numbers = numeric_arguments(action)
+        sources = [r.when.expanded for r in self.rules]
+        sources += [r.amount.expanded for r in self.rules if r.amount is not None]
+        sources += [p[0].expanded for r in self.rules for p in r.reason if not isinstance(p, str)]
+        self._needs = Needs.of(sources)
         source = "[" + ", ".join(f"({r.when.expanded})" for r in self.rules) + "]"
         self._program = cel.compile(source)
-        self._functions = any(
-            name in r.when.expanded or any(name in p[0].expanded for p in r.reason if not isinstance(p, str))
-            for r in self.rules
-            for name in FUNCTIONS
-        )
+        whens = "\n".join(r.when.expanded for r in self.rules)
+        self._functions = any(re.search(rf"\b{name}\s*\(", whens) for name in FUNCTIONS)
 
     def context(self, proposal: ActionProposed, state: GovernanceState) -> dict[str, Any]:
-        """What the conditions read: numeric arguments as doubles (numeric text too), the state fields used."""
-        args = dict(proposal.args)
-        for name in self._numbers:
-            value = args.get(name)
-            if isinstance(value, str):
+        """What the rules read, and only that (every value handed to CEL is converted, which is most of the
+        cost): numeric arguments as doubles (numeric text too), the state fields used."""
+        needs = self._needs
+        given = proposal.args
+        names = given.keys() if needs.args is None else [n for n in needs.args if n in given]
+        args: dict[str, Any] = {}
+        for name in names:
+            value = given[name]
+            if isinstance(value, str) and name in self._numbers:
                 with contextlib.suppress(ValueError):  # else left as text: comparing it with a number fails closed
-                    args[name] = to_decimal(value)
-        context: dict[str, Any] = {
-            "args": cel_value(args),
-            "proposer": proposal.agent,
-            "action": proposal.action,
-            "state": {name: STATE_FIELDS[name](state) for name in self._fields},
-        }
+                    value = to_decimal(value)
+            args[name] = cel_value(value)
+        context: dict[str, Any] = {"args": args}
+        if needs.normalized is None or needs.normalized:
+            wanted = given.keys() if needs.normalized is None else [n for n in needs.normalized if n in given]
+            context["normalized"] = {n: _normal_value(given[n]) for n in wanted}
+        if needs.proposer:
+            context["proposer"] = proposal.agent
+        if needs.action:
+            context["action"] = proposal.action
+        if needs.state:
+            context["state"] = {
+                field: STATE_FIELDS[field].value(state, None if keys is None else [given.get(k) for k in keys])
+                for field, keys in needs.state
+            }
         if self._functions:
             context.update(FUNCTIONS)
         return context
@@ -241,7 +334,7 @@ class ActionRules:
             if value is not None:
                 with contextlib.suppress(ValueError):
                     args[name] = str(to_decimal(value))
-        return {**context, "args": args}
+        return {**context, **FUNCTIONS, "args": args}
 
     def _one_by_one(self, context: dict[str, Any], shown: dict[str, Any]) -> list[Finding]:
         out: list[Finding] = []
@@ -259,6 +352,15 @@ class ActionRules:
             if finding.outcome == "deny":
                 break
         return out
+
+
+def _normal_value(value: object) -> Any:
+    """An argument with case and runs of whitespace ignored (strings, and each string of a list)."""
+    if isinstance(value, str):
+        return normal(value)
+    if isinstance(value, list):
+        return [normal(v) if isinstance(v, str) else cel_value(v) for v in value]
+    return cel_value(value)
 
 
 def numeric_arguments(action: str) -> tuple[str, ...]:
