@@ -61,6 +61,61 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _call_id(base: str, index: int) -> str:
+    return base if index == 0 else f"{base}_{index}"
+
+
+def _object(arguments: str) -> dict[str, Any]:
+    """Tool arguments as the object Anthropic's wire format carries (text that is not one: a mismatched shape)."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {"unexpected": "shape"}
+    return value if isinstance(value, dict) else {"unexpected": "shape"}
+
+
+def choose_request(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The autonomous lane's request in a body (task "choose"), whichever wire format; None for other requests."""
+    for message in body.get("messages", []):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        text = (
+            content
+            if isinstance(content, str)
+            else " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
+        )
+        try:
+            request = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(request, dict) and request.get("task") == "choose":
+            return request
+    return None
+
+
+def tool_results(body: dict[str, Any]) -> list[str]:
+    """The tool results sent back so far, oldest first, whichever wire format."""
+    results: list[str] = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if message.get("role") == "tool":
+            results.append(content if isinstance(content, str) else json.dumps(content))
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "tool_result":
+                    inner = part.get("content")
+                    if isinstance(inner, list):
+                        inner = " ".join(str(p.get("text", "")) for p in inner if isinstance(p, dict))
+                    results.append(str(inner))
+    return results
+
+
+def model_turns(body: dict[str, Any]) -> int:
+    """How many answers the model already gave in this conversation."""
+    return sum(1 for message in body.get("messages", []) if message.get("role") == "assistant")
+
+
 def answer_text(body: dict[str, Any]) -> str:
     """The server's wording for a request (deterministic): for a narration request, the decision in its facts (a
     model that says no more than it was given passes the words check); else the task and a digest."""
@@ -86,6 +141,11 @@ class WireServer:
     _malformed: int = 0
     # A hostile or scripted model: the text it answers for a request body (None: the default wording).
     speaker: Callable[[dict[str, Any]], str | None] | None = None
+    # A scripted tool caller: the tool calls (name, arguments as JSON text) it answers a request with tools;
+    # None: the default (the first or chosen tool, filled from its schema); []: a text answer, no tool call.
+    tool_caller: Callable[[dict[str, Any]], list[tuple[str, str]] | None] | None = None
+    # A model that hangs on some requests: seconds to wait before answering this body (0: none).
+    hang_when: Callable[[dict[str, Any]], float] | None = None
     # A slow model: the next `_delays` answers start after this many seconds each (a provider that hangs).
     _delays: list[float] = field(default_factory=list)
     # A provider that lies about usage: these figures replace the computed ones in every answer.
@@ -176,6 +236,8 @@ class WireServer:
             if failure is None and structured and self._malformed:
                 self._malformed -= 1
                 malformed = True
+        if self.hang_when is not None:
+            delay = max(delay, self.hang_when(body))
         if delay:
             time.sleep(delay)
         if failure is not None:
@@ -235,6 +297,9 @@ class WireServer:
 
     # ----- OpenAI chat completions ------------------------------------------------------------------------
 
+    def _scripted_tools(self, body: dict[str, Any]) -> list[tuple[str, str]] | None:
+        return self.tool_caller(body) if self.tool_caller is not None and body.get("tools") else None
+
     @staticmethod
     def _openai_tool(body: dict[str, Any], malformed: bool) -> tuple[str, str]:
         tools = body["tools"]
@@ -256,8 +321,10 @@ class WireServer:
         if response_format.get("type") == "json_schema":  # structured output without tools
             schema = response_format.get("json_schema", {}).get("schema", {})
             text = json.dumps({"unexpected": "shape"} if malformed else _fill(schema, schema), sort_keys=True)
-        tool = self._openai_tool(body, malformed) if body.get("tools") else None
-        completion = _tokens(tool[1] if tool else text)
+        scripted = self._scripted_tools(body)
+        calls = scripted if scripted is not None else [self._openai_tool(body, malformed)] if body.get("tools") else []
+        tool = calls[0] if calls else None
+        completion = _tokens("".join(c[1] for c in calls) if calls else text)
         usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         if self.usage_override is not None:
             usage = {**usage, **self.usage_override}
@@ -266,10 +333,11 @@ class WireServer:
             if tool:
                 message["tool_calls"] = [
                     {
-                        "id": "call_" + call_id[-12:],
+                        "id": _call_id("call_" + call_id[-12:], i),
                         "type": "function",
-                        "function": {"name": tool[0], "arguments": tool[1]},
+                        "function": {"name": name, "arguments": arguments},
                     }
+                    for i, (name, arguments) in enumerate(calls)
                 ]
             doc = {
                 "id": call_id,
@@ -293,13 +361,13 @@ class WireServer:
 
         def events() -> Iterator[tuple[str | None, dict[str, Any] | str]]:
             yield None, chunk({"role": "assistant", "content": ""})
-            if tool:
-                head = {"index": 0, "id": "call_" + call_id[-12:], "type": "function"}
-                yield None, chunk({"tool_calls": [{**head, "function": {"name": tool[0], "arguments": ""}}]})
-                half = len(tool[1]) // 2
-                for part in (tool[1][:half], tool[1][half:]):
-                    yield None, chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
-            else:
+            for i, (name, arguments) in enumerate(calls):
+                head = {"index": i, "id": _call_id("call_" + call_id[-12:], i), "type": "function"}
+                yield None, chunk({"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]})
+                half = len(arguments) // 2
+                for part in (arguments[:half], arguments[half:]):
+                    yield None, chunk({"tool_calls": [{"index": i, "function": {"arguments": part}}]})
+            if not calls:
                 for word in text.split(" "):
                     yield None, chunk({"content": word + " "})
             yield None, chunk({}, "tool_calls" if tool else "stop")
@@ -317,18 +385,25 @@ class WireServer:
         msg_id = "msg_" + _digest(body)[:20]
         text = self._spoken(body)
         tool: tuple[str, dict[str, Any]] | None = None
-        if body.get("tools"):
+        scripted = self._scripted_tools(body)
+        if scripted is not None:
+            calls = [(name, _object(arguments)) for name, arguments in scripted]
+        elif body.get("tools"):
             tools = body["tools"]
             choice = body.get("tool_choice") or {}
             chosen = next((t for t in tools if t["name"] == choice.get("name")), tools[0])
             schema = chosen.get("input_schema", {})
-            tool = (chosen["name"], {"unexpected": "shape"} if malformed else _fill(schema, schema))
-        spoken = json.dumps(tool[1], sort_keys=True) if tool else text
+            calls = [(chosen["name"], {"unexpected": "shape"} if malformed else _fill(schema, schema))]
+        else:
+            calls = []
+        tool = calls[0] if calls else None
+        spoken = "".join(json.dumps(c[1], sort_keys=True) for c in calls) if calls else text
         completion = _tokens(spoken)
         stop = "tool_use" if tool else "end_turn"
         if tool:
             content: list[dict[str, Any]] = [
-                {"type": "tool_use", "id": "toolu_" + msg_id[-12:], "name": tool[0], "input": tool[1]}
+                {"type": "tool_use", "id": _call_id("toolu_" + msg_id[-12:], i), "name": name, "input": arguments}
+                for i, (name, arguments) in enumerate(calls)
             ]
         else:
             content = [{"type": "text", "text": text}]
@@ -358,20 +433,23 @@ class WireServer:
                 "usage": {"input_tokens": prompt, "output_tokens": 1},
             }
             yield "message_start", {"type": "message_start", "message": start}
-            if tool:
-                block = {**content[0], "input": {}}
-                yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
-                half = len(spoken) // 2
-                for part in (spoken[:half], spoken[half:]):
-                    delta = {"type": "input_json_delta", "partial_json": part}
-                    yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-            else:
-                block = {"type": "text", "text": ""}
-                yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
-                for word in text.split(" "):
-                    delta = {"type": "text_delta", "text": word + " "}
-                    yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-            yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+            for i, block in enumerate(content):
+                if block["type"] == "tool_use":
+                    start_block = {**block, "input": {}}
+                    started = {"type": "content_block_start", "index": i, "content_block": start_block}
+                    yield "content_block_start", started
+                    raw = json.dumps(block["input"], sort_keys=True)
+                    half = len(raw) // 2
+                    for part in (raw[:half], raw[half:]):
+                        delta = {"type": "input_json_delta", "partial_json": part}
+                        yield "content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}
+                else:
+                    started = {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}
+                    yield "content_block_start", started
+                    for word in text.split(" "):
+                        delta = {"type": "text_delta", "text": word + " "}
+                        yield "content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta}
+                yield "content_block_stop", {"type": "content_block_stop", "index": i}
             yield (
                 "message_delta",
                 {
