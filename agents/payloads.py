@@ -216,6 +216,9 @@ class DisputeFacts(WorldData):
     lost_kwh: Decimal | None = Field(default=None, ge=0)
 
 
+DISPUTE_KINDS = ("late_fee", "settlement_fee", "outage_credit")  # the kinds the dispute rules cover
+
+
 class DisputeCase(WorldData):
     """`dispute`: a customer's billing dispute, whatever channel it came through.
 

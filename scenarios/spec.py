@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from coalition.agents.errors import ModelConfigError
-from coalition.agents.ops.engine import DISPUTE_KINDS
+from coalition.agents.payloads import DISPUTE_KINDS
 from coalition.agents.providers import parse_model_spec
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from importlib import resources
 
-from coalition.agents.finance import FinanceAgent
-from coalition.agents.legal import LegalAgent
-from coalition.agents.marketing import MarketingAgent
-from coalition.agents.ops import OpsAgent
-from coalition.agents.research import ResearchAgent
 from coalition.domain import AgentDecl, Pack, WorldDecl
 from coalition.governance.policy import GATES
 from coalition.packs.helios import observations
 from coalition.packs.helios.actions import ACTIONS
+from coalition.packs.helios.agents.finance import FinanceAgent
+from coalition.packs.helios.agents.legal import LegalAgent
+from coalition.packs.helios.agents.marketing import MarketingAgent
+from coalition.packs.helios.agents.ops import OpsAgent
+from coalition.packs.helios.agents.research import ResearchAgent
 from coalition.scenarios.world import World, WorldSpec
 
 PACK = Pack(

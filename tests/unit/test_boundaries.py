@@ -11,7 +11,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("bus", "ledger", "governance", "agents", "scenarios", "coalition")
+PACKAGES = ("bus", "ledger", "domain", "governance", "agents", "scenarios", "coalition", "packs")
 
 
 def _sources(*folders: str) -> Iterator[Path]:
@@ -88,7 +88,7 @@ class TestInjectedTimeAndIds:
         }
     )
 
-    @pytest.mark.parametrize("folder", ["agents", "governance", "scenarios"])
+    @pytest.mark.parametrize("folder", ["agents", "governance", "scenarios", "domain", "packs"])
     def test_no_ambient_clock_or_randomness(self, folder: str) -> None:
         offenders = {
             _rel(p): sorted(_calls(p) & self.FORBIDDEN) for p in _sources(folder) if _calls(p) & self.FORBIDDEN

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from coalition.agents.finance import engine
 from coalition.agents.payloads import (
     CapitalNeed,
     PolicyBrief,
@@ -15,6 +14,7 @@ from coalition.agents.payloads import (
     Shortlist,
     SupplyShock,
 )
+from coalition.packs.helios.agents.finance import engine
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from coalition.agents.legal import engine
 from coalition.agents.payloads import ClaimsReviewRequest, PolicyBrief, RegulatoryChange
+from coalition.packs.helios.agents.legal import engine
 
 pytestmark = pytest.mark.unit
 

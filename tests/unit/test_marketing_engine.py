@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from coalition.agents.marketing import engine
 from coalition.agents.memory import ProposalRecord, ProposalStatus
 from coalition.agents.payloads import (
     AgentBudget,
@@ -20,6 +19,7 @@ from coalition.agents.payloads import (
 )
 from coalition.agents.testing import Envelopes
 from coalition.bus.messages import ActionProposed, VerdictIssued
+from coalition.packs.helios.agents.marketing import engine
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,6 @@ import pytest
 
 from coalition.agents.base import AgentOutput, AgentStepContext
 from coalition.agents.facts import Facts
-from coalition.agents.legal.graph import LegalAgent
 from coalition.agents.model_budget import (
     ModelGuard,
     ModelLimits,
@@ -27,6 +26,7 @@ from coalition.agents.testing import Envelopes, ScriptedModel
 from coalition.bus.clock import IdFactory
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionProposed, ModelCalled, ModelStopped
+from coalition.packs.helios.agents.legal.agent import LegalAgent
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from coalition.agents.payloads import BudgetPressure, MarketSignals, ScreeningFlag
-from coalition.agents.research import engine
+from coalition.packs.helios.agents.research import engine
 
 pytestmark = pytest.mark.unit
 

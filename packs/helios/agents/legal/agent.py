@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import Field
 
 from coalition.agents.errors import UnusableInput
-from coalition.agents.legal import engine
 from coalition.agents.memory import AgentMemory
 from coalition.agents.narrator import Narrator
 from coalition.agents.payloads import ClaimsReviewRequest, NoGoRegion, NoGoRegions, RegulatoryChange
@@ -13,6 +12,7 @@ from coalition.agents.screening import screen
 from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import AgentMessage, Observation
+from coalition.packs.helios.agents.legal import engine
 
 
 class LegalMemory(AgentMemory):

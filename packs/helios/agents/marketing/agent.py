@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from coalition.agents.marketing import engine
 from coalition.agents.memory import AgentMemory
 from coalition.agents.narrator import Narrator
 from coalition.agents.payloads import (
@@ -21,6 +20,7 @@ from coalition.agents.payloads import (
 from coalition.agents.workflow import CopyRequest, FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
+from coalition.packs.helios.agents.marketing import engine
 
 
 class MarketingMemory(AgentMemory):

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from coalition.agents.facts import Facts
 from coalition.agents.money import cents, fmt, number
 from coalition.agents.payloads import (
+    DISPUTE_KINDS,
     AffectedCustomer,
     DisputeCase,
     DisputeFacts,
@@ -282,7 +283,6 @@ def fraud_response(trades: SuspiciousTrades, evidence_id: str) -> FraudResponse:
 # settlement fee is refunded when the platform's settlement record shows an error; an outage credit follows the
 # outage tier table by kWh lost. Everything else is declined with the rule that declined it.
 LATE_FEE_GRACE_DAYS = 15
-DISPUTE_KINDS = ("late_fee", "settlement_fee", "outage_credit")
 # The facts each kind must carry before a decision (C6 "required verification steps").
 DISPUTE_REQUIRED_FACTS: dict[str, tuple[str, ...]] = {
     "late_fee": ("days_late", "waivers_last_12_months"),

@@ -7,7 +7,6 @@ from decimal import Decimal
 from pydantic import Field
 
 from coalition.agents.errors import UnusableInput
-from coalition.agents.finance import engine
 from coalition.agents.memory import AgentMemory, ProposalRecord
 from coalition.agents.money import dec
 from coalition.agents.narrator import Narrator
@@ -22,6 +21,7 @@ from coalition.agents.payloads import (
 from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
+from coalition.packs.helios.agents.finance import engine
 
 
 class FinanceMemory(AgentMemory):

@@ -11,7 +11,6 @@ from pydantic import Field
 from coalition.agents.facts import Facts
 from coalition.agents.memory import UNDECIDED, AgentMemory, ProposalRecord
 from coalition.agents.narrator import Narrator
-from coalition.agents.ops import engine
 from coalition.agents.payloads import DisputeCase, MeterOutage, MeterRestored, SuspiciousTrades
 from coalition.agents.workflow import (
     CopyRequest,
@@ -24,6 +23,7 @@ from coalition.agents.workflow import (
 )
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import Observation
+from coalition.packs.helios.agents.ops import engine
 
 
 class OpsMemory(AgentMemory):

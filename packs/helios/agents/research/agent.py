@@ -9,10 +9,10 @@ from pydantic import Field, ValidationError
 from coalition.agents.memory import AgentMemory
 from coalition.agents.narrator import Narrator
 from coalition.agents.payloads import BudgetPressure, MarketSignals, NewsItem, NoGoRegions, ScreeningFlag
-from coalition.agents.research import engine
 from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import Observation
+from coalition.packs.helios.agents.research import engine
 
 
 class ResearchMemory(AgentMemory):
