@@ -15,6 +15,7 @@ from typing import Any
 from coalition.agents.providers import choose_models
 from coalition.bus.canonical import canonical_json
 from coalition.bus.memory import MemoryBus
+from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.runner import Runner, RunnerOptions
@@ -119,13 +120,23 @@ def case_decisions(ledger: Ledger, run_id: str) -> dict[str, list[str]]:
     return {case: sorted(items) for case, items in out.items()}
 
 
-def consistency(scenario: Scenario, runs: int) -> ConsistencyResult:
-    """Run `runs` variants on the memory bus (narrated offline) and compare every case's decisions across them."""
+def consistency(
+    scenario: Scenario, runs: int, *, policy: Policy | None = None, options: RunnerOptions | None = None
+) -> ConsistencyResult:
+    """Run `runs` variants on the memory bus and compare every case's decisions across them: narrated offline
+    unless `options` name the models (e.g. a model lane under `policy`, whose model chooses actions)."""
     per_run: list[dict[str, list[str]]] = []
     for index in range(runs):
         run_id = f"consistency-{scenario.name}-{index}"
         with SqliteLedger(":memory:") as ledger, closing(MemoryBus(namespace=run_id, keep_acknowledged=False)) as bus:
-            Runner(variant(scenario, index), bus=bus, ledger=ledger, run_id=run_id, options=offline_options()).run()
+            Runner(
+                variant(scenario, index),
+                bus=bus,
+                ledger=ledger,
+                run_id=run_id,
+                policy=policy,
+                options=options or offline_options(),
+            ).run()
             per_run.append(case_decisions(ledger, run_id))
     return compare_runs(scenario.name, per_run)
 

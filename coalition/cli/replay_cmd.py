@@ -172,6 +172,16 @@ def whatif(
     console.print(kpis)
 
 
+def _model_options(scenario: Any) -> Any:
+    """Runner options with the models a run of this scenario would use; a missing key is one line (exit 2)."""
+    from coalition.cli.run_cmd import check_keys, model_plan
+    from coalition.scenarios.runner import RunnerOptions
+
+    plan = model_plan(settings(), scenario)
+    check_keys(plan)
+    return RunnerOptions(models=plan.choices, provider_access=plan.access, prices=plan.prices)
+
+
 def _consistency_sweep(scenario: Any, runs: int, jobs: int) -> Any:
     """The K variants as sweep jobs on `jobs` local workers, recorded in a scratch ledger, then compared."""
     import secrets
@@ -225,27 +235,48 @@ def consistency(
         ),
     ] = 1,
     as_json: JsonFlag = False,
+    policy_path: Annotated[
+        Path | None,
+        typer.Option("--policy", metavar="FILE", help="Govern with this policy file (e.g. one with model lanes)."),
+    ] = None,
+    with_models: Annotated[
+        bool,
+        typer.Option(
+            "--models",
+            help="Use the models a run would (COALITION_LLM…, the scenario's agents:) instead of the offline model.",
+        ),
+    ] = False,
 ) -> None:
     """Run K variants of a scenario (other seeds; disputes through other channels and days) and report pass^k:
     the share of cases whose decision (outcome and amounts, not wording) was identical in every run. Every
-    variant is narrated by the offline model (no key, no network).
+    variant is narrated by the offline model (no key, no network) unless --models is given.
 
-    Exit 0 at or above the target (100% by default), 1 below, 2 bad input.
+    With a policy whose lanes let a model choose actions (--policy) and --models, pass^k measures the model
+    lane's consistency. Exit 0 at or above the target (100% by default), 1 below, 2 bad input.
 
     Example: coalition consistency billing-disputes --runs 5
     """
     _quiet_logs()
+    if jobs > 1 and (policy_path is not None or with_models):
+        fail("--policy and --models run the variants in this process: leave out --jobs")
     try:
         scenario = load_scenario(scenario_ref)
-        result = run_consistency(scenario, runs) if jobs == 1 else _consistency_sweep(scenario, runs, jobs)
-    except (ScenarioError, ScenariosError, AgentError) as exc:
+        policy = load_policy(policy_path) if policy_path is not None else None
+        options = _model_options(scenario) if with_models else None
+        result = (
+            run_consistency(scenario, runs, policy=policy, options=options)
+            if jobs == 1
+            else _consistency_sweep(scenario, runs, jobs)
+        )
+    except (ScenarioError, ScenariosError, AgentError, PolicyError) as exc:
         fail(str(exc))
     if as_json:
         _echo_json(result.to_json())
     else:
         typer.echo(
             f"pass^{result.runs} = {result.pass_k:.0%} ({result.consistent}/{result.cases} cases identical in every "
-            f"run of {scenario.name}; narrated offline)"
+            f"run of {scenario.name}; {'with the models a run would use' if with_models else 'narrated offline'}"
+            f"{'' if policy_path is None else ', under ' + policy_path.name})"
         )
         for case in result.differing:
             typer.echo(f"  differs: {case}")
