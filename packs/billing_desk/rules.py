@@ -5,7 +5,8 @@ A table is an ordered list of rows; the first row whose `when` holds decides, an
 recorded with the decision. Every table ends with a catch-all row (`when: "true"`), so every case is decided.
 A `then` value that is a string is an expression (a literal string is quoted inside it: `'"gold"'`); numbers
 and booleans are constants. Expressions read `case`, `account`, `outage`, `today` and `limits` (the policy's
-`limits:` section); every number is a CEL double, so write `10.0`, not `10`, in arithmetic.
+`limits:` section, resolved when the policy loads: governance's compiler, coalition.governance.expressions);
+every number is a CEL double, so write `10.0`, not `10`, in arithmetic.
 
 Nothing about eligibility is written in Python: the engines ask `Eligibility.decide(table, …)` and act on the
 answer, so changing a number in the YAML changes the decision with no code change.
@@ -33,6 +34,8 @@ from typing import Any
 import cel
 import yaml
 
+from coalition.governance.expressions import ExpressionProblem, cel_value, compile_expression
+
 TABLES = (
     "escalation",
     "fee_waiver",
@@ -43,7 +46,7 @@ TABLES = (
     "outreach_priority",
     "reengagement",
 )
-VARIABLES = ("case", "account", "outage", "today", "limits")
+VARIABLES = frozenset({"case", "account", "outage", "today"})  # and `limits`, resolved when the policy loads
 CATCH_ALL = "true"
 
 
@@ -52,19 +55,6 @@ class PolicyProblem(ValueError):
 
     def __init__(self, source: str, where: str, reason: str) -> None:
         super().__init__(f"{source}: {where}: {reason}")
-
-
-def cel_value(value: object) -> Any:
-    """A JSON-like value as an expression sees it: every number a double, mappings with string keys."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, float, Decimal)):
-        return float(value)
-    if isinstance(value, Mapping):
-        return {str(k): cel_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [cel_value(v) for v in value]
-    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +92,6 @@ class Eligibility:
 
     def __init__(self, tables: Mapping[str, tuple[_Row, ...]], limits: Mapping[str, Any], source: str) -> None:
         self._tables = dict(tables)
-        self._limits = cel_value(limits)
         self.source = source
         self.limits = limits
 
@@ -123,7 +112,7 @@ class Eligibility:
             raise PolicyProblem(
                 source, f"eligibility.{unknown[0]}", f"is not a table (expected one of {', '.join(TABLES)})"
             )
-        tables = {name: _compile_table(source, name, section[name]) for name in TABLES}
+        tables = {name: _compile_table(source, name, section[name], limits) for name in TABLES}
         return cls(tables, limits, source)
 
     @classmethod
@@ -142,10 +131,8 @@ class Eligibility:
         """The first row of `table` whose condition holds, with its values (PolicyProblem when an expression fails
         on these inputs, e.g. it reads a field the case does not have)."""
         env = cel.Context()
-        env.add_variable("limits", self._limits)
-        for name in VARIABLES:
-            if name != "limits":
-                env.add_variable(name, cel_value(context.get(name, {})))
+        for name in sorted(VARIABLES):
+            env.add_variable(name, cel_value(context.get(name, {})))
         for row in self._tables[table]:
             if _run(row.when, env, self.source, f"{row.where}.when") is True:
                 values = {
@@ -173,18 +160,19 @@ def _run(program: cel.Program, env: cel.Context, source: str, where: str) -> Any
         raise PolicyProblem(source, where, f"cannot be evaluated ({type(exc).__name__}: {reason})") from None
 
 
-def _compile(source: str, where: str, text: object) -> cel.Program:
+def _compile(source: str, where: str, text: object, limits: Mapping[str, Any]) -> cel.Program:
+    """One expression, compiled by governance's CEL compiler: `limits.…` paths become the policy's values (a
+    misspelt limit is an error here, not at the first case), and only the desk's variables may be read."""
     if not isinstance(text, str) or not text.strip():
         raise PolicyProblem(source, where, f"must be a non-empty CEL expression, got {text!r}")
-    if len(text) > 2000:
-        raise PolicyProblem(source, where, f"is {len(text)} characters long; at most 2000")
     try:
-        return cel.compile(text)
-    except (ValueError, RuntimeError) as exc:
-        raise PolicyProblem(source, where, " ".join(str(exc).split())[:200]) from None
+        return compile_expression(text, {"limits": limits}, variables=VARIABLES).program
+    except ExpressionProblem as exc:
+        at = f" (column {exc.column})" if exc.column else ""
+        raise PolicyProblem(source, where, f"{exc.reason}{at}") from None
 
 
-def _compile_table(source: str, name: str, rows: object) -> tuple[_Row, ...]:
+def _compile_table(source: str, name: str, rows: object, limits: Mapping[str, Any]) -> tuple[_Row, ...]:
     where = f"eligibility.{name}"
     if not isinstance(rows, list) or not rows:
         raise PolicyProblem(source, where, "must be a non-empty list of rows")
@@ -213,8 +201,8 @@ def _compile_table(source: str, name: str, rows: object) -> tuple[_Row, ...]:
             elif isinstance(value, (int, float)):
                 values[str(key)] = float(value)
             else:
-                values[str(key)] = _compile(source, f"{at}.then.{key}", value)
-        compiled.append(_Row(rule_id, _compile(source, f"{at}.when", row.get("when")), values, at))
+                values[str(key)] = _compile(source, f"{at}.then.{key}", value, limits)
+        compiled.append(_Row(rule_id, _compile(source, f"{at}.when", row.get("when"), limits), values, at))
     if str(rows[-1].get("when")).strip() != CATCH_ALL:
         raise PolicyProblem(source, f"{where}[{len(rows) - 1}].when", 'the last row must be the catch-all "true"')
     return tuple(compiled)

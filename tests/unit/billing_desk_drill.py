@@ -17,6 +17,7 @@ from coalition.agents.base import AgentStepContext
 from coalition.agents.narrator import Narrator
 from coalition.agents.offline_model import OfflineChatModel
 from coalition.agents.testing import Envelopes
+from coalition.bus import topics
 from coalition.bus.clock import IdFactory
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionExecuted, ActionProposed, AgentMessage, Observation
@@ -32,6 +33,7 @@ class Drill:
     proposals: list[ActionProposed]
     executions: list[ActionExecuted]
     desk: Desk
+    control: list[Any]  # what the agents sent the recorder: model calls, screening verdicts
 
 
 def drill(doc: dict[str, Any], *, max_steps: int = 30) -> Drill:
@@ -42,6 +44,7 @@ def drill(doc: dict[str, Any], *, max_steps: int = 30) -> Drill:
     envelopes = Envelopes(run_id=f"drill-{doc['name']}", seed=str(seed))
     proposals: list[ActionProposed] = []
     executions: list[ActionExecuted] = []
+    control: list[Any] = []
     superstep = 0
     for day in range(int(doc["days"])):
         desk.advance_day(day)
@@ -62,15 +65,18 @@ def drill(doc: dict[str, Any], *, max_steps: int = 30) -> Drill:
                 ctx = AgentStepContext(agent=name, superstep=superstep, sim_time=sim_time, ids=ids[name])
                 result = agent.run(inbox, ctx)
                 assert not result.rejected, [r.reason for r in result.rejected]
-                for message in (m.message for m in result.messages):
-                    if isinstance(message, ActionProposed):
+                for outgoing in result.messages:
+                    message = outgoing.message
+                    if outgoing.topic == topics.CONTROL:
+                        control.append(message)
+                    elif isinstance(message, ActionProposed):
                         proposals.append(message)
                         out.append(envelopes.verdict(message, "allow"))
                         out.append(_execute(desk, message, envelopes, executions))
                     elif isinstance(message, AgentMessage | Observation):
                         out.append(envelopes.wrap(message, source=f"agent:{name}"))
             inbox = out
-    return Drill(proposals, executions, desk)
+    return Drill(proposals, executions, desk, control)
 
 
 def _execute(desk: Desk, proposal: ActionProposed, envelopes: Envelopes, executions: list[ActionExecuted]) -> Envelope:
