@@ -12,7 +12,10 @@ from importlib import resources
 from coalition.domain import AgentDecl, Pack, WorldDecl
 from coalition.packs.billing_desk.actions import ACTIONS
 from coalition.packs.billing_desk.agents import BillingAgent, OutreachAgent, RetentionAgent
-from coalition.packs.billing_desk.world import OBSERVATION_KINDS, Desk, DeskSpec
+from coalition.packs.billing_desk.engines import CaseData, OutageData
+from coalition.packs.billing_desk.world import Desk, DeskSpec
+
+DESK_AGENTS = ("billing", "retention", "outreach")
 
 PACK = Pack(
     name="billing-desk",
@@ -23,7 +26,17 @@ PACK = Pack(
         AgentDecl(agent.NAME, agent, reacts_to=agent.REACTS_TO, doc=(agent.__doc__ or "").split("\n")[0])
         for agent in (BillingAgent, RetentionAgent, OutreachAgent)
     ),
-    world=WorldDecl(build=Desk.from_spec, spec=DeskSpec, observation_kinds=OBSERVATION_KINDS),
+    world=WorldDecl(
+        build=Desk.from_spec,
+        spec=DeskSpec,
+        observations={
+            "accounts.snapshot": DESK_AGENTS,
+            "case": ("billing", "retention"),
+            "outage": ("billing", "outreach"),
+        },
+        generated=frozenset({"accounts.snapshot"}),
+        data_models={"case": CaseData, "outage": OutageData},
+    ),
     gates=("case_escalation", "refund_approval", "cancellation_approval", "budget_overrun"),
     policy=resources.files("coalition.packs.billing_desk").joinpath("policy.yaml"),
     scenarios=resources.files("coalition.packs.billing_desk").joinpath("scenarios"),

@@ -18,7 +18,6 @@ CENT = Decimal("0.01")
 FeeKind = Literal["late_fee", "reconnection_fee", "paper_bill_fee", "early_exit_fee"]
 Channel = Literal["phone", "chat", "email", "app"]
 CaseKind = Literal["fee_dispute", "billing_error", "cancellation", "outage_complaint", "churn_signal"]
-OBSERVATION_KINDS = ("case", "outage", "accounts.snapshot")
 
 
 def cents(value: Decimal | int | float | str) -> Decimal:

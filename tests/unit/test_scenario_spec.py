@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
+from coalition.domain import catalog
 from coalition.scenarios import ScenarioError, list_library, load_scenario, parse_scenario, scenario_hash
 from coalition.scenarios.spec import data_models, generated_kinds, observation_kinds
+
+AGENTS = ", ".join(catalog().agent_names)  # every installed pack's agents (helios and billing-desk)
 
 pytestmark = pytest.mark.unit
 
@@ -232,13 +235,13 @@ class TestErrors:
     def test_unknown_agent_in_to(self, tmp_path: Path) -> None:
         """Recipients are the five agents."""
         assert error_of(tmp_path, edited("events.0.to", ["finance", "sales"])) == (
-            "bad.yaml: events[0].to[1]: unknown agent 'sales' (agents: research, finance, marketing, legal, ops)"
+            f"bad.yaml: events[0].to[1]: unknown agent 'sales' (agents: {AGENTS})"
         )
 
     def test_unknown_agent_in_settings(self, tmp_path: Path) -> None:
         """Per-agent settings name real agents."""
         assert error_of(tmp_path, {**BASE, "agents": {"hr": {"model": "offline"}}}) == (
-            "bad.yaml: agents.hr: unknown agent 'hr' (agents: research, finance, marketing, legal, ops)"
+            f"bad.yaml: agents.hr: unknown agent 'hr' (agents: {AGENTS})"
         )
 
     def test_unknown_model(self, tmp_path: Path) -> None:
