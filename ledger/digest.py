@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from typing import Any
 
 from coalition.bus.canonical import canonical_json
 from coalition.ledger.base import Ledger
-from coalition.ledger.history import run_history
+from coalition.ledger.history import history_order_of_bodies, run_history, taken_decisions
 
 
 def run_digest(ledger: Ledger, run_id: str) -> str:
@@ -17,8 +19,28 @@ def run_digest(ledger: Ledger, run_id: str) -> str:
     Each entry's JSON is followed by a newline (canonical JSON never contains one), so the digested bytes
     are exactly the run as JSON lines. Same scenario + seed + policy must give the same digest on any bus.
     """
+    return digest_of(entry.deterministic_fields() for entry in run_history(ledger, run_id))
+
+
+# What LedgerEntry.deterministic_fields() leaves out of the stored body (which holds every field but `hash`).
+_POSITION = frozenset({"hash", "prev_hash", "seq", "wall_time", "run_id"})
+
+
+def history_fields(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
+    """The run's entries' deterministic fields in history order: what `run_digest` digests and a replay compares
+    (read once when both are wanted). A backend that hands out its stored bodies (SQLite) is read without building
+    an entry model per row: the stored JSON is the entry's fields exactly."""
+    bodies = getattr(ledger, "run_bodies", None)
+    if bodies is None:
+        return [entry.deterministic_fields() for entry in run_history(ledger, run_id)]
+    ordered = history_order_of_bodies(bodies(run_id), taken_decisions(ledger, run_id))
+    return [{k: v for k, v in body.items() if k not in _POSITION} for body in ordered]
+
+
+def digest_of(fields: Iterable[dict[str, Any]]) -> str:
+    """`run_digest` of a run's deterministic fields in history order."""
     digest = hashlib.sha256()
-    for entry in run_history(ledger, run_id):
-        digest.update(canonical_json(entry.deterministic_fields()))
+    for item in fields:
+        digest.update(canonical_json(item))
         digest.update(b"\n")
     return digest.hexdigest()

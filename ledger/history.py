@@ -9,13 +9,15 @@ decision no point took included) keeps its place. The digest and replay's compar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 
 DECISION_POINT = "decision_point"
 HUMAN_DECISIONS = ("approval", "rejection")
+T = TypeVar("T")
 
 
 def taken_decisions(ledger: Ledger, run_id: str) -> set[str]:
@@ -28,17 +30,27 @@ def taken_decisions(ledger: Ledger, run_id: str) -> set[str]:
 
 def history_order(entries: Iterable[LedgerEntry], taken: set[str]) -> Iterator[LedgerEntry]:
     """`entries` (one run, sequence order) with each decision in `taken` moved to the point that took it."""
-    held: dict[str, LedgerEntry] = {}
-    for entry in entries:
-        if entry.kind in HUMAN_DECISIONS and entry.message_id in taken:
-            held[entry.message_id] = entry
+    return _reordered(entries, taken, lambda e: (e.kind, e.message_id, e.payload))
+
+
+def history_order_of_bodies(bodies: Iterable[dict[str, Any]], taken: set[str]) -> Iterator[dict[str, Any]]:
+    """`history_order` over stored entry bodies (JSON objects) instead of entries."""
+    return _reordered(bodies, taken, lambda b: (b.get("kind"), b.get("message_id"), b.get("payload") or {}))
+
+
+def _reordered(items: Iterable[T], taken: set[str], facts: Callable[[T], tuple[Any, Any, Any]]) -> Iterator[T]:
+    held: dict[str, T] = {}
+    for item in items:
+        kind, message_id, payload = facts(item)
+        if kind in HUMAN_DECISIONS and message_id in taken:
+            held[message_id] = item
             continue
-        if entry.kind == DECISION_POINT:
-            for message_id in entry.payload.get("decisions", []):
-                decision = held.pop(str(message_id), None)
+        if kind == DECISION_POINT:
+            for listed in payload.get("decisions", []):
+                decision = held.pop(str(listed), None)
                 if decision is not None:
                     yield decision
-        yield entry
+        yield item
     yield from held.values()  # listed by a point that came before them: an altered ledger; keep them visible
 
 

@@ -256,14 +256,20 @@ def _construct_entry(
     return entry
 
 
-def _entry_from_row(body: str | bytes, hash_: str) -> LedgerEntry:
-    """A stored row as an entry; a row that no longer parses (someone edited the file) is a MalformedEntry."""
+def _body_fields(body: str | bytes) -> dict[str, Any]:
+    """A stored body as its JSON object; one that no longer parses (someone edited the file) is a MalformedEntry."""
     try:
         fields = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedEntry("?", f"not JSON: {exc}") from None
     if not isinstance(fields, dict):
         raise MalformedEntry("?", "not a JSON object")
+    return fields
+
+
+def _entry_from_row(body: str | bytes, hash_: str) -> LedgerEntry:
+    """A stored row as an entry; a row that no longer parses (someone edited the file) is a MalformedEntry."""
+    fields = _body_fields(body)
     fields["hash"] = hash_
     try:
         return LedgerEntry.model_validate(fields)
@@ -954,6 +960,13 @@ class SqliteLedger(CommitListeners):
         ]
 
     # -- verification -----------------------------------------------------------------------------------------
+
+    def run_bodies(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's entries as stored (every hashed field, `hash` aside), as JSON objects in sequence order: for
+        readers that compare or digest content and need no model (a replay's comparison, a run's digest)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT body FROM entries WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+        return [_body_fields(body) for (body,) in rows]
 
     def iter_raw(self, *, batch: int = 10_000) -> Generator[Row, None, None]:
         """Rows as stored, in seq order: (seq, body's own seq, body's prev_hash, hash, body bytes)."""

@@ -22,9 +22,8 @@ from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Escalation
 from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.base import Ledger, LedgerQuery
-from coalition.ledger.digest import run_digest
+from coalition.ledger.digest import digest_of, history_fields
 from coalition.ledger.entry import LedgerEntry
-from coalition.ledger.history import run_history
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.board import Board
 from coalition.scenarios.consistency import decision_args
@@ -105,9 +104,9 @@ def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
     """The run's approvals and rejections in ledger order, each with its proposal's agent, action and args."""
     proposals = {e.subject: e.payload for e in ledger.query(LedgerQuery(run_id=run_id, kind="proposal"))}
     out: list[RecordedDecision] = []
-    for entry in ledger.iter_entries(run_id=run_id):
-        if entry.kind not in ("approval", "rejection"):
-            continue
+    decided = [*ledger.query(LedgerQuery(run_id=run_id, kind="approval"))]
+    decided += ledger.query(LedgerQuery(run_id=run_id, kind="rejection"))
+    for entry in sorted(decided, key=lambda e: e.seq):  # two indexed reads, not the whole run
         proposal = proposals.get(entry.subject, {})
         out.append(
             RecordedDecision(
@@ -286,18 +285,21 @@ class ReplayResult:
 
 def first_divergence(original: Iterator[LedgerEntry], replayed: Iterator[LedgerEntry]) -> Divergence | None:
     """Compare two runs entry by entry on LedgerEntry.deterministic_fields(); None when they are the same."""
-    index = 0
-    while True:
-        a, b = next(original, None), next(replayed, None)
-        if a is None and b is None:
-            return None
-        fa = a.deterministic_fields() if a is not None else None
-        fb = b.deterministic_fields() if b is not None else None
+    return first_field_divergence(
+        [e.deterministic_fields() for e in original], [e.deterministic_fields() for e in replayed]
+    )
+
+
+def first_field_divergence(original: Sequence[dict[str, Any]], replayed: Sequence[dict[str, Any]]) -> Divergence | None:
+    """The first position where two runs' deterministic fields (history order) differ; None when they are the same."""
+    for index in range(max(len(original), len(replayed))):
+        fa = original[index] if index < len(original) else None
+        fb = replayed[index] if index < len(replayed) else None
         if fa != fb:
             keys = sorted(set(fa or {}) | set(fb or {}))
             fields = [k for k in keys if (fa or {}).get(k) != (fb or {}).get(k)] if fa and fb else ["(missing)"]
             return Divergence(index, fields, fa, fb)
-        index += 1
+    return None
 
 
 def _wall_seconds(ledger: Ledger, run_id: str) -> float | None:
@@ -337,15 +339,17 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
         )
         result = runner.run()
         seconds = time.perf_counter() - began
-        divergence = first_divergence(run_history(ledger, run_id), run_history(target, replay_id))
+        # each run read once: its fields are compared and digested (the comparison is most of what a replay adds)
+        original, replayed = history_fields(ledger, run_id), history_fields(target, replay_id)
+        divergence = first_field_divergence(original, replayed)
         return ReplayResult(
             run_id=run_id,
             replay_run_id=replay_id,
             identical=divergence is None,
-            entries=ledger.count(LedgerQuery(run_id=run_id)),
-            replayed_entries=target.count(LedgerQuery(run_id=replay_id)),
-            digest=run_digest(ledger, run_id),
-            replay_digest=run_digest(target, replay_id),
+            entries=len(original),
+            replayed_entries=len(replayed),
+            digest=digest_of(original),
+            replay_digest=digest_of(replayed),
             divergence=divergence,
             original_seconds=_wall_seconds(ledger, run_id),
             replay_seconds=seconds,

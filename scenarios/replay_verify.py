@@ -25,6 +25,7 @@ from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import ActionProposed, AgentMessage, RunStarted
 from coalition.ledger.base import Ledger
+from coalition.ledger.digest import history_fields
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.history import run_history
 from coalition.ledger.sqlite import SqliteLedger
@@ -172,11 +173,10 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             policy=recorded.policy,
             options=RunnerOptions(history=DecisionHistory.read(ledger, run_id)),
         ).run()
-        derived = run_history(target, replay_id)
-        for entry in original:
-            again = next(derived, None)
+        derived = history_fields(target, replay_id)
+        for index, entry in enumerate(original):
             mine = entry.deterministic_fields()
-            theirs = again.deterministic_fields() if again is not None else None
+            theirs = derived[index] if index < len(derived) else None
             if mine != theirs:
                 other = theirs or {}
                 differed = tuple(k for k in sorted(set(mine) | set(other)) if mine.get(k) != other.get(k))
@@ -184,10 +184,10 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
                     run_id, False, len(original), time.perf_counter() - began, entry.seq, entry.kind,
                     entry.subject or None, differed, mine, theirs,
                 )  # fmt: skip
-        extra = next(derived, None)
-        if extra is not None:
+        if len(derived) > len(original):
+            extra = derived[len(original)]
             return VerifyResult(
-                run_id, False, len(original), time.perf_counter() - began, None, extra.kind, extra.subject or None,
-                ("(missing)",), None, extra.deterministic_fields(),
+                run_id, False, len(original), time.perf_counter() - began, None, extra.get("kind"),
+                extra.get("subject") or None, ("(missing)",), None, extra,
             )  # fmt: skip
     return VerifyResult(run_id, True, len(original), time.perf_counter() - began)

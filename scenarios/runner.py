@@ -184,7 +184,11 @@ def recorded_models(ledger: Ledger, run_id: str) -> dict[str, ReplayChatModel]:
     """Replay models answering from a run's recorded paid calls (for `coalition replay`: no key, no network).
 
     Use with the run's model choices (`run.started` settings `models`): RunnerOptions(models=…, replay=…)."""
-    calls = [e.payload for e in ledger.iter_entries(run_id=run_id) if e.message_type == "model.called"]
+    calls = [
+        e.payload
+        for e in ledger.query(LedgerQuery(run_id=run_id, kind="model_call"))  # indexed: not the whole run
+        if e.message_type == "model.called"
+    ]
     return replay_models(calls)
 
 

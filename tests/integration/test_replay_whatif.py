@@ -14,7 +14,9 @@ import yaml
 from coalition.bus.memory import MemoryBus
 from coalition.domain import catalog
 from coalition.governance.policy import load_policy, parse_policy
+from coalition.ledger.digest import digest_of, history_fields, run_digest
 from coalition.ledger.entry import EntryDraft
+from coalition.ledger.history import run_history
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.audit import AuditError, audit_slice, write_audit
 from coalition.scenarios.consistency import consistency, variant
@@ -87,6 +89,16 @@ class TestReplay:
         assert result.divergence is not None
         assert result.divergence.index == result.replayed_entries
         assert result.divergence.replayed is None
+
+    def test_fields_read_from_stored_bodies_are_the_entries_fields(self, tmp_path: Path) -> None:
+        """What a replay compares and digests, read from SQLite's stored bodies, equals each entry model's
+        deterministic fields in history order (decisions moved to their points included), digest included."""
+        with SqliteLedger(tmp_path / "chaos.db") as ledger:
+            Runner(load_scenario("chaos-week"), bus=MemoryBus(namespace="c"), ledger=ledger, run_id="chaos").run()
+            fields = history_fields(ledger, "chaos")
+            assert any(f["kind"] == "approval" for f in fields)
+            assert fields == [e.deterministic_fields() for e in run_history(ledger, "chaos")]
+            assert digest_of(fields) == run_digest(ledger, "chaos")
 
     def test_unknown_run_is_a_one_line_error(self, recorded: tuple[SqliteLedger, str]) -> None:
         """No such run: ReplayError naming it."""
