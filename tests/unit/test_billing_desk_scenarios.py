@@ -67,3 +67,44 @@ def test_injected_instructions_change_no_decision_and_are_screened() -> None:
     screened = [r for r in result.control if type(r).__name__ == "ContentScreened"]
     assert screened, "the customer's text was not screened"
     assert any(getattr(r, "verdict", None) == "flagged" for r in screened)
+
+
+CHANNELS = ("phone", "chat", "email", "app")
+WORDING = frozenset({"message"})
+
+
+def variant(doc: dict[str, Any], index: int) -> dict[str, Any]:
+    """As `coalition consistency` varies a scenario: seed + index, each case through another channel, up to two
+    days later (never past the last day)."""
+    events = []
+    for n, event in enumerate(doc["events"]):
+        if event["kind"] != "case":
+            events.append(event)
+            continue
+        data = dict(event["data"])
+        data["channel"] = CHANNELS[(CHANNELS.index(data["channel"]) + index + n) % len(CHANNELS)]
+        events.append({**event, "day": min(doc["days"] - 1, event["day"] + (index + n) % 3), "data": data})
+    events.sort(key=lambda e: e["day"])
+    return {**doc, "seed": doc["seed"] + index, "events": events}
+
+
+def decisions_by_case(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """Each case (or outage) → its proposals without wording, sorted."""
+    out: dict[str, list[str]] = {}
+    for p in drill(doc).proposals:
+        case = str(p.args.get("case_id") or p.args.get("outage_id") or p.args.get("account_id"))
+        args = {k: v for k, v in p.args.items() if k not in WORDING}
+        out.setdefault(case, []).append(f"{p.agent} {p.action} {sorted(args.items())}")
+    return {case: sorted(items) for case, items in out.items()}
+
+
+@pytest.mark.parametrize("name", ["disputes-across-channels", "regulator-escalation", "retention-wave"])
+def test_pass_k_is_100_percent_across_channels_and_days(name: str) -> None:
+    """pass^4: every case gets the same decisions in four variants (channels, days and seeds changed)."""
+    doc = load(name)
+    runs = [decisions_by_case(variant(doc, index)) for index in range(4)]
+    cases = {case for run in runs for case in run}
+    assert len(cases) >= 6
+    differing = {case for case in cases if any(run.get(case) != runs[0].get(case) for run in runs[1:])}
+    assert differing == set()
+    assert any(variant(doc, 1)["events"][i] != doc["events"][i] for i in range(len(doc["events"])))
