@@ -23,7 +23,7 @@ from pydantic_core import CoreSchema, SchemaValidator, core_schema, to_jsonable_
 
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import MessageRejected, UnknownMessageType
-from coalition.bus.message import Message, registered_types
+from coalition.bus.message import Message, is_none, registered_types
 
 MAX_MESSAGE_BYTES = 1 << 20
 
@@ -77,7 +77,7 @@ def encode(envelope: Envelope, *, unsigned: bool = False) -> bytes:
         fields = dict(envelope.__dict__)
         if unsigned or fields["signature"] is None:
             del fields["signature"]
-        fields["payload"] = envelope.payload.__dict__
+        fields["payload"] = _present(envelope.payload)
         fields["sim_time"] = to_jsonable_python(envelope.sim_time)  # every envelope has it: skip the callback
         try:
             return orjson.dumps(fields, default=_json_value, option=_FAST_WIRE)
@@ -87,6 +87,20 @@ def encode(envelope: Envelope, *, unsigned: bool = False) -> bytes:
     return orjson.dumps(envelope.model_dump(mode="json", exclude=exclude), option=_WIRE)
 
 
+_OMITTED_WHEN_NONE: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _present(model: BaseModel) -> dict[str, Any]:
+    """A plain model's fields, without those declared `exclude_if=is_none` while they are None."""
+    cls = type(model)
+    names = _OMITTED_WHEN_NONE.get(cls)
+    if names is None:
+        names = _OMITTED_WHEN_NONE[cls] = tuple(n for n, f in cls.model_fields.items() if f.exclude_if is is_none)
+    if not names:
+        return model.__dict__
+    return {k: v for k, v in model.__dict__.items() if not (k in names and v is None)}
+
+
 def _json_value(value: Any) -> Any:
     """orjson's `default`: nested plain models as their fields, anything else converted as pydantic would."""
     if isinstance(value, BaseModel):
@@ -94,7 +108,7 @@ def _json_value(value: Any) -> Any:
         # a nested model is serialised by its declared field type; only a direct subclass of Message/BaseModel
         # is sure to be that type (a subclass instance would lose its extra fields under pydantic)
         if cls.__mro__[1] in (Message, BaseModel) and _plain(cls):
-            return value.__dict__
+            return _present(value)
         raise TypeError(f"{cls.__name__} is not plain")
     return to_jsonable_python(value)
 
@@ -118,7 +132,10 @@ def _plain_schema(node: Any, *, root: type[BaseModel]) -> bool:
     kind = node.get("type")
     if kind is not None and isinstance(kind, str) and kind not in _PLAIN_SCHEMA_TYPES:
         return False
-    if _SERIALISATION_KEYS & node.keys() or node.get("computed_fields"):
+    special = _SERIALISATION_KEYS & node.keys()
+    if node.get("serialization_exclude_if") is is_none:
+        special = special - {"serialization_exclude_if"}  # left out while None: encode drops it too
+    if special or node.get("computed_fields"):
         return False
     if kind == "model":
         config = node.get("config") or {}

@@ -19,6 +19,13 @@ class Message(BaseModel):
 
 M = TypeVar("M", bound=type[Message])
 
+
+def is_none(value: object) -> bool:
+    """`Field(default=None, exclude_if=is_none)`: an optional field left out of the payload while unset, so a field
+    added later changes no message recorded before it (the codec's fast path knows this one predicate)."""
+    return value is None
+
+
 _REGISTRY: dict[str, type[Message]] = {}
 
 

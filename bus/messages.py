@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from coalition.bus.canonical import content_hash
-from coalition.bus.message import Message, register
+from coalition.bus.message import Message, is_none, register
 
 Outcome = Literal["allow", "deny", "escalate"]
 
@@ -150,9 +150,21 @@ def proposal_hash(p: ActionProposed) -> str:
     )
 
 
+class ShadowVerdict(Message):
+    """What a second policy (`coalition run --shadow-policy`) would have decided on the same proposal in the same
+    state: recorded beside the real verdict, never acted on."""
+
+    outcome: Outcome
+    reasons: list[str] = Field(min_length=1)
+    rule_ids: list[str] = Field(default_factory=list)
+    gate: str | None = None
+    policy_version: str
+
+
 @register
 class VerdictIssued(Message):
-    """Emitted by governance for each proposal; consumed by the proposing agent, the approvals inbox, the recorder."""
+    """Emitted by governance for each proposal; consumed by the proposing agent, the approvals inbox, the recorder.
+    `shadow` (only under a shadow policy; absent from the payload otherwise) is the shadow policy's verdict."""
 
     TYPE = "verdict.issued"
     proposal_id: str
@@ -167,6 +179,7 @@ class VerdictIssued(Message):
     approvals_required: int = 0
     expires_at: datetime | None = None
     policy_version: str
+    shadow: ShadowVerdict | None = Field(default=None, exclude_if=is_none)
 
 
 @register

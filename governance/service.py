@@ -30,6 +30,7 @@ from coalition.bus.messages import (
     EscalationResolved,
     ProposalHeld,
     RunStarted,
+    ShadowVerdict,
     VerdictIssued,
 )
 from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, EXECUTIONS, OBSERVATIONS, PROPOSALS, VERDICTS
@@ -89,10 +90,12 @@ class GovernanceService:
         run_id: str,
         consumer: str = "governance-1",
         state: GovernanceState | None = None,
+        shadow_policy: Policy | None = None,
     ) -> None:
         self._bus = bus
         self._ledger = ledger
         self._policy = policy
+        self._shadow = shadow_policy  # evaluated beside the policy on every proposal, recorded, never acted on
         self._ids = ids.child("governance")
         self._clock = clock
         self._run_id = run_id
@@ -266,7 +269,18 @@ class GovernanceService:
             )
             log.info("governance.held", proposal_id=proposal.proposal_id, held_by=held_by)
             return [self._emit(VERDICTS, message, now, correlation_id, causation_id)]
-        return self._issue(proposal, evaluate(proposal, self._state, self._policy), now, correlation_id, causation_id)
+        verdict = evaluate(proposal, self._state, self._policy)
+        shadow = None
+        if self._shadow is not None:
+            would = evaluate(proposal, self._state, self._shadow)
+            shadow = ShadowVerdict(
+                outcome=would.outcome,
+                reasons=list(would.reasons),
+                rule_ids=list(would.rule_ids),
+                gate=would.gate,
+                policy_version=would.policy_version,
+            )
+        return self._issue(proposal, verdict, now, correlation_id, causation_id, shadow=shadow)
 
     def _end_holds(self, escalation: Escalation, outcome: str, now: datetime) -> list[tuple[str, Envelope]]:
         """After an escalation's resolution: approval releases what it held to governance (in the order held);
@@ -296,6 +310,8 @@ class GovernanceService:
         now: datetime,
         correlation_id: str | None,
         causation_id: str | None,
+        *,
+        shadow: ShadowVerdict | None = None,
     ) -> list[tuple[str, Envelope]]:
         expires_at = now + verdict.expires_after if verdict.expires_after is not None else None
         p_hash = proposal.proposal_hash
@@ -312,6 +328,7 @@ class GovernanceService:
             approvals_required=verdict.approvals_required,
             expires_at=expires_at,
             policy_version=verdict.policy_version,
+            shadow=shadow,
         )
         log.info(
             "governance.verdict", proposal_id=proposal.proposal_id, outcome=verdict.outcome, rules=verdict.rule_ids

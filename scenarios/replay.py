@@ -73,6 +73,7 @@ class RecordedRun:
     scenario: Scenario
     policy: Policy
     decisions: list[RecordedDecision]
+    shadow_policy: Policy | None = None
 
     @property
     def seed(self) -> int:
@@ -97,7 +98,14 @@ def recorded_run(ledger: Ledger, run_id: str) -> RecordedRun:
         raise ReplayError(f"run {run_id!r}: the recorded scenario does not match its hash (altered ledger?)")
     if policy.version != started.policy_version:
         raise ReplayError(f"run {run_id!r}: the recorded policy does not match its version (altered ledger?)")
-    return RecordedRun(run_id, started, scenario, policy, recorded_decisions(ledger, run_id))
+    shadow = None
+    shadow_doc = started.settings.get("shadow_policy_document")
+    if shadow_doc is not None:
+        try:
+            shadow = parse_policy(shadow_doc, source=f"run {run_id} shadow policy")
+        except PolicyError as exc:
+            raise ReplayError(f"run {run_id!r}: the recorded shadow policy does not validate: {exc}") from None
+    return RecordedRun(run_id, started, scenario, policy, recorded_decisions(ledger, run_id), shadow)
 
 
 def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
@@ -335,6 +343,7 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
                 models=recorded_choices(started.settings) or choose_models(),
                 replay=recorded_models(ledger, run_id),
                 history=DecisionHistory.read(ledger, run_id),  # each decision taken where the run took it
+                shadow_policy=recorded.shadow_policy,
             ),
         )
         result = runner.run()

@@ -349,6 +349,7 @@ def render_md(report: RunReport) -> str:
         "",
         *[f"- day {d.day}: {d.agent} {d.action} — {d.rationale}" for d in report.blocked],
         "",
+        *_shadow_md(report),
         "## Expectations",
         "",
         *([f"**{(report.scripted_board or {}).get('summary')}**", ""] if _board_summary(report) else []),
@@ -362,6 +363,63 @@ def render_md(report: RunReport) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _shadow_md(report: RunReport) -> list[str]:
+    """Where the run's shadow policy would have decided otherwise (nothing when the run had none)."""
+    shadow = report.shadow
+    if shadow is None:
+        return []
+    return [
+        "## Shadow policy",
+        "",
+        f"Policy `{shadow.policy_version[:16]}` evaluated {shadow.evaluated} proposals beside the real policy; it "
+        f"would have decided {len(shadow.rows)} otherwise.",
+        "",
+        "| by rule | differing |",
+        "|---|---|",
+        *[f"| `{rule}` | {n} |" for rule, n in shadow.by_rule.items()],
+        "",
+        "| by action | differing |",
+        "|---|---|",
+        *[f"| {action} | {n} |" for action, n in shadow.by_action.items()],
+        "",
+        "| day | agent | action | decided | shadow would | shadow's reason |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {r.day} | {r.agent} | {r.action} | {r.outcome} {_decided_by(r.outcome, r.rule_ids)} "
+            f"| {r.shadow_outcome} {_decided_by(r.shadow_outcome, r.shadow_rule_ids)} | {_md_cell(r.shadow_reason)} |"
+            for r in shadow.rows
+        ],
+        "",
+    ]
+
+
+def _decided_by(outcome: str, rule_ids: list[str]) -> str:
+    return "" if outcome == "allow" or not rule_ids else f"`{_md_cell(rule_ids[0])}`"
+
+
+def _shadow_html(report: RunReport) -> str:
+    shadow = report.shadow
+    if shadow is None:
+        return ""
+    e = html.escape
+    counts = "".join(f"<tr><td><code>{e(k)}</code></td><td>{n}</td></tr>" for k, n in shadow.by_rule.items())
+    actions = "".join(f"<tr><td>{e(k)}</td><td>{n}</td></tr>" for k, n in shadow.by_action.items())
+    rows = "".join(
+        f"<tr><td>{r.day}</td><td>{e(r.agent)}</td><td>{e(r.action)}</td><td>{_pill(r.outcome)}</td>"
+        f"<td>{_pill(r.shadow_outcome)}</td><td><code>{e(', '.join(r.shadow_rule_ids[:1]))}</code></td>"
+        f"<td>{e(r.shadow_reason)}</td></tr>"
+        for r in shadow.rows
+    )
+    return (
+        f"<section><h2>Shadow policy</h2><p>Policy <code>{e(shadow.policy_version[:16])}</code> evaluated "
+        f"{shadow.evaluated} proposals beside the real policy; it would have decided {len(shadow.rows)} otherwise."
+        f'</p><div class="grid"><table><tr><th>rule</th><th>differing</th></tr>{counts}</table>'
+        f"<table><tr><th>action</th><th>differing</th></tr>{actions}</table></div>"
+        f"<table><tr><th>day</th><th>agent</th><th>action</th><th>decided</th><th>shadow would</th><th>rule</th>"
+        f"<th>shadow's reason</th></tr>{rows}</table></section>"
+    )
 
 
 def _board_summary(report: RunReport) -> str | None:
@@ -450,6 +508,7 @@ def render_html(report: RunReport) -> str:
 {esc_rows}</table></section>
 <section><h2>Blocked violations</h2><table><tr><th>day</th><th>agent</th><th>action</th><th>rules</th>
 <th>why</th></tr>{blocked}</table></section>
+{_shadow_html(report)}
 <section><h2>Expectations</h2>{board_summary}<table><tr><th></th><th>id</th><th>description</th><th>expected</th>
 <th>observed</th></tr>{expectations}</table></section>
 <section><h2>Decisions by agent</h2><table><tr><th>day</th><th>agent</th><th>action</th><th>outcome</th>

@@ -91,6 +91,70 @@ class EscalationRow:
     wall_seconds_to_decision: float | None = None  # wall-clock seconds from the verdict to the resolution
 
 
+@dataclass(frozen=True, slots=True)
+class ShadowRow:
+    """A proposal the shadow policy would have decided otherwise."""
+
+    day: int
+    agent: str
+    action: str
+    proposal_id: str
+    outcome: str
+    gate: str | None
+    rule_ids: list[str]
+    shadow_outcome: str
+    shadow_gate: str | None
+    shadow_rule_ids: list[str]
+    shadow_reason: str
+
+
+@dataclass(frozen=True)
+class ShadowComparison:
+    """Where a run's shadow policy (run --shadow-policy) would have decided otherwise: a different outcome, gate,
+    or (for a deny or an escalation) different rules; counted per rule and per action, and listed."""
+
+    policy_version: str
+    evaluated: int
+    rows: list[ShadowRow]
+    by_rule: dict[str, int]
+    by_action: dict[str, int]
+
+    @classmethod
+    def of(cls, pairs: list[tuple[DecisionRow, dict[str, Any]]]) -> ShadowComparison:
+        rows: list[ShadowRow] = []
+        by_rule: Counter[str] = Counter()
+        by_action: Counter[str] = Counter()
+        for d, shadow in pairs:
+            outcome, gate = str(shadow.get("outcome")), shadow.get("gate")
+            rule_ids = [str(r) for r in shadow.get("rule_ids") or []]
+            decided = outcome != "allow" or d.outcome != "allow"
+            if (outcome, gate) == (d.outcome, d.gate) and (not decided or rule_ids == d.rule_ids):
+                continue
+            reasons = shadow.get("reasons") or [""]
+            rows.append(
+                ShadowRow(
+                    d.day,
+                    d.agent,
+                    d.action,
+                    d.proposal_id,
+                    d.outcome,
+                    d.gate,
+                    d.rule_ids,
+                    outcome,
+                    gate if isinstance(gate, str) else None,
+                    rule_ids,
+                    str(reasons[0]),
+                )
+            )
+            by_action[d.action] += 1
+            mine = rule_ids if outcome != "allow" else []
+            theirs = d.rule_ids if d.outcome != "allow" else []
+            for rule in dict.fromkeys(mine + theirs):
+                by_rule[rule] += 1
+        version = str(pairs[0][1].get("policy_version", "")) if pairs else ""
+        return cls(version, len(pairs), rows, dict(sorted(by_rule.items())), dict(sorted(by_action.items())))
+
+
 @dataclass(frozen=True)
 class RunReport:
     """A run's report, as data (JSON-ready via `to_json`)."""
@@ -116,6 +180,7 @@ class RunReport:
     interactive: bool = False  # humans decided at the keyboard: time to decision is wall time
     # Filled by callers that re-check failed expectations against the scripted board (scenarios.board_divergence).
     scripted_board: dict[str, Any] | None = None
+    shadow: ShadowComparison | None = None  # the run's shadow policy's verdicts compared (run --shadow-policy)
 
     @property
     def decisions_by_agent(self) -> dict[str, dict[str, int]]:
@@ -236,6 +301,7 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
     series: list[DayPoint] = []
     proposals: dict[str, dict[str, Any]] = {}
     decisions: list[DecisionRow] = []
+    shadowed: list[tuple[DecisionRow, dict[str, Any]]] = []
     escalations: dict[str, dict[str, Any]] = {}
     executions: Counter[str] = Counter()
     book = _BudgetBook()
@@ -296,6 +362,9 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
                 rationale=e.rationale,
             )
             decisions.append(row)
+            shadow = e.payload.get("shadow")
+            if isinstance(shadow, dict):
+                shadowed.append((row, shadow))
             if e.outcome == "escalate":
                 escalations[e.subject] = {
                     "row": row,
@@ -356,4 +425,5 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
         executions=dict(sorted(executions.items())),
         budget_period=book.state.budget_period if book.policy is not None else None,
         interactive=bool((started.get("settings") or {}).get("interactive")),
+        shadow=ShadowComparison.of(shadowed) if shadowed else None,
     )

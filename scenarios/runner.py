@@ -135,6 +135,9 @@ class RunnerOptions:
     # the producers' signing keys (coalition keys); None: ephemeral keys for this process (the ledger's content
     # does not depend on them: signatures authenticate the traffic and are not recorded)
     keyring: Keyring | None = None
+    # a second policy evaluated beside the governing one on every proposal (policy rollout): its would-be verdict
+    # is recorded on each verdict (VerdictIssued.shadow) and its document in run.started; it never decides
+    shadow_policy: Policy | None = None
 
 
 def already_recorded(ledger: Ledger, run_id: str) -> tuple[set[str], dict[str, str]]:
@@ -259,7 +262,15 @@ class Runner:
         # The world's price band starts as the governing policy's (a --policy override included): one band.
         self.world = World.from_spec(scenario.world, self.seed, self.policy.limits.pricing)
         self.executor = Executor(self.world)
-        self.governance = GovernanceService(bus, ledger, self.policy, ids=self.ids, clock=self.clock, run_id=run_id)
+        self.governance = GovernanceService(
+            bus,
+            ledger,
+            self.policy,
+            ids=self.ids,
+            clock=self.clock,
+            run_id=run_id,
+            shadow_policy=self.options.shadow_policy,
+        )
         self.model_choices = self.options.models or choose_models(
             scenario={name: a.model for name, a in scenario.agents.items()}
         )
@@ -544,10 +555,16 @@ class Runner:
                 # can be replayed from its ledger alone, by this version of Coalition or a later one
                 "scenario_document": self.scenario.document,
                 "policy_document": self.policy.document,
+                **self._shadow_settings(),
                 **self._model_settings(),
                 **self.options.settings,
             },
         )
+
+    def _shadow_settings(self) -> dict[str, Any]:
+        """A shadow policy's document is part of the run (a replay evaluates it again); no shadow records nothing."""
+        shadow = self.options.shadow_policy
+        return {} if shadow is None else {"shadow_policy_document": shadow.document}
 
     def _model_settings(self) -> dict[str, Any]:
         """Paid model choices go into the run record (replay needs them); an all-offline run records nothing."""

@@ -140,6 +140,7 @@ def execute(
     plan: ModelPlan | None = None,
     run_settings: dict[str, object] | None = None,
     bus_option: str | None = None,
+    shadow_policy: Policy | None = None,
 ) -> RunResult:
     """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`."""
     resume = resume_command(
@@ -210,6 +211,7 @@ def execute(
                     replay=plan.replay if plan is not None else None,
                     settings={**(run_settings or {}), **recorded},
                     keyring=keys,
+                    shadow_policy=shadow_policy,
                 ),
             )
             return runner.run()
@@ -319,6 +321,14 @@ def run(
     policy_path: Annotated[
         Path | None, typer.Option("--policy", help="Govern with this policy file instead of the scenario's.")
     ] = None,
+    shadow_policy_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--shadow-policy",
+            help="Also evaluate every proposal under this policy and record its would-be verdict beside the real "
+            "one (it never decides); coalition report shows where they differ.",
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the interrupted run given by --run-id (replays, then goes on).")
     ] = False,
@@ -343,6 +353,14 @@ def run(
         fail("--resume needs the --run-id of the run to continue")
     if run_id is not None:
         check_run_id(run_id)
+    if resume and shadow_policy_path is not None:
+        fail("--shadow-policy cannot be given with --resume: the run goes on with the shadow policy it started with")
+    shadow = None
+    if shadow_policy_path is not None:
+        try:  # a bad shadow policy is one line before anything runs
+            shadow = load_policy(shadow_policy_path)
+        except PolicyError as exc:
+            fail(f"--shadow-policy: {exc}")
     ledger = open_ledger(ledger_path, create=True)
     recorded: dict[str, ModelChoice] | None = None
     run_settings: dict[str, object] = {}
@@ -353,6 +371,7 @@ def run(
         except ReplayError as exc:
             fail(str(exc))
         scenario, policy, seed = original.scenario, original.policy, original.seed
+        shadow = original.shadow_policy
         if interactive is None:  # a human in the loop stays in the loop
             interactive = original.started.settings.get("interactive") is True
         # an all-offline run records no model choices: it resumes offline, whatever the environment says now
@@ -390,6 +409,7 @@ def run(
         plan=plan,
         run_settings=run_settings,
         bus_option=bus,
+        shadow_policy=shadow,
     )
     ok = _print_result(console, ledger, result, as_json=as_json, scenario=scenario, policy=policy, seed=seed)
     raise typer.Exit(0 if ok else 1)

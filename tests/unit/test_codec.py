@@ -19,7 +19,7 @@ from coalition.bus.codec import MAX_MESSAGE_BYTES, decode, encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import MessageRejected, UnknownMessageType
 from coalition.bus.message import Message, registered_types
-from coalition.bus.messages import ActionProposed, ModelTrace, Observation, VerdictIssued
+from coalition.bus.messages import ActionProposed, ModelTrace, Observation, ShadowVerdict, VerdictIssued
 from coalition.bus.testing import SAMPLE_TIME, sample_envelope
 
 pytestmark = pytest.mark.unit
@@ -257,6 +257,20 @@ class TestEncodeMatchesPydantic:
         for payload in (proposal, verdict):
             envelope = unchecked(payload)
             assert encode(envelope) == reference_encode(envelope)
+
+    def test_a_field_left_out_while_none(self) -> None:
+        """VerdictIssued.shadow (exclude_if=is_none): absent from the wire while unset, so verdicts recorded before
+        the field existed keep their bytes; present, it encodes as pydantic does."""
+        verdict = VerdictIssued(
+            proposal_id="p-1", proposal_hash="h", agent="finance", action="set_price", outcome="allow",
+            reasons=["ok"], policy_version="1",
+        )  # fmt: skip
+        shadow = ShadowVerdict(outcome="deny", reasons=["no"], rule_ids=["limit.x"], policy_version="2")
+        for payload in (verdict, verdict.model_copy(update={"shadow": shadow})):
+            envelope = unchecked(payload)
+            assert encode(envelope) == reference_encode(envelope)
+        assert b"shadow" not in encode(unchecked(verdict))
+        assert decode(encode(unchecked(verdict.model_copy(update={"shadow": shadow})))).payload.shadow == shadow
 
     def test_subclass_of_a_nested_model_keeps_pydantic_semantics(self) -> None:
         """A ModelTrace subclass in a field typed ModelTrace is dumped as a ModelTrace (extra field dropped)."""
