@@ -32,8 +32,8 @@ from importlib import resources
 from typing import Any
 
 import cel
-import yaml
 
+from coalition.bus.documents import DocumentError, load_document
 from coalition.governance.expressions import ExpressionProblem, cel_value, compile_expression
 
 TABLES = (
@@ -118,11 +118,9 @@ class Eligibility:
     @classmethod
     def from_text(cls, text: str, source: str) -> Eligibility:
         try:
-            parsed = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark is not None else "(file)"
-            raise PolicyProblem(source, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+            parsed = load_document(text)  # the bounded loader of every document (libyaml's: every process loads it)
+        except DocumentError as exc:
+            raise PolicyProblem(source, exc.where, f"not valid YAML ({exc.reason})") from None
         if not isinstance(parsed, Mapping):
             raise PolicyProblem(source, "(file)", "must be a mapping")
         return cls.from_policy(parsed, source)
