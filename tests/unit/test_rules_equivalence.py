@@ -16,12 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coalition.bus.messages import AGENTS, ActionProposed
-from coalition.domain import catalog
+from coalition.bus.messages import ActionProposed
+from coalition.domain import catalog, load_pack
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, parse_policy
 from coalition.governance.state import PricingBand, RegionPrice
 
 pytestmark = pytest.mark.unit
+
+AGENTS = load_pack("helios").agent_names  # the Helios policy's agents (the bus no longer lists agents)
 
 
 def _kind(annotation: Any) -> str:
