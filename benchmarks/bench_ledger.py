@@ -1,9 +1,7 @@
-"""Ledger throughput: SqliteLedger appends vs bare sqlite3 inserts of the same bytes, verify vs a bare hash pass;
-full-text search latency combined with filters (run, agent, kind, rare facets) over a 1M-entry ledger;
-PostgresLedger batched appends vs bare psycopg COPY of the same rows into the same schema (when a PostgreSQL
-answers at COALITION_BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432/test); and the Merkle tree: append with
-the tree against append without it, inclusion-proof latency, and the full verify (chain, tree, a signed checkpoint
-every 1,000 entries) against the bare hash-and-link pass.
+"""Ledger throughput: SqliteLedger appends vs bare sqlite3 inserts of the same bytes; full-text search latency
+combined with filters (run, agent, kind, rare facets) over a 1M-entry ledger; PostgresLedger batched appends vs
+bare psycopg COPY of the same rows into the same schema (when a PostgreSQL answers at COALITION_BENCH_POSTGRES_URL,
+default postgres@127.0.0.1:5432/test). The Merkle tree, proofs and verify are measured in bench_merkle.py.
 
 The bare baselines use the same file, schema (generated filter columns, indexes, FTS5) and pragmas, and the
 exact rows the ledger wrote (taken from a ledger built with the same drafts), so the ratio is the cost of
@@ -13,7 +11,6 @@ the ledger's own work: validating, sealing, hashing, canonical JSON. Entries are
 from __future__ import annotations
 
 import hashlib
-import random
 import sqlite3
 import tempfile
 import time
@@ -25,16 +22,9 @@ from pathlib import Path
 from statistics import median
 from typing import Any, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from benchmarks.harness import Measurement, percentile
-from coalition.bus.clock import WallClock
-from coalition.ledger import GENESIS_HASH, EntryDraft, LedgerQuery, SqliteLedger, merkle
+from coalition.ledger import EntryDraft, LedgerQuery, SqliteLedger
 from coalition.ledger.entry import EntryKind
-from coalition.ledger.integrity import check_ledger
-from coalition.ledger.notary import Notary, origin_of
-from coalition.ledger.signed_note import Signer, Verifier
-from coalition.ledger.witness import WitnessDir
 
 SECTION = "ledger"
 BATCH = 100
@@ -96,7 +86,14 @@ def ledger_appends(items: list[EntryDraft], folder: Path, sync: Sync, batch: int
         for first in range(0, len(items), batch):
             ledger.append(items[first : first + batch])
         elapsed = time.perf_counter() - start
+    _remove(path)
     return len(items) / elapsed
+
+
+def _remove(path: Path) -> None:
+    """A measured ledger is not needed again (dozens of 80 MB files otherwise fill a small temp disk)."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        file.unlink(missing_ok=True)
 
 
 def bare_inserts(
@@ -116,114 +113,8 @@ def bare_inserts(
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
+    _remove(path)
     return len(rows) / elapsed
-
-
-def bare_hash_pass(path: Path) -> float:
-    """Seconds to read every (body, hash) in seq order and check sha256(prev ‖ body) == hash, linking as it goes."""
-    conn = sqlite3.connect(path)
-    start = time.perf_counter()
-    cursor = conn.execute("SELECT CAST(body AS BLOB), hash FROM entries ORDER BY seq")
-    previous = GENESIS_HASH.encode()
-    while rows := cursor.fetchmany(10_000):
-        for body, stored in rows:
-            digest = hashlib.sha256(previous)
-            digest.update(body)
-            if digest.hexdigest() != stored:
-                raise AssertionError("the bare pass found a broken chain")
-            previous = stored.encode()
-    elapsed = time.perf_counter() - start
-    conn.close()
-    return elapsed
-
-
-def ledger_verify(path: Path, expected: int) -> float:
-    with SqliteLedger(path, create=False) as ledger:
-        start = time.perf_counter()
-        result = ledger.verify()
-        elapsed = time.perf_counter() - start
-    if not result.ok or result.entries != expected:
-        raise AssertionError(f"verify failed on the benchmark ledger: {result}")
-    return elapsed
-
-
-def build(path: Path, n: int) -> None:
-    with SqliteLedger(path, synchronous="NORMAL") as ledger:
-        for start in range(0, n, 5000):
-            ledger.append(drafts(min(5000, n - start)))
-
-
-def build_checkpointed(path: Path, n: int, folder: Path) -> tuple[list[Verifier], WitnessDir]:
-    """A ledger of n entries with a signed checkpoint every 1,000 (as a run writes them), in a witness directory."""
-    key = Ed25519PrivateKey.generate()
-    witness = WitnessDir(folder / f"witness-{n}")
-    with SqliteLedger(path, synchronous="NORMAL") as ledger:
-        origin = origin_of(ledger)
-        notary = Notary(ledger, lambda: Signer(origin, key), witness, WallClock())
-        ledger.add_commit_listener(notary.after_commit)
-        block = drafts(1000)
-        for _ in range(0, n, 1000):
-            ledger.append(block)
-    return [Verifier.of(origin, key.public_key())], witness
-
-
-def full_verify(path: Path, verifiers: list[Verifier], witness: WitnessDir, expected: int) -> float:
-    with SqliteLedger(path, create=False) as ledger:
-        start = time.perf_counter()
-        report = check_ledger(ledger, verifiers=verifiers, witness=witness, derived=False)
-        elapsed = time.perf_counter() - start
-    if not report.ok or report.entries != expected or report.newest is None:
-        raise AssertionError(f"the full verify failed on the benchmark ledger: {report.line()}")
-    return elapsed
-
-
-def derived_check(path: Path) -> float:
-    with SqliteLedger(path, create=False) as ledger:
-        start = time.perf_counter()
-        problem = ledger.derived_data_problem()
-        elapsed = time.perf_counter() - start
-    if problem is not None:
-        raise AssertionError(problem)
-    return elapsed
-
-
-def proof_latencies(path: Path, n: int, requests: int) -> list[Measurement]:
-    """p50/p99 of an inclusion proof (and a consistency proof) against the tree at its head, random leaves."""
-    rng = random.Random(7)
-    results: list[Measurement] = []
-    with SqliteLedger(path, create=False) as ledger, ledger.tree() as tree:
-        root = tree.root()
-        shapes: dict[str, Callable[[int], object]] = {
-            "inclusion proof": tree.inclusion_proof,
-            "consistency proof": lambda i: tree.consistency_proof(i + 1),
-        }
-        for label, make in shapes.items():
-            samples = []
-            for _ in range(requests):
-                index = rng.randrange(n)
-                start = time.perf_counter()
-                proof = make(index)
-                samples.append((time.perf_counter() - start) * 1000)
-                if label == "inclusion proof":
-                    leaf = merkle.leaf_hash(ledger.leaf_data(index, index + 1)[0])
-                    merkle.verify_inclusion(index, n, leaf, proof, root)  # type: ignore[arg-type]
-            for pct in (50, 99):
-                results.append(
-                    Measurement(
-                        SECTION,
-                        f"{label} generation, p{pct} ({n:,} entries)",
-                        "ms",
-                        percentile(samples, pct),
-                        min(samples),
-                        max(samples),
-                        len(samples),
-                        higher_is_better=False,
-                        target="p99 < 5 ms" if pct == 99 and label == "inclusion proof" else None,
-                        target_absolute=5.0 if pct == 99 and label == "inclusion proof" else None,
-                        notes="stored nodes for subtrees of 64+ entries, at most one block of entries hashed",
-                    )
-                )
-    return results
 
 
 WORDS = ("heatwave", "settlement", "campaign", "outage", "jurisdiction", "credit", "surge", "reserve")
@@ -305,9 +196,11 @@ def interleaved(
     return (median(base), min(base), max(base)), (median(mine), min(mine), max(mine))
 
 
-def _rate(name: str, figures: tuple[float, float, float], repeats: int, **extra: Any) -> Measurement:
+def _rate(
+    name: str, figures: tuple[float, float, float], repeats: int, *, section: str = SECTION, **extra: Any
+) -> Measurement:
     median, low, high = figures
-    return Measurement(SECTION, name, "entries/s", median, low, high, repeats, **extra)
+    return Measurement(section, name, "entries/s", median, low, high, repeats, **extra)
 
 
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -424,7 +317,6 @@ def postgres_measurements(
 def run(quick: bool) -> list[Measurement]:
     repeats = 5
     one_n, batched_n = (300, 10_000) if quick else (2_000, 50_000)
-    verify_sizes = [100_000] if quick else [100_000, 1_000_000]
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as tmp:
         folder = Path(tmp)
@@ -468,87 +360,6 @@ def run(quick: bool) -> list[Measurement]:
                 )
             )
         results.extend(postgres_measurements(items, rows, repeats, quick=quick))
-        for sync in syncs:
-            without = f"SqliteLedger.append without the Merkle tree, {BATCH}/txn, synchronous={sync}"
-            bare, figures = interleaved(
-                partial(ledger_appends, items, folder, sync, BATCH, tree=False),
-                partial(ledger_appends, items, folder, sync, BATCH),
-                repeats,
-            )
-            results.append(_rate(without, bare, repeats, notes="as before the tree: the same code, tree=False"))
-            results.append(
-                _rate(
-                    f"SqliteLedger.append with the Merkle tree, {BATCH}/txn, synchronous={sync}",
-                    figures,
-                    repeats,
-                    baseline=without,
-                    target="≥ 0.8× the append without the tree",
-                    target_ratio=0.8,
-                    notes="nodes of completed 64-entry subtrees written in the append transaction",
-                )
-            )
-        for size in verify_sizes:
-            path = folder / f"verify-{size}.db"
-            verifiers, witness = build_checkpointed(path, size, folder)
-            bare_name = f"bare sha256 hash-and-link pass, {size:,} entries"
-            bare, (mid, low, high) = interleaved(
-                partial(bare_hash_pass, path), partial(ledger_verify, path, size), repeats
-            )
-            results.append(Measurement(SECTION, bare_name, "s", *bare, repeats, higher_is_better=False))
-            results.append(
-                Measurement(
-                    SECTION,
-                    f"SqliteLedger.verify, {size:,} entries",
-                    "s",
-                    mid,
-                    low,
-                    high,
-                    repeats,
-                    higher_is_better=False,
-                    baseline=bare_name,
-                    target="≤ 2× the bare pass",
-                    target_ratio=0.5,
-                    notes="seq continuity, prev_hash links, sha256 of the stored bytes, schema check",
-                )
-            )
-            bare, (mid, low, high) = interleaved(
-                partial(bare_hash_pass, path), partial(full_verify, path, verifiers, witness, size), repeats
-            )
-            checkpoints = len(witness.notes(f"coalition.ledger/{_ledger_id(path)}"))
-            results.append(
-                Measurement(
-                    SECTION,
-                    f"ledger verify with the tree and {checkpoints:,} checkpoints, {size:,} entries",
-                    "s",
-                    mid,
-                    low,
-                    high,
-                    repeats,
-                    higher_is_better=False,
-                    baseline=bare_name,
-                    target="≤ 2.5× the bare pass",
-                    target_ratio=0.4,
-                    notes="chain + leaf and node hashes + stored nodes compared + every checkpoint's signature and"
-                    " root (check_ledger, derived data apart)",
-                )
-            )
-            figures = (derived_check(path), 0.0, 0.0)
-            results.append(
-                Measurement(
-                    SECTION,
-                    f"derived-data check (filter columns, FTS index rebuilt and compared), {size:,} entries",
-                    "s",
-                    figures[0],
-                    figures[0],
-                    figures[0],
-                    1,
-                    higher_is_better=False,
-                    notes="part of `coalition ledger verify` unless --skip-derived",
-                )
-            )
-            if size == verify_sizes[-1]:
-                results.extend(proof_latencies(path, size, 200 if quick else 1000))
-            path.unlink()
         size = 100_000 if quick else 1_000_000
         path = folder / "search.db"
         start = datetime(2025, 3, 1, tzinfo=UTC)
@@ -557,11 +368,6 @@ def run(quick: bool) -> list[Measurement]:
                 ledger.append([search_draft(i, start) for i in range(first, min(size, first + 5000))])
         results.extend(search_latencies(path, size, 40 if quick else 100))
     return results
-
-
-def _ledger_id(path: Path) -> str:
-    with SqliteLedger(path, create=False) as ledger:
-        return ledger.ledger_id
 
 
 if __name__ == "__main__":

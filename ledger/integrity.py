@@ -81,48 +81,60 @@ def _fail(entries: int, reason: str, seq: int | None = None) -> IntegrityReport:
 def _walk(
     rows: Iterator[Row], wanted: set[int], stored: dict[tuple[int, int], bytes]
 ) -> tuple[IntegrityReport | None, int, str, dict[int, bytes], bytes]:
-    """One pass: the chain link by link, the tree leaf by leaf, the root at every wanted size, stored nodes compared."""
+    """One pass: the chain link by link, the tree leaf by leaf (in runs of up to `_RUN` leaves), the root at every
+    wanted size, stored nodes compared. A bad stored node is reported before a chain failure after it."""
     sha256 = hashlib.sha256
     builder = TreeBuilder()
-    add = builder.add
-    completed = builder.completed
     roots: dict[int, bytes] = {}
     if 0 in wanted:
         roots[0] = builder.root()
+    pending: list[bytes] = []
+
+    def flush() -> IntegrityReport | None:
+        builder.extend(pending)
+        pending.clear()
+        for level, index, node in builder.completed:
+            if stored.get((level, index), node) != node:
+                lo, hi = index << level, (index + 1) << level
+                reason = f"the stored Merkle tree node over seq {lo + 1}..{hi} does not match the entries"
+                return _fail(hi, reason, lo + 1)
+        builder.completed.clear()
+        return None
+
+    def failed(report: IntegrityReport) -> tuple[IntegrityReport, int, str, dict[int, bytes], bytes]:
+        return flush() or report, 0, "", {}, b""
+
     expected = 1
     last_hash = GENESIS_HASH
     last_bytes = last_hash.encode("ascii")
     for seq, body_seq, prev_hash, hash_, body in rows:
         if seq != expected:
-            return (
-                _fail(expected - 1, f"seq {expected} is missing (the next stored seq is {seq})", expected),
-                0,
-                "",
-                {},
-                b"",
-            )
+            return failed(_fail(expected - 1, f"seq {expected} is missing (the next stored seq is {seq})", expected))
         if prev_hash != last_hash:
-            return _fail(seq - 1, f"prev_hash does not link to the hash of seq {seq - 1}", seq), 0, "", {}, b""
+            return failed(_fail(seq - 1, f"prev_hash does not link to the hash of seq {seq - 1}", seq))
         h = sha256(last_bytes)
         h.update(body)
         if h.hexdigest() != hash_:
-            return _fail(seq - 1, "hash does not match the entry's content (altered)", seq), 0, "", {}, b""
+            return failed(_fail(seq - 1, "hash does not match the entry's content (altered)", seq))
         if body_seq != seq:
-            return _fail(seq - 1, f"the entry says it is seq {body_seq} (moved)", seq), 0, "", {}, b""
-        add(body)
-        if completed:
-            for level, index, node in completed:
-                if stored.get((level, index), node) != node:
-                    lo, hi = index << level, (index + 1) << level
-                    reason = f"the stored Merkle tree node over seq {lo + 1}..{hi} does not match the entries"
-                    return _fail(seq, reason, lo + 1), 0, "", {}, b""
-            completed.clear()
-        if seq in wanted:
-            roots[seq] = builder.root()
+            return failed(_fail(seq - 1, f"the entry says it is seq {body_seq} (moved)", seq))
+        pending.append(body)
+        if seq in wanted or len(pending) >= _RUN:
+            problem = flush()
+            if problem is not None:
+                return problem, 0, "", {}, b""
+            if seq in wanted:
+                roots[seq] = builder.root()
         last_hash = hash_
         last_bytes = hash_.encode("ascii")
         expected += 1
+    problem = flush()
+    if problem is not None:
+        return problem, 0, "", {}, b""
     return None, expected - 1, last_hash, roots, builder.root()
+
+
+_RUN = 4096
 
 
 def _pinned(verifiers: Sequence[Verifier], seen: Seen | None) -> list[Verifier]:
