@@ -400,20 +400,23 @@ class Runner:
         """Take human decisions in, and record which (none: the clock moves on). Where the run's history (an
         earlier attempt of this run, or the run being replayed) recorded this point, exactly the decisions it
         took are taken, in its order, without waiting; past the recorded history, the decisions already in the
-        ledger (a quick human, one who decided while the run was down), else the humans (interactive) or the
-        scripted board."""
+        ledger (a quick human, one who decided while the run was down, what the board recorded before an earlier
+        attempt stopped), then, interactive, the humans if none was there, else the scripted board for what is
+        still pending."""
         recorded = self.history.at(day, self.superstep)
         if recorded is not None:
             self.before_recorded_point(recorded)
             taken = self.governance.take_decisions(only=recorded)
         else:
             taken = self.governance.take_decisions()
-            if not taken:
-                if self.options.interactive:
-                    self._wait_for_humans(day)
-                else:
-                    self._board_answers(day)
-                taken = self.governance.take_decisions()
+            if self.options.interactive:
+                if not taken:
+                    taken = self._wait_for_humans(day)
+            elif self._board_answers(day):
+                # the board answers what is still pending here, even when this point took decisions already: those
+                # are what an earlier attempt of this run recorded before it stopped (a disk that filled up between
+                # two of the board's decisions), and the run that never stopped took them all at this point
+                taken += self.governance.take_decisions()
         point = DecisionsTaken(
             day=day,
             decisions=[str(e.message_id) for e in taken],
@@ -474,24 +477,24 @@ class Runner:
                 break  # decided (quorum reached, or one rejection): later approvers are not needed
         return recorded
 
-    def _wait_for_humans(self, day: int) -> bool:
-        """Interactive: the simulated clock stays where it is while humans decide from another process.
+    def _wait_for_humans(self, day: int) -> list[LedgerEntry]:
+        """Interactive: the simulated clock stays where it is while humans decide from another process; returns the
+        decisions taken in at this point.
 
-        Returns False when the wait ran out (the clock then moves on and the escalations expire as deny at
-        their deadlines, unless someone decides before that)."""
+        The wait polls for decisions governance can take (not for a change in how many the ledger holds), so a
+        decision recorded at any instant of the wait, its first instant included, is taken at this point, and a
+        decision governance cannot take (unsigned, or for an escalation no longer open) does not end the wait. When
+        the wait runs out nothing is taken: the clock moves on and the escalations expire as deny at their
+        deadlines, unless someone decides before that."""
         deadline = time.monotonic() + self.options.approval_wait_seconds
-        seen = self._decisions_recorded()
         self._report(day, waiting=True)
         while time.monotonic() < deadline:
             time.sleep(self.options.poll_seconds)
-            now_seen = self._decisions_recorded()
-            if now_seen != seen:
-                return True
+            taken = self.governance.take_decisions()
+            if taken:
+                return taken
         log.warning("interactive.wait_expired", pending=len(self.governance.pending()))
-        return False
-
-    def _decisions_recorded(self) -> int:
-        return sum(self.ledger.count(LedgerQuery(run_id=self.run_id, kind=kind)) for kind in ("approval", "rejection"))
+        return self.governance.take_decisions()  # one recorded in the wait's last instant
 
     # ----- the end -----------------------------------------------------------------------------------------
 

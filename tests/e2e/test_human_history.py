@@ -2,9 +2,12 @@
 at five points and resumed each time, ends with the same digest as an uninterrupted run with the same decisions,
 with every authorization executed once; both replay IDENTICAL. Run from the CLI, as an operator would.
 
-The operator here decides one escalation at a time and waits until the run has taken the decision in (a
-`decision_point` entry lists it) before the next: the batching of decisions is part of a run's history, so the
-reference run and the interrupted one must see the same batches to be comparable.
+The operator here makes the same decisions in the same order in both runs, one at a time, each once its escalation
+is pending and the run has taken the previous one in (a `decision_point` entry lists it): the order and batching of
+human decisions are part of a run's history, so the reference run and the interrupted one must be given the same
+ones to be comparable. (An operator who picked "the first pending escalation" would not be: the settlement and the
+pricing escalations open one superstep apart, about 20 ms, and whether both or one were visible at a given look
+decided which was approved first: a different, equally valid history, and the reason this test was once flaky.)
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ pytestmark = pytest.mark.e2e
 
 COALITION = str(Path(sys.executable).with_name("coalition"))
 SCENARIO = "chaos-week"  # nine days, four escalations: incident, compliance, settlement, pricing (four eyes)
-# who decides each gate, and how (two approvers for the four-eyes pricing change: two separate decisions)
-DECIDERS: dict[str, list[tuple[str, str]]] = {
-    "incident_severity": [("approve", "frank")],
-    "compliance_change": [("approve", "erin")],
-    "settlement_policy_change": [("reject", "bob")],
-    "pricing_policy_change": [("approve", "bob"), ("approve", "alice")],
-}
+# the operator's decisions, in order: (gate, verb, approver); two approvers for the four-eyes pricing change (two
+# separate decisions). The settlement and pricing escalations are pending together: the order is the operator's.
+PLAN: list[tuple[str, str, str]] = [
+    ("incident_severity", "approve", "frank"),
+    ("compliance_change", "approve", "erin"),
+    ("settlement_policy_change", "reject", "bob"),
+    ("pricing_policy_change", "approve", "bob"),
+    ("pricing_policy_change", "approve", "alice"),
+]
 ENV = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "COALITION_BUS"}}
 
 
@@ -102,7 +107,7 @@ def look(ledger: Path, run_id: str) -> Snapshot:
 
 @dataclass
 class Operator:
-    """Decides as DECIDERS says, one decision at a time, each only once the previous one was taken in."""
+    """Decides as PLAN says, in its order, one decision at a time, each only once the previous one was taken in."""
 
     ledger: Path
     run_id: str
@@ -112,11 +117,13 @@ class Operator:
         """(verb, proposal id, approver) to make now, or None (nothing pending, or the last one not yet taken)."""
         if self.made and self.made[-1] not in snap.taken:
             return None  # wait until the run has taken the last decision in
-        for pid, gate, _ in sorted(snap.pending):
-            for verb, who in DECIDERS[gate]:
-                if (pid, who) not in snap.decided:
-                    return verb, pid, who
-        return None
+        if len(self.made) == len(PLAN):
+            return None
+        gate, verb, who = PLAN[len(self.made)]
+        for pid, pending_gate, _ in sorted(snap.pending):
+            if pending_gate == gate and (pid, who) not in snap.decided:
+                return verb, pid, who
+        return None  # its escalation is not pending yet
 
     def decide(self, verb: str, pid: str, who: str) -> None:
         done = cli("approvals", verb, pid, "--as", who, "--reason", f"{who}: reviewed", "--ledger", str(self.ledger),
@@ -185,7 +192,7 @@ def run_interactively(tmp_path: Path, run_id: str, kill_points: list[tuple[str, 
             proc.kill()
         proc.communicate(timeout=30)
     assert not points, f"kill points never reached: {[p[0] for p in points]}"
-    assert len(operator.made) == sum(len(v) for v in DECIDERS.values()), operator.made
+    assert len(operator.made) == len(PLAN), operator.made
     return ledger
 
 
@@ -225,12 +232,7 @@ def replays_identical(ledger: Path, run_id: str) -> None:
 class TestInterruptedInteractiveRun:
     """SIGKILL at five points of an interactive run with CLI approvals, resumed each time: nothing lost or doubled."""
 
-    @pytest.mark.xfail(
-        strict=False,
-        reason="known flaky on the integrated main (issue 10 stays open): in 2 of 4 runs the resumed run's digest "
-        "differed from the reference while every entry matched in another run of the same test; suspected: which "
-        "decision point takes a CLI decision depends on when it lands relative to the runner's wait",
-    )
+    @pytest.mark.timeout(900)  # two interactive runs, five kills, about 40 CLI processes: minutes on a loaded box
     def test_five_kills_resume_to_the_uninterrupted_digest(self, tmp_path: Path) -> None:
         reference = run_interactively(tmp_path, "reference", [])
         replays_identical(reference, "reference")  # an uninterrupted interactive run replays IDENTICAL
