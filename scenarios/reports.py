@@ -16,6 +16,7 @@ from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.errors import ScenariosError
+from coalition.scenarios.lane_report import LaneSummary, lane_summary
 
 
 class ReportError(ScenariosError):
@@ -181,6 +182,7 @@ class RunReport:
     # Filled by callers that re-check failed expectations against the scripted board (scenarios.board_divergence).
     scripted_board: dict[str, Any] | None = None
     shadow: ShadowComparison | None = None  # the run's shadow policy's verdicts compared (run --shadow-policy)
+    lanes: LaneSummary | None = None  # who chose, where the policy put agents in a model lane
 
     @property
     def decisions_by_agent(self) -> dict[str, dict[str, int]]:
@@ -426,4 +428,5 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
         budget_period=book.state.budget_period if book.policy is not None else None,
         interactive=bool((started.get("settings") or {}).get("interactive")),
         shadow=ShadowComparison.of(shadowed) if shadowed else None,
+        lanes=lane_summary(proposals, {d.proposal_id: d.outcome for d in decisions}),
     )

@@ -79,7 +79,8 @@ def test_the_model_lane_chooses_otherwise_and_governance_contains_it(tmp_path: P
                      extra=model_env(wire))  # fmt: skip
     assert autonomous.returncode in (0, 1), autonomous.stderr[-2000:]
     assert "Traceback" not in autonomous.stderr
-    print(autonomous.stdout[-1500:])
+    failed = cli("report", "model", "--ledger", ledger, "--format", "json", cwd=tmp_path)
+    print("expectations not held:", [e["id"] for e in json.loads(failed.stdout)["expectations"] if not e["passed"]])
 
     chosen = [p for p in proposals(Path(ledger), "model") if "choice" in p]
     disagreed = [p for p in chosen if p["choice"]["engine_args"] is not None]
@@ -94,6 +95,12 @@ def test_the_model_lane_chooses_otherwise_and_governance_contains_it(tmp_path: P
     assert json.dumps(figures) != "{}"
     shown = cli("drift", "tx", "model", "--ledger", ledger, cwd=tmp_path)
     print(shown.stdout)
+
+    report = cli("report", "model", "--ledger", ledger, "--format", "md", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "## Model lanes: who chose" in report.stdout
+    assert f"Model and engine disagreed ({len(disagreed)})" in report.stdout
+    print(report.stdout[report.stdout.index("## Model lanes") :].split("## Executive")[0])
 
     replayed = cli("replay", "model", "--ledger", ledger, cwd=tmp_path)  # no key, no network
     assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]

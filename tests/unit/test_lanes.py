@@ -22,6 +22,8 @@ from coalition.bus.messages import ActionProposed, LaneChoice, ModelStopped, Ver
 from coalition.domain import catalog
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import default_policy, parse_policy
+from coalition.scenarios.lane_report import lane_summary
+from coalition.scenarios.lane_report import render_md as render_lanes_md
 
 ENGINE = EngineDecision(
     "set_price",
@@ -252,3 +254,43 @@ class TestPolicyLanes:
             parse_policy(self.document(lanes), source="p.yaml")
         assert where in str(raised.value)
         assert "\n" not in str(raised.value)
+
+
+class TestTheReportsLaneSection:
+    def proposals(self) -> dict[str, dict[str, Any]]:
+        model = {"lane": "autonomous", "chosen_by": "model", "engine_action": "set_price", "engine_args": None}
+        return {
+            "p1": {"agent": "finance", "action": "set_price", "args": {"price": 70}, "choice": model},
+            "p2": {
+                "agent": "finance",
+                "action": "set_price",
+                "args": {"price": 60},
+                "choice": {**model, "engine_args": {"price": 70}, "refused": ["args.price"]},
+            },
+            "p3": {
+                "agent": "finance",
+                "action": "set_price",
+                "args": {"price": 70},
+                "choice": {**model, "chosen_by": "engine", "refused": ["a", "b"]},
+            },
+            "p4": {"agent": "ops", "action": "issue_credit", "args": {}},
+        }
+
+    def test_who_chose_their_rates_and_the_disagreements(self) -> None:
+        summary = lane_summary(self.proposals(), {"p1": "allow", "p2": "deny", "p3": "escalate", "p4": "allow"})
+        assert summary is not None
+        rows = {(r.agent, r.chosen_by): r for r in summary.rows}
+        assert set(rows) == {("finance", "model"), ("finance", "engine")}  # ops is not in a lane
+        model = rows["finance", "model"]
+        assert (model.proposals, model.rate("allow"), model.rate("deny"), model.refused_calls) == (2, 0.5, 0.5, 1)
+        assert rows["finance", "engine"].rate("escalate") == 1.0
+        assert [(d.proposal_id, d.outcome, d.engine_args) for d in summary.disagreements] == [
+            ("p2", "deny", {"price": 70})
+        ]
+        md = render_lanes_md(summary)
+        assert "| finance | model | 2 | 50% | 50% | 0% | 1 |" in md
+        assert "Model and engine disagreed (1)" in md
+        assert "finance: model set_price" in md
+
+    def test_a_run_without_lanes_has_no_section(self) -> None:
+        assert lane_summary({"p4": self.proposals()["p4"]}, {"p4": "allow"}) is None
