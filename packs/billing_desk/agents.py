@@ -43,6 +43,7 @@ class DeskAgent(FunctionAgent[DeskMemory]):
     def __init__(self, narrator: Narrator, rules: Eligibility | None = None) -> None:
         super().__init__(narrator, DeskMemory())
         self.rules = rules if rules is not None else default_eligibility()
+        self._unusable: dict[str, str] = {}  # envelope id → why its policy brief was not used
 
     def prepare(self, inbox: Sequence[Envelope]) -> None:
         for envelope in inbox:
@@ -50,10 +51,10 @@ class DeskAgent(FunctionAgent[DeskMemory]):
             if not isinstance(payload, Observation):
                 continue
             if payload.kind == "policy.brief" and isinstance(payload.data.get("eligibility"), Mapping):
-                try:
-                    self.rules = Eligibility.from_policy(payload.data, f"policy {payload.subject}")
+                try:  # a brief whose tables do not compile is rejected (react); the tables in force stay
+                    self.rules = Eligibility.from_policy(payload.data, f"policy.brief {payload.subject}".strip())
                 except PolicyProblem as exc:
-                    raise UnusableInput(self.NAME, payload.kind, envelope.id, str(exc)) from None
+                    self._unusable[envelope.id] = str(exc)
             elif payload.kind == "accounts.snapshot":
                 snapshot = self.data(envelope, Snapshot)
                 self.memory.today = snapshot.day
@@ -61,6 +62,16 @@ class DeskAgent(FunctionAgent[DeskMemory]):
             elif payload.kind == "outage":
                 outage = self.data(envelope, OutageData)
                 self.memory.outages[outage.outage_id] = outage
+
+    def react(self, envelope: Envelope, plan: Plan) -> None:
+        problem = self._unusable.pop(envelope.id, None)
+        if problem is not None:
+            raise UnusableInput(self.NAME, "policy.brief", envelope.id, problem)
+        self.respond(envelope, plan)
+
+    def respond(self, envelope: Envelope, plan: Plan) -> None:
+        """What this agent does with one input (after the whole inbox was folded in by `prepare`)."""
+        raise NotImplementedError
 
     def propose(self, plan: Plan, step: Step, envelope: Envelope) -> None:
         plan.propose(ProposalDraft(step.action, step.args, step.facts, (evidence_of(envelope),), envelope, step.key))
@@ -79,7 +90,7 @@ class BillingAgent(DeskAgent):
     def __init__(self, narrator: Narrator, rules: Eligibility | None = None) -> None:
         super().__init__(narrator, rules)
 
-    def react(self, envelope: Envelope, plan: Plan) -> None:
+    def respond(self, envelope: Envelope, plan: Plan) -> None:
         kind = self.kind(envelope)
         if kind == "outage":
             outage = self.data(envelope, OutageData)
@@ -133,7 +144,7 @@ class RetentionAgent(DeskAgent):
     def __init__(self, narrator: Narrator, rules: Eligibility | None = None) -> None:
         super().__init__(narrator, rules)
 
-    def react(self, envelope: Envelope, plan: Plan) -> None:
+    def respond(self, envelope: Envelope, plan: Plan) -> None:
         if self.kind(envelope) != "case":
             return
         case = self.data(envelope, CaseData)
@@ -154,7 +165,7 @@ class OutreachAgent(DeskAgent):
     def __init__(self, narrator: Narrator, rules: Eligibility | None = None) -> None:
         super().__init__(narrator, rules)
 
-    def react(self, envelope: Envelope, plan: Plan) -> None:
+    def respond(self, envelope: Envelope, plan: Plan) -> None:
         kind = self.kind(envelope)
         if kind == "outage":
             step = engines.outreach_wave(self.data(envelope, OutageData), self.memory.accounts, self.rules)

@@ -108,3 +108,50 @@ def test_pass_k_is_100_percent_across_channels_and_days(name: str) -> None:
     differing = {case for case in cases if any(run.get(case) != runs[0].get(case) for run in runs[1:])}
     assert differing == set()
     assert any(variant(doc, 1)["events"][i] != doc["events"][i] for i in range(len(doc["events"])))
+
+
+def test_a_policy_brief_carrying_tables_changes_the_agents_decisions() -> None:
+    """The agents take their tables from a `policy.brief` that carries them (a run under another policy file),
+    and a brief whose tables do not compile is rejected as unusable input, one line, naming the path."""
+    import yaml
+
+    from coalition.agents.base import AgentStepContext
+    from coalition.agents.narrator import Narrator
+    from coalition.agents.offline_model import OfflineChatModel
+    from coalition.agents.testing import Envelopes
+    from coalition.bus.clock import IdFactory
+    from coalition.bus.messages import ActionProposed
+    from coalition.packs.billing_desk.agents import BillingAgent
+    from coalition.packs.billing_desk.rules import default_policy_text
+    from coalition.packs.billing_desk.world import Desk, DeskSpec
+
+    doc = load("disputes-across-channels")
+    desk = Desk.from_spec(DeskSpec.model_validate(doc["world"]))
+    case = next(e for e in doc["events"] if e["data"]["case_id"] == "C-1005")  # a verified 400 USD overcharge
+
+    def credit_under(policy: dict[str, Any]) -> tuple[list[Any], list[str]]:
+        agent = BillingAgent(Narrator(OfflineChatModel(seed=1), agent="billing"))
+        env = Envelopes()
+        inbox = [
+            env.observation("policy.brief", policy, to=["billing"]),
+            env.observation("accounts.snapshot", desk.snapshot(), to=["billing"]),
+            env.observation("case", case["data"], to=["billing"], text=case["text"]),
+        ]
+        ctx = AgentStepContext(agent="billing", superstep=1, sim_time=env.sim_time, ids=IdFactory("1", "agent:billing"))
+        out = agent.run(inbox, ctx)
+        credits = [
+            m.message.args["amount_usd"]
+            for m in out.messages
+            if isinstance(m.message, ActionProposed) and m.message.action == "credit_account"
+        ]
+        return credits, [r.reason for r in out.rejected]
+
+    policy = yaml.safe_load(default_policy_text())
+    assert credit_under(policy) == ([150.0], [])
+    policy["limits"]["max_credit_usd"] = 90
+    assert credit_under(policy) == ([90.0], [])
+    policy["eligibility"]["billing_error"][1]["when"] = "case.overcharge_usd > limits.nope"
+    credits, rejected = credit_under(policy)
+    assert credits == [150.0]  # a new agent: the tables in force (the default) stay
+    assert len(rejected) == 1
+    assert "eligibility.billing_error[1].when: unknown name limits.nope" in rejected[0]
