@@ -195,15 +195,11 @@ class CompiledRule:
 
 
 def constants_of(policy: Policy) -> dict[str, dict[str, Any]]:
-    """What `limits.…` and `gates.…` read: the policy's sections as written."""
-    document = policy.document
-    limits = document.get("limits")
-    gates: dict[str, Any] = {}
-    for section in ("gates", "high_impact_tools"):
-        raw = document.get(section)
-        if isinstance(raw, dict):
-            gates.update(raw)
-    return {"limits": limits if isinstance(limits, dict) else {}, "gates": gates}
+    """What `limits.…` and `gates.…` read: the policy's validated sections (numbers as numbers, whether the
+    document wrote them as YAML numbers or, dumped as JSON, as decimal text)."""
+    limits = policy.limits.model_dump()
+    gates = {name: gate.model_dump() for name, gate in policy.all_gates().items()}
+    return {"limits": limits, "gates": gates}
 
 
 def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:

@@ -219,3 +219,17 @@ class TestThroughTheCli:
         assert "rules[1].when" in lines[0]
         assert "column" in lines[0]
         assert "Traceback" not in done.stderr + done.stdout
+
+
+class TestConstants:
+    def test_a_policy_rebuilt_from_its_json_dump_decides_the_same(self) -> None:
+        """JSON mode writes the policy's numbers as decimal text: limits are read from the validated model, so the
+        rules still compare numbers (a what-if under the recorded policy itself changes nothing)."""
+        policy = default_policy()
+        dumped = parse_policy(policy.model_dump(mode="json"), source="dump")
+        args = {"region": "CA", "price": 300}
+        assert (
+            decide(dumped, "set_price", "finance", **args).reasons
+            == decide(policy, "set_price", "finance", **args).reasons
+        )
+        assert decide(dumped, "set_price", "finance", **args).rule_ids == ("limit.price.ceiling",)
