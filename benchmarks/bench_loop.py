@@ -120,7 +120,7 @@ def long_run_memory(days: int, marks: tuple[int, int]) -> dict[int, int]:
 
     scenario = load_scenario("helios-launch").model_copy(update={"days": days})
     with tempfile.TemporaryDirectory() as tmp, SqliteLedger(Path(tmp) / "long.db", create=True) as ledger:
-        bus = MemoryBus(namespace="long", keep_acknowledged=False)
+        bus = MemoryBus.for_run("long")
         Runner(scenario, bus=bus, ledger=ledger, run_id="long", options=RunnerOptions(on_day=on_day)).run()
     return seen
 
@@ -129,9 +129,7 @@ def run(quick: bool) -> list[Measurement]:
     repeats = 2 if quick else 5
     out: list[Measurement] = []
     _, decisions, supersteps = _run("helios-launch", MemoryBus(namespace="warm"))
-    med, lo, hi = repeat(
-        lambda: _run("helios-launch", MemoryBus(namespace=secrets.token_hex(3), keep_acknowledged=False))[0], repeats
-    )
+    med, lo, hi = repeat(lambda: _run("helios-launch", MemoryBus.for_run(secrets.token_hex(3)))[0], repeats)
     out.append(Measurement(SECTION, "helios-launch wall time (memory bus)", "s", med, lo, hi, repeats, False))
     peer = repeat(lambda: langgraph_peer(supersteps, decisions), repeats)
     out.append(
@@ -203,9 +201,7 @@ def run(quick: bool) -> list[Measurement]:
     except Exception as exc:  # a missing Redis must not stop the other figures
         out.append(Measurement(SECTION, "helios-launch (redis bus)", "s", 0, 0, 0, 0, notes=f"skipped: {exc}"))
     days = load_scenario("chaos-week").days
-    med_c, lo_c, hi_c = repeat(
-        lambda: _run("chaos-week", MemoryBus(namespace=secrets.token_hex(3), keep_acknowledged=False))[0], repeats
-    )
+    med_c, lo_c, hi_c = repeat(lambda: _run("chaos-week", MemoryBus.for_run(secrets.token_hex(3)))[0], repeats)
     out.append(
         Measurement(SECTION, "chaos-week simulated days/s", "days/s", days / med_c, days / hi_c, days / lo_c, repeats)
     )
@@ -215,7 +211,7 @@ def run(quick: bool) -> list[Measurement]:
         started = time.perf_counter()
         Runner(
             load_scenario("helios-launch"),
-            bus=MemoryBus(namespace="o", keep_acknowledged=False),
+            bus=MemoryBus.for_run("o"),
             ledger=ledger,
             run_id="orig",
         ).run()

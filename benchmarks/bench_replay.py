@@ -23,7 +23,7 @@ RUN = "helios-launch run (in process, memory bus, in-memory ledger)"
 def _once() -> tuple[float, float, float]:
     """(run, full replay, replay --verify) seconds; both replays must be IDENTICAL."""
     with SqliteLedger(":memory:") as ledger:
-        bus = MemoryBus(namespace="orig", keep_acknowledged=False)
+        bus = MemoryBus.for_run("orig")
         started = time.process_time()
         Runner(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="orig").run()
         run = time.process_time() - started

@@ -43,7 +43,7 @@ def run(quick: bool) -> list[Measurement]:
     with tempfile.TemporaryDirectory() as tmp:
         ledger_path = Path(tmp) / "ledger.db"
         with SqliteLedger(ledger_path, create=True) as ledger:
-            bus = MemoryBus(namespace="startup", keep_acknowledged=False)
+            bus = MemoryBus.for_run("startup")
             Runner(load_scenario("chaos-week"), bus=bus, ledger=ledger, run_id="startup").run()
         commands = {
             BASELINE: [sys.executable, "-c", "pass"],

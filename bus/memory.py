@@ -5,9 +5,9 @@ re-validated on the way through; `Delivery.raw` is then empty unless `wire=True`
 and decodes on read, exactly like the Redis backend). Bytes published with `publish_raw` are always decoded
 on read, so a malformed message behaves as it does on Redis.
 
-A long run publishes thousands of messages a day; with `keep_acknowledged=False` (what a run uses) an entry is
-dropped as soon as every group of its stream has read and acknowledged it, so resident memory stays flat. The
-default keeps every entry, as a Redis stream does until it is trimmed.
+A long run publishes thousands of messages a day; with `keep_acknowledged=False` (what a run uses, through
+`MemoryBus.for_run`) an entry is dropped as soon as every group of its stream has read and acknowledged it, so
+resident memory stays flat. The default keeps every entry, as a Redis stream does until it is trimmed.
 """
 
 from __future__ import annotations
@@ -66,6 +66,12 @@ def _seq_of(broker_id: str, *, default: int) -> int:
 
 class MemoryBus:
     """A `Bus` held in a dict of append-only logs, with groups, pending entries lists and reclaim."""
+
+    @classmethod
+    def for_run(cls, namespace: str) -> MemoryBus:
+        """The bus of one in-process run: an entry is dropped once every group acknowledged it (resident memory stays
+        flat; everything of value is in the ledger by then). The one place a run's memory bus is configured."""
+        return cls(namespace=namespace, keep_acknowledged=False)
 
     def __init__(
         self,

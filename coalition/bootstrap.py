@@ -81,7 +81,7 @@ def open_bus(
     if choice.kind == "memory":
         from coalition.bus.memory import MemoryBus
 
-        bus: Bus = MemoryBus(namespace=namespace, keep_acknowledged=False)
+        bus: Bus = MemoryBus.for_run(namespace)
         try:
             yield bus
         finally:

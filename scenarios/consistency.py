@@ -128,7 +128,7 @@ def consistency(
     per_run: list[dict[str, list[str]]] = []
     for index in range(runs):
         run_id = f"consistency-{scenario.name}-{index}"
-        with SqliteLedger(":memory:") as ledger, closing(MemoryBus(namespace=run_id, keep_acknowledged=False)) as bus:
+        with SqliteLedger(":memory:") as ledger, closing(MemoryBus.for_run(run_id)) as bus:
             Runner(
                 variant(scenario, index),
                 bus=bus,

@@ -326,7 +326,7 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
     assert isinstance(started, RunStarted)
     with ExitStack() as stack:
         target = scratch if scratch is not None else stack.enter_context(SqliteLedger(":memory:"))
-        bus = stack.enter_context(closing(MemoryBus(namespace=replay_id, keep_acknowledged=False)))
+        bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         began = time.perf_counter()
         runner = ReplayRunner(
             recorded.scenario,

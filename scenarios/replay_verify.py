@@ -160,7 +160,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     assert isinstance(started, RunStarted)
     with ExitStack() as stack:
         target = stack.enter_context(SqliteLedger(":memory:"))
-        bus = stack.enter_context(closing(MemoryBus(namespace=replay_id, keep_acknowledged=False)))
+        bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         VerifyRunner(
             recorded.scenario,
             outputs=agent_outputs(original, replay_id),

@@ -147,7 +147,7 @@ def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> 
             base["reused"] = True
         else:
             base["resumed"] = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
-            with closing(MemoryBus(namespace=f"sweep-{run_id}", keep_acknowledged=False)) as bus:
+            with closing(MemoryBus.for_run(f"sweep-{run_id}")) as bus:
                 Runner(
                     scenario,
                     bus=bus,

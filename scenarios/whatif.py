@@ -226,7 +226,7 @@ def whatif(
     )
     with ExitStack() as stack:
         target = scratch if scratch is not None else stack.enter_context(SqliteLedger(":memory:"))
-        bus = stack.enter_context(closing(MemoryBus(namespace=new_id, keep_acknowledged=False)))
+        bus = stack.enter_context(closing(MemoryBus.for_run(new_id)))
         ReplayRunner(
             recorded.scenario,
             recorded=board,

@@ -74,7 +74,7 @@ class TestFlatMemory:
     """A long run on the memory bus holds only what is not yet acknowledged everywhere (issue 16)."""
 
     def test_bus_entries_do_not_grow_with_simulated_days(self, tmp_path: Path) -> None:
-        bus = MemoryBus(namespace="long", keep_acknowledged=False)
+        bus = MemoryBus.for_run("long")
         held: dict[int, int] = {}
 
         def entries() -> int:
