@@ -23,8 +23,10 @@ SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)$", re.IGNOREC
 # The password part of any URL's user information: scheme://user:PASSWORD@host.
 URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:\"'<>]*:)(?P<password>[^\s/@\"'<>]+)(?=@)")
 URL_PASSWORD_BYTES = re.compile(URL_PASSWORD.pattern.encode())
-# A shorter value would redact ordinary words (a password "admin" would blank every "admin"); such secrets are
-# still caught inside URLs by URL_PASSWORD, and a startup check could refuse them.
+# A secret at least this long is replaced wherever it appears, even inside a longer word. A shorter one is still a
+# secret, but as a substring it would tear ordinary words apart (a password "admin" inside "administrator"):
+# it is replaced wherever it stands as a whole token, i.e. not touching a letter, digit or "_" on either side
+# ("admin", "admin:", "(admin)" go; "administrator" stays), and inside URLs by URL_PASSWORD as any password is.
 MIN_SECRET_LENGTH = 8
 MASK = "[redacted:{name}]"
 URL_MASK = "[redacted]"
@@ -56,16 +58,26 @@ class Redactor:
     """Replaces every configured secret (longest first) and every URL password in text, bytes or JSON values."""
 
     def __init__(self, secrets: Mapping[str, str]) -> None:
-        usable = {name: value for name, value in secrets.items() if len(value) >= MIN_SECRET_LENGTH}
+        usable = {name: value for name, value in secrets.items() if value}
         ordered = sorted(usable.items(), key=lambda item: (-len(item[1]), item[0]))
-        self._secrets: tuple[tuple[str, str], ...] = tuple((value, MASK.format(name=name)) for name, value in ordered)
+        self._secrets: tuple[tuple[str, str], ...] = tuple(
+            (value, MASK.format(name=name)) for name, value in ordered if len(value) >= MIN_SECRET_LENGTH
+        )
         self._encoded = tuple(value.encode() for value, _ in self._secrets)
+        short = [(value, MASK.format(name=name)) for name, value in ordered if len(value) < MIN_SECRET_LENGTH]
+        self._short_masks = dict(reversed(short))  # a value two variables share is masked with the first name
+        alternatives = "|".join(re.escape(value) for value, _ in short)
+        self._short = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if short else None
+        # bytes hold UTF-8: only ASCII word characters count there, so this may say yes where `text` changes nothing
+        self._short_bytes = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)".encode(), re.ASCII) if short else None
         self.names: tuple[str, ...] = tuple(sorted(usable))
 
     def text(self, text: str) -> str:
         for value, mask in self._secrets:
             if value in text:
                 text = text.replace(value, mask)
+        if self._short is not None:
+            text = self._short.sub(lambda m: self._short_masks[m[0]], text)
         if "://" in text and "@" in text:
             text = URL_PASSWORD.sub(lambda m: m["head"] + URL_MASK, text)
         return text
@@ -73,6 +85,8 @@ class Redactor:
     def needed(self, data: bytes) -> bool:
         """Whether `data` (e.g. an entry's canonical bytes) holds anything to redact: the fast path of writers."""
         if any(value in data for value in self._encoded):
+            return True
+        if self._short_bytes is not None and self._short_bytes.search(data) is not None:
             return True
         return b"://" in data and b"@" in data and URL_PASSWORD_BYTES.search(data) is not None
 

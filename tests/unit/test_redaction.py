@@ -20,6 +20,7 @@ from coalition.logs import redact_secrets
 
 CANARY = "sk-canary-0123456789abcdef"
 SECRETS = {"OPENAI_API_KEY": CANARY}
+SHORT = {"DB_PASSWORD": "admin", "PIN_SECRET": "4711", "ODD_TOKEN": "p@s$"}
 
 
 @pytest.fixture
@@ -67,8 +68,46 @@ class TestRedactor:
     def test_masks_name_the_variable_never_the_value(self) -> None:
         r = Redactor({"OPENAI_API_KEY": CANARY, "SHORT_TOKEN": "abc"})
         assert r.text(f"key {CANARY}!") == "key [redacted:OPENAI_API_KEY]!"
-        assert r.text("abc stays: too short to redact as a word") == "abc stays: too short to redact as a word"
-        assert r.names == ("OPENAI_API_KEY",)
+        assert r.text("abc is short, abcd is another word") == "[redacted:SHORT_TOKEN] is short, abcd is another word"
+        assert r.names == ("OPENAI_API_KEY", "SHORT_TOKEN")
+
+
+class TestShortSecrets:
+    """A secret shorter than 8 characters is still a secret: it goes wherever it stands as a whole token (not
+    touching a letter, digit or '_'), and stays inside a longer word, which it would otherwise tear apart."""
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("login admin failed", "login [redacted:DB_PASSWORD] failed"),
+            ("password=admin;", "password=[redacted:DB_PASSWORD];"),
+            ('{"pw": "admin"}', '{"pw": "[redacted:DB_PASSWORD]"}'),
+            ("(admin)\nadmin", "([redacted:DB_PASSWORD])\n[redacted:DB_PASSWORD]"),
+            ("pin 4711, not 47110", "pin [redacted:PIN_SECRET], not 47110"),
+            ("odd p@s$ echoed", "odd [redacted:ODD_TOKEN] echoed"),
+            ("administrator admin_x xadmin ädmin", "administrator admin_x xadmin ädmin"),
+        ],
+    )
+    def test_whole_tokens_go_and_longer_words_stay(self, text: str, expected: str) -> None:
+        assert Redactor(SHORT).text(text) == expected
+
+    @given(st.sampled_from(["", " ", ":", "=", '"', "(", "\n", "/", "-", "."]), st.text(max_size=30))
+    def test_a_short_secret_never_survives_as_a_token(self, edge: str, rest: str) -> None:
+        r = Redactor(SHORT)
+        redacted = r.text(f"{rest} {edge}admin{edge} {rest}")
+        assert redacted == f"{r.text(rest)} {edge}[redacted:DB_PASSWORD]{edge} {r.text(rest)}"
+
+    def test_a_provider_error_echoing_a_short_key_is_sealed_without_it(self, tmp_path: Path) -> None:
+        install({"TINY_API_KEY": "k-42"})
+        try:
+            assert redactor().needed(b'{"error": "Incorrect API key provided: k-42"}')
+            with SqliteLedger(tmp_path / "l.db", create=True) as ledger:
+                (entry,) = ledger.append([_draft("k-42")])
+                assert "k-42" not in json.dumps(entry.model_dump(mode="json"))
+                assert entry.rationale == "the provider refused [redacted:TINY_API_KEY]"
+                assert ledger.verify().ok
+        finally:
+            install({})
 
     def test_any_url_password_is_masked_configured_or_not(self) -> None:
         r = Redactor({})
