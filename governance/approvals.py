@@ -7,6 +7,7 @@ governance service reads those entries back and resolves the escalation. A refus
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from coalition.bus.messages import ApprovalGranted, ApprovalRejected, RunStarted
 from coalition.governance.decision_signatures import (
     SCRIPTED_METHODS,
     RunIdentities,
+    entry_problem,
+    recorded_identities,
     scripted_public,
     sign,
     signature_problem,
@@ -105,9 +108,24 @@ def latest_sim_time(ledger: Ledger, run_id: str) -> datetime | None:
     return newest[0].sim_time if newest else None
 
 
+def signed_decisions_only(ledger: Ledger, run_id: str, entries: Iterable[LedgerEntry]) -> Iterator[LedgerEntry]:
+    """The entries without the decisions their approver did not sign (appended past the approvals service).
+
+    Governance takes no such decision (GovernanceService), so neither may the inbox, the CLI, the console or the
+    checks before a new decision: they would count as decided what governance still waits for."""
+    identities: RunIdentities | None = None
+    for entry in entries:
+        if entry.kind in ("approval", "rejection"):
+            identities = identities or recorded_identities(ledger, run_id)
+            if entry_problem(entry.payload, entry.kind, entry.sim_time, identities) is not None:
+                continue
+        yield entry
+
+
 def escalation_state(ledger: Ledger, *, run_id: str, proposal_id: str, policy: Policy) -> GovernanceState:
-    """The governance state of one proposal's story (proposal, verdict, decisions, resolution), from the ledger."""
-    return fold_ledger(ledger.query(LedgerQuery(run_id=run_id, subject=proposal_id)), policy=policy)
+    """The governance state of one proposal's story (proposal, verdict, signed decisions, resolution)."""
+    entries = ledger.query(LedgerQuery(run_id=run_id, subject=proposal_id))
+    return fold_ledger(signed_decisions_only(ledger, run_id, entries), policy=policy)
 
 
 def load_escalation(ledger: Ledger, *, run_id: str, proposal_id: str, policy: Policy) -> Escalation | None:
@@ -116,7 +134,8 @@ def load_escalation(ledger: Ledger, *, run_id: str, proposal_id: str, policy: Po
 
 def load_escalations(ledger: Ledger, *, run_id: str, policy: Policy) -> list[Escalation]:
     """Every escalation of a run (open and decided), in the order they were opened."""
-    return list(fold_ledger(ledger.iter_entries(run_id=run_id), policy=policy).escalations.values())
+    entries = signed_decisions_only(ledger, run_id, ledger.iter_entries(run_id=run_id))
+    return list(fold_ledger(entries, policy=policy).escalations.values())
 
 
 def record_decision(

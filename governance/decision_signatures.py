@@ -160,7 +160,7 @@ def verify_decisions(ledger: Ledger, run_id: str | None = None) -> tuple[int, li
     entries.sort(key=lambda e: e.seq)
     for entry in entries:
         if entry.run_id not in identities:
-            identities[entry.run_id] = _recorded_identities(ledger, entry.run_id)
+            identities[entry.run_id] = recorded_identities(ledger, entry.run_id)
         checked += 1
         why = entry_problem(entry.payload, entry.kind, entry.sim_time, identities[entry.run_id])
         if why is not None:
@@ -168,7 +168,8 @@ def verify_decisions(ledger: Ledger, run_id: str | None = None) -> tuple[int, li
     return checked, problems
 
 
-def _recorded_identities(ledger: Ledger, run_id: str) -> RunIdentities:
+def recorded_identities(ledger: Ledger, run_id: str) -> RunIdentities:
+    """Who may sign decisions in a run, as its run.started entry recorded it."""
     for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)):
         if entry.message_type == "run.started":
             settings = entry.payload.get("settings")

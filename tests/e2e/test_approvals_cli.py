@@ -490,7 +490,16 @@ class TestWhoDecides:
         assert ok.exit_code == 0, ok.output
         assert "1 decision signatures verified" in ok.stdout
         genuine = next(e for e in world.ledger.iter_entries(run_id=RUN) if e.kind == "approval")
-        forged_payload = {**genuine.payload, "proposal_id": "entry-ca-0001", "approver": "carol", "reason": "go"}
+        pending = json.loads(cli("list", "--run", RUN, "--ledger", path, "--json").stdout)
+        entry_hash = next(i["proposal_hash"] for i in pending if i["proposal_id"] == "entry-ca-0001")
+        forged_payload = {
+            **genuine.payload,
+            "proposal_id": "entry-ca-0001",
+            "proposal_hash": entry_hash,  # the right proposal, so only the signature can tell it is forged
+            "approver": "carol",
+            "role": "board",
+            "reason": "go",
+        }
         draft = EntryDraft.model_validate(
             {
                 **genuine.model_dump(include=set(EntryDraft.model_fields)),
@@ -504,7 +513,12 @@ class TestWhoDecides:
         )
         forged = world.ledger.append([draft])[0]
         dave = cli("approve", "entry-ca-0001", "--as", "dave", "--reason", "agreed", "--ledger", path)
-        assert dave.exit_code == 0, dave.output  # the inbox counts 2 of 2 …
+        assert dave.exit_code == 0, dave.output
+        # the inbox agrees with governance: the forged approval is not counted, so the item is still pending
+        assert "1 of 2 approvals; another approver is needed" in dave.stdout
+        listed = cli("list", "--run", RUN, "--ledger", path, "--json")
+        item = next(i for i in json.loads(listed.stdout) if i["proposal_id"] == "entry-ca-0001")
+        assert (item["status"], [a["approver"] for a in item["approvals"]]) == ("pending", ["dave"])
         world.step(2)
         # … but governance took only dave's signed approval: the market entry is still waiting for a second one
         assert ("entry-ca-0001", "approved") not in resolutions(world)
