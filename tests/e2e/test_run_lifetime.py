@@ -22,6 +22,9 @@ from coalition.bus.errors import EmbeddedRedisError
 pytestmark = pytest.mark.e2e
 
 COALITION = str(Path(sys.executable).with_name("coalition"))
+# nine days, its first escalation on day 2: an interactive run waits for a human early, and a resume runs to the end
+# in a tenth of helios-launch's 90 days
+SCENARIO = "chaos-week"
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -108,7 +111,7 @@ class TestStoppedFromOutside:
         run_id = f"life-{sig.name.lower()}"
         out, err = (tmp_path / "out").open("w"), (tmp_path / "err").open("w")
         child = subprocess.Popen(
-            [COALITION, "run", "helios-launch", "--interactive", "--run-id", run_id],
+            [COALITION, "run", SCENARIO, "--interactive", "--run-id", run_id],
             stdout=out, stderr=err, env=_env(data), cwd=tmp_path,
         )  # fmt: skip
         try:
@@ -151,7 +154,7 @@ class TestKilledAttemptsStreams:
         data = tmp_path / "d"
         run_id = f"streams-{os.getpid()}"
         child = subprocess.Popen(
-            [COALITION, "run", "helios-launch", "--interactive", "--bus", redis_url, "--run-id", run_id],
+            [COALITION, "run", SCENARIO, "--interactive", "--bus", redis_url, "--run-id", run_id],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(data), cwd=tmp_path,
         )  # fmt: skip
         client = redis.Redis.from_url(redis_url)
