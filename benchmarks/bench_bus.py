@@ -24,7 +24,7 @@ import redis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from benchmarks.harness import Measurement, percentile, repeat
-from coalition.bus.base import Bus
+from coalition.bus.base import Bus, Delivery
 from coalition.bus.codec import decode, encode
 from coalition.bus.embedded import EmbeddedRedis
 from coalition.bus.envelope import Envelope
@@ -134,9 +134,13 @@ def sign_verify_cost(keys: Keyring, envelopes: list[Envelope], batch: int, *, wi
     gc.collect()
     started = time.perf_counter()
     for start in range(0, len(envelopes), batch):
-        for envelope, data in sign_wire(envelopes[start : start + batch], key):
-            if verifier.problem(envelope, data if wire else b"") is not None:
+        signed_batch = sign_wire(envelopes[start : start + batch], key)
+        if wire:  # as a consumer's read: the deliveries of one read, checked together
+            read = [Delivery(TOPIC, f"{start + i}-0", 1, e, data) for i, (e, data) in enumerate(signed_batch)]
+            if not all(d.ok for d in verifier.checked(read)):
                 raise AssertionError("a signed envelope did not verify")
+        elif any(verifier.problem(envelope) is not None for envelope, _ in signed_batch):
+            raise AssertionError("a signed envelope did not verify")
     return (time.perf_counter() - started) / len(envelopes) * 1e6
 
 
@@ -273,8 +277,10 @@ def run(quick: bool) -> list[Measurement]:
             target="≤ 25 µs",
             target_absolute=25,
             notes=f"batches of {BATCH}: canonical bytes encoded once, the wire bytes are those bytes with the stamp "
-            "spliced in; one Ed25519 signature and one verification per batch; each envelope verified on its own "
-            "from the bytes received (leaf hash, audit path climbed until a node the batch already proved)",
+            "spliced in; one Ed25519 signature and one verification per batch; verified as a consumer's read of "
+            f"{BATCH} deliveries is (Verifier.checked: a whole batch rebuilds its tree from the received bytes' "
+            "leaves; a partial one climbs each audit path until a node the batch already proved); decode excluded "
+            "(the codec's cost, signed or not)",
             **common,  # type: ignore[arg-type]
         )
     )
@@ -285,8 +291,8 @@ def run(quick: bool) -> list[Measurement]:
             **_mlh(objects),
             baseline="Ed25519 sign + verify (bare)",
             higher_is_better=False,
-            notes="the same, but the verifier gets the envelope object without its bytes (an in-process bus) and "
-            "encodes it again",
+            notes="the same, but each envelope checked on its own from the object without its bytes (an "
+            "in-process bus): encoded again, audit path climbed until a proven node",
             **common,  # type: ignore[arg-type]
         )
     )
