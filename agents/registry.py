@@ -17,7 +17,7 @@ def agent_types(names: Iterable[str] | None = None) -> dict[str, Callable[[Narra
     """How to build each agent the installed packs declare (or only `names`), by name."""
     declared = catalog().agents
     chosen = declared if names is None else {name: declared[name] for name in names}
-    return {name: agent.build for name, agent in chosen.items()}
+    return {name: agent.builder() for name, agent in chosen.items()}
 
 
 def build_agents(

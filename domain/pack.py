@@ -11,6 +11,7 @@ The core loads packs only through that group (coalition.domain.catalog); no core
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
@@ -26,17 +27,28 @@ class AgentDecl:
     """One agent of a pack.
 
     - `name`: the agent's name on the bus, in policies and budgets (it also names its producer key);
-    - `build`: narrator → the agent (a coalition.agents FunctionAgent: a LangGraph graph over the agent's engine);
-    - `reacts_to`: the observation and agent-message kinds that make it run in a step;
+    - `build`: narrator → the agent (a coalition.agents FunctionAgent: a LangGraph graph over the agent's engine),
+      or where to find it as `"package.module:Attribute"`, imported only when an agent is built (so that reading a
+      pack's vocabulary — which every command that validates a policy does — never loads LangChain or LangGraph);
+    - `reacts_to`: the observation and agent-message kinds that make it run in a step (the agent class's
+      `REACTS_TO` is what the runtime reads; this is for documentation and may stay empty);
     - `observes`: the observation kinds the scenario routes to it (in addition to the broadcast ones);
     - `doc`: one line for the docs.
     """
 
     name: str
-    build: Callable[[Any], Any]
+    build: Callable[[Any], Any] | str
     reacts_to: frozenset[str] = frozenset()
     observes: tuple[str, ...] = ()
     doc: str = ""
+
+    def builder(self) -> Callable[[Any], Any]:
+        """`build` itself, or the attribute its `"module:attribute"` names (imported now)."""
+        if not isinstance(self.build, str):
+            return self.build
+        module_name, _, attribute = self.build.partition(":")
+        found: Callable[[Any], Any] = getattr(importlib.import_module(module_name), attribute)
+        return found
 
 
 @dataclass(frozen=True, slots=True)

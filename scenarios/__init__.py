@@ -1,23 +1,71 @@
 """Scenarios: the simulated Helios business, the executor that changes it, the scenario file format, scripted
 board decisions and the expectations a run is checked against."""
 
-from coalition.scenarios.board import Board, PendingEscalation
-from coalition.scenarios.errors import ExecutionRefused, RunnerError, ScenarioError, ScenariosError, WorldError
-from coalition.scenarios.events import event_observation, make_observation, open_day, snapshot_observation
-from coalition.scenarios.executor import Executor, validate_args
-from coalition.scenarios.expectations import ExpectationResult, check_expectations
-from coalition.scenarios.spec import (
-    BoardDecision,
-    Expectation,
-    Scenario,
-    ScheduledEvent,
-    list_library,
-    load_scenario,
-    observation_kinds,
-    parse_scenario,
-    scenario_hash,
-)
-from coalition.scenarios.world import World, WorldSpec, WorldState, cents, money_json
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below load on first use, so importing one submodule loads only that one
+    from coalition.scenarios.board import Board, PendingEscalation
+    from coalition.scenarios.errors import ExecutionRefused, RunnerError, ScenarioError, ScenariosError, WorldError
+    from coalition.scenarios.events import event_observation, make_observation, open_day, snapshot_observation
+    from coalition.scenarios.executor import Executor, validate_args
+    from coalition.scenarios.expectations import ExpectationResult, check_expectations
+    from coalition.scenarios.spec import (
+        BoardDecision,
+        Expectation,
+        Scenario,
+        ScheduledEvent,
+        list_library,
+        load_scenario,
+        observation_kinds,
+        parse_scenario,
+        scenario_hash,
+    )
+    from coalition.scenarios.world import World, WorldSpec, WorldState, cents, money_json
+
+_LAZY: dict[str, str] = {
+    "Board": "coalition.scenarios.board",
+    "BoardDecision": "coalition.scenarios.spec",
+    "ExecutionRefused": "coalition.scenarios.errors",
+    "Executor": "coalition.scenarios.executor",
+    "Expectation": "coalition.scenarios.spec",
+    "ExpectationResult": "coalition.scenarios.expectations",
+    "PendingEscalation": "coalition.scenarios.board",
+    "RunnerError": "coalition.scenarios.errors",
+    "Scenario": "coalition.scenarios.spec",
+    "ScenarioError": "coalition.scenarios.errors",
+    "ScenariosError": "coalition.scenarios.errors",
+    "ScheduledEvent": "coalition.scenarios.spec",
+    "World": "coalition.scenarios.world",
+    "WorldError": "coalition.scenarios.errors",
+    "WorldSpec": "coalition.scenarios.world",
+    "WorldState": "coalition.scenarios.world",
+    "cents": "coalition.scenarios.world",
+    "check_expectations": "coalition.scenarios.expectations",
+    "event_observation": "coalition.scenarios.events",
+    "list_library": "coalition.scenarios.spec",
+    "load_scenario": "coalition.scenarios.spec",
+    "make_observation": "coalition.scenarios.events",
+    "money_json": "coalition.scenarios.world",
+    "observation_kinds": "coalition.scenarios.spec",
+    "open_day": "coalition.scenarios.events",
+    "parse_scenario": "coalition.scenarios.spec",
+    "scenario_hash": "coalition.scenarios.spec",
+    "snapshot_observation": "coalition.scenarios.events",
+    "validate_args": "coalition.scenarios.executor",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Board",

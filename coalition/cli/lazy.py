@@ -58,7 +58,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "coalition.cli.replay_cmd:consistency",
         "Run K variants of a scenario (other seeds; disputes through other channels and days) and report pass^k: "
         "the share of cases whose decision (outcome and amounts, not wording) was identical in every run. Every "
-        "variant is narrated by the offline model (no key, no network).",
+        "variant is narrated by the offline model (no key, no network) unless --models is given.",
     ),
     LazyCommand(
         "drift",

@@ -11,7 +11,6 @@ from importlib import resources
 
 from coalition.domain import AgentDecl, Pack, WorldDecl
 from coalition.packs.billing_desk.actions import ACTIONS
-from coalition.packs.billing_desk.agents import BillingAgent, OutreachAgent, RetentionAgent
 from coalition.packs.billing_desk.engines import CaseData, OutageData
 from coalition.packs.billing_desk.world import Desk, DeskSpec
 
@@ -22,9 +21,25 @@ PACK = Pack(
     title="Billing desk",
     description="A utility's customer-experience desk: billing, retention and outreach agents; eligibility as data.",
     actions=ACTIONS,
-    agents=tuple(
-        AgentDecl(agent.NAME, agent, reacts_to=agent.REACTS_TO, doc=(agent.__doc__ or "").split("\n")[0])
-        for agent in (BillingAgent, RetentionAgent, OutreachAgent)
+    # Each agent's class is imported only when agents are built (reading the vocabulary loads no LangChain).
+    agents=(
+        AgentDecl(
+            "billing",
+            "coalition.packs.billing_desk.agents:BillingAgent",
+            doc="Billing resolver: eligibility checks → adjustment or escalation → the customer's answer (C1-C6, C8).",
+        ),
+        AgentDecl(
+            "retention",
+            "coalition.packs.billing_desk.agents:RetentionAgent",
+            doc="Retention: the offer tier the policy assigns by tenure, usage and churn risk; the tone is the "
+            "model's (C9).",
+        ),
+        AgentDecl(
+            "outreach",
+            "coalition.packs.billing_desk.agents:OutreachAgent",
+            doc="Outreach: the contact list after an outage in the policy's fair order (C7); a check-in after days "
+            "without login (C13).",
+        ),
     ),
     world=WorldDecl(
         build=Desk.from_spec,

@@ -11,11 +11,6 @@ from coalition.domain import AgentDecl, Pack, WorldDecl
 from coalition.governance.policy import GATES
 from coalition.packs.helios import observations
 from coalition.packs.helios.actions import ACTIONS
-from coalition.packs.helios.agents.finance import FinanceAgent
-from coalition.packs.helios.agents.legal import LegalAgent
-from coalition.packs.helios.agents.marketing import MarketingAgent
-from coalition.packs.helios.agents.ops import OpsAgent
-from coalition.packs.helios.agents.research import ResearchAgent
 from coalition.scenarios.world import World, WorldSpec
 
 PACK = Pack(
@@ -23,9 +18,33 @@ PACK = Pack(
     title="Helios Renewables Exchange",
     description="A peer-to-peer renewable-energy marketplace: research, finance, marketing, legal and ops agents.",
     actions=ACTIONS,
-    agents=tuple(
-        AgentDecl(agent.NAME, agent, reacts_to=agent.REACTS_TO, doc=(agent.__doc__ or "").split("\n")[0])
-        for agent in (ResearchAgent, FinanceAgent, MarketingAgent, LegalAgent, OpsAgent)
+    # Each agent's class is imported only when agents are built (reading the vocabulary loads no LangChain).
+    agents=(
+        AgentDecl(
+            "research",
+            "coalition.packs.helios.agents.research:ResearchAgent",
+            doc="Chief Intelligence Officer: evidence pipeline and market scoring.",
+        ),
+        AgentDecl(
+            "finance",
+            "coalition.packs.helios.agents.finance:FinanceAgent",
+            doc="Chief Financial Agent: pricing engine, treasury and capital allocation.",
+        ),
+        AgentDecl(
+            "marketing",
+            "coalition.packs.helios.agents.marketing:MarketingAgent",
+            doc="Chief Growth Agent: a controlled language system mapped to compliance-approved claims.",
+        ),
+        AgentDecl(
+            "legal",
+            "coalition.packs.helios.agents.legal:LegalAgent",
+            doc="Chief Compliance Agent: regulatory monitoring, claims linting, jurisdiction packs.",
+        ),
+        AgentDecl(
+            "ops",
+            "coalition.packs.helios.agents.ops:OpsAgent",
+            doc="Chief Operations Agent: diagnose → propose action → execute within permissions → log.",
+        ),
     ),
     world=WorldDecl(
         build=World.from_spec,

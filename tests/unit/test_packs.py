@@ -164,6 +164,29 @@ class TestCatalog:
             Action("note", Note, lambda w, a, c: {}, charges="amount_usd")
 
 
+class TestAgentDeclarations:
+    """A pack names its agents as data; their classes load only when agents are built."""
+
+    def test_each_declared_agent_is_the_class_it_names(self) -> None:
+        for pack in catalog().packs.values():
+            for agent in pack.agents:
+                built = agent.builder()
+                assert getattr(built, "NAME", None) == agent.name, f"{pack.name}: {agent.build}"
+                assert agent.doc, f"{pack.name}: {agent.name} has no doc line"
+
+    def test_reading_the_vocabulary_loads_no_langchain(self) -> None:
+        """Every command that validates a policy reads the catalog: it must stay quick (no LangChain, LangGraph)."""
+        code = (
+            "import sys\n"
+            "from coalition.domain import catalog\n"
+            "from coalition.governance.policy import default_policy\n"
+            "catalog(); default_policy()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('langchain', 'langchain_core', 'langgraph')))"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+        assert done.stdout.strip() == "[]"
+
+
 class TestPackList:
     """`coalition pack list` shows the installed packs, as a table or JSON."""
 
