@@ -171,7 +171,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             run_id=replay_id,
             seed=recorded.seed,
             policy=recorded.policy,
-            options=RunnerOptions(history=DecisionHistory.read(ledger, run_id)),
+            options=RunnerOptions(history=DecisionHistory.read(ledger, run_id), shadow_policy=recorded.shadow_policy),
         ).run()
         derived = history_fields(target, replay_id)
         for index, entry in enumerate(original):

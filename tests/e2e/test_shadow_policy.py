@@ -87,6 +87,14 @@ class TestShadowPolicy:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "IDENTICAL" in done.stdout
 
+    def test_verify_of_a_shadowed_run_is_identical(self, runs: tuple[Path, Path]) -> None:
+        """replay --verify re-derives the shadow verdicts too (it once left them out: a false divergence)."""
+        data, _ = runs
+        done = cli("replay", "shadowed", "--ledger", "l.db", "--verify", data_dir=data)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "IDENTICAL" in done.stdout
+        assert "DIVERGENT" not in done.stdout
+
 
 class TestBadShadowPolicy:
     @pytest.mark.parametrize(
