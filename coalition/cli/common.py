@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from coalition.bootstrap import LedgerTrust, attach_notary, describe_ledger, ledger_location, ledger_trust
 from coalition.bootstrap import open_ledger as open_ledger_at
 from coalition.bus.redaction import install
+from coalition.domain.errors import PackError
 from coalition.ledger.errors import LedgerError
 from coalition.settings import AGENT_MODEL_VARIABLES, Settings, unknown_agent_models
 
@@ -60,7 +61,8 @@ def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
 class OneLineGroup(TyperGroup):
     """The command groups: any usage error below them (an unknown command or option, a missing or bad value)
     is one line on stderr and exit 2, not click's box; asking for help with no arguments still shows help.
-    A ledger that cannot be used (locked, altered, unreadable) is one line and exit 2 too, never a traceback."""
+    A ledger that cannot be used (locked, altered, unreadable) or an installed pack that cannot be loaded is one line
+    and exit 2 too, never a traceback."""
 
     def invoke(self, ctx: Context) -> Any:
         _install_secrets()
@@ -70,7 +72,7 @@ class OneLineGroup(TyperGroup):
             if type(exc).__name__ == "NoArgsIsHelpError":
                 raise
             _usage_error(exc, exc.ctx or ctx)
-        except LedgerError as exc:
+        except (LedgerError, PackError) as exc:  # a broken third-party pack names itself on one line
             fail(str(exc))
 
 

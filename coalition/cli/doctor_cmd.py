@@ -29,6 +29,7 @@ from coalition.bus.redaction import redactor
 from coalition.cli.common import JsonFlag, LedgerPath, fail, settings
 from coalition.cli.run_cmd import ModelPlan, model_plan
 from coalition.cli.terminal import TerminalConsole
+from coalition.domain import PackError, catalog
 from coalition.ledger.errors import LedgerError
 from coalition.scenarios.errors import ScenarioError
 from coalition.scenarios.spec import load_scenario
@@ -129,7 +130,11 @@ def doctor(
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    models, key_problems = _models(scenario_ref)
+    try:
+        packs_ok, packs_detail = True, ", ".join(catalog().packs)
+        models, key_problems = _models(scenario_ref)
+    except PackError as exc:  # a broken third-party pack: a failed check, and no models to show without the packs
+        packs_ok, packs_detail, models, key_problems = False, str(exc), {}, []
     bus_ok, bus_detail = _check_bus(choice, cfg.data_dir)
     backend = "unknown"
     try:
@@ -141,6 +146,7 @@ def doctor(
     report = {
         "versions": versions,
         "llm": {"choice": cfg.llm, "why": "COALITION_LLM: the default for agents without their own choice"},
+        "packs": {"ok": packs_ok, "detail": packs_detail},
         "models": models,
         "model_keys": {"ok": not key_problems, "problems": key_problems},
         "bus": {"ok": bus_ok, "detail": bus_detail},
@@ -149,7 +155,11 @@ def doctor(
     }
     report = redactor().value(report)  # a password in a base URL or an echoed key is never printed
     models, key_problems = report["models"], report["model_keys"]["problems"]
-    bus_detail, ledger_detail = report["bus"]["detail"], report["ledger"]["detail"]
+    bus_detail, ledger_detail, packs_detail = (
+        report["bus"]["detail"],
+        report["ledger"]["detail"],
+        report["packs"]["detail"],
+    )
     if as_json:
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -157,6 +167,7 @@ def doctor(
         table.add_column("check")
         table.add_column("result", overflow="fold")
         table.add_row("versions", ", ".join(f"{k} {v}" for k, v in versions.items()))
+        table.add_row("packs", ("[green]ok[/] " if packs_ok else "[red]FAIL[/] ") + packs_detail)
         for agent, m in models.items():
             table.add_row(f"model {agent}", f"{m['model']} — {m['why']}; key {m['key']}")
         if key_problems:
@@ -165,4 +176,4 @@ def doctor(
         table.add_row("ledger", ("[green]ok[/] " if ledger_ok else "[red]FAIL[/] ") + ledger_detail)
         table.add_row("data dir", str(cfg.data_dir))
         TerminalConsole().print(table)
-    raise typer.Exit(0 if bus_ok and ledger_ok and not key_problems else 1)
+    raise typer.Exit(0 if packs_ok and bus_ok and ledger_ok and not key_problems else 1)
