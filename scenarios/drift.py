@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from coalition.governance.approvals import run_started
 from coalition.ledger.base import Ledger
 from coalition.scenarios.whatif import Decision, decisions, pair_decisions
 
@@ -150,11 +151,33 @@ class DriftResult:
     only_a: int
     only_b: int
     decided_otherwise: list[DecidedOtherwise]
+    scenario_a: str | None = None  # each run's scenario, from its run.started entry
+    scenario_b: str | None = None
+    ledger_a: str | None = None  # each run's ledger, when both runs have the same id (two ledgers)
+    ledger_b: str | None = None
+
+    @property
+    def label_a(self) -> str:
+        return f"{self.run_a} ({self.ledger_a})" if self.ledger_a else self.run_a
+
+    @property
+    def label_b(self) -> str:
+        return f"{self.run_b} ({self.ledger_b})" if self.ledger_b else self.run_b
+
+    def scenario_warning(self) -> str | None:
+        """A warning when the two runs played different scenarios (their mixes are not one business's day)."""
+        if self.scenario_a is None or self.scenario_b is None or self.scenario_a == self.scenario_b:
+            return None
+        return f"warning: A is {self.scenario_a}, B is {self.scenario_b}: the mixes compare different businesses' days"
 
     def to_json(self) -> dict[str, Any]:
+        scenarios = {"a": self.scenario_a, "b": self.scenario_b, "warning": self.scenario_warning()}
+        ledgers = {"a": self.ledger_a, "b": self.ledger_b} if self.ledger_a or self.ledger_b else {}
         return {
             "run_a": self.run_a,
             "run_b": self.run_b,
+            **({"scenarios": scenarios} if scenarios["warning"] else {}),
+            **({"ledgers": ledgers} if ledgers else {}),
             "overall": {
                 "action_divergence": {"jensen_shannon": self.overall_js, "total_variation": self.overall_tv},
                 "decision_divergence": {"jensen_shannon": self.decision_js},
@@ -233,6 +256,22 @@ def compare(run_a: str, left: Sequence[Decision], run_b: str, right: Sequence[De
     )
 
 
-def run_drift(ledger_a: Ledger, run_a: str, ledger_b: Ledger, run_b: str) -> DriftResult:
-    """Drift between run A (in ledger A) and run B (in ledger B, which may be the same ledger)."""
-    return compare(run_a, decisions(ledger_a, run_a), run_b, decisions(ledger_b, run_b))
+def _scenario(ledger: Ledger, run_id: str) -> str | None:
+    started = run_started(ledger, run_id)
+    return None if started is None else started.scenario
+
+
+def run_drift(
+    ledger_a: Ledger, run_a: str, ledger_b: Ledger, run_b: str, *, labels: tuple[str, str] | None = None
+) -> DriftResult:
+    """Drift between run A (in ledger A) and run B (in ledger B, which may be the same ledger), with each run's
+    scenario; `labels` names the two ledgers (for two runs of the same id)."""
+    result = compare(run_a, decisions(ledger_a, run_a), run_b, decisions(ledger_b, run_b))
+    ledgers = labels or (None, None)
+    return replace(
+        result,
+        scenario_a=_scenario(ledger_a, run_a),
+        scenario_b=_scenario(ledger_b, run_b),
+        ledger_a=ledgers[0],
+        ledger_b=ledgers[1],
+    )

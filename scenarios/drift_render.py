@@ -33,7 +33,7 @@ def mix_cell(mix: Mix) -> str:
 
 def summary_line(result: DriftResult) -> str:
     return (
-        f"drift {result.run_a} → {result.run_b}: action mix JS {divergence(result.overall_js)}, "
+        f"drift {result.label_a} → {result.label_b}: action mix JS {divergence(result.overall_js)}, "
         f"TV {divergence(result.overall_tv)}; decision mix JS {divergence(result.decision_js)}; "
         f"{result.paired} proposals paired ({len(result.decided_otherwise)} decided otherwise), "
         f"{result.only_a} only in A, {result.only_b} only in B"
@@ -52,9 +52,10 @@ def render_md(result: DriftResult) -> str:
     lines = [
         f"## Drift against {_md(result.run_b)}",
         "",
-        f"A = `{_md(result.run_a)}`, B = `{_md(result.run_b)}`. Jensen–Shannon divergence (base 2: 0 = the same mix, "
-        "1 = nothing in common) and total variation distance between the two runs' action distributions.",
+        f"A = `{_md(result.label_a)}`, B = `{_md(result.label_b)}`. Jensen–Shannon divergence (base 2: 0 = the same "
+        "mix, 1 = nothing in common) and total variation distance between the two runs' action distributions.",
         "",
+        *([f"**{_md(warning)}**", ""] if (warning := result.scenario_warning()) else []),
         f"- action mix: JS {divergence(result.overall_js)}, TV {divergence(result.overall_tv)}",
         f"- decision mix (agent × action × outcome): JS {divergence(result.decision_js)}",
         f"- {result.paired} proposals made in both runs, {len(result.decided_otherwise)} of them decided otherwise; "

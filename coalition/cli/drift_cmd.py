@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from coalition.cli.common import LedgerPath, fail, open_ledger, run_or_latest
+from coalition.bootstrap import describe_ledger, ledger_location
+from coalition.cli.common import LedgerPath, fail, open_ledger, run_or_latest, settings
 from coalition.cli.terminal import TerminalConsole, clean, json_text
 from coalition.scenarios.drift import DriftResult, run_drift
 from coalition.scenarios.drift_render import (
@@ -36,11 +37,22 @@ OtherLedger = Annotated[
 ]
 
 
-def drift_between(ledger_a: OpenLedger, run_a: str, ledger_b_path: Path | None, run_b: str) -> DriftResult:
-    """Compare run A (in the open ledger A) with run B (in ledger A, or in the ledger at `ledger_b_path`, opened
-    read-only); an unknown run is one line and exit 2."""
+def drift_between(
+    ledger_a: OpenLedger, run_a: str, ledger_b_path: Path | None, run_b: str, *, ledger_a_path: Path | None = None
+) -> DriftResult:
+    """Compare run A (in the open ledger A, at `ledger_a_path` or the default) with run B (in ledger A, or in the
+    ledger at `ledger_b_path`, opened read-only); an unknown run is one line and exit 2. Two runs of the same id are
+    labelled with their ledgers."""
     ledger_b = open_ledger(ledger_b_path, read_only=True) if ledger_b_path is not None else ledger_a
-    return run_drift(ledger_a, run_or_latest(ledger_a, run_a), ledger_b, run_or_latest(ledger_b, run_b))
+    a, b = run_or_latest(ledger_a, run_a), run_or_latest(ledger_b, run_b)
+    labels = None
+    if a == b and ledger_b_path is not None:
+        cfg = settings()
+        labels = (
+            describe_ledger(ledger_location(ledger_a_path, cfg)),
+            describe_ledger(ledger_location(ledger_b_path, cfg)),
+        )
+    return run_drift(ledger_a, a, ledger_b, b, labels=labels)
 
 
 def drift(
@@ -61,7 +73,8 @@ def drift(
     """
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    result = drift_between(open_ledger(ledger_path, read_only=True), run_a, ledger_b_path, run_b)
+    ledger = open_ledger(ledger_path, read_only=True)
+    result = drift_between(ledger, run_a, ledger_b_path, run_b, ledger_a_path=ledger_path)
     if fmt == "json":
         typer.echo(json_text(render_json(result)))
     elif fmt == "md":
@@ -73,6 +86,8 @@ def drift(
 def _print_tables(result: DriftResult) -> None:
     console = TerminalConsole(highlight=False)
     console.print(escape(summary_line(result)))
+    if (warning := result.scenario_warning()) is not None:
+        console.print(f"[yellow]{escape(warning)}[/]")
     agents = Table(title="per agent: how far the two mixes are apart (0 = the same)", title_justify="left")
     for name in ("agent", "proposals A", "proposals B", "action JS", "action TV", "outcome JS"):
         agents.add_column(name)

@@ -55,6 +55,7 @@ def test_the_same_run_does_not_drift(two_runs: tuple[Path, str, str]) -> None:
 def test_a_revoked_permission_shows_as_denials_and_drift(two_runs: tuple[Path, str, str]) -> None:
     data, a, b = two_runs
     doc = json.loads(cli("drift", a, b, "--format", "json", data_dir=data).stdout)
+    assert "scenarios" not in doc  # one scenario under two policies: no warning
     rows = {(r["agent"], r["action"]): r for r in doc["actions"]}
     prices = rows[("finance", "set_price")]
     assert prices["b"]["rates"]["deny"] == 1.0
@@ -78,13 +79,37 @@ def test_table_and_markdown_name_the_runs_and_the_rates(two_runs: tuple[Path, st
 
 
 def test_runs_in_two_ledgers(two_runs: tuple[Path, str, str], tmp_path: Path) -> None:
-    """Run B recorded by another deployment (another data directory) is read with --ledger-b."""
+    """Run B recorded by another deployment (another data directory) is read with --ledger-b; when it has run A's
+    id, the summary names each run's ledger (else it read "drift X → X")."""
     data, a, _ = two_runs
     other = tmp_path / "other"
-    c = run_id(cli("run", SCENARIO, "--bus", "memory", data_dir=other))
+    c = run_id(cli("run", SCENARIO, "--bus", "memory", "--run-id", a, data_dir=other))
+    assert c == a
     done = cli("drift", a, c, "--ledger-b", str(other / "ledger.db"), "--format", "json", data_dir=data)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["overall"]["decision_divergence"]["jensen_shannon"] == 0.0
+    doc = json.loads(done.stdout)
+    assert doc["overall"]["decision_divergence"]["jensen_shannon"] == 0.0
+    assert doc["ledgers"] == {"a": f"sqlite at {data / 'ledger.db'}", "b": f"sqlite at {other / 'ledger.db'}"}
+    assert "scenarios" not in doc  # the same scenario: nothing to warn about
+    table = " ".join(cli("drift", a, c, "--ledger-b", str(other / "ledger.db"), data_dir=data).stdout.split())
+    assert f"drift {a} (sqlite at {data / 'ledger.db'}) → {a} (sqlite at {other / 'ledger.db'})" in table
+    md = cli("drift", a, c, "--ledger-b", str(other / "ledger.db"), "--format", "md", data_dir=data).stdout
+    assert f"A = `{a} (sqlite at {data / 'ledger.db'})`" in md
+
+
+def test_runs_of_different_scenarios_are_flagged(two_runs: tuple[Path, str, str]) -> None:
+    """A helios run against a chaos-week run: every output says the mixes are different businesses' days."""
+    data, a, _ = two_runs
+    chaos = run_id(cli("run", "chaos-week", "--bus", "memory", data_dir=data))
+    warning = f"A is {SCENARIO}, B is chaos-week: the mixes compare different businesses' days"
+    table = cli("drift", a, chaos, data_dir=data)
+    assert table.returncode == 0, table.stderr
+    assert f"warning: {warning}" in " ".join(table.stdout.split())
+    md = cli("drift", a, chaos, "--format", "md", data_dir=data).stdout
+    assert f"**warning: {warning}**" in md
+    doc = json.loads(cli("drift", a, chaos, "--format", "json", data_dir=data).stdout)
+    assert doc["scenarios"] == {"a": SCENARIO, "b": "chaos-week", "warning": f"warning: {warning}"}
+    assert "ledgers" not in doc  # one ledger, two ids: no label needed
 
 
 @pytest.mark.parametrize(
