@@ -106,6 +106,7 @@ def render_html(result: DriftResult) -> str:
     otherwise = "".join(f"<li>{e(d.agent)} {e(d.action)}: {e(d.a)} → {e(d.b)}</li>" for d in result.decided_otherwise)
     return f"""<section id="drift"><h2>Drift against {e(result.run_b)}</h2>
 <p>{e(summary_line(result))}. Jensen–Shannon divergence is base 2 (0 = the same mix, 1 = nothing in common).</p>
+{f"<p><strong>{e(warning)}</strong></p>" if (warning := result.scenario_warning()) else ""}
 <table><tr><th>agent</th><th>proposals A</th><th>proposals B</th><th>action JS</th><th>action TV</th>
 <th>outcome JS</th></tr>{agents}</table>
 <table><tr><th>agent</th><th>action</th><th>A: n · allow / deny / escalate</th><th>B: n · allow / deny / escalate</th>

@@ -76,7 +76,11 @@ def report(
         fail("--drift-against works with --format html, md or json (csv holds the decisions only)")
     ledger = open_ledger(ledger_path, read_only=True)
     run_id = run_or_latest(ledger, run)
-    drifted = drift_between(ledger, run_id, drift_ledger, drift_against) if drift_against is not None else None
+    drifted = (
+        drift_between(ledger, run_id, drift_ledger, drift_against, ledger_a_path=ledger_path)
+        if drift_against is not None
+        else None
+    )
     try:
         built = run_report(ledger, run_id)
         dashboards = run_dashboards(ledger, run_id) if fmt != "csv" else None

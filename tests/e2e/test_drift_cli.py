@@ -110,6 +110,10 @@ def test_runs_of_different_scenarios_are_flagged(two_runs: tuple[Path, str, str]
     doc = json.loads(cli("drift", a, chaos, "--format", "json", data_dir=data).stdout)
     assert doc["scenarios"] == {"a": SCENARIO, "b": "chaos-week", "warning": f"warning: {warning}"}
     assert "ledgers" not in doc  # one ledger, two ids: no label needed
+    page = data / "chaos-drift.html"
+    done = cli("report", a, "--out", str(page), "--drift-against", chaos, data_dir=data)
+    assert done.returncode == 0, done.stderr
+    assert f"<p><strong>warning: {warning}</strong></p>" in page.read_text(encoding="utf-8").replace("&#x27;", "'")
 
 
 @pytest.mark.parametrize(
