@@ -63,10 +63,28 @@ Text = Annotated[str, BeforeValidator(_text)]
 """A non-empty string (whitespace alone is empty)."""
 Texts = list[str]
 """A list of strings (it may be empty)."""
-Number = Annotated[Decimal, BeforeValidator(finite_decimal)]
-"""A finite number from a JSON number or numeric string, never a boolean; bound it with Field(ge=…, le=…)."""
-Money = Annotated[Decimal, BeforeValidator(finite_decimal), AfterValidator(cents)]
-"""An amount in the pack's currency, rounded half-even to cents after validation."""
+
+
+def as_compared(value: Decimal) -> Decimal:
+    """The number as governance's rules compare it: policy expressions (CEL) read numbers as IEEE doubles, so the
+    value the executor applies is that double (shortest decimal form), never digits beyond it — or
+    `20.0000000000000001` would pass a `<= 20` limit as 20.0 and then be applied as more than 20."""
+    return Decimal(repr(float(value)))
+
+
+def whole_cents(value: Decimal) -> Decimal:
+    """An amount with at most two decimals, or ValueError: an amount is never rounded after governance saw it
+    (99999.999 would pass a 100,000 threshold and then be committed as 100,000.00)."""
+    if value != cents(value):
+        raise ValueError(f"must be in whole cents (at most 2 decimals), got {value}")
+    return cents(value)
+
+
+Number = Annotated[Decimal, BeforeValidator(finite_decimal), AfterValidator(as_compared)]
+"""A finite number from a JSON number or numeric string, never a boolean; bound it with Field(ge=…, le=…). It is
+the number governance compares (the nearest double): no precision beyond it reaches the executor."""
+Money = Annotated[Decimal, BeforeValidator(finite_decimal), AfterValidator(whole_cents)]
+"""An amount in the pack's currency, in whole cents (more decimals are refused, never rounded away)."""
 Integer = StrictInt
 """A JSON integer (not 5.0, not "5", not true)."""
 Flag = StrictBool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
@@ -49,6 +50,11 @@ GATES: tuple[str, ...] = (
     "settlement_policy_change",
     "budget_overrun",
 )
+
+# Gates the code itself escalates through whatever the rules say (money budgets overrun), and the limit sections the
+# rules built into the code enforced: a policy that writes its own rules must read each of those in some rule.
+CODE_GATES: frozenset[str] = frozenset({"budget_overrun"})
+BUILT_IN_LIMITS: tuple[str, ...] = ("pricing", "claims", "jurisdictions", "max_credit_usd", "max_discount_pct")
 
 MAX_POLICY_NUMBER = Decimal("1e12")  # every amount, percentage and threshold: beyond it is a typo or an attack
 Money = Annotated[Decimal, Field(le=MAX_POLICY_NUMBER, allow_inf_nan=False)]
@@ -329,6 +335,34 @@ class Policy(_Frozen):
         self._check_rules()
         return self
 
+    def _check_rules_cover_what_the_code_did(self) -> None:
+        """A policy that writes `rules:` is enforced by them alone (the rules built into the code step aside), so
+        a gate, a high-impact tool or a built-in limit section it declares but no rule uses would look enforced
+        and be enforced by nothing: refuse it, naming the first one."""
+        escalating = {rule.gate for rule in self.rules if rule.gate is not None}
+        for section, names in (
+            ("gates", list(type(self.gates).model_fields)),
+            ("high_impact_tools", self.high_impact_tools),
+        ):
+            for name in names:
+                if name not in escalating and name not in CODE_GATES:
+                    raise _FieldProblem(
+                        f"{section}.{name}",
+                        "is declared but no rule escalates through it; a policy that writes rules is enforced by "
+                        "its rules alone (add the rule, or remove the gate)",
+                    )
+        texts = " ".join(
+            " ".join((rule.when, rule.amount or "", rule.reason, *rule.let.values())) for rule in self.rules
+        )
+        read = set(re.findall(r"\blimits\.([A-Za-z_]\w*)", texts))
+        for name in BUILT_IN_LIMITS:
+            if name not in read:
+                raise _FieldProblem(
+                    f"limits.{name}",
+                    "is declared but no rule reads it; a policy that writes rules is enforced by its rules alone "
+                    "(add the rule that enforces it)",
+                )
+
     def _check_rules(self) -> None:
         """Every rule names known actions and gates, and its expressions compile (once, kept for evaluate)."""
         from coalition.governance.rules.expression import RuleProblem, compile_rules  # they import this module
@@ -346,6 +380,8 @@ class Policy(_Frozen):
                 raise _FieldProblem(f"{where}.gate", f"unknown gate {rule.gate!r} (gates: {', '.join(gates)})")
             if rule.outcome == "deny" and (rule.gate is not None or rule.amount is not None):
                 raise _FieldProblem(f"{where}.outcome", "a deny rule has no gate and no amount")
+        if self.rules:
+            self._check_rules_cover_what_the_code_did()
         try:
             compiled = compile_rules(self)
         except RuleProblem as exc:
@@ -478,4 +514,5 @@ def _reason(error: Mapping[str, Any]) -> str:
     msg = str(error["msg"]).removeprefix("Value error, ")
     if kind == "value_error":
         return msg
-    return f"{msg[:1].lower()}{msg[1:]} (got {error.get('input')!r})"
+    given = repr(error.get("input"))
+    return f"{msg[:1].lower()}{msg[1:]} (got {given if len(given) <= 80 else given[:77] + '...'})"

@@ -191,6 +191,8 @@ class CompiledRule:
             value = self.amount.program.execute(dict(context))
             if value is not None:
                 amount = Decimal(repr(float(value)))
+                if not amount.is_finite() or amount < 0:  # raised here, so evaluate denies it (fail closed)
+                    raise ValueError(f"amount of rule {self.rule_id} is {amount}, not a finite amount of at least 0")
         return escalation(self.rule_id, self.gate_name, self.gate, reason, amount)
 
 
@@ -214,6 +216,16 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
             lets[name] = _compile(text, constants, lets, f"{where}.let.{name}")
         when = _compile(spec.when, constants, lets, f"{where}.when")
         amount = _compile(spec.amount, constants, lets, f"{where}.amount") if spec.amount is not None else None
+        _check_arguments(
+            spec.actions,
+            where,
+            {
+                "when": spec.when,
+                "amount": spec.amount or "",
+                "reason": spec.reason,
+                **{f"let.{k}": v for k, v in spec.let.items()},
+            },
+        )
         try:
             reason = compile_template(spec.reason, constants, lets)
         except ExpressionProblem as exc:
@@ -232,6 +244,21 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
             )
         )
     return tuple(out)
+
+
+def _check_arguments(actions: Sequence[str], where: str, texts: Mapping[str, str]) -> None:
+    """Every `args.<name>` a rule reads is an argument of one of its actions (their one schema), or RuleProblem:
+    a misspelt argument would otherwise load and then deny every proposal it covers as a rule error."""
+    declared = catalog().actions
+    known = {name for action in actions if action in declared for name in declared[action].argument_names()}
+    for part, text in texts.items():
+        for match in re.finditer(r"\bargs\s*\.\s*([A-Za-z_]\w*)", text):
+            if match.group(1) not in known:
+                raise RuleProblem(
+                    f"{where}.{part}",
+                    f"args.{match.group(1)} is not an argument of {', '.join(actions)} "
+                    f"(arguments: {', '.join(sorted(known))}) (column {match.start() + 1})",
+                )
 
 
 def _compile(text: str, constants: Mapping[str, Any], lets: Mapping[str, Compiled], where: str) -> Compiled:

@@ -53,7 +53,7 @@ CASES: list[tuple[str, str, dict[str, Any], Check]] = [
         {"topic": "elasticity", "cost_usd": 1200},
         lambda s: s.research[0].amount_usd == Decimal("1200.00") and s.spent_by_agent["research"] == Decimal("1200.00"),
     ),
-    ("finance", "set_price", {"region": "TX", "price": 64.255}, lambda s: s.regions["TX"].price == Decimal("64.26")),
+    ("finance", "set_price", {"region": "TX", "price": 64.25}, lambda s: s.regions["TX"].price == Decimal("64.25")),
     (
         "finance",
         "change_pricing_policy",

@@ -131,3 +131,42 @@ def test_a_problem_names_action_argument_and_problem() -> None:
         action.parse({"region": "CA", "price": "abc"})
     assert (problem.value.action, problem.value.name) == ("set_price", "price")
     assert str(problem.value) == "set_price: args.price must be a number, got 'abc'"
+
+
+@pytest.mark.parametrize(
+    ("agent", "action", "args", "reason"),
+    [
+        # just under the 100,000 capital gate: rounding it afterwards would have committed 100,000.00 ungated
+        ("finance", "commit_capital", {"amount_usd": 99999.999, "purpose": "p"}, "whole cents"),
+        ("finance", "commit_capital", {"amount_usd": "99999.995", "purpose": "p"}, "whole cents"),
+        ("finance", "set_price", {"region": "TX", "price": 64.255}, "whole cents"),
+    ],
+)
+def test_an_amount_is_never_rounded_after_governance_saw_it(
+    agent: str, action: str, args: dict[str, Any], reason: str
+) -> None:
+    """Sub-cent amounts are refused by both (args.invalid), never decided on one value and applied at another."""
+    proposal = ActionProposed(proposal_id="p-1", agent=agent, action=action, args=args, rationale="edge")
+    verdict = evaluate(proposal, STATE, POLICY)
+    assert (verdict.outcome, verdict.rule_ids) == ("deny", ("args.invalid",))
+    assert reason in verdict.reasons[0]
+    with pytest.raises(ExecutionRefused, match="whole cents"):
+        validate_args(action, args)
+
+
+def test_a_number_is_applied_as_governance_compared_it() -> None:
+    """Rules compare numbers as doubles: a discount of 20.0000000000000001 passes a 20% limit as 20.0, so the
+    executor applies 20.0 — the value governance allowed — not the digits beyond a double."""
+    args = {
+        "campaign_id": "c",
+        "region": "TX",
+        "channel": "email",
+        "copy": "Buy directly from local solar and wind producers",
+        "claims": ["Buy directly from local solar and wind producers"],
+        "budget_usd": 100,
+        "discount_pct": "20.0000000000000001",
+    }
+    proposal = ActionProposed(proposal_id="p-1", agent="marketing", action="launch_campaign", args=args, rationale="e")
+    assert evaluate(proposal, STATE, POLICY).outcome == "allow"
+    applied = catalog().actions["launch_campaign"].parse(args)
+    assert str(applied.discount_pct) == "20.0"  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ CREDIT = {"customer_id": "C-1", "incident_id": "i", "tier": "minor", "amount_usd
 
 def with_rules(*rules: dict[str, Any], **limits: Any) -> dict[str, Any]:
     document = copy.deepcopy(BASE)
-    document["rules"] = list(rules)
+    document["rules"] = [*rules, *document["rules"]]  # the shipped rules stay (after): rules replace the code's
     document["limits"].update(limits)
     return document
 
@@ -125,7 +125,7 @@ class TestHostileExpressions:
         else:
             reason = ""
         if reason:
-            assert "unknown function" in reason or "syntax error" in reason
+            assert "unknown function" in reason or "syntax error" in reason or "is not an argument of" in reason
             return
         verdict = decide(policy)
         assert verdict.outcome == "deny"
@@ -138,7 +138,9 @@ class TestHostileExpressions:
 
 class TestFailClosed:
     def test_missing_argument_denies_naming_the_rule(self) -> None:
-        policy = parse_policy(with_rules(rule("args.refund_reason == 'fraud'", id="limit.refund")), source="p.yaml")
+        policy = parse_policy(
+            with_rules(rule("state.credits[args.customer_id] > 1.0", id="limit.refund")), source="p.yaml"
+        )
         verdict = decide(policy)
         assert verdict.outcome == "deny"
         assert verdict.rule_ids == ("governance.rule_error",)
@@ -155,13 +157,13 @@ class TestFailClosed:
 
     def test_an_earlier_deny_still_wins_over_a_later_failure(self) -> None:
         first = rule("args.amount_usd > 1.0", id="limit.first", reason="first {args.amount_usd|usd}")
-        policy = parse_policy(with_rules(first, rule("args.nope > 1.0")), source="p.yaml")
+        policy = parse_policy(with_rules(first, rule("state.credits[args.customer_id] > 1.0")), source="p.yaml")
         verdict = decide(policy)
         assert verdict.rule_ids == ("limit.first",)
         assert verdict.reasons == ("first 25.00",)
 
     def test_a_reason_that_cannot_be_rendered_denies(self) -> None:
-        policy = parse_policy(with_rules(rule("true", reason="{args.nope}")), source="p.yaml")
+        policy = parse_policy(with_rules(rule("true", reason="{state.credits[args.customer_id]}")), source="p.yaml")
         assert decide(policy).rule_ids == ("governance.rule_error",)
 
 
@@ -233,3 +235,79 @@ class TestConstants:
             == decide(policy, "set_price", "finance", **args).reasons
         )
         assert decide(dumped, "set_price", "finance", **args).rule_ids == ("limit.price.ceiling",)
+
+
+class TestWrittenRulesReplaceTheCode:
+    """A policy that writes rules is enforced by them alone: what it declares must be used by them, or it is
+    refused at load (it would look enforced and be enforced by nothing)."""
+
+    def test_one_rule_alone_is_refused_at_load_through_the_cli(self, tmp_path: Path) -> None:
+        """The attack: the shipped policy with its rules replaced by one harmless rule allowed a 1,000,000 USD
+        transfer, a prohibited market and a price above the ceiling."""
+        document = copy.deepcopy(BASE)
+        document["rules"] = [
+            {
+                "id": "x.only",
+                "actions": ["rotate_credentials"],
+                "when": "true",
+                "outcome": "escalate",
+                "gate": "credential_change",
+                "reason": "credentials",
+            }
+        ]
+        path = tmp_path / "onerule.yaml"
+        path.write_text(yaml.safe_dump(document), encoding="utf-8")
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "coalition",
+                "run",
+                "price-spike",
+                "--policy",
+                str(path),
+                "--bus",
+                "memory",
+                "--ledger",
+                str(tmp_path / "l.db"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        (line,) = [x for x in done.stderr.splitlines() if x.strip()]
+        assert "gates.market_entry" in line
+        assert "no rule escalates through it" in line
+        assert not (tmp_path / "l.db").exists() or "Run " not in done.stdout
+
+    def test_a_built_in_limit_no_rule_reads_is_refused(self) -> None:
+        document = copy.deepcopy(BASE)
+        document["rules"] = [r for r in document["rules"] if "limits.max_credit_usd" not in str(r)]
+        exc = problem(document)
+        assert exc.field_path == "limits.max_credit_usd"
+        assert "no rule reads it" in exc.reason
+
+    def test_a_misspelt_argument_is_refused_at_load(self) -> None:
+        exc = problem(with_rules(rule("args.amount > 1.0")))
+        assert exc.field_path == "rules[0].when"
+        assert "args.amount is not an argument of issue_credit" in exc.reason
+        assert "(column 1)" in exc.reason
+        exc = problem(with_rules(rule("true", reason="{args.nope|usd}")))
+        assert exc.field_path == "rules[0].reason"
+
+    @pytest.mark.parametrize("amount", ["1.0/0.0", "-5.0"])
+    def test_an_amount_that_is_no_amount_denies(self, amount: str) -> None:
+        policy = parse_policy(
+            with_rules(rule("true", outcome="escalate", gate="capital_commitment", amount=amount)), source="p.yaml"
+        )
+        verdict = decide(policy)
+        assert verdict.outcome == "deny"
+        assert verdict.rule_ids == ("governance.rule_error",)
+
+    def test_a_huge_hostile_policy_error_stays_short(self) -> None:
+        document = copy.deepcopy(BASE)
+        document["rules"] = [{"id": "r", "actions": ["issue_credit"]}] * 3000
+        exc = problem(document)
+        assert len(str(exc)) < 600
