@@ -139,7 +139,7 @@ class RetentionAgent(DeskAgent):
     """Retention: the offer tier the policy assigns by tenure, usage and churn risk; the tone is the model's (C9)."""
 
     NAME = "retention"
-    REACTS_TO = frozenset({"case", "accounts.snapshot", "policy.brief"})
+    REACTS_TO = frozenset({"case", "outage", "accounts.snapshot", "policy.brief"})  # outages fold into memory
 
     def __init__(self, narrator: Narrator, rules: Eligibility | None = None) -> None:
         super().__init__(narrator, rules)

@@ -19,6 +19,7 @@ from coalition.agents.providers import (
     missing_keys,
     parse_model_spec,
 )
+from coalition.domain import catalog
 from coalition.scenarios import load_scenario, parse_scenario
 
 pytestmark = pytest.mark.unit
@@ -28,9 +29,11 @@ class TestChoice:
     """Which model each agent gets, and why."""
 
     def test_everyone_is_offline_by_default(self) -> None:
-        """Nothing chosen: all five agents use the offline model, source 'default'."""
+        """Nothing chosen: every installed pack's agents (Helios's five among them) use the offline model, source
+        'default'."""
         choices = choose_models()
-        assert sorted(choices) == ["finance", "legal", "marketing", "ops", "research"]
+        assert sorted(choices) == sorted(catalog().agent_names)
+        assert {"finance", "legal", "marketing", "ops", "research"} <= set(choices)
         assert {c.spec for c in choices.values()} == {"offline"}
         assert {c.source for c in choices.values()} == {"default"}
 

@@ -14,14 +14,27 @@ AGENT_TYPES = agent_types()
 pytestmark = pytest.mark.unit
 
 
+# What agents name the message they react to; `case.kind` (a dispute's own kind, data inside a message) is not one.
+MESSAGE_NAMES = frozenset({"payload", "observation", "message", "envelope", "delivery"})
+
+
+def _message_kind(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "kind"
+        and isinstance(node.value, ast.Name)
+        and node.value.id in MESSAGE_NAMES
+    )
+
+
 def _compared_kinds(module_source: str) -> set[str]:
-    """String literals compared with `<x>.kind` (==, !=, in) anywhere in the agent's module."""
+    """String literals compared with a message's `.kind` (==, !=, in) anywhere in the agent's module."""
     kinds: set[str] = set()
     for node in ast.walk(ast.parse(module_source)):
         if not isinstance(node, ast.Compare):
             continue
         sides = [node.left, *node.comparators]
-        if not any(isinstance(side, ast.Attribute) and side.attr == "kind" for side in sides):
+        if not any(_message_kind(side) for side in sides):
             continue
         for side in sides:
             for const in ast.walk(side):
