@@ -189,31 +189,36 @@ class TestEscalationRule:
         assert decide(policy, **{**CREDIT, "amount_usd": 5}).outcome == "allow"
 
 
+def run_with_policy(path: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`coalition run price-spike --policy PATH` as an operator types it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coalition",
+            "run",
+            "price-spike",
+            "--policy",
+            str(path),
+            "--bus",
+            "memory",
+            "--ledger",
+            str(tmp_path / "l.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 class TestThroughTheCli:
     def test_bad_expression_is_one_line_and_exit_2(self, tmp_path: Path) -> None:
         path = tmp_path / "policy.yaml"
         path.write_text(yaml.safe_dump(with_rules(rule("true"), rule("args.amount_usd > > 1"))), encoding="utf-8")
         with pytest.raises(PolicyError):
             load_policy(path)
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "coalition",
-                "run",
-                "price-spike",
-                "--policy",
-                str(path),
-                "--bus",
-                "memory",
-                "--ledger",
-                str(tmp_path / "l.db"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run_with_policy(path, tmp_path)
         assert done.returncode == 2, done.stderr
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert len(lines) == 1, done.stderr
@@ -257,30 +262,12 @@ class TestWrittenRulesReplaceTheCode:
         ]
         path = tmp_path / "onerule.yaml"
         path.write_text(yaml.safe_dump(document), encoding="utf-8")
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "coalition",
-                "run",
-                "price-spike",
-                "--policy",
-                str(path),
-                "--bus",
-                "memory",
-                "--ledger",
-                str(tmp_path / "l.db"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run_with_policy(path, tmp_path)
         assert done.returncode == 2, done.stderr
         (line,) = [x for x in done.stderr.splitlines() if x.strip()]
         assert "gates.market_entry" in line
         assert "no rule escalates through it" in line
-        assert not (tmp_path / "l.db").exists() or "Run " not in done.stdout
+        assert "Run " not in done.stdout  # refused before anything ran
 
     def test_a_built_in_limit_no_rule_reads_is_refused(self) -> None:
         document = copy.deepcopy(BASE)
