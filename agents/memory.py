@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from coalition.agents.payloads import MarketSnapshot, PolicyBrief
 
 ProposalStatus = Literal[
-    "pending", "allowed", "denied", "escalated", "approved", "rejected", "expired", "applied", "failed"
+    "pending", "allowed", "denied", "escalated", "approved", "rejected", "expired", "applied", "failed", "adopted"
 ]
-# A proposal in one of these states is over without effect: the same thing may be proposed again.
-CLOSED_WITHOUT_EFFECT: frozenset[str] = frozenset({"denied", "rejected", "expired", "failed"})
+# A proposal in one of these states is over without effect: the same thing may be proposed again. An adopted
+# assistive draft has none of its own: its final proposal carries it on.
+CLOSED_WITHOUT_EFFECT: frozenset[str] = frozenset({"denied", "rejected", "expired", "failed", "adopted"})
 # A proposal in one of these states may still take effect (it waits for a verdict, humans or the executor).
 UNDECIDED: frozenset[str] = frozenset({"pending", "allowed", "escalated", "approved"})
 _VERDICT_STATUS: dict[str, ProposalStatus] = {"allow": "allowed", "deny": "denied", "escalate": "escalated"}

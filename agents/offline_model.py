@@ -146,7 +146,8 @@ def _fill(schema: dict[str, Any], root: dict[str, Any], name: str, known: dict[s
 
 
 def _adopt_engine(tools: list[dict[str, Any]], messages: Sequence[BaseMessage], digest: bytes) -> AIMessage:
-    """The autonomous lane offline: ask the engine first, then propose exactly what it recommends."""
+    """The model lanes offline: ask the engine first, then propose exactly what it recommends (again, unchanged,
+    when governance's preview warned about it: the engine's decision is what the transactional lane proposes)."""
     call_id = "call_" + digest.hex()[:24]
     last = messages[-1] if messages else None
     if isinstance(last, ToolMessage):
@@ -154,6 +155,11 @@ def _adopt_engine(tools: list[dict[str, Any]], messages: Sequence[BaseMessage], 
             result = json.loads(message_text(last))
         except ValueError:
             result = {}
+        if isinstance(result, dict) and "preview" in result:
+            warned = next((m for m in reversed(messages) if isinstance(m, AIMessage) and m.tool_calls), None)
+            if warned is not None:
+                call = warned.tool_calls[-1]
+                return AIMessage(content="", tool_calls=[{"name": call["name"], "args": call["args"], "id": call_id}])
         recommended = result.get("recommendation") if isinstance(result, dict) else None
         names = {t["function"]["name"] for t in tools}
         if isinstance(recommended, dict) and recommended.get("action") in names:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from coalition.agents.base import AgentOutput, AgentStepContext, Outgoing, Rejected
 from coalition.agents.errors import UnusableInput
 from coalition.agents.facts import Facts
-from coalition.agents.lanes import ActionChooser, EngineDecision, LaneSettings, model_key
+from coalition.agents.lanes import ASSISTIVE, ActionChooser, EngineDecision, LaneSettings, Preview, model_key
 from coalition.agents.memory import AgentMemory, ProposalRecord
 from coalition.agents.model_budget import REQUEST_ACTION, Shortfall, budget_request, request_key
 from coalition.agents.narrator import NarratedText, Narrator
@@ -213,12 +213,17 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         self._narrator = narrator
         self.memory: MemoryT = memory
         self._notices: list[Notice] = []  # parked until what they describe is settled
-        self._chooser: ActionChooser | None = None  # the autonomous lane, when the policy puts the agent in it
+        self._chooser: ActionChooser | None = None  # the model lanes, when the policy puts the agent in one
+        self._drafts: dict[str, ProposalDraft] = {}  # assistive drafts a person reviews, by proposal id
+        self._finals: list[ProposalDraft] = []  # adopted drafts, proposed as final proposals in this step
         self._graph = self._build()
 
-    def use_lanes(self, settings: LaneSettings, actions: Mapping[str, Action]) -> None:
-        """Put (some of) this agent's actions in the autonomous lane: the model chooses them by tool calling."""
-        chooser = ActionChooser(self.NAME, self._narrator, settings, actions)
+    def use_lanes(
+        self, settings: LaneSettings, actions: Mapping[str, Action], *, preview: Preview | None = None
+    ) -> None:
+        """Put (some of) this agent's actions in a model lane: the model chooses (autonomous) or drafts (assistive)
+        them by tool calling, each call shown to governance's `preview` first (when given)."""
+        chooser = ActionChooser(self.NAME, self._narrator, settings, actions, preview=preview)
         self._chooser = chooser if any(chooser.governs(a) for a in settings.permitted) else None
 
     # -- the Agent protocol ------------------------------------------------------------------------------
@@ -244,7 +249,8 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         self._narrator.at(ctx.sim_time)
         if self.SKIP_IDLE_STEPS and not any(self.reacts_to(envelope) for envelope in inbox):
             result: StepState = {**state, **self._observe(state)}  # type: ignore[typeddict-item]
-            if any(self._settled(notice) is not None for notice in self._notices):  # a parked notice is due
+            # a parked notice is due, or a person adopted a draft (its final proposal is made now)
+            if self._finals or any(self._settled(notice) is not None for notice in self._notices):
                 for node in (self._analyze, self._draft, self._propose):
                     result = {**result, **node(result)}  # type: ignore[typeddict-item]
         else:
@@ -324,6 +330,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                     self._chooser.verdict(payload)
             elif isinstance(payload, EscalationResolved):
                 self.memory.set_status(payload.proposal_id, payload.outcome)
+                self._reviewed(payload)
             elif isinstance(payload, ActionExecuted):
                 self._granted(payload)
                 record = self.memory.set_status(
@@ -332,6 +339,51 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                 if record is not None:
                     self.executed(record)
         return {"rejected": rejected} if rejected else {}
+
+    def _reviewed(self, resolved: EscalationResolved) -> None:
+        """A person adopted (possibly amended) or dropped one of this agent's assistive drafts: an adopted draft
+        becomes the final proposal, with exactly the adopted arguments, superseding the draft (governance
+        evaluates only that); a dropped or expired draft ends there."""
+        draft = self._drafts.pop(resolved.proposal_id, None)
+        if draft is None:
+            return
+        if self._chooser is not None:
+            self._chooser.reviewed(resolved)
+        if resolved.outcome != "approved" or resolved.adopted_args is None:
+            return
+        args = dict(resolved.adopted_args)
+        amended = content_hash(args) != content_hash(draft.args)
+        self.memory.set_status(resolved.proposal_id, "adopted")
+        drafted = draft.choice
+        choice = LaneChoice(
+            lane=ASSISTIVE,
+            chosen_by="human",
+            engine_action=drafted.engine_action if drafted is not None else draft.action,
+            draft=resolved.proposal_id,
+            amended=amended,
+        )
+        facts = draft.facts
+        if amended:
+            figures = {
+                k: str(v) for k, v in sorted(args.items()) if isinstance(v, str | int | float) and len(str(v)) < 80
+            }
+            facts = Facts(
+                intent="propose",
+                decision=f"{draft.action.replace('_', ' ')} ({content_hash(args)[:8]})",
+                reasons=["a person amended the model's draft in the assistive lane"],
+                figures=figures,
+                rules=["governance checks it like every proposal"],
+            )
+        self._finals.append(
+            replace(draft, args=args, facts=facts, supersedes=resolved.proposal_id, copy=None, choice=choice)
+        )
+
+    def _is_draft(self, draft: ProposalDraft) -> bool:
+        """A proposal governance will escalate for a person's review: an action in the assistive lane (the final
+        proposal of an adopted draft is not one)."""
+        chooser = self._chooser
+        chosen_by = draft.choice.chosen_by if draft.choice is not None else None
+        return chooser is not None and chooser.settings.lane_of(draft.action) == ASSISTIVE and chosen_by != "human"
 
     def _granted(self, executed: ActionExecuted) -> None:
         """The first execution of this agent's own approved request for model budget raises its guard's limits."""
@@ -373,7 +425,9 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             except UnusableInput as exc:
                 rejected.append(Rejected(envelope, str(exc)))
         self._notices.extend(plan.notices)
-        update: dict[str, Any] = {"drafts": plan.drafts} if plan.drafts else {}
+        finals, self._finals = self._finals, []
+        drafts = [*finals, *plan.drafts]
+        update: dict[str, Any] = {"drafts": drafts} if drafts else {}
         if len(rejected) > len(state["rejected"]):
             update["rejected"] = rejected
         return update
@@ -415,7 +469,12 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         out: list[Draft] = []
         for draft in drafts:
             # A customer notice (its copy worded from what actually happened) stays the engine's to draft.
-            if not isinstance(draft, ProposalDraft) or draft.copy is not None or not chooser.governs(draft.action):
+            if (
+                not isinstance(draft, ProposalDraft)
+                or draft.copy is not None
+                or draft.choice is not None  # the final proposal of an adopted draft: the person chose it
+                or not chooser.governs(draft.action)
+            ):
                 out.append(draft)
                 continue
             situation, untrusted = _situation(draft.trigger)
@@ -491,6 +550,8 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             )
             if draft.choice is not None and self._chooser is not None:
                 self._chooser.proposed(proposal_id, draft.action, args, draft.choice)
+            if self._is_draft(draft):
+                self._drafts[proposal_id] = replace(draft, args=args, copy=None)
             self.memory.remember(
                 ProposalRecord(
                     proposal_id=proposal_id,

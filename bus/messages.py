@@ -86,18 +86,24 @@ class AgentMessage(Message):
 
 
 class LaneChoice(Message):
-    """Who chose a proposal in the autonomous lane (governance/lanes.py): the model, or the engine when the model
-    could not (a stop, refused calls, no call); the engine's own decision too when the model chose otherwise."""
+    """Who chose a proposal in a model lane (governance/lanes.py): the model, or the engine when the model could
+    not (a stop, refused calls, no call); the engine's own decision too when the model chose otherwise. In the
+    assistive lane the model's proposal is a draft; the final proposal a person adopted (or amended) is chosen by
+    `human` and names its `draft`."""
 
     TYPE = "lane.choice"
     lane: str
-    chosen_by: Literal["model", "engine"]
+    chosen_by: Literal["model", "engine", "human"]
     engine_action: str
     engine_args: dict[str, Any] | None = None  # only when the model chose otherwise (action or arguments)
     rounds: int = Field(default=0, ge=0)  # model calls the choice took
     calls: list[str] = Field(default_factory=list)  # call ids of the recorded (paid) calls among them
     refused: list[str] = Field(default_factory=list)  # one line per tool call refused before the choice
     fallback: str = ""  # why the engine's decision stands (empty when the model chose)
+    # governance's previews of the model's calls ("set_price: would be denied: …"), one line each
+    previews: list[str] | None = Field(default=None, exclude_if=is_none)
+    draft: str | None = Field(default=None, exclude_if=is_none)  # assistive final: the draft's proposal id
+    amended: bool | None = Field(default=None, exclude_if=is_none)  # assistive final: the person changed the args
 
     @property
     def disagreed(self) -> bool:
@@ -215,6 +221,9 @@ class HumanDecision(Message):
     signature: str | None = None
     signer_key: str | None = None
     scripted: bool = False
+    # an approval that amends an assistive draft (gate draft_review): the arguments the person adopted instead
+    # (the whole argument set, within the action's schema; signed with the decision)
+    args: dict[str, Any] | None = Field(default=None, exclude_if=is_none)
 
 
 @register
@@ -242,6 +251,8 @@ class EscalationResolved(Message):
     approvers: list[str] = Field(default_factory=list)
     reason: str = Field(min_length=1)
     budget_increase_usd: str | None = None  # approving a budget overrun raises the budget by this much
+    # an adopted assistive draft (gate draft_review): the arguments the agent's final proposal must carry
+    adopted_args: dict[str, Any] | None = Field(default=None, exclude_if=is_none)
 
 
 @register

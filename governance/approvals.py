@@ -7,11 +7,11 @@ governance service reads those entries back and resolves the escalation. A refus
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -19,6 +19,7 @@ from coalition.bus.canonical import content_hash
 from coalition.bus.keys import public_text
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import ApprovalGranted, ApprovalRejected, RunStarted
+from coalition.domain import ArgumentProblem, catalog
 from coalition.governance.decision_signatures import (
     SCRIPTED_METHODS,
     RunIdentities,
@@ -54,6 +55,18 @@ class DecisionResult:
     approvals_required: int = 0
     entry: LedgerEntry | None = None
     code: RefusalCode | None = None  # why it was refused, for machines (None when accepted)
+
+
+def amendment_problem(action: str, args: Mapping[str, Any]) -> str | None:
+    """Why amended arguments do not fit the action's schema (None: they do)."""
+    declared = catalog().actions.get(action)
+    if declared is None:
+        return f"unknown action {action!r}"
+    try:
+        declared.parse(dict(args))
+    except ArgumentProblem as problem:
+        return str(problem)
+    return None
 
 
 def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
@@ -152,6 +165,7 @@ def record_decision(
     policy: Policy | None = None,
     key: Ed25519PrivateKey | None = None,
     signature: str | None = None,
+    amend: Mapping[str, Any] | None = None,
 ) -> DecisionResult:
     """Validate one human decision and append it to the ledger; a refusal comes back with its reason.
 
@@ -160,9 +174,12 @@ def record_decision(
     The decision must be signed (coalition.governance.decision_signatures): by `key` (the approver's, unlocked
     by their password; a scripted board's test identity), or already, by `signature` (a recorded decision
     replayed as it was). A signature that does not verify for `approver` in this run is refused.
+    `amend` (an approval of an assistive draft only): the arguments to change; the adopted arguments are the
+    draft's with these over them, and must fit the action's schema. They are signed with the decision.
     """
     approver = approver.strip()
     policy = policy or policy_for_run(ledger, run_id)
+    amend = amend or None  # nothing to change is a plain approval
 
     def refused(why: str, code: RefusalCode, escalation: Escalation | None = None) -> DecisionResult:
         return DecisionResult(
@@ -186,7 +203,7 @@ def record_decision(
         def __init__(self, result: DecisionResult) -> None:
             self.result = result
 
-    checked: list[tuple[Escalation, str, str, datetime]] = []
+    checked: list[tuple[Escalation, str, str, datetime, dict[str, Any] | None]] = []
 
     def prepare() -> tuple[str, list[EntryDraft]]:
         """Runs inside the ledger's write transaction: the escalation is folded and checked as it is at the moment
@@ -200,8 +217,19 @@ def record_decision(
             raise _Refusal(refused(why, "run_finished", escalation))
         now = sim_time or latest_sim_time(ledger, run_id)
         directory = {name: tuple(roles) for name, roles in policy.approvers.items()}
+        adopted = None if amend is None else {**escalation.proposal.args, **amend}
+        if adopted is not None:
+            problem = amendment_problem(escalation.proposal.action, adopted)
+            if problem is not None:
+                raise _Refusal(refused(f"cannot amend: {problem}", "bad_amendment", escalation))
         check = check_decision(
-            escalation, approver=approver, decision=decision, proposal_hash=proposal_hash, now=now, directory=directory
+            escalation,
+            approver=approver,
+            decision=decision,
+            proposal_hash=proposal_hash,
+            now=now,
+            directory=directory,
+            amend=adopted,
         )
         if not check.accepted:
             assert check.code is not None, "check_decision names a code on every refusal"
@@ -223,10 +251,11 @@ def record_decision(
             when=when,
             key=key,
             signature=signature,
+            args=adopted,
         )
         if isinstance(signed, tuple):
             raise _Refusal(refused(signed[1], signed[0], escalation))
-        checked.append((escalation, role, bound_hash, when))
+        checked.append((escalation, role, bound_hash, when, adopted))
         return _decision_draft(
             signed=signed,
             run_id=run_id,
@@ -239,19 +268,21 @@ def record_decision(
             bound_hash=bound_hash,
             when=when,
             policy=policy,
+            args=adopted,
         )
 
     try:
         entries = ledger.append_checked(APPROVALS_CONSUMER, prepare)
     except _Refusal as refusal:
         return refusal.result
-    escalation, role, bound_hash, when = checked[-1]
+    escalation, role, bound_hash, when, adopted = checked[-1]
     if entries is None:
         return refused(f"{approver} already decided this escalation", "same_approver", escalation)
-    after = escalation.with_decision(Decision(approver, role, decision, reason, bound_hash, method, when))
+    after = escalation.with_decision(Decision(approver, role, decision, reason, bound_hash, method, when, adopted))
+    verb = "rejected" if decision == "reject" else "amended" if amend is not None else "approved"
     return DecisionResult(
         True,
-        f"recorded: {approver} ({role}) {'approved' if decision == 'approve' else 'rejected'}",
+        f"recorded: {approver} ({role}) {verb}",
         proposal_id,
         decision,
         approver,
@@ -276,6 +307,7 @@ def _signed(
     when: datetime,
     key: Ed25519PrivateKey | None,
     signature: str | None,
+    args: Mapping[str, Any] | None = None,
 ) -> dict[str, object] | tuple[RefusalCode, str]:
     """The decision's signature fields, or (code, why) when it is not signed by `approver` as this run expects
     (its recorded approver directory; a scripted board's test identity in a run without a human)."""
@@ -288,6 +320,7 @@ def _signed(
         decision=decision,
         reason=reason,
         decided_at=when,
+        args=args,
     )
     if signature is None and key is not None:
         signature = sign(key, data)
@@ -320,6 +353,7 @@ def _decision_draft(
     bound_hash: str,
     when: datetime,
     policy: Policy,
+    args: Mapping[str, Any] | None = None,
 ) -> tuple[str, list[EntryDraft]]:
     """The dedupe key and the ledger entry of one accepted decision."""
     proposal_id = escalation.proposal_id
@@ -333,6 +367,7 @@ def _decision_draft(
             "reason": reason,
             "method": method,
             **signed,
+            **({"args": dict(args)} if args is not None else {}),
         }
     )
     # The entry's id depends on what is decided, not on the run's name (replays give the same ledger content);

@@ -35,19 +35,27 @@ DIRECTORY_SETTING = "approver_keys"
 
 
 def statement(
-    *, proposal_id: str, proposal_hash: str, approver: str, decision: str, reason: str, decided_at: datetime
+    *,
+    proposal_id: str,
+    proposal_hash: str,
+    approver: str,
+    decision: str,
+    reason: str,
+    decided_at: datetime,
+    args: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The exact bytes an approver signs."""
-    return DOMAIN + canonical_json(
-        {
-            "proposal_id": proposal_id,
-            "proposal_hash": proposal_hash,
-            "approver": approver,
-            "decision": decision,
-            "reason": reason,
-            "decided_at": decided_at,
-        }
-    )
+    """The exact bytes an approver signs (with the amended arguments, when the decision amends a draft)."""
+    signed: dict[str, Any] = {
+        "proposal_id": proposal_id,
+        "proposal_hash": proposal_hash,
+        "approver": approver,
+        "decision": decision,
+        "reason": reason,
+        "decided_at": decided_at,
+    }
+    if args is not None:
+        signed["args"] = dict(args)
+    return DOMAIN + canonical_json(signed)
 
 
 def sign(key: Ed25519PrivateKey, data: bytes) -> str:
@@ -121,6 +129,7 @@ def entry_problem(payload: Mapping[str, Any], kind: str, sim_time: datetime, ide
         decision="approve" if kind == "approval" else "reject",
         reason=str(payload.get("reason", "")),
         decided_at=sim_time,
+        args=amended if isinstance(amended := payload.get("args"), dict) else None,
     )
     signature = payload.get("signature")
     signer = payload.get("signer_key")

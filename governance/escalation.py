@@ -11,9 +11,10 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from coalition.bus.messages import ActionProposed
+from coalition.governance.lanes import DRAFT_REVIEW
 
 EscalationStatus = Literal["pending", "approved", "rejected", "expired"]
 DecisionKind = Literal["approve", "reject"]
@@ -35,6 +36,7 @@ RefusalCode = Literal[
     "run_finished",
     "unsigned",
     "bad_signature",
+    "bad_amendment",
 ]
 
 
@@ -49,6 +51,7 @@ class Decision:
     proposal_hash: str
     method: str = "cli"
     sim_time: datetime | None = None
+    args: Mapping[str, Any] | None = None  # an amended assistive draft: the arguments adopted instead
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,7 @@ class Escalation:
     resolved: bool = False  # governance published escalation.resolved
     resolution_reason: str | None = None
     budget_increase_usd: str | None = None
+    final: str | None = None  # a draft review: the final proposal that carried the adopted draft to governance
 
     @property
     def proposal_id(self) -> str:
@@ -100,9 +104,29 @@ class Escalation:
     def is_open(self) -> bool:
         return self.status == "pending"
 
+    @property
+    def is_draft(self) -> bool:
+        """An assistive draft waiting for a person to adopt, amend or drop it (governance/lanes.py)."""
+        return self.gate == DRAFT_REVIEW
+
+    @property
+    def adopted_args(self) -> dict[str, Any]:
+        """The arguments a person adopted: the latest amendment among the approvals, else the draft's own."""
+        amended = [d.args for d in self.approvals if d.args is not None]
+        return dict(amended[-1]) if amended else dict(self.proposal.args)
+
+    @property
+    def amended(self) -> bool:
+        return any(d.args is not None for d in self.approvals)
+
     def if_approved(self) -> str:
         """What approving sets in motion, in words, for the approvals inbox."""
         p = self.proposal
+        if self.is_draft:
+            return (
+                f"the {p.agent} agent proposes the draft's {p.action} with the arguments you adopt (these, or yours "
+                "with --amend) and governance evaluates it like any proposal: it may still deny or escalate it"
+            )
         args = ", ".join(f"{k}={v!r}" for k, v in sorted(p.args.items()))
         effect = f"governance authorizes the {p.agent} agent's {p.action}({args}) and the executor applies it once"
         if p.action == "request_model_budget":
@@ -148,11 +172,16 @@ def check_decision(
     proposal_hash: str | None,
     now: datetime | None,
     directory: Mapping[str, tuple[str, ...] | list[str]],
+    amend: Mapping[str, Any] | None = None,
 ) -> DecisionCheck:
-    """May `approver` record `decision` on this escalation now? Pure; the first failed check is the reason."""
+    """May `approver` record `decision` on this escalation now? Pure; the first failed check is the reason.
+    `amend`: the decision adopts these arguments instead of the proposal's (assistive drafts only)."""
     if escalation is None:
         return DecisionCheck(False, "no escalation for this proposal", code="unknown_escalation")
     gate = escalation.gate
+    if amend is not None and (decision != "approve" or not escalation.is_draft):
+        why = "only an approval amends" if decision != "approve" else f"gate {gate} is not an assistive draft"
+        return DecisionCheck(False, f"cannot amend: {why} (amend drafts at gate {DRAFT_REVIEW})", code="bad_amendment")
     if escalation.status != "pending" or escalation.resolved:
         return DecisionCheck(False, _already(escalation), code="already_decided")
     if now is not None and escalation.is_overdue(now):

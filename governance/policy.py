@@ -308,6 +308,10 @@ class Policy(_Frozen):
             for action in lane.actions:
                 if action not in self.permissions.get(agent, []):
                     raise _FieldProblem(f"lanes.{agent}.actions", f"{action!r} is not permitted to {agent}")
+            held = {role for roles in self.approvers.values() for role in roles}
+            for role in lane.reviewers or ():
+                if role not in held:
+                    raise _FieldProblem(f"lanes.{agent}.reviewers", f"no approver holds the role {role!r}")
         for action in self.holds.safe_while_pending:
             if action not in known:
                 raise _FieldProblem("holds.safe_while_pending", f"unknown action {action!r}")

@@ -37,6 +37,7 @@ from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, EXECUTIO
 from coalition.governance.decision_signatures import RunIdentities, entry_problem
 from coalition.governance.escalation import Decision, Escalation
 from coalition.governance.evaluate import evaluate
+from coalition.governance.lanes import ASSISTIVE, DRAFT_REVIEW
 from coalition.governance.money import usd
 from coalition.governance.policy import Policy
 from coalition.governance.rules.budgets import MoneyBudget, overrun
@@ -269,7 +270,7 @@ class GovernanceService:
             )
             log.info("governance.held", proposal_id=proposal.proposal_id, held_by=held_by)
             return [self._emit(VERDICTS, message, now, correlation_id, causation_id)]
-        verdict = evaluate(proposal, self._state, self._policy)
+        verdict = self._assistive(proposal) or evaluate(proposal, self._state, self._policy)
         shadow = None
         if self._shadow is not None:
             would = evaluate(proposal, self._state, self._shadow)
@@ -281,6 +282,49 @@ class GovernanceService:
                 policy_version=would.policy_version,
             )
         return self._issue(proposal, verdict, now, correlation_id, causation_id, shadow=shadow)
+
+    def _assistive(self, proposal: ActionProposed) -> Verdict | None:
+        """The assistive lane (governance/lanes.py): a proposal of an action in it is a draft, escalated at gate
+        draft_review for a person to adopt, amend or drop — unless it is the final proposal of a draft a person
+        adopted (it supersedes that draft and carries exactly the adopted action and arguments), which is then
+        evaluated like any proposal. A final that is not what the person adopted is denied. None: not the lane's."""
+        lane = self._policy.lanes.get(proposal.agent)
+        if lane is None or lane.lane_of(proposal.action) != ASSISTIVE:
+            return None
+        draft = self._state.escalations.get(proposal.supersedes or "")
+        if draft is not None and draft.is_draft:
+            problem = (
+                f"its draft {draft.proposal_id} was {draft.status}, not adopted"
+                if draft.status != "approved"
+                else f"draft {draft.proposal_id} was already finalised by {draft.final}"
+                if draft.final is not None
+                else f"it proposes {proposal.action} but the draft was {draft.proposal.action}"
+                if proposal.action != draft.proposal.action
+                else "its arguments are not the ones the person adopted"
+                if canonical_json(proposal.args) != canonical_json(draft.adopted_args)
+                else None
+            )
+            if problem is None:
+                return None
+            reason = f"assistive lane: this is not the draft a person adopted — {problem}"
+            return Verdict("deny", (reason,), ("lane.assistive",), policy_version=self._policy.version)
+        would = evaluate(proposal, self._state, self._policy)
+        said = {"allow": "allowed", "deny": "denied", "escalate": f"escalated at gate {would.gate}"}[would.outcome]
+        preview = f"would be {said}" + ("" if would.allowed else f": {would.reasons[0]}")
+        reason = (
+            f"assistive lane: the {proposal.agent} agent's draft of {proposal.action} waits for a person to adopt, "
+            f"amend or drop it (governance's preview of the draft: {preview})"
+        )
+        return Verdict(
+            "escalate",
+            (reason,),
+            ("lane.assistive",),
+            gate=DRAFT_REVIEW,
+            approver_roles=lane.review_roles,
+            approvals_required=1,
+            expires_after=lane.review_after,
+            policy_version=self._policy.version,
+        )
 
     def _end_holds(self, escalation: Escalation, outcome: str, now: datetime) -> list[tuple[str, Envelope]]:
         """After an escalation's resolution: approval releases what it held to governance (in the order held);
@@ -364,6 +408,19 @@ class GovernanceService:
                 )
                 out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
                 out.extend(self._end_holds(escalation, "rejected", now))
+                continue
+            if escalation.is_draft:  # adopted: nothing is authorized; the agent's final proposal is evaluated
+                verb = "amended" if escalation.amended else "adopted"
+                message = EscalationResolved(
+                    proposal_id=escalation.proposal_id,
+                    proposal_hash=escalation.proposal_hash,
+                    outcome="approved",
+                    approvers=list(escalation.approvers),
+                    reason=f"draft {verb} by {who}: {why}",
+                    adopted_args=escalation.adopted_args,
+                )
+                out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
+                out.extend(self._end_holds(escalation, "approved", now))
                 continue
             # An approval never overrides a hard limit: re-check the proposal against today's state.
             recheck = evaluate(escalation.proposal, self._state, self._policy)

@@ -272,6 +272,11 @@ def _on_verdict(s: GovernanceState, m: Message, mid: str | None, cid: str | None
     state = dataclasses.replace(s, proposals=_without(s.proposals, m.proposal_id)) if proposal is not None else s
     if m.proposal_id in state.held:
         state = dataclasses.replace(state, held=_without(state.held, m.proposal_id))
+    draft = state.escalations.get(proposal.supersedes or "") if proposal is not None else None
+    if draft is not None and draft.is_draft and draft.final is None and draft.status == "approved":
+        # the final proposal of an adopted draft: its verdict uses the adoption up (one final per draft)
+        final = dataclasses.replace(draft, final=m.proposal_id)
+        state = dataclasses.replace(state, escalations=_with(state.escalations, draft.proposal_id, final))
     if m.outcome != "escalate" or proposal is None or m.proposal_id in s.escalations:
         return state
     escalation = Escalation(
@@ -288,7 +293,7 @@ def _on_verdict(s: GovernanceState, m: Message, mid: str | None, cid: str | None
         verdict_message_id=mid,
         policy_version=m.policy_version,
     )
-    return dataclasses.replace(state, escalations=_with(s.escalations, m.proposal_id, escalation))
+    return dataclasses.replace(state, escalations=_with(state.escalations, m.proposal_id, escalation))
 
 
 def _on_decision(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
@@ -299,11 +304,17 @@ def _on_decision(s: GovernanceState, m: Message, _mid: str | None, _cid: str | N
     kind: Any = "approve" if isinstance(m, ApprovalGranted) else "reject"
     directory = s.directory if s.directory is not None else {m.approver: (m.role,)}
     check = check_decision(
-        escalation, approver=m.approver, decision=kind, proposal_hash=m.proposal_hash, now=s.now, directory=directory
+        escalation,
+        approver=m.approver,
+        decision=kind,
+        proposal_hash=m.proposal_hash,
+        now=s.now,
+        directory=directory,
+        amend=m.args,
     )
     if not check.accepted:
         return s  # the approvals service refuses these on write; a forged or late entry never counts
-    decision = Decision(m.approver, check.role or m.role, kind, m.reason, m.proposal_hash, m.method, s.now)
+    decision = Decision(m.approver, check.role or m.role, kind, m.reason, m.proposal_hash, m.method, s.now, m.args)
     return dataclasses.replace(s, escalations=_with(s.escalations, m.proposal_id, escalation.with_decision(decision)))
 
 

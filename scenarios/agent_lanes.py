@@ -1,20 +1,26 @@
-"""The policy's autonomy lanes (governance/lanes.py) handed to the agents (which never import governance)."""
+"""The policy's autonomy lanes (governance/lanes.py) handed to the agents (which never import governance), with
+governance's preview of a proposal: a pure dry run of the policy's rules on the current governance state."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from coalition.agents.lanes import LaneSettings
+from coalition.agents.lanes import LaneSettings, Preview
 from coalition.agents.workflow import FunctionAgent
+from coalition.bus.messages import ActionProposed
 from coalition.domain import catalog
+from coalition.governance.evaluate import evaluate
 from coalition.governance.policy import Policy
+from coalition.governance.state import GovernanceState
+
+PREVIEW_ID = "preview"  # the id of the sham proposal a preview evaluates (never published)
 
 
 def lane_settings(policy: Policy, agent: str) -> LaneSettings | None:
     """One agent's lanes as the agent reads them; None when the policy leaves it wholly transactional."""
     lane = policy.lanes.get(agent)
-    if lane is None or not lane.any_autonomous:
+    if lane is None or not lane.any_model_lane:
         return None
     return LaneSettings(
         lane=lane.lane,
@@ -24,9 +30,27 @@ def lane_settings(policy: Policy, agent: str) -> LaneSettings | None:
     )
 
 
-def use_lanes(agents: Mapping[str, FunctionAgent[Any]], policy: Policy) -> None:
-    """Give every agent the policy puts (partly) in the autonomous lane its tool-calling chooser."""
+def governance_preview(policy: Policy, state: Callable[[], GovernanceState]) -> Preview:
+    """What governance would say of a proposal now (None: allowed) — advice for the model, never authority: the
+    proposal itself is still evaluated when it is published. Pure: `evaluate` on the state governance holds."""
+
+    def preview(agent: str, action: str, args: Mapping[str, Any]) -> str | None:
+        proposal = ActionProposed(
+            proposal_id=PREVIEW_ID, agent=agent, action=action, args=dict(args), rationale="preview"
+        )
+        verdict = evaluate(proposal, state(), policy)
+        if verdict.outcome == "allow":
+            return None
+        if verdict.outcome == "deny":
+            return f"would be denied: {verdict.reasons[0]}"
+        return f"would escalate: {verdict.gate or 'gate'} ({verdict.reasons[0]})"
+
+    return preview
+
+
+def use_lanes(agents: Mapping[str, FunctionAgent[Any]], policy: Policy, *, preview: Preview | None = None) -> None:
+    """Give every agent the policy puts (partly) in a model lane its tool-calling chooser."""
     for name, agent in sorted(agents.items()):
         settings = lane_settings(policy, name)
         if settings is not None:
-            agent.use_lanes(settings, catalog().actions)
+            agent.use_lanes(settings, catalog().actions, preview=preview)

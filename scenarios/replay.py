@@ -62,6 +62,7 @@ class RecordedDecision:
     action: str = ""
     args: dict[str, Any] = field(default_factory=dict)
     message_id: str = ""
+    amend: dict[str, Any] | None = None  # the arguments an approval adopted instead (an amended assistive draft)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
                 action=str(proposal.get("action", "")),
                 args=dict(proposal.get("args", {})),
                 message_id=entry.message_id or "",
+                amend=dict(amended) if isinstance(amended := entry.payload.get("args"), dict) else None,
             )
         )
     return out
@@ -220,6 +222,7 @@ class ReplayRunner(Runner):
                 sim_time=d.sim_time,
                 policy=self.policy,
                 signature=d.signature,  # as the approver (or the scripted board) signed it
+                amend=d.amend,
             )
             if not result.accepted:
                 log.warning("replay.decision_refused", proposal_id=d.proposal_id, reason=result.reason)
@@ -239,6 +242,7 @@ class ReplayRunner(Runner):
                     d.method,
                     d.sim_time,
                     d.signature,
+                    d.amend,
                 )
                 for d in recorded
             ]

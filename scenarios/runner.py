@@ -53,7 +53,7 @@ from coalition.governance.service import GovernanceService
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.recorder import Recorder
-from coalition.scenarios.agent_lanes import use_lanes
+from coalition.scenarios.agent_lanes import governance_preview, use_lanes
 from coalition.scenarios.board import Board, PendingEscalation
 from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.errors import RunnerError
@@ -85,6 +85,7 @@ class Answer:
     method: str
     sim_time: datetime | None = None  # None: now (simulated)
     signature: str | None = None  # a recorded decision's signature (replay); None: the board signs now
+    amend: dict[str, Any] | None = None  # an approval that amends an assistive draft: the arguments to change
 
 
 @dataclass(frozen=True)
@@ -222,8 +223,9 @@ def scripted_answers(board: Board, escalation: Escalation, day: int) -> list[Ans
     decision = board.decide(pending_view(escalation), day)
     if decision is None:
         return []
-    kind: DecisionKind = "approve" if decision.decision == "approve" else "reject"
-    return [Answer(a.name, kind, decision.reason, "scenario-board") for a in decision.approvers]
+    kind: DecisionKind = "reject" if decision.decision == "reject" else "approve"
+    amend = dict(decision.args) if decision.decision == "amend" else None
+    return [Answer(a.name, kind, decision.reason, "scenario-board", amend=amend) for a in decision.approvers]
 
 
 class Runner:
@@ -311,7 +313,7 @@ class Runner:
             )
         )
         agents = build_agents(self.options.model, self.seed, narrators=narrators)
-        use_lanes(agents, self.policy)
+        use_lanes(agents, self.policy, preview=governance_preview(self.policy, lambda: self.governance.state))
         return [AgentRuntime(agents[name], self.bus, run_id=self.run_id, ids=self.ids) for name in sorted(agents)]
 
     # ----- public ------------------------------------------------------------------------------------------
@@ -462,6 +464,7 @@ class Runner:
                 proposal_hash=escalation.proposal_hash,
                 sim_time=max(answer.sim_time, now) if answer.sim_time is not None else now,
                 policy=self.policy,
+                amend=answer.amend,
             )
             key = scripted_key(answer.approver) if scripted else None
             result = decide(method=answer.method, key=key, signature=answer.signature)

@@ -31,6 +31,7 @@ from coalition.agents.providers import parse_model_spec
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
 from coalition.domain import WorldDecl, catalog
+from coalition.governance.lanes import DRAFT_REVIEW
 from coalition.governance.policy import Policy, default_policy, load_policy
 from coalition.ledger.entry import EntryKind
 from coalition.scenarios.errors import ScenarioError
@@ -202,16 +203,22 @@ class BoardMatch(_Spec):
 
 
 class BoardDecision(_Spec):
-    """A scripted human decision: approve or reject the first pending escalation that matches."""
+    """A scripted human decision: approve or reject the first pending escalation that matches; `amend` approves an
+    assistive draft (gate draft_review) with `args` changed (the arguments to change, within the action's schema)."""
 
     match: BoardMatch
-    decision: Literal["approve", "reject"]
+    decision: Literal["approve", "reject", "amend"]
     approvers: list[Approver] = Field(min_length=1)
     reason: Text
     on_day: int | None = Field(default=None, ge=0)
+    args: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _distinct_approvers(self) -> BoardDecision:
+        if self.decision == "amend" and not self.args:
+            raise Problem("an amend names the arguments it changes", ("args",))
+        if self.decision != "amend" and self.args:
+            raise Problem(f"only an amend changes arguments (this decision is {self.decision!r})", ("args",))
         names = [a.name for a in self.approvers]
         for i, name in enumerate(names):
             if name in names[:i]:
@@ -556,8 +563,9 @@ def _check_against_policy(scenario: Scenario, file: str) -> None:
     for i, decision in enumerate(scenario.board.decisions):
         where = f"board.decisions[{i}]"
         gate = decision.match.gate
-        if gate is not None and gate not in gates:
-            raise ScenarioError(file, f"{where}.match.gate", f"unknown gate {gate!r} (gates: {', '.join(gates)})")
+        if gate is not None and gate not in gates and gate != DRAFT_REVIEW:  # draft_review: the assistive lane's
+            known = ", ".join([*gates, DRAFT_REVIEW])
+            raise ScenarioError(file, f"{where}.match.gate", f"unknown gate {gate!r} (gates: {known})")
         for j, approver in enumerate(decision.approvers):
             roles = policy.roles_of(approver.name)
             if not roles:

@@ -219,9 +219,11 @@ def _decide(
     run: str | None,
     as_json: bool,
     password_stdin: bool,
+    amend: str | None = None,
 ) -> None:
     if not approver.strip():
         fail("--as needs your name")
+    changes = _amendment(amend)
     if not reason.strip():
         fail("--reason must say why")
     led, run_id, policy = _context(ledger, run)
@@ -239,8 +241,22 @@ def _decide(
             method="cli",
             policy=policy,
             key=key,
+            amend=changes,
         )
     _report(result, as_json)
+
+
+def _amendment(text: str | None) -> dict[str, Any] | None:
+    """--amend's JSON object of the arguments to change (one line naming the problem otherwise)."""
+    if text is None:
+        return None
+    try:
+        changes = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        fail(f"--amend: not JSON ({str(exc).splitlines()[0]}); e.g. --amend '{{\"price\": 70}}'")
+    if not isinstance(changes, dict) or not changes:
+        fail("--amend: give a JSON object of the arguments to change, e.g. --amend '{\"price\": 70}'")
+    return changes
 
 
 def _unlock(approver: str, from_stdin: bool) -> Ed25519PrivateKey | None:
@@ -312,10 +328,20 @@ def approve(
     ledger: LedgerPath = None,
     run: RunOption = None,
     as_json: JsonFlag = False,
+    amend: Annotated[
+        str | None,
+        typer.Option(
+            "--amend",
+            metavar="JSON",
+            help="Adopt an assistive draft (gate draft_review) with these arguments changed (a JSON object).",
+        ),
+    ] = None,
 ) -> None:
-    """Approve an escalation (you must hold one of its gate's roles, and not be the proposer).
+    """Approve an escalation (you must hold one of its gate's roles, and not be the proposer); an assistive
+    draft is adopted as drafted, or amended with --amend.
 
     Example: coalition approvals approve 3f2a --as carol --reason "CA has a legal path and demand" (password asked)
+    Example: coalition approvals approve 7c1d --as carol --reason "a smaller step" --amend '{"price": 70}'
     """
     _decide(
         "approve",
@@ -327,6 +353,7 @@ def approve(
         run=run,
         as_json=as_json,
         password_stdin=password_stdin,
+        amend=amend,
     )
 
 

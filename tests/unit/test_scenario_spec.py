@@ -266,9 +266,9 @@ class TestErrors:
         )
 
     def test_bad_decision(self, tmp_path: Path) -> None:
-        """approve or reject, nothing else."""
+        """approve, reject or amend (an assistive draft), nothing else."""
         assert error_of(tmp_path, edited("board.decisions.0.decision", "maybe")) == (
-            "bad.yaml: board.decisions[0].decision: 'maybe' is not one of 'approve' or 'reject'"
+            "bad.yaml: board.decisions[0].decision: 'maybe' is not one of 'approve', 'reject' or 'amend'"
         )
 
     def test_unknown_gate(self, tmp_path: Path) -> None:

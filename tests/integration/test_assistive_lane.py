@@ -1,0 +1,261 @@
+"""The assistive lane: the model drafts, a person adopts, amends or drops, governance disposes of what the person
+adopted. price-spike with finance assistive, its board amending both surge drafts (one to the surge cap, one above
+the price ceiling): one recorded run for the module, replayed IDENTICAL; then governance alone, attacked with
+finals that are not what the person adopted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from coalition.bus import topics
+from coalition.bus.clock import IdFactory, SimulatedClock
+from coalition.bus.envelope import Envelope
+from coalition.bus.memory import MemoryBus
+from coalition.bus.message import Message
+from coalition.bus.messages import ActionProposed, EscalationResolved, LaneChoice, RunStarted, VerdictIssued
+from coalition.governance import GovernanceService, default_policy, record_decision
+from coalition.governance.decision_signatures import RunIdentities, entry_problem, scripted_key
+from coalition.governance.policy import Policy, parse_policy
+from coalition.ledger.base import LedgerQuery
+from coalition.ledger.entry import LedgerEntry
+from coalition.ledger.recorder import Recorder
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.replay import ReplayResult, replay
+from coalition.scenarios.runner import Runner, RunResult
+from coalition.scenarios.spec import parse_scenario
+
+pytestmark = pytest.mark.integration
+
+LIBRARY = Path(__file__).parents[2] / "scenarios" / "library"
+RUN = "assist"
+
+
+def assistive_policy() -> Policy:
+    lanes = {"finance": {"lane": "assistive", "reviewers": ["cfo"], "actions": {"commit_capital": "transactional"}}}
+    return parse_policy({**default_policy().document, "lanes": lanes}, source="helios+assistive")
+
+
+def amend(price_drafted: float, price: float, reason: str) -> dict[str, Any]:
+    return {
+        "match": {"gate": "draft_review", "agent": "finance", "action": "set_price", "args": {"price": price_drafted}},
+        "decision": "amend",
+        "args": {"price": price},
+        "approvers": [{"name": "bob", "role": "cfo"}],
+        "reason": reason,
+    }
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLedger, RunResult]]:
+    doc = yaml.safe_load((LIBRARY / "price-spike.yaml").read_text())
+    doc["board"]["decisions"] = [
+        amend(114.55, 72.5, "Price at the surge cap, not above it."),
+        amend(101.5, 300, "A deliberate test: above the price ceiling."),
+        *doc["board"]["decisions"],
+    ]
+    scenario = parse_scenario(yaml.safe_dump(doc))
+    ledger = SqliteLedger(tmp_path_factory.mktemp("assist") / "ledger.db")
+    result = Runner(scenario, bus=MemoryBus.for_run(RUN), ledger=ledger, run_id=RUN, policy=assistive_policy()).run()
+    yield ledger, result
+    ledger.close()
+
+
+def entries(ledger: SqliteLedger, kind: str) -> list[LedgerEntry]:
+    return list(ledger.query(LedgerQuery(run_id=RUN, kind=kind)))
+
+
+class TestDraftDecisionFinal:
+    def test_each_draft_is_escalated_for_review_and_nothing_drafted_is_authorized(
+        self, recorded: tuple[SqliteLedger, RunResult]
+    ) -> None:
+        ledger, _ = recorded
+        drafts = [e for e in entries(ledger, "proposal") if e.payload.get("choice", {}).get("chosen_by") == "model"]
+        assert [d.payload["args"]["price"] for d in drafts] == [114.55, 101.5]
+        reviews = {e.subject: e for e in entries(ledger, "verdict") if e.payload.get("gate") == "draft_review"}
+        assert set(reviews) == {d.subject for d in drafts}
+        assert all(r.outcome == "escalate" and r.payload["approver_roles"] == ["cfo"] for r in reviews.values())
+        assert "would be denied: price 114.55 exceeds surge cap" in reviews[drafts[0].subject].payload["reasons"][0]
+        authorized = {e.subject for e in entries(ledger, "authorization")}
+        assert not authorized & set(reviews)
+
+    def test_the_amended_arguments_are_signed_and_a_changed_amendment_no_longer_verifies(
+        self, recorded: tuple[SqliteLedger, RunResult]
+    ) -> None:
+        ledger, _ = recorded
+        approvals = [e for e in entries(ledger, "approval") if "args" in e.payload]
+        assert [a.payload["args"] for a in approvals] == [
+            {"price": 72.5, "region": "TX"},
+            {"price": 300, "region": "TX"},
+        ]
+        started = ledger.query(LedgerQuery(run_id=RUN, kind="run", limit=1))[0]
+        identities = RunIdentities.from_settings(started.payload["settings"])
+        first = approvals[0]
+        assert entry_problem(first.payload, first.kind, first.sim_time, identities) is None
+        forged = {**first.payload, "args": {"price": 250, "region": "TX"}}
+        assert entry_problem(forged, first.kind, first.sim_time, identities) is not None
+
+    def test_governance_evaluates_what_the_person_adopted_and_still_denies_it_over_a_limit(
+        self, recorded: tuple[SqliteLedger, RunResult]
+    ) -> None:
+        ledger, _ = recorded
+        finals = [e for e in entries(ledger, "proposal") if e.payload.get("choice", {}).get("chosen_by") == "human"]
+        assert [(f.payload["args"]["price"], f.payload["choice"]["amended"]) for f in finals] == [
+            (72.5, True),
+            (300, True),
+        ]
+        verdicts = {e.subject: e.outcome for e in entries(ledger, "verdict")}
+        assert [verdicts[f.subject] for f in finals] == ["allow", "deny"]
+        executed = [e.payload for e in entries(ledger, "execution") if e.payload["action"] == "set_price"]
+        assert [e["proposal_id"] for e in executed] == [finals[0].subject]
+        resolved = [e.payload for e in entries(ledger, "resolution") if e.payload.get("adopted_args")]
+        assert [r["reason"].split(":")[0] for r in resolved] == ["draft amended by bob (cfo)"] * 2
+
+    def test_the_run_replays_identical(self, recorded: tuple[SqliteLedger, RunResult]) -> None:
+        ledger, _ = recorded
+        result: ReplayResult = replay(ledger, RUN)
+        assert result.identical, result.divergence
+
+
+START = datetime(2025, 3, 10, 9, tzinfo=UTC)
+
+
+class GovernanceLoop:
+    """The governance service alone with an assistive policy; the agent is played by the test."""
+
+    def __init__(self, ledger: SqliteLedger) -> None:
+        self.bus = MemoryBus(namespace="g")
+        self.ledger = ledger
+        self.clock = SimulatedClock(START)
+        self.ids = IdFactory("seed-assist").child("world")
+        self.recorder = Recorder(self.bus, ledger)
+        self.service = GovernanceService(
+            self.bus, ledger, assistive_policy(), ids=IdFactory("seed-assist"), clock=self.clock, run_id="g"
+        )
+        self.superstep = 0
+        policy = assistive_policy()
+        started = RunStarted(
+            scenario="t", scenario_hash="h", seed=1, policy_version=policy.version, start=START, days=3
+        )
+        self.emit("runner", started, topics.CONTROL)
+        self.recorder.flush()
+
+    def emit(self, source: str, message: Message, topic: str) -> None:
+        envelope = Envelope.wrap(
+            message, id=self.ids.new(), source=source, run_id="g", superstep=self.superstep, sim_time=self.clock.now()
+        )
+        self.bus.publish(topic, envelope)
+
+    def propose(self, pid: str, price: float, *, supersedes: str | None = None) -> None:
+        choice = LaneChoice(lane="assistive", chosen_by="human" if supersedes else "model", engine_action="set_price")
+        proposal = ActionProposed(
+            proposal_id=pid,
+            agent="finance",
+            action="set_price",
+            args={"region": "TX", "price": price},
+            rationale="finance drafts a price",
+            supersedes=supersedes,
+            choice=choice,
+        )
+        self.emit("agent:finance", proposal, topics.PROPOSALS)
+
+    def step(self) -> None:
+        self.superstep += 1
+        self.service.accept_decisions()
+        self.service.step(self.superstep)
+        self.recorder.flush()
+
+    def verdict(self, pid: str) -> VerdictIssued:
+        found = [
+            d.envelope.payload
+            for d in self.bus.range(topics.VERDICTS)
+            if d.envelope is not None
+            and isinstance(d.envelope.payload, VerdictIssued)
+            and d.envelope.payload.proposal_id == pid
+        ]
+        return found[-1]
+
+    def resolved(self, pid: str) -> EscalationResolved:
+        return next(
+            d.envelope.payload
+            for d in self.bus.range(topics.VERDICTS)
+            if d.envelope is not None
+            and isinstance(d.envelope.payload, EscalationResolved)
+            and d.envelope.payload.proposal_id == pid
+        )
+
+    def decide(self, pid: str, decision: Any, **amend: Any) -> str:
+        result = record_decision(
+            self.ledger,
+            run_id="g",
+            proposal_id=pid,
+            approver="bob",
+            decision=decision,
+            reason="reviewed",
+            method="scenario-board",
+            key=scripted_key("bob"),
+            policy=assistive_policy(),
+            amend=amend or None,
+        )
+        return result.reason if not result.accepted else "recorded"
+
+
+@pytest.fixture
+def loop(tmp_path: Path) -> Iterator[GovernanceLoop]:
+    ledger = SqliteLedger(tmp_path / "g.db")
+    yield GovernanceLoop(ledger)
+    ledger.close()
+
+
+class TestOnlyWhatThePersonAdoptedIsEvaluated:
+    def test_a_final_with_other_arguments_or_a_second_final_is_denied(self, loop: GovernanceLoop) -> None:
+        loop.propose("d1", 64.0)
+        loop.step()
+        assert loop.verdict("d1").gate == "draft_review"
+        assert loop.decide("d1", "approve", price=62.0) == "recorded"
+        loop.step()
+        assert loop.resolved("d1").adopted_args == {"region": "TX", "price": 62.0}
+        loop.propose("f-wrong", 64.0, supersedes="d1")  # the model's price, not the person's
+        loop.step()
+        wrong = loop.verdict("f-wrong")
+        assert wrong.outcome == "deny"
+        assert "not the ones the person adopted" in wrong.reasons[0]
+        loop.propose("f-late", 62.0, supersedes="d1")  # the adoption was used up by the first final
+        loop.step()
+        late = loop.verdict("f-late")
+        assert late.outcome == "deny"
+        assert "already finalised by f-wrong" in late.reasons[0]
+
+    def test_a_final_of_a_dropped_draft_is_denied_and_an_amendment_must_fit_the_schema(
+        self, loop: GovernanceLoop
+    ) -> None:
+        loop.propose("d2", 64.0)
+        loop.step()
+        assert loop.decide("d2", "reject", price=60.0).startswith("cannot amend: only an approval amends")
+        assert loop.decide("d2", "approve", price="cheap").startswith("cannot amend: ")
+        assert loop.decide("d2", "reject") == "recorded"
+        loop.step()
+        loop.propose("f2", 64.0, supersedes="d2")
+        loop.step()
+        final = loop.verdict("f2")
+        assert final.outcome == "deny"
+        assert "was rejected, not adopted" in final.reasons[0]
+
+    def test_only_a_draft_can_be_amended(self, loop: GovernanceLoop) -> None:
+        proposal = ActionProposed(
+            proposal_id="cap",
+            agent="finance",
+            action="commit_capital",
+            args={"amount_usd": 750000, "purpose": "storage"},
+            rationale="finance commits capital",
+        )
+        loop.emit("agent:finance", proposal, topics.PROPOSALS)
+        loop.step()
+        assert loop.verdict("cap").gate == "capital_commitment"
+        refused = loop.decide("cap", "approve", amount_usd=1)
+        assert refused.startswith("cannot amend: gate capital_commitment is not an assistive draft")
