@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import cel
-
+from coalition.domain.cel_language import cel
 from coalition.governance.errors import PolicyError
 
 MAX_EXPRESSION_CHARS = 2000  # the Helios policy's longest is ~300; beyond it is a typo or an attack

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import cel
-
 from coalition.bus.messages import ActionProposed
 from coalition.domain import catalog
+from coalition.domain.cel_language import cel
 from coalition.governance.expressions import (
     FUNCTIONS,
     Compiled,

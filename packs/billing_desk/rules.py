@@ -31,9 +31,8 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-import cel
-
 from coalition.bus.documents import DocumentError, load_document
+from coalition.domain.cel_language import cel
 from coalition.governance.expressions import ExpressionProblem, cel_value, compile_expression
 
 TABLES = (
