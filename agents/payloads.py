@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 class WorldData(BaseModel):
     """Base of observation data: frozen, unknown keys ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
 
 class AgentData(BaseModel):
     """Base of agent-message data: frozen and strict."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 # -- observations ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from coalition.bus.errors import UnknownMessageType
 class Message(BaseModel):
     """A frozen, strictly-shaped message payload. Subclasses set TYPE (the wire name) and are registered."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     TYPE: ClassVar[str] = ""
 

@@ -100,7 +100,7 @@ class ActionArgs(BaseModel):
     pydantic's Field(gt/ge/le) for bounds. A cross-field rule is a field_validator on the later field, so the
     problem names that argument."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=False)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", allow_inf_nan=False, strict=False)
 
 
 ArgsT = TypeVar("ArgsT", bound=ActionArgs)

@@ -50,7 +50,7 @@ Share = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class RegionSpec(_Spec):
@@ -103,7 +103,9 @@ class WorldSpec(_Spec):
 
 
 class _State(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True, validate_assignment=True)
+    model_config = ConfigDict(
+        defer_build=True, extra="forbid", allow_inf_nan=False, validate_default=True, validate_assignment=True
+    )
 
 
 class Region(_State):

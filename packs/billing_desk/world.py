@@ -25,7 +25,7 @@ def cents(value: Decimal | int | float | str) -> Decimal:
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class FeeSpec(_Spec):
@@ -69,7 +69,7 @@ class DeskSpec(_Spec):
 
 
 class _State(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", validate_assignment=True)
 
 
 class Fee(_State):
