@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from coalition.bus.memory import MemoryBus
 from coalition.cli import app
 from coalition.cli.lazy import COMMANDS, LazyCommand, load
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.runner import Runner
+from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.unit
 
@@ -71,3 +76,52 @@ class TestLazyCommands:
         result = CliRunner().invoke(app, ["ledgr"])
         assert result.exit_code == 2
         assert "Did you mean 'ledger'" in result.output
+
+
+# What a quick command must not load while it runs: the model libraries, the graphs, the agents, the console, and
+# CEL's interactive shell (`import cel` pulls prompt_toolkit; coalition.domain.cel_language loads the engine alone).
+# The installed packs are loaded to check the run's policy; their declarations name three plain-data modules of
+# coalition.agents (payload shapes, money rounding, facts), which import no model library and no graph.
+_AGENT_DATA = "{'coalition.agents.payloads', 'coalition.agents.money', 'coalition.agents.facts'}"
+_HEAVY_WHILE_RUNNING = (
+    "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'langchain', 'langchain_core', 'langgraph',"
+    " 'langsmith', 'fastapi', 'argon2', 'prompt_toolkit', 'plotly'} or m in {'cel', 'cel.cli'}"
+    " or m.startswith(('coalition.agents.', 'coalition.web', 'coalition.packs.helios.agents',"
+    f" 'coalition.packs.billing_desk.agents')) and m not in {_AGENT_DATA})\n"
+)
+
+
+@pytest.fixture(scope="module")
+def chaos_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A recorded chaos-week run (escalations left pending) in a SQLite ledger of this module."""
+    path = tmp_path_factory.mktemp("quick") / "ledger.db"
+    with SqliteLedger(path, create=True) as ledger:
+        Runner(load_scenario("chaos-week"), bus=MemoryBus(namespace="quick"), ledger=ledger, run_id="quick-1").run()
+    return path
+
+
+class TestQuickCommandsWhileRunning:
+    """The commands a person types while a run waits on them load only what they use: checked on the modules a
+    whole `approvals list` / `ledger list` process has loaded when it finishes, not only on importing the module."""
+
+    @pytest.mark.parametrize(
+        ("argv", "shows"),
+        [(["approvals", "list"], "run quick-1"), (["ledger", "list", "--limit", "5"], "quick-1")],
+        ids=["approvals-list", "ledger-list"],
+    )
+    def test_runs_without_models_graphs_agents_or_cel_shell(
+        self, chaos_ledger: Path, argv: list[str], shows: str
+    ) -> None:
+        probe = (
+            "import sys\n"
+            "from typer.testing import CliRunner\n"
+            "from coalition.cli import app\n"
+            f"result = CliRunner().invoke(app, {[*argv, '--ledger', str(chaos_ledger)]!r}, terminal_width=200)\n"
+            "assert result.exit_code == 0, result.output\n"
+            "print(result.output)\n"
+            f"{_HEAVY_WHILE_RUNNING}"
+            "print('HEAVY=' + ','.join(heavy))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+        assert shows in out.stdout.lower()  # the command did its work: the check below is about a real run
+        assert out.stdout.strip().splitlines()[-1] == "HEAVY="
