@@ -10,7 +10,7 @@ engine's decision instead and the stop is recorded.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
@@ -20,6 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, ConfigDict, Field
 
 from coalition.agents.chat import message_text
+from coalition.agents.documents import READ_INSTRUCTIONS, READ_TOOL, read_tool, reading_problem
 from coalition.agents.facts import Facts
 from coalition.agents.model_budget import ModelGuard, Refusal, Shortfall
 from coalition.agents.offline_model import OfflineChatModel, estimate_tokens
@@ -237,6 +238,35 @@ class Narrator:
             return None
         answer, call_id = outcome
         return (answer if isinstance(answer, AIMessage) else AIMessage(content=message_text(answer))), call_id
+
+    def read_document(
+        self, agent: str, document: Mapping[str, str], text: str, truth: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The model's structured reading of a prose document (agents/documents.py). The offline model answers
+        with the ground truth `truth` (no call); a paid model reads the screened prose by one recorded tool call,
+        and when the text was withheld by the screen, the call stops or the reading has another shape, the
+        ground truth stands (the stop recorded)."""
+        if self._paid is None:
+            return dict(truth)
+        request: dict[str, Any] = {"task": "read", "agent": agent, "document": dict(document)}
+        self._untrusted(request, agent, text)
+        if not isinstance(request.get("untrusted_data"), str):
+            return dict(truth)  # withheld (flagged, recorded): the model cannot read it
+        instructions = READ_INSTRUCTIONS.format(
+            agent=agent, kind=document.get("kind", "document"), title=document.get("title", ""), tool=READ_TOOL
+        )
+        purpose = f"read:{document.get('kind', 'document')}"
+        turn = self.tool_turn(purpose, self._messages(instructions, request), [read_tool(truth)])
+        if turn is None:
+            return dict(truth)
+        answer, _call = turn
+        calls = [c for c in answer.tool_calls if c["name"] == READ_TOOL]
+        reading = calls[0]["args"] if len(calls) == 1 else None
+        problem = "no single record_reading call" if reading is None else reading_problem(reading, truth)
+        if problem is not None or reading is None:
+            self._stop("malformed", purpose, f"unusable reading: {problem}", then="the ground truth is used instead")
+            return dict(truth)
+        return dict(reading)
 
     def untrusted_field(self, request: dict[str, Any], agent: str, text: str | None) -> None:
         """Put outside text into a request as screened data (see `_untrusted`)."""

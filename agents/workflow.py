@@ -238,6 +238,9 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         return self._narrator
 
     def run(self, inbox: Sequence[Envelope], ctx: AgentStepContext) -> AgentOutput:
+        self._narrator.at(ctx.sim_time)
+        if self._chooser is not None:  # a model lane: the model reads the prose documents it reacts to
+            inbox = [self._read(envelope) for envelope in inbox]
         state: StepState = {
             "inbox": list(inbox),
             "ctx": ctx,
@@ -246,7 +249,6 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             "outgoing": [],
             "rejected": [],
         }
-        self._narrator.at(ctx.sim_time)
         if self.SKIP_IDLE_STEPS and not any(self.reacts_to(envelope) for envelope in inbox):
             result: StepState = {**state, **self._observe(state)}  # type: ignore[typeddict-item]
             # a parked notice is due, or a person adopted a draft (its final proposal is made now)
@@ -259,6 +261,18 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         # the agent's output for quiescence; they accompany the proposals and messages they contributed to).
         records = [Outgoing(topics.CONTROL, record, None) for record in self._narrator.drain()]
         return AgentOutput(messages=(*records, *result["outgoing"]), rejected=tuple(result["rejected"]))
+
+    def _read(self, envelope: Envelope) -> Envelope:
+        """A prose document's observation with the model's reading as its data (the ground truth offline)."""
+        payload = envelope.payload
+        if not isinstance(payload, Observation) or payload.document is None or not payload.text:
+            return envelope
+        if payload.kind not in self.REACTS_TO:
+            return envelope
+        reading = self._narrator.read_document(self.NAME, payload.document, payload.text, payload.data)
+        if reading == payload.data:
+            return envelope
+        return envelope.model_copy(update={"payload": payload.model_copy(update={"data": reading})})
 
     def owns(self, proposal_id: str) -> bool:
         return proposal_id in self.memory.proposals

@@ -70,6 +70,9 @@ class Observation(Message):
     data: dict[str, Any] = Field(default_factory=dict)
     text: str | None = None
     evidence_id: str = ""
+    # a prose document (`text`) whose ground-truth structured reading is `data`: {kind, title, sender}. In the
+    # model lanes the agent's model reads the prose instead (agents/documents.py); elsewhere `data` is used
+    document: dict[str, str] | None = Field(default=None, exclude_if=is_none)
 
 
 @register

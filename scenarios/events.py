@@ -37,7 +37,14 @@ def event_observation(world: World, event: ScheduledEvent) -> Observation:
     if event.kind == "meter.outage" and "customers" not in data:
         outage = MeterOutage.model_validate(data)  # validated at load time: the agents' reading of it
         data["customers"] = world.outage_customers(outage.region, outage.meters_down, outage.hours)
-    return make_observation(event.kind, subject=event.subject, to=event.recipients, data=data, text=event.text)
+    document = event.document
+    if document is None:
+        return make_observation(event.kind, subject=event.subject, to=event.recipients, data=data, text=event.text)
+    observation = make_observation(
+        event.kind, subject=event.subject, to=event.recipients, data=data, text=document.text
+    )
+    about = {"kind": document.kind, "title": document.title, "sender": document.sender}
+    return observation.model_copy(update={"document": about})
 
 
 def open_day(

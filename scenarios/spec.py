@@ -127,6 +127,17 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
+class ProseDocument(_Spec):
+    """A document from outside, as people write it; the event's `data` is its ground-truth structured reading.
+    In the model lanes the receiving agent's model reads the prose (screened as untrusted); the offline model
+    answers with the ground truth, and the transactional lane uses it."""
+
+    kind: Literal["regulator_bulletin", "customer_complaint", "news_article", "partner_email"]
+    title: Text
+    sender: str = ""
+    text: Text
+
+
 class ScheduledEvent(_Spec):
     """Something that happens to Helios on a given day; becomes an observation for the agents in `to`."""
 
@@ -136,6 +147,13 @@ class ScheduledEvent(_Spec):
     to: list[str] | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     text: str | None = None
+    document: ProseDocument | None = None
+
+    @model_validator(mode="after")
+    def _one_text(self) -> ScheduledEvent:
+        if self.document is not None and self.text is not None:
+            raise Problem("an event with a document carries its prose in document.text, not text", ("text",))
+        return self
 
     @field_validator("kind")
     @classmethod

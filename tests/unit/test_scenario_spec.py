@@ -175,7 +175,7 @@ class TestErrors:
         """An unknown key inside an event names the event."""
         doc = edited("events.1.colour", "blue")
         assert error_of(tmp_path, doc) == (
-            "bad.yaml: events[1].colour: unknown key (allowed: day, kind, subject, to, data, text)"
+            "bad.yaml: events[1].colour: unknown key (allowed: day, kind, subject, to, data, text, document)"
         )
 
     def test_missing_key(self, tmp_path: Path) -> None:
