@@ -85,6 +85,15 @@ class TestShippedProseScenarios:
             assert planted not in written.lower()
         assert not [e for e in everything if e.kind == "model_call"]  # offline: nothing was sent anywhere
 
+    def test_offline_the_model_reads_the_ground_truth(self, runs: tuple[SqliteLedger, dict[str, RunResult]]) -> None:
+        """heatwave-news offline prices as price-spike does from the same structured shocks (no model call)."""
+        ledger, _ = runs
+        prices = [p.payload["args"]["price"] for p in entries(ledger, "heatwave-news", "proposal")
+                  if p.payload["action"] == "set_price"]  # fmt: skip
+        assert prices == [114.55, 72.5, 101.5, 72.5][: len(prices)]
+        assert prices[0] == 114.55
+        assert not entries(ledger, "heatwave-news", "model_call")
+
     def test_a_prose_run_replays_identical(self, runs: tuple[SqliteLedger, dict[str, RunResult]]) -> None:
         ledger, _ = runs
         result = replay(ledger, "regulator-bulletin")
