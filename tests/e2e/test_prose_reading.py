@@ -112,7 +112,8 @@ def test_finance_acts_on_the_models_reading_and_the_run_replays_identical(
     # offline (the ground truth: supply -40%) the first price is 114.55 (tests/integration/test_prose_documents.py);
     # the misread shock (-10%) moves it less, and the second article, read from the ground truth, as offline
     assert prices("paid") == [71.05, 101.5, 72.5]
-    assert reader.previews and reader.previews[0].startswith("would be denied")  # a surge price, previewed
+    assert reader.previews
+    assert reader.previews[0].startswith("would be denied")
     assert any(p.get("choice", {}).get("previews") for p in payloads(ledger, "paid", "proposal"))
 
     server.stop()
