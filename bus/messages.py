@@ -244,6 +244,39 @@ class ApprovalRejected(HumanDecision):
 
 
 @register
+class ReviewSampled(Message):
+    """Emitted by governance when a proposal it allowed is drawn for after-the-fact review (approval tier
+    `sampled`, governance/tiers.py): the action still executes; consumed by the recorder (the review queue reads
+    it from the ledger). `draw` < `rate` is why: the draw is fixed by the run's seed and the proposal id."""
+
+    TYPE = "review.sampled"
+    proposal_id: str
+    proposal_hash: str
+    agent: str
+    action: str
+    rate: str
+    draw: str
+    policy_version: str
+
+
+@register
+class ReviewMarked(Message):
+    """A reviewer's mark on a sampled proposal: governance allowed it rightly or wrongly (with why). Appended to the
+    ledger by the review service (governance/reviews.py), signed by the reviewer like a decision; nothing in the
+    run reads it: it is a judgement on the run, not part of its history."""
+
+    TYPE = "review.marked"
+    proposal_id: str
+    proposal_hash: str
+    reviewer: str = Field(min_length=1)
+    mark: Literal["right", "wrong"]
+    reason: str = Field(min_length=1)
+    method: str = "cli"
+    signature: str
+    signer_key: str
+
+
+@register
 class EscalationResolved(Message):
     """Emitted by governance when an escalation ends (approved, rejected, expired); consumed by agent, recorder."""
 

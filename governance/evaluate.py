@@ -20,6 +20,7 @@ from coalition.governance.rules.gates import (
     AlwaysGate,
     CapitalCommitment,
     HighImpactToolGate,
+    HumanTier,
     IncidentSeverity,
     MaterialCompliance,
     ModelBudgetRequest,
@@ -59,6 +60,8 @@ def build_rules(policy: Policy) -> list[Rule]:
         IncidentSeverity(gates.incident_severity),
     ]
     rules.extend(HighImpactToolGate(tool, spec) for tool, spec in policy.high_impact_tools.items())
+    if policy.tiers.human_actions():
+        rules.append(HumanTier(policy.tiers, policy.all_gates()))
     rules.append(ModelBudgetRequest(gates.budget_overrun))
     rules.append(MoneyBudget(policy.budgets.agents, gates.budget_overrun))
     return rules
@@ -86,11 +89,14 @@ class Pipeline:
         before: list[Rule] = [Permissions(policy.permissions), ArgumentShapes()]
         budget = MoneyBudget(policy.budgets.agents, policy.gates.budget_overrun)
         written = rules_by_action(policy, sorted(action_names()))
+        human = HumanTier(policy.tiers, policy.all_gates())
         by_action = {}
         for action in sorted(action_names()):
             steps: list[Step] = [*before]
             if action in written:
                 steps.append(written[action])
+            if human.actions is not None and action in human.actions:
+                steps.append(human)
             if budget.actions is not None and action in budget.actions:
                 steps.append(budget)
             by_action[action] = tuple(steps)

@@ -28,6 +28,7 @@ from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_do
 from coalition.domain import catalog
 from coalition.governance.errors import PolicyError
 from coalition.governance.lanes import AgentLane
+from coalition.governance.tiers import ALWAYS_HUMAN, Tiers
 
 
 def action_names() -> frozenset[str]:
@@ -271,6 +272,7 @@ class Policy(_Frozen):
     holds: Holds = Field(default_factory=Holds)
     rules: list[RuleSpec] = Field(default_factory=list, max_length=500)
     lanes: dict[str, AgentLane] = Field(default_factory=dict)  # governance/lanes.py; unnamed = transactional
+    tiers: Tiers = Field(default_factory=Tiers)  # governance/tiers.py; unnamed = auto
 
     _version: str = PrivateAttr(default="")
     _document: dict[str, Any] | None = PrivateAttr(default=None)
@@ -312,6 +314,7 @@ class Policy(_Frozen):
             for role in lane.reviewers or ():
                 if role not in held:
                     raise _FieldProblem(f"lanes.{agent}.reviewers", f"no approver holds the role {role!r}")
+        self._check_tiers(known)
         for action in self.holds.safe_while_pending:
             if action not in known:
                 raise _FieldProblem("holds.safe_while_pending", f"unknown action {action!r}")
@@ -339,11 +342,24 @@ class Policy(_Frozen):
         self._check_rules()
         return self
 
+    def _check_tiers(self, known: frozenset[str]) -> None:
+        """Every tier names a known action (permitted to its agent, for a per-agent tier) and, always-human, a gate."""
+        _check_agents(self.tiers.agents, "tiers.agents")
+        gates = self.all_gates()
+        for where, agent, action, tier in self.tiers.named():
+            if action not in known:
+                raise _FieldProblem(where, f"unknown action {action!r}")
+            if agent is not None and action not in self.permissions.get(agent, []):
+                raise _FieldProblem(where, f"{action!r} is not permitted to {agent}")
+            if tier.tier == ALWAYS_HUMAN and tier.gate not in gates:
+                raise _FieldProblem(f"{where}.gate", f"unknown gate {tier.gate!r} (gates: {', '.join(gates)})")
+
     def _check_rules_cover_what_the_code_did(self) -> None:
         """A policy that writes `rules:` is enforced by them alone (the rules built into the code step aside), so
         a gate, a high-impact tool or a built-in limit section it declares but no rule uses would look enforced
         and be enforced by nothing: refuse it, naming the first one."""
         escalating = {rule.gate for rule in self.rules if rule.gate is not None}
+        escalating |= {tier.gate for _, _, _, tier in self.tiers.named() if tier.gate is not None}
         for section, names in (
             ("gates", list(type(self.gates).model_fields)),
             ("high_impact_tools", self.high_impact_tools),
@@ -407,10 +423,13 @@ class Policy(_Frozen):
 
     @model_serializer(mode="wrap")
     def _without_empty_lanes(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Without `lanes` when it names none: a policy built in code before lanes existed keeps its version."""
+        """Without `lanes` / `tiers` when they name none: a policy built in code before they existed keeps its
+        version."""
         dumped: dict[str, Any] = handler(self)
         if dumped.get("lanes", 0) == {}:
             del dumped["lanes"]
+        if dumped.get("tiers", 0) == {"actions": {}, "agents": {}}:
+            del dumped["tiers"]
         return dumped
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:

@@ -29,6 +29,7 @@ from coalition.bus.messages import (
     DeadLettered,
     EscalationResolved,
     ProposalHeld,
+    ReviewSampled,
     RunStarted,
     ShadowVerdict,
     VerdictIssued,
@@ -42,6 +43,7 @@ from coalition.governance.money import usd
 from coalition.governance.policy import Policy
 from coalition.governance.rules.budgets import MoneyBudget, overrun
 from coalition.governance.state import GovernanceState, charged_amount
+from coalition.governance.tiers import SAMPLED, sample_draw
 from coalition.governance.verdict import Verdict
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import LedgerEntry
@@ -92,8 +94,10 @@ class GovernanceService:
         consumer: str = "governance-1",
         state: GovernanceState | None = None,
         shadow_policy: Policy | None = None,
+        seed: int | str = 0,
     ) -> None:
         self._bus = bus
+        self._seed = seed  # the run's seed: with the proposal id, it draws the sampled tier's sample
         self._ledger = ledger
         self._policy = policy
         self._shadow = shadow_policy  # evaluated beside the policy on every proposal, recorded, never acted on
@@ -389,7 +393,28 @@ class GovernanceService:
                     correlation_id=correlation_id or proposal.proposal_id,
                 )
             )
+            out.extend(self._sample(proposal, now, correlation_id or proposal.proposal_id))
         return out
+
+    def _sample(self, proposal: ActionProposed, now: datetime, correlation_id: str) -> list[tuple[str, Envelope]]:
+        """An allowed proposal of a `sampled` tier drawn for review (the draw: run seed and proposal id only)."""
+        tier = self._policy.tiers.of(proposal.agent, proposal.action)
+        if tier.tier != SAMPLED or tier.rate is None:
+            return []
+        draw = sample_draw(self._seed, proposal.proposal_id)
+        if draw >= tier.rate:
+            return []
+        message = ReviewSampled(
+            proposal_id=proposal.proposal_id,
+            proposal_hash=proposal.proposal_hash,
+            agent=proposal.agent,
+            action=proposal.action,
+            rate=f"{tier.rate:g}",
+            draw=f"{draw:.6f}",
+            policy_version=self._policy.version,
+        )
+        log.info("governance.sampled", proposal_id=proposal.proposal_id, draw=draw)
+        return [self._emit(VERDICTS, message, now, correlation_id, None)]
 
     def _resolve_decided(self, now: datetime) -> list[tuple[str, Envelope]]:
         out: list[tuple[str, Envelope]] = []

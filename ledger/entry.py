@@ -23,6 +23,8 @@ EntryKind = Literal[
     "approval",  # a human approved an escalation
     "rejection",  # a human rejected an escalation
     "resolution",  # an escalation ended (approved, rejected, expired)
+    "review",  # governance drew an allowed proposal for after-the-fact review (approval tier `sampled`)
+    "review_mark",  # a reviewer marked a sampled proposal right or wrong (a judgement on the run, not its history)
     "decision_point",  # where the run took human decisions in (resume and replay take them at the same point)
     "authorization",  # governance authorized the executor
     "execution",  # the executor changed the world (or refused to)

@@ -5,6 +5,10 @@ the run waits, while it is down), which no re-execution can repeat. What the run
 `decision_point` entry lists the decisions governance took in at that point, in order. The history is the
 sequence order with each listed decision moved to just before the point that took it; everything else (a
 decision no point took included) keeps its place. The digest and replay's comparison read runs this way.
+
+A reviewer's mark on a sampled proposal (`review_mark`) is left out: it is a judgement on what the run did, made
+after the fact, never read by the run. It stays chained (and signed) in the ledger; a resume or a replay, which
+re-derive the run, neither repeat it nor are changed by it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from coalition.ledger.entry import LedgerEntry
 
 DECISION_POINT = "decision_point"
 HUMAN_DECISIONS = ("approval", "rejection")
+OUTSIDE_HISTORY = ("review_mark",)
 T = TypeVar("T")
 
 
@@ -42,6 +47,8 @@ def _reordered(items: Iterable[T], taken: set[str], facts: Callable[[T], tuple[A
     held: dict[str, T] = {}
     for item in items:
         kind, message_id, payload = facts(item)
+        if kind in OUTSIDE_HISTORY:
+            continue
         if kind in HUMAN_DECISIONS and message_id in taken:
             held[message_id] = item
             continue

@@ -214,6 +214,34 @@ def _decisions_taken(p: m.DecisionsTaken) -> dict[str, Any]:
     }
 
 
+def _review_sampled(p: m.ReviewSampled) -> dict[str, Any]:
+    return {
+        "kind": "review",
+        "actor": "governance",
+        "actor_kind": "governance",
+        "subject": p.proposal_id,
+        "outcome": "sampled",
+        "rule_ids": ["tier.sampled"],
+        "policy_version": p.policy_version,
+        "rationale": (
+            f"sampled for review: {p.agent}'s {p.action} was allowed and executes; drawn for after-the-fact review "
+            f"(draw {p.draw} < rate {p.rate}, fixed by the run's seed and the proposal id)"
+        ),
+    }
+
+
+def _review_marked(p: m.ReviewMarked) -> dict[str, Any]:
+    return {
+        "kind": "review_mark",
+        "actor": f"human:{p.reviewer}",
+        "actor_kind": "human",
+        "subject": p.proposal_id,
+        "outcome": p.mark,
+        "approver": p.reviewer,
+        "rationale": p.reason,
+    }
+
+
 def _human(kind: str, outcome: str) -> Callable[[Any], dict[str, Any]]:
     def fields(p: m.ApprovalGranted | m.ApprovalRejected) -> dict[str, Any]:
         return {
@@ -245,6 +273,8 @@ _FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     m.ModelStopped.TYPE: _model_stopped,
     m.ContentScreened.TYPE: _content_screened,
     m.DecisionsTaken.TYPE: _decisions_taken,
+    m.ReviewSampled.TYPE: _review_sampled,
+    m.ReviewMarked.TYPE: _review_marked,
     m.ApprovalGranted.TYPE: _human("approval", "approved"),
     m.ApprovalRejected.TYPE: _human("rejection", "rejected"),
 }

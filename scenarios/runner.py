@@ -272,6 +272,7 @@ class Runner:
             clock=self.clock,
             run_id=run_id,
             shadow_policy=self.options.shadow_policy,
+            seed=self.seed,
         )
         self.model_choices = self.options.models or choose_models(
             scenario={name: a.model for name, a in scenario.agents.items()}

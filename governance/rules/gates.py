@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ from coalition.governance.money import usd
 from coalition.governance.policy import CapitalGate, Gate, HighImpactTool, IncidentGate
 from coalition.governance.rules.arguments import number
 from coalition.governance.state import GovernanceState
+from coalition.governance.tiers import ALWAYS_HUMAN, HUMAN_RULE, Tiers
 from coalition.governance.verdict import Finding
 
 
@@ -130,3 +132,21 @@ class ModelBudgetRequest:
             "per period; a human decides how much more an agent may spend on models"
         )
         return escalation(self.rule_id, "budget_overrun", self._gate, reason, cost)
+
+
+class HumanTier:
+    """An action the policy's tiers put before a human every time (`always-human`, governance/tiers.py): it
+    escalates through the tier's gate whatever else governance found; a deny still wins."""
+
+    def __init__(self, tiers: Tiers, gates: Mapping[str, Gate]) -> None:
+        self.rule_id = HUMAN_RULE
+        self.actions: frozenset[str] | None = tiers.human_actions()
+        self._tiers = tiers
+        self._gates = dict(gates)
+
+    def __call__(self, proposal: ActionProposed, state: GovernanceState) -> Finding | None:
+        tier = self._tiers.of(proposal.agent, proposal.action)
+        if tier.tier != ALWAYS_HUMAN or tier.gate is None:
+            return None
+        reason = f"{proposal.action} by {proposal.agent} is always-human in the policy's tiers; needs human approval"
+        return escalation(self.rule_id, tier.gate, self._gates[tier.gate], reason, None)
