@@ -13,7 +13,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from coalition.bus.redaction import redact
-from coalition.scenarios import dashboard_render, drift_render, lane_report
+from coalition.scenarios import dashboard_render, drift_render, lane_report, review_report
 from coalition.scenarios.dashboards import Dashboards
 from coalition.scenarios.drift import DriftResult
 from coalition.scenarios.reports import BudgetUse, EscalationRow, RunReport
@@ -533,6 +533,7 @@ def render(report: RunReport, fmt: str, dashboards: Dashboards | None = None, dr
             "\n" + part
             for part in (
                 lane_report.render_md(report.lanes) if report.lanes is not None else None,
+                review_report.render_md(report.reviews) if report.reviews is not None else None,
                 dashboard_render.render_md(dashboards) if dashboards is not None else None,
                 drift_render.render_md(drift) if drift is not None else None,
             )
@@ -541,6 +542,7 @@ def render(report: RunReport, fmt: str, dashboards: Dashboards | None = None, dr
     elif fmt == "html":
         sections = (
             (lane_report.render_html(report.lanes) if report.lanes is not None else "")
+            + (review_report.render_html(report.reviews) if report.reviews is not None else "")
             + (dashboard_render.render_html(dashboards) if dashboards is not None else "")
         ) + (drift_render.render_html(drift) if drift is not None else "")
         text = text.replace("</main></body></html>", sections + "</main></body></html>")

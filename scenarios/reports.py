@@ -4,6 +4,7 @@ web console): KPIs, daily series from `market.snapshot`, decisions, escalations,
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -11,12 +12,14 @@ from typing import Any
 
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, parse_policy
+from coalition.governance.reviews import review_queue
 from coalition.governance.state import GovernanceState
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.errors import ScenariosError
 from coalition.scenarios.lane_report import LaneSummary, lane_summary
+from coalition.scenarios.review_report import ReviewSummary, review_summary
 
 
 class ReportError(ScenariosError):
@@ -183,6 +186,7 @@ class RunReport:
     scripted_board: dict[str, Any] | None = None
     shadow: ShadowComparison | None = None  # the run's shadow policy's verdicts compared (run --shadow-policy)
     lanes: LaneSummary | None = None  # who chose, where the policy put agents in a model lane
+    reviews: ReviewSummary | None = None  # the sampled approval tier: sampled, reviewed, wrong per agent
 
     @property
     def decisions_by_agent(self) -> dict[str, dict[str, int]]:
@@ -204,6 +208,8 @@ class RunReport:
         doc = asdict(self)
         doc["decisions_by_agent"] = self.decisions_by_agent
         doc["blocked"] = len(self.blocked)
+        if self.reviews is not None:
+            doc["reviews"]["rows"] = [{**asdict(r), "error_rate": r.error_rate} for r in self.reviews.rows]
         passed, total = self.expectations_passed
         doc["expectations_summary"] = {"passed": passed, "total": total}
         return doc
@@ -293,8 +299,10 @@ class _BudgetBook:
         return rows
 
 
-def run_report(ledger: Ledger, run_id: str) -> RunReport:
-    """Build the report of `run_id` from the ledger; ReportError when the run is not there."""
+def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | None = None) -> RunReport:
+    """Build the report of `run_id` from the ledger; ReportError when the run is not there. `reviewers`: the
+    installation's approver keys (name → public key), which check the review marks of a run that recorded no
+    approver directory (governance/reviews.py); a mark no key verifies is not counted."""
     if ledger.count(LedgerQuery(run_id=run_id, limit=1)) == 0:
         raise ReportError(f"no run {run_id!r} in the ledger")
     started: dict[str, Any] = {}
@@ -429,4 +437,5 @@ def run_report(ledger: Ledger, run_id: str) -> RunReport:
         interactive=bool((started.get("settings") or {}).get("interactive")),
         shadow=ShadowComparison.of(shadowed) if shadowed else None,
         lanes=lane_summary(proposals, {d.proposal_id: d.outcome for d in decisions}),
+        reviews=review_summary(review_queue(ledger, run_id, trusted=reviewers)),
     )

@@ -7,17 +7,14 @@ governance service picks it up from there. A refused decision prints why and exi
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.markup import escape
 
-from coalition.bootstrap import approver_keys
-from coalition.bus.errors import KeyStoreError
 from coalition.cli.approvals_urgency import RunClock, expiry_warning, who_may_decide
+from coalition.cli.approver_key import unlock_approver_key
 from coalition.cli.common import (
     JsonFlag,
     LedgerPath,
@@ -26,8 +23,8 @@ from coalition.cli.common import (
     fail,
     open_ledger,
     run_or_latest,
-    settings,
 )
+from coalition.cli.review_cmd import review_app
 from coalition.cli.terminal import TerminalConsole, clean, json_text
 from coalition.governance.approvals import (
     DecisionResult,
@@ -43,10 +40,12 @@ if TYPE_CHECKING:
     from coalition.bootstrap import OpenLedger
 
 approvals_app = typer.Typer(
-    help="Decide what the governance gates escalated: list pending escalations, show one, approve or reject it.",
+    help="Decide what the governance gates escalated: list pending escalations, show one, approve or reject it; "
+    "review what the sampled approval tier drew (approvals review).",
     no_args_is_help=True,
     cls=OneLineGroup,
 )
+approvals_app.add_typer(review_app, name="review")
 
 ProposalId = Annotated[str, typer.Argument(help="Proposal id of the escalation (a unique prefix is enough).")]
 Approver = Annotated[
@@ -229,7 +228,7 @@ def _decide(
     led, run_id, policy = _context(ledger, run)
     with led:
         escalation = _find(load_escalations(led, run_id=run_id, policy=policy), proposal_id, run_id)
-        key = _unlock(approver.strip(), password_stdin)
+        key = unlock_approver_key(approver.strip(), password_stdin)
         result = record_decision(
             led,
             run_id=run_id,
@@ -257,35 +256,6 @@ def _amendment(text: str | None) -> dict[str, Any] | None:
     if not isinstance(changes, dict) or not changes:
         fail("--amend: give a JSON object of the arguments to change, e.g. --amend '{\"price\": 70}'")
     return changes
-
-
-def _unlock(approver: str, from_stdin: bool) -> Ed25519PrivateKey | None:
-    """The approver's signing key, opened with their password: who cannot open it cannot decide in their name.
-    Refused (exit 1, one line, nothing recorded) without the right password. A name without a key gets None:
-    the approvals service then says why it cannot decide (not an approver, the proposer …) or that it is unsigned.
-    """
-    store = approver_keys(settings().data_dir)
-    try:
-        if store.public(approver) is None:
-            return None
-    except KeyStoreError:
-        return None
-    if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = typer.prompt(f"{approver}'s password", hide_input=True, default="", show_default=False)
-    else:
-        password = ""
-    if not password:
-        typer.echo(
-            f"refused: a decision as {approver} needs {approver}'s password (prompt or --password-stdin)", err=True
-        )
-        raise typer.Exit(1)
-    try:
-        return store.unlock(approver, password)
-    except KeyStoreError as exc:
-        typer.echo(f"refused: {exc}; nothing recorded", err=True)
-        raise typer.Exit(1) from None
 
 
 def _report(result: DecisionResult, as_json: bool) -> None:

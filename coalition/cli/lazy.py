@@ -96,7 +96,8 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "approvals",
         "coalition.cli.approvals_cmd:approvals_app",
-        "Decide what the governance gates escalated: list pending escalations, show one, approve or reject it.",
+        "Decide what the governance gates escalated: list pending escalations, show one, approve or reject it; "
+        "review what the sampled approval tier drew (approvals review).",
     ),
     LazyCommand(
         "users",

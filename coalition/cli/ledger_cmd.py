@@ -292,17 +292,24 @@ def verify(
 
 
 def _verify_decisions(ledger: Ledger) -> None:
-    """Every human decision's signature against its run's recorded approver directory (exit 1 at the first bad)."""
+    """Every human decision's signature against its run's recorded approver directory, and every review mark's
+    against its reviewer's key (the run's directory, else this installation's approver keys); exit 1 at the first
+    bad one."""
+    from coalition.cli.approver_key import installed_approver_keys
     from coalition.governance.decision_signatures import verify_decisions  # governance: only for verify
+    from coalition.governance.reviews import verify_reviews
 
-    decisions, problems = verify_decisions(ledger)
-    if problems:
-        first = problems[0]
-        more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
-        typer.echo(f"BAD DECISION SIGNATURE at seq {first.seq} (run {first.run_id}): {first.reason}{more}")
-        raise typer.Exit(1)
-    if decisions:
-        typer.echo(f"{decisions} decision signatures verified")
+    for what, (checked, problems) in (
+        ("decision", verify_decisions(ledger)),
+        ("review mark", verify_reviews(ledger, trusted=installed_approver_keys())),
+    ):
+        if problems:
+            first = problems[0]
+            more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
+            typer.echo(f"BAD {what.upper()} SIGNATURE at seq {first.seq} (run {first.run_id}): {first.reason}{more}")
+            raise typer.Exit(1)
+        if checked:
+            typer.echo(f"{checked} {what} signatures verified")
 
 
 @ledger_app.command("prove")

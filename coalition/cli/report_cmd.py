@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from coalition.cli.approver_key import installed_approver_keys
 from coalition.cli.common import (
     LedgerPath,
     check_run_id,
@@ -82,7 +83,7 @@ def report(
         else None
     )
     try:
-        built = run_report(ledger, run_id)
+        built = run_report(ledger, run_id, reviewers=installed_approver_keys())
         dashboards = run_dashboards(ledger, run_id) if fmt != "csv" else None
         text = render(with_board_check(ledger, built), fmt, dashboards, drifted)
     except ScenariosError as exc:

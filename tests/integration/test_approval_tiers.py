@@ -1,0 +1,301 @@
+"""Approval tiers where they meet the rest: chaos-week under the shipped governance/policies/helios-tiers.yaml
+(issue_credit sampled at 0.5, marketing's notices sampled at 1, freeze_account always-human through the ops
+lead's gate), recorded once per module — whole, and cut after day 3 then resumed — and attacked from the side:
+review marks then resume, replay and replay --verify; always-human × resume; forged marks; the report."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from coalition.bus.keys import public_text
+from coalition.bus.memory import MemoryBus
+from coalition.governance import load_policy
+from coalition.governance.approvals import policy_for_run
+from coalition.governance.policy import Policy
+from coalition.governance.reviews import record_review, review_queue, review_statement, verify_reviews
+from coalition.governance.tiers import sample_draw
+from coalition.ledger.base import LedgerQuery
+from coalition.ledger.digest import run_digest
+from coalition.ledger.entry import EntryDraft
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.replay import replay
+from coalition.scenarios.replay_verify import verify_run
+from coalition.scenarios.reports import run_report
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+from coalition.scenarios.spec import load_scenario
+
+pytestmark = pytest.mark.integration
+
+SHIPPED = Path(__file__).parents[2] / "governance" / "policies" / "helios-tiers.yaml"
+SEED = 5001  # chaos-week's
+
+
+class _Cut(Exception):
+    """Raised from the day callback: the run stops as a killed process would."""
+
+
+@dataclass
+class Recorded:
+    ledger: SqliteLedger
+    policy: Policy
+    keys: dict[str, Ed25519PrivateKey]
+
+    @property
+    def trusted(self) -> dict[str, str]:
+        return {name: public_text(key.public_key()) for name, key in self.keys.items()}
+
+    def mark(self, run_id: str, proposal_id: str, reviewer: str = "frank", mark: str = "right", reason: str = ""):  # type: ignore[no-untyped-def]
+        return record_review(
+            self.ledger,
+            run_id=run_id,
+            proposal_id=proposal_id,
+            reviewer=reviewer,
+            mark=mark,  # type: ignore[arg-type]
+            reason=reason,
+            policy=self.policy,
+            key=self.keys.get(reviewer),
+            trusted=self.trusted,
+        )
+
+    def entries(self, run_id: str, kind: str) -> list[object]:
+        return list(self.ledger.query(LedgerQuery(run_id=run_id, kind=kind)))
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    """'whole': chaos-week under the tiers policy; 'cut': the same run killed after day 3 (the always-human
+    freezes approved and executed), reviewed while down, then resumed on a fresh bus."""
+    path = tmp_path_factory.mktemp("tiers") / "ledger.db"
+    scenario = load_scenario("chaos-week")
+    policy = load_policy(SHIPPED)
+    keys = {name: Ed25519PrivateKey.generate() for name in ("frank", "alice")}
+    with SqliteLedger(path) as ledger:
+        Runner(scenario, bus=MemoryBus(namespace="whole"), ledger=ledger, run_id="whole", policy=policy).run()
+
+        def cut_after_day_3(progress: DayProgress) -> None:
+            if progress.day == 3:
+                raise _Cut
+
+        with pytest.raises(_Cut):
+            Runner(
+                scenario,
+                bus=MemoryBus(namespace="cut-1"),
+                ledger=ledger,
+                run_id="cut",
+                policy=policy,
+                options=RunnerOptions(on_day=cut_after_day_3),
+            ).run()
+        rec = Recorded(ledger, policy, keys)
+        waiting = review_queue(ledger, "cut", trusted=rec.trusted)
+        assert waiting, "the cut run sampled nothing before day 4"
+        assert rec.mark("cut", waiting[0].proposal_id, "frank", "wrong", "75 USD for 60 kWh is above the tier").accepted
+        Runner(scenario, bus=MemoryBus(namespace="cut-2"), ledger=ledger, run_id="cut", policy=policy).run()
+        yield rec
+
+
+class TestSampled:
+    """A seeded, recorded sample of the allowed actions goes to review; the actions still execute."""
+
+    def test_the_sample_is_the_allowed_proposals_whose_draw_is_below_the_rate(self, recorded: Recorded) -> None:
+        ledger = recorded.ledger
+        verdicts = ledger.query(LedgerQuery(run_id="whole", kind="verdict", outcome="allow"))
+        expected = {
+            v.subject
+            for v in verdicts
+            if (v.payload["action"] == "issue_credit" and sample_draw(SEED, v.subject) < 0.5)
+            or (v.payload["agent"], v.payload["action"]) == ("marketing", "notify_customers")
+        }
+        sampled = {e.subject for e in ledger.query(LedgerQuery(run_id="whole", kind="review"))}
+        assert sampled == expected
+        assert 0 < len(sampled) < len(verdicts)
+        credits = [v for v in verdicts if v.payload["action"] == "issue_credit"]
+        assert 0 < sum(1 for v in credits if v.subject in sampled) < len(credits)  # a sample, not all of them
+
+    def test_a_sampled_action_still_executes_once(self, recorded: Recorded) -> None:
+        ledger = recorded.ledger
+        for item in review_queue(ledger, "whole"):
+            executions = ledger.query(LedgerQuery(run_id="whole", subject=item.proposal_id, kind="execution"))
+            assert [e.outcome for e in executions] == ["applied"]
+            assert item.verdict == "allow"
+
+    def test_ops_notices_are_not_sampled_but_marketings_are(self, recorded: Recorded) -> None:
+        items = review_queue(recorded.ledger, "whole")
+        assert ("marketing", "notify_customers") in {(i.agent, i.action) for i in items}
+        assert ("ops", "notify_customers") not in {(i.agent, i.action) for i in items}
+
+    def test_the_sample_entry_says_why(self, recorded: Recorded) -> None:
+        entry = recorded.ledger.query(LedgerQuery(run_id="whole", kind="review", limit=1))[0]
+        assert entry.rationale.startswith("sampled for review")
+        assert entry.actor == "governance"
+        assert float(entry.payload["draw"]) < float(entry.payload["rate"])
+
+
+class TestAlwaysHuman:
+    """Every freeze_account escalates to the ops lead's gate; approved, it executes exactly once, resume included."""
+
+    def test_every_freeze_escalated_through_the_tier(self, recorded: Recorded) -> None:
+        for run_id in ("whole", "cut"):
+            proposals = [
+                e
+                for e in recorded.ledger.query(LedgerQuery(run_id=run_id, kind="proposal"))
+                if e.payload["action"] == "freeze_account"
+            ]
+            assert len(proposals) == 2
+            for p in proposals:
+                verdict = recorded.ledger.query(LedgerQuery(run_id=run_id, subject=p.subject, kind="verdict"))[0]
+                assert (verdict.outcome, verdict.gate) == ("escalate", "incident_severity")
+                assert "tier.always_human" in verdict.rule_ids
+                resolution = recorded.ledger.query(LedgerQuery(run_id=run_id, subject=p.subject, kind="resolution"))
+                assert [r.outcome for r in resolution] == ["approved"]
+                executions = recorded.ledger.query(LedgerQuery(run_id=run_id, subject=p.subject, kind="execution"))
+                assert [e.outcome for e in executions] == ["applied"], run_id
+
+    def test_the_resumed_run_equals_the_whole_one(self, recorded: Recorded) -> None:
+        """Killed after the approved freezes executed, reviewed while down, resumed: the same run as uninterrupted
+        (the review mark is outside the run's history), one execution per authorization."""
+        ledger = recorded.ledger
+        assert run_digest(ledger, "cut") == run_digest(ledger, "whole")
+        keys = [e.payload["idempotency_key"] for e in ledger.query(LedgerQuery(run_id="cut", kind="execution"))]
+        assert len(keys) == len(set(keys))
+        assert len(recorded.entries("cut", "review_mark")) == 1
+        assert ledger.verify().ok
+
+
+class TestReviewMarks:
+    """Marks: once per item, only on sampled items, only by an approver with their key."""
+
+    def test_marking_right_then_wrong_is_refused(self, recorded: Recorded) -> None:
+        item = review_queue(recorded.ledger, "whole", trusted=recorded.trusted)[1]
+        first = recorded.mark("whole", item.proposal_id, "frank", "right")
+        assert first.accepted
+        assert first.entry is not None
+        assert first.entry.kind == "review_mark"
+        again = recorded.mark("whole", item.proposal_id, "alice", "wrong", "too generous")
+        assert (again.accepted, again.code) == (False, "already_reviewed")
+        assert "already marked right by frank" in again.reason
+
+    def test_unknown_and_not_sampled_ids_are_refused(self, recorded: Recorded) -> None:
+        assert recorded.mark("whole", "no-such-proposal").code == "unknown_proposal"
+        sampled = {i.proposal_id for i in review_queue(recorded.ledger, "whole")}
+        allowed = recorded.ledger.query(LedgerQuery(run_id="whole", kind="verdict", outcome="allow"))
+        other = next(v.subject for v in allowed if v.subject not in sampled)
+        result = recorded.mark("whole", other)
+        assert (result.accepted, result.code) == (False, "not_sampled")
+
+    def test_who_may_mark(self, recorded: Recorded) -> None:
+        item = review_queue(recorded.ledger, "whole")[-1]
+        pid = item.proposal_id
+        assert recorded.mark("whole", pid, "mallory").code == "not_a_reviewer"
+        assert recorded.mark("whole", pid, "bob").code == "unsigned"  # an approver without a key
+        assert recorded.mark("whole", pid, "frank", "wrong", "").code == "missing_reason"
+        stolen = record_review(
+            recorded.ledger,
+            run_id="whole",
+            proposal_id=pid,
+            reviewer="frank",
+            mark="right",
+            reason="",
+            policy=recorded.policy,
+            key=recorded.keys["alice"],  # alice's key in frank's name
+            trusted=recorded.trusted,
+        )
+        assert stolen.code == "bad_signature"
+        assert review_queue(recorded.ledger, "whole")[-1].mark is None  # nothing recorded
+
+    def test_a_forged_mark_fails_verification_and_counts_for_nothing(self, recorded: Recorded) -> None:
+        ledger = recorded.ledger
+        item = next(i for i in review_queue(ledger, "whole", trusted=recorded.trusted) if i.mark is None)
+        forger = Ed25519PrivateKey.generate()
+        when = ledger.query(LedgerQuery(run_id="whole", newest_first=True, limit=1))[0].sim_time
+        data = review_statement(
+            proposal_id=item.proposal_id,
+            proposal_hash=item.proposal_hash,
+            reviewer="frank",
+            mark="right",
+            reason="fine",
+            marked_at=when,
+        )
+        payload = {
+            "proposal_id": item.proposal_id,
+            "proposal_hash": item.proposal_hash,
+            "reviewer": "frank",
+            "mark": "right",
+            "reason": "fine",
+            "method": "cli",
+            "signature": base64.b64encode(forger.sign(data)).decode(),
+            "signer_key": public_text(forger.public_key()),
+        }
+        forged = ledger.append(
+            [
+                EntryDraft(
+                    run_id="whole",
+                    sim_time=when,
+                    actor="human:frank",
+                    actor_kind="human",
+                    kind="review_mark",
+                    subject=item.proposal_id,
+                    payload=payload,
+                    rationale="fine",
+                    outcome="right",
+                    approver="frank",
+                    message_type="review.marked",
+                )
+            ]
+        )[0]
+        assert ledger.verify().ok  # the chain holds: only the signature gives it away
+        checked, problems = verify_reviews(ledger, trusted=recorded.trusted)
+        assert forged.seq in {p.seq for p in problems}
+        assert checked >= 2
+        again = next(
+            i for i in review_queue(ledger, "whole", trusted=recorded.trusted) if i.proposal_id == item.proposal_id
+        )
+        assert again.mark is None  # the queue still waits for a real review
+        problems_by_seq = {p.seq: p.reason for p in problems}
+        assert "not frank's" in problems_by_seq[forged.seq]
+
+
+class TestReplayAfterReview:
+    """A reviewed run replays and re-derives IDENTICAL: the marks are judgements on it, not part of it."""
+
+    def test_replay_and_verify_are_identical(self, recorded: Recorded) -> None:
+        assert recorded.entries("whole", "review_mark")  # marked by the tests above or below
+        result = replay(recorded.ledger, "whole")
+        assert result.identical, result.divergence
+        assert verify_run(recorded.ledger, "whole").identical
+
+    @pytest.fixture(autouse=True)
+    def _one_mark(self, recorded: Recorded) -> None:
+        waiting = [i for i in review_queue(recorded.ledger, "whole", trusted=recorded.trusted) if i.mark is None]
+        if waiting and not recorded.entries("whole", "review_mark"):
+            assert recorded.mark("whole", waiting[0].proposal_id, "alice", "wrong", "over the tier").accepted
+
+
+class TestReport:
+    """The report shows, per agent, sampled, reviewed, wrong and the sampled error rate."""
+
+    def test_the_report_counts_marks_per_agent(self, recorded: Recorded) -> None:
+        report = run_report(recorded.ledger, "cut", reviewers=recorded.trusted)
+        assert report.reviews is not None
+        rows = {r.agent: r for r in report.reviews.rows}
+        items = review_queue(recorded.ledger, "cut")
+        assert rows["ops"].sampled == sum(1 for i in items if i.agent == "ops")
+        assert (rows["ops"].reviewed, rows["ops"].wrong, rows["ops"].error_rate) == (1, 1, 1.0)
+        assert rows["marketing"].reviewed == 0
+        assert rows["marketing"].error_rate is None
+        assert [w.reason for w in report.reviews.wrong] == ["75 USD for 60 kWh is above the tier"]
+        doc = report.to_json()
+        assert {r["agent"]: r["error_rate"] for r in doc["reviews"]["rows"]}["ops"] == 1.0
+
+    def test_marks_no_known_key_verifies_are_not_counted(self, recorded: Recorded) -> None:
+        report = run_report(recorded.ledger, "cut")  # no installation keys: the run recorded no directory
+        assert report.reviews is not None
+        assert sum(r.reviewed for r in report.reviews.rows) == 0
+
+    def test_policy_for_run_reads_the_tiers_back(self, recorded: Recorded) -> None:
+        assert policy_for_run(recorded.ledger, "cut").tiers == recorded.policy.tiers
