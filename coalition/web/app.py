@@ -234,6 +234,7 @@ def create_app(
         signing=SigningKeys(ApproverKeys(users_path.parent / "keys" / APPROVERS_DIR)),
     )
 
+    state.run_views = RunViews(reviewers=state.signing.directory)
     if settings is not None:  # a console on either backend checks and signs checkpoints of the Merkle tree
         state.trust = _trust(state.ledger, settings)
 

@@ -14,13 +14,15 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from coalition.governance.approvals import DecisionResult, record_decision
+from coalition.governance.approvals import DecisionResult, policy_for_run, record_decision
+from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import RefusalCode
+from coalition.governance.reviews import ReviewRefusal, record_review
 from coalition.web.auth import DECIDERS, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
 from coalition.web.pages import render, state_of
-from coalition.web.views import WARN_BEFORE, find_escalation
+from coalition.web.views import WARN_BEFORE, find_escalation, review_items
 
 router = APIRouter()
 
@@ -43,6 +45,20 @@ REFUSAL_STATUS: dict[RefusalCode, int] = {
 }
 
 
+# A review mark refused: who you are (403), the item's state (409), the request itself (400/404).
+REVIEW_REFUSAL_STATUS: dict[ReviewRefusal, int] = {
+    "missing_reviewer": 400,
+    "missing_reason": 400,
+    "not_a_reviewer": 403,
+    "self_review": 403,
+    "unsigned": 403,
+    "bad_signature": 403,
+    "unknown_proposal": 404,
+    "not_sampled": 409,
+    "already_reviewed": 409,
+}
+
+
 def refusal_status(result: DecisionResult) -> int:
     """The HTTP status of a refused decision, from its code (403 if a future code is not mapped yet)."""
     return REFUSAL_STATUS.get(result.code, 403) if result.code is not None else 403
@@ -55,20 +71,36 @@ def approvals_page(
     run: Annotated[str | None, Query(max_length=200)] = None,
     done: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Response:
-    """Pending escalations (highest risk first) with everything needed to decide; decided ones below."""
-    box = state_of(request).inbox(run or None)
+    """Pending escalations (highest risk first) with everything needed to decide; decided ones below; then the
+    review queue of the sampled approval tier."""
+    return _page(request, principal, run=run or "", done=done)
+
+
+def _page(
+    request: Request,
+    principal: Principal,
+    status: int = 200,
+    *,
+    run: str,
+    done: int | None = None,
+    error: str | None = None,
+    typed_reasons: dict[str, str] | None = None,
+) -> Response:
+    state = state_of(request)
     return render(
         request,
         "approvals.html",
         principal,
-        inbox=box,
-        run=run or "",
+        status,
+        inbox=state.inbox(run or None),
+        reviews=review_items(state.ledger, state.signing.directory(), run_id=run or None),
+        run=run,
         done=done,
-        error=None,
+        error=error,
         can_decide=principal.can(DECIDERS),
-        now=state_of(request).clock.now(),
+        now=state.clock.now(),
         warn_seconds=WARN_BEFORE.total_seconds(),
-        typed_reasons={},
+        typed_reasons=typed_reasons or {},
     )
 
 
@@ -115,18 +147,64 @@ def decide(
         seq = result.entry.seq if result.entry else 0
         query = urlencode({"done": seq, **({"run": inbox_run} if inbox_run else {})})
         return RedirectResponse(f"/approvals?{query}", status_code=303)
-    box = state_of(request).inbox(inbox_run or None)
-    return render(
+    return _page(
         request,
-        "approvals.html",
         principal,
         refusal_status(result),
-        inbox=box,
         run=inbox_run,
-        done=None,
         error=f"refused: {result.reason}",
-        can_decide=True,
-        now=state_of(request).clock.now(),
-        warn_seconds=WARN_BEFORE.total_seconds(),
         typed_reasons={f"{run_id}/{proposal_id}": reason},  # what the user typed stays in the form
+    )
+
+
+@router.post("/approvals/review", include_in_schema=False)
+def review(
+    request: Request,
+    *,
+    principal: Annotated[Principal, Depends(allow(READERS))],
+    run_id: Annotated[str, Form(min_length=1, max_length=200)],
+    proposal_id: Annotated[str, Form(min_length=1, max_length=200)],
+    mark: Annotated[Literal["right", "wrong"], Form()],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str | None, Form(alias=CSRF_FIELD)] = None,
+    inbox_run: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Mark one sampled item right or wrong as the logged-in user (signed with their approver key, as a decision);
+    a refusal re-renders the inbox with the reason."""
+    check_fetch_site(request)
+    check_token(principal.session.csrf_token, submitted_token(request, csrf_token))
+    if not principal.can(DECIDERS):
+        raise Refused(403, f"{principal.name} ({', '.join(principal.roles)}) may read the review queue but not mark it")
+    state = state_of(request)
+    try:
+        policy = policy_for_run(state.ledger, run_id)
+    except PolicyError as exc:
+        raise Refused(409, str(exc)) from None
+    key = state.signing.key(principal.token)
+    if key is None:
+        raise Refused(403, f"{principal.name} has no signing key unlocked: sign out and in again to sign review marks")
+    result = record_review(
+        state.ledger,
+        run_id=run_id,
+        proposal_id=proposal_id,
+        reviewer=principal.name,
+        mark=mark,
+        reason=reason,
+        policy=policy,
+        key=key,
+        trusted=state.signing.directory(),
+        method="web",
+    )
+    if result.accepted:
+        seq = result.entry.seq if result.entry else 0
+        query = urlencode({"done": seq, **({"run": inbox_run} if inbox_run else {})})
+        return RedirectResponse(f"/approvals?{query}#review", status_code=303)
+    status = REVIEW_REFUSAL_STATUS.get(result.code, 403) if result.code is not None else 403
+    return _page(
+        request,
+        principal,
+        status,
+        run=inbox_run,
+        error=f"refused: {result.reason}",
+        typed_reasons={f"review/{run_id}/{proposal_id}": reason},
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +38,9 @@ class RunView:
     budgets: list[BudgetUse] = field(default_factory=list)
 
 
-def build_report(ledger: Ledger, run_id: str) -> RunReport | None:
+def build_report(ledger: Ledger, run_id: str, reviewers: Mapping[str, str] | None = None) -> RunReport | None:
     try:
-        return run_report(ledger, run_id)
+        return run_report(ledger, run_id, reviewers=reviewers)
     except ReportError:
         return None
 
@@ -105,12 +105,14 @@ class _Lru:
 class RunViews:
     """Run reports and run pages, cached per run and its last sequence number (a small LRU each)."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 16, reviewers: Callable[[], Mapping[str, str]] | None = None) -> None:
         self._reports = _Lru(size)
         self._views = _Lru(size)
+        self._reviewers = reviewers  # the approver keys that check review marks (coalition/web/signing_keys.py)
 
     def report(self, ledger: Ledger, run_id: str, last_seq: int) -> RunReport | None:
-        report: RunReport | None = self._reports.get(run_id, last_seq, lambda: build_report(ledger, run_id))
+        reviewers = self._reviewers() if self._reviewers is not None else None
+        report: RunReport | None = self._reports.get(run_id, last_seq, lambda: build_report(ledger, run_id, reviewers))
         return report
 
     def get(self, ledger: Ledger, run_id: str, last_seq: int) -> RunView:

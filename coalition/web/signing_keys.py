@@ -37,6 +37,13 @@ class SigningKeys:
             self._keys[_slot(token)] = key
         return True
 
+    def directory(self) -> dict[str, str]:
+        """Every approver's public key (name → `ed25519:…`): what checks review marks (governance/reviews.py)."""
+        try:
+            return self.store.directory_for(self.store.names())
+        except KeyStoreError:
+            return {}
+
     def key(self, token: str) -> Ed25519PrivateKey | None:
         with self._lock:
             return self._keys.get(_slot(token))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typing
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,7 @@ from coalition.governance.approvals import latest_sim_time, load_escalation, pol
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Escalation
 from coalition.governance.policy import Policy
+from coalition.governance.reviews import SampledItem, review_queue
 from coalition.ledger.base import Ledger, LedgerQuery, RunInfo
 from coalition.ledger.entry import EntryKind, LedgerEntry
 
@@ -157,6 +159,18 @@ def approval_wait(ledger: Ledger, run_id: str) -> tuple[timedelta | None, bool]:
     if isinstance(seconds, int | float) and seconds >= 0:
         return timedelta(seconds=float(seconds)), False
     return DEFAULT_APPROVAL_WAIT, True
+
+
+def review_items(
+    ledger: Ledger, trusted: Mapping[str, str], *, run_id: str | None = None, limit: int = 300
+) -> list[SampledItem]:
+    """The sampled proposals of the newest `limit` draws (one run, or every run), waiting ones first, each run's in
+    the order they were drawn; with their marks checked against `trusted` (governance/reviews.py)."""
+    draws = ledger.query(LedgerQuery(run_id=run_id, kind="review", newest_first=True, limit=limit))
+    items = [
+        item for run in dict.fromkeys(d.run_id for d in draws) for item in review_queue(ledger, run, trusted=trusted)
+    ]
+    return sorted(items, key=lambda i: i.mark is not None)
 
 
 def find_escalation(ledger: Ledger, run_id: str, proposal_id: str) -> tuple[Escalation | None, Policy | None, str]:
