@@ -4,7 +4,9 @@ never accepts different bytes; key files are private and rotations change the ke
 
 from __future__ import annotations
 
+import gc
 import stat
+import weakref
 from pathlib import Path
 
 import orjson
@@ -104,7 +106,31 @@ class TestProducers:
 
 
 class TestCacheAndWire:
-    """The verifier remembers what verified, by object or by exact bytes, and nothing else."""
+    """The verifier remembers verified objects while they live, checks bytes each time, and keeps nothing alive."""
+
+    def test_a_verifier_keeps_no_envelope_it_checked_alive(self) -> None:
+        """A long-lived consumer's verifier must not hold what it read: every full garbage collection would walk it."""
+        check = verifier()
+        pairs = sign_wire([sample_envelope(i) for i in range(8)], KEYS.private("world"))
+        read = deliveries([wire for _, wire in pairs])
+        assert all(d.ok for d in check.checked(read))
+        assert all(check.problem(envelope) is None for envelope, _ in pairs)  # objects, as an in-process bus hands them
+        gone = [weakref.ref(d.envelope) for d in read] + [weakref.ref(envelope) for envelope, _ in pairs]
+        del read, pairs
+        gc.collect()
+        assert [ref() for ref in gone] == [None] * 16
+
+    def test_an_object_checked_again_after_its_twin_died_is_checked_in_full(self) -> None:
+        """The object cache is by identity while the object lives: a new object (even at a reused address) that
+        was altered is refused."""
+        check = verifier()
+        (envelope,) = signed(1)
+        assert check.problem(envelope) is None
+        assert check.problem(envelope) is None
+        altered = envelope.model_copy(update={"superstep": 9})
+        del envelope
+        gc.collect()
+        assert check.problem(altered) is not None
 
     def test_altered_bytes_of_a_verified_envelope_are_checked_again(self) -> None:
         check = verifier()
@@ -262,6 +288,45 @@ class TestWholeBatches:
         got = verifier().checked(deliveries(wires))
         assert [d.ok for d in got] == [i != bad for i in range(8)]
         assert str(got[bad].error).startswith("rejected: envelope env-")
+
+    def test_interleaved_batches_partial_reads_and_redeliveries_verify_each_envelope(self) -> None:
+        """Entries of two producers' batches interleaved, then a read holding only part of a batch, then the same
+        entries redelivered: every genuine envelope verifies alone, the altered one is refused each time."""
+        world = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))
+        finance = sign_wire(
+            [
+                Envelope.wrap(
+                    ActionProposed(proposal_id=f"p{i}", agent="finance", action="set_price", args={}, rationale="r"),
+                    id=f"f{i}",
+                    source="agent:finance",
+                    run_id="run-test",
+                    superstep=1,
+                    sim_time=sample_envelope(0).sim_time,
+                )
+                for i in range(5)
+            ],
+            KEYS.private("agent:finance"),
+        )
+        mixed = [wire for pair in zip(world, finance, strict=False) for _, wire in pair] + [world[5][1]]
+        mixed[4] = mixed[4].replace(b"subject-2", b"subject-X")  # world's envelope 2, altered in transit
+        check = verifier()
+        first = check.checked(deliveries(mixed))
+        assert [d.ok for d in first] == [i != 4 for i in range(11)]
+        partial = [mixed[i] for i in (9, 4, 1)]  # finance 4, the altered world 2, finance 0: a batch in part
+        assert [d.ok for d in check.checked(deliveries(partial))] == [True, False, True]
+        again = verifier().checked(deliveries(partial))  # a fresh consumer, nothing proven yet
+        assert [d.ok for d in again] == [True, False, True]
+
+    def test_a_stamp_with_an_extra_part_is_malformed_in_a_whole_batch_too(self) -> None:
+        pairs = sign_wire([sample_envelope(i) for i in range(2)], KEYS.private("world"))
+        wires = []
+        for envelope, wire in pairs:
+            stamp = str(envelope.signature)
+            at = stamp.rindex(".")
+            wires.append(wire.replace(stamp.encode(), (stamp[:at] + ".AAAA" + stamp[at:]).encode()))
+        got = verifier().checked(deliveries(wires))
+        assert [d.ok for d in got] == [False, False]
+        assert all("malformed signature" in str(d.error) for d in got)
 
 
 class TestKeyFiles:
