@@ -23,6 +23,8 @@ from coalition.bus.messages import (
     EscalationResolved,
     ModelTrace,
     Observation,
+    ReviewMarked,
+    ReviewSampled,
     RunFinished,
     RunStarted,
     VerdictIssued,
@@ -284,6 +286,30 @@ MAPPING: list[tuple[Message, dict[str, Any]]] = [
     (
         ApprovalRejected(proposal_id="p-1", proposal_hash="h", approver="bob", role="cfo", reason="too risky"),
         {"kind": "rejection", "actor": "human:bob", "subject": "p-1", "outcome": "rejected", "rationale": "too risky"},
+    ),
+    (
+        ReviewSampled(
+            proposal_id="p-1",
+            proposal_hash="h",
+            agent="ops",
+            action="issue_credit",
+            rate="0.5",
+            draw="0.123467",
+            policy_version="v1",
+        ),
+        {"kind": "review", "actor": "governance", "subject": "p-1", "outcome": "sampled", "rule_ids": ["tier.sampled"]},
+    ),
+    (
+        ReviewMarked(
+            proposal_id="p-1",
+            proposal_hash="h",
+            reviewer="frank",
+            mark="wrong",
+            reason="tier 2",
+            signature="s",
+            signer_key="k",
+        ),
+        {"kind": "review_mark", "actor": "human:frank", "subject": "p-1", "outcome": "wrong", "rationale": "tier 2"},
     ),
 ]
 
