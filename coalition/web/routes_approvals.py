@@ -8,7 +8,8 @@ the proposal hash and expiry, exactly as for the CLI (method "web").
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import json
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -42,6 +43,7 @@ REFUSAL_STATUS: dict[RefusalCode, int] = {
     "missing_reason": 400,
     "unsigned": 403,
     "bad_signature": 403,
+    "bad_amendment": 400,
 }
 
 
@@ -104,6 +106,19 @@ def _page(
     )
 
 
+def amendment(text: str) -> dict[str, Any] | None:
+    """The form's amendment: None when empty, else a JSON object of the arguments to change (400 otherwise)."""
+    if not text.strip():
+        return None
+    try:
+        changes = json.loads(text)
+    except ValueError as exc:
+        raise Refused(400, f'amend: not JSON ({str(exc).splitlines()[0]}); e.g. {{"price": 70}}') from None
+    if not isinstance(changes, dict) or not changes:
+        raise Refused(400, 'amend: give a JSON object of the arguments to change, e.g. {"price": 70}')
+    return changes
+
+
 @router.post("/approvals/decide", include_in_schema=False)
 def decide(
     request: Request,
@@ -116,14 +131,17 @@ def decide(
     proposal_hash: Annotated[str | None, Form(max_length=128)] = None,
     csrf_token: Annotated[str | None, Form(alias=CSRF_FIELD)] = None,
     inbox_run: Annotated[str, Form(max_length=200)] = "",
+    amend: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    """Record one decision as the logged-in user; a refusal re-renders the inbox (same run filter) with the reason."""
+    """Record one decision as the logged-in user; a refusal re-renders the inbox (same run filter) with the reason.
+    `amend` (an assistive draft): a JSON object of the arguments to change, adopted with the approval."""
     check_fetch_site(request)
     check_token(principal.session.csrf_token, submitted_token(request, csrf_token))
     if not principal.can(DECIDERS):
         raise Refused(403, f"{principal.name} ({', '.join(principal.roles)}) may read approvals but not decide them")
     if not reason.strip():
         raise Refused(400, "a decision needs a reason (it is recorded in the ledger)")
+    changes = amendment(amend)
     ledger = state_of(request).ledger
     escalation, policy, why = find_escalation(ledger, run_id, proposal_id)
     if escalation is None or policy is None:
@@ -142,6 +160,7 @@ def decide(
         method="web",
         policy=policy,
         key=key,  # the same identity as the CLI's: the approver's key, opened by their password at login
+        amend=changes,
     )
     if result.accepted:
         seq = result.entry.seq if result.entry else 0

@@ -362,6 +362,65 @@ class TestDecisions:
             w.ledger.close()
 
 
+class TestAmendADraft:
+    """finance in the assistive lane: its market entry is a draft (gate draft_review) the CFO amends from the CLI."""
+
+    @pytest.fixture
+    def drafts(self, tmp_path: Path, sealed_keys: Path) -> Any:
+        lanes = {"finance": {"lane": "assistive", "reviewers": ["cfo"]}}
+        policy = Policy.model_validate({**default_policy().document, "lanes": lanes})
+        w = build(tmp_path, policy, {"policy_document": policy.document}, sealed=sealed_keys)
+        yield w
+        w.ledger.close()
+
+    def test_the_cfo_amends_the_draft_and_governance_resolves_it_with_the_adopted_arguments(
+        self, drafts: World
+    ) -> None:
+        """The amended arguments are recorded with the signed decision; nothing is authorized for the draft."""
+        path = str(drafts.path)
+        shown = json.loads(cli("show", "entry-ca", "--ledger", path, "--json").stdout)
+        assert shown["gate"] == "draft_review"
+        assert "governance evaluates it like any proposal" in shown["if_approved"]
+        amend = '{"investment_usd": 250000}'
+        result = cli("approve", "entry-ca", "--as", "bob", "--reason", "smaller first step", "--amend", amend,
+                     "--ledger", path)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "recorded: bob (cfo) amended entry-ca-0001" in result.stdout
+        drafts.step(2)
+        resolved = [
+            d.envelope.payload
+            for d in drafts.bus.range(topics.VERDICTS)
+            if d.envelope is not None and isinstance(d.envelope.payload, EscalationResolved)
+        ]
+        assert [(r.proposal_id, r.adopted_args) for r in resolved] == [
+            ("entry-ca-0001", {"region": "CA", "sequence": 1, "investment_usd": 250000})
+        ]
+        authorized = [d for d in drafts.bus.range(topics.AUTHORIZATIONS) if d.envelope is not None]
+        assert not [d for d in authorized if d.envelope and d.envelope.payload.proposal_id == "entry-ca-0001"]
+
+    @pytest.mark.parametrize(
+        ("proposal", "amend", "code", "says"),
+        [
+            pytest.param("entry-ca", "{not json", 2, "--amend: not JSON", id="not-json"),
+            pytest.param("entry-ca", "[1, 2]", 2, "--amend: give a JSON object", id="not-an-object"),
+            pytest.param("entry-ca", '{"investment_usd": "lots"}', 1, "refused: cannot amend: ", id="off-schema"),
+            pytest.param(
+                "study", '{"cost_usd": 1}', 1, "gate budget_overrun is not an assistive draft", id="not-a-draft"
+            ),
+        ],
+    )
+    def test_a_bad_amendment_is_one_line_and_records_nothing(
+        self, drafts: World, proposal: str, amend: str, code: int, says: str
+    ) -> None:
+        before = len(list(drafts.ledger.iter_entries(run_id=RUN)))
+        who = "bob"
+        result = cli("approve", proposal, "--as", who, "--reason", "r", "--amend", amend, "--ledger", str(drafts.path))
+        assert result.exit_code == code, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert says in result.stderr
+        assert len(list(drafts.ledger.iter_entries(run_id=RUN))) == before
+
+
 class TestBadInput:
     """Bad input: one line on stderr, exit 2."""
 

@@ -22,6 +22,7 @@ from coalition.bus.memory import MemoryBus
 from coalition.governance.approvals import load_escalations, policy_for_run
 from coalition.governance.decision_signatures import verify_decisions
 from coalition.governance.escalation import RefusalCode
+from coalition.governance.policy import Policy
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.explain import cited_entry
@@ -56,18 +57,14 @@ class _StopBeforeTheEnd(Exception):
     """Raised from the day callback: the run stops as an interrupted interactive run would, still open."""
 
 
-@pytest.fixture(scope="module")
-def template_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two simulated days of helios-launch, interactive with no wait, stopped before its end (an open run, as a
-    console decides on): two market entries stay pending (four-eyes).
-    The console's approvers have signing keys sealed with PASSWORD (keys/approvers/ beside the ledger), and the
-    run recorded their public halves at start."""
-    path = tmp_path_factory.mktemp("ledger") / "ledger.db"
+def record_open_run(path: Path, policy: Policy | None = None) -> None:
+    """Two simulated days of helios-launch (under `policy`), interactive with no wait, stopped before its end;
+    the approvers' keys sealed with PASSWORD beside the ledger, their public halves recorded at start."""
     keys = ApproverKeys(path.parent / "keys" / APPROVERS_DIR)
     directory = {name: keys.create(name, PASSWORD) for name in APPROVERS}
     scenario = load_scenario("helios-launch").model_copy(update={"days": 2})
     with SqliteLedger(path) as ledger:
-        bus = MemoryBus(namespace="web-test")
+        bus = MemoryBus(namespace=RUN)
 
         def still_running(progress: DayProgress) -> None:
             if progress.day == scenario.days - 1:  # stop before run.finished: a finished run takes no decisions
@@ -81,8 +78,19 @@ def template_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
             on_day=still_running,
         )
         with pytest.raises(_StopBeforeTheEnd):
-            Runner(scenario, bus=bus, ledger=ledger, run_id=RUN, options=options).run()
+            Runner(scenario, bus=bus, ledger=ledger, run_id=RUN, policy=policy, options=options).run()
         bus.close()
+
+
+@pytest.fixture(scope="module")
+def template_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two simulated days of helios-launch, interactive with no wait, stopped before its end (an open run, as a
+    console decides on): two market entries stay pending (four-eyes).
+    The console's approvers have signing keys sealed with PASSWORD (keys/approvers/ beside the ledger), and the
+    run recorded their public halves at start."""
+    path = tmp_path_factory.mktemp("ledger") / "ledger.db"
+    record_open_run(path)
+    with SqliteLedger(path) as ledger:
         ledger.append(
             [
                 EntryDraft(
