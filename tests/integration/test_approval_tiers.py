@@ -6,7 +6,7 @@ review marks then resume, replay and replay --verify; always-human × resume; fo
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from coalition.bus.keys import public_text
 from coalition.bus.memory import MemoryBus
 from coalition.governance import load_policy
-from coalition.governance.approvals import policy_for_run
+from coalition.governance.approvals import load_escalations, policy_for_run, record_decision
 from coalition.governance.policy import Policy
 from coalition.governance.reviews import record_review, review_queue, review_statement, verify_reviews
 from coalition.governance.tiers import sample_draw
@@ -299,3 +299,95 @@ class TestReport:
 
     def test_policy_for_run_reads_the_tiers_back(self, recorded: Recorded) -> None:
         assert policy_for_run(recorded.ledger, "cut").tiers == recorded.policy.tiers
+
+
+ROLES = {"incident_severity": "frank", "compliance_change": "erin", "settlement_policy_change": "bob"}  # who approves
+
+
+@pytest.fixture(scope="module")
+def human_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteLedger]:
+    """chaos-week under the tiers policy, interactive, where people approve every escalation as it waits: 'ref'
+    uninterrupted; 'killed' dies right after the ops lead approved the freezes, and is resumed."""
+    scenario = load_scenario("chaos-week")
+    policy = load_policy(SHIPPED)
+    keys = {name: Ed25519PrivateKey.generate() for name in policy.approvers}
+    directory = {name: public_text(key.public_key()) for name, key in keys.items()}
+    path = tmp_path_factory.mktemp("human") / "ledger.db"
+    with SqliteLedger(path) as ledger:
+
+        def humans(run_id: str, *, cut: bool) -> Callable[[DayProgress], None]:
+            def decide(progress: DayProgress) -> None:
+                if not progress.waiting_for_human:
+                    return
+                freezes = 0
+                for e in load_escalations(ledger, run_id=run_id, policy=policy):
+                    if not e.is_open:
+                        continue
+                    names = ROLES.get(e.gate, "") or "bob alice"  # pricing: four eyes
+                    for name in names.split():
+                        done = record_decision(
+                            ledger,
+                            run_id=run_id,
+                            proposal_id=e.proposal_id,
+                            approver=name,
+                            decision="approve",
+                            reason="checked",
+                            policy=policy,
+                            key=keys[name],
+                        )
+                        assert done.accepted, done.reason
+                    freezes += e.proposal.action == "freeze_account"
+                if cut and freezes:
+                    raise _Cut  # decided, never taken in by this attempt
+
+            return decide
+
+        def options(run_id: str, *, cut: bool) -> RunnerOptions:
+            return RunnerOptions(
+                interactive=True,
+                approval_wait_seconds=5,
+                poll_seconds=0.01,
+                settings={"approver_keys": directory},
+                on_day=humans(run_id, cut=cut),
+            )
+
+        def run(run_id: str, bus: str, *, cut: bool) -> None:
+            Runner(
+                scenario,
+                bus=MemoryBus(namespace=bus),
+                ledger=ledger,
+                run_id=run_id,
+                policy=policy,
+                options=options(run_id, cut=cut),
+            ).run()
+
+        run("ref", "ref", cut=False)
+        with pytest.raises(_Cut):
+            run("killed", "killed-1", cut=True)
+        run("killed", "killed-2", cut=False)
+        yield ledger
+
+
+class TestAlwaysHumanDecidedWhileDown:
+    """An interactive run: the ops lead approves an always-human freeze, the process dies before the run takes the
+    decision in, and the resumed run takes it at the same point: same history as a run never interrupted, the
+    freeze applied exactly once."""
+
+    def test_the_freezes_were_decided_by_the_ops_lead_and_applied_once(self, human_runs: SqliteLedger) -> None:
+        freezes = [
+            e
+            for e in human_runs.query(LedgerQuery(run_id="killed", kind="proposal"))
+            if e.payload["action"] == "freeze_account"
+        ]
+        assert len(freezes) == 2
+        for p in freezes:
+            approvals = human_runs.query(LedgerQuery(run_id="killed", subject=p.subject, kind="approval"))
+            assert [(a.approver, a.payload["method"], a.payload["scripted"]) for a in approvals] == [
+                ("frank", "cli", False)
+            ]
+            executions = human_runs.query(LedgerQuery(run_id="killed", subject=p.subject, kind="execution"))
+            assert [e.outcome for e in executions] == ["applied"]
+
+    def test_the_resumed_run_has_the_uninterrupted_history(self, human_runs: SqliteLedger) -> None:
+        assert run_digest(human_runs, "killed") == run_digest(human_runs, "ref")
+        assert replay(human_runs, "killed").identical
