@@ -242,14 +242,15 @@ class Narrator:
     def read_document(
         self, agent: str, document: Mapping[str, str], text: str, truth: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """The model's structured reading of a prose document (agents/documents.py). The offline model answers
-        with the ground truth `truth` (no call); a paid model reads the screened prose by one recorded tool call,
+        """The model's structured reading of a prose document (agents/documents.py). The text is screened (a
+        flagged one recorded); the offline model answers with the ground truth `truth` (no call); a paid model
+        reads the screened prose by one recorded tool call,
         and when the text was withheld by the screen, the call stops or the reading has another shape, the
         ground truth stands (the stop recorded)."""
+        request: dict[str, Any] = {"task": "read", "agent": agent, "document": dict(document)}
+        self._untrusted(request, agent, text)  # screened in every model lane, offline too: a flag is recorded
         if self._paid is None:
             return dict(truth)
-        request: dict[str, Any] = {"task": "read", "agent": agent, "document": dict(document)}
-        self._untrusted(request, agent, text)
         if not isinstance(request.get("untrusted_data"), str):
             return dict(truth)  # withheld (flagged, recorded): the model cannot read it
         instructions = READ_INSTRUCTIONS.format(

@@ -23,7 +23,7 @@ from coalition.scenarios.spec import load_scenario
 pytestmark = pytest.mark.integration
 
 LIBRARY = Path(__file__).parents[2] / "scenarios" / "library"
-SCENARIOS = ("regulator-bulletin", "heatwave-news", "partner-email-injection")
+SCENARIOS = ("regulator-bulletin", "heatwave-news", "partner-email-injection", "complaint-letters")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ class TestShippedProseScenarios:
         assert [r.expectation.id for r in result.expectations if not r.passed] == []
         documents = [e.payload["document"] for e in entries(ledger, name, "observation") if "document" in e.payload]
         assert documents
-        assert all(d["kind"] in ("regulator_bulletin", "news_article", "partner_email") for d in documents)
+        kinds = {"regulator_bulletin", "news_article", "partner_email", "customer_complaint"}
+        assert {d["kind"] for d in documents} <= kinds
 
     def test_legal_drafts_in_the_assistive_lane_and_governance_evaluates_what_was_adopted(
         self, runs: tuple[SqliteLedger, dict[str, RunResult]]
@@ -93,6 +94,27 @@ class TestShippedProseScenarios:
         assert prices == [114.55, 72.5, 101.5, 72.5][: len(prices)]
         assert prices[0] == 114.55
         assert not entries(ledger, "heatwave-news", "model_call")
+
+    def test_the_ops_lead_amends_a_credit_over_the_maximum_and_governance_denies_it(
+        self, runs: tuple[SqliteLedger, dict[str, RunResult]]
+    ) -> None:
+        ledger, _ = runs
+        run = "complaint-letters"
+        credits = [e.payload for e in entries(ledger, run, "proposal") if e.payload["action"] == "issue_credit"]
+        drafted = [
+            (p["args"]["incident_id"], p["args"]["amount_usd"]) for p in credits if p["choice"]["chosen_by"] == "model"
+        ]
+        final = [
+            (p["args"]["incident_id"], p["args"]["amount_usd"]) for p in credits if p["choice"]["chosen_by"] == "human"
+        ]
+        assert drafted == [("case-2001", 35), ("case-2002", 250)]  # the engine's tier, capped
+        assert final == [("case-2001", 35), ("case-2002", 400)]
+        verdicts = {e.subject: e.outcome for e in entries(ledger, run, "verdict")}
+        finals = [p for p in credits if p["choice"]["chosen_by"] == "human"]
+        assert [verdicts[p["proposal_id"]] for p in finals] == ["allow", "deny"]
+        after = b"".join(canonical_json(e.payload) for e in entries(ledger, run, "execution"))
+        assert b"guaranteed" not in after.lower()
+        assert b"5000" not in after
 
     def test_a_prose_run_replays_identical(self, runs: tuple[SqliteLedger, dict[str, RunResult]]) -> None:
         ledger, _ = runs
