@@ -72,10 +72,11 @@ def approvals_page(
     principal: Annotated[Principal, Depends(allow(READERS))],
     run: Annotated[str | None, Query(max_length=200)] = None,
     done: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    marked: Annotated[bool, Query()] = False,
 ) -> Response:
     """Pending escalations (highest risk first) with everything needed to decide; decided ones below; then the
-    review queue of the sampled approval tier."""
-    return _page(request, principal, run=run or "", done=done)
+    review queue of the sampled approval tier. `done`: the entry just recorded (`marked`: a review mark)."""
+    return _page(request, principal, run=run or "", done=done, marked=marked)
 
 
 def _page(
@@ -85,6 +86,7 @@ def _page(
     *,
     run: str,
     done: int | None = None,
+    marked: bool = False,
     error: str | None = None,
     typed_reasons: dict[str, str] | None = None,
 ) -> Response:
@@ -98,6 +100,7 @@ def _page(
         reviews=review_items(state.ledger, state.signing.directory(), run_id=run or None),
         run=run,
         done=done,
+        marked=marked,
         error=error,
         can_decide=principal.can(DECIDERS),
         now=state.clock.now(),
@@ -216,7 +219,7 @@ def review(
     )
     if result.accepted:
         seq = result.entry.seq if result.entry else 0
-        query = urlencode({"done": seq, **({"run": inbox_run} if inbox_run else {})})
+        query = urlencode({"done": seq, "marked": "true", **({"run": inbox_run} if inbox_run else {})})
         return RedirectResponse(f"/approvals?{query}#review", status_code=303)
     status = REVIEW_REFUSAL_STATUS.get(result.code, 403) if result.code is not None else 403
     return _page(

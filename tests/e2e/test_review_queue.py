@@ -282,6 +282,8 @@ class TestConsole:
         form = {"run_id": RUN, "proposal_id": pid, "mark": "right", "reason": "", "csrf_token": csrf}
         done = client.post("/approvals/review", data=form, follow_redirects=False)
         assert done.status_code == 303, done.text
+        shown = client.get(done.headers["location"])
+        assert "Review mark recorded in the ledger as" in shown.text
         with SqliteLedger(ledger_path, create=False) as ledger:
             marks = ledger.query(LedgerQuery(run_id=RUN, kind="review_mark"))
         assert [(m.approver, m.outcome, m.payload["method"]) for m in marks] == [("frank", "right", "web")]
