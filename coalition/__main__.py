@@ -1,5 +1,5 @@
 """`python -m coalition` runs the CLI."""
 
-from coalition.cli import main
+from coalition.console import main
 
 main()

@@ -13,6 +13,7 @@ from typer._click.core import Command, Context
 from typer.core import TyperCommand
 
 from coalition.cli.common import OneLineGroup
+from coalition.console import imports_done
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,4 +155,5 @@ class LazyGroup(OneLineGroup):
         if isinstance(command, _Placeholder):
             entry = command.entry
             command = self.commands[entry.name] = load(entry)
+            imports_done()  # the console script paused the garbage collector for the imports
         return name, command, rest
