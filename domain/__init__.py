@@ -17,11 +17,12 @@ from coalition.domain.arguments import (
     argument_problem,
     parse_args,
 )
-from coalition.domain.catalog import Catalog, catalog, installed_packs, load_pack
-from coalition.domain.errors import ActionRefused, ArgumentProblem, DomainError, PackError
-from coalition.domain.pack import AgentDecl, Pack, WorldDecl
+from coalition.domain.catalog import DEFAULT_PACK, Catalog, catalog, installed_packs, load_pack
+from coalition.domain.errors import ActionRefused, ArgumentProblem, DomainError, PackError, SectionProblem
+from coalition.domain.pack import AgentDecl, Pack, WorldDecl, WorldPort
 
 __all__ = [
+    "DEFAULT_PACK",
     "Action",
     "ActionArgs",
     "ActionContext",
@@ -40,9 +41,11 @@ __all__ = [
     "Number",
     "Pack",
     "PackError",
+    "SectionProblem",
     "Text",
     "Texts",
     "WorldDecl",
+    "WorldPort",
     "argument_problem",
     "catalog",
     "installed_packs",

@@ -33,3 +33,12 @@ class ActionRefused(DomainError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class SectionProblem(DomainError):
+    """A pack's own policy section (Pack.policy_sections) is unusable: where in the document, and why (one line)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason

@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -51,25 +51,45 @@ class AgentDecl:
         return found
 
 
+class WorldPort(Protocol):
+    """What the core reads of a pack's world: its state (`day`, and `applied_keys`, the idempotency keys the
+    executor applied, which the executor records there), what a scenario's world checks see, and its KPIs."""
+
+    @property
+    def state(self) -> Any: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def kpis(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class WorldDecl:
     """The pack's world: how a scenario's world section becomes the world the executor changes.
 
     - `build`: (the scenario's world spec, seed, the policy's limits) → the world (its `state` has `day` and
-      `applied_keys`, which the executor reads);
+      `applied_keys`, which the executor reads; `snapshot()` and `kpis()` are what a scenario's world checks and
+      a run's summary read);
+    - `open_day`: (the world, the scenario, the day, each agent's money budget) → the day's observations, in
+      order: the world moves to the day, applies the day's events and says what the agents see (each a
+      coalition.bus Observation; the runner publishes them after the policy brief on day 0);
     - `spec`: the pydantic model of the scenario's `world:` section (the pack's scenario fields);
     - `observations`: every observation kind → the agents it goes to unless an event names its own `to`;
     - `generated`: the kinds the world emits itself (a scenario cannot schedule them);
     - `data_models`: per schedulable kind, the model of its data that its readers accept;
-    - `lenient_parts`: per kind, (key, model) of a part agents read leniently but an author must get right.
+    - `lenient_parts`: per kind, (key, model) of a part agents read leniently but an author must get right;
+    - `cases`: the kinds that are a customer's case arriving through a channel (`data.channel`): the
+      consistency check (pass^k) sends each through other channels and days.
     """
 
     build: Callable[..., Any]
+    open_day: Callable[..., list[Any]]
     spec: type[Any] | None = None
     observations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     generated: frozenset[str] = frozenset()
     data_models: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     lenient_parts: Mapping[str, tuple[str, type[BaseModel]]] = field(default_factory=dict)
+    cases: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +102,13 @@ class Pack:
     - `agents`: every agent, in a stable order;
     - `world`: the world model (see WorldDecl);
     - `gates`: the names of the decision gates its default policy declares;
-    - `policy`: the default policy file (a resource inside the pack);
-    - `scenarios`: the folder of its scenario library (*.yaml).
+    - `policy`: the default policy file (a resource inside the pack): a scenario of the pack without its own
+      `policy:` is governed by it;
+    - `scenarios`: the folder of its scenario library (*.yaml);
+    - `brief`: the validated policy → the data of the `policy.brief` observation every agent gets on day 0
+      (what the pack's agents must know of the policy; governance enforces it whatever agents believe);
+    - `policy_sections`: top-level sections the pack adds to its policies (e.g. eligibility tables its engines
+      read); `check_policy` validates them: (the policy document) → None, or SectionProblem (one line).
     """
 
     name: str
@@ -95,6 +120,9 @@ class Pack:
     policy: Traversable | None = None
     scenarios: Traversable | None = None
     description: str = ""
+    brief: Callable[[Any], Mapping[str, Any]] | None = None
+    policy_sections: tuple[str, ...] = ()
+    check_policy: Callable[[Mapping[str, Any]], None] | None = None
     _by_name: dict[str, Action] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coalition.bus.messages import ActionProposed
-from coalition.governance.policy import Policy, action_names
+from coalition.governance.policy import CapitalGate, IncidentGate, Policy, action_names
 from coalition.governance.rules.arguments import ArgumentShapes
 from coalition.governance.rules.base import Rule
 from coalition.governance.rules.budgets import MoneyBudget
@@ -36,7 +36,12 @@ Step = Rule | ActionRules
 def build_rules(policy: Policy) -> list[Rule]:
     """The pipeline in order: permissions, argument shapes, hard limits, gates and tools, budgets (the rules
     built into the code, for a policy that writes none of its own)."""
-    limits, gates = policy.limits, policy.gates
+    limits, gates = policy.limits, policy.gates  # present: a policy without rules is checked for them at load
+    assert limits.pricing is not None
+    assert limits.claims is not None
+    assert limits.jurisdictions is not None
+    assert limits.max_discount_pct is not None
+    assert limits.max_credit_usd is not None
     rules: list[Rule] = [
         Permissions(policy.permissions),
         ArgumentShapes(),
@@ -45,25 +50,25 @@ def build_rules(policy: Policy) -> list[Rule]:
         Discount(limits.max_discount_pct),
         Jurisdiction(limits.jurisdictions),
         CreditLimit(limits.max_credit_usd),
-        AlwaysGate("market_entry", gates.market_entry, "enter_market", "market entry", "investment_usd"),
+        AlwaysGate("market_entry", gates["market_entry"], "enter_market", "market entry", "investment_usd"),
         AlwaysGate(
-            "pricing_policy_change", gates.pricing_policy_change, "change_pricing_policy", "a pricing policy change"
+            "pricing_policy_change", gates["pricing_policy_change"], "change_pricing_policy", "a pricing policy change"
         ),
         AlwaysGate(
             "settlement_policy_change",
-            gates.settlement_policy_change,
+            gates["settlement_policy_change"],
             "set_settlement_policy",
             "a settlement policy change",
         ),
-        MaterialCompliance(gates.compliance_change),
-        CapitalCommitment(gates.capital_commitment),
-        IncidentSeverity(gates.incident_severity),
+        MaterialCompliance(gates["compliance_change"]),
+        CapitalCommitment(CapitalGate.model_validate(gates["capital_commitment"].model_dump())),
+        IncidentSeverity(IncidentGate.model_validate(gates["incident_severity"].model_dump())),
     ]
     rules.extend(HighImpactToolGate(tool, spec) for tool, spec in policy.high_impact_tools.items())
     if policy.tiers.human_actions():
         rules.append(HumanTier(policy.tiers, policy.all_gates()))
-    rules.append(ModelBudgetRequest(gates.budget_overrun))
-    rules.append(MoneyBudget(policy.budgets.agents, gates.budget_overrun))
+    rules.append(ModelBudgetRequest(gates["budget_overrun"]))
+    rules.append(MoneyBudget(policy.budgets.agents, gates["budget_overrun"]))
     return rules
 
 
@@ -87,7 +92,7 @@ class Pipeline:
             }
             return cls(policy.version, by_action, tuple(r for r in rules if r.actions is None))
         before: list[Rule] = [Permissions(policy.permissions), ArgumentShapes()]
-        budget = MoneyBudget(policy.budgets.agents, policy.gates.budget_overrun)
+        budget = MoneyBudget(policy.budgets.agents, policy.gate("budget_overrun"))
         written = rules_by_action(policy, sorted(action_names()))
         human = HumanTier(policy.tiers, policy.all_gates())
         by_action = {}

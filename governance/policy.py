@@ -6,7 +6,6 @@ import hashlib
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,7 +24,7 @@ from pydantic import (
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
-from coalition.domain import catalog
+from coalition.domain import DEFAULT_PACK, Pack, PackError, SectionProblem, catalog
 from coalition.governance.errors import PolicyError
 from coalition.governance.lanes import AgentLane
 from coalition.governance.tiers import ALWAYS_HUMAN, Tiers
@@ -41,7 +40,9 @@ def charged_args() -> dict[str, str]:
     return {name: action.charges for name, action in catalog().actions.items() if action.charges is not None}
 
 
-# The five decision gates of the seed plus the ones Coalition adds (docs/design.md).
+# The gates and limit sections the rules built into the code read (a policy that writes no `rules:` is governed by
+# them: the Helios pack's vocabulary, the debt issue 11 is paying off). A policy that writes rules declares its own
+# gates as data (`gates:`, each used by a rule) and its own limits.
 GATES: tuple[str, ...] = (
     "market_entry",
     "pricing_policy_change",
@@ -88,11 +89,6 @@ class Budgets(_Frozen):
 
     period: BudgetPeriod = "month"
     agents: dict[str, AgentBudget] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _known_agents(self) -> Budgets:
-        _check_agents(self.agents, "agents")
-        return self
 
 
 class PricingLimits(_Frozen):
@@ -146,34 +142,50 @@ class Jurisdictions(_Frozen):
 
 
 LimitScalar = Annotated[Decimal, Field(le=MAX_POLICY_NUMBER, ge=-MAX_POLICY_NUMBER, allow_inf_nan=False)] | bool | str
-LimitValue = LimitScalar | list[LimitScalar] | dict[str, LimitScalar | list[LimitScalar]]
+# A named limit: a number, a string, a list of them, or a mapping of named limits, nested at most three deep
+# (`limits.refunds.tiers.gold`).
+_Leaf = LimitScalar | list[LimitScalar]
+LimitValue = _Leaf | dict[str, _Leaf | dict[str, _Leaf | dict[str, _Leaf]]]
 
 
 class HardLimits(_Frozen):
     """Limits no proposal may cross whoever asks: breaking one is a deny, never an escalation. Besides the named
-    sections below, any other key is a named limit (a number, a string, a list, or a mapping of them) that rules'
-    expressions read as `limits.<name>`."""
+    sections below (what the rules built into the code read: a policy that writes no `rules:` needs them), any
+    other key is a named limit (a number, a string, a list, or a mapping of them) that rules' expressions read as
+    `limits.<name>`."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
     __pydantic_extra__: dict[str, LimitValue] = Field(init=False)
 
-    pricing: PricingLimits
-    claims: ClaimsLimits
-    jurisdictions: Jurisdictions
-    max_credit_usd: Money = Field(ge=0)
+    pricing: PricingLimits | None = None
+    claims: ClaimsLimits | None = None
+    jurisdictions: Jurisdictions | None = None
+    max_credit_usd: Money | None = Field(default=None, ge=0)
     credit_tiers: dict[str, Money] = Field(default_factory=dict)
-    max_discount_pct: Money = Field(ge=0, le=100)
+    max_discount_pct: Money | None = Field(default=None, ge=0, le=100)
+
+    @model_serializer(mode="wrap")
+    def _without_absent_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Sections the document does not have are not dumped (as null): a policy rebuilt from its dump, and
+        expressions reading `limits`, see what was written."""
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if not (v is None and k in BUILT_IN_LIMITS)}
 
     @model_validator(mode="after")
     def _tiers_within_max(self) -> HardLimits:
         for tier, amount in self.credit_tiers.items():
-            if amount > self.max_credit_usd:
+            if self.max_credit_usd is not None and amount > self.max_credit_usd:
                 raise ValueError(f"credit tier {tier!r} ({amount}) exceeds max_credit_usd {self.max_credit_usd}")
         return self
 
 
 class Gate(_Frozen):
-    """Who must approve an escalation, how many distinct approvers, and when it lapses (simulated hours)."""
+    """Who must approve an escalation, how many distinct approvers, and when it lapses (simulated hours). Any
+    other key is a parameter of the gate (a number, a flag or a string) that rules read as `gates.<gate>.<key>`
+    (e.g. the amount from which a commitment escalates)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    __pydantic_extra__: dict[str, LimitScalar] = Field(init=False)
 
     approver_roles: list[str] = Field(min_length=1)
     approvals_required: int = Field(default=1, ge=1, le=10)
@@ -188,31 +200,23 @@ class Gate(_Frozen):
 
 
 class CapitalGate(Gate):
-    """Large capital commitments: escalate when the amount reaches the threshold."""
+    """Large capital commitments (the rules built into the code): escalate when the amount reaches the threshold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     threshold_usd: Money = Field(ge=0)
 
 
 class IncidentGate(Gate):
-    """Incidents: escalate when the severity (1..5) is above the bound."""
+    """Incidents (the rules built into the code): escalate when the severity (1..5) is above the bound."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     severity_bound: int = Field(ge=1, le=5)
 
 
-class Gates(_Frozen):
-    """The decision gates: each names what triggers it (in the rules) and who approves (here)."""
-
-    market_entry: Gate
-    pricing_policy_change: Gate
-    compliance_change: Gate
-    capital_commitment: CapitalGate
-    incident_severity: IncidentGate
-    settlement_policy_change: Gate
-    budget_overrun: Gate
-
-    def get(self, name: str) -> Gate:
-        gate: Gate = getattr(self, name)
-        return gate
+# The gates the rules built into the code read with parameters of their own (validated with these models).
+BUILT_IN_GATE_MODELS: dict[str, type[Gate]] = {"capital_commitment": CapitalGate, "incident_severity": IncidentGate}
 
 
 RULE_ID = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
@@ -244,6 +248,8 @@ class RuleSpec(_Frozen):
 class HighImpactTool(Gate):
     """A tool that always needs a human (money movement, credential change), whoever proposes it."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     actions: list[str] = Field(min_length=1)
 
 
@@ -259,14 +265,20 @@ class Holds(_Frozen):
 class Policy(_Frozen):
     """Everything governance enforces. `version` is the sha256 of the canonical JSON of the document it was
     validated from (the YAML as written, never re-serialised through today's model: adding an optional field
-    or a default to the model changes no recorded version); a policy built in code hashes its model dump."""
+    or a default to the model changes no recorded version); a policy built in code hashes its model dump.
+
+    A policy belongs to one pack (`pack:`, absent = the default pack): its agents, actions and gates are that
+    pack's, and the sections the pack adds (Pack.policy_sections, e.g. eligibility tables) are checked by it."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     name: str = Field(min_length=1)
+    pack: str | None = None
     description: str = ""
     budgets: Budgets
     limits: HardLimits
     permissions: dict[str, list[str]]
-    gates: Gates
+    gates: dict[str, Gate]
     high_impact_tools: dict[str, HighImpactTool] = Field(default_factory=dict)
     approvers: dict[str, list[str]]
     holds: Holds = Field(default_factory=Holds)
@@ -294,18 +306,34 @@ class Policy(_Frozen):
         object.__setattr__(self, "_document", document)
         object.__setattr__(self, "_version", hashlib.sha256(canonical_json(document)).hexdigest())
 
+    @property
+    def pack_name(self) -> str:
+        """The pack this policy governs (its `pack:`, or the default pack)."""
+        return self.pack or DEFAULT_PACK
+
+    def of_pack(self) -> Pack:
+        """The installed pack this policy governs (PackError when it is not installed)."""
+        return catalog().pack(self.pack_name)
+
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
-        _check_agents(self.permissions, "permissions")
-        known = action_names()
+        try:
+            pack = self.of_pack()
+        except PackError as exc:
+            raise _FieldProblem("pack", exc.reason) from None
+        self._check_sections(pack)
+        agents = pack.agent_names
+        _check_agents(self.budgets.agents, "budgets.agents", agents, pack.name)
+        _check_agents(self.permissions, "permissions", agents, pack.name)
+        known = frozenset(action.name for action in pack.actions)
         for agent, actions in self.permissions.items():
             for action in actions:
                 if action not in known:
-                    raise _FieldProblem(f"permissions.{agent}", f"unknown action {action!r}")
+                    raise _FieldProblem(f"permissions.{agent}", _unknown_action(action, pack.name))
         for name in self.approvers:
             if name in catalog().agents or name.startswith("agent:"):
                 raise _FieldProblem(f"approvers.{name}", "an agent cannot be an approver")
-        _check_agents(self.lanes, "lanes")
+        _check_agents(self.lanes, "lanes", agents, pack.name)
         for agent, lane in self.lanes.items():
             for action in lane.actions:
                 if action not in self.permissions.get(agent, []):
@@ -314,18 +342,18 @@ class Policy(_Frozen):
             for role in lane.reviewers or ():
                 if role not in held:
                     raise _FieldProblem(f"lanes.{agent}.reviewers", f"no approver holds the role {role!r}")
-        self._check_tiers(known)
+        self._check_tiers(known, pack)
         for action in self.holds.safe_while_pending:
             if action not in known:
-                raise _FieldProblem("holds.safe_while_pending", f"unknown action {action!r}")
+                raise _FieldProblem("holds.safe_while_pending", _unknown_action(action, pack.name))
         tool_of: dict[str, str] = {}
         for tool, spec in self.high_impact_tools.items():
             where = f"high_impact_tools.{tool}"
-            if tool in GATES:
+            if tool in self.gates:
                 raise _FieldProblem(where, "the name is already a decision gate")
             for action in spec.actions:
                 if action not in known:
-                    raise _FieldProblem(f"{where}.actions", f"unknown action {action!r}")
+                    raise _FieldProblem(f"{where}.actions", _unknown_action(action, pack.name))
                 if action in tool_of:
                     raise _FieldProblem(f"{where}.actions", f"{action!r} is already under {tool_of[action]}")
                 tool_of[action] = tool
@@ -333,26 +361,64 @@ class Policy(_Frozen):
             holders = {n for n, roles in self.approvers.items() if set(roles) & set(gate.approver_roles)}
             needed = gate.required_for(Decimal("Infinity"))
             if len(holders) < needed:
-                where = f"gates.{gate_name}" if gate_name in GATES else f"high_impact_tools.{gate_name}"
+                where = f"gates.{gate_name}" if gate_name in self.gates else f"high_impact_tools.{gate_name}"
                 raise _FieldProblem(
                     where,
                     f"needs {needed} distinct approvers holding one of "
                     f"{gate.approver_roles}, but the approver directory has {len(holders)}",
                 )
+        for gate_name in sorted(CODE_GATES - set(self.gates)):
+            raise _FieldProblem("gates", f"{gate_name!r} is required (the code escalates through it)")
+        if not self.rules:
+            self._check_built_in_rules_can_run()
         self._check_rules()
         return self
 
-    def _check_tiers(self, known: frozenset[str]) -> None:
+    def _check_tiers(self, known: frozenset[str], pack: Pack) -> None:
         """Every tier names a known action (permitted to its agent, for a per-agent tier) and, always-human, a gate."""
-        _check_agents(self.tiers.agents, "tiers.agents")
+        _check_agents(self.tiers.agents, "tiers.agents", pack.agent_names, pack.name)
         gates = self.all_gates()
         for where, agent, action, tier in self.tiers.named():
             if action not in known:
-                raise _FieldProblem(where, f"unknown action {action!r}")
+                raise _FieldProblem(where, _unknown_action(action, pack.name))
             if agent is not None and action not in self.permissions.get(agent, []):
                 raise _FieldProblem(where, f"{action!r} is not permitted to {agent}")
             if tier.tier == ALWAYS_HUMAN and tier.gate not in gates:
                 raise _FieldProblem(f"{where}.gate", f"unknown gate {tier.gate!r} (gates: {', '.join(gates)})")
+
+    def _check_sections(self, pack: Pack) -> None:
+        """Top-level keys besides the model's are sections the policy's pack declares, checked by the pack."""
+        extra = sorted(self.model_extra or {})
+        for key in extra:
+            if key not in pack.policy_sections:
+                declared = (
+                    f" (pack {pack.name} adds: {', '.join(pack.policy_sections)})" if pack.policy_sections else ""
+                )
+                raise _FieldProblem(key, f"unknown key{declared}")
+        if pack.check_policy is not None and (extra or pack.policy_sections):
+            try:  # the validated document (its limits as numbers), with the pack's sections as written
+                pack.check_policy(self.model_dump())
+            except SectionProblem as exc:
+                raise _FieldProblem(exc.where, exc.reason) from None
+
+    def _check_built_in_rules_can_run(self) -> None:
+        """A policy that writes no `rules:` is governed by the rules built into the code: they read the default
+        pack's gates and limit sections, so the policy must be that pack's and declare them all."""
+        if self.pack_name != DEFAULT_PACK:
+            raise _FieldProblem("rules", f"a policy of pack {self.pack_name} writes its rules (none are built in)")
+        for name in GATES:
+            if name not in self.gates:
+                raise _FieldProblem("gates", f"{name!r} is required (the rules built into the code use it)")
+        for name, model in BUILT_IN_GATE_MODELS.items():
+            try:
+                model.model_validate(self.gates[name].model_dump())
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                raise _FieldProblem(f"gates.{name}{'.' if first['loc'] else ''}{_field_path(first['loc'])}",
+                                    _reason(first)) from None  # fmt: skip
+        for name in BUILT_IN_LIMITS:
+            if getattr(self.limits, name) is None:
+                raise _FieldProblem(f"limits.{name}", "required key is missing (the rules built into the code use it)")
 
     def _check_rules_cover_what_the_code_did(self) -> None:
         """A policy that writes `rules:` is enforced by them alone (the rules built into the code step aside), so
@@ -360,10 +426,7 @@ class Policy(_Frozen):
         and be enforced by nothing: refuse it, naming the first one."""
         escalating = {rule.gate for rule in self.rules if rule.gate is not None}
         escalating |= {tier.gate for _, _, _, tier in self.tiers.named() if tier.gate is not None}
-        for section, names in (
-            ("gates", list(type(self.gates).model_fields)),
-            ("high_impact_tools", self.high_impact_tools),
-        ):
+        for section, names in (("gates", list(self.gates)), ("high_impact_tools", self.high_impact_tools)):
             for name in names:
                 if name not in escalating and name not in CODE_GATES:
                     raise _FieldProblem(
@@ -376,7 +439,7 @@ class Policy(_Frozen):
         )
         read = set(re.findall(r"\blimits\.([A-Za-z_]\w*)", texts))
         for name in BUILT_IN_LIMITS:
-            if name not in read:
+            if name not in read and getattr(self.limits, name) is not None:
                 raise _FieldProblem(
                     f"limits.{name}",
                     "is declared but no rule reads it; a policy that writes rules is enforced by its rules alone "
@@ -388,12 +451,13 @@ class Policy(_Frozen):
         from coalition.governance.rules.expression import RuleProblem, compile_rules  # they import this module
 
         gates = self.all_gates()
-        known = action_names() if self.rules else frozenset()
+        pack = self.of_pack()
+        known = frozenset(action.name for action in pack.actions)
         for i, rule in enumerate(self.rules):
             where = f"rules[{i}]"
             for action in rule.actions:
                 if action not in known:
-                    raise _FieldProblem(f"{where}.actions", f"unknown action {action!r}")
+                    raise _FieldProblem(f"{where}.actions", _unknown_action(action, pack.name))
             if rule.outcome == "escalate" and rule.gate is None:
                 raise _FieldProblem(f"{where}.gate", "an escalate rule names the gate that decides it")
             if rule.gate is not None and rule.gate not in gates:
@@ -430,6 +494,8 @@ class Policy(_Frozen):
             del dumped["lanes"]
         if dumped.get("tiers", 0) == {"actions": {}, "agents": {}}:
             del dumped["tiers"]
+        if dumped.get("pack", 0) is None:  # the default pack's policies, as written before packs existed
+            del dumped["pack"]
         return dumped
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
@@ -455,19 +521,30 @@ class Policy(_Frozen):
 
     def all_gates(self) -> dict[str, Gate]:
         """Decision gates and high-impact tools by name."""
-        gates: dict[str, Gate] = {name: self.gates.get(name) for name in GATES}
+        gates: dict[str, Gate] = dict(self.gates)
         gates.update(self.high_impact_tools)
         return gates
+
+    def gate(self, name: str) -> Gate:
+        """A declared gate (KeyError when the policy has none of that name)."""
+        return self.gates[name]
 
     def roles_of(self, approver: str) -> list[str]:
         return list(self.approvers.get(approver, []))
 
 
-def _check_agents(by_agent: Mapping[str, object], section: str) -> None:
+def _check_agents(by_agent: Mapping[str, object], section: str, agents: tuple[str, ...], pack: str) -> None:
     for agent in by_agent:
-        if agent not in catalog().agents:
-            names = ", ".join(catalog().agent_names)
-            raise _FieldProblem(f"{section}.{agent}", f"unknown agent (agents are {names})")
+        if agent not in agents:
+            other = catalog().pack_of.get(agent) if agent in catalog().agents else None
+            where = f" of pack {other}, not {pack}" if other else ""
+            raise _FieldProblem(f"{section}.{agent}", f"unknown agent{where} (agents are {', '.join(agents)})")
+
+
+def _unknown_action(action: str, pack: str) -> str:
+    """Why an action a policy names is not one it may name: a typo, or another pack's action."""
+    other = catalog().pack_of.get(action) if action in catalog().actions else None
+    return f"action {action!r} belongs to pack {other}, not {pack}" if other else f"unknown action {action!r}"
 
 
 def parse_policy(data: object, *, source: str) -> Policy:
@@ -502,10 +579,16 @@ def load_policy(path: str | Path) -> Policy:
     return _from_text(text, source)
 
 
-def default_policy() -> Policy:
-    """The shipped Helios Renewables Exchange policy (governance/policies/helios.yaml)."""
-    ref = resources.files("coalition.governance").joinpath("policies/helios.yaml")
-    return _from_text(ref.read_text(encoding="utf-8"), "helios.yaml")
+def default_policy(pack: str = DEFAULT_PACK) -> Policy:
+    """A pack's shipped default policy (Pack.policy; the default pack's unless named): PolicyError when the pack
+    is not installed or ships none."""
+    try:
+        found = catalog().pack(pack)
+    except PackError as exc:
+        raise PolicyError(pack, "pack", exc.reason) from None
+    if found.policy is None:
+        raise PolicyError(pack, "pack", f"pack {pack} ships no default policy (give --policy)")
+    return _from_text(found.policy.read_text(encoding="utf-8"), found.policy.name)
 
 
 def _from_text(text: str, source: str) -> Policy:

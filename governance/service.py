@@ -112,7 +112,7 @@ class GovernanceService:
         self._run_identities: RunIdentities | None = None
         self._held_facts: list[Delivery] = []  # facts published in the current step, for the next one
         self._superstep = 0
-        self._budget = MoneyBudget(policy.budgets.agents, policy.gates.budget_overrun)
+        self._budget = MoneyBudget(policy.budgets.agents, policy.gate("budget_overrun"))
         for topic in (PROPOSALS, *FACT_TOPICS):
             bus.ensure_group(topic, GROUP)
 

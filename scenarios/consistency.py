@@ -19,12 +19,11 @@ from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.runner import Runner, RunnerOptions
-from coalition.scenarios.spec import Scenario, ScheduledEvent
+from coalition.scenarios.spec import Scenario, ScheduledEvent, generated_kinds
 
 CHANNELS = ("phone", "chat", "email", "app")
 # Free-text arguments: wording may vary between runs, decisions may not.
 WORDING_ARGS = frozenset({"message", "copy", "summary", "reason", "hypothesis"})
-GENERATED = frozenset({"market.snapshot", "policy.brief"})
 
 
 def decision_args(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,13 +63,15 @@ class ConsistencyResult:
 
 
 def variant(scenario: Scenario, index: int) -> Scenario:
-    """Variant `index` (0 = the scenario itself): seed + index; each dispute through another channel, up to two
-    days later (never past the last day)."""
+    """Variant `index` (0 = the scenario itself): seed + index; each customer case (the kinds the pack's world
+    declares as `cases`) through another channel, up to two days later (never past the last day)."""
     if index == 0:
         return scenario
+    world = scenario.of_pack().world
+    cases = world.cases if world is not None else frozenset()
     events: list[ScheduledEvent] = []
     for n, event in enumerate(scenario.events):
-        if event.kind == "dispute":
+        if event.kind in cases:
             channel = (
                 CHANNELS[(CHANNELS.index(event.data["channel"]) + index + n) % len(CHANNELS)]
                 if str(event.data.get("channel")) in CHANNELS
@@ -94,7 +95,7 @@ def case_decisions(ledger: Ledger, run_id: str) -> dict[str, list[str]]:
     resolutions: dict[str, str] = {}
     counts: dict[str, int] = {}
     for e in ledger.iter_entries(run_id=run_id):
-        if e.kind == "observation" and e.payload.get("kind") not in GENERATED and e.message_id:
+        if e.kind == "observation" and e.payload.get("kind") not in generated_kinds() and e.message_id:
             data = e.payload.get("data") or {}
             base = str(data.get("case_id") or e.payload.get("subject") or e.payload.get("kind"))
             counts[base] = counts.get(base, 0) + 1

@@ -13,9 +13,17 @@ from typing import Any, Literal
 
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionAuthorized, ActionExecuted, ActionProposed
-from coalition.domain import Action, ActionArgs, ActionContext, ActionRefused, ArgumentProblem, Changes, catalog
+from coalition.domain import (
+    Action,
+    ActionArgs,
+    ActionContext,
+    ActionRefused,
+    ArgumentProblem,
+    Changes,
+    WorldPort,
+    catalog,
+)
 from coalition.scenarios.errors import ExecutionRefused
-from coalition.scenarios.world import World
 
 GOVERNANCE_SOURCE = "governance"
 
@@ -45,12 +53,12 @@ def _proposal_mismatch(auth: ActionAuthorized, proposal: ActionProposed | None) 
 class Executor:
     """Applies `action.authorized` envelopes from governance to the world, once per idempotency key."""
 
-    def __init__(self, world: World, actions: Mapping[str, Action] | None = None) -> None:
+    def __init__(self, world: WorldPort, actions: Mapping[str, Action] | None = None) -> None:
         self._world = world
         self._actions = dict(actions if actions is not None else catalog().actions)
 
     @property
-    def world(self) -> World:
+    def world(self) -> WorldPort:
         return self._world
 
     def apply(self, envelope: Envelope, *, proposals: Mapping[str, ActionProposed] | None = None) -> ActionExecuted:

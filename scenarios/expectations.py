@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from coalition.domain import WorldPort
 from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.spec import (
     CountCheck,
@@ -18,7 +19,6 @@ from coalition.scenarios.spec import (
     as_decimal,
     subset_matches,
 )
-from coalition.scenarios.world import World
 
 
 class ExpectationResult(BaseModel):
@@ -137,13 +137,13 @@ def _world(check: WorldCheck, view: Mapping[str, Any]) -> tuple[bool, Any, str]:
     return ok, observed, expected
 
 
-def world_view(world: World) -> dict[str, Any]:
+def world_view(world: WorldPort) -> dict[str, Any]:
     """What world checks see: the snapshot, plus the run's KPIs under `kpis`."""
     return {**world.snapshot(), "kpis": world.kpis()}
 
 
 def check_expectations(
-    expectations: Sequence[Expectation], entries: Sequence[LedgerEntry], world: World
+    expectations: Sequence[Expectation], entries: Sequence[LedgerEntry], world: WorldPort
 ) -> list[ExpectationResult]:
     """Check every expectation against the run's ledger entries (in sequence order) and the final world."""
     ordered = sorted(entries, key=lambda e: e.seq)

@@ -44,7 +44,7 @@ from coalition.bus.messages import (
     RunStarted,
 )
 from coalition.bus.signing import SignedBus, Verifier
-from coalition.domain import catalog
+from coalition.domain import Pack, catalog
 from coalition.governance.approvals import record_decision
 from coalition.governance.decision_signatures import REPLAYED_METHOD, SCRIPTED_METHODS, scripted_key
 from coalition.governance.escalation import DecisionKind, Escalation
@@ -57,11 +57,10 @@ from coalition.scenarios.agent_lanes import governance_preview, use_lanes
 from coalition.scenarios.board import Board, PendingEscalation
 from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.errors import RunnerError
-from coalition.scenarios.events import make_observation, open_day
+from coalition.scenarios.events import make_observation
 from coalition.scenarios.executor import Executor
 from coalition.scenarios.expectations import ExpectationResult, check_expectations
-from coalition.scenarios.spec import Scenario, scenario_hash
-from coalition.scenarios.world import World
+from coalition.scenarios.spec import Scenario, policy_misfit, scenario_hash
 
 log = structlog.get_logger("coalition.runner")
 
@@ -156,24 +155,14 @@ def already_recorded(ledger: Ledger, run_id: str) -> tuple[set[str], dict[str, s
     return ids, executions
 
 
-def policy_brief(policy: Policy) -> Observation:
-    """The rules every agent must know, as data (informative: governance enforces them whatever agents believe)."""
-    limits = policy.limits
-    data = {
-        "approved_claims": list(limits.claims.approved),
-        "banned_claims": list(limits.claims.banned),
-        "pricing": {
-            "floor": str(limits.pricing.floor),
-            "ceiling": str(limits.pricing.ceiling),
-            "surge_cap_pct": str(limits.pricing.surge_cap_pct),
-        },
-        "max_discount_pct": str(limits.max_discount_pct),
-        "max_credit_usd": str(limits.max_credit_usd),
-        "allowed_jurisdictions": list(limits.jurisdictions.allowed),
-        "credit_tiers": {tier: str(amount) for tier, amount in limits.credit_tiers.items()},
-        "incident_severity_bound": policy.gates.incident_severity.severity_bound,
-    }
-    return make_observation("policy.brief", subject=policy.name, to=None, data=data)
+def policy_brief(policy: Policy, pack: Pack) -> Observation | None:
+    """The rules every agent must know, as data, as the pack tells its agents (Pack.brief; None: the pack has no
+    brief). Informative: governance enforces them whatever agents believe."""
+    if pack.brief is None:
+        return None
+    to = pack.world.observations.get("policy.brief") if pack.world is not None else None
+    recipients = list(to) if to is not None else list(pack.agent_names)
+    return make_observation("policy.brief", subject=policy.name, to=recipients, data=dict(pack.brief(policy)))
 
 
 def model_limits(policy: Policy) -> dict[str, ModelLimits]:
@@ -247,6 +236,12 @@ class Runner:
         self.run_id = run_id
         self.seed = scenario.seed if seed is None else seed
         self.policy = policy or scenario.load_policy()
+        misfit = policy_misfit(scenario, self.policy)
+        if misfit is not None:
+            raise RunnerError(misfit)
+        self.pack = scenario.of_pack()  # only its agents, world, actions and brief take part in the run
+        if self.pack.world is None:
+            raise RunnerError(f"pack {self.pack.name} declares no world to run")
         self.options = options or RunnerOptions()
         # Every producer of the run signs what it publishes and every consumer verifies what it reads: a forged,
         # altered, unsigned or other-run envelope reaches consumers as a rejected delivery (dead-lettered).
@@ -261,9 +256,9 @@ class Runner:
         self._world_ids = self.ids.child("world")
         self._executor_ids = self.ids.child("executor")
         self.clock = SimulatedClock(scenario.date_of(0))
-        # The world's price band starts as the governing policy's (a --policy override included): one band.
-        self.world = World.from_spec(scenario.world, self.seed, self.policy.limits.pricing)
-        self.executor = Executor(self.world)
+        # The world starts within the governing policy's limits (a --policy override included): one band.
+        self.world: Any = self.pack.world.build(scenario.world, self.seed, self.policy.limits)
+        self.executor = Executor(self.world, {action.name: action for action in self.pack.actions})
         self.governance = GovernanceService(
             bus,
             ledger,
@@ -313,7 +308,7 @@ class Runner:
                 ids=self.ids,
             )
         )
-        agents = build_agents(self.options.model, self.seed, narrators=narrators)
+        agents = build_agents(self.options.model, self.seed, narrators=narrators, names=self.pack.agent_names)
         use_lanes(agents, self.policy, preview=governance_preview(self.policy, lambda: self.governance.state))
         return [AgentRuntime(agents[name], self.bus, run_id=self.run_id, ids=self.ids) for name in sorted(agents)]
 
@@ -334,9 +329,11 @@ class Runner:
     def _run_day(self, day: int) -> None:
         now = self.clock.set(self.scenario.date_of(day))
         self.governance.tick(now, take_decisions=False)  # decisions are taken at decision points only
-        observations = open_day(self.world, self.scenario, day, self._budget_limits())
-        if day == 0:
-            observations.insert(0, policy_brief(self.policy))
+        assert self.pack.world is not None
+        observations = self.pack.world.open_day(self.world, self.scenario, day, self._budget_limits())
+        brief = policy_brief(self.policy, self.pack) if day == 0 else None
+        if brief is not None:
+            observations.insert(0, brief)
         self._publish_many([(topics.OBSERVATIONS, o) for o in observations], source="world")
         self.recorder.flush()
         self._until_quiescent(day)

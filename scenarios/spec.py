@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -20,8 +20,11 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -30,7 +33,7 @@ from coalition.agents.payloads import DISPUTE_KINDS
 from coalition.agents.providers import parse_model_spec
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
-from coalition.domain import WorldDecl, catalog
+from coalition.domain import DEFAULT_PACK, Pack, PackError, WorldDecl, catalog
 from coalition.governance.lanes import DRAFT_REVIEW
 from coalition.governance.policy import Policy, default_policy, load_policy
 from coalition.ledger.entry import EntryKind
@@ -68,7 +71,6 @@ def _worlds() -> list[WorldDecl]:
     return [pack.world for pack in catalog().packs.values() if pack.world is not None]
 
 
-LIBRARY_PACKAGE = "coalition.scenarios"
 MAX_SEED = 2**64 - 1  # canonical JSON (orjson) carries integers up to 2**64 - 1
 MAX_DATA_NUMBER = Decimal("1e15")
 _NUMERIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -139,7 +141,8 @@ class ProseDocument(_Spec):
 
 
 class ScheduledEvent(_Spec):
-    """Something that happens to Helios on a given day; becomes an observation for the agents in `to`."""
+    """Something that happens to the world on a given day; becomes an observation for the agents in `to`. Its
+    kind and data are checked against the scenario's pack (Scenario validates them: `check_against`)."""
 
     day: int = Field(ge=0)
     kind: str
@@ -155,15 +158,7 @@ class ScheduledEvent(_Spec):
             raise Problem("an event with a document carries its prose in document.text, not text", ("text",))
         return self
 
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind in generated_kinds():
-            raise Problem(f"{kind!r} is emitted by the world itself and cannot be scheduled")
-        if kind not in observation_kinds():
-            known = ", ".join(k for k in observation_kinds() if k not in generated_kinds())
-            raise Problem(f"unknown observation kind {kind!r} (kinds: {known})")
-        return kind
+    _default_to: tuple[str, ...] | None = PrivateAttr(default=None)  # the pack's recipients of the kind
 
     @field_validator("to")
     @classmethod
@@ -180,28 +175,45 @@ class ScheduledEvent(_Spec):
     def _plain_data(cls, data: Any) -> Any:
         return _json_safe(data) if isinstance(data, Mapping) else data
 
-    @model_validator(mode="after")
-    def _readable_data(self) -> ScheduledEvent:
-        """The data must be what the receiving agents can read (bad values name their field)."""
-        checks: list[tuple[tuple[str, ...], type[BaseModel], Any]] = [((), data_models()[self.kind], self.data)]
-        if self.kind in lenient_parts():
-            key, model = lenient_parts()[self.kind]
-            checks.append(((key,), model, self.data.get(key, {})))
-        for at, model, value in checks:
-            try:
-                model.model_validate(value)
-            except ValidationError as exc:
-                loc, reason = first_problem(exc, model)
-                raise Problem(reason, ("data", *at, *loc)) from None
-        known = _data_keys(data_models()[self.kind])
-        for key in self.data:
-            if key not in known:  # the agents ignore unknown keys: a misspelt one would pass silently
-                raise Problem(f"unknown key (allowed: {', '.join(sorted(known))})", ("data", key))
-        return self
+    def check_against(self, pack: Pack) -> None:
+        """The kind is one the pack's world takes from a scenario, `to` names the pack's agents, and the data is
+        what the receiving agents can read (bad values name their field); Problem otherwise. Remembers the
+        kind's recipients."""
+        world = pack.world
+        assert world is not None  # a scenario's pack has a world (Scenario checks it first)
+        kind = self.kind
+        if kind in world.generated:
+            raise Problem(f"{kind!r} is emitted by the world itself and cannot be scheduled", ("kind",))
+        if kind not in world.observations:
+            known = ", ".join(k for k in world.observations if k not in world.generated)
+            raise Problem(f"unknown observation kind {kind!r} (kinds of pack {pack.name}: {known})", ("kind",))
+        for i, name in enumerate(self.to or []):
+            if name not in pack.agent_names:
+                reason = f"agent {name!r} is not one of pack {pack.name}'s ({', '.join(pack.agent_names)})"
+                raise Problem(reason, ("to", i))
+        model = world.data_models.get(kind)
+        if model is not None:
+            checks: list[tuple[tuple[str, ...], type[BaseModel], Any]] = [((), model, self.data)]
+            if kind in world.lenient_parts:
+                key, part = world.lenient_parts[kind]
+                checks.append(((key,), part, self.data.get(key, {})))
+            for at, checked, value in checks:
+                try:
+                    checked.model_validate(value)
+                except ValidationError as exc:
+                    loc, reason = first_problem(exc, checked)
+                    raise Problem(reason, ("data", *at, *loc)) from None
+            allowed = _data_keys(model)
+            for key in self.data:
+                if key not in allowed:  # the agents ignore unknown keys: a misspelt one would pass silently
+                    raise Problem(f"unknown key (allowed: {', '.join(sorted(allowed))})", ("data", key))
+        self._default_to = tuple(world.observations[kind])
 
     @property
     def recipients(self) -> list[str]:
-        return list(self.to) if self.to is not None else list(observation_kinds()[self.kind])
+        if self.to is not None:
+            return list(self.to)
+        return list(self._default_to) if self._default_to is not None else list(observation_kinds()[self.kind])
 
 
 class Approver(_Spec):
@@ -343,15 +355,18 @@ class AgentSettings(_Spec):
 
 
 class Scenario(_Spec):
-    """A whole scenario: who Helios is on day 0, what happens on which day, how the board answers, what to expect."""
+    """A whole scenario: the pack it is written for (`pack:`, absent = the default pack), its world on day 0, what
+    happens on which day, how the board answers, what to expect. `world:` is validated by the pack's world model,
+    events by its observation kinds."""
 
     name: Slug
     description: Text
     seed: int = Field(ge=0, le=MAX_SEED)
     start: date
     days: int = Field(ge=1, le=3650)
+    pack: str | None = None
     policy: str | None = None
-    world: WorldSpec
+    world: Any
     events: list[ScheduledEvent] = Field(default_factory=list)
     board: BoardSpec = BoardSpec()
     expectations: list[Expectation] = Field(default_factory=list)
@@ -377,6 +392,50 @@ class Scenario(_Spec):
         if update:
             copy._document = None
         return copy
+
+    @model_serializer(mode="wrap")
+    def _without_default_pack(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Without `pack` when it names none: a scenario built in code for the default pack keeps its hash."""
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("pack", 0) is None:
+            del dumped["pack"]
+        return dumped
+
+    @property
+    def pack_name(self) -> str:
+        return self.pack or DEFAULT_PACK
+
+    def of_pack(self) -> Pack:
+        return catalog().pack(self.pack_name)
+
+    @field_validator("pack")
+    @classmethod
+    def _installed(cls, pack: str | None) -> str | None:
+        if pack is not None:
+            try:
+                found = catalog().pack(pack)
+            except PackError as exc:
+                raise Problem(f"{pack!r} {exc.reason}") from None
+            if found.world is None or found.world.spec is None:
+                raise Problem(f"pack {pack} declares no world a scenario can describe")
+        return pack
+
+    @field_validator("world")
+    @classmethod
+    def _pack_world(cls, world: Any, info: ValidationInfo) -> Any:
+        """The `world:` section as the pack's world model (the default pack's when `pack:` is absent)."""
+        if "pack" not in info.data:
+            return world  # the pack itself is wrong: that is the problem reported
+        decl = catalog().pack(info.data["pack"] or DEFAULT_PACK).world
+        if decl is None or decl.spec is None:
+            raise Problem(f"pack {info.data['pack'] or DEFAULT_PACK} declares no world a scenario can describe")
+        if isinstance(world, decl.spec):
+            return world
+        try:
+            return decl.spec.model_validate(world)
+        except ValidationError as exc:
+            loc, reason = first_problem(exc, decl.spec)
+            raise Problem(reason, loc) from None
 
     @property
     def document(self) -> dict[str, Any]:
@@ -414,15 +473,25 @@ class Scenario(_Spec):
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         last = self.days - 1
-        regions = {r.code for r in self.world.regions}
+        pack = self.of_pack()
+        for name in self.agents:
+            if name not in pack.agent_names:
+                reason = f"agent {name!r} is not one of pack {pack.name}'s ({', '.join(pack.agent_names)})"
+                raise Problem(reason, ("agents", name))
+        helios = isinstance(self.world, WorldSpec)  # the default pack's world: regions and disputes to check
+        regions = {r.code for r in self.world.regions} if helios else set()
         for i, event in enumerate(self.events):
+            try:
+                event.check_against(pack)
+            except Problem as exc:
+                raise Problem(exc.reason, ("events", i, *exc.at)) from None
             if event.day > last:
                 raise Problem(f"{event.day} is after the last day ({last})", ("events", i, "day"))
             region = event.data.get("region")
-            if region is not None and region not in regions:
+            if helios and region is not None and region not in regions:
                 raise Problem(_unknown_region(region, regions), ("events", i, "data", "region"))
             _bounded_numbers(event.data, ("events", i, "data"))
-            if event.kind == "dispute":
+            if helios and event.kind == "dispute":
                 try:
                     _check_dispute(event.data, self.world)
                 except Problem as exc:
@@ -448,7 +517,7 @@ class Scenario(_Spec):
 
     @property
     def policy_path(self) -> Path | None:
-        """The policy file to govern with; None = the shipped Helios policy (`default_policy()`)."""
+        """The policy file to govern with; None = the pack's shipped default policy (`default_policy(pack)`)."""
         if self.policy is None:
             return None
         path = Path(self.policy)
@@ -456,7 +525,7 @@ class Scenario(_Spec):
 
     def load_policy(self) -> Policy:
         path = self.policy_path
-        return default_policy() if path is None else load_policy(path)
+        return default_policy(self.pack_name) if path is None else load_policy(path)
 
     def date_of(self, day: int) -> datetime:
         """Midnight UTC of a scenario day (the simulated clock's time for that day)."""
@@ -520,10 +589,23 @@ def scenario_hash(scenario: Scenario) -> str:
     return content_hash(scenario.document)
 
 
+def library() -> dict[str, Traversable]:
+    """Every installed pack's scenario library by name: the default pack's by file name ("helios-launch"), another
+    pack's prefixed with the pack's name ("billing-desk-retention-wave")."""
+    found: dict[str, Traversable] = {}
+    for pack in sorted(catalog().packs.values(), key=lambda p: p.name):
+        if pack.scenarios is None or not pack.scenarios.is_dir():
+            continue
+        prefix = "" if pack.name == DEFAULT_PACK else f"{pack.name}-"
+        for item in pack.scenarios.iterdir():
+            if item.name.endswith(".yaml"):
+                found[prefix + item.name.removesuffix(".yaml")] = item
+    return dict(sorted(found.items()))
+
+
 def list_library() -> list[str]:
-    """Names of the scenarios shipped in scenarios/library/."""
-    library = resources.files(LIBRARY_PACKAGE).joinpath("library")
-    return sorted(p.name.removesuffix(".yaml") for p in library.iterdir() if p.name.endswith(".yaml"))
+    """Names of the scenarios shipped in the installed packs' libraries (`library()`)."""
+    return list(library())
 
 
 def _resolve(path_or_name: str | Path) -> Path:
@@ -533,8 +615,8 @@ def _resolve(path_or_name: str | Path) -> Path:
         if not path.is_file():
             raise ScenarioError(path.name, "", f"file not found ({path})")
         return path
-    ref = resources.files(LIBRARY_PACKAGE).joinpath("library", f"{text}.yaml")
-    if not ref.is_file():
+    ref = library().get(text)
+    if ref is None or not ref.is_file():
         available = ", ".join(list_library())
         raise ScenarioError(f"{text}.yaml", "", f"no such scenario in the library (available: {available})")
     return Path(str(ref))
@@ -577,6 +659,9 @@ def _check_against_policy(scenario: Scenario, file: str) -> None:
     if path is not None and not path.is_file():
         raise ScenarioError(file, "policy", f"{scenario.policy!r} not found (looked for {path})")
     policy = scenario.load_policy()
+    misfit = policy_misfit(scenario, policy)
+    if misfit is not None:
+        raise ScenarioError(file, "policy", misfit)
     gates = policy.all_gates()
     for i, decision in enumerate(scenario.board.decisions):
         where = f"board.decisions[{i}]"
@@ -593,6 +678,17 @@ def _check_against_policy(scenario: Scenario, file: str) -> None:
             if approver.role not in roles:
                 reason = f"{approver.name!r} does not hold the role {approver.role!r} (holds {', '.join(roles)})"
                 raise ScenarioError(file, f"{where}.approvers[{j}].role", reason)
+
+
+def policy_misfit(scenario: Scenario, policy: Policy) -> str | None:
+    """Why `policy` cannot govern `scenario` (it is another pack's: its agents, actions and gates are not the
+    scenario's), or None."""
+    if policy.pack_name == scenario.pack_name:
+        return None
+    return (
+        f"policy {policy.name!r} governs pack {policy.pack_name}, not this scenario's pack {scenario.pack_name} "
+        f"(give a policy of pack {scenario.pack_name}, or none for its default)"
+    )
 
 
 def _format_path(loc: Sequence[str | int]) -> str:

@@ -37,7 +37,7 @@ from coalition.scenarios.board_divergence import board_check, names_human_decisi
 from coalition.scenarios.errors import ScenarioError
 from coalition.scenarios.replay import ReplayError, recorded_run, resume_models
 from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult, recorded_choices
-from coalition.scenarios.spec import MAX_SEED, Scenario, load_scenario
+from coalition.scenarios.spec import MAX_SEED, Scenario, load_scenario, policy_misfit
 from coalition.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ def _load(scenario_ref: str, policy_path: Path | None) -> tuple[Scenario, Policy
         policy = load_policy(policy_path) if policy_path is not None else scenario.load_policy()
     except (ScenarioError, PolicyError) as exc:
         fail(str(exc))
+    misfit = policy_misfit(scenario, policy)
+    if misfit is not None:
+        fail(f"{policy_path}: {misfit}")
     return scenario, policy
 
 
@@ -382,6 +385,9 @@ def run(
         )
     else:
         scenario, policy = _load(scenario_ref, policy_path)
+        misfit = policy_misfit(scenario, shadow) if shadow is not None else None
+        if misfit is not None:
+            fail(f"--shadow-policy: {shadow_policy_path}: {misfit}")
     plan = model_plan(cfg, scenario, recorded)
     check_keys(plan)  # before anything runs: never a traceback mid-run for a missing key
     if resume:

@@ -19,17 +19,22 @@ scenario_app = typer.Typer(
 
 @scenario_app.command("list")
 def list_scenarios() -> None:
-    """List the scenarios shipped in the library, with their length.
+    """List the scenarios shipped in the installed packs' libraries: name, pack, length.
 
     Example: coalition scenario list
     """
-    for name in list_library():
+    names = list_library()
+    width = max((len(name) for name in names), default=0)
+    for name in names:
         try:
             s = load_scenario(name)
         except ScenarioError as exc:
             typer.echo(f"{name}: {exc}")
             continue
-        typer.echo(f"{name:20} {s.days:4} days  {len(s.events):3} events  {len(s.expectations):3} expectations")
+        typer.echo(
+            f"{name:{width}}  {s.pack_name:14} {s.days:4} days  {len(s.events):3} events  "
+            f"{len(s.expectations):3} expectations"
+        )
 
 
 @scenario_app.command("new")

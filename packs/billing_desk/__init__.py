@@ -10,11 +10,11 @@ from __future__ import annotations
 from importlib import resources
 
 from coalition.domain import AgentDecl, Pack, WorldDecl
+from coalition.packs.billing_desk import day
 from coalition.packs.billing_desk.actions import ACTIONS
+from coalition.packs.billing_desk.day import DESK_AGENTS
 from coalition.packs.billing_desk.engines import CaseData, OutageData
 from coalition.packs.billing_desk.world import Desk, DeskSpec
-
-DESK_AGENTS = ("billing", "retention", "outreach")
 
 PACK = Pack(
     name="billing-desk",
@@ -43,18 +43,24 @@ PACK = Pack(
     ),
     world=WorldDecl(
         build=Desk.from_spec,
+        open_day=day.open_day,
         spec=DeskSpec,
         observations={
             "accounts.snapshot": DESK_AGENTS,
+            "policy.brief": DESK_AGENTS,
             "case": ("billing", "retention"),
             "outage": ("billing", "outreach"),
         },
-        generated=frozenset({"accounts.snapshot"}),
+        generated=frozenset({"accounts.snapshot", "policy.brief"}),
         data_models={"case": CaseData, "outage": OutageData},
+        cases=frozenset({"case"}),
     ),
     gates=("case_escalation", "refund_approval", "cancellation_approval", "budget_overrun"),
     policy=resources.files("coalition.packs.billing_desk").joinpath("policy.yaml"),
     scenarios=resources.files("coalition.packs.billing_desk").joinpath("scenarios"),
+    brief=day.brief,
+    policy_sections=("eligibility",),
+    check_policy=day.check_policy,
 )
 
 __all__ = ["PACK"]

@@ -54,6 +54,8 @@ class PolicyProblem(ValueError):
 
     def __init__(self, source: str, where: str, reason: str) -> None:
         super().__init__(f"{source}: {where}: {reason}")
+        self.where = where
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from importlib import resources
 
 from coalition.domain import AgentDecl, Pack, WorldDecl
 from coalition.governance.policy import GATES
-from coalition.packs.helios import observations
+from coalition.packs.helios import observations, world
 from coalition.packs.helios.actions import ACTIONS
-from coalition.scenarios.world import World, WorldSpec
+from coalition.packs.helios.brief import brief
+from coalition.scenarios.world import WorldSpec
 
 PACK = Pack(
     name="helios",
@@ -47,16 +48,19 @@ PACK = Pack(
         ),
     ),
     world=WorldDecl(
-        build=World.from_spec,
+        build=world.build,
+        open_day=world.open_day,
         spec=WorldSpec,
         observations=observations.OBSERVATIONS,
         generated=observations.GENERATED,
         data_models=observations.DATA_MODELS,
         lenient_parts=observations.LENIENT_PARTS,
+        cases=frozenset({"dispute"}),
     ),
     gates=GATES,
     policy=resources.files("coalition.governance").joinpath("policies/helios.yaml"),
     scenarios=resources.files("coalition.scenarios").joinpath("library"),
+    brief=brief,
 )
 
 __all__ = ["PACK"]

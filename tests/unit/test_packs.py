@@ -66,7 +66,6 @@ ALLOWED: dict[str, set[str]] = {
     "scenarios/events.py": {"outage"},
     "scenarios/report_render.py": {"settlement", "mwh", "set_price", "surge"},
     "scenarios/reports.py": {"settlement", "surge"},
-    "scenarios/runner.py": {"jurisdiction", "surge", "credit_tier"},
     "scenarios/scaffold.py": {"helios", "settlement", "set_price", "surge", "demand_mw", "supply_mw", "reserve_ratio"},
     "scenarios/spec.py": {"helios"},
     "scenarios/world.py": {

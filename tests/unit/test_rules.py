@@ -641,7 +641,7 @@ class TestGateDetails:
         assert verdict.approvals_required == 2
         assert verdict.approver_roles == ("board",)  # the only role that may answer both gates
         assert verdict.expires_after == min(
-            POLICY.gates.market_entry.expires_after_hours, POLICY.gates.budget_overrun.expires_after_hours
+            POLICY.gates["market_entry"].expires_after_hours, POLICY.gates["budget_overrun"].expires_after_hours
         ) * timedelta(hours=1)
 
 

@@ -167,8 +167,8 @@ class TestErrors:
     def test_unknown_top_level_key(self, tmp_path: Path) -> None:
         """Typos are not ignored; the allowed keys are listed."""
         assert error_of(tmp_path, {**BASE, "colour": "blue"}) == (
-            "bad.yaml: colour: unknown key (allowed: name, description, seed, start, days, policy, world, events, "
-            "board, expectations, agents)"
+            "bad.yaml: colour: unknown key (allowed: name, description, seed, start, days, pack, policy, world, "
+            "events, board, expectations, agents)"
         )
 
     def test_unknown_nested_key(self, tmp_path: Path) -> None:
@@ -212,7 +212,9 @@ class TestErrors:
     def test_unknown_observation_kind(self, tmp_path: Path) -> None:
         """Kinds come from docs/design.md."""
         message = error_of(tmp_path, edited("events.0.kind", "alien.invasion"))
-        assert message.startswith("bad.yaml: events[0].kind: unknown observation kind 'alien.invasion' (kinds: ")
+        assert message.startswith(
+            "bad.yaml: events[0].kind: unknown observation kind 'alien.invasion' (kinds of pack helios: "
+        )
 
     def test_generated_kind_cannot_be_scheduled(self, tmp_path: Path) -> None:
         """market.snapshot comes from the world every day."""
