@@ -24,9 +24,10 @@ def test_scenario_expectations_hold(name: str) -> None:
     result = drill(doc)
     checked = 0
     for expectation in doc["expectations"]:
-        count: dict[str, Any] = expectation["count"]
+        count: dict[str, Any] | None = expectation.get("count")
+        if count is None or count["match"]["kind"] != "proposal":
+            continue  # governance's verdicts and the final world: checked by governed runs (tests/e2e)
         match = count["match"]
-        assert match["kind"] == "proposal", expectation["id"]
         seen = sum(1 for p in result.proposals if matches(p, match))
         assert seen == count["equals"], f"{expectation['id']}: {seen} proposals, expected {count['equals']}"
         checked += 1
