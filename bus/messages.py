@@ -103,7 +103,7 @@ class LaneChoice(Message):
     calls: list[str] = Field(default_factory=list)  # call ids of the recorded (paid) calls among them
     refused: list[str] = Field(default_factory=list)  # one line per tool call refused before the choice
     fallback: str = ""  # why the engine's decision stands (empty when the model chose)
-    # governance's previews of the model's calls ("set_price: would be denied: …"), one line each
+    # governance's previews of the model's calls ("<action>: would be denied: …"), one line each
     previews: list[str] | None = Field(default=None, exclude_if=is_none)
     draft: str | None = Field(default=None, exclude_if=is_none)  # assistive final: the draft's proposal id
     amended: bool | None = Field(default=None, exclude_if=is_none)  # assistive final: the person changed the args

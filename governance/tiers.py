@@ -3,7 +3,7 @@
 ```yaml
 tiers:
   actions:
-    issue_credit: {tier: sampled, rate: 0.25}
+    refund_order: {tier: sampled, rate: 0.25}
     freeze_account: {tier: always-human, gate: incident_severity}
   agents:
     marketing: {notify_customers: {tier: sampled, rate: 1}}

@@ -192,7 +192,7 @@ def wrong(
 ) -> None:
     """Mark a sampled item wrong, with why: it counts in the agent's sampled error rate (coalition report).
 
-    Example: coalition approvals review wrong 3f2a --as frank --reason "credit above the outage tier" < pw
+    Example: coalition approvals review wrong 3f2a --as frank --reason "credit above the policy's tier" < pw
     """
     _mark(
         "wrong",

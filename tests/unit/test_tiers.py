@@ -142,7 +142,7 @@ class TestAlwaysHuman:
         assert verdict.outcome == "escalate"
         assert verdict.gate == "incident_severity"
         assert "tier.always_human" in verdict.rule_ids
-        assert verdict.approver_roles == tuple(self.POLICY.gates.incident_severity.approver_roles)
+        assert verdict.approver_roles == tuple(self.POLICY.gates["incident_severity"].approver_roles)
         plain = evaluate(p, state(default_policy()), default_policy())
         assert plain.outcome == "allow"
 
