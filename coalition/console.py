@@ -4,7 +4,7 @@ A command imports a few thousand modules' worth of objects (LangChain, LangGraph
 long as the process. While they load, the collector keeps re-scanning the growing heap for cycles that are not
 there; once they are loaded, every full collection of the run scans them again. So the collector is paused while
 the command's modules load, and what they created is then frozen (`gc.freeze`: moved to a generation no collection
-visits) before it resumes. Measured on `coalition run helios-launch`: about a quarter of the process's CPU time.
+visits) before it resumes. Measured on a 90-day library scenario run: about a quarter of the process's CPU time.
 
 Only the console script does this (`coalition …`, `python -m coalition`); code that imports `coalition.cli`
 (tests, an embedding application) keeps its collector as it is.
