@@ -15,6 +15,7 @@ Both directions keep pydantic as the single definition of what is valid, but ski
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, cast
 
 import orjson
@@ -78,7 +79,7 @@ def encode(envelope: Envelope, *, unsigned: bool = False) -> bytes:
         if unsigned or fields["signature"] is None:
             del fields["signature"]
         fields["payload"] = _present(envelope.payload)
-        fields["sim_time"] = to_jsonable_python(envelope.sim_time)  # every envelope has it: skip the callback
+        fields["sim_time"] = _sim_time_text(envelope.sim_time)  # every envelope has it: skip the callback
         try:
             return orjson.dumps(fields, default=_json_value, option=_FAST_WIRE)
         except orjson.JSONEncodeError:
@@ -96,9 +97,27 @@ def _present(model: BaseModel) -> dict[str, Any]:
     names = _OMITTED_WHEN_NONE.get(cls)
     if names is None:
         names = _OMITTED_WHEN_NONE[cls] = tuple(n for n, f in cls.model_fields.items() if f.exclude_if is is_none)
-    if not names:
-        return model.__dict__
-    return {k: v for k, v in model.__dict__.items() if not (k in names and v is None)}
+    fields = model.__dict__
+    for name in names:
+        if fields[name] is None:
+            if fields is model.__dict__:
+                fields = dict(fields)
+            del fields[name]
+    return fields
+
+
+# the last sim_time encoded and its text, in one tuple so that threads never see one without the other
+_last_sim_time: list[tuple[datetime | None, Any]] = [(None, None)]
+
+
+def _sim_time_text(value: datetime) -> Any:
+    """pydantic's JSON form of a sim_time; the envelopes of one step share their datetime object, so the last one
+    is remembered by identity (a datetime is immutable: the same object always gives the same text)."""
+    last, text = _last_sim_time[0]
+    if last is not value:
+        text = to_jsonable_python(value)
+        _last_sim_time[0] = (value, text)
+    return text
 
 
 def _json_value(value: Any) -> Any:

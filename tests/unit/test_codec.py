@@ -236,6 +236,16 @@ class TestEncodeMatchesPydantic:
         envelope = sample_envelope(1, data=data).model_copy(update={"sim_time": sim_time})
         assert encode(envelope) == reference_encode(envelope)
 
+    def test_the_remembered_sim_time_is_never_lent_to_an_equal_instant(self) -> None:
+        """encode remembers the last sim_time's text by identity: the same instant at another offset (equal as a
+        datetime, written differently) and a copy of it each get their own text, in any order."""
+        utc = datetime(2025, 3, 1, 12, tzinfo=UTC)
+        plus_two = utc.astimezone(timezone(timedelta(hours=2)))
+        assert utc == plus_two
+        for sim_time in (utc, plus_two, plus_two, utc, utc.replace(microsecond=1), utc):
+            envelope = sample_envelope(1).model_copy(update={"sim_time": sim_time})
+            assert encode(envelope) == reference_encode(envelope)
+
     def test_every_registered_type_takes_the_fast_path(self) -> None:
         """A guard against a silent slowdown: the envelope and every message type serialise by fields."""
         assert codec._ENVELOPE_PLAIN
