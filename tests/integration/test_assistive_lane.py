@@ -16,10 +16,12 @@ import yaml
 from coalition.bus import topics
 from coalition.bus.clock import IdFactory, SimulatedClock
 from coalition.bus.envelope import Envelope
+from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import Message
 from coalition.bus.messages import ActionProposed, EscalationResolved, LaneChoice, RunStarted, VerdictIssued
 from coalition.governance import GovernanceService, default_policy, record_decision
+from coalition.governance.approvals import load_escalations
 from coalition.governance.decision_signatures import RunIdentities, entry_problem, scripted_key
 from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.base import LedgerQuery
@@ -27,7 +29,7 @@ from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.recorder import Recorder
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.replay import ReplayResult, replay
-from coalition.scenarios.runner import Runner, RunResult
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult
 from coalition.scenarios.spec import parse_scenario
 
 pytestmark = pytest.mark.integration
@@ -259,3 +261,66 @@ class TestOnlyWhatThePersonAdoptedIsEvaluated:
         assert loop.verdict("cap").gate == "capital_commitment"
         refused = loop.decide("cap", "approve", amount_usd=1)
         assert refused.startswith("cannot amend: gate capital_commitment is not an assistive draft")
+
+
+class _Down(Exception):
+    """Raised from the day callback: the run stops as a crashed interactive run would, still open."""
+
+
+class TestADraftAmendedWhileTheRunIsDown:
+    def test_the_resumed_run_takes_the_amendment_and_proposes_the_adopted_price_once(self, tmp_path: Path) -> None:
+        """An interactive run stops with finance's first draft pending; the CFO amends it (signed with her key)
+        while the run is down; the resumed run re-executes, takes the decision, proposes the adopted price once,
+        and the whole run replays IDENTICAL."""
+        keys = ApproverKeys(tmp_path / "keys" / APPROVERS_DIR)
+        directory = {"bob": keys.create("bob", "correct horse battery")}
+        lanes = {"finance": {"lane": "assistive", "reviewers": ["cfo"], "review_hours": 96}}
+        policy = parse_policy({**default_policy().document, "lanes": lanes}, source="assistive, 96 h reviews")
+        scenario = parse_scenario((LIBRARY / "price-spike.yaml").read_text())
+        ledger = SqliteLedger(tmp_path / "ledger.db")
+
+        def stop_after_day_two(progress: DayProgress) -> None:
+            if progress.day == 2:
+                raise _Down
+
+        def attempt(on_day: Any) -> RunResult:
+            options = RunnerOptions(
+                interactive=True,
+                approval_wait_seconds=0,
+                poll_seconds=0.01,
+                settings={"approver_keys": directory},
+                on_day=on_day,
+            )
+            bus = MemoryBus.for_run("down")
+            return Runner(scenario, bus=bus, ledger=ledger, run_id="down", policy=policy, options=options).run()
+
+        try:
+            with pytest.raises(_Down):
+                attempt(stop_after_day_two)
+            pending = [e for e in load_escalations(ledger, run_id="down", policy=policy) if e.is_open]
+            assert [(e.gate, e.proposal.args["price"]) for e in pending] == [("draft_review", 114.55)]
+            decided = record_decision(
+                ledger,
+                run_id="down",
+                proposal_id=pending[0].proposal_id,
+                approver="bob",
+                decision="approve",
+                reason="at the surge cap",
+                key=keys.unlock("bob", "correct horse battery"),
+                policy=policy,
+                amend={"price": 72.5},
+            )
+            assert decided.accepted, decided.reason
+            result = attempt(None)
+            assert result.status == "completed"
+            finals = [
+                e for e in ledger.query(LedgerQuery(run_id="down", kind="proposal"))
+                if e.payload.get("choice", {}).get("draft") == pending[0].proposal_id
+            ]  # fmt: skip
+            assert [f.payload["args"]["price"] for f in finals] == [72.5]
+            verdicts = {e.subject: e.outcome for e in ledger.query(LedgerQuery(run_id="down", kind="verdict"))}
+            assert verdicts[finals[0].subject] == "allow"
+            replayed = replay(ledger, "down")
+            assert replayed.identical, replayed.divergence
+        finally:
+            ledger.close()
