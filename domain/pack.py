@@ -79,7 +79,10 @@ class WorldDecl:
     - `data_models`: per schedulable kind, the model of its data that its readers accept;
     - `lenient_parts`: per kind, (key, model) of a part agents read leniently but an author must get right;
     - `cases`: the kinds that are a customer's case arriving through a channel (`data.channel`): the
-      consistency check (pass^k) sends each through other channels and days.
+      consistency check (pass^k) sends each through other channels and days;
+    - `check_event`: (the scenario's world spec, one scheduled event) → None, or raises the scenarios' Problem
+      with its path inside the event: what the world knows of its events (e.g. a region it has), checked when a
+      scenario loads.
     """
 
     build: Callable[..., Any]
@@ -90,6 +93,7 @@ class WorldDecl:
     data_models: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     lenient_parts: Mapping[str, tuple[str, type[BaseModel]]] = field(default_factory=dict)
     cases: frozenset[str] = frozenset()
+    check_event: Callable[[Any, Any], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

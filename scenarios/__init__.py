@@ -1,4 +1,4 @@
-"""Scenarios: the simulated Helios business, the executor that changes it, the scenario file format, scripted
+"""Scenarios: the run loop over a pack's world, the executor that changes it, the scenario file format, scripted
 board decisions and the expectations a run is checked against."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names below load on first use, so importing one submodule loads only that one
     from coalition.scenarios.board import Board, PendingEscalation
     from coalition.scenarios.errors import ExecutionRefused, RunnerError, ScenarioError, ScenariosError, WorldError
-    from coalition.scenarios.events import event_observation, make_observation, open_day, snapshot_observation
+    from coalition.scenarios.events import event_observation, make_observation
     from coalition.scenarios.executor import Executor, validate_args
     from coalition.scenarios.expectations import ExpectationResult, check_expectations
     from coalition.scenarios.spec import (
@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # the names below load on first use, so importing one submodu
         parse_scenario,
         scenario_hash,
     )
-    from coalition.scenarios.world import World, WorldSpec, WorldState, cents, money_json
 
 _LAZY: dict[str, str] = {
     "Board": "coalition.scenarios.board",
@@ -38,22 +37,15 @@ _LAZY: dict[str, str] = {
     "ScenarioError": "coalition.scenarios.errors",
     "ScenariosError": "coalition.scenarios.errors",
     "ScheduledEvent": "coalition.scenarios.spec",
-    "World": "coalition.scenarios.world",
     "WorldError": "coalition.scenarios.errors",
-    "WorldSpec": "coalition.scenarios.world",
-    "WorldState": "coalition.scenarios.world",
-    "cents": "coalition.scenarios.world",
     "check_expectations": "coalition.scenarios.expectations",
     "event_observation": "coalition.scenarios.events",
     "list_library": "coalition.scenarios.spec",
     "load_scenario": "coalition.scenarios.spec",
     "make_observation": "coalition.scenarios.events",
-    "money_json": "coalition.scenarios.world",
     "observation_kinds": "coalition.scenarios.spec",
-    "open_day": "coalition.scenarios.events",
     "parse_scenario": "coalition.scenarios.spec",
     "scenario_hash": "coalition.scenarios.spec",
-    "snapshot_observation": "coalition.scenarios.events",
     "validate_args": "coalition.scenarios.executor",
 }
 
@@ -80,21 +72,14 @@ __all__ = [
     "ScenarioError",
     "ScenariosError",
     "ScheduledEvent",
-    "World",
     "WorldError",
-    "WorldSpec",
-    "WorldState",
-    "cents",
     "check_expectations",
     "event_observation",
     "list_library",
     "load_scenario",
     "make_observation",
-    "money_json",
     "observation_kinds",
-    "open_day",
     "parse_scenario",
     "scenario_hash",
-    "snapshot_observation",
     "validate_args",
 ]

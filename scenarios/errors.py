@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from coalition.domain import ActionRefused
 
 
 class ScenariosError(Exception):
     """Base of every scenarios error."""
+
+
+class Problem(ValueError):
+    """A validation problem in a scenario document that knows where it is, relative to the model (or the part of
+    the document) that raised it. A pack's world model and its scenario checks raise it too."""
+
+    def __init__(self, reason: str, at: Sequence[str | int] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.at = tuple(at)
 
 
 class ScenarioError(ScenariosError):

@@ -29,7 +29,6 @@ from pydantic import (
 )
 
 from coalition.agents.errors import ModelConfigError
-from coalition.agents.payloads import DISPUTE_KINDS
 from coalition.agents.providers import parse_model_spec
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
@@ -37,8 +36,7 @@ from coalition.domain import DEFAULT_PACK, Pack, PackError, WorldDecl, catalog
 from coalition.governance.lanes import DRAFT_REVIEW
 from coalition.governance.policy import Policy, default_policy, load_policy
 from coalition.ledger.entry import EntryKind
-from coalition.scenarios.errors import ScenarioError
-from coalition.scenarios.world import WorldSpec
+from coalition.scenarios.errors import Problem, ScenarioError
 
 
 @cache
@@ -74,19 +72,8 @@ def _worlds() -> list[WorldDecl]:
 MAX_SEED = 2**64 - 1  # canonical JSON (orjson) carries integers up to 2**64 - 1
 MAX_DATA_NUMBER = Decimal("1e15")
 _NUMERIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-# ASSUMPTION: the channels a billing dispute arrives through (the seed's CX C1 names channels, not a list).
-DISPUTE_CHANNELS = ("phone", "chat", "email", "app")
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=80)]
 Text = Annotated[str, Field(min_length=1)]
-
-
-class Problem(ValueError):
-    """A validation problem that knows where it is, relative to the model that raised it."""
-
-    def __init__(self, reason: str, at: Sequence[str | int] = ()) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.at = tuple(at)
 
 
 def _agent(name: str) -> str:
@@ -449,17 +436,6 @@ class Scenario(_Spec):
             raise Problem("must be one paragraph (no blank lines)")
         return text
 
-    @field_validator("world", mode="before")
-    @classmethod
-    def _one_price_band(cls, world: Any) -> Any:
-        if isinstance(world, Mapping) and "pricing_policy" in world:
-            reason = (
-                "the price band is the policy's limits.pricing (one band for governance, agents and KPIs): "
-                "remove this key, or point `policy:` at a policy file with another band"
-            )
-            raise Problem(reason, ("pricing_policy",))
-        return world
-
     @field_validator("agents")
     @classmethod
     def _known_agent_names(cls, agents: dict[str, AgentSettings]) -> dict[str, AgentSettings]:
@@ -478,24 +454,17 @@ class Scenario(_Spec):
             if name not in pack.agent_names:
                 reason = f"agent {name!r} is not one of pack {pack.name}'s ({', '.join(pack.agent_names)})"
                 raise Problem(reason, ("agents", name))
-        helios = isinstance(self.world, WorldSpec)  # the default pack's world: regions and disputes to check
-        regions = {r.code for r in self.world.regions} if helios else set()
+        check_event = pack.world.check_event if pack.world is not None else None
         for i, event in enumerate(self.events):
             try:
                 event.check_against(pack)
+                if event.day > last:
+                    raise Problem(f"{event.day} is after the last day ({last})", ("day",))
+                if check_event is not None:  # what the pack's world knows of its events (its regions, customers)
+                    check_event(self.world, event)
             except Problem as exc:
                 raise Problem(exc.reason, ("events", i, *exc.at)) from None
-            if event.day > last:
-                raise Problem(f"{event.day} is after the last day ({last})", ("events", i, "day"))
-            region = event.data.get("region")
-            if helios and region is not None and region not in regions:
-                raise Problem(_unknown_region(region, regions), ("events", i, "data", "region"))
             _bounded_numbers(event.data, ("events", i, "data"))
-            if helios and event.kind == "dispute":
-                try:
-                    _check_dispute(event.data, self.world)
-                except Problem as exc:
-                    raise Problem(exc.reason, ("events", i, "data", *exc.at)) from None
         for i, decision in enumerate(self.board.decisions):
             if decision.on_day is not None and decision.on_day > last:
                 raise Problem(f"{decision.on_day} is after the last day ({last})", ("board", "decisions", i, "on_day"))
@@ -555,34 +524,6 @@ def _bounded_numbers(value: Any, at: tuple[str | int, ...] = ()) -> None:
             raise Problem(f"{_short(value)} is out of range (at most {MAX_DATA_NUMBER:,.0f} in size)", at)
 
 
-def _check_dispute(data: Mapping[str, Any], world: WorldSpec) -> None:
-    """A dispute names a kind the rules cover, a channel Helios answers on and a customer the world has."""
-    kind = data.get("kind")
-    if kind not in DISPUTE_KINDS:
-        raise Problem(f"unknown dispute kind {kind!r} (kinds: {', '.join(DISPUTE_KINDS)})", ("kind",))
-    channel = data.get("channel")
-    if channel not in DISPUTE_CHANNELS:
-        raise Problem(f"unknown channel {channel!r} (channels: {', '.join(DISPUTE_CHANNELS)})", ("channel",))
-    customer = str(data.get("customer_id"))
-    if customer not in world_customer_ids(world):
-        raise Problem(f"no customer {customer!r} in the world (ids look like TX-B0001 or CA-P0003)", ("customer_id",))
-
-
-def world_customer_ids(world: WorldSpec) -> set[str]:
-    """The ids of the customers the world generates (as scenarios.world._customers names them)."""
-    ids: set[str] = set()
-    for region in world.regions:
-        producers = region.producers if region.producers is not None else world.producers_per_region
-        buyers = region.buyers if region.buyers is not None else world.buyers_per_region
-        ids.update(f"{region.code}-P{n:04d}" for n in range(1, producers + 1))
-        ids.update(f"{region.code}-B{n:04d}" for n in range(1, buyers + 1))
-    return ids
-
-
-def _unknown_region(region: Any, regions: set[str]) -> str:
-    return f"unknown region {region!r} (the world has {', '.join(sorted(regions))})"
-
-
 def scenario_hash(scenario: Scenario) -> str:
     """Content hash of the scenario's document (comments, key order, formatting, the file's path and today's
     model defaults do not change it)."""
@@ -590,7 +531,7 @@ def scenario_hash(scenario: Scenario) -> str:
 
 
 def library() -> dict[str, Traversable]:
-    """Every installed pack's scenario library by name: the default pack's by file name ("helios-launch"), another
+    """Every installed pack's scenario library by name: the default pack's by file name ("price-spike"), another
     pack's prefixed with the pack's name ("billing-desk-retention-wave")."""
     found: dict[str, Traversable] = {}
     for pack in sorted(catalog().packs.values(), key=lambda p: p.name):
@@ -623,7 +564,7 @@ def _resolve(path_or_name: str | Path) -> Path:
 
 
 def load_scenario(path_or_name: str | Path) -> Scenario:
-    """Read a scenario file, or a library scenario by bare name ("helios-launch"); ScenarioError on any problem."""
+    """Read a scenario file, or a library scenario by bare name ("price-spike"); ScenarioError on any problem."""
     path = _resolve(path_or_name)
     try:
         with path.open("rb") as handle:

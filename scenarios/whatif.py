@@ -15,13 +15,13 @@ from typing import Any
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.memory import MemoryBus
+from coalition.domain.arguments import cents
 from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.board import Board
 from coalition.scenarios.consistency import decision_args, offline_options
 from coalition.scenarios.replay import RecordedBoard, ReplayRunner, recorded_run
-from coalition.scenarios.world import cents
 
 MONEY_KPIS = ("revenue_usd", "margin_pct", "cash_usd", "reserves_usd")  # rounded half-even to cents
 COUNT_KPIS = ("incidents", "escalations")
@@ -206,7 +206,7 @@ def run_kpis(ledger: Ledger, run_id: str) -> dict[str, Decimal]:
             escalations += 1
     incidents = kpis.get("incidents", {})
     total_incidents = sum(int(v) for v in incidents.values()) if isinstance(incidents, dict) else 0
-    money = {key: cents(str(kpis.get(key, 0))) for key in MONEY_KPIS}
+    money = {key: cents(Decimal(str(kpis.get(key, 0)))) for key in MONEY_KPIS}
     return {**money, "incidents": Decimal(total_incidents), "escalations": Decimal(escalations)}
 
 

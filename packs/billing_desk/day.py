@@ -25,14 +25,11 @@ def open_day(
     desk: Desk, scenario: Scenario, day: int, budget_limits: Mapping[str, Decimal | int | str] | None = None
 ) -> list[Observation]:
     """Move the desk to `day`; the snapshot of every account, then today's events in file order."""
-    from coalition.scenarios.events import make_observation  # only when a run opens a day (no agent runtime before)
+    from coalition.scenarios.events import event_observation, make_observation  # only when a run opens a day
 
     desk.advance_day(day)
     snapshot = make_observation("accounts.snapshot", subject=f"day-{day}", to=list(DESK_AGENTS), data=desk.snapshot())
-    events = [
-        make_observation(e.kind, subject=e.subject, to=e.recipients, data=dict(e.data), text=e.text)
-        for e in scenario.events_on(day)
-    ]
+    events = [event_observation(e) for e in scenario.events_on(day)]
     return [snapshot, *events]
 
 

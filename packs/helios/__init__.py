@@ -9,10 +9,10 @@ from importlib import resources
 
 from coalition.domain import AgentDecl, Pack, WorldDecl
 from coalition.governance.policy import GATES
-from coalition.packs.helios import observations, world
+from coalition.packs.helios import day, observations, scenario_checks
 from coalition.packs.helios.actions import ACTIONS
 from coalition.packs.helios.brief import brief
-from coalition.scenarios.world import WorldSpec
+from coalition.packs.helios.world import WorldSpec
 
 PACK = Pack(
     name="helios",
@@ -48,14 +48,15 @@ PACK = Pack(
         ),
     ),
     world=WorldDecl(
-        build=world.build,
-        open_day=world.open_day,
+        build=day.build,
+        open_day=day.open_day,
         spec=WorldSpec,
         observations=observations.OBSERVATIONS,
         generated=observations.GENERATED,
         data_models=observations.DATA_MODELS,
         lenient_parts=observations.LENIENT_PARTS,
         cases=frozenset({"dispute"}),
+        check_event=scenario_checks.check_event,
     ),
     gates=GATES,
     policy=resources.files("coalition.governance").joinpath("policies/helios.yaml"),

@@ -31,7 +31,7 @@ from coalition.packs.helios.arguments import (
     StopExperiment,
     TransferFunds,
 )
-from coalition.scenarios.world import (
+from coalition.packs.helios.world import (
     Campaign,
     Credit,
     Experiment,

@@ -14,8 +14,8 @@ from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionAuthorized, Observation
 from coalition.domain import catalog, load_pack
 from coalition.governance.policy import action_names, default_policy
-from coalition.scenarios import Executor, World, load_scenario
-from coalition.scenarios.world import WorldState
+from coalition.packs.helios.world import World, WorldState
+from coalition.scenarios import Executor, load_scenario
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, seal
-from coalition.scenarios import Expectation, ExpectationResult, World, check_expectations, load_scenario
+from coalition.packs.helios.world import World
+from coalition.scenarios import Expectation, ExpectationResult, check_expectations, load_scenario
 
 pytestmark = pytest.mark.unit
 

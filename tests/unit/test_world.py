@@ -9,7 +9,9 @@ import pytest
 
 from coalition.agents.payloads import MarketSnapshot
 from coalition.bus.canonical import content_hash
-from coalition.scenarios import Scenario, World, WorldError, load_scenario, open_day
+from coalition.packs.helios.day import open_day
+from coalition.packs.helios.world import World
+from coalition.scenarios import Scenario, WorldError, load_scenario
 
 pytestmark = pytest.mark.unit
 
