@@ -247,6 +247,9 @@ class TestPolicyLanes:
             ({"finance": {"lane": "autonomous", "rounds": 0}}, "lanes.finance.rounds"),
             ({"finance": {"lane": "autonomous", "rounds": 99}}, "lanes.finance.rounds"),
             ({"finance": {"lane": "autonomous", "budget": 1}}, "lanes.finance.budget"),
+            ({"legal": {"lane": "assistive", "reviewers": ["notary"]}}, "lanes.legal.reviewers"),
+            ({"legal": {"lane": "assistive", "reviewers": []}}, "lanes.legal.reviewers"),
+            ({"legal": {"lane": "assistive", "review_hours": 0}}, "lanes.legal.review_hours"),
         ],
     )
     def test_a_bad_lane_is_one_line_naming_the_field(self, lanes: object, where: str) -> None:
@@ -254,6 +257,21 @@ class TestPolicyLanes:
             parse_policy(self.document(lanes), source="p.yaml")
         assert where in str(raised.value)
         assert "\n" not in str(raised.value)
+
+    def test_the_assistive_lane_its_reviewers_and_an_engine_only_action(self) -> None:
+        lanes = {"legal": {"lane": "assistive", "reviewers": ["compliance_officer"], "review_hours": 48}}
+        lane = parse_policy(self.document(lanes), source="p.yaml").lanes["legal"]
+        assert lane.lane_of("publish_jurisdiction_pack") == "assistive"
+        assert lane.lane_of("request_model_budget") == "transactional"  # the engine's, in every lane
+        assert (lane.review_roles, lane.review_after.total_seconds()) == (("compliance_officer",), 48 * 3600)
+        defaults = parse_policy(self.document({"legal": {"lane": "assistive"}}), source="p.yaml").lanes["legal"]
+        assert (defaults.review_roles, defaults.review_after.total_seconds()) == (("board",), 24 * 3600)
+
+    def test_review_defaults_are_not_policy_content(self) -> None:
+        """A lane that leaves reviewers and review_hours unset hashes as it did before the assistive lane."""
+        bare = parse_policy(self.document({"finance": {"lane": "autonomous"}}), source="p.yaml")
+        assert "reviewers" not in bare.model_dump(mode="json")["lanes"]["finance"]
+        assert "review_hours" not in bare.model_dump(mode="json")["lanes"]["finance"]
 
 
 class TestTheReportsLaneSection:

@@ -267,6 +267,39 @@ class TestErrors:
             "(see the action table of docs/design.md)"
         )
 
+    @pytest.mark.parametrize(
+        ("change", "says"),
+        [
+            (
+                {"document": {"kind": "news_article", "title": "t", "text": "prose"}, "text": "also text"},
+                "events[0].text: an event with a document carries its prose in document.text, not text",
+            ),
+            (
+                {"document": {"kind": "tweet", "title": "t", "text": "prose"}},
+                "events[0].document.kind: 'tweet' is not one of",
+            ),
+            ({"document": {"kind": "news_article", "title": "t"}}, "events[0].document.text: is required"),
+        ],
+    )
+    def test_a_bad_document_is_one_line(self, tmp_path: Path, change: dict[str, Any], says: str) -> None:
+        doc = copy.deepcopy(BASE)
+        doc["events"][0].update(change)
+        assert says in error_of(tmp_path, doc)
+
+    @pytest.mark.parametrize(
+        ("decision", "says"),
+        [
+            ({"decision": "amend"}, "board.decisions[0].args: an amend names the arguments it changes"),
+            ({"decision": "approve", "args": {"price": 1}}, "only an amend changes arguments"),
+        ],
+    )
+    def test_an_amend_names_its_arguments_and_only_an_amend_has_any(
+        self, tmp_path: Path, decision: dict[str, Any], says: str
+    ) -> None:
+        doc = copy.deepcopy(BASE)
+        doc["board"]["decisions"][0].update(decision)
+        assert says in error_of(tmp_path, doc)
+
     def test_bad_decision(self, tmp_path: Path) -> None:
         """approve, reject or amend (an assistive draft), nothing else."""
         assert error_of(tmp_path, edited("board.decisions.0.decision", "maybe")) == (
