@@ -18,10 +18,12 @@ from coalition.agents.lanes import ActionChooser, EngineDecision, LaneSettings, 
 from coalition.agents.narrator import Narrator
 from coalition.agents.offline_model import OfflineChatModel
 from coalition.agents.testing import ScriptedModel
-from coalition.bus.messages import ActionProposed, LaneChoice, ModelStopped, VerdictIssued
+from coalition.bus.messages import ActionProposed, LaneChoice, ModelStopped, Observation, VerdictIssued
 from coalition.domain import catalog
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import default_policy, parse_policy
+from coalition.governance.state import GovernanceState
+from coalition.scenarios.agent_lanes import governance_preview
 from coalition.scenarios.lane_report import lane_summary
 from coalition.scenarios.lane_report import render_md as render_lanes_md
 
@@ -217,6 +219,94 @@ class TestTheProposalRecord:
         choice = LaneChoice(lane="autonomous", chosen_by="engine", engine_action="set_price", fallback="stop")
         proposal = ActionProposed(proposal_id="p", agent="finance", action="set_price", rationale="r", choice=choice)
         assert ActionProposed.model_validate(proposal.model_dump(mode="json")).choice == choice
+
+
+def preview_denying(price: float) -> Any:
+    """A governance preview (as the runner injects one) that would deny prices above `price`."""
+
+    def preview(agent: str, action: str, args: Mapping[str, Any]) -> str | None:
+        if action == "set_price" and float(args["price"]) > price:
+            return f"would be denied: price {args['price']} exceeds surge cap"
+        return None
+
+    return preview
+
+
+def previewed(model: Any, preview: Any, *, lane: str = "autonomous", rounds: int = 3) -> Any:
+    narrator = Narrator(model, agent="finance")
+    permitted = tuple(default_policy().permissions["finance"])
+    settings = LaneSettings(lane=lane, rounds=rounds, permitted=permitted)
+    chooser = ActionChooser("finance", narrator, settings, catalog().actions, preview=preview)
+    return chooser.choose(ENGINE, situation=SITUATION, untrusted=None, live=never_live)
+
+
+class TestTheSameStepPreview:
+    """Governance's preview comes back as the tool's result: the model may revise; the preview never decides."""
+
+    def test_a_warned_call_is_not_proposed_and_the_revision_is(self) -> None:
+        model = ScriptedModel(
+            responses=[
+                answer(call("set_price", {"region": "TX", "price": 99})),
+                answer(call("set_price", {"region": "TX", "price": 72}, 1)),
+            ]
+        )
+        preview = preview_denying(72.5)
+        chosen = previewed(model, preview)
+        assert chosen.args == {"region": "TX", "price": 72}
+        assert chosen.choice.previews == [
+            "set_price: would be denied: price 99 exceeds surge cap",
+            "set_price: would be allowed",
+        ]
+        assert chosen.choice.rounds == 2
+        shown = [m for m in model.calls[-1] if isinstance(m, ToolMessage)]
+        assert "would be denied: price 99" in str(shown[-1].content)
+        assert "repeat it unchanged to propose it anyway" in str(shown[-1].content)
+
+    def test_repeating_the_warned_call_proposes_it_anyway(self) -> None:
+        warned = call("set_price", {"region": "TX", "price": 99})
+        chosen = previewed(ScriptedModel(responses=[answer(warned), answer({**warned, "id": "again"})]),
+                           preview_denying(72.5))  # fmt: skip
+        assert (chosen.choice.chosen_by, chosen.args) == ("model", {"region": "TX", "price": 99})
+        assert chosen.choice.previews == ["set_price: would be denied: price 99 exceeds surge cap"]
+
+    def test_a_warned_call_left_as_the_last_word_is_proposed_not_the_engines(self) -> None:
+        chosen = previewed(
+            ScriptedModel(responses=[answer(call("set_price", {"region": "TX", "price": 99}))]),
+            preview_denying(72.5),
+            rounds=1,
+        )
+        assert (chosen.choice.chosen_by, chosen.args["price"]) == ("model", 99)
+
+    def test_the_offline_model_repeats_the_engines_warned_decision_as_the_transactional_lane_would(self) -> None:
+        chosen = previewed(OfflineChatModel(seed=3), preview_denying(50))
+        assert (chosen.action, chosen.args) == (ENGINE.action, dict(ENGINE.args))
+        assert chosen.choice.rounds == 3  # engine, the warned call, the same call again
+        assert chosen.choice.previews == ["set_price: would be denied: price 71.40 exceeds surge cap"]
+
+    def test_the_assistive_lane_drafts_with_the_same_loop(self) -> None:
+        chosen = previewed(OfflineChatModel(seed=3), preview_denying(100), lane="assistive")
+        assert (chosen.choice.lane, chosen.choice.chosen_by) == ("assistive", "model")
+        assert chosen.args == dict(ENGINE.args)
+
+
+class TestGovernancePreview:
+    """The preview the runner injects: the policy's rules on governance's state, worded for the model."""
+
+    def test_deny_escalate_and_allow_in_words(self) -> None:
+        policy = default_policy()
+        states = [GovernanceState.initial(policy, run_id="r")]
+        preview = governance_preview(policy, lambda: states[-1])  # governance's state as it is at each call
+        said = str(preview("finance", "set_price", {"region": "TX", "price": 60}))
+        assert said == "would be denied: no base price is known for region TX, so the surge cap cannot be checked"
+        snapshot = Observation(kind="market.snapshot", data={"prices": {"TX": {"price": 60, "base_price": 60}}})
+        states.append(states[-1].apply(snapshot))
+        assert str(preview("finance", "set_price", {"region": "TX", "price": 300})).startswith(
+            "would be denied: price 300.00 is above the ceiling"
+        )
+        escalate = preview("finance", "commit_capital", {"amount_usd": 750000, "purpose": "storage"})
+        assert str(escalate).startswith("would escalate: capital_commitment (capital commitment 750000.00")
+        assert preview("finance", "set_price", {"region": "TX", "price": 60}) is None
+        assert str(preview("marketing", "set_price", {"region": "TX", "price": 60})).startswith("would be denied")
 
 
 class TestPolicyLanes:
