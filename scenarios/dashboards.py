@@ -524,7 +524,7 @@ def _regions(run: _Run) -> list[RegionRisk]:
 
 
 def _region_of(customer_id: str) -> str:
-    """Customer ids are <REGION>-<P|B><n> (the Helios pack's world)."""
+    """Customer ids are <REGION>-<P|B><n> (as the default pack's world names them)."""
     return customer_id.split("-", 1)[0] if "-" in customer_id else ""
 
 
