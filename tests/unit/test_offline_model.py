@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any, TypedDict
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
 from coalition.agents import Facts, Narrator, OfflineChatModel, ScriptedModel, ScriptExhausted
+from coalition.agents.chat import message_text
 from coalition.agents.offline_model import MODEL_ID
 from coalition.bus.canonical import content_hash
 
@@ -152,3 +156,67 @@ class TestNarrator:
         """Whatever model is plugged in, its text is the rationale and its id is recorded."""
         narrated = Narrator(ScriptedModel(responses=["Because."], model_id="scripted:x")).rationale("ops", FACTS)
         assert (narrated.text, narrated.model_id) == ("Because.", "scripted:x")
+
+
+class _Seen(BaseCallbackHandler):
+    """A callback handler that notes each chat-model run it is told about."""
+
+    def __init__(self) -> None:
+        self.starts = 0
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[BaseMessage]], **kwargs: Any) -> None:
+        self.starts += 1
+
+
+class _Node(TypedDict):
+    text: str
+
+
+class TestInvokeWithNothingAttached:
+    """With nothing attached, `invoke` answers from `_generate` directly: the same message LangChain's full path
+    gives (bar LangChain's run-derived id); anything attached takes the full path and sees the call."""
+
+    @staticmethod
+    def _same(fast: AIMessage, full: AIMessage) -> None:
+        assert fast.model_dump(exclude={"id"}) == full.model_dump(exclude={"id"})
+        assert fast.id is None
+        assert full.id is not None  # the full path ran: LangChain named the run
+        assert full.id.startswith("lc_run-")
+
+    def test_the_answer_is_the_full_paths(self) -> None:
+        model = OfflineChatModel(seed=3)
+        full = super(OfflineChatModel, model).invoke(_messages())
+        self._same(model.invoke(_messages()), full)
+
+    def test_a_callback_passed_with_the_call_sees_it(self) -> None:
+        seen = _Seen()
+        answer = OfflineChatModel(seed=3).invoke(_messages(), config={"callbacks": [seen]})
+        assert seen.starts == 1
+        assert answer.id is not None
+
+    def test_a_callback_on_the_model_sees_it(self) -> None:
+        seen = _Seen()
+        OfflineChatModel(seed=3, callbacks=[seen]).invoke(_messages())
+        assert seen.starts == 1
+
+    def test_a_graph_streaming_messages_still_receives_the_narrators_answer(self) -> None:
+        """Inside a LangGraph node the inherited callback manager is empty unless something streams: a graph
+        streamed with stream_mode='messages' gets the model's message as before."""
+        model = OfflineChatModel(seed=3)
+
+        def speak(state: _Node) -> dict[str, str]:
+            return {"text": message_text(model.invoke(_messages()))}
+
+        graph = StateGraph(_Node)
+        graph.add_node("speak", speak)
+        graph.add_edge(START, "speak")
+        graph.add_edge("speak", END)
+        compiled = graph.compile()
+        streamed = [chunk for chunk, _meta in compiled.stream({"text": ""}, stream_mode="messages")]
+        assert [message_text(m) for m in streamed] == [compiled.invoke({"text": ""})["text"]]
+
+    def test_bound_tools_take_the_full_path(self) -> None:
+        seen = _Seen()
+        bound = OfflineChatModel(seed=3).with_structured_output(Rationale)
+        bound.invoke(_messages(), config={"callbacks": [seen]})
+        assert seen.starts == 1
