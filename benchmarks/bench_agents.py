@@ -123,7 +123,8 @@ def run(quick: bool) -> list[Measurement]:
                 "baseline": "bare 4-node LangGraph invoke",
                 "target": "≤ 1.5× the bare graph",
                 "target_ratio": 1 / 1.5,
-                "notes": "graph + engine + one offline narrator call (LangChain BaseChatModel.invoke)",
+                "notes": "graph + engine + one offline narrator call (OfflineChatModel.invoke; nothing attached, so no "
+                "LangChain callback run)",
             },
         ),
         (
