@@ -232,8 +232,41 @@ def render_csv(report: RunReport) -> str:
     return out.getvalue()
 
 
+def _kpi_label(name: str) -> str:
+    """A world's KPI name as a label: credits_usd → Credits (USD), escalated_cases → Escalated cases."""
+    unit = next((u for suffix, u in (("_usd", " (USD)"), ("_pct", " (%)")) if name.endswith(suffix)), "")
+    words = name.removesuffix("_usd").removesuffix("_pct").replace("_", " ").strip()
+    return f"{words[:1].upper()}{words[1:]}{unit}"
+
+
+def _kpi_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def _own_kpis(report: RunReport) -> list[tuple[str, str]]:
+    """The KPIs of a world that is not the market (another pack's), as its `kpis()` names them, then the run's."""
+    passed, total = report.expectations_passed
+    return [
+        *[(_kpi_label(name), _kpi_text(value)) for name, value in report.kpis.items()],
+        ("Agent spend (charged)", f"{sum(b.spent_usd for b in report.budgets):,.0f} USD"),
+        ("Decisions", str(len(report.decisions))),
+        ("Blocked violations", str(len(report.blocked))),
+        ("Escalations", str(len(report.escalations))),
+        ("Mean time to decision", mean_time_to_decision(report)),
+        ("Expectations passed", f"{passed} / {total}"),
+    ]
+
+
 def _kpi_pairs(report: RunReport) -> list[tuple[str, str]]:
     k = report.kpis
+    if "revenue_usd" not in k:
+        return _own_kpis(report)
     incidents = k.get("incidents") or {}
     passed, total = report.expectations_passed
     return [

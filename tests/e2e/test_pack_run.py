@@ -110,6 +110,9 @@ class TestTheBillingDeskRuns:
         assert done.returncode == 0, done.stderr
         assert "Scenario **billing-desk-regulator-escalation**" in done.stdout
         assert "| billing | escalate_case | case_escalation | approved | ivan (compliance_officer)" in done.stdout
+        assert "| Escalated cases | 4 |" in done.stdout  # the desk's own KPIs, not the market's
+        assert "| Credits (USD) | 0.00 |" in done.stdout
+        assert "Revenue" not in done.stdout
 
 
 class TestThePackLibrary:
