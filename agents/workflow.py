@@ -128,6 +128,12 @@ class Plan:
             return self.propose(replace(notice.draft, copy=notice.words({})))
         if key in self._keys or key in self.waiting or self.memory.is_live(key):
             return False
+        if not any(k in self._keys for k in notice.after):  # nothing it describes is proposed in this step
+            records = {k: self.memory.latest(k) for k in notice.after}
+            if all(r is None or r.status in SETTLED for r in records.values()):
+                # already settled (an action applied days ago): said now, not parked until a step that may never
+                # come (a case on the last day would go unanswered)
+                return self.propose(replace(notice.draft, copy=notice.words(records)))
         self._keys.add(key)
         self.notices.append(notice)
         return True

@@ -156,3 +156,15 @@ def test_a_policy_brief_carrying_tables_changes_the_agents_decisions() -> None:
     assert credits == [150.0]  # a new agent: the tables in force (the default) stay
     assert len(rejected) == 1
     assert "eligibility.billing_error[1].when: unknown name limits.nope" in rejected[0]
+
+
+def test_a_case_about_an_action_settled_days_ago_is_answered_the_same_day() -> None:
+    """The outage complaint moved to the last day (as a consistency variant moves it): its credit was applied on
+    day 1, so the answer has nothing to wait for and is proposed at once (it was parked until a step that never
+    came: the complaint went unanswered and pass^4 of outage-compensation was 67 %)."""
+    doc = load("outage-compensation")
+    doc["events"] = [{**e, "day": 3} if e["kind"] == "case" else e for e in doc["events"]]
+    result = drill(doc)
+    answers = [p for p in result.proposals if p.action == "notify_customer"]
+    assert [(p.args["case_id"], p.args["rule"]) for p in answers] == [("C-2001", "outage_tier/major")]
+    assert sum(1 for p in result.proposals if p.action == "credit_account") == 5  # no second credit
