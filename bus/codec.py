@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -133,14 +133,23 @@ def _json_value(value: Any) -> Any:
 
 
 _PLAIN_CACHE: dict[type[BaseModel], bool] = {}
+_ModelT = TypeVar("_ModelT", bound=type[BaseModel])
 
 
 def _plain(cls: type[BaseModel]) -> bool:
     """True when pydantic serialises instances of cls to exactly `__dict__` with values converted by inference."""
     known = _PLAIN_CACHE.get(cls)
     if known is None:
-        known = _PLAIN_CACHE[cls] = _plain_schema(cls.__pydantic_core_schema__, root=cls)
+        known = _PLAIN_CACHE[cls] = _plain_schema(_built(cls).__pydantic_core_schema__, root=cls)
     return known
+
+
+def _built(cls: _ModelT) -> _ModelT:
+    """cls with its core schema built: models declared with `defer_build` hold a placeholder until first used,
+    and in a process whose first use of a message type is decoding it, that first use is ours."""
+    if not cls.__pydantic_complete__:
+        cls.model_rebuild()
+    return cls
 
 
 def _plain_schema(node: Any, *, root: type[BaseModel]) -> bool:
@@ -225,6 +234,7 @@ def _wire_validator(type_name: str) -> SchemaValidator | None:
         message = registered_types().get(type_name)
         if message is None or _ENVELOPE_SCHEMA is None:
             return None
+        _built(message)
         validator = _WIRE_VALIDATORS[type_name] = _specialise(message, *_ENVELOPE_SCHEMA)
     return validator
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import subprocess
+import sys
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -34,6 +36,16 @@ def wire(**changes: object) -> dict[str, object]:
 
 class TestRoundTrip:
     """encode then decode gives back an equal envelope, and encoding is deterministic."""
+
+    def test_a_fresh_process_decodes_a_message_type_it_never_built(self) -> None:
+        """Message models build their validators on first use (pydantic defer_build): in a consumer process whose
+        first use of a type is decoding it, decode builds it (it used to dead-letter every entry as undecodable)."""
+        code = "import sys; from coalition.bus.codec import decode; print(decode(sys.stdin.buffer.read()).id)"
+        done = subprocess.run(
+            [sys.executable, "-c", code], input=encode(sample_envelope(1)), capture_output=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr.decode()[-600:]
+        assert done.stdout.decode().strip() == "env-1"
 
     def test_round_trip_equal(self) -> None:
         """decode(encode(e)) == e for an observation."""
