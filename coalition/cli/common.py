@@ -8,22 +8,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from typer._click.core import Context  # typer ≥ 0.25 vendors click: parsing raises these classes
 from typer._click.exceptions import UsageError
 from typer._click.globals import get_current_context
 from typer.core import TyperGroup
 
-from coalition.bootstrap import LedgerTrust, attach_notary, describe_ledger, ledger_location, ledger_trust
-from coalition.bootstrap import open_ledger as open_ledger_at
-from coalition.bus.redaction import install
-from coalition.domain.errors import PackError
-from coalition.ledger.errors import LedgerError
-from coalition.settings import AGENT_MODEL_VARIABLES, Settings, unknown_agent_models
-
+# The composition root, the settings, the ledger and pydantic are imported by the functions that use them, not
+# here: `coalition --help` (coalition.cli.lazy) needs OneLineGroup alone, and they are ~0.2 s of its start.
 if TYPE_CHECKING:
-    from coalition.bootstrap import OpenLedger
+    from coalition.bootstrap import LedgerTrust, OpenLedger
     from coalition.ledger.checkpoint import SignedCheckpoint
+    from coalition.settings import Settings
 
 LedgerPath = Annotated[
     Path | None,
@@ -65,6 +60,9 @@ class OneLineGroup(TyperGroup):
     and exit 2 too, never a traceback."""
 
     def invoke(self, ctx: Context) -> Any:
+        from coalition.domain.errors import PackError
+        from coalition.ledger.errors import LedgerError
+
         _install_secrets()
         try:
             return super().invoke(ctx)
@@ -78,6 +76,11 @@ class OneLineGroup(TyperGroup):
 
 def settings() -> Settings:
     """The settings from the environment and ./.env; anything unusable there is one line naming it (exit 2)."""
+    from pydantic import ValidationError
+
+    from coalition.bus.redaction import install
+    from coalition.settings import AGENT_MODEL_VARIABLES, Settings, unknown_agent_models
+
     unknown = sorted(unknown_agent_models(os.environ))
     if unknown:
         fail(f"{unknown[0]}: no such agent (COALITION_LLM_<AGENT> takes {', '.join(AGENT_MODEL_VARIABLES)})")
@@ -95,6 +98,11 @@ def settings() -> Settings:
 def _install_secrets() -> None:
     """Before any command: the settings' secrets (.env included) join the environment's in the one redactor that
     every writer applies; a bad setting is reported by the command that needs it, not here."""
+    from pydantic import ValidationError
+
+    from coalition.bus.redaction import install
+    from coalition.settings import Settings
+
     try:
         install(Settings().secrets())
     except (ValidationError, UnicodeDecodeError):
@@ -109,6 +117,10 @@ def open_ledger(path: Path | None, *, create: bool = False, guard: bool = True, 
     The ledger (either backend: both keep the Merkle tree) is refused (one line, exit 2) when it is not provably
     consistent with the newest checkpoint this user's CLI has seen or the witness holds (`guard`; `ledger verify`
     makes the full check itself), and it signs checkpoints as it grows (the notary)."""
+    from coalition.bootstrap import attach_notary, ledger_location, ledger_trust
+    from coalition.bootstrap import open_ledger as open_ledger_at
+    from coalition.ledger.errors import LedgerError
+
     location = ledger_location(path, settings())
     if isinstance(location, Path):
         if not create and not location.exists():
@@ -135,6 +147,9 @@ def open_ledger(path: Path | None, *, create: bool = False, guard: bool = True, 
 
 def ledger_description(path: Path | None) -> str:
     """Which ledger backend a command would use, and where (no password)."""
+    from coalition.bootstrap import describe_ledger, ledger_location
+    from coalition.ledger.errors import LedgerError
+
     try:
         return describe_ledger(ledger_location(path, settings()))
     except LedgerError as exc:
