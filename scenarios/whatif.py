@@ -29,7 +29,12 @@ COUNT_KPIS = ("incidents", "escalations")
 
 def kpi_json(key: str, value: Decimal) -> float | int:
     """A KPI at the JSON edge: money a number with at most two decimals, counts an integer."""
-    return float(cents(value)) if key in MONEY_KPIS else int(value)
+    return float(cents(value)) if is_money(key) else int(value)
+
+
+def is_money(key: str) -> bool:
+    """A KPI in money (or a percentage): the market's named ones, and any world's `…_usd`."""
+    return key in MONEY_KPIS or key.endswith("_usd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +123,7 @@ class WhatIfResult:
     def kpi_deltas(self) -> dict[str, Decimal]:
         """after − before, in Decimal (money rounded half-even to cents)."""
         deltas = {k: self.kpis_after[k] - self.kpis_before[k] for k in self.kpis_before}
-        return {k: cents(v) if k in MONEY_KPIS else v for k, v in deltas.items()}
+        return {k: cents(v) if is_money(k) else v for k, v in deltas.items()}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -196,7 +201,7 @@ def _changed(b: Decision | None, a: Decision | None) -> bool:
 
 def run_kpis(ledger: Ledger, run_id: str) -> dict[str, Decimal]:
     """Revenue, margin, cash, reserves (to the cent), incidents and escalations at the end of a run (from
-    run.finished)."""
+    run.finished); a world that is not the market (another pack's) by its own numeric KPIs, then escalations."""
     kpis: dict[str, Any] = {}
     escalations = 0
     for entry in ledger.iter_entries(run_id=run_id):
@@ -204,6 +209,13 @@ def run_kpis(ledger: Ledger, run_id: str) -> dict[str, Decimal]:
             kpis = dict(entry.payload.get("summary", {}).get("kpis", {}))
         elif entry.kind == "verdict" and entry.outcome == "escalate":
             escalations += 1
+    if "revenue_usd" not in kpis:
+        own = {
+            key: cents(Decimal(str(value))) if is_money(key) else Decimal(str(value))
+            for key, value in kpis.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        return {**own, "escalations": Decimal(escalations)}
     incidents = kpis.get("incidents", {})
     total_incidents = sum(int(v) for v in incidents.values()) if isinstance(incidents, dict) else 0
     money = {key: cents(Decimal(str(kpis.get(key, 0)))) for key in MONEY_KPIS}

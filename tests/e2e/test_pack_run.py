@@ -22,6 +22,7 @@ COALITION = str(Path(sys.executable).with_name("coalition"))
 ROOT = Path(__file__).resolve().parents[2]
 HELIOS_POLICY = ROOT / "governance" / "policies" / "helios.yaml"
 DESK_SCENARIO = ROOT / "packs" / "billing_desk" / "scenarios" / "regulator-escalation.yaml"
+DESK_POLICY = ROOT / "packs" / "billing_desk" / "policy.yaml"
 SCENARIO = "billing-desk-regulator-escalation"
 RUN = "desk-1"
 
@@ -113,6 +114,23 @@ class TestTheBillingDeskRuns:
         assert "| Escalated cases | 4 |" in done.stdout  # the desk's own KPIs, not the market's
         assert "| Credits (USD) | 0.00 |" in done.stdout
         assert "Revenue" not in done.stdout
+
+    def test_whatif_compares_the_desks_own_kpis(self, desk_run: tuple[Path, dict[str, Any]]) -> None:
+        """Under a policy whose case-escalation gate only billing managers answer, the recorded approvals of the CX
+        lead and the compliance officer no longer decide: no case reaches a human's desk."""
+        data, _ = desk_run
+        assert DESK_POLICY.is_file()
+        doc = yaml.safe_load(DESK_POLICY.read_text(encoding="utf-8"))
+        doc["gates"]["case_escalation"]["approver_roles"] = ["billing_manager"]
+        (data / "managers.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+        done = cli("whatif", RUN, "--ledger", "l.db", "--policy", "managers.yaml", "--json", data_dir=data)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["kpis_before"]["escalated_cases"] == 4
+        assert result["kpis_after"]["escalated_cases"] == 0
+        assert "revenue_usd" not in result["kpis_before"]
+        refused = one_line(cli("whatif", RUN, "--ledger", "l.db", "--policy", str(HELIOS_POLICY), data_dir=data))
+        assert "governs pack helios, not this scenario's pack billing-desk" in refused
 
 
 class TestThePackLibrary:
