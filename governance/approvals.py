@@ -90,7 +90,7 @@ def run_finished_seq(ledger: Ledger, run_id: str) -> int | None:
 def policy_for_run(ledger: Ledger, run_id: str) -> Policy:
     """The policy a run was governed by: the policy document recorded in its run.started (whatever file it came
     from, a --policy override included); runs recorded without one fall back to the file at
-    settings["policy_path"], else the shipped Helios policy.
+    settings["policy_path"], else the default pack's shipped policy.
 
     The result must have the run's recorded policy_version: decisions are checked against the policy the run
     was governed by, never against a file that changed since.
@@ -103,7 +103,7 @@ def policy_for_run(ledger: Ledger, run_id: str) -> Policy:
         where = f"run {run_id} (recorded policy)"
         policy = parse_policy(document, source=where)
     else:
-        where = str(path) if path else "helios.yaml"
+        where = str(path) if path else "the default pack's policy"
         policy = load_policy(Path(str(path))) if path else default_policy()
     recorded = started.policy_version if started is not None else None
     if recorded and recorded not in (policy.version, policy.short_version):

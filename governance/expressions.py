@@ -24,7 +24,7 @@ from typing import Any
 from coalition.domain.cel_language import cel
 from coalition.governance.errors import PolicyError
 
-MAX_EXPRESSION_CHARS = 2000  # the Helios policy's longest is ~300; beyond it is a typo or an attack
+MAX_EXPRESSION_CHARS = 2000  # the shipped policies' longest is ~300; beyond it is a typo or an attack
 MAX_NESTING = 16  # brackets inside brackets
 MAX_COMPREHENSIONS = 4  # .exists/.all/.map/.filter/.exists_one per expression (each loops over a list)
 MAX_NESTED_COMPREHENSIONS = 2  # a comprehension inside a comprehension costs the product of two list sizes
