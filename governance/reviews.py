@@ -3,9 +3,9 @@ marks on it (right, or wrong with why).
 
 A sampled proposal has a `review` entry (governance wrote it when it allowed the proposal, governance/tiers.py).
 A reviewer — a name in the run's policy approver directory, never an agent — marks it once, `right` or `wrong`
-with a reason, signing (proposal id, proposal hash, reviewer, mark, reason, simulated time) with their approver key
-as a decision is signed (governance/decision_signatures.py). The mark is a `review_mark` entry: a judgement on the
-run, outside its history (ledger/history.py), so a resume or replay of a reviewed run stays identical.
+with a reason, signing (run id, proposal id, proposal hash, reviewer, mark, reason, simulated time) with their
+approver key as a decision is signed (governance/decision_signatures.py). The mark is a `review_mark` entry: a
+judgement on the run, outside its history (ledger/history.py), so a resume or replay of a reviewed run stays identical.
 
 Whose key checks a mark: the run's recorded approver directory when it names the reviewer (an interactive run),
 else the approver keys of this installation (`coalition users add`), which the caller passes as `trusted`; a
@@ -33,7 +33,7 @@ from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import EntryDraft, LedgerEntry
 
-DOMAIN = b"coalition review mark v1\n"
+DOMAIN = b"coalition review mark v2\n"  # v2: the run id is signed too
 REVIEWS_CONSUMER = "reviews"
 Mark = Literal["right", "wrong"]
 ReviewRefusal = Literal[
@@ -50,11 +50,13 @@ ReviewRefusal = Literal[
 
 
 def review_statement(
-    *, proposal_id: str, proposal_hash: str, reviewer: str, mark: str, reason: str, marked_at: datetime
+    *, run_id: str, proposal_id: str, proposal_hash: str, reviewer: str, mark: str, reason: str, marked_at: datetime
 ) -> bytes:
-    """The exact bytes a reviewer signs."""
+    """The exact bytes a reviewer signs. The run is named: runs of one scenario and seed share proposal ids and
+    hashes, so a mark on one run must not verify when copied into another."""
     return DOMAIN + canonical_json(
         {
+            "run_id": run_id,
             "proposal_id": proposal_id,
             "proposal_hash": proposal_hash,
             "reviewer": reviewer,
@@ -139,6 +141,7 @@ def mark_problem(entry: LedgerEntry, identities: RunIdentities, trusted: Mapping
     if signer != expected:
         return f"the review mark was signed by key {str(signer)[:20]}…, not {reviewer}'s"
     data = review_statement(
+        run_id=entry.run_id,
         proposal_id=str(payload.get("proposal_id", "")),
         proposal_hash=str(payload.get("proposal_hash", "")),
         reviewer=reviewer,
@@ -292,7 +295,13 @@ def record_review(
         when = newest[0].sim_time if newest else sample.sim_time
         p_hash = str(sample.payload.get("proposal_hash", ""))
         data = review_statement(
-            proposal_id=proposal_id, proposal_hash=p_hash, reviewer=reviewer, mark=mark, reason=reason, marked_at=when
+            run_id=run_id,
+            proposal_id=proposal_id,
+            proposal_hash=p_hash,
+            reviewer=reviewer,
+            mark=mark,
+            reason=reason,
+            marked_at=when,
         )
         message = ReviewMarked(
             proposal_id=proposal_id,

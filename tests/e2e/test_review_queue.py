@@ -161,6 +161,7 @@ class TestCli:
         with SqliteLedger(ledger_path, create=False) as ledger:
             when = ledger.query(LedgerQuery(run_id=RUN, newest_first=True, limit=1))[0].sim_time
             data = review_statement(
+                run_id=RUN,
                 proposal_id=target["proposal_id"],
                 proposal_hash=target["proposal_hash"],
                 reviewer="frank",

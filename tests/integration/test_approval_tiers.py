@@ -214,6 +214,7 @@ class TestReviewMarks:
         forger = Ed25519PrivateKey.generate()
         when = ledger.query(LedgerQuery(run_id="whole", newest_first=True, limit=1))[0].sim_time
         data = review_statement(
+            run_id="whole",
             proposal_id=item.proposal_id,
             proposal_hash=item.proposal_hash,
             reviewer="frank",
@@ -258,6 +259,38 @@ class TestReviewMarks:
         assert again.mark is None  # the queue still waits for a real review
         problems_by_seq = {p.seq: p.reason for p in problems}
         assert "not frank's" in problems_by_seq[forged.seq]
+
+    def test_a_mark_copied_from_another_run_is_not_a_review(self, recorded: Recorded) -> None:
+        """'whole' and 'cut' are one scenario and seed, so their proposals share ids and hashes: frank's signed mark
+        on the cut run, appended verbatim to the whole run's ledger, must not pass for a review of the whole run."""
+        ledger = recorded.ledger
+        original = ledger.query(LedgerQuery(run_id="cut", kind="review_mark", limit=1))[0]
+        assert next(
+            i for i in review_queue(ledger, "whole", trusted=recorded.trusted) if i.proposal_id == original.subject
+        )
+        copied = ledger.append(
+            [
+                EntryDraft(
+                    run_id="whole",
+                    sim_time=original.sim_time,
+                    actor=original.actor,
+                    actor_kind="human",
+                    kind="review_mark",
+                    subject=original.subject,
+                    payload=dict(original.payload),
+                    rationale=original.rationale,
+                    outcome=original.outcome,
+                    approver="frank",
+                    message_type="review.marked",
+                )
+            ]
+        )[0]
+        _, problems = verify_reviews(ledger, trusted=recorded.trusted, run_id="whole")
+        assert copied.seq in {p.seq for p in problems}
+        item = next(
+            i for i in review_queue(ledger, "whole", trusted=recorded.trusted) if i.proposal_id == original.subject
+        )
+        assert item.mark is None or item.mark.seq != copied.seq
 
 
 class TestReplayAfterReview:
