@@ -164,19 +164,7 @@ def review_queue(ledger: Ledger, run_id: str, *, trusted: Mapping[str, str] | No
     samples = ledger.query(LedgerQuery(run_id=run_id, kind="review"))
     if not samples:
         return []
-    identities = recorded_identities(ledger, run_id)
-    marks: dict[str, ReviewMark] = {}
-    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="review_mark")):
-        if entry.subject in marks or mark_problem(entry, identities, trusted or {}) is not None:
-            continue
-        p = entry.payload
-        marks[entry.subject] = ReviewMark(
-            str(p.get("reviewer")),
-            "wrong" if p.get("mark") == "wrong" else "right",
-            str(p.get("reason", "")),
-            entry.seq,
-            str(p.get("method", "")),
-        )
+    marks = _marks(ledger, run_id, trusted or {})
     items: list[SampledItem] = []
     for sample in samples:
         pid = sample.subject
@@ -202,6 +190,26 @@ def review_queue(ledger: Ledger, run_id: str, *, trusted: Mapping[str, str] | No
             )
         )
     return items
+
+
+def _marks(
+    ledger: Ledger, run_id: str, trusted: Mapping[str, str], subject: str | None = None
+) -> dict[str, ReviewMark]:
+    """The first mark that verifies of each sampled proposal of the run (of one proposal, given `subject`)."""
+    identities = recorded_identities(ledger, run_id)
+    marks: dict[str, ReviewMark] = {}
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="review_mark", subject=subject)):
+        if entry.subject in marks or mark_problem(entry, identities, trusted) is not None:
+            continue
+        p = entry.payload
+        marks[entry.subject] = ReviewMark(
+            str(p.get("reviewer")),
+            "wrong" if p.get("mark") == "wrong" else "right",
+            str(p.get("reason", "")),
+            entry.seq,
+            str(p.get("method", "")),
+        )
+    return marks
 
 
 def _first(ledger: Ledger, run_id: str, subject: str, kind: str) -> LedgerEntry | None:
@@ -283,14 +291,13 @@ def record_review(
                 "not_sampled", f"proposal {proposal_id} was not sampled for review (only sampled ones are reviewed)"
             )
         sample = samples[0]
-        for done in review_queue(ledger, run_id, trusted=trusted):
-            if done.proposal_id == proposal_id and done.mark is not None:
-                m = done.mark
-                raise _Refusal(
-                    "already_reviewed",
-                    f"proposal {proposal_id} is already marked {m.mark} by {m.reviewer} (ledger #{m.seq}); "
-                    "a mark cannot be changed",
-                )
+        m = _marks(ledger, run_id, trusted, subject=proposal_id).get(proposal_id)
+        if m is not None:  # this proposal's marks only: the whole queue is thousands at a sampled rate of 1
+            raise _Refusal(
+                "already_reviewed",
+                f"proposal {proposal_id} is already marked {m.mark} by {m.reviewer} (ledger #{m.seq}); "
+                "a mark cannot be changed",
+            )
         newest = ledger.query(LedgerQuery(run_id=run_id, newest_first=True, limit=1))
         when = newest[0].sim_time if newest else sample.sim_time
         p_hash = str(sample.payload.get("proposal_hash", ""))

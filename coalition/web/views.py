@@ -161,16 +161,30 @@ def approval_wait(ledger: Ledger, run_id: str) -> tuple[timedelta | None, bool]:
     return DEFAULT_APPROVAL_WAIT, True
 
 
+REVIEW_LIMIT = 300  # sampled items the approvals inbox lists at once (a rate of 1 over a long run draws thousands)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPage:
+    """The review queue as the inbox shows it: at most `limit` items, waiting ones first, and the counts of all."""
+
+    items: list[SampledItem]
+    waiting: int
+    total: int
+
+
 def review_items(
-    ledger: Ledger, trusted: Mapping[str, str], *, run_id: str | None = None, limit: int = 300
-) -> list[SampledItem]:
-    """The sampled proposals of the newest `limit` draws (one run, or every run), waiting ones first, each run's in
-    the order they were drawn; with their marks checked against `trusted` (governance/reviews.py)."""
+    ledger: Ledger, trusted: Mapping[str, str], *, run_id: str | None = None, limit: int = REVIEW_LIMIT
+) -> ReviewPage:
+    """The sampled proposals of the runs with the newest `limit` draws (one run, or every run), waiting ones first,
+    each run's in the order they were drawn, cut to `limit`; with their marks checked against `trusted`
+    (governance/reviews.py)."""
     draws = ledger.query(LedgerQuery(run_id=run_id, kind="review", newest_first=True, limit=limit))
     items = [
         item for run in dict.fromkeys(d.run_id for d in draws) for item in review_queue(ledger, run, trusted=trusted)
     ]
-    return sorted(items, key=lambda i: i.mark is not None)
+    ordered = sorted(items, key=lambda i: i.mark is not None)
+    return ReviewPage(ordered[:limit], sum(1 for i in items if i.mark is None), len(items))
 
 
 def find_escalation(ledger: Ledger, run_id: str, proposal_id: str) -> tuple[Escalation | None, Policy | None, str]:

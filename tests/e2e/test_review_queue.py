@@ -33,6 +33,7 @@ from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
 from coalition.web.passwords import hash_password
+from coalition.web.views import REVIEW_LIMIT, review_items
 
 pytestmark = pytest.mark.e2e
 
@@ -276,6 +277,22 @@ class TestConsole:
         assert f"Sampled for review ({len(rows)} waiting of {len(rows)})" in page.text
         assert page.text.count('action="/approvals/review"') == len(rows)
         assert 'name="mark" value="wrong"' in page.text
+
+    def test_the_inbox_shows_at_most_its_limit_of_items_and_counts_them_all(
+        self, client: TestClient, ledger_path: Path
+    ) -> None:
+        """A sampled rate of 1 over a long run draws thousands: the inbox lists at most REVIEW_LIMIT of them (the
+        waiting ones first) and says how many there are, instead of one form per draw in one page."""
+        self.login(client, "frank")
+        rows = queue(ledger_path)
+        assert len(rows) > 3
+        with SqliteLedger(ledger_path, create=False) as ledger:
+            shown = review_items(ledger, {}, run_id=RUN, limit=3)
+        assert [i.proposal_id for i in shown.items] == [r["proposal_id"] for r in rows[:3]]
+        assert (shown.waiting, shown.total) == (len(rows), len(rows))
+        page = client.get("/approvals")
+        assert f"Sampled for review ({len(rows)} waiting of {len(rows)})" in page.text
+        assert page.text.count('action="/approvals/review"') == min(len(rows), REVIEW_LIMIT)
 
     def test_mark_right_then_twice_is_409(self, client: TestClient, ledger_path: Path) -> None:
         csrf = self.login(client, "frank")
