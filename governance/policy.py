@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -179,13 +180,26 @@ class HardLimits(_Frozen):
         return self
 
 
+_NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _number_from_text(value: object) -> object:
+    """A number written as decimal text (a policy rebuilt from its JSON dump) is that number, not a string."""
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        return Decimal(value.strip())
+    return value
+
+
+GateParameter = Annotated[LimitScalar, BeforeValidator(_number_from_text)]
+
+
 class Gate(_Frozen):
     """Who must approve an escalation, how many distinct approvers, and when it lapses (simulated hours). Any
     other key is a parameter of the gate (a number, a flag or a string) that rules read as `gates.<gate>.<key>`
     (e.g. the amount from which a commitment escalates)."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
-    __pydantic_extra__: dict[str, LimitScalar] = Field(init=False)
+    __pydantic_extra__: dict[str, GateParameter] = Field(init=False)
 
     approver_roles: list[str] = Field(min_length=1)
     approvals_required: int = Field(default=1, ge=1, le=10)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,14 @@ class TestPackPolicies:
         """Gates as data and `pack:` change nothing a recorded run depends on: the document's hash."""
         assert default_policy().version == "3729342cb2c6d4e4b5094bf5153ed9f10d43c0496c1d6298071171bfa45e1c19"
         assert "pack" not in default_policy().model_dump()
+
+    def test_gate_parameters_stay_numbers_in_a_policy_rebuilt_from_its_json_dump(self) -> None:
+        """A gate's parameters are data (extra keys); dumped as JSON they are decimal text, and read back they are
+        numbers again, or the capital and incident rules would compare a number with a string and never fire."""
+        rebuilt = parse_policy(default_policy().model_dump(mode="json"), source="dump")
+        assert rebuilt.gate("capital_commitment").model_extra == {"threshold_usd": Decimal("100000")}
+        assert rebuilt.gate("incident_severity").model_extra == {"severity_bound": Decimal("3")}
+        assert rebuilt.gate("market_entry").approver_roles == ["board"]
 
     def test_a_rule_on_another_packs_action_is_refused(self) -> None:
         data = desk_policy(lambda d: d["rules"][0]["actions"].append("issue_credit"))
