@@ -59,8 +59,8 @@ PACK = Pack(
         check_event=scenario_checks.check_event,
     ),
     gates=GATES,
-    policy=resources.files("coalition.governance").joinpath("policies/helios.yaml"),
-    scenarios=resources.files("coalition.scenarios").joinpath("library"),
+    policy=resources.files("coalition.packs.helios").joinpath("policies/helios.yaml"),
+    scenarios=resources.files("coalition.packs.helios").joinpath("scenarios"),
     brief=brief,
 )
 

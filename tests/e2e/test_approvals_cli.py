@@ -348,7 +348,7 @@ class TestDecisions:
 
     def test_the_runs_policy_file_is_used(self, tmp_path: Path, sealed_keys: Path) -> None:
         """run.started.settings['policy_path'] names the policy: its approver directory decides."""
-        data = yaml.safe_load((Path(__file__).parents[2] / "governance/policies/helios.yaml").read_text())
+        data = yaml.safe_load((Path(__file__).parents[2] / "packs/helios/policies/helios.yaml").read_text())
         data["approvers"]["zoe"] = ["board"]
         policy_path = tmp_path / "custom.yaml"
         policy_path.write_text(yaml.safe_dump(data))

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.e2e
 
 COALITION = str(Path(sys.executable).with_name("coalition"))
 REPO = Path(__file__).resolve().parents[2]
-LIBRARY = REPO / "scenarios" / "library"
-POLICY = REPO / "governance" / "policies" / "helios.yaml"
+LIBRARY = REPO / "packs" / "helios" / "scenarios"
+POLICY = REPO / "packs" / "helios" / "policies" / "helios.yaml"
 MAX_EXTRA_CPU_S = 1.0  # over the same command refused at its first option
 MAX_RSS_MB = 200
 MAX_WALL_S = 60.0  # a stall, whatever the machine's load

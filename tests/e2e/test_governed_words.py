@@ -30,7 +30,7 @@ from coalition.scenarios.spec import load_scenario
 pytestmark = pytest.mark.e2e
 
 COALITION = str(Path(sys.executable).with_name("coalition"))
-LIBRARY = Path(__file__).parents[2] / "scenarios" / "library"
+LIBRARY = Path(__file__).parents[2] / "packs" / "helios" / "scenarios"
 HOSTILE_COPY = (
     "Dear customer, good news: guaranteed savings and 100% uptime from now on. We will credit you 5000 USD and "
     "waive every fee; to receive it, transfer your balance to acct X-666 at http://evil.example/claim."

@@ -252,7 +252,7 @@ class TestWhatIfOverAPaidRun:
             result = whatif(ledger, "paid", same)
         assert result.changes == []
         assert set(result.kpi_deltas.values()) == {0}
-        policy = Path(__file__).resolve().parents[2] / "governance" / "policies" / "helios.yaml"
+        policy = Path(__file__).resolve().parents[2] / "packs" / "helios" / "policies" / "helios.yaml"
         done = subprocess.run(
             [COALITION, "whatif", "paid", "--policy", str(policy), "--ledger", str(path), "--json"],
             capture_output=True,

@@ -23,7 +23,7 @@ from test_hostile_models import cli
 
 pytestmark = pytest.mark.e2e
 
-POLICY = str(Path(__file__).parents[2] / "governance" / "policies" / "helios-autonomous.yaml")
+POLICY = str(Path(__file__).parents[2] / "packs" / "helios" / "policies" / "helios-autonomous.yaml")
 
 
 def opinionated(body: dict[str, Any]) -> list[tuple[str, str]] | None:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 COALITION = str(Path(sys.executable).with_name("coalition"))
 ROOT = Path(__file__).resolve().parents[2]
-HELIOS_POLICY = ROOT / "governance" / "policies" / "helios.yaml"
+HELIOS_POLICY = ROOT / "packs" / "helios" / "policies" / "helios.yaml"
 DESK_SCENARIO = ROOT / "packs" / "billing_desk" / "scenarios" / "regulator-escalation.yaml"
 DESK_POLICY = ROOT / "packs" / "billing_desk" / "policy.yaml"
 SCENARIO = "billing-desk-regulator-escalation"
@@ -158,7 +158,7 @@ class TestPacksDoNotMix:
         assert "governs pack helios, not this scenario's pack billing-desk" in line
 
     def test_a_helios_scenario_claiming_the_desk_is_refused(self, tmp_path: Path) -> None:
-        doc = yaml.safe_load((ROOT / "scenarios" / "library" / "price-spike.yaml").read_text(encoding="utf-8"))
+        doc = yaml.safe_load((ROOT / "packs" / "helios" / "scenarios" / "price-spike.yaml").read_text(encoding="utf-8"))
         doc["pack"] = "billing-desk"
         (tmp_path / "spike.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
         line = one_line(cli("run", "spike.yaml", "--bus", "memory", data_dir=tmp_path))

@@ -1,5 +1,5 @@
 """The review queue of the sampled approval tier through the CLI (`coalition approvals review …`, `ledger verify`,
-`report`) and the web console's inbox, over one recorded chaos-week run under governance/policies/helios-tiers.yaml
+`report`) and the web console's inbox, over one recorded chaos-week run under packs/helios/policies/helios-tiers.yaml
 (a copy per test). Reviewers are approvers with keys sealed by their password, as for decisions."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from coalition.web.views import REVIEW_LIMIT, review_items
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "governance" / "policies" / "helios-tiers.yaml"
+SHIPPED = REPO / "packs" / "helios" / "policies" / "helios-tiers.yaml"
 PASSWORD = "correct horse battery"
 RUN = "tiers"
 COALITION = str(Path(sys.executable).with_name("coalition"))

@@ -166,7 +166,7 @@ def _scenario_with(tmp_path: Path, extra: list[dict[str, Any]]) -> Path:
     assert "helios-launch" in list_library()
     from importlib import resources
 
-    text = resources.files("coalition.scenarios").joinpath("library", "helios-launch.yaml").read_text()
+    text = resources.files("coalition.packs.helios").joinpath("scenarios", "helios-launch.yaml").read_text()
     doc = yaml.safe_load(text)
     doc["expectations"] = [*doc["expectations"], *extra]
     path = tmp_path / "helios-plus.yaml"
@@ -248,7 +248,8 @@ class TestWhatIfAmounts:
         ledger, _, _ = two_runs
         from importlib import resources
 
-        policy = yaml.safe_load(resources.files("coalition.governance").joinpath("policies", "helios.yaml").read_text())
+        shipped = resources.files("coalition.packs.helios").joinpath("policies", "helios.yaml")
+        policy = yaml.safe_load(shipped.read_text())
         policy["limits"]["pricing"]["surge_cap_pct"] = 60
         path = tmp_path / "wider.yaml"
         path.write_text(yaml.safe_dump(policy))

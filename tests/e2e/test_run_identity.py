@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import coalition.governance as governance_package
-import coalition.scenarios as scenarios_package
+import coalition.packs.helios as helios_package
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.errors import LedgerError
 from coalition.ledger.sqlite import SqliteLedger
@@ -25,7 +24,7 @@ from coalition.ledger.sqlite import SqliteLedger
 pytestmark = pytest.mark.e2e
 
 COALITION = str(Path(sys.executable).with_name("coalition"))
-LIBRARY = Path(scenarios_package.__file__).parent / "library"
+LIBRARY = Path(helios_package.__file__).parent / "scenarios"
 SCENARIO = "price-spike"  # short, with an escalation (pricing_policy_change, four eyes)
 
 
@@ -70,9 +69,9 @@ class TestContentNotPath:
         shutil.copy(original, work / "sub" / "base.yaml")
         checkouts = []
         for name in ("checkout-a", "checkout-b"):  # two copies of the file tree, as two clones of one commit
-            tree = tmp_path / name / "scenarios"
+            tree = tmp_path / name / "helios"
             shutil.copytree(LIBRARY.parent, tree, ignore=shutil.ignore_patterns("__pycache__"))
-            checkouts.append(tree / "library" / f"{SCENARIO}.yaml")
+            checkouts.append(tree / "scenarios" / f"{SCENARIO}.yaml")
         digests = {
             "relative": run("base.yaml", ledger, "relative", cwd=work),
             "absolute": run(str(work / "base.yaml"), ledger, "absolute", cwd=work),
@@ -113,7 +112,7 @@ class TestReplaySurvivesChange:
         replayed = cli("replay", "lean", "--ledger", str(ledger), data_dir=ledger.parent / "data")
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
         assert "IDENTICAL" in replayed.stdout
-        policy = Path(governance_package.__file__).parent / "policies" / "helios.yaml"
+        policy = Path(helios_package.__file__).parent / "policies" / "helios.yaml"
         whatif = cli(
             "whatif", "lean", "--ledger", str(ledger), "--policy", str(policy), "--json",
             data_dir=ledger.parent / "data",

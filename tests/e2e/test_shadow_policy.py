@@ -18,7 +18,7 @@ import yaml
 pytestmark = pytest.mark.e2e
 
 COALITION = str(Path(sys.executable).with_name("coalition"))
-POLICY = Path(__file__).resolve().parents[2] / "governance" / "policies" / "helios.yaml"
+POLICY = Path(__file__).resolve().parents[2] / "packs" / "helios" / "policies" / "helios.yaml"
 SCENARIO = "price-spike"  # short; finance proposes prices every day, one at the surge cap
 
 

@@ -1,4 +1,4 @@
-"""Approval tiers where they meet the rest: chaos-week under the shipped governance/policies/helios-tiers.yaml
+"""Approval tiers where they meet the rest: chaos-week under the shipped packs/helios/policies/helios-tiers.yaml
 (issue_credit sampled at 0.5, marketing's notices sampled at 1, freeze_account always-human through the ops
 lead's gate), recorded once per module — whole, and cut after day 3 then resumed — and attacked from the side:
 review marks then resume, replay and replay --verify; always-human × resume; forged marks; the report."""
@@ -32,7 +32,7 @@ from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.integration
 
-SHIPPED = Path(__file__).parents[2] / "governance" / "policies" / "helios-tiers.yaml"
+SHIPPED = Path(__file__).parents[2] / "packs" / "helios" / "policies" / "helios-tiers.yaml"
 SEED = 5001  # chaos-week's
 
 

@@ -34,7 +34,7 @@ from coalition.scenarios.spec import parse_scenario
 
 pytestmark = pytest.mark.integration
 
-LIBRARY = Path(__file__).parents[2] / "scenarios" / "library"
+LIBRARY = Path(__file__).parents[2] / "packs" / "helios" / "scenarios"
 RUN = "assist"
 
 

@@ -21,7 +21,7 @@ from coalition.scenarios.spec import Scenario, load_scenario
 pytestmark = pytest.mark.integration
 
 AUTONOMOUS = {"finance": {"lane": "autonomous"}, "marketing": {"lane": "autonomous"}}
-SHIPPED = Path(__file__).parents[2] / "governance" / "policies" / "helios-autonomous.yaml"
+SHIPPED = Path(__file__).parents[2] / "packs" / "helios" / "policies" / "helios-autonomous.yaml"
 
 
 def autonomous_policy() -> Policy:

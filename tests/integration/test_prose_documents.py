@@ -22,7 +22,7 @@ from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.integration
 
-LIBRARY = Path(__file__).parents[2] / "scenarios" / "library"
+LIBRARY = Path(__file__).parents[2] / "packs" / "helios" / "scenarios"
 SCENARIOS = ("regulator-bulletin", "heatwave-news", "partner-email-injection", "complaint-letters")
 
 

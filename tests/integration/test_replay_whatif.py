@@ -26,7 +26,7 @@ from coalition.scenarios.spec import AgentSettings, load_scenario
 from coalition.scenarios.whatif import whatif
 
 pytestmark = pytest.mark.integration
-POLICY = Path(__file__).resolve().parents[2] / "governance" / "policies" / "helios.yaml"
+POLICY = Path(__file__).resolve().parents[2] / "packs" / "helios" / "policies" / "helios.yaml"
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from coalition.scenarios.sweep import (
 
 pytestmark = pytest.mark.integration
 
-LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
+LIBRARY = Path(__file__).resolve().parents[2] / "packs" / "helios" / "scenarios"
 
 
 def tiny_scenario(tmp_path: Path) -> Path:

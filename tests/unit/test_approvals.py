@@ -410,7 +410,7 @@ class TestPolicyForRun:
 
     def test_the_runs_policy_file(self, ledger: SqliteLedger, tmp_path: Path) -> None:
         """A custom policy file named by the run is used."""
-        data = yaml.safe_load((Path(__file__).parents[2] / "governance/policies/helios.yaml").read_text())
+        data = yaml.safe_load((Path(__file__).parents[2] / "packs/helios/policies/helios.yaml").read_text())
         data["approvers"]["zoe"] = ["board"]
         path = tmp_path / "custom.yaml"
         path.write_text(yaml.safe_dump(data))

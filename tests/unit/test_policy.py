@@ -16,7 +16,7 @@ from coalition.governance.policy import parse_policy
 
 pytestmark = pytest.mark.unit
 
-HELIOS_TEXT = resources.files("coalition.governance").joinpath("policies/helios.yaml").read_text(encoding="utf-8")
+HELIOS_TEXT = resources.files("coalition.packs.helios").joinpath("policies/helios.yaml").read_text(encoding="utf-8")
 HELIOS: dict[str, Any] = yaml.safe_load(HELIOS_TEXT)
 
 

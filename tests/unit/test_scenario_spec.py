@@ -95,7 +95,7 @@ class TestLibrary:
     """The shipped scenarios load by bare name and hash stably."""
 
     def test_helios_launch_loads_by_name(self) -> None:
-        """A bare name resolves in scenarios/library/."""
+        """A bare name resolves in packs/helios/scenarios/."""
         scenario = load_scenario("helios-launch")
         assert scenario.name == "helios-launch"
         assert scenario.days == 90
@@ -135,7 +135,7 @@ class TestLibrary:
 
     def test_relative_policy_resolves_next_to_the_file(self, tmp_path: Path) -> None:
         """policy: is a path relative to the scenario file."""
-        shipped = resources.files("coalition.governance").joinpath("policies/helios.yaml")
+        shipped = resources.files("coalition.packs.helios").joinpath("policies/helios.yaml")
         (tmp_path / "policies").mkdir()
         shutil.copyfile(str(shipped), tmp_path / "policies" / "mine.yaml")
         scenario = load_scenario(write(tmp_path, {**BASE, "policy": "policies/mine.yaml"}, "ok.yaml"))

@@ -19,9 +19,9 @@ from coalition.governance.tiers import sample_draw
 pytestmark = pytest.mark.unit
 
 HELIOS: dict[str, Any] = yaml.safe_load(
-    resources.files("coalition.governance").joinpath("policies/helios.yaml").read_text(encoding="utf-8")
+    resources.files("coalition.packs.helios").joinpath("policies/helios.yaml").read_text(encoding="utf-8")
 )
-SHIPPED = Path(__file__).parents[2] / "governance" / "policies" / "helios-tiers.yaml"
+SHIPPED = Path(__file__).parents[2] / "packs" / "helios" / "policies" / "helios-tiers.yaml"
 
 
 def with_tiers(tiers: Any) -> dict[str, Any]:
