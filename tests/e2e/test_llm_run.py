@@ -239,7 +239,9 @@ class TestWhatIfOverAPaidRun:
         path = tmp_path / "ledger.db"
         spec = load_scenario("helios-launch")
         paid = spec.model_copy(
-            update={"agents": {a: AgentSettings(model=PAID.get(a, "offline")) for a in catalog().agent_names}}
+            update={
+                "agents": {a: AgentSettings(model=PAID.get(a, "offline")) for a in catalog().pack("helios").agent_names}
+            }
         )
         with SqliteLedger(path, create=True) as ledger, WireServer() as server:
             options = RunnerOptions(provider_access=access(server))
