@@ -273,7 +273,14 @@ def _on_verdict(s: GovernanceState, m: Message, mid: str | None, cid: str | None
     if m.proposal_id in state.held:
         state = dataclasses.replace(state, held=_without(state.held, m.proposal_id))
     draft = state.escalations.get(proposal.supersedes or "") if proposal is not None else None
-    if draft is not None and draft.is_draft and draft.final is None and draft.status == "approved":
+    if (
+        draft is not None
+        and draft.is_draft
+        and draft.final is None
+        and draft.status == "approved"
+        and proposal is not None
+        and proposal.agent == draft.agent  # another agent naming the draft does not use its adoption up
+    ):
         # the final proposal of an adopted draft: its verdict uses the adoption up (one final per draft)
         final = dataclasses.replace(draft, final=m.proposal_id)
         state = dataclasses.replace(state, escalations=_with(state.escalations, draft.proposal_id, final))

@@ -233,6 +233,32 @@ class TestOnlyWhatThePersonAdoptedIsEvaluated:
         assert late.outcome == "deny"
         assert "already finalised by f-wrong" in late.reasons[0]
 
+    def test_another_agent_naming_the_draft_neither_finalises_it_nor_uses_the_adoption_up(
+        self, loop: GovernanceLoop
+    ) -> None:
+        """A proposal from another agent (here marketing, in no model lane) that names finance's adopted draft as
+        the one it supersedes, with the adopted arguments: denied, and finance's own final is still evaluated."""
+        loop.propose("d3", 64.0)
+        loop.step()
+        assert loop.decide("d3", "approve", price=62.0) == "recorded"
+        loop.step()
+        forged = ActionProposed(
+            proposal_id="m-forged",
+            agent="marketing",
+            action="set_price",
+            args={"region": "TX", "price": 62.0},
+            rationale="marketing names finance's draft",
+            supersedes="d3",
+        )
+        loop.emit("agent:marketing", forged, topics.PROPOSALS)
+        loop.step()
+        assert loop.verdict("m-forged").outcome == "deny"
+        loop.propose("f3", 62.0, supersedes="d3")
+        loop.step()
+        final = loop.verdict("f3")  # evaluated like any proposal (no market snapshot here: the surge rule's deny)
+        assert "lane.assistive" not in final.rule_ids, final.reasons
+        assert not any("already finalised" in r for r in final.reasons)
+
     def test_a_final_of_a_dropped_draft_is_denied_and_an_amendment_must_fit_the_schema(
         self, loop: GovernanceLoop
     ) -> None:
