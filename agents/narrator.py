@@ -247,15 +247,19 @@ class Narrator:
         reads the screened prose by one recorded tool call,
         and when the text was withheld by the screen, the call stops or the reading has another shape, the
         ground truth stands (the stop recorded)."""
-        request: dict[str, Any] = {"task": "read", "agent": agent, "document": dict(document)}
+        kind = document.get("kind", "document")
+        request: dict[str, Any] = {"task": "read", "agent": agent, "document": {"kind": kind}}
         self._untrusted(request, agent, text)  # screened in every model lane, offline too: a flag is recorded
+        for header in ("title", "sender"):  # outside text too: screened, as data, never in the instructions
+            shown: dict[str, Any] = {}
+            self._untrusted(shown, agent, document.get(header))
+            if "untrusted_data" in shown:
+                request["document"][header] = shown["untrusted_data"]
         if self._paid is None:
             return dict(truth)
         if not isinstance(request.get("untrusted_data"), str):
             return dict(truth)  # withheld (flagged, recorded): the model cannot read it
-        instructions = READ_INSTRUCTIONS.format(
-            agent=agent, kind=document.get("kind", "document"), title=document.get("title", ""), tool=READ_TOOL
-        )
+        instructions = READ_INSTRUCTIONS.format(agent=agent, kind=kind, tool=READ_TOOL)
         purpose = f"read:{document.get('kind', 'document')}"
         turn = self.tool_turn(purpose, self._messages(instructions, request), [read_tool(truth)])
         if turn is None:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from langchain_core.messages import AIMessage
 
 from coalition.agents.facts import Facts
 from coalition.agents.model_budget import ModelGuard
@@ -38,6 +39,7 @@ BENIGN = [
     "See the official notice at https://www.puc.texas.gov/notice for details.",
 ]
 ALLOW = ("puc.texas.gov",)
+READING = {"region": "TX", "supply_change_pct": -30}  # a document's ground-truth reading
 
 
 class TestScreen:
@@ -117,3 +119,38 @@ class TestNarratorShield:
         assert len(screened) == 1
         assert screened[0].content_hash == content_hash(text)
         assert screened[0].verdict == "flagged"
+
+
+class TestDocumentHeaders:
+    """A prose document's title and sender are outside text as much as its body: they are screened like it, travel
+    as data (never in the system instructions), and a flagged one is withheld from the model and recorded."""
+
+    def reader(self, inner: ScriptedModel) -> Narrator:
+        model = RecordingChatModel(inner=inner, model_id="openai:gpt-4o-mini", params={}, log=CallLog("finance"))
+        speaker = Narrator(model, agent="finance", guard=ModelGuard("finance"), fallback=OfflineChatModel())
+        speaker.at(datetime(2026, 1, 5, tzinfo=UTC))
+        return speaker
+
+    def read(self, title: str, sender: str) -> tuple[ScriptedModel, Narrator]:
+        call = {"name": "record_reading", "args": dict(READING), "id": "call_read"}
+        inner = ScriptedModel(responses=[AIMessage(content="", tool_calls=[call])])
+        speaker = self.reader(inner)
+        document = {"kind": "partner_email", "title": title, "sender": sender}
+        speaker.read_document("finance", document, BENIGN[0], READING)
+        return inner, speaker
+
+    @pytest.mark.parametrize("where", ["title", "sender"])
+    def test_an_injection_in_the_title_or_sender_never_reaches_the_model(self, where: str) -> None:
+        hostile = INJECTIONS[0]
+        headers = {"title": "Curtailment notice", "sender": "ops@partner.example", where: hostile}
+        inner, speaker = self.read(headers["title"], headers["sender"])
+        seen = " ".join(str(m.content) for call in inner.calls for m in call)
+        assert normalise(hostile)[:20].lower() not in seen.lower()
+        screened = [r for r in speaker.drain() if isinstance(r, ContentScreened)]
+        assert [r.content_hash for r in screened] == [content_hash(hostile)]
+
+    def test_a_clean_title_travels_as_data_not_in_the_instructions(self) -> None:
+        inner, _ = self.read("Curtailment notice for the Texas farms", "ops@partner.example")
+        system, human = inner.calls[0]
+        assert "Curtailment notice" not in str(system.content)
+        assert json.loads(str(human.content))["document"]["title"] == "Curtailment notice for the Texas farms"
