@@ -27,7 +27,7 @@ from coalition.bus.canonical import canonical_json
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
 from coalition.domain import DEFAULT_PACK, Pack, PackError, SectionProblem, catalog
 from coalition.governance.errors import PolicyError
-from coalition.governance.lanes import AgentLane
+from coalition.governance.lanes import DRAFT_REVIEW, AgentLane
 from coalition.governance.tiers import ALWAYS_HUMAN, Tiers
 
 
@@ -360,6 +360,9 @@ class Policy(_Frozen):
         for action in self.holds.safe_while_pending:
             if action not in known:
                 raise _FieldProblem("holds.safe_while_pending", _unknown_action(action, pack.name))
+        for reserved in sorted({DRAFT_REVIEW} & (set(self.gates) | set(self.high_impact_tools))):
+            where = f"gates.{reserved}" if reserved in self.gates else f"high_impact_tools.{reserved}"
+            raise _FieldProblem(where, "the name is reserved for the assistive lane's drafts (name the gate otherwise)")
         tool_of: dict[str, str] = {}
         for tool, spec in self.high_impact_tools.items():
             where = f"high_impact_tools.{tool}"

@@ -156,6 +156,13 @@ def _tool_unknown_action(d: dict[str, Any]) -> None:
     d["high_impact_tools"]["money_movement"]["actions"] = ["wire_money"]
 
 
+def _gate_named_draft_review(d: dict[str, Any]) -> None:
+    """A gate under the assistive lane's name: approving an escalation there would authorize nothing (it is taken
+    for a draft, and the agent, in no assistive lane, never proposes a final), and --amend would be accepted."""
+    d["gates"]["draft_review"] = d["gates"]["market_entry"]
+    d["tiers"] = {"actions": {"set_price": {"tier": "always-human", "gate": "draft_review"}}}
+
+
 class TestPolicyErrors:
     """A malformed policy file gives ONE line: '<file>: <a.b[2].c>: <what is wrong>'."""
 
@@ -175,6 +182,7 @@ class TestPolicyErrors:
             pytest.param(
                 _tool_unknown_action, "high_impact_tools.money_movement.actions", "'wire_money'", id="tool-action"
             ),
+            pytest.param(_gate_named_draft_review, "gates.draft_review", "reserved", id="reserved-gate"),
         ],
     )
     def test_malformed_field(
