@@ -394,6 +394,12 @@ class GovernanceService:
                 )
             )
             out.extend(self._sample(proposal, now, correlation_id or proposal.proposal_id))
+        draft = self._state.escalations.get(proposal.supersedes or "")
+        if draft is not None and draft.is_draft and draft.final == proposal.proposal_id:
+            # the final proposal of an adopted draft: what the draft held is judged now (held again by the final's
+            # own escalation, if it escalates), or cancelled when the final is denied
+            outcome = "approved" if verdict.outcome != "deny" else "adopted, but its final proposal was denied"
+            out.extend(self._end_holds(draft, outcome, now))
         return out
 
     def _sample(self, proposal: ActionProposed, now: datetime, correlation_id: str) -> list[tuple[str, Envelope]]:
@@ -445,8 +451,7 @@ class GovernanceService:
                     adopted_args=escalation.adopted_args,
                 )
                 out.append(self._emit(VERDICTS, message, now, correlation, escalation.verdict_message_id))
-                out.extend(self._end_holds(escalation, "approved", now))
-                continue
+                continue  # what the draft holds waits for its final proposal's verdict (_issue)
             # An approval never overrides a hard limit: re-check the proposal against today's state.
             recheck = evaluate(escalation.proposal, self._state, self._policy)
             if recheck.outcome == "deny":

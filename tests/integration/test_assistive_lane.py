@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -19,7 +19,16 @@ from coalition.bus.envelope import Envelope
 from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import Message
-from coalition.bus.messages import ActionProposed, EscalationResolved, LaneChoice, RunStarted, VerdictIssued
+from coalition.bus.messages import (
+    ActionAuthorized,
+    ActionProposed,
+    EscalationResolved,
+    LaneChoice,
+    Observation,
+    ProposalHeld,
+    RunStarted,
+    VerdictIssued,
+)
 from coalition.governance import GovernanceService, default_policy, record_decision
 from coalition.governance.approvals import load_escalations
 from coalition.governance.decision_signatures import RunIdentities, entry_problem, scripted_key
@@ -125,22 +134,24 @@ class TestDraftDecisionFinal:
 
 
 START = datetime(2025, 3, 10, 9, tzinfo=UTC)
+T = TypeVar("T", bound=Message)
 
 
 class GovernanceLoop:
     """The governance service alone with an assistive policy; the agent is played by the test."""
 
-    def __init__(self, ledger: SqliteLedger) -> None:
+    def __init__(self, ledger: SqliteLedger, policy: Policy | None = None) -> None:
+        self.policy = policy or assistive_policy()
         self.bus = MemoryBus(namespace="g")
         self.ledger = ledger
         self.clock = SimulatedClock(START)
         self.ids = IdFactory("seed-assist").child("world")
         self.recorder = Recorder(self.bus, ledger)
         self.service = GovernanceService(
-            self.bus, ledger, assistive_policy(), ids=IdFactory("seed-assist"), clock=self.clock, run_id="g"
+            self.bus, ledger, self.policy, ids=IdFactory("seed-assist"), clock=self.clock, run_id="g"
         )
         self.superstep = 0
-        policy = assistive_policy()
+        policy = self.policy
         started = RunStarted(
             scenario="t", scenario_hash="h", seed=1, policy_version=policy.version, start=START, days=3
         )
@@ -182,6 +193,14 @@ class GovernanceLoop:
         ]
         return found[-1]
 
+    def payloads(self, kind: type[T]) -> list[T]:
+        return [
+            d.envelope.payload
+            for topic in (topics.VERDICTS, topics.AUTHORIZATIONS)
+            for d in self.bus.range(topic)
+            if d.envelope is not None and isinstance(d.envelope.payload, kind)
+        ]
+
     def resolved(self, pid: str) -> EscalationResolved:
         return next(
             d.envelope.payload
@@ -201,7 +220,7 @@ class GovernanceLoop:
             reason="reviewed",
             method="scenario-board",
             key=scripted_key("bob"),
-            policy=assistive_policy(),
+            policy=self.policy,
             amend=amend or None,
         )
         return result.reason if not result.accepted else "recorded"
@@ -287,6 +306,62 @@ class TestOnlyWhatThePersonAdoptedIsEvaluated:
         assert loop.verdict("cap").gate == "capital_commitment"
         refused = loop.decide("cap", "approve", amount_usd=1)
         assert refused.startswith("cannot amend: gate capital_commitment is not an assistive draft")
+
+
+class TestWhatADraftHolds:
+    """A proposal held by an open draft (a shared dependency key) waits for the final proposal's verdict, not the
+    adoption: adopting a draft authorizes nothing, so it cannot release what depends on it."""
+
+    @pytest.fixture
+    def held(self, tmp_path: Path) -> Iterator[GovernanceLoop]:
+        document = dict(assistive_policy().document)
+        document["holds"] = {**document["holds"], "dependency_keys": ["incident_id", "region"]}
+        ledger = SqliteLedger(tmp_path / "h.db")
+        loop = GovernanceLoop(ledger, parse_policy(document, source="helios+assistive+region holds"))
+        snapshot = Observation(kind="market.snapshot", data={"prices": {"TX": {"price": 60, "base_price": 60}}})
+        loop.emit("world", snapshot, topics.OBSERVATIONS)
+        loop.propose("d", 64.0)
+        loop.step()
+        campaign = ActionProposed(
+            proposal_id="camp",
+            agent="marketing",
+            action="launch_campaign",
+            args={
+                "campaign_id": "c1",
+                "region": "TX",
+                "channel": "email",
+                "copy": "Power for less",
+                "claims": [],
+                "budget_usd": 1000,
+                "discount_pct": 5,
+            },
+            rationale="a Texas campaign",
+        )
+        loop.emit("agent:marketing", campaign, topics.PROPOSALS)
+        loop.step()
+        assert [p.proposal_id for p in loop.payloads(ProposalHeld)] == ["camp"]
+        yield loop
+        ledger.close()
+
+    def test_adopting_the_draft_does_not_release_it_and_a_denied_final_cancels_it(self, held: GovernanceLoop) -> None:
+        assert held.decide("d", "approve", price=300.0) == "recorded"  # above the 250 ceiling
+        held.step()
+        assert not [v for v in held.payloads(VerdictIssued) if v.proposal_id == "camp"]  # still held
+        held.propose("f", 300.0, supersedes="d")
+        held.step()
+        assert held.verdict("f").outcome == "deny"
+        cancelled = held.verdict("camp")
+        assert cancelled.outcome == "deny"
+        assert "gate.holds_dependents" in cancelled.rule_ids
+        assert not [a for a in held.payloads(ActionAuthorized) if a.proposal_id == "camp"]
+
+    def test_an_allowed_final_releases_it(self, held: GovernanceLoop) -> None:
+        assert held.decide("d", "approve", price=62.0) == "recorded"
+        held.step()
+        held.propose("f", 62.0, supersedes="d")
+        held.step()
+        assert held.verdict("f").outcome == "allow"
+        assert held.verdict("camp").outcome == "allow"
 
 
 class _Down(Exception):
