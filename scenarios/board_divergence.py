@@ -23,7 +23,7 @@ from coalition.scenarios.spec import Expectation, Scenario
 BOARD_METHOD = "scenario-board"
 _HUMAN_KINDS = frozenset({"approval", "rejection", "resolution"})
 _HUMAN_OUTCOMES = frozenset({"approved", "rejected", "expired"})
-_SCRIPTED_OUTCOME = {"approve": "approved", "reject": "rejected"}
+_SCRIPTED_OUTCOME = {"approve": "approved", "amend": "approved", "reject": "rejected"}  # an amendment approves
 
 
 @dataclass(frozen=True, slots=True)

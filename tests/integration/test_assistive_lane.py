@@ -37,9 +37,10 @@ from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.recorder import Recorder
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.board_divergence import divergences
 from coalition.scenarios.replay import ReplayResult, replay
 from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult
-from coalition.scenarios.spec import parse_scenario
+from coalition.scenarios.spec import Scenario, parse_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -62,15 +63,20 @@ def amend(price_drafted: float, price: float, reason: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLedger, RunResult]]:
+def amended_price_spike() -> Scenario:
+    """price-spike whose scripted board amends finance's two drafted prices."""
     doc = yaml.safe_load((LIBRARY / "price-spike.yaml").read_text())
     doc["board"]["decisions"] = [
         amend(114.55, 72.5, "Price at the surge cap, not above it."),
         amend(101.5, 300, "A deliberate test: above the price ceiling."),
         *doc["board"]["decisions"],
     ]
-    scenario = parse_scenario(yaml.safe_dump(doc))
+    return parse_scenario(yaml.safe_dump(doc))
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLedger, RunResult]]:
+    scenario = amended_price_spike()
     ledger = SqliteLedger(tmp_path_factory.mktemp("assist") / "ledger.db")
     result = Runner(scenario, bus=MemoryBus.for_run(RUN), ledger=ledger, run_id=RUN, policy=assistive_policy()).run()
     yield ledger, result
@@ -131,6 +137,20 @@ class TestDraftDecisionFinal:
         ledger, _ = recorded
         result: ReplayResult = replay(ledger, RUN)
         assert result.identical, result.divergence
+
+    def test_drafts_people_decided_are_compared_with_the_boards_amendment(
+        self, recorded: tuple[SqliteLedger, RunResult]
+    ) -> None:
+        """As if people (not the board) had decided the drafts, as in an interactive run: the board's answer there
+        is an amendment, which approves (coalition run's summary and coalition report compare them; a KeyError)."""
+        ledger, _ = recorded
+        drafts = {e.subject for e in entries(ledger, "verdict") if e.payload.get("gate") == "draft_review"}
+        by_people = [
+            e
+            for e in ledger.iter_entries(run_id=RUN)
+            if not (e.kind == "approval" and e.subject in drafts and e.payload.get("method") == "scenario-board")
+        ]
+        assert not [d for d in divergences(by_people, amended_price_spike()) if d.proposal_id in drafts]
 
 
 START = datetime(2025, 3, 10, 9, tzinfo=UTC)
