@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from coalition.web.app import ConsoleState
 from coalition.web.auth import Principal
+from coalition.web.state import ConsoleState
 
 
 def state_of(request: Request) -> ConsoleState:

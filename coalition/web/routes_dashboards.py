@@ -11,11 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from coalition.ledger.base import Ledger
 from coalition.scenarios.dashboards import Dashboards, run_dashboards
 from coalition.scenarios.reports import ReportError
-from coalition.web.app import path_segment
 from coalition.web.auth import READERS, Principal, allow
 from coalition.web.charts import line_chart
 from coalition.web.errors import Refused
 from coalition.web.pages import render, state_of
+from coalition.web.urls import path_segment
 
 router = APIRouter()
 

@@ -11,7 +11,6 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from coalition.ledger.base import LedgerQuery
 from coalition.scenarios import report_render
 from coalition.scenarios.spec import list_library
-from coalition.web.app import path_segment
 from coalition.web.auth import OPERATORS, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
@@ -19,6 +18,7 @@ from coalition.web.figures import WIDE_FIGURES
 from coalition.web.pages import render, state_of
 from coalition.web.routes_assets import PLOTLY_JS_URL, plotly_bundle
 from coalition.web.sse import progress_of, progress_stream
+from coalition.web.urls import path_segment
 from coalition.web.views import WARN_BEFORE, run_row
 
 router = APIRouter()

@@ -10,7 +10,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 
 from coalition.ledger.base import LedgerQuery
-from coalition.web.app import ConsoleState
+from coalition.web.state import ConsoleState
 from coalition.web.views import run_finished, unfinished_status
 
 
