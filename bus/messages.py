@@ -277,6 +277,18 @@ class ReviewMarked(Message):
 
 
 @register
+class ReviewerKeyRecorded(Message):
+    """A reviewer's public approver key, bound to their name in a run that recorded no approver directory naming
+    them: appended with their first review mark there (governance/reviews.py), it checks their marks wherever the
+    ledger is read — no key store needed. A name once bound in a run stays bound; like the marks, it is outside the
+    run's history."""
+
+    TYPE = "review.key"
+    reviewer: str = Field(min_length=1)
+    key: str
+
+
+@register
 class EscalationResolved(Message):
     """Emitted by governance when an escalation ends (approved, rejected, expired); consumed by agent, recorder."""
 

@@ -7,9 +7,13 @@ with a reason, signing (run id, proposal id, proposal hash, reviewer, mark, reas
 approver key as a decision is signed (governance/decision_signatures.py). The mark is a `review_mark` entry: a
 judgement on the run, outside its history (ledger/history.py), so a resume or replay of a reviewed run stays identical.
 
-Whose key checks a mark: the run's recorded approver directory when it names the reviewer (an interactive run),
-else the approver keys of this installation (`coalition users add`), which the caller passes as `trusted`; a
-mark no known key verifies is not a review (the queue does not count it; `coalition ledger verify` reports it).
+Whose key checks a mark: the key the run's ledger binds to the reviewer's name — its recorded approver directory
+(an interactive run's `run.started`), else the `review_key` entry recorded with the reviewer's first mark in the
+run. A run that recorded no directory naming the reviewer (any non-interactive run) has its first mark bind the
+reviewer's key of the marking installation (`coalition users add`, passed as `trusted`), so the marks verify from
+the ledger alone, on any machine, as decisions do; a name once bound stays bound. Only a mark from before keys were
+recorded falls back to `trusted`; with no key for it either, it "cannot be checked here" (said, not a bad
+signature). A mark no key verifies is not a review: the queue does not count it, `coalition ledger verify` reports it.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.errors import KeyStoreError
 from coalition.bus.keys import parse_public, public_text, verify_signature
-from coalition.bus.messages import ReviewMarked
-from coalition.governance.decision_signatures import DecisionProblem, RunIdentities, recorded_identities, sign
+from coalition.bus.messages import ReviewerKeyRecorded, ReviewMarked
+from coalition.governance.decision_signatures import DecisionProblem, recorded_identities, sign
 from coalition.governance.escalation import is_proposer
 from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger, LedgerQuery
@@ -130,16 +134,40 @@ class SampledItem:
         }
 
 
-def mark_problem(entry: LedgerEntry, identities: RunIdentities, trusted: Mapping[str, str]) -> str | None:
-    """Why a `review_mark` entry is not a mark its reviewer signed (None: it is)."""
+def bound_keys(ledger: Ledger, run_id: str) -> dict[str, str]:
+    """The reviewers' keys the run's ledger binds (name → public key): its approver directory, then each
+    `review_key` entry in ledger order; the first binding of a name holds."""
+    bound = dict(recorded_identities(ledger, run_id).approver_keys)
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="review_key")):
+        name, key = entry.payload.get("reviewer"), entry.payload.get("key")
+        if isinstance(name, str) and isinstance(key, str):
+            bound.setdefault(name, key)
+    return bound
+
+
+@dataclass(frozen=True, slots=True)
+class MarkCheck:
+    """Why a mark is not its reviewer's (None: it is), and whether it could be checked at all: `unchecked` when
+    neither the ledger nor `trusted` holds a key for the reviewer (a mark from before keys were recorded)."""
+
+    problem: str | None
+    unchecked: bool = False
+
+
+def check_mark(entry: LedgerEntry, bound: Mapping[str, str], trusted: Mapping[str, str]) -> MarkCheck:
+    """Check a `review_mark` entry against its reviewer's key: the run's binding, else `trusted`."""
     payload = entry.payload
     reviewer = str(payload.get("reviewer", ""))
-    expected = identities.approver_keys.get(reviewer) or trusted.get(reviewer)
+    expected = bound.get(reviewer) or trusted.get(reviewer)
     if expected is None:
-        return f"no approver key is known for reviewer {reviewer!r} (the run's directory or this installation's)"
+        return MarkCheck(
+            f"no key for reviewer {reviewer!r} is recorded in run {entry.run_id} or installed here "
+            "(a mark from before marks recorded their reviewer's key)",
+            unchecked=True,
+        )
     signer = payload.get("signer_key")
     if signer != expected:
-        return f"the review mark was signed by key {str(signer)[:20]}…, not {reviewer}'s"
+        return MarkCheck(f"the review mark was signed by key {str(signer)[:20]}…, not {reviewer}'s")
     data = review_statement(
         run_id=entry.run_id,
         proposal_id=str(payload.get("proposal_id", "")),
@@ -153,10 +181,10 @@ def mark_problem(entry: LedgerEntry, identities: RunIdentities, trusted: Mapping
         raw = base64.b64decode(str(payload.get("signature", "")), validate=True)
         key = parse_public(expected)
     except (KeyStoreError, ValueError, binascii.Error):
-        return f"the review mark of {reviewer} carries a malformed signature or key"
+        return MarkCheck(f"the review mark of {reviewer} carries a malformed signature or key")
     if not verify_signature(key, raw, data):
-        return f"the signature is not {reviewer}'s over this proposal hash, mark, reason and time"
-    return None
+        return MarkCheck(f"the signature is not {reviewer}'s over this proposal hash, mark, reason and time")
+    return MarkCheck(None)
 
 
 def review_queue(ledger: Ledger, run_id: str, *, trusted: Mapping[str, str] | None = None) -> list[SampledItem]:
@@ -196,10 +224,10 @@ def _marks(
     ledger: Ledger, run_id: str, trusted: Mapping[str, str], subject: str | None = None
 ) -> dict[str, ReviewMark]:
     """The first mark that verifies of each sampled proposal of the run (of one proposal, given `subject`)."""
-    identities = recorded_identities(ledger, run_id)
+    bound = bound_keys(ledger, run_id)
     marks: dict[str, ReviewMark] = {}
     for entry in ledger.query(LedgerQuery(run_id=run_id, kind="review_mark", subject=subject)):
-        if entry.subject in marks or mark_problem(entry, identities, trusted) is not None:
+        if entry.subject in marks or check_mark(entry, bound, trusted).problem is not None:
             continue
         p = entry.payload
         marks[entry.subject] = ReviewMark(
@@ -259,7 +287,8 @@ def record_review(
 
     Refused: no reviewer; `wrong` without a reason; a reviewer outside the policy's approver directory or an agent;
     a proposal the run does not have, or did not sample; a proposal already marked; no key, or a key that is not
-    the reviewer's (the run's directory, else `trusted`: this installation's approver keys)."""
+    the reviewer's (the key the run binds to the name, else `trusted`: this installation's approver keys). The
+    reviewer's first mark in a run that binds no key to their name records the key (a `review_key` entry) with it."""
     reviewer = reviewer.strip()
     reason = reason.strip()
 
@@ -277,12 +306,14 @@ def record_review(
         return refused("not_a_reviewer", f"{reviewer} is not in the policy's approver directory")
     if key is None:
         return refused("unsigned", f"a review mark as {reviewer} is signed with {reviewer}'s approver key (none given)")
-    identities = recorded_identities(ledger, run_id)
-    expected = identities.approver_keys.get(reviewer) or trusted.get(reviewer)
-    if expected is None or public_text(key.public_key()) != expected:
-        return refused("bad_signature", f"the key used is not {reviewer}'s approver key; nothing recorded")
+    used = public_text(key.public_key())
 
     def prepare() -> tuple[str, list[EntryDraft]]:
+        bound = bound_keys(ledger, run_id).get(reviewer)  # read in the write transaction: one binding per name
+        expected = bound or trusted.get(reviewer)
+        if expected is None or used != expected:
+            whose = f"the key run {run_id} recorded for {reviewer}" if bound else f"{reviewer}'s approver key"
+            raise _Refusal("bad_signature", f"the key used is not {whose}; nothing recorded")
         samples = ledger.query(LedgerQuery(run_id=run_id, subject=proposal_id, kind="review", limit=1))
         if not samples:
             if _first(ledger, run_id, proposal_id, "proposal") is None:
@@ -340,7 +371,29 @@ def record_review(
             causation_id=sample.message_id,
         )
         # One mark per proposal per run, whoever makes it: the dedupe key names the proposal, not the reviewer.
-        return f"{run_id}:review:{proposal_id}", [draft]
+        if bound is not None:
+            return f"{run_id}:review:{proposal_id}", [draft]
+        binding = EntryDraft(
+            run_id=run_id,
+            sim_time=when,
+            actor=f"human:{reviewer}",
+            actor_kind="human",
+            kind="review_key",
+            subject=reviewer,
+            payload=ReviewerKeyRecorded(reviewer=reviewer, key=expected).model_dump(mode="json"),
+            rationale=(
+                f"{reviewer}'s approver key, recorded with their first review mark in this run (its approver "
+                "directory does not name them): it checks their marks wherever the ledger is read"
+            ),
+            policy_version=policy.version,
+            outcome="bound",
+            approver=reviewer,
+            message_id="review-key-" + content_hash([run_id, reviewer, expected])[:32],
+            message_type=ReviewerKeyRecorded.TYPE,
+            correlation_id=sample.correlation_id,
+            causation_id=sample.message_id,
+        )
+        return f"{run_id}:review:{proposal_id}", [binding, draft]
 
     try:
         entries = ledger.append_checked(REVIEWS_CONSUMER, prepare)
@@ -348,20 +401,32 @@ def record_review(
         return refused(refusal.code, refusal.reason)
     if not entries:
         return refused("already_reviewed", f"proposal {proposal_id} is already marked; a mark cannot be changed")
-    return ReviewResult(True, f"recorded: {reviewer} marked it {mark}", proposal_id, mark, reviewer, entry=entries[0])
+    mark_entry = entries[-1]  # after the reviewer's key, when this mark records it
+    return ReviewResult(True, f"recorded: {reviewer} marked it {mark}", proposal_id, mark, reviewer, entry=mark_entry)
 
 
-def verify_reviews(
-    ledger: Ledger, *, trusted: Mapping[str, str], run_id: str | None = None
-) -> tuple[int, list[DecisionProblem]]:
-    """Check every review mark (of one run, or of all) against its reviewer's key; (marks checked, problems)."""
-    identities: dict[str, RunIdentities] = {}
+@dataclass(frozen=True, slots=True)
+class ReviewsChecked:
+    """What `verify_reviews` found: marks checked, marks that are not their reviewer's (bad), marks no key here
+    can check (neither the ledger nor this installation holds their reviewer's key)."""
+
+    checked: int
+    problems: list[DecisionProblem]
+    unchecked: list[DecisionProblem]
+
+
+def verify_reviews(ledger: Ledger, *, trusted: Mapping[str, str], run_id: str | None = None) -> ReviewsChecked:
+    """Check every review mark (of one run, or of all) against the key its run binds to its reviewer (else
+    `trusted`, for marks from before keys were recorded)."""
+    bound: dict[str, dict[str, str]] = {}
     problems: list[DecisionProblem] = []
+    unchecked: list[DecisionProblem] = []
     entries = ledger.query(LedgerQuery(run_id=run_id, kind="review_mark"))
     for entry in entries:
-        if entry.run_id not in identities:
-            identities[entry.run_id] = recorded_identities(ledger, entry.run_id)
-        why = mark_problem(entry, identities[entry.run_id], trusted)
-        if why is not None:
-            problems.append(DecisionProblem(entry.seq, entry.run_id, str(entry.payload.get("reviewer", "")), why))
-    return len(entries), problems
+        if entry.run_id not in bound:
+            bound[entry.run_id] = bound_keys(ledger, entry.run_id)
+        found = check_mark(entry, bound[entry.run_id], trusted)
+        if found.problem is not None:
+            problem = DecisionProblem(entry.seq, entry.run_id, str(entry.payload.get("reviewer", "")), found.problem)
+            (unchecked if found.unchecked else problems).append(problem)
+    return ReviewsChecked(len(entries) - len(unchecked), problems, unchecked)

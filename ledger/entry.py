@@ -25,6 +25,7 @@ EntryKind = Literal[
     "resolution",  # an escalation ended (approved, rejected, expired)
     "review",  # governance drew an allowed proposal for after-the-fact review (approval tier `sampled`)
     "review_mark",  # a reviewer marked a sampled proposal right or wrong (a judgement on the run, not its history)
+    "review_key",  # a reviewer's public key, bound to their name in the run at their first mark (checks their marks)
     "decision_point",  # where the run took human decisions in (resume and replay take them at the same point)
     "authorization",  # governance authorized the executor
     "execution",  # the executor changed the world (or refused to)

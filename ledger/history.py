@@ -8,7 +8,8 @@ decision no point took included) keeps its place. The digest and replay's compar
 
 A reviewer's mark on a sampled proposal (`review_mark`) is left out: it is a judgement on what the run did, made
 after the fact, never read by the run. It stays chained (and signed) in the ledger; a resume or a replay, which
-re-derive the run, neither repeat it nor are changed by it.
+re-derive the run, neither repeat it nor are changed by it. So is the reviewer's key recorded with a first mark
+(`review_key`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from coalition.ledger.entry import LedgerEntry
 
 DECISION_POINT = "decision_point"
 HUMAN_DECISIONS = ("approval", "rejection")
-OUTSIDE_HISTORY = ("review_mark",)
+OUTSIDE_HISTORY = ("review_mark", "review_key")
 T = TypeVar("T")
 
 

@@ -242,6 +242,18 @@ def _review_marked(p: m.ReviewMarked) -> dict[str, Any]:
     }
 
 
+def _review_key(p: m.ReviewerKeyRecorded) -> dict[str, Any]:
+    return {
+        "kind": "review_key",
+        "actor": f"human:{p.reviewer}",
+        "actor_kind": "human",
+        "subject": p.reviewer,
+        "outcome": "bound",
+        "approver": p.reviewer,
+        "rationale": f"{p.reviewer}'s approver key, recorded with their first review mark in this run",
+    }
+
+
 def _human(kind: str, outcome: str) -> Callable[[Any], dict[str, Any]]:
     def fields(p: m.ApprovalGranted | m.ApprovalRejected) -> dict[str, Any]:
         return {
@@ -275,6 +287,7 @@ _FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     m.DecisionsTaken.TYPE: _decisions_taken,
     m.ReviewSampled.TYPE: _review_sampled,
     m.ReviewMarked.TYPE: _review_marked,
+    m.ReviewerKeyRecorded.TYPE: _review_key,
     m.ApprovalGranted.TYPE: _human("approval", "approved"),
     m.ApprovalRejected.TYPE: _human("rejection", "rejected"),
 }

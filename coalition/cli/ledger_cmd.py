@@ -293,15 +293,17 @@ def verify(
 
 def _verify_decisions(ledger: Ledger) -> None:
     """Every human decision's signature against its run's recorded approver directory, and every review mark's
-    against its reviewer's key (the run's directory, else this installation's approver keys); exit 1 at the first
-    bad one."""
+    against the key its run binds to the reviewer (recorded with their first mark; for a mark from before that,
+    this installation's approver keys); exit 1 at the first bad one. A mark no key here can check is said, not
+    failed."""
     from coalition.cli.approver_key import installed_approver_keys
     from coalition.governance.decision_signatures import verify_decisions  # governance: only for verify
     from coalition.governance.reviews import verify_reviews
 
+    reviews = verify_reviews(ledger, trusted=installed_approver_keys())
     for what, (checked, problems) in (
         ("decision", verify_decisions(ledger)),
-        ("review mark", verify_reviews(ledger, trusted=installed_approver_keys())),
+        ("review mark", (reviews.checked, reviews.problems)),
     ):
         if problems:
             first = problems[0]
@@ -310,6 +312,12 @@ def _verify_decisions(ledger: Ledger) -> None:
             raise typer.Exit(1)
         if checked:
             typer.echo(f"{checked} {what} signatures verified")
+    if reviews.unchecked:
+        first = reviews.unchecked[0]
+        typer.echo(
+            f"{len(reviews.unchecked)} review mark(s) cannot be checked here, first at seq {first.seq} "
+            f"(run {first.run_id}): {first.reason}; they count as no review"
+        )
 
 
 @ledger_app.command("prove")

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
+from ledger_attacks import rewrite_chain
 from typer.testing import CliRunner
 
 from coalition.bus.clock import SimulatedClock
@@ -85,6 +86,46 @@ def queue(ledger: Path, *extra: str) -> list[dict[str, Any]]:
     assert result.exit_code == 0, result.output
     rows: list[dict[str, Any]] = json.loads(result.stdout)
     return rows
+
+
+def append_mark(ledger_path: Path, target: dict[str, Any], key: Ed25519PrivateKey) -> int:
+    """Append frank's 'right' mark on `target` signed with `key` straight to the ledger (no review service: no
+    key recorded with it); its ledger seq."""
+    with SqliteLedger(ledger_path, create=False) as ledger:
+        when = ledger.query(LedgerQuery(run_id=RUN, newest_first=True, limit=1))[0].sim_time
+        data = review_statement(
+            run_id=RUN,
+            proposal_id=target["proposal_id"],
+            proposal_hash=target["proposal_hash"],
+            reviewer="frank",
+            mark="right",
+            reason="fine",
+            marked_at=when,
+        )
+        payload = {
+            "proposal_id": target["proposal_id"],
+            "proposal_hash": target["proposal_hash"],
+            "reviewer": "frank",
+            "mark": "right",
+            "reason": "fine",
+            "method": "cli",
+            "signature": base64.b64encode(key.sign(data)).decode(),
+            "signer_key": public_text(key.public_key()),
+        }
+        draft = EntryDraft(
+            run_id=RUN,
+            sim_time=when,
+            actor="human:frank",
+            actor_kind="human",
+            kind="review_mark",
+            subject=target["proposal_id"],
+            payload=payload,
+            rationale="fine",
+            outcome="right",
+            approver="frank",
+            message_type="review.marked",
+        )
+        return ledger.append([draft])[0].seq
 
 
 class TestCli:
@@ -157,49 +198,69 @@ class TestCli:
         ok = cli(ledger_path, "ledger", "verify", password=None)
         assert ok.exit_code == 0, ok.output
         assert "1 review mark signatures verified" in ok.stdout
-        forger = Ed25519PrivateKey.generate()
         target = rows[1]
-        with SqliteLedger(ledger_path, create=False) as ledger:
-            when = ledger.query(LedgerQuery(run_id=RUN, newest_first=True, limit=1))[0].sim_time
-            data = review_statement(
-                run_id=RUN,
-                proposal_id=target["proposal_id"],
-                proposal_hash=target["proposal_hash"],
-                reviewer="frank",
-                mark="right",
-                reason="fine",
-                marked_at=when,
-            )
-            forged = ledger.append(
-                [
-                    EntryDraft(
-                        run_id=RUN,
-                        sim_time=when,
-                        actor="human:frank",
-                        actor_kind="human",
-                        kind="review_mark",
-                        subject=target["proposal_id"],
-                        payload={
-                            "proposal_id": target["proposal_id"],
-                            "proposal_hash": target["proposal_hash"],
-                            "reviewer": "frank",
-                            "mark": "right",
-                            "reason": "fine",
-                            "method": "cli",
-                            "signature": base64.b64encode(forger.sign(data)).decode(),
-                            "signer_key": public_text(forger.public_key()),
-                        },
-                        rationale="fine",
-                        outcome="right",
-                        approver="frank",
-                        message_type="review.marked",
-                    )
-                ]
-            )[0]
+        forged = append_mark(ledger_path, target, Ed25519PrivateKey.generate())
         bad = cli(ledger_path, "ledger", "verify", password=None)
         assert bad.exit_code == 1
-        assert f"BAD REVIEW MARK SIGNATURE at seq {forged.seq} (run {RUN})" in bad.stdout
+        assert f"BAD REVIEW MARK SIGNATURE at seq {forged} (run {RUN})" in bad.stdout
         assert target["proposal_id"] in {r["proposal_id"] for r in queue(ledger_path)}  # still waits for review
+
+    def test_a_copied_ledger_verifies_its_marks_with_no_key_store(self, ledger_path: Path, tmp_path: Path) -> None:
+        """An auditor elsewhere: the ledger file alone, an empty data directory (no approver keys, no witness, no
+        memory). The run recorded no approver directory, so each reviewer's first mark recorded their key: the
+        marks verify there. A mark rewritten there (right → wrong, the chain rehashed, the checkpoints dropped:
+        nothing but the mark's signature can tell) is a bad signature, exit 1."""
+        rows = queue(ledger_path)
+        assert cli(ledger_path, "approvals", "review", "right", rows[0]["proposal_id"], "--as", "frank").exit_code == 0
+        wrong = cli(
+            ledger_path, "approvals", "review", "wrong", rows[1]["proposal_id"], "--as", "alice", "--reason", "x"
+        )
+        assert wrong.exit_code == 0, wrong.output
+        assert cli(ledger_path, "approvals", "review", "right", rows[2]["proposal_id"], "--as", "frank").exit_code == 0
+        with SqliteLedger(ledger_path, create=False) as ledger:
+            bound = ledger.query(LedgerQuery(run_id=RUN, kind="review_key"))
+            mark = ledger.query(LedgerQuery(run_id=RUN, kind="review_mark", limit=1))[0]
+        assert sorted(e.payload["reviewer"] for e in bound) == ["alice", "frank"]  # once per reviewer
+        auditor = tmp_path / "auditor"
+        auditor.mkdir()
+        copied = auditor / "copied.db"
+        shutil.copy(ledger_path, copied)
+        env = {"COALITION_DATA_DIR": str(auditor / "empty-data")}
+        ok = runner.invoke(app, ["ledger", "verify", "--ledger", str(copied)], env=env)
+        assert ok.exit_code == 0, ok.output
+        assert "3 review mark signatures verified" in ok.stdout
+        assert "cannot be checked" not in ok.stdout
+        report = runner.invoke(app, ["report", RUN, "--format", "json", "--ledger", str(copied)], env=env)
+        assert report.exit_code == 0, report.output
+        reviewed = {r["agent"]: r["reviewed"] for r in json.loads(report.stdout)["reviews"]["rows"]}
+        assert sum(reviewed.values()) == 3  # counted with no key installed
+
+        def flip(fields: dict[str, Any]) -> None:
+            fields["payload"]["mark"] = "wrong"
+            fields["payload"]["reason"] = fields["rationale"] = "too generous"
+            fields["outcome"] = "wrong"
+
+        rewrite_chain(copied, mark.seq, flip)
+        bad = runner.invoke(app, ["ledger", "verify", "--ledger", str(copied)], env=env)
+        assert bad.exit_code == 1, bad.output
+        assert f"BAD REVIEW MARK SIGNATURE at seq {mark.seq} (run {RUN})" in bad.stdout
+        assert "not frank's over this proposal hash, mark" in bad.stdout
+
+    def test_a_mark_no_key_here_can_check_is_said_not_failed(self, ledger_path: Path, tmp_path: Path) -> None:
+        """A mark from before marks recorded their reviewer's key (none in the ledger), read where no key is
+        installed: 'cannot be checked here', exit 0, and it counts as no review; with the key installed, checked."""
+        target = queue(ledger_path)[0]
+        key = ApproverKeys(ledger_path.parent / "keys" / APPROVERS_DIR).unlock("frank", PASSWORD)
+        legacy = append_mark(ledger_path, target, key)
+        here = cli(ledger_path, "ledger", "verify", password=None)
+        assert here.exit_code == 0, here.output
+        assert "1 review mark signatures verified" in here.stdout
+        env = {"COALITION_DATA_DIR": str(tmp_path / "empty-data")}
+        elsewhere = runner.invoke(app, ["ledger", "verify", "--ledger", str(ledger_path)], env=env)
+        assert elsewhere.exit_code == 0, elsewhere.output
+        assert f"1 review mark(s) cannot be checked here, first at seq {legacy} (run {RUN})" in elsewhere.stdout
+        assert "no key for reviewer 'frank' is recorded" in elsewhere.stdout
+        assert "BAD" not in elsewhere.stdout
 
     def test_the_report_shows_the_sampled_error_rate(self, ledger_path: Path) -> None:
         rows = queue(ledger_path)

@@ -250,7 +250,8 @@ class TestReviewMarks:
             ]
         )[0]
         assert ledger.verify().ok  # the chain holds: only the signature gives it away
-        checked, problems = verify_reviews(ledger, trusted=recorded.trusted)
+        found = verify_reviews(ledger, trusted=recorded.trusted)
+        checked, problems = found.checked, found.problems
         assert forged.seq in {p.seq for p in problems}
         assert checked >= 2
         again = next(
@@ -285,7 +286,7 @@ class TestReviewMarks:
                 )
             ]
         )[0]
-        _, problems = verify_reviews(ledger, trusted=recorded.trusted, run_id="whole")
+        problems = verify_reviews(ledger, trusted=recorded.trusted, run_id="whole").problems
         assert copied.seq in {p.seq for p in problems}
         item = next(
             i for i in review_queue(ledger, "whole", trusted=recorded.trusted) if i.proposal_id == original.subject
@@ -325,10 +326,38 @@ class TestReport:
         doc = report.to_json()
         assert {r["agent"]: r["error_rate"] for r in doc["reviews"]["rows"]}["ops"] == 1.0
 
-    def test_marks_no_known_key_verifies_are_not_counted(self, recorded: Recorded) -> None:
-        report = run_report(recorded.ledger, "cut")  # no installation keys: the run recorded no directory
+    def test_marks_verify_from_the_ledger_alone(self, recorded: Recorded) -> None:
+        """The cut run recorded no approver directory: frank's first mark recorded his key, so a report with no
+        installation keys at all still counts the mark — and a reviewer's key is bound once per run."""
+        report = run_report(recorded.ledger, "cut")
         assert report.reviews is not None
-        assert sum(r.reviewed for r in report.reviews.rows) == 0
+        assert sum(r.reviewed for r in report.reviews.rows) == 1
+        bound = recorded.ledger.query(LedgerQuery(run_id="cut", kind="review_key"))
+        assert [(e.payload["reviewer"], e.payload["key"]) for e in bound] == [("frank", recorded.trusted["frank"])]
+        found = verify_reviews(recorded.ledger, trusted={}, run_id="cut")
+        assert (found.checked, found.problems, found.unchecked) == (1, [], [])
+
+    def test_a_key_the_run_bound_outranks_this_installations(self, recorded: Recorded) -> None:
+        """Another installation's frank (another key) cannot mark a run that bound frank's key: refused, nothing
+        recorded; and the run's marks stay frank's when checked against that installation's keys."""
+        item = next(i for i in review_queue(recorded.ledger, "cut") if i.mark is None)
+        other = Ed25519PrivateKey.generate()
+        refused = record_review(
+            recorded.ledger,
+            run_id="cut",
+            proposal_id=item.proposal_id,
+            reviewer="frank",
+            mark="right",
+            reason="",
+            policy=recorded.policy,
+            key=other,
+            trusted={"frank": public_text(other.public_key())},
+        )
+        assert (refused.accepted, refused.code) == (False, "bad_signature")
+        assert "the key run cut recorded for frank" in refused.reason
+        assert len(recorded.entries("cut", "review_key")) == 1
+        elsewhere = verify_reviews(recorded.ledger, trusted={"frank": public_text(other.public_key())}, run_id="cut")
+        assert (elsewhere.checked, elsewhere.problems) == (1, [])
 
     def test_policy_for_run_reads_the_tiers_back(self, recorded: Recorded) -> None:
         assert policy_for_run(recorded.ledger, "cut").tiers == recorded.policy.tiers
