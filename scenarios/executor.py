@@ -2,14 +2,20 @@
 
 Each action is declared once by its pack (coalition.domain.Action): its argument model is validated again here
 before anything changes, then its handler runs. A handler checks everything it needs first and only then changes
-the world, so a refusal leaves it untouched.
+the world, so a refusal leaves it untouched. A handler that raises anything else (a bug in a pack) fails that one
+action: the world is put back as it was before the handler ran, the execution is recorded as failed with the
+error's one-line text, and the run goes on.
 An idempotency key that was already applied is a duplicate: reported, never applied twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
+
+import structlog
+from pydantic import BaseModel
 
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionAuthorized, ActionExecuted, ActionProposed
@@ -26,6 +32,39 @@ from coalition.domain import (
 from coalition.scenarios.errors import ExecutionRefused
 
 GOVERNANCE_SOURCE = "governance"
+ERROR_TEXT_LIMIT = 300  # characters of a raising handler's message kept in the record
+
+log = structlog.get_logger("coalition.executor")
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: first line of the message`, at most ERROR_TEXT_LIMIT characters (what the ledger records)."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"
+
+
+def savepoint(world: WorldPort) -> Callable[[], None]:
+    """What puts the world's state back as it is now. A pydantic state (every shipped pack's) is dumped, which is
+    cheaper than a deep copy, and restored in place (the state object stays the one the world and runner hold);
+    any other state is deep-copied and its attributes restored."""
+    state = world.state
+    if isinstance(state, BaseModel):
+        saved = state.model_dump(round_trip=True)
+
+        def restore_model() -> None:
+            restored = type(state).model_validate(saved)
+            for name in type(state).model_fields:
+                object.__setattr__(state, name, getattr(restored, name))
+
+        return restore_model
+    attributes = copy.deepcopy(vars(state))
+
+    def restore_attributes() -> None:
+        vars(state).clear()
+        vars(state).update(copy.deepcopy(attributes))
+
+    return restore_attributes
 
 
 def validate_args(action: str, args: Mapping[str, Any], actions: Mapping[str, Action] | None = None) -> ActionArgs:
@@ -100,9 +139,19 @@ class Executor:
             return result("duplicate", f"already applied (idempotency key of proposal {first}); nothing changed", {})
         try:
             args = validate_args(payload.action, payload.args, self._actions)
-            ctx = ActionContext(agent=payload.agent, proposal_id=payload.proposal_id, day=state.day)
-            changes = self._actions[payload.action].handler(self._world, args, ctx)
         except ActionRefused as exc:
             return result("failed", f"refused: {exc.detail}; nothing changed", {})
+        ctx = ActionContext(agent=payload.agent, proposal_id=payload.proposal_id, day=state.day)
+        restore = savepoint(self._world)
+        try:
+            changes = self._actions[payload.action].handler(self._world, args, ctx)
+        except ActionRefused as exc:
+            restore()  # a refusal must change nothing; a handler that refused late is put right too
+            return result("failed", f"refused: {exc.detail}; nothing changed", {})
+        except Exception as exc:  # a bug in a pack's handler fails this action, never the run
+            restore()
+            error = one_line(exc)
+            log.error("executor.handler_raised", action=payload.action, proposal_id=payload.proposal_id, error=error)
+            return result("failed", f"failed: the {payload.action} handler raised {error}; nothing changed", {})
         state.applied_keys[payload.idempotency_key] = payload.proposal_id
         return result("applied", f"{payload.action} applied on day {state.day}", changes)
