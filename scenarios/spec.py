@@ -236,6 +236,12 @@ class BoardDecision(_Spec):
             raise Problem("an amend names the arguments it changes", ("args",))
         if self.decision != "amend" and self.args:
             raise Problem(f"only an amend changes arguments (this decision is {self.decision!r})", ("args",))
+        declared = catalog().actions.get(self.match.action) if self.match.action is not None else None
+        arguments = declared.argument_names() if declared is not None else ()
+        for key in self.args if arguments else ():
+            if key not in arguments:
+                why = f"{key!r} is not an argument of {self.match.action} (expected {', '.join(arguments)})"
+                raise Problem(why, ("args", key))
         names = [a.name for a in self.approvers]
         for i, name in enumerate(names):
             if name in names[:i]:

@@ -291,6 +291,10 @@ class TestErrors:
         [
             ({"decision": "amend"}, "board.decisions[0].args: an amend names the arguments it changes"),
             ({"decision": "approve", "args": {"price": 1}}, "only an amend changes arguments"),
+            (  # another action's argument: refused at run time, the draft left to expire — now at load
+                {"decision": "amend", "args": {"price": 70}},
+                "board.decisions[0].args.price: 'price' is not an argument of enter_market (expected region, ",
+            ),
         ],
     )
     def test_an_amend_names_its_arguments_and_only_an_amend_has_any(
