@@ -135,7 +135,7 @@ def _json(value: Any) -> str:
     return canonical_json(value).decode()
 
 
-def _text_problem(args: Mapping[str, Any], source: str, allowlist: tuple[str, ...]) -> str | None:
+def text_problem(args: Mapping[str, Any], source: str, allowlist: tuple[str, ...]) -> str | None:
     """An argument that reads like instructions, asks for credentials, links outside the allowlist or is huge."""
     for name, value in sorted(args.items()):
         if not isinstance(value, str):
@@ -317,7 +317,7 @@ class ActionChooser:
             action.parse(args)
         except ArgumentProblem as problem:
             return str(problem)
-        text = _text_problem(args, f"model:{self._agent}:{name}", self.settings.url_allowlist)
+        text = text_problem(args, f"model:{self._agent}:{name}", self.settings.url_allowlist)
         if text is not None:
             return f"{name}: {text}"
         if live(name, args):

@@ -232,7 +232,14 @@ class Narrator:
     ) -> tuple[AIMessage, str | None] | None:
         """One tool-calling turn of the model (the autonomous lane): the answer and its call id (None for the
         offline model, whose calls are not recorded), or None when the call was stopped (already recorded)."""
-        bound = self._model.bind_tools(tools, tool_choice="any")
+        return self.turn(purpose, messages, tools, tool_choice="any")
+
+    def turn(
+        self, purpose: str, messages: list[BaseMessage], tools: list[dict[str, Any]], *, tool_choice: str | None
+    ) -> tuple[AIMessage, str | None] | None:
+        """One turn of the model with these tools bound (none: a plain answer), inside the guard and recorded like
+        every call: the answer and its call id, or None when the call was stopped (already recorded)."""
+        bound = self._model.bind_tools(tools, tool_choice=tool_choice) if tools else self._model
         outcome = self._call(purpose, messages, lambda: bound.invoke(messages))
         if isinstance(outcome, _Stopped):
             return None
@@ -276,6 +283,10 @@ class Narrator:
     def untrusted_field(self, request: dict[str, Any], agent: str, text: str | None) -> None:
         """Put outside text into a request as screened data (see `_untrusted`)."""
         self._untrusted(request, agent, text)
+
+    def stopped(self, purpose: str, detail: str, *, then: str) -> None:
+        """Record that a model-driven step ended without its answer (e.g. a graph of the agent's own that failed)."""
+        self._stop("malformed", purpose, detail, then=then)
 
     def refused(self, purpose: str, detail: str) -> None:
         """Record that the model's answers were not used (refused tool calls): the engine's decision stands."""

@@ -1,7 +1,8 @@
 """A deterministic, seeded chat model that needs no network and no key: the default language step.
 
 It words the structured facts it is given (the human message carries a JSON object with a "facts" block)
-and answers tool calls — so `with_structured_output` works — from those facts and the tool's schema.
+and answers tool calls — so `with_structured_output` works — from those facts and the tool's schema. Where a
+tool call is optional (tool choice unset or "auto", e.g. a user's own graph) it answers in words: it never decides.
 The seed and the sha256 of the messages pick among phrasings; nothing else varies.
 """
 
@@ -233,7 +234,7 @@ class OfflineChatModel(ToolBindingChatModel):
         if tools and any(t["function"]["name"] == ENGINE_TOOL for t in tools):
             message = _adopt_engine(tools, messages, digest)
             spoken = json.dumps([c["args"] for c in message.tool_calls], sort_keys=True)
-        elif tools:
+        elif tools and kwargs.get("tool_choice") not in (None, "auto"):
             message = self._tool_answer(tools, kwargs.get("tool_choice"), request, text, digest)
             spoken = json.dumps([c["args"] for c in message.tool_calls], sort_keys=True)
         else:

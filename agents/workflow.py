@@ -159,7 +159,7 @@ def evidence_of(envelope: Envelope) -> str:
     return content_hash(payload.model_dump(mode="json"))
 
 
-def _situation(trigger: Envelope | None) -> tuple[dict[str, Any], str | None]:
+def situation_of(trigger: Envelope | None) -> tuple[dict[str, Any], str | None]:
     """What the model in the autonomous lane is told happened (structured data), and the outside text (screened)."""
     if trigger is None:
         return {"input": "none"}, None
@@ -497,7 +497,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             ):
                 out.append(draft)
                 continue
-            situation, untrusted = _situation(draft.trigger)
+            situation, untrusted = situation_of(draft.trigger)
             engine = EngineDecision(draft.action, draft.args, draft.facts)
             chosen = chooser.choose(engine, situation=situation, untrusted=untrusted, live=live)
             if chosen.choice.engine_args is None:  # the engine's decision (adopted by the model, or its fallback)

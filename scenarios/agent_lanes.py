@@ -48,9 +48,10 @@ def governance_preview(policy: Policy, state: Callable[[], GovernanceState]) -> 
     return preview
 
 
-def use_lanes(agents: Mapping[str, FunctionAgent[Any]], policy: Policy, *, preview: Preview | None = None) -> None:
-    """Give every agent the policy puts (partly) in a model lane its tool-calling chooser."""
+def use_lanes(agents: Mapping[str, Any], policy: Policy, *, preview: Preview | None = None) -> None:
+    """Give every agent the policy puts (partly) in a model lane its tool-calling chooser (a graph of the user's
+    own, agents/graph_agent.py, chooses its actions itself)."""
     for name, agent in sorted(agents.items()):
         settings = lane_settings(policy, name)
-        if settings is not None:
+        if settings is not None and isinstance(agent, FunctionAgent):
             agent.use_lanes(settings, catalog().actions, preview=preview)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import structlog
 from langchain_core.language_models import BaseChatModel
 
+from coalition.agents.base import Agent
 from coalition.agents.model_budget import ModelLimits
 from coalition.agents.model_setup import build_narrators
 from coalition.agents.prices import PriceTable
@@ -60,6 +61,7 @@ from coalition.scenarios.errors import RunnerError
 from coalition.scenarios.events import make_observation
 from coalition.scenarios.executor import Executor
 from coalition.scenarios.expectations import ExpectationResult, check_expectations
+from coalition.scenarios.graph_agents import graph_agents
 from coalition.scenarios.spec import Scenario, policy_misfit, scenario_hash
 
 log = structlog.get_logger("coalition.runner")
@@ -308,8 +310,13 @@ class Runner:
                 ids=self.ids,
             )
         )
-        agents = build_agents(self.options.model, self.seed, narrators=narrators, names=self.pack.agent_names)
+        own = {name: a.graph for name, a in self.scenario.agents.items() if a.graph is not None}
+        names = [name for name in self.pack.agent_names if name not in own]
+        agents: dict[str, Agent] = dict(build_agents(self.options.model, self.seed, narrators=narrators, names=names))
         use_lanes(agents, self.policy, preview=governance_preview(self.policy, lambda: self.governance.state))
+        agents |= graph_agents(
+            own, self.pack, self.policy, narrators=narrators or {}, model=self.options.model, seed=self.seed
+        )
         return [AgentRuntime(agents[name], self.bus, run_id=self.run_id, ids=self.ids) for name in sorted(agents)]
 
     # ----- public ------------------------------------------------------------------------------------------

@@ -332,9 +332,12 @@ class Expectation(_Spec):
 
 class AgentSettings(_Spec):
     """Per-agent settings; `model` is "offline" (the deterministic narrator) or "openai:…"/"anthropic:…", and
-    None when the file does not set it (so COALITION_LLM applies, while an explicit offline wins over it)."""
+    None when the file does not set it (so COALITION_LLM applies, while an explicit offline wins over it); `graph`
+    names a factory of the user's own LangGraph graph that stands in for the pack's agent (docs/byo-agent.md)."""
 
     model: str | None = None
+    # a graph of the user's own (agents/graph_agent.py) in place of the pack's agent: "package.module:factory"
+    graph: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
     @field_validator("model")
     @classmethod

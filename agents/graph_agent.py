@@ -1,0 +1,373 @@
+"""Bring your own agent: a LangGraph graph (or a LangChain tool-calling agent, which is one) built by its user
+becomes a Coalition agent.
+
+The user writes a factory `(model, tools) -> compiled graph` whose state has `messages` (a hand-built StateGraph
+with a ToolNode, `create_agent`, …). The adapter calls it once with
+
+- `model`: the agent's chat model as every agent has it — each call goes through the agent's Narrator, so it is
+  inside the agent's model limits and, for a paid model, recorded (a replay answers from the ledger, no key);
+- `tools`: one tool per action the policy permits the agent (the schema is the action's argument model, the one
+  governance and the executor use).
+
+An input the agent reacts to starts a conversation (one graph thread, its first message the situation as JSON,
+outside text screened as data). A call of an action tool is checked like the autonomous lane checks one (the
+action's model, the content screen; agents/lanes.py) — a refusal is the tool's result at once — and otherwise
+becomes a proposal: the graph waits (a LangGraph interrupt) and governance decides as always. A denial, an
+escalation or the execution then comes back as the tool's result; the later fate of an escalated proposal (a
+person's decision, its execution) comes back as a new message. The graph never sees the bus, the world or the
+ledger: tools and a model are all it is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.errors import GraphRecursionError
+from langgraph.types import Command, interrupt
+from pydantic import ConfigDict, Field
+
+from coalition.agents.base import AgentOutput, AgentStepContext, Outgoing, Rejected
+from coalition.agents.chat import ToolBindingChatModel, message_text
+from coalition.agents.errors import AgentError, ReplayMiss
+from coalition.agents.lanes import text_problem
+from coalition.agents.narrator import Narrator
+from coalition.agents.recording import prompt_hash
+from coalition.agents.workflow import evidence_of, situation_of
+from coalition.bus import topics
+from coalition.bus.canonical import canonical_json, content_hash
+from coalition.bus.envelope import Envelope
+from coalition.bus.messages import (
+    ActionExecuted,
+    ActionProposed,
+    AgentMessage,
+    EscalationResolved,
+    ModelTrace,
+    Observation,
+    VerdictIssued,
+)
+from coalition.domain import Action, ArgumentProblem
+
+# (the agent's chat model, its action tools) -> a compiled LangGraph graph whose state has `messages`
+GraphFactory = Callable[[BaseChatModel, list[BaseTool]], Any]
+MAX_GRAPH_STEPS = 25  # LangGraph's recursion limit for one invocation: a graph that loops longer is stopped
+STOPPED_TEXT = "(the model call was stopped; see the run's model stops)"
+
+
+class GraphFactoryError(AgentError):
+    """A graph factory reference that cannot be used: one line naming it and why."""
+
+
+def load_factory(ref: str, where: str) -> GraphFactory:
+    """The factory a `"package.module:attribute"` reference names, imported now; GraphFactoryError otherwise."""
+    module_name, _, attribute = ref.partition(":")
+    if not module_name or not attribute:
+        raise GraphFactoryError(f"{where}: {ref!r} is not a 'module:attribute' reference")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise GraphFactoryError(f"{where}: cannot import {module_name!r} ({exc})") from None
+    found = getattr(module, attribute, None)
+    if not callable(found):
+        raise GraphFactoryError(f"{where}: {module_name} has no callable {attribute!r}")
+    factory: GraphFactory = found
+    return factory
+
+
+def _json(value: Any) -> str:
+    return canonical_json(value).decode()
+
+
+class NarratedChatModel(ToolBindingChatModel):
+    """The chat model a user's graph is given: every call is a turn of the agent's Narrator (its guard, its
+    recording); a stopped call answers with a short text and no tool call, so the graph ends its turn."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    narrator: Narrator = Field(exclude=True)
+    purpose: str
+    traces: dict[str, ModelTrace] = Field(default_factory=dict, exclude=True)  # tool call id -> the call that made it
+
+    @property
+    def _llm_type(self) -> str:
+        return "coalition-narrated"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        tools = list(kwargs.get("tools") or [])
+        turn = self.narrator.turn(self.purpose, list(messages), tools, tool_choice=kwargs.get("tool_choice"))
+        answer = AIMessage(content=STOPPED_TEXT) if turn is None else turn[0]
+        if turn is not None:
+            calls = [turn[1]] if turn[1] else []
+            for call in answer.tool_calls:
+                self.traces[str(call.get("id"))] = ModelTrace(
+                    model_id=self.narrator.model_id,
+                    prompt_hash=prompt_hash(messages),
+                    response_hash=content_hash({"name": call["name"], "args": call["args"]}),
+                    calls=calls,
+                )
+        return ChatResult(generations=[ChatGeneration(message=answer)])
+
+
+class ActionTool(BaseTool):
+    """One permitted action as a tool of the user's graph. A call that does not fit the action's model or carries
+    text the content screen flags is refused at once (the refusal is the tool's result); any other call waits for
+    what governance and the executor make of it (a LangGraph interrupt the adapter resumes)."""
+
+    action: Action = Field(exclude=True)
+    agent: str
+    url_allowlist: tuple[str, ...] = ()
+
+    def _run(self, *args: Any, **kwargs: Any) -> str:
+        raise AgentError(f"agent:{self.agent}: the {self.name} tool is called by a ToolNode with a tool call")
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        if not (isinstance(input, Mapping) and input.get("type") == "tool_call"):
+            raise AgentError(f"agent:{self.agent}: the {self.name} tool takes a tool call (use a ToolNode)")
+        call_id, args = str(input.get("id")), input.get("args")
+        problem = self._problem(args)
+        if problem is not None or not isinstance(args, Mapping):
+            content = _json({"refused": problem or "the arguments must be an object"})
+        else:
+            outcome = interrupt({"tool_call_id": call_id, "action": self.name, "args": dict(args)})
+            content = _json(outcome)
+        return ToolMessage(content=content, tool_call_id=call_id, name=self.name)
+
+    def _problem(self, args: Any) -> str | None:
+        if not isinstance(args, Mapping):
+            return f"{self.name}: the arguments must be an object"
+        try:
+            self.action.parse(args)
+        except ArgumentProblem as problem:
+            return str(problem)
+        text = text_problem(args, f"model:{self.agent}:{self.name}", self.url_allowlist)
+        return f"{self.name}: {text}" if text is not None else None
+
+
+def action_tools(agent: str, actions: Mapping[str, Action], url_allowlist: tuple[str, ...] = ()) -> list[BaseTool]:
+    """The tools a user's graph is given: the agent's permitted actions, in name order."""
+    return [
+        ActionTool(
+            name=name,
+            description=action.doc or name,
+            args_schema=action.args.model_json_schema(),
+            action=action,
+            agent=agent,
+            url_allowlist=url_allowlist,
+        )
+        for name, action in sorted(actions.items())
+    ]
+
+
+@dataclass(slots=True)
+class _Call:
+    """One tool call that became a proposal, until governance, a person and the executor are done with it."""
+
+    thread: str
+    tool_call_id: str
+    action: str
+    args: dict[str, Any]
+    answered: dict[str, Any] | None = None  # the tool's result, once known (sent when the thread resumes)
+    escalated: bool = False  # the tool already answered "escalated": what follows is a new message
+
+
+@dataclass(slots=True)
+class _Thread:
+    """One conversation of the graph: the input that started it, and its calls still waiting."""
+
+    trigger: Envelope
+    waiting: dict[str, str] = field(default_factory=dict)  # interrupt id -> proposal id
+    updates: list[dict[str, Any]] = field(default_factory=list)  # news of escalated proposals, sent when it is idle
+
+
+class GraphAgent:
+    """A user's LangGraph graph as a Coalition agent (the Agent port of agents/base.py)."""
+
+    def __init__(
+        self,
+        name: str,
+        factory: GraphFactory,
+        narrator: Narrator,
+        actions: Mapping[str, Action],
+        *,
+        reacts_to: frozenset[str],
+        url_allowlist: tuple[str, ...] = (),
+    ) -> None:
+        self._name = name
+        self._narrator = narrator
+        self._reacts_to = reacts_to
+        self.model = NarratedChatModel(narrator=narrator, purpose=f"graph:{name}")
+        self.tools = action_tools(name, actions, url_allowlist)
+        graph = factory(self.model, self.tools)
+        if getattr(graph, "checkpointer", None) is None and hasattr(graph, "copy"):
+            graph = graph.copy(update={"checkpointer": InMemorySaver()})  # the graph waits on governance
+        self._graph = graph
+        self._threads: dict[str, _Thread] = {}
+        self._calls: dict[str, _Call] = {}  # proposal id -> its call
+        self._order: list[str] = []  # thread ids, oldest first
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def narrator(self) -> Narrator:
+        return self._narrator
+
+    def owns(self, proposal_id: str) -> bool:
+        return proposal_id in self._calls
+
+    def messages(self, thread: str) -> list[BaseMessage]:
+        """The conversation of one thread so far (for tests and the docs' example)."""
+        values = self._graph.get_state(self._config(thread)).values
+        return list(values.get("messages", []))
+
+    def run(self, inbox: Sequence[Envelope], ctx: AgentStepContext) -> AgentOutput:
+        self._narrator.at(ctx.sim_time)
+        starts: list[Envelope] = []
+        rejected: list[Rejected] = []
+        for envelope in inbox:
+            payload = envelope.payload
+            if isinstance(payload, Observation | AgentMessage):
+                if payload.kind in self._reacts_to and envelope.id not in self._threads:
+                    starts.append(envelope)
+            elif isinstance(payload, VerdictIssued | EscalationResolved | ActionExecuted):
+                self._fold(payload)
+        proposals: list[Outgoing] = []
+        for thread in list(self._order):  # resumed in the order they started
+            self._continue(thread, ctx, proposals, rejected)
+        for envelope in starts:
+            self._threads[envelope.id] = _Thread(envelope)
+            self._order.append(envelope.id)
+            situation, untrusted = situation_of(envelope)
+            request: dict[str, Any] = {"agent": self._name, "situation": situation}
+            self._narrator.untrusted_field(request, self._name, untrusted)
+            start = {"messages": [HumanMessage(content=json.dumps(request, sort_keys=True, ensure_ascii=False))]}
+            self._invoke(envelope.id, start, ctx, proposals, rejected)
+        records = [Outgoing(topics.CONTROL, record, None) for record in self._narrator.drain()]
+        return AgentOutput(messages=(*records, *proposals), rejected=tuple(rejected))
+
+    # -- what governance, people and the executor did ---------------------------------------------------
+
+    def _fold(self, payload: VerdictIssued | EscalationResolved | ActionExecuted) -> None:
+        call = self._calls.get(payload.proposal_id)
+        if call is None:
+            return
+        pid = payload.proposal_id
+        if isinstance(payload, VerdictIssued):
+            if payload.outcome == "deny":
+                self._answer(call, {"proposal_id": pid, "verdict": "deny", "reasons": list(payload.reasons)})
+            elif payload.outcome == "escalate":
+                self._answer(
+                    call,
+                    {
+                        "proposal_id": pid,
+                        "verdict": "escalate",
+                        "gate": payload.gate,
+                        "reasons": list(payload.reasons),
+                        "note": "a person decides; the outcome will be reported to you",
+                    },
+                )
+                call.escalated = True
+        elif isinstance(payload, EscalationResolved):
+            if payload.outcome != "approved":
+                news = {"proposal_id": pid, "action": call.action, "escalation": payload.outcome}
+                self._threads[call.thread].updates.append({**news, "reason": payload.reason})
+        else:
+            executed = {
+                "proposal_id": pid,
+                "executed": payload.status,
+                "detail": payload.detail,
+                "changes": dict(payload.changes),
+            }
+            if call.escalated:
+                self._threads[call.thread].updates.append({"action": call.action, **executed})
+            else:
+                self._answer(call, executed)
+
+    @staticmethod
+    def _answer(call: _Call, result: dict[str, Any]) -> None:
+        if call.answered is None and not call.escalated:
+            call.answered = result
+
+    # -- running the graph -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _config(thread: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread}, "recursion_limit": MAX_GRAPH_STEPS}
+
+    def _continue(self, thread_id: str, ctx: AgentStepContext, out: list[Outgoing], rejected: list[Rejected]) -> None:
+        thread = self._threads[thread_id]
+        if thread.waiting:
+            answers = {iid: self._calls[pid].answered for iid, pid in thread.waiting.items()}
+            if any(answer is None for answer in answers.values()):
+                return  # the graph's tool step resumes once every one of its calls is answered
+            thread.waiting = {}
+            self._invoke(thread_id, Command(resume=answers), ctx, out, rejected)
+        if not thread.waiting and thread.updates:
+            updates, thread.updates = thread.updates, []
+            news = HumanMessage(content=_json({"updates": updates}))
+            self._invoke(thread_id, {"messages": [news]}, ctx, out, rejected)
+
+    def _invoke(
+        self, thread_id: str, given: Any, ctx: AgentStepContext, out: list[Outgoing], rejected: list[Rejected]
+    ) -> None:
+        thread = self._threads[thread_id]
+        config = self._config(thread_id)
+        try:
+            self._graph.invoke(given, config)
+        except ReplayMiss:
+            raise
+        except GraphRecursionError:
+            self._narrator.stopped(
+                f"graph:{self._name}",
+                f"the graph took more than {MAX_GRAPH_STEPS} steps",
+                then="its conversation ends there",
+            )
+            return
+        except Exception as exc:  # the user's graph failed: that conversation ends, the run goes on (recorded)
+            reason = f"the graph raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self._narrator.stopped(f"graph:{self._name}", reason, then="its conversation ends there")
+            rejected.append(Rejected(thread.trigger, reason))
+            return
+        state = self._graph.get_state(config)
+        # every interrupt now is a new call: a thread is resumed only once all its calls are answered
+        pending = {i.value["tool_call_id"]: i for i in state.interrupts if isinstance(i.value, Mapping)}
+        messages = state.values.get("messages", [])
+        asked = next((m for m in reversed(messages) if isinstance(m, AIMessage) and m.tool_calls), None)
+        order = [str(c.get("id")) for c in asked.tool_calls] if asked is not None else []
+        for call_id in sorted(pending, key=lambda c: order.index(c) if c in order else len(order)):
+            value = pending[call_id].value
+            pid = ctx.proposal_id(len(out) + 1)
+            call = _Call(thread_id, call_id, str(value["action"]), dict(value["args"]))
+            self._calls[pid] = call
+            out.append(Outgoing(topics.PROPOSALS, self._proposal(pid, call, asked), thread.trigger))
+            thread.waiting[pending[call_id].id] = pid
+
+    def _proposal(self, pid: str, call: _Call, asked: AIMessage | None) -> ActionProposed:
+        said = message_text(asked).strip() if asked is not None else ""
+        rationale = f"the {self._name} agent's graph called {call.action}" + (f": {said[:500]}" if said else "")
+        return ActionProposed(
+            proposal_id=pid,
+            agent=self._name,
+            action=call.action,
+            args=call.args,
+            rationale=rationale,
+            evidence=[evidence_of(self._threads[call.thread].trigger)],
+            model=self.model.traces.get(call.tool_call_id),
+        )

@@ -1,0 +1,138 @@
+"""Bring your own agent (agents/graph_agent.py): the docs' example graph (a StateGraph with a ToolNode) as the
+billing desk's `billing` agent, driven by a scripted model. Its tool calls become proposals; governance's denial or
+escalation and the executor's result come back to it as the tool's result; a call it is not given, or one whose
+arguments do not fit the action's model, becomes no proposal."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from coalition.agents.base import AgentOutput, AgentStepContext
+from coalition.agents.graph_agent import GraphAgent
+from coalition.agents.narrator import Narrator
+from coalition.agents.testing import Envelopes, ScriptedModel
+from coalition.bus.clock import IdFactory
+from coalition.bus.envelope import Envelope
+from coalition.bus.messages import ActionProposed, ModelStopped
+from coalition.domain import catalog
+
+pytestmark = pytest.mark.unit
+
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "byo_desk_graph.py"
+CASE = {"case_id": "C-1", "account_id": "A-1", "channel": "chat", "kind": "billing_dispute"}
+PERMITTED = ("credit_account", "notify_customer")
+
+
+def example_factory() -> Any:
+    spec = importlib.util.spec_from_file_location("byo_desk_graph", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build
+
+
+def credit(amount: int, n: int = 1) -> dict[str, Any]:
+    args = {"account_id": "A-1", "case_id": "C-1", "amount_usd": amount, "tier": "goodwill", "rule": "model"}
+    return {"name": "credit_account", "args": args, "id": f"call_{n}"}
+
+
+class Desk:
+    """The graph agent, its scripted model and the envelopes it receives, one superstep per `step`."""
+
+    def __init__(self, *answers: str | AIMessage) -> None:
+        self.model = ScriptedModel(responses=list(answers))
+        actions = {name: catalog().actions[name] for name in PERMITTED}
+        narrator = Narrator(self.model, agent="billing")
+        self.agent = GraphAgent("billing", example_factory(), narrator, actions, reacts_to=frozenset({"case"}))
+        self.env = Envelopes()
+        self.ids = IdFactory("test", "agent:billing")
+        self.superstep = 0
+
+    def step(self, *inbox: Envelope) -> AgentOutput:
+        self.superstep += 1
+        return self.agent.run(list(inbox), AgentStepContext("billing", self.superstep, self.env.sim_time, self.ids))
+
+    def case(self) -> Envelope:
+        return self.env.observation("case", CASE, ["billing"], text="I was charged twice!")
+
+    def tool_results(self) -> list[dict[str, Any]]:
+        thread = next(iter(self.agent._threads))
+        return [json.loads(str(m.content)) for m in self.agent.messages(thread) if isinstance(m, ToolMessage)]
+
+
+def proposals(output: AgentOutput) -> list[ActionProposed]:
+    return [m.message for m in output.messages if isinstance(m.message, ActionProposed)]
+
+
+def test_the_tools_are_the_permitted_actions_with_their_models_schemas() -> None:
+    desk = Desk()
+    assert [t.name for t in desk.agent.tools] == list(PERMITTED)
+    offered = convert_to_openai_tool(desk.agent.tools[0])["function"]["parameters"]
+    model = catalog().actions["credit_account"].args.model_json_schema()
+    assert (sorted(offered["properties"]), offered["required"]) == (sorted(model["properties"]), model["required"])
+
+
+def test_a_denied_call_comes_back_as_the_tools_result_and_nothing_more_is_proposed() -> None:
+    desk = Desk(AIMessage(content="", tool_calls=[credit(900)]), "The credit was denied; nothing was done.")
+    first = desk.step(desk.case())
+    [proposal] = proposals(first)
+    assert (proposal.agent, proposal.action, proposal.args["amount_usd"]) == ("billing", "credit_account", 900)
+    assert desk.model.calls[0][-1].content.startswith("{")  # the situation as JSON (outside text as data)
+    assert "untrusted_data" in json.loads(str(desk.model.calls[0][-1].content))
+    reasons = ["args.amount_usd 900 is over limits.max_credit_usd 150"]
+    second = desk.step(desk.env.verdict(proposal, "deny", reasons=reasons))
+    assert proposals(second) == []
+    assert desk.tool_results() == [{"proposal_id": proposal.proposal_id, "reasons": reasons, "verdict": "deny"}]
+    assert len(desk.model.calls) == 2  # the model saw the denial and ended its turn
+    assert desk.step() == AgentOutput()  # the conversation is over
+
+
+def test_an_escalation_comes_back_as_the_tools_result_and_the_persons_decision_as_news() -> None:
+    desk = Desk(AIMessage(content="", tool_calls=[credit(120)]), "Waiting for a person.", "Understood.")
+    [proposal] = proposals(desk.step(desk.case()))
+    desk.step(desk.env.verdict(proposal, "escalate", gate="refund_approval", reasons=["over 100 USD"]))
+    [result] = desk.tool_results()
+    assert (result["verdict"], result["gate"]) == ("escalate", "refund_approval")
+    desk.step(desk.env.resolution(proposal, "rejected"))
+    news = json.loads(str(desk.model.calls[-1][-1].content))
+    assert news["updates"][0]["escalation"] == "rejected"
+
+
+def test_an_executed_call_comes_back_with_the_executors_result() -> None:
+    desk = Desk(AIMessage(content="", tool_calls=[credit(60)]), "Credited.")
+    [proposal] = proposals(desk.step(desk.case()))
+    assert desk.step(desk.env.verdict(proposal, "allow")) == AgentOutput()  # allowed: it waits for the execution
+    assert len(desk.model.calls) == 1
+    desk.step(desk.env.execution(proposal, "applied"))
+    [result] = desk.tool_results()
+    assert (result["proposal_id"], result["executed"]) == (proposal.proposal_id, "applied")
+
+
+def test_calls_it_is_not_given_or_that_do_not_fit_become_no_proposal() -> None:
+    stranger = {"name": "offer_retention", "args": {"account_id": "A-1"}, "id": "call_2"}
+    bad = credit(-5, 3)
+    desk = Desk(AIMessage(content="", tool_calls=[stranger, bad]), "Nothing I may do.")
+    output = desk.step(desk.case())
+    assert proposals(output) == []
+    thread = next(iter(desk.agent._threads))
+    results = [str(m.content) for m in desk.agent.messages(thread) if isinstance(m, ToolMessage)]
+    assert "offer_retention is not a valid tool" in results[0]
+    assert json.loads(results[1])["refused"].startswith("credit_account: args.amount_usd")
+
+
+def test_a_graph_that_raises_ends_its_conversation_recorded_and_the_agent_goes_on() -> None:
+    desk = Desk("no tool call here")  # a second case finds the script exhausted: the graph raises
+    desk.step(desk.case())
+    output = desk.step(desk.env.observation("case", {**CASE, "case_id": "C-2"}, ["billing"]))
+    stops = [m.message for m in output.messages if isinstance(m.message, ModelStopped)]
+    assert stops
+    assert "ScriptExhausted" in stops[0].detail
+    assert len(output.rejected) == 1
