@@ -332,10 +332,13 @@ class TestWhatADraftHolds:
     """A proposal held by an open draft (a shared dependency key) waits for the final proposal's verdict, not the
     adoption: adopting a draft authorizes nothing, so it cannot release what depends on it."""
 
-    @pytest.fixture
-    def held(self, tmp_path: Path) -> Iterator[GovernanceLoop]:
+    @pytest.fixture(params=["auto", "always-human"])
+    def held(self, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[GovernanceLoop]:
         document = dict(assistive_policy().document)
         document["holds"] = {**document["holds"], "dependency_keys": ["incident_id", "region"]}
+        if request.param == "always-human":  # the final of an adopted price escalates at the pricing gate
+            tier = {"tier": "always-human", "gate": "pricing_policy_change"}
+            document["tiers"] = {"actions": {"set_price": tier}}
         ledger = SqliteLedger(tmp_path / "h.db")
         loop = GovernanceLoop(ledger, parse_policy(document, source="helios+assistive+region holds"))
         snapshot = Observation(kind="market.snapshot", data={"prices": {"TX": {"price": 60, "base_price": 60}}})
@@ -375,13 +378,19 @@ class TestWhatADraftHolds:
         assert "gate.holds_dependents" in cancelled.rule_ids
         assert not [a for a in held.payloads(ActionAuthorized) if a.proposal_id == "camp"]
 
-    def test_an_allowed_final_releases_it(self, held: GovernanceLoop) -> None:
+    def test_an_allowed_final_releases_it_and_an_escalated_one_holds_it_in_turn(self, held: GovernanceLoop) -> None:
         assert held.decide("d", "approve", price=62.0) == "recorded"
         held.step()
         held.propose("f", 62.0, supersedes="d")
         held.step()
-        assert held.verdict("f").outcome == "allow"
-        assert held.verdict("camp").outcome == "allow"
+        if held.policy.tiers.empty:
+            assert held.verdict("f").outcome == "allow"
+            assert held.verdict("camp").outcome == "allow"
+            return
+        assert held.verdict("f").gate == "pricing_policy_change"
+        holds = [(h.proposal_id, h.held_by) for h in held.payloads(ProposalHeld)]
+        assert holds == [("camp", "d"), ("camp", "f")]  # now waiting for the final's own escalation
+        assert not [v for v in held.payloads(VerdictIssued) if v.proposal_id == "camp"]
 
 
 class _Down(Exception):
