@@ -18,7 +18,7 @@ from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.errors import ScenariosError
-from coalition.scenarios.lane_report import LaneSummary, lane_summary
+from coalition.scenarios.lane_report import OUTCOMES, LaneSummary, lane_summary
 from coalition.scenarios.review_report import ReviewSummary, review_summary
 
 
@@ -210,6 +210,15 @@ class RunReport:
         doc["blocked"] = len(self.blocked)
         if self.reviews is not None:
             doc["reviews"]["rows"] = [{**asdict(r), "error_rate": r.error_rate} for r in self.reviews.rows]
+        if self.lanes is not None:
+            doc["lanes"]["rows"] = [
+                {
+                    **asdict(r),
+                    "rates": {o: r.rate(o) for o in OUTCOMES},
+                    "sampled_error_rate": r.sampled_error_rate,
+                }
+                for r in self.lanes.rows
+            ]
         passed, total = self.expectations_passed
         doc["expectations_summary"] = {"passed": passed, "total": total}
         return doc
@@ -300,9 +309,10 @@ class _BudgetBook:
 
 
 def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | None = None) -> RunReport:
-    """Build the report of `run_id` from the ledger; ReportError when the run is not there. `reviewers`: the
-    installation's approver keys (name → public key), which check the review marks of a run that recorded no
-    approver directory (governance/reviews.py); a mark no key verifies is not counted."""
+    """Build the report of `run_id` from the ledger; ReportError when the run is not there. Review marks are
+    checked against the keys the run binds (governance/reviews.py); `reviewers`, the installation's approver keys
+    (name → public key), check only marks from before marks recorded their key. A mark no key verifies is not
+    counted."""
     if ledger.count(LedgerQuery(run_id=run_id, limit=1)) == 0:
         raise ReportError(f"no run {run_id!r} in the ledger")
     started: dict[str, Any] = {}
@@ -415,6 +425,7 @@ def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | No
             )
         )
     scenario_doc = (started.get("settings") or {}).get("scenario_document") or {}
+    sampled = review_queue(ledger, run_id, trusted=reviewers)
     return RunReport(
         run_id=run_id,
         scenario=str(started.get("scenario", "")),
@@ -436,6 +447,8 @@ def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | No
         budget_period=book.state.budget_period if book.policy is not None else None,
         interactive=bool((started.get("settings") or {}).get("interactive")),
         shadow=ShadowComparison.of(shadowed) if shadowed else None,
-        lanes=lane_summary(proposals, {d.proposal_id: d.outcome for d in decisions}),
-        reviews=review_summary(review_queue(ledger, run_id, trusted=reviewers)),
+        lanes=lane_summary(
+            proposals, {d.proposal_id: d.outcome for d in decisions}, {i.proposal_id: i.mark for i in sampled}
+        ),
+        reviews=review_summary(sampled),
     )

@@ -22,6 +22,7 @@ from coalition.bus.messages import ActionProposed, LaneChoice, ModelStopped, Obs
 from coalition.domain import catalog
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import default_policy, parse_policy
+from coalition.governance.reviews import ReviewMark
 from coalition.governance.state import GovernanceState
 from coalition.scenarios.agent_lanes import governance_preview
 from coalition.scenarios.lane_report import lane_summary
@@ -399,6 +400,22 @@ class TestTheReportsLaneSection:
         assert "| finance | model | 2 | 50% | 50% | 0% | 1 |" in md
         assert "Model and engine disagreed (1)" in md
         assert "finance: model set_price" in md
+
+    def test_sampled_reviewed_and_wrong_per_row_and_on_a_disagreement(self) -> None:
+        """p2 (the model's disagreement) and p3 sampled; p2 marked wrong, p3 waiting; p4 (no lane) is not counted."""
+        wrong = ReviewMark("alice", "wrong", "60 is under the floor", 9, "cli")
+        outcomes = {"p1": "allow", "p2": "allow", "p3": "allow", "p4": "allow"}
+        summary = lane_summary(self.proposals(), outcomes, {"p2": wrong, "p3": None, "p4": wrong})
+        assert summary is not None
+        rows = {(r.agent, r.chosen_by): r for r in summary.rows}
+        model, engine = rows["finance", "model"], rows["finance", "engine"]
+        assert (model.sampled, model.reviewed, model.wrong, model.sampled_error_rate) == (1, 1, 1, 1.0)
+        assert (engine.sampled, engine.reviewed, engine.wrong, engine.sampled_error_rate) == (1, 0, 0, None)
+        assert [d.review for d in summary.disagreements] == ["wrong: alice: 60 is under the floor"]
+        md = render_lanes_md(summary)
+        assert "| finance | model | 2 | 100% | 0% | 0% | 1 | 1 | 1 | 1 (100%) |" in md
+        assert "| finance | engine | 1 | 100% | 0% | 0% | 2 | 1 | 0 | — |" in md
+        assert "reviewed wrong: alice: 60 is under the floor" in md
 
     def test_a_run_without_lanes_has_no_section(self) -> None:
         assert lane_summary({"p4": self.proposals()["p4"]}, {"p4": "allow"}) is None
