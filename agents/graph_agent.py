@@ -309,7 +309,9 @@ class GraphAgent:
 
     @staticmethod
     def _config(thread: str) -> RunnableConfig:
-        return {"configurable": {"thread_id": thread}, "recursion_limit": MAX_GRAPH_STEPS}
+        # One task at a time: a ToolNode runs its calls in threads, and LangGraph matches resume values to a node's
+        # interrupts by the order they were raised in, so calls of one answer are proposed one by one, in order.
+        return {"configurable": {"thread_id": thread}, "recursion_limit": MAX_GRAPH_STEPS, "max_concurrency": 1}
 
     def _continue(self, thread_id: str, ctx: AgentStepContext, out: list[Outgoing], rejected: list[Rejected]) -> None:
         thread = self._threads[thread_id]

@@ -337,7 +337,14 @@ class AgentSettings(_Spec):
 
     model: str | None = None
     # a graph of the user's own (agents/graph_agent.py) in place of the pack's agent: "package.module:factory"
-    graph: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    graph: str | None = None
+
+    @field_validator("graph")
+    @classmethod
+    def _graph_reference(cls, graph: str | None) -> str | None:
+        if graph is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", graph):
+            raise Problem(f"must be 'package.module:factory' (got {graph!r})")
+        return graph
 
     @field_validator("model")
     @classmethod

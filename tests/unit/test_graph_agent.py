@@ -15,13 +15,14 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from coalition.agents.base import AgentOutput, AgentStepContext
-from coalition.agents.graph_agent import GraphAgent
+from coalition.agents.graph_agent import GraphAgent, GraphFactoryError, load_factory
 from coalition.agents.narrator import Narrator
 from coalition.agents.testing import Envelopes, ScriptedModel
 from coalition.bus.clock import IdFactory
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionProposed, ModelStopped
 from coalition.domain import catalog
+from coalition.scenarios import ScenarioError, parse_scenario
 
 pytestmark = pytest.mark.unit
 
@@ -136,3 +137,41 @@ def test_a_graph_that_raises_ends_its_conversation_recorded_and_the_agent_goes_o
     assert stops
     assert "ScriptExhausted" in stops[0].detail
     assert len(output.rejected) == 1
+
+
+def test_a_scenario_names_a_graph_by_module_and_factory_in_one_line() -> None:
+    text = EXAMPLE.with_name("byo-desk.yaml").read_text(encoding="utf-8")
+    assert parse_scenario(text).agents["billing"].graph == "byo_desk_graph:build"
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text.replace("byo_desk_graph:build", "byo_desk_graph.build"), file="byo.yaml")
+    assert (
+        str(info.value)
+        == "byo.yaml: agents.billing.graph: must be 'package.module:factory' (got 'byo_desk_graph.build')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "problem"),
+    [
+        ("no_such_module_here:build", "cannot import 'no_such_module_here'"),
+        ("json:no_such_factory", "json has no callable 'no_such_factory'"),
+    ],
+)
+def test_a_factory_that_cannot_be_loaded_is_one_line(ref: str, problem: str) -> None:
+    with pytest.raises(GraphFactoryError) as info:
+        load_factory(ref, "agents.billing.graph")
+    assert str(info.value).startswith(f"agents.billing.graph: {problem}")
+    assert "\n" not in str(info.value)
+
+
+def test_two_calls_in_one_answer_are_proposed_one_by_one_in_call_order() -> None:
+    desk = Desk(AIMessage(content="", tool_calls=[credit(60, 1), credit(900, 2)]), "One of two.")
+    [first] = proposals(desk.step(desk.case()))
+    assert first.args["amount_usd"] == 60
+    [second] = proposals(desk.step(desk.env.execution(first, "applied")))
+    assert second.args["amount_usd"] == 900
+    assert len(desk.model.calls) == 1
+    desk.step(desk.env.verdict(second, "deny"))
+    assert [r.get("executed") or r.get("verdict") for r in desk.tool_results()] == ["applied", "deny"]
+    assert [r["proposal_id"] for r in desk.tool_results()] == [first.proposal_id, second.proposal_id]
+    assert len(desk.model.calls) == 2

@@ -1,0 +1,96 @@
+"""The docs' bring-your-own-agent example, run as a user would: docs/examples/byo-desk.yaml names the graph of
+docs/examples/byo_desk_graph.py (a StateGraph with a ToolNode) as the billing desk's billing agent; its model is the
+wire server's scripted one, which asks for a 900 USD credit on one case and a 40 USD credit on the other.
+
+Real governance decides: the 900 USD credit is denied by the policy's maximum credit, comes back to the graph as its
+tool's result, and nothing executes for it; the 40 USD credit is executed and its result comes back the same way.
+The run replays IDENTICAL with no key and no network."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llm_wire_server import FAKE_OPENAI_KEY, WireServer, tool_results
+from test_hostile_models import cli
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
+SCENARIO = str(EXAMPLES / "byo-desk.yaml")
+AMOUNTS = {"C-1": 900, "C-2": 40}  # what the scripted model asks to credit per case
+
+
+def scripted(body: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The graph's model: one credit per case, then a text answer once the tool has answered."""
+    names = {t.get("function", {}).get("name") for t in body.get("tools") or []}
+    if "credit_account" not in names:
+        return None
+    if tool_results(body):
+        return []
+    situation = json.loads(body["messages"][-1]["content"])["situation"]["data"]
+    args = {
+        "account_id": situation["account_id"],
+        "case_id": situation["case_id"],
+        "amount_usd": AMOUNTS[situation["case_id"]],
+        "tier": "billing_error",
+        "rule": "graph",
+    }
+    return [("credit_account", json.dumps(args, sort_keys=True))]
+
+
+@pytest.fixture
+def wire() -> Iterator[WireServer]:
+    with WireServer() as server:
+        server.tool_caller = scripted
+        yield server
+
+
+def entries(ledger: Path, run_id: str, kind: str) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(ledger)
+    try:
+        rows = conn.execute(
+            "SELECT json_extract(body, '$.payload') FROM entries WHERE run_id = ? AND kind = ? ORDER BY seq",
+            (run_id, kind),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [json.loads(r[0]) for r in rows]
+
+
+def test_the_example_graph_is_governed_and_replays_identical(tmp_path: Path, wire: WireServer) -> None:
+    ledger = tmp_path / "l.db"
+    scenario = tmp_path / "byo-desk.yaml"  # the example, its billing agent's model the wire server's
+    graph = '{graph: "byo_desk_graph:build"}'
+    text = Path(SCENARIO).read_text(encoding="utf-8")
+    assert graph in text
+    scenario.write_text(text.replace(graph, '{graph: "byo_desk_graph:build", model: "openai:gpt-4o-mini"}'))
+    path = {"PYTHONPATH": str(EXAMPLES)}
+    model = {"OPENAI_API_KEY": FAKE_OPENAI_KEY, "OPENAI_BASE_URL": wire.openai_base_url}
+    ran = cli("run", str(scenario), "--bus", "memory", "--ledger", str(ledger), "--run-id", "byo", cwd=tmp_path,
+              extra={**path, **model})  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert "Traceback" not in ran.stderr
+
+    proposals = {p["args"]["case_id"]: p for p in entries(ledger, "byo", "proposal") if p["agent"] == "billing"}
+    assert {case: p["args"]["amount_usd"] for case, p in proposals.items()} == {"C-1": 900, "C-2": 40}
+    assert all(p["model"]["calls"] for p in proposals.values())  # each rests on a recorded model call
+    verdicts = {v["proposal_id"]: v for v in entries(ledger, "byo", "verdict")}
+    denied, allowed = proposals["C-1"]["proposal_id"], proposals["C-2"]["proposal_id"]
+    assert verdicts[denied]["outcome"] == "deny"
+    assert verdicts[allowed]["outcome"] == "allow"
+    executed = {e["proposal_id"]: e["status"] for e in entries(ledger, "byo", "execution")}
+    assert denied not in executed
+    assert executed[allowed] == "applied"
+
+    seen = [json.loads(r) for b in wire.requests for r in tool_results(b["body"])]
+    assert {"proposal_id": denied, "verdict": "deny", "reasons": verdicts[denied]["reasons"]} in seen
+    assert any(s.get("proposal_id") == allowed and s.get("executed") == "applied" for s in seen)
+
+    replayed = cli("replay", "byo", "--ledger", str(ledger), cwd=tmp_path, extra=path)  # no key, no network
+    assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]
+    assert "IDENTICAL" in replayed.stdout
