@@ -3,7 +3,9 @@ docs/examples/byo_desk_graph.py (a StateGraph with a ToolNode) as the billing de
 wire server's scripted one, which asks for a 900 USD credit on one case and a 40 USD credit on the other.
 
 Real governance decides: the 900 USD credit is denied by the policy's maximum credit, comes back to the graph as its
-tool's result, and nothing executes for it; the 40 USD credit is executed and its result comes back the same way.
+tool's result, and nothing executes for it; the 40 USD credit is executed and its result comes back the same way;
+the 120 USD credit escalates (the graph reads the escalation as the tool's result), the scenario's board approves
+it, and its execution comes back to the graph as news.
 The run replays IDENTICAL with no key and no network."""
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
 SCENARIO = str(EXAMPLES / "byo-desk.yaml")
-AMOUNTS = {"C-1": 900, "C-2": 40}  # what the scripted model asks to credit per case
+AMOUNTS = {"C-1": 900, "C-2": 40, "C-3": 120}  # what the scripted model asks to credit per case
 
 
 def scripted(body: dict[str, Any]) -> list[tuple[str, str]] | None:
@@ -77,7 +79,7 @@ def test_the_example_graph_is_governed_and_replays_identical(tmp_path: Path, wir
     assert "Traceback" not in ran.stderr
 
     proposals = {p["args"]["case_id"]: p for p in entries(ledger, "byo", "proposal") if p["agent"] == "billing"}
-    assert {case: p["args"]["amount_usd"] for case, p in proposals.items()} == {"C-1": 900, "C-2": 40}
+    assert {case: p["args"]["amount_usd"] for case, p in proposals.items()} == AMOUNTS
     assert all(p["model"]["calls"] for p in proposals.values())  # each rests on a recorded model call
     verdicts = {v["proposal_id"]: v for v in entries(ledger, "byo", "verdict")}
     denied, allowed = proposals["C-1"]["proposal_id"], proposals["C-2"]["proposal_id"]
@@ -90,6 +92,13 @@ def test_the_example_graph_is_governed_and_replays_identical(tmp_path: Path, wir
     seen = [json.loads(r) for b in wire.requests for r in tool_results(b["body"])]
     assert {"proposal_id": denied, "verdict": "deny", "reasons": verdicts[denied]["reasons"]} in seen
     assert any(s.get("proposal_id") == allowed and s.get("executed") == "applied" for s in seen)
+    escalated = proposals["C-3"]["proposal_id"]
+    assert (verdicts[escalated]["outcome"], verdicts[escalated]["gate"]) == ("escalate", "refund_approval")
+    assert any(s.get("proposal_id") == escalated and s.get("verdict") == "escalate" for s in seen)
+    assert executed[escalated] == "applied"  # approved by the board
+    news = [json.loads(b["body"]["messages"][-1]["content"]) for b in wire.requests if "updates" in str(b["body"])]
+    assert news[0]["updates"][0]["proposal_id"] == escalated
+    assert news[0]["updates"][0]["executed"] == "applied"
 
     replayed = cli("replay", "byo", "--ledger", str(ledger), cwd=tmp_path, extra=path)  # no key, no network
     assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]
