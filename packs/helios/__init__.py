@@ -46,6 +46,18 @@ PACK = Pack(
             "coalition.packs.helios.agents.ops:OpsAgent",
             doc="Chief Operations Agent: diagnose → propose action → execute within permissions → log.",
         ),
+        AgentDecl(
+            "sales",
+            "coalition.packs.helios.agents.sales:SalesAgent",
+            observes=("partner.pipeline", "ops.capacity"),
+            doc="Partnerships (H9): partner scoring, deals within finance's and legal's terms, ops capacity first.",
+        ),
+        AgentDecl(
+            "liquidity",
+            "coalition.packs.helios.agents.liquidity:LiquidityAgent",
+            observes=("market.sides",),
+            doc="Market balance (H10): targeted offers to a market's short side within budget and the incentive cap.",
+        ),
     ),
     world=WorldDecl(
         build=day.build,

@@ -18,6 +18,7 @@ from coalition.packs.helios.arguments import (
     FreezeAccount,
     IssueCredit,
     LaunchCampaign,
+    MakeLiquidityOffer,
     NotifyCustomers,
     OpenIncident,
     PauseSettlement,
@@ -28,6 +29,7 @@ from coalition.packs.helios.arguments import (
     RunExperiment,
     SetPrice,
     SetSettlementPolicy,
+    SignPartnership,
     StopExperiment,
     TransferFunds,
 )
@@ -277,6 +279,38 @@ def request_model_budget(world: World, a: RequestModelBudget, ctx: ActionContext
     return {"model_budget": {"agent": ctx.agent, "tokens": a.tokens, "cost_usd": money_json(a.cost_usd)}}
 
 
+def sign_partnership(world: World, a: SignPartnership, ctx: ActionContext) -> Changes:
+    """The deal is signed: its commitment is recorded (no cash moves until the partner delivers)."""
+    region = _region(world, a.region)
+    if a.partner_id in world.state.partnerships:
+        raise ActionRefused(f"partner {a.partner_id!r} is already signed")
+    fields = {
+        "region": region.code,
+        "template": a.template,
+        "volume_mwh": str(a.volume_mwh),
+        "integration_hours": str(a.integration_hours),
+        "score": str(a.score),
+    }
+    record = Record(kind="partnership", day=ctx.day, amount_usd=a.commitment_usd, fields=fields)
+    world.state.partnerships[a.partner_id] = record
+    partnership = {"partner_id": a.partner_id, "region": region.code, "commitment_usd": money_json(a.commitment_usd)}
+    return {"partnership": partnership}
+
+
+def make_liquidity_offer(world: World, a: MakeLiquidityOffer, ctx: ActionContext) -> Changes:
+    """A targeted offer to a region's short side; its budget is spent from cash."""
+    region = _region(world, a.region)
+    if a.offer_id in world.state.liquidity_offers:
+        raise ActionRefused(f"offer {a.offer_id!r} already exists")
+    _require_cash(world, a.budget_usd, "offer budget")
+    _spend(world, ctx, a.budget_usd)
+    fields = {"region": region.code, "side": a.side, "incentive_pct": str(a.incentive_pct), "targets": str(a.targets)}
+    record = Record(kind="liquidity_offer", day=ctx.day, amount_usd=a.budget_usd, fields=fields)
+    world.state.liquidity_offers[a.offer_id] = record
+    offer = {"offer_id": a.offer_id, "region": region.code, "side": a.side, "budget_usd": money_json(a.budget_usd)}
+    return {"liquidity_offer": offer}
+
+
 ACTIONS: tuple[Action, ...] = (
     Action(
         "commission_research",
@@ -429,5 +463,21 @@ ACTIONS: tuple[Action, ...] = (
         request_model_budget,
         proposers=("research", "finance", "marketing", "legal", "ops"),
         doc="Ask for more model tokens or dollars (gate budget_overrun, always).",
+    ),
+    Action(
+        "sign_partnership",
+        SignPartnership,
+        sign_partnership,
+        proposers=("sales",),
+        dependency_keys=("partner_id",),
+        doc="Sign a partner on a legal template within finance's limits (gate partnership_commitment when large).",
+    ),
+    Action(
+        "make_liquidity_offer",
+        MakeLiquidityOffer,
+        make_liquidity_offer,
+        proposers=("liquidity",),
+        charges="budget_usd",
+        doc="A targeted offer to a region's short side (producers or buyers), within budget and the incentive cap.",
     ),
 )

@@ -139,3 +139,22 @@ class RequestModelBudget(ActionArgs):
     tokens: Integer = Field(ge=0)
     cost_usd: Money = Field(ge=0)
     reason: Text
+
+
+class SignPartnership(ActionArgs):
+    partner_id: Text
+    region: Text
+    template: Text  # the legal template the deal is signed on
+    commitment_usd: Money = Field(gt=0)
+    volume_mwh: Number = Field(ge=0)
+    integration_hours: Integer = Field(ge=0)
+    score: Number = Field(ge=0, le=100)
+
+
+class MakeLiquidityOffer(ActionArgs):
+    offer_id: Text
+    region: Text
+    side: Literal["producers", "buyers"]
+    incentive_pct: Number = Field(gt=0, le=100)
+    targets: Integer = Field(ge=1)
+    budget_usd: Money = Field(gt=0)

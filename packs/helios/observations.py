@@ -23,6 +23,8 @@ from coalition.agents.payloads import (
     SupplyShock,
     SuspiciousTrades,
 )
+from coalition.packs.helios.liquidity import MarketSides
+from coalition.packs.helios.partnerships import OpsCapacity, PartnerPipeline
 
 EVERY_AGENT = ("research", "finance", "marketing", "legal", "ops")
 
@@ -44,6 +46,10 @@ OBSERVATIONS: dict[str, tuple[str, ...]] = {
     "customer.complaints": ("marketing",),
     "experiment.plan": ("marketing",),
     "experiment.result": ("marketing",),
+    # Only scenarios of the sales and liquidity agents schedule these: the five agents' runs never see them.
+    "partner.pipeline": ("sales",),
+    "ops.capacity": ("sales",),
+    "market.sides": ("liquidity",),
 }
 # Emitted by the world and the runner themselves: a scenario cannot schedule them.
 GENERATED = frozenset({"market.snapshot", "policy.brief"})
@@ -64,6 +70,9 @@ DATA_MODELS: dict[str, type[BaseModel]] = {
     "customer.complaints": CustomerComplaints,
     "experiment.plan": ExperimentPlan,
     "experiment.result": ExperimentResult,
+    "partner.pipeline": PartnerPipeline,
+    "ops.capacity": OpsCapacity,
+    "market.sides": MarketSides,
 }
 # An unreadable dispute fact is a missing verification at run time, not a crash; an author must still get it right.
 LENIENT_PARTS: dict[str, tuple[str, type[BaseModel]]] = {"dispute": ("facts", DisputeFacts)}

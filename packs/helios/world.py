@@ -9,7 +9,15 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from coalition.agents import money
 from coalition.governance.policy import PricingLimits
@@ -293,6 +301,18 @@ class WorldState(_State):
     spent_by_agent: dict[str, Money] = Field(default_factory=dict)
     totals: Totals = Field(default_factory=Totals)
     applied_keys: dict[str, str] = Field(default_factory=dict)  # idempotency key → proposal id
+    # Sales' signed partnerships and liquidity's offers, by partner / offer id (absent from a snapshot while
+    # empty, so the worlds of runs without those agents are what they were before them).
+    partnerships: dict[str, Record] = Field(default_factory=dict)
+    liquidity_offers: dict[str, Record] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_newcomers(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {k: v for k, v in dumped.items() if not (k in _NEWCOMERS and not v)}
+
+
+_NEWCOMERS = frozenset({"partnerships", "liquidity_offers"})
 
 
 def _customers(seed: int, spec: WorldSpec) -> dict[str, Customer]:

@@ -129,7 +129,7 @@ def _unknown_action(d: dict[str, Any]) -> None:
 
 
 def _unknown_agent(d: dict[str, Any]) -> None:
-    d["permissions"]["sales"] = ["notify_customers"]
+    d["permissions"]["treasury"] = ["notify_customers"]
 
 
 def _band_inverted(d: dict[str, Any]) -> None:
@@ -173,7 +173,7 @@ class TestPolicyErrors:
             pytest.param(_wrong_type, "budgets.agents.research.money_usd", "'a lot'", id="wrong-type"),
             pytest.param(_missing, "gates.market_entry.approver_roles", "required key is missing", id="missing"),
             pytest.param(_unknown_action, "permissions.finance", "unknown action 'set_prices'", id="unknown-action"),
-            pytest.param(_unknown_agent, "permissions.sales", "unknown agent", id="unknown-agent"),
+            pytest.param(_unknown_agent, "permissions.treasury", "unknown agent", id="unknown-agent"),
             pytest.param(_band_inverted, "limits.pricing", "floor 300 must be below ceiling 250", id="band-inverted"),
             pytest.param(_quorum_impossible, "gates.compliance_change", "needs 3 distinct approvers", id="quorum"),
             pytest.param(_agent_as_approver, "approvers.finance", "an agent cannot be an approver", id="agent"),

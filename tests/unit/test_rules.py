@@ -188,7 +188,7 @@ TABLE: list[Any] = [
         id="research-cannot-price",
     ),
     pytest.param(
-        "sales",
+        "treasury",
         "notify_customers",
         {"incident_id": "i", "audience": "a", "message": "m"},
         "deny",

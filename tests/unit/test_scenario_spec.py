@@ -236,8 +236,8 @@ class TestErrors:
 
     def test_unknown_agent_in_to(self, tmp_path: Path) -> None:
         """Recipients are the five agents."""
-        assert error_of(tmp_path, edited("events.0.to", ["finance", "sales"])) == (
-            f"bad.yaml: events[0].to[1]: unknown agent 'sales' (agents: {AGENTS})"
+        assert error_of(tmp_path, edited("events.0.to", ["finance", "treasury"])) == (
+            f"bad.yaml: events[0].to[1]: unknown agent 'treasury' (agents: {AGENTS})"
         )
 
     def test_unknown_agent_in_settings(self, tmp_path: Path) -> None:
