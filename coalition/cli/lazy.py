@@ -116,7 +116,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "pack",
         "coalition.cli.pack_cmd:pack_app",
-        "The installed domain packs: list them with their agents, actions and gates.",
+        "The domain packs: list the installed ones with their agents, actions and gates; scaffold a new one.",
     ),
 )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import orjson
 import typer
 from rich.table import Table
@@ -11,7 +14,7 @@ from coalition.cli.terminal import TerminalConsole, json_text
 from coalition.domain import PackError, catalog
 
 pack_app = typer.Typer(
-    help="The installed domain packs: list them with their agents, actions and gates.",
+    help="The domain packs: list the installed ones with their agents, actions and gates; scaffold a new one.",
     no_args_is_help=True,
     cls=OneLineGroup,
 )
@@ -19,7 +22,7 @@ pack_app = typer.Typer(
 
 @pack_app.callback()
 def pack() -> None:
-    """The installed domain packs: list them with their agents, actions and gates."""
+    """The domain packs: list the installed ones with their agents, actions and gates; scaffold a new one."""
 
 
 @pack_app.command("list")
@@ -54,3 +57,31 @@ def list_packs(as_json: JsonFlag = False) -> None:
         pack = installed[name]
         table.add_row(pack.name, pack.title, ", ".join(pack.agent_names), str(len(pack.actions)), str(len(pack.gates)))
     TerminalConsole().print(table)
+
+
+@pack_app.command("new")
+def new_pack(
+    name: Annotated[str, typer.Argument(help="the pack's name: a lowercase Python identifier, e.g. tea_shop")],
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="where to write it (new or empty; default ./NAME)")
+    ] = None,
+) -> None:
+    """Scaffold a working pack: one agent, one action, one gate, a default policy, one scenario and its tests.
+
+    Example: coalition pack new tea_shop --dir ./tea-shop && pip install -e ./tea-shop
+    """
+    from coalition.cli.pack_scaffold import ScaffoldProblem, scaffold
+
+    target = directory if directory is not None else Path(name)
+    try:
+        names, written = scaffold(name, target, catalog())
+    except (ScaffoldProblem, PackError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the pack into {target}: {exc.strerror or exc}")
+    context = names.context()
+    typer.echo(f"wrote pack {name} ({len(written)} files) in {target}")
+    typer.echo(
+        f"  agent {context['agent']}, action {context['action']}, gate large_order, scenario {context['scenario']}"
+    )
+    typer.echo(f"next: pip install -e {target} && coalition run {context['scenario']} --bus memory")
