@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,13 @@ from typing import Any
 import pytest
 from llm_wire_server import FAKE_OPENAI_KEY, WireServer, tool_results
 from test_hostile_models import cli
+
+from coalition.agents.providers import ProviderAccess
+from coalition.bus.memory import MemoryBus
+from coalition.ledger.digest import run_digest
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios import parse_scenario
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +111,53 @@ def test_the_example_graph_is_governed_and_replays_identical(tmp_path: Path, wir
     replayed = cli("replay", "byo", "--ledger", str(ledger), cwd=tmp_path, extra=path)  # no key, no network
     assert replayed.returncode == 0, replayed.stdout[-2000:] + replayed.stderr[-2000:]
     assert "IDENTICAL" in replayed.stdout
+
+
+class _Stop(Exception):
+    """Raised from the progress callback to cut a run short, as Ctrl-C would."""
+
+
+def bodies(server: WireServer) -> Counter[str]:
+    return Counter(json.dumps([r["path"], r["body"]], sort_keys=True) for r in server.requests)
+
+
+def test_a_cut_run_resumes_the_graphs_waiting_call_to_the_uninterrupted_ledger(
+    tmp_path: Path, wire: WireServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The board approves the escalated credit on day 2 only; cut at the end of day 1 (the graph waits on it),
+    `coalition run --resume` re-executes the graph's conversations from the ledger's recorded answers, asks the
+    model only what was not asked, and ends with the uninterrupted run's ledger digest."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # the user's module is importable (installed, or on PYTHONPATH)
+    text = Path(SCENARIO).read_text(encoding="utf-8")
+    text = text.replace("days: 2", "days: 3").replace("decision: approve", "decision: approve\n      on_day: 2")
+    text = text.replace(
+        '{graph: "byo_desk_graph:build"}', '{graph: "byo_desk_graph:build", model: "openai:gpt-4o-mini"}'
+    )
+    scenario = parse_scenario(text)
+    assert scenario.agents["billing"].model == "openai:gpt-4o-mini"
+    provider = ProviderAccess(openai_api_key=FAKE_OPENAI_KEY, openai_base_url=wire.openai_base_url)
+    path = tmp_path / "l.db"
+
+    def stop_after_day_1(progress: DayProgress) -> None:
+        if progress.day == 1:
+            raise _Stop
+
+    with SqliteLedger(path, create=True) as ledger:
+        options = RunnerOptions(provider_access=provider)
+        Runner(scenario, bus=MemoryBus(), ledger=ledger, run_id="whole", options=options).run()
+        whole = bodies(wire)
+        wire.reset()
+        options = RunnerOptions(provider_access=provider, on_day=stop_after_day_1)
+        with pytest.raises(_Stop):
+            Runner(scenario, bus=MemoryBus(), ledger=ledger, run_id="cut", options=options).run()
+        cut = bodies(wire)
+        wire.reset()
+    env = {"PYTHONPATH": str(EXAMPLES), "OPENAI_API_KEY": FAKE_OPENAI_KEY, "OPENAI_BASE_URL": wire.openai_base_url}
+    resumed = cli("run", "--resume", "--run-id", "cut", "--bus", "memory", "--ledger", str(path), cwd=tmp_path,
+                  extra=env)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert cut
+    assert bodies(wire)  # the news of the approved credit, asked only now
+    assert cut + bodies(wire) == whole  # nothing asked twice, nothing left out
+    with SqliteLedger(path) as ledger:
+        assert run_digest(ledger, "cut") == run_digest(ledger, "whole")
