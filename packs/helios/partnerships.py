@@ -91,14 +91,15 @@ class Assessment:
     why: str
 
 
-def assess(pipeline: PartnerPipeline, capacity_hours: int) -> list[Assessment]:
-    """Every candidate, best score first (ties by partner id), with what sales does about it.
+def assess(pipeline: PartnerPipeline, capacity_hours: int, committed_usd: Decimal = Decimal(0)) -> list[Assessment]:
+    """Every candidate, best score first (ties by partner id), with what sales does about it, given the
+    integration hours ops still has and what earlier deals already commit.
 
     Candidates are taken in that order: each proposed deal uses its integration hours and commitment, so a
     later one may find no ops capacity (never a "yes" ops cannot deliver) or no finance headroom left."""
     terms = pipeline.terms
     ranked = sorted(((score(c), c) for c in pipeline.candidates), key=lambda sc: (-sc[0], sc[1].partner_id))
-    hours, committed = capacity_hours, Decimal(0)
+    hours, committed = capacity_hours, committed_usd
     out: list[Assessment] = []
     for s, c in ranked:
         verdict, why = _verdict(terms, s, c, hours, committed)

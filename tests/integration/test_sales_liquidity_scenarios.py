@@ -51,20 +51,23 @@ class TestTheScenarios:
         outcome = replay(ledger, name)
         assert outcome.identical, outcome.divergence
 
-    def test_the_board_rejecting_the_big_deal_leaves_it_unsigned(self, ledger: SqliteLedger) -> None:
+    def test_the_board_rejecting_the_big_deal_leaves_it_unsigned_and_gives_its_hours_back(
+        self, ledger: SqliteLedger
+    ) -> None:
+        """Rejected, the utility's 150 integration hours are free again: the installer's second pitch fits."""
         text = (Path(str(load_scenario("partner-deals").source))).read_text(encoding="utf-8")
         scenario = parse_scenario(
             text.replace("decision: approve", "decision: reject"), source=load_scenario("partner-deals").source
         )
         result = run(ledger, scenario, "partner-deals-rejected")
         failed = {r.id for r in result.expectations if not r.passed}
-        assert failed == {"board-approves", "both-deals-signed", "utility-on-its-template"}
+        assert failed == {"board-approves", "utility-on-its-template", "no-yes-beyond-ops-capacity"}
         signed = [
             e.payload.get("changes", {}).get("partnership", {}).get("partner_id")
             for e in ledger.iter_entries(run_id="partner-deals-rejected")
             if e.kind == "execution"
         ]
-        assert signed == ["sunvalley-coop"]
+        assert signed == ["sunvalley-coop", "brightroof"]
 
     def test_under_the_shipped_policy_the_new_agents_may_do_nothing(self, ledger: SqliteLedger) -> None:
         result = run(ledger, load_scenario("partner-deals"), "partner-deals-helios", policy=default_policy())

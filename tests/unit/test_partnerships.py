@@ -111,3 +111,8 @@ class TestAssess:
         second = assess(pipeline(candidate("a"), candidate("b")), 100)
         assert [a.candidate.partner_id for a in first] == [a.candidate.partner_id for a in second] == ["a", "b"]
         assert [a.verdict for a in first] == ["propose", "no_capacity"]
+
+    def test_earlier_deals_count_against_the_total(self) -> None:
+        p = pipeline(candidate("a", commitment_usd=300000), total_commitment_usd=1000000)
+        assert self.verdicts(p, 1000) == {"a": "propose"}
+        assert [a.verdict for a in assess(p, 1000, Decimal(700001))] == ["over_total"]

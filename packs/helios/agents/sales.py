@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
 
 from pydantic import ValidationError
 
 from coalition.agents.facts import Facts
-from coalition.agents.memory import AgentMemory
+from coalition.agents.memory import CLOSED_WITHOUT_EFFECT, AgentMemory
 from coalition.agents.narrator import Narrator
 from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
@@ -21,9 +23,24 @@ REVIEWERS = {"off_template": ("legal",), "over_deal_limit": ("finance",), "over_
 
 
 class SalesMemory(AgentMemory):
-    """The integration hours ops can still take on (None until ops has said: no capacity, no "yes")."""
+    """The integration hours ops said it can onboard (None until ops has said: no capacity, no "yes")."""
 
     capacity_hours: int | None = None
+
+    def _live_deals(self) -> list[dict[str, Any]]:
+        """The arguments of this agent's deals that are pending, escalated, authorized or signed."""
+        return [
+            r.args
+            for r in self.proposals.values()
+            if r.action == "sign_partnership" and r.status not in CLOSED_WITHOUT_EFFECT
+        ]
+
+    def hours_left(self) -> int:
+        """Ops' capacity less what live deals take (a denied or rejected deal gives its hours back)."""
+        return (self.capacity_hours or 0) - sum(int(a.get("integration_hours", 0)) for a in self._live_deals())
+
+    def committed_usd(self) -> Decimal:
+        return sum((Decimal(str(a.get("commitment_usd", 0))) for a in self._live_deals()), Decimal(0))
 
 
 class SalesAgent(FunctionAgent[SalesMemory]):
@@ -53,7 +70,8 @@ class SalesAgent(FunctionAgent[SalesMemory]):
             self.data(envelope, OpsCapacity)  # only validated: prepare() took it
         elif payload.kind == "partner.pipeline":
             pipeline = self.data(envelope, PartnerPipeline)
-            for assessment in partnerships.assess(pipeline, self.memory.capacity_hours or 0):
+            hours, committed = self.memory.hours_left(), self.memory.committed_usd()
+            for assessment in partnerships.assess(pipeline, hours, committed):
                 self._act(assessment, envelope, plan)
 
     def _act(self, a: Assessment, envelope: Envelope, plan: Plan) -> None:
@@ -80,8 +98,7 @@ class SalesAgent(FunctionAgent[SalesMemory]):
                 "score": str(a.score),
             }
             key = f"sign_partnership:{c.partner_id}"
-            if plan.propose(ProposalDraft("sign_partnership", args, facts, (evidence_of(envelope),), envelope, key)):
-                self.memory.capacity_hours = (self.memory.capacity_hours or 0) - c.integration_hours
+            plan.propose(ProposalDraft("sign_partnership", args, facts, (evidence_of(envelope),), envelope, key))
         elif a.verdict in REVIEWERS:
             decision = f"review the {c.partner_id} deal: sales will not propose it as it stands"
             facts = Facts(intent="request", decision=decision, reasons=[a.why], figures=figures, rules=rules)
