@@ -11,9 +11,11 @@ Whose key checks a mark: the key the run's ledger binds to the reviewer's name �
 (an interactive run's `run.started`), else the `review_key` entry recorded with the reviewer's first mark in the
 run. A run that recorded no directory naming the reviewer (any non-interactive run) has its first mark bind the
 reviewer's key of the marking installation (`coalition users add`, passed as `trusted`), so the marks verify from
-the ledger alone, on any machine, as decisions do; a name once bound stays bound. Only a mark from before keys were
-recorded falls back to `trusted`; with no key for it either, it "cannot be checked here" (said, not a bad
-signature). A mark no key verifies is not a review: the queue does not count it, `coalition ledger verify` reports it.
+the ledger alone, on any machine, as decisions do; a name once bound stays bound. Where `trusted` holds a key for
+the reviewer, the binding must agree with it (whoever can append to the ledger could bind a name to their own key).
+Only a mark from before keys were recorded falls back to `trusted`; with no key for it either, it "cannot be
+checked here" (said, not a bad signature). A mark no key verifies is not a review: the queue does not count it,
+`coalition ledger verify` reports it.
 """
 
 from __future__ import annotations
@@ -158,7 +160,13 @@ def check_mark(entry: LedgerEntry, bound: Mapping[str, str], trusted: Mapping[st
     """Check a `review_mark` entry against its reviewer's key: the run's binding, else `trusted`."""
     payload = entry.payload
     reviewer = str(payload.get("reviewer", ""))
-    expected = bound.get(reviewer) or trusted.get(reviewer)
+    installed = trusted.get(reviewer)
+    expected = bound.get(reviewer) or installed
+    if installed is not None and expected != installed:  # a binding anyone who appends to the ledger could write
+        return MarkCheck(
+            f"run {entry.run_id} binds key {str(expected)[:20]}… to reviewer {reviewer!r}, but the key installed "
+            f"here for {reviewer} is {installed[:20]}…"
+        )
     if expected is None:
         return MarkCheck(
             f"no key for reviewer {reviewer!r} is recorded in run {entry.run_id} or installed here "

@@ -6,6 +6,7 @@ review marks then resume, replay and replay --verify; always-human × resume; fo
 from __future__ import annotations
 
 import base64
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,13 @@ from coalition.bus.memory import MemoryBus
 from coalition.governance import load_policy
 from coalition.governance.approvals import load_escalations, policy_for_run, record_decision
 from coalition.governance.policy import Policy
-from coalition.governance.reviews import record_review, review_queue, review_statement, verify_reviews
+from coalition.governance.reviews import (
+    bound_keys,
+    record_review,
+    review_queue,
+    review_statement,
+    verify_reviews,
+)
 from coalition.governance.tiers import sample_draw
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
@@ -261,6 +268,68 @@ class TestReviewMarks:
         problems_by_seq = {p.seq: p.reason for p in problems}
         assert "not frank's" in problems_by_seq[forged.seq]
 
+    def test_a_key_a_ledger_writer_binds_does_not_turn_a_forged_mark_into_a_review(
+        self, recorded: Recorded, tmp_path: Path
+    ) -> None:
+        """Whoever can append to the ledger can append a review_key entry binding a reviewer's name to their own
+        key before the reviewer's first mark, then a mark signed with it. Where the reviewer's key is installed,
+        the binding disagrees with it: the mark is not the reviewer's (verify says so, the queue does not count it).
+        On a copy of the ledger: the module's runs keep their marks and bindings."""
+        with sqlite3.connect(recorded.ledger.path) as source, sqlite3.connect(tmp_path / "copy.db") as copy:
+            source.backup(copy)
+        ledger = SqliteLedger(tmp_path / "copy.db", create=False)
+        run = "cut"
+        name = next(n for n in recorded.keys if n not in bound_keys(ledger, run))
+        item = next(i for i in review_queue(ledger, run, trusted=recorded.trusted) if i.mark is None)
+        forger = Ed25519PrivateKey.generate()
+        forged_key = public_text(forger.public_key())
+        when = ledger.query(LedgerQuery(run_id=run, newest_first=True, limit=1))[0].sim_time
+        data = review_statement(
+            run_id=run,
+            proposal_id=item.proposal_id,
+            proposal_hash=item.proposal_hash,
+            reviewer=name,
+            mark="right",
+            reason="fine",
+            marked_at=when,
+        )
+        common = {"run_id": run, "sim_time": when, "actor": f"human:{name}", "actor_kind": "human", "approver": name}
+        binding = EntryDraft(
+            **common,
+            kind="review_key",
+            subject=name,
+            payload={"reviewer": name, "key": forged_key},
+            rationale="bound",
+            outcome="bound",
+            message_type="review.key",
+        )
+        mark = EntryDraft(
+            **common,
+            kind="review_mark",
+            subject=item.proposal_id,
+            payload={
+                "proposal_id": item.proposal_id,
+                "proposal_hash": item.proposal_hash,
+                "reviewer": name,
+                "mark": "right",
+                "reason": "fine",
+                "method": "cli",
+                "signature": base64.b64encode(forger.sign(data)).decode(),
+                "signer_key": forged_key,
+            },
+            rationale="fine",
+            outcome="right",
+            message_type="review.marked",
+        )
+        forged = ledger.append([binding, mark])[1]
+        checked = verify_reviews(ledger, trusted=recorded.trusted, run_id=run)
+        assert forged.seq in {p.seq for p in checked.problems}
+        again = next(
+            i for i in review_queue(ledger, run, trusted=recorded.trusted) if i.proposal_id == item.proposal_id
+        )
+        assert again.mark is None
+        ledger.close()
+
     def test_a_mark_copied_from_another_run_is_not_a_review(self, recorded: Recorded) -> None:
         """'whole' and 'cut' are one scenario and seed, so their proposals share ids and hashes: frank's signed mark
         on the cut run, appended verbatim to the whole run's ledger, must not pass for a review of the whole run."""
@@ -356,8 +425,13 @@ class TestReport:
         assert (refused.accepted, refused.code) == (False, "bad_signature")
         assert "the key run cut recorded for frank" in refused.reason
         assert len(recorded.entries("cut", "review_key")) == 1
+        # Where another key is installed for frank, the run's binding is not taken on its word: anyone who appends
+        # to the ledger could have written it (see the forged binding above). Without a key for frank it stands.
         elsewhere = verify_reviews(recorded.ledger, trusted={"frank": public_text(other.public_key())}, run_id="cut")
-        assert (elsewhere.checked, elsewhere.problems) == (1, [])
+        assert elsewhere.checked == 1
+        assert [p.approver for p in elsewhere.problems] == ["frank"]
+        assert "but the key installed here for frank is" in elsewhere.problems[0].reason
+        assert verify_reviews(recorded.ledger, trusted={}, run_id="cut").problems == []
 
     def test_policy_for_run_reads_the_tiers_back(self, recorded: Recorded) -> None:
         assert policy_for_run(recorded.ledger, "cut").tiers == recorded.policy.tiers
