@@ -132,6 +132,8 @@ def test_a_handler_that_raises_fails_one_order_and_the_run_goes_on(tmp_path: Pat
     assert [f["detail"] for f in failed if "raised" in f["detail"]] == [
         "failed: the shop_crash_ship handler raised RuntimeError: ledger of stock is gone; nothing changed"
     ]
+    replayed = run(COALITION, "replay", "c-1", "--ledger", "l.db", cwd=tmp_path, site=site)
+    assert replayed.stdout.startswith("IDENTICAL"), replayed.stdout + replayed.stderr  # the failure is deterministic
 
 
 def test_a_bad_name_is_one_line(tmp_path: Path) -> None:
