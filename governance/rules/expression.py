@@ -21,10 +21,13 @@ from coalition.domain.cel_language import cel
 from coalition.governance.expressions import (
     FUNCTIONS,
     Compiled,
+    Environment,
     ExpressionProblem,
     cel_value,
     compile_expression,
     compile_template,
+    environment,
+    flattened,
     normal,
     render,
 )
@@ -177,17 +180,24 @@ class CompiledRule:
                 fields |= part[0].state_fields
         return frozenset(fields)
 
-    def finding(self, context: Mapping[str, Any], shown: Mapping[str, Any]) -> Finding:
+    def finding(
+        self,
+        context: Environment,
+        shown: Environment,
+        reason_parts: Sequence[str | tuple[Compiled, str]] | None = None,
+        amount_program: cel.Program | None = None,
+    ) -> Finding:
         """The deny or escalation of this rule, its reason rendered with the values that fired it (`shown`: numeric
-        arguments as their decimal text, so a reason shows 25 as 25 and 25.0 as 25.0, as given)."""
-        reason = render(self.reason, shown)
+        arguments as their decimal text, so a reason shows 25 as 25 and 25.0 as 25.0, as given). `reason_parts`
+        and `amount_program`: the same expressions compiled for another layout of the environment."""
+        reason = render(self.reason if reason_parts is None else reason_parts, shown)
         if self.outcome == "deny":
             return Finding("deny", self.rule_id, reason)
         assert self.gate is not None
         assert self.gate_name is not None
         amount = None
         if self.amount is not None:
-            value = self.amount.program.execute(dict(context))
+            value = (self.amount.program if amount_program is None else amount_program).execute(context)
             if value is not None:
                 amount = Decimal(repr(float(value)))
                 if not amount.is_finite() or amount < 0:  # raised here, so evaluate denies it (fail closed)
@@ -279,6 +289,51 @@ def _at(exc: ExpressionProblem) -> str:
     return f"{exc.reason} (column {exc.column})" if exc.column else exc.reason
 
 
+# The map variables the flat layout splits into one variable per field (`args.price` → `args__price`).
+FLAT_VARIABLES = frozenset({"args", "normalized", "state"})
+
+
+@dataclass(frozen=True, slots=True)
+class _FlatRules:
+    """The rules of one action compiled for the flat layout: conditions (one program), reasons and amounts."""
+
+    program: cel.Program
+    reasons: tuple[tuple[str | tuple[Compiled, str], ...], ...]
+    amounts: tuple[cel.Program | None, ...]
+
+    @classmethod
+    def of(cls, rules: Sequence[CompiledRule], needs: Needs) -> _FlatRules | None:
+        """None when some expression reads a map variable whole (then only the nested layout can run it)."""
+        if needs.args is None or needs.normalized is None:
+            return None
+        try:
+            whens = [_flat(r.when.expanded) for r in rules]
+            reasons = tuple(
+                tuple(p if isinstance(p, str) else (_flat_compiled(p[0]), p[1]) for p in r.reason) for r in rules
+            )
+            amounts = tuple(None if r.amount is None else cel.compile(_flat(r.amount.expanded)) for r in rules)
+            program = cel.compile("[" + ", ".join(f"({w})" for w in whens) + "]")
+        except (_NotFlat, ValueError, RuntimeError):
+            return None
+        return cls(program, reasons, amounts)
+
+
+class _NotFlat(Exception):
+    pass
+
+
+def _flat(text: str) -> str:
+    out = flattened(text, FLAT_VARIABLES)
+    if out is None:
+        raise _NotFlat(text)
+    return out
+
+
+def _flat_compiled(compiled: Compiled) -> Compiled:
+    expanded = _flat(compiled.expanded)
+    return Compiled(compiled.source, expanded, cel.compile(expanded), compiled.state_fields)
+
+
 class ActionRules:
     """The policy's rules for one action, evaluated together (one CEL program, one context)."""
 
@@ -296,12 +351,23 @@ class ActionRules:
         self._program = cel.compile(source)
         whens = "\n".join(r.when.expanded for r in self.rules)
         self._functions = any(re.search(rf"\b{name}\s*\(", whens) for name in FUNCTIONS)
+        self._flat = _FlatRules.of(self.rules, self._needs)
 
-    def context(self, proposal: ActionProposed, state: GovernanceState) -> dict[str, Any]:
+    def context(
+        self, proposal: ActionProposed, state: GovernanceState, *, complete: bool = False
+    ) -> dict[str, Any] | None:
         """What the rules read, and only that (every value handed to CEL is converted, which is most of the
-        cost): numeric arguments as doubles (numeric text too), the state fields used."""
+        cost): numeric arguments as doubles (numeric text too), the state fields used. `complete`: None when an
+        argument the rules read is missing."""
         needs = self._needs
         given = proposal.args
+        if complete and (
+            needs.args is None
+            or needs.normalized is None
+            or not all(n in given for n in needs.args)
+            or not all(n in given for n in needs.normalized)
+        ):
+            return None
         names = given.keys() if needs.args is None else [n for n in needs.args if n in given]
         args: dict[str, Any] = {}
         for name in names:
@@ -323,24 +389,70 @@ class ActionRules:
                 field: STATE_FIELDS[field].value(state, None if keys is None else [given.get(k) for k in keys])
                 for field, keys in needs.state
             }
-        if self._functions:
-            context.update(FUNCTIONS)
         return context
 
+    @property
+    def runs_flat(self) -> bool:
+        """Whether these rules can run over the flat layout (none reads a map variable whole)."""
+        return self._flat is not None
+
     def findings(self, proposal: ActionProposed, state: GovernanceState) -> list[Finding]:
-        """The findings of the rules that fired, in policy order, ending at the first deny."""
-        context = self.context(proposal, state)
+        """The findings of the rules that fired, in policy order, ending at the first deny. The rules run over
+        the flat layout (`args__price`) when they can; anything unusual there (a missing argument, an error, a
+        rule that cannot be evaluated) is decided again over the nested layout, whose errors name what failed."""
+        found = self.flat_findings(proposal, state)
+        return found if found is not None else self.nested_findings(proposal, state)
+
+    def flat_findings(self, proposal: ActionProposed, state: GovernanceState) -> list[Finding] | None:
+        """The findings over the flat layout; None when the nested layout must decide."""
+        flat = self._flat
+        nested = None if flat is None else self.context(proposal, state, complete=True)
+        if flat is None or nested is None:
+            return None
+        variables: dict[str, Any] = {}
+        for outer, inner in nested.items():
+            if outer in FLAT_VARIABLES:
+                variables.update((f"{outer}__{name}", value) for name, value in inner.items())
+            else:
+                variables[outer] = inner
         try:
-            fired = self._program.execute(context)
+            env = environment(variables, FUNCTIONS if self._functions else None)
+            fired = flat.program.execute(env)
+            if not isinstance(fired, list) or not all(isinstance(f, bool) for f in fired):
+                return None
+            out: list[Finding] = []
+            shown: Environment | None = None
+            for rule, reason, amount, hit in zip(self.rules, flat.reasons, flat.amounts, fired, strict=True):
+                if hit:
+                    if shown is None:
+                        shown = environment({**variables, **self._shown_args(proposal, "args__")}, FUNCTIONS)
+                    finding = rule.finding(env, shown, reason, amount)
+                    out.append(finding)
+                    if finding.outcome == "deny":
+                        break
+        except Exception:  # decided again over the nested layout, whose failure reasons are the recorded ones
+            return None
+        return out
+
+    def nested_findings(self, proposal: ActionProposed, state: GovernanceState) -> list[Finding]:
+        """The findings over the nested layout (`args.price`), which runs every rule and names what failed."""
+        context = self.context(proposal, state)
+        assert context is not None
+        env = environment(context, FUNCTIONS if self._functions else None)
+        try:
+            fired = self._program.execute(env)
             if not isinstance(fired, list) or not all(isinstance(f, bool) for f in fired):
                 raise TypeError("a rule's condition is not true or false")
         except Exception:  # find which rule failed, one by one
-            return self._one_by_one(context, self.shown(proposal, context))
+            return self._one_by_one(env, self.shown(proposal, context))
         out: list[Finding] = []
+        shown: Environment | None = None  # built once, when the first rule fires
         for rule, hit in zip(self.rules, fired, strict=True):
             if hit:
                 try:
-                    finding = rule.finding(context, self.shown(proposal, context))
+                    if shown is None:
+                        shown = self.shown(proposal, context)
+                    finding = rule.finding(env, shown)
                 except Exception as exc:  # a reason that cannot be rendered must not allow
                     return [*out, _failed(rule, exc)]
                 out.append(finding)
@@ -348,17 +460,20 @@ class ActionRules:
                     break
         return out
 
-    def shown(self, proposal: ActionProposed, context: dict[str, Any]) -> dict[str, Any]:
-        """The context reasons are rendered in: numeric arguments as the decimal text governance shows."""
-        args = dict(context["args"])
+    def shown(self, proposal: ActionProposed, context: dict[str, Any]) -> Environment:
+        """The environment reasons are rendered in: numeric arguments as the decimal text governance shows."""
+        return environment({**context, "args": {**context["args"], **self._shown_args(proposal)}}, FUNCTIONS)
+
+    def _shown_args(self, proposal: ActionProposed, prefix: str = "") -> dict[str, str]:
+        shown: dict[str, str] = {}
         for name in self._numbers:
             value = proposal.args.get(name)
             if value is not None:
                 with contextlib.suppress(ValueError):
-                    args[name] = str(to_decimal(value))
-        return {**context, **FUNCTIONS, "args": args}
+                    shown[prefix + name] = str(to_decimal(value))
+        return shown
 
-    def _one_by_one(self, context: dict[str, Any], shown: dict[str, Any]) -> list[Finding]:
+    def _one_by_one(self, context: Environment, shown: Environment) -> list[Finding]:
         out: list[Finding] = []
         for rule in self.rules:
             try:

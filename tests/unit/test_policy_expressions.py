@@ -16,6 +16,8 @@ import yaml
 from coalition.bus.messages import ActionProposed
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, load_policy, parse_policy
 from coalition.governance.errors import PolicyError
+from coalition.governance.expressions import flattened
+from coalition.governance.rules.expression import rules_by_action
 
 pytestmark = pytest.mark.unit
 
@@ -298,3 +300,40 @@ class TestWrittenRulesReplaceTheCode:
         document["rules"] = [{"id": "r", "actions": ["issue_credit"]}] * 3000
         exc = problem(document)
         assert len(str(exc)) < 600
+
+
+class TestFlatLayout:
+    """`args.price` read as the variable `args__price`, or None when the expression needs the map itself."""
+
+    @pytest.mark.parametrize(
+        ("text", "flat"),
+        [
+            ("args.price > 1.0", "args__price > 1.0"),
+            (
+                "args . price > state.prices[args.region].base_price",
+                "args__price > state__prices[args__region].base_price",
+            ),
+            ('"args.a" == args.b', '"args.a" == args__b'),  # a string literal is text, not a read
+            ("x.args.y", "x.args.y"),  # a field named args is no variable
+            ("args.claims.exists(c, normal(c) == 'x')", "args__claims.exists(c, normal(c) == 'x')"),
+            ("args", None),
+            ("size(args) > 2", None),
+            ("has(args.x)", None),
+            ("[1.0].exists(args, args > 0.0)", None),
+        ],
+    )
+    def test_flattened(self, text: str, flat: str | None) -> None:
+        assert flattened(text, frozenset({"args", "normalized", "state"})) == flat
+
+    def test_a_rule_that_fails_flat_is_decided_again_nested(self) -> None:
+        """The reason a failing rule gives is the nested layout's (TestFailClosed checks its words)."""
+        policy = parse_policy(
+            with_rules(rule("state.credits[args.customer_id] > 1.0", id="limit.refund")), source="p.yaml"
+        )
+        rules = rules_by_action(policy, ["issue_credit"])["issue_credit"]
+        proposal = ActionProposed(proposal_id="p", agent="ops", action="issue_credit", args=CREDIT, rationale="r")
+        state = GovernanceState.initial(policy).at(NOW)
+        assert rules.runs_flat
+        assert rules.flat_findings(proposal, state) is None
+        assert rules.findings(proposal, state) == rules.nested_findings(proposal, state)
+        assert rules.findings(proposal, state)[0].rule_id == "governance.rule_error"

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from coalition.bus.messages import ActionProposed
 from coalition.domain import catalog, load_pack
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, parse_policy
+from coalition.governance.rules.expression import rules_by_action
 from coalition.governance.state import PricingBand, RegionPrice
 
 pytestmark = pytest.mark.unit
@@ -154,3 +155,55 @@ class TestWrittenRulesDecideAsTheBuiltInOnes:
     @given(proposal=proposals(), state=states())
     def test_same_verdict(self, proposal: ActionProposed, state: GovernanceState) -> None:
         assert _decision(evaluate(proposal, state, WRITTEN)) == _decision(evaluate(proposal, state, BUILT_IN))
+
+
+class TestBothLayoutsDecideAlike:
+    """The written rules run over a flat environment (`args__price`, cheaper to hand to CEL) and fall back to the
+    nested one (`args.price`) for anything unusual; both must reach the same findings, reasons included."""
+
+    def test_every_shipped_action_runs_flat(self) -> None:
+        rules = rules_by_action(WRITTEN, ACTIONS)
+        assert rules
+        assert all(r.runs_flat for r in rules.values())
+
+    @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(proposal=proposals(), state=states())
+    def test_same_findings(self, proposal: ActionProposed, state: GovernanceState) -> None:
+        rules = rules_by_action(WRITTEN, ACTIONS).get(proposal.action)
+        if rules is None:
+            return
+        flat = rules.flat_findings(proposal, state)
+        if flat is not None:
+            assert flat == rules.nested_findings(proposal, state)
+
+    def test_the_flat_layout_decides_the_usual_proposal(self) -> None:
+        """A fallback that always fired would pass the test above and make nothing faster."""
+        state = GovernanceState.initial(WRITTEN).at(NOW)
+        proposal = ActionProposed(
+            proposal_id="p",
+            agent="finance",
+            action="commit_capital",
+            args={"amount_usd": "250000.50", "purpose": "m"},
+            rationale="r",
+        )
+        rules = rules_by_action(WRITTEN, ACTIONS)["commit_capital"]
+        assert rules.flat_findings(proposal, state) == rules.nested_findings(proposal, state) != []
+
+    def test_a_rule_reading_args_whole_runs_nested(self) -> None:
+        doc = {**WRITTEN.document, "rules": [*WRITTEN.document["rules"]]}
+        doc["rules"].append(
+            {"id": "limit.any", "actions": ["commit_capital"], "when": "size(args) > 5", "outcome": "deny",
+             "reason": "too many arguments"}
+        )  # fmt: skip
+        policy = parse_policy(doc, source="whole-args")
+        rules = rules_by_action(policy, ACTIONS)["commit_capital"]
+        proposal = ActionProposed(
+            proposal_id="p",
+            agent="finance",
+            action="commit_capital",
+            args={"amount_usd": 10, "purpose": "m"},
+            rationale="r",
+        )
+        assert not rules.runs_flat
+        assert rules.flat_findings(proposal, GovernanceState.initial(policy).at(NOW)) is None
+        assert evaluate(proposal, GovernanceState.initial(policy).at(NOW), policy).outcome == "allow"
