@@ -13,10 +13,12 @@ import pytest
 from coalition.bus.memory import MemoryBus
 from coalition.governance import default_policy
 from coalition.governance.policy import Policy
+from coalition.ledger.base import LedgerQuery
+from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios import ScenarioError, parse_scenario
 from coalition.scenarios.replay import replay
-from coalition.scenarios.runner import Runner, RunResult
+from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult
 from coalition.scenarios.spec import Scenario, load_scenario
 
 pytestmark = pytest.mark.integration
@@ -24,8 +26,22 @@ pytestmark = pytest.mark.integration
 NEW = ("partner-deals", "market-balance")
 
 
-def run(ledger: SqliteLedger, scenario: Scenario, run_id: str, policy: Policy | None = None) -> RunResult:
-    return Runner(scenario, bus=MemoryBus(namespace=run_id), ledger=ledger, run_id=run_id, policy=policy).run()
+def run(
+    ledger: SqliteLedger,
+    scenario: Scenario,
+    run_id: str,
+    policy: Policy | None = None,
+    options: RunnerOptions | None = None,
+    bus: str = "",
+) -> RunResult:
+    namespace = bus or run_id
+    return Runner(
+        scenario, bus=MemoryBus(namespace=namespace), ledger=ledger, run_id=run_id, policy=policy, options=options
+    ).run()
+
+
+class _Interrupt(Exception):
+    """Raised from the progress callback to stop a run mid-way, as Ctrl-C would."""
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +84,27 @@ class TestTheScenarios:
             if e.kind == "execution"
         ]
         assert signed == ["sunvalley-coop", "brightroof"]
+
+    def test_a_run_cut_after_the_boards_decision_resumes_to_the_same_ledger(
+        self, results: dict[str, RunResult], ledger: SqliteLedger
+    ) -> None:
+        """Resumed, sales rebuilds what its live deals hold from the start: the re-pitch is still no "yes"."""
+
+        def stop_on_day_2(progress: DayProgress) -> None:
+            if progress.day == 2 and not progress.waiting_for_human:
+                raise _Interrupt
+
+        scenario = load_scenario("partner-deals")
+        with pytest.raises(_Interrupt):
+            run(ledger, scenario, "partner-deals-cut", options=RunnerOptions(on_day=stop_on_day_2), bus="cut-1")
+        assert (
+            0
+            < ledger.count(LedgerQuery(run_id="partner-deals-cut"))
+            < ledger.count(LedgerQuery(run_id="partner-deals"))
+        )
+        resumed = run(ledger, scenario, "partner-deals-cut", bus="cut-2")
+        assert all(r.passed for r in resumed.expectations)
+        assert run_digest(ledger, "partner-deals-cut") == run_digest(ledger, "partner-deals")
 
     def test_under_the_shipped_policy_the_new_agents_may_do_nothing(self, ledger: SqliteLedger) -> None:
         result = run(ledger, load_scenario("partner-deals"), "partner-deals-helios", policy=default_policy())

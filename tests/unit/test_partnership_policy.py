@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 
 import pytest
+import yaml
 
 from coalition.bus.messages import ActionProposed
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate
@@ -124,3 +125,18 @@ class TestTheShippedPolicyIsUnchanged:
         assert POLICY.pack_name == base.pack_name == "helios"
         assert {k: v for k, v in POLICY.permissions.items() if k not in ("sales", "liquidity")} == base.permissions
         assert set(POLICY.all_gates()) - set(base.all_gates()) == {"partnership_commitment"}
+
+    def test_it_is_helios_yaml_plus_the_additions_and_nothing_else(self) -> None:
+        """The copy does not drift: take the additions away and helios.yaml is what is left."""
+        folder = resources.files("coalition.packs.helios").joinpath("policies")
+        base = yaml.safe_load(folder.joinpath("helios.yaml").read_text(encoding="utf-8"))
+        ours = yaml.safe_load(folder.joinpath("helios-partnerships.yaml").read_text(encoding="utf-8"))
+        for section in ("budgets", "permissions"):
+            agents = ours[section]["agents"] if section == "budgets" else ours[section]
+            del agents["sales"], agents["liquidity"]
+        del ours["limits"]["partnerships"], ours["limits"]["liquidity"], ours["gates"]["partnership_commitment"]
+        ours["holds"]["dependency_keys"].remove("partner_id")
+        added = ("limit.partnership.", "limit.liquidity.", "gate.partnership_commitment")
+        ours["rules"] = [r for r in ours["rules"] if not r["id"].startswith(added)]
+        ours["description"] = base["description"]
+        assert ours == base

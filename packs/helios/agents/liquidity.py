@@ -27,8 +27,10 @@ class LiquidityAgent(FunctionAgent[AgentMemory]):
         if not (isinstance(payload, Observation) and payload.kind == "market.sides"):
             return
         sides = self.data(envelope, MarketSides)
+        evidence = evidence_of(envelope)
+        count = payload.subject or evidence[:12]  # which count of the sides the offer answers (ids never repeat)
         for offer in liquidity.offers(sides):
-            offer_id = f"{offer.region}-{offer.side}-{payload.subject or 'sides'}"
+            offer_id = f"{offer.region}-{offer.side}-{count}"
             facts = Facts(
                 intent="propose",
                 decision=(
@@ -53,4 +55,4 @@ class LiquidityAgent(FunctionAgent[AgentMemory]):
                 "budget_usd": str(offer.budget_usd),
             }
             key = f"make_liquidity_offer:{offer_id}"
-            plan.propose(ProposalDraft("make_liquidity_offer", args, facts, (evidence_of(envelope),), envelope, key))
+            plan.propose(ProposalDraft("make_liquidity_offer", args, facts, (evidence,), envelope, key))
