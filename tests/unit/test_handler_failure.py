@@ -137,3 +137,38 @@ def test_every_shipped_world_state_survives_a_savepoint() -> None:
         restore = savepoint(world)
         restore()
         assert world.state.model_dump_json() == before
+
+
+def test_a_plain_state_is_put_back_too() -> None:
+    # a pack whose world state is not a pydantic model (a dataclass here): deep-copied, restored attribute by attribute
+    from dataclasses import dataclass, field
+
+    @dataclass
+    class State:
+        day: int = 1
+        applied_keys: dict[str, str] = field(default_factory=dict)
+        balances: dict[str, int] = field(default_factory=lambda: {"A-1": 15})
+
+    class Plain:
+        def __init__(self) -> None:
+            self.state = State()
+
+        def snapshot(self) -> dict[str, Any]:
+            return {}
+
+        def kpis(self) -> dict[str, Any]:
+            return {}
+
+    def crash(world: Plain, a: Credit, ctx: ActionContext) -> Changes:
+        world.state.balances[a.account_id] -= a.amount_usd
+        world.state.day = 99
+        raise RuntimeError("boom")
+
+    world = Plain()
+    state = world.state
+    executed = Executor(world, {"credit": Action("credit", Credit, crash)}).apply(
+        authorized("credit", {"account_id": "A-1", "amount_usd": 5}, 5)
+    )
+    assert executed.status == "failed"
+    assert world.state is state
+    assert state == State()

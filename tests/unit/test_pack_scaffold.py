@@ -85,3 +85,17 @@ def test_the_rendered_policy_is_a_valid_policy_of_the_pack() -> None:
     assert scenario["name"] == "tea_shop-first-orders"
     assert {e["kind"] for e in scenario["events"]} == {"tea_shop.order"}
     assert document.keys() <= Policy.model_fields.keys()  # no key the policy model does not know
+
+
+def test_without_dir_the_pack_goes_to_a_folder_named_after_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from coalition.cli.pack_cmd import pack_app
+
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(pack_app, ["new", "tea_shop"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "tea_shop" / "tea_shop" / "actions.py").is_file()
+    assert (tmp_path / "tea_shop" / "pyproject.toml").is_file()
+    again = CliRunner().invoke(pack_app, ["new", "tea_shop"])  # the folder is no longer empty
+    assert again.exit_code == 2
