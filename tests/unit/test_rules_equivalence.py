@@ -151,9 +151,16 @@ class TestWrittenRulesDecideAsTheBuiltInOnes:
         assert len(WRITTEN.rules) >= 15
         assert not BUILT_IN.rules
 
-    @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(proposal=proposals(), state=states())
     def test_same_verdict(self, proposal: ActionProposed, state: GovernanceState) -> None:
+        assert _decision(evaluate(proposal, state, WRITTEN)) == _decision(evaluate(proposal, state, BUILT_IN))
+
+    @pytest.mark.slow
+    @settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(proposal=proposals(), state=states())
+    def test_same_verdict_at_length(self, proposal: ActionProposed, state: GovernanceState) -> None:
+        """The same search, longer (`make test-slow`): the suite's 800 examples stay quick."""
         assert _decision(evaluate(proposal, state, WRITTEN)) == _decision(evaluate(proposal, state, BUILT_IN))
 
 
