@@ -41,8 +41,11 @@ fmt: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install ## the test suite (unit, contract, integration, e2e; not the slow marker)
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+test: install ## the test suite (unit, contract, integration, e2e; not the slow marker): in parallel, then the serial tests
+	@# pytest-xdist: 3 workers (much of the suite waits on subprocesses); tests that time latency or race processes
+	@# against the clock are marked serial and run alone afterwards
+	$(BIN)/pytest -m "not slow and not serial" -n 3 --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/pytest -m "serial and not slow" -p no:xdist $(PYTEST_ARGS)
 
 test-slow: install ## the larger fault runs
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)

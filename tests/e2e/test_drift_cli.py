@@ -22,6 +22,7 @@ SCENARIO = "price-spike"  # short; finance proposes prices every day
 def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "COALITION_BUS", "COALITION_LEDGER"}}
     env["COALITION_DATA_DIR"] = str(data_dir)
+    env["COLUMNS"] = "400"  # a table names whole ledger paths: keep each on one line whatever the path's length
     return subprocess.run([COALITION, *args], capture_output=True, text=True, timeout=300, env=env, check=False)
 
 

@@ -194,6 +194,7 @@ class TestHostAllowlist:
         assert httpx.get(f"{a.base}/login", headers={"Host": f"{name}:{a.port}"}).status_code == 200
 
 
+@pytest.mark.serial  # compares the inbox latency with its baseline: another test beside it skews both
 class TestLoginThrottle:
     """Wrong passwords: a few answered, then refused without hashing; the inbox stays fast for others."""
 

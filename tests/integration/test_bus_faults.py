@@ -27,7 +27,7 @@ from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.bus.testing import sample_envelope
 from coalition.bus.topics import DEAD_LETTERS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.serial]  # kills processes on a clock: run alone
 
 TOPIC = "observations"
 GROUP = "workers"
