@@ -331,8 +331,9 @@ class Policy(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
+        installed = catalog()  # a broken installed pack is not this policy's fault: its PackError names it
         try:
-            pack = self.of_pack()
+            pack = installed.pack(self.pack_name)
         except PackError as exc:
             raise _FieldProblem("pack", exc.reason) from None
         self._check_sections(pack)
