@@ -13,7 +13,7 @@ from coalition.bus.canonical import content_hash
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionAuthorized, Observation
 from coalition.domain import catalog, load_pack
-from coalition.governance.policy import action_names, default_policy
+from coalition.governance.policy import action_names, default_policy, load_policy
 from coalition.packs.helios.world import World, WorldState
 from coalition.scenarios import Executor, load_scenario
 
@@ -188,14 +188,20 @@ class TestEffects:
         assert check(world.state)
 
     def test_every_declared_action_is_permitted_to_its_proposers(self) -> None:
-        """Governance's vocabulary is the packs' declarations, and the default (Helios) policy lets each proposer
-        Helios declares propose its action (another installed pack's actions are its own policy's business)."""
+        """Governance's vocabulary is the packs' declarations, and a policy Helios ships lets each proposer Helios
+        declares propose its action: the default policy for the agents it governs, helios-partnerships.yaml for
+        the sales and liquidity agents it adds (another installed pack's actions are its own policy's business)."""
         assert action_names() == set(catalog().actions)
-        permissions = default_policy().permissions
-        for action in load_pack("helios").actions:
+        default = default_policy().permissions
+        helios = load_pack("helios")
+        assert helios.policy is not None
+        widest = load_policy(helios.policy.parent / "helios-partnerships.yaml").permissions
+        for action in helios.actions:
             assert action.proposers, action.name
             for agent in action.proposers:
-                assert action.name in permissions[agent], (agent, action.name)
+                assert action.name in widest[agent], (agent, action.name)
+                if agent in default:
+                    assert action.name in default[agent], (agent, action.name)
 
     def test_a_model_budget_grant_is_recorded_and_moves_no_cash(self, world: World) -> None:
         """request_model_budget: the grant is on record (agent, proposal, amounts, day); cash and spend unchanged."""
