@@ -20,6 +20,7 @@ from coalition.domain import catalog
 from coalition.domain.cel_language import cel
 from coalition.governance.expressions import (
     FUNCTIONS,
+    VARIABLES,
     Compiled,
     Environment,
     ExpressionProblem,
@@ -169,6 +170,10 @@ class CompiledRule:
     when: Compiled
     amount: Compiled | None
     reason: tuple[str | tuple[Compiled, str], ...]
+    # The reason again, reading each `let` as a variable (`let__name`) evaluated once, in order, instead of
+    # expanded in place: a let used inside a comprehension is otherwise computed again for every element.
+    lets: tuple[tuple[str, Compiled], ...] = ()
+    reason_over_lets: tuple[str | tuple[Compiled, str], ...] = ()
 
     @property
     def state_fields(self) -> frozenset[str]:
@@ -239,6 +244,7 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
             reason = compile_template(spec.reason, constants, lets)
         except ExpressionProblem as exc:
             raise RuleProblem(f"{where}.reason", _at(exc)) from None
+        hoisted, reason_over_lets = _over_lets(spec.let, spec.reason, constants, lets)
         out.append(
             CompiledRule(
                 spec.id,
@@ -250,9 +256,36 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
                 when,
                 amount,
                 reason,
+                hoisted,
+                reason_over_lets,
             )
         )
     return tuple(out)
+
+
+def _over_lets(
+    texts: Mapping[str, str],
+    reason: str,
+    constants: Mapping[str, Any],
+    lets: Mapping[str, Compiled],
+) -> tuple[tuple[tuple[str, Compiled], ...], tuple[str | tuple[Compiled, str], ...]]:
+    """The lets compiled each over the ones before it as variables, and the reason over all of them (both already
+    checked in place, so a problem here only means the reason keeps its expanded form)."""
+    if not texts:
+        return (), ()
+    names = frozenset(f"{LET_PREFIX}{name}" for name in texts)
+    variables: dict[str, Compiled] = {}
+    hoisted: list[tuple[str, Compiled]] = []
+    try:
+        for name, text in texts.items():
+            hoisted.append((name, compile_expression(text, constants, variables, variables=VARIABLES | names)))
+            variables[name] = Compiled(name, f"{LET_PREFIX}{name}", lets[name].program, lets[name].state_fields)
+        return tuple(hoisted), compile_template(reason, constants, variables)
+    except ExpressionProblem:
+        return (), ()
+
+
+LET_PREFIX = "let__"
 
 
 def _check_arguments(actions: Sequence[str], where: str, texts: Mapping[str, str]) -> None:
@@ -300,6 +333,7 @@ class _FlatRules:
     program: cel.Program
     reasons: tuple[tuple[str | tuple[Compiled, str], ...], ...]
     amounts: tuple[cel.Program | None, ...]
+    lets: tuple[tuple[tuple[str, cel.Program], ...], ...]  # per rule: evaluated in order before its reason
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule], needs: Needs) -> _FlatRules | None:
@@ -309,13 +343,36 @@ class _FlatRules:
         try:
             whens = [_flat(r.when.expanded) for r in rules]
             reasons = tuple(
-                tuple(p if isinstance(p, str) else (_flat_compiled(p[0]), p[1]) for p in r.reason) for r in rules
+                tuple(
+                    p if isinstance(p, str) else (_flat_compiled(p[0]), p[1])
+                    for p in (r.reason_over_lets if _hoists(r) else r.reason)
+                )
+                for r in rules
+            )
+            lets = tuple(
+                tuple((f"{LET_PREFIX}{n}", cel.compile(_flat(c.expanded))) for n, c in r.lets) if _hoists(r) else ()
+                for r in rules
             )
             amounts = tuple(None if r.amount is None else cel.compile(_flat(r.amount.expanded)) for r in rules)
             program = cel.compile("[" + ", ".join(f"({w})" for w in whens) + "]")
         except (_NotFlat, ValueError, RuntimeError):
             return None
-        return cls(program, reasons, amounts)
+        return cls(program, reasons, amounts, lets)
+
+
+def _hoists(rule: CompiledRule) -> bool:
+    """Whether the rule's reason reads its lets as variables: only when the reason loops (a let expanded inside a
+    comprehension is computed for every element; elsewhere evaluating it in place is cheaper than a variable), and
+    never for a let that may be a CEL uint (it would come back from Python as an int)."""
+    if not rule.lets or not rule.reason_over_lets:
+        return False
+    reason = "\n".join(p[0].expanded for p in rule.reason if not isinstance(p, str))
+    lets = "\n".join(c.expanded for _, c in rule.lets)
+    return _LOOP.search(reason) is not None and _UINT.search(lets) is None
+
+
+_LOOP = re.compile(r"\.\s*(filter|exists|exists_one|all|map)\s*\(")
+_UINT = re.compile(r"\buint\s*\(")
 
 
 class _NotFlat(Exception):
@@ -422,10 +479,17 @@ class ActionRules:
                 return None
             out: list[Finding] = []
             shown: Environment | None = None
-            for rule, reason, amount, hit in zip(self.rules, flat.reasons, flat.amounts, fired, strict=True):
+            for rule, reason, amount, lets, hit in zip(
+                self.rules, flat.reasons, flat.amounts, flat.lets, fired, strict=True
+            ):
                 if hit:
                     if shown is None:
                         shown = environment({**variables, **self._shown_args(proposal, "args__")}, FUNCTIONS)
+                    if lets and not isinstance(shown, cel.Context):
+                        return None
+                    for name, program in lets:
+                        assert isinstance(shown, cel.Context)
+                        shown.add_variable(name, program.execute(shown))
                     finding = rule.finding(env, shown, reason, amount)
                     out.append(finding)
                     if finding.outcome == "deny":

@@ -214,3 +214,27 @@ class TestBothLayoutsDecideAlike:
         assert not rules.runs_flat
         assert rules.flat_findings(proposal, GovernanceState.initial(policy).at(NOW)) is None
         assert evaluate(proposal, GovernanceState.initial(policy).at(NOW), policy).outcome == "allow"
+
+    def test_a_reason_looping_over_a_let_runs_flat(self) -> None:
+        """The banned-claims reason reads `hits` inside a filter: flat, it is computed once, as a variable."""
+        proposal = ActionProposed(
+            proposal_id="p",
+            agent="marketing",
+            action="launch_campaign",
+            args={
+                "campaign_id": "c",
+                "region": "CA",
+                "channel": "email",
+                "copy": "Buy now",
+                "claims": [CLAIMS.approved[0], f"  {CLAIMS.banned[1].upper()}  today"],
+                "budget_usd": 5000,
+                "discount_pct": 10,
+            },
+            rationale="r",
+        )
+        state = GovernanceState.initial(WRITTEN).at(NOW)
+        rules = rules_by_action(WRITTEN, ACTIONS)["launch_campaign"]
+        flat = rules.flat_findings(proposal, state)
+        assert flat is not None
+        assert flat == rules.nested_findings(proposal, state)
+        assert flat[0].reason.endswith(f"contains the banned phrase {CLAIMS.banned[1]!r}")
