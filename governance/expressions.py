@@ -346,12 +346,13 @@ def _expand(
     return "".join(out), state_fields
 
 
-def flattened(text: str, variables: frozenset[str]) -> str | None:
+def flattened(text: str, variables: frozenset[str], renamed: Mapping[str, str] | None = None) -> str | None:
     """The expression with every `v.field` of the given map variables read as one variable `v__field`, or None when
     one of them is used otherwise (whole, under has(), or as a comprehension's name). A map handed to CEL is
     converted key by key, and reading a field of it costs more than reading a variable: separate variables are
     about twice as fast both ways. (`v__field` cannot clash with a name a policy writes: `v` is none of its
-    variables' names with a suffix, and unknown variables are refused at load.)"""
+    variables' names with a suffix, and unknown variables are refused at load.) `renamed`: another name for some
+    fields (`{"args.price": "argtext__price"}`)."""
     tokens, _, _ = _scan(text)
     if _comprehension_variables(text, tokens) & variables:
         return None
@@ -369,7 +370,8 @@ def flattened(text: str, variables: frozenset[str]) -> str | None:
         if nxt is None or not nxt.member or not _only_dot_between(text, end, nxt.start) or _is_call(text, nxt):
             return None
         out.append(text[pos : token.start])
-        out.append(f"{token.text}__{nxt.text}")
+        field = f"{token.text}.{nxt.text}"
+        out.append(renamed[field] if renamed and field in renamed else f"{token.text}__{nxt.text}")
         pos = nxt.start + len(nxt.text)
     out.append(text[pos:])
     return "".join(out)

@@ -336,21 +336,26 @@ class _FlatRules:
     lets: tuple[tuple[tuple[str, cel.Program], ...], ...]  # per rule: evaluated in order before its reason
 
     @classmethod
-    def of(cls, rules: Sequence[CompiledRule], needs: Needs) -> _FlatRules | None:
-        """None when some expression reads a map variable whole (then only the nested layout can run it)."""
+    def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> _FlatRules | None:
+        """None when some expression reads a map variable whole (then only the nested layout can run it). Reasons
+        read a numeric argument as its decimal text (`argtext__price`), beside the double the conditions read, so
+        one environment serves both."""
         if needs.args is None or needs.normalized is None:
             return None
+        text = {f"args.{n}": f"{TEXT_PREFIX}{n}" for n in numbers}
         try:
             whens = [_flat(r.when.expanded) for r in rules]
             reasons = tuple(
                 tuple(
-                    p if isinstance(p, str) else (_flat_compiled(p[0]), p[1])
+                    p if isinstance(p, str) else (_flat_compiled(p[0], text), p[1])
                     for p in (r.reason_over_lets if _hoists(r) else r.reason)
                 )
                 for r in rules
             )
             lets = tuple(
-                tuple((f"{LET_PREFIX}{n}", cel.compile(_flat(c.expanded))) for n, c in r.lets) if _hoists(r) else ()
+                tuple((f"{LET_PREFIX}{n}", cel.compile(_flat(c.expanded, text))) for n, c in r.lets)
+                if _hoists(r)
+                else ()
                 for r in rules
             )
             amounts = tuple(None if r.amount is None else cel.compile(_flat(r.amount.expanded)) for r in rules)
@@ -379,15 +384,18 @@ class _NotFlat(Exception):
     pass
 
 
-def _flat(text: str) -> str:
-    out = flattened(text, FLAT_VARIABLES)
+TEXT_PREFIX = "argtext__"
+
+
+def _flat(text: str, renamed: Mapping[str, str] | None = None) -> str:
+    out = flattened(text, FLAT_VARIABLES, renamed)
     if out is None:
         raise _NotFlat(text)
     return out
 
 
-def _flat_compiled(compiled: Compiled) -> Compiled:
-    expanded = _flat(compiled.expanded)
+def _flat_compiled(compiled: Compiled, renamed: Mapping[str, str]) -> Compiled:
+    expanded = _flat(compiled.expanded, renamed)
     return Compiled(compiled.source, expanded, cel.compile(expanded), compiled.state_fields)
 
 
@@ -408,7 +416,7 @@ class ActionRules:
         self._program = cel.compile(source)
         whens = "\n".join(r.when.expanded for r in self.rules)
         self._functions = any(re.search(rf"\b{name}\s*\(", whens) for name in FUNCTIONS)
-        self._flat = _FlatRules.of(self.rules, self._needs)
+        self._flat = _FlatRules.of(self.rules, self._needs, self._numbers)
 
     def context(
         self, proposal: ActionProposed, state: GovernanceState, *, complete: bool = False
@@ -474,23 +482,27 @@ class ActionRules:
                 variables[outer] = inner
         try:
             env = environment(variables, FUNCTIONS if self._functions else None)
+            if not isinstance(env, cel.Context):
+                return None
             fired = flat.program.execute(env)
             if not isinstance(fired, list) or not all(isinstance(f, bool) for f in fired):
                 return None
             out: list[Finding] = []
-            shown: Environment | None = None
+            shown = False
             for rule, reason, amount, lets, hit in zip(
                 self.rules, flat.reasons, flat.amounts, flat.lets, fired, strict=True
             ):
                 if hit:
-                    if shown is None:
-                        shown = environment({**variables, **self._shown_args(proposal, "args__")}, FUNCTIONS)
-                    if lets and not isinstance(shown, cel.Context):
-                        return None
+                    if not shown:  # what reasons read besides: numeric arguments as text, the functions
+                        for name, value in self._shown_args(proposal, TEXT_PREFIX).items():
+                            env.add_variable(name, value)
+                        if not self._functions:
+                            for name, function in FUNCTIONS.items():
+                                env.add_function(name, function)
+                        shown = True
                     for name, program in lets:
-                        assert isinstance(shown, cel.Context)
-                        shown.add_variable(name, program.execute(shown))
-                    finding = rule.finding(env, shown, reason, amount)
+                        env.add_variable(name, program.execute(env))
+                    finding = rule.finding(env, env, reason, amount)
                     out.append(finding)
                     if finding.outcome == "deny":
                         break
