@@ -38,7 +38,7 @@ from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding
 
 if TYPE_CHECKING:
-    from coalition.governance.policy import Gate, Policy
+    from coalition.governance.policy import Gate, Policy, RuleSpec
 
 RULE_ERROR = "governance.rule_error"
 
@@ -172,8 +172,9 @@ class CompiledRule:
     reason: tuple[str | tuple[Compiled, str], ...]
     # The reason again, reading each `let` as a variable (`let__name`) evaluated once, in order, instead of
     # expanded in place: a let used inside a comprehension is otherwise computed again for every element.
-    lets: tuple[tuple[str, Compiled], ...] = ()
+    lets: tuple[tuple[str, Compiled], ...] = ()  # (variable name, the let over the lets before it)
     reason_over_lets: tuple[str | tuple[Compiled, str], ...] = ()
+    when_over_lets: Compiled | None = None
 
     @property
     def state_fields(self) -> frozenset[str]:
@@ -244,7 +245,7 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
             reason = compile_template(spec.reason, constants, lets)
         except ExpressionProblem as exc:
             raise RuleProblem(f"{where}.reason", _at(exc)) from None
-        hoisted, reason_over_lets = _over_lets(spec.let, spec.reason, constants, lets)
+        hoisted, reason_over_lets, when_over_lets = _over_lets(f"let{i}__", spec, constants, lets)
         out.append(
             CompiledRule(
                 spec.id,
@@ -258,34 +259,33 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
                 reason,
                 hoisted,
                 reason_over_lets,
+                when_over_lets,
             )
         )
     return tuple(out)
 
 
 def _over_lets(
-    texts: Mapping[str, str],
-    reason: str,
-    constants: Mapping[str, Any],
-    lets: Mapping[str, Compiled],
-) -> tuple[tuple[tuple[str, Compiled], ...], tuple[str | tuple[Compiled, str], ...]]:
-    """The lets compiled each over the ones before it as variables, and the reason over all of them (both already
-    checked in place, so a problem here only means the reason keeps its expanded form)."""
-    if not texts:
-        return (), ()
-    names = frozenset(f"{LET_PREFIX}{name}" for name in texts)
+    prefix: str, spec: RuleSpec, constants: Mapping[str, Any], lets: Mapping[str, Compiled]
+) -> tuple[tuple[tuple[str, Compiled], ...], tuple[str | tuple[Compiled, str], ...], Compiled | None]:
+    """The lets compiled each over the ones before it as variables (`<prefix><name>`, the prefix naming the rule),
+    and the reason and the condition over all of them (all already checked in place, so a problem here only means
+    they keep their expanded form)."""
+    if not spec.let:
+        return (), (), None
+    names = frozenset(f"{prefix}{name}" for name in spec.let)
     variables: dict[str, Compiled] = {}
     hoisted: list[tuple[str, Compiled]] = []
     try:
-        for name, text in texts.items():
-            hoisted.append((name, compile_expression(text, constants, variables, variables=VARIABLES | names)))
-            variables[name] = Compiled(name, f"{LET_PREFIX}{name}", lets[name].program, lets[name].state_fields)
-        return tuple(hoisted), compile_template(reason, constants, variables)
+        for name, text in spec.let.items():
+            compiled = compile_expression(text, constants, variables, variables=VARIABLES | names)
+            hoisted.append((f"{prefix}{name}", compiled))
+            variables[name] = Compiled(name, f"{prefix}{name}", lets[name].program, lets[name].state_fields)
+        reason = compile_template(spec.reason, constants, variables)
+        when = compile_expression(spec.when, constants, variables, variables=VARIABLES | names)
     except ExpressionProblem:
-        return (), ()
-
-
-LET_PREFIX = "let__"
+        return (), (), None
+    return tuple(hoisted), reason, when
 
 
 def _check_arguments(actions: Sequence[str], where: str, texts: Mapping[str, str]) -> None:
@@ -334,6 +334,7 @@ class _FlatRules:
     reasons: tuple[tuple[str | tuple[Compiled, str], ...], ...]
     amounts: tuple[cel.Program | None, ...]
     lets: tuple[tuple[tuple[str, cel.Program], ...], ...]  # per rule: evaluated in order before its reason
+    before: tuple[tuple[str, cel.Program], ...]  # lets that loop, evaluated once before the conditions
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> _FlatRules | None:
@@ -344,17 +345,24 @@ class _FlatRules:
             return None
         text = {f"args.{n}": f"{TEXT_PREFIX}{n}" for n in numbers}
         try:
-            whens = [_flat(r.when.expanded) for r in rules]
+            whens = [
+                _flat(r.when_over_lets.expanded if _loops(r) and r.when_over_lets else r.when.expanded) for r in rules
+            ]
+            before = tuple((n, cel.compile(_flat(c.expanded))) for r in rules if _loops(r) for n, c in r.lets)
             reasons = tuple(
                 tuple(
                     p if isinstance(p, str) else (_flat_compiled(p[0], text), p[1])
-                    for p in (r.reason_over_lets if _hoists(r) else r.reason)
+                    for p in (r.reason_over_lets if _hoists(r) or _loops(r) else r.reason)
                 )
                 for r in rules
             )
             lets = tuple(
-                tuple((f"{LET_PREFIX}{n}", cel.compile(_flat(c.expanded, text))) for n, c in r.lets)
-                if _hoists(r)
+                tuple(
+                    (n, cel.compile(_flat(c.expanded, text)))
+                    for n, c in r.lets
+                    if not _loops(r) or _flat(c.expanded, text) != _flat(c.expanded)  # else: its value is there
+                )
+                if _hoists(r) or _loops(r)
                 else ()
                 for r in rules
             )
@@ -362,7 +370,7 @@ class _FlatRules:
             program = cel.compile("[" + ", ".join(f"({w})" for w in whens) + "]")
         except (_NotFlat, ValueError, RuntimeError):
             return None
-        return cls(program, reasons, amounts, lets)
+        return cls(program, reasons, amounts, lets, before)
 
 
 def _hoists(rule: CompiledRule) -> bool:
@@ -374,6 +382,15 @@ def _hoists(rule: CompiledRule) -> bool:
     reason = "\n".join(p[0].expanded for p in rule.reason if not isinstance(p, str))
     lets = "\n".join(c.expanded for _, c in rule.lets)
     return _LOOP.search(reason) is not None and _UINT.search(lets) is None
+
+
+def _loops(rule: CompiledRule) -> bool:
+    """Whether one of the rule's lets loops (`hits: limits.claims.banned.filter(…)`): then it is evaluated once,
+    before the conditions, and the condition and the reason read it as a variable."""
+    if not rule.lets or rule.when_over_lets is None or not rule.reason_over_lets:
+        return False
+    lets = "\n".join(c.expanded for _, c in rule.lets)
+    return _LOOP.search(lets) is not None and _UINT.search(lets) is None
 
 
 _LOOP = re.compile(r"\.\s*(filter|exists|exists_one|all|map)\s*\(")
@@ -484,6 +501,8 @@ class ActionRules:
             env = environment(variables, FUNCTIONS if self._functions else None)
             if not isinstance(env, cel.Context):
                 return None
+            for name, program in flat.before:
+                env.add_variable(name, program.execute(env))
             fired = flat.program.execute(env)
             if not isinstance(fired, list) or not all(isinstance(f, bool) for f in fired):
                 return None

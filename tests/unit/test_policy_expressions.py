@@ -337,3 +337,20 @@ class TestFlatLayout:
         assert rules.flat_findings(proposal, state) is None
         assert rules.findings(proposal, state) == rules.nested_findings(proposal, state)
         assert rules.findings(proposal, state)[0].rule_id == "governance.rule_error"
+
+    @pytest.mark.parametrize(
+        ("let", "reason"),
+        [
+            ("[args.amount_usd, 3.0].filter(x, x > 1.0)", "{size(big)} over"),  # reads a number: again as text
+            ("['a', 'b'].filter(x, x == args.customer_id || x == 'a')", "first {big[0]}"),  # reads none
+        ],
+    )
+    def test_a_looping_let_is_computed_once_and_decides_as_nested(self, let: str, reason: str) -> None:
+        policy = parse_policy(
+            with_rules(rule("size(big) > 0", id="limit.loop", let={"big": let}, reason=reason)), source="p.yaml"
+        )
+        rules = rules_by_action(policy, ["issue_credit"])["issue_credit"]
+        proposal = ActionProposed(proposal_id="p", agent="ops", action="issue_credit", args=CREDIT, rationale="r")
+        state = GovernanceState.initial(policy).at(NOW)
+        assert rules.findings(proposal, state) == rules.nested_findings(proposal, state)
+        assert rules.findings(proposal, state)[0].rule_id in ("limit.loop", "governance.rule_error")
