@@ -11,13 +11,13 @@ The run replays IDENTICAL with no key and no network."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_rows import payloads
 from llm_wire_server import FAKE_OPENAI_KEY, WireServer, tool_results
 from test_hostile_models import cli
 
@@ -60,18 +60,6 @@ def wire() -> Iterator[WireServer]:
         yield server
 
 
-def entries(ledger: Path, run_id: str, kind: str) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(ledger)
-    try:
-        rows = conn.execute(
-            "SELECT json_extract(body, '$.payload') FROM entries WHERE run_id = ? AND kind = ? ORDER BY seq",
-            (run_id, kind),
-        ).fetchall()
-    finally:
-        conn.close()
-    return [json.loads(r[0]) for r in rows]
-
-
 def test_the_example_graph_is_governed_and_replays_identical(tmp_path: Path, wire: WireServer) -> None:
     ledger = tmp_path / "l.db"
     scenario = tmp_path / "byo-desk.yaml"  # the example, its billing agent's model the wire server's
@@ -86,14 +74,14 @@ def test_the_example_graph_is_governed_and_replays_identical(tmp_path: Path, wir
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     assert "Traceback" not in ran.stderr
 
-    proposals = {p["args"]["case_id"]: p for p in entries(ledger, "byo", "proposal") if p["agent"] == "billing"}
+    proposals = {p["args"]["case_id"]: p for p in payloads(ledger, "byo", "proposal") if p["agent"] == "billing"}
     assert {case: p["args"]["amount_usd"] for case, p in proposals.items()} == AMOUNTS
     assert all(p["model"]["calls"] for p in proposals.values())  # each rests on a recorded model call
-    verdicts = {v["proposal_id"]: v for v in entries(ledger, "byo", "verdict")}
+    verdicts = {v["proposal_id"]: v for v in payloads(ledger, "byo", "verdict")}
     denied, allowed = proposals["C-1"]["proposal_id"], proposals["C-2"]["proposal_id"]
     assert verdicts[denied]["outcome"] == "deny"
     assert verdicts[allowed]["outcome"] == "allow"
-    executed = {e["proposal_id"]: e["status"] for e in entries(ledger, "byo", "execution")}
+    executed = {e["proposal_id"]: e["status"] for e in payloads(ledger, "byo", "execution")}
     assert denied not in executed
     assert executed[allowed] == "applied"
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_rows import payloads
 from llm_wire_server import FAKE_OPENAI_KEY, WireServer, choose_request, tool_results
 from test_hostile_models import cli
 
@@ -58,18 +58,6 @@ def model_env(wire: WireServer) -> dict[str, str]:
     }
 
 
-def proposals(ledger: Path, run_id: str) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(ledger)
-    try:
-        rows = conn.execute(
-            "SELECT json_extract(body, '$.payload') FROM entries WHERE run_id = ? AND kind = 'proposal' ORDER BY seq",
-            (run_id,),
-        ).fetchall()
-    finally:
-        conn.close()
-    return [json.loads(r[0]) for r in rows]
-
-
 def test_the_model_lane_chooses_otherwise_and_governance_contains_it(tmp_path: Path, wire: WireServer) -> None:
     ledger = str(tmp_path / "l.db")
     common = ("--bus", "memory", "--ledger", ledger)
@@ -82,7 +70,7 @@ def test_the_model_lane_chooses_otherwise_and_governance_contains_it(tmp_path: P
     failed = cli("report", "model", "--ledger", ledger, "--format", "json", cwd=tmp_path)
     print("expectations not held:", [e["id"] for e in json.loads(failed.stdout)["expectations"] if not e["passed"]])
 
-    chosen = [p for p in proposals(Path(ledger), "model") if "choice" in p]
+    chosen = [p for p in payloads(Path(ledger), "model", "proposal") if "choice" in p]
     disagreed = [p for p in chosen if p["choice"]["engine_args"] is not None]
     assert disagreed, "the model chose otherwise somewhere"
     assert {p["action"] for p in disagreed} <= {"set_price", "launch_campaign"}

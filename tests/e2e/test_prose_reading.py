@@ -7,12 +7,12 @@ hostile partner email never reaches the paid model: it is withheld from every re
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_rows import payloads
 from llm_wire_server import FAKE_OPENAI_KEY, WireServer, tool_results
 from test_hostile_models import cli
 
@@ -70,18 +70,6 @@ def wire() -> Iterator[tuple[WireServer, Reader]]:
     with WireServer() as server:
         server.tool_caller = reader
         yield server, reader
-
-
-def payloads(ledger: Path, run_id: str, kind: str) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(ledger)
-    try:
-        rows = conn.execute(
-            "SELECT json_extract(body, '$.payload') FROM entries WHERE run_id = ? AND kind = ? ORDER BY seq",
-            (run_id, kind),
-        ).fetchall()
-    finally:
-        conn.close()
-    return [json.loads(r[0]) for r in rows]
 
 
 def test_finance_acts_on_the_models_reading_and_the_run_replays_identical(
