@@ -15,7 +15,7 @@ class Facts(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     intent: Intent
-    decision: str = Field(min_length=1)  # a verb phrase, e.g. "set the TX price to 71.40 USD/MWh"
+    decision: str = Field(min_length=1)  # a verb phrase, e.g. "credit account A-17 25.00 USD"
     reasons: list[str] = Field(default_factory=list)
     figures: dict[str, str] = Field(default_factory=dict)
     rules: list[str] = Field(default_factory=list)

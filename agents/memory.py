@@ -27,7 +27,7 @@ class ProposalRecord(BaseModel):
     proposal_id: str
     action: str
     args: dict[str, Any]
-    key: str  # what makes two proposals "the same thing", e.g. "enter_market:TX"
+    key: str  # what makes two proposals "the same thing", e.g. "<action>:<subject>"
     status: ProposalStatus = "pending"
     revision_of: str | None = None  # the proposal this one revises (a revision is never revised again)
     revised: bool = False  # a revision was already made after a denial of this proposal

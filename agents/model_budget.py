@@ -138,7 +138,7 @@ class _Spend:
 
 
 class ModelGuard:
-    """Per-agent reservations and settlements, a sliding window of calls and a consecutive-error breaker."""
+    """Per-agent reservations and their settling, a sliding window of calls and a consecutive-error breaker."""
 
     def __init__(self, agent: str, limits: ModelLimits | None = None) -> None:
         self.agent = agent

@@ -112,7 +112,9 @@ class Pack:
     - `brief`: the validated policy → the data of the `policy.brief` observation every agent gets on day 0
       (what the pack's agents must know of the policy; governance enforces it whatever agents believe);
     - `policy_sections`: top-level sections the pack adds to its policies (e.g. eligibility tables its engines
-      read); `check_policy` validates them: (the policy document) → None, or SectionProblem (one line).
+      read); `check_policy` validates them: (the policy document) → None, or SectionProblem (one line);
+    - `demo`: the scenario of its library (file name without .yaml) that `coalition demo` runs when this is the
+      default pack.
     """
 
     name: str
@@ -127,6 +129,7 @@ class Pack:
     brief: Callable[[Any], Mapping[str, Any]] | None = None
     policy_sections: tuple[str, ...] = ()
     check_policy: Callable[[Mapping[str, Any]], None] | None = None
+    demo: str = ""
     _by_name: dict[str, Action] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

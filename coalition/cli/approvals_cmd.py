@@ -124,7 +124,7 @@ def _approvals_text(e: Escalation) -> str:
 def list_pending(ledger: LedgerPath = None, run: RunOption = None, as_json: JsonFlag = False) -> None:
     """List the escalations of a run that wait for a human decision.
 
-    Example: coalition approvals list --run helios-launch-1
+    Example: coalition approvals list --run my-scenario-1
     """
     led, run_id, policy = _context(ledger, run)
     with led:
@@ -164,7 +164,7 @@ def list_pending(ledger: LedgerPath = None, run: RunOption = None, as_json: Json
 def show(proposal_id: ProposalId, ledger: LedgerPath = None, run: RunOption = None, as_json: JsonFlag = False) -> None:
     """Show one escalation: the proposal, why it escalated, who may decide, decisions so far.
 
-    Example: coalition approvals show 3f2a --run helios-launch-1
+    Example: coalition approvals show 3f2a --run my-scenario-1
     """
     led, run_id, policy = _context(ledger, run)
     with led:

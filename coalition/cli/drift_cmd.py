@@ -69,7 +69,7 @@ def drift(
     Jensen–Shannon divergence and total variation distance between the two action distributions; and the same
     proposals decided otherwise.
 
-    Example: coalition drift helios-launch-20250303-101500-ab12 helios-launch-20250303-111500-cd34 --format md
+    Example: coalition drift my-scenario-20250303-101500-ab12 my-scenario-20250303-111500-cd34 --format md
     """
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")

@@ -34,7 +34,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "demo",
         "coalition.cli.run_cmd:demo",
-        "Run the helios-launch scenario with no key and no server to set up, then show what governance did.",
+        "Run the default pack's demo scenario with no key and no server to set up, then show what governance did.",
     ),
     LazyCommand(
         "doctor",

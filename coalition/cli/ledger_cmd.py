@@ -87,7 +87,7 @@ def list_entries(
     run: RunOption = None,
     agent: Annotated[str | None, typer.Option(help="Entries by or about this agent (finance, ops, …).")] = None,
     kind: Annotated[str | None, typer.Option(help=f"Entry kind: {', '.join(KINDS)}.")] = None,
-    gate: Annotated[str | None, typer.Option(help="Decision gate, e.g. market_entry.")] = None,
+    gate: Annotated[str | None, typer.Option(help="Decision gate (one the run's policy declares).")] = None,
     outcome: Annotated[str | None, typer.Option(help="Outcome: allow, deny, escalate, approved, applied, …")] = None,
     search: Annotated[str | None, typer.Option(help="Words that must all appear in the rationale or subject.")] = None,
     limit: Annotated[int, typer.Option(min=0, help="At most this many (the most recent); 0 = all.")] = 100,
@@ -239,7 +239,7 @@ def show(
 ) -> None:
     """Print one entry, every field, as JSON ("seq" in it is the ledger-wide sequence number).
 
-    Example: coalition ledger show 42 --run helios-launch-20250303-101500-ab12
+    Example: coalition ledger show 42 --run my-scenario-20250303-101500-ab12
     """
     ledger = open_ledger(ledger_path, read_only=True)
     try:
@@ -418,7 +418,7 @@ def explain_cmd(
     `ledger list` show it; --seq takes a ledger-wide sequence number instead. In the tree, #N is the run's
     numbering and "seq" the ledger's.
 
-    Example: coalition ledger explain 42 --run helios-launch-20250303-101500-ab12 --json
+    Example: coalition ledger explain 42 --run my-scenario-20250303-101500-ab12 --json
     """
     ledger = open_ledger(ledger_path, read_only=True)
     try:
@@ -543,7 +543,7 @@ def incidents_cmd(ledger_path: LedgerPath = None, run: RunOption = None, as_json
     """List a run's incidents: id, the event that announced it, severity, status, age and how many entries concern
     it (`coalition audit --incident ID` packages exactly those; either name works).
 
-    Example: coalition ledger incidents --run helios-launch-20250303-101500-ab12
+    Example: coalition ledger incidents --run my-scenario-20250303-101500-ab12
     """
     from coalition.scenarios.incidents import incidents  # the scenarios package (and the agents) load only here
 

@@ -61,7 +61,7 @@ def replay(
 
     Exit 0 identical, 1 divergent, 2 bad input.
 
-    Example: coalition replay helios-launch-20250303-101500-ab12 --ledger .coalition/ledger.db --verify
+    Example: coalition replay my-scenario-20250303-101500-ab12 --ledger .coalition/ledger.db --verify
     """
     _quiet_logs()
     ledger = open_ledger(ledger_path, read_only=True)
@@ -116,7 +116,7 @@ def whatif(
     Models only word decisions, so the what-if is narrated by the offline model (no key, no network) and
     free-text arguments (messages, copy, reasons) are not compared.
 
-    Example: coalition whatif helios-launch-20250303-101500-ab12 --policy my-policy.yaml
+    Example: coalition whatif my-scenario-20250303-101500-ab12 --policy my-policy.yaml
     """
     _quiet_logs()
     if policy_path is None:

@@ -69,7 +69,7 @@ def report(
     html, md and json also hold the executive overview with the three-statement model, the trust dashboard and
     the ops cockpit, each figure with its definition and the entries it is computed from.
 
-    Example: coalition report helios-launch-20250303-101500-ab12 --format html --out report.html
+    Example: coalition report my-scenario-20250303-101500-ab12 --format html --out report.html
     """
     if fmt not in FORMATS:
         fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -164,7 +164,7 @@ def audit(
     """Write an audit package: the ledger slice as JSONL, the verification result, the policy in force, the
     approvals and a readable summary — by time range or by incident.
 
-    Example: coalition audit helios-launch-20250303-101500-ab12 --incident tx-meter-firmware --out audit.zip
+    Example: coalition audit my-scenario-20250303-101500-ab12 --incident INCIDENT_ID --out audit.zip
     """
     if incident is not None and (start is not None or end is not None):
         fail("give either --from/--to or --incident, not both")

@@ -26,6 +26,7 @@ from coalition.cli.resume import resume_command
 from coalition.cli.stops import stops_cleanly
 from coalition.cli.summary import escalations, render_summary
 from coalition.cli.terminal import TerminalConsole, clean
+from coalition.domain import load_pack
 from coalition.governance.decision_signatures import DIRECTORY_SETTING
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, load_policy
@@ -296,7 +297,7 @@ def run(
     scenario_ref: Annotated[
         str | None,
         typer.Argument(
-            metavar="SCENARIO", help="A library name (helios-launch) or a file; with --resume, taken from the ledger."
+            metavar="SCENARIO", help="A library name (scenario list) or a file; with --resume, taken from the ledger."
         ),
     ] = None,
     bus: BusOption = None,
@@ -344,7 +345,7 @@ def run(
     "expectations written for the scripted board: N differ because humans decided otherwise"); 1 when an
     expectation failed for any other reason; 2 for bad input.
 
-    Example: coalition run helios-launch --bus memory --seed 7
+    Example: coalition run my-scenario --bus memory --seed 7
     """
     cfg = settings()
     configure_logging(cfg.log_level, cfg.log_format)
@@ -380,9 +381,7 @@ def run(
         # an all-offline run records no model choices: it resumes offline, whatever the environment says now
         recorded = recorded_choices(dict(original.started.settings)) or choose_models()
     elif scenario_ref is None:
-        fail(
-            "SCENARIO is required (a library name such as helios-launch, or a file); --resume reads it from the ledger"
-        )
+        fail("SCENARIO is required (a library name, see scenario list, or a file); --resume reads it from the ledger")
     else:
         scenario, policy = _load(scenario_ref, policy_path)
         misfit = policy_misfit(scenario, shadow) if shadow is not None else None
@@ -425,7 +424,7 @@ def demo(
     bus: BusOption = None,
     ledger_path: LedgerPath = None,
 ) -> None:
-    """Run the helios-launch scenario with no key and no server to set up, then show what governance did.
+    """Run the default pack's demo scenario with no key and no server to set up, then show what governance did.
 
     Example: coalition demo
     """
@@ -435,7 +434,11 @@ def demo(
         choice = BusChoice.parse(bus, cfg)
     except ValueError as exc:
         fail(str(exc))
-    scenario, policy = _load("helios-launch", None)
+    default_pack = load_pack()
+    demo_name = default_pack.demo
+    if not demo_name:
+        fail(f"pack {default_pack.name!r} declares no demo scenario (its Pack's `demo`)")
+    scenario, policy = _load(demo_name, None)
     ledger = open_ledger(ledger_path, create=True)
     run_id = _new_run_id(scenario)
     console = TerminalConsole()
@@ -464,6 +467,6 @@ def demo(
         f"  coalition ledger list --run {run_id} --kind verdict{lp}\n"
         f"  coalition ledger explain {explain_number} --run {run_id}{lp}   # why? the causal chain of a decision\n"
         f"  coalition ledger verify{lp}                     # tamper evidence\n"
-        f"  coalition run helios-launch --interactive{lp}   # you approve the escalations\n"
+        f"  coalition run {demo_name} --interactive{lp}   # you approve the escalations\n"
     )
     raise typer.Exit(0 if ok else 1)

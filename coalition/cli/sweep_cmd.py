@@ -206,7 +206,7 @@ def sweep(
     resumes its run, and a run already in the ledger is not run again. Runs are narrated by the offline model.
     Exit 1 if a run failed.
 
-    Example: coalition sweep price-spike meter-outage --seeds 1-20 --jobs 2
+    Example: coalition sweep my-scenario other-scenario --seeds 1-20 --jobs 2
     """
     cfg = settings()
     planned = _plan(scenario_refs, seeds, policy_paths)

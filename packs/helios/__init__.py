@@ -74,6 +74,7 @@ PACK = Pack(
     policy=resources.files("coalition.packs.helios").joinpath("policies/helios.yaml"),
     scenarios=resources.files("coalition.packs.helios").joinpath("scenarios"),
     brief=brief,
+    demo="helios-launch",
 )
 
 __all__ = ["PACK"]

@@ -93,6 +93,7 @@ class TestDemo:
         assert "embedded" in done.stdout
         assert "Escalations" in done.stdout
         assert "coalition ledger explain" in done.stdout
+        assert "coalition run helios-launch --interactive" in done.stdout  # the default pack's demo scenario
         assert (tmp_path / "data" / "ledger.db").exists()
         assert (tmp_path / "data" / "redis" / "appendonly.aof").exists() or (tmp_path / "data" / "redis").is_dir()
         assert not (tmp_path / "data" / "redis" / "redis").exists()

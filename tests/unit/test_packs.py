@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from coalition.domain import Action, ActionArgs, Catalog, Pack, PackError, Text, catalog
+from coalition.domain import Action, ActionArgs, Catalog, Pack, PackError, Text, catalog, load_pack
 
 pytestmark = pytest.mark.unit
 
@@ -57,9 +57,6 @@ ALLOWED: dict[str, set[str]] = {
     "governance/rules/limits.py": {"issue_credit", "enter_market", "set_price", "jurisdiction", "campaign", "surge"},
     "governance/rules/permissions.py": {"settlement"},
     "governance/state.py": {"settlement", "mwh", "issue_credit", "jurisdiction", "outage", "surge", "reserve_ratio"},
-    "agents/facts.py": {"mwh"},
-    "agents/memory.py": {"enter_market"},
-    "agents/model_budget.py": {"settlement"},
     "agents/narrator.py": {"helios"},
     "agents/offline_model.py": {"helios"},
     "agents/payloads.py": {"settlement", "jurisdiction", "campaign", "outage", "surge", "credit_tier", "reserve_ratio"},
@@ -68,14 +65,6 @@ ALLOWED: dict[str, set[str]] = {
     "scenarios/report_render.py": {"settlement", "mwh", "set_price", "surge"},
     "scenarios/reports.py": {"settlement", "surge"},
     "scenarios/scaffold.py": {"helios", "settlement", "set_price", "surge", "demand_mw", "supply_mw", "reserve_ratio"},
-    "coalition/cli/approvals_cmd.py": {"helios"},
-    "coalition/cli/drift_cmd.py": {"helios"},
-    "coalition/cli/lazy.py": {"helios"},
-    "coalition/cli/ledger_cmd.py": {"helios", "market_entry"},
-    "coalition/cli/replay_cmd.py": {"helios"},
-    "coalition/cli/report_cmd.py": {"helios"},
-    "coalition/cli/run_cmd.py": {"helios"},
-    "coalition/cli/sweep_cmd.py": {"outage"},
     "coalition/web/run_views.py": {"helios", "settlement", "mwh"},
     "coalition/web/views.py": {"settlement", "market_entry"},
 }
@@ -122,6 +111,13 @@ class TestCatalog:
         assert helios.title == "Helios Renewables Exchange"
         assert set(helios.agent_names) == HELIOS_AGENTS
         assert catalog().pack_of["issue_credit"] == "helios"
+
+    def test_the_default_pack_names_the_demo_scenario_of_its_library(self) -> None:
+        """`coalition demo` runs what the default pack declares, not a scenario name written into the CLI."""
+        from coalition.scenarios.spec import library
+
+        assert load_pack().demo == "helios-launch"
+        assert load_pack().demo in library()
 
     def test_an_unknown_pack_is_one_line(self) -> None:
         with pytest.raises(PackError) as problem:
