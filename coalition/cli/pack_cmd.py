@@ -85,3 +85,52 @@ def new_pack(
         f"  agent {context['agent']}, action {context['action']}, gate large_order, scenario {context['scenario']}"
     )
     typer.echo(f"next: pip install -e {target} && coalition run {context['scenario']} --bus memory")
+
+
+@pack_app.command("docs")
+def pack_docs(
+    name: Annotated[str, typer.Argument(help="an installed pack, e.g. billing-desk")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write the reference to this file (default: print it)")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="write nothing: exit 1 when --out differs from what would be generated")
+    ] = False,
+) -> None:
+    """The pack's action reference, generated from its declarations: arguments with types and bounds, proposers,
+    budget argument, dependency keys, and the default policy's rules and gates per action.
+
+    Example: coalition pack docs billing-desk --out docs/packs/billing-desk.md
+    """
+    from coalition.cli.pack_docs import action_reference
+    from coalition.governance.errors import PolicyError
+    from coalition.governance.policy import default_policy
+
+    try:
+        found = catalog().pack(name)
+        policy = default_policy(name) if found.policy is not None else None
+    except (PackError, PolicyError) as exc:
+        fail(str(exc))
+    text = action_reference(found, policy)
+    if out is None:
+        if check:
+            fail("--check compares with the file --out names: give --out FILE")
+        typer.echo(text, nl=False)
+        return
+    if check:
+        try:
+            current = out.read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot read {out}: {exc.strerror or exc}")
+        if current != text:
+            fail(
+                f"{out} is not what pack {name}'s declarations generate: run coalition pack docs {name} --out {out}", 1
+            )
+        typer.echo(f"{out} is up to date")
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    typer.echo(f"wrote {out} ({len(found.actions)} actions of pack {name})")
