@@ -8,10 +8,10 @@ from langchain_core.language_models import BaseChatModel
 
 from coalition.agents.model_budget import ModelGuard, ModelLimits
 from coalition.agents.narrator import Narrator
-from coalition.agents.offline_model import OfflineChatModel
 from coalition.agents.prices import PriceTable
 from coalition.agents.providers import ModelChoice, ProviderAccess, make_model, model_parameters
 from coalition.agents.recording import CallLog, RecordingChatModel, ReplayChatModel
+from coalition.agents.voices import offline_model
 from coalition.bus.clock import IdFactory
 
 
@@ -41,7 +41,7 @@ def build_narrators(
     prices = prices or PriceTable()
     narrators: dict[str, Narrator] = {}
     for agent, choice in sorted(choices.items()):
-        fallback = OfflineChatModel(seed=seed)
+        fallback = offline_model(agent, seed)
         if choice.provider == "offline":
             narrators[agent] = Narrator(fallback, agent=agent, fallback=fallback, url_allowlist=url_allowlist)
             continue

@@ -26,14 +26,15 @@ from langchain_core.tracers.context import _tracing_v2_is_enabled
 from coalition.agents.chat import ENGINE_TOOL, ToolBindingChatModel, message_text
 from coalition.bus.canonical import canonical_json
 
-MODEL_ID = "offline:helios-narrator-v1"
+MODEL_ID = "offline:narrator-v1"  # an agent no pack declares (a pack's agents speak with its Voice)
+SIGN_OFF = "An update"
 
 _OPENERS: dict[str, tuple[str, ...]] = {
     "propose": ("I propose to {d}", "Proposal: {d}", "Recommended action: {d}"),
     "inform": ("For your information: {d}", "Update: {d}", "Sharing that we {d}"),
     "request": ("Requesting that you {d}", "Please {d}", "Request: {d}"),
     "review": ("Review result: {d}", "After review, we {d}", "Finding: {d}"),
-    "notify": ("We {d}", "Please note that we {d}", "An update from Helios: we {d}"),
+    "notify": ("We {d}", "Please note that we {d}", "{s}: we {d}"),
 }
 _BECAUSE = (", because ", " since ", " — the reason: ")
 _JOINERS = ("; ", ", and ", "; moreover, ")
@@ -83,8 +84,9 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
-def compose(request: dict[str, Any], pick: Callable[[Sequence[str]], str]) -> str:
-    """Word a request's facts: an opener with the decision, the reasons, the rules and the figures."""
+def compose(request: dict[str, Any], pick: Callable[[Sequence[str]], str], sign_off: str = SIGN_OFF) -> str:
+    """Word a request's facts: an opener with the decision, the reasons, the rules and the figures (a customer
+    notice may open with `sign_off`)."""
     facts = request.get("facts")
     if not isinstance(facts, dict):
         words = len(str(request.get("text", "")).split())
@@ -96,11 +98,11 @@ def compose(request: dict[str, Any], pick: Callable[[Sequence[str]], str]) -> st
     intent = str(facts.get("intent", "inform"))
     if request.get("task") == "copy":
         audience = str(request.get("audience", "customers"))
-        body = _sentence(pick(_OPENERS["notify"]).format(d=decision))
+        body = _sentence(pick(_OPENERS["notify"]).format(d=decision, s=sign_off))
         if reasons:
             body += " " + _sentence(reasons[0][:1].upper() + reasons[0][1:])
         return f"{pick(_GREETINGS).format(a=audience)} {body}{pick(_CLOSINGS)}"
-    text = pick(_OPENERS.get(intent, _OPENERS["inform"])).format(d=decision)
+    text = pick(_OPENERS.get(intent, _OPENERS["inform"])).format(d=decision, s=sign_off)
     if reasons:
         text += pick(_BECAUSE) + pick(_JOINERS).join(reasons)
     text = _sentence(text)
@@ -174,10 +176,12 @@ def _adopt_engine(tools: list[dict[str, Any]], messages: Sequence[BaseMessage], 
 
 
 class OfflineChatModel(ToolBindingChatModel):
-    """Deterministic seeded narrator: same seed and messages ⇒ same answer, byte for byte."""
+    """Deterministic seeded narrator: same seed and messages ⇒ same answer, byte for byte. A pack's agents get one
+    speaking with the pack's Voice (its model id and sign-off: coalition.agents.voices.offline_model)."""
 
     seed: int = 0
     model_id: str = MODEL_ID
+    sign_off: str = SIGN_OFF
 
     @property
     def _llm_type(self) -> str:
@@ -229,7 +233,7 @@ class OfflineChatModel(ToolBindingChatModel):
         transcript = [{"role": m.type, "content": message_text(m)} for m in messages]
         digest = hashlib.sha256(canonical_json({"seed": self.seed, "messages": transcript})).digest()
         request = _request(messages)
-        text = compose(request, _Picker(digest))
+        text = compose(request, _Picker(digest), self.sign_off)
         tools = kwargs.get("tools") or []
         if tools and any(t["function"]["name"] == ENGINE_TOOL for t in tools):
             message = _adopt_engine(tools, messages, digest)

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from coalition.agents.narrator import Narrator
-from coalition.agents.offline_model import OfflineChatModel
+from coalition.agents.voices import offline_model
 from coalition.agents.workflow import FunctionAgent
 from coalition.domain import catalog
 
@@ -29,8 +29,12 @@ def build_agents(
 ) -> dict[str, FunctionAgent[Any]]:
     """The agents (every declared one, or only `names`) in name order. With `narrators`
     (coalition.agents.model_setup.build_narrators), each agent speaks through its own; otherwise each gets a
-    narrator over `model` (default OfflineChatModel(seed))."""
-    shared = model if model is not None else OfflineChatModel(seed=seed)
+    narrator over `model` (default: the offline model, speaking with the agent's pack's voice)."""
     chosen = dict(narrators or {})
     types = agent_types(names)
-    return {name: types[name](chosen.get(name) or Narrator(shared, agent=name)) for name in sorted(types)}
+    return {
+        name: types[name](
+            chosen.get(name) or Narrator(model if model is not None else offline_model(name, seed), agent=name)
+        )
+        for name in sorted(types)
+    }

@@ -19,7 +19,7 @@ from coalition.domain.arguments import (
 )
 from coalition.domain.catalog import DEFAULT_PACK, Catalog, catalog, installed_packs, load_pack
 from coalition.domain.errors import ActionRefused, ArgumentProblem, DomainError, PackError, SectionProblem
-from coalition.domain.pack import AgentDecl, Pack, WorldDecl, WorldPort
+from coalition.domain.pack import AgentDecl, Pack, Voice, WorldDecl, WorldPort
 
 __all__ = [
     "DEFAULT_PACK",
@@ -44,6 +44,7 @@ __all__ = [
     "SectionProblem",
     "Text",
     "Texts",
+    "Voice",
     "WorldDecl",
     "WorldPort",
     "argument_problem",

@@ -97,6 +97,24 @@ class WorldDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class Voice:
+    """How a pack's agents are named to a model and how the offline model signs their notices.
+
+    - `business`: whom the agents work for, in every instruction to a model ("You are the finance agent of
+      <business>. …");
+    - `sign_off`: how one of the offline model's customer notices opens ("<sign_off>: we …");
+    - `offline_model`: the offline model's id, recorded with every text it words.
+
+    The instructions and the offline wording are recorded (by hash and by text), so a pack that changes its voice
+    changes its runs' ledgers.
+    """
+
+    business: str
+    sign_off: str
+    offline_model: str
+
+
+@dataclass(frozen=True, slots=True)
 class Pack:
     """A domain pack: one business's vocabulary and behaviour, declared once.
 
@@ -114,7 +132,9 @@ class Pack:
     - `policy_sections`: top-level sections the pack adds to its policies (e.g. eligibility tables its engines
       read); `check_policy` validates them: (the policy document) → None, or SectionProblem (one line);
     - `demo`: the scenario of its library (file name without .yaml) that `coalition demo` runs when this is the
-      default pack.
+      default pack;
+    - `voice`: how its agents are named to a model and how the offline model words their notices (see Voice;
+      `speaks` makes one of the title and name when the pack declares none).
     """
 
     name: str
@@ -130,6 +150,7 @@ class Pack:
     policy_sections: tuple[str, ...] = ()
     check_policy: Callable[[Mapping[str, Any]], None] | None = None
     demo: str = ""
+    voice: Voice | None = None
     _by_name: dict[str, Action] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +168,13 @@ class Pack:
 
     def action(self, name: str) -> Action | None:
         return self._by_name.get(name)
+
+    @property
+    def speaks(self) -> Voice:
+        """The pack's voice, or one made of its title and name when it declares none."""
+        if self.voice is not None:
+            return self.voice
+        return Voice(self.title, f"An update from {self.title}", f"offline:{self.name}-narrator-v1")
 
     @property
     def agent_names(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from coalition.agents.graph_agent import GraphAgent, load_factory
 from coalition.agents.model_budget import REQUEST_ACTION
 from coalition.agents.narrator import Narrator
-from coalition.agents.offline_model import OfflineChatModel
+from coalition.agents.voices import offline_model
 from coalition.domain import Pack
 from coalition.governance.policy import Policy
 
@@ -38,7 +38,7 @@ def graph_agents(
     built: dict[str, GraphAgent] = {}
     for name, ref in sorted(graphs.items()):
         factory = load_factory(ref, f"agents.{name}.graph")
-        narrator = narrators.get(name) or Narrator(model or OfflineChatModel(seed=seed), agent=name)
+        narrator = narrators.get(name) or Narrator(model or offline_model(name, seed), agent=name)
         permitted = [a for a in policy.permissions.get(name, []) if a != REQUEST_ACTION]
         actions = {a: action for a in permitted if (action := pack.action(a)) is not None}
         built[name] = GraphAgent(name, factory, narrator, actions, reacts_to=reacts_to(pack, name))

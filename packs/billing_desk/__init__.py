@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from coalition.domain import AgentDecl, Pack, WorldDecl
+from coalition.domain import AgentDecl, Pack, Voice, WorldDecl
 from coalition.packs.billing_desk import day
 from coalition.packs.billing_desk.actions import ACTIONS
 from coalition.packs.billing_desk.day import DESK_AGENTS
@@ -61,6 +61,11 @@ PACK = Pack(
     brief=day.brief,
     policy_sections=("eligibility",),
     check_policy=day.check_policy,
+    voice=Voice(
+        business="a utility's billing desk",
+        sign_off="An update from your billing desk",
+        offline_model="offline:billing-desk-narrator-v1",
+    ),
 )
 
 __all__ = ["PACK"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from coalition.domain import AgentDecl, Pack, WorldDecl
+from coalition.domain import AgentDecl, Pack, Voice, WorldDecl
 from coalition.governance.policy import GATES
 from coalition.packs.helios import day, observations, scenario_checks
 from coalition.packs.helios.actions import ACTIONS
@@ -75,6 +75,13 @@ PACK = Pack(
     scenarios=resources.files("coalition.packs.helios").joinpath("scenarios"),
     brief=brief,
     demo="helios-launch",
+    # Recorded in every run (instructions by hash, the offline wording and model id by text): changing it changes
+    # the ledgers of Helios runs, the golden ledger among them.
+    voice=Voice(
+        business="Helios Renewables Exchange",
+        sign_off="An update from Helios",
+        offline_model="offline:helios-narrator-v1",
+    ),
 )
 
 __all__ = ["PACK"]

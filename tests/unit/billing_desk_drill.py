@@ -15,8 +15,8 @@ import yaml
 
 from coalition.agents.base import AgentStepContext
 from coalition.agents.narrator import Narrator
-from coalition.agents.offline_model import OfflineChatModel
 from coalition.agents.testing import Envelopes
+from coalition.agents.voices import offline_model
 from coalition.bus import topics
 from coalition.bus.clock import IdFactory
 from coalition.bus.envelope import Envelope
@@ -39,7 +39,7 @@ class Drill:
 def drill(doc: dict[str, Any], *, max_steps: int = 30) -> Drill:
     seed = int(doc["seed"])
     desk = Desk.from_spec(DeskSpec.model_validate(doc["world"]))
-    agents = {d.name: d.builder()(Narrator(OfflineChatModel(seed=seed), agent=d.name)) for d in PACK.agents}
+    agents = {d.name: d.builder()(Narrator(offline_model(d.name, seed), agent=d.name)) for d in PACK.agents}
     ids = {name: IdFactory(str(seed), f"agent:{name}") for name in agents}
     envelopes = Envelopes(run_id=f"drill-{doc['name']}", seed=str(seed))
     proposals: list[ActionProposed] = []

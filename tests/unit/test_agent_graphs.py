@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 import pytest
 
 from coalition.agents import Agent, AgentOutput, AgentStepContext, FunctionAgent, ScriptedModel, build_agents
-from coalition.agents.offline_model import MODEL_ID
 from coalition.agents.testing import Envelopes
 from coalition.bus import topics
 from coalition.bus.clock import IdFactory
@@ -151,7 +150,7 @@ class TestResearchGraph:
         (proposal,) = proposals(h.run([h.observe("budget.pressure", {"topic": "grid study", "cost_usd": 40000})]))
         assert (proposal.action, proposal.args) == ("commission_research", {"topic": "grid study", "cost_usd": 40000.0})
         assert proposal.model is not None
-        assert proposal.model.model_id == MODEL_ID
+        assert proposal.model.model_id == "offline:helios-narrator-v1"  # the Helios pack's voice
 
     def test_invalid_signals_are_rejected_with_the_field(self) -> None:
         """A bad observation comes back as Rejected, naming the field, instead of crashing the step."""

@@ -61,13 +61,14 @@ class TestOfflineChatModel:
         assert all(FACTS.decision in t for t in texts)
 
     def test_usage_metadata_and_model_id(self) -> None:
-        """Token counts are a deterministic estimate; the model id names the offline narrator."""
+        """Token counts are a deterministic estimate; the model id names the offline narrator (a neutral one: a pack's
+        agents get theirs from its voice, tests/unit/test_voices.py)."""
         answer = OfflineChatModel(seed=0).invoke(_messages())
         assert isinstance(answer, AIMessage)
         assert answer.usage_metadata is not None
         assert answer.usage_metadata["input_tokens"] > 0
         assert answer.usage_metadata["output_tokens"] == -(-len(str(answer.content)) // 4)
-        assert answer.response_metadata["model_name"] == MODEL_ID == "offline:helios-narrator-v1"
+        assert answer.response_metadata["model_name"] == MODEL_ID == "offline:narrator-v1"
 
     def test_with_structured_output_returns_a_valid_pydantic_object(self) -> None:
         """Tool calling fills the schema from the facts (figures by name, text fields with the wording)."""

@@ -57,8 +57,6 @@ ALLOWED: dict[str, set[str]] = {
     "governance/rules/limits.py": {"issue_credit", "enter_market", "set_price", "jurisdiction", "campaign", "surge"},
     "governance/rules/permissions.py": {"settlement"},
     "governance/state.py": {"settlement", "mwh", "issue_credit", "jurisdiction", "outage", "surge", "reserve_ratio"},
-    "agents/narrator.py": {"helios"},
-    "agents/offline_model.py": {"helios"},
     "agents/payloads.py": {"settlement", "jurisdiction", "campaign", "outage", "surge", "credit_tier", "reserve_ratio"},
     "scenarios/dashboard_render.py": {"settlement"},
     "scenarios/dashboards.py": {"settlement", "issue_credit", "campaign", "outage"},
