@@ -15,8 +15,8 @@ from importlib.metadata import entry_points
 from coalition.domain.actions import Action
 from coalition.domain.errors import PackError
 from coalition.domain.pack import AgentDecl, Pack
+from coalition.domain.pack_paths import ENTRY_POINT_GROUP, pack_path, packs_from_path
 
-ENTRY_POINT_GROUP = "coalition.packs"
 DEFAULT_PACK = "helios"  # a scenario file without `pack:` was written for it
 
 
@@ -56,7 +56,9 @@ class Catalog:
         found = self.packs.get(name)
         if found is None:
             installed = ", ".join(sorted(self.packs)) or "none"
-            raise PackError(name, f"is not installed (installed packs: {installed})")
+            raise PackError(
+                name, f"is not installed (installed packs: {installed}); a pack's folder is used with --pack-path"
+            )
         return found
 
     @property
@@ -66,7 +68,19 @@ class Catalog:
 
 
 def installed_packs() -> list[Pack]:
-    """Every pack the `coalition.packs` entry points name, in name order; PackError for one that cannot load."""
+    """Every pack the `coalition.packs` entry points name, in name order, then the packs of the directories
+    COALITION_PACK_PATH names (coalition.domain.pack_paths); PackError for one that cannot load, or a directory's
+    pack whose name an installed one already uses."""
+    packs = _entry_point_packs()
+    where = dict.fromkeys((pack.name for pack in packs), "the installed pack")
+    for directory in pack_path():
+        for pack in packs_from_path(directory, where):
+            where[pack.name] = f"the pack from {directory.absolute()}"
+            packs.append(pack)
+    return packs
+
+
+def _entry_point_packs() -> list[Pack]:
     packs: list[Pack] = []
     for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
         try:

@@ -24,11 +24,14 @@ SCENARIO = f"{NAME}-first-orders"
 RUN = "shop-1"
 
 
-def run(*args: str, cwd: Path, site: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, site: Path | None = None, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "COALITION_BUS", "COALITION_LEDGER"}}
     env["COALITION_DATA_DIR"] = str(cwd)
     if site is not None:
         env["PYTHONPATH"] = str(site)
+    env.update(extra or {})
     return subprocess.run(list(args), capture_output=True, text=True, timeout=120, env=env, check=False, cwd=cwd)
 
 
