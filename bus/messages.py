@@ -227,6 +227,9 @@ class HumanDecision(Message):
     # an approval that amends an assistive draft (gate draft_review): the arguments the person adopted instead
     # (the whole argument set, within the action's schema; signed with the decision)
     args: dict[str, Any] | None = Field(default=None, exclude_if=is_none)
+    # the run the approver decided in, signed with the decision: it counts in that run only (a scripted board's
+    # decision, and one recorded before decisions were bound to their run, carry none)
+    signed_run: str | None = Field(default=None, exclude_if=is_none)
 
 
 @register

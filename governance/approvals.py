@@ -121,28 +121,36 @@ def latest_sim_time(ledger: Ledger, run_id: str) -> datetime | None:
     return newest[0].sim_time if newest else None
 
 
-def signed_decisions_only(ledger: Ledger, run_id: str, entries: Iterable[LedgerEntry]) -> Iterator[LedgerEntry]:
-    """The entries without the decisions their approver did not sign (appended past the approvals service).
+def signed_decisions_only(
+    ledger: Ledger, run_id: str, entries: Iterable[LedgerEntry], *, accept_runs: Iterable[str] = ()
+) -> Iterator[LedgerEntry]:
+    """The entries without the decisions their approver did not sign for this run (appended past the approvals
+    service, or copied from another run; `accept_runs`: a re-execution takes the original run's decisions).
 
     Governance takes no such decision (GovernanceService), so neither may the inbox, the CLI, the console or the
     checks before a new decision: they would count as decided what governance still waits for."""
     identities: RunIdentities | None = None
     for entry in entries:
         if entry.kind in ("approval", "rejection"):
-            identities = identities or recorded_identities(ledger, run_id)
+            identities = identities or recorded_identities(ledger, run_id, accept_runs=accept_runs)
             if entry_problem(entry.payload, entry.kind, entry.sim_time, identities) is not None:
                 continue
         yield entry
 
 
-def escalation_state(ledger: Ledger, *, run_id: str, proposal_id: str, policy: Policy) -> GovernanceState:
+def escalation_state(
+    ledger: Ledger, *, run_id: str, proposal_id: str, policy: Policy, accept_runs: Iterable[str] = ()
+) -> GovernanceState:
     """The governance state of one proposal's story (proposal, verdict, signed decisions, resolution)."""
     entries = ledger.query(LedgerQuery(run_id=run_id, subject=proposal_id))
-    return fold_ledger(signed_decisions_only(ledger, run_id, entries), policy=policy)
+    return fold_ledger(signed_decisions_only(ledger, run_id, entries, accept_runs=accept_runs), policy=policy)
 
 
-def load_escalation(ledger: Ledger, *, run_id: str, proposal_id: str, policy: Policy) -> Escalation | None:
-    return escalation_state(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy).escalations.get(proposal_id)
+def load_escalation(
+    ledger: Ledger, *, run_id: str, proposal_id: str, policy: Policy, accept_runs: Iterable[str] = ()
+) -> Escalation | None:
+    state = escalation_state(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy, accept_runs=accept_runs)
+    return state.escalations.get(proposal_id)
 
 
 def load_escalations(ledger: Ledger, *, run_id: str, policy: Policy) -> list[Escalation]:
@@ -166,6 +174,7 @@ def record_decision(
     key: Ed25519PrivateKey | None = None,
     signature: str | None = None,
     amend: Mapping[str, Any] | None = None,
+    signed_run: str | None = None,
 ) -> DecisionResult:
     """Validate one human decision and append it to the ledger; a refusal comes back with its reason.
 
@@ -176,6 +185,8 @@ def record_decision(
     replayed as it was). A signature that does not verify for `approver` in this run is refused.
     `amend` (an approval of an assistive draft only): the arguments to change; the adopted arguments are the
     draft's with these over them, and must fit the action's schema. They are signed with the decision.
+    A human decision is signed for `run_id`; `signed_run` is for re-executions only (replay, verify, what-if): a
+    recorded decision re-recorded as it was signed, for the run it re-executes (decision_signatures).
     """
     approver = approver.strip()
     policy = policy or policy_for_run(ledger, run_id)
@@ -204,11 +215,14 @@ def record_decision(
             self.result = result
 
     checked: list[tuple[Escalation, str, str, datetime, dict[str, Any] | None]] = []
+    accepted = () if signed_run is None else (signed_run,)
 
     def prepare() -> tuple[str, list[EntryDraft]]:
         """Runs inside the ledger's write transaction: the escalation is folded and checked as it is at the moment
         of the append, so of two racing decisions the second sees the first (and is told what it decided)."""
-        escalation = load_escalation(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy)
+        escalation = load_escalation(
+            ledger, run_id=run_id, proposal_id=proposal_id, policy=policy, accept_runs=accepted
+        )
         if escalation is None:
             raise _Refusal(refused(f"no escalation for proposal {proposal_id} in run {run_id}", "unknown_escalation"))
         finished = run_finished_seq(ledger, run_id)
@@ -252,6 +266,7 @@ def record_decision(
             key=key,
             signature=signature,
             args=adopted,
+            signed_run=signed_run,
         )
         if isinstance(signed, tuple):
             raise _Refusal(refused(signed[1], signed[0], escalation))
@@ -308,11 +323,19 @@ def _signed(
     key: Ed25519PrivateKey | None,
     signature: str | None,
     args: Mapping[str, Any] | None = None,
+    signed_run: str | None = None,
 ) -> dict[str, object] | tuple[RefusalCode, str]:
     """The decision's signature fields, or (code, why) when it is not signed by `approver` as this run expects
-    (its recorded approver directory; a scripted board's test identity in a run without a human)."""
+    (its recorded approver directory; a scripted board's test identity in a run without a human). A human's
+    decision is bound to the run (`signed_run`, default this run); a scripted board's is not."""
     started = run_started(ledger, run_id)
-    identities = RunIdentities.from_settings(started.settings if started is not None else {})
+    scripted = method in SCRIPTED_METHODS
+    bound = signed_run if signed_run is not None else None if scripted else run_id
+    identities = RunIdentities.from_settings(
+        started.settings if started is not None else {},
+        run_id=run_id,
+        accept_runs=() if signed_run is None else (signed_run,),
+    )
     data = statement(
         proposal_id=proposal_id,
         proposal_hash=bound_hash,
@@ -321,6 +344,7 @@ def _signed(
         reason=reason,
         decided_at=when,
         args=args,
+        run_id=bound,
     )
     if signature is None and key is not None:
         signature = sign(key, data)
@@ -329,7 +353,6 @@ def _signed(
     )
     if problem is not None:
         return ("unsigned" if signature is None else "bad_signature"), problem
-    scripted = method in SCRIPTED_METHODS
     signer_key = (
         public_text(key.public_key())
         if key is not None
@@ -337,7 +360,12 @@ def _signed(
         if scripted
         else identities.approver_keys.get(approver)
     )
-    return {"signature": signature, "signer_key": signer_key, "scripted": scripted}
+    return {
+        "signature": signature,
+        "signer_key": signer_key,
+        "scripted": scripted,
+        **({"signed_run": bound} if bound is not None else {}),
+    }
 
 
 def _decision_draft(

@@ -1,9 +1,15 @@
 """Signed human decisions: who decided is proved by an Ed25519 signature, not by a name typed on a command line.
 
 The statement an approver signs is (proposal id, proposal hash, approver, decision, reason, simulated time of
-the decision), as canonical JSON after a domain line. The run id is left out on purpose: a replay records the
-same decisions in another run and they must verify there too; the proposal hash binds the decision to the
-exact proposal, and the run's approver directory binds the name to a key.
+the decision, and the run decided in), as canonical JSON after a domain line. The proposal hash binds the decision
+to the exact proposal, the run's approver directory binds the name to a key, and the run id binds it to the run:
+two runs of one scenario and seed share proposal ids, hashes and times, so without it a decision copied from one
+run into the other would verify there. The decision entry carries that run as `signed_run`; it counts only in that
+run, or in a re-execution of it that says so in-process (a replay, `replay --verify`, a what-if: their scratch runs
+take the recorded decisions as they were signed, and `accept_runs` names the original run — nothing written to a
+ledger can widen it). A scripted board's decision is not bound to a run (it is never a human's word, and each run's
+board signs its own); neither are human decisions recorded before the binding (statement v1, no `signed_run`):
+they still verify, with the weakness above.
 
 Whose key: a human decision (CLI, console) verifies against the approver directory the run recorded when it
 started (`run.started` settings `approver_keys`: name → `ed25519:<base64>`, the public halves of the
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +34,8 @@ from coalition.bus.errors import KeyStoreError
 from coalition.bus.keys import parse_public, public_text, scripted_identity, verify_signature
 from coalition.ledger.base import Ledger, LedgerQuery
 
-DOMAIN = b"coalition human decision v1\n"
+DOMAIN = b"coalition human decision v1\n"  # no run binding: scripted boards, and decisions recorded before it
+DOMAIN_BOUND = b"coalition human decision v2\n"  # bound to the run decided in (`run_id`)
 REPLAYED_METHOD = "recorded-replay"  # a recorded decision re-applied by script where its signature cannot hold
 SCRIPTED_METHODS = frozenset({"scenario-board", REPLAYED_METHOD})
 DIRECTORY_SETTING = "approver_keys"
@@ -43,8 +50,10 @@ def statement(
     reason: str,
     decided_at: datetime,
     args: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> bytes:
-    """The exact bytes an approver signs (with the amended arguments, when the decision amends a draft)."""
+    """The exact bytes an approver signs (with the amended arguments, when the decision amends a draft; with the
+    run decided in, when bound to it)."""
     signed: dict[str, Any] = {
         "proposal_id": proposal_id,
         "proposal_hash": proposal_hash,
@@ -55,7 +64,9 @@ def statement(
     }
     if args is not None:
         signed["args"] = dict(args)
-    return DOMAIN + canonical_json(signed)
+    if run_id is None:
+        return DOMAIN + canonical_json(signed)
+    return DOMAIN_BOUND + canonical_json({**signed, "run_id": run_id})
 
 
 def sign(key: Ed25519PrivateKey, data: bytes) -> str:
@@ -73,16 +84,20 @@ def scripted_public(approver: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RunIdentities:
-    """What a run recorded about who may sign decisions in it."""
+    """What a run recorded about who may sign decisions in it, and the runs whose bound decisions count in it
+    (the run itself; a re-execution adds the run it re-executes)."""
 
     approver_keys: dict[str, str]
     interactive: bool
+    runs: frozenset[str] = frozenset()
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> RunIdentities:
+    def from_settings(
+        cls, settings: Mapping[str, Any], *, run_id: str, accept_runs: Iterable[str] = ()
+    ) -> RunIdentities:
         raw = settings.get(DIRECTORY_SETTING)
         keys = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-        return cls(keys, bool(settings.get("interactive")))
+        return cls(keys, bool(settings.get("interactive")), frozenset({run_id, *accept_runs}))
 
 
 def signature_problem(
@@ -122,6 +137,10 @@ def signature_problem(
 def entry_problem(payload: Mapping[str, Any], kind: str, sim_time: datetime, identities: RunIdentities) -> str | None:
     """Why a recorded approval / rejection entry is not a decision its approver signed (None: it is)."""
     approver = str(payload.get("approver", ""))
+    bound = payload.get("signed_run")
+    if bound is not None and (not isinstance(bound, str) or bound not in identities.runs):
+        here = ", ".join(sorted(identities.runs)) or "no run"
+        return f"the decision of {approver} was signed for run {bound}, not for {here}"
     data = statement(
         proposal_id=str(payload.get("proposal_id", "")),
         proposal_hash=str(payload.get("proposal_hash", "")),
@@ -130,6 +149,7 @@ def entry_problem(payload: Mapping[str, Any], kind: str, sim_time: datetime, ide
         reason=str(payload.get("reason", "")),
         decided_at=sim_time,
         args=amended if isinstance(amended := payload.get("args"), dict) else None,
+        run_id=bound,
     )
     signature = payload.get("signature")
     signer = payload.get("signer_key")
@@ -168,7 +188,7 @@ def verify_decisions(ledger: Ledger, run_id: str | None = None) -> tuple[int, li
     ]
     entries.sort(key=lambda e: e.seq)
     for entry in entries:
-        if entry.run_id not in identities:
+        if entry.run_id not in identities:  # a decision counts in the run it was signed for, and in no other
             identities[entry.run_id] = recorded_identities(ledger, entry.run_id)
         checked += 1
         why = entry_problem(entry.payload, entry.kind, entry.sim_time, identities[entry.run_id])
@@ -177,10 +197,12 @@ def verify_decisions(ledger: Ledger, run_id: str | None = None) -> tuple[int, li
     return checked, problems
 
 
-def recorded_identities(ledger: Ledger, run_id: str) -> RunIdentities:
-    """Who may sign decisions in a run, as its run.started entry recorded it."""
+def recorded_identities(ledger: Ledger, run_id: str, *, accept_runs: Iterable[str] = ()) -> RunIdentities:
+    """Who may sign decisions in a run, as its run.started entry recorded it (`accept_runs`: see the module)."""
     for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)):
         if entry.message_type == "run.started":
             settings = entry.payload.get("settings")
-            return RunIdentities.from_settings(settings if isinstance(settings, dict) else {})
-    return RunIdentities({}, interactive=False)
+            return RunIdentities.from_settings(
+                settings if isinstance(settings, dict) else {}, run_id=run_id, accept_runs=accept_runs
+            )
+    return RunIdentities({}, interactive=False, runs=frozenset({run_id, *accept_runs}))

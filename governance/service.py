@@ -110,11 +110,18 @@ class GovernanceService:
         self._decided: set[str] = set()  # proposal ids with a verdict: a redelivered proposal is not re-decided
         self._taken: set[int] = set()  # ledger seqs of human decisions already folded
         self._run_identities: RunIdentities | None = None
+        self._accept_runs: tuple[str, ...] = ()  # a re-execution: the original run's bound decisions count here
         self._held_facts: list[Delivery] = []  # facts published in the current step, for the next one
         self._superstep = 0
         self._budget = MoneyBudget(policy.budgets.agents, policy.gate("budget_overrun"))
         for topic in (PROPOSALS, *FACT_TOPICS):
             bus.ensure_group(topic, GROUP)
+
+    def accept_decisions_of(self, run_id: str) -> None:
+        """This run re-executes `run_id` (a replay, a verify, a what-if): the human decisions signed for that run
+        are taken here as they were signed. Only the process that re-executes says so: no ledger entry can."""
+        self._accept_runs = (run_id,)
+        self._run_identities = None
 
     @property
     def state(self) -> GovernanceState:
@@ -209,8 +216,14 @@ class GovernanceService:
             for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, kind="run", limit=5)):
                 if entry.message_type == RunStarted.TYPE:
                     settings = entry.payload.get("settings")
-                    self._run_identities = RunIdentities.from_settings(settings if isinstance(settings, dict) else {})
-        return self._run_identities or RunIdentities({}, interactive=False)
+                    self._run_identities = RunIdentities.from_settings(
+                        settings if isinstance(settings, dict) else {},
+                        run_id=self._run_id,
+                        accept_runs=self._accept_runs,
+                    )
+        return self._run_identities or RunIdentities(
+            {}, interactive=False, runs=frozenset({self._run_id, *self._accept_runs})
+        )
 
     def _learn_facts(self, superstep: int) -> None:
         """Fold what the world published before this step (run start, observations, executions), canonically:

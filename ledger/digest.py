@@ -8,6 +8,7 @@ from typing import Any
 
 from coalition.bus.canonical import canonical_json
 from coalition.ledger.base import Ledger
+from coalition.ledger.entry import POSITION_FIELDS, without_run_binding
 from coalition.ledger.history import history_order_of_bodies, run_history, taken_decisions
 
 
@@ -22,10 +23,6 @@ def run_digest(ledger: Ledger, run_id: str) -> str:
     return digest_of(entry.deterministic_fields() for entry in run_history(ledger, run_id))
 
 
-# What LedgerEntry.deterministic_fields() leaves out of the stored body (which holds every field but `hash`).
-_POSITION = frozenset({"hash", "prev_hash", "seq", "wall_time", "run_id"})
-
-
 def history_fields(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
     """The run's entries' deterministic fields in history order: what `run_digest` digests and a replay compares
     (read once when both are wanted). A backend that hands out its stored bodies (SQLite) is read without building
@@ -34,7 +31,8 @@ def history_fields(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
     if bodies is None:
         return [entry.deterministic_fields() for entry in run_history(ledger, run_id)]
     ordered = history_order_of_bodies(bodies(run_id), taken_decisions(ledger, run_id))
-    return [{k: v for k, v in body.items() if k not in _POSITION} for body in ordered]
+    # what LedgerEntry.deterministic_fields() keeps of the stored body (which holds every field but `hash`)
+    return [without_run_binding({k: v for k, v in body.items() if k not in POSITION_FIELDS}) for body in ordered]
 
 
 def digest_of(fields: Iterable[dict[str, Any]]) -> str:

@@ -105,7 +105,25 @@ class LedgerEntry(EntryDraft):
     def deterministic_fields(self) -> dict[str, Any]:
         """What a replay must reproduce: everything except ledger position, wall-clock time and the run's name
         (a replay or a second run of the same scenario and seed is another run id with the same content)."""
-        return self.model_dump(mode="json", exclude={"hash", "prev_hash", "seq", "wall_time", "run_id"})
+        return without_run_binding(self.model_dump(mode="json", exclude=set(POSITION_FIELDS)))
+
+
+# Where an entry is, not what happened: left out of what a replay reproduces and a run's digest digests.
+POSITION_FIELDS = frozenset({"hash", "prev_hash", "seq", "wall_time", "run_id"})
+# A human decision bound to its run names the run (`signed_run`) and is signed over that name: like the run id, they
+# say which run the decision belongs to, not what was decided (ledger verify and governance check them).
+_RUN_BOUND = frozenset({"signed_run", "signature"})
+
+
+def without_run_binding(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` (an entry's, position left out) without a bound human decision's run name and signature, so that
+    two runs of one story with the same decisions have one digest. Anything else is returned as it is."""
+    payload = fields.get("payload")
+    if fields.get("kind") not in ("approval", "rejection") or not isinstance(payload, dict):
+        return fields
+    if "signed_run" not in payload:
+        return fields
+    return {**fields, "payload": {k: v for k, v in payload.items() if k not in _RUN_BOUND}}
 
 
 def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:

@@ -63,6 +63,7 @@ class RecordedDecision:
     args: dict[str, Any] = field(default_factory=dict)
     message_id: str = ""
     amend: dict[str, Any] | None = None  # the arguments an approval adopted instead (an amended assistive draft)
+    signed_run: str | None = None  # the run the approver signed the decision for (None: not bound to a run)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
                 args=dict(proposal.get("args", {})),
                 message_id=entry.message_id or "",
                 amend=dict(amended) if isinstance(amended := entry.payload.get("args"), dict) else None,
+                signed_run=bound if isinstance(bound := entry.payload.get("signed_run"), str) else None,
             )
         )
     return out
@@ -195,10 +197,15 @@ class ReplayRunner(Runner):
         seed: int,
         policy: Policy,
         options: RunnerOptions | None = None,
+        original_run: str | None = None,
     ) -> None:
         super().__init__(scenario, bus=bus, ledger=ledger, run_id=run_id, seed=seed, policy=policy, options=options)
         self.recorded = recorded
         self._started = started
+        # the run re-executed here: the decisions its humans signed for it are taken here as they were signed
+        self._original_run = original_run
+        if original_run is not None:
+            self.governance.accept_decisions_of(original_run)
 
     def _run_started(self) -> RunStarted:
         return self._started if self._started is not None else super()._run_started()
@@ -223,9 +230,16 @@ class ReplayRunner(Runner):
                 policy=self.policy,
                 signature=d.signature,  # as the approver (or the scripted board) signed it
                 amend=d.amend,
+                signed_run=self._signed_run(d),
             )
             if not result.accepted:
                 log.warning("replay.decision_refused", proposal_id=d.proposal_id, reason=result.reason)
+
+    def _signed_run(self, decision: RecordedDecision) -> str | None:
+        """The run a recorded decision is re-recorded as signed for: the original run's own decisions only (one
+        signed for any other run was not taken there either, and is not taken here)."""
+        bound = decision.signed_run
+        return bound if bound is not None and bound == self._original_run else None
 
     def answers_for(self, escalation: Escalation, day: int) -> list[Answer]:
         """The recorded decisions on this proposal, exactly as they were; else (what-if) the fallback board."""
@@ -243,6 +257,7 @@ class ReplayRunner(Runner):
                     d.sim_time,
                     d.signature,
                     d.amend,
+                    self._signed_run(d),
                 )
                 for d in recorded
             ]
@@ -349,6 +364,7 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
                 history=DecisionHistory.read(ledger, run_id),  # each decision taken where the run took it
                 shadow_policy=recorded.shadow_policy,
             ),
+            original_run=run_id,
         )
         result = runner.run()
         seconds = time.perf_counter() - began

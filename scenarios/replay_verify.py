@@ -172,6 +172,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             seed=recorded.seed,
             policy=recorded.policy,
             options=RunnerOptions(history=DecisionHistory.read(ledger, run_id), shadow_policy=recorded.shadow_policy),
+            original_run=run_id,
         ).run()
         derived = history_fields(target, replay_id)
         for index, entry in enumerate(original):

@@ -87,6 +87,7 @@ class Answer:
     sim_time: datetime | None = None  # None: now (simulated)
     signature: str | None = None  # a recorded decision's signature (replay); None: the board signs now
     amend: dict[str, Any] | None = None  # an approval that amends an assistive draft: the arguments to change
+    signed_run: str | None = None  # a recorded decision's run (replay of that run); None: signed for this run
 
 
 @dataclass(frozen=True)
@@ -472,7 +473,7 @@ class Runner:
                 amend=answer.amend,
             )
             key = scripted_key(answer.approver) if scripted else None
-            result = decide(method=answer.method, key=key, signature=answer.signature)
+            result = decide(method=answer.method, key=key, signature=answer.signature, signed_run=answer.signed_run)
             if result.code == "bad_signature" and answer.signature is not None:
                 # a recorded decision applied to another story (a what-if: another proposal hash or time) is not
                 # what its approver signed: it is replayed by script, marked so; an interactive run refuses it

@@ -249,6 +249,7 @@ def whatif(
             seed=recorded.seed,
             policy=policy,
             options=offline_options(),
+            original_run=run_id,
         ).run()
         after = decisions(target, new_id)
         kpis_after = run_kpis(target, new_id)

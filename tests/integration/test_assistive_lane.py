@@ -111,7 +111,7 @@ class TestDraftDecisionFinal:
             {"price": 300, "region": "TX"},
         ]
         started = ledger.query(LedgerQuery(run_id=RUN, kind="run", limit=1))[0]
-        identities = RunIdentities.from_settings(started.payload["settings"])
+        identities = RunIdentities.from_settings(started.payload["settings"], run_id=RUN)
         first = approvals[0]
         assert entry_problem(first.payload, first.kind, first.sim_time, identities) is None
         forged = {**first.payload, "args": {"price": 250, "region": "TX"}}

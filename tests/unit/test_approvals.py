@@ -3,6 +3,8 @@ approvals service that records decisions in a real SQLite ledger."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +23,19 @@ from coalition.governance import (
     policy_for_run,
     record_decision,
 )
-from coalition.governance.approvals import run_started
-from coalition.governance.decision_signatures import scripted_key, scripted_public
+from coalition.governance.approvals import load_escalations, run_started, signed_decisions_only
+from coalition.governance.decision_signatures import (
+    entry_problem,
+    recorded_identities,
+    scripted_key,
+    scripted_public,
+    sign,
+    statement,
+    verify_decisions,
+)
 from coalition.governance.escalation import Decision
 from coalition.ledger import EntryDraft
+from coalition.ledger.digest import history_fields, run_digest
 from coalition.ledger.sqlite import SqliteLedger
 
 pytestmark = pytest.mark.unit
@@ -429,3 +440,116 @@ class TestPolicyForRun:
 
 def _draft_fields(entry: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in entry.items() if k in EntryDraft.model_fields}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "coalition", *args], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def _second_run(ledger: SqliteLedger) -> str:
+    """A second run of the same story in the same ledger: the same proposal id, hash and time as run-1's."""
+    if run_started(ledger, RUN) is None:
+        start_run(ledger)  # the same approver directory in both runs
+    copies = [e.model_dump() for e in ledger.iter_entries(run_id=RUN) if e.kind not in ("approval", "rejection")]
+    ledger.append([EntryDraft.model_validate({**_draft_fields(c), "run_id": "run-2"}) for c in copies])
+    return "run-2"
+
+
+class TestDecisionsBoundToTheirRun:
+    """Two runs of one scenario and seed share proposal ids, hashes and times: a human's signed decision names the
+    run it was made in, so copied verbatim into the other run (by anyone who can append to the ledger) it decides
+    nothing there, and `ledger verify` names it."""
+
+    def test_a_decision_copied_into_another_run_decides_nothing(self, ledger: SqliteLedger) -> None:
+        escalate(ledger, market_entry(), required=1)
+        other = _second_run(ledger)
+        original = decide(ledger, "carol")
+        assert original.accepted, original.reason
+        assert original.entry is not None
+        assert original.entry.payload["signed_run"] == RUN
+        copied = ledger.append(
+            [EntryDraft.model_validate({**_draft_fields(original.entry.model_dump()), "run_id": other})]
+        )[0]
+        # not taken: the other run's escalation still waits, for the inbox as for governance
+        (escalation,) = load_escalations(ledger, run_id=other, policy=POLICY)
+        assert (escalation.status, len(escalation.approvals)) == ("pending", 0)
+        assert copied.seq not in {e.seq for e in signed_decisions_only(ledger, other, [copied]) if e.kind}
+        checked, problems = verify_decisions(ledger, other)
+        assert checked == 1
+        assert [(p.seq, p.approver) for p in problems] == [(copied.seq, "carol")]
+        assert f"signed for run {RUN}, not for {other}" in problems[0].reason
+        # carol can still decide the other run herself: the copy used up nothing
+        own = decide(ledger, "carol", run_id=other)
+        assert own.accepted, own.reason
+
+    def test_ledger_verify_names_the_copy(self, ledger: SqliteLedger, tmp_path: Path) -> None:
+        """Through the CLI, as an auditor runs it: a non-zero exit naming the copied decision."""
+        escalate(ledger, market_entry(), required=1)
+        other = _second_run(ledger)
+        original = decide(ledger, "carol")
+        assert original.entry is not None
+        assert run_cli("ledger", "verify", "--ledger", str(tmp_path / "ledger.db")).returncode == 0
+        ledger.append([EntryDraft.model_validate({**_draft_fields(original.entry.model_dump()), "run_id": other})])
+        done = run_cli("ledger", "verify", "--ledger", str(tmp_path / "ledger.db"))
+        assert done.returncode != 0
+        assert f"signed for run {RUN}" in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_two_runs_with_the_same_decisions_have_one_digest(self, ledger: SqliteLedger) -> None:
+        """The run name and the signature over it are where a decision belongs, not what was decided."""
+        escalate(ledger, market_entry(), required=1)
+        other = _second_run(ledger)
+        first, second = decide(ledger, "carol"), decide(ledger, "carol", run_id=other)
+        assert first.entry is not None
+        assert second.entry is not None
+        assert first.entry.payload["signature"] != second.entry.payload["signature"]
+        assert run_digest(ledger, RUN) == run_digest(ledger, other)
+        assert history_fields(ledger, RUN) == history_fields(ledger, other)
+
+    def test_a_scripted_decision_is_not_bound(self, ledger: SqliteLedger) -> None:
+        """The scenario board signs each run anew with a public test identity: nothing to bind (and the golden
+        ledger of a scripted run keeps its bytes)."""
+        escalate(ledger, market_entry(), required=1)
+        result = decide(ledger, "carol", method="scenario-board")
+        assert result.accepted, result.reason
+        assert result.entry is not None
+        assert "signed_run" not in result.entry.payload
+
+    def test_a_decision_signed_before_the_binding_still_verifies(self, ledger: SqliteLedger) -> None:
+        """A ledger recorded before decisions named their run (statement v1) keeps verifying."""
+        escalate(ledger, market_entry(), required=1)
+        result = decide(ledger, "carol")
+        assert result.entry is not None
+        payload = {k: v for k, v in result.entry.payload.items() if k != "signed_run"}
+        legacy = statement(
+            proposal_id=payload["proposal_id"],
+            proposal_hash=payload["proposal_hash"],
+            approver="carol",
+            decision="approve",
+            reason=payload["reason"],
+            decided_at=result.entry.sim_time,
+        )
+        payload["signature"] = sign(scripted_key("carol"), legacy)
+        identities = recorded_identities(ledger, RUN)
+        assert entry_problem(payload, "approval", result.entry.sim_time, identities) is None
+        # …but the bound signature does not pass for a legacy one, nor a legacy one for a bound one
+        assert entry_problem({**payload, "signed_run": RUN}, "approval", result.entry.sim_time, identities)
+        unbound = {**result.entry.payload}
+        del unbound["signed_run"]
+        assert entry_problem(unbound, "approval", result.entry.sim_time, identities)
+
+    def test_a_re_execution_takes_the_original_runs_decisions_only_when_told(self, ledger: SqliteLedger) -> None:
+        """What replay and what-if do: re-record a decision as signed for the run they re-execute."""
+        escalate(ledger, market_entry(), required=1)
+        other = _second_run(ledger)
+        original = decide(ledger, "carol")
+        assert original.entry is not None
+        signature = original.entry.payload["signature"]
+        assert not decide(ledger, "carol", run_id=other, key=None, signature=signature).accepted
+        replayed = decide(ledger, "carol", run_id=other, key=None, signature=signature, signed_run=RUN)
+        assert replayed.accepted, replayed.reason
+        assert recorded_identities(ledger, other, accept_runs=[RUN]).runs == {RUN, other}
+        # in the ledger, outside the re-executing process, it is still a copy
+        assert [p.approver for p in verify_decisions(ledger, other)[1]] == ["carol"]
