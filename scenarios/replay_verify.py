@@ -2,7 +2,13 @@
 
 Governance, the executor, the world, the approvals service and the recorder run again over a scratch ledger; each
 agent is replaced by what the ledger says it published (its proposals, messages and model calls, at the superstep
-it published them), and the recorded human decisions are taken where the run took them. Every entry the run
+it published them), and the recorded human decisions are taken where the run took them.
+
+The derivation's traffic is not signed: every producer on its bus is this process's own code deriving its
+envelopes, except the recorded agent outputs, and those are checked by the rules a run's consumers apply to a
+producer (a known identity, allowed to publish that message in that agent's name; bus/signing.py). One they
+would refuse is a divergence at its entry. Signatures authenticate a live run's traffic and are not recorded,
+so signing and verifying here again would only check this process against itself. Every entry the run
 recorded is then compared with the re-derived one: a verdict, authorization, escalation outcome, decision point or
 execution that does not follow from the recorded proposals, model answers and human decisions is the first
 divergence. What the agents said is taken as recorded, so this checks governance and effects, not the agents'
@@ -21,9 +27,12 @@ from typing import Any
 from coalition.bus import topics
 from coalition.bus.base import Bus
 from coalition.bus.envelope import Envelope
+from coalition.bus.keys import producer_identities
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import ActionProposed, AgentMessage, RunStarted
+from coalition.bus.signing import producer_problem
+from coalition.domain import catalog
 from coalition.ledger.base import Ledger
 from coalition.ledger.digest import history_fields
 from coalition.ledger.entry import LedgerEntry
@@ -52,10 +61,28 @@ class RecordedAgent:
         return sum(1 for topic, _ in batch if topic != topics.CONTROL)  # records are not output (agents/runtime.py)
 
 
-def agent_outputs(entries: list[LedgerEntry], run_id: str) -> dict[str, dict[int, list[tuple[str, Envelope]]]]:
-    """Per agent (envelope source), per superstep: the envelopes it published, rebuilt from their entries, in
-    ledger order (its stream order), under `run_id`."""
+@dataclass
+class AgentOutputs:
+    """What the agents published, rebuilt from their entries: per agent (envelope source), per superstep, the
+    envelopes in ledger order (its stream order); and the outputs the run's consumers would refuse, by seq."""
+
+    by_agent: dict[str, dict[int, list[tuple[str, Envelope]]]]
+    refused: dict[int, str]
+
+
+def refusal(envelope: Envelope, producers: frozenset[str]) -> str | None:
+    """Why a run's consumers would refuse this envelope from its producer (bus/signing.py's Verifier, its
+    signature aside): an identity with no key, or a message it may not publish; None: they accept it."""
+    if envelope.source not in producers:
+        return f"{envelope.source!r} is no producer of this run (no trusted key)"
+    return producer_problem(envelope)
+
+
+def agent_outputs(entries: list[LedgerEntry], run_id: str) -> AgentOutputs:
+    """The agents' recorded outputs as envelopes under `run_id`; one its consumers would refuse is not published."""
+    producers = frozenset(producer_identities(catalog().agent_names))
     outputs: dict[str, dict[int, list[tuple[str, Envelope]]]] = defaultdict(lambda: defaultdict(list))
+    refused: dict[int, str] = {}
     for entry in entries:
         if entry.actor_kind != "agent" or entry.message_type is None or entry.message_id is None:
             continue
@@ -72,9 +99,13 @@ def agent_outputs(entries: list[LedgerEntry], run_id: str) -> dict[str, dict[int
             causation_id=entry.causation_id,
             payload=parse_payload(entry.message_type, entry.payload),
         )
+        why = refusal(envelope, producers)
+        if why is not None:
+            refused[entry.seq] = why
+            continue
         topic = AGENT_TOPICS.get(entry.message_type, topics.CONTROL)
         outputs[entry.actor][entry.superstep].append((topic, envelope))
-    return outputs
+    return AgentOutputs(outputs, refused)
 
 
 class VerifyRunner(ReplayRunner):
@@ -83,6 +114,9 @@ class VerifyRunner(ReplayRunner):
     def __init__(self, *args: Any, outputs: dict[str, dict[int, list[tuple[str, Envelope]]]], **kwargs: Any) -> None:
         self._recorded_outputs = outputs  # read by _agent_runtimes, which the Runner calls while it is built
         super().__init__(*args, **kwargs)
+
+    def _traffic_bus(self, bus: Bus) -> Bus:
+        return bus  # unsigned: see the module docstring
 
     def _agent_runtimes(self) -> list[AgentStep]:
         return [RecordedAgent(self.bus, self._recorded_outputs[source]) for source in sorted(self._recorded_outputs)]
@@ -102,6 +136,7 @@ class VerifyResult:
     differed: tuple[str, ...] = ()
     recorded: dict[str, Any] | None = None
     derived: dict[str, Any] | None = None
+    refused: str | None = None  # why the run's consumers refuse this recorded agent output (it is not re-derived)
 
     def line(self) -> str:
         if self.identical:
@@ -110,7 +145,8 @@ class VerifyResult:
         what = f"{self.kind or 'entry'}" + (f" on {self.subject}" if self.subject else "")
         if self.recorded is None or self.derived is None:
             said = "recorded but not re-derived" if self.derived is None else "re-derived but not recorded"
-            return f"DIVERGENT at {where} ({what}): {said}"
+            because = f": a consumer refuses it: {self.refused}" if self.refused else ""
+            return f"DIVERGENT at {where} ({what}): {said}{because}"
         first = self.differed[0]
         path, mine, theirs = _first_difference(first, self.recorded.get(first), self.derived.get(first))
         detail = f"{path} recorded {_short(mine)}, re-derived {_short(theirs)}"
@@ -132,6 +168,7 @@ class VerifyResult:
                 "fields": list(self.differed),
                 "recorded": self.recorded,
                 "derived": self.derived,
+                "refused": self.refused,
             },
         }
 
@@ -158,12 +195,13 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     original = list(run_history(ledger, run_id))
     started = parse_payload(RunStarted.TYPE, recorded.started.model_dump(mode="json"))
     assert isinstance(started, RunStarted)
+    outputs = agent_outputs(original, replay_id)
     with ExitStack() as stack:
         target = stack.enter_context(SqliteLedger(":memory:"))
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         VerifyRunner(
             recorded.scenario,
-            outputs=agent_outputs(original, replay_id),
+            outputs=outputs.by_agent,
             recorded=RecordedBoard(recorded.decisions, by_content=False, fallback=None),
             started=started,
             bus=bus,
@@ -175,20 +213,26 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             original_run=run_id,
         ).run()
         derived = history_fields(target, replay_id)
-        for index, entry in enumerate(original):
-            mine = entry.deterministic_fields()
-            theirs = derived[index] if index < len(derived) else None
-            if mine != theirs:
-                other = theirs or {}
-                differed = tuple(k for k in sorted(set(mine) | set(other)) if mine.get(k) != other.get(k))
-                return VerifyResult(
-                    run_id, False, len(original), time.perf_counter() - began, entry.seq, entry.kind,
-                    entry.subject or None, differed, mine, theirs,
-                )  # fmt: skip
-        if len(derived) > len(original):
-            extra = derived[len(original)]
+    for index, entry in enumerate(original):
+        mine = entry.deterministic_fields()
+        why = outputs.refused.get(entry.seq)
+        if why is not None:
             return VerifyResult(
-                run_id, False, len(original), time.perf_counter() - began, None, extra.get("kind"),
-                extra.get("subject") or None, ("(missing)",), None, extra,
+                run_id, False, len(original), time.perf_counter() - began, entry.seq, entry.kind,
+                entry.subject or None, ("(refused)",), mine, None, why,
             )  # fmt: skip
+        theirs = derived[index] if index < len(derived) else None
+        if mine != theirs:
+            other = theirs or {}
+            differed = tuple(k for k in sorted(set(mine) | set(other)) if mine.get(k) != other.get(k))
+            return VerifyResult(
+                run_id, False, len(original), time.perf_counter() - began, entry.seq, entry.kind,
+                entry.subject or None, differed, mine, theirs,
+            )  # fmt: skip
+    if len(derived) > len(original):
+        extra = derived[len(original)]
+        return VerifyResult(
+            run_id, False, len(original), time.perf_counter() - began, None, extra.get("kind"),
+            extra.get("subject") or None, ("(missing)",), None, extra,
+        )  # fmt: skip
     return VerifyResult(run_id, True, len(original), time.perf_counter() - began)

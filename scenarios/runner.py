@@ -246,11 +246,8 @@ class Runner:
         if self.pack.world is None:
             raise RunnerError(f"pack {self.pack.name} declares no world to run")
         self.options = options or RunnerOptions()
-        # Every producer of the run signs what it publishes and every consumer verifies what it reads: a forged,
-        # altered, unsigned or other-run envelope reaches consumers as a rejected delivery (dead-lettered).
-        keyring = self.options.keyring or Keyring.ephemeral(producer_identities(catalog().agent_names))
         self.raw_bus = bus
-        self.bus: Bus = SignedBus(bus, keyring, Verifier(keyring.directory(), run_id=run_id))
+        self.bus: Bus = self._traffic_bus(bus)
         bus = self.bus
         # Ids depend on what is simulated (scenario content + seed), never on the run id or the bus, so the same
         # scenario and seed give the same ledger content on any bus, and a resumed run re-mints the same ids.
@@ -295,6 +292,13 @@ class Runner:
         self._proposals: dict[str, ActionProposed] = {}  # what agents asked for: authorizations must match it
         self.superstep = 0
         self._counts: Counter[str] = Counter()
+
+    def _traffic_bus(self, bus: Bus) -> Bus:
+        """The bus the run's producers and consumers use. Every producer of the run signs what it publishes and
+        every consumer verifies what it reads: a forged, altered, unsigned or other-run envelope reaches consumers
+        as a rejected delivery (dead-lettered)."""
+        keyring = self.options.keyring or Keyring.ephemeral(producer_identities(catalog().agent_names))
+        return SignedBus(bus, keyring, Verifier(keyring.directory(), run_id=self.run_id))
 
     def _agent_runtimes(self) -> Sequence[AgentStep]:
         """The agents of the run, each driven by its runtime, in canonical (name) order."""

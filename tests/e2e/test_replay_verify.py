@@ -72,6 +72,26 @@ def _another_price(fields: dict[str, Any]) -> None:
     fields["payload"]["changes"]["price"]["new"] = 999.0
 
 
+def _proposal(fields: dict[str, Any]) -> bool:
+    return fields["kind"] == "proposal"
+
+
+def _published_by(actor: str) -> Callable[[dict[str, Any]], None]:
+    def change(fields: dict[str, Any]) -> None:
+        fields["actor"] = actor
+
+    return change
+
+
+def _human_decision(fields: dict[str, Any]) -> bool:
+    return fields["kind"] in ("approval", "rejection")
+
+
+def _another_reason(fields: dict[str, Any]) -> None:
+    fields["payload"]["reason"] = "approved after all"
+    fields["rationale"] = "approved after all"
+
+
 class TestVerifyIdentical:
     """What was recorded is what governance and the executor derive again from the recorded inputs."""
 
@@ -135,6 +155,44 @@ class TestVerifyAttacked:
         assert done.returncode == 1, done.stdout + done.stderr
         assert done.stdout.startswith(f"DIVERGENT at seq {seq} (execution on "), done.stdout
         assert "payload.changes.price.new recorded 999.0, re-derived " in done.stdout, done.stdout
+
+    def test_a_proposal_recorded_as_another_agents_is_refused_at_its_entry(
+        self, price_spike: Path, tmp_path: Path
+    ) -> None:
+        """The derivation's bus is unsigned, so the producer rules a run's consumers apply are checked on every
+        recorded agent output: a proposal moved to another (known) agent is what they refuse, at its own entry."""
+        ledger = tmp_path / "moved.db"
+        conn = sqlite3.connect(price_spike)
+        bodies = [orjson.loads(body) for (body,) in conn.execute("SELECT body FROM entries ORDER BY seq")]
+        conn.close()
+        proposer = next(b for b in bodies if _proposal(b))["payload"]["agent"]
+        other = "ops" if proposer != "ops" else "finance"
+        seq = rewritten(price_spike, ledger, _proposal, _published_by(f"agent:{other}"))
+        done = verified(tmp_path / "auditor", ledger, "spike")
+        assert done.returncode == 1, done.stdout + done.stderr
+        line = done.stdout.strip()
+        assert line.startswith(f"DIVERGENT at seq {seq} (proposal on "), line
+        assert f"agent:{other} may not publish action.proposed in the name of agent" in line, line
+
+    def test_an_agent_output_from_no_producer_of_the_run_is_refused_at_its_entry(
+        self, price_spike: Path, tmp_path: Path
+    ) -> None:
+        ledger = tmp_path / "stranger.db"
+        seq = rewritten(price_spike, ledger, _proposal, _published_by("agent:mallory"))
+        done = verified(tmp_path / "auditor", ledger, "spike")
+        assert done.returncode == 1, done.stdout + done.stderr
+        line = done.stdout.strip()
+        assert line.startswith(f"DIVERGENT at seq {seq} (proposal on "), line
+        assert "'agent:mallory' is no producer of this run" in line, line
+
+    def test_an_altered_human_decision_is_the_first_divergence(self, price_spike: Path, tmp_path: Path) -> None:
+        """A human decision's reason rewritten (and the chain rehashed) no longer matches what its approver signed:
+        it is not taken again, and the divergence is that decision's own entry."""
+        ledger = tmp_path / "decision.db"
+        seq = rewritten(price_spike, ledger, _human_decision, _another_reason)
+        done = verified(tmp_path / "auditor", ledger, "spike")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stdout.startswith(f"DIVERGENT at seq {seq} ("), done.stdout
 
     def test_an_unknown_run_is_one_line_and_exit_2(self, price_spike: Path, tmp_path: Path) -> None:
         done = verified(tmp_path, price_spike, "nope")
