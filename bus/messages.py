@@ -204,7 +204,7 @@ class ProposalHeld(Message):
     action: str
     held_by: str  # the escalated proposal it waits for
     gate: str | None = None
-    dependency: str  # e.g. "incident_id=tx-outage"
+    dependency: str  # "<key>=<value>", e.g. "incident_id=inc-7"
     reason: str = Field(min_length=1)
     policy_version: str
 

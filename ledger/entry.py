@@ -30,7 +30,7 @@ EntryKind = Literal[
     "authorization",  # governance authorized the executor
     "execution",  # the executor changed the world (or refused to)
     "dead_letter",  # a message the loop gave up on, and why
-    "budget",  # reservations, settlements, budget stops
+    "budget",  # reservations, spend settled, budget stops
     "model_call",  # a language model call (request/response hashes, tokens, cost)
     "expectation",  # a scenario expectation checked at the end of a run
     "system",  # anything else the platform must remember
