@@ -19,7 +19,7 @@ from coalition.domain.arguments import (
 )
 from coalition.domain.catalog import DEFAULT_PACK, Catalog, catalog, installed_packs, load_pack
 from coalition.domain.errors import ActionRefused, ArgumentProblem, DomainError, PackError, SectionProblem
-from coalition.domain.pack import AgentDecl, Pack, Voice, WorldDecl, WorldPort
+from coalition.domain.pack import AgentDecl, GovernanceDecl, Pack, Voice, WorldDecl, WorldPort
 
 __all__ = [
     "DEFAULT_PACK",
@@ -33,6 +33,7 @@ __all__ = [
     "Changes",
     "DomainError",
     "Flag",
+    "GovernanceDecl",
     "Handler",
     "Integer",
     "IsoDate",

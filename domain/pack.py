@@ -12,7 +12,7 @@ The core loads packs only through that group (coalition.domain.catalog); no core
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from typing import Any, Protocol
@@ -115,6 +115,28 @@ class Voice:
 
 
 @dataclass(frozen=True, slots=True)
+class GovernanceDecl:
+    """What governance reads of a pack besides its actions (everything optional: a pack whose policies write their
+    rules, and keep their limits as plain named values, declares nothing here).
+
+    - `limits`: the model of the `limits:` section of the pack's policies, a subclass of governance's HardLimits
+      with the pack's typed sections (e.g. a price band with its own checks); a policy of the pack is validated
+      with it and its `limits` is that model;
+    - `built_in_rules`: (the validated policy) → the rules, in order, that govern a policy document of the pack
+      that writes no `rules:` (documents recorded before the pack's rules became data): governance runs them
+      after permissions and argument shapes, before high-impact tools, tiers and money budgets (each a
+      coalition.governance Rule). Called when such a policy loads too: SectionProblem (one line) when the
+      document lacks what they read. None: every policy of the pack writes its rules;
+    - `enforced_limits`: the limit sections the built-in rules enforce: a policy of the pack that writes rules
+      must read each of them it declares in some rule (else it would look enforced and be enforced by nothing).
+    """
+
+    limits: type[BaseModel] | None = None
+    built_in_rules: Callable[[Any], Sequence[Any]] | None = None
+    enforced_limits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Pack:
     """A domain pack: one business's vocabulary and behaviour, declared once.
 
@@ -134,7 +156,8 @@ class Pack:
     - `demo`: the scenario of its library (file name without .yaml) that `coalition demo` runs when this is the
       default pack;
     - `voice`: how its agents are named to a model and how the offline model words their notices (see Voice;
-      `speaks` makes one of the title and name when the pack declares none).
+      `speaks` makes one of the title and name when the pack declares none);
+    - `governance`: what governance reads of the pack's policies besides (see GovernanceDecl).
     """
 
     name: str
@@ -151,6 +174,7 @@ class Pack:
     check_policy: Callable[[Mapping[str, Any]], None] | None = None
     demo: str = ""
     voice: Voice | None = None
+    governance: GovernanceDecl = GovernanceDecl()
     _by_name: dict[str, Action] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -10,13 +10,12 @@ from coalition.governance.approvals import (
 from coalition.governance.errors import GovernanceError, PolicyError
 from coalition.governance.escalation import Decision, DecisionCheck, Escalation, check_decision
 from coalition.governance.evaluate import evaluate
-from coalition.governance.policy import GATES, Policy, default_policy, load_policy, parse_policy
+from coalition.governance.policy import Policy, default_policy, load_policy, parse_policy
 from coalition.governance.service import GovernanceService
 from coalition.governance.state import GovernanceState, fold_ledger
 from coalition.governance.verdict import Finding, Verdict
 
 __all__ = [
-    "GATES",
     "Decision",
     "DecisionCheck",
     "DecisionResult",

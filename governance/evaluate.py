@@ -11,21 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from coalition.bus.messages import ActionProposed
-from coalition.governance.policy import CapitalGate, IncidentGate, Policy, action_names
+from coalition.governance.policy import Policy, action_names
 from coalition.governance.rules.arguments import ArgumentShapes
 from coalition.governance.rules.base import Rule
 from coalition.governance.rules.budgets import MoneyBudget
 from coalition.governance.rules.expression import ActionRules, rules_by_action
-from coalition.governance.rules.gates import (
-    AlwaysGate,
-    CapitalCommitment,
-    HighImpactToolGate,
-    HumanTier,
-    IncidentSeverity,
-    MaterialCompliance,
-    ModelBudgetRequest,
-)
-from coalition.governance.rules.limits import Claims, CreditLimit, Discount, Jurisdiction, PriceBand
+from coalition.governance.rules.gates import HighImpactToolGate, HumanTier, ModelBudgetRequest
 from coalition.governance.rules.permissions import Permissions
 from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding, Verdict
@@ -33,37 +24,14 @@ from coalition.governance.verdict import Finding, Verdict
 Step = Rule | ActionRules
 
 
-def build_rules(policy: Policy) -> list[Rule]:
-    """The pipeline in order: permissions, argument shapes, hard limits, gates and tools, budgets (the rules
-    built into the code, for a policy that writes none of its own)."""
-    limits, gates = policy.limits, policy.gates  # present: a policy without rules is checked for them at load
-    assert limits.pricing is not None
-    assert limits.claims is not None
-    assert limits.jurisdictions is not None
-    assert limits.max_discount_pct is not None
-    assert limits.max_credit_usd is not None
-    rules: list[Rule] = [
-        Permissions(policy.permissions),
-        ArgumentShapes(),
-        PriceBand(limits.pricing),
-        Claims(limits.claims),
-        Discount(limits.max_discount_pct),
-        Jurisdiction(limits.jurisdictions),
-        CreditLimit(limits.max_credit_usd),
-        AlwaysGate("market_entry", gates["market_entry"], "enter_market", "market entry", "investment_usd"),
-        AlwaysGate(
-            "pricing_policy_change", gates["pricing_policy_change"], "change_pricing_policy", "a pricing policy change"
-        ),
-        AlwaysGate(
-            "settlement_policy_change",
-            gates["settlement_policy_change"],
-            "set_settlement_policy",
-            "a settlement policy change",
-        ),
-        MaterialCompliance(gates["compliance_change"]),
-        CapitalCommitment(CapitalGate.model_validate(gates["capital_commitment"].model_dump())),
-        IncidentSeverity(IncidentGate.model_validate(gates["incident_severity"].model_dump())),
-    ]
+def built_in_rules(policy: Policy) -> list[Rule]:
+    """The pipeline in order for a policy that writes no rules of its own: permissions, argument shapes, the
+    rules its pack builds in (its hard limits and gates: GovernanceDecl.built_in_rules), high-impact tools, tiers,
+    model and money budgets."""
+    pack_rules = policy.of_pack().governance.built_in_rules  # present: a policy without rules is checked at load
+    assert pack_rules is not None
+    gates = policy.gates
+    rules: list[Rule] = [Permissions(policy.permissions), ArgumentShapes(), *pack_rules(policy)]
     rules.extend(HighImpactToolGate(tool, spec) for tool, spec in policy.high_impact_tools.items())
     if policy.tiers.human_actions():
         rules.append(HumanTier(policy.tiers, policy.all_gates()))
@@ -84,9 +52,9 @@ class Pipeline:
     @classmethod
     def build(cls, policy: Policy) -> Pipeline:
         """A policy that writes rules (`rules:`) is governed by them between the generic steps (permissions and
-        argument shapes before, money budgets after); one that writes none by the rules built into the code."""
+        argument shapes before, money budgets after); one that writes none by the rules its pack builds in."""
         if not policy.rules:
-            rules = build_rules(policy)
+            rules = built_in_rules(policy)
             by_action: dict[str, tuple[Step, ...]] = {
                 a: tuple(r for r in rules if r.actions is None or a in r.actions) for a in action_names()
             }

@@ -17,8 +17,11 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
+    SerializeAsAny,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -41,23 +44,8 @@ def charged_args() -> dict[str, str]:
     return {name: action.charges for name, action in catalog().actions.items() if action.charges is not None}
 
 
-# The gates and limit sections the rules built into the code read (a policy that writes no `rules:` is governed by
-# them: the Helios pack's vocabulary, the debt issue 11 is paying off). A policy that writes rules declares its own
-# gates as data (`gates:`, each used by a rule) and its own limits.
-GATES: tuple[str, ...] = (
-    "market_entry",
-    "pricing_policy_change",
-    "compliance_change",
-    "capital_commitment",
-    "incident_severity",
-    "settlement_policy_change",
-    "budget_overrun",
-)
-
-# Gates the code itself escalates through whatever the rules say (money budgets overrun), and the limit sections the
-# rules built into the code enforced: a policy that writes its own rules must read each of those in some rule.
+# Gates the code itself escalates through whatever the rules say (money budgets overrun).
 CODE_GATES: frozenset[str] = frozenset({"budget_overrun"})
-BUILT_IN_LIMITS: tuple[str, ...] = ("pricing", "claims", "jurisdictions", "max_credit_usd", "max_discount_pct")
 
 MAX_POLICY_NUMBER = Decimal("1e12")  # every amount, percentage and threshold: beyond it is a typo or an attack
 Money = Annotated[Decimal, Field(le=MAX_POLICY_NUMBER, allow_inf_nan=False)]
@@ -92,56 +80,6 @@ class Budgets(_Frozen):
     agents: dict[str, AgentBudget] = Field(default_factory=dict)
 
 
-class PricingLimits(_Frozen):
-    """The price band (USD/MWh) and how far above the region's base price a price may surge."""
-
-    floor: Money = Field(gt=0)
-    ceiling: Money = Field(gt=0)
-    surge_cap_pct: Money = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _band(self) -> PricingLimits:
-        if self.floor >= self.ceiling:
-            raise ValueError(f"floor {self.floor} must be below ceiling {self.ceiling}")
-        return self
-
-
-class ClaimsLimits(_Frozen):
-    """The compliance-approved claims library and the phrases no copy may contain."""
-
-    approved: list[str] = Field(default_factory=list)
-    banned: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _disjoint(self) -> ClaimsLimits:
-        for claim in self.approved:
-            for phrase in self.banned:
-                if phrase.casefold() in claim.casefold():
-                    raise ValueError(f"approved claim {claim!r} contains the banned phrase {phrase!r}")
-        return self
-
-
-class Jurisdictions(_Frozen):
-    """Where the business may operate before any jurisdiction pack is published."""
-
-    allowed: list[str] = Field(default_factory=list)
-    restricted: list[str] = Field(default_factory=list)
-    prohibited: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _each_once(self) -> Jurisdictions:
-        seen: dict[str, str] = {}
-        for status in ("allowed", "restricted", "prohibited"):
-            for region in getattr(self, status):
-                if region in seen:
-                    raise ValueError(f"region {region!r} is both {seen[region]} and {status}")
-                seen[region] = status
-        return self
-
-    def statuses(self) -> dict[str, str]:
-        return {r: s for s in ("allowed", "restricted", "prohibited") for r in getattr(self, s)}
-
-
 LimitScalar = Annotated[Decimal, Field(le=MAX_POLICY_NUMBER, ge=-MAX_POLICY_NUMBER, allow_inf_nan=False)] | bool | str
 # A named limit: a number, a string, a list of them, or a mapping of named limits, nested at most three deep
 # (`limits.refunds.tiers.gold`).
@@ -150,34 +88,12 @@ LimitValue = _Leaf | dict[str, _Leaf | dict[str, _Leaf | dict[str, _Leaf]]]
 
 
 class HardLimits(_Frozen):
-    """Limits no proposal may cross whoever asks: breaking one is a deny, never an escalation. Besides the named
-    sections below (what the rules built into the code read: a policy that writes no `rules:` needs them), any
-    other key is a named limit (a number, a string, a list, or a mapping of them) that rules' expressions read as
-    `limits.<name>`."""
+    """Limits no proposal may cross whoever asks: breaking one is a deny, never an escalation. Each key is a named
+    limit (a number, a string, a list, or a mapping of them) that rules' expressions read as `limits.<name>`; a
+    pack may type sections of its own (GovernanceDecl.limits, a subclass of this model: its policies' limits)."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
     __pydantic_extra__: dict[str, LimitValue] = Field(init=False)
-
-    pricing: PricingLimits | None = None
-    claims: ClaimsLimits | None = None
-    jurisdictions: Jurisdictions | None = None
-    max_credit_usd: Money | None = Field(default=None, ge=0)
-    credit_tiers: dict[str, Money] = Field(default_factory=dict)
-    max_discount_pct: Money | None = Field(default=None, ge=0, le=100)
-
-    @model_serializer(mode="wrap")
-    def _without_absent_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Sections the document does not have are not dumped (as null): a policy rebuilt from its dump, and
-        expressions reading `limits`, see what was written."""
-        dumped: dict[str, Any] = handler(self)
-        return {k: v for k, v in dumped.items() if not (v is None and k in BUILT_IN_LIMITS)}
-
-    @model_validator(mode="after")
-    def _tiers_within_max(self) -> HardLimits:
-        for tier, amount in self.credit_tiers.items():
-            if self.max_credit_usd is not None and amount > self.max_credit_usd:
-                raise ValueError(f"credit tier {tier!r} ({amount}) exceeds max_credit_usd {self.max_credit_usd}")
-        return self
 
 
 _NUMBER_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -211,26 +127,6 @@ class Gate(_Frozen):
         if self.four_eyes_above_usd is not None and amount is not None and amount > self.four_eyes_above_usd:
             return max(self.approvals_required, 2)
         return self.approvals_required
-
-
-class CapitalGate(Gate):
-    """Large capital commitments (the rules built into the code): escalate when the amount reaches the threshold."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    threshold_usd: Money = Field(ge=0)
-
-
-class IncidentGate(Gate):
-    """Incidents (the rules built into the code): escalate when the severity (1..5) is above the bound."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    severity_bound: int = Field(ge=1, le=5)
-
-
-# The gates the rules built into the code read with parameters of their own (validated with these models).
-BUILT_IN_GATE_MODELS: dict[str, type[Gate]] = {"capital_commitment": CapitalGate, "incident_severity": IncidentGate}
 
 
 RULE_ID = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
@@ -290,7 +186,7 @@ class Policy(_Frozen):
     pack: str | None = None
     description: str = ""
     budgets: Budgets
-    limits: HardLimits
+    limits: SerializeAsAny[HardLimits]  # the pack's model of them when it declares one (GovernanceDecl.limits)
     permissions: dict[str, list[str]]
     gates: dict[str, Gate]
     high_impact_tools: dict[str, HighImpactTool] = Field(default_factory=dict)
@@ -303,6 +199,29 @@ class Policy(_Frozen):
     _version: str = PrivateAttr(default="")
     _document: dict[str, Any] | None = PrivateAttr(default=None)
     _compiled: tuple[object, tuple[Any, ...]] | None = PrivateAttr(default=None)
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _pack_limits(cls, data: Any, info: ValidationInfo) -> Any:
+        """Validated with the model the policy's pack declares for its limits, if any (an uninstalled pack is named
+        by the checks after the fields)."""
+        if isinstance(data, HardLimits) or "pack" not in info.data:
+            return data
+        try:
+            model = catalog().pack(info.data["pack"] or DEFAULT_PACK).governance.limits
+        except PackError:
+            return data
+        if model is None:
+            return data
+        if not issubclass(model, HardLimits):
+            raise TypeError(f"the pack's limits model {model.__name__} is not a HardLimits")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problem = section_problem("", exc)
+            if problem.where == "(root)":
+                raise ValueError(problem.reason) from None
+            raise _FieldProblem(problem.where, problem.reason) from None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -420,28 +339,20 @@ class Policy(_Frozen):
                 raise _FieldProblem(exc.where, exc.reason) from None
 
     def _check_built_in_rules_can_run(self) -> None:
-        """A policy that writes no `rules:` is governed by the rules built into the code: they read the default
-        pack's gates and limit sections, so the policy must be that pack's and declare them all."""
-        if self.pack_name != DEFAULT_PACK:
+        """A policy that writes no `rules:` is governed by the rules its pack builds in: the pack must build some,
+        and the policy must declare what they read (the pack says what it lacks)."""
+        built_in = self.of_pack().governance.built_in_rules
+        if built_in is None:
             raise _FieldProblem("rules", f"a policy of pack {self.pack_name} writes its rules (none are built in)")
-        for name in GATES:
-            if name not in self.gates:
-                raise _FieldProblem("gates", f"{name!r} is required (the rules built into the code use it)")
-        for name, model in BUILT_IN_GATE_MODELS.items():
-            try:
-                model.model_validate(self.gates[name].model_dump())
-            except ValidationError as exc:
-                first = exc.errors(include_url=False)[0]
-                raise _FieldProblem(f"gates.{name}{'.' if first['loc'] else ''}{_field_path(first['loc'])}",
-                                    _reason(first)) from None  # fmt: skip
-        for name in BUILT_IN_LIMITS:
-            if getattr(self.limits, name) is None:
-                raise _FieldProblem(f"limits.{name}", "required key is missing (the rules built into the code use it)")
+        try:
+            built_in(self)
+        except SectionProblem as exc:
+            raise _FieldProblem(exc.where, exc.reason) from None
 
     def _check_rules_cover_what_the_code_did(self) -> None:
-        """A policy that writes `rules:` is enforced by them alone (the rules built into the code step aside), so
-        a gate, a high-impact tool or a built-in limit section it declares but no rule uses would look enforced
-        and be enforced by nothing: refuse it, naming the first one."""
+        """A policy that writes `rules:` is enforced by them alone (the rules its pack builds in step aside), so
+        a gate, a high-impact tool or a limit section the built-in rules enforce (GovernanceDecl.enforced_limits)
+        it declares but no rule uses would look enforced and be enforced by nothing: refuse it, naming the first."""
         escalating = {rule.gate for rule in self.rules if rule.gate is not None}
         escalating |= {tier.gate for _, _, _, tier in self.tiers.named() if tier.gate is not None}
         for section, names in (("gates", list(self.gates)), ("high_impact_tools", self.high_impact_tools)):
@@ -456,8 +367,9 @@ class Policy(_Frozen):
             " ".join((rule.when, rule.amount or "", rule.reason, *rule.let.values())) for rule in self.rules
         )
         read = set(re.findall(r"\blimits\.([A-Za-z_]\w*)", texts))
-        for name in BUILT_IN_LIMITS:
-            if name not in read and getattr(self.limits, name) is not None:
+        declared = self.limits.model_dump()
+        for name in self.of_pack().governance.enforced_limits:
+            if name not in read and declared.get(name) is not None:
                 raise _FieldProblem(
                     f"limits.{name}",
                     "is declared but no rule reads it; a policy that writes rules is enforced by its rules alone "
@@ -615,6 +527,21 @@ def _from_text(text: str, source: str) -> Policy:
     except DocumentError as exc:
         raise PolicyError(source, exc.where, exc.reason) from None
     return parse_policy(data, source=source)
+
+
+def section_problem(where: str, exc: ValidationError) -> SectionProblem:
+    """The first problem of a section validated with its own model, as one line: `where` (the section's path in
+    the policy, or "" for the policy itself) joined with the path inside it, and the reason (with a count of the
+    others)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    inside = _field_path(first["loc"]) if first["loc"] else ""
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, _FieldProblem):
+        inside = cause.where if inside in ("", "(root)") else f"{inside}.{cause.where}"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    path = ".".join(part for part in (where, inside) if part and part != "(root)") or "(root)"
+    return SectionProblem(path, _reason(first) + more)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

@@ -1,4 +1,4 @@
-"""Tool permissions per agent, deny by default ("Ops can pause settlement; Marketing cannot")."""
+"""Tool permissions per agent, deny by default (an agent may propose only the actions the policy grants it)."""
 
 from __future__ import annotations
 

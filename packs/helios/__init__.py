@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from importlib import resources
 
-from coalition.domain import AgentDecl, Pack, Voice, WorldDecl
-from coalition.governance.policy import GATES
+from coalition.domain import AgentDecl, GovernanceDecl, Pack, Voice, WorldDecl
 from coalition.packs.helios import day, observations, scenario_checks
 from coalition.packs.helios.actions import ACTIONS
 from coalition.packs.helios.brief import brief
+from coalition.packs.helios.built_in_rules import built_in_rules
+from coalition.packs.helios.policy_model import ENFORCED_LIMITS, GATES, HeliosLimits
 from coalition.packs.helios.world import WorldSpec
 
 PACK = Pack(
@@ -82,6 +83,7 @@ PACK = Pack(
         sign_off="An update from Helios",
         offline_model="offline:helios-narrator-v1",
     ),
+    governance=GovernanceDecl(limits=HeliosLimits, built_in_rules=built_in_rules, enforced_limits=ENFORCED_LIMITS),
 )
 
 __all__ = ["PACK"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from coalition.governance.policy import IncidentGate, Policy
+from coalition.governance.policy import Policy
+from coalition.packs.helios.policy_model import IncidentGate, limits_of
 
 
 def brief(policy: Policy) -> dict[str, Any]:
     """The brief's data (the policy has the sections: Helios's policies are checked for them at load)."""
-    limits = policy.limits
+    limits = limits_of(policy)
     assert limits.claims is not None
     assert limits.pricing is not None
     assert limits.jurisdictions is not None

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from coalition.governance.policy import HardLimits
+from coalition.packs.helios.policy_model import HeliosLimits
 from coalition.packs.helios.world import World, WorldSpec
 from coalition.scenarios.errors import WorldError
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 def build(spec: WorldSpec, seed: int, limits: HardLimits) -> World:
     """Day 0 of the world, its price band the policy's (one band for governance, agents and KPIs)."""
+    assert isinstance(limits, HeliosLimits)  # a Helios policy's limits are validated with Helios's model
     assert limits.pricing is not None  # Helios's policies are checked for it at load
     return World.from_spec(spec, seed, limits.pricing)
 

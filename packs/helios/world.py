@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from coalition.agents import money
-from coalition.governance.policy import PricingLimits
+from coalition.packs.helios.policy_model import PricingLimits
 from coalition.scenarios.errors import Problem, WorldError
 
 RegulatoryStatus = Literal["allowed", "restricted", "prohibited"]

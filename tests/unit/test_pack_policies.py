@@ -60,7 +60,7 @@ class TestPackPolicies:
             "budget_overrun",
         }
         assert policy.gate("case_escalation").approver_roles == ["cx_lead", "compliance_officer"]
-        assert policy.limits.pricing is None  # no price band: the desk sells no energy
+        assert "pricing" not in policy.limits.model_dump()  # no price band: the desk sells no energy
 
     def test_the_helios_policy_keeps_its_version(self) -> None:
         """Gates as data and `pack:` change nothing a recorded run depends on: the document's hash."""
@@ -113,6 +113,15 @@ class TestPackPolicies:
         """The rules built into the code are Helios's: another pack's policy writes its own."""
         data = desk_policy(lambda d: d.pop("rules"))
         assert "rules: a policy of pack billing-desk writes its rules (none are built in)" in policy_error(data)
+
+    def test_limits_are_typed_by_their_own_packs_model(self) -> None:
+        """Helios's typed limit sections (its price band's checks) are Helios's: the desk's `limits.pricing` is a
+        named limit like any other, while a Helios policy's inverted band is still refused where it is."""
+        data = desk_policy(lambda d: d["limits"].update(pricing={"floor": 300, "ceiling": 250, "surge_cap_pct": 1}))
+        assert parse_policy(data, source="desk.yaml").limits.model_dump()["pricing"]["floor"] == 300
+        helios = copy.deepcopy(default_policy().document)
+        helios["limits"]["pricing"].update(floor=300, ceiling=250)
+        assert "limits.pricing: floor 300 must be below ceiling 250" in policy_error(helios)
 
     def test_the_budget_overrun_gate_is_required(self) -> None:
         data = desk_policy(lambda d: d["gates"].pop("budget_overrun"))

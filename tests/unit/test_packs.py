@@ -47,13 +47,7 @@ HELIOS_WORDS = (
 # only shrinks.
 ALLOWED: dict[str, set[str]] = {
     "domain/catalog.py": {"helios"},
-    "governance/evaluate.py": {"settlement", "market_entry", "enter_market", "jurisdiction"},
-    "governance/policy.py": {"helios", "settlement", "mwh", "market_entry", "jurisdiction", "surge", "credit_tier"},
-    "governance/rules/__init__.py": {"jurisdiction"},
     "governance/rules/expression.py": {"settlement", "jurisdiction", "surge"},
-    "governance/rules/gates.py": {"settlement", "jurisdiction"},
-    "governance/rules/limits.py": {"issue_credit", "enter_market", "set_price", "jurisdiction", "campaign", "surge"},
-    "governance/rules/permissions.py": {"settlement"},
     "governance/state.py": {"settlement", "mwh", "issue_credit", "jurisdiction", "outage", "surge", "reserve_ratio"},
     "agents/payloads.py": {"settlement", "jurisdiction", "campaign", "outage", "surge", "credit_tier", "reserve_ratio"},
     "scenarios/dashboard_render.py": {"settlement"},

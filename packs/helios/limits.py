@@ -1,4 +1,5 @@
-"""Hard limits: pricing band and surge cap, claims language, jurisdictions, credits and discounts.
+"""Helios's built-in hard limits (for a policy that writes no `rules:`): pricing band and surge cap, claims
+language, jurisdictions, credits and discounts.
 
 Crossing a hard limit is a deny whoever asks (the limits themselves change only through a gated action).
 """
@@ -9,10 +10,10 @@ from decimal import Decimal
 
 from coalition.bus.messages import ActionProposed
 from coalition.governance.money import usd
-from coalition.governance.policy import ClaimsLimits, Jurisdictions, PricingLimits
 from coalition.governance.rules.arguments import number
 from coalition.governance.state import GovernanceState, PricingBand
 from coalition.governance.verdict import Finding
+from coalition.packs.helios.policy_model import ClaimsLimits, Jurisdictions, PricingLimits
 
 HUNDRED = Decimal(100)
 
