@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coalition.agents.payloads import MarketSnapshot, PolicyBrief
+from coalition.agents.payloads import Brief, WorldData
 
 ProposalStatus = Literal[
     "pending", "allowed", "denied", "escalated", "approved", "rejected", "expired", "applied", "failed", "adopted"
@@ -37,9 +38,11 @@ class AgentMemory(BaseModel):
     """Serialisable agent memory; each agent extends it with what its domain needs."""
 
     model_config = ConfigDict(extra="forbid")
+    # Observation kind → (the field that keeps its latest data, the model it is read with): the graph's first node
+    # folds these in. A pack's memory may read the brief with its own (richer) model and fold its own snapshots.
+    FOLDS: ClassVar[Mapping[str, tuple[str, type[WorldData]]]] = {"policy.brief": ("brief", Brief)}
 
-    brief: PolicyBrief | None = None
-    market: MarketSnapshot | None = None
+    brief: Brief | None = None
     proposals: dict[str, ProposalRecord] = Field(default_factory=dict)
 
     def is_live(self, key: str) -> bool:

@@ -23,7 +23,6 @@ from coalition.agents.lanes import ASSISTIVE, ActionChooser, EngineDecision, Lan
 from coalition.agents.memory import AgentMemory, ProposalRecord
 from coalition.agents.model_budget import REQUEST_ACTION, Shortfall, budget_request, request_key
 from coalition.agents.narrator import NarratedText, Narrator
-from coalition.agents.payloads import MarketSnapshot, PolicyBrief
 from coalition.bus import topics
 from coalition.bus.canonical import content_hash
 from coalition.bus.envelope import Envelope
@@ -333,15 +332,15 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         return graph.compile()
 
     def _observe(self, state: StepState) -> dict[str, Any]:
-        """Fold what every agent tracks into memory: the rules, the market, and the fate of its proposals."""
+        """Fold what every agent tracks into memory: its memory's FOLDS (the rules, a pack's snapshots), and the fate
+        of its proposals."""
         rejected: list[Rejected] = []
         for envelope in state["inbox"]:
             payload = envelope.payload
             try:
-                if isinstance(payload, Observation) and payload.kind == "policy.brief":
-                    self.memory.brief = self.data(envelope, PolicyBrief)
-                elif isinstance(payload, Observation) and payload.kind == "market.snapshot":
-                    self.memory.market = self.data(envelope, MarketSnapshot)
+                fold = self.memory.FOLDS.get(payload.kind) if isinstance(payload, Observation) else None
+                if fold is not None:
+                    setattr(self.memory, fold[0], self.data(envelope, fold[1]))
             except UnusableInput as exc:
                 rejected.append(Rejected(envelope, str(exc)))
             if isinstance(payload, VerdictIssued):

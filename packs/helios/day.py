@@ -36,7 +36,7 @@ def snapshot_observation(world: World, budget_limits: Mapping[str, Decimal | int
 
 def event_observation(world: World, event: ScheduledEvent) -> Observation:
     """A scheduled event as an observation; a meter outage without a customer list gets the world's."""
-    from coalition.agents.payloads import MeterOutage
+    from coalition.packs.helios.payloads import MeterOutage
     from coalition.scenarios.events import event_observation as observation_of
 
     data = dict(event.data)

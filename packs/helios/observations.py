@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from coalition.agents.payloads import (
+from coalition.packs.helios.liquidity import MarketSides
+from coalition.packs.helios.partnerships import OpsCapacity, PartnerPipeline
+from coalition.packs.helios.payloads import (
     BudgetPressure,
     CapitalNeed,
     CustomerComplaints,
@@ -23,8 +25,6 @@ from coalition.agents.payloads import (
     SupplyShock,
     SuspiciousTrades,
 )
-from coalition.packs.helios.liquidity import MarketSides
-from coalition.packs.helios.partnerships import OpsCapacity, PartnerPipeline
 
 EVERY_AGENT = ("research", "finance", "marketing", "legal", "ops")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coalition.agents.payloads import DISPUTE_KINDS
+from coalition.packs.helios.payloads import DISPUTE_KINDS
 from coalition.packs.helios.world import WorldSpec
 from coalition.scenarios.errors import Problem
 

@@ -511,3 +511,30 @@ class TestModels:
         h = Harness("ops")
         out = h.run([h.observe("meter.outage", TestOpsGraph.OUTAGE)])
         assert {o.topic for o in out.messages} == {topics.PROPOSALS, topics.AGENT_MESSAGES}
+
+
+class TestMemoryFolds:
+    """The graph's first node folds what the agent's memory declares (AgentMemory.FOLDS): the core only the brief's
+    claims, Helios's agents its brief and market snapshot read with the pack's models."""
+
+    BRIEF: ClassVar[dict[str, Any]] = {
+        "banned_claims": ["guaranteed savings"],
+        "max_credit_usd": "250",
+        "allowed_jurisdictions": ["TX"],
+    }
+
+    def test_a_helios_agent_reads_the_brief_and_the_snapshot_with_the_packs_models(self) -> None:
+        h = Harness("finance")
+        h.run([h.observe("policy.brief", self.BRIEF), h.observe("market.snapshot", {"day": 3})])
+        memory = h.agent.memory
+        assert memory.brief.max_credit_usd == 250
+        assert memory.brief.allowed_jurisdictions == ["TX"]
+        assert memory.brief.banned_claims == ["guaranteed savings"]
+        assert memory.market.day == 3
+
+    def test_another_packs_agent_keeps_the_claims_and_no_market(self) -> None:
+        h = Harness("billing")
+        h.run([h.observe("policy.brief", self.BRIEF), h.observe("market.snapshot", {"day": 3})])
+        memory = h.agent.memory
+        assert memory.brief.model_dump() == {"approved_claims": [], "banned_claims": ["guaranteed savings"]}
+        assert not hasattr(memory, "market")

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from coalition.agents.payloads import (
+from coalition.packs.helios.agents.finance import engine
+from coalition.packs.helios.payloads import (
     CapitalNeed,
     PolicyBrief,
     PricingBand,
@@ -14,7 +15,6 @@ from coalition.agents.payloads import (
     Shortlist,
     SupplyShock,
 )
-from coalition.packs.helios.agents.finance import engine
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from coalition.agents.payloads import ClaimsReviewRequest, PolicyBrief, RegulatoryChange
 from coalition.packs.helios.agents.legal import engine
+from coalition.packs.helios.payloads import ClaimsReviewRequest, PolicyBrief, RegulatoryChange
 
 pytestmark = pytest.mark.unit
 

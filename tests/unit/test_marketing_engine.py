@@ -7,7 +7,10 @@ from decimal import Decimal
 import pytest
 
 from coalition.agents.memory import ProposalRecord, ProposalStatus
-from coalition.agents.payloads import (
+from coalition.agents.testing import Envelopes
+from coalition.bus.messages import ActionProposed, VerdictIssued
+from coalition.packs.helios.agents.marketing import engine
+from coalition.packs.helios.payloads import (
     AgentBudget,
     ClaimsReview,
     CustomerComplaints,
@@ -17,9 +20,6 @@ from coalition.agents.payloads import (
     GrowthGoal,
     PriceGuardrails,
 )
-from coalition.agents.testing import Envelopes
-from coalition.bus.messages import ActionProposed, VerdictIssued
-from coalition.packs.helios.agents.marketing import engine
 
 pytestmark = pytest.mark.unit
 

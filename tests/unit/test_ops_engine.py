@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from coalition.agents.payloads import AffectedCustomer, MeterOutage, SuspiciousTrades
 from coalition.packs.helios.agents.ops import engine
+from coalition.packs.helios.payloads import AffectedCustomer, MeterOutage, SuspiciousTrades
 
 pytestmark = pytest.mark.unit
 

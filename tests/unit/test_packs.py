@@ -49,7 +49,6 @@ ALLOWED: dict[str, set[str]] = {
     "domain/catalog.py": {"helios"},
     "governance/rules/expression.py": {"settlement", "jurisdiction", "surge"},
     "governance/state.py": {"settlement", "mwh", "issue_credit", "jurisdiction", "outage", "surge", "reserve_ratio"},
-    "agents/payloads.py": {"settlement", "jurisdiction", "campaign", "outage", "surge", "credit_tier", "reserve_ratio"},
     "scenarios/dashboard_render.py": {"settlement"},
     "scenarios/dashboards.py": {"settlement", "issue_credit", "campaign", "outage"},
     "scenarios/report_render.py": {"settlement", "mwh", "set_price", "surge"},

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from coalition.agents.payloads import BudgetPressure, MarketSignals, ScreeningFlag
 from coalition.packs.helios.agents.research import engine
+from coalition.packs.helios.payloads import BudgetPressure, MarketSignals, ScreeningFlag
 
 pytestmark = pytest.mark.unit
 

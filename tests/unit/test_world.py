@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from coalition.agents.payloads import MarketSnapshot
 from coalition.bus.canonical import content_hash
 from coalition.packs.helios.day import open_day
+from coalition.packs.helios.payloads import MarketSnapshot
 from coalition.packs.helios.world import World
 from coalition.scenarios import Scenario, WorldError, load_scenario
 

@@ -4,23 +4,23 @@ short side within the offer budget and the incentive cap. Its decisions are in c
 from __future__ import annotations
 
 from coalition.agents.facts import Facts
-from coalition.agents.memory import AgentMemory
 from coalition.agents.narrator import Narrator
 from coalition.agents.workflow import FunctionAgent, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import Observation
 from coalition.packs.helios import liquidity
 from coalition.packs.helios.liquidity import MarketSides
+from coalition.packs.helios.memory import HeliosMemory
 
 
-class LiquidityAgent(FunctionAgent[AgentMemory]):
+class LiquidityAgent(FunctionAgent[HeliosMemory]):
     """Market balance: both sides of each market scale in tandem through targeted offers."""
 
     NAME = "liquidity"
     REACTS_TO = frozenset({"market.sides"})
 
     def __init__(self, narrator: Narrator) -> None:
-        super().__init__(narrator, AgentMemory())
+        super().__init__(narrator, HeliosMemory())
 
     def react(self, envelope: Envelope, plan: Plan) -> None:
         payload = envelope.payload

@@ -10,19 +10,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from coalition.agents.facts import Facts
-from coalition.agents.memory import CLOSED_WITHOUT_EFFECT, AgentMemory
+from coalition.agents.memory import CLOSED_WITHOUT_EFFECT
 from coalition.agents.narrator import Narrator
 from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import Observation
 from coalition.packs.helios import partnerships
+from coalition.packs.helios.memory import HeliosMemory
 from coalition.packs.helios.partnerships import Assessment, OpsCapacity, PartnerPipeline
 
 # Deals sales may not fix itself go to the owners of the constraint they break ("off-template → Legal/Finance").
 REVIEWERS = {"off_template": ("legal",), "over_deal_limit": ("finance",), "over_total": ("finance",)}
 
 
-class SalesMemory(AgentMemory):
+class SalesMemory(HeliosMemory):
     """The integration hours ops said it can onboard (None until ops has said: no capacity, no "yes")."""
 
     capacity_hours: int | None = None

@@ -7,10 +7,15 @@ from decimal import Decimal
 from pydantic import Field
 
 from coalition.agents.errors import UnusableInput
-from coalition.agents.memory import AgentMemory, ProposalRecord
+from coalition.agents.memory import ProposalRecord
 from coalition.agents.money import dec
 from coalition.agents.narrator import Narrator
-from coalition.agents.payloads import (
+from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
+from coalition.bus.envelope import Envelope
+from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
+from coalition.packs.helios.agents.finance import engine
+from coalition.packs.helios.memory import HeliosMemory
+from coalition.packs.helios.payloads import (
     CapitalNeed,
     PolicyBrief,
     PricingBand,
@@ -18,13 +23,9 @@ from coalition.agents.payloads import (
     Shortlist,
     SupplyShock,
 )
-from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
-from coalition.bus.envelope import Envelope
-from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
-from coalition.packs.helios.agents.finance import engine
 
 
-class FinanceMemory(AgentMemory):
+class FinanceMemory(HeliosMemory):
     """Finance remembers how often each region's surge price was denied (to ask for a wider cap, once)."""
 
     surge_denials: dict[str, int] = Field(default_factory=dict)  # region -> set_price denials above the band

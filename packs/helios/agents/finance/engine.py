@@ -8,7 +8,7 @@ from decimal import ROUND_CEILING, ROUND_UP, Decimal
 
 from coalition.agents.facts import Facts
 from coalition.agents.money import cents, cents_down, cents_up, dec, fmt, number
-from coalition.agents.payloads import (
+from coalition.packs.helios.payloads import (
     CapitalNeed,
     PolicyBrief,
     PriceGuardrails,

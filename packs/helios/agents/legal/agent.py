@@ -5,17 +5,17 @@ from __future__ import annotations
 from pydantic import Field
 
 from coalition.agents.errors import UnusableInput
-from coalition.agents.memory import AgentMemory
 from coalition.agents.narrator import Narrator
-from coalition.agents.payloads import ClaimsReviewRequest, NoGoRegion, NoGoRegions, RegulatoryChange
 from coalition.agents.screening import screen
 from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import AgentMessage, Observation
 from coalition.packs.helios.agents.legal import engine
+from coalition.packs.helios.memory import HeliosMemory
+from coalition.packs.helios.payloads import ClaimsReviewRequest, NoGoRegion, NoGoRegions, RegulatoryChange
 
 
-class LegalMemory(AgentMemory):
+class LegalMemory(HeliosMemory):
     """Legal remembers the regions research found no legal path in, to weigh a jurisdiction pack against them."""
 
     no_go: dict[str, NoGoRegion] = Field(default_factory=dict)

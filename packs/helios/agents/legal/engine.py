@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from coalition.agents.facts import Facts
-from coalition.agents.payloads import (
+from coalition.packs.helios.payloads import (
     ClaimsReview,
     ClaimsReviewRequest,
     Finding,

@@ -7,9 +7,13 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from coalition.agents.memory import AgentMemory
 from coalition.agents.narrator import Narrator
-from coalition.agents.payloads import (
+from coalition.agents.workflow import CopyRequest, FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
+from coalition.bus.envelope import Envelope
+from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
+from coalition.packs.helios.agents.marketing import engine
+from coalition.packs.helios.memory import HeliosMemory
+from coalition.packs.helios.payloads import (
     ClaimsReview,
     CustomerComplaints,
     ExperimentPlan,
@@ -17,13 +21,9 @@ from coalition.agents.payloads import (
     GrowthGoal,
     PriceGuardrails,
 )
-from coalition.agents.workflow import CopyRequest, FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
-from coalition.bus.envelope import Envelope
-from coalition.bus.messages import AgentMessage, Observation, VerdictIssued
-from coalition.packs.helios.agents.marketing import engine
 
 
-class MarketingMemory(AgentMemory):
+class MarketingMemory(HeliosMemory):
     """Marketing remembers finance's guardrails, pending claims reviews and the experiments it was asked to run."""
 
     guardrails: PriceGuardrails | None = None

@@ -12,7 +12,9 @@ from typing import Any, Literal
 from coalition.agents.facts import Facts
 from coalition.agents.memory import CLOSED_WITHOUT_EFFECT, ProposalRecord
 from coalition.agents.money import cents, dec, fmt, number, pct
-from coalition.agents.payloads import (
+from coalition.bus.canonical import content_hash
+from coalition.bus.messages import VerdictIssued
+from coalition.packs.helios.payloads import (
     AgentBudget,
     ClaimsReview,
     ClaimsReviewRequest,
@@ -23,8 +25,6 @@ from coalition.agents.payloads import (
     GrowthMetrics,
     PriceGuardrails,
 )
-from coalition.bus.canonical import content_hash
-from coalition.bus.messages import VerdictIssued
 
 Denial = Literal["claims", "discount", "other"]
 # Where an experiment stands, as marketing's own proposals tell it.

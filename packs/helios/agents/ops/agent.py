@@ -9,9 +9,8 @@ from decimal import Decimal
 from pydantic import Field
 
 from coalition.agents.facts import Facts
-from coalition.agents.memory import UNDECIDED, AgentMemory, ProposalRecord
+from coalition.agents.memory import UNDECIDED, ProposalRecord
 from coalition.agents.narrator import Narrator
-from coalition.agents.payloads import DisputeCase, MeterOutage, MeterRestored, SuspiciousTrades
 from coalition.agents.workflow import (
     CopyRequest,
     FunctionAgent,
@@ -24,9 +23,11 @@ from coalition.agents.workflow import (
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import Observation
 from coalition.packs.helios.agents.ops import engine
+from coalition.packs.helios.memory import HeliosMemory
+from coalition.packs.helios.payloads import DisputeCase, MeterOutage, MeterRestored, SuspiciousTrades
 
 
-class OpsMemory(AgentMemory):
+class OpsMemory(HeliosMemory):
     """Ops remembers which region its executed pauses hold, for which incident (a proposed pause may never apply)."""
 
     paused: dict[str, str] = Field(default_factory=dict)  # region -> incident id, from applied executions only

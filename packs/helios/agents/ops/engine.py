@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from coalition.agents.facts import Facts
 from coalition.agents.money import cents, fmt, number
-from coalition.agents.payloads import (
+from coalition.packs.helios.payloads import (
     DISPUTE_KINDS,
     AffectedCustomer,
     DisputeCase,

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 
 from pydantic import Field, ValidationError
 
-from coalition.agents.memory import AgentMemory
 from coalition.agents.narrator import Narrator
-from coalition.agents.payloads import BudgetPressure, MarketSignals, NewsItem, NoGoRegions, ScreeningFlag
 from coalition.agents.workflow import FunctionAgent, MessageDraft, Plan, ProposalDraft, evidence_of
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import Observation
 from coalition.packs.helios.agents.research import engine
+from coalition.packs.helios.memory import HeliosMemory
+from coalition.packs.helios.payloads import BudgetPressure, MarketSignals, NewsItem, NoGoRegions, ScreeningFlag
 
 
-class ResearchMemory(AgentMemory):
+class ResearchMemory(HeliosMemory):
     """Research remembers every untrusted text it screened (the flags travel in later shortlists)."""
 
     screening: list[ScreeningFlag] = Field(default_factory=list)

@@ -7,7 +7,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from coalition.agents.facts import Facts
 from coalition.agents.money import cents, fmt, number
-from coalition.agents.payloads import (
+from coalition.agents.screening import screen
+from coalition.packs.helios.payloads import (
     BudgetPressure,
     MarketSignals,
     NoGoRegion,
@@ -15,7 +16,6 @@ from coalition.agents.payloads import (
     ScreeningFlag,
     Shortlist,
 )
-from coalition.agents.screening import screen
 
 # Weights of the viability score (sum 1). Price sensitivity counts for a region: the seed's H1 enters where
 # "a legal path exists and demand signals show price sensitivity" (a P2P exchange wins on price).
