@@ -50,6 +50,9 @@ class CopyRequest:
     audience: str
     facts: Facts
     untrusted: str | None = None
+    # a notice's own rationale when what happened to the actions it describes changes it (a credit governance did
+    # not let through is no reason given for a notice); None: the rationale the notice was planned with
+    rationale: Facts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,12 @@ class Notice:
     after: tuple[str, ...]  # keys of the proposals it describes
     words: Callable[[Mapping[str, ProposalRecord | None]], CopyRequest]
 
+    def release(self, records: Mapping[str, ProposalRecord | None]) -> ProposalDraft:
+        """The notice to propose, worded — text and rationale — from what happened to the actions it describes."""
+        copy = self.words(records)
+        facts = copy.rationale if copy.rationale is not None else self.draft.facts
+        return replace(self.draft, facts=facts, copy=copy)
+
 
 @dataclass(frozen=True, slots=True)
 class Worded:
@@ -124,7 +133,7 @@ class Plan:
         """Park a notice until the proposals it describes are settled (not twice for the same key)."""
         key = notice.draft.key
         if not notice.after:  # it describes no action: nothing to wait for
-            return self.propose(replace(notice.draft, copy=notice.words({})))
+            return self.propose(notice.release({}))
         if key in self._keys or key in self.waiting or self.memory.is_live(key):
             return False
         if not any(k in self._keys for k in notice.after):  # nothing it describes is proposed in this step
@@ -132,7 +141,7 @@ class Plan:
             if all(r is None or r.status in SETTLED for r in records.values()):
                 # already settled (an action applied days ago): said now, not parked until a step that may never
                 # come (a case on the last day would go unanswered)
-                return self.propose(replace(notice.draft, copy=notice.words(records)))
+                return self.propose(notice.release(records))
         self._keys.add(key)
         self.notices.append(notice)
         return True
@@ -428,7 +437,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             if records is None:
                 continue
             self._notices.remove(notice)
-            plan.propose(replace(notice.draft, copy=notice.words(records)))
+            plan.propose(notice.release(records))
 
     def _analyze(self, state: StepState) -> dict[str, Any]:
         plan = Plan(self.memory, waiting=frozenset(n.draft.key for n in self._notices))

@@ -115,6 +115,15 @@ class TestShippedProseScenarios:
         after = b"".join(canonical_json(e.payload) for e in entries(ledger, run, "execution"))
         assert b"guaranteed" not in after.lower()
         assert b"5000" not in after
+        # the answer to case-2002 neither says nor cites a credit that governance denied
+        (notice,) = [
+            e
+            for e in entries(ledger, run, "proposal")
+            if e.payload["action"] == "notify_customers" and e.payload["args"]["incident_id"] == "case-2002"
+        ]
+        assert "no credit could be issued" in notice.rationale
+        assert "250" not in notice.rationale, notice.rationale
+        assert "400" not in notice.rationale, notice.rationale
 
     def test_a_prose_run_replays_identical(self, runs: tuple[SqliteLedger, dict[str, RunResult]]) -> None:
         ledger, _ = runs

@@ -211,19 +211,31 @@ class OpsAgent(FunctionAgent[OpsMemory]):
 
         def words(records: Mapping[str, ProposalRecord | None]) -> CopyRequest:
             credit = records.get(credit_key)
-            facts = engine.dispute_notice_facts(decision, credit.status if credit is not None else None)
-            return CopyRequest(arg="message", audience=audience, facts=facts, untrusted=None)
+            status = credit.status if credit is not None else None
+            facts = engine.dispute_notice_facts(decision, status)
+            # the planned credit is the notice's reason only if it was paid: one governance did not let through (a
+            # person's amendment over the maximum, denied) is not cited beside a notice that says none was issued
+            because = None if not decision.eligible or status == "applied" else [facts.decision]
+            return CopyRequest(
+                arg="message",
+                audience=audience,
+                facts=facts,
+                untrusted=None,
+                rationale=None if because is None else planned.model_copy(update={"reasons": because}),
+            )
+
+        planned = Facts(
+            intent="propose",
+            decision=f"answer dispute {case.case_id} for {audience}",
+            reasons=[decision.facts.decision],
+        )
 
         plan.notify_after(
             Notice(
                 ProposalDraft(
                     "notify_customers",
                     {"incident_id": case.case_id, "audience": audience},
-                    Facts(
-                        intent="propose",
-                        decision=f"answer dispute {case.case_id} for {audience}",
-                        reasons=[decision.facts.decision],
-                    ),
+                    planned,
                     evidence,
                     envelope,
                     f"notify_customers:{case.case_id}",
