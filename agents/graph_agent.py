@@ -84,6 +84,11 @@ def load_factory(ref: str, where: str) -> GraphFactory:
     return factory
 
 
+def _is_call(value: Any) -> bool:
+    """An interrupt raised by an ActionTool (the call waiting on governance), not by the user's graph."""
+    return isinstance(value, Mapping) and {"tool_call_id", "action", "args"} <= value.keys()
+
+
 def _json(value: Any) -> str:
     return canonical_json(value).decode()
 
@@ -348,8 +353,15 @@ class GraphAgent:
             rejected.append(Rejected(thread.trigger, reason))
             return
         state = self._graph.get_state(config)
+        foreign = [i.value for i in state.interrupts if not _is_call(i.value)]
+        if foreign:  # the graph waits for something of its own (e.g. LangChain's human-in-the-loop middleware)
+            reason = f"the graph interrupted for something other than an action call ({str(foreign[0])[:200]})"
+            self._narrator.stopped(f"graph:{self._name}", reason, then="its conversation ends there")
+            rejected.append(Rejected(thread.trigger, reason))
+            self._order.remove(thread_id)  # never resumed: only the adapter answers its interrupts
+            return
         # every interrupt now is a new call: a thread is resumed only once all its calls are answered
-        pending = {i.value["tool_call_id"]: i for i in state.interrupts if isinstance(i.value, Mapping)}
+        pending = {i.value["tool_call_id"]: i for i in state.interrupts}
         messages = state.values.get("messages", [])
         asked = next((m for m in reversed(messages) if isinstance(m, AIMessage) and m.tool_calls), None)
         order = [str(c.get("id")) for c in asked.tool_calls] if asked is not None else []

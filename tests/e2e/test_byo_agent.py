@@ -60,19 +60,25 @@ def wire() -> Iterator[WireServer]:
         yield server
 
 
-def test_the_example_graph_is_governed_and_replays_identical(tmp_path: Path, wire: WireServer) -> None:
+def run_example(example: Path, factory: str, run_id: str, tmp_path: Path, wire: WireServer) -> Path:
+    """A docs example scenario run through the CLI, its agent's model the wire server's; the ledger it wrote."""
     ledger = tmp_path / "l.db"
-    scenario = tmp_path / "byo-desk.yaml"  # the example, its billing agent's model the wire server's
-    graph = '{graph: "byo_desk_graph:build"}'
-    text = Path(SCENARIO).read_text(encoding="utf-8")
+    scenario = tmp_path / example.name
+    graph = f'{{graph: "{factory}"}}'
+    text = example.read_text(encoding="utf-8")
     assert graph in text
-    scenario.write_text(text.replace(graph, '{graph: "byo_desk_graph:build", model: "openai:gpt-4o-mini"}'))
-    path = {"PYTHONPATH": str(EXAMPLES)}
+    scenario.write_text(text.replace(graph, f'{{graph: "{factory}", model: "openai:gpt-4o-mini"}}'))
     model = {"OPENAI_API_KEY": FAKE_OPENAI_KEY, "OPENAI_BASE_URL": wire.openai_base_url}
-    ran = cli("run", str(scenario), "--bus", "memory", "--ledger", str(ledger), "--run-id", "byo", cwd=tmp_path,
-              extra={**path, **model})  # fmt: skip
+    ran = cli("run", str(scenario), "--bus", "memory", "--ledger", str(ledger), "--run-id", run_id, cwd=tmp_path,
+              extra={"PYTHONPATH": str(EXAMPLES), **model})  # fmt: skip
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     assert "Traceback" not in ran.stderr
+    return ledger
+
+
+def test_the_example_graph_is_governed_and_replays_identical(tmp_path: Path, wire: WireServer) -> None:
+    ledger = run_example(Path(SCENARIO), "byo_desk_graph:build", "byo", tmp_path, wire)
+    path = {"PYTHONPATH": str(EXAMPLES)}
 
     proposals = {p["args"]["case_id"]: p for p in payloads(ledger, "byo", "proposal") if p["agent"] == "billing"}
     assert {case: p["args"]["amount_usd"] for case, p in proposals.items()} == AMOUNTS

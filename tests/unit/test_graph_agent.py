@@ -48,11 +48,12 @@ def credit(amount: int, n: int = 1) -> dict[str, Any]:
 class Desk:
     """The graph agent, its scripted model and the envelopes it receives, one superstep per `step`."""
 
-    def __init__(self, *answers: str | AIMessage) -> None:
+    def __init__(self, *answers: str | AIMessage, factory: Any = None) -> None:
         self.model = ScriptedModel(responses=list(answers))
         actions = {name: catalog().actions[name] for name in PERMITTED}
         narrator = Narrator(self.model, agent="billing")
-        self.agent = GraphAgent("billing", example_factory(), narrator, actions, reacts_to=frozenset({"case"}))
+        build = factory or example_factory()
+        self.agent = GraphAgent("billing", build, narrator, actions, reacts_to=frozenset({"case"}))
         self.env = Envelopes()
         self.ids = IdFactory("test", "agent:billing")
         self.superstep = 0
@@ -137,6 +138,43 @@ def test_a_graph_that_raises_ends_its_conversation_recorded_and_the_agent_goes_o
     assert stops
     assert "ScriptExhausted" in stops[0].detail
     assert len(output.rejected) == 1
+
+
+def test_a_graph_that_interrupts_for_itself_ends_its_conversation_recorded_and_the_agent_goes_on() -> None:
+    """LangChain's human-in-the-loop middleware interrupts before a tool runs: only the adapter answers a graph's
+    interrupts (a person decides through the policy's gates), so that conversation ends, recorded, not the run."""
+    from langchain.agents import create_agent
+    from langchain.agents.middleware import HumanInTheLoopMiddleware
+
+    def build(model: Any, tools: Any) -> Any:
+        asks = HumanInTheLoopMiddleware(interrupt_on={"credit_account": True})
+        return create_agent(model, tools, middleware=[asks])
+
+    desk = Desk(AIMessage(content="", tool_calls=[credit(60)]), "Done.", factory=build)
+    output = desk.step(desk.case())
+    assert proposals(output) == []
+    [stop] = [m.message for m in output.messages if isinstance(m.message, ModelStopped)]
+    assert stop.detail.startswith("the graph interrupted for something other than an action call (")
+    [rejected] = output.rejected
+    assert stop.detail.startswith(rejected.reason)
+    assert desk.step() == AgentOutput()  # never resumed
+
+
+def test_a_langchain_create_agent_is_a_graph_the_adapter_drives() -> None:
+    from langchain.agents import create_agent
+
+    desk = Desk(
+        AIMessage(content="", tool_calls=[credit(900)]),
+        "Denied; nothing was done.",
+        factory=lambda model, tools: create_agent(model, tools, system_prompt="You resolve billing cases."),
+    )
+    [proposal] = proposals(desk.step(desk.case()))
+    assert (proposal.action, proposal.args["amount_usd"]) == ("credit_account", 900)
+    desk.step(desk.env.verdict(proposal, "deny", reasons=["over the maximum"]))
+    assert desk.tool_results() == [
+        {"proposal_id": proposal.proposal_id, "reasons": ["over the maximum"], "verdict": "deny"}
+    ]
+    assert len(desk.model.calls) == 2
 
 
 def test_a_scenario_names_a_graph_by_module_and_factory_in_one_line() -> None:
