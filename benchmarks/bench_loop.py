@@ -23,8 +23,9 @@ from coalition.bus.embedded import EmbeddedRedis
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.replay import replay
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+from coalition.scenarios.runner import DayProgress, RunnerOptions
 from coalition.scenarios.spec import load_scenario
 
 SECTION = "loop"
@@ -60,7 +61,7 @@ def _run(name: str, bus: Bus) -> tuple[float, int, int]:
     ledger = SqliteLedger(":memory:")
     run_id = f"bench-{secrets.token_hex(3)}"
     started = time.perf_counter()
-    result = Runner(load_scenario(name), bus=bus, ledger=ledger, run_id=run_id).run()
+    result = assemble_run(load_scenario(name), bus=bus, ledger=ledger, run_id=run_id).run()
     seconds = time.perf_counter() - started
     decisions = ledger.count(LedgerQuery(run_id=run_id, kind="verdict"))
     ledger.close()
@@ -121,7 +122,7 @@ def long_run_memory(days: int, marks: tuple[int, int]) -> dict[int, int]:
     scenario = load_scenario("helios-launch").model_copy(update={"days": days})
     with tempfile.TemporaryDirectory() as tmp, SqliteLedger(Path(tmp) / "long.db", create=True) as ledger:
         bus = MemoryBus.for_run("long")
-        Runner(scenario, bus=bus, ledger=ledger, run_id="long", options=RunnerOptions(on_day=on_day)).run()
+        assemble_run(scenario, bus=bus, ledger=ledger, run_id="long", options=RunnerOptions(on_day=on_day)).run()
     return seen
 
 
@@ -209,7 +210,7 @@ def run(quick: bool) -> list[Measurement]:
     def share() -> float:
         ledger = SqliteLedger(":memory:")
         started = time.perf_counter()
-        Runner(
+        assemble_run(
             load_scenario("helios-launch"),
             bus=MemoryBus.for_run("o"),
             ledger=ledger,

@@ -11,9 +11,9 @@ import time
 from benchmarks.harness import Measurement
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.replay import replay
 from coalition.scenarios.replay_verify import verify_run
-from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import load_scenario
 
 SECTION = "replay"
@@ -25,7 +25,7 @@ def _once() -> tuple[float, float, float]:
     with SqliteLedger(":memory:") as ledger:
         bus = MemoryBus.for_run("orig")
         started = time.process_time()
-        Runner(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="orig").run()
+        assemble_run(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="orig").run()
         run = time.process_time() - started
         started = time.process_time()
         full = replay(ledger, "orig")

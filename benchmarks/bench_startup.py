@@ -16,7 +16,7 @@ import coalition
 from benchmarks.harness import Measurement, repeat
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.spec import load_scenario
 
 SECTION = "startup"
@@ -49,7 +49,7 @@ def run(quick: bool) -> list[Measurement]:
         ledger_path = Path(tmp) / "ledger.db"
         with SqliteLedger(ledger_path, create=True) as ledger:
             bus = MemoryBus.for_run("startup")
-            Runner(load_scenario("chaos-week"), bus=bus, ledger=ledger, run_id="startup").run()
+            assemble_run(load_scenario("chaos-week"), bus=bus, ledger=ledger, run_id="startup").run()
         commands = {
             BASELINE: [sys.executable, "-c", "pass"],
             "coalition --help": [*COALITION, "--help"],

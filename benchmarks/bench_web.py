@@ -71,7 +71,7 @@ CONSOLE_TARGETS: dict[str, float] = {"overview": 50.0, "inbox": 50.0, "run page"
 def console_pages(quick: bool) -> list[Measurement]:
     """A helios-launch run (memory bus) in a fresh ledger; each page requested N times after one warm-up."""
     from coalition.bus.memory import MemoryBus
-    from coalition.scenarios.runner import Runner
+    from coalition.scenarios.assembly import assemble_run
     from coalition.scenarios.spec import load_scenario
 
     requests = 60 if quick else 200
@@ -80,7 +80,7 @@ def console_pages(quick: bool) -> list[Measurement]:
         path = Path(folder) / "ledger.db"
         with SqliteLedger(path) as ledger:
             bus = MemoryBus(namespace="bench-console")
-            Runner(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="bench-helios").run()
+            assemble_run(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="bench-helios").run()
             bus.close()
         app = create_app(path, Path(folder) / "users.db")
         state = app.state.console

@@ -1,8 +1,9 @@
 """The composition root: the one place that chooses the bus backend for a run (memory, a Redis URL, or a private
 embedded redis-server) and owns its lifetime; the ledger backend (a SQLite file, or PostgreSQL when
-COALITION_LEDGER or --ledger is a postgresql:// URL); and what ties a ledger to its key, its witness store and
-what this client remembers of it (`ledger_trust`, `attach_notary`). The per-agent models are resolved by
-`coalition run` (coalition/cli/run_cmd.py); tests build what they need directly.
+COALITION_LEDGER or --ledger is a postgresql:// URL); `build_run`, where the commands and the console get a run
+wired on them; and what ties a ledger to its key, its witness store and what this client remembers of it
+(`ledger_trust`, `attach_notary`). The per-agent models are resolved by `coalition run` (coalition/cli/run_cmd.py);
+tests inject their backends into `assemble_run` (coalition/scenarios/assembly.py) directly.
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ from coalition.settings import Settings
 if TYPE_CHECKING:
     from coalition.bus.clock import Clock
     from coalition.bus.redis_streams import RedisStreamsBus
+    from coalition.governance.policy import Policy
+    from coalition.ledger.base import Ledger
     from coalition.ledger.notary import Notary
     from coalition.ledger.postgres import PostgresLedger
     from coalition.ledger.signed_note import Signer, Verifier
     from coalition.ledger.sqlite import SqliteLedger
     from coalition.ledger.witness import SeenCheckpoint, WitnessDir
+    from coalition.scenarios.runner import Runner, RunnerOptions
+    from coalition.scenarios.spec import Scenario
 
     OpenLedger = SqliteLedger | PostgresLedger
 
@@ -74,9 +79,10 @@ def without_credentials(url: str) -> str:
 
 @contextmanager
 def open_bus(
-    choice: BusChoice, *, namespace: str, data_dir: Path, stale_namespaces: str | None = None
+    choice: BusChoice, *, namespace: str, data_dir: Path | None, stale_namespaces: str | None = None
 ) -> Iterator[Bus]:
-    """Yield a ready bus; an embedded redis-server lives exactly as long as the context (Ctrl-C included).
+    """Yield a ready bus; an embedded redis-server lives exactly as long as the context (Ctrl-C included), its files
+    under `data_dir` (None: only the memory bus or a Redis URL can be opened).
     `stale_namespaces` (a glob) names the namespaces of earlier, killed attempts of the same run: deleted first."""
     if choice.kind == "memory":
         from coalition.bus.memory import MemoryBus
@@ -103,6 +109,8 @@ def open_bus(
 
     from coalition.bus.embedded import EmbeddedRedis
 
+    if data_dir is None:
+        raise ValueError("an embedded redis-server needs a data directory")
     with EmbeddedRedis(data_dir) as server:  # it keeps its socket, AOF and log under data_dir/redis/
         bus = RedisStreamsBus(server.url, namespace=namespace)
         try:
@@ -126,6 +134,32 @@ def _discard(bus: RedisStreamsBus) -> None:
         log.info("bus.cleanup_failed", reason=str(exc))  # not a second line after the one that says why a run stopped
     finally:
         bus.close()
+
+
+@contextmanager
+def build_run(
+    scenario: Scenario,
+    *,
+    bus: BusChoice,
+    namespace: str,
+    ledger: Ledger,
+    run_id: str,
+    data_dir: Path | None = None,
+    stale_namespaces: str | None = None,
+    seed: int | None = None,
+    policy: Policy | None = None,
+    options: RunnerOptions | None = None,
+) -> Iterator[Runner]:
+    """A run of `scenario` on the bus `bus` chose (open_bus: it lives as long as the context) and `ledger`, its
+    parts assembled by `assemble_run` (coalition/scenarios/assembly.py), the only wiring of a run: `coalition run`,
+    `coalition demo` and the console's runs start here; re-executions (replay, what-if, consistency, sweep jobs)
+    assemble theirs on in-memory scratch backends."""
+    from coalition.scenarios.assembly import assemble_run
+
+    with open_bus(bus, namespace=namespace, data_dir=data_dir, stale_namespaces=stale_namespaces) as opened:
+        yield assemble_run(
+            scenario, bus=opened, ledger=ledger, run_id=run_id, seed=seed, policy=policy, options=options
+        )
 
 
 # -- the ledger ---------------------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from coalition.bus.memory import MemoryBus
 from coalition.governance.policy import Policy
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.board import Board, PendingEscalation
 from coalition.scenarios.consistency import offline_options
-from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import Expectation, Scenario
 
 BOARD_METHOD = "scenario-board"
@@ -109,7 +109,7 @@ def passing_with_board(scenario: Scenario, policy: Policy, seed: int) -> set[str
     """Ids of the expectations that hold when the scenario runs with its scripted board (offline narration, an
     in-memory bus and ledger: nothing is written anywhere)."""
     with SqliteLedger(":memory:") as ledger, closing(MemoryBus(namespace="scripted-board")) as bus:
-        result = Runner(
+        result = assemble_run(
             scenario,
             bus=bus,
             ledger=ledger,

@@ -18,7 +18,8 @@ from coalition.bus.memory import MemoryBus
 from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import RunnerOptions
 from coalition.scenarios.spec import Scenario, ScheduledEvent, generated_kinds
 
 CHANNELS = ("phone", "chat", "email", "app")
@@ -130,7 +131,7 @@ def consistency(
     for index in range(runs):
         run_id = f"consistency-{scenario.name}-{index}"
         with SqliteLedger(":memory:") as ledger, closing(MemoryBus.for_run(run_id)) as bus:
-            Runner(
+            assemble_run(
                 variant(scenario, index),
                 bus=bus,
                 ledger=ledger,

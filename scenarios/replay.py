@@ -25,13 +25,13 @@ from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import digest_of, history_fields
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.board import Board
 from coalition.scenarios.consistency import decision_args
 from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.errors import ScenarioError, ScenariosError
 from coalition.scenarios.runner import (
     Answer,
-    Runner,
     RunnerOptions,
     RunResult,
     recorded_choices,
@@ -181,34 +181,20 @@ class RecordedBoard:
         return self._fallback
 
 
-class ReplayRunner(Runner):
-    """A Runner whose escalations are answered by recorded decisions, recorded exactly as they were
-    (approver, reason, method, simulated time); `started` replaces run.started when replaying verbatim."""
+class RecordedAnswers:
+    """Escalations answered by recorded decisions, recorded exactly as they were (approver, reason, method,
+    simulated time); escalations the recorded run never had (a what-if) by the board's fallback, if any."""
 
     def __init__(
-        self,
-        scenario: Scenario,
-        *,
-        recorded: RecordedBoard,
-        started: RunStarted | None,
-        bus: MemoryBus,
-        ledger: Ledger,
-        run_id: str,
-        seed: int,
-        policy: Policy,
-        options: RunnerOptions | None = None,
-        original_run: str | None = None,
+        self, recorded: RecordedBoard, *, original_run: str, ledger: Ledger, run_id: str, policy: Policy
     ) -> None:
-        super().__init__(scenario, bus=bus, ledger=ledger, run_id=run_id, seed=seed, policy=policy, options=options)
         self.recorded = recorded
-        self._started = started
         # the run re-executed here: the decisions its humans signed for it are taken here as they were signed
-        self._original_run = original_run
-        if original_run is not None:
-            self.governance.accept_decisions_of(original_run)
-
-    def _run_started(self) -> RunStarted:
-        return self._started if self._started is not None else super()._run_started()
+        # (assemble_run has the run's governance accept them)
+        self.original_run = original_run
+        self._ledger = ledger  # the re-execution's ledger
+        self._run_id = run_id
+        self._policy = policy  # the re-execution's governing policy
 
     def before_recorded_point(self, decisions: Sequence[str]) -> None:
         """The original run took these decisions here: record them into the replay's ledger exactly as they were
@@ -219,15 +205,15 @@ class ReplayRunner(Runner):
             if d is None:
                 continue  # not in the original ledger: the replay diverges, and the comparison will say where
             result = record_decision(
-                self.ledger,
-                run_id=self.run_id,
+                self._ledger,
+                run_id=self._run_id,
                 proposal_id=d.proposal_id,
                 approver=d.approver,
                 decision="approve" if d.decision == "approve" else "reject",
                 reason=d.reason,
                 method=d.method,
                 sim_time=d.sim_time,
-                policy=self.policy,
+                policy=self._policy,
                 signature=d.signature,  # as the approver (or the scripted board) signed it
                 amend=d.amend,
                 signed_run=self._signed_run(d),
@@ -239,7 +225,7 @@ class ReplayRunner(Runner):
         """The run a recorded decision is re-recorded as signed for: the original run's own decisions only (one
         signed for any other run was not taken there either, and is not taken here)."""
         bound = decision.signed_run
-        return bound if bound is not None and bound == self._original_run else None
+        return bound if bound is not None and bound == self.original_run else None
 
     def answers_for(self, escalation: Escalation, day: int) -> list[Answer]:
         """The recorded decisions on this proposal, exactly as they were; else (what-if) the fallback board."""
@@ -347,10 +333,8 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
         target = scratch if scratch is not None else stack.enter_context(SqliteLedger(":memory:"))
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         began = time.perf_counter()
-        runner = ReplayRunner(
+        runner = assemble_run(
             recorded.scenario,
-            recorded=board,
-            started=started,
             bus=bus,
             ledger=target,
             run_id=replay_id,
@@ -364,7 +348,10 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
                 history=DecisionHistory.read(ledger, run_id),  # each decision taken where the run took it
                 shadow_policy=recorded.shadow_policy,
             ),
-            original_run=run_id,
+            answers=RecordedAnswers(
+                board, original_run=run_id, ledger=target, run_id=replay_id, policy=recorded.policy
+            ),
+            started=started,
         )
         result = runner.run()
         seconds = time.perf_counter() - began

@@ -38,8 +38,9 @@ from coalition.ledger.digest import history_fields
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.history import run_history
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import AgentSteps, assemble_run
 from coalition.scenarios.decision_points import DecisionHistory
-from coalition.scenarios.replay import RecordedBoard, ReplayRunner, recorded_run
+from coalition.scenarios.replay import RecordedAnswers, RecordedBoard, recorded_run
 from coalition.scenarios.runner import AgentStep, RunnerOptions
 
 # The topic each kind of agent output travels on (agent/workflow.py); the rest an agent publishes are records
@@ -108,18 +109,13 @@ def agent_outputs(entries: list[LedgerEntry], run_id: str) -> AgentOutputs:
     return AgentOutputs(outputs, refused)
 
 
-class VerifyRunner(ReplayRunner):
-    """A replay whose agents publish their recorded outputs instead of running their graphs."""
+def recorded_agents(outputs: dict[str, dict[int, list[tuple[str, Envelope]]]]) -> AgentSteps:
+    """The run's agents as the ledger recorded them (agent_outputs), publishing on the run's bus in name order."""
 
-    def __init__(self, *args: Any, outputs: dict[str, dict[int, list[tuple[str, Envelope]]]], **kwargs: Any) -> None:
-        self._recorded_outputs = outputs  # read by _agent_runtimes, which the Runner calls while it is built
-        super().__init__(*args, **kwargs)
+    def steps(bus: Bus) -> list[AgentStep]:
+        return [RecordedAgent(bus, outputs[source]) for source in sorted(outputs)]
 
-    def _traffic_bus(self, bus: Bus) -> Bus:
-        return bus  # unsigned: see the module docstring
-
-    def _agent_runtimes(self) -> list[AgentStep]:
-        return [RecordedAgent(self.bus, self._recorded_outputs[source]) for source in sorted(self._recorded_outputs)]
+    return steps
 
 
 @dataclass(frozen=True)
@@ -199,18 +195,21 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     with ExitStack() as stack:
         target = stack.enter_context(SqliteLedger(":memory:"))
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
-        VerifyRunner(
+        board = RecordedBoard(recorded.decisions, by_content=False, fallback=None)
+        assemble_run(
             recorded.scenario,
-            outputs=outputs.by_agent,
-            recorded=RecordedBoard(recorded.decisions, by_content=False, fallback=None),
-            started=started,
             bus=bus,
             ledger=target,
             run_id=replay_id,
             seed=recorded.seed,
             policy=recorded.policy,
             options=RunnerOptions(history=DecisionHistory.read(ledger, run_id), shadow_policy=recorded.shadow_policy),
-            original_run=run_id,
+            answers=RecordedAnswers(
+                board, original_run=run_id, ledger=target, run_id=replay_id, policy=recorded.policy
+            ),
+            started=started,
+            agent_steps=recorded_agents(outputs.by_agent),
+            sign_traffic=False,  # see the module docstring
         ).run()
         derived = history_fields(target, replay_id)
     for index, entry in enumerate(original):

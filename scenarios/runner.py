@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -23,19 +23,14 @@ from typing import Any, Protocol
 import structlog
 from langchain_core.language_models import BaseChatModel
 
-from coalition.agents.base import Agent
-from coalition.agents.model_budget import ModelLimits
-from coalition.agents.model_setup import build_narrators
 from coalition.agents.prices import PriceTable
-from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models
+from coalition.agents.providers import ModelChoice, ProviderAccess
 from coalition.agents.recording import ReplayChatModel, replay_models
-from coalition.agents.registry import build_agents
-from coalition.agents.runtime import AgentRuntime
 from coalition.bus import topics
 from coalition.bus.base import Bus, Delivery
 from coalition.bus.clock import IdFactory, SimulatedClock
 from coalition.bus.envelope import Envelope
-from coalition.bus.keys import Keyring, producer_identities
+from coalition.bus.keys import Keyring
 from coalition.bus.message import Message
 from coalition.bus.messages import (
     ActionProposed,
@@ -44,8 +39,7 @@ from coalition.bus.messages import (
     RunFinished,
     RunStarted,
 )
-from coalition.bus.signing import SignedBus, Verifier
-from coalition.domain import Pack, catalog
+from coalition.domain import Pack
 from coalition.governance.approvals import record_decision
 from coalition.governance.decision_signatures import REPLAYED_METHOD, SCRIPTED_METHODS, scripted_key
 from coalition.governance.escalation import DecisionKind, Escalation
@@ -54,15 +48,13 @@ from coalition.governance.service import GovernanceService
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.recorder import Recorder
-from coalition.scenarios.agent_lanes import governance_preview, use_lanes
 from coalition.scenarios.board import Board, PendingEscalation
 from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.errors import RunnerError
 from coalition.scenarios.events import make_observation
 from coalition.scenarios.executor import Executor
 from coalition.scenarios.expectations import ExpectationResult, check_expectations
-from coalition.scenarios.graph_agents import graph_agents
-from coalition.scenarios.spec import Scenario, policy_misfit, scenario_hash
+from coalition.scenarios.spec import Scenario, scenario_hash
 
 log = structlog.get_logger("coalition.runner")
 
@@ -143,21 +135,6 @@ class RunnerOptions:
     shadow_policy: Policy | None = None
 
 
-def already_recorded(ledger: Ledger, run_id: str) -> tuple[set[str], dict[str, str]]:
-    """What an earlier attempt of a run recorded: every envelope id, and each applied idempotency key's execution."""
-    ids: set[str] = set()
-    executions: dict[str, str] = {}
-    for entry in ledger.iter_entries(run_id=run_id):
-        if entry.message_id is None:
-            continue
-        ids.add(entry.message_id)
-        if entry.kind == "execution" and entry.outcome == "applied":
-            key = entry.payload.get("idempotency_key")
-            if isinstance(key, str) and key:
-                executions.setdefault(key, entry.message_id)
-    return ids, executions
-
-
 def policy_brief(policy: Policy, pack: Pack) -> Observation | None:
     """The rules every agent must know, as data, as the pack tells its agents (Pack.brief; None: the pack has no
     brief). Informative: governance enforces them whatever agents believe."""
@@ -166,14 +143,6 @@ def policy_brief(policy: Policy, pack: Pack) -> Observation | None:
     to = pack.world.observations.get("policy.brief") if pack.world is not None else None
     recipients = list(to) if to is not None else list(pack.agent_names)
     return make_observation("policy.brief", subject=policy.name, to=recipients, data=dict(pack.brief(policy)))
-
-
-def model_limits(policy: Policy) -> dict[str, ModelLimits]:
-    """Each agent's model token / cost budget and period, as governance's policy sets them."""
-    return {
-        agent: ModelLimits(tokens=budget.llm_tokens, cost_usd=budget.llm_cost_usd, period=policy.budgets.period)
-        for agent, budget in policy.budgets.agents.items()
-    }
 
 
 def recorded_models(ledger: Ledger, run_id: str) -> dict[str, ReplayChatModel]:
@@ -220,109 +189,98 @@ def scripted_answers(board: Board, escalation: Escalation, day: int) -> list[Ans
     return [Answer(a.name, kind, decision.reason, "scenario-board", amend=amend) for a in decision.approvers]
 
 
-class Runner:
-    """One run of one scenario over one bus and one ledger."""
+class EscalationAnswers(Protocol):
+    """Who answers escalations when no human is at the keyboard: the scenario's scripted board, or (a replay, a
+    what-if) the decisions a recorded run took."""
 
-    def __init__(
-        self,
-        scenario: Scenario,
-        *,
-        bus: Bus,
-        ledger: Ledger,
-        run_id: str,
-        seed: int | None = None,
-        policy: Policy | None = None,
-        options: RunnerOptions | None = None,
-    ) -> None:
-        self.scenario = scenario
-        self.ledger = ledger
-        self.run_id = run_id
-        self.seed = scenario.seed if seed is None else seed
-        self.policy = policy or scenario.load_policy()
-        misfit = policy_misfit(scenario, self.policy)
-        if misfit is not None:
-            raise RunnerError(misfit)
-        self.pack = scenario.of_pack()  # only its agents, world, actions and brief take part in the run
-        if self.pack.world is None:
-            raise RunnerError(f"pack {self.pack.name} declares no world to run")
-        self.options = options or RunnerOptions()
-        self.raw_bus = bus
-        self.bus: Bus = self._traffic_bus(bus)
-        bus = self.bus
-        # Ids depend on what is simulated (scenario content + seed), never on the run id or the bus, so the same
-        # scenario and seed give the same ledger content on any bus, and a resumed run re-mints the same ids.
-        self.ids = IdFactory(f"{scenario_hash(scenario)}:{self.seed}")
+    @property
+    def original_run(self) -> str | None:
+        """The recorded run whose humans' decisions these are (a re-execution of it), taken as they were signed;
+        None: decisions are signed for this run."""
+
+    def answers_for(self, escalation: Escalation, day: int) -> list[Answer]: ...
+
+    def before_recorded_point(self, decisions: Sequence[str]) -> None:
+        """The run's history took these decisions at this point: put them into the run's ledger before they are
+        taken, where they are not there already (a resumed run has them; a replay records them first)."""
+
+
+@dataclass(frozen=True)
+class ScriptedAnswers:
+    """The scenario's scripted board answers; a resumed run's recorded decisions are in its ledger already."""
+
+    board: Board
+
+    @property
+    def original_run(self) -> str | None:
+        return None
+
+    def answers_for(self, escalation: Escalation, day: int) -> list[Answer]:
+        return scripted_answers(self.board, escalation, day)
+
+    def before_recorded_point(self, decisions: Sequence[str]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class RunParts:
+    """Everything one run is made of, wired together by `assemble_run` (coalition.scenarios.assembly): the Runner
+    only drives them."""
+
+    scenario: Scenario
+    run_id: str
+    seed: int
+    policy: Policy
+    pack: Pack
+    options: RunnerOptions
+    ledger: Ledger
+    raw_bus: Bus  # the backend, as given
+    bus: Bus  # the same, every producer signing and every consumer verifying
+    ids: IdFactory
+    clock: SimulatedClock
+    world: Any
+    executor: Executor
+    governance: GovernanceService
+    model_choices: dict[str, ModelChoice]
+    runtimes: Sequence[AgentStep]
+    recorder: Recorder
+    history: DecisionHistory
+    answers: EscalationAnswers
+    recorded_executions: Mapping[str, str]  # an earlier attempt's applied executions: idempotency key -> envelope id
+    started: RunStarted | None = None  # a replay's recorded run.started, recorded verbatim
+
+
+class Runner:
+    """One run of one scenario over one bus and one ledger, from the parts `assemble_run` built for it."""
+
+    def __init__(self, parts: RunParts) -> None:
+        self.scenario = parts.scenario
+        self.run_id = parts.run_id
+        self.seed = parts.seed
+        self.policy = parts.policy
+        self.pack = parts.pack
+        self.options = parts.options
+        self.ledger = parts.ledger
+        self.raw_bus = parts.raw_bus
+        self.bus = parts.bus
+        self.ids = parts.ids
+        self.clock = parts.clock
+        self.world = parts.world
+        self.executor = parts.executor
+        self.governance = parts.governance
+        self.model_choices = parts.model_choices
+        self.runtimes = list(parts.runtimes)
+        self.recorder = parts.recorder
+        self.history = parts.history
+        self.answers = parts.answers
+        self._started = parts.started
+        self._recorded_executions = dict(parts.recorded_executions)
         self._runner_ids = self.ids.child("runner")
         self._world_ids = self.ids.child("world")
         self._executor_ids = self.ids.child("executor")
-        self.clock = SimulatedClock(scenario.date_of(0))
-        # The world starts within the governing policy's limits (a --policy override included): one band.
-        self.world: Any = self.pack.world.build(scenario.world, self.seed, self.policy.limits)
-        self.executor = Executor(self.world, {action.name: action for action in self.pack.actions})
-        self.governance = GovernanceService(
-            bus,
-            ledger,
-            self.policy,
-            ids=self.ids,
-            clock=self.clock,
-            run_id=run_id,
-            shadow_policy=self.options.shadow_policy,
-            seed=self.seed,
-        )
-        self.model_choices = self.options.models or choose_models(
-            scenario={name: a.model for name, a in scenario.agents.items()}
-        )
-        self.runtimes: list[AgentStep] = list(self._agent_runtimes())
-        # A resumed run re-executes from the start: what its ledger already holds is neither recorded again (whatever
-        # the dedupe table says) nor applied twice, and its decisions are taken where they were taken before.
-        recorded_ids, self._recorded_executions = already_recorded(ledger, run_id)
-        self.recorder = Recorder(
-            bus,
-            ledger,
-            dedupe_consumer=f"recorder:{run_id}",
-            already_recorded=frozenset(recorded_ids),
-            run_id=run_id,
-        )
-        self.history = (
-            self.options.history if self.options.history is not None else DecisionHistory.read(ledger, run_id)
-        )
-        self.board = self.options.board or Board(scenario.board)
-        bus.ensure_group(topics.PROPOSALS, EXECUTOR_GROUP)
-        bus.ensure_group(topics.AUTHORIZATIONS, EXECUTOR_GROUP)
         self._proposals: dict[str, ActionProposed] = {}  # what agents asked for: authorizations must match it
         self.superstep = 0
         self._counts: Counter[str] = Counter()
-
-    def _traffic_bus(self, bus: Bus) -> Bus:
-        """The bus the run's producers and consumers use. Every producer of the run signs what it publishes and
-        every consumer verifies what it reads: a forged, altered, unsigned or other-run envelope reaches consumers
-        as a rejected delivery (dead-lettered)."""
-        keyring = self.options.keyring or Keyring.ephemeral(producer_identities(catalog().agent_names))
-        return SignedBus(bus, keyring, Verifier(keyring.directory(), run_id=self.run_id))
-
-    def _agent_runtimes(self) -> Sequence[AgentStep]:
-        """The agents of the run, each driven by its runtime, in canonical (name) order."""
-        narrators = (
-            None
-            if self.options.model is not None
-            else build_narrators(
-                self.model_choices,
-                access=self.options.provider_access,
-                seed=self.seed,
-                limits=model_limits(self.policy),
-                prices=self.options.prices,
-                replay=self.options.replay,
-                ids=self.ids,
-            )
-        )
-        own = {name: a.graph for name, a in self.scenario.agents.items() if a.graph is not None}
-        names = [name for name in self.pack.agent_names if name not in own]
-        agents: dict[str, Agent] = dict(build_agents(self.options.model, self.seed, narrators=narrators, names=names))
-        use_lanes(agents, self.policy, preview=governance_preview(self.policy, lambda: self.governance.state))
-        agents |= graph_agents(
-            own, self.pack, self.policy, narrators=narrators or {}, model=self.options.model, seed=self.seed
-        )
-        return [AgentRuntime(agents[name], self.bus, run_id=self.run_id, ids=self.ids) for name in sorted(agents)]
 
     # ----- public ------------------------------------------------------------------------------------------
 
@@ -417,7 +375,7 @@ class Runner:
         still pending."""
         recorded = self.history.at(day, self.superstep)
         if recorded is not None:
-            self.before_recorded_point(recorded)
+            self.answers.before_recorded_point(recorded)
             taken = self.governance.take_decisions(only=recorded)
         else:
             taken = self.governance.take_decisions()
@@ -439,17 +397,9 @@ class Runner:
         self.recorder.flush()
         return taken
 
-    def before_recorded_point(self, decisions: Sequence[str]) -> None:
-        """Hook for a replay: put the recorded decisions into this run's ledger before they are taken (a resumed
-        run has them already)."""
-
     def _board_answers(self, day: int) -> int:
         """Record the answers to every pending escalation; returns how many decisions were recorded."""
-        return sum(self.record_answers(e, self.answers_for(e, day)) for e in self.governance.pending())
-
-    def answers_for(self, escalation: Escalation, day: int) -> list[Answer]:
-        """Who answers an escalation when no human is at the keyboard: the scenario's scripted board."""
-        return scripted_answers(self.board, escalation, day)
+        return sum(self.record_answers(e, self.answers.answers_for(e, day)) for e in self.governance.pending())
 
     def record_answers(self, escalation: Escalation, answers: Sequence[Answer]) -> int:
         """Record answers through the approvals service (the same checks as the CLI and the console) until the
@@ -556,6 +506,8 @@ class Runner:
     # ----- plumbing ----------------------------------------------------------------------------------------
 
     def _run_started(self) -> RunStarted:
+        if self._started is not None:  # a replay records the run.started it replays, verbatim
+            return self._started
         return RunStarted(
             scenario=self.scenario.name,
             scenario_hash=scenario_hash(self.scenario),

@@ -34,8 +34,8 @@ from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.errors import LedgerError
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.consistency import offline_options
-from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import Scenario, scenario_hash
 
 log = structlog.get_logger("coalition.sweep")
@@ -148,7 +148,7 @@ def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> 
         else:
             base["resumed"] = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
             with closing(MemoryBus.for_run(f"sweep-{run_id}")) as bus:
-                Runner(
+                assemble_run(
                     scenario,
                     bus=bus,
                     ledger=ledger,

@@ -19,9 +19,10 @@ from coalition.domain.arguments import cents
 from coalition.governance.policy import Policy
 from coalition.ledger.base import Ledger
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.board import Board
 from coalition.scenarios.consistency import decision_args, offline_options
-from coalition.scenarios.replay import RecordedBoard, ReplayRunner, recorded_run
+from coalition.scenarios.replay import RecordedAnswers, RecordedBoard, recorded_run
 
 MONEY_KPIS = ("revenue_usd", "margin_pct", "cash_usd", "reserves_usd")  # rounded half-even to cents
 COUNT_KPIS = ("incidents", "escalations")
@@ -239,17 +240,15 @@ def whatif(
     with ExitStack() as stack:
         target = scratch if scratch is not None else stack.enter_context(SqliteLedger(":memory:"))
         bus = stack.enter_context(closing(MemoryBus.for_run(new_id)))
-        ReplayRunner(
+        assemble_run(
             recorded.scenario,
-            recorded=board,
-            started=None,
             bus=bus,
             ledger=target,
             run_id=new_id,
             seed=recorded.seed,
             policy=policy,
             options=offline_options(),
-            original_run=run_id,
+            answers=RecordedAnswers(board, original_run=run_id, ledger=target, run_id=new_id, policy=policy),
         ).run()
         after = decisions(target, new_id)
         kpis_after = run_kpis(target, new_id)

@@ -18,7 +18,7 @@ from coalition.agents.errors import ModelConfigError
 from coalition.agents.prices import PriceTable, load_prices
 from coalition.agents.providers import SLOW_CALL_S, ModelChoice, ProviderAccess, choose_models, missing_keys
 from coalition.agents.recording import ReplayChatModel
-from coalition.bootstrap import BusChoice, approver_keys, open_bus, run_keyring
+from coalition.bootstrap import BusChoice, approver_keys, build_run, run_keyring
 from coalition.bus.errors import KeyStoreError
 from coalition.bus.keys import Keyring
 from coalition.cli.common import JsonFlag, LedgerPath, check_run_id, fail, open_ledger, settings
@@ -37,7 +37,7 @@ from coalition.logs import bind_context, configure_logging
 from coalition.scenarios.board_divergence import board_check, names_human_decisions
 from coalition.scenarios.errors import ScenarioError
 from coalition.scenarios.replay import ReplayError, recorded_run, resume_models
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult, recorded_choices
+from coalition.scenarios.runner import DayProgress, RunnerOptions, RunResult, recorded_choices
 from coalition.scenarios.spec import MAX_SEED, Scenario, load_scenario, policy_misfit
 from coalition.settings import Settings
 
@@ -162,19 +162,16 @@ def execute(
         namespace = f"{attempts}-{secrets.token_hex(3)}"  # fresh streams per attempt
         stale = re.sub(r"([][*?\\])", r"\\\1", attempts) + "-" + "[0-9a-f]" * 6  # killed attempts' streams
         bind_context(run_id=run_id)
-        with (
-            open_bus(bus_choice, namespace=namespace, data_dir=data_dir, stale_namespaces=stale) as bus,
-            Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
-                TimeElapsedColumn(),
-                console=console,
-                disable=quiet,
-                transient=False,
-            ) as progress,
-        ):
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet,
+            transient=False,
+        ) as progress:
             task = progress.add_task(f"{scenario.name} (simulated days)", total=scenario.days, status="")
 
             def on_day(p: DayProgress) -> None:
@@ -198,27 +195,31 @@ def execute(
             access = plan.access.model_copy(update={"on_slow_call": on_slow_call}) if plan is not None else None
 
             keys, recorded = _identities(data_dir, policy, interactive=interactive, console=console)
-            runner = Runner(
+            options = RunnerOptions(
+                interactive=interactive,
+                approval_wait_seconds=approval_wait,
+                on_day=on_day,
+                models=plan.choices if plan is not None else None,
+                provider_access=access,
+                prices=plan.prices if plan is not None else None,
+                replay=plan.replay if plan is not None else None,
+                settings={**(run_settings or {}), **recorded},
+                keyring=keys,
+                shadow_policy=shadow_policy,
+            )
+            with build_run(
                 scenario,
-                bus=bus,
+                bus=bus_choice,
+                namespace=namespace,
+                data_dir=data_dir,
+                stale_namespaces=stale,
                 ledger=ledger,
                 run_id=run_id,
                 seed=seed,
                 policy=policy,
-                options=RunnerOptions(
-                    interactive=interactive,
-                    approval_wait_seconds=approval_wait,
-                    on_day=on_day,
-                    models=plan.choices if plan is not None else None,
-                    provider_access=access,
-                    prices=plan.prices if plan is not None else None,
-                    replay=plan.replay if plan is not None else None,
-                    settings={**(run_settings or {}), **recorded},
-                    keyring=keys,
-                    shadow_policy=shadow_policy,
-                ),
-            )
-            return runner.run()
+                options=options,
+            ) as runner:
+                return runner.run()
 
 
 def _identities(

@@ -10,11 +10,10 @@ from datetime import UTC, datetime
 
 import structlog
 
-from coalition.bootstrap import LedgerLocation, open_ledger
-from coalition.bus.memory import MemoryBus
+from coalition.bootstrap import BusChoice, LedgerLocation, build_run, open_ledger
 from coalition.governance.errors import PolicyError
 from coalition.scenarios.errors import ScenarioError, ScenariosError
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+from coalition.scenarios.runner import DayProgress, RunnerOptions
 from coalition.scenarios.spec import list_library, load_scenario
 from coalition.web.errors import Refused
 
@@ -72,21 +71,25 @@ class LiveRuns:
 
         def target() -> None:
             try:
-                with open_ledger(self._ledger_path) as ledger:
-                    bus = MemoryBus(namespace=f"web-{run_id}")
-                    try:
-                        options = RunnerOptions(
-                            interactive=interactive,
-                            approval_wait_seconds=approval_wait_seconds,
-                            on_day=on_day,
-                            settings={"started_from": "web"},
-                        )
-                        result = Runner(
-                            scenario, bus=bus, ledger=ledger, run_id=run_id, policy=policy, options=options
-                        ).run()
-                        live.status = result.status
-                    finally:
-                        bus.close()
+                options = RunnerOptions(
+                    interactive=interactive,
+                    approval_wait_seconds=approval_wait_seconds,
+                    on_day=on_day,
+                    settings={"started_from": "web"},
+                )
+                with (
+                    open_ledger(self._ledger_path) as ledger,
+                    build_run(
+                        scenario,
+                        bus=BusChoice("memory"),
+                        namespace=f"web-{run_id}",
+                        ledger=ledger,
+                        run_id=run_id,
+                        policy=policy,
+                        options=options,
+                    ) as runner,
+                ):
+                    live.status = runner.run().status
             except Exception as exc:  # a background run must report its failure, not die silently
                 log.exception("web.run_failed", run_id=run_id)
                 live.status, live.error = "failed", f"{type(exc).__name__}: {exc}"

@@ -26,7 +26,8 @@ from coalition.bus.memory import MemoryBus
 from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios import parse_scenario
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import DayProgress, RunnerOptions
 
 pytestmark = pytest.mark.e2e
 
@@ -138,12 +139,12 @@ def test_a_cut_run_resumes_the_graphs_waiting_call_to_the_uninterrupted_ledger(
 
     with SqliteLedger(path, create=True) as ledger:
         options = RunnerOptions(provider_access=provider)
-        Runner(scenario, bus=MemoryBus(), ledger=ledger, run_id="whole", options=options).run()
+        assemble_run(scenario, bus=MemoryBus(), ledger=ledger, run_id="whole", options=options).run()
         whole = bodies(wire)
         wire.reset()
         options = RunnerOptions(provider_access=provider, on_day=stop_after_day_1)
         with pytest.raises(_Stop):
-            Runner(scenario, bus=MemoryBus(), ledger=ledger, run_id="cut", options=options).run()
+            assemble_run(scenario, bus=MemoryBus(), ledger=ledger, run_id="cut", options=options).run()
         cut = bodies(wire)
         wire.reset()
     env = {"PYTHONPATH": str(EXAMPLES), "OPENAI_API_KEY": FAKE_OPENAI_KEY, "OPENAI_BASE_URL": wire.openai_base_url}

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
 from coalition.web.passwords import hash_password
@@ -70,7 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     with SqliteLedger(ledger_path) as ledger:
         for run_id, name in ((OTHER, "meter-outage"), (RUN, "helios-launch")):
             bus = MemoryBus(namespace=run_id)
-            Runner(load_scenario(name), bus=bus, ledger=ledger, run_id=run_id).run()
+            assemble_run(load_scenario(name), bus=bus, ledger=ledger, run_id=run_id).run()
             bus.close()
         first_entries = ledger.count(LedgerQuery(run_id=OTHER))
     app = create_app(ledger_path, tmp_path / "users.db")

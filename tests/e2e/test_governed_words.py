@@ -24,7 +24,8 @@ from coalition.domain import catalog
 from coalition.governance.policy import default_policy
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import RunnerOptions
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.e2e
@@ -78,8 +79,8 @@ class TestHostileModel:
             access = ProviderAccess(openai_api_key=FAKE_OPENAI_KEY, openai_base_url=server.openai_base_url)
             options = RunnerOptions(models=choices, provider_access=access)
             spec = load_scenario(scenario)
-            Runner(spec, bus=MemoryBus(), ledger=ledger, run_id="hostile", options=options).run()
-            Runner(spec, bus=MemoryBus(), ledger=ledger, run_id="offline").run()
+            assemble_run(spec, bus=MemoryBus(), ledger=ledger, run_id="hostile", options=options).run()
+            assemble_run(spec, bus=MemoryBus(), ledger=ledger, run_id="offline").run()
             entries = _entries(ledger, "hostile")
             offline = _entries(ledger, "offline")
         assert server.requests, "the hostile model was asked"

@@ -20,12 +20,12 @@ from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.board import Board
 from coalition.scenarios.replay import recorded_run
 from coalition.scenarios.replay import replay as replay_run
 from coalition.scenarios.runner import (
     DayProgress,
-    Runner,
     RunnerOptions,
     RunResult,
     recorded_choices,
@@ -67,7 +67,7 @@ def run(
             models=recorded_choices(started.payload["settings"]), replay=recorded_models(ledger, replay_of)
         )
     spec = load_scenario(scenario)
-    return Runner(spec, bus=MemoryBus(), ledger=ledger, run_id=run_id, policy=policy, options=options).run()
+    return assemble_run(spec, bus=MemoryBus(), ledger=ledger, run_id=run_id, policy=policy, options=options).run()
 
 
 def entries(ledger: SqliteLedger, run_id: str, kind: str) -> list[LedgerEntry]:
@@ -245,7 +245,7 @@ class TestWhatIfOverAPaidRun:
         )
         with SqliteLedger(path, create=True) as ledger, WireServer() as server:
             options = RunnerOptions(provider_access=access(server))
-            Runner(paid, bus=MemoryBus(), ledger=ledger, run_id="paid", options=options).run()
+            assemble_run(paid, bus=MemoryBus(), ledger=ledger, run_id="paid", options=options).run()
             assert server.requests
         with SqliteLedger(path) as ledger:
             messages = [e for e in entries(ledger, "paid", "proposal") if e.payload["action"] == "notify_customers"]
@@ -292,7 +292,7 @@ class TestResumeOfAPaidRun:
                 options = RunnerOptions(models=choices, provider_access=access(server), on_day=stop_on_day_40)
                 spec = load_scenario("helios-launch")
                 with pytest.raises(_Stop):
-                    Runner(spec, bus=MemoryBus(), ledger=ledger, run_id="cut", options=options).run()
+                    assemble_run(spec, bus=MemoryBus(), ledger=ledger, run_id="cut", options=options).run()
                 cut = bodies(server)
                 server.reset()
             env = {

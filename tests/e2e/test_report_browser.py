@@ -9,9 +9,9 @@ import pytest
 
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.report_render import render
 from coalition.scenarios.reports import run_report
-from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +45,7 @@ class TestReportInBrowser:
         from playwright.sync_api import Request, Route, sync_playwright
 
         ledger = SqliteLedger(tmp_path / "l.db")
-        Runner(load_scenario("chaos-week"), bus=MemoryBus(namespace="b"), ledger=ledger, run_id="chaos-b").run()
+        assemble_run(load_scenario("chaos-week"), bus=MemoryBus(namespace="b"), ledger=ledger, run_id="chaos-b").run()
         page_file = tmp_path / "report.html"
         page_file.write_text(render(run_report(ledger, "chaos-b"), "html"), encoding="utf-8")
         ledger.close()

@@ -13,7 +13,8 @@ from coalition.agents.providers import choose_models
 from coalition.bus.memory import MemoryBus
 from coalition.domain import catalog
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import RunnerOptions
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.e2e
@@ -113,7 +114,9 @@ class TestCommands:
         settings = {"models": {agent: c.model_dump(mode="json") for agent, c in claimed.items()}}
         with SqliteLedger(tmp_path / "l.db", create=True) as ledger:
             options = RunnerOptions(models=choose_models(), settings=settings)  # offline, but says otherwise
-            Runner(load_scenario("fraud-ring"), bus=MemoryBus(), ledger=ledger, run_id="claims", options=options).run()
+            assemble_run(
+                load_scenario("fraud-ring"), bus=MemoryBus(), ledger=ledger, run_id="claims", options=options
+            ).run()
         done = cli("replay", "claims", "--ledger", str(tmp_path / "l.db"), cwd=tmp_path)
         assert done.returncode == 2
         (line,) = done.stderr.strip().splitlines()

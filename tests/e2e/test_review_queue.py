@@ -30,7 +30,7 @@ from coalition.governance.reviews import review_statement
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
 from coalition.web.passwords import hash_password
@@ -55,7 +55,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("frank", "alice"):
         keys.create(name, PASSWORD)
     with SqliteLedger(path) as ledger:
-        Runner(
+        assemble_run(
             load_scenario("chaos-week"),
             bus=MemoryBus(namespace="tiers"),
             ledger=ledger,

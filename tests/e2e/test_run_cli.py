@@ -149,7 +149,8 @@ class TestResume:
     def test_resume_completes_an_interrupted_run_with_the_same_content(self, tmp_path: Path) -> None:
         from coalition.bus.memory import MemoryBus
         from coalition.ledger.sqlite import SqliteLedger
-        from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+        from coalition.scenarios.assembly import assemble_run
+        from coalition.scenarios.runner import DayProgress, RunnerOptions
         from coalition.scenarios.spec import load_scenario
 
         def stop(progress: DayProgress) -> None:
@@ -158,7 +159,7 @@ class TestResume:
 
         ledger_path = tmp_path / "l.db"
         with SqliteLedger(ledger_path) as ledger:
-            runner = Runner(
+            runner = assemble_run(
                 load_scenario("helios-launch"),
                 bus=MemoryBus(namespace="cut"),
                 ledger=ledger,

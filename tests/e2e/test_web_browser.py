@@ -25,7 +25,7 @@ from coalition.governance import default_policy
 from coalition.governance.approvals import load_escalations, policy_for_run, record_decision
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
 from coalition.web.passwords import hash_password
@@ -226,7 +226,7 @@ def finished_run_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     ledger_path = tmp_path / "ledger.db"
     with SqliteLedger(ledger_path) as ledger:
         bus = MemoryBus(namespace="browser-charts")
-        Runner(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id=CHARTS_RUN).run()
+        assemble_run(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id=CHARTS_RUN).run()
         bus.close()
     app = create_app(ledger_path, tmp_path / "users.db")
     app.state.console.users.add("vera", ["viewer"], hash_password(PASSWORD), now=datetime.now(UTC))

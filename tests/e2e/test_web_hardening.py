@@ -29,7 +29,8 @@ from coalition.bus.clock import SimulatedClock
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import RunnerOptions
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
 from coalition.web.login_throttle import ThrottlePolicy
@@ -96,7 +97,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
             bus = MemoryBus(namespace="hardening")
             options = RunnerOptions(interactive=True, approval_wait_seconds=0, poll_seconds=0.01)
             scenario = load_scenario("helios-launch").model_copy(update={"days": 2})
-            Runner(scenario, bus=bus, ledger=ledger, run_id=RUN, options=options).run()
+            assemble_run(scenario, bus=bus, ledger=ledger, run_id=RUN, options=options).run()
             bus.close()
         store = UserStore(data / "users.db")
         for name in ("carol", "dave"):

@@ -27,9 +27,10 @@ from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.explain import cited_entry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.report_render import render
 from coalition.scenarios.reports import DecisionRow, run_report
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+from coalition.scenarios.runner import DayProgress, RunnerOptions
 from coalition.scenarios.spec import load_scenario
 from coalition.web import views
 from coalition.web.app import create_app
@@ -78,7 +79,7 @@ def record_open_run(path: Path, policy: Policy | None = None) -> None:
             on_day=still_running,
         )
         with pytest.raises(_StopBeforeTheEnd):
-            Runner(scenario, bus=bus, ledger=ledger, run_id=RUN, policy=policy, options=options).run()
+            assemble_run(scenario, bus=bus, ledger=ledger, run_id=RUN, policy=policy, options=options).run()
         bus.close()
 
 
@@ -872,7 +873,7 @@ class TestReviewExperience:
         ledger_path = tmp_path / "ledger.db"
         with SqliteLedger(ledger_path) as ledger:
             bus = MemoryBus(namespace="why")
-            Runner(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="why").run()
+            assemble_run(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="why").run()
             bus.close()
             revisions = [
                 e for e in ledger.query(LedgerQuery(run_id="why", kind="proposal")) if e.payload.get("supersedes")

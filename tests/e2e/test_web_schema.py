@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, settings
 
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import RunnerOptions
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
 
@@ -22,7 +23,7 @@ _LEDGER = _DIR / "ledger.db"
 with SqliteLedger(_LEDGER) as _ledger:
     _bus = MemoryBus(namespace="schema")
     _opts = RunnerOptions(interactive=True, approval_wait_seconds=0, poll_seconds=0.01)
-    Runner(
+    assemble_run(
         load_scenario("helios-launch").model_copy(update={"days": 2}),
         bus=_bus,
         ledger=_ledger,

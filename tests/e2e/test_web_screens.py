@@ -19,7 +19,8 @@ from fastapi import FastAPI
 
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import RunnerOptions
 from coalition.scenarios.spec import load_scenario
 from coalition.web.app import create_app
 from coalition.web.passwords import hash_password
@@ -63,10 +64,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ledger_path = tmp / "ledger.db"
     with SqliteLedger(ledger_path) as ledger:
         bus = MemoryBus(namespace="screens")
-        Runner(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id=FINISHED).run()
+        assemble_run(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id=FINISHED).run()
         options = RunnerOptions(interactive=True, approval_wait_seconds=0, poll_seconds=0.01)
         short = load_scenario("helios-launch").model_copy(update={"days": 2})
-        Runner(short, bus=bus, ledger=ledger, run_id=PENDING, options=options).run()
+        assemble_run(short, bus=bus, ledger=ledger, run_id=PENDING, options=options).run()
         bus.close()
     app = create_app(ledger_path, tmp / "users.db")
     app.state.console.users.add("carol", ["approver"], hash_password(PASSWORD), now=datetime.now(UTC))

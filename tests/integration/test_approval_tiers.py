@@ -31,10 +31,11 @@ from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.replay import replay
 from coalition.scenarios.replay_verify import verify_run
 from coalition.scenarios.reports import run_report
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+from coalition.scenarios.runner import DayProgress, RunnerOptions
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.integration
@@ -83,14 +84,14 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     policy = load_policy(SHIPPED)
     keys = {name: Ed25519PrivateKey.generate() for name in ("frank", "alice")}
     with SqliteLedger(path) as ledger:
-        Runner(scenario, bus=MemoryBus(namespace="whole"), ledger=ledger, run_id="whole", policy=policy).run()
+        assemble_run(scenario, bus=MemoryBus(namespace="whole"), ledger=ledger, run_id="whole", policy=policy).run()
 
         def cut_after_day_3(progress: DayProgress) -> None:
             if progress.day == 3:
                 raise _Cut
 
         with pytest.raises(_Cut):
-            Runner(
+            assemble_run(
                 scenario,
                 bus=MemoryBus(namespace="cut-1"),
                 ledger=ledger,
@@ -102,7 +103,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         waiting = review_queue(ledger, "cut", trusted=rec.trusted)
         assert waiting, "the cut run sampled nothing before day 4"
         assert rec.mark("cut", waiting[0].proposal_id, "frank", "wrong", "75 USD for 60 kWh is above the tier").accepted
-        Runner(scenario, bus=MemoryBus(namespace="cut-2"), ledger=ledger, run_id="cut", policy=policy).run()
+        assemble_run(scenario, bus=MemoryBus(namespace="cut-2"), ledger=ledger, run_id="cut", policy=policy).run()
         yield rec
 
 
@@ -488,7 +489,7 @@ def human_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteLedge
             )
 
         def run(run_id: str, bus: str, *, cut: bool) -> None:
-            Runner(
+            assemble_run(
                 scenario,
                 bus=MemoryBus(namespace=bus),
                 ledger=ledger,

@@ -37,9 +37,10 @@ from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.recorder import Recorder
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.board_divergence import divergences
 from coalition.scenarios.replay import ReplayResult, replay
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult
+from coalition.scenarios.runner import DayProgress, RunnerOptions, RunResult
 from coalition.scenarios.spec import Scenario, parse_scenario
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,9 @@ def amended_price_spike() -> Scenario:
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLedger, RunResult]]:
     scenario = amended_price_spike()
     ledger = SqliteLedger(tmp_path_factory.mktemp("assist") / "ledger.db")
-    result = Runner(scenario, bus=MemoryBus.for_run(RUN), ledger=ledger, run_id=RUN, policy=assistive_policy()).run()
+    result = assemble_run(
+        scenario, bus=MemoryBus.for_run(RUN), ledger=ledger, run_id=RUN, policy=assistive_policy()
+    ).run()
     yield ledger, result
     ledger.close()
 
@@ -422,7 +425,7 @@ class TestADraftAmendedWhileTheRunIsDown:
                 on_day=on_day,
             )
             bus = MemoryBus.for_run("down")
-            return Runner(scenario, bus=bus, ledger=ledger, run_id="down", policy=policy, options=options).run()
+            return assemble_run(scenario, bus=bus, ledger=ledger, run_id="down", policy=policy, options=options).run()
 
         try:
             with pytest.raises(_Down):

@@ -24,6 +24,7 @@ from coalition.domain import catalog
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.runner import Runner, RunnerOptions
 from coalition.scenarios.spec import Scenario, load_scenario
 
@@ -62,7 +63,7 @@ def effects(ledger: SqliteLedger, run_id: str) -> list[tuple[Any, ...]]:
 def clean(scenario: Scenario, keys: Keyring, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Runner]:
     """The same scenario, seed and keys with nobody attacking: the effects every attacked run must match."""
     led = SqliteLedger(tmp_path_factory.mktemp("clean") / "ledger.db")
-    runner = Runner(scenario, bus=MemoryBus(), ledger=led, run_id="clean", options=RunnerOptions(keyring=keys))
+    runner = assemble_run(scenario, bus=MemoryBus(), ledger=led, run_id="clean", options=RunnerOptions(keyring=keys))
     runner.run()
     try:
         return effects(led, "clean"), runner.world.kpis(), runner
@@ -99,7 +100,7 @@ class TestForgedEnvelopesHaveNoEffect:
         self, bus: Bus, ledger: SqliteLedger, scenario: Scenario, keys: Keyring, clean: tuple[Any, Any, Runner]
     ) -> None:
         clean_effects, clean_kpis, clean_runner = clean
-        runner = Runner(scenario, bus=bus, ledger=ledger, run_id="attacked", options=RunnerOptions(keyring=keys))
+        runner = assemble_run(scenario, bus=bus, ledger=ledger, run_id="attacked", options=RunnerOptions(keyring=keys))
         when = scenario.date_of(0)
         run = "attacked"
         attacks: dict[str, str] = {}  # envelope id → the reason its dead letter must give

@@ -14,8 +14,9 @@ from coalition.bus.memory import MemoryBus
 from coalition.governance.policy import Policy, default_policy, parse_policy
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.replay import replay
-from coalition.scenarios.runner import Runner, RunResult
+from coalition.scenarios.runner import RunResult
 from coalition.scenarios.spec import Scenario, load_scenario
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,7 @@ def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
 
 
 def run(ledger: SqliteLedger, scenario: Scenario, run_id: str, policy: Policy | None = None) -> RunResult:
-    return Runner(scenario, bus=MemoryBus(namespace=run_id), ledger=ledger, run_id=run_id, policy=policy).run()
+    return assemble_run(scenario, bus=MemoryBus(namespace=run_id), ledger=ledger, run_id=run_id, policy=policy).run()
 
 
 def proposals(ledger: SqliteLedger, run_id: str) -> list[dict[str, Any]]:

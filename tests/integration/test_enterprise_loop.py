@@ -13,7 +13,8 @@ from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import DayProgress, RunnerOptions, RunResult
 from coalition.scenarios.spec import Scenario, load_scenario
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
 
 
 def run_on(bus: Bus, ledger: SqliteLedger, scenario: Scenario, run_id: str, **kw: object) -> RunResult:
-    return Runner(scenario, bus=bus, ledger=ledger, run_id=run_id, **kw).run()  # type: ignore[arg-type]
+    return assemble_run(scenario, bus=bus, ledger=ledger, run_id=run_id, **kw).run()  # type: ignore[arg-type]
 
 
 class TestHeliosLaunch:
@@ -100,7 +101,7 @@ class TestDeterminism:
 
     def test_agent_scheduling_order_does_not_change_the_ledger(self, helios: Scenario, ledger: SqliteLedger) -> None:
         run_on(MemoryBus(namespace="a"), ledger, helios, "in-order")
-        runner = Runner(helios, bus=MemoryBus(namespace="b"), ledger=ledger, run_id="reversed")
+        runner = assemble_run(helios, bus=MemoryBus(namespace="b"), ledger=ledger, run_id="reversed")
         runner.runtimes.reverse()  # agents now step in the opposite order within each superstep
         runner.run()
         assert run_digest(ledger, "in-order") == run_digest(ledger, "reversed")

@@ -14,7 +14,8 @@ from coalition.bus import topics
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import DayProgress, RunnerOptions
 from coalition.scenarios.spec import list_library, load_scenario
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 def _run(name: str, path: Path) -> str:
     ledger = SqliteLedger(path)
     try:
-        Runner(load_scenario(name), bus=MemoryBus(namespace=path.stem), ledger=ledger, run_id=name).run()
+        assemble_run(load_scenario(name), bus=MemoryBus(namespace=path.stem), ledger=ledger, run_id=name).run()
         return run_digest(ledger, name)
     finally:
         ledger.close()
@@ -86,7 +87,7 @@ class TestFlatMemory:
         scenario = load_scenario("helios-launch").model_copy(update={"days": 240})
         ledger = SqliteLedger(tmp_path / "long.db")
         try:
-            Runner(scenario, bus=bus, ledger=ledger, run_id="long", options=RunnerOptions(on_day=on_day)).run()
+            assemble_run(scenario, bus=bus, ledger=ledger, run_id="long", options=RunnerOptions(on_day=on_day)).run()
         finally:
             ledger.close()
         early, late = max(v for d, v in held.items() if d < 120), max(v for d, v in held.items() if d >= 120)

@@ -19,9 +19,9 @@ from coalition.governance import load_policy
 from coalition.governance.policy import parse_policy
 from coalition.governance.reviews import record_review, review_queue
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.report_render import render
 from coalition.scenarios.reports import RunReport, run_report
-from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunReport]:
     policy = parse_policy({**shipped.document, "lanes": {"ops": {"lane": "autonomous"}}}, source="tiers+ops-lane")
     keys = {name: Ed25519PrivateKey.generate() for name in ("frank", "alice")}
     with SqliteLedger(tmp_path_factory.mktemp("lane-review") / "ledger.db") as ledger:
-        Runner(
+        assemble_run(
             load_scenario("chaos-week"), bus=MemoryBus(namespace=RUN), ledger=ledger, run_id=RUN, policy=policy
         ).run()
         ops = [i for i in review_queue(ledger, RUN) if i.agent == "ops"]

@@ -16,8 +16,9 @@ from coalition.bus.memory import MemoryBus
 from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.replay import replay
-from coalition.scenarios.runner import Runner, RunResult
+from coalition.scenarios.runner import RunResult
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLedge
     for name in SCENARIOS:
         scenario = load_scenario(LIBRARY / f"{name}.yaml")
         bus = MemoryBus.for_run(name)
-        results[name] = Runner(scenario, bus=bus, ledger=ledger, run_id=name, policy=scenario.load_policy()).run()
+        results[name] = assemble_run(scenario, bus=bus, ledger=ledger, run_id=name, policy=scenario.load_policy()).run()
     yield ledger, results
     ledger.close()
 

@@ -17,7 +17,7 @@ from coalition.bus.memory import MemoryBus
 from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ SCENARIO = "chaos-week"
 def _digest(bus: object, path: Path) -> str:
     ledger = SqliteLedger(path)
     try:
-        Runner(load_scenario(SCENARIO), bus=bus, ledger=ledger, run_id=SCENARIO).run()  # type: ignore[arg-type]
+        assemble_run(load_scenario(SCENARIO), bus=bus, ledger=ledger, run_id=SCENARIO).run()  # type: ignore[arg-type]
         return run_digest(ledger, SCENARIO)
     finally:
         ledger.close()

@@ -18,10 +18,10 @@ from coalition.ledger.digest import digest_of, history_fields, run_digest
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.history import run_history
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.audit import AuditError, audit_slice, write_audit
 from coalition.scenarios.consistency import consistency, variant
 from coalition.scenarios.replay import ReplayError, recorded_run, replay
-from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import AgentSettings, load_scenario
 from coalition.scenarios.whatif import whatif
 
@@ -32,7 +32,7 @@ POLICY = Path(__file__).resolve().parents[2] / "packs" / "helios" / "policies" /
 @pytest.fixture
 def recorded(tmp_path: Path) -> Iterator[tuple[SqliteLedger, str]]:
     ledger = SqliteLedger(tmp_path / "ledger.db")
-    Runner(load_scenario("price-spike"), bus=MemoryBus(namespace="p"), ledger=ledger, run_id="spike-1").run()
+    assemble_run(load_scenario("price-spike"), bus=MemoryBus(namespace="p"), ledger=ledger, run_id="spike-1").run()
     yield ledger, "spike-1"
     ledger.close()
 
@@ -94,7 +94,7 @@ class TestReplay:
         """What a replay compares and digests, read from SQLite's stored bodies, equals each entry model's
         deterministic fields in history order (decisions moved to their points included), digest included."""
         with SqliteLedger(tmp_path / "chaos.db") as ledger:
-            Runner(load_scenario("chaos-week"), bus=MemoryBus(namespace="c"), ledger=ledger, run_id="chaos").run()
+            assemble_run(load_scenario("chaos-week"), bus=MemoryBus(namespace="c"), ledger=ledger, run_id="chaos").run()
             fields = history_fields(ledger, "chaos")
             assert any(f["kind"] == "approval" for f in fields)
             assert fields == [e.deterministic_fields() for e in run_history(ledger, "chaos")]
@@ -132,7 +132,7 @@ class TestWhatIf:
     def test_lowered_severity_bound_escalates_the_small_fraud(self, tmp_path: Path) -> None:
         """Severity bound 3 → 1 in fraud-ring: only the severity-2 incident changes, allow → escalate."""
         ledger = SqliteLedger(tmp_path / "f.db")
-        Runner(load_scenario("fraud-ring"), bus=MemoryBus(namespace="f"), ledger=ledger, run_id="fraud-1").run()
+        assemble_run(load_scenario("fraud-ring"), bus=MemoryBus(namespace="f"), ledger=ledger, run_id="fraud-1").run()
         other = load_policy(_policy(tmp_path, {"gates.incident_severity.severity_bound": 1}))
         result = whatif(ledger, "fraud-1", other)
         assert [(c.action, c.before.outcome if c.before else None) for c in result.changes] == [

@@ -17,8 +17,9 @@ from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios import ScenarioError, parse_scenario
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.replay import replay
-from coalition.scenarios.runner import DayProgress, Runner, RunnerOptions, RunResult
+from coalition.scenarios.runner import DayProgress, RunnerOptions, RunResult
 from coalition.scenarios.spec import Scenario, load_scenario
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ def run(
     bus: str = "",
 ) -> RunResult:
     namespace = bus or run_id
-    return Runner(
+    return assemble_run(
         scenario, bus=MemoryBus(namespace=namespace), ledger=ledger, run_id=run_id, policy=policy, options=options
     ).run()
 

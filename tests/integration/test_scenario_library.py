@@ -9,7 +9,7 @@ import pytest
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.digest import run_digest
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.spec import list_library, load_scenario
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,9 @@ class TestScenarioLibrary:
         digests = []
         for attempt in ("a", "b"):
             ledger = SqliteLedger(tmp_path / f"{attempt}.db")
-            result = Runner(scenario, bus=MemoryBus(namespace=attempt), ledger=ledger, run_id=f"{name}-{attempt}").run()
+            result = assemble_run(
+                scenario, bus=MemoryBus(namespace=attempt), ledger=ledger, run_id=f"{name}-{attempt}"
+            ).run()
             assert [r.detail for r in result.expectations if not r.passed] == []
             digests.append(run_digest(ledger, f"{name}-{attempt}"))
             ledger.close()

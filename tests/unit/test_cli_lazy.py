@@ -13,7 +13,7 @@ from coalition.bus.memory import MemoryBus
 from coalition.cli import app
 from coalition.cli.lazy import COMMANDS, LazyCommand, load
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.runner import Runner
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.unit
@@ -98,7 +98,9 @@ def chaos_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A recorded chaos-week run (escalations left pending) in a SQLite ledger of this module."""
     path = tmp_path_factory.mktemp("quick") / "ledger.db"
     with SqliteLedger(path, create=True) as ledger:
-        Runner(load_scenario("chaos-week"), bus=MemoryBus(namespace="quick"), ledger=ledger, run_id="quick-1").run()
+        assemble_run(
+            load_scenario("chaos-week"), bus=MemoryBus(namespace="quick"), ledger=ledger, run_id="quick-1"
+        ).run()
     return path
 
 

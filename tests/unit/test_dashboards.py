@@ -13,10 +13,10 @@ import pytest
 from coalition.bus.memory import MemoryBus
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.dashboard_render import render_html, render_md
 from coalition.scenarios.dashboards import Dashboards, build_dashboards, reading_ease, run_dashboards
 from coalition.scenarios.reports import ReportError
-from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import load_scenario
 
 
@@ -24,8 +24,8 @@ from coalition.scenarios.spec import load_scenario
 def launch() -> Iterator[tuple[SqliteLedger, Dashboards, list[LedgerEntry]]]:
     """A helios-launch run recorded after a meter-outage run in the same ledger (numbers ≠ seqs)."""
     ledger = SqliteLedger(":memory:")
-    Runner(load_scenario("meter-outage"), bus=MemoryBus(namespace="m"), ledger=ledger, run_id="outage-1").run()
-    Runner(load_scenario("helios-launch"), bus=MemoryBus(namespace="h"), ledger=ledger, run_id="launch-1").run()
+    assemble_run(load_scenario("meter-outage"), bus=MemoryBus(namespace="m"), ledger=ledger, run_id="outage-1").run()
+    assemble_run(load_scenario("helios-launch"), bus=MemoryBus(namespace="h"), ledger=ledger, run_id="launch-1").run()
     entries = list(ledger.iter_entries(run_id="launch-1"))
     yield ledger, run_dashboards(ledger, "launch-1"), entries
     ledger.close()
@@ -144,7 +144,7 @@ class TestWhatCannotBeComputed:
 
     def test_a_run_without_snapshots_or_incidents(self) -> None:
         ledger = SqliteLedger(":memory:")
-        Runner(load_scenario("claims-pressure"), bus=MemoryBus(namespace="c"), ledger=ledger, run_id="c-1").run()
+        assemble_run(load_scenario("claims-pressure"), bus=MemoryBus(namespace="c"), ledger=ledger, run_id="c-1").run()
         entries = [
             e
             for e in ledger.iter_entries(run_id="c-1")

@@ -16,10 +16,10 @@ from coalition.bus.memory import MemoryBus
 from coalition.governance.policy import charged_args
 from coalition.ledger.entry import EntryDraft, LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.audit import AuditError, write_audit
 from coalition.scenarios.report_render import figures, render
 from coalition.scenarios.reports import ReportError, RunReport, run_report
-from coalition.scenarios.runner import Runner
 from coalition.scenarios.spec import load_scenario
 
 pytestmark = pytest.mark.unit
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.unit
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLedger, RunReport]]:
     ledger = SqliteLedger(tmp_path_factory.mktemp("r") / "ledger.db")
-    Runner(load_scenario("chaos-week"), bus=MemoryBus(namespace="c"), ledger=ledger, run_id="chaos-1").run()
+    assemble_run(load_scenario("chaos-week"), bus=MemoryBus(namespace="c"), ledger=ledger, run_id="chaos-1").run()
     yield ledger, run_report(ledger, "chaos-1")
     ledger.close()
 
@@ -38,7 +38,7 @@ def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SqliteLed
     """Ninety days of helios-launch: finance enters a market, marketing launches a campaign, research commissions
     a study over its budget (approved as a budget increase)."""
     ledger = SqliteLedger(tmp_path_factory.mktemp("h") / "ledger.db")
-    Runner(load_scenario("helios-launch"), bus=MemoryBus(namespace="h"), ledger=ledger, run_id="launch-1").run()
+    assemble_run(load_scenario("helios-launch"), bus=MemoryBus(namespace="h"), ledger=ledger, run_id="launch-1").run()
     yield ledger, run_report(ledger, "launch-1")
     ledger.close()
 
