@@ -12,16 +12,19 @@ shape (re-ordered, re-spaced) are checked as before, by re-encoding the decoded 
 verified is what the decoded envelope says: the received bytes are the signed bytes plus one top-level member.
 
 Ed25519 costs tens of microseconds per signature and more per verification, so a producer signs a *batch*
-(one `publish_many`) once: the leaves are sha256(0x00 ‖ unsigned bytes), inner nodes sha256(0x01 ‖ left ‖
-right) (RFC 6962's domain separation; an odd node is carried up unchanged), and the root is signed. Each
-envelope carries `v1.<index>.<size>.<audit path>.<signature>`, enough to check itself alone. A consumer
+(one `publish_many`, one batch per producer and run) once: the leaves are sha256(0x00 ‖ unsigned bytes), inner
+nodes sha256(0x01 ‖ left ‖ right) (RFC 6962's domain separation; an odd node is carried up unchanged), and the
+signature covers the producer, the run id and the root (`root_message`), so a root signed in one run or by one
+producer proves nothing in another run or for another producer, even where two producers share a key. Each
+envelope carries `v2.<index>.<size>.<audit path>.<signature>`, enough to check itself alone. A consumer
 recomputes its leaf and climbs its audit path; it verifies the root's signature once per batch and then
-remembers every node of the climb as proven for that (producer, signature), so the next envelope of the batch
-stops at the first proven node (about two hashes instead of log2(size)). A node is only ever proven by a
-signature check of the root above it, per producer, so the cache never accepts different bytes nor lends one
-producer's tree to another. A read that holds every envelope of a batch (the usual case: a consumer reads what
-one `publish_many` appended) does not climb at all: the tree is rebuilt from the received bytes' leaves and its
-root checked against the signature once (`Verifier.checked`).
+remembers every node of the climb as proven for that (producer, run, signature), so the next envelope of the
+batch stops at the first proven node (about two hashes instead of log2(size)). A node is only ever proven by a
+signature check of the root above it, per producer and run, so the cache never accepts different bytes nor
+lends one producer's tree to another. A read that holds every envelope of a batch (the usual case: a consumer reads what
+one `publish_many` appended) does not climb at all: the tree is rebuilt from the received bytes' leaves, its
+root checked against the signature once, and each stamp's audit path compared with the rebuilt tree's, so a stamp
+is accepted in a whole read exactly when it would be alone (`Verifier.checked`).
 
 Nothing a consumer read is kept alive by its verifier: received bytes are checked each time they arrive (a
 redelivered envelope meets its batch's proven nodes after a hash or two), and envelope objects handed over
@@ -56,8 +59,9 @@ from coalition.bus.envelope import Envelope
 from coalition.bus.keys import KeyDirectory, Keyring, verify_signature
 from coalition.bus.message import Message
 
-VERSION = "v1"
-_ROOT_DOMAIN = b"coalition envelope batch v1\n"
+VERSION = "v2"
+_STAMP_HEAD = VERSION + "."
+_ROOT_DOMAIN = b"coalition envelope batch v2\n"
 _CACHE_LIMIT = 65_536  # proven nodes / signatures / objects remembered; cleared when full (only a cache)
 MAX_BATCH = 1024  # leaves per signed tree: bounds the audit path every envelope carries (≤ 10 hashes)
 
@@ -102,6 +106,13 @@ def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
+def root_message(producer: str, run_id: str, root: bytes) -> bytes:
+    """The bytes a batch's Ed25519 signature covers: the domain, the producer, the run and the Merkle root (each
+    name prefixed with its length, so no two (producer, run) pairs give the same bytes)."""
+    who, run = producer.encode(), run_id.encode()
+    return b"".join((_ROOT_DOMAIN, len(who).to_bytes(2, "big"), who, len(run).to_bytes(2, "big"), run, root))
+
+
 # In canonical bytes the top-level members are sorted: …, "run_id", "signature", "sim_time", "source",
 # "superstep", "type". Only strings and an integer follow "sim_time", and a string cannot hold `,"` unescaped,
 # so the last `,"sim_time":` is the top-level one: the signature member goes (or is) right before it.
@@ -122,12 +133,26 @@ def _member_span(raw: bytes, stamp: str) -> tuple[int, int] | None:
     `,"sim_time":` (None: bytes in any other shape, or a stamp sign_wire never writes)."""
     if not stamp.isascii() or '"' in stamp or "\\" in stamp:
         return None  # not a stamp sign_wire writes: the member would not be written as these characters
+    return _span(raw, stamp.encode("ascii"))
+
+
+def _span(raw: bytes, stamp: bytes) -> tuple[int, int] | None:
+    """`_member_span` for a stamp already known to be plain ASCII without quotes or backslashes."""
     end = raw.rfind(_AFTER_SIGNATURE)
-    member = _MEMBER_HEAD + stamp.encode("ascii") + b'"'
-    start = end - len(member)
-    if end < 0 or start < 0 or not raw.startswith(member, start):
+    start = end - len(stamp) - _MEMBER_LENGTH
+    if (
+        start < 0
+        or not raw.startswith(_MEMBER_HEAD, start)
+        or not raw.startswith(stamp, start + _HEAD_LENGTH)
+        or raw[end - 1] != _QUOTE
+    ):
         return None
     return start, end
+
+
+_HEAD_LENGTH = len(_MEMBER_HEAD)
+_MEMBER_LENGTH = _HEAD_LENGTH + 1  # the head and the closing quote around the stamp
+_QUOTE = ord('"')
 
 
 def unsigned_bytes(raw: bytes, stamp: str) -> bytes | None:
@@ -174,23 +199,52 @@ def _with_signature(envelope: Envelope, stamp: str) -> Envelope:
 
 
 def sign_wire(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> list[tuple[Envelope, bytes]]:
-    """Each envelope signed, with its wire bytes (`encode` of the signed envelope, encoded only once):
-    one Ed25519 signature per MAX_BATCH envelopes."""
-    signed: list[tuple[Envelope, bytes]] = []
-    append = signed.append
+    """Each envelope signed, with its wire bytes (`encode` of the signed envelope, encoded only once): one
+    Ed25519 signature per batch, a batch being up to MAX_BATCH envelopes of one producer (`source`) and one run."""
+    if not envelopes:
+        return []
+    first = envelopes[0]
+    source, run_id = first.source, first.run_id
+    if any(envelope.source != source or envelope.run_id != run_id for envelope in envelopes):
+        by_batch: dict[tuple[str, str], list[int]] = {}
+        for i, envelope in enumerate(envelopes):
+            by_batch.setdefault((envelope.source, envelope.run_id), []).append(i)
+        signed: list[tuple[Envelope, bytes]] = [(envelope, b"") for envelope in envelopes]
+        for indices in by_batch.values():
+            for i, pair in zip(indices, sign_wire([envelopes[i] for i in indices], key), strict=True):
+                signed[i] = pair
+        return signed
+    signed = []
     for start in range(0, len(envelopes), MAX_BATCH):
-        chunk = envelopes[start : start + MAX_BATCH]
-        unsigned = [encode(envelope, unsigned=True) for envelope in chunk]
-        levels = _levels([_leaf(data) for data in unsigned])
-        tail = b"." + binascii.b2a_base64(key.sign(_ROOT_DOMAIN + levels[-1][0]), newline=False)
-        head = b"%s.%%d.%d." % (VERSION.encode(), len(chunk))
-        for index, (envelope, path, data) in enumerate(zip(chunk, _paths(levels), unsigned, strict=True)):
-            stamp = b"".join((head % index, binascii.b2a_base64(path, newline=False), tail))
-            at = data.rfind(_AFTER_SIGNATURE)
-            if at < 0:
-                raise ValueError("not the canonical bytes of an envelope (no top-level sim_time)")
-            wire = b"".join((data[:at], _MEMBER_HEAD, stamp, b'"', data[at:]))
-            append((_with_signature(envelope, stamp.decode("ascii")), wire))
+        signed += _sign_batch(envelopes[start : start + MAX_BATCH], key, root_message(source, run_id, b""))
+    return signed
+
+
+def _sign_batch(batch: Sequence[Envelope], key: Ed25519PrivateKey, message_head: bytes) -> list[tuple[Envelope, bytes]]:
+    """One batch of one producer and run: its tree, one signature over `message_head ‖ root`, each envelope's
+    stamp spliced into its canonical bytes."""
+    unsigned = [encode(envelope, unsigned=True) for envelope in batch]
+    leaves = []
+    for data in unsigned:
+        leaf = _LEAF_PREFIX.copy()
+        leaf.update(data)
+        leaves.append(leaf.digest())
+    levels = _levels(leaves)
+    tail = b"." + binascii.b2a_base64(key.sign(message_head + levels[-1][0]), newline=False)
+    head = b"%s.%%d.%d." % (VERSION.encode(), len(batch))
+    b64 = binascii.b2a_base64
+    signed = []
+    for index, (envelope, path, data) in enumerate(zip(batch, _paths(levels), unsigned, strict=True)):
+        stamp = b"".join((head % index, b64(path, newline=False), tail))
+        at = data.rfind(_AFTER_SIGNATURE)
+        if at < 0:
+            raise ValueError("not the canonical bytes of an envelope (no top-level sim_time)")
+        signed.append(
+            (
+                _with_signature(envelope, stamp.decode("ascii")),
+                b"".join((data[:at], _MEMBER_HEAD, stamp, b'"', data[at:])),
+            )
+        )
     return signed
 
 
@@ -253,8 +307,8 @@ class Verifier:
     def __init__(self, directory: KeyDirectory, *, run_id: str | None = None) -> None:
         self.directory = directory
         self.run_id = run_id
-        # (producer, root signature) → the leaves and inner nodes of the tree whose root it signed, as proven so far
-        self._proven: dict[tuple[str, bytes], set[bytes]] = {}
+        # (producer, run, root signature) → the leaves and inner nodes of the tree whose root it signed, as proven
+        self._proven: dict[tuple[str, str, bytes], set[bytes]] = {}
         self._proven_size = 0
         self._signatures: dict[str, bytes] = {}  # base64 text → the 64 bytes (every envelope of a batch repeats it)
         # envelope objects that verified (an in-process bus hands every group the same object), held weakly: a
@@ -291,14 +345,15 @@ class Verifier:
         stamp = self._parse(envelope.signature)
         if stamp is None:
             return f"envelope {envelope.id} from {source} has a malformed signature"
+        batch = (source, envelope.run_id, stamp.signature)
         received = _wire_leaf(raw, envelope.signature) if raw else None
         if received is not None:
-            why = self._proof_problem(source, key, received, stamp)
+            why = self._proof_problem(batch, key, received, stamp)
             if why is None:
                 return None
         canonical = _leaf(encode(envelope, unsigned=True))
         if received is None or canonical != received:  # bytes in another shape: check what they decode to
-            why = self._proof_problem(source, key, canonical, stamp)
+            why = self._proof_problem(batch, key, canonical, stamp)
         return None if why is None else f"envelope {envelope.id} {why}"
 
     def _parse(self, text: str) -> _Stamp | None:
@@ -330,12 +385,16 @@ class Verifier:
             self._signatures[text] = signature
         return signature
 
-    def _proof_problem(self, source: str, key: Ed25519PublicKey, leaf: bytes, stamp: _Stamp) -> str | None:
-        """Why `leaf` is not a leaf of a tree whose root `source` signed with `stamp.signature` (None: it is)."""
-        index, size, path, signature = stamp.index, stamp.size, stamp.path, stamp.signature
+    def _proof_problem(
+        self, batch: tuple[str, str, bytes], key: Ed25519PublicKey, leaf: bytes, stamp: _Stamp
+    ) -> str | None:
+        """Why `leaf` is not a leaf of a tree whose root the batch's producer signed for its run with the batch's
+        signature (None: it is). `batch` is (producer, run id, signature)."""
+        source = batch[0]
+        index, size, path = stamp.index, stamp.size, stamp.path
         if not 0 <= index < size or len(path) % 32:
             return f"from {source} has a signature whose audit path does not fit"
-        proven = self._proven.get((source, signature))
+        proven = self._proven.get(batch)
         node = leaf
         if proven is not None and node in proven:
             return None
@@ -349,33 +408,35 @@ class Verifier:
                 used += 32
                 node = _node(node, other) if index % 2 == 0 else _node(other, node)
                 if proven is not None and node in proven:  # the rest of the climb was proven by an earlier leaf
-                    self._prove(source, signature, climbed)
+                    self._prove(batch, climbed)
                     return None
                 climbed.append(node)
             index //= 2
             size = (size + 1) // 2
         if used != len(path):
             return f"from {source} has a signature whose audit path does not fit"
-        if not verify_signature(key, signature, _ROOT_DOMAIN + node):
+        if not verify_signature(key, batch[2], root_message(source, batch[1], node)):
             return f"does not verify against {source}'s key (forged or altered)"
-        self._prove(source, signature, climbed)
+        self._prove(batch, climbed)
         return None
 
-    def _prove(self, source: str, signature: bytes, nodes: list[bytes]) -> None:
-        """Remember nodes as part of the tree whose root `source` signed with `signature` (only a cache: cleared
-        when full)."""
+    def _prove(self, batch: tuple[str, str, bytes], nodes: list[bytes]) -> None:
+        """Remember nodes as part of the tree whose root the batch's producer signed for its run with its signature
+        (only a cache: cleared when full)."""
         if self._proven_size >= _CACHE_LIMIT:
             self._proven.clear()
             self._proven_size = 0
-        proven = self._proven.get((source, signature))
+        proven = self._proven.get(batch)
         if proven is None:
-            proven = self._proven[(source, signature)] = set()
+            proven = self._proven[batch] = set()
         proven.update(nodes)
         self._proven_size += len(nodes)
 
     def checked(self, deliveries: list[Delivery]) -> list[Delivery]:
         """The deliveries with every envelope that fails turned into a rejected Delivery carrying the reason."""
         verified = self._whole_batches(deliveries)
+        if len(verified) == len(deliveries):
+            return deliveries
         out = deliveries
         for i, delivery in enumerate(deliveries):
             envelope = delivery.envelope
@@ -399,52 +460,66 @@ class Verifier:
         and arrive in the canonical shape take part; anything else (a partial batch, a duplicate index, a root
         that does not verify) is left to `problem`, envelope by envelope, which says why.
         """
-        groups: dict[tuple[str, str, int], dict[int, tuple[int, bytes]]] = {}
+        # (producer, run, signature text, size) → {index: (position, leaf, audit path as written)}
+        groups: dict[tuple[str, str, str, int], dict[int, tuple[int, bytes, bytes]]] = {}
         run_id, directory = self.run_id, self.directory
+        copy = _LEAF_PREFIX.copy
         for i, delivery in enumerate(deliveries):
             envelope, raw = delivery.envelope, delivery.raw
             if envelope is None or not raw:
                 continue
-            stamp, source = envelope.signature, envelope.source
-            if stamp is None or (run_id is not None and envelope.run_id != run_id):
+            stamp = envelope.signature
+            # v2.<index>.<size>.<audit path>.<signature>: the path is not needed when the whole tree is rebuilt
+            if stamp is None or not stamp.startswith(_STAMP_HEAD) or stamp.count(".") != 4 or not stamp.isascii():
                 continue
-            if source not in directory or producer_problem(envelope) is not None:
+            run, source = envelope.run_id, envelope.source
+            if (run_id is not None and run != run_id) or source not in directory or producer_problem(envelope):
                 continue
-            # v1.<index>.<size>.<audit path>.<signature>: the path is not needed when the whole tree is rebuilt
-            parts = stamp.split(".", 3)
-            if len(parts) != 4 or parts[0] != VERSION or not parts[1].isdecimal() or not parts[2].isdecimal():
+            first = stamp.find(".", 3)
+            second = stamp.find(".", first + 1)
+            index_text, size_text = stamp[3:first], stamp[first + 1 : second]
+            if not index_text.isdigit() or not size_text.isdigit() or '"' in stamp or "\\" in stamp:
                 continue
-            rest = parts[3]
-            dot = rest.find(".")
-            if dot < 0 or rest.find(".", dot + 1) >= 0:
+            written = stamp.encode("ascii")
+            span = _span(raw, written)
+            if span is None:
                 continue
-            leaf = _wire_leaf(raw, stamp)
-            if leaf is None:
-                continue
-            index, size = int(parts[1]), int(parts[2])
-            batch = (source, rest[dot + 1 :], size)
+            leaf = copy()
+            leaf.update(raw[: span[0]])
+            leaf.update(raw[span[1] :])
+            index, size = int(index_text), int(size_text)
+            last = stamp.rfind(".")
+            batch = (source, run, stamp[last + 1 :], size)
             group = groups.get(batch)
             if group is None:
                 group = groups[batch] = {}
             if index in group or not 0 <= index < size <= MAX_BATCH:
-                group[-1] = (-1, b"")  # spoils the group: it can no longer be complete
+                group[-1] = (-1, b"", b"")  # spoils the group: it can no longer be complete
                 continue
-            group[index] = (i, leaf)
+            group[index] = (i, leaf.digest(), written[second + 1 : last])
         verified: set[int] = set()
-        for (source, text, size), group in groups.items():
+        for (source, run, text, size), group in groups.items():
             if len(group) != size or -1 in group:
                 continue
             signature = self._signature(text)
             key = directory.get(source)
             if signature is None or key is None:
                 continue
-            root = _levels([group[index][1] for index in range(size)])[-1][0]
-            proven = self._proven.get((source, signature))
+            levels = _levels([group[index][1] for index in range(size)])
+            root = levels[-1][0]
+            signed = (source, run, signature)
+            proven = self._proven.get(signed)
             if not (proven is not None and root in proven):
-                if not verify_signature(key, signature, _ROOT_DOMAIN + root):
+                if not verify_signature(key, signature, root_message(source, run, root)):
                     continue  # each envelope's own check names what is wrong
-                self._prove(source, signature, [root])
-            verified.update(i for i, _ in group.values())
+                self._prove(signed, [root])
+            # a stamp must carry the audit path the signer wrote, as it must when checked alone: a genuine envelope
+            # with an altered stamp is refused whatever else the read holds
+            b64 = binascii.b2a_base64
+            for index, path in enumerate(_paths(levels)):
+                i, _, written = group[index]
+                if b64(path, newline=False) == written:
+                    verified.add(i)
         return verified
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import stat
 import weakref
+from base64 import b64encode
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -22,7 +24,15 @@ from coalition.bus.errors import KeyStoreError
 from coalition.bus.keys import ApproverKeys, Keyring, KeyStore, producer_identities, scripted_identity
 from coalition.bus.memory import MemoryBus
 from coalition.bus.messages import ActionProposed
-from coalition.bus.signing import SignedBus, Verifier, sign_batch, sign_wire, unsigned_bytes, wire_bytes
+from coalition.bus.signing import (
+    SignedBus,
+    Verifier,
+    root_message,
+    sign_batch,
+    sign_wire,
+    unsigned_bytes,
+    wire_bytes,
+)
 from coalition.bus.testing import sample_envelope
 
 pytestmark = pytest.mark.unit
@@ -327,6 +337,117 @@ class TestWholeBatches:
         got = verifier().checked(deliveries(wires))
         assert [d.ok for d in got] == [False, False]
         assert all("malformed signature" in str(d.error) for d in got)
+
+
+def proposals(agent: str, n: int, run_id: str = "run-test") -> list[Envelope]:
+    return [
+        Envelope.wrap(
+            ActionProposed(proposal_id=f"p{i}", agent=agent, action="set_price", args={}, rationale="r"),
+            id=f"{agent}-{i}",
+            source=f"agent:{agent}",
+            run_id=run_id,
+            superstep=1,
+            sim_time=sample_envelope(0).sim_time,
+        )
+        for i in range(n)
+    ]
+
+
+def stamped(envelopes: list[Envelope], sign: Callable[[bytes], bytes]) -> list[bytes]:
+    """Wire bytes of a batch whose tree is genuine and whose stamps carry `sign(root)` as the batch signature: an
+    attacker who holds some signature over the right tree, but not one a verifier may accept."""
+    unsigned = [encode(e, unsigned=True) for e in envelopes]
+    levels = signing._levels([signing._leaf(data) for data in unsigned])
+    signature = b64encode(sign(levels[-1][0])).decode()
+    paths = signing._paths(levels)
+    return [
+        wire_bytes(data, f"{signing.VERSION}.{i}.{len(unsigned)}.{b64encode(path).decode()}.{signature}")
+        for i, (data, path) in enumerate(zip(unsigned, paths, strict=True))
+    ]
+
+
+def verdicts(wires: list[bytes], *, run_id: str = "run-test") -> tuple[list[bool], list[bool], list[bool]]:
+    """Whether each envelope verifies as a whole read, one by one from its bytes, and from the object alone."""
+    whole = [d.ok for d in verifier(run_id).checked(deliveries(wires))]
+    alone = [verifier(run_id).problem(decode(w), w) is None for w in wires]
+    objects = [verifier(run_id).problem(decode(w)) is None for w in wires]
+    return whole, alone, objects
+
+
+class TestBatchAttacks:
+    """One signature per batch must not let an attacker move envelopes between batches, borrow another batch's audit
+    path, pass off a root signed by another producer, or replay a signed root into another run."""
+
+    def test_the_stamping_helper_makes_batches_that_verify(self) -> None:
+        """The control for the attacks below: a signature over the right (producer, run, root) verifies."""
+        key = KEYS.private("agent:finance")
+        wires = stamped(proposals("finance", 5), lambda root: key.sign(root_message("agent:finance", "run-test", root)))
+        assert verdicts(wires) == ([True] * 5, [True] * 5, [True] * 5)
+
+    def test_an_envelope_moved_into_another_batch_is_refused_and_only_it(self) -> None:
+        """Envelope 2 of batch A given batch B's stamp for position 2: B's tree no longer holds it."""
+        a = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))
+        b = sign_wire([sample_envelope(i, kind="other") for i in range(6)], KEYS.private("world"))
+        wires = [wire for _, wire in b]
+        wires[2] = wire_bytes(encode(a[2][0], unsigned=True), str(b[2][0].signature))
+        expected = [i != 2 for i in range(6)]
+        whole, alone, objects = verdicts(wires)
+        assert whole == alone == objects == expected
+        assert "does not verify" in str(verifier().problem(decode(wires[2]), wires[2]))
+
+    def test_an_audit_path_from_another_batch_is_refused(self) -> None:
+        """Same producer, run, index and size, the batch's own signature: only the path is another batch's."""
+        a = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))
+        b = sign_wire([sample_envelope(i, kind="other") for i in range(6)], KEYS.private("world"))
+        wires = [wire for _, wire in a]
+        version, index, size, _, signature = str(a[3][0].signature).split(".")
+        foreign_path = str(b[3][0].signature).split(".")[3]
+        wires[3] = wire_bytes(encode(a[3][0], unsigned=True), f"{version}.{index}.{size}.{foreign_path}.{signature}")
+        whole, alone, objects = verdicts(wires)
+        assert whole == alone == objects == [i != 3 for i in range(6)]
+
+    @pytest.mark.parametrize("signer", ["governance", "agent:marketing"])
+    def test_a_root_signed_by_another_producer_is_refused(self, signer: str) -> None:
+        """finance's proposals under a root signed by another producer's key, naming finance or itself."""
+        key = KEYS.private(signer)
+        for named in ("agent:finance", signer):
+            wires = stamped(proposals("finance", 4), lambda root, n=named: key.sign(root_message(n, "run-test", root)))
+            assert verdicts(wires) == ([False] * 4, [False] * 4, [False] * 4)
+            assert "does not verify against agent:finance's key" in str(verifier().problem(decode(wires[0]), wires[0]))
+
+    def test_finances_own_key_over_a_root_naming_another_producer_is_refused(self) -> None:
+        """The signature binds the producer: a root finance signed as if for marketing proves nothing for finance."""
+        key = KEYS.private("agent:finance")
+        wires = stamped(
+            proposals("finance", 4), lambda root: key.sign(root_message("agent:marketing", "run-test", root))
+        )
+        assert verdicts(wires) == ([False] * 4, [False] * 4, [False] * 4)
+
+    def test_a_root_signed_for_another_run_is_refused(self) -> None:
+        """The signature binds the run: world's signature over exactly this tree, given for run-other, is refused in
+        run-test (signing the root alone, as v1 did, would have let it through)."""
+        key = KEYS.private("world")
+        batch = [sample_envelope(i) for i in range(5)]
+        wires = stamped(batch, lambda root: key.sign(root_message("world", "run-other", root)))
+        assert verdicts(wires) == ([False] * 5, [False] * 5, [False] * 5)
+        legacy = stamped(batch, lambda root: key.sign(b"coalition envelope batch v1\n" + root))
+        assert verdicts(legacy) == ([False] * 5, [False] * 5, [False] * 5)
+
+    def test_a_batch_replayed_into_another_run_is_refused_even_whole(self) -> None:
+        """A genuine batch of run-other read by run-test's verifier: every envelope is refused as replayed."""
+        wires = [
+            w for _, w in sign_wire([sample_envelope(i, run_id="run-other") for i in range(4)], KEYS.private("world"))
+        ]
+        assert verdicts(wires) == ([False] * 4, [False] * 4, [False] * 4)
+        assert verdicts(wires, run_id="run-other") == ([True] * 4, [True] * 4, [True] * 4)
+        assert "(replayed)" in str(verifier().problem(decode(wires[0]), wires[0]))
+
+    def test_one_publish_of_two_runs_is_signed_as_two_batches(self) -> None:
+        envelopes = [sample_envelope(i, run_id="run-test" if i % 2 else "run-other") for i in range(6)]
+        pairs = sign_wire(envelopes, KEYS.private("world"))
+        assert [envelope.id for envelope, _ in pairs] == [e.id for e in envelopes]
+        assert len({str(envelope.signature).rsplit(".", 1)[1] for envelope, _ in pairs}) == 2
+        assert verdicts([w for _, w in pairs])[0] == [bool(i % 2) for i in range(6)]
 
 
 class TestKeyFiles:
