@@ -32,16 +32,16 @@ _RECLAIM_ROUNDS = 10  # XAUTOCLAIM scans at most 10×COUNT pending entries per c
 _TRIMMED_SCAN = 1000  # pending ids of one consumer checked for trimmed entries in one go
 _PUBLISH_CHUNK = 1000  # envelopes per script call (≈ 1 MB of 1 KB envelopes): bounds how long Redis is busy
 # KEYS: the streams; ARGV: MAXLEN ("" for none), then (1-based index into KEYS, data) for each entry, in order.
-# One XADD per entry exactly as `publish_raw` sends it; returns the new entry ids in the same order.
+# One XADD per entry, then one approximate XTRIM per stream (what XADD's own MAXLEN ~ would have trimmed: the script
+# runs alone, so nobody sees a stream longer in between); returns the new entry ids in the same order.
 _PUBLISH_SCRIPT = f"""
-local maxlen = ARGV[1]
 local ids = {{}}
 for i = 2, #ARGV, 2 do
-  local key = KEYS[tonumber(ARGV[i])]
-  if maxlen == '' then
-    ids[#ids + 1] = redis.call('XADD', key, '*', '{FIELD.decode()}', ARGV[i + 1])
-  else
-    ids[#ids + 1] = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', '{FIELD.decode()}', ARGV[i + 1])
+  ids[#ids + 1] = redis.call('XADD', KEYS[tonumber(ARGV[i])], '*', '{FIELD.decode()}', ARGV[i + 1])
+end
+if ARGV[1] ~= '' then
+  for k = 1, #KEYS do
+    redis.call('XTRIM', KEYS[k], 'MAXLEN', '~', ARGV[1])
   end
 end
 return ids
