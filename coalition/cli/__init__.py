@@ -26,6 +26,7 @@ def _root(
         list[Path] | None,
         typer.Option(
             "--pack-path",
+            metavar="DIR",
             help="a pack's folder to use without installing it (its project, as coalition pack new writes it, or "
             "its package); repeatable; adds to COALITION_PACK_PATH for this command and what it starts",
         ),

@@ -49,8 +49,12 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
+    message = " ".join(exc.format_message().split())
+    if message.startswith("No such option: --pack-path") and ctx is not None and ctx.parent is not None:
+        command = ctx.command_path.partition(" ")[2]
+        fail(f"{message}: it goes before the command (coalition --pack-path DIR {command} …)")
     where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-    fail(" ".join(exc.format_message().split()) + where)
+    fail(message + where)
 
 
 class OneLineGroup(TyperGroup):
@@ -58,6 +62,15 @@ class OneLineGroup(TyperGroup):
     is one line on stderr and exit 2, not click's box; asking for help with no arguments still shows help.
     A ledger that cannot be used (locked, altered, unreadable) or an installed pack that cannot be loaded is one line
     and exit 2 too, never a traceback."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        """The group's own options (`coalition --pack-path DIR`): a usage error in them is one line too."""
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            _usage_error(exc, exc.ctx or ctx)
 
     def invoke(self, ctx: Context) -> Any:
         from coalition.domain.errors import PackError

@@ -106,3 +106,10 @@ def test_a_folder_without_a_pack_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "notes").mkdir()
     done = run(COALITION, "--pack-path", str(tmp_path / "notes"), "pack", "list", cwd=tmp_path)
     one_line_error(done, "holds no pack: neither a project whose pyproject.toml names a coalition.packs entry point")
+
+
+def test_the_option_in_the_wrong_place_or_without_a_folder_is_one_line(tmp_path: Path) -> None:
+    done = run(COALITION, "run", "first-orders.yaml", "--pack-path", "shop", cwd=tmp_path)
+    one_line_error(done, "No such option: --pack-path: it goes before the command (coalition --pack-path DIR run …)")
+    done = run(COALITION, "--pack-path", cwd=tmp_path)
+    one_line_error(done, "Option '--pack-path' requires an argument.")
