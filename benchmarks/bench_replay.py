@@ -2,10 +2,14 @@
 and compares; `replay --verify` re-derives governance and effects from the recorded agent outputs and compares.
 Each repetition times a fresh helios-launch run and then both replays of it, in one process, so every ratio is
 measured beside its baseline. Times are CPU seconds of this process (time.process_time): all three are
-single-threaded and in-process, and CPU time is what a shared, loaded machine distorts least."""
+single-threaded and in-process, and CPU time is what a shared, loaded machine distorts least. Each of the three starts
+from a collected heap: a full garbage collection walks every object of the process (the imported libraries' most
+of all: ~0.1 s here), and without the collection before each call it landed on whichever call crossed the threshold,
+often a verify that had allocated little of what it walked."""
 
 from __future__ import annotations
 
+import gc
 import time
 
 from benchmarks.harness import Measurement
@@ -24,12 +28,15 @@ def _once() -> tuple[float, float, float]:
     """(run, full replay, replay --verify) seconds; both replays must be IDENTICAL."""
     with SqliteLedger(":memory:") as ledger:
         bus = MemoryBus.for_run("orig")
+        gc.collect()
         started = time.process_time()
         assemble_run(load_scenario("helios-launch"), bus=bus, ledger=ledger, run_id="orig").run()
         run = time.process_time() - started
+        gc.collect()
         started = time.process_time()
         full = replay(ledger, "orig")
         full_seconds = time.process_time() - started
+        gc.collect()
         started = time.process_time()
         verified = verify_run(ledger, "orig")
         verify_seconds = time.process_time() - started
