@@ -34,8 +34,6 @@ from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.errors import LedgerError
-from coalition.scenarios.assembly import assemble_run
-from coalition.scenarios.consistency import offline_options
 from coalition.scenarios.spec import Scenario, scenario_hash
 
 log = structlog.get_logger("coalition.sweep")
@@ -142,6 +140,11 @@ def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> 
             **base, status="failed", seconds=0.0, error=f"job id does not match its content ({expected})"
         )
     run_id = job.job_id
+    # the run's machinery (the agents, LangGraph) is imported by the workers that run jobs, not by the coordinator
+    # that plans them and collects results: its imports are the serial part of every sweep, before any worker starts
+    from coalition.scenarios.assembly import assemble_run
+    from coalition.scenarios.consistency import offline_options
+
     try:
         if _completed(ledger, run_id):
             base["reused"] = True
