@@ -165,8 +165,8 @@ class Narrator:
         request: dict[str, Any] = {"task": "rationale", "agent": agent, "facts": facts.model_dump(mode="json")}
         self._untrusted(request, agent, untrusted)
         instructions = RATIONALE_INSTRUCTIONS.format(agent=agent, business=voice_of(agent).business)
-        spoken = self._speak("rationale", instructions, request)
         messages = self._messages(instructions, request)
+        spoken = self._speak("rationale", messages)
         return self._governed("rationale", spoken, messages=messages, facts=facts, banned=banned, context=())
 
     def engine_rationale(self, agent: str, facts: Facts) -> NarratedText:
@@ -193,8 +193,8 @@ class Narrator:
         }
         self._untrusted(request, agent, untrusted)
         instructions = COPY_INSTRUCTIONS.format(agent=agent, business=voice_of(agent).business)
-        spoken = self._speak("copy", instructions, request)
         messages = self._messages(instructions, request)
+        spoken = self._speak("copy", messages)
         return self._governed("copy", spoken, messages=messages, facts=facts, banned=banned, context=(audience,))
 
     def suggest(
@@ -361,8 +361,8 @@ class Narrator:
             HumanMessage(content=json.dumps(request, sort_keys=True, ensure_ascii=False)),
         ]
 
-    def _speak(self, purpose: str, instructions: str, request: dict[str, Any]) -> NarratedText:
-        messages = self._messages(instructions, request)
+    def _speak(self, purpose: str, messages: list[BaseMessage]) -> NarratedText:
+        """The model's answer to the messages (built once: the words check words its fallback from them too)."""
         calls: list[str] = []
         for _attempt in range(1 + MALFORMED_RETRIES):
             outcome = self._call(purpose, messages, lambda: self._model.invoke(messages))

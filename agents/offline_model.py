@@ -203,9 +203,9 @@ class OfflineChatModel(ToolBindingChatModel):
         none of that has an effect, so the answer is the same message (only LangChain's run-derived `id` is not
         set: nothing reads it). Anything attached, tools bound, or options passed: the full path, unchanged."""
         if config is None and stop is None and not kwargs and self._unobserved():
-            message = self._generate(self._convert_input(input).to_messages()).generations[0].message
-            assert isinstance(message, AIMessage)
-            return message
+            if isinstance(input, list) and all(isinstance(m, BaseMessage) for m in input):
+                return self._answer(input)  # the messages as given (what a prompt value would hand back)
+            return self._answer(self._convert_input(input).to_messages())
         return super().invoke(input, config, stop=stop, **kwargs)
 
     def _unobserved(self) -> bool:
@@ -230,6 +230,9 @@ class OfflineChatModel(ToolBindingChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._answer(messages, **kwargs))])
+
+    def _answer(self, messages: list[BaseMessage], **kwargs: Any) -> AIMessage:
         transcript = [{"role": m.type, "content": message_text(m)} for m in messages]
         digest = hashlib.sha256(canonical_json({"seed": self.seed, "messages": transcript})).digest()
         request = _request(messages)
@@ -248,7 +251,7 @@ class OfflineChatModel(ToolBindingChatModel):
         answer = estimate_tokens(spoken)
         message.usage_metadata = UsageMetadata(input_tokens=prompt, output_tokens=answer, total_tokens=prompt + answer)
         message.response_metadata = {"model_name": self.model_id, "seed": self.seed}
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return message
 
     @staticmethod
     def _tool_answer(
