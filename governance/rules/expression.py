@@ -335,6 +335,9 @@ class _FlatRules:
     amounts: tuple[cel.Program | None, ...]
     lets: tuple[tuple[tuple[str, cel.Program], ...], ...]  # per rule: evaluated in order before its reason
     before: tuple[tuple[str, cel.Program], ...]  # lets that loop, evaluated once before the conditions
+    # The flat variables the conditions (and the lets before them) read: the others (read only by reasons,
+    # amounts and their lets) are converted for CEL only when a rule fires.
+    decides: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> _FlatRules | None:
@@ -368,9 +371,10 @@ class _FlatRules:
             )
             amounts = tuple(None if r.amount is None else cel.compile(_flat(r.amount.expanded)) for r in rules)
             program = cel.compile("[" + ", ".join(f"({w})" for w in whens) + "]")
+            read = "\n".join([*whens, *(_flat(c.expanded) for r in rules if _loops(r) for _, c in r.lets)])
         except (_NotFlat, ValueError, RuntimeError):
             return None
-        return cls(program, reasons, amounts, lets, before)
+        return cls(program, reasons, amounts, lets, before, frozenset(_FLAT_NAME.findall(read)))
 
 
 def _hoists(rule: CompiledRule) -> bool:
@@ -402,6 +406,7 @@ class _NotFlat(Exception):
 
 
 TEXT_PREFIX = "argtext__"
+_FLAT_NAME = re.compile(r"\b(?:args|normalized|state)__[A-Za-z_]\w*")
 
 
 def _flat(text: str, renamed: Mapping[str, str] | None = None) -> str:
@@ -492,9 +497,12 @@ class ActionRules:
         if flat is None or nested is None:
             return None
         variables: dict[str, Any] = {}
+        later: dict[str, Any] = {}  # read only once a rule fired
         for outer, inner in nested.items():
             if outer in FLAT_VARIABLES:
-                variables.update((f"{outer}__{name}", value) for name, value in inner.items())
+                for name, value in inner.items():
+                    flat_name = f"{outer}__{name}"
+                    (variables if flat_name in flat.decides else later)[flat_name] = value
             else:
                 variables[outer] = inner
         try:
@@ -513,6 +521,8 @@ class ActionRules:
             ):
                 if hit:
                     if not shown:  # what reasons read besides: numeric arguments as text, the functions
+                        for name, value in later.items():
+                            env.add_variable(name, value)
                         for name, value in self._shown_args(proposal, TEXT_PREFIX).items():
                             env.add_variable(name, value)
                         if not self._functions:
