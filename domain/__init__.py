@@ -19,7 +19,17 @@ from coalition.domain.arguments import (
 )
 from coalition.domain.catalog import DEFAULT_PACK, Catalog, catalog, installed_packs, load_pack
 from coalition.domain.errors import ActionRefused, ArgumentProblem, DomainError, PackError, SectionProblem
-from coalition.domain.pack import AgentDecl, GovernanceDecl, Pack, Voice, WorldDecl, WorldPort
+from coalition.domain.pack import (
+    AgentDecl,
+    Chart,
+    GovernanceDecl,
+    Kpi,
+    Pack,
+    Reporting,
+    Voice,
+    WorldDecl,
+    WorldPort,
+)
 
 __all__ = [
     "DEFAULT_PACK",
@@ -31,17 +41,20 @@ __all__ = [
     "ArgumentProblem",
     "Catalog",
     "Changes",
+    "Chart",
     "DomainError",
     "Flag",
     "GovernanceDecl",
     "Handler",
     "Integer",
     "IsoDate",
+    "Kpi",
     "Learn",
     "Money",
     "Number",
     "Pack",
     "PackError",
+    "Reporting",
     "SectionProblem",
     "Text",
     "Texts",

@@ -97,6 +97,50 @@ class WorldDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class Kpi:
+    """One KPI of the pack's world as reports show it: `key` in the world's `kpis()` (a run's summary records
+    them), its label, and `format`, a str.format pattern over `value` — a number as a float ("{value:,.0f} USD"),
+    a mapping's parts by name ("{value[open]} / {value[resolved]}", a missing part 0); a flag reads yes or no."""
+
+    key: str
+    label: str
+    format: str = "{value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A chart of the world's daily snapshot over a run (the console's run page).
+
+    - `title`, with its unit ("Cash (USD)");
+    - `lines`: (label, dotted path in the snapshot's data), e.g. ("backlog", "settlement.backlog_usd"); a `*`
+      segment draws one line per key found there, named by the key ("prices.*.price": one line per region);
+    - `only`: for a `*` line, the path of the list of keys to draw (the others are left out);
+    - `band`: (lower path, upper path), drawn as a shaded band (e.g. an allowed price band).
+    """
+
+    title: str
+    lines: tuple[tuple[str, str], ...]
+    only: str = ""
+    band: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reporting:
+    """What reports and the console show of the pack's world.
+
+    - `snapshot`: the observation kind of the world's daily snapshot (the charts read it);
+    - `kpis`: the KPIs a report lists, in order (none: every key of `kpis()`, labelled from its name);
+    - `charts`: the console's charts of the daily snapshot;
+    - `gate_risk`: per gate of the pack, how much harm a wrong "yes" can do (1-5): the approvals inbox sorts by it.
+    """
+
+    snapshot: str = ""
+    kpis: tuple[Kpi, ...] = ()
+    charts: tuple[Chart, ...] = ()
+    gate_risk: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Voice:
     """How a pack's agents are named to a model and how the offline model signs their notices.
 
@@ -155,6 +199,7 @@ class Pack:
       read); `check_policy` validates them: (the policy document) → None, or SectionProblem (one line);
     - `demo`: the scenario of its library (file name without .yaml) that `coalition demo` runs when this is the
       default pack;
+    - `reporting`: what reports and the console show of its world (see Reporting);
     - `voice`: how its agents are named to a model and how the offline model words their notices (see Voice;
       `speaks` makes one of the title and name when the pack declares none);
     - `governance`: what governance reads of the pack's policies besides (see GovernanceDecl).
@@ -173,6 +218,7 @@ class Pack:
     policy_sections: tuple[str, ...] = ()
     check_policy: Callable[[Mapping[str, Any]], None] | None = None
     demo: str = ""
+    reporting: Reporting = field(default_factory=Reporting)
     voice: Voice | None = None
     governance: GovernanceDecl = GovernanceDecl()
     _by_name: dict[str, Action] = field(default_factory=dict, init=False, repr=False, compare=False)

@@ -17,6 +17,7 @@ from coalition.scenarios import dashboard_render, drift_render, lane_report, rev
 from coalition.scenarios.dashboards import Dashboards
 from coalition.scenarios.drift import DriftResult
 from coalition.scenarios.reports import BudgetUse, EscalationRow, RunReport
+from coalition.scenarios.world_kpis import world_kpis
 
 OUTCOME_COLOURS = {"allow": "#2e9e5b", "deny": "#d64545", "escalate": "#e8a33d", "none": "#888888"}
 FORMATS = ("html", "md", "json", "csv")
@@ -232,52 +233,12 @@ def render_csv(report: RunReport) -> str:
     return out.getvalue()
 
 
-def _kpi_label(name: str) -> str:
-    """A world's KPI name as a label: credits_usd → Credits (USD), escalated_cases → Escalated cases."""
-    unit = next((u for suffix, u in (("_usd", " (USD)"), ("_pct", " (%)")) if name.endswith(suffix)), "")
-    words = name.removesuffix("_usd").removesuffix("_pct").replace("_", " ").strip()
-    return f"{words[:1].upper()}{words[1:]}{unit}"
-
-
-def _kpi_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return str(value)
-
-
-def _own_kpis(report: RunReport) -> list[tuple[str, str]]:
-    """The KPIs of a world that is not the market (another pack's), as its `kpis()` names them, then the run's."""
-    passed, total = report.expectations_passed
-    return [
-        *[(_kpi_label(name), _kpi_text(value)) for name, value in report.kpis.items()],
-        ("Agent spend (charged)", f"{sum(b.spent_usd for b in report.budgets):,.0f} USD"),
-        ("Decisions", str(len(report.decisions))),
-        ("Blocked violations", str(len(report.blocked))),
-        ("Escalations", str(len(report.escalations))),
-        ("Mean time to decision", mean_time_to_decision(report)),
-        ("Expectations passed", f"{passed} / {total}"),
-    ]
-
-
 def _kpi_pairs(report: RunReport) -> list[tuple[str, str]]:
-    k = report.kpis
-    if "revenue_usd" not in k:
-        return _own_kpis(report)
-    incidents = k.get("incidents") or {}
+    """The world's KPIs as the run's pack declares them, then the run's own."""
     passed, total = report.expectations_passed
     return [
-        ("Revenue", f"{_f(k.get('revenue_usd')):,.0f} USD"),
-        ("Margin", f"{_f(k.get('margin_pct')):.1f} %"),
-        ("Cash", f"{_f(k.get('cash_usd')):,.0f} USD"),
-        ("Reserves", f"{_f(k.get('reserves_usd')):,.0f} USD"),
+        *world_kpis(report.pack, report.kpis),
         ("Agent spend (charged)", f"{sum(b.spent_usd for b in report.budgets):,.0f} USD"),
-        ("Settlement backlog", f"{_f(k.get('backlog_usd')):,.0f} USD"),
-        ("Prices in band", "yes" if k.get("prices_in_band") else "no"),
-        ("Incidents (open / resolved)", f"{incidents.get('open', 0)} / {incidents.get('resolved', 0)}"),
         ("Decisions", str(len(report.decisions))),
         ("Blocked violations", str(len(report.blocked))),
         ("Escalations", str(len(report.escalations))),
@@ -320,13 +281,6 @@ def expectation_mark(report: RunReport, expectation: dict[str, Any]) -> str:
 
 
 _MARK_TEXT = {"pass": "✅", "fail": "❌", "humans": "≠ humans decided otherwise"}
-
-
-def _f(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _used(amount: float, budget: float) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from coalition.domain import DEFAULT_PACK
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, parse_policy
 from coalition.governance.reviews import review_queue
@@ -187,6 +188,7 @@ class RunReport:
     shadow: ShadowComparison | None = None  # the run's shadow policy's verdicts compared (run --shadow-policy)
     lanes: LaneSummary | None = None  # who chose, where the policy put agents in a model lane
     reviews: ReviewSummary | None = None  # the sampled approval tier: sampled, reviewed, wrong per agent
+    pack: str = DEFAULT_PACK  # the pack of the run's scenario (its KPIs' labels and formats)
 
     @property
     def decisions_by_agent(self) -> dict[str, dict[str, int]]:
@@ -451,4 +453,5 @@ def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | No
             proposals, {d.proposal_id: d.outcome for d in decisions}, {i.proposal_id: i.mark for i in sampled}
         ),
         reviews=review_summary(sampled),
+        pack=str(scenario_doc.get("pack") or DEFAULT_PACK),
     )

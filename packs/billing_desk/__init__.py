@@ -14,6 +14,7 @@ from coalition.packs.billing_desk import day
 from coalition.packs.billing_desk.actions import ACTIONS
 from coalition.packs.billing_desk.day import DESK_AGENTS
 from coalition.packs.billing_desk.engines import CaseData, OutageData
+from coalition.packs.billing_desk.reporting import REPORTING
 from coalition.packs.billing_desk.world import Desk, DeskSpec
 
 PACK = Pack(
@@ -61,6 +62,7 @@ PACK = Pack(
     brief=day.brief,
     policy_sections=("eligibility",),
     check_policy=day.check_policy,
+    reporting=REPORTING,
     voice=Voice(
         business="a utility's billing desk",
         sign_off="An update from your billing desk",

@@ -13,6 +13,7 @@ from coalition.packs.helios.actions import ACTIONS
 from coalition.packs.helios.brief import brief
 from coalition.packs.helios.built_in_rules import built_in_rules
 from coalition.packs.helios.policy_model import ENFORCED_LIMITS, GATES, HeliosLimits
+from coalition.packs.helios.reporting import REPORTING
 from coalition.packs.helios.world import WorldSpec
 
 PACK = Pack(
@@ -76,6 +77,7 @@ PACK = Pack(
     scenarios=resources.files("coalition.packs.helios").joinpath("scenarios"),
     brief=brief,
     demo="helios-launch",
+    reporting=REPORTING,
     # Recorded in every run (instructions by hash, the offline wording and model id by text): changing it changes
     # the ledgers of Helios runs, the golden ledger among them.
     voice=Voice(

@@ -111,8 +111,9 @@ class TestTheBillingDeskRuns:
         assert done.returncode == 0, done.stderr
         assert "Scenario **billing-desk-regulator-escalation**" in done.stdout
         assert "| billing | escalate_case | case_escalation | approved | ivan (compliance_officer)" in done.stdout
-        assert "| Escalated cases | 4 |" in done.stdout  # the desk's own KPIs, not the market's
-        assert "| Credits (USD) | 0.00 |" in done.stdout
+        assert "| Cases escalated to a person | 4 |" in done.stdout  # the KPIs the desk declares, not the market's
+        assert "| Credits granted | 0.00 USD |" in done.stdout
+        assert "Settlement backlog" not in done.stdout
         assert "Revenue" not in done.stdout
 
     def test_whatif_compares_the_desks_own_kpis(self, desk_run: tuple[Path, dict[str, Any]]) -> None:
