@@ -112,7 +112,7 @@ class Chart:
     """A chart of the world's daily snapshot over a run (the console's run page).
 
     - `title`, with its unit ("Cash (USD)");
-    - `lines`: (label, dotted path in the snapshot's data), e.g. ("backlog", "settlement.backlog_usd"); a `*`
+    - `lines`: (label, dotted path in the snapshot's data), e.g. ("open cases", "cases.open_count"); a `*`
       segment draws one line per key found there, named by the key ("prices.*.price": one line per region);
     - `only`: for a `*` line, the path of the list of keys to draw (the others are left out);
     - `band`: (lower path, upper path), drawn as a shaded band (e.g. an allowed price band).

@@ -23,7 +23,7 @@ from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submit
 from coalition.web.errors import Refused
 from coalition.web.ledger_filter import LedgerFilter, ledger_filter, page
 from coalition.web.pages import render, state_of
-from coalition.web.views import ENTRY_KINDS, GATE_RISK, OUTCOMES
+from coalition.web.views import ENTRY_KINDS, OUTCOMES, gate_risk
 
 if TYPE_CHECKING:
     from coalition.ledger.integrity import IntegrityReport
@@ -53,7 +53,7 @@ def ledger_page(
         "agents": tuple(sorted(catalog().agents)),
         "kinds": ENTRY_KINDS,
         "outcomes": OUTCOMES,
-        "gates": sorted(GATE_RISK),
+        "gates": sorted(gate_risk()),
         "actions": sorted(catalog().actions),
         "can_audit": principal.can(AUDIT),
         "head": state.ledger.head()[0],

@@ -3,7 +3,7 @@ JSON islands, the no-JS SVG charts, the timeline, escalations and budgets.
 
 A finished run's entries never change, so its page is built once (the console warms it when a run it started
 ends) and served from memory after; a decision on a finished interactive run appends to that run, which moves its
-last sequence number and so rebuilds it. Building takes a few hundred ms on a helios-launch run; serving ~ms.
+last sequence number and so rebuilds it. Building takes a few hundred ms on a run of a hundred days; serving ~ms.
 """
 
 from __future__ import annotations
@@ -49,21 +49,13 @@ def build_run_view(ledger: Ledger, run_id: str, last_seq: int, report: RunReport
     series = run_series(ledger, run_id)
     markers = series.markers
     charts = [
-        line_chart("Cash (USD)", [("cash", list(zip(series.days, series.cash, strict=True)))], markers=markers),
         line_chart(
-            "Prices vs allowed band (USD/MWh)",
-            [(region, points) for region, points in sorted(series.prices.items())],
+            c.chart.title,
+            sorted(c.lines.items()),
             markers=markers,
-            band=(
-                list(zip(series.days, series.floor, strict=True)),
-                list(zip(series.days, series.ceiling, strict=True)),
-            ),
-        ),
-        line_chart(
-            "Settlement backlog (USD)",
-            [("backlog", list(zip(series.days, series.backlog, strict=True)))],
-            markers=markers,
-        ),
+            band=c.band if c.chart.band is not None else None,
+        )
+        for c in series.charts
     ]
     finished = run_finished(ledger, run_id)
     return RunView(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import typing
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
+from coalition.domain import DEFAULT_PACK, Chart, catalog
 from coalition.governance.approvals import latest_sim_time, load_escalation, policy_for_run
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Escalation
@@ -20,22 +22,26 @@ from coalition.governance.policy import Policy
 from coalition.governance.reviews import SampledItem, review_queue
 from coalition.ledger.base import Ledger, LedgerQuery, RunInfo
 from coalition.ledger.entry import EntryKind, LedgerEntry
+from coalition.scenarios.world_kpis import world_kpis
 
 ENTRY_KINDS: tuple[str, ...] = typing.get_args(EntryKind)
 OUTCOMES: tuple[str, ...] = ("allow", "deny", "escalate", "approved", "rejected", "expired", "applied", "completed")
 
-# How much harm a wrong "yes" at each gate can do (money moved, credentials, capital > policy changes > budget).
-GATE_RISK: dict[str, int] = {
-    "money_movement": 5,
-    "credential_change": 5,
-    "capital_commitment": 4,
-    "market_entry": 4,
-    "incident_severity": 4,
-    "pricing_policy_change": 3,
-    "settlement_policy_change": 3,
-    "compliance_change": 3,
-    "budget_overrun": 2,
-}
+# How much harm a wrong "yes" at the core's own gate can do (a request for more budget); each pack declares its
+# gates' (Reporting.gate_risk): money moved, credentials, capital > policy changes > budget. Undeclared: 2.
+CORE_GATE_RISK: dict[str, int] = {"budget_overrun": 2}
+HEADLINE_KPIS = 5  # the first KPIs a run's pack declares, shown in the runs list
+
+
+@cache
+def gate_risk() -> dict[str, int]:
+    """How much harm a wrong "yes" at each gate of the installed packs can do (1-5)."""
+    risks = dict(CORE_GATE_RISK)
+    for pack in catalog().packs.values():
+        risks.update(pack.reporting.gate_risk)
+    return risks
+
+
 _AMOUNT_ARGS = ("amount_usd", "investment_usd", "budget_usd", "cost_usd")
 
 
@@ -83,7 +89,7 @@ def amount_at_stake(escalation: Escalation) -> Decimal | None:
 
 def risk_of(escalation: Escalation) -> tuple[int, str]:
     """A 1–8 score from the gate, the money at stake and four-eyes; with a label for the badge."""
-    score = GATE_RISK.get(escalation.gate, 2)
+    score = gate_risk().get(escalation.gate, 2)
     amount = amount_at_stake(escalation)
     if amount is not None:
         score += 2 if amount >= 1_000_000 else 1 if amount >= 100_000 else 0
@@ -211,6 +217,7 @@ class RunRow:
     kpis: dict[str, Any]
     expectations_passed: int
     expectations_total: int
+    world: list[tuple[str, str]] = field(default_factory=list)  # the headline KPIs its pack declares: (label, text)
 
 
 def run_finished(ledger: Ledger, run_id: str) -> LedgerEntry | None:
@@ -250,21 +257,68 @@ def run_row(ledger: Ledger, info: RunInfo, *, live: bool = False, now: datetime 
         status = str(finished.outcome)
     else:
         status = "running" if live else unfinished_status(ledger, info.run_id, now=now)
-    return RunRow(info, status, kpis, passed, total)
+    world = world_kpis(run_pack(ledger, info.run_id), kpis)[:HEADLINE_KPIS] if kpis else []
+    return RunRow(info, status, kpis, passed, total, world)
+
+
+@dataclass
+class ChartSeries:
+    """One declared chart's lines (label → (day, value) points) and band, day by day."""
+
+    chart: Chart
+    lines: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    band: tuple[list[tuple[int, float]], list[tuple[int, float]]] = field(default_factory=lambda: ([], []))
 
 
 @dataclass
 class Series:
-    """Daily values of one run, from its market.snapshot observations, plus decision markers by day."""
+    """Daily values of one run from its pack's daily snapshot (the charts the pack declares), plus decision markers
+    by day."""
 
     days: list[int] = field(default_factory=list)
-    cash: list[float] = field(default_factory=list)
-    backlog: list[float] = field(default_factory=list)
-    prices: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
-    floor: list[float] = field(default_factory=list)
-    ceiling: list[float] = field(default_factory=list)
+    charts: list[ChartSeries] = field(default_factory=list)
     budgets: dict[str, dict[str, float]] = field(default_factory=dict)
     markers: list[tuple[int, str, str]] = field(default_factory=list)  # (day, outcome, label)
+
+
+def _at(data: Any, path: str) -> Any:
+    """The value at a dotted path of a snapshot's data (None where it has none)."""
+    for part in path.split(".") if path else ():
+        data = data.get(part) if isinstance(data, Mapping) else None
+    return data
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _chart_day(series: ChartSeries, data: Mapping[str, Any], day: int) -> None:
+    """Add one snapshot's values to a chart: each line (one per key under a `*`), and its band."""
+    chart = series.chart
+    for label, path in chart.lines:
+        head, star, tail = path.partition(".*.")
+        if not star:
+            series.lines[label].append((day, _number(_at(data, path))))
+            continue
+        found = _at(data, head)
+        keep = _at(data, chart.only) if chart.only else None
+        for key, value in sorted(found.items()) if isinstance(found, Mapping) else ():
+            if keep is None or (isinstance(keep, Sequence) and key in keep):
+                series.lines[f"{label} {key}".strip()].append((day, _number(_at(value, tail))))
+    if chart.band is not None:
+        series.band[0].append((day, _number(_at(data, chart.band[0]))))
+        series.band[1].append((day, _number(_at(data, chart.band[1]))))
+
+
+def run_pack(ledger: Ledger, run_id: str) -> str:
+    """The pack of the run's scenario, as its run.started entry recorded it."""
+    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=1)):
+        document = (entry.payload.get("settings") or {}).get("scenario_document") or {}
+        return str(document.get("pack") or DEFAULT_PACK) if isinstance(document, Mapping) else DEFAULT_PACK
+    return DEFAULT_PACK
 
 
 def _day_of(entry: LedgerEntry, start: datetime | None) -> int:
@@ -272,27 +326,24 @@ def _day_of(entry: LedgerEntry, start: datetime | None) -> int:
 
 
 def run_series(ledger: Ledger, run_id: str) -> Series:
-    series = Series()
+    """The charts the run's pack declares, over its daily snapshots (none when the pack is not installed here)."""
+    pack = catalog().packs.get(run_pack(ledger, run_id))
+    reporting = pack.reporting if pack is not None else None
+    series = Series(charts=[ChartSeries(c) for c in (reporting.charts if reporting is not None else ())])
     start: datetime | None = None
     for entry in ledger.query(LedgerQuery(run_id=run_id, kind="observation")):
         payload = entry.payload
-        if payload.get("kind") != "market.snapshot":
+        if reporting is None or payload.get("kind") != reporting.snapshot:
             continue
         data = payload.get("data") or {}
         day = int(data.get("day", len(series.days)))
         if start is None:
             start = entry.sim_time
         series.days.append(day)
-        series.cash.append(float(data.get("cash_usd") or 0))
-        series.backlog.append(float((data.get("settlement") or {}).get("backlog_usd") or 0))
-        band = data.get("pricing_policy") or {}
-        series.floor.append(float(band.get("floor") or 0))
-        series.ceiling.append(float(band.get("ceiling") or 0))
-        active = set(data.get("active_markets") or [])
-        for region, quote in sorted((data.get("prices") or {}).items()):
-            if region in active:
-                series.prices[region].append((day, float(quote.get("price") or 0)))
-        series.budgets = {a: {k: float(v) for k, v in b.items()} for a, b in (data.get("budgets") or {}).items()}
+        for chart in series.charts:
+            _chart_day(chart, data, day)
+        budgets = data.get("budgets") or {}
+        series.budgets = {a: {k: float(v) for k, v in b.items()} for a, b in budgets.items() if isinstance(b, Mapping)}
     for verdict in ledger.query(LedgerQuery(run_id=run_id, kind="verdict")):
         if verdict.outcome in ("deny", "escalate"):
             label = f"{verdict.payload.get('agent', '?')}: {verdict.payload.get('action', '?')} → {verdict.outcome}"

@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.web.views import gate_risk, run_row, run_series
+
 pytestmark = pytest.mark.e2e
 
 COALITION = str(Path(sys.executable).with_name("coalition"))
@@ -115,6 +118,19 @@ class TestTheBillingDeskRuns:
         assert "| Credits granted | 0.00 USD |" in done.stdout
         assert "Settlement backlog" not in done.stdout
         assert "Revenue" not in done.stdout
+
+    def test_the_console_charts_and_ranks_what_the_desk_declares(self, desk_run: tuple[Path, dict[str, Any]]) -> None:
+        """The run page reads the desk's daily snapshot for the charts the desk declares (none: no market charts),
+        and its gates carry the risks it declares."""
+        data, _ = desk_run
+        with SqliteLedger(data / "l.db", create=False) as ledger:
+            series = run_series(ledger, RUN)
+            (info,) = [i for i in ledger.runs() if i.run_id == RUN]
+            row = run_row(ledger, info)
+        assert (len(series.days), series.charts) == (5, [])
+        assert row.world[:2] == [("Credits granted", "0.00 USD"), ("Fees waived", row.world[1][1])]
+        assert gate_risk()["refund_approval"] == 4
+        assert gate_risk()["market_entry"] == 4  # every installed pack's gates are ranked
 
     def test_whatif_compares_the_desks_own_kpis(self, desk_run: tuple[Path, dict[str, Any]]) -> None:
         """Under a policy whose case-escalation gate only billing managers answer, the recorded approvals of the CX

@@ -411,7 +411,7 @@ class TestPages:
         fallback = page[page.index("<noscript>\n<p") : page.index("</noscript>", page.index("<noscript>\n<p"))]
         assert fallback.count("<svg") == page.count("<svg") == 3
         assert 'class="marker"' in fallback
-        assert "<th>cash</th>" in page  # KPI row stays server-rendered HTML
+        assert "<th>KPIs</th>" in page  # KPI row stays server-rendered HTML, as the run's pack declares its KPIs
         assert "Decision timeline by agent" in page
         assert "outcome-escalate" in page
         assert f'href="/runs/{RUN}/report.html" download>Download report (HTML)</a>' in page

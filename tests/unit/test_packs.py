@@ -54,8 +54,6 @@ ALLOWED: dict[str, set[str]] = {
     "scenarios/report_render.py": {"settlement", "mwh", "set_price", "surge"},
     "scenarios/reports.py": {"settlement", "surge"},
     "scenarios/scaffold.py": {"helios", "settlement", "set_price", "surge", "demand_mw", "supply_mw", "reserve_ratio"},
-    "coalition/web/run_views.py": {"helios", "settlement", "mwh"},
-    "coalition/web/views.py": {"settlement", "market_entry"},
 }
 
 
