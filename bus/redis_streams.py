@@ -22,7 +22,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from coalition.bus.base import Delivery
+from coalition.bus.base import Delivery, delivered
 from coalition.bus.codec import decode, encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import BusError, BusUnavailable, MessageRejected
@@ -78,7 +78,7 @@ def _deliveries(
     deliveries: list[Delivery] = []
     append = deliveries.append
     for broker_id, fields in entries:
-        entry_id = _text(broker_id)
+        entry_id = broker_id.decode() if isinstance(broker_id, bytes) else broker_id
         n = counts.get(entry_id, times) if counts else times
         data = fields.get(FIELD) if fields else None
         if data is None:
@@ -92,7 +92,7 @@ def _deliveries(
         except Exception as exc:  # read must never raise for one bad entry: the consumer dead-letters it
             append(Delivery(topic, entry_id, n, None, data, f"undecodable: {type(exc).__name__}: {exc}"))
         else:
-            append(Delivery(topic, entry_id, n, envelope, data))
+            append(delivered(topic, entry_id, n, envelope, data))
     return deliveries
 
 
