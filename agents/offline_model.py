@@ -20,7 +20,8 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import RunnableConfig, ensure_config
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers.context import _tracing_v2_is_enabled
 
 from coalition.agents.chat import ENGINE_TOOL, ToolBindingChatModel, message_text
@@ -214,7 +215,9 @@ class OfflineChatModel(ToolBindingChatModel):
             return False
         if self.cache is not None or get_llm_cache() is not None or _tracing_v2_is_enabled():
             return False
-        inherited = ensure_config().get("callbacks")  # a LangGraph node's manager: empty unless something streams
+        # the calling node's config as is (ensure_config would copy it and its callback manager, to read one key)
+        calling = var_child_runnable_config.get()
+        inherited = calling.get("callbacks") if calling else None  # a LangGraph node's manager: empty unless streamed
         if isinstance(inherited, BaseCallbackManager):
             return not inherited.handlers
         return not inherited
