@@ -46,9 +46,10 @@ Handler = Callable[[Any, Any, ActionContext], Changes]
 """(the pack's world, the validated argument model, the context) → changes. Check everything first and raise
 `ActionRefused` before changing the world; a refusal must leave the world untouched."""
 
-Learn = Callable[[Any, Mapping[str, Any]], Mapping[str, Any]]
-"""(governance state, the executed arguments as JSON) → the state fields to replace: what governance must know
-after the action applied (a new price, a region's status). Called only for applied executions."""
+Learn = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
+"""(what governance has learned so far — GovernanceState.learned, the pack's named values —, the executed
+arguments as JSON) → the learned values to replace: what governance must know after the action applied (a new
+price, a region's status), which the pack's rules and state fields read. Called only for applied executions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,9 @@ class Action:
     - `proposers`: the agents that may propose it in the pack's default policy;
     - `charges`: the argument whose amount is charged to the proposer's money budget (None: not charged);
     - `learns`: what governance learns when it executes (see Learn; None: nothing);
+    - `credit`: (the argument naming the account it credits, the argument with the amount): governance totals
+      the credit authorized per account (`state.credits`, released when the execution fails), which per-account
+      limits read (None: it credits nobody);
     - `dependency_keys`: arguments whose value ties proposals together (the same incident, the same account):
       while an escalation on one is open, later proposals sharing the value wait for the human decision;
     - `safe_while_pending`: the action never waits for such an escalation (it protects whatever is decided);
@@ -73,6 +77,7 @@ class Action:
     proposers: tuple[str, ...] = ()
     charges: str | None = None
     learns: Learn | None = None
+    credit: tuple[str, str] | None = None
     dependency_keys: tuple[str, ...] = ()
     safe_while_pending: bool = False
     doc: str = ""
@@ -80,6 +85,9 @@ class Action:
     def __post_init__(self) -> None:
         if self.charges is not None and self.charges not in self.argument_names():
             raise ValueError(f"action {self.name}: charges {self.charges!r} is not one of its arguments")
+        for key in self.credit or ():
+            if key not in self.argument_names():
+                raise ValueError(f"action {self.name}: credit {key!r} is not one of its arguments")
         for key in self.dependency_keys:
             if key not in self.argument_names():
                 raise ValueError(f"action {self.name}: dependency key {key!r} is not one of its arguments")

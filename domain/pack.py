@@ -172,12 +172,20 @@ class GovernanceDecl:
       coalition.governance Rule). Called when such a policy loads too: SectionProblem (one line) when the
       document lacks what they read. None: every policy of the pack writes its rules;
     - `enforced_limits`: the limit sections the built-in rules enforce: a policy of the pack that writes rules
-      must read each of them it declares in some rule (else it would look enforced and be enforced by nothing).
+      must read each of them it declares in some rule (else it would look enforced and be enforced by nothing);
+    - `observes`: per observation kind, what governance learns from it: (GovernanceState.learned, the
+      observation's data) → the learned values to replace (as an action's `learns` does when it executes);
+    - `state_fields`: the fields rules' expressions read as `state.<name>` besides governance's own (`credits`,
+      `spend`, `open_escalations`), each a coalition.governance StateField, typically over what it learned.
     """
 
     limits: type[BaseModel] | None = None
     built_in_rules: Callable[[Any], Sequence[Any]] | None = None
     enforced_limits: tuple[str, ...] = ()
+    observes: Mapping[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]] = field(
+        default_factory=dict
+    )
+    state_fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,32 +39,6 @@ BudgetKey = tuple[str, str]  # (agent, period key)
 
 
 @dataclass(frozen=True, slots=True)
-class RegionPrice:
-    """The current price of a region and the base price the surge cap is measured from (USD/MWh)."""
-
-    price: Decimal | None = None
-    base_price: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PricingBand:
-    """The pricing policy in force (a change_pricing_policy execution replaces the policy file's)."""
-
-    floor: Decimal
-    ceiling: Decimal
-    surge_cap_pct: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class SettlementState:
-    """Settlement as last observed or changed: window, reserve ratio and paused regions."""
-
-    window: str | None = None
-    reserve_ratio: Decimal | None = None
-    paused: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
 class Charge:
     """An authorized action not yet executed: what it reserved, against whose budget and which period."""
 
@@ -74,7 +48,7 @@ class Charge:
     args: Mapping[str, Any]
     period: str
     amount: Decimal  # charged to the budget (0 when the action is not charged)
-    credit_customer: str | None = None
+    credit_customer: str | None = None  # whom it credits, and how much (Action.credit)
     credit_usd: Decimal = ZERO
 
 
@@ -83,15 +57,16 @@ class Hold:
     """A proposal waiting for the escalation it depends on (policy `holds`), and where its story continues."""
 
     held_by: str
-    dependency: str  # "incident_id=tx-outage"
+    dependency: str  # "incident_id=inc-7"
     message_id: str | None = None  # the proposal.held envelope (the cause of the verdict that ends the hold)
     correlation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class GovernanceState:
-    """Spend and reservations per agent and period, prices, pricing and jurisdictions in force, settlement,
-    proposals awaiting a verdict and escalations (open and decided)."""
+    """Spend and reservations per agent and period, credit authorized per account, what the pack's executed
+    actions and observations taught governance (`learned`), proposals awaiting a verdict and escalations (open and
+    decided)."""
 
     budget_period: BudgetPeriod = "month"
     directory: Mapping[str, tuple[str, ...]] | None = None  # None: trust the roles recorded in the ledger
@@ -102,11 +77,9 @@ class GovernanceState:
     reserved: Mapping[BudgetKey, Decimal] = field(default_factory=dict)
     increases: Mapping[BudgetKey, Decimal] = field(default_factory=dict)
     charges: Mapping[str, Charge] = field(default_factory=dict)
-    credits: Mapping[str, Decimal] = field(default_factory=dict)
-    prices: Mapping[str, RegionPrice] = field(default_factory=dict)
-    pricing: PricingBand | None = None  # None: the policy's band
-    jurisdictions: Mapping[str, str] = field(default_factory=dict)  # published packs; others: the policy's
-    settlement: SettlementState = SettlementState()
+    credits: Mapping[str, Decimal] = field(default_factory=dict)  # per account, by the actions declaring a credit
+    # named values the pack keeps (Action.learns, GovernanceDecl.observes), read by its rules and state fields
+    learned: Mapping[str, Any] = field(default_factory=dict)
     proposals: Mapping[str, ActionProposed] = field(default_factory=dict)  # awaiting a verdict
     escalations: Mapping[str, Escalation] = field(default_factory=dict)
     held: Mapping[str, Hold] = field(default_factory=dict)  # proposal id → the escalation it waits for
@@ -234,26 +207,15 @@ def _on_run_started(s: GovernanceState, m: Message, _mid: str | None, _cid: str 
 
 def _on_observation(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
     assert isinstance(m, Observation)
-    if m.kind != "market.snapshot":
-        return s
-    prices = dict(s.prices)
-    raw_prices = m.data.get("prices")
-    if isinstance(raw_prices, dict):
-        for region, quote in raw_prices.items():
-            if isinstance(quote, dict):
-                prices[str(region)] = RegionPrice(
-                    maybe_decimal(quote.get("price")), maybe_decimal(quote.get("base_price"))
-                )
-    settlement = s.settlement
-    raw = m.data.get("settlement")
-    if isinstance(raw, dict):
-        paused = raw.get("paused")
-        settlement = SettlementState(
-            window=str(raw["window"]) if raw.get("window") is not None else settlement.window,
-            reserve_ratio=_first(maybe_decimal(raw.get("reserve_ratio")), settlement.reserve_ratio),
-            paused=frozenset(str(r) for r in paused) if isinstance(paused, list) else settlement.paused,
-        )
-    return dataclasses.replace(s, prices=prices, settlement=settlement)
+    for pack in catalog().packs.values():
+        observe = pack.governance.observes.get(m.kind)
+        if observe is not None:
+            return _learn(s, observe(s.learned, m.data))
+    return s
+
+
+def _learn(s: GovernanceState, changes: Mapping[str, Any]) -> GovernanceState:
+    return dataclasses.replace(s, learned={**s.learned, **changes}) if changes else s
 
 
 def _on_proposed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
@@ -346,9 +308,11 @@ def _on_authorized(s: GovernanceState, m: Message, _mid: str | None, _cid: str |
     amount = charged_amount(m.action, m.args) or ZERO
     customer: str | None = None
     credit = ZERO
-    if m.action == "issue_credit":
-        customer = str(m.args.get("customer_id", ""))
-        credit = maybe_decimal(m.args.get("amount_usd")) or ZERO
+    declared = catalog().actions.get(m.action)
+    if declared is not None and declared.credit is not None:
+        account, amount_arg = declared.credit
+        customer = str(m.args.get(account, ""))
+        credit = maybe_decimal(m.args.get(amount_arg)) or ZERO
     charge = Charge(m.proposal_id, m.agent, m.action, dict(m.args), period, amount, customer, credit)
     changes: dict[str, Any] = {"charges": _with(s.charges, m.proposal_id, charge)}
     if amount:
@@ -374,8 +338,7 @@ def _on_executed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | N
             customer = charge.credit_customer
             changes["credits"] = _with(s.credits, customer, s.credits.get(customer, ZERO) - charge.credit_usd)
         return dataclasses.replace(s, **changes)
-    changes.update(_world_effects(s, charge))
-    return dataclasses.replace(s, **changes)
+    return _learn(dataclasses.replace(s, **changes), _world_effects(s, charge))
 
 
 def _world_effects(s: GovernanceState, charge: Charge) -> Mapping[str, Any]:
@@ -383,18 +346,13 @@ def _world_effects(s: GovernanceState, charge: Charge) -> Mapping[str, Any]:
     action = catalog().actions.get(charge.action)
     if action is None or action.learns is None:
         return {}
-    return action.learns(s, charge.args)
+    return action.learns(s.learned, charge.args)
 
 
 def charged_amount(action: str, args: Mapping[str, Any]) -> Decimal | None:
     """The amount an action charges to its agent's budget; None for actions that are not charged."""
     declared = catalog().actions.get(action)
     return declared.charged(args) if declared is not None else None
-
-
-def _first(value: Decimal | None, fallback: Decimal | None) -> Decimal | None:
-    """`value` unless it is absent (a ratio of 0 is a value, not an absence)."""
-    return fallback if value is None else value
 
 
 def maybe_decimal(value: object) -> Decimal | None:

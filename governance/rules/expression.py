@@ -43,20 +43,10 @@ if TYPE_CHECKING:
 RULE_ERROR = "governance.rule_error"
 
 
-def _band(state: GovernanceState) -> Any:
-    band = state.pricing
-    return None if band is None else cel_value({"floor": band.floor, "ceiling": band.ceiling,
-                                                 "surge_cap_pct": band.surge_cap_pct})  # fmt: skip
-
-
 def _spend(state: GovernanceState) -> dict[str, Decimal]:
     period = state.period_key()
     agents = {agent for agent, p in (*state.spent, *state.reserved) if p == period}
     return {agent: state.committed(agent, period) for agent in sorted(agents)}
-
-
-def _price(quote: Any) -> Any:
-    return {"price": cel_value(quote.price), "base_price": cel_value(quote.base_price)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +68,18 @@ class StateField:
         return {k: self.entry(raw[k]) for k in keys if isinstance(k, str) and k in raw}
 
 
-# The governance state an expression may read as `state.<field>` (docs/policy.md "Variables").
+# The governance state an expression may read as `state.<field>` (docs/policy.md "Variables"), besides the fields
+# the policy's pack declares (GovernanceDecl.state_fields, see state_fields_of).
 STATE_FIELDS: dict[str, StateField] = {
-    # the pricing band in force when an executed change replaced the policy's; else null
-    "pricing": StateField(_band),
-    "prices": StateField(entries=lambda s: s.prices, entry=_price),  # region → {price, base_price}
-    "jurisdictions": StateField(entries=lambda s: s.jurisdictions),  # statuses set by executed jurisdiction packs
-    "credits": StateField(entries=lambda s: s.credits),  # credit authorized so far per customer
+    "credits": StateField(entries=lambda s: s.credits),  # credit authorized so far per account
     "spend": StateField(entries=_spend),  # spend + reservations per agent in the current budget period
     "open_escalations": StateField(lambda s: float(len(s.open_escalations()))),
-    "paused": StateField(lambda s: sorted(s.settlement.paused)),  # regions whose settlement is paused
 }
+
+
+def state_fields_of(policy: Policy) -> dict[str, StateField]:
+    """The state fields the policy's rules may read: its pack's, then governance's own."""
+    return {**policy.of_pack().governance.state_fields, **STATE_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,15 +213,18 @@ def constants_of(policy: Policy) -> dict[str, dict[str, Any]]:
 def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
     """Compile every rule of the policy; RuleProblem names the first expression that cannot be used."""
     constants = constants_of(policy)
+    fields = state_fields_of(policy)
     gates = policy.all_gates()
     out: list[CompiledRule] = []
     for i, spec in enumerate(policy.rules):
         where = f"rules[{i}]"
         lets: dict[str, Compiled] = {}
         for name, text in spec.let.items():
-            lets[name] = _compile(text, constants, lets, f"{where}.let.{name}")
-        when = _compile(spec.when, constants, lets, f"{where}.when")
-        amount = _compile(spec.amount, constants, lets, f"{where}.amount") if spec.amount is not None else None
+            lets[name] = _compile(text, constants, lets, f"{where}.let.{name}", fields)
+        when = _compile(spec.when, constants, lets, f"{where}.when", fields)
+        amount = None
+        if spec.amount is not None:
+            amount = _compile(spec.amount, constants, lets, f"{where}.amount", fields)
         _check_arguments(
             spec.actions,
             where,
@@ -303,16 +297,18 @@ def _check_arguments(actions: Sequence[str], where: str, texts: Mapping[str, str
                 )
 
 
-def _compile(text: str, constants: Mapping[str, Any], lets: Mapping[str, Compiled], where: str) -> Compiled:
+def _compile(
+    text: str, constants: Mapping[str, Any], lets: Mapping[str, Compiled], where: str, fields: Mapping[str, StateField]
+) -> Compiled:
     try:
         compiled = compile_expression(text, constants, lets)
     except ExpressionProblem as exc:
         raise RuleProblem(where, _at(exc)) from None
-    unknown = compiled.state_fields - STATE_FIELDS.keys()
+    unknown = compiled.state_fields - fields.keys()
     if unknown:
         name = sorted(unknown)[0]
         column = text.find(f"state.{name}") + 7 if f"state.{name}" in text else 0
-        known = ", ".join(STATE_FIELDS)
+        known = ", ".join(fields)
         at = f" (column {column})" if column > 6 else ""
         raise RuleProblem(where, f"unknown state field state.{name} (known: {known}){at}")
     return compiled
@@ -424,8 +420,9 @@ def _flat_compiled(compiled: Compiled, renamed: Mapping[str, str]) -> Compiled:
 class ActionRules:
     """The policy's rules for one action, evaluated together (one CEL program, one context)."""
 
-    def __init__(self, action: str, rules: Sequence[CompiledRule]) -> None:
+    def __init__(self, action: str, rules: Sequence[CompiledRule], fields: Mapping[str, StateField]) -> None:
         self.action = action
+        self._fields = fields
         self.rules = tuple(rules)
         self.rule_id = self.rules[0].listed_as if self.rules else "rules"
         self.listed = tuple(dict.fromkeys(r.listed_as for r in self.rules))
@@ -473,7 +470,7 @@ class ActionRules:
             context["action"] = proposal.action
         if needs.state:
             context["state"] = {
-                field: STATE_FIELDS[field].value(state, None if keys is None else [given.get(k) for k in keys])
+                field: self._fields[field].value(state, None if keys is None else [given.get(k) for k in keys])
                 for field, keys in needs.state
             }
         return context
@@ -625,9 +622,10 @@ def _failed(rule: CompiledRule, exc: Exception) -> Finding:
 def rules_by_action(policy: Policy, actions: Sequence[str]) -> dict[str, ActionRules]:
     """The compiled rules of a policy grouped per action (actions without rules are left out)."""
     compiled: tuple[CompiledRule, ...] = policy.compiled_rules()
+    fields = state_fields_of(policy)
     out: dict[str, ActionRules] = {}
     for action in actions:
         mine = [r for r in compiled if action in r.actions]
         if mine:
-            out[action] = ActionRules(action, mine)
+            out[action] = ActionRules(action, mine, fields)
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import resources
 
 from coalition.domain import AgentDecl, GovernanceDecl, Pack, Voice, WorldDecl
-from coalition.packs.helios import day, observations, scenario_checks
+from coalition.packs.helios import day, learned, observations, scenario_checks
 from coalition.packs.helios.actions import ACTIONS
 from coalition.packs.helios.brief import brief
 from coalition.packs.helios.built_in_rules import built_in_rules
@@ -85,7 +85,13 @@ PACK = Pack(
         sign_off="An update from Helios",
         offline_model="offline:helios-narrator-v1",
     ),
-    governance=GovernanceDecl(limits=HeliosLimits, built_in_rules=built_in_rules, enforced_limits=ENFORCED_LIMITS),
+    governance=GovernanceDecl(
+        limits=HeliosLimits,
+        built_in_rules=built_in_rules,
+        enforced_limits=ENFORCED_LIMITS,
+        observes=learned.OBSERVES,
+        state_fields=learned.STATE_FIELDS,
+    ),
 )
 
 __all__ = ["PACK"]

@@ -423,6 +423,7 @@ ACTIONS: tuple[Action, ...] = (
         IssueCredit,
         issue_credit,
         proposers=("ops",),
+        credit=("customer_id", "amount_usd"),
         dependency_keys=("incident_id",),
         doc="Credit a customer by tier, within the maximum credit per customer.",
     ),

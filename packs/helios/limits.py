@@ -11,8 +11,10 @@ from decimal import Decimal
 from coalition.bus.messages import ActionProposed
 from coalition.governance.money import usd
 from coalition.governance.rules.arguments import number
-from coalition.governance.state import GovernanceState, PricingBand
+from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding
+from coalition.packs.helios import learned
+from coalition.packs.helios.learned import PricingBand
 from coalition.packs.helios.policy_model import ClaimsLimits, Jurisdictions, PricingLimits
 
 HUNDRED = Decimal(100)
@@ -28,7 +30,7 @@ class PriceBand:
         self._default = PricingBand(pricing.floor, pricing.ceiling, pricing.surge_cap_pct)
 
     def __call__(self, proposal: ActionProposed, state: GovernanceState) -> Finding | None:
-        band = state.pricing or self._default
+        band = learned.pricing(state.learned) or self._default
         price = number(proposal, "price")
         region = str(proposal.args["region"])
         if price < band.floor:
@@ -37,7 +39,7 @@ class PriceBand:
             return Finding(
                 "deny", "limit.price.ceiling", f"price {usd(price)} is above the ceiling {usd(band.ceiling)}"
             )
-        quote = state.prices.get(region)
+        quote = learned.prices(state.learned).get(region)
         base = quote.base_price if quote is not None else None
         if base is None:
             return Finding(
@@ -131,8 +133,9 @@ class Jurisdiction:
 
     def __call__(self, proposal: ActionProposed, state: GovernanceState) -> Finding | None:
         region = str(proposal.args["region"])
-        status = state.jurisdictions.get(region) or self._base.get(region)
-        published = region in state.jurisdictions
+        published_statuses = learned.jurisdictions(state.learned)
+        status = published_statuses.get(region) or self._base.get(region)
+        published = region in published_statuses
         source = "by a published jurisdiction pack" if published else "by the policy"
         if status == "prohibited":
             return Finding("deny", "limit.jurisdiction.prohibited", f"region {region} is prohibited {source}")

@@ -367,9 +367,9 @@ class TestStateFromTheLedger:
         (auth,) = loop.new(topics.AUTHORIZATIONS, ActionAuthorized)
         loop.execute(auth)
         loop.step()
-        assert loop.service.state.prices["CA"].price == 70
+        assert loop.service.state.learned["prices"]["CA"].price == 70
         old, new = loop.service.state, fold_ledger(loop.ledger.iter_entries(run_id=RUN), policy=POLICY)
-        assert new.prices == old.prices
+        assert new.learned["prices"] == old.learned["prices"]
         assert new.spent == old.spent
         assert new.reserved == old.reserved
         assert new.escalations.keys() == old.escalations.keys() == {"r1"}

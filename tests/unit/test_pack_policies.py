@@ -81,6 +81,14 @@ class TestPackPolicies:
             "desk.yaml: rules[0].actions: action 'issue_credit' belongs to pack helios, not billing-desk"
         )
 
+    def test_another_packs_state_fields_are_unknown(self) -> None:
+        """What governance learns of Helios's market (`state.prices`, its pack's state field) is Helios's: a desk
+        rule reading it is refused at load, naming the fields a desk policy may read."""
+        data = desk_policy(lambda d: d["rules"][0].update(when="size(state.prices) > 0"))
+        message = policy_error(data)
+        assert message.startswith("desk.yaml: rules[0].when: unknown state field state.prices (known: ")
+        assert "credits, spend, open_escalations" in message
+
     def test_a_permission_for_another_packs_action_is_refused(self) -> None:
         data = desk_policy(lambda d: d["permissions"]["billing"].append("request_model_budget"))
         assert "permissions.billing: action 'request_model_budget' belongs to pack helios" in policy_error(data)

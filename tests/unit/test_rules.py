@@ -754,9 +754,9 @@ class TestStateDependentRules:
     def test_settlement_pause_and_resume_are_tracked(self) -> None:
         """Paused regions follow pause/resume executions."""
         state = executed(base_state(), "ops", "pause_settlement", "s1", region="CA", incident_id="i", reason="r")
-        assert state.settlement.paused == frozenset({"CA"})
+        assert state.learned["settlement"].paused == frozenset({"CA"})
         state = executed(state, "ops", "resume_settlement", "s2", region="CA", incident_id="i")
-        assert state.settlement.paused == frozenset()
+        assert state.learned["settlement"].paused == frozenset()
 
     def test_a_zero_reserve_ratio_is_kept(self) -> None:
         """Settlement policy T+1 with reserve ratio 0 replaces an observed 0.2."""
@@ -764,7 +764,8 @@ class TestStateDependentRules:
         state = executed(
             base_state().apply(snapshot), "finance", "set_settlement_policy", "s", window="T+1", reserve_ratio=0
         )
-        assert (state.settlement.window, state.settlement.reserve_ratio) == ("T+1", 0)
+        settlement = state.learned["settlement"]
+        assert (settlement.window, settlement.reserve_ratio) == ("T+1", 0)
 
 
 def _fields(state: GovernanceState) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from coalition.bus.messages import ActionProposed
 from coalition.domain import catalog, load_pack
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, parse_policy
 from coalition.governance.rules.expression import rules_by_action
-from coalition.governance.state import PricingBand, RegionPrice
+from coalition.packs.helios.learned import PricingBand, RegionPrice
 
 pytestmark = pytest.mark.unit
 
@@ -131,7 +131,8 @@ def states(draw: st.DrawFn) -> GovernanceState:
         for r in draw(st.lists(st.sampled_from(REGIONS), max_size=3, unique=True))
     }
     credits = {c: draw(small) for c in draw(st.lists(st.sampled_from(["C-1", "C-2"]), max_size=2, unique=True))}
-    return dataclasses.replace(state, prices=prices, pricing=pricing, jurisdictions=jurisdictions, credits=credits)
+    learned = {"prices": prices, "pricing": pricing, "jurisdictions": jurisdictions}
+    return dataclasses.replace(state, learned=learned, credits=credits)
 
 
 def _decision(verdict: Any) -> tuple[Any, ...]:
