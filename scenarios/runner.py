@@ -235,7 +235,7 @@ class RunParts:
     options: RunnerOptions
     ledger: Ledger
     raw_bus: Bus  # the backend, as given
-    bus: Bus  # the same, every producer signing and every consumer verifying
+    bus: Bus  # what the run's producers and consumers use: raw_bus signed and verified (unsigned: replay --verify)
     ids: IdFactory
     clock: SimulatedClock
     world: Any
@@ -280,7 +280,6 @@ class Runner:
         self._executor_ids = self.ids.child("executor")
         self._proposals: dict[str, ActionProposed] = {}  # what agents asked for: authorizations must match it
         self.superstep = 0
-        self._counts: Counter[str] = Counter()
 
     # ----- public ------------------------------------------------------------------------------------------
 
