@@ -207,6 +207,8 @@ class Pack:
       read); `check_policy` validates them: (the policy document) → None, or SectionProblem (one line);
     - `demo`: the scenario of its library (file name without .yaml) that `coalition demo` runs when this is the
       default pack;
+    - `scenario_template`: a commented scenario file (a resource inside the pack) that `coalition scenario new NAME
+      --pack` starts from, `__NAME__` standing for the new scenario's name;
     - `reporting`: what reports and the console show of its world (see Reporting);
     - `voice`: how its agents are named to a model and how the offline model words their notices (see Voice;
       `speaks` makes one of the title and name when the pack declares none);
@@ -226,6 +228,7 @@ class Pack:
     policy_sections: tuple[str, ...] = ()
     check_policy: Callable[[Mapping[str, Any]], None] | None = None
     demo: str = ""
+    scenario_template: Traversable | None = None
     reporting: Reporting = field(default_factory=Reporting)
     voice: Voice | None = None
     governance: GovernanceDecl = GovernanceDecl()

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from coalition.cli.common import fail
+from coalition.domain import PackError
 from coalition.scenarios.errors import ScenarioError, ScenariosError
 from coalition.scenarios.scaffold import scaffold
 from coalition.scenarios.spec import list_library, load_scenario
@@ -41,13 +42,16 @@ def list_scenarios() -> None:
 def new(
     name: Annotated[str, typer.Argument(help="Slug of the new scenario.")],
     directory: Annotated[Path, typer.Option("--dir", help="Where to write NAME.yaml.", file_okay=False)] = Path("."),
+    pack: Annotated[
+        str | None, typer.Option("--pack", help="The pack whose template to start from (default: the default pack).")
+    ] = None,
 ) -> None:
     """Write NAME.yaml, a valid commented scenario to start from (run it with coalition run NAME.yaml).
 
     Example: coalition scenario new heat-wave --dir scenarios/
     """
     try:
-        path = scaffold(name, directory)
-    except (ScenarioError, ScenariosError) as exc:
+        path = scaffold(name, directory, pack)
+    except (ScenarioError, ScenariosError, PackError) as exc:
         fail(str(exc))
     typer.echo(f"wrote {path}; try: coalition run {path} --bus memory")

@@ -63,6 +63,7 @@ PACK = Pack(
     policy_sections=("eligibility",),
     check_policy=day.check_policy,
     reporting=REPORTING,
+    scenario_template=resources.files("coalition.packs.billing_desk").joinpath("scenario-template.yaml"),
     voice=Voice(
         business="a utility's billing desk",
         sign_off="An update from your billing desk",

@@ -78,6 +78,7 @@ PACK = Pack(
     brief=brief,
     demo="helios-launch",
     reporting=REPORTING,
+    scenario_template=resources.files("coalition.packs.helios").joinpath("scenario-template.yaml"),
     # Recorded in every run (instructions by hash, the offline wording and model id by text): changing it changes
     # the ledgers of Helios runs, the golden ledger among them.
     voice=Voice(

@@ -128,3 +128,17 @@ class TestCommands:
         assert cli("scenario", "new", "my-first", cwd=tmp_path).returncode == 0
         done = cli("run", "my-first.yaml", "--bus", "memory", cwd=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
+
+    def test_scenario_new_starts_from_the_named_packs_template(self, tmp_path: Path) -> None:
+        """Each pack ships its own template: the desk's is a desk scenario whose expectations hold; an unknown
+        pack is one line."""
+        assert cli("scenario", "new", "desk-first", "--pack", "billing-desk", cwd=tmp_path).returncode == 0
+        text = (tmp_path / "desk-first.yaml").read_text(encoding="utf-8")
+        assert "pack: billing-desk" in text
+        assert "Helios" not in text
+        done = cli("run", "desk-first.yaml", "--bus", "memory", cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        unknown = cli("scenario", "new", "x", "--pack", "nope", cwd=tmp_path)
+        assert unknown.returncode == 2
+        assert unknown.stderr.strip().startswith("error: pack 'nope': is not installed")
+        assert not (tmp_path / "x.yaml").exists()
