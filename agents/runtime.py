@@ -6,13 +6,18 @@ graph, publishes the outputs in one batch and acks. Inputs the bus could not dec
 and inputs the agent could not use, are dead-lettered with the reason — never dropped silently.
 
 A runtime lives as long as its run. An interrupted run is resumed by re-executing it deterministically on fresh
-streams (scenarios/runner.py), never by a new runtime taking over a half-read group: the new one would mint
-envelope ids from the start of its namespace again, and the recorder would drop its messages as duplicates.
+streams (scenarios/runner.py), never by a new runtime simply reading on from a half-read group: it would mint
+envelope ids from the start of its namespace again, and the recorder would drop its messages as duplicates. An
+agent worker that takes an agent over from a dead one (scenarios/agent_workers.py) first `rebuild`s the agent:
+it re-executes the earlier steps over the inputs they took, read back from the streams, publishing nothing, so
+the agent's state and its id counter are where the dead worker left them; what the dead worker already published
+(`published`) is not published again.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 
 import structlog
@@ -51,6 +56,7 @@ class AgentRuntime:
         self.consumer = consumer or self.source
         self._ids = ids.child(self.source)
         self._held: list[Delivery] = []
+        self.published: set[str] = set()  # ids already on the streams (a takeover): not published again
         for topic in AGENT_TOPICS:
             bus.ensure_group(topic, self.group, from_start=True)
 
@@ -59,8 +65,31 @@ class AgentRuntime:
         with structlog.contextvars.bound_contextvars(agent=self.agent.name, superstep=superstep):
             return self._step(superstep, sim_time)
 
+    def rebuild(self, history: Sequence[Delivery], steps: Sequence[tuple[int, datetime]]) -> list[Delivery]:
+        """Re-execute the steps `steps` (superstep, simulated time) over `history` — every entry of the agent's
+        topics, in stream order per topic — as the live steps took them: the same inputs in the same order, the
+        same ids minted; nothing is published or acknowledged. What no step took stays held for the next one;
+        returns what the steps took (to acknowledge). Raises ValueError if history holds an undecodable entry
+        (a live step would have dead-lettered it at a point history does not tell)."""
+        bad = [d for d in history if d.envelope is None]
+        if bad:
+            raise ValueError(f"{len(bad)} undecodable entries on {self.agent.name}'s topics ({bad[0].error})")
+        self._held = list(history)
+        taken: list[Delivery] = []
+        for superstep, sim_time in steps:
+            with structlog.contextvars.bound_contextvars(agent=self.agent.name, superstep=superstep):
+                taken += self._run(superstep, sim_time, self._held, live=False)[1]
+        return taken
+
     def _step(self, superstep: int, sim_time: datetime) -> int:
-        deliveries = self._held + self._drain()
+        produced, _ = self._run(superstep, sim_time, self._held + self._drain(), live=True)
+        return produced
+
+    def _run(
+        self, superstep: int, sim_time: datetime, deliveries: list[Delivery], *, live: bool
+    ) -> tuple[int, list[Delivery]]:
+        """One step over `deliveries`; live, it publishes its outputs and acknowledges what it took. Returns how
+        many proposals and agent messages it produced, and what it took."""
         undecodable = [d for d in deliveries if d.envelope is None]
         ready: list[Delivery] = []
         self._held = []
@@ -75,12 +104,15 @@ class AgentRuntime:
         output = self.agent.run([d.envelope for d in mine if d.envelope is not None], ctx)
         batch = self._wrap(output, superstep, sim_time)
         batch += self._dead_letters(undecodable, output, mine, superstep, sim_time)
-        if batch:
+        if self.published:
+            batch = [(topic, envelope) for topic, envelope in batch if envelope.id not in self.published]
+        if batch and live:
             self.bus.publish_many(batch)
-        self.bus.ack(self.group, undecodable + ready)
+        if live:
+            self.bus.ack(self.group, undecodable + ready)
         produced = sum(1 for item in output.messages if item.topic != topics.CONTROL)  # records are not output
         self._ids.new()  # the id a step.done report once took: ledgers recorded before its removal replay identical
-        return produced
+        return produced, undecodable + ready
 
     def _drain(self) -> list[Delivery]:
         found: list[Delivery] = []

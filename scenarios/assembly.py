@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from langchain_core.language_models import BaseChatModel
+
 from coalition.agents.base import Agent
+from coalition.agents.lanes import Preview
 from coalition.agents.model_budget import ModelLimits
 from coalition.agents.model_setup import build_narrators
+from coalition.agents.narrator import Narrator
 from coalition.agents.providers import ModelChoice, choose_models
 from coalition.agents.registry import build_agents
 from coalition.agents.runtime import AgentRuntime
 from coalition.bus import topics
 from coalition.bus.base import Bus
 from coalition.bus.clock import IdFactory, SimulatedClock
-from coalition.bus.keys import Keyring, producer_identities
+from coalition.bus.keys import KeyDirectory, Keyring, producer_identities
 from coalition.bus.messages import RunStarted
 from coalition.bus.signing import SignedBus, Verifier
 from coalition.domain import Pack, catalog
@@ -38,6 +42,7 @@ from coalition.scenarios.runner import (
     EXECUTOR_GROUP,
     AgentStep,
     EscalationAnswers,
+    RemoteRun,
     Runner,
     RunnerOptions,
     RunParts,
@@ -73,6 +78,49 @@ def model_limits(policy: Policy) -> dict[str, ModelLimits]:
     }
 
 
+def run_narrators(
+    choices: dict[str, ModelChoice], policy: Policy, seed: int, ids: IdFactory, options: RunnerOptions
+) -> dict[str, Narrator]:
+    """Each agent's narrator as a run gives it (its model, the policy's model budget, prices, recorded answers)."""
+    return build_narrators(
+        choices,
+        access=options.provider_access,
+        seed=seed,
+        limits=model_limits(policy),
+        prices=options.prices,
+        replay=options.replay,
+        ids=ids,
+    )
+
+
+def run_agents(
+    scenario: Scenario,
+    pack: Pack,
+    policy: Policy,
+    *,
+    seed: int,
+    model: BaseChatModel | None,
+    narrators: dict[str, Narrator] | None,
+    preview: Preview | None,
+    names: Sequence[str] | None = None,
+) -> dict[str, Agent]:
+    """The agents of a run (or only `names`), as every process that runs them builds them: the pack's agents (their
+    models narrating, or `model` for every one) with the policy's lanes, and the scenario's own graphs."""
+    own = {
+        name: a.graph for name, a in scenario.agents.items() if a.graph is not None and (names is None or name in names)
+    }
+    wanted = [name for name in pack.agent_names if name not in own and (names is None or name in names)]
+    agents: dict[str, Agent] = dict(build_agents(model, seed, narrators=narrators, names=wanted))
+    use_lanes(agents, policy, preview=preview)
+    agents |= graph_agents(own, pack, policy, narrators=narrators or {}, model=model, seed=seed)
+    return agents
+
+
+def run_agent_names(scenario: Scenario, pack: Pack) -> list[str]:
+    """Every agent of a run (the pack's, and the scenario's own graphs), in canonical order."""
+    return sorted({*pack.agent_names, *(name for name, a in scenario.agents.items() if a.graph is not None)})
+
+
 def agent_runtimes(
     scenario: Scenario,
     pack: Pack,
@@ -86,26 +134,17 @@ def agent_runtimes(
     model_choices: dict[str, ModelChoice],
     governance: GovernanceService,
 ) -> list[AgentStep]:
-    """The agents of a run, each driven by its runtime over `bus`, in canonical (name) order: the pack's agents
-    (their models narrating, or `options.model` for every one) and the scenario's own graphs."""
-    narrators = (
-        None
-        if options.model is not None
-        else build_narrators(
-            model_choices,
-            access=options.provider_access,
-            seed=seed,
-            limits=model_limits(policy),
-            prices=options.prices,
-            replay=options.replay,
-            ids=ids,
-        )
+    """The agents of a run, each driven by its runtime over `bus`, in canonical (name) order."""
+    narrators = None if options.model is not None else run_narrators(model_choices, policy, seed, ids, options)
+    agents = run_agents(
+        scenario,
+        pack,
+        policy,
+        seed=seed,
+        model=options.model,
+        narrators=narrators,
+        preview=governance_preview(policy, lambda: governance.state),
     )
-    own = {name: a.graph for name, a in scenario.agents.items() if a.graph is not None}
-    names = [name for name in pack.agent_names if name not in own]
-    agents: dict[str, Agent] = dict(build_agents(options.model, seed, narrators=narrators, names=names))
-    use_lanes(agents, policy, preview=governance_preview(policy, lambda: governance.state))
-    agents |= graph_agents(own, pack, policy, narrators=narrators or {}, model=options.model, seed=seed)
     return [AgentRuntime(agents[name], bus, run_id=run_id, ids=ids) for name in sorted(agents)]
 
 
@@ -115,6 +154,12 @@ def signed_bus(bus: Bus, keyring: Keyring | None, *, run_id: str) -> Bus:
     or other-run envelope reaches consumers as a rejected delivery (dead-lettered)."""
     keys = keyring or Keyring.ephemeral(producer_identities(catalog().agent_names))
     return SignedBus(bus, keys, Verifier(keys.directory(), run_id=run_id))
+
+
+def worker_bus(bus: Bus, keyring: Keyring, directory: KeyDirectory, *, run_id: str) -> Bus:
+    """A run's bus as an agent worker uses it: signing as the agents it serves (`keyring`), verifying every producer
+    of the run (`directory`, the public keys the coordinator trusts too)."""
+    return SignedBus(bus, keyring, Verifier(directory, run_id=run_id))
 
 
 def assemble_run(
@@ -168,6 +213,12 @@ def assemble_run(
     if answers.original_run is not None:  # a re-execution takes the decisions signed for the run it re-executes
         governance.accept_decisions_of(answers.original_run)
     model_choices = options.models or choose_models(scenario={name: a.model for name, a in scenario.agents.items()})
+    workers = options.agent_workers
+    if agent_steps is None and workers is not None:  # one step: the agent workers run every agent
+        remote = RemoteRun(
+            scenario, policy, seed, run_id, bus, signed, model_choices, options, run_agent_names(scenario, pack)
+        )
+        agent_steps = lambda _: [workers(remote)]  # noqa: E731
     runtimes = (
         agent_steps(signed)
         if agent_steps is not None

@@ -379,7 +379,13 @@ def resume_models(
     """For resuming `run_id`: each paid agent answers from the run's recorded calls, and asks its provider only
     what was not recorded — nothing already paid for is paid again, the budget guards count what was spent, and
     the replayed part has the recorded words. A missing key is a ModelConfigError before any request."""
-    recorded = recorded_models(ledger, run_id)
+    return answered_first(recorded_models(ledger, run_id), choices, access, seed=seed)
+
+
+def answered_first(
+    recorded: Mapping[str, ReplayChatModel], choices: Mapping[str, ModelChoice], access: ProviderAccess, *, seed: int
+) -> dict[str, ReplayChatModel]:
+    """Each paid agent answers from `recorded` (by request hash) and asks its provider only what is not there."""
     models: dict[str, ReplayChatModel] = {}
     for agent, choice in sorted(choices.items()):
         if choice.provider == "offline":

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from langchain_core.language_models import BaseChatModel
@@ -66,6 +66,28 @@ class AgentStep(Protocol):
     """Phase A of a superstep for one agent: what it published (a runtime over its graph, or a recorded replay)."""
 
     def step(self, superstep: int, sim_time: datetime) -> int: ...
+
+
+@runtime_checkable
+class RemoteStep(AgentStep, Protocol):
+    """Phase A run by agent workers in other processes (scenarios/agent_workers.py): told when the run is over."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    """What agent workers are told of a run to build its agents exactly as this process would."""
+
+    scenario: Scenario
+    policy: Policy
+    seed: int
+    run_id: str
+    raw_bus: Bus  # the backend, as given (workers reach the run's streams on it)
+    bus: Bus  # the run's signed bus (its keyring holds the keys the run trusts)
+    model_choices: dict[str, ModelChoice]
+    options: RunnerOptions
+    agents: list[str]  # every agent of the run, in canonical order
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,9 @@ class RunnerOptions:
     # a second policy evaluated beside the governing one on every proposal (policy rollout): its would-be verdict
     # is recorded on each verdict (VerdictIssued.shadow) and its document in run.started; it never decides
     shadow_policy: Policy | None = None
+    # agent workers in other processes run phase A (scenarios/agent_workers.py): given the run, the one step that
+    # has them run every agent; None: the agents run in this process
+    agent_workers: Callable[[RemoteRun], RemoteStep] | None = None
 
 
 def policy_brief(policy: Policy, pack: Pack) -> Observation | None:
@@ -289,9 +314,14 @@ class Runner:
         log.info("run.start", scenario=self.scenario.name, seed=self.seed)
         self._publish(topics.CONTROL, self._run_started(), source="runner")
         self.recorder.flush()
-        for day in range(self.scenario.days):
-            self._run_day(day)
-        return self._finish(time.perf_counter() - started)
+        try:
+            for day in range(self.scenario.days):
+                self._run_day(day)
+            return self._finish(time.perf_counter() - started)
+        finally:
+            for runtime in self.runtimes:
+                if isinstance(runtime, RemoteStep):
+                    runtime.close()
 
     # ----- one day -----------------------------------------------------------------------------------------
 
