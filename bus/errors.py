@@ -36,3 +36,8 @@ class EmbeddedRedisError(BusError):
 
 class KeyStoreError(BusError):
     """A key is missing, unreadable, malformed or has unsafe permissions."""
+
+
+class AgentWorkersFailed(BusError):
+    """The agent workers of a run did not complete a superstep: none serves an agent, the owner of one died with
+    no other to take it over, one stayed silent past the deadline, or a step failed on its worker."""

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 # The composition root, the settings, the ledger and pydantic are imported by the functions that use them, not
 # here: `coalition --help` (coalition.cli.lazy) needs OneLineGroup alone, and they are ~0.2 s of its start.
 if TYPE_CHECKING:
-    from coalition.bootstrap import LedgerTrust, OpenLedger
+    from coalition.bootstrap import BusChoice, LedgerTrust, OpenLedger
     from coalition.ledger.checkpoint import SignedCheckpoint
     from coalition.settings import Settings
 
@@ -192,6 +192,20 @@ def refuse_if_inconsistent(ledger: OpenLedger, trust: LedgerTrust) -> None:
 
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,119}")  # no path separator, no space, no leading dot or dash
+
+
+def redis_url_option(bus: str | None, cfg: Settings, needs: str) -> tuple[BusChoice, str]:
+    """The Redis URL a worker process reaches its coordinator through (--bus, else REDIS_URL); `needs` is the
+    one line said otherwise (an in-process bus, or a Redis this process would start privately)."""
+    from coalition.bootstrap import BusChoice
+
+    try:
+        choice = BusChoice.parse(bus, cfg)
+    except ValueError as exc:
+        fail(str(exc))
+    if choice.kind != "redis" or choice.url is None:
+        fail(needs)
+    return choice, choice.url
 
 
 def check_run_id(run_id: str, *, option: str = "--run-id") -> str:

@@ -79,6 +79,13 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "and ledger (COALITION_LEDGER=postgresql://… for several hosts). Stop with Ctrl-C.",
     ),
     LazyCommand(
+        "worker",
+        "coalition.cli.worker_cmd:worker",
+        "Serve agents for the runs a coordinator announces (coalition run … --agent-workers external), on any host "
+        "with the same Redis and the run's keys directory; beats a heartbeat that coalition doctor lists. Stop with "
+        "Ctrl-C.",
+    ),
+    LazyCommand(
         "report",
         "coalition.cli.report_cmd:report",
         "Report a run: KPIs, charts over simulated time with decision markers, decisions, escalations, expectations.",

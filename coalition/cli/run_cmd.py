@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -26,6 +27,7 @@ from coalition.cli.resume import resume_command
 from coalition.cli.stops import stops_cleanly
 from coalition.cli.summary import escalations, render_summary
 from coalition.cli.terminal import TerminalConsole, clean
+from coalition.cli.worker_cmd import DeadlineOption, LocalAgentWorkers, WorkersOption, parse_workers
 from coalition.domain import load_pack
 from coalition.governance.decision_signatures import DIRECTORY_SETTING
 from coalition.governance.errors import PolicyError
@@ -34,10 +36,11 @@ from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.errors import LedgerError
 from coalition.logs import bind_context, configure_logging
+from coalition.scenarios.assembly import run_agent_names
 from coalition.scenarios.board_divergence import board_check, names_human_decisions
 from coalition.scenarios.errors import ScenarioError
 from coalition.scenarios.replay import ReplayError, recorded_run, resume_models
-from coalition.scenarios.runner import DayProgress, RunnerOptions, RunResult, recorded_choices
+from coalition.scenarios.runner import DayProgress, RemoteRun, RemoteStep, RunnerOptions, RunResult, recorded_choices
 from coalition.scenarios.spec import MAX_SEED, Scenario, load_scenario, policy_misfit
 from coalition.settings import Settings
 
@@ -145,6 +148,8 @@ def execute(
     run_settings: dict[str, object] | None = None,
     bus_option: str | None = None,
     shadow_policy: Policy | None = None,
+    agent_workers: int | None = None,
+    agent_deadline: float = 300.0,
 ) -> RunResult:
     """Run one scenario with a progress bar over simulated days; shared by `run` and `demo`."""
     resume = resume_command(
@@ -206,6 +211,7 @@ def execute(
                 settings={**(run_settings or {}), **recorded},
                 keyring=keys,
                 shadow_policy=shadow_policy,
+                agent_workers=_remote(bus_choice, agent_workers, agent_deadline, progress.console),
             )
             with build_run(
                 scenario,
@@ -219,7 +225,31 @@ def execute(
                 policy=policy,
                 options=options,
             ) as runner:
-                return runner.run()
+                if not agent_workers:  # in this process, or external workers
+                    return runner.run()
+                url = str(bus_choice.url or getattr(runner.raw_bus, "url", ""))
+                local = LocalAgentWorkers(
+                    run_agent_names(runner.scenario, runner.pack),
+                    agent_workers,
+                    url=url,
+                    run_id=run_id,
+                    log_dir=data_dir / "workers" / run_id.replace(":", "_"),
+                )
+                try:
+                    return runner.run()
+                finally:
+                    local.stop()
+
+
+def _remote(
+    bus: BusChoice, workers: int | None, deadline: float, console: Console
+) -> Callable[[RemoteRun], RemoteStep] | None:
+    """RunnerOptions.agent_workers for workers on the run's Redis (None: the agents run in this process)."""
+    if workers is None:
+        return None
+    from coalition.scenarios.agent_workers import remote_agents
+
+    return remote_agents(bus.url, deadline_s=deadline, on_wait=lambda text: console.print(text, markup=False))
 
 
 def _identities(
@@ -337,6 +367,8 @@ def run(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the interrupted run given by --run-id (replays, then goes on).")
     ] = False,
+    agent_workers: WorkersOption = None,
+    agent_deadline: DeadlineOption = 300.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Run a scenario under governance; prints the run id, a progress bar and a summary.
@@ -354,6 +386,14 @@ def run(
         choice = BusChoice.parse(bus, cfg)
     except ValueError as exc:
         fail(str(exc))
+    try:
+        workers = parse_workers(agent_workers)
+    except ValueError as exc:
+        fail(str(exc))
+    if workers is not None and choice.kind != "redis":
+        fail("--agent-workers needs --bus redis (or a redis:// URL): the workers are other processes")
+    if workers is not None and resume:
+        fail("--agent-workers cannot resume a run: resume it in one process (without --agent-workers)")
     if resume and run_id is None:
         fail("--resume needs the --run-id of the run to continue")
     if run_id is not None:
@@ -416,6 +456,8 @@ def run(
         run_settings=run_settings,
         bus_option=bus,
         shadow_policy=shadow,
+        agent_workers=workers,
+        agent_deadline=agent_deadline,
     )
     ok = _print_result(console, ledger, result, as_json=as_json, scenario=scenario, policy=policy, seed=seed)
     raise typer.Exit(0 if ok else 1)

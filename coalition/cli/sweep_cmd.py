@@ -19,7 +19,7 @@ from rich.table import Table
 
 from coalition.bootstrap import BusChoice, LedgerLocation, describe_ledger, ledger_location, open_bus
 from coalition.bus.errors import BusError
-from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, settings
+from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, redis_url_option, settings
 from coalition.cli.terminal import TerminalConsole
 from coalition.ledger.errors import LedgerError
 
@@ -328,13 +328,7 @@ def sweep_worker(
     from coalition.scenarios.sweep import SweepWorker
 
     cfg = settings()
-    try:
-        choice = BusChoice.parse(bus, cfg)
-    except ValueError as exc:
-        fail(str(exc))
-    url = choice.url
-    if choice.kind != "redis" or url is None:
-        fail("a sweep worker needs the queue's Redis: --bus redis://… or REDIS_URL")
+    _, url = redis_url_option(bus, cfg, "a sweep worker needs the queue's Redis: --bus redis://… or REDIS_URL")
     ledger = open_ledger(ledger_path)
     worker_name = name or f"{socket.gethostname()}-{os.getpid()}"
     try:

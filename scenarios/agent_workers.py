@@ -1,0 +1,520 @@
+"""Agent workers: phase A of every superstep run by `coalition worker` processes, on this host or others.
+
+The coordinator (`coalition run … --agent-workers`) keeps governance, the executor and the recorder; only the
+agents move. It announces the run (the scenario and policy documents, seed, run id, the run's stream namespace,
+the model choices and the public keys the run trusts for each agent), waits until every agent is served by a
+live worker, picks one owner per agent, then, each superstep, posts a barrier (superstep, simulated time, owners)
+and waits for every agent's report (how many messages it produced) with a deadline. Workers publish into the
+run's own signed streams, and governance and the recorder read them in canonical order, so the ledger is byte for
+byte the one-process run's: the same agents are built by the same code (`run_agents`), take the same inputs and
+mint the same ids, whichever process runs them.
+
+Takeover. Workers beat every half second (a Redis key with a TTL, coalition/bus/worker_control.py). When an
+owner's heartbeat expires while the coordinator waits for it, another live worker serving the agent is named
+owner in a new barrier for the same superstep. A worker that becomes owner of an agent — at the run's first
+step, or in a takeover — builds it fresh and rebuilds its state deterministically: it reads back every entry of
+the agent's topics (and XAUTOCLAIMs the dead consumer's pending entries and reads the undelivered ones, so the
+group delivers nothing twice), re-executes the earlier supersteps over them exactly as they were taken (inputs
+of superstep k are those published before k that no earlier step took; agents/runtime.py `rebuild`), answering
+model calls from the `model.called` records the agent already published (a paid model is asked only what it was
+never asked), and publishes nothing while doing so. Then it runs the superstep; anything of it the dead worker
+had already published (one atomic batch per step, ids deterministic) is not published again.
+
+Heartbeats tell liveness, not progress: a worker that beats but never reports fails the run at the deadline,
+with a message naming the agent, the worker and the superstep (the run can then be resumed in one process).
+What a worker cannot reproduce is refused before the run starts: an agent in a model lane previews governance's
+state (scenarios/agent_lanes.py), which lives in the coordinator; a run given one model object for every agent
+(tests) has nothing to announce. A worker that was declared dead but comes back mid-step is not fenced off: it
+can publish the same envelopes (same ids) as its successor a second time; the recorder records each id once, but
+nothing else promises to ignore the duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from coalition.agents.inbox import AGENT_TOPICS
+from coalition.agents.prices import PriceTable
+from coalition.agents.providers import ModelChoice, ProviderAccess
+from coalition.agents.recording import replay_models
+from coalition.agents.runtime import AgentRuntime
+from coalition.bus import topics
+from coalition.bus.base import Delivery
+from coalition.bus.clock import IdFactory
+from coalition.bus.errors import AgentWorkersFailed, BusError
+from coalition.bus.keys import KeyDirectory, Keyring, public_text
+from coalition.bus.messages import ModelCalled
+from coalition.bus.redis_streams import RedisStreamsBus
+from coalition.bus.signing import SignedBus
+from coalition.bus.worker_control import Heartbeat, WorkerControl
+from coalition.governance.errors import PolicyError
+from coalition.governance.policy import Policy, parse_policy
+from coalition.scenarios.agent_lanes import lane_settings
+from coalition.scenarios.assembly import run_agents, run_narrators, worker_bus
+from coalition.scenarios.errors import RunnerError
+from coalition.scenarios.replay import answered_first
+from coalition.scenarios.runner import RemoteRun, RunnerOptions
+from coalition.scenarios.spec import Scenario, scenario_hash
+
+log = structlog.get_logger("coalition.agent_workers")
+
+HEARTBEAT_S = 0.5  # how often a worker beats
+HEARTBEAT_TTL_S = 3.0  # a worker silent this long is dead
+
+
+class Announcement(BaseModel):
+    """What a worker needs to build the run's agents exactly as a one-process run builds them."""
+
+    run_id: str
+    namespace: str  # the run's stream namespace (hash tag)
+    scenario: dict[str, Any]
+    scenario_hash: str
+    policy: dict[str, Any]
+    seed: int
+    agents: list[str]
+    models: dict[str, ModelChoice]
+    keys: dict[str, str]  # identity -> the public key the coordinator verifies it with
+
+
+def refusal(policy: Policy, agents: Sequence[str], options: RunnerOptions) -> str | None:
+    """Why this run cannot have its agents on workers (None: it can)."""
+    if options.model is not None:
+        return "agent workers build their agents from the run's model choices, not from one model object"
+    lanes = [name for name in agents if lane_settings(policy, name) is not None]
+    if lanes:
+        return (
+            f"agent workers cannot run policy {policy.name!r}: the model lane of {', '.join(lanes)} previews "
+            "governance's state, which lives in the coordinator; run it without --agent-workers"
+        )
+    return None
+
+
+def _owner_choice(
+    agent: str, run_id: str, alive: Mapping[str, Heartbeat], load: Mapping[str, int], exclude: set[str]
+) -> str | None:
+    """The live worker to own `agent`: the least loaded in this run, then the one serving fewest agents, by name."""
+    candidates = [b for name, b in alive.items() if b.serves(agent, run_id) and name not in exclude]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda b: (load.get(b.name, 0), len(b.agents), b.name))
+    return best.name
+
+
+class RemoteAgents:
+    """The coordinator's phase A: a barrier per superstep, then every agent's report from its owner."""
+
+    def __init__(
+        self,
+        control: WorkerControl,
+        announcement: Announcement,
+        *,
+        deadline_s: float,
+        join_timeout_s: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        self.control = control
+        self.announcement = announcement
+        self.deadline_s = deadline_s
+        self.join_timeout_s = join_timeout_s
+        self.on_wait = on_wait
+        self.owners: dict[str, str] = {}
+        self._barrier = WorkerControl.barrier_key(announcement.namespace)
+        self._done = WorkerControl.done_key(announcement.namespace)
+        self._cursor = "0"
+        self.takeovers: list[tuple[int, str, str, str]] = []  # (superstep, agent, dead worker, new owner)
+
+    def _join(self) -> None:
+        """Announce the run and wait until every agent has a live worker; pick the owners."""
+        run = self.announcement
+        self.control.announce(run.run_id, run.model_dump(mode="json"))
+        deadline = time.monotonic() + self.join_timeout_s
+        told = False
+        while True:
+            alive = self.control.alive()
+            missing = [a for a in run.agents if not any(b.serves(a, run.run_id) for b in alive.values())]
+            if not missing:
+                break
+            if time.monotonic() >= deadline:
+                raise AgentWorkersFailed(
+                    f"no live agent worker serves {', '.join(missing)} after {self.join_timeout_s:g} s "
+                    f"(start one: coalition worker --agents {','.join(missing)})"
+                )
+            if not told and self.on_wait is not None:
+                self.on_wait(f"waiting for agent workers serving: {', '.join(missing)}")
+                told = True
+            time.sleep(0.1)
+        load: dict[str, int] = {}
+        for agent in run.agents:
+            owner = _owner_choice(agent, run.run_id, alive, load, set())
+            assert owner is not None
+            self.owners[agent] = owner
+            load[owner] = load.get(owner, 0) + 1
+        log.info("agent_workers.owners", owners=self.owners)
+
+    def step(self, superstep: int, sim_time: datetime) -> int:
+        if not self.owners:
+            self._join()
+        self._post(superstep, sim_time)
+        produced: dict[str, int] = {}
+        deadline = time.monotonic() + self.deadline_s
+        next_check = time.monotonic() + HEARTBEAT_S
+        while len(produced) < len(self.owners):
+            for _, doc in self._reports(block_ms=100):
+                if doc.get("refused"):
+                    raise AgentWorkersFailed(f"agent worker {doc.get('worker')} refused the run: {doc['refused']}")
+                agent = doc.get("agent")
+                if doc.get("superstep") != superstep or agent not in self.owners or agent in produced:
+                    continue
+                if doc.get("worker") != self.owners[agent]:
+                    continue  # a worker that no longer owns the agent
+                if doc.get("error"):
+                    raise AgentWorkersFailed(
+                        f"agent {agent} on worker {doc.get('worker')} failed superstep {superstep}: {doc['error']}"
+                    )
+                produced[agent] = int(doc.get("produced", 0))
+            now = time.monotonic()
+            if len(produced) < len(self.owners) and now >= next_check:
+                next_check = now + HEARTBEAT_S
+                self._take_over(superstep, sim_time, [a for a in self.owners if a not in produced])
+            if len(produced) < len(self.owners) and now >= deadline:
+                late = [f"{a} (worker {self.owners[a]})" for a in self.owners if a not in produced]
+                raise AgentWorkersFailed(
+                    f"superstep {superstep}: no step report from {', '.join(late)} within {self.deadline_s:g} s "
+                    "(--agent-deadline); the run stops here"
+                )
+        return sum(produced.values())
+
+    def _post(self, superstep: int, sim_time: datetime) -> None:
+        self.control.post(
+            self._barrier, {"superstep": superstep, "sim_time": sim_time.isoformat(), "owners": self.owners}
+        )
+
+    def _reports(self, *, block_ms: int) -> list[tuple[str, dict[str, Any]]]:
+        entries = self.control.read(self._done, self._cursor, block_ms=block_ms)
+        if entries:
+            self._cursor = entries[-1][0]
+        return entries
+
+    def _take_over(self, superstep: int, sim_time: datetime, waiting: list[str]) -> None:
+        """Owners of the agents still awaited whose heartbeat expired hand their agents to another live worker."""
+        alive = self.control.alive()
+        dead = {self.owners[a] for a in waiting if self.owners[a] not in alive}
+        if not dead:
+            return
+        load: dict[str, int] = {}
+        for owner in self.owners.values():
+            load[owner] = load.get(owner, 0) + 1
+        for agent in waiting:
+            old = self.owners[agent]
+            if old not in dead:
+                continue
+            new = _owner_choice(agent, self.announcement.run_id, alive, load, dead)
+            if new is None:
+                raise AgentWorkersFailed(
+                    f"superstep {superstep}: worker {old} running agent {agent} stopped (no heartbeat for "
+                    f"{HEARTBEAT_TTL_S:g} s) and no other live worker serves {agent}"
+                )
+            self.owners[agent] = new
+            load[new] = load.get(new, 0) + 1
+            self.takeovers.append((superstep, agent, old, new))
+            log.warning("agent_workers.takeover", superstep=superstep, agent=agent, dead=old, owner=new)
+        self._post(superstep, sim_time)
+
+    def close(self) -> None:
+        try:
+            self.control.withdraw(self.announcement.run_id)
+        finally:
+            self.control.close()
+
+
+def remote_agents(
+    url: str | None,
+    *,
+    deadline_s: float = 300.0,
+    join_timeout_s: float = 60.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> Callable[[RemoteRun], RemoteAgents]:
+    """RunnerOptions.agent_workers for workers reached through the Redis at `url` (None: the run's own Redis)."""
+
+    def make(run: RemoteRun) -> RemoteAgents:
+        if not isinstance(run.raw_bus, RedisStreamsBus):
+            raise RunnerError("agent workers need the run on Redis (--bus redis): workers are other processes")
+        if not isinstance(run.bus, SignedBus):
+            raise RunnerError("agent workers sign what they publish: the run's traffic must be signed")
+        why = refusal(run.policy, run.agents, run.options)
+        if why is not None:
+            raise RunnerError(why)
+        keyring = run.bus.keyring
+        announcement = Announcement(
+            run_id=run.run_id,
+            namespace=run.raw_bus.namespace,
+            scenario=run.scenario.document,
+            scenario_hash=scenario_hash(run.scenario),
+            policy=run.policy.document,
+            seed=run.seed,
+            agents=run.agents,
+            models=run.model_choices,
+            keys={f"agent:{a}": public_text(keyring.private(f"agent:{a}").public_key()) for a in run.agents},
+        )
+        control = WorkerControl(url or run.raw_bus.url)
+        return RemoteAgents(
+            control, announcement, deadline_s=deadline_s, join_timeout_s=join_timeout_s, on_wait=on_wait
+        )
+
+    return make
+
+
+# ----- the worker ----------------------------------------------------------------------------------------------
+
+
+def _stream_order(deliveries: Sequence[Delivery]) -> list[Delivery]:
+    """Each delivery once (by topic and entry id), in stream order within each topic."""
+
+    def entry_id(d: Delivery) -> tuple[int, int]:
+        ms, _, seq = d.broker_id.partition("-")
+        return int(ms), int(seq or 0)
+
+    unique = {(d.topic, d.broker_id): d for d in deliveries}
+    return sorted(unique.values(), key=lambda d: (d.topic, entry_id(d)))
+
+
+class WorkerRun:
+    """One announced run on one worker: its bus, the agents this worker owns in it, the barriers seen so far."""
+
+    def __init__(self, worker: AgentWorker, announcement: Announcement) -> None:
+        self.worker = worker
+        self.announcement = announcement
+        self.run_id = announcement.run_id
+        try:
+            self.scenario = Scenario.model_validate(announcement.scenario)
+            self.policy = parse_policy(announcement.policy, source=f"run {self.run_id}")
+        except (ValidationError, PolicyError) as exc:
+            raise RunnerError(f"run {self.run_id}: the announcement does not hold a valid run: {exc}") from None
+        if scenario_hash(self.scenario) != announcement.scenario_hash:
+            raise RunnerError(f"run {self.run_id}: the scenario read here hashes otherwise than the coordinator's")
+        self.served = [a for a in announcement.agents if a in worker.agents]
+        for agent in self.served:
+            identity = f"agent:{agent}"
+            ours = public_text(worker.keyring.private(identity).public_key())
+            if announcement.keys.get(identity) != ours:
+                raise RunnerError(
+                    f"run {self.run_id}: this worker's key for {identity} is not the one the coordinator trusts "
+                    "(copy the coordinator's keys directory to this host)"
+                )
+        self.ids = IdFactory(f"{announcement.scenario_hash}:{announcement.seed}")
+        self.raw = RedisStreamsBus(worker.url, namespace=announcement.namespace)
+        self.bus = worker_bus(self.raw, worker.keyring, worker.directory, run_id=self.run_id)
+        self.runtimes: dict[str, AgentRuntime] = {}
+        self.last_step: dict[str, int] = {}
+        self.steps: dict[int, datetime] = {}
+        self._barrier = WorkerControl.barrier_key(announcement.namespace)
+        self._done = WorkerControl.done_key(announcement.namespace)
+        self._cursor = "0"
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def poll(self, *, block_ms: int) -> bool:
+        """Act on the newest barrier, if any came; True when something was read."""
+        entries = self.worker.control.read(self._barrier, self._cursor, block_ms=block_ms)
+        if not entries:
+            return False
+        self._cursor = entries[-1][0]
+        for _, doc in entries:
+            self.steps[int(doc["superstep"])] = datetime.fromisoformat(str(doc["sim_time"]))
+        latest = entries[-1][1]
+        self._act(int(latest["superstep"]), dict(latest.get("owners") or {}))
+        return True
+
+    def _act(self, superstep: int, owners: Mapping[str, str]) -> None:
+        for agent in self.served:
+            if owners.get(agent) != self.worker.name:
+                if self.runtimes.pop(agent, None) is not None:  # another worker owns it now
+                    self.last_step.pop(agent, None)
+                continue
+            if self.last_step.get(agent) == superstep:
+                continue
+            with structlog.contextvars.bound_contextvars(run_id=self.run_id, agent=agent, superstep=superstep):
+                report: dict[str, Any] = {"superstep": superstep, "agent": agent, "worker": self.worker.name}
+                try:
+                    runtime = self._runtime(agent, superstep)
+                    report["produced"] = runtime.step(superstep, self.steps[superstep])
+                    self.last_step[agent] = superstep
+                except BusError:
+                    raise
+                except Exception as exc:  # reported to the coordinator, which fails the run with it
+                    log.exception("agent_workers.step_failed")
+                    self.runtimes.pop(agent, None)
+                    self.last_step.pop(agent, None)
+                    report["error"] = f"{type(exc).__name__}: {exc}"
+                self.worker.control.post(self._done, report)
+
+    def _runtime(self, agent: str, superstep: int) -> AgentRuntime:
+        """The agent's runtime, ready for `superstep`: the one that ran the previous step, or one rebuilt."""
+        earlier = [k for k in self.steps if k < superstep]
+        runtime = self.runtimes.get(agent)
+        if runtime is not None and self.last_step.get(agent) == max(earlier, default=None):
+            return runtime
+        runtime = self._rebuilt(agent, superstep)
+        self.runtimes[agent] = runtime
+        return runtime
+
+    def _rebuilt(self, agent: str, superstep: int) -> AgentRuntime:
+        source = f"agent:{agent}"
+        group = source
+        # what the agent already published (by whichever worker): its model calls answer again, nothing is re-sent
+        own = [
+            d.envelope
+            for topic in (topics.PROPOSALS, topics.AGENT_MESSAGES, topics.CONTROL, topics.DEAD_LETTERS)
+            for d in self.bus.range(topic)
+            if d.envelope is not None and d.envelope.source == source
+        ]
+        calls = [e.payload for e in own if isinstance(e.payload, ModelCalled)]
+        choice = self.announcement.models.get(agent)
+        choices = {agent: choice} if choice is not None else {}
+        options = RunnerOptions(
+            provider_access=self.worker.access,
+            prices=self.worker.prices,
+            replay=answered_first(replay_models(calls), choices, self.worker.access, seed=self.announcement.seed),
+        )
+        narrators = run_narrators(choices, self.policy, self.announcement.seed, self.ids, options)
+        built = run_agents(
+            self.scenario, self.scenario.of_pack(), self.policy, seed=self.announcement.seed, model=None,
+            narrators=narrators, preview=None, names=[agent],
+        )  # fmt: skip
+        runtime = AgentRuntime(
+            built[agent], self.bus, run_id=self.run_id, ids=self.ids, group=group, consumer=self.worker.name
+        )
+        # every entry of its topics: read back, then the dead consumer's pending ones claimed and the undelivered
+        # ones read, so that the group hands this worker only what came after
+        history = [d for topic in AGENT_TOPICS for d in self.bus.range(topic)]
+        history += self.bus.reclaim_stale(AGENT_TOPICS, group, self.worker.name, min_idle_ms=0, count=1_000_000)
+        while batch := self.bus.read(AGENT_TOPICS, group, self.worker.name, count=1000):
+            history += batch
+        steps = [(k, self.steps[k]) for k in sorted(self.steps) if k < superstep]
+        taken = runtime.rebuild(_stream_order(history), steps)
+        if taken:
+            self.bus.ack(group, taken)
+        runtime.published = {e.id for e in own if e.superstep >= superstep}
+        (log.warning if steps else log.info)(
+            "agent_workers.rebuilt", agent=agent, superstep=superstep, steps=len(steps), calls=len(calls)
+        )
+        return runtime
+
+
+class AgentWorker:
+    """`coalition worker`: serves its agents in every announced run (or only `only_run`) until stopped."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        agents: Sequence[str],
+        keyring: Keyring,
+        directory: KeyDirectory,
+        access: ProviderAccess,
+        prices: PriceTable,
+        only_run: str | None = None,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.agents = sorted(agents)
+        self.keyring = keyring
+        self.directory = directory
+        self.access = access
+        self.prices = prices
+        self.only_run = only_run
+        self.control = WorkerControl(url)
+        self._beats = WorkerControl(url)  # the heartbeat thread's own connection
+        self.runs: dict[str, WorkerRun] = {}
+        self.refused: set[str] = set()
+        self._run_ids: tuple[str, ...] = ()  # what the heartbeat thread reports (runs is the main thread's)
+        self._started = datetime.now(UTC).isoformat()
+        self._stop = threading.Event()
+
+    def _heartbeat(self) -> Heartbeat:
+        return Heartbeat(
+            name=self.name,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            agents=self.agents,
+            runs=list(self._run_ids),
+            only_run=self.only_run,
+            beat_at=datetime.now(UTC).isoformat(),
+            started_at=self._started,
+        )
+
+    def _beat_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._beats.beat(self._heartbeat(), ttl_s=HEARTBEAT_TTL_S)
+            except BusError as exc:
+                log.warning("agent_workers.heartbeat_failed", error=str(exc))
+            self._stop.wait(HEARTBEAT_S)
+
+    def run(self, should_stop: Callable[[], bool] | None = None) -> None:
+        self._beats.beat(self._heartbeat(), ttl_s=HEARTBEAT_TTL_S)
+        beats = threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True)
+        beats.start()
+        try:
+            next_look = 0.0
+            while should_stop is None or not should_stop():
+                if time.monotonic() >= next_look:
+                    self._follow_announcements()
+                    next_look = time.monotonic() + 0.2
+                if not self.runs:
+                    time.sleep(0.05)
+                    continue
+                block = 50 if len(self.runs) == 1 else 0
+                busy = [run.poll(block_ms=block) for run in list(self.runs.values())]
+                if not any(busy) and len(self.runs) > 1:
+                    time.sleep(0.02)
+        finally:
+            self._stop.set()
+            beats.join(timeout=2)
+            for run in self.runs.values():
+                run.close()
+            try:
+                self._beats.leave(self.name)
+            finally:
+                self._beats.close()
+                self.control.close()
+
+    def _follow_announcements(self) -> None:
+        announced = self.control.runs()
+        for run_id in [r for r in self.runs if r not in announced]:
+            self.runs.pop(run_id).close()
+            log.info("agent_workers.run_left", run_id=run_id)
+        self.refused &= announced.keys()
+        for run_id, doc in sorted(announced.items()):
+            if run_id in self.runs or run_id in self.refused:
+                continue
+            if self.only_run is not None and run_id != self.only_run:
+                continue
+            try:
+                announcement = Announcement.model_validate(doc)
+                if not any(a in self.agents for a in announcement.agents):
+                    continue
+                self.runs[run_id] = WorkerRun(self, announcement)
+            except ValidationError as exc:
+                self.refused.add(run_id)
+                log.error("agent_workers.run_refused", run_id=run_id, error=str(exc).splitlines()[0])
+                continue
+            except RunnerError as exc:  # the coordinator hears why, instead of waiting for its deadline
+                self.refused.add(run_id)
+                log.error("agent_workers.run_refused", run_id=run_id, error=str(exc))
+                done = WorkerControl.done_key(announcement.namespace)
+                self.control.post(done, {"worker": self.name, "refused": str(exc)})
+                continue
+            log.info("agent_workers.run_joined", run_id=run_id, agents=self.runs[run_id].served)
+        self._run_ids = tuple(sorted(self.runs))

@@ -1,0 +1,331 @@
+"""Agent workers over a real Redis: `coalition worker` processes run the agents, the coordinator (a Runner in this
+process) keeps governance, the executor and the recorder, and the ledger is the one-process run's, digest for
+digest — with five workers, with a worker SIGKILLed mid-run (a standby takes its agent over), on a 3-node cluster;
+a worker that never reports fails the run at its deadline, with a message naming it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from llm_wire_server import FAKE_OPENAI_KEY, WireServer
+
+from coalition.agents.providers import ProviderAccess, choose_models
+from coalition.bootstrap import run_keyring
+from coalition.bus.errors import AgentWorkersFailed
+from coalition.bus.keys import Keyring
+from coalition.bus.memory import MemoryBus
+from coalition.bus.redis_streams import RedisStreamsBus
+from coalition.bus.worker_control import WorkerControl
+from coalition.ledger import SqliteLedger, run_digest
+from coalition.scenarios.agent_workers import RemoteAgents, remote_agents
+from coalition.scenarios.assembly import assemble_run
+from coalition.scenarios.runner import Runner, RunnerOptions
+from coalition.scenarios.spec import load_scenario
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = "helios-launch"
+AGENTS = ["finance", "legal", "liquidity", "marketing", "ops", "research", "sales"]
+FIVE = [AGENTS[i::5] for i in range(5)]  # 7 agents dealt over 5 workers
+
+
+class Workers:
+    """`coalition worker` processes of one test, always stopped at the end."""
+
+    def __init__(self, data_dir: Path, url: str, run_id: str, env: dict[str, str] | None = None) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_") and k != "REDIS_URL"}
+        self.env.update(COALITION_DATA_DIR=str(data_dir), **(env or {}))
+        self.url = url
+        self.run_id = run_id
+        self.logs = data_dir / "worker-logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, agents: list[str]) -> None:
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "coalition", "worker", "--agents", ",".join(agents), "--name", name,
+                 "--bus", self.url, "--run", self.run_id],
+                env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+
+    def start_five(self, prefix: str) -> None:
+        """Five workers, the run's seven agents dealt over them."""
+        for index, agents in enumerate(FIVE):
+            self.start(f"{prefix}-w{index}", agents)
+
+    def wait_alive(self, timeout: float = 120.0) -> None:
+        """Until every started worker beats (the coordinator picks owners among the workers alive when it starts)."""
+        control = WorkerControl(self.url)
+        try:
+            deadline = time.monotonic() + timeout
+            while not self.processes.keys() <= control.alive().keys():
+                assert time.monotonic() < deadline, f"workers not alive after {timeout} s"
+                time.sleep(0.1)
+        finally:
+            control.close()
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def keyring(data_dir: Path) -> Keyring:
+    return run_keyring(data_dir)  # created here; the workers read the same keys directory
+
+
+@pytest.fixture
+def run_id() -> str:
+    return f"aw-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def workers(data_dir: Path, redis_url: str, run_id: str) -> Iterator[Workers]:
+    pool = Workers(data_dir, redis_url, run_id)
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+def one_process_digest(tmp_path: Path, options: RunnerOptions | None = None) -> str:
+    with SqliteLedger(tmp_path / "one.db", create=True) as ledger:
+        assemble_run(load_scenario(SCENARIO), bus=MemoryBus(), ledger=ledger, run_id="one", options=options).run()
+        return run_digest(ledger, "one")
+
+
+def run_on_workers(
+    tmp_path: Path, url: str, run_id: str, keyring: Keyring, *, deadline_s: float = 120.0, **options: object
+) -> tuple[str, Runner]:
+    bus = RedisStreamsBus(url, namespace=f"run-{run_id}")
+    try:
+        with SqliteLedger(tmp_path / "workers.db", create=True) as ledger:
+            runner = assemble_run(
+                load_scenario(SCENARIO),
+                bus=bus,
+                ledger=ledger,
+                run_id=run_id,
+                options=RunnerOptions(
+                    keyring=keyring,
+                    agent_workers=remote_agents(url, deadline_s=deadline_s, join_timeout_s=180),
+                    **options,  # type: ignore[arg-type]
+                ),
+            )
+            runner.run()
+            return run_digest(ledger, run_id), runner
+    finally:
+        bus.delete_namespace()
+        bus.close()
+
+
+def remote(runner: Runner) -> RemoteAgents:
+    step = runner.runtimes[0]
+    assert isinstance(step, RemoteAgents)
+    return step
+
+
+class TestDigests:
+    def test_five_workers_record_the_one_process_ledger(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, workers: Workers
+    ) -> None:
+        workers.start_five(run_id)
+        digest, runner = run_on_workers(tmp_path, redis_url, run_id, keyring)
+        assert digest == one_process_digest(tmp_path)
+        assert sorted(set(remote(runner).owners.values())) == [f"{run_id}-w{i}" for i in range(5)]
+        assert remote(runner).takeovers == []
+
+    def test_on_a_three_node_cluster(
+        self, tmp_path: Path, redis_cluster_url: str, run_id: str, keyring: Keyring, data_dir: Path
+    ) -> None:
+        url = redis_cluster_url.replace("redis://", "redis+cluster://", 1)
+        pool = Workers(data_dir, url, run_id)
+        try:
+            pool.start_five(f"{run_id}-cluster")
+            digest, _ = run_on_workers(tmp_path, url, run_id, keyring)
+        finally:
+            pool.stop()
+        assert digest == one_process_digest(tmp_path)
+
+
+def _kill_at(url: str, namespace: str, superstep: int, process: subprocess.Popen[bytes], sig: int) -> threading.Thread:
+    """A thread that sends `sig` to `process` once the coordinator's barrier reaches `superstep`."""
+
+    def watch() -> None:
+        control = WorkerControl(url)
+        cursor = "0"
+        try:
+            while process.poll() is None:
+                for entry_id, doc in control.read(WorkerControl.barrier_key(namespace), cursor, block_ms=200):
+                    cursor = entry_id
+                    if int(doc["superstep"]) >= superstep:
+                        process.send_signal(sig)
+                        return
+        finally:
+            control.close()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.serial  # kills a worker while the run goes on
+class TestTakeover:
+    def test_a_standby_takes_over_the_agent_of_a_killed_worker(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, workers: Workers
+    ) -> None:
+        workers.start_five(run_id)
+        workers.wait_alive()
+        workers.start(f"{run_id}-standby", AGENTS)  # serves everything; owns nothing while the others live
+        workers.wait_alive()
+        victim = f"{run_id}-w0"  # serves finance and research
+        killer = _kill_at(redis_url, f"run-{run_id}", 40, workers.processes[victim], signal.SIGKILL)
+        digest, runner = run_on_workers(tmp_path, redis_url, run_id, keyring)
+        killer.join(timeout=5)
+        assert workers.processes[victim].poll() == -signal.SIGKILL, "the worker was never killed"
+        taken = {(agent, dead, new) for _, agent, dead, new in remote(runner).takeovers}
+        # the victim owned finance (the standby, least loaded then, got research); the standby took finance over
+        assert taken == {("finance", victim, f"{run_id}-standby")}
+        assert min(step for step, *_ in remote(runner).takeovers) >= 40
+        assert digest == one_process_digest(tmp_path)
+        assert "agent_workers.rebuilt" in workers.log(f"{run_id}-standby")
+
+    def test_a_stopped_worker_with_no_standby_fails_the_run_with_its_name(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, workers: Workers
+    ) -> None:
+        workers.start_five(run_id)
+        victim = f"{run_id}-w1"  # legal and sales
+        _kill_at(redis_url, f"run-{run_id}", 10, workers.processes[victim], signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(AgentWorkersFailed, match=rf"worker {victim} running agent (legal|sales) stopped"):
+            run_on_workers(tmp_path, redis_url, run_id, keyring)
+        assert time.monotonic() - started < 170
+
+
+@pytest.mark.serial  # a deadline against a model that answers late
+class TestDeadline:
+    def test_a_worker_that_never_reports_fails_the_run_at_the_deadline(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, data_dir: Path
+    ) -> None:
+        hung = threading.Event()
+
+        def hang_once(body: object) -> float:
+            if hung.is_set():
+                return 0.0
+            hung.set()
+            return 60.0  # longer than the step deadline, shorter than the model timeout
+
+        with WireServer(hang_when=hang_once) as server:
+            env = {
+                "OPENAI_API_KEY": FAKE_OPENAI_KEY,
+                "OPENAI_BASE_URL": server.openai_base_url,
+                "COALITION_LLM_TIMEOUT": "120",
+            }
+            pool = Workers(data_dir, redis_url, run_id, env)
+            try:
+                pool.start_five(run_id)
+                models = choose_models(per_agent={"finance": "openai:gpt-4o-mini"})
+                access = ProviderAccess(openai_api_key=FAKE_OPENAI_KEY, openai_base_url=server.openai_base_url)
+                started = time.monotonic()
+                with pytest.raises(AgentWorkersFailed, match=r"no step report from finance \(worker .*\) within 15 s"):
+                    run_on_workers(
+                        tmp_path, redis_url, run_id, keyring, deadline_s=15.0, models=models, provider_access=access
+                    )
+                assert hung.is_set()
+                assert time.monotonic() - started < 170
+            finally:
+                pool.stop()
+
+
+POLICIES = Path(__file__).resolve().parents[2] / "packs" / "helios" / "policies"
+
+
+class TestBadInput:
+    """What workers cannot do is one line and exit 2, before anything runs."""
+
+    @pytest.mark.parametrize(
+        ("args", "says"),
+        [
+            (["run", SCENARIO, "--bus", "memory", "--agent-workers", "2"], "--agent-workers needs --bus redis"),
+            (["run", SCENARIO, "--agent-workers", "lots"], "--agent-workers must be a number of local workers"),
+            (
+                ["run", SCENARIO, "--agent-workers", "external", "--policy", str(POLICIES / "helios-autonomous.yaml")],
+                "the model lane of finance, marketing previews governance's state",
+            ),
+            (["worker", "--agents", "finance,nobody"], "--agents: unknown agent nobody"),
+            (["worker", "--agents", "finance", "--bus", "memory"], "coalition worker needs the coordinator's Redis"),
+        ],
+    )
+    def test_refused_in_one_line(self, args: list[str], says: str, redis_url: str, tmp_path: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_") and k != "REDIS_URL"}
+        env.update(COALITION_DATA_DIR=str(tmp_path / "data"), REDIS_URL=redis_url)
+        done = subprocess.run(
+            [sys.executable, "-m", "coalition", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert len(lines) == 1, done.stderr
+        assert says in lines[0], done.stderr
+        assert "Traceback" not in done.stderr
+
+
+class TestDoctor:
+    def test_doctor_lists_live_workers_and_forgets_a_stopped_one(
+        self, redis_url: str, run_id: str, data_dir: Path, keyring: Keyring, workers: Workers, tmp_path: Path
+    ) -> None:
+        workers.start(f"{run_id}-doc", ["finance", "ops"])
+        workers.wait_alive()
+
+        def listed() -> dict[str, dict[str, object]]:
+            env = {**workers.env, "REDIS_URL": redis_url}
+            done = subprocess.run(
+                [sys.executable, "-m", "coalition", "doctor", "--json"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            report = orjson.loads(done.stdout)
+            assert isinstance(report["workers"], list), report["workers"]
+            return {w["name"]: w for w in report["workers"]}
+
+        mine = listed()[f"{run_id}-doc"]
+        assert mine["agents"] == ["finance", "ops"]
+        assert mine["pid"] == workers.processes[f"{run_id}-doc"].pid
+        assert 0 <= float(str(mine["seconds_ago"])) < 5
+        workers.stop()  # SIGTERM: it says goodbye, so it is gone at once (no TTL to wait for)
+        assert f"{run_id}-doc" not in listed()
