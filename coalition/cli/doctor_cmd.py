@@ -6,11 +6,13 @@ import importlib.metadata
 import platform
 import secrets
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from coalition.agents.providers import missing_keys
@@ -70,6 +72,35 @@ def _check_bus(choice: BusChoice, data_dir: Path) -> tuple[bool, str]:
                 return True, f"{choice.describe()}: reachable (consumer group created)"
     except (BusError, OSError) as exc:
         return False, f"{choice.describe()}: {exc}"
+
+
+def _workers(choice: BusChoice) -> list[dict[str, object]] | str:
+    """The agent workers alive on the bus's Redis (coalition worker), or why none can be listed."""
+    if choice.kind != "redis" or choice.url is None:
+        return "none: agent workers need a shared Redis (--bus redis://… or REDIS_URL)"
+    from coalition.bus.worker_control import WorkerControl
+
+    try:
+        control = WorkerControl(choice.url)
+        try:
+            alive = control.alive()
+        finally:
+            control.close()
+    except BusError as exc:
+        return f"cannot list: {exc}"
+    now = datetime.now(UTC)
+    return [
+        {
+            "name": beat.name,
+            "host": beat.host,
+            "pid": beat.pid,
+            "agents": beat.agents,
+            "runs": beat.runs,
+            "last_heartbeat": beat.beat_at,
+            "seconds_ago": round((now - datetime.fromisoformat(beat.beat_at)).total_seconds(), 1),
+        }
+        for beat in alive.values()
+    ]
 
 
 def _check_ledger(location: LedgerLocation) -> tuple[bool, str]:
@@ -151,6 +182,7 @@ def doctor(
         "model_keys": {"ok": not key_problems, "problems": key_problems},
         "bus": {"ok": bus_ok, "detail": bus_detail},
         "ledger": {"ok": ledger_ok, "backend": backend, "detail": ledger_detail},
+        "workers": _workers(choice) if bus_ok else "none: the bus is not reachable",
         "data_dir": str(cfg.data_dir),
     }
     report = redactor().value(report)  # a password in a base URL or an echoed key is never printed
@@ -174,6 +206,16 @@ def doctor(
             table.add_row("model keys", "[red]FAIL[/] " + "; ".join(key_problems))
         table.add_row("bus", ("[green]ok[/] " if bus_ok else "[red]FAIL[/] ") + bus_detail)
         table.add_row("ledger", ("[green]ok[/] " if ledger_ok else "[red]FAIL[/] ") + ledger_detail)
+        workers = report["workers"]
+        if isinstance(workers, str) or not workers:
+            table.add_row("agent workers", escape(workers or "none alive"))
+        for w in workers if isinstance(workers, list) else []:
+            runs = f"; in {', '.join(w['runs'])}" if w["runs"] else ""
+            table.add_row(
+                f"worker {escape(w['name'])}",
+                escape(f"{w['host']} pid {w['pid']}: {', '.join(w['agents'])}; last heartbeat {w['seconds_ago']} s "
+                       f"ago{runs}"),
+            )  # fmt: skip
         table.add_row("data dir", str(cfg.data_dir))
         TerminalConsole().print(table)
     raise typer.Exit(0 if packs_ok and bus_ok and ledger_ok and not key_problems else 1)
