@@ -57,6 +57,13 @@ def split_agents(agents: list[str], count: int) -> list[list[str]]:
     return [agents[i::count] for i in range(count)]
 
 
+def worker_command(agents: list[str], *, name: str, run_id: str, bus: str | None = None) -> list[str]:
+    """The command line of a `coalition worker` serving `agents` for one run (on REDIS_URL unless `bus`)."""
+    where = ["--bus", bus] if bus is not None else []
+    command = ["worker", "--agents", ",".join(agents), "--name", name, "--run", run_id, *where]
+    return [sys.executable, "-m", "coalition", *command]
+
+
 class LocalAgentWorkers:
     """The `--agent-workers N` processes of one run, on this host; stopped when the run ends."""
 
@@ -69,18 +76,7 @@ class LocalAgentWorkers:
             with (log_dir / f"{name}.log").open("ab") as log:
                 self.processes.append(
                     subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "coalition",
-                            "worker",
-                            "--agents",
-                            ",".join(share),
-                            "--name",
-                            name,
-                            "--run",
-                            run_id,
-                        ],
+                        worker_command(share, name=name, run_id=run_id),
                         env=env,
                         stdin=subprocess.DEVNULL,
                         stdout=log,

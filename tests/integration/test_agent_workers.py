@@ -26,6 +26,7 @@ from coalition.bus.keys import Keyring
 from coalition.bus.memory import MemoryBus
 from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.bus.worker_control import WorkerControl
+from coalition.cli.worker_cmd import worker_command
 from coalition.ledger import SqliteLedger, run_digest
 from coalition.scenarios.agent_workers import RemoteAgents, remote_agents
 from coalition.scenarios.assembly import assemble_run
@@ -54,8 +55,7 @@ class Workers:
     def start(self, name: str, agents: list[str]) -> None:
         with (self.logs / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "coalition", "worker", "--agents", ",".join(agents), "--name", name,
-                 "--bus", self.url, "--run", self.run_id],
+                worker_command(agents, name=name, run_id=self.run_id, bus=self.url),
                 env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )  # fmt: skip
 
