@@ -14,7 +14,20 @@ from benchmarks.harness import Measurement
 from coalition.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ("bus", "ledger", "merkle", "governance", "agents", "lanes", "loop", "replay", "startup", "web", "sweep")
+MODULES = (
+    "bus",
+    "ledger",
+    "merkle",
+    "governance",
+    "agents",
+    "lanes",
+    "loop",
+    "replay",
+    "startup",
+    "web",
+    "sweep",
+    "workers",
+)
 
 
 def _fmt(value: float) -> str:
