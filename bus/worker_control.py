@@ -14,6 +14,7 @@ signed streams). Keys:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
@@ -45,6 +46,12 @@ class Heartbeat(BaseModel):
 
     def serves(self, agent: str, run_id: str) -> bool:
         return agent in self.agents and self.only_run in (None, run_id)
+
+
+def beat_time() -> str:
+    """The wall-clock time of a heartbeat, ISO 8601 in UTC: operations data about a process, read here in the
+    control plane so that nothing under scenarios/ reads the wall clock (nothing of a run depends on it)."""
+    return datetime.now(UTC).isoformat()
 
 
 def _failure(what: str, exc: redis.RedisError) -> BusError:

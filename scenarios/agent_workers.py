@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -55,7 +55,7 @@ from coalition.bus.keys import KeyDirectory, Keyring, public_text
 from coalition.bus.messages import ModelCalled
 from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.bus.signing import SignedBus
-from coalition.bus.worker_control import Heartbeat, WorkerControl
+from coalition.bus.worker_control import Heartbeat, WorkerControl, beat_time
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, parse_policy
 from coalition.scenarios.agent_lanes import lane_settings
@@ -439,7 +439,7 @@ class AgentWorker:
         self.runs: dict[str, WorkerRun] = {}
         self.refused: set[str] = set()
         self._run_ids: tuple[str, ...] = ()  # what the heartbeat thread reports (runs is the main thread's)
-        self._started = datetime.now(UTC).isoformat()
+        self._started = beat_time()
         self._stop = threading.Event()
 
     def _heartbeat(self) -> Heartbeat:
@@ -450,7 +450,7 @@ class AgentWorker:
             agents=self.agents,
             runs=list(self._run_ids),
             only_run=self.only_run,
-            beat_at=datetime.now(UTC).isoformat(),
+            beat_at=beat_time(),
             started_at=self._started,
         )
 
