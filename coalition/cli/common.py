@@ -48,6 +48,15 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def write_output(out: Path, text: str) -> None:
+    """Write a command's output file (its folder made if needed); a path that cannot be written is one line."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+
+
 def _usage_error(exc: UsageError, ctx: Context | None) -> NoReturn:
     message = " ".join(exc.format_message().split())
     if message.startswith("No such option: --pack-path") and ctx is not None and ctx.parent is not None:

@@ -9,7 +9,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from coalition.cli.common import JsonFlag, OneLineGroup, fail
+from coalition.cli.common import JsonFlag, OneLineGroup, fail, write_output
 from coalition.cli.terminal import TerminalConsole, json_text
 from coalition.domain import PackError, catalog
 
@@ -128,9 +128,5 @@ def pack_docs(
             )
         typer.echo(f"{out} is up to date")
         return
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+    write_output(out, text)
     typer.echo(f"wrote {out} ({len(found.actions)} actions of pack {name})")

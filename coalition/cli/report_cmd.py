@@ -18,6 +18,7 @@ from coalition.cli.common import (
     open_ledger,
     run_or_latest,
     settings,
+    write_output,
 )
 from coalition.cli.drift_cmd import drift_between
 from coalition.cli.terminal import clean, json_text
@@ -93,11 +94,7 @@ def report(
     if out is None:  # stored text on stdout: controls and bidi marks shown as visible escapes (a file keeps them)
         typer.echo(json_text(text) if fmt == "json" else clean(text), nl=False)
         return
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror or exc}")
+    write_output(out, text)
     typer.echo(f"wrote {out} ({fmt}, {len(text.encode()):,} bytes)")
 
 
