@@ -17,6 +17,8 @@ from coalition.agents.recording import ReplayChatModel
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import RunStarted
+from coalition.domain.catalog import catalog
+from coalition.domain.errors import PackError
 from coalition.governance.approvals import record_decision, run_started
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Escalation
@@ -91,6 +93,12 @@ def recorded_run(ledger: Ledger, run_id: str) -> RecordedRun:
     policy_doc = started.settings.get("policy_document")
     if not isinstance(scenario_doc, dict) or not isinstance(policy_doc, dict):
         raise ReplayError(f"run {run_id!r} did not record its scenario and policy documents; it cannot be replayed")
+    pack = scenario_doc.get("pack")
+    if isinstance(pack, str):  # a pack not installed here: say so, rather than how its documents fail to validate
+        try:
+            catalog().pack(pack)
+        except PackError as exc:
+            raise ReplayError(f"run {run_id!r} needs {exc}") from None
     try:
         scenario = Scenario.model_validate(scenario_doc)
         policy = parse_policy(policy_doc, source=f"run {run_id}")

@@ -50,6 +50,10 @@ def test_a_scenario_file_runs_with_its_pack_from_a_folder_and_replays_identical(
 
     replayed = run(COALITION, "--pack-path", str(project), "replay", "p-1", "--ledger", "l.db", cwd=tmp_path)
     assert replayed.stdout.startswith("IDENTICAL"), replayed.stdout + replayed.stderr
+    for verify in ([], ["--verify"]):  # without the folder: one line naming the pack and the option, not a schema
+        missing = run(COALITION, "replay", "p-1", *verify, "--ledger", "l.db", cwd=tmp_path)
+        one_line_error(missing, f"run 'p-1' needs pack {NAME!r}: is not installed")
+        assert "--pack-path" in missing.stderr
 
 
 def test_the_package_folder_and_the_environment_variable_work_too(project: Path, tmp_path: Path) -> None:
