@@ -202,10 +202,13 @@ Row = tuple[Any, ...]
 _DATETIME = TypeAdapter(datetime)
 
 
-def seal_with_body(draft: EntryDraft, *, seq: int, wall_time: datetime, prev_hash: str) -> tuple[LedgerEntry, bytes]:
+def seal_with_body(
+    draft: EntryDraft, *, seq: int, wall_time: datetime, prev_hash: str, wall_json: str | None = None
+) -> tuple[LedgerEntry, bytes]:
     """`entry.seal` without its second validation round: the same hash, plus the canonical bytes that were hashed.
 
     The draft was validated when it was built; only what model_construct could have skipped is re-checked.
+    `wall_json` is `wall_time` as JSON text when the caller already has it (one batch shares one wall time).
     """
     if not isinstance(draft, EntryDraft):
         raise TypeError(f"expected an EntryDraft, got {type(draft).__name__}")
@@ -217,7 +220,7 @@ def seal_with_body(draft: EntryDraft, *, seq: int, wall_time: datetime, prev_has
         raise ValueError("wall_time must be timezone-aware")
     fields = draft.model_dump(mode="json")
     fields["seq"] = seq
-    fields["wall_time"] = _DATETIME.dump_python(wall_time, mode="json")
+    fields["wall_time"] = _DATETIME.dump_python(wall_time, mode="json") if wall_json is None else wall_json
     fields["prev_hash"] = prev_hash
     body = canonical_json(fields)
     secrets = redactor()
@@ -233,6 +236,13 @@ def seal_with_body(draft: EntryDraft, *, seq: int, wall_time: datetime, prev_has
         draft, payload=fields["payload"], seq=seq, wall_time=wall_time, prev_hash=prev_hash, hash_=digest.hexdigest()
     )
     return entry, body
+
+
+def wall_time_json(wall_time: datetime) -> str:
+    """A wall time as an entry's body writes it (checked timezone-aware by `seal_with_body`)."""
+    text = _DATETIME.dump_python(wall_time, mode="json")
+    assert isinstance(text, str)
+    return text
 
 
 _ENTRY_FIELDS = frozenset(LedgerEntry.model_fields)
@@ -590,12 +600,13 @@ class SqliteLedger(CommitListeners):
             return []
         seq, prev = self._head_in_txn()
         wall_time = self._wall_clock.now()
+        wall_json = wall_time_json(wall_time)
         entries: list[LedgerEntry] = []
         rows: list[Row] = []
         fts_rows: list[tuple[int, str, str]] = []
         for draft in drafts:
             seq += 1
-            entry, body = seal_with_body(draft, seq=seq, wall_time=wall_time, prev_hash=prev)
+            entry, body = seal_with_body(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
             rows.append((seq, entry.hash, body.decode()))
             fts_rows.append((seq, entry.rationale, entry.subject))
             entries.append(entry)
