@@ -175,13 +175,15 @@ def assemble_run(
     started: RunStarted | None = None,
     agent_steps: AgentSteps | None = None,
     sign_traffic: bool = True,
+    unguarded_keys: frozenset[str] = frozenset(),
 ) -> Runner:
     """A run of `scenario` over `bus` and `ledger`, ready to `run()`.
 
     `seed` and `policy` default to the scenario's; `answers` to the scenario's scripted board (or `options.board`);
     `started` (a replay) is recorded verbatim as the run's run.started; `agent_steps` replaces the pack's agents;
     `sign_traffic=False` leaves the traffic unsigned (replay --verify, whose only outside producers are the recorded
-    agent outputs, checked by the producer rules instead).
+    agent outputs, checked by the producer rules instead); `unguarded_keys` are applied without the executor's
+    savepoint (replay --verify: the keys the verified run recorded as applied; see Executor).
     A policy that does not fit the scenario, or a pack without a world, is a RunnerError before anything runs."""
     seed = scenario.seed if seed is None else seed
     policy = policy or scenario.load_policy()
@@ -261,7 +263,7 @@ def assemble_run(
         ids=ids,
         clock=clock,
         world=world,
-        executor=Executor(world, {action.name: action for action in pack.actions}),
+        executor=Executor(world, {action.name: action for action in pack.actions}, unguarded=unguarded_keys),
         governance=governance,
         model_choices=model_choices,
         runtimes=runtimes,

@@ -11,7 +11,7 @@ An idempotency key that was already applied is a duplicate: reported, never appl
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Literal
 
 import structlog
@@ -67,6 +67,10 @@ def savepoint(world: WorldPort) -> Callable[[], None]:
     return restore_attributes
 
 
+def _nothing_to_restore() -> None:
+    """The restore of an unguarded execution (Executor's `unguarded`): the world is left as the handler left it."""
+
+
 def validate_args(action: str, args: Mapping[str, Any], actions: Mapping[str, Action] | None = None) -> ActionArgs:
     """The action's arguments as its model; ExecutionRefused with a one-line reason when they do not fit."""
     declared = (actions if actions is not None else catalog().actions).get(action)
@@ -92,9 +96,20 @@ def _proposal_mismatch(auth: ActionAuthorized, proposal: ActionProposed | None) 
 class Executor:
     """Applies `action.authorized` envelopes from governance to the world, once per idempotency key."""
 
-    def __init__(self, world: WorldPort, actions: Mapping[str, Action] | None = None) -> None:
+    def __init__(
+        self,
+        world: WorldPort,
+        actions: Mapping[str, Action] | None = None,
+        *,
+        unguarded: Collection[str] = frozenset(),
+    ) -> None:
+        """`unguarded`: idempotency keys applied without a savepoint. Only a verifying replay gives any: the keys its
+        run recorded as applied. A handler that raises on one of them fails an execution the run recorded as
+        applied, which is the first divergence right there, so the world after it is never compared and need not
+        be put back (a savepoint is a copy of the whole world state, most of a verifying replay's execution time)."""
         self._world = world
         self._actions = dict(actions if actions is not None else catalog().actions)
+        self._unguarded = frozenset(unguarded)
 
     @property
     def world(self) -> WorldPort:
@@ -142,7 +157,7 @@ class Executor:
         except ActionRefused as exc:
             return result("failed", f"refused: {exc.detail}; nothing changed", {})
         ctx = ActionContext(agent=payload.agent, proposal_id=payload.proposal_id, day=state.day)
-        restore = savepoint(self._world)
+        restore = _nothing_to_restore if payload.idempotency_key in self._unguarded else savepoint(self._world)
         try:
             changes = self._actions[payload.action].handler(self._world, args, ctx)
         except ActionRefused as exc:

@@ -109,6 +109,19 @@ def agent_outputs(entries: list[LedgerEntry], run_id: str) -> AgentOutputs:
     return AgentOutputs(outputs, refused)
 
 
+def applied_only(entries: list[LedgerEntry]) -> frozenset[str]:
+    """The idempotency keys the run recorded as applied and never as failed: what replay --verify applies without a
+    savepoint (a handler raising on one fails an execution recorded as applied: the first divergence already). A
+    duplicate never reaches a handler; any other outcome keeps its savepoint."""
+    applied: set[str] = set()
+    guarded: set[str] = set()
+    for entry in entries:
+        key = entry.payload.get("idempotency_key") if entry.kind == "execution" else None
+        if isinstance(key, str) and entry.outcome != "duplicate":
+            (applied if entry.outcome == "applied" else guarded).add(key)
+    return frozenset(applied - guarded)
+
+
 def recorded_agents(outputs: dict[str, dict[int, list[tuple[str, Envelope]]]]) -> AgentSteps:
     """The run's agents as the ledger recorded them (agent_outputs), publishing on the run's bus in name order."""
 
@@ -210,6 +223,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             started=started,
             agent_steps=recorded_agents(outputs.by_agent),
             sign_traffic=False,  # see the module docstring
+            unguarded_keys=applied_only(original),
         ).run()
         derived = history_fields(target, replay_id)
     for index, entry in enumerate(original):

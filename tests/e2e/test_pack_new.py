@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_attacks import rewrite_chain
 
 pytestmark = pytest.mark.e2e
 
@@ -137,6 +138,26 @@ def test_a_handler_that_raises_fails_one_order_and_the_run_goes_on(tmp_path: Pat
     ]
     replayed = run(COALITION, "replay", "c-1", "--ledger", "l.db", cwd=tmp_path, site=site)
     assert replayed.stdout.startswith("IDENTICAL"), replayed.stdout + replayed.stderr  # the failure is deterministic
+    # replay --verify applies what the run recorded as applied without a savepoint, and what failed with one: the
+    # failed order's half-done change is put back there too, or the shipped units at the end would differ
+    verified = run(COALITION, "replay", "c-1", "--ledger", "l.db", "--verify", cwd=tmp_path, site=site)
+    assert verified.stdout.startswith("IDENTICAL"), verified.stdout + verified.stderr
+    # the failure rewritten as applied (the chain rehashed) and handed to an auditor: verify applies it unguarded,
+    # the handler raises again, and that execution is the first divergence
+    seq = next(i for i, b in enumerate(bodies, 1) if b["kind"] == "execution" and "raised" in b["payload"]["detail"])
+    auditor = tmp_path / "auditor"
+    auditor.mkdir()
+    (auditor / "l.db").write_bytes((tmp_path / "l.db").read_bytes())
+    rewrite_chain(auditor / "l.db", seq, _recorded_as_applied)
+    forged = run(COALITION, "replay", "c-1", "--ledger", "l.db", "--verify", cwd=auditor, site=site)
+    assert forged.returncode == 1, forged.stdout + forged.stderr
+    assert forged.stdout.startswith(f"DIVERGENT at seq {seq} (execution on "), forged.stdout
+    assert "outcome recorded 'applied', re-derived 'failed'" in forged.stdout, forged.stdout
+
+
+def _recorded_as_applied(fields: dict[str, Any]) -> None:
+    fields["outcome"] = "applied"
+    fields["payload"]["status"] = "applied"
 
 
 def test_a_bad_name_is_one_line(tmp_path: Path) -> None:

@@ -103,6 +103,19 @@ def test_the_next_action_applies_after_a_handler_raised(desk: Desk) -> None:
     assert desk.state.records == []
 
 
+def test_only_unguarded_keys_skip_the_savepoint(desk: Desk) -> None:
+    """replay --verify names the keys its run recorded as applied: those run without a savepoint (a raise there is
+    a divergence already), every other key keeps it."""
+    crash = authorized("credit_then_crash", {"account_id": "A-1", "amount_usd": 40}, 1)
+    assert isinstance(crash.payload, ActionAuthorized)
+    executor = Executor(desk, ACTIONS, unguarded={"some-other-key"})
+    assert executor.apply(crash).status == "failed"
+    assert desk.account("A-1").balance_usd == 15  # guarded: put back
+    unguarded = Executor(desk, ACTIONS, unguarded={crash.payload.idempotency_key})
+    assert unguarded.apply(crash).status == "failed"
+    assert desk.account("A-1").balance_usd == -25  # no savepoint was taken: the half-done change stays
+
+
 def test_a_late_refusal_is_put_right_too(desk: Desk) -> None:
     executed = Executor(desk, ACTIONS).apply(
         authorized("credit_then_refuse", {"account_id": "A-1", "amount_usd": 7}, 3)
