@@ -23,6 +23,7 @@ from typing import Any
 
 from coalition.domain.cel_language import cel
 from coalition.governance.errors import PolicyError
+from coalition.governance.money import from_double, usd
 
 MAX_EXPRESSION_CHARS = 2000  # the shipped policies' longest is ~300; beyond it is a typo or an attack
 MAX_NESTING = 16  # brackets inside brackets
@@ -482,16 +483,17 @@ def _placeholder_end(template: str, start: int) -> int:
 
 
 def _usd(value: Any) -> str:
-    return f"{_decimal(value).quantize(Decimal('0.01')):.2f}"
+    return usd(_decimal(value))
 
 
 def _decimal(value: Any) -> Decimal:
-    """A number as governance shows it: an argument's decimal text as given, a double by its shortest repr."""
+    """A number as governance shows it: an argument's decimal text as given, a double as the decimal it stands for
+    (its shortest repr without the arithmetic's error beyond 15 significant digits: money.from_double)."""
     if isinstance(value, str):
         return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"expected a number, got {type(value).__name__}")
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return from_double(value) if isinstance(value, float) else Decimal(value)
 
 
 def _int(value: Any) -> str:

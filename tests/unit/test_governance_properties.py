@@ -21,7 +21,7 @@ from coalition.bus.messages import (
     VerdictIssued,
 )
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate
-from coalition.governance.money import to_decimal, usd
+from coalition.governance.money import from_double, to_decimal, usd
 from coalition.governance.rules.budgets import overrun
 
 pytestmark = pytest.mark.unit
@@ -293,3 +293,26 @@ class TestEvaluateIsPure:
         assert other is not POLICY
         p = propose("p", "finance", "set_price", {"region": "CA", "price": 98})
         assert evaluate(p, start_state(), other) == evaluate(p, start_state(), POLICY)
+
+
+class TestDoublesAsDecimals:
+    """money.from_double: what a double computed by a rule's expression is shown as in a reason."""
+
+    @pytest.mark.parametrize(
+        ("double", "shown"),
+        [
+            (30.42 * 1.25, "38.025"),  # 38.025000000000006: the arithmetic's error is dropped
+            (1.0 + 57.0 / 100.0, "1.57"),  # 1.5699999999999998
+            (0.1 + 0.2, "0.3"),
+            (38.025, "38.025"),  # at most 15 digits: as written
+            (60.0, "60.0"),
+            (123456789012345.67, "123456789012345.67"),  # beyond 10^12 left as it is: its cents are its own
+            (1e300, "1E+300"),
+        ],
+    )
+    def test_shown(self, double: float, shown: str) -> None:
+        assert str(from_double(double)) == shown
+
+    def test_money_rounds_half_even_after(self) -> None:
+        assert usd(from_double(30.42 * 1.25)) == "38.02"
+        assert usd(from_double(30.46 * 1.25)) == "38.08"  # 38.075 → 38.08 (half-even goes up from 7)

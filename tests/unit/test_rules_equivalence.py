@@ -239,3 +239,31 @@ class TestBothLayoutsDecideAlike:
         assert flat is not None
         assert flat == rules.nested_findings(proposal, state)
         assert flat[0].reason.endswith(f"contains the banned phrase {CLAIMS.banned[1]!r}")
+
+
+class TestNumbersInReasonsAsTheBuiltInRulesShowThem:
+    """CEL computes in doubles, the built-in rules in decimals: a reason shows the decimal a double stands for (its
+    error beyond 15 significant digits dropped), so both say the same amount to the cent."""
+
+    @staticmethod
+    def _surge_reasons(base: str, price: int, pricing: PricingBand | None) -> tuple[str, str]:
+        state = GovernanceState.initial(WRITTEN).at(NOW)
+        learned = {"prices": {"CA": RegionPrice(Decimal(base), Decimal(base))}, "pricing": pricing, "jurisdictions": {}}
+        state = dataclasses.replace(state, learned=learned)
+        proposal = ActionProposed(
+            proposal_id="p", agent="finance", action="set_price", args={"region": "CA", "price": price}, rationale="r"
+        )
+        written, built_in = evaluate(proposal, state, WRITTEN), evaluate(proposal, state, BUILT_IN)
+        assert written.rule_ids == built_in.rule_ids == ("limit.price.surge_cap",)
+        return written.reasons[0], built_in.reasons[0]
+
+    def test_a_surge_cap_on_a_half_cent_rounds_half_even(self) -> None:
+        """30.42 × 1.25 is 38.025 (38.02 half-even); as doubles, 38.025000000000006 (which rounded to 38.03)."""
+        written, built_in = self._surge_reasons("30.42", 40, None)
+        assert written == built_in == "price 40.00 exceeds surge cap: base 30.42 × 1.25 = 38.02"
+
+    def test_a_surge_factor_shows_its_decimal(self) -> None:
+        """1 + 57/100 is 1.5699999999999998 as a double, 1.57 as a decimal."""
+        band = PricingBand(Decimal(1), Decimal(300), Decimal(57))
+        written, built_in = self._surge_reasons("10", 20, band)
+        assert written == built_in == "price 20.00 exceeds surge cap: base 10.00 × 1.57 = 15.70"
