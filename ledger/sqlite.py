@@ -161,6 +161,7 @@ _ACTION_CLAUSE = "json_extract({table}.body, '$.payload.action') = ?"
 _INSERT = "INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)"
 _INSERT_FTS = "INSERT INTO entries_fts (rowid, rationale, subject) VALUES (?, ?, ?)"
 _INSERT_NODE = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)"
+_INSERT_DEDUPE = "INSERT INTO dedupe (consumer, message_id, first_seq) VALUES (?, ?, ?)"
 
 _EQUALITY_FILTERS: tuple[str, ...] = (
     "run_id",
@@ -332,7 +333,8 @@ class SqliteLedger(CommitListeners):
     `create=False` refuses to create a missing ledger; `read_only=True` (read-only tools) never writes to the
     file, not even to switch its journal mode; `fts=False` makes `search` use LIKE
     even where FTS5 exists (the fallback for SQLite builds without it); `tree=False` appends without keeping the
-    Merkle tree's nodes (the benchmarks' "append as before the tree"; the next writer that opens it fills them in).
+    Merkle tree's nodes (the benchmarks' "append as before the tree"; the next writer that opens it fills them in);
+    `text_index=False` creates a new ledger without the full-text index (`scratch`: search then uses LIKE).
     """
 
     def __init__(
@@ -345,6 +347,7 @@ class SqliteLedger(CommitListeners):
         fts: bool = True,
         tree: bool = True,
         read_only: bool = False,
+        text_index: bool = True,
     ) -> None:
         self._path = str(path)
         self._wall_clock: Clock = wall_clock or WallClock()
@@ -376,7 +379,8 @@ class SqliteLedger(CommitListeners):
                 if str(mode).lower() != "wal":
                     raise LedgerUnavailable(self._path, f"cannot switch to WAL journal mode (got {mode})")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
-            self._fts_index = self._prepare_schema(create=create)  # maintained on every append when present
+            # the full-text index is maintained on every append when present
+            self._fts_index = self._prepare_schema(create=create, text_index=text_index)
             self._use_fts = self._fts_index and fts
             self._has_tree = self._prepare_tree(writable=create) and tree
             if not memory:
@@ -389,10 +393,19 @@ class SqliteLedger(CommitListeners):
             conn.close()
             raise
 
+    @classmethod
+    def scratch(cls) -> SqliteLedger:
+        """An in-memory ledger for a re-execution that is read back once and thrown away (a replay, replay --verify,
+        a what-if): the same chained entries, indexed columns and dedupe rows, without the full-text index and the
+        Merkle tree's nodes, which only searching and proving a kept ledger use (a third of an append's SQLite
+        time). Its `search` falls back to LIKE."""
+        return cls(":memory:", text_index=False, tree=False)
+
     # -- schema ---------------------------------------------------------------------------------------------
 
-    def _prepare_schema(self, *, create: bool) -> bool:
-        """Create the tables if needed; decide once whether full-text search uses FTS5 or falls back to LIKE."""
+    def _prepare_schema(self, *, create: bool, text_index: bool = True) -> bool:
+        """Create the tables if needed (the full-text index too, unless `text_index` is False); decide once whether
+        full-text search uses FTS5 or falls back to LIKE."""
         conn = self._conn
         exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchone()
         if not exists:
@@ -402,7 +415,7 @@ class SqliteLedger(CommitListeners):
             try:
                 for statement in _split_sql(_SCHEMA):
                     conn.execute(statement)
-                if _fts5_available(conn):
+                if text_index and _fts5_available(conn):
                     conn.execute(_FTS_SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
@@ -512,13 +525,18 @@ class SqliteLedger(CommitListeners):
         with self._lock:
             self._begin()
             try:
-                written: list[LedgerEntry] = []
+                # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
+                fresh: dict[str, Sequence[EntryDraft]] = {}
                 for message_id, drafts in items:
-                    if self._seen_in_txn(consumer, message_id):
-                        continue
-                    entries = self._write(drafts)
-                    self._remember(consumer, message_id, entries)
-                    written.extend(entries)
+                    if message_id not in fresh and not self._seen_in_txn(consumer, message_id):
+                        fresh[message_id] = drafts
+                written = self._write([draft for drafts in fresh.values() for draft in drafts])
+                dedupe: list[tuple[str, str, int | None]] = []
+                offset = 0
+                for message_id, drafts in fresh.items():
+                    dedupe.append((consumer, message_id, written[offset].seq if drafts else None))
+                    offset += len(drafts)
+                self._conn.executemany(_INSERT_DEDUPE, dedupe)
                 self._conn.execute("COMMIT")
             except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
                 self._rollback()
@@ -590,9 +608,7 @@ class SqliteLedger(CommitListeners):
 
     def _remember(self, consumer: str, message_id: str, entries: list[LedgerEntry]) -> None:
         first_seq = entries[0].seq if entries else None
-        self._conn.execute(
-            "INSERT INTO dedupe (consumer, message_id, first_seq) VALUES (?, ?, ?)", (consumer, message_id, first_seq)
-        )
+        self._conn.execute(_INSERT_DEDUPE, (consumer, message_id, first_seq))
 
     def _write(self, drafts: Sequence[EntryDraft]) -> list[LedgerEntry]:
         """Seal and insert drafts after the current head; the caller holds the write transaction."""

@@ -108,7 +108,7 @@ def names_human_decisions(expectation: Expectation) -> bool:
 def passing_with_board(scenario: Scenario, policy: Policy, seed: int) -> set[str]:
     """Ids of the expectations that hold when the scenario runs with its scripted board (offline narration, an
     in-memory bus and ledger: nothing is written anywhere)."""
-    with SqliteLedger(":memory:") as ledger, closing(MemoryBus(namespace="scripted-board")) as bus:
+    with SqliteLedger.scratch() as ledger, closing(MemoryBus(namespace="scripted-board")) as bus:
         result = assemble_run(
             scenario,
             bus=bus,

@@ -130,7 +130,7 @@ def consistency(
     per_run: list[dict[str, list[str]]] = []
     for index in range(runs):
         run_id = f"consistency-{scenario.name}-{index}"
-        with SqliteLedger(":memory:") as ledger, closing(MemoryBus.for_run(run_id)) as bus:
+        with SqliteLedger.scratch() as ledger, closing(MemoryBus.for_run(run_id)) as bus:
             assemble_run(
                 variant(scenario, index),
                 bus=bus,

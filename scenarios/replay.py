@@ -338,7 +338,7 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
     started = parse_payload(RunStarted.TYPE, recorded.started.model_dump(mode="json"))
     assert isinstance(started, RunStarted)
     with ExitStack() as stack:
-        target = scratch if scratch is not None else stack.enter_context(SqliteLedger(":memory:"))
+        target = scratch if scratch is not None else stack.enter_context(SqliteLedger.scratch())
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         began = time.perf_counter()
         runner = assemble_run(

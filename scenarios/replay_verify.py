@@ -206,7 +206,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     assert isinstance(started, RunStarted)
     outputs = agent_outputs(original, replay_id)
     with ExitStack() as stack:
-        target = stack.enter_context(SqliteLedger(":memory:"))
+        target = stack.enter_context(SqliteLedger.scratch())
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         board = RecordedBoard(recorded.decisions, by_content=False, fallback=None)
         assemble_run(

@@ -238,7 +238,7 @@ def whatif(
         fallback=Board(recorded.scenario.board) if scenario_board else None,
     )
     with ExitStack() as stack:
-        target = scratch if scratch is not None else stack.enter_context(SqliteLedger(":memory:"))
+        target = scratch if scratch is not None else stack.enter_context(SqliteLedger.scratch())
         bus = stack.enter_context(closing(MemoryBus.for_run(new_id)))
         assemble_run(
             recorded.scenario,
