@@ -25,14 +25,23 @@ def run_digest(ledger: Ledger, run_id: str) -> str:
 
 def history_fields(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
     """The run's entries' deterministic fields in history order: what `run_digest` digests and a replay compares
-    (read once when both are wanted). A backend that hands out its stored bodies (SQLite) is read without building
-    an entry model per row: the stored JSON is the entry's fields exactly."""
+    (read once when both are wanted)."""
+    return [content_fields(body) for body in history_bodies(ledger, run_id)]
+
+
+def history_bodies(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
+    """The run's entries as stored (every field but `hash`, as JSON) in history order. A backend that hands out its
+    stored bodies (SQLite) is read without building an entry model per row: the stored JSON is the entry's fields
+    exactly."""
     bodies = getattr(ledger, "run_bodies", None)
     if bodies is None:
-        return [entry.deterministic_fields() for entry in run_history(ledger, run_id)]
-    ordered = history_order_of_bodies(bodies(run_id), taken_decisions(ledger, run_id))
-    # what LedgerEntry.deterministic_fields() keeps of the stored body (which holds every field but `hash`)
-    return [without_run_binding({k: v for k, v in body.items() if k not in POSITION_FIELDS}) for body in ordered]
+        return [entry.model_dump(mode="json", exclude={"hash"}) for entry in run_history(ledger, run_id)]
+    return list(history_order_of_bodies(bodies(run_id), taken_decisions(ledger, run_id)))
+
+
+def content_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """What LedgerEntry.deterministic_fields() keeps of a stored body (which holds every field but `hash`)."""
+    return without_run_binding({k: v for k, v in body.items() if k not in POSITION_FIELDS})
 
 
 def digest_of(fields: Iterable[dict[str, Any]]) -> str:

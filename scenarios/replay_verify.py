@@ -34,9 +34,7 @@ from coalition.bus.messages import ActionProposed, AgentMessage, RunStarted
 from coalition.bus.signing import producer_problem
 from coalition.domain import catalog
 from coalition.ledger.base import Ledger
-from coalition.ledger.digest import history_fields
-from coalition.ledger.entry import LedgerEntry
-from coalition.ledger.history import run_history
+from coalition.ledger.digest import content_fields, history_bodies, history_fields
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.assembly import AgentSteps, assemble_run
 from coalition.scenarios.decision_points import DecisionHistory
@@ -79,46 +77,46 @@ def refusal(envelope: Envelope, producers: frozenset[str]) -> str | None:
     return producer_problem(envelope)
 
 
-def agent_outputs(entries: list[LedgerEntry], run_id: str) -> AgentOutputs:
-    """The agents' recorded outputs as envelopes under `run_id`; one its consumers would refuse is not published."""
+def agent_outputs(bodies: list[dict[str, Any]], run_id: str) -> AgentOutputs:
+    """The agents' recorded outputs (stored entry bodies, history order) as envelopes under `run_id`; one its
+    consumers would refuse is not published."""
     producers = frozenset(producer_identities(catalog().agent_names))
     outputs: dict[str, dict[int, list[tuple[str, Envelope]]]] = defaultdict(lambda: defaultdict(list))
     refused: dict[int, str] = {}
-    for entry in entries:
-        if entry.actor_kind != "agent" or entry.message_type is None or entry.message_id is None:
-            continue
-        if entry.superstep is None:
+    for body in bodies:
+        message_type, message_id, superstep = body.get("message_type"), body.get("message_id"), body.get("superstep")
+        if body.get("actor_kind") != "agent" or message_type is None or message_id is None or superstep is None:
             continue
         envelope = Envelope(
-            id=entry.message_id,
-            type=entry.message_type,
-            source=entry.actor,
+            id=message_id,
+            type=message_type,
+            source=body["actor"],
             run_id=run_id,
-            superstep=entry.superstep,
-            sim_time=entry.sim_time,
-            correlation_id=entry.correlation_id or entry.message_id,
-            causation_id=entry.causation_id,
-            payload=parse_payload(entry.message_type, entry.payload),
+            superstep=superstep,
+            sim_time=body["sim_time"],
+            correlation_id=body.get("correlation_id") or message_id,
+            causation_id=body.get("causation_id"),
+            payload=parse_payload(message_type, body.get("payload") or {}),
         )
         why = refusal(envelope, producers)
         if why is not None:
-            refused[entry.seq] = why
+            refused[body["seq"]] = why
             continue
-        topic = AGENT_TOPICS.get(entry.message_type, topics.CONTROL)
-        outputs[entry.actor][entry.superstep].append((topic, envelope))
+        topic = AGENT_TOPICS.get(message_type, topics.CONTROL)
+        outputs[envelope.source][superstep].append((topic, envelope))
     return AgentOutputs(outputs, refused)
 
 
-def applied_only(entries: list[LedgerEntry]) -> frozenset[str]:
+def applied_only(bodies: list[dict[str, Any]]) -> frozenset[str]:
     """The idempotency keys the run recorded as applied and never as failed: what replay --verify applies without a
     savepoint (a handler raising on one fails an execution recorded as applied: the first divergence already). A
     duplicate never reaches a handler; any other outcome keeps its savepoint."""
     applied: set[str] = set()
     guarded: set[str] = set()
-    for entry in entries:
-        key = entry.payload.get("idempotency_key") if entry.kind == "execution" else None
-        if isinstance(key, str) and entry.outcome != "duplicate":
-            (applied if entry.outcome == "applied" else guarded).add(key)
+    for body in bodies:
+        key = (body.get("payload") or {}).get("idempotency_key") if body.get("kind") == "execution" else None
+        if isinstance(key, str) and body.get("outcome") != "duplicate":
+            (applied if body.get("outcome") == "applied" else guarded).add(key)
     return frozenset(applied - guarded)
 
 
@@ -201,7 +199,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     began = time.perf_counter()
     recorded = recorded_run(ledger, run_id)
     replay_id = f"verify-of-{run_id}"
-    original = list(run_history(ledger, run_id))
+    original = history_bodies(ledger, run_id)  # stored bodies: no entry model per row
     started = parse_payload(RunStarted.TYPE, recorded.started.model_dump(mode="json"))
     assert isinstance(started, RunStarted)
     outputs = agent_outputs(original, replay_id)
@@ -226,21 +224,21 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             unguarded_keys=applied_only(original),
         ).run()
         derived = history_fields(target, replay_id)
-    for index, entry in enumerate(original):
-        mine = entry.deterministic_fields()
-        why = outputs.refused.get(entry.seq)
+    for index, body in enumerate(original):
+        mine = content_fields(body)
+        seq, kind, subject = body.get("seq"), body.get("kind"), body.get("subject") or None
+        why = outputs.refused.get(seq) if isinstance(seq, int) else None
         if why is not None:
             return VerifyResult(
-                run_id, False, len(original), time.perf_counter() - began, entry.seq, entry.kind,
-                entry.subject or None, ("(refused)",), mine, None, why,
+                run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, ("(refused)",), mine,
+                None, why,
             )  # fmt: skip
         theirs = derived[index] if index < len(derived) else None
         if mine != theirs:
             other = theirs or {}
             differed = tuple(k for k in sorted(set(mine) | set(other)) if mine.get(k) != other.get(k))
             return VerifyResult(
-                run_id, False, len(original), time.perf_counter() - began, entry.seq, entry.kind,
-                entry.subject or None, differed, mine, theirs,
+                run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, differed, mine, theirs,
             )  # fmt: skip
     if len(derived) > len(original):
         extra = derived[len(original)]
