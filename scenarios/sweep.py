@@ -43,27 +43,36 @@ COORDINATOR_GROUP = "sweep-coordinator"
 MAX_ATTEMPTS = 3
 
 
-def job_id(scenario: Scenario, seed: int, policy: Policy) -> str:
-    """The job's (and the run's) id: readable name and seed, then the hash of what decides the run's content."""
-    digest = hashlib.sha256(canonical_json([scenario_hash(scenario), seed, policy.version])).hexdigest()
+def job_id(scenario: Scenario, seed: int, policy: Policy, *, content: str | None = None) -> str:
+    """The job's (and the run's) id: readable name and seed, then the hash of what decides the run's content
+    (`content`: the scenario's hash when the caller has it already)."""
+    digest = hashlib.sha256(canonical_json([content or scenario_hash(scenario), seed, policy.version])).hexdigest()
     return f"{scenario.name}-s{seed}-{digest[:16]}"
 
 
-def make_job(scenario: Scenario, seed: int, policy: Policy) -> SweepJob:
+def make_job(scenario: Scenario, seed: int, policy: Policy, *, content: str | None = None) -> SweepJob:
     return SweepJob(
-        job_id=job_id(scenario, seed, policy), scenario=scenario.document, seed=seed, policy=policy.document
+        job_id=job_id(scenario, seed, policy, content=content),
+        scenario=scenario.document,
+        seed=seed,
+        policy=policy.document,
     )
 
 
 def plan(
     scenarios: Sequence[Scenario], seeds: Sequence[int] | None = None, policies: Sequence[Policy] | None = None
 ) -> list[SweepJob]:
-    """Every scenario × seed (default: the scenario's own) × policy (default: the scenario's own), each job once."""
+    """Every scenario × seed (default: the scenario's own) × policy (default: the scenario's own), each job once.
+
+    A scenario's own policy is parsed and its content hashed once, not once per seed: planning runs before any
+    worker starts, so whatever it costs is paid once per sweep with nothing running beside it."""
     jobs: dict[str, SweepJob] = {}
     for scenario in scenarios:
+        content = scenario_hash(scenario)
+        chosen = policies or [scenario.load_policy()]
         for seed in seeds or [scenario.seed]:
-            for policy in policies or [scenario.load_policy()]:
-                job = make_job(scenario, seed, policy)
+            for policy in chosen:
+                job = make_job(scenario, seed, policy, content=content)
                 jobs.setdefault(job.job_id, job)
     return list(jobs.values())
 
