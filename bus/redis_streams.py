@@ -141,6 +141,7 @@ class RedisStreamsBus:
     The braces are a Redis Cluster hash tag: every stream of a namespace (one per run) lives in one slot, so a
     multi-stream XREADGROUP and the publish script's multi-key call work on a cluster as on one server. A
     `redis+cluster://host:port` URL (any node) or a `redis.cluster.RedisCluster` client selects a cluster.
+    `client_name` names the connections (CLIENT SETNAME: what CLIENT LIST shows for them).
     """
 
     def __init__(
@@ -152,6 +153,7 @@ class RedisStreamsBus:
         socket_timeout: float = 5.0,
         connect_timeout: float = 2.0,
         retries: int = 3,
+        client_name: str | None = None,
     ) -> None:
         if not namespace or any(c in namespace for c in ":{}"):
             raise ValueError(f"namespace must be non-empty and contain no ':', '{{' or '}}', got {namespace!r}")
@@ -165,6 +167,7 @@ class RedisStreamsBus:
                 socket_timeout=socket_timeout,
                 socket_connect_timeout=connect_timeout,
                 retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries),
+                client_name=client_name,
             )
             self._owns_client = True
         elif isinstance(client_or_url, str):
@@ -176,6 +179,7 @@ class RedisStreamsBus:
                 socket_connect_timeout=connect_timeout,
                 retry=retry,
                 retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+                client_name=client_name,
             )
             self._owns_client = True
         else:

@@ -77,6 +77,22 @@ def plan(
     return list(jobs.values())
 
 
+def preload(jobs: Iterable[SweepJob]) -> None:
+    """Import what running these jobs imports (the run's machinery, LangGraph, the agents of the jobs' packs), so
+    that sweep workers forked from this process afterwards start with it loaded instead of each importing it
+    again. Jobs naming a pack that is not installed are left to the worker that takes them (it reports them)."""
+    from coalition.agents.registry import agent_types
+    from coalition.domain import DEFAULT_PACK, PackError, catalog
+    from coalition.scenarios.assembly import assemble_run  # noqa: F401  (imported for its side effect: loaded)
+    from coalition.scenarios.consistency import offline_options  # noqa: F401
+
+    for name in sorted({str(job.scenario.get("pack") or DEFAULT_PACK) for job in jobs}):
+        try:
+            agent_types(catalog().pack(name).agent_names)
+        except PackError:
+            continue
+
+
 # Jobs and results are not part of any simulated story: they carry a fixed simulated time.
 _NO_SIM_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -149,8 +165,8 @@ def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> 
             **base, status="failed", seconds=0.0, error=f"job id does not match its content ({expected})"
         )
     run_id = job.job_id
-    # the run's machinery (the agents, LangGraph) is imported by the workers that run jobs, not by the coordinator
-    # that plans them and collects results: its imports are the serial part of every sweep, before any worker starts
+    # the run's machinery (the agents, LangGraph): already loaded in a local worker (the coordinator preloaded it
+    # before forking), imported on first use by a `coalition sweep-worker` on another host
     from coalition.scenarios.assembly import assemble_run
     from coalition.scenarios.consistency import offline_options
 

@@ -1,13 +1,17 @@
 """`coalition sweep` and `coalition sweep-worker`: a grid of scenario × seed × policy as jobs on a Redis stream,
-run by local worker processes (`--jobs N`) or by workers on other hosts, each run recorded once in the ledger."""
+run by local worker processes (`--jobs N`, forked from the coordinator) or by workers on other hosts, each run
+recorded once in the ledger."""
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
+import re
 import secrets
-import subprocess
 import sys
 import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,6 +28,8 @@ from coalition.cli.terminal import TerminalConsole
 from coalition.ledger.errors import LedgerError
 
 if TYPE_CHECKING:
+    from multiprocessing.context import ForkContext
+
     from coalition.bus.sweep_messages import SweepJob, SweepResult
 
 QueueOption = Annotated[
@@ -84,54 +90,41 @@ def _plan(scenario_refs: list[str], seeds: str | None, policy_paths: list[Path] 
     return plan(scenarios, seed_list, policies or None)
 
 
-def _worker_command(queue: str, name: str, reclaim_after: float) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "coalition",
-        "sweep-worker",
-        "--queue",
-        queue,
-        "--name",
-        name,
-        "--drain",
-        "--reclaim-after",
-        str(reclaim_after),
-    ]
-
-
 class LocalWorkers:
-    """`--jobs N` worker processes on this host; one that dies before the sweep ends is replaced."""
+    """`--jobs N` worker processes on this host, forked from the coordinator once it has imported what a run needs
+    (coalition.scenarios.sweep.preload), so each starts with the stack loaded instead of importing it again; one
+    that dies before the sweep ends is replaced (forked again). A forked worker shares nothing open with the
+    coordinator: it opens its own Redis connection and its own ledger, as `coalition sweep-worker` does."""
 
     def __init__(self, count: int, *, queue: str, env: dict[str, str], log_dir: Path, reclaim_after: float) -> None:
         self.queue = queue
         self.env = env
         self.log_dir = log_dir
         self.reclaim_after = reclaim_after
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.processes: dict[str, BaseProcess] = {}
         self.restarts = 0
         self.max_restarts = MAX_RESTARTS_PER_WORKER * max(count, 1)
-        log_dir.mkdir(parents=True, exist_ok=True)
+        if count:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            gc.freeze()  # what is loaded now is shared with the workers: no collection in them touches (copies) it
         for index in range(count):
             self._start(f"{queue}-w{index}")
 
     def _start(self, name: str) -> None:
-        log = (self.log_dir / f"{name}.log").open("ab")
-        try:
-            self.processes[name] = subprocess.Popen(
-                _worker_command(self.queue, name, self.reclaim_after),
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        finally:
-            log.close()
+        context = fork_context()
+        process = context.Process(
+            target=_forked_worker,
+            args=(self.queue, name, self.reclaim_after, self.env, self.log_dir / f"{name}.log"),
+            name=name,
+            daemon=True,  # never outlives the coordinator
+        )
+        process.start()
+        self.processes[name] = process
 
     def check(self) -> None:
         """Replace a worker that died (killed, crashed); one that drained the queue and exited 0 stays gone."""
         for name, process in list(self.processes.items()):
-            code = process.poll()
+            code = process.exitcode
             if code is None or code == 0:
                 continue
             if self.restarts >= self.max_restarts:
@@ -143,14 +136,38 @@ class LocalWorkers:
 
     def stop(self) -> None:
         for process in self.processes.values():
-            if process.poll() is None:
+            if process.exitcode is None:
                 process.terminate()
         for process in self.processes.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            process.join(timeout=10)
+            if process.exitcode is None:
                 process.kill()
-                process.wait()
+                process.join()
+
+
+def fork_context() -> ForkContext:
+    """multiprocessing's fork context; a platform without fork has no local workers (one line, exit 2)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        fail("local sweep workers need fork(), which this platform lacks: run coalition sweep-worker processes and "
+             "give --jobs 0")  # fmt: skip
+    return multiprocessing.get_context("fork")
+
+
+def _forked_worker(queue: str, name: str, reclaim_after: float, env: dict[str, str], log_path: Path) -> None:
+    """A local worker's process, just forked from the coordinator: its output goes to its own log (new file
+    objects, not the coordinator's), the environment says which Redis and ledger, then it works as
+    `coalition sweep-worker --drain` does. Exits with the status that command would have."""
+    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(descriptor, 1)
+    os.dup2(descriptor, 2)
+    os.close(descriptor)
+    sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115  (the process's own)
+    sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+    os.environ.update(env)
+    try:
+        work(queue, name, url=env["REDIS_URL"], drain=True, reclaim_after=reclaim_after, ledger_path=None)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
 
 
 def _result_row(result: SweepResult) -> dict[str, Any]:
@@ -265,13 +282,16 @@ def run_sweep(
     """Publish the jobs, run `jobs` local workers (replacing any that dies), show progress, return one result per
     job. Shared by `sweep` and `consistency --jobs`."""
     from coalition.bus.redis_streams import RedisStreamsBus
-    from coalition.scenarios.sweep import Collector, publish_jobs
+    from coalition.scenarios.sweep import Collector, preload, publish_jobs
 
+    if jobs:
+        fork_context()  # before anything is published: no local workers on this platform is one line, exit 2
+        preload(planned)  # once, here: the workers forked below share it
     with open_bus(choice, namespace=queue, data_dir=data_dir) as queue_bus:
         assert isinstance(queue_bus, RedisStreamsBus)
         publish_jobs(queue_bus, planned)
         collector = Collector.for_jobs(queue_bus, planned)
-        env = {**os.environ, "REDIS_URL": choice.url or queue_bus.url, "COALITION_LEDGER": str(location)}
+        env = {"REDIS_URL": choice.url or queue_bus.url, "COALITION_LEDGER": str(location)}
         workers = LocalWorkers(
             jobs, queue=queue, env=env, log_dir=data_dir / "sweeps" / queue, reclaim_after=reclaim_after
         )
@@ -324,19 +344,34 @@ def sweep_worker(
     """
     import socket
 
+    _, url = redis_url_option(bus, settings(), "a sweep worker needs the queue's Redis: --bus redis://… or REDIS_URL")
+    work(
+        queue,
+        name or f"{socket.gethostname()}-{os.getpid()}",
+        url=url,
+        drain=drain,
+        reclaim_after=reclaim_after,
+        ledger_path=ledger_path,
+    )
+
+
+def work(queue: str, name: str, *, url: str, drain: bool, reclaim_after: float, ledger_path: Path | None) -> None:
+    """A sweep worker's life, in `coalition sweep-worker` and in each local worker: its own ledger and Redis
+    connection, then jobs until stopped (or, with `drain`, until the queue is empty and nothing is pending)."""
     from coalition.bus.redis_streams import RedisStreamsBus
+    from coalition.logs import configure_logging
     from coalition.scenarios.sweep import SweepWorker
 
     cfg = settings()
-    _, url = redis_url_option(bus, cfg, "a sweep worker needs the queue's Redis: --bus redis://… or REDIS_URL")
+    configure_logging(cfg.log_level, cfg.log_format)
     ledger = open_ledger(ledger_path)
-    worker_name = name or f"{socket.gethostname()}-{os.getpid()}"
     try:
-        queue_bus = RedisStreamsBus(url, namespace=queue)
+        # named, so CLIENT LIST on the Redis shows which connection is which worker's (one each)
+        queue_bus = RedisStreamsBus(url, namespace=queue, client_name=re.sub(r"[^\w.:-]", "_", f"sweep-worker:{name}"))
     except (BusError, ValueError) as exc:
         fail(str(exc))
     try:
-        worker = SweepWorker(queue_bus, ledger, name=worker_name, reclaim_after_ms=int(reclaim_after * 1000))
+        worker = SweepWorker(queue_bus, ledger, name=name, reclaim_after_ms=int(reclaim_after * 1000))
         worker.run(drain=drain)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -344,3 +379,4 @@ def sweep_worker(
         fail(str(exc))
     finally:
         queue_bus.close()
+        ledger.close()

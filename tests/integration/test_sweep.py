@@ -1,5 +1,6 @@
-"""Sweeps over a real Redis: 40 jobs with a worker SIGKILLed mid-way (every run recorded exactly once), hostile
-jobs on the queue, a sweep into the PostgreSQL ledger, and bad input through the CLI."""
+"""Sweeps over a real Redis: 40 jobs with a worker SIGKILLed mid-way (every run recorded exactly once), local
+workers forked from the coordinator (each with its own connections), hostile jobs on the queue, a sweep into the
+PostgreSQL ledger, and bad input through the CLI."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 import psutil
 import pytest
+import redis
 from conftest import PostgresServer
 
 from coalition.bus.redis_streams import RedisStreamsBus
@@ -24,6 +26,7 @@ from coalition.ledger import LedgerQuery, LedgerUnavailable, SqliteLedger, run_d
 from coalition.scenarios.spec import load_scenario
 from coalition.scenarios.sweep import (
     WORKERS_GROUP,
+    Collector,
     SweepWorker,
     job_envelope,
     job_id,
@@ -136,6 +139,75 @@ def queue_bus(redis_url: str) -> Any:
     yield bus
     bus.delete_namespace()
     bus.close()
+
+
+class TestForkedWorkers:
+    """`--jobs N` forks its workers from the coordinator, which holds a Redis connection and the ledger open: each
+    worker opens its own of both, and the runs are recorded exactly once."""
+
+    def test_each_forked_worker_has_its_own_connection(self, redis_url: str, tmp_path: Path) -> None:
+        from coalition.cli.sweep_cmd import LocalWorkers
+
+        queue = f"test-sweep-{uuid.uuid4().hex[:8]}"
+        jobs = plan([load_scenario(tiny_scenario(tmp_path))], range(1, 7))
+        ledger_file = tmp_path / "ledger.db"
+        admin = redis.Redis.from_url(redis_url)
+        coordinator = RedisStreamsBus(redis_url, namespace=queue, client_name=f"coordinator:{queue}")
+        names = {f"sweep-worker:{queue}-w{i}" for i in range(2)}
+        seen: dict[str, list[dict[str, Any]]] = {}
+        # the coordinator holds its Redis connection and the ledger open while it forks, as `coalition sweep` does
+        with SqliteLedger(ledger_file) as coordinator_ledger:
+            publish_jobs(coordinator, jobs)
+            collector = Collector.for_jobs(coordinator, jobs)
+            env = {"REDIS_URL": redis_url, "COALITION_LEDGER": str(ledger_file), "COALITION_DATA_DIR": str(tmp_path)}
+            workers = LocalWorkers(2, queue=queue, env=env, log_dir=tmp_path / "logs", reclaim_after=60)
+            try:
+                deadline = time.monotonic() + 120
+                while not collector.finished and time.monotonic() < deadline:
+                    clients = admin.client_list()
+                    for name in names:
+                        mine = [c for c in clients if c.get("name") == name]
+                        if mine:
+                            seen[name] = mine
+                    own = [c for c in clients if c.get("name") == f"coordinator:{queue}"]
+                    collector.poll(block_ms=50)  # the coordinator's own connection keeps working beside them
+                    workers.check()
+            finally:
+                workers.stop()
+                coordinator.delete_namespace()
+                coordinator.close()
+                admin.close()
+            assert collector.finished, "the forked workers did not run every job"
+            assert set(seen) == names, f"a worker never showed its own named connection: {sorted(seen)}"
+            assert all(len(conns) == 1 for conns in seen.values()), seen
+            addresses = {conns[0]["addr"] for conns in seen.values()}
+            assert len(own) == 1
+            assert own[0]["addr"] not in addresses, "a worker on the coordinator's socket"
+            assert len(addresses) == 2, "two workers on one socket"
+            assert {r.worker for r in collector.results.values()} <= {f"{queue}-w{i}" for i in range(2)}
+            assert workers.restarts == 0  # none died
+            assert coordinator_ledger.count() > 0  # the coordinator's connection reads what the workers wrote
+        with SqliteLedger(ledger_file, create=False) as ledger:
+            assert_each_run_recorded_once(ledger, {j.job_id for j in jobs})
+
+    def test_preload_loads_what_a_run_imports(self, tmp_path: Path) -> None:
+        """Before forking, the coordinator imports the run's machinery and the jobs' pack agents (so the workers do
+        not): checked in a fresh interpreter, where none of it is loaded before preload."""
+        code = (
+            "import sys\n"
+            "from coalition.scenarios.spec import load_scenario\n"
+            "from coalition.scenarios.sweep import plan, preload\n"
+            f"jobs = plan([load_scenario({str(tiny_scenario(tmp_path))!r})], [1, 2])\n"
+            "wanted = ['coalition.scenarios.assembly', 'coalition.packs.helios.agents.finance.agent']\n"
+            "print(sorted(m for m in wanted if m in sys.modules))\n"
+            "preload(jobs)\n"
+            "print(sorted(m for m in wanted if m in sys.modules))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        before, after = done.stdout.strip().splitlines()
+        assert before == "[]"
+        assert after == "['coalition.packs.helios.agents.finance.agent', 'coalition.scenarios.assembly']"
 
 
 class TestHostileJobs:
