@@ -377,6 +377,9 @@ class Scenario(_Spec):
 
     _source: Path | None = PrivateAttr(default=None)
     _document: dict[str, Any] | None = PrivateAttr(default=None)
+    # the policy parse_scenario checked the scenario against, with where it was read from (the pack, and the file or
+    # None for the pack's default): a run governs with that same parse instead of reading and compiling it again
+    _checked_policy: tuple[tuple[str, Path | None], Policy] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -510,6 +513,8 @@ class Scenario(_Spec):
 
     def load_policy(self) -> Policy:
         path = self.policy_path
+        if self._checked_policy is not None and self._checked_policy[0] == (self.pack_name, path):
+            return self._checked_policy[1]  # read and checked when the scenario was (frozen: safe to share)
         return default_policy(self.pack_name) if path is None else load_policy(path)
 
     def date_of(self, day: int) -> datetime:
@@ -619,6 +624,7 @@ def _check_against_policy(scenario: Scenario, file: str) -> None:
     misfit = policy_misfit(scenario, policy)
     if misfit is not None:
         raise ScenarioError(file, "policy", misfit)
+    scenario._checked_policy = ((scenario.pack_name, path), policy)
     gates = policy.all_gates()
     for i, decision in enumerate(scenario.board.decisions):
         where = f"board.decisions[{i}]"

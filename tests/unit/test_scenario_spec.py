@@ -142,6 +142,20 @@ class TestLibrary:
         assert scenario.policy_path == tmp_path / "policies" / "mine.yaml"
         assert scenario.load_policy().name == "helios"
 
+    def test_the_policy_checked_at_load_is_the_one_a_run_governs_with(self, tmp_path: Path) -> None:
+        """Read and compiled once per loaded scenario (a run's second parse was ~5% of a process); a copy that
+        names another policy file reads that one."""
+        shipped = resources.files("coalition.packs.helios").joinpath("policies/helios.yaml")
+        (tmp_path / "policies").mkdir()
+        shutil.copyfile(str(shipped), tmp_path / "policies" / "mine.yaml")
+        shutil.copyfile(str(shipped), tmp_path / "policies" / "other.yaml")
+        scenario = load_scenario(write(tmp_path, {**BASE, "policy": "policies/mine.yaml"}, "ok.yaml"))
+        assert scenario.load_policy() is scenario.load_policy()
+        assert parse_scenario(yaml.safe_dump(BASE)).load_policy().name == "helios"  # the pack's default, once too
+        other = scenario.model_copy(update={"policy": "policies/other.yaml"})
+        assert other.load_policy() is not scenario.load_policy()
+        assert other.load_policy().name == "helios"
+
     def test_helpers(self) -> None:
         """date_of gives midnight UTC; events_on keeps file order; recipients default from the kind."""
         scenario = parse_scenario(yaml.safe_dump(BASE))
