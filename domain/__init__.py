@@ -19,16 +19,17 @@ from coalition.domain.arguments import (
 )
 from coalition.domain.catalog import DEFAULT_PACK, Catalog, catalog, installed_packs, load_pack
 from coalition.domain.errors import ActionRefused, ArgumentProblem, DomainError, PackError, SectionProblem
-from coalition.domain.pack import (
-    AgentDecl,
+from coalition.domain.pack import AgentDecl, GovernanceDecl, Pack, Voice, WorldDecl, WorldPort
+from coalition.domain.reporting import (
+    Board,
     Chart,
-    GovernanceDecl,
+    CustomerTexts,
     Kpi,
-    Pack,
+    Line,
+    Panel,
+    ProposalMarks,
     Reporting,
-    Voice,
-    WorldDecl,
-    WorldPort,
+    Statements,
 )
 
 __all__ = [
@@ -39,9 +40,11 @@ __all__ = [
     "ActionRefused",
     "AgentDecl",
     "ArgumentProblem",
+    "Board",
     "Catalog",
     "Changes",
     "Chart",
+    "CustomerTexts",
     "DomainError",
     "Flag",
     "GovernanceDecl",
@@ -50,12 +53,16 @@ __all__ = [
     "IsoDate",
     "Kpi",
     "Learn",
+    "Line",
     "Money",
     "Number",
     "Pack",
     "PackError",
+    "Panel",
+    "ProposalMarks",
     "Reporting",
     "SectionProblem",
+    "Statements",
     "Text",
     "Texts",
     "Voice",

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from coalition.domain.actions import Action
+from coalition.domain.reporting import Reporting
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,50 +95,6 @@ class WorldDecl:
     lenient_parts: Mapping[str, tuple[str, type[BaseModel]]] = field(default_factory=dict)
     cases: frozenset[str] = frozenset()
     check_event: Callable[[Any, Any], None] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Kpi:
-    """One KPI of the pack's world as reports show it: `key` in the world's `kpis()` (a run's summary records
-    them), its label, and `format`, a str.format pattern over `value` — a number as a float ("{value:,.0f} USD"),
-    a mapping's parts by name ("{value[open]} / {value[resolved]}", a missing part 0); a flag reads yes or no."""
-
-    key: str
-    label: str
-    format: str = "{value}"
-
-
-@dataclass(frozen=True, slots=True)
-class Chart:
-    """A chart of the world's daily snapshot over a run (the console's run page).
-
-    - `title`, with its unit ("Cash (USD)");
-    - `lines`: (label, dotted path in the snapshot's data), e.g. ("open cases", "cases.open_count"); a `*`
-      segment draws one line per key found there, named by the key ("prices.*.price": one line per region);
-    - `only`: for a `*` line, the path of the list of keys to draw (the others are left out);
-    - `band`: (lower path, upper path), drawn as a shaded band (e.g. an allowed price band).
-    """
-
-    title: str
-    lines: tuple[tuple[str, str], ...]
-    only: str = ""
-    band: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Reporting:
-    """What reports and the console show of the pack's world.
-
-    - `snapshot`: the observation kind of the world's daily snapshot (the charts read it);
-    - `kpis`: the KPIs a report lists, in order (none: every key of `kpis()`, labelled from its name);
-    - `charts`: the console's charts of the daily snapshot;
-    - `gate_risk`: per gate of the pack, how much harm a wrong "yes" can do (1-5): the approvals inbox sorts by it.
-    """
-
-    snapshot: str = ""
-    kpis: tuple[Kpi, ...] = ()
-    charts: tuple[Chart, ...] = ()
-    gate_risk: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

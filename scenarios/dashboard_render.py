@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from coalition.scenarios.dashboards import Dashboards, Figure
+from coalition.scenarios.dashboard_figures import Figure
+from coalition.scenarios.dashboards import Dashboards
 from coalition.scenarios.incidents import IncidentRecord
 
 MAX_LISTED = 10
@@ -36,17 +37,12 @@ def _figures_md(d: Dashboards, figures: Sequence[Figure]) -> list[str]:
     ]
 
 
-def render_md(d: Dashboards) -> str:
-    lines = [
-        "## Executive overview",
-        "",
-        *_figures_md(d, d.kpis),
-        "",
-        "### Three-statement model (USD, by simulated week)",
-        "",
-        "P&L: revenue = fees; costs = opex + agent spend + credits. Balance sheet: assets = cash + reserves, "
-        "liabilities = settlement backlog, equity = the difference. Cash flow: operating = net income + increase in "
-        "the backlog; outside the P&L = cash moved without a cost (capital commitments, transfers).",
+def _statements_md(d: Dashboards) -> list[str]:
+    declared = d.declared_statements
+    if declared is None:
+        return ["The run's pack declares no three-statement model.", ""]
+    return [
+        declared.note,
         "",
         "| days | revenue | costs | net income | assets | liabilities | equity | operating cash | outside P&L "
         "| cash change | entries |",
@@ -58,16 +54,42 @@ def render_md(d: Dashboards) -> str:
             for w in d.weeks()
         ],
         "",
+    ]
+
+
+def _breakdowns_md(d: Dashboards, board: str) -> list[str]:
+    lines: list[str] = []
+    for breakdown in d.breakdowns_on(board):
+        lines += [f"### {breakdown.title}", ""]
+        for group in breakdown.groups:
+            lines += [f"**{group.name}**", "", *_figures_md(d, list(group.figures.values())), ""]
+        if not breakdown.groups:
+            lines += [breakdown.empty, ""]
+    return lines
+
+
+def render_md(d: Dashboards) -> str:
+    lines = [
+        "## Executive overview",
+        "",
+        *_figures_md(d, d.kpis),
+        "",
+        "### Three-statement model (USD, by simulated week)",
+        "",
+        *_statements_md(d),
         "## Trust dashboard",
         "",
         *_figures_md(d, d.trust),
         "",
-        "### Complaint-risk predictors and churn leading indicators, by region",
+        *_breakdowns_md(d, "trust"),
+        "## Ops cockpit",
+        "",
+        *_figures_md(d, d.ops),
+        "",
+        *_breakdowns_md(d, "ops"),
+        "### Incidents",
         "",
     ]
-    for region in d.regions:
-        lines += [f"**{region.region}**", "", *_figures_md(d, list(region.figures.values())), ""]
-    lines += ["## Ops cockpit", "", *_figures_md(d, d.ops), "", "### Incidents", ""]
     if d.incidents:
         lines += [
             "| incident | also called | severity | status | age (simulated h) | entries |",
@@ -97,6 +119,16 @@ def _figures_html(d: Dashboards, figures: Sequence[Figure]) -> str:
     return f"<table><tr><th>figure</th><th>value</th><th>definition</th><th>entries</th></tr>{rows}</table>"
 
 
+def _breakdowns_html(d: Dashboards, board: str) -> str:
+    e = html.escape
+    return "".join(
+        f"<h3>{e(b.title)}</h3>"
+        + "".join(f"<h3>{e(g.name)}</h3>{_figures_html(d, list(g.figures.values()))}" for g in b.groups)
+        + ("" if b.groups else f"<p>{e(b.empty)}</p>")
+        for b in d.breakdowns_on(board)
+    )
+
+
 def render_html(d: Dashboards) -> str:
     e = html.escape
     weeks = "".join(
@@ -106,7 +138,6 @@ def render_html(d: Dashboards) -> str:
         f"<td>{_money(w['cash_change'])}</td><td><code>{e(entry_list(d, w['seqs'], 2))}</code></td></tr>"
         for w in d.weeks()
     )
-    regions = "".join(f"<h3>{e(r.region)}</h3>{_figures_html(d, list(r.figures.values()))}" for r in d.regions)
     incidents = "".join(
         f"<tr><td>{e(i.incident_id)}</td><td>{e(', '.join(i.aliases) or '—')}</td><td>{i.severity}</td>"
         f"<td>{e(i.status)}</td><td>{_age(d, i)}</td><td><code>{e(entry_list(d, i.seqs, 3))}</code></td></tr>"
@@ -116,13 +147,18 @@ def render_html(d: Dashboards) -> str:
         f"<li><code>#{d.numbers.get(a.seq, a.seq)}</code> {e(a.sim_time[:10])} <b>{e(a.kind)}</b> {e(a.subject)}</li>"
         for a in d.alerts
     )
-    return f"""<section id="executive-overview"><h2>Executive overview</h2>{_figures_html(d, d.kpis)}
-<h3>Three-statement model (USD, by simulated week)</h3><div class="scroll"><table><tr><th>days</th><th>revenue</th>
+    table = (
+        f"""<div class="scroll"><table><tr><th>days</th><th>revenue</th>
 <th>costs</th><th>net income</th><th>assets</th><th>liabilities</th><th>equity</th><th>operating cash</th>
-<th>outside P&amp;L</th><th>cash change</th><th>entries</th></tr>{weeks}</table></div></section>
+<th>outside P&amp;L</th><th>cash change</th><th>entries</th></tr>{weeks}</table></div>"""
+        if d.declared_statements is not None
+        else "<p>The run's pack declares no three-statement model.</p>"
+    )
+    return f"""<section id="executive-overview"><h2>Executive overview</h2>{_figures_html(d, d.kpis)}
+<h3>Three-statement model (USD, by simulated week)</h3>{table}</section>
 <section id="trust-dashboard"><h2>Trust dashboard</h2>{_figures_html(d, d.trust)}
-<h3>Complaint-risk predictors and churn leading indicators, by region</h3>{regions}</section>
-<section id="ops-cockpit"><h2>Ops cockpit</h2>{_figures_html(d, d.ops)}<h3>Incidents</h3>
+{_breakdowns_html(d, "trust")}</section>
+<section id="ops-cockpit"><h2>Ops cockpit</h2>{_figures_html(d, d.ops)}{_breakdowns_html(d, "ops")}<h3>Incidents</h3>
 <table><tr><th>incident</th><th>also called</th><th>severity</th><th>status</th><th>age (simulated h)</th>
 <th>entries</th></tr>{incidents}</table><h3>Anomaly alerts</h3><ul>{alerts}</ul>
 <p>Entries are numbered within the run: <code>coalition ledger explain N --run {e(d.run_id)}</code>.</p></section>

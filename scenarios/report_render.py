@@ -13,15 +13,16 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
 from coalition.bus.redaction import redact
+from coalition.domain import Chart, Line, ProposalMarks
 from coalition.scenarios import dashboard_render, drift_render, lane_report, review_report
+from coalition.scenarios.chart_series import Drawn, chart_values
 from coalition.scenarios.dashboards import Dashboards
 from coalition.scenarios.drift import DriftResult
 from coalition.scenarios.reports import BudgetUse, EscalationRow, RunReport
-from coalition.scenarios.world_kpis import world_kpis
+from coalition.scenarios.world_kpis import reporting_of, world_kpis
 
 OUTCOME_COLOURS = {"allow": "#2e9e5b", "deny": "#d64545", "escalate": "#e8a33d", "none": "#888888"}
 FORMATS = ("html", "md", "json", "csv")
-_MARGIN_AXIS_FLOOR = -100.0
 _LAYOUT: dict[str, Any] = {
     "template": "plotly_white",
     "margin": {"l": 60, "r": 20, "t": 50, "b": 40},
@@ -50,33 +51,74 @@ def _decision_markers(fig: go.Figure, report: RunReport, y: float) -> None:
         )
 
 
-def _revenue_figure(report: RunReport) -> go.Figure:
-    """Cumulative revenue and costs (USD, left axis) and the running margin (%, right axis), day by day."""
-    xs = [p.sim_time for p in report.series]
-    fig = go.Figure()
-    for name, values in (
-        ("revenue (cumulative)", [p.revenue_usd for p in report.series]),
-        ("costs (cumulative)", [p.costs_usd for p in report.series]),
-    ):
-        fig.add_trace(go.Scatter(x=xs, y=values, mode="lines", name=name))
-    # A margin is undefined before the first revenue: a gap, not the 0 the snapshot reports by convention.
-    margins = [p.margin_pct if p.revenue_usd else None for p in report.series]
+def _line_style(line: Line) -> dict[str, Any]:
+    style: dict[str, Any] = {}
+    if line.dash:
+        style["dash"] = line.dash
+    if line.width is not None:
+        style["width"] = line.width
+    if line.colour:
+        style["color"] = line.colour
+    return style
+
+
+def _scatter(xs: list[str], drawn: Drawn, **more: Any) -> go.Scatter:
+    style = _line_style(drawn.line)
+    return go.Scatter(x=xs, y=drawn.values, mode="lines", name=drawn.name, **more, **({"line": style} if style else {}))
+
+
+def _proposal_marks(fig: go.Figure, report: RunReport, marks: ProposalMarks) -> None:
+    """An action's proposals at the value of one argument, coloured by their verdict."""
+    rows = [d for d in report.decisions if d.action == marks.action]
+    if not rows:
+        return
     fig.add_trace(
-        go.Scatter(x=xs, y=margins, mode="lines", name="margin (%)", yaxis="y2", line={"dash": "dot", "width": 2})
+        go.Scatter(
+            x=[d.sim_time for d in rows],
+            y=[float(d.args.get(marks.value, 0)) for d in rows],
+            mode="markers",
+            name=marks.name,
+            marker={"color": [OUTCOME_COLOURS.get(d.outcome, "#888") for d in rows], "size": 10},
+            text=[f"{d.args.get(marks.label)}: {d.outcome} ({', '.join(d.rule_ids)})" for d in rows],
+            hoverinfo="text+y",
+        )
     )
-    top = max([v for p in report.series for v in (p.revenue_usd, p.costs_usd) if v is not None] or [0])
-    _decision_markers(fig, report, top * 1.03)
-    # A big early spend against little revenue gives margins of -5000 %; past -100 % the axis stops, so the
-    # shape of the rest stays readable (hover still shows the real value).
-    known = [m for m in margins if m is not None]
-    margin_axis: dict[str, Any] = {"title": {"text": "margin %"}, "overlaying": "y", "side": "right"}
-    margin_axis.update(showgrid=False, tickmode="auto", zeroline=True, zerolinecolor="#cfd6de")
-    if known and min(known) < _MARGIN_AXIS_FLOOR:
-        high = max(*known, 0.0)
-        margin_axis["range"] = [_MARGIN_AXIS_FLOOR - 5, high + 5]
-        margin_axis["title"] = {"text": f"margin % (axis cut at {_MARGIN_AXIS_FLOOR:.0f})"}
-    fig.update_layout(title="Revenue, costs and margin over time", **_LAYOUT)
-    fig.update_layout(margin={**_LAYOUT["margin"], "r": 60}, yaxis={"title": {"text": "USD"}}, yaxis2=margin_axis)
+
+
+def _right_axis(chart: Chart, values: list[float]) -> dict[str, Any]:
+    """The right axis; below `right_floor` it stops, so the shape of the rest stays readable (a big early spend
+    against little revenue gives margins of -5000 %; hover still shows the real value)."""
+    axis: dict[str, Any] = {"title": {"text": chart.right_axis}, "overlaying": "y", "side": "right"}
+    axis.update(showgrid=False, tickmode="auto", zeroline=True, zerolinecolor="#cfd6de")
+    floor = chart.right_floor
+    if floor is not None and values and min(values) < floor:
+        axis["range"] = [floor - 5, max(*values, 0.0) + 5]
+        axis["title"] = {"text": f"{chart.right_axis} (axis cut at {floor:.0f})"}
+    return axis
+
+
+def chart_figure(chart: Chart, report: RunReport) -> go.Figure:
+    """One chart the run's pack declares, over its daily snapshots: lines (left and right axis), its band as two
+    dashed lines, an action's proposals and the decision markers."""
+    xs = [p.sim_time for p in report.series]
+    found = chart_values(chart, [p.data for p in report.series])
+    fig = go.Figure()
+    for drawn in found.lines:
+        fig.add_trace(_scatter(xs, drawn, **({"yaxis": "y2"} if drawn.line.right else {})))
+    if found.band is not None:
+        for drawn in reversed(found.band):
+            fig.add_trace(_scatter(xs, drawn))
+    if chart.proposals is not None:
+        _proposal_marks(fig, report, chart.proposals)
+    if chart.decisions:
+        top = max([v for d in found.lines if not d.line.right for v in d.values if v is not None] or [0])
+        _decision_markers(fig, report, top * 1.03)
+    fig.update_layout(title=chart.title, **_LAYOUT)
+    right = [v for d in found.lines if d.line.right for v in d.values if v is not None]
+    if any(d.line.right for d in found.lines):
+        fig.update_layout(margin={**_LAYOUT["margin"], "r": 60}, yaxis2=_right_axis(chart, right))
+    if chart.axis:
+        fig.update_layout(yaxis={"title": {"text": chart.axis}})
     return fig
 
 
@@ -119,48 +161,9 @@ def _budget_hover(b: BudgetUse) -> str:
 
 
 def figures(report: RunReport) -> dict[str, go.Figure]:
-    """The report's charts over simulated time, by name: money, revenue, prices, timeline, outcomes, budgets."""
-    xs = [p.sim_time for p in report.series]
-    money = go.Figure()
-    for name, values in (
-        ("cash", [p.cash_usd for p in report.series]),
-        ("reserves", [p.reserves_usd for p in report.series]),
-        ("settlement backlog", [p.backlog_usd for p in report.series]),
-    ):
-        money.add_trace(go.Scatter(x=xs, y=values, mode="lines", name=name))
-    top = max([p.cash_usd for p in report.series] or [0])
-    _decision_markers(money, report, top * 1.03)
-    money.update_layout(title="Cash, reserves and settlement backlog (USD)", **_LAYOUT)
-
-    prices = go.Figure()
-    regions = sorted({r for p in report.series for r in p.prices})
-    for region in regions:
-        prices.add_trace(go.Scatter(x=xs, y=[p.prices.get(region) for p in report.series], mode="lines", name=region))
-        caps = [
-            p.base_prices[region] * (1 + (p.surge_cap_pct or 0) / 100) if region in p.base_prices else None
-            for p in report.series
-        ]
-        prices.add_trace(
-            go.Scatter(x=xs, y=caps, mode="lines", name=f"{region} surge cap", line={"dash": "dot", "width": 1})
-        )
-    ceilings = [p.ceiling for p in report.series]
-    floors = [p.floor for p in report.series]
-    prices.add_trace(go.Scatter(x=xs, y=ceilings, mode="lines", name="ceiling", line={"dash": "dash", "color": "#999"}))
-    prices.add_trace(go.Scatter(x=xs, y=floors, mode="lines", name="floor", line={"dash": "dash", "color": "#bbb"}))
-    price_rows = [d for d in report.decisions if d.action == "set_price"]
-    if price_rows:
-        prices.add_trace(
-            go.Scatter(
-                x=[d.sim_time for d in price_rows],
-                y=[float(d.args.get("price", 0)) for d in price_rows],
-                mode="markers",
-                name="proposed prices",
-                marker={"color": [OUTCOME_COLOURS.get(d.outcome, "#888") for d in price_rows], "size": 10},
-                text=[f"{d.args.get('region')}: {d.outcome} ({', '.join(d.rule_ids)})" for d in price_rows],
-                hoverinfo="text+y",
-            )
-        )
-    prices.update_layout(title="Prices against the band (USD/MWh)", **_LAYOUT)
+    """The report's charts over simulated time, by name: the charts the run's pack declares, then the decision
+    timeline, outcomes by agent and budgets."""
+    declared = {chart.name: chart_figure(chart, report) for chart in reporting_of(report.pack).charts}
 
     timeline = go.Figure()
     for outcome in ("allow", "deny", "escalate"):
@@ -193,9 +196,7 @@ def figures(report: RunReport) -> dict[str, go.Figure]:
     outcomes.update_layout(title="Decisions by agent and outcome", barmode="stack", **_LAYOUT)
 
     return {
-        "money": money,
-        "revenue": _revenue_figure(report),
-        "prices": prices,
+        **declared,
         "timeline": timeline,
         "outcomes": outcomes,
         "budgets": _budget_figure(report),
@@ -443,6 +444,9 @@ def _pill(text: str) -> str:
     return f'<span class="pill {html.escape(text)}">{html.escape(text)}</span>'
 
 
+_BOTTOM = ("outcomes", "budgets")  # side by side under the time series
+
+
 def render_html(report: RunReport) -> str:
     """A self-contained page: plotly's JS inlined once, then each figure as a div; no CDN, no network."""
     e = html.escape
@@ -487,8 +491,7 @@ def render_html(report: RunReport) -> str:
 <code style="color:#cfe">{e((report.policy_version or "")[:16])}</code> · {report.entries} ledger entries · status
 {e(report.status)} · digest <code style="color:#cfe">{e(report.digest[:16])}…</code></p></header>
 <main><div class="kpis">{kpis}</div>
-<section>{charts["money"]}</section><section>{charts["revenue"]}</section><section>{charts["prices"]}</section>
-<section>{charts["timeline"]}</section>
+{"".join(f"<section>{chart}</section>" for name, chart in charts.items() if name not in _BOTTOM)}
 <div class="grid"><section>{charts["outcomes"]}</section><section>{charts["budgets"]}</section></div>
 <section><h2>Escalations and how they were decided</h2><table><tr><th>opened</th><th>agent</th><th>action</th>
 <th>gate</th><th>outcome</th><th>decided by</th><th>time to decision ({_ttd_unit(report)})</th><th>reason</th></tr>

@@ -1,5 +1,6 @@
 """The report read model: everything a run report shows, read from the ledger alone (reusable by the CLI and the
-web console): KPIs, daily series from `market.snapshot`, decisions, escalations, budget use, expectations."""
+web console): KPIs, the world's daily snapshots (the kind its pack's reporting names), decisions, escalations,
+budget use, expectations."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.errors import ScenariosError
 from coalition.scenarios.lane_report import OUTCOMES, LaneSummary, lane_summary
 from coalition.scenarios.review_report import ReviewSummary, review_summary
+from coalition.scenarios.world_kpis import reporting_of
 
 
 class ReportError(ScenariosError):
@@ -29,24 +31,11 @@ class ReportError(ScenariosError):
 
 @dataclass(frozen=True, slots=True)
 class DayPoint:
-    """One simulated day as the daily market snapshot saw it."""
+    """One simulated day as the world's daily snapshot (the one its pack's reporting names) recorded it."""
 
     day: int
     sim_time: str
-    cash_usd: float
-    reserves_usd: float
-    backlog_usd: float
-    prices: dict[str, float]
-    base_prices: dict[str, float]
-    floor: float | None
-    ceiling: float | None
-    surge_cap_pct: float | None
-    open_incidents: int
-    paused: list[str]
-    # Running totals since day 0; None when the run's snapshots did not carry them (runs recorded before they did).
-    revenue_usd: float | None = None
-    costs_usd: float | None = None
-    margin_pct: float | None = None
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,10 +222,6 @@ def _f(value: Any) -> float:
         return 0.0
 
 
-def _optional(value: Any) -> float | None:
-    return None if value is None else _f(value)
-
-
 def _day(sim_time: datetime, start: datetime | None) -> int:
     return (sim_time - start).days if start is not None else 0
 
@@ -328,44 +313,22 @@ def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | No
     executions: Counter[str] = Counter()
     book = _BudgetBook()
     entries = 0
+    snapshot = ""
     for e in ledger.iter_entries(run_id=run_id):
         entries += 1
         if e.kind == "run" and e.outcome == "started":
             started, start = e.payload, e.sim_time
+            snapshot = reporting_of(pack_of(started)).snapshot
             book.start(e)
             continue
         if e.kind in _BUDGET_KINDS:
             book.apply(e)
         if e.kind == "run":
             finished = e.payload
-        elif e.kind == "observation" and e.payload.get("kind") == "market.snapshot":
-            data = e.payload.get("data", {})
-            band = data.get("pricing_policy") or {}
-            settlement = data.get("settlement") or {}
-            prices = data.get("prices") or {}
-            if "active_markets" in data:  # quotes of markets the business does not operate are not its prices
-                active = set(data.get("active_markets") or ())
-                prices = {r: p for r, p in prices.items() if r in active}
+        elif e.kind == "observation" and snapshot and e.payload.get("kind") == snapshot:
+            data = e.payload.get("data") or {}
             book.saw_day(e.sim_time, data.get("budgets") or {})
-            series.append(
-                DayPoint(
-                    day=int(data.get("day", _day(e.sim_time, start))),
-                    sim_time=e.sim_time.isoformat(),
-                    cash_usd=_f(data.get("cash_usd")),
-                    reserves_usd=_f(data.get("reserves_usd")),
-                    backlog_usd=_f(settlement.get("backlog_usd")),
-                    prices={r: _f(p.get("price")) for r, p in prices.items()},
-                    base_prices={r: _f(p.get("base_price")) for r, p in prices.items()},
-                    floor=_f(band["floor"]) if "floor" in band else None,
-                    ceiling=_f(band["ceiling"]) if "ceiling" in band else None,
-                    surge_cap_pct=_f(band["surge_cap_pct"]) if "surge_cap_pct" in band else None,
-                    open_incidents=len(data.get("open_incidents") or []),
-                    paused=list(settlement.get("paused") or []),
-                    revenue_usd=_optional(data.get("revenue_usd")),
-                    costs_usd=_optional(data.get("costs_usd")),
-                    margin_pct=_optional(data.get("margin_pct")),
-                )
-            )
+            series.append(DayPoint(int(data.get("day", _day(e.sim_time, start))), e.sim_time.isoformat(), dict(data)))
         elif e.kind == "proposal":
             proposals[e.subject] = e.payload
         elif e.kind == "verdict":
@@ -453,5 +416,11 @@ def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | No
             proposals, {d.proposal_id: d.outcome for d in decisions}, {i.proposal_id: i.mark for i in sampled}
         ),
         reviews=review_summary(sampled),
-        pack=str(scenario_doc.get("pack") or DEFAULT_PACK),
+        pack=pack_of(started),
     )
+
+
+def pack_of(started: Mapping[str, Any]) -> str:
+    """The pack of the run's scenario, as its run.started entry recorded it."""
+    document = (started.get("settings") or {}).get("scenario_document") or {}
+    return str(document.get("pack") or DEFAULT_PACK) if isinstance(document, Mapping) else DEFAULT_PACK

@@ -1,12 +1,13 @@
-"""A run's world KPIs as its pack declares them (coalition.domain.Kpi: label and format), for reports and the
-console; a pack that declares none, or is not installed here, shows every KPI labelled from its name."""
+"""What a run's pack declares for reports (coalition.domain.Reporting), and its world KPIs as declared (Kpi: label
+and format), for reports and the console; a pack that declares none, or is not installed here, shows every KPI
+labelled from its name."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from coalition.domain import DEFAULT_PACK, Kpi, catalog
+from coalition.domain import DEFAULT_PACK, Kpi, Reporting, catalog
 
 
 class _Parts(dict[str, Any]):
@@ -53,10 +54,18 @@ def _undeclared_text(value: Any) -> str:
     return str(value)
 
 
+_NOTHING = Reporting()
+
+
+def reporting_of(pack: str | None) -> Reporting:
+    """What the run's pack declares for reports (nothing when it is not installed here)."""
+    found = catalog().packs.get(pack or DEFAULT_PACK)
+    return found.reporting if found is not None else _NOTHING
+
+
 def declared_kpis(pack: str | None) -> tuple[Kpi, ...]:
     """The KPIs the run's pack declares (none when it declares none or is not installed)."""
-    found = catalog().packs.get(pack or DEFAULT_PACK)
-    return found.reporting.kpis if found is not None else ()
+    return reporting_of(pack).kpis
 
 
 def world_kpis(pack: str | None, kpis: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -14,9 +14,9 @@ from markupsafe import Markup
 from coalition.scenarios.report_render import figures
 from coalition.scenarios.reports import RunReport
 
-# The figures by name, in page order (div ids are "fig-NAME"); the time series read best at full width.
-FIGURE_NAMES: tuple[str, ...] = ("money", "revenue", "prices", "timeline", "outcomes", "budgets")
-WIDE_FIGURES: tuple[str, ...] = ("money", "revenue", "prices", "timeline")
+# The figures after the pack's own charts, in page order (div ids are "fig-NAME"); the time series (the pack's
+# charts and the timeline) read best at full width, the last two side by side.
+NARROW_FIGURES: tuple[str, ...] = ("outcomes", "budgets")
 
 # JSON inside <script> must not be able to close the element or open a comment: escape <, > and & (as tojson does).
 _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
@@ -37,7 +37,7 @@ class FigureIsland:
 
 
 def figure_islands(report: RunReport) -> list[FigureIsland]:
-    """The report's figures (FIGURE_NAMES) ready to embed, in that order."""
+    """The report's figures ready to embed, in page order (the pack's charts, then timeline, outcomes, budgets)."""
     islands = []
     for name, fig in figures(report).items():
         text = str(pio.to_json(fig, validate=False, pretty=False))

@@ -14,7 +14,7 @@ from coalition.scenarios.spec import list_library
 from coalition.web.auth import OPERATORS, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
-from coalition.web.figures import WIDE_FIGURES
+from coalition.web.figures import NARROW_FIGURES
 from coalition.web.pages import render, state_of
 from coalition.web.routes_assets import PLOTLY_JS_URL, plotly_bundle
 from coalition.web.sse import progress_of, progress_stream
@@ -141,7 +141,7 @@ def run_page(request: Request, principal: Annotated[Principal, Depends(allow(REA
         plotly_js_url=PLOTLY_JS_URL,
         plotly_style_ids=plotly_bundle().inline_style_ids if view.report is not None else (),
         report_url=f"/runs/{path_segment(run_id)}/report",
-        wide_figures=WIDE_FIGURES,
+        narrow_figures=NARROW_FIGURES,
         timeline=view.timeline,
         escalations=view.escalations,
         expectations=view.expectations,

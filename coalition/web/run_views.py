@@ -45,15 +45,20 @@ def build_report(ledger: Ledger, run_id: str, reviewers: Mapping[str, str] | Non
         return None
 
 
+def _points(days: list[int], values: list[float | None]) -> list[tuple[int, float]]:
+    """A line's (day, value) points, days without a value left out."""
+    return [(day, value) for day, value in zip(days, values, strict=True) if value is not None]
+
+
 def build_run_view(ledger: Ledger, run_id: str, last_seq: int, report: RunReport | None) -> RunView:
     series = run_series(ledger, run_id)
     markers = series.markers
     charts = [
         line_chart(
             c.chart.title,
-            sorted(c.lines.items()),
+            [(d.name, _points(series.days, d.values)) for d in c.lines if not d.line.right],
             markers=markers,
-            band=c.band if c.chart.band is not None else None,
+            band=(_points(series.days, c.band[0].values), _points(series.days, c.band[1].values)) if c.band else None,
         )
         for c in series.charts
     ]

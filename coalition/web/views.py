@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import typing
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
-from coalition.domain import DEFAULT_PACK, Chart, catalog
+from coalition.domain import DEFAULT_PACK, catalog
 from coalition.governance.approvals import latest_sim_time, load_escalation, policy_for_run
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Escalation
@@ -22,6 +22,7 @@ from coalition.governance.policy import Policy
 from coalition.governance.reviews import SampledItem, review_queue
 from coalition.ledger.base import Ledger, LedgerQuery, RunInfo
 from coalition.ledger.entry import EntryKind, LedgerEntry
+from coalition.scenarios.chart_series import ChartValues, chart_values
 from coalition.scenarios.world_kpis import world_kpis
 
 ENTRY_KINDS: tuple[str, ...] = typing.get_args(EntryKind)
@@ -262,55 +263,14 @@ def run_row(ledger: Ledger, info: RunInfo, *, live: bool = False, now: datetime 
 
 
 @dataclass
-class ChartSeries:
-    """One declared chart's lines (label → (day, value) points) and band, day by day."""
-
-    chart: Chart
-    lines: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
-    band: tuple[list[tuple[int, float]], list[tuple[int, float]]] = field(default_factory=lambda: ([], []))
-
-
-@dataclass
 class Series:
     """Daily values of one run from its pack's daily snapshot (the charts the pack declares), plus decision markers
     by day."""
 
     days: list[int] = field(default_factory=list)
-    charts: list[ChartSeries] = field(default_factory=list)
+    charts: list[ChartValues] = field(default_factory=list)
     budgets: dict[str, dict[str, float]] = field(default_factory=dict)
     markers: list[tuple[int, str, str]] = field(default_factory=list)  # (day, outcome, label)
-
-
-def _at(data: Any, path: str) -> Any:
-    """The value at a dotted path of a snapshot's data (None where it has none)."""
-    for part in path.split(".") if path else ():
-        data = data.get(part) if isinstance(data, Mapping) else None
-    return data
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value or 0)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def _chart_day(series: ChartSeries, data: Mapping[str, Any], day: int) -> None:
-    """Add one snapshot's values to a chart: each line (one per key under a `*`), and its band."""
-    chart = series.chart
-    for label, path in chart.lines:
-        head, star, tail = path.partition(".*.")
-        if not star:
-            series.lines[label].append((day, _number(_at(data, path))))
-            continue
-        found = _at(data, head)
-        keep = _at(data, chart.only) if chart.only else None
-        for key, value in sorted(found.items()) if isinstance(found, Mapping) else ():
-            if keep is None or (isinstance(keep, Sequence) and key in keep):
-                series.lines[f"{label} {key}".strip()].append((day, _number(_at(value, tail))))
-    if chart.band is not None:
-        series.band[0].append((day, _number(_at(data, chart.band[0]))))
-        series.band[1].append((day, _number(_at(data, chart.band[1]))))
 
 
 def run_pack(ledger: Ledger, run_id: str) -> str:
@@ -329,7 +289,8 @@ def run_series(ledger: Ledger, run_id: str) -> Series:
     """The charts the run's pack declares, over its daily snapshots (none when the pack is not installed here)."""
     pack = catalog().packs.get(run_pack(ledger, run_id))
     reporting = pack.reporting if pack is not None else None
-    series = Series(charts=[ChartSeries(c) for c in (reporting.charts if reporting is not None else ())])
+    series = Series()
+    snapshots: list[Mapping[str, Any]] = []
     start: datetime | None = None
     for entry in ledger.query(LedgerQuery(run_id=run_id, kind="observation")):
         payload = entry.payload
@@ -340,10 +301,10 @@ def run_series(ledger: Ledger, run_id: str) -> Series:
         if start is None:
             start = entry.sim_time
         series.days.append(day)
-        for chart in series.charts:
-            _chart_day(chart, data, day)
+        snapshots.append(data)
         budgets = data.get("budgets") or {}
         series.budgets = {a: {k: float(v) for k, v in b.items()} for a, b in budgets.items() if isinstance(b, Mapping)}
+    series.charts = [chart_values(c, snapshots) for c in (reporting.charts if reporting is not None else ())]
     for verdict in ledger.query(LedgerQuery(run_id=run_id, kind="verdict")):
         if verdict.outcome in ("deny", "escalate"):
             label = f"{verdict.payload.get('agent', '?')}: {verdict.payload.get('action', '?')} → {verdict.outcome}"

@@ -65,7 +65,7 @@ class TestThreeStatements:
         last = d.statements[-1]
         expected = Decimal(str(kpis["revenue_usd"])) - Decimal(str(kpis["costs_usd"]))
         assert Decimal(str(last.cumulative_net_income_usd)) == expected
-        assert (last.cash_usd, last.reserves_usd, last.liabilities_usd) == (
+        assert (last.assets_parts["cash"], last.assets_parts["reserves"], last.liabilities_usd) == (
             kpis["cash_usd"],
             kpis["reserves_usd"],
             kpis["backlog_usd"],
@@ -87,7 +87,8 @@ class TestFiguresAndTheirEntries:
     ) -> None:
         _, d, entries = launch
         mine = _by_seq(entries)
-        figures = [*d.kpis, *d.trust, *d.ops, *(f for r in d.regions for f in r.figures.values())]
+        groups = [g for b in d.breakdowns for g in b.groups]
+        figures = [*d.kpis, *d.trust, *d.ops, *(f for g in groups for f in g.figures.values())]
         assert all(set(f.seqs) <= set(mine) for f in figures)
         assert {d.numbers[s] for s in mine} == set(range(1, len(entries) + 1))
         assert min(mine) > 1  # the trap: this run's numbers are not its seqs
@@ -133,7 +134,8 @@ class TestFiguresAndTheirEntries:
         self, launch: tuple[SqliteLedger, Dashboards, list[LedgerEntry]]
     ) -> None:
         _, d, _ = launch
-        tx = next(r for r in d.regions if r.region == "TX")
+        (regions,) = d.breakdowns_on("trust")
+        tx = next(g for g in regions.groups if g.name == "TX")
         assert tx.figures["outage_customers"].value == "36"
         assert tx.figures["uncredited"].value == "0"
         assert len(tx.figures["uncredited"].seqs) == 36  # the credits that prove it

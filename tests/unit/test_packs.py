@@ -40,17 +40,11 @@ HELIOS_WORDS = (
     "partner.pipeline",
     "market.sides",
 )
-# The debt, file by file, that issue 11 has not paid yet: the hand-written Helios rules, gates and policy model
-# (being turned into policy expressions), what reads Helios's market snapshot (the report's series and charts, the
-# dashboards), and the default pack's name (domain/catalog.py: a scenario file without `pack:` was written for
-# helios). An entry that is no longer needed fails too, so the list
-# only shrinks.
+# What may still name Helios in the core: only the default pack's name (domain/catalog.py: a scenario file without
+# `pack:` was written for helios). Reports, dashboards and the console draw what a pack's Reporting declares. An
+# entry that is no longer needed fails too, so the list only shrinks.
 ALLOWED: dict[str, set[str]] = {
     "domain/catalog.py": {"helios"},
-    "scenarios/dashboard_render.py": {"settlement"},
-    "scenarios/dashboards.py": {"settlement", "issue_credit", "campaign", "outage"},
-    "scenarios/report_render.py": {"settlement", "mwh", "set_price", "surge"},
-    "scenarios/reports.py": {"settlement", "surge"},
 }
 
 

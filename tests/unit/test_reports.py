@@ -69,8 +69,8 @@ class TestReadModel:
         """Nine simulated days, nine snapshots, each with the band and prices."""
         report = chaos[1]
         assert [p.day for p in report.series] == list(range(9))
-        assert report.series[-1].ceiling == 250
-        assert "TX" in report.series[-1].prices
+        assert report.series[-1].data["pricing_policy"]["ceiling"] == 250
+        assert "TX" in report.series[-1].data["prices"]
 
     def test_decisions_escalations_and_expectations(self, chaos: tuple[SqliteLedger, RunReport]) -> None:
         """Counts by agent and outcome, escalations with who decided, all expectations passed."""
@@ -87,20 +87,20 @@ class TestReadModel:
     def test_series_carries_revenue_costs_and_margin(self, launch: tuple[SqliteLedger, RunReport]) -> None:
         """Cumulative revenue never falls, starts at 0 and ends at the run's KPI; margin is the KPI formula."""
         report = launch[1]
-        revenue = [p.revenue_usd for p in report.series]
+        revenue = [p.data.get("revenue_usd") for p in report.series]
         assert None not in revenue
         assert revenue[0] == 0
         assert revenue == sorted(revenue)  # type: ignore[type-var]
-        last = report.series[-1]
-        assert last.revenue_usd == report.kpis["revenue_usd"]
-        assert last.costs_usd == report.kpis["costs_usd"]
-        assert last.margin_pct == report.kpis["margin_pct"]
-        for p in report.series[1:]:
-            assert p.revenue_usd
-            assert p.costs_usd is not None
-            assert p.margin_pct is not None
-            expected = (Decimal(str(p.revenue_usd)) - Decimal(str(p.costs_usd))) / Decimal(str(p.revenue_usd)) * 100
-            assert p.margin_pct == float(expected.quantize(Decimal("0.1")))
+        last = report.series[-1].data
+        assert last["revenue_usd"] == report.kpis["revenue_usd"]
+        assert last["costs_usd"] == report.kpis["costs_usd"]
+        assert last["margin_pct"] == report.kpis["margin_pct"]
+        for p in (point.data for point in report.series[1:]):
+            assert p["revenue_usd"]
+            assert p["costs_usd"] is not None
+            assert p["margin_pct"] is not None
+            revenue, costs = Decimal(str(p["revenue_usd"])), Decimal(str(p["costs_usd"]))
+            assert p["margin_pct"] == float(((revenue - costs) / revenue * 100).quantize(Decimal("0.1")))
 
     def test_budget_use_per_agent_and_period(self, launch: tuple[SqliteLedger, RunReport]) -> None:
         """Spend lands in the month governance charged it; research's approved overrun raises its April budget."""
@@ -183,8 +183,8 @@ class TestRenderings:
         """Revenue and costs per day on the USD axis, margin on its own axis with no point before any revenue."""
         report = launch[1]
         traces = {str(t.name): t for t in figures(report)["revenue"].data}
-        assert list(traces["revenue (cumulative)"].y) == [p.revenue_usd for p in report.series]
-        assert list(traces["costs (cumulative)"].y) == [p.costs_usd for p in report.series]
+        assert list(traces["revenue (cumulative)"].y) == [p.data["revenue_usd"] for p in report.series]
+        assert list(traces["costs (cumulative)"].y) == [p.data["costs_usd"] for p in report.series]
         margin = traces["margin (%)"]
         assert margin.yaxis == "y2"
         assert margin.y[0] is None  # day 0: no revenue yet, so no margin
