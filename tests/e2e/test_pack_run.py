@@ -120,14 +120,14 @@ class TestTheBillingDeskRuns:
         assert "Revenue" not in done.stdout
 
     def test_the_console_charts_and_ranks_what_the_desk_declares(self, desk_run: tuple[Path, dict[str, Any]]) -> None:
-        """The run page reads the desk's daily snapshot for the charts the desk declares (none: no market charts),
+        """The run page reads the desk's daily snapshot for the charts the desk declares (its accounts, not a market),
         and its gates carry the risks it declares."""
         data, _ = desk_run
         with SqliteLedger(data / "l.db", create=False) as ledger:
             series = run_series(ledger, RUN)
             (info,) = [i for i in ledger.runs() if i.run_id == RUN]
             row = run_row(ledger, info)
-        assert (len(series.days), series.charts) == (5, [])
+        assert (len(series.days), [c.chart.name for c in series.charts]) == (5, ["accounts", "mood", "fees"])
         assert row.world[:2] == [("Credits granted", "0.00 USD"), ("Fees waived", row.world[1][1])]
         assert gate_risk()["refund_approval"] == 4
         assert gate_risk()["market_entry"] == 4  # every installed pack's gates are ranked
