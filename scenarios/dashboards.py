@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from coalition.domain import Reporting, Statements
+from coalition.domain import Panel, Reporting, Statements
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.chart_series import at
@@ -299,12 +299,29 @@ def _ops(
     return figures, sorted(alerts, key=lambda a: a.seq)
 
 
+def _panel_figures(panel: Panel, run: RunEntries) -> Sequence[Any]:
+    """What one panel computes; a panel that fails (cannot be imported, raises) shows as one alert, the rest of
+    the dashboards stand."""
+    try:
+        return panel.compute(run)
+    except Exception as exc:
+        name = panel.figures if isinstance(panel.figures, str) else getattr(panel.figures, "__name__", "panel")
+        failed = Figure(
+            "panel_failed",
+            f"A panel of the pack failed ({name})",
+            "—",
+            f"{type(exc).__name__}: {exc}",
+            status="alert",
+        )
+        return [(panel.title, {"panel_failed": failed})] if panel.title else [failed]
+
+
 def _panels(run: RunEntries, reporting: Reporting) -> tuple[dict[str, list[Figure]], list[Breakdown]]:
     """The figures the pack declares, by board, and its breakdowns (a Panel with a title: figures in groups)."""
     figures: dict[str, list[Figure]] = {"overview": [], "trust": [], "ops": []}
     breakdowns: list[Breakdown] = []
     for panel in reporting.panels:
-        found = panel.compute(run)
+        found = _panel_figures(panel, run)
         if panel.title:
             groups = [FigureGroup(str(name), dict(by_key)) for name, by_key in found]
             breakdowns.append(Breakdown(panel.board, panel.title, panel.empty, groups))
@@ -313,11 +330,12 @@ def _panels(run: RunEntries, reporting: Reporting) -> tuple[dict[str, list[Figur
     return figures, breakdowns
 
 
-def build_dashboards(entries: Sequence[LedgerEntry], run_id: str, pack: str | None = None) -> Dashboards:
-    """Every dashboard of a run from its entries (in ledger order), as its pack declares them (`pack`: the run's,
-    as its run.started entry recorded it, unless given)."""
-    started = next((e.payload for e in entries if e.kind == "run" and e.outcome == "started"), {})
-    reporting = reporting_of(pack or pack_of(started))
+def build_dashboards(entries: Sequence[LedgerEntry], run_id: str, reporting: Reporting | None = None) -> Dashboards:
+    """Every dashboard of a run from its entries (in ledger order), as `reporting` declares them (default: what
+    the run's pack declares, the pack its run.started entry recorded)."""
+    if reporting is None:
+        started = next((e.payload for e in entries if e.kind == "run" and e.outcome == "started"), {})
+        reporting = reporting_of(pack_of(started))
     run = RunEntries(entries, reporting.snapshot)
     records = incidents(run.entries)
     declared, breakdowns = _panels(run, reporting)

@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 
+from coalition.bus.clock import SimulatedClock
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.web.app import create_app
+from coalition.web.passwords import hash_password
 from coalition.web.views import gate_risk, run_row, run_series
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +35,8 @@ DESK_SCENARIO = ROOT / "packs" / "billing_desk" / "scenarios" / "regulator-escal
 DESK_POLICY = ROOT / "packs" / "billing_desk" / "policy.yaml"
 SCENARIO = "billing-desk-regulator-escalation"
 RUN = "desk-1"
+PASSWORD = "correct horse battery"
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
 def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -131,6 +140,34 @@ class TestTheBillingDeskRuns:
         assert row.world[:2] == [("Credits granted", "0.00 USD"), ("Fees waived", row.world[1][1])]
         assert gate_risk()["refund_approval"] == 4
         assert gate_risk()["market_entry"] == 4  # every installed pack's gates are ranked
+
+    def test_the_console_shows_the_desks_dashboards(
+        self, desk_run: tuple[Path, dict[str, Any]], tmp_path: Path
+    ) -> None:
+        """The dashboards and the run page show what the desk declares (cases by channel, cases with a person, its
+        charts), and nothing of a market: no statements, no region, no settlement."""
+        data, _ = desk_run
+        ledger = tmp_path / "l.db"
+        shutil.copy(data / "l.db", ledger)
+        app = create_app(ledger, tmp_path / "users.db", clock=SimulatedClock(T0))
+        app.state.console.users.add("vera", ["viewer"], hash_password(PASSWORD), now=T0)
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            form = client.get("/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            login = {"name": "vera", "password": PASSWORD, "csrf_token": token.group(1), "next": "/"}
+            assert client.post("/login", data=login).status_code == 200
+            pages = {b: client.get(f"/dashboards/{b}/{RUN}") for b in ("overview", "trust", "ops")}
+            run_page = client.get(f"/runs/{RUN}").text
+        assert {b: r.status_code for b, r in pages.items()} == dict.fromkeys(pages, 200)
+        assert "declares no three-statement model" in pages["overview"].text
+        assert "Cases by channel" in pages["trust"].text
+        assert "Cases with a person" in pages["ops"].text
+        for page in (*(r.text for r in pages.values()), run_page):
+            assert "settlement" not in page.lower()
+            assert "by region" not in page
+        assert 'id="fig-accounts"' in run_page
+        assert run_page.count('<svg viewBox="0 0 640 200" class="chart"') == 3  # the no-JS fallback of each chart
 
     def test_whatif_compares_the_desks_own_kpis(self, desk_run: tuple[Path, dict[str, Any]]) -> None:
         """Under a policy whose case-escalation gate only billing managers answer, the recorded approvals of the CX

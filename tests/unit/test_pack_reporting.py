@@ -10,10 +10,11 @@ import orjson
 import pytest
 
 from coalition.bus.memory import MemoryBus
-from coalition.domain import Chart, Line, catalog
+from coalition.domain import Chart, Line, Panel, Reporting, catalog
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.chart_series import chart_values
+from coalition.scenarios.dashboard_figures import Figure, RunEntries
 from coalition.scenarios.dashboard_render import render_md
 from coalition.scenarios.dashboards import build_dashboards, run_dashboards
 from coalition.scenarios.report_render import figures, render
@@ -72,12 +73,43 @@ class TestTheDeskDeclaresItsReport:
         assert orjson.loads(orjson.dumps(d.to_json()))["breakdowns"][0]["title"] == "Cases by channel"
 
     def test_without_the_declarations_nothing_of_the_desk_is_shown(self, desk: tuple[SqliteLedger, RunReport]) -> None:
-        """The negative control: the same entries read as a pack that is not installed show no desk figure."""
+        """The negative control: the same entries read with no declaration show no desk figure."""
         ledger, _ = desk
-        d = build_dashboards(list(ledger.iter_entries(run_id=RUN)), RUN, pack="not-installed")
+        d = build_dashboards(list(ledger.iter_entries(run_id=RUN)), RUN, Reporting())
         assert d.breakdowns == []
         assert "cases_with_a_person" not in {f.key for f in d.ops}
         assert not next(f for f in d.trust if f.key == "comprehension_score").seqs
+
+
+class TestAMinimalPack:
+    """A declaration no installed pack makes is drawn as declared; a panel that fails is one alert, not a crash."""
+
+    def test_declared_panels_and_a_failing_one(self, desk: tuple[SqliteLedger, RunReport]) -> None:
+        def notices(run: RunEntries) -> list[Figure]:
+            sent = [x for x in run.applied() if run.action(x.subject) == "notify_customer"]
+            return [Figure("notices", "Notices sent", str(len(sent)), "Notices the executor sent.", (sent[0].seq,))]
+
+        def broken(run: RunEntries) -> list[Figure]:
+            raise KeyError("a field the pack expected")
+
+        reporting = Reporting(
+            snapshot="accounts.snapshot",
+            panels=(
+                Panel("overview", notices),
+                Panel("ops", broken),
+                Panel("trust", "coalition.nowhere:figures", title="By nothing"),
+            ),
+        )
+        ledger, _ = desk
+        d = build_dashboards(list(ledger.iter_entries(run_id=RUN)), RUN, reporting)
+        assert d.kpis[-1].label == "Notices sent"
+        assert int(d.kpis[-1].value) > 0
+        failed = next(f for f in d.ops if f.key == "panel_failed")
+        assert (failed.label, failed.status) == ("A panel of the pack failed (broken)", "alert")
+        assert failed.definition == "KeyError: 'a field the pack expected'"
+        (nowhere,) = d.breakdowns_on("trust")
+        assert nowhere.groups[0].figures["panel_failed"].definition.startswith("ModuleNotFoundError")
+        assert "### By nothing" in render_md(d)
 
 
 class TestChartValues:
