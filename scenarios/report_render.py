@@ -114,11 +114,15 @@ def chart_figure(chart: Chart, report: RunReport) -> go.Figure:
         top = max([v for d in found.lines if not d.line.right for v in d.values if v is not None] or [0])
         _decision_markers(fig, report, top * 1.03)
     fig.update_layout(title=chart.title, **_LAYOUT)
-    right = [v for d in found.lines if d.line.right for v in d.values if v is not None]
+    axes: dict[str, Any] = {}
     if any(d.line.right for d in found.lines):
-        fig.update_layout(margin={**_LAYOUT["margin"], "r": 60}, yaxis2=_right_axis(chart, right))
+        axes["margin"] = {**_LAYOUT["margin"], "r": 60}
     if chart.axis:
-        fig.update_layout(yaxis={"title": {"text": chart.axis}})
+        axes["yaxis"] = {"title": {"text": chart.axis}}
+    if any(d.line.right for d in found.lines):
+        axes["yaxis2"] = _right_axis(chart, [v for d in found.lines if d.line.right for v in d.values if v is not None])
+    if axes:
+        fig.update_layout(**axes)
     return fig
 
 
