@@ -6,6 +6,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,21 @@ class Measurement:
     target_ratio: float | None = None  # ratio (this/baseline, or baseline/this when lower is better) to pass
     target_absolute: float | None = None  # absolute bound on the median (≥ if higher_is_better else ≤)
     notes: str = ""
+
+    @classmethod
+    def of_seconds(cls, section: str, name: str, samples: list[float], **details: Any) -> Measurement:
+        """A time in seconds (lower is better) from its samples: their median, min–max and count."""
+        return cls(
+            section,
+            name,
+            "s",
+            statistics.median(samples),
+            min(samples),
+            max(samples),
+            len(samples),
+            higher_is_better=False,
+            **details,
+        )
 
 
 def repeat(fn: Callable[[], float], repeats: int) -> tuple[float, float, float]:

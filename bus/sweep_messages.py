@@ -45,6 +45,7 @@ class SweepResult(Message):
     expectations_held: int
     expectations_total: int
     seconds: float
+    cpu_seconds: float = 0.0  # CPU the worker spent on this job (with `seconds`, its wall time: what it waited for)
     reused: bool  # the run was already complete in the ledger: nothing was run again
     resumed: bool  # part of the run was in the ledger (an earlier attempt died): the rest was recorded
     attempt: int

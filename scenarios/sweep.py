@@ -137,7 +137,7 @@ def _expectations(ledger: Ledger, run_id: str) -> tuple[int, int]:
 
 def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> SweepResult:
     """Run one job into the ledger (or find it there already) and say how it ended; never raises for a bad job."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     base: dict[str, Any] = {
         "job_id": job.job_id,
         "worker": worker,
@@ -193,13 +193,20 @@ def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> 
             digest=run_digest(ledger, run_id),
         )
         status = "completed" if _completed(ledger, run_id) else "failed"
-        return SweepResult(**base, status=status, seconds=round(time.perf_counter() - started, 3))
+        seconds, cpu_seconds = _spent(started, cpu_started)
+        return SweepResult(**base, status=status, seconds=seconds, cpu_seconds=cpu_seconds)
     except LedgerError:
         raise  # the ledger is gone: the worker stops and the job goes to another one
     except Exception as exc:  # a run that fails is a result to report, not a worker to kill
         log.exception("sweep.job_failed", job_id=run_id)
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        return SweepResult(**base, status="failed", seconds=round(time.perf_counter() - started, 3), error=reason)
+        seconds, cpu_seconds = _spent(started, cpu_started)
+        return SweepResult(**base, status="failed", seconds=seconds, cpu_seconds=cpu_seconds, error=reason)
+
+
+def _spent(started: float, cpu_started: float) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) since the job started."""
+    return round(time.perf_counter() - started, 3), round(time.process_time() - cpu_started, 3)
 
 
 class SweepWorker:

@@ -242,6 +242,7 @@ class TestHostileJobs:
             SweepWorker(queue_bus, ledger, name="w", on_result=results.append).run(drain=True, block_ms=100)
             assert len(results) == 7
             assert sum(not r.reused for r in results) == 3
+            assert all(r.cpu_seconds > 0 for r in results if not r.reused)  # each run's CPU, reported with its time
             assert len({r.digest for r in results if r.job_id == jobs[0].job_id}) == 1
             assert_each_run_recorded_once(ledger, {j.job_id for j in jobs})
 
