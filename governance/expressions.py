@@ -150,11 +150,9 @@ def _scan(text: str) -> tuple[list[_Token], int, list[int]]:
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch in "\"'":
-            i = _skip_string(text, i)
-            continue
-        if ch in "rRbB" and i + 1 < n and text[i + 1] in "\"'" and not _ident_before(text, i):
-            i = _skip_string(text, i + 1)
+        past = _string_end(text, i)
+        if past is not None:
+            i = past
             continue
         if ch.isalpha() or ch == "_":
             match = _IDENT.match(text, i)
@@ -188,6 +186,15 @@ def _scan(text: str) -> tuple[list[_Token], int, list[int]]:
     if depth > 0:
         raise ExpressionProblem("unbalanced brackets: one is never closed", n)
     return tokens, deepest, comprehension_depths
+
+
+def _string_end(text: str, i: int) -> int | None:
+    """The offset just past the string literal (raw or bytes too) that starts at text[i]; None when none does."""
+    if text[i] in "\"'":
+        return _skip_string(text, i)
+    if text[i] in "rRbB" and i + 1 < len(text) and text[i + 1] in "\"'" and not _ident_before(text, i):
+        return _skip_string(text, i + 1)
+    return None
 
 
 def _ident_before(text: str, i: int) -> bool:
@@ -378,6 +385,141 @@ def flattened(text: str, variables: frozenset[str], renamed: Mapping[str, str] |
     return "".join(out)
 
 
+def whole_call(text: str, function: str) -> str | None:
+    """The argument text when the whole expression is one call `function(…)`, else None (`quote(x) + "!"` is not
+    one call; brackets inside string literals do not count)."""
+    text = text.strip()
+    match = re.match(rf"{function}\s*\(", text)
+    if match is None:
+        return None
+    try:
+        end = _closing(text, match.end() - 1)
+    except ExpressionProblem:
+        return None
+    return text[match.end() : end - 1] if end == len(text) else None
+
+
+def literal_spans(text: str) -> list[tuple[int, int]]:
+    """Where the text writes list or map literals that read nothing (`["CA", "TX"]`, `{"floor": 20.0}`), outermost
+    only, as (start, end) offsets. An index (`x[0]`) is no literal; a literal naming anything but true, false and
+    null (a variable, a function, `1u`, `1e5`) is left out."""
+    spans: list[tuple[int, int]] = []
+    for i in _brackets(text):
+        if text[i] not in "[{" or (spans and i < spans[-1][1]) or _indexes(text, i):
+            continue
+        end = _closing(text, i)
+        if end is not None and all(t.text in ("true", "false", "null") for t in _scan(text[i:end])[0]):
+            spans.append((i, end))
+    return spans
+
+
+def _brackets(text: str) -> list[int]:
+    """The offsets of the brackets outside string literals."""
+    out: list[int] = []
+    i = 0
+    while (found := _QUOTE_OR_BRACKET.search(text, i)) is not None:
+        if found.group() in "\"'":
+            i = _skip_string(text, found.start())
+        else:
+            out.append(found.start())
+            i = found.end()
+    return out
+
+
+_QUOTE_OR_BRACKET = re.compile(r"[\"'()\[\]{}]")
+
+
+def folded_normal(text: str) -> str:
+    """The text with `normal(p)` computed once per element where a comprehension loops over a literal list of
+    strings: `["A b", "C"].filter(p, normal(p) == x)` becomes `[["A b", "a b"], ["C", "c"]].filter(p, p[1] == x)
+    .map(p, p[0])` (same value; no call back into Python for each element)."""
+    out: list[str] = []
+    pos = 0
+    for start, end in literal_spans(text):
+        if start < pos:
+            continue
+        loop = re.compile(r"\s*\.\s*(filter|exists|exists_one|all|map)\s*\(\s*([A-Za-z_]\w*)\s*,").match(text, end)
+        if loop is None:
+            continue
+        close = _closing(text, text.index("(", end))
+        value = cel.compile(text[start:end]).execute()
+        if close is None or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            continue
+        body = _over_pairs(text[loop.end() : close - 1], loop.group(2))
+        if body is None:
+            continue
+        macro, name = loop.group(1), loop.group(2)
+        out.append(text[pos:start])
+        out.append(cel_literal([[v, normal(v)] for v in value]))
+        out.append(f".{macro}({name},{body})" + (f".map({name}, {name}[0])" if macro == "filter" else ""))
+        pos = close
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _over_pairs(body: str, name: str) -> str | None:
+    """A comprehension's body reading its variable as a pair [text, normal(text)]: `normal(p)` → `p[1]`, any other
+    `p` → `p[0]`; None when it calls no `normal(p)` or binds `p` again."""
+    try:
+        tokens, _, _ = _scan(body)
+    except ExpressionProblem:
+        return None
+    if name in _comprehension_variables(body, tokens):
+        return None
+    out: list[str] = []
+    pos = 0
+    folded = False
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        index += 1
+        if token.member:
+            continue
+        call = re.compile(rf"normal\s*\(\s*{name}\s*\)").match(body, token.start)
+        if token.text == "normal" and call is not None:
+            out.append(body[pos : token.start])
+            out.append(f"{name}[1]")
+            pos = call.end()
+            folded = True
+            index += 1  # the name inside the call
+            continue
+        if token.text == name:
+            out.append(body[pos : token.start])
+            out.append(f"{name}[0]")
+            pos = token.start + len(name)
+    out.append(body[pos:])
+    return "".join(out) if folded else None
+
+
+def _indexes(text: str, i: int) -> bool:
+    """Whether the bracket at text[i] indexes what comes before it (`x[0]`, `f(x)[0]`, `[a][0]`)."""
+    j = i - 1
+    while j >= 0 and text[j] in " \t\r\n":
+        j -= 1
+    if j >= 0 and (text[j].isalnum() or text[j] == "_"):
+        word = re.search(r"[A-Za-z_0-9]+$", text[: j + 1])
+        return word is None or word.group() != "in"  # `x in [...]` tests a literal
+    return j >= 0 and text[j] in ")]}\"'"
+
+
+def _closing(text: str, start: int) -> int | None:
+    """The offset just past the bracket closing the one at text[start] (string literals skipped)."""
+    depth = 0
+    for i in _brackets(text[start:]):
+        depth += 1 if text[start + i] in "([{" else -1
+        if depth == 0:
+            return start + i + 1
+    return None
+
+
+def bare_name(text: str) -> str | None:
+    """The variable when the whole expression is one (`x` or `(x)`), else None."""
+    match = re.fullmatch(r"\s*(\()?\s*([A-Za-z_]\w*)\s*(\))?\s*", text)
+    if match is None or bool(match.group(1)) != bool(match.group(3)) or match.group(2) in _RESERVED:
+        return None
+    return match.group(2)
+
+
 def _normalized(value: Any) -> Any:
     if isinstance(value, str):
         return normal(value)
@@ -515,6 +657,11 @@ def _plain(value: Any) -> str:
 FORMATS: dict[str, Callable[[Any], str]] = {"usd": _usd, "int": _int, "dec": _dec}
 
 
+def formatted(value: Any, fmt: str) -> str:
+    """A placeholder's value as its reason shows it (`fmt`: one of FORMATS, or "" for the plain value)."""
+    return FORMATS[fmt](value) if fmt else _plain(value)
+
+
 def render(parts: Sequence[str | tuple[Compiled, str]], context: Environment) -> str:
     """The reason: each placeholder evaluated in the environment of the rule that fired and formatted."""
     out: list[str] = []
@@ -523,6 +670,5 @@ def render(parts: Sequence[str | tuple[Compiled, str]], context: Environment) ->
             out.append(part)
             continue
         compiled, fmt = part
-        value = compiled.program.execute(context)
-        out.append(FORMATS[fmt](value) if fmt else _plain(value))
+        out.append(formatted(compiled.program.execute(context), fmt))
     return "".join(out)

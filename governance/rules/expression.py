@@ -1,9 +1,11 @@
 """Rules written in the policy (`rules:`): CEL expressions compiled once per policy, run per action.
 
 All the rules of one action are evaluated by ONE CEL program (a list of their conditions), so the context — the
-proposal's arguments and the state fields the rules read — is converted once per proposal. When that program
-fails (a missing argument, a wrong type), the rules are run one by one in order to find which one failed: a rule
-that cannot be evaluated denies, fail closed, with a reason naming it; a deny of an earlier rule still wins.
+proposal's arguments and the state fields the rules read — is converted once per proposal. They run over the flat
+layout first (flat.py: one variable per field read, the cheapest for CEL to take); anything unusual there is
+decided again here, over the nested layout (`args.price`). When its program fails (a missing argument, a wrong
+type), the rules are run one by one in order to find which one failed: a rule that cannot be evaluated denies,
+fail closed, with a reason naming it; a deny of an earlier rule still wins.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ from coalition.governance.expressions import (
     compile_expression,
     compile_template,
     environment,
-    flattened,
-    normal,
     render,
 )
 from coalition.governance.money import to_decimal
+from coalition.governance.rules.flat import FlatRules, normal_value
 from coalition.governance.rules.gates import escalation
 from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding
@@ -177,24 +178,23 @@ class CompiledRule:
                 fields |= part[0].state_fields
         return frozenset(fields)
 
-    def finding(
-        self,
-        context: Environment,
-        shown: Environment,
-        reason_parts: Sequence[str | tuple[Compiled, str]] | None = None,
-        amount_program: cel.Program | None = None,
-    ) -> Finding:
+    def finding(self, context: Environment, shown: Environment) -> Finding:
         """The deny or escalation of this rule, its reason rendered with the values that fired it (`shown`: numeric
-        arguments as their decimal text, so a reason shows 25 as 25 and 25.0 as 25.0, as given). `reason_parts`
-        and `amount_program`: the same expressions compiled for another layout of the environment."""
-        reason = render(self.reason if reason_parts is None else reason_parts, shown)
+        arguments as their decimal text, so a reason shows 25 as 25 and 25.0 as 25.0, as given)."""
+        reason = render(self.reason, shown)
+        if self.outcome == "deny" or self.amount is None:
+            return self.decided(reason, None)
+        return self.decided(reason, self.amount.program.execute(context))
+
+    def decided(self, reason: str, amount_value: Any) -> Finding:
+        """The deny or escalation of this rule with its reason rendered and its amount's value (None: none)."""
         if self.outcome == "deny":
             return Finding("deny", self.rule_id, reason)
         assert self.gate is not None
         assert self.gate_name is not None
         amount = None
         if self.amount is not None:
-            value = (self.amount.program if amount_program is None else amount_program).execute(context)
+            value = amount_value
             if value is not None:
                 amount = Decimal(repr(float(value)))
                 if not amount.is_finite() or amount < 0:  # raised here, so evaluate denies it (fail closed)
@@ -318,105 +318,6 @@ def _at(exc: ExpressionProblem) -> str:
     return f"{exc.reason} (column {exc.column})" if exc.column else exc.reason
 
 
-# The map variables the flat layout splits into one variable per field (`args.price` → `args__price`).
-FLAT_VARIABLES = frozenset({"args", "normalized", "state"})
-
-
-@dataclass(frozen=True, slots=True)
-class _FlatRules:
-    """The rules of one action compiled for the flat layout: conditions (one program), reasons and amounts."""
-
-    program: cel.Program
-    reasons: tuple[tuple[str | tuple[Compiled, str], ...], ...]
-    amounts: tuple[cel.Program | None, ...]
-    lets: tuple[tuple[tuple[str, cel.Program], ...], ...]  # per rule: evaluated in order before its reason
-    before: tuple[tuple[str, cel.Program], ...]  # lets that loop, evaluated once before the conditions
-    # The flat variables the conditions (and the lets before them) read: the others (read only by reasons,
-    # amounts and their lets) are converted for CEL only when a rule fires.
-    decides: frozenset[str] = frozenset()
-
-    @classmethod
-    def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> _FlatRules | None:
-        """None when some expression reads a map variable whole (then only the nested layout can run it). Reasons
-        read a numeric argument as its decimal text (`argtext__price`), beside the double the conditions read, so
-        one environment serves both."""
-        if needs.args is None or needs.normalized is None:
-            return None
-        text = {f"args.{n}": f"{TEXT_PREFIX}{n}" for n in numbers}
-        try:
-            whens = [
-                _flat(r.when_over_lets.expanded if _loops(r) and r.when_over_lets else r.when.expanded) for r in rules
-            ]
-            before = tuple((n, cel.compile(_flat(c.expanded))) for r in rules if _loops(r) for n, c in r.lets)
-            reasons = tuple(
-                tuple(
-                    p if isinstance(p, str) else (_flat_compiled(p[0], text), p[1])
-                    for p in (r.reason_over_lets if _hoists(r) or _loops(r) else r.reason)
-                )
-                for r in rules
-            )
-            lets = tuple(
-                tuple(
-                    (n, cel.compile(_flat(c.expanded, text)))
-                    for n, c in r.lets
-                    if not _loops(r) or _flat(c.expanded, text) != _flat(c.expanded)  # else: its value is there
-                )
-                if _hoists(r) or _loops(r)
-                else ()
-                for r in rules
-            )
-            amounts = tuple(None if r.amount is None else cel.compile(_flat(r.amount.expanded)) for r in rules)
-            program = cel.compile("[" + ", ".join(f"({w})" for w in whens) + "]")
-            read = "\n".join([*whens, *(_flat(c.expanded) for r in rules if _loops(r) for _, c in r.lets)])
-        except (_NotFlat, ValueError, RuntimeError):
-            return None
-        return cls(program, reasons, amounts, lets, before, frozenset(_FLAT_NAME.findall(read)))
-
-
-def _hoists(rule: CompiledRule) -> bool:
-    """Whether the rule's reason reads its lets as variables: only when the reason loops (a let expanded inside a
-    comprehension is computed for every element; elsewhere evaluating it in place is cheaper than a variable), and
-    never for a let that may be a CEL uint (it would come back from Python as an int)."""
-    if not rule.lets or not rule.reason_over_lets:
-        return False
-    reason = "\n".join(p[0].expanded for p in rule.reason if not isinstance(p, str))
-    lets = "\n".join(c.expanded for _, c in rule.lets)
-    return _LOOP.search(reason) is not None and _UINT.search(lets) is None
-
-
-def _loops(rule: CompiledRule) -> bool:
-    """Whether one of the rule's lets loops (`hits: limits.claims.banned.filter(…)`): then it is evaluated once,
-    before the conditions, and the condition and the reason read it as a variable."""
-    if not rule.lets or rule.when_over_lets is None or not rule.reason_over_lets:
-        return False
-    lets = "\n".join(c.expanded for _, c in rule.lets)
-    return _LOOP.search(lets) is not None and _UINT.search(lets) is None
-
-
-_LOOP = re.compile(r"\.\s*(filter|exists|exists_one|all|map)\s*\(")
-_UINT = re.compile(r"\buint\s*\(")
-
-
-class _NotFlat(Exception):
-    pass
-
-
-TEXT_PREFIX = "argtext__"
-_FLAT_NAME = re.compile(r"\b(?:args|normalized|state)__[A-Za-z_]\w*")
-
-
-def _flat(text: str, renamed: Mapping[str, str] | None = None) -> str:
-    out = flattened(text, FLAT_VARIABLES, renamed)
-    if out is None:
-        raise _NotFlat(text)
-    return out
-
-
-def _flat_compiled(compiled: Compiled, renamed: Mapping[str, str]) -> Compiled:
-    expanded = _flat(compiled.expanded, renamed)
-    return Compiled(compiled.source, expanded, cel.compile(expanded), compiled.state_fields)
-
-
 class ActionRules:
     """The policy's rules for one action, evaluated together (one CEL program, one context)."""
 
@@ -435,23 +336,13 @@ class ActionRules:
         self._program = cel.compile(source)
         whens = "\n".join(r.when.expanded for r in self.rules)
         self._functions = any(re.search(rf"\b{name}\s*\(", whens) for name in FUNCTIONS)
-        self._flat = _FlatRules.of(self.rules, self._needs, self._numbers)
+        self._flat = FlatRules.of(self.rules, self._needs, self._numbers)
 
-    def context(
-        self, proposal: ActionProposed, state: GovernanceState, *, complete: bool = False
-    ) -> dict[str, Any] | None:
+    def context(self, proposal: ActionProposed, state: GovernanceState) -> dict[str, Any]:
         """What the rules read, and only that (every value handed to CEL is converted, which is most of the
-        cost): numeric arguments as doubles (numeric text too), the state fields used. `complete`: None when an
-        argument the rules read is missing."""
+        cost): numeric arguments as doubles (numeric text too), the state fields used."""
         needs = self._needs
         given = proposal.args
-        if complete and (
-            needs.args is None
-            or needs.normalized is None
-            or not all(n in given for n in needs.args)
-            or not all(n in given for n in needs.normalized)
-        ):
-            return None
         names = given.keys() if needs.args is None else [n for n in needs.args if n in given]
         args: dict[str, Any] = {}
         for name in names:
@@ -463,7 +354,7 @@ class ActionRules:
         context: dict[str, Any] = {"args": args}
         if needs.normalized is None or needs.normalized:
             wanted = given.keys() if needs.normalized is None else [n for n in needs.normalized if n in given]
-            context["normalized"] = {n: _normal_value(given[n]) for n in wanted}
+            context["normalized"] = {n: normal_value(given[n]) for n in wanted}
         if needs.proposer:
             context["proposer"] = proposal.agent
         if needs.action:
@@ -488,58 +379,14 @@ class ActionRules:
         return found if found is not None else self.nested_findings(proposal, state)
 
     def flat_findings(self, proposal: ActionProposed, state: GovernanceState) -> list[Finding] | None:
-        """The findings over the flat layout; None when the nested layout must decide."""
-        flat = self._flat
-        nested = None if flat is None else self.context(proposal, state, complete=True)
-        if flat is None or nested is None:
+        """The findings over the flat layout (flat.py); None when the nested layout must decide."""
+        if self._flat is None:
             return None
-        variables: dict[str, Any] = {}
-        later: dict[str, Any] = {}  # read only once a rule fired
-        for outer, inner in nested.items():
-            if outer in FLAT_VARIABLES:
-                for name, value in inner.items():
-                    flat_name = f"{outer}__{name}"
-                    (variables if flat_name in flat.decides else later)[flat_name] = value
-            else:
-                variables[outer] = inner
-        try:
-            env = environment(variables, FUNCTIONS if self._functions else None)
-            if not isinstance(env, cel.Context):
-                return None
-            for name, program in flat.before:
-                env.add_variable(name, program.execute(env))
-            fired = flat.program.execute(env)
-            if not isinstance(fired, list) or not all(isinstance(f, bool) for f in fired):
-                return None
-            out: list[Finding] = []
-            shown = False
-            for rule, reason, amount, lets, hit in zip(
-                self.rules, flat.reasons, flat.amounts, flat.lets, fired, strict=True
-            ):
-                if hit:
-                    if not shown:  # what reasons read besides: numeric arguments as text, the functions
-                        for name, value in later.items():
-                            env.add_variable(name, value)
-                        for name, value in self._shown_args(proposal, TEXT_PREFIX).items():
-                            env.add_variable(name, value)
-                        if not self._functions:
-                            for name, function in FUNCTIONS.items():
-                                env.add_function(name, function)
-                        shown = True
-                    for name, program in lets:
-                        env.add_variable(name, program.execute(env))
-                    finding = rule.finding(env, env, reason, amount)
-                    out.append(finding)
-                    if finding.outcome == "deny":
-                        break
-        except Exception:  # decided again over the nested layout, whose failure reasons are the recorded ones
-            return None
-        return out
+        return self._flat.findings(self.rules, proposal, state, self._needs, self._fields)
 
     def nested_findings(self, proposal: ActionProposed, state: GovernanceState) -> list[Finding]:
         """The findings over the nested layout (`args.price`), which runs every rule and names what failed."""
         context = self.context(proposal, state)
-        assert context is not None
         env = environment(context, FUNCTIONS if self._functions else None)
         try:
             fired = self._program.execute(env)
@@ -566,13 +413,13 @@ class ActionRules:
         """The environment reasons are rendered in: numeric arguments as the decimal text governance shows."""
         return environment({**context, "args": {**context["args"], **self._shown_args(proposal)}}, FUNCTIONS)
 
-    def _shown_args(self, proposal: ActionProposed, prefix: str = "") -> dict[str, str]:
+    def _shown_args(self, proposal: ActionProposed) -> dict[str, str]:
         shown: dict[str, str] = {}
         for name in self._numbers:
             value = proposal.args.get(name)
             if value is not None:
                 with contextlib.suppress(ValueError):
-                    shown[prefix + name] = str(to_decimal(value))
+                    shown[name] = str(to_decimal(value))
         return shown
 
     def _one_by_one(self, context: Environment, shown: Environment) -> list[Finding]:
@@ -591,15 +438,6 @@ class ActionRules:
             if finding.outcome == "deny":
                 break
         return out
-
-
-def _normal_value(value: object) -> Any:
-    """An argument with case and runs of whitespace ignored (strings, and each string of a list)."""
-    if isinstance(value, str):
-        return normal(value)
-    if isinstance(value, list):
-        return [normal(v) if isinstance(v, str) else cel_value(v) for v in value]
-    return cel_value(value)
 
 
 def numeric_arguments(action: str) -> tuple[str, ...]:

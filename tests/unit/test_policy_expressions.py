@@ -16,7 +16,7 @@ import yaml
 from coalition.bus.messages import ActionProposed
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, load_policy, parse_policy
 from coalition.governance.errors import PolicyError
-from coalition.governance.expressions import flattened
+from coalition.governance.expressions import flattened, folded_normal, literal_spans
 from coalition.governance.rules.expression import rules_by_action
 
 pytestmark = pytest.mark.unit
@@ -324,6 +324,37 @@ class TestFlatLayout:
     )
     def test_flattened(self, text: str, flat: str | None) -> None:
         assert flattened(text, frozenset({"args", "normalized", "state"})) == flat
+
+    @pytest.mark.parametrize(
+        ("text", "folded"),
+        [
+            (
+                '["Risk-FREE", "A  b"].filter(p, normal(p) == h)[0]',
+                '[["Risk-FREE", "risk-free"], ["A  b", "a b"]].filter(p, p[1] == h).map(p, p[0])[0]',
+            ),
+            (
+                '["A"].exists(x, normal(x) == y && x != "A" && z.x)',
+                '[["A", "a"]].exists(x, x[1] == y && x[0] != "A" && z.x)',
+            ),
+            ('["A"].filter(p, p == y)', '["A"].filter(p, p == y)'),  # no normal(p): as it was
+            ("args__claims.filter(c, normal(c) == h)", "args__claims.filter(c, normal(c) == h)"),  # no literal
+            ('["A"].all(p, ["B"].exists(p, normal(p) == p))', '["A"].all(p, [["B", "b"]].exists(p, p[1] == p[0]))'),
+        ],
+    )
+    def test_normal_folded_over_literal_lists(self, text: str, folded: str) -> None:
+        assert folded_normal(text) == folded
+
+    @pytest.mark.parametrize(
+        ("text", "literals"),
+        [
+            ('(s != null ? s : {"floor": 20.0, "c": [1.0, null]}).floor', ['{"floor": 20.0, "c": [1.0, null]}']),
+            ('x in ["CA", "TX"] && y[0] == "a"', ['["CA", "TX"]']),
+            ('["a]", "b"].filter(p, p == ["c"][0])', ['["a]", "b"]', '["c"]']),
+            ("[1u, 2] + [x] + [1e5] + f(y)[0]", []),  # a uint, a variable, an exponent, an index
+        ],
+    )
+    def test_literal_spans(self, text: str, literals: list[str]) -> None:
+        assert [text[a:b] for a, b in literal_spans(text)] == literals
 
     def test_a_rule_that_fails_flat_is_decided_again_nested(self) -> None:
         """The reason a failing rule gives is the nested layout's (TestFailClosed checks its words)."""

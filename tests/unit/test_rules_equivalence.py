@@ -8,6 +8,8 @@ data), so the same shipped document with and without its `rules:` section is com
 from __future__ import annotations
 
 import dataclasses
+import sys
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -267,3 +269,50 @@ class TestNumbersInReasonsAsTheBuiltInRulesShowThem:
         band = PricingBand(Decimal(1), Decimal(300), Decimal(57))
         written, built_in = self._surge_reasons("10", 20, band)
         assert written == built_in == "price 20.00 exceeds surge cap: base 10.00 × 1.57 = 15.70"
+
+
+class TestTheFlatEnvironmentLivesOn:
+    """The flat layout keeps its CEL environment between proposals (a state value that did not change is not handed
+    over again): one per thread, so threads deciding the same action at once cannot read each other's arguments."""
+
+    def test_threads_deciding_one_action_at_once(self) -> None:
+        state = GovernanceState.initial(WRITTEN).at(NOW)
+        learned = {"prices": {"CA": RegionPrice(Decimal(60), Decimal(60))}, "pricing": None, "jurisdictions": {}}
+        state = dataclasses.replace(state, learned=learned)
+        cases = {price: evaluate(_set_price(price), state, WRITTEN) for price in (70, 98, 10)}  # allow, cap, floor
+        assert [v.outcome for v in cases.values()] == ["allow", "deny", "deny"]
+        wrong: list[tuple[int, Any]] = []
+
+        def decide(price: int) -> None:
+            proposal = _set_price(price)
+            for _ in range(1500):
+                verdict = evaluate(proposal, state, WRITTEN)
+                if verdict != cases[price]:
+                    wrong.append((price, verdict))
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+        try:
+            threads = [threading.Thread(target=decide, args=(price,)) for price in cases]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        assert wrong == []
+
+    def test_a_state_value_that_changed_is_handed_over_again(self) -> None:
+        """Same proposal, the region's base price changing between calls: each verdict reads its own state."""
+        proposal = _set_price(80)
+        base = GovernanceState.initial(WRITTEN).at(NOW)
+        for price, outcome in [(60, "deny"), (70, "allow"), (60, "deny"), (60.0, "deny"), (70, "allow")]:
+            learned = {"prices": {"CA": RegionPrice(Decimal(price), Decimal(price))}, "jurisdictions": {}}
+            state = dataclasses.replace(base, learned={**learned, "pricing": None})
+            assert evaluate(proposal, state, WRITTEN).outcome == outcome
+
+
+def _set_price(price: int) -> ActionProposed:
+    return ActionProposed(
+        proposal_id="p", agent="finance", action="set_price", args={"region": "CA", "price": price}, rationale="r"
+    )

@@ -1,0 +1,466 @@
+"""The written rules of one action over the flat layout: what runs per proposal when nothing is unusual.
+
+Handing a value to CEL is most of what a rule costs: the binding converts each one by trying bool, int, unsigned,
+double, timestamps... in turn, and every failed try raises and drops a Python exception (about 1 µs a double, 3 µs
+a string, more for each map and its keys). So, per proposal:
+
+- each field an expression reads is its own variable (`args.price` → `args__price`: no map to convert);
+- a numeric argument is handed over as an int when it is a whole number (converted without a failed try) and read
+  as `double(args__price)`, the same double `args.price` is elsewhere; any other number as the double itself;
+- one CEL program decides all the action's conditions, returning which fired as the bits of one int;
+- the CEL environment lives on between proposals (one per thread and action): a value of the governance state that
+  has not changed since the last proposal is not handed over again;
+- literal lists and maps (the policy's limits) are variables handed once to each environment, not built again on
+  every evaluation, and `normal(p)` over the elements of a literal list is computed once, at load (folded_normal);
+- what only reasons, amounts and their lets read is handed over when a rule fired, and a placeholder that is one
+  value handed over (`{args.region}`, `{args.price|usd}`) or a constant is rendered without running CEL; `quote(…)`
+  around a whole placeholder is applied in Python, not called back from CEL.
+
+Anything unusual (a missing or non-numeric argument, an error, a result that is not what the rules promise) gives
+None, and the nested layout (expression.py), whose failures name the rule, decides instead.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from coalition.bus.messages import ActionProposed
+from coalition.domain.cel_language import cel
+from coalition.governance.expressions import (
+    FUNCTIONS,
+    Compiled,
+    bare_name,
+    cel_value,
+    flattened,
+    folded_normal,
+    formatted,
+    literal_spans,
+    normal,
+    whole_call,
+)
+from coalition.governance.money import to_decimal
+from coalition.governance.state import GovernanceState
+from coalition.governance.verdict import Finding
+
+if TYPE_CHECKING:
+    from coalition.governance.rules.expression import CompiledRule, Needs, StateField
+
+# The map variables the flat layout splits into one variable per field (`args.price` → `args__price`).
+FLAT_VARIABLES = frozenset({"args", "normalized", "state"})
+TEXT_PREFIX = "argtext__"  # a numeric argument as the decimal text reasons show (`argtext__price`)
+MAX_RULES = 62  # one bit each in the int the conditions return (CEL ints are 64-bit, signed)
+EXACT_INTS = 2**53  # every whole number up to here is exactly one double
+
+_NAME = re.compile(r"\b(?:(?:args|normalized|state|argtext)__[A-Za-z_]\w*|proposer|action)\b")
+_FUNCTION_CALL = re.compile(rf"\b(?:{'|'.join(FUNCTIONS)})\s*\(")
+_LOOP = re.compile(r"\.\s*(filter|exists|exists_one|all|map)\s*\(")
+_UINT = re.compile(r"\buint\s*\(")
+
+
+class _NotFlat(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    """A placeholder's or an amount's value: a constant already rendered (`text`), or a program run in the
+    environment (`program`, reading `reads`) — unless it is one value handed over (`name`; `double`: a numeric
+    argument read as a double), which is read as it was handed."""
+
+    text: str | None = None
+    program: cel.Program | None = None
+    reads: frozenset[str] = frozenset()
+    name: str | None = None
+    double: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Placeholder:
+    value: _Value
+    fmt: str
+    quoted: bool  # the expression was quote(…): repr() applied to the value
+
+
+@dataclass(frozen=True, slots=True)
+class _FlatRule:
+    """What a fired rule runs: its lets in order, its reason, its amount, and the names they read from the
+    environment (handed over when the rule fires)."""
+
+    lets: tuple[tuple[str, cel.Program], ...]
+    reason: tuple[str | _Placeholder, ...]
+    amount: _Value | None
+    reads: frozenset[str]
+    functions: bool  # one of its programs calls normal() or quote()
+
+
+class _Scratch(threading.local):
+    """The environment of one action's rules on this thread, and the state values it holds."""
+
+    def __init__(self) -> None:
+        self.env: cel.Context | None = None
+        self.state: dict[str, str] = {}  # state__field → the repr of the value the environment holds
+        self.functions = False
+
+
+@dataclass(frozen=True, slots=True)
+class FlatRules:
+    """One action's rules compiled for the flat layout."""
+
+    conditions: cel.Program
+    before: tuple[tuple[str, cel.Program], ...]  # lets that loop, computed once before the conditions
+    rules: tuple[_FlatRule, ...]
+    decides: tuple[str, ...]  # the names the conditions and the lets before them read
+    functions: bool  # the conditions call normal() or quote()
+    numbers: frozenset[str]  # numeric arguments the rules read
+    constants: tuple[tuple[str, Any], ...]  # literal lists and maps, handed once to each environment
+    scratch: _Scratch
+
+    @classmethod
+    def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> FlatRules | None:
+        """None when some expression reads a map variable whole (then only the nested layout can run it), or the
+        action has more rules than the conditions' int has bits."""
+        if needs.args is None or needs.normalized is None or len(rules) > MAX_RULES:
+            return None
+        read = {n for n in numbers if n in needs.args}
+        as_double = {f"args.{n}": f"double(args__{n})" for n in read}
+        as_text = {f"args.{n}": f"{TEXT_PREFIX}{n}" for n in read}
+        constants = _Constants()
+        try:
+            whens = [
+                _flat(r.when_over_lets.expanded if _loops(r) and r.when_over_lets else r.when.expanded, as_double)
+                for r in rules
+            ]
+            lets = [(n, _flat(c.expanded, as_double)) for r in rules if _loops(r) for n, c in r.lets]
+            before = tuple((n, constants.program(t)) for n, t in lets)
+            compiled = tuple(_compile_rule(r, as_double, as_text, frozenset(read), constants) for r in rules)
+            text = " + ".join(f"(({w}) ? {1 << i} : 0)" for i, w in enumerate(whens)) or "0"
+            conditions = constants.program(text)
+        except (_NotFlat, ValueError, RuntimeError):
+            return None
+        read_text = "\n".join([text, *(t for _, t in lets)])
+        functions = _FUNCTION_CALL.search(read_text) is not None
+        decides = tuple(sorted(set(_NAME.findall(read_text))))
+        return cls(conditions, before, compiled, decides, functions, frozenset(read), constants.handed(), _Scratch())
+
+    def findings(
+        self,
+        rules: Sequence[CompiledRule],
+        proposal: ActionProposed,
+        state: GovernanceState,
+        needs: Needs,
+        fields: Mapping[str, StateField],
+    ) -> list[Finding] | None:
+        """The findings of the rules that fired, in policy order, ending at the first deny; None when the nested
+        layout must decide."""
+        values = self._values(proposal, state, needs, fields)
+        if values is None:
+            return None
+        scratch = self.scratch
+        try:
+            env = scratch.env
+            if env is None:
+                env = scratch.env = cel.Context(dict(self.constants))
+                scratch.state = {}
+                scratch.functions = False
+            if self.functions and not scratch.functions:
+                _add_functions(env, scratch)
+            for name in self.decides:
+                _put(env, scratch, name, values[name])
+            for name, program in self.before:
+                value = values[name] = program.execute(env)
+                env.add_variable(name, value)
+            fired = self.conditions.execute(env)
+            if type(fired) is not int:
+                return None
+            if not fired:
+                return []
+            values.update(self._texts(proposal))  # a rule fired: the numbers as the text reasons show, too
+            handed = _Handed(env, scratch, values, {*self.decides, *(n for n, _ in self.before)})
+            out: list[Finding] = []
+            for i, (rule, flat) in enumerate(zip(rules, self.rules, strict=True)):
+                if not fired >> i & 1:
+                    continue
+                if flat.functions and not scratch.functions:
+                    _add_functions(env, scratch)
+                for name in flat.reads:
+                    handed.hand(name)
+                for name, program in flat.lets:
+                    value = program.execute(env)
+                    env.add_variable(name, value)
+                    values[name] = value
+                    handed.names.add(name)
+                reason = "".join(p if isinstance(p, str) else _render(p, handed) for p in flat.reason)
+                amount = None if flat.amount is None else handed.value(flat.amount)
+                finding = rule.decided(reason, amount)
+                out.append(finding)
+                if finding.outcome == "deny":
+                    break
+        except Exception:  # decided again over the nested layout, whose failure reasons are the recorded ones
+            return None
+        return out
+
+    def _values(
+        self, proposal: ActionProposed, state: GovernanceState, needs: Needs, fields: Mapping[str, StateField]
+    ) -> dict[str, Any] | None:
+        """Every flat variable the action's expressions read, by name; None when an argument they read is missing
+        or a numeric one is not a number."""
+        given = proposal.args
+        values: dict[str, Any] = {}
+        assert needs.args is not None
+        assert needs.normalized is not None
+        for name in needs.args:
+            if name not in given:
+                return None
+            value = given[name]
+            if name in self.numbers:
+                value = _number(value)
+                if value is None:
+                    return None
+                values[f"args__{name}"] = value
+            else:
+                values[f"args__{name}"] = cel_value(value)
+        for name in needs.normalized:
+            if name not in given:
+                return None
+            values[f"normalized__{name}"] = normal_value(given[name])
+        if needs.proposer:
+            values["proposer"] = proposal.agent
+        if needs.action:
+            values["action"] = proposal.action
+        for field, keys in needs.state:
+            wanted = None if keys is None else [given.get(k) for k in keys]
+            values[f"state__{field}"] = fields[field].value(state, wanted)
+        return values
+
+    def _texts(self, proposal: ActionProposed) -> dict[str, str]:
+        """The numeric arguments as the decimal text governance shows (25 as 25, 25.0 as 25.0, as given)."""
+        return {f"{TEXT_PREFIX}{n}": str(to_decimal(proposal.args[n])) for n in self.numbers}
+
+
+def normal_value(value: object) -> Any:
+    """An argument with case and runs of whitespace ignored (strings, and each string of a list)."""
+    if isinstance(value, str):
+        return normal(value)
+    if isinstance(value, list):
+        return [normal(v) if isinstance(v, str) else cel_value(v) for v in value]
+    return cel_value(value)
+
+
+def _number(value: object) -> int | float | None:
+    """A numeric argument as CEL is handed it (read back as a double by `double(…)`): a whole number as an int,
+    which the binding converts without a failed try, any other as the double; None when it is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = to_decimal(value)
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float, Decimal)):
+        return None
+    try:
+        double = float(value)
+    except (OverflowError, ValueError):
+        return None
+    if double.is_integer() and abs(double) <= EXACT_INTS and (double != 0.0 or math.copysign(1.0, double) > 0):
+        return int(double)
+    return double
+
+
+def _put(env: cel.Context, scratch: _Scratch, name: str, value: Any) -> None:
+    """Hand a value to the environment; a state value the environment holds already is not handed again (the
+    same repr: equal and of the same types all the way down, where 1 == 1.0 == True in Python, not in CEL)."""
+    if name.startswith("state__"):
+        shown = repr(value)
+        if scratch.state.get(name) == shown:
+            return
+        scratch.state.pop(name, None)
+        env.add_variable(name, value)
+        scratch.state[name] = shown
+        return
+    env.add_variable(name, value)
+
+
+def _add_functions(env: cel.Context, scratch: _Scratch) -> None:
+    for name, function in FUNCTIONS.items():
+        env.add_function(name, function)
+    scratch.functions = True
+
+
+@dataclass(slots=True)
+class _Handed:
+    """The values of one proposal, and which of them the environment holds."""
+
+    env: cel.Context
+    scratch: _Scratch
+    values: dict[str, Any]
+    names: set[str]
+
+    def hand(self, name: str) -> None:
+        if name not in self.names:
+            _put(self.env, self.scratch, name, self.values[name])
+            self.names.add(name)
+
+    def value(self, value: _Value) -> Any:
+        """What the value's program would give: read as handed over when it is one plain value (as CEL gives it
+        back), else the program run (its name handed over first)."""
+        if value.name is not None:
+            held = self.values[value.name]
+            if value.double:
+                return float(held)
+            if _plain(held):
+                return held
+            self.hand(value.name)
+        assert value.program is not None
+        return value.program.execute(self.env)
+
+
+def _plain(value: Any) -> bool:
+    """A value CEL gives back as it was handed (no conversion can fail or change it)."""
+    return value is None or type(value) in (str, float, bool) or (type(value) is int and -(2**63) <= value < 2**63)
+
+
+def _render(part: _Placeholder, handed: _Handed) -> str:
+    if part.value.text is not None:
+        return part.value.text
+    shown = handed.value(part.value)
+    return formatted(repr(shown) if part.quoted else shown, part.fmt)
+
+
+# ----- compiling -------------------------------------------------------------------------------------------------
+
+
+def _flat(text: str, renamed: Mapping[str, str] | None = None) -> str:
+    out = flattened(text, FLAT_VARIABLES, renamed)
+    if out is None:
+        raise _NotFlat(text)
+    return out
+
+
+class _Constants:
+    """The literal lists and maps of an action's programs, each read as a variable (`const__0`) that every
+    environment is handed once: CEL builds a literal again on every evaluation, element by element."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}  # literal text → variable
+        self._values: dict[str, Any] = {}
+
+    def program(self, text: str) -> cel.Program:
+        """The program of the text with `normal()` folded over literal lists and each literal read as a variable."""
+        text = folded_normal(text)
+        out: list[str] = []
+        pos = 0
+        for start, end in literal_spans(text):
+            literal = text[start:end]
+            name = self._names.get(literal)
+            if name is None:
+                value = cel.compile(literal).execute()
+                if not _exact(value):
+                    continue
+                name = self._names[literal] = f"const__{len(self._names)}"
+                self._values[name] = value
+            out.append(text[pos:start])
+            out.append(name)
+            pos = end
+        out.append(text[pos:])
+        return cel.compile("".join(out))
+
+    def handed(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(self._values.items())
+
+
+def _exact(value: Any) -> bool:
+    """Whether CEL takes the value back as the same value (no map key other than a string, no int beyond 64 bits)."""
+    if isinstance(value, list):
+        return all(_exact(v) for v in value)
+    if isinstance(value, dict):
+        return all(type(k) is str and _exact(v) for k, v in value.items())
+    return _plain(value)
+
+
+def _compile_rule(
+    rule: CompiledRule,
+    as_double: Mapping[str, str],
+    as_text: Mapping[str, str],
+    numbers: frozenset[str],
+    constants: _Constants,
+) -> _FlatRule:
+    """A rule's reason, lets and amount for the flat layout. Reasons read numeric arguments as their text; a reason
+    that loops reads the rule's lets as variables computed once (a let expanded inside a comprehension is computed
+    again for every element)."""
+    loops, hoists = _loops(rule), _hoists(rule)
+    lets = tuple(
+        (n, constants.program(_flat(c.expanded, as_text)))
+        for n, c in rule.lets
+        # a let computed before the conditions is there already, unless it reads a numeric argument (as text here)
+        if (hoists or loops) and (not loops or _flat(c.expanded, as_text) != _flat(c.expanded, as_double))
+    )
+    parts = rule.reason_over_lets if hoists or loops else rule.reason
+    reason = tuple(p if isinstance(p, str) else _placeholder(p[0], p[1], as_text, constants) for p in parts)
+    amount = None if rule.amount is None else _value(_flat(rule.amount.expanded, as_double), numbers, constants)
+    texts = [program.source for _, program in lets]
+    programs = [p.value for p in reason if isinstance(p, _Placeholder)]
+    if amount is not None:
+        programs.append(amount)
+    reads = frozenset(n for v in programs for n in v.reads) | frozenset(n for t in texts for n in _NAME.findall(t))
+    calls = any(v.program is not None and _FUNCTION_CALL.search(v.program.source) for v in programs)
+    return _FlatRule(lets, reason, amount, reads, calls or any(_FUNCTION_CALL.search(t) for t in texts))
+
+
+def _placeholder(compiled: Compiled, fmt: str, as_text: Mapping[str, str], constants: _Constants) -> _Placeholder:
+    text = _flat(compiled.expanded, as_text)
+    inner = whole_call(text, "quote")
+    if inner is not None:
+        text = inner
+    if not cel.compile(text).variables():  # a constant: rendered once, here
+        rendered = _rendered(text, fmt, quoted=inner is not None)
+        if rendered is not None:
+            return _Placeholder(_Value(text=rendered), fmt, inner is not None)
+    return _Placeholder(_value(text, frozenset(), constants), fmt, inner is not None)
+
+
+def _rendered(text: str, fmt: str, *, quoted: bool) -> str | None:
+    """A placeholder that reads nothing, rendered; None when it fails (then it fails when rendered, as before)."""
+    try:
+        shown = cel.compile(text).execute(cel.Context({}, FUNCTIONS))
+        return formatted(repr(shown) if quoted else shown, fmt)
+    except Exception:
+        return None
+
+
+def _value(text: str, numbers: frozenset[str], constants: _Constants) -> _Value:
+    """A value to compute: a program, or one name handed over (not among the names the program needs handed
+    before it runs). `double(args__x)` of a numeric argument is that argument's double."""
+    program = constants.program(text)
+    reads = frozenset(_NAME.findall(text))
+    double = re.fullmatch(r"\s*double\(\s*args__(\w+)\s*\)\s*", text)
+    if double is not None and double.group(1) in numbers:
+        return _Value(program=program, name=f"args__{double.group(1)}", double=True)
+    name = bare_name(text)
+    return _Value(program=program, reads=reads - {name} if name else reads, name=name)
+
+
+def _hoists(rule: CompiledRule) -> bool:
+    """Whether the rule's reason reads its lets as variables: only when the reason loops (a let expanded inside a
+    comprehension is computed for every element; elsewhere evaluating it in place is cheaper than a variable), and
+    never for a let that may be a CEL uint (it would come back from Python as an int)."""
+    if not rule.lets or not rule.reason_over_lets:
+        return False
+    reason = "\n".join(p[0].expanded for p in rule.reason if not isinstance(p, str))
+    lets = "\n".join(c.expanded for _, c in rule.lets)
+    return _LOOP.search(reason) is not None and _UINT.search(lets) is None
+
+
+def _loops(rule: CompiledRule) -> bool:
+    """Whether one of the rule's lets loops (`hits: limits.claims.banned.filter(…)`): then it is computed once,
+    before the conditions, and the condition and the reason read it as a variable."""
+    if not rule.lets or rule.when_over_lets is None or not rule.reason_over_lets:
+        return False
+    lets = "\n".join(c.expanded for _, c in rule.lets)
+    return _LOOP.search(lets) is not None and _UINT.search(lets) is None
