@@ -181,8 +181,9 @@ def assemble_run(
 
     `seed` and `policy` default to the scenario's; `answers` to the scenario's scripted board (or `options.board`);
     `started` (a replay) is recorded verbatim as the run's run.started; `agent_steps` replaces the pack's agents;
-    `sign_traffic=False` leaves the traffic unsigned (replay --verify, whose only outside producers are the recorded
-    agent outputs, checked by the producer rules instead); `unguarded_keys` are applied without the executor's
+    `sign_traffic=False` leaves the traffic unsigned (a full replay, whose producers are all this process's own code,
+    and replay --verify, whose only outside producers are the recorded agent outputs, checked by the producer rules
+    instead); `unguarded_keys` are applied without the executor's
     savepoint (replay --verify: the keys the verified run recorded as applied; see Executor).
     A policy that does not fit the scenario, or a pack without a world, is a RunnerError before anything runs."""
     seed = scenario.seed if seed is None else seed

@@ -360,6 +360,10 @@ def replay(ledger: Ledger, run_id: str, *, scratch: SqliteLedger | None = None) 
                 board, original_run=run_id, ledger=target, run_id=replay_id, policy=recorded.policy
             ),
             started=started,
+            # every producer on this bus is this process's own code re-executing the run (agents included): signing
+            # and verifying each envelope again would only check the process against itself, and signatures are not
+            # recorded (as for replay --verify; the recorded human decisions are still checked by their signatures)
+            sign_traffic=False,
         )
         result = runner.run()
         seconds = time.perf_counter() - began
