@@ -103,6 +103,16 @@ class Bus(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class WireBus(Protocol):
+    """A bus that appends bytes and keeps no envelope objects (Redis): a signing bus hands it its wire bytes alone,
+    without building a signed envelope object for each of them."""
+
+    def publish_wire(self, items: Sequence[tuple[str, bytes]]) -> list[str]:
+        """Append canonical envelope bytes (each `encode(envelope)` of some envelope) in order, in one round trip."""
+        ...
+
+
 class IdempotencyStore(Protocol):
     """Where a consumer records that it applied a message, in the same transaction as the effect."""
 

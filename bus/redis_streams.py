@@ -213,19 +213,19 @@ class RedisStreamsBus:
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> list[str]:
         # encode everything first: an envelope that cannot be encoded fails the call before anything is sent
-        return self._publish_bytes([(topic, encode(envelope)) for topic, envelope in items])
+        return self.publish_wire([(topic, encode(envelope)) for topic, envelope in items])
 
     def publish_encoded(self, items: Sequence[tuple[str, Envelope, bytes]]) -> list[str]:
-        return self._publish_bytes([(topic, data) for topic, _, data in items])
+        return self.publish_wire([(topic, data) for topic, _, data in items])
 
-    def _publish_bytes(self, encoded: Sequence[tuple[str, bytes]]) -> list[str]:
+    def publish_wire(self, items: Sequence[tuple[str, bytes]]) -> list[str]:
         maxlen = "" if self._maxlen is None else str(self._maxlen)
         ids: list[str] = []
         try:
-            for start in range(0, len(encoded), _PUBLISH_CHUNK):
+            for start in range(0, len(items), _PUBLISH_CHUNK):
                 keys: dict[str, int] = {}  # topic → the 1-based index of its stream in KEYS
                 args: list[str | bytes | int] = [maxlen]
-                for topic, data in encoded[start : start + _PUBLISH_CHUNK]:
+                for topic, data in items[start : start + _PUBLISH_CHUNK]:
                     index = keys.get(topic)
                     if index is None:
                         index = keys[topic] = len(keys) + 1
@@ -233,7 +233,7 @@ class RedisStreamsBus:
                 reply = self._publish_script(keys=[self.key(topic) for topic in keys], args=args)
                 ids += [_text(broker_id) for broker_id in reply]
         except redis.RedisError as exc:
-            raise _failure(self.url, f"publishing {len(encoded)} messages", exc) from exc
+            raise _failure(self.url, f"publishing {len(items)} messages", exc) from exc
         return ids
 
     def publish_raw(self, topic: str, data: bytes) -> str:

@@ -327,6 +327,67 @@ class TestWholeBatches:
         again = verifier().checked(deliveries(partial))  # a fresh consumer, nothing proven yet
         assert [d.ok for d in again] == [True, False, True]
 
+    def test_a_batch_read_out_of_order_is_verified_whole(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The tree is built in the order the stamps name, not the order read: no envelope is left to its own check."""
+        wires = [wire for _, wire in sign_wire([sample_envelope(i) for i in range(9)], KEYS.private("world"))]
+        check = verifier()
+        alone: list[str] = []
+        real = check.problem
+        monkeypatch.setattr(check, "problem", lambda e, raw=b"": alone.append(e.id) or real(e, raw))
+        got = check.checked(deliveries([wires[i] for i in [7, 2, 8, 0, 4, 1, 6, 3, 5]]))
+        assert all(d.ok for d in got)
+        assert alone == []
+
+    @pytest.mark.parametrize("attack", ["altered", "duplicate index"])
+    def test_a_batch_read_out_of_order_with_one_bad_envelope_refuses_only_it(self, attack: str) -> None:
+        pairs = sign_wire([sample_envelope(i) for i in range(9)], KEYS.private("world"))
+        wires = [wire for _, wire in pairs]
+        if attack == "altered":
+            wires[4] = wires[4].replace(b"subject-4", b"subject-X")
+        else:  # envelope 4's bytes with envelope 5's stamp: index 5 twice, index 4 missing
+            wires[4] = wires[4].replace(str(pairs[4][0].signature).encode(), str(pairs[5][0].signature).encode())
+        order = [7, 2, 8, 0, 4, 1, 6, 3, 5]
+        got = verifier().checked(deliveries([wires[i] for i in order]))
+        assert [d.ok for d in got] == [i != 4 for i in order]
+
+    def test_a_stamp_spelt_otherwise_is_judged_as_it_would_be_alone(self) -> None:
+        """A stamp with its index written `03` is not the stamp the signer wrote; the whole read leaves it to the
+        envelope's own check, which reads the index as 3 and accepts it, as it would alone."""
+        pairs = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))
+        wires = [wire for _, wire in pairs]
+        stamp = str(pairs[3][0].signature)
+        wires[3] = wires[3].replace(stamp.encode(), stamp.replace("v2.3.", "v2.03.", 1).encode())
+        whole, alone, objects = verdicts(wires)
+        assert whole == alone == objects == [True] * 6
+
+    def test_a_pair_allowed_once_allows_no_other_producer_nor_payload(self) -> None:
+        """The verifier remembers (type, producer) pairs it allowed; a whole read by another producer of that type,
+        or a proposal in another agent's name after the agent's own were allowed, is still refused."""
+        check = verifier()
+        world = [wire for _, wire in sign_wire([sample_envelope(i) for i in range(4)], KEYS.private("world"))]
+        assert all(d.ok for d in check.checked(deliveries(world)))
+        finance_world = [
+            e.model_copy(update={"source": "agent:finance", "id": f"fw-{i}"})
+            for i, e in enumerate(sample_envelope(i) for i in range(4))
+        ]
+        posing = [wire for _, wire in sign_wire(finance_world, KEYS.private("agent:finance"))]
+        refused = check.checked(deliveries(posing))
+        assert not any(d.ok for d in refused)
+        assert all("may be published by world only" in str(d.error) for d in refused)
+        own = [wire for _, wire in sign_wire(proposals("finance", 3), KEYS.private("agent:finance"))]
+        assert all(d.ok for d in check.checked(deliveries(own)))
+        mixed = proposals("finance", 3)
+        mixed[1] = proposals("marketing", 3)[1].model_copy(update={"source": "agent:finance", "id": "as-marketing"})
+        wires = [wire for _, wire in sign_wire(mixed, KEYS.private("agent:finance"))]
+        assert [d.ok for d in check.checked(deliveries(wires))] == [True, False, True]
+
+    def test_stamp_wire_is_sign_wire_without_the_objects(self) -> None:
+        envelopes = [sample_envelope(i) for i in range(5)] + [sample_envelope(9, run_id="run-other")]
+        stamps, wires = signing.stamp_wire(envelopes, KEYS.private("world"))
+        pairs = sign_wire(envelopes, KEYS.private("world"))
+        assert [e.signature for e, _ in pairs] == stamps
+        assert [wire for _, wire in pairs] == wires == [encode(e) for e, _ in pairs]
+
     def test_a_stamp_with_an_extra_part_is_malformed_in_a_whole_batch_too(self) -> None:
         pairs = sign_wire([sample_envelope(i) for i in range(2)], KEYS.private("world"))
         wires = []
