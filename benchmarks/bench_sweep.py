@@ -108,12 +108,21 @@ def run(quick: bool) -> list[Measurement]:
         runs = median(s.runs_cpu for s in sweeps[jobs])
         return f"--jobs {jobs}: {total:.1f} s ({runs:.1f} s in the runs, {total - runs:.1f} s the rest)"
 
-    machine = f"{os.cpu_count()} cores shared with others (1-minute load average up to {load:.1f})"
+    machine = (
+        f"{os.cpu_count()} cores shared with others (1-minute load average up to {load:.1f}; the kernel shares CPU "
+        "between sessions, so on a busy machine a second worker gets little more CPU than one)"
+    )
+    # were the runs' CPU split evenly over two idle cores and the rest paid once, the whole command would take
+    # rest + runs/2 instead of rest + runs (a bound: it leaves out waits, the ledger's fsyncs above all)
+    rest = median(s.cpu - s.runs_cpu for s in sweeps[1])
+    runs = median(s.runs_cpu for s in sweeps[1])
+    bound = (rest + runs) / (rest + runs / 2) if runs else 1.0
     notes = {
         "": f"the sweep's own time (what it reports: the queue, the workers' start, the runs, the results); queue "
         f"on {where}; {machine}; CPU of the whole command (coordinator and workers): median {cpu(1)}, {cpu(2)}",
         ", whole command": "process start to exit: the interpreter's start, the imports and the planning come "
-        "before the sweep's own time and are the same with any --jobs",
+        f"before the sweep's own time and are the same with any --jobs; from the CPU of --jobs 1, two idle cores "
+        f"would make the whole command at most {bound:.2f}× faster",
     }
     targets = {"": ("≥ 1.7× faster than --jobs 1", 1.7), ", whole command": (None, None)}
     results: list[Measurement] = []
