@@ -48,6 +48,7 @@ a dead letter and every other consumer skips it.
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -139,17 +140,12 @@ def _member_span(raw: bytes, stamp: str) -> tuple[int, int] | None:
     `,"sim_time":` (None: bytes in any other shape, or a stamp sign_wire never writes)."""
     if not stamp.isascii() or '"' in stamp or "\\" in stamp:
         return None  # not a stamp sign_wire writes: the member would not be written as these characters
-    return _span(raw, stamp.encode("ascii"))
-
-
-def _span(raw: bytes, stamp: bytes) -> tuple[int, int] | None:
-    """`_member_span` for a stamp already known to be plain ASCII without quotes or backslashes."""
     end = raw.rfind(_AFTER_SIGNATURE)
     start = end - len(stamp) - _MEMBER_LENGTH
     if (
         start < 0
         or not raw.startswith(_MEMBER_HEAD, start)
-        or not raw.startswith(stamp, start + _HEAD_LENGTH)
+        or not raw.startswith(stamp.encode("ascii"), start + _HEAD_LENGTH)
         or raw[end - 1] != _QUOTE
     ):
         return None
@@ -259,10 +255,9 @@ def _stamp_batch(
     unsigned = [encode(envelope, unsigned=True) for envelope in batch]
     levels = _levels(list(map(_leaf, unsigned)))
     tail = b"." + binascii.b2a_base64(key.sign(message_head + levels[-1][0]), newline=False)
-    head = b"%s.%%d.%d." % (VERSION.encode(), len(batch))
     b64 = binascii.b2a_base64
-    for index, (path, data) in enumerate(zip(_paths(levels), unsigned, strict=True)):
-        stamp = b"".join((head % index, b64(path, newline=False), tail))
+    for head, path, data in zip(_heads(len(batch)), _paths(levels), unsigned, strict=True):
+        stamp = b"".join((head.encode("ascii"), b64(path, newline=False), tail))
         at = data.rfind(_AFTER_SIGNATURE)
         if at < 0:
             raise ValueError("not the canonical bytes of an envelope (no top-level sim_time)")
@@ -520,6 +515,8 @@ class Verifier:
             key = self.directory.get(source)
             if signature is None or key is None or (self.run_id is not None and run != self.run_id):
                 continue
+            if len(members) > MAX_BATCH:
+                continue  # more than a batch holds: duplicates, each left to its own check
             root, matched = _matching_stamps(members, text)
             if not matched and (ordered := _by_index(members)) is not None:
                 root, matched = _matching_stamps(ordered, text)  # read out of order: the tree in the stamps' order
@@ -540,14 +537,20 @@ def _matching_stamps(members: list[tuple[int, bytes, str]], text: str) -> tuple[
     the one written for their leaf of that tree with signature `text` (a stamp that does not match is left to its own
     check; none matching: the members are not in this order, or not one batch)."""
     levels = _levels([leaf for _, leaf, _ in members])
-    head, tail = f"{_STAMP_HEAD}%d.{len(members)}.", "." + text
+    tail = "." + text
     b2a = binascii.b2a_base64
     matched = [
         i
-        for index, (path, (i, _, stamp)) in enumerate(zip(_paths(levels), members, strict=True))
-        if stamp == f"{head % index}{b2a(path, newline=False).decode('ascii')}{tail}"
+        for head, path, (i, _, stamp) in zip(_heads(len(members)), _paths(levels), members, strict=True)
+        if stamp == f"{head}{b2a(path, newline=False).decode('ascii')}{tail}"
     ]
     return levels[-1][0], matched
+
+
+@functools.lru_cache(maxsize=32)
+def _heads(size: int) -> list[str]:
+    """`v2.<index>.<size>.` for each index of a batch of `size`: what every stamp of such a batch starts with."""
+    return [f"{_STAMP_HEAD}{index}.{size}." for index in range(size)]
 
 
 def _by_index(members: list[tuple[int, bytes, str]]) -> list[tuple[int, bytes, str]] | None:
