@@ -43,6 +43,7 @@ from coalition.ledger.errors import (
 )
 from coalition.ledger.private_files import create_private
 from coalition.ledger.tree import STORED_LEVEL, StoredTree, TreeBuilder, nodes_completed
+from coalition.ledger.writer_lock import WriterLock
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
@@ -372,6 +373,7 @@ class SqliteLedger(CommitListeners):
             raise LedgerUnavailable(self._path, str(exc)) from None
         self._conn = conn
         self._identity: tuple[int, int] | None = None
+        self._writer = None if memory or read_only else WriterLock(self._path, timeout_s=BUSY_TIMEOUT_MS / 1000)
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not memory and not read_only:
@@ -486,8 +488,7 @@ class SqliteLedger(CommitListeners):
 
     def append(self, drafts: Sequence[EntryDraft]) -> list[LedgerEntry]:
         """Append drafts in order, in one transaction; all or nothing."""
-        with self._lock:
-            self._begin()
+        with self._lock, self._write_turn():
             try:
                 entries = self._write(drafts)
                 self._conn.execute("COMMIT")
@@ -502,8 +503,7 @@ class SqliteLedger(CommitListeners):
 
     def append_once(self, consumer: str, message_id: str, drafts: Sequence[EntryDraft]) -> list[LedgerEntry] | None:
         """Append together with a dedupe row (consumer, message_id) in one transaction; None if already done."""
-        with self._lock:
-            self._begin()
+        with self._lock, self._write_turn():
             try:
                 if self._seen_in_txn(consumer, message_id):
                     self._conn.execute("ROLLBACK")
@@ -522,8 +522,7 @@ class SqliteLedger(CommitListeners):
 
     def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
         """Like append_once for many messages in ONE transaction; message ids already recorded are skipped."""
-        with self._lock:
-            self._begin()
+        with self._lock, self._write_turn():
             try:
                 # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
                 fresh: dict[str, Sequence[EntryDraft]] = {}
@@ -552,8 +551,7 @@ class SqliteLedger(CommitListeners):
     ) -> list[LedgerEntry] | None:
         """prepare() and the append in ONE write transaction (BEGIN IMMEDIATE holds every other writer off), so
         a check made by prepare() cannot be overtaken by a racing writer; prepare() raising rolls back."""
-        with self._lock:
-            self._begin()
+        with self._lock, self._write_turn():
             try:
                 message_id, drafts = prepare()
                 if self._seen_in_txn(consumer, message_id):
@@ -575,6 +573,22 @@ class SqliteLedger(CommitListeners):
         """Whether (consumer, message_id) has been recorded by append_once / append_batch_once."""
         with self._lock:
             return self._seen_in_txn(consumer, message_id)
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """This process's turn to write (the writer lock, coalition.ledger.writer_lock), then BEGIN IMMEDIATE; the
+        turn is handed on however the block ends (commit, rollback, an exception)."""
+        if self._writer is not None and not self._writer.acquire():
+            raise LedgerWriteFailed(
+                self._path,
+                f"cannot start a write transaction: another process held its turn for {BUSY_TIMEOUT_MS // 1000} s",
+            )
+        try:
+            self._begin()
+            yield
+        finally:
+            if self._writer is not None:
+                self._writer.release()
 
     def _begin(self) -> None:
         self._check_file()
@@ -710,8 +724,7 @@ class SqliteLedger(CommitListeners):
             return [str(row[0]) for row in self._conn.execute("SELECT note FROM checkpoints ORDER BY size")]
 
     def add_checkpoint(self, size: int, note: str) -> None:
-        with self._lock:
-            self._begin()
+        with self._lock, self._write_turn():
             try:
                 self._conn.execute("INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
                 self._conn.execute("COMMIT")
@@ -1035,6 +1048,8 @@ class SqliteLedger(CommitListeners):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._writer is not None:
+                self._writer.close()
 
     def __enter__(self) -> SqliteLedger:
         return self

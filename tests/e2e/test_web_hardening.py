@@ -350,11 +350,11 @@ class TestExportFormulas:
 
 
 class TestDataFileModes:
-    """users.db, ledger.db (and WAL/SHM) and the access log are created readable by their owner only."""
+    """users.db, ledger.db (with WAL, SHM and writer lock) and the access log are created owner-readable only."""
 
     def test_files_are_0600_under_a_0022_umask(self, servers: tuple[Server, Server, Path]) -> None:
         _, _, data = servers
-        names = ["users.db", "ledger.db", "ledger.db-wal", "ledger.db-shm", "console-access.log"]
+        names = ["users.db", "ledger.db", "ledger.db-wal", "ledger.db-shm", "ledger.db-writer", "console-access.log"]
         modes = {n: stat.S_IMODE((data / n).stat().st_mode) for n in names if (data / n).exists()}
         assert {"users.db", "ledger.db", "console-access.log"} <= set(modes)
         assert modes == dict.fromkeys(modes, 0o600), {n: oct(m) for n, m in modes.items()}
