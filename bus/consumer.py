@@ -132,7 +132,10 @@ class Consumer:
             if envelope is None or delivery.deliveries > self.max_deliveries:
                 self._dead_letter(delivery)
                 dead_lettered += 1
-                done.append(delivery)
+                # acked at once, not with the batch: the longer it stays pending, the likelier another consumer
+                # reclaims it and letters it again (harmless: a letter's id is derived from the message)
+                self.bus.ack(self.group, [delivery])
+                self._last_errors.pop((delivery.topic, delivery.broker_id), None)
                 continue
             try:
                 applied = self._store.apply_once(self.group, envelope.id, partial(self._handler, envelope))

@@ -304,12 +304,20 @@ class TestConsumerCrashes:
         wait_until(lambda: bus.pending_count(TOPIC, GROUP) == 0, 30, "pending to drain")
         workers.stop_all()
         assert workers.applied() == dict.fromkeys(keys(197), 1)
-        payloads = [d.envelope.payload for d in bus.range(DEAD_LETTERS) if d.envelope is not None]
-        letters = [p for p in payloads if isinstance(p, DeadLettered)]
-        assert len(letters) == len(payloads) == bus.length(DEAD_LETTERS)
-        assert sorted(letter.envelope_id or "" for letter in letters) == sorted(keys(3, prefix="poison-"))
-        assert all(letter.deliveries == 4 for letter in letters)
-        assert sum(workers.totals(name)["dead_lettered"] for name in started) == 3
+        envelopes = [d.envelope for d in bus.range(DEAD_LETTERS) if d.envelope is not None]
+        letters = [e.payload for e in envelopes if isinstance(e.payload, DeadLettered)]
+        assert len(letters) == len(envelopes) == bus.length(DEAD_LETTERS)
+        # one letter per poison message — or, when a worker slowed by the load is overtaken by the other's reclaim
+        # (100 ms idle here), the same letter twice: its id is derived from the message, so a consumer of the
+        # dead-letter topic (the recorder) records it once
+        by_message: dict[str | None, set[str]] = {}
+        for envelope in envelopes:
+            assert isinstance(envelope.payload, DeadLettered)
+            by_message.setdefault(envelope.payload.envelope_id, set()).add(envelope.id)
+        assert sorted(by_message) == sorted(keys(3, prefix="poison-"))
+        assert all(len(ids) == 1 for ids in by_message.values()), by_message
+        assert all(letter.deliveries >= 4 for letter in letters)
+        assert sum(workers.totals(name)["dead_lettered"] for name in started) == len(letters)
         bus.close()
 
 
