@@ -488,61 +488,64 @@ class SqliteLedger(CommitListeners):
 
     def append(self, drafts: Sequence[EntryDraft]) -> list[LedgerEntry]:
         """Append drafts in order, in one transaction; all or nothing."""
-        with self._lock, self._write_turn():
-            try:
-                entries = self._write(drafts)
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
-                self._rollback()
-                raise LedgerWriteFailed(self._path, str(exc)) from None
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock:
+            with self._write_turn():  # handed on at the commit: listeners run after it
+                try:
+                    entries = self._write(drafts)
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                    self._rollback()
+                    raise LedgerWriteFailed(self._path, str(exc)) from None
+                except BaseException:
+                    self._rollback()
+                    raise
             self._committed(entries)
             return entries
 
     def append_once(self, consumer: str, message_id: str, drafts: Sequence[EntryDraft]) -> list[LedgerEntry] | None:
         """Append together with a dedupe row (consumer, message_id) in one transaction; None if already done."""
-        with self._lock, self._write_turn():
-            try:
-                if self._seen_in_txn(consumer, message_id):
-                    self._conn.execute("ROLLBACK")
-                    return None
-                entries = self._write(drafts)
-                self._remember(consumer, message_id, entries)
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
-                self._rollback()
-                raise LedgerWriteFailed(self._path, str(exc)) from None
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock:
+            with self._write_turn():  # handed on at the commit: listeners run after it
+                try:
+                    if self._seen_in_txn(consumer, message_id):
+                        self._conn.execute("ROLLBACK")
+                        return None
+                    entries = self._write(drafts)
+                    self._remember(consumer, message_id, entries)
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                    self._rollback()
+                    raise LedgerWriteFailed(self._path, str(exc)) from None
+                except BaseException:
+                    self._rollback()
+                    raise
             self._committed(entries)
             return entries
 
     def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
         """Like append_once for many messages in ONE transaction; message ids already recorded are skipped."""
-        with self._lock, self._write_turn():
-            try:
-                # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
-                fresh: dict[str, Sequence[EntryDraft]] = {}
-                for message_id, drafts in items:
-                    if message_id not in fresh and not self._seen_in_txn(consumer, message_id):
-                        fresh[message_id] = drafts
-                written = self._write([draft for drafts in fresh.values() for draft in drafts])
-                dedupe: list[tuple[str, str, int | None]] = []
-                offset = 0
-                for message_id, drafts in fresh.items():
-                    dedupe.append((consumer, message_id, written[offset].seq if drafts else None))
-                    offset += len(drafts)
-                self._conn.executemany(_INSERT_DEDUPE, dedupe)
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
-                self._rollback()
-                raise LedgerWriteFailed(self._path, str(exc)) from None
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock:
+            with self._write_turn():  # handed on at the commit: listeners run after it
+                try:
+                    # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
+                    fresh: dict[str, Sequence[EntryDraft]] = {}
+                    for message_id, drafts in items:
+                        if message_id not in fresh and not self._seen_in_txn(consumer, message_id):
+                            fresh[message_id] = drafts
+                    written = self._write([draft for drafts in fresh.values() for draft in drafts])
+                    dedupe: list[tuple[str, str, int | None]] = []
+                    offset = 0
+                    for message_id, drafts in fresh.items():
+                        dedupe.append((consumer, message_id, written[offset].seq if drafts else None))
+                        offset += len(drafts)
+                    self._conn.executemany(_INSERT_DEDUPE, dedupe)
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                    self._rollback()
+                    raise LedgerWriteFailed(self._path, str(exc)) from None
+                except BaseException:
+                    self._rollback()
+                    raise
             self._committed(written)
             return written
 
@@ -551,21 +554,22 @@ class SqliteLedger(CommitListeners):
     ) -> list[LedgerEntry] | None:
         """prepare() and the append in ONE write transaction (BEGIN IMMEDIATE holds every other writer off), so
         a check made by prepare() cannot be overtaken by a racing writer; prepare() raising rolls back."""
-        with self._lock, self._write_turn():
-            try:
-                message_id, drafts = prepare()
-                if self._seen_in_txn(consumer, message_id):
-                    self._conn.execute("ROLLBACK")
-                    return None
-                entries = self._write(drafts)
-                self._remember(consumer, message_id, entries)
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
-                self._rollback()
-                raise LedgerWriteFailed(self._path, str(exc)) from None
-            except BaseException:
-                self._rollback()
-                raise
+        with self._lock:
+            with self._write_turn():  # handed on at the commit: listeners run after it
+                try:
+                    message_id, drafts = prepare()
+                    if self._seen_in_txn(consumer, message_id):
+                        self._conn.execute("ROLLBACK")
+                        return None
+                    entries = self._write(drafts)
+                    self._remember(consumer, message_id, entries)
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                    self._rollback()
+                    raise LedgerWriteFailed(self._path, str(exc)) from None
+                except BaseException:
+                    self._rollback()
+                    raise
             self._committed(entries)
             return entries
 

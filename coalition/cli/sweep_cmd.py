@@ -111,6 +111,7 @@ class LocalWorkers:
             self._start(f"{queue}-w{index}")
 
     def _start(self, name: str) -> None:
+        refuse_open_ledger(self.env.get("COALITION_LEDGER", ""))
         context = fork_context()
         process = context.Process(
             target=_forked_worker,
@@ -143,6 +144,24 @@ class LocalWorkers:
             if process.exitcode is None:
                 process.kill()
                 process.join()
+
+
+def refuse_open_ledger(ledger: str) -> None:
+    """RuntimeError when this process holds the SQLite ledger file `ledger` open: SQLite keeps its POSIX locks per
+    process, so a worker forked from a holder would believe it holds locks it does not, and a later open of the
+    file by anyone could drop the worker's write-ahead log under it (commits lost). Checked through /proc where
+    there is one."""
+    fds = Path("/proc/self/fd")
+    if not ledger or "://" in ledger or not fds.is_dir():
+        return
+    target = Path(ledger).resolve()
+    files = {str(target), f"{target}-wal", f"{target}-shm"}
+    for fd in fds.iterdir():
+        try:
+            if os.readlink(fd) in files:
+                raise RuntimeError(f"the sweep's coordinator holds the ledger {ledger} open: close it before forking")
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
 
 
 def fork_context() -> ForkContext:
@@ -235,6 +254,8 @@ def sweep(
         fail("a sweep needs Redis (its workers are other processes): use --bus redis://… or leave --bus unset")
     location = ledger_location(ledger_path, cfg)
     ledger = open_ledger(ledger_path, create=True)  # created here, once, before any worker opens it
+    ledger_name = ledger.path
+    ledger.close()  # and closed: no ledger connection may be open here when the workers are forked (LocalWorkers)
     queue = queue or f"sweep-{secrets.token_hex(4)}"
     if ":" in queue or not queue.strip():
         fail(f"--queue must be a non-empty name without ':', not {queue!r}")
@@ -262,7 +283,7 @@ def sweep(
         }
         typer.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     else:
-        _print_table(console, ordered, seconds=seconds, ledger=ledger.path)
+        _print_table(console, ordered, seconds=seconds, ledger=ledger_name)
     if any(r.status != "completed" for r in ordered):
         raise typer.Exit(1)
 

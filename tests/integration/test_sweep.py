@@ -142,8 +142,17 @@ def queue_bus(redis_url: str) -> Any:
 
 
 class TestForkedWorkers:
-    """`--jobs N` forks its workers from the coordinator, which holds a Redis connection and the ledger open: each
-    worker opens its own of both, and the runs are recorded exactly once."""
+    """`--jobs N` forks its workers from the coordinator, which holds a Redis connection open but never the ledger
+    (SQLite's locks are per process: a forked holder's child would hold none): each worker opens its own of both,
+    and the runs are recorded exactly once."""
+
+    def test_workers_are_not_forked_while_the_coordinator_holds_the_ledger_open(self, tmp_path: Path) -> None:
+        from coalition.cli.sweep_cmd import LocalWorkers
+
+        ledger_file = tmp_path / "ledger.db"
+        env = {"REDIS_URL": "redis://127.0.0.1:1", "COALITION_LEDGER": str(ledger_file)}
+        with SqliteLedger(ledger_file), pytest.raises(RuntimeError, match=r"holds the ledger .* open"):
+            LocalWorkers(1, queue="q", env=env, log_dir=tmp_path / "logs", reclaim_after=60)
 
     def test_each_forked_worker_has_its_own_connection(self, redis_url: str, tmp_path: Path) -> None:
         from coalition.cli.sweep_cmd import LocalWorkers
@@ -155,38 +164,37 @@ class TestForkedWorkers:
         coordinator = RedisStreamsBus(redis_url, namespace=queue, client_name=f"coordinator:{queue}")
         names = {f"sweep-worker:{queue}-w{i}" for i in range(2)}
         seen: dict[str, list[dict[str, Any]]] = {}
-        # the coordinator holds its Redis connection and the ledger open while it forks, as `coalition sweep` does
-        with SqliteLedger(ledger_file) as coordinator_ledger:
-            publish_jobs(coordinator, jobs)
-            collector = Collector.for_jobs(coordinator, jobs)
-            env = {"REDIS_URL": redis_url, "COALITION_LEDGER": str(ledger_file), "COALITION_DATA_DIR": str(tmp_path)}
-            workers = LocalWorkers(2, queue=queue, env=env, log_dir=tmp_path / "logs", reclaim_after=60)
-            try:
-                deadline = time.monotonic() + 120
-                while not collector.finished and time.monotonic() < deadline:
-                    clients = admin.client_list()
-                    for name in names:
-                        mine = [c for c in clients if c.get("name") == name]
-                        if mine:
-                            seen[name] = mine
-                    own = [c for c in clients if c.get("name") == f"coordinator:{queue}"]
-                    collector.poll(block_ms=50)  # the coordinator's own connection keeps working beside them
-                    workers.check()
-            finally:
-                workers.stop()
-                coordinator.delete_namespace()
-                coordinator.close()
-                admin.close()
-            assert collector.finished, "the forked workers did not run every job"
-            assert set(seen) == names, f"a worker never showed its own named connection: {sorted(seen)}"
-            assert all(len(conns) == 1 for conns in seen.values()), seen
-            addresses = {conns[0]["addr"] for conns in seen.values()}
-            assert len(own) == 1
-            assert own[0]["addr"] not in addresses, "a worker on the coordinator's socket"
-            assert len(addresses) == 2, "two workers on one socket"
-            assert {r.worker for r in collector.results.values()} <= {f"{queue}-w{i}" for i in range(2)}
-            assert workers.restarts == 0  # none died
-            assert coordinator_ledger.count() > 0  # the coordinator's connection reads what the workers wrote
+        SqliteLedger(ledger_file).close()  # created before the workers start, and not held open, as `sweep` does
+        # the coordinator holds its Redis connection open while it forks, as `coalition sweep` does
+        publish_jobs(coordinator, jobs)
+        collector = Collector.for_jobs(coordinator, jobs)
+        env = {"REDIS_URL": redis_url, "COALITION_LEDGER": str(ledger_file), "COALITION_DATA_DIR": str(tmp_path)}
+        workers = LocalWorkers(2, queue=queue, env=env, log_dir=tmp_path / "logs", reclaim_after=60)
+        try:
+            deadline = time.monotonic() + 120
+            while not collector.finished and time.monotonic() < deadline:
+                clients = admin.client_list()
+                for name in names:
+                    mine = [c for c in clients if c.get("name") == name]
+                    if mine:
+                        seen[name] = mine
+                own = [c for c in clients if c.get("name") == f"coordinator:{queue}"]
+                collector.poll(block_ms=50)  # the coordinator's own connection keeps working beside them
+                workers.check()
+        finally:
+            workers.stop()
+            coordinator.delete_namespace()
+            coordinator.close()
+            admin.close()
+        assert collector.finished, "the forked workers did not run every job"
+        assert set(seen) == names, f"a worker never showed its own named connection: {sorted(seen)}"
+        assert all(len(conns) == 1 for conns in seen.values()), seen
+        addresses = {conns[0]["addr"] for conns in seen.values()}
+        assert len(own) == 1
+        assert own[0]["addr"] not in addresses, "a worker on the coordinator's socket"
+        assert len(addresses) == 2, "two workers on one socket"
+        assert {r.worker for r in collector.results.values()} <= {f"{queue}-w{i}" for i in range(2)}
+        assert workers.restarts == 0  # none died
         with SqliteLedger(ledger_file, create=False) as ledger:
             assert_each_run_recorded_once(ledger, {j.job_id for j in jobs})
 

@@ -316,3 +316,5 @@ class TestDoublesAsDecimals:
     def test_money_rounds_half_even_after(self) -> None:
         assert usd(from_double(30.42 * 1.25)) == "38.02"
         assert usd(from_double(30.46 * 1.25)) == "38.08"  # 38.075 → 38.08 (half-even goes up from 7)
+        # 998877537.59 × 1.9722 is 1969986279.634998 exactly; cut to 15 digits it became a half cent shown as .64
+        assert usd(from_double(998877537.59 * 1.9722)) == "1969986279.63"

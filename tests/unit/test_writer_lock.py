@@ -51,6 +51,18 @@ def test_the_turn_is_handed_on_however_a_write_ends(tmp_path: Path) -> None:
     assert stat.S_IMODE(lock_file.stat().st_mode) == 0o600
 
 
+def test_commit_listeners_run_after_the_turn_is_handed_on(tmp_path: Path) -> None:
+    """A slow listener (a notary writing checkpoints to its witness) must not keep every other writer waiting."""
+    path = tmp_path / "ledger.db"
+    during: list[bool] = []
+    with SqliteLedger(path) as ledger:
+        ledger.add_commit_listener(lambda entries: during.append(free(path)))
+        ledger.append([draft(1)])
+        ledger.append_once("c", "m-1", [draft(2)])
+        ledger.append_batch_once("c", [("m-2", [draft(3)]), ("m-3", [draft(4)])])
+    assert during == [True, True, True]
+
+
 def test_a_held_turn_times_out_rather_than_waiting_forever(tmp_path: Path) -> None:
     holder = WriterLock(str(tmp_path / "l.db"), timeout_s=0)
     assert holder.acquire()
