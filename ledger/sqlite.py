@@ -490,15 +490,8 @@ class SqliteLedger(CommitListeners):
         """Append drafts in order, in one transaction; all or nothing."""
         with self._lock:
             with self._write_turn():  # handed on at the commit: listeners run after it
-                try:
-                    entries = self._write(drafts)
-                    self._conn.execute("COMMIT")
-                except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
-                    self._rollback()
-                    raise LedgerWriteFailed(self._path, str(exc)) from None
-                except BaseException:
-                    self._rollback()
-                    raise
+                entries = self._write(drafts)
+                self._conn.execute("COMMIT")
             self._committed(entries)
             return entries
 
@@ -506,19 +499,12 @@ class SqliteLedger(CommitListeners):
         """Append together with a dedupe row (consumer, message_id) in one transaction; None if already done."""
         with self._lock:
             with self._write_turn():  # handed on at the commit: listeners run after it
-                try:
-                    if self._seen_in_txn(consumer, message_id):
-                        self._conn.execute("ROLLBACK")
-                        return None
-                    entries = self._write(drafts)
-                    self._remember(consumer, message_id, entries)
-                    self._conn.execute("COMMIT")
-                except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
-                    self._rollback()
-                    raise LedgerWriteFailed(self._path, str(exc)) from None
-                except BaseException:
-                    self._rollback()
-                    raise
+                if self._seen_in_txn(consumer, message_id):
+                    self._conn.execute("ROLLBACK")
+                    return None
+                entries = self._write(drafts)
+                self._remember(consumer, message_id, entries)
+                self._conn.execute("COMMIT")
             self._committed(entries)
             return entries
 
@@ -526,26 +512,19 @@ class SqliteLedger(CommitListeners):
         """Like append_once for many messages in ONE transaction; message ids already recorded are skipped."""
         with self._lock:
             with self._write_turn():  # handed on at the commit: listeners run after it
-                try:
-                    # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
-                    fresh: dict[str, Sequence[EntryDraft]] = {}
-                    for message_id, drafts in items:
-                        if message_id not in fresh and not self._seen_in_txn(consumer, message_id):
-                            fresh[message_id] = drafts
-                    written = self._write([draft for drafts in fresh.values() for draft in drafts])
-                    dedupe: list[tuple[str, str, int | None]] = []
-                    offset = 0
-                    for message_id, drafts in fresh.items():
-                        dedupe.append((consumer, message_id, written[offset].seq if drafts else None))
-                        offset += len(drafts)
-                    self._conn.executemany(_INSERT_DEDUPE, dedupe)
-                    self._conn.execute("COMMIT")
-                except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
-                    self._rollback()
-                    raise LedgerWriteFailed(self._path, str(exc)) from None
-                except BaseException:
-                    self._rollback()
-                    raise
+                # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
+                fresh: dict[str, Sequence[EntryDraft]] = {}
+                for message_id, drafts in items:
+                    if message_id not in fresh and not self._seen_in_txn(consumer, message_id):
+                        fresh[message_id] = drafts
+                written = self._write([draft for drafts in fresh.values() for draft in drafts])
+                dedupe: list[tuple[str, str, int | None]] = []
+                offset = 0
+                for message_id, drafts in fresh.items():
+                    dedupe.append((consumer, message_id, written[offset].seq if drafts else None))
+                    offset += len(drafts)
+                self._conn.executemany(_INSERT_DEDUPE, dedupe)
+                self._conn.execute("COMMIT")
             self._committed(written)
             return written
 
@@ -556,20 +535,13 @@ class SqliteLedger(CommitListeners):
         a check made by prepare() cannot be overtaken by a racing writer; prepare() raising rolls back."""
         with self._lock:
             with self._write_turn():  # handed on at the commit: listeners run after it
-                try:
-                    message_id, drafts = prepare()
-                    if self._seen_in_txn(consumer, message_id):
-                        self._conn.execute("ROLLBACK")
-                        return None
-                    entries = self._write(drafts)
-                    self._remember(consumer, message_id, entries)
-                    self._conn.execute("COMMIT")
-                except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
-                    self._rollback()
-                    raise LedgerWriteFailed(self._path, str(exc)) from None
-                except BaseException:
-                    self._rollback()
-                    raise
+                message_id, drafts = prepare()
+                if self._seen_in_txn(consumer, message_id):
+                    self._conn.execute("ROLLBACK")
+                    return None
+                entries = self._write(drafts)
+                self._remember(consumer, message_id, entries)
+                self._conn.execute("COMMIT")
             self._committed(entries)
             return entries
 
@@ -580,8 +552,10 @@ class SqliteLedger(CommitListeners):
 
     @contextmanager
     def _write_turn(self) -> Iterator[None]:
-        """This process's turn to write (the writer lock, coalition.ledger.writer_lock), then BEGIN IMMEDIATE; the
-        turn is handed on however the block ends (commit, rollback, an exception)."""
+        """This process's turn to write (the writer lock, coalition.ledger.writer_lock), then BEGIN IMMEDIATE around
+        the block, which ends it with COMMIT (or ROLLBACK). A block that raises is rolled back — nothing
+        half-written; a full disk, a read-only file or an I/O error is a LedgerWriteFailed — and the turn is handed
+        on however the block ends."""
         if self._writer is not None and not self._writer.acquire():
             raise LedgerWriteFailed(
                 self._path,
@@ -589,7 +563,14 @@ class SqliteLedger(CommitListeners):
             )
         try:
             self._begin()
-            yield
+            try:
+                yield
+            except sqlite3.OperationalError as exc:  # full, read-only, I/O: rolled back, nothing half-written
+                self._rollback()
+                raise LedgerWriteFailed(self._path, str(exc)) from None
+            except BaseException:
+                self._rollback()
+                raise
         finally:
             if self._writer is not None:
                 self._writer.release()
@@ -729,12 +710,8 @@ class SqliteLedger(CommitListeners):
 
     def add_checkpoint(self, size: int, note: str) -> None:
         with self._lock, self._write_turn():
-            try:
-                self._conn.execute("INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+            self._conn.execute("INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
+            self._conn.execute("COMMIT")
 
     def derived_data_problem(self) -> str | None:
         """Whether the filter columns and the full-text index still derive from the stored JSON; None if they do.
