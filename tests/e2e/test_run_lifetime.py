@@ -55,7 +55,9 @@ def wait_until(condition: object, timeout: float, what: str) -> None:
 
 
 def redis_servers_on(data_dir: Path) -> list[int]:
-    """Pids of redis-server processes whose working files are in data_dir (by their open files)."""
+    """Pids of redis-server processes working in data_dir: by their working directory (redis-server chdirs to
+    its --dir) or their open files. Open files alone miss a server between closing one AOF file and opening the
+    next, and it opens its log only to write a line."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -63,7 +65,7 @@ def redis_servers_on(data_dir: Path) -> list[int]:
         try:
             if "redis" not in os.readlink(proc / "exe"):  # Debian's redis-server links to redis-check-rdb
                 continue
-            targets = {os.readlink(fd) for fd in (proc / "fd").iterdir()}
+            targets = {os.readlink(proc / "cwd")} | {os.readlink(fd) for fd in (proc / "fd").iterdir()}
         except OSError:
             continue
         if any(t.startswith(str(data_dir)) for t in targets) and alive(int(proc.name)):
