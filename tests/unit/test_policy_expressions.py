@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from coalition.bus.messages import ActionProposed
+from coalition.domain.cel_language import cel
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, load_policy, parse_policy
 from coalition.governance.errors import PolicyError
 from coalition.governance.expressions import flattened, folded_normal, literal_spans
@@ -385,3 +386,18 @@ class TestFlatLayout:
         state = GovernanceState.initial(policy).at(NOW)
         assert rules.findings(proposal, state) == rules.nested_findings(proposal, state)
         assert rules.findings(proposal, state)[0].rule_id in ("limit.loop", "governance.rule_error")
+
+
+def test_a_policy_loaded_again_compiles_no_expression_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text compiles to one program per process: a replay or verify loading the policy its run loaded, or the
+    console loading a run's policy for each decision, pays no CEL compile; a text that fails is not kept."""
+    parse_policy(BASE, source="first load")
+    compiled: list[str] = []
+    real = cel.compile
+    monkeypatch.setattr(cel, "compile", lambda text: compiled.append(text) or real(text))
+    again = parse_policy(BASE, source="second load")
+    assert compiled == []
+    assert again.version == parse_policy(BASE, source="first load").version
+    bad = with_rules(rule("args.amount_usd >"))
+    assert problem(bad).field_path == problem(bad).field_path == "rules[0].when"
+    assert compiled  # the text that failed was compiled both times
