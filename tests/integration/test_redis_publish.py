@@ -56,3 +56,18 @@ class TestPublishMany:
         assert bus.length("even") == bus.length("odd") == 750
         evens = [d.broker_id for d in bus.range("even")]
         assert evens == ids[0::2]
+
+    def test_runs_of_one_topic_keep_their_order_and_ids(self, redis_url: str, bus_of: list[RedisStreamsBus]) -> None:
+        """Consecutive entries bound for one stream travel as one run of the script's arguments: runs of every
+        length, a topic coming back after another, each entry in its stream and its id in its place."""
+        bus = RedisStreamsBus(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}")
+        bus_of.append(bus)
+        topics = ["a"] * 3 + ["b"] * 2 + ["a"] + ["c"] + ["b"] * 4 + ["a"] * 2
+        ids = bus.publish_many([(topic, sample_envelope(i)) for i, topic in enumerate(topics)])
+        assert len(ids) == len(topics)
+        for topic in ("a", "b", "c"):
+            read = bus.range(topic)
+            assert [d.envelope.id for d in read if d.envelope is not None] == [
+                f"env-{i}" for i, t in enumerate(topics) if t == topic
+            ]
+            assert [d.broker_id for d in read] == [ids[i] for i, t in enumerate(topics) if t == topic]
