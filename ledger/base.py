@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -91,6 +92,11 @@ class Ledger(Protocol):
         """In ONE write transaction (no other writer in between): call `prepare`, which may read this ledger and
         raises to refuse, then append the drafts it returns with the dedupe row (consumer, message_id); None if
         that id was already recorded. What `prepare` read is still true when its drafts are appended."""
+        ...
+
+    def deferred_sync(self) -> AbstractContextManager[None]:
+        """A block whose commits may wait for one sync at its end to survive a power cut (they survive a process
+        crash at once), for a writer that redoes the block when it did not end; see SqliteLedger.deferred_sync."""
         ...
 
     def get(self, seq: int) -> LedgerEntry | None: ...

@@ -8,12 +8,15 @@ Durability: `synchronous=FULL` by default. The ledger is the only copy of human 
 acks the bus after commit, so a committed entry must survive a power cut, not just a process crash; FULL
 costs one fsync per transaction, which the recorder amortises by writing a whole superstep per transaction.
 `synchronous="NORMAL"` (safe against process crashes, not power loss) is there for benchmarks and tests.
+`deferred_sync()` makes the commits of one block NORMAL and syncs the write-ahead log once when the block ends:
+for a writer that can redo its block, a sweep's run, whose job is acknowledged only after the block.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import secrets
 import sqlite3
@@ -351,6 +354,8 @@ class SqliteLedger(CommitListeners):
         text_index: bool = True,
     ) -> None:
         self._path = str(path)
+        self._synchronous = synchronous
+        self._deferred = False  # inside deferred_sync(): commits are NORMAL until the block ends
         self._wall_clock: Clock = wall_clock or WallClock()
         self._lock = threading.RLock()
         self._listeners: list[Callable[[list[LedgerEntry]], None]] = []
@@ -551,6 +556,56 @@ class SqliteLedger(CommitListeners):
             return self._seen_in_txn(consumer, message_id)
 
     @contextmanager
+    def deferred_sync(self) -> Iterator[None]:
+        """Commits in this block skip their own fsync (synchronous=NORMAL: durable against a process crash at once,
+        against a power cut when the block ends); the block ends with one fsync of the write-ahead log, which holds
+        every frame committed before it. For a writer that can redo the block after a power cut: a sweep worker
+        acknowledges its job only after the block, so an unacknowledged job is taken again and resumes its run
+        from what the ledger kept. A checkpoint is still committed with its own fsync (add_checkpoint), so the
+        witness never holds a checkpoint of entries that a power cut could take back."""
+        if self._deferred or self._synchronous != "FULL" or self._writer is None:  # nested, NORMAL or in memory
+            yield
+            return
+        with self._lock:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._deferred = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._deferred = False
+                self._conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+                self._sync_log()
+
+    def _sync_log(self) -> None:
+        """fsync the write-ahead log: every frame committed so far, by any connection, is then on disk (frames a
+        checkpoint moved into the database file were synced there by the checkpoint)."""
+        try:
+            descriptor = os.open(f"{self._path}-wal", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return  # no log: every commit is in the database file, synced by the checkpoint that emptied the log
+        except OSError as exc:
+            raise LedgerWriteFailed(self._path, f"cannot sync the write-ahead log: {exc.strerror or exc}") from None
+        try:
+            os.fsync(descriptor)
+        except OSError as exc:
+            raise LedgerWriteFailed(self._path, f"cannot sync the write-ahead log: {exc.strerror or exc}") from None
+        finally:
+            os.close(descriptor)
+
+    @contextmanager
+    def _synced_commit(self) -> Iterator[None]:
+        """A commit with its own fsync even inside deferred_sync()."""
+        if not self._deferred:
+            yield
+            return
+        self._conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        try:
+            yield
+        finally:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+
+    @contextmanager
     def _write_turn(self) -> Iterator[None]:
         """This process's turn to write (the writer lock, coalition.ledger.writer_lock), then BEGIN IMMEDIATE around
         the block, which ends it with COMMIT (or ROLLBACK). A block that raises is rolled back — nothing
@@ -709,7 +764,8 @@ class SqliteLedger(CommitListeners):
             return [str(row[0]) for row in self._conn.execute("SELECT note FROM checkpoints ORDER BY size")]
 
     def add_checkpoint(self, size: int, note: str) -> None:
-        with self._lock, self._write_turn():
+        # synced before the notary hands the checkpoint to the witness, which must never hold one of lost entries
+        with self._lock, self._synced_commit(), self._write_turn():
             self._conn.execute("INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
             self._conn.execute("COMMIT")
 

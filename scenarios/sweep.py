@@ -175,7 +175,9 @@ def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> 
             base["reused"] = True
         else:
             base["resumed"] = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
-            with closing(MemoryBus.for_run(f"sweep-{run_id}")) as bus:
+            # one sync of the ledger for the run, not one per commit: the job is acknowledged after it, and a job
+            # not acknowledged (its worker died, the power went) is taken again and resumes from what was kept
+            with closing(MemoryBus.for_run(f"sweep-{run_id}")) as bus, ledger.deferred_sync():
                 assemble_run(
                     scenario,
                     bus=bus,

@@ -254,6 +254,39 @@ class TestHostileJobs:
             assert len({r.digest for r in results if r.job_id == jobs[0].job_id}) == 1
             assert_each_run_recorded_once(ledger, {j.job_id for j in jobs})
 
+    def test_a_run_syncs_the_ledger_once_before_its_result(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A job's run commits without an fsync each (NORMAL) and the write-ahead log is synced once, before
+        run_job returns its result (the job is acknowledged after it)."""
+        job = plan([load_scenario(tiny_scenario(tmp_path))], [1])[0]
+        events: list[str] = []
+        real_fsync = os.fsync
+        with SqliteLedger(tmp_path / "ledger.db") as ledger:
+            ledger._conn.set_trace_callback(events.append)
+
+            def fsync(fd: int) -> None:
+                events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
+                real_fsync(fd)
+
+            monkeypatch.setattr(os, "fsync", fsync)
+            result = run_job(job, ledger, worker="w")
+            events.append("result")
+            monkeypatch.undo()
+            assert result.status == "completed"
+        level, commits = "FULL", Counter[str]()
+        for event in events:
+            if event.startswith("PRAGMA synchronous = "):
+                level = event.removeprefix("PRAGMA synchronous = ")
+            elif event == "COMMIT":
+                commits[level] += 1
+        assert commits["NORMAL"] >= 10, commits  # the run's supersteps
+        assert commits["FULL"] == 0, commits  # no notary here: no checkpoint
+        wal_syncs = [i for i, e in enumerate(events) if e == f"fsync {tmp_path / 'ledger.db'}-wal"]
+        assert len(wal_syncs) == 1
+        assert wal_syncs[0] < events.index("result")
+        assert events[wal_syncs[0] - 1] == "PRAGMA synchronous = FULL"
+
     def test_job_id_is_content_not_path(self, tmp_path: Path) -> None:
         """The same scenario read from two paths (and another seed, another policy) gives the ids it should."""
         first = load_scenario(tiny_scenario(tmp_path))

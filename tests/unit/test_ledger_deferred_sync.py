@@ -1,0 +1,100 @@
+"""SqliteLedger.deferred_sync: the commits of a block skip their own fsync (synchronous=NORMAL) and the block ends
+with one fsync of the write-ahead log, however it ends; a checkpoint inside the block is still committed with its
+own fsync (the witness must never hold a checkpoint of entries a power cut could take back)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_ledger_tree import draft
+
+from coalition.ledger import SqliteLedger
+
+
+class Syncs:
+    """What the ledger's connection executes (its SQL, in order) and which files this process fsyncs."""
+
+    def __init__(self, ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[str] = []
+        ledger._conn.set_trace_callback(self.events.append)
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            self.events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+    def sync_level_at_each_commit(self) -> list[str]:
+        """The synchronous level each COMMIT ran under (the last PRAGMA synchronous set before it)."""
+        level, levels = "FULL", []
+        for event in self.events:
+            if event.startswith("PRAGMA synchronous = "):
+                level = event.removeprefix("PRAGMA synchronous = ")
+            elif event == "COMMIT":
+                levels.append(level)
+        return levels
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SqliteLedger]:
+    with SqliteLedger(tmp_path / "ledger.db") as opened:
+        yield opened
+
+
+def test_commits_in_the_block_skip_their_fsync_and_the_log_is_synced_once_at_the_end(
+    ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = Syncs(ledger, monkeypatch)
+    ledger.append([draft(1)])
+    with ledger.deferred_sync():
+        for n in range(2, 6):
+            ledger.append_batch_once("recorder", [(f"m-{n}", [draft(n)])])
+        assert not any(event.startswith("fsync") for event in syncs.events)
+    ledger.append([draft(6)])
+    assert syncs.sync_level_at_each_commit() == ["FULL", "NORMAL", "NORMAL", "NORMAL", "NORMAL", "FULL"]
+    assert [e for e in syncs.events if e.startswith("fsync")] == [f"fsync {ledger.path}-wal"]
+    assert ledger.count() == 6
+
+
+def test_a_checkpoint_in_the_block_is_committed_with_its_own_fsync(
+    ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = Syncs(ledger, monkeypatch)
+    with ledger.deferred_sync():
+        ledger.append([draft(1)])
+        ledger.add_checkpoint(1, "a signed note")
+        ledger.append([draft(2)])
+    assert syncs.sync_level_at_each_commit() == ["NORMAL", "FULL", "NORMAL"]
+    assert ledger.stored_checkpoints() == ["a signed note"]
+
+
+def test_a_block_that_raises_still_syncs_and_leaves_commits_synced_again(
+    ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = Syncs(ledger, monkeypatch)
+
+    def failing_run() -> None:
+        with ledger.deferred_sync():
+            ledger.append([draft(1)])
+            raise RuntimeError("the run failed")
+
+    with pytest.raises(RuntimeError, match="the run failed"):
+        failing_run()
+    ledger.append([draft(2)])
+    assert syncs.sync_level_at_each_commit() == ["NORMAL", "FULL"]
+    assert [e for e in syncs.events if e.startswith("fsync")] == [f"fsync {ledger.path}-wal"]
+
+
+def test_a_ledger_opened_normal_or_in_memory_has_nothing_to_defer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for opened in (SqliteLedger(tmp_path / "normal.db", synchronous="NORMAL"), SqliteLedger(":memory:")):
+        with opened:
+            syncs = Syncs(opened, monkeypatch)
+            with opened.deferred_sync():
+                opened.append([draft(1)])
+            assert not any(e.startswith(("fsync", "PRAGMA")) for e in syncs.events)
