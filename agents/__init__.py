@@ -3,8 +3,9 @@ step that words their decisions, and the runtime that connects them to the bus."
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from coalition.lazy_exports import lazy_package
 
 if TYPE_CHECKING:  # the names below load on first use, so importing one submodule loads only that one
     from coalition.agents.base import Agent, AgentOutput, AgentStepContext, Outgoing, Rejected
@@ -64,16 +65,7 @@ _LAZY: dict[str, str] = {
     "missing_keys": "coalition.agents.providers",
     "replay_models": "coalition.agents.recording",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+lazy_package(__name__, _LAZY)
 
 __all__ = [
     "MODEL_ID",

@@ -41,7 +41,18 @@ def register(cls: M) -> M:
     return cls
 
 
+def _core_types_registered() -> None:
+    """The core's message types register when coalition.bus.messages is imported. The package no longer imports
+    every module on first use (coalition.lazy_exports), so a lookup imports it rather than trusting that some
+    earlier import did."""
+    import coalition.bus.messages  # noqa: F401  (imported for its registrations)
+
+
 def message_class(type_name: str) -> type[Message]:
+    try:
+        return _REGISTRY[type_name]
+    except KeyError:
+        _core_types_registered()
     try:
         return _REGISTRY[type_name]
     except KeyError:
@@ -49,6 +60,7 @@ def message_class(type_name: str) -> type[Message]:
 
 
 def registered_types() -> dict[str, type[Message]]:
+    _core_types_registered()
     return dict(_REGISTRY)
 
 

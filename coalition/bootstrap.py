@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import structlog
-
-from coalition.bus.base import Bus
 from coalition.bus.errors import BusError
 from coalition.bus.keys import APPROVERS_DIR, ApproverKeys, Keyring, KeyStore, producer_identities
-from coalition.domain import catalog
+from coalition.lazy_logger import LazyLogger
 from coalition.settings import Settings
 
 if TYPE_CHECKING:
+    from coalition.bus.base import Bus
     from coalition.bus.clock import Clock
     from coalition.bus.redis_streams import RedisStreamsBus
     from coalition.governance.policy import Policy
@@ -38,7 +36,7 @@ if TYPE_CHECKING:
 
     OpenLedger = SqliteLedger | PostgresLedger
 
-log = structlog.get_logger("coalition.bootstrap")
+log = LazyLogger("coalition.bootstrap")
 
 
 @dataclass(frozen=True)
@@ -277,6 +275,8 @@ def approver_keys(data_dir: Path) -> ApproverKeys:
 
 def run_keyring(data_dir: Path) -> Keyring:
     """The keys this process signs a run's traffic with; missing ones are created (0600) on first use."""
+    from coalition.domain import catalog  # the installed packs' agents: loaded by a command that signs, only
+
     store = key_store(data_dir)
     identities = producer_identities(catalog().agent_names)
     created = store.init(identities)

@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import structlog
-
 from coalition.bus.clock import Clock
+from coalition.lazy_logger import LazyLogger
 from coalition.ledger.checkpoint import Checkpoint, SignedCheckpoint, open_checkpoint
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import LedgerError
@@ -23,7 +22,7 @@ from coalition.ledger.signed_note import NoteError, Signer, Verifier
 from coalition.ledger.tree import StoredTree
 from coalition.ledger.witness import SeenCheckpoint, WitnessDir
 
-log = structlog.get_logger("coalition.ledger.notary")
+log = LazyLogger("coalition.ledger.notary")
 
 CHECKPOINT_EVERY = 1000
 HUMAN_DECISIONS = frozenset({"approval", "rejection"})

@@ -3,8 +3,9 @@ board decisions and the expectations a run is checked against."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from coalition.lazy_exports import lazy_package
 
 if TYPE_CHECKING:  # the names below load on first use, so importing one submodule loads only that one
     from coalition.scenarios.board import Board, PendingEscalation
@@ -48,16 +49,7 @@ _LAZY: dict[str, str] = {
     "scenario_hash": "coalition.scenarios.spec",
     "validate_args": "coalition.scenarios.executor",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+lazy_package(__name__, _LAZY)
 
 __all__ = [
     "Board",

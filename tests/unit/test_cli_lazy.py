@@ -84,13 +84,53 @@ class TestLazyCommands:
 # CEL's interactive shell (`import cel` pulls prompt_toolkit; coalition.domain.cel_language loads the engine alone).
 # The installed packs are loaded to check the run's policy; their declarations name three plain-data modules of
 # coalition.agents (payload shapes, money rounding, facts), which import no model library and no graph.
-_AGENT_DATA = "{'coalition.agents.payloads', 'coalition.agents.money', 'coalition.agents.facts'}"
-_HEAVY_WHILE_RUNNING = (
-    "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'langchain', 'langchain_core', 'langgraph',"
-    " 'langsmith', 'fastapi', 'argon2', 'prompt_toolkit', 'plotly'} or m in {'cel', 'cel.cli'}"
-    " or m.startswith(('coalition.agents.', 'coalition.web', 'coalition.packs.helios.agents',"
-    f" 'coalition.packs.billing_desk.agents')) and m not in {_AGENT_DATA})\n"
+_AGENT_DATA = frozenset({"coalition.agents.payloads", "coalition.agents.money", "coalition.agents.facts"})
+_HEAVY_LIBRARIES = frozenset(
+    {"langchain", "langchain_core", "langgraph", "langsmith", "fastapi", "argon2", "prompt_toolkit", "plotly"}
 )
+_HEAVY_PARTS = (
+    "coalition.agents.",
+    "coalition.web",
+    "coalition.packs.helios.agents",
+    "coalition.packs.billing_desk.agents",
+)
+
+# Nor, since issue 16, structlog: importing it loads its development renderer, and with it rich's traceback
+# machinery and pygments (a tenth of a second), for commands that log nothing. `ledger list` reads entries only:
+# it loads no pack, no governance, no CEL and no YAML either.
+_NO_LOGGING = ("structlog", "rich.traceback", "pygments")
+_LEDGER_LIST_ONLY = ("coalition.packs", "coalition.governance", "coalition.domain.catalog", "cel", "yaml")
+
+
+def _heavy(modules: list[str]) -> list[str]:
+    return [
+        m
+        for m in modules
+        if m.split(".")[0] in _HEAVY_LIBRARIES
+        or m in {"cel", "cel.cli"}
+        or (m.startswith(_HEAVY_PARTS) and m not in _AGENT_DATA)
+    ]
+
+
+def _under(modules: list[str], packages: tuple[str, ...]) -> list[str]:
+    """The modules that are one of `packages` or inside one."""
+    return [m for m in modules if m in packages or m.startswith(tuple(p + "." for p in packages))]
+
+
+def _run_in_fresh_process(argv: list[str], ledger: Path) -> tuple[str, list[str]]:
+    """What `coalition ARGV --ledger LEDGER` printed, and every module loaded when it finished (a new interpreter)."""
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from coalition.cli import app\n"
+        f"result = CliRunner().invoke(app, {[*argv, '--ledger', str(ledger)]!r}, terminal_width=200)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(result.output)\n"
+        "print('MODULES=' + ','.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    output, _, modules = out.stdout.rpartition("MODULES=")
+    return output, modules.strip().split(",")
 
 
 @pytest.fixture(scope="module")
@@ -116,16 +156,18 @@ class TestQuickCommandsWhileRunning:
     def test_runs_without_models_graphs_agents_or_cel_shell(
         self, chaos_ledger: Path, argv: list[str], shows: str
     ) -> None:
-        probe = (
-            "import sys\n"
-            "from typer.testing import CliRunner\n"
-            "from coalition.cli import app\n"
-            f"result = CliRunner().invoke(app, {[*argv, '--ledger', str(chaos_ledger)]!r}, terminal_width=200)\n"
-            "assert result.exit_code == 0, result.output\n"
-            "print(result.output)\n"
-            f"{_HEAVY_WHILE_RUNNING}"
-            "print('HEAVY=' + ','.join(heavy))\n"
-        )
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-        assert shows in out.stdout.lower()  # the command did its work: the check below is about a real run
-        assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+        output, modules = _run_in_fresh_process(argv, chaos_ledger)
+        assert shows in output.lower()  # the command did its work: the check below is about a real run
+        assert _heavy(modules) == []
+
+    @pytest.mark.parametrize(
+        ("argv", "forbidden"),
+        [(["approvals", "list"], _NO_LOGGING), (["ledger", "list", "--limit", "5"], _NO_LOGGING + _LEDGER_LIST_ONLY)],
+        ids=["approvals-list", "ledger-list"],
+    )
+    def test_loads_no_log_renderer_and_ledger_list_no_pack(
+        self, chaos_ledger: Path, argv: list[str], forbidden: tuple[str, ...]
+    ) -> None:
+        output, modules = _run_in_fresh_process(argv, chaos_ledger)
+        assert "quick-1" in output.lower()
+        assert _under(modules, forbidden) == []
