@@ -258,7 +258,7 @@ def _parse(text: str) -> cel.Program:
 
 
 # A policy's load compiles each expression as written (its syntax, with the author's columns) and as expanded, and
-# again over its rule's lets: 254 compiles of 114 texts for the Helios policy, ~70 µs each, most of a load. A text
+# again over its rule's lets: 254 compiles of 114 texts for the shipped policy, ~70 µs each, most of a load. A text
 # always compiles to the same program, and a program holds no state between evaluations (every caller hands it its
 # context), so one program per text serves every load in the process: a replay or verify that loads the policy its
 # run loaded, the console that loads a run's policy for each decision. A text that does not compile raises, and is
