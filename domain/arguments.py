@@ -55,8 +55,8 @@ def _iso_date(value: object) -> object:
 
 
 def cents(value: Decimal) -> Decimal:
-    """Rounded half-even to cents, as money is put in messages."""
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+    """Rounded half-even to cents, as money is put in messages (the rounding positional: agents/money.py)."""
+    return value.quantize(CENT, ROUND_HALF_EVEN)
 
 
 Text = Annotated[str, BeforeValidator(_text)]
