@@ -71,8 +71,25 @@ def entry_matches(match: EntryMatch, entry: LedgerEntry, proposals: _Proposals) 
     return not match.args or subset_matches(match.args, args)
 
 
-def _count(check: CountCheck, entries: Sequence[LedgerEntry], proposals: _Proposals) -> tuple[bool, Any, str]:
-    n = sum(1 for e in entries if entry_matches(check.match, e, proposals))
+class _Entries:
+    """A run's entries in sequence order, with each kind's (position, entry) pairs: a match that names a kind (nearly
+    every one) is tried on that kind's entries only, not on every entry of the run."""
+
+    def __init__(self, ordered: Sequence[LedgerEntry]) -> None:
+        self.ordered = ordered
+        self._by_kind: dict[str, list[tuple[int, LedgerEntry]]] = {}
+        for position, entry in enumerate(ordered, 1):
+            self._by_kind.setdefault(entry.kind, []).append((position, entry))
+
+    def candidates(self, match: EntryMatch) -> Sequence[tuple[int, LedgerEntry]]:
+        """(position in the run, 1-based; entry) of every entry that can match, in sequence order."""
+        if match.kind is None:
+            return list(enumerate(self.ordered, 1))
+        return self._by_kind.get(match.kind, [])
+
+
+def _count(check: CountCheck, entries: _Entries, proposals: _Proposals) -> tuple[bool, Any, str]:
+    n = sum(1 for _, e in entries.candidates(check.match) if entry_matches(check.match, e, proposals))
     parts = []
     ok = True
     if check.equals is not None:
@@ -87,10 +104,10 @@ def _count(check: CountCheck, entries: Sequence[LedgerEntry], proposals: _Propos
     return ok, n, f"count {' and '.join(parts)}"
 
 
-def _order(check: OrderCheck, entries: Sequence[LedgerEntry], proposals: _Proposals) -> tuple[bool, Any, str]:
+def _order(check: OrderCheck, entries: _Entries, proposals: _Proposals) -> tuple[bool, Any, str]:
     # positions within the run (1-based), not ledger sequence numbers: those depend on what else the ledger holds
-    first = next((i for i, e in enumerate(entries, 1) if entry_matches(check.first, e, proposals)), None)
-    then = next((i for i, e in enumerate(entries, 1) if entry_matches(check.then, e, proposals)), None)
+    first = next((i for i, e in entries.candidates(check.first) if entry_matches(check.first, e, proposals)), None)
+    then = next((i for i, e in entries.candidates(check.then) if entry_matches(check.then, e, proposals)), None)
     observed = {"first_at": first, "then_at": then}
     return first is not None and then is not None and first < then, observed, "first_at < then_at (entry of the run)"
 
@@ -148,13 +165,14 @@ def check_expectations(
     """Check every expectation against the run's ledger entries (in sequence order) and the final world."""
     ordered = sorted(entries, key=lambda e: e.seq)
     proposals = _Proposals(ordered)
+    by_kind = _Entries(ordered)
     view = world_view(world)
     results = []
     for expectation in expectations:
         if expectation.count is not None:
-            ok, observed, expected = _count(expectation.count, ordered, proposals)
+            ok, observed, expected = _count(expectation.count, by_kind, proposals)
         elif expectation.order is not None:
-            ok, observed, expected = _order(expectation.order, ordered, proposals)
+            ok, observed, expected = _order(expectation.order, by_kind, proposals)
         else:
             assert expectation.world is not None  # the model guarantees exactly one check
             ok, observed, expected = _world(expectation.world, view)
