@@ -4,12 +4,11 @@ values in the final world. Each result says what was expected and what was obser
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from coalition.domain import WorldPort
-from coalition.ledger.entry import LedgerEntry
 from coalition.scenarios.spec import (
     CountCheck,
     EntryMatch,
@@ -34,21 +33,44 @@ class ExpectationResult(BaseModel):
     detail: str
 
 
+class RecordedEntry(Protocol):
+    """What expectations read of an entry: a LedgerEntry, or a StoredEntry (its stored fields, without a model)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def outcome(self) -> str | None: ...
+    @property
+    def gate(self) -> str | None: ...
+    @property
+    def message_type(self) -> str | None: ...
+    @property
+    def rule_ids(self) -> list[str]: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
 class _Proposals:
     """Proposal payloads by id, so that a verdict, resolution or execution can be matched on action and args."""
 
-    def __init__(self, entries: Sequence[LedgerEntry]) -> None:
+    def __init__(self, entries: Sequence[RecordedEntry]) -> None:
         self._by_id: dict[str, dict[str, Any]] = {}
         for entry in entries:
             if entry.kind == "proposal" and "proposal_id" in entry.payload:
                 self._by_id.setdefault(str(entry.payload["proposal_id"]), entry.payload)
 
-    def of(self, entry: LedgerEntry) -> dict[str, Any]:
+    def of(self, entry: RecordedEntry) -> dict[str, Any]:
         key = entry.payload.get("proposal_id", entry.subject)
         return self._by_id.get(str(key), {})
 
 
-def entry_matches(match: EntryMatch, entry: LedgerEntry, proposals: _Proposals) -> bool:
+def entry_matches(match: EntryMatch, entry: RecordedEntry, proposals: _Proposals) -> bool:
     """Every field the match names agrees with the entry (agent/action/args fall back to the proposal's)."""
     for name in ("kind", "actor", "outcome", "gate", "subject", "message_type"):
         wanted = getattr(match, name)
@@ -75,13 +97,13 @@ class _Entries:
     """A run's entries in sequence order, with each kind's (position, entry) pairs: a match that names a kind (nearly
     every one) is tried on that kind's entries only, not on every entry of the run."""
 
-    def __init__(self, ordered: Sequence[LedgerEntry]) -> None:
+    def __init__(self, ordered: Sequence[RecordedEntry]) -> None:
         self.ordered = ordered
-        self._by_kind: dict[str, list[tuple[int, LedgerEntry]]] = {}
+        self._by_kind: dict[str, list[tuple[int, RecordedEntry]]] = {}
         for position, entry in enumerate(ordered, 1):
             self._by_kind.setdefault(entry.kind, []).append((position, entry))
 
-    def candidates(self, match: EntryMatch) -> Sequence[tuple[int, LedgerEntry]]:
+    def candidates(self, match: EntryMatch) -> Sequence[tuple[int, RecordedEntry]]:
         """(position in the run, 1-based; entry) of every entry that can match, in sequence order."""
         if match.kind is None:
             return list(enumerate(self.ordered, 1))
@@ -160,7 +182,7 @@ def world_view(world: WorldPort) -> dict[str, Any]:
 
 
 def check_expectations(
-    expectations: Sequence[Expectation], entries: Sequence[LedgerEntry], world: WorldPort
+    expectations: Sequence[Expectation], entries: Sequence[RecordedEntry], world: WorldPort
 ) -> list[ExpectationResult]:
     """Check every expectation against the run's ledger entries (in sequence order) and the final world."""
     ordered = sorted(entries, key=lambda e: e.seq)

@@ -48,12 +48,13 @@ from coalition.governance.service import GovernanceService
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.recorder import Recorder
+from coalition.ledger.stored_entry import StoredEntry
 from coalition.scenarios.board import Board, PendingEscalation
 from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.errors import RunnerError
 from coalition.scenarios.events import make_observation
 from coalition.scenarios.executor import Executor
-from coalition.scenarios.expectations import ExpectationResult, check_expectations
+from coalition.scenarios.expectations import ExpectationResult, RecordedEntry, check_expectations
 from coalition.scenarios.spec import Scenario, scenario_hash
 
 log = structlog.get_logger("coalition.runner")
@@ -491,7 +492,12 @@ class Runner:
     # ----- the end -----------------------------------------------------------------------------------------
 
     def _finish(self, wall_seconds: float) -> RunResult:
-        entries = list(self.ledger.iter_entries(run_id=self.run_id))
+        bodies = getattr(self.ledger, "run_bodies", None)  # a backend that hands out stored bodies: no model per row
+        entries: Sequence[RecordedEntry] = (
+            [StoredEntry.of(body) for body in bodies(self.run_id)]
+            if bodies is not None
+            else list(self.ledger.iter_entries(run_id=self.run_id))
+        )
         results = check_expectations(self.scenario.expectations, entries, self.world)
         summary = self._summary(entries)
         finished = RunFinished(
