@@ -2,7 +2,8 @@
 
 Each agent subclasses FunctionAgent with its own memory type and its `react` (which calls its engine);
 the shared nodes keep memory of proposals and verdicts, word the decisions through the Narrator and
-turn them into bus messages. The graph is compiled once per agent and run without a checkpointer.
+turn them into bus messages. The graph is compiled once per process (every agent runs it) and without a
+checkpointer.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cache
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
 from langgraph.graph import END, START, StateGraph
@@ -111,6 +113,7 @@ class Worded:
 
 
 class StepState(TypedDict):
+    agent: FunctionAgent[Any]  # whose step it is: every agent runs the one graph of this process (step_graph)
     inbox: list[Envelope]
     ctx: AgentStepContext
     drafts: list[Draft]
@@ -230,7 +233,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         self._chooser: ActionChooser | None = None  # the model lanes, when the policy puts the agent in one
         self._drafts: dict[str, ProposalDraft] = {}  # assistive drafts a person reviews, by proposal id
         self._finals: list[ProposalDraft] = []  # adopted drafts, proposed as final proposals in this step
-        self._graph = self._build()
+        self._graph = step_graph()
 
     def use_lanes(
         self, settings: LaneSettings, actions: Mapping[str, Action], *, preview: Preview | None = None
@@ -256,6 +259,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         if self._chooser is not None:  # a model lane: the model reads the prose documents it reacts to
             inbox = [self._read(envelope) for envelope in inbox]
         state: StepState = {
+            "agent": self,
             "inbox": list(inbox),
             "ctx": ctx,
             "drafts": [],
@@ -325,20 +329,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         except ValidationError as exc:
             raise UnusableInput(self.NAME, kind, envelope.id, _one_line(exc)) from None
 
-    # -- the graph ---------------------------------------------------------------------------------------
-
-    def _build(self) -> Any:
-        graph = StateGraph(StepState)
-        graph.add_node("observe", self._observe)
-        graph.add_node("analyze", self._analyze)
-        graph.add_node("draft", self._draft)
-        graph.add_node("propose", self._propose)
-        graph.add_edge(START, "observe")
-        graph.add_edge("observe", "analyze")
-        graph.add_edge("analyze", "draft")
-        graph.add_edge("draft", "propose")
-        graph.add_edge("propose", END)
-        return graph.compile()
+    # -- the graph's nodes (step_graph) -------------------------------------------------------------------
 
     def _observe(self, state: StepState) -> dict[str, Any]:
         """Fold what every agent tracks into memory: its memory's FOLDS (the rules, a pack's snapshots), and the fate
@@ -593,3 +584,38 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                 self.memory.mark_revised(draft.supersedes)
             outgoing.append(Outgoing(topics.PROPOSALS, proposal, draft.trigger))
         return {"outgoing": outgoing} if outgoing else {}
+
+
+@cache
+def step_graph() -> Any:
+    """observe → analyze → draft → propose, compiled once per process and run by every function agent: each node
+    calls that method of the agent the state names, so the graph holds no agent and nothing of any run. Compiling
+    it is LangGraph's work of several milliseconds, which once per agent (seven) of every run was a fifth of a
+    sweep job's CPU."""
+    graph = StateGraph(StepState)
+    graph.add_node("observe", _observe)
+    graph.add_node("analyze", _analyze)
+    graph.add_node("draft", _draft)
+    graph.add_node("propose", _propose)
+    graph.add_edge(START, "observe")
+    graph.add_edge("observe", "analyze")
+    graph.add_edge("analyze", "draft")
+    graph.add_edge("draft", "propose")
+    graph.add_edge("propose", END)
+    return graph.compile()
+
+
+def _observe(state: StepState) -> dict[str, Any]:
+    return state["agent"]._observe(state)
+
+
+def _analyze(state: StepState) -> dict[str, Any]:
+    return state["agent"]._analyze(state)
+
+
+def _draft(state: StepState) -> dict[str, Any]:
+    return state["agent"]._draft(state)
+
+
+def _propose(state: StepState) -> dict[str, Any]:
+    return state["agent"]._propose(state)

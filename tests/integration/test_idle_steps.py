@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from coalition.agents import workflow
 from coalition.agents.workflow import FunctionAgent
 from coalition.bus import topics
 from coalition.bus.memory import MemoryBus
@@ -46,24 +47,18 @@ class TestIdleStepsSkipTheGraph:
         """helios-launch: most agent steps hold only the day's snapshot, and those invoke no graph."""
         invocations: Counter[str] = Counter()
         steps: Counter[str] = Counter()
-        build, run = FunctionAgent._build, FunctionAgent.run
+        graph, run = workflow.step_graph(), FunctionAgent.run
 
         class CountingGraph:
-            def __init__(self, name: str, graph: Any) -> None:
-                self.name, self.graph = name, graph
-
             def invoke(self, state: Any) -> Any:
-                invocations[self.name] += 1
-                return self.graph.invoke(state)
-
-        def counting_build(agent: FunctionAgent[Any]) -> Any:
-            return CountingGraph(agent.NAME, build(agent))
+                invocations[state["agent"].NAME] += 1
+                return graph.invoke(state)
 
         def counting_run(agent: FunctionAgent[Any], inbox: Any, ctx: Any) -> Any:
             steps[agent.NAME] += 1
             return run(agent, inbox, ctx)
 
-        monkeypatch.setattr(FunctionAgent, "_build", counting_build)
+        monkeypatch.setattr(workflow, "step_graph", CountingGraph)  # the graph every agent built below runs
         monkeypatch.setattr(FunctionAgent, "run", counting_run)
         _run("helios-launch", tmp_path / "count.db")
         assert sum(steps.values()) >= 5 * 90

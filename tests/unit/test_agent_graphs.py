@@ -115,6 +115,16 @@ class TestGraphShape:
         graph = agent._graph.get_graph()
         assert [n for n in graph.nodes if not n.startswith("__")] == ["observe", "analyze", "draft", "propose"]
 
+    def test_one_graph_per_process_shared_by_every_agent_of_every_run(self) -> None:
+        """The graph is compiled once per process (a sweep worker's runs do not compile it again) and holds no agent:
+        each step's state names the agent whose methods the nodes call."""
+        first, second = build_agents(seed=0), build_agents(seed=1)
+        graphs = {id(agent._graph) for agents in (first, second) for agent in agents.values()}
+        assert len(graphs) == 1
+        busy, idle = Harness("research"), Harness("research")
+        assert messages(busy.run([busy.observe("market.signals", SIGNALS)]))
+        assert idle.run([]) == AgentOutput()  # nothing of the other agent's step
+
     def test_empty_inbox_produces_nothing(self) -> None:
         """No input, no output (quiescence is possible)."""
         for name in ("research", "finance", "marketing", "legal", "ops"):
