@@ -34,7 +34,8 @@ from coalition.bus.messages import ActionProposed, AgentMessage, RunStarted
 from coalition.bus.signing import producer_problem
 from coalition.domain import catalog
 from coalition.ledger.base import Ledger
-from coalition.ledger.digest import content_fields, history_bodies, history_fields
+from coalition.ledger.digest import content_fields, history_bodies
+from coalition.ledger.entry import POSITION_FIELDS
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.assembly import AgentSteps, assemble_run
 from coalition.scenarios.decision_points import DecisionHistory
@@ -194,6 +195,19 @@ def _short(value: Any, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _same_content(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether two stored bodies agree on every field but their position (the common case, checked without building
+    each side's content fields): then their content fields agree too (content_fields leaves out more, never less)."""
+    compared = 0
+    for key, value in mine.items():
+        if key in POSITION_FIELDS:
+            continue
+        if key not in theirs or theirs[key] != value:
+            return False
+        compared += 1
+    return compared == sum(1 for key in theirs if key not in POSITION_FIELDS)  # and theirs has no field mine lacks
+
+
 def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     """Re-derive `run_id` from its recorded agent outputs and human decisions into an in-memory ledger; compare."""
     began = time.perf_counter()
@@ -223,25 +237,27 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             sign_traffic=False,  # see the module docstring
             unguarded_keys=applied_only(original),
         ).run()
-        derived = history_fields(target, replay_id)
+        derived_bodies = history_bodies(target, replay_id)
     for index, body in enumerate(original):
-        mine = content_fields(body)
         seq, kind, subject = body.get("seq"), body.get("kind"), body.get("subject") or None
         why = outputs.refused.get(seq) if isinstance(seq, int) else None
         if why is not None:
             return VerifyResult(
-                run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, ("(refused)",), mine,
-                None, why,
+                run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, ("(refused)",),
+                content_fields(body), None, why,
             )  # fmt: skip
-        theirs = derived[index] if index < len(derived) else None
+        if index < len(derived_bodies) and _same_content(body, derived_bodies[index]):
+            continue
+        mine = content_fields(body)
+        theirs = content_fields(derived_bodies[index]) if index < len(derived_bodies) else None
         if mine != theirs:
             other = theirs or {}
             differed = tuple(k for k in sorted(set(mine) | set(other)) if mine.get(k) != other.get(k))
             return VerifyResult(
                 run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, differed, mine, theirs,
             )  # fmt: skip
-    if len(derived) > len(original):
-        extra = derived[len(original)]
+    if len(derived_bodies) > len(original):
+        extra = content_fields(derived_bodies[len(original)])
         return VerifyResult(
             run_id, False, len(original), time.perf_counter() - began, None, extra.get("kind"),
             extra.get("subject") or None, ("(missing)",), None, extra,

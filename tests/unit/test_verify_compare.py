@@ -1,0 +1,45 @@
+"""replay --verify compares each recorded body with its re-derived one on every field but position, without
+building both sides' content fields first; anything it does not find equal is compared field by field as before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from coalition.scenarios.replay_verify import _same_content
+
+pytestmark = pytest.mark.unit
+
+BODY: dict[str, Any] = {
+    "seq": 7,
+    "wall_time": "2026-01-01T00:00:00Z",
+    "prev_hash": "a" * 64,
+    "run_id": "orig",
+    "kind": "verdict",
+    "outcome": "allow",
+    "payload": {"agent": "pricing", "args": {"price": 71.4}},
+}
+
+
+def test_bodies_that_differ_only_in_position_are_the_same_content() -> None:
+    derived = {**BODY, "seq": 3, "wall_time": "2026-12-06T17:00:00Z", "prev_hash": "b" * 64, "run_id": "verify-of"}
+    assert _same_content(BODY, derived)
+
+
+@pytest.mark.parametrize(
+    "derived",
+    [
+        {**BODY, "outcome": "deny"},
+        {**BODY, "payload": {"agent": "pricing", "args": {"price": 71.41}}},
+        {**BODY, "gate": "market_entry"},  # a field the recorded body lacks
+        {k: v for k, v in BODY.items() if k != "outcome"},  # a field the re-derived body lacks
+    ],
+)
+def test_any_other_difference_is_not(derived: dict[str, Any]) -> None:
+    assert not _same_content(BODY, derived)
+
+
+def test_a_recorded_body_short_of_a_position_field_does_not_hide_an_extra_field() -> None:
+    recorded = {k: v for k, v in BODY.items() if k != "wall_time"}
+    assert not _same_content(recorded, {**BODY, "gate": "market_entry"})
