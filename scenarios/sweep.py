@@ -13,6 +13,7 @@ reclaiming jobs that another worker left pending for too long (XAUTOCLAIM) befor
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -82,18 +83,24 @@ def preload(jobs: Iterable[SweepJob]) -> None:
     compile the agents' graph, so that sweep workers forked from this process afterwards start with it loaded
     instead of each importing and compiling it again. Jobs naming a pack that is not installed are left to the
     worker that takes them (it reports them)."""
-    from coalition.agents.registry import agent_types
-    from coalition.agents.workflow import step_graph
-    from coalition.domain import DEFAULT_PACK, PackError, catalog
-    from coalition.scenarios.assembly import assemble_run  # noqa: F401  (imported for its side effect: loaded)
-    from coalition.scenarios.consistency import offline_options  # noqa: F401
+    collecting = gc.isenabled()
+    gc.disable()  # what is imported lives as long as the process: collecting while it is made frees nothing
+    try:
+        from coalition.agents.registry import agent_types
+        from coalition.agents.workflow import step_graph
+        from coalition.domain import DEFAULT_PACK, PackError, catalog
+        from coalition.scenarios.assembly import assemble_run  # noqa: F401  (imported for its side effect: loaded)
+        from coalition.scenarios.consistency import offline_options  # noqa: F401
 
-    step_graph()  # the function agents' one graph, compiled here once rather than in each worker
-    for name in sorted({str(job.scenario.get("pack") or DEFAULT_PACK) for job in jobs}):
-        try:
-            agent_types(catalog().pack(name).agent_names)
-        except PackError:
-            continue
+        step_graph()  # the function agents' one graph, compiled here once rather than in each worker
+        for name in sorted({str(job.scenario.get("pack") or DEFAULT_PACK) for job in jobs}):
+            try:
+                agent_types(catalog().pack(name).agent_names)
+            except PackError:
+                continue
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # Jobs and results are not part of any simulated story: they carry a fixed simulated time.
