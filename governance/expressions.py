@@ -32,7 +32,7 @@ MAX_COMPREHENSIONS = 4  # .exists/.all/.map/.filter/.exists_one per expression (
 MAX_NESTED_COMPREHENSIONS = 2  # a comprehension inside a comprehension costs the product of two list sizes
 
 # What an expression may read, besides the policy's limits and gates (substituted as literals).
-VARIABLES: frozenset[str] = frozenset({"args", "normalized", "proposer", "action", "state"})
+VARIABLES: frozenset[str] = frozenset({"args", "normalized", "joined", "proposer", "action", "state"})
 
 _COMPREHENSIONS = frozenset({"exists", "all", "map", "filter", "exists_one"})
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

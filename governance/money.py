@@ -23,7 +23,10 @@ def from_double(value: float) -> Decimal:
     digits when it has more and the rounded value is within one ulp of the double (the digits beyond are then the
     arithmetic's error: 30.42 × 1.25 is 38.025000000000006 as a double, and 38.025 as money, which half-even makes
     38.02). Below 10^12 only, so that at least three decimals remain for the rounding to cents afterwards."""
-    exact = Decimal(repr(value))
+    shown = repr(value)
+    if len(shown) <= DOUBLE_DIGITS + 1:  # at most 15 digits beside a point or a sign (a repr always has one of '.e')
+        return Decimal(shown)
+    exact = Decimal(shown)
     if not exact.is_finite() or len(exact.as_tuple().digits) <= DOUBLE_DIGITS or exact.adjusted() >= 12:
         return exact
     reduced = exact.quantize(Decimal(1).scaleb(exact.adjusted() - DOUBLE_DIGITS + 1), rounding=ROUND_HALF_EVEN)

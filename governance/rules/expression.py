@@ -33,7 +33,7 @@ from coalition.governance.expressions import (
     render,
 )
 from coalition.governance.money import to_decimal
-from coalition.governance.rules.flat import FlatRules, normal_value
+from coalition.governance.rules.flat import FlatRules, joined_value, normal_value
 from coalition.governance.rules.gates import escalation
 from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding
@@ -90,6 +90,7 @@ class Needs:
 
     args: frozenset[str] | None
     normalized: frozenset[str] | None
+    joined: frozenset[str] | None
     proposer: bool
     action: bool
     state: tuple[tuple[str, tuple[str, ...] | None], ...]
@@ -108,6 +109,7 @@ class Needs:
         return cls(
             _members(text, "args"),
             _members(text, "normalized"),
+            _members(text, "joined"),
             re.search(r"\bproposer\b", text) is not None,
             re.search(r"\baction\b", text) is not None,
             tuple((f, tuple(sorted(k)) if k is not None else None) for f, k in sorted(state.items())),
@@ -355,6 +357,9 @@ class ActionRules:
         if needs.normalized is None or needs.normalized:
             wanted = given.keys() if needs.normalized is None else [n for n in needs.normalized if n in given]
             context["normalized"] = {n: normal_value(given[n]) for n in wanted}
+        if needs.joined is None or needs.joined:
+            wanted = given.keys() if needs.joined is None else [n for n in needs.joined if n in given]
+            context["joined"] = {n: joined_value(given[n]) for n in wanted}
         if needs.proposer:
             context["proposer"] = proposal.agent
         if needs.action:

@@ -8,10 +8,18 @@ a string, more for each map and its keys). So, per proposal:
 - a numeric argument is handed over as an int when it is a whole number (converted without a failed try) and read
   as `double(args__price)`, the same double `args.price` is elsewhere; any other number as the double itself;
 - one CEL program decides all the action's conditions, returning which fired as the bits of one int;
-- the CEL environment lives on between proposals (one per thread and action): a value of the governance state that
-  has not changed since the last proposal is not handed over again;
-- literal lists and maps (the policy's limits) are variables handed once to each environment, not built again on
-  every evaluation, and `normal(p)` over the elements of a literal list is computed once, at load (folded_normal);
+- the CEL environment lives on between proposals (one per thread and action): a value it holds already (a state
+  value that has not changed, an argument the last proposal of the action gave too) is not handed over again;
+- the binding caches the environment it builds from the variables, and every value handed over drops that cache:
+  the next program run builds it again, copying every variable it holds (about 0.2 µs a variable and 0.07 µs a
+  list element). So values are handed over in one go before a program runs, never between two programs: a let
+  that loops is bound inside the program that reads it (`[<let>].map(let4__hits, <conditions>)[0]`, CEL having
+  no `let`), and when rules fired, what all their reasons read is handed over at once, then each rule's reason
+  values and amount are computed by one program;
+- the literal lists and maps of the conditions (the policy's limits) are variables handed once to each
+  environment, not built again on every evaluation; those only reasons read stay literals (built only when a rule
+  fired, not copied at every rebuild); `normal(p)` over the elements of a literal list is computed once, at load
+  (folded_normal);
 - what only reasons, amounts and their lets read is handed over when a rule fired, and a placeholder that is one
   value handed over (`{args.region}`, `{args.price|usd}`) or a constant is rendered without running CEL; `quote(…)`
   around a whole placeholder is applied in Python, not called back from CEL.
@@ -52,12 +60,12 @@ if TYPE_CHECKING:
     from coalition.governance.rules.expression import CompiledRule, Needs, StateField
 
 # The map variables the flat layout splits into one variable per field (`args.price` → `args__price`).
-FLAT_VARIABLES = frozenset({"args", "normalized", "state"})
+FLAT_VARIABLES = frozenset({"args", "normalized", "joined", "state"})
 TEXT_PREFIX = "argtext__"  # a numeric argument as the decimal text reasons show (`argtext__price`)
 MAX_RULES = 62  # one bit each in the int the conditions return (CEL ints are 64-bit, signed)
 EXACT_INTS = 2**53  # every whole number up to here is exactly one double
 
-_NAME = re.compile(r"\b(?:(?:args|normalized|state|argtext)__[A-Za-z_]\w*|proposer|action)\b")
+_NAME = re.compile(r"\b(?:(?:args|normalized|joined|state|argtext)__[A-Za-z_]\w*|proposer|action)\b")
 _FUNCTION_CALL = re.compile(rf"\b(?:{'|'.join(FUNCTIONS)})\s*\(")
 _LOOP = re.compile(r"\.\s*(filter|exists|exists_one|all|map)\s*\(")
 _UINT = re.compile(r"\buint\s*\(")
@@ -69,15 +77,15 @@ class _NotFlat(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Value:
-    """A placeholder's or an amount's value: a constant already rendered (`text`), or a program run in the
-    environment (`program`, reading `reads`) — unless it is one value handed over (`name`; `double`: a numeric
-    argument read as a double), which is read as it was handed."""
+    """A placeholder's or an amount's value: a constant already rendered (`text`); one value handed over (`name`;
+    `double`: a numeric argument read as a double), read as it was handed — or, when CEL would give it back
+    changed, by running `program`; or what the rule's program computed at `index`."""
 
     text: str | None = None
-    program: cel.Program | None = None
-    reads: frozenset[str] = frozenset()
     name: str | None = None
     double: bool = False
+    program: cel.Program | None = None
+    index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +97,11 @@ class _Placeholder:
 
 @dataclass(frozen=True, slots=True)
 class _FlatRule:
-    """What a fired rule runs: its lets in order, its reason, its amount, and the names they read from the
+    """What a fired rule runs: one program computing, as a list, the values of its reason and its amount that are
+    neither constants nor one value handed over (its lets bound inside it), and the names it reads from the
     environment (handed over when the rule fires)."""
 
-    lets: tuple[tuple[str, cel.Program], ...]
+    program: cel.Program | None
     reason: tuple[str | _Placeholder, ...]
     amount: _Value | None
     reads: frozenset[str]
@@ -104,7 +113,7 @@ class _Scratch(threading.local):
 
     def __init__(self) -> None:
         self.env: cel.Context | None = None
-        self.state: dict[str, str] = {}  # state__field → the repr of the value the environment holds
+        self.held: dict[str, str] = {}  # name → the repr of the value the environment holds
         self.functions = False
 
 
@@ -113,9 +122,8 @@ class FlatRules:
     """One action's rules compiled for the flat layout."""
 
     conditions: cel.Program
-    before: tuple[tuple[str, cel.Program], ...]  # lets that loop, computed once before the conditions
     rules: tuple[_FlatRule, ...]
-    decides: tuple[str, ...]  # the names the conditions and the lets before them read
+    decides: tuple[str, ...]  # the names the conditions read
     functions: bool  # the conditions call normal() or quote()
     numbers: frozenset[str]  # numeric arguments the rules read
     constants: tuple[tuple[str, Any], ...]  # literal lists and maps, handed once to each environment
@@ -125,7 +133,7 @@ class FlatRules:
     def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> FlatRules | None:
         """None when some expression reads a map variable whole (then only the nested layout can run it), or the
         action has more rules than the conditions' int has bits."""
-        if needs.args is None or needs.normalized is None or len(rules) > MAX_RULES:
+        if needs.args is None or needs.normalized is None or needs.joined is None or len(rules) > MAX_RULES:
             return None
         read = {n for n in numbers if n in needs.args}
         as_double = {f"args.{n}": f"double(args__{n})" for n in read}
@@ -137,16 +145,14 @@ class FlatRules:
                 for r in rules
             ]
             lets = [(n, _flat(c.expanded, as_double)) for r in rules if _loops(r) for n, c in r.lets]
-            before = tuple((n, constants.program(t)) for n, t in lets)
-            compiled = tuple(_compile_rule(r, as_double, as_text, frozenset(read), constants) for r in rules)
-            text = " + ".join(f"(({w}) ? {1 << i} : 0)" for i, w in enumerate(whens)) or "0"
+            compiled = tuple(_compile_rule(r, as_double, as_text, frozenset(read)) for r in rules)
+            text = _bound(lets, " + ".join(f"(({w}) ? {1 << i} : 0)" for i, w in enumerate(whens)) or "0")
             conditions = constants.program(text)
         except (_NotFlat, ValueError, RuntimeError):
             return None
-        read_text = "\n".join([text, *(t for _, t in lets)])
-        functions = _FUNCTION_CALL.search(read_text) is not None
-        decides = tuple(sorted(set(_NAME.findall(read_text))))
-        return cls(conditions, before, compiled, decides, functions, frozenset(read), constants.handed(), _Scratch())
+        functions = _FUNCTION_CALL.search(text) is not None
+        decides = tuple(sorted(set(_NAME.findall(text))))
+        return cls(conditions, compiled, decides, functions, frozenset(read), constants.handed(), _Scratch())
 
     def findings(
         self,
@@ -166,41 +172,38 @@ class FlatRules:
             env = scratch.env
             if env is None:
                 env = scratch.env = cel.Context(dict(self.constants))
-                scratch.state = {}
+                scratch.held = {}
                 scratch.functions = False
             if self.functions and not scratch.functions:
                 _add_functions(env, scratch)
             for name in self.decides:
                 _put(env, scratch, name, values[name])
-            for name, program in self.before:
-                value = values[name] = program.execute(env)
-                env.add_variable(name, value)
             fired = self.conditions.execute(env)
             if type(fired) is not int:
                 return None
             if not fired:
                 return []
-            values.update(self._texts(proposal))  # a rule fired: the numbers as the text reasons show, too
-            handed = _Handed(env, scratch, values, {*self.decides, *(n for n, _ in self.before)})
-            out: list[Finding] = []
+            chosen: list[tuple[CompiledRule, _FlatRule]] = []  # the rules that fired, up to the first deny
             for i, (rule, flat) in enumerate(zip(rules, self.rules, strict=True)):
-                if not fired >> i & 1:
-                    continue
+                if fired >> i & 1:
+                    chosen.append((rule, flat))
+                    if rule.outcome == "deny":
+                        break
+            values.update(self._texts(proposal))  # a rule fired: the numbers as the text reasons show, too
+            handed = _Handed(env, scratch, values, set(self.decides))
+            for _, flat in chosen:  # everything their programs read, handed over before the first one runs
                 if flat.functions and not scratch.functions:
                     _add_functions(env, scratch)
                 for name in flat.reads:
                     handed.hand(name)
-                for name, program in flat.lets:
-                    value = program.execute(env)
-                    env.add_variable(name, value)
-                    values[name] = value
-                    handed.names.add(name)
-                reason = "".join(p if isinstance(p, str) else _render(p, handed) for p in flat.reason)
-                amount = None if flat.amount is None else handed.value(flat.amount)
-                finding = rule.decided(reason, amount)
-                out.append(finding)
-                if finding.outcome == "deny":
-                    break
+            out: list[Finding] = []
+            for rule, flat in chosen:
+                computed = () if flat.program is None else flat.program.execute(env)
+                reason = "".join(p if isinstance(p, str) else _render(p, handed, computed) for p in flat.reason)
+                amount = None
+                if flat.amount is not None and rule.outcome != "deny":
+                    amount = handed.value(flat.amount, computed)
+                out.append(rule.decided(reason, amount))
         except Exception:  # decided again over the nested layout, whose failure reasons are the recorded ones
             return None
         return out
@@ -214,6 +217,7 @@ class FlatRules:
         values: dict[str, Any] = {}
         assert needs.args is not None
         assert needs.normalized is not None
+        assert needs.joined is not None
         for name in needs.args:
             if name not in given:
                 return None
@@ -229,6 +233,14 @@ class FlatRules:
             if name not in given:
                 return None
             values[f"normalized__{name}"] = normal_value(given[name])
+        for name in needs.joined:
+            if name not in given:
+                return None
+            normalized = values.get(f"normalized__{name}")
+            if type(normalized) is list and all(type(v) is str for v in normalized):  # each string normalized once
+                values[f"joined__{name}"] = "\n".join(normalized)
+            else:
+                values[f"joined__{name}"] = joined_value(given[name])
         if needs.proposer:
             values["proposer"] = proposal.agent
         if needs.action:
@@ -250,6 +262,15 @@ def normal_value(value: object) -> Any:
     if isinstance(value, list):
         return [normal(v) if isinstance(v, str) else cel_value(v) for v in value]
     return cel_value(value)
+
+
+def joined_value(value: object) -> str:
+    """A string argument, or the strings of a list, normalized (normal_value) and joined by line breaks: one text
+    for one `contains` to search where looping over the list would test each string. normal() leaves no line break,
+    so a normalized phrase is in the joined text exactly when it is in one of the strings."""
+    if isinstance(value, list):
+        return "\n".join(normal(v) for v in value)
+    return normal(value)
 
 
 def _number(value: object) -> int | float | None:
@@ -274,17 +295,17 @@ def _number(value: object) -> int | float | None:
 
 
 def _put(env: cel.Context, scratch: _Scratch, name: str, value: Any) -> None:
-    """Hand a value to the environment; a state value the environment holds already is not handed again (the
-    same repr: equal and of the same types all the way down, where 1 == 1.0 == True in Python, not in CEL)."""
-    if name.startswith("state__"):
-        shown = repr(value)
-        if scratch.state.get(name) == shown:
-            return
-        scratch.state.pop(name, None)
-        env.add_variable(name, value)
-        scratch.state[name] = shown
+    """Hand a value to the environment, unless the environment holds it already (the same repr: equal and of the
+    same types all the way down, where 1 == 1.0 == True in Python, not in CEL): a state value that did not change,
+    an argument the last proposal of this action gave too (the same region, the same claims). Comparing reprs
+    costs a fraction of converting the value again, and a value not handed over leaves the binding's environment
+    built (nothing to copy again before the next program runs when no value changed)."""
+    shown = repr(value)
+    if scratch.held.get(name) == shown:
         return
+    scratch.held.pop(name, None)
     env.add_variable(name, value)
+    scratch.held[name] = shown
 
 
 def _add_functions(env: cel.Context, scratch: _Scratch) -> None:
@@ -307,16 +328,18 @@ class _Handed:
             _put(self.env, self.scratch, name, self.values[name])
             self.names.add(name)
 
-    def value(self, value: _Value) -> Any:
-        """What the value's program would give: read as handed over when it is one plain value (as CEL gives it
-        back), else the program run (its name handed over first)."""
-        if value.name is not None:
-            held = self.values[value.name]
-            if value.double:
-                return float(held)
-            if _plain(held):
-                return held
-            self.hand(value.name)
+    def value(self, value: _Value, computed: Sequence[Any]) -> Any:
+        """What CEL would give for the value: what the rule's program computed, or the value handed over when CEL
+        gives it back as it was (plain), else its own program run (its name handed over first)."""
+        if value.index is not None:
+            return computed[value.index]
+        assert value.name is not None
+        held = self.values[value.name]
+        if value.double:
+            return float(held)
+        if _plain(held):
+            return held
+        self.hand(value.name)
         assert value.program is not None
         return value.program.execute(self.env)
 
@@ -326,10 +349,10 @@ def _plain(value: Any) -> bool:
     return value is None or type(value) in (str, float, bool) or (type(value) is int and -(2**63) <= value < 2**63)
 
 
-def _render(part: _Placeholder, handed: _Handed) -> str:
+def _render(part: _Placeholder, handed: _Handed, computed: Sequence[Any]) -> str:
     if part.value.text is not None:
         return part.value.text
-    shown = handed.value(part.value)
+    shown = handed.value(part.value, computed)
     return formatted(repr(shown) if part.quoted else shown, part.fmt)
 
 
@@ -344,7 +367,7 @@ def _flat(text: str, renamed: Mapping[str, str] | None = None) -> str:
 
 
 class _Constants:
-    """The literal lists and maps of an action's programs, each read as a variable (`const__0`) that every
+    """The literal lists and maps of an action's conditions, each read as a variable (`const__0`) that every
     environment is handed once: CEL builds a literal again on every evaluation, element by element."""
 
     def __init__(self) -> None:
@@ -384,36 +407,38 @@ def _exact(value: Any) -> bool:
     return _plain(value)
 
 
+def _bound(lets: Sequence[tuple[str, str]], body: str) -> str:
+    """The body with each let computed once, in order, and read as a name: CEL has no `let`, and a value handed over
+    between two programs would make the binding build its environment again, so each is bound by a comprehension
+    over a one-element list (`[<let>].map(let4__hits, <body>)[0]`, about 1 µs)."""
+    for name, text in reversed(lets):
+        body = f"[{text}].map({name}, {body})[0]"
+    return body
+
+
 def _compile_rule(
-    rule: CompiledRule,
-    as_double: Mapping[str, str],
-    as_text: Mapping[str, str],
-    numbers: frozenset[str],
-    constants: _Constants,
+    rule: CompiledRule, as_double: Mapping[str, str], as_text: Mapping[str, str], numbers: frozenset[str]
 ) -> _FlatRule:
-    """A rule's reason, lets and amount for the flat layout. Reasons read numeric arguments as their text; a reason
-    that loops reads the rule's lets as variables computed once (a let expanded inside a comprehension is computed
-    again for every element)."""
-    loops, hoists = _loops(rule), _hoists(rule)
-    lets = tuple(
-        (n, constants.program(_flat(c.expanded, as_text)))
-        for n, c in rule.lets
-        # a let computed before the conditions is there already, unless it reads a numeric argument (as text here)
-        if (hoists or loops) and (not loops or _flat(c.expanded, as_text) != _flat(c.expanded, as_double))
-    )
-    parts = rule.reason_over_lets if hoists or loops else rule.reason
-    reason = tuple(p if isinstance(p, str) else _placeholder(p[0], p[1], as_text, constants) for p in parts)
-    amount = None if rule.amount is None else _value(_flat(rule.amount.expanded, as_double), numbers, constants)
-    texts = [program.source for _, program in lets]
-    programs = [p.value for p in reason if isinstance(p, _Placeholder)]
-    if amount is not None:
-        programs.append(amount)
-    reads = frozenset(n for v in programs for n in v.reads) | frozenset(n for t in texts for n in _NAME.findall(t))
-    calls = any(v.program is not None and _FUNCTION_CALL.search(v.program.source) for v in programs)
-    return _FlatRule(lets, reason, amount, reads, calls or any(_FUNCTION_CALL.search(t) for t in texts))
+    """A rule's reason and amount for the flat layout: what CEL must compute of them, as one program over the
+    rule's lets. Reasons read numeric arguments as their text; a reason that loops reads the rule's lets as names
+    bound once (a let expanded inside a comprehension is computed again for every element)."""
+    over_lets = _hoists(rule) or _loops(rule)
+    parts = rule.reason_over_lets if over_lets else rule.reason
+    computed: list[str] = []  # the texts the rule's program computes, in order
+    reason = tuple(p if isinstance(p, str) else _placeholder(p[0], p[1], as_text, computed) for p in parts)
+    amount = None
+    if rule.amount is not None:
+        amount = _value(_flat(rule.amount.expanded, as_double), numbers, computed)
+    if not computed:
+        return _FlatRule(None, reason, amount, frozenset(), functions=False)
+    lets = [(n, _flat(c.expanded, as_text)) for n, c in rule.lets] if over_lets else []
+    text = _bound(lets, "[" + ", ".join(computed) + "]")
+    # the program runs only when the rule fired: its literals stay literals, not variables copied at every rebuild
+    program = cel.compile(folded_normal(text))
+    return _FlatRule(program, reason, amount, frozenset(_NAME.findall(text)), _FUNCTION_CALL.search(text) is not None)
 
 
-def _placeholder(compiled: Compiled, fmt: str, as_text: Mapping[str, str], constants: _Constants) -> _Placeholder:
+def _placeholder(compiled: Compiled, fmt: str, as_text: Mapping[str, str], computed: list[str]) -> _Placeholder:
     text = _flat(compiled.expanded, as_text)
     inner = whole_call(text, "quote")
     if inner is not None:
@@ -422,7 +447,7 @@ def _placeholder(compiled: Compiled, fmt: str, as_text: Mapping[str, str], const
         rendered = _rendered(text, fmt, quoted=inner is not None)
         if rendered is not None:
             return _Placeholder(_Value(text=rendered), fmt, inner is not None)
-    return _Placeholder(_value(text, frozenset(), constants), fmt, inner is not None)
+    return _Placeholder(_value(text, frozenset(), computed), fmt, inner is not None)
 
 
 def _rendered(text: str, fmt: str, *, quoted: bool) -> str | None:
@@ -434,22 +459,24 @@ def _rendered(text: str, fmt: str, *, quoted: bool) -> str | None:
         return None
 
 
-def _value(text: str, numbers: frozenset[str], constants: _Constants) -> _Value:
-    """A value to compute: a program, or one name handed over (not among the names the program needs handed
-    before it runs). `double(args__x)` of a numeric argument is that argument's double."""
-    program = constants.program(text)
-    reads = frozenset(_NAME.findall(text))
+def _value(text: str, numbers: frozenset[str], computed: list[str]) -> _Value:
+    """A value to compute: one name handed over, read as it was handed (`double(args__x)` of a numeric argument is
+    that argument's double), or else one more value of the rule's program (its index in `computed`)."""
     double = re.fullmatch(r"\s*double\(\s*args__(\w+)\s*\)\s*", text)
     if double is not None and double.group(1) in numbers:
-        return _Value(program=program, name=f"args__{double.group(1)}", double=True)
+        return _Value(name=f"args__{double.group(1)}", double=True)
     name = bare_name(text)
-    return _Value(program=program, reads=reads - {name} if name else reads, name=name)
+    if name is not None and _NAME.fullmatch(name):  # not a let: lets are bound inside the rule's program only
+        return _Value(name=name, program=cel.compile(folded_normal(text)))
+    computed.append(text)
+    return _Value(index=len(computed) - 1)
 
 
 def _hoists(rule: CompiledRule) -> bool:
-    """Whether the rule's reason reads its lets as variables: only when the reason loops (a let expanded inside a
-    comprehension is computed for every element; elsewhere evaluating it in place is cheaper than a variable), and
-    never for a let that may be a CEL uint (it would come back from Python as an int)."""
+    """Whether the rule's reason reads its lets as names bound once: only when the reason loops (a let expanded
+    inside a comprehension is computed for every element; elsewhere evaluating it in place is cheaper than binding
+    it), and never for a let that may be a CEL uint (kept as it was when lets were handed over through Python,
+    where a uint came back as an int)."""
     if not rule.lets or not rule.reason_over_lets:
         return False
     reason = "\n".join(p[0].expanded for p in rule.reason if not isinstance(p, str))
@@ -459,7 +486,7 @@ def _hoists(rule: CompiledRule) -> bool:
 
 def _loops(rule: CompiledRule) -> bool:
     """Whether one of the rule's lets loops (`hits: limits.claims.banned.filter(…)`): then it is computed once,
-    before the conditions, and the condition and the reason read it as a variable."""
+    bound around the conditions, and the condition and the reason read it as a name."""
     if not rule.lets or rule.when_over_lets is None or not rule.reason_over_lets:
         return False
     lets = "\n".join(c.expanded for _, c in rule.lets)

@@ -387,6 +387,53 @@ class TestFlatLayout:
         assert rules.findings(proposal, state) == rules.nested_findings(proposal, state)
         assert rules.findings(proposal, state)[0].rule_id in ("limit.loop", "governance.rule_error")
 
+    def test_joined_searches_every_string_of_a_list_at_once(self) -> None:
+        """`joined.claims`: the claims normalized and joined by line breaks; a phrase is found in one claim, never
+        across two (the line break between them is in no normalized phrase)."""
+        policy = parse_policy(
+            with_rules(
+                rule(
+                    'joined.claims.contains("risk-free") || joined.claims.contains("wind cheap")',
+                    id="limit.joined",
+                    actions=["launch_campaign"],
+                    reason="banned in {quote(joined.claims)}",
+                )
+            ),
+            source="p.yaml",
+        )
+        rules = rules_by_action(policy, ["launch_campaign"])["launch_campaign"]
+        assert rules.runs_flat
+        state = GovernanceState.initial(policy).at(NOW)
+        outcomes = []
+        for claims in (["Solar  and WIND", "cheap power"], ["Totally   RISK-free", "x"], []):
+            args = {"campaign_id": "c", "region": "CA", "channel": "email", "copy": "Hi", "claims": claims,
+                    "budget_usd": 10, "discount_pct": 0}  # fmt: skip
+            proposal = ActionProposed(proposal_id="p", agent="marketing", action="launch_campaign", args=args,
+                                      rationale="r")  # fmt: skip
+            flat = rules.flat_findings(proposal, state)
+            assert flat is not None
+            assert flat == rules.nested_findings(proposal, state)
+            outcomes.append([f.reason for f in flat if f.rule_id == "limit.joined"])
+        assert outcomes == [[], ["banned in 'totally risk-free\\nx'"], []]
+
+    def test_an_argument_the_environment_holds_is_not_handed_again(self) -> None:
+        """An argument the last proposal of the action gave too is not converted into CEL again; one that changed
+        is, so each verdict reads its own arguments."""
+        policy = default_policy()
+        rules = rules_by_action(policy, ["set_price"])["set_price"]
+        compiled = rules._flat
+        state = GovernanceState.initial(policy).at(NOW)
+        verdicts = []
+        for region, price in [("CA", 30.0), ("CA", 30.0), ("ZZ", 30.0), ("CA", 300), ("CA", 30.0)]:
+            proposal = ActionProposed(proposal_id="p", agent="finance", action="set_price",
+                                      args={"region": region, "price": price}, rationale="r")  # fmt: skip
+            flat = rules.flat_findings(proposal, state)
+            assert flat == rules.nested_findings(proposal, state)
+            verdicts.append([f.rule_id for f in flat or []])
+            assert compiled is not None
+            assert compiled.scratch.held["args__region"] == repr(region)
+        assert verdicts == [["limit.price.base_unknown"]] * 3 + [["limit.price.ceiling"], ["limit.price.base_unknown"]]
+
 
 def test_a_policy_loaded_again_compiles_no_expression_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """A text compiles to one program per process: a replay or verify loading the policy its run loaded, or the
