@@ -157,6 +157,18 @@ GENERATED_COLUMNS: dict[str, str] = {
     for name, expr in re.findall(r"(\w+) (?:INTEGER|TEXT) GENERATED ALWAYS AS \((.*?)\) STORED", _ENTRIES_TABLE, re.S)
 }
 
+# Indexes for browsing and explaining a kept ledger (the explorer's facets, a causal chain, a time range). A
+# re-execution's scratch ledger is queried by run, kind, subject and message id only, and goes without them.
+BROWSING_INDEXES = frozenset(
+    {"entries_agent", "entries_gate", "entries_outcome", "entries_correlation", "entries_causation", "entries_sim_time"}
+)
+
+
+def _creates_browsing_index(statement: str) -> bool:
+    words = statement.split()
+    return words[:2] == ["CREATE", "INDEX"] and any(name in words for name in BROWSING_INDEXES)
+
+
 _FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5(rationale, subject, content='')"
 
 # The payload's action, matched without an index (an explorer facet; the other filters bound the rows read).
@@ -338,7 +350,8 @@ class SqliteLedger(CommitListeners):
     file, not even to switch its journal mode; `fts=False` makes `search` use LIKE
     even where FTS5 exists (the fallback for SQLite builds without it); `tree=False` appends without keeping the
     Merkle tree's nodes (the benchmarks' "append as before the tree"; the next writer that opens it fills them in);
-    `text_index=False` creates a new ledger without the full-text index (`scratch`: search then uses LIKE).
+    `text_index=False` creates a new ledger without the full-text index (`scratch`: search then uses LIKE), and
+    without the indexes only browsing a kept ledger uses (BROWSING_INDEXES: a filter on them then scans the run).
     """
 
     def __init__(
@@ -403,9 +416,10 @@ class SqliteLedger(CommitListeners):
     @classmethod
     def scratch(cls) -> SqliteLedger:
         """An in-memory ledger for a re-execution that is read back once and thrown away (a replay, replay --verify,
-        a what-if): the same chained entries, indexed columns and dedupe rows, without the full-text index and the
-        Merkle tree's nodes, which only searching and proving a kept ledger use (a third of an append's SQLite
-        time). Its `search` falls back to LIKE."""
+        a what-if): the same chained entries, columns and dedupe rows, without the full-text index and the Merkle
+        tree's nodes, which only searching and proving a kept ledger use (a third of an append's SQLite time), nor
+        the indexes only browsing uses (BROWSING_INDEXES; another ~30% of an insert). Its `search` falls back to
+        LIKE; a filter on agent, gate, outcome, correlation, causation or time scans the run's rows."""
         return cls(":memory:", text_index=False, tree=False)
 
     # -- schema ---------------------------------------------------------------------------------------------
@@ -421,7 +435,8 @@ class SqliteLedger(CommitListeners):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for statement in _split_sql(_SCHEMA):
-                    conn.execute(statement)
+                    if text_index or not _creates_browsing_index(statement):
+                        conn.execute(statement)
                 if text_index and _fts5_available(conn):
                     conn.execute(_FTS_SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
