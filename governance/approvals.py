@@ -7,7 +7,7 @@ governance service reads those entries back and resolves the escalation. A refus
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,7 +71,12 @@ def amendment_problem(action: str, args: Mapping[str, Any]) -> str | None:
 
 def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
     """The run.started message of a run, if the ledger has it."""
-    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)):
+    return _started_among(ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)))
+
+
+def _started_among(entries: Sequence[LedgerEntry]) -> RunStarted | None:
+    """The run.started message among a run's first `run` entries (what run_started reads)."""
+    for entry in entries[:5]:
         if entry.message_type == RunStarted.TYPE:
             message = parse_payload(RunStarted.TYPE, entry.payload)
             assert isinstance(message, RunStarted)
@@ -81,7 +86,11 @@ def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
 
 def run_finished_seq(ledger: Ledger, run_id: str) -> int | None:
     """The sequence of the run's run.finished entry, if it has ended."""
-    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run")):
+    return _finished_among(ledger.query(LedgerQuery(run_id=run_id, kind="run")))
+
+
+def _finished_among(entries: Sequence[LedgerEntry]) -> int | None:
+    for entry in entries:
         if entry.message_type == "run.finished":
             return entry.seq
     return None
@@ -225,7 +234,9 @@ def record_decision(
         )
         if escalation is None:
             raise _Refusal(refused(f"no escalation for proposal {proposal_id} in run {run_id}", "unknown_escalation"))
-        finished = run_finished_seq(ledger, run_id)
+        # the run's `run` entries, read once for both questions asked of them (each holds the run's documents)
+        runs = ledger.query(LedgerQuery(run_id=run_id, kind="run"))
+        finished = _finished_among(runs)
         if finished is not None:  # nothing takes a decision in after the end: it would be recorded, never applied
             why = f"run {run_id} has finished (ledger entry {finished}); its escalations take no more decisions"
             raise _Refusal(refused(why, "run_finished", escalation))
@@ -254,7 +265,7 @@ def record_decision(
         role = check.role or ""
         bound_hash = proposal_hash or escalation.proposal_hash
         signed = _signed(
-            ledger,
+            _started_among(runs),
             run_id,
             proposal_id=proposal_id,
             approver=approver,
@@ -310,7 +321,7 @@ def record_decision(
 
 
 def _signed(
-    ledger: Ledger,
+    started: RunStarted | None,
     run_id: str,
     *,
     proposal_id: str,
@@ -326,9 +337,9 @@ def _signed(
     signed_run: str | None = None,
 ) -> dict[str, object] | tuple[RefusalCode, str]:
     """The decision's signature fields, or (code, why) when it is not signed by `approver` as this run expects
-    (its recorded approver directory; a scripted board's test identity in a run without a human). A human's
-    decision is bound to the run (`signed_run`, default this run); a scripted board's is not."""
-    started = run_started(ledger, run_id)
+    (its approver directory, as `started`, its run.started, recorded it; a scripted board's test identity in a run
+    without a human). A human's decision is bound to the run (`signed_run`, default this run); a scripted board's
+    is not."""
     scripted = method in SCRIPTED_METHODS
     bound = signed_run if signed_run is not None else None if scripted else run_id
     identities = RunIdentities.from_settings(
