@@ -233,6 +233,34 @@ class Compiled:
     state_fields: frozenset[str]
 
 
+def let_order(lets: Mapping[str, str]) -> dict[str, str]:
+    """The lets in an order in which each reads only lets before it: the order they were written in when it is
+    one. A policy recorded in the ledger keeps its document with the keys sorted, so a run's replay meets its lets
+    in name order; both orders must compile to the same rule. ExpressionProblem when lets read each other in a
+    cycle. A let whose text does not scan is left where it is: compiling it reports the problem."""
+    reads: dict[str, set[str]] = {}
+    for name, text in lets.items():
+        try:
+            tokens = check_shape(text)
+        except ExpressionProblem:
+            reads[name] = set()
+            continue
+        bound = _comprehension_variables(text, tokens)
+        reads[name] = {
+            t.text
+            for t in tokens
+            if t.text in lets and t.text != name and not t.member and t.text not in bound and not _is_call(text, t)
+        }
+    ordered: dict[str, str] = {}
+    while len(ordered) < len(lets):
+        ready = next((n for n in lets if n not in ordered and reads[n] <= ordered.keys()), None)
+        if ready is None:
+            cycle = ", ".join(n for n in lets if n not in ordered)
+            raise ExpressionProblem(f"the lets {cycle} read one another in a cycle")
+        ordered[ready] = lets[ready]
+    return ordered
+
+
 def check_shape(text: str) -> list[_Token]:
     """Size, nesting and comprehension limits, then CEL's own parser; the identifiers of the text."""
     if not isinstance(text, str) or not text.strip():

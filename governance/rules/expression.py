@@ -30,6 +30,7 @@ from coalition.governance.expressions import (
     compile_expression,
     compile_template,
     environment,
+    let_order,
     render,
 )
 from coalition.governance.money import to_decimal
@@ -220,8 +221,12 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
     out: list[CompiledRule] = []
     for i, spec in enumerate(policy.rules):
         where = f"rules[{i}]"
+        try:
+            written = let_order(spec.let)
+        except ExpressionProblem as exc:
+            raise RuleProblem(f"{where}.let", _at(exc)) from None
         lets: dict[str, Compiled] = {}
-        for name, text in spec.let.items():
+        for name, text in written.items():
             lets[name] = _compile(text, constants, lets, f"{where}.let.{name}", fields)
         when = _compile(spec.when, constants, lets, f"{where}.when", fields)
         amount = None
@@ -241,7 +246,7 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
             reason = compile_template(spec.reason, constants, lets)
         except ExpressionProblem as exc:
             raise RuleProblem(f"{where}.reason", _at(exc)) from None
-        hoisted, reason_over_lets, when_over_lets = _over_lets(f"let{i}__", spec, constants, lets)
+        hoisted, reason_over_lets, when_over_lets = _over_lets(f"let{i}__", spec, written, constants, lets)
         out.append(
             CompiledRule(
                 spec.id,
@@ -262,7 +267,7 @@ def compile_rules(policy: Policy) -> tuple[CompiledRule, ...]:
 
 
 def _over_lets(
-    prefix: str, spec: RuleSpec, constants: Mapping[str, Any], lets: Mapping[str, Compiled]
+    prefix: str, spec: RuleSpec, written: Mapping[str, str], constants: Mapping[str, Any], lets: Mapping[str, Compiled]
 ) -> tuple[tuple[tuple[str, Compiled], ...], tuple[str | tuple[Compiled, str], ...], Compiled | None]:
     """The lets compiled each over the ones before it as variables (`<prefix><name>`, the prefix naming the rule),
     and the reason and the condition over all of them (all already checked in place, so a problem here only means
@@ -273,7 +278,7 @@ def _over_lets(
     variables: dict[str, Compiled] = {}
     hoisted: list[tuple[str, Compiled]] = []
     try:
-        for name, text in spec.let.items():
+        for name, text in written.items():
             compiled = compile_expression(text, constants, variables, variables=VARIABLES | names)
             hoisted.append((f"{prefix}{name}", compiled))
             variables[name] = Compiled(name, f"{prefix}{name}", lets[name].program, lets[name].state_fields)

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 
+from coalition.bus.canonical import canonical_json
 from coalition.bus.messages import ActionProposed
 from coalition.domain.cel_language import cel
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, load_policy, parse_policy
@@ -192,7 +194,7 @@ class TestEscalationRule:
         assert decide(policy, **{**CREDIT, "amount_usd": 5}).outcome == "allow"
 
 
-def run_with_policy(path: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_with_policy(path: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """`coalition run price-spike --policy PATH` as an operator types it."""
     return subprocess.run(
         [
@@ -207,6 +209,7 @@ def run_with_policy(path: Path, tmp_path: Path) -> subprocess.CompletedProcess[s
             "memory",
             "--ledger",
             str(tmp_path / "l.db"),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -229,6 +232,44 @@ class TestThroughTheCli:
         assert "rules[1].when" in lines[0]
         assert "column" in lines[0]
         assert "Traceback" not in done.stderr + done.stdout
+
+
+class TestLetsInAnyOrder:
+    """A run records its policy document with the keys sorted, so its replay meets a rule's lets in name order:
+    a let may come before one it reads. The lets are compiled in an order where each reads only lets before it."""
+
+    def test_the_recorded_document_compiles_and_decides_as_the_written_one(self) -> None:
+        lets = {"zprice": "double(args.amount_usd)", "over": "zprice > 90.0"}  # `over` reads a let named after it
+        written = with_rules(rule("over", let=lets, reason="credit {zprice|usd} is over 90"))
+        recorded = orjson.loads(canonical_json(written))
+        assert list(recorded["rules"][0]["let"]) == ["over", "zprice"]
+        first, again = parse_policy(written, source="p.yaml"), parse_policy(recorded, source="the ledger")
+        assert first.version == again.version
+        for amount, outcome in ((95, "deny"), (25, "allow")):
+            verdicts = [decide(p, **{**CREDIT, "amount_usd": amount}) for p in (first, again)]
+            assert verdicts[0] == verdicts[1]
+            assert verdicts[0].outcome == outcome
+        assert decide(again, **{**CREDIT, "amount_usd": 95}).reasons == ("credit 95.00 is over 90",)
+
+    def test_lets_that_read_one_another_in_a_cycle_are_one_line(self) -> None:
+        exc = problem(with_rules(rule("a", let={"a": "b", "b": "a || true"})))
+        assert exc.field_path == "rules[0].let"
+        assert "the lets a, b read one another in a cycle" in exc.reason
+
+    def test_a_run_replays_identical_through_the_cli(self, tmp_path: Path) -> None:
+        """As an operator: a policy whose let reads a let named after it runs, and the run replays IDENTICAL
+        from the policy its ledger recorded (before, the replay refused the recorded policy)."""
+        price = rule("over", actions=["set_price"], let={"zprice": "double(args.price)", "over": "zprice > 9000.0"})
+        path = tmp_path / "policy.yaml"
+        path.write_text(yaml.safe_dump(with_rules(price), sort_keys=False), encoding="utf-8")
+        done = run_with_policy(path, tmp_path, "--run-id", "lets-order")
+        assert done.returncode == 0, done.stderr
+        replayed = subprocess.run(
+            [sys.executable, "-m", "coalition", "replay", "lets-order", "--ledger", str(tmp_path / "l.db")],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert "IDENTICAL" in replayed.stdout
 
 
 class TestConstants:
