@@ -62,3 +62,29 @@ def test_a_message_type_is_known_without_importing_the_messages_module_first() -
         "print(message_class('run.started').__name__, 'proposal' in ' '.join(registered_types()))"
     )
     assert found == "RunStarted True"
+
+
+LAZY_PACKAGES = (
+    "coalition.agents",
+    "coalition.bus",
+    "coalition.domain",
+    "coalition.governance",
+    "coalition.governance.rules",
+    "coalition.ledger",
+    "coalition.scenarios",
+)
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_every_name_a_package_exports_resolves(package: str) -> None:
+    """A misspelt module or name in a package's table would only fail in the command that first asks for it."""
+    import importlib
+
+    module = importlib.import_module(package)
+    table = module.__dict__["__lazy_exports__"]
+    assert table, f"{package} exports nothing lazily"
+    missing = [name for name in table if getattr(module, name, None) is None]
+    assert missing == []
+    exported = getattr(module, "__all__", None)
+    if exported is not None:
+        assert set(exported) <= set(table) | set(module.__dict__)
