@@ -373,6 +373,8 @@ class SqliteLedger(CommitListeners):
         self._lock = threading.RLock()
         self._listeners: list[Callable[[list[LedgerEntry]], None]] = []
         self._ledger_id: str | None = None
+        # a scratch ledger's bodies already parsed, per run: (last seq read, bodies); None: not kept (see run_bodies)
+        self._parsed_bodies: dict[str, tuple[int, list[dict[str, Any]]]] | None = None
         memory = self._path == ":memory:"
         if not memory:
             file = Path(self._path)
@@ -419,8 +421,11 @@ class SqliteLedger(CommitListeners):
         a what-if): the same chained entries, columns and dedupe rows, without the full-text index and the Merkle
         tree's nodes, which only searching and proving a kept ledger use (a third of an append's SQLite time), nor
         the indexes only browsing uses (BROWSING_INDEXES; another ~30% of an insert). Its `search` falls back to
-        LIKE; a filter on agent, gate, outcome, correlation, causation or time scans the run's rows."""
-        return cls(":memory:", text_index=False, tree=False)
+        LIKE; a filter on agent, gate, outcome, correlation, causation or time scans the run's rows. `run_bodies`
+        parses each body once (the end of the run reads them all, and so does the replay that compares them)."""
+        ledger = cls(":memory:", text_index=False, tree=False)
+        ledger._parsed_bodies = {}
+        return ledger
 
     # -- schema ---------------------------------------------------------------------------------------------
 
@@ -1056,9 +1061,23 @@ class SqliteLedger(CommitListeners):
     def run_bodies(self, run_id: str) -> list[dict[str, Any]]:
         """A run's entries as stored (every hashed field, `hash` aside), as JSON objects in sequence order: for
         readers that compare or digest content and need no model (a replay's comparison, a run's digest)."""
+        if self._parsed_bodies is None:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT body FROM entries WHERE run_id = ? ORDER BY seq", (run_id,)
+                ).fetchall()
+            return [_body_fields(body) for (body,) in rows]
+        # A scratch ledger is read back whole by the end of its run and again by the replay comparing it: entries
+        # are append-only, so the bodies parsed the first time stand, and only those appended since are read.
         with self._lock:
-            rows = self._conn.execute("SELECT body FROM entries WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
-        return [_body_fields(body) for (body,) in rows]
+            after, parsed = self._parsed_bodies.get(run_id, (0, []))
+            rows = self._conn.execute(
+                "SELECT seq, body FROM entries WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after)
+            ).fetchall()
+            if rows:
+                parsed = [*parsed, *(_body_fields(body) for _, body in rows)]
+                self._parsed_bodies[run_id] = (int(rows[-1][0]), parsed)
+        return list(parsed)
 
     def iter_raw(self, *, batch: int = 10_000) -> Generator[Row, None, None]:
         """Rows as stored, in seq order: (seq, body's own seq, body's prev_hash, hash, body bytes)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import orjson
 import pytest
 from test_ledger_tree import draft
 
@@ -70,3 +71,15 @@ def test_a_scratch_ledger_goes_without_the_browsing_indexes_and_its_filters_stil
         ):
             assert [e.seq for e in scratch.query(query)] == [e.seq for e in kept.query(query)]
         assert scratch.verify().ok
+
+
+def test_a_scratch_ledger_parses_each_body_once_and_reads_what_was_appended_since() -> None:
+    with SqliteLedger.scratch() as scratch:
+        scratch.append([draft(1), draft(2)])
+        first = scratch.run_bodies("run-tree")
+        scratch.append([draft(3)])
+        again = scratch.run_bodies("run-tree")
+        stored = scratch._conn.execute("SELECT body FROM entries ORDER BY seq").fetchall()
+        assert again == [orjson.loads(body) for (body,) in stored]  # the appended entry included, in order
+        assert all(a is b for a, b in zip(first, again[:2], strict=True))  # not parsed a second time
+        assert scratch.run_bodies("another-run") == []
