@@ -120,7 +120,10 @@ def _deliveries(
 def _unparsed_reads(client: redis.Redis) -> None:
     """Have a client of ours (RESP2) hand XREADGROUP replies over as Redis sends them: redis-py's callback builds a
     tuple and a dict for every entry, which `_deliveries` reads past at once (a tenth of a read's time). Only our
-    own client: a caller's keeps its callbacks, and its replies are read in their parsed shape."""
+    own client: a caller's keeps its callbacks, and its replies are read in their parsed shape. A URL that asks for
+    RESP3 (`?protocol=3`) overrides our RESP2, and its raw replies have another shape: it keeps the callback too."""
+    if str(client.connection_pool.connection_kwargs.get("protocol", 2)) != "2":
+        return
     client.response_callbacks.pop("XREADGROUP", None)
 
 

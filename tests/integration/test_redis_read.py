@@ -31,10 +31,13 @@ def shown(deliveries: list[Delivery]) -> list[tuple[str | None, bytes, str | Non
     return [(d.envelope.id if d.envelope else None, d.raw, d.error) for d in deliveries]
 
 
-@pytest.mark.parametrize("own_client", [True, False])
-def test_entries_with_other_fields_read_alike_by_each_client(redis_url: str, namespace: str, own_client: bool) -> None:
+@pytest.mark.parametrize("own_client", ["url", "resp3 url", "caller's client"])
+def test_entries_with_other_fields_read_alike_by_each_client(redis_url: str, namespace: str, own_client: str) -> None:
+    """A URL asking for RESP3 (`?protocol=3`) overrides the bus's RESP2: its replies keep redis-py's parsed shape."""
     caller = redis.Redis.from_url(redis_url, protocol=2)
-    bus = RedisStreamsBus(redis_url if own_client else caller, namespace=namespace)
+    sep = "&" if "?" in redis_url else "?"
+    target = {"url": redis_url, "resp3 url": f"{redis_url}{sep}protocol=3", "caller's client": caller}[own_client]
+    bus = RedisStreamsBus(target, namespace=namespace)
     try:
         bus.ensure_group("t", "g")
         key = bus.key("t")
