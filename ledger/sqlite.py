@@ -393,7 +393,10 @@ class SqliteLedger(CommitListeners):
             raise LedgerUnavailable(self._path, str(exc)) from None
         self._conn = conn
         self._identity: tuple[int, int] | None = None
-        self._writer = None if memory or read_only else WriterLock(self._path, timeout_s=BUSY_TIMEOUT_MS / 1000)
+        # beside the file the path resolves to, as SQLite's own files: one lock whichever link a writer opened by
+        self._writer = (
+            None if memory or read_only else WriterLock(os.path.realpath(self._path), timeout_s=BUSY_TIMEOUT_MS / 1000)
+        )
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not memory and not read_only:
@@ -600,8 +603,10 @@ class SqliteLedger(CommitListeners):
     def _sync_log(self) -> None:
         """fsync the write-ahead log: every frame committed so far, by any connection, is then on disk (frames a
         checkpoint moved into the database file were synced there by the checkpoint)."""
+        # SQLite keeps the log beside the file the path resolves to (a symlinked ledger's log is not beside the link)
+        log = f"{os.path.realpath(self._path)}-wal"
         try:
-            descriptor = os.open(f"{self._path}-wal", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            descriptor = os.open(log, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             return  # no log: every commit is in the database file, synced by the checkpoint that emptied the log
         except OSError as exc:

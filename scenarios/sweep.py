@@ -181,22 +181,24 @@ def run_job(job: SweepJob, ledger: Ledger, *, worker: str, attempt: int = 1) -> 
     from coalition.scenarios.consistency import offline_options
 
     try:
-        if _completed(ledger, run_id):
-            base["reused"] = True
-        else:
-            base["resumed"] = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
-            # one sync of the ledger for the run, not one per commit: the job is acknowledged after it, and a job
-            # not acknowledged (its worker died, the power went) is taken again and resumes from what was kept
-            with closing(MemoryBus.for_run(f"sweep-{run_id}")) as bus, ledger.deferred_sync():
-                assemble_run(
-                    scenario,
-                    bus=bus,
-                    ledger=ledger,
-                    run_id=run_id,
-                    seed=job.seed,
-                    policy=policy,
-                    options=offline_options(),
-                ).run()
+        # One sync of the ledger for the run, not one per commit: the job is acknowledged after it, and a job not
+        # acknowledged (its worker died, the power went) is taken again and resumes from what was kept. A run found
+        # completed is synced too: its last commits may be a dead worker's, not yet on disk.
+        with ledger.deferred_sync():
+            if _completed(ledger, run_id):
+                base["reused"] = True
+            else:
+                base["resumed"] = ledger.count(LedgerQuery(run_id=run_id, limit=1)) > 0
+                with closing(MemoryBus.for_run(f"sweep-{run_id}")) as bus:
+                    assemble_run(
+                        scenario,
+                        bus=bus,
+                        ledger=ledger,
+                        run_id=run_id,
+                        seed=job.seed,
+                        policy=policy,
+                        options=offline_options(),
+                    ).run()
         held, total = _expectations(ledger, run_id)
         base.update(
             expectations_held=held,

@@ -287,6 +287,29 @@ class TestHostileJobs:
         assert wal_syncs[0] < events.index("result")
         assert events[wal_syncs[0] - 1] == "PRAGMA synchronous = FULL"
 
+    def test_a_run_found_completed_is_synced_before_its_result(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A job taken again finds its run completed, perhaps by a worker that died before its block's sync: the
+        log is synced before the result that gets the job acknowledged (it was reported with nothing synced)."""
+        job = plan([load_scenario(tiny_scenario(tmp_path))], [1])[0]
+        with SqliteLedger(tmp_path / "ledger.db", synchronous="NORMAL") as writer:  # a worker that never syncs
+            assert run_job(job, writer, worker="w1").status == "completed"
+        events: list[str] = []
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
+            real_fsync(fd)
+
+        with SqliteLedger(tmp_path / "ledger.db") as ledger:
+            monkeypatch.setattr(os, "fsync", fsync)
+            result = run_job(job, ledger, worker="w2")
+            events.append("result")
+            monkeypatch.undo()
+        assert (result.status, result.reused) == ("completed", True)
+        assert events.index(f"fsync {tmp_path / 'ledger.db'}-wal") < events.index("result")
+
     def test_job_id_is_content_not_path(self, tmp_path: Path) -> None:
         """The same scenario read from two paths (and another seed, another policy) gives the ids it should."""
         first = load_scenario(tiny_scenario(tmp_path))

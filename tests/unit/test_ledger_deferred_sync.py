@@ -98,3 +98,22 @@ def test_a_ledger_opened_normal_or_in_memory_has_nothing_to_defer(
             with opened.deferred_sync():
                 opened.append([draft(1)])
             assert not any(e.startswith(("fsync", "PRAGMA")) for e in syncs.events)
+
+
+def test_a_ledger_opened_through_a_symlink_syncs_the_log_beside_the_real_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite keeps the write-ahead log beside the file the path resolves to: the block's sync must find it there
+    (it looked beside the link, found nothing and synced nothing)."""
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "ledger.db"
+    link.symlink_to(real / "ledger.db")
+    with SqliteLedger(link) as ledger:
+        syncs = Syncs(ledger, monkeypatch)
+        with ledger.deferred_sync():
+            ledger.append_batch_once("recorder", [("m-1", [draft(1)])])
+        assert syncs.sync_level_at_each_commit() == ["NORMAL"]
+        assert [e for e in syncs.events if e.startswith("fsync")] == [f"fsync {real / 'ledger.db'}-wal"]
+    assert (real / "ledger.db-writer").exists()  # the writers' turn is taken beside the real file too
+    assert not (tmp_path / "ledger.db-writer").exists()
