@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from coalition.bus import topics
 from coalition.bus.base import Bus
 from coalition.bus.envelope import Envelope
@@ -195,17 +197,21 @@ def _short(value: Any, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _same(mine: Any, theirs: Any) -> bool:
+    """Equal as JSON values: Python's == holds False == 0 and 1 == 1.0, so a recorded `false` edited into `0` would
+    compare equal; their JSON does not (both sides are parsed stored bodies, JSON values only)."""
+    return mine == theirs and orjson.dumps(mine, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        theirs, option=orjson.OPT_SORT_KEYS
+    )
+
+
 def _same_content(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
     """Whether two stored bodies agree on every field but their position (the common case, checked without building
-    each side's content fields): then their content fields agree too (content_fields leaves out more, never less)."""
-    compared = 0
-    for key, value in mine.items():
-        if key in POSITION_FIELDS:
-            continue
-        if key not in theirs or theirs[key] != value:
-            return False
-        compared += 1
-    return compared == sum(1 for key in theirs if key not in POSITION_FIELDS)  # and theirs has no field mine lacks
+    each side's content fields): then their content fields agree too (content_fields leaves out more, never less).
+    False may be wrong (keys in another order): the caller then compares their content fields."""
+    mine_content = {key: value for key, value in mine.items() if key not in POSITION_FIELDS}
+    theirs_content = {key: value for key, value in theirs.items() if key not in POSITION_FIELDS}
+    return orjson.dumps(mine_content) == orjson.dumps(theirs_content)  # same bytes: same values of the same types
 
 
 def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
@@ -250,9 +256,13 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             continue
         mine = content_fields(body)
         theirs = content_fields(derived_bodies[index]) if index < len(derived_bodies) else None
-        if mine != theirs:
+        if theirs is None or not _same(mine, theirs):
             other = theirs or {}
-            differed = tuple(k for k in sorted(set(mine) | set(other)) if mine.get(k) != other.get(k))
+            differed = tuple(
+                k
+                for k in sorted(set(mine) | set(other))
+                if k not in mine or k not in other or not _same(mine[k], other[k])
+            )
             return VerifyResult(
                 run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, differed, mine, theirs,
             )  # fmt: skip

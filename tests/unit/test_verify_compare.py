@@ -34,6 +34,7 @@ def test_bodies_that_differ_only_in_position_are_the_same_content() -> None:
         {**BODY, "payload": {"agent": "pricing", "args": {"price": 71.41}}},
         {**BODY, "gate": "market_entry"},  # a field the recorded body lacks
         {k: v for k, v in BODY.items() if k != "outcome"},  # a field the re-derived body lacks
+        {**BODY, "payload": {"agent": "pricing", "args": {"price": 71.4, "approved": 0}}},
     ],
 )
 def test_any_other_difference_is_not(derived: dict[str, Any]) -> None:
@@ -43,3 +44,9 @@ def test_any_other_difference_is_not(derived: dict[str, Any]) -> None:
 def test_a_recorded_body_short_of_a_position_field_does_not_hide_an_extra_field() -> None:
     recorded = {k: v for k, v in BODY.items() if k != "wall_time"}
     assert not _same_content(recorded, {**BODY, "gate": "market_entry"})
+
+
+@pytest.mark.parametrize(("recorded", "derived"), [(False, 0), (0, False), (1, 1.0), (True, 1), ([0], [False])])
+def test_values_equal_in_python_but_not_as_json_differ(recorded: Any, derived: Any) -> None:
+    """An edit of a recorded `false` into `0` (or `1` into `1.0`) is a difference, though Python holds them equal."""
+    assert not _same_content({**BODY, "approvals_required": recorded}, {**BODY, "approvals_required": derived})
