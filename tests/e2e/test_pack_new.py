@@ -101,6 +101,16 @@ def test_its_run_replays_identical(governed: tuple[Path, dict[str, Any]], pack: 
     assert done.stdout.startswith("IDENTICAL"), done.stdout
 
 
+def test_its_report_shows_the_kpis_it_declares(governed: tuple[Path, dict[str, Any]], pack: tuple[Path, Path]) -> None:
+    """The scaffold declares its reporting (labels and formats of its KPIs, the risk of its gate): a starting point
+    for the pack's own report, shown at once."""
+    data, _ = governed
+    done = run(COALITION, "report", RUN, "--ledger", "l.db", "--format", "md", cwd=data, site=pack[1])
+    assert done.returncode == 0, done.stderr
+    assert "| Units shipped | 33 units |" in done.stdout
+    assert "| Orders shipped | 2 |" in done.stdout
+
+
 def test_its_generated_tests_pass(pack: tuple[Path, Path]) -> None:
     project, site = pack
     # its scenario-run test is the governed run above, once more through a subprocess: left out to keep this fast
