@@ -51,7 +51,7 @@ import binascii
 import functools
 import hashlib
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -215,54 +215,70 @@ def _signed(envelopes: Sequence[Envelope], stamps: list[str], wires: list[bytes]
 def stamp_wire(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> tuple[list[str], list[bytes]]:
     """`sign_wire` without the signed envelope objects: each envelope's stamp and its wire bytes, in order (what a
     bus that keeps only bytes needs; building an object per envelope cost the signed bus a tenth of its time)."""
+    stamps: list[str] = []
+    return stamps, _stamped(envelopes, lambda _source: key, stamps)
+
+
+def _stamped(
+    envelopes: Sequence[Envelope], key_of: Callable[[str], Ed25519PrivateKey], stamps: list[str] | None
+) -> list[bytes]:
+    """The wire bytes of the envelopes signed one batch per producer and run (keys from `key_of(producer)`), in
+    order; their stamps appended to `stamps` when given (a bus of bytes needs none)."""
     if not envelopes:
-        return [], []
+        return []
     first = envelopes[0]
     source, run_id = first.source, first.run_id
-    if any(envelope.source != source or envelope.run_id != run_id for envelope in envelopes):
-        by_batch: dict[tuple[str, str], list[int]] = {}
-        for i, envelope in enumerate(envelopes):
-            by_batch.setdefault((envelope.source, envelope.run_id), []).append(i)
-        return _by_parts(envelopes, by_batch.values(), lambda _, part: stamp_wire(part, key))
-    head = root_message(source, run_id, b"")
-    stamps: list[str] = []
-    wires: list[bytes] = []
-    for start in range(0, len(envelopes), MAX_BATCH):
-        _stamp_batch(envelopes[start : start + MAX_BATCH], key, head, stamps, wires)
-    return stamps, wires
-
-
-def _by_parts(
-    envelopes: Sequence[Envelope],
-    parts: Iterable[list[int]],
-    stamp: Callable[[Envelope, list[Envelope]], tuple[list[str], list[bytes]]],
-) -> tuple[list[str], list[bytes]]:
-    """Stamps and wire bytes of envelopes signed part by part (`stamp(first envelope, part)` for each part, a list of
-    positions), each put back in its envelope's place."""
-    stamps, wires = [""] * len(envelopes), [b""] * len(envelopes)
-    for indices in parts:
-        part = [envelopes[i] for i in indices]
-        for i, each_stamp, wire in zip(indices, *stamp(part[0], part), strict=True):
-            stamps[i], wires[i] = each_stamp, wire
-    return stamps, wires
+    for envelope in envelopes:
+        if envelope.source != source or envelope.run_id != run_id:
+            break
+    else:  # the usual case: one producer's step in one run
+        head = root_message(source, run_id, b"")
+        key = key_of(source)
+        wires: list[bytes] = []
+        for start in range(0, len(envelopes), MAX_BATCH):
+            _stamp_batch(envelopes[start : start + MAX_BATCH], key, head, stamps, wires)
+        return wires
+    by_batch: dict[tuple[str, str], list[int]] = {}
+    for i, envelope in enumerate(envelopes):
+        by_batch.setdefault((envelope.source, envelope.run_id), []).append(i)
+    every_stamp, every_wire = [""] * len(envelopes), [b""] * len(envelopes)
+    for indices in by_batch.values():
+        part_stamps: list[str] | None = None if stamps is None else []
+        part_wires = _stamped([envelopes[i] for i in indices], key_of, part_stamps)
+        for n, i in enumerate(indices):
+            every_wire[i] = part_wires[n]
+            if part_stamps is not None:
+                every_stamp[i] = part_stamps[n]
+    if stamps is not None:
+        stamps += every_stamp
+    return every_wire
 
 
 def _stamp_batch(
-    batch: Sequence[Envelope], key: Ed25519PrivateKey, message_head: bytes, stamps: list[str], wires: list[bytes]
+    batch: Sequence[Envelope],
+    key: Ed25519PrivateKey,
+    message_head: bytes,
+    stamps: list[str] | None,
+    wires: list[bytes],
 ) -> None:
     """One batch of one producer and run: its tree, one signature over `message_head ‖ root`, each envelope's
-    stamp (appended to `stamps`) spliced into its canonical bytes (appended to `wires`)."""
+    stamp spliced into its canonical bytes (appended to `wires`; the stamp itself to `stamps` when given).
+
+    The member is written in one join: its head with the stamp's `v2.<index>.<size>.` (one per index, cached per
+    size), the audit path in base64, then `.<signature>"`, shared by the whole batch."""
     unsigned = [encode(envelope, unsigned=True) for envelope in batch]
     levels = _levels(list(map(_leaf, unsigned)))
-    tail = b"." + binascii.b2a_base64(key.sign(message_head + levels[-1][0]), newline=False)
+    tail = b"".join((b".", binascii.b2a_base64(key.sign(message_head + levels[-1][0]), newline=False), b'"'))
     b64 = binascii.b2a_base64
-    for head, path, data in zip(_heads(len(batch)), _paths(levels), unsigned, strict=True):
-        stamp = b"".join((head.encode("ascii"), b64(path, newline=False), tail))
-        at = data.rfind(_AFTER_SIGNATURE)
+    find, join, append = _AFTER_SIGNATURE, b"".join, wires.append
+    for head, path, data in zip(_member_heads(len(batch)), _paths(levels), unsigned, strict=True):
+        at = data.rfind(find)
         if at < 0:
             raise ValueError("not the canonical bytes of an envelope (no top-level sim_time)")
-        stamps.append(stamp.decode("ascii"))
-        wires.append(b"".join((data[:at], _MEMBER_HEAD, stamp, b'"', data[at:])))
+        wire = join((data[:at], head, b64(path, newline=False), tail, data[at:]))
+        append(wire)
+        if stamps is not None:
+            stamps.append(wire[at + _HEAD_LENGTH : at + len(wire) - len(data) - 1].decode("ascii"))
 
 
 def sign_batch(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> list[Envelope]:
@@ -483,10 +499,20 @@ class Verifier:
         envelopes that pass every other check of `_check` and arrive in the canonical shape take part; anything else
         (a partial batch, a duplicate index, a root that does not verify, a stamp written in any other way) is left
         to `problem`, envelope by envelope, which says why.
+
+        A leaf is hashed from the bytes without the `len(stamp) + 15` bytes that end right before the last
+        `,"sim_time":` and must open with `,"signature":"` and close with a quote (`_member_span` also compares the
+        stamp's own bytes there; here that follows once the root verifies: the rest is then a producer's canonical
+        bytes, which hold no top-level signature, so the decoded stamp was read from that span, and a JSON string
+        read from a span of `len(stamp)` bytes has `len(stamp)` characters only when it is the whole span, in ASCII,
+        without escapes: the span is exactly the member `,"signature":"<stamp>"`).
         """
         # (producer, run, signature text) → [(position, leaf, stamp)] in the order read
         groups: dict[tuple[str, str, str], list[tuple[int, bytes, str]]] = {}
         allowed = self._allowed
+        members: list[tuple[int, bytes, str]] = []
+        tail, group_source, group_run = "", "", ""  # the last group's: most reads hold one batch
+        find, member_length, head, quote = _AFTER_SIGNATURE, _MEMBER_LENGTH, _MEMBER_HEAD, _QUOTE
         for i, delivery in enumerate(deliveries):
             envelope = delivery.envelope
             if envelope is None:
@@ -500,25 +526,30 @@ class Verifier:
                     continue
                 if kind not in _AGENT_FIELD and source in self.directory:  # allowed whatever the payload
                     allowed.add((kind, source))
-            leaf = _wire_leaf(delivery.raw, stamp)
-            if leaf is None:
+            raw = delivery.raw
+            end = raw.rfind(find)
+            start = end - len(stamp) - member_length
+            if start < 0 or raw[end - 1] != quote or not raw.startswith(head, start):
                 continue
-            batch = (source, envelope.run_id, stamp[stamp.rfind(".") + 1 :])
-            members = groups.get(batch)
-            if members is None:
-                groups[batch] = [(i, leaf, stamp)]
-            else:
-                members.append((i, leaf, stamp))
+            leaf = _LEAF_PREFIX.copy()
+            leaf.update(raw[:start])
+            leaf.update(raw[end:])
+            run = envelope.run_id
+            if not tail or not stamp.endswith(tail) or source != group_source or run != group_run:
+                text = stamp[stamp.rfind(".") + 1 :]
+                tail, group_source, group_run = "." + text, source, run
+                members = groups.setdefault((source, run, text), [])
+            members.append((i, leaf.digest(), stamp))
         verified: set[int] = set()
-        for (source, run, text), members in groups.items():
+        for (source, run, text), group in groups.items():
             signature = self._signature(text)
             key = self.directory.get(source)
             if signature is None or key is None or (self.run_id is not None and run != self.run_id):
                 continue
-            if len(members) > MAX_BATCH:
+            if len(group) > MAX_BATCH:
                 continue  # more than a batch holds: duplicates, each left to its own check
-            root, matched = _matching_stamps(members, text)
-            if not matched and (ordered := _by_index(members)) is not None:
+            root, matched = _matching_stamps(group, text)
+            if not matched and (ordered := _by_index(group)) is not None:
                 root, matched = _matching_stamps(ordered, text)  # read out of order: the tree in the stamps' order
             if not matched:
                 continue
@@ -551,6 +582,12 @@ def _matching_stamps(members: list[tuple[int, bytes, str]], text: str) -> tuple[
 def _heads(size: int) -> list[str]:
     """`v2.<index>.<size>.` for each index of a batch of `size`: what every stamp of such a batch starts with."""
     return [f"{_STAMP_HEAD}{index}.{size}." for index in range(size)]
+
+
+@functools.lru_cache(maxsize=32)
+def _member_heads(size: int) -> list[bytes]:
+    """`,"signature":"v2.<index>.<size>.` for each index of a batch of `size`: the wire member up to the audit path."""
+    return [_MEMBER_HEAD + head.encode("ascii") for head in _heads(size)]
 
 
 def _by_index(members: list[tuple[int, bytes, str]]) -> list[tuple[int, bytes, str]] | None:
@@ -595,25 +632,17 @@ class SignedBus:
         return _signed(envelopes, *self.stamp_wire(envelopes))
 
     def stamp_wire(self, envelopes: Sequence[Envelope]) -> tuple[list[str], list[bytes]]:
-        """Each envelope's stamp and wire bytes (see `stamp_wire`), one batch per producer."""
-        if not envelopes:
-            return [], []
-        source = envelopes[0].source
-        if all(envelope.source == source for envelope in envelopes):  # the usual case: one producer's step
-            return stamp_wire(envelopes, self.keyring.private(source))
-        by_source: dict[str, list[int]] = {}
-        for i, envelope in enumerate(envelopes):
-            by_source.setdefault(envelope.source, []).append(i)
-        return _by_parts(
-            envelopes, by_source.values(), lambda first, part: stamp_wire(part, self.keyring.private(first.source))
-        )
+        """Each envelope's stamp and wire bytes (see `stamp_wire`), one batch per producer and run; raises KeyStoreError
+        for a producer this process holds no key for."""
+        stamps: list[str] = []
+        return stamps, _stamped(envelopes, self.keyring.private, stamps)
 
     def publish(self, topic: str, envelope: Envelope) -> str:
         return self.publish_many([(topic, envelope)])[0]
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> list[str]:
-        if self._wire is not None:  # a bus of bytes: no signed envelope object is built
-            _, wires = self.stamp_wire([envelope for _, envelope in items])
+        if self._wire is not None:  # a bus of bytes: no signed envelope object is built, no stamp kept apart
+            wires = _stamped([envelope for _, envelope in items], self.keyring.private, None)
             return self._wire.publish_wire([(topic, data) for (topic, _), data in zip(items, wires, strict=True)])
         signed = self.sign_wire([envelope for _, envelope in items])
         return self.inner.publish_encoded(
