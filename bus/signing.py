@@ -27,8 +27,8 @@ read, or else in the order the stamps name), its root checked against the signat
 whole with the stamp the signer wrote for that leaf of that tree; a stamp spelt in any other way is left to the
 envelope's own check, so a stamp is accepted in a whole read exactly when it would be alone (`Verifier.checked`).
 
-A bus that keeps only bytes (`WireBus`: Redis) is handed the wire bytes alone (`stamp_wire`): no signed envelope
-object is built for what only goes to the wire.
+A bus that keeps only bytes (`WireBus`: Redis) is handed the wire bytes alone: no signed envelope object, nor a
+stamp apart from the bytes, is built for what only goes to the wire.
 
 Nothing a consumer read is kept alive by its verifier: received bytes are checked each time they arrive (a
 redelivered envelope meets its batch's proven nodes after a hash or two), and envelope objects handed over
