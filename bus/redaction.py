@@ -84,7 +84,7 @@ class Redactor:
 
     def needed(self, data: bytes) -> bool:
         """Whether `data` (e.g. an entry's canonical bytes) holds anything to redact: the fast path of writers."""
-        if any(value in data for value in self._encoded):
+        if self._encoded and any(value in data for value in self._encoded):
             return True
         if self._short_bytes is not None and self._short_bytes.search(data) is not None:
             return True

@@ -38,7 +38,8 @@ from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable
-from coalition.ledger.sqlite import Row, _entry_from_row, seal_with_body, search_words, verify_rows, wall_time_json
+from coalition.ledger.prepared import chain, prepare_all, wall_time_json
+from coalition.ledger.sqlite import Row, _entry_from_row, search_words, verify_rows
 from coalition.ledger.tree import STORED_LEVEL, StoredTree, nodes_completed
 
 # The pool reports failed reconnections on this logger; the application's logging decides where they go.
@@ -523,9 +524,9 @@ class PostgresLedger(CommitListeners):
         wall_json = wall_time_json(wall_time)
         entries: list[LedgerEntry] = []
         rows: list[tuple[int, str, str]] = []
-        for draft in drafts:
+        for prepared in prepare_all(drafts):  # one dump of the drafts' fields for the batch
             seq += 1
-            entry, body = seal_with_body(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
+            entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
             rows.append((seq, entry.hash, body.decode()))
             entries.append(entry)
             prev = entry.hash

@@ -30,11 +30,9 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from coalition.bus.canonical import canonical_json
 from coalition.bus.clock import Clock, WallClock
-from coalition.bus.redaction import redactor
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.errors import (
@@ -44,6 +42,7 @@ from coalition.ledger.errors import (
     LedgerWriteFailed,
     MalformedEntry,
 )
+from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, wall_time_json
 from coalition.ledger.private_files import create_private
 from coalition.ledger.tree import STORED_LEVEL, StoredTree, TreeBuilder, nodes_completed
 from coalition.ledger.writer_lock import WriterLock
@@ -216,71 +215,12 @@ _PROBE_ROWS_MAX = 2000
 Row = tuple[Any, ...]
 
 
-_DATETIME = TypeAdapter(datetime)
-
-
 def seal_with_body(
     draft: EntryDraft, *, seq: int, wall_time: datetime, prev_hash: str, wall_json: str | None = None
 ) -> tuple[LedgerEntry, bytes]:
-    """`entry.seal` without its second validation round: the same hash, plus the canonical bytes that were hashed.
-
-    The draft was validated when it was built; only what model_construct could have skipped is re-checked.
-    `wall_json` is `wall_time` as JSON text when the caller already has it (one batch shares one wall time).
-    """
-    if not isinstance(draft, EntryDraft):
-        raise TypeError(f"expected an EntryDraft, got {type(draft).__name__}")
-    if not isinstance(draft.rationale, str) or not draft.rationale.strip():
-        raise ValueError(f"ledger entry {seq}: rationale is required and must not be blank")
-    if not isinstance(draft.sim_time, datetime) or draft.sim_time.tzinfo is None:
-        raise ValueError(f"ledger entry {seq}: sim_time must be a timezone-aware datetime")
-    if wall_time.tzinfo is None:
-        raise ValueError("wall_time must be timezone-aware")
-    fields = draft.model_dump(mode="json")
-    fields["seq"] = seq
-    fields["wall_time"] = _DATETIME.dump_python(wall_time, mode="json") if wall_json is None else wall_json
-    fields["prev_hash"] = prev_hash
-    body = canonical_json(fields)
-    secrets = redactor()
-    if secrets.needed(body):  # a secret never reaches the record: the entry is sealed with it redacted
-        fields = secrets.value(fields)
-        body = canonical_json(fields)
-        digest = hashlib.sha256(prev_hash.encode("ascii"))
-        digest.update(body)
-        return LedgerEntry.model_validate({**fields, "hash": digest.hexdigest()}), body
-    digest = hashlib.sha256(prev_hash.encode("ascii"))
-    digest.update(body)
-    entry = _construct_entry(
-        draft, payload=fields["payload"], seq=seq, wall_time=wall_time, prev_hash=prev_hash, hash_=digest.hexdigest()
-    )
-    return entry, body
-
-
-def wall_time_json(wall_time: datetime) -> str:
-    """A wall time as an entry's body writes it (checked timezone-aware by `seal_with_body`)."""
-    text = _DATETIME.dump_python(wall_time, mode="json")
-    assert isinstance(text, str)
-    return text
-
-
-_ENTRY_FIELDS = frozenset(LedgerEntry.model_fields)
-
-
-def _construct_entry(
-    draft: EntryDraft, *, payload: dict[str, Any], seq: int, wall_time: datetime, prev_hash: str, hash_: str
-) -> LedgerEntry:
-    """Build a LedgerEntry from an already-validated draft without validating again.
-
-    This is what `model_construct` does, minus its per-field alias handling (a third of an append's Python
-    time); tests compare the result with `entry.seal` field for field.
-    """
-    values = dict(draft.__dict__)
-    values.update(payload=payload, seq=seq, wall_time=wall_time, prev_hash=prev_hash, hash=hash_)
-    entry = LedgerEntry.__new__(LedgerEntry)
-    object.__setattr__(entry, "__dict__", values)
-    object.__setattr__(entry, "__pydantic_fields_set__", set(_ENTRY_FIELDS))
-    object.__setattr__(entry, "__pydantic_extra__", None)
-    object.__setattr__(entry, "__pydantic_private__", None)
-    return entry
+    """`entry.seal` without its second validation round: the same hash, plus the canonical bytes that were hashed
+    (`prepare` then `chain`: a writer prepares its drafts before its write turn and chains them in it)."""
+    return chain(prepare_all([draft])[0], seq=seq, wall_time=wall_time, prev_hash=prev_hash, wall_json=wall_json)
 
 
 def _body_fields(body: str | bytes) -> dict[str, Any]:
@@ -516,21 +456,23 @@ class SqliteLedger(CommitListeners):
 
     def append(self, drafts: Sequence[EntryDraft]) -> list[LedgerEntry]:
         """Append drafts in order, in one transaction; all or nothing."""
+        prepared = prepare_all(drafts)  # before the write turn: nothing here needs the head
         with self._lock:
             with self._write_turn():  # handed on at the commit: listeners run after it
-                entries = self._write(drafts)
+                entries = self._write(prepared)
                 self._conn.execute("COMMIT")
             self._committed(entries)
             return entries
 
     def append_once(self, consumer: str, message_id: str, drafts: Sequence[EntryDraft]) -> list[LedgerEntry] | None:
         """Append together with a dedupe row (consumer, message_id) in one transaction; None if already done."""
+        prepared = prepare_all(drafts)  # before the write turn: nothing here needs the head
         with self._lock:
             with self._write_turn():  # handed on at the commit: listeners run after it
                 if self._seen_in_txn(consumer, message_id):
                     self._conn.execute("ROLLBACK")
                     return None
-                entries = self._write(drafts)
+                entries = self._write(prepared)
                 self._remember(consumer, message_id, entries)
                 self._conn.execute("COMMIT")
             self._committed(entries)
@@ -538,11 +480,13 @@ class SqliteLedger(CommitListeners):
 
     def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
         """Like append_once for many messages in ONE transaction; message ids already recorded are skipped."""
+        # before the write turn: nothing here needs the head (a message found recorded in it is then left out)
+        prepared = [(message_id, prepare_all(drafts)) for message_id, drafts in items]
         with self._lock:
             with self._write_turn():  # handed on at the commit: listeners run after it
                 # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
-                fresh: dict[str, Sequence[EntryDraft]] = {}
-                for message_id, drafts in items:
+                fresh: dict[str, list[PreparedDraft]] = {}
+                for message_id, drafts in prepared:
                     if message_id not in fresh and not self._seen_in_txn(consumer, message_id):
                         fresh[message_id] = drafts
                 written = self._write([draft for drafts in fresh.values() for draft in drafts])
@@ -567,7 +511,7 @@ class SqliteLedger(CommitListeners):
                 if self._seen_in_txn(consumer, message_id):
                     self._conn.execute("ROLLBACK")
                     return None
-                entries = self._write(drafts)
+                entries = self._write(prepare_all(drafts))
                 self._remember(consumer, message_id, entries)
                 self._conn.execute("COMMIT")
             self._committed(entries)
@@ -689,8 +633,8 @@ class SqliteLedger(CommitListeners):
         first_seq = entries[0].seq if entries else None
         self._conn.execute(_INSERT_DEDUPE, (consumer, message_id, first_seq))
 
-    def _write(self, drafts: Sequence[EntryDraft]) -> list[LedgerEntry]:
-        """Seal and insert drafts after the current head; the caller holds the write transaction."""
+    def _write(self, drafts: Sequence[PreparedDraft]) -> list[LedgerEntry]:
+        """Chain and insert prepared drafts after the current head; the caller holds the write transaction."""
         if not drafts:
             return []
         seq, prev = self._head_in_txn()
@@ -701,7 +645,7 @@ class SqliteLedger(CommitListeners):
         fts_rows: list[tuple[int, str, str]] = []
         for draft in drafts:
             seq += 1
-            entry, body = seal_with_body(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
+            entry, body = chain(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
             rows.append((seq, entry.hash, body.decode()))
             fts_rows.append((seq, entry.rationale, entry.subject))
             entries.append(entry)

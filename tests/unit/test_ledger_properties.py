@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from coalition.bus.canonical import canonical_json
 from coalition.ledger import EntryDraft, LedgerEntry, ModelRef, SqliteLedger, entry_hash, run_digest, seal
+from coalition.ledger.prepared import chain, prepare_all
 from coalition.ledger.sqlite import seal_with_body
 
 pytestmark = pytest.mark.unit
@@ -138,3 +139,24 @@ class TestDigest:
             b.append([EntryDraft(**base, rationale="deny: over budgeT")])
             assert run_digest(a, "run-1") != run_digest(b, "run-1")
             assert run_digest(a, "nope") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+class TestPreparedDrafts:
+    """Drafts prepared as a batch before the write turn chain to the entries and bytes of entry.seal."""
+
+    @PROPERTY
+    @given(st.lists(drafts(), min_size=1, max_size=8), st.datetimes(timezones=st.just(UTC)))
+    def test_prepared_batch_chains_as_seal(self, items: list[EntryDraft], wall_time: datetime) -> None:
+        """One dump for the batch, each chained after the previous: the same entry and bytes as seal, one by one."""
+        prev = "ab" * 32
+        for seq, prepared in enumerate(prepare_all(items), start=1):
+            expected = seal(prepared[0], seq=seq, wall_time=wall_time, prev_hash=prev)
+            entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev)
+            assert entry == expected
+            assert body == canonical_json(expected.hashed_fields())
+            prev = entry.hash
+
+    def test_not_a_draft(self) -> None:
+        """Anything but an EntryDraft in a batch is refused before anything is dumped."""
+        with pytest.raises(TypeError, match="expected an EntryDraft, got dict"):
+            prepare_all([{"rationale": "x"}])  # type: ignore[list-item]
