@@ -1,9 +1,10 @@
-"""The graph every function agent runs each superstep — observe → analyze → draft → propose — and its parts.
+"""The step every function agent runs each superstep — observe → analyze → draft → propose — and its parts.
 
 Each agent subclasses FunctionAgent with its own memory type and its `react` (which calls its engine);
 the shared nodes keep memory of proposals and verdicts, word the decisions through the Narrator and
-turn them into bus messages. The graph is compiled once per process (every agent runs it) and without a
-checkpointer.
+turn them into bus messages. The four nodes are a fixed line (agents/pipeline.py): they run straight through,
+or as a LangGraph graph compiled once per process (every agent runs it, no checkpointer) with
+COALITION_AGENT_GRAPH=langgraph.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from functools import cache
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
-from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, ValidationError
 
 from coalition.agents.base import AgentOutput, AgentStepContext, Outgoing, Rejected
@@ -25,6 +24,7 @@ from coalition.agents.lanes import ASSISTIVE, ActionChooser, EngineDecision, Lan
 from coalition.agents.memory import AgentMemory, ProposalRecord
 from coalition.agents.model_budget import REQUEST_ACTION, Shortfall, budget_request, request_key
 from coalition.agents.narrator import NarratedText, Narrator
+from coalition.agents.pipeline import Pipeline
 from coalition.bus import topics
 from coalition.bus.canonical import content_hash
 from coalition.bus.envelope import Envelope
@@ -113,7 +113,7 @@ class Worded:
 
 
 class StepState(TypedDict):
-    agent: FunctionAgent[Any]  # whose step it is: every agent runs the one graph of this process (step_graph)
+    agent: FunctionAgent[Any]  # whose step it is: every agent runs the one pipeline of this process (STEP)
     inbox: list[Envelope]
     ctx: AgentStepContext
     drafts: list[Draft]
@@ -233,7 +233,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         self._chooser: ActionChooser | None = None  # the model lanes, when the policy puts the agent in one
         self._drafts: dict[str, ProposalDraft] = {}  # assistive drafts a person reviews, by proposal id
         self._finals: list[ProposalDraft] = []  # adopted drafts, proposed as final proposals in this step
-        self._graph = step_graph()
+        self._steps = STEP.runner()  # straight, or LangGraph's invoke (COALITION_AGENT_GRAPH)
 
     def use_lanes(
         self, settings: LaneSettings, actions: Mapping[str, Action], *, preview: Preview | None = None
@@ -274,7 +274,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                 for node in (self._analyze, self._draft, self._propose):
                     result = {**result, **node(result)}  # type: ignore[typeddict-item]
         else:
-            result = self._graph.invoke(state)
+            result = self._steps(state)
         # Model calls, stops and screening verdicts go to the recorder on the control topic (not counted as
         # the agent's output for quiescence; they accompany the proposals and messages they contributed to).
         records = [Outgoing(topics.CONTROL, record, None) for record in self._narrator.drain()]
@@ -586,25 +586,6 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         return {"outgoing": outgoing} if outgoing else {}
 
 
-@cache
-def step_graph() -> Any:
-    """observe → analyze → draft → propose, compiled once per process and run by every function agent: each node
-    calls that method of the agent the state names, so the graph holds no agent and nothing of any run. Compiling
-    it is LangGraph's work of several milliseconds, which once per agent (seven) of every run was a fifth of a
-    sweep job's CPU."""
-    graph = StateGraph(StepState)
-    graph.add_node("observe", _observe)
-    graph.add_node("analyze", _analyze)
-    graph.add_node("draft", _draft)
-    graph.add_node("propose", _propose)
-    graph.add_edge(START, "observe")
-    graph.add_edge("observe", "analyze")
-    graph.add_edge("analyze", "draft")
-    graph.add_edge("draft", "propose")
-    graph.add_edge("propose", END)
-    return graph.compile()
-
-
 def _observe(state: StepState) -> dict[str, Any]:
     return state["agent"]._observe(state)
 
@@ -619,3 +600,16 @@ def _draft(state: StepState) -> dict[str, Any]:
 
 def _propose(state: StepState) -> dict[str, Any]:
     return state["agent"]._propose(state)
+
+
+# observe → analyze → draft → propose, run by every function agent: each node calls that method of the agent the
+# state names, so the pipeline holds no agent and nothing of any run; its LangGraph graph is compiled once per
+# process, when asked for (compiling it once per agent of every run was a fifth of a sweep job's CPU).
+STEP: Pipeline[StepState] = Pipeline(
+    StepState, (("observe", _observe), ("analyze", _analyze), ("draft", _draft), ("propose", _propose))
+)
+
+
+def step_graph() -> Any:
+    """The step as a compiled LangGraph graph (what COALITION_AGENT_GRAPH=langgraph runs)."""
+    return STEP.graph

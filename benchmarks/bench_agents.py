@@ -1,5 +1,6 @@
-"""Agent step overhead: one agent step (LangGraph graph + domain engine + offline narrator) against a bare
-LangGraph graph with the same four nodes doing nothing, measured in the same run.
+"""Agent step overhead: one agent step (its fixed observe → analyze → draft → propose step run straight, domain
+engine, offline narrator) against a bare LangGraph graph with the same four nodes doing nothing, measured in the
+same run; the same step run as the compiled LangGraph graph (COALITION_AGENT_GRAPH=langgraph) beside it.
 
 The agent's memory is reset (untimed) before each step so that every step really decides and words a
 proposal instead of deduplicating it. Extra figures break the cost down: the narrator call alone, a larger
@@ -8,6 +9,7 @@ ops step (6 proposals, 1 message), and a full runtime step over the MemoryBus (r
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from langgraph.graph import END, START, StateGraph
 
 from benchmarks.harness import Measurement, repeat
 from coalition.agents import AgentRuntime, AgentStepContext, Facts, Narrator, OfflineChatModel, build_agents
+from coalition.agents.pipeline import GRAPH_VARIABLE, LANGGRAPH
 from coalition.agents.testing import Envelopes
 from coalition.agents.workflow import FunctionAgent
 from coalition.bus import topics
@@ -77,6 +80,19 @@ def _primed(agent: FunctionAgent[Any], name: str, env: Envelopes, inbox: list[An
     return agent.memory.model_copy(deep=True), ctx
 
 
+def _langgraph_agent(name: str) -> FunctionAgent[Any]:
+    """The agent built as with COALITION_AGENT_GRAPH=langgraph: its step runs as the compiled graph."""
+    before = os.environ.get(GRAPH_VARIABLE)
+    os.environ[GRAPH_VARIABLE] = LANGGRAPH
+    try:
+        return build_agents(seed=1, names=[name])[name]
+    finally:
+        if before is None:
+            del os.environ[GRAPH_VARIABLE]
+        else:
+            os.environ[GRAPH_VARIABLE] = before
+
+
 def run(quick: bool) -> list[Measurement]:
     n, repeats = (300, 3) if quick else (1500, 7)
     env = Envelopes()
@@ -84,6 +100,10 @@ def run(quick: bool) -> list[Measurement]:
     finance, ops = agents["finance"], agents["ops"]
     finance_memory, finance_ctx = _primed(
         finance, "finance", env, [env.observation("market.snapshot", SNAPSHOT, ["finance"])]
+    )
+    graph_finance = _langgraph_agent("finance")
+    graph_memory, _ = _primed(
+        graph_finance, "finance", env, [env.observation("market.snapshot", SNAPSHOT, ["finance"])]
     )
     ops_memory, ops_ctx = _primed(ops, "ops", env, [env.observation("policy.brief", BRIEF, ["ops"])])
     shock = env.observation("supply.shock", SHOCK, ["finance"])
@@ -93,6 +113,9 @@ def run(quick: bool) -> list[Measurement]:
 
     def reset_finance() -> None:
         finance.memory = finance_memory.model_copy(deep=True)
+
+    def reset_graph_finance() -> None:
+        graph_finance.memory = graph_memory.model_copy(deep=True)
 
     def reset_ops() -> None:
         ops.memory = ops_memory.model_copy(deep=True)
@@ -123,8 +146,16 @@ def run(quick: bool) -> list[Measurement]:
                 "baseline": "bare 4-node LangGraph invoke",
                 "target": "≤ 1.5× the bare graph",
                 "target_ratio": 1 / 1.5,
-                "notes": "graph + engine + one offline narrator call (OfflineChatModel.invoke; nothing attached, so no "
-                "LangChain callback run)",
+                "notes": "the step run straight (agents/pipeline.py) + engine + one offline narrator call "
+                "(OfflineChatModel.invoke; nothing attached, so no LangChain callback run)",
+            },
+        ),
+        (
+            "finance step as a LangGraph graph (COALITION_AGENT_GRAPH=langgraph)",
+            lambda: _median_us(lambda: graph_finance.run([shock], finance_ctx), reset_graph_finance, n),
+            {
+                "baseline": "bare 4-node LangGraph invoke",
+                "notes": "the same step as the compiled graph: LangGraph's per-call machinery; informative",
             },
         ),
         (
@@ -140,7 +171,7 @@ def run(quick: bool) -> list[Measurement]:
         (
             "AgentRuntime.step over MemoryBus (1 shock)",
             lambda: _median_us(runtime_step, reset_finance, n),
-            {"baseline": "bare 4-node LangGraph invoke", "notes": "read + filter + graph + publish + ack"},
+            {"baseline": "bare 4-node LangGraph invoke", "notes": "read + filter + step + publish + ack"},
         ),
     ]
     results = []

@@ -157,7 +157,8 @@ def run(quick: bool) -> list[Measurement]:
             baseline="bare LangGraph peer: 5 nodes + InMemorySaver, same supersteps and decisions",
             target="≤ 1.2× the peer",
             target_ratio=1 / 1.2,
-            notes="governance, executor, world, hash-chained ledger (in memory) and the narrator included",
+            notes="governance, executor, world, hash-chained ledger (in memory) and the narrator included; our agents"
+            " run their fixed step straight (agents/pipeline.py), the peer stays a bare LangGraph graph",
         )
     )
     out.append(

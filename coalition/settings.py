@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="COALITION_STATE_DIR: what this user's CLI and console remember (the newest checkpoint seen per"
         " ledger); default $XDG_STATE_HOME/coalition or ~/.local/state/coalition",
     )
+    agent_graph: Literal["straight", "langgraph"] = Field(
+        default="straight",
+        description="COALITION_AGENT_GRAPH: how a pack agent's fixed step runs: straight (its nodes in order) or"
+        " langgraph (the compiled graph, for LangGraph's tracing and callbacks on every step); same ledger either way",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="warning", description="COALITION_LOG_LEVEL"
     )

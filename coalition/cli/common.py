@@ -114,7 +114,16 @@ def settings() -> Settings:
     except UnicodeDecodeError as exc:  # pydantic-settings reads .env as UTF-8
         fail(f".env: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})")
     install(cfg.secrets())
+    _export_agent_graph(cfg)
     return cfg
+
+
+def _export_agent_graph(cfg: Settings) -> None:
+    """A COALITION_AGENT_GRAPH given in ./.env reaches the agents (coalition.agents.pipeline reads the environment,
+    as this process's children do); one set in the environment wins, as pydantic-settings has it. Named here, not
+    imported: a command that runs no agent loads none of them."""
+    if cfg.agent_graph != "straight":
+        os.environ.setdefault("COALITION_AGENT_GRAPH", cfg.agent_graph)
 
 
 def _install_secrets() -> None:

@@ -1,5 +1,5 @@
-"""An agent's graph runs only in steps that hold something it reacts to; the ledger is the same as when every
-agent's graph ran on every step (issue 16: 585 graph runs a helios-launch run, most of them on the snapshot)."""
+"""An agent's whole step runs only in steps that hold something it reacts to; the ledger is the same as when every
+agent's step ran on every superstep (issue 16: 585 graph runs a helios-launch run, most of them on the snapshot)."""
 
 from __future__ import annotations
 
@@ -44,21 +44,20 @@ class TestIdleStepsSkipTheGraph:
         assert skipping == every_step
 
     def test_graphs_run_only_when_there_is_work(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """helios-launch: most agent steps hold only the day's snapshot, and those invoke no graph."""
+        """helios-launch: most agent steps hold only the day's snapshot, and those run only `observe`."""
         invocations: Counter[str] = Counter()
         steps: Counter[str] = Counter()
-        graph, run = workflow.step_graph(), FunctionAgent.run
+        whole, run = workflow.STEP.straight, FunctionAgent.run
 
-        class CountingGraph:
-            def invoke(self, state: Any) -> Any:
-                invocations[state["agent"].NAME] += 1
-                return graph.invoke(state)
+        def counting_whole(state: Any) -> Any:
+            invocations[state["agent"].NAME] += 1
+            return whole(state)
 
         def counting_run(agent: FunctionAgent[Any], inbox: Any, ctx: Any) -> Any:
             steps[agent.NAME] += 1
             return run(agent, inbox, ctx)
 
-        monkeypatch.setattr(workflow, "step_graph", CountingGraph)  # the graph every agent built below runs
+        monkeypatch.setattr(workflow.STEP, "straight", counting_whole)  # the step every agent built below runs
         monkeypatch.setattr(FunctionAgent, "run", counting_run)
         _run("helios-launch", tmp_path / "count.db")
         assert sum(steps.values()) >= 5 * 90

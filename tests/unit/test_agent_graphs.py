@@ -1,4 +1,4 @@
-"""Each agent's LangGraph graph on a scripted inbox: what it proposes, tells, revises and refuses."""
+"""Each agent's step on a scripted inbox: what it proposes, tells, revises and refuses."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from coalition.agents import Agent, AgentOutput, AgentStepContext, FunctionAgent, ScriptedModel, build_agents
+from coalition.agents import Agent, AgentOutput, AgentStepContext, FunctionAgent, ScriptedModel, build_agents, workflow
+from coalition.agents.pipeline import GRAPH_VARIABLE, LANGGRAPH
 from coalition.agents.testing import Envelopes
 from coalition.bus import topics
 from coalition.bus.clock import IdFactory
@@ -104,23 +105,28 @@ def messages(output: AgentOutput) -> list[AgentMessage]:
 
 
 class TestGraphShape:
-    """Every agent is one compiled StateGraph with the same four nodes."""
+    """Every agent runs the same four-node step: straight by default, as one compiled StateGraph on request."""
+
+    STEP_NODES: ClassVar[list[str]] = ["observe", "analyze", "draft", "propose"]
 
     @pytest.mark.parametrize("name", ["research", "finance", "marketing", "legal", "ops"])
     def test_nodes(self, name: str) -> None:
-        """observe → analyze → draft → propose; the agent implements the Agent protocol."""
+        """observe → analyze → draft → propose, run straight; the agent implements the Agent protocol."""
         agent = build_agents(seed=0)[name]
         assert isinstance(agent, Agent)
         assert agent.name == name
-        graph = agent._graph.get_graph()
-        assert [n for n in graph.nodes if not n.startswith("__")] == ["observe", "analyze", "draft", "propose"]
+        assert agent._steps == workflow.STEP.straight
+        assert [node for node, _ in workflow.STEP.nodes] == self.STEP_NODES
+        graph = workflow.step_graph().get_graph()
+        assert [n for n in graph.nodes if not n.startswith("__")] == self.STEP_NODES
 
-    def test_one_graph_per_process_shared_by_every_agent_of_every_run(self) -> None:
-        """The graph is compiled once per process (a sweep worker's runs do not compile it again) and holds no agent:
-        each step's state names the agent whose methods the nodes call."""
+    def test_one_graph_per_process_shared_by_every_agent_of_every_run(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The LangGraph graph (COALITION_AGENT_GRAPH=langgraph) is compiled once per process (a sweep worker's runs
+        do not compile it again) and holds no agent: each step's state names the agent whose methods the nodes call."""
+        monkeypatch.setenv(GRAPH_VARIABLE, LANGGRAPH)
         first, second = build_agents(seed=0), build_agents(seed=1)
-        graphs = {id(agent._graph) for agents in (first, second) for agent in agents.values()}
-        assert len(graphs) == 1
+        graphs = {id(agent._steps.__self__) for agents in (first, second) for agent in agents.values()}  # type: ignore[attr-defined]
+        assert graphs == {id(workflow.step_graph())}
         busy, idle = Harness("research"), Harness("research")
         assert messages(busy.run([busy.observe("market.signals", SIGNALS)]))
         assert idle.run([]) == AgentOutput()  # nothing of the other agent's step
