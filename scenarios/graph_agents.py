@@ -4,15 +4,18 @@ gets the pack agent's name, narrator, observations and the actions the policy pe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 
-from coalition.agents.graph_agent import GraphAgent, load_factory
 from coalition.agents.model_budget import REQUEST_ACTION
 from coalition.agents.narrator import Narrator
 from coalition.agents.voices import offline_model
 from coalition.domain import Pack
 from coalition.governance.policy import Policy
+
+if TYPE_CHECKING:
+    from coalition.agents.graph_agent import GraphAgent
 
 
 def reacts_to(pack: Pack, agent: str) -> frozenset[str]:
@@ -34,8 +37,12 @@ def graph_agents(
     seed: int,
 ) -> dict[str, GraphAgent]:
     """One GraphAgent per `agent -> "module:factory"`; GraphFactoryError (one line) for a factory that cannot be
-    imported."""
+    imported. LangGraph loads only for a run that has such graphs."""
     built: dict[str, GraphAgent] = {}
+    if not graphs:
+        return built
+    from coalition.agents.graph_agent import GraphAgent, load_factory
+
     for name, ref in sorted(graphs.items()):
         factory = load_factory(ref, f"agents.{name}.graph")
         narrator = narrators.get(name) or Narrator(model or offline_model(name, seed), agent=name)
