@@ -208,10 +208,17 @@ def _same(mine: Any, theirs: Any) -> bool:
 def _same_content(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
     """Whether two stored bodies agree on every field but their position (the common case, checked without building
     each side's content fields): then their content fields agree too (content_fields leaves out more, never less).
-    False may be wrong (keys in another order): the caller then compares their content fields."""
-    mine_content = {key: value for key, value in mine.items() if key not in POSITION_FIELDS}
-    theirs_content = {key: value for key, value in theirs.items() if key not in POSITION_FIELDS}
-    return orjson.dumps(mine_content) == orjson.dumps(theirs_content)  # same bytes: same values of the same types
+    False may be wrong (keys in another order): the caller then compares their content fields.
+
+    The re-derived body takes the recorded one's position fields (a shallow copy: a position field is never one of
+    the content's), so each side is encoded whole, without first building its content without them."""
+    aligned = dict(theirs)
+    for key in POSITION_FIELDS:
+        if key in mine:
+            aligned[key] = mine[key]
+        else:
+            aligned.pop(key, None)
+    return orjson.dumps(mine) == orjson.dumps(aligned)  # same bytes: same values of the same types
 
 
 def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
