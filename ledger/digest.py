@@ -9,7 +9,7 @@ from typing import Any
 from coalition.bus.canonical import canonical_json
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import POSITION_FIELDS, without_run_binding
-from coalition.ledger.history import history_order_of_bodies, run_history, taken_decisions
+from coalition.ledger.history import history_order_of_bodies, run_history, taken_decisions_of_bodies
 
 
 def run_digest(ledger: Ledger, run_id: str) -> str:
@@ -33,10 +33,11 @@ def history_bodies(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
     """The run's entries as stored (every field but `hash`, as JSON) in history order. A backend that hands out its
     stored bodies (SQLite) is read without building an entry model per row: the stored JSON is the entry's fields
     exactly."""
-    bodies = getattr(ledger, "run_bodies", None)
-    if bodies is None:
+    read = getattr(ledger, "run_bodies", None)
+    if read is None:
         return [entry.model_dump(mode="json", exclude={"hash"}) for entry in run_history(ledger, run_id)]
-    return list(history_order_of_bodies(bodies(run_id), taken_decisions(ledger, run_id)))
+    bodies = read(run_id)  # the decision points are among them: no second read for the decisions they took
+    return list(history_order_of_bodies(bodies, taken_decisions_of_bodies(bodies)))
 
 
 def content_fields(body: dict[str, Any]) -> dict[str, Any]:

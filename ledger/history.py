@@ -34,6 +34,17 @@ def taken_decisions(ledger: Ledger, run_id: str) -> set[str]:
     return taken
 
 
+def taken_decisions_of_bodies(bodies: Iterable[dict[str, Any]]) -> set[str]:
+    """`taken_decisions` from a run's stored entry bodies (all of them, read already), not a second read."""
+    taken: set[str] = set()
+    for body in bodies:
+        payload = body.get("payload") if body.get("kind") == DECISION_POINT else None
+        decisions = payload.get("decisions") if isinstance(payload, dict) else None
+        if isinstance(decisions, list):
+            taken.update(str(x) for x in decisions)
+    return taken
+
+
 def history_order(entries: Iterable[LedgerEntry], taken: set[str]) -> Iterator[LedgerEntry]:
     """`entries` (one run, sequence order) with each decision in `taken` moved to the point that took it."""
     return _reordered(entries, taken, lambda e: (e.kind, e.message_id, e.payload))

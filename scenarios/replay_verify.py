@@ -241,7 +241,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
             run_id=replay_id,
             seed=recorded.seed,
             policy=recorded.policy,
-            options=RunnerOptions(history=DecisionHistory.read(ledger, run_id), shadow_policy=recorded.shadow_policy),
+            options=RunnerOptions(history=DecisionHistory.of_bodies(original), shadow_policy=recorded.shadow_policy),
             answers=RecordedAnswers(
                 board, original_run=run_id, ledger=target, run_id=replay_id, policy=recorded.policy
             ),

@@ -26,7 +26,9 @@ from pathlib import Path
 import pytest
 
 from coalition.ledger.digest import run_digest
+from coalition.ledger.history import taken_decisions, taken_decisions_of_bodies
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.replay import replay
 
 pytestmark = pytest.mark.integration
@@ -57,3 +59,13 @@ class TestGoldenLedger:
         assert result.replay_digest == GOLDEN_DIGEST
         kinds = {e.kind for e in golden.iter_entries(run_id=GOLDEN_RUN)}
         assert {"decision_point", "resolution", "execution"} <= kinds  # the parts that history is about
+
+    def test_its_decision_points_read_from_its_bodies_are_those_its_entries_give(self, golden: SqliteLedger) -> None:
+        """replay and replay --verify take the decisions and decision points from the run's bodies, read once."""
+        bodies = golden.run_bodies(GOLDEN_RUN)
+        taken = taken_decisions(golden, GOLDEN_RUN)
+        assert taken
+        assert taken_decisions_of_bodies(bodies) == taken
+        points = DecisionHistory.read(golden, GOLDEN_RUN)
+        assert len(points)
+        assert DecisionHistory.of_bodies(bodies) == points
