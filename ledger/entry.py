@@ -90,6 +90,12 @@ class EntryDraft(BaseModel):
         return value
 
 
+class EnvelopeDraft(EntryDraft):
+    """The draft recording one bus message (ledger/mapping.py): its payload is the message's JSON dump already
+    (`model_dump(mode="json")`: JSON values only), so sealing it encodes the rest of the draft and takes the payload
+    as it is, rather than walking it a second time. Build one only from such a dump."""
+
+
 class LedgerEntry(EntryDraft):
     """A committed entry: the draft plus sequence, wall time and its place in the hash chain."""
 

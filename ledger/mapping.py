@@ -8,7 +8,7 @@ from typing import Any
 from coalition.bus import messages as m
 from coalition.bus.envelope import Envelope
 from coalition.bus.message import Message
-from coalition.ledger.entry import EntryDraft, ModelRef
+from coalition.ledger.entry import EntryDraft, EnvelopeDraft, ModelRef
 
 
 def _short(value: str, width: int = 12) -> str:
@@ -308,10 +308,10 @@ def draft_from_envelope(env: Envelope) -> EntryDraft:
     """The ledger entry recording one envelope (every message on the bus is recorded)."""
     describe: Callable[[Any], dict[str, Any]] = _FIELDS.get(env.type, _other)
     fields = describe(env.payload)
-    return EntryDraft(
+    return EnvelopeDraft(
         run_id=env.run_id,
         sim_time=env.sim_time,
-        payload=env.payload.model_dump(mode="json"),
+        payload=env.payload.model_dump(mode="json"),  # JSON values only: sealed as they are (EnvelopeDraft)
         message_id=env.id,
         message_type=env.type,
         correlation_id=env.correlation_id,

@@ -24,10 +24,11 @@ from pydantic import TypeAdapter
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.redaction import redactor
-from coalition.ledger.entry import EntryDraft, LedgerEntry
+from coalition.ledger.entry import EntryDraft, EnvelopeDraft, LedgerEntry
 
 _DATETIME = TypeAdapter(datetime)
 _DUMP_ALL = TypeAdapter(list[EntryDraft]).dump_python  # each draft's model_dump(mode="json"), in one call
+_NO_PAYLOAD = {"__all__": {"payload"}}  # each draft's fields but its payload
 
 # A prepared draft: the draft and its fields as JSON (a fresh dict `chain` completes with the position fields).
 PreparedDraft = tuple[EntryDraft, dict[str, Any]]
@@ -43,6 +44,12 @@ def prepare_all(drafts: Sequence[EntryDraft]) -> list[PreparedDraft]:
         if not isinstance(draft.sim_time, datetime) or draft.sim_time.tzinfo is None:
             raise ValueError("ledger entry: sim_time must be a timezone-aware datetime")
     listed = drafts if isinstance(drafts, list) else list(drafts)
+    if listed and all(type(draft) is EnvelopeDraft for draft in listed):
+        # a message's payload is its JSON dump already: dumped again it is only walked through pydantic's inference
+        dumped = _DUMP_ALL(listed, mode="json", exclude=_NO_PAYLOAD)
+        for draft, fields in zip(listed, dumped, strict=True):
+            fields["payload"] = draft.payload
+        return list(zip(listed, dumped, strict=True))
     return list(zip(listed, _DUMP_ALL(listed, mode="json"), strict=True))
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from coalition.bus.canonical import canonical_json
 from coalition.ledger import EntryDraft, LedgerEntry, ModelRef, SqliteLedger, entry_hash, run_digest, seal
+from coalition.ledger.entry import EnvelopeDraft
 from coalition.ledger.prepared import chain, prepare_all
 from coalition.ledger.sqlite import seal_with_body
 
@@ -154,6 +155,21 @@ class TestPreparedDrafts:
             entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev)
             assert entry == expected
             assert body == canonical_json(expected.hashed_fields())
+            prev = entry.hash
+
+    @PROPERTY
+    @given(st.lists(drafts(), min_size=1, max_size=8), st.datetimes(timezones=st.just(UTC)))
+    def test_message_drafts_chain_as_any_draft_without_encoding_their_payload_again(
+        self, items: list[EntryDraft], wall_time: datetime
+    ) -> None:
+        """Messages' drafts (each payload a message's JSON dump) chain to the entries and bytes of the same fields in
+        plain drafts, and each entry holds its draft's payload as the draft has it (not a second encoding)."""
+        messages = [EnvelopeDraft(**dict(draft)) for draft in items]
+        prev = "ab" * 32
+        for seq, (prepared, plain) in enumerate(zip(prepare_all(messages), prepare_all(items), strict=True), start=1):
+            entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev)
+            assert (entry, body) == chain(plain, seq=seq, wall_time=wall_time, prev_hash=prev)
+            assert entry.payload is prepared[0].payload
             prev = entry.hash
 
     def test_not_a_draft(self) -> None:
