@@ -151,7 +151,7 @@ def _scan(text: str) -> tuple[list[_Token], int, list[int]]:
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        past = _string_end(text, i)
+        past = string_end(text, i)
         if past is not None:
             i = past
             continue
@@ -189,7 +189,7 @@ def _scan(text: str) -> tuple[list[_Token], int, list[int]]:
     return tokens, deepest, comprehension_depths
 
 
-def _string_end(text: str, i: int) -> int | None:
+def string_end(text: str, i: int) -> int | None:
     """The offset just past the string literal (raw or bytes too) that starts at text[i]; None when none does."""
     if text[i] in "\"'":
         return _skip_string(text, i)

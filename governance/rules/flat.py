@@ -20,6 +20,9 @@ a string, more for each map and its keys). So, per proposal:
   environment, not built again on every evaluation; those only reasons read stay literals (built only when a rule
   fired, not copied at every rebuild); `normal(p)` over the elements of a literal list is computed once, at load
   (folded_normal);
+- a let that searches a text for a literal list of phrases (the banned-phrase screen) is computed in Python and
+  handed over as its value (screens.py), not looped over by CEL on every proposal; a let nothing reads any more
+  is not computed;
 - what only reasons, amounts and their lets read is handed over when a rule fired, and a placeholder that is one
   value handed over (`{args.region}`, `{args.price|usd}`) or a constant is rendered without running CEL; `quote(…)`
   around a whole placeholder is applied in Python, not called back from CEL.
@@ -53,6 +56,7 @@ from coalition.governance.expressions import (
     whole_call,
 )
 from coalition.governance.money import to_decimal
+from coalition.governance.rules.screens import Screen, screens_of
 from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding
 
@@ -128,6 +132,7 @@ class FlatRules:
     numbers: frozenset[str]  # numeric arguments the rules read
     constants: tuple[tuple[str, Any], ...]  # literal lists and maps, handed once to each environment
     scratch: _Scratch
+    screens: tuple[Screen, ...] = ()  # lets computed in Python and handed over as values (screens.py)
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> FlatRules | None:
@@ -144,15 +149,19 @@ class FlatRules:
                 _flat(r.when_over_lets.expanded if _loops(r) and r.when_over_lets else r.when.expanded, as_double)
                 for r in rules
             ]
+            bound = [(n, _flat(c.expanded, as_double)) for r in rules if _loops(r) or _hoists(r) for n, c in r.lets]
+            screens = screens_of(bound, _is_value)
             lets = [(n, _flat(c.expanded, as_double)) for r in rules if _loops(r) for n, c in r.lets]
-            compiled = tuple(_compile_rule(r, as_double, as_text, frozenset(read)) for r in rules)
-            text = _bound(lets, " + ".join(f"(({w}) ? {1 << i} : 0)" for i, w in enumerate(whens)) or "0")
+            compiled = tuple(_compile_rule(r, as_double, as_text, frozenset(read), screens) for r in rules)
+            body = " + ".join(f"(({w}) ? {1 << i} : 0)" for i, w in enumerate(whens)) or "0"
+            text = _bound(_read([(n, t) for n, t in lets if n not in screens], body), body)
             conditions = constants.program(text)
         except (_NotFlat, ValueError, RuntimeError):
             return None
         functions = _FUNCTION_CALL.search(text) is not None
-        decides = tuple(sorted(set(_NAME.findall(text))))
-        return cls(conditions, compiled, decides, functions, frozenset(read), constants.handed(), _Scratch())
+        decides = tuple(sorted(_names(text, screens)))
+        handed = tuple(screens.values())
+        return cls(conditions, compiled, decides, functions, frozenset(read), constants.handed(), _Scratch(), handed)
 
     def findings(
         self,
@@ -248,6 +257,11 @@ class FlatRules:
         for field, keys in needs.state:
             wanted = None if keys is None else [given.get(k) for k in keys]
             values[f"state__{field}"] = fields[field].value(state, wanted)
+        for screen in self.screens:
+            hits = screen.hits(values)
+            if hits is None:
+                return None
+            values[screen.name] = hits
         return values
 
     def _texts(self, proposal: ActionProposed) -> dict[str, str]:
@@ -416,8 +430,33 @@ def _bound(lets: Sequence[tuple[str, str]], body: str) -> str:
     return body
 
 
+def _is_value(name: str) -> bool:
+    """Whether a name is a value the flat layout computes per proposal (`normalized__copy`), not a let."""
+    return _NAME.fullmatch(name) is not None
+
+
+def _read(lets: Sequence[tuple[str, str]], body: str) -> list[tuple[str, str]]:
+    """The lets the body reads, directly or through a later let (a let nothing reads is not computed)."""
+    kept: list[tuple[str, str]] = []
+    texts = [body]
+    for name, text in reversed(lets):
+        if any(re.search(rf"\b{name}\b", t) for t in texts):
+            kept.append((name, text))
+            texts.append(text)
+    return kept[::-1]
+
+
+def _names(text: str, screens: Mapping[str, Screen]) -> set[str]:
+    """The values a program's text reads: flat variables, and the screens it reads as names."""
+    return set(_NAME.findall(text)) | {name for name in screens if re.search(rf"\b{name}\b", text)}
+
+
 def _compile_rule(
-    rule: CompiledRule, as_double: Mapping[str, str], as_text: Mapping[str, str], numbers: frozenset[str]
+    rule: CompiledRule,
+    as_double: Mapping[str, str],
+    as_text: Mapping[str, str],
+    numbers: frozenset[str],
+    screens: Mapping[str, Screen],
 ) -> _FlatRule:
     """A rule's reason and amount for the flat layout: what CEL must compute of them, as one program over the
     rule's lets. Reasons read numeric arguments as their text; a reason that loops reads the rule's lets as names
@@ -431,11 +470,12 @@ def _compile_rule(
         amount = _value(_flat(rule.amount.expanded, as_double), numbers, computed)
     if not computed:
         return _FlatRule(None, reason, amount, frozenset(), functions=False)
-    lets = [(n, _flat(c.expanded, as_text)) for n, c in rule.lets] if over_lets else []
-    text = _bound(lets, "[" + ", ".join(computed) + "]")
+    lets = [(n, _flat(c.expanded, as_text)) for n, c in rule.lets if n not in screens] if over_lets else []
+    body = "[" + ", ".join(computed) + "]"
+    text = _bound(_read(lets, body), body)
     # the program runs only when the rule fired: its literals stay literals, not variables copied at every rebuild
     program = cel.compile(folded_normal(text))
-    return _FlatRule(program, reason, amount, frozenset(_NAME.findall(text)), _FUNCTION_CALL.search(text) is not None)
+    return _FlatRule(program, reason, amount, frozenset(_names(text, screens)), _FUNCTION_CALL.search(text) is not None)
 
 
 def _placeholder(compiled: Compiled, fmt: str, as_text: Mapping[str, str], computed: list[str]) -> _Placeholder:
