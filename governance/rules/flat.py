@@ -8,8 +8,10 @@ a string, more for each map and its keys). So, per proposal:
 - a numeric argument is handed over as an int when it is a whole number (converted without a failed try) and read
   as `double(args__price)`, the same double `args.price` is elsewhere; any other number as the double itself;
 - one CEL program decides all the action's conditions, returning which fired as the bits of one int;
-- the CEL environment lives on between proposals (one per thread and action): a value it holds already (a state
-  value that has not changed, an argument the last proposal of the action gave too) is not handed over again;
+- the CEL environment lives on between proposals (per thread and action, one for each value of the arguments
+  that select state entries, up to MAX_ENVIRONMENTS: one per region for `state.prices[args.region]`): a value it
+  holds already (a state value that has not changed, the region and its price entry, an argument the last
+  proposal of the action gave too) is not handed over again; state values are computed once per state;
 - the binding caches the environment it builds from the variables, and every value handed over drops that cache:
   the next program run builds it again, copying every variable it holds (about 0.2 µs a variable and 0.07 µs a
   list element). So values are handed over in one go before a program runs, never between two programs: a let
@@ -68,6 +70,10 @@ FLAT_VARIABLES = frozenset({"args", "normalized", "joined", "state"})
 TEXT_PREFIX = "argtext__"  # a numeric argument as the decimal text reasons show (`argtext__price`)
 MAX_RULES = 62  # one bit each in the int the conditions return (CEL ints are 64-bit, signed)
 EXACT_INTS = 2**53  # every whole number up to here is exactly one double
+# CEL environments kept per action and thread, one per value of the arguments selecting state entries (regions): a
+# value an environment holds (the region, its price entry) is not converted again when the next proposal names it.
+MAX_ENVIRONMENTS = 16
+_MISSING = object()
 
 _NAME = re.compile(r"\b(?:(?:args|normalized|joined|state|argtext)__[A-Za-z_]\w*|proposer|action)\b")
 _FUNCTION_CALL = re.compile(rf"\b(?:{'|'.join(FUNCTIONS)})\s*\(")
@@ -112,13 +118,46 @@ class _FlatRule:
     functions: bool  # one of its programs calls normal() or quote()
 
 
+class _Env:
+    """A CEL environment of one action's rules, and what it holds."""
+
+    __slots__ = ("context", "functions", "held", "objects")
+
+    def __init__(self, constants: Sequence[tuple[str, Any]]) -> None:
+        self.context = cel.Context(dict(constants))
+        self.held: dict[str, str] = {}  # name → the repr of the value the environment holds
+        self.objects: dict[str, Any] = {}  # name → the value itself (the same object needs no repr compared)
+        self.functions = False
+
+
 class _Scratch(threading.local):
-    """The environment of one action's rules on this thread, and the state values it holds."""
+    """The environments of one action's rules on this thread, one per value of the arguments that select state
+    entries (`region` of `state.prices[args.region]`), the least recently used re-keyed when there are
+    MAX_ENVIRONMENTS; and the state values of the last state read."""
 
     def __init__(self) -> None:
-        self.env: cel.Context | None = None
-        self.held: dict[str, str] = {}  # name → the repr of the value the environment holds
-        self.functions = False
+        self.envs: dict[str, _Env] = {}  # least recently used first
+        self.state: GovernanceState | None = None
+        self.state_values: dict[tuple[str, str], Any] = {}  # (field, repr of the entries wanted) → value
+
+    def env(self, key: str, constants: Sequence[tuple[str, Any]]) -> _Env:
+        env = self.envs.pop(key, None)
+        if env is None:
+            env = self.envs.pop(next(iter(self.envs))) if len(self.envs) >= MAX_ENVIRONMENTS else _Env(constants)
+        self.envs[key] = env
+        return env
+
+    def state_value(self, state: GovernanceState, field: str, wanted: list[Any] | None, read: StateField) -> Any:
+        """A state field's value (its entries `wanted`), computed once per state: the state is immutable, and the
+        same object handed again is known to the environment without comparing its repr."""
+        if self.state is not state:
+            self.state = state
+            self.state_values = {}
+        key = (field, repr(wanted))
+        value = self.state_values.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.state_values[key] = read.value(state, wanted)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +172,7 @@ class FlatRules:
     constants: tuple[tuple[str, Any], ...]  # literal lists and maps, handed once to each environment
     scratch: _Scratch
     screens: tuple[Screen, ...] = ()  # lets computed in Python and handed over as values (screens.py)
+    selectors: tuple[str, ...] = ()  # the arguments that select state entries (one environment per their values)
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> FlatRules | None:
@@ -161,7 +201,10 @@ class FlatRules:
         functions = _FUNCTION_CALL.search(text) is not None
         decides = tuple(sorted(_names(text, screens)))
         handed = tuple(screens.values())
-        return cls(conditions, compiled, decides, functions, frozenset(read), constants.handed(), _Scratch(), handed)
+        selectors = tuple(sorted({k for _, keys in needs.state if keys is not None for k in keys}))
+        return cls(
+            conditions, compiled, decides, functions, frozenset(read), constants.handed(), _Scratch(), handed, selectors
+        )
 
     def findings(
         self,
@@ -176,18 +219,15 @@ class FlatRules:
         values = self._values(proposal, state, needs, fields)
         if values is None:
             return None
-        scratch = self.scratch
+        given = proposal.args
+        key = repr([given.get(k) for k in self.selectors]) if self.selectors else ""
         try:
-            env = scratch.env
-            if env is None:
-                env = scratch.env = cel.Context(dict(self.constants))
-                scratch.held = {}
-                scratch.functions = False
-            if self.functions and not scratch.functions:
-                _add_functions(env, scratch)
+            env = self.scratch.env(key, self.constants)
+            if self.functions and not env.functions:
+                _add_functions(env)
             for name in self.decides:
-                _put(env, scratch, name, values[name])
-            fired = self.conditions.execute(env)
+                _put(env, name, values[name])
+            fired = self.conditions.execute(env.context)
             if type(fired) is not int:
                 return None
             if not fired:
@@ -199,15 +239,15 @@ class FlatRules:
                     if rule.outcome == "deny":
                         break
             values.update(self._texts(proposal))  # a rule fired: the numbers as the text reasons show, too
-            handed = _Handed(env, scratch, values, set(self.decides))
+            handed = _Handed(env, values, set(self.decides))
             for _, flat in chosen:  # everything their programs read, handed over before the first one runs
-                if flat.functions and not scratch.functions:
-                    _add_functions(env, scratch)
+                if flat.functions and not env.functions:
+                    _add_functions(env)
                 for name in flat.reads:
                     handed.hand(name)
             out: list[Finding] = []
             for rule, flat in chosen:
-                computed = () if flat.program is None else flat.program.execute(env)
+                computed = () if flat.program is None else flat.program.execute(env.context)
                 reason = "".join(p if isinstance(p, str) else _render(p, handed, computed) for p in flat.reason)
                 amount = None
                 if flat.amount is not None and rule.outcome != "deny":
@@ -256,7 +296,7 @@ class FlatRules:
             values["action"] = proposal.action
         for field, keys in needs.state:
             wanted = None if keys is None else [given.get(k) for k in keys]
-            values[f"state__{field}"] = fields[field].value(state, wanted)
+            values[f"state__{field}"] = self.scratch.state_value(state, field, wanted, fields[field])
         for screen in self.screens:
             hits = screen.hits(values)
             if hits is None:
@@ -308,38 +348,42 @@ def _number(value: object) -> int | float | None:
     return double
 
 
-def _put(env: cel.Context, scratch: _Scratch, name: str, value: Any) -> None:
+def _put(env: _Env, name: str, value: Any) -> None:
     """Hand a value to the environment, unless the environment holds it already (the same repr: equal and of the
     same types all the way down, where 1 == 1.0 == True in Python, not in CEL): a state value that did not change,
     an argument the last proposal of this action gave too (the same region, the same claims). Comparing reprs
     costs a fraction of converting the value again, and a value not handed over leaves the binding's environment
     built (nothing to copy again before the next program runs when no value changed)."""
-    shown = repr(value)
-    if scratch.held.get(name) == shown:
+    if env.objects.get(name, _MISSING) is value:
         return
-    scratch.held.pop(name, None)
-    env.add_variable(name, value)
-    scratch.held[name] = shown
+    shown = repr(value)
+    if env.held.get(name) == shown:
+        env.objects[name] = value
+        return
+    env.held.pop(name, None)
+    env.objects.pop(name, None)
+    env.context.add_variable(name, value)
+    env.held[name] = shown
+    env.objects[name] = value
 
 
-def _add_functions(env: cel.Context, scratch: _Scratch) -> None:
+def _add_functions(env: _Env) -> None:
     for name, function in FUNCTIONS.items():
-        env.add_function(name, function)
-    scratch.functions = True
+        env.context.add_function(name, function)
+    env.functions = True
 
 
 @dataclass(slots=True)
 class _Handed:
     """The values of one proposal, and which of them the environment holds."""
 
-    env: cel.Context
-    scratch: _Scratch
+    env: _Env
     values: dict[str, Any]
     names: set[str]
 
     def hand(self, name: str) -> None:
         if name not in self.names:
-            _put(self.env, self.scratch, name, self.values[name])
+            _put(self.env, name, self.values[name])
             self.names.add(name)
 
     def value(self, value: _Value, computed: Sequence[Any]) -> Any:
@@ -355,7 +399,7 @@ class _Handed:
             return held
         self.hand(value.name)
         assert value.program is not None
-        return value.program.execute(self.env)
+        return value.program.execute(self.env.context)
 
 
 def _plain(value: Any) -> bool:

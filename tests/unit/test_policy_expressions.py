@@ -4,9 +4,11 @@ a rule that cannot be evaluated at run time denies, fail closed, with a reason n
 from __future__ import annotations
 
 import copy
+import dataclasses
 import subprocess
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from coalition.governance import GovernanceState, Policy, default_policy, evalua
 from coalition.governance.errors import PolicyError
 from coalition.governance.expressions import flattened, folded_normal, literal_spans
 from coalition.governance.rules.expression import rules_by_action
+from coalition.governance.rules.flat import MAX_ENVIRONMENTS
+from coalition.packs.helios.learned import RegionPrice
 
 pytestmark = pytest.mark.unit
 
@@ -472,8 +476,32 @@ class TestFlatLayout:
             assert flat == rules.nested_findings(proposal, state)
             verdicts.append([f.rule_id for f in flat or []])
             assert compiled is not None
-            assert compiled.scratch.held["args__region"] == repr(region)
+            assert compiled.scratch.envs[repr([region])].held["args__region"] == repr(region)
         assert verdicts == [["limit.price.base_unknown"]] * 3 + [["limit.price.ceiling"], ["limit.price.base_unknown"]]
+
+    def test_one_environment_per_region_each_holding_its_own_values(self) -> None:
+        """Proposals alternating between regions find their region and its price entry held (not converted into
+        CEL again); past MAX_ENVIRONMENTS regions the least recently used environment is re-keyed, and every
+        verdict still reads its own arguments and state."""
+        policy = default_policy()
+        rules = rules_by_action(policy, ["set_price"])["set_price"]
+        compiled = rules._flat
+        assert compiled is not None
+        assert compiled.selectors == ("region",)
+        regions = [f"R{i}" for i in range(MAX_ENVIRONMENTS + 3)]
+        learned = {"prices": {r: RegionPrice(Decimal(50 + i), Decimal(50 + i)) for i, r in enumerate(regions)},
+                   "pricing": None, "jurisdictions": {}}  # fmt: skip
+        state = dataclasses.replace(GovernanceState.initial(policy).at(NOW), learned=learned)
+        for region in ["CA", "R1", "CA", "R1", *regions, "R1", "CA"]:
+            for price in (60, 70, 300):
+                proposal = ActionProposed(proposal_id="p", agent="finance", action="set_price",
+                                          args={"region": region, "price": price}, rationale="r")  # fmt: skip
+                assert rules.flat_findings(proposal, state) == rules.nested_findings(proposal, state)
+        envs = compiled.scratch.envs
+        assert len(envs) == MAX_ENVIRONMENTS
+        assert list(envs)[-2:] == [repr(["R1"]), repr(["CA"])]
+        assert [env.held["args__region"] for env in envs.values()] == [key[1:-1] for key in envs]
+        assert envs[repr(["R1"])].held["state__prices"] == repr({"R1": {"price": 51.0, "base_price": 51.0}})
 
 
 def test_a_policy_loaded_again_compiles_no_expression_again(monkeypatch: pytest.MonkeyPatch) -> None:
