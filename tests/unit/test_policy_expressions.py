@@ -21,7 +21,7 @@ from coalition.bus.messages import ActionProposed
 from coalition.domain.cel_language import cel
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, load_policy, parse_policy
 from coalition.governance.errors import PolicyError
-from coalition.governance.expressions import flattened, folded_normal, literal_spans
+from coalition.governance.expressions import flattened, folded_normal, literal_spans, normal
 from coalition.governance.rules.expression import rules_by_action
 from coalition.governance.rules.flat import MAX_ENVIRONMENTS
 from coalition.packs.helios.learned import RegionPrice
@@ -375,9 +375,19 @@ class TestFlatLayout:
         ("text", "folded"),
         [
             (
-                '["Risk-FREE", "A  b"].filter(p, normal(p) == h)[0]',
-                '[["Risk-FREE", "risk-free"], ["A  b", "a b"]].filter(p, p[1] == h).map(p, p[0])[0]',
+                '["Risk-FREE", "A  b"].filter(p, normal(p) == h)',
+                '[["Risk-FREE", "risk-free"], ["A  b", "a b"]].filter(p, p[1] == h).map(p, p[0])',
             ),
+            # the first element of a normal form: a lookup, the first of each normal form kept
+            (
+                '["Risk-FREE", "A  b", "risk-free"].filter(p, normal(p) == h)[0]',
+                '{"risk-free": "Risk-FREE", "a b": "A  b"}[h]',
+            ),
+            ('["A"].filter(p, (h)[0] == normal(p))[0]', '{"a": "A"}[(h)[0]]'),
+            ('["A"].filter(p, normal(p) == a || b)[0]', '[["A", "a"]].filter(p, p[1] == a || b).map(p, p[0])[0]'),
+            ('["A"].filter(p, normal(p) == x in y)[0]', '[["A", "a"]].filter(p, p[1] == x in y).map(p, p[0])[0]'),
+            ('["A"].filter(p, normal(p) == p)[0]', '[["A", "a"]].filter(p, p[1] == p[0]).map(p, p[0])[0]'),
+            ('["A"].filter(p, normal(p) == h)[1]', '[["A", "a"]].filter(p, p[1] == h).map(p, p[0])[1]'),
             (
                 '["A"].exists(x, normal(x) == y && x != "A" && z.x)',
                 '[["A", "a"]].exists(x, x[1] == y && x[0] != "A" && z.x)',
@@ -389,6 +399,21 @@ class TestFlatLayout:
     )
     def test_normal_folded_over_literal_lists(self, text: str, folded: str) -> None:
         assert folded_normal(text) == folded
+
+    @pytest.mark.parametrize("h", ["risk-free", "a b", "A  b", "", 1.0, None])
+    def test_a_lookup_gives_what_the_loop_gives(self, h: Any) -> None:
+        """The same element, or an error for both where no element has that normal form."""
+        written = '["Risk-FREE", "A  b", "risk-free"].filter(p, normal(p) == h)[0]'
+        context = cel.Context({"h": h}, {"normal": normal})
+        try:
+            expected = cel.compile(written).execute(context)
+        except Exception:
+            expected = "error"
+        try:
+            got = cel.compile(folded_normal(written)).execute(context)
+        except Exception:
+            got = "error"
+        assert got == expected
 
     @pytest.mark.parametrize(
         ("text", "literals"),
