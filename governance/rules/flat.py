@@ -116,6 +116,7 @@ class _FlatRule:
     amount: _Value | None
     reads: frozenset[str]
     functions: bool  # one of its programs calls normal() or quote()
+    texts: tuple[str, ...] = ()  # the numeric arguments its reason or amount reads as decimal text
 
 
 class _Env:
@@ -173,6 +174,7 @@ class FlatRules:
     scratch: _Scratch
     screens: tuple[Screen, ...] = ()  # lets computed in Python and handed over as values (screens.py)
     selectors: tuple[str, ...] = ()  # the arguments that select state entries (one environment per their values)
+    plan: _Plan | None = None  # the variables to compute, with their names
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> FlatRules | None:
@@ -202,8 +204,18 @@ class FlatRules:
         decides = tuple(sorted(_names(text, screens)))
         handed = tuple(screens.values())
         selectors = tuple(sorted({k for _, keys in needs.state if keys is not None for k in keys}))
+        plan = _Plan.of(needs, frozenset(read))
         return cls(
-            conditions, compiled, decides, functions, frozenset(read), constants.handed(), _Scratch(), handed, selectors
+            conditions,
+            compiled,
+            decides,
+            functions,
+            frozenset(read),
+            constants.handed(),
+            _Scratch(),
+            handed,
+            selectors,
+            plan,
         )
 
     def findings(
@@ -238,7 +250,9 @@ class FlatRules:
                     chosen.append((rule, flat))
                     if rule.outcome == "deny":
                         break
-            values.update(self._texts(proposal))  # a rule fired: the numbers as the text reasons show, too
+            for _, flat in chosen:  # a rule fired: the numbers its reason shows as text, too
+                for name in flat.texts:
+                    values[f"{TEXT_PREFIX}{name}"] = str(to_decimal(given[name]))
             handed = _Handed(env, values, set(self.decides))
             for _, flat in chosen:  # everything their programs read, handed over before the first one runs
                 if flat.functions and not env.functions:
@@ -264,39 +278,39 @@ class FlatRules:
         or a numeric one is not a number."""
         given = proposal.args
         values: dict[str, Any] = {}
-        assert needs.args is not None
-        assert needs.normalized is not None
-        assert needs.joined is not None
-        for name in needs.args:
+        plan = self.plan
+        assert plan is not None
+        for name, key, numeric in plan.args:
             if name not in given:
                 return None
             value = given[name]
-            if name in self.numbers:
+            if numeric:
                 value = _number(value)
                 if value is None:
                     return None
-                values[f"args__{name}"] = value
+                values[key] = value
             else:
-                values[f"args__{name}"] = cel_value(value)
-        for name in needs.normalized:
+                values[key] = cel_value(value)
+        for name, key in plan.normalized:
             if name not in given:
                 return None
-            values[f"normalized__{name}"] = normal_value(given[name])
-        for name in needs.joined:
+            values[key] = normal_value(given[name])
+        for name, key, normalized_key in plan.joined:
             if name not in given:
                 return None
-            normalized = values.get(f"normalized__{name}")
+            normalized = values.get(normalized_key)
             if type(normalized) is list and all(type(v) is str for v in normalized):  # each string normalized once
-                values[f"joined__{name}"] = "\n".join(normalized)
+                values[key] = "\n".join(normalized)
             else:
-                values[f"joined__{name}"] = joined_value(given[name])
+                values[key] = joined_value(given[name])
         if needs.proposer:
             values["proposer"] = proposal.agent
         if needs.action:
             values["action"] = proposal.action
-        for field, keys in needs.state:
+        scratch = self.scratch
+        for field, key, keys in plan.state:
             wanted = None if keys is None else [given.get(k) for k in keys]
-            values[f"state__{field}"] = self.scratch.state_value(state, field, wanted, fields[field])
+            values[key] = scratch.state_value(state, field, wanted, fields[field])
         for screen in self.screens:
             hits = screen.hits(values)
             if hits is None:
@@ -304,9 +318,28 @@ class FlatRules:
             values[screen.name] = hits
         return values
 
-    def _texts(self, proposal: ActionProposed) -> dict[str, str]:
-        """The numeric arguments as the decimal text governance shows (25 as 25, 25.0 as 25.0, as given)."""
-        return {f"{TEXT_PREFIX}{n}": str(to_decimal(proposal.args[n])) for n in self.numbers}
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The flat variables of one action's rules, each with the name it is handed over as (built once, not per
+    proposal)."""
+
+    args: tuple[tuple[str, str, bool], ...]  # (argument, variable, numeric)
+    normalized: tuple[tuple[str, str], ...]
+    joined: tuple[tuple[str, str, str], ...]  # (argument, variable, its normalized variable)
+    state: tuple[tuple[str, str, tuple[str, ...] | None], ...]  # (field, variable, arguments naming its entries)
+
+    @classmethod
+    def of(cls, needs: Needs, numbers: frozenset[str]) -> _Plan:
+        assert needs.args is not None
+        assert needs.normalized is not None
+        assert needs.joined is not None
+        return cls(
+            tuple((n, f"args__{n}", n in numbers) for n in sorted(needs.args)),
+            tuple((n, f"normalized__{n}") for n in sorted(needs.normalized)),
+            tuple((n, f"joined__{n}", f"normalized__{n}") for n in sorted(needs.joined)),
+            tuple((field, f"state__{field}", keys) for field, keys in needs.state),
+        )
 
 
 def normal_value(value: object) -> Any:
@@ -512,14 +545,22 @@ def _compile_rule(
     amount = None
     if rule.amount is not None:
         amount = _value(_flat(rule.amount.expanded, as_double), numbers, computed)
+    named = {p.value.name for p in reason if not isinstance(p, str)} | {amount.name if amount else None}
     if not computed:
-        return _FlatRule(None, reason, amount, frozenset(), functions=False)
+        return _FlatRule(None, reason, amount, frozenset(), functions=False, texts=_texts(named))
     lets = [(n, _flat(c.expanded, as_text)) for n, c in rule.lets if n not in screens] if over_lets else []
     body = "[" + ", ".join(computed) + "]"
     text = _bound(_read(lets, body), body)
     # the program runs only when the rule fired: its literals stay literals, not variables copied at every rebuild
     program = cel.compile(folded_normal(text))
-    return _FlatRule(program, reason, amount, frozenset(_names(text, screens)), _FUNCTION_CALL.search(text) is not None)
+    reads = frozenset(_names(text, screens))
+    functions = _FUNCTION_CALL.search(text) is not None
+    return _FlatRule(program, reason, amount, reads, functions, _texts(named | reads))
+
+
+def _texts(names: set[str | None] | frozenset[str]) -> tuple[str, ...]:
+    """The numeric arguments among the names read as their decimal text (`argtext__price` → `price`)."""
+    return tuple(sorted(n.removeprefix(TEXT_PREFIX) for n in names if n is not None and n.startswith(TEXT_PREFIX)))
 
 
 def _placeholder(compiled: Compiled, fmt: str, as_text: Mapping[str, str], computed: list[str]) -> _Placeholder:

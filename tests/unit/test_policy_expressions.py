@@ -504,6 +504,17 @@ class TestFlatLayout:
             assert compiled.scratch.envs[repr([region])].held["args__region"] == repr(region)
         assert verdicts == [["limit.price.base_unknown"]] * 3 + [["limit.price.ceiling"], ["limit.price.base_unknown"]]
 
+    def test_a_fired_rule_writes_as_text_only_the_numbers_its_reason_shows(self) -> None:
+        """The decimal text of a numeric argument (`{args.discount_pct|dec}`) is built when a rule whose reason
+        shows it fired, not for every rule that fired."""
+        rules = rules_by_action(default_policy(), ["launch_campaign"])["launch_campaign"]
+        flat = rules._flat
+        assert flat is not None
+        assert {r.rule_id: f.texts for r, f in zip(rules.rules, flat.rules, strict=True)} == {
+            "limit.claims.banned": (), "limit.claims.unapproved": (), "limit.discount": ("discount_pct",),
+            "limit.jurisdiction.prohibited": (),
+        }  # fmt: skip
+
     def test_one_environment_per_region_each_holding_its_own_values(self) -> None:
         """Proposals alternating between regions find their region and its price entry held (not converted into
         CEL again); past MAX_ENVIRONMENTS regions the least recently used environment is re-keyed, and every
