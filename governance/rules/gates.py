@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from coalition.bus.messages import ActionProposed
 from coalition.governance.money import usd
@@ -24,8 +25,15 @@ def escalation(rule_id: str, gate_name: str, gate: Gate, reason: str, amount: De
         gate=gate_name,
         approver_roles=tuple(gate.approver_roles),
         approvals_required=gate.required_for(amount),
-        expires_after=timedelta(hours=gate.expires_after_hours),
+        expires_after=_expiry(gate.expires_after_hours),
     )
+
+
+@lru_cache(maxsize=256)
+def _expiry(hours: float) -> timedelta:
+    """A gate's expiry as a timedelta (immutable, so one per value serves every escalation: building one from a
+    float of hours costs more than the rest of the finding)."""
+    return timedelta(hours=hours)
 
 
 class HighImpactToolGate:

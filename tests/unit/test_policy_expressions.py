@@ -7,7 +7,7 @@ import copy
 import dataclasses
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from coalition.governance.errors import PolicyError
 from coalition.governance.expressions import flattened, folded_normal, literal_spans, normal
 from coalition.governance.rules.expression import rules_by_action
 from coalition.governance.rules.flat import MAX_ENVIRONMENTS
+from coalition.governance.rules.gates import escalation
 from coalition.packs.helios.learned import RegionPrice
 
 pytestmark = pytest.mark.unit
@@ -177,6 +178,16 @@ class TestFailClosed:
 
 
 class TestEscalationRule:
+    def test_every_escalation_of_a_gate_shares_its_expiry(self) -> None:
+        """A gate's expiry is built once per value of its hours (a timedelta from a float of hours cost more than
+        the rest of the finding), and is the gate's hours."""
+        gate = default_policy().gate("market_entry")
+        first = escalation("gate.market_entry", "market_entry", gate, "r", None)
+        second = escalation("gate.market_entry", "market_entry", gate, "s", Decimal(300_000))
+        assert first.expires_after == timedelta(hours=gate.expires_after_hours)
+        assert first.expires_after is second.expires_after
+        assert (first.approvals_required, second.approvals_required) == (1, 2)
+
     def test_refund_style_escalation_with_four_eyes_amount(self) -> None:
         """The issue's example: escalate when the amount is high OR the customer disputes often."""
         written = {
