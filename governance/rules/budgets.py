@@ -16,9 +16,11 @@ from coalition.governance.verdict import Finding
 ZERO = Decimal(0)
 
 
-def overrun(state: GovernanceState, agent: str, limit: Decimal, amount: Decimal) -> Decimal:
-    """How far committing `amount` would take the agent past its budget (limit + increases); 0 if it fits."""
-    over = state.committed(agent) + amount - (limit + state.increase(agent))
+def overrun(state: GovernanceState, agent: str, limit: Decimal, amount: Decimal, period: str | None = None) -> Decimal:
+    """How far committing `amount` would take the agent past its budget (limit + increases) in the period (the
+    current one by default); 0 if it fits."""
+    period = period or state.period_key()
+    over = state.committed(agent, period) + amount - (limit + state.increase(agent, period))
     return over if over > ZERO else ZERO
 
 
@@ -41,13 +43,14 @@ class MoneyBudget:
         agent = proposal.agent
         amount = number(proposal, self._charges[proposal.action])
         limit = self.limit(agent)
-        over = overrun(state, agent, limit, amount)
+        period = state.period_key()  # once: every figure below is of this period
+        over = overrun(state, agent, limit, amount, period)
         if not over:
             return None
-        period = state.period_key()
-        budget = limit + state.increase(agent)
+        budget = limit + state.increase(agent, period)
+        committed = state.committed(agent, period)
         reason = (
-            f"budget: {agent} would commit {usd(state.committed(agent) + amount)} of its {usd(budget)} budget "
-            f"for {period} (committed {usd(state.committed(agent))}, asks {usd(amount)}): overrun {usd(over)}"
+            f"budget: {agent} would commit {usd(committed + amount)} of its {usd(budget)} budget "
+            f"for {period} (committed {usd(committed)}, asks {usd(amount)}): overrun {usd(over)}"
         )
         return escalation(self.rule_id, "budget_overrun", self._gate, reason, over)
