@@ -261,10 +261,19 @@ def let_order(lets: Mapping[str, str]) -> dict[str, str]:
     return ordered
 
 
-def check_shape(text: str) -> list[_Token]:
+def check_shape(text: str) -> tuple[_Token, ...]:
     """Size, nesting and comprehension limits, then CEL's own parser; the identifiers of the text."""
     if not isinstance(text, str) or not text.strip():
         raise ExpressionProblem("the expression is empty")
+    return _shape(text)
+
+
+# A policy's load checks each text's shape once for its lets' order and again for each compile of it: 145 checks of
+# 53 texts for the shipped policy (~23 µs each, the scan in Python). The shape and the identifiers are a function of
+# the text alone (as is its program, `_program`): one check per text serves every load in the process. A text whose
+# shape is refused raises, and is not kept.
+@lru_cache(maxsize=4096)
+def _shape(text: str) -> tuple[_Token, ...]:
     if len(text) > MAX_EXPRESSION_CHARS:
         raise ExpressionProblem(f"the expression is {len(text):,} characters long; at most {MAX_EXPRESSION_CHARS:,}")
     tokens, deepest, comprehensions = _scan(text)
@@ -275,7 +284,7 @@ def check_shape(text: str) -> list[_Token]:
     if comprehensions and max(comprehensions) >= MAX_NESTED_COMPREHENSIONS:
         raise ExpressionProblem(f"comprehensions nest more than {MAX_NESTED_COMPREHENSIONS} deep")
     _parse(text)
-    return tokens
+    return tuple(tokens)
 
 
 def _parse(text: str) -> cel.Program:

@@ -21,7 +21,15 @@ from coalition.bus.messages import ActionProposed
 from coalition.domain.cel_language import cel
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate, load_policy, parse_policy
 from coalition.governance.errors import PolicyError
-from coalition.governance.expressions import flattened, folded_normal, literal_spans, normal
+from coalition.governance.expressions import (
+    ExpressionProblem,
+    _shape,
+    check_shape,
+    flattened,
+    folded_normal,
+    literal_spans,
+    normal,
+)
 from coalition.governance.rules.expression import rules_by_action
 from coalition.governance.rules.flat import MAX_ENVIRONMENTS
 from coalition.governance.rules.gates import escalation
@@ -564,3 +572,21 @@ def test_a_policy_loaded_again_compiles_no_expression_again(monkeypatch: pytest.
     bad = with_rules(rule("args.amount_usd >"))
     assert problem(bad).field_path == problem(bad).field_path == "rules[0].when"
     assert compiled  # the text that failed was compiled both times
+
+
+def test_a_texts_shape_is_checked_once_in_a_process() -> None:
+    """A load checks the same texts for its lets' order and each compile, and a second load (a replay or verify of
+    the run that loaded it) checks none again: the shape is a function of the text alone."""
+    document = default_policy().document
+    _shape.cache_clear()
+    parse_policy(document, source="first")
+    first = _shape.cache_info()
+    assert first.hits > 0
+    parse_policy(document, source="second")
+    assert _shape.cache_info().misses == first.misses
+
+
+@pytest.mark.parametrize("text", [["a"], {"a": 1}, None, "   "])
+def test_a_text_that_is_no_string_is_one_problem_not_a_cache_error(text: Any) -> None:
+    with pytest.raises(ExpressionProblem, match="empty"):
+        check_shape(text)
