@@ -220,7 +220,7 @@ def seal_with_body(
     draft: EntryDraft, *, seq: int, wall_time: datetime, prev_hash: str, wall_json: str | None = None
 ) -> tuple[LedgerEntry, bytes]:
     """`entry.seal` without its second validation round: the same hash, plus the canonical bytes that were hashed
-    (`prepare` then `chain`: a writer prepares its drafts before its write turn and chains them in it)."""
+    (`prepare_all` then `chain`: a writer prepares its drafts before its write turn and chains them in it)."""
     return chain(prepare_all([draft])[0], seq=seq, wall_time=wall_time, prev_hash=prev_hash, wall_json=wall_json)
 
 
@@ -334,8 +334,8 @@ class SqliteLedger(CommitListeners):
             raise LedgerUnavailable(self._path, str(exc)) from None
         self._conn = conn
         self._identity: tuple[int, int] | None = None
-        # beside the file the path resolves to, as SQLite's own files: one lock whichever link a writer opened by
         self._backfill: WalBackfill | None = None
+        # beside the file the path resolves to, as SQLite's own files: one lock whichever link a writer opened by
         self._writer = (
             None if memory or read_only else WriterLock(os.path.realpath(self._path), timeout_s=BUSY_TIMEOUT_MS / 1000)
         )
