@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from coalition.bus.base import Delivery
+from coalition.bus.batch_records import Batch, RecordBook, holders
 from coalition.bus.codec import decode, encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import BusError, MessageRejected
@@ -29,6 +30,7 @@ class _Entry:
     broker_id: str
     envelope: Envelope | None
     raw: bytes
+    batch: bytes | None = None  # the signature of its signed batch, whose record it holds in the bus's book
 
 
 @dataclass(slots=True)
@@ -88,6 +90,7 @@ class MemoryBus:
         self._wire = wire
         self._keep_acknowledged = keep_acknowledged
         self._streams: dict[str, _Stream] = {}
+        self._records = RecordBook()  # signed batches' records, each while an entry of its batch is kept
         self._lock = threading.Condition(threading.Lock())
         self._closed = False
 
@@ -115,27 +118,51 @@ class MemoryBus:
     def publish_raw(self, topic: str, data: bytes) -> str:
         return self._append([(topic, None, bytes(data))])[0]
 
-    def _append(self, prepared: Sequence[tuple[str, Envelope | None, bytes]]) -> list[str]:
+    def publish_batches(
+        self, items: Sequence[tuple[str, Envelope | None, bytes]], batches: Sequence[Batch], batch_of: Sequence[int]
+    ) -> list[str]:
+        """Append signed envelopes and keep their batches' records, each as long as an entry of its batch is kept."""
+        prepared: list[tuple[str, Envelope | None, bytes]]
+        if self._wire:
+            prepared = [(topic, None, data) for topic, _, data in items]
+        else:
+            prepared = [(topic, envelope, b"") for topic, envelope, _ in items]
+        with self._lock:
+            self._check_open()
+            self._records.add(batches, holders(batch_of, len(batches)))  # before the entries: never read without
+        return self._append(prepared, [batches[b][0] for b in batch_of])
+
+    def batch_records(self, signatures: Sequence[bytes]) -> list[bytes | None]:
+        return self._records.batch_records(signatures)
+
+    def _append(
+        self, prepared: Sequence[tuple[str, Envelope | None, bytes]], batches: Sequence[bytes | None] = ()
+    ) -> list[str]:
         ids: list[str] = []
         with self._lock:
             self._check_open()
-            for topic, envelope, raw in prepared:
+            for n, (topic, envelope, raw) in enumerate(prepared):
                 stream = self._stream(topic)
                 stream.last_seq += 1
                 seq = stream.last_seq
                 broker_id = f"{seq}-0"
-                stream.entries[seq] = _Entry(seq, broker_id, envelope, raw)
+                stream.entries[seq] = _Entry(seq, broker_id, envelope, raw, batches[n] if batches else None)
                 if self._maxlen is not None and len(stream.entries) > self._maxlen:
                     self._trim(stream, self._maxlen)
                 ids.append(broker_id)
             self._lock.notify_all()
         return ids
 
-    @staticmethod
-    def _trim(stream: _Stream, maxlen: int) -> None:
+    def _trim(self, stream: _Stream, maxlen: int) -> None:
         excess = len(stream.entries) - maxlen
         for seq in list(stream.entries)[:excess]:
-            del stream.entries[seq]
+            self._forget(stream, seq)
+
+    def _forget(self, stream: _Stream, seq: int) -> None:
+        """Drop an entry, and its batch's record with the batch's last entry."""
+        entry = stream.entries.pop(seq, None)
+        if entry is not None and entry.batch is not None:
+            self._records.release(entry.batch)
 
     # -- groups and consuming ----------------------------------------------------------------------------
 
@@ -225,13 +252,12 @@ class MemoryBus:
                         self._drop_if_done(stream, seq)
         return acked
 
-    @staticmethod
-    def _drop_if_done(stream: _Stream, seq: int) -> None:
+    def _drop_if_done(self, stream: _Stream, seq: int) -> None:
         """Forget an entry once every group has read it and none holds it pending."""
         for state in stream.groups.values():
             if state.last_delivered < seq or seq in state.pending:
                 return
-        stream.entries.pop(seq, None)
+        self._forget(stream, seq)
 
     # -- inspection --------------------------------------------------------------------------------------
 

@@ -25,14 +25,20 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from coalition.bus.base import Delivery, delivered
+from coalition.bus.batch_records import Batch
 from coalition.bus.codec import decode, encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import BusError, BusUnavailable, MessageRejected
 
 FIELD = b"m"  # the one field of every entry: the codec's bytes
+# the keys of a namespace's batch records (beside its streams, under its hash tag; no topic starts with "~")
+_BATCHES = "~batches"  # hash: signature → the batch's leaves
+_HOLDERS = "~batch-holders"  # hash: signature → how many runs of entries still hold it (with a MAXLEN)
+_ORDER = "~batch-order:"  # + topic: list of `<signature><last entry id>`, oldest first (with a MAXLEN)
 _RECLAIM_ROUNDS = 10  # XAUTOCLAIM scans at most 10×COUNT pending entries per call; bound the follow-ups
 _TRIMMED_SCAN = 1000  # pending ids of one consumer checked for trimmed entries in one go
 _PUBLISH_CHUNK = 1000  # envelopes per script call (≈ 1 MB of 1 KB envelopes): bounds how long Redis is busy
+_SIGNATURE_SIZE = 64  # an Ed25519 signature: the field of a batch record
 # KEYS: the streams; ARGV: MAXLEN ("" for none), then runs of consecutive entries bound for one stream, each as
 # (1-based index into KEYS, how many entries, then their data), in order. One XADD per entry, then one approximate
 # XTRIM per stream (what XADD's own MAXLEN ~ would have trimmed: the script runs alone, so nobody sees a stream
@@ -55,6 +61,73 @@ end
 if ARGV[1] ~= '' then
   for k = 1, #KEYS do
     redis.call('XTRIM', KEYS[k], 'MAXLEN', '~', ARGV[1])
+  end
+end
+return ids
+"""
+
+# The signed publish (`publish_batches`): KEYS are the streams, then the hash of batch records (signature → leaves),
+# the hash of their holder counts and each stream's list of the batches it holds; ARGV: MAXLEN ("" for none), how
+# many streams, how many records, the records as (signature, leaves), then runs of consecutive entries bound for one
+# stream from one batch, each as (stream index, record index, how many entries, then their data). The records are
+# written with the entries, in one script, so no consumer ever reads an entry before its record. With a MAXLEN, each
+# run also pushes `<signature><its last entry id>` on its stream's list and counts one more holder; after a stream is
+# trimmed, the runs whose last entry is older than the stream's first are popped and a record with no holder left
+# is deleted: a record lives as long as any entry of its batch (a stream trimmed by an unsigned publish keeps its
+# records until a signed one trims it again: longer, never shorter).
+_SIGNED_PUBLISH_SCRIPT = f"""
+local function older(a, b)
+  local ad, bd = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local am, bm = tonumber(string.sub(a, 1, ad - 1)), tonumber(string.sub(b, 1, bd - 1))
+  if am ~= bm then return am < bm end
+  return tonumber(string.sub(a, ad + 1)) < tonumber(string.sub(b, bd + 1))
+end
+local maxlen = ARGV[1]
+local k = tonumber(ARGV[2])
+local records, held = KEYS[k + 1], KEYS[k + 2]
+local sigs = {{}}
+local at = 4
+for r = 1, tonumber(ARGV[3]) do
+  sigs[r] = ARGV[at]
+  redis.call('HSET', records, ARGV[at], ARGV[at + 1])
+  at = at + 2
+end
+local ids = {{}}
+local n = 0
+while at <= #ARGV do
+  local s = tonumber(ARGV[at])
+  local key = KEYS[s]
+  local last = at + 2 + tonumber(ARGV[at + 2])
+  local id
+  for i = at + 3, last do
+    n = n + 1
+    id = redis.call('XADD', key, '*', '{FIELD.decode()}', ARGV[i])
+    ids[n] = id
+  end
+  if maxlen ~= '' then
+    local sig = sigs[tonumber(ARGV[at + 1])]
+    redis.call('RPUSH', KEYS[k + 2 + s], sig .. id)
+    redis.call('HINCRBY', held, sig, 1)
+  end
+  at = last + 1
+end
+if maxlen ~= '' then
+  for s = 1, k do
+    redis.call('XTRIM', KEYS[s], 'MAXLEN', '~', maxlen)
+    local order = KEYS[k + 2 + s]
+    local head = redis.call('LINDEX', order, 0)
+    if head then
+      local first = redis.call('XRANGE', KEYS[s], '-', '+', 'COUNT', 1)[1]
+      while head and (first == nil or older(string.sub(head, {_SIGNATURE_SIZE + 1}), first[1])) do
+        redis.call('LPOP', order)
+        local sig = string.sub(head, 1, {_SIGNATURE_SIZE})
+        if redis.call('HINCRBY', held, sig, -1) <= 0 then
+          redis.call('HDEL', held, sig)
+          redis.call('HDEL', records, sig)
+        end
+        head = redis.call('LINDEX', order, 0)
+      end
+    end
   end
 end
 return ids
@@ -227,6 +300,7 @@ class RedisStreamsBus:
             (b"MAXLEN", b"~", str(maxlen), b"*") if maxlen is not None else (b"*",)
         )
         self._publish_script = self._redis.register_script(_PUBLISH_SCRIPT)
+        self._signed_publish_script = self._redis.register_script(_SIGNED_PUBLISH_SCRIPT)
         self._socket_timeout = _connection_kwargs(self._redis).get("socket_timeout")
         self._groups: set[tuple[str, str]] = set()
         self._r = cast(Any, self._redis)  # redis-py annotates replies as `Awaitable | Any`; we use it synchronously
@@ -275,6 +349,67 @@ class RedisStreamsBus:
         except redis.RedisError as exc:
             raise _failure(self.url, f"publishing {len(items)} messages", exc) from exc
         return ids
+
+    def publish_batches(
+        self, items: Sequence[tuple[str, Envelope | None, bytes]], batches: Sequence[Batch], batch_of: Sequence[int]
+    ) -> list[str]:
+        """Append signed entries and their batches' records in one script call per chunk (see `_SIGNED_PUBLISH_SCRIPT`):
+        each chunk carries the records of the batches it holds entries of."""
+        if any(len(signature) != _SIGNATURE_SIZE for signature, _ in batches):
+            raise ValueError(f"a batch record is named by its {_SIGNATURE_SIZE}-byte signature")
+        maxlen = "" if self._maxlen is None else str(self._maxlen)
+        ids: list[str] = []
+        try:
+            for start in range(0, len(items), _PUBLISH_CHUNK):
+                keys: dict[str, int] = {}  # topic → the 1-based index of its stream in KEYS
+                used: dict[int, int] = {}  # batch → the 1-based index of its record in this call
+                records: list[bytes] = []
+                runs: list[str | bytes | int] = []
+                run: tuple[str, int] | None = None  # (topic, record) of the current run of entries
+                run_at = 0  # where that run's count stands in runs
+                for i in range(start, min(start + _PUBLISH_CHUNK, len(items))):
+                    topic, _, data = items[i]
+                    record = used.get(batch_of[i])
+                    if record is None:
+                        record = used[batch_of[i]] = len(used) + 1
+                        records += batches[batch_of[i]]
+                    if (topic, record) != run:
+                        index = keys.get(topic)
+                        if index is None:
+                            index = keys[topic] = len(keys) + 1
+                        if run is not None:
+                            runs[run_at] = len(runs) - run_at - 1
+                        run = (topic, record)
+                        runs += (index, record, 0)
+                        run_at = len(runs) - 1
+                    runs.append(data)
+                runs[run_at] = len(runs) - run_at - 1
+                reply = self._signed_publish_script(
+                    keys=[
+                        *(self.key(topic) for topic in keys),
+                        self.batch_records_key(),
+                        self.key(_HOLDERS),
+                        *(self.key(_ORDER + topic) for topic in keys),
+                    ],
+                    args=[maxlen, len(keys), len(used), *records, *runs],
+                )
+                ids += [_text(broker_id) for broker_id in reply]
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"publishing {len(items)} signed messages", exc) from exc
+        return ids
+
+    def batch_records_key(self) -> str:
+        """The Redis key of the namespace's batch records (a hash: signature → leaves), in the streams' slot."""
+        return self.key(_BATCHES)
+
+    def batch_records(self, signatures: Sequence[bytes]) -> list[bytes | None]:
+        """The record of each signed batch (None: none kept), in one HMGET on the run's slot."""
+        if not signatures:
+            return []
+        try:
+            return list(self._r.hmget(self.batch_records_key(), list(signatures)))
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"reading {len(signatures)} batch records", exc) from exc
 
     def publish_raw(self, topic: str, data: bytes) -> str:
         try:

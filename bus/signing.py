@@ -12,36 +12,58 @@ shape (re-ordered, re-spaced) are checked as before, by re-encoding the decoded 
 verified is what the decoded envelope says: the received bytes are the signed bytes plus one top-level member.
 
 Ed25519 costs tens of microseconds per signature and more per verification, so a producer signs a *batch*
-(one `publish_many`, one batch per producer and run) once: the leaves are sha256(0x00 ‖ unsigned bytes), inner
-nodes sha256(0x01 ‖ left ‖ right) (RFC 6962's domain separation; an odd node is carried up unchanged), and the
-signature covers the producer, the run id and the root (`root_message`), so a root signed in one run or by one
-producer proves nothing in another run or for another producer, even where two producers share a key. Each
-envelope carries `v2.<index>.<size>.<audit path>.<signature>`, enough to check itself alone. A consumer
-recomputes its leaf and climbs its audit path; it verifies the root's signature once per batch and then
-remembers every node of the climb as proven for that (producer, run, signature), so the next envelope of the
-batch stops at the first proven node (about two hashes instead of log2(size)). A node is only ever proven by a
-signature check of the root above it, per producer and run, so the cache never accepts different bytes nor
-lends one producer's tree to another. A read that holds every envelope of a batch (the usual case: a consumer reads what
-one `publish_many` appended) does not climb at all: the tree is rebuilt from the received bytes' leaves (in the order
-read, or else in the order the stamps name), its root checked against the signature once, and each stamp compared
-whole with the stamp the signer wrote for that leaf of that tree; a stamp spelt in any other way is left to the
-envelope's own check, so a stamp is accepted in a whole read exactly when it would be alone (`Verifier.checked`).
+(one `publish_many`, one batch per producer and run, up to MAX_BATCH envelopes) once: the leaves are
+sha256(0x00 ‖ unsigned bytes), inner nodes sha256(0x01 ‖ left ‖ right) (RFC 6962's domain separation; an odd node
+is carried up unchanged), and the signature covers the producer, the run id, the batch's size and the root
+(`root_message`), so a root signed in one run or by one producer proves nothing in another run or for another
+producer, even where two producers share a key. Each envelope carries `v3.<index>.<size>.<signature>`.
+
+Which envelopes a stamp lets through: exactly those whose leaf is leaf `index` of a list of `size` leaves whose
+root the producer signed for this run with `signature`. A verifier learns that list in one of three ways, and
+trusts none of them before the signature checks out over the root it rebuilds from it:
+- a read that holds every envelope of the batch (the usual case: what one `publish_many` appended) has the leaves
+  in hand: the tree is rebuilt from the received bytes' leaves (in the order read, or else in the order the stamps
+  name), its root checked against the signature once, and each stamp compared whole with the stamp the signer
+  wrote for that index and size (`_whole_batches`): no round trip, nothing fetched;
+- a batch of one is its own leaf;
+- otherwise (a read holding part of a batch: another consumer of the group got the rest, a redelivery, a trimmed
+  stream) the batch record: the leaves concatenated, which the signer publishes with the batch, in the same step,
+  keyed by the signature (`coalition.bus.batch_records`; Redis keeps it in the run's slot for as long as an entry
+  of the batch, the memory bus likewise). All the records a read needs are fetched in one call.
+A record's length must be 32 × size and the root over it must verify; only then is the envelope's leaf compared with
+`leaves[index]`. A record that was altered, swapped with another batch's, truncated or written by someone without
+the producer's key fails the signature (finding other leaves with the same root and size is a sha256 collision);
+a missing record refuses the envelope with that reason; nothing ever accepts without the signature. This is the
+v2 audit-path check with the path taken from the record rather than the stamp: the siblings a v2 stamp carried are
+nodes computed from exactly these leaves, so v3 accepts nothing v2 would refuse; binding the size closes the one
+freedom a path's shape had (a shorter list ending in an inner node with the same root). Stamps are never recorded
+in the ledger (a resumed run starts on fresh streams), so v2 stamps are no longer read.
+
+Once a batch's leaves verified, the verifier remembers them for that (producer, run, signature): the next envelope
+of the batch (a redelivery, the rest of a partial batch) is one hash and a comparison. They are only ever proven by
+a signature check of their root, per producer and run, so the cache never accepts different bytes nor lends one
+producer's batch to another.
+
+The whole-read path is why the stamp keeps the signature: a read holding its batch needs nothing but the bytes it
+read. What the audit path cost (about 400 bytes an envelope on the server, in every reply, in every decode) is now
+32 bytes a record, written once per batch.
 
 A bus that keeps only bytes (`WireBus`: Redis) is handed the wire bytes alone: no signed envelope object, nor a
 stamp apart from the bytes, is built for what only goes to the wire.
 
 Nothing a consumer read is kept alive by its verifier: received bytes are checked each time they arrive (a
-redelivered envelope meets its batch's proven nodes after a hash or two), and envelope objects handed over
-without bytes (an in-process bus) are remembered weakly. Holding the envelopes themselves in a cache made
-every full garbage collection of a long-lived consumer walk up to 65,536 of them (a third of the signed bus's
-time in the bus benchmark).
+redelivered envelope meets its batch's proven leaves), and envelope objects handed over without bytes (an
+in-process bus) are remembered weakly. Holding the envelopes themselves in a cache made every full garbage
+collection of a long-lived consumer walk up to 65,536 of them (a third of the signed bus's time in the bus
+benchmark).
 
 The producer is authorised too: a message type names who may publish it (`action.authorized` only
 governance; a proposal only `agent:<the agent it names>` …), so a valid key cannot speak for someone else.
 
-`SignedBus` wraps any `Bus`: publishing signs with the keys of its `Keyring`; reading turns every envelope
-that fails (unsigned, unknown producer, wrong producer, bad signature, another run) into a Delivery without
-an envelope and with the reason, exactly like an undecodable entry — the recorder writes it to the ledger as
+`SignedBus` wraps any `Bus`: publishing signs with the keys of its `Keyring` and hands the batches' records to a
+bus that keeps them (`BatchRecordBus`); reading turns every envelope that fails (unsigned, unknown producer, wrong
+producer, bad signature, another run, a batch record missing or not the signed one) into a Delivery without an
+envelope and with the reason, exactly like an undecodable entry — the recorder writes it to the ledger as
 a dead letter and every other consumer skips it.
 """
 
@@ -60,17 +82,20 @@ from pydantic import BaseModel
 
 from coalition.bus import messages as m
 from coalition.bus.base import Bus, Delivery, WireBus
+from coalition.bus.batch_records import Batch, BatchRecordBus, BatchRecords, RecordBook, holders
 from coalition.bus.codec import encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.keys import KeyDirectory, Keyring, verify_signature
 from coalition.bus.message import Message
 
-VERSION = "v2"
+VERSION = "v3"
 _STAMP_HEAD = VERSION + "."
 _INDEX_AT = len(_STAMP_HEAD)  # where a stamp's index starts
-_ROOT_DOMAIN = b"coalition envelope batch v2\n"
-_CACHE_LIMIT = 65_536  # proven nodes / signatures / objects remembered; cleared when full (only a cache)
-MAX_BATCH = 1024  # leaves per signed tree: bounds the audit path every envelope carries (≤ 10 hashes)
+_ROOT_DOMAIN = b"coalition envelope batch v3\n"
+_CACHE_LIMIT = 65_536  # proven leaves / signatures / objects remembered; cleared when full (only a cache)
+MAX_BATCH = 1024  # leaves per signed tree: bounds a batch record (32 KB)
+_LEAF_SIZE = 32
+_BOOK_LIMIT = 4096  # batches a signing bus remembers itself when its bus keeps no records (see SignedBus)
 
 
 _sha256 = hashlib.sha256
@@ -83,41 +108,32 @@ def _leaf(data: bytes) -> bytes:
     return leaf.digest()
 
 
-def _node(left: bytes, right: bytes) -> bytes:
-    return _sha256(b"\x01" + left + right).digest()
-
-
-def _levels(leaves: list[bytes]) -> list[list[bytes]]:
-    levels = [leaves]
-    level = leaves
+def _root(leaves: Sequence[bytes]) -> bytes:
+    """The Merkle root over the leaves: inner nodes sha256(0x01 ‖ left ‖ right), an odd node carried up unchanged."""
+    level = list(leaves)
     while len(level) > 1:
         pairs = iter(level)  # (0, 1), (2, 3), …: zip stops before an odd last node
         above = [_sha256(b"\x01" + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
         if len(level) % 2:
-            above.append(level[-1])  # an odd node is carried up unchanged
-        levels.append(above)
+            above.append(level[-1])
         level = above
-    return levels
-
-
-def _paths(levels: list[list[bytes]]) -> list[bytes]:
-    """Every leaf's audit path (siblings from the bottom up), siblings sharing the part above them."""
-    above = [b""]  # the root's path
-    for level in reversed(levels[:-1]):
-        n = len(level)
-        above = [(level[i ^ 1] if i ^ 1 < n else b"") + above[i >> 1] for i in range(n)]
-    return above
+    return level[0]
 
 
 def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
-def root_message(producer: str, run_id: str, root: bytes) -> bytes:
-    """The bytes a batch's Ed25519 signature covers: the domain, the producer, the run and the Merkle root (each
-    name prefixed with its length, so no two (producer, run) pairs give the same bytes)."""
+def _message_head(producer: str, run_id: str) -> bytes:
     who, run = producer.encode(), run_id.encode()
-    return b"".join((_ROOT_DOMAIN, len(who).to_bytes(2, "big"), who, len(run).to_bytes(2, "big"), run, root))
+    return b"".join((_ROOT_DOMAIN, len(who).to_bytes(2, "big"), who, len(run).to_bytes(2, "big"), run))
+
+
+def root_message(producer: str, run_id: str, root: bytes, size: int) -> bytes:
+    """The bytes a batch's Ed25519 signature covers: the domain, the producer, the run, the batch's size and its
+    Merkle root (each name prefixed with its length, so no two (producer, run) pairs give the same bytes; the size,
+    so a tree of another shape over the same root is not the signed batch)."""
+    return b"".join((_message_head(producer, run_id), size.to_bytes(4, "big"), root))
 
 
 # In canonical bytes the top-level members are sorted: …, "run_id", "signature", "sim_time", "source",
@@ -200,10 +216,38 @@ def _with_signature(envelope: Envelope, stamp: str) -> Envelope:
     return signed
 
 
-def sign_wire(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> list[tuple[Envelope, bytes]]:
-    """Each envelope signed, with its wire bytes (`encode` of the signed envelope, encoded only once): one
-    Ed25519 signature per batch, a batch being up to MAX_BATCH envelopes of one producer (`source`) and one run."""
-    return _signed(envelopes, *stamp_wire(envelopes, key))
+@dataclass(frozen=True, slots=True)
+class Stamped:
+    """A publish's envelopes signed: each one's stamp and wire bytes in order, the records of their batches and the
+    batch of each envelope (`batch_of[i]`, an index into `batches`)."""
+
+    stamps: list[str]
+    wires: list[bytes]
+    batches: list[Batch]
+    batch_of: list[int]
+
+    def keep(self, book: RecordBook) -> None:
+        """Keep the batches' records in `book`, each for as many holders as it has envelopes here."""
+        book.add(self.batches, holders(self.batch_of, len(self.batches)))
+
+
+def stamp_batches(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> Stamped:
+    """The envelopes signed one Ed25519 signature per batch, a batch being up to MAX_BATCH envelopes of one producer
+    (`source`) and one run, with the records of their batches."""
+    stamps: list[str] = []
+    wires, batches, batch_of = _stamped(envelopes, lambda _source: key, stamps)
+    return Stamped(stamps, wires, batches, batch_of)
+
+
+def sign_wire(
+    envelopes: Sequence[Envelope], key: Ed25519PrivateKey, *, records: RecordBook | None = None
+) -> list[tuple[Envelope, bytes]]:
+    """Each envelope signed, with its wire bytes (`encode` of the signed envelope, encoded only once); the records of
+    their batches kept in `records` when given (what a partial read needs)."""
+    stamped = stamp_batches(envelopes, key)
+    if records is not None:
+        stamped.keep(records)
+    return _signed(envelopes, stamped.stamps, stamped.wires)
 
 
 def _signed(envelopes: Sequence[Envelope], stamps: list[str], wires: list[bytes]) -> list[tuple[Envelope, bytes]]:
@@ -212,46 +256,57 @@ def _signed(envelopes: Sequence[Envelope], stamps: list[str], wires: list[bytes]
     ]
 
 
-def stamp_wire(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> tuple[list[str], list[bytes]]:
-    """`sign_wire` without the signed envelope objects: each envelope's stamp and its wire bytes, in order (what a
-    bus that keeps only bytes needs; building an object per envelope cost the signed bus a tenth of its time)."""
-    stamps: list[str] = []
-    return stamps, _stamped(envelopes, lambda _source: key, stamps)
+def stamp_wire(
+    envelopes: Sequence[Envelope], key: Ed25519PrivateKey, *, records: RecordBook | None = None
+) -> tuple[list[str], list[bytes]]:
+    """`sign_wire` without the signed envelope objects: each envelope's stamp and its wire bytes, in order."""
+    stamped = stamp_batches(envelopes, key)
+    if records is not None:
+        stamped.keep(records)
+    return stamped.stamps, stamped.wires
 
 
 def _stamped(
     envelopes: Sequence[Envelope], key_of: Callable[[str], Ed25519PrivateKey], stamps: list[str] | None
-) -> list[bytes]:
+) -> tuple[list[bytes], list[Batch], list[int]]:
     """The wire bytes of the envelopes signed one batch per producer and run (keys from `key_of(producer)`), in
-    order; their stamps appended to `stamps` when given (a bus of bytes needs none)."""
+    order, with the batches' records and each envelope's batch; their stamps appended to `stamps` when given (a bus
+    of bytes needs none)."""
     if not envelopes:
-        return []
+        return [], [], []
     first = envelopes[0]
     source, run_id = first.source, first.run_id
     for envelope in envelopes:
         if envelope.source != source or envelope.run_id != run_id:
             break
     else:  # the usual case: one producer's step in one run
-        head = root_message(source, run_id, b"")
+        head = _message_head(source, run_id)
         key = key_of(source)
         wires: list[bytes] = []
+        batches: list[Batch] = []
+        batch_of: list[int] = []
         for start in range(0, len(envelopes), MAX_BATCH):
-            _stamp_batch(envelopes[start : start + MAX_BATCH], key, head, stamps, wires)
-        return wires
+            part = envelopes[start : start + MAX_BATCH]
+            batch_of += [len(batches)] * len(part)
+            batches.append(_stamp_batch(part, key, head, stamps, wires))
+        return wires, batches, batch_of
     by_batch: dict[tuple[str, str], list[int]] = {}
     for i, envelope in enumerate(envelopes):
         by_batch.setdefault((envelope.source, envelope.run_id), []).append(i)
-    every_stamp, every_wire = [""] * len(envelopes), [b""] * len(envelopes)
+    every_stamp, every_wire, every_batch = [""] * len(envelopes), [b""] * len(envelopes), [0] * len(envelopes)
+    all_batches: list[Batch] = []
     for indices in by_batch.values():
         part_stamps: list[str] | None = None if stamps is None else []
-        part_wires = _stamped([envelopes[i] for i in indices], key_of, part_stamps)
+        part_wires, part_batches, part_of = _stamped([envelopes[i] for i in indices], key_of, part_stamps)
         for n, i in enumerate(indices):
             every_wire[i] = part_wires[n]
+            every_batch[i] = len(all_batches) + part_of[n]
             if part_stamps is not None:
                 every_stamp[i] = part_stamps[n]
+        all_batches += part_batches
     if stamps is not None:
         stamps += every_stamp
-    return every_wire
+    return every_wire, all_batches, every_batch
 
 
 def _stamp_batch(
@@ -260,30 +315,35 @@ def _stamp_batch(
     message_head: bytes,
     stamps: list[str] | None,
     wires: list[bytes],
-) -> None:
-    """One batch of one producer and run: its tree, one signature over `message_head ‖ root`, each envelope's
-    stamp spliced into its canonical bytes (appended to `wires`; the stamp itself to `stamps` when given).
+) -> Batch:
+    """One batch of one producer and run: its tree, one signature over `message_head ‖ size ‖ root`, each envelope's
+    stamp `v3.<index>.<size>.<signature>` spliced into its canonical bytes (appended to `wires`; the stamp itself to
+    `stamps` when given). Returns the batch's record: (signature, its leaves concatenated).
 
-    The member is written in one join: its head with the stamp's `v2.<index>.<size>.` (one per index, cached per
-    size), the audit path in base64, then `.<signature>"`, shared by the whole batch."""
+    The member is written in one join: its head with the stamp's `v3.<index>.<size>.` (one per index, cached per
+    size), then `<signature>"`, shared by the whole batch."""
     unsigned = [encode(envelope, unsigned=True) for envelope in batch]
-    levels = _levels(list(map(_leaf, unsigned)))
-    tail = b"".join((b".", binascii.b2a_base64(key.sign(message_head + levels[-1][0]), newline=False), b'"'))
-    b64 = binascii.b2a_base64
+    leaves = list(map(_leaf, unsigned))
+    size = len(leaves)
+    signature = key.sign(b"".join((message_head, size.to_bytes(4, "big"), _root(leaves))))
+    tail = binascii.b2a_base64(signature, newline=False) + b'"'
     find, join, append = _AFTER_SIGNATURE, b"".join, wires.append
-    for head, path, data in zip(_member_heads(len(batch)), _paths(levels), unsigned, strict=True):
+    for head, data in zip(_member_heads(size), unsigned, strict=True):
         at = data.rfind(find)
         if at < 0:
             raise ValueError("not the canonical bytes of an envelope (no top-level sim_time)")
-        wire = join((data[:at], head, b64(path, newline=False), tail, data[at:]))
+        wire = join((data[:at], head, tail, data[at:]))
         append(wire)
         if stamps is not None:
             stamps.append(wire[at + _HEAD_LENGTH : at + len(wire) - len(data) - 1].decode("ascii"))
+    return signature, b"".join(leaves)
 
 
-def sign_batch(envelopes: Sequence[Envelope], key: Ed25519PrivateKey) -> list[Envelope]:
+def sign_batch(
+    envelopes: Sequence[Envelope], key: Ed25519PrivateKey, *, records: RecordBook | None = None
+) -> list[Envelope]:
     """The envelopes with their signatures (see `sign_wire`)."""
-    return [envelope for envelope, _ in sign_wire(envelopes, key)]
+    return [envelope for envelope, _ in sign_wire(envelopes, key, records=records)]
 
 
 # -- who may publish what ----------------------------------------------------------------------------------
@@ -330,20 +390,27 @@ def producer_problem(envelope: Envelope) -> str | None:
 class _Stamp:
     index: int
     size: int
-    path: bytes
     signature: bytes
 
 
-class Verifier:
-    """Checks envelopes against the trusted producers' public keys and (when given) the run they belong to."""
+_Proven = tuple[str, str, bytes]  # (producer, run, batch signature)
 
-    def __init__(self, directory: KeyDirectory, *, run_id: str | None = None) -> None:
+
+class Verifier:
+    """Checks envelopes against the trusted producers' public keys and (when given) the run they belong to; the
+    records of partly read batches come from `records` (or the source a check is handed)."""
+
+    def __init__(
+        self, directory: KeyDirectory, *, run_id: str | None = None, records: BatchRecords | None = None
+    ) -> None:
         self.directory = directory
         self.run_id = run_id
-        # (producer, run, root signature) → the leaves and inner nodes of the tree whose root it signed, as proven
-        self._proven: dict[tuple[str, str, bytes], set[bytes]] = {}
+        self.records = records
+        # (producer, run, signature) → the leaves, in order, of the batch whose root (and size) it signed, as proven
+        self._proven: dict[_Proven, list[bytes]] = {}
         self._proven_size = 0
         self._signatures: dict[str, bytes] = {}  # base64 text → the 64 bytes (every envelope of a batch repeats it)
+        self._fetched: dict[bytes, bytes | None] = {}  # records fetched for the read being checked
         # envelope objects that verified (an in-process bus hands every group the same object), held weakly: a
         # verifier must not keep what it read alive (65,536 envelopes held for a cache made every full garbage
         # collection of a consumer walk them); an entry goes when its envelope does, so an id is never reused here
@@ -352,21 +419,22 @@ class Verifier:
         # names no agent): a whole read asks once per verifier, not once per envelope; at most types × producers
         self._allowed: set[tuple[str, str]] = set()
 
-    def problem(self, envelope: Envelope, raw: bytes = b"") -> str | None:
-        """Why this envelope must not be acted on (None: it verifies). `raw` is its wire bytes when known.
+    def problem(self, envelope: Envelope, raw: bytes = b"", records: BatchRecords | None = None) -> str | None:
+        """Why this envelope must not be acted on (None: it verifies). `raw` is its wire bytes when known; `records`
+        where its batch's record is found (default: this verifier's).
 
-        Bytes are checked every time (a redelivered envelope's leaf meets its batch's proven nodes at once); an
+        Bytes are checked every time (a redelivered envelope's leaf meets its batch's proven leaves at once); an
         object handed without bytes is remembered while it lives, so an in-process bus verifies it once."""
         if not raw and self._objects.get(id(envelope)) is envelope:
             return None  # this very (frozen) object verified before
-        why = self._check(envelope, raw)
+        why = self._check(envelope, raw, records or self.records)
         if why is None and not raw:
             if len(self._objects) >= _CACHE_LIMIT:
                 self._objects.clear()
             self._objects[id(envelope)] = envelope
         return why
 
-    def _check(self, envelope: Envelope, raw: bytes) -> str | None:
+    def _check(self, envelope: Envelope, raw: bytes, records: BatchRecords | None) -> str | None:
         source = envelope.source
         if self.run_id is not None and envelope.run_id != self.run_id:
             return f"envelope {envelope.id} belongs to run {envelope.run_id}, not {self.run_id} (replayed)"
@@ -381,30 +449,31 @@ class Verifier:
         stamp = self._parse(envelope.signature)
         if stamp is None:
             return f"envelope {envelope.id} from {source} has a malformed signature"
+        if not stamp.index < stamp.size:
+            return f"envelope {envelope.id} from {source} names leaf {stamp.index} of a batch of {stamp.size}"
         batch = (source, envelope.run_id, stamp.signature)
         received = _wire_leaf(raw, envelope.signature) if raw else None
         if received is not None:
-            why = self._proof_problem(batch, key, received, stamp)
+            why = self._leaf_problem(batch, key, received, stamp, records)
             if why is None:
                 return None
         canonical = _leaf(encode(envelope, unsigned=True))
         if received is None or canonical != received:  # bytes in another shape: check what they decode to
-            why = self._proof_problem(batch, key, canonical, stamp)
+            why = self._leaf_problem(batch, key, canonical, stamp, records)
         return None if why is None else f"envelope {envelope.id} {why}"
 
     def _parse(self, text: str) -> _Stamp | None:
         parts = text.split(".")
-        if len(parts) != 5 or parts[0] != VERSION:
+        if len(parts) != 4 or parts[0] != VERSION:
             return None
-        signature = self._signature(parts[4])
+        signature = self._signature(parts[3])
         try:
             index, size = int(parts[1]), int(parts[2])
-            path = binascii.a2b_base64(parts[3])
-        except (ValueError, binascii.Error):
+        except ValueError:
             return None
-        if signature is None or not 0 < size <= MAX_BATCH:
+        if signature is None or not 0 < size <= MAX_BATCH or index < 0:
             return None
-        return _Stamp(index, size, path, signature)
+        return _Stamp(index, size, signature)
 
     def _signature(self, text: str) -> bytes | None:
         """The 64 signature bytes written as `text` (None: not base64 of 64 bytes); a batch's envelopes share it."""
@@ -421,84 +490,104 @@ class Verifier:
             self._signatures[text] = signature
         return signature
 
-    def _proof_problem(
-        self, batch: tuple[str, str, bytes], key: Ed25519PublicKey, leaf: bytes, stamp: _Stamp
+    def _leaf_problem(
+        self, batch: _Proven, key: Ed25519PublicKey, leaf: bytes, stamp: _Stamp, records: BatchRecords | None
     ) -> str | None:
-        """Why `leaf` is not a leaf of a tree whose root the batch's producer signed for its run with the batch's
-        signature (None: it is). `batch` is (producer, run id, signature)."""
+        """Why `leaf` is not leaf `stamp.index` of a batch of `stamp.size` whose root the batch's producer signed for
+        its run with the batch's signature (None: it is). The batch's leaves are the proven ones, else the envelope's
+        own leaf for a batch of one, else the batch record, checked against the signature before it is used."""
         source = batch[0]
-        index, size, path = stamp.index, stamp.size, stamp.path
-        if not 0 <= index < size or len(path) % 32:
-            return f"from {source} has a signature whose audit path does not fit"
-        proven = self._proven.get(batch)
-        node = leaf
-        if proven is not None and node in proven:
-            return None
-        climbed = [node]
-        used = 0
-        while size > 1:
-            if index ^ 1 < size:
-                if used + 32 > len(path):
-                    return f"from {source} has a signature whose audit path does not fit"
-                other = path[used : used + 32]
-                used += 32
-                node = _node(node, other) if index % 2 == 0 else _node(other, node)
-                if proven is not None and node in proven:  # the rest of the climb was proven by an earlier leaf
-                    self._prove(batch, climbed)
-                    return None
-                climbed.append(node)
-            index //= 2
-            size = (size + 1) // 2
-        if used != len(path):
-            return f"from {source} has a signature whose audit path does not fit"
-        if not verify_signature(key, batch[2], root_message(source, batch[1], node)):
+        index, size = stamp.index, stamp.size
+        leaves = self._proven.get(batch)
+        if leaves is None:
+            if size == 1:
+                leaves = [leaf]
+            else:
+                record = self._record(batch[2], records)
+                if record is None:
+                    return f"from {source} belongs to a batch whose record is missing (trimmed, or never published)"
+                if len(record) != size * _LEAF_SIZE:
+                    return f"does not verify against {source}'s key (its batch record is not the signed batch's)"
+                leaves = [record[at : at + _LEAF_SIZE] for at in range(0, len(record), _LEAF_SIZE)]
+            if not verify_signature(key, batch[2], root_message(source, batch[1], _root(leaves), size)):
+                if size == 1:
+                    return f"does not verify against {source}'s key (forged or altered)"
+                return f"does not verify against {source}'s key (its batch record is not the signed batch's)"
+            self._prove(batch, leaves)
+        if len(leaves) != size or leaves[index] != leaf:
             return f"does not verify against {source}'s key (forged or altered)"
-        self._prove(batch, climbed)
         return None
 
-    def _prove(self, batch: tuple[str, str, bytes], nodes: list[bytes]) -> None:
-        """Remember nodes as part of the tree whose root the batch's producer signed for its run with its signature
+    def _record(self, signature: bytes, records: BatchRecords | None) -> bytes | None:
+        if signature in self._fetched:
+            return self._fetched[signature]
+        return None if records is None else records.batch_records([signature])[0]
+
+    def _prove(self, batch: _Proven, leaves: list[bytes]) -> None:
+        """Remember the leaves of a batch whose root (and size) its producer signed for its run with its signature
         (only a cache: cleared when full)."""
         if self._proven_size >= _CACHE_LIMIT:
             self._proven.clear()
             self._proven_size = 0
-        proven = self._proven.get(batch)
-        if proven is None:
-            proven = self._proven[batch] = set()
-        proven.update(nodes)
-        self._proven_size += len(nodes)
+        self._proven[batch] = leaves
+        self._proven_size += len(leaves)
 
-    def checked(self, deliveries: list[Delivery]) -> list[Delivery]:
-        """The deliveries with every envelope that fails turned into a rejected Delivery carrying the reason."""
+    def checked(self, deliveries: list[Delivery], records: BatchRecords | None = None) -> list[Delivery]:
+        """The deliveries with every envelope that fails turned into a rejected Delivery carrying the reason; the
+        records of batches read in part come from `records` (default: this verifier's), fetched in one call."""
         verified = self._whole_batches(deliveries)
         if len(verified) == len(deliveries):
             return deliveries
+        records = records or self.records
+        self._prefetch([d for i, d in enumerate(deliveries) if i not in verified], records)
         out = deliveries
-        for i, delivery in enumerate(deliveries):
-            envelope = delivery.envelope
-            if envelope is None or i in verified:
-                continue
-            why = self.problem(envelope, delivery.raw)
-            if why is not None:
-                if out is deliveries:
-                    out = list(deliveries)
-                raw = delivery.raw or encode(envelope)
-                out[i] = Delivery(
-                    delivery.topic, delivery.broker_id, delivery.deliveries, None, raw, f"rejected: {why}"
-                )
+        try:
+            for i, delivery in enumerate(deliveries):
+                envelope = delivery.envelope
+                if envelope is None or i in verified:
+                    continue
+                why = self.problem(envelope, delivery.raw, records)
+                if why is not None:
+                    if out is deliveries:
+                        out = list(deliveries)
+                    raw = delivery.raw or encode(envelope)
+                    out[i] = Delivery(
+                        delivery.topic, delivery.broker_id, delivery.deliveries, None, raw, f"rejected: {why}"
+                    )
+        finally:
+            self._fetched.clear()
         return out
+
+    def _prefetch(self, deliveries: list[Delivery], records: BatchRecords | None) -> None:
+        """Fetch in one call the records of the batches these envelopes name that are neither proven nor of one."""
+        if records is None:
+            return
+        wanted: dict[bytes, None] = {}
+        for delivery in deliveries:
+            envelope = delivery.envelope
+            if envelope is None or envelope.signature is None:
+                continue
+            stamp = self._parse(envelope.signature)
+            if (
+                stamp is not None
+                and stamp.size > 1
+                and (envelope.source, envelope.run_id, stamp.signature) not in self._proven
+            ):
+                wanted[stamp.signature] = None
+        if wanted:
+            self._fetched.update(zip(wanted, records.batch_records(list(wanted)), strict=True))
 
     def _whole_batches(self, deliveries: list[Delivery]) -> set[int]:
         """Positions of the deliveries that verified together because they hold every envelope of a signed batch.
 
-        Their tree is rebuilt from the received bytes' leaves (one hash per envelope; no audit path decoded or
-        climbed), each stamp compared whole with the one its producer wrote for that leaf of that tree
-        (`v2.<index>.<size>.<audit path>.<signature>`, base64 as `sign_wire` writes it), and the root's signature
-        checked once. A read usually holds a batch in the order it was published, so the tree is first built in the
-        order read; only when the stamps say otherwise are their indices parsed and the tree built again. Only
-        envelopes that pass every other check of `_check` and arrive in the canonical shape take part; anything else
-        (a partial batch, a duplicate index, a root that does not verify, a stamp written in any other way) is left
-        to `problem`, envelope by envelope, which says why.
+        Their tree is rebuilt from the received bytes' leaves (one hash per envelope; no record fetched), each stamp
+        compared whole with the one its producer wrote for that leaf of a batch of that size (`v3.<index>.<size>.
+        <signature>`, base64 as the signer writes it), and the root's signature checked once. A read usually holds a
+        batch in the order it was published, so the tree is first built in the order read; only when the stamps say
+        otherwise are their indices parsed and the tree built again. Only envelopes that pass every other check of
+        `_check` and arrive in the canonical shape take part; anything else (a partial batch, a duplicate index, a
+        root that does not verify, a stamp written in any other way) is left to `problem`, envelope by envelope,
+        which says why.
 
         A leaf is hashed from the bytes without the `len(stamp) + 15` bytes that end right before the last
         `,"sim_time":` and must open with `,"signature":"` and close with a quote (`_member_span` also compares the
@@ -546,47 +635,47 @@ class Verifier:
             key = self.directory.get(source)
             if signature is None or key is None or (self.run_id is not None and run != self.run_id):
                 continue
-            if len(group) > MAX_BATCH:
-                continue  # more than a batch holds: duplicates, each left to its own check
-            root, matched = _matching_stamps(group, text)
-            if not matched and (ordered := _by_index(group)) is not None:
-                root, matched = _matching_stamps(ordered, text)  # read out of order: the tree in the stamps' order
+            if len(group) > MAX_BATCH or _named_size(group[0][2]) != len(group):
+                continue  # part of a batch, or more than it holds: each left to its own check
+            leaves, matched = _matching_stamps(group, text)
+            if len(matched) < len(group) and (ordered := _by_index(group)) is not None:
+                leaves, matched = _matching_stamps(ordered, text)  # read out of order: the tree in the stamps' order
             if not matched:
                 continue
             signed = (source, run, signature)
-            proven = self._proven.get(signed)
-            if not (proven is not None and root in proven):
-                if not verify_signature(key, signature, root_message(source, run, root)):
+            if self._proven.get(signed) != leaves:
+                if not verify_signature(key, signature, root_message(source, run, _root(leaves), len(leaves))):
                     continue  # each envelope's own check names what is wrong
-                self._prove(signed, [root])
+                self._prove(signed, leaves)
             verified.update(matched)
         return verified
 
 
-def _matching_stamps(members: list[tuple[int, bytes, str]], text: str) -> tuple[bytes, list[int]]:
-    """The root of the tree over the members' leaves in this order, and the positions of the members whose stamp is
-    the one written for their leaf of that tree with signature `text` (a stamp that does not match is left to its own
-    check; none matching: the members are not in this order, or not one batch)."""
-    levels = _levels([leaf for _, leaf, _ in members])
-    tail = "." + text
-    b2a = binascii.b2a_base64
-    matched = [
-        i
-        for head, path, (i, _, stamp) in zip(_heads(len(members)), _paths(levels), members, strict=True)
-        if stamp == f"{head}{b2a(path, newline=False).decode('ascii')}{tail}"
-    ]
-    return levels[-1][0], matched
+def _named_size(stamp: str) -> int:
+    """The size a stamp names (-1: none readable)."""
+    first = stamp.find(".", _INDEX_AT)
+    second = stamp.find(".", first + 1)
+    named = stamp[first + 1 : second]
+    return int(named) if first > 0 and second > 0 and named.isdigit() else -1
+
+
+def _matching_stamps(members: list[tuple[int, bytes, str]], text: str) -> tuple[list[bytes], list[int]]:
+    """The leaves of the members in this order, and the positions of the members whose stamp is the one written for
+    their leaf of a batch of this size with signature `text` (a stamp that does not match is left to its own check;
+    none matching: the members are not in this order, or not one batch)."""
+    matched = [i for head, (i, _, stamp) in zip(_heads(len(members)), members, strict=True) if stamp == head + text]
+    return [leaf for _, leaf, _ in members], matched
 
 
 @functools.lru_cache(maxsize=32)
 def _heads(size: int) -> list[str]:
-    """`v2.<index>.<size>.` for each index of a batch of `size`: what every stamp of such a batch starts with."""
+    """`v3.<index>.<size>.` for each index of a batch of `size`: what every stamp of such a batch starts with."""
     return [f"{_STAMP_HEAD}{index}.{size}." for index in range(size)]
 
 
 @functools.lru_cache(maxsize=32)
 def _member_heads(size: int) -> list[bytes]:
-    """`,"signature":"v2.<index>.<size>.` for each index of a batch of `size`: the wire member up to the audit path."""
+    """`,"signature":"v3.<index>.<size>.` for each index of a batch of `size`: the wire member up to the signature."""
     return [_MEMBER_HEAD + head.encode("ascii") for head in _heads(size)]
 
 
@@ -612,42 +701,64 @@ def _by_index(members: list[tuple[int, bytes, str]]) -> list[tuple[int, bytes, s
 
 
 class SignedBus:
-    """A `Bus` that signs what this process publishes and verifies everything it reads (see module doc)."""
+    """A `Bus` that signs what this process publishes and verifies everything it reads (see module doc).
+
+    The records of its batches go where the bus keeps them (`BatchRecordBus`: Redis, the memory bus), in the same
+    step as the envelopes; a bus that keeps none has this signing bus keep the last `_BOOK_LIMIT` batches' records
+    itself, which only its own reads can use."""
 
     def __init__(self, inner: Bus, keyring: Keyring, verifier: Verifier) -> None:
         self.inner = inner
         self.keyring = keyring
         self.verifier = verifier
         self._wire = inner if isinstance(inner, WireBus) else None
+        self._record_bus = inner if isinstance(inner, BatchRecordBus) else None
+        self._book = None if self._record_bus is not None else RecordBook(limit=_BOOK_LIMIT)
+        self._records: BatchRecords = self._record_bus or cast(RecordBook, self._book)
 
     def __repr__(self) -> str:
         return f"SignedBus({self.inner!r})"
 
     def sign(self, envelopes: Sequence[Envelope]) -> list[Envelope]:
-        """Sign envelopes, one batch per producer; raises KeyStoreError for a producer this process holds no key for."""
+        """Sign envelopes, one batch per producer; raises KeyStoreError for a producer this process holds no key for.
+        Nothing is published, nor any batch record kept."""
         return [envelope for envelope, _ in self.sign_wire(envelopes)]
 
     def sign_wire(self, envelopes: Sequence[Envelope]) -> list[tuple[Envelope, bytes]]:
         """`sign`, each signed envelope with its wire bytes."""
-        return _signed(envelopes, *self.stamp_wire(envelopes))
+        stamped = self.stamped(envelopes)
+        return _signed(envelopes, stamped.stamps, stamped.wires)
 
     def stamp_wire(self, envelopes: Sequence[Envelope]) -> tuple[list[str], list[bytes]]:
         """Each envelope's stamp and wire bytes (see `stamp_wire`), one batch per producer and run; raises KeyStoreError
         for a producer this process holds no key for."""
+        stamped = self.stamped(envelopes)
+        return stamped.stamps, stamped.wires
+
+    def stamped(self, envelopes: Sequence[Envelope]) -> Stamped:
+        """The envelopes signed with the keys of this bus's keyring, with their batches' records (not published)."""
         stamps: list[str] = []
-        return stamps, _stamped(envelopes, self.keyring.private, stamps)
+        wires, batches, batch_of = _stamped(envelopes, self.keyring.private, stamps)
+        return Stamped(stamps, wires, batches, batch_of)
 
     def publish(self, topic: str, envelope: Envelope) -> str:
         return self.publish_many([(topic, envelope)])[0]
 
     def publish_many(self, items: Sequence[tuple[str, Envelope]]) -> list[str]:
-        if self._wire is not None:  # a bus of bytes: no signed envelope object is built, no stamp kept apart
-            wires = _stamped([envelope for _, envelope in items], self.keyring.private, None)
-            return self._wire.publish_wire([(topic, data) for (topic, _), data in zip(items, wires, strict=True)])
-        signed = self.sign_wire([envelope for _, envelope in items])
-        return self.inner.publish_encoded(
-            [(topic, envelope, data) for (topic, _), (envelope, data) in zip(items, signed, strict=True)]
-        )
+        envelopes = [envelope for _, envelope in items]
+        if self._record_bus is not None and self._wire is not None:
+            # a bus of bytes: no signed envelope object is built, no stamp kept apart
+            wires, batches, batch_of = _stamped(envelopes, self.keyring.private, None)
+            return self._record_bus.publish_batches(
+                [(topic, None, data) for (topic, _), data in zip(items, wires, strict=True)], batches, batch_of
+            )
+        stamped = self.stamped(envelopes)
+        signed = _signed(envelopes, stamped.stamps, stamped.wires)
+        encoded = [(topic, envelope, data) for (topic, _), (envelope, data) in zip(items, signed, strict=True)]
+        if self._record_bus is not None:
+            return self._record_bus.publish_batches(encoded, stamped.batches, stamped.batch_of)
+        stamped.keep(cast(RecordBook, self._book))
+        return self.inner.publish_encoded(encoded)
 
     def publish_encoded(self, items: Sequence[tuple[str, Envelope, bytes]]) -> list[str]:
         return self.publish_many([(topic, envelope) for topic, envelope, _ in items])  # signed here, so encoded again
@@ -661,13 +772,15 @@ class SignedBus:
     def read(
         self, topics: Sequence[str], group: str, consumer: str, *, count: int = 100, block_ms: int = 0
     ) -> list[Delivery]:
-        return self.verifier.checked(self.inner.read(topics, group, consumer, count=count, block_ms=block_ms))
+        return self.verifier.checked(
+            self.inner.read(topics, group, consumer, count=count, block_ms=block_ms), self._records
+        )
 
     def reclaim_stale(
         self, topics: Sequence[str], group: str, consumer: str, *, min_idle_ms: int, count: int = 100
     ) -> list[Delivery]:
         return self.verifier.checked(
-            self.inner.reclaim_stale(topics, group, consumer, min_idle_ms=min_idle_ms, count=count)
+            self.inner.reclaim_stale(topics, group, consumer, min_idle_ms=min_idle_ms, count=count), self._records
         )
 
     def ack(self, group: str, deliveries: Sequence[Delivery]) -> int:
@@ -680,7 +793,7 @@ class SignedBus:
         return self.inner.length(topic)
 
     def range(self, topic: str, *, start: str = "-", end: str = "+", count: int | None = None) -> list[Delivery]:
-        return self.verifier.checked(self.inner.range(topic, start=start, end=end, count=count))
+        return self.verifier.checked(self.inner.range(topic, start=start, end=end, count=count), self._records)
 
     def close(self) -> None:
         self.inner.close()

@@ -1,16 +1,22 @@
-"""A SignedBus over a real redis-server: the signer hands Redis its wire bytes alone (no signed envelope objects), and
-consumers that read a batch whole, in parts, or shared between the consumers of a group verify every envelope; an
-entry altered by one byte is refused, alone, wherever it falls."""
+"""A SignedBus over a real redis-server: the signer hands Redis its wire bytes alone (no signed envelope objects) with
+its batches' records, and consumers that read a batch whole, in parts, or shared between the consumers of a group
+verify every envelope; an entry altered by one byte is refused, alone, wherever it falls; a batch record that is
+missing, altered or another batch's refuses what it would prove, and lives exactly as long as its entries."""
 
 from __future__ import annotations
 
-import pytest
+import binascii
+import uuid
+from typing import Any, cast
 
-from coalition.bus.base import WireBus
+import pytest
+from redis.cluster import key_slot
+
+from coalition.bus.base import Delivery, WireBus
 from coalition.bus.codec import decode, encode
 from coalition.bus.keys import Keyring
 from coalition.bus.redis_streams import RedisStreamsBus
-from coalition.bus.signing import SignedBus, Verifier
+from coalition.bus.signing import SignedBus, Stamped, Verifier
 from coalition.bus.testing import sample_envelope
 
 pytestmark = pytest.mark.integration
@@ -54,15 +60,136 @@ class TestSignedRedisBus:
 
     @pytest.mark.parametrize("count", [100, 3])
     def test_an_entry_altered_by_one_byte_is_the_only_one_refused(self, redis_bus: RedisStreamsBus, count: int) -> None:
-        producer = signed(redis_bus)
-        stamps, wires = producer.stamp_wire([sample_envelope(i) for i in range(8)])
+        """Whole (100) or in parts of 3 (each checked against the batch record, which is intact)."""
+        batch = signed(redis_bus).stamped([sample_envelope(i) for i in range(8)])
+        wires = list(batch.wires)
         wires[5] = wires[5].replace(b"subject-5", b"subject-6")  # the payload, not the stamp
-        for wire in wires:
-            redis_bus.publish_raw("observations", wire)
-        consumer = signed(redis_bus)
-        got = []
-        while len(got) < 8:
-            got += consumer.read(["observations"], "g", "c", count=count)
+        publish(redis_bus, batch, wires)
+        got = read_all(signed(redis_bus), 8, count)
         assert [d.ok for d in got] == [i != 5 for i in range(8)]
         assert got[5].error == "rejected: envelope env-5 does not verify against world's key (forged or altered)"
-        assert stamps[5] in wires[5].decode()  # the stamp itself was left as the signer wrote it
+        assert batch.stamps[5] in wires[5].decode()  # the stamp itself was left as the signer wrote it
+
+
+def publish(bus: RedisStreamsBus, batch: Stamped, wires: list[bytes] | None = None) -> None:
+    """The batch's entries (its own wire bytes, or `wires`) with their records, as a signing bus publishes them."""
+    bus.publish_batches([("observations", None, wire) for wire in wires or batch.wires], batch.batches, batch.batch_of)
+
+
+def read_all(consumer: SignedBus, n: int, count: int) -> list[Delivery]:
+    got: list[Delivery] = []
+    while len(got) < n:
+        read = consumer.read(["observations"], "g", "c", count=count)
+        assert read
+        got += read
+    return got
+
+
+class TestBatchRecordsOnRedis:
+    """A v3 stamp names its batch and carries no audit path: a read holding part of a batch checks it against the
+    batch record beside the run's streams, which is never trusted (its root must carry the batch's signature)."""
+
+    def test_a_partial_read_fetches_the_record_once_and_a_whole_read_none(
+        self, redis_bus: RedisStreamsBus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        signed(redis_bus).publish_many([("observations", sample_envelope(i)) for i in range(100)])
+        fetched: list[int] = []
+        real = redis_bus.batch_records
+        monkeypatch.setattr(redis_bus, "batch_records", lambda sigs: fetched.append(len(sigs)) or real(sigs))
+        consumer = signed(redis_bus)
+        got = consumer.read(["observations"], "g", "c", count=30) + consumer.read(["observations"], "g", "c", count=70)
+        assert [d.error for d in got] == [None] * 100
+        assert fetched == [1]  # the first part fetched it; the rest met the proven leaves
+        assert signed(redis_bus).read(["observations"], "g2", "c", count=100)[0].ok
+        assert fetched == [1]  # a whole read rebuilt the tree from what it read
+
+    @pytest.mark.parametrize("attack", ["missing", "altered", "another batch's", "truncated"])
+    def test_a_bad_record_refuses_a_partial_read_and_a_whole_read_needs_none(
+        self, redis_bus: RedisStreamsBus, attack: str
+    ) -> None:
+        producer = signed(redis_bus)
+        batch = producer.stamped([sample_envelope(i) for i in range(8)])
+        other = producer.stamped([sample_envelope(i, kind="other") for i in range(8)])
+        publish(redis_bus, batch)
+        signature, leaves = batch.batches[0]
+        raw = cast(Any, redis_bus)._r
+        if attack == "missing":
+            raw.hdel(redis_bus.batch_records_key(), signature)
+        elif attack == "altered":
+            raw.hset(redis_bus.batch_records_key(), signature, leaves[:40] + bytes([leaves[40] ^ 1]) + leaves[41:])
+        elif attack == "another batch's":
+            raw.hset(redis_bus.batch_records_key(), signature, other.batches[0][1])
+        else:
+            raw.hset(redis_bus.batch_records_key(), signature, leaves[:-32])
+        got = read_all(signed(redis_bus), 8, 3)
+        assert not any(d.ok for d in got)
+        reason = {
+            "missing": "from world belongs to a batch whose record is missing (trimmed, or never published)",
+            "altered": "does not verify against world's key (its batch record is not the signed batch's)",
+        }.get(attack, "does not verify against world's key (its batch record is not the signed batch's)")
+        assert all(str(d.error).endswith(reason) for d in got)
+        assert all(d.ok for d in signed(redis_bus).read(["observations"], "g2", "c", count=100))
+
+    def test_an_index_outside_the_batch_is_refused(self, redis_bus: RedisStreamsBus) -> None:
+        batch = signed(redis_bus).stamped([sample_envelope(i) for i in range(4)])
+        wires = list(batch.wires)
+        stamp = batch.stamps[3]
+        wires[3] = wires[3].replace(stamp.encode(), stamp.replace("v3.3.4.", "v3.4.4.", 1).encode())
+        publish(redis_bus, batch, wires)
+        for count in (100, 1):
+            got = signed(redis_bus).read(["observations"], f"g{count}", "c", count=100)
+            assert [d.ok for d in got] == [True, True, True, False]
+            assert got[3].error == "rejected: envelope env-3 from world names leaf 4 of a batch of 4"
+
+    def test_a_batch_of_another_run_or_key_is_refused_with_its_record(self, redis_bus: RedisStreamsBus) -> None:
+        """Batches published with their records: a genuine one of another run (the run check), and one signed with a
+        key that is not world's trusted key (its record's root does not verify)."""
+        signed(redis_bus).publish_many([("observations", sample_envelope(i, run_id="run-other")) for i in range(4)])
+        impostor = Keyring.ephemeral(["world"])
+        SignedBus(redis_bus, impostor, Verifier(impostor.directory())).publish_many(
+            [("observations", sample_envelope(i, kind="alert")) for i in range(4)]
+        )
+        got = read_all(signed(redis_bus), 8, 3)
+        assert not any(d.ok for d in got)
+        assert all("belongs to run run-other, not run-test (replayed)" in str(d.error) for d in got[:4])
+        assert all(
+            str(d.error).endswith("does not verify against world's key (its batch record is not the signed batch's)")
+            for d in got[4:]
+        )
+
+    def test_records_live_as_long_as_their_entries_and_go_with_the_namespace(self, redis_url: str) -> None:
+        bus = RedisStreamsBus(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}", maxlen=150)
+        try:
+            producer = signed(bus)
+            first = producer.stamped([sample_envelope(i) for i in range(120)])
+            publish(bus, first)
+            second = producer.stamped([sample_envelope(i, kind="second") for i in range(120)])
+            publish(bus, second)
+            oldest = bus.range("observations", count=1)[0].envelope
+            assert oldest is not None
+            assert str(oldest.signature).endswith(b64(first.batches[0][0]))
+            assert bus.batch_records([first.batches[0][0], second.batches[0][0]]) == [
+                first.batches[0][1],
+                second.batches[0][1],
+            ]
+            got = read_all(signed(bus), bus.length("observations"), 7)  # every kept entry, in parts
+            assert all(d.ok for d in got)
+            for n in range(3):  # the first batch's entries are trimmed away: its record goes with them
+                publish(bus, producer.stamped([sample_envelope(i, kind=f"later-{n}") for i in range(120)]))
+            assert bus.batch_records([first.batches[0][0]]) == [None]
+            assert bus.delete_namespace() > 0
+            assert not cast(Any, bus)._r.exists(bus.batch_records_key())
+        finally:
+            bus.delete_namespace()
+            bus.close()
+
+    def test_on_a_cluster_the_records_live_in_the_runs_slot(self, cluster_bus: RedisStreamsBus) -> None:
+        assert key_slot(cluster_bus.batch_records_key().encode()) == key_slot(cluster_bus.key("observations").encode())
+        signed(cluster_bus).publish_many([("observations", sample_envelope(i)) for i in range(50)])
+        first, second = signed(cluster_bus), signed(cluster_bus)
+        got = first.read(["observations"], "g", "a", count=20) + second.read(["observations"], "g", "b", count=100)
+        assert [d.error for d in got] == [None] * 50
+
+
+def b64(data: bytes) -> str:
+    return binascii.b2a_base64(data, newline=False).decode()

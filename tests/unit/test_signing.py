@@ -1,13 +1,14 @@
-"""Envelope signatures: a signed batch verifies envelope by envelope; any change to any field, another run, another
-producer's key, a borrowed audit path or a producer speaking for someone else does not; the verifier's cache
-never accepts different bytes; key files are private and rotations change the key."""
+"""Envelope signatures: a signed batch verifies envelope by envelope (whole, or in part with its batch record); any
+change to any field, another run, another producer's key, a batch record altered, missing or another batch's, or a
+producer speaking for someone else does not; the verifier's cache never accepts different bytes; key files are private
+and rotations change the key."""
 
 from __future__ import annotations
 
 import gc
 import stat
 import weakref
-from base64 import b64encode
+from base64 import b64decode, b64encode
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from coalition.bus import signing
 from coalition.bus.base import Delivery
+from coalition.bus.batch_records import RecordBook
 from coalition.bus.codec import decode, encode
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import KeyStoreError
@@ -30,22 +32,24 @@ from coalition.bus.signing import (
     root_message,
     sign_batch,
     sign_wire,
+    stamp_batches,
     unsigned_bytes,
     wire_bytes,
 )
-from coalition.bus.testing import sample_envelope
+from coalition.bus.testing import capture_messages, sample_envelope
 
 pytestmark = pytest.mark.unit
 
 KEYS = Keyring.ephemeral(["world", "governance", "agent:finance", "agent:marketing"])
+RECORDS = RecordBook()  # where the batches signed here keep their records (a bus's, in a run)
 
 
-def verifier(run_id: str | None = "run-test") -> Verifier:
-    return Verifier(KEYS.directory(), run_id=run_id)
+def verifier(run_id: str | None = "run-test", records: RecordBook = RECORDS) -> Verifier:
+    return Verifier(KEYS.directory(), run_id=run_id, records=records)
 
 
 def signed(n: int) -> list[Envelope]:
-    return sign_batch([sample_envelope(i) for i in range(n)], KEYS.private("world"))
+    return sign_batch([sample_envelope(i) for i in range(n)], KEYS.private("world"), records=RECORDS)
 
 
 class TestBatches:
@@ -74,15 +78,17 @@ class TestBatches:
         altered = victim.model_copy(update={field: changed[field]})
         assert verifier().problem(altered) is not None
 
-    def test_a_borrowed_audit_path_does_not_verify(self) -> None:
+    def test_a_borrowed_stamp_does_not_verify(self) -> None:
         """Envelope 0 wearing envelope 1's stamp (same batch, same signature) is refused."""
         first, second = signed(2)
         assert first.signature is not None
         assert second.signature is not None
         swapped = first.model_copy(update={"signature": second.signature})
-        assert "audit path" in str(verifier().problem(swapped)) or "does not verify" in str(verifier().problem(swapped))
+        assert "does not verify against world's key (forged or altered)" in str(verifier().problem(swapped))
 
-    @pytest.mark.parametrize("stamp", ["", "v1", "v2.0.1..", "v1.0.1..AAAA", "v1.5.2.AAAA.AAAA", "v1.x.y.z.w"])
+    @pytest.mark.parametrize(
+        "stamp", ["", "v1", "v2.0.1..", "v3.0.1.", "v3.0.1", "v3.x.2.AAAA", "v3.0.2000.AAAA", "v1.x.y.z.w"]
+    )
     def test_malformed_stamps_are_refused(self, stamp: str) -> None:
         envelope = signed(1)[0].model_copy(update={"signature": stamp or None})
         assert verifier().problem(envelope) is not None
@@ -101,7 +107,7 @@ class TestProducers:
             superstep=1,
             sim_time=sample_envelope(0).sim_time,
         )
-        (mine,) = sign_batch([envelope], KEYS.private("agent:marketing"))
+        (mine,) = sign_batch([envelope], KEYS.private("agent:marketing"), records=RECORDS)
         assert "in the name of agent 'finance'" in str(verifier().problem(mine))
 
     def test_an_unknown_producer_and_an_unsigned_envelope_are_refused(self) -> None:
@@ -121,7 +127,7 @@ class TestCacheAndWire:
     def test_a_verifier_keeps_no_envelope_it_checked_alive(self) -> None:
         """A long-lived consumer's verifier must not hold what it read: every full garbage collection would walk it."""
         check = verifier()
-        pairs = sign_wire([sample_envelope(i) for i in range(8)], KEYS.private("world"))
+        pairs = sign_wire([sample_envelope(i) for i in range(8)], KEYS.private("world"), records=RECORDS)
         read = deliveries([wire for _, wire in pairs])
         assert all(d.ok for d in check.checked(read))
         assert all(check.problem(envelope) is None for envelope, _ in pairs)  # objects, as an in-process bus hands them
@@ -164,6 +170,44 @@ class TestCacheAndWire:
         assert got[1].error.startswith("rejected: envelope env-2 from world is not signed")
 
 
+class TestInProcessRecords:
+    """The memory bus keeps a batch's record while an entry of the batch is kept; a bus that keeps none has the signing
+    bus keep them; a record that is gone refuses, never accepts."""
+
+    @pytest.mark.parametrize("wire", [False, True])
+    def test_a_memory_run_keeps_records_exactly_as_long_as_their_entries(self, wire: bool) -> None:
+        inner = MemoryBus(namespace="run", keep_acknowledged=False, wire=wire)
+        bus = SignedBus(inner, KEYS, verifier())
+        bus.ensure_group("observations", "g")
+        bus.publish_many([("observations", sample_envelope(i)) for i in range(10)])
+        first = bus.read(["observations"], "g", "c", count=4)  # part of the batch: checked against its record
+        assert [d.error for d in first] == [None] * 4
+        bus.ack("g", first)
+        assert len(inner._records) == 1
+        rest = SignedBus(inner, KEYS, verifier()).read(["observations"], "g", "c", count=100)  # a fresh consumer
+        assert [d.error for d in rest] == [None] * 6
+        bus.ack("g", rest)
+        assert len(inner._records) == 0
+
+    def test_objects_of_a_partly_read_batch_whose_record_is_gone_are_refused(self) -> None:
+        inner = MemoryBus()
+        SignedBus(inner, KEYS, verifier()).publish_many([("observations", sample_envelope(i)) for i in range(5)])
+        inner._records = RecordBook()  # the record lost
+        got = SignedBus(inner, KEYS, verifier()).read(["observations"], "g", "c", count=3)
+        assert [d.ok for d in got] == [False] * 3
+        assert all(
+            str(d.error).endswith("belongs to a batch whose record is missing (trimmed, or never published)")
+            for d in got
+        )
+
+    def test_over_a_bus_that_keeps_no_records_the_signing_bus_keeps_them(self) -> None:
+        with capture_messages() as inner:
+            bus = SignedBus(inner, KEYS, verifier())
+            bus.publish_many([("observations", sample_envelope(i)) for i in range(6)])
+            got = bus.read(["observations"], "g", "c", count=4) + bus.read(["observations"], "g", "c", count=4)
+        assert [d.error for d in got] == [None] * 6
+
+
 # text that tries to look like the members the signer splices or removes, inside the payload
 _LOOKALIKES = st.sampled_from(
     ['","sim_time":"', ',"sim_time":', ',"signature":"v1.0.1..AAAA"', '"', "\\", '\\"', "é", "\u2028", ""]
@@ -182,7 +226,7 @@ class TestWireBytes:
         data = {f"k{i}{a}": {"sim_time": b, "signature": a + b, "x": [a, b]} for i, (a, b) in enumerate(pieces)}
         envelopes = [sample_envelope(i, data=data) for i in range(n)]
         check = verifier()
-        for signed_envelope, wire in sign_wire(envelopes, KEYS.private("world")):
+        for signed_envelope, wire in sign_wire(envelopes, KEYS.private("world"), records=RECORDS):
             assert wire == encode(signed_envelope)
             assert signed_envelope.signature is not None
             assert unsigned_bytes(wire, signed_envelope.signature) == encode(signed_envelope, unsigned=True)
@@ -192,13 +236,15 @@ class TestWireBytes:
 
     def test_bytes_in_another_shape_verify_by_what_they_decode_to(self) -> None:
         """Re-ordered keys and whitespace are not the signed bytes, but the same envelope: it verifies as before."""
-        ((envelope, _),) = sign_wire([sample_envelope(1)], KEYS.private("world"))
+        ((envelope, _),) = sign_wire([sample_envelope(1)], KEYS.private("world"), records=RECORDS)
         reshaped = orjson.dumps(orjson.loads(encode(envelope)), option=orjson.OPT_INDENT_2)
         assert unsigned_bytes(reshaped, str(envelope.signature)) is None
         assert verifier().problem(decode(reshaped), reshaped) is None
 
     def test_the_stamp_moved_into_the_payload_or_duplicated_is_refused(self) -> None:
-        ((envelope, wire),) = sign_wire([sample_envelope(1, data={"sim_time": "x"})], KEYS.private("world"))
+        ((envelope, wire),) = sign_wire(
+            [sample_envelope(1, data={"sim_time": "x"})], KEYS.private("world"), records=RECORDS
+        )
         stamp = str(envelope.signature)
         member = b',"signature":"' + stamp.encode() + b'"'
         bare = wire.replace(member, b"")
@@ -222,11 +268,11 @@ class TestWireBytes:
 
 
 class TestProvenNodes:
-    """After one envelope of a batch verifies, its siblings stop climbing at the first proven node, and the proof is
-    never lent to bytes outside the tree, to another signature or to another producer."""
+    """After one envelope of a batch verifies, its siblings meet the batch's proven leaves, and the proof is never lent
+    to bytes outside the batch, to another signature or to another producer."""
 
     def test_siblings_verify_in_any_order_and_an_altered_one_still_fails(self) -> None:
-        pairs = sign_wire([sample_envelope(i) for i in range(37)], KEYS.private("world"))
+        pairs = sign_wire([sample_envelope(i) for i in range(37)], KEYS.private("world"), records=RECORDS)
         check = verifier()
         for _, wire in reversed(pairs):
             assert check.problem(decode(wire), wire) is None
@@ -246,7 +292,9 @@ class TestProvenNodes:
             superstep=1,
             sim_time=world[0].sim_time,
         )
-        pairs = sign_wire([*world, claim], KEYS.private("world"))  # a compromised world signs for finance
+        pairs = sign_wire(
+            [*world, claim], KEYS.private("world"), records=RECORDS
+        )  # a compromised world signs for finance
         check = verifier()
         for _, wire in pairs[:4]:
             assert check.problem(decode(wire), wire) is None
@@ -254,14 +302,18 @@ class TestProvenNodes:
         assert "does not verify against agent:finance's key" in str(check.problem(decode(wire), wire))
 
     def test_a_proven_tree_is_not_lent_to_another_signature(self) -> None:
-        pairs = sign_wire([sample_envelope(i) for i in range(2)], KEYS.private("world"))
+        pairs = sign_wire([sample_envelope(i) for i in range(2)], KEYS.private("world"), records=RECORDS)
         check = verifier()
         assert check.problem(decode(pairs[0][1]), pairs[0][1]) is None
         envelope, wire = pairs[1]
         stamp = str(envelope.signature)
         forged_signature = stamp[: stamp.rindex(".") + 1] + "A" * 86 + "=="
         forged = wire.replace(stamp.encode(), forged_signature.encode())
-        assert "does not verify" in str(check.problem(decode(forged), forged))
+        assert "belongs to a batch whose record is missing" in str(check.problem(decode(forged), forged))
+        genuine = RECORDS.batch_records([b64decode(stamp.rsplit(".", 1)[1])])[0]
+        assert genuine is not None
+        RECORDS.add([(bytes(64), genuine)], [1])  # the forged signature (64 zero bytes) given the genuine record
+        assert "does not verify against world's key" in str(check.problem(decode(forged), forged))
 
 
 def deliveries(wires: list[bytes]) -> list[Delivery]:
@@ -273,7 +325,10 @@ class TestWholeBatches:
     in it sends the whole batch back to the envelope-by-envelope check, which rejects just that one."""
 
     def test_a_whole_batch_verifies_with_one_signature_check(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        wires = [wire for _, wire in sign_wire([sample_envelope(i) for i in range(23)], KEYS.private("world"))]
+        wires = [
+            wire
+            for _, wire in sign_wire([sample_envelope(i) for i in range(23)], KEYS.private("world"), records=RECORDS)
+        ]
         calls: list[bytes] = []
         real = signing.verify_signature
         monkeypatch.setattr(signing, "verify_signature", lambda k, s, d: calls.append(d) or real(k, s, d))
@@ -283,17 +338,21 @@ class TestWholeBatches:
 
     @pytest.mark.parametrize("attack", ["altered", "duplicate index", "foreign stamp", "other run"])
     def test_one_bad_envelope_in_a_whole_batch_is_the_only_one_refused(self, attack: str) -> None:
-        pairs = sign_wire([sample_envelope(i) for i in range(8)], KEYS.private("world"))
+        pairs = sign_wire([sample_envelope(i) for i in range(8)], KEYS.private("world"), records=RECORDS)
         wires = [wire for _, wire in pairs]
         if attack == "altered":
             wires[3] = wires[3].replace(b"subject-3", b"subject-X")
         elif attack == "duplicate index":  # envelope 3's bytes with envelope 2's stamp: index 2 twice
             wires[3] = wires[3].replace(str(pairs[3][0].signature).encode(), str(pairs[2][0].signature).encode())
         elif attack == "foreign stamp":  # a stamp of another batch signed by the same producer
-            (other, _), *_ = sign_wire([sample_envelope(i, kind="other") for i in range(8)], KEYS.private("world"))
+            (other, _), *_ = sign_wire(
+                [sample_envelope(i, kind="other") for i in range(8)], KEYS.private("world"), records=RECORDS
+            )
             wires[0] = wires[0].replace(str(pairs[0][0].signature).encode(), str(other.signature).encode())
         else:
-            ((_, wires[5]),) = sign_wire([sample_envelope(5, run_id="run-other")], KEYS.private("world"))
+            ((_, wires[5]),) = sign_wire(
+                [sample_envelope(5, run_id="run-other")], KEYS.private("world"), records=RECORDS
+            )
         bad = {"altered": 3, "duplicate index": 3, "foreign stamp": 0, "other run": 5}[attack]
         got = verifier().checked(deliveries(wires))
         assert [d.ok for d in got] == [i != bad for i in range(8)]
@@ -302,7 +361,7 @@ class TestWholeBatches:
     def test_interleaved_batches_partial_reads_and_redeliveries_verify_each_envelope(self) -> None:
         """Entries of two producers' batches interleaved, then a read holding only part of a batch, then the same
         entries redelivered: every genuine envelope verifies alone, the altered one is refused each time."""
-        world = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))
+        world = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"), records=RECORDS)
         finance = sign_wire(
             [
                 Envelope.wrap(
@@ -316,6 +375,7 @@ class TestWholeBatches:
                 for i in range(5)
             ],
             KEYS.private("agent:finance"),
+            records=RECORDS,
         )
         mixed = [wire for pair in zip(world, finance, strict=False) for _, wire in pair] + [world[5][1]]
         mixed[4] = mixed[4].replace(b"subject-2", b"subject-X")  # world's envelope 2, altered in transit
@@ -329,7 +389,10 @@ class TestWholeBatches:
 
     def test_a_batch_read_out_of_order_is_verified_whole(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """The tree is built in the order the stamps name, not the order read: no envelope is left to its own check."""
-        wires = [wire for _, wire in sign_wire([sample_envelope(i) for i in range(9)], KEYS.private("world"))]
+        wires = [
+            wire
+            for _, wire in sign_wire([sample_envelope(i) for i in range(9)], KEYS.private("world"), records=RECORDS)
+        ]
         check = verifier()
         alone: list[str] = []
         real = check.problem
@@ -340,7 +403,7 @@ class TestWholeBatches:
 
     @pytest.mark.parametrize("attack", ["altered", "duplicate index"])
     def test_a_batch_read_out_of_order_with_one_bad_envelope_refuses_only_it(self, attack: str) -> None:
-        pairs = sign_wire([sample_envelope(i) for i in range(9)], KEYS.private("world"))
+        pairs = sign_wire([sample_envelope(i) for i in range(9)], KEYS.private("world"), records=RECORDS)
         wires = [wire for _, wire in pairs]
         if attack == "altered":
             wires[4] = wires[4].replace(b"subject-4", b"subject-X")
@@ -353,10 +416,10 @@ class TestWholeBatches:
     def test_a_stamp_spelt_otherwise_is_judged_as_it_would_be_alone(self) -> None:
         """A stamp with its index written `03` is not the stamp the signer wrote; the whole read leaves it to the
         envelope's own check, which reads the index as 3 and accepts it, as it would alone."""
-        pairs = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))
+        pairs = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"), records=RECORDS)
         wires = [wire for _, wire in pairs]
         stamp = str(pairs[3][0].signature)
-        wires[3] = wires[3].replace(stamp.encode(), stamp.replace("v2.3.", "v2.03.", 1).encode())
+        wires[3] = wires[3].replace(stamp.encode(), stamp.replace("v3.3.", "v3.03.", 1).encode())
         whole, alone, objects = verdicts(wires)
         assert whole == alone == objects == [True] * 6
 
@@ -364,32 +427,35 @@ class TestWholeBatches:
         """The verifier remembers (type, producer) pairs it allowed; a whole read by another producer of that type,
         or a proposal in another agent's name after the agent's own were allowed, is still refused."""
         check = verifier()
-        world = [wire for _, wire in sign_wire([sample_envelope(i) for i in range(4)], KEYS.private("world"))]
+        world = [
+            wire
+            for _, wire in sign_wire([sample_envelope(i) for i in range(4)], KEYS.private("world"), records=RECORDS)
+        ]
         assert all(d.ok for d in check.checked(deliveries(world)))
         finance_world = [
             e.model_copy(update={"source": "agent:finance", "id": f"fw-{i}"})
             for i, e in enumerate(sample_envelope(i) for i in range(4))
         ]
-        posing = [wire for _, wire in sign_wire(finance_world, KEYS.private("agent:finance"))]
+        posing = [wire for _, wire in sign_wire(finance_world, KEYS.private("agent:finance"), records=RECORDS)]
         refused = check.checked(deliveries(posing))
         assert not any(d.ok for d in refused)
         assert all("may be published by world only" in str(d.error) for d in refused)
-        own = [wire for _, wire in sign_wire(proposals("finance", 3), KEYS.private("agent:finance"))]
+        own = [wire for _, wire in sign_wire(proposals("finance", 3), KEYS.private("agent:finance"), records=RECORDS)]
         assert all(d.ok for d in check.checked(deliveries(own)))
         mixed = proposals("finance", 3)
         mixed[1] = proposals("marketing", 3)[1].model_copy(update={"source": "agent:finance", "id": "as-marketing"})
-        wires = [wire for _, wire in sign_wire(mixed, KEYS.private("agent:finance"))]
+        wires = [wire for _, wire in sign_wire(mixed, KEYS.private("agent:finance"), records=RECORDS)]
         assert [d.ok for d in check.checked(deliveries(wires))] == [True, False, True]
 
     def test_stamp_wire_is_sign_wire_without_the_objects(self) -> None:
         envelopes = [sample_envelope(i) for i in range(5)] + [sample_envelope(9, run_id="run-other")]
         stamps, wires = signing.stamp_wire(envelopes, KEYS.private("world"))
-        pairs = sign_wire(envelopes, KEYS.private("world"))
+        pairs = sign_wire(envelopes, KEYS.private("world"), records=RECORDS)
         assert [e.signature for e, _ in pairs] == stamps
         assert [wire for _, wire in pairs] == wires == [encode(e) for e, _ in pairs]
 
     def test_a_stamp_with_an_extra_part_is_malformed_in_a_whole_batch_too(self) -> None:
-        pairs = sign_wire([sample_envelope(i) for i in range(2)], KEYS.private("world"))
+        pairs = sign_wire([sample_envelope(i) for i in range(2)], KEYS.private("world"), records=RECORDS)
         wires = []
         for envelope, wire in pairs:
             stamp = str(envelope.signature)
@@ -414,41 +480,44 @@ def proposals(agent: str, n: int, run_id: str = "run-test") -> list[Envelope]:
     ]
 
 
-def stamped(envelopes: list[Envelope], sign: Callable[[bytes], bytes]) -> list[bytes]:
-    """Wire bytes of a batch whose tree is genuine and whose stamps carry `sign(root)` as the batch signature: an
-    attacker who holds some signature over the right tree, but not one a verifier may accept."""
+def stamped(envelopes: list[Envelope], sign: Callable[[bytes], bytes], records: RecordBook = RECORDS) -> list[bytes]:
+    """Wire bytes of a batch whose tree is genuine and whose stamps carry `sign(root)` as the batch signature, its
+    record written where the verifier looks: an attacker who holds some signature over the right tree (and can write
+    records, as anyone who can write to the bus can), but not one a verifier may accept."""
     unsigned = [encode(e, unsigned=True) for e in envelopes]
-    levels = signing._levels([signing._leaf(data) for data in unsigned])
-    signature = b64encode(sign(levels[-1][0])).decode()
-    paths = signing._paths(levels)
-    return [
-        wire_bytes(data, f"{signing.VERSION}.{i}.{len(unsigned)}.{b64encode(path).decode()}.{signature}")
-        for i, (data, path) in enumerate(zip(unsigned, paths, strict=True))
-    ]
+    leaves = [signing._leaf(data) for data in unsigned]
+    signature = sign(signing._root(leaves))
+    records.add([(signature, b"".join(leaves))], [len(leaves)])
+    text = b64encode(signature).decode()
+    return [wire_bytes(data, f"{signing.VERSION}.{i}.{len(unsigned)}.{text}") for i, data in enumerate(unsigned)]
 
 
-def verdicts(wires: list[bytes], *, run_id: str = "run-test") -> tuple[list[bool], list[bool], list[bool]]:
+def verdicts(
+    wires: list[bytes], *, run_id: str = "run-test", records: RecordBook = RECORDS
+) -> tuple[list[bool], list[bool], list[bool]]:
     """Whether each envelope verifies as a whole read, one by one from its bytes, and from the object alone."""
-    whole = [d.ok for d in verifier(run_id).checked(deliveries(wires))]
-    alone = [verifier(run_id).problem(decode(w), w) is None for w in wires]
-    objects = [verifier(run_id).problem(decode(w)) is None for w in wires]
+    whole = [d.ok for d in verifier(run_id, records).checked(deliveries(wires))]
+    alone = [verifier(run_id, records).problem(decode(w), w) is None for w in wires]
+    objects = [verifier(run_id, records).problem(decode(w)) is None for w in wires]
     return whole, alone, objects
 
 
 class TestBatchAttacks:
-    """One signature per batch must not let an attacker move envelopes between batches, borrow another batch's audit
-    path, pass off a root signed by another producer, or replay a signed root into another run."""
+    """One signature per batch must not let an attacker move envelopes between batches, pass off another batch's
+    record, pass off a root signed by another producer, or replay a signed root into another run."""
 
     def test_the_stamping_helper_makes_batches_that_verify(self) -> None:
         """The control for the attacks below: a signature over the right (producer, run, root) verifies."""
         key = KEYS.private("agent:finance")
-        wires = stamped(proposals("finance", 5), lambda root: key.sign(root_message("agent:finance", "run-test", root)))
+        wires = stamped(
+            proposals("finance", 5), lambda root: key.sign(root_message("agent:finance", "run-test", root, 5))
+        )
         assert verdicts(wires) == ([True] * 5, [True] * 5, [True] * 5)
 
     def test_an_envelope_moved_into_another_batch_is_refused_and_only_it(self) -> None:
         """Envelope 2 of batch A given batch B's stamp for position 2: B's tree no longer holds it."""
-        a = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))
-        b = sign_wire([sample_envelope(i, kind="other") for i in range(6)], KEYS.private("world"))
+        a = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"), records=RECORDS)
+        b = sign_wire([sample_envelope(i, kind="other") for i in range(6)], KEYS.private("world"), records=RECORDS)
         wires = [wire for _, wire in b]
         wires[2] = wire_bytes(encode(a[2][0], unsigned=True), str(b[2][0].signature))
         expected = [i != 2 for i in range(6)]
@@ -456,23 +525,27 @@ class TestBatchAttacks:
         assert whole == alone == objects == expected
         assert "does not verify" in str(verifier().problem(decode(wires[2]), wires[2]))
 
-    def test_an_audit_path_from_another_batch_is_refused(self) -> None:
-        """Same producer, run, index and size, the batch's own signature: only the path is another batch's."""
-        a = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))
-        b = sign_wire([sample_envelope(i, kind="other") for i in range(6)], KEYS.private("world"))
-        wires = [wire for _, wire in a]
-        version, index, size, _, signature = str(a[3][0].signature).split(".")
-        foreign_path = str(b[3][0].signature).split(".")[3]
-        wires[3] = wire_bytes(encode(a[3][0], unsigned=True), f"{version}.{index}.{size}.{foreign_path}.{signature}")
-        whole, alone, objects = verdicts(wires)
-        assert whole == alone == objects == [i != 3 for i in range(6)]
+    def test_a_record_from_another_batch_is_refused(self) -> None:
+        """Batch A's record replaced by batch B's (same producer, run and size): a partial read of A refuses every
+        envelope, saying the record is not the signed batch's; a whole read needs no record and accepts A."""
+        book = RecordBook()
+        a = stamp_batches([sample_envelope(i) for i in range(6)], KEYS.private("world"))
+        b = stamp_batches([sample_envelope(i, kind="other") for i in range(6)], KEYS.private("world"))
+        book.add([(a.batches[0][0], b.batches[0][1])], [6])
+        whole, alone, objects = verdicts(a.wires, records=book)
+        assert whole == [True] * 6
+        assert alone == objects == [False] * 6
+        why = verifier(records=book).problem(decode(a.wires[3]), a.wires[3])
+        assert why == "envelope env-3 does not verify against world's key (its batch record is not the signed batch's)"
 
     @pytest.mark.parametrize("signer", ["governance", "agent:marketing"])
     def test_a_root_signed_by_another_producer_is_refused(self, signer: str) -> None:
         """finance's proposals under a root signed by another producer's key, naming finance or itself."""
         key = KEYS.private(signer)
         for named in ("agent:finance", signer):
-            wires = stamped(proposals("finance", 4), lambda root, n=named: key.sign(root_message(n, "run-test", root)))
+            wires = stamped(
+                proposals("finance", 4), lambda root, n=named: key.sign(root_message(n, "run-test", root, 4))
+            )
             assert verdicts(wires) == ([False] * 4, [False] * 4, [False] * 4)
             assert "does not verify against agent:finance's key" in str(verifier().problem(decode(wires[0]), wires[0]))
 
@@ -480,7 +553,7 @@ class TestBatchAttacks:
         """The signature binds the producer: a root finance signed as if for marketing proves nothing for finance."""
         key = KEYS.private("agent:finance")
         wires = stamped(
-            proposals("finance", 4), lambda root: key.sign(root_message("agent:marketing", "run-test", root))
+            proposals("finance", 4), lambda root: key.sign(root_message("agent:marketing", "run-test", root, 4))
         )
         assert verdicts(wires) == ([False] * 4, [False] * 4, [False] * 4)
 
@@ -489,15 +562,22 @@ class TestBatchAttacks:
         run-test (signing the root alone, as v1 did, would have let it through)."""
         key = KEYS.private("world")
         batch = [sample_envelope(i) for i in range(5)]
-        wires = stamped(batch, lambda root: key.sign(root_message("world", "run-other", root)))
+        wires = stamped(batch, lambda root: key.sign(root_message("world", "run-other", root, 5)))
         assert verdicts(wires) == ([False] * 5, [False] * 5, [False] * 5)
         legacy = stamped(batch, lambda root: key.sign(b"coalition envelope batch v1\n" + root))
         assert verdicts(legacy) == ([False] * 5, [False] * 5, [False] * 5)
+        v2 = stamped(
+            batch, lambda root: key.sign(signing._message_head("world", "run-test").replace(b"v3", b"v2") + root)
+        )
+        assert verdicts(v2) == ([False] * 5, [False] * 5, [False] * 5)
 
     def test_a_batch_replayed_into_another_run_is_refused_even_whole(self) -> None:
         """A genuine batch of run-other read by run-test's verifier: every envelope is refused as replayed."""
         wires = [
-            w for _, w in sign_wire([sample_envelope(i, run_id="run-other") for i in range(4)], KEYS.private("world"))
+            w
+            for _, w in sign_wire(
+                [sample_envelope(i, run_id="run-other") for i in range(4)], KEYS.private("world"), records=RECORDS
+            )
         ]
         assert verdicts(wires) == ([False] * 4, [False] * 4, [False] * 4)
         assert verdicts(wires, run_id="run-other") == ([True] * 4, [True] * 4, [True] * 4)
@@ -505,7 +585,7 @@ class TestBatchAttacks:
 
     def test_one_publish_of_two_runs_is_signed_as_two_batches(self) -> None:
         envelopes = [sample_envelope(i, run_id="run-test" if i % 2 else "run-other") for i in range(6)]
-        pairs = sign_wire(envelopes, KEYS.private("world"))
+        pairs = sign_wire(envelopes, KEYS.private("world"), records=RECORDS)
         assert [envelope.id for envelope, _ in pairs] == [e.id for e in envelopes]
         assert len({str(envelope.signature).rsplit(".", 1)[1] for envelope, _ in pairs}) == 2
         assert verdicts([w for _, w in pairs])[0] == [bool(i % 2) for i in range(6)]
