@@ -58,7 +58,7 @@ from coalition.governance.expressions import (
     whole_call,
 )
 from coalition.governance.money import to_decimal
-from coalition.governance.rules.screens import Screen, screens_of
+from coalition.governance.rules.screens import Screen, Unlisted, screens_of, unlisted_of
 from coalition.governance.state import GovernanceState
 from coalition.governance.verdict import Finding
 
@@ -172,7 +172,7 @@ class FlatRules:
     numbers: frozenset[str]  # numeric arguments the rules read
     constants: tuple[tuple[str, Any], ...]  # literal lists and maps, handed once to each environment
     scratch: _Scratch
-    screens: tuple[Screen, ...] = ()  # lets computed in Python and handed over as values (screens.py)
+    screens: tuple[Screen | Unlisted, ...] = ()  # values computed in Python and handed over (screens.py)
     selectors: tuple[str, ...] = ()  # the arguments that select state entries (one environment per their values)
     plan: _Plan | None = None  # the variables to compute, with their names
 
@@ -192,7 +192,12 @@ class FlatRules:
                 for r in rules
             ]
             bound = [(n, _flat(c.expanded, as_double)) for r in rules if _loops(r) or _hoists(r) for n, c in r.lets]
-            screens = screens_of(bound, _is_value)
+            screens: dict[str, Screen | Unlisted] = {**screens_of(bound, _is_value)}
+            for i, when in enumerate(whens):
+                unlisted = unlisted_of(f"unlisted__{i}", when, _is_value)
+                if unlisted is not None:
+                    screens[unlisted.name] = unlisted
+                    whens[i] = unlisted.name
             lets = [(n, _flat(c.expanded, as_double)) for r in rules if _loops(r) for n, c in r.lets]
             compiled = tuple(_compile_rule(r, as_double, as_text, frozenset(read), screens) for r in rules)
             body = " + ".join(f"(({w}) ? {1 << i} : 0)" for i, w in enumerate(whens)) or "0"
@@ -312,10 +317,10 @@ class FlatRules:
             wanted = None if keys is None else [given.get(k) for k in keys]
             values[key] = scratch.state_value(state, field, wanted, fields[field])
         for screen in self.screens:
-            hits = screen.hits(values)
-            if hits is None:
+            computed = screen.compute(values)
+            if computed is None:
                 return None
-            values[screen.name] = hits
+            values[screen.name] = computed
         return values
 
 
@@ -523,7 +528,7 @@ def _read(lets: Sequence[tuple[str, str]], body: str) -> list[tuple[str, str]]:
     return kept[::-1]
 
 
-def _names(text: str, screens: Mapping[str, Screen]) -> set[str]:
+def _names(text: str, screens: Mapping[str, Screen | Unlisted]) -> set[str]:
     """The values a program's text reads: flat variables, and the screens it reads as names."""
     return set(_NAME.findall(text)) | {name for name in screens if re.search(rf"\b{name}\b", text)}
 
@@ -533,7 +538,7 @@ def _compile_rule(
     as_double: Mapping[str, str],
     as_text: Mapping[str, str],
     numbers: frozenset[str],
-    screens: Mapping[str, Screen],
+    screens: Mapping[str, Screen | Unlisted],
 ) -> _FlatRule:
     """A rule's reason and amount for the flat layout: what CEL must compute of them, as one program over the
     rule's lets. Reasons read numeric arguments as their text; a reason that loops reads the rule's lets as names

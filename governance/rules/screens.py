@@ -14,6 +14,10 @@ runs it as written. The shape:
 For strings, CEL's `+` is concatenation and `s.contains(p)` a substring test: Python's `+` and `in`. A value that
 is not a string (where CEL's `+` or `contains` would do something else or fail) or that CEL cannot take (a lone
 surrogate) gives None: the nested layout decides, as for any unusual value.
+
+A condition of the shape `<list>.exists(c, !(c in <literal strings>))` (a claim outside the approved library) is
+computed the same way (Unlisted): true when some string of the list is none of the literal's, by string equality
+as CEL's `in` compares strings; a list holding anything but strings gives None.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ class Screen:
     def reads(self) -> frozenset[str]:
         return frozenset(part for named, part in self.text if named)
 
-    def hits(self, values: Mapping[str, Any]) -> list[str] | None:
+    def compute(self, values: Mapping[str, Any]) -> list[str] | None:
         """The phrases the text holds, in list order; None when a value read is not a string CEL would take."""
         pieces: list[str] = []
         for named, part in self.text:
@@ -57,6 +61,51 @@ class Screen:
             pieces.append(value)
         text = "".join(pieces)
         return [phrase for phrase in self.phrases if phrase in text]
+
+
+@dataclass(frozen=True, slots=True)
+class Unlisted:
+    """A condition that holds when some string of a list value is not in a literal list of strings."""
+
+    name: str  # the variable that replaces the condition (`unlisted__2`)
+    value: str  # the list value searched (`normalized__claims`)
+    listed: frozenset[str]
+
+    @property
+    def reads(self) -> frozenset[str]:
+        return frozenset({self.value})
+
+    def compute(self, values: Mapping[str, Any]) -> bool | None:
+        """Whether an element is not listed; None when the value is not a list of strings CEL would take."""
+        items = values.get(self.value)
+        if type(items) is not list:
+            return None
+        for item in items:
+            if type(item) is not str or not (item.isascii() or _utf8(item)):
+                return None
+        return any(item not in self.listed for item in items)
+
+
+_UNLISTED = re.compile(
+    r"\s*([A-Za-z_]\w*)\s*\.\s*exists\s*\(\s*([A-Za-z_]\w*)\s*,\s*!\s*\(\s*\2\s+in\s+(.*)\)\s*\)\s*", re.DOTALL
+)
+
+
+def unlisted_of(name: str, condition: str, is_value: Callable[[str], bool]) -> Unlisted | None:
+    """The condition as an Unlisted named `name` when it is `<value>.exists(c, !(c in <literal strings>))`."""
+    match = _UNLISTED.fullmatch(condition)
+    if match is None or not is_value(match.group(1)):
+        return None
+    literal = match.group(3).strip()
+    if literal_spans(literal) != [(0, len(literal))] or not literal.startswith("["):
+        return None
+    try:
+        listed = cel.compile(literal).execute()
+    except (ValueError, RuntimeError):
+        return None
+    if not isinstance(listed, list) or not all(type(v) is str for v in listed):
+        return None
+    return Unlisted(name, match.group(1), frozenset(listed))
 
 
 def _utf8(text: str) -> bool:

@@ -16,7 +16,7 @@ from coalition.governance import GovernanceState, default_policy, evaluate
 from coalition.governance.expressions import normal
 from coalition.governance.rules.expression import rules_by_action
 from coalition.governance.rules.flat import FLAT_VARIABLES
-from coalition.governance.rules.screens import screens_of
+from coalition.governance.rules.screens import Screen, Unlisted, screens_of, unlisted_of
 
 pytestmark = pytest.mark.unit
 
@@ -41,9 +41,23 @@ class TestTheShippedPolicy:
         """The conditions read the phrases found, not the texts searched: CEL runs no loop over the phrases."""
         flat = rules_by_action(POLICY, [action])[action]._flat
         assert flat is not None
-        assert [s.phrases for s in flat.screens] == [tuple(normal(p) for p in BANNED)]
+        screens = [s for s in flat.screens if isinstance(s, Screen)]
+        assert [s.phrases for s in screens] == [tuple(normal(p) for p in BANNED)]
         assert {s.name for s in flat.screens} <= set(flat.decides)
         assert not {"normalized__copy", "joined__claims", "normalized__message"} & set(flat.decides)
+
+    def test_a_claim_outside_the_library_is_computed_in_python(self) -> None:
+        """`normalized.claims.exists(c, !(c in normal(limits.claims.approved)))`: no loop in CEL, and neither the
+        claims nor the library handed over to decide it."""
+        flat = rules_by_action(POLICY, ["launch_campaign"])["launch_campaign"]._flat
+        assert flat is not None
+        unlisted = [s for s in flat.screens if isinstance(s, Unlisted)]
+        assert [(u.value, u.listed) for u in unlisted] == [
+            ("normalized__claims", frozenset(normal(c) for c in POLICY.limits.claims.approved))
+        ]
+        assert "normalized__claims" not in flat.decides
+        library = [normal(c) for c in POLICY.limits.claims.approved]
+        assert library not in [value for _, value in flat.constants]
 
     @pytest.mark.parametrize(
         ("copy", "claims"),
@@ -87,7 +101,7 @@ class TestScreensComputeWhatCelComputes:
         assert list(screens) == ["hits"]
         values = {"normalized__x": x, "joined__y": y}
         written = f"{listed}.filter(p, (normalized__x + '\\n' + joined__y).contains(p))"
-        assert screens["hits"].hits(values) == cel.compile(written).execute(values)
+        assert screens["hits"].compute(values) == cel.compile(written).execute(values)
 
     @pytest.mark.parametrize(
         "text",
@@ -107,11 +121,43 @@ class TestScreensComputeWhatCelComputes:
     def test_other_shapes_stay_in_cel(self, text: str) -> None:
         assert screens_of([("hits", text)], _value) == {}
 
+    @settings(max_examples=300, deadline=None)
+    @given(items=st.lists(texts, max_size=4), listed=st.lists(texts, max_size=4))
+    def test_an_unlisted_element_as_cel_finds_it(self, items: list[str], listed: list[str]) -> None:
+        literal = "[" + ", ".join(_literal(p) for p in listed) + "]"
+        written = f"normalized__x.exists(c, !(c in {literal}))"
+        unlisted = unlisted_of("u", written, _value)
+        assert unlisted is not None
+        assert unlisted.compute({"normalized__x": items}) == cel.compile(written).execute({"normalized__x": items})
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            'normalized__x.exists(c, c in ["a"])',
+            'normalized__x.exists(c, !(c in ["a"]) || true)',
+            'normalized__x.exists(c, !(c in ["a", 1]))',
+            "normalized__x.exists(c, !(c in y))",
+            'normalized__x.all(c, !(c in ["a"]))',
+            'unknown.exists(c, !(c in ["a"]))',
+            'normalized__x.exists(c, !(d in ["a"]))',
+        ],
+    )
+    def test_other_conditions_stay_in_cel(self, text: str) -> None:
+        assert unlisted_of("u", text, _value) is None
+
+    def test_an_unlisted_over_anything_but_strings_gives_none(self) -> None:
+        unlisted = unlisted_of("u", 'normalized__x.exists(c, !(c in ["a"]))', _value)
+        assert unlisted is not None
+        assert unlisted.compute({"normalized__x": ["a", "b"]}) is True
+        assert unlisted.compute({"normalized__x": [1.0]}) is None
+        assert unlisted.compute({"normalized__x": "ab"}) is None
+        assert unlisted.compute({"normalized__x": ["\ud800"]}) is None
+
     def test_a_value_that_is_no_string_gives_none(self) -> None:
         screen = screens_of([("hits", '["a"].filter(p, normalized__x.contains(p))')], _value)["hits"]
-        assert screen.hits({"normalized__x": "xa"}) == ["a"]
-        assert screen.hits({"normalized__x": ["a"]}) is None
-        assert screen.hits({"normalized__x": "a\udc00"}) is None
+        assert screen.compute({"normalized__x": "xa"}) == ["a"]
+        assert screen.compute({"normalized__x": ["a"]}) is None
+        assert screen.compute({"normalized__x": "a\udc00"}) is None
 
 
 def _literal(text: str) -> str:
