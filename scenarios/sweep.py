@@ -79,20 +79,23 @@ def plan(
 
 
 def preload(jobs: Iterable[SweepJob]) -> None:
-    """Import what running these jobs imports (the run's machinery, LangGraph, the agents of the jobs' packs) and
-    compile the agents' graph, so that sweep workers forked from this process afterwards start with it loaded
-    instead of each importing and compiling it again. Jobs naming a pack that is not installed are left to the
-    worker that takes them (it reports them)."""
+    """Import what running these jobs imports (the run's machinery, the agents of the jobs' packs; LangGraph and the
+    agents' compiled step graph only when COALITION_AGENT_GRAPH=langgraph asks for it: the step runs straight
+    otherwise), so that sweep workers forked from this process afterwards start with it loaded instead of each
+    importing and compiling it again. Jobs naming a pack that is not installed are left to the worker that takes
+    them (it reports them)."""
     collecting = gc.isenabled()
     gc.disable()  # what is imported lives as long as the process: collecting while it is made frees nothing
     try:
+        from coalition.agents.pipeline import LANGGRAPH, graph_choice
         from coalition.agents.registry import agent_types
         from coalition.agents.workflow import step_graph
         from coalition.domain import DEFAULT_PACK, PackError, catalog
         from coalition.scenarios.assembly import assemble_run  # noqa: F401  (imported for its side effect: loaded)
         from coalition.scenarios.consistency import offline_options  # noqa: F401
 
-        step_graph()  # the function agents' one graph, compiled here once rather than in each worker
+        if graph_choice() == LANGGRAPH:
+            step_graph()  # the function agents' one graph, compiled here once rather than in each worker
         for name in sorted({str(job.scenario.get("pack") or DEFAULT_PACK) for job in jobs}):
             try:
                 agent_types(catalog().pack(name).agent_names)

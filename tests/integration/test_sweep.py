@@ -206,16 +206,32 @@ class TestForkedWorkers:
             "from coalition.scenarios.spec import load_scenario\n"
             "from coalition.scenarios.sweep import plan, preload\n"
             f"jobs = plan([load_scenario({str(tiny_scenario(tmp_path))!r})], [1, 2])\n"
-            "wanted = ['coalition.scenarios.assembly', 'coalition.packs.helios.agents.finance.agent']\n"
+            "wanted = ['coalition.scenarios.assembly', 'coalition.packs.helios.agents.finance.agent', 'langgraph']\n"
             "print(sorted(m for m in wanted if m in sys.modules))\n"
             "preload(jobs)\n"
             "print(sorted(m for m in wanted if m in sys.modules))\n"
         )
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+        env = {k: v for k, v in os.environ.items() if k != "COALITION_AGENT_GRAPH"}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, env=env
+        )
         assert done.returncode == 0, done.stderr
         before, after = done.stdout.strip().splitlines()
         assert before == "[]"
+        # the agents' step runs straight: LangGraph is not imported (nor its graph compiled) for the workers
         assert after == "['coalition.packs.helios.agents.finance.agent', 'coalition.scenarios.assembly']"
+        langgraph = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**env, "COALITION_AGENT_GRAPH": "langgraph"},
+        )
+        assert langgraph.returncode == 0, langgraph.stderr
+        assert langgraph.stdout.strip().splitlines()[1] == (
+            "['coalition.packs.helios.agents.finance.agent', 'coalition.scenarios.assembly', 'langgraph']"
+        )
 
 
 class TestHostileJobs:
