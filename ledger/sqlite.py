@@ -45,7 +45,6 @@ from coalition.ledger.errors import (
 from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, wall_time_json
 from coalition.ledger.private_files import create_private
 from coalition.ledger.tree import STORED_LEVEL, StoredTree, TreeBuilder, nodes_completed
-from coalition.ledger.wal_backfill import WalBackfill
 from coalition.ledger.writer_lock import WriterLock
 
 SCHEMA_VERSION = 1
@@ -334,7 +333,6 @@ class SqliteLedger(CommitListeners):
             raise LedgerUnavailable(self._path, str(exc)) from None
         self._conn = conn
         self._identity: tuple[int, int] | None = None
-        self._backfill: WalBackfill | None = None
         # beside the file the path resolves to, as SQLite's own files: one lock whichever link a writer opened by
         self._writer = (
             None if memory or read_only else WriterLock(os.path.realpath(self._path), timeout_s=BUSY_TIMEOUT_MS / 1000)
@@ -350,8 +348,6 @@ class SqliteLedger(CommitListeners):
             self._fts_index = self._prepare_schema(create=create, text_index=text_index)
             self._use_fts = self._fts_index and fts
             self._has_tree = self._prepare_tree(writable=create) and tree
-            # this connection copies the log into the file after its write turns, not in them (wal_backfill)
-            self._backfill = None if self._writer is None else WalBackfill(conn, os.path.realpath(self._path))
             if not memory:
                 stat = Path(self._path).stat()
                 self._identity = (stat.st_dev, stat.st_ino)
@@ -602,8 +598,6 @@ class SqliteLedger(CommitListeners):
         finally:
             if self._writer is not None:
                 self._writer.release()
-            if self._backfill is not None:
-                self._backfill.after_turn()
 
     def _begin(self) -> None:
         self._check_file()
@@ -1076,8 +1070,6 @@ class SqliteLedger(CommitListeners):
             self._conn.close()
             if self._writer is not None:
                 self._writer.close()
-            if self._backfill is not None:
-                self._backfill.close()
 
     def __enter__(self) -> SqliteLedger:
         return self
