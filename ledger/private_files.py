@@ -11,6 +11,12 @@ PRIVATE_MODE = 0o600
 
 
 def create_private(path: Path | str) -> None:
-    """Create `path` empty with mode 0600 if it does not exist yet (an existing file keeps its mode and content)."""
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), PRIVATE_MODE)
+    """Create `path` empty with mode 0600 if it does not exist yet (an existing file keeps its mode and content).
+
+    An existing file is not opened at all: closing a descriptor of a file releases every POSIX lock this process
+    holds on it, SQLite's for another open connection included (sqlite.org/howtocorrupt.html §2.2)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), PRIVATE_MODE)
+    except FileExistsError:
+        return
     os.close(fd)
