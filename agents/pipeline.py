@@ -5,8 +5,9 @@ LangGraph's per-call machinery (channels, tasks, a callback manager, a config pe
 time for nothing it used, so the line runs as a plain loop with the semantics LangGraph gives such a graph: each node
 gets a fresh dict of the current values, returns the keys it updates (None: nothing), keys the state does not declare
 are ignored and a declared key's new value replaces the old one (no reducers); an error raised by a node propagates
-as it is, with a note naming the node. `COALITION_AGENT_GRAPH=langgraph` runs the same nodes as the compiled graph,
-for LangGraph's tracing and callbacks on every step; both record the same ledger
+as it is, with a note naming the node (a StopIteration becomes a RuntimeError, as in LangGraph; an update that is not
+a dict is a TypeError where LangGraph raises its InvalidUpdateError). `COALITION_AGENT_GRAPH=langgraph` runs the
+same nodes as the compiled graph, for LangGraph's tracing and callbacks on every step; both record the same ledger
 (tests/integration/test_step_pipeline.py). Agents that branch or wait (agents/graph_agent.py) are LangGraph graphs
 and keep it.
 """
@@ -68,6 +69,8 @@ class Pipeline(Generic[StateT]):
         for name, node in self.nodes:
             try:
                 update = node(dict(values))  # type: ignore[arg-type]
+            except StopIteration as exc:  # as LangGraph has it: not taken for the end of whatever iterates the step
+                raise RuntimeError(f"pipeline node {name!r} raised StopIteration") from exc
             except Exception as exc:
                 exc.add_note(f"During task with name {name!r} (a straight pipeline)")
                 raise

@@ -82,6 +82,16 @@ class TestSameAsLangGraph:
             pipeline(first, not_a_dict).runner(choice)({"seen": [], "count": 0, "note": None})
 
     @BOTH
+    def test_a_node_raising_stop_iteration_is_a_runtime_error(self, choice: str) -> None:
+        """Not a StopIteration leaking out of the step (a caller iterating would take it for the end)."""
+
+        def stops(state: State) -> dict[str, Any]:
+            raise StopIteration
+
+        with pytest.raises(RuntimeError):
+            pipeline(first, stops).runner(choice)({"seen": [], "count": 0, "note": None})
+
+    @BOTH
     def test_a_missing_input_key_fails_in_the_node_that_reads_it(self, choice: str) -> None:
         with pytest.raises(KeyError, match="count"):
             pipeline(first).runner(choice)({"seen": [], "note": None})  # type: ignore[typeddict-item]
