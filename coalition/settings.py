@@ -90,6 +90,12 @@ class Settings(BaseSettings):
             return value
         raise ValueError("must be 'offline', 'openai:<model>' or 'anthropic:<model>'")
 
+    @field_validator("agent_graph", mode="before")
+    @classmethod
+    def _agent_graph(cls, value: object) -> object:
+        """Set but empty (COALITION_AGENT_GRAPH=) is the default, as coalition.agents.pipeline reads it."""
+        return "straight" if value == "" else value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:

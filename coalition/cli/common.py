@@ -110,12 +110,24 @@ def settings() -> Settings:
         cfg = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        fail(f"bad setting {'.'.join(str(p) for p in first['loc'])}: {first['msg'].removeprefix('Value error, ')}")
+        fail(f"bad setting {_setting_name(first['loc'])}: {first['msg'].removeprefix('Value error, ')}")
     except UnicodeDecodeError as exc:  # pydantic-settings reads .env as UTF-8
         fail(f".env: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})")
     install(cfg.secrets())
     _export_agent_graph(cfg)
     return cfg
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """What the user set: the environment variable of a setting without an alias of its own (`agent_graph` is set
+    as COALITION_AGENT_GRAPH), else the name pydantic reports (an alias such as REDIS_URL is that name already)."""
+    from coalition.settings import Settings
+
+    where = ".".join(str(p) for p in loc)
+    field = Settings.model_fields.get(str(loc[0])) if len(loc) == 1 else None
+    if field is None or field.validation_alias is not None:
+        return where
+    return f"{Settings.model_config.get('env_prefix', '')}{where}".upper()
 
 
 def _export_agent_graph(cfg: Settings) -> None:

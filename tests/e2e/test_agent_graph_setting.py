@@ -63,8 +63,14 @@ class TestAgentGraphSetting:
         assert done.returncode == 2
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr
-        assert "agent_graph" in lines[0]
+        assert lines[0].startswith("error: bad setting COALITION_AGENT_GRAPH: "), lines[0]  # the variable set
         assert "'straight' or 'langgraph'" in lines[0]
+
+    def test_an_empty_value_is_the_default(self, tmp_path: Path) -> None:
+        """COALITION_AGENT_GRAPH= (set, empty) runs straight, in the CLI as in coalition.agents.pipeline."""
+        done, imported = run(tmp_path, "empty", "")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert langgraph_modules(imported) == set()
 
     def test_a_value_in_dot_env_reaches_the_agents(self, tmp_path: Path) -> None:
         (tmp_path / ".env").write_text("COALITION_AGENT_GRAPH=langgraph\n", encoding="utf-8")
