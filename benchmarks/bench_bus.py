@@ -147,7 +147,7 @@ def sign_verify_cost(keys: Keyring, envelopes: list[Envelope], batch: int, *, wi
 
 
 def ed25519_cost(rounds: int) -> float:
-    """µs for one bare Ed25519 signature and its verification over a 60-byte message (what a batch root costs):
+    """µs for one bare Ed25519 signature and its verification over a 60-byte message (about what a batch's costs):
     the floor an envelope signed on its own would pay."""
     key = Ed25519PrivateKey.generate()
     public = key.public_key()
@@ -253,10 +253,10 @@ def run(quick: bool) -> list[Measurement]:
             baseline="redis-py raw",
             target="≥ 60% of raw redis-py",
             target_ratio=0.6,
-            notes="the same through SignedBus: one Ed25519 signature per batch of 100 (v3 stamps, the batch's record "
-            "written in the same script call), every envelope verified on read (a read holding a whole batch rebuilds "
-            "its tree from the received bytes and checks the batch's signature once); a fresh verifier per round, so "
-            "nothing verified in an earlier round is reused",
+            notes="the same through SignedBus: one Ed25519 signature per batch of 100 (v4 stamps, the batch's record "
+            "written in the same script call), every envelope verified on read (a read holding a whole batch hashes "
+            "the received bytes' leaves and checks the batch's signature once over their digest); a fresh verifier per "
+            "round, so nothing verified in an earlier round is reused",
             **common,  # type: ignore[arg-type]
         )
     )
@@ -266,7 +266,7 @@ def run(quick: bool) -> list[Measurement]:
             unit="µs",
             **_mlh(floor),
             higher_is_better=False,
-            notes="one signature and one verification of a batch root with the `cryptography` package: the floor "
+            notes="one signature and one verification of a 60-byte message with the `cryptography` package: the floor "
             "of signing each envelope on its own",
             **common,  # type: ignore[arg-type]
         )
@@ -282,7 +282,7 @@ def run(quick: bool) -> list[Measurement]:
             target_absolute=25,
             notes=f"batches of {BATCH}: canonical bytes encoded once, the wire bytes are those bytes with the stamp "
             "spliced in; one Ed25519 signature and one verification per batch; verified as a consumer's read of "
-            f"{BATCH} deliveries is (Verifier.checked: a whole batch rebuilds its tree from the received bytes' "
+            f"{BATCH} deliveries is (Verifier.checked: a whole batch checks the digest of the received bytes' "
             "leaves; a partial one checks them against the batch record); decode excluded "
             "(the codec's cost, signed or not)",
             **common,  # type: ignore[arg-type]

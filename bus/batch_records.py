@@ -1,11 +1,11 @@
 """Batch records: the leaf hashes of a signed batch, kept beside the streams its envelopes went to.
 
-A v3 stamp (`coalition.bus.signing`) names its batch by the batch's signature and carries no audit path. A consumer
-that holds every envelope of the batch rebuilds the tree from them; one that holds only part of it (another consumer
-of its group got the rest, a redelivery, a trimmed stream) fetches the batch record: the 32-byte leaves of the batch
-concatenated in order, stored under the batch's 64 signature bytes. A record is never trusted: the verifier rebuilds
-the root from it and checks the batch's signature over that root, so a record that was altered, swapped with another
-batch's or written by anyone else proves nothing, and a missing record only ever refuses.
+A stamp (`coalition.bus.signing`) names its batch by the batch's signature and carries no audit path. A consumer that
+holds every envelope of the batch has their leaves in hand; one that holds only part of it (another consumer of its
+group got the rest, a redelivery, a trimmed stream) fetches the batch record: the 32-byte leaves of the batch
+concatenated in order, stored under the batch's 64 signature bytes. A record is never trusted: the verifier checks
+the batch's signature over its digest, so a record that was altered, swapped with another batch's or written by
+anyone else proves nothing, and a missing record only ever refuses.
 
 `RecordBook` keeps records in memory, each for as long as entries that hold it live (the in-process bus counts its
 entries in and out; a bus that cannot keep records has the signing bus keep a bounded book of its own).

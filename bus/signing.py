@@ -12,47 +12,54 @@ shape (re-ordered, re-spaced) are checked as before, by re-encoding the decoded 
 verified is what the decoded envelope says: the received bytes are the signed bytes plus one top-level member.
 
 Ed25519 costs tens of microseconds per signature and more per verification, so a producer signs a *batch*
-(one `publish_many`, one batch per producer and run, up to MAX_BATCH envelopes) once: the leaves are
-sha256(0x00 ‖ unsigned bytes), inner nodes sha256(0x01 ‖ left ‖ right) (RFC 6962's domain separation; an odd node
-is carried up unchanged), and the signature covers the producer, the run id, the batch's size and the root
-(`root_message`), so a root signed in one run or by one producer proves nothing in another run or for another
-producer, even where two producers share a key. Each envelope carries `v3.<index>.<size>.<signature>`.
+(one `publish_many`, one batch per producer and run, up to MAX_BATCH envelopes) once. Each envelope's leaf is
+sha256(0x00 ‖ unsigned bytes); the batch's record is its leaves concatenated in order, its digest
+sha256(`coalition envelope batch v4 leaves` ‖ size ‖ record) (`_digest`), and the signature covers a domain line,
+the producer, the run id, the batch's size and the digest (`batch_message`), so a digest signed in one run or by one
+producer proves nothing in another run or for another producer, even where two producers share a key. Each envelope
+carries `v4.<index>.<size>.<signature>`.
 
 Which envelopes a stamp lets through: exactly those whose leaf is leaf `index` of a list of `size` leaves whose
-root the producer signed for this run with `signature`. A verifier learns that list in one of three ways, and
-trusts none of them before the signature checks out over the root it rebuilds from it:
+digest the producer signed for this run with `signature`. A verifier learns that list in one of three ways, and
+trusts none of them before the signature checks out over its digest:
 - a read that holds every envelope of the batch (the usual case: what one `publish_many` appended) has the leaves
-  in hand: the tree is rebuilt from the received bytes' leaves (in the order read, or else in the order the stamps
-  name), its root checked against the signature once, and each stamp compared whole with the stamp the signer
-  wrote for that index and size (`_whole_batches`): no round trip, nothing fetched;
+  in hand: the received bytes' leaves (in the order read, or else in the order the stamps name), their digest
+  checked against the signature once, and each stamp compared whole with the stamp the signer wrote for that index
+  and size (`_whole_batches`): no round trip, nothing fetched;
 - a batch of one is its own leaf;
 - otherwise (a read holding part of a batch: another consumer of the group got the rest, a redelivery, a trimmed
-  stream) the batch record: the leaves concatenated, which the signer publishes with the batch, in the same step,
-  keyed by the signature (`coalition.bus.batch_records`; Redis keeps it in the run's slot for as long as an entry
-  of the batch, the memory bus likewise). All the records a read needs are fetched in one call.
-A record's length must be 32 × size and the root over it must verify; only then is the envelope's leaf compared with
-`leaves[index]`. A record that was altered, swapped with another batch's, truncated or written by someone without
-the producer's key fails the signature (finding other leaves with the same root and size is a sha256 collision);
-a missing record refuses the envelope with that reason; nothing ever accepts without the signature. This is the
-v2 audit-path check with the path taken from the record rather than the stamp: the siblings a v2 stamp carried are
-nodes computed from exactly these leaves, so v3 accepts nothing v2 would refuse; binding the size closes the one
-freedom a path's shape had (a shorter list ending in an inner node with the same root). Stamps are never recorded
-in the ledger (a resumed run starts on fresh streams), so v2 stamps are no longer read.
+  stream) the batch record, which the signer publishes with the batch, in the same step, keyed by the signature
+  (`coalition.bus.batch_records`; Redis keeps it in the run's slot for as long as an entry of the batch, the memory
+  bus likewise). All the records a read needs are fetched in one call.
+A record's length must be 32 × size and the signature must verify over its digest; only then is the envelope's leaf
+compared with `leaves[index]` (an index below the size its stamp names). Why that is enough: the signed message fixes
+the size and the digest, and the digest hashes the size and every leaf in order, so a list that verifies is the
+signed list unless sha256 has a collision; an envelope whose leaf is its `index`-th has the signed bytes unless
+sha256 has a collision. A record that was altered, swapped with another batch's, truncated or written by someone
+without the producer's key fails the signature; a missing record refuses the envelope with that reason; nothing
+ever accepts without the signature. The domain lines keep the hashes apart: a digest's input starts with its line,
+a leaf's with 0x00, so no leaf is ever a digest; the message's line names v4.
 
-Once a batch's leaves verified, the verifier remembers them for that (producer, run, signature): the next envelope
-of the batch (a redelivery, the rest of a partial batch) is one hash and a comparison. They are only ever proven by
-a signature check of their root, per producer and run, so the cache never accepts different bytes nor lends one
-producer's batch to another.
+Why no Merkle tree: a tree proves one leaf with log(size) siblings, which v2 stamps carried. Since v3 a partial read
+fetches the whole record, and a whole read has every leaf: each side would build a tree of size − 1 node hashes
+(about 0.9 µs an envelope, sign and verify together) only to compare one root, where one hash over the record binds
+the same list. Stamps are never recorded in the ledger (a resumed run starts on fresh streams), so older stamps (v2's
+audit paths, v3's tree roots) are no longer read: they are malformed here.
+
+Once a batch's record verified, the verifier remembers it for that (producer, run, signature): the next envelope
+of the batch (a redelivery, the rest of a partial batch) is one hash and a comparison of 32 bytes at its index. A
+record is remembered only after the signature verified over its digest, per producer and run, so the cache never
+accepts different bytes nor lends one producer's batch to another.
 
 The whole-read path is why the stamp keeps the signature: a read holding its batch needs nothing but the bytes it
-read. What the audit path cost (about 400 bytes an envelope on the server, in every reply, in every decode) is now
-32 bytes a record, written once per batch.
+read. What v2's audit paths cost (about 400 bytes an envelope on the server, in every reply, in every decode) is
+now 32 bytes an envelope in a record, written once per batch.
 
 A bus that keeps only bytes (`WireBus`: Redis) is handed the wire bytes alone: no signed envelope object, nor a
 stamp apart from the bytes, is built for what only goes to the wire.
 
 Nothing a consumer read is kept alive by its verifier: received bytes are checked each time they arrive (a
-redelivered envelope meets its batch's proven leaves), and envelope objects handed over without bytes (an
+redelivered envelope meets its batch's proven record), and envelope objects handed over without bytes (an
 in-process bus) are remembered weakly. Holding the envelopes themselves in a cache made every full garbage
 collection of a long-lived consumer walk up to 65,536 of them (a third of the signed bus's time in the bus
 benchmark).
@@ -88,12 +95,13 @@ from coalition.bus.envelope import Envelope
 from coalition.bus.keys import KeyDirectory, Keyring, verify_signature
 from coalition.bus.message import Message
 
-VERSION = "v3"
+VERSION = "v4"
 _STAMP_HEAD = VERSION + "."
 _INDEX_AT = len(_STAMP_HEAD)  # where a stamp's index starts
-_ROOT_DOMAIN = b"coalition envelope batch v3\n"
+_MESSAGE_DOMAIN = b"coalition envelope batch v4\n"
+_DIGEST_DOMAIN = b"coalition envelope batch v4 leaves\n"
 _CACHE_LIMIT = 65_536  # proven leaves / signatures / objects remembered; cleared when full (only a cache)
-MAX_BATCH = 1024  # leaves per signed tree: bounds a batch record (32 KB)
+MAX_BATCH = 1024  # envelopes per signed batch: bounds a batch record (32 KB)
 _LEAF_SIZE = 32
 _BOOK_LIMIT = 4096  # batches a signing bus remembers itself when its bus keeps no records (see SignedBus)
 
@@ -108,32 +116,26 @@ def _leaf(data: bytes) -> bytes:
     return leaf.digest()
 
 
-def _root(leaves: Sequence[bytes]) -> bytes:
-    """The Merkle root over the leaves: inner nodes sha256(0x01 ‖ left ‖ right), an odd node carried up unchanged."""
-    level = list(leaves)
-    while len(level) > 1:
-        pairs = iter(level)  # (0, 1), (2, 3), …: zip stops before an odd last node
-        above = [_sha256(b"\x01" + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
-        if len(level) % 2:
-            above.append(level[-1])
-        level = above
-    return level[0]
+_DIGEST_PREFIX = _sha256(_DIGEST_DOMAIN)
 
 
-def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+def _digest(record: bytes, size: int) -> bytes:
+    """What a batch's signature covers of its envelopes: sha256(domain ‖ size ‖ the leaves concatenated)."""
+    digest = _DIGEST_PREFIX.copy()
+    digest.update(size.to_bytes(4, "big"))
+    digest.update(record)
+    return digest.digest()
 
 
 def _message_head(producer: str, run_id: str) -> bytes:
     who, run = producer.encode(), run_id.encode()
-    return b"".join((_ROOT_DOMAIN, len(who).to_bytes(2, "big"), who, len(run).to_bytes(2, "big"), run))
+    return b"".join((_MESSAGE_DOMAIN, len(who).to_bytes(2, "big"), who, len(run).to_bytes(2, "big"), run))
 
 
-def root_message(producer: str, run_id: str, root: bytes, size: int) -> bytes:
+def batch_message(producer: str, run_id: str, digest: bytes, size: int) -> bytes:
     """The bytes a batch's Ed25519 signature covers: the domain, the producer, the run, the batch's size and its
-    Merkle root (each name prefixed with its length, so no two (producer, run) pairs give the same bytes; the size,
-    so a tree of another shape over the same root is not the signed batch)."""
-    return b"".join((_message_head(producer, run_id), size.to_bytes(4, "big"), root))
+    digest (each name prefixed with its length, so no two (producer, run) pairs give the same bytes)."""
+    return b"".join((_message_head(producer, run_id), size.to_bytes(4, "big"), digest))
 
 
 # In canonical bytes the top-level members are sorted: …, "run_id", "signature", "sim_time", "source",
@@ -316,16 +318,16 @@ def _stamp_batch(
     stamps: list[str] | None,
     wires: list[bytes],
 ) -> Batch:
-    """One batch of one producer and run: its tree, one signature over `message_head ‖ size ‖ root`, each envelope's
-    stamp `v3.<index>.<size>.<signature>` spliced into its canonical bytes (appended to `wires`; the stamp itself to
-    `stamps` when given). Returns the batch's record: (signature, its leaves concatenated).
+    """One batch of one producer and run: its record (the leaves concatenated), one signature over
+    `message_head ‖ size ‖ digest`, each envelope's stamp `v4.<index>.<size>.<signature>` spliced into its canonical
+    bytes (appended to `wires`; the stamp itself to `stamps` when given). Returns (signature, record).
 
-    The member is written in one join: its head with the stamp's `v3.<index>.<size>.` (one per index, cached per
+    The member is written in one join: its head with the stamp's `v4.<index>.<size>.` (one per index, cached per
     size), then `<signature>"`, shared by the whole batch."""
     unsigned = [encode(envelope, unsigned=True) for envelope in batch]
-    leaves = list(map(_leaf, unsigned))
-    size = len(leaves)
-    signature = key.sign(b"".join((message_head, size.to_bytes(4, "big"), _root(leaves))))
+    record = b"".join(map(_leaf, unsigned))
+    size = len(unsigned)
+    signature = key.sign(b"".join((message_head, size.to_bytes(4, "big"), _digest(record, size))))
     tail = binascii.b2a_base64(signature, newline=False) + b'"'
     find, join, append = _AFTER_SIGNATURE, b"".join, wires.append
     for head, data in zip(_member_heads(size), unsigned, strict=True):
@@ -336,7 +338,7 @@ def _stamp_batch(
         append(wire)
         if stamps is not None:
             stamps.append(wire[at + _HEAD_LENGTH : at + len(wire) - len(data) - 1].decode("ascii"))
-    return signature, b"".join(leaves)
+    return signature, record
 
 
 def sign_batch(
@@ -406,8 +408,9 @@ class Verifier:
         self.directory = directory
         self.run_id = run_id
         self.records = records
-        # (producer, run, signature) → the leaves, in order, of the batch whose root (and size) it signed, as proven
-        self._proven: dict[_Proven, list[bytes]] = {}
+        # (producer, run, signature) → the record (leaves concatenated, in order) of the batch whose digest and size
+        # it signed, as proven
+        self._proven: dict[_Proven, bytes] = {}
         self._proven_size = 0
         self._signatures: dict[str, bytes] = {}  # base64 text → the 64 bytes (every envelope of a batch repeats it)
         self._fetched: dict[bytes, bytes | None] = {}  # records fetched for the read being checked
@@ -423,7 +426,7 @@ class Verifier:
         """Why this envelope must not be acted on (None: it verifies). `raw` is its wire bytes when known; `records`
         where its batch's record is found (default: this verifier's).
 
-        Bytes are checked every time (a redelivered envelope's leaf meets its batch's proven leaves at once); an
+        Bytes are checked every time (a redelivered envelope's leaf meets its batch's proven record at once); an
         object handed without bytes is remembered while it lives, so an in-process bus verifies it once."""
         if not raw and self._objects.get(id(envelope)) is envelope:
             return None  # this very (frozen) object verified before
@@ -493,28 +496,29 @@ class Verifier:
     def _leaf_problem(
         self, batch: _Proven, key: Ed25519PublicKey, leaf: bytes, stamp: _Stamp, records: BatchRecords | None
     ) -> str | None:
-        """Why `leaf` is not leaf `stamp.index` of a batch of `stamp.size` whose root the batch's producer signed for
-        its run with the batch's signature (None: it is). The batch's leaves are the proven ones, else the envelope's
-        own leaf for a batch of one, else the batch record, checked against the signature before it is used."""
+        """Why `leaf` is not leaf `stamp.index` of a batch of `stamp.size` whose digest the batch's producer signed
+        for its run with the batch's signature (None: it is). The batch's leaves are the proven record, else the
+        envelope's own leaf for a batch of one, else the batch record, checked against the signature before it is
+        used."""
         source = batch[0]
-        index, size = stamp.index, stamp.size
-        leaves = self._proven.get(batch)
-        if leaves is None:
+        size = stamp.size
+        record = self._proven.get(batch)
+        if record is None:
             if size == 1:
-                leaves = [leaf]
+                record = leaf
             else:
                 record = self._record(batch[2], records)
                 if record is None:
                     return f"from {source} belongs to a batch whose record is missing (trimmed, or never published)"
                 if len(record) != size * _LEAF_SIZE:
                     return f"does not verify against {source}'s key (its batch record is not the signed batch's)"
-                leaves = [record[at : at + _LEAF_SIZE] for at in range(0, len(record), _LEAF_SIZE)]
-            if not verify_signature(key, batch[2], root_message(source, batch[1], _root(leaves), size)):
+            if not verify_signature(key, batch[2], batch_message(source, batch[1], _digest(record, size), size)):
                 if size == 1:
                     return f"does not verify against {source}'s key (forged or altered)"
                 return f"does not verify against {source}'s key (its batch record is not the signed batch's)"
-            self._prove(batch, leaves)
-        if len(leaves) != size or leaves[index] != leaf:
+            self._prove(batch, record)
+        at = stamp.index * _LEAF_SIZE
+        if len(record) != size * _LEAF_SIZE or record[at : at + _LEAF_SIZE] != leaf:
             return f"does not verify against {source}'s key (forged or altered)"
         return None
 
@@ -523,14 +527,14 @@ class Verifier:
             return self._fetched[signature]
         return None if records is None else records.batch_records([signature])[0]
 
-    def _prove(self, batch: _Proven, leaves: list[bytes]) -> None:
-        """Remember the leaves of a batch whose root (and size) its producer signed for its run with its signature
+    def _prove(self, batch: _Proven, record: bytes) -> None:
+        """Remember the record of a batch whose digest and size its producer signed for its run with its signature
         (only a cache: cleared when full)."""
         if self._proven_size >= _CACHE_LIMIT:
             self._proven.clear()
             self._proven_size = 0
-        self._proven[batch] = leaves
-        self._proven_size += len(leaves)
+        self._proven[batch] = record
+        self._proven_size += len(record) // _LEAF_SIZE
 
     def checked(self, deliveries: list[Delivery], records: BatchRecords | None = None) -> list[Delivery]:
         """The deliveries with every envelope that fails turned into a rejected Delivery carrying the reason; the
@@ -580,18 +584,18 @@ class Verifier:
     def _whole_batches(self, deliveries: list[Delivery]) -> set[int]:
         """Positions of the deliveries that verified together because they hold every envelope of a signed batch.
 
-        Their tree is rebuilt from the received bytes' leaves (one hash per envelope; no record fetched), each stamp
-        compared whole with the one its producer wrote for that leaf of a batch of that size (`v3.<index>.<size>.
-        <signature>`, base64 as the signer writes it), and the root's signature checked once. A read usually holds a
-        batch in the order it was published, so the tree is first built in the order read; only when the stamps say
-        otherwise are their indices parsed and the tree built again. Only envelopes that pass every other check of
-        `_check` and arrive in the canonical shape take part; anything else (a partial batch, a duplicate index, a
-        root that does not verify, a stamp written in any other way) is left to `problem`, envelope by envelope,
-        which says why.
+        Their record is the received bytes' leaves concatenated (one hash per envelope; no record fetched), each
+        stamp compared whole with the one its producer wrote for that leaf of a batch of that size (`v4.<index>.
+        <size>.<signature>`, base64 as the signer writes it), and the signature checked once over the record's digest.
+        A read usually holds a batch in the order it was published, so the record is first taken in the order read;
+        only when the stamps say otherwise are their indices parsed and the record taken again in their order. Only
+        envelopes that pass every other check of `_check` and arrive in the canonical shape take part; anything else
+        (a partial batch, a duplicate index, a digest that does not verify, a stamp written in any other way) is left
+        to `problem`, envelope by envelope, which says why.
 
         A leaf is hashed from the bytes without the `len(stamp) + 15` bytes that end right before the last
         `,"sim_time":` and must open with `,"signature":"` and close with a quote (`_member_span` also compares the
-        stamp's own bytes there; here that follows once the root verifies: the rest is then a producer's canonical
+        stamp's own bytes there; here that follows once the digest verifies: the rest is then a producer's canonical
         bytes, which hold no top-level signature, so the decoded stamp was read from that span, and a JSON string
         read from a span of `len(stamp)` bytes has `len(stamp)` characters only when it is the whole span, in ASCII,
         without escapes: the span is exactly the member `,"signature":"<stamp>"`).
@@ -637,16 +641,17 @@ class Verifier:
                 continue
             if len(group) > MAX_BATCH or _named_size(group[0][2]) != len(group):
                 continue  # part of a batch, or more than it holds: each left to its own check
-            leaves, matched = _matching_stamps(group, text)
+            record, matched = _matching_stamps(group, text)
             if len(matched) < len(group) and (ordered := _by_index(group)) is not None:
-                leaves, matched = _matching_stamps(ordered, text)  # read out of order: the tree in the stamps' order
+                record, matched = _matching_stamps(ordered, text)  # read out of order: the stamps' order
             if not matched:
                 continue
             signed = (source, run, signature)
-            if self._proven.get(signed) != leaves:
-                if not verify_signature(key, signature, root_message(source, run, _root(leaves), len(leaves))):
+            if self._proven.get(signed) != record:
+                size = len(group)
+                if not verify_signature(key, signature, batch_message(source, run, _digest(record, size), size)):
                     continue  # each envelope's own check names what is wrong
-                self._prove(signed, leaves)
+                self._prove(signed, record)
             verified.update(matched)
         return verified
 
@@ -659,23 +664,23 @@ def _named_size(stamp: str) -> int:
     return int(named) if first > 0 and second > 0 and named.isdigit() else -1
 
 
-def _matching_stamps(members: list[tuple[int, bytes, str]], text: str) -> tuple[list[bytes], list[int]]:
-    """The leaves of the members in this order, and the positions of the members whose stamp is the one written for
-    their leaf of a batch of this size with signature `text` (a stamp that does not match is left to its own check;
-    none matching: the members are not in this order, or not one batch)."""
+def _matching_stamps(members: list[tuple[int, bytes, str]], text: str) -> tuple[bytes, list[int]]:
+    """The record of the members' leaves in this order, and the positions of the members whose stamp is the one
+    written for their leaf of a batch of this size with signature `text` (a stamp that does not match is left to its
+    own check; none matching: the members are not in this order, or not one batch)."""
     matched = [i for head, (i, _, stamp) in zip(_heads(len(members)), members, strict=True) if stamp == head + text]
-    return [leaf for _, leaf, _ in members], matched
+    return b"".join([leaf for _, leaf, _ in members]), matched
 
 
 @functools.lru_cache(maxsize=32)
 def _heads(size: int) -> list[str]:
-    """`v3.<index>.<size>.` for each index of a batch of `size`: what every stamp of such a batch starts with."""
+    """`v4.<index>.<size>.` for each index of a batch of `size`: what every stamp of such a batch starts with."""
     return [f"{_STAMP_HEAD}{index}.{size}." for index in range(size)]
 
 
 @functools.lru_cache(maxsize=32)
 def _member_heads(size: int) -> list[bytes]:
-    """`,"signature":"v3.<index>.<size>.` for each index of a batch of `size`: the wire member up to the signature."""
+    """`,"signature":"v4.<index>.<size>.` for each index of a batch of `size`: the wire member up to the signature."""
     return [_MEMBER_HEAD + head.encode("ascii") for head in _heads(size)]
 
 

@@ -86,8 +86,8 @@ def read_all(consumer: SignedBus, n: int, count: int) -> list[Delivery]:
 
 
 class TestBatchRecordsOnRedis:
-    """A v3 stamp names its batch and carries no audit path: a read holding part of a batch checks it against the
-    batch record beside the run's streams, which is never trusted (its root must carry the batch's signature)."""
+    """A stamp names its batch and carries no audit path: a read holding part of a batch checks it against the batch
+    record beside the run's streams, which is never trusted (its digest must carry the batch's signature)."""
 
     def test_a_partial_read_fetches_the_record_once_and_a_whole_read_none(
         self, redis_bus: RedisStreamsBus, monkeypatch: pytest.MonkeyPatch
@@ -101,7 +101,7 @@ class TestBatchRecordsOnRedis:
         assert [d.error for d in got] == [None] * 100
         assert fetched == [1]  # the first part fetched it; the rest met the proven leaves
         assert signed(redis_bus).read(["observations"], "g2", "c", count=100)[0].ok
-        assert fetched == [1]  # a whole read rebuilt the tree from what it read
+        assert fetched == [1]  # a whole read took the leaves from what it read
 
     @pytest.mark.parametrize("attack", ["missing", "altered", "another batch's", "truncated"])
     def test_a_bad_record_refuses_a_partial_read_and_a_whole_read_needs_none(
@@ -134,7 +134,7 @@ class TestBatchRecordsOnRedis:
         batch = signed(redis_bus).stamped([sample_envelope(i) for i in range(4)])
         wires = list(batch.wires)
         stamp = batch.stamps[3]
-        wires[3] = wires[3].replace(stamp.encode(), stamp.replace("v3.3.4.", "v3.4.4.", 1).encode())
+        wires[3] = wires[3].replace(stamp.encode(), stamp.replace("v4.3.4.", "v4.4.4.", 1).encode())
         publish(redis_bus, batch, wires)
         for count in (100, 1):
             got = signed(redis_bus).read(["observations"], f"g{count}", "c", count=100)
@@ -143,7 +143,7 @@ class TestBatchRecordsOnRedis:
 
     def test_a_batch_of_another_run_or_key_is_refused_with_its_record(self, redis_bus: RedisStreamsBus) -> None:
         """Batches published with their records: a genuine one of another run (the run check), and one signed with a
-        key that is not world's trusted key (its record's root does not verify)."""
+        key that is not world's trusted key (its record's digest does not verify)."""
         signed(redis_bus).publish_many([("observations", sample_envelope(i, run_id="run-other")) for i in range(4)])
         impostor = Keyring.ephemeral(["world"])
         SignedBus(redis_bus, impostor, Verifier(impostor.directory())).publish_many(

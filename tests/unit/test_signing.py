@@ -6,6 +6,7 @@ and rotations change the key."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import stat
 import weakref
 from base64 import b64decode, b64encode
@@ -29,7 +30,7 @@ from coalition.bus.messages import ActionProposed
 from coalition.bus.signing import (
     SignedBus,
     Verifier,
-    root_message,
+    batch_message,
     sign_batch,
     sign_wire,
     stamp_batches,
@@ -53,7 +54,7 @@ def signed(n: int) -> list[Envelope]:
 
 
 class TestBatches:
-    """One signature per batch; every envelope proves itself alone with its audit path."""
+    """One signature per batch; every envelope proves itself alone against its batch's record."""
 
     @settings(max_examples=40, deadline=None)
     @given(st.integers(1, 70), st.data())
@@ -87,11 +88,18 @@ class TestBatches:
         assert "does not verify against world's key (forged or altered)" in str(verifier().problem(swapped))
 
     @pytest.mark.parametrize(
-        "stamp", ["", "v1", "v2.0.1..", "v3.0.1.", "v3.0.1", "v3.x.2.AAAA", "v3.0.2000.AAAA", "v1.x.y.z.w"]
+        "stamp", ["", "v1", "v2.0.1..", "v4.0.1.", "v4.0.1", "v4.x.2.AAAA", "v4.0.2000.AAAA", "v1.x.y.z.w"]
     )
     def test_malformed_stamps_are_refused(self, stamp: str) -> None:
         envelope = signed(1)[0].model_copy(update={"signature": stamp or None})
         assert verifier().problem(envelope) is not None
+
+    def test_a_stamp_of_an_earlier_version_is_malformed(self) -> None:
+        """A v3 stamp (its signature over a Merkle root) is never read as a v4 one, even with the same fields."""
+        envelope = signed(3)[1]
+        earlier = envelope.model_copy(update={"signature": str(envelope.signature).replace("v4.", "v3.", 1)})
+        assert verifier().problem(envelope) is None
+        assert verifier().problem(earlier) == "envelope env-1 from world has a malformed signature"
 
 
 class TestProducers:
@@ -267,9 +275,9 @@ class TestWireBytes:
         assert unsigned_bytes(b'{"a":1,"signature":"a\\"b","sim_time":"x"}', 'a"b') is None
 
 
-class TestProvenNodes:
-    """After one envelope of a batch verifies, its siblings meet the batch's proven leaves, and the proof is never lent
-    to bytes outside the batch, to another signature or to another producer."""
+class TestProvenRecords:
+    """After one envelope of a batch verifies, its siblings meet the batch's proven record, and the proof is never lent
+    to bytes outside the batch, to another signature, to another producer or to another run."""
 
     def test_siblings_verify_in_any_order_and_an_altered_one_still_fails(self) -> None:
         pairs = sign_wire([sample_envelope(i) for i in range(37)], KEYS.private("world"), records=RECORDS)
@@ -280,7 +288,7 @@ class TestProvenNodes:
         altered = wire.replace(b"subject-20", b"subject-99")
         assert "does not verify" in str(check.problem(decode(altered), altered))
 
-    def test_a_producer_cannot_borrow_another_producers_proven_tree(self) -> None:
+    def test_a_producer_cannot_borrow_another_producers_proven_record(self) -> None:
         """world signs a batch that also holds an envelope claiming to be governance's: once world's envelopes
         verified, the governance one still has to verify against governance's key, and does not."""
         world = [sample_envelope(i) for i in range(4)]
@@ -301,7 +309,7 @@ class TestProvenNodes:
         wire = pairs[4][1]
         assert "does not verify against agent:finance's key" in str(check.problem(decode(wire), wire))
 
-    def test_a_proven_tree_is_not_lent_to_another_signature(self) -> None:
+    def test_a_proven_record_is_not_lent_to_another_signature(self) -> None:
         pairs = sign_wire([sample_envelope(i) for i in range(2)], KEYS.private("world"), records=RECORDS)
         check = verifier()
         assert check.problem(decode(pairs[0][1]), pairs[0][1]) is None
@@ -315,13 +323,40 @@ class TestProvenNodes:
         RECORDS.add([(bytes(64), genuine)], [1])  # the forged signature (64 zero bytes) given the genuine record
         assert "does not verify against world's key" in str(check.problem(decode(forged), forged))
 
+    def test_a_proven_record_is_lent_to_no_other_producer_nor_run_under_its_signature(self) -> None:
+        """One signature of world's over a batch holding a proposal in finance's name and an envelope of another run:
+        once world's envelopes proved the record, the other two still verify against their own (producer, run), and
+        do not."""
+        batch = [
+            *(sample_envelope(i) for i in range(3)),
+            proposals("finance", 1)[0],
+            sample_envelope(3, run_id="run-other"),
+        ]
+        wires = stamped(batch, lambda digest: KEYS.private("world").sign(batch_message("world", "run-test", digest, 5)))
+        check = verifier(run_id=None)
+        assert [check.problem(decode(wire), wire) for wire in wires[:3]] == [None] * 3
+        assert "does not verify against agent:finance's key" in str(check.problem(decode(wires[3]), wires[3]))
+        assert "does not verify against world's key" in str(check.problem(decode(wires[4]), wires[4]))
+        assert [d.ok for d in verifier(run_id=None).checked(deliveries(wires))] == [True] * 3 + [False] * 2
+
+    def test_a_whole_read_of_a_proven_batch_with_one_envelope_altered_refuses_it(self) -> None:
+        """The whole-read check skips the signature only for the very record it proved: other bytes under the same
+        stamps are checked again."""
+        wires = [
+            w for _, w in sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"), records=RECORDS)
+        ]
+        check = verifier()
+        assert all(d.ok for d in check.checked(deliveries(wires)))
+        wires[3] = wires[3].replace(b"subject-3", b"subject-X")
+        assert [d.ok for d in check.checked(deliveries(wires))] == [i != 3 for i in range(6)]
+
 
 def deliveries(wires: list[bytes]) -> list[Delivery]:
     return [Delivery("observations", f"{i}-0", 1, decode(wire), wire) for i, wire in enumerate(wires)]
 
 
 class TestWholeBatches:
-    """A read holding every envelope of a batch verifies it by rebuilding the tree from its leaves; one bad envelope
+    """A read holding every envelope of a batch verifies it by the digest of its leaves; one bad envelope
     in it sends the whole batch back to the envelope-by-envelope check, which rejects just that one."""
 
     def test_a_whole_batch_verifies_with_one_signature_check(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -388,7 +423,8 @@ class TestWholeBatches:
         assert [d.ok for d in again] == [True, False, True]
 
     def test_a_batch_read_out_of_order_is_verified_whole(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """The tree is built in the order the stamps name, not the order read: no envelope is left to its own check."""
+        """The leaves are taken in the order the stamps name, not the order read: no envelope is left to its own
+        check."""
         wires = [
             wire
             for _, wire in sign_wire([sample_envelope(i) for i in range(9)], KEYS.private("world"), records=RECORDS)
@@ -419,7 +455,7 @@ class TestWholeBatches:
         pairs = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"), records=RECORDS)
         wires = [wire for _, wire in pairs]
         stamp = str(pairs[3][0].signature)
-        wires[3] = wires[3].replace(stamp.encode(), stamp.replace("v3.3.", "v3.03.", 1).encode())
+        wires[3] = wires[3].replace(stamp.encode(), stamp.replace("v4.3.", "v4.03.", 1).encode())
         whole, alone, objects = verdicts(wires)
         assert whole == alone == objects == [True] * 6
 
@@ -481,13 +517,13 @@ def proposals(agent: str, n: int, run_id: str = "run-test") -> list[Envelope]:
 
 
 def stamped(envelopes: list[Envelope], sign: Callable[[bytes], bytes], records: RecordBook = RECORDS) -> list[bytes]:
-    """Wire bytes of a batch whose tree is genuine and whose stamps carry `sign(root)` as the batch signature, its
-    record written where the verifier looks: an attacker who holds some signature over the right tree (and can write
-    records, as anyone who can write to the bus can), but not one a verifier may accept."""
+    """Wire bytes of a batch whose record is genuine and whose stamps carry `sign(digest)` as the batch signature, its
+    record written where the verifier looks: an attacker who holds some signature over the right digest (and can
+    write records, as anyone who can write to the bus can), but not one a verifier may accept."""
     unsigned = [encode(e, unsigned=True) for e in envelopes]
-    leaves = [signing._leaf(data) for data in unsigned]
-    signature = sign(signing._root(leaves))
-    records.add([(signature, b"".join(leaves))], [len(leaves)])
+    record = b"".join(signing._leaf(data) for data in unsigned)
+    signature = sign(signing._digest(record, len(unsigned)))
+    records.add([(signature, record)], [len(unsigned)])
     text = b64encode(signature).decode()
     return [wire_bytes(data, f"{signing.VERSION}.{i}.{len(unsigned)}.{text}") for i, data in enumerate(unsigned)]
 
@@ -504,18 +540,18 @@ def verdicts(
 
 class TestBatchAttacks:
     """One signature per batch must not let an attacker move envelopes between batches, pass off another batch's
-    record, pass off a root signed by another producer, or replay a signed root into another run."""
+    record, pass off a digest signed by another producer, or replay a signed digest into another run."""
 
     def test_the_stamping_helper_makes_batches_that_verify(self) -> None:
-        """The control for the attacks below: a signature over the right (producer, run, root) verifies."""
+        """The control for the attacks below: a signature over the right (producer, run, size, digest) verifies."""
         key = KEYS.private("agent:finance")
         wires = stamped(
-            proposals("finance", 5), lambda root: key.sign(root_message("agent:finance", "run-test", root, 5))
+            proposals("finance", 5), lambda digest: key.sign(batch_message("agent:finance", "run-test", digest, 5))
         )
         assert verdicts(wires) == ([True] * 5, [True] * 5, [True] * 5)
 
     def test_an_envelope_moved_into_another_batch_is_refused_and_only_it(self) -> None:
-        """Envelope 2 of batch A given batch B's stamp for position 2: B's tree no longer holds it."""
+        """Envelope 2 of batch A given batch B's stamp for position 2: B's record does not hold it."""
         a = sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"), records=RECORDS)
         b = sign_wire([sample_envelope(i, kind="other") for i in range(6)], KEYS.private("world"), records=RECORDS)
         wires = [wire for _, wire in b]
@@ -539,37 +575,74 @@ class TestBatchAttacks:
         assert why == "envelope env-3 does not verify against world's key (its batch record is not the signed batch's)"
 
     @pytest.mark.parametrize("signer", ["governance", "agent:marketing"])
-    def test_a_root_signed_by_another_producer_is_refused(self, signer: str) -> None:
-        """finance's proposals under a root signed by another producer's key, naming finance or itself."""
+    def test_a_digest_signed_by_another_producer_is_refused(self, signer: str) -> None:
+        """finance's proposals under a digest signed by another producer's key, naming finance or itself."""
         key = KEYS.private(signer)
         for named in ("agent:finance", signer):
             wires = stamped(
-                proposals("finance", 4), lambda root, n=named: key.sign(root_message(n, "run-test", root, 4))
+                proposals("finance", 4), lambda digest, n=named: key.sign(batch_message(n, "run-test", digest, 4))
             )
             assert verdicts(wires) == ([False] * 4, [False] * 4, [False] * 4)
             assert "does not verify against agent:finance's key" in str(verifier().problem(decode(wires[0]), wires[0]))
 
-    def test_finances_own_key_over_a_root_naming_another_producer_is_refused(self) -> None:
-        """The signature binds the producer: a root finance signed as if for marketing proves nothing for finance."""
+    def test_finances_own_key_over_a_digest_naming_another_producer_is_refused(self) -> None:
+        """The signature binds the producer: a digest finance signed as if for marketing proves nothing for finance."""
         key = KEYS.private("agent:finance")
         wires = stamped(
-            proposals("finance", 4), lambda root: key.sign(root_message("agent:marketing", "run-test", root, 4))
+            proposals("finance", 4), lambda digest: key.sign(batch_message("agent:marketing", "run-test", digest, 4))
         )
         assert verdicts(wires) == ([False] * 4, [False] * 4, [False] * 4)
 
-    def test_a_root_signed_for_another_run_is_refused(self) -> None:
-        """The signature binds the run: world's signature over exactly this tree, given for run-other, is refused in
-        run-test (signing the root alone, as v1 did, would have let it through)."""
+    def test_a_digest_signed_for_another_run_is_refused(self) -> None:
+        """The signature binds the run: world's signature over exactly this batch's digest, given for run-other, is
+        refused in run-test (signing the digest alone, as v1 signed its root, would have let it through); so is one
+        under another version's domain line."""
         key = KEYS.private("world")
         batch = [sample_envelope(i) for i in range(5)]
-        wires = stamped(batch, lambda root: key.sign(root_message("world", "run-other", root, 5)))
+        wires = stamped(batch, lambda digest: key.sign(batch_message("world", "run-other", digest, 5)))
         assert verdicts(wires) == ([False] * 5, [False] * 5, [False] * 5)
-        legacy = stamped(batch, lambda root: key.sign(b"coalition envelope batch v1\n" + root))
+        legacy = stamped(batch, lambda digest: key.sign(b"coalition envelope batch v1\n" + digest))
         assert verdicts(legacy) == ([False] * 5, [False] * 5, [False] * 5)
-        v2 = stamped(
-            batch, lambda root: key.sign(signing._message_head("world", "run-test").replace(b"v3", b"v2") + root)
+        head = signing._message_head("world", "run-test")
+        v3 = stamped(batch, lambda digest: key.sign(head.replace(b"v4", b"v3") + (5).to_bytes(4, "big") + digest))
+        assert verdicts(v3) == ([False] * 5, [False] * 5, [False] * 5)
+
+    def test_the_signed_digest_binds_its_domain_line_and_the_size(self) -> None:
+        """The digest world signs hashes a domain line, the batch's size and its leaves: a signature over the same
+        leaves hashed without the line, or with another size, proves nothing."""
+        key = KEYS.private("world")
+        batch = [sample_envelope(i) for i in range(5)]
+
+        def without_line(digest: bytes) -> bytes:
+            record = b"".join(signing._leaf(encode(e, unsigned=True)) for e in batch)
+            return key.sign(
+                batch_message("world", "run-test", hashlib.sha256((5).to_bytes(4, "big") + record).digest(), 5)
+            )
+
+        def other_size(digest: bytes) -> bytes:
+            record = b"".join(signing._leaf(encode(e, unsigned=True)) for e in batch)
+            return key.sign(batch_message("world", "run-test", signing._digest(record, 4), 5))
+
+        for sign in (without_line, other_size):
+            assert verdicts(stamped(batch, sign)) == ([False] * 5, [False] * 5, [False] * 5)
+
+    def test_a_stamp_naming_another_size_is_refused_before_and_after_its_batch_is_proven(self) -> None:
+        """Envelope 3 of a genuine batch of 8 with its stamp saying 6: refused by a fresh verifier (the record is not
+        6 leaves) and by one that already proved the batch (the proven record is not 6 leaves either)."""
+        pairs = sign_wire([sample_envelope(i) for i in range(8)], KEYS.private("world"), records=RECORDS)
+        stamp = str(pairs[3][0].signature)
+        wire = pairs[3][1].replace(stamp.encode(), stamp.replace("v4.3.8.", "v4.3.6.", 1).encode())
+        fresh = verifier().problem(decode(wire), wire)
+        assert (
+            fresh == "envelope env-3 does not verify against world's key (its batch record is not the signed batch's)"
         )
-        assert verdicts(v2) == ([False] * 5, [False] * 5, [False] * 5)
+        proven = verifier()
+        assert all(d.ok for d in proven.checked(deliveries([w for _, w in pairs])))
+        assert (
+            proven.problem(decode(wire), wire)
+            == "envelope env-3 does not verify against world's key (forged or altered)"
+        )
+        assert proven.problem(decode(pairs[3][1]), pairs[3][1]) is None
 
     def test_a_batch_replayed_into_another_run_is_refused_even_whole(self) -> None:
         """A genuine batch of run-other read by run-test's verifier: every envelope is refused as replayed."""
