@@ -14,30 +14,21 @@ opened, written to and closed are all still held afterwards.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from verdict_drafts import verdict_draft
 
 from coalition.ledger import SqliteLedger
 from coalition.ledger.entry import EntryDraft
 
 PROC_LOCKS = Path("/proc/locks")
-T0 = datetime(2025, 3, 3, tzinfo=UTC)
 
 pytestmark = pytest.mark.skipif(not PROC_LOCKS.exists(), reason="needs Linux's /proc/locks to see a process's locks")
 
 
 def _draft(n: int) -> EntryDraft:
-    return EntryDraft(
-        run_id="run-locks",
-        sim_time=T0 + timedelta(seconds=n),
-        actor="governance",
-        actor_kind="governance",
-        kind="verdict",
-        subject=f"p-{n}",
-        rationale=f"entry {n}",
-    )
+    return verdict_draft(n, run_id="run-locks")
 
 
 def _held_by_this_process() -> set[tuple[str, ...]]:

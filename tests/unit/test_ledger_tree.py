@@ -3,12 +3,12 @@ proofs verify; a ledger written without it (or from before it) gets the same nod
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from verdict_drafts import verdict_draft
 
 from coalition.ledger import EntryDraft, SqliteLedger, merkle
 from coalition.ledger.notary import checkpoint_due
@@ -16,19 +16,9 @@ from coalition.ledger.tree import BLOCK, StoredTree, TreeBuilder
 
 pytestmark = pytest.mark.unit
 
-T0 = datetime(2025, 3, 1, tzinfo=UTC)
-
 
 def draft(n: int) -> EntryDraft:
-    return EntryDraft(
-        run_id="run-tree",
-        sim_time=T0 + timedelta(seconds=n),
-        actor="governance",
-        actor_kind="governance",
-        kind="verdict",
-        subject=f"p-{n}",
-        rationale=f"entry {n}",
-    )
+    return verdict_draft(n, run_id="run-tree")
 
 
 def from_scratch(ledger: SqliteLedger) -> TreeBuilder:
