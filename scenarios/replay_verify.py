@@ -1,8 +1,9 @@
 """`replay --verify`: re-derive a recorded run's verdicts, authorizations and effects without re-running its agents.
 
-Governance, the executor, the world, the approvals service and the recorder run again over a scratch ledger; each
-agent is replaced by what the ledger says it published (its proposals, messages and model calls, at the superstep
-it published them), and the recorded human decisions are taken where the run took them.
+Governance, the executor, the world, the approvals service and the recorder run again over an in-memory ledger
+(coalition.ledger.memory: chained as a SQLite ledger is, without SQL); each agent is replaced by what the
+ledger says it published (its proposals, messages and model calls, at the superstep it published them), and the
+recorded human decisions are taken where the run took them.
 
 The derivation's traffic is not signed: every producer on its bus is this process's own code deriving its
 envelopes, except the recorded agent outputs, and those are checked by the rules a run's consumers apply to a
@@ -38,7 +39,7 @@ from coalition.domain import catalog
 from coalition.ledger.base import Ledger
 from coalition.ledger.digest import content_fields, history_bodies
 from coalition.ledger.entry import POSITION_FIELDS
-from coalition.ledger.sqlite import SqliteLedger
+from coalition.ledger.memory import MemoryLedger
 from coalition.scenarios.assembly import AgentSteps, assemble_run
 from coalition.scenarios.decision_points import DecisionHistory
 from coalition.scenarios.replay import RecordedAnswers, RecordedBoard, recorded_run
@@ -231,7 +232,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     assert isinstance(started, RunStarted)
     outputs = agent_outputs(original, replay_id)
     with ExitStack() as stack:
-        target = stack.enter_context(SqliteLedger.scratch())
+        target = stack.enter_context(MemoryLedger())
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         board = RecordedBoard(recorded.decisions, by_content=False, fallback=None)
         assemble_run(
