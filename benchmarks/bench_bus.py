@@ -7,6 +7,13 @@ to raw redis-py is the codec rather than the bus.
 Every timed run starts from a collected heap (`gc.collect()`): building the fixtures leaves a full garbage
 collection owing, and without this it lands in whichever run first allocates enough, i.e. in a bus run (the
 raw runs hardly allocate), billing it a pass over the benchmark's own 5,000 envelopes (10-25 ms, a fifth of a run).
+
+The four Redis figures are measured alike (`interleaved_rates`): in each round every lane moves the same envelopes
+on a stream of its own, in turns of a tenth of them, taking turns in an order that rotates, and at the end of the
+round every lane deletes what it wrote. Bus rounds used to leave their entries in Redis (about 130 MB a round at
+full size) while raw rounds deleted theirs, so each raw round ran on memory the allocator had just freed and each
+bus round grew the server; and whole runs one after the other let a burst of load from elsewhere on a shared
+machine (seconds long) fall on one figure and not the others.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import redis
@@ -39,6 +46,7 @@ SECTION = "bus"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 BATCH = 100
 TOPIC = "observations"
+TURNS = 10  # turns per round of the interleaved Redis lanes (5,000 envelopes each at full size)
 
 
 def kilobyte_envelopes(n: int) -> list[Envelope]:
@@ -67,55 +75,99 @@ def redis_server() -> Iterator[tuple[str, str]]:
         yield server.url, "embedded redis-server (unix socket, AOF off)"
 
 
-def raw_redis_rate(url: str, payloads: list[bytes], *, with_codec: list[Envelope] | None = None) -> float:
-    """events/s of pipelined XADD, then XREADGROUP COUNT 100 + XACK, with plain redis-py (optionally + codec)."""
+Timed = Callable[[int, int], float]  # a lane's run over envelopes [start, stop): seconds spent
+
+
+@contextmanager
+def raw_lane(url: str, payloads: list[bytes], *, with_codec: list[Envelope] | None = None) -> Iterator[Timed]:
+    """Pipelined XADD, then XREADGROUP COUNT 100 + XACK, with plain redis-py (optionally + codec), on a stream of its
+    own that is deleted when the lane closes."""
     client = redis.Redis.from_url(url, protocol=2)
     key = f"bench-{uuid.uuid4().hex[:8]}:{TOPIC}"
     client.xgroup_create(key, "g", id="0", mkstream=True)
-    n = len(payloads)
-    try:
+    decoded: list[Envelope] = []
+
+    def timed(begin: int, stop: int) -> float:
         gc.collect()
         started = time.perf_counter()
-        for start in range(0, n, BATCH):
+        for start in range(begin, stop, BATCH):
             pipe = client.pipeline(transaction=False)
             if with_codec is not None:
-                for envelope in with_codec[start : start + BATCH]:
+                for envelope in with_codec[start : min(start + BATCH, stop)]:
                     pipe.xadd(key, {FIELD: encode(envelope)}, maxlen=1_000_000, approximate=True)
             else:
-                for data in payloads[start : start + BATCH]:
+                for data in payloads[start : min(start + BATCH, stop)]:
                     pipe.xadd(key, {FIELD: data}, maxlen=1_000_000, approximate=True)
             pipe.execute()
         got = 0
-        decoded: list[Envelope] = []
-        while got < n:
+        while got < stop - begin:
             reply = client.xreadgroup("g", "c", {key: ">"}, count=BATCH)
             entries = reply[0][1]
-            if with_codec is not None:  # a batch is kept until the next read, as a consumer (and bus_rate) does
+            if with_codec is not None:  # a batch is kept until the next read, as a consumer (and bus_lane) does
                 decoded[:] = [decode(fields[FIELD]) for _, fields in entries]
             client.xack(key, "g", *[entry_id for entry_id, _ in entries])
             got += len(entries)
-        return n / (time.perf_counter() - started)
+        return time.perf_counter() - started
+
+    try:
+        yield timed
     finally:
         client.delete(key)
         client.close()
 
 
-def bus_rate(bus: Bus, envelopes: list[Envelope]) -> float:
-    """events/s of publish_many (batches of 100), then read COUNT 100 + ack, through the Bus port."""
-    n = len(envelopes)
+@contextmanager
+def bus_lane(bus: Bus, envelopes: list[Envelope], *, clean: Callable[[], object] | None = None) -> Iterator[Timed]:
+    """publish_many (batches of 100), then read COUNT 100 + ack, through the Bus port, on a topic of its own; `clean`
+    (when given) deletes what the lane wrote when it closes, as a raw lane deletes its stream."""
     group = f"g-{uuid.uuid4().hex[:8]}"
     topic = f"{TOPIC}-{uuid.uuid4().hex[:8]}"
     bus.ensure_group(topic, group)
-    gc.collect()
-    started = time.perf_counter()
-    for start in range(0, n, BATCH):
-        bus.publish_many([(topic, envelope) for envelope in envelopes[start : start + BATCH]])
-    got = 0
-    while got < n:
-        deliveries = bus.read([topic], group, "c", count=BATCH)
-        bus.ack(group, deliveries)
-        got += len(deliveries)
-    return n / (time.perf_counter() - started)
+
+    def timed(begin: int, stop: int) -> float:
+        gc.collect()
+        started = time.perf_counter()
+        for start in range(begin, stop, BATCH):
+            bus.publish_many([(topic, envelope) for envelope in envelopes[start : min(start + BATCH, stop)]])
+        got = 0
+        while got < stop - begin:
+            deliveries = bus.read([topic], group, "c", count=BATCH)
+            bus.ack(group, deliveries)
+            got += len(deliveries)
+        return time.perf_counter() - started
+
+    try:
+        yield timed
+    finally:
+        if clean is not None:
+            clean()
+
+
+def interleaved_rates(
+    lanes: Sequence[Callable[[], AbstractContextManager[Timed]]], n: int, rounds: int
+) -> list[list[float]]:
+    """events/s of each lane in each round. A round opens every lane, runs them in turns of `n // TURNS` envelopes
+    (the order rotated at every turn and every round, so that no lane always follows the same one) until each has moved
+    n, then closes them (each deletes what it wrote). Load from elsewhere on a shared machine lasting a second or more
+    then hits every lane alike, where whole runs one after the other let a burst fall on one of them."""
+    turn = max(BATCH, n // TURNS // BATCH * BATCH)
+    results: list[list[float]] = []
+    for r in range(rounds):
+        with ExitStack() as stack:
+            timers = [stack.enter_context(lane()) for lane in lanes]
+            spent = [0.0] * len(timers)
+            for k, begin in enumerate(range(0, n, turn)):
+                shift = (k + r) % len(timers)
+                for i in [*range(shift, len(timers)), *range(shift)]:
+                    spent[i] += timers[i](begin, min(begin + turn, n))
+        results.append([n / seconds for seconds in spent])
+    return results
+
+
+def bus_rate(bus: Bus, envelopes: list[Envelope]) -> float:
+    """events/s of one run of `bus_lane` over every envelope."""
+    with bus_lane(bus, envelopes) as timed:
+        return len(envelopes) / timed(0, len(envelopes))
 
 
 def signed(bus: Bus, keys: Keyring) -> SignedBus:
@@ -189,16 +241,17 @@ def run(quick: bool) -> list[Measurement]:
     with redis_server() as (url, where):
         redis_bus = RedisStreamsBus(url, namespace=f"bench-{uuid.uuid4().hex[:8]}")
         try:
-            # interleaved, so that load from elsewhere on a shared machine hits them alike
-            rounds = [
-                (
-                    raw_redis_rate(url, payloads),
-                    raw_redis_rate(url, payloads, with_codec=envelopes),
-                    bus_rate(redis_bus, envelopes),
-                    bus_rate(signed(redis_bus, keys), envelopes),
-                )
-                for _ in range(repeats)
-            ]
+            # interleaved turn by turn (see interleaved_rates); every lane deletes what it wrote at the end of a round
+            rounds = interleaved_rates(
+                [
+                    lambda: raw_lane(url, payloads),
+                    lambda: raw_lane(url, payloads, with_codec=envelopes),
+                    lambda: bus_lane(redis_bus, envelopes, clean=redis_bus.delete_namespace),
+                    lambda: bus_lane(signed(redis_bus, keys), envelopes, clean=redis_bus.delete_namespace),
+                ],
+                n,
+                repeats,
+            )
             redis_latency = one_at_a_time_latency(redis_bus, envelopes[:latency_samples])
         finally:
             redis_bus.delete_namespace()
@@ -220,7 +273,11 @@ def run(quick: bool) -> list[Measurement]:
     memory_latency = one_at_a_time_latency(MemoryBus(), envelopes[:latency_samples])
 
     common = {"section": SECTION, "repeats": repeats}
-    note = f"{n} envelopes of {size} B, batches of {BATCH}; {where}"
+    note = (
+        f"{n} envelopes of {size} B, batches of {BATCH}; {where}; the four Redis figures interleaved: each round runs "
+        f"them in turns of {n // TURNS} envelopes (order rotated every turn), each on its own stream, which it deletes "
+        "at the end of the round (the bus's too)"
+    )
     results.append(Measurement(name="redis-py raw", unit="events/s", **_mlh(raw), notes=note, **common))  # type: ignore[arg-type]
     results.append(
         Measurement(
