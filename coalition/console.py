@@ -6,6 +6,11 @@ there; once they are loaded, every full collection of the run scans them again. 
 the command's modules load, and what they created is then frozen (`gc.freeze`: moved to a generation no collection
 visits) before it resumes. Measured on a 90-day library scenario run: about a quarter of the process's CPU time.
 
+A run goes on loading after that: its scenario, policy, packs and agents (and the modules and pydantic schemas they
+load on first use) are built before its first day and kept until it ends. They are frozen too once built
+(`setup_done`), so the run's collections scan only what its days create (helios-launch: no full collection left,
+the collector's time per run about halved, ~26 → ~14 ms on an idle machine).
+
 Only the console script does this (`coalition …`, `python -m coalition`); code that imports `coalition.cli`
 (tests, an embedding application) keeps its collector as it is.
 """
@@ -17,6 +22,7 @@ import gc
 
 class _Collector:
     paused = False  # set by main() when it paused the collector; cleared when imports_done() resumes it
+    managed = False  # set by main() when it paused the collector: this process's collector is the script's to tune
 
 
 def main() -> None:
@@ -24,6 +30,7 @@ def main() -> None:
     if gc.isenabled():
         gc.disable()
         _Collector.paused = True
+        _Collector.managed = True
     from coalition.cli import main as run_cli  # imported here: with the collector paused
 
     run_cli()  # coalition.cli.lazy calls imports_done() once the command's module is loaded
@@ -36,3 +43,10 @@ def imports_done() -> None:
         _Collector.paused = False
         gc.freeze()
         gc.enable()
+
+
+def setup_done() -> None:
+    """A long command built what it keeps until it ends (a run's agents, policy and packs): freeze that as well, so
+    that the collections of its days no longer scan it (only when `main` paused the collector)."""
+    if _Collector.managed and not _Collector.paused:
+        gc.freeze()

@@ -28,6 +28,7 @@ from coalition.cli.stops import stops_cleanly
 from coalition.cli.summary import escalations, render_summary
 from coalition.cli.terminal import TerminalConsole, clean
 from coalition.cli.worker_cmd import DeadlineOption, LocalAgentWorkers, WorkersOption, parse_workers
+from coalition.console import setup_done
 from coalition.domain import load_pack
 from coalition.governance.decision_signatures import DIRECTORY_SETTING
 from coalition.governance.errors import PolicyError
@@ -225,6 +226,7 @@ def execute(
                 policy=policy,
                 options=options,
             ) as runner:
+                setup_done()  # what the run keeps is built: out of its collections (coalition.console)
                 if not agent_workers:  # in this process, or external workers
                     return runner.run()
                 url = str(bus_choice.url or getattr(runner.raw_bus, "url", ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,43 @@ def test_importing_the_cli_leaves_the_collector_alone() -> None:
 def test_python_dash_m_coalition_runs_through_the_script() -> None:
     out = subprocess.run([sys.executable, "-m", "coalition", "--help"], capture_output=True, text=True, check=True)
     assert "approvals" in out.stdout
+
+
+def test_a_run_freezes_what_it_built_before_its_first_day(tmp_path: Path) -> None:
+    """A run loads packs, agents and schemas after its command's modules: they are frozen too before the first day,
+    so the day's collections do not scan them again and again."""
+    lines = _probe(
+        "import gc, sys\n"
+        "from coalition import console\n"
+        "import coalition.cli.lazy as lazy\n"
+        "seen = {}\n"
+        "real_done = lazy.imports_done\n"
+        "def done():\n"
+        "    real_done()\n"
+        "    seen['loaded'] = gc.get_freeze_count()\n"
+        "lazy.imports_done = done\n"
+        "from coalition.scenarios.runner import Runner\n"
+        "real_run = Runner.run\n"
+        "def run(self):\n"
+        "    seen['first_day'] = gc.get_freeze_count()\n"
+        "    seen['enabled'] = gc.isenabled()\n"
+        "    return real_run(self)\n"
+        "Runner.run = run\n"
+        f"sys.argv = ['coalition', 'run', 'helios-launch', '--bus', 'memory', '--ledger', {str(tmp_path / 'l.db')!r}]\n"
+        "try:\n"
+        "    console.main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(f\"RESULT {seen['enabled']} {seen['first_day'] - seen['loaded'] > 1_000}\")\n"
+    )
+    assert lines[-1] == "RESULT True True"
+
+
+def test_setup_done_leaves_an_embedding_applications_collector_alone() -> None:
+    lines = _probe(
+        "import gc\n"
+        "from coalition import console\n"
+        "console.setup_done()\n"
+        "print(f'RESULT {gc.isenabled()} {gc.get_freeze_count()}')\n"
+    )
+    assert lines[-1] == "RESULT True 0"
