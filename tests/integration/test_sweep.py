@@ -22,6 +22,7 @@ from conftest import PostgresServer
 
 from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.bus.sweep_messages import JOBS, RESULTS, SweepJob
+from coalition.governance.errors import PolicyError
 from coalition.ledger import LedgerQuery, LedgerUnavailable, SqliteLedger, run_digest
 from coalition.scenarios.spec import load_scenario
 from coalition.scenarios.sweep import (
@@ -30,6 +31,7 @@ from coalition.scenarios.sweep import (
     SweepWorker,
     job_envelope,
     job_id,
+    job_policy,
     make_job,
     plan,
     publish_jobs,
@@ -208,16 +210,21 @@ class TestForkedWorkers:
             f"jobs = plan([load_scenario({str(tiny_scenario(tmp_path))!r})], [1, 2])\n"
             "wanted = ['coalition.scenarios.assembly', 'coalition.packs.helios.agents.finance.agent', 'langgraph']\n"
             "print(sorted(m for m in wanted if m in sys.modules))\n"
+            "from coalition.governance.evaluate import _PIPELINES\n"
+            "from coalition.scenarios.sweep import job_policy\n"
+            "built = len(_PIPELINES)\n"
             "preload(jobs)\n"
             "print(sorted(m for m in wanted if m in sys.modules))\n"
+            "print(built, sorted(_PIPELINES) == [job_policy(jobs[0]).version])\n"
         )
         env = {k: v for k, v in os.environ.items() if k != "COALITION_AGENT_GRAPH"}
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, env=env
         )
         assert done.returncode == 0, done.stderr
-        before, after = done.stdout.strip().splitlines()
+        before, after, pipelines = done.stdout.strip().splitlines()
         assert before == "[]"
+        assert pipelines == "0 True"  # the jobs' policy's governance (its CEL programs) built once, here
         # the agents' step runs straight: LangGraph is not imported (nor its graph compiled) for the workers
         assert after == "['coalition.packs.helios.agents.finance.agent', 'coalition.scenarios.assembly']"
         langgraph = subprocess.run(
@@ -325,6 +332,28 @@ class TestHostileJobs:
             monkeypatch.undo()
         assert (result.status, result.reused) == ("completed", True)
         assert events.index(f"fsync {tmp_path / 'ledger.db'}-wal") < events.index("result")
+
+    def test_a_worker_parses_each_policy_once(self, tmp_path: Path) -> None:
+        """Jobs carrying the same policy (each decoded from its own message, as a worker takes them) share one
+        parsed Policy; another policy's jobs get theirs; a bad policy is refused, naming its job, every time."""
+        scenario = load_scenario(tiny_scenario(tmp_path))
+        other = scenario.load_policy().model_copy(update={"description": "another policy"})
+        jobs = [
+            SweepJob.model_validate_json(job_envelope(job).payload.model_dump_json())
+            for job in plan([scenario], [1, 2], [scenario.load_policy(), other])
+        ]
+        assert len({id(job.policy) for job in jobs}) == 4  # four documents, decoded apart
+        parsed = [job_policy(job) for job in jobs]
+        versions = {policy.version for policy in parsed}
+        assert len(versions) == 2
+        for version in versions:  # one object per policy content, whichever job carried it
+            assert len({id(policy) for policy in parsed if policy.version == version}) == 1
+        bad = SweepJob(job_id="bad-job", scenario=jobs[0].scenario, seed=1, policy={"name": "x"})
+        with SqliteLedger(":memory:") as ledger:
+            for _ in range(2):
+                with pytest.raises(PolicyError, match="sweep job bad-job"):
+                    job_policy(bad)
+                assert "does not hold a valid run" in (run_job(bad, ledger, worker="w").error or "")
 
     def test_job_id_is_content_not_path(self, tmp_path: Path) -> None:
         """The same scenario read from two paths (and another seed, another policy) gives the ids it should."""
