@@ -88,7 +88,8 @@ class Redactor:
             return True
         if self._short_bytes is not None and self._short_bytes.search(data) is not None:
             return True
-        return b"://" in data and b"@" in data and URL_PASSWORD_BYTES.search(data) is not None
+        # "@" first: one memchr, where finding "://" in JSON full of ':' compares at every colon (~1 µs a 1 KB entry)
+        return b"@" in data and b"://" in data and URL_PASSWORD_BYTES.search(data) is not None
 
     def value(self, value: Any) -> Any:
         """A JSON-like value with every string (keys included) redacted; other values unchanged."""
