@@ -82,15 +82,12 @@ def chain(
         digest.update(body)
         return LedgerEntry.model_validate({**fields, "hash": digest.hexdigest()}), body
     digest.update(body)
-    values = {
-        **draft.__dict__,
-        "payload": fields["payload"],
-        "seq": seq,
-        "wall_time": wall_time,
-        "prev_hash": prev_hash,
-        "hash": digest.hexdigest(),
-    }
-    return _construct_entry(values), body
+    # the dumped fields become the entry's: their JSON values are the draft's but for those that JSON writes as text
+    fields["sim_time"] = draft.sim_time
+    fields["model"] = draft.model
+    fields["wall_time"] = wall_time
+    fields["hash"] = digest.hexdigest()
+    return _construct_entry(fields), body
 
 
 _ENTRY_FIELDS = set(LedgerEntry.model_fields)  # copied per entry (model_copy updates its own)
@@ -98,7 +95,8 @@ _ENTRY_FIELDS = set(LedgerEntry.model_fields)  # copied per entry (model_copy up
 
 def _construct_entry(values: dict[str, Any]) -> LedgerEntry:
     """A LedgerEntry of already-validated values without validating again: what `model_construct` does, minus its
-    per-field alias handling (a third of an append's Python time); tests compare the result with `entry.seal`."""
+    per-field alias handling (a third of an append's Python time); tests compare the result with `entry.seal`.
+    `values` becomes the entry's own: the caller hands it over."""
     entry = LedgerEntry.__new__(LedgerEntry)
     object.__setattr__(entry, "__dict__", values)
     object.__setattr__(entry, "__pydantic_fields_set__", _ENTRY_FIELDS.copy())

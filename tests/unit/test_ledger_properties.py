@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -171,6 +172,23 @@ class TestPreparedDrafts:
             assert (entry, body) == chain(plain, seq=seq, wall_time=wall_time, prev_hash=prev)
             assert entry.payload is prepared[0].payload
             prev = entry.hash
+
+    def test_the_dumped_fields_are_the_entrys_but_sim_time_and_model(self) -> None:
+        """chain hands a draft's dumped fields to its entry, putting back only sim_time and model: every other
+        field of a draft holds JSON values as they are (text, integers, None, lists of text; the payload is taken
+        as dumped). A field of another type needs its value put back in chain too."""
+
+        def json_as_is(annotation: Any) -> bool:
+            if get_origin(annotation) is Literal:
+                return all(isinstance(arg, str) for arg in get_args(annotation))
+            if get_origin(annotation) in (Union, UnionType):
+                return all(json_as_is(arg) for arg in get_args(annotation))
+            if get_origin(annotation) is list:
+                return all(json_as_is(arg) for arg in get_args(annotation))
+            return annotation in (str, int, type(None))
+
+        typed = {name for name, field in EntryDraft.model_fields.items() if not json_as_is(field.annotation)}
+        assert typed == {"sim_time", "model", "payload"}
 
     def test_not_a_draft(self) -> None:
         """Anything but an EntryDraft in a batch is refused before anything is dumped."""
