@@ -100,7 +100,8 @@ def test_another_process_waits_for_the_turn_and_goes_through_once_it_is_free(tmp
     SqliteLedger(path).close()
     holder = WriterLock(str(path), timeout_s=0)
     assert holder.acquire()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    here = Path(__file__).parent  # test_ledger_tree, and the shared drafts it imports from tests/
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parent)])}
     child = subprocess.Popen([sys.executable, "-c", APPEND, str(path)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert child.stdout is not None
