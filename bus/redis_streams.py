@@ -140,6 +140,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _ids(reply: list[bytes]) -> list[str]:
+    """The entry ids a publish script returned, as text, in one join, decode and split (an id is digits and a dash:
+    it holds no newline). Replies are bytes: the bus refuses a client that decodes them."""
+    return b"\n".join(reply).decode().split("\n") if reply else []
+
+
 def _stream_entries(reply: Any) -> list[tuple[bytes, list[Entry]]]:
     """XREADGROUP reply → [(stream key, entries)], for RESP2 `[[key, entries]]` and RESP3 `{key: [entries]}`."""
     if not reply:
@@ -345,7 +351,7 @@ class RedisStreamsBus:
                     args.append(data)
                 args[run_at] = len(args) - run_at - 1
                 reply = self._publish_script(keys=[self.key(topic) for topic in keys], args=args)
-                ids += [_text(broker_id) for broker_id in reply]
+                ids += _ids(reply)
         except redis.RedisError as exc:
             raise _failure(self.url, f"publishing {len(items)} messages", exc) from exc
         return ids
@@ -365,21 +371,22 @@ class RedisStreamsBus:
                 used: dict[int, int] = {}  # batch → the 1-based index of its record in this call
                 records: list[bytes] = []
                 runs: list[str | bytes | int] = []
-                run: tuple[str, int] | None = None  # (topic, record) of the current run of entries
-                run_at = 0  # where that run's count stands in runs
-                for i in range(start, min(start + _PUBLISH_CHUNK, len(items))):
-                    topic, _, data = items[i]
-                    record = used.get(batch_of[i])
-                    if record is None:
-                        record = used[batch_of[i]] = len(used) + 1
-                        records += batches[batch_of[i]]
-                    if (topic, record) != run:
+                run_at = 0  # where the current run's count stands in runs
+                run_topic: str | None = None  # the topic of the current run of entries
+                run_batch = -1  # the batch of the current run (in `batches`)
+                stop = min(start + _PUBLISH_CHUNK, len(items))
+                for (topic, _, data), batch in zip(items[start:stop], batch_of[start:stop], strict=True):
+                    if batch != run_batch or topic != run_topic:
+                        record = used.get(batch)
+                        if record is None:
+                            record = used[batch] = len(used) + 1
+                            records += batches[batch]
                         index = keys.get(topic)
                         if index is None:
                             index = keys[topic] = len(keys) + 1
-                        if run is not None:
+                        if run_topic is not None:
                             runs[run_at] = len(runs) - run_at - 1
-                        run = (topic, record)
+                        run_topic, run_batch = topic, batch
                         runs += (index, record, 0)
                         run_at = len(runs) - 1
                     runs.append(data)
@@ -393,7 +400,7 @@ class RedisStreamsBus:
                     ],
                     args=[maxlen, len(keys), len(used), *records, *runs],
                 )
-                ids += [_text(broker_id) for broker_id in reply]
+                ids += _ids(reply)
         except redis.RedisError as exc:
             raise _failure(self.url, f"publishing {len(items)} signed messages", exc) from exc
         return ids
