@@ -8,10 +8,12 @@ base where it is installed (≈ 13× faster than the pure-Python one); the check
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 MAX_DOCUMENT_BYTES = 1_000_000  # the largest shipped scenario is ~17 KB
 MAX_DEPTH = 40  # mappings and sequences inside each other; the shipped documents need 6
@@ -19,7 +21,6 @@ MAX_NODES = 100_000  # scalars, mappings and sequences once every alias is expan
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
-_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class DocumentError(Exception):
@@ -31,15 +32,25 @@ class DocumentError(Exception):
         self.reason = reason
 
 
-class DocumentLoader(_Base):  # type: ignore[misc]
+@cache
+def _document_loader() -> Any:
     """SafeLoader (libyaml's when available) without the implicit timestamp resolver: a bad date is then reported
-    by the model's validation at its path in the document, which PyYAML's own date parsing cannot do."""
+    by the model's validation at its path in the document, which PyYAML's own date parsing cannot do.
 
+    Built on the first document, not at import: a command that reads only what a ledger recorded (`approvals
+    list`, the policy of a run) parses no YAML and does not load PyYAML."""
+    import yaml
 
-DocumentLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class DocumentLoader(base):  # type: ignore[misc]
+        pass
+
+    DocumentLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return DocumentLoader
 
 
 def _at(mark: Any) -> str:
@@ -72,9 +83,11 @@ def load_document(text: str) -> Any:
     """Parse one bounded YAML document; DocumentError (with line and column where known) on any problem."""
     if len(text.encode("utf-8", errors="surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise DocumentError("(file)", f"larger than {MAX_DOCUMENT_BYTES:,} bytes; a document is expected to be small")
+    import yaml
+
     try:
         _check_events(text)
-        loader = DocumentLoader(text)
+        loader = _document_loader()(text)
         try:
             node = loader.get_single_node()
             if node is None:
@@ -92,7 +105,9 @@ def load_document(text: str) -> Any:
 
 def _check_events(text: str) -> None:
     """Nesting depth, from the parser's events, before anything is built (a deep document is refused early)."""
-    loader = DocumentLoader(text)
+    import yaml
+
+    loader = _document_loader()(text)
     try:
         depth = 0
         while loader.check_event():
@@ -109,6 +124,8 @@ def _check_events(text: str) -> None:
 
 def _check_nodes(root: yaml.Node) -> None:
     """Duplicate keys (with both lines) and the size once aliases are expanded (shared nodes counted each time)."""
+    import yaml
+
     sizes: dict[int, int] = {}
 
     def size(node: yaml.Node) -> int:

@@ -99,6 +99,9 @@ _HEAVY_PARTS = (
 # machinery and pygments (a tenth of a second), for commands that log nothing. `ledger list` reads entries only:
 # it loads no pack, no governance, no CEL and no YAML either.
 _NO_LOGGING = ("structlog", "rich.traceback", "pygments")
+# Nor PyYAML: `approvals list` reads the run's policy as its ledger recorded it (JSON), never a YAML file, and
+# coalition.bus.documents loads PyYAML on the first document it parses, not at import.
+_NO_YAML = ("yaml", "_yaml")
 _LEDGER_LIST_ONLY = ("coalition.packs", "coalition.governance", "coalition.domain.catalog", "cel", "yaml")
 
 
@@ -162,7 +165,10 @@ class TestQuickCommandsWhileRunning:
 
     @pytest.mark.parametrize(
         ("argv", "forbidden"),
-        [(["approvals", "list"], _NO_LOGGING), (["ledger", "list", "--limit", "5"], _NO_LOGGING + _LEDGER_LIST_ONLY)],
+        [
+            (["approvals", "list"], _NO_LOGGING + _NO_YAML),
+            (["ledger", "list", "--limit", "5"], _NO_LOGGING + _LEDGER_LIST_ONLY),
+        ],
         ids=["approvals-list", "ledger-list"],
     )
     def test_loads_no_log_renderer_and_ledger_list_no_pack(
