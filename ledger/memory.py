@@ -2,10 +2,10 @@
 (replay --verify derives a run into one and compares it with the recorded run).
 
 Each entry is sealed as a SQLite ledger seals it (`prepared.chain`: the same canonical bytes, redaction and hash)
-and kept as those bytes, its hash and the bytes parsed once: what `run_bodies` hands out, as a SQLite ledger's
-stored bodies read back. Dedupe rows are a set. What it leaves out is the SQL: no statement, transaction or index
-per append (a third of what recording a derived run cost), and no JSON parse of the whole run when its end and the
-comparison read it back.
+and kept as those bytes, its hash and the JSON values they encode (the fields sealing encoded, or, redacted, the bytes
+parsed back): what `run_bodies` hands out, equal as JSON to a SQLite ledger's stored bodies read back. Dedupe rows
+are a set. What it leaves out is the SQL: no statement, transaction or index per append (a third of what recording
+a derived run cost), and no JSON parse of the run when its end and the comparison read it back.
 
 Queries filter the entries in memory with the SQLite ledger's meaning of each filter (an agent is the actor's
 `agent:` name, else the payload's proposing agent; a search matches every word in the rationale or subject,
@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from coalition.bus.clock import Clock, WallClock
+from coalition.bus.redaction import redactor
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, wall_time_json
@@ -151,12 +152,19 @@ class MemoryLedger(CommitListeners):
         prev = self._stored[-1].hash if self._stored else GENESIS_HASH
         wall_time = self._wall_clock.now()
         wall_json = wall_time_json(wall_time)
+        secrets = redactor()
         entries: list[LedgerEntry] = []
         sealed: list[_Stored] = []
         for draft in prepared:
             seq += 1
+            # the draft's fields as JSON with the position fields chain encodes (a shallow copy: chain hands its dict,
+            # their values put back as Python objects, to the entry it builds); unless chain redacted them (then they
+            # are what it encoded only once parsed back), the JSON values of the bytes, kept without parsing them
+            fields = {**draft[1], "seq": seq, "wall_time": wall_json, "prev_hash": prev}
             entry, body = chain(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
-            sealed.append(_Stored(body, entry.hash, orjson.loads(body)))
+            if secrets.needed(body):
+                fields = orjson.loads(body)
+            sealed.append(_Stored(body, entry.hash, fields))
             entries.append(entry)
             prev = entry.hash
         for stored in sealed:
@@ -208,10 +216,15 @@ class MemoryLedger(CommitListeners):
         yield from self.query(LedgerQuery(run_id=run_id))
 
     def run_bodies(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's entries as stored (every hashed field, `hash` aside), as JSON objects in sequence order: each
-        parsed once, when it was appended (read them, never change them)."""
+        """A run's entries as stored (every hashed field, `hash` aside), as JSON objects in sequence order: the JSON
+        values their bytes encode, kept from when they were sealed (read them, never change them)."""
         with self._lock:
             return [self._stored[seq - 1].fields for seq in self._by_run.get(run_id, [])]
+
+    def sealed(self, seq: int) -> bytes:
+        """The canonical bytes of the entry at `seq` (what its hash covers: every field but `hash`)."""
+        with self._lock:
+            return self._stored[seq - 1].body
 
     def runs(self) -> list[RunInfo]:
         """Every run in order of its first entry, with scenario and status taken from its `run` entries."""

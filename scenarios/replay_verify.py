@@ -29,6 +29,7 @@ import orjson
 
 from coalition.bus import topics
 from coalition.bus.base import Bus
+from coalition.bus.canonical import canonical_json
 from coalition.bus.envelope import Envelope
 from coalition.bus.keys import producer_identities
 from coalition.bus.memory import MemoryBus
@@ -206,20 +207,22 @@ def _same(mine: Any, theirs: Any) -> bool:
     )
 
 
-def _same_content(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
-    """Whether two stored bodies agree on every field but their position (the common case, checked without building
-    each side's content fields): then their content fields agree too (content_fields leaves out more, never less).
-    False may be wrong (keys in another order): the caller then compares their content fields.
+def _same_content(mine: dict[str, Any], theirs: dict[str, Any], sealed: bytes) -> bool:
+    """Whether a recorded body and a re-derived one (`theirs`, sealed as `sealed`: its canonical bytes) agree on every
+    field but their position (the common case, checked without building each side's content fields): then their
+    content fields agree too (content_fields leaves out more, never less). False: the caller compares their content
+    fields, and says where they differ.
 
-    The re-derived body takes the recorded one's position fields (a shallow copy: a position field is never one of
-    the content's), so each side is encoded whole, without first building its content without them."""
-    aligned = dict(theirs)
+    The recorded body takes the re-derived one's position fields (a shallow copy: a position field is never one of
+    the content's) and is encoded as the ledger encoded the re-derived one (canonical JSON): the same bytes are the
+    same values of the same types, and the re-derived side is not encoded a second time."""
+    aligned = dict(mine)
     for key in POSITION_FIELDS:
-        if key in mine:
-            aligned[key] = mine[key]
+        if key in theirs:
+            aligned[key] = theirs[key]
         else:
             aligned.pop(key, None)
-    return orjson.dumps(mine) == orjson.dumps(aligned)  # same bytes: same values of the same types
+    return canonical_json(aligned) == sealed
 
 
 def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
@@ -231,8 +234,8 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     started = parse_payload(RunStarted.TYPE, recorded.started.model_dump(mode="json"))
     assert isinstance(started, RunStarted)
     outputs = agent_outputs(original, replay_id)
+    target = MemoryLedger()  # read again after the derivation: its sealed bytes are what is compared
     with ExitStack() as stack:
-        target = stack.enter_context(MemoryLedger())
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         board = RecordedBoard(recorded.decisions, by_content=False, fallback=None)
         assemble_run(
@@ -260,10 +263,12 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
                 run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, ("(refused)",),
                 content_fields(body), None, why,
             )  # fmt: skip
-        if index < len(derived_bodies) and _same_content(body, derived_bodies[index]):
+        derived = derived_bodies[index] if index < len(derived_bodies) else None
+        sealed = target.sealed(derived["seq"]) if derived is not None else b""
+        if derived is not None and _same_content(body, derived, sealed):
             continue
         mine = content_fields(body)
-        theirs = content_fields(derived_bodies[index]) if index < len(derived_bodies) else None
+        theirs = content_fields(orjson.loads(sealed)) if derived is not None else None  # as a ledger reads it back
         if theirs is None or not _same(mine, theirs):
             other = theirs or {}
             differed = tuple(
@@ -275,7 +280,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
                 run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, differed, mine, theirs,
             )  # fmt: skip
     if len(derived_bodies) > len(original):
-        extra = content_fields(derived_bodies[len(original)])
+        extra = content_fields(orjson.loads(target.sealed(derived_bodies[len(original)]["seq"])))
         return VerifyResult(
             run_id, False, len(original), time.perf_counter() - began, None, extra.get("kind"),
             extra.get("subject") or None, ("(missing)",), None, extra,

@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 
+from coalition.bus.canonical import canonical_json
 from coalition.bus.clock import SimulatedClock
 from coalition.ledger import EntryDraft, LedgerQuery, SqliteLedger
 from coalition.ledger.memory import MemoryLedger
@@ -119,3 +121,22 @@ def test_a_draft_that_fails_to_seal_keeps_none_of_its_batch() -> None:
             memory.append([draft(1), bad])
         assert memory.head()[0] == 0
         assert memory.run_bodies("run-a") == []
+
+
+def test_each_kept_body_is_the_json_of_its_bytes() -> None:
+    """run_bodies hands out the fields the bytes encode: equal as JSON values."""
+    with MemoryLedger() as memory:
+        appended(memory)
+        memory.append([draft(12, payload={"nested": {"b": [1, 2.5, True, None], "a": "x"}})])
+        for stored in memory._stored:
+            assert canonical_json(stored.fields) == stored.body
+            assert orjson.loads(stored.body) == stored.fields
+
+
+def test_a_secret_is_kept_redacted_as_it_is_sealed() -> None:
+    with MemoryLedger() as memory:
+        memory.append([draft(1, payload={"url": "redis://u:hunter2@cache:6379"})])
+        (body,) = memory.run_bodies("run-a")
+        assert b"hunter2" not in canonical_json(body)
+        assert canonical_json(body) == memory._stored[0].body
+        assert "hunter2" not in str(memory.query(LedgerQuery())[0].payload)
