@@ -1,0 +1,131 @@
+"""Attacks on a recorded run that `replay --verify` must name, whatever its comparison skips: an entry altered, one
+taken out, one added, two swapped, a human decision altered, a value changed only in its JSON type. Each forged
+ledger holds the golden run (tests/golden) edited and re-chained with recomputed hashes, as an attacker with write
+access would leave it (its chain verifies); verify reports the first divergent entry by its seq."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from ledger_attacks import attacker
+
+from coalition.bus.canonical import canonical_json
+from coalition.ledger.entry import GENESIS_HASH
+from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.replay_verify import VerifyResult, verify_run
+
+pytestmark = pytest.mark.integration
+
+GOLDEN = Path(__file__).parents[1] / "golden" / "price-spike-lean.db"
+RUN = "golden"
+
+Bodies = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Bodies:
+    """The golden run's stored bodies in sequence order (every field but `hash`)."""
+    copy = tmp_path_factory.mktemp("golden") / "ledger.db"
+    shutil.copy(GOLDEN, copy)
+    with SqliteLedger(copy) as ledger:
+        return ledger.run_bodies(RUN)
+
+
+def forged(recorded: Bodies, tmp_path: Path, edit: Callable[[Bodies], None]) -> VerifyResult:
+    """Verify a ledger holding the recorded bodies as `edit` leaves them, renumbered and re-chained."""
+    bodies = [orjson.loads(orjson.dumps(body)) for body in recorded]
+    edit(bodies)
+    path = tmp_path / "forged.db"
+    SqliteLedger(path).close()  # the schema
+    conn = attacker(path)
+    prev = GENESIS_HASH
+    for seq, fields in enumerate(bodies, start=1):
+        fields.update(seq=seq, prev_hash=prev)
+        body = canonical_json(fields)
+        prev = hashlib.sha256(prev.encode() + body).hexdigest()
+        conn.execute("INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)", (seq, prev, body.decode()))
+    conn.close()
+    with SqliteLedger(path) as ledger:
+        assert ledger.verify().ok  # a chain check alone accepts every forgery here
+        return verify_run(ledger, RUN)
+
+
+def first(bodies: Bodies, kind: str, **fields: Any) -> int:
+    """The index of the first body of `kind` with these field values."""
+    return next(i for i, b in enumerate(bodies) if b["kind"] == kind and all(b.get(k) == v for k, v in fields.items()))
+
+
+def test_the_untouched_run_re_chained_is_identical(recorded: Bodies, tmp_path: Path) -> None:
+    assert forged(recorded, tmp_path, lambda bodies: None).identical
+
+
+def test_an_altered_derived_entry(recorded: Bodies, tmp_path: Path) -> None:
+    at = first(recorded, "verdict", outcome="deny")
+
+    def allow(bodies: Bodies) -> None:
+        bodies[at]["outcome"] = "allow"
+        bodies[at]["payload"]["outcome"] = "allow"
+
+    result = forged(recorded, tmp_path, allow)
+    assert (result.identical, result.seq, result.differed[0]) == (False, at + 1, "outcome")
+
+
+def test_a_missing_entry(recorded: Bodies, tmp_path: Path) -> None:
+    at = first(recorded, "execution")
+    result = forged(recorded, tmp_path, lambda bodies: bodies.pop(at))
+    assert (result.identical, result.seq) == (False, at + 1)  # the entry now in its place is not what follows
+
+
+def test_a_missing_last_entry(recorded: Bodies, tmp_path: Path) -> None:
+    result = forged(recorded, tmp_path, lambda bodies: bodies.pop())
+    assert (result.identical, result.seq, result.differed) == (False, None, ("(missing)",))
+    assert f"after the run's last entry (seq {len(recorded) - 1}) (run): re-derived but not recorded" in result.line()
+
+
+def test_an_extra_entry(recorded: Bodies, tmp_path: Path) -> None:
+    at = first(recorded, "observation")
+
+    def repeat(bodies: Bodies) -> None:
+        bodies.insert(at + 1, {**bodies[at], "message_id": "an-extra-observation"})
+
+    result = forged(recorded, tmp_path, repeat)
+    assert (result.identical, result.seq) == (False, at + 2)
+
+
+def test_two_entries_swapped(recorded: Bodies, tmp_path: Path) -> None:
+    at = first(recorded, "authorization")
+
+    def swap(bodies: Bodies) -> None:
+        bodies[at - 1], bodies[at] = bodies[at], bodies[at - 1]
+
+    result = forged(recorded, tmp_path, swap)
+    assert (result.identical, result.seq) == (False, at)
+
+
+def test_an_altered_human_decision(recorded: Bodies, tmp_path: Path) -> None:
+    at = first(recorded, "rejection")
+
+    def another_reason(bodies: Bodies) -> None:
+        bodies[at]["payload"]["reason"] = "approved after all"
+        bodies[at]["rationale"] = "approved after all"
+
+    result = forged(recorded, tmp_path, another_reason)
+    assert not result.identical
+    assert result.seq is not None
+    assert recorded[result.seq - 1]["kind"] in ("rejection", "decision_point", "resolution")
+
+
+def test_a_value_changed_only_in_its_json_type(recorded: Bodies, tmp_path: Path) -> None:
+    at = first(recorded, "decision_point")
+
+    def as_float(bodies: Bodies) -> None:
+        bodies[at]["payload"]["day"] = float(bodies[at]["payload"]["day"])  # equal in Python, not as JSON
+
+    result = forged(recorded, tmp_path, as_float)
+    assert (result.identical, result.seq, result.differed) == (False, at + 1, ("payload",))
