@@ -9,7 +9,9 @@ acks the bus after commit, so a committed entry must survive a power cut, not ju
 costs one fsync per transaction, which the recorder amortises by writing a whole superstep per transaction.
 `synchronous="NORMAL"` (safe against process crashes, not power loss) is there for benchmarks and tests.
 `deferred_sync()` makes the commits of one block NORMAL and syncs the write-ahead log once when the block ends:
-for a writer that can redo its block, a sweep's run, whose job is acknowledged only after the block.
+for a writer that can redo its block, a sweep's run, whose job is acknowledged only after the block. A signed
+checkpoint is committed without an fsync in the writers' turn and the log synced once the turn is handed on,
+before `add_checkpoint` returns: as durable when the notary hands it on, and no other writer waits for the disk.
 """
 
 from __future__ import annotations
@@ -528,8 +530,8 @@ class SqliteLedger(CommitListeners):
         against a power cut when the block ends); the block ends with one fsync of the write-ahead log, which holds
         every frame committed before it. For a writer that can redo the block after a power cut: a sweep worker
         acknowledges its job only after the block, so an unacknowledged job is taken again and resumes its run
-        from what the ledger kept. A checkpoint is still committed with its own fsync (add_checkpoint), so the
-        witness never holds a checkpoint of entries that a power cut could take back."""
+        from what the ledger kept. A checkpoint is still synced before add_checkpoint returns, so the witness
+        never holds a checkpoint of entries that a power cut could take back."""
         if self._deferred or self._synchronous != "FULL" or self._writer is None:  # nested, NORMAL or in memory
             yield
             return
@@ -563,16 +565,22 @@ class SqliteLedger(CommitListeners):
             os.close(descriptor)
 
     @contextmanager
-    def _synced_commit(self) -> Iterator[None]:
-        """A commit with its own fsync even inside deferred_sync()."""
-        if not self._deferred:
+    def _synced_after_the_turn(self) -> Iterator[None]:
+        """Around a write turn: its commit is durable when the block returns, but its fsync is not made while every
+        other writer waits. The commit runs NORMAL (no fsync), and once the turn is handed on the write-ahead log
+        is synced, which holds the commit's frames (or a checkpoint of the log already synced them into the
+        database file), inside deferred_sync() too. A NORMAL or in-memory ledger commits as it always does."""
+        if self._synchronous != "FULL" or self._writer is None:
             yield
             return
-        self._conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        if not self._deferred:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
         try:
             yield
         finally:
-            self._conn.execute("PRAGMA synchronous = NORMAL")
+            if not self._deferred:
+                self._conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        self._sync_log()  # the block committed (it raised otherwise): synced before the caller goes on
 
     @contextmanager
     def _write_turn(self) -> Iterator[None]:
@@ -733,8 +741,10 @@ class SqliteLedger(CommitListeners):
             return [str(row[0]) for row in self._conn.execute("SELECT note FROM checkpoints ORDER BY size")]
 
     def add_checkpoint(self, size: int, note: str) -> None:
-        # synced before the notary hands the checkpoint to the witness, which must never hold one of lost entries
-        with self._lock, self._synced_commit(), self._write_turn():
+        # synced before the notary hands the checkpoint to the witness, which must never hold one of lost entries;
+        # the sync is made once the writers' turn is handed on (two checkpoints in each sweep run: no other worker
+        # waits for the disk)
+        with self._lock, self._synced_after_the_turn(), self._write_turn():
             self._conn.execute("INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
             self._conn.execute("COMMIT")
 

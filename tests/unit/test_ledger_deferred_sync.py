@@ -1,6 +1,7 @@
 """SqliteLedger.deferred_sync: the commits of a block skip their own fsync (synchronous=NORMAL) and the block ends
-with one fsync of the write-ahead log, however it ends; a checkpoint inside the block is still committed with its
-own fsync (the witness must never hold a checkpoint of entries a power cut could take back)."""
+with one fsync of the write-ahead log, however it ends; a checkpoint, inside the block or not, is synced before
+add_checkpoint returns (the witness must never hold a checkpoint of entries a power cut could take back), once
+the writers' turn is handed on (no other writer waits for the disk)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from test_ledger_tree import draft
 
 from coalition.ledger import SqliteLedger
+from coalition.ledger.writer_lock import WriterLock
 
 
 class Syncs:
@@ -19,11 +21,13 @@ class Syncs:
 
     def __init__(self, ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch) -> None:
         self.events: list[str] = []
+        self.turn_free_at_fsync: list[bool] = []
         ledger._conn.set_trace_callback(self.events.append)
         real_fsync = os.fsync
 
         def fsync(fd: int) -> None:
             self.events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
+            self.turn_free_at_fsync.append(turn_free(Path(ledger.path)))
             real_fsync(fd)
 
         monkeypatch.setattr(os, "fsync", fsync)
@@ -37,6 +41,15 @@ class Syncs:
             elif event == "COMMIT":
                 levels.append(level)
         return levels
+
+
+def turn_free(path: Path) -> bool:
+    """Whether another writer could take the writers' turn right now."""
+    other = WriterLock(os.path.realpath(path), timeout_s=0)
+    try:
+        return other.acquire()
+    finally:
+        other.close()
 
 
 @pytest.fixture
@@ -60,15 +73,38 @@ def test_commits_in_the_block_skip_their_fsync_and_the_log_is_synced_once_at_the
     assert ledger.count() == 6
 
 
-def test_a_checkpoint_in_the_block_is_committed_with_its_own_fsync(
+def test_a_checkpoint_in_the_block_is_synced_before_add_checkpoint_returns_with_the_turn_handed_on(
     ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syncs = Syncs(ledger, monkeypatch)
     with ledger.deferred_sync():
         ledger.append([draft(1)])
         ledger.add_checkpoint(1, "a signed note")
+        syncs.events.append("returned")
         ledger.append([draft(2)])
-    assert syncs.sync_level_at_each_commit() == ["NORMAL", "FULL", "NORMAL"]
+    assert syncs.sync_level_at_each_commit() == ["NORMAL", "NORMAL", "NORMAL"]
+    log = f"fsync {ledger.path}-wal"
+    commits = [i for i, e in enumerate(syncs.events) if e == "COMMIT"]
+    assert [e for e in syncs.events if e.startswith("fsync")] == [log, log]  # the checkpoint's, the block's end
+    assert commits[1] < syncs.events.index(log) < syncs.events.index("returned")
+    assert syncs.turn_free_at_fsync == [True, True]  # no other writer waited for the disk
+    assert ledger.stored_checkpoints() == ["a signed note"]
+
+
+def test_a_checkpoint_outside_any_block_is_synced_the_same_way(
+    ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = Syncs(ledger, monkeypatch)
+    ledger.append([draft(1)])
+    ledger.add_checkpoint(1, "a signed note")
+    syncs.events.append("returned")
+    ledger.append([draft(2)])
+    assert syncs.sync_level_at_each_commit() == ["FULL", "NORMAL", "FULL"]  # FULL again after the checkpoint
+    log = f"fsync {ledger.path}-wal"
+    assert [e for e in syncs.events if e.startswith("fsync")] == [log]
+    commits = [i for i, e in enumerate(syncs.events) if e == "COMMIT"]
+    assert commits[1] < syncs.events.index(log) < min(syncs.events.index("returned"), commits[2])
+    assert syncs.turn_free_at_fsync == [True]
     assert ledger.stored_checkpoints() == ["a signed note"]
 
 
