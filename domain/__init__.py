@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the names below load on first use, so importing one submodu
     )
     from coalition.domain.catalog import DEFAULT_PACK, Catalog, catalog, installed_packs, load_pack
     from coalition.domain.errors import ActionRefused, ArgumentProblem, DomainError, PackError, SectionProblem
+    from coalition.domain.loaded_on_use import LoadedOnUse
     from coalition.domain.pack import AgentDecl, GovernanceDecl, Pack, Voice, WorldDecl, WorldPort
     from coalition.domain.reporting import (
         Board,
@@ -55,6 +56,7 @@ _LAZY: dict[str, str] = {
     "DomainError": "coalition.domain.errors",
     "Flag": "coalition.domain.arguments",
     "GovernanceDecl": "coalition.domain.pack",
+    "LoadedOnUse": "coalition.domain.loaded_on_use",
     "Handler": "coalition.domain.actions",
     "Integer": "coalition.domain.arguments",
     "IsoDate": "coalition.domain.arguments",
@@ -105,6 +107,7 @@ __all__ = [
     "Kpi",
     "Learn",
     "Line",
+    "LoadedOnUse",
     "Money",
     "Number",
     "Pack",

@@ -84,6 +84,10 @@ class WorldDecl:
     - `check_event`: (the scenario's world spec, one scheduled event) → None, or raises the scenarios' Problem
       with its path inside the event: what the world knows of its events (e.g. a region it has), checked when a
       scenario loads.
+
+    A table only scenarios and a running world read (`data_models`, `lenient_parts`) may be declared
+    `LoadedOnUse("package.module:NAME")`: every command that validates a policy loads every installed pack, and
+    then does not import the models.
     """
 
     build: Callable[..., Any]

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from importlib import resources
 
-from coalition.domain import AgentDecl, Pack, Voice, WorldDecl
+from coalition.domain import AgentDecl, LoadedOnUse, Pack, Voice, WorldDecl
 from coalition.packs.billing_desk import day
 from coalition.packs.billing_desk.actions import ACTIONS
 from coalition.packs.billing_desk.day import DESK_AGENTS
-from coalition.packs.billing_desk.engines import CaseData, OutageData
 from coalition.packs.billing_desk.reporting import REPORTING
 from coalition.packs.billing_desk.world import Desk, DeskSpec
 
@@ -53,7 +52,7 @@ PACK = Pack(
             "outage": ("billing", "outreach"),
         },
         generated=frozenset({"accounts.snapshot", "policy.brief"}),
-        data_models={"case": CaseData, "outage": OutageData},
+        data_models=LoadedOnUse("coalition.packs.billing_desk.engines:DATA_MODELS"),
         cases=frozenset({"case"}),
     ),
     gates=("case_escalation", "refund_approval", "cancellation_approval", "budget_overrun"),

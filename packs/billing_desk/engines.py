@@ -82,6 +82,10 @@ class OutageData(WorldData):
     accounts: list[str] = Field(default_factory=list)
 
 
+# The model of each schedulable observation's data (the pack's WorldDecl.data_models, loaded on use).
+DATA_MODELS: dict[str, type[WorldData]] = {"case": CaseData, "outage": OutageData}
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """One proposal an engine decided: the action, its arguments (without wording), why, and its dedupe key."""

@@ -6,15 +6,25 @@ only through coalition.domain.catalog."""
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
-from coalition.domain import AgentDecl, GovernanceDecl, Pack, Voice, WorldDecl
-from coalition.packs.helios import day, learned, observations, scenario_checks
+from coalition.domain import AgentDecl, GovernanceDecl, LoadedOnUse, Pack, Voice, WorldDecl
+from coalition.packs.helios import day, learned, observations
 from coalition.packs.helios.actions import ACTIONS
 from coalition.packs.helios.brief import brief
 from coalition.packs.helios.built_in_rules import built_in_rules
 from coalition.packs.helios.policy_model import ENFORCED_LIMITS, GATES, HeliosLimits
 from coalition.packs.helios.reporting import REPORTING
 from coalition.packs.helios.world import WorldSpec
+
+
+def _check_event(spec: Any, event: Any) -> None:
+    """scenario_checks.check_event, imported when a scenario is checked: it reads the payload models, which a
+    command that only validates a policy never loads."""
+    from coalition.packs.helios.scenario_checks import check_event
+
+    check_event(spec, event)
+
 
 PACK = Pack(
     name="helios",
@@ -67,10 +77,10 @@ PACK = Pack(
         spec=WorldSpec,
         observations=observations.OBSERVATIONS,
         generated=observations.GENERATED,
-        data_models=observations.DATA_MODELS,
-        lenient_parts=observations.LENIENT_PARTS,
+        data_models=LoadedOnUse("coalition.packs.helios.observation_models:DATA_MODELS"),
+        lenient_parts=LoadedOnUse("coalition.packs.helios.observation_models:LENIENT_PARTS"),
         cases=frozenset({"dispute"}),
-        check_event=scenario_checks.check_event,
+        check_event=_check_event,
     ),
     gates=GATES,
     policy=resources.files("coalition.packs.helios").joinpath("policies/helios.yaml"),

@@ -102,6 +102,14 @@ _NO_LOGGING = ("structlog", "rich.traceback", "pygments")
 # Nor PyYAML: `approvals list` reads the run's policy as its ledger recorded it (JSON), never a YAML file, and
 # coalition.bus.documents loads PyYAML on the first document it parses, not at import.
 _NO_YAML = ("yaml", "_yaml")
+# Nor the data models of the packs' observations (WorldDecl tables LoadedOnUse): only a scenario or a world reads
+# them, and validating a run's policy loads every installed pack.
+_NO_WORLD_MODELS = (
+    "coalition.packs.helios.payloads",
+    "coalition.packs.helios.observation_models",
+    "coalition.packs.helios.scenario_checks",
+    "coalition.packs.billing_desk.engines",
+)
 _LEDGER_LIST_ONLY = ("coalition.packs", "coalition.governance", "coalition.domain.catalog", "cel", "yaml")
 
 
@@ -166,7 +174,7 @@ class TestQuickCommandsWhileRunning:
     @pytest.mark.parametrize(
         ("argv", "forbidden"),
         [
-            (["approvals", "list"], _NO_LOGGING + _NO_YAML),
+            (["approvals", "list"], _NO_LOGGING + _NO_YAML + _NO_WORLD_MODELS),
             (["ledger", "list", "--limit", "5"], _NO_LOGGING + _LEDGER_LIST_ONLY),
         ],
         ids=["approvals-list", "ledger-list"],
