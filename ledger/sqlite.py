@@ -46,7 +46,7 @@ from coalition.ledger.errors import (
 )
 from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, wall_time_json
 from coalition.ledger.private_files import create_private
-from coalition.ledger.tree import STORED_LEVEL, StoredTree, TreeBuilder, nodes_completed
+from coalition.ledger.tree import STORED_LEVEL, OpenBlock, StoredTree, TreeBuilder
 from coalition.ledger.writer_lock import WriterLock
 
 SCHEMA_VERSION = 1
@@ -315,6 +315,7 @@ class SqliteLedger(CommitListeners):
         self._lock = threading.RLock()
         self._listeners: list[Callable[[list[LedgerEntry]], None]] = []
         self._ledger_id: str | None = None
+        self._open_block = OpenBlock(-1, GENESIS_HASH, [])  # the tree's last block as this writer left it
         # a scratch ledger's bodies already parsed, per run: (last seq read, bodies); None: not kept (see run_bodies)
         self._parsed_bodies: dict[str, tuple[int, list[dict[str, Any]]]] | None = None
         memory = self._path == ":memory:"
@@ -648,6 +649,7 @@ class SqliteLedger(CommitListeners):
         seq, prev = self._head_in_txn()
         wall_time = self._wall_clock.now()
         wall_json = wall_time_json(wall_time)
+        size_before, head_before = seq, prev
         entries: list[LedgerEntry] = []
         rows: list[Row] = []
         fts_rows: list[tuple[int, str, str]] = []
@@ -663,10 +665,10 @@ class SqliteLedger(CommitListeners):
             if self._fts_index:
                 self._conn.executemany(_INSERT_FTS, fts_rows)
             if self._has_tree:
-                size_before = rows[0][0] - 1
-                if (size_before + len(rows)) >> STORED_LEVEL != size_before >> STORED_LEVEL:
-                    new = [row[2].encode() for row in rows]
-                    self._conn.executemany(_INSERT_NODE, nodes_completed(self, size_before, new))
+                new = [row[2].encode() for row in rows]  # encoded again: kept through the loop, they cost more
+                nodes = self._open_block.extend(self, size_before, head_before, new, prev)
+                if nodes:
+                    self._conn.executemany(_INSERT_NODE, nodes)
         except sqlite3.IntegrityError as exc:
             raise AppendOnlyViolation(f"ledger at {self._path} refused the append: {exc}") from None
         return entries

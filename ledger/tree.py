@@ -3,8 +3,9 @@
 Leaf i is entry seq i + 1; its hash is SHA-256(0x00 ‖ the entry's stored bytes), the canonical JSON that the hash
 chain covers. The backend stores the hash of every completed perfect subtree of `BLOCK` leaves or more
 (`STORED_LEVEL` and above: about 2 rows per 64 entries); smaller subtrees are hashed from the entries on demand
-(at most `BLOCK` rows read). An append adds only the nodes it completes (`nodes_completed`), so there is no
-rebuild; a tree head or a proof reads O(log n) stored nodes and at most one block of entries.
+(at most `BLOCK` rows read). An append adds only the nodes it completes (`nodes_completed`; `OpenBlock` for a
+writer that keeps the leaf hashes of the last, incomplete block for its next append), so there is no rebuild; a
+tree head or a proof reads O(log n) stored nodes and at most one block of entries.
 
 What a backend provides (`TreeStorage`, in its own transaction or snapshot): the stored bytes of a range of
 leaves and stored nodes by (level, index). SQLite: `coalition.ledger.sqlite`; other backends implement the same two
@@ -55,17 +56,52 @@ def nodes_completed(
         start = end - BLOCK
         data: list[bytes] = storage.leaf_data(start, size_before) if start < size_before else []
         data.extend(new_leaves[max(start, size_before) - size_before : end - size_before])
-        node = perfect_hash([merkle.leaf_hash(item) for item in data])
-        level, index = STORED_LEVEL, start >> STORED_LEVEL
-        added[(level, index)] = node
-        while index & 1:
-            left = added.get((level, index - 1)) or storage.tree_node(level, index - 1)
-            if left is None:
-                raise LookupError(f"the tree node ({level}, {index - 1}) is missing")
-            node = merkle.node_hash(left, node)
-            level, index = level + 1, index >> 1
-            added[(level, index)] = node
+        _add_block(storage, added, start, perfect_hash([merkle.leaf_hash(item) for item in data]))
     return [(level, index, node) for (level, index), node in added.items()]
+
+
+def _add_block(storage: TreeStorage, added: dict[NodeKey, bytes], start: int, node: bytes) -> None:
+    """The block of leaves from `start` hashes to `node`: add it, and each node above it that it completes."""
+    level, index = STORED_LEVEL, start >> STORED_LEVEL
+    added[(level, index)] = node
+    while index & 1:
+        left = added.get((level, index - 1)) or storage.tree_node(level, index - 1)
+        if left is None:
+            raise LookupError(f"the tree node ({level}, {index - 1}) is missing")
+        node = merkle.node_hash(left, node)
+        level, index = level + 1, index >> 1
+        added[(level, index)] = node
+
+
+class OpenBlock:
+    """The leaf hashes of a tree's last, incomplete block, kept by the writer that appended them for its next append
+    (which then reads and hashes none of those entries again). `size` and `head` (the hash of entry `size`) say after
+    which entry it holds: an append by anyone else moves the head, and the block is then read from storage."""
+
+    __slots__ = ("head", "leaves", "size")
+
+    def __init__(self, size: int, head: str, leaves: list[bytes]) -> None:
+        self.size = size
+        self.head = head
+        self.leaves = leaves
+
+    def extend(
+        self, storage: TreeStorage, size_before: int, head_before: str, new_leaves: Sequence[bytes], head_after: str
+    ) -> list[tuple[int, int, bytes]]:
+        """The stored-level nodes that appending `new_leaves` (entry bytes) after entry `size_before`, whose hash is
+        `head_before`, completes; the block then holds the leaves after the last completed block, up to the entry
+        whose hash is `head_after`."""
+        start = size_before - size_before % BLOCK
+        kept = self.leaves
+        if (self.size, self.head) != (size_before, head_before):  # someone else appended, or this append rolled back
+            kept = [merkle.leaf_hash(item) for item in storage.leaf_data(start, size_before)]
+        leaves = kept + [merkle.leaf_hash(item) for item in new_leaves]
+        added: dict[NodeKey, bytes] = {}
+        complete = len(leaves) - len(leaves) % BLOCK
+        for offset in range(0, complete, BLOCK):
+            _add_block(storage, added, start + offset, perfect_hash(leaves[offset : offset + BLOCK]))
+        self.size, self.head, self.leaves = size_before + len(new_leaves), head_after, leaves[complete:]
+        return [(level, index, node) for (level, index), node in added.items()]
 
 
 class StoredTree:

@@ -182,6 +182,27 @@ class TestTamperMatrix:
         """Dropping the triggers alone changes no entry: the chain verifies."""
         assert verify(path)[0]
 
+    @pytest.mark.parametrize(
+        ("edit", "found"),
+        [
+            ("DELETE FROM entries WHERE seq = 5", (False, 5, "seq 5 is missing (the next stored seq is 6)")),
+            (
+                "UPDATE entries SET body = replace(body, 'of entry 4', 'of entry 5') WHERE seq = 4",
+                (False, 4, "hash does not match the entry's content (altered)"),
+            ),
+        ],
+    )
+    def test_an_entry_edited_under_a_writer_that_keeps_its_open_block(
+        self, path: Path, raw: sqlite3.Connection, edit: str, found: tuple[bool, int, str]
+    ) -> None:
+        """A writer does not read again the entries of the tree's last, incomplete block that it appended (it keeps
+        their leaf hashes): one deleted or changed there before its next append is still found at its seq."""
+        with SqliteLedger(path, synchronous="NORMAL") as writer:
+            writer.append([draft(n) for n in range(N + 1, N + 11)])  # seq 1 … 20: one open block
+            raw.execute(edit)
+            writer.append([draft(n) for n in range(N + 11, N + 71)])  # completes the block from the kept hashes
+        assert verify(path) == found
+
 
 class TestReadingAnAlteredRow:
     """An altered row that no longer parses is reported as such — one line in the CLI, never a traceback."""

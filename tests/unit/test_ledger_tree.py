@@ -3,6 +3,7 @@ proofs verify; a ledger written without it (or from before it) gets the same nod
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from verdict_drafts import verdict_draft
 
-from coalition.ledger import EntryDraft, SqliteLedger, merkle
+from coalition.ledger import AppendOnlyViolation, EntryDraft, SqliteLedger, merkle
 from coalition.ledger.notary import checkpoint_due
 from coalition.ledger.tree import BLOCK, StoredTree, TreeBuilder
 
@@ -46,6 +47,28 @@ def test_incremental_nodes_equal_the_tree_from_scratch(batches: list[int]) -> No
                 old = TreeBuilder()
                 old.extend(ledger.leaf_data(0, size1))
                 merkle.verify_consistency(size1, n, tree.consistency_proof(size1), old.root(), tree.root())
+
+
+def test_writers_taking_turns_build_on_each_others_entries(tmp_path: Path) -> None:
+    """A writer keeps the leaf hashes of the tree's last incomplete block for its next append; when another writer
+    appended in between, or its own append was rolled back after its nodes were computed (and another writer's
+    entries took their seqs), the block is read again: the stored nodes are those of the tree built from scratch."""
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path, synchronous="NORMAL") as one, SqliteLedger(path, synchronous="NORMAL") as two:
+        n = 0
+        for writer, size in [(one, 40), (two, 10), (one, 30), (one, 50), (two, 64), (one, 1), (two, 100), (one, 9)]:
+            writer.append([draft(n + i) for i in range(size)])
+            n += size
+        assert sorted(one.tree_node_rows()) == sorted(from_scratch(one).completed)
+        with sqlite3.connect(path) as conn:  # the next stored node fails to insert: the append is rolled back
+            conn.execute("CREATE TRIGGER fail BEFORE INSERT ON tree_nodes BEGIN SELECT RAISE(ABORT, 'full'); END")
+        with pytest.raises(AppendOnlyViolation):
+            one.append([draft(n + i) for i in range(BLOCK)])
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TRIGGER fail")
+        two.append([draft(n + i) for i in range(BLOCK)])  # as many entries as were rolled back, other ones
+        one.append([draft(n + BLOCK + i) for i in range(BLOCK + 3)])
+        assert sorted(one.tree_node_rows()) == sorted(from_scratch(one).completed)
 
 
 def test_a_ledger_written_without_the_tree_gets_the_same_nodes_when_a_writer_opens_it(tmp_path: Path) -> None:
