@@ -26,11 +26,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from coalition.bus import topics
 from coalition.bus.base import Bus
 from coalition.bus.canonical import canonical_json
 from coalition.bus.envelope import Envelope
+from coalition.bus.errors import MessageRejected
 from coalition.bus.keys import producer_identities
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
@@ -82,6 +84,14 @@ def refusal(envelope: Envelope, producers: frozenset[str]) -> str | None:
     return producer_problem(envelope)
 
 
+def _first_problem(exc: ValueError | MessageRejected) -> str:
+    """One line saying what is wrong with a recorded output: the first field pydantic refused, else the error."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc']) or 'payload'}: {first['msg']}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def agent_outputs(bodies: list[dict[str, Any]], run_id: str) -> AgentOutputs:
     """The agents' recorded outputs (stored entry bodies, history order) as envelopes under `run_id`; one its
     consumers would refuse is not published."""
@@ -92,17 +102,23 @@ def agent_outputs(bodies: list[dict[str, Any]], run_id: str) -> AgentOutputs:
         message_type, message_id, superstep = body.get("message_type"), body.get("message_id"), body.get("superstep")
         if body.get("actor_kind") != "agent" or message_type is None or message_id is None or superstep is None:
             continue
-        envelope = Envelope(
-            id=message_id,
-            type=message_type,
-            source=body["actor"],
-            run_id=run_id,
-            superstep=superstep,
-            sim_time=body["sim_time"],
-            correlation_id=body.get("correlation_id") or message_id,
-            causation_id=body.get("causation_id"),
-            payload=parse_payload(message_type, body.get("payload") or {}),
-        )
+        actor: Any = body.get("actor")  # whatever was recorded: the envelope says what is wrong with it
+        sim_time: Any = body.get("sim_time")
+        try:
+            envelope = Envelope(
+                id=message_id,
+                type=message_type,
+                source=actor,
+                run_id=run_id,
+                superstep=superstep,
+                sim_time=sim_time,
+                correlation_id=body.get("correlation_id") or message_id,
+                causation_id=body.get("causation_id"),
+                payload=parse_payload(message_type, body.get("payload") or {}),
+            )
+        except (ValueError, MessageRejected) as exc:  # pydantic's ValidationError included
+            refused[body["seq"]] = f"it cannot be decoded ({_first_problem(exc)})"
+            continue
         why = refusal(envelope, producers)
         if why is not None:
             refused[body["seq"]] = why

@@ -129,3 +129,37 @@ def test_a_value_changed_only_in_its_json_type(recorded: Bodies, tmp_path: Path)
 
     result = forged(recorded, tmp_path, as_float)
     assert (result.identical, result.seq, result.differed) == (False, at + 1, ("payload",))
+
+
+def _set(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(fields: dict[str, Any]) -> None:
+        if value is None:
+            fields.pop(field, None)
+        else:
+            fields[field] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _set("payload", [1]),
+        _set("message_type", "no.such.type"),
+        _set("superstep", "seven"),
+        _set("message_id", 5),
+        _set("actor", None),
+        _set("sim_time", "yesterday"),
+    ],
+    ids=["payload-not-an-object", "unknown-type", "superstep-not-a-number", "id-not-text", "no-actor", "bad-time"],
+)
+def test_an_agent_output_that_cannot_be_decoded_is_refused_at_its_entry(
+    recorded: Bodies, tmp_path: Path, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Its consumers could not decode it: DIVERGENT at its entry in one line, never an exception out of verify."""
+    at = next(i for i, b in enumerate(recorded) if b["actor_kind"] == "agent" and b["kind"] == "message")
+    result = forged(recorded, tmp_path, lambda bodies: change(bodies[at]))
+    assert (result.identical, result.seq) == (False, at + 1)
+    assert result.refused is not None
+    assert result.refused.startswith("it cannot be decoded (")
+    assert "\n" not in result.line()
