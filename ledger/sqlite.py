@@ -264,6 +264,13 @@ def _like_pattern(word: str) -> str:
     return f"%{escaped}%"
 
 
+def _create_tree_tables(conn: sqlite3.Connection) -> None:
+    """The tree's tables and the ledger's id (kept if it has one), inside the caller's write transaction."""
+    for statement in _split_sql(_TREE_SCHEMA):
+        conn.execute(statement)
+    conn.execute("INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('ledger_id', ?)", (secrets.token_hex(8),))
+
+
 def _connect(target: str) -> sqlite3.Connection:
     return sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=30.0)
 
@@ -391,6 +398,7 @@ class SqliteLedger(CommitListeners):
                 if text_index and _fts5_available(conn):
                     conn.execute(_FTS_SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _create_tree_tables(conn)  # in the same transaction: a new ledger costs one commit (one fsync)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -421,11 +429,7 @@ class SqliteLedger(CommitListeners):
         except sqlite3.OperationalError:  # a read-only file: serve the tree from the entries, write nothing
             return exists is not None
         try:
-            for statement in _split_sql(_TREE_SCHEMA):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('ledger_id', ?)", (secrets.token_hex(8),)
-            )
+            _create_tree_tables(conn)
             builder = TreeBuilder()
             cursor = conn.execute("SELECT CAST(body AS BLOB) FROM entries ORDER BY seq")
             while rows := cursor.fetchmany(10_000):
