@@ -371,8 +371,10 @@ class TestWholeBatches:
         assert all(d.ok for d in got)
         assert len(calls) == 1
 
+    @pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
     @pytest.mark.parametrize("attack", ["altered", "duplicate index", "foreign stamp", "other run"])
-    def test_one_bad_envelope_in_a_whole_batch_is_the_only_one_refused(self, attack: str) -> None:
+    def test_one_bad_envelope_in_a_whole_batch_is_the_only_one_refused(self, attack: str, warm: bool) -> None:
+        """Fresh, or warm: having allowed world's observations, where a whole read takes the one-batch path."""
         pairs = sign_wire([sample_envelope(i) for i in range(8)], KEYS.private("world"), records=RECORDS)
         wires = [wire for _, wire in pairs]
         if attack == "altered":
@@ -389,7 +391,11 @@ class TestWholeBatches:
                 [sample_envelope(5, run_id="run-other")], KEYS.private("world"), records=RECORDS
             )
         bad = {"altered": 3, "duplicate index": 3, "foreign stamp": 0, "other run": 5}[attack]
-        got = verifier().checked(deliveries(wires))
+        check = verifier()
+        if warm:
+            genuine = [w for _, w in sign_wire([sample_envelope(i) for i in range(3)], KEYS.private("world"))]
+            assert all(d.ok for d in check.checked(deliveries(genuine)))
+        got = check.checked(deliveries(wires))
         assert [d.ok for d in got] == [i != bad for i in range(8)]
         assert str(got[bad].error).startswith("rejected: envelope env-")
 
@@ -482,6 +488,31 @@ class TestWholeBatches:
         mixed[1] = proposals("marketing", 3)[1].model_copy(update={"source": "agent:finance", "id": "as-marketing"})
         wires = [wire for _, wire in sign_wire(mixed, KEYS.private("agent:finance"), records=RECORDS)]
         assert [d.ok for d in check.checked(deliveries(wires))] == [True, False, True]
+
+    @pytest.mark.parametrize("attack", ["another key", "another run's digest", "another size", "replayed run"])
+    def test_a_verifier_that_allowed_a_producer_still_refuses_its_forged_whole_batches(self, attack: str) -> None:
+        """Once a verifier has allowed world's observations, a whole read of them takes the one-batch path
+        (`_one_batch`); a batch whose signature is not world's over this run's digest of these leaves is refused
+        there as it is by the envelope-by-envelope check, and the genuine batch after it still verifies."""
+        check = verifier()
+        genuine = [w for _, w in sign_wire([sample_envelope(i) for i in range(6)], KEYS.private("world"))]
+        assert check._one_batch(deliveries(genuine)) is None  # nothing allowed yet: the loop decides
+        assert all(d.ok for d in check.checked(deliveries(genuine)))
+        assert check._one_batch(deliveries(genuine)) == set(range(6))
+        batch = [sample_envelope(i, kind="forged") for i in range(6)]
+        key = KEYS.private("world")
+        if attack == "another key":
+            wires = stamped(batch, lambda d: KEYS.private("governance").sign(batch_message("world", "run-test", d, 6)))
+        elif attack == "another run's digest":
+            wires = stamped(batch, lambda d: key.sign(batch_message("world", "run-other", d, 6)))
+        elif attack == "another size":
+            wires = stamped(batch, lambda d: key.sign(batch_message("world", "run-test", d, 5)))
+        else:
+            wires = [w for _, w in sign_wire([sample_envelope(i, run_id="run-other") for i in range(6)], key)]
+        got = check.checked(deliveries(wires))
+        assert [d.ok for d in got] == [False] * 6
+        assert all(str(d.error).startswith("rejected: envelope env-") for d in got)
+        assert all(d.ok for d in check.checked(deliveries(genuine)))
 
     def test_stamp_wire_is_sign_wire_without_the_objects(self) -> None:
         envelopes = [sample_envelope(i) for i in range(5)] + [sample_envelope(9, run_id="run-other")]
