@@ -80,7 +80,7 @@ def draft(n: int, **overrides: Any) -> EntryDraft:
 @dataclass
 class Backend:
     name: str
-    ledger: Any  # a Ledger: SqliteLedger or PostgresLedger
+    ledger: Any  # a Ledger: SqliteLedger, PostgresLedger or MemoryLedger
     reopen: Callable[..., Any]  # another connection to the same store: reopen(wall_clock=None)
     raw_as_owner: Callable[[str], Any]  # one SQL statement with the most privilege an application could have
     refusal: type[Exception]  # what an append-only trigger raises through raw_as_owner
@@ -118,10 +118,22 @@ def _postgres_backend(server: PostgresServer) -> Backend:
     )
 
 
-@pytest.fixture(params=["sqlite-memory", "sqlite-file", "sqlite-like", "postgres"])
+def _memory_backend() -> Backend:
+    """The in-memory ledger replay --verify derives a run into: no SQL, no second connection, gone when closed."""
+    from coalition.ledger.memory import MemoryLedger
+
+    def no_store(*_: Any, **__: Any) -> Any:
+        pytest.skip("an in-memory ledger has no store to reopen or to write to with SQL")
+
+    return Backend("memory", MemoryLedger(wall_clock=StepClock()), no_store, no_store, Exception)
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "sqlite-like", "postgres", "memory"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "postgres":
         made = _postgres_backend(request.getfixturevalue("postgres"))
+    elif request.param == "memory":
+        made = _memory_backend()
     elif request.param == "sqlite-memory":
         made = _sqlite_backend(request.param, None)
     else:
@@ -562,6 +574,11 @@ class TestMerkleTree:
     """Every backend keeps the RFC 6962 tree in the append transaction, proves inclusion and consistency from it,
     keeps signed checkpoints, and passes the full integrity check (chain, tree, checkpoints, witness)."""
 
+    @pytest.fixture(autouse=True)
+    def _stored(self, backend: Backend) -> None:
+        if backend.name == "memory":
+            pytest.skip("the in-memory ledger keeps no tree or checkpoints: a stored ledger's, not a scratch one's")
+
     def _fill(self, ledger: Any, sizes: list[int]) -> None:
         """Appends of these sizes through every append path (blocks cross the 64-leaf stored level both ways)."""
         n = 0
@@ -669,8 +686,8 @@ class TestConcurrentProcesses:
 
     def test_two_writers_keep_a_valid_chain(self, backend: Backend) -> None:
         """Interleaved appends from two processes: no gap, no fork, every entry present once."""
-        if backend.name == "sqlite-memory":
-            pytest.skip("an in-memory SQLite ledger belongs to one process")
+        if backend.name in ("sqlite-memory", "memory"):
+            pytest.skip("an in-memory ledger belongs to one process")
         context = multiprocessing.get_context("fork")
         workers = [
             context.Process(target=_append_from_process, args=(backend.reopen, w, 150)) for w in ("ops", "legal")
