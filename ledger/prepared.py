@@ -90,7 +90,9 @@ def chain(
     return _construct_entry(fields), body
 
 
-_ENTRY_FIELDS = set(LedgerEntry.model_fields)  # copied per entry (model_copy updates its own)
+# Every entry's fields-set, shared: it names every field, so nothing can be added to it (model_copy and copy take
+# their own copy first), and one set an entry was a fifth of an append's objects for the garbage collector to track.
+_ENTRY_FIELDS = set(LedgerEntry.model_fields)
 
 
 def _construct_entry(values: dict[str, Any]) -> LedgerEntry:
@@ -99,7 +101,7 @@ def _construct_entry(values: dict[str, Any]) -> LedgerEntry:
     `values` becomes the entry's own: the caller hands it over."""
     entry = LedgerEntry.__new__(LedgerEntry)
     object.__setattr__(entry, "__dict__", values)
-    object.__setattr__(entry, "__pydantic_fields_set__", _ENTRY_FIELDS.copy())
+    object.__setattr__(entry, "__pydantic_fields_set__", _ENTRY_FIELDS)
     object.__setattr__(entry, "__pydantic_extra__", None)
     object.__setattr__(entry, "__pydantic_private__", None)
     return entry

@@ -173,6 +173,19 @@ class TestPreparedDrafts:
             assert entry.payload is prepared[0].payload
             prev = entry.hash
 
+    def test_every_entry_has_every_field_set_whatever_is_copied(self) -> None:
+        """Chained entries share one fields-set naming every field: a copy of one, updated and its set changed,
+        leaves the others' as it was."""
+        base = {"run_id": "r", "sim_time": datetime(2025, 1, 1, tzinfo=UTC), "actor": "governance"}
+        with SqliteLedger(":memory:") as ledger:
+            first, second = ledger.append(
+                [EntryDraft(**base, actor_kind="governance", kind="verdict", rationale=f"entry {n}") for n in range(2)]
+            )
+        copied = first.model_copy(update={"subject": "changed"})
+        copied.model_fields_set.discard("subject")
+        assert first.model_fields_set == second.model_fields_set == set(LedgerEntry.model_fields)
+        assert first.model_dump(exclude_unset=True) == first.model_dump()
+
     def test_the_dumped_fields_are_the_entrys_but_sim_time_and_model(self) -> None:
         """chain hands a draft's dumped fields to its entry, putting back only sim_time and model: every other
         field of a draft holds JSON values as they are (text, integers, None, lists of text; the payload is taken
