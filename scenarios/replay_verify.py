@@ -169,17 +169,17 @@ class VerifyResult:
     def line(self) -> str:
         if self.identical:
             return f"IDENTICAL: {self.entries} entries re-derived from the recorded proposals and decisions"
-        where = f"seq {self.seq}" if self.seq is not None else f"after the run's last entry (seq {self.entries})"
+        where = f"at seq {self.seq}" if self.seq is not None else f"after the last of the run's {self.entries} entries"
         what = f"{self.kind or 'entry'}" + (f" on {self.subject}" if self.subject else "")
         if self.recorded is None or self.derived is None:
             said = "recorded but not re-derived" if self.derived is None else "re-derived but not recorded"
             because = f": a consumer refuses it: {self.refused}" if self.refused else ""
-            return f"DIVERGENT at {where} ({what}): {said}{because}"
+            return f"DIVERGENT {where} ({what}): {said}{because}"
         first = self.differed[0]
         path, mine, theirs = _first_difference(first, self.recorded.get(first), self.derived.get(first))
         detail = f"{path} recorded {_short(mine)}, re-derived {_short(theirs)}"
         more = f" (also {', '.join(self.differed[1:])})" if len(self.differed) > 1 else ""
-        return f"DIVERGENT at {where} ({what}): {detail}{more}"
+        return f"DIVERGENT {where} ({what}): {detail}{more}"
 
     def to_json(self) -> dict[str, Any]:
         return {

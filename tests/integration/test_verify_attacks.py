@@ -85,7 +85,8 @@ def test_a_missing_entry(recorded: Bodies, tmp_path: Path) -> None:
 def test_a_missing_last_entry(recorded: Bodies, tmp_path: Path) -> None:
     result = forged(recorded, tmp_path, lambda bodies: bodies.pop())
     assert (result.identical, result.seq, result.differed) == (False, None, ("(missing)",))
-    assert f"after the run's last entry (seq {len(recorded) - 1}) (run): re-derived but not recorded" in result.line()
+    line = f"DIVERGENT after the last of the run's {len(recorded) - 1} entries (run): re-derived but not recorded"
+    assert result.line() == line
 
 
 def test_an_extra_entry(recorded: Bodies, tmp_path: Path) -> None:
