@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -104,6 +106,24 @@ class RunIdentities:
         return cls(keys, bool(settings.get("interactive")), frozenset({run_id, *accept_runs}))
 
 
+# (public key text, signature bytes, signed bytes) of the signatures verified good so far, inside
+# signatures_checked_once(); None elsewhere (every signature is verified)
+_verified: ContextVar[set[tuple[str, bytes, bytes]] | None] = ContextVar("verified_signatures", default=None)
+
+
+@contextmanager
+def signatures_checked_once() -> Iterator[None]:
+    """Inside, a signature verified good is not verified again for the same key over the same bytes (Ed25519
+    verification is a function of the three: the same answer). One that differs in any of them, and one that failed,
+    is verified as before. For one pass that checks the same recorded decisions more than once (replay --verify:
+    re-recording each, then taking it in)."""
+    token = _verified.set(set())
+    try:
+        yield
+    finally:
+        _verified.reset(token)
+
+
 def signature_problem(
     *,
     identities: RunIdentities,
@@ -133,8 +153,14 @@ def signature_problem(
         raw = base64.b64decode(signature, validate=True)
     except (KeyStoreError, ValueError, binascii.Error):
         return f"the decision of {approver} carries a malformed signature or key"
+    verified = _verified.get()
+    proof = (expected_text, raw, data)
+    if verified is not None and proof in verified:
+        return None
     if not verify_signature(expected, raw, data):
         return f"the signature is not {approver}'s over this proposal hash, decision, reason and time"
+    if verified is not None:
+        verified.add(proof)
     return None
 
 

@@ -39,6 +39,7 @@ from coalition.bus.message import parse_payload
 from coalition.bus.messages import ActionProposed, AgentMessage, RunStarted
 from coalition.bus.signing import producer_problem
 from coalition.domain import catalog
+from coalition.governance.decision_signatures import signatures_checked_once
 from coalition.ledger.base import Ledger
 from coalition.ledger.digest import content_fields, history_bodies
 from coalition.ledger.entry import POSITION_FIELDS
@@ -253,6 +254,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     target = MemoryLedger()  # read again after the derivation: its sealed bytes are what is compared
     with ExitStack() as stack:
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
+        stack.enter_context(signatures_checked_once())  # re-recording a decision and taking it in check one signature
         board = RecordedBoard(recorded.decisions, by_content=False, fallback=None)
         assemble_run(
             recorded.scenario,

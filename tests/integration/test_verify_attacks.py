@@ -5,6 +5,7 @@ access would leave it (its chain verifies); verify reports the first divergent e
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -164,3 +165,17 @@ def test_an_agent_output_that_cannot_be_decoded_is_refused_at_its_entry(
     assert result.refused is not None
     assert result.refused.startswith("it cannot be decoded (")
     assert "\n" not in result.line()
+
+
+def test_an_altered_decision_signature(recorded: Bodies, tmp_path: Path) -> None:
+    """A recorded decision whose signature no longer verifies (one bit flipped, still well-formed) is not re-recorded:
+    DIVERGENT at that decision, though verify checks each decision's signature only once (signatures_checked_once)."""
+    at = first(recorded, "rejection")  # the golden run's one human decision
+
+    def flip(bodies: Bodies) -> None:
+        raw = bytearray(base64.b64decode(bodies[at]["payload"]["signature"]))
+        raw[-1] ^= 1
+        bodies[at]["payload"]["signature"] = base64.b64encode(bytes(raw)).decode()
+
+    result = forged(recorded, tmp_path, flip)
+    assert (result.identical, result.seq) == (False, at + 1)
