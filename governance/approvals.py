@@ -33,6 +33,7 @@ from coalition.governance.decision_signatures import (
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Decision, DecisionKind, Escalation, RefusalCode, check_decision
 from coalition.governance.policy import Policy, default_policy, load_policy, parse_policy
+from coalition.governance.run_entries import run_entries
 from coalition.governance.state import GovernanceState, fold_ledger
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import EntryDraft, LedgerEntry
@@ -235,7 +236,7 @@ def record_decision(
         if escalation is None:
             raise _Refusal(refused(f"no escalation for proposal {proposal_id} in run {run_id}", "unknown_escalation"))
         # the run's `run` entries, read once for both questions asked of them (each holds the run's documents)
-        runs = ledger.query(LedgerQuery(run_id=run_id, kind="run"))
+        runs = run_entries(ledger, run_id)
         finished = _finished_among(runs)
         if finished is not None:  # nothing takes a decision in after the end: it would be recorded, never applied
             why = f"run {run_id} has finished (ledger entry {finished}); its escalations take no more decisions"

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from coalition.bus.canonical import canonical_json
 from coalition.bus.errors import KeyStoreError
 from coalition.bus.keys import parse_public, public_text, scripted_identity, verify_signature
+from coalition.governance.run_entries import run_entries
 from coalition.ledger.base import Ledger, LedgerQuery
 
 DOMAIN = b"coalition human decision v1\n"  # no run binding: scripted boards, and decisions recorded before it
@@ -229,7 +230,7 @@ def verify_decisions(ledger: Ledger, run_id: str | None = None) -> tuple[int, li
 
 def recorded_identities(ledger: Ledger, run_id: str, *, accept_runs: Iterable[str] = ()) -> RunIdentities:
     """Who may sign decisions in a run, as its run.started entry recorded it (`accept_runs`: see the module)."""
-    for entry in ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)):
+    for entry in run_entries(ledger, run_id, limit=5):
         if entry.message_type == "run.started":
             settings = entry.payload.get("settings")
             return RunIdentities.from_settings(

@@ -40,6 +40,7 @@ from coalition.bus.messages import ActionProposed, AgentMessage, RunStarted
 from coalition.bus.signing import producer_problem
 from coalition.domain import catalog
 from coalition.governance.decision_signatures import signatures_checked_once
+from coalition.governance.run_entries import run_entries_read_once
 from coalition.ledger.base import Ledger
 from coalition.ledger.digest import content_fields, history_bodies
 from coalition.ledger.entry import POSITION_FIELDS
@@ -255,6 +256,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     with ExitStack() as stack:
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
         stack.enter_context(signatures_checked_once())  # re-recording a decision and taking it in check one signature
+        stack.enter_context(run_entries_read_once())  # each decision re-recorded reads its run's run.started
         board = RecordedBoard(recorded.decisions, by_content=False, fallback=None)
         assemble_run(
             recorded.scenario,
