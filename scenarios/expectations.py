@@ -3,7 +3,7 @@ values in the final world. Each result says what was expected and what was obser
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -176,9 +176,14 @@ def _world(check: WorldCheck, view: Mapping[str, Any]) -> tuple[bool, Any, str]:
     return ok, observed, expected
 
 
-def world_view(world: WorldPort) -> dict[str, Any]:
-    """What world checks see: the snapshot, plus the run's KPIs under `kpis`."""
-    return {**world.snapshot(), "kpis": world.kpis()}
+def world_view(world: WorldPort, named: Collection[str] | None = None) -> dict[str, Any]:
+    """What world checks see: the snapshot, plus the run's KPIs under `kpis`. `named`: the keys the checks' paths
+    start with (None, or `*` among them: every key); a world that snapshots part of its state (`snapshot_of`, the
+    state's fields of those names) dumps those alone, not its whole state (a run's customers and credits)."""
+    partial = getattr(world, "snapshot_of", None)
+    if named is None or "*" in named or partial is None:
+        return {**world.snapshot(), "kpis": world.kpis()}
+    return {**partial(frozenset(named) - {"kpis"}), "kpis": world.kpis()}
 
 
 def check_expectations(
@@ -188,7 +193,8 @@ def check_expectations(
     ordered = sorted(entries, key=lambda e: e.seq)
     proposals = _Proposals(ordered)
     by_kind = _Entries(ordered)
-    view = world_view(world)
+    named = {e.world.path.split(".", 1)[0] for e in expectations if e.world is not None}
+    view = world_view(world, named) if named else {}  # no world check: nothing reads the world
     results = []
     for expectation in expectations:
         if expectation.count is not None:

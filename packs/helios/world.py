@@ -4,7 +4,7 @@ scheduled outside events, with a deterministic daily economics step."""
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal
@@ -511,6 +511,10 @@ class World:
     def snapshot(self) -> dict[str, Any]:
         """The whole state as JSON-safe data (money as decimal strings); `World.restore` reads it back."""
         return self._state.model_dump(mode="json")
+
+    def snapshot_of(self, fields: Collection[str]) -> dict[str, Any]:
+        """The state's fields of these names as `snapshot` has them (names of no field: left out)."""
+        return self._state.model_dump(mode="json", include=set(fields))
 
     @classmethod
     def restore(cls, data: Mapping[str, Any]) -> World:

@@ -11,6 +11,7 @@ import pytest
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, seal
 from coalition.packs.helios.world import World
 from coalition.scenarios import Expectation, ExpectationResult, check_expectations, load_scenario
+from coalition.scenarios.expectations import resolve_path, world_view
 
 pytestmark = pytest.mark.unit
 
@@ -214,3 +215,17 @@ def test_results_follow_the_expectation_order(world: World) -> None:
     results = check_expectations(expectations, RUN, world)
     assert [(r.id, r.description, r.passed) for r in results] == [("a", "A", True), ("b", "B", False)]
     assert results[0].observed == str(Decimal("5000000.00"))
+
+
+def test_world_checks_see_the_fields_they_name_as_the_whole_snapshot_has_them(world: World) -> None:
+    """The world dumps only the fields the checks' paths start with (snapshot_of), the same values as snapshot's."""
+    whole = world_view(world)
+    named = {"regions", "settlement", "kpis", "no_such_field"}
+    assert world_view(world, named) == {k: whole[k] for k in named if k in whole}
+    assert world_view(world, {"*", "regions"}) == whole  # a path starting with `*` reads every field
+    paths = ["regions.TX.price", "settlement.window", "kpis.margin_pct", "regions.*.active", "*.day", "fee_pct"]
+    checks = [expectation(world={"path": path, "op": "!=", "value": None}) for path in paths]
+    for path, result in zip(paths, check_expectations(checks, RUN, world), strict=True):
+        found = resolve_path(whole, path)
+        assert found, path
+        assert result.observed == (found[0][1] if "*" not in path else dict(found)), path
