@@ -181,8 +181,10 @@ class MemoryBus:
             while True:
                 self._check_open()
                 found = self._take_new(topics, group, consumer, count)
+                if found or block_ms <= 0:
+                    break
                 remaining = deadline - time.monotonic()
-                if found or block_ms <= 0 or remaining <= 0:
+                if remaining <= 0:
                     break
                 self._lock.wait(remaining)
         return [self._delivery(topic, entry, deliveries) for topic, entry, deliveries in found]
@@ -190,9 +192,14 @@ class MemoryBus:
     def _take_new(self, topics: Sequence[str], group: str, consumer: str, count: int) -> list[tuple[str, _Entry, int]]:
         now = self._clock()
         found: list[tuple[str, _Entry, int]] = []
+        streams = self._streams
         for topic in topics:
-            stream = self._stream(topic)
-            state = self._group(topic, group, from_start=True)
+            # A consumer reads every topic after every superstep, most of them empty: one lookup each on the way.
+            stream = streams.get(topic)
+            state = stream.groups.get(group) if stream is not None else None
+            if stream is None or state is None:
+                state = self._group(topic, group, from_start=True)
+                stream = streams[topic]
             if state.last_delivered >= stream.last_seq:
                 continue
             taken = 0
@@ -216,9 +223,15 @@ class MemoryBus:
             self._check_open()
             now = self._clock()
             min_idle = min_idle_ms / 1000
+            streams = self._streams
             for topic in topics:
-                stream = self._stream(topic)
-                state = self._group(topic, group, from_start=True)
+                stream = streams.get(topic)
+                state = stream.groups.get(group) if stream is not None else None
+                if stream is None or state is None:
+                    state = self._group(topic, group, from_start=True)
+                    stream = streams[topic]
+                if not state.pending:
+                    continue  # nothing pending: nothing to reclaim (the recorder acks every flush)
                 taken = 0
                 for seq, pending in list(state.pending.items()):
                     if taken >= count:
