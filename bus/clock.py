@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -72,4 +71,14 @@ class IdFactory:
     def derive(self, *parts: str) -> str:
         """An id determined entirely by the given parts (no counter): same parts, same id."""
         digest = hashlib.sha256("\x1f".join((self._seed, self._namespace, *parts)).encode()).digest()
-        return str(uuid.UUID(bytes=digest[:16], version=5))
+        return uuid5_text(digest)
+
+
+def uuid5_text(digest: bytes) -> str:
+    """`str(uuid.UUID(bytes=digest[:16], version=5))` without building the UUID: its version and variant bits set in
+    the bytes and the hex cut into groups. A run mints an id for every message it publishes (~1 us a UUID saved)."""
+    raw = bytearray(digest[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from coalition.bus.clock import IdFactory, SimulatedClock, WallClock
+from coalition.bus.clock import IdFactory, SimulatedClock, WallClock, uuid5_text
 
 pytestmark = pytest.mark.unit
 
@@ -95,3 +97,19 @@ class TestIdFactory:
         assert factory.derive("verdict", "p-1") == before
         assert factory.derive("verdict", "p-2") != before
         assert IdFactory("s", "executor").derive("verdict", "p-1") != before
+
+
+@settings(max_examples=500)
+@given(st.binary(min_size=16, max_size=32))
+def test_uuid5_text_is_the_uuid_modules(digest: bytes) -> None:
+    """An id's text is uuid.UUID's for the digest's first 16 bytes with version 5, bit for bit (ids are in the
+    ledger: another rendering would change every run's bytes)."""
+    assert uuid5_text(digest) == str(uuid.UUID(bytes=digest[:16], version=5))
+
+
+def test_uuid5_text_sets_version_and_variant() -> None:
+    """Bytes all ones or all zeros still give a version-5, RFC 4122 id."""
+    for digest in (b"\xff" * 16, b"\x00" * 16):
+        parsed = uuid.UUID(uuid5_text(digest))
+        assert parsed.version == 5
+        assert parsed.variant == uuid.RFC_4122
