@@ -36,7 +36,7 @@ from coalition.bus.errors import MessageRejected
 from coalition.bus.keys import producer_identities
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
-from coalition.bus.messages import ActionProposed, AgentMessage, RunStarted
+from coalition.bus.messages import ActionProposed, AgentMessage
 from coalition.bus.signing import producer_problem
 from coalition.domain import catalog
 from coalition.governance.decision_signatures import signatures_checked_once
@@ -249,8 +249,8 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     recorded = recorded_run(ledger, run_id)
     replay_id = f"verify-of-{run_id}"
     original = history_bodies(ledger, run_id)  # stored bodies: no entry model per row
-    started = parse_payload(RunStarted.TYPE, recorded.started.model_dump(mode="json"))
-    assert isinstance(started, RunStarted)
+    # recorded verbatim: the recorded run.started as read (a frozen message), not dumped and validated a second time
+    started = recorded.started
     outputs = agent_outputs(original, replay_id)
     target = MemoryLedger()  # read again after the derivation: its sealed bytes are what is compared
     with ExitStack() as stack:
