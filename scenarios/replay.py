@@ -120,11 +120,17 @@ def recorded_run(ledger: Ledger, run_id: str) -> RecordedRun:
 
 def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
     """The run's approvals and rejections in ledger order, each with its proposal's agent, action and args."""
-    proposals = {e.subject: e.payload for e in ledger.query(LedgerQuery(run_id=run_id, kind="proposal"))}
     out: list[RecordedDecision] = []
     decided = [*ledger.query(LedgerQuery(run_id=run_id, kind="approval"))]
     decided += ledger.query(LedgerQuery(run_id=run_id, kind="rejection"))
-    for entry in sorted(decided, key=lambda e: e.seq):  # two indexed reads, not the whole run
+    proposals: dict[str, dict[str, Any]] = {}
+    for subject in dict.fromkeys(entry.subject for entry in decided):
+        # the last proposal recorded under each decided subject, one indexed read each: not an entry model built for
+        # every proposal of the run (most are never escalated, let alone decided)
+        last = ledger.query(LedgerQuery(run_id=run_id, kind="proposal", subject=subject, newest_first=True, limit=1))
+        if last:
+            proposals[subject] = last[0].payload
+    for entry in sorted(decided, key=lambda e: e.seq):  # indexed reads, not the whole run
         proposal = proposals.get(entry.subject, {})
         out.append(
             RecordedDecision(
