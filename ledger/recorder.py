@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from coalition.bus.base import Bus, Delivery
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import EntryDraft, LedgerEntry
 from coalition.ledger.mapping import draft_from_envelope
+from coalition.ledger.write_behind import WriteBehindLedger
 
 DEDUPE_CONSUMER = "recorder"
 _PREVIEW_BYTES = 200
@@ -96,6 +98,13 @@ class Recorder:
 
     def record(self, deliveries: Sequence[Delivery]) -> list[LedgerEntry]:
         """Map deliveries to entries and append them with their dedupe rows in one transaction (no ack)."""
+        items = self._items(deliveries)
+        if not items:
+            return []
+        return self._ledger.append_batch_once(self._dedupe_consumer, items)
+
+    def _items(self, deliveries: Sequence[Delivery]) -> list[tuple[str, Sequence[EntryDraft]]]:
+        """(message id, drafts) for each delivery in canonical order, those the ledger already holds left out."""
         items: list[tuple[str, Sequence[EntryDraft]]] = []
         for delivery in canonical_order(deliveries):
             envelope = delivery.envelope
@@ -111,14 +120,20 @@ class Recorder:
                 items.append((envelope.id, [self._dead_letter(delivery, f"cannot be recorded: {exc}")]))
                 continue
             items.append((envelope.id, [draft]))
-        if not items:
-            return []
-        return self._ledger.append_batch_once(self._dedupe_consumer, items)
+        return items
 
     def flush(self) -> int:
-        """Drain all topics, record the batch, then ack it; returns how many entries were appended."""
+        """Drain all topics, record the batch, then ack it; returns how many entries were appended.
+
+        Over a WriteBehindLedger (a run whose bus is its own) the batch is held instead, and acked once the ledger
+        has written it (as soon as anything uses the ledger): nothing is appended yet, and 0 is returned."""
         deliveries = self.collect()
         if not deliveries:
+            return 0
+        if isinstance(self._ledger, WriteBehindLedger):
+            acknowledge = partial(self._bus.ack, self._group, deliveries)
+            self._ledger.hold_batch_once(self._dedupe_consumer, self._items(deliveries), then=acknowledge)
+            log.debug("recorder.held", deliveries=len(deliveries))
             return 0
         written = self.record(deliveries)
         self._bus.ack(self._group, deliveries)
