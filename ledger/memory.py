@@ -28,7 +28,7 @@ from coalition.bus.clock import Clock, WallClock
 from coalition.bus.redaction import redactor
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
-from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, wall_time_json
+from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, prepare_items, wall_time_json
 from coalition.ledger.sqlite import search_words, verify_rows
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -114,7 +114,7 @@ class MemoryLedger(CommitListeners):
         return entries
 
     def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
-        prepared = [(message_id, prepare_all(drafts)) for message_id, drafts in items]
+        prepared = prepare_items(items)
         with self._lock:
             fresh: dict[str, list[PreparedDraft]] = {}
             for message_id, drafts in prepared:

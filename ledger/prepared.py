@@ -53,6 +53,19 @@ def prepare_all(drafts: Sequence[EntryDraft]) -> list[PreparedDraft]:
     return list(zip(listed, _DUMP_ALL(listed, mode="json"), strict=True))
 
 
+def prepare_items(items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[tuple[str, list[PreparedDraft]]]:
+    """Each message's drafts prepared (`append_batch_once`'s items), in one `prepare_all` over all of them: one dump
+    for the batch rather than one a message (the recorder appends every message of a superstep at once)."""
+    listed = [drafts if isinstance(drafts, list) else list(drafts) for _, drafts in items]
+    prepared = prepare_all([draft for drafts in listed for draft in drafts])
+    out: list[tuple[str, list[PreparedDraft]]] = []
+    start = 0
+    for (message_id, _), drafts in zip(items, listed, strict=True):
+        out.append((message_id, prepared[start : start + len(drafts)]))
+        start += len(drafts)
+    return out
+
+
 def wall_time_json(wall_time: datetime) -> str:
     """A wall time as an entry's body writes it."""
     if wall_time.tzinfo is None:

@@ -44,7 +44,7 @@ from coalition.ledger.errors import (
     LedgerWriteFailed,
     MalformedEntry,
 )
-from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, wall_time_json
+from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, prepare_items, wall_time_json
 from coalition.ledger.private_files import create_private
 from coalition.ledger.tree import STORED_LEVEL, OpenBlock, StoredTree, TreeBuilder
 from coalition.ledger.writer_lock import WriterLock
@@ -488,7 +488,7 @@ class SqliteLedger(CommitListeners):
     def append_batch_once(self, consumer: str, items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[LedgerEntry]:
         """Like append_once for many messages in ONE transaction; message ids already recorded are skipped."""
         # before the write turn: nothing here needs the head (a message found recorded in it is then left out)
-        prepared = [(message_id, prepare_all(drafts)) for message_id, drafts in items]
+        prepared = prepare_items(items)
         with self._lock:
             with self._write_turn():  # handed on at the commit: listeners run after it
                 # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
