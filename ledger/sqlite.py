@@ -179,6 +179,7 @@ _INSERT = "INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)"
 _INSERT_FTS = "INSERT INTO entries_fts (rowid, rationale, subject) VALUES (?, ?, ?)"
 _INSERT_NODE = "INSERT INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)"
 _INSERT_DEDUPE = "INSERT INTO dedupe (consumer, message_id, first_seq) VALUES (?, ?, ?)"
+_SEEN_CHUNK = 500  # message ids looked up in one statement (SQLite's default limit is 32,766 parameters)
 
 _EQUALITY_FILTERS: tuple[str, ...] = (
     "run_id",
@@ -493,8 +494,9 @@ class SqliteLedger(CommitListeners):
             with self._write_turn():  # handed on at the commit: listeners run after it
                 # one write for the whole batch (one head read, one insert of its rows), then its dedupe rows
                 fresh: dict[str, list[PreparedDraft]] = {}
+                seen = self._seen_among_in_txn(consumer, [message_id for message_id, _ in prepared])
                 for message_id, drafts in prepared:
-                    if message_id not in fresh and not self._seen_in_txn(consumer, message_id):
+                    if message_id not in fresh and message_id not in seen:
                         fresh[message_id] = drafts
                 written = self._write([draft for drafts in fresh.values() for draft in drafts])
                 dedupe: list[tuple[str, str, int | None]] = []
@@ -641,6 +643,21 @@ class SqliteLedger(CommitListeners):
             "SELECT 1 FROM dedupe WHERE consumer = ? AND message_id = ?", (consumer, message_id)
         ).fetchone()
         return row is not None
+
+    def _seen_among_in_txn(self, consumer: str, message_ids: Sequence[str]) -> set[str]:
+        """Which of `message_ids` (consumer, message_id) has recorded: one statement for up to _SEEN_CHUNK ids, not
+        one each (a write turn's statements are what the other writers of the file wait for)."""
+        seen: set[str] = set()
+        unique = list(dict.fromkeys(message_ids))
+        for start in range(0, len(unique), _SEEN_CHUNK):
+            chunk = unique[start : start + _SEEN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT message_id FROM dedupe WHERE consumer = ? AND message_id IN ({marks})",  # noqa: S608
+                (consumer, *chunk),
+            ).fetchall()
+            seen.update(str(row[0]) for row in rows)
+        return seen
 
     def _remember(self, consumer: str, message_id: str, entries: list[LedgerEntry]) -> None:
         first_seq = entries[0].seq if entries else None

@@ -242,6 +242,14 @@ class TestExactlyOnce:
         assert [e.subject for e in written] == ["p-2", "p-3", "p-4"]
         assert backend.ledger.count() == 4
 
+    def test_a_long_batch_skips_exactly_the_ids_this_consumer_recorded(self, backend: Backend) -> None:
+        """A batch longer than one lookup of recorded ids (SQLite looks them up 500 at a time): the ids recorded
+        before, wherever they are in it, are skipped; the same ids recorded by another consumer are not."""
+        backend.ledger.append_batch_once("recorder", [(f"env-{n}", []) for n in range(0, 1200, 7)])
+        backend.ledger.append_batch_once("executor", [(f"env-{n}", []) for n in range(1200)])
+        written = backend.ledger.append_batch_once("recorder", [(f"env-{n}", [draft(n)]) for n in range(1200)])
+        assert [e.subject for e in written] == [f"p-{n}" for n in range(1200) if n % 7]
+
     def test_batch_is_one_transaction(self, backend: Backend) -> None:
         """A failing item rolls back the whole batch, dedupe rows included, so a retry records everything."""
         items: list[tuple[str, list[EntryDraft]]] = [
