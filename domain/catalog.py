@@ -39,6 +39,8 @@ class Catalog:
             if pack.name in by_name:
                 raise PackError(pack.name, "is installed twice")
             by_name[pack.name] = pack
+            for table in pack.loaded_on_use:
+                table.check()
             for action in pack.actions:
                 if action.name in actions:
                     raise PackError(pack.name, f"action {action.name!r} is already declared by {pack_of[action.name]}")

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from coalition.domain.actions import Action
+from coalition.domain.loaded_on_use import LoadedOnUse
 from coalition.domain.reporting import Reporting
 
 
@@ -207,6 +208,16 @@ class Pack:
             for proposer in action.proposers:
                 if proposer not in names:
                     raise ValueError(f"pack {self.name}: action {action.name} names unknown proposer {proposer!r}")
+        for table in self.loaded_on_use:
+            table.pack = self.name
+
+    @property
+    def loaded_on_use(self) -> tuple[LoadedOnUse[Any, Any], ...]:
+        """The world's tables declared LoadedOnUse (imported on their first read)."""
+        if self.world is None:
+            return ()
+        tables = (self.world.data_models, self.world.lenient_parts)
+        return tuple(table for table in tables if isinstance(table, LoadedOnUse))
 
     def action(self, name: str) -> Action | None:
         return self._by_name.get(name)

@@ -81,6 +81,31 @@ def test_a_broken_module_is_one_line(project: Path, tmp_path: Path) -> None:
     one_line_error(done, f"pack '{NAME}': from {broken}: cannot load {NAME}:PACK (SyntaxError: ")
 
 
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        (f"{NAME}.nosuch:DATA", f"cannot load {NAME}.nosuch:DATA (no module named '{NAME}.nosuch')"),
+        (f"{NAME}:NOSUCH", f"cannot load {NAME}:NOSUCH (AttributeError: module '{NAME}' has no attribute 'NOSUCH')"),
+        (f"{NAME}:ORDER", f"{NAME}:ORDER is a str, not a mapping"),
+    ],
+    ids=["missing-module", "missing-name", "not-a-mapping"],
+)
+def test_a_loaded_on_use_table_that_cannot_load_is_one_line(
+    project: Path, tmp_path: Path, target: str, problem: str
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(project, broken)
+    init = broken / NAME / "__init__.py"
+    source = init.read_text(encoding="utf-8")
+    assert "data_models={ORDER: OrderData}," in source
+    source = source.replace("from coalition.domain import ", "from coalition.domain import LoadedOnUse, ", 1)
+    init.write_text(source.replace("data_models={ORDER: OrderData},", f"data_models=LoadedOnUse({target!r}),", 1),
+                    encoding="utf-8")  # fmt: skip
+    for command in (["scenario", "list"], ["run", f"{NAME}-first-orders", "--bus", "memory", "--ledger", "l.db"]):
+        done = run(COALITION, "--pack-path", str(broken), *command, cwd=tmp_path)
+        one_line_error(done, f"pack '{NAME}': {problem}")
+
+
 def test_a_name_an_installed_pack_uses_is_one_line(project: Path, tmp_path: Path) -> None:
     clash = tmp_path / "clash"
     shutil.copytree(project, clash)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from coalition.domain import LoadedOnUse, load_pack
+from coalition.domain import LoadedOnUse, PackError, load_pack
 
 pytestmark = pytest.mark.unit
 
@@ -44,5 +44,5 @@ def test_a_target_that_is_not_a_mapping_is_named() -> None:
     with pytest.raises(ValueError, match=r"package\.module:NAME"):
         LoadedOnUse("coalition.packs.helios.observation_models")
     table: LoadedOnUse[str, object] = LoadedOnUse("coalition.packs.helios.observations:GENERATED")
-    with pytest.raises(TypeError, match="GENERATED is a frozenset, not a mapping"):
+    with pytest.raises(PackError, match="GENERATED is a frozenset, not a mapping"):
         table.get("x")
