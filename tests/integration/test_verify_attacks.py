@@ -19,6 +19,7 @@ from ledger_attacks import attacker
 from coalition.bus.canonical import canonical_json
 from coalition.ledger.entry import GENESIS_HASH
 from coalition.ledger.sqlite import SqliteLedger
+from coalition.scenarios.replay import ReplayError
 from coalition.scenarios.replay_verify import VerifyResult, verify_run
 
 pytestmark = pytest.mark.integration
@@ -179,3 +180,19 @@ def test_an_altered_decision_signature(recorded: Bodies, tmp_path: Path) -> None
 
     result = forged(recorded, tmp_path, flip)
     assert (result.identical, result.seq) == (False, at + 1)
+
+
+def test_an_extra_key_in_the_recorded_run_started_is_one_line(recorded: Bodies, tmp_path: Path) -> None:
+    """run.started is what the re-derivation starts from: one that no longer validates (a key it never had) refuses
+    the replay in one line naming it (the CLI's exit 2), as an altered scenario or policy document does."""
+    at = first(recorded, "run", message_type="run.started")
+
+    def extra(bodies: Bodies) -> None:
+        bodies[at]["payload"]["injected"] = True
+
+    with pytest.raises(ReplayError) as refused:
+        forged(recorded, tmp_path, extra)
+    assert str(refused.value) == (
+        f"run {RUN!r}: the recorded run.started does not validate: injected: Extra inputs are not permitted"
+        " (altered ledger?)"
+    )
