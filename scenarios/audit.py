@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from coalition.bus.redaction import redactor
+from coalition.bus.redaction import Redactor, redactor
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.integrity import IntegrityReport
@@ -167,7 +167,7 @@ def write_audit(
         )
     secrets = redactor()  # a secret never leaves in a package (an entry that held one no longer matches its hash)
     contents = {
-        name: secrets.text(data.decode()).encode() if secrets.needed(data) else data for name, data in contents.items()
+        name: _redacted(name, data, secrets) if secrets.needed(data) else data for name, data in contents.items()
     }
     try:
         if out.suffix == ".zip":
@@ -182,6 +182,17 @@ def write_audit(
     except OSError as exc:
         raise AuditError(f"cannot write the audit package to {out}: {exc.strerror or exc}") from None
     return AuditPackage(out, len(chosen), files, bool(verified["ok"]))
+
+
+def _redacted(name: str, data: bytes, secrets: Redactor) -> bytes:
+    """A package file with every secret redacted: JSON files through their parsed values (where a secret holding a
+    quote, a backslash or a control character is unescaped), anything else as text."""
+    if name.endswith(".jsonl"):
+        lines = data.splitlines()
+        return b"".join(orjson.dumps(secrets.value(orjson.loads(line))) + b"\n" for line in lines if line)
+    if name.endswith(".json"):
+        return orjson.dumps(secrets.value(orjson.loads(data)), option=orjson.OPT_INDENT_2)
+    return secrets.text(data.decode()).encode()
 
 
 def verification_record(ledger: Ledger, integrity: IntegrityReport | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from coalition.bus.redaction import Redactor, install, redactor, secrets_in
 from coalition.ledger.entry import EntryDraft, seal
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.logs import redact_secrets
+from coalition.scenarios.audit import write_audit
 
 CANARY = "sk-canary-0123456789abcdef"
 SECRETS = {"OPENAI_API_KEY": CANARY}
@@ -165,3 +166,56 @@ class TestWriters:
         assert redactor() is installed
         rendered = structlog.processors.JSONRenderer()(None, "error", event)
         assert CANARY not in str(rendered)
+
+
+class TestEscapedSecrets:
+    """A secret holding a quote, a backslash or a control character is written escaped in JSON (an entry's canonical
+    bytes, an audit package's files): it is found and redacted there too, long or short."""
+
+    @pytest.mark.parametrize("secret", ['abc"def12345', "abc\\def12345", "abc\tdef12345", 'pw"1'])
+    def test_an_escaped_secret_is_sealed_without_it(self, tmp_path: Path, secret: str) -> None:
+        install({"DB_PASSWORD": secret})
+        try:
+            with SqliteLedger(tmp_path / "l.db", create=True) as ledger:
+                (entry,) = ledger.append([_draft(secret)])
+                assert secret not in entry.rationale
+                assert "[redacted:DB_PASSWORD]" in entry.rationale
+                assert ledger.verify().ok
+            raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+            assert secret.encode() not in raw
+            assert json.dumps(secret)[1:-1].encode() not in raw
+        finally:
+            install({})
+
+    @pytest.mark.parametrize("before", [" ", "\n", "\t", "\x01", '"', "\\"])
+    def test_a_short_secret_after_an_escape_is_needed(self, before: str) -> None:
+        r = Redactor(SHORT)
+        body = json.dumps({"rationale": f"refused{before}admin"}).encode()
+        assert r.needed(body)
+        assert "admin" not in r.value(json.loads(body))["rationale"]
+
+    def test_json_with_an_escaped_secret_is_needed_and_its_values_redacted(self) -> None:
+        r = Redactor({"DB_PASSWORD": 'abc"def12345', "PIN_SECRET": "p\\1"})
+        for secret in ('abc"def12345', "p\\1"):
+            body = json.dumps({"k": [f"key {secret} echoed"]}).encode()
+            assert r.needed(body)
+            assert secret not in json.dumps(r.value(json.loads(body)))
+        assert not r.needed(json.dumps({"k": "abcdef12345 p1"}).encode())
+
+    @pytest.mark.parametrize("secret", ['abc"def12345', 'pw"1'])
+    def test_an_audit_package_never_holds_an_escaped_secret(self, tmp_path: Path, secret: str) -> None:
+        """A ledger written before the secret was configured holds it; the package written now does not, in any
+        file, and its JSON files still parse."""
+        with SqliteLedger(tmp_path / "l.db", create=True) as ledger:
+            ledger.append([_draft(secret)])
+            install({"DB_PASSWORD": secret})
+            try:
+                write_audit(ledger, "r", tmp_path / "audit")
+            finally:
+                install({})
+        files = {p.name: p.read_bytes() for p in (tmp_path / "audit").iterdir()}
+        for data in files.values():
+            assert secret.encode() not in data
+            assert json.dumps(secret)[1:-1].encode() not in data
+        (line,) = files["ledger.jsonl"].splitlines()
+        assert json.loads(line)["rationale"] == "the provider refused [redacted:DB_PASSWORD]"
