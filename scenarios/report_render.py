@@ -12,7 +12,7 @@ import orjson
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
-from coalition.bus.redaction import redact
+from coalition.bus.redaction import redact, redactor
 from coalition.domain import Chart, Line, ProposalMarks
 from coalition.scenarios import dashboard_render, drift_render, lane_report, review_report
 from coalition.scenarios.chart_series import Drawn, chart_values
@@ -519,7 +519,8 @@ def render(report: RunReport, fmt: str, dashboards: Dashboards | None = None, dr
         doc = orjson.loads(render_json(report, dashboards))
         if drift is not None:
             doc["drift"] = drift.to_json()
-        return redact(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+        # redact the values, not the JSON text: there a secret holding a quote or a backslash is written escaped
+        return orjson.dumps(redactor().value(doc), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
     renderers = {"html": render_html, "md": render_md, "csv": render_csv}
     text = renderers[fmt](report)
     if fmt == "md":
