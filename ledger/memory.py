@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 
 from coalition.bus.clock import Clock, WallClock
-from coalition.bus.redaction import redactor
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
 from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, prepare_items, wall_time_json
@@ -152,17 +151,16 @@ class MemoryLedger(CommitListeners):
         prev = self._stored[-1].hash if self._stored else GENESIS_HASH
         wall_time = self._wall_clock.now()
         wall_json = wall_time_json(wall_time)
-        secrets = redactor()
         entries: list[LedgerEntry] = []
         sealed: list[_Stored] = []
         for draft in prepared:
             seq += 1
             # the draft's fields as JSON with the position fields chain encodes (a shallow copy: chain hands its dict,
-            # their values put back as Python objects, to the entry it builds); unless chain redacted them (then they
-            # are what it encoded only once parsed back), the JSON values of the bytes, kept without parsing them
+            # their values put back as Python objects, to the entry it builds): the JSON values of the bytes, kept
+            # without parsing them, unless chain redacted the bytes; then only the bytes parsed back are what it sealed
             fields = {**draft[1], "seq": seq, "wall_time": wall_json, "prev_hash": prev}
-            entry, body = chain(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
-            if secrets.needed(body):
+            entry, body, redacted = chain(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
+            if redacted:
                 fields = orjson.loads(body)
             sealed.append(_Stored(body, entry.hash, fields))
             entries.append(entry)

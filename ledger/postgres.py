@@ -526,7 +526,7 @@ class PostgresLedger(CommitListeners):
         rows: list[tuple[int, str, str]] = []
         for prepared in prepare_all(drafts):  # one dump of the drafts' fields for the batch
             seq += 1
-            entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
+            entry, body, _ = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
             rows.append((seq, entry.hash, body.decode()))
             entries.append(entry)
             prev = entry.hash

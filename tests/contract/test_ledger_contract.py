@@ -18,6 +18,7 @@ from conftest import PostgresServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
+from coalition.bus import redaction
 from coalition.bus.base import Bus
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionProposed, Observation, RunFinished, RunStarted, VerdictIssued
@@ -447,6 +448,53 @@ class TestSearch:
         assert [e.seq for e in ledger.query(LedgerQuery(search="\x00"))] == everything
         assert ledger.count(LedgerQuery(search="\x00\x1b")) == len(everything)
         assert ledger.query(LedgerQuery(search="texas\x00outage")) == ledger.query(LedgerQuery(search="texas outage"))
+
+
+API_KEY = "sk-verysecret12345"  # long: redacted wherever it appears
+SHORT_SECRET = "finance"  # short: redacted where it stands as a whole word, as in the actor "agent:finance"
+
+
+class TestSecrets:
+    """A configured secret is redacted before an entry is sealed, and everything a backend answers is the sealed
+    entry: bodies, filters and search see the redaction, never the secret, on every backend as on SQLite's."""
+
+    def test_answers_come_from_the_redacted_entries(self, backend: Backend) -> None:
+        redaction.install({"OPENAI_API_KEY": API_KEY, "DB_PASSWORD": SHORT_SECRET})
+        drafts = [
+            draft(1, rationale=f"provider 401: invalid key {API_KEY}"),  # actor agent:finance
+            draft(
+                2,
+                actor="governance",
+                actor_kind="governance",
+                kind="verdict",
+                payload={"agent": SHORT_SECRET, "error": f"key {API_KEY} refused"},
+            ),
+        ]
+        reference = SqliteLedger(":memory:", wall_clock=StepClock())
+        try:
+            backend.ledger.append(drafts)
+            reference.append(drafts)
+            ledger = backend.ledger
+            assert ledger.head() == reference.head()
+            entries = [e.hashed_fields() for e in ledger.query(LedgerQuery())]
+            assert entries == [e.hashed_fields() for e in reference.query(LedgerQuery())]
+            assert API_KEY not in str(entries)
+            assert f"agent:{SHORT_SECRET}" not in str(entries)
+            if hasattr(ledger, "run_bodies"):
+                assert ledger.run_bodies("run-a") == reference.run_bodies("run-a") == entries
+            for query, expected in [
+                (LedgerQuery(search=API_KEY), []),
+                (LedgerQuery(search="invalid key"), [1]),
+                (LedgerQuery(agent=SHORT_SECRET), []),
+                (LedgerQuery(agent="[redacted:DB_PASSWORD]"), [1, 2]),
+                (LedgerQuery(actor=f"agent:{SHORT_SECRET}"), []),
+                (LedgerQuery(actor="agent:[redacted:DB_PASSWORD]"), [1]),
+            ]:
+                assert [e.seq for e in ledger.query(query)] == expected, query
+                assert ledger.count(query) == len(expected), query
+                assert [e.seq for e in reference.query(query)] == expected, query
+        finally:
+            reference.close()
 
 
 SEARCH_WORDS = ("heatwave", "settlement", "campaign", "outage", "jurisdiction", "credit", "surge", "reserve")
