@@ -4,7 +4,9 @@ The ledger's sequence is arrival order: a human decision is appended whenever a 
 the run waits, while it is down), which no re-execution can repeat. What the run did with it is recorded too: a
 `decision_point` entry lists the decisions governance took in at that point, in order. The history is the
 sequence order with each listed decision moved to just before the point that took it; everything else (a
-decision no point took included) keeps its place. The digest and replay's comparison read runs this way.
+decision no point took included) keeps its place. A decision's message id recorded again (an altered ledger: a
+run takes a decision in once) keeps its place too, so that neither copy is lost. The digest and replay's
+comparison read runs this way.
 
 A reviewer's mark on a sampled proposal (`review_mark`) is left out: it is a judgement on what the run did, made
 after the fact, never read by the run. It stays chained (and signed) in the ledger; a resume or a replay, which
@@ -61,7 +63,7 @@ def _reordered(items: Iterable[T], taken: set[str], facts: Callable[[T], tuple[A
         kind, message_id, payload = facts(item)
         if kind in OUTSIDE_HISTORY:
             continue
-        if kind in HUMAN_DECISIONS and message_id in taken:
+        if kind in HUMAN_DECISIONS and message_id in taken and message_id not in held:
             held[message_id] = item
             continue
         if kind == DECISION_POINT:

@@ -44,6 +44,7 @@ from coalition.governance.run_entries import run_entries_read_once
 from coalition.ledger.base import Ledger
 from coalition.ledger.digest import content_fields, history_bodies
 from coalition.ledger.entry import POSITION_FIELDS
+from coalition.ledger.history import HUMAN_DECISIONS
 from coalition.ledger.memory import MemoryLedger
 from coalition.scenarios.assembly import AgentSteps, assemble_run
 from coalition.scenarios.decision_points import DecisionHistory
@@ -130,6 +131,21 @@ def agent_outputs(bodies: list[dict[str, Any]], run_id: str) -> AgentOutputs:
     return AgentOutputs(outputs, refused)
 
 
+def repeated_decisions(bodies: list[dict[str, Any]]) -> dict[int, str]:
+    """The human decisions recorded under a message id an earlier one of the run holds (an altered ledger: a run
+    takes a decision in once), by seq, each with why it is not re-derived."""
+    first_at: dict[str, int] = {}
+    repeated: dict[int, str] = {}
+    decisions = (b for b in bodies if b.get("kind") in HUMAN_DECISIONS and isinstance(b.get("seq"), int))
+    for body in sorted(decisions, key=lambda b: b["seq"]):
+        message_id = str(body.get("message_id"))
+        if message_id in first_at:
+            repeated[body["seq"]] = f"its message id {message_id!r} is recorded already (at seq {first_at[message_id]})"
+        else:
+            first_at[message_id] = body["seq"]
+    return repeated
+
+
 def applied_only(bodies: list[dict[str, Any]]) -> frozenset[str]:
     """The idempotency keys the run recorded as applied and never as failed: what replay --verify applies without a
     savepoint (a handler raising on one fails an execution recorded as applied: the first divergence already). A
@@ -166,7 +182,7 @@ class VerifyResult:
     differed: tuple[str, ...] = ()
     recorded: dict[str, Any] | None = None
     derived: dict[str, Any] | None = None
-    refused: str | None = None  # why the run's consumers refuse this recorded agent output (it is not re-derived)
+    refused: str | None = None  # why the run refuses this recorded agent output or repeated decision (not re-derived)
 
     def line(self) -> str:
         if self.identical:
@@ -252,6 +268,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     # recorded verbatim: the recorded run.started as read (a frozen message), not dumped and validated a second time
     started = recorded.started
     outputs = agent_outputs(original, replay_id)
+    repeated = repeated_decisions(original)
     target = MemoryLedger()  # read again after the derivation: its sealed bytes are what is compared
     with ExitStack() as stack:
         bus = stack.enter_context(closing(MemoryBus.for_run(replay_id)))
@@ -277,7 +294,7 @@ def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
         derived_bodies = history_bodies(target, replay_id)
     for index, body in enumerate(original):
         seq, kind, subject = body.get("seq"), body.get("kind"), body.get("subject") or None
-        why = outputs.refused.get(seq) if isinstance(seq, int) else None
+        why = (outputs.refused.get(seq) or repeated.get(seq)) if isinstance(seq, int) else None
         if why is not None:
             return VerifyResult(
                 run_id, False, len(original), time.perf_counter() - began, seq, kind, subject, ("(refused)",),

@@ -17,7 +17,9 @@ import pytest
 from ledger_attacks import attacker
 
 from coalition.bus.canonical import canonical_json
+from coalition.ledger.digest import history_bodies
 from coalition.ledger.entry import GENESIS_HASH
+from coalition.ledger.history import run_history
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.replay import ReplayError
 from coalition.scenarios.replay_verify import VerifyResult, verify_run
@@ -196,3 +198,24 @@ def test_an_extra_key_in_the_recorded_run_started_is_one_line(recorded: Bodies, 
         f"run {RUN!r}: the recorded run.started does not validate: injected: Extra inputs are not permitted"
         " (altered ledger?)"
     )
+
+
+def test_a_forged_copy_of_a_decision_before_the_genuine_one(recorded: Bodies, tmp_path: Path) -> None:
+    """A human decision recorded twice under one message id (a forged copy inserted before the genuine one): the run
+    takes a decision in once, so the second copy is DIVERGENT at its entry, not folded into the first."""
+    at = first(recorded, "rejection")  # the golden run's one human decision
+
+    def forged_first_copy(bodies: Bodies) -> None:
+        copy = orjson.loads(orjson.dumps(bodies[at]))
+        copy["payload"]["reason"] = "forged first copy"
+        copy["rationale"] = "forged first copy"
+        bodies.insert(at, copy)
+
+    result = forged(recorded, tmp_path, forged_first_copy)
+    assert (result.identical, result.seq) == (False, at + 2)  # the genuine decision, now the second copy
+    assert result.refused == f"its message id {recorded[at]['message_id']!r} is recorded already (at seq {at + 1})"
+    assert "\n" not in result.line()
+    with SqliteLedger(tmp_path / "forged.db") as ledger:  # the history (digest, replay) keeps both copies
+        kept = [b["payload"].get("reason") for b in history_bodies(ledger, RUN) if b["kind"] == "rejection"]
+        assert sorted(kept) == sorted(["forged first copy", recorded[at]["payload"]["reason"]])
+        assert len(list(run_history(ledger, RUN))) == len(recorded) + 1
