@@ -4,6 +4,7 @@ report format, the audit package and `coalition doctor`, all driven through the 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -93,3 +94,25 @@ def test_echoed_key_and_url_passwords_are_found_nowhere(tmp_path: Path) -> None:
     for canary in (KEY_CANARY, URL_CANARY, REDIS_CANARY):
         assert record.count(canary.encode()) == 0, canary
         assert printed.count(canary.encode()) == 0, canary
+
+
+def test_an_echoed_key_holding_a_quote_and_a_backslash_is_found_nowhere(tmp_path: Path) -> None:
+    """JSON writes such a key escaped: neither its raw nor its escaped form is in the ledger file or the audit."""
+    key = 'sk-canary-"quoted\\9d1e'
+    with WireServer() as server:
+        server.fail_next(401, times=100_000)
+        env = {**_env(tmp_path, server), "OPENAI_API_KEY": key}
+        ledger = tmp_path / "data" / "ledger.db"
+        ran = _cli(env, tmp_path, "run", "meter-outage", "--bus", "memory", "--ledger", str(ledger))
+        assert ran.returncode == 0, ran.stderr.decode()[-2000:]
+        sent = [v for r in server.requests for v in r["headers"].values()]
+        assert any(key in v for v in sent), "the provider refused the key at least once"
+        packaged = _cli(env, tmp_path, "audit", "--out", str(tmp_path / "out" / "audit.zip"))
+        assert packaged.returncode == 0, packaged.stderr.decode()
+        listed = _cli(env, tmp_path, "ledger", "list", "--kind", "model_call", "--json", "--limit", "0")
+        assert b"[redacted:OPENAI_API_KEY]" in listed.stdout  # recorded, and recorded without the key
+    record = _every_byte_under(tmp_path / "data") + _every_byte_under(tmp_path / "out")
+    printed = b"".join(o.stdout + o.stderr for o in (ran, packaged, listed))
+    for form in (key.encode(), json.dumps(key)[1:-1].encode()):
+        assert form not in record
+        assert form not in printed
