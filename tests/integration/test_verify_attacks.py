@@ -41,8 +41,14 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Bodies:
         return ledger.run_bodies(RUN)
 
 
-def forged(recorded: Bodies, tmp_path: Path, edit: Callable[[Bodies], None]) -> VerifyResult:
-    """Verify a ledger holding the recorded bodies as `edit` leaves them, renumbered and re-chained."""
+def forged(
+    recorded: Bodies,
+    tmp_path: Path,
+    edit: Callable[[Bodies], None],
+    encode: Callable[[dict[str, Any]], bytes] = canonical_json,
+) -> VerifyResult:
+    """Verify a ledger holding the recorded bodies as `edit` leaves them, renumbered, encoded by `encode` (canonical
+    JSON, as a ledger writes them) and re-chained."""
     bodies = [orjson.loads(orjson.dumps(body)) for body in recorded]
     edit(bodies)
     path = tmp_path / "forged.db"
@@ -51,7 +57,7 @@ def forged(recorded: Bodies, tmp_path: Path, edit: Callable[[Bodies], None]) -> 
     prev = GENESIS_HASH
     for seq, fields in enumerate(bodies, start=1):
         fields.update(seq=seq, prev_hash=prev)
-        body = canonical_json(fields)
+        body = encode(fields)
         prev = hashlib.sha256(prev.encode() + body).hexdigest()
         conn.execute("INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)", (seq, prev, body.decode()))
     conn.close()
@@ -133,6 +139,38 @@ def test_a_value_changed_only_in_its_json_type(recorded: Bodies, tmp_path: Path)
         bodies[at]["payload"]["day"] = float(bodies[at]["payload"]["day"])  # equal in Python, not as JSON
 
     result = forged(recorded, tmp_path, as_float)
+    assert (result.identical, result.seq, result.differed) == (False, at + 1, ("payload",))
+
+
+def _reversed_keys(value: Any) -> Any:
+    """A JSON value with every object's keys in reverse order: the same values, not canonical JSON."""
+    if isinstance(value, dict):
+        return {k: _reversed_keys(v) for k, v in reversed(list(value.items()))}
+    if isinstance(value, list):
+        return [_reversed_keys(v) for v in value]
+    return value
+
+
+def _out_of_order(fields: dict[str, Any]) -> bytes:
+    """Every body but the first with its keys reversed (the first in canonical order: verify takes the bodies as
+    coming sorted, and meets the others)."""
+    return canonical_json(fields) if fields["seq"] == 1 else orjson.dumps(_reversed_keys(fields))
+
+
+def test_bodies_stored_out_of_canonical_order_are_judged_by_their_values(recorded: Bodies, tmp_path: Path) -> None:
+    """A ledger an editor rewrote with its objects' keys reversed holds the same values: IDENTICAL. Verify's
+    comparison encodes a stored body in the order its keys come only to find equal bytes faster; bodies not in
+    canonical order are encoded canonically, not reported as divergent."""
+    assert forged(recorded, tmp_path, lambda bodies: None, _out_of_order).identical
+
+
+def test_a_value_changed_in_a_body_stored_out_of_canonical_order(recorded: Bodies, tmp_path: Path) -> None:
+    at = first(recorded, "decision_point")
+
+    def as_float(bodies: Bodies) -> None:
+        bodies[at]["payload"]["day"] = float(bodies[at]["payload"]["day"])  # equal in Python, not as JSON
+
+    result = forged(recorded, tmp_path, as_float, _out_of_order)
     assert (result.identical, result.seq, result.differed) == (False, at + 1, ("payload",))
 
 
