@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from coalition.ledger.checkpoint import SignedCheckpoint, open_checkpoint, peek_size
 from coalition.ledger.entry import GENESIS_HASH
 from coalition.ledger.notary import ProvableLedger, origin_of
+from coalition.ledger.run_chains import ChainsReport
 from coalition.ledger.signed_note import NoteError, Verifier
 from coalition.ledger.tree import BLOCK, StoredTree, TreeBuilder
 from coalition.ledger.witness import Seen, WitnessDir
@@ -31,6 +32,14 @@ class VerifiableLedger(ProvableLedger, Protocol):
     def schema_problem(self) -> str | None: ...
 
     def derived_data_problem(self) -> str | None: ...
+
+
+@runtime_checkable
+class RunChained(Protocol):
+    """A ledger with one chain per run and a chain of run heads (PostgreSQL): its entries' prev_hash links inside
+    their run, and `run_chains` walks those chains and the heads chain."""
+
+    def run_chains(self) -> ChainsReport: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class IntegrityReport:
     newest_source: str | None = None
     checkpoints_checked: int = 0
     derived_checked: bool = False
+    chains: ChainsReport | None = None  # the run chains and the heads chain, on a ledger that has them
     notes: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -60,6 +70,8 @@ class IntegrityReport:
             where = f" at seq {self.first_bad_seq}" if self.first_bad_seq is not None else ""
             return f"TAMPERED{where}: {self.reason}"
         parts = [f"OK: {self.entries} entries, head {self.head_hash}"]
+        if self.chains is not None:
+            parts.append(self.chains.line())
         if self.root is not None:
             parts.append(f"tree root {self.root.hex()}")
         if self.newest is not None:
@@ -79,10 +91,12 @@ def _fail(entries: int, reason: str, seq: int | None = None) -> IntegrityReport:
 
 
 def _walk(
-    rows: Iterator[Row], wanted: set[int], stored: dict[tuple[int, int], bytes]
+    rows: Iterator[Row], wanted: set[int], stored: dict[tuple[int, int], bytes], *, linked: bool = True
 ) -> tuple[IntegrityReport | None, int, str, dict[int, bytes], bytes]:
     """One pass: the chain link by link, the tree leaf by leaf (in runs of up to `_RUN` leaves), the root at every
-    wanted size, stored nodes compared. A bad stored node is reported before a chain failure after it."""
+    wanted size, stored nodes compared. A bad stored node is reported before a chain failure after it.
+
+    `linked` as in `verify_rows`: False when the ledger chains each run (its links are the run chains' walk's)."""
     sha256 = hashlib.sha256
     builder = TreeBuilder()
     roots: dict[int, bytes] = {}
@@ -110,7 +124,9 @@ def _walk(
     for seq, body_seq, prev_hash, hash_, body in rows:
         if seq != expected:
             return failed(_fail(expected - 1, f"seq {expected} is missing (the next stored seq is {seq})", expected))
-        if prev_hash != last_hash:
+        if not linked:
+            last_bytes = (prev_hash or "").encode()
+        elif prev_hash != last_hash:
             return failed(_fail(seq - 1, f"prev_hash does not link to the hash of seq {seq - 1}", seq))
         h = sha256(last_bytes)
         h.update(body)
@@ -173,16 +189,21 @@ def check_ledger(
     wanted = {size for _, _, note in candidates if (size := peek_size(note)) is not None}
 
     stored = {(level, index): node for level, index, node in ledger.tree_node_rows()}
+    per_run = isinstance(ledger, RunChained)
     raw = ledger.iter_raw()
     try:
-        failed, size, head, roots, root = _walk(raw, wanted, stored)
+        failed, size, head, roots, root = _walk(raw, wanted, stored, linked=not per_run)
     finally:
         close = getattr(raw, "close", None)
         if close is not None:
             close()
     if failed is not None:
         return failed
-    report = IntegrityReport(ok=True, entries=size, head_hash=head, root=root)
+    chains = ledger.run_chains() if isinstance(ledger, RunChained) else None
+    if chains is not None and not chains.ok:
+        bad = chains.first_bad_seq
+        return _fail(size if bad is None else bad - 1, chains.problem or "", bad)
+    report = IntegrityReport(ok=True, entries=size, head_hash=head, root=root, chains=chains)
     beyond = [key for key in stored if (key[1] + 1) << key[0] > size]
     if beyond:
         level, index = max(beyond, key=lambda key: (key[1] + 1) << key[0])

@@ -135,7 +135,8 @@ def _check_ledger(location: LedgerLocation) -> tuple[bool, str]:
         else f"newest checkpoint {newest.size} entries signed by {newest.signer} from {report.newest_source}"
         f" ({report.checkpoints_checked} checked)"
     )
-    return True, f"{where}: intact, {report.entries} entries; Merkle tree root {root}…; {checkpoint}"
+    chains = f"; {report.chains.line()}" if report.chains is not None else ""
+    return True, f"{where}: intact, {report.entries} entries{chains}; Merkle tree root {root}…; {checkpoint}"
 
 
 def doctor(

@@ -160,6 +160,27 @@ class TestAppend:
             assert entry_hash(entry.prev_hash, entry.hashed_fields()) == entry.hash
         assert ledger.head() == (3, entries[-1].hash)
 
+    def test_interleaved_runs_chain_as_the_backend_does(self, backend: Backend) -> None:
+        """Two runs appended in turns, in batches of one and of both: the ledger seq is 1..n across them; on
+        PostgreSQL each prev_hash is the hash of the previous entry of the same run (GENESIS for a run's first), on
+        the others the previous entry of the ledger; every hash recomputes, verify holds, head is the ledger's last."""
+        ledger = backend.ledger
+        written = ledger.append([draft(1), draft(2, run_id="run-b")])
+        written += ledger.append([draft(3)])
+        written += ledger.append([draft(4, run_id="run-b"), draft(5, run_id="run-b"), draft(6)])
+        assert [e.seq for e in written] == [1, 2, 3, 4, 5, 6]
+        per_run = backend.name == "postgres"
+        last: dict[str, str] = {}
+        for entry in written:
+            chain_of = entry.run_id if per_run else "the ledger"
+            assert entry.prev_hash == last.get(chain_of, GENESIS_HASH), entry.seq
+            assert entry_hash(entry.prev_hash, entry.hashed_fields()) == entry.hash
+            last[chain_of] = entry.hash
+        result = ledger.verify()
+        assert (result.ok, result.entries) == (True, 6), result
+        assert ledger.head() == (6, written[-1].hash)
+        assert [backend.ledger.get(e.seq) for e in written] == written
+
     def test_returned_entries_equal_stored_ones(self, backend: Backend) -> None:
         """What append returns is what get and query read back, field for field."""
         written = backend.ledger.append([draft(1), draft(2, payload={"d": "1.10", "nested": [1, {"x": None}]})])

@@ -4,6 +4,7 @@ and the console (same digest as SQLite)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -24,12 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from coalition.bus.canonical import canonical_json
 from coalition.bus.clock import WallClock
 from coalition.cli import app
 from coalition.ledger import AppendOnlyViolation, EntryDraft, LedgerUnavailable
 from coalition.ledger.integrity import check_ledger
 from coalition.ledger.notary import Notary, origin_of
 from coalition.ledger.postgres import Isolation, PostgresLedger, split_ledger_url
+from coalition.ledger.run_chains import head_row_hash
 from coalition.ledger.signed_note import Signer, Verifier
 from coalition.ledger.witness import WitnessDir
 
@@ -37,7 +40,13 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 WRITERS = 8
-DROP_BACKSTOP = "ALTER TABLE entries DROP CONSTRAINT entries_pkey, DROP CONSTRAINT entries_prev_hash_unique"
+DROP_BACKSTOP = (
+    "ALTER TABLE entries DROP CONSTRAINT entries_pkey, DROP CONSTRAINT entries_run_chain_seq_unique,"
+    " DROP CONSTRAINT entries_run_prev_hash_unique",
+    "ALTER TABLE run_heads DROP CONSTRAINT run_heads_pkey, DROP CONSTRAINT run_heads_prev_hash_unique,"
+    " DROP CONSTRAINT run_heads_entry_seq_unique",
+)
+Runs = str  # "one": every writer appends to run-0; "own": writer w to run-w; "mixed": writer w to run-(w % 3)
 
 
 def draft(worker: int, n: int, **overrides: Any) -> EntryDraft:
@@ -55,13 +64,18 @@ def draft(worker: int, n: int, **overrides: Any) -> EntryDraft:
     return EntryDraft(**fields)
 
 
-def _writer(url: str, worker: int, appends: int, isolation: Isolation, start: Any, refused: Any) -> None:
+def _run_of(worker: int, runs: Runs) -> str:
+    return {"one": "run-0", "own": f"run-{worker}"}.get(runs, f"run-{worker % 3}")
+
+
+def _writer(url: str, worker: int, appends: int, isolation: Isolation, start: Any, refused: Any, runs: Runs) -> None:
     """Append `appends` transactions of two entries (every third one through append_batch_once)."""
     ledger = PostgresLedger(url, isolation=isolation, pool_size=1)
+    run_id = _run_of(worker, runs)
     start.wait(timeout=60)
     try:
         for n in range(appends):
-            pair = [draft(worker, 2 * n), draft(worker, 2 * n + 1)]
+            pair = [draft(worker, 2 * n, run_id=run_id), draft(worker, 2 * n + 1, run_id=run_id)]
             try:
                 if n % 3 == 0:
                     ledger.append_batch_once("recorder", [(f"w{worker}-m{n}", pair)])
@@ -74,13 +88,13 @@ def _writer(url: str, worker: int, appends: int, isolation: Isolation, start: An
         ledger.close()
 
 
-def _run_writers(url: str, isolation: Isolation, appends: int) -> int:
+def _run_writers(url: str, isolation: Isolation, appends: int, runs: Runs = "mixed") -> int:
     """WRITERS processes released together; returns how many of their appends the database refused."""
     context = multiprocessing.get_context("fork")
     start = context.Event()
     refused = context.Value("i", 0)
     workers = [
-        context.Process(target=_writer, args=(url, w, appends, isolation, start, refused)) for w in range(WRITERS)
+        context.Process(target=_writer, args=(url, w, appends, isolation, start, refused, runs)) for w in range(WRITERS)
     ]
     for worker in workers:
         worker.start()
@@ -104,13 +118,24 @@ def _admin(server: PostgresServer, url: str, *statements: str) -> list[Any]:
     return rows
 
 
-class TestEightWriters:
-    """8 processes appending to one chain at once: the advisory lock in READ COMMITTED, and the backstop."""
+def _chains_from_the_rows(server: PostgresServer, url: str) -> dict[str, list[tuple[int, int]]]:
+    """Each run's (chain_seq, seq) as the rows hold them, read by the administrator, for a check of our own."""
+    chains: dict[str, list[tuple[int, int]]] = {}
+    for run_id, chain_seq, seq in _admin(server, url, "SELECT run_id, chain_seq, seq FROM entries ORDER BY seq"):
+        chains.setdefault(run_id, []).append((chain_seq, seq))
+    return chains
 
-    def test_read_committed_no_fork_no_gap(self, postgres: PostgresServer) -> None:
-        """8 × 40 transactions of 2 entries: 640 entries, seq 1..640, each subject once, the chain verifies."""
+
+class TestEightWriters:
+    """8 processes appending at once, to one run's chain or to 8 runs' chains: the advisory lock in READ COMMITTED,
+    and the backstop."""
+
+    @pytest.mark.parametrize("runs", ["one", "own"])
+    def test_read_committed_no_fork_no_gap(self, postgres: PostgresServer, runs: Runs) -> None:
+        """8 × 40 transactions of 2 entries: 640 entries, seq 1..640, each subject once; each run's chain_seq is
+        1..n in seq order and links to the entry before it in the run; every chain and the heads chain verify."""
         url = postgres.new_ledger_url()
-        assert _run_writers(url, "read committed", 40) == 0
+        assert _run_writers(url, "read committed", 40, runs) == 0
         with PostgresLedger(url) as ledger:
             result = ledger.verify()
             assert result.ok, result.reason
@@ -118,23 +143,34 @@ class TestEightWriters:
             subjects = [e.subject for e in ledger.iter_entries()]
             assert sorted(subjects) == sorted(f"w{w}-{n}" for w in range(WRITERS) for n in range(80))
             assert ledger.count() == len(set(subjects))
+            chains = ledger.run_chains()
+            assert chains.ok, chains.problem
+            assert chains.runs == (1 if runs == "one" else WRITERS)
+            assert chains.heads == WRITERS * 40  # one head row per transaction (each touches one run)
+            by_run: dict[str, list[Any]] = {}
+            for entry in ledger.iter_entries():
+                by_run.setdefault(entry.run_id, []).append(entry)
+        for run_id, numbered in _chains_from_the_rows(postgres, url).items():
+            assert [n for n, _ in numbered] == list(range(1, len(numbered) + 1)), run_id
+            entries = by_run[run_id]
+            assert [e.prev_hash for e in entries] == ["0" * 64] + [e.hash for e in entries[:-1]], run_id
 
     def test_read_committed_needs_no_backstop(self, postgres: PostgresServer) -> None:
-        """With the UNIQUE constraints dropped, READ COMMITTED under the lock still gives one clean chain."""
+        """With the UNIQUE constraints dropped, READ COMMITTED under the lock still gives clean chains."""
         url = postgres.new_ledger_url()
-        _admin(
-            postgres, url, "ALTER TABLE entries DROP CONSTRAINT entries_pkey, DROP CONSTRAINT entries_prev_hash_unique"
-        )
+        _admin(postgres, url, *DROP_BACKSTOP)
         assert _run_writers(url, "read committed", 25) == 0
         with PostgresLedger(url) as ledger:
             result = ledger.verify()
             assert result.ok, result.reason
             assert result.entries == WRITERS * 25 * 2
 
-    def test_repeatable_read_is_stopped_by_the_backstop(self, postgres: PostgresServer) -> None:
-        """Negative control: under REPEATABLE READ a waiter reads its snapshot's old head; UNIQUE refuses the fork."""
+    @pytest.mark.parametrize("runs", ["one", "own"])
+    def test_repeatable_read_is_stopped_by_the_backstop(self, postgres: PostgresServer, runs: Runs) -> None:
+        """Negative control: under REPEATABLE READ a waiter reads its snapshot's old heads; UNIQUE refuses the fork
+        (of its run's chain, the ledger seq or the heads chain)."""
         url = postgres.new_ledger_url()
-        refused = _run_writers(url, "repeatable read", 25)
+        refused = _run_writers(url, "repeatable read", 25, runs)
         assert refused > 0  # these appends would have forked the chain
         with PostgresLedger(url) as ledger:
             result = ledger.verify()
@@ -142,14 +178,17 @@ class TestEightWriters:
             assert result.entries == (WRITERS * 25 - refused) * 2
 
     def test_repeatable_read_without_the_backstop_forks(self, postgres: PostgresServer) -> None:
-        """Negative control: REPEATABLE READ without the UNIQUE constraints forks the chain, and verify sees it."""
+        """Negative control: REPEATABLE READ without the UNIQUE constraints forks one run's chain, and verify sees
+        it."""
         url = postgres.new_ledger_url()
-        _admin(
-            postgres, url, "ALTER TABLE entries DROP CONSTRAINT entries_pkey, DROP CONSTRAINT entries_prev_hash_unique"
-        )
-        assert _run_writers(url, "repeatable read", 25) == 0  # nothing refused: nothing stops the fork
+        _admin(postgres, url, *DROP_BACKSTOP)
+        assert _run_writers(url, "repeatable read", 25, "one") == 0  # nothing refused: nothing stops the fork
         forks = _admin(postgres, url, "SELECT seq FROM entries GROUP BY seq HAVING count(*) > 1")
         assert forks, "no two entries share a seq: the negative control did not fork"
+        run_forks = _admin(
+            postgres, url, "SELECT prev_hash FROM entries GROUP BY run_id, prev_hash HAVING count(*) > 1"
+        )
+        assert run_forks, "no two entries of the run share a prev_hash: the run chain did not fork"
         with PostgresLedger(url) as ledger:
             result = ledger.verify()
         assert not result.ok
@@ -174,19 +213,22 @@ class TestMerkleTreeOnPostgres:
     def test_a_superuser_cutting_the_tail_is_found(
         self, postgres: PostgresServer, tmp_path: Path, cleanup: tuple[str, ...], verdict: str
     ) -> None:
-        """A superuser disables the guards and deletes the last 30 entries (and, the second time, every stored node
-        and kept checkpoint): the chain still verifies (negative control), the full check names the cut."""
+        """A superuser disables the guards and deletes the last 31 entries, two whole transactions, with their head
+        rows (and, the second time, every stored node and kept checkpoint): the run chains and the heads chain still
+        verify (negative control), the full check names the cut."""
         url = postgres.new_ledger_url()
         key = Ed25519PrivateKey.generate()
         witness = WitnessDir(tmp_path / "witness")
         with PostgresLedger(url) as ledger:
             origin = origin_of(ledger)
             ledger.add_commit_listener(Notary(ledger, lambda: Signer(origin, key), witness, WallClock()).after_commit)
-            ledger.append([draft(1, n) for n in range(130)])
+            ledger.append([draft(1, n) for n in range(100)])
+            ledger.append([draft(1, n) for n in range(100, 130)])
             ledger.append([draft(1, 130, kind="run", message_type="run.finished")])  # a run's end signs one
-        tables = ("entries", "tree_nodes", "checkpoints")
+        tables = ("entries", "run_heads", "tree_nodes", "checkpoints")
         off, on = ([f"ALTER TABLE {t} {state} TRIGGER USER" for t in tables] for state in ("DISABLE", "ENABLE"))
-        _admin(postgres, url, *off, "DELETE FROM entries WHERE seq > 100", *cleanup, *on)  # and covers its tracks
+        cut = ("DELETE FROM entries WHERE seq > 100", "DELETE FROM run_heads WHERE entry_seq > 100")
+        _admin(postgres, url, *off, *cut, *cleanup, *on)  # and covers its tracks
         verifiers = [Verifier.of(origin, key.public_key())]
         with PostgresLedger(url) as ledger:
             assert ledger.verify().ok  # the chain alone: a shorter chain is still a chain
@@ -210,6 +252,192 @@ class TestMerkleTreeOnPostgres:
             report = check_ledger(ledger, verifiers=[], derived=False)
         assert not report.ok
         assert "the stored Merkle tree node over seq 65..128 does not match the entries" in (report.reason or "")
+
+
+def _two_runs(url: str) -> None:
+    """run-a and run-b appended in turns, one transaction each (seq 1 a, 2 b, 3 a, … 12 b), then run-a's entries 7
+    and 8 in one transaction (seq 13, 14)."""
+    with PostgresLedger(url) as ledger:
+        for n in range(6):
+            ledger.append([draft(1, n, run_id="run-a")])
+            ledger.append([draft(2, n, run_id="run-b")])
+        ledger.append([draft(1, 6, run_id="run-a"), draft(1, 7, run_id="run-a")])
+
+
+_ALL_GUARDS_OFF, _ALL_GUARDS_ON = (
+    tuple(f"ALTER TABLE {t} {state} TRIGGER USER" for t in ("entries", "run_heads")) for state in ("DISABLE", "ENABLE")
+)
+_SPLICE = (
+    # run-b's entry at seq 6, renumbered to seq 5 and rehashed, replaces run-a's entry there
+    "UPDATE entries e SET body = x.body, hash = encode(sha256(convert_to(x.prev || x.body, 'UTF8')), 'hex')"
+    " FROM (SELECT replace(body, '\"seq\":6,', '\"seq\":5,') AS body, prev_hash AS prev FROM entries WHERE seq = 6) x"
+    " WHERE e.seq = 5"
+)
+
+
+def _relink(server: PostgresServer, url: str, run_id: str, from_seq: int, *, heads: bool) -> None:
+    """A superuser edits the rationale of `run_id`'s entry at `from_seq` and re-links the run's chain after it
+    consistently: every later entry of the run gets the new prev_hash and its hash is recomputed; with `heads`, the
+    heads chain is recomputed too (each head row naming a rewritten entry, and every row's link after the first)."""
+    schema = split_ledger_url(url)[1]
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        for statement in _ALL_GUARDS_OFF:
+            conn.execute(statement)
+        rows = conn.execute("SELECT seq, body FROM entries WHERE run_id = %s ORDER BY seq", (run_id,)).fetchall()
+        prev: str | None = None
+        new_hash: dict[int, str] = {}
+        for seq, body in rows:
+            assert canonical_json(json.loads(body)).decode() == body  # the stored bytes are canonical JSON
+            fields = json.loads(body)
+            if seq < from_seq:
+                continue
+            if seq == from_seq:
+                fields["rationale"] += " (as it should have read)"
+            else:
+                fields["prev_hash"] = prev
+            text = canonical_json(fields).decode()
+            prev = hashlib.sha256(fields["prev_hash"].encode() + text.encode()).hexdigest()
+            new_hash[seq] = prev
+            conn.execute("UPDATE entries SET body = %s, hash = %s WHERE seq = %s", (text, prev, seq))
+        if heads:
+            link = "0" * 64
+            for seq, run, chain_seq, stored_head, entry_seq in conn.execute(
+                "SELECT seq, run_id, chain_seq, head_hash, entry_seq FROM run_heads ORDER BY seq"
+            ).fetchall():
+                head_hash = new_hash.get(entry_seq, stored_head)
+                row_hash = head_row_hash(
+                    link, seq=seq, run_id=run, chain_seq=chain_seq, head_hash=head_hash, entry_seq=entry_seq
+                )
+                conn.execute(
+                    "UPDATE run_heads SET head_hash = %s, prev_hash = %s, hash = %s WHERE seq = %s",
+                    (head_hash, link, row_hash, seq),
+                )
+                link = row_hash
+        for statement in _ALL_GUARDS_ON:
+            conn.execute(statement)
+
+
+class TestRunChains:
+    """One chain per run and the heads chain, attacked by a superuser who bypasses the triggers: each change is
+    named at its seq; what re-links everything consistently, the Merkle tree finds."""
+
+    @pytest.mark.parametrize(
+        ("statements", "bad_seq", "reason"),
+        [
+            (("UPDATE entries SET body = replace(body, 'entry 2', 'entry 22') WHERE seq = 5",), 5, "altered"),
+            (("DELETE FROM entries WHERE seq = 5",), 5, "seq 5 is missing"),
+            (
+                ("UPDATE entries SET chain_seq = 9 WHERE seq = 5",),
+                5,
+                "run run-a: seq 5 says it is the run's entry 9, not 3",
+            ),
+            (("DELETE FROM entries WHERE seq = 14",), 14, "head 13 names seq 14 of run run-a, which is not in"),
+            (
+                ("DELETE FROM entries WHERE seq = 14", "DELETE FROM run_heads WHERE entry_seq = 14"),
+                13,
+                "run run-a's last entry (seq 13, its entry 7) is not its head in the heads chain (which names its"
+                " entry 6)",
+            ),
+            (
+                (
+                    "ALTER TABLE entries DROP CONSTRAINT entries_run_chain_seq_unique,"
+                    " DROP CONSTRAINT entries_run_prev_hash_unique",
+                    _SPLICE,
+                ),
+                6,
+                "run run-b's chain is broken: the prev_hash of seq 6 is not the hash of seq 5",
+            ),
+            (
+                ("UPDATE run_heads SET head_hash = (SELECT hash FROM entries WHERE seq = 3) WHERE entry_seq = 5",),
+                5,
+                "head 5's hash does not match its fields (altered)",
+            ),
+        ],
+        ids=[
+            "edit",
+            "delete-a-middle-entry",
+            "renumber-in-the-run",
+            "cut-a-run's-tail",
+            "cut-the-tail-and-its-head",
+            "splice",
+            "edit-a-head",
+        ],
+    )
+    def test_a_superuser_change_is_named_at_its_seq(
+        self, postgres: PostgresServer, statements: tuple[str, ...], bad_seq: int, reason: str
+    ) -> None:
+        url = postgres.new_ledger_url()
+        _two_runs(url)
+        with PostgresLedger(url) as ledger:
+            intact = check_ledger(ledger, verifiers=[], derived=False)
+            assert intact.ok, intact.line()
+            assert intact.chains is not None
+            assert (intact.chains.runs, intact.chains.heads) == (2, 13)
+        _admin(postgres, url, *_ALL_GUARDS_OFF, *statements, *_ALL_GUARDS_ON)  # and covers its tracks
+        with PostgresLedger(url) as ledger:
+            result = ledger.verify()
+            report = check_ledger(ledger, verifiers=[], derived=False)
+        assert (result.ok, result.first_bad_seq) == (False, bad_seq), result
+        assert reason in (result.reason or ""), result.reason
+        assert (report.ok, report.first_bad_seq) == (False, bad_seq), report.line()
+        assert reason in (report.reason or ""), report.line()
+
+    def test_a_deleted_middle_entry_breaks_its_run_chain(self, postgres: PostgresServer) -> None:
+        """The run chains alone (without the ledger seq's gap) see a run's entry removed: the run's next entry does
+        not link to the one before it in the run."""
+        url = postgres.new_ledger_url()
+        _two_runs(url)
+        _admin(postgres, url, *_ALL_GUARDS_OFF, "DELETE FROM entries WHERE seq = 5")
+        with PostgresLedger(url) as ledger:
+            chains = ledger.run_chains()
+        assert (chains.ok, chains.first_bad_seq) == (False, 7)
+        assert "run run-a's chain is broken: the prev_hash of seq 7 is not the hash of seq 3" in (chains.problem or "")
+
+    def test_a_consistent_relink_is_found_by_the_tree(self, postgres: PostgresServer) -> None:
+        """A run chain re-linked consistently from seq 5 (hashes recomputed): the heads chain names the first head it
+        changed; with the heads chain recomputed too, the chains verify (negative control) and the stored Merkle
+        tree node over seq 1..64 does not match."""
+        url = postgres.new_ledger_url()
+        with PostgresLedger(url) as ledger:
+            for n in range(65):
+                ledger.append([draft(1, n, run_id="run-a"), draft(2, n, run_id="run-b")])
+        _relink(postgres, url, "run-a", 5, heads=False)
+        with PostgresLedger(url) as ledger:
+            result = ledger.verify()
+        assert (result.ok, result.first_bad_seq) == (False, 5), result
+        assert "head 5 says seq 5 is run run-a's entry 3" in (result.reason or ""), result.reason
+
+        url = postgres.new_ledger_url()
+        with PostgresLedger(url) as ledger:
+            for n in range(65):
+                ledger.append([draft(1, n, run_id="run-a"), draft(2, n, run_id="run-b")])
+        _relink(postgres, url, "run-a", 5, heads=True)
+        with PostgresLedger(url) as ledger:
+            assert ledger.verify().ok  # every run chain and the heads chain hold: the rewrite is consistent
+            report = check_ledger(ledger, verifiers=[], derived=False)
+        assert not report.ok
+        assert "the stored Merkle tree node over seq 1..64 does not match the entries" in (report.reason or "")
+
+    def test_a_version_2_schema_is_refused_in_one_line(self, postgres: PostgresServer) -> None:
+        """A ledger set up before one chain per run (schema version 2) is refused, naming its version; through the
+        CLI too (one line, exit 2)."""
+        url = postgres.new_ledger_url()
+        _admin(
+            postgres,
+            url,
+            "ALTER TABLE ledger_meta DISABLE TRIGGER USER",
+            "UPDATE ledger_meta SET value = '2' WHERE key = 'schema_version'",
+        )
+        with pytest.raises(
+            LedgerUnavailable, match=r"schema version '2', expected 3 \(set up before one chain per run"
+        ):
+            PostgresLedger(url)
+        invoked = CliRunner().invoke(app, ["ledger", "verify"], env={"COALITION_LEDGER": url})
+        assert invoked.exit_code == 2
+        lines = invoked.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert "schema version '2', expected 3" in lines[0]
 
 
 def _endless_writer(url: str) -> None:
@@ -365,6 +593,7 @@ class TestFullRun:
         verify = in_process("ledger", "verify", env=on_pg_env)
         assert verify.exit_code == 0, verify.stdout
         assert verify.stdout.startswith("OK: ")
+        assert re.search(r"; 1 run chain, \d+ heads: ok;", verify.stdout), verify.stdout
         listed = in_process("ledger", "list", "--kind", "verdict", "--gate", "market_entry", "--json", env=on_pg_env)
         assert listed.exit_code == 0
         assert '"market_entry"' in listed.stdout
@@ -380,6 +609,7 @@ class TestFullRun:
         assert "postgresql at" in doctor.stdout
         assert "intact" in doctor.stdout
         assert "Merkle tree root" in doctor.stdout
+        assert re.search(r"1 run chain, \d+ heads: ok", doctor.stdout), doctor.stdout
         assert "newest checkpoint" in doctor.stdout
 
         # the tree and signed checkpoints on PostgreSQL: verify names them, prove and audit verify offline
