@@ -7,7 +7,9 @@ PACKAGE is the audit package (a directory or a .zip; default: the directory this
 1. the checkpoint (checkpoint.txt, a C2SP signed note) is signed by the ledger key — the package's own
    ledger-key.txt, or, better, the key you obtained from the ledger's operator (--key);
 2. every entry of ledger.jsonl is the entry whose stored bytes are in proofs.jsonl, with its hash chain link, and
-   each entry's RFC 6962 inclusion proof leads to the checkpoint's root;
+   each entry's RFC 6962 inclusion proof leads to the checkpoint's root; with run-chain.json (a whole run from a
+   ledger that chains each run, PostgreSQL), the entries are that run's chain from GENESIS, each linked to the one
+   before it, without any other run's entries;
 3. the checkpoint extends the newest checkpoint of the same ledger this verifier has seen before (kept in --state,
    default ~/.local/state/coalition-verifier/), using the consistency proofs in consistency.json; then it remembers
    this one. A package that cannot be proven consistent with what you saw before is refused.
@@ -153,7 +155,7 @@ def open_checkpoint(note: str, key: tuple[str, bytes, Ed25519PublicKey]) -> tupl
 
 
 def _read(package: Path) -> dict[str, bytes]:
-    names = ("checkpoint.txt", "ledger-key.txt", "proofs.jsonl", "ledger.jsonl", "consistency.json")
+    names = ("checkpoint.txt", "ledger-key.txt", "proofs.jsonl", "ledger.jsonl", "consistency.json", "run-chain.json")
     try:
         if package.is_file():
             with zipfile.ZipFile(package) as zf:
@@ -201,6 +203,9 @@ def verify_package(files: dict[str, bytes], key_text: str | None, state_dir: Pat
             raise Failed(f"entry seq {seq} does not link to seq {seq - 1}")
     if len(entries) != len(proven):
         raise Failed(f"ledger.jsonl holds {len(entries)} entries but {len(proven)} are proven")
+    chained = ""
+    if "run-chain.json" in files:
+        chained = _check_run_chain(json.loads(files["run-chain.json"]), [proven[seq] for seq in sorted(proven)])
 
     memory = state_dir / (origin.replace("/", "_") + ".checkpoint")
     if memory.is_file():
@@ -221,8 +226,27 @@ def verify_package(files: dict[str, bytes], key_text: str | None, state_dir: Pat
         os.replace(temporary, memory)
     return (
         f"OK: {len(entries)} entries proven included in {origin} at {size} entries (root {root.hex()}),"
-        f" signed by {key[0]}+{key[1].hex()}; hash links hold"
+        f" signed by {key[0]}+{key[1].hex()}; hash links hold{chained}"
     )
+
+
+def _check_run_chain(claim: dict[str, Any], entries: list[dict[str, Any]]) -> str:
+    """The proven entries, in seq order, are run `claim["run_id"]`'s chain from GENESIS: each one's prev_hash is
+    the hash of the one before it in the run, and there are `claim["entries"]` of them."""
+    run_id = claim["run_id"]
+    if len(entries) != claim["entries"]:
+        raise Failed(
+            f"run-chain.json says run {run_id} has {claim['entries']} entries, the package proves {len(entries)}"
+        )
+    previous = "0" * 64
+    for number, entry in enumerate(entries, 1):
+        if entry["run_id"] != run_id:
+            raise Failed(f"entry seq {entry['seq']} is of run {entry['run_id']}, not of run {run_id}")
+        if entry["prev_hash"] != previous:
+            where = "GENESIS" if number == 1 else f"the hash of the run's entry {number - 1}"
+            raise Failed(f"entry seq {entry['seq']} (the run's entry {number}) does not link to {where}")
+        previous = entry["hash"]
+    return f"; run {run_id}'s chain holds from GENESIS ({len(entries)} entries)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,9 +51,12 @@ class Attestation:
     checkpoint: SignedCheckpoint
     earlier_sizes: tuple[int, ...] = ()
 
-    def package_files(self, seqs: Sequence[int]) -> dict[str, bytes]:
+    def package_files(self, seqs: Sequence[int], *, run_chain: str | None = None) -> dict[str, bytes]:
         """proofs.jsonl (each entry's stored bytes, hash and inclusion proof), checkpoint.txt, ledger-key.txt,
-        consistency.json (earlier size → proof) and verify.py (the standalone verifier)."""
+        consistency.json (earlier size → proof) and verify.py (the standalone verifier).
+
+        `run_chain`: the seqs are every entry of that run, on a ledger that chains each run (PostgreSQL): run-chain.json
+        names the run and its length, and verify.py checks the entries as one chain from GENESIS."""
         tree = StoredTree(self.ledger, self.checkpoint.size)
         lines: list[bytes] = []
         for seq in seqs:
@@ -75,7 +78,9 @@ class Attestation:
             for size in sorted(set(self.earlier_sizes))
             if 0 < size <= self.checkpoint.size
         }
+        chain = {"run-chain.json": orjson.dumps({"run_id": run_chain, "entries": len(seqs)})} if run_chain else {}
         return {
+            **chain,
             "proofs.jsonl": b"".join(lines),
             "checkpoint.txt": self.checkpoint.note.encode(),
             "ledger-key.txt": (self.checkpoint.verifier_key + "\n").encode(),

@@ -14,7 +14,7 @@ import orjson
 from coalition.bus.redaction import Redactor, redactor
 from coalition.ledger.base import Ledger
 from coalition.ledger.entry import LedgerEntry
-from coalition.ledger.integrity import IntegrityReport
+from coalition.ledger.integrity import IntegrityReport, RunChained
 from coalition.ledger.proofs import Attestation
 from coalition.scenarios.errors import ScenariosError
 from coalition.scenarios.incidents import find_incident, incidents
@@ -156,11 +156,13 @@ def write_audit(
     }
     files: tuple[str, ...] = FILES
     if attestation is not None:
+        whole_run_chain = isinstance(ledger, RunChained) and start is None and end is None and incident is None
         try:
-            contents.update(attestation.package_files([e.seq for e in chosen]))
+            proofs = attestation.package_files([e.seq for e in chosen], run_chain=run_id if whole_run_chain else None)
         except ValueError as exc:
             raise AuditError(f"cannot prove the slice: {exc}") from None
-        files = FILES + PROOF_FILES
+        contents.update(proofs)
+        files = FILES + PROOF_FILES + tuple(name for name in proofs if name not in PROOF_FILES)
         contents["manifest.json"] = orjson.dumps(
             {"run_id": run_id, "scope": scope, "entries": len(chosen), "files": list(files)},
             option=orjson.OPT_INDENT_2,

@@ -32,9 +32,11 @@ from coalition.ledger import AppendOnlyViolation, EntryDraft, LedgerUnavailable
 from coalition.ledger.integrity import check_ledger
 from coalition.ledger.notary import Notary, origin_of
 from coalition.ledger.postgres import Isolation, PostgresLedger, split_ledger_url
+from coalition.ledger.proofs import Attestation
 from coalition.ledger.run_chains import head_row_hash
 from coalition.ledger.signed_note import Signer, Verifier
 from coalition.ledger.witness import WitnessDir
+from coalition.scenarios.audit import write_audit
 
 pytestmark = pytest.mark.integration
 
@@ -418,6 +420,58 @@ class TestRunChains:
             report = check_ledger(ledger, verifiers=[], derived=False)
         assert not report.ok
         assert "the stored Merkle tree node over seq 1..64 does not match the entries" in (report.reason or "")
+
+    def test_an_audit_package_of_one_run_is_its_chain_from_genesis(
+        self, postgres: PostgresServer, tmp_path: Path
+    ) -> None:
+        """A whole run's package from PostgreSQL: verify.py checks run-a's 8 entries as one chain from GENESIS,
+        without run-b's. With the run's third entry taken out of ledger.jsonl and proofs.jsonl it refuses the package;
+        without run-chain.json (negative control) the neighbouring-seq check alone cannot see the gap."""
+        url = postgres.new_ledger_url()
+        _two_runs(url)
+        key = Ed25519PrivateKey.generate()
+        with PostgresLedger(url) as ledger:
+            origin = origin_of(ledger)
+            signed = Notary(ledger, lambda: Signer(origin, key), WitnessDir(tmp_path / "w"), WallClock()).checkpoint()
+            assert signed is not None
+            write_audit(ledger, "run-a", tmp_path / "pkg", attestation=Attestation(ledger, signed))
+
+        def offline(package: Path) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-I",
+                    str(tmp_path / "pkg" / "verify.py"),
+                    str(package),
+                    "--state",
+                    str(tmp_path / "s"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        whole = offline(tmp_path / "pkg")
+        assert whole.returncode == 0, whole.stdout + whole.stderr
+        assert "run run-a's chain holds from GENESIS (8 entries)" in whole.stdout
+        files = {p.name: p.read_bytes() for p in (tmp_path / "pkg").iterdir()}
+        cut = tmp_path / "cut"
+        cut.mkdir()
+        for name, data in files.items():
+            kept = data
+            if name.endswith(".jsonl"):  # seq 5 is run-a's third entry
+                kept = b"".join(line for line in data.splitlines(keepends=True) if b'"seq":5,' not in line)
+            if name == "run-chain.json":
+                kept = data.replace(b'"entries":8', b'"entries":7')
+            (cut / name).write_bytes(kept)
+        refused = offline(cut)
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "entry seq 7 (the run's entry 3) does not link to the hash of the run's entry 2" in refused.stdout
+        (cut / "run-chain.json").unlink()
+        unseen = offline(cut)
+        assert unseen.returncode == 0, unseen.stdout + unseen.stderr
+        assert "chain holds from GENESIS" not in unseen.stdout
 
     def test_a_version_2_schema_is_refused_in_one_line(self, postgres: PostgresServer) -> None:
         """A ledger set up before one chain per run (schema version 2) is refused, naming its version; through the
