@@ -543,8 +543,9 @@ class PostgresLedger(CommitListeners):
         """In one statement: the ledger's last seq, each run's (chain_seq, hash) at its head, the heads chain's last
         (seq, hash)."""
         cur.execute(
-            f"SELECT 'r', run_id, chain_seq, hash FROM (SELECT DISTINCT ON (run_id) run_id, chain_seq, hash"  # noqa: S608
-            f" FROM {self._s}.entries WHERE run_id = ANY(%s) ORDER BY run_id, chain_seq DESC) AS runs"
+            f"SELECT 'r', r.run_id, e.chain_seq, e.hash FROM unnest(%s::text[]) AS r (run_id) CROSS JOIN LATERAL"  # noqa: S608
+            f" (SELECT chain_seq, hash FROM {self._s}.entries WHERE run_id = r.run_id"
+            " ORDER BY chain_seq DESC LIMIT 1) AS e"
             f" UNION ALL (SELECT 'l', NULL, seq, NULL FROM {self._s}.entries ORDER BY seq DESC LIMIT 1)"
             f" UNION ALL (SELECT 'h', NULL, seq, hash FROM {self._s}.run_heads ORDER BY seq DESC LIMIT 1)",
             (run_ids,),

@@ -400,20 +400,22 @@ class TestRunChains:
         """A run chain re-linked consistently from seq 5 (hashes recomputed): the heads chain names the first head it
         changed; with the heads chain recomputed too, the chains verify (negative control) and the stored Merkle
         tree node over seq 1..64 does not match."""
-        url = postgres.new_ledger_url()
-        with PostgresLedger(url) as ledger:
-            for n in range(65):
-                ledger.append([draft(1, n, run_id="run-a"), draft(2, n, run_id="run-b")])
+
+        def two_runs_of_130() -> str:
+            url = postgres.new_ledger_url()
+            with PostgresLedger(url) as ledger:
+                for n in range(65):
+                    ledger.append([draft(1, n, run_id="run-a"), draft(2, n, run_id="run-b")])
+            return url
+
+        url = two_runs_of_130()
         _relink(postgres, url, "run-a", 5, heads=False)
         with PostgresLedger(url) as ledger:
             result = ledger.verify()
         assert (result.ok, result.first_bad_seq) == (False, 5), result
         assert "head 5 says seq 5 is run run-a's entry 3" in (result.reason or ""), result.reason
 
-        url = postgres.new_ledger_url()
-        with PostgresLedger(url) as ledger:
-            for n in range(65):
-                ledger.append([draft(1, n, run_id="run-a"), draft(2, n, run_id="run-b")])
+        url = two_runs_of_130()
         _relink(postgres, url, "run-a", 5, heads=True)
         with PostgresLedger(url) as ledger:
             assert ledger.verify().ok  # every run chain and the heads chain hold: the rewrite is consistent
