@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from coalition.ledger.entry import EntryDraft, LedgerEntry
+from coalition.ledger.run_chains import ChainsReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class VerifyResult:
     first_bad_seq: int | None = None
     reason: str | None = None
     head_hash: str | None = None
+    chains: ChainsReport | None = None  # every run's chain and the heads chain, on a ledger that chains each run
 
 
 @dataclass(frozen=True, slots=True)

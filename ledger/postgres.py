@@ -572,6 +572,7 @@ class PostgresLedger(CommitListeners):
         wall_json = wall_time_json(wall_time)
         entries: list[LedgerEntry] = []
         rows: list[tuple[int, int, str, str]] = []
+        last_of_run: dict[str, int] = {}
         for prepared in prepared_all:
             seq += 1
             run_id = prepared[0].run_id
@@ -580,10 +581,10 @@ class PostgresLedger(CommitListeners):
             rows.append((seq, chain_seq + 1, entry.hash, body.decode()))
             entries.append(entry)
             runs[run_id] = (chain_seq + 1, entry.hash)
+            last_of_run[run_id] = seq
         with cur.copy(f"COPY {self._s}.entries (seq, chain_seq, hash, body) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        last_of_run = {entry.run_id: entry.seq for entry in entries}
         heads: list[tuple[int, str, int, str, int, str, str]] = []
         for run_id, entry_seq in sorted(last_of_run.items(), key=lambda item: item[1]):
             head_seq += 1
@@ -900,6 +901,7 @@ class PostgresLedger(CommitListeners):
             problem = self.schema_problem()
             if problem is not None:
                 return VerifyResult(ok=False, entries=0, first_bad_seq=1, reason=problem)
+            return VerifyResult(ok=True, entries=result.entries, head_hash=result.head_hash, chains=chains)
         return result
 
     @contextmanager

@@ -31,7 +31,6 @@ from coalition.ledger import (
     LedgerUnavailable,
     Recorder,
     SqliteLedger,
-    VerifyResult,
     entry_hash,
     merkle,
     run_digest,
@@ -635,8 +634,10 @@ class TestVerify:
     """verify accepts an intact chain (tampering is covered in tests/unit/test_ledger_tamper.py)."""
 
     def test_empty_ledger_verifies(self, backend: Backend) -> None:
-        """An empty ledger is intact, with the genesis hash as head."""
-        assert backend.ledger.verify() == VerifyResult(ok=True, entries=0, head_hash=GENESIS_HASH)
+        """An empty ledger is intact, with the genesis hash as head (and no run chain where each run has one)."""
+        result = backend.ledger.verify()
+        assert (result.ok, result.entries, result.head_hash, result.first_bad_seq) == (True, 0, GENESIS_HASH, None)
+        assert result.chains is None or (result.chains.ok, result.chains.runs, result.chains.heads) == (True, 0, 0)
 
     def test_intact_ledger_verifies(self, backend: Backend) -> None:
         """After several transactions verify is OK with the right count and head."""

@@ -714,6 +714,12 @@ class TestFullRun:
             assert api.status_code == 200
             assert len(api.json()["entries"]) == 5
             assert client.get("/runs/on-pg").status_code == 200
+            form = client.get("/ledger/verify")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token is not None
+            verified = client.post("/ledger/verify", data={"csrf_token": token.group(1)})
+            assert verified.status_code == 200
+            assert re.search(r"1 run chain, \d+ heads: ok \(one chain per run", verified.text), verified.text
 
 
 def test_bad_ledger_url_through_the_cli_is_one_line(tmp_path: Path) -> None:
