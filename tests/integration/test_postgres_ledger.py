@@ -276,6 +276,13 @@ _SPLICE = (
     " WHERE e.seq = 5"
 )
 
+_HEAD_BACK = (
+    # the last head row (run-a's entry 8, seq 14) re-pointed, rehashed, at run-a's entry 6 (seq 11), named before
+    "UPDATE run_heads h SET entry_seq = 11, chain_seq = 6, head_hash = e.hash, hash = encode(sha256(convert_to("
+    ' h.prev_hash || format(\'{"chain_seq":6,"entry_seq":11,"head_hash":"%s","run_id":"run-a","seq":13}\','
+    " e.hash), 'UTF8')), 'hex') FROM entries e WHERE e.seq = 11 AND h.seq = 13"
+)
+
 
 def _relink(server: PostgresServer, url: str, run_id: str, from_seq: int, *, heads: bool) -> None:
     """A superuser edits the rationale of `run_id`'s entry at `from_seq` and re-links the run's chain after it
@@ -355,6 +362,11 @@ class TestRunChains:
                 5,
                 "head 5's hash does not match its fields (altered)",
             ),
+            (
+                ("ALTER TABLE run_heads DROP CONSTRAINT run_heads_entry_seq_unique", _HEAD_BACK),
+                11,
+                "head 13 moves run run-a's head back",
+            ),
         ],
         ids=[
             "edit",
@@ -364,6 +376,7 @@ class TestRunChains:
             "cut-the-tail-and-its-head",
             "splice",
             "edit-a-head",
+            "head-moved-back",
         ],
     )
     def test_a_superuser_change_is_named_at_its_seq(
