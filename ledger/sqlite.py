@@ -12,6 +12,8 @@ costs one fsync per transaction, which the recorder amortises by writing a whole
 for a writer that can redo its block, a sweep's run, whose job is acknowledged only after the block. A signed
 checkpoint is committed without an fsync in the writers' turn and the log synced once the turn is handed on,
 before `add_checkpoint` returns: as durable when the notary hands it on, and no other writer waits for the disk.
+A block whose last commit is such a checkpoint (a sweep run's ends with one) is on disk already: its end does not
+sync the log a second time.
 """
 
 from __future__ import annotations
@@ -322,6 +324,10 @@ class SqliteLedger(CommitListeners):
         self._path = str(path)
         self._synchronous = synchronous
         self._deferred = False  # inside deferred_sync(): commits are NORMAL until the block ends
+        # whether the write-ahead log may hold commits not yet synced: set by each write turn, cleared by each sync of
+        # the log; set when a deferred_sync() block starts (what the log holds then, a dead writer's commits among
+        # it, is not known to be on disk), so the block's end syncs unless a sync in the block came after them all
+        self._unsynced = False
         self._wall_clock: Clock = wall_clock or WallClock()
         self._lock = threading.RLock()
         self._listeners: list[Callable[[list[LedgerEntry]], None]] = []
@@ -541,20 +547,24 @@ class SqliteLedger(CommitListeners):
         every frame committed before it. For a writer that can redo the block after a power cut: a sweep worker
         acknowledges its job only after the block, so an unacknowledged job is taken again and resumes its run
         from what the ledger kept. A checkpoint is still synced before add_checkpoint returns, so the witness
-        never holds a checkpoint of entries that a power cut could take back."""
+        never holds a checkpoint of entries that a power cut could take back; when such a sync in the block came
+        after this ledger's last commit (a sweep run ends with its checkpoint), the log holds nothing of the block
+        that is not on disk and the block's end does not sync it again."""
         if self._deferred or self._synchronous != "FULL" or self._writer is None:  # nested, NORMAL or in memory
             yield
             return
         with self._lock:
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._deferred = True
+            self._unsynced = True  # what the log holds now (a dead writer's last commits) may not be on disk
         try:
             yield
         finally:
             with self._lock:
                 self._deferred = False
                 self._conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-                self._sync_log()
+                if self._unsynced:
+                    self._sync_log()
 
     def _sync_log(self) -> None:
         """fsync the write-ahead log: every frame committed so far, by any connection, is then on disk (frames a
@@ -564,6 +574,7 @@ class SqliteLedger(CommitListeners):
         try:
             descriptor = os.open(log, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
+            self._unsynced = False
             return  # no log: every commit is in the database file, synced by the checkpoint that emptied the log
         except OSError as exc:
             raise LedgerWriteFailed(self._path, f"cannot sync the write-ahead log: {exc.strerror or exc}") from None
@@ -573,6 +584,7 @@ class SqliteLedger(CommitListeners):
             raise LedgerWriteFailed(self._path, f"cannot sync the write-ahead log: {exc.strerror or exc}") from None
         finally:
             os.close(descriptor)
+        self._unsynced = False
 
     @contextmanager
     def _synced_after_the_turn(self) -> Iterator[None]:
@@ -613,6 +625,7 @@ class SqliteLedger(CommitListeners):
             except BaseException:
                 self._rollback()
                 raise
+            self._unsynced = True  # committed (or rolled back: a sync then is merely not needed)
         finally:
             if self._writer is not None:
                 self._writer.release()

@@ -21,9 +21,10 @@ import pytest
 import redis
 from conftest import PostgresServer
 
+from coalition.bootstrap import attach_notary, ledger_trust
 from coalition.bus.memory import MemoryBus
 from coalition.bus.redis_streams import RedisStreamsBus
-from coalition.bus.sweep_messages import JOBS, RESULTS, SweepJob
+from coalition.bus.sweep_messages import JOBS, RESULTS, SweepJob, SweepResult
 from coalition.governance.errors import PolicyError
 from coalition.ledger import LedgerQuery, LedgerUnavailable, SqliteLedger, run_digest
 from coalition.scenarios.assembly import assemble_run
@@ -41,6 +42,7 @@ from coalition.scenarios.sweep import (
     publish_jobs,
     run_job,
 )
+from coalition.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +87,26 @@ def assert_each_run_recorded_once(ledger: Any, run_ids: set[str]) -> None:
         assert len(ids) == len(set(ids)), f"{run_id}: a message recorded twice"
     result = ledger.verify()
     assert result.ok, result.reason
+
+
+def run_traced(job: SweepJob, ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch) -> tuple[SweepResult, list[str]]:
+    """run_job, with what the ledger's connection executed and which files this process synced, in order, then
+    "result" once it returned."""
+    events: list[str] = []
+    real_fsync = os.fsync
+    ledger._conn.set_trace_callback(events.append)
+
+    def fsync(fd: int) -> None:
+        events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    try:
+        result = run_job(job, ledger, worker="w")
+    finally:
+        monkeypatch.undo()
+    events.append("result")
+    return result, events
 
 
 @pytest.mark.serial  # kills a worker mid-sweep: on a loaded machine the sweep can end first
@@ -287,19 +309,8 @@ class TestHostileJobs:
         """A job's run commits without an fsync each (NORMAL) and the write-ahead log is synced once, before
         run_job returns its result (the job is acknowledged after it)."""
         job = plan([load_scenario(tiny_scenario(tmp_path))], [1])[0]
-        events: list[str] = []
-        real_fsync = os.fsync
         with SqliteLedger(tmp_path / "ledger.db") as ledger:
-            ledger._conn.set_trace_callback(events.append)
-
-            def fsync(fd: int) -> None:
-                events.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}")
-                real_fsync(fd)
-
-            monkeypatch.setattr(os, "fsync", fsync)
-            result = run_job(job, ledger, worker="w")
-            events.append("result")
-            monkeypatch.undo()
+            result, events = run_traced(job, ledger, monkeypatch)
             assert result.status == "completed"
         level, commits = "FULL", Counter[str]()
         for event in events:
@@ -313,6 +324,25 @@ class TestHostileJobs:
         assert len(wal_syncs) == 1
         assert wal_syncs[0] < events.index("result")
         assert events[wal_syncs[0] - 1] == "PRAGMA synchronous = FULL"
+
+    def test_a_run_with_its_notary_syncs_the_log_at_its_checkpoints_and_not_again_at_its_end(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Opened as a sweep worker opens it (the notary signs a checkpoint after the board's decision and at the
+        run's end, each synced before it is witnessed): the run's last commit is its end's checkpoint, so its sync
+        holds the whole run and the block's end does not sync the log again (one fsync of five in a run)."""
+        job = plan([load_scenario(LIBRARY / "price-spike.yaml")], [3])[0]
+        log = f"fsync {tmp_path / 'ledger.db'}-wal"
+        with SqliteLedger(tmp_path / "ledger.db") as ledger:
+            settings = Settings(data_dir=tmp_path / "data", state_dir=tmp_path / "state")
+            attach_notary(ledger, ledger_trust(settings, ledger, client="cli"))
+            result, events = run_traced(job, ledger, monkeypatch)
+            checkpoints = len(ledger.stored_checkpoints())
+        assert result.status == "completed"
+        assert checkpoints == 2  # after the board's decision, at the run's end
+        assert events.count(log) == checkpoints
+        last_commit = len(events) - 1 - events[::-1].index("COMMIT")
+        assert last_commit < len(events) - 1 - events[::-1].index(log) < events.index("result")
 
     def test_a_run_writes_its_flushes_together_with_a_plain_runs_content(self, tmp_path: Path) -> None:
         """A job's run holds its recorder's flushes and writes them when the run next uses the ledger (its bus is

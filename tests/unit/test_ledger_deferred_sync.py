@@ -1,7 +1,8 @@
 """SqliteLedger.deferred_sync: the commits of a block skip their own fsync (synchronous=NORMAL) and the block ends
-with one fsync of the write-ahead log, however it ends; a checkpoint, inside the block or not, is synced before
-add_checkpoint returns (the witness must never hold a checkpoint of entries a power cut could take back), once
-the writers' turn is handed on (no other writer waits for the disk)."""
+with one fsync of the write-ahead log, however it ends, unless a checkpoint in the block synced it after the
+block's last commit; a checkpoint, inside the block or not, is synced before add_checkpoint returns (the witness
+must never hold a checkpoint of entries a power cut could take back), once the writers' turn is handed on (no other
+writer waits for the disk)."""
 
 from __future__ import annotations
 
@@ -153,3 +154,35 @@ def test_a_ledger_opened_through_a_symlink_syncs_the_log_beside_the_real_file(
         assert [e for e in syncs.events if e.startswith("fsync")] == [f"fsync {real / 'ledger.db'}-wal"]
     assert (real / "ledger.db-writer").exists()  # the writers' turn is taken beside the real file too
     assert not (tmp_path / "ledger.db-writer").exists()
+
+
+def test_a_block_ending_with_its_checkpoint_syncs_the_log_once_not_again_at_its_end(
+    ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep run ends with its checkpoint, synced after the run's last commit: the block's end has nothing of the
+    block left to sync (its second fsync of the log was one of a sweep run's five)."""
+    syncs = Syncs(ledger, monkeypatch)
+    with ledger.deferred_sync():
+        ledger.append_batch_once("recorder", [("m-1", [draft(1)]), ("m-2", [draft(2)])])
+        ledger.add_checkpoint(2, "a signed note")
+        syncs.events.append("checkpointed")
+    log = f"fsync {ledger.path}-wal"
+    assert [e for e in syncs.events if e.startswith("fsync")] == [log]
+    assert syncs.events.index(log) < syncs.events.index("checkpointed")
+    assert ledger.count() == 2
+
+
+def test_a_block_that_commits_nothing_still_syncs_what_a_dead_writer_left_unsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep worker that finds its run complete acknowledges the job after the block: the run's last commits may
+    be a dead worker's, made NORMAL and never synced, so the block syncs the log though it wrote nothing."""
+    path = tmp_path / "ledger.db"
+    with SqliteLedger(path) as dead, SqliteLedger(path) as alive, dead.deferred_sync():
+        dead.append([draft(1)])
+        dead.add_checkpoint(1, "a signed note")  # synced here: this ledger has nothing unsynced left
+        dead.append([draft(2)])  # committed NORMAL: the writer dies before its block ends
+        syncs = Syncs(alive, monkeypatch)
+        with alive.deferred_sync():
+            assert alive.count() == 2  # the run is found as the dead writer left it
+        assert [e for e in syncs.events if e.startswith("fsync")] == [f"fsync {path}-wal"]
