@@ -310,9 +310,9 @@ def guard_problem(
     if seen is not None:
         candidates.append((f"{seen_name}'s memory", seen.note))
     if witness is not None:
-        notes = witness.newest(origin)
-        if notes:
-            candidates.append((f"the {witness.describe()}", notes[0][1]))
+        first = next(witness.newest(origin), None)
+        if first is not None:
+            candidates.append((f"the {witness.describe()}", first[1]))
     size, _ = ledger.head()
     tree = StoredTree(ledger, size)
     newest: SignedCheckpoint | None = None

@@ -9,8 +9,10 @@ and against which witness. A ledger that is not provably consistent with that me
 from __future__ import annotations
 
 import hashlib
+import heapq
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -57,17 +59,24 @@ class WitnessDir:
             os.fsync(handle.fileno())
         return True
 
-    def newest(self, origin: str) -> list[tuple[str, str]]:
-        """The (file name, note) of the largest checkpoints kept for `origin`, largest first, lazily read: the
-        caller takes the first whose signature it accepts. File names start with the zero-padded size."""
+    def newest(self, origin: str) -> Iterator[tuple[str, str]]:
+        """The (file name, note) of the largest checkpoints kept for `origin` (at most 8), largest first, each read
+        when the caller comes to it: the caller takes the first whose signature it accepts, so the files after it
+        are never read (the notary asks at every checkpoint, a sweep's twice a run). File names start with the
+        zero-padded size."""
         folder = self.path / _slug(origin)
-        if not folder.is_dir():
-            return []
         try:
-            names = sorted((f.name for f in folder.glob("*.checkpoint")), reverse=True)
-            return [(name, (folder / name).read_text(encoding="utf-8", errors="replace")) for name in names[:8]]
+            names = heapq.nlargest(8, (name for name in os.listdir(folder) if name.endswith(".checkpoint")))
+        except (FileNotFoundError, NotADirectoryError):
+            return
         except OSError as exc:
             raise WitnessError(f"cannot read the {self.describe()}: {exc.strerror or exc}") from None
+        for name in names:
+            try:
+                note = (folder / name).read_text(encoding="utf-8", errors="replace")
+            except OSError as exc:
+                raise WitnessError(f"cannot read the {self.describe()}: {exc.strerror or exc}") from None
+            yield name, note
 
     def notes(self, origin: str) -> list[tuple[str, str]]:
         """(file name, note) of every checkpoint kept for `origin`, smallest tree first."""

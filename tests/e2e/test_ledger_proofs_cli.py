@@ -210,6 +210,20 @@ class TestVerifyFromTheCli:
             "TAMPERED: the witness store was rolled back: its newest checkpoint covers 120"
         )
 
+    def test_an_older_witness_file_that_cannot_be_read_stops_neither_opening_nor_checkpointing(
+        self, op: Operator
+    ) -> None:
+        """Opening the ledger and signing a checkpoint look at the witness's newest checkpoint only: an older file
+        below it that cannot be read (here a directory in its place) is not read at all, so it neither refuses the
+        ledger nor leaves the next checkpoint unwitnessed (all eight newest were read, and the first failure
+        stopped both)."""
+        folder = next((op.data / "witness").iterdir())
+        (folder / "00000000000000000050-0000000000000000.checkpoint").mkdir()
+        op.grow(320)  # a checkpoint at 320 by the notary, then `ledger checkpoint` opens the ledger (its guard)
+        assert any(name.name.startswith("00000000000000000320-") for name in folder.iterdir())
+        done = op.cli("ledger", "checkpoint", "--ledger", str(op.ledger))
+        assert done.returncode == 0, done.stdout + done.stderr
+
     def test_negative_control_a_witness_elsewhere_that_kept_everything(self, op: Operator) -> None:
         op.env["COALITION_WITNESS_DIR"] = str(op.root / "remote-witness")
         op.witness_dir = op.root / "remote-witness"
