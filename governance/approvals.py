@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from coalition.bus.canonical import content_hash
 from coalition.bus.keys import public_text
@@ -37,6 +38,7 @@ from coalition.governance.run_entries import run_entries
 from coalition.governance.state import GovernanceState, fold_ledger
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import EntryDraft, LedgerEntry
+from coalition.ledger.errors import MalformedEntry
 
 APPROVALS_CONSUMER = "approvals"
 
@@ -71,7 +73,8 @@ def amendment_problem(action: str, args: Mapping[str, Any]) -> str | None:
 
 
 def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
-    """The run.started message of a run, if the ledger has it."""
+    """The run.started message of a run, if the ledger has it; one recorded that no longer validates (an altered or
+    drifted ledger) is a MalformedEntry naming the run, the entry and the first problem, for every reader alike."""
     return _started_among(ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)))
 
 
@@ -79,7 +82,15 @@ def _started_among(entries: Sequence[LedgerEntry]) -> RunStarted | None:
     """The run.started message among a run's first `run` entries (what run_started reads)."""
     for entry in entries[:5]:
         if entry.message_type == RunStarted.TYPE:
-            message = parse_payload(RunStarted.TYPE, entry.payload)
+            try:
+                message = parse_payload(RunStarted.TYPE, entry.payload)
+            except ValidationError as exc:  # a field it never had, or one of another type: not what the run recorded
+                problem = exc.errors()[0]
+                where = ".".join(str(part) for part in problem["loc"]) or "payload"
+                raise MalformedEntry(
+                    entry.seq,
+                    f"run {entry.run_id!r}: its recorded run.started does not validate: {where}: {problem['msg']}",
+                ) from None
             assert isinstance(message, RunStarted)
             return message
     return None

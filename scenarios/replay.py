@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, make_model, model_parameters
 from coalition.agents.recording import ReplayChatModel
@@ -87,14 +86,7 @@ class RecordedRun:
 
 def recorded_run(ledger: Ledger, run_id: str) -> RecordedRun:
     """Read a run's inputs back from its ledger; ReplayError names what is missing or altered."""
-    try:
-        started = run_started(ledger, run_id)
-    except ValidationError as exc:  # a field it never had, or one of another type: not what the run recorded
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "payload"
-        raise ReplayError(
-            f"run {run_id!r}: the recorded run.started does not validate: {where}: {problem['msg']} (altered ledger?)"
-        ) from None
+    started = run_started(ledger, run_id)  # one that no longer validates: MalformedEntry, one line as any reader's
     if started is None:
         raise ReplayError(f"no run {run_id!r} in the ledger")
     scenario_doc = started.settings.get("scenario_document")

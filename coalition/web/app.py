@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from coalition.bootstrap import LedgerLocation, open_ledger
 from coalition.bus.clock import Clock, WallClock
 from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
+from coalition.ledger.errors import MalformedEntry
 from coalition.web.access_log import AccessLog
 from coalition.web.auth import LoginRequired, current_principal
 from coalition.web.errors import Refused, WebError
@@ -186,6 +187,10 @@ def create_app(
         if _wants_json(request):
             return JSONResponse({"detail": message, "errors": _jsonable(errors)}, status_code=422)
         return _error_page(request, 400, message)
+
+    @app.exception_handler(MalformedEntry)
+    async def malformed_entry(request: Request, exc: MalformedEntry) -> Response:
+        return _error_page(request, 409, str(exc))  # an entry altered in the ledger: named, not a server error
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -22,6 +22,7 @@ from coalition.governance.policy import Policy
 from coalition.governance.reviews import SampledItem, review_queue
 from coalition.ledger.base import Ledger, LedgerQuery, RunInfo
 from coalition.ledger.entry import EntryKind, LedgerEntry
+from coalition.ledger.errors import MalformedEntry
 from coalition.scenarios.chart_series import ChartValues, chart_values
 from coalition.scenarios.world_kpis import world_kpis
 
@@ -115,6 +116,8 @@ def policies_for(ledger: Ledger, run_ids: list[str], problems: list[str]) -> dic
             found[run_id] = policy_for_run(ledger, run_id)
         except PolicyError as exc:
             problems.append(f"run {run_id}: {exc}")
+        except MalformedEntry as exc:  # its run.started altered: named, the other runs' escalations still listed
+            problems.append(str(exc))
     return found
 
 
@@ -198,7 +201,7 @@ def find_escalation(ledger: Ledger, run_id: str, proposal_id: str) -> tuple[Esca
     """The escalation and the run's policy, or None with a one-line reason."""
     try:
         policy = policy_for_run(ledger, run_id)
-    except PolicyError as exc:
+    except (PolicyError, MalformedEntry) as exc:
         return None, None, str(exc)
     escalation = load_escalation(ledger, run_id=run_id, proposal_id=proposal_id, policy=policy)
     if escalation is None:

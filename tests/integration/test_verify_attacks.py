@@ -19,9 +19,9 @@ from ledger_attacks import attacker
 from coalition.bus.canonical import canonical_json
 from coalition.ledger.digest import history_bodies
 from coalition.ledger.entry import GENESIS_HASH
+from coalition.ledger.errors import MalformedEntry
 from coalition.ledger.history import run_history
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.replay import ReplayError
 from coalition.scenarios.replay_verify import VerifyResult, verify_run
 
 pytestmark = pytest.mark.integration
@@ -224,17 +224,17 @@ def test_an_altered_decision_signature(recorded: Bodies, tmp_path: Path) -> None
 
 def test_an_extra_key_in_the_recorded_run_started_is_one_line(recorded: Bodies, tmp_path: Path) -> None:
     """run.started is what the re-derivation starts from: one that no longer validates (a key it never had) refuses
-    the replay in one line naming it (the CLI's exit 2), as an altered scenario or policy document does."""
+    the replay in one line naming it (the CLI's exit 2), as every other reader of it does."""
     at = first(recorded, "run", message_type="run.started")
 
     def extra(bodies: Bodies) -> None:
         bodies[at]["payload"]["injected"] = True
 
-    with pytest.raises(ReplayError) as refused:
+    with pytest.raises(MalformedEntry) as refused:  # what every reader of run.started says (governance/approvals.py)
         forged(recorded, tmp_path, extra)
     assert str(refused.value) == (
-        f"run {RUN!r}: the recorded run.started does not validate: injected: Extra inputs are not permitted"
-        " (altered ledger?)"
+        f"ledger entry {at + 1} is malformed (run {RUN!r}: its recorded run.started does not validate: injected: Extra"
+        " inputs are not permitted); the file was altered: run coalition ledger verify"
     )
 
 
