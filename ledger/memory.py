@@ -2,10 +2,11 @@
 (replay --verify derives a run into one and compares it with the recorded run).
 
 Each entry is sealed as a SQLite ledger seals it (`prepared.chain`: the same canonical bytes, redaction and hash)
-and kept as those bytes, its hash and the JSON values they encode (the fields sealing encoded, or, redacted, the bytes
-parsed back): what `run_bodies` hands out, equal as JSON to a SQLite ledger's stored bodies read back. Dedupe rows
-are a set. What it leaves out is the SQL: no statement, transaction or index per append (a third of what recording
-a derived run cost), and no JSON parse of the run when its end and the comparison read it back.
+and kept as those bytes, its hash and the JSON values they encode (the bytes parsed back once, when sealed: nothing
+kept is shared with the caller's draft or the entry it is handed): what `run_bodies` hands out, equal as JSON to a
+SQLite ledger's stored bodies read back. Dedupe rows are a set. What it leaves out is the SQL: no statement,
+transaction or index per append (a third of what recording a derived run cost), and no JSON parse of the run when
+its end and the comparison read it back.
 
 Queries filter the entries in memory with the SQLite ledger's meaning of each filter (an agent is the actor's
 `agent:` name, else the payload's proposing agent; a search matches every word in the rationale or subject,
@@ -155,14 +156,12 @@ class MemoryLedger(CommitListeners):
         sealed: list[_Stored] = []
         for draft in prepared:
             seq += 1
-            # the draft's fields as JSON with the position fields chain encodes (a shallow copy: chain hands its dict,
-            # their values put back as Python objects, to the entry it builds): the JSON values of the bytes, kept
-            # without parsing them, unless chain redacted the bytes; then only the bytes parsed back are what it sealed
-            fields = {**draft[1], "seq": seq, "wall_time": wall_json, "prev_hash": prev}
-            entry, body, redacted = chain(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
-            if redacted:
-                fields = orjson.loads(body)
-            sealed.append(_Stored(body, entry.hash, fields))
+            # what is kept is the sealed bytes parsed back: the JSON values they encode (redacted if chain redacted
+            # them), sharing no object with the draft (a message's payload is the caller's dict) or the entry returned
+            # (chain builds it around the draft's dumped fields), so a caller changing either after the append
+            # changes nothing kept
+            entry, body = chain(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
+            sealed.append(_Stored(body, entry.hash, orjson.loads(body)))
             entries.append(entry)
             prev = entry.hash
         for stored in sealed:

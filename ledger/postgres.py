@@ -577,7 +577,7 @@ class PostgresLedger(CommitListeners):
             seq += 1
             run_id = prepared[0].run_id
             chain_seq, prev = runs.get(run_id, (0, GENESIS_HASH))
-            entry, body, _ = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
+            entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
             rows.append((seq, chain_seq + 1, entry.hash, body.decode()))
             entries.append(entry)
             runs[run_id] = (chain_seq + 1, entry.hash)

@@ -77,10 +77,9 @@ def wall_time_json(wall_time: datetime) -> str:
 
 def chain(
     prepared: PreparedDraft, *, seq: int, wall_time: datetime, prev_hash: str, wall_json: str | None = None
-) -> tuple[LedgerEntry, bytes, bool]:
-    """The entry at `seq` after `prev_hash`, the canonical bytes its hash covers (what the ledger stores) and whether
-    they were redacted: any configured secret in them is redacted first (then the prepared fields, position fields
-    added, are no longer what the bytes encode).
+) -> tuple[LedgerEntry, bytes]:
+    """The entry at `seq` after `prev_hash` and the canonical bytes its hash covers (what the ledger stores): any
+    configured secret in them is redacted first.
 
     `wall_json` is `wall_time` as `wall_time_json` writes it, when the caller has it already (a batch shares one)."""
     draft, fields = prepared
@@ -94,14 +93,14 @@ def chain(
         fields = secrets.value(fields)
         body = canonical_json(fields)
         digest.update(body)
-        return LedgerEntry.model_validate({**fields, "hash": digest.hexdigest()}), body, True
+        return LedgerEntry.model_validate({**fields, "hash": digest.hexdigest()}), body
     digest.update(body)
     # the dumped fields become the entry's: their JSON values are the draft's but for those that JSON writes as text
     fields["sim_time"] = draft.sim_time
     fields["model"] = draft.model
     fields["wall_time"] = wall_time
     fields["hash"] = digest.hexdigest()
-    return _construct_entry(fields), body, False
+    return _construct_entry(fields), body
 
 
 # Every entry's fields-set, shared: it names every field, so nothing can be added to it (model_copy and copy take

@@ -225,10 +225,7 @@ def seal_with_body(
 ) -> tuple[LedgerEntry, bytes]:
     """`entry.seal` without its second validation round: the same hash, plus the canonical bytes that were hashed
     (`prepare_all` then `chain`: a writer prepares its drafts before its write turn and chains them in it)."""
-    entry, body, _ = chain(
-        prepare_all([draft])[0], seq=seq, wall_time=wall_time, prev_hash=prev_hash, wall_json=wall_json
-    )
-    return entry, body
+    return chain(prepare_all([draft])[0], seq=seq, wall_time=wall_time, prev_hash=prev_hash, wall_json=wall_json)
 
 
 def _body_fields(body: str | bytes) -> dict[str, Any]:
@@ -692,7 +689,7 @@ class SqliteLedger(CommitListeners):
         fts_rows: list[tuple[int, str, str]] = []
         for draft in drafts:
             seq += 1
-            entry, body, _ = chain(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
+            entry, body = chain(draft, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
             rows.append((seq, entry.hash, body.decode()))
             fts_rows.append((seq, entry.rationale, entry.subject))
             entries.append(entry)

@@ -153,7 +153,7 @@ class TestPreparedDrafts:
         prev = "ab" * 32
         for seq, prepared in enumerate(prepare_all(items), start=1):
             expected = seal(prepared[0], seq=seq, wall_time=wall_time, prev_hash=prev)
-            entry, body, _ = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev)
+            entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev)
             assert entry == expected
             assert body == canonical_json(expected.hashed_fields())
             prev = entry.hash
@@ -168,8 +168,8 @@ class TestPreparedDrafts:
         messages = [EnvelopeDraft(**dict(draft)) for draft in items]
         prev = "ab" * 32
         for seq, (prepared, plain) in enumerate(zip(prepare_all(messages), prepare_all(items), strict=True), start=1):
-            entry, body, redacted = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev)
-            assert (entry, body, redacted) == chain(plain, seq=seq, wall_time=wall_time, prev_hash=prev)
+            entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev)
+            assert (entry, body) == chain(plain, seq=seq, wall_time=wall_time, prev_hash=prev)
             assert entry.payload is prepared[0].payload
             prev = entry.hash
 

@@ -13,6 +13,7 @@ import pytest
 from coalition.bus.canonical import canonical_json
 from coalition.bus.clock import SimulatedClock
 from coalition.ledger import EntryDraft, LedgerQuery, SqliteLedger
+from coalition.ledger.entry import EnvelopeDraft
 from coalition.ledger.memory import MemoryLedger
 
 pytestmark = pytest.mark.unit
@@ -140,3 +141,23 @@ def test_a_secret_is_kept_redacted_as_it_is_sealed() -> None:
         assert b"hunter2" not in canonical_json(body)
         assert canonical_json(body) == memory._stored[0].body
         assert "hunter2" not in str(memory.query(LedgerQuery())[0].payload)
+
+
+@pytest.mark.parametrize("kind", [EntryDraft, EnvelopeDraft])
+def test_changing_a_draft_or_the_entry_after_the_append_changes_nothing_kept(kind: type[EntryDraft]) -> None:
+    """A message's draft hands its payload over as it is (EnvelopeDraft) and the entry returned is built around the
+    draft's dumped fields: what the ledger keeps shares no object with either, so a caller changing them after the
+    append changes neither what run_bodies hands out nor what a query finds."""
+    payload = {"action": "set_price", "args": {"price": "41.50"}}
+    with MemoryLedger() as memory:
+        fresh = kind.model_validate({**dict(draft(1, kind="proposal")), "payload": payload, "evidence": ["e-1"]})
+        (entry,) = memory.append([fresh])
+        kept = [memory.sealed(1), canonical_json(memory.run_bodies("run-a")), memory.query(LedgerQuery())]
+        fresh.payload["action"] = "drain_treasury"
+        fresh.payload["args"]["price"] = "0.01"
+        entry.payload["args"]["amount"] = "1000000"
+        entry.evidence.append("forged")
+        assert [memory.sealed(1), canonical_json(memory.run_bodies("run-a")), memory.query(LedgerQuery())] == kept
+        assert memory.count(LedgerQuery(action="set_price")) == 1
+        assert memory.count(LedgerQuery(action="drain_treasury")) == 0
+        assert memory.verify().ok
