@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -30,3 +31,38 @@ def content_hash(value: Any) -> str:
     """sha256 hex of the canonical JSON of a value (bytes are hashed as they are)."""
     data = value if isinstance(value, bytes) else canonical_json(value)
     return hashlib.sha256(data).hexdigest()
+
+
+def canonical_problem(data: bytes) -> str | None:
+    """Why `data` is not exactly the canonical JSON of the value it parses to, or None when it is.
+
+    Bytes that hash right can still be read two ways: `{"outcome":"allow","outcome":"deny"}` is "allow" to SQLite's
+    json_extract and "deny" to orjson. Stored bytes this module wrote are canonical; re-encoding what they parse to
+    gives them back (about 1 µs a KB on top of the parse), and only when it does not is the cause looked for."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return f"not JSON ({exc})"
+    if orjson.dumps(value, option=_OPTIONS) == data:
+        return None
+    repeated = _repeated_key(data)
+    if repeated is not None:
+        return f"the key {repeated!r} appears twice in one object (readers disagree on its value)"
+    return "its key order, spacing, escapes or number spelling are not the canonical ones"
+
+
+def _repeated_key(data: bytes) -> str | None:
+    """A key that appears twice in one of `data`'s objects (orjson keeps the last silently; this parser reports it)."""
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        if not found and len(set(keys)) != len(keys):
+            found.append(next(key for index, key in enumerate(keys) if key in keys[:index]))
+        return dict(items)
+
+    try:
+        json.loads(data, object_pairs_hook=pairs)
+    except ValueError:
+        return None
+    return found[0] if found else None

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from coalition.bus.canonical import canonical_json
+from coalition.bus.canonical import canonical_json, canonical_problem
 from coalition.bus.redaction import redactor
 
 GENESIS_HASH = "0" * 64
@@ -137,6 +137,13 @@ def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     h = hashlib.sha256(prev_hash.encode("ascii"))
     h.update(canonical_json(fields))
     return h.hexdigest()
+
+
+def stored_bytes_problem(body: bytes) -> str | None:
+    """Why an entry's stored bytes are not what sealing writes (the canonical JSON of their value), or None: the
+    verdict every ledger's verify gives on bytes whose hash is right but whose value readers may read differently."""
+    problem = canonical_problem(body)
+    return None if problem is None else f"the stored entry is not canonical JSON: {problem}"
 
 
 def seal(draft: EntryDraft, *, seq: int, wall_time: datetime, prev_hash: str) -> LedgerEntry:

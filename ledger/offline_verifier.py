@@ -7,9 +7,10 @@ PACKAGE is the audit package (a directory or a .zip; default: the directory this
 1. the checkpoint (checkpoint.txt, a C2SP signed note) is signed by the ledger key — the package's own
    ledger-key.txt, or, better, the key you obtained from the ledger's operator (--key);
 2. every entry of ledger.jsonl is the entry whose stored bytes are in proofs.jsonl, with its hash chain link, and
-   each entry's RFC 6962 inclusion proof leads to the checkpoint's root; with run-chain.json (a whole run from a
-   ledger that chains each run, PostgreSQL), the entries are that run's chain from GENESIS, each linked to the one
-   before it, without any other run's entries;
+   each entry's RFC 6962 inclusion proof leads to the checkpoint's root; those bytes are exactly the JSON the
+   ledger writes for their value (sorted keys, each once, no whitespace), so every reader reads one value; with
+   run-chain.json (a whole run from a ledger that chains each run, PostgreSQL), the entries are that run's chain
+   from GENESIS, each linked to the one before it, without any other run's entries;
 3. the checkpoint extends the newest checkpoint of the same ledger this verifier has seen before (kept in --state,
    default ~/.local/state/coalition-verifier/), using the consistency proofs in consistency.json; then it remembers
    this one. A package that cannot be proven consistent with what you saw before is refused.
@@ -154,6 +155,52 @@ def open_checkpoint(note: str, key: tuple[str, bytes, Ed25519PublicKey]) -> tupl
     raise Failed(f"the checkpoint is signed by an unknown key (expected {name}+{key_id.hex()})")
 
 
+class _Number:
+    """A JSON number other than an integer, as written (the ledger's writer spells floats its own way)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_canonical(k)}:{_canonical(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    if isinstance(value, _Number):
+        return value.text
+    return json.dumps(value, ensure_ascii=False)
+
+
+def canonical_problem(body: bytes) -> str | None:
+    """Why `body` is not the JSON the ledger writes for its value (Coalition's bus/canonical.py: keys sorted and
+    each once, no whitespace, UTF-8, the shortest escapes), or None; a number with a fraction or exponent is taken
+    as written. A repeated key is named: readers disagree on its value (SQLite keeps the first, Python the last)."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        if not repeated and len(set(keys)) != len(keys):
+            repeated.append(next(key for index, key in enumerate(keys) if key in keys[:index]))
+        return dict(items)
+
+    try:
+        value = json.loads(body, object_pairs_hook=pairs, parse_float=_Number, parse_constant=_not_a_number)
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    if repeated:
+        return f"the key {repeated[0]!r} appears twice in one object (readers disagree on its value)"
+    if _canonical(value).encode() != body:
+        return "its key order, spacing or escapes are not the canonical ones"
+    return None
+
+
 def _read(package: Path) -> dict[str, bytes]:
     names = ("checkpoint.txt", "ledger-key.txt", "proofs.jsonl", "ledger.jsonl", "consistency.json", "run-chain.json")
     try:
@@ -190,6 +237,9 @@ def verify_package(files: dict[str, bytes], key_text: str | None, state_dir: Pat
             raise Failed(f"proofs.jsonl line {number}: proof is not for seq {seq} in the checkpoint's tree")
         if hashlib.sha256(fields["prev_hash"].encode() + body).hexdigest() != item["hash"]:
             raise Failed(f"entry seq {seq}: its hash does not match its content (altered)")
+        problem = canonical_problem(body)
+        if problem is not None:
+            raise Failed(f"entry seq {seq}: its stored bytes are not canonical JSON: {problem}")
         if root_from_inclusion(seq - 1, size, leaf_hash(body), _b64list(item["proof"])) != root:
             raise Failed(f"entry seq {seq}: its inclusion proof does not lead to the checkpoint's root (altered)")
         fields["hash"] = item["hash"]

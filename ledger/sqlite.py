@@ -2,7 +2,8 @@
 
 Each row stores the canonical JSON of the entry (every field but `hash`, exactly the bytes that were hashed);
 the columns the CLI and console filter on are generated from that JSON by SQLite. `verify` hashes the stored
-bytes directly, without parsing them.
+bytes and checks that they are exactly the canonical JSON of what they parse to (bus/canonical.py): bytes that hash
+right but repeat a key read one way in SQLite's columns and another in Python.
 
 Durability: `synchronous=FULL` by default. The ledger is the only copy of human approvals and the recorder
 acks the bus after commit, so a committed entry must survive a power cut, not just a process crash; FULL
@@ -38,7 +39,7 @@ from pydantic import ValidationError
 
 from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
-from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
+from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, stored_bytes_problem
 from coalition.ledger.errors import (
     AppendOnlyViolation,
     LedgerError,
@@ -1127,7 +1128,7 @@ class SqliteLedger(CommitListeners):
 
 
 def verify_rows(rows: Iterator[Row], *, linked: bool = True) -> VerifyResult:
-    """The chain check over raw rows (seq, body's seq, body's prev_hash, hash, body bytes); no parsing per row.
+    """The chain check over raw rows (seq, body's seq, body's prev_hash, hash, body bytes), each body canonical.
 
     `linked`: each prev_hash is the hash of the seq before (one chain per ledger); otherwise each hash is checked
     against the row's own prev_hash and the links are checked elsewhere (coalition.ledger.run_chains)."""
@@ -1146,6 +1147,9 @@ def verify_rows(rows: Iterator[Row], *, linked: bool = True) -> VerifyResult:
         h.update(body)
         if h.hexdigest() != hash_:
             return _bad(seq, "hash does not match the entry's content (altered)")
+        problem = stored_bytes_problem(body)
+        if problem is not None:
+            return _bad(seq, problem)
         if body_seq != seq:
             return _bad(seq, f"the entry says it is seq {body_seq} (moved)")
         last_hash = hash_

@@ -3,6 +3,7 @@ file and with its LIKE search fallback, and PostgreSQL (a fresh schema per test,
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import multiprocessing
 import sqlite3
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 
 from coalition.bus import redaction
 from coalition.bus.base import Bus
+from coalition.bus.canonical import canonical_json
 from coalition.bus.envelope import Envelope
 from coalition.bus.messages import ActionProposed, Observation, RunFinished, RunStarted, VerdictIssued
 from coalition.bus.topics import ALL
@@ -646,6 +648,37 @@ class TestVerify:
         result = backend.ledger.verify()
         assert result.ok, result.reason
         assert (result.entries, result.head_hash) == (20, backend.ledger.head()[1])
+
+    @pytest.mark.parametrize(
+        ("spelled", "why"),
+        [
+            (b'"outcome":"allow","outcome":null', "the key 'outcome' appears twice in one object"),
+            (b'"outcome": null', "its key order, spacing, escapes or number spelling are not the canonical ones"),
+        ],
+    )
+    def test_stored_bytes_that_are_not_canonical_json_are_named_at_their_seq(
+        self, backend: Backend, spelled: bytes, why: str
+    ) -> None:
+        """Bytes that hash right but repeat a key read two ways (SQLite's json_extract keeps the first value, Python
+        the last): the chain check and the full check refuse them at their seq, as they do any other spelling."""
+        ledger = backend.ledger
+        ledger.append([draft(n) for n in (1, 2, 3)])
+        _, head = ledger.head()
+        fields = {**ledger.get(3).hashed_fields(), "seq": 4, "prev_hash": head, "subject": "p-4"}
+        body = canonical_json(fields).replace(b'"outcome":null', spelled)
+        assert body != canonical_json(fields)
+        forged = hashlib.sha256(head.encode() + body).hexdigest()
+        text = body.decode().replace("'", "''")
+        chained = ("chain_seq, ", "4, ") if backend.name == "postgres" else ("", "")  # the run's 4th entry too
+        backend.raw_as_owner(
+            f"INSERT INTO entries (seq, {chained[0]}hash, body) VALUES (4, {chained[1]}'{forged}', '{text}')"
+        )
+        result = ledger.verify()
+        assert (result.ok, result.first_bad_seq) == (False, 4)
+        assert result.reason is not None
+        assert result.reason.startswith(f"the stored entry is not canonical JSON: {why}")
+        report = check_ledger(ledger, verifiers=[], derived=False)
+        assert (report.ok, report.first_bad_seq, report.reason) == (False, 4, result.reason)
 
 
 class TestMerkleTree:

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
 
 from coalition.bootstrap import attach_notary, ledger_trust
 from coalition.governance.decision_signatures import scripted_key, sign, statement
@@ -29,12 +31,15 @@ from coalition.ledger.notary import origin_of
 from coalition.ledger.signed_note import Signer
 from coalition.ledger.tree import StoredTree
 from coalition.settings import Settings
+from coalition.web.app import create_app
+from coalition.web.passwords import hash_password
 
 pytestmark = pytest.mark.e2e
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 COALITION = Path(sys.executable).with_name("coalition")
 CRYPTOGRAPHY_PIN = "cryptography==51.0.1"  # as in constraints.txt
+PASSWORD = "correct horse battery"
 
 
 def _scripted_decision(n: int, at: datetime) -> dict[str, object]:
@@ -343,4 +348,70 @@ def test_prove_prints_a_proof_that_checks_against_the_checkpoint(op: Operator) -
     assert (missing.returncode, missing.stderr.strip()) == (
         2,
         "error: no ledger entry with seq 999 (the ledger holds 300)",
+    )
+
+
+def _append_repeating_a_key(path: Path) -> int:
+    """What a superuser's SQL appends: the next entry, chained and indexed as the ledger would, but its bytes say
+    `outcome` twice ("allow" first, which SQLite's columns read, "deny" last, which Python reads); returns its seq."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    seq, head, body = conn.execute("SELECT seq, hash, body FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
+    fields = json.loads(body)
+    fields.update(seq=seq + 1, prev_hash=head, subject="p-forged", rationale="forged but allowed", message_id="m-x")
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    forged = canonical.replace('"outcome":"deny"', '"outcome":"allow","outcome":"deny"', 1)
+    assert forged != canonical
+    digest = hashlib.sha256(head.encode() + forged.encode()).hexdigest()
+    conn.execute("INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)", (seq + 1, digest, forged))
+    conn.execute(
+        "INSERT INTO entries_fts (rowid, rationale, subject) VALUES (?, ?, ?)",
+        (seq + 1, fields["rationale"], fields["subject"]),
+    )
+    conn.close()
+    return int(seq) + 1
+
+
+def test_an_entry_repeating_a_key_is_named_by_verify_and_the_offline_verifier(op: Operator) -> None:
+    """Bytes that hash and link right but repeat a key read two ways: the outcome column says allow, the entry deny.
+    `ledger verify` names the entry; reading it (show, list, search) is no traceback; an audit package holding it,
+    under a checkpoint signed after it, fails the package's own verify.py naming it."""
+    seq = _append_repeating_a_key(op.ledger)
+    listed = op.cli("ledger", "list", "--ledger", str(op.ledger), "--outcome", "allow", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [e["outcome"] for e in json.loads(listed.stdout)] == ["deny"]  # what the ambiguity looks like
+    why = "the stored entry is not canonical JSON: the key 'outcome' appears twice in one object"
+    done = op.verify()
+    assert done.returncode == 1
+    assert _one_line(done) == f"TAMPERED at seq {seq}: {why} (readers disagree on its value)"
+    for args in (("ledger", "show", str(seq)), ("ledger", "list", "--search", "forged")):
+        read = op.cli(*args, "--ledger", str(op.ledger))
+        assert read.returncode == 0, read.stdout + read.stderr
+        assert "Traceback" not in read.stdout + read.stderr
+    explorer = create_app(op.ledger, op.root / "users.db")
+    explorer.state.console.users.add("vera", ["viewer"], hash_password(PASSWORD), now=T0)
+    with TestClient(explorer, base_url="http://127.0.0.1") as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert token is not None
+        login = {"name": "vera", "password": PASSWORD, "csrf_token": token.group(1), "next": "/ledger"}
+        assert client.post("/login", data=login, follow_redirects=False).status_code == 303
+        pages = [client.get(url) for url in ("/ledger?outcome=allow", f"/ledger/entries/{seq}")]
+    explorer.state.console.close()
+    assert [page.status_code for page in pages] == [200, 200]
+    assert "forged but allowed" in pages[1].text
+
+    op.grow(seq + 1)  # a checkpoint signed over it, as the notary signs what the ledger holds
+    package = op.root / "audit"
+    audited = op.cli("audit", "--ledger", str(op.ledger), "--out", str(package))
+    assert (audited.returncode, "ledger VERIFICATION FAILED" in audited.stdout) == (1, True)  # written, and says so
+    offline = subprocess.run(
+        [sys.executable, "-I", str(package / "verify.py"), str(package), "--state", str(op.root / "auditor")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (offline.returncode, offline.stdout.strip()) == (
+        1,
+        f"FAILED: entry seq {seq}: its stored bytes are not canonical JSON: the key 'outcome' appears twice in one"
+        " object (readers disagree on its value)",
     )

@@ -17,6 +17,7 @@ import pytest
 from ledger_attacks import attacker
 
 from coalition.bus.canonical import canonical_json
+from coalition.ledger.base import LedgerQuery
 from coalition.ledger.digest import history_bodies
 from coalition.ledger.entry import GENESIS_HASH
 from coalition.ledger.errors import MalformedEntry
@@ -41,14 +42,14 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Bodies:
         return ledger.run_bodies(RUN)
 
 
-def forged(
+def forged_ledger(
     recorded: Bodies,
     tmp_path: Path,
     edit: Callable[[Bodies], None],
     encode: Callable[[dict[str, Any]], bytes] = canonical_json,
-) -> VerifyResult:
-    """Verify a ledger holding the recorded bodies as `edit` leaves them, renumbered, encoded by `encode` (canonical
-    JSON, as a ledger writes them) and re-chained."""
+) -> Path:
+    """A ledger holding the recorded bodies as `edit` leaves them, renumbered, encoded by `encode` (canonical JSON, as a
+    ledger writes them) and re-chained."""
     bodies = [orjson.loads(orjson.dumps(body)) for body in recorded]
     edit(bodies)
     path = tmp_path / "forged.db"
@@ -61,8 +62,20 @@ def forged(
         prev = hashlib.sha256(prev.encode() + body).hexdigest()
         conn.execute("INSERT INTO entries (seq, hash, body) VALUES (?, ?, ?)", (seq, prev, body.decode()))
     conn.close()
-    with SqliteLedger(path) as ledger:
-        assert ledger.verify().ok  # a chain check alone accepts every forgery here
+    return path
+
+
+def forged(
+    recorded: Bodies,
+    tmp_path: Path,
+    edit: Callable[[Bodies], None],
+    encode: Callable[[dict[str, Any]], bytes] = canonical_json,
+) -> VerifyResult:
+    """Replay --verify a ledger holding the recorded bodies as `edit` leaves them, renumbered, encoded by `encode` and
+    re-chained."""
+    with SqliteLedger(forged_ledger(recorded, tmp_path, edit, encode)) as ledger:
+        # a chain check alone accepts every forgery written canonically here (bytes spelled otherwise it names)
+        assert ledger.verify().ok == (encode is canonical_json)
         return verify_run(ledger, RUN)
 
 
@@ -257,3 +270,31 @@ def test_a_forged_copy_of_a_decision_before_the_genuine_one(recorded: Bodies, tm
         kept = [b["payload"].get("reason") for b in history_bodies(ledger, RUN) if b["kind"] == "rejection"]
         assert sorted(kept) == sorted(["forged first copy", recorded[at]["payload"]["reason"]])
         assert len(list(run_history(ledger, RUN))) == len(recorded) + 1
+
+
+def test_an_entry_repeating_a_key_is_named_by_verify_and_read_by_replay_without_a_crash(
+    recorded: Bodies, tmp_path: Path
+) -> None:
+    """A verdict whose bytes say `outcome` twice, "allow" (what SQLite's columns read) before the recorded "deny"
+    (what every Python reader reads): the chain check names the entry; replay --verify and the history readers read
+    the last value, as recorded, and do not crash on it."""
+    at = first(recorded, "verdict", outcome="deny")
+
+    def twice(fields: dict[str, Any]) -> bytes:
+        body = canonical_json(fields)
+        return (
+            body.replace(b'"outcome":"deny"', b'"outcome":"allow","outcome":"deny"', 1)
+            if fields["seq"] == at + 1
+            else body
+        )
+
+    with SqliteLedger(forged_ledger(recorded, tmp_path, lambda bodies: None, twice)) as ledger:
+        result = ledger.verify()
+        assert (result.ok, result.first_bad_seq) == (False, at + 1)
+        assert result.reason == (
+            "the stored entry is not canonical JSON: the key 'outcome' appears twice in one object"
+            " (readers disagree on its value)"
+        )
+        assert ledger.count(LedgerQuery(run_id=RUN, outcome="allow", kind="verdict")) == 2  # the column's reading
+        assert [e.outcome for e in run_history(ledger, RUN) if e.seq == at + 1] == ["deny"]
+        assert verify_run(ledger, RUN).identical
