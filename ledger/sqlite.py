@@ -334,6 +334,7 @@ class SqliteLedger(CommitListeners):
         # a scratch ledger's bodies already parsed, per run: (last seq read, bodies); None: not kept (see run_bodies)
         self._parsed_bodies: dict[str, tuple[int, list[dict[str, Any]]]] | None = None
         memory = self._path == ":memory:"
+        new_file = False  # nothing written to the file yet: this opener may be one of several setting it up at once
         if not memory:
             file = Path(self._path)
             if not create and not file.is_file():
@@ -342,6 +343,7 @@ class SqliteLedger(CommitListeners):
                 try:
                     file.parent.mkdir(parents=True, exist_ok=True)
                     create_private(file)  # before SQLite creates it 0644; its WAL and SHM take the same mode
+                    new_file = not file.exists() or file.stat().st_size == 0  # (a link to a file SQLite will make)
                 except OSError as exc:
                     raise LedgerUnavailable(self._path, str(exc)) from None
         read_only = read_only and not memory
@@ -355,6 +357,14 @@ class SqliteLedger(CommitListeners):
         self._writer = (
             None if memory or read_only else WriterLock(os.path.realpath(self._path), timeout_s=BUSY_TIMEOUT_MS / 1000)
         )
+        # a new file is set up (WAL, schema, tree) in the writers' turn: processes opening one new ledger at once
+        # would otherwise race to switch it to WAL, where SQLite answers "database is locked" without waiting (once
+        # the file has its header it is in WAL mode already, and switching again takes no lock)
+        if new_file and self._writer is not None and not self._writer.acquire():
+            self._abandon()
+            raise LedgerUnavailable(
+                self._path, f"another process held the writers' turn for {BUSY_TIMEOUT_MS // 1000} s"
+            )
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             if not memory and not read_only:
@@ -370,11 +380,20 @@ class SqliteLedger(CommitListeners):
                 stat = Path(self._path).stat()
                 self._identity = (stat.st_dev, stat.st_ino)
         except sqlite3.Error as exc:
-            conn.close()
+            self._abandon()
             raise LedgerUnavailable(self._path, str(exc)) from None
         except LedgerError:
-            conn.close()
+            self._abandon()
             raise
+        finally:
+            if self._writer is not None:
+                self._writer.release()
+
+    def _abandon(self) -> None:
+        """Let go of what a ledger that failed to open holds: its connection and its writer lock's file."""
+        self._conn.close()
+        if self._writer is not None:
+            self._writer.close()
 
     @classmethod
     def scratch(cls) -> SqliteLedger:
