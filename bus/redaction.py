@@ -65,14 +65,19 @@ class Redactor:
     def __init__(self, secrets: Mapping[str, str]) -> None:
         usable = {name: value for name, value in secrets.items() if value}
         ordered = sorted(usable.items(), key=lambda item: (-len(item[1]), item[0]))
+        long = [(value, MASK.format(name=name)) for name, value in ordered if len(value) >= MIN_SECRET_LENGTH]
+        # in JSON a secret holding '"', '\\' or a control character is written escaped, and escaped again where JSON
+        # text is itself a JSON string (an entry's stored bytes in an audit package's proofs.jsonl): every form, in
+        # text (a JSON string's value holds the once-escaped form) as in bytes
         self._secrets: tuple[tuple[str, str], ...] = tuple(
-            (value, MASK.format(name=name)) for name, value in ordered if len(value) >= MIN_SECRET_LENGTH
+            (form.decode(), mask) for value, mask in long for form in _forms(value)
         )
-        # in JSON bytes a secret holding '"', '\\' or a control character is written escaped: look for both forms
-        self._encoded = tuple(dict.fromkeys(form for value, _ in self._secrets for form in _forms(value)))
+        self._encoded = tuple(dict.fromkeys(form for value, _ in long for form in _forms(value)))
         short = [(value, MASK.format(name=name)) for name, value in ordered if len(value) < MIN_SECRET_LENGTH]
-        self._short_masks = dict(reversed(short))  # a value two variables share is masked with the first name
-        alternatives = "|".join(re.escape(value) for value, _ in short)
+        short_forms = [(form.decode(), mask) for value, mask in short for form in _forms(value)]
+        self._short_masks = dict(reversed(short_forms))  # a value two variables share is masked with the first name
+        longest_first = sorted(short_forms, key=lambda item: -len(item[0]))
+        alternatives = "|".join(re.escape(form) for form, _ in longest_first)
         self._short = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if short else None
         # bytes hold UTF-8: only ASCII word characters count there, so this may say yes where `text` changes nothing
         self._short_encoded = tuple(dict.fromkeys(form for value, _ in short for form in _forms(value)))
@@ -128,11 +133,13 @@ class Redactor:
 
 
 def _forms(secret: str) -> tuple[bytes, ...]:
-    """The secret's UTF-8 bytes, and its JSON-escaped form when that differs (a quote, a backslash, a control
-    character): how it reads in canonical JSON bytes or a JSON file."""
+    """The secret's UTF-8 bytes, and its JSON-escaped forms when they differ (a quote, a backslash, a control
+    character): how it reads in canonical JSON bytes or a JSON file, and escaped twice in JSON text held in a JSON
+    string."""
     raw = secret.encode()
-    escaped = orjson.dumps(secret)[1:-1]
-    return (raw,) if escaped == raw else (raw, escaped)
+    once = orjson.dumps(secret)[1:-1]
+    twice = orjson.dumps(once.decode())[1:-1]
+    return tuple(dict.fromkeys((raw, once, twice)))
 
 
 _process: dict[str, Redactor] = {}  # the one redactor of this process, under "current"

@@ -9,10 +9,13 @@ import os
 import subprocess
 import sys
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from llm_wire_server import WireServer
+
+from coalition.ledger import EntryDraft, SqliteLedger
 
 pytestmark = pytest.mark.e2e
 
@@ -116,3 +119,43 @@ def test_an_echoed_key_holding_a_quote_and_a_backslash_is_found_nowhere(tmp_path
     for form in (key.encode(), json.dumps(key)[1:-1].encode()):
         assert form not in record
         assert form not in printed
+
+
+def test_a_package_of_an_old_ledger_holding_the_key_leaves_it_out_in_every_escaping(tmp_path: Path) -> None:
+    """A ledger recorded before the key was configured holds it as it was written. Its audit package, made once the
+    key is configured, holds it in none of its forms: raw, JSON-escaped in ledger.jsonl, and escaped twice in
+    proofs.jsonl, where each entry's stored bytes (JSON) are a JSON string (the proofs then no longer verify: an
+    entry that held a secret is no longer the entry its hash covers)."""
+    key = 'sk-canary-"quoted\\9d1e-old'
+    data = tmp_path / "data"
+    ledger_path = data / "ledger.db"
+    with SqliteLedger(ledger_path) as ledger:  # recorded when nothing knew the key: kept as written
+        ledger.append(
+            [
+                EntryDraft(
+                    run_id="old-run",
+                    sim_time=datetime(2025, 3, 1, tzinfo=UTC),
+                    actor="agent:finance",
+                    actor_kind="agent",
+                    kind="model_call",
+                    subject="call-1",
+                    payload={"error": f"401: invalid key {key}"},
+                    rationale=f"the provider refused {key}",
+                )
+            ]
+        )
+    assert json.dumps(key)[1:-1].encode() in ledger_path.read_bytes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_")}
+    env.update(COALITION_DATA_DIR=str(data), COALITION_STATE_DIR=str(tmp_path / "state"))
+    signed = _cli(env, tmp_path, "ledger", "checkpoint", "--ledger", str(ledger_path))
+    assert signed.returncode == 0, signed.stderr.decode()
+    out = tmp_path / "out"
+    packaged = _cli({**env, "OPENAI_API_KEY": key}, tmp_path, "audit", "--ledger", str(ledger_path), "--out", str(out))
+    assert packaged.returncode in (0, 1), packaged.stderr.decode()
+    assert (out / "proofs.jsonl").is_file()
+    once = json.dumps(key)[1:-1]
+    for name in sorted(p.name for p in out.iterdir()):
+        content = (out / name).read_bytes()
+        for form in (key, once, json.dumps(once)[1:-1]):
+            assert form.encode() not in content, (name, form)
+    assert b"[redacted:OPENAI_API_KEY]" in (out / "proofs.jsonl").read_bytes()

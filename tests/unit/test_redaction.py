@@ -219,3 +219,16 @@ class TestEscapedSecrets:
             assert json.dumps(secret)[1:-1].encode() not in data
         (line,) = files["ledger.jsonl"].splitlines()
         assert json.loads(line)["rationale"] == "the provider refused [redacted:DB_PASSWORD]"
+
+    @pytest.mark.parametrize("secret", ['abc"def12345', "abc\\def12345", 'pw"1', "p\\1"])
+    def test_json_text_inside_a_json_string_is_needed_and_redacted(self, secret: str) -> None:
+        """An entry's stored bytes as a JSON string (an audit package's proofs.jsonl line): the secret is escaped
+        twice in the file and once in the string's value; both are found, and nothing of it is left."""
+        r = Redactor({"DB_PASSWORD": secret})
+        inner = json.dumps({"rationale": f"refused {secret} again"}, separators=(",", ":"))
+        line = json.dumps({"entry": inner, "seq": 1}).encode()
+        assert r.needed(line)
+        redacted = json.dumps(r.value(json.loads(line)))
+        for form in (secret, json.dumps(secret)[1:-1], json.dumps(json.dumps(secret)[1:-1])[1:-1]):
+            assert form not in redacted
+        assert json.loads(json.loads(redacted)["entry"]) == {"rationale": "refused [redacted:DB_PASSWORD] again"}
