@@ -212,6 +212,19 @@ def _read(package: Path) -> dict[str, bytes]:
         raise Unreadable(f"cannot read the package {package}: {exc}") from None
 
 
+def _object(text: str | bytes, where: str) -> dict[str, Any]:
+    """A JSON object the package holds, or Unreadable naming where it is not one."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise Unreadable(f"{where}: JSON nested too deeply to read") from None
+    except ValueError as exc:
+        raise Unreadable(f"{where}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise Unreadable(f"{where}: expected a JSON object, not {type(value).__name__}")
+    return value
+
+
 def _b64list(values: list[str]) -> list[bytes]:
     return [base64.b64decode(v, validate=True) for v in values]
 
@@ -229,9 +242,13 @@ def verify_package(files: dict[str, bytes], key_text: str | None, state_dir: Pat
 
     proven: dict[int, dict[str, Any]] = {}
     for number, line in enumerate(files["proofs.jsonl"].decode().splitlines(), 1):
-        item = json.loads(line)
+        item = _object(line, f"proofs.jsonl line {number}")
+        if not isinstance(item.get("entry"), str):
+            raise Unreadable(f"proofs.jsonl line {number}: its entry is not the text of the entry's stored bytes")
         body = item["entry"].encode()
-        fields = json.loads(body)
+        fields = _object(body, f"proofs.jsonl line {number}'s entry")
+        if not isinstance(fields.get("prev_hash"), str):
+            raise Unreadable(f"proofs.jsonl line {number}: the entry's prev_hash is not text")
         seq = fields["seq"]
         if item["leaf_index"] != seq - 1 or item["tree_size"] != size:
             raise Failed(f"proofs.jsonl line {number}: proof is not for seq {seq} in the checkpoint's tree")
@@ -244,7 +261,8 @@ def verify_package(files: dict[str, bytes], key_text: str | None, state_dir: Pat
             raise Failed(f"entry seq {seq}: its inclusion proof does not lead to the checkpoint's root (altered)")
         fields["hash"] = item["hash"]
         proven[seq] = fields
-    entries = [json.loads(line) for line in files["ledger.jsonl"].decode().splitlines() if line.strip()]
+    lines = enumerate(files["ledger.jsonl"].decode().splitlines(), 1)
+    entries: list[Any] = [_object(line, f"ledger.jsonl line {number}") for number, line in lines if line.strip()]
     for entry in entries:
         seq = entry.get("seq")
         if proven.get(seq) != entry:
@@ -255,14 +273,16 @@ def verify_package(files: dict[str, bytes], key_text: str | None, state_dir: Pat
         raise Failed(f"ledger.jsonl holds {len(entries)} entries but {len(proven)} are proven")
     chained = ""
     if "run-chain.json" in files:
-        chained = _check_run_chain(json.loads(files["run-chain.json"]), [proven[seq] for seq in sorted(proven)])
+        chained = _check_run_chain(
+            _object(files["run-chain.json"], "run-chain.json"), [proven[seq] for seq in sorted(proven)]
+        )
 
     memory = state_dir / (origin.replace("/", "_") + ".checkpoint")
     if memory.is_file():
         _, seen_size, seen_root = open_checkpoint(memory.read_text(), key)
         if seen_size > size:
             raise Failed(f"this package's checkpoint ({size} entries) is older than the one seen before ({seen_size})")
-        proofs = json.loads(files.get("consistency.json", b"{}"))
+        proofs = _object(files.get("consistency.json", b"{}"), "consistency.json")
         if seen_size != size:
             if str(seen_size) not in proofs:
                 raise Failed(f"the package cannot prove it extends the checkpoint seen before ({seen_size} entries)")
@@ -283,7 +303,9 @@ def verify_package(files: dict[str, bytes], key_text: str | None, state_dir: Pat
 def _check_run_chain(claim: dict[str, Any], entries: list[dict[str, Any]]) -> str:
     """The proven entries, in seq order, are run `claim["run_id"]`'s chain from GENESIS: each one's prev_hash is
     the hash of the one before it in the run, and there are `claim["entries"]` of them."""
-    run_id = claim["run_id"]
+    run_id = claim.get("run_id")
+    if not isinstance(run_id, str) or type(claim.get("entries")) is not int:
+        raise Unreadable('run-chain.json: expected {"run_id": <text>, "entries": <a whole number>}')
     if len(entries) != claim["entries"]:
         raise Failed(
             f"run-chain.json says run {run_id} has {claim['entries']} entries, the package proves {len(entries)}"
@@ -311,8 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     except Failed as exc:
         print(f"FAILED: {exc}")  # noqa: T201  (a standalone script: its output is the point)
         return 1
-    except (Unreadable, ValueError, KeyError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
+    except (Unreadable, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, binascii.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201  (a standalone script: its output is the point)
+        return 2
+    except RecursionError:
+        print("error: the package holds JSON nested too deeply to read", file=sys.stderr)  # noqa: T201
         return 2
     return 0
 
