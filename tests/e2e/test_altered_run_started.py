@@ -37,9 +37,14 @@ def _retype(fields: dict[str, Any]) -> None:
     fields["payload"]["seed"] = "forty-two"  # a field of another type
 
 
+def _renumber_policy(fields: dict[str, Any]) -> None:
+    fields["payload"]["policy_version"] = 7  # a field the report prints, of another type
+
+
 ALTERATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "a key it never had": (_inject, "injected: Extra inputs are not permitted"),
     "a field of another type": (_retype, "seed: Input should be a valid integer, unable to parse string as an integer"),
+    "the policy version a number": (_renumber_policy, "policy_version: Input should be a valid string"),
 }
 
 
@@ -66,6 +71,7 @@ def altered(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str]:
         ["approvals", "review", "list", "--run", RUN],
         ["replay", RUN],
         ["replay", RUN, "--verify"],
+        ["report", RUN, "--format", "md"],
     ],
     ids=lambda command: " ".join(command[:3]),
 )
@@ -118,5 +124,14 @@ def test_a_decision_or_review_mark_on_the_run_is_a_409_page_naming_it(
     assert token is not None
     fields = {"run_id": RUN, "proposal_id": "anything", "reason": "looked at it", "csrf_token": token.group(1), **form}
     response = client.post(f"/approvals/{action}", data=fields, headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 409, response.text[-500:]
+    assert line in _unescaped(response.text)
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "json"])
+def test_the_run_report_download_is_a_409_page_naming_it(console: tuple[TestClient, str], fmt: str) -> None:
+    """The console's report of the run reads its run.started as the CLI's does: refused with the line, never a 500."""
+    client, line = console
+    response = client.get(f"/runs/{RUN}/report.{fmt}")
     assert response.status_code == 409, response.text[-500:]
     assert line in _unescaped(response.text)
