@@ -98,7 +98,11 @@ class Notary:
             return None
         tree = StoredTree(self.ledger, size)
         origin = origin_of(self.ledger)
-        checkpoint = Checkpoint(origin, size, tree.root())
+        try:
+            root = tree.root()
+        except LookupError as exc:  # an entry or stored node gone (deleted outside the ledger): nothing to sign over
+            raise LedgerError(f"cannot sign a checkpoint: {exc} (run `coalition ledger verify`)") from None
+        checkpoint = Checkpoint(origin, size, root)
         note = checkpoint.sign(self.signer)
         self.ledger.add_checkpoint(size, note)
         signed = SignedCheckpoint(

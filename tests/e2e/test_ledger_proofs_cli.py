@@ -16,6 +16,7 @@ import subprocess
 import sys
 import venv
 import zipfile
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -415,3 +416,26 @@ def test_an_entry_repeating_a_key_is_named_by_verify_and_the_offline_verifier(op
         f"FAILED: entry seq {seq}: its stored bytes are not canonical JSON: the key 'outcome' appears twice in one"
         " object (readers disagree on its value)",
     )
+
+
+@pytest.mark.parametrize("command", [["ledger", "checkpoint"], ["audit", "run-p"]], ids=["ledger checkpoint", "audit"])
+def test_signing_over_a_ledger_missing_an_entry_is_refused_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    """An entry deleted before any checkpoint was signed (nothing to compare with yet): signing one now (ledger
+    checkpoint, or audit's attestation) is refused in one line naming the missing entries, exit 2, and no checkpoint
+    is kept; it was a LookupError traceback."""
+    operator = Operator(tmp_path)
+    with SqliteLedger(operator.ledger) as ledger:
+        ledger.append([draft(n) for n in range(1, 4)])
+    with closing(_attacker(operator.ledger)) as conn:
+        conn.execute("DELETE FROM entries WHERE seq = 2")
+    done = operator.cli(
+        *command, "--ledger", str(operator.ledger), *(["--out", str(tmp_path / "a")] if command[0] == "audit" else [])
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    line = done.stderr.strip()
+    assert len(line.splitlines()) == 1, line
+    assert "cannot sign a checkpoint" in line, line
+    assert "entries 1..3 are not all in the ledger" in line, line
+    with SqliteLedger(operator.ledger) as ledger:
+        assert ledger.stored_checkpoints() == []
