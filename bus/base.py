@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from coalition.bus.envelope import Envelope
 
@@ -31,23 +31,36 @@ class Delivery:
 
 
 _new_delivery = object.__new__
-# the slots' own descriptors: what the frozen dataclass's __init__ reaches through object.__setattr__, one
-# generic call per field (about three times the cost of a read loop's whole Delivery)
-_SET_FIELDS = tuple(Delivery.__dict__[name].__set__ for name in Delivery.__slots__)
+
+
+class _Unsealed:
+    """A Delivery's slots without the frozen dataclass's __setattr__: `delivered` fills one with plain attribute
+    stores, then makes it the Delivery it is. The same slots in the same order are the same object layout, which is
+    what lets an instance change class (`__class__` assignment refuses any other pair of classes)."""
+
+    __slots__ = Delivery.__slots__
+    topic: str
+    broker_id: str
+    deliveries: int
+    envelope: Envelope | None
+    raw: bytes
+    error: str | None
 
 
 def delivered(topic: str, broker_id: str, deliveries: int, envelope: Envelope, raw: bytes) -> Delivery:
     """`Delivery(topic, broker_id, deliveries, envelope, raw)`, the same frozen object, built for a backend's read
-    loop (one per entry read) without the dataclass's generic field-by-field __init__."""
-    delivery = _new_delivery(Delivery)
-    set_topic, set_broker_id, set_deliveries, set_envelope, set_raw, set_error = _SET_FIELDS
-    set_topic(delivery, topic)
-    set_broker_id(delivery, broker_id)
-    set_deliveries(delivery, deliveries)
-    set_envelope(delivery, envelope)
-    set_raw(delivery, raw)
-    set_error(delivery, None)
-    return delivery
+    loop (one per entry read) without the dataclass's generic field-by-field __init__: its slots are filled while it
+    is still `_Unsealed` (the frozen class refuses plain stores; its init and the slots' own descriptors each make
+    one generic call per field, about twice the cost of a whole Delivery built this way), then its class is set."""
+    delivery = _new_delivery(_Unsealed)
+    delivery.topic = topic
+    delivery.broker_id = broker_id
+    delivery.deliveries = deliveries
+    delivery.envelope = envelope
+    delivery.raw = raw
+    delivery.error = None
+    delivery.__class__ = Delivery  # type: ignore[assignment]
+    return cast(Delivery, delivery)
 
 
 @runtime_checkable

@@ -33,3 +33,14 @@ class TestDelivered:
     def test_it_knows_every_field(self) -> None:
         """`delivered` sets the slots in this order: a field added to Delivery must be added there too."""
         assert Delivery.__slots__ == ("topic", "broker_id", "deliveries", "envelope", "raw", "error")
+
+    def test_every_field_is_frozen_and_it_hashes_as_the_constructor_s(self) -> None:
+        """Built as `_Unsealed` and handed over as a Delivery: nothing of the open class is left on it."""
+        envelope = sample_envelope(1)
+        fast = delivered("observations", "1-0", 2, envelope, b"{}")
+        bare = delivered("observations", "1-0", 2, None, b"{}")  # type: ignore[arg-type]  # hashable: no payload
+        assert hash(bare) == hash(Delivery("observations", "1-0", 2, None, b"{}"))
+        for name in Delivery.__slots__:
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(fast, name, None)
+        assert not hasattr(fast, "__dict__")
