@@ -60,6 +60,13 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 Isolation = Literal["read committed", "repeatable read"]
 T = TypeVar("T")
 
+
+def _chain_key(run_id: str) -> str:
+    """The run an entry's chain and head row belong to: its run_id as the derived column reads it from the stored
+    text, where a NUL (which PostgreSQL text cannot hold, and a bus message's JSON can) is U+FFFD."""
+    return run_id.replace("\x00", "\ufffd")
+
+
 # Every derived column reads the body through entry_field(): json (not jsonb) keeps the stored text as it is,
 # and a \u0000 escape (legal JSON, which PostgreSQL text cannot hold) becomes U+FFFD in the derived copy only.
 _SCHEMA_SQL = """
@@ -567,7 +574,7 @@ class PostgresLedger(CommitListeners):
         if not drafts:
             return []
         prepared_all = prepare_all(drafts)  # one dump of the drafts' fields for the batch
-        seq, runs, head_seq, head_hash = self._heads_in_txn(cur, list({d.run_id for d in drafts}))
+        seq, runs, head_seq, head_hash = self._heads_in_txn(cur, list({_chain_key(d.run_id) for d in drafts}))
         wall_time = self._wall_clock.now()
         wall_json = wall_time_json(wall_time)
         entries: list[LedgerEntry] = []
@@ -575,7 +582,7 @@ class PostgresLedger(CommitListeners):
         last_of_run: dict[str, int] = {}
         for prepared in prepared_all:
             seq += 1
-            run_id = prepared[0].run_id
+            run_id = _chain_key(prepared[0].run_id)
             chain_seq, prev = runs.get(run_id, (0, GENESIS_HASH))
             entry, body = chain(prepared, seq=seq, wall_time=wall_time, prev_hash=prev, wall_json=wall_json)
             rows.append((seq, chain_seq + 1, entry.hash, body.decode()))

@@ -584,6 +584,23 @@ class TestRolesAndTampering:
                 "UPDATE entries SET run_id = 'other-run'",
             )
 
+    def test_a_run_id_holding_nul_is_recorded_and_chained(self, postgres: PostgresServer) -> None:
+        """A run id with a NUL character (a bus message may carry one: JSON's \\u0000) is recorded as it came, in
+        the same batch as other runs' entries, and its run's chain is the one its derived run_id column names (NUL
+        as U+FFFD, the text PostgreSQL can hold): appended twice, it is one chain of two, and the ledger verifies. It
+        was a DataError that failed the recorder's whole batch, every time it was delivered again."""
+        url = postgres.new_ledger_url()
+        hostile = "run-\x00-x"
+        with PostgresLedger(url) as ledger:
+            ledger.append_batch_once("recorder", [("m1", [draft(1, 1)]), ("m2", [draft(1, 2, run_id=hostile)])])
+            ledger.append([draft(1, 3, run_id=hostile)])
+            result = ledger.verify()
+        assert result.ok, result.reason
+        assert result.chains is not None
+        assert (result.chains.runs, result.chains.heads) == (2, 3)
+        rows = _admin(postgres, url, "SELECT chain_seq, body FROM entries WHERE seq > 1 ORDER BY seq")
+        assert [(chain_seq, json.loads(body)["run_id"]) for chain_seq, body in rows] == [(1, hostile), (2, hostile)]
+
     def test_writer_killed_mid_append_leaves_a_valid_chain(self, postgres: PostgresServer) -> None:
         """SIGKILL a process appending 200-entry transactions: no half-written entry; the next append chains on."""
         url = postgres.new_ledger_url()
