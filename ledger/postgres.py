@@ -199,6 +199,9 @@ _APPEND_ONLY_TRIGGERS = frozenset(
     for table in ("entries", "run_heads", "dedupe", "tree_nodes", "checkpoints")
     for op in ("update", "delete", "truncate")
 )
+# The entries' columns PostgreSQL generates from the stored text (run_id and prev_hash among them: the run chains'
+# walk reads them), as the schema above declares them
+_GENERATED_COLUMNS = frozenset(re.findall(r"^    (\w+) [^\n]*?GENERATED ALWAYS AS", _SCHEMA_SQL, re.MULTILINE))
 
 _GRANTS_SQL = """
 GRANT USAGE ON SCHEMA {s} TO {app};
@@ -852,9 +855,17 @@ class PostgresLedger(CommitListeners):
                 " WHERE n.nspname = %s AND NOT t.tgisinternal AND t.tgenabled <> 'D'",
                 (self._schema,),
             ).fetchall()
+            generated = conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attgenerated = 's'",
+                (f"{self._s}.entries",),
+            ).fetchall()
         missing = expected - {row[0] for row in rows}
         if missing:
             return f"append-only triggers missing or disabled: {', '.join(sorted(missing))}"
+        # a plain column could be written to say anything, and verify and every filter would believe it
+        detached = _GENERATED_COLUMNS - {row[0] for row in generated}
+        if detached:
+            return f"columns no longer generated from the stored entry: {', '.join(sorted(detached))}"
         return None
 
     def run_chains(self, *, batch: int = 10_000) -> ChainsReport:

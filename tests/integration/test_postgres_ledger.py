@@ -398,6 +398,44 @@ class TestRunChains:
         assert (report.ok, report.first_bad_seq) == (False, bad_seq), report.line()
         assert reason in (report.reason or ""), report.line()
 
+    def test_an_entry_moved_to_another_run_through_detached_columns_is_named(self, postgres: PostgresServer) -> None:
+        """The run chains read run_id and prev_hash from columns PostgreSQL generates from the stored text. A superuser
+        who makes them plain columns (DROP EXPRESSION) can move run-b's last entry (seq 6) into run-a's chain
+        without touching a byte of any body, so the tree and the checkpoints see nothing: its run_id and prev_hash
+        columns rewritten, its hash recomputed over them, its head row re-pointed and rehashed. Every column filter
+        then lists it under run-a. verify and the full check name the detached columns (both said OK)."""
+        url = postgres.new_ledger_url()
+        with PostgresLedger(url) as ledger:
+            for n in range(3):
+                ledger.append([draft(1, n, run_id="run-a")])
+                ledger.append([draft(2, n, run_id="run-b")])
+        ((prev, body),) = _admin(
+            postgres, url, "SELECT (SELECT hash FROM entries WHERE seq = 5), body FROM entries WHERE seq = 6"
+        )
+        ((head_seq, head_prev),) = _admin(postgres, url, "SELECT seq, prev_hash FROM run_heads WHERE entry_seq = 6")
+        moved = hashlib.sha256(prev.encode() + body.encode()).hexdigest()
+        head = head_row_hash(head_prev, seq=head_seq, run_id="run-a", chain_seq=4, head_hash=moved, entry_seq=6)
+        _admin(
+            postgres,
+            url,
+            *_ALL_GUARDS_OFF,
+            "ALTER TABLE entries ALTER COLUMN run_id DROP EXPRESSION, ALTER COLUMN prev_hash DROP EXPRESSION",
+            f"UPDATE entries SET run_id = 'run-a', prev_hash = '{prev}', chain_seq = 4, hash = '{moved}' WHERE seq = 6",
+            f"UPDATE run_heads SET run_id = 'run-a', chain_seq = 4, head_hash = '{moved}', hash = '{head}'"
+            f" WHERE seq = {head_seq}",
+            *_ALL_GUARDS_ON,
+        )
+        with PostgresLedger(url) as ledger:
+            assert [e.seq for e in ledger.iter_entries(run_id="run-a")] == [1, 3, 5, 6]  # what the forgery achieves
+            assert ledger.run_chains().ok  # the chains alone agree with the forged columns (negative control)
+            result = ledger.verify()
+            report = check_ledger(ledger, verifiers=[], derived=True)
+        reason = "columns no longer generated from the stored entry: prev_hash, run_id"
+        assert not result.ok
+        assert reason in (result.reason or ""), result.reason
+        assert not report.ok
+        assert reason in (report.reason or ""), report.line()
+
     def test_a_deleted_middle_entry_breaks_its_run_chain(self, postgres: PostgresServer) -> None:
         """The run chains alone (without the ledger seq's gap) see a run's entry removed: the run's next entry does
         not link to the one before it in the run."""
