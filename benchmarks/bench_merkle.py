@@ -259,7 +259,8 @@ def verify_measurements(
     results.append(
         Measurement(
             SECTION,
-            f"derived-data check (filter columns, FTS index rebuilt and compared), {size:,} entries",
+            f"derived-data check (each body canonical JSON, filter columns, FTS index rebuilt and compared),"
+            f" {size:,} entries",
             "s",
             seconds,
             seconds,

@@ -4,6 +4,7 @@ policy — hash-chained so that any edit, insertion, deletion or reordering is d
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -139,11 +140,16 @@ def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def stored_bytes_problem(body: bytes) -> str | None:
-    """Why an entry's stored bytes are not what sealing writes (the canonical JSON of their value), or None: the
-    verdict every ledger's verify gives on bytes whose hash is right but whose value readers may read differently."""
-    problem = canonical_problem(body)
-    return None if problem is None else f"the stored entry is not canonical JSON: {problem}"
+def noncanonical_body_problem(rows: Iterable[tuple[int, bytes]]) -> str | None:
+    """The derived-data verdict on stored bodies, (seq, bytes) in seq order: the first that is not exactly the
+    canonical JSON of its value (what sealing writes), or None. Such bytes can hash and link right and still be read
+    two ways: a repeated key is the first value to SQLite's json_extract (the generated columns, the explorer's
+    filters) and the last to Python. The chain check proves the bytes; this proves every reader reads one value."""
+    for seq, body in rows:
+        problem = canonical_problem(body)
+        if problem is not None:
+            return f"derived data: seq {seq}'s stored JSON is not canonical: {problem}"
+    return None
 
 
 def seal(draft: EntryDraft, *, seq: int, wall_time: datetime, prev_hash: str) -> LedgerEntry:

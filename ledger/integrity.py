@@ -1,12 +1,12 @@
 """`ledger verify`, in full: the chain, the Merkle tree and its stored nodes, every checkpoint's signature and root,
 consistency with the witness and with what this client saw last, and the derived data — one line for what failed.
 
-The verdicts, in the order they are looked for: the chain (first bad seq; an entry whose stored bytes are not
-the canonical JSON of their value, a repeated key say, is bad there too) · the tree's stored nodes · a checkpoint
+The verdicts, in the order they are looked for: the chain (first bad seq) · the tree's stored nodes · a checkpoint
 signed by an unknown key or not verifying · a checkpoint for another ledger · a ledger replaced at its path ·
 rewritten from N (a checkpoint's root no longer matches) · forked after N (two checkpoints signed by the ledger key
 that disagree) · truncated after N (the ledger's own records reach further) · rolled back to N (a witness or a
-client saw more) · the witness store rolled back · derived data (filter columns, full-text index).
+client saw more) · the witness store rolled back · derived data (a stored body that is not exactly the canonical
+JSON of its value, a repeated key say, which readers read differently; filter columns; full-text index).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from coalition.ledger.checkpoint import SignedCheckpoint, open_checkpoint, peek_size
-from coalition.ledger.entry import GENESIS_HASH, stored_bytes_problem
+from coalition.ledger.entry import GENESIS_HASH
 from coalition.ledger.notary import ProvableLedger, origin_of
 from coalition.ledger.run_chains import ChainsReport
 from coalition.ledger.signed_note import NoteError, Verifier
@@ -83,7 +83,7 @@ class IntegrityReport:
         else:
             parts.append("no checkpoint yet")
         if self.derived_checked:
-            parts.append("filter columns and full-text index match the entries")
+            parts.append("filter columns and full-text index match the entries, each its value's canonical JSON")
         return "; ".join(parts)
 
 
@@ -133,9 +133,6 @@ def _walk(
         h.update(body)
         if h.hexdigest() != hash_:
             return failed(_fail(seq - 1, "hash does not match the entry's content (altered)", seq))
-        unreadable = stored_bytes_problem(body)
-        if unreadable is not None:
-            return failed(_fail(seq - 1, unreadable, seq))
         if body_seq != seq:
             return failed(_fail(seq - 1, f"the entry says it is seq {body_seq} (moved)", seq))
         pending.append(body)

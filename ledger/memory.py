@@ -27,7 +27,7 @@ import orjson
 
 from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
-from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
+from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, noncanonical_body_problem
 from coalition.ledger.prepared import PreparedDraft, chain, prepare_all, prepare_items, wall_time_json
 from coalition.ledger.sqlite import search_words, verify_rows
 
@@ -257,6 +257,14 @@ class MemoryLedger(CommitListeners):
                 for seq, s in enumerate(self._stored, start=1)
             ]
         return verify_rows(iter(rows))
+
+    def derived_data_problem(self) -> str | None:
+        """What the stored ledgers' derived-data check proves first, on the kept bytes: each is exactly the canonical
+        JSON of its value (readers could not disagree on it); None if so. Nothing else is derived here (queries read
+        the fields the bytes parse to), so there is nothing more to compare."""
+        with self._lock:
+            rows = [(seq, s.body) for seq, s in enumerate(self._stored, start=1)]
+        return noncanonical_body_problem(rows)
 
     def close(self) -> None:
         return None  # nothing to release: the entries go with the object

@@ -40,7 +40,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
-from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry
+from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, noncanonical_body_problem
 from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable
 from coalition.ledger.prepared import chain, prepare_all, wall_time_json
 from coalition.ledger.run_chains import ChainsReport, RunChainWalk, head_row_hash
@@ -698,22 +698,42 @@ class PostgresLedger(CommitListeners):
                 raise LedgerUnavailable(self.path, _first_line(exc)) from None
 
     def derived_data_problem(self) -> str | None:
-        """Whether every generated column (filter columns, the full-text vector) still equals its expression over the
-        stored text; None if they do. PostgreSQL computed them on insert: a function redefined since would show."""
+        """Whether every reader reads one value from the stored text, and every generated column (filter columns, the
+        full-text vector) still equals its expression over it; None if so. In one REPEATABLE READ snapshot: each body
+        must be exactly the canonical JSON of its value (a repeated key is the first value to a column's json and
+        the last to Python); then the columns, which PostgreSQL computed on insert: a function redefined since would
+        show."""
+        if getattr(self._writing, "conn", None) is not None or getattr(self._snapshot_conn, "conn", None) is not None:
+            with self._read() as conn:  # already inside this thread's snapshot or write
+                return self._derived_in_txn(conn)
         with self._read() as conn:
-            columns = conn.execute(
-                "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a"
-                " JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-                " WHERE a.attrelid = %s::regclass AND a.attgenerated = 's' ORDER BY a.attnum",
-                (f"{self._s}.entries",),
-            ).fetchall()
-            if not columns:
-                return None
-            tests = ", ".join(f'"{name}" IS DISTINCT FROM ({expr})' for name, expr in columns)
-            mismatch = " OR ".join(f'"{name}" IS DISTINCT FROM ({expr})' for name, expr in columns)
-            row = conn.execute(
-                f"SELECT seq, {tests} FROM {self._s}.entries WHERE {mismatch} ORDER BY seq LIMIT 1"  # noqa: S608
-            ).fetchone()
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            try:
+                with conn.transaction():
+                    return self._derived_in_txn(conn)
+            finally:
+                conn.isolation_level = self._isolation
+
+    def _derived_in_txn(self, conn: psycopg.Connection[Any]) -> str | None:
+        with conn.cursor(name="coalition_derived") as cur:
+            cur.itersize = 10_000
+            cur.execute(f"SELECT seq, body FROM {self._s}.entries ORDER BY seq")  # noqa: S608
+            problem = noncanonical_body_problem((int(seq), body.encode()) for seq, body in cur)
+        if problem is not None:
+            return problem
+        columns = conn.execute(
+            "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a"
+            " JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+            " WHERE a.attrelid = %s::regclass AND a.attgenerated = 's' ORDER BY a.attnum",
+            (f"{self._s}.entries",),
+        ).fetchall()
+        if not columns:
+            return None
+        tests = ", ".join(f'"{name}" IS DISTINCT FROM ({expr})' for name, expr in columns)
+        mismatch = " OR ".join(f'"{name}" IS DISTINCT FROM ({expr})' for name, expr in columns)
+        row = conn.execute(
+            f"SELECT seq, {tests} FROM {self._s}.entries WHERE {mismatch} ORDER BY seq LIMIT 1"  # noqa: S608
+        ).fetchone()
         if row is None:
             return None
         bad = [name for (name, _), differs in zip(columns, row[1:], strict=True) if differs]

@@ -2,8 +2,9 @@
 
 Each row stores the canonical JSON of the entry (every field but `hash`, exactly the bytes that were hashed);
 the columns the CLI and console filter on are generated from that JSON by SQLite. `verify` hashes the stored
-bytes and checks that they are exactly the canonical JSON of what they parse to (bus/canonical.py): bytes that hash
-right but repeat a key read one way in SQLite's columns and another in Python.
+bytes directly, without parsing them; `derived_data_problem` checks that every reader reads one value from them:
+each body exactly the canonical JSON of what it parses to (bytes that hash right but repeat a key read one way in
+SQLite's columns and another in Python), then the generated columns and the full-text index.
 
 Durability: `synchronous=FULL` by default. The ledger is the only copy of human approvals and the recorder
 acks the bus after commit, so a committed entry must survive a power cut, not just a process crash; FULL
@@ -39,7 +40,7 @@ from pydantic import ValidationError
 
 from coalition.bus.clock import Clock, WallClock
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
-from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, stored_bytes_problem
+from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, noncanonical_body_problem
 from coalition.ledger.errors import (
     AppendOnlyViolation,
     LedgerError,
@@ -805,13 +806,23 @@ class SqliteLedger(CommitListeners):
             self._conn.execute("COMMIT")
 
     def derived_data_problem(self) -> str | None:
-        """Whether the filter columns and the full-text index still derive from the stored JSON; None if they do.
+        """Whether every reader reads one value from the stored JSON, and the filter columns and the full-text index
+        still derive from it; None if so.
 
-        Each generated column is compared with its expression over the stored body; the FTS5 index is rebuilt from
-        the bodies in a temporary table and compared by document (which rows, how many tokens) and by term.
+        In one read snapshot: each body must be exactly the canonical JSON of its value (a repeated key is the first
+        value to the generated columns, the last to Python); each generated column is compared with its expression
+        over the stored body; the FTS5 index is rebuilt from the bodies in a temporary table and compared by document
+        (which rows, how many tokens) and by term.
         """
         mismatch = " OR ".join(f"{name} IS NOT ({expr})" for name, expr in GENERATED_COLUMNS.items())
         with self._snapshot():
+            bodies = self._conn.execute("SELECT seq, CAST(body AS BLOB) FROM entries ORDER BY seq")
+            try:
+                problem = noncanonical_body_problem(bodies)
+            finally:
+                bodies.close()
+            if problem is not None:
+                return problem
             row = self._conn.execute(
                 f"SELECT seq, {', '.join(f'{name} IS NOT ({expr})' for name, expr in GENERATED_COLUMNS.items())}"  # noqa: S608
                 f" FROM entries WHERE {mismatch} ORDER BY seq LIMIT 1"
@@ -1147,7 +1158,8 @@ class SqliteLedger(CommitListeners):
 
 
 def verify_rows(rows: Iterator[Row], *, linked: bool = True) -> VerifyResult:
-    """The chain check over raw rows (seq, body's seq, body's prev_hash, hash, body bytes), each body canonical.
+    """The chain check over raw rows (seq, body's seq, body's prev_hash, hash, body bytes); no parsing per row
+    (whether each body is canonical JSON is the derived-data check's).
 
     `linked`: each prev_hash is the hash of the seq before (one chain per ledger); otherwise each hash is checked
     against the row's own prev_hash and the links are checked elsewhere (coalition.ledger.run_chains)."""
@@ -1166,9 +1178,6 @@ def verify_rows(rows: Iterator[Row], *, linked: bool = True) -> VerifyResult:
         h.update(body)
         if h.hexdigest() != hash_:
             return _bad(seq, "hash does not match the entry's content (altered)")
-        problem = stored_bytes_problem(body)
-        if problem is not None:
-            return _bad(seq, problem)
         if body_seq != seq:
             return _bad(seq, f"the entry says it is seq {body_seq} (moved)")
         last_hash = hash_

@@ -253,11 +253,18 @@ def show(
 def verify(
     ledger_path: LedgerPath = None,
     skip_derived: Annotated[
-        bool, typer.Option("--skip-derived", help="Do not rebuild the filter columns and full-text index to compare.")
+        bool,
+        typer.Option(
+            "--skip-derived",
+            help="Skip the derived-data check: that every stored body is exactly the canonical JSON of its value (a"
+            " repeated key reads one way in the filter columns, another in Python), and the filter columns and"
+            " full-text index rebuilt and compared. The chain, tree and checkpoints are still checked.",
+        ),
     ] = False,
 ) -> None:
     """Check the hash chain, the Merkle tree, every checkpoint's signature and root, consistency with the witness and
-    with the newest checkpoint this CLI saw, and the derived data; exit 0 if intact, 1 with what failed if not.
+    with the newest checkpoint this CLI saw, and the derived data (each body canonical JSON, the filter columns, the
+    full-text index); exit 0 if intact, 1 with what failed if not.
 
     Example: coalition ledger verify --ledger .coalition/ledger.db
     """

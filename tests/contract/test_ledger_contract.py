@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from conftest import PostgresServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -41,6 +42,7 @@ from coalition.ledger.checkpoint import peek_size
 from coalition.ledger.integrity import check_ledger
 from coalition.ledger.mapping import draft_from_envelope
 from coalition.ledger.notary import Notary, origin_of
+from coalition.ledger.run_chains import head_row_hash
 from coalition.ledger.signed_note import Signer, Verifier
 from coalition.ledger.tree import TreeBuilder
 from coalition.ledger.witness import WitnessDir
@@ -652,33 +654,58 @@ class TestVerify:
     @pytest.mark.parametrize(
         ("spelled", "why"),
         [
-            (b'"outcome":"allow","outcome":null', "the key 'outcome' appears twice in one object"),
+            (
+                b'"outcome":"allow","outcome":null',
+                "the key 'outcome' appears twice in one object (readers disagree on its value)",
+            ),
             (b'"outcome": null', "its key order, spacing, escapes or number spelling are not the canonical ones"),
         ],
     )
-    def test_stored_bytes_that_are_not_canonical_json_are_named_at_their_seq(
+    def test_stored_bytes_that_are_not_canonical_json_are_named_by_the_derived_data_check(
         self, backend: Backend, spelled: bytes, why: str
     ) -> None:
-        """Bytes that hash right but repeat a key read two ways (SQLite's json_extract keeps the first value, Python
-        the last): the chain check and the full check refuse them at their seq, as they do any other spelling."""
+        """Bytes that hash and link right but repeat a key read two ways (SQLite's json_extract keeps the first value,
+        Python the last): the chain check proves the bytes and passes them; the derived-data check, which proves
+        every reader reads one value, names them at their seq, as it does any other spelling."""
         ledger = backend.ledger
         ledger.append([draft(n) for n in (1, 2, 3)])
+        assert ledger.derived_data_problem() is None
         _, head = ledger.head()
         fields = {**ledger.get(3).hashed_fields(), "seq": 4, "prev_hash": head, "subject": "p-4"}
         body = canonical_json(fields).replace(b'"outcome":null', spelled)
         assert body != canonical_json(fields)
-        forged = hashlib.sha256(head.encode() + body).hexdigest()
-        text = body.decode().replace("'", "''")
-        chained = ("chain_seq, ", "4, ") if backend.name == "postgres" else ("", "")  # the run's 4th entry too
-        backend.raw_as_owner(
-            f"INSERT INTO entries (seq, {chained[0]}hash, body) VALUES (4, {chained[1]}'{forged}', '{text}')"
-        )
+        _insert_raw(backend, 4, hashlib.sha256(head.encode() + body).hexdigest(), body)
         result = ledger.verify()
-        assert (result.ok, result.first_bad_seq) == (False, 4)
-        assert result.reason is not None
-        assert result.reason.startswith(f"the stored entry is not canonical JSON: {why}")
-        report = check_ledger(ledger, verifiers=[], derived=False)
-        assert (report.ok, report.first_bad_seq, report.reason) == (False, 4, result.reason)
+        assert (result.ok, result.entries) == (True, 4), result.reason
+        named = f"derived data: seq 4's stored JSON is not canonical: {why}"
+        assert ledger.derived_data_problem() == named
+        if backend.name != "memory":  # `ledger verify`: the stored ledgers' full check (the in-memory one has none)
+            assert check_ledger(ledger, verifiers=[], derived=False).ok
+            report = check_ledger(ledger, verifiers=[])
+            assert (report.ok, report.reason) == (False, named)
+
+
+def _insert_raw(backend: Backend, seq: int, hash_: str, body: bytes) -> None:
+    """Store a row as the most privileged writer could: SQL as the owner, or the in-memory ledger's kept bytes."""
+    if backend.name == "memory":
+        kept = backend.ledger._stored
+        kept.append(type(kept[0])(body, hash_, orjson.loads(body)))
+        return
+    text = body.decode().replace("'", "''")
+    if backend.name != "postgres":
+        backend.raw_as_owner(f"INSERT INTO entries (seq, hash, body) VALUES ({seq}, '{hash_}', '{text}')")
+        return
+    # one run whose entries came in one append before: the run's seq-th entry, and the heads chain's second row
+    backend.raw_as_owner(f"INSERT INTO entries (seq, chain_seq, hash, body) VALUES ({seq}, {seq}, '{hash_}', '{text}')")
+    before = backend.ledger.get(seq - 1)
+    first = head_row_hash(
+        GENESIS_HASH, seq=1, run_id="run-a", chain_seq=seq - 1, head_hash=before.hash, entry_seq=seq - 1
+    )
+    row = head_row_hash(first, seq=2, run_id="run-a", chain_seq=seq, head_hash=hash_, entry_seq=seq)
+    backend.raw_as_owner(
+        "INSERT INTO run_heads (seq, run_id, chain_seq, head_hash, entry_seq, prev_hash, hash)"
+        f" VALUES (2, 'run-a', {seq}, '{hash_}', {seq}, '{first}', '{row}')"
+    )
 
 
 class TestMerkleTree:

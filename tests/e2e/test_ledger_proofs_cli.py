@@ -374,16 +374,24 @@ def _append_repeating_a_key(path: Path) -> int:
 
 def test_an_entry_repeating_a_key_is_named_by_verify_and_the_offline_verifier(op: Operator) -> None:
     """Bytes that hash and link right but repeat a key read two ways: the outcome column says allow, the entry deny.
-    `ledger verify` names the entry; reading it (show, list, search) is no traceback; an audit package holding it,
-    under a checkpoint signed after it, fails the package's own verify.py naming it."""
+    `ledger verify` names the entry (its derived-data check: readers disagree; `--skip-derived` skips it, and says
+    so in its help); reading it (show, list, search) is no traceback; an audit package holding it, under a checkpoint
+    signed after it, fails the package's own verify.py naming it."""
     seq = _append_repeating_a_key(op.ledger)
     listed = op.cli("ledger", "list", "--ledger", str(op.ledger), "--outcome", "allow", "--json")
     assert listed.returncode == 0, listed.stderr
     assert [e["outcome"] for e in json.loads(listed.stdout)] == ["deny"]  # what the ambiguity looks like
-    why = "the stored entry is not canonical JSON: the key 'outcome' appears twice in one object"
+    why = f"seq {seq}'s stored JSON is not canonical: the key 'outcome' appears twice in one object"
     done = op.verify()
     assert done.returncode == 1
-    assert _one_line(done) == f"TAMPERED at seq {seq}: {why} (readers disagree on its value)"
+    assert _one_line(done) == f"TAMPERED: derived data: {why} (readers disagree on its value)"
+    chain_only = op.cli("ledger", "verify", "--ledger", str(op.ledger), "--skip-derived")
+    assert chain_only.returncode == 0, chain_only.stdout + chain_only.stderr
+    assert "not canonical" not in chain_only.stdout
+    helped = op.cli("ledger", "verify", "--help")
+    assert "Skip the derived-data check: that every stored body is exactly the canonical JSON of its value" in (
+        " ".join(helped.stdout.replace("│", " ").split())
+    )
     for args in (("ledger", "show", str(seq)), ("ledger", "list", "--search", "forged")):
         read = op.cli(*args, "--ledger", str(op.ledger))
         assert read.returncode == 0, read.stdout + read.stderr

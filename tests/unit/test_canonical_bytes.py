@@ -1,6 +1,6 @@
 """Stored bytes must be exactly the canonical JSON of their value: the project's check (bus/canonical.py, what every
-ledger's verify uses) and the audit package's standalone one (ledger/offline_verifier.py, no Coalition import) accept
-every value the ledger writes and name a repeated key, which readers take differently."""
+ledger's derived-data check runs first) and the audit package's standalone one (ledger/offline_verifier.py, no
+Coalition import) accept every value the ledger writes and name a repeated key, which readers take differently."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from coalition.bus.canonical import canonical_json, canonical_problem
 from coalition.ledger import offline_verifier
+from coalition.ledger.entry import noncanonical_body_problem
 
 pytestmark = pytest.mark.unit
 
@@ -55,3 +56,15 @@ def test_other_bytes_are_named(check: Any, data: bytes, why: str) -> None:
     problem = check(data)
     assert problem is not None
     assert problem.startswith(why), problem
+
+
+def test_the_derived_data_verdict_names_the_first_body_that_is_not_canonical() -> None:
+    """Over (seq, bytes) in seq order: the first body whose bytes are not its value's canonical JSON, by seq and
+    cause, in the derived-data check's words; canonical bodies give None."""
+    good = [(seq, canonical_json({"seq": seq, "outcome": "allow"})) for seq in (1, 2)]
+    assert noncanonical_body_problem(good) is None
+    bad = [*good, (3, b'{"outcome":"allow","outcome":"deny"}'), (4, b'{"a": 1}')]
+    assert noncanonical_body_problem(bad) == (
+        "derived data: seq 3's stored JSON is not canonical: the key 'outcome' appears twice in one object"
+        " (readers disagree on its value)"
+    )
