@@ -10,7 +10,11 @@ PACKAGE is the audit package (a directory or a .zip; default: the directory this
    each entry's RFC 6962 inclusion proof leads to the checkpoint's root; those bytes are exactly the JSON the
    ledger writes for their value (sorted keys, each once, no whitespace), so every reader reads one value; with
    run-chain.json (a whole run from a ledger that chains each run, PostgreSQL), the entries are that run's chain
-   from GENESIS, each linked to the one before it, without any other run's entries;
+   from GENESIS, each linked to the one before it, without any other run's entries: none is missing up to the
+   package's last entry of the run. Entries after that one are not proven absent (run-chain.json is not signed and
+   no checkpoint signs a run's head yet: `coalition ledger verify` checks the run heads on the ledger itself); the
+   line says whether the package holds the run's run.finished entry. Without run-chain.json the line does not
+   claim the run's chain;
 3. the checkpoint extends the newest checkpoint of the same ledger this verifier has seen before (kept in --state,
    default ~/.local/state/coalition-verifier/), using the consistency proofs in consistency.json; then it remembers
    this one. A package that cannot be proven consistent with what you saw before is refused.
@@ -318,7 +322,15 @@ def _check_run_chain(claim: dict[str, Any], entries: list[dict[str, Any]]) -> st
             where = "GENESIS" if number == 1 else f"the hash of the run's entry {number - 1}"
             raise Failed(f"entry seq {entry['seq']} (the run's entry {number}) does not link to {where}")
         previous = entry["hash"]
-    return f"; run {run_id}'s chain holds from GENESIS ({len(entries)} entries)"
+    # what the chain proves is that nothing is missing up to the package's last entry of the run; whether the run
+    # has entries after it is not provable here (run-chain.json is not signed, and no checkpoint signs the run's
+    # head): say where the run's end is, if the package holds it, and that a tail beyond it is not proven absent
+    finished = [entry["seq"] for entry in entries if entry.get("message_type") == "run.finished"]
+    end = f"run.finished at seq {finished[-1]}" if finished else "no run.finished entry among them"
+    return (
+        f"; run {run_id}'s chain holds from GENESIS ({len(entries)} entries, none missing up to seq"
+        f" {entries[-1]['seq'] if entries else 0}; {end}; entries after that seq are not proven absent offline)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

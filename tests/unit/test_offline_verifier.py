@@ -92,7 +92,25 @@ class TestHostilePackage:
         (intact / "run-chain.json").write_text('{"run_id":"r","entries":4}')
         code, said = _verify(intact, tmp_path, capsys)
         assert code == 0, said
-        assert said.endswith("run r's chain holds from GENESIS (4 entries)")
+        assert said.endswith(
+            "run r's chain holds from GENESIS (4 entries, none missing up to seq 4; no run.finished entry among them;"
+            " entries after that seq are not proven absent offline)"
+        )
+
+    def test_a_run_package_cut_short_says_the_last_seq_it_proves_not_the_whole_run(
+        self, package: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """run-chain.json is not signed: a package with its last entry cut and the count edited to match verifies,
+        and the line must not read as the whole run — it names seq 3 as the last it proves."""
+        cut = _copy(package, tmp_path / "p")
+        for name in ("proofs.jsonl", "ledger.jsonl"):
+            lines = (cut / name).read_text().splitlines()
+            (cut / name).write_text("\n".join(lines[:3]) + "\n")
+        (cut / "run-chain.json").write_text('{"run_id":"r","entries":3}')
+        code, said = _verify(cut, tmp_path, capsys)
+        assert code == 0, said
+        assert "(3 entries, none missing up to seq 3;" in said
+        assert "entries after that seq are not proven absent offline" in said
 
     @pytest.mark.parametrize(
         ("change", "reason"),
