@@ -26,7 +26,7 @@ from coalition.bus.memory import MemoryBus
 from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.bus.sweep_messages import JOBS, RESULTS, SweepJob, SweepResult
 from coalition.governance.errors import PolicyError
-from coalition.ledger import LedgerQuery, LedgerUnavailable, SqliteLedger, run_digest
+from coalition.ledger import SqliteLedger, run_digest
 from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.consistency import offline_options
 from coalition.scenarios.spec import load_scenario
@@ -89,6 +89,40 @@ def assert_each_run_recorded_once(ledger: Any, run_ids: set[str]) -> None:
     assert result.ok, result.reason
 
 
+def kill_a_worker_holding_a_job(
+    coordinator: subprocess.Popen[str], admin: redis.Redis, queue: str, *, after: int
+) -> int | None:
+    """SIGKILL a local worker of `coalition sweep` while a job is pending on it (taken, not yet acknowledged), once
+    `after` results are in; its pid, or None if the sweep ended first. Each candidate is stopped (SIGSTOP) before
+    the queue is asked which worker holds a job, so the one killed holds one when it dies: no race with a fast run.
+    A worker is told apart by the log file it holds open (sweeps/<queue>/<name>.log, its consumer name)."""
+    jobs, results = f"{{{queue}}}:{JOBS}", f"{{{queue}}}:{RESULTS}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and coordinator.poll() is None:
+        time.sleep(0.02)
+        try:
+            if admin.xlen(results) < after:
+                continue
+            workers = psutil.Process(coordinator.pid).children()
+        except psutil.NoSuchProcess:
+            return None
+        for worker in workers:
+            try:
+                worker.suspend()
+                logs = [Path(f.path) for f in worker.open_files() if f.path.endswith(".log")]
+            except psutil.NoSuchProcess:
+                continue
+            names = [log.stem for log in logs if log.parent.name == queue]
+            holds = names and any(
+                p["consumer"] == names[0].encode() for p in admin.xpending_range(jobs, WORKERS_GROUP, "-", "+", 10)
+            )
+            if holds:
+                os.kill(worker.pid, signal.SIGKILL)
+                return int(worker.pid)
+            worker.resume()
+    return None
+
+
 def run_traced(job: SweepJob, ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch) -> tuple[SweepResult, list[str]]:
     """run_job, with what the ledger's connection executed and which files this process synced, in order, then
     "result" once it returned."""
@@ -121,29 +155,13 @@ class TestKilledWorker:
         coordinator = _sweep(*args, "--json", env=env, cwd=tmp_path)
         ledger_file = tmp_path / "data" / "ledger.db"
         try:
-            killed = None
-            deadline = time.monotonic() + 120
-            while killed is None and time.monotonic() < deadline and coordinator.poll() is None:
-                time.sleep(0.2)
-                if not ledger_file.exists():
-                    continue
-                try:
-                    with SqliteLedger(ledger_file, create=False) as ledger:
-                        done = ledger.count(LedgerQuery(kind="run", outcome="completed"))
-                        started = ledger.count(LedgerQuery(kind="run", outcome="started"))
-                except LedgerUnavailable:  # the coordinator is creating it
-                    continue
-                if done >= 8 and started > done:  # a worker is inside a run right now
-                    workers = psutil.Process(coordinator.pid).children()
-                    assert len(workers) == 2
-                    os.kill(workers[0].pid, signal.SIGKILL)
-                    killed = workers[0].pid
+            killed = kill_a_worker_holding_a_job(coordinator, redis.Redis.from_url(redis_url), queue, after=8)
             assert killed is not None, "the sweep ended before a worker could be killed mid-way"
             out, err = coordinator.communicate(timeout=240)
         finally:
             if coordinator.poll() is None:
                 coordinator.kill()
-                coordinator.communicate()
+            coordinator.communicate()  # and its pipes closed, however the test ended
         assert coordinator.returncode == 0, err
         doc = orjson.loads(out)
         results = doc["results"]
