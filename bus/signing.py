@@ -51,6 +51,13 @@ of the batch (a redelivery, the rest of a partial batch) is one hash and a compa
 record is remembered only after the signature verified over its digest, per producer and run, so the cache never
 accepts different bytes nor lends one producer's batch to another.
 
+A batch this process signed is proven without a verification: `SignedBus` hands its verifier each batch it
+publishes (`Verifier.signed_here`), which remembers the record it holds in memory as proven when the signing key is
+the private half of the key it trusts for the producer. The signature then holds over that record's digest by
+construction, so a read of the batch by the same bus skips the Ed25519 verification (about 0.7 µs an envelope in a
+batch of 100) and only compares the received bytes' leaves with the record; nothing read back from Redis is trusted
+for it (an entry altered there fails its leaf; a batch record altered there is never consulted for that batch).
+
 The whole-read path is why the stamp keeps the signature: a read holding its batch needs nothing but the bytes it
 read. What v2's audit paths cost (about 400 bytes an envelope on the server, in every reply, in every decode) is
 now 32 bytes an envelope in a record, written once per batch.
@@ -422,6 +429,8 @@ class Verifier:
         # (type, trusted producer) pairs allowed whatever the payload (`producer_problem` said None for a type that
         # names no agent): a whole read asks once per verifier, not once per envelope; at most types × producers
         self._allowed: set[tuple[str, str]] = set()
+        # producer → (the private key a SignedBus of this process signed with, whether it is the key trusted here)
+        self._own_keys: dict[str, tuple[Ed25519PrivateKey, bool]] = {}
 
     def problem(self, envelope: Envelope, raw: bytes = b"", records: BatchRecords | None = None) -> str | None:
         """Why this envelope must not be acted on (None: it verifies). `raw` is its wire bytes when known; `records`
@@ -527,6 +536,24 @@ class Verifier:
         if signature in self._fetched:
             return self._fetched[signature]
         return None if records is None else records.batch_records([signature])[0]
+
+    def signed_here(self, producer: str, run_id: str, key: Ed25519PrivateKey, batch: Batch) -> None:
+        """Take a batch this process just signed with `key` as proven, when `key` is the private half of the key
+        trusted here for `producer`: its signature holds over the digest of its record by construction, so reading the
+        batch back costs no Ed25519 verification.
+
+        Only what this process holds in memory is remembered (the signature and the leaves it hashed before signing),
+        never anything read back: received bytes still have their leaves hashed and compared with these, so an entry
+        altered in Redis fails its leaf, and a batch record altered there is never consulted for this batch."""
+        if self.run_id is not None and run_id != self.run_id:
+            return  # refused on read whatever its signature
+        own = self._own_keys.get(producer)
+        if own is None or own[0] is not key:
+            trusted = self.directory.get(producer)
+            matches = trusted is not None and trusted.public_bytes_raw() == key.public_key().public_bytes_raw()
+            own = self._own_keys[producer] = (key, matches)
+        if own[1]:
+            self._prove((producer, run_id, batch[0]), batch[1])
 
     def _prove(self, batch: _Proven, record: bytes) -> None:
         """Remember the record of a batch whose digest and size its producer signed for its run with its signature
@@ -812,6 +839,15 @@ class SignedBus:
         wires, batches, batch_of = _stamped(envelopes, self.keyring.private, stamps)
         return Stamped(stamps, wires, batches, batch_of)
 
+    def _signed_here(self, envelopes: Sequence[Envelope], batches: list[Batch], batch_of: list[int]) -> None:
+        """Hand the verifier the batches this bus is publishing (see `Verifier.signed_here`)."""
+        pending = set(range(len(batches)))
+        for envelope, batch in zip(envelopes, batch_of, strict=True):
+            if batch in pending:  # the batch's first envelope names its producer and run
+                pending.discard(batch)
+                source = envelope.source
+                self.verifier.signed_here(source, envelope.run_id, self.keyring.private(source), batches[batch])
+
     def publish(self, topic: str, envelope: Envelope) -> str:
         return self.publish_many([(topic, envelope)])[0]
 
@@ -820,10 +856,12 @@ class SignedBus:
         if self._record_bus is not None and self._wire is not None:
             # a bus of bytes: no signed envelope object is built, no stamp kept apart
             wires, batches, batch_of = _stamped(envelopes, self.keyring.private, None)
+            self._signed_here(envelopes, batches, batch_of)
             return self._record_bus.publish_batches(
                 [(topic, None, data) for (topic, _), data in zip(items, wires, strict=True)], batches, batch_of
             )
         stamped = self.stamped(envelopes)
+        self._signed_here(envelopes, stamped.batches, stamped.batch_of)
         signed = _signed(envelopes, stamped.stamps, stamped.wires)
         encoded = [(topic, envelope, data) for (topic, _), (envelope, data) in zip(items, signed, strict=True)]
         if self._record_bus is not None:

@@ -6,18 +6,23 @@ missing, altered or another batch's refuses what it would prove, and lives exact
 from __future__ import annotations
 
 import binascii
+import hashlib
 import uuid
 from typing import Any, cast
 
 import pytest
 from redis.cluster import key_slot
 
+from coalition.bus import signing
 from coalition.bus.base import Delivery, WireBus
 from coalition.bus.codec import decode, encode
+from coalition.bus.consumer import Consumer, MemoryIdempotencyStore
 from coalition.bus.keys import Keyring
+from coalition.bus.messages import DeadLettered
 from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.bus.signing import SignedBus, Stamped, Verifier
 from coalition.bus.testing import sample_envelope
+from coalition.bus.topics import DEAD_LETTERS
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +198,69 @@ class TestBatchRecordsOnRedis:
 
 def b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode()
+
+
+class TestBatchesSignedHere:
+    """A signing bus that reads back a batch it published compares the received bytes' leaves with the record it holds
+    in memory and skips the Ed25519 verification; Redis stays untrusted: an entry altered there, with the batch record
+    rewritten to match it, is refused and dead-lettered, whole read or in parts."""
+
+    def test_a_batch_read_back_by_its_signer_costs_no_verification(
+        self, redis_bus: RedisStreamsBus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        verified: list[bytes] = []
+        real = signing.verify_signature
+        monkeypatch.setattr(signing, "verify_signature", lambda *a: verified.append(a[1]) or real(*a))
+        producer = signed(redis_bus)
+        producer.publish_many([("observations", sample_envelope(i)) for i in range(100)])
+        assert all(d.ok for d in producer.read(["observations"], "g", "c", count=100))
+        assert all(d.ok for d in producer.read(["observations"], "g2", "c", count=30))
+        assert verified == []
+        assert all(d.ok for d in signed(redis_bus).read(["observations"], "g3", "c", count=100))
+        assert len(verified) == 1  # another verifier (another process) checks the signature
+
+    def test_a_key_this_verifier_does_not_trust_is_verified_and_refused(self, redis_bus: RedisStreamsBus) -> None:
+        """Signing with a key other than the trusted one proves nothing to the same bus's verifier."""
+        impostor = SignedBus(redis_bus, Keyring.ephemeral(["world"]), Verifier(KEYS.directory(), run_id="run-test"))
+        impostor.publish_many([("observations", sample_envelope(i)) for i in range(8)])
+        for count in (100, 3):
+            got = read_all(impostor, 8, count) if count == 3 else impostor.read(["observations"], "g2", "c", count=100)
+            assert not any(d.ok for d in got)
+
+    @pytest.mark.parametrize("count", [100, 3])
+    def test_an_entry_and_its_record_altered_in_redis_are_dead_lettered(
+        self, redis_bus: RedisStreamsBus, count: int
+    ) -> None:
+        keys = Keyring({"world": KEYS.private("world"), "consumer:g": KEYS.private("world")})
+        bus = SignedBus(redis_bus, keys, Verifier(keys.directory(), run_id="run-test"))
+        bus.publish_many([("observations", sample_envelope(i)) for i in range(8)])
+        entries = redis_bus.range("observations")
+        wires = [d.raw for d in entries]
+        stamp = str(entries[5].envelope.signature if entries[5].envelope else "")
+        wires[5] = wires[5].replace(b"subject-5", b"subject-6")
+        # whoever holds Redis rewrites the stream and makes the batch record hold the altered entry's leaf
+        raw = cast(Any, redis_bus)._r
+        signature = binascii.a2b_base64(stamp.rsplit(".", 1)[1])
+        record = bytearray(raw.hget(redis_bus.batch_records_key(), signature))
+        signed_bytes = cast(bytes, signing.unsigned_bytes(wires[5], stamp))
+        record[5 * 32 : 6 * 32] = hashlib.sha256(b"\x00" + signed_bytes).digest()
+        raw.hset(redis_bus.batch_records_key(), signature, bytes(record))
+        raw.delete(redis_bus.key("observations"))
+        for wire in wires:
+            redis_bus.publish_raw("observations", wire)
+        applied: list[str] = []
+        consumer = Consumer(
+            bus,
+            topics=["observations"],
+            group="g",
+            name="c",
+            handler=lambda envelope: applied.append(envelope.id),
+            store=MemoryIdempotencyStore(),
+        )
+        while consumer.poll(count=count).handled:
+            pass
+        assert applied == [f"env-{i}" for i in range(8) if i != 5]
+        letters = [cast(DeadLettered, d.envelope.payload) for d in redis_bus.range(DEAD_LETTERS) if d.envelope]
+        assert [letter.reason for letter in letters] == [
+            "undecodable: rejected: envelope env-5 does not verify against world's key (forged or altered)"
+        ]
