@@ -19,11 +19,14 @@ from coalition.domain.errors import ArgumentProblem
 
 CENT = Decimal("0.01")
 MAX_NUMBER = Decimal("1e15")  # any amount, price or count: beyond it is a typo or an attack (and cents overflow)
+_MAX_INT = 10**15  # MAX_NUMBER as an int
 
 
 def finite_decimal(value: object) -> Decimal:
     """A finite Decimal of at most MAX_NUMBER in size, from a JSON number or numeric string; ValueError otherwise
     (booleans are not numbers)."""
+    if type(value) is int and -_MAX_INT <= value <= _MAX_INT:  # the common case: Decimal(n) is Decimal(str(n))
+        return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError(f"must be a number, got {type(value).__name__}")
     try:

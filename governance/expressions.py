@@ -15,6 +15,7 @@ A problem is one PolicyError naming the policy file, the YAML path of the expres
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 
 from coalition.domain.cel_language import cel
 from coalition.governance.errors import PolicyError
-from coalition.governance.money import from_double, usd
+from coalition.governance.money import DOUBLE_DIGITS, from_double, usd
 
 MAX_EXPRESSION_CHARS = 2000  # the shipped policies' longest is ~300; beyond it is a typo or an attack
 MAX_NESTING = 16  # brackets inside brackets
@@ -86,6 +87,15 @@ def environment(variables: Mapping[str, Any], functions: Mapping[str, Callable[.
 
 def cel_value(value: object) -> Any:
     """A JSON-like value as an expression sees it: every number a double, mappings with string keys."""
+    kind = type(value)  # the JSON types first, by exact type: isinstance against Mapping is an ABC check
+    if kind is str:
+        return value
+    if kind is int or kind is float:
+        return float(value)  # type: ignore[arg-type]
+    if kind is list:
+        return [cel_value(v) for v in value]  # type: ignore[attr-defined]
+    if kind is dict:
+        return {str(k): cel_value(v) for k, v in value.items()}  # type: ignore[attr-defined]
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float, Decimal)):
@@ -731,7 +741,17 @@ def _placeholder_end(template: str, start: int) -> int:
     raise ExpressionProblem("a '{' placeholder is never closed", start + 1)
 
 
+_WHOLE = 10**15  # a whole number below this is exactly one double, and shown by repr without an exponent
+
+
 def _usd(value: Any) -> str:
+    kind = type(value)  # whole numbers, most of what reasons show, without the Decimal round trip (same text)
+    if kind is float and value.is_integer() and 0 < abs(value) < _WHOLE:  # not -0.0, which shows as -0.00
+        return f"{int(value)}.00"
+    if kind is int and -_WHOLE < value < _WHOLE:
+        return f"{value}.00"
+    if kind is str and 0 < len(value) < 16 and value.isascii() and value.isdigit():
+        return f"{int(value)}.00"
     return usd(_decimal(value))
 
 
@@ -746,12 +766,18 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _int(value: Any) -> str:
+    if type(value) is int:
+        return str(value)
     return str(int(_decimal(value)))
 
 
 def _dec(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # a whole number of the policy or the state (a decimal argument keeps its text)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))  # a whole number of the policy or the state (a decimal argument keeps its text)
+        shown = repr(value)
+        if len(shown) <= DOUBLE_DIGITS + 1 and "e" not in shown and math.isfinite(value):  # str(from_double(value))
+            return shown
     return str(_decimal(value))
 
 
