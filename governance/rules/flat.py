@@ -35,6 +35,7 @@ None, and the nested layout (expression.py), whose failures name the rule, decid
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
@@ -73,7 +74,9 @@ EXACT_INTS = 2**53  # every whole number up to here is exactly one double
 # CEL environments kept per action and thread, one per value of the arguments selecting state entries (regions): a
 # value an environment holds (the region, its price entry) is not converted again when the next proposal names it.
 MAX_ENVIRONMENTS = 16
+MAX_FIRED_PLANS = 256  # sets of fired rules whose plan is kept per action (a few occur; any other is built each time)
 _MISSING = object()
+_STR = frozenset({str})
 
 _NAME = re.compile(r"\b(?:(?:args|normalized|joined|state|argtext)__[A-Za-z_]\w*|proposer|action)\b")
 _FUNCTION_CALL = re.compile(rf"\b(?:{'|'.join(FUNCTIONS)})\s*\(")
@@ -175,6 +178,7 @@ class FlatRules:
     screens: tuple[Screen | Unlisted, ...] = ()  # values computed in Python and handed over (screens.py)
     selectors: tuple[str, ...] = ()  # the arguments that select state entries (one environment per their values)
     plan: _Plan | None = None  # the variables to compute, with their names
+    fired: dict[int, _Fired] = dataclasses.field(default_factory=dict)  # the plan of each set of fired rules
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> FlatRules | None:
@@ -242,32 +246,32 @@ class FlatRules:
             env = self.scratch.env(key, self.constants)
             if self.functions and not env.functions:
                 _add_functions(env)
+            objects = env.objects
             for name in self.decides:
-                _put(env, name, values[name])
+                value = values[name]
+                if objects.get(name, _MISSING) is not value:  # else held already (see _put)
+                    _put(env, name, value)
             fired = self.conditions.execute(env.context)
             if type(fired) is not int:
                 return None
             if not fired:
                 return []
-            chosen: list[tuple[CompiledRule, _FlatRule]] = []  # the rules that fired, up to the first deny
-            for i, (rule, flat) in enumerate(zip(rules, self.rules, strict=True)):
-                if fired >> i & 1:
-                    chosen.append((rule, flat))
-                    if rule.outcome == "deny":
-                        break
-            for _, flat in chosen:  # a rule fired: the numbers its reason shows as text, too
-                for name in flat.texts:
-                    values[f"{TEXT_PREFIX}{name}"] = str(to_decimal(given[name]))
-            handed = _Handed(env, values, set(self.decides))
-            for _, flat in chosen:  # everything their programs read, handed over before the first one runs
-                if flat.functions and not env.functions:
-                    _add_functions(env)
-                for name in flat.reads:
-                    handed.hand(name)
+            plan = self.fired.get(fired)
+            if plan is None:
+                plan = _Fired.of(fired, rules, self.rules, self.decides)
+                if len(self.fired) < MAX_FIRED_PLANS:
+                    self.fired[fired] = plan
+            for key, name in plan.texts:  # a rule fired: the numbers its reason shows as text, too
+                values[key] = str(to_decimal(given[name]))
+            if plan.functions and not env.functions:
+                _add_functions(env)
+            for name in plan.reads:  # everything their programs read, handed over before the first one runs
+                _put(env, name, values[name])
+            handed = _Handed(env, values, plan.held)
             out: list[Finding] = []
-            for rule, flat in chosen:
+            for rule, flat in plan.chosen:
                 computed = () if flat.program is None else flat.program.execute(env.context)
-                reason = "".join(p if isinstance(p, str) else _render(p, handed, computed) for p in flat.reason)
+                reason = "".join([p if isinstance(p, str) else _render(p, handed, computed) for p in flat.reason])
                 amount = None
                 if flat.amount is not None and rule.outcome != "deny":
                     amount = handed.value(flat.amount, computed)
@@ -304,7 +308,7 @@ class FlatRules:
             if name not in given:
                 return None
             normalized = values.get(normalized_key)
-            if type(normalized) is list and all(type(v) is str for v in normalized):  # each string normalized once
+            if type(normalized) is list and {*map(type, normalized)} <= _STR:  # each string normalized once
                 values[key] = "\n".join(normalized)
             else:
                 values[key] = joined_value(given[name])
@@ -322,6 +326,45 @@ class FlatRules:
                 return None
             values[screen.name] = computed
         return values
+
+
+@dataclass(frozen=True, slots=True)
+class _Fired:
+    """What one set of fired rules (the bits the conditions returned) runs: the rules, in policy order up to the first
+    deny; the numeric arguments their reasons show as text; the names their programs read that the conditions did
+    not (handed over before the first program runs); whether one calls a function. Built the first time the set
+    fires, not on every proposal."""
+
+    chosen: tuple[tuple[CompiledRule, _FlatRule], ...]
+    texts: tuple[tuple[str, str], ...]  # (variable, argument)
+    reads: tuple[str, ...]
+    functions: bool
+    held: frozenset[str]  # what the environment holds after the reads are handed
+
+    @classmethod
+    def of(
+        cls, fired: int, rules: Sequence[CompiledRule], flats: Sequence[_FlatRule], decides: Sequence[str]
+    ) -> _Fired:
+        chosen: list[tuple[CompiledRule, _FlatRule]] = []
+        for i, (rule, flat) in enumerate(zip(rules, flats, strict=True)):
+            if fired >> i & 1:
+                chosen.append((rule, flat))
+                if rule.outcome == "deny":
+                    break
+        texts = dict.fromkeys(name for _, flat in chosen for name in flat.texts)
+        held = set(decides)
+        reads: list[str] = []
+        for _, flat in chosen:
+            for name in sorted(flat.reads - held):
+                held.add(name)
+                reads.append(name)
+        return cls(
+            tuple(chosen),
+            tuple((f"{TEXT_PREFIX}{name}", name) for name in texts),
+            tuple(reads),
+            any(flat.functions for _, flat in chosen),
+            frozenset(held),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,18 +454,20 @@ def _add_functions(env: _Env) -> None:
     env.functions = True
 
 
-@dataclass(slots=True)
 class _Handed:
     """The values of one proposal, and which of them the environment holds."""
 
-    env: _Env
-    values: dict[str, Any]
-    names: set[str]
+    __slots__ = ("env", "names", "values")
+
+    def __init__(self, env: _Env, values: dict[str, Any], names: frozenset[str]) -> None:
+        self.env = env
+        self.values = values
+        self.names = names
 
     def hand(self, name: str) -> None:
         if name not in self.names:
             _put(self.env, name, self.values[name])
-            self.names.add(name)
+            self.names = self.names | {name}
 
     def value(self, value: _Value, computed: Sequence[Any]) -> Any:
         """What CEL would give for the value: what the rule's program computed, or the value handed over when CEL
