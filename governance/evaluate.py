@@ -122,9 +122,7 @@ def evaluate(proposal: ActionProposed, state: GovernanceState, policy: Policy) -
         if isinstance(rule, ActionRules):
             for written in rule.findings(proposal, state):
                 if written.outcome == "deny":
-                    return Verdict(
-                        "deny", (written.reason,), (written.rule_id,), policy_version=pipeline.policy_version
-                    )
+                    return _denied(written, pipeline.policy_version)
                 escalations.append(written)
             continue
         try:
@@ -135,11 +133,23 @@ def evaluate(proposal: ActionProposed, state: GovernanceState, policy: Policy) -
         if finding is None:
             continue
         if finding.outcome == "deny":
-            return Verdict("deny", (finding.reason,), (finding.rule_id,), policy_version=pipeline.policy_version)
+            return _denied(finding, pipeline.policy_version)
         escalations.append(finding)
     if not escalations:
         return pipeline.allow(proposal, rules)
     first = escalations[0]
+    if len(escalations) == 1:  # the usual escalation: one gate, which sets every term (as _roles_for_all would)
+        roles = first.approver_roles
+        return Verdict(
+            "escalate",
+            (first.reason,),
+            (first.rule_id,),
+            first.gate,
+            tuple(roles) if roles else roles,
+            first.approvals_required,
+            first.expires_after,
+            pipeline.policy_version,
+        )
     return Verdict(
         "escalate",
         tuple(f.reason for f in escalations),
@@ -151,6 +161,12 @@ def evaluate(proposal: ActionProposed, state: GovernanceState, policy: Policy) -
         expires_after=min((f.expires_after for f in escalations if f.expires_after is not None), default=None),
         policy_version=pipeline.policy_version,
     )
+
+
+def _denied(finding: Finding, policy_version: str) -> Verdict:
+    """The deny verdict of one finding (every field by position: a frozen dataclass takes keywords at about twice
+    the cost)."""
+    return Verdict("deny", (finding.reason,), (finding.rule_id,), None, (), 0, None, policy_version)
 
 
 def _roles_for_all(escalations: list[Finding]) -> tuple[str, ...]:
