@@ -4,14 +4,17 @@ Redis entry ids are not identities: a producer retry after an ambiguous timeout 
 envelope twice, so consumers deduplicate on the envelope id (see `IdempotencyStore`). The client speaks
 RESP2; `_stream_entries` is the one place that also accepts the RESP3 reply shape of a caller's client.
 
-The hot path pays per batch what it can: `publish_many` appends a chunk of envelopes with one script call
-(the same XADDs, in order, as one command; queuing, packing and parsing one pipelined command per entry
-cost redis-py more than the codec spends encoding the envelope), `read` turns a reply into Deliveries in
+The hot path pays per batch what it can: `publish_many` appends a chunk of envelopes in one round trip, on our own
+client to one server as MULTI, an XADD per entry and EXEC, packed by hand (`coalition.bus.resp`: queuing, packing and
+parsing one redis-py pipelined command per entry cost more than the codec spends encoding the envelope), elsewhere
+(a cluster, a caller's client) with one script call (the same XADDs, in order, as one command; the server then
+copies every entry into Lua and back, about half its publish time); `read` turns a reply into Deliveries in
 one loop (`_deliveries`; the codec still validates every entry) straight from the reply as Redis sent it on the
 bus's own client (redis-py's reply callback built a tuple and a dict per entry only to be read once), and an ack
 of one topic is one XACK.
-A script runs alone on the server, so each chunk is appended atomically (a pipeline did not promise it);
-the client needs EVALSHA and SCRIPT LOAD, which redis-py uses to (re)load the script after NOSCRIPT.
+A transaction, like a script, runs alone on the server, so each chunk is appended atomically (a pipeline did not
+promise it); the script path needs EVALSHA and SCRIPT LOAD, which redis-py uses to (re)load the script after NOSCRIPT,
+and a signed publish with a MAXLEN sends its record bookkeeping as one EVAL inside the transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from coalition.bus import resp
 from coalition.bus.base import Delivery, delivered
 from coalition.bus.batch_records import Batch
 from coalition.bus.codec import decode, encode
@@ -133,6 +137,54 @@ end
 return ids
 """
 
+# The record bookkeeping of a signed publish sent as a transaction (`_publish_signed_transaction`, with a MAXLEN): it
+# runs inside MULTI/EXEC right after the transaction's XADDs, so the newest entry of each stream is this transaction's
+# last one there. KEYS as `_SIGNED_PUBLISH_SCRIPT`'s; ARGV: MAXLEN, how many streams, then (stream index, signature)
+# for each batch with entries on that stream. Each pair pushes `<signature><the stream's newest id>` and counts one
+# more holder (the newest id is at or after the batch's own last entry there: its record lives as long as that entry
+# or longer, never shorter), then the streams are trimmed and their lists popped as `_SIGNED_PUBLISH_SCRIPT` does.
+_SIGNED_HOLDERS_SCRIPT = f"""
+local function older(a, b)
+  local ad, bd = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local am, bm = tonumber(string.sub(a, 1, ad - 1)), tonumber(string.sub(b, 1, bd - 1))
+  if am ~= bm then return am < bm end
+  return tonumber(string.sub(a, ad + 1)) < tonumber(string.sub(b, bd + 1))
+end
+local maxlen = ARGV[1]
+local k = tonumber(ARGV[2])
+local records, held = KEYS[k + 1], KEYS[k + 2]
+local newest = {{}}
+for at = 3, #ARGV, 2 do
+  local s = tonumber(ARGV[at])
+  local id = newest[s]
+  if not id then
+    id = redis.call('XREVRANGE', KEYS[s], '+', '-', 'COUNT', 1)[1][1]
+    newest[s] = id
+  end
+  redis.call('RPUSH', KEYS[k + 2 + s], ARGV[at + 1] .. id)
+  redis.call('HINCRBY', held, ARGV[at + 1], 1)
+end
+for s = 1, k do
+  redis.call('XTRIM', KEYS[s], 'MAXLEN', '~', maxlen)
+  local order = KEYS[k + 2 + s]
+  local head = redis.call('LINDEX', order, 0)
+  if head then
+    local first = redis.call('XRANGE', KEYS[s], '-', '+', 'COUNT', 1)[1]
+    while head and (first == nil or older(string.sub(head, {_SIGNATURE_SIZE + 1}), first[1])) do
+      redis.call('LPOP', order)
+      local sig = string.sub(head, 1, {_SIGNATURE_SIZE})
+      if redis.call('HINCRBY', held, sig, -1) <= 0 then
+        redis.call('HDEL', held, sig)
+        redis.call('HDEL', records, sig)
+      end
+      head = redis.call('LINDEX', order, 0)
+    end
+  end
+end
+return 0
+"""
+_SIGNED_HOLDERS_BODY = _SIGNED_HOLDERS_SCRIPT.encode()
+
 Entry = tuple[bytes, dict[bytes, bytes] | None] | list[Any]
 
 
@@ -204,6 +256,19 @@ def _unparsed_reads(client: redis.Redis) -> None:
     if str(client.connection_pool.connection_kwargs.get("protocol", 2)) != "2":
         return
     client.response_callbacks.pop("XREADGROUP", None)
+
+
+def _exchange(conn: Any, body: bytes, queued: int) -> Any:
+    """Write a packed transaction and read its replies: MULTI's OK, one QUEUED per command, then EXEC's array. A
+    refused command leaves replies unread: the connection is dropped rather than handed back out of step."""
+    conn.send_packed_command([body])
+    try:
+        for _ in range(queued + 1):
+            conn.read_response()
+        return conn.read_response()
+    except redis.ResponseError:
+        conn.disconnect()
+        raise
 
 
 def _failure(url: str, what: str, exc: redis.RedisError) -> BusError:
@@ -305,6 +370,10 @@ class RedisStreamsBus:
         self._xadd_head: tuple[bytes | str, ...] = (
             (b"MAXLEN", b"~", str(maxlen), b"*") if maxlen is not None else (b"*",)
         )
+        # our own client on one server publishes with MULTI/EXEC packed by hand (`_transaction`): the same XADDs,
+        # appended atomically, without the script's per-entry cost on the server (its ARGV strings copied into Lua
+        # and back); a cluster, or a caller's client, keeps the scripts (redis-py routes and retries them)
+        self._transactions = self._owns_client and isinstance(self._redis, redis.Redis)
         self._publish_script = self._redis.register_script(_PUBLISH_SCRIPT)
         self._signed_publish_script = self._redis.register_script(_SIGNED_PUBLISH_SCRIPT)
         self._socket_timeout = _connection_kwargs(self._redis).get("socket_timeout")
@@ -331,6 +400,8 @@ class RedisStreamsBus:
         return self.publish_wire([(topic, data) for topic, _, data in items])
 
     def publish_wire(self, items: Sequence[tuple[str, bytes]]) -> list[str]:
+        if self._transactions:
+            return self._publish_transaction(items)
         maxlen = "" if self._maxlen is None else str(self._maxlen)
         ids: list[str] = []
         try:
@@ -356,6 +427,99 @@ class RedisStreamsBus:
             raise _failure(self.url, f"publishing {len(items)} messages", exc) from exc
         return ids
 
+    def _publish_transaction(self, items: Sequence[tuple[str, bytes]]) -> list[str]:
+        """`publish_wire` as one MULTI/EXEC per chunk: an XADD per entry (with MAXLEN ~, as redis-py's xadd)."""
+        tail = (*(a if isinstance(a, bytes) else a.encode() for a in self._xadd_head), FIELD)
+        ids: list[str] = []
+        try:
+            for start in range(0, len(items), _PUBLISH_CHUNK):
+                heads: dict[str, bytes] = {}
+                parts = [resp.MULTI]
+                append = parts.append
+                chunk = items[start : start + _PUBLISH_CHUNK]
+                for topic, data in chunk:
+                    head = heads.get(topic)
+                    if head is None:
+                        head = heads[topic] = resp.command_head(len(tail) + 3, b"XADD", self.key(topic).encode(), *tail)
+                    append(head)
+                    append(b"$%d\r\n" % len(data))
+                    append(data)
+                    append(resp.CRLF)
+                append(resp.EXEC)
+                ids += _ids(self._transaction(b"".join(parts), len(chunk)))
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"publishing {len(items)} messages", exc) from exc
+        return ids
+
+    def _publish_signed_transaction(
+        self, items: Sequence[tuple[str, Envelope | None, bytes]], batches: Sequence[Batch], batch_of: Sequence[int]
+    ) -> list[str]:
+        """`publish_batches` as one MULTI/EXEC per chunk: the chunk's batch records (one HSET), an XADD per entry, then
+        with a MAXLEN the holder bookkeeping and the trim (`_SIGNED_HOLDERS_SCRIPT`), all applied at once."""
+        ids: list[str] = []
+        records_key = self.batch_records_key().encode()
+        try:
+            for start in range(0, len(items), _PUBLISH_CHUNK):
+                stop = min(start + _PUBLISH_CHUNK, len(items))
+                keys: dict[str, int] = {}  # topic → the 1-based index of its stream in KEYS
+                heads: list[bytes] = []
+                used: dict[int, None] = {}  # the batches with entries in this chunk, in order
+                holders: dict[tuple[int, int], None] = {}  # (stream index, batch) pairs, in order
+                body: list[bytes] = []
+                append = body.append
+                for (topic, _, data), batch in zip(items[start:stop], batch_of[start:stop], strict=True):
+                    index = keys.get(topic)
+                    if index is None:
+                        index = keys[topic] = len(keys) + 1
+                        heads.append(resp.command_head(5, b"XADD", self.key(topic).encode(), b"*", FIELD))
+                    used[batch] = None
+                    holders[(index, batch)] = None
+                    append(heads[index - 1])
+                    append(b"$%d\r\n" % len(data))
+                    append(data)
+                    append(resp.CRLF)
+                fields = [part for batch in used for part in batches[batch]]
+                parts = [resp.MULTI, resp.command(b"HSET", records_key, *fields), *body]
+                queued = stop - start + 1
+                if self._maxlen is not None:
+                    streams = [self.key(topic).encode() for topic in keys]
+                    parts.append(
+                        resp.command(
+                            b"EVAL",
+                            _SIGNED_HOLDERS_BODY,
+                            b"%d" % (2 * len(keys) + 2),
+                            *streams,
+                            records_key,
+                            self.key(_HOLDERS).encode(),
+                            *(self.key(_ORDER + topic).encode() for topic in keys),
+                            b"%d" % self._maxlen,
+                            b"%d" % len(keys),
+                            *(part for index, batch in holders for part in (b"%d" % index, batches[batch][0])),
+                        )
+                    )
+                    queued += 1
+                parts.append(resp.EXEC)
+                reply = self._transaction(b"".join(parts), queued)
+                ids += _ids(reply[1 : 1 + stop - start])
+        except redis.RedisError as exc:
+            raise _failure(self.url, f"publishing {len(items)} signed messages", exc) from exc
+        return ids
+
+    def _transaction(self, body: bytes, queued: int) -> list[Any]:
+        """Send `body` (MULTI, `queued` commands, EXEC) on one connection of the pool and return EXEC's replies; the
+        first that is an error is raised. Retried as redis-py retries a command (the connection's `Retry`): a server
+        that lost the connection before EXEC discards the whole transaction."""
+        pool = cast(redis.Redis, self._redis).connection_pool  # `_transactions`: never a cluster client
+        conn = cast(Any, pool.get_connection())
+        try:
+            reply = conn.retry.call_with_retry(lambda: _exchange(conn, body, queued), lambda _error: conn.disconnect())
+        finally:
+            pool.release(conn)
+        for item in reply:
+            if isinstance(item, Exception):
+                raise item
+        return cast(list[Any], reply)
+
     def publish_batches(
         self, items: Sequence[tuple[str, Envelope | None, bytes]], batches: Sequence[Batch], batch_of: Sequence[int]
     ) -> list[str]:
@@ -363,6 +527,8 @@ class RedisStreamsBus:
         each chunk carries the records of the batches it holds entries of."""
         if any(len(signature) != _SIGNATURE_SIZE for signature, _ in batches):
             raise ValueError(f"a batch record is named by its {_SIGNATURE_SIZE}-byte signature")
+        if self._transactions:
+            return self._publish_signed_transaction(items, batches, batch_of)
         maxlen = "" if self._maxlen is None else str(self._maxlen)
         ids: list[str] = []
         try:
