@@ -128,10 +128,10 @@ def _problem(action: str, model: type[ActionArgs], args: Mapping[str, Any], exc:
 
 def parse_args(action: str, model: type[ArgsT], args: Mapping[str, Any]) -> ArgsT:
     """The arguments as the action's model; ArgumentProblem (one line) for the first that does not fit."""
-    if not isinstance(args, Mapping):
+    if type(args) is not dict and not isinstance(args, Mapping):  # a dict (every proposal's) skips the ABC check
         raise ArgumentProblem(action, "(args)", f"must be a mapping of arguments, got {type(args).__name__}")
     try:
-        return model.model_validate(dict(args))
+        return model.model_validate(args if type(args) is dict else dict(args))  # validation copies what it keeps
     except ValidationError as exc:
         raise _problem(action, model, args, exc) from None
 

@@ -83,7 +83,7 @@ class Unlisted:
         for item in items:
             if type(item) is not str or not (item.isascii() or _utf8(item)):
                 return None
-        return any(item not in self.listed for item in items)
+        return not self.listed.issuperset(items)  # some item is not listed
 
 
 _UNLISTED = re.compile(
