@@ -310,8 +310,17 @@ class Runner:
     # ----- public ------------------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        # The run's log context is the run's own: a process that runs one run after another (a sweep worker) must
+        # not stamp this run's lines with the last run's superstep, nor later lines with this run's id.
+        structlog.contextvars.unbind_contextvars("superstep")
+        with structlog.contextvars.bound_contextvars(run_id=self.run_id):
+            try:
+                return self._run()
+            finally:
+                structlog.contextvars.unbind_contextvars("superstep")
+
+    def _run(self) -> RunResult:
         started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(run_id=self.run_id)
         log.info("run.start", scenario=self.scenario.name, seed=self.seed)
         self._publish(topics.CONTROL, self._run_started(), source="runner")
         self.recorder.flush()
