@@ -35,17 +35,30 @@ def bus_of() -> Iterator[list[RedisStreamsBus]]:
         bus.close()
 
 
+@pytest.fixture(params=["own", "caller's"])
+def target(request: pytest.FixtureRequest, redis_url: str) -> Iterator[str | redis.Redis]:
+    """Where a bus publishes: its own client (a MULTI/EXEC written by hand) or a caller's client on the same server
+    (the publish script, as on a cluster)."""
+    if request.param == "own":
+        yield redis_url
+        return
+    caller = redis.Redis.from_url(redis_url, protocol=2)
+    yield caller
+    caller.close()
+
+
 def two_topics(n: int) -> list[tuple[str, Envelope]]:
     return [("even" if i % 2 == 0 else "odd", sample_envelope(i)) for i in range(n)]
 
 
 class TestPublishMany:
-    """Order, ids and trimming of one publish_many call that writes to two streams."""
+    """Order, ids and trimming of one publish_many call that writes to two streams, on the bus's own client and on a
+    caller's."""
 
     def test_each_stream_a_call_wrote_is_trimmed_to_about_maxlen(
-        self, redis_url: str, bus_of: list[RedisStreamsBus]
+        self, target: str | redis.Redis, bus_of: list[RedisStreamsBus]
     ) -> None:
-        bus = RedisStreamsBus(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}", maxlen=150)
+        bus = RedisStreamsBus(target, namespace=f"test-{uuid.uuid4().hex[:12]}", maxlen=150)
         bus_of.append(bus)
         ids = bus.publish_many(two_topics(2000))
         assert len(ids) == 2000
@@ -57,19 +70,21 @@ class TestPublishMany:
             assert numbers[-1] in (1998, 1999)  # the newest stay
 
     def test_without_maxlen_nothing_is_trimmed_and_ids_follow_the_order(
-        self, redis_url: str, bus_of: list[RedisStreamsBus]
+        self, target: str | redis.Redis, bus_of: list[RedisStreamsBus]
     ) -> None:
-        bus = RedisStreamsBus(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}", maxlen=None)
+        bus = RedisStreamsBus(target, namespace=f"test-{uuid.uuid4().hex[:12]}", maxlen=None)
         bus_of.append(bus)
         ids = bus.publish_many(two_topics(1500))
         assert bus.length("even") == bus.length("odd") == 750
         evens = [d.broker_id for d in bus.range("even")]
         assert evens == ids[0::2]
 
-    def test_runs_of_one_topic_keep_their_order_and_ids(self, redis_url: str, bus_of: list[RedisStreamsBus]) -> None:
+    def test_runs_of_one_topic_keep_their_order_and_ids(
+        self, target: str | redis.Redis, bus_of: list[RedisStreamsBus]
+    ) -> None:
         """Consecutive entries bound for one stream travel as one run of the script's arguments: runs of every
         length, a topic coming back after another, each entry in its stream and its id in its place."""
-        bus = RedisStreamsBus(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}")
+        bus = RedisStreamsBus(target, namespace=f"test-{uuid.uuid4().hex[:12]}")
         bus_of.append(bus)
         topics = ["a"] * 3 + ["b"] * 2 + ["a"] + ["c"] + ["b"] * 4 + ["a"] * 2
         ids = bus.publish_many([(topic, sample_envelope(i)) for i, topic in enumerate(topics)])

@@ -11,6 +11,7 @@ import uuid
 from typing import Any, cast
 
 import pytest
+import redis
 from redis.cluster import key_slot
 
 from coalition.bus import signing
@@ -162,8 +163,14 @@ class TestBatchRecordsOnRedis:
             for d in got[4:]
         )
 
-    def test_records_live_as_long_as_their_entries_and_go_with_the_namespace(self, redis_url: str) -> None:
-        bus = RedisStreamsBus(redis_url, namespace=f"test-{uuid.uuid4().hex[:12]}", maxlen=150)
+    @pytest.mark.parametrize("client", ["own", "caller's"])
+    def test_records_live_as_long_as_their_entries_and_go_with_the_namespace(self, redis_url: str, client: str) -> None:
+        """On the bus's own client a publish is a MULTI/EXEC with the holders counted by an EVAL inside it; on a
+        caller's client it is the signed publish script: both keep the records exactly as long as their entries."""
+        caller = redis.Redis.from_url(redis_url, protocol=2)
+        target: str | redis.Redis = redis_url if client == "own" else caller
+        bus = RedisStreamsBus(target, namespace=f"test-{uuid.uuid4().hex[:12]}", maxlen=150)
+        assert cast(Any, bus)._transactions is (client == "own")
         try:
             producer = signed(bus)
             first = producer.stamped([sample_envelope(i) for i in range(120)])
@@ -187,6 +194,7 @@ class TestBatchRecordsOnRedis:
         finally:
             bus.delete_namespace()
             bus.close()
+            caller.close()
 
     def test_on_a_cluster_the_records_live_in_the_runs_slot(self, cluster_bus: RedisStreamsBus) -> None:
         assert key_slot(cluster_bus.batch_records_key().encode()) == key_slot(cluster_bus.key("observations").encode())
