@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +109,21 @@ def kill_a_worker_holding_a_job(
         for worker in workers:
             try:
                 worker.suspend()
-                logs = [Path(f.path) for f in worker.open_files() if f.path.endswith(".log")]
             except psutil.NoSuchProcess:
                 continue
-            names = [log.stem for log in logs if log.parent.name == queue]
-            holds = names and any(
-                p["consumer"] == names[0].encode() for p in admin.xpending_range(jobs, WORKERS_GROUP, "-", "+", 10)
-            )
-            if holds:
-                os.kill(worker.pid, signal.SIGKILL)
-                return int(worker.pid)
-            worker.resume()
+            try:  # whatever fails while it is stopped, a worker not killed is resumed (else the sweep would hang)
+                logs = [Path(f.path) for f in worker.open_files() if f.path.endswith(".log")]
+                names = [log.stem for log in logs if log.parent.name == queue]
+                pending = admin.xpending_range(jobs, WORKERS_GROUP, "-", "+", 10)
+                if names and any(p["consumer"] == names[0].encode() for p in pending):
+                    os.kill(worker.pid, signal.SIGKILL)
+                    return int(worker.pid)
+            except psutil.NoSuchProcess:
+                continue
+            finally:
+                with suppress(psutil.NoSuchProcess):
+                    if worker.status() == psutil.STATUS_STOPPED:
+                        worker.resume()
     return None
 
 
@@ -161,7 +165,9 @@ class TestKilledWorker:
         finally:
             if coordinator.poll() is None:
                 coordinator.kill()
-            coordinator.communicate()  # and its pipes closed, however the test ended
+                for worker in psutil.Process(coordinator.pid).children():  # they hold its pipes open
+                    worker.kill()
+            coordinator.communicate(timeout=60)  # and its pipes closed, however the test ended
         assert coordinator.returncode == 0, err
         doc = orjson.loads(out)
         results = doc["results"]
