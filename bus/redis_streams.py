@@ -70,6 +70,36 @@ end
 return ids
 """
 
+# Lua shared by both signed scripts. `_OLDER`: whether stream id a is older than b. `_TRIM_AND_RELEASE` (with `k`
+# streams in KEYS, then the records hash, the holders hash and each stream's list, and `maxlen`): trims each stream,
+# pops the runs of its list whose last entry is older than the stream's first, and deletes a record with no holder
+# left: a record lives as long as any entry of its batch.
+_OLDER = """local function older(a, b)
+  local ad, bd = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local am, bm = tonumber(string.sub(a, 1, ad - 1)), tonumber(string.sub(b, 1, bd - 1))
+  if am ~= bm then return am < bm end
+  return tonumber(string.sub(a, ad + 1)) < tonumber(string.sub(b, bd + 1))
+end
+"""
+_TRIM_AND_RELEASE = f"""for s = 1, k do
+  redis.call('XTRIM', KEYS[s], 'MAXLEN', '~', maxlen)
+  local order = KEYS[k + 2 + s]
+  local head = redis.call('LINDEX', order, 0)
+  if head then
+    local first = redis.call('XRANGE', KEYS[s], '-', '+', 'COUNT', 1)[1]
+    while head and (first == nil or older(string.sub(head, {_SIGNATURE_SIZE + 1}), first[1])) do
+      redis.call('LPOP', order)
+      local sig = string.sub(head, 1, {_SIGNATURE_SIZE})
+      if redis.call('HINCRBY', held, sig, -1) <= 0 then
+        redis.call('HDEL', held, sig)
+        redis.call('HDEL', records, sig)
+      end
+      head = redis.call('LINDEX', order, 0)
+    end
+  end
+end
+"""
+
 # The signed publish (`publish_batches`): KEYS are the streams, then the hash of batch records (signature → leaves),
 # the hash of their holder counts and each stream's list of the batches it holds; ARGV: MAXLEN ("" for none), how
 # many streams, how many records, the records as (signature, leaves), then runs of consecutive entries bound for one
@@ -80,13 +110,7 @@ return ids
 # is deleted: a record lives as long as any entry of its batch (a stream trimmed by an unsigned publish keeps its
 # records until a signed one trims it again: longer, never shorter).
 _SIGNED_PUBLISH_SCRIPT = f"""
-local function older(a, b)
-  local ad, bd = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
-  local am, bm = tonumber(string.sub(a, 1, ad - 1)), tonumber(string.sub(b, 1, bd - 1))
-  if am ~= bm then return am < bm end
-  return tonumber(string.sub(a, ad + 1)) < tonumber(string.sub(b, bd + 1))
-end
-local maxlen = ARGV[1]
+{_OLDER}local maxlen = ARGV[1]
 local k = tonumber(ARGV[2])
 local records, held = KEYS[k + 1], KEYS[k + 2]
 local sigs = {{}}
@@ -116,24 +140,7 @@ while at <= #ARGV do
   at = last + 1
 end
 if maxlen ~= '' then
-  for s = 1, k do
-    redis.call('XTRIM', KEYS[s], 'MAXLEN', '~', maxlen)
-    local order = KEYS[k + 2 + s]
-    local head = redis.call('LINDEX', order, 0)
-    if head then
-      local first = redis.call('XRANGE', KEYS[s], '-', '+', 'COUNT', 1)[1]
-      while head and (first == nil or older(string.sub(head, {_SIGNATURE_SIZE + 1}), first[1])) do
-        redis.call('LPOP', order)
-        local sig = string.sub(head, 1, {_SIGNATURE_SIZE})
-        if redis.call('HINCRBY', held, sig, -1) <= 0 then
-          redis.call('HDEL', held, sig)
-          redis.call('HDEL', records, sig)
-        end
-        head = redis.call('LINDEX', order, 0)
-      end
-    end
-  end
-end
+{_TRIM_AND_RELEASE}end
 return ids
 """
 
@@ -144,13 +151,7 @@ return ids
 # more holder (the newest id is at or after the batch's own last entry there: its record lives as long as that entry
 # or longer, never shorter), then the streams are trimmed and their lists popped as `_SIGNED_PUBLISH_SCRIPT` does.
 _SIGNED_HOLDERS_SCRIPT = f"""
-local function older(a, b)
-  local ad, bd = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
-  local am, bm = tonumber(string.sub(a, 1, ad - 1)), tonumber(string.sub(b, 1, bd - 1))
-  if am ~= bm then return am < bm end
-  return tonumber(string.sub(a, ad + 1)) < tonumber(string.sub(b, bd + 1))
-end
-local maxlen = ARGV[1]
+{_OLDER}local maxlen = ARGV[1]
 local k = tonumber(ARGV[2])
 local records, held = KEYS[k + 1], KEYS[k + 2]
 local newest = {{}}
@@ -164,24 +165,7 @@ for at = 3, #ARGV, 2 do
   redis.call('RPUSH', KEYS[k + 2 + s], ARGV[at + 1] .. id)
   redis.call('HINCRBY', held, ARGV[at + 1], 1)
 end
-for s = 1, k do
-  redis.call('XTRIM', KEYS[s], 'MAXLEN', '~', maxlen)
-  local order = KEYS[k + 2 + s]
-  local head = redis.call('LINDEX', order, 0)
-  if head then
-    local first = redis.call('XRANGE', KEYS[s], '-', '+', 'COUNT', 1)[1]
-    while head and (first == nil or older(string.sub(head, {_SIGNATURE_SIZE + 1}), first[1])) do
-      redis.call('LPOP', order)
-      local sig = string.sub(head, 1, {_SIGNATURE_SIZE})
-      if redis.call('HINCRBY', held, sig, -1) <= 0 then
-        redis.call('HDEL', held, sig)
-        redis.call('HDEL', records, sig)
-      end
-      head = redis.call('LINDEX', order, 0)
-    end
-  end
-end
-return 0
+{_TRIM_AND_RELEASE}return 0
 """
 _SIGNED_HOLDERS_BODY = _SIGNED_HOLDERS_SCRIPT.encode()
 
