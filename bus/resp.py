@@ -18,13 +18,9 @@ def command(*args: bytes) -> bytes:
 
 
 def command_head(total: int, *args: bytes) -> bytes:
-    """The first arguments of a command of `total` arguments; `bulk_line` and the bytes follow for each of the rest."""
+    """The first arguments of a command of `total` arguments; each of the rest follows as `$<length>` CRLF, its bytes,
+    CRLF (written inline by the caller: one format per entry, not a call)."""
     return b"".join([b"*%d\r\n" % total, *map(_bulk, args)])
-
-
-def bulk_line(data: bytes) -> bytes:
-    """The length line that comes before an argument's bytes (which end with CRLF)."""
-    return b"$%d\r\n" % len(data)
 
 
 CRLF = b"\r\n"
