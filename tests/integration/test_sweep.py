@@ -159,14 +159,15 @@ class TestKilledWorker:
         coordinator = _sweep(*args, "--json", env=env, cwd=tmp_path)
         ledger_file = tmp_path / "data" / "ledger.db"
         try:
-            killed = kill_a_worker_holding_a_job(coordinator, redis.Redis.from_url(redis_url), queue, after=8)
+            with closing(redis.Redis.from_url(redis_url)) as admin:
+                killed = kill_a_worker_holding_a_job(coordinator, admin, queue, after=8)
             assert killed is not None, "the sweep ended before a worker could be killed mid-way"
             out, err = coordinator.communicate(timeout=240)
         finally:
             if coordinator.poll() is None:
-                coordinator.kill()
                 for worker in psutil.Process(coordinator.pid).children():  # they hold its pipes open
                     worker.kill()
+                coordinator.kill()
             coordinator.communicate(timeout=60)  # and its pipes closed, however the test ended
         assert coordinator.returncode == 0, err
         doc = orjson.loads(out)
