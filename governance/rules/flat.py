@@ -178,7 +178,8 @@ class FlatRules:
     screens: tuple[Screen | Unlisted, ...] = ()  # values computed in Python and handed over (screens.py)
     selectors: tuple[str, ...] = ()  # the arguments that select state entries (one environment per their values)
     plan: _Plan | None = None  # the variables to compute, with their names
-    fired: dict[int, _Fired] = dataclasses.field(default_factory=dict)  # the plan of each set of fired rules
+    # the plan of each set of fired rules: a cache, not part of the value (not compared, hashed or shown)
+    fired: dict[int, _Fired] = dataclasses.field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
     def of(cls, rules: Sequence[CompiledRule], needs: Needs, numbers: Sequence[str]) -> FlatRules | None:
