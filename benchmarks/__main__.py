@@ -1,17 +1,19 @@
-"""`python -m benchmarks [--quick] [--only bus,ledger]`: run every bench_*.py and write docs/benchmarks.md."""
+"""`python -m benchmarks [--quick] [--only bus,ledger]`: run every bench_*.py and write docs/benchmarks.md.
+
+Each section runs in its own interpreter (benchmarks/section.py says why); its measurements come back as JSON."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
 import platform
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.harness import Measurement
-from coalition.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = (
@@ -82,6 +84,15 @@ def render(results: list[Measurement], *, quick: bool, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def _section(section: str, *, quick: bool) -> list[Measurement]:
+    """One section's measurements, measured in a fresh interpreter (its progress and errors go to stderr)."""
+    command = [sys.executable, "-m", "benchmarks.section", section, *(["--quick"] if quick else [])]
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench section {section!r} failed (exit {done.returncode}); its error is above")
+    return [Measurement(**json.loads(line)) for line in done.stdout.splitlines() if line.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes)")
@@ -92,13 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - set(MODULES))
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}; choose from {', '.join(MODULES)}")
-    configure_logging("warning", "json")  # library code logs through structlog: no debug lines in a measurement
     started = time.perf_counter()
     results: list[Measurement] = []
     for section in wanted:
-        module = importlib.import_module(f"benchmarks.bench_{section}")
         print(f"bench {section} …", file=sys.stderr, flush=True)
-        results.extend(module.run(quick=args.quick))
+        results.extend(_section(section, quick=args.quick))
     text = render(results, quick=args.quick, seconds=time.perf_counter() - started)
     args.out.write_text(text + "\n", encoding="utf-8")
     print(text)
