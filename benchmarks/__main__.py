@@ -63,7 +63,8 @@ def render(results: list[Measurement], *, quick: bool, seconds: float) -> str:
         f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
         f"({'quick' if quick else 'full'} sizes, {seconds:.0f} s) on {platform.machine()}, "
         f"Python {platform.python_version()}, {platform.system()}. Medians with min–max over repeats; every "
-        "baseline was measured in the same run, so the ratio is the figure that counts on a noisy machine.",
+        "baseline was measured in the same run, so the ratio is the figure that counts on a noisy machine. Each "
+        "section runs in a fresh interpreter.",
         "",
     ]
     for section in dict.fromkeys(m.section for m in results):
