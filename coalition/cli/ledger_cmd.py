@@ -33,6 +33,7 @@ from coalition.ledger.entry import EntryKind, LedgerEntry
 from coalition.ledger.errors import EntryNotFound, LedgerError
 from coalition.ledger.explain import ChainLink, Decision, Explanation, explain, summary_line
 from coalition.ledger.numbering import RunNumbering
+from coalition.spreadsheet_cells import formula_safe
 
 if TYPE_CHECKING:
     from coalition.bootstrap import OpenLedger
@@ -136,7 +137,7 @@ def list_entries(
         for entry in entries:
             data = _entry_json(entry)
             data["rule_ids"] = ";".join(entry.rule_ids)
-            writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+            writer.writerow([formula_safe("" if data[c] is None else str(data[c])) for c in CSV_COLUMNS])
         typer.echo(clean(buffer.getvalue()), nl=False)  # stored text, shown with visible escapes
     else:
         _console().print(_entries_table(entries, run_id, numbers, actions))

@@ -18,6 +18,7 @@ from coalition.ledger.base import Ledger, VerifyResult
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import EntryNotFound
 from coalition.ledger.explain import cited_entry, explain
+from coalition.spreadsheet_cells import formula_safe
 from coalition.web.auth import AUDIT, READERS, Principal, allow
 from coalition.web.csrf import CSRF_FIELD, check_fetch_site, check_token, submitted_token
 from coalition.web.errors import Refused
@@ -143,23 +144,10 @@ def _csv_rows(ledger: Ledger, f: LedgerFilter) -> Iterator[str]:
 def _cell(entry: LedgerEntry, column: str) -> str:
     value = getattr(entry, column)
     if isinstance(value, list):
-        return " ".join(str(v) for v in value)
+        return formula_safe(" ".join(str(v) for v in value))
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
     return formula_safe("" if value is None else str(value))
-
-
-# Spreadsheets read a cell as a formula when it starts with one of these, also after leading blanks (Excel and
-# LibreOffice skip spaces; a tab or CR at the start is itself a trigger in some importers).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_LEADING_BLANKS = " \t\r\n\u00a0\u3000"
-
-
-def formula_safe(text: str) -> str:
-    """The cell with a leading `'` when a spreadsheet could run it as a formula (OWASP CSV injection)."""
-    if text[:1] in _FORMULA_STARTS or text.lstrip(_LEADING_BLANKS)[:1] in _FORMULA_STARTS:
-        return "'" + text
-    return text
 
 
 def _json_rows(ledger: Ledger, f: LedgerFilter) -> Iterator[bytes]:

@@ -139,6 +139,21 @@ class TestList:
         assert rows[3]["rule_ids"] == "gate.market_entry"
         assert rows[3]["rationale"] == "market entry needs the board"
 
+    FORMULAS = ("=1+1", " =1+1", '\t=HYPERLINK("http://x")', "+cmd", "-2+3", "@SUM(A1)", "\uff1d1+1")
+
+    def test_csv_quotes_cells_a_spreadsheet_would_run(self, tmp_path: Path) -> None:
+        """--csv writes a rationale that a spreadsheet would run as a formula with a leading quote, as the
+        console's export does (stdout redirected to a .csv file is the same injection)."""
+        path = tmp_path / "ledger.db"
+        with SqliteLedger(path) as ledger:
+            for n, text in enumerate(self.FORMULAS):
+                record_run(ledger, f"f{n}", "helios-launch", rationale=text, reason=text)
+        for n, text in enumerate(self.FORMULAS):
+            code, out, _ = invoke("list", "--ledger", str(path), "--run", f"f{n}", "--csv")
+            assert code == 0
+            rows = list(csv.DictReader(io.StringIO(out)))
+            assert [rows[2]["rationale"], rows[3]["rationale"]] == ["'" + text] * 2, text
+
 
 HOSTILE = "Texas \x1b]0;owned\x07\x1b[2J\x00\rAPPROVED \u202egnp.exe\u2066\x9b31m"
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")

@@ -320,7 +320,17 @@ class TestLockout:
 class TestExportFormulas:
     """A rationale that a spreadsheet would run as a formula is exported with a leading quote, blanks or not."""
 
-    CELLS = ("=1+1", " =1+1", '\t=HYPERLINK("http://x")', "\r=1", "\n@SUM(A1)", "  +cmd", "\u00a0-2+3", "\t\tx")
+    CELLS = (
+        "=1+1",
+        " =1+1",
+        '\t=HYPERLINK("http://x")',
+        "\r=1",
+        "\n@SUM(A1)",
+        "  +cmd",
+        "\u00a0-2+3",
+        "\t\tx",
+        "\uff1d1+1",
+    )
 
     def test_csv_cells_behind_blanks_are_quoted(self, tmp_path: Path) -> None:
         with SqliteLedger(tmp_path / "ledger.db") as ledger:
