@@ -3,14 +3,15 @@
 Its tools are exactly the actions the policy permits the agent (schemas from the packs' argument models, the
 same models governance validates with) plus `engine_recommendation`, a read-only tool that answers with the
 engine's own decision for grounding. A tool call that is not one of the agent's actions, whose arguments do not
-fit the action's model, that carries instruction-like text or a URL in an argument, or that repeats a proposal
-still pending is refused and the refusal is returned to the model as the tool's result, so it can revise
-(`rounds` calls at most). An acceptable call is first shown to governance's preview (a dry run of the policy's rules
-on the current governance state, injected by the composition root): "would be denied: …" or "would escalate: …"
-comes back as the tool's result, so the model can revise in the same choice; calling it again unchanged proposes
-it anyway (the preview is advice, governance still disposes). Governance's verdicts on the model's earlier
-proposals come back to it in the next choice. When the model cannot choose (a stop, only refused calls), the
-engine's decision is proposed — the proposal's `choice` says which, and where they differ, both.
+fit the action's model, that carries instruction-like text or a URL in an argument, whose text for customers (a
+notice's message, a campaign's copy: the packs' customer texts) fails the words check against the engine's facts,
+or that repeats a proposal still pending is refused and the refusal is returned to the model as the tool's result,
+so it can revise (`rounds` calls at most). An acceptable call is first shown to governance's preview (a dry run of
+the policy's rules on the current governance state, injected by the composition root): "would be denied: …" or
+"would escalate: …" comes back as the tool's result, so the model can revise in the same choice; calling it again
+unchanged proposes it anyway (the preview is advice, governance still disposes). Governance's verdicts on the
+model's earlier proposals come back to it in the next choice. When the model cannot choose (a stop, only refused
+calls), the engine's decision is proposed — the proposal's `choice` says which, and where they differ, both.
 
 The assistive lane runs the same loop to *draft*: the proposal it yields goes to a person (governance escalates
 it as gate `draft_review`) to adopt, amend or drop, and only what the person adopted is then evaluated.
@@ -19,7 +20,7 @@ it as gate `draft_review`) to adopt, amend or drop, and only what the person ado
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from coalition.agents.facts import Facts
 from coalition.agents.model_budget import REQUEST_ACTION
 from coalition.agents.narrator import Narrator
 from coalition.agents.screening import screen_for_model
+from coalition.agents.words import check_words
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.messages import EscalationResolved, LaneChoice, VerdictIssued
 from coalition.domain import Action, ArgumentProblem
@@ -159,9 +161,13 @@ class ActionChooser:
         actions: Mapping[str, Action],
         *,
         preview: Preview | None = None,
+        customer_texts: Mapping[str, str] | None = None,
     ) -> None:
         self._agent = agent
         self._preview = preview
+        # action → its argument customers read: the model's own text there passes the words check like the
+        # narrator's copy (a notice stays the engine's to draft; a model that writes one says no more than it)
+        self._customer_texts = dict(customer_texts or {})
         self._narrator = narrator
         self.settings = settings
         self._actions = {
@@ -208,8 +214,10 @@ class ActionChooser:
         situation: Mapping[str, Any],
         untrusted: str | None,
         live: Callable[[str, Mapping[str, Any]], bool],
+        banned: Sequence[str] = (),
     ) -> Chosen:
-        """The model's choice for a situation the engine answered with (action, args, facts)."""
+        """The model's choice for a situation the engine answered with (action, args, facts); `banned`: the
+        policy brief's banned claims, which no customer text of the model's may make."""
         lane = self.settings.lane_of(engine.action)
         request: dict[str, Any] = {
             "task": "draft" if lane == ASSISTIVE else "choose",
@@ -241,7 +249,7 @@ class ActionChooser:
             answer, call_id = turn
             loop.calls += [call_id] if call_id else []
             messages.append(answer)
-            picked = self._answer(answer, messages, recommendation, loop, live)
+            picked = self._answer(answer, messages, recommendation, loop, live, words=(engine, banned))
             if picked is not None:
                 return self._model(picked, engine, loop, lane)
         if loop.warned is not None:  # the preview is advice: a call the model did not revise is proposed
@@ -259,6 +267,8 @@ class ActionChooser:
         recommendation: str,
         loop: _Loop,
         live: Callable[[str, Mapping[str, Any]], bool],
+        *,
+        words: tuple[EngineDecision, Sequence[str]],
     ) -> tuple[str, dict[str, Any]] | None:
         """Answer every tool call of one model message; the one acceptable action call, if any."""
         refused = loop.refused
@@ -271,7 +281,7 @@ class ActionChooser:
             elif len(actions) > 1:
                 result = self._refuse(refused, f"{len(actions)} action calls in one answer (call exactly one)")
             else:
-                problem = self._problem(name, args, live)
+                problem = self._problem(name, args, live) or self._words_problem(name, args, *words)
                 if problem:
                     result = self._refuse(refused, problem)
                 else:
@@ -323,6 +333,23 @@ class ActionChooser:
         if live(name, args):
             return f"{name} with these arguments is already proposed and not yet settled"
         return None
+
+    def _words_problem(
+        self, name: str, args: Mapping[str, Any], engine: EngineDecision, banned: Sequence[str]
+    ) -> str | None:
+        """The words check (agents/words.py) on the model's text for customers, against the engine's facts: no
+        banned claim, and no figure, identifier, link or promise the engine did not decide. The engine's own text
+        for the same action passes as it is (it is what the model would fall back to)."""
+        arg = self._customer_texts.get(name)
+        if arg is None:
+            return None
+        text = args.get(arg)
+        if not isinstance(text, str) or (name == engine.action and text == engine.args.get(arg)):
+            return None
+        flags = check_words(text, engine.facts, banned=banned, customer_facing=True)
+        if not flags:
+            return None
+        return f"{name}: args.{arg} says more than the engine decided ({'; '.join(flags)})"
 
     # -- the two outcomes --------------------------------------------------------------------------------
 

@@ -236,11 +236,19 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         self._steps = STEP.runner()  # straight, or LangGraph's invoke (COALITION_AGENT_GRAPH)
 
     def use_lanes(
-        self, settings: LaneSettings, actions: Mapping[str, Action], *, preview: Preview | None = None
+        self,
+        settings: LaneSettings,
+        actions: Mapping[str, Action],
+        *,
+        preview: Preview | None = None,
+        customer_texts: Mapping[str, str] | None = None,
     ) -> None:
         """Put (some of) this agent's actions in a model lane: the model chooses (autonomous) or drafts (assistive)
-        them by tool calling, each call shown to governance's `preview` first (when given)."""
-        chooser = ActionChooser(self.NAME, self._narrator, settings, actions, preview=preview)
+        them by tool calling, each call shown to governance's `preview` first (when given); the model's text in
+        `customer_texts` (action → argument customers read) passes the words check."""
+        chooser = ActionChooser(
+            self.NAME, self._narrator, settings, actions, preview=preview, customer_texts=customer_texts
+        )
         self._chooser = chooser if any(chooser.governs(a) for a in settings.permitted) else None
 
     # -- the Agent protocol ------------------------------------------------------------------------------
@@ -456,7 +464,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
         shortfalls = self._narrator.take_shortfalls()  # e.g. a suggestion asked for while analysing
         trigger: Envelope | None = state["drafts"][0].trigger if shortfalls and state["drafts"] else None
         banned = tuple(self.memory.brief.banned_claims) if self.memory.brief is not None else ()
-        for draft in self._chosen(state["drafts"]):
+        for draft in self._chosen(state["drafts"], banned):
             rationale = self._narrator.rationale(self.NAME, draft.facts, banned=banned)
             copy = None
             if isinstance(draft, ProposalDraft) and draft.copy is not None:
@@ -474,7 +482,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
             worded.append(ask)
         return {"worded": worded} if worded else {}
 
-    def _chosen(self, drafts: list[Draft]) -> list[Draft]:
+    def _chosen(self, drafts: list[Draft], banned: Sequence[str]) -> list[Draft]:
         """In the autonomous lane the model chooses each proposal the engine drafted (agents/lanes.py)."""
         chooser = self._chooser
         if chooser is None:
@@ -498,7 +506,7 @@ class FunctionAgent(ABC, Generic[MemoryT]):
                 continue
             situation, untrusted = situation_of(draft.trigger)
             engine = EngineDecision(draft.action, draft.args, draft.facts)
-            chosen = chooser.choose(engine, situation=situation, untrusted=untrusted, live=live)
+            chosen = chooser.choose(engine, situation=situation, untrusted=untrusted, live=live, banned=banned)
             if chosen.choice.engine_args is None:  # the engine's decision (adopted by the model, or its fallback)
                 out.append(replace(draft, choice=chosen.choice))
                 continue

@@ -118,8 +118,9 @@ class Statements:
 
 @dataclass(frozen=True, slots=True)
 class CustomerTexts:
-    """The arguments that are texts customers read (action → argument), scored for plain English; `are` names
-    them in the business's words ("notices and letters")."""
+    """The arguments that are texts customers read (action → argument), scored for plain English and, when a
+    model writes one in a lane, held to the words check; `are` names them in the business's words ("notices and
+    letters")."""
 
     fields: Mapping[str, str]
     are: str

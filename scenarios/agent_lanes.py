@@ -48,10 +48,16 @@ def governance_preview(policy: Policy, state: Callable[[], GovernanceState]) -> 
     return preview
 
 
+def customer_texts() -> dict[str, str]:
+    """Action → the argument customers read, as the installed packs declare them (their reporting's texts)."""
+    texts = (pack.reporting.texts for pack in catalog().packs.values())
+    return {action: arg for found in texts if found is not None for action, arg in found.fields.items()}
+
+
 def use_lanes(agents: Mapping[str, Any], policy: Policy, *, preview: Preview | None = None) -> None:
     """Give every agent the policy puts (partly) in a model lane its tool-calling chooser (a graph of the user's
     own, agents/graph_agent.py, chooses its actions itself)."""
     for name, agent in sorted(agents.items()):
         settings = lane_settings(policy, name)
         if settings is not None and isinstance(agent, FunctionAgent):
-            agent.use_lanes(settings, catalog().actions, preview=preview)
+            agent.use_lanes(settings, catalog().actions, preview=preview, customer_texts=customer_texts())
