@@ -195,7 +195,10 @@ class EmbeddedRedis:
         if self.running:
             return self
         try:
-            self.redis_dir.mkdir(parents=True, exist_ok=True)
+            # owner-only: its append-only file holds every message of the runs on it (a directory made 0755 by an
+            # earlier version is closed too; redis-server creates its files under the umask)
+            self.redis_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.redis_dir.chmod(0o700)
             self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise EmbeddedRedisError(f"cannot create {self.redis_dir}: {exc.strerror or exc}") from None

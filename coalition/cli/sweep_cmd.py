@@ -26,6 +26,7 @@ from coalition.bus.errors import BusError
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, redis_url_option, settings
 from coalition.cli.terminal import TerminalConsole
 from coalition.ledger.errors import LedgerError
+from coalition.ledger.private_files import PRIVATE_MODE
 
 if TYPE_CHECKING:
     from multiprocessing.context import ForkContext
@@ -176,7 +177,7 @@ def _forked_worker(queue: str, name: str, reclaim_after: float, env: dict[str, s
     """A local worker's process, just forked from the coordinator: its output goes to its own log (new file
     objects, not the coordinator's), the environment says which Redis and ledger, then it works as
     `coalition sweep-worker --drain` does. Exits with the status that command would have."""
-    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_MODE)  # the runs' log lines
     os.dup2(descriptor, 1)
     os.dup2(descriptor, 2)
     os.close(descriptor)

@@ -19,6 +19,7 @@ from coalition.bus.errors import BusError, KeyStoreError
 from coalition.bus.keys import KeyDirectory, producer_identities
 from coalition.cli.common import fail, redis_url_option, settings
 from coalition.domain import catalog
+from coalition.ledger.private_files import create_private
 from coalition.logs import configure_logging
 
 WorkersOption = Annotated[
@@ -73,6 +74,7 @@ class LocalAgentWorkers:
         env = {**os.environ, "REDIS_URL": url}
         for index, share in enumerate(split_agents(agents, count)):
             name = f"{run_id}-w{index}"
+            create_private(log_dir / f"{name}.log")  # the agents' log lines: owner-only, as the ledger
             with (log_dir / f"{name}.log").open("ab") as log:
                 self.processes.append(
                     subprocess.Popen(

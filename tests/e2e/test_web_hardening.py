@@ -379,3 +379,40 @@ class TestDataFileModes:
         assert done.returncode in (0, 1), done.stderr[-500:]
         for path in (tmp_path / "d").glob("ledger.db*"):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, (path.name, oct(path.stat().st_mode))
+
+    def test_a_sweep_and_agent_workers_leave_nothing_others_can_read(self, tmp_path: Path, redis_url: str) -> None:
+        """What a sweep on its private redis-server (its append-only file holds every message of the runs, its log)
+        and a run on agent workers add to the data directory (workers' and sweep workers' logs) is out of other
+        users' reach: the file is owner-only, or a directory on its way is. Public by design: the producers'
+        public keys and the witness store's signed checkpoints."""
+        cli = Path(sys.executable).with_name("coalition")
+        data = tmp_path / "d"
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"} | {"COALITION_DATA_DIR": str(data)}
+        commands = (
+            ["sweep", "price-spike", "--seeds", "1", "--jobs", "1"],
+            ["run", "price-spike", "--bus", redis_url, "--agent-workers", "1", "--run-id", "modes"],
+        )
+        old = os.umask(0o022)
+        try:
+            for command in commands:
+                done = subprocess.run(
+                    [str(cli), *command], cwd=tmp_path, env=env, check=False, capture_output=True, text=True,
+                    timeout=300,
+                )  # fmt: skip
+                assert done.returncode == 0, done.stderr[-1000:]
+        finally:
+            os.umask(old)
+        assert [(data / d).is_dir() for d in ("redis", "sweeps", "workers")] == [True] * 3
+
+        def shut(path: Path) -> bool:
+            return not stat.S_IMODE(path.stat().st_mode) & 0o077
+
+        readable = [
+            str(path.relative_to(data))
+            for path in data.rglob("*")
+            if path.is_file()
+            and path.suffix not in (".pub", ".checkpoint")
+            and not shut(path)
+            and not any(shut(data / parent) for parent in path.relative_to(data).parents if parent != Path("."))
+        ]
+        assert readable == [], readable
