@@ -337,6 +337,23 @@ class SweepWorker:
         return self.done
 
 
+def held_to_ledger(results: Iterable[SweepResult], ledger: Ledger | None) -> list[SweepResult]:
+    """Each result whose claim the ledger bears out; a "completed" one it does not (the run is not in the ledger,
+    not finished, or its digest differs: anyone who can write to the queue's Redis can publish a result) is failed
+    with what the ledger holds. `ledger` None: there is none yet, so no run completed."""
+    return [_held(result, ledger) if result.status == "completed" else result for result in results]
+
+
+def _held(result: SweepResult, ledger: Ledger | None) -> SweepResult:
+    held = ledger is not None and _completed(ledger, result.job_id)
+    digest = run_digest(ledger, result.job_id) if ledger is not None and held else ""
+    if held and digest == result.digest:
+        return result
+    what = f"a completed run with digest {digest[:12]}" if held else "no completed run"
+    error = f"{result.worker} reported it completed, but the ledger does not hold that run ({what})"
+    return result.model_copy(update={"status": "failed", "error": error})
+
+
 @dataclass
 class Collector:
     """The coordinator's side: one result per job id (a job done twice reports once), in arrival order."""

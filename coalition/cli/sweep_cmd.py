@@ -344,7 +344,21 @@ def run_sweep(
             raise typer.Exit(130) from None
         finally:
             workers.stop()
-    return list(collector.results.values())
+    return _held_to_ledger(list(collector.results.values()), location)
+
+
+def _held_to_ledger(results: list[SweepResult], location: LedgerLocation) -> list[SweepResult]:
+    """The results, each "completed" checked against the ledger (scenarios.sweep.held_to_ledger)."""
+    from coalition.bootstrap import open_ledger
+    from coalition.scenarios.sweep import held_to_ledger
+
+    if isinstance(location, Path) and not location.exists():
+        return held_to_ledger(results, None)
+    try:
+        with open_ledger(location, create=False, read_only=True) as ledger:
+            return held_to_ledger(results, ledger)
+    except LedgerError as exc:
+        fail(f"cannot check the sweep's results against the ledger: {exc}")
 
 
 def sweep_worker(

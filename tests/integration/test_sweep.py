@@ -40,6 +40,7 @@ from coalition.scenarios.sweep import (
     make_job,
     plan,
     publish_jobs,
+    result_envelope,
     run_job,
 )
 from coalition.settings import Settings
@@ -452,6 +453,46 @@ class TestHostileJobs:
         policy = first.load_policy()
         assert job_id(first, 1, policy) == job_id(second, 1, policy)
         assert job_id(first, 1, policy) != job_id(first, 2, policy)
+
+
+class TestForgedResults:
+    """Results on the queue are claims: anyone who can write to the sweep's Redis can publish one."""
+
+    def test_a_forged_completed_result_is_checked_against_the_ledger(self, redis_url: str, tmp_path: Path) -> None:
+        """With no worker running, results claiming every job completed (a made-up digest) are published on the
+        queue: the sweep reports each run failed, the ledger holding none of them, and exits 1."""
+        queue = f"forged-{uuid.uuid4().hex[:8]}"
+        ledger = tmp_path / "l.db"
+        scenario = str(tiny_scenario(tmp_path))
+        coordinator = _sweep(
+            scenario, "--seeds", "1-2", "--jobs", "0", "--queue", queue, "--ledger", str(ledger), "--json",
+            env=_env(tmp_path, redis_url), cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            bus = RedisStreamsBus(redis_url, namespace=queue)
+            with closing(bus):
+                deadline = time.monotonic() + 60
+                while bus.length(JOBS) < 2:
+                    assert time.monotonic() < deadline, "the sweep did not publish its jobs"
+                    time.sleep(0.05)
+                bus.ensure_group(JOBS, "spy")
+                jobs = [d.envelope.payload for d in bus.read([JOBS], "spy", "spy", count=10) if d.envelope]
+                for job in jobs:
+                    assert isinstance(job, SweepJob)
+                    forged = SweepResult(
+                        job_id=job.job_id, worker="w", status="completed", scenario="tiny", seed=job.seed,
+                        policy_version="pv", entries=20, digest="0" * 64, expectations_held=3,
+                        expectations_total=3, seconds=0.1, reused=False, resumed=False, attempt=1,
+                    )  # fmt: skip
+                    bus.publish(RESULTS, result_envelope(forged))
+            out, err = coordinator.communicate(timeout=120)
+        finally:
+            if coordinator.poll() is None:
+                coordinator.kill()
+        assert coordinator.returncode == 1, (out, err[-2000:])
+        results = orjson.loads(out)["results"]
+        assert [r["status"] for r in results] == ["failed", "failed"]
+        assert all("the ledger does not hold" in (r["error"] or "") for r in results), results
 
 
 class TestSweepOnPostgres:
