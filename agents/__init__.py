@@ -18,11 +18,12 @@ if TYPE_CHECKING:  # the names below load on first use, so importing one submodu
     )
     from coalition.agents.facts import Facts
     from coalition.agents.model_budget import ModelGuard, ModelLimits
+    from coalition.agents.model_choice import ModelChoice, choose_models
     from coalition.agents.model_setup import build_narrators
     from coalition.agents.narrator import NarratedText, Narrator, Suggestion
     from coalition.agents.offline_model import MODEL_ID, OfflineChatModel
     from coalition.agents.prices import PriceTable, load_prices
-    from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, make_model, missing_keys
+    from coalition.agents.providers import ProviderAccess, make_model, missing_keys
     from coalition.agents.recording import RecordingChatModel, ReplayChatModel, replay_models
     from coalition.agents.registry import agent_types, build_agents
     from coalition.agents.runtime import AgentRuntime
@@ -38,7 +39,7 @@ _LAZY: dict[str, str] = {
     "Facts": "coalition.agents.facts",
     "FunctionAgent": "coalition.agents.workflow",
     "MODEL_ID": "coalition.agents.offline_model",
-    "ModelChoice": "coalition.agents.providers",
+    "ModelChoice": "coalition.agents.model_choice",
     "ModelConfigError": "coalition.agents.errors",
     "ModelGuard": "coalition.agents.model_budget",
     "ModelLimits": "coalition.agents.model_budget",
@@ -59,7 +60,7 @@ _LAZY: dict[str, str] = {
     "agent_types": "coalition.agents.registry",
     "build_agents": "coalition.agents.registry",
     "build_narrators": "coalition.agents.model_setup",
-    "choose_models": "coalition.agents.providers",
+    "choose_models": "coalition.agents.model_choice",
     "load_prices": "coalition.agents.prices",
     "make_model": "coalition.agents.providers",
     "missing_keys": "coalition.agents.providers",

@@ -7,9 +7,10 @@ from collections.abc import Callable, Mapping
 from langchain_core.language_models import BaseChatModel
 
 from coalition.agents.model_budget import ModelGuard, ModelLimits
+from coalition.agents.model_choice import ModelChoice
 from coalition.agents.narrator import Narrator
 from coalition.agents.prices import PriceTable
-from coalition.agents.providers import ModelChoice, ProviderAccess, make_model, model_parameters
+from coalition.agents.providers import ProviderAccess, make_model, model_parameters
 from coalition.agents.recording import CallLog, RecordingChatModel, ReplayChatModel
 from coalition.agents.voices import offline_model
 from coalition.bus.clock import IdFactory

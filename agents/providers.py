@@ -1,54 +1,24 @@
-"""Which chat model each agent speaks through, chosen explicitly (never by trying providers until one works).
-
-Precedence, most specific first: `COALITION_LLM_<AGENT>` (the operator, per agent) > the scenario's
-`agents: {name: {model: …}}` block (the scenario author) > `COALITION_LLM` (the operator, for all) >
-`offline`. The choice and the reason for it are kept so that `coalition doctor` and the run record show them.
-"""
+"""The chat model of each agent's choice (coalition.agents.model_choice), and the keys and endpoints that reach the
+paid providers."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from coalition.agents.errors import ModelConfigError
+from coalition.agents.model_choice import ModelChoice, Provider
 from coalition.agents.offline_model import OfflineChatModel
-from coalition.domain import catalog
 
-Provider = Literal["offline", "openai", "anthropic"]
 KEY_VARIABLES: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 DEFAULT_MAX_TOKENS = 1024
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MAX_ANSWER_CHARS = 20_000  # a rationale or customer message is a paragraph; a suggestion a small object
 SLOW_CALL_S = 5.0
 DEFAULT_SDK_RETRIES = 2
-
-
-def parse_model_spec(spec: str, where: str = "model") -> tuple[Provider, str]:
-    """`offline` | `openai:<model>` | `anthropic:<model>` → (provider, model name); a one-line error otherwise."""
-    if spec == "offline":
-        return "offline", ""
-    provider, _, name = spec.partition(":")
-    if provider == "openai" and name:
-        return "openai", name
-    if provider == "anthropic" and name:
-        return "anthropic", name
-    reason = f"unknown model {spec!r} (use offline, openai:<model> or anthropic:<model>)"
-    raise ModelConfigError(f"{where}: {reason}", reason=reason)
-
-
-class ModelChoice(BaseModel):
-    """One agent's model, where the choice came from, and a sentence saying why."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    agent: str
-    spec: str
-    provider: Provider
-    source: str  # the variable or file that decided: COALITION_LLM_FINANCE, scenario, COALITION_LLM, default
-    why: str
 
 
 class ProviderAccess(BaseModel):
@@ -80,41 +50,6 @@ class ProviderAccess(BaseModel):
 
     def base_url(self, provider: str) -> str | None:
         return {"openai": self.openai_base_url, "anthropic": self.anthropic_base_url}.get(provider)
-
-
-def agent_variable(agent: str) -> str:
-    return f"COALITION_LLM_{agent.upper()}"
-
-
-def choose_models(
-    *,
-    default: str = "offline",
-    per_agent: Mapping[str, str] | None = None,
-    scenario: Mapping[str, str | None] | None = None,
-    agents: tuple[str, ...] | None = None,
-) -> dict[str, ModelChoice]:
-    """The model of every agent: per-agent setting > scenario > COALITION_LLM default > offline.
-
-    A scenario entry of None means "not set" (COALITION_LLM applies); an explicit "offline" is a choice and wins."""
-    per_agent = {k: v for k, v in (per_agent or {}).items() if v}
-    chosen = {k: v for k, v in (scenario or {}).items() if v is not None}
-    choices: dict[str, ModelChoice] = {}
-    for agent in sorted(agents if agents is not None else catalog().agent_names):
-        if agent in per_agent:
-            spec, source = per_agent[agent], agent_variable(agent)
-            why = f"{source}={spec} (an operator setting for this agent wins over the scenario and COALITION_LLM)"
-        elif agent in chosen:
-            spec, source = chosen[agent], "scenario"
-            why = f"the scenario's agents.{agent}.model is {spec}"
-        elif default != "offline":
-            spec, source = default, "COALITION_LLM"
-            why = f"COALITION_LLM={spec} applies to every agent without its own setting"
-        else:
-            spec, source = "offline", "default"
-            why = "nothing chose a provider: the deterministic offline model (no key, no network)"
-        provider, _ = parse_model_spec(spec, source if source != "scenario" else f"scenario agents.{agent}.model")
-        choices[agent] = ModelChoice(agent=agent, spec=spec, provider=provider, source=source, why=why)
-    return choices
 
 
 def missing_keys(choices: Mapping[str, ModelChoice], access: ProviderAccess) -> list[str]:

@@ -43,8 +43,9 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from coalition.agents.inbox import AGENT_TOPICS
+from coalition.agents.model_choice import ModelChoice
 from coalition.agents.prices import PriceTable
-from coalition.agents.providers import ModelChoice, ProviderAccess
+from coalition.agents.providers import ProviderAccess
 from coalition.agents.recording import replay_models
 from coalition.agents.runtime import AgentRuntime
 from coalition.bus import topics
@@ -59,7 +60,8 @@ from coalition.bus.worker_control import Heartbeat, WorkerControl, beat_time
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, parse_policy
 from coalition.scenarios.agent_lanes import lane_settings
-from coalition.scenarios.assembly import run_agents, run_narrators, worker_bus
+from coalition.scenarios.agent_setup import run_agents, run_narrators
+from coalition.scenarios.assembly import worker_bus
 from coalition.scenarios.errors import RunnerError
 from coalition.scenarios.replay import answered_first
 from coalition.scenarios.runner import RemoteRun, RunnerOptions

@@ -12,7 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from coalition.agents.providers import choose_models
+from coalition.agents.model_choice import choose_models
 from coalition.bus.canonical import canonical_json
 from coalition.bus.memory import MemoryBus
 from coalition.governance.policy import Policy

@@ -8,12 +8,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models, make_model, model_parameters
-from coalition.agents.recording import ReplayChatModel
+from coalition.agents.model_choice import ModelChoice, choose_models
 from coalition.bus.memory import MemoryBus
 from coalition.bus.message import parse_payload
 from coalition.bus.messages import RunStarted
@@ -41,6 +40,10 @@ from coalition.scenarios.runner import (
     scripted_answers,
 )
 from coalition.scenarios.spec import Scenario, scenario_hash
+
+if TYPE_CHECKING:  # model objects: replay --verify takes the agents' words as recorded and never loads LangChain
+    from coalition.agents.providers import ProviderAccess
+    from coalition.agents.recording import ReplayChatModel
 
 log = structlog.get_logger(__name__)
 
@@ -404,6 +407,9 @@ def answered_first(
     recorded: Mapping[str, ReplayChatModel], choices: Mapping[str, ModelChoice], access: ProviderAccess, *, seed: int
 ) -> dict[str, ReplayChatModel]:
     """Each paid agent answers from `recorded` (by request hash) and asks its provider only what is not there."""
+    from coalition.agents.providers import make_model, model_parameters
+    from coalition.agents.recording import ReplayChatModel
+
     models: dict[str, ReplayChatModel] = {}
     for agent, choice in sorted(choices.items()):
         if choice.provider == "offline":

@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
-from langchain_core.language_models import BaseChatModel
 
-from coalition.agents.prices import PriceTable
-from coalition.agents.providers import ModelChoice, ProviderAccess
-from coalition.agents.recording import ReplayChatModel, replay_models
+from coalition.agents.model_choice import ModelChoice
 from coalition.bus import topics
 from coalition.bus.base import Bus, Delivery
 from coalition.bus.clock import IdFactory, SimulatedClock
@@ -56,6 +53,13 @@ from coalition.scenarios.events import make_observation
 from coalition.scenarios.executor import Executor
 from coalition.scenarios.expectations import ExpectationResult, RecordedEntry, check_expectations
 from coalition.scenarios.spec import Scenario, scenario_hash
+
+if TYPE_CHECKING:  # model objects: a run that replays its agents' recorded outputs never loads LangChain
+    from langchain_core.language_models import BaseChatModel
+
+    from coalition.agents.prices import PriceTable
+    from coalition.agents.providers import ProviderAccess
+    from coalition.agents.recording import ReplayChatModel
 
 log = structlog.get_logger("coalition.runner")
 
@@ -175,6 +179,8 @@ def recorded_models(ledger: Ledger, run_id: str) -> dict[str, ReplayChatModel]:
     """Replay models answering from a run's recorded paid calls (for `coalition replay`: no key, no network).
 
     Use with the run's model choices (`run.started` settings `models`): RunnerOptions(models=…, replay=…)."""
+    from coalition.agents.recording import replay_models  # LangChain: loaded by the commands that replay models
+
     calls = [
         e.payload
         for e in ledger.query(LedgerQuery(run_id=run_id, kind="model_call"))  # indexed: not the whole run

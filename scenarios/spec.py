@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from coalition.agents.errors import ModelConfigError
-from coalition.agents.providers import parse_model_spec
+from coalition.agents.model_choice import parse_model_spec
 from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.documents import MAX_DOCUMENT_BYTES, DocumentError, decode_document, load_document
 from coalition.domain import DEFAULT_PACK, Pack, PackError, WorldDecl, catalog

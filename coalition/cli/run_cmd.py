@@ -16,8 +16,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from coalition.agents.errors import ModelConfigError
+from coalition.agents.model_choice import ModelChoice, choose_models
 from coalition.agents.prices import PriceTable, load_prices
-from coalition.agents.providers import SLOW_CALL_S, ModelChoice, ProviderAccess, choose_models, missing_keys
+from coalition.agents.providers import SLOW_CALL_S, ProviderAccess, missing_keys
 from coalition.agents.recording import ReplayChatModel
 from coalition.bootstrap import BusChoice, approver_keys, build_run, run_keyring
 from coalition.bus.errors import KeyStoreError

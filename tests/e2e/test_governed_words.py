@@ -16,7 +16,8 @@ import pytest
 import yaml
 from llm_wire_server import FAKE_OPENAI_KEY, WireServer
 
-from coalition.agents.providers import ProviderAccess, choose_models
+from coalition.agents.model_choice import choose_models
+from coalition.agents.providers import ProviderAccess
 from coalition.bus.canonical import content_hash
 from coalition.bus.keys import APPROVERS_DIR, ApproverKeys
 from coalition.bus.memory import MemoryBus

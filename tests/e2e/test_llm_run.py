@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from llm_wire_server import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, WireServer
 
-from coalition.agents.providers import ModelChoice, ProviderAccess, choose_models
+from coalition.agents.model_choice import ModelChoice, choose_models
+from coalition.agents.providers import ProviderAccess
 from coalition.bus.memory import MemoryBus
 from coalition.domain import catalog
 from coalition.governance.policy import Policy, parse_policy

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coalition.agents.providers import choose_models
+from coalition.agents.model_choice import choose_models
 from coalition.bus.memory import MemoryBus
 from coalition.domain import catalog
 from coalition.ledger.sqlite import SqliteLedger

@@ -19,7 +19,8 @@ import orjson
 import pytest
 from llm_wire_server import FAKE_OPENAI_KEY, WireServer
 
-from coalition.agents.providers import ProviderAccess, choose_models
+from coalition.agents.model_choice import choose_models
+from coalition.agents.providers import ProviderAccess
 from coalition.bootstrap import run_keyring
 from coalition.bus.errors import AgentWorkersFailed
 from coalition.bus.keys import Keyring

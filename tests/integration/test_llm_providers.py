@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 from coalition.agents.facts import Facts
 from coalition.agents.model_budget import ModelGuard
+from coalition.agents.model_choice import choose_models
 from coalition.agents.narrator import Narrator
 from coalition.agents.offline_model import OfflineChatModel
-from coalition.agents.providers import ProviderAccess, choose_models, make_model, model_parameters
+from coalition.agents.providers import ProviderAccess, make_model, model_parameters
 from coalition.agents.recording import CallLog, RecordingChatModel, replay_models
 from coalition.bus.messages import ModelCalled, ModelStopped
 

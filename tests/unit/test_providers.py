@@ -10,15 +10,10 @@ from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 
 from coalition.agents.errors import ModelConfigError
+from coalition.agents.model_choice import choose_models, parse_model_spec
 from coalition.agents.offline_model import OfflineChatModel
 from coalition.agents.prices import Price, PriceTable, load_prices
-from coalition.agents.providers import (
-    ProviderAccess,
-    choose_models,
-    make_model,
-    missing_keys,
-    parse_model_spec,
-)
+from coalition.agents.providers import ProviderAccess, make_model, missing_keys
 from coalition.domain import catalog
 from coalition.scenarios import load_scenario, parse_scenario
 

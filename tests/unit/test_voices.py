@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from coalition.agents import Facts, Narrator, ScriptedModel
+from coalition.agents.model_choice import ModelChoice
 from coalition.agents.model_setup import build_narrators
-from coalition.agents.providers import ModelChoice
 from coalition.agents.voices import NEUTRAL, voice_of
 
 pytestmark = pytest.mark.unit
