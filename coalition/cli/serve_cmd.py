@@ -63,7 +63,9 @@ def serve(
     if not app.state.console.users.list():
         typer.echo("No user yet: add one with  coalition users add NAME --role approver")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # proxy_headers off: uvicorn would otherwise take the client address (and scheme) from X-Forwarded-For
+        # (-Proto) sent by any client on 127.0.0.1, and the login throttle counts failures per client address
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc}")
     finally:

@@ -195,6 +195,30 @@ class TestHostAllowlist:
         assert httpx.get(f"{a.base}/login", headers={"Host": f"{name}:{a.port}"}).status_code == 200
 
 
+class TestForwardedFor:
+    """The client address the throttle counts is the socket's: a guesser cannot be a new client per request."""
+
+    def test_a_forged_x_forwarded_for_does_not_make_a_new_client(self, tmp_path: Path) -> None:
+        """A local guesser naming another address in X-Forwarded-For on each wrong password (user names that do
+        not exist, so no user's count stops it): after the free failures the client waits (429), and the access log
+        names the address the connection came from."""
+        with SqliteLedger(tmp_path / "data" / "ledger.db"):
+            pass
+        server = _start(tmp_path, _free_port())
+        try:
+            free = ThrottlePolicy().free_failures
+            statuses = []
+            with httpx.Client(base_url=server.base, timeout=30) as client:
+                for n in range(free + 3):
+                    client.headers["X-Forwarded-For"] = f"203.0.113.{n + 1}"
+                    statuses.append(_login(server, f"nobody{n}", "x" * 9, client=client).status_code)
+        finally:
+            server.process.terminate()
+            server.process.wait(10)
+        assert statuses == [401] * free + [429] * 3, statuses
+        assert {e["client"] for e in _access(tmp_path / "data")} == {"127.0.0.1"}
+
+
 @pytest.mark.serial  # compares the inbox latency with its baseline: another test beside it skews both
 class TestLoginThrottle:
     """Wrong passwords: a few answered, then refused without hashing; the inbox stays fast for others."""
