@@ -20,7 +20,7 @@ def run_digest(ledger: Ledger, run_id: str) -> str:
     Each entry's JSON is followed by a newline (canonical JSON never contains one), so the digested bytes
     are exactly the run as JSON lines. Same scenario + seed + policy must give the same digest on any bus.
     """
-    return digest_of(entry.deterministic_fields() for entry in run_history(ledger, run_id))
+    return digest_of(history_fields(ledger, run_id))  # from the stored bodies where the backend hands them out
 
 
 def history_fields(ledger: Ledger, run_id: str) -> list[dict[str, Any]]:
