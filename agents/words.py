@@ -3,10 +3,10 @@
 Every customer-facing text (a notice's message) and every rationale or message summary a model words is checked
 against the engine's facts before it leaves the agent:
 - the claims lint: no banned claim of the policy brief (case ignored);
-- the commitments check: every amount, figure or date, every account / customer / case identifier, every action
-  or argument name (transfer_funds), every link, and every promise or money word (credit, refund, waive, transfer,
-  guarantee, …) must appear in the facts — "no hallucinated exceptions or promises", no figure or action the
-  engine did not decide.
+- the commitments check: every amount, figure or date (a day or month named too), every account / customer / case
+  identifier, every action or argument name (transfer_funds), every link, and every promise or money word (credit,
+  refund, waive, transfer, guarantee, rebate, voucher, free, cancelled, …) must appear in the facts — "no
+  hallucinated exceptions or promises", no figure or action the engine did not decide.
 A text that fails is replaced by the engine's own wording and the flags are recorded with the rejected text's hash
 (never the text). The check is pure and deterministic: the same text and facts always give the same flags.
 """
@@ -49,6 +49,25 @@ COMMITMENTS = (
     "override",
     "approved",
 )
+# The same promises in other words (money back, something free, a bill forgiven), and the days a text may promise,
+# as whole words of the lower-cased text: "free" is not "freeze", "on us" is not "bonus" ("may" is left out: the verb).
+PROMISE_WORDS = frozenset((
+    "rebate", "rebates", "voucher", "vouchers", "coupon", "coupons", "cashback", "free", "forgive", "forgiven",
+    "forgiveness", "cancel", "canceled", "cancelled", "canceling", "cancelling", "exempt", "exempted", "exemption",
+    "bonus", "bonuses", "goodwill", "complimentary",
+))  # fmt: skip
+PROMISE_PAIRS = frozenset(
+    tuple(pair.split())
+    for pair in (
+        "cash back", "gift card", "gift cards", "on us", "owe nothing", "no charge", "not charge", "not charged",
+        "won't charge", "write off", "writes off", "written off",
+    )
+)  # fmt: skip
+DATE_WORDS = frozenset((
+    "january", "february", "march", "april", "june", "july", "august", "september", "october", "november",
+    "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tomorrow",
+))  # fmt: skip
+WORD = re.compile(r"[a-z']+")
 
 
 def _number(token: str) -> Decimal | None:
@@ -104,4 +123,20 @@ def check_words(
     for stem in COMMITMENTS:
         if stem in lowered and stem not in allowed_lower:
             flags.append(f"commitment not in the facts: {stem.strip()}")
+    flags += _promises_and_dates(lowered, allowed_lower)
     return list(dict.fromkeys(flags))
+
+
+def _promises_and_dates(lowered: str, allowed_lower: str) -> list[str]:
+    """Flags for PROMISE_WORDS, PROMISE_PAIRS and DATE_WORDS in the lower-cased text that the facts do not hold."""
+    flags = []
+    tokens = WORD.findall(lowered)
+    for index, token in enumerate(tokens):
+        pair = (token, tokens[index + 1]) if index + 1 < len(tokens) else None
+        if pair in PROMISE_PAIRS and " ".join(pair) not in allowed_lower:
+            flags.append(f"commitment not in the facts: {' '.join(pair)}")
+        elif token in PROMISE_WORDS and token not in allowed_lower:
+            flags.append(f"commitment not in the facts: {token}")
+        elif token in DATE_WORDS and token not in allowed_lower:
+            flags.append(f"date not in the facts: {token}")
+    return flags

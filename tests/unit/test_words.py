@@ -42,6 +42,29 @@ class TestCheck:
             "commitment not in the facts: acct",
         ]
 
+    def test_a_promise_or_a_date_in_other_words_is_a_commitment(self) -> None:
+        """Money back, something free, a bill forgiven or a day named: none of it is in the facts of a pause."""
+        pause = Facts(intent="notify", decision="pause settlement in TX while the meter outage is investigated")
+        texts = {
+            "We will give you a full rebate and your next month is on us.": ["rebate", "on us"],
+            "Your bill is cancelled and you owe nothing.": ["cancelled", "owe nothing"],
+            "You get a voucher and cashback on your next bill.": ["voucher", "cashback"],
+            "Expect a gift card; your next month is free.": ["gift card", "free"],
+            "We will not charge you, as a goodwill gesture.": ["not charge", "goodwill"],
+        }
+        for text, words in texts.items():
+            assert check_words(text, pause, customer_facing=True) == [
+                f"commitment not in the facts: {w}" for w in words
+            ], text
+        assert check_words("Service resumes on Friday, 12 March.", pause, customer_facing=True) == [
+            "figure not in the facts: 12",
+            "date not in the facts: friday",
+            "date not in the facts: march",
+        ]
+        assert check_words("Settlement is paused in TX while the meter outage is investigated.", pause) == []
+        freed = Facts(intent="notify", decision="a free month for TX-B0003, on Friday", figures={"month": "free"})
+        assert check_words("TX-B0003 gets a free month on Friday.", freed, customer_facing=True) == []
+
     def test_a_rationale_may_quote_a_banned_phrase_the_facts_quote(self) -> None:
         review = Facts(intent="review", decision="remove the banned phrase 'guaranteed savings' from the copy")
         text = "Remove 'guaranteed savings' from the copy."
