@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 
 from coalition.bus.base import Bus
 from coalition.bus.embedded import EmbeddedRedis, free_tcp_port
@@ -18,6 +19,12 @@ from coalition.bus.memory import MemoryBus
 from coalition.bus.redis_streams import RedisStreamsBus
 
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+# Property tests check properties, not speed (speed lives in benchmarks): no per-example deadline and no "too slow"
+# health check, which a loaded machine running the suite on every core tripped (an example of the words check
+# took over 200 ms under load, with or without the change being tested).
+settings.register_profile("coalition", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("coalition")
 
 
 def service_unavailable(reason: str) -> None:
