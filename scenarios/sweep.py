@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from coalition.bus.base import Bus, Delivery
 from coalition.bus.canonical import canonical_json
@@ -111,9 +111,11 @@ def preload(jobs: Iterable[SweepJob]) -> None:
     agents' compiled step graph only when COALITION_AGENT_GRAPH=langgraph asks for it: the step runs straight
     otherwise), so that sweep workers forked from this process afterwards start with it loaded instead of each
     importing and compiling it again; and each of the jobs' policies with its governance pipeline built (its rules'
-    CEL programs: ~25 ms for a shipped policy), which every worker would otherwise build before its first run.
-    Jobs naming a pack that is not installed, or holding a bad policy, are left to the worker that takes them (it
-    reports them)."""
+    CEL programs: ~25 ms for a shipped policy), which every worker would otherwise build before its first run; and
+    the validators of Coalition's models that pydantic was told to build on first use (`defer_build`: the messages,
+    the packs' worlds, payloads and arguments), which each worker's first run would otherwise build again (~30 ms of
+    CPU each, the first run's extra time). Jobs naming a pack that is not installed, or holding a bad policy, are
+    left to the worker that takes them (it reports them)."""
     planned = list(jobs)
     collecting = gc.isenabled()
     gc.disable()  # what is imported lives as long as the process: collecting while it is made frees nothing
@@ -138,9 +140,27 @@ def preload(jobs: Iterable[SweepJob]) -> None:
                 pipeline_for(job_policy(one))
             except (PolicyError, PackError):
                 continue
+        build_deferred_models()
     finally:
         if collecting:
             gc.enable()
+
+
+def build_deferred_models() -> None:
+    """Build the validator of every model loaded from Coalition's own modules whose build pydantic deferred to its
+    first use (those of other libraries are left deferred: a run does not validate most of them). A model that
+    cannot be built yet (a name it refers to is not loaded) stays deferred, and is built or fails on first use."""
+    found: dict[type[BaseModel], None] = {}  # in the order found: the same builds in the same order every time
+    pending = [BaseModel]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            if sub not in found:
+                found[sub] = None
+                pending.append(sub)
+    for model in found:
+        if not model.__pydantic_complete__ and model.__module__.startswith("coalition."):
+            # names resolve in the model's own module (depth 0), never among this function's local variables
+            model.model_rebuild(raise_errors=False, _parent_namespace_depth=0)
 
 
 # Jobs and results are not part of any simulated story: they carry a fixed simulated time.

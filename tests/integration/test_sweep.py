@@ -292,6 +292,38 @@ class TestForkedWorkers:
             "['coalition.packs.helios.agents.finance.agent', 'coalition.scenarios.assembly', 'langgraph']"
         )
 
+    def test_preload_builds_the_models_a_run_validates(self, tmp_path: Path) -> None:
+        """The models pydantic builds on first use (defer_build) are built by the coordinator before it forks, so a
+        worker's first run builds none of them (each worker used to build them again): checked in a fresh
+        interpreter, whose run after preload leaves no Coalition model newly built."""
+        code = (
+            "import pydantic\n"
+            "from coalition.ledger import SqliteLedger\n"
+            "from coalition.scenarios.spec import load_scenario\n"
+            "from coalition.scenarios.sweep import plan, preload, run_job\n"
+            "def deferred():\n"
+            "    found, pending = set(), [pydantic.BaseModel]\n"
+            "    while pending:\n"
+            "        for sub in pending.pop().__subclasses__():\n"
+            "            if sub not in found:\n"
+            "                found.add(sub)\n"
+            "                pending.append(sub)\n"
+            "    return {m.__qualname__ for m in found if m.__module__.startswith('coalition.')\n"
+            "            and not m.__pydantic_complete__}\n"
+            f"jobs = plan([load_scenario({str(tiny_scenario(tmp_path))!r})], [1])\n"
+            "print('deferred', sorted(deferred() & {'ActionProposed', 'RunFinished', 'WorldState'}))\n"
+            "preload(jobs)\n"
+            "before = deferred()\n"
+            "with SqliteLedger(':memory:') as ledger:\n"
+            "    assert run_job(jobs[0], ledger, worker='w').status == 'completed'\n"
+            "print('built', sorted(before - deferred()))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        lines = [line for line in done.stdout.splitlines() if line.startswith(("deferred ", "built "))]
+        # deferred until preload, and none left for the run to build
+        assert lines == ["deferred ['ActionProposed', 'RunFinished', 'WorldState']", "built []"]
+
 
 class TestHostileJobs:
     """What arrives on the queue is checked: forged ids, junk and redelivered jobs write nothing twice."""
