@@ -319,9 +319,11 @@ def run(quick: bool) -> list[Measurement]:
             target="≥ 60% of raw redis-py",
             target_ratio=0.6,
             notes="the same through SignedBus: one Ed25519 signature per batch of 100 (v4 stamps, the batch's record "
-            "written in the same script call), every envelope verified on read (a read holding a whole batch hashes "
-            "the received bytes' leaves and checks the batch's signature once over their digest); a fresh verifier per "
-            "round, so nothing verified in an earlier round is reused",
+            "written in the same transaction), every envelope verified on read; the lane publishes and reads through "
+            "one SignedBus, as one process of a run does, so it reads back batches it signed: bytes equal to those it "
+            "wrote are accepted by comparison, any others hashed leaf by leaf (another process's verifier hashes every "
+            "leaf and checks each batch's signature once over their digest); a fresh verifier per round, so nothing "
+            "verified in an earlier round is reused",
             **common,  # type: ignore[arg-type]
         )
     )

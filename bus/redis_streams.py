@@ -244,13 +244,24 @@ def _unparsed_reads(client: redis.Redis) -> None:
 
 def _exchange(conn: Any, body: bytes, queued: int) -> Any:
     """Write a packed transaction and read its replies: MULTI's OK, one QUEUED per command, then EXEC's array. A
-    refused command leaves replies unread: the connection is dropped rather than handed back out of step."""
+    refused command leaves replies unread: the connection is dropped rather than handed back out of step.
+
+    The QUEUED replies are read straight from the connection's parser, one call each: the connection's own read wraps
+    every reply in the error handling done here once (about 45 of the 300 µs a 100-entry publish waited for its
+    replies, one QUEUED per entry)."""
     conn.send_packed_command([body])
     try:
-        for _ in range(queued + 1):
-            conn.read_response()
+        conn.read_response()
+        parse = conn._parser.read_response  # an error reply comes back as a ResponseError, not raised
+        for _ in range(queued):
+            reply = parse()
+            if isinstance(reply, redis.ResponseError):
+                raise reply
         return conn.read_response()
-    except redis.ResponseError:
+    except OSError as exc:  # a socket error, which the connection's read turns into a ConnectionError too
+        conn.disconnect()
+        raise redis.ConnectionError(f"reading a transaction's replies: {exc}") from exc
+    except BaseException:
         conn.disconnect()
         raise
 
@@ -451,14 +462,17 @@ class RedisStreamsBus:
                 holders: dict[tuple[int, int], None] = {}  # (stream index, batch) pairs, in order
                 body: list[bytes] = []
                 append = body.append
+                run_topic, run_batch, head = "", -1, b""  # the current run of entries to one stream from one batch
                 for (topic, _, data), batch in zip(items[start:stop], batch_of[start:stop], strict=True):
-                    index = keys.get(topic)
-                    if index is None:
-                        index = keys[topic] = len(keys) + 1
-                        heads.append(resp.command_head(5, b"XADD", self.key(topic).encode(), b"*", FIELD))
-                    used[batch] = None
-                    holders[(index, batch)] = None
-                    append(heads[index - 1])
+                    if batch != run_batch or topic != run_topic:
+                        index = keys.get(topic)
+                        if index is None:
+                            index = keys[topic] = len(keys) + 1
+                            heads.append(resp.command_head(5, b"XADD", self.key(topic).encode(), b"*", FIELD))
+                        used[batch] = None
+                        holders[(index, batch)] = None
+                        run_topic, run_batch, head = topic, batch, heads[index - 1]
+                    append(head)
                     append(b"$%d\r\n" % len(data))
                     append(data)
                     append(resp.CRLF)

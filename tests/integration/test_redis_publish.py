@@ -144,6 +144,24 @@ class TestTransaction:
             bus.delete_namespace()
             bus.close()
 
+    def test_a_command_refused_as_it_is_queued_fails_the_call_appends_nothing_and_keeps_the_connection(
+        self, no_scripts: str
+    ) -> None:
+        """A signed publish with a MAXLEN counts its records' holders with an EVAL in the transaction: a user without
+        scripting has it refused as it is queued, so EXEC discards the whole transaction, and the call says why."""
+        bus = RedisStreamsBus(no_scripts, namespace="tx-refused")
+        try:
+            signed = SignedBus(bus, KEYS, Verifier(KEYS.directory(), run_id="run-test"))
+            with pytest.raises(BusError, match="no permissions to run the 'eval' command") as refused:
+                signed.publish_many([("observations", sample_envelope(i)) for i in range(5)])
+            assert "\n" not in str(refused.value)
+            assert bus.length("observations") == 0
+            assert len(bus.publish_many([("observations", sample_envelope(i)) for i in range(3)])) == 3
+            assert bus.length("observations") == 3
+        finally:
+            bus.delete_namespace()
+            bus.close()
+
     def test_a_connection_dropped_between_publishes_is_reconnected_and_nothing_is_appended_twice(
         self, redis_url: str
     ) -> None:

@@ -204,14 +204,29 @@ class TestBatchRecordsOnRedis:
         assert [d.error for d in got] == [None] * 50
 
 
+def count_leaves(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """A list that grows by one for each leaf the signing module hashes from here on."""
+    hashed: list[None] = []
+    prefix = signing._LEAF_PREFIX
+
+    class Counting:
+        def copy(self) -> Any:
+            hashed.append(None)
+            return prefix.copy()
+
+    monkeypatch.setattr(signing, "_LEAF_PREFIX", Counting())
+    return hashed
+
+
 def b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode()
 
 
 class TestBatchesSignedHere:
-    """A signing bus that reads back a batch it published compares the received bytes' leaves with the record it holds
-    in memory and skips the Ed25519 verification; Redis stays untrusted: an entry altered there, with the batch record
-    rewritten to match it, is refused and dead-lettered, whole read or in parts."""
+    """A signing bus that reads back a batch it published skips the Ed25519 verification: received bytes equal to the
+    bytes it wrote are accepted as those, any others have their leaves compared with the record it holds in memory;
+    Redis stays untrusted: an entry altered there, with the batch record rewritten to match it, is refused and
+    dead-lettered, whole read or in parts."""
 
     def test_a_batch_read_back_by_its_signer_costs_no_verification(
         self, redis_bus: RedisStreamsBus, monkeypatch: pytest.MonkeyPatch
@@ -226,6 +241,53 @@ class TestBatchesSignedHere:
         assert verified == []
         assert all(d.ok for d in signed(redis_bus).read(["observations"], "g3", "c", count=100))
         assert len(verified) == 1  # another verifier (another process) checks the signature
+
+    def test_the_bytes_a_signer_wrote_are_read_back_without_hashing_them(
+        self, redis_bus: RedisStreamsBus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Whole read and reads in parts by the signer: no leaf hashed; another verifier hashes every envelope."""
+        producer = signed(redis_bus)
+        producer.publish_many([("observations", sample_envelope(i)) for i in range(100)])
+        hashed = count_leaves(monkeypatch)
+        assert all(d.ok for d in producer.read(["observations"], "g", "c", count=100))
+        parts = [producer.read(["observations"], "g2", "c", count=30) for _ in range(4)]
+        assert [len(part) for part in parts] == [30, 30, 30, 10]
+        assert all(d.ok for part in parts for d in part)
+        assert hashed == []
+        assert all(d.ok for d in signed(redis_bus).read(["observations"], "g3", "c", count=100))
+        assert len(hashed) == 100
+
+    def test_bytes_beyond_what_a_signer_holds_are_hashed_and_verified(
+        self, redis_bus: RedisStreamsBus, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The signer holds the bytes of its last batches only: the oldest are let go and checked by their leaves."""
+        producer = signed(redis_bus)
+        batches = [[sample_envelope(i) for i in range(start, start + 10)] for start in range(0, 40, 10)]
+        sizes = [sum(map(len, producer.stamped(batch).wires)) for batch in batches]  # signing is deterministic
+        monkeypatch.setattr(signing, "_HELD_BYTES", sizes[2] + sizes[3])
+        for batch in batches:
+            producer.publish_many([("observations", envelope) for envelope in batch])
+        hashed = count_leaves(monkeypatch)
+        got = [d for _ in batches for d in producer.read(["observations"], "g", "c", count=10)]
+        assert [d.error for d in got] == [None] * 40
+        assert len(hashed) == 20  # the first two batches
+
+    def test_a_batch_written_again_with_one_entry_altered_is_refused_at_that_entry(
+        self, redis_bus: RedisStreamsBus
+    ) -> None:
+        """After a whole read, the signer's next whole read of one batch takes the one-batch path: the batch appended
+        again by whoever holds Redis, one entry altered (its length kept), is refused at that entry and only there."""
+        producer = signed(redis_bus)
+        producer.publish_many([("observations", sample_envelope(i)) for i in range(8)])
+        first = producer.read(["observations"], "g", "c", count=100)
+        assert all(d.ok for d in first)
+        wires = [d.raw for d in first]
+        wires[5] = wires[5].replace(b"subject-5", b"subject-6")
+        for wire in wires:
+            redis_bus.publish_raw("observations", wire)
+        again = producer.read(["observations"], "g", "c", count=100)
+        assert [d.ok for d in again] == [i != 5 for i in range(8)]
+        assert again[5].error == "rejected: envelope env-5 does not verify against world's key (forged or altered)"
 
     def test_a_key_this_verifier_does_not_trust_is_verified_and_refused(self, redis_bus: RedisStreamsBus) -> None:
         """Signing with a key other than the trusted one proves nothing to the same bus's verifier."""
