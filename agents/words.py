@@ -3,10 +3,12 @@
 Every customer-facing text (a notice's message) and every rationale or message summary a model words is checked
 against the engine's facts before it leaves the agent:
 - the claims lint: no banned claim of the policy brief (case ignored);
-- the commitments check: every amount, figure or date (a day or month named too), every account / customer / case
-  identifier, every action or argument name (transfer_funds), every link, and every promise or money word (credit,
-  refund, waive, transfer, guarantee, rebate, voucher, free, cancelled, …) must appear in the facts — "no
+- the commitments check: every amount, figure or date (a figure in words, a day or month named too), every account /
+  customer / case identifier, every action or argument name (transfer_funds), every link, and every promise or money
+  word (credit, refund, waive, transfer, guarantee, rebate, voucher, free, cancelled, …) must appear in the facts — "no
   hallucinated exceptions or promises", no figure or action the engine did not decide.
+The text is read as it reads: hidden characters dropped, full-width forms folded, a word split by punctuation joined,
+and a word mixing Latin letters with look-alikes of another script flagged.
 A text that fails is replaced by the engine's own wording and the flags are recorded with the rejected text's hash
 (never the text). The check is pure and deterministic: the same text and facts always give the same flags.
 """
@@ -14,6 +16,7 @@ A text that fails is replaced by the engine's own wording and the flags are reco
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 
@@ -54,20 +57,54 @@ COMMITMENTS = (
 PROMISE_WORDS = frozenset((
     "rebate", "rebates", "voucher", "vouchers", "coupon", "coupons", "cashback", "free", "forgive", "forgiven",
     "forgiveness", "cancel", "canceled", "cancelled", "canceling", "cancelling", "exempt", "exempted", "exemption",
-    "bonus", "bonuses", "goodwill", "complimentary",
+    "bonus", "bonuses", "goodwill", "complimentary", "gratis", "payback",
 ))  # fmt: skip
 PROMISE_PAIRS = frozenset(
     tuple(pair.split())
     for pair in (
         "cash back", "gift card", "gift cards", "on us", "owe nothing", "no charge", "not charge", "not charged",
-        "won't charge", "write off", "writes off", "written off",
+        "won't charge", "write off", "writes off", "written off", "money back", "no fee", "no fees", "no cost",
+        "pay back", "paid back",
     )
 )  # fmt: skip
 DATE_WORDS = frozenset((
     "january", "february", "march", "april", "june", "july", "august", "september", "october", "november",
     "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tomorrow",
+    "today", "tonight",
+))  # fmt: skip
+# A figure written in words is a figure ("one" is left out: the pronoun).
+NUMBER_WORDS = frozenset((
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty",
+    "sixty", "seventy", "eighty", "ninety", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
+    "billion", "dozen",
 ))  # fmt: skip
 WORD = re.compile(r"[a-z']+")
+# Punctuation between two letters, which a word split to slip past the check ("re-fund", "f.r.e.e") is joined over.
+SPLIT = re.compile(r"(?<=[a-z])[-.'*·•/]+(?=[a-z])")  # '_' is read as a name (SNAKE)
+# A word mixing Latin letters with letters of another script: a look-alike (Cyrillic "е" in "rеfund").
+LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def _plain(text: str) -> str:
+    """`text` as it reads: compatibility forms folded (full-width letters and digits) and invisible format characters
+    (zero-width space and joiners, soft hyphen, direction marks) removed, so a word cannot hide behind them."""
+    if text.isascii():
+        return text  # nothing to fold or remove (the usual case)
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+
+
+def _look_alikes(text: str) -> list[str]:
+    """Flags for words mixing Latin letters with letters of another script."""
+    flags = []
+    for word in LETTERS.findall(text):
+        if word.isascii():
+            continue
+        latin = [unicodedata.name(ch, "").startswith("LATIN") for ch in word]
+        if any(latin) and not all(latin):
+            flags.append(f"look-alike letters in: {word}")
+    return flags
 
 
 def _number(token: str) -> Decimal | None:
@@ -94,9 +131,12 @@ def check_words(
     engine itself supplies (e.g. the audience a notice greets). A banned claim never reaches a customer; a
     rationale may name one only where the facts do (legal's review quotes the phrase it removes)."""
     flags: list[str] = []
+    text = _plain(text)
     lowered = text.casefold()
-    allowed = _fact_text(facts, context)
+    allowed = _plain(_fact_text(facts, context))
     allowed_lower = allowed.casefold()
+    joined = SPLIT.sub("", lowered)
+    allowed_joined = SPLIT.sub("", allowed_lower) if joined != lowered else allowed_lower
     for phrase in banned:
         needle = phrase.casefold()
         if needle and needle in lowered and (customer_facing or needle not in allowed_lower):
@@ -121,14 +161,19 @@ def check_words(
         if token.casefold() not in allowed_lower:
             flags.append(f"link not in the facts: {token}")
     for stem in COMMITMENTS:
-        if stem in lowered and stem not in allowed_lower:
+        if (stem in lowered and stem not in allowed_lower) or (stem in joined and stem not in allowed_joined):
             flags.append(f"commitment not in the facts: {stem.strip()}")
     flags += _promises_and_dates(lowered, allowed_lower)
+    if joined != lowered:
+        flags += _promises_and_dates(joined, allowed_joined)
+    if not text.isascii():
+        flags += _look_alikes(text)
     return list(dict.fromkeys(flags))
 
 
 def _promises_and_dates(lowered: str, allowed_lower: str) -> list[str]:
-    """Flags for PROMISE_WORDS, PROMISE_PAIRS and DATE_WORDS in the lower-cased text that the facts do not hold."""
+    """Flags for PROMISE_WORDS, PROMISE_PAIRS, DATE_WORDS and NUMBER_WORDS in the lower-cased text that the facts
+    do not hold."""
     flags = []
     tokens = WORD.findall(lowered)
     for index, token in enumerate(tokens):
@@ -139,4 +184,6 @@ def _promises_and_dates(lowered: str, allowed_lower: str) -> list[str]:
             flags.append(f"commitment not in the facts: {token}")
         elif token in DATE_WORDS and token not in allowed_lower:
             flags.append(f"date not in the facts: {token}")
+        elif token in NUMBER_WORDS and token not in allowed_lower:
+            flags.append(f"figure not in the facts: {token}")
     return flags

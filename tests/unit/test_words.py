@@ -65,6 +65,43 @@ class TestCheck:
         freed = Facts(intent="notify", decision="a free month for TX-B0003, on Friday", figures={"month": "free"})
         assert check_words("TX-B0003 gets a free month on Friday.", freed, customer_facing=True) == []
 
+    def test_a_word_disguised_or_a_figure_spelled_out_is_still_read(self) -> None:
+        """Hidden characters, full-width or look-alike letters, punctuation inside a word, a figure in words and
+        money back in plain words: none of it gets a promise past the facts of a pause."""
+        pause = Facts(intent="notify", decision="pause settlement in TX while the meter outage is investigated")
+        texts = {
+            "We will re\u200bfund you by Fri\u200dday.": [
+                "commitment not in the facts: refund",
+                "date not in the facts: friday",
+            ],
+            "A cre\u00addit, all fr\u2060ee.": [
+                "commitment not in the facts: credit",
+                "commitment not in the facts: free",
+            ],
+            "We will ｒｅｆｕｎｄ you ２５０ USD.": [
+                "figure not in the facts: 250",
+                "commitment not in the facts: refund",
+            ],
+            "We will r\u0435fund you.": ["look-alike letters in: r\u0435fund"],
+            "We will re-fund you, all f.r.e.e.": [
+                "commitment not in the facts: refund",
+                "commitment not in the facts: free",
+            ],
+            "You get two hundred and fifty dollars.": [
+                "figure not in the facts: two",
+                "figure not in the facts: hundred",
+                "figure not in the facts: fifty",
+            ],
+            "Your money back tonight, at no cost.": [
+                "commitment not in the facts: money back",
+                "date not in the facts: tonight",
+                "commitment not in the facts: no cost",
+            ],
+        }
+        for text, flags in texts.items():
+            assert check_words(text, pause, customer_facing=True) == flags, text
+        assert check_words("Café TX: settlement is paused while the meter outage is investigated.", pause) == []
+
     def test_a_rationale_may_quote_a_banned_phrase_the_facts_quote(self) -> None:
         review = Facts(intent="review", decision="remove the banned phrase 'guaranteed savings' from the copy")
         text = "Remove 'guaranteed savings' from the copy."
