@@ -359,17 +359,23 @@ class SweepWorker:
 
 def held_to_ledger(results: Iterable[SweepResult], ledger: Ledger | None) -> list[SweepResult]:
     """Each result whose claim the ledger bears out; a "completed" one it does not (the run is not in the ledger,
-    not finished, or its digest differs: anyone who can write to the queue's Redis can publish a result) is failed
-    with what the ledger holds. `ledger` None: there is none yet, so no run completed."""
+    not finished, or its digest, entry count or expectations differ: anyone who can write to the queue's Redis can
+    publish a result) is failed with what the ledger holds. `ledger` None: there is none yet, so no run completed."""
     return [_held(result, ledger) if result.status == "completed" else result for result in results]
 
 
 def _held(result: SweepResult, ledger: Ledger | None) -> SweepResult:
-    held = ledger is not None and _completed(ledger, result.job_id)
-    digest = run_digest(ledger, result.job_id) if ledger is not None and held else ""
-    if held and digest == result.digest:
-        return result
-    what = f"a completed run with digest {digest[:12]}" if held else "no completed run"
+    """The result if the ledger holds its run completed with its digest, entry count and expectations (what the
+    sweep reports of it), else the result failed."""
+    what = "no completed run"
+    if ledger is not None and _completed(ledger, result.job_id):
+        run_id = result.job_id
+        digest, entries = run_digest(ledger, run_id), ledger.count(LedgerQuery(run_id=run_id))
+        held, total = _expectations(ledger, run_id)
+        claimed = (result.digest, result.entries, result.expectations_held, result.expectations_total)
+        if (digest, entries, held, total) == claimed:
+            return result
+        what = f"a completed run with digest {digest[:12]}, {entries} entries and {held}/{total} expectations held"
     error = f"{result.worker} reported it completed, but the ledger does not hold that run ({what})"
     return result.model_copy(update={"status": "failed", "error": error})
 

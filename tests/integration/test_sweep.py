@@ -34,6 +34,7 @@ from coalition.scenarios.sweep import (
     WORKERS_GROUP,
     Collector,
     SweepWorker,
+    held_to_ledger,
     job_envelope,
     job_id,
     job_policy,
@@ -525,6 +526,23 @@ class TestForgedResults:
         results = orjson.loads(out)["results"]
         assert [r["status"] for r in results] == ["failed", "failed"]
         assert all("the ledger does not hold" in (r["error"] or "") for r in results), results
+
+    def test_a_result_with_the_real_digest_and_made_up_figures_fails(self, tmp_path: Path) -> None:
+        """A result naming a run the ledger completed, with its true digest, holds only with the ledger's own entry
+        count and expectations: one claiming other expectations held, or other entries, is failed."""
+        job = plan([load_scenario(tiny_scenario(tmp_path))], [1])[0]
+        with SqliteLedger(tmp_path / "ledger.db") as ledger:
+            genuine = run_job(job, ledger, worker="w")
+            assert genuine.status == "completed"
+            assert genuine.expectations_total > 0
+            forged = [
+                genuine.model_copy(update={"expectations_held": genuine.expectations_held - 1}),
+                genuine.model_copy(update={"expectations_total": genuine.expectations_total + 1}),
+                genuine.model_copy(update={"entries": genuine.entries + 1}),
+            ]
+            checked = held_to_ledger([genuine, *forged], ledger)
+        assert [r.status for r in checked] == ["completed", "failed", "failed", "failed"]
+        assert all("the ledger does not hold" in (r.error or "") for r in checked[1:]), checked
 
 
 class TestSweepOnPostgres:
