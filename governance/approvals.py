@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,22 +79,36 @@ def run_started(ledger: Ledger, run_id: str) -> RunStarted | None:
     return _started_among(ledger.query(LedgerQuery(run_id=run_id, kind="run", limit=5)))
 
 
+def run_started_of_bodies(bodies: Iterable[Mapping[str, Any]], run_id: str) -> RunStarted | None:
+    """`run_started` from the run's stored entry bodies (all of them, in sequence or history order: `run` entries keep
+    their order in both), read already: not a second read of the ledger."""
+    runs = (body for body in bodies if body.get("kind") == "run")
+    for body in islice(runs, 5):
+        if body.get("message_type") == RunStarted.TYPE:
+            return _started_message(body.get("seq"), run_id, body.get("payload"))
+    return None
+
+
 def _started_among(entries: Sequence[LedgerEntry]) -> RunStarted | None:
     """The run.started message among a run's first `run` entries (what run_started reads)."""
     for entry in entries[:5]:
         if entry.message_type == RunStarted.TYPE:
-            try:
-                message = parse_payload(RunStarted.TYPE, entry.payload)
-            except ValidationError as exc:  # a field it never had, or one of another type: not what the run recorded
-                problem = exc.errors()[0]
-                where = ".".join(str(part) for part in problem["loc"]) or "payload"
-                raise MalformedEntry(
-                    entry.seq,
-                    f"run {entry.run_id!r}: its recorded run.started does not validate: {where}: {problem['msg']}",
-                ) from None
-            assert isinstance(message, RunStarted)
-            return message
+            return _started_message(entry.seq, entry.run_id, entry.payload)
     return None
+
+
+def _started_message(seq: object, run_id: str, payload: object) -> RunStarted:
+    """A recorded run.started payload as its message; one that does not validate is a MalformedEntry at `seq`."""
+    try:
+        message = parse_payload(RunStarted.TYPE, payload)
+    except ValidationError as exc:  # a field it never had, or one of another type: not what the run recorded
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "payload"
+        raise MalformedEntry(
+            seq, f"run {run_id!r}: its recorded run.started does not validate: {where}: {problem['msg']}"
+        ) from None
+    assert isinstance(message, RunStarted)
+    return message
 
 
 def run_finished_seq(ledger: Ledger, run_id: str) -> int | None:

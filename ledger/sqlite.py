@@ -245,6 +245,16 @@ def _entry_from_row(body: str | bytes, hash_: str) -> LedgerEntry:
     """A stored row as an entry; a row that no longer parses (someone edited the file) is a MalformedEntry."""
     fields = _body_fields(body)
     fields["hash"] = hash_
+    return _validated_entry(fields)
+
+
+def entry_of_fields(body: dict[str, Any], hash_: str) -> LedgerEntry:
+    """A stored body read already (every field but `hash`) as the entry its row holds with `hash_`, as a query builds
+    it (one that does not validate is a MalformedEntry); `body` is not changed."""
+    return _validated_entry({**body, "hash": hash_})
+
+
+def _validated_entry(fields: dict[str, Any]) -> LedgerEntry:
     try:
         return LedgerEntry.model_validate(fields)
     except ValidationError as exc:

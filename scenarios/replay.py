@@ -18,14 +18,15 @@ from coalition.bus.message import parse_payload
 from coalition.bus.messages import RunStarted
 from coalition.domain.catalog import catalog
 from coalition.domain.errors import PackError
-from coalition.governance.approvals import record_decision, run_started
+from coalition.governance.approvals import record_decision, run_started, run_started_of_bodies
 from coalition.governance.errors import PolicyError
 from coalition.governance.escalation import Escalation
 from coalition.governance.policy import Policy, parse_policy
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import digest_of, history_fields
 from coalition.ledger.entry import LedgerEntry
-from coalition.ledger.sqlite import SqliteLedger
+from coalition.ledger.history import HUMAN_DECISIONS
+from coalition.ledger.sqlite import SqliteLedger, entry_of_fields
 from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.board import Board
 from coalition.scenarios.consistency import decision_args
@@ -87,9 +88,12 @@ class RecordedRun:
         return self.started.seed
 
 
-def recorded_run(ledger: Ledger, run_id: str) -> RecordedRun:
-    """Read a run's inputs back from its ledger; ReplayError names what is missing or altered."""
-    started = run_started(ledger, run_id)  # one that no longer validates: MalformedEntry, one line as any reader's
+def recorded_run(ledger: Ledger, run_id: str, *, bodies: Sequence[dict[str, Any]] | None = None) -> RecordedRun:
+    """Read a run's inputs back from its ledger; ReplayError names what is missing or altered. `bodies`: the run's
+    stored entry bodies, when the caller has read them already (replay --verify): its run.started and human decisions
+    are taken from them rather than read from the ledger again."""
+    # one that no longer validates: MalformedEntry, one line as any reader's
+    started = run_started(ledger, run_id) if bodies is None else run_started_of_bodies(bodies, run_id)
     if started is None:
         raise ReplayError(f"no run {run_id!r} in the ledger")
     scenario_doc = started.settings.get("scenario_document")
@@ -118,12 +122,12 @@ def recorded_run(ledger: Ledger, run_id: str) -> RecordedRun:
             shadow = parse_policy(shadow_doc, source=f"run {run_id} shadow policy")
         except PolicyError as exc:
             raise ReplayError(f"run {run_id!r}: the recorded shadow policy does not validate: {exc}") from None
-    return RecordedRun(run_id, started, scenario, policy, recorded_decisions(ledger, run_id), shadow)
+    decisions = recorded_decisions(ledger, run_id) if bodies is None else decisions_of_bodies(bodies)
+    return RecordedRun(run_id, started, scenario, policy, decisions, shadow)
 
 
 def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
     """The run's approvals and rejections in ledger order, each with its proposal's agent, action and args."""
-    out: list[RecordedDecision] = []
     decided = [*ledger.query(LedgerQuery(run_id=run_id, kind="approval"))]
     decided += ledger.query(LedgerQuery(run_id=run_id, kind="rejection"))
     proposals: dict[str, dict[str, Any]] = {}
@@ -133,26 +137,45 @@ def recorded_decisions(ledger: Ledger, run_id: str) -> list[RecordedDecision]:
         last = ledger.query(LedgerQuery(run_id=run_id, kind="proposal", subject=subject, newest_first=True, limit=1))
         if last:
             proposals[subject] = last[0].payload
-    for entry in sorted(decided, key=lambda e: e.seq):  # indexed reads, not the whole run
-        proposal = proposals.get(entry.subject, {})
-        out.append(
-            RecordedDecision(
-                proposal_id=entry.subject,
-                approver=str(entry.payload.get("approver") or entry.approver or ""),
-                decision="approve" if entry.kind == "approval" else "reject",
-                reason=str(entry.payload.get("reason") or entry.rationale),
-                method=str(entry.payload.get("method") or "cli"),
-                sim_time=entry.sim_time,
-                signature=entry.payload.get("signature") if isinstance(entry.payload.get("signature"), str) else None,
-                agent=str(proposal.get("agent", "")),
-                action=str(proposal.get("action", "")),
-                args=dict(proposal.get("args", {})),
-                message_id=entry.message_id or "",
-                amend=dict(amended) if isinstance(amended := entry.payload.get("args"), dict) else None,
-                signed_run=bound if isinstance(bound := entry.payload.get("signed_run"), str) else None,
-            )
-        )
-    return out
+    return [
+        _recorded_decision(entry, proposals.get(entry.subject, {})) for entry in sorted(decided, key=lambda e: e.seq)
+    ]
+
+
+def decisions_of_bodies(bodies: Sequence[dict[str, Any]]) -> list[RecordedDecision]:
+    """`recorded_decisions` from a run's stored entry bodies (all of them, read already): each decision read as the
+    entry a query builds (one that does not validate is a MalformedEntry, as there), in sequence order, with the
+    last proposal recorded under its subject."""
+    proposals: dict[str, dict[str, Any]] = {}
+    decided: list[LedgerEntry] = []
+    for body in bodies:  # proposals keep their sequence order in a history: the last one read is the last recorded
+        kind = body.get("kind")
+        if kind == "proposal" and isinstance(payload := body.get("payload"), dict):
+            proposals[str(body.get("subject", ""))] = payload
+        elif kind in HUMAN_DECISIONS:
+            decided.append(entry_of_fields(body, ""))  # the hash is its row's, never read for a decision
+    return [
+        _recorded_decision(entry, proposals.get(entry.subject, {})) for entry in sorted(decided, key=lambda e: e.seq)
+    ]
+
+
+def _recorded_decision(entry: LedgerEntry, proposal: dict[str, Any]) -> RecordedDecision:
+    """One recorded approval or rejection, with the payload of the proposal it decided ({}: none recorded)."""
+    return RecordedDecision(
+        proposal_id=entry.subject,
+        approver=str(entry.payload.get("approver") or entry.approver or ""),
+        decision="approve" if entry.kind == "approval" else "reject",
+        reason=str(entry.payload.get("reason") or entry.rationale),
+        method=str(entry.payload.get("method") or "cli"),
+        sim_time=entry.sim_time,
+        signature=entry.payload.get("signature") if isinstance(entry.payload.get("signature"), str) else None,
+        agent=str(proposal.get("agent", "")),
+        action=str(proposal.get("action", "")),
+        args=dict(proposal.get("args", {})),
+        message_id=entry.message_id or "",
+        amend=dict(amended) if isinstance(amended := entry.payload.get("args"), dict) else None,
+        signed_run=bound if isinstance(bound := entry.payload.get("signed_run"), str) else None,
+    )
 
 
 class RecordedBoard:

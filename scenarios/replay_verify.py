@@ -280,9 +280,9 @@ def _keys_sorted(body: dict[str, Any]) -> bool:
 def verify_run(ledger: Ledger, run_id: str) -> VerifyResult:
     """Re-derive `run_id` from its recorded agent outputs and human decisions into an in-memory ledger; compare."""
     began = time.perf_counter()
-    recorded = recorded_run(ledger, run_id)
-    replay_id = f"verify-of-{run_id}"
     original = history_bodies(ledger, run_id)  # stored bodies: no entry model per row
+    recorded = recorded_run(ledger, run_id, bodies=original)  # its run.started and decisions: not read again
+    replay_id = f"verify-of-{run_id}"
     # recorded verbatim: the recorded run.started as read (a frozen message), not dumped and validated a second time
     started = recorded.started
     outputs = agent_outputs(original, replay_id)

@@ -1,4 +1,5 @@
-"""recorded_decisions: each recorded human decision with the proposal it decided, read per decided subject."""
+"""recorded_decisions: each recorded human decision with the proposal it decided, read per decided subject; and
+decisions_of_bodies, the same read from a run's stored bodies read already (replay --verify)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from coalition.ledger.digest import history_bodies
 from coalition.ledger.entry import EntryDraft
+from coalition.ledger.errors import MalformedEntry
 from coalition.ledger.memory import MemoryLedger
 from coalition.ledger.sqlite import SqliteLedger
-from coalition.scenarios.replay import recorded_decisions
+from coalition.scenarios.replay import decisions_of_bodies, recorded_decisions
 
 pytestmark = pytest.mark.unit
 
@@ -45,6 +48,19 @@ def test_each_decision_takes_the_last_proposal_of_its_subject(make) -> None:  # 
         ]
     )
     decisions = recorded_decisions(ledger, "r1")
+    assert decisions_of_bodies(history_bodies(ledger, "r1")) == decisions  # the same, from the bodies read once
     assert [(d.proposal_id, d.decision) for d in decisions] == [("p-9", "reject"), ("p-1", "approve")]
     assert (decisions[0].agent, decisions[0].action, decisions[0].args) == ("", "", {})
     assert (decisions[1].agent, decisions[1].action, decisions[1].args) == ("finance", "issue_credit", {"x": 2})
+
+
+def test_a_decision_body_that_is_no_entry_is_malformed_as_a_query_says() -> None:
+    """A decision whose stored body no longer validates as an entry (its time edited into words) is the
+    MalformedEntry a query of it raises, not a decision read with a made-up field."""
+    ledger = MemoryLedger()
+    ledger.append([_draft(1, "approval", "p-1", {"approver": "alice", "reason": "ok"})])
+    bodies = [{**body, "sim_time": "yesterday"} for body in history_bodies(ledger, "r1")]
+    with pytest.raises(MalformedEntry) as malformed:
+        decisions_of_bodies(bodies)
+    assert malformed.value.seq == 1
+    assert malformed.value.reason.startswith("sim_time: ")
