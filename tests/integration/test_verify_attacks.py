@@ -297,3 +297,31 @@ def test_an_entry_repeating_a_key_is_named_by_the_derived_data_check_and_read_by
         assert ledger.count(LedgerQuery(run_id=RUN, outcome="allow", kind="verdict")) == 2  # the column's reading
         assert [e.outcome for e in run_history(ledger, RUN) if e.seq == at + 1] == ["deny"]
         assert verify_run(ledger, RUN).identical
+
+
+@pytest.mark.parametrize("kind", ["verdict", "rejection"])
+def test_a_body_edited_under_its_old_hash(recorded: Bodies, tmp_path: Path, kind: str) -> None:
+    """A body edited in place with its row's hash left as it was (the chain check names it; verify compares what the
+    body says, never the hash): a denied verdict now allowing, or the human decision verify takes from the bodies it
+    read once (its reason) — DIVERGENT, at the entry or where the decision is taken."""
+    at = first(recorded, kind, outcome="deny") if kind == "verdict" else first(recorded, kind)
+    copy = tmp_path / "edited.db"
+    shutil.copy(GOLDEN, copy)
+    body = orjson.loads(orjson.dumps(recorded[at]))
+    if kind == "verdict":
+        body["outcome"] = "allow"
+        body["payload"]["outcome"] = "allow"
+    else:
+        body["payload"]["reason"] = body["rationale"] = "approved after all"
+    conn = attacker(copy)
+    conn.execute("UPDATE entries SET body = ? WHERE seq = ?", (canonical_json(body).decode(), body["seq"]))
+    conn.close()
+    with SqliteLedger(copy) as ledger:
+        assert not ledger.verify().ok
+        result = verify_run(ledger, RUN)
+    assert not result.identical
+    assert result.seq is not None
+    if kind == "verdict":
+        assert (result.seq, result.differed[0]) == (body["seq"], "outcome")
+    else:
+        assert recorded[result.seq - recorded[0]["seq"]]["kind"] in ("rejection", "decision_point", "resolution")
