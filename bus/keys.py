@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from coalition.bus.errors import KeyStoreError
 
 CORE_PRODUCERS: tuple[str, ...] = ("executor", "governance", "recorder", "runner", "world")
+RUNNER = "runner"  # also signs what coordinators send their workers: sweep jobs, agent-worker run announcements
 LEDGER_IDENTITY = "ledger"  # signs checkpoints (coalition.ledger.keys, same files and format); not a bus producer
 APPROVERS_DIR = "approvers"  # <data_dir>/keys/approvers/: the humans' keys (see ApproverKeys)
 KEY_SUFFIX = ".key"

@@ -5,7 +5,8 @@ signed streams). Keys:
 
 - `coalition:workers` (a set of names) and `coalition:worker:<name>` (the worker's last heartbeat as JSON, with a
   TTL): a worker whose key expired is dead, whatever the set still says;
-- `coalition:agent-runs` (a hash run id → announcement JSON): the runs served by agent workers right now;
+- `coalition:agent-runs` (a hash run id → the run's announcement, an envelope signed by its coordinator for that
+  run id: coalition.bus.control_messages): the runs served by agent workers right now;
 - `{<namespace>}:agent-barrier` and `{<namespace>}:agent-done`: per run, streams read without consumer groups by
   every worker (barriers) and by the coordinator (reports). The namespace is the run's hash tag, so on a Redis
   Cluster they live in the run's slot and go when the run's streams are deleted.
@@ -114,9 +115,10 @@ class WorkerControl:
 
     # -- announcements ------------------------------------------------------------------------------------
 
-    def announce(self, run_id: str, document: Mapping[str, Any]) -> None:
+    def announce(self, run_id: str, signed: bytes) -> None:
+        """Announce a run: `signed` is its announcement's wire bytes (signed by the run's coordinator)."""
         try:
-            self._r.hset(RUNS_KEY, run_id, orjson.dumps(dict(document)))
+            self._r.hset(RUNS_KEY, run_id, signed)
         except redis.RedisError as exc:
             raise _failure(f"announcing run {run_id}", exc) from exc
 
@@ -126,20 +128,17 @@ class WorkerControl:
         except redis.RedisError as exc:
             raise _failure(f"withdrawing run {run_id}", exc) from exc
 
-    def runs(self) -> dict[str, dict[str, Any]]:
+    def runs(self) -> dict[str, bytes]:
+        """The announced runs: run id → the announcement's bytes as stored (verified by whoever acts on them)."""
         try:
             raw = self._r.hgetall(RUNS_KEY)
         except redis.RedisError as exc:
             raise _failure("listing announced runs", exc) from exc
-        out: dict[str, dict[str, Any]] = {}
-        for key, value in raw.items():
-            try:
-                doc = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(doc, dict):
-                out[key.decode() if isinstance(key, bytes) else str(key)] = doc
-        return out
+        return {
+            (key.decode() if isinstance(key, bytes) else str(key)): bytes(value)
+            for key, value in raw.items()
+            if isinstance(value, bytes)
+        }
 
     # -- barriers and reports -----------------------------------------------------------------------------
 

@@ -20,6 +20,13 @@ model calls from the `model.called` records the agent already published (a paid 
 never asked), and publishes nothing while doing so. Then it runs the superstep; anything of it the dead worker
 had already published (one atomic batch per step, ids deterministic) is not published again.
 
+An announcement makes a worker build agents with the run's model choices (spending its provider keys) under the
+run's policy, so it travels signed: an envelope from `runner` for the run id it is announced under, signed with the
+coordinator's runner key, which the worker verifies against the public key of its keys directory before building
+anything. An unsigned, forged or altered announcement, or one moved under another run id, is refused with a log
+line naming the reason (and nothing is posted to the namespace it names); a signed announcement that later replaces
+it under the same run id is read afresh.
+
 Heartbeats tell liveness, not progress: a worker that beats but never reports fails the run at the deadline,
 with a message naming the agent, the worker and the superstep (the run can then be resumed in one process).
 What a worker cannot reproduce is refused before the run starts: an agent in a model lane previews governance's
@@ -36,8 +43,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -51,11 +58,14 @@ from coalition.agents.runtime import AgentRuntime
 from coalition.bus import topics
 from coalition.bus.base import Delivery
 from coalition.bus.clock import IdFactory
-from coalition.bus.errors import AgentWorkersFailed, BusError
-from coalition.bus.keys import KeyDirectory, Keyring, public_text
+from coalition.bus.codec import decode
+from coalition.bus.control_messages import RunAnnounced
+from coalition.bus.envelope import Envelope
+from coalition.bus.errors import AgentWorkersFailed, BusError, MessageRejected
+from coalition.bus.keys import RUNNER, KeyDirectory, Keyring, public_text
 from coalition.bus.messages import ModelCalled
 from coalition.bus.redis_streams import RedisStreamsBus
-from coalition.bus.signing import SignedBus
+from coalition.bus.signing import SignedBus, Verifier, sign_wire
 from coalition.bus.worker_control import Heartbeat, WorkerControl, beat_time
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, parse_policy
@@ -66,6 +76,9 @@ from coalition.scenarios.errors import RunnerError
 from coalition.scenarios.replay import answered_first
 from coalition.scenarios.runner import RemoteRun, RunnerOptions
 from coalition.scenarios.spec import Scenario, scenario_hash
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 log = structlog.get_logger("coalition.agent_workers")
 
@@ -85,6 +98,44 @@ class Announcement(BaseModel):
     agents: list[str]
     models: dict[str, ModelChoice]
     keys: dict[str, str]  # identity -> the public key the coordinator verifies it with
+
+
+_NO_SIM_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # an announcement is not part of the run's simulated story
+
+
+def signed_announcement(announcement: Announcement, key: Ed25519PrivateKey) -> bytes:
+    """The announcement's wire bytes: an envelope from `runner` for the announced run, signed with `key`."""
+    envelope = Envelope.wrap(
+        RunAnnounced(document=announcement.model_dump(mode="json")),
+        id=f"announce:{announcement.run_id}",
+        source=RUNNER,
+        run_id=announcement.run_id,
+        superstep=0,
+        sim_time=_NO_SIM_TIME,
+    )
+    return sign_wire([envelope], key)[0][1]
+
+
+def read_announcement(run_id: str, raw: bytes, trusted: KeyDirectory) -> Announcement:
+    """The announcement stored under `run_id`, once it verifies: signed by the runner key trusted here, for this run
+    id, unaltered; RunnerError saying why not otherwise (nothing of it is acted on)."""
+    try:
+        envelope = decode(raw)
+    except MessageRejected as exc:
+        raise RunnerError(f"announcement of run {run_id} is not a signed announcement: {exc}") from None
+    why = Verifier(trusted, run_id=run_id).problem(envelope, raw)
+    if why is None and not isinstance(envelope.payload, RunAnnounced):
+        why = f"envelope {envelope.id} is a {envelope.type}, not an announcement"
+    if why is not None:
+        raise RunnerError(f"announcement of run {run_id} refused: {why}")
+    assert isinstance(envelope.payload, RunAnnounced)
+    try:
+        announcement = Announcement.model_validate(envelope.payload.document)
+    except ValidationError as exc:
+        raise RunnerError(f"run {run_id}: the announcement does not hold a valid run: {exc}") from None
+    if announcement.run_id != run_id:
+        raise RunnerError(f"announcement of run {run_id} refused: it announces run {announcement.run_id}")
+    return announcement
 
 
 def refusal(policy: Policy, agents: Sequence[str], options: RunnerOptions) -> str | None:
@@ -119,12 +170,14 @@ class RemoteAgents:
         control: WorkerControl,
         announcement: Announcement,
         *,
+        key: Ed25519PrivateKey,
         deadline_s: float,
         join_timeout_s: float,
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self.control = control
         self.announcement = announcement
+        self.key = key  # the coordinator's runner key: signs the announcement
         self.deadline_s = deadline_s
         self.join_timeout_s = join_timeout_s
         self.on_wait = on_wait
@@ -137,7 +190,7 @@ class RemoteAgents:
     def _join(self) -> None:
         """Announce the run and wait until every agent has a live worker; pick the owners."""
         run = self.announcement
-        self.control.announce(run.run_id, run.model_dump(mode="json"))
+        self.control.announce(run.run_id, signed_announcement(run, self.key))
         deadline = time.monotonic() + self.join_timeout_s
         told = False
         while True:
@@ -269,7 +322,12 @@ def remote_agents(
         )
         control = WorkerControl(url or run.raw_bus.url)
         return RemoteAgents(
-            control, announcement, deadline_s=deadline_s, join_timeout_s=join_timeout_s, on_wait=on_wait
+            control,
+            announcement,
+            key=keyring.private(RUNNER),
+            deadline_s=deadline_s,
+            join_timeout_s=join_timeout_s,
+            on_wait=on_wait,
         )
 
     return make
@@ -439,7 +497,7 @@ class AgentWorker:
         self.control = WorkerControl(url)
         self._beats = WorkerControl(url)  # the heartbeat thread's own connection
         self.runs: dict[str, WorkerRun] = {}
-        self.refused: set[str] = set()
+        self.refused: dict[str, bytes] = {}  # run id → the announcement refused (one stored over it is read again)
         self._run_ids: tuple[str, ...] = ()  # what the heartbeat thread reports (runs is the main thread's)
         self._started = beat_time()
         self._stop = threading.Event()
@@ -497,23 +555,24 @@ class AgentWorker:
         for run_id in [r for r in self.runs if r not in announced]:
             self.runs.pop(run_id).close()
             log.info("agent_workers.run_left", run_id=run_id)
-        self.refused &= announced.keys()
-        for run_id, doc in sorted(announced.items()):
+        self.refused = {r: raw for r, raw in self.refused.items() if announced.get(r) == raw}
+        for run_id, raw in sorted(announced.items()):
             if run_id in self.runs or run_id in self.refused:
                 continue
             if self.only_run is not None and run_id != self.only_run:
                 continue
             try:
-                announcement = Announcement.model_validate(doc)
-                if not any(a in self.agents for a in announcement.agents):
-                    continue
-                self.runs[run_id] = WorkerRun(self, announcement)
-            except ValidationError as exc:
-                self.refused.add(run_id)
+                announcement = read_announcement(run_id, raw, self.directory)
+            except RunnerError as exc:  # nothing of it is trusted: not even the namespace to answer in
+                self.refused[run_id] = raw
                 log.error("agent_workers.run_refused", run_id=run_id, error=str(exc).splitlines()[0])
                 continue
+            if not any(a in self.agents for a in announcement.agents):
+                continue
+            try:
+                self.runs[run_id] = WorkerRun(self, announcement)
             except RunnerError as exc:  # the coordinator hears why, instead of waiting for its deadline
-                self.refused.add(run_id)
+                self.refused[run_id] = raw
                 log.error("agent_workers.run_refused", run_id=run_id, error=str(exc))
                 done = WorkerControl.done_key(announcement.namespace)
                 self.control.post(done, {"worker": self.name, "refused": str(exc)})

@@ -9,6 +9,13 @@ key, no network on any host), as `consistency` and `whatif` do.
 The coordinator (`coalition sweep`) publishes the jobs and collects one result per job; workers (`coalition
 sweep-worker`, local processes or on other hosts with the same Redis and ledger URLs) take a job at a time,
 reclaiming jobs that another worker left pending for too long (XAUTOCLAIM) before reading new ones.
+
+A job makes a worker run a scenario (whose agents may name code to import) into the shared ledger, so a worker
+acts only on jobs the coordinator signed: each job is an envelope signed by `runner` (one batch of one per job) for
+the queue it was published on (the envelope's run id is the queue), and a worker verifies it against the public
+keys it trusts for that queue before anything else. An unsigned, forged or altered job, or one copied from another
+queue, is acknowledged and logged with the reason, and nothing of it runs. Results stay unsigned: the coordinator
+holds each one to the ledger (held_to_ledger).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -28,7 +35,9 @@ from pydantic import BaseModel, ValidationError
 from coalition.bus.base import Bus, Delivery
 from coalition.bus.canonical import canonical_json
 from coalition.bus.envelope import Envelope
+from coalition.bus.keys import RUNNER, KeyDirectory
 from coalition.bus.memory import MemoryBus
+from coalition.bus.signing import Verifier, sign_wire
 from coalition.bus.sweep_messages import JOBS, RESULTS, SweepJob, SweepResult
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, parse_policy
@@ -37,6 +46,9 @@ from coalition.ledger.digest import run_digest
 from coalition.ledger.errors import LedgerError
 from coalition.ledger.write_behind import held_writes
 from coalition.scenarios.spec import Scenario, scenario_hash
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 log = structlog.get_logger("coalition.sweep")
 
@@ -167,10 +179,22 @@ def build_deferred_models() -> None:
 _NO_SIM_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def job_envelope(job: SweepJob) -> Envelope:
-    return Envelope.wrap(
-        job, id=f"job:{job.job_id}", source="sweep", run_id=job.job_id, superstep=0, sim_time=_NO_SIM_TIME
-    )
+def job_envelope(job: SweepJob, queue: str) -> Envelope:
+    """The job as the coordinator sends it on `queue`: from `runner`, its run being the queue (what the signature
+    binds it to: the same job on another queue is refused there)."""
+    return Envelope.wrap(job, id=f"job:{job.job_id}", source=RUNNER, run_id=queue, superstep=0, sim_time=_NO_SIM_TIME)
+
+
+def signed_jobs(jobs: Iterable[SweepJob], queue: str, key: Ed25519PrivateKey) -> list[tuple[Envelope, bytes]]:
+    """Each job's envelope for `queue` signed with `key` (the runner's), with its wire bytes: one batch of one per
+    job, so a worker taking one job verifies it alone (no batch record to fetch or keep)."""
+    return [sign_wire([job_envelope(job, queue)], key)[0] for job in jobs]
+
+
+def job_verifier(trusted: KeyDirectory, queue: str) -> Verifier:
+    """What a worker of `queue` checks each job with: signed by a producer it trusts that may send jobs (`runner`),
+    for this queue."""
+    return Verifier(trusted, run_id=queue)
 
 
 def result_envelope(result: SweepResult) -> Envelope:
@@ -184,12 +208,12 @@ def result_envelope(result: SweepResult) -> Envelope:
     )
 
 
-def publish_jobs(bus: Bus, jobs: Iterable[SweepJob]) -> int:
-    """Create both groups (so nothing published is missed) and put the jobs on the queue."""
+def publish_jobs(bus: Bus, jobs: Iterable[SweepJob], *, queue: str, key: Ed25519PrivateKey) -> int:
+    """Create both groups (so nothing published is missed) and put the jobs on the queue, signed (signed_jobs)."""
     bus.ensure_group(JOBS, WORKERS_GROUP)
     bus.ensure_group(RESULTS, COORDINATOR_GROUP)
-    items = [(JOBS, job_envelope(job)) for job in jobs]
-    bus.publish_many(items)
+    items = [(JOBS, envelope, data) for envelope, data in signed_jobs(jobs, queue, key)]
+    bus.publish_encoded(items)
     return len(items)
 
 
@@ -288,7 +312,8 @@ def _spent(started: float, cpu_started: float) -> tuple[float, float]:
 
 class SweepWorker:
     """Takes one job at a time from the queue: first any job another worker left pending for `reclaim_after_ms`
-    (it died, or is too slow), then a new one; runs it, publishes the result, then acknowledges the job."""
+    (it died, or is too slow), then a new one; verifies it (`verifier`: job_verifier), runs it, publishes the
+    result, then acknowledges the job. A job that does not verify is acknowledged and logged, never run."""
 
     def __init__(
         self,
@@ -296,6 +321,7 @@ class SweepWorker:
         ledger: Ledger,
         *,
         name: str,
+        verifier: Verifier,
         reclaim_after_ms: int = 60_000,
         max_attempts: int = MAX_ATTEMPTS,
         on_result: Callable[[SweepResult], None] | None = None,
@@ -303,17 +329,26 @@ class SweepWorker:
         self.bus = bus
         self.ledger = ledger
         self.name = name
+        self.verifier = verifier
         self.reclaim_after_ms = reclaim_after_ms
         self.max_attempts = max_attempts
         self.on_result = on_result
         self.done = 0
+        self.refused = 0
 
     def take(self, *, block_ms: int) -> list[Delivery]:
         stale = self.bus.reclaim_stale([JOBS], WORKERS_GROUP, self.name, min_idle_ms=self.reclaim_after_ms, count=1)
-        return stale or self.bus.read([JOBS], WORKERS_GROUP, self.name, count=1, block_ms=block_ms)
+        taken = stale or self.bus.read([JOBS], WORKERS_GROUP, self.name, count=1, block_ms=block_ms)
+        return self.verifier.checked(taken)
 
     def handle(self, delivery: Delivery) -> SweepResult | None:
         job = delivery.envelope.payload if delivery.envelope is not None else None
+        if delivery.envelope is None and (delivery.error or "").startswith("rejected: "):
+            # nothing of it is trusted, not even the run id it names: logged here, not written to the ledger
+            log.error("sweep.job_refused", broker_id=delivery.broker_id, reason=delivery.error)
+            self.bus.ack(WORKERS_GROUP, [delivery])
+            self.refused += 1
+            return None
         if not isinstance(job, SweepJob):
             log.warning("sweep.not_a_job", broker_id=delivery.broker_id, error=delivery.error)
             self.bus.ack(WORKERS_GROUP, [delivery])

@@ -76,7 +76,8 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "sweep-worker",
         "coalition.cli.sweep_cmd:sweep_worker",
         "Take sweep jobs from a queue, run each into the ledger, report the result; on any host with the same Redis "
-        "and ledger (COALITION_LEDGER=postgresql://… for several hosts). Stop with Ctrl-C.",
+        "and ledger (COALITION_LEDGER=postgresql://… for several hosts) and the coordinator's keys/runner.pub in its "
+        "data directory (jobs not signed with it are refused). Stop with Ctrl-C.",
     ),
     LazyCommand(
         "worker",

@@ -21,8 +21,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from coalition.bootstrap import BusChoice, LedgerLocation, describe_ledger, ledger_location, open_bus
-from coalition.bus.errors import BusError
+from coalition.bootstrap import (
+    BusChoice,
+    LedgerLocation,
+    describe_ledger,
+    key_store,
+    ledger_location,
+    open_bus,
+)
+from coalition.bus.errors import BusError, KeyStoreError
+from coalition.bus.keys import RUNNER, KeyDirectory
 from coalition.cli.common import JsonFlag, LedgerPath, fail, open_ledger, redis_url_option, settings
 from coalition.cli.terminal import TerminalConsole
 from coalition.ledger.errors import LedgerError
@@ -309,9 +317,15 @@ def run_sweep(
     if jobs:
         fork_context()  # before anything is published: no local workers on this platform is one line, exit 2
         preload(planned)  # once, here: the workers forked below share it
+    store = key_store(data_dir)
+    try:  # signs the jobs; created (0600) on first use, as a run creates its keys
+        store.init([RUNNER])
+        key = store.private(RUNNER)
+    except (KeyStoreError, OSError) as exc:
+        fail(f"the sweep signs its jobs with the runner key: {exc}")
     with open_bus(choice, namespace=queue, data_dir=data_dir) as queue_bus:
         assert isinstance(queue_bus, RedisStreamsBus)
-        publish_jobs(queue_bus, planned)
+        publish_jobs(queue_bus, planned, queue=queue, key=key)
         collector = Collector.for_jobs(queue_bus, planned)
         env = {"REDIS_URL": choice.url or queue_bus.url, "COALITION_LEDGER": str(location)}
         workers = LocalWorkers(
@@ -374,7 +388,8 @@ def sweep_worker(
     ledger_path: LedgerPath = None,
 ) -> None:
     """Take sweep jobs from a queue, run each into the ledger, report the result; on any host with the same Redis
-    and ledger (COALITION_LEDGER=postgresql://… for several hosts). Stop with Ctrl-C.
+    and ledger (COALITION_LEDGER=postgresql://… for several hosts) and the coordinator's keys/runner.pub in its
+    data directory (jobs not signed with it are refused). Stop with Ctrl-C.
 
     Example: coalition sweep-worker --queue sweep-1a2b3c4d --bus redis://10.0.0.5:6379/0
     """
@@ -396,10 +411,15 @@ def work(queue: str, name: str, *, url: str, drain: bool, reclaim_after: float, 
     connection, then jobs until stopped (or, with `drain`, until the queue is empty and nothing is pending)."""
     from coalition.bus.redis_streams import RedisStreamsBus
     from coalition.logs import configure_logging
-    from coalition.scenarios.sweep import SweepWorker
+    from coalition.scenarios.sweep import SweepWorker, job_verifier
 
     cfg = settings()
     configure_logging(cfg.log_level, cfg.log_format)
+    try:  # only the public half: a worker never signs a job
+        trusted = KeyDirectory({RUNNER: key_store(cfg.data_dir).public(RUNNER)})
+    except KeyStoreError as exc:
+        fail(f"{exc} (a sweep worker verifies jobs with the coordinator's public keys: copy keys/{RUNNER}.pub of "
+             "the coordinator's data directory to this host's)")  # fmt: skip
     ledger = open_ledger(ledger_path)
     try:
         # named, so CLIENT LIST on the Redis shows which connection is which worker's (one each)
@@ -407,7 +427,13 @@ def work(queue: str, name: str, *, url: str, drain: bool, reclaim_after: float, 
     except (BusError, ValueError) as exc:
         fail(str(exc))
     try:
-        worker = SweepWorker(queue_bus, ledger, name=name, reclaim_after_ms=int(reclaim_after * 1000))
+        worker = SweepWorker(
+            queue_bus,
+            ledger,
+            name=name,
+            verifier=job_verifier(trusted, queue),
+            reclaim_after_ms=int(reclaim_after * 1000),
+        )
         worker.run(drain=drain)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None

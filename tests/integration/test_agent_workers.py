@@ -17,22 +17,23 @@ from pathlib import Path
 
 import orjson
 import pytest
+import redis
 from llm_wire_server import FAKE_OPENAI_KEY, WireServer
 
 from coalition.agents.model_choice import choose_models
 from coalition.agents.providers import ProviderAccess
 from coalition.bootstrap import run_keyring
 from coalition.bus.errors import AgentWorkersFailed
-from coalition.bus.keys import Keyring
+from coalition.bus.keys import Keyring, public_text
 from coalition.bus.memory import MemoryBus
 from coalition.bus.redis_streams import RedisStreamsBus
-from coalition.bus.worker_control import WorkerControl
+from coalition.bus.worker_control import RUNS_KEY, WorkerControl
 from coalition.cli.worker_cmd import worker_command
 from coalition.ledger import SqliteLedger, run_digest
 from coalition.scenarios.agent_workers import RemoteAgents, remote_agents
 from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.runner import Runner, RunnerOptions
-from coalition.scenarios.spec import load_scenario
+from coalition.scenarios.spec import load_scenario, scenario_hash
 
 pytestmark = pytest.mark.integration
 
@@ -172,6 +173,51 @@ class TestDigests:
             digest, _ = run_on_workers(tmp_path, url, run_id, keyring)
         finally:
             pool.stop()
+        assert digest == one_process_digest(tmp_path)
+
+
+class TestForgedAnnouncement:
+    """An announcement makes workers build agents with its model choices under its policy: only the coordinator's
+    signed one is acted on."""
+
+    def test_a_forged_announcement_is_not_run_and_the_signed_one_is(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, workers: Workers
+    ) -> None:
+        """Before the coordinator announces run R, an attacker stores an unsigned announcement under R (the run's
+        own documents, its agents' public keys, a namespace of the attacker's) and posts a barrier there: the worker
+        refuses it, naming why, and runs no step of it; the coordinator's signed announcement, stored over it, is
+        served, and the run has the one-process digest."""
+        name = f"{run_id}-all"
+        workers.start(name, AGENTS)
+        workers.wait_alive()
+        scenario = load_scenario(SCENARIO)
+        forged_namespace = f"forged-{run_id}"
+        forged = {
+            "run_id": run_id, "namespace": forged_namespace, "scenario": scenario.document,
+            "scenario_hash": scenario_hash(scenario), "policy": scenario.load_policy().document, "seed": scenario.seed,
+            "agents": AGENTS, "models": {},
+            "keys": {f"agent:{a}": public_text(keyring.private(f"agent:{a}").public_key()) for a in AGENTS},
+        }  # fmt: skip
+        admin = redis.Redis.from_url(redis_url)
+        control = WorkerControl(redis_url)
+        done = WorkerControl.done_key(forged_namespace)
+        try:
+            admin.hset(RUNS_KEY, run_id, orjson.dumps(forged))
+            barrier = {"superstep": 0, "sim_time": "2026-01-01T00:00:00+00:00", "owners": dict.fromkeys(AGENTS, name)}
+            control.post(WorkerControl.barrier_key(forged_namespace), barrier)
+            deadline = time.monotonic() + 60
+            while "agent_workers.run_refused" not in workers.log(name) and not control.read(done, "0"):
+                assert time.monotonic() < deadline, workers.log(name)[-2000:]
+                time.sleep(0.1)
+            assert control.read(done, "0") == [], "the worker ran a step of the forged run"
+            (line,) = [x for x in workers.log(name).splitlines() if "agent_workers.run_refused" in x]
+            assert f"announcement of run {run_id} is not a signed announcement" in line
+            digest, _ = run_on_workers(tmp_path, redis_url, run_id, keyring)
+        finally:
+            admin.hdel(RUNS_KEY, run_id)
+            admin.delete(WorkerControl.barrier_key(forged_namespace), done)
+            admin.close()
+            control.close()
         assert digest == one_process_digest(tmp_path)
 
 

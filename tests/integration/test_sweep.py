@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import closing, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ import pytest
 import redis
 from conftest import PostgresServer
 
-from coalition.bootstrap import attach_notary, ledger_trust
+from coalition.bootstrap import attach_notary, key_store, ledger_trust
+from coalition.bus.envelope import Envelope
+from coalition.bus.keys import RUNNER, Keyring
 from coalition.bus.memory import MemoryBus
 from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.bus.sweep_messages import JOBS, RESULTS, SweepJob, SweepResult
@@ -38,11 +41,13 @@ from coalition.scenarios.sweep import (
     job_envelope,
     job_id,
     job_policy,
+    job_verifier,
     make_job,
     plan,
     publish_jobs,
     result_envelope,
     run_job,
+    signed_jobs,
 )
 from coalition.settings import Settings
 
@@ -127,6 +132,20 @@ def kill_a_worker_holding_a_job(
                     if worker.status() == psutil.STATUS_STOPPED:
                         worker.resume()
     return None
+
+
+RUNNER_KEYS = Keyring.ephemeral([RUNNER])  # the coordinator's key, for tests that build workers themselves
+
+
+def publish_signed(bus: RedisStreamsBus, jobs: list[SweepJob]) -> None:
+    """The jobs on the bus's queue as `coalition sweep` publishes them: signed by the runner key for that queue."""
+    publish_jobs(bus, jobs, queue=bus.namespace, key=RUNNER_KEYS.private(RUNNER))
+
+
+def sweep_worker(bus: RedisStreamsBus, ledger: Any, results: list[Any]) -> SweepWorker:
+    """A worker of the bus's queue trusting RUNNER_KEYS, reporting its results into `results`."""
+    verifier = job_verifier(RUNNER_KEYS.directory(), bus.namespace)
+    return SweepWorker(bus, ledger, name="w", verifier=verifier, on_result=results.append)
 
 
 def run_traced(job: SweepJob, ledger: SqliteLedger, monkeypatch: pytest.MonkeyPatch) -> tuple[SweepResult, list[str]]:
@@ -221,7 +240,9 @@ class TestForkedWorkers:
         seen: dict[str, list[dict[str, Any]]] = {}
         SqliteLedger(ledger_file).close()  # created before the workers start, and not held open, as `sweep` does
         # the coordinator holds its Redis connection open while it forks, as `coalition sweep` does
-        publish_jobs(coordinator, jobs)
+        store = key_store(tmp_path)  # the keys of the workers' data directory (COALITION_DATA_DIR below)
+        store.init([RUNNER])
+        publish_jobs(coordinator, jobs, queue=queue, key=store.private(RUNNER))
         collector = Collector.for_jobs(coordinator, jobs)
         env = {"REDIS_URL": redis_url, "COALITION_LEDGER": str(ledger_file), "COALITION_DATA_DIR": str(tmp_path)}
         workers = LocalWorkers(2, queue=queue, env=env, log_dir=tmp_path / "logs", reclaim_after=60)
@@ -330,17 +351,19 @@ class TestHostileJobs:
     """What arrives on the queue is checked: forged ids, junk and redelivered jobs write nothing twice."""
 
     def test_forged_job_id_writes_nothing(self, queue_bus: RedisStreamsBus, tmp_path: Path) -> None:
-        """A job whose id is another run's (content changed after hashing) is refused before it runs."""
+        """A job whose id is another run's (content changed after hashing) is refused before it runs, even signed
+        by the coordinator's own key."""
         scenario = load_scenario(tiny_scenario(tmp_path))
         honest = make_job(scenario, 1, scenario.load_policy())
         other = make_job(scenario, 2, scenario.load_policy())
         forged = SweepJob(job_id=honest.job_id, scenario=other.scenario, seed=2, policy=other.policy)
         queue_bus.ensure_group(JOBS, WORKERS_GROUP)
         queue_bus.publish_raw(JOBS, b"not an envelope at all")
-        queue_bus.publish(JOBS, job_envelope(forged))
+        ((envelope, data),) = signed_jobs([forged], queue_bus.namespace, RUNNER_KEYS.private(RUNNER))
+        queue_bus.publish_encoded([(JOBS, envelope, data)])
         with SqliteLedger(":memory:") as ledger:
             results: list[Any] = []
-            SweepWorker(queue_bus, ledger, name="w", on_result=results.append).run(drain=True, block_ms=100)
+            sweep_worker(queue_bus, ledger, results).run(drain=True, block_ms=100)
             assert [r.status for r in results] == ["failed"]
             assert "does not match its content" in (results[0].error or "")
             assert ledger.count() == 0
@@ -352,10 +375,10 @@ class TestHostileJobs:
         scenario = load_scenario(tiny_scenario(tmp_path))
         jobs = plan([scenario], [1, 2, 3])
         with SqliteLedger(tmp_path / "ledger.db") as ledger:
-            publish_jobs(queue_bus, [*jobs, jobs[0]])
-            publish_jobs(queue_bus, jobs)
+            publish_signed(queue_bus, [*jobs, jobs[0]])
+            publish_signed(queue_bus, jobs)
             results: list[Any] = []
-            SweepWorker(queue_bus, ledger, name="w", on_result=results.append).run(drain=True, block_ms=100)
+            sweep_worker(queue_bus, ledger, results).run(drain=True, block_ms=100)
             assert len(results) == 7
             assert sum(not r.reused for r in results) == 3
             assert all(r.cpu_seconds > 0 for r in results if not r.reused)  # each run's CPU, reported with its time
@@ -462,7 +485,7 @@ class TestHostileJobs:
         scenario = load_scenario(tiny_scenario(tmp_path))
         other = scenario.load_policy().model_copy(update={"description": "another policy"})
         jobs = [
-            SweepJob.model_validate_json(job_envelope(job).payload.model_dump_json())
+            SweepJob.model_validate_json(job_envelope(job, "q").payload.model_dump_json())
             for job in plan([scenario], [1, 2], [scenario.load_policy(), other])
         ]
         assert len({id(job.policy) for job in jobs}) == 4  # four documents, decoded apart
@@ -543,6 +566,138 @@ class TestForgedResults:
             checked = held_to_ledger([genuine, *forged], ledger)
         assert [r.status for r in checked] == ["completed", "failed", "failed", "failed"]
         assert all("the ledger does not hold" in (r.error or "") for r in checked[1:]), checked
+
+
+def _published(redis_url: str, queue: str, count: int) -> None:
+    """Until the coordinator of `queue` has published its `count` jobs."""
+    with closing(RedisStreamsBus(redis_url, namespace=queue)) as bus:
+        deadline = time.monotonic() + 60
+        while bus.length(JOBS) < count:
+            assert time.monotonic() < deadline, "the sweep did not publish its jobs"
+            time.sleep(0.05)
+
+
+def _sweep_worker(queue: str, ledger: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`coalition sweep-worker --drain` on `queue`, to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "coalition", "sweep-worker", "--queue", queue, "--drain", "--ledger", str(ledger)],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+
+
+def _finish(coordinator: subprocess.Popen[str]) -> tuple[str, str]:
+    try:
+        return coordinator.communicate(timeout=120)
+    finally:
+        if coordinator.poll() is None:
+            coordinator.kill()
+            coordinator.communicate(timeout=30)
+
+
+class TestSignedJobs:
+    """A job runs a scenario (whose agents may name code to import) into the shared ledger: a worker runs only what
+    the coordinator signed for its queue. Attacks through the CLI: a forged job on the queue's Redis, a genuine job
+    copied onto another queue."""
+
+    def test_a_forged_job_with_a_valid_id_is_not_run(self, redis_url: str, tmp_path: Path) -> None:
+        """Jobs whose id matches their content, on the queue before a sweep's own: one unsigned, one signed by a key
+        other than the runner's (one a worker host holds), one signed by the runner's key and altered afterwards. The
+        worker refuses each, naming why, and runs the sweep's two jobs; the ledger holds those two runs only."""
+        queue = f"signed-{uuid.uuid4().hex[:8]}"
+        ledger = tmp_path / "l.db"
+        env = _env(tmp_path, redis_url)
+        scenario_path = tiny_scenario(tmp_path)
+        scenario = load_scenario(scenario_path)
+        policy = scenario.load_policy()
+        forged = [make_job(scenario, seed, policy) for seed in (3, 4, 5)]
+        assert all(job.job_id == job_id(scenario, job.seed, policy) for job in forged)
+        store = key_store(tmp_path / "data")  # the data directory the coordinator and the worker use
+        store.init([RUNNER])
+        stranger = Keyring.ephemeral(["agent:finance"]).private("agent:finance")
+        at = datetime(1970, 1, 1, tzinfo=UTC)
+        unsigned = Envelope.wrap(forged[0], id=f"job:{forged[0].job_id}", source="runner", run_id=queue, superstep=0,
+                                 sim_time=at)  # fmt: skip
+        ((stranger_signed, stranger_bytes),) = signed_jobs([forged[1]], queue, stranger)
+        ((signed, _),) = signed_jobs([make_job(scenario, 6, policy)], queue, store.private(RUNNER))
+        altered = signed.model_copy(update={"id": f"job:{forged[2].job_id}", "payload": forged[2]})
+        with closing(RedisStreamsBus(redis_url, namespace=queue)) as bus:  # the group reads the stream from its start
+            bus.publish(JOBS, unsigned)
+            bus.publish_encoded([(JOBS, stranger_signed, stranger_bytes)])
+            bus.publish(JOBS, altered)
+        coordinator = _sweep(
+            str(scenario_path), "--seeds", "1-2", "--jobs", "0", "--queue", queue, "--ledger", str(ledger), "--json",
+            env=env, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            _published(redis_url, queue, 5)
+            worker = _sweep_worker(queue, ledger, env, tmp_path)  # its exit races the coordinator's cleanup: not read
+            out, err = _finish(coordinator)
+        finally:
+            if coordinator.poll() is None:
+                coordinator.kill()
+        assert coordinator.returncode == 0, err[-2000:]
+        results = orjson.loads(out)["results"]
+        assert [r["status"] for r in results] == ["completed", "completed"]
+        with SqliteLedger(ledger, create=False) as led:
+            assert {info.run_id for info in led.runs()} == {r["job_id"] for r in results}
+        refusals = [line for line in worker.stderr.splitlines() if "sweep.job_refused" in line]
+        assert len(refusals) == 3, worker.stderr[-3000:]
+        assert "from runner is not signed" in refusals[0]
+        assert "does not verify against runner's key (forged or altered)" in refusals[1]
+        assert "does not verify against runner's key (forged or altered)" in refusals[2]
+
+    def test_a_genuine_job_copied_onto_another_queue_is_refused(self, redis_url: str, tmp_path: Path) -> None:
+        """Sweep A's job, copied byte for byte onto sweep B's queue (same Redis, same keys), is refused there as
+        another queue's; B's own job completes, and the ledger holds B's run only."""
+        queues = [f"copied-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+        ledger = tmp_path / "l.db"
+        env = _env(tmp_path, redis_url)
+        scenario = str(tiny_scenario(tmp_path))
+        first = _sweep(scenario, "--seeds", "1", "--jobs", "0", "--queue", queues[0], "--ledger", str(ledger),
+                       env=env, cwd=tmp_path)  # fmt: skip
+        try:
+            _published(redis_url, queues[0], 1)
+            with (
+                closing(RedisStreamsBus(redis_url, namespace=queues[0])) as bus_a,
+                closing(RedisStreamsBus(redis_url, namespace=queues[1])) as bus_b,
+            ):
+                (copied,) = bus_a.range(JOBS)
+                bus_b.publish_raw(JOBS, copied.raw)  # before B's own job: B's group reads its stream from the start
+        finally:
+            first.kill()
+            first.communicate(timeout=30)
+            with closing(RedisStreamsBus(redis_url, namespace=queues[0])) as bus_a:
+                bus_a.delete_namespace()  # what A's coordinator, killed, did not delete
+        second = _sweep(scenario, "--seeds", "2", "--jobs", "0", "--queue", queues[1], "--ledger", str(ledger),
+                        "--json", env=env, cwd=tmp_path)  # fmt: skip
+        try:
+            _published(redis_url, queues[1], 2)
+            worker = _sweep_worker(queues[1], ledger, env, tmp_path)  # its exit races B's cleanup: not read
+            out, err = _finish(second)
+        finally:
+            if second.poll() is None:
+                second.kill()
+        assert second.returncode == 0, err[-2000:]
+        (result,) = orjson.loads(out)["results"]
+        assert result["status"] == "completed"
+        assert result["seed"] == 2
+        with SqliteLedger(ledger, create=False) as led:
+            assert {info.run_id for info in led.runs()} == {result["job_id"]}
+        refusals = [line for line in worker.stderr.splitlines() if "sweep.job_refused" in line]
+        assert len(refusals) == 1, worker.stderr[-3000:]
+        assert f"belongs to run {queues[0]}, not {queues[1]} (replayed)" in refusals[0]
+
+
+def test_a_sweep_worker_without_the_runner_key_is_one_line(tmp_path: Path, redis_url: str) -> None:
+    """A worker host given no public key to verify jobs with stops at start, saying which file to copy."""
+    done = subprocess.run(
+        [sys.executable, "-m", "coalition", "sweep-worker", "--queue", "q", "--drain"],
+        env=_env(tmp_path, redis_url), cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "copy keys/runner.pub" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 class TestSweepOnPostgres:
