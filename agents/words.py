@@ -57,14 +57,14 @@ COMMITMENTS = (
 PROMISE_WORDS = frozenset((
     "rebate", "rebates", "voucher", "vouchers", "coupon", "coupons", "cashback", "free", "forgive", "forgiven",
     "forgiveness", "cancel", "canceled", "cancelled", "canceling", "cancelling", "exempt", "exempted", "exemption",
-    "bonus", "bonuses", "goodwill", "complimentary", "gratis", "payback",
+    "bonus", "bonuses", "goodwill", "complimentary", "gratis", "payback", "repay", "repays", "repaid", "repayment",
 ))  # fmt: skip
 PROMISE_PAIRS = frozenset(
     tuple(pair.split())
     for pair in (
         "cash back", "gift card", "gift cards", "on us", "owe nothing", "no charge", "not charge", "not charged",
         "won't charge", "write off", "writes off", "written off", "money back", "no fee", "no fees", "no cost",
-        "pay back", "paid back",
+        "pay back", "paid back", "pay nothing", "give back", "gives back", "giving back",
     )
 )  # fmt: skip
 DATE_WORDS = frozenset((
@@ -77,11 +77,13 @@ NUMBER_WORDS = frozenset((
     "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
     "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty",
     "sixty", "seventy", "eighty", "ninety", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
-    "billion", "dozen",
+    "billion", "dozen", "zero", "half", "halve", "halved",
 ))  # fmt: skip
 WORD = re.compile(r"[a-z']+")
 # Punctuation between two letters, which a word split to slip past the check ("re-fund", "f.r.e.e") is joined over.
-SPLIT = re.compile(r"(?<=[a-z])[-.'*·•/]+(?=[a-z])")  # '_' is read as a name (SNAKE)
+SPLIT = re.compile(r"(?<=[a-z])[-.'*·•/\r\n]+(?=[a-z])")  # '_' is read as a name (SNAKE)
+# Letters spaced out ("r e f u n d"): three or more single letters in a row, read as one word.
+SPACED = re.compile(r"(?<![a-z])[a-z](?:[ \t]+[a-z](?![a-z])){2,}")
 # A word mixing Latin letters with letters of another script: a look-alike (Cyrillic "е" in "rеfund").
 LETTERS = re.compile(r"[^\W\d_]+")
 
@@ -93,6 +95,11 @@ def _plain(text: str) -> str:
         return text  # nothing to fold or remove (the usual case)
     folded = unicodedata.normalize("NFKC", text)
     return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+
+
+def _joined(lowered: str) -> str:
+    """The lower-cased text with the words split by punctuation, a line break or spaces joined (SPLIT, SPACED)."""
+    return SPACED.sub(lambda spaced: spaced.group().replace(" ", "").replace("\t", ""), SPLIT.sub("", lowered))
 
 
 def _look_alikes(text: str) -> list[str]:
@@ -135,8 +142,8 @@ def check_words(
     lowered = text.casefold()
     allowed = _plain(_fact_text(facts, context))
     allowed_lower = allowed.casefold()
-    joined = SPLIT.sub("", lowered)
-    allowed_joined = SPLIT.sub("", allowed_lower) if joined != lowered else allowed_lower
+    joined = _joined(lowered)
+    allowed_joined = _joined(allowed_lower) if joined != lowered else allowed_lower
     for phrase in banned:
         needle = phrase.casefold()
         if needle and needle in lowered and (customer_facing or needle not in allowed_lower):

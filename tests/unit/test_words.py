@@ -92,6 +92,14 @@ class TestCheck:
                 "figure not in the facts: hundred",
                 "figure not in the facts: fifty",
             ],
+            "We will r e f u n d you, re-\npaid in full.": [
+                "commitment not in the facts: refund",
+                "commitment not in the facts: repaid",
+            ],
+            "Half of it is yours, you pay nothing.": [
+                "figure not in the facts: half",
+                "commitment not in the facts: pay nothing",
+            ],
             "Your money back tonight, at no cost.": [
                 "commitment not in the facts: money back",
                 "date not in the facts: tonight",
