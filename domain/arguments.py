@@ -20,6 +20,7 @@ from coalition.domain.errors import ArgumentProblem
 CENT = Decimal("0.01")
 MAX_NUMBER = Decimal("1e15")  # any amount, price or count: beyond it is a typo or an attack (and cents overflow)
 _MAX_INT = 10**15  # MAX_NUMBER as an int
+_MAX_FLOAT = 1e15  # MAX_NUMBER as a float (exactly)
 
 
 def finite_decimal(value: object) -> Decimal:
@@ -27,6 +28,10 @@ def finite_decimal(value: object) -> Decimal:
     (booleans are not numbers)."""
     if type(value) is int and -_MAX_INT <= value <= _MAX_INT:  # the common case: Decimal(n) is Decimal(str(n))
         return Decimal(value)
+    if type(value) is float and -_MAX_FLOAT <= value <= _MAX_FLOAT:
+        # a JSON number with a fraction (every price in a market snapshot): the checks below, in one comparison (NaN
+        # fails it; a float within the bound reads as a decimal within it, since its shortest repr rounds back to it)
+        return Decimal(repr(value))
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError(f"must be a number, got {type(value).__name__}")
     try:

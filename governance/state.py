@@ -143,7 +143,7 @@ class GovernanceState:
 
     def at(self, when: datetime) -> GovernanceState:
         """The same state, seen at simulated time `when` (it selects the budget period)."""
-        return self if when == self.now else dataclasses.replace(self, now=when)
+        return self if when == self.now else _replace(self, now=when)
 
     def apply(
         self,
@@ -181,6 +181,26 @@ def fold_ledger(entries: Iterable[LedgerEntry], *, policy: Policy | None = None)
     return state
 
 
+# ----- a new state from an old one -----------------------------------------------------------------------------
+
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(GovernanceState))
+_FIELD_SET = frozenset(_FIELD_NAMES)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _replace(s: GovernanceState, **changes: Any) -> GovernanceState:
+    """dataclasses.replace(s, **changes) for a GovernanceState, without its generic checks and __init__ call (every
+    field is an init field, and there is no __post_init__): governance derives a new state on every message it folds
+    and every superstep it sees, and the generic replace took half of that."""
+    if type(s) is not GovernanceState or not changes.keys() <= _FIELD_SET:
+        return dataclasses.replace(s, **changes)  # a subclass's fields, or a name of no field (refused)
+    out = _new(GovernanceState)
+    for name in _FIELD_NAMES:
+        _set(out, name, changes[name] if name in changes else getattr(s, name))
+    return out
+
+
 # ----- handlers (one per message type) ----------------------------------------------------------------------
 
 
@@ -202,7 +222,7 @@ def _add(mapping: Mapping[BudgetKey, Decimal], key: BudgetKey, amount: Decimal) 
 
 def _on_run_started(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
     assert isinstance(m, RunStarted)
-    return dataclasses.replace(s, policy_version=m.policy_version)
+    return _replace(s, policy_version=m.policy_version)
 
 
 def _on_observation(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
@@ -215,25 +235,25 @@ def _on_observation(s: GovernanceState, m: Message, _mid: str | None, _cid: str 
 
 
 def _learn(s: GovernanceState, changes: Mapping[str, Any]) -> GovernanceState:
-    return dataclasses.replace(s, learned={**s.learned, **changes}) if changes else s
+    return _replace(s, learned={**s.learned, **changes}) if changes else s
 
 
 def _on_proposed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
     assert isinstance(m, ActionProposed)
-    return dataclasses.replace(s, proposals=_with(s.proposals, m.proposal_id, m))
+    return _replace(s, proposals=_with(s.proposals, m.proposal_id, m))
 
 
 def _on_held(s: GovernanceState, m: Message, mid: str | None, cid: str | None) -> GovernanceState:
     assert isinstance(m, ProposalHeld)
-    return dataclasses.replace(s, held=_with(s.held, m.proposal_id, Hold(m.held_by, m.dependency, mid, cid)))
+    return _replace(s, held=_with(s.held, m.proposal_id, Hold(m.held_by, m.dependency, mid, cid)))
 
 
 def _on_verdict(s: GovernanceState, m: Message, mid: str | None, cid: str | None) -> GovernanceState:
     assert isinstance(m, VerdictIssued)
     proposal = s.proposals.get(m.proposal_id)
-    state = dataclasses.replace(s, proposals=_without(s.proposals, m.proposal_id)) if proposal is not None else s
+    state = _replace(s, proposals=_without(s.proposals, m.proposal_id)) if proposal is not None else s
     if m.proposal_id in state.held:
-        state = dataclasses.replace(state, held=_without(state.held, m.proposal_id))
+        state = _replace(state, held=_without(state.held, m.proposal_id))
     draft = state.escalations.get(proposal.supersedes or "") if proposal is not None else None
     if (
         draft is not None
@@ -245,7 +265,7 @@ def _on_verdict(s: GovernanceState, m: Message, mid: str | None, cid: str | None
     ):
         # the final proposal of an adopted draft: its verdict uses the adoption up (one final per draft)
         final = dataclasses.replace(draft, final=m.proposal_id)
-        state = dataclasses.replace(state, escalations=_with(state.escalations, draft.proposal_id, final))
+        state = _replace(state, escalations=_with(state.escalations, draft.proposal_id, final))
     if m.outcome != "escalate" or proposal is None or m.proposal_id in s.escalations:
         return state
     escalation = Escalation(
@@ -262,7 +282,7 @@ def _on_verdict(s: GovernanceState, m: Message, mid: str | None, cid: str | None
         verdict_message_id=mid,
         policy_version=m.policy_version,
     )
-    return dataclasses.replace(state, escalations=_with(state.escalations, m.proposal_id, escalation))
+    return _replace(state, escalations=_with(state.escalations, m.proposal_id, escalation))
 
 
 def _on_decision(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
@@ -284,7 +304,7 @@ def _on_decision(s: GovernanceState, m: Message, _mid: str | None, _cid: str | N
     if not check.accepted:
         return s  # the approvals service refuses these on write; a forged or late entry never counts
     decision = Decision(m.approver, check.role or m.role, kind, m.reason, m.proposal_hash, m.method, s.now, m.args)
-    return dataclasses.replace(s, escalations=_with(s.escalations, m.proposal_id, escalation.with_decision(decision)))
+    return _replace(s, escalations=_with(s.escalations, m.proposal_id, escalation.with_decision(decision)))
 
 
 def _on_resolved(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
@@ -293,10 +313,10 @@ def _on_resolved(s: GovernanceState, m: Message, _mid: str | None, _cid: str | N
     state = s
     if escalation is not None:
         resolved = escalation.resolve(m.outcome, m.reason, budget_increase_usd=m.budget_increase_usd)
-        state = dataclasses.replace(s, escalations=_with(s.escalations, m.proposal_id, resolved))
+        state = _replace(s, escalations=_with(s.escalations, m.proposal_id, resolved))
     if m.outcome == "approved" and m.budget_increase_usd and escalation is not None:
         key = (escalation.agent, s.period_key())
-        state = dataclasses.replace(state, increases=_add(s.increases, key, to_decimal(m.budget_increase_usd)))
+        state = _replace(state, increases=_add(s.increases, key, to_decimal(m.budget_increase_usd)))
     return state
 
 
@@ -319,7 +339,7 @@ def _on_authorized(s: GovernanceState, m: Message, _mid: str | None, _cid: str |
         changes["reserved"] = _add(s.reserved, (m.agent, period), amount)
     if customer is not None and credit:
         changes["credits"] = _with(s.credits, customer, s.credits.get(customer, ZERO) + credit)
-    return dataclasses.replace(s, **changes)
+    return _replace(s, **changes)
 
 
 def _on_executed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | None) -> GovernanceState:
@@ -337,8 +357,8 @@ def _on_executed(s: GovernanceState, m: Message, _mid: str | None, _cid: str | N
         if charge.credit_customer is not None and charge.credit_usd:
             customer = charge.credit_customer
             changes["credits"] = _with(s.credits, customer, s.credits.get(customer, ZERO) - charge.credit_usd)
-        return dataclasses.replace(s, **changes)
-    return _learn(dataclasses.replace(s, **changes), _world_effects(s, charge))
+        return _replace(s, **changes)
+    return _learn(_replace(s, **changes), _world_effects(s, charge))
 
 
 def _world_effects(s: GovernanceState, charge: Charge) -> Mapping[str, Any]:

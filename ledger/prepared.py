@@ -3,7 +3,8 @@
 Three fields of an entry depend on where it lands — `prev_hash`, `seq` and `wall_time` — and are known only inside
 the write transaction, under the lock every other writer of the ledger waits for. `prepare_all` does what needs no
 head first: the checks validation could have skipped (a draft made with model_construct) and the drafts' fields as
-JSON, in one call for the batch (a third of sealing's time). `chain` then adds the position fields, makes the
+JSON, in one call for the batch (a third of sealing's time), or for a batch of messages' drafts by copying their
+values, JSON already but two. `chain` then adds the position fields, makes the
 canonical bytes, redacts them if they hold a secret, hashes them and builds the entry: the bytes and hash of
 `entry.seal` (tests/unit/test_ledger_properties.py holds the equality).
 
@@ -24,11 +25,10 @@ from pydantic import TypeAdapter
 
 from coalition.bus.canonical import canonical_json
 from coalition.bus.redaction import redactor
-from coalition.ledger.entry import EntryDraft, EnvelopeDraft, LedgerEntry
+from coalition.ledger.entry import EntryDraft, EnvelopeDraft, LedgerEntry, ModelRef
 
 _DATETIME = TypeAdapter(datetime)
 _DUMP_ALL = TypeAdapter(list[EntryDraft]).dump_python  # each draft's model_dump(mode="json"), in one call
-_NO_PAYLOAD = {"__all__": {"payload"}}  # each draft's fields but its payload
 
 # A prepared draft: the draft and its fields as JSON (a fresh dict `chain` completes with the position fields).
 PreparedDraft = tuple[EntryDraft, dict[str, Any]]
@@ -44,13 +44,24 @@ def prepare_all(drafts: Sequence[EntryDraft]) -> list[PreparedDraft]:
         if not isinstance(draft.sim_time, datetime) or draft.sim_time.tzinfo is None:
             raise ValueError("ledger entry: sim_time must be a timezone-aware datetime")
     listed = drafts if isinstance(drafts, list) else list(drafts)
-    if listed and all(type(draft) is EnvelopeDraft for draft in listed):
-        # a message's payload is its JSON dump already: dumped again it is only walked through pydantic's inference
-        dumped = _DUMP_ALL(listed, mode="json", exclude=_NO_PAYLOAD)
-        for draft, fields in zip(listed, dumped, strict=True):
-            fields["payload"] = draft.payload
-        return list(zip(listed, dumped, strict=True))
+    messages = [draft for draft in listed if type(draft) is EnvelopeDraft]
+    if listed and len(messages) == len(listed):
+        return [(draft, _message_fields(draft)) for draft in messages]
     return list(zip(listed, _DUMP_ALL(listed, mode="json"), strict=True))
+
+
+def _message_fields(draft: EnvelopeDraft) -> dict[str, Any]:
+    """A message's draft's fields as JSON, as `model_dump(mode="json")` gives them: every field of a draft holds its
+    JSON value as it is but `sim_time` and `model` (tests/unit/test_ledger_properties.py holds it), and a message's
+    payload is its JSON dump already (taken as it is: walked through pydantic's inference again it only costs), so
+    the draft's values are copied, lists as new lists, and only those two encoded."""
+    fields = dict(draft.__dict__)
+    fields["sim_time"] = _DATETIME.dump_python(draft.sim_time, mode="json")
+    fields["evidence"] = list(draft.evidence)
+    fields["rule_ids"] = list(draft.rule_ids)
+    if isinstance(draft.model, ModelRef):
+        fields["model"] = draft.model.model_dump(mode="json")
+    return fields
 
 
 def prepare_items(items: Sequence[tuple[str, Sequence[EntryDraft]]]) -> list[tuple[str, list[PreparedDraft]]]:

@@ -333,6 +333,15 @@ def _customers(seed: int, spec: WorldSpec) -> dict[str, Customer]:
     return customers
 
 
+def _assign(model: BaseModel, **values: Any) -> None:
+    """Set fields of the world's state to values a day's trading computed from the state itself (money rounded with
+    `cents`, as a Money field rounds it; a list of the state's own payouts), without validating them again: an
+    assignment's validation (validate_assignment) was a fifth of a day's trading and changed none of these. What
+    the executor's handlers and outside events assign stays validated."""
+    model.__dict__.update(values)
+    model.__pydantic_fields_set__.update(values)
+
+
 class World:
     """The Helios business as state plus the rules of its daily economics; deterministic for a given seed."""
 
@@ -414,8 +423,8 @@ class World:
         }
 
     def _trade_day(self, d: int) -> None:
-        # The day's sums are kept in locals and each field is assigned once: an assignment to the state is
-        # validated (validate_assignment), and the same roundings in the same order give the same figures.
+        # The day's sums are kept in locals and each field is assigned once, unvalidated (_assign): the same
+        # roundings in the same order give the same figures.
         s = self._state
         t = s.totals
         self._pay_due(d)
@@ -431,9 +440,14 @@ class World:
             volume += mwh
             gross_total = cents(gross_total + gross)
             revenue = cents(revenue + fee)
-        t.volume_mwh, t.gross_usd, t.revenue_usd = volume, gross_total, revenue
-        s.cash_usd = cents(cash - s.daily_opex_usd)
-        t.opex_usd = cents(t.opex_usd + s.daily_opex_usd)
+        _assign(s, cash_usd=cents(cash - s.daily_opex_usd))
+        _assign(
+            t,
+            volume_mwh=volume,
+            gross_usd=gross_total,
+            revenue_usd=revenue,
+            opex_usd=cents(t.opex_usd + s.daily_opex_usd),
+        )
         self._rebalance_reserves()
 
     def _trading(self, region: Region) -> tuple[Decimal, Decimal]:
@@ -459,15 +473,15 @@ class World:
                 paid = cents(paid + payout.amount_usd)
             else:
                 keep.append(payout)
-        s.cash_usd, s.totals.payouts_usd = cash, paid
-        s.settlement.payouts = keep
+        _assign(s, cash_usd=cash)
+        _assign(s.totals, payouts_usd=paid)
+        _assign(s.settlement, payouts=keep)
 
     def _rebalance_reserves(self) -> None:
         """Hold reserve_ratio of the settlement backlog in reserves, moving the difference from or to cash."""
         s = self._state
         target = cents(s.settlement.backlog_usd * s.settlement.reserve_ratio)
-        s.cash_usd = cents(s.cash_usd - (target - s.reserves_usd))
-        s.reserves_usd = target
+        _assign(s, cash_usd=cents(s.cash_usd - (target - s.reserves_usd)), reserves_usd=target)
 
     def rebalance_reserves(self) -> None:
         """Re-apply the reserve rule now (after a settlement policy change)."""
@@ -535,8 +549,10 @@ class World:
         policy = s.pricing_policy
         return {
             "day": s.day,
+            # a region's prices are Money fields, in cents already (validated on every assignment): money_json would
+            # round them to what they are (a float depends on a decimal's value alone)
             "prices": {
-                code: {"price": money_json(r.price), "base_price": money_json(r.base_price)}
+                code: {"price": float(r.price), "base_price": float(r.base_price)}
                 for code, r in sorted(s.regions.items())
             },
             "active_markets": sorted(code for code, r in s.regions.items() if r.active),

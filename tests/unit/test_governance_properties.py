@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from coalition.bus.messages import (
 from coalition.governance import GovernanceState, Policy, default_policy, evaluate
 from coalition.governance.money import from_double, to_decimal, usd
 from coalition.governance.rules.budgets import overrun
+from coalition.governance.state import _replace
 
 pytestmark = pytest.mark.unit
 
@@ -318,3 +320,42 @@ class TestDoublesAsDecimals:
         assert usd(from_double(30.46 * 1.25)) == "38.08"  # 38.075 → 38.08 (half-even goes up from 7)
         # 998877537.59 × 1.9722 is 1969986279.634998 exactly; cut to 15 digits it became a half cent shown as .64
         assert usd(from_double(998877537.59 * 1.9722)) == "1969986279.63"
+
+
+class TestJsonNumbersAsDecimals:
+    """money.to_decimal of a JSON number with a fraction (a float): the decimal it is written as, within the bound."""
+
+    @given(st.floats(allow_nan=True, allow_infinity=True))
+    def test_a_float_reads_as_its_shortest_decimal_or_is_refused(self, value: float) -> None:
+        """Any float, NaN, infinities and those near ±1e15 included: its repr as a Decimal when finite and at most
+        1e15 in size, else ValueError (a float read through its binary expansion, Decimal(value), fails this)."""
+        written = Decimal(str(value))
+        if written.is_finite() and abs(written) <= Decimal("1e15"):
+            read = to_decimal(value)
+            assert (str(read), read.as_tuple()) == (str(written), written.as_tuple())
+        else:
+            with pytest.raises(ValueError, match="must be"):
+                to_decimal(value)
+
+    @pytest.mark.parametrize("value", [1e15, -1e15, 1e15 - 0.125, 0.1, -0.0, 5e-324])
+    def test_at_the_bound_and_beside_it(self, value: float) -> None:
+        assert str(to_decimal(value)) == str(Decimal(str(value)))
+        for beyond in (1.0000000000000002e15, -1.0000000000000002e15):
+            with pytest.raises(ValueError, match="between"):
+                to_decimal(beyond)
+
+
+class TestStateReplace:
+    """The state's own replace (every message folded derives a new state with it) is dataclasses.replace."""
+
+    def test_each_field_changed_alone_keeps_every_other(self) -> None:
+        base = GovernanceState.initial(POLICY, run_id="run-1").at(NOW)
+        for field in dataclasses.fields(GovernanceState):
+            marker = object()
+            assert _replace(base, **{field.name: marker}) == dataclasses.replace(base, **{field.name: marker})
+        assert _replace(base) == base
+        assert _replace(base) is not base
+
+    def test_a_name_of_no_field_is_refused(self) -> None:
+        with pytest.raises(TypeError, match="nope"):
+            _replace(GovernanceState(), nope=1)

@@ -189,7 +189,8 @@ class TestPreparedDrafts:
     def test_the_dumped_fields_are_the_entrys_but_sim_time_and_model(self) -> None:
         """chain hands a draft's dumped fields to its entry, putting back only sim_time and model: every other
         field of a draft holds JSON values as they are (text, integers, None, lists of text; the payload is taken
-        as dumped). A field of another type needs its value put back in chain too."""
+        as dumped). A field of another type needs its value put back in chain too, and encoded in prepare's copy of
+        a message's draft (prepared._message_fields)."""
 
         def json_as_is(annotation: Any) -> bool:
             if get_origin(annotation) is Literal:
