@@ -1,17 +1,17 @@
 """The autonomous lane: the model chooses the action and its arguments by tool calling, inside the rails.
 
-Its tools are exactly the actions the policy permits the agent (schemas from the packs' argument models, the
-same models governance validates with) plus `engine_recommendation`, a read-only tool that answers with the
-engine's own decision for grounding. A tool call that is not one of the agent's actions, whose arguments do not
-fit the action's model, that carries instruction-like text or a URL in an argument, whose text for customers (a
-notice's message, a campaign's copy: the packs' customer texts) fails the words check against the engine's facts,
-or that repeats a proposal still pending is refused and the refusal is returned to the model as the tool's result,
-so it can revise (`rounds` calls at most). An acceptable call is first shown to governance's preview (a dry run of
-the policy's rules on the current governance state, injected by the composition root): "would be denied: …" or
-"would escalate: …" comes back as the tool's result, so the model can revise in the same choice; calling it again
-unchanged proposes it anyway (the preview is advice, governance still disposes). Governance's verdicts on the
-model's earlier proposals come back to it in the next choice. When the model cannot choose (a stop, only refused
-calls), the engine's decision is proposed — the proposal's `choice` says which, and where they differ, both.
+Its tools are exactly the actions the policy permits the agent (schemas from the packs' argument models, the same
+models governance validates with) plus `engine_recommendation`, a read-only tool that answers with the engine's own
+decision for grounding. A tool call that is not one of the agent's actions, whose arguments do not fit the action's
+model, that carries instruction-like text or a URL in an argument, whose text for customers (a notice's message, an
+advert's copy: the texts each pack names as read by customers) fails the words check against the engine's facts, or
+that repeats a proposal still pending is refused and the refusal is returned to the model as the tool's result, so
+it can revise (`rounds` calls at most). An acceptable call is first shown to governance's preview (a dry run of the
+policy's rules on the current governance state, injected by the composition root): "would be denied: …" or "would
+escalate: …" comes back as the tool's result, so the model can revise in the same choice; calling it again unchanged
+proposes it anyway (the preview is advice, governance still disposes). Governance's verdicts on the model's earlier
+proposals come back to it in the next choice. When the model cannot choose (a stop, only refused calls), the
+engine's decision is proposed — the proposal's `choice` says which, and where they differ, both.
 
 The assistive lane runs the same loop to *draft*: the proposal it yields goes to a person (governance escalates
 it as gate `draft_review`) to adopt, amend or drop, and only what the person adopted is then evaluated.
