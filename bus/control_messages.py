@@ -1,22 +1,41 @@
-"""The signed message of the agent workers' control plane: a run announced to them (coalition.bus.worker_control).
+"""The signed messages of the agent workers' control plane: a run announced to them, and each superstep's barrier
+(coalition.bus.worker_control).
 
-An announcement makes a worker build the run's agents, with the run's model choices, under the run's policy: it
-travels as an envelope signed by the run's coordinator (`runner`) for that run id, and a worker acts on nothing
-else (coalition.scenarios.agent_workers).
+An announcement makes a worker build the run's agents, with the run's model choices, under the run's policy; a
+barrier makes it run them for a superstep. Each travels as an envelope signed by the run's coordinator (`runner`)
+for that run id, and a worker acts on nothing else (coalition.scenarios.worker_orders).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from coalition.bus.message import Message, register
 
 
 @register
 class RunAnnounced(Message):
-    """A run served by agent workers (its document: scenarios.agent_workers.Announcement). Emitted by the run's
+    """A run served by agent workers (its document: scenarios.worker_orders.Announcement). Emitted by the run's
     coordinator into `coalition:agent-runs`; consumed by every `coalition worker`, which verifies it first."""
 
     TYPE = "workers.run_announced"
 
     document: dict[str, Any]
+
+
+@register
+class StepBarrier(Message):
+    """Run superstep N at simulated time T (the envelope's superstep and sim_time), each agent on the worker named
+    in `owners`. Emitted by the run's coordinator into `{<namespace>}:agent-barrier`, the `sequence`-th barrier of
+    the run's attempt in that namespace (from 1; a takeover posts the same superstep again under the next number);
+    the coordinator waits for the step's reports until `expires_at` (wall clock, ISO 8601). Consumed by the run's
+    workers, which verify it and act only on a barrier after the last they took, before it expires."""
+
+    TYPE = "workers.step_barrier"
+
+    namespace: str
+    sequence: int = Field(ge=1)
+    owners: dict[str, str]
+    expires_at: str

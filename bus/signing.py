@@ -102,7 +102,7 @@ from coalition.bus import messages as m
 from coalition.bus.base import Bus, Delivery, WireBus
 from coalition.bus.batch_records import Batch, BatchRecordBus, BatchRecords, RecordBook, holders
 from coalition.bus.codec import encode
-from coalition.bus.control_messages import RunAnnounced
+from coalition.bus.control_messages import RunAnnounced, StepBarrier
 from coalition.bus.envelope import Envelope
 from coalition.bus.keys import RUNNER, KeyDirectory, Keyring, verify_signature
 from coalition.bus.message import Message
@@ -377,6 +377,7 @@ _FIXED_PRODUCER: dict[str, str] = {
     m.ActionExecuted.TYPE: "executor",
     SweepJob.TYPE: RUNNER,  # the sweep's coordinator: a worker's agent keys cannot send jobs
     RunAnnounced.TYPE: RUNNER,  # the run's coordinator
+    StepBarrier.TYPE: RUNNER,  # the run's coordinator
 }
 # messages whose producer is the agent they name
 _AGENT_FIELD: dict[str, Callable[[Message], str]] = {

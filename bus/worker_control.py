@@ -8,14 +8,15 @@ signed streams). Keys:
 - `coalition:agent-runs` (a hash run id → the run's announcement, an envelope signed by its coordinator for that
   run id: coalition.bus.control_messages): the runs served by agent workers right now;
 - `{<namespace>}:agent-barrier` and `{<namespace>}:agent-done`: per run, streams read without consumer groups by
-  every worker (barriers) and by the coordinator (reports). The namespace is the run's hash tag, so on a Redis
+  every worker (barriers: envelopes signed by the coordinator, coalition.bus.control_messages) and by the
+  coordinator (reports). The namespace is the run's hash tag, so on a Redis
   Cluster they live in the run's slot and go when the run's streams are deleted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
@@ -53,6 +54,17 @@ def beat_time() -> str:
     """The wall-clock time of a heartbeat, ISO 8601 in UTC: operations data about a process, read here in the
     control plane so that nothing under scenarios/ reads the wall clock (nothing of a run depends on it)."""
     return datetime.now(UTC).isoformat()
+
+
+def wall_deadline(seconds: float) -> str:
+    """The wall-clock time `seconds` from now, ISO 8601 in UTC: until when a coordinator waits for a superstep it
+    posts (a barrier's expiry; the control plane reads the wall clock here, as for heartbeats)."""
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+def is_past(moment: str) -> bool:
+    """Whether the wall-clock time `moment` (ISO 8601 with an offset) has passed on this host."""
+    return datetime.now(UTC) >= datetime.fromisoformat(moment)
 
 
 def _failure(what: str, exc: redis.RedisError) -> BusError:
@@ -151,23 +163,40 @@ class WorkerControl:
         return f"{{{namespace}}}:agent-done"
 
     def post(self, key: str, document: Mapping[str, Any]) -> str:
+        return self.append(key, orjson.dumps(dict(document)))
+
+    def append(self, key: str, data: bytes) -> str:
+        """Append `data` (a report's JSON, a barrier's wire bytes) to the stream `key`; its entry id."""
         try:
-            entry_id = self._r.xadd(key, {_FIELD: orjson.dumps(dict(document))})
+            entry_id = self._r.xadd(key, {_FIELD: data})
         except redis.RedisError as exc:
             raise _failure(f"posting to {key}", exc) from exc
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
 
     def read(self, key: str, after: str, *, block_ms: int = 0, count: int = 1000) -> list[tuple[str, dict[str, Any]]]:
-        """Entries of `key` after entry id `after` ("0": from the start), waiting up to `block_ms` for one."""
+        """Entries of `key` after entry id `after` ("0": from the start), waiting up to `block_ms` for one; those
+        that are not a JSON object are left out."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        for entry_id, raw in self.read_bytes(key, after, block_ms=block_ms, count=count):
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(doc, dict):
+                out.append((entry_id, doc))
+        return out
+
+    def read_bytes(self, key: str, after: str, *, block_ms: int = 0, count: int = 1000) -> list[tuple[str, bytes]]:
+        """`read`, each entry's bytes as appended (an entry without them: b"")."""
         try:
             reply = self._r.xread({key: after}, count=count, block=block_ms if block_ms > 0 else None)
         except redis.RedisError as exc:
             raise _failure(f"reading {key}", exc) from exc
-        out: list[tuple[str, dict[str, Any]]] = []
-        for _, entries in reply or []:
-            for entry_id, fields in entries:
-                raw = fields.get(_FIELD) if fields else None
-                doc = orjson.loads(raw) if raw else None
-                if isinstance(doc, dict):
-                    out.append((entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id), doc))
-        return out
+        return [
+            (
+                entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id),
+                bytes((fields or {}).get(_FIELD) or b""),
+            )
+            for _, entries in reply or []
+            for entry_id, fields in entries
+        ]

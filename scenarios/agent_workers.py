@@ -25,7 +25,12 @@ run's policy, so it travels signed: an envelope from `runner` for the run id it 
 coordinator's runner key, which the worker verifies against the public key of its keys directory before building
 anything. An unsigned, forged or altered announcement, or one moved under another run id, is refused with a log
 line naming the reason (and nothing is posted to the namespace it names); a signed announcement that later replaces
-it under the same run id is read afresh.
+it under the same run id is read afresh. Each barrier is signed likewise, for the run and its attempt's namespace,
+and numbered (coalition.scenarios.worker_orders): a worker logs and skips a barrier that is unsigned, forged,
+altered, of another run or attempt, or not after the last it took, and acts only on one whose step the coordinator
+still waits for (its expiry: posting time + --agent-deadline, wall clock). So barriers appended again after the run
+ended, under its announcement stored again, run nothing once they expired; and a worker that served the run never
+joins it again under the announcement it saw withdrawn.
 
 Heartbeats tell liveness, not progress: a worker that beats but never reports fails the run at the deadline,
 with a message naming the agent, the worker and the superstep (the run can then be resumed in one process).
@@ -38,19 +43,19 @@ nothing else promises to ignore the duplicate.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from coalition.agents.inbox import AGENT_TOPICS
-from coalition.agents.model_choice import ModelChoice
 from coalition.agents.prices import PriceTable
 from coalition.agents.providers import ProviderAccess
 from coalition.agents.recording import replay_models
@@ -58,15 +63,12 @@ from coalition.agents.runtime import AgentRuntime
 from coalition.bus import topics
 from coalition.bus.base import Delivery
 from coalition.bus.clock import IdFactory
-from coalition.bus.codec import decode
-from coalition.bus.control_messages import RunAnnounced
-from coalition.bus.envelope import Envelope
-from coalition.bus.errors import AgentWorkersFailed, BusError, MessageRejected
+from coalition.bus.errors import AgentWorkersFailed, BusError
 from coalition.bus.keys import RUNNER, KeyDirectory, Keyring, public_text
 from coalition.bus.messages import ModelCalled
 from coalition.bus.redis_streams import RedisStreamsBus
-from coalition.bus.signing import SignedBus, Verifier, sign_wire
-from coalition.bus.worker_control import Heartbeat, WorkerControl, beat_time
+from coalition.bus.signing import SignedBus
+from coalition.bus.worker_control import Heartbeat, WorkerControl, beat_time, is_past, wall_deadline
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, parse_policy
 from coalition.scenarios.agent_lanes import lane_settings
@@ -76,6 +78,13 @@ from coalition.scenarios.errors import RunnerError
 from coalition.scenarios.replay import answered_first
 from coalition.scenarios.runner import RemoteRun, RunnerOptions
 from coalition.scenarios.spec import Scenario, scenario_hash
+from coalition.scenarios.worker_orders import (
+    Announcement,
+    BarrierCheck,
+    read_announcement,
+    signed_announcement,
+    signed_barrier,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -84,58 +93,7 @@ log = structlog.get_logger("coalition.agent_workers")
 
 HEARTBEAT_S = 0.5  # how often a worker beats
 HEARTBEAT_TTL_S = 3.0  # a worker silent this long is dead
-
-
-class Announcement(BaseModel):
-    """What a worker needs to build the run's agents exactly as a one-process run builds them."""
-
-    run_id: str
-    namespace: str  # the run's stream namespace (hash tag)
-    scenario: dict[str, Any]
-    scenario_hash: str
-    policy: dict[str, Any]
-    seed: int
-    agents: list[str]
-    models: dict[str, ModelChoice]
-    keys: dict[str, str]  # identity -> the public key the coordinator verifies it with
-
-
-_NO_SIM_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # an announcement is not part of the run's simulated story
-
-
-def signed_announcement(announcement: Announcement, key: Ed25519PrivateKey) -> bytes:
-    """The announcement's wire bytes: an envelope from `runner` for the announced run, signed with `key`."""
-    envelope = Envelope.wrap(
-        RunAnnounced(document=announcement.model_dump(mode="json")),
-        id=f"announce:{announcement.run_id}",
-        source=RUNNER,
-        run_id=announcement.run_id,
-        superstep=0,
-        sim_time=_NO_SIM_TIME,
-    )
-    return sign_wire([envelope], key)[0][1]
-
-
-def read_announcement(run_id: str, raw: bytes, trusted: KeyDirectory) -> Announcement:
-    """The announcement stored under `run_id`, once it verifies: signed by the runner key trusted here, for this run
-    id, unaltered; RunnerError saying why not otherwise (nothing of it is acted on)."""
-    try:
-        envelope = decode(raw)
-    except MessageRejected as exc:
-        raise RunnerError(f"announcement of run {run_id} is not a signed announcement: {exc}") from None
-    why = Verifier(trusted, run_id=run_id).problem(envelope, raw)
-    if why is None and not isinstance(envelope.payload, RunAnnounced):
-        why = f"envelope {envelope.id} is a {envelope.type}, not an announcement"
-    if why is not None:
-        raise RunnerError(f"announcement of run {run_id} refused: {why}")
-    assert isinstance(envelope.payload, RunAnnounced)
-    try:
-        announcement = Announcement.model_validate(envelope.payload.document)
-    except ValidationError as exc:
-        raise RunnerError(f"run {run_id}: the announcement does not hold a valid run: {exc}") from None
-    if announcement.run_id != run_id:
-        raise RunnerError(f"announcement of run {run_id} refused: it announces run {announcement.run_id}")
-    return announcement
+_LEFT_LIMIT = 4096  # announcements of runs left that a worker remembers (refused if stored again)
 
 
 def refusal(policy: Policy, agents: Sequence[str], options: RunnerOptions) -> str | None:
@@ -177,7 +135,7 @@ class RemoteAgents:
     ) -> None:
         self.control = control
         self.announcement = announcement
-        self.key = key  # the coordinator's runner key: signs the announcement
+        self.key = key  # the coordinator's runner key: signs the announcement and each barrier
         self.deadline_s = deadline_s
         self.join_timeout_s = join_timeout_s
         self.on_wait = on_wait
@@ -185,6 +143,7 @@ class RemoteAgents:
         self._barrier = WorkerControl.barrier_key(announcement.namespace)
         self._done = WorkerControl.done_key(announcement.namespace)
         self._cursor = "0"
+        self._posted = 0  # barriers posted so far (each one's number)
         self.takeovers: list[tuple[int, str, str, str]] = []  # (superstep, agent, dead worker, new owner)
 
     def _join(self) -> None:
@@ -249,9 +208,20 @@ class RemoteAgents:
         return sum(produced.values())
 
     def _post(self, superstep: int, sim_time: datetime) -> None:
-        self.control.post(
-            self._barrier, {"superstep": superstep, "sim_time": sim_time.isoformat(), "owners": self.owners}
+        """Post the next barrier, signed: run `superstep` at `sim_time` with the owners as they stand."""
+        self._posted += 1
+        run = self.announcement
+        barrier = signed_barrier(
+            self.key,
+            run_id=run.run_id,
+            namespace=run.namespace,
+            sequence=self._posted,
+            superstep=superstep,
+            sim_time=sim_time,
+            owners=dict(self.owners),
+            expires_at=wall_deadline(self.deadline_s),
         )
+        self.control.append(self._barrier, barrier)
 
     def _reports(self, *, block_ms: int) -> list[tuple[str, dict[str, Any]]]:
         entries = self.control.read(self._done, self._cursor, block_ms=block_ms)
@@ -379,20 +349,35 @@ class WorkerRun:
         self._barrier = WorkerControl.barrier_key(announcement.namespace)
         self._done = WorkerControl.done_key(announcement.namespace)
         self._cursor = "0"
+        self.barriers = BarrierCheck(worker.directory, run_id=self.run_id, namespace=announcement.namespace)
 
     def close(self) -> None:
         self.raw.close()
 
     def poll(self, *, block_ms: int) -> bool:
-        """Act on the newest barrier, if any came; True when something was read."""
-        entries = self.worker.control.read(self._barrier, self._cursor, block_ms=block_ms)
+        """Act on the newest barrier taken, if any came and it has not expired; True when something was read."""
+        entries = self.worker.control.read_bytes(self._barrier, self._cursor, block_ms=block_ms)
         if not entries:
             return False
         self._cursor = entries[-1][0]
-        for _, doc in entries:
-            self.steps[int(doc["superstep"])] = datetime.fromisoformat(str(doc["sim_time"]))
-        latest = entries[-1][1]
-        self._act(int(latest["superstep"]), dict(latest.get("owners") or {}))
+        latest = None
+        for entry_id, raw in entries:
+            try:
+                latest = self.barriers.take(raw)
+            except RunnerError as exc:  # nothing of it is acted on, nor kept as the run's history
+                log.error("agent_workers.barrier_refused", run_id=self.run_id, entry=entry_id, error=str(exc))
+                continue
+            self.steps[latest.superstep] = latest.sim_time
+        if latest is None:
+            return True
+        if is_past(latest.expires_at):  # the coordinator waits no longer: posted again after its time, or read late
+            log.error(
+                "agent_workers.barrier_refused",
+                run_id=self.run_id,
+                error=f"barrier {latest.sequence} (superstep {latest.superstep}) expired at {latest.expires_at}",
+            )
+            return True
+        self._act(latest.superstep, latest.owners)
         return True
 
     def _act(self, superstep: int, owners: Mapping[str, str]) -> None:
@@ -498,6 +483,8 @@ class AgentWorker:
         self._beats = WorkerControl(url)  # the heartbeat thread's own connection
         self.runs: dict[str, WorkerRun] = {}
         self.refused: dict[str, bytes] = {}  # run id → the announcement refused (one stored over it is read again)
+        self.joined: dict[str, bytes] = {}  # run id → the digest of the announcement it was joined under
+        self.left: dict[bytes, None] = {}  # digests of the announcements of runs left here, oldest first
         self._run_ids: tuple[str, ...] = ()  # what the heartbeat thread reports (runs is the main thread's)
         self._started = beat_time()
         self._stop = threading.Event()
@@ -554,6 +541,9 @@ class AgentWorker:
         announced = self.control.runs()
         for run_id in [r for r in self.runs if r not in announced]:
             self.runs.pop(run_id).close()
+            self.left[self.joined.pop(run_id)] = None
+            if len(self.left) > _LEFT_LIMIT:
+                del self.left[next(iter(self.left))]
             log.info("agent_workers.run_left", run_id=run_id)
         self.refused = {r: raw for r, raw in self.refused.items() if announced.get(r) == raw}
         for run_id, raw in sorted(announced.items()):
@@ -561,7 +551,10 @@ class AgentWorker:
                 continue
             if self.only_run is not None and run_id != self.only_run:
                 continue
+            digest = hashlib.sha256(raw).digest()
             try:
+                if digest in self.left:  # a coordinator withdraws its run once, when the run ends
+                    raise RunnerError(f"announcement of run {run_id} refused: the run ended here before (replayed)")
                 announcement = read_announcement(run_id, raw, self.directory)
             except RunnerError as exc:  # nothing of it is trusted: not even the namespace to answer in
                 self.refused[run_id] = raw
@@ -577,5 +570,6 @@ class AgentWorker:
                 done = WorkerControl.done_key(announcement.namespace)
                 self.control.post(done, {"worker": self.name, "refused": str(exc)})
                 continue
+            self.joined[run_id] = digest
             log.info("agent_workers.run_joined", run_id=run_id, agents=self.runs[run_id].served)
         self._run_ids = tuple(sorted(self.runs))

@@ -12,7 +12,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -34,6 +35,7 @@ from coalition.scenarios.agent_workers import RemoteAgents, remote_agents
 from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.runner import Runner, RunnerOptions
 from coalition.scenarios.spec import load_scenario, scenario_hash
+from coalition.scenarios.worker_orders import Announcement
 
 pytestmark = pytest.mark.integration
 
@@ -219,6 +221,195 @@ class TestForgedAnnouncement:
             admin.close()
             control.close()
         assert digest == one_process_digest(tmp_path)
+
+
+class BarrierInjector:
+    """Beside a running run: right after the coordinator's barrier for each superstep of `at`, appends what `forge`
+    makes of it (superstep, its bytes, the bytes of the barrier before it) to the run's barrier stream; meanwhile
+    keeps every step report the run's workers post."""
+
+    def __init__(self, url: str, run_id: str, namespace: str, at: set[int], forge: Forge) -> None:
+        self.url = url
+        self.run_id = run_id
+        self.barrier = WorkerControl.barrier_key(namespace)
+        self.done = WorkerControl.done_key(namespace)
+        self.at = set(at)
+        self.forge = forge
+        self.injected: list[int] = []
+        self.reports: list[dict[str, object]] = []
+        self.barriers: list[bytes] = []  # the coordinator's, as read
+        self.announcement: bytes | None = None  # as stored while the run went on
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> BarrierInjector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        r = redis.Redis.from_url(self.url)
+        cursors = {self.barrier: "0", self.done: "0"}
+        previous = b""  # the coordinator's barrier before the one read
+        ours: set[bytes] = set()
+        try:
+            while not self._stop.is_set():
+                for key, entries in r.xread(cursors, block=100) or []:  # type: ignore[arg-type]
+                    name = key.decode()
+                    for entry_id, fields in entries:
+                        cursors[name] = entry_id.decode()
+                        raw = fields[b"j"]
+                        if name == self.done:
+                            self.reports.append(orjson.loads(raw))
+                            continue
+                        if raw in ours:
+                            continue
+                        if self.announcement is None:
+                            self.announcement = r.hget(RUNS_KEY, self.run_id)
+                        self.barriers.append(raw)
+                        superstep = int(orjson.loads(raw)["superstep"])
+                        if superstep in self.at:
+                            self.at.discard(superstep)
+                            for forged in self.forge(superstep, raw, previous):
+                                ours.add(forged)
+                                r.xadd(self.barrier, {b"j": forged})
+                            self.injected.append(superstep)
+                        previous = raw
+        finally:
+            r.close()
+
+    def steps_reported_twice(self) -> list[tuple[object, object]]:
+        seen = [(doc.get("agent"), doc.get("superstep")) for doc in self.reports]
+        return sorted({step for step in seen if seen.count(step) > 1}, key=str)
+
+
+Forge = Callable[[int, bytes, bytes], list[bytes]]
+FORGED = 10_000  # a forged barrier's superstep: FORGED + the superstep it was appended after
+
+
+def _refusals(log: str) -> list[str]:
+    return [line for line in log.splitlines() if "agent_workers.barrier_refused" in line]
+
+
+class TestForgedBarriers:
+    """A barrier makes workers run the run's agents (and spend its model budget): only the coordinator's, signed for
+    the run and taken in order, is acted on."""
+
+    def test_forged_altered_and_replayed_barriers_run_nothing_and_the_run_keeps_its_digest(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, workers: Workers
+    ) -> None:
+        """While a genuine run goes on, an attacker on its Redis appends after its barrier 5 a barrier of their own
+        (unsigned, every agent on the worker, a superstep of their choosing), after barrier 12 that barrier with its
+        superstep changed, after barrier 20 the genuine barrier before it again: the worker refuses each, naming
+        why, no step runs from them, and the run has the one-process digest."""
+        name = f"{run_id}-all"
+        workers.start(name, AGENTS)
+        workers.wait_alive()
+
+        def forge(superstep: int, raw: bytes, previous: bytes) -> list[bytes]:
+            if superstep == 5:
+                own = {"superstep": FORGED + superstep, "sim_time": "2026-01-01T00:00:00+00:00"}
+                return [orjson.dumps({**own, "owners": dict.fromkeys(AGENTS, name)})]
+            if superstep == 12:
+                altered = raw.replace(b'"superstep":%d' % superstep, b'"superstep":%d' % (FORGED + superstep), 1)
+                assert altered != raw
+                return [altered]
+            return [previous]
+
+        with BarrierInjector(redis_url, run_id, f"run-{run_id}", {5, 12, 20}, forge) as injector:
+            digest, _ = run_on_workers(tmp_path, redis_url, run_id, keyring)
+        assert injector.injected == [5, 12, 20]
+        assert [d for d in injector.reports if int(str(d.get("superstep"))) >= FORGED] == []
+        assert injector.steps_reported_twice() == []
+        assert digest == one_process_digest(tmp_path)
+        refused = _refusals(workers.log(name))
+        assert len(refused) == 3, refused
+        assert "is not a signed barrier" in refused[0]
+        assert "does not verify against runner's key (forged or altered)" in refused[1]
+        assert "the last taken here (replayed)" in refused[2]
+
+    def test_a_barrier_of_another_run_is_refused(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, workers: Workers
+    ) -> None:
+        """The coordinator of another run (the same runner key) posts a barrier naming this run's worker into this
+        run's barrier stream, after its barrier 10: refused as another run's, no step runs from it, and the run has
+        the one-process digest."""
+        name = f"{run_id}-all"
+        workers.start(name, AGENTS)
+        workers.wait_alive()
+        namespace = f"run-{run_id}"
+        other = Announcement(
+            run_id=f"{run_id}-other", namespace=namespace, scenario={}, scenario_hash="", policy={}, seed=0,
+            agents=AGENTS, models={}, keys={},
+        )  # fmt: skip
+
+        def forge(superstep: int, raw: bytes, previous: bytes) -> list[bytes]:
+            coordinator = RemoteAgents(
+                WorkerControl(redis_url), other, key=keyring.private("runner"), deadline_s=60, join_timeout_s=1
+            )
+            coordinator.owners = dict.fromkeys(AGENTS, name)
+            try:  # its barrier goes to the stream of `namespace`: this run's
+                coordinator._post(FORGED + superstep, datetime(2026, 1, 1, tzinfo=UTC))
+            finally:
+                coordinator.control.close()
+            return []
+
+        with BarrierInjector(redis_url, run_id, namespace, {10}, forge) as injector:
+            digest, _ = run_on_workers(tmp_path, redis_url, run_id, keyring)
+        assert injector.injected == [10]
+        assert [d for d in injector.reports if int(str(d.get("superstep"))) >= FORGED] == []
+        assert digest == one_process_digest(tmp_path)
+        (refused,) = _refusals(workers.log(name))
+        assert f"belongs to run {run_id}-other, not {run_id} (replayed)" in refused
+
+
+class TestAnnouncementReplayed:
+    """A genuine announcement and barriers stored again after the run ended run none of its agents."""
+
+    def test_the_run_replayed_after_its_end_runs_nothing(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, workers: Workers
+    ) -> None:
+        """After a run (step deadline 5 s) ended, an attacker who kept its announcement and barriers stores them again
+        once the last barrier's deadline passed: the worker that served the run refuses the announcement it saw
+        withdrawn, a worker started afresh joins it but refuses the expired barrier, and no step report comes."""
+        name = f"{run_id}-all"
+        workers.start(name, AGENTS)
+        workers.wait_alive()
+        namespace = f"run-{run_id}"
+        with BarrierInjector(redis_url, run_id, namespace, set(), lambda *_: []) as kept:
+            digest, _ = run_on_workers(tmp_path, redis_url, run_id, keyring, deadline_s=5.0)
+        assert digest == one_process_digest(tmp_path)
+        assert kept.announcement is not None
+        assert kept.barriers
+        time.sleep(5.5)  # the last barrier's deadline passes
+        admin = redis.Redis.from_url(redis_url)
+        control = WorkerControl(redis_url)
+        done = WorkerControl.done_key(namespace)
+        try:
+            admin.hset(RUNS_KEY, run_id, kept.announcement)
+            for raw in kept.barriers:
+                admin.xadd(WorkerControl.barrier_key(namespace), {b"j": raw})
+            deadline = time.monotonic() + 60
+            while "the run ended here before (replayed)" not in workers.log(name) and not control.read(done, "0"):
+                assert time.monotonic() < deadline, workers.log(name)[-2000:]
+                time.sleep(0.1)
+            fresh = f"{run_id}-fresh"
+            workers.start(fresh, AGENTS)
+            while not any("expired" in line for line in _refusals(workers.log(fresh))) and not control.read(done, "0"):
+                assert time.monotonic() < deadline, workers.log(fresh)[-2000:]
+                time.sleep(0.1)
+            time.sleep(1.0)
+            assert control.read(done, "0") == [], "a worker ran a step of the replayed run"
+        finally:
+            admin.hdel(RUNS_KEY, run_id)
+            admin.delete(WorkerControl.barrier_key(namespace), done)
+            admin.close()
+            control.close()
+        (refused,) = _refusals(workers.log(fresh))
+        assert f"superstep {int(orjson.loads(kept.barriers[-1])['superstep'])}) expired at" in refused
 
 
 def _kill_at(url: str, namespace: str, superstep: int, process: subprocess.Popen[bytes], sig: int) -> threading.Thread:

@@ -1,5 +1,5 @@
 """A run announced to agent workers is acted on only as its coordinator signed it: by the runner key the worker
-trusts, for the run id it is stored under, unaltered (coalition.scenarios.agent_workers.read_announcement)."""
+trusts, for the run id it is stored under, unaltered (coalition.scenarios.worker_orders.read_announcement)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from coalition.bus.codec import decode, encode
 from coalition.bus.control_messages import RunAnnounced
 from coalition.bus.keys import RUNNER, Keyring
 from coalition.bus.signing import sign_wire
-from coalition.scenarios.agent_workers import Announcement, read_announcement, signed_announcement
 from coalition.scenarios.errors import RunnerError
+from coalition.scenarios.worker_orders import Announcement, read_announcement, signed_announcement
 
 KEYS = Keyring.ephemeral([RUNNER, "agent:finance"])
 TRUSTED = KEYS.directory()
