@@ -6,8 +6,9 @@ the workers' start and every run, to the last result) and the whole command's (p
 interpreter's start, the imports and the planning, which are the same whatever --jobs says).
 
 The grid is 40 runs of one scenario (8 with --quick), the size of the issue's own must-show (40 sweep jobs): a
-sweep is for grids, and what every sweep pays once whatever --jobs says (loading the run's machinery before the
-workers are forked, their start, the last run's tail) weighs less on a grid than on a handful of runs.
+sweep is for grids, and what every sweep pays once whatever --jobs says (building the policies' pipelines and the
+models' validators before the workers are forked, their start, the last run's tail; the libraries a run needs load
+with the command, before the sweep's own time) weighs less on a grid than on a handful of runs.
 Two grids, both held to the issue's target (the issue names no scenario): price-spike, whose runs are short
 (14 simulated days, a few tens of ms each), so what a sweep pays once weighs most; and helios-launch, the reference
 scenario, whose runs are several times longer: how a sweep scales once its runs, not what it pays once, are most of

@@ -132,13 +132,12 @@ def preload(jobs: Iterable[SweepJob]) -> None:
     collecting = gc.isenabled()
     gc.disable()  # what is imported lives as long as the process: collecting while it is made frees nothing
     try:
+        load_machinery()
         from coalition.agents.pipeline import LANGGRAPH, graph_choice
         from coalition.agents.registry import agent_types
         from coalition.agents.workflow import step_graph
         from coalition.domain import DEFAULT_PACK, PackError, catalog
         from coalition.governance.evaluate import pipeline_for
-        from coalition.scenarios.assembly import assemble_run  # noqa: F401  (imported for its side effect: loaded)
-        from coalition.scenarios.consistency import offline_options  # noqa: F401
 
         if graph_choice() == LANGGRAPH:
             step_graph()  # the function agents' one graph, compiled here once rather than in each worker
@@ -156,6 +155,18 @@ def preload(jobs: Iterable[SweepJob]) -> None:
     finally:
         if collecting:
             gc.enable()
+
+
+def load_machinery() -> None:
+    """Import the modules a run imports (the runner, governance, the agents and the model library they talk to:
+    LangChain's ~0.5 s above all), nothing built or compiled. `coalition sweep` calls it as the command starts,
+    with its other imports, so that the time it reports as the sweep's own is the sweep's work (the queue, the
+    workers, the runs, the results) rather than loading Python libraries; `preload` calls it too (a no-op then)."""
+    import coalition.agents.registry
+    import coalition.agents.workflow
+    import coalition.governance.evaluate
+    import coalition.scenarios.assembly
+    import coalition.scenarios.consistency  # noqa: F401  (all imported for their side effect: loaded)
 
 
 def build_deferred_models() -> None:

@@ -271,6 +271,10 @@ def sweep(
     console = TerminalConsole(stderr=as_json, highlight=False)
     if not console.is_terminal:
         console = TerminalConsole(stderr=as_json, highlight=False, width=max(console.width, 180))
+    if jobs:  # local workers are forked from this process: the run's libraries are loaded with the command's own
+        from coalition.scenarios.sweep import load_machinery
+
+        load_machinery()
     started = time.perf_counter()
     try:
         results = run_sweep(planned, choice, queue, location, jobs, reclaim_after, cfg.data_dir, console, quiet=as_json)
