@@ -8,11 +8,16 @@ for that run id, and a worker acts on nothing else (coalition.scenarios.worker_o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field
 
 from coalition.bus.message import Message, register
+
+# The simulated time of a control message, which is part of no run's simulated story (a sweep's jobs and results, a
+# run's announcement)
+NO_SIM_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @register

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -34,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from coalition.bus.base import Bus, Delivery
 from coalition.bus.canonical import canonical_json
+from coalition.bus.control_messages import NO_SIM_TIME
 from coalition.bus.envelope import Envelope
 from coalition.bus.keys import RUNNER, KeyDirectory
 from coalition.bus.memory import MemoryBus
@@ -186,14 +186,10 @@ def build_deferred_models() -> None:
             model.model_rebuild(raise_errors=False, _parent_namespace_depth=0)
 
 
-# Jobs and results are not part of any simulated story: they carry a fixed simulated time.
-_NO_SIM_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def job_envelope(job: SweepJob, queue: str) -> Envelope:
     """The job as the coordinator sends it on `queue`: from `runner`, its run being the queue (what the signature
     binds it to: the same job on another queue is refused there)."""
-    return Envelope.wrap(job, id=f"job:{job.job_id}", source=RUNNER, run_id=queue, superstep=0, sim_time=_NO_SIM_TIME)
+    return Envelope.wrap(job, id=f"job:{job.job_id}", source=RUNNER, run_id=queue, superstep=0, sim_time=NO_SIM_TIME)
 
 
 def signed_jobs(jobs: Iterable[SweepJob], queue: str, key: Ed25519PrivateKey) -> list[tuple[Envelope, bytes]]:
@@ -215,7 +211,7 @@ def result_envelope(result: SweepResult) -> Envelope:
         source=result.worker[:128],
         run_id=result.job_id,
         superstep=0,
-        sim_time=_NO_SIM_TIME,
+        sim_time=NO_SIM_TIME,
     )
 
 

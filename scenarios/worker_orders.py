@@ -14,14 +14,14 @@ has taken none yet and reads the run's barriers again from the first, as before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from coalition.agents.model_choice import ModelChoice
 from coalition.bus.codec import decode
-from coalition.bus.control_messages import RunAnnounced, StepBarrier
+from coalition.bus.control_messages import NO_SIM_TIME, RunAnnounced, StepBarrier
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import MessageRejected
 from coalition.bus.keys import RUNNER, KeyDirectory
@@ -47,9 +47,6 @@ class Announcement(BaseModel):
     agents: list[str]
     models: dict[str, ModelChoice]
     keys: dict[str, str]  # identity -> the public key the coordinator verifies it with
-
-
-_NO_SIM_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # an announcement is not part of the run's simulated story
 
 
 def _signed(
@@ -87,7 +84,7 @@ def signed_announcement(announcement: Announcement, key: Ed25519PrivateKey) -> b
         id=f"announce:{announcement.run_id}",
         run_id=announcement.run_id,
         superstep=0,
-        sim_time=_NO_SIM_TIME,
+        sim_time=NO_SIM_TIME,
     )
 
 
