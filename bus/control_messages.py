@@ -1,9 +1,11 @@
-"""The signed messages of the agent workers' control plane: a run announced to them, and each superstep's barrier
-(coalition.bus.worker_control).
+"""The signed messages of the agent workers' control plane: a run announced to them, each superstep's barrier and
+each agent's report of its step (coalition.bus.worker_control).
 
 An announcement makes a worker build the run's agents, with the run's model choices, under the run's policy; a
 barrier makes it run them for a superstep. Each travels as an envelope signed by the run's coordinator (`runner`)
-for that run id, and a worker acts on nothing else (coalition.scenarios.worker_orders).
+for that run id, and a worker acts on nothing else. A step report tells the coordinator that an agent's step is done
+(so the superstep can move on to governance, or the day end when nothing was published): it travels signed by the
+agent's own key, and the coordinator counts nothing else (coalition.scenarios.worker_orders).
 """
 
 from __future__ import annotations
@@ -44,3 +46,21 @@ class StepBarrier(Message):
     sequence: int = Field(ge=1)
     owners: dict[str, str]
     expires_at: str
+
+
+@register
+class StepReported(Message):
+    """Agent `agent` ran, on worker `worker`, the superstep that barrier number `sequence` of the attempt in `namespace`
+    ordered (the envelope's superstep and sim_time) and published `produced` messages — or failed with `error`.
+    Emitted by the agent's owner into `{<namespace>}:agent-done`, signed with the agent's key (`agent:<agent>` only);
+    consumed by the run's coordinator, which verifies it and counts only its owner's report of the step it waits
+    for."""
+
+    TYPE = "workers.step_reported"
+
+    agent: str
+    worker: str
+    namespace: str
+    sequence: int = Field(ge=1)
+    produced: int = Field(ge=0)
+    error: str | None = None

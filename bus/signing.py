@@ -102,7 +102,7 @@ from coalition.bus import messages as m
 from coalition.bus.base import Bus, Delivery, WireBus
 from coalition.bus.batch_records import Batch, BatchRecordBus, BatchRecords, RecordBook, holders
 from coalition.bus.codec import encode
-from coalition.bus.control_messages import RunAnnounced, StepBarrier
+from coalition.bus.control_messages import RunAnnounced, StepBarrier, StepReported
 from coalition.bus.envelope import Envelope
 from coalition.bus.keys import RUNNER, KeyDirectory, Keyring, verify_signature
 from coalition.bus.message import Message
@@ -386,6 +386,7 @@ _AGENT_FIELD: dict[str, Callable[[Message], str]] = {
     m.ModelCalled.TYPE: lambda p: str(getattr(p, "agent", "")),
     m.ModelStopped.TYPE: lambda p: str(getattr(p, "agent", "")),
     m.ContentScreened.TYPE: lambda p: str(getattr(p, "agent", "")),
+    StepReported.TYPE: lambda p: str(getattr(p, "agent", "")),  # an agent worker's report of the agent's step
 }
 # human decisions never travel on the bus: they are signed by their approver and appended to the ledger
 _NOT_ON_THE_BUS = frozenset({m.ApprovalGranted.TYPE, m.ApprovalRejected.TYPE})

@@ -4,10 +4,10 @@ The coordinator (`coalition run … --agent-workers`) keeps governance, the exec
 agents move. It announces the run (the scenario and policy documents, seed, run id, the run's stream namespace,
 the model choices and the public keys the run trusts for each agent), waits until every agent is served by a
 live worker, picks one owner per agent, then, each superstep, posts a barrier (superstep, simulated time, owners)
-and waits for every agent's report (how many messages it produced) with a deadline. Workers publish into the
-run's own signed streams, and governance and the recorder read them in canonical order, so the ledger is byte for
-byte the one-process run's: the same agents are built by the same code (`run_agents`), take the same inputs and
-mint the same ids, whichever process runs them.
+and waits for every agent's report (how many messages it produced, signed with the agent's key) with a deadline.
+Workers publish into the run's own signed streams, and governance and the recorder read them in canonical order, so
+the ledger is byte for byte the one-process run's: the same agents are built by the same code (`run_agents`), take
+the same inputs and mint the same ids, whichever process runs them.
 
 Takeover. Workers beat every half second (a Redis key with a TTL, coalition/bus/worker_control.py). When an
 owner's heartbeat expires while the coordinator waits for it, another live worker serving the agent is named
@@ -30,7 +30,14 @@ and numbered (coalition.scenarios.worker_orders): a worker logs and skips a barr
 altered, of another run or attempt, or not after the last it took, and acts only on one whose step the coordinator
 still waits for (its expiry: posting time + --agent-deadline, wall clock). So barriers appended again after the run
 ended, under its announcement stored again, run nothing once they expired; and a worker that served the run never
-joins it again under the announcement it saw withdrawn.
+joins it again under the announcement it saw withdrawn. The other way, each step report travels signed by the
+reporting agent's key (the owner holds it) for the run, naming the attempt and the barrier it answers: the
+coordinator logs and skips a report that does not verify against the key the run trusts for that agent, and counts
+only its owner's report of the step it waits for — a forged "done, nothing published" would otherwise move the
+superstep on before the agent's messages came, and the ledger would tell another story. A worker's refusal to join
+a run stays an unsigned notice (the worker may hold no key the run trusts: that can be why it refuses): it stops
+the run, in one line naming the worker, and changes nothing recorded — like anything else that can write to the
+run's Redis (delete its streams, beat as a worker that never reports), it can stop a run, not alter one.
 
 Heartbeats tell liveness, not progress: a worker that beats but never reports fails the run at the deadline,
 with a message naming the agent, the worker and the superstep (the run can then be resumed in one process).
@@ -50,8 +57,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import orjson
 import structlog
 from pydantic import ValidationError
 
@@ -63,8 +71,9 @@ from coalition.agents.runtime import AgentRuntime
 from coalition.bus import topics
 from coalition.bus.base import Delivery
 from coalition.bus.clock import IdFactory
+from coalition.bus.control_messages import StepReported
 from coalition.bus.errors import AgentWorkersFailed, BusError
-from coalition.bus.keys import RUNNER, KeyDirectory, Keyring, public_text
+from coalition.bus.keys import RUNNER, KeyDirectory, Keyring, parse_public, public_text
 from coalition.bus.messages import ModelCalled
 from coalition.bus.redis_streams import RedisStreamsBus
 from coalition.bus.signing import SignedBus
@@ -80,10 +89,13 @@ from coalition.scenarios.runner import RemoteRun, RunnerOptions
 from coalition.scenarios.spec import Scenario, scenario_hash
 from coalition.scenarios.worker_orders import (
     Announcement,
+    Barrier,
     BarrierCheck,
+    ReportCheck,
     read_announcement,
     signed_announcement,
     signed_barrier,
+    signed_report,
 )
 
 if TYPE_CHECKING:
@@ -145,6 +157,9 @@ class RemoteAgents:
         self._cursor = "0"
         self._posted = 0  # barriers posted so far (each one's number)
         self.takeovers: list[tuple[int, str, str, str]] = []  # (superstep, agent, dead worker, new owner)
+        trusted = KeyDirectory({identity: parse_public(text) for identity, text in announcement.keys.items()})
+        self._check = ReportCheck(trusted, run_id=announcement.run_id, namespace=announcement.namespace)
+        self.refused_reports: list[str] = []  # why each report that did not verify was not counted
 
     def _join(self) -> None:
         """Announce the run and wait until every agent has a live worker; pick the owners."""
@@ -177,24 +192,23 @@ class RemoteAgents:
     def step(self, superstep: int, sim_time: datetime) -> int:
         if not self.owners:
             self._join()
+        first = self._posted + 1  # the number of this step's barrier (a takeover posts the step again after it)
         self._post(superstep, sim_time)
         produced: dict[str, int] = {}
         deadline = time.monotonic() + self.deadline_s
         next_check = time.monotonic() + HEARTBEAT_S
         while len(produced) < len(self.owners):
-            for _, doc in self._reports(block_ms=100):
-                if doc.get("refused"):
-                    raise AgentWorkersFailed(f"agent worker {doc.get('worker')} refused the run: {doc['refused']}")
-                agent = doc.get("agent")
-                if doc.get("superstep") != superstep or agent not in self.owners or agent in produced:
-                    continue
-                if doc.get("worker") != self.owners[agent]:
+            for step, report in self._reports(block_ms=100):
+                agent = report.agent
+                if step != superstep or not first <= report.sequence <= self._posted:
+                    continue  # a report of an earlier step (a late one, from an owner replaced since)
+                if agent not in self.owners or agent in produced or report.worker != self.owners[agent]:
                     continue  # a worker that no longer owns the agent
-                if doc.get("error"):
+                if report.error:
                     raise AgentWorkersFailed(
-                        f"agent {agent} on worker {doc.get('worker')} failed superstep {superstep}: {doc['error']}"
+                        f"agent {agent} on worker {report.worker} failed superstep {superstep}: {report.error}"
                     )
-                produced[agent] = int(doc.get("produced", 0))
+                produced[agent] = report.produced
             now = time.monotonic()
             if len(produced) < len(self.owners) and now >= next_check:
                 next_check = now + HEARTBEAT_S
@@ -223,11 +237,24 @@ class RemoteAgents:
         )
         self.control.append(self._barrier, barrier)
 
-    def _reports(self, *, block_ms: int) -> list[tuple[str, dict[str, Any]]]:
-        entries = self.control.read(self._done, self._cursor, block_ms=block_ms)
+    def _reports(self, *, block_ms: int) -> list[tuple[int, StepReported]]:
+        """The step reports that came since the last read and verify (superstep, report); a worker's refusal to
+        join the run fails it; a report that does not verify is logged and kept in `refused_reports`, not counted."""
+        entries = self.control.read_bytes(self._done, self._cursor, block_ms=block_ms)
         if entries:
             self._cursor = entries[-1][0]
-        return entries
+        reports: list[tuple[int, StepReported]] = []
+        for entry_id, raw in entries:
+            refusal = _refusal(raw)
+            if refusal is not None:
+                raise AgentWorkersFailed(refusal)
+            try:
+                reports.append(self._check.read(raw))
+            except RunnerError as exc:
+                why = str(exc).splitlines()[0]
+                self.refused_reports.append(why)
+                log.error("agent_workers.report_refused", run_id=self.announcement.run_id, entry=entry_id, error=why)
+        return reports
 
     def _take_over(self, superstep: int, sim_time: datetime, waiting: list[str]) -> None:
         """Owners of the agents still awaited whose heartbeat expired hand their agents to another live worker."""
@@ -259,6 +286,18 @@ class RemoteAgents:
             self.control.withdraw(self.announcement.run_id)
         finally:
             self.control.close()
+
+
+def _refusal(raw: bytes) -> str | None:
+    """What a worker's refusal to join the run says (None: `raw` is no refusal): an unsigned notice, which only stops
+    the run (see the module's docstring)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or "refused" not in doc or "signature" in doc:
+        return None
+    return f"agent worker {str(doc.get('worker'))[:200]} refused the run: {str(doc['refused'])[:2000]}"
 
 
 def remote_agents(
@@ -377,10 +416,11 @@ class WorkerRun:
                 error=f"barrier {latest.sequence} (superstep {latest.superstep}) expired at {latest.expires_at}",
             )
             return True
-        self._act(latest.superstep, latest.owners)
+        self._act(latest)
         return True
 
-    def _act(self, superstep: int, owners: Mapping[str, str]) -> None:
+    def _act(self, barrier: Barrier) -> None:
+        superstep, owners = barrier.superstep, barrier.owners
         for agent in self.served:
             if owners.get(agent) != self.worker.name:
                 if self.runtimes.pop(agent, None) is not None:  # another worker owns it now
@@ -389,10 +429,10 @@ class WorkerRun:
             if self.last_step.get(agent) == superstep:
                 continue
             with structlog.contextvars.bound_contextvars(run_id=self.run_id, agent=agent, superstep=superstep):
-                report: dict[str, Any] = {"superstep": superstep, "agent": agent, "worker": self.worker.name}
+                produced, error = 0, None
                 try:
                     runtime = self._runtime(agent, superstep)
-                    report["produced"] = runtime.step(superstep, self.steps[superstep])
+                    produced = runtime.step(superstep, self.steps[superstep])
                     self.last_step[agent] = superstep
                 except BusError:
                     raise
@@ -400,8 +440,13 @@ class WorkerRun:
                     log.exception("agent_workers.step_failed")
                     self.runtimes.pop(agent, None)
                     self.last_step.pop(agent, None)
-                    report["error"] = f"{type(exc).__name__}: {exc}"
-                self.worker.control.post(self._done, report)
+                    error = f"{type(exc).__name__}: {exc}"
+                report = signed_report(
+                    self.worker.keyring.private(f"agent:{agent}"), run_id=self.run_id,
+                    namespace=self.announcement.namespace, barrier=barrier, agent=agent, worker=self.worker.name,
+                    produced=produced, error=error,
+                )  # fmt: skip
+                self.worker.control.append(self._done, report)
 
     def _runtime(self, agent: str, superstep: int) -> AgentRuntime:
         """The agent's runtime, ready for `superstep`: the one that ran the previous step, or one rebuilt."""

@@ -1,5 +1,7 @@
 """What a coordinator orders its agent workers (coalition.scenarios.agent_workers) to do — serve a run (its
-announcement), run a superstep (a barrier) — signed with its runner key, and what a worker checks before it acts.
+announcement), run a superstep (a barrier) — signed with its runner key, and what a worker checks before it acts;
+what a worker reports back (an agent's step done), signed with the agent's key, and what the coordinator checks
+before it counts it.
 
 Each order is an envelope from `runner`, one batch of one, bound to the run id by its signature; a worker verifies
 it against the public keys of its keys directory (`runner` is the only producer allowed for either type). An
@@ -9,6 +11,14 @@ coordinator never asked for. A barrier is bound further to the attempt's stream 
 takes one only after the last it took (a higher number, never an earlier superstep), so a barrier copied from
 another run or attempt, altered, or appended again after its time is refused; a worker restarted after a crash
 has taken none yet and reads the run's barriers again from the first, as before.
+
+A step report says an agent's step is done and how much it published: the coordinator then moves the superstep on
+to governance (and ends the day when no one published anything), so a forged "done, nothing published" would have it
+read the step before the agent's messages arrived and record another story. A report travels as an envelope from
+`agent:<agent>` (only that agent's key may report its steps), bound by its signature to the run id, naming the
+attempt's namespace and the barrier number it answers; the coordinator counts it only if it verifies against the
+agent's key the run trusts, names this attempt, answers a barrier of the step it waits for and comes from the
+worker that owns the agent.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from coalition.agents.model_choice import ModelChoice
 from coalition.bus.codec import decode
-from coalition.bus.control_messages import NO_SIM_TIME, RunAnnounced, StepBarrier
+from coalition.bus.control_messages import NO_SIM_TIME, RunAnnounced, StepBarrier, StepReported
 from coalition.bus.envelope import Envelope
 from coalition.bus.errors import MessageRejected
 from coalition.bus.keys import RUNNER, KeyDirectory
@@ -50,10 +60,17 @@ class Announcement(BaseModel):
 
 
 def _signed(
-    order: Message, key: Ed25519PrivateKey, *, id: str, run_id: str, superstep: int, sim_time: datetime
+    order: Message,
+    key: Ed25519PrivateKey,
+    *,
+    id: str,
+    run_id: str,
+    superstep: int,
+    sim_time: datetime,
+    source: str = RUNNER,
 ) -> bytes:
-    """The order's wire bytes: an envelope from `runner` for `run_id`, signed with `key` (a batch of one)."""
-    envelope = Envelope.wrap(order, id=id, source=RUNNER, run_id=run_id, superstep=superstep, sim_time=sim_time)
+    """The message's wire bytes: an envelope from `source` for `run_id`, signed with `key` (a batch of one)."""
+    envelope = Envelope.wrap(order, id=id, source=source, run_id=run_id, superstep=superstep, sim_time=sim_time)
     return sign_wire([envelope], key)[0][1]
 
 
@@ -164,3 +181,55 @@ class BarrierCheck:
             )
         self.last = Barrier(order.sequence, envelope.superstep, envelope.sim_time, dict(order.owners), order.expires_at)
         return self.last
+
+
+# -- step reports -------------------------------------------------------------------------------------------
+
+
+def signed_report(
+    key: Ed25519PrivateKey,
+    *,
+    run_id: str,
+    namespace: str,
+    barrier: Barrier,
+    agent: str,
+    worker: str,
+    produced: int = 0,
+    error: str | None = None,
+) -> bytes:
+    """The wire bytes of `worker`'s report that `agent` ran the step `barrier` ordered (`produced` messages, or
+    `error`), signed with `key` (the agent's) for `run_id`."""
+    report = StepReported(
+        agent=agent, worker=worker, namespace=namespace, sequence=barrier.sequence, produced=produced, error=error
+    )
+    return _signed(
+        report,
+        key,
+        id=f"report:{namespace}:{barrier.sequence}:{agent}",
+        run_id=run_id,
+        superstep=barrier.superstep,
+        sim_time=barrier.sim_time,
+        source=f"agent:{agent}",
+    )
+
+
+class ReportCheck:
+    """The coordinator's reading of its run's step reports: a report counts only signed by the reporting agent's
+    key trusted for the run, for this run and this attempt's namespace."""
+
+    def __init__(self, trusted: KeyDirectory, *, run_id: str, namespace: str) -> None:
+        self.run_id = run_id
+        self.namespace = namespace
+        self._verifier = Verifier(trusted, run_id=run_id)
+
+    def read(self, raw: bytes) -> tuple[int, StepReported]:
+        """The superstep and report in `raw`, once it verifies; RunnerError saying why not (nothing of it counts)."""
+        envelope, report = _verified(
+            raw, self._verifier, StepReported, f"step report of run {self.run_id}", "step report"
+        )
+        if report.namespace != self.namespace:
+            raise RunnerError(
+                f"step report {envelope.id} of run {self.run_id} refused: it answers the run's attempt in "
+                f"{report.namespace}, not {self.namespace}"
+            )
+        return envelope.superstep, report

@@ -262,8 +262,9 @@ class BarrierInjector:
                     for entry_id, fields in entries:
                         cursors[name] = entry_id.decode()
                         raw = fields[b"j"]
-                        if name == self.done:
-                            self.reports.append(orjson.loads(raw))
+                        if name == self.done:  # a signed report: the step and superstep of its envelope
+                            envelope = orjson.loads(raw)
+                            self.reports.append({"superstep": envelope["superstep"], **envelope["payload"]})
                             continue
                         if raw in ours:
                             continue
@@ -364,6 +365,105 @@ class TestForgedBarriers:
         assert digest == one_process_digest(tmp_path)
         (refused,) = _refusals(workers.log(name))
         assert f"belongs to run {run_id}-other, not {run_id} (replayed)" in refused
+
+
+class TestForgedReports:
+    """A step report tells the coordinator that an agent's step is done (and how much it published): only the owner's,
+    signed with the agent's key for the run, the attempt and the step the coordinator waits for, is counted."""
+
+    def test_forged_step_reports_do_not_end_a_step_before_its_agents_ran(
+        self, tmp_path: Path, redis_url: str, run_id: str, keyring: Keyring, workers: Workers
+    ) -> None:
+        """An attacker on the run's Redis stops the run's worker as the coordinator's barriers for supersteps 3, 9
+        and 20 come and, while it is stopped, reports each of the step's agents as done with nothing published, in the
+        worker's name: plain JSON as a worker once wrote it, then an earlier genuine report with its superstep
+        changed. The coordinator counts none of them (each refused, with the reason), waits for the worker's real
+        reports, and the run has the one-process digest."""
+        name = f"{run_id}-all"
+        workers.start(name, AGENTS)
+        workers.wait_alive()
+        process = workers.processes[name]
+        genuine: list[bytes] = []
+
+        def forge(superstep: int, raw: bytes, previous: bytes) -> list[bytes]:
+            process.send_signal(signal.SIGSTOP)  # the real reports of this step come only after the forged ones
+            owners = orjson.loads(raw)["payload"]["owners"]
+            forged = [
+                orjson.dumps({"superstep": superstep, "agent": agent, "worker": owner, "produced": 0})
+                for agent, owner in owners.items()
+            ]
+            for report in genuine[:1]:  # a genuine report of an earlier step, made to say this step
+                old = orjson.loads(report)["superstep"]
+                forged.append(report.replace(b'"superstep":%d' % old, b'"superstep":%d' % superstep, 1))
+            return forged
+
+        def resume() -> None:
+            time.sleep(1.5)  # ample time for the coordinator to take the forged reports and move on, if it would
+            process.send_signal(signal.SIGCONT)
+
+        with ReportInjector(redis_url, run_id, f"run-{run_id}", {3, 9, 20}, forge, resume, genuine) as injector:
+            digest, runner = run_on_workers(tmp_path, redis_url, run_id, keyring)
+        assert injector.injected == [3, 9, 20]
+        assert digest == one_process_digest(tmp_path)
+        refused = remote(runner).refused_reports
+        assert len(refused) == 3 * len(AGENTS) + 3, refused
+        assert sum("is not a signed step report" in line for line in refused) == 3 * len(AGENTS), refused
+        assert sum("does not verify against agent:" in line for line in refused) == 3, refused
+
+
+class ReportInjector(threading.Thread):
+    """Beside a running run: right after the coordinator's barrier for each superstep of `at`, appends what `forge`
+    makes of it to the run's report stream, then calls `after`; keeps the genuine (signed) reports it reads in
+    `genuine`."""
+
+    def __init__(
+        self, url: str, run_id: str, namespace: str, at: set[int], forge: Forge, after: Callable[[], None],
+        genuine: list[bytes],
+    ) -> None:  # fmt: skip
+        super().__init__(daemon=True)
+        self.url = url
+        self.barrier = WorkerControl.barrier_key(namespace)
+        self.done = WorkerControl.done_key(namespace)
+        self.at = set(at)
+        self.forge = forge
+        self.after = after
+        self.genuine = genuine
+        self.injected: list[int] = []
+        self._halt = threading.Event()
+
+    def __enter__(self) -> ReportInjector:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+
+    def run(self) -> None:
+        r = redis.Redis.from_url(self.url)
+        cursors = {self.done: "0", self.barrier: "0"}  # reports first: those of a step came before the next barrier
+        ours: set[bytes] = set()
+        try:
+            while not self._halt.is_set():
+                for key, entries in r.xread(cursors, block=100) or []:  # type: ignore[arg-type]
+                    name = key.decode()
+                    for entry_id, fields in entries:
+                        cursors[name] = entry_id.decode()
+                        raw = fields[b"j"]
+                        if name == self.done:
+                            if raw not in ours and b'"signature":"' in raw:
+                                self.genuine.append(raw)
+                            continue
+                        superstep = int(orjson.loads(raw)["superstep"])
+                        if superstep in self.at:
+                            self.at.discard(superstep)
+                            for forged in self.forge(superstep, raw, b""):
+                                ours.add(forged)
+                                r.xadd(self.done, {b"j": forged})
+                            self.injected.append(superstep)
+                            self.after()
+        finally:
+            r.close()
 
 
 class TestAnnouncementReplayed:
