@@ -225,18 +225,24 @@ class TestForgedAnnouncement:
 
 class BarrierInjector:
     """Beside a running run: right after the coordinator's barrier for each superstep of `at`, appends what `forge`
-    makes of it (superstep, its bytes, the bytes of the barrier before it) to the run's barrier stream; meanwhile
-    keeps every step report the run's workers post."""
+    makes of it (superstep, its bytes, the bytes of the barrier before it) to the run's barrier stream (`reports`:
+    to its report stream instead), then calls `after`; meanwhile keeps every step report the run's workers post."""
 
-    def __init__(self, url: str, run_id: str, namespace: str, at: set[int], forge: Forge) -> None:
+    def __init__(
+        self, url: str, run_id: str, namespace: str, at: set[int], forge: Forge, *, reports: bool = False,
+        after: Callable[[], None] = lambda: None,
+    ) -> None:  # fmt: skip
         self.url = url
         self.run_id = run_id
         self.barrier = WorkerControl.barrier_key(namespace)
         self.done = WorkerControl.done_key(namespace)
+        self.into = self.done if reports else self.barrier
+        self.after = after
         self.at = set(at)
         self.forge = forge
         self.injected: list[int] = []
         self.reports: list[dict[str, object]] = []
+        self.genuine_reports: list[bytes] = []  # as read (the workers' signed bytes)
         self.barriers: list[bytes] = []  # the coordinator's, as read
         self.announcement: bytes | None = None  # as stored while the run went on
         self._stop = threading.Event()
@@ -252,7 +258,7 @@ class BarrierInjector:
 
     def _watch(self) -> None:
         r = redis.Redis.from_url(self.url)
-        cursors = {self.barrier: "0", self.done: "0"}
+        cursors = {self.done: "0", self.barrier: "0"}  # reports first: those of a step came before the next barrier
         previous = b""  # the coordinator's barrier before the one read
         ours: set[bytes] = set()
         try:
@@ -262,7 +268,10 @@ class BarrierInjector:
                     for entry_id, fields in entries:
                         cursors[name] = entry_id.decode()
                         raw = fields[b"j"]
+                        if name == self.done and raw in ours:
+                            continue
                         if name == self.done:  # a signed report: the step and superstep of its envelope
+                            self.genuine_reports.append(raw)
                             envelope = orjson.loads(raw)
                             self.reports.append({"superstep": envelope["superstep"], **envelope["payload"]})
                             continue
@@ -276,8 +285,9 @@ class BarrierInjector:
                             self.at.discard(superstep)
                             for forged in self.forge(superstep, raw, previous):
                                 ours.add(forged)
-                                r.xadd(self.barrier, {b"j": forged})
+                                r.xadd(self.into, {b"j": forged})
                             self.injected.append(superstep)
+                            self.after()
                         previous = raw
         finally:
             r.close()
@@ -383,7 +393,6 @@ class TestForgedReports:
         workers.start(name, AGENTS)
         workers.wait_alive()
         process = workers.processes[name]
-        genuine: list[bytes] = []
 
         def forge(superstep: int, raw: bytes, previous: bytes) -> list[bytes]:
             process.send_signal(signal.SIGSTOP)  # the real reports of this step come only after the forged ones
@@ -401,7 +410,9 @@ class TestForgedReports:
             time.sleep(1.5)  # ample time for the coordinator to take the forged reports and move on, if it would
             process.send_signal(signal.SIGCONT)
 
-        with ReportInjector(redis_url, run_id, f"run-{run_id}", {3, 9, 20}, forge, resume, genuine) as injector:
+        injector = BarrierInjector(redis_url, run_id, f"run-{run_id}", {3, 9, 20}, forge, reports=True, after=resume)
+        genuine = injector.genuine_reports
+        with injector:
             digest, runner = run_on_workers(tmp_path, redis_url, run_id, keyring)
         assert injector.injected == [3, 9, 20]
         assert digest == one_process_digest(tmp_path)
@@ -409,61 +420,6 @@ class TestForgedReports:
         assert len(refused) == 3 * len(AGENTS) + 3, refused
         assert sum("is not a signed step report" in line for line in refused) == 3 * len(AGENTS), refused
         assert sum("does not verify against agent:" in line for line in refused) == 3, refused
-
-
-class ReportInjector(threading.Thread):
-    """Beside a running run: right after the coordinator's barrier for each superstep of `at`, appends what `forge`
-    makes of it to the run's report stream, then calls `after`; keeps the genuine (signed) reports it reads in
-    `genuine`."""
-
-    def __init__(
-        self, url: str, run_id: str, namespace: str, at: set[int], forge: Forge, after: Callable[[], None],
-        genuine: list[bytes],
-    ) -> None:  # fmt: skip
-        super().__init__(daemon=True)
-        self.url = url
-        self.barrier = WorkerControl.barrier_key(namespace)
-        self.done = WorkerControl.done_key(namespace)
-        self.at = set(at)
-        self.forge = forge
-        self.after = after
-        self.genuine = genuine
-        self.injected: list[int] = []
-        self._halt = threading.Event()
-
-    def __enter__(self) -> ReportInjector:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._halt.set()
-        self.join(timeout=10)
-
-    def run(self) -> None:
-        r = redis.Redis.from_url(self.url)
-        cursors = {self.done: "0", self.barrier: "0"}  # reports first: those of a step came before the next barrier
-        ours: set[bytes] = set()
-        try:
-            while not self._halt.is_set():
-                for key, entries in r.xread(cursors, block=100) or []:  # type: ignore[arg-type]
-                    name = key.decode()
-                    for entry_id, fields in entries:
-                        cursors[name] = entry_id.decode()
-                        raw = fields[b"j"]
-                        if name == self.done:
-                            if raw not in ours and b'"signature":"' in raw:
-                                self.genuine.append(raw)
-                            continue
-                        superstep = int(orjson.loads(raw)["superstep"])
-                        if superstep in self.at:
-                            self.at.discard(superstep)
-                            for forged in self.forge(superstep, raw, b""):
-                                ours.add(forged)
-                                r.xadd(self.done, {b"j": forged})
-                            self.injected.append(superstep)
-                            self.after()
-        finally:
-            r.close()
 
 
 class TestAnnouncementReplayed:
