@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 
@@ -25,6 +25,11 @@ SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)$", re.IGNOREC
 # The password part of any URL's user information: scheme://user:PASSWORD@host.
 URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:\"'<>]*:)(?P<password>[^\s/@\"'<>]+)(?=@)")
 URL_PASSWORD_BYTES = re.compile(URL_PASSWORD.pattern.encode())
+# A password can stand in a URL's query too: libpq reads postgresql://app@db/x?password=… (and sslpassword=, the
+# client key's), redis-py redis://host/0?password=…. Masked wherever such a parameter follows a '?' or '&'.
+QUERY_SECRET_KEYS = frozenset({"password", "sslpassword"})
+QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:ssl)?password=)(?P<password>[^\s&#\"'<>]+)")
+QUERY_PASSWORD_BYTES = re.compile(QUERY_PASSWORD.pattern.encode())
 # A secret at least this long is replaced wherever it appears, even inside a longer word. A shorter one is still a
 # secret, but as a substring it would tear ordinary words apart (a password "admin" inside "administrator"):
 # it is replaced wherever it stands as a whole token, i.e. not touching a letter, digit or "_" on either side
@@ -39,7 +44,8 @@ URL_MASK = "[redacted]"
 
 def secrets_in(environ: Mapping[str, str | None]) -> dict[str, str]:
     """The secret values a set of variables holds, by variable name: secret-named variables as a whole, and the
-    password of any URL-valued variable (REDIS_URL=redis://:pw@host → pw, and its URL-decoded form)."""
+    password of any URL-valued variable (REDIS_URL=redis://:pw@host → pw, and its URL-decoded form; one in its query,
+    COALITION_LEDGER=postgresql://app@db/x?password=pw → pw, and its form as written)."""
     found: dict[str, str] = {}
     for name, value in environ.items():
         if not value:
@@ -56,7 +62,39 @@ def secrets_in(environ: Mapping[str, str | None]) -> dict[str, str]:
                 decoded = unquote(password)
                 if decoded != password:
                     found[f"{name}:password-decoded"] = decoded
+        if "://" in value and "password=" in value:
+            found.update(_query_secrets(name, value))
     return found
+
+
+def _query_secrets(name: str, url: str) -> dict[str, str]:
+    """The passwords in a URL's query (decoded, and as written where that differs), by variable and parameter."""
+    try:
+        query = urlsplit(url.strip()).query
+    except ValueError:
+        return {}
+    found: dict[str, str] = {}
+    for part in query.split("&"):
+        key, _, raw = part.partition("=")
+        if unquote(key) in QUERY_SECRET_KEYS and raw:
+            decoded = unquote(raw)
+            found[f"{name}:query-{unquote(key)}"] = decoded
+            if raw != decoded:
+                found[f"{name}:query-{unquote(key)}-raw"] = raw
+    return found
+
+
+def without_query_secrets(url: str) -> str:
+    """The URL without the passwords its query may hold (`?password=`, `&sslpassword=`): for URLs shown to people
+    or handed on, as the password before the `@` is left out of them."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact(url)
+    if "password=" not in parts.query:
+        return url
+    kept = [part for part in parts.query.split("&") if unquote(part.partition("=")[0]) not in QUERY_SECRET_KEYS]
+    return urlunsplit(parts._replace(query="&".join(kept)))
 
 
 class Redactor:
@@ -102,6 +140,8 @@ class Redactor:
             text = self._short.sub(lambda m: self._short_masks[m[0]], text)
         if "://" in text and "@" in text:
             text = URL_PASSWORD.sub(lambda m: m["head"] + URL_MASK, text)
+        if "password=" in text:
+            text = QUERY_PASSWORD.sub(lambda m: m["head"] + URL_MASK, text)
         return text
 
     def needed(self, data: bytes) -> bool:
@@ -116,7 +156,9 @@ class Redactor:
         ):
             return True
         # "@" first: one memchr, where finding "://" in JSON full of ':' compares at every colon (~1 µs a 1 KB entry)
-        return b"@" in data and b"://" in data and URL_PASSWORD_BYTES.search(data) is not None
+        if b"@" in data and b"://" in data and URL_PASSWORD_BYTES.search(data) is not None:
+            return True
+        return b"password=" in data and QUERY_PASSWORD_BYTES.search(data) is not None
 
     def value(self, value: Any) -> Any:
         """A JSON-like value with every string (keys included) redacted; other values unchanged."""

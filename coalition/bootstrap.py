@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from coalition.bus.errors import BusError
 from coalition.bus.keys import APPROVERS_DIR, ApproverKeys, Keyring, KeyStore, producer_identities
+from coalition.bus.redaction import without_query_secrets
 from coalition.lazy_logger import LazyLogger
 from coalition.settings import Settings
 
@@ -65,7 +66,9 @@ class BusChoice:
 
 
 def without_credentials(url: str) -> str:
-    """The URL with any user and password removed (redis://:secret@host:6379/0 → redis://host:6379/0)."""
+    """The URL with any user and password removed (redis://:secret@host:6379/0 → redis://host:6379/0), a password
+    in its query too (redis://host:6379/0?password=secret → redis://host:6379/0)."""
+    url = without_query_secrets(url)
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url

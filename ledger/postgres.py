@@ -39,6 +39,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from coalition.bus.clock import Clock, WallClock
+from coalition.bus.redaction import without_query_secrets
 from coalition.ledger.base import CommitListeners, LedgerQuery, RunInfo, VerifyResult
 from coalition.ledger.entry import GENESIS_HASH, EntryDraft, LedgerEntry, noncanonical_body_problem
 from coalition.ledger.errors import AppendOnlyViolation, LedgerError, LedgerUnavailable
@@ -246,18 +247,20 @@ def split_ledger_url(url: str) -> tuple[str, str]:
 
 
 def display_url(url: str) -> str:
-    """The URL without its password, for messages and `doctor`."""
-    parts = urlsplit(url)
+    """The URL without its password (before the `@` or in the query), for messages and `doctor`."""
+    parts = urlsplit(without_query_secrets(url))
     if parts.password is None:
-        return url
+        return urlunsplit(parts)
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc}"))
 
 
 def app_url(admin_url: str, *, app_role: str, schema: str) -> str:
-    """The URL the application uses: the admin URL's host and database, the app role, no password, the schema."""
-    conninfo, _ = split_ledger_url(admin_url)
+    """The URL the application uses: the admin URL's host and database, the app role, no password (neither the
+    admin's before the `@` nor one in its query: the administrator's password is not handed to every app host),
+    the schema."""
+    conninfo, _ = split_ledger_url(without_query_secrets(admin_url))
     parts = urlsplit(conninfo)
     host = parts.netloc.rsplit("@", 1)[-1]
     query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("schema", schema)])

@@ -147,12 +147,17 @@ class PostgresServer:
         self._prefix = f"coalition_t{suffix}_s"
         self._schemas: list[str] = []
 
+    def new_schema_name(self) -> str:
+        """A schema name of this session, dropped when it ends (for a schema a test sets up itself)."""
+        schema = f"{self._prefix}{len(self._schemas)}"
+        self._schemas.append(schema)
+        return schema
+
     def new_ledger_url(self) -> str:
         """A new, empty ledger schema set up by the admin; the URL connects as the app role."""
         from coalition.ledger.postgres import setup_schema
 
-        schema = f"{self._prefix}{len(self._schemas)}"
-        self._schemas.append(schema)
+        schema = self.new_schema_name()
         setup_schema(self.admin_url, schema=schema, owner_role=self.owner_role, app_role=self.app_role)
         return self.app_url(schema)
 

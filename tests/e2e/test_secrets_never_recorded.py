@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import PostgresServer
 from llm_wire_server import WireServer
 
 from coalition.ledger import EntryDraft, SqliteLedger
@@ -159,3 +160,60 @@ def test_a_package_of_an_old_ledger_holding_the_key_leaves_it_out_in_every_escap
         for form in (key, once, json.dumps(once)[1:-1]):
             assert form.encode() not in content, (name, form)
     assert b"[redacted:OPENAI_API_KEY]" in (out / "proofs.jsonl").read_bytes()
+
+
+def test_a_password_in_the_ledger_urls_query_is_found_nowhere(tmp_path: Path, postgres: PostgresServer) -> None:
+    """libpq takes a password from the URL's query (`postgresql://app@db/x?password=…`) as well as before the `@`.
+    Such a password was printed by `coalition run` ("ledger: …"), `doctor` and the connection errors, and
+    `pg-setup` copied the administrator's into the URL it hands the application. Now: found 0 times in what any
+    command prints or writes — pg-setup, a run, doctor (table and JSON), verify, reports, audit, a refused
+    connection."""
+    admin_canary, app_canary = "pg-admin-canary-0b7e51", "pg-app-canary-4c9d23"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COALITION_") and k != "REDIS_URL"}
+    env.update(
+        COALITION_DATA_DIR=str(tmp_path / "data"),
+        COALITION_STATE_DIR=str(tmp_path / "state"),
+        COALITION_LOG_LEVEL="debug",
+        COALITION_LOG_FORMAT="json",
+    )
+    schema = postgres.new_schema_name()
+    admin = f"{postgres.admin_url}{'&' if '?' in postgres.admin_url else '?'}password={admin_canary}"
+    setup = _cli(
+        env,
+        tmp_path,
+        *("ledger", "pg-setup", admin, "--schema", schema),
+        *("--owner-role", postgres.owner_role, "--app-role", postgres.app_role),
+    )
+    assert setup.returncode == 0, setup.stderr.decode()
+    handed = setup.stdout.decode().split("COALITION_LEDGER=", 1)[1].split()[0]
+    assert f"schema={schema}" in handed
+    assert postgres.app_role in handed
+    env["COALITION_LEDGER"] = f"{handed}&password={app_canary}"  # the local server trusts: any password connects
+    ran = _cli(env, tmp_path, "run", "price-spike", "--bus", "memory")
+    assert ran.returncode == 0, ran.stderr.decode()[-2000:]
+    outputs = [setup, ran]
+    out = tmp_path / "out"
+    out.mkdir()
+    for args in (
+        ("doctor", "--bus", "memory"),
+        ("doctor", "--bus", "memory", "--json"),
+        ("ledger", "verify"),
+        ("report", "--format", "md", "--out", str(out / "report.md")),
+        ("report", "--format", "json", "--out", str(out / "report.json")),
+        ("audit", "--out", str(out / "audit.zip")),
+    ):
+        done = _cli(env, tmp_path, *args)
+        assert done.returncode == 0, (args, done.stdout.decode()[-2000:], done.stderr.decode()[-2000:])
+        outputs.append(done)
+    unreachable = {**env, "COALITION_LEDGER": f"postgresql://app@127.0.0.1:1/x?password={app_canary}"}
+    refused = _cli(unreachable, tmp_path, "ledger", "verify")
+    assert refused.returncode != 0
+    assert b"127.0.0.1:1" in refused.stdout + refused.stderr
+    outputs.append(refused)
+    record = _every_byte_under(tmp_path / "data") + _every_byte_under(out)
+    printed = b"".join(o.stdout + o.stderr for o in outputs)
+    for canary in (admin_canary, app_canary):
+        assert record.count(canary.encode()) == 0, canary
+        assert printed.count(canary.encode()) == 0, [
+            o.args[1:3] for o in outputs if canary.encode() in o.stdout + o.stderr
+        ]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 import structlog
 from hypothesis import given
@@ -126,6 +127,59 @@ class TestShortSecrets:
     @given(st.text(max_size=50), st.text(max_size=50))
     def test_a_secret_never_survives_whatever_surrounds_it(self, before: str, after: str) -> None:
         assert CANARY not in Redactor(SECRETS).text(before + CANARY + after)
+
+
+class TestPasswordsInAQuery:
+    """A password can stand in a URL's query too: libpq reads `postgresql://app@db/x?password=…` (and
+    `sslpassword=`), redis-py `redis://host/0?password=…`. It is a URL password like the one before the `@`."""
+
+    LEDGER = "postgresql://app@db.example:5432/x?password=q-canary-5e1f77&schema=main"
+
+    def test_a_configured_urls_query_password_is_a_secret(self) -> None:
+        found = secrets_in(
+            {
+                "COALITION_LEDGER": self.LEDGER,
+                "REDIS_URL": "redis://10.0.0.1:6379/0?sslpassword=x&password=r%2Fcanary-9",
+                "HOME": "/home/x?password=",
+            }
+        )
+        assert found == {
+            "COALITION_LEDGER:query-password": "q-canary-5e1f77",
+            "REDIS_URL:query-sslpassword": "x",
+            "REDIS_URL:query-password": "r/canary-9",
+            "REDIS_URL:query-password-raw": "r%2Fcanary-9",
+        }
+        r = Redactor(found)
+        echoed = 'FATAL: password authentication failed: "q-canary-5e1f77" (r/canary-9)'
+        assert "canary" not in r.text(echoed)
+
+    def test_any_urls_query_password_is_masked_configured_or_not(self) -> None:
+        r = Redactor({})
+        assert r.text(f"ledger: {self.LEDGER}") == (
+            "ledger: postgresql://app@db.example:5432/x?password=[redacted]&schema=main"
+        )
+        assert r.text("redis://h/0?db=1&sslpassword=k3y now") == "redis://h/0?db=1&sslpassword=[redacted] now"
+        assert r.needed(orjson.dumps({"u": self.LEDGER}))
+        assert not r.needed(b'{"u": "postgresql://app@db/x?schema=main", "note": "password reset"}')
+
+    def test_urls_shown_to_people_leave_it_out(self) -> None:
+        """What the CLI prints for a ledger or a bus, and the URL pg-setup hands the application."""
+        from coalition.bootstrap import describe_ledger, memory_key, without_credentials
+        from coalition.ledger.postgres import app_url, display_url
+
+        for shown in (
+            display_url(self.LEDGER),
+            describe_ledger(self.LEDGER),
+            memory_key(self.LEDGER),
+            without_credentials("redis://:a@h:6379/0?password=q-canary-5e1f77"),
+            app_url("postgresql://postgres@db/x?password=q-canary-5e1f77&sslmode=require", app_role="app", schema="s"),
+        ):
+            assert "canary" not in shown, shown
+            assert "password" not in shown, shown
+        assert display_url(self.LEDGER) == "postgresql://app@db.example:5432/x?schema=main"
+        assert app_url("postgresql://postgres:pw@db/x?sslpassword=k&sslmode=require", app_role="app", schema="s") == (
+            "postgresql://app@db/x?sslmode=require&schema=s"
+        )
 
 
 class TestWriters:
