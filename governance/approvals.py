@@ -25,7 +25,8 @@ from coalition.domain import ArgumentProblem, catalog
 from coalition.governance.decision_signatures import (
     SCRIPTED_METHODS,
     RunIdentities,
-    entry_problem,
+    decision_entry_problem,
+    is_decision,
     recorded_identities,
     scripted_public,
     sign,
@@ -167,9 +168,9 @@ def signed_decisions_only(
     checks before a new decision: they would count as decided what governance still waits for."""
     identities: RunIdentities | None = None
     for entry in entries:
-        if entry.kind in ("approval", "rejection"):
+        if is_decision(entry):  # by kind or by message type: a fold reads the type
             identities = identities or recorded_identities(ledger, run_id, accept_runs=accept_runs)
-            if entry_problem(entry.payload, entry.kind, entry.sim_time, identities) is not None:
+            if decision_entry_problem(entry, identities) is not None:
                 continue
         yield entry
 

@@ -35,8 +35,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from coalition.bus.canonical import canonical_json
 from coalition.bus.errors import KeyStoreError
 from coalition.bus.keys import parse_public, public_text, scripted_identity, verify_signature
+from coalition.bus.messages import ApprovalGranted, ApprovalRejected
 from coalition.governance.run_entries import run_entries
 from coalition.ledger.base import Ledger, LedgerQuery
+from coalition.ledger.entry import LedgerEntry
 
 DOMAIN = b"coalition human decision v1\n"  # no run binding: scripted boards, and decisions recorded before it
 DOMAIN_BOUND = b"coalition human decision v2\n"  # bound to the run decided in (`run_id`)
@@ -198,6 +200,30 @@ def entry_problem(payload: Mapping[str, Any], kind: str, sim_time: datetime, ide
     )
 
 
+# What a decision entry says was decided, twice: its kind (the decision its signature is checked for) and its message
+# type (what governance and the inbox fold). Anything but one of these pairs is no decision anyone signed.
+DECISION_TYPES: Mapping[str, str] = {"approval": ApprovalGranted.TYPE, "rejection": ApprovalRejected.TYPE}
+
+
+def is_decision(entry: LedgerEntry) -> bool:
+    """Whether the entry claims to be a human decision, by its kind or by its message type (what a fold reads)."""
+    return entry.kind in DECISION_TYPES or entry.message_type in DECISION_TYPES.values()
+
+
+def decision_entry_problem(entry: LedgerEntry, identities: RunIdentities) -> str | None:
+    """Why a recorded decision entry is not a decision its approver signed (None: it is): `entry_problem`, and its
+    kind and message type must name the same decision. A copy of a signed approval re-filed as approval.rejected (or
+    a rejection as approval.granted) verifies as what its kind says, but governance folds what its type says: the
+    opposite of what was signed."""
+    expected = DECISION_TYPES.get(entry.kind)
+    if expected is None or entry.message_type != expected:
+        return (
+            f"the decision of {entry.payload.get('approver', '')} is filed as kind {entry.kind!r} with message type "
+            f"{entry.message_type!r}: a signed decision's kind and type name the same decision"
+        )
+    return entry_problem(entry.payload, entry.kind, entry.sim_time, identities)
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionProblem:
     """A recorded decision whose signature does not prove its approver."""
@@ -222,7 +248,7 @@ def verify_decisions(ledger: Ledger, run_id: str | None = None) -> tuple[int, li
         if entry.run_id not in identities:  # a decision counts in the run it was signed for, and in no other
             identities[entry.run_id] = recorded_identities(ledger, entry.run_id)
         checked += 1
-        why = entry_problem(entry.payload, entry.kind, entry.sim_time, identities[entry.run_id])
+        why = decision_entry_problem(entry, identities[entry.run_id])
         if why is not None:
             problems.append(DecisionProblem(entry.seq, entry.run_id, str(entry.payload.get("approver", "")), why))
     return checked, problems

@@ -35,7 +35,7 @@ from coalition.bus.messages import (
     VerdictIssued,
 )
 from coalition.bus.topics import AUTHORIZATIONS, CONTROL, DEAD_LETTERS, EXECUTIONS, OBSERVATIONS, PROPOSALS, VERDICTS
-from coalition.governance.decision_signatures import RunIdentities, entry_problem
+from coalition.governance.decision_signatures import RunIdentities, decision_entry_problem
 from coalition.governance.escalation import Decision, Escalation
 from coalition.governance.evaluate import evaluate
 from coalition.governance.lanes import ASSISTIVE, DRAFT_REVIEW
@@ -193,7 +193,9 @@ class GovernanceService:
             for entry in self._ledger.query(LedgerQuery(run_id=self._run_id, kind=kind))
         ]
         if only is not None:
-            by_id = {e.message_id: e for e in decisions}
+            by_id: dict[str | None, LedgerEntry] = {}
+            for entry in sorted(decisions, key=lambda e: e.seq):  # the first under each id is the one the run took:
+                by_id.setdefault(entry.message_id, entry)  # a later one under its id is an altered ledger's
             chosen = [by_id[m] for m in only if m in by_id]
         else:  # in ledger order, as the approvals inbox folds them: a rejection recorded before an approval wins
             chosen = [e for e in sorted(decisions, key=lambda e: e.seq) if e.subject in open_ids and e.sim_time <= when]
@@ -202,7 +204,7 @@ class GovernanceService:
             if entry.seq in self._taken:
                 continue
             self._taken.add(entry.seq)
-            problem = entry_problem(entry.payload, entry.kind, entry.sim_time, self._identities())
+            problem = decision_entry_problem(entry, self._identities())
             if problem is not None:  # written past the approvals service: it decides nothing (ledger verify shows it)
                 log.warning("governance.unsigned_decision", seq=entry.seq, reason=problem)
                 continue

@@ -29,7 +29,9 @@ from coalition.bus.messages import (
     VerdictIssued,
 )
 from coalition.governance import GovernanceService, default_policy, fold_ledger, record_decision
-from coalition.governance.decision_signatures import scripted_key
+from coalition.governance.approvals import load_escalations
+from coalition.governance.decision_signatures import scripted_key, verify_decisions
+from coalition.ledger.base import LedgerQuery
 from coalition.ledger.entry import EntryDraft
 from coalition.ledger.recorder import Recorder
 from coalition.ledger.sqlite import SqliteLedger
@@ -307,6 +309,99 @@ class TestEscalations:
         (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
         assert resolved.outcome == "rejected"
         assert "now denied: region CA is prohibited by a published jurisdiction pack" in resolved.reason
+
+
+def retyped(loop: Loop, entry: Any, message_type: str, **changes: Any) -> Any:
+    """The entry appended again, as whoever can write to the ledger could, with another message type (its kind,
+    payload, signature and message id kept): the signature still says what the kind says."""
+    fields = {k: v for k, v in entry.model_dump().items() if k in EntryDraft.model_fields}
+    (copy,) = loop.ledger.append([EntryDraft.model_validate({**fields, "message_type": message_type, **changes})])
+    return copy
+
+
+class TestRetypedDecisions:
+    """A decision entry says what was decided twice: its kind (approval / rejection: the decision its signature is
+    checked for) and its message type (approval.granted / approval.rejected: what governance and the inbox fold).
+    A copy of a signed decision with the other message type was taken as the opposite decision and verified: a
+    rejection re-appended as approval.granted under its own message id was taken in its place by a resumed run,
+    which authorized and executed the rejected action (`ledger verify`: "2 decision signatures verified")."""
+
+    def _settlement_change(self, loop: Loop) -> str:
+        loop.propose("s1", "finance", "set_settlement_policy", window="T+3", reserve_ratio=0.11)
+        loop.step()
+        assert [v.outcome for v in loop.new(topics.VERDICTS, VerdictIssued)] == ["escalate"]
+        return "s1"
+
+    def test_a_rejection_retyped_as_an_approval_authorizes_nothing(self, loop: Loop) -> None:
+        pid = self._settlement_change(loop)
+        rejected = loop.decide("bob", pid, "reject")
+        assert rejected.accepted, rejected.reason
+        forged = retyped(loop, rejected.entry, ApprovalGranted.TYPE)
+        # a resumed run takes what its recorded decision point listed, by message id: the rejection, not the copy
+        taken = loop.service.take_decisions(only=[rejected.entry.message_id])
+        assert [e.seq for e in taken] == [rejected.entry.seq]
+        assert loop.service.take_decisions() == []  # nor later, as a decision of its own
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert resolved.outcome == "rejected"
+        assert loop.new(topics.AUTHORIZATIONS, ActionAuthorized) == []
+        (escalation,) = load_escalations(loop.ledger, run_id=RUN, policy=POLICY)  # the inbox: rejected, by bob
+        assert (escalation.status, escalation.approvers) == ("rejected", ())
+        checked, problems = verify_decisions(loop.ledger, RUN)
+        assert checked == 2
+        assert [p.seq for p in problems] == [forged.seq]
+        assert "approval.granted" in problems[0].reason
+
+    def test_an_approval_retyped_as_a_rejection_rejects_nothing(self, loop: Loop) -> None:
+        """Four eyes: bob's approval copied as approval.rejected neither rejects nor counts twice."""
+        loop.propose("p1", "finance", "change_pricing_policy", floor=20, ceiling=120, surge_cap_pct=50)
+        loop.step()
+        approved = loop.decide("bob", "p1")
+        assert approved.accepted, approved.reason
+        forged = retyped(loop, approved.entry, "approval.rejected", message_id="another-id")
+        loop.step()
+        assert loop.new(topics.VERDICTS, EscalationResolved) == []
+        (escalation,) = load_escalations(loop.ledger, run_id=RUN, policy=POLICY)
+        assert (escalation.status, escalation.approvers) == ("pending", ("bob",))
+        assert loop.decide("alice", "p1").status == "approved"
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert (resolved.outcome, resolved.approvers) == ("approved", ["bob", "alice"])
+        assert [p.seq for p in verify_decisions(loop.ledger, RUN)[1]] == [forged.seq]
+
+    def test_a_decision_filed_under_another_kind_is_no_decision_for_the_inbox(self, loop: Loop) -> None:
+        """An approval.granted entry filed as another kind was folded by the inbox, the CLI and the console without
+        its signature checked (only approval and rejection entries were): they showed approved what governance,
+        which reads decisions by kind, still waited for."""
+        pid = self._settlement_change(loop)
+        (verdict,) = loop.ledger.query(LedgerQuery(run_id=RUN, subject=pid, kind="verdict"))
+        unsigned = ApprovalGranted(
+            proposal_id=pid,
+            proposal_hash=str(verdict.payload["proposal_hash"]),
+            approver="bob",
+            role="cfo",
+            reason="forged",
+        )
+        loop.ledger.append(
+            [
+                EntryDraft(
+                    run_id=RUN,
+                    sim_time=loop.clock.now(),
+                    actor="human:bob",
+                    actor_kind="human",
+                    kind="system",
+                    subject=pid,
+                    payload=unsigned.model_dump(mode="json"),
+                    rationale="forged",
+                    message_id="forged-approval",
+                    message_type=ApprovalGranted.TYPE,
+                )
+            ]
+        )
+        (escalation,) = load_escalations(loop.ledger, run_id=RUN, policy=POLICY)
+        assert (escalation.status, escalation.approvers) == ("pending", ())
+        loop.step()
+        assert loop.new(topics.AUTHORIZATIONS, ActionAuthorized) == []
 
 
 class TestIdentity:
