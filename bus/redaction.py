@@ -45,7 +45,8 @@ URL_MASK = "[redacted]"
 def secrets_in(environ: Mapping[str, str | None]) -> dict[str, str]:
     """The secret values a set of variables holds, by variable name: secret-named variables as a whole, and the
     password of any URL-valued variable (REDIS_URL=redis://:pw@host → pw, and its URL-decoded form; one in its query,
-    COALITION_LEDGER=postgresql://app@db/x?password=pw → pw, and its form as written)."""
+    COALITION_LEDGER=postgresql://app@db/x?password=pw → pw, and its form as written), and any other secret its query
+    holds (OPENAI_BASE_URL=https://proxy/v1?api-key=k → k)."""
     found: dict[str, str] = {}
     for name, value in environ.items():
         if not value:
@@ -62,13 +63,20 @@ def secrets_in(environ: Mapping[str, str | None]) -> dict[str, str]:
                 decoded = unquote(password)
                 if decoded != password:
                     found[f"{name}:password-decoded"] = decoded
-        if "://" in value and "password=" in value:
+        if "://" in value and "?" in value:
             found.update(_query_secrets(name, value))
     return found
 
 
+def _secret_parameter(key: str) -> bool:
+    """Whether a query parameter of a configured URL holds a secret: a password (libpq's, redis-py's) or one named
+    as a secret variable is (`api-key`, `api_key`, `access_token`, `client_secret`), or Google's `key`."""
+    return key in QUERY_SECRET_KEYS or key == "key" or SECRET_NAME.search(key.replace("-", "_")) is not None
+
+
 def _query_secrets(name: str, url: str) -> dict[str, str]:
-    """The passwords in a URL's query (decoded, and as written where that differs), by variable and parameter."""
+    """The secrets in a configured URL's query (decoded, and as written where that differs), by variable and
+    parameter: OPENAI_BASE_URL=https://proxy/v1?api-key=… holds an API key as surely as OPENAI_API_KEY does."""
     try:
         query = urlsplit(url.strip()).query
     except ValueError:
@@ -76,7 +84,7 @@ def _query_secrets(name: str, url: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in query.split("&"):
         key, _, raw = part.partition("=")
-        if unquote(key) in QUERY_SECRET_KEYS and raw:
+        if _secret_parameter(unquote(key)) and raw:
             decoded = unquote(raw)
             found[f"{name}:query-{unquote(key)}"] = decoded
             if raw != decoded:

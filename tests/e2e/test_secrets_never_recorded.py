@@ -24,6 +24,7 @@ COALITION = str(Path(sys.executable).with_name("coalition"))
 KEY_CANARY = "sk-canary-7f3a9c1e5b2d4e6f8a0b"
 URL_CANARY = "pw-canary-31d7c0ffee"
 REDIS_CANARY = "redis-canary-8e2f11aa"
+QUERY_KEY_CANARY = "az-canary-5d0c9e"  # a gateway's key in the base URL's query
 
 
 def _env(tmp_path: Path, server: WireServer) -> dict[str, str]:
@@ -84,7 +85,8 @@ def test_echoed_key_and_url_passwords_are_found_nowhere(tmp_path: Path) -> None:
         outputs.append(listed)
         doctor_env = {
             **env,
-            "OPENAI_BASE_URL": server.openai_base_url.replace("http://", f"http://proxy:{URL_CANARY}@"),
+            "OPENAI_BASE_URL": server.openai_base_url.replace("http://", f"http://proxy:{URL_CANARY}@")
+            + f"?api-version=1&api-key={QUERY_KEY_CANARY}",
             "REDIS_URL": f"redis://:{REDIS_CANARY}@127.0.0.1:1/0",
         }
         for flags in ((), ("--json",)):
@@ -95,7 +97,7 @@ def test_echoed_key_and_url_passwords_are_found_nowhere(tmp_path: Path) -> None:
     assert b"model_call" in ledger.read_bytes() or ledger.stat().st_size > 0
     record = _every_byte_under(tmp_path / "data") + _every_byte_under(out)
     printed = b"".join(o.stdout + o.stderr for o in outputs)
-    for canary in (KEY_CANARY, URL_CANARY, REDIS_CANARY):
+    for canary in (KEY_CANARY, URL_CANARY, REDIS_CANARY, QUERY_KEY_CANARY):
         assert record.count(canary.encode()) == 0, canary
         assert printed.count(canary.encode()) == 0, canary
 

@@ -153,6 +153,20 @@ class TestPasswordsInAQuery:
         echoed = 'FATAL: password authentication failed: "q-canary-5e1f77" (r/canary-9)'
         assert "canary" not in r.text(echoed)
 
+    def test_a_configured_urls_query_key_or_token_is_a_secret(self) -> None:
+        """OPENAI_BASE_URL=https://proxy/v1?api-key=… (an Azure-style gateway): doctor printed the key."""
+        found = secrets_in(
+            {
+                "OPENAI_BASE_URL": "https://proxy.example/v1?api-version=2024-06-01&api-key=az-canary-77d1",
+                "ANTHROPIC_BASE_URL": "https://gw.example/?key=g-canary-1&access_token=t-canary-2&region=eu",
+            }
+        )
+        assert found == {
+            "OPENAI_BASE_URL:query-api-key": "az-canary-77d1",
+            "ANTHROPIC_BASE_URL:query-key": "g-canary-1",
+            "ANTHROPIC_BASE_URL:query-access_token": "t-canary-2",
+        }
+
     def test_any_urls_query_password_is_masked_configured_or_not(self) -> None:
         r = Redactor({})
         assert r.text(f"ledger: {self.LEDGER}") == (
