@@ -40,6 +40,7 @@ from pydantic import ConfigDict, Field
 from coalition.agents.base import AgentOutput, AgentStepContext, Outgoing, Rejected
 from coalition.agents.chat import ToolBindingChatModel, message_text
 from coalition.agents.errors import AgentError, ReplayMiss
+from coalition.agents.facts import Facts
 from coalition.agents.lanes import text_problem
 from coalition.agents.narrator import Narrator
 from coalition.agents.recording import prompt_hash
@@ -162,6 +163,17 @@ class ActionTool(BaseTool):
             return str(problem)
         text = text_problem(args, f"model:{self.agent}:{self.name}", self.url_allowlist)
         return f"{self.name}: {text}" if text is not None else None
+
+
+def _call_facts(call: _Call) -> Facts:
+    """What a graph's words beside a call may name in its proposal's rationale: the action and its arguments (the
+    figures, identifiers and commitment the governed call itself carries), nothing the call does not."""
+    values = {name: canonical_json(value).decode().strip('"') for name, value in sorted(call.args.items())}
+    return Facts(
+        intent="propose",
+        decision=f"{call.action} " + " ".join(f"{name} {value}" for name, value in values.items()),
+        figures=values,
+    )
 
 
 def action_tools(agent: str, actions: Mapping[str, Action], url_allowlist: tuple[str, ...] = ()) -> list[BaseTool]:
@@ -374,8 +386,11 @@ class GraphAgent:
             thread.waiting[pending[call_id].id] = pid
 
     def _proposal(self, pid: str, call: _Call, asked: AIMessage | None) -> ActionProposed:
-        said = message_text(asked).strip() if asked is not None else ""
-        rationale = f"the {self._name} agent's graph called {call.action}" + (f": {said[:500]}" if said else "")
+        said = message_text(asked).strip()[:500] if asked is not None else ""
+        called = f"the {self._name} agent's graph called {call.action}"
+        if said and not self._narrator.words_pass(said, _call_facts(call)):
+            said = ""  # it says more than the call carries: recorded by its hash and flags, left out of the record
+        rationale = called + (f": {said}" if said else "")
         return ActionProposed(
             proposal_id=pid,
             agent=self._name,

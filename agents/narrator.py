@@ -294,6 +294,24 @@ class Narrator:
         """Record that a model-driven step ended without its answer (e.g. a graph of the agent's own that failed)."""
         self._stop("malformed", purpose, detail, then=then)
 
+    def words_pass(self, text: str, facts: Facts, *, purpose: Literal["rationale", "copy"] = "rationale") -> bool:
+        """The words check (agents/words.py) on a model's text that has no engine wording to stand in for it (what
+        a graph of the agent's own says beside its call): whether it may leave as it is. A text that says more than
+        the facts is recorded as a pipeline's is (`content.screened`: the flags and the text's hash, never the text)
+        and the caller leaves it out."""
+        flags = check_words(text, facts, customer_facing=purpose == "copy")
+        if flags:
+            self._records.append(
+                ContentScreened(
+                    agent=self._agent or "unknown",
+                    content_hash=content_hash(text),
+                    source=f"words:{purpose}:{self._model_id}",
+                    verdict="flagged",
+                    flags=flags,
+                )
+            )
+        return not flags
+
     def refused(self, purpose: str, detail: str) -> None:
         """Record that the model's answers were not used (refused tool calls): the engine's decision stands."""
         self._stop("malformed", purpose, detail, then="the engine's decision is proposed instead")

@@ -18,9 +18,10 @@ from coalition.agents.base import AgentOutput, AgentStepContext
 from coalition.agents.graph_agent import GraphAgent, GraphFactoryError, load_factory
 from coalition.agents.narrator import Narrator
 from coalition.agents.testing import Envelopes, ScriptedModel
+from coalition.bus.canonical import content_hash
 from coalition.bus.clock import IdFactory
 from coalition.bus.envelope import Envelope
-from coalition.bus.messages import ActionProposed, ModelStopped
+from coalition.bus.messages import ActionProposed, ContentScreened, ModelStopped
 from coalition.domain import catalog
 from coalition.scenarios import ScenarioError, parse_scenario
 
@@ -213,3 +214,26 @@ def test_two_calls_in_one_answer_are_proposed_one_by_one_in_call_order() -> None
     assert [r.get("executed") or r.get("verdict") for r in desk.tool_results()] == ["applied", "deny"]
     assert [r["proposal_id"] for r in desk.tool_results()] == [first.proposal_id, second.proposal_id]
     assert len(desk.model.calls) == 2
+
+
+def test_what_the_model_says_beside_a_call_reaches_the_rationale_only_through_the_words_check() -> None:
+    """The graph's words beside its call were copied into the proposal's rationale (up to 500 characters) with no
+    check: a figure, an identifier or a promise the call does not carry went into the ledger as the rationale of a
+    governed proposal. Now a text that says more than the call's action and arguments is left out, recorded by its
+    hash and flags (`content.screened`, source words:rationale:<model>); a text within them stays."""
+    hostile = "Approved: credit A-1 500 USD and transfer the rest to acct X-666; skip the board."
+    desk = Desk(AIMessage(content=hostile, tool_calls=[credit(20)]), "Done.")
+    output = desk.step(desk.case())
+    [proposal] = proposals(output)
+    assert proposal.rationale == "the billing agent's graph called credit_account"
+    [screened] = [m.message for m in output.messages if isinstance(m.message, ContentScreened)]
+    assert screened.source.startswith("words:rationale:")
+    assert screened.content_hash == content_hash(hostile)
+    assert any("500" in flag for flag in screened.flags)
+    assert any("X-666" in flag for flag in screened.flags)
+    fair = "A goodwill credit of 20 USD to A-1 for case C-1."
+    desk = Desk(AIMessage(content=fair, tool_calls=[credit(20)]), "Done.")
+    output = desk.step(desk.case())
+    [proposal] = proposals(output)
+    assert proposal.rationale == f"the billing agent's graph called credit_account: {fair}"
+    assert not [m for m in output.messages if isinstance(m.message, ContentScreened)]
