@@ -13,6 +13,7 @@ from typing import Any
 
 from coalition.domain import DEFAULT_PACK
 from coalition.governance.approvals import run_started
+from coalition.governance.decision_signatures import RunIdentities, decision_entry_problem, recorded_identities
 from coalition.governance.errors import PolicyError
 from coalition.governance.policy import Policy, parse_policy
 from coalition.governance.reviews import review_queue
@@ -316,6 +317,7 @@ def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | No
     book = _BudgetBook()
     entries = 0
     snapshot = ""
+    identities: RunIdentities | None = None  # who may sign decisions in the run: read at its first decision
     for e in ledger.iter_entries(run_id=run_id):
         entries += 1
         if e.kind == "run" and e.outcome == "started":
@@ -361,6 +363,9 @@ def run_report(ledger: Ledger, run_id: str, *, reviewers: Mapping[str, str] | No
                     "reasons": [],
                 }
         elif e.kind in ("approval", "rejection") and e.subject in escalations:
+            identities = identities or recorded_identities(ledger, run_id)
+            if decision_entry_problem(e, identities) is not None:
+                continue  # not its approver's signed decision: governance never took it (ledger verify names it)
             escalations[e.subject]["by"].append(f"{e.approver} ({e.payload.get('role', '')})")
             escalations[e.subject]["reasons"].append(e.rationale)
         elif e.kind == "resolution" and e.subject in escalations:

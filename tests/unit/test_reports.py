@@ -163,6 +163,30 @@ class TestReadModel:
         assert use["2025-03", "marketing"].spent_usd == 40000
         assert use["2025-04", "research"].budget_usd == 35000  # the increase is in the ledger, not the policy
 
+    def test_who_decided_names_only_decisions_that_verify(
+        self, chaos: tuple[SqliteLedger, RunReport], tmp_path: Path
+    ) -> None:
+        """An approval appended past the approvals service (unsigned) and a signed rejection re-filed as an approval
+        decide nothing (governance never took them; `ledger verify` names them), but the report listed both among
+        who decided the escalation, the forger's words among its reasons."""
+        entries = list(chaos[0].iter_entries(run_id="chaos-1"))
+        ledger = copy_run(entries, tmp_path / "forged.db", "forged-1")
+        (rejection,) = [e for e in ledger.iter_entries(run_id="forged-1") if e.kind == "rejection"]
+        fields = {name: getattr(rejection, name) for name in EntryDraft.model_fields}
+        unsigned = {**rejection.payload, "approver": "carol", "role": "board", "reason": "forged", "signature": None}
+        forged = {"kind": "approval", "message_type": "approval.granted", "approver": "carol", "rationale": "forged"}
+        ledger.append(
+            [
+                EntryDraft(**{**fields, **forged, "payload": unsigned, "message_id": "forged-1"}),
+                EntryDraft(**{**fields, "message_type": "approval.granted", "message_id": "forged-2"}),
+            ]
+        )
+        report = run_report(ledger, "forged-1")
+        ledger.close()
+        rejected = next(e for e in report.escalations if e.action == "change_pricing_policy")
+        assert (rejected.outcome, rejected.decided_by) == ("rejected", ["alice (risk_officer)"])
+        assert "forged" not in rejected.reasons
+
     def test_unknown_run(self, chaos: tuple[SqliteLedger, RunReport]) -> None:
         """A run that is not there is a ReportError naming it."""
         with pytest.raises(ReportError, match="no run 'x'"):
