@@ -24,6 +24,7 @@ import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -138,6 +139,9 @@ class ActionTool(BaseTool):
     action: Action = Field(exclude=True)
     agent: str
     url_allowlist: tuple[str, ...] = ()
+    # the words check on the text a customer reads (the agent's, which knows what its calls executed): why the call
+    # may not go (None: it may), given the tool call's id and arguments
+    words: Callable[[str, Mapping[str, Any]], str | None] | None = Field(default=None, exclude=True)
 
     def _run(self, *args: Any, **kwargs: Any) -> str:
         raise AgentError(f"agent:{self.agent}: the {self.name} tool is called by a ToolNode with a tool call")
@@ -147,6 +151,8 @@ class ActionTool(BaseTool):
             raise AgentError(f"agent:{self.agent}: the {self.name} tool takes a tool call (use a ToolNode)")
         call_id, args = str(input.get("id")), input.get("args")
         problem = self._problem(args)
+        if problem is None and self.words is not None and isinstance(args, Mapping):
+            problem = self.words(call_id, args)
         if problem is not None or not isinstance(args, Mapping):
             content = _json({"refused": problem or "the arguments must be an object"})
         else:
@@ -165,19 +171,30 @@ class ActionTool(BaseTool):
         return f"{self.name}: {text}" if text is not None else None
 
 
-def _call_facts(call: _Call) -> Facts:
-    """What a graph's words beside a call may name in its proposal's rationale: the action and its arguments (the
-    figures, identifiers and commitment the governed call itself carries), nothing the call does not."""
-    values = {name: canonical_json(value).decode().strip('"') for name, value in sorted(call.args.items())}
+def _call_facts(action: str, args: Mapping[str, Any], executed: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> Facts:
+    """What a graph's words may name: the call's action and arguments (the figures, identifiers and commitment the
+    governed call itself carries) and, for a customer's text, the calls of the agent that executed — nothing else."""
+    calls = [(action, args), *executed]
     return Facts(
-        intent="propose",
-        decision=f"{call.action} " + " ".join(f"{name} {value}" for name, value in values.items()),
-        figures=values,
+        intent="notify" if executed else "propose",
+        decision=" ".join(name for name, _ in calls),
+        reasons=[f"{name} {_plain_value(value)}" for _, given in calls for name, value in given.items()],
     )
 
 
-def action_tools(agent: str, actions: Mapping[str, Action], url_allowlist: tuple[str, ...] = ()) -> list[BaseTool]:
-    """The tools a user's graph is given: the agent's permitted actions, in name order."""
+def _plain_value(value: Any) -> str:
+    """An argument's value as words read it: a string as it is, anything else as its JSON."""
+    return value if isinstance(value, str) else canonical_json(value).decode()
+
+
+def action_tools(
+    agent: str,
+    actions: Mapping[str, Action],
+    url_allowlist: tuple[str, ...] = (),
+    words: Callable[[str, str, Mapping[str, Any]], str | None] | None = None,
+) -> list[BaseTool]:
+    """The tools a user's graph is given: the agent's permitted actions, in name order (`words`: the check of a
+    customer's text, given the action, the call's id and its arguments)."""
     return [
         ActionTool(
             name=name,
@@ -186,6 +203,7 @@ def action_tools(agent: str, actions: Mapping[str, Action], url_allowlist: tuple
             action=action,
             agent=agent,
             url_allowlist=url_allowlist,
+            words=None if words is None else partial(words, name),
         )
         for name, action in sorted(actions.items())
     ]
@@ -224,12 +242,16 @@ class GraphAgent:
         *,
         reacts_to: frozenset[str],
         url_allowlist: tuple[str, ...] = (),
+        customer_texts: Mapping[str, str] | None = None,
     ) -> None:
         self._name = name
         self._narrator = narrator
         self._reacts_to = reacts_to
+        self._customer_texts = dict(customer_texts or {})  # action -> the argument customers read
+        self._executed: list[tuple[str, dict[str, Any]]] = []  # the agent's calls that executed, in order
+        self._screened: set[str] = set()  # tool call ids whose customer text was recorded as flagged
         self.model = NarratedChatModel(narrator=narrator, purpose=f"graph:{name}")
-        self.tools = action_tools(name, actions, url_allowlist)
+        self.tools = action_tools(name, actions, url_allowlist, self._customer_words)
         graph = factory(self.model, self.tools)
         if getattr(graph, "checkpointer", None) is None and hasattr(graph, "copy"):
             graph = graph.copy(update={"checkpointer": InMemorySaver()})  # the graph waits on governance
@@ -245,6 +267,23 @@ class GraphAgent:
     @property
     def narrator(self) -> Narrator:
         return self._narrator
+
+    def _customer_words(self, action: str, call_id: str, args: Mapping[str, Any]) -> str | None:
+        """The words check on the text of a call customers read (the pack names which argument): no figure,
+        identifier, link or promise beyond the call's other arguments and what the agent's calls executed (a
+        denied credit is never announced). A graph has no engine wording to send instead: the call is refused, as
+        the tool's result, and the flags are recorded once with the text's hash."""
+        arg = self._customer_texts.get(action)
+        text = args.get(arg) if arg is not None else None
+        if not isinstance(text, str) or not text.strip():
+            return None
+        others = {name: value for name, value in args.items() if name != arg}
+        facts = _call_facts(action, others, self._executed)
+        flags = self._narrator.words_flags(text, facts, purpose="copy", record=call_id not in self._screened)
+        if not flags:
+            return None
+        self._screened.add(call_id)
+        return f"{action}: args.{arg} says more than this call and the calls that executed ({'; '.join(flags)})"
 
     def owns(self, proposal_id: str) -> bool:
         return proposal_id in self._calls
@@ -306,6 +345,8 @@ class GraphAgent:
                 news = {"proposal_id": pid, "action": call.action, "escalation": payload.outcome}
                 self._threads[call.thread].updates.append({**news, "reason": payload.reason})
         else:
+            if payload.status == "applied":
+                self._executed.append((call.action, dict(call.args)))
             executed = {
                 "proposal_id": pid,
                 "executed": payload.status,
@@ -388,7 +429,7 @@ class GraphAgent:
     def _proposal(self, pid: str, call: _Call, asked: AIMessage | None) -> ActionProposed:
         said = message_text(asked).strip()[:500] if asked is not None else ""
         called = f"the {self._name} agent's graph called {call.action}"
-        if said and not self._narrator.words_pass(said, _call_facts(call)):
+        if said and self._narrator.words_flags(said, _call_facts(call.action, call.args)):
             said = ""  # it says more than the call carries: recorded by its hash and flags, left out of the record
         rationale = called + (f": {said}" if said else "")
         return ActionProposed(

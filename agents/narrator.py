@@ -294,13 +294,21 @@ class Narrator:
         """Record that a model-driven step ended without its answer (e.g. a graph of the agent's own that failed)."""
         self._stop("malformed", purpose, detail, then=then)
 
-    def words_pass(self, text: str, facts: Facts, *, purpose: Literal["rationale", "copy"] = "rationale") -> bool:
+    def words_flags(
+        self,
+        text: str,
+        facts: Facts,
+        *,
+        purpose: Literal["rationale", "copy"] = "rationale",
+        record: bool = True,
+    ) -> list[str]:
         """The words check (agents/words.py) on a model's text that has no engine wording to stand in for it (what
-        a graph of the agent's own says beside its call): whether it may leave as it is. A text that says more than
-        the facts is recorded as a pipeline's is (`content.screened`: the flags and the text's hash, never the text)
-        and the caller leaves it out."""
+        a graph of the agent's own says beside its call, or tells a customer): why it may not leave (empty: it
+        may). A text that says more than the facts is recorded as a pipeline's is (`content.screened`: the flags and
+        the text's hash, never the text) unless `record` is false (recorded once already), and the caller leaves it
+        out or refuses it."""
         flags = check_words(text, facts, customer_facing=purpose == "copy")
-        if flags:
+        if flags and record:
             self._records.append(
                 ContentScreened(
                     agent=self._agent or "unknown",
@@ -310,7 +318,7 @@ class Narrator:
                     flags=flags,
                 )
             )
-        return not flags
+        return flags
 
     def refused(self, purpose: str, detail: str) -> None:
         """Record that the model's answers were not used (refused tool calls): the engine's decision stands."""

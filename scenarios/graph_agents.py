@@ -42,11 +42,14 @@ def graph_agents(
     if not graphs:
         return built
     from coalition.agents.graph_agent import GraphAgent, load_factory
+    from coalition.scenarios.agent_lanes import customer_texts
 
     for name, ref in sorted(graphs.items()):
         factory = load_factory(ref, f"agents.{name}.graph")
         narrator = narrators.get(name) or Narrator(model or offline_model(name, seed), agent=name)
         permitted = [a for a in policy.permissions.get(name, []) if a != REQUEST_ACTION]
         actions = {a: action for a in permitted if (action := pack.action(a)) is not None}
-        built[name] = GraphAgent(name, factory, narrator, actions, reacts_to=reacts_to(pack, name))
+        built[name] = GraphAgent(
+            name, factory, narrator, actions, reacts_to=reacts_to(pack, name), customer_texts=customer_texts()
+        )
     return built

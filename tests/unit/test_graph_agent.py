@@ -49,12 +49,17 @@ def credit(amount: int, n: int = 1) -> dict[str, Any]:
 class Desk:
     """The graph agent, its scripted model and the envelopes it receives, one superstep per `step`."""
 
-    def __init__(self, *answers: str | AIMessage, factory: Any = None) -> None:
+    def __init__(
+        self, *answers: str | AIMessage, factory: Any = None, customer_texts: dict[str, str] | None = None
+    ) -> None:
         self.model = ScriptedModel(responses=list(answers))
         actions = {name: catalog().actions[name] for name in PERMITTED}
         narrator = Narrator(self.model, agent="billing")
         build = factory or example_factory()
-        self.agent = GraphAgent("billing", build, narrator, actions, reacts_to=frozenset({"case"}))
+        texts = customer_texts or {}
+        self.agent = GraphAgent(
+            "billing", build, narrator, actions, reacts_to=frozenset({"case"}), customer_texts=texts
+        )
         self.env = Envelopes()
         self.ids = IdFactory("test", "agent:billing")
         self.superstep = 0
@@ -237,3 +242,41 @@ def test_what_the_model_says_beside_a_call_reaches_the_rationale_only_through_th
     [proposal] = proposals(output)
     assert proposal.rationale == f"the billing agent's graph called credit_account: {fair}"
     assert not [m for m in output.messages if isinstance(m.message, ContentScreened)]
+
+
+def notice(message: str, n: int) -> dict[str, Any]:
+    args = {"account_id": "A-1", "case_id": "C-1", "rule": "model", "message": message}
+    return {"name": "notify_customer", "args": args, "id": f"call_n{n}"}
+
+
+def test_a_notice_says_no_more_to_the_customer_than_the_agents_executed_calls() -> None:
+    """A graph's notice to a customer went out as the model wrote it (only the content screen read it): told 'we
+    refunded 500 USD' after its 900 USD credit was denied. Its text is now held to the words check against what the
+    agent's calls executed and the notice's own arguments: a promise beyond them is refused as the tool's result and
+    recorded (content.screened, words:copy:<model>, the text's hash); once the 60 USD credit executed, a notice
+    saying so is proposed."""
+    promise = "Good news: we refunded 500 USD to A-1 for case C-1."
+    desk = Desk(
+        AIMessage(content="", tool_calls=[credit(900)]),
+        AIMessage(content="", tool_calls=[notice(promise, 1)]),
+        "Told them.",
+        customer_texts={"notify_customer": "message"},
+    )
+    [denied] = proposals(desk.step(desk.case()))
+    output = desk.step(desk.env.verdict(denied, "deny", reasons=["over the limit"]))
+    assert proposals(output) == []
+    refused = desk.tool_results()[-1]["refused"]
+    assert refused.startswith("notify_customer: args.message says more than")
+    [screened] = [m.message for m in output.messages if isinstance(m.message, ContentScreened)]
+    assert (screened.source.startswith("words:copy:"), screened.content_hash) == (True, content_hash(promise))
+    told = "We credited 60 USD to account A-1 for case C-1."
+    desk = Desk(
+        AIMessage(content="", tool_calls=[credit(60)]),
+        AIMessage(content="", tool_calls=[notice(told, 2)]),
+        "Done.",
+        customer_texts={"notify_customer": "message"},
+    )
+    [paid] = proposals(desk.step(desk.case()))
+    desk.step(desk.env.verdict(paid, "allow"))
+    [notified] = proposals(desk.step(desk.env.execution(paid, "applied")))
+    assert (notified.action, notified.args["message"]) == ("notify_customer", told)
