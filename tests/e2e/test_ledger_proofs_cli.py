@@ -63,6 +63,7 @@ def draft(n: int, *, tag: str = "", kind: str = "verdict") -> EntryDraft:
         payload={"agent": "finance", "n": n, **(_scripted_decision(n, at) if kind == "approval" else {})},
         rationale=f"rationale of entry {n}{tag}",
         message_id=f"m-{n}{tag}",
+        message_type="approval.granted" if kind == "approval" else None,  # a decision names itself twice, alike
     )
 
 
