@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from coalition.bus.memory import MemoryBus
+from coalition.cli.summary import escalations
 from coalition.governance.policy import charged_args
 from coalition.ledger.entry import EntryDraft, LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
@@ -59,6 +60,23 @@ def copy_run(
             fields["payload"] = {**e.payload, "settings": settings}
         drafts.append(EntryDraft(**fields))
     ledger.append(drafts)
+    return ledger
+
+
+def forged_decisions(source: SqliteLedger, tmp_path: Path) -> SqliteLedger:
+    """chaos-1 copied as forged-1, with an unsigned approval in carol's name and alice's signed rejection re-filed as
+    an approval (message type approval.granted) appended on the rejected pricing change."""
+    ledger = copy_run(list(source.iter_entries(run_id="chaos-1")), tmp_path / "forged.db", "forged-1")
+    (rejection,) = [e for e in ledger.iter_entries(run_id="forged-1") if e.kind == "rejection"]
+    fields = {name: getattr(rejection, name) for name in EntryDraft.model_fields}
+    unsigned = {**rejection.payload, "approver": "carol", "role": "board", "reason": "forged", "signature": None}
+    forged = {"kind": "approval", "message_type": "approval.granted", "approver": "carol", "rationale": "forged"}
+    ledger.append(
+        [
+            EntryDraft(**{**fields, **forged, "payload": unsigned, "message_id": "forged-1"}),
+            EntryDraft(**{**fields, "message_type": "approval.granted", "message_id": "forged-2"}),
+        ]
+    )
     return ledger
 
 
@@ -169,23 +187,15 @@ class TestReadModel:
         """An approval appended past the approvals service (unsigned) and a signed rejection re-filed as an approval
         decide nothing (governance never took them; `ledger verify` names them), but the report listed both among
         who decided the escalation, the forger's words among its reasons."""
-        entries = list(chaos[0].iter_entries(run_id="chaos-1"))
-        ledger = copy_run(entries, tmp_path / "forged.db", "forged-1")
-        (rejection,) = [e for e in ledger.iter_entries(run_id="forged-1") if e.kind == "rejection"]
-        fields = {name: getattr(rejection, name) for name in EntryDraft.model_fields}
-        unsigned = {**rejection.payload, "approver": "carol", "role": "board", "reason": "forged", "signature": None}
-        forged = {"kind": "approval", "message_type": "approval.granted", "approver": "carol", "rationale": "forged"}
-        ledger.append(
-            [
-                EntryDraft(**{**fields, **forged, "payload": unsigned, "message_id": "forged-1"}),
-                EntryDraft(**{**fields, "message_type": "approval.granted", "message_id": "forged-2"}),
-            ]
-        )
+        ledger = forged_decisions(chaos[0], tmp_path)
         report = run_report(ledger, "forged-1")
+        summary = escalations(list(ledger.iter_entries(run_id="forged-1")))  # what `coalition run` prints at its end
         ledger.close()
         rejected = next(e for e in report.escalations if e.action == "change_pricing_policy")
         assert (rejected.outcome, rejected.decided_by) == ("rejected", ["alice (risk_officer)"])
         assert "forged" not in rejected.reasons
+        printed = next(row for row in summary if row["action"] == "change_pricing_policy")
+        assert printed["decided_by"] == ["alice"]
 
     def test_unknown_run(self, chaos: tuple[SqliteLedger, RunReport]) -> None:
         """A run that is not there is a ReportError naming it."""
