@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -252,6 +252,19 @@ def verify_decisions(ledger: Ledger, run_id: str | None = None) -> tuple[int, li
         if why is not None:
             problems.append(DecisionProblem(entry.seq, entry.run_id, str(entry.payload.get("approver", "")), why))
     return checked, problems
+
+
+def decision_check(ledger: Ledger) -> Callable[[LedgerEntry], str | None]:
+    """`decision_entry_problem` against each entry's own run's recorded identities (read once per run): the check
+    the CLI and the console pass to the ledger's explanation, which may not import governance."""
+    identities: dict[str, RunIdentities] = {}
+
+    def problem(entry: LedgerEntry) -> str | None:
+        if entry.run_id not in identities:
+            identities[entry.run_id] = recorded_identities(ledger, entry.run_id)
+        return decision_entry_problem(entry, identities[entry.run_id])
+
+    return problem
 
 
 def recorded_identities(ledger: Ledger, run_id: str, *, accept_runs: Iterable[str] = ()) -> RunIdentities:

@@ -8,12 +8,14 @@ authorization and the execution. Any entry of the chain can be the starting poin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from coalition.bus.messages import ApprovalGranted, ApprovalRejected
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import EntryNotFound
@@ -22,6 +24,17 @@ DECISION_KINDS = frozenset({"proposal", "verdict", "approval", "rejection", "res
 # A verdict is a cause too: the denial an agent revised its proposal after.
 CAUSE_KINDS = frozenset({"observation", "message", "proposal", "verdict", "execution", "run"})
 MAX_CAUSES = 500  # a bound on the backwards walk, so a pathological ledger cannot make explain run away
+HUMAN_KINDS = frozenset({"approval", "rejection"})
+HUMAN_TYPES = frozenset({ApprovalGranted.TYPE, ApprovalRejected.TYPE})
+
+DecisionCheck = Callable[[LedgerEntry], "str | None"]
+"""Why a recorded human decision is not one its approver signed (None: it is); governance's
+`decision_entry_problem` against the run's recorded approver keys, passed in by the CLI and the console."""
+
+
+def claims_decision(entry: LedgerEntry) -> bool:
+    """Whether the entry claims to be a human decision, by its kind or by its message type (what a fold reads)."""
+    return entry.kind in HUMAN_KINDS or entry.message_type in HUMAN_TYPES
 
 
 class ChainLink(BaseModel):
@@ -45,10 +58,16 @@ class ChainLink(BaseModel):
     message_id: str | None = None
     causation_id: str | None = None
     superstep: int | None = None
+    # for an entry that claims to be a human decision: whether its approver's signature proves it (None: not one)
+    verified: bool | None = None
+    problem: str | None = None  # why it does not verify
 
     @classmethod
-    def of(cls, entry: LedgerEntry) -> ChainLink:
+    def of(cls, entry: LedgerEntry, decision_problem: DecisionCheck | None = None) -> ChainLink:
+        """The entry as a link; with `decision_problem`, a claimed human decision is marked verified or not (why)."""
         action = entry.payload.get("action")
+        problem = decision_problem(entry) if decision_problem is not None and claims_decision(entry) else None
+        verified = (problem is None) if decision_problem is not None and claims_decision(entry) else None
         return cls(
             seq=entry.seq,
             kind=entry.kind,
@@ -66,6 +85,8 @@ class ChainLink(BaseModel):
             message_id=entry.message_id,
             causation_id=entry.causation_id,
             superstep=entry.superstep,
+            verified=verified,
+            problem=problem,
         )
 
 
@@ -78,7 +99,9 @@ class Decision(BaseModel):
     proposal: ChainLink | None
     causes: list[ChainLink] = Field(default_factory=list)  # observations / agent messages behind the proposal
     verdicts: list[ChainLink] = Field(default_factory=list)
-    human: list[ChainLink] = Field(default_factory=list)  # approvals and rejections
+    human: list[ChainLink] = Field(default_factory=list)  # approvals and rejections their approvers signed
+    # entries that claim to be approvals or rejections but do not verify (each with why): no human decided by them
+    unverified: list[ChainLink] = Field(default_factory=list)
     revised_by: list[ChainLink] = Field(default_factory=list)  # later proposals that supersede this one
     resolutions: list[ChainLink] = Field(default_factory=list)
     authorizations: list[ChainLink] = Field(default_factory=list)
@@ -103,9 +126,10 @@ class Explanation(BaseModel):
 class _RunIndex:
     """Cached look-ups within one run: entries by message id, observations by the evidence id they carry."""
 
-    def __init__(self, ledger: Ledger, run_id: str) -> None:
+    def __init__(self, ledger: Ledger, run_id: str, decision_problem: DecisionCheck | None = None) -> None:
         self._ledger = ledger
         self._run_id = run_id
+        self._check = decision_problem
         self._by_message: dict[str, LedgerEntry | None] = {}
         self._by_evidence: dict[str, LedgerEntry] | None = None
         self._causes: dict[int, list[LedgerEntry]] = {}
@@ -170,25 +194,35 @@ class _RunIndex:
     def decision(self, proposal_id: str) -> Decision:
         entries = self._ledger.query(LedgerQuery(run_id=self._run_id, subject=proposal_id))
         buckets: dict[str, list[ChainLink]] = {kind: [] for kind in DECISION_KINDS}
+        human: list[ChainLink] = []
+        unverified: list[ChainLink] = []
         proposal: LedgerEntry | None = None
         for entry in entries:
+            if claims_decision(entry):  # whatever its kind: a decision its approver signed, or none at all
+                link = self.link(entry)
+                (unverified if link.verified is False else human).append(link)
+                continue
             if entry.kind not in DECISION_KINDS:
                 continue
             if entry.kind == "proposal" and proposal is None:
                 proposal = entry
-            buckets[entry.kind].append(ChainLink.of(entry))
+            buckets[entry.kind].append(self.link(entry))
         causes = [c for c in self.causes(proposal) if c.kind in CAUSE_KINDS] if proposal is not None else []
         return Decision(
             proposal_id=proposal_id,
-            proposal=ChainLink.of(proposal) if proposal is not None else None,
-            causes=[ChainLink.of(c) for c in causes],
+            proposal=self.link(proposal) if proposal is not None else None,
+            causes=[self.link(c) for c in causes],
             verdicts=buckets["verdict"],
-            human=sorted(buckets["approval"] + buckets["rejection"], key=lambda link: link.seq),
-            revised_by=[ChainLink.of(r) for r in self.revisions_of(proposal_id)],
+            human=human,
+            unverified=unverified,
+            revised_by=[self.link(r) for r in self.revisions_of(proposal_id)],
             resolutions=buckets["resolution"],
             authorizations=buckets["authorization"],
             executions=buckets["execution"],
         )
+
+    def link(self, entry: LedgerEntry) -> ChainLink:
+        return ChainLink.of(entry, self._check)
 
     def proposals_caused_by(self, focus: LedgerEntry) -> list[str]:
         """Proposal ids of the run whose causes include the focus entry (in proposal order)."""
@@ -199,12 +233,15 @@ class _RunIndex:
         return found
 
 
-def explain(ledger: Ledger, seq: int) -> Explanation:
-    """The causal chain of the decision(s) entry `seq` belongs to or led to; EntryNotFound if there is none."""
+def explain(ledger: Ledger, seq: int, *, decision_problem: DecisionCheck | None) -> Explanation:
+    """The causal chain of the decision(s) entry `seq` belongs to or led to; EntryNotFound if there is none.
+
+    `decision_problem` is required, by name: the check that a claimed human decision is its approver's signed one.
+    None (nothing to check against) lists every claimed decision as unverified ("not checked"), never as human."""
     focus = ledger.get(seq)
     if focus is None:
         raise EntryNotFound(seq)
-    index = _RunIndex(ledger, focus.run_id)
+    index = _RunIndex(ledger, focus.run_id, decision_problem or _not_checked)
     causes: list[LedgerEntry] = []
     if focus.kind in DECISION_KINDS and focus.subject:
         proposal_ids = [focus.subject]
@@ -214,15 +251,20 @@ def explain(ledger: Ledger, seq: int) -> Explanation:
     return Explanation(
         seq=seq,
         run_id=focus.run_id,
-        focus=ChainLink.of(focus),
-        causes=[ChainLink.of(c) for c in causes],
+        focus=index.link(focus),
+        causes=[index.link(c) for c in causes],
         decisions=[index.decision(pid) for pid in proposal_ids],
     )
 
 
+def _not_checked(entry: LedgerEntry) -> str:
+    return "its signature was not checked"
+
+
 def summary_line(link: ChainLink) -> str:
-    """A one-line description of a chain link, for trees and tables."""
-    parts: list[Any] = [f"#{link.seq}", link.kind]
+    """A one-line description of a chain link, for trees and tables (a claimed human decision that does not
+    verify says so first, and why last)."""
+    parts: list[Any] = [f"#{link.seq}", "UNVERIFIED" if link.verified is False else None, link.kind]
     if link.action:
         parts.append(link.action)
     if link.outcome:
@@ -230,7 +272,13 @@ def summary_line(link: ChainLink) -> str:
     if link.gate:
         parts.append(f"[gate {link.gate}]")
     parts.append(f"by {link.actor}")
-    return " ".join(str(p) for p in parts)
+    if link.verified is not None and link.approver:  # a claimed decision names whose it claims to be
+        parts.append(f"(approver {link.approver})")
+    if link.verified is True:
+        parts.append("(signature verified)")
+    elif link.verified is False:
+        parts.append(f"— NOT a verified human decision: {link.problem}")
+    return " ".join(str(p) for p in parts if p is not None)
 
 
 def cited_entry(ledger: Ledger, run_id: str, evidence_id: str) -> LedgerEntry | None:

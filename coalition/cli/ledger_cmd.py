@@ -27,6 +27,7 @@ from coalition.cli.common import (
 )
 from coalition.cli.pg_setup_cmd import pg_setup
 from coalition.cli.terminal import TerminalConsole, clean, json_text
+from coalition.governance.decision_signatures import decision_check
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
@@ -431,7 +432,7 @@ def explain_cmd(
     ledger = open_ledger(ledger_path, read_only=True)
     try:
         focus, number = resolve_entry(ledger, seq, run, global_seq=global_seq)
-        explanation = explain(ledger, focus.seq)
+        explanation = explain(ledger, focus.seq, decision_problem=decision_check(ledger))
         numbering = RunNumbering(ledger, focus.run_id)
         numbers = {seq: numbering.number(seq) for seq in _link_seqs(explanation)}
     except EntryNotFound as exc:
@@ -450,7 +451,7 @@ def explain_cmd(
 def _link_seqs(explanation: Explanation) -> set[int]:
     seqs = {explanation.focus.seq, *(c.seq for c in explanation.causes)}
     for d in explanation.decisions:
-        links = [*d.causes, *d.verdicts, *d.human, *d.resolutions, *d.authorizations, *d.executions]
+        links = [*d.causes, *d.verdicts, *d.human, *d.unverified, *d.resolutions, *d.authorizations, *d.executions]
         seqs.update(link.seq for link in links)
         if d.proposal is not None:
             seqs.add(d.proposal.seq)
@@ -469,6 +470,8 @@ def _label(link: ChainLink, *, detail: bool = True, numbers: dict[int, int] | No
         extras.append(f"policy {link.policy_version[:12]}")
     if extras:
         text += f" [dim]({escape('; '.join(extras))})[/dim]"
+    if link.verified is False:  # a claimed human decision that does not verify: never shown as one
+        text = f"[red]{text}[/red]"
     if detail:
         text += f"\n[italic]{escape(link.rationale)}[/italic]"
     return text
@@ -487,6 +490,13 @@ def _decision_tree(node: Tree, decision: Decision, numbers: dict[int, int] | Non
         branch.add(_label(link, numbers=numbers))
     if not steps:
         branch.add("[dim]no verdict recorded yet[/dim]")
+    if decision.unverified:
+        flagged = branch.add(
+            "[red]recorded as human decisions but NOT verified (no approver's signature proves them; governance "
+            "took none of them)[/red]"
+        )
+        for link in decision.unverified:
+            flagged.add(_label(link, numbers=numbers))
 
 
 def explanation_tree(explanation: Explanation, numbers: dict[int, int] | None = None) -> Tree:

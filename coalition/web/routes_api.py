@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 
+from coalition.governance.decision_signatures import decision_check
 from coalition.ledger.explain import explain
 from coalition.web.auth import READERS, Principal, allow
 from coalition.web.errors import Refused
@@ -156,7 +157,7 @@ def api_explain(request: Request, principal: Reader, seq: Annotated[int, Path(ge
     ledger = state_of(request).ledger
     if ledger.get(seq) is None:
         raise Refused(404, f"no ledger entry #{seq}")
-    return explain(ledger, seq).model_dump(mode="json")
+    return explain(ledger, seq, decision_problem=decision_check(ledger)).model_dump(mode="json")
 
 
 @router.get("/approvals", response_model=list[EscalationOut], responses=_ERRORS)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from coalition.domain import catalog
+from coalition.governance.decision_signatures import decision_check
 from coalition.ledger.base import Ledger, VerifyResult
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.errors import EntryNotFound
@@ -81,7 +82,7 @@ def entry_page(
     if entry is None:
         raise Refused(404, f"no ledger entry #{seq} (the ledger has {ledger.head()[0]} entries)")
     try:
-        why = explain(ledger, seq)
+        why = explain(ledger, seq, decision_problem=decision_check(ledger))
     except EntryNotFound:
         why = None
     head = ledger.head()[0]

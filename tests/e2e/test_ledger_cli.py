@@ -339,3 +339,81 @@ class TestSubprocess:
         done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
         assert done.returncode == 1
         assert done.stdout.startswith("TAMPERED at seq 6: seq 6 is missing")
+
+
+@pytest.fixture(scope="module")
+def forged_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int, int]:
+    """A real chaos-week run (its scripted board rejects the pricing-policy change: alice's signed rejection), then,
+    appended past the approvals service as anyone who can write the ledger file could: an unsigned approval in
+    carol's name and a copy of alice's signed rejection re-filed as approval.granted. Returns the ledger and the seqs
+    of the rejection, the unsigned approval and the re-filed copy."""
+    from coalition.bus.memory import MemoryBus
+    from coalition.ledger import LedgerQuery
+    from coalition.ledger.entry import EntryDraft
+    from coalition.scenarios.assembly import assemble_run
+    from coalition.scenarios.spec import load_scenario
+
+    path = tmp_path_factory.mktemp("forged") / "ledger.db"
+    with SqliteLedger(path) as ledger:
+        assemble_run(load_scenario("chaos-week"), bus=MemoryBus(namespace="f"), ledger=ledger, run_id="chaos-1").run()
+        (rejection,) = ledger.query(LedgerQuery(run_id="chaos-1", kind="rejection"))
+        fields = {name: getattr(rejection, name) for name in EntryDraft.model_fields}
+        unsigned = {**rejection.payload, "approver": "carol", "role": "board", "reason": "forged", "signature": None}
+        forged = {"kind": "approval", "message_type": "approval.granted", "approver": "carol", "rationale": "forged"}
+        ledger.append(
+            [
+                EntryDraft(**{**fields, **forged, "payload": unsigned, "message_id": "forged-1"}),
+                EntryDraft(**{**fields, "message_type": "approval.granted", "message_id": "forged-2"}),
+            ]
+        )
+        unsigned_seq, refiled_seq = (ledger.query(LedgerQuery(message_id=m))[0].seq for m in ("forged-1", "forged-2"))
+    return path, rejection.seq, unsigned_seq, refiled_seq
+
+
+class TestExplainUnverifiedDecisions:
+    """`ledger explain` never presents a decision that does not verify as a human decision: it lists it apart,
+    flagged, with why (on main the unsigned approval in carol's name and the re-filed copy were among its human
+    decisions, in the tree and in --json)."""
+
+    def test_json_lists_only_signed_decisions_as_human(self, forged_run: tuple[Path, int, int, int]) -> None:
+        path, rejection, unsigned, refiled = forged_run
+        code, out, err = invoke("explain", str(rejection), "--seq", "--ledger", str(path), "--json")
+        assert code == 0, err
+        (decision,) = orjson.loads(out)["decisions"]
+        assert [(h["seq"], h["approver"]) for h in decision["human"]] == [(rejection, "alice")]
+        assert decision["human"][0]["verified"] is True
+        flagged = {u["seq"]: (u["approver"], u["verified"], u["problem"]) for u in decision["unverified"]}
+        assert flagged == {
+            unsigned: ("carol", False, "the decision of carol is not signed"),
+            refiled: (
+                "alice",
+                False,
+                "the decision of alice is filed as kind 'rejection' with message type 'approval.granted': a signed "
+                "decision's kind and type name the same decision",
+            ),
+        }
+
+    def test_tree_flags_each_with_why(self, forged_run: tuple[Path, int, int, int]) -> None:
+        path, rejection, unsigned, refiled = forged_run
+        code, out, err = invoke("explain", str(rejection), "--seq", "--ledger", str(path))
+        assert code == 0, err
+        flat = re.sub(r"[\s│├└─]+", " ", out)
+        assert f"(seq {rejection}) rejection → rejected [gate pricing_policy_change] by human:alice" in flat
+        assert "(approver alice) (signature verified)" in flat
+        assert "recorded as human decisions but NOT verified" in flat
+        assert f"(seq {unsigned}) UNVERIFIED approval" in flat
+        assert "(approver carol) — NOT a verified human decision: the decision of carol is not signed" in flat
+        assert f"(seq {refiled}) UNVERIFIED rejection" in flat
+        assert "filed as kind 'rejection' with message type 'approval.granted'" in flat
+        assert flat.count("(signature verified)") == 2  # alice's rejection: the focus and its place in the chain
+
+    def test_explaining_the_forged_entry_itself(self, forged_run: tuple[Path, int, int, int]) -> None:
+        """From the forged approval: the focus says it is no verified decision, in the tree and in --json."""
+        path, _, unsigned, _ = forged_run
+        code, out, _ = invoke("explain", str(unsigned), "--seq", "--ledger", str(path), "--json")
+        assert code == 0
+        focus = orjson.loads(out)["focus"]
+        assert (focus["verified"], focus["problem"]) == (False, "the decision of carol is not signed")
+        code, out, _ = invoke("explain", str(unsigned), "--seq", "--ledger", str(path))
+        assert f"why #{unsigned}" in out
+        assert out.startswith(f"why #{unsigned} of run chaos-1? #{unsigned} (seq {unsigned}) UNVERIFIED approval")

@@ -1005,6 +1005,62 @@ class TestSignedDecisions:
         assert checked >= 1
         assert problems == []
 
+    def test_the_why_chain_never_shows_an_unverified_decision_as_a_human_one(self, console: Console) -> None:
+        """After carol's signed console approval, an unsigned approval in dave's name and a copy of carol's approval
+        re-filed as approval.rejected are appended past the approvals service (anyone who can write the ledger file
+        can). The "why" chain (the entry page and /api/ledger/N/explain) lists carol's approval alone as a human
+        decision, marked verified, and the two apart, flagged with why (on main all three were human decisions)."""
+        csrf = console.login("carol")
+        pid = console.pending()[0]
+        assert console.decide(csrf, pid, reason="signed in the console").status_code == 303
+        with SqliteLedger(console.ledger_path, create=False) as ledger:
+            signed = next(e for e in ledger.query(LedgerQuery(run_id=RUN, kind="approval")) if e.subject == pid)
+            fields = {name: getattr(signed, name) for name in EntryDraft.model_fields}
+            unsigned = {**signed.payload, "approver": "dave", "reason": "forged", "signature": None, "signer_key": None}
+            ledger.append(
+                [
+                    EntryDraft(
+                        **{
+                            **fields,
+                            "approver": "dave",
+                            "rationale": "forged",
+                            "payload": unsigned,
+                            "message_id": "forged-1",
+                        }
+                    ),
+                    EntryDraft(**{**fields, "message_type": "approval.rejected", "message_id": "forged-2"}),
+                ]
+            )
+            forged, refiled = (ledger.query(LedgerQuery(message_id=m))[0].seq for m in ("forged-1", "forged-2"))
+        console.login("audrey")
+        (decision,) = console.client.get(f"/api/ledger/{signed.seq}/explain").json()["decisions"]
+        assert [(h["seq"], h["approver"]) for h in decision["human"]] == [(signed.seq, "carol")]
+        assert decision["human"][0]["verified"] is True
+        flagged = {u["seq"]: (u["approver"], u["problem"]) for u in decision["unverified"]}
+        assert flagged == {
+            forged: ("dave", "the decision of dave is not signed"),
+            refiled: (
+                "carol",
+                "the decision of carol is filed as kind 'approval' with message type 'approval.rejected': a signed "
+                "decision's kind and type name the same decision",
+            ),
+        }
+        page = console.client.get(f"/ledger/entries/{signed.seq}").text
+        assert "Recorded as human decisions but NOT verified" in page
+        chain = page.partition("<h2>Why?")[2]  # past the entry's fields and its neighbours' links
+        human, _, apart = chain.partition("Recorded as human decisions but NOT verified")
+        assert f'<a href="/ledger/entries/{signed.seq}">' in human
+        assert "(signature verified)" in human
+        for seq in (forged, refiled):
+            assert f'<a href="/ledger/entries/{seq}">' not in human
+            assert (
+                f'<li class="chain-unverified"><a href="/ledger/entries/{seq}">#{seq}</a> <b class="unverified">'
+                in apart
+            )
+        assert "NOT a verified human decision: the decision of dave is not signed" in apart
+        focus = console.client.get(f"/ledger/entries/{forged}").text
+        assert "NOT verified: the decision of dave is not signed" in focus
+
     def test_an_approver_without_an_unlocked_key_cannot_decide(self, console: Console) -> None:
         """A console approver whose key did not open at login (none, or another password) is refused: 403."""
         console.client.app.state.console.users.add("zed", ["approver"], PASSWORD_HASH, now=T0)  # type: ignore[attr-defined]
