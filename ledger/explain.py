@@ -61,6 +61,7 @@ class ChainLink(BaseModel):
     # for an entry that claims to be a human decision: whether its approver's signature proves it (None: not one)
     verified: bool | None = None
     problem: str | None = None  # why it does not verify
+    scripted: bool = False  # a claimed decision of a scenario's scripted board (its declared test identity signed it)
 
     @classmethod
     def of(cls, entry: LedgerEntry, decision_problem: DecisionCheck | None = None) -> ChainLink:
@@ -87,6 +88,7 @@ class ChainLink(BaseModel):
             superstep=entry.superstep,
             verified=verified,
             problem=problem,
+            scripted=verified is not None and entry.payload.get("scripted") is True,
         )
 
 
@@ -275,7 +277,7 @@ def summary_line(link: ChainLink) -> str:
     if link.verified is not None and link.approver:  # a claimed decision names whose it claims to be
         parts.append(f"(approver {link.approver})")
     if link.verified is True:
-        parts.append("(signature verified)")
+        parts.append("(scripted board, signature verified)" if link.scripted else "(signature verified)")
     elif link.verified is False:
         parts.append(f"— NOT a verified human decision: {link.problem}")
     return " ".join(str(p) for p in parts if p is not None)

@@ -399,13 +399,13 @@ class TestExplainUnverifiedDecisions:
         assert code == 0, err
         flat = re.sub(r"[\s│├└─]+", " ", out)
         assert f"(seq {rejection}) rejection → rejected [gate pricing_policy_change] by human:alice" in flat
-        assert "(approver alice) (signature verified)" in flat
+        assert "(approver alice) (scripted board, signature verified)" in flat  # chaos-week's board decided
         assert "recorded as human decisions but NOT verified" in flat
         assert f"(seq {unsigned}) UNVERIFIED approval" in flat
         assert "(approver carol) — NOT a verified human decision: the decision of carol is not signed" in flat
         assert f"(seq {refiled}) UNVERIFIED rejection" in flat
         assert "filed as kind 'rejection' with message type 'approval.granted'" in flat
-        assert flat.count("(signature verified)") == 2  # alice's rejection: the focus and its place in the chain
+        assert flat.count("signature verified)") == 2  # alice's rejection: the focus and its place in the chain
 
     def test_explaining_the_forged_entry_itself(self, forged_run: tuple[Path, int, int, int]) -> None:
         """From the forged approval: the focus says it is no verified decision, in the tree and in --json."""

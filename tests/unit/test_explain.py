@@ -176,7 +176,10 @@ class TestExplain:
         assert [(v.outcome, v.gate, v.rule_ids, v.policy_version) for v in decision.verdicts] == [
             ("escalate", "market_entry", ["gate.market_entry"], "policy-v1")
         ]
-        assert [(h.kind, h.approver, h.verified) for h in decision.human] == [("approval", "alice", True)]
+        assert [(h.kind, h.approver, h.verified, h.scripted) for h in decision.human] == [
+            ("approval", "alice", True, True)
+        ]
+        assert summary_line(decision.human[0]).endswith("(approver alice) (scripted board, signature verified)")
         assert decision.unverified == []
         assert [r.outcome for r in decision.resolutions] == ["approved"]
         assert [a.outcome for a in decision.authorizations] == ["approval"]
