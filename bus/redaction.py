@@ -99,9 +99,11 @@ def without_query_secrets(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return redact(url)
-    if "password=" not in parts.query:
+    given = parts.query.split("&")
+    # by the parameter's decoded name, as libpq and redis-py read it: `pass%77ord=` is a password too
+    kept = [part for part in given if unquote(part.partition("=")[0]) not in QUERY_SECRET_KEYS]
+    if len(kept) == len(given):
         return url
-    kept = [part for part in parts.query.split("&") if unquote(part.partition("=")[0]) not in QUERY_SECRET_KEYS]
     return urlunsplit(parts._replace(query="&".join(kept)))
 
 

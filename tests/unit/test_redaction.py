@@ -195,6 +195,25 @@ class TestPasswordsInAQuery:
             "postgresql://app@db/x?sslmode=require&schema=s"
         )
 
+    def test_a_password_parameter_spelled_with_percent_escapes_is_left_out_too(self) -> None:
+        """libpq and redis-py decode a query parameter's name before reading it: `?pass%77ord=` is `?password=`.
+        pg-setup handed the administrator's password to the application in such a URL (as `password=`, decoded),
+        and `ledger verify`, doctor and every connection error printed it as written."""
+        from coalition.bootstrap import without_credentials
+        from coalition.ledger.postgres import app_url, display_url
+
+        for spelled in ("pass%77ord", "%70assword", "ssl%70assword"):
+            url = f"postgresql://postgres@db/x?sslmode=require&{spelled}=q-canary-5e1f77"
+            for shown in (
+                display_url(url),
+                app_url(url, app_role="app", schema="s"),
+                without_credentials(url.replace("postgresql", "redis")),
+            ):
+                assert "canary" not in shown, shown
+        assert app_url("postgresql://postgres@db/x?pass%77ord=k&sslmode=require", app_role="app", schema="s") == (
+            "postgresql://app@db/x?sslmode=require&schema=s"
+        )
+
 
 class TestWriters:
     """The ledger's append path and the log processor apply it; so does the reference `seal`."""
