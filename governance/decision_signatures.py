@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -265,6 +265,16 @@ def decision_check(ledger: Ledger) -> Callable[[LedgerEntry], str | None]:
         return decision_entry_problem(entry, identities[entry.run_id])
 
     return problem
+
+
+def identities_in(entries: Sequence[LedgerEntry]) -> RunIdentities:
+    """Who may sign decisions in a run, as the run.started among its entries (read already) recorded it: for views
+    built from a run's entries (the summary `coalition run` prints, the scripted-board check)."""
+    for e in entries:
+        if e.kind == "run" and e.message_type == "run.started":
+            settings = e.payload.get("settings")
+            return RunIdentities.from_settings(settings if isinstance(settings, dict) else {}, run_id=e.run_id)
+    return RunIdentities({}, interactive=False, runs=frozenset(e.run_id for e in entries[:1]))
 
 
 def recorded_identities(ledger: Ledger, run_id: str, *, accept_runs: Iterable[str] = ()) -> RunIdentities:

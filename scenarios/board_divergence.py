@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coalition.bus.memory import MemoryBus
+from coalition.governance.decision_signatures import decision_entry_problem, identities_in
 from coalition.governance.policy import Policy
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
@@ -58,12 +59,15 @@ def divergences(entries: Sequence[LedgerEntry], scenario: Scenario) -> list[Dive
     escalated: dict[str, LedgerEntry] = {}
     deciders: dict[str, list[tuple[str, str]]] = {}
     resolved: dict[str, str] = {}
+    identities = identities_in(entries)
     for e in sorted(entries, key=lambda x: x.seq):
         if e.kind == "proposal":
             proposals[e.subject] = e.payload
         elif e.kind == "verdict" and e.outcome == "escalate":
             escalated[e.subject] = e
-        elif e.kind in ("approval", "rejection"):
+        elif e.kind in ("approval", "rejection") and decision_entry_problem(e, identities) is None:
+            # only a decision its approver signed decided anything: an unsigned one in carol's name is no decider,
+            # and one marked as the board's answer must not hide what people decided
             deciders.setdefault(e.subject, []).append((e.approver or "", str(e.payload.get("method", ""))))
         elif e.kind == "resolution" and e.outcome:
             resolved[e.subject] = e.outcome

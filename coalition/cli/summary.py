@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console, Group
 from rich.table import Table
 
-from coalition.governance.decision_signatures import RunIdentities, decision_entry_problem
+from coalition.governance.decision_signatures import decision_entry_problem, identities_in
 from coalition.ledger.entry import LedgerEntry
 from coalition.ledger.numbering import numbers_of
 
@@ -34,15 +34,6 @@ def decisions_table(entries: Sequence[LedgerEntry]) -> Table:
     return table
 
 
-def _identities(entries: Sequence[LedgerEntry]) -> RunIdentities:
-    """Who may sign decisions in the run, as the run.started among its entries recorded it."""
-    for e in entries:
-        if e.kind == "run" and e.message_type == "run.started":
-            settings = e.payload.get("settings")
-            return RunIdentities.from_settings(settings if isinstance(settings, dict) else {}, run_id=e.run_id)
-    return RunIdentities({}, interactive=False, runs=frozenset(e.run_id for e in entries[:1]))
-
-
 def escalations(entries: Sequence[LedgerEntry]) -> list[dict[str, Any]]:
     """Every escalation of the run with how it ended and who decided ("number": the verdict's number within the
     run, as `ledger explain NUMBER` takes it; "seq": its ledger-wide sequence number)."""
@@ -50,7 +41,7 @@ def escalations(entries: Sequence[LedgerEntry]) -> list[dict[str, Any]]:
     proposals = {e.subject: e for e in entries if e.kind == "proposal"}
     resolutions = {e.subject: e for e in entries if e.kind == "resolution"}
     deciders: dict[str, list[str]] = defaultdict(list)
-    identities = _identities(entries)
+    identities = identities_in(entries)
     for e in entries:
         # only a decision its approver signed decided anything (governance took no other; ledger verify names it)
         if e.kind in ("approval", "rejection") and e.approver and decision_entry_problem(e, identities) is None:

@@ -11,14 +11,18 @@ from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coalition.bus.keys import public_text
 from coalition.bus.memory import MemoryBus
 from coalition.cli.summary import escalations
+from coalition.governance.decision_signatures import sign, statement
 from coalition.governance.policy import charged_args
 from coalition.ledger.entry import EntryDraft, LedgerEntry
 from coalition.ledger.sqlite import SqliteLedger
 from coalition.scenarios.assembly import assemble_run
 from coalition.scenarios.audit import AuditError, write_audit
+from coalition.scenarios.board_divergence import divergences
 from coalition.scenarios.report_render import figures, render
 from coalition.scenarios.reports import ReportError, RunReport, run_report
 from coalition.scenarios.spec import load_scenario
@@ -196,6 +200,45 @@ class TestReadModel:
         assert "forged" not in rejected.reasons
         printed = next(row for row in summary if row["action"] == "change_pricing_policy")
         assert printed["decided_by"] == ["alice"]
+
+    def test_who_decided_otherwise_than_the_board_names_only_decisions_that_verify(
+        self, chaos: tuple[SqliteLedger, RunReport], tmp_path: Path
+    ) -> None:
+        """The scripted-board check (`coalition run`'s 'decided otherwise: … by …', the report's scripted_board)
+        read every approval and rejection entry too: the unsigned approval in carol's name was listed among who
+        decided, and as it copies the board's method it hid the divergence altogether ("the board answered")."""
+        ledger = forged_decisions(chaos[0], tmp_path)
+        entries = list(ledger.iter_entries(run_id="forged-1"))
+        ledger.close()
+        alice = Ed25519PrivateKey.generate()  # as in an interactive run: alice rejected with her own key
+        interactive: list[LedgerEntry] = []
+        for e in entries:
+            payload = e.payload
+            if e.kind == "run" and e.message_type == "run.started":
+                keys = {"alice": public_text(alice.public_key())}
+                payload = {**payload, "settings": {**payload["settings"], "interactive": True, "approver_keys": keys}}
+            elif e.kind == "rejection" and e.message_id not in ("forged-1", "forged-2"):
+                p = e.payload
+                said = statement(
+                    proposal_id=p["proposal_id"], proposal_hash=p["proposal_hash"], approver="alice",
+                    decision="reject", reason=p["reason"], decided_at=e.sim_time, run_id="forged-1",
+                )  # fmt: skip
+                signed = {"method": "cli", "scripted": False, "signed_run": "forged-1", "signature": sign(alice, said)}
+                payload = {**p, **signed, "signer_key": public_text(alice.public_key())}
+            interactive.append(e.model_copy(update={"payload": payload}))
+        scenario = load_scenario("chaos-week")  # whose board would have approved the pricing change
+        board = scenario.board.model_copy(
+            update={
+                "decisions": [
+                    d.model_copy(update={"decision": "approve"}) if d.match.gate == "pricing_policy_change" else d
+                    for d in scenario.board.decisions
+                ]
+            }
+        )
+        found = divergences(interactive, scenario.model_copy(update={"board": board}))
+        assert [(d.action, d.scripted, d.decided, d.deciders) for d in found] == [
+            ("change_pricing_policy", "approved", "rejected", ("alice",))
+        ]
 
     def test_unknown_run(self, chaos: tuple[SqliteLedger, RunReport]) -> None:
         """A run that is not there is a ReportError naming it."""
