@@ -45,6 +45,7 @@ from coalition.agents.facts import Facts
 from coalition.agents.lanes import text_problem
 from coalition.agents.narrator import Narrator
 from coalition.agents.recording import prompt_hash
+from coalition.agents.words import IDENTIFIER, NUMBER
 from coalition.agents.workflow import evidence_of, situation_of
 from coalition.bus import topics
 from coalition.bus.canonical import canonical_json, content_hash
@@ -171,15 +172,50 @@ class ActionTool(BaseTool):
         return f"{self.name}: {text}" if text is not None else None
 
 
-def _call_facts(action: str, args: Mapping[str, Any], executed: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> Facts:
-    """What a graph's words may name: the call's action and arguments (the figures, identifiers and commitment the
-    governed call itself carries) and, for a customer's text, the calls of the agent that executed — nothing else."""
-    calls = [(action, args), *executed]
+def _call_facts(action: str, args: Mapping[str, Any]) -> Facts:
+    """What a graph's words beside a call may name: the call's action and arguments (the figures, identifiers and
+    commitment the governed call itself carries, all recorded with it) — nothing else."""
     return Facts(
-        intent="notify" if executed else "propose",
-        decision=" ".join(name for name, _ in calls),
-        reasons=[f"{name} {_plain_value(value)}" for _, given in calls for name, value in given.items()],
+        intent="propose",
+        decision=action,
+        reasons=[f"{name} {_plain_value(value)}" for name, value in args.items()],
     )
+
+
+def _customer_facts(action: str, args: Mapping[str, Any], executed: Sequence[tuple[str, Mapping[str, Any]]]) -> Facts:
+    """What a customer's text may name: the identifiers and figures of the call's other arguments (the account, the
+    case, a campaign's discount) and of the agent's calls that executed, with their single-word values (an
+    executed credit's tier). Never an argument's prose: every argument is the model's own writing, so a promise put
+    in a free-text one beside the notice (rule='we refunded 500 USD') would vouch for itself."""
+    calls = [(action, args, False), *((name, given, True) for name, given in executed)]
+    return Facts(
+        intent="notify",
+        decision=" ".join(name for name, _, _ in calls),
+        reasons=[
+            " ".join([name, *_vouched(value, words=executed_call)])
+            for _, given, executed_call in calls
+            for name, value in given.items()
+        ],
+    )
+
+
+def _vouched(value: Any, *, words: bool) -> list[str]:
+    """What an argument's value vouches for in a customer's text: a number given as one, the identifiers a text
+    holds, and (`words`: an executed call's) a text of one word; nothing of a text's other words."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int | float):
+        return [canonical_json(value).decode()]
+    if isinstance(value, str):
+        plain = value.strip()
+        if NUMBER.fullmatch(plain) or (words and plain and not any(c.isspace() for c in plain)):
+            return [plain]
+        return IDENTIFIER.findall(value)
+    if isinstance(value, Mapping):
+        return [found for item in value.values() for found in _vouched(item, words=words)]
+    if isinstance(value, list | tuple):
+        return [found for item in value for found in _vouched(item, words=words)]
+    return []
 
 
 def _plain_value(value: Any) -> str:
@@ -278,7 +314,7 @@ class GraphAgent:
         if not isinstance(text, str) or not text.strip():
             return None
         others = {name: value for name, value in args.items() if name != arg}
-        facts = _call_facts(action, others, self._executed)
+        facts = _customer_facts(action, others, self._executed)
         flags = self._narrator.words_flags(text, facts, purpose="copy", record=call_id not in self._screened)
         if not flags:
             return None

@@ -280,3 +280,37 @@ def test_a_notice_says_no_more_to_the_customer_than_the_agents_executed_calls() 
     desk.step(desk.env.verdict(paid, "allow"))
     [notified] = proposals(desk.step(desk.env.execution(paid, "applied")))
     assert (notified.action, notified.args["message"]) == ("notify_customer", told)
+
+
+def test_a_notices_other_free_text_arguments_do_not_vouch_for_its_promise() -> None:
+    """Every argument of a graph's call is the model's writing: the notice's other arguments stood as facts for its
+    text, so after the 900 USD credit was denied, 'we refunded 500 USD' went out beside rule='we refunded 500 USD'
+    (and a bare rule='refund' vouched for 'we will refund you'). A call's own arguments now vouch only for the
+    identifiers and figures they hold (the account, the case), never for their words; so does an executed call's
+    prose (its single-word values, the tier of an executed credit, still count)."""
+    for rule, promise in (
+        ("we refunded 500 USD", "Good news: we refunded 500 USD to A-1 for case C-1."),
+        ("refund", "We will refund you for case C-1."),
+    ):
+        args = {"account_id": "A-1", "case_id": "C-1", "rule": rule, "message": promise}
+        desk = Desk(
+            AIMessage(content="", tool_calls=[credit(900)]),
+            AIMessage(content="", tool_calls=[{"name": "notify_customer", "args": args, "id": "call_n1"}]),
+            "Told them.",
+            customer_texts={"notify_customer": "message"},
+        )
+        [denied] = proposals(desk.step(desk.case()))
+        output = desk.step(desk.env.verdict(denied, "deny", reasons=["over the limit"]))
+        assert proposals(output) == [], rule
+        assert desk.tool_results()[-1]["refused"].startswith("notify_customer: args.message says more than")
+    told = "A goodwill credit of 60 USD went to account A-1 for case C-1."
+    desk = Desk(
+        AIMessage(content="", tool_calls=[credit(60)]),
+        AIMessage(content="", tool_calls=[notice(told, 2)]),
+        "Done.",
+        customer_texts={"notify_customer": "message"},
+    )
+    [paid] = proposals(desk.step(desk.case()))
+    desk.step(desk.env.verdict(paid, "allow"))
+    [notified] = proposals(desk.step(desk.env.execution(paid, "applied")))
+    assert notified.args["message"] == told
