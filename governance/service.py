@@ -194,8 +194,11 @@ class GovernanceService:
         ]
         if only is not None:
             by_id: dict[str | None, LedgerEntry] = {}
-            for entry in sorted(decisions, key=lambda e: e.seq):  # the first under each id is the one the run took:
-                by_id.setdefault(entry.message_id, entry)  # a later one under its id is an altered ledger's
+            for entry in sorted(decisions, key=lambda e: e.seq):  # the first signed one under each id is the one the
+                # run took: a later one under its id is an altered ledger's, and so is an unsigned one filed under it
+                # before (an id is derived from the proposal and the approver: it can be written before they decide)
+                if entry.message_id not in by_id and decision_entry_problem(entry, self._identities()) is None:
+                    by_id[entry.message_id] = entry
             chosen = [by_id[m] for m in only if m in by_id]
         else:  # in ledger order, as the approvals inbox folds them: a rejection recorded before an approval wins
             chosen = [e for e in sorted(decisions, key=lambda e: e.seq) if e.subject in open_ids and e.sim_time <= when]

@@ -13,7 +13,7 @@ import pytest
 
 from coalition.bus import topics
 from coalition.bus.base import Bus
-from coalition.bus.canonical import canonical_json
+from coalition.bus.canonical import canonical_json, content_hash
 from coalition.bus.clock import IdFactory, SimulatedClock
 from coalition.bus.envelope import Envelope
 from coalition.bus.message import Message
@@ -351,6 +351,34 @@ class TestRetypedDecisions:
         assert checked == 2
         assert [p.seq for p in problems] == [forged.seq]
         assert "approval.granted" in problems[0].reason
+
+    def test_a_forgery_filed_first_under_a_decisions_id_does_not_hide_it_from_a_resumed_run(self, loop: Loop) -> None:
+        """A decision's message id is derived from the proposal, its hash and the approver: whoever can write to the
+        ledger can file an unsigned entry under it before the approver decides. The resumed run took the first entry
+        under each recorded id, refused that one as unsigned and never took bob's rejection, which the run it
+        resumes had taken: the escalation stayed open. It takes the first one that is a signed decision."""
+        pid = self._settlement_change(loop)
+        (verdict,) = loop.ledger.query(LedgerQuery(run_id=RUN, subject=pid, kind="verdict"))
+        proposal_hash = str(verdict.payload["proposal_hash"])
+        decision_id = "decision-" + content_hash([pid, proposal_hash, "bob"])[:32]
+        unsigned = ApprovalGranted(proposal_id=pid, proposal_hash=proposal_hash, approver="bob", role="cfo", reason="x")
+        loop.ledger.append(
+            [
+                EntryDraft(
+                    run_id=RUN, sim_time=loop.clock.now(), actor="human:bob", actor_kind="human", kind="approval",
+                    subject=pid, payload=unsigned.model_dump(mode="json"), rationale="forged", approver="bob",
+                    message_id=decision_id, message_type=ApprovalGranted.TYPE,
+                )
+            ]
+        )  # fmt: skip
+        rejected = loop.decide("bob", pid, "reject")
+        assert rejected.accepted, rejected.reason
+        assert rejected.entry.message_id == decision_id
+        taken = loop.service.take_decisions(only=[decision_id])  # what the run's decision point recorded
+        assert [e.seq for e in taken] == [rejected.entry.seq]
+        loop.step()
+        (resolved,) = loop.new(topics.VERDICTS, EscalationResolved)
+        assert resolved.outcome == "rejected"
 
     def test_an_approval_retyped_as_a_rejection_rejects_nothing(self, loop: Loop) -> None:
         """Four eyes: bob's approval copied as approval.rejected neither rejects nor counts twice."""
