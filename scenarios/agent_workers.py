@@ -206,7 +206,8 @@ class RemoteAgents:
                     continue  # a worker that no longer owns the agent
                 if report.error:
                     raise AgentWorkersFailed(
-                        f"agent {agent} on worker {report.worker} failed superstep {superstep}: {report.error}"
+                        f"agent {agent} on worker {report.worker} failed superstep {superstep}: "
+                        f"{_one_line(report.error)} (the worker's log has the rest)"
                     )
                 produced[agent] = report.produced
             now = time.monotonic()
@@ -245,7 +246,7 @@ class RemoteAgents:
             self._cursor = entries[-1][0]
         reports: list[tuple[int, StepReported]] = []
         for entry_id, raw in entries:
-            refusal = _refusal(raw)
+            refusal = refusal_notice(raw)
             if refusal is not None:
                 raise AgentWorkersFailed(refusal)
             try:
@@ -288,7 +289,7 @@ class RemoteAgents:
             self.control.close()
 
 
-def _refusal(raw: bytes) -> str | None:
+def refusal_notice(raw: bytes) -> str | None:
     """What a worker's refusal to join the run says (None: `raw` is no refusal): an unsigned notice, which only stops
     the run (see the module's docstring)."""
     try:
@@ -297,7 +298,13 @@ def _refusal(raw: bytes) -> str | None:
         return None
     if not isinstance(doc, dict) or "refused" not in doc or "signature" in doc:
         return None
-    return f"agent worker {str(doc.get('worker'))[:200]} refused the run: {str(doc['refused'])[:2000]}"
+    return f"agent worker {_one_line(str(doc.get('worker')), 200)} refused the run: {_one_line(str(doc['refused']))}"
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    """The first line of a worker's text (an exception's, a pydantic error's several), at most `limit` characters:
+    what the run stops with is one line."""
+    return (text.strip().splitlines() or [""])[0][:limit]
 
 
 def remote_agents(

@@ -13,6 +13,7 @@ from coalition.bus.codec import decode, encode
 from coalition.bus.control_messages import StepReported
 from coalition.bus.keys import RUNNER, Keyring
 from coalition.bus.signing import sign_wire
+from coalition.scenarios.agent_workers import refusal_notice
 from coalition.scenarios.errors import RunnerError
 from coalition.scenarios.worker_orders import Barrier, ReportCheck, signed_barrier, signed_report
 
@@ -112,3 +113,17 @@ class TestRefused:
             sim_time=BARRIER.sim_time, owners=BARRIER.owners, expires_at=BARRIER.expires_at,
         )  # fmt: skip
         self.refused(raw, "is a workers.step_barrier, not the step report expected")
+
+
+class TestRefusalNotice:
+    """A worker's refusal to join a run is an unsigned notice: it stops the run in one line, and nothing signed
+    passes for one."""
+
+    def test_a_refusal_stops_the_run_in_one_line(self) -> None:
+        raw = orjson.dumps({"worker": "w0\nforged line", "refused": "run-1: invalid run:\n  scenario.days\n    bad"})
+        assert refusal_notice(raw) == "agent worker w0 refused the run: run-1: invalid run:"
+
+    def test_a_signed_report_or_anything_else_is_no_refusal(self) -> None:
+        assert refusal_notice(report(error="ValueError: bad")) is None
+        assert refusal_notice(b"not json") is None
+        assert refusal_notice(orjson.dumps(["refused"])) is None
