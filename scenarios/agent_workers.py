@@ -106,6 +106,7 @@ log = structlog.get_logger("coalition.agent_workers")
 HEARTBEAT_S = 0.5  # how often a worker beats
 HEARTBEAT_TTL_S = 3.0  # a worker silent this long is dead
 _LEFT_LIMIT = 4096  # announcements of runs left that a worker remembers (refused if stored again)
+_REFUSED_KEPT = 1000  # refused step reports a coordinator keeps the reasons of (each is logged; a flood stays bounded)
 
 
 def refusal(policy: Policy, agents: Sequence[str], options: RunnerOptions) -> str | None:
@@ -253,7 +254,8 @@ class RemoteAgents:
                 reports.append(self._check.read(raw))
             except RunnerError as exc:
                 why = str(exc).splitlines()[0]
-                self.refused_reports.append(why)
+                if len(self.refused_reports) < _REFUSED_KEPT:
+                    self.refused_reports.append(why)
                 log.error("agent_workers.report_refused", run_id=self.announcement.run_id, entry=entry_id, error=why)
         return reports
 
