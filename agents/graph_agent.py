@@ -184,7 +184,7 @@ def _call_facts(action: str, args: Mapping[str, Any]) -> Facts:
 
 def _customer_facts(action: str, args: Mapping[str, Any], executed: Sequence[tuple[str, Mapping[str, Any]]]) -> Facts:
     """What a customer's text may name: the identifiers and figures of the call's other arguments (the account, the
-    case, a campaign's discount) and of the agent's calls that executed, with their single-word values (an
+    case, an offer's discount) and of the agent's calls that executed, with their single-word values (an
     executed credit's tier). Never an argument's prose: every argument is the model's own writing, so a promise put
     in a free-text one beside the notice (rule='we refunded 500 USD') would vouch for itself."""
     calls = [(action, args, False), *((name, given, True) for name, given in executed)]

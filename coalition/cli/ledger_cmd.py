@@ -27,7 +27,6 @@ from coalition.cli.common import (
 )
 from coalition.cli.pg_setup_cmd import pg_setup
 from coalition.cli.terminal import TerminalConsole, clean, json_text
-from coalition.governance.decision_signatures import decision_check
 from coalition.ledger.base import Ledger, LedgerQuery
 from coalition.ledger.digest import run_digest
 from coalition.ledger.entry import EntryKind, LedgerEntry
@@ -429,6 +428,8 @@ def explain_cmd(
 
     Example: coalition ledger explain 42 --run my-scenario-20250303-101500-ab12 --json
     """
+    from coalition.governance.decision_signatures import decision_check  # governance: only for explain
+
     ledger = open_ledger(ledger_path, read_only=True)
     try:
         focus, number = resolve_entry(ledger, seq, run, global_seq=global_seq)
