@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from decision_forgeries import append_forged_decisions
 from typer.testing import CliRunner
 
 from coalition.bus.envelope import Envelope
@@ -349,7 +350,6 @@ def forged_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int
     of the rejection, the unsigned approval and the re-filed copy."""
     from coalition.bus.memory import MemoryBus
     from coalition.ledger import LedgerQuery
-    from coalition.ledger.entry import EntryDraft
     from coalition.scenarios.assembly import assemble_run
     from coalition.scenarios.spec import load_scenario
 
@@ -357,15 +357,7 @@ def forged_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int
     with SqliteLedger(path) as ledger:
         assemble_run(load_scenario("chaos-week"), bus=MemoryBus(namespace="f"), ledger=ledger, run_id="chaos-1").run()
         (rejection,) = ledger.query(LedgerQuery(run_id="chaos-1", kind="rejection"))
-        fields = {name: getattr(rejection, name) for name in EntryDraft.model_fields}
-        unsigned = {**rejection.payload, "approver": "carol", "role": "board", "reason": "forged", "signature": None}
-        forged = {"kind": "approval", "message_type": "approval.granted", "approver": "carol", "rationale": "forged"}
-        ledger.append(
-            [
-                EntryDraft(**{**fields, **forged, "payload": unsigned, "message_id": "forged-1"}),
-                EntryDraft(**{**fields, "message_type": "approval.granted", "message_id": "forged-2"}),
-            ]
-        )
+        append_forged_decisions(ledger, rejection)
         unsigned_seq, refiled_seq = (ledger.query(LedgerQuery(message_id=m))[0].seq for m in ("forged-1", "forged-2"))
     return path, rejection.seq, unsigned_seq, refiled_seq
 

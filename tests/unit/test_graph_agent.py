@@ -270,15 +270,7 @@ def test_a_notice_says_no_more_to_the_customer_than_the_agents_executed_calls() 
     [screened] = [m.message for m in output.messages if isinstance(m.message, ContentScreened)]
     assert (screened.source.startswith("words:copy:"), screened.content_hash) == (True, content_hash(promise))
     told = "We credited 60 USD to account A-1 for case C-1."
-    desk = Desk(
-        AIMessage(content="", tool_calls=[credit(60)]),
-        AIMessage(content="", tool_calls=[notice(told, 2)]),
-        "Done.",
-        customer_texts={"notify_customer": "message"},
-    )
-    [paid] = proposals(desk.step(desk.case()))
-    desk.step(desk.env.verdict(paid, "allow"))
-    [notified] = proposals(desk.step(desk.env.execution(paid, "applied")))
+    notified = notice_after_a_paid_credit(told)
     assert (notified.action, notified.args["message"]) == ("notify_customer", told)
 
 
@@ -304,6 +296,11 @@ def test_a_notices_other_free_text_arguments_do_not_vouch_for_its_promise() -> N
         assert proposals(output) == [], rule
         assert desk.tool_results()[-1]["refused"].startswith("notify_customer: args.message says more than")
     told = "A goodwill credit of 60 USD went to account A-1 for case C-1."
+    assert notice_after_a_paid_credit(told).args["message"] == told
+
+
+def notice_after_a_paid_credit(told: str) -> ActionProposed:
+    """The notice a graph proposes once its 60 USD credit executed, saying `told` (it must go out as written)."""
     desk = Desk(
         AIMessage(content="", tool_calls=[credit(60)]),
         AIMessage(content="", tool_calls=[notice(told, 2)]),
@@ -313,4 +310,4 @@ def test_a_notices_other_free_text_arguments_do_not_vouch_for_its_promise() -> N
     [paid] = proposals(desk.step(desk.case()))
     desk.step(desk.env.verdict(paid, "allow"))
     [notified] = proposals(desk.step(desk.env.execution(paid, "applied")))
-    assert notified.args["message"] == told
+    return notified

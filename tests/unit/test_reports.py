@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from decision_forgeries import append_forged_decisions
 
 from coalition.bus.keys import public_text
 from coalition.bus.memory import MemoryBus
@@ -72,15 +73,7 @@ def forged_decisions(source: SqliteLedger, tmp_path: Path) -> SqliteLedger:
     an approval (message type approval.granted) appended on the rejected pricing change."""
     ledger = copy_run(list(source.iter_entries(run_id="chaos-1")), tmp_path / "forged.db", "forged-1")
     (rejection,) = [e for e in ledger.iter_entries(run_id="forged-1") if e.kind == "rejection"]
-    fields = {name: getattr(rejection, name) for name in EntryDraft.model_fields}
-    unsigned = {**rejection.payload, "approver": "carol", "role": "board", "reason": "forged", "signature": None}
-    forged = {"kind": "approval", "message_type": "approval.granted", "approver": "carol", "rationale": "forged"}
-    ledger.append(
-        [
-            EntryDraft(**{**fields, **forged, "payload": unsigned, "message_id": "forged-1"}),
-            EntryDraft(**{**fields, "message_type": "approval.granted", "message_id": "forged-2"}),
-        ]
-    )
+    append_forged_decisions(ledger, rejection)
     return ledger
 
 
