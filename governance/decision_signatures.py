@@ -270,16 +270,17 @@ def decision_check(ledger: Ledger) -> Callable[[LedgerEntry], str | None]:
 def identities_in(entries: Sequence[LedgerEntry]) -> RunIdentities:
     """Who may sign decisions in a run, as the run.started among its entries (read already) recorded it: for views
     built from a run's entries (the summary `coalition run` prints, the scripted-board check)."""
-    for e in entries:
-        if e.kind == "run" and e.message_type == "run.started":
-            settings = e.payload.get("settings")
-            return RunIdentities.from_settings(settings if isinstance(settings, dict) else {}, run_id=e.run_id)
-    return RunIdentities({}, interactive=False, runs=frozenset(e.run_id for e in entries[:1]))
+    return _started_identities(entries, entries[0].run_id if entries else "")
 
 
 def recorded_identities(ledger: Ledger, run_id: str, *, accept_runs: Iterable[str] = ()) -> RunIdentities:
     """Who may sign decisions in a run, as its run.started entry recorded it (`accept_runs`: see the module)."""
-    for entry in run_entries(ledger, run_id, limit=5):
+    return _started_identities(run_entries(ledger, run_id, limit=5), run_id, accept_runs)
+
+
+def _started_identities(entries: Iterable[LedgerEntry], run_id: str, accept_runs: Iterable[str] = ()) -> RunIdentities:
+    """The identities the first run.started of `entries` recorded (none recorded: nobody may sign)."""
+    for entry in entries:
         if entry.message_type == "run.started":
             settings = entry.payload.get("settings")
             return RunIdentities.from_settings(
